@@ -1,0 +1,98 @@
+#include "common/ids.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <stdexcept>
+#include <vector>
+
+namespace gw::ids {
+namespace {
+
+constexpr char kHex[] = "0123456789abcdef";
+
+std::string toHex(const std::uint8_t* data, std::size_t size) {
+  std::string out(size * 2, '0');
+  for (std::size_t i = 0; i < size; ++i) {
+    out[2 * i] = kHex[data[i] >> 4];
+    out[2 * i + 1] = kHex[data[i] & 0xf];
+  }
+  return out;
+}
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+void digest(const EVP_MD* md, std::string_view a, std::string_view b, std::uint8_t* out, unsigned* len) {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  if (ctx == nullptr || EVP_DigestInit_ex(ctx, md, nullptr) != 1 || EVP_DigestUpdate(ctx, a.data(), a.size()) != 1 ||
+      EVP_DigestUpdate(ctx, b.data(), b.size()) != 1 || EVP_DigestFinal_ex(ctx, out, len) != 1) {
+    EVP_MD_CTX_free(ctx);
+    // Only an OpenSSL build without SHA would get here; nothing sensible can continue.
+    throw std::runtime_error("OpenSSL digest failed");
+  }
+  EVP_MD_CTX_free(ctx);
+}
+
+}  // namespace
+
+std::string uuidV5(std::string_view namespace_uuid, std::string_view name) {
+  std::string ns_bytes;
+  ns_bytes.reserve(16);
+  int high = -1;
+  for (char c : namespace_uuid) {
+    const int v = hexValue(c);
+    if (v < 0) continue;  // skip dashes
+    if (high < 0) {
+      high = v;
+    } else {
+      ns_bytes.push_back(static_cast<char>(high << 4 | v));
+      high = -1;
+    }
+  }
+  std::uint8_t hash[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  digest(EVP_sha1(), ns_bytes, name, hash, &len);
+  hash[6] = static_cast<std::uint8_t>((hash[6] & 0x0f) | 0x50);
+  hash[8] = static_cast<std::uint8_t>((hash[8] & 0x3f) | 0x80);
+  std::string hex = toHex(hash, 16);
+  return hex.substr(0, 8) + '-' + hex.substr(8, 4) + '-' + hex.substr(12, 4) + '-' + hex.substr(16, 4) + '-' +
+         hex.substr(20, 12);
+}
+
+std::string resourceId(std::string_view clinic, std::string_view type, std::string_view source_id) {
+  std::string name;
+  name.reserve(clinic.size() + type.size() + source_id.size() + 2);
+  name.append(clinic).append("|").append(type).append("|").append(source_id);
+  return uuidV5(kGatewayNamespace, name);
+}
+
+std::array<std::uint8_t, 32> sha256(std::string_view data) {
+  std::array<std::uint8_t, 32> out{};
+  unsigned len = 0;
+  digest(EVP_sha256(), data, {}, out.data(), &len);
+  return out;
+}
+
+std::string sha256Hex(std::string_view data) {
+  const auto d = sha256(data);
+  return toHex(d.data(), d.size());
+}
+
+bool constantTimeEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string randomHex(std::size_t bytes) {
+  std::vector<std::uint8_t> buf(bytes);
+  if (RAND_bytes(buf.data(), static_cast<int>(bytes)) != 1) throw std::runtime_error("OpenSSL RAND_bytes failed");
+  return toHex(buf.data(), buf.size());
+}
+
+}  // namespace gw::ids

@@ -1,0 +1,90 @@
+#include "common/json.hpp"
+
+#include <rapidjson/error/en.h>
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace gw::json {
+
+std::string toString(const rapidjson::Value& value) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  value.Accept(writer);
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+std::string toPrettyString(const rapidjson::Value& value) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::PrettyWriter<rapidjson::StringBuffer> writer(buffer);
+  writer.SetIndent(' ', 2);
+  value.Accept(writer);
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+Status parse(std::string_view text, rapidjson::Document& doc, std::size_t base_offset, bool allow_comments) {
+  if (allow_comments) {
+    doc.Parse<rapidjson::kParseCommentsFlag | rapidjson::kParseTrailingCommasFlag>(text.data(), text.size());
+  } else {
+    doc.Parse(text.data(), text.size());
+  }
+  if (!doc.HasParseError()) return ok();
+  const std::size_t offset = base_offset + doc.GetErrorOffset();
+  return makeError(ErrorCode::MalformedJson,
+                   std::string("malformed JSON: ") + rapidjson::GetParseError_En(doc.GetParseError()),
+                   "byte " + std::to_string(offset), "fix the JSON syntax at that byte offset");
+}
+
+std::pair<std::size_t, std::size_t> lineColumn(std::string_view text, std::size_t offset) {
+  std::size_t line = 1;
+  std::size_t column = 1;
+  for (std::size_t i = 0; i < offset && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+  }
+  return {line, column};
+}
+
+std::string pointerToPath(std::string_view pointer) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < pointer.size()) {
+    if (pointer[i] != '/') {
+      ++i;
+      continue;
+    }
+    std::size_t end = pointer.find('/', i + 1);
+    if (end == std::string_view::npos) end = pointer.size();
+    std::string token(pointer.substr(i + 1, end - i - 1));
+    // JSON pointer escapes
+    for (std::size_t p; (p = token.find("~1")) != std::string::npos;) token.replace(p, 2, "/");
+    for (std::size_t p; (p = token.find("~0")) != std::string::npos;) token.replace(p, 2, "~");
+    const bool numeric = !token.empty() && token.find_first_not_of("0123456789") == std::string::npos;
+    if (numeric) {
+      out += "[" + token + "]";
+    } else {
+      if (!out.empty()) out += ".";
+      out += token;
+    }
+    i = end;
+  }
+  return out;
+}
+
+const rapidjson::Value* find(const rapidjson::Value& object, std::string_view key) {
+  if (!object.IsObject()) return nullptr;
+  auto it = object.FindMember(rapidjson::StringRef(key.data(), key.size()));
+  return it == object.MemberEnd() ? nullptr : &it->value;
+}
+
+std::string_view getString(const rapidjson::Value& object, std::string_view key) {
+  const auto* v = find(object, key);
+  if (v == nullptr || !v->IsString()) return {};
+  return {v->GetString(), v->GetStringLength()};
+}
+
+}  // namespace gw::json

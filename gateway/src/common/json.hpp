@@ -1,0 +1,38 @@
+#pragma once
+// Small RapidJSON helpers shared by every module. All JSON in the gateway is RapidJSON.
+#include <rapidjson/document.h>
+#include <rapidjson/pointer.h>
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "common/error.hpp"
+
+namespace gw::json {
+
+/// Compact serialization.
+std::string toString(const rapidjson::Value& value);
+/// Indented serialization for humans (CLI output, examples).
+std::string toPrettyString(const rapidjson::Value& value);
+
+/// Parses `text` into `doc`. On failure: ErrorCode::MalformedJson with the byte offset
+/// (relative to the text plus `base_offset`) and RapidJSON's reason.
+Status parse(std::string_view text, rapidjson::Document& doc, std::size_t base_offset = 0, bool allow_comments = false);
+
+/// 1-based line and column of byte `offset` in `text` (for file:line:column messages).
+std::pair<std::size_t, std::size_t> lineColumn(std::string_view text, std::size_t offset);
+
+/// "/a/b/0" JSON pointer -> "a.b[0]" path used in user-facing messages.
+std::string pointerToPath(std::string_view pointer);
+
+/// Member lookup that returns nullptr when absent (avoids RapidJSON's assert on missing keys).
+const rapidjson::Value* find(const rapidjson::Value& object, std::string_view key);
+/// String member or empty view.
+std::string_view getString(const rapidjson::Value& object, std::string_view key);
+
+inline rapidjson::Value str(std::string_view s, rapidjson::Document::AllocatorType& a) {
+  return rapidjson::Value(s.data(), static_cast<rapidjson::SizeType>(s.size()), a);
+}
+
+}  // namespace gw::json
