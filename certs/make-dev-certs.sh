@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Makes a throw-away development PKI: never use these keys outside a developer machine or test.
+#
+#   certs/make-dev-certs.sh [OUT_DIR]       (default: certs/out)
+#
+# Writes, all PEM:
+#   ca.crt ca.key                 development CA (signs everything below)
+#   server.crt server.key         gateway server cert, SAN localhost + 127.0.0.1
+#   partner.crt partner.key       sandbox FHIR partner server cert, same SANs
+#   client.crt client.key         clinic client cert (CN=clinic-c1)
+#   expired-client.crt/.key       client cert signed by the CA but already expired
+#   rogue-ca.crt rogue-ca.key     an unrelated CA
+#   rogue-client.crt/.key         client cert signed by the rogue CA (wrong CA)
+# Existing files are kept unless FORCE=1, so repeated runs are cheap.
+set -euo pipefail
+
+out=${1:-"$(cd "$(dirname "$0")" && pwd)/out"}
+mkdir -p "$out"
+cd "$out"
+umask 077
+
+if [[ -f ca.crt && -f rogue-client.crt && "${FORCE:-0}" != 1 ]]; then
+  echo "certs: using existing development PKI in $out"
+  exit 0
+fi
+
+key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+
+make_ca() { # name subject
+  key "$1.key"
+  openssl req -x509 -new -key "$1.key" -sha256 -days 825 -subj "$2" -out "$1.crt" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+}
+
+# sign NAME SUBJECT CA EXT_FILE_CONTENT [DAYS]
+sign() {
+  local name=$1 subject=$2 ca=$3 ext=$4 days=${5:-825}
+  key "$name.key"
+  openssl req -new -key "$name.key" -subj "$subject" -out "$name.csr"
+  printf '%s\n' "$ext" > "$name.ext"
+  openssl x509 -req -in "$name.csr" -CA "$ca.crt" -CAkey "$ca.key" -CAcreateserial -sha256 \
+    -days "$days" -extfile "$name.ext" -out "$name.crt" 2>/dev/null
+  rm -f "$name.csr" "$name.ext"
+}
+
+# Expired certificate through a throw-away `openssl ca` database, which accepts explicit dates.
+make_expired() {
+  local name=$1 subject=$2 ca=$3 ext=$4 db
+  db=$(mktemp -d)
+  touch "$db/index.txt"
+  echo 01 > "$db/serial"
+  cat > "$db/ca.cnf" <<CNF
+[ca]
+default_ca = dev
+[dev]
+database = $db/index.txt
+serial = $db/serial
+new_certs_dir = $db
+default_md = sha256
+policy = any
+copy_extensions = none
+[any]
+commonName = supplied
+CNF
+  openssl req -new -key "$name.key" -subj "$subject" -out "$db/req.csr"
+  openssl ca -batch -config "$db/ca.cnf" -cert "$ca.crt" -keyfile "$ca.key" -in "$db/req.csr" \
+    -startdate 20200101000000Z -enddate 20200102000000Z -extfile "$ext" -out "$name.crt" >/dev/null 2>&1
+  rm -rf "$db"
+}
+
+server_ext="basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:localhost,IP:127.0.0.1"
+client_ext="basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=clientAuth"
+
+make_ca ca "/O=fhir-gateway development/CN=fhir-gateway dev CA"
+make_ca rogue-ca "/O=Somebody else/CN=rogue CA"
+sign server "/O=fhir-gateway development/CN=localhost" ca "$server_ext"
+sign partner "/O=Sandbox partner/CN=localhost" ca "$server_ext"
+sign client "/O=fhir-gateway development/CN=clinic-c1" ca "$client_ext"
+key expired-client.key
+printf '%s\n' "$client_ext" > expired-client.ext
+make_expired expired-client "/CN=clinic-c1-expired" ca expired-client.ext
+rm -f expired-client.ext
+sign rogue-client "/O=Somebody else/CN=clinic-c1" rogue-ca "$client_ext"
+rm -f ./*.srl
+chmod 600 ./*.key
+chmod 644 ./*.crt
+echo "certs: wrote development PKI to $out"
