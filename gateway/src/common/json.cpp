@@ -88,3 +88,113 @@ std::string_view getString(const rapidjson::Value& object, std::string_view key)
 }
 
 }  // namespace gw::json
+
+#include <rapidjson/reader.h>
+
+#include <algorithm>
+
+namespace gw::json {
+namespace {
+
+// Records, for each value, the reader offset at which its key (or, in arrays, the value) starts.
+struct LocatingHandler : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LocatingHandler> {
+  struct Frame {
+    bool is_array;
+    std::size_t index;
+    std::string key;
+  };
+  rapidjson::StringStream* stream = nullptr;
+  std::vector<Frame> frames;
+  std::vector<std::pair<std::string, std::size_t>>* out = nullptr;
+
+  std::string currentPointer() const {
+    std::string p;
+    for (const auto& f : frames) {
+      p += '/';
+      if (f.is_array) {
+        p += std::to_string(f.index);
+      } else {
+        for (char c : f.key) {
+          if (c == '~') p += "~0";
+          else if (c == '/') p += "~1";
+          else p += c;
+        }
+      }
+    }
+    return p;
+  }
+  void value() {
+    if (!frames.empty() && frames.back().is_array) {
+      out->emplace_back(currentPointer(), stream->Tell());
+    }
+  }
+  void afterValue() {
+    if (!frames.empty() && frames.back().is_array) ++frames.back().index;
+  }
+  bool Default() {
+    value();
+    afterValue();
+    return true;
+  }
+  bool Key(const char* s, rapidjson::SizeType len, bool) {
+    frames.back().key.assign(s, len);
+    out->emplace_back(currentPointer(), stream->Tell());
+    return true;
+  }
+  bool StartObject() {
+    value();
+    frames.push_back({false, 0, {}});
+    return true;
+  }
+  bool EndObject(rapidjson::SizeType) {
+    frames.pop_back();
+    afterValue();
+    return true;
+  }
+  bool StartArray() {
+    value();
+    frames.push_back({true, 0, {}});
+    return true;
+  }
+  bool EndArray(rapidjson::SizeType) {
+    frames.pop_back();
+    afterValue();
+    return true;
+  }
+};
+
+}  // namespace
+
+SourceLocator SourceLocator::build(std::string_view text, bool allow_comments) {
+  SourceLocator locator;
+  locator.text_ = text;
+  std::string copy(text);  // StringStream needs a terminated buffer
+  rapidjson::StringStream stream(copy.c_str());
+  LocatingHandler handler;
+  handler.stream = &stream;
+  handler.out = &locator.offsets_;
+  rapidjson::Reader reader;
+  const bool parsed = allow_comments
+                          ? !reader.Parse<rapidjson::kParseCommentsFlag | rapidjson::kParseTrailingCommasFlag>(stream, handler).IsError()
+                          : !reader.Parse(stream, handler).IsError();
+  if (!parsed) locator.offsets_.clear();
+  std::sort(locator.offsets_.begin(), locator.offsets_.end());
+  return locator;
+}
+
+std::string SourceLocator::position(std::string_view pointer) const {
+  std::string p(pointer);
+  while (true) {
+    auto it = std::lower_bound(offsets_.begin(), offsets_.end(), p,
+                               [](const auto& entry, const std::string& key) { return entry.first < key; });
+    if (it != offsets_.end() && it->first == p) {
+      auto [line, column] = lineColumn(text_, it->second);
+      return std::to_string(line) + ":" + std::to_string(column);
+    }
+    const auto slash = p.rfind('/');
+    if (slash == std::string::npos || p.empty()) return "1:1";
+    p.resize(slash);
+  }
+}
+
+}  // namespace gw::json

@@ -1,0 +1,539 @@
+#include "config/gateway_config.hpp"
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/prettywriter.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "common/json.hpp"
+
+namespace gw::config {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Walks one JSON object, remembering which keys were read so the rest can be reported as unknown.
+class Reader {
+ public:
+  Reader(const json::SourceLocator& locator, std::string_view label, const fs::path& base_dir, bool check_files,
+         std::vector<Error>& errors)
+      : locator_(locator), label_(label), base_dir_(base_dir), check_files_(check_files), errors_(errors) {}
+
+  void fail(const std::string& pointer, std::string message, std::string hint = {}) {
+    errors_.push_back(makeError(ErrorCode::Config, std::move(message),
+                                label_ + ":" + locator_.position(pointer) + " " + pathOf(pointer), std::move(hint)));
+  }
+
+  static std::string pathOf(const std::string& pointer) {
+    const std::string p = json::pointerToPath(pointer);
+    return p.empty() ? "(top level)" : p;
+  }
+
+  // Reports members of `object` not in `known`.
+  void checkKeys(const rapidjson::Value& object, const std::string& pointer, std::initializer_list<const char*> known) {
+    std::set<std::string_view> allowed(known.begin(), known.end());
+    for (auto it = object.MemberBegin(); it != object.MemberEnd(); ++it) {
+      std::string_view key(it->name.GetString(), it->name.GetStringLength());
+      if (allowed.count(key) == 0) {
+        std::string list;
+        for (const char* k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+        fail(pointer + "/" + std::string(key), "unknown key '" + std::string(key) + "'", "allowed here: " + list);
+      }
+    }
+  }
+
+  const rapidjson::Value* object(const rapidjson::Value& parent, const std::string& pointer, const char* key,
+                                 bool required) {
+    const auto* v = json::find(parent, key);
+    const std::string p = pointer + "/" + key;
+    if (v == nullptr) {
+      if (required) fail(p, std::string("missing required section '") + key + "'");
+      return nullptr;
+    }
+    if (!v->IsObject()) {
+      fail(p, "expected an object");
+      return nullptr;
+    }
+    return v;
+  }
+
+  const rapidjson::Value* array(const rapidjson::Value& parent, const std::string& pointer, const char* key,
+                                bool required) {
+    const auto* v = json::find(parent, key);
+    if (v == nullptr) {
+      if (required) fail(pointer + "/" + key, std::string("missing required list '") + key + "'");
+      return nullptr;
+    }
+    if (!v->IsArray()) {
+      fail(pointer + "/" + key, "expected a list");
+      return nullptr;
+    }
+    return v;
+  }
+
+  void string(const rapidjson::Value& parent, const std::string& pointer, const char* key, std::string& out,
+              bool required, std::size_t max_len = 4096) {
+    const auto* v = json::find(parent, key);
+    const std::string p = pointer + "/" + key;
+    if (v == nullptr || (!required && v->IsString() && v->GetStringLength() == 0)) {  // "" = not set
+      if (required) fail(p, std::string("missing required key '") + key + "'");
+      return;
+    }
+    if (!v->IsString() || v->GetStringLength() == 0 || v->GetStringLength() > max_len) {
+      fail(p, "expected a non-empty string of at most " + std::to_string(max_len) + " characters");
+      return;
+    }
+    out.assign(v->GetString(), v->GetStringLength());
+  }
+
+  void choice(const rapidjson::Value& parent, const std::string& pointer, const char* key, std::string& out,
+              std::initializer_list<const char*> allowed) {
+    std::string value;
+    string(parent, pointer, key, value, false);
+    if (value.empty()) return;
+    for (const char* a : allowed) {
+      if (value == a) {
+        out = value;
+        return;
+      }
+    }
+    std::string list;
+    for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+    fail(pointer + "/" + key, "'" + value + "' is not allowed", "allowed: " + list);
+  }
+
+  template <class Int>
+  void integer(const rapidjson::Value& parent, const std::string& pointer, const char* key, Int& out,
+               std::int64_t min, std::int64_t max) {
+    const auto* v = json::find(parent, key);
+    if (v == nullptr) return;  // every integer has a default
+    if (!v->IsInt64() || v->GetInt64() < min || v->GetInt64() > max) {
+      fail(pointer + "/" + key, "expected an integer from " + std::to_string(min) + " to " + std::to_string(max));
+      return;
+    }
+    out = static_cast<Int>(v->GetInt64());
+  }
+
+  void millis(const rapidjson::Value& parent, const std::string& pointer, const char* key,
+              std::chrono::milliseconds& out, std::int64_t min, std::int64_t max) {
+    std::int64_t ms = out.count();
+    integer(parent, pointer, key, ms, min, max);
+    out = std::chrono::milliseconds(ms);
+  }
+
+  void boolean(const rapidjson::Value& parent, const std::string& pointer, const char* key, bool& out) {
+    const auto* v = json::find(parent, key);
+    if (v == nullptr) return;
+    if (!v->IsBool()) {
+      fail(pointer + "/" + key, "expected true or false");
+      return;
+    }
+    out = v->GetBool();
+  }
+
+  void strings(const rapidjson::Value& parent, const std::string& pointer, const char* key,
+               std::vector<std::string>& out, bool required) {
+    const auto* list = array(parent, pointer, key, required);
+    if (list == nullptr) return;
+    for (rapidjson::SizeType i = 0; i < list->Size(); ++i) {
+      const auto& item = (*list)[i];
+      if (!item.IsString() || item.GetStringLength() == 0) {
+        fail(pointer + "/" + key + "/" + std::to_string(i), "expected a non-empty string");
+        continue;
+      }
+      out.emplace_back(item.GetString(), item.GetStringLength());
+    }
+  }
+
+  // A path to a file; relative paths resolve against the config file's folder.
+  void path(const rapidjson::Value& parent, const std::string& pointer, const char* key, fs::path& out, bool required,
+            bool must_exist) {
+    std::string text;
+    string(parent, pointer, key, text, required);
+    if (text.empty()) return;
+    fs::path p(text);
+    if (p.is_relative()) p = base_dir_ / p;
+    out = p.lexically_normal();
+    if (must_exist && check_files_) {
+      std::error_code ec;
+      if (!fs::exists(out, ec)) {
+        fail(pointer + "/" + key, "file or folder '" + out.string() + "' does not exist",
+             "create it (development certificates: certs/make-dev-certs.sh) or fix the path");
+      }
+    }
+  }
+
+ private:
+  const json::SourceLocator& locator_;
+  std::string label_;
+  fs::path base_dir_;
+  bool check_files_;
+  std::vector<Error>& errors_;
+};
+
+bool isHex64(std::string_view s) {
+  if (s.size() != 64) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+bool isSimpleId(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+          c == '.')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void readServer(Reader& r, const rapidjson::Value& root, Server& server) {
+  const std::string p = "/server";
+  const auto* s = r.object(root, "", "server", true);
+  if (s == nullptr) return;
+  r.checkKeys(*s, p, {"address", "port", "threads", "tls", "max_body_bytes", "read_timeout_ms", "write_timeout_ms",
+                      "idle_timeout_ms", "max_connections"});
+  r.string(*s, p, "address", server.address, false, 255);
+  r.integer(*s, p, "port", server.port, 0, 65535);
+  r.integer(*s, p, "threads", server.threads, 1, 256);
+  r.integer(*s, p, "max_body_bytes", server.max_body_bytes, 1024, std::int64_t{1} << 30);
+  r.millis(*s, p, "read_timeout_ms", server.read_timeout, 100, 3600000);
+  r.millis(*s, p, "write_timeout_ms", server.write_timeout, 100, 3600000);
+  r.millis(*s, p, "idle_timeout_ms", server.idle_timeout, 100, 3600000);
+  r.integer(*s, p, "max_connections", server.max_connections, 1, 1000000);
+  const auto* tls = r.object(*s, p, "tls", true);
+  if (tls == nullptr) return;
+  const std::string tp = p + "/tls";
+  r.checkKeys(*tls, tp, {"cert_file", "key_file", "client_ca_file", "client_cert"});
+  r.path(*tls, tp, "cert_file", server.tls.cert_file, true, true);
+  r.path(*tls, tp, "key_file", server.tls.key_file, true, true);
+  std::string mode = "required";
+  r.choice(*tls, tp, "client_cert", mode, {"required", "optional", "none"});
+  server.tls.client_cert = mode == "required"   ? ClientCertMode::Required
+                           : mode == "optional" ? ClientCertMode::Optional
+                                                : ClientCertMode::None;
+  r.path(*tls, tp, "client_ca_file", server.tls.client_ca_file, server.tls.client_cert != ClientCertMode::None, true);
+}
+
+void readTokens(Reader& r, const rapidjson::Value& root, std::vector<Token>& tokens) {
+  const auto* auth = r.object(root, "", "auth", true);
+  if (auth == nullptr) return;
+  r.checkKeys(*auth, "/auth", {"tokens"});
+  const auto* list = r.array(*auth, "/auth", "tokens", true);
+  if (list == nullptr) return;
+  std::set<std::string> ids;
+  for (rapidjson::SizeType i = 0; i < list->Size(); ++i) {
+    const std::string p = "/auth/tokens/" + std::to_string(i);
+    const auto& t = (*list)[i];
+    if (!t.IsObject()) {
+      r.fail(p, "expected an object");
+      continue;
+    }
+    r.checkKeys(t, p, {"id", "sha256", "roles", "clinics"});
+    Token token;
+    r.string(t, p, "id", token.id, true, 64);
+    r.string(t, p, "sha256", token.sha256, true, 64);
+    if (!token.sha256.empty() && !isHex64(token.sha256)) {
+      r.fail(p + "/sha256", "expected 64 lowercase hex characters (the SHA-256 of the token)",
+             "make one with: fhir-gateway hash-token (reads the token on stdin)");
+    }
+    r.strings(t, p, "roles", token.roles, true);
+    for (std::size_t k = 0; k < token.roles.size(); ++k) {
+      const auto& role = token.roles[k];
+      if (role != "ingest" && role != "engineer" && role != "compliance" && role != "admin") {
+        r.fail(p + "/roles/" + std::to_string(k), "'" + role + "' is not a role",
+               "allowed: ingest, engineer, compliance, admin");
+      }
+    }
+    r.strings(t, p, "clinics", token.clinics, false);
+    if (!token.id.empty() && !ids.insert(token.id).second) r.fail(p + "/id", "duplicate token id '" + token.id + "'");
+    tokens.push_back(std::move(token));
+  }
+}
+
+void readClinics(Reader& r, const rapidjson::Value& root, std::vector<Clinic>& clinics) {
+  const auto* list = r.array(root, "", "clinics", true);
+  if (list == nullptr) return;
+  std::set<std::string> ids;
+  for (rapidjson::SizeType i = 0; i < list->Size(); ++i) {
+    const std::string p = "/clinics/" + std::to_string(i);
+    const auto& c = (*list)[i];
+    if (!c.IsObject()) {
+      r.fail(p, "expected an object");
+      continue;
+    }
+    r.checkKeys(c, p, {"id", "name", "identifier_system_base", "programs"});
+    Clinic clinic;
+    r.string(c, p, "id", clinic.id, true, 64);
+    if (!clinic.id.empty() && !isSimpleId(clinic.id)) {
+      r.fail(p + "/id", "ids may hold letters, digits, '-', '_' and '.' only");
+    }
+    r.string(c, p, "name", clinic.name, false, 200);
+    r.string(c, p, "identifier_system_base", clinic.identifier_system_base, true, 400);
+    const auto& base = clinic.identifier_system_base;
+    if (!base.empty() && !(base.rfind("https://", 0) == 0 || base.rfind("http://", 0) == 0 || base.rfind("urn:", 0) == 0)) {
+      r.fail(p + "/identifier_system_base", "expected an absolute URI (https://..., http://... or urn:...)");
+    }
+    if (const auto* programs = r.array(c, p, "programs", false)) {
+      for (rapidjson::SizeType k = 0; k < programs->Size(); ++k) {
+        const std::string pp = p + "/programs/" + std::to_string(k);
+        const auto& pr = (*programs)[k];
+        if (!pr.IsObject()) {
+          r.fail(pp, "expected an object");
+          continue;
+        }
+        r.checkKeys(pr, pp, {"id", "part2"});
+        Program program;
+        r.string(pr, pp, "id", program.id, true, 64);
+        r.boolean(pr, pp, "part2", program.part2);
+        clinic.programs.push_back(std::move(program));
+      }
+    }
+    if (!clinic.id.empty() && !ids.insert(clinic.id).second) r.fail(p + "/id", "duplicate clinic id '" + clinic.id + "'");
+    clinics.push_back(std::move(clinic));
+  }
+}
+
+void readPartners(Reader& r, const rapidjson::Value& root, std::vector<Partner>& partners) {
+  const auto* list = r.array(root, "", "partners", true);
+  if (list == nullptr) return;
+  std::set<std::string> ids;
+  for (rapidjson::SizeType i = 0; i < list->Size(); ++i) {
+    const std::string p = "/partners/" + std::to_string(i);
+    const auto& v = (*list)[i];
+    if (!v.IsObject()) {
+      r.fail(p, "expected an object");
+      continue;
+    }
+    r.checkKeys(v, p, {"id", "name", "fhir_base_url", "ca_file", "client_cert_file", "client_key_file",
+                       "bearer_token_env", "clinics", "max_bundle_entries", "connect_timeout_ms",
+                       "request_timeout_ms", "retry"});
+    Partner partner;
+    r.string(v, p, "id", partner.id, true, 64);
+    if (!partner.id.empty() && !isSimpleId(partner.id)) {
+      r.fail(p + "/id", "ids may hold letters, digits, '-', '_' and '.' only");
+    }
+    r.string(v, p, "name", partner.name, false, 200);
+    r.string(v, p, "fhir_base_url", partner.fhir_base_url, true, 2000);
+    if (!partner.fhir_base_url.empty() && partner.fhir_base_url.rfind("https://", 0) != 0) {
+      r.fail(p + "/fhir_base_url", "partners are reached over TLS only: the URL must start with https://");
+    }
+    r.path(v, p, "ca_file", partner.ca_file, true, true);
+    r.path(v, p, "client_cert_file", partner.client_cert_file, false, true);
+    r.path(v, p, "client_key_file", partner.client_key_file, false, true);
+    if (partner.client_cert_file.empty() != partner.client_key_file.empty()) {
+      r.fail(p, "client_cert_file and client_key_file go together", "set both for mutual TLS, or neither");
+    }
+    r.string(v, p, "bearer_token_env", partner.bearer_token_env, false, 200);
+    r.strings(v, p, "clinics", partner.clinics, false);
+    r.integer(v, p, "max_bundle_entries", partner.max_bundle_entries, 2, 1000);
+    r.millis(v, p, "connect_timeout_ms", partner.connect_timeout, 100, 600000);
+    r.millis(v, p, "request_timeout_ms", partner.request_timeout, 100, 3600000);
+    if (const auto* retry = r.object(v, p, "retry", false)) {
+      const std::string rp = p + "/retry";
+      r.checkKeys(*retry, rp, {"initial_ms", "max_ms", "max_attempts"});
+      r.millis(*retry, rp, "initial_ms", partner.retry.initial, 10, 3600000);
+      r.millis(*retry, rp, "max_ms", partner.retry.max, 10, 86400000);
+      r.integer(*retry, rp, "max_attempts", partner.retry.max_attempts, 0, 1000000);
+      if (partner.retry.max < partner.retry.initial) r.fail(rp + "/max_ms", "max_ms must be at least initial_ms");
+    }
+    if (!partner.id.empty() && !ids.insert(partner.id).second) {
+      r.fail(p + "/id", "duplicate partner id '" + partner.id + "'");
+    }
+    partners.push_back(std::move(partner));
+  }
+}
+
+// References between sections: a token or partner naming a clinic that is not configured.
+void checkReferences(Reader& r, const GatewayConfig& c) {
+  for (std::size_t i = 0; i < c.tokens.size(); ++i) {
+    for (std::size_t k = 0; k < c.tokens[i].clinics.size(); ++k) {
+      const auto& id = c.tokens[i].clinics[k];
+      if (id != "*" && c.findClinic(id) == nullptr) {
+        r.fail("/auth/tokens/" + std::to_string(i) + "/clinics/" + std::to_string(k),
+               "clinic '" + id + "' is not configured", "add it under clinics, or use \"*\" for any clinic");
+      }
+    }
+  }
+  for (std::size_t i = 0; i < c.partners.size(); ++i) {
+    for (std::size_t k = 0; k < c.partners[i].clinics.size(); ++k) {
+      const auto& id = c.partners[i].clinics[k];
+      if (c.findClinic(id) == nullptr) {
+        r.fail("/partners/" + std::to_string(i) + "/clinics/" + std::to_string(k),
+               "clinic '" + id + "' is not configured", "add it under clinics or remove it here");
+      }
+    }
+  }
+}
+
+}  // namespace
+
+const Clinic* GatewayConfig::findClinic(std::string_view id) const {
+  for (const auto& c : clinics) {
+    if (c.id == id) return &c;
+  }
+  return nullptr;
+}
+
+const Partner* GatewayConfig::findPartner(std::string_view id) const {
+  for (const auto& p : partners) {
+    if (p.id == id) return &p;
+  }
+  return nullptr;
+}
+
+LoadResult loadText(std::string_view text, const fs::path& base_dir, std::string_view label, bool check_files) {
+  LoadResult result;
+  rapidjson::Document doc;
+  if (auto parsed = json::parse(text, doc, 0, true); !parsed) {
+    Error e = parsed.error();
+    const auto offset = static_cast<std::size_t>(doc.GetErrorOffset());
+    auto [line, column] = json::lineColumn(text, offset);
+    e.code = ErrorCode::Config;
+    e.where = std::string(label) + ":" + std::to_string(line) + ":" + std::to_string(column);
+    result.errors.push_back(std::move(e));
+    return result;
+  }
+  if (!doc.IsObject()) {
+    result.errors.push_back(makeError(ErrorCode::Config, "the config must be a JSON object", std::string(label) + ":1:1"));
+    return result;
+  }
+  const auto locator = json::SourceLocator::build(text);
+  Reader r(locator, label, base_dir, check_files, result.errors);
+  GatewayConfig c;
+  r.checkKeys(doc, "", {"server", "auth", "storage", "mapping", "clinics", "partners", "delivery", "logging"});
+  readServer(r, doc, c.server);
+  readTokens(r, doc, c.tokens);
+  if (const auto* storage = r.object(doc, "", "storage", true)) {
+    r.checkKeys(*storage, "/storage", {"sqlite_path", "synchronous"});
+    r.path(*storage, "/storage", "sqlite_path", c.storage.sqlite_path, true, false);
+    std::string sync = "full";
+    r.choice(*storage, "/storage", "synchronous", sync, {"full", "normal"});
+    c.storage.synchronous_full = sync == "full";
+  }
+  if (const auto* mapping = r.object(doc, "", "mapping", true)) {
+    r.checkKeys(*mapping, "/mapping", {"format_dir"});
+    r.path(*mapping, "/mapping", "format_dir", c.mapping.format_dir, true, true);
+  }
+  readClinics(r, doc, c.clinics);
+  readPartners(r, doc, c.partners);
+  if (const auto* delivery = r.object(doc, "", "delivery", false)) {
+    r.checkKeys(*delivery, "/delivery", {"poll_interval_ms", "batch_size"});
+    r.millis(*delivery, "/delivery", "poll_interval_ms", c.delivery.poll_interval, 10, 60000);
+    r.integer(*delivery, "/delivery", "batch_size", c.delivery.batch_size, 1, 10000);
+  }
+  if (const auto* logging = r.object(doc, "", "logging", false)) {
+    r.checkKeys(*logging, "/logging", {"level"});
+    std::string level = "info";
+    r.choice(*logging, "/logging", "level", level, {"debug", "info", "warn", "error"});
+    log::parseLevel(level, c.log_level);
+  }
+  checkReferences(r, c);
+  if (result.errors.empty()) result.config = std::move(c);
+  return result;
+}
+
+LoadResult loadFile(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    LoadResult result;
+    result.errors.push_back(makeError(ErrorCode::Config, "cannot read the config file", file.string(),
+                                      "check the path given to --config and its permissions"));
+    return result;
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  auto result = loadText(buffer.str(), fs::absolute(file).parent_path(), file.string());
+  if (result.config) result.config->source_file = fs::absolute(file);
+  return result;
+}
+
+std::string redactedJson(const GatewayConfig& c) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::PrettyWriter<rapidjson::StringBuffer> w(buffer);
+  w.SetIndent(' ', 2);
+  auto str = [&](const char* key, const std::string& value) {
+    w.Key(key);
+    w.String(value.c_str(), static_cast<rapidjson::SizeType>(value.size()));
+  };
+  auto list = [&](const char* key, const std::vector<std::string>& values) {
+    w.Key(key);
+    w.StartArray();
+    for (const auto& v : values) w.String(v.c_str(), static_cast<rapidjson::SizeType>(v.size()));
+    w.EndArray();
+  };
+  w.StartObject();
+  w.Key("server");
+  w.StartObject();
+  str("address", c.server.address);
+  w.Key("port");
+  w.Uint(c.server.port);
+  w.Key("threads");
+  w.Int(c.server.threads);
+  w.Key("max_body_bytes");
+  w.Uint64(c.server.max_body_bytes);
+  str("tls.cert_file", c.server.tls.cert_file.string());
+  str("tls.key_file", c.server.tls.key_file.string());
+  str("tls.client_ca_file", c.server.tls.client_ca_file.string());
+  str("tls.client_cert", c.server.tls.client_cert == ClientCertMode::Required   ? "required"
+                         : c.server.tls.client_cert == ClientCertMode::Optional ? "optional"
+                                                                                 : "none");
+  w.EndObject();
+  w.Key("tokens");
+  w.StartArray();
+  for (const auto& t : c.tokens) {
+    w.StartObject();
+    str("id", t.id);
+    str("sha256", "<redacted>");
+    list("roles", t.roles);
+    list("clinics", t.clinics);
+    w.EndObject();
+  }
+  w.EndArray();
+  str("storage.sqlite_path", c.storage.sqlite_path.string());
+  str("mapping.format_dir", c.mapping.format_dir.string());
+  w.Key("clinics");
+  w.StartArray();
+  for (const auto& cl : c.clinics) {
+    w.StartObject();
+    str("id", cl.id);
+    str("identifier_system_base", cl.identifier_system_base);
+    w.Key("programs");
+    w.StartArray();
+    for (const auto& p : cl.programs) {
+      w.StartObject();
+      str("id", p.id);
+      w.Key("part2");
+      w.Bool(p.part2);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("partners");
+  w.StartArray();
+  for (const auto& p : c.partners) {
+    w.StartObject();
+    str("id", p.id);
+    str("fhir_base_url", p.fhir_base_url);
+    str("ca_file", p.ca_file.string());
+    str("client_cert_file", p.client_cert_file.string());
+    str("bearer_token_env", p.bearer_token_env);  // the variable's name, never its value
+    list("clinics", p.clinics);
+    w.Key("max_bundle_entries");
+    w.Int(p.max_bundle_entries);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+}  // namespace gw::config

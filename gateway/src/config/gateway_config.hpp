@@ -1,0 +1,122 @@
+#pragma once
+// Every setting of the gateway, loaded and checked once at start-up into an immutable value.
+// The commented example in gateway/config/gateway.example.jsonc documents each key; keep the two
+// in step (tests/config checks the example loads and that every key it uses is known).
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+#include "common/log.hpp"
+
+namespace gw::config {
+
+enum class ClientCertMode { Required, Optional, None };
+
+struct ServerTls {
+  std::filesystem::path cert_file;
+  std::filesystem::path key_file;
+  std::filesystem::path client_ca_file;  // required unless client_cert is none
+  ClientCertMode client_cert = ClientCertMode::Required;
+};
+
+struct Server {
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 8443;
+  int threads = 2;
+  ServerTls tls;
+  std::size_t max_body_bytes = 10 * 1024 * 1024;
+  std::chrono::milliseconds read_timeout{30000};
+  std::chrono::milliseconds write_timeout{30000};
+  std::chrono::milliseconds idle_timeout{60000};
+  std::size_t max_connections = 1024;
+};
+
+struct Token {
+  std::string id;
+  std::string sha256;               // hex SHA-256 of the bearer token; the token itself is never stored
+  std::vector<std::string> roles;   // ingest, engineer, compliance, admin
+  std::vector<std::string> clinics;  // clinics an ingest token may post for; "*" = any
+};
+
+struct Program {
+  std::string id;
+  bool part2 = false;  // a 42 CFR Part 2 program: all of its data is substance-use data
+};
+
+struct Clinic {
+  std::string id;
+  std::string name;
+  std::string identifier_system_base;  // prefix of business identifier systems, e.g. https://ids.c1.example/
+  std::vector<Program> programs;
+};
+
+struct Storage {
+  std::filesystem::path sqlite_path;
+  bool synchronous_full = true;  // "full" (default) or "normal"
+};
+
+struct Mapping {
+  std::filesystem::path format_dir;  // mapper files + schemas of the reference record format
+};
+
+struct Retry {
+  std::chrono::milliseconds initial{1000};
+  std::chrono::milliseconds max{300000};
+  int max_attempts = 0;  // 0 = keep retrying (a partner outage must not lose records)
+};
+
+struct Partner {
+  std::string id;
+  std::string name;
+  std::string fhir_base_url;
+  std::filesystem::path ca_file;
+  std::filesystem::path client_cert_file;  // optional (mTLS)
+  std::filesystem::path client_key_file;
+  std::string bearer_token_env;  // name of an environment variable holding a static token; optional
+  std::vector<std::string> clinics;  // interim routing until consent lands: clinics whose data it receives
+  int max_bundle_entries = 8;
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds request_timeout{30000};
+  Retry retry;
+};
+
+struct Delivery {
+  std::chrono::milliseconds poll_interval{500};
+  int batch_size = 32;
+};
+
+struct GatewayConfig {
+  std::filesystem::path source_file;
+  Server server;
+  std::vector<Token> tokens;
+  Storage storage;
+  Mapping mapping;
+  std::vector<Clinic> clinics;
+  std::vector<Partner> partners;
+  Delivery delivery;
+  log::Level log_level = log::Level::Info;
+
+  const Clinic* findClinic(std::string_view id) const;
+  const Partner* findPartner(std::string_view id) const;
+};
+
+struct LoadResult {
+  std::optional<GatewayConfig> config;
+  std::vector<Error> errors;  // each: where = "file:line:column key.path", message, hint
+};
+
+/// Reads and checks a config file. Relative paths inside it resolve against the file's folder.
+/// Checks: JSON syntax, unknown keys, types, ranges, enums, cross references (clinics named by
+/// tokens and partners exist), ids unique, files that must exist do.
+LoadResult loadFile(const std::filesystem::path& file);
+LoadResult loadText(std::string_view text, const std::filesystem::path& base_dir, std::string_view label,
+                    bool check_files = true);
+
+/// The config as JSON with secrets removed (token hashes shown as "<redacted>"), for `check-config`.
+std::string redactedJson(const GatewayConfig& config);
+
+}  // namespace gw::config

@@ -1,0 +1,82 @@
+#include "store/migrations.hpp"
+
+#include <Poco/Data/RecordSet.h>
+#include <Poco/Data/Statement.h>
+#include <Poco/Exception.h>
+
+#include <array>
+#include <vector>
+#include <string>
+
+namespace gw::store {
+namespace {
+
+using namespace Poco::Data::Keywords;
+
+// Migration N is kMigrations[N-1]: a list of statements.
+const std::array<std::vector<const char*>, kSchemaVersion> kMigrations = {{
+    {
+        // 1: inbox (records + every version), mapped resources, per-partner outbox, delivery ledger.
+        "CREATE TABLE records ("
+        "  clinic TEXT NOT NULL, record_id TEXT NOT NULL, record_type TEXT NOT NULL,"
+        "  version INTEGER NOT NULL, content_hash TEXT NOT NULL, state TEXT NOT NULL, error TEXT NOT NULL DEFAULT '',"
+        "  patient_key TEXT NOT NULL, received_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+        "  PRIMARY KEY (clinic, record_id))",
+        "CREATE TABLE record_versions ("
+        "  clinic TEXT NOT NULL, record_id TEXT NOT NULL, version INTEGER NOT NULL,"
+        "  content_hash TEXT NOT NULL, payload TEXT NOT NULL, received_at INTEGER NOT NULL,"
+        "  PRIMARY KEY (clinic, record_id, version))",
+        "CREATE TABLE resources ("
+        "  resource_type TEXT NOT NULL, resource_id TEXT NOT NULL, clinic TEXT NOT NULL, record_id TEXT NOT NULL,"
+        "  record_version INTEGER NOT NULL, identifier_system TEXT NOT NULL, identifier_value TEXT NOT NULL,"
+        "  body TEXT NOT NULL, PRIMARY KEY (resource_type, resource_id))",
+        "CREATE INDEX resources_by_record ON resources (clinic, record_id)",
+        "CREATE TABLE outbox ("
+        "  id INTEGER PRIMARY KEY AUTOINCREMENT, partner_id TEXT NOT NULL, clinic TEXT NOT NULL,"
+        "  record_id TEXT NOT NULL, record_version INTEGER NOT NULL, patient_key TEXT NOT NULL,"
+        "  bundle TEXT NOT NULL, entry_count INTEGER NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,"
+        "  next_attempt_at INTEGER NOT NULL, last_error TEXT NOT NULL, outcome TEXT NOT NULL,"
+        "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, delivered_at INTEGER)",
+        "CREATE INDEX outbox_due ON outbox (partner_id, state, next_attempt_at)",
+        "CREATE INDEX outbox_patient ON outbox (partner_id, patient_key, id)",
+        "CREATE INDEX outbox_record ON outbox (clinic, record_id)",
+        "CREATE TABLE deliveries ("
+        "  outbox_id INTEGER NOT NULL REFERENCES outbox(id), entry_index INTEGER NOT NULL,"
+        "  status TEXT NOT NULL, location TEXT NOT NULL, etag TEXT NOT NULL,"
+        "  PRIMARY KEY (outbox_id, entry_index))",
+    },
+}};
+
+}  // namespace
+
+Status applyMigrations(Poco::Data::Session& session) {
+  try {
+    session << "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)", now;
+    int current = 0;
+    {
+      Poco::Data::Statement q(session);
+      q << "SELECT COALESCE(MAX(version), 0) FROM schema_version", now;
+      Poco::Data::RecordSet rs(q);
+      current = rs.value(0, 0).convert<int>();
+    }
+    if (current > kSchemaVersion) {
+      return makeError(ErrorCode::Storage,
+                       "the database schema is version " + std::to_string(current) + " but this build knows up to " +
+                           std::to_string(kSchemaVersion),
+                       "sqlite", "run a newer fhir-gateway, or restore a backup made by this version");
+    }
+    for (int v = current + 1; v <= kSchemaVersion; ++v) {
+      session.begin();
+      for (const char* sql : kMigrations[static_cast<std::size_t>(v - 1)]) session << sql, now;
+      session << "INSERT INTO schema_version(version) VALUES(?)", use(v), now;
+      session.commit();
+    }
+    return ok();
+  } catch (const Poco::Exception& e) {
+    if (session.isTransaction()) session.rollback();
+    return makeError(ErrorCode::Storage, "schema migration failed: " + e.displayText(), "sqlite",
+                     "check that the file is a fhir-gateway database and the disk is writable");
+  }
+}
+
+}  // namespace gw::store
