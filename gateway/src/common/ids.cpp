@@ -72,6 +72,10 @@ std::string resourceId(std::string_view clinic, std::string_view type, std::stri
   return uuidV5(kGatewayNamespace, name);
 }
 
+std::string recordKey(std::string_view clinic, std::string_view record_id) {
+  return resourceId(clinic, "record", record_id);
+}
+
 std::array<std::uint8_t, 32> sha256(std::string_view data) {
   std::array<std::uint8_t, 32> out{};
   unsigned len = 0;

@@ -16,6 +16,9 @@ std::string uuidV5(std::string_view namespace_uuid, std::string_view name);
 /// uuidV5 over "clinic|record type|source id" in the gateway namespace.
 std::string resourceId(std::string_view clinic, std::string_view type, std::string_view source_id);
 
+/// Internal key of a clinic record, safe to log (record ids may embed MRNs).
+std::string recordKey(std::string_view clinic, std::string_view record_id);
+
 /// Lowercase hex SHA-256 of the bytes.
 std::string sha256Hex(std::string_view data);
 std::array<std::uint8_t, 32> sha256(std::string_view data);

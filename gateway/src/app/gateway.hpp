@@ -1,0 +1,32 @@
+#pragma once
+// The running gateway: wires config -> store -> mapping -> ingest -> outbox -> delivery, and the
+// HTTPS routes in front of them. gateway/main/ only parses the command line and calls this.
+#include <memory>
+
+#include "common/clock.hpp"
+#include "config/gateway_config.hpp"
+
+namespace gw::app {
+
+class Gateway {
+ public:
+  /// Opens the database, loads schemas and mappers, prepares partner clients and the listener.
+  /// Every failure names what is wrong and where (file, key), and nothing is started.
+  static Result<std::unique_ptr<Gateway>> create(config::GatewayConfig config, const Clock& clock);
+  ~Gateway();
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  /// Binds the listener and starts the delivery workers.
+  Status start();
+  /// Stops accepting, finishes requests and commits in flight, stops the workers.
+  void stop();
+  std::uint16_t port() const;
+
+ private:
+  struct Parts;
+  explicit Gateway(std::unique_ptr<Parts> parts);
+  std::unique_ptr<Parts> parts_;
+};
+
+}  // namespace gw::app

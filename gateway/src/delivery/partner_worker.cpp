@@ -1,0 +1,166 @@
+#include "delivery/partner_worker.hpp"
+
+#include <cstdlib>
+
+#include "common/ids.hpp"
+#include "common/log.hpp"
+#include "delivery/attempt_outcome.hpp"
+
+namespace gw::delivery {
+
+Result<PartnerEndpoint> endpointFor(const config::Partner& partner) {
+  PartnerEndpoint e;
+  e.id = partner.id;
+  e.base_url = partner.fhir_base_url;
+  e.ca_file = partner.ca_file.string();
+  e.client_cert_file = partner.client_cert_file.string();
+  e.client_key_file = partner.client_key_file.string();
+  e.connect_timeout = partner.connect_timeout;
+  e.request_timeout = partner.request_timeout;
+  if (!partner.bearer_token_env.empty()) {
+    const char* token = std::getenv(partner.bearer_token_env.c_str());
+    if (token == nullptr || *token == '\0') {
+      return makeError(ErrorCode::Config, "environment variable " + partner.bearer_token_env + " is not set",
+                       "partners." + partner.id + ".bearer_token_env",
+                       "export the partner's token in that variable before starting, or remove the key");
+    }
+    e.bearer_token = token;
+  }
+  return e;
+}
+
+PartnerWorker::PartnerWorker(const config::Partner& partner, const config::Delivery& settings, store::Store& store,
+                             const Clock& clock, std::unique_ptr<FhirClient> client)
+    : partner_(partner),
+      settings_(settings),
+      policy_{partner.retry.initial, partner.retry.max, 2.0},
+      store_(store),
+      clock_(clock),
+      client_(std::move(client)),
+      random_(std::random_device{}()) {}
+
+PartnerWorker::~PartnerWorker() { stop(); }
+
+void PartnerWorker::start() {
+  std::lock_guard lock(mutex_);
+  if (thread_.joinable()) return;
+  stopping_ = false;
+  thread_ = std::thread([this] { run(); });
+}
+
+void PartnerWorker::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void PartnerWorker::wake() {
+  {
+    std::lock_guard lock(mutex_);
+    woken_ = true;
+  }
+  wake_cv_.notify_all();
+}
+
+Status PartnerWorker::attempt(const store::OutboxItem& item) {
+  const auto started = std::chrono::steady_clock::now();
+  const auto response = client_->postBundle(item.bundle);
+  const SystemTime now = clock_.now();
+  const AttemptOutcome outcome = classify(response, now);
+  const int attempts = item.attempts + 1;
+  const auto elapsed_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+
+  switch (outcome.kind) {
+    case AttemptOutcome::Kind::Delivered: {
+      std::vector<store::DeliveredEntry> entries;
+      entries.reserve(outcome.entries.size());
+      for (const auto& e : outcome.entries) entries.push_back({e.status, e.location, e.etag});
+      GW_LOG(Info, Delivery, "delivered")
+          .kv("partner", partner_.id)
+          .kv("item", item.id)
+          .kv("record_key", ids::recordKey(item.clinic, item.record_id))
+          .kv("attempt", attempts)
+          .kv("status", outcome.http_status)
+          .kv("ms", elapsed_ms);
+      return store_.markDelivered(item.id, entries, now);
+    }
+    case AttemptOutcome::Kind::Retry: {
+      if (partner_.retry.max_attempts > 0 && attempts >= partner_.retry.max_attempts) {
+        GW_LOG(Warn, Delivery, "dead-after-retries")
+            .kv("partner", partner_.id)
+            .kv("item", item.id)
+            .kv("attempt", attempts)
+            .kv("error", outcome.error_summary);
+        return store_.markDead(item.id, attempts, "gave up after " + std::to_string(attempts) + " attempts: " +
+                                                      outcome.error_summary,
+                               outcome.operation_outcome_json, now);
+      }
+      const double jitter = std::uniform_real_distribution<double>(0.0, 1.0)(random_);
+      const auto delay = backoffDelay(attempts, policy_, jitter, outcome.retry_after);
+      GW_LOG(Warn, Delivery, "retry")
+          .kv("partner", partner_.id)
+          .kv("item", item.id)
+          .kv("attempt", attempts)
+          .kv("status", outcome.http_status)
+          .kv("error", outcome.error_summary)
+          .kv("retry_in_ms", delay.count());
+      return store_.markRetry(item.id, attempts, now + delay, outcome.error_summary, now);
+    }
+    case AttemptOutcome::Kind::Dead:
+      GW_LOG(Warn, Delivery, "dead-letter")
+          .kv("partner", partner_.id)
+          .kv("item", item.id)
+          .kv("attempt", attempts)
+          .kv("status", outcome.http_status)
+          .kv("error", outcome.error_summary);
+      return store_.markDead(item.id, attempts, outcome.error_summary, outcome.operation_outcome_json, now);
+  }
+  return ok();
+}
+
+Result<int> PartnerWorker::runOnce() {
+  auto due = store_.dueItems(partner_.id, clock_.now(), settings_.batch_size);
+  if (!due) return due.error();
+  int attempts = 0;
+  for (const auto& item : due.value()) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) break;
+    }
+    GW_TRY(attempt(item));
+    ++attempts;
+  }
+  return attempts;
+}
+
+void PartnerWorker::run() {
+  GW_LOG(Info, Delivery, "worker-started").kv("partner", partner_.id);
+  while (true) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) break;
+      woken_ = false;
+    }
+    auto made = runOnce();
+    if (!made) {
+      GW_LOG(Error, Delivery, "outbox-error").kv("partner", partner_.id).kv("error", made.error().message);
+    }
+    if (made && made.value() > 0) continue;  // more may be due right away (next per-patient items)
+
+    // Sleep until the next item is due, a poll interval passes, or new work is announced.
+    auto wait = settings_.poll_interval;
+    if (auto next = store_.nextDueTime(partner_.id); next && next.value()) {
+      const auto until = std::chrono::duration_cast<std::chrono::milliseconds>(*next.value() - clock_.now());
+      wait = std::max(std::chrono::milliseconds(1), std::min(wait, until));
+    }
+    std::unique_lock lock(mutex_);
+    wake_cv_.wait_for(lock, wait, [this] { return stopping_ || woken_; });
+  }
+  GW_LOG(Info, Delivery, "worker-stopped").kv("partner", partner_.id);
+}
+
+}  // namespace gw::delivery

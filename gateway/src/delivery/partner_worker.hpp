@@ -1,0 +1,63 @@
+#pragma once
+// One thread per partner drains that partner's outbox: post each due Bundle, then record
+// delivered / retry-after / dead. Items stay in the database until their outcome is recorded,
+// so a crash or restart resends at most what was in flight, and conditional create/update
+// makes that resend a no-op at the partner.
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "common/clock.hpp"
+#include "config/gateway_config.hpp"
+#include "delivery/backoff.hpp"
+#include "delivery/fhir_client.hpp"
+#include "store/store.hpp"
+
+namespace gw::delivery {
+
+/// The partner's endpoint as the config describes it; the bearer token is read from the
+/// environment variable the config names. Fails when that variable is unset.
+Result<PartnerEndpoint> endpointFor(const config::Partner& partner);
+
+class PartnerWorker {
+ public:
+  PartnerWorker(const config::Partner& partner, const config::Delivery& settings, store::Store& store,
+                const Clock& clock, std::unique_ptr<FhirClient> client);
+  ~PartnerWorker();
+  PartnerWorker(const PartnerWorker&) = delete;
+  PartnerWorker& operator=(const PartnerWorker&) = delete;
+
+  void start();
+  /// Finishes the attempt in flight (bounded by the request timeout), then returns.
+  void stop();
+  /// New items were queued: look now instead of at the next poll.
+  void wake();
+
+  /// Delivers every item due now, once; returns how many attempts were made. For tests and tools.
+  Result<int> runOnce();
+
+  const std::string& partnerId() const { return partner_.id; }
+
+ private:
+  void run();
+  Status attempt(const store::OutboxItem& item);
+
+  config::Partner partner_;
+  config::Delivery settings_;
+  RetryPolicy policy_;
+  store::Store& store_;
+  const Clock& clock_;
+  std::unique_ptr<FhirClient> client_;
+  std::mt19937_64 random_;
+
+  std::mutex mutex_;
+  std::condition_variable wake_cv_;
+  bool woken_ = false;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace gw::delivery

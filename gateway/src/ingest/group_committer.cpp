@@ -1,0 +1,72 @@
+#include "ingest/group_committer.hpp"
+
+#include "common/log.hpp"
+
+namespace gw::ingest {
+
+GroupCommitter::GroupCommitter(store::Store& store, const Clock& clock, std::size_t max_batch_records)
+    : store_(store), clock_(clock), max_batch_records_(max_batch_records), thread_([this] { run(); }) {}
+
+GroupCommitter::~GroupCommitter() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+}
+
+void GroupCommitter::submit(std::vector<store::IngestWrite> writes, Done done) {
+  {
+    std::lock_guard lock(mutex_);
+    queue_.push_back({std::move(writes), std::move(done)});
+  }
+  wake_.notify_one();
+}
+
+std::uint64_t GroupCommitter::commitCount() const {
+  std::lock_guard lock(mutex_);
+  return commits_;
+}
+
+void GroupCommitter::run() {
+  while (true) {
+    std::vector<Pending> batch;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping and drained
+      std::size_t records = 0;
+      // Take whole requests until the batch is full; a single large request still goes alone.
+      while (!queue_.empty() && (batch.empty() || records + queue_.front().writes.size() <= max_batch_records_)) {
+        records += queue_.front().writes.size();
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    std::vector<store::IngestWrite> all;
+    for (auto& p : batch) {
+      for (auto& w : p.writes) all.push_back(std::move(w));
+    }
+    auto result = store_.ingest(all, clock_.now());
+    {
+      std::lock_guard lock(mutex_);
+      ++commits_;
+    }
+    if (!result) {
+      GW_LOG(Error, Ingest, "commit-failed").kv("requests", batch.size()).kv("error", result.error().message);
+      for (auto& p : batch) p.done(result.error());
+      continue;
+    }
+    std::size_t offset = 0;
+    for (auto& p : batch) {
+      const std::size_t n = p.writes.size();
+      std::vector<store::IngestOutcome> mine(result.value().begin() + static_cast<std::ptrdiff_t>(offset),
+                                             result.value().begin() + static_cast<std::ptrdiff_t>(offset + n));
+      offset += n;
+      p.done(std::move(mine));
+    }
+  }
+}
+
+}  // namespace gw::ingest

@@ -1,0 +1,50 @@
+#pragma once
+// Requests that arrive together share one database transaction and one fsync; each is answered
+// only after that commit (design.md "Storage"). One thread owns the write path.
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "common/clock.hpp"
+#include "store/store.hpp"
+
+namespace gw::ingest {
+
+class GroupCommitter {
+ public:
+  using Done = std::function<void(Result<std::vector<store::IngestOutcome>>)>;
+
+  GroupCommitter(store::Store& store, const Clock& clock, std::size_t max_batch_records = 2048);
+  /// Commits what is queued, then stops.
+  ~GroupCommitter();
+  GroupCommitter(const GroupCommitter&) = delete;
+  GroupCommitter& operator=(const GroupCommitter&) = delete;
+
+  /// Queues the writes; `done` runs on the committer thread after the commit (or its failure).
+  void submit(std::vector<store::IngestWrite> writes, Done done);
+
+  /// Commits so far (for metrics and tests).
+  std::uint64_t commitCount() const;
+
+ private:
+  struct Pending {
+    std::vector<store::IngestWrite> writes;
+    Done done;
+  };
+  void run();
+
+  store::Store& store_;
+  const Clock& clock_;
+  const std::size_t max_batch_records_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Pending> queue_;
+  bool stopping_ = false;
+  std::uint64_t commits_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace gw::ingest

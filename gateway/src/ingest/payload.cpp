@@ -1,0 +1,101 @@
+#include "ingest/payload.hpp"
+
+#include <memory>
+
+#include "common/json.hpp"
+
+namespace gw::ingest {
+namespace {
+
+std::string_view trimmedMediaType(std::string_view content_type) {
+  const auto semicolon = content_type.find(';');
+  if (semicolon != std::string_view::npos) content_type = content_type.substr(0, semicolon);
+  while (!content_type.empty() && content_type.back() == ' ') content_type.remove_suffix(1);
+  while (!content_type.empty() && content_type.front() == ' ') content_type.remove_prefix(1);
+  return content_type;
+}
+
+bool isBlank(std::string_view s) { return s.find_first_not_of(" \t\r\n") == std::string_view::npos; }
+
+Status tooMany(std::size_t max_records) {
+  return makeError(ErrorCode::PayloadTooLarge, "more than " + std::to_string(max_records) + " records in one request",
+                   "body", "split the batch into smaller requests");
+}
+
+Result<std::unique_ptr<ParsedPayload>> parseNdjson(std::string_view body, std::size_t max_records) {
+  auto parsed = std::make_unique<ParsedPayload>();
+  parsed->storage.SetArray();
+  auto& alloc = parsed->storage.GetAllocator();
+  std::size_t offset = 0;
+  std::size_t line_no = 0;
+  while (offset < body.size()) {
+    std::size_t end = body.find('\n', offset);
+    if (end == std::string_view::npos) end = body.size();
+    const std::string_view line = body.substr(offset, end - offset);
+    ++line_no;
+    if (!isBlank(line)) {
+      rapidjson::Document doc(&alloc);
+      GW_TRY(json::parse(line, doc, offset));
+      if (!doc.IsObject()) {
+        return makeError(ErrorCode::InvalidInput, "each NDJSON line must be one JSON object",
+                         "line " + std::to_string(line_no) + " (byte " + std::to_string(offset) + ")");
+      }
+      if (parsed->storage.Size() >= max_records) return tooMany(max_records).error();
+      // doc allocated from the shared allocator, so moving it in copies nothing.
+      parsed->storage.PushBack(static_cast<rapidjson::Value&>(doc).Move(), alloc);
+    }
+    offset = end + 1;
+  }
+  for (const auto& v : parsed->storage.GetArray()) parsed->records.push_back(&v);
+  return parsed;
+}
+
+}  // namespace
+
+Result<PayloadFormat> formatFromContentType(std::string_view content_type) {
+  const auto media = trimmedMediaType(content_type);
+  if (media.empty()) return PayloadFormat::Auto;
+  if (media == "application/x-ndjson" || media == "application/ndjson") return PayloadFormat::Ndjson;
+  if (media == "application/json" || media == "application/fhir+json") return PayloadFormat::Json;
+  return makeError(ErrorCode::InvalidInput, "unsupported Content-Type '" + std::string(media) + "'", "Content-Type",
+                   "send application/json (an object or an array of records) or application/x-ndjson");
+}
+
+Result<std::unique_ptr<ParsedPayload>> parsePayload(std::string_view body, PayloadFormat format,
+                                                    std::size_t max_records) {
+  if (isBlank(body)) {
+    return makeError(ErrorCode::InvalidInput, "the request body is empty", "body",
+                     "send one record object, an array of records, or NDJSON");
+  }
+  if (format == PayloadFormat::Ndjson) return parseNdjson(body, max_records);
+
+  auto parsed = std::make_unique<ParsedPayload>();
+  auto& doc = parsed->storage;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError()) {
+    // Two or more objects separated by newlines is NDJSON sent without its Content-Type.
+    if (format == PayloadFormat::Auto && doc.GetParseError() == rapidjson::kParseErrorDocumentRootNotSingular) {
+      return parseNdjson(body, max_records);
+    }
+    GW_TRY(json::parse(body, doc));  // produces the error with the byte offset
+  }
+  if (doc.IsObject()) {
+    parsed->records.push_back(&doc);
+    return parsed;
+  }
+  if (!doc.IsArray()) {
+    return makeError(ErrorCode::InvalidInput, "expected a record object or an array of records", "body");
+  }
+  if (doc.Size() > max_records) return tooMany(max_records).error();
+  if (doc.Empty()) return makeError(ErrorCode::InvalidInput, "the array of records is empty", "body");
+  for (rapidjson::SizeType i = 0; i < doc.Size(); ++i) {
+    if (!doc[i].IsObject()) {
+      return makeError(ErrorCode::InvalidInput, "each array element must be a record object",
+                       "[" + std::to_string(i) + "]");
+    }
+    parsed->records.push_back(&doc[i]);
+  }
+  return parsed;
+}
+
+}  // namespace gw::ingest

@@ -1,0 +1,30 @@
+#pragma once
+// Splits a POST /v1/records body into records: one JSON object, a JSON array of objects, or
+// NDJSON (one object per line). Malformed JSON fails the whole request with the byte offset:
+// nothing of a body we cannot read is stored.
+#include <rapidjson/document.h>
+
+#include <string_view>
+#include <vector>
+
+#include "common/error.hpp"
+
+namespace gw::ingest {
+
+enum class PayloadFormat { Auto, Json, Ndjson };
+
+/// From the Content-Type header: application/x-ndjson or application/ndjson -> Ndjson,
+/// application/json or application/fhir+json -> Json, empty -> Auto, other -> error (415-like 400).
+Result<PayloadFormat> formatFromContentType(std::string_view content_type);
+
+struct ParsedPayload {
+  rapidjson::Document storage;                   // owns every record's memory
+  std::vector<const rapidjson::Value*> records;  // in request order
+};
+
+/// Parses the body. Errors: MalformedJson with "byte N" (offset in the whole body), or
+/// InvalidInput when the body is empty or holds something other than objects.
+Result<std::unique_ptr<ParsedPayload>> parsePayload(std::string_view body, PayloadFormat format,
+                                                    std::size_t max_records);
+
+}  // namespace gw::ingest
