@@ -8,6 +8,7 @@
 #   server.crt server.key         gateway server cert, SAN localhost + 127.0.0.1
 #   partner.crt partner.key       sandbox FHIR partner server cert, same SANs
 #   client.crt client.key         clinic client cert (CN=clinic-c1)
+#   gateway-client.crt/.key       the gateway's own client cert towards partners (CN=fhir-gateway)
 #   expired-client.crt/.key       client cert signed by the CA but already expired
 #   rogue-ca.crt rogue-ca.key     an unrelated CA
 #   rogue-client.crt/.key         client cert signed by the rogue CA (wrong CA)
@@ -19,7 +20,7 @@ mkdir -p "$out"
 cd "$out"
 umask 077
 
-if [[ -f ca.crt && -f rogue-client.crt && "${FORCE:-0}" != 1 ]]; then
+if [[ -f ca.crt && -f rogue-client.crt && -f gateway-client.crt && "${FORCE:-0}" != 1 ]]; then
   echo "certs: using existing development PKI in $out"
   exit 0
 fi
@@ -81,6 +82,7 @@ make_ca rogue-ca "/O=Somebody else/CN=rogue CA"
 sign server "/O=fhir-gateway development/CN=localhost" ca "$server_ext"
 sign partner "/O=Sandbox partner/CN=localhost" ca "$server_ext"
 sign client "/O=fhir-gateway development/CN=clinic-c1" ca "$client_ext"
+sign gateway-client "/O=fhir-gateway development/CN=fhir-gateway" ca "$client_ext"
 key expired-client.key
 printf '%s\n' "$client_ext" > expired-client.ext
 make_expired expired-client "/CN=clinic-c1-expired" ca expired-client.ext

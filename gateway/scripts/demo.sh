@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Builds the gateway and shows its main job on the embedded defaults (SQLite, development PKI):
+# start the sandbox FHIR partner and the gateway, post a patient and a MAT prescription over
+# mutual TLS, and show them arriving at the partner. Ctrl-C stops both.
+#   gateway/scripts/demo.sh            (runs until Ctrl-C)
+#   DEMO_EXIT=1 gateway/scripts/demo.sh  (stops after showing the result)
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$repo"
+
+echo "== building (release preset)"
+cmake --preset release >/dev/null
+cmake --build --preset release --target fhir-gateway
+gateway_bin=$repo/build/release/gateway/main/fhir-gateway
+
+echo "== development certificates (certs/out)"
+certs/make-dev-certs.sh
+
+echo "== sandbox FHIR partner (tests/partner, Medplum)"
+(cd tests/partner && npm ci --no-audit --no-fund --loglevel=error)
+mkdir -p var
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+node tests/partner/server.js --port 9443 --cert certs/out/partner.crt --key certs/out/partner.key \
+  --ca certs/out/ca.crt --require-client-cert > var/partner.out 2> var/partner.log &
+pids+=($!)
+for _ in $(seq 1 100); do grep -q '"ready":true' var/partner.out 2>/dev/null && break; sleep 0.1; done
+grep -q '"ready":true' var/partner.out || { echo "partner did not start; see var/partner.log"; exit 1; }
+
+echo "== gateway (gateway/config/gateway.example.jsonc)"
+"$gateway_bin" check-config --config gateway/config/gateway.example.jsonc >/dev/null
+"$gateway_bin" serve --config gateway/config/gateway.example.jsonc 2> var/gateway.log &
+pids+=($!)
+for _ in $(seq 1 100); do
+  curl -sf --cacert certs/out/ca.crt --cert certs/out/client.crt --key certs/out/client.key \
+    https://127.0.0.1:8443/readyz >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+gw() { curl -sS --cacert certs/out/ca.crt --cert certs/out/client.crt --key certs/out/client.key \
+  -H "Authorization: Bearer dev-ingest-c1" "$@"; }
+
+echo "== posting a patient and a MAT prescription (NDJSON) to https://127.0.0.1:8443/v1/records"
+gw -H 'Content-Type: application/x-ndjson' --data-binary @mappers/clinic-v1/examples/demo.ndjson \
+  https://127.0.0.1:8443/v1/records | python3 -m json.tool
+
+echo "== waiting for delivery"
+for _ in $(seq 1 100); do
+  state=$(gw "https://127.0.0.1:8443/v1/records/c1:rx:9001?clinic=c1" | python3 -c \
+    'import json,sys; d=json.load(sys.stdin); print(",".join(x["state"] for x in d.get("deliveries",[])))')
+  [[ "$state" == delivered ]] && break
+  sleep 0.1
+done
+gw "https://127.0.0.1:8443/v1/records/c1:rx:9001?clinic=c1" | python3 -m json.tool
+
+echo "== what the partner holds (searched back by business identifier)"
+partner() { curl -sS --cacert certs/out/ca.crt --cert certs/out/client.crt --key certs/out/client.key "$@"; }
+partner "https://127.0.0.1:9443/fhir/R4/MedicationRequest?identifier=https://ids.c1.example.org/prescription|9001" |
+  python3 -c 'import json,sys; b=json.load(sys.stdin); [print(" MedicationRequest", e["resource"]["id"], e["resource"]["status"], e["resource"]["medicationCodeableConcept"]["text"]) for e in b.get("entry",[])]'
+partner "https://127.0.0.1:9443/fhir/R4/Patient?identifier=https://ids.c1.example.org/mrn|A12345" |
+  python3 -c 'import json,sys; b=json.load(sys.stdin); [print(" Patient", e["resource"]["id"], e["resource"].get("gender")) for e in b.get("entry",[])]'
+
+echo "== logs: var/gateway.log (no PHI), var/partner.log; database: var/gateway.db"
+if [[ "${DEMO_EXIT:-0}" == 1 ]]; then exit 0; fi
+echo "== running; Ctrl-C stops the gateway and the partner"
+wait

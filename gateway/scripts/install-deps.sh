@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs everything fhir-gateway needs to build, test and run, from Debian 12 packages.
+# Safe to run again. Needs root (or sudo).
+set -euo pipefail
+
+if [[ $(id -u) -ne 0 ]]; then
+  exec sudo -E "$0" "$@"
+fi
+
+packages=(
+  # build
+  build-essential cmake ninja-build pkg-config git ca-certificates openssl curl python3
+  # libraries: Beast/Asio/Outcome (Boost 1.81), Poco (Data + SQLite), RapidJSON, OpenSSL
+  libboost1.81-dev libboost-system1.81-dev libpoco-dev rapidjson-dev libssl-dev sqlite3
+  # tests, fuzzers and benchmarks
+  libgtest-dev libgmock-dev googletest libbenchmark-dev clang libclang-rt-dev wrk
+)
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+# The sandbox FHIR partner (tests/partner) runs on Node.js 20 with npm; keep a newer one if present.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+echo "install-deps: done (node $(node --version), cmake $(cmake --version | head -1 | cut -d' ' -f3))"

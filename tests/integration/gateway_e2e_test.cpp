@@ -1,0 +1,292 @@
+// End to end: clinic -> (mTLS, token) -> fhir-gateway binary -> (mTLS) -> Medplum FHIR partner.
+// Everything runs on 127.0.0.1 with the test PKI; the partner validates every resource it stores.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <openssl/ssl.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <thread>
+
+#include "common/ids.hpp"
+#include "gateway_fixture.hpp"
+#include "support/test_pki.hpp"
+
+namespace gw::test {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+namespace fs = std::filesystem;
+
+std::string oneLine(std::string s) {
+  std::replace(s.begin(), s.end(), '\n', ' ');
+  return s;
+}
+
+rapidjson::Document parseJson(const std::string& text) {
+  rapidjson::Document d;
+  d.Parse(text.c_str());
+  return d;
+}
+
+class GatewayEndToEnd : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    suite_dir_ = (fs::temp_directory_path() / ("gw-e2e-" + ids::randomHex(6))).string();
+    fs::create_directories(suite_dir_);
+    partner_ = new Partner(suite_dir_);
+  }
+  static void TearDownTestSuite() {
+    delete partner_;
+    partner_ = nullptr;
+    fs::remove_all(suite_dir_);
+  }
+  void SetUp() override {
+    partner_->reset();
+    dir_ = suite_dir_ + "/" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    if (HasFailure() && gateway_) std::cerr << "---- gateway log ----\n" << gateway_->log();
+    gateway_.reset();
+  }
+
+  Gateway& startGateway(GatewayOptions options = {}) {
+    options.partner_url = partner_->baseUrl();
+    gateway_ = std::make_unique<Gateway>(dir_, options);
+    gateway_->start();
+    return *gateway_;
+  }
+
+  static int partnerWrites() {
+    auto r = partner_->admin("GET", "requests");
+    auto d = parseJson(r.body);
+    int posts = 0;
+    const auto& list = d.IsArray() ? d : d["requests"];
+    for (const auto& req : list.GetArray()) {
+      if (std::string(req["method"].GetString()) == "POST") ++posts;
+    }
+    return posts;
+  }
+
+  static inline std::string suite_dir_;
+  static inline Partner* partner_ = nullptr;
+  std::string dir_;
+  std::unique_ptr<Gateway> gateway_;
+};
+
+TEST_F(GatewayEndToEnd, PatientAndPrescriptionReachThePartner) {
+  auto& gw = startGateway();
+  auto r = gw.post(oneLine(patientRecord()) + "\n" + oneLine(prescriptionRecord()) + "\n", "application/x-ndjson");
+  ASSERT_EQ(r.status, 202) << r.body;
+  auto reply = parseJson(r.body);
+  EXPECT_EQ(reply["accepted"].GetInt(), 2);
+  EXPECT_STREQ(reply["results"][1]["state"].GetString(), "mapped");
+  EXPECT_STREQ(reply["results"][1]["queued_for"][0].GetString(), "st-mary");
+
+  ASSERT_TRUE(gw.waitForDeliveries("c1:pt:A12345", "delivered"));
+  ASSERT_TRUE(gw.waitForDeliveries("c1:rx:9001", "delivered"));
+
+  // The partner holds exactly one of each, found by business identifier.
+  auto patients = partner_->search("Patient", kMrnSystem, "A12345");
+  ASSERT_EQ(patients["entry"].Size(), 1u);
+  const auto& patient = patients["entry"][0]["resource"];
+  EXPECT_STREQ(patient["name"][0]["family"].GetString(), "Rivera") << "the full patient, not the stub";
+  auto requests = partner_->search("MedicationRequest", kRxSystem, "9001");
+  ASSERT_EQ(requests["entry"].Size(), 1u);
+  const auto& rx = requests["entry"][0]["resource"];
+  EXPECT_STREQ(rx["status"].GetString(), "active");
+  EXPECT_STREQ(rx["intent"].GetString(), "order");
+  EXPECT_EQ(std::string(rx["subject"]["reference"].GetString()), "Patient/" + std::string(patient["id"].GetString()));
+
+  // The status endpoint names the partner's resource ids.
+  auto status = parseJson(gw.status("c1:rx:9001").body);
+  const auto& delivery = status["deliveries"][0];
+  EXPECT_STREQ(delivery["partner"].GetString(), "st-mary");
+  EXPECT_EQ(delivery["attempts"].GetInt(), 1);
+  bool names_request = false;
+  for (const auto& e : delivery["partner_resources"].GetArray()) {
+    names_request |= std::string(e["location"].GetString()).find("MedicationRequest/" + std::string(rx["id"].GetString())) == 0;
+  }
+  EXPECT_TRUE(names_request) << gw.status("c1:rx:9001").body;
+
+  // No PHI in the gateway's log.
+  const std::string log = gw.log();
+  EXPECT_THAT(log, Not(HasSubstr("Rivera")));
+  EXPECT_THAT(log, Not(HasSubstr("A12345")));
+  EXPECT_THAT(log, Not(HasSubstr("1988-04-02")));
+  EXPECT_THAT(log, Not(HasSubstr("dev-ingest-c1")));
+}
+
+TEST_F(GatewayEndToEnd, PrescriptionBeforePatientCreatesStubThenFullPatient) {
+  auto& gw = startGateway();
+  ASSERT_EQ(gw.post(prescriptionRecord("77", "B2")).status, 202);
+  ASSERT_TRUE(gw.waitForDeliveries("c1:rx:77", "delivered"));
+  auto stub = partner_->search("Patient", kMrnSystem, "B2");
+  ASSERT_EQ(stub["entry"].Size(), 1u);
+  EXPECT_STREQ(stub["entry"][0]["resource"]["gender"].GetString(), "unknown");
+
+  ASSERT_EQ(gw.post(patientRecord("B2", "Núñez")).status, 202);
+  ASSERT_TRUE(gw.waitForDeliveries("c1:pt:B2", "delivered"));
+  auto full = partner_->search("Patient", kMrnSystem, "B2");
+  ASSERT_EQ(full["entry"].Size(), 1u) << "updated in place, not duplicated";
+  EXPECT_STREQ(full["entry"][0]["resource"]["name"][0]["family"].GetString(), "Núñez");
+  EXPECT_STREQ(full["entry"][0]["resource"]["gender"].GetString(), "female");
+}
+
+TEST_F(GatewayEndToEnd, DuplicateResendChangesNothingNewContentUpdatesInPlace) {
+  auto& gw = startGateway();
+  ASSERT_EQ(gw.post(prescriptionRecord()).status, 202);
+  ASSERT_TRUE(gw.waitForDeliveries("c1:rx:9001", "delivered"));
+  const int writes = partnerWrites();
+
+  auto again = gw.post(prescriptionRecord());
+  ASSERT_EQ(again.status, 202);
+  auto reply = parseJson(again.body);
+  EXPECT_STREQ(reply["results"][0]["disposition"].GetString(), "unchanged");
+  EXPECT_EQ(reply["results"][0]["queued_for"].Size(), 0u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(partnerWrites(), writes) << "an unchanged resend sends nothing";
+
+  auto changed = gw.post(prescriptionRecord("9001", "A12345", "stopped"));
+  ASSERT_EQ(changed.status, 202);
+  reply = parseJson(changed.body);
+  EXPECT_STREQ(reply["results"][0]["disposition"].GetString(), "new-version");
+  EXPECT_EQ(reply["results"][0]["version"].GetInt(), 2);
+  ASSERT_TRUE(gw.waitForDeliveries("c1:rx:9001", "delivered"));
+  auto requests = partner_->search("MedicationRequest", kRxSystem, "9001");
+  ASSERT_EQ(requests["entry"].Size(), 1u);
+  EXPECT_STREQ(requests["entry"][0]["resource"]["status"].GetString(), "stopped");
+  EXPECT_EQ(partner_->count("Patient", kMrnSystem, "A12345"), 1);
+}
+
+TEST_F(GatewayEndToEnd, PartnerUnavailableThenBackIsDeliveredOnce) {
+  auto& gw = startGateway();
+  ASSERT_EQ(partner_->admin("POST", "faults", R"({"status":503,"count":2})").status / 100, 2);
+  ASSERT_EQ(gw.post(prescriptionRecord()).status, 202);
+  ASSERT_TRUE(gw.waitForDeliveries("c1:rx:9001", "delivered"));
+  auto status = parseJson(gw.status("c1:rx:9001").body);
+  EXPECT_EQ(status["deliveries"][0]["attempts"].GetInt(), 3);
+  EXPECT_EQ(partner_->count("MedicationRequest", kRxSystem, "9001"), 1);
+  EXPECT_THAT(gw.log(), HasSubstr("retry partner=st-mary"));
+}
+
+TEST_F(GatewayEndToEnd, PartnerRejectionIsDeadLetteredWithItsOutcome) {
+  auto& gw = startGateway();
+  ASSERT_EQ(partner_->admin("POST", "faults",
+                            R"({"status":400,"count":1,"body":{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"business-rule","diagnostics":"prescriber unknown here"}]}})")
+                    .status / 100,
+            2);
+  ASSERT_EQ(gw.post(prescriptionRecord()).status, 202);
+  ASSERT_TRUE(gw.waitForDeliveries("c1:rx:9001", "dead"));
+  auto status = parseJson(gw.status("c1:rx:9001").body);
+  const auto& d = status["deliveries"][0];
+  EXPECT_EQ(d["attempts"].GetInt(), 1) << "a 4xx is not retried";
+  EXPECT_STREQ(d["outcome"]["issue"][0]["diagnostics"].GetString(), "prescriber unknown here");
+  EXPECT_EQ(partner_->count("MedicationRequest", kRxSystem, "9001"), 0);
+}
+
+TEST_F(GatewayEndToEnd, KilledWhileDeliveringThenRestartedDeliversEverythingExactlyOnce) {
+  auto& gw = startGateway();
+  // Slow partner: each answer takes 300 ms, so the kill lands with deliveries in flight.
+  ASSERT_EQ(partner_->admin("POST", "faults", R"({"status":0,"count":1000,"delay_ms":300})").status / 100, 2);
+  std::string batch;
+  constexpr int kRecords = 12;
+  for (int i = 0; i < kRecords; ++i) {
+    batch += oneLine(prescriptionRecord("k" + std::to_string(i), "M" + std::to_string(i))) + "\n";
+  }
+  ASSERT_EQ(gw.post(batch, "application/x-ndjson").status, 202);
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  gw.kill();
+  partner_->admin("DELETE", "faults");
+
+  gw.start();
+  for (int i = 0; i < kRecords; ++i) {
+    ASSERT_TRUE(gw.waitForDeliveries("c1:rx:k" + std::to_string(i), "delivered")) << i;
+  }
+  for (int i = 0; i < kRecords; ++i) {
+    EXPECT_EQ(partner_->count("MedicationRequest", kRxSystem, "k" + std::to_string(i)), 1) << i;
+    EXPECT_EQ(partner_->count("Patient", kMrnSystem, "M" + std::to_string(i)), 1) << i;
+  }
+}
+
+TEST_F(GatewayEndToEnd, BadInputGetsClearAnswersAndStoresNothing) {
+  auto& gw = startGateway();
+  auto malformed = gw.post(R"({"record_id": "x",})");
+  EXPECT_EQ(malformed.status, 400);
+  EXPECT_THAT(malformed.body, HasSubstr("byte 18"));
+
+  std::string bad = prescriptionRecord("bad1");
+  bad.replace(bad.find("\"daily\""), 7, "\"hourly\"");
+  auto schema = gw.post(bad);
+  EXPECT_EQ(schema.status, 422);
+  EXPECT_THAT(schema.body, HasSubstr("prescription.frequency"));
+  EXPECT_EQ(gw.status("c1:rx:bad1").status, 404) << "nothing of a rejected record is stored";
+
+  // One good and one bad record: 202, each with its own result.
+  auto mixed = gw.post("[" + prescriptionRecord("good") + "," + bad + "]");
+  EXPECT_EQ(mixed.status, 202);
+  auto reply = parseJson(mixed.body);
+  EXPECT_STREQ(reply["results"][0]["status"].GetString(), "accepted");
+  EXPECT_STREQ(reply["results"][1]["status"].GetString(), "rejected");
+
+  std::string other = prescriptionRecord("c2rx");
+  other.replace(other.find("\"clinic\":\"c1\""), 13, "\"clinic\":\"c2\"");
+  auto other_clinic = gw.post(other);
+  EXPECT_EQ(other_clinic.status, 422);
+  EXPECT_THAT(other_clinic.body, HasSubstr("may not post records for clinic 'c2'"));
+
+  auto oversize = gw.post(std::string(2 << 20, ' '));
+  EXPECT_EQ(oversize.status, 413);
+}
+
+TEST_F(GatewayEndToEnd, RecordTypesWithoutMapperWaitUnmapped) {
+  auto& gw = startGateway();
+  auto r = gw.post(R"({"record_id":"c1:lab:1","record_type":"lab_result","clinic":"c1","recorded_at":"2026-11-20T10:00:00-05:00",
+    "patient":{"mrn":"A12345"},"result":{"id":"1","loinc":"59673-4","name":"fentanyl screen","value":"negative",
+    "collected_at":"2026-11-20T09:30:00-05:00","status":"final"}})");
+  ASSERT_EQ(r.status, 202) << r.body;
+  auto status = parseJson(gw.status("c1:lab:1").body);
+  EXPECT_STREQ(status["state"].GetString(), "unmapped");
+  EXPECT_EQ(status["deliveries"].Size(), 0u);
+}
+
+TEST_F(GatewayEndToEnd, CredentialsAreChecked) {
+  auto& gw = startGateway();
+  EXPECT_EQ(gw.post(prescriptionRecord(), "application/json", "wrong-token-xxxxxxxx").status, 401);
+  auto no_token = tlsRequest(gw.port(), gw.clientTls(), "POST", "/v1/records", prescriptionRecord(),
+                             {{"Content-Type", "application/json"}});
+  EXPECT_EQ(no_token.status, 401);
+  EXPECT_EQ(no_token.header("WWW-Authenticate"), "Bearer");
+  EXPECT_EQ(gw.post(prescriptionRecord(), "application/json", "dev-compliance").status, 403);
+  EXPECT_THAT(gw.log(), Not(HasSubstr("wrong-token-xxxxxxxx")));
+  EXPECT_THAT(gw.log(), HasSubstr("unauthenticated"));
+
+  // TLS: the listener requires a client certificate from the configured CA, still valid.
+  auto tls = gw.clientTls();
+  tls.cert_file.clear();
+  tls.key_file.clear();
+  EXPECT_TRUE(tlsRequest(gw.port(), tls, "GET", "/healthz").error) << "no client certificate";
+  tls.cert_file = devPkiFile("expired-client.crt");
+  tls.key_file = devPkiFile("expired-client.key");
+  EXPECT_TRUE(tlsRequest(gw.port(), tls, "GET", "/healthz").error) << "expired client certificate";
+  tls.cert_file = devPkiFile("rogue-client.crt");
+  tls.key_file = devPkiFile("rogue-client.key");
+  EXPECT_TRUE(tlsRequest(gw.port(), tls, "GET", "/healthz").error) << "client certificate from another CA";
+  tls = gw.clientTls();
+  tls.max_tls_version = TLS1_1_VERSION;
+  tls.allow_legacy = true;
+  EXPECT_TRUE(tlsRequest(gw.port(), tls, "GET", "/healthz").error) << "TLS 1.1";
+  EXPECT_EQ(tlsRequest(gw.port(), gw.clientTls(), "GET", "/healthz").status, 200);
+}
+
+TEST_F(GatewayEndToEnd, GracefulStopExitsCleanly) {
+  auto& gw = startGateway();
+  ASSERT_EQ(gw.post(prescriptionRecord()).status, 202);
+  EXPECT_EQ(gw.stop(), 0);
+  EXPECT_THAT(gw.log(), HasSubstr("INFO main stopped"));
+}
+
+}  // namespace
+}  // namespace gw::test

@@ -1,0 +1,202 @@
+#include "gateway_fixture.hpp"
+
+#include <fstream>
+#include <regex>
+#include <stdexcept>
+#include <thread>
+
+#include "support/test_pki.hpp"
+
+namespace gw::test {
+namespace {
+
+const std::string kRepo = GW_REPO_DIR;
+
+void writeFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
+}  // namespace
+
+Partner::Partner(const std::string& work_dir) {
+  const std::string script = kRepo + "/tests/partner/server.js";
+  process_ = std::make_unique<ChildProcess>(
+      std::vector<std::string>{"node", script, "--port", "0", "--cert", devPkiFile("partner.crt"), "--key",
+                               devPkiFile("partner.key"), "--ca", devPkiFile("ca.crt"), "--require-client-cert"},
+      work_dir + "/partner.out", work_dir + "/partner.err");
+  std::smatch m;
+  const std::regex ready(R"re("ready":true,"port":(\d+))re");
+  const bool up = waitUntil(
+      [&] {
+        const std::string out = readWholeFile(process_->stdoutFile());
+        if (std::regex_search(out, m, ready)) {
+          port_ = static_cast<std::uint16_t>(std::stoi(m[1]));
+          return true;
+        }
+        return !process_->running();
+      },
+      std::chrono::seconds(60));
+  if (!up || port_ == 0) {
+    throw std::runtime_error("the FHIR partner did not start (is `npm ci` done in tests/partner?): " +
+                             readWholeFile(process_->stderrFile()));
+  }
+  tls_.ca_file = devPkiFile("ca.crt");
+  tls_.cert_file = devPkiFile("client.crt");
+  tls_.key_file = devPkiFile("client.key");
+  tls_.timeout = std::chrono::seconds(20);
+}
+
+HttpResponse Partner::get(const std::string& target) {
+  return tlsRequest(port_, tls_, "GET", "/fhir/R4/" + target, {}, {{"Accept", "application/fhir+json"}});
+}
+
+HttpResponse Partner::admin(const std::string& method, const std::string& path, const std::string& body) {
+  return tlsRequest(port_, tls_, method, "/__admin/" + path, body, {{"Content-Type", "application/json"}});
+}
+
+void Partner::reset() {
+  auto r = admin("POST", "reset");
+  if (r.status != 200 && r.status != 204) throw std::runtime_error("partner reset failed: " + r.body);
+}
+
+rapidjson::Document Partner::search(const std::string& type, const std::string& system, const std::string& value) {
+  auto r = get(type + "?identifier=" + system + "%7C" + value);
+  rapidjson::Document d;
+  d.Parse(r.body.c_str());
+  if (r.status != 200 || d.HasParseError() || !d.IsObject()) {
+    throw std::runtime_error("partner search failed: HTTP " + std::to_string(r.status) + " " + r.body);
+  }
+  return d;
+}
+
+int Partner::count(const std::string& type, const std::string& system, const std::string& value) {
+  auto d = search(type, system, value);
+  return d.HasMember("entry") ? static_cast<int>(d["entry"].Size()) : 0;
+}
+
+Gateway::Gateway(const std::string& work_dir, GatewayOptions options) : dir_(work_dir), options_(std::move(options)) {
+  config_path_ = dir_ + "/gateway.json";
+  const std::string pki = devPkiDir();
+  std::string config = R"({
+  "server": {"address": "127.0.0.1", "port": 0, "threads": 2, "max_body_bytes": @BODY@,
+             "tls": {"cert_file": "@PKI@/server.crt", "key_file": "@PKI@/server.key",
+                     "client_ca_file": "@PKI@/ca.crt", "client_cert": "required"}},
+  "auth": {"tokens": [
+    {"id": "clinic-c1", "sha256": "16fe3168dfc75472f79c00f62f719efaa73e9881e57cca363e1d0f945b24d372", "roles": ["ingest"], "clinics": ["c1"]},
+    {"id": "compliance", "sha256": "8ca17ac4a03ec98104dea63e6883110b4fefb792703b2e80e914823a346e5c35", "roles": ["compliance"], "clinics": ["*"]}]},
+  "storage": {"sqlite_path": "@DIR@/gateway.db"},
+  "mapping": {"format_dir": "@REPO@/mappers/clinic-v1"},
+  "clinics": [{"id": "c1", "identifier_system_base": "https://ids.c1.example.org/", "programs": [{"id": "otp", "part2": true}]},
+              {"id": "c2", "identifier_system_base": "https://ids.c2.example.org/"}],
+  "partners": [{"id": "st-mary", "fhir_base_url": "@PARTNER@", "ca_file": "@PKI@/ca.crt",
+                "client_cert_file": "@PKI@/gateway-client.crt", "client_key_file": "@PKI@/gateway-client.key",
+                "clinics": ["c1"], "request_timeout_ms": 10000,
+                "retry": {"initial_ms": @RETRY@, "max_ms": @RETRYMAX@, "max_attempts": @ATTEMPTS@}}],
+  "delivery": {"poll_interval_ms": 50},
+  "logging": {"level": "info"}
+})";
+  auto replace = [&](const std::string& key, const std::string& value) {
+    for (std::size_t p; (p = config.find(key)) != std::string::npos;) config.replace(p, key.size(), value);
+  };
+  replace("@PKI@", pki);
+  replace("@DIR@", dir_);
+  replace("@REPO@", kRepo);
+  replace("@PARTNER@", options_.partner_url);
+  replace("@RETRY@", std::to_string(options_.retry_initial_ms));
+  replace("@RETRYMAX@", std::to_string(options_.retry_max_ms));
+  replace("@ATTEMPTS@", std::to_string(options_.max_attempts));
+  replace("@BODY@", std::to_string(options_.max_body_bytes));
+  writeFile(config_path_, config);
+}
+
+Gateway::~Gateway() {
+  if (process_) process_->terminate();
+}
+
+void Gateway::start() {
+  ++starts_;
+  const std::string log_file = dir_ + "/gateway-" + std::to_string(starts_) + ".log";
+  process_ = std::make_unique<ChildProcess>(std::vector<std::string>{GW_GATEWAY_BIN, "serve", "--config", config_path_},
+                                            dir_ + "/gateway.out", log_file);
+  std::smatch m;
+  const std::regex started(R"(INFO main started .*port=(\d+))");
+  port_ = 0;
+  waitUntil(
+      [&] {
+        const std::string text = readWholeFile(log_file);
+        if (std::regex_search(text, m, started)) {
+          port_ = static_cast<std::uint16_t>(std::stoi(m[1]));
+          return true;
+        }
+        return !process_->running();
+      },
+      std::chrono::seconds(20));
+  if (port_ == 0) throw std::runtime_error("the gateway did not start: " + readWholeFile(log_file));
+}
+
+void Gateway::kill() { process_->kill(); }
+
+int Gateway::stop() { return process_->terminate().value_or(-1); }
+
+std::string Gateway::log() const {
+  std::string all;
+  for (int i = 1; i <= starts_; ++i) all += readWholeFile(dir_ + "/gateway-" + std::to_string(i) + ".log");
+  return all;
+}
+
+TlsClientOptions Gateway::clientTls() const {
+  TlsClientOptions tls;
+  tls.ca_file = devPkiFile("ca.crt");
+  tls.cert_file = devPkiFile("client.crt");
+  tls.key_file = devPkiFile("client.key");
+  tls.timeout = std::chrono::seconds(20);
+  return tls;
+}
+
+HttpResponse Gateway::post(const std::string& body, const std::string& content_type, const std::string& token) {
+  return tlsRequest(port_, clientTls(), "POST", "/v1/records", body,
+                    {{"Content-Type", content_type}, {"Authorization", "Bearer " + token}});
+}
+
+HttpResponse Gateway::status(const std::string& record_id, const std::string& token) {
+  return tlsRequest(port_, clientTls(), "GET", "/v1/records/" + record_id + "?clinic=c1", {},
+                    {{"Authorization", "Bearer " + token}});
+}
+
+bool Gateway::waitForDeliveries(const std::string& record_id, const std::string& state,
+                                std::chrono::milliseconds timeout) {
+  return waitUntil(
+      [&] {
+        auto r = status(record_id);
+        if (r.status != 200) return false;
+        rapidjson::Document d;
+        d.Parse(r.body.c_str());
+        if (d.HasParseError() || !d.HasMember("deliveries") || d["deliveries"].Empty()) return false;
+        for (const auto& item : d["deliveries"].GetArray()) {
+          const std::string s = item["state"].GetString();
+          if (s != state && s != "superseded") return false;
+        }
+        return true;
+      },
+      timeout);
+}
+
+std::string patientRecord(const std::string& mrn, const std::string& family) {
+  return R"({"record_id":"c1:pt:)" + mrn + R"(","record_type":"patient","clinic":"c1","program":"otp",
+ "recorded_at":"2026-11-20T09:00:00-05:00",
+ "patient":{"mrn":")" + mrn + R"(","family_name":")" + family + R"(","given_names":["Ana","M"],
+            "birth_date":"1988-04-02","sex":"female","phone":"555-0100",
+            "address":{"lines":["12 Elm St"],"city":"Dayton","state":"OH","postal_code":"45402"}}})";
+}
+
+std::string prescriptionRecord(const std::string& id, const std::string& mrn, const std::string& status) {
+  return R"({"record_id":"c1:rx:)" + id + R"(","record_type":"mat_prescription","clinic":"c1","program":"otp",
+ "recorded_at":"2026-11-20T09:05:00-05:00","patient":{"mrn":")" + mrn + R"("},
+ "prescription":{"id":")" + id + R"(","medication":{"rxnorm":"1010604","name":"buprenorphine 8 MG / naloxone 2 MG sublingual film"},
+   "dose":{"value":1,"unit":"film"},"frequency":"daily","route":"sublingual","quantity":14,
+   "days_supply":14,"refills":0,"status":")" + status + R"(","written_on":"2026-11-20",
+   "prescriber":{"npi":"1234567893","name":"Dr. Lee"},"diagnosis":{"system":"icd10","code":"F11.20"}}})";
+}
+
+}  // namespace gw::test

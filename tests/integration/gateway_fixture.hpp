@@ -1,0 +1,80 @@
+#pragma once
+// Starts the real sandbox FHIR partner (Node + Medplum, tests/partner) and the real fhir-gateway
+// binary on 127.0.0.1 with the test PKI, and talks to both over TLS.
+#include <rapidjson/document.h>
+
+#include <memory>
+#include <string>
+
+#include "child_process.hpp"
+#include "support/tls_test_client.hpp"
+
+namespace gw::test {
+
+/// The Node partner: one per test suite, reset between tests.
+class Partner {
+ public:
+  explicit Partner(const std::string& work_dir);
+  std::uint16_t port() const { return port_; }
+  std::string baseUrl() const { return "https://127.0.0.1:" + std::to_string(port_) + "/fhir/R4"; }
+
+  HttpResponse get(const std::string& target);                             // under the FHIR base
+  HttpResponse admin(const std::string& method, const std::string& path, const std::string& body = {});
+  void reset();
+  /// Bundle.total of a search by identifier, e.g. count("MedicationRequest", system, value).
+  int count(const std::string& type, const std::string& system, const std::string& value);
+  rapidjson::Document search(const std::string& type, const std::string& system, const std::string& value);
+
+ private:
+  std::unique_ptr<ChildProcess> process_;
+  std::uint16_t port_ = 0;
+  TlsClientOptions tls_;
+};
+
+struct GatewayOptions {
+  std::string partner_url;
+  int retry_initial_ms = 100;
+  int retry_max_ms = 1000;
+  int max_attempts = 0;
+  std::size_t max_body_bytes = 1 << 20;
+};
+
+/// The fhir-gateway binary with its own database folder.
+class Gateway {
+ public:
+  Gateway(const std::string& work_dir, GatewayOptions options);
+  ~Gateway();
+  void start();              // starts and waits until it listens
+  void kill();               // SIGKILL
+  int stop();                // SIGTERM, returns exit status
+  std::uint16_t port() const { return port_; }
+  const std::string& configPath() const { return config_path_; }
+  std::string log() const;
+
+  /// POST /v1/records with the clinic token and client certificate.
+  HttpResponse post(const std::string& body, const std::string& content_type = "application/json",
+                    const std::string& token = "dev-ingest-c1");
+  HttpResponse status(const std::string& record_id, const std::string& token = "dev-ingest-c1");
+  /// Polls the record's status until every delivery is in `state` (e.g. "delivered").
+  bool waitForDeliveries(const std::string& record_id, const std::string& state,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  TlsClientOptions clientTls() const;
+
+ private:
+  std::string dir_;
+  std::string config_path_;
+  GatewayOptions options_;
+  std::unique_ptr<ChildProcess> process_;
+  std::uint16_t port_ = 0;
+  int starts_ = 0;
+};
+
+/// The reference record texts used by the tests (spec examples).
+std::string patientRecord(const std::string& mrn = "A12345", const std::string& family = "Rivera");
+std::string prescriptionRecord(const std::string& id = "9001", const std::string& mrn = "A12345",
+                               const std::string& status = "active");
+
+inline constexpr const char* kMrnSystem = "https://ids.c1.example.org/mrn";
+inline constexpr const char* kRxSystem = "https://ids.c1.example.org/prescription";
+
+}  // namespace gw::test
