@@ -48,3 +48,20 @@ TEST(SourceLocator, FindsKeysAndArrayElements) {
 
 }  // namespace
 }  // namespace gw::json
+
+namespace gw::json {
+namespace {
+
+TEST(JsonParse, RejectsExcessiveNestingBeforeRecursing) {
+  rapidjson::Document doc;
+  const std::string deep(100000, '[');
+  auto status = parse(deep, doc);
+  ASSERT_FALSE(status);
+  EXPECT_EQ(status.error().where, "byte " + std::to_string(kMaxDepth));
+  // Brackets inside strings do not count.
+  EXPECT_FALSE(findExcessiveNesting("[\"" + std::string(1000, '[') + "\"]"));
+  EXPECT_TRUE(parse("[\"[[[\\\"[[\"]", doc));
+}
+
+}  // namespace
+}  // namespace gw::json

@@ -22,7 +22,34 @@ std::string toPrettyString(const rapidjson::Value& value) {
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 
+std::optional<std::size_t> findExcessiveNesting(std::string_view text, std::size_t max_depth) {
+  std::size_t depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return i;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return std::nullopt;
+}
+
 Status parse(std::string_view text, rapidjson::Document& doc, std::size_t base_offset, bool allow_comments) {
+  if (const auto offset = findExcessiveNesting(text)) {
+    doc.SetNull();
+    return makeError(ErrorCode::MalformedJson,
+                     "JSON nested deeper than " + std::to_string(kMaxDepth) + " levels",
+                     "byte " + std::to_string(base_offset + *offset), "flatten the document");
+  }
   if (allow_comments) {
     doc.Parse<rapidjson::kParseCommentsFlag | rapidjson::kParseTrailingCommasFlag>(text.data(), text.size());
   } else {

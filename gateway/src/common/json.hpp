@@ -4,6 +4,7 @@
 #include <rapidjson/pointer.h>
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -18,7 +19,14 @@ std::string toString(const rapidjson::Value& value);
 /// Indented serialization for humans (CLI output, examples).
 std::string toPrettyString(const rapidjson::Value& value);
 
-/// Parses `text` into `doc`. On failure: ErrorCode::MalformedJson with the byte offset
+/// Deepest nesting of arrays and objects accepted. RapidJSON parses, validates, copies and frees
+/// documents recursively, so an input of a million '[' would exhaust the stack.
+inline constexpr std::size_t kMaxDepth = 64;
+
+/// Byte offset where nesting first goes deeper than `max_depth`, if it does (strings skipped).
+std::optional<std::size_t> findExcessiveNesting(std::string_view text, std::size_t max_depth = kMaxDepth);
+
+/// Parses `text` into `doc` (rejecting nesting deeper than kMaxDepth). On failure: ErrorCode::MalformedJson with the byte offset
 /// (relative to the text plus `base_offset`) and RapidJSON's reason.
 Status parse(std::string_view text, rapidjson::Document& doc, std::size_t base_offset = 0, bool allow_comments = false);
 

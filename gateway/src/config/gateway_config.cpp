@@ -393,7 +393,7 @@ LoadResult loadText(std::string_view text, const fs::path& base_dir, std::string
   rapidjson::Document doc;
   if (auto parsed = json::parse(text, doc, 0, true); !parsed) {
     Error e = parsed.error();
-    const auto offset = static_cast<std::size_t>(doc.GetErrorOffset());
+    const auto offset = json::findExcessiveNesting(text).value_or(static_cast<std::size_t>(doc.GetErrorOffset()));
     auto [line, column] = json::lineColumn(text, offset);
     e.code = ErrorCode::Config;
     e.where = std::string(label) + ":" + std::to_string(line) + ":" + std::to_string(column);

@@ -71,6 +71,7 @@ Result<std::unique_ptr<ParsedPayload>> parsePayload(std::string_view body, Paylo
 
   auto parsed = std::make_unique<ParsedPayload>();
   auto& doc = parsed->storage;
+  if (json::findExcessiveNesting(body)) return json::parse(body, doc).error();  // says where
   doc.Parse(body.data(), body.size());
   if (doc.HasParseError()) {
     // Two or more objects separated by newlines is NDJSON sent without its Content-Type.

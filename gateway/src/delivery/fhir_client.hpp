@@ -1,0 +1,68 @@
+#pragma once
+// Outbound HTTPS client for one partner FHIR server. One FhirClient per partner worker thread:
+// it is not thread-safe, it blocks the calling thread, and it keeps one keep-alive connection.
+// Beast/Asio stay behind a pimpl so users of this header do not compile them.
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/error.hpp"
+
+namespace gw::delivery {
+
+struct PartnerEndpoint {
+  std::string id;        // partner id (for logs and error messages)
+  std::string base_url;  // e.g. https://127.0.0.1:9443/fhir/R4 (https only)
+  std::string ca_file;   // CA bundle that verifies the partner (required)
+  std::string client_cert_file, client_key_file;  // optional mTLS; both or neither
+  std::string bearer_token;  // optional static token (empty: none); never logged
+  std::chrono::milliseconds connect_timeout{5000};   // TCP connect, and again TLS handshake
+  std::chrono::milliseconds request_timeout{30000};  // whole request: write + read of the response
+};
+
+struct HttpResult {
+  int status = 0;
+  std::string body;
+  std::map<std::string, std::string> headers;  // lowercase names; repeated fields joined with ", "
+};
+
+/// Largest response body accepted from a partner; larger replies fail with PayloadTooLarge.
+inline constexpr std::size_t kMaxResponseBody = 16 * 1024 * 1024;
+
+class FhirClient {
+ public:
+  /// Parses base_url and loads the CA, client certificate and key now, so a misconfigured
+  /// partner fails at start-up. Errors (ErrorCode::Config) name the partner, the file and the fix.
+  static Result<std::unique_ptr<FhirClient>> create(PartnerEndpoint endpoint);
+  ~FhirClient();
+  FhirClient(const FhirClient&) = delete;
+  FhirClient& operator=(const FhirClient&) = delete;
+
+  /// POST [base] with a transaction Bundle (application/fhir+json).
+  /// @return the HTTP response whatever its status; an Error only when no response arrived:
+  ///   Unavailable (resolve/connect/handshake/write/read failed, naming the step and, for
+  ///   certificate failures, the verify reason), Timeout, or PayloadTooLarge.
+  Result<HttpResult> postBundle(std::string_view bundle_json);
+
+  /// GET [base]/relative, e.g. "Patient?identifier=sys|val". Characters not allowed in a URL
+  /// (such as '|' or spaces) are percent-encoded; existing %XX escapes are kept.
+  /// `relative` may carry identifiers, so it is never logged nor put in error messages.
+  Result<HttpResult> get(std::string_view relative);
+
+  /// Closes the kept-alive connection, if any (the next request reconnects).
+  void disconnect();
+
+  const PartnerEndpoint& endpoint() const;
+  /// Number of TCP connections opened so far (tests and metrics).
+  int connectionsOpened() const;
+
+ private:
+  struct Impl;
+  explicit FhirClient(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gw::delivery

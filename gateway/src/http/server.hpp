@@ -1,0 +1,74 @@
+#pragma once
+// Inbound HTTPS server: TLS 1.2/1.3 only, optional or required client certificates, one request
+// at a time per connection, every read and write under a deadline. Beast stays behind this
+// header (see session.hpp) so modules that only register handlers do not compile it.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/error.hpp"
+#include "http/router.hpp"
+
+namespace gw::http {
+
+enum class ClientCertMode { None, Optional, Required };
+
+/// "none" | "optional" | "required".
+std::optional<ClientCertMode> parseClientCertMode(std::string_view text);
+std::string_view clientCertModeName(ClientCertMode mode);
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 0;  // 0 = ephemeral (tests); see Server::port()
+  int threads = 2;
+  std::string cert_file, key_file;  // server certificate chain + private key (PEM)
+  std::string client_ca_file;       // CA bundle that client certificates must chain to
+  ClientCertMode client_cert = ClientCertMode::Required;
+  std::size_t max_body_bytes = 10 * 1024 * 1024;  // larger -> 413 and close
+  std::size_t max_header_bytes = 16 * 1024;       // request line + headers; larger -> 431 and close
+  // read: from a request's first byte to its last (also bounds the TLS handshake);
+  // write: one response; idle: keep-alive wait for the next request's first byte.
+  std::chrono::milliseconds read_timeout{30000}, write_timeout{30000}, idle_timeout{60000};
+  std::size_t max_connections = 1024;  // beyond: accepted, logged and closed at once
+  std::chrono::milliseconds stop_grace{5000};  // stop(): how long in-flight requests may finish
+};
+
+namespace detail {
+struct Core;
+class Listener;
+}  // namespace detail
+
+class Server {
+ public:
+  /// Builds the TLS context and loads certificates. Errors (ErrorCode::Config) name the file
+  /// and say what to do.
+  static Result<std::unique_ptr<Server>> create(ServerOptions options, std::shared_ptr<const Router> router);
+  ~Server();  // stop()s
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  /// Binds, listens and starts `threads` io threads. Fails if the address cannot be bound
+  /// (e.g. the port is taken). Call once.
+  Status start();
+  /// Graceful: stops accepting, closes idle connections, lets in-flight requests answer for up
+  /// to stop_grace, then closes everything and joins the io threads. Respond calls that arrive
+  /// afterwards are dropped safely. Idempotent.
+  void stop();
+  /// The bound port (useful with port 0); 0 before start().
+  std::uint16_t port() const;
+
+ private:
+  explicit Server(std::shared_ptr<detail::Core> core);
+
+  std::shared_ptr<detail::Core> core_;
+  std::shared_ptr<detail::Listener> listener_;
+  std::uint16_t port_ = 0;
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace gw::http

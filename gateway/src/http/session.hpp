@@ -1,0 +1,140 @@
+#pragma once
+// Internal to gw_http: shared server state, the listener and one TLS connection (session).
+// Modelled on Beast's advanced server-flex example, TLS only.
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "http/request.hpp"
+#include "http/router.hpp"
+#include "http/server.hpp"
+
+namespace gw::http::detail {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace ssl = boost::asio::ssl;
+using tcp = boost::asio::ip::tcp;
+
+class Session;
+
+/// State shared by the Server, the Listener and every Session. Sessions hold it by shared_ptr,
+/// so a Respond that arrives after the Server is gone still finds a live io_context to talk to.
+struct Core {
+  Core(ServerOptions options_in, std::shared_ptr<const Router> router_in, ssl::context tls_in);
+
+  const ServerOptions options;
+  const std::shared_ptr<const Router> router;
+  net::io_context ioc;
+  ssl::context tls;
+
+  std::atomic<bool> stopping{false};
+  std::atomic<std::size_t> connections{0};
+
+  // Respond may be called from any thread. It posts to the session's strand only while io
+  // threads can still run the post; after stop() it is dropped (shared lock: cheap, concurrent).
+  std::shared_mutex post_mutex;
+  bool accepting_posts = true;
+
+  std::mutex sessions_mutex;
+  std::unordered_map<const Session*, std::weak_ptr<Session>> sessions;
+  std::vector<std::shared_ptr<Session>> liveSessions();
+
+  std::vector<std::thread> threads;
+  std::mutex run_mutex;
+  std::condition_variable run_cv;
+  int running = 0;
+  void runThread();
+};
+
+class Listener : public std::enable_shared_from_this<Listener> {
+ public:
+  explicit Listener(std::shared_ptr<Core> core);
+  Status open();
+  std::uint16_t port() const { return port_; }
+  void run();
+  /// Stops accepting (posted to the acceptor's strand).
+  void close();
+
+ private:
+  void doAccept();
+  void onAccept(beast::error_code ec, tcp::socket socket);
+
+  std::shared_ptr<Core> core_;
+  tcp::acceptor acceptor_;
+  net::steady_timer retry_timer_;
+  std::uint16_t port_ = 0;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(std::shared_ptr<Core> core, tcp::socket&& socket, std::string remote);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  void run();
+  /// From any thread: close if idle, otherwise close after the response in progress.
+  void shutdownSoon();
+  /// Only while no io thread runs (Server::stop after joining): closes the socket now.
+  void closeNow();
+  /// From any thread: hands the response to the session's strand (or drops it after stop()).
+  void deliver(Response response);
+
+ private:
+  enum class State { Handshake, Idle, Reading, Handling, Writing, Closing, Closed };
+
+  void onRun();
+  void onHandshake(beast::error_code ec);
+  void waitForRequest();
+  void onFirstBytes(beast::error_code ec, std::size_t bytes);
+  void readHeader();
+  void onHeader(beast::error_code ec, std::size_t bytes);
+  void onContinueSent(beast::error_code ec, std::size_t bytes);
+  void readBody();
+  void onBody(beast::error_code ec, std::size_t bytes);
+  void onReadError(beast::error_code ec);
+  void handleRequest();
+  void failRequest(const Error& error, int status);
+  void onResponse(Response response);
+  void onWrite(beast::error_code ec, std::size_t bytes);
+  void closeGracefully();
+  void closeSocket();
+  Respond makeRespond();
+
+  std::shared_ptr<Core> core_;  // first member: outlives the stream and its io_context use
+  beast::ssl_stream<beast::tcp_stream> stream_;
+  std::string remote_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::optional<bhttp::response<bhttp::string_body>> response_;
+  Request request_;
+  ClientIdentity identity_;
+  State state_ = State::Handshake;
+  bool first_request_ = true;
+  bool keep_alive_ = false;
+  bool close_after_response_ = false;
+  std::size_t request_bytes_ = 0;
+  std::chrono::steady_clock::time_point request_started_;
+  std::chrono::steady_clock::time_point read_deadline_;
+};
+
+}  // namespace gw::http::detail

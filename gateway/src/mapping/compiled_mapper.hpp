@@ -1,0 +1,96 @@
+#pragma once
+// Internal: the compiled form of one mapper file. Built once by compileMapperFile(), then only
+// read (map() is const and shares nothing mutable between threads).
+#include <rapidjson/document.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/error.hpp"
+#include "mapping/mapper_set.hpp"
+
+namespace gw::mapping {
+
+class RecordSchemas;
+
+enum class NodeKind : std::uint8_t {
+  Literal,           // a constant JSON value (also whole constant subtrees, folded at load)
+  Path,              // "$.a.b[0]" into the record, or a variable such as "$sourceId"
+  Object,            // template object: members that come out absent are left out
+  Array,             // template array: items that come out absent are left out
+  Lookup,            // {"$lookup": map, "value": expr, "select"?: member}
+  Date,              // {"$date": expr}: calendar-checked YYYY-MM-DD
+  DateTime,          // {"$dateTime": expr}: RFC 3339 with offset -> FHIR dateTime
+  Reference,         // {"$reference": Type, "sourceId": expr}: "Type/<resourceId>"
+  ResourceId,        // {"$resourceId": Type, "sourceId": expr}: "<resourceId>"
+  IdentifierSystem,  // {"$identifierSystem": kind}: identifier_system_base + kind
+  Concat,            // {"$concat": [expr, ...]}: string join, absent if any part is
+  If,                // {"$if": expr, "then": expr, "else"?: expr}
+};
+
+enum class Variable : std::uint8_t { Record, SourceId, IdentifierSystem, Id, Clinic };
+
+struct PathStep {
+  std::string name;          // member name (when index < 0)
+  std::int64_t index = -1;   // array element
+};
+
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
+struct ValueMap {
+  std::string name;
+  std::string where;  // file:line:column of its definition
+  std::unordered_map<std::string, const rapidjson::Value*, StringHash, std::equal_to<>> entries;
+  const rapidjson::Value* fallback = nullptr;  // "default"
+};
+
+struct Node {
+  NodeKind kind = NodeKind::Literal;
+  // Whether the value depends on the record. An object or array whose record-dependent parts all
+  // come out absent is itself absent (so {"value": "$.x", "unit": "d"} vanishes without $.x).
+  bool dynamic = false;
+  const rapidjson::Value* literal = nullptr;  // Literal; points into CompiledMapper::source
+  Variable variable = Variable::Record;       // Path
+  std::vector<PathStep> steps;                // Path
+  std::string field_path;                     // record field path for messages ("prescription.route"), if known
+  std::vector<std::string> names;             // Object member names, parallel to children
+  std::vector<Node> children;                 // Object members, Array items, operator operands
+  const ValueMap* value_map = nullptr;        // Lookup
+  std::string text;                           // resource type, identifier kind, or Lookup's select member
+  std::string where;                          // file:line:column of this expression in the mapper
+};
+
+struct ResourceRule {
+  std::string resource_type;
+  std::string identifier_kind;
+  Node source_id;
+  Node body;  // Object node: the template's members
+};
+
+struct CompiledMapper {
+  std::string record_type;
+  std::string file;
+  rapidjson::Document source;              // the parsed file; literals and value-map entries live here
+  std::map<std::string, ValueMap> value_maps;  // node-based: Node::value_map pointers stay valid
+  std::vector<ResourceRule> resources;
+};
+
+/// Parses and compiles one mapper file (see mappers/README.md). `schemas` may be null.
+Result<std::unique_ptr<CompiledMapper>> compileMapperFile(const std::filesystem::path& path,
+                                                          const RecordSchemas* schemas);
+
+/// Applies one rule to a record.
+Result<MappedResource> applyRule(const CompiledMapper& mapper, const ResourceRule& rule,
+                                 const rapidjson::Value& record, const MappingContext& context);
+
+}  // namespace gw::mapping

@@ -1,0 +1,523 @@
+// Loads a mapper file and compiles it into the Node tree that mapper_eval.cpp walks per record.
+// Everything that can be checked without a record is checked here, with file:line:column.
+#include <initializer_list>
+
+#include "common/json.hpp"
+#include "mapping/compiled_mapper.hpp"
+#include "mapping/json_locations.hpp"
+#include "mapping/record_schemas.hpp"
+#include "mapping/support.hpp"
+
+namespace gw::mapping {
+namespace {
+
+constexpr std::string_view kFormat = "gw-mapper/1";
+constexpr std::string_view kSuffix = ".mapper.json";
+constexpr std::string_view kFunctions =
+    "$lookup, $date, $dateTime, $reference, $resourceId, $identifierSystem, $concat, $if, $literal";
+constexpr std::string_view kVariables = "$ (the record, as in $.patient.mrn), $sourceId, $identifierSystem, $id, $clinic";
+
+std::string_view view(const rapidjson::Value& v) { return {v.GetString(), v.GetStringLength()}; }
+
+std::string child(const std::string& pointer, std::string_view token) {
+  std::string out = pointer;
+  appendPointerToken(out, token);
+  return out;
+}
+
+std::string child(const std::string& pointer, rapidjson::SizeType index) {
+  return pointer + "/" + std::to_string(index);
+}
+
+bool isIdentifierChar(char c, bool allow_dash) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         (allow_dash && c == '-');
+}
+
+bool isName(std::string_view s, std::string_view extra) {
+  if (s.empty()) return false;
+  for (const char c : s) {
+    if (!isIdentifierChar(c, false) && extra.find(c) == std::string_view::npos) return false;
+  }
+  return true;
+}
+
+bool isResourceTypeName(std::string_view s) {
+  return !s.empty() && s[0] >= 'A' && s[0] <= 'Z' && isName(s, "");
+}
+
+bool isEmptyLiteral(const rapidjson::Value& v) {
+  return (v.IsString() && v.GetStringLength() == 0) || (v.IsArray() && v.Empty()) ||
+         (v.IsObject() && v.MemberCount() == 0);
+}
+
+class Compiler {
+ public:
+  Compiler(CompiledMapper& mapper, std::string_view text, const RecordSchemas* schemas)
+      : mapper_(mapper), text_(text), locations_(JsonLocations::build(text, true)), schemas_(schemas) {}
+
+  Status compile() {
+    const rapidjson::Value& root = mapper_.source;
+    if (!root.IsObject()) return error("a mapper file must be a JSON object", "");
+    GW_TRY(onlyKeys(root, "", {"format", "recordType", "description", "valueMaps", "resources"}, "the mapper file"));
+
+    const auto* format = json::find(root, "format");
+    if (format == nullptr) return error("missing \"format\": \"" + std::string(kFormat) + "\"", "");
+    if (!format->IsString() || view(*format) != kFormat) {
+      return error("unsupported mapper format; this gateway reads \"" + std::string(kFormat) + "\"", "/format");
+    }
+    const auto* record_type = json::find(root, "recordType");
+    if (record_type == nullptr || !record_type->IsString()) {
+      return error("missing \"recordType\" (a string naming the record type this file maps)", "");
+    }
+    if (view(*record_type) != mapper_.record_type) {
+      return error("recordType must be \"" + mapper_.record_type + "\" (the file is named " + mapper_.record_type +
+                       std::string(kSuffix) + ")",
+                   "/recordType");
+    }
+    if (schemas_ != nullptr && !schemas_->knows(mapper_.record_type)) {
+      return error("no record schema for record type '" + mapper_.record_type + "'", "/recordType",
+                   "add schemas/" + mapper_.record_type + ".schema.json next to the mappers");
+    }
+    if (const auto* description = json::find(root, "description"); description != nullptr && !description->IsString()) {
+      return error("description must be a string", "/description");
+    }
+    if (const auto* maps = json::find(root, "valueMaps"); maps != nullptr) {
+      GW_TRY(compileValueMaps(*maps));
+    }
+
+    const auto* resources = json::find(root, "resources");
+    if (resources == nullptr || !resources->IsArray() || resources->Empty()) {
+      return error("\"resources\" must be a non-empty array of resource rules", resources == nullptr ? "" : "/resources");
+    }
+    for (rapidjson::SizeType i = 0; i < resources->Size(); ++i) {
+      GW_TRY(auto rule, compileResource((*resources)[i], child("/resources", i)));
+      mapper_.resources.push_back(std::move(rule));
+    }
+    return ok();
+  }
+
+ private:
+  std::string at(const std::string& pointer) const {
+    return JsonLocations::position(mapper_.file, text_, locations_.valueOffset(pointer));
+  }
+  std::string atKey(const std::string& pointer) const {
+    return JsonLocations::position(mapper_.file, text_, locations_.keyOffset(pointer));
+  }
+  Error error(std::string message, const std::string& pointer, std::string hint = {}) const {
+    return makeError(ErrorCode::Config, std::move(message), at(pointer), std::move(hint));
+  }
+
+  Status onlyKeys(const rapidjson::Value& object, const std::string& pointer, std::initializer_list<std::string_view> allowed,
+                  std::string_view what) const {
+    for (const auto& member : object.GetObject()) {
+      bool known = false;
+      for (const auto key : allowed) known = known || view(member.name) == key;
+      if (!known) {
+        std::string list;
+        for (const auto key : allowed) list += (list.empty() ? "" : ", ") + std::string(key);
+        return makeError(ErrorCode::Config,
+                         "unknown key " + quoteCode(view(member.name)) + " in " + std::string(what) + "; allowed: " + list,
+                         atKey(child(pointer, view(member.name))));
+      }
+    }
+    return ok();
+  }
+
+  Status compileValueMaps(const rapidjson::Value& maps) {
+    if (!maps.IsObject()) return error("valueMaps must be an object of named value maps", "/valueMaps");
+    for (const auto& member : maps.GetObject()) {
+      const std::string name(view(member.name));
+      const std::string pointer = child("/valueMaps", name);
+      if (!isName(name, "-")) {
+        return makeError(ErrorCode::Config, "value map names use letters, digits, '_' and '-'", atKey(pointer));
+      }
+      const rapidjson::Value& definition = member.value;
+      if (!definition.IsObject()) {
+        return error("a value map is an object {\"entries\": {code: value, ...}, \"default\"?: value}", pointer);
+      }
+      GW_TRY(onlyKeys(definition, pointer, {"description", "entries", "default"}, "value map '" + name + "'"));
+      const auto* entries = json::find(definition, "entries");
+      if (entries == nullptr || !entries->IsObject() || entries->MemberCount() == 0) {
+        return error("value map '" + name + "' needs a non-empty \"entries\" object {code: value, ...}", pointer);
+      }
+      ValueMap map;
+      map.name = name;
+      map.where = at(pointer);
+      for (const auto& entry : entries->GetObject()) {
+        const std::string entry_pointer = child(child(pointer, "entries"), view(entry.name));
+        if (entry.value.IsNull() || isEmptyLiteral(entry.value)) {
+          return error("a value map entry needs a value (null and empty values are not allowed in FHIR)", entry_pointer);
+        }
+        if (!map.entries.emplace(std::string(view(entry.name)), &entry.value).second) {
+          return makeError(ErrorCode::Config, "duplicate code " + quoteCode(view(entry.name)) + " in value map '" + name + "'",
+                           atKey(entry_pointer));
+        }
+      }
+      if (const auto* fallback = json::find(definition, "default"); fallback != nullptr) {
+        if (fallback->IsNull() || isEmptyLiteral(*fallback)) {
+          return error("default needs a value; leave it out to reject unknown codes", child(pointer, "default"));
+        }
+        map.fallback = fallback;
+      }
+      mapper_.value_maps.emplace(name, std::move(map));
+    }
+    return ok();
+  }
+
+  Result<ResourceRule> compileResource(const rapidjson::Value& v, const std::string& pointer) {
+    if (!v.IsObject()) return error("a resource rule is an object with resourceType, sourceId, identifierKind and template", pointer);
+    GW_TRY(onlyKeys(v, pointer, {"description", "resourceType", "sourceId", "identifierKind", "template"}, "a resource rule"));
+    ResourceRule rule;
+    const auto* type = json::find(v, "resourceType");
+    if (type == nullptr || !type->IsString() || !isResourceTypeName(view(*type))) {
+      return error("resourceType must be a FHIR resource type name such as \"Patient\"",
+                   type == nullptr ? pointer : child(pointer, "resourceType"));
+    }
+    rule.resource_type = view(*type);
+    const auto* kind = json::find(v, "identifierKind");
+    if (kind == nullptr || !kind->IsString() || !isName(view(*kind), "-.")) {
+      return error("identifierKind must be a short name such as \"mrn\" or \"prescription\" "
+                   "(identifier.system = the clinic's identifier base + this kind)",
+                   kind == nullptr ? pointer : child(pointer, "identifierKind"));
+    }
+    rule.identifier_kind = view(*kind);
+
+    const auto* source_id = json::find(v, "sourceId");
+    if (source_id == nullptr) return error("missing sourceId (the record field that identifies this resource)", pointer);
+    in_source_id_ = true;
+    auto compiled_source_id = compileExpr(*source_id, child(pointer, "sourceId"));
+    in_source_id_ = false;
+    if (!compiled_source_id) return compiled_source_id.error();
+    rule.source_id = std::move(compiled_source_id).value();
+    if (!rule.source_id.dynamic) {
+      return error("sourceId must come from the record (for example \"$.prescription.id\")", child(pointer, "sourceId"));
+    }
+
+    const std::string template_pointer = child(pointer, "template");
+    const auto* body = json::find(v, "template");
+    if (body == nullptr || !body->IsObject()) return error("template must be a JSON object (the FHIR resource)", body == nullptr ? pointer : template_pointer);
+    for (const auto& member : body->GetObject()) {
+      const auto name = view(member.name);
+      if (name == "resourceType" || name == "id") {
+        return makeError(ErrorCode::Config,
+                         "the engine sets \"" + std::string(name) + "\"; remove it from the template (resourceType comes "
+                         "from the rule, id from resourceType and sourceId)",
+                         atKey(child(template_pointer, name)));
+      }
+      if (!name.empty() && name[0] == '$') {
+        return makeError(ErrorCode::Config, "the template itself must be a resource object, not a function call",
+                         atKey(child(template_pointer, name)));
+      }
+    }
+    GW_TRY(checkBusinessIdentifier(*body, template_pointer));
+    GW_TRY(auto compiled_body, compileObject(*body, template_pointer));
+    rule.body = std::move(compiled_body);
+    return rule;
+  }
+
+  // The business identifier is how partners reconcile and how conditional updates find the
+  // resource; a mapper cannot leave it out.
+  Status checkBusinessIdentifier(const rapidjson::Value& body, const std::string& pointer) const {
+    const auto* identifiers = json::find(body, "identifier");
+    if (identifiers != nullptr && identifiers->IsArray()) {
+      for (const auto& identifier : identifiers->GetArray()) {
+        if (json::getString(identifier, "system") == "$identifierSystem" &&
+            json::getString(identifier, "value") == "$sourceId") {
+          return ok();
+        }
+      }
+    }
+    return error("the template must carry the business identifier: \"identifier\": [{\"system\": "
+                 "\"$identifierSystem\", \"value\": \"$sourceId\"}] (other members such as use and type may be added)",
+                 identifiers == nullptr ? pointer : child(pointer, "identifier"));
+  }
+
+  Result<Node> compileExpr(const rapidjson::Value& v, const std::string& pointer) {
+    switch (v.GetType()) {
+      case rapidjson::kStringType:
+        if (v.GetStringLength() > 0 && v.GetString()[0] == '$') return compilePath(view(v), pointer);
+        if (v.GetStringLength() == 0) return error("empty strings are not allowed in FHIR; leave the member out", pointer);
+        return literal(v, pointer);
+      case rapidjson::kNullType:
+        return error("null is not allowed in FHIR; leave the member out", pointer);
+      case rapidjson::kFalseType:
+      case rapidjson::kTrueType:
+      case rapidjson::kNumberType:
+        return literal(v, pointer);
+      case rapidjson::kArrayType: {
+        if (v.Empty()) return error("empty arrays are not allowed in FHIR; leave the member out", pointer);
+        Node node;
+        node.kind = NodeKind::Array;
+        node.where = at(pointer);
+        bool all_literal = true;
+        for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
+          GW_TRY(auto item, compileExpr(v[i], child(pointer, i)));
+          node.dynamic = node.dynamic || item.dynamic;
+          all_literal = all_literal && item.kind == NodeKind::Literal;
+          node.children.push_back(std::move(item));
+        }
+        if (all_literal) return literal(v, pointer);  // copied as one constant
+        return node;
+      }
+      case rapidjson::kObjectType: {
+        const rapidjson::Value* function = nullptr;
+        std::string function_name;
+        for (const auto& member : v.GetObject()) {
+          const auto name = view(member.name);
+          if (name.empty() || name[0] != '$') continue;
+          if (function != nullptr) {
+            return makeError(ErrorCode::Config,
+                             "an object may call only one function; found " + quoteCode(function_name) + " and " +
+                                 quoteCode(name),
+                             atKey(child(pointer, name)));
+          }
+          function = &member.value;
+          function_name = name;
+        }
+        if (function != nullptr) return compileFunction(v, pointer, function_name, *function);
+        GW_TRY(auto node, compileObject(v, pointer));
+        bool all_literal = true;
+        for (const auto& c : node.children) all_literal = all_literal && c.kind == NodeKind::Literal;
+        if (all_literal) return literal(v, pointer);
+        return node;
+      }
+    }
+    return error("unsupported JSON value", pointer);
+  }
+
+  Result<Node> compileObject(const rapidjson::Value& v, const std::string& pointer) {
+    if (v.MemberCount() == 0) return error("empty objects are not allowed in FHIR; leave the member out", pointer);
+    Node node;
+    node.kind = NodeKind::Object;
+    node.where = at(pointer);
+    for (const auto& member : v.GetObject()) {
+      GW_TRY(auto value, compileExpr(member.value, child(pointer, view(member.name))));
+      node.dynamic = node.dynamic || value.dynamic;
+      node.names.emplace_back(view(member.name));
+      node.children.push_back(std::move(value));
+    }
+    return node;
+  }
+
+  Result<Node> literal(const rapidjson::Value& v, const std::string& pointer) const {
+    if (isEmptyLiteral(v)) return error("empty values are not allowed in FHIR; leave the member out", pointer);
+    Node node;
+    node.kind = NodeKind::Literal;
+    node.literal = &v;
+    node.where = at(pointer);
+    return node;
+  }
+
+  // A function call is an object with one "$name" key (its main operand) and named arguments.
+  Result<Node> compileFunction(const rapidjson::Value& call, const std::string& pointer, const std::string& name,
+                               const rapidjson::Value& operand) {
+    const std::string operand_pointer = child(pointer, name);
+    Node node;
+    node.where = at(pointer);
+    const auto required = [&](std::string_view arg) -> Result<Node> {
+      const auto* value = json::find(call, arg);
+      if (value == nullptr) return error(name + " needs \"" + std::string(arg) + "\"", pointer);
+      return compileExpr(*value, child(pointer, arg));
+    };
+    const auto string_operand = [&](std::string_view what) -> Result<std::string> {
+      if (!operand.IsString() || operand.GetStringLength() == 0) {
+        return error(name + " takes " + std::string(what), operand_pointer);
+      }
+      return std::string(view(operand));
+    };
+
+    if (name == "$literal") {
+      GW_TRY(onlyKeys(call, pointer, {"$literal"}, "$literal"));
+      if (operand.IsNull()) return error("null is not allowed in FHIR; leave the member out", operand_pointer);
+      return literal(operand, operand_pointer);
+    }
+    if (name == "$lookup") {
+      GW_TRY(onlyKeys(call, pointer, {"$lookup", "value", "select"}, "$lookup"));
+      GW_TRY(auto map_name, string_operand("the name of a value map"));
+      const auto it = mapper_.value_maps.find(map_name);
+      if (it == mapper_.value_maps.end()) {
+        std::string known;
+        for (const auto& [n, m] : mapper_.value_maps) known += (known.empty() ? "" : ", ") + n;
+        return error("unknown value map " + quoteCode(map_name) + (known.empty() ? "; valueMaps is empty" : "; defined: " + known),
+                     operand_pointer);
+      }
+      node.kind = NodeKind::Lookup;
+      node.value_map = &it->second;
+      if (const auto* select = json::find(call, "select"); select != nullptr) {
+        if (!select->IsString() || select->GetStringLength() == 0) {
+          return error("select takes the name of a member of the value map's entries", child(pointer, "select"));
+        }
+        node.text = view(*select);
+        GW_TRY(checkSelect(it->second, node.text, child(pointer, "select")));
+      }
+      GW_TRY(auto input, required("value"));
+      return withOperand(std::move(node), std::move(input));
+    }
+    if (name == "$date" || name == "$dateTime") {
+      GW_TRY(onlyKeys(call, pointer, {std::string_view(name)}, name));
+      node.kind = name == "$date" ? NodeKind::Date : NodeKind::DateTime;
+      GW_TRY(auto input, compileExpr(operand, operand_pointer));
+      return withOperand(std::move(node), std::move(input));
+    }
+    if (name == "$reference" || name == "$resourceId") {
+      GW_TRY(onlyKeys(call, pointer, {std::string_view(name), "sourceId"}, name));
+      if (!operand.IsString() || !isResourceTypeName(view(operand))) {
+        return error(name + " takes a FHIR resource type name such as \"Patient\"", operand_pointer);
+      }
+      node.kind = name == "$reference" ? NodeKind::Reference : NodeKind::ResourceId;
+      node.text = view(operand);
+      GW_TRY(auto input, required("sourceId"));
+      return withOperand(std::move(node), std::move(input));
+    }
+    if (name == "$identifierSystem") {
+      GW_TRY(onlyKeys(call, pointer, {"$identifierSystem"}, name));
+      GW_TRY(auto kind, string_operand("an identifier kind such as \"mrn\""));
+      node.text = std::move(kind);
+      if (!isName(node.text, "-.")) return error("identifier kinds use letters, digits, '_', '-' and '.'", operand_pointer);
+      node.kind = NodeKind::IdentifierSystem;
+      return node;
+    }
+    if (name == "$concat") {
+      GW_TRY(onlyKeys(call, pointer, {"$concat"}, name));
+      if (!operand.IsArray() || operand.Empty()) return error("$concat takes a non-empty array of parts", operand_pointer);
+      node.kind = NodeKind::Concat;
+      for (rapidjson::SizeType i = 0; i < operand.Size(); ++i) {
+        GW_TRY(auto part, compileExpr(operand[i], child(operand_pointer, i)));
+        node.dynamic = node.dynamic || part.dynamic;
+        node.children.push_back(std::move(part));
+      }
+      return node;
+    }
+    if (name == "$if") {
+      GW_TRY(onlyKeys(call, pointer, {"$if", "then", "else"}, name));
+      node.kind = NodeKind::If;
+      GW_TRY(auto condition, compileExpr(operand, operand_pointer));
+      GW_TRY(auto then_branch, required("then"));
+      node.dynamic = condition.dynamic || then_branch.dynamic;
+      node.children.push_back(std::move(condition));
+      node.children.push_back(std::move(then_branch));
+      if (json::find(call, "else") != nullptr) {
+        GW_TRY(auto else_branch, required("else"));
+        node.dynamic = node.dynamic || else_branch.dynamic;
+        node.children.push_back(std::move(else_branch));
+      }
+      return node;
+    }
+    return makeError(ErrorCode::Config, "unknown function " + quoteCode(name) + "; known functions: " + std::string(kFunctions),
+                     atKey(operand_pointer), "a string value starting with '$' is a path; write {\"$literal\": \"$...\"} for a literal");
+  }
+
+  static Node withOperand(Node node, Node operand) {
+    node.dynamic = operand.dynamic;
+    node.field_path = operand.field_path;  // messages name the record field when the operand is a plain path
+    node.children.push_back(std::move(operand));
+    return node;
+  }
+
+  Status checkSelect(const ValueMap& map, const std::string& member, const std::string& pointer) const {
+    for (const auto& [code, entry] : map.entries) {
+      if (json::find(*entry, member) == nullptr) {
+        return error("select " + quoteCode(member) + ": entry " + quoteCode(code) + " of value map '" + map.name +
+                         "' has no such member",
+                     pointer);
+      }
+    }
+    if (map.fallback != nullptr && json::find(*map.fallback, member) == nullptr) {
+      return error("select " + quoteCode(member) + ": the default of value map '" + map.name + "' has no such member", pointer);
+    }
+    return ok();
+  }
+
+  // path := "$" [variable] { "." name | "[" digits "]" }
+  Result<Node> compilePath(std::string_view text, const std::string& pointer) {
+    Node node;
+    node.kind = NodeKind::Path;
+    node.where = at(pointer);
+    std::size_t i = 1;
+    while (i < text.size() && isIdentifierChar(text[i], false)) ++i;
+    const std::string_view variable = text.substr(1, i - 1);
+    if (variable.empty()) {
+      node.variable = Variable::Record;
+    } else if (variable == "sourceId") {
+      node.variable = Variable::SourceId;
+    } else if (variable == "identifierSystem") {
+      node.variable = Variable::IdentifierSystem;
+    } else if (variable == "id") {
+      node.variable = Variable::Id;
+    } else if (variable == "clinic") {
+      node.variable = Variable::Clinic;
+    } else {
+      return error("unknown variable " + quoteCode(std::string("$") + std::string(variable)) + "; known: " + std::string(kVariables),
+                   pointer, "record fields are written $." + std::string(variable) + "...; a literal starting with '$' is {\"$literal\": ...}");
+    }
+    std::string field_path;
+    std::string field_pointer;
+    while (i < text.size()) {
+      if (text[i] == '.') {
+        const std::size_t start = ++i;
+        while (i < text.size() && isIdentifierChar(text[i], true)) ++i;
+        if (i == start) return badPath(text, start, pointer);
+        const std::string_view name = text.substr(start, i - start);
+        node.steps.push_back({std::string(name), -1});
+        field_path += (field_path.empty() ? "" : ".") + std::string(name);
+        appendPointerToken(field_pointer, name);
+      } else if (text[i] == '[') {
+        const std::size_t start = ++i;
+        std::int64_t index = 0;
+        while (i < text.size() && text[i] >= '0' && text[i] <= '9' && i - start < 9) index = index * 10 + (text[i++] - '0');
+        if (i == start || i >= text.size() || text[i] != ']') return badPath(text, i, pointer);
+        ++i;
+        node.steps.push_back({{}, index});
+        field_path += "[" + std::to_string(index) + "]";
+        field_pointer += "/" + std::to_string(index);
+      } else {
+        return badPath(text, i, pointer);
+      }
+    }
+    if (node.variable != Variable::Record) {
+      if (!node.steps.empty()) return error(quoteCode(std::string("$") + std::string(variable)) + " is a string; it has no fields", pointer);
+      if (in_source_id_ && (node.variable == Variable::SourceId || node.variable == Variable::Id)) {
+        return error("sourceId cannot refer to itself; use a record field such as $.prescription.id", pointer);
+      }
+      node.dynamic = node.variable == Variable::SourceId || node.variable == Variable::Id;
+      return node;
+    }
+    if (node.steps.empty()) return error("'$' alone is the whole record; name a field such as $.patient.mrn", pointer);
+    if (schemas_ != nullptr && !schemas_->declaresField(mapper_.record_type, field_pointer)) {
+      return error("field " + quoteCode(field_path) + " is not declared in the record schema of '" + mapper_.record_type + "'",
+                   pointer, "check the spelling against schemas/" + mapper_.record_type + ".schema.json");
+    }
+    node.dynamic = true;
+    node.field_path = std::move(field_path);
+    return node;
+  }
+
+  Error badPath(std::string_view text, std::size_t position, const std::string& pointer) const {
+    return error("bad path syntax at character " + std::to_string(position + 1) + " of " + quoteCode(text) +
+                     "; paths look like $.prescription.dose.value or $.patient.given_names[0]",
+                 pointer);
+  }
+
+  CompiledMapper& mapper_;
+  std::string_view text_;
+  JsonLocations locations_;
+  const RecordSchemas* schemas_;
+  bool in_source_id_ = false;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<CompiledMapper>> compileMapperFile(const std::filesystem::path& path, const RecordSchemas* schemas) {
+  auto mapper = std::make_unique<CompiledMapper>();
+  mapper->file = path.string();
+  const std::string name = path.filename().string();
+  mapper->record_type = name.size() > kSuffix.size() ? name.substr(0, name.size() - kSuffix.size()) : name;
+  GW_TRY(auto text, readTextFile(path));
+  GW_TRY(parseJsonFile(mapper->file, text, mapper->source, true));
+  Compiler compiler(*mapper, text, schemas);
+  GW_TRY(compiler.compile());
+  return mapper;
+}
+
+}  // namespace gw::mapping

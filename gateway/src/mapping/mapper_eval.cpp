@@ -1,0 +1,318 @@
+// Per-record evaluation of a compiled mapper: a walk over the Node tree that writes straight into
+// the output document's allocator. Hot path: no parsing, no regex, no locks.
+#include <optional>
+
+#include "common/ids.hpp"
+#include "common/json.hpp"
+#include "mapping/compiled_mapper.hpp"
+#include "mapping/dates.hpp"
+#include "mapping/support.hpp"
+
+namespace gw::mapping {
+namespace {
+
+using Allocator = rapidjson::Document::AllocatorType;
+
+enum class Outcome : std::uint8_t { Present, Absent, Failed };
+
+struct Scope {
+  const rapidjson::Value& record;
+  const MappingContext& context;
+  const CompiledMapper& mapper;
+  Allocator& allocator;
+  std::string_view source_id;
+  std::string_view identifier_system;
+  std::string_view id;
+  std::optional<Error> error;
+};
+
+// Deep copy that always copies strings (RapidJSON's own copy shares "const" strings): the record
+// may have been parsed in situ, and the output document must never point into its buffer.
+void copyValue(const rapidjson::Value& in, rapidjson::Value& out, Allocator& allocator) {
+  switch (in.GetType()) {
+    case rapidjson::kStringType:
+      out.SetString(in.GetString(), in.GetStringLength(), allocator);
+      break;
+    case rapidjson::kObjectType:
+      out.SetObject();
+      for (const auto& member : in.GetObject()) {
+        rapidjson::Value name(member.name.GetString(), member.name.GetStringLength(), allocator);
+        rapidjson::Value value;
+        copyValue(member.value, value, allocator);
+        out.AddMember(name, value, allocator);
+      }
+      break;
+    case rapidjson::kArrayType:
+      out.SetArray();
+      out.Reserve(in.Size(), allocator);
+      for (const auto& item : in.GetArray()) {
+        rapidjson::Value value;
+        copyValue(item, value, allocator);
+        out.PushBack(value, allocator);
+      }
+      break;
+    default:
+      out.CopyFrom(in, allocator);  // numbers, booleans, null: no strings involved
+  }
+}
+
+// FHIR has no empty strings, arrays or objects, and no nulls: such source values count as absent.
+bool isAbsentValue(const rapidjson::Value& v) {
+  return v.IsNull() || (v.IsString() && v.GetStringLength() == 0) || (v.IsArray() && v.Empty()) ||
+         (v.IsObject() && v.MemberCount() == 0);
+}
+
+Outcome fail(Scope& scope, std::string message, const Node& node, std::string hint = {}) {
+  // `where` is the record field when the expression reads one; otherwise the mapper position.
+  scope.error = makeError(ErrorCode::InvalidInput, std::move(message), node.field_path.empty() ? node.where : node.field_path,
+                          std::move(hint));
+  return Outcome::Failed;
+}
+
+std::string fieldName(const Node& node) {
+  return node.field_path.empty() ? std::string("the value") : "'" + node.field_path + "'";
+}
+
+// A code or id as text: strings as they are, integers in decimal (CSV-like sources send numbers).
+bool scalarText(const rapidjson::Value& v, std::string& buffer, std::string_view& out) {
+  if (v.IsString()) {
+    out = std::string_view(v.GetString(), v.GetStringLength());
+    return true;
+  }
+  if (v.IsInt64()) {
+    buffer = std::to_string(v.GetInt64());
+  } else if (v.IsUint64()) {
+    buffer = std::to_string(v.GetUint64());
+  } else {
+    return false;
+  }
+  out = buffer;
+  return true;
+}
+
+Outcome eval(const Node& node, Scope& scope, rapidjson::Value& out);
+
+Outcome evalPath(const Node& node, Scope& scope, rapidjson::Value& out) {
+  std::string_view text;
+  switch (node.variable) {
+    case Variable::Record: {
+      const rapidjson::Value* v = &scope.record;
+      for (const auto& step : node.steps) {
+        if (step.index >= 0) {
+          if (!v->IsArray() || static_cast<std::uint64_t>(step.index) >= v->Size()) return Outcome::Absent;
+          v = &(*v)[static_cast<rapidjson::SizeType>(step.index)];
+        } else {
+          if (!v->IsObject()) return Outcome::Absent;
+          const auto it = v->FindMember(rapidjson::StringRef(step.name.data(), step.name.size()));
+          if (it == v->MemberEnd()) return Outcome::Absent;
+          v = &it->value;
+        }
+      }
+      if (isAbsentValue(*v)) return Outcome::Absent;
+      copyValue(*v, out, scope.allocator);
+      return Outcome::Present;
+    }
+    case Variable::SourceId: text = scope.source_id; break;
+    case Variable::IdentifierSystem: text = scope.identifier_system; break;
+    case Variable::Id: text = scope.id; break;
+    case Variable::Clinic: text = scope.context.clinic; break;
+  }
+  if (text.empty()) return Outcome::Absent;
+  out.SetString(text.data(), static_cast<rapidjson::SizeType>(text.size()), scope.allocator);
+  return Outcome::Present;
+}
+
+Outcome evalObject(const Node& node, Scope& scope, rapidjson::Value& out) {
+  out.SetObject();
+  bool record_data_present = false;
+  for (std::size_t i = 0; i < node.children.size(); ++i) {
+    rapidjson::Value value;
+    const Outcome outcome = eval(node.children[i], scope, value);
+    if (outcome == Outcome::Failed) return outcome;
+    if (outcome == Outcome::Absent) continue;
+    record_data_present = record_data_present || node.children[i].dynamic;
+    const std::string& name = node.names[i];
+    out.AddMember(rapidjson::Value(name.data(), static_cast<rapidjson::SizeType>(name.size()), scope.allocator), value,
+                  scope.allocator);
+  }
+  if ((node.dynamic && !record_data_present) || out.MemberCount() == 0) return Outcome::Absent;
+  return Outcome::Present;
+}
+
+Outcome evalArray(const Node& node, Scope& scope, rapidjson::Value& out) {
+  out.SetArray();
+  out.Reserve(static_cast<rapidjson::SizeType>(node.children.size()), scope.allocator);
+  bool record_data_present = false;
+  for (const auto& child : node.children) {
+    rapidjson::Value value;
+    const Outcome outcome = eval(child, scope, value);
+    if (outcome == Outcome::Failed) return outcome;
+    if (outcome == Outcome::Absent) continue;
+    record_data_present = record_data_present || child.dynamic;
+    out.PushBack(value, scope.allocator);
+  }
+  if ((node.dynamic && !record_data_present) || out.Empty()) return Outcome::Absent;
+  return Outcome::Present;
+}
+
+Outcome evalLookup(const Node& node, Scope& scope, rapidjson::Value& out) {
+  rapidjson::Value input;
+  const Outcome outcome = eval(node.children[0], scope, input);
+  if (outcome != Outcome::Present) return outcome;
+  std::string buffer;
+  std::string_view code;
+  const ValueMap& map = *node.value_map;
+  if (!scalarText(input, buffer, code)) {
+    return fail(scope, fieldName(node) + " must be a code (string), got " + std::string(jsonTypeName(input)) +
+                           " (value map '" + map.name + "' in " + map.where + ")", node);
+  }
+  const auto it = map.entries.find(code);
+  const rapidjson::Value* entry = it != map.entries.end() ? it->second : map.fallback;
+  if (entry == nullptr) {
+    std::string known;
+    for (const auto& [key, value] : map.entries) known += (known.empty() ? "" : ", ") + key;
+    if (known.size() > 200) known = known.substr(0, 200) + "...";
+    return fail(scope, "code " + quoteCode(code) + " of " + fieldName(node) + " is not in value map '" + map.name + "' (" +
+                           map.where + ")",
+                node, "send one of " + known + ", or add the code to the value map");
+  }
+  if (!node.text.empty()) entry = json::find(*entry, node.text);  // presence checked at load
+  if (entry == nullptr) return Outcome::Absent;
+  copyValue(*entry, out, scope.allocator);
+  return Outcome::Present;
+}
+
+Outcome evalDate(const Node& node, Scope& scope, rapidjson::Value& out, bool with_time) {
+  rapidjson::Value input;
+  const Outcome outcome = eval(node.children[0], scope, input);
+  if (outcome != Outcome::Present) return outcome;
+  // Never quote the value: dates of birth are PHI.
+  if (!with_time) {
+    if (!input.IsString() || !isCalendarDate(std::string_view(input.GetString(), input.GetStringLength()))) {
+      return fail(scope, fieldName(node) + " is not a valid calendar date; expected YYYY-MM-DD naming a real day (mapped at " +
+                             node.where + ")", node);
+    }
+    out = std::move(input);  // already a copy in the output allocator
+    return Outcome::Present;
+  }
+  std::string normalised;
+  if (!input.IsString() || !normaliseDateTime(std::string_view(input.GetString(), input.GetStringLength()), normalised)) {
+    return fail(scope, fieldName(node) + " is not a valid date-time; expected RFC 3339 with an offset, e.g. "
+                           "2026-11-20T09:00:00-05:00 (mapped at " + node.where + ")", node);
+  }
+  out.SetString(normalised.data(), static_cast<rapidjson::SizeType>(normalised.size()), scope.allocator);
+  return Outcome::Present;
+}
+
+Outcome evalResourceId(const Node& node, Scope& scope, rapidjson::Value& out, bool as_reference) {
+  rapidjson::Value input;
+  const Outcome outcome = eval(node.children[0], scope, input);
+  if (outcome != Outcome::Present) return outcome;
+  std::string buffer;
+  std::string_view source_id;
+  if (!scalarText(input, buffer, source_id)) {
+    return fail(scope, fieldName(node) + " must be an identifier (string), got " + std::string(jsonTypeName(input)) +
+                           " (mapped at " + node.where + ")", node);
+  }
+  std::string id = ids::resourceId(scope.context.clinic, node.text, source_id);
+  if (as_reference) id = node.text + "/" + id;
+  out.SetString(id.data(), static_cast<rapidjson::SizeType>(id.size()), scope.allocator);
+  return Outcome::Present;
+}
+
+Outcome evalConcat(const Node& node, Scope& scope, rapidjson::Value& out) {
+  std::string text;
+  for (const auto& child : node.children) {
+    rapidjson::Value part;
+    const Outcome outcome = eval(child, scope, part);
+    if (outcome != Outcome::Present) return outcome;
+    if (part.IsString()) {
+      text.append(part.GetString(), part.GetStringLength());
+    } else if (part.IsNumber() || part.IsBool()) {
+      text += json::toString(part);
+    } else {
+      return fail(scope, "$concat cannot join " + std::string(jsonTypeName(part)) + " values from " + fieldName(child) +
+                             " (mapped at " + node.where + ")", child);
+    }
+  }
+  out.SetString(text.data(), static_cast<rapidjson::SizeType>(text.size()), scope.allocator);
+  return Outcome::Present;
+}
+
+Outcome evalIf(const Node& node, Scope& scope, rapidjson::Value& out) {
+  rapidjson::Value condition;
+  const Outcome outcome = eval(node.children[0], scope, condition);
+  if (outcome == Outcome::Failed) return outcome;
+  const bool truthy = outcome == Outcome::Present && !condition.IsFalse();
+  if (truthy) return eval(node.children[1], scope, out);
+  if (node.children.size() > 2) return eval(node.children[2], scope, out);
+  return Outcome::Absent;
+}
+
+Outcome eval(const Node& node, Scope& scope, rapidjson::Value& out) {
+  switch (node.kind) {
+    case NodeKind::Literal:
+      copyValue(*node.literal, out, scope.allocator);
+      return Outcome::Present;
+    case NodeKind::Path: return evalPath(node, scope, out);
+    case NodeKind::Object: return evalObject(node, scope, out);
+    case NodeKind::Array: return evalArray(node, scope, out);
+    case NodeKind::Lookup: return evalLookup(node, scope, out);
+    case NodeKind::Date: return evalDate(node, scope, out, false);
+    case NodeKind::DateTime: return evalDate(node, scope, out, true);
+    case NodeKind::Reference: return evalResourceId(node, scope, out, true);
+    case NodeKind::ResourceId: return evalResourceId(node, scope, out, false);
+    case NodeKind::IdentifierSystem: {
+      const std::string system = scope.context.identifier_system_base + node.text;
+      out.SetString(system.data(), static_cast<rapidjson::SizeType>(system.size()), scope.allocator);
+      return Outcome::Present;
+    }
+    case NodeKind::Concat: return evalConcat(node, scope, out);
+    case NodeKind::If: return evalIf(node, scope, out);
+  }
+  return fail(scope, "internal error: unknown expression kind", node);
+}
+
+}  // namespace
+
+Result<MappedResource> applyRule(const CompiledMapper& mapper, const ResourceRule& rule, const rapidjson::Value& record,
+                                 const MappingContext& context) {
+  MappedResource result;
+  result.resource_type = rule.resource_type;
+  rapidjson::Document& doc = result.resource;
+  doc.SetObject();
+  Allocator& allocator = doc.GetAllocator();
+  Scope scope{record, context, mapper, allocator, {}, {}, {}, std::nullopt};
+
+  rapidjson::Value source_id;
+  const Outcome outcome = eval(rule.source_id, scope, source_id);
+  if (outcome == Outcome::Failed) return std::move(*scope.error);
+  std::string buffer;
+  std::string_view source_id_text;
+  if (outcome == Outcome::Absent || !scalarText(source_id, buffer, source_id_text)) {
+    return makeError(ErrorCode::InvalidInput,
+                     "the record has no usable source id for " + rule.resource_type + " (" + mapper.file + ")",
+                     rule.source_id.field_path.empty() ? rule.source_id.where : rule.source_id.field_path,
+                     "send a non-empty string identifier");
+  }
+  result.identifier_value.assign(source_id_text);
+  result.identifier_system = context.identifier_system_base + rule.identifier_kind;
+  result.id = ids::resourceId(context.clinic, rule.resource_type, result.identifier_value);
+  scope.source_id = result.identifier_value;
+  scope.identifier_system = result.identifier_system;
+  scope.id = result.id;
+
+  doc.AddMember("resourceType", json::str(rule.resource_type, allocator), allocator);
+  doc.AddMember("id", json::str(result.id, allocator), allocator);
+  const Node& body = rule.body;
+  for (std::size_t i = 0; i < body.children.size(); ++i) {
+    rapidjson::Value value;
+    const Outcome member = eval(body.children[i], scope, value);
+    if (member == Outcome::Failed) return std::move(*scope.error);
+    if (member == Outcome::Absent) continue;
+    doc.AddMember(json::str(body.names[i], allocator), value, allocator);
+  }
+  return result;
+}
+
+}  // namespace gw::mapping
