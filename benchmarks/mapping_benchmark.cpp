@@ -3,8 +3,11 @@
 // Target (design notes): well above 100,000 records/s on one core for map + serialize.
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <memory>
 #include <sstream>
 
 #include "common/json.hpp"

@@ -12,6 +12,8 @@
 #   expired-client.crt/.key       client cert signed by the CA but already expired
 #   rogue-ca.crt rogue-ca.key     an unrelated CA
 #   rogue-client.crt/.key         client cert signed by the rogue CA (wrong CA)
+#   rogue-server.crt/.key         server cert with the right SANs but signed by the rogue CA
+#   other-host.crt/.key           server cert from the dev CA for other.example / 10.0.0.1 only
 # Existing files are kept unless FORCE=1, so repeated runs are cheap.
 set -euo pipefail
 
@@ -20,7 +22,7 @@ mkdir -p "$out"
 cd "$out"
 umask 077
 
-if [[ -f ca.crt && -f rogue-client.crt && -f gateway-client.crt && "${FORCE:-0}" != 1 ]]; then
+if [[ -f ca.crt && -f rogue-client.crt && -f other-host.crt && "${FORCE:-0}" != 1 ]]; then
   echo "certs: using existing development PKI in $out"
   exit 0
 fi
@@ -88,6 +90,11 @@ printf '%s\n' "$client_ext" > expired-client.ext
 make_expired expired-client "/CN=clinic-c1-expired" ca expired-client.ext
 rm -f expired-client.ext
 sign rogue-client "/O=Somebody else/CN=clinic-c1" rogue-ca "$client_ext"
+sign rogue-server "/O=Somebody else/CN=localhost" rogue-ca "$server_ext"
+sign other-host "/O=fhir-gateway development/CN=other.example" ca "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:other.example,IP:10.0.0.1"
 rm -f ./*.srl
 chmod 600 ./*.key
 chmod 644 ./*.crt

@@ -33,21 +33,6 @@ TEST(LineColumn, CountsFromOne) {
 }  // namespace
 }  // namespace gw::json
 
-namespace gw::json {
-namespace {
-
-TEST(SourceLocator, FindsKeysAndArrayElements) {
-  const std::string text = "{\n  \"a\": {\n    \"b\": 1\n  },\n  \"list\": [\n    10,\n    {\"c\": true}\n  ]\n}";
-  const auto locator = SourceLocator::build(text);
-  EXPECT_EQ(locator.position("/a/b"), "3:5");  // the opening quote of "b"
-  EXPECT_EQ(locator.position("/list/1/c"), "7:6");
-  // Unknown child falls back to the nearest known parent.
-  EXPECT_EQ(locator.position("/a/zzz"), "2:3");
-  EXPECT_EQ(locator.position("/nothing"), "1:1");
-}
-
-}  // namespace
-}  // namespace gw::json
 
 namespace gw::json {
 namespace {

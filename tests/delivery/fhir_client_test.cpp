@@ -12,7 +12,7 @@
 #include "common/log.hpp"
 #include "delivery/attempt_outcome.hpp"
 #include "delivery/fake_fhir_server.hpp"
-#include "delivery/test_pki.hpp"
+#include "support/test_pki.hpp"
 
 namespace gw::delivery {
 namespace {
@@ -31,7 +31,7 @@ const std::string kTransactionResponse =
     R"({"response":{"status":"201 Created","location":"Patient/p1/_history/1","etag":"W/\"1\"","lastModified":"2026-01-02T03:04:05Z"}},)"
     R"({"response":{"status":"200 OK","location":"Observation/o1/_history/3","etag":"W/\"3\""}}]})";
 
-std::string pki(const std::string& file) { return fakes::testPkiDir() + "/" + file; }
+std::string pki(const std::string& file) { return test::devPkiFile(file); }
 
 fakes::FakeServerOptions partnerServer() { return {pki("partner.crt"), pki("partner.key"), ""}; }
 

@@ -19,8 +19,9 @@ const Loaded& loaded() {
   static const Loaded instance = [] {
     const std::string dir = std::string(GW_REPO_DIR) + "/mappers/clinic-v1";
     auto schemas = gw::mapping::RecordSchemas::loadDirectory(dir + "/schemas");
-    auto mappers = gw::mapping::MapperSet::loadDirectory(dir);
-    if (!schemas || !mappers) __builtin_trap();  // the shipped format must load
+    if (!schemas) __builtin_trap();  // the shipped format must load
+    auto mappers = gw::mapping::MapperSet::loadDirectory(dir, &schemas.value());
+    if (!mappers) __builtin_trap();
     return Loaded{std::move(schemas).value(), std::move(mappers).value()};
   }();
   return instance;

@@ -33,7 +33,7 @@ TEST(ParseTarget, RejectsBadTargets) {
     EXPECT_EQ(status.error().code, ErrorCode::InvalidInput) << target;
     // The target is not echoed back: queries may hold identifiers.
     if (*target != '\0') {
-      EXPECT_EQ(status.error().describe().find(target), std::string::npos) << target;
+      EXPECT_EQ(status.error().message.find(target), std::string::npos) << target;
     }
   }
 }

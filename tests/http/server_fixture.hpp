@@ -1,6 +1,6 @@
 #pragma once
 // Shared by the server tests: a real TLS server on 127.0.0.1 port 0 with the development PKI,
-// a log capture, and client options for the good / expired / rogue client certificates.
+// and client options for the good / expired / rogue client certificates.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -11,63 +11,16 @@
 #include <thread>
 #include <vector>
 
-#include "common/log.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
+#include "support/log_capture.hpp"
 #include "support/test_pki.hpp"
 #include "support/tls_test_client.hpp"
 
 namespace gw::http::testing {
 
 using namespace std::chrono_literals;
-
-/// Collects log lines while alive (the sink is process-global).
-class LogCapture {
- public:
-  LogCapture() {
-    log::setSink([this](std::string_view line) {
-      std::lock_guard lock(mutex_);
-      lines_.emplace_back(line);
-    });
-  }
-  ~LogCapture() { log::setSink(nullptr); }
-  LogCapture(const LogCapture&) = delete;
-  LogCapture& operator=(const LogCapture&) = delete;
-
-  std::vector<std::string> lines() const {
-    std::lock_guard lock(mutex_);
-    return lines_;
-  }
-  /// Lines holding every one of `parts`.
-  std::vector<std::string> find(std::initializer_list<std::string_view> parts) const {
-    std::vector<std::string> out;
-    for (const auto& line : lines()) {
-      bool all = true;
-      for (auto part : parts) all = all && line.find(part) != std::string::npos;
-      if (all) out.push_back(line);
-    }
-    return out;
-  }
-  /// Waits (briefly) for a line holding every one of `parts`; log lines of the server are
-  /// written on io threads, possibly just after the client saw the response.
-  bool waitFor(std::initializer_list<std::string_view> parts, std::chrono::milliseconds timeout = 2000ms) const {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (!find(parts).empty()) return true;
-      std::this_thread::sleep_for(5ms);
-    }
-    return !find(parts).empty();
-  }
-  std::string all() const {
-    std::string out;
-    for (const auto& line : lines()) out += line;
-    return out;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<std::string> lines_;
-};
+using test::LogCapture;
 
 inline ServerOptions serverOptions(ClientCertMode mode = ClientCertMode::Required) {
   ServerOptions o;

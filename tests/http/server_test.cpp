@@ -45,6 +45,11 @@ class ServerTest : public ::testing::Test {
       respond(jsonResponse(200, "first"));
       respond(jsonResponse(500, "second"));
     });
+    router_->add("GET", "/badheaders", [](Request&, Respond respond) {
+      Response response = jsonResponse(200, "{}");
+      response.headers = {{"X-Evil", "a\r\nSet-Cookie: stolen=1"}, {"Content-Length", "9999"}, {"X-Ok", "1"}};
+      respond(std::move(response));
+    });
     router_->add("GET", "/auth", [](Request& r, Respond respond) {
       r.token_id = "clinic-c1";
       respond(jsonResponse(200, "{}"));
@@ -101,6 +106,19 @@ TEST_F(ServerTest, EveryResponseCarriesSecurityHeaders) {
   EXPECT_EQ(posted.status, 202);
   EXPECT_EQ(posted.header("Location"), "/v1/records/1");
   EXPECT_EQ(posted.body, R"({"bytes":2})");
+}
+
+TEST_F(ServerTest, HandlerCannotInjectOrReframeHeaders) {
+  start();
+  auto client = connected();
+  auto r = client.request("GET", "/badheaders");
+  ASSERT_FALSE(r.error) << r.error.message();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("X-Ok"), "1");
+  EXPECT_EQ(r.header("Set-Cookie"), "");
+  EXPECT_EQ(r.header("X-Evil"), "");
+  EXPECT_EQ(r.header("Content-Length"), "2");
+  EXPECT_EQ(client.request("GET", "/v1/records/1").status, 200);  // the stream is still in step
 }
 
 TEST_F(ServerTest, UnknownPathAndWrongMethod) {
@@ -196,6 +214,18 @@ TEST_F(ServerTest, BodyOverLimitIs413AndCloses) {
   EXPECT_NE(r.body.find("\"code\":\"too-costly\""), std::string::npos);
   EXPECT_FALSE(r.keep_alive);
   EXPECT_TRUE(client.waitForClose(2s));
+}
+
+TEST_F(ServerTest, BodyFarOverLimitStillGets413) {
+  // The client sends all 2 MiB before reading; the server must not reset the connection under
+  // it (which would lose the 413) while it discards the rest.
+  auto options = serverOptions();
+  options.max_body_bytes = 1024;
+  start(options);
+  auto client = connected();
+  auto r = client.request("POST", "/v1/records", std::string(2 * 1024 * 1024, 'x'));
+  ASSERT_FALSE(r.error) << r.error.message();
+  EXPECT_EQ(r.status, 413);
 }
 
 TEST_F(ServerTest, ChunkedBodyOverLimitIs413) {

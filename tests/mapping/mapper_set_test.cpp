@@ -141,6 +141,7 @@ struct FrequencyCase {
   const char* code;
   const char* repeat;  // expected Timing.repeat
 };
+void PrintTo(const FrequencyCase& c, std::ostream* os) { *os << c.code; }
 
 class FrequencyTest : public ClinicV1Test, public ::testing::WithParamInterface<FrequencyCase> {};
 
@@ -167,6 +168,7 @@ struct RouteCase {
   const char* code;
   const char* snomed;
 };
+void PrintTo(const RouteCase& c, std::ostream* os) { *os << c.code; }
 
 class RouteTest : public ClinicV1Test, public ::testing::WithParamInterface<RouteCase> {};
 
@@ -267,6 +269,7 @@ TEST(MappingLanguage, FunctionsAndVariables) {
       "idVar": "$id",
       "patientSystem": {"$identifierSystem": "mrn"},
       "dollar": {"$literal": "$5"},
+      "nested": {"a": {"$literal": "$5"}, "b": [1, {"$literal": {"$x": 2}}]},
       "flagged": {"$if": "$.item.flag", "then": "yes", "else": "no"},
       "counted": {"$if": "$.item.count", "then": "has count"},
       "missing": {"$if": "$.item.nothing", "then": "never"},
@@ -285,6 +288,7 @@ TEST(MappingLanguage, FunctionsAndVariables) {
   EXPECT_EQ(json::getString(r, "idVar"), id);
   EXPECT_EQ(json::getString(r, "patientSystem"), "https://ids.clinic-c1.example/mrn");
   EXPECT_EQ(json::getString(r, "dollar"), "$5");
+  EXPECT_TRUE(r["nested"] == parseJson(R"({"a": "$5", "b": [1, {"$x": 2}]})")) << json::toString(r["nested"]);
   EXPECT_EQ(json::getString(r, "flagged"), "no");
   EXPECT_EQ(json::getString(r, "counted"), "has count");
   EXPECT_FALSE(r.HasMember("missing"));
@@ -303,6 +307,14 @@ TEST(MappingLanguage, InvalidDateTimeNamesThePath) {
     ASSERT_FALSE(output) << bad;
     EXPECT_EQ(output.error().where, "item.when");
   }
+}
+
+TEST(MappingLanguage, ContextWithoutClinicOrIdentifierBaseIsRefused) {
+  ScratchDir dir;
+  const auto set = loadDemo(dir, demoMapper("", ""));
+  ASSERT_TRUE(set) << set.error().describe();
+  EXPECT_FALSE(set.value().map(parseJson(kDemoRecord), {"", "https://ids.example/"}));
+  EXPECT_FALSE(set.value().map(parseJson(kDemoRecord), {"c1", ""}));
 }
 
 TEST(MappingLanguage, SourceIdMissingIsAnError) {

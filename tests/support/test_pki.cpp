@@ -1,5 +1,6 @@
 #include "support/test_pki.hpp"
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
@@ -7,36 +8,40 @@
 namespace gw::test {
 namespace {
 
-class TempPki {
- public:
-  TempPki() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "gw-test-pki-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("cannot create a temporary directory for test certificates");
-    dir_ = pattern;
-    const std::string command =
-        "bash '" + std::string(GW_REPO_DIR) + "/certs/make-dev-certs.sh' '" + dir_ + "' >/dev/null 2>&1";
-    if (std::system(command.c_str()) != 0) {
-      throw std::runtime_error("certs/make-dev-certs.sh failed (is openssl on PATH?): " + command);
-    }
-  }
-  ~TempPki() {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
-  TempPki(const TempPki&) = delete;
-  TempPki& operator=(const TempPki&) = delete;
+namespace fs = std::filesystem;
 
-  const std::string& dir() const { return dir_; }
-
- private:
-  std::string dir_;
-};
+std::string makePki() {
+  const fs::path base = fs::read_symlink("/proc/self/exe").parent_path();
+  const fs::path final_dir = base / "test-pki";
+  const fs::path stamp = final_dir / "complete";
+  const auto fresh = [&] {
+    std::error_code ec;
+    const auto written = fs::last_write_time(stamp, ec);
+    return !ec && fs::file_time_type::clock::now() - written < std::chrono::hours(24 * 30);
+  };
+  if (fresh()) return final_dir.string();
+  std::string tmpl = (base / "test-pki.XXXXXX").string();
+  if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed in " + base.string());
+  const std::string command = "bash '" + std::string(GW_REPO_DIR) + "/certs/make-dev-certs.sh' '" + tmpl +
+                              "' >/dev/null && touch '" + tmpl + "/complete'";
+  if (std::system(command.c_str()) != 0) {
+    throw std::runtime_error("certs/make-dev-certs.sh failed (is openssl on PATH?): " + command);
+  }
+  std::error_code ec;
+  if (!fresh()) fs::remove_all(final_dir, ec);  // stale or half-made, not a racing process's fresh one
+  fs::rename(tmpl, final_dir, ec);
+  if (ec) {
+    fs::remove_all(tmpl, ec);  // another test process won the race: use its PKI
+    if (!fs::exists(stamp)) throw std::runtime_error("test PKI missing in " + final_dir.string());
+  }
+  return final_dir.string();
+}
 
 }  // namespace
 
 const std::string& devPkiDir() {
-  static const TempPki pki;  // thread-safe, once per process; removed at exit
-  return pki.dir();
+  static const std::string dir = makePki();
+  return dir;
 }
 
 std::string devPkiFile(std::string_view name) { return devPkiDir() + "/" + std::string(name); }

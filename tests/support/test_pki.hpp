@@ -1,13 +1,16 @@
 #pragma once
-// The development PKI for tests: certs/make-dev-certs.sh run once per test process into a
-// private temporary directory, removed when the process exits. No key is ever committed.
+// The development PKI for tests: certs/make-dev-certs.sh run into the build tree
+// (<dir of the test binary>/test-pki), reused for 30 days. ctest starts a test binary once per
+// test, so making it per process would cost a second each. It is made in a temporary folder and
+// renamed into place, so parallel test processes never see half of it. No key is committed.
 #include <string>
 #include <string_view>
 
 namespace gw::test {
 
-/// Directory holding ca.crt, server.crt/key, client.crt/key, expired-client.*, rogue-ca.crt,
-/// rogue-client.* (see certs/make-dev-certs.sh). Throws std::runtime_error if the script fails.
+/// Folder holding every file certs/make-dev-certs.sh writes (ca.crt, server.*, partner.*,
+/// client.*, gateway-client.*, expired-client.*, rogue-ca.*, rogue-client.*, rogue-server.*,
+/// other-host.*). Throws std::runtime_error if the script fails.
 const std::string& devPkiDir();
 
 /// devPkiDir() + "/" + name, e.g. devPkiFile("client.crt").

@@ -242,7 +242,7 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::GatewayConfig config, c
   parts->store = std::move(store);
   GW_TRY(auto schemas, mapping::RecordSchemas::loadDirectory(cfg.mapping.format_dir / "schemas"));
   parts->schemas = std::make_unique<mapping::RecordSchemas>(std::move(schemas));
-  GW_TRY(auto mappers, mapping::MapperSet::loadDirectory(cfg.mapping.format_dir));
+  GW_TRY(auto mappers, mapping::MapperSet::loadDirectory(cfg.mapping.format_dir, parts->schemas.get()));
   parts->mappers = std::make_unique<mapping::MapperSet>(std::move(mappers));
   GW_LOG(Info, Mapping, "loaded")
       .kv("schemas", parts->schemas->recordTypes().size())

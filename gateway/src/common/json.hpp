@@ -47,21 +47,3 @@ inline rapidjson::Value str(std::string_view s, rapidjson::Document::AllocatorTy
 
 }  // namespace gw::json
 
-namespace gw::json {
-
-/// Byte offsets of every member and element of a JSON text, keyed by JSON pointer ("/a/b/0"),
-/// so that errors found after parsing can still say file:line:column. Built by one SAX pass.
-class SourceLocator {
- public:
-  /// Returns an empty locator if the text does not parse (callers report the parse error instead).
-  static SourceLocator build(std::string_view text, bool allow_comments = true);
-  /// "line:column" where the pointer's key (object members) or value (array elements) starts, walking up
-  /// to the nearest known parent; "1:1" if nothing is known.
-  std::string position(std::string_view pointer) const;
-
- private:
-  std::string_view text_;
-  std::vector<std::pair<std::string, std::size_t>> offsets_;  // sorted by pointer
-};
-
-}  // namespace gw::json

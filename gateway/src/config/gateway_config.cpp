@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "common/json.hpp"
+#include "common/json_locations.hpp"
 
 namespace gw::config {
 namespace {
@@ -18,13 +19,13 @@ namespace fs = std::filesystem;
 // Walks one JSON object, remembering which keys were read so the rest can be reported as unknown.
 class Reader {
  public:
-  Reader(const json::SourceLocator& locator, std::string_view label, const fs::path& base_dir, bool check_files,
+  Reader(const json::JsonLocations& locator, std::string_view text, std::string_view label, const fs::path& base_dir, bool check_files,
          std::vector<Error>& errors)
-      : locator_(locator), label_(label), base_dir_(base_dir), check_files_(check_files), errors_(errors) {}
+      : locator_(locator), text_(text), label_(label), base_dir_(base_dir), check_files_(check_files), errors_(errors) {}
 
   void fail(const std::string& pointer, std::string message, std::string hint = {}) {
     errors_.push_back(makeError(ErrorCode::Config, std::move(message),
-                                label_ + ":" + locator_.position(pointer) + " " + pathOf(pointer), std::move(hint)));
+                                json::JsonLocations::position(label_, text_, locator_.keyOffset(pointer)) + " " + pathOf(pointer), std::move(hint)));
   }
 
   static std::string pathOf(const std::string& pointer) {
@@ -167,7 +168,8 @@ class Reader {
   }
 
  private:
-  const json::SourceLocator& locator_;
+  const json::JsonLocations& locator_;
+  std::string_view text_;
   std::string label_;
   fs::path base_dir_;
   bool check_files_;
@@ -404,8 +406,8 @@ LoadResult loadText(std::string_view text, const fs::path& base_dir, std::string
     result.errors.push_back(makeError(ErrorCode::Config, "the config must be a JSON object", std::string(label) + ":1:1"));
     return result;
   }
-  const auto locator = json::SourceLocator::build(text);
-  Reader r(locator, label, base_dir, check_files, result.errors);
+  const auto locator = json::JsonLocations::build(text, true);
+  Reader r(locator, text, label, base_dir, check_files, result.errors);
   GatewayConfig c;
   r.checkKeys(doc, "", {"server", "auth", "storage", "mapping", "clinics", "partners", "delivery", "logging"});
   readServer(r, doc, c.server);

@@ -49,14 +49,18 @@ struct Response {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;  // extra headers, e.g. Location
+  // Extra headers, e.g. Location. Content-Length, Transfer-Encoding and Connection are the
+  // server's and ignored here; X-Request-Id, Cache-Control and Strict-Transport-Security are
+  // always set by the server.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 /// Answers a request. Call it exactly once, from any thread; extra calls are ignored and logged.
 /// If every copy is destroyed without a call, the client gets a 500.
 using Respond = std::function<void(Response)>;
-/// Handles a request. May answer before returning or later (e.g. after a group commit); the
-/// Request stays valid until Respond is called. Runs on an io thread: must not block.
+/// Handles a request. May answer before returning or later (e.g. after a group commit). The
+/// Request stays valid until Respond is called and must not be touched after that call (the
+/// connection reuses it for the next request). Runs on an io thread: must not block.
 using Handler = std::function<void(Request&, Respond)>;
 
 /// Splits `target` ("/a/b%20c?x=1&y") into request.target, .path and .query. Fails

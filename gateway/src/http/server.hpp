@@ -30,8 +30,9 @@ struct ServerOptions {
   ClientCertMode client_cert = ClientCertMode::Required;
   std::size_t max_body_bytes = 10 * 1024 * 1024;  // larger -> 413 and close
   std::size_t max_header_bytes = 16 * 1024;       // request line + headers; larger -> 431 and close
-  // read: from a request's first byte to its last (also bounds the TLS handshake);
-  // write: one response; idle: keep-alive wait for the next request's first byte.
+  // read: the TLS handshake; the wait for a connection's first request; and each request from
+  // its first byte to its last (so a half-sent request cannot hold a connection).
+  // write: one response. idle: keep-alive wait for the next request's first byte.
   std::chrono::milliseconds read_timeout{30000}, write_timeout{30000}, idle_timeout{60000};
   std::size_t max_connections = 1024;  // beyond: accepted, logged and closed at once
   std::chrono::milliseconds stop_grace{5000};  // stop(): how long in-flight requests may finish
@@ -56,7 +57,7 @@ class Server {
   Status start();
   /// Graceful: stops accepting, closes idle connections, lets in-flight requests answer for up
   /// to stop_grace, then closes everything and joins the io threads. Respond calls that arrive
-  /// afterwards are dropped safely. Idempotent.
+  /// afterwards are dropped safely. Idempotent; call from one thread, never from a handler.
   void stop();
   /// The bound port (useful with port 0); 0 before start().
   std::uint16_t port() const;

@@ -18,6 +18,9 @@ constexpr std::size_t kFirstReadChunk = 16 * 1024;
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 // Waiting for the client's close_notify is a courtesy; do not let it hold a connection long.
 constexpr std::chrono::milliseconds kShutdownTimeout{2000};
+// After an error answered mid-request (413, 400, ...), how long we read and discard what the
+// client still sends, so that closing does not reset the connection before it read our answer.
+constexpr std::chrono::milliseconds kLingerTime{5000};
 
 bool isPeerClose(const beast::error_code& ec) {
   // stream_truncated: the peer closed TCP without a TLS close_notify. Common and harmless for
@@ -32,9 +35,15 @@ bool isHttpParseError(const beast::error_code& ec) {
 
 bool headerTextIsSafe(std::string_view text) { return text.find_first_of("\r\n") == std::string_view::npos; }
 
+// Framing headers belong to the server: a handler setting them could desynchronize the stream.
+bool isFramingHeader(std::string_view name) {
+  return beast::iequals(name, "Content-Length") || beast::iequals(name, "Transfer-Encoding") ||
+         beast::iequals(name, "Connection");
+}
+
 /// Holds the session while a handler works, makes Respond run once, and answers 500 if the
-/// handler lets every copy of Respond go without calling it. Its work guard keeps the io
-/// threads running (stop() waits for in-flight handlers within its grace period).
+/// handler lets every copy of Respond go without calling it. Until Respond is called, its work
+/// guard keeps the io threads running (stop() waits for in-flight handlers within its grace).
 class ResponseSlot {
  public:
   ResponseSlot(std::shared_ptr<Session> session, std::string request_id, net::io_context& ioc)
@@ -55,6 +64,7 @@ class ResponseSlot {
       return;
     }
     session_->deliver(std::move(response));
+    work_.reset();  // the handler is done even if copies of Respond live on
   }
 
  private:
@@ -377,6 +387,7 @@ void Session::failRequest(const Error& error, int status) {
   if (request_.request_id.empty()) request_.request_id = ids::randomHex(16);
   parser_.reset();
   close_after_response_ = true;  // the stream may hold the rest of a message we did not read
+  linger_after_response_ = true;
   state_ = State::Handling;
   onResponse(errorResponse(error, status));
 }
@@ -396,7 +407,7 @@ void Session::onResponse(Response r) {
     return;
   }
   state_ = State::Writing;
-  if (r.status < 100 || r.status > 599) {
+  if (r.status < 200 || r.status > 599) {  // 1xx are interim, not answers
     GW_LOG(Error, Http, "handler_bad_status").kv("request_id", request_.request_id).kv("status", r.status);
     r = errorResponse(makeError(ErrorCode::Internal, "the request failed unexpectedly", "",
                                 "retry; if it happens again, report the X-Request-Id"));
@@ -405,7 +416,7 @@ void Session::onResponse(Response r) {
   res.version(11);
   res.result(static_cast<unsigned>(r.status));
   for (const auto& [name, value] : r.headers) {
-    if (name.empty() || !headerTextIsSafe(name) || !headerTextIsSafe(value)) {
+    if (name.empty() || !headerTextIsSafe(name) || !headerTextIsSafe(value) || isFramingHeader(name)) {
       GW_LOG(Error, Http, "handler_bad_header").kv("request_id", request_.request_id);
       continue;
     }
@@ -469,9 +480,33 @@ void Session::onWrite(beast::error_code ec, std::size_t) {
     state_ = State::Closed;
     return closeSocket();
   }
+  if (linger_after_response_) return lingerAndClose();
   if (!keep_alive) return closeGracefully();
   first_request_ = false;
   waitForRequest();
+}
+
+void Session::lingerAndClose() {
+  // Closing a socket with unread input makes the kernel send RST, which can destroy our
+  // response in flight to a client that is still uploading (it reads only after sending). So:
+  // half-close, then read and discard until the client hangs up or kLingerTime passes.
+  state_ = State::Closing;
+  beast::error_code ignored;
+  beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_send, ignored);
+  beast::get_lowest_layer(stream_).expires_after(kLingerTime);
+  discardInput();
+}
+
+void Session::discardInput() {
+  buffer_.clear();
+  stream_.async_read_some(buffer_.prepare(kFirstReadChunk), [self = shared_from_this()](beast::error_code ec,
+                                                                                         std::size_t) {
+    if (ec) {
+      self->state_ = State::Closed;
+      return self->closeSocket();
+    }
+    self->discardInput();
+  });
 }
 
 void Session::closeGracefully() {

@@ -117,6 +117,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void onResponse(Response response);
   void onWrite(beast::error_code ec, std::size_t bytes);
   void closeGracefully();
+  void lingerAndClose();
+  void discardInput();
   void closeSocket();
   Respond makeRespond();
 
@@ -132,6 +134,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool first_request_ = true;
   bool keep_alive_ = false;
   bool close_after_response_ = false;
+  bool linger_after_response_ = false;  // input may be left unread: drain before closing
   std::size_t request_bytes_ = 0;
   std::chrono::steady_clock::time_point request_started_;
   std::chrono::steady_clock::time_point read_deadline_;

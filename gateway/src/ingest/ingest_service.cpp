@@ -315,7 +315,9 @@ void IngestService::ingest(std::string_view body, std::string_view content_type,
     w.Key("rejected");
     w.Uint64(rejected);
     w.EndObject();
-    if (rejected > 0) GW_LOG(Info, Ingest, "records-rejected").kv("count", rejected).kv("token", token);
+    if (rejected > 0) {
+      GW_LOG(Info, Ingest, "records-rejected").kv("count", rejected).kv("token", token);
+    }
     done({accepted > 0 ? 202 : 422, std::string(buffer.GetString(), buffer.GetSize())});
   };
 

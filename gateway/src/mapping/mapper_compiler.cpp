@@ -4,7 +4,7 @@
 
 #include "common/json.hpp"
 #include "mapping/compiled_mapper.hpp"
-#include "mapping/json_locations.hpp"
+#include "common/json_locations.hpp"
 #include "mapping/record_schemas.hpp"
 #include "mapping/support.hpp"
 
@@ -21,7 +21,7 @@ std::string_view view(const rapidjson::Value& v) { return {v.GetString(), v.GetS
 
 std::string child(const std::string& pointer, std::string_view token) {
   std::string out = pointer;
-  appendPointerToken(out, token);
+  json::appendPointerToken(out, token);
   return out;
 }
 
@@ -54,7 +54,7 @@ bool isEmptyLiteral(const rapidjson::Value& v) {
 class Compiler {
  public:
   Compiler(CompiledMapper& mapper, std::string_view text, const RecordSchemas* schemas)
-      : mapper_(mapper), text_(text), locations_(JsonLocations::build(text, true)), schemas_(schemas) {}
+      : mapper_(mapper), text_(text), locations_(json::JsonLocations::build(text, true)), schemas_(schemas) {}
 
   Status compile() {
     const rapidjson::Value& root = mapper_.source;
@@ -99,10 +99,10 @@ class Compiler {
 
  private:
   std::string at(const std::string& pointer) const {
-    return JsonLocations::position(mapper_.file, text_, locations_.valueOffset(pointer));
+    return json::JsonLocations::position(mapper_.file, text_, locations_.valueOffset(pointer));
   }
   std::string atKey(const std::string& pointer) const {
-    return JsonLocations::position(mapper_.file, text_, locations_.keyOffset(pointer));
+    return json::JsonLocations::position(mapper_.file, text_, locations_.keyOffset(pointer));
   }
   Error error(std::string message, const std::string& pointer, std::string hint = {}) const {
     return makeError(ErrorCode::Config, std::move(message), at(pointer), std::move(hint));
@@ -250,14 +250,14 @@ class Compiler {
         Node node;
         node.kind = NodeKind::Array;
         node.where = at(pointer);
-        bool all_literal = true;
+        bool verbatim = true;
         for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
           GW_TRY(auto item, compileExpr(v[i], child(pointer, i)));
           node.dynamic = node.dynamic || item.dynamic;
-          all_literal = all_literal && item.kind == NodeKind::Literal;
+          verbatim = verbatim && isVerbatim(item, v[i]);
           node.children.push_back(std::move(item));
         }
-        if (all_literal) return literal(v, pointer);  // copied as one constant
+        if (verbatim) return literal(v, pointer);  // a constant subtree is copied in one go
         return node;
       }
       case rapidjson::kObjectType: {
@@ -277,9 +277,10 @@ class Compiler {
         }
         if (function != nullptr) return compileFunction(v, pointer, function_name, *function);
         GW_TRY(auto node, compileObject(v, pointer));
-        bool all_literal = true;
-        for (const auto& c : node.children) all_literal = all_literal && c.kind == NodeKind::Literal;
-        if (all_literal) return literal(v, pointer);
+        bool verbatim = true;
+        rapidjson::SizeType i = 0;
+        for (const auto& member : v.GetObject()) verbatim = verbatim && isVerbatim(node.children[i++], member.value);
+        if (verbatim) return literal(v, pointer);
         return node;
       }
     }
@@ -298,6 +299,12 @@ class Compiler {
       node.children.push_back(std::move(value));
     }
     return node;
+  }
+
+  // A literal node that stands for its own source text (not a {"$literal": ...} call, whose
+  // output differs from its source), so the enclosing container can be folded into one constant.
+  static bool isVerbatim(const Node& node, const rapidjson::Value& source) {
+    return node.kind == NodeKind::Literal && node.literal == &source;
   }
 
   Result<Node> literal(const rapidjson::Value& v, const std::string& pointer) const {
@@ -461,7 +468,7 @@ class Compiler {
         const std::string_view name = text.substr(start, i - start);
         node.steps.push_back({std::string(name), -1});
         field_path += (field_path.empty() ? "" : ".") + std::string(name);
-        appendPointerToken(field_pointer, name);
+        json::appendPointerToken(field_pointer, name);
       } else if (text[i] == '[') {
         const std::size_t start = ++i;
         std::int64_t index = 0;
@@ -501,7 +508,7 @@ class Compiler {
 
   CompiledMapper& mapper_;
   std::string_view text_;
-  JsonLocations locations_;
+  json::JsonLocations locations_;
   const RecordSchemas* schemas_;
   bool in_source_id_ = false;
 };

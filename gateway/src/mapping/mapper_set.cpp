@@ -49,6 +49,11 @@ Result<MappingOutput> MapperSet::map(const rapidjson::Value& record, const Mappi
                      "no mapper for record type " + quoteCode(std::string_view(type->GetString(), type->GetStringLength())),
                      "record_type", "add <record_type>.mapper.json to the mappers directory");
   }
+  if (context.clinic.empty() || context.identifier_system_base.empty()) {
+    // Ids and identifier systems would collide across clinics; configuration must supply both.
+    return makeError(ErrorCode::Internal, "mapping context lacks the clinic or the identifier system base", "",
+                     "set both for every clinic in the configuration");
+  }
   const CompiledMapper& mapper = *it->second;
   MappingOutput output;
   output.resources.reserve(mapper.resources.size());

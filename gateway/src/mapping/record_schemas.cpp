@@ -9,7 +9,7 @@
 #include <set>
 
 #include "common/json.hpp"
-#include "mapping/json_locations.hpp"
+#include "common/json_locations.hpp"
 #include "mapping/support.hpp"
 
 namespace gw::mapping {
@@ -74,7 +74,7 @@ std::string lastToken(std::string_view pointer) {
 // Checks what RapidJSON would otherwise accept silently: a pattern its regex engine cannot compile
 // is ignored (every value would match), and a $ref it cannot resolve validates nothing.
 Status checkSchemaKeywords(const rapidjson::Value& node, const rapidjson::Document& root, std::string& pointer,
-                           const std::string& file, std::string_view text, const JsonLocations& locations) {
+                           const std::string& file, std::string_view text, const json::JsonLocations& locations) {
   if (node.IsArray()) {
     for (rapidjson::SizeType i = 0; i < node.Size(); ++i) {
       const std::size_t length = pointer.size();
@@ -88,13 +88,13 @@ Status checkSchemaKeywords(const rapidjson::Value& node, const rapidjson::Docume
   if (!node.IsObject()) return ok();
   for (const auto& member : node.GetObject()) {
     const std::size_t length = pointer.size();
-    appendPointerToken(pointer, view(member.name));
+    json::appendPointerToken(pointer, view(member.name));
     const std::string_view key = view(member.name);
     if (key == "pattern" && member.value.IsString()) {
       rapidjson::internal::GenericRegex<rapidjson::UTF8<>> regex(member.value.GetString());
       if (!regex.IsValid()) {
         return makeError(ErrorCode::Config, "pattern is not supported by RapidJSON's regex engine",
-                         JsonLocations::position(file, text, locations.valueOffset(pointer)),
+                         json::JsonLocations::position(file, text, locations.valueOffset(pointer)),
                          "use only ^ $ | ( ) ? * + {n,m} . [a-z] [^a-z] and backslash escapes of those characters; "
                          "write [0-9] instead of \\d");
       }
@@ -104,7 +104,7 @@ Status checkSchemaKeywords(const rapidjson::Value& node, const rapidjson::Docume
                               rapidjson::Pointer(ref.data() + 1, ref.size() - 1).Get(root) != nullptr;
       if (!resolvable) {
         return makeError(ErrorCode::Config, "$ref does not point into this file",
-                         JsonLocations::position(file, text, locations.valueOffset(pointer)),
+                         json::JsonLocations::position(file, text, locations.valueOffset(pointer)),
                          "use a local reference such as \"#/definitions/date\"");
       }
     }
@@ -122,9 +122,9 @@ Result<std::unique_ptr<RecordSchemas::Entry>> loadSchemaFile(const std::filesyst
   const std::string name = path.filename().string();
   entry->record_type = name.substr(0, name.size() - kSuffix.size());
   GW_TRY(parseJsonFile(file, text, entry->json, false));
-  const auto locations = JsonLocations::build(text, false);
+  const auto locations = json::JsonLocations::build(text, false);
   const auto at = [&](std::string_view pointer) {
-    return JsonLocations::position(file, text, locations.valueOffset(pointer));
+    return json::JsonLocations::position(file, text, locations.valueOffset(pointer));
   };
 
   const rapidjson::Value& root = entry->json;
@@ -179,7 +179,7 @@ void collectControlCharacterErrors(const rapidjson::Value& v, std::string& point
   } else if (v.IsObject()) {
     for (const auto& m : v.GetObject()) {
       const std::size_t length = pointer.size();
-      appendPointerToken(pointer, view(m.name));
+      json::appendPointerToken(pointer, view(m.name));
       collectControlCharacterErrors(m.value, pointer, errors);
       pointer.resize(length);
     }
@@ -269,9 +269,8 @@ bool removeFromScratch(rapidjson::Document& scratch, const std::string& pointer,
   if (parent->IsArray()) return removeFromScratch(scratch, parent_pointer, removed);
   if (!parent->IsObject()) return false;
   const std::string token = lastToken(pointer);
-  auto it = parent->FindMember(rapidjson::StringRef(token.data(), token.size()));
-  if (it == parent->MemberEnd()) return false;
-  parent->EraseMember(it);
+  if (json::find(*parent, token) == nullptr) return false;  // (no iterator ==: ambiguous in C++20 with clang)
+  parent->EraseMember(parent->FindMember(rapidjson::StringRef(token.data(), token.size())));
   removed.insert(pointer);
   return true;
 }
@@ -305,7 +304,7 @@ void collectSchemaErrors(const RecordSchemas::Entry& entry, const rapidjson::Sch
         for (const auto& name : required->GetArray()) {
           if (!name.IsString() || json::find(*value, view(name)) != nullptr) continue;
           std::string child = document_pointer;
-          appendPointerToken(child, view(name));
+          json::appendPointerToken(child, view(name));
           if (removed.count(child) == 0) {
             errors.push_back({json::pointerToPath(child), "missing required field " + quoteCode(view(name))});
           }

@@ -7,7 +7,7 @@
 #include <sstream>
 #include <system_error>
 
-#include "mapping/json_locations.hpp"
+#include "common/json_locations.hpp"
 
 namespace gw::mapping {
 
@@ -82,7 +82,7 @@ Status parseJsonFile(const std::string& file, std::string_view text, rapidjson::
   }
   if (!doc.HasParseError()) return ok();
   return makeError(ErrorCode::Config, std::string("malformed JSON: ") + rapidjson::GetParseError_En(doc.GetParseError()),
-                   JsonLocations::position(file, text, doc.GetErrorOffset()), "fix the JSON syntax at that position");
+                   json::JsonLocations::position(file, text, doc.GetErrorOffset()), "fix the JSON syntax at that position");
 }
 
 }  // namespace gw::mapping

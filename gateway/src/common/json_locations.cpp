@@ -1,4 +1,4 @@
-#include "mapping/json_locations.hpp"
+#include "common/json_locations.hpp"
 
 #include <rapidjson/encodedstream.h>
 #include <rapidjson/memorystream.h>
@@ -8,7 +8,7 @@
 
 #include "common/json.hpp"
 
-namespace gw::mapping {
+namespace gw::json {
 namespace {
 
 using InputStream = rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream>;
@@ -157,4 +157,4 @@ std::string JsonLocations::position(const std::string& file, std::string_view te
   return file + ":" + std::to_string(line) + ":" + std::to_string(column);
 }
 
-}  // namespace gw::mapping
+}  // namespace gw::json

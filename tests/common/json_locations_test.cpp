@@ -1,8 +1,8 @@
-#include "mapping/json_locations.hpp"
+#include "common/json_locations.hpp"
 
 #include <gtest/gtest.h>
 
-namespace gw::mapping {
+namespace gw::json {
 namespace {
 
 std::string at(std::string_view text, std::size_t offset) { return JsonLocations::position("f.json", text, offset); }
@@ -35,4 +35,4 @@ TEST(JsonLocations, SyntaxErrorGivesEmptyLocations) {
 }
 
 }  // namespace
-}  // namespace gw::mapping
+}  // namespace gw::json

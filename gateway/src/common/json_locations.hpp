@@ -8,7 +8,7 @@
 #include <string_view>
 #include <unordered_map>
 
-namespace gw::mapping {
+namespace gw::json {
 
 class JsonLocations {
  public:
@@ -40,4 +40,4 @@ class JsonLocations {
 /// Appends one JSON pointer token ("~" and "/" escaped) to `pointer`.
 void appendPointerToken(std::string& pointer, std::string_view token);
 
-}  // namespace gw::mapping
+}  // namespace gw::json

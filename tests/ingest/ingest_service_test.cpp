@@ -1,0 +1,209 @@
+#include "ingest/ingest_service.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <future>
+
+#include "common/ids.hpp"
+#include "common/json.hpp"
+
+namespace gw::ingest {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+namespace fs = std::filesystem;
+
+const std::string kFormat = std::string(GW_REPO_DIR) + "/mappers/clinic-v1";
+
+const char* kPatient = R"({"record_id":"c1:pt:A12345","record_type":"patient","clinic":"c1","program":"otp",
+ "recorded_at":"2026-11-20T09:00:00-05:00",
+ "patient":{"mrn":"A12345","family_name":"Rivera","given_names":["Ana","M"],
+            "birth_date":"1988-04-02","sex":"female"}})";
+
+const char* kRx = R"({"record_id":"c1:rx:9001","record_type":"mat_prescription","clinic":"c1","program":"otp",
+ "recorded_at":"2026-11-20T09:05:00-05:00","patient":{"mrn":"A12345"},
+ "prescription":{"id":"9001","medication":{"rxnorm":"1010604","name":"buprenorphine 8 MG / naloxone 2 MG sublingual film"},
+   "dose":{"value":1,"unit":"film"},"frequency":"daily","route":"sublingual","status":"active","written_on":"2026-11-20",
+   "prescriber":{"npi":"1234567893","name":"Dr. Lee"}}})";
+
+class IngestServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("gw-ingest-" + ids::randomHex(6));
+    fs::create_directories(dir_);
+    config_.clinics.push_back({"c1", "Clinic 1", "https://ids.c1.example.org/", {{"otp", true}}});
+    config_.clinics.push_back({"c2", "Clinic 2", "https://ids.c2.example.org/", {}});
+    config::Partner a;
+    a.id = "st-mary";
+    a.clinics = {"c1"};
+    config::Partner b;
+    b.id = "other";
+    b.clinics = {"c2"};
+    config_.partners = {a, b};
+    auto store = store::openSqliteStore({(dir_ / "gw.db").string(), false, 2});
+    ASSERT_TRUE(store);
+    store_ = std::move(store).value();
+    auto schemas = mapping::RecordSchemas::loadDirectory(kFormat + "/schemas");
+    ASSERT_TRUE(schemas) << schemas.error().describe();
+    schemas_ = std::make_unique<mapping::RecordSchemas>(std::move(schemas).value());
+    auto mappers = mapping::MapperSet::loadDirectory(kFormat, schemas_.get());
+    ASSERT_TRUE(mappers) << mappers.error().describe();
+    mappers_ = std::make_unique<mapping::MapperSet>(std::move(mappers).value());
+    committer_ = std::make_unique<GroupCommitter>(*store_, clock_);
+    service_ = std::make_unique<IngestService>(config_, *schemas_, *mappers_, *committer_);
+  }
+  void TearDown() override {
+    service_.reset();
+    committer_.reset();
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+
+  IngestReply post(const std::string& body, const std::string& content_type = "application/json",
+                   Submitter who = {"t", {"c1"}}) {
+    std::promise<IngestReply> promise;
+    service_->ingest(body, content_type, who, [&](IngestReply r) { promise.set_value(std::move(r)); });
+    return promise.get_future().get();
+  }
+
+  static rapidjson::Document parse(const std::string& s) {
+    rapidjson::Document d;
+    d.Parse(s.c_str());
+    return d;
+  }
+
+  fs::path dir_;
+  SystemClock clock_;
+  config::GatewayConfig config_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<mapping::RecordSchemas> schemas_;
+  std::unique_ptr<mapping::MapperSet> mappers_;
+  std::unique_ptr<GroupCommitter> committer_;
+  std::unique_ptr<IngestService> service_;
+};
+
+TEST_F(IngestServiceTest, AcceptsMapsAndQueuesForPartnersOfTheClinic) {
+  auto reply = post(std::string("[") + kPatient + "," + kRx + "]");
+  ASSERT_EQ(reply.status, 202) << reply.body;
+  auto d = parse(reply.body);
+  EXPECT_EQ(d["accepted"].GetInt(), 2);
+  const auto& rx = d["results"][1];
+  EXPECT_STREQ(rx["disposition"].GetString(), "created");
+  EXPECT_EQ(rx["resources"][0].GetString(),
+            "MedicationRequest/" + ids::resourceId("c1", "MedicationRequest", "9001"));
+  ASSERT_EQ(rx["queued_for"].Size(), 1u);
+  EXPECT_STREQ(rx["queued_for"][0].GetString(), "st-mary");
+
+  auto due = store_->dueItems("st-mary", clock_.now(), 10);
+  ASSERT_TRUE(due);
+  ASSERT_EQ(due.value().size(), 1u) << "the prescription waits behind its patient";
+  auto bundle = parse(due.value()[0].bundle);
+  EXPECT_STREQ(bundle["entry"][0]["request"]["method"].GetString(), "PUT");
+  EXPECT_STREQ(bundle["entry"][0]["request"]["url"].GetString(), "Patient?identifier=https://ids.c1.example.org/mrn|A12345");
+  EXPECT_EQ(store_->outboxCounts("other").value().queued, 0) << "a partner not listing c1 gets nothing";
+}
+
+TEST_F(IngestServiceTest, PrescriptionCarriesItsPatientAsConditionalCreate) {
+  ASSERT_EQ(post(kRx).status, 202);
+  auto due = store_->dueItems("st-mary", clock_.now(), 10);
+  ASSERT_TRUE(due && due.value().size() == 1);
+  auto bundle = parse(due.value()[0].bundle);
+  ASSERT_EQ(bundle["entry"].Size(), 2u);
+  const auto& patient = bundle["entry"][0];
+  EXPECT_STREQ(patient["request"]["method"].GetString(), "POST");
+  EXPECT_STREQ(patient["request"]["ifNoneExist"].GetString(), "identifier=https://ids.c1.example.org/mrn|A12345");
+  EXPECT_STREQ(patient["resource"]["gender"].GetString(), "unknown");
+  const std::string patient_url = patient["fullUrl"].GetString();
+  EXPECT_EQ(patient_url, "urn:uuid:" + ids::resourceId("c1", "Patient", "A12345"));
+  EXPECT_EQ(std::string(bundle["entry"][1]["resource"]["subject"]["reference"].GetString()), patient_url);
+}
+
+TEST_F(IngestServiceTest, RejectedRecordsNamePathAndStoreNothing) {
+  std::string bad = kRx;
+  bad.replace(bad.find("\"daily\""), 7, "\"hourly\"");
+  auto reply = post(bad);
+  EXPECT_EQ(reply.status, 422);
+  EXPECT_THAT(reply.body, HasSubstr("prescription.frequency"));
+  auto status = store_->recordStatus("c1", "c1:rx:9001");
+  ASSERT_TRUE(status);
+  EXPECT_FALSE(status.value().has_value());
+}
+
+TEST_F(IngestServiceTest, MappingErrorsRejectWithPath) {
+  std::string bad = kPatient;
+  bad.replace(bad.find("1988-04-02"), 10, "1988-02-30");
+  auto reply = post(bad);
+  EXPECT_EQ(reply.status, 422);
+  EXPECT_THAT(reply.body, HasSubstr("patient.birth_date"));
+  EXPECT_THAT(reply.body, Not(HasSubstr("Rivera")));
+}
+
+TEST_F(IngestServiceTest, ClinicMustBeConfiguredAndAllowedForTheToken) {
+  std::string other = kRx;
+  other.replace(other.find("\"clinic\":\"c1\""), 13, "\"clinic\":\"c9\"");
+  EXPECT_THAT(post(other).body, HasSubstr("clinic 'c9' is not configured"));
+  other = kRx;
+  other.replace(other.find("\"clinic\":\"c1\""), 13, "\"clinic\":\"c2\"");
+  other.replace(other.find("\"program\":\"otp\","), 16, "");
+  EXPECT_THAT(post(other).body, HasSubstr("may not post records for clinic 'c2'"));
+  EXPECT_EQ(post(other, "application/json", {"t", {"*"}}).status, 202);
+  std::string program = kRx;
+  program.replace(program.find("\"otp\""), 5, "\"nope\"");
+  EXPECT_THAT(post(program).body, HasSubstr("program 'nope' is not configured"));
+}
+
+TEST_F(IngestServiceTest, KeyOrderDoesNotMakeANewVersion) {
+  ASSERT_EQ(post(kPatient).status, 202);
+  auto d = parse(kPatient);
+  // Same content, members in reverse order.
+  rapidjson::Document reversed(rapidjson::kObjectType);
+  std::vector<std::pair<std::string, std::string>> members;
+  for (auto it = d.MemberBegin(); it != d.MemberEnd(); ++it) members.emplace_back(it->name.GetString(), json::toString(it->value));
+  std::string text = "{";
+  for (auto it = members.rbegin(); it != members.rend(); ++it) {
+    text += (text.size() > 1 ? "," : "") + std::string("\"") + it->first + "\":" + it->second;
+  }
+  text += "}";
+  auto reply = parse(post(text).body);
+  EXPECT_STREQ(reply["results"][0]["disposition"].GetString(), "unchanged");
+}
+
+TEST_F(IngestServiceTest, UnmappedTypesWaitInTheInbox) {
+  auto reply = post(R"({"record_id":"c1:lab:1","record_type":"lab_result","clinic":"c1","recorded_at":"2026-11-20T10:00:00-05:00",
+    "patient":{"mrn":"A12345"},"result":{"id":"1","loinc":"59673-4","name":"fentanyl screen","value":"negative",
+    "collected_at":"2026-11-20T09:30:00-05:00","status":"final"}})");
+  ASSERT_EQ(reply.status, 202) << reply.body;
+  auto status = store_->recordStatus("c1", "c1:lab:1");
+  ASSERT_TRUE(status && status.value());
+  EXPECT_EQ(status.value()->state, store::RecordState::Unmapped);
+  EXPECT_TRUE(status.value()->deliveries.empty());
+}
+
+TEST_F(IngestServiceTest, MalformedBodyIs400WithOffset) {
+  auto reply = post("{\"record_id\": }");
+  EXPECT_EQ(reply.status, 400);
+  EXPECT_THAT(reply.body, HasSubstr("byte 14"));
+}
+
+TEST_F(IngestServiceTest, ConcurrentRequestsShareCommits) {
+  constexpr int kRequests = 200;
+  std::vector<std::future<IngestReply>> replies;
+  std::vector<std::unique_ptr<std::promise<IngestReply>>> promises;
+  for (int i = 0; i < kRequests; ++i) {
+    std::string rx = kRx;
+    rx.replace(rx.find("c1:rx:9001"), 10, "c1:rx:" + std::to_string(10000 + i));
+    promises.push_back(std::make_unique<std::promise<IngestReply>>());
+    replies.push_back(promises.back()->get_future());
+    service_->ingest(rx, "application/json", {"t", {"c1"}},
+                     [p = promises.back().get()](IngestReply r) { p->set_value(std::move(r)); });
+  }
+  for (auto& r : replies) EXPECT_EQ(r.get().status, 202);
+  EXPECT_LT(committer_->commitCount(), static_cast<std::uint64_t>(kRequests)) << "requests arriving together share a commit";
+  EXPECT_EQ(store_->outboxCounts("st-mary").value().queued, kRequests);
+}
+
+}  // namespace
+}  // namespace gw::ingest
