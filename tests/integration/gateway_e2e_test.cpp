@@ -172,6 +172,18 @@ TEST_F(GatewayEndToEnd, PartnerUnavailableThenBackIsDeliveredOnce) {
   EXPECT_THAT(gw.log(), HasSubstr("retry partner=st-mary"));
 }
 
+TEST_F(GatewayEndToEnd, ResponseLostAfterThePartnerCommittedIsNotDuplicated) {
+  auto& gw = startGateway();
+  // The partner applies the transaction, then the connection drops before the answer.
+  ASSERT_EQ(partner_->admin("POST", "faults", R"({"count":1,"drop":true,"commit":true})").status / 100, 2);
+  ASSERT_EQ(gw.post(prescriptionRecord()).status, 202);
+  ASSERT_TRUE(gw.waitForDeliveries("c1:rx:9001", "delivered"));
+  auto status = parseJson(gw.status("c1:rx:9001").body);
+  EXPECT_EQ(status["deliveries"][0]["attempts"].GetInt(), 2);
+  EXPECT_EQ(partner_->count("MedicationRequest", kRxSystem, "9001"), 1);
+  EXPECT_EQ(partner_->count("Patient", kMrnSystem, "A12345"), 1);
+}
+
 TEST_F(GatewayEndToEnd, PartnerRejectionIsDeadLetteredWithItsOutcome) {
   auto& gw = startGateway();
   ASSERT_EQ(partner_->admin("POST", "faults",
@@ -190,7 +202,7 @@ TEST_F(GatewayEndToEnd, PartnerRejectionIsDeadLetteredWithItsOutcome) {
 TEST_F(GatewayEndToEnd, KilledWhileDeliveringThenRestartedDeliversEverythingExactlyOnce) {
   auto& gw = startGateway();
   // Slow partner: each answer takes 300 ms, so the kill lands with deliveries in flight.
-  ASSERT_EQ(partner_->admin("POST", "faults", R"({"status":0,"count":1000,"delay_ms":300})").status / 100, 2);
+  ASSERT_EQ(partner_->admin("POST", "faults", R"({"count":1000,"delay_ms":300})").status / 100, 2);
   std::string batch;
   constexpr int kRecords = 12;
   for (int i = 0; i < kRecords; ++i) {
@@ -198,6 +210,9 @@ TEST_F(GatewayEndToEnd, KilledWhileDeliveringThenRestartedDeliversEverythingExac
   }
   ASSERT_EQ(gw.post(batch, "application/x-ndjson").status, 202);
   std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  // Still work left at the moment of the kill, or the test would prove nothing.
+  auto last = parseJson(gw.status("c1:rx:k" + std::to_string(kRecords - 1)).body);
+  ASSERT_STREQ(last["deliveries"][0]["state"].GetString(), "queued");
   gw.kill();
   partner_->admin("DELETE", "faults");
 
@@ -258,7 +273,7 @@ TEST_F(GatewayEndToEnd, CredentialsAreChecked) {
   auto no_token = tlsRequest(gw.port(), gw.clientTls(), "POST", "/v1/records", prescriptionRecord(),
                              {{"Content-Type", "application/json"}});
   EXPECT_EQ(no_token.status, 401);
-  EXPECT_EQ(no_token.header("WWW-Authenticate"), "Bearer");
+  EXPECT_THAT(no_token.header("WWW-Authenticate"), ::testing::StartsWith("Bearer"));
   EXPECT_EQ(gw.post(prescriptionRecord(), "application/json", "dev-compliance").status, 403);
   EXPECT_THAT(gw.log(), Not(HasSubstr("wrong-token-xxxxxxxx")));
   EXPECT_THAT(gw.log(), HasSubstr("unauthenticated"));
