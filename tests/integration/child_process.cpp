@@ -15,9 +15,14 @@ namespace gw::test {
 ChildProcess::ChildProcess(std::vector<std::string> argv, std::string stdout_file, std::string stderr_file,
                            std::string working_dir)
     : stdout_file_(std::move(stdout_file)), stderr_file_(std::move(stderr_file)) {
+  // The child's stdin is a pipe whose write end only this process holds: when the test process
+  // dies, however abruptly, the child sees end-of-file (the partner's --exit-with-parent).
+  int stdin_pipe[2];
+  if (pipe2(stdin_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
+    dup2(stdin_pipe[0], STDIN_FILENO);
     const int out = open(stdout_file_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     const int err = open(stderr_file_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (out < 0 || err < 0) _exit(126);
@@ -30,11 +35,14 @@ ChildProcess::ChildProcess(std::vector<std::string> argv, std::string stdout_fil
     execvp(args[0], args.data());
     _exit(127);
   }
+  close(stdin_pipe[0]);
+  stdin_write_ = stdin_pipe[1];
 }
 
 ChildProcess::~ChildProcess() {
   if (pid_ > 0) terminate(std::chrono::seconds(5));
   if (pid_ > 0) kill();
+  if (stdin_write_ >= 0) close(stdin_write_);
 }
 
 bool ChildProcess::running() {

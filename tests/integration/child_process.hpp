@@ -33,6 +33,7 @@ class ChildProcess {
 
  private:
   pid_t pid_ = -1;
+  int stdin_write_ = -1;
   std::string stdout_file_, stderr_file_;
 };
 

@@ -23,7 +23,8 @@ Partner::Partner(const std::string& work_dir) {
   const std::string script = kRepo + "/tests/partner/server.js";
   process_ = std::make_unique<ChildProcess>(
       std::vector<std::string>{"node", script, "--port", "0", "--cert", devPkiFile("partner.crt"), "--key",
-                               devPkiFile("partner.key"), "--ca", devPkiFile("ca.crt"), "--require-client-cert"},
+                               devPkiFile("partner.key"), "--ca", devPkiFile("ca.crt"), "--require-client-cert",
+                               "--exit-with-parent"},
       work_dir + "/partner.out", work_dir + "/partner.err");
   std::smatch m;
   const std::regex ready(R"re("ready":true,"port":(\d+))re");
