@@ -6,7 +6,9 @@
 #include <Poco/Exception.h>
 
 #include <filesystem>
+#include <memory>
 #include <mutex>
+#include <vector>
 
 #include "common/log.hpp"
 #include "store/migrations.hpp"
@@ -40,6 +42,11 @@ void configureSession(Session& s, bool synchronous_full) {
   s << "PRAGMA busy_timeout=10000", now;
   s << "PRAGMA foreign_keys=ON", now;
   s << (synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"), now;
+  // Index pages of the inbox and outbox stay hot: a 32 MB page cache and memory-mapped reads
+  // halve the pread/pwrite traffic of a grouped ingest commit.
+  s << "PRAGMA cache_size=-32768", now;
+  s << "PRAGMA mmap_size=268435456", now;
+  s << "PRAGMA temp_store=MEMORY", now;
 }
 
 class SqliteStore final : public Store {
@@ -51,6 +58,9 @@ class SqliteStore final : public Store {
 
   Status init() {
     try {
+      // Larger pages: a record, its resources and its Bundles are a few KB, so 16 KB pages mean
+      // fewer page writes per commit (only effective when the file is created).
+      writer_ << "PRAGMA page_size=16384", now;
       std::string mode;
       writer_ << "PRAGMA journal_mode=WAL", into(mode), now;
       if (mode != "wal") {
@@ -286,63 +296,97 @@ class SqliteStore final : public Store {
     return entries;
   }
 
+  // The ingest statements, prepared once on the writer connection and re-executed per record:
+  // compiling SQL per record cost more than the inserts themselves. Each statement is bound to
+  // the member variables below; ingestOne assigns them and executes.
+  struct IngestStatements {
+    std::string clinic, record_id, type, hash, payload, patient, state, error;
+    std::string resource_type, resource_id, identifier_system, identifier_value, body;
+    std::string partner, bundle;
+    int version = 0, entries = 0;
+    Poco::Int64 now_ms = 0;
+    std::vector<std::string> found_hash;
+    std::vector<int> found_version;
+    Statement select, insert_version, insert_record, update_record, supersede, delete_resources, insert_resource,
+        insert_outbox;
+
+    explicit IngestStatements(Session& s)
+        : select(s), insert_version(s), insert_record(s), update_record(s), supersede(s), delete_resources(s),
+          insert_resource(s), insert_outbox(s) {
+      select << "SELECT content_hash, version FROM records WHERE clinic=? AND record_id=?", use(clinic),
+          use(record_id), into(found_hash), into(found_version);
+      insert_version << "INSERT INTO record_versions(clinic, record_id, version, content_hash, payload, received_at) "
+                        "VALUES(?,?,?,?,?,?)",
+          use(clinic), use(record_id), use(version), use(hash), use(payload), use(now_ms);
+      insert_record << "INSERT INTO records(clinic, record_id, record_type, version, content_hash, state, error, "
+                       "patient_key, received_at, updated_at) VALUES(?,?,?,?,?,?,?,?,?,?)",
+          use(clinic), use(record_id), use(type), use(version), use(hash), use(state), use(error), use(patient),
+          use(now_ms), use(now_ms);
+      update_record << "UPDATE records SET record_type=?, version=?, content_hash=?, state=?, error=?, patient_key=?, "
+                       "updated_at=? WHERE clinic=? AND record_id=?",
+          use(type), use(version), use(hash), use(state), use(error), use(patient), use(now_ms), use(clinic),
+          use(record_id);
+      // A newer version replaces what is still waiting; what was delivered stays as history.
+      supersede << "UPDATE outbox SET state='superseded', updated_at=? WHERE clinic=? AND record_id=? "
+                   "AND state IN ('queued','retrying')",
+          use(now_ms), use(clinic), use(record_id);
+      delete_resources << "DELETE FROM resources WHERE clinic=? AND record_id=?", use(clinic), use(record_id);
+      insert_resource << "INSERT OR REPLACE INTO resources(resource_type, resource_id, clinic, record_id, "
+                         "record_version, identifier_system, identifier_value, body) VALUES(?,?,?,?,?,?,?,?)",
+          use(resource_type), use(resource_id), use(clinic), use(record_id), use(version), use(identifier_system),
+          use(identifier_value), use(body);
+      insert_outbox << "INSERT INTO outbox(partner_id, clinic, record_id, record_version, patient_key, bundle, "
+                       "entry_count, state, attempts, next_attempt_at, last_error, outcome, created_at, updated_at) "
+                       "VALUES(?,?,?,?,?,?,?,'queued',0,?,'','',?,?)",
+          use(partner), use(clinic), use(record_id), use(version), use(patient), use(bundle), use(entries),
+          use(now_ms), use(now_ms), use(now_ms);
+    }
+  };
+
   // Runs inside the batch transaction; throws Poco::Exception on database failure.
   IngestOutcome ingestOne(const IngestWrite& w, Poco::Int64 now_ms) {
-    std::string clinic = w.clinic, record_id = w.record_id;
-    std::string current_hash;
-    int current_version = 0;
-    {
-      Statement q(writer_);
-      q << "SELECT content_hash, version FROM records WHERE clinic=? AND record_id=?", use(clinic), use(record_id),
-          now;
-      RecordSet rs(q);
-      if (rs.rowCount() > 0) {
-        current_hash = str(rs, 0, 0);
-        current_version = static_cast<int>(i64(rs, 1, 0));
-      }
-    }
-    if (current_version > 0 && current_hash == w.content_hash) {
+    if (!ingest_statements_) ingest_statements_ = std::make_unique<IngestStatements>(writer_);
+    auto& st = *ingest_statements_;
+    st.clinic = w.clinic;
+    st.record_id = w.record_id;
+    st.now_ms = now_ms;
+    st.found_hash.clear();
+    st.found_version.clear();
+    st.select.execute();
+    const int current_version = st.found_version.empty() ? 0 : st.found_version.front();
+    if (current_version > 0 && st.found_hash.front() == w.content_hash) {
       return {IngestDisposition::Unchanged, current_version};
     }
-    int version = current_version + 1;
-    std::string type = w.record_type, hash = w.content_hash, payload = w.payload, patient = w.patient_key;
-    std::string state(recordStateName(w.state)), error = w.error;
-    writer_ << "INSERT INTO record_versions(clinic, record_id, version, content_hash, payload, received_at) "
-               "VALUES(?,?,?,?,?,?)",
-        use(clinic), use(record_id), use(version), use(hash), use(payload), use(now_ms), now;
+    st.version = current_version + 1;
+    st.type = w.record_type;
+    st.hash = w.content_hash;
+    st.payload = w.payload;
+    st.patient = w.patient_key;
+    st.state = std::string(recordStateName(w.state));
+    st.error = w.error;
+    st.insert_version.execute();
     if (current_version == 0) {
-      writer_ << "INSERT INTO records(clinic, record_id, record_type, version, content_hash, state, error, "
-                 "patient_key, received_at, updated_at) VALUES(?,?,?,?,?,?,?,?,?,?)",
-          use(clinic), use(record_id), use(type), use(version), use(hash), use(state), use(error), use(patient),
-          use(now_ms), use(now_ms), now;
+      st.insert_record.execute();
     } else {
-      writer_ << "UPDATE records SET record_type=?, version=?, content_hash=?, state=?, error=?, patient_key=?, "
-                 "updated_at=? WHERE clinic=? AND record_id=?",
-          use(type), use(version), use(hash), use(state), use(error), use(patient), use(now_ms), use(clinic),
-          use(record_id), now;
-      // A newer version replaces what is still waiting; what was delivered stays as history.
-      writer_ << "UPDATE outbox SET state='superseded', updated_at=? WHERE clinic=? AND record_id=? "
-                 "AND state IN ('queued','retrying')",
-          use(now_ms), use(clinic), use(record_id), now;
-      writer_ << "DELETE FROM resources WHERE clinic=? AND record_id=?", use(clinic), use(record_id), now;
+      st.update_record.execute();
+      st.supersede.execute();
+      st.delete_resources.execute();
     }
     for (const auto& r : w.resources) {
-      std::string rtype = r.resource_type, rid = r.resource_id, sys = r.identifier_system, val = r.identifier_value,
-                  body = r.body;
-      writer_ << "INSERT OR REPLACE INTO resources(resource_type, resource_id, clinic, record_id, record_version, "
-                 "identifier_system, identifier_value, body) VALUES(?,?,?,?,?,?,?,?)",
-          use(rtype), use(rid), use(clinic), use(record_id), use(version), use(sys), use(val), use(body), now;
+      st.resource_type = r.resource_type;
+      st.resource_id = r.resource_id;
+      st.identifier_system = r.identifier_system;
+      st.identifier_value = r.identifier_value;
+      st.body = r.body;
+      st.insert_resource.execute();
     }
     for (const auto& o : w.outbox) {
-      std::string partner = o.partner_id, bundle = o.bundle;
-      int entries = o.entry_count;
-      writer_ << "INSERT INTO outbox(partner_id, clinic, record_id, record_version, patient_key, bundle, entry_count, "
-                 "state, attempts, next_attempt_at, last_error, outcome, created_at, updated_at) "
-                 "VALUES(?,?,?,?,?,?,?,'queued',0,?,'','',?,?)",
-          use(partner), use(clinic), use(record_id), use(version), use(patient), use(bundle), use(entries),
-          use(now_ms), use(now_ms), use(now_ms), now;
+      st.partner = o.partner_id;
+      st.bundle = o.bundle;
+      st.entries = o.entry_count;
+      st.insert_outbox.execute();
     }
-    return {current_version == 0 ? IngestDisposition::Created : IngestDisposition::NewVersion, version};
+    return {current_version == 0 ? IngestDisposition::Created : IngestDisposition::NewVersion, st.version};
   }
 
   Status updateState(std::int64_t item_id, const char* state_name, int attempts, std::int64_t next_ms,
@@ -364,6 +408,7 @@ class SqliteStore final : public Store {
   std::mutex write_mutex_;  // one writer connection; SQLite serializes writers anyway
   Session writer_;
   Poco::Data::SessionPool readers_;
+  std::unique_ptr<IngestStatements> ingest_statements_;  // after writer_: destroyed first
 };
 
 }  // namespace
