@@ -153,8 +153,8 @@ class SqliteStore final : public Store {
       Poco::Int64 now_ms = toUnixMillis(now_time);
       Statement q(s);
       // The NOT EXISTS keeps per-patient order: a later item waits while an earlier one is pending.
-      q << "SELECT o.id, o.clinic, o.record_id, o.record_version, o.patient_key, o.bundle, o.state, o.attempts "
-           "FROM outbox o WHERE o.partner_id=? AND o.state IN ('queued','retrying') AND o.next_attempt_at<=? "
+      q << "SELECT o.id, o.clinic, o.record_id, o.record_version, o.patient_key, o.bundle, o.state, o.attempts, "
+           "o.entry_count FROM outbox o WHERE o.partner_id=? AND o.state IN ('queued','retrying') AND o.next_attempt_at<=? "
            "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.partner_id=o.partner_id AND p.patient_key=o.patient_key "
            "AND p.id<o.id AND p.state IN ('queued','retrying')) ORDER BY o.id LIMIT ?",
           use(partner), use(now_ms), bind(limit), now;
@@ -172,6 +172,7 @@ class SqliteStore final : public Store {
         item.bundle = str(rs, 5, i);
         item.state = parseOutboxState(str(rs, 6, i)).value_or(OutboxState::Queued);
         item.attempts = static_cast<int>(i64(rs, 7, i));
+        item.entry_count = static_cast<int>(i64(rs, 8, i));
         items.push_back(std::move(item));
       }
       return items;

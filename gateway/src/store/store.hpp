@@ -72,6 +72,7 @@ struct OutboxItem {
   int record_version = 0;
   std::string patient_key;
   std::string bundle;
+  int entry_count = 0;  // requests in the Bundle; the partner must answer as many entries
   OutboxState state = OutboxState::Queued;
   int attempts = 0;
   std::int64_t next_attempt_at_ms = 0;

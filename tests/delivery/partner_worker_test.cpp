@@ -1,0 +1,184 @@
+#include "delivery/partner_worker.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "common/ids.hpp"
+#include "fake_fhir_server.hpp"
+#include "support/test_pki.hpp"
+
+namespace gw::delivery {
+namespace {
+
+using ::testing::HasSubstr;
+using fakes::FakeFhirServer;
+using fakes::ScriptedReply;
+namespace fs = std::filesystem;
+
+class FakeClock final : public Clock {
+ public:
+  SystemTime now() const override { return now_; }
+  void advance(std::chrono::milliseconds d) { now_ += d; }
+
+ private:
+  SystemTime now_ = fromUnixMillis(1'800'000'000'000);
+};
+
+const std::string kOneEntryResponse =
+    R"({"resourceType":"Bundle","type":"transaction-response","entry":[{"response":{"status":"201 Created","location":"MedicationRequest/m1/_history/1"}}]})";
+
+class PartnerWorkerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("gw-worker-" + ids::randomHex(6));
+    fs::create_directories(dir_);
+    auto store = store::openSqliteStore({(dir_ / "gw.db").string(), false, 2});
+    ASSERT_TRUE(store);
+    store_ = std::move(store).value();
+    server_ = std::make_unique<FakeFhirServer>(
+        fakes::FakeServerOptions{test::devPkiFile("partner.crt"), test::devPkiFile("partner.key"), ""});
+    partner_.id = "p1";
+    partner_.fhir_base_url = server_->baseUrl();
+    partner_.ca_file = test::devPkiFile("ca.crt");
+    partner_.retry = {std::chrono::milliseconds(1000), std::chrono::milliseconds(8000), 0};
+  }
+  void TearDown() override {
+    worker_.reset();
+    server_.reset();
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+
+  void makeWorker() {
+    auto endpoint = endpointFor(partner_);
+    ASSERT_TRUE(endpoint);
+    auto client = FhirClient::create(endpoint.value());
+    ASSERT_TRUE(client) << client.error().describe();
+    worker_ = std::make_unique<PartnerWorker>(partner_, config::Delivery{}, *store_, clock_, std::move(client).value());
+  }
+
+  void queue(const std::string& record_id, int entries = 1) {
+    store::IngestWrite w;
+    w.clinic = "c1";
+    w.record_id = record_id;
+    w.record_type = "mat_prescription";
+    w.content_hash = ids::sha256Hex(record_id);
+    w.payload = "{}";
+    w.patient_key = "patient-" + record_id;
+    w.state = store::RecordState::Mapped;
+    w.outbox.push_back({"p1", R"({"resourceType":"Bundle","type":"transaction","entry":[]})", entries});
+    ASSERT_TRUE(store_->ingest({w}, clock_.now()));
+  }
+
+  store::OutboxItem item(const std::string& record_id) {
+    auto status = store_->recordStatus("c1", record_id);
+    EXPECT_TRUE(status && status.value());
+    return status.value()->deliveries.at(0);
+  }
+
+  fs::path dir_;
+  FakeClock clock_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<FakeFhirServer> server_;
+  config::Partner partner_;
+  std::unique_ptr<PartnerWorker> worker_;
+};
+
+TEST_F(PartnerWorkerTest, RetriesWithBackoffUntilDelivered) {
+  makeWorker();
+  queue("r1");
+  server_->push({ScriptedReply::Action::Respond, 503, "", {}});
+  server_->push({ScriptedReply::Action::Respond, 503, "", {}});
+  server_->push({ScriptedReply::Action::Respond, 200, kOneEntryResponse, {}});
+
+  ASSERT_EQ(worker_->runOnce().value(), 1);
+  auto first = item("r1");
+  EXPECT_EQ(first.state, store::OutboxState::Retrying);
+  EXPECT_EQ(first.attempts, 1);
+  const auto delay = first.next_attempt_at_ms - toUnixMillis(clock_.now());
+  EXPECT_GE(delay, 500);  // jittered within [initial/2, initial]
+  EXPECT_LE(delay, 1000);
+  EXPECT_THAT(first.last_error, HasSubstr("503"));
+
+  EXPECT_EQ(worker_->runOnce().value(), 0) << "not due yet";
+  clock_.advance(std::chrono::milliseconds(1000));
+  ASSERT_EQ(worker_->runOnce().value(), 1);
+  auto second = item("r1");
+  EXPECT_EQ(second.attempts, 2);
+  EXPECT_GE(second.next_attempt_at_ms - toUnixMillis(clock_.now()), 1000) << "the delay grows";
+
+  clock_.advance(std::chrono::milliseconds(2000));
+  ASSERT_EQ(worker_->runOnce().value(), 1);
+  auto done = item("r1");
+  EXPECT_EQ(done.state, store::OutboxState::Delivered);
+  EXPECT_EQ(done.attempts, 3);
+  ASSERT_EQ(done.entries.size(), 1u);
+  EXPECT_EQ(done.entries[0].location, "MedicationRequest/m1/_history/1");
+}
+
+TEST_F(PartnerWorkerTest, RetryAfterIsAFloor) {
+  makeWorker();
+  queue("r1");
+  server_->push({ScriptedReply::Action::Respond, 429, "", {{"Retry-After", "120"}}});
+  ASSERT_EQ(worker_->runOnce().value(), 1);
+  EXPECT_GE(item("r1").next_attempt_at_ms - toUnixMillis(clock_.now()), 120000);
+}
+
+TEST_F(PartnerWorkerTest, GivesUpAfterMaxAttempts) {
+  partner_.retry.max_attempts = 2;
+  makeWorker();
+  queue("r1");
+  server_->push({ScriptedReply::Action::Respond, 503, "", {}});
+  server_->push({ScriptedReply::Action::Respond, 503, "", {}});
+  ASSERT_EQ(worker_->runOnce().value(), 1);
+  clock_.advance(std::chrono::seconds(5));
+  ASSERT_EQ(worker_->runOnce().value(), 1);
+  auto dead = item("r1");
+  EXPECT_EQ(dead.state, store::OutboxState::Dead);
+  EXPECT_THAT(dead.last_error, HasSubstr("gave up after 2 attempts"));
+}
+
+TEST_F(PartnerWorkerTest, RejectionIsDeadWithThePartnersOutcome) {
+  makeWorker();
+  queue("r1");
+  const std::string outcome =
+      R"({"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"invalid","diagnostics":"nope"}]})";
+  server_->push({ScriptedReply::Action::Respond, 422, outcome, {}});
+  ASSERT_EQ(worker_->runOnce().value(), 1);
+  auto dead = item("r1");
+  EXPECT_EQ(dead.state, store::OutboxState::Dead);
+  EXPECT_EQ(dead.outcome, outcome);
+}
+
+TEST_F(PartnerWorkerTest, TooFewResponseEntriesIsDeadNotDelivered) {
+  makeWorker();
+  queue("r1", 2);
+  server_->push({ScriptedReply::Action::Respond, 200, kOneEntryResponse, {}});
+  ASSERT_EQ(worker_->runOnce().value(), 1);
+  auto dead = item("r1");
+  EXPECT_EQ(dead.state, store::OutboxState::Dead);
+  EXPECT_THAT(dead.last_error, HasSubstr("1 entries for 2 requests"));
+}
+
+TEST_F(PartnerWorkerTest, MissingTokenVariableIsAStartUpError) {
+  partner_.bearer_token_env = "GW_TEST_SURELY_UNSET_VARIABLE";
+  auto endpoint = endpointFor(partner_);
+  ASSERT_FALSE(endpoint);
+  EXPECT_THAT(endpoint.error().message, HasSubstr("GW_TEST_SURELY_UNSET_VARIABLE"));
+}
+
+TEST_F(PartnerWorkerTest, ThreadDeliversWhenWoken) {
+  partner_.retry.initial = std::chrono::milliseconds(10);
+  makeWorker();
+  server_->push({ScriptedReply::Action::Respond, 200, kOneEntryResponse, {}});
+  worker_->start();
+  queue("r1");
+  worker_->wake();
+  EXPECT_TRUE(FakeFhirServer::eventually([&] { return item("r1").state == store::OutboxState::Delivered; }));
+  worker_->stop();
+}
+
+}  // namespace
+}  // namespace gw::delivery
