@@ -61,7 +61,7 @@ int serve(const std::string& config_path) {
   static gw::SystemClock clock;
   auto gateway = gw::app::Gateway::create(std::move(*config), clock);
   if (!gateway) {
-    GW_LOG(Error, Main, "start-failed").kv("error", gateway.error().describe());
+    GW_LOG(Error, Main, "start_failed").kv("error", gateway.error().describe());
     std::cerr << "fhir-gateway: cannot start: " << gateway.error().describe() << "\n";
     return 1;
   }

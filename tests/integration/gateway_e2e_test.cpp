@@ -276,7 +276,7 @@ TEST_F(GatewayEndToEnd, CredentialsAreChecked) {
   EXPECT_THAT(no_token.header("WWW-Authenticate"), ::testing::StartsWith("Bearer"));
   EXPECT_EQ(gw.post(prescriptionRecord(), "application/json", "dev-compliance").status, 403);
   EXPECT_THAT(gw.log(), Not(HasSubstr("wrong-token-xxxxxxxx")));
-  EXPECT_THAT(gw.log(), HasSubstr("unauthenticated"));
+  EXPECT_THAT(gw.log(), HasSubstr("auth_failed"));
 
   // TLS: the listener requires a client certificate from the configured CA, still valid.
   auto tls = gw.clientTls();

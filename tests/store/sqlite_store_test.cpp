@@ -164,3 +164,25 @@ TEST(SqliteStoreOpen, ReportsUnusablePath) {
 
 }  // namespace
 }  // namespace gw::store
+
+namespace gw::store {
+namespace {
+
+TEST_F(SqliteStoreTest, AnItemSupersededWhileInFlightStaysSuperseded) {
+  ASSERT_TRUE(store_->ingest({write("r1", "h1", "pa")}, t(0)));
+  auto due = store_->dueItems("p1", t(0), 10);
+  ASSERT_TRUE(due && due.value().size() == 1);
+  // While the worker is sending version 1, version 2 arrives...
+  ASSERT_TRUE(store_->ingest({write("r1", "h2", "pa")}, t(1)));
+  // ...and the partner answers 503 for version 1: it must not come back as retrying.
+  ASSERT_TRUE(store_->markRetry(due.value()[0].id, 1, t(5), "HTTP 503", t(2)));
+  auto status = store_->recordStatus("c1", "r1");
+  ASSERT_TRUE(status && status.value());
+  EXPECT_EQ(status.value()->deliveries[0].state, OutboxState::Superseded);
+  due = store_->dueItems("p1", t(10), 10);
+  ASSERT_TRUE(due && due.value().size() == 1);
+  EXPECT_EQ(due.value()[0].record_version, 2);
+}
+
+}  // namespace
+}  // namespace gw::store

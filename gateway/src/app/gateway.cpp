@@ -159,8 +159,7 @@ struct Gateway::Parts {
   std::optional<http::Principal> admit(http::Request& req, http::Respond& respond,
                                        std::initializer_list<http::Role> any_of) const {
     auto principal = auth->authenticate(req);
-    if (!principal) {
-      GW_LOG(Warn, Auth, "unauthenticated").kv("request", req.request_id).kv("remote", req.remote).kv("reason", principal.error().message);
+    if (!principal) {  // authenticate() logged why, without the token
       respond(http::errorResponse(principal.error()));
       return std::nullopt;
     }
@@ -170,7 +169,7 @@ struct Gateway::Parts {
     }
     std::string roles;
     for (auto role : any_of) roles += (roles.empty() ? "" : " or ") + std::string(http::roleName(role));
-    GW_LOG(Warn, Auth, "forbidden").kv("request", req.request_id).kv("token", req.token_id).kv("route", req.route);
+    GW_LOG(Warn, Auth, "forbidden").kv("request_id", req.request_id).kv("token", req.token_id).kv("route", req.route);
     respond(http::errorResponse(makeError(ErrorCode::Forbidden, "this token lacks the role this endpoint needs",
                                           req.route, "use a token with the " + roles + " role")));
     return std::nullopt;
@@ -219,7 +218,7 @@ struct Gateway::Parts {
     });
     router->add("GET", "/readyz", [this](http::Request&, http::Respond respond) {
       if (auto ping = store->ping(); !ping) {
-        GW_LOG(Error, Store, "not-ready").kv("error", ping.error().message);
+        GW_LOG(Error, Store, "not_ready").kv("error", ping.error().message);
         return respond(http::jsonResponse(503, R"({"status":"unavailable","reason":"database"})"));
       }
       respond(http::jsonResponse(200, R"({"status":"ready"})"));

@@ -101,7 +101,7 @@ Status PartnerWorker::attempt(const store::OutboxItem& item) {
     }
     case AttemptOutcome::Kind::Retry: {
       if (partner_.retry.max_attempts > 0 && attempts >= partner_.retry.max_attempts) {
-        GW_LOG(Warn, Delivery, "dead-after-retries")
+        GW_LOG(Warn, Delivery, "dead_after_retries")
             .kv("partner", partner_.id)
             .kv("item", item.id)
             .kv("attempt", attempts)
@@ -122,7 +122,7 @@ Status PartnerWorker::attempt(const store::OutboxItem& item) {
       return store_.markRetry(item.id, attempts, now + delay, outcome.error_summary, now);
     }
     case AttemptOutcome::Kind::Dead:
-      GW_LOG(Warn, Delivery, "dead-letter")
+      GW_LOG(Warn, Delivery, "dead_letter")
           .kv("partner", partner_.id)
           .kv("item", item.id)
           .kv("attempt", attempts)
@@ -149,7 +149,7 @@ Result<int> PartnerWorker::runOnce() {
 }
 
 void PartnerWorker::run() {
-  GW_LOG(Info, Delivery, "worker-started").kv("partner", partner_.id);
+  GW_LOG(Info, Delivery, "worker_started").kv("partner", partner_.id);
   while (true) {
     {
       std::lock_guard lock(mutex_);
@@ -158,7 +158,7 @@ void PartnerWorker::run() {
     }
     auto made = runOnce();
     if (!made) {
-      GW_LOG(Error, Delivery, "outbox-error").kv("partner", partner_.id).kv("error", made.error().message);
+      GW_LOG(Error, Delivery, "outbox_error").kv("partner", partner_.id).kv("error", made.error().message);
     }
     if (made && made.value() > 0) continue;  // more may be due right away (next per-patient items)
 
@@ -171,7 +171,7 @@ void PartnerWorker::run() {
     std::unique_lock lock(mutex_);
     wake_cv_.wait_for(lock, wait, [this] { return stopping_ || woken_; });
   }
-  GW_LOG(Info, Delivery, "worker-stopped").kv("partner", partner_.id);
+  GW_LOG(Info, Delivery, "worker_stopped").kv("partner", partner_.id);
 }
 
 }  // namespace gw::delivery

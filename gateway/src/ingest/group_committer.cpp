@@ -54,7 +54,7 @@ void GroupCommitter::run() {
       ++commits_;
     }
     if (!result) {
-      GW_LOG(Error, Ingest, "commit-failed").kv("requests", batch.size()).kv("error", result.error().message);
+      GW_LOG(Error, Ingest, "commit_failed").kv("requests", batch.size()).kv("error", result.error().message);
       for (auto& p : batch) p.done(result.error());
       continue;
     }

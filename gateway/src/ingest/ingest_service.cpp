@@ -300,7 +300,7 @@ void IngestService::ingest(std::string_view body, std::string_view content_type,
         }
         w.EndArray();
         // record ids may embed MRNs ("c1:pt:A12345"): logs carry the internal record key only.
-        GW_LOG(Info, Ingest, "record-accepted")
+        GW_LOG(Info, Ingest, "record_accepted")
             .kv("record_key", p.record_key)
             .kv("disposition", store::dispositionName(outcome.disposition))
             .kv("version", outcome.version)
@@ -316,7 +316,7 @@ void IngestService::ingest(std::string_view body, std::string_view content_type,
     w.Uint64(rejected);
     w.EndObject();
     if (rejected > 0) {
-      GW_LOG(Info, Ingest, "records-rejected").kv("count", rejected).kv("token", token);
+      GW_LOG(Info, Ingest, "records_rejected").kv("count", rejected).kv("token", token);
     }
     done({accepted > 0 ? 202 : 422, std::string(buffer.GetString(), buffer.GetSize())});
   };

@@ -32,10 +32,20 @@ enum class NodeKind : std::uint8_t {
   ResourceId,        // {"$resourceId": Type, "sourceId": expr}: "<resourceId>"
   IdentifierSystem,  // {"$identifierSystem": kind}: identifier_system_base + kind
   Concat,            // {"$concat": [expr, ...]}: string join, absent if any part is
-  If,                // {"$if": expr, "then": expr, "else"?: expr}
+  If,                // {"$if": expr, "equals"|"contains"|"is"?: test, "then": expr, "else"?: expr}
+  Map,               // {"$map": path, "to": expr}: one output item per array item, with $item and $index
+  Join,              // {"$join": expr, "separator": text}: an array of strings/numbers as one string
+  Upper,             // {"$upper": expr}
+  Lower,             // {"$lower": expr}
+  Trim,              // {"$trim": expr}: leading and trailing ASCII white space removed
+  EscapeXhtml,       // {"$escapeXhtml": expr}: text made safe inside FHIR narrative XHTML
 };
 
-enum class Variable : std::uint8_t { Record, SourceId, IdentifierSystem, Id, Clinic };
+// $item and $index exist only inside a loop (a rule's forEach or a $map's "to").
+enum class Variable : std::uint8_t { Record, SourceId, IdentifierSystem, Id, Clinic, Item, Index };
+
+// How $if tests its condition (Truthy: present and not false).
+enum class IfTest : std::uint8_t { Truthy, Equals, Contains, IsType };
 
 struct PathStep {
   std::string name;          // member name (when index < 0)
@@ -63,16 +73,25 @@ struct Node {
   Variable variable = Variable::Record;       // Path
   std::vector<PathStep> steps;                // Path
   std::string field_path;                     // record field path for messages ("prescription.route"), if known
+  // field_path is relative to the current loop item ($item.kind -> "kind"); the full path
+  // ("service.items[2].kind") is only built when a message needs it.
+  bool item_relative = false;
+  IfTest if_test = IfTest::Truthy;            // If
+  rapidjson::Type if_type = rapidjson::kNullType;  // If with "is": the JSON type tested ("number" -> kNumberType)
+  const rapidjson::Value* if_operand = nullptr;    // If with "equals"/"contains": the literal compared with
   std::vector<std::string> names;             // Object member names, parallel to children
   std::vector<Node> children;                 // Object members, Array items, operator operands
   const ValueMap* value_map = nullptr;        // Lookup
-  std::string text;                           // resource type, identifier kind, or Lookup's select member
+  std::string text;                           // resource type, identifier kind, Lookup's select member, Join's separator
   std::string where;                          // file:line:column of this expression in the mapper
 };
 
 struct ResourceRule {
   std::string resource_type;
   std::string identifier_kind;
+  // With "forEach": the record array (a Path node); the rule then produces one resource per item,
+  // with $item and $index in scope for sourceId and the template. Null: one resource per record.
+  std::unique_ptr<Node> for_each;
   Node source_id;
   Node body;  // Object node: the template's members
 };
@@ -89,8 +108,9 @@ struct CompiledMapper {
 Result<std::unique_ptr<CompiledMapper>> compileMapperFile(const std::filesystem::path& path,
                                                           const RecordSchemas* schemas);
 
-/// Applies one rule to a record.
-Result<MappedResource> applyRule(const CompiledMapper& mapper, const ResourceRule& rule,
-                                 const rapidjson::Value& record, const MappingContext& context);
+/// Applies one rule to a record and appends its resources to `out`: one resource, or one per
+/// item of the rule's forEach array (none for an absent or empty array).
+Status applyRule(const CompiledMapper& mapper, const ResourceRule& rule, const rapidjson::Value& record,
+                 const MappingContext& context, std::vector<MappedResource>& out);
 
 }  // namespace gw::mapping

@@ -14,8 +14,10 @@ namespace {
 constexpr std::string_view kFormat = "gw-mapper/1";
 constexpr std::string_view kSuffix = ".mapper.json";
 constexpr std::string_view kFunctions =
-    "$lookup, $date, $dateTime, $reference, $resourceId, $identifierSystem, $concat, $if, $literal";
-constexpr std::string_view kVariables = "$ (the record, as in $.patient.mrn), $sourceId, $identifierSystem, $id, $clinic";
+    "$lookup, $date, $dateTime, $reference, $resourceId, $identifierSystem, $concat, $if, $map, $join, $upper, $lower, "
+    "$trim, $escapeXhtml, $literal";
+constexpr std::string_view kVariables =
+    "$ (the record, as in $.patient.mrn), $sourceId, $identifierSystem, $id, $clinic, and inside a loop $item and $index";
 
 std::string_view view(const rapidjson::Value& v) { return {v.GetString(), v.GetStringLength()}; }
 
@@ -167,7 +169,8 @@ class Compiler {
 
   Result<ResourceRule> compileResource(const rapidjson::Value& v, const std::string& pointer) {
     if (!v.IsObject()) return error("a resource rule is an object with resourceType, sourceId, identifierKind and template", pointer);
-    GW_TRY(onlyKeys(v, pointer, {"description", "resourceType", "sourceId", "identifierKind", "template"}, "a resource rule"));
+    GW_TRY(onlyKeys(v, pointer, {"description", "resourceType", "forEach", "sourceId", "identifierKind", "template"},
+                    "a resource rule"));
     ResourceRule rule;
     const auto* type = json::find(v, "resourceType");
     if (type == nullptr || !type->IsString() || !isResourceTypeName(view(*type))) {
@@ -183,6 +186,15 @@ class Compiler {
     }
     rule.identifier_kind = view(*kind);
 
+    // forEach: one resource per item of a record array; $item and $index are in scope below.
+    std::size_t loops_before = loops_.size();
+    if (const auto* for_each = json::find(v, "forEach"); for_each != nullptr) {
+      const std::string for_each_pointer = child(pointer, "forEach");
+      std::string array_pointer;
+      GW_TRY(auto source, compileLoopSource(*for_each, for_each_pointer, "forEach", array_pointer));
+      rule.for_each = std::make_unique<Node>(std::move(source));
+      loops_.push_back(std::move(array_pointer));
+    }
     const auto* source_id = json::find(v, "sourceId");
     if (source_id == nullptr) return error("missing sourceId (the record field that identifies this resource)", pointer);
     in_source_id_ = true;
@@ -213,6 +225,7 @@ class Compiler {
     GW_TRY(checkBusinessIdentifier(*body, template_pointer));
     GW_TRY(auto compiled_body, compileObject(*body, template_pointer));
     rule.body = std::move(compiled_body);
+    loops_.resize(loops_before);
     return rule;
   }
 
@@ -397,8 +410,9 @@ class Compiler {
       return node;
     }
     if (name == "$if") {
-      GW_TRY(onlyKeys(call, pointer, {"$if", "then", "else"}, name));
+      GW_TRY(onlyKeys(call, pointer, {"$if", "equals", "contains", "is", "then", "else"}, name));
       node.kind = NodeKind::If;
+      GW_TRY(compileIfTest(call, pointer, node));
       GW_TRY(auto condition, compileExpr(operand, operand_pointer));
       GW_TRY(auto then_branch, required("then"));
       node.dynamic = condition.dynamic || then_branch.dynamic;
@@ -411,12 +425,91 @@ class Compiler {
       }
       return node;
     }
+    if (name == "$map") {
+      GW_TRY(onlyKeys(call, pointer, {"$map", "to"}, name));
+      std::string array_pointer;
+      GW_TRY(auto source, compileLoopSource(operand, operand_pointer, "$map", array_pointer));
+      const auto* to = json::find(call, "to");
+      if (to == nullptr) return error("$map needs \"to\": the value to produce for each item ($item, $index)", pointer);
+      loops_.push_back(std::move(array_pointer));
+      auto body = compileExpr(*to, child(pointer, "to"));
+      loops_.pop_back();
+      if (!body) return body.error();
+      node.kind = NodeKind::Map;
+      node.dynamic = true;
+      node.field_path = source.field_path;
+      node.item_relative = source.item_relative;
+      node.children.push_back(std::move(source));
+      node.children.push_back(std::move(body).value());
+      return node;
+    }
+    if (name == "$join") {
+      GW_TRY(onlyKeys(call, pointer, {"$join", "separator"}, name));
+      if (const auto* separator = json::find(call, "separator"); separator != nullptr) {
+        if (!separator->IsString()) return error("separator must be a string such as \", \"", child(pointer, "separator"));
+        node.text = view(*separator);
+      }
+      node.kind = NodeKind::Join;
+      GW_TRY(auto input, compileExpr(operand, operand_pointer));
+      return withOperand(std::move(node), std::move(input));
+    }
+    if (name == "$upper" || name == "$lower" || name == "$trim" || name == "$escapeXhtml") {
+      GW_TRY(onlyKeys(call, pointer, {std::string_view(name)}, name));
+      node.kind = name == "$upper" ? NodeKind::Upper
+                  : name == "$lower" ? NodeKind::Lower
+                  : name == "$trim"  ? NodeKind::Trim
+                                     : NodeKind::EscapeXhtml;
+      GW_TRY(auto input, compileExpr(operand, operand_pointer));
+      return withOperand(std::move(node), std::move(input));
+    }
     return makeError(ErrorCode::Config, "unknown function " + quoteCode(name) + "; known functions: " + std::string(kFunctions),
                      atKey(operand_pointer), "a string value starting with '$' is a path; write {\"$literal\": \"$...\"} for a literal");
   }
 
+  // The array a loop walks (forEach or $map): a path into the record or into the enclosing
+  // loop's item. `array_pointer` receives its schema pointer, so $item paths can be checked.
+  Result<Node> compileLoopSource(const rapidjson::Value& v, const std::string& pointer, std::string_view what,
+                                 std::string& array_pointer) {
+    if (!v.IsString() || v.GetStringLength() < 2 || v.GetString()[0] != '$') {
+      return error(std::string(what) + " takes the path of a record array, such as \"$.service.items\" or \"$item.parts\"", pointer);
+    }
+    GW_TRY(auto source, compilePath(view(v), pointer, &array_pointer));
+    if (source.variable != Variable::Record && source.variable != Variable::Item) {
+      return error(std::string(what) + " must walk a record array ($.… or $item…), not " + quoteCode(view(v)), pointer);
+    }
+    return source;
+  }
+
+  // "equals" / "contains" compare with a literal; "is" tests the JSON type. At most one.
+  Status compileIfTest(const rapidjson::Value& call, const std::string& pointer, Node& node) const {
+    int tests = 0;
+    for (const char* key : {"equals", "contains", "is"}) tests += json::find(call, key) != nullptr ? 1 : 0;
+    if (tests > 1) return error("$if takes at most one of \"equals\", \"contains\" and \"is\"", pointer);
+    for (const char* key : {"equals", "contains"}) {
+      const auto* literal = json::find(call, key);
+      if (literal == nullptr) continue;
+      if (!literal->IsString() && !literal->IsNumber() && !literal->IsBool()) {
+        return error(std::string(key) + " takes a literal string, number or boolean", child(pointer, key));
+      }
+      node.if_test = std::string_view(key) == "equals" ? IfTest::Equals : IfTest::Contains;
+      node.if_operand = literal;
+    }
+    if (const auto* type = json::find(call, "is"); type != nullptr) {
+      const std::string_view t = type->IsString() ? view(*type) : std::string_view{};
+      node.if_test = IfTest::IsType;
+      if (t == "string") node.if_type = rapidjson::kStringType;
+      else if (t == "number") node.if_type = rapidjson::kNumberType;
+      else if (t == "boolean") node.if_type = rapidjson::kTrueType;  // stands for true and false
+      else if (t == "array") node.if_type = rapidjson::kArrayType;
+      else if (t == "object") node.if_type = rapidjson::kObjectType;
+      else return error("is takes one of \"string\", \"number\", \"boolean\", \"array\", \"object\"", child(pointer, "is"));
+    }
+    return ok();
+  }
+
   static Node withOperand(Node node, Node operand) {
     node.dynamic = operand.dynamic;
+    node.item_relative = operand.item_relative;
     node.field_path = operand.field_path;  // messages name the record field when the operand is a plain path
     node.children.push_back(std::move(operand));
     return node;
@@ -437,7 +530,7 @@ class Compiler {
   }
 
   // path := "$" [variable] { "." name | "[" digits "]" }
-  Result<Node> compilePath(std::string_view text, const std::string& pointer) {
+  Result<Node> compilePath(std::string_view text, const std::string& pointer, std::string* schema_pointer = nullptr) {
     Node node;
     node.kind = NodeKind::Path;
     node.where = at(pointer);
@@ -454,6 +547,12 @@ class Compiler {
       node.variable = Variable::Id;
     } else if (variable == "clinic") {
       node.variable = Variable::Clinic;
+    } else if (variable == "item" || variable == "index") {
+      if (loops_.empty()) {
+        return error(quoteCode(std::string("$") + std::string(variable)) + " exists only inside a loop", pointer,
+                     "use it in a rule with \"forEach\" or in the \"to\" of a $map");
+      }
+      node.variable = variable == "item" ? Variable::Item : Variable::Index;
     } else {
       return error("unknown variable " + quoteCode(std::string("$") + std::string(variable)) + "; known: " + std::string(kVariables),
                    pointer, "record fields are written $." + std::string(variable) + "...; a literal starting with '$' is {\"$literal\": ...}");
@@ -482,6 +581,26 @@ class Compiler {
         return badPath(text, i, pointer);
       }
     }
+    if (node.variable == Variable::Item) {
+      // Relative to the innermost loop's item; checked against the schema of that array's items.
+      const std::string full_pointer = loops_.back() + "/0" + field_pointer;
+      if (schemas_ != nullptr && !schemas_->declaresField(mapper_.record_type, full_pointer)) {
+        return error("field " + quoteCode(json::pointerToPath(full_pointer)) + " is not declared in the record schema of '" +
+                         mapper_.record_type + "'",
+                     pointer, "check the spelling against schemas/" + mapper_.record_type + ".schema.json");
+      }
+      if (schema_pointer != nullptr) *schema_pointer = full_pointer;
+      node.dynamic = true;
+      node.item_relative = true;
+      node.field_path = std::move(field_path);
+      return node;
+    }
+    if (node.variable == Variable::Index) {
+      if (!node.steps.empty()) return error("'$index' is a number; it has no fields", pointer);
+      node.dynamic = true;
+      node.item_relative = true;
+      return node;
+    }
     if (node.variable != Variable::Record) {
       if (!node.steps.empty()) return error(quoteCode(std::string("$") + std::string(variable)) + " is a string; it has no fields", pointer);
       if (in_source_id_ && (node.variable == Variable::SourceId || node.variable == Variable::Id)) {
@@ -495,6 +614,7 @@ class Compiler {
       return error("field " + quoteCode(field_path) + " is not declared in the record schema of '" + mapper_.record_type + "'",
                    pointer, "check the spelling against schemas/" + mapper_.record_type + ".schema.json");
     }
+    if (schema_pointer != nullptr) *schema_pointer = field_pointer;
     node.dynamic = true;
     node.field_path = std::move(field_path);
     return node;
@@ -511,6 +631,7 @@ class Compiler {
   json::JsonLocations locations_;
   const RecordSchemas* schemas_;
   bool in_source_id_ = false;
+  std::vector<std::string> loops_;  // schema pointers of the arrays of the enclosing loops, innermost last
 };
 
 }  // namespace

@@ -15,6 +15,14 @@ using Allocator = rapidjson::Document::AllocatorType;
 
 enum class Outcome : std::uint8_t { Present, Absent, Failed };
 
+// One level of loop (a rule's forEach or a $map): the item in scope as $item and $index.
+struct LoopFrame {
+  const LoopFrame* parent;
+  const Node* source;  // the array's path node, for messages
+  const rapidjson::Value* item;
+  std::int64_t index;
+};
+
 struct Scope {
   const rapidjson::Value& record;
   const MappingContext& context;
@@ -24,7 +32,24 @@ struct Scope {
   std::string_view identifier_system;
   std::string_view id;
   std::optional<Error> error;
+  const LoopFrame* loop = nullptr;  // innermost loop, if any
 };
+
+// "service.items[2]": the record path of the current item, built only for messages.
+std::string itemPath(const LoopFrame* frame) {
+  if (frame == nullptr) return {};
+  std::string path = frame->source->item_relative ? itemPath(frame->parent) : std::string();
+  if (!frame->source->field_path.empty()) path += (path.empty() ? "" : ".") + frame->source->field_path;
+  return path + "[" + std::to_string(frame->index) + "]";
+}
+
+// The record field an expression reads, with loop indexes filled in ("service.items[2].kind").
+std::string fieldPathOf(const Node& node, const Scope& scope) {
+  if (!node.item_relative) return node.field_path;
+  std::string path = itemPath(scope.loop);
+  if (!node.field_path.empty()) path += "." + node.field_path;
+  return path;
+}
 
 // Deep copy that always copies strings (RapidJSON's own copy shares "const" strings): the record
 // may have been parsed in situ, and the output document must never point into its buffer.
@@ -64,13 +89,15 @@ bool isAbsentValue(const rapidjson::Value& v) {
 
 Outcome fail(Scope& scope, std::string message, const Node& node, std::string hint = {}) {
   // `where` is the record field when the expression reads one; otherwise the mapper position.
-  scope.error = makeError(ErrorCode::InvalidInput, std::move(message), node.field_path.empty() ? node.where : node.field_path,
+  std::string path = fieldPathOf(node, scope);
+  scope.error = makeError(ErrorCode::InvalidInput, std::move(message), path.empty() ? node.where : std::move(path),
                           std::move(hint));
   return Outcome::Failed;
 }
 
-std::string fieldName(const Node& node) {
-  return node.field_path.empty() ? std::string("the value") : "'" + node.field_path + "'";
+std::string fieldName(const Node& node, const Scope& scope) {
+  const std::string path = fieldPathOf(node, scope);
+  return path.empty() ? std::string("the value") : "'" + path + "'";
 }
 
 // A code or id as text: strings as they are, integers in decimal (CSV-like sources send numbers).
@@ -92,9 +119,35 @@ bool scalarText(const rapidjson::Value& v, std::string& buffer, std::string_view
 
 Outcome eval(const Node& node, Scope& scope, rapidjson::Value& out);
 
+// The record value a Record or Item path names, or null when it is not there.
+const rapidjson::Value* resolve(const Node& node, const rapidjson::Value& record, const LoopFrame* loop) {
+  const rapidjson::Value* v = node.variable == Variable::Item ? loop->item : &record;
+  for (const auto& step : node.steps) {
+    if (step.index >= 0) {
+      if (!v->IsArray() || static_cast<std::uint64_t>(step.index) >= v->Size()) return nullptr;
+      v = &(*v)[static_cast<rapidjson::SizeType>(step.index)];
+    } else {
+      if (!v->IsObject()) return nullptr;
+      const auto it = v->FindMember(rapidjson::StringRef(step.name.data(), step.name.size()));
+      if (it == v->MemberEnd()) return nullptr;
+      v = &it->value;
+    }
+  }
+  return v;
+}
+
 Outcome evalPath(const Node& node, Scope& scope, rapidjson::Value& out) {
   std::string_view text;
   switch (node.variable) {
+    case Variable::Item: {
+      const rapidjson::Value* v = resolve(node, scope.record, scope.loop);
+      if (v == nullptr || isAbsentValue(*v)) return Outcome::Absent;
+      copyValue(*v, out, scope.allocator);
+      return Outcome::Present;
+    }
+    case Variable::Index:
+      out.SetInt64(scope.loop->index);
+      return Outcome::Present;
     case Variable::Record: {
       const rapidjson::Value* v = &scope.record;
       for (const auto& step : node.steps) {
@@ -163,7 +216,7 @@ Outcome evalLookup(const Node& node, Scope& scope, rapidjson::Value& out) {
   std::string_view code;
   const ValueMap& map = *node.value_map;
   if (!scalarText(input, buffer, code)) {
-    return fail(scope, fieldName(node) + " must be a code (string), got " + std::string(jsonTypeName(input)) +
+    return fail(scope, fieldName(node, scope) + " must be a code (string), got " + std::string(jsonTypeName(input)) +
                            " (value map '" + map.name + "' in " + map.where + ")", node);
   }
   const auto it = map.entries.find(code);
@@ -172,7 +225,7 @@ Outcome evalLookup(const Node& node, Scope& scope, rapidjson::Value& out) {
     std::string known;
     for (const auto& [key, value] : map.entries) known += (known.empty() ? "" : ", ") + key;
     if (known.size() > 200) known = known.substr(0, 200) + "...";
-    return fail(scope, "code " + quoteCode(code) + " of " + fieldName(node) + " is not in value map '" + map.name + "' (" +
+    return fail(scope, "code " + quoteCode(code) + " of " + fieldName(node, scope) + " is not in value map '" + map.name + "' (" +
                            map.where + ")",
                 node, "send one of " + known + ", or add the code to the value map");
   }
@@ -189,7 +242,7 @@ Outcome evalDate(const Node& node, Scope& scope, rapidjson::Value& out, bool wit
   // Never quote the value: dates of birth are PHI.
   if (!with_time) {
     if (!input.IsString() || !isCalendarDate(std::string_view(input.GetString(), input.GetStringLength()))) {
-      return fail(scope, fieldName(node) + " is not a valid calendar date; expected YYYY-MM-DD naming a real day (mapped at " +
+      return fail(scope, fieldName(node, scope) + " is not a valid calendar date; expected YYYY-MM-DD naming a real day (mapped at " +
                              node.where + ")", node);
     }
     out = std::move(input);  // already a copy in the output allocator
@@ -197,7 +250,7 @@ Outcome evalDate(const Node& node, Scope& scope, rapidjson::Value& out, bool wit
   }
   std::string normalised;
   if (!input.IsString() || !normaliseDateTime(std::string_view(input.GetString(), input.GetStringLength()), normalised)) {
-    return fail(scope, fieldName(node) + " is not a valid date-time; expected RFC 3339 with an offset, e.g. "
+    return fail(scope, fieldName(node, scope) + " is not a valid date-time; expected RFC 3339 with an offset, e.g. "
                            "2026-11-20T09:00:00-05:00 (mapped at " + node.where + ")", node);
   }
   out.SetString(normalised.data(), static_cast<rapidjson::SizeType>(normalised.size()), scope.allocator);
@@ -211,7 +264,7 @@ Outcome evalResourceId(const Node& node, Scope& scope, rapidjson::Value& out, bo
   std::string buffer;
   std::string_view source_id;
   if (!scalarText(input, buffer, source_id)) {
-    return fail(scope, fieldName(node) + " must be an identifier (string), got " + std::string(jsonTypeName(input)) +
+    return fail(scope, fieldName(node, scope) + " must be an identifier (string), got " + std::string(jsonTypeName(input)) +
                            " (mapped at " + node.where + ")", node);
   }
   std::string id = ids::resourceId(scope.context.clinic, node.text, source_id);
@@ -231,7 +284,7 @@ Outcome evalConcat(const Node& node, Scope& scope, rapidjson::Value& out) {
     } else if (part.IsNumber() || part.IsBool()) {
       text += json::toString(part);
     } else {
-      return fail(scope, "$concat cannot join " + std::string(jsonTypeName(part)) + " values from " + fieldName(child) +
+      return fail(scope, "$concat cannot join " + std::string(jsonTypeName(part)) + " values from " + fieldName(child, scope) +
                              " (mapped at " + node.where + ")", child);
     }
   }
@@ -239,14 +292,144 @@ Outcome evalConcat(const Node& node, Scope& scope, rapidjson::Value& out) {
   return Outcome::Present;
 }
 
+bool ifHolds(const Node& node, const rapidjson::Value& condition) {
+  switch (node.if_test) {
+    case IfTest::Truthy: return !condition.IsFalse();
+    case IfTest::Equals: return condition == *node.if_operand;
+    case IfTest::Contains:
+      if (!condition.IsArray()) return condition == *node.if_operand;
+      for (const auto& item : condition.GetArray()) {
+        if (item == *node.if_operand) return true;
+      }
+      return false;
+    case IfTest::IsType:
+      return node.if_type == rapidjson::kTrueType ? condition.IsBool() : condition.GetType() == node.if_type;
+  }
+  return false;
+}
+
 Outcome evalIf(const Node& node, Scope& scope, rapidjson::Value& out) {
   rapidjson::Value condition;
   const Outcome outcome = eval(node.children[0], scope, condition);
   if (outcome == Outcome::Failed) return outcome;
-  const bool truthy = outcome == Outcome::Present && !condition.IsFalse();
+  const bool truthy = outcome == Outcome::Present && ifHolds(node, condition);
   if (truthy) return eval(node.children[1], scope, out);
   if (node.children.size() > 2) return eval(node.children[2], scope, out);
   return Outcome::Absent;
+}
+
+// Walks the array without copying it: each item is read in place through the loop frame.
+Outcome evalMap(const Node& node, Scope& scope, rapidjson::Value& out) {
+  const Node& source = node.children[0];
+  const rapidjson::Value* array = resolve(source, scope.record, scope.loop);
+  if (array == nullptr || isAbsentValue(*array)) return Outcome::Absent;
+  if (!array->IsArray()) {
+    return fail(scope, fieldName(source, scope) + " must be an array, got " + std::string(jsonTypeName(*array)) +
+                           " ($map at " + node.where + ")", source);
+  }
+  out.SetArray();
+  out.Reserve(array->Size(), scope.allocator);
+  LoopFrame frame{scope.loop, &source, nullptr, 0};
+  scope.loop = &frame;
+  Outcome result = Outcome::Present;
+  for (const auto& item : array->GetArray()) {
+    frame.item = &item;
+    rapidjson::Value value;
+    const Outcome outcome = eval(node.children[1], scope, value);
+    if (outcome == Outcome::Failed) {
+      result = outcome;
+      break;
+    }
+    if (outcome == Outcome::Present) out.PushBack(value, scope.allocator);
+    ++frame.index;
+  }
+  scope.loop = frame.parent;
+  if (result == Outcome::Failed) return result;
+  return out.Empty() ? Outcome::Absent : Outcome::Present;
+}
+
+Outcome evalJoin(const Node& node, Scope& scope, rapidjson::Value& out) {
+  rapidjson::Value input;
+  const Outcome outcome = eval(node.children[0], scope, input);
+  if (outcome != Outcome::Present) return outcome;
+  if (!input.IsArray()) {
+    return fail(scope, "$join needs an array, got " + std::string(jsonTypeName(input)) + " from " + fieldName(node, scope) +
+                           " (mapped at " + node.where + ")", node);
+  }
+  std::string text;
+  bool first = true;
+  for (const auto& part : input.GetArray()) {
+    if (!first) text += node.text;
+    first = false;
+    if (part.IsString()) {
+      text.append(part.GetString(), part.GetStringLength());
+    } else if (part.IsNumber() || part.IsBool()) {
+      text += json::toString(part);
+    } else {
+      return fail(scope, "$join cannot join " + std::string(jsonTypeName(part)) + " values from " + fieldName(node, scope) +
+                             " (mapped at " + node.where + ")", node);
+    }
+  }
+  out.SetString(text.data(), static_cast<rapidjson::SizeType>(text.size()), scope.allocator);
+  return Outcome::Present;
+}
+
+void appendXhtmlEscaped(std::string& out, std::string_view text) {
+  for (const char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+}
+
+// $upper, $lower, $trim, $escapeXhtml: ASCII-only case mapping (codes, not prose), so UTF-8
+// sequences pass through unchanged.
+Outcome evalText(const Node& node, Scope& scope, rapidjson::Value& out) {
+  rapidjson::Value input;
+  const Outcome outcome = eval(node.children[0], scope, input);
+  if (outcome != Outcome::Present) return outcome;
+  std::string buffer;
+  std::string_view text;
+  if (input.IsString()) {
+    text = std::string_view(input.GetString(), input.GetStringLength());
+  } else if (input.IsNumber() || input.IsBool()) {
+    buffer = json::toString(input);
+    text = buffer;
+  } else {
+    return fail(scope, fieldName(node, scope) + " must be text, got " + std::string(jsonTypeName(input)) + " (mapped at " +
+                           node.where + ")", node);
+  }
+  std::string result;
+  switch (node.kind) {
+    case NodeKind::Upper:
+    case NodeKind::Lower:
+      result.assign(text);
+      for (char& c : result) {
+        if (node.kind == NodeKind::Upper && c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+        if (node.kind == NodeKind::Lower && c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+      }
+      break;
+    case NodeKind::Trim: {
+      const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
+      std::size_t begin = 0;
+      std::size_t end = text.size();
+      while (begin < end && space(text[begin])) ++begin;
+      while (end > begin && space(text[end - 1])) --end;
+      result.assign(text.substr(begin, end - begin));
+      if (result.empty()) return Outcome::Absent;  // FHIR has no empty strings
+      break;
+    }
+    default:
+      result.reserve(text.size() + 16);
+      appendXhtmlEscaped(result, text);
+  }
+  out.SetString(result.data(), static_cast<rapidjson::SizeType>(result.size()), scope.allocator);
+  return Outcome::Present;
 }
 
 Outcome eval(const Node& node, Scope& scope, rapidjson::Value& out) {
@@ -269,20 +452,27 @@ Outcome eval(const Node& node, Scope& scope, rapidjson::Value& out) {
     }
     case NodeKind::Concat: return evalConcat(node, scope, out);
     case NodeKind::If: return evalIf(node, scope, out);
+    case NodeKind::Map: return evalMap(node, scope, out);
+    case NodeKind::Join: return evalJoin(node, scope, out);
+    case NodeKind::Upper:
+    case NodeKind::Lower:
+    case NodeKind::Trim:
+    case NodeKind::EscapeXhtml: return evalText(node, scope, out);
   }
   return fail(scope, "internal error: unknown expression kind", node);
 }
 
 }  // namespace
 
-Result<MappedResource> applyRule(const CompiledMapper& mapper, const ResourceRule& rule, const rapidjson::Value& record,
-                                 const MappingContext& context) {
+// One resource from one rule, with the loop frame (if any) already in scope.
+Result<MappedResource> applyOnce(const CompiledMapper& mapper, const ResourceRule& rule, const rapidjson::Value& record,
+                                 const MappingContext& context, const LoopFrame* loop) {
   MappedResource result;
   result.resource_type = rule.resource_type;
   rapidjson::Document& doc = result.resource;
   doc.SetObject();
   Allocator& allocator = doc.GetAllocator();
-  Scope scope{record, context, mapper, allocator, {}, {}, {}, std::nullopt};
+  Scope scope{record, context, mapper, allocator, {}, {}, {}, std::nullopt, loop};
 
   rapidjson::Value source_id;
   const Outcome outcome = eval(rule.source_id, scope, source_id);
@@ -290,10 +480,10 @@ Result<MappedResource> applyRule(const CompiledMapper& mapper, const ResourceRul
   std::string buffer;
   std::string_view source_id_text;
   if (outcome == Outcome::Absent || !scalarText(source_id, buffer, source_id_text)) {
+    const std::string path = fieldPathOf(rule.source_id, scope);
     return makeError(ErrorCode::InvalidInput,
                      "the record has no usable source id for " + rule.resource_type + " (" + mapper.file + ")",
-                     rule.source_id.field_path.empty() ? rule.source_id.where : rule.source_id.field_path,
-                     "send a non-empty string identifier");
+                     path.empty() ? rule.source_id.where : path, "send a non-empty string identifier");
   }
   result.identifier_value.assign(source_id_text);
   result.identifier_system = context.identifier_system_base + rule.identifier_kind;
@@ -313,6 +503,44 @@ Result<MappedResource> applyRule(const CompiledMapper& mapper, const ResourceRul
     doc.AddMember(json::str(body.names[i], allocator), value, allocator);
   }
   return result;
+}
+
+}  // namespace
+
+Status applyRule(const CompiledMapper& mapper, const ResourceRule& rule, const rapidjson::Value& record,
+                 const MappingContext& context, std::vector<MappedResource>& out) {
+  if (!rule.for_each) {
+    GW_TRY(auto resource, applyOnce(mapper, rule, record, context, nullptr));
+    out.push_back(std::move(resource));
+    return ok();
+  }
+  const Node& source = *rule.for_each;
+  const rapidjson::Value* array = resolve(source, record, nullptr);
+  if (array == nullptr || isAbsentValue(*array)) return ok();  // no items, no resources
+  if (!array->IsArray()) {
+    return makeError(ErrorCode::InvalidInput,
+                     "'" + source.field_path + "' must be an array (forEach of " + rule.resource_type + " in " + mapper.file + ")",
+                     source.field_path);
+  }
+  const std::size_t first = out.size();
+  LoopFrame frame{nullptr, &source, nullptr, 0};
+  for (const auto& item : array->GetArray()) {
+    frame.item = &item;
+    GW_TRY(auto resource, applyOnce(mapper, rule, record, context, &frame));
+    // Two items with one source id would silently overwrite each other at the partner.
+    for (std::size_t i = first; i < out.size(); ++i) {
+      if (out[i].id == resource.id) {
+        return makeError(ErrorCode::InvalidInput,
+                         "items " + std::to_string(i - first) + " and " + std::to_string(frame.index) + " of '" +
+                             source.field_path + "' give the same source id for " + rule.resource_type + " (sourceId at " +
+                             rule.source_id.where + ")",
+                         itemPath(&frame), "send each item once (for example, add up the quantities of items of one kind)");
+      }
+    }
+    out.push_back(std::move(resource));
+    ++frame.index;
+  }
+  return ok();
 }
 
 }  // namespace gw::mapping

@@ -58,8 +58,7 @@ Result<MappingOutput> MapperSet::map(const rapidjson::Value& record, const Mappi
   MappingOutput output;
   output.resources.reserve(mapper.resources.size());
   for (const auto& rule : mapper.resources) {
-    GW_TRY(auto resource, applyRule(mapper, rule, record, context));
-    output.resources.push_back(std::move(resource));
+    GW_TRY(applyRule(mapper, rule, record, context, output.resources));
   }
   return output;
 }

@@ -396,8 +396,9 @@ class SqliteStore final : public Store {
     std::string state(state_name), error(error_v), outcome(outcome_v);
     std::lock_guard lock(write_mutex_);
     try {
+      // Only pending items change: a newer version may have superseded this one while it was in flight.
       writer_ << "UPDATE outbox SET state=?, attempts=?, next_attempt_at=?, last_error=?, outcome=?, updated_at=? "
-                 "WHERE id=?",
+                 "WHERE id=? AND state IN ('queued','retrying')",
           use(state), bind(attempts), use(next), use(error), use(outcome), use(now_ms), use(id), now;
       return ok();
     } catch (const Poco::Exception& e) {
