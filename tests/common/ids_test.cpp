@@ -36,3 +36,17 @@ TEST(RandomHex, HasRequestedLengthAndVaries) {
 
 }  // namespace
 }  // namespace gw::ids
+
+namespace gw::ids {
+namespace {
+
+TEST(RecordKey, DependsOnTheDeploymentSecret) {
+  EXPECT_EQ(recordKey("s1", "c1", "c1:pt:A1"), recordKey("s1", "c1", "c1:pt:A1"));
+  EXPECT_NE(recordKey("s1", "c1", "c1:pt:A1"), recordKey("s2", "c1", "c1:pt:A1"))
+      << "without the secret, nobody can enumerate MRNs against logged keys";
+  EXPECT_NE(recordKey("s1", "c1", "c1:pt:A1"), recordKey("s1", "c2", "c1:pt:A1"));
+  EXPECT_EQ(recordKey("s1", "c1", "x").size(), 32u);
+}
+
+}  // namespace
+}  // namespace gw::ids

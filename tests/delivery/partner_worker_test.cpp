@@ -40,6 +40,7 @@ class PartnerWorkerTest : public ::testing::Test {
     server_ = std::make_unique<FakeFhirServer>(
         fakes::FakeServerOptions{test::devPkiFile("partner.crt"), test::devPkiFile("partner.key"), ""});
     partner_.id = "p1";
+    partner_.clinics = {"c1"};
     partner_.fhir_base_url = server_->baseUrl();
     partner_.ca_file = test::devPkiFile("ca.crt");
     partner_.retry = {std::chrono::milliseconds(1000), std::chrono::milliseconds(8000), 0};
@@ -178,6 +179,27 @@ TEST_F(PartnerWorkerTest, ThreadDeliversWhenWoken) {
   worker_->wake();
   EXPECT_TRUE(FakeFhirServer::eventually([&] { return item("r1").state == store::OutboxState::Delivered; }));
   worker_->stop();
+}
+
+}  // namespace
+}  // namespace gw::delivery
+
+namespace gw::delivery {
+namespace {
+
+TEST_F(PartnerWorkerTest, ItemsOfAClinicNoLongerRoutedAreCancelledNotSent) {
+  partner_.clinics = {"c1"};
+  makeWorker();
+  queue("r1");
+  // The operator removes c1 from this partner and restarts the gateway.
+  worker_.reset();
+  partner_.clinics = {"c2"};
+  makeWorker();
+  ASSERT_EQ(worker_->runOnce().value(), 1);
+  auto cancelled = item("r1");
+  EXPECT_EQ(cancelled.state, store::OutboxState::Cancelled);
+  EXPECT_THAT(cancelled.last_error, HasSubstr("no longer listed"));
+  EXPECT_TRUE(server_->requests().empty()) << "nothing reached the partner";
 }
 
 }  // namespace

@@ -53,7 +53,7 @@ class IngestServiceTest : public ::testing::Test {
     ASSERT_TRUE(mappers) << mappers.error().describe();
     mappers_ = std::make_unique<mapping::MapperSet>(std::move(mappers).value());
     committer_ = std::make_unique<GroupCommitter>(*store_, clock_);
-    service_ = std::make_unique<IngestService>(config_, *schemas_, *mappers_, *committer_);
+    service_ = std::make_unique<IngestService>(config_, *schemas_, *mappers_, *committer_, "test-secret");
   }
   void TearDown() override {
     service_.reset();

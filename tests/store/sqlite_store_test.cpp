@@ -94,7 +94,12 @@ TEST_F(SqliteStoreTest, DueItemsKeepPerPatientOrder) {
   EXPECT_EQ(due.value()[0].record_id, "b1");
   auto next = store_->nextDueTime("p1");
   ASSERT_TRUE(next && next.value());
-  EXPECT_EQ(*next.value(), t(0));  // b1 and a2 are due now
+  EXPECT_EQ(*next.value(), t(0));  // b1 is due now
+  ASSERT_TRUE(store_->markRetry(due.value()[0].id, 1, t(30), "HTTP 503 from partner", t(1)));
+  next = store_->nextDueTime("p1");
+  ASSERT_TRUE(next && next.value());
+  // a2 (queued at t0) waits behind a1: the next due time is b1's retry, not a2's queue time.
+  EXPECT_EQ(*next.value(), t(30));
 
   // After the retry time, a1 comes back; once delivered, a2 follows.
   due = store_->dueItems("p1", t(61), 10);
@@ -182,6 +187,23 @@ TEST_F(SqliteStoreTest, AnItemSupersededWhileInFlightStaysSuperseded) {
   due = store_->dueItems("p1", t(10), 10);
   ASSERT_TRUE(due && due.value().size() == 1);
   EXPECT_EQ(due.value()[0].record_version, 2);
+}
+
+}  // namespace
+}  // namespace gw::store
+
+namespace gw::store {
+namespace {
+
+TEST_F(SqliteStoreTest, DeploymentSecretIsMadeOnceAndKept) {
+  auto first = store_->deploymentSecret("record-key");
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first.value().size(), 64u);
+  EXPECT_EQ(store_->deploymentSecret("record-key").value(), first.value());
+  EXPECT_NE(store_->deploymentSecret("other").value(), first.value());
+  store_.reset();
+  store_ = open();
+  EXPECT_EQ(store_->deploymentSecret("record-key").value(), first.value());
 }
 
 }  // namespace

@@ -24,7 +24,7 @@ using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
 void writeString(Writer& w, std::string_view s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
 
-std::string recordStatusJson(const store::RecordStatus& st) {
+std::string recordStatusJson(const store::RecordStatus& st, std::string_view record_key_secret) {
   rapidjson::StringBuffer buffer;
   Writer w(buffer);
   w.StartObject();
@@ -33,7 +33,7 @@ std::string recordStatusJson(const store::RecordStatus& st) {
   w.Key("record_id");
   writeString(w, st.record_id);
   w.Key("record_key");
-  writeString(w, ids::recordKey(st.clinic, st.record_id));
+  writeString(w, ids::recordKey(record_key_secret, st.clinic, st.record_id));
   w.Key("record_type");
   writeString(w, st.record_type);
   w.Key("version");
@@ -147,6 +147,7 @@ struct Gateway::Parts {
   config::GatewayConfig config;
   const Clock* clock = nullptr;
   std::unique_ptr<store::Store> store;
+  std::string record_key_secret;  // pseudonymises record ids in logs and status answers
   std::unique_ptr<mapping::RecordSchemas> schemas;
   std::unique_ptr<mapping::MapperSet> mappers;
   std::unique_ptr<ingest::GroupCommitter> committer;
@@ -211,7 +212,7 @@ struct Gateway::Parts {
         return respond(http::errorResponse(makeError(ErrorCode::NotFound, "no such record for this clinic",
                                                      "record_id", "check the record_id and clinic you posted")));
       }
-      respond(http::jsonResponse(200, recordStatusJson(*status.value())));
+      respond(http::jsonResponse(200, recordStatusJson(*status.value(), record_key_secret)));
     });
     router->add("GET", "/healthz", [](http::Request&, http::Respond respond) {
       respond(http::jsonResponse(200, R"({"status":"ok"})"));
@@ -239,6 +240,8 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::GatewayConfig config, c
 
   GW_TRY(auto store, store::openSqliteStore({cfg.storage.sqlite_path.string(), cfg.storage.synchronous_full, 4}));
   parts->store = std::move(store);
+  GW_TRY(auto record_key_secret, parts->store->deploymentSecret("record-key"));
+  parts->record_key_secret = std::move(record_key_secret);
   GW_TRY(auto schemas, mapping::RecordSchemas::loadDirectory(cfg.mapping.format_dir / "schemas"));
   parts->schemas = std::make_unique<mapping::RecordSchemas>(std::move(schemas));
   GW_TRY(auto mappers, mapping::MapperSet::loadDirectory(cfg.mapping.format_dir, parts->schemas.get()));
@@ -248,7 +251,8 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::GatewayConfig config, c
       .kv("mappers", parts->mappers->recordTypes().size());
 
   parts->committer = std::make_unique<ingest::GroupCommitter>(*parts->store, clock);
-  parts->ingest = std::make_unique<ingest::IngestService>(cfg, *parts->schemas, *parts->mappers, *parts->committer);
+  parts->ingest = std::make_unique<ingest::IngestService>(cfg, *parts->schemas, *parts->mappers, *parts->committer,
+                                                          parts->record_key_secret);
   parts->auth = std::make_unique<http::Authenticator>(tokenEntries(cfg.tokens));
 
   for (const auto& partner : cfg.partners) {

@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include <stdexcept>
@@ -72,8 +73,17 @@ std::string resourceId(std::string_view clinic, std::string_view type, std::stri
   return uuidV5(kGatewayNamespace, name);
 }
 
-std::string recordKey(std::string_view clinic, std::string_view record_id) {
-  return resourceId(clinic, "record", record_id);
+std::string recordKey(std::string_view secret, std::string_view clinic, std::string_view record_id) {
+  std::string message;
+  message.reserve(clinic.size() + record_id.size() + 1);
+  message.append(clinic).append("|").append(record_id);
+  std::uint8_t mac[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  if (HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+           reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac, &len) == nullptr) {
+    throw std::runtime_error("OpenSSL HMAC failed");
+  }
+  return toHex(mac, 16);  // 128 bits: plenty to tell records apart in logs
 }
 
 std::array<std::uint8_t, 32> sha256(std::string_view data) {

@@ -16,8 +16,9 @@ std::string uuidV5(std::string_view namespace_uuid, std::string_view name);
 /// uuidV5 over "clinic|record type|source id" in the gateway namespace.
 std::string resourceId(std::string_view clinic, std::string_view type, std::string_view source_id);
 
-/// Internal key of a clinic record, safe to log (record ids may embed MRNs).
-std::string recordKey(std::string_view clinic, std::string_view record_id);
+/// Pseudonym of a clinic record for logs and status answers: HMAC-SHA256 under a secret of the
+/// deployment (record ids may embed MRNs, and a plain hash of a small MRN space is reversible).
+std::string recordKey(std::string_view secret, std::string_view clinic, std::string_view record_id);
 
 /// Lowercase hex SHA-256 of the bytes.
 std::string sha256Hex(std::string_view data);

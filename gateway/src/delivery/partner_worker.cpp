@@ -1,5 +1,6 @@
 #include "delivery/partner_worker.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "common/ids.hpp"
@@ -66,6 +67,15 @@ void PartnerWorker::wake() {
 }
 
 Status PartnerWorker::attempt(const store::OutboxItem& item) {
+  // Routing is checked again right before each send: a clinic removed from partners[].clinics
+  // since the item was queued must not reach this partner.
+  if (std::find(partner_.clinics.begin(), partner_.clinics.end(), item.clinic) == partner_.clinics.end()) {
+    GW_LOG(Warn, Delivery, "cancelled").kv("partner", partner_.id).kv("item", item.id).kv("reason", "clinic-not-routed");
+    return store_.markCancelled(item.id,
+                                "clinic " + item.clinic + " is no longer listed in partners[" + partner_.id +
+                                    "].clinics; not sent",
+                                clock_.now());
+  }
   const auto started = std::chrono::steady_clock::now();
   const auto response = client_->postBundle(item.bundle);
   const SystemTime now = clock_.now();
@@ -93,7 +103,6 @@ Status PartnerWorker::attempt(const store::OutboxItem& item) {
       GW_LOG(Info, Delivery, "delivered")
           .kv("partner", partner_.id)
           .kv("item", item.id)
-          .kv("record_key", ids::recordKey(item.clinic, item.record_id))
           .kv("attempt", attempts)
           .kv("status", outcome.http_status)
           .kv("ms", elapsed_ms);

@@ -115,8 +115,13 @@ struct IngestService::Prepared {
 };
 
 IngestService::IngestService(const config::GatewayConfig& config, const mapping::RecordSchemas& schemas,
-                             const mapping::MapperSet& mappers, GroupCommitter& committer)
-    : config_(config), schemas_(schemas), mappers_(mappers), committer_(committer) {}
+                             const mapping::MapperSet& mappers, GroupCommitter& committer,
+                             std::string record_key_secret)
+    : config_(config),
+      schemas_(schemas),
+      mappers_(mappers),
+      committer_(committer),
+      record_key_secret_(std::move(record_key_secret)) {}
 
 IngestService::Prepared IngestService::prepare(const rapidjson::Value& record, std::size_t index,
                                                const Submitter& submitter) const {
@@ -148,7 +153,7 @@ IngestService::Prepared IngestService::prepare(const rapidjson::Value& record, s
   w.clinic = clinic_id;
   w.record_id = p.record_id;
   w.record_type = std::string(json::getString(record, "record_type"));
-  p.record_key = ids::recordKey(clinic_id, p.record_id);
+  p.record_key = ids::recordKey(record_key_secret_, clinic_id, p.record_id);
   w.content_hash = canonicalHash(record, &w.payload);
   const auto* patient = json::find(record, "patient");
   const std::string mrn = patient != nullptr ? std::string(json::getString(*patient, "mrn")) : std::string();

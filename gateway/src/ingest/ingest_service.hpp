@@ -31,8 +31,9 @@ class IngestService {
  public:
   static constexpr std::size_t kMaxRecordsPerRequest = 10000;
 
+  /// `record_key_secret` keys the record pseudonyms written to logs (see ids::recordKey).
   IngestService(const config::GatewayConfig& config, const mapping::RecordSchemas& schemas,
-                const mapping::MapperSet& mappers, GroupCommitter& committer);
+                const mapping::MapperSet& mappers, GroupCommitter& committer, std::string record_key_secret);
 
   /// Handles one request body; `done` runs once, possibly on another thread.
   void ingest(std::string_view body, std::string_view content_type, const Submitter& submitter,
@@ -46,6 +47,7 @@ class IngestService {
   const mapping::RecordSchemas& schemas_;
   const mapping::MapperSet& mappers_;
   GroupCommitter& committer_;
+  std::string record_key_secret_;
 };
 
 /// SHA-256 of the record with object keys sorted, so key order does not make a new version.

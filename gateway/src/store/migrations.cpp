@@ -45,6 +45,10 @@ const std::array<std::vector<const char*>, kSchemaVersion> kMigrations = {{
         "  status TEXT NOT NULL, location TEXT NOT NULL, etag TEXT NOT NULL,"
         "  PRIMARY KEY (outbox_id, entry_index))",
     },
+    {
+        // 2: secrets of this deployment made at first start (e.g. the log pseudonym key).
+        "CREATE TABLE deployment_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    },
 }};
 
 }  // namespace

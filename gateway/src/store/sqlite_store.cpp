@@ -10,6 +10,7 @@
 #include <mutex>
 #include <vector>
 
+#include "common/ids.hpp"
 #include "common/log.hpp"
 #include "store/migrations.hpp"
 #include "store/store.hpp"
@@ -186,7 +187,11 @@ class SqliteStore final : public Store {
       Session s = reader();
       std::string partner(partner_v);
       Statement q(s);
-      q << "SELECT MIN(next_attempt_at) FROM outbox WHERE partner_id=? AND state IN ('queued','retrying')",
+      // Only items dueItems could return count: a later item of a patient waiting behind a retrying
+      // one is not due, whatever its own time says (else the worker would spin during an outage).
+      q << "SELECT MIN(o.next_attempt_at) FROM outbox o WHERE o.partner_id=? AND o.state IN ('queued','retrying') "
+           "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.partner_id=o.partner_id AND p.patient_key=o.patient_key "
+           "AND p.id<o.id AND p.state IN ('queued','retrying'))",
           use(partner), now;
       RecordSet rs(q);
       if (rs.rowCount() == 0 || rs.value(0, 0).isEmpty()) return std::optional<SystemTime>();
@@ -230,6 +235,10 @@ class SqliteStore final : public Store {
     return updateState(item_id, "dead", attempts, 0, error, outcome, now_time);
   }
 
+  Status markCancelled(std::int64_t item_id, std::string_view reason, SystemTime now_time) override {
+    return updateState(item_id, "cancelled", -1, 0, reason, {}, now_time);
+  }
+
   Result<OutboxCounts> outboxCounts(std::string_view partner_v) override {
     try {
       Session s = reader();
@@ -248,11 +257,27 @@ class SqliteStore final : public Store {
           case OutboxState::Delivered: counts.delivered = n; break;
           case OutboxState::Dead: counts.dead = n; break;
           case OutboxState::Superseded: counts.superseded = n; break;
+          case OutboxState::Cancelled: counts.cancelled = n; break;
         }
       }
       return counts;
     } catch (const Poco::Exception& e) {
       return storageError("counting the outbox", e);
+    }
+  }
+
+  Result<std::string> deploymentSecret(std::string_view name_v) override {
+    std::string name(name_v);
+    std::string candidate = ids::randomHex(32);
+    std::lock_guard lock(write_mutex_);
+    try {
+      // Insert-if-absent then read: whoever made it first wins, every caller sees the same value.
+      writer_ << "INSERT OR IGNORE INTO deployment_secrets(name, value) VALUES(?,?)", use(name), use(candidate), now;
+      std::string value;
+      writer_ << "SELECT value FROM deployment_secrets WHERE name=?", use(name), into(value), now;
+      return value;
+    } catch (const Poco::Exception& e) {
+      return storageError("reading a deployment secret", e);
     }
   }
 
@@ -397,9 +422,9 @@ class SqliteStore final : public Store {
     std::lock_guard lock(write_mutex_);
     try {
       // Only pending items change: a newer version may have superseded this one while it was in flight.
-      writer_ << "UPDATE outbox SET state=?, attempts=?, next_attempt_at=?, last_error=?, outcome=?, updated_at=? "
-                 "WHERE id=? AND state IN ('queued','retrying')",
-          use(state), bind(attempts), use(next), use(error), use(outcome), use(now_ms), use(id), now;
+      writer_ << "UPDATE outbox SET state=?, attempts=CASE WHEN ?<0 THEN attempts ELSE ? END, next_attempt_at=?, "
+                 "last_error=?, outcome=?, updated_at=? WHERE id=? AND state IN ('queued','retrying')",
+          use(state), bind(attempts), bind(attempts), use(next), use(error), use(outcome), use(now_ms), use(id), now;
       return ok();
     } catch (const Poco::Exception& e) {
       return storageError("updating the outbox", e);
@@ -432,6 +457,7 @@ std::string_view outboxStateName(OutboxState s) {
     case OutboxState::Delivered: return "delivered";
     case OutboxState::Dead: return "dead";
     case OutboxState::Superseded: return "superseded";
+    case OutboxState::Cancelled: return "cancelled";
   }
   return "queued";
 }
@@ -442,6 +468,7 @@ std::optional<OutboxState> parseOutboxState(std::string_view s) {
   if (s == "delivered") return OutboxState::Delivered;
   if (s == "dead") return OutboxState::Dead;
   if (s == "superseded") return OutboxState::Superseded;
+  if (s == "cancelled") return OutboxState::Cancelled;
   return std::nullopt;
 }
 

@@ -17,8 +17,9 @@ namespace gw::store {
 enum class RecordState { Received, Mapped, Unmapped, Invalid };
 std::string_view recordStateName(RecordState s);
 
-/// queued -> delivered | retrying -> ... | dead; superseded when a newer version of the record is queued.
-enum class OutboxState { Queued, Retrying, Delivered, Dead, Superseded };
+/// queued -> delivered | retrying -> ... | dead; superseded when a newer version of the record is
+/// queued; cancelled when the partner may no longer receive it (checked again before each send).
+enum class OutboxState { Queued, Retrying, Delivered, Dead, Superseded, Cancelled };
 std::string_view outboxStateName(OutboxState s);
 std::optional<OutboxState> parseOutboxState(std::string_view s);
 
@@ -96,7 +97,7 @@ struct RecordStatus {
 };
 
 struct OutboxCounts {
-  std::int64_t queued = 0, retrying = 0, delivered = 0, dead = 0, superseded = 0;
+  std::int64_t queued = 0, retrying = 0, delivered = 0, dead = 0, superseded = 0, cancelled = 0;
 };
 
 class Store {
@@ -122,7 +123,13 @@ class Store {
   virtual Status markDead(std::int64_t item_id, int attempts, std::string_view error, std::string_view outcome,
                           SystemTime now) = 0;
 
+  /// The item may no longer go to its partner; `reason` says why (no PHI).
+  virtual Status markCancelled(std::int64_t item_id, std::string_view reason, SystemTime now) = 0;
+
   virtual Result<OutboxCounts> outboxCounts(std::string_view partner) = 0;
+  /// A random secret of this deployment, made (32 bytes, hex) the first time it is asked for.
+  virtual Result<std::string> deploymentSecret(std::string_view name) = 0;
+
   /// Cheap liveness probe of the database (for /readyz).
   virtual Status ping() = 0;
 };
