@@ -19,9 +19,11 @@ constexpr std::string_view kHelp = R"(fhir-gateway )" GW_VERSION R"( - maps clin
 
 Usage:
   fhir-gateway serve --config FILE         run the gateway (HTTPS listener + delivery workers)
-  fhir-gateway check-config --config FILE  check a config file; prints every problem with
-                                           file:line:column and key path, or the config
-                                           with secrets redacted; exit 0 when valid
+  fhir-gateway check-config --config FILE  check a config file: keys, types and references
+                                           (every problem with file:line:column and key
+                                           path), then that certificates, keys, mappers and
+                                           partner settings load; prints the config with
+                                           secrets redacted; exit 0 when valid, 3 when not
   fhir-gateway hash-token                  read a bearer token on stdin, print the SHA-256 hex
                                            to put in auth.tokens[].sha256
   fhir-gateway --version                   print the version
@@ -63,7 +65,7 @@ int serve(const std::string& config_path) {
   if (!gateway) {
     GW_LOG(Error, Main, "start_failed").kv("error", gateway.error().describe());
     std::cerr << "fhir-gateway: cannot start: " << gateway.error().describe() << "\n";
-    return 1;
+    return gateway.error().code == gw::ErrorCode::Config ? 3 : 1;
   }
   if (auto started = gateway.value()->start(); !started) {
     std::cerr << "fhir-gateway: cannot start: " << started.error().describe() << "\n";
@@ -80,6 +82,11 @@ int serve(const std::string& config_path) {
 int checkConfig(const std::string& config_path) {
   auto config = loadConfig(config_path);
   if (!config) return 3;
+  gw::log::setLevel(gw::log::Level::Warn);
+  if (auto usable = gw::app::Gateway::check(*config); !usable) {
+    std::cerr << "config error: " << usable.error().describe() << "\n";
+    return 3;
+  }
   std::cout << gw::config::redactedJson(*config) << "\n";
   std::cerr << config_path << ": OK\n";
   return 0;

@@ -19,6 +19,9 @@ certs/make-dev-certs.sh
 echo "== sandbox FHIR partner (tests/partner, Medplum)"
 tests/partner/ensure-deps.sh
 mkdir -p var
+# The sandbox partner keeps its data in memory, so the demo starts the gateway's database afresh
+# too (else a second run would find every record "unchanged" and send nothing).
+rm -f var/gateway.db var/gateway.db-wal var/gateway.db-shm
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
@@ -32,11 +35,15 @@ echo "== gateway (gateway/config/gateway.example.jsonc)"
 "$gateway_bin" check-config --config gateway/config/gateway.example.jsonc >/dev/null
 "$gateway_bin" serve --config gateway/config/gateway.example.jsonc 2> var/gateway.log &
 pids+=($!)
+ready=0
 for _ in $(seq 1 100); do
-  curl -sf --cacert certs/out/ca.crt --cert certs/out/client.crt --key certs/out/client.key \
-    https://127.0.0.1:8443/readyz >/dev/null 2>&1 && break
+  if curl -sf --cacert certs/out/ca.crt --cert certs/out/client.crt --key certs/out/client.key \
+    https://127.0.0.1:8443/readyz >/dev/null 2>&1; then ready=1; break; fi
   sleep 0.1
 done
+if [[ $ready != 1 ]]; then
+  echo "the gateway did not become ready (is port 8443 in use?); its log:"; cat var/gateway.log; exit 1
+fi
 
 gw() { curl -sS --cacert certs/out/ca.crt --cert certs/out/client.crt --key certs/out/client.key \
   -H "Authorization: Bearer dev-ingest-c1" "$@"; }

@@ -36,12 +36,12 @@ TEST(Payload, MalformedNdjsonLineNamesOffsetInWholeBody) {
 
 TEST(Payload, RejectsNonObjectsEmptyAndTooMany) {
   EXPECT_EQ(parsePayload("[1]", PayloadFormat::Json, 10).error().where, "[0]");
-  EXPECT_EQ(parsePayload("  ", PayloadFormat::Auto, 10).error().code, ErrorCode::InvalidInput);
-  EXPECT_EQ(parsePayload("[]", PayloadFormat::Auto, 10).error().code, ErrorCode::InvalidInput);
-  EXPECT_EQ(parsePayload("\"x\"", PayloadFormat::Auto, 10).error().code, ErrorCode::InvalidInput);
+  EXPECT_EQ(parsePayload("  ", PayloadFormat::Auto, 10).error().code, ErrorCode::BadRequest);
+  EXPECT_EQ(parsePayload("[]", PayloadFormat::Auto, 10).error().code, ErrorCode::BadRequest);
+  EXPECT_EQ(parsePayload("\"x\"", PayloadFormat::Auto, 10).error().code, ErrorCode::BadRequest);
   EXPECT_EQ(parsePayload("[{},{},{}]", PayloadFormat::Json, 2).error().code, ErrorCode::PayloadTooLarge);
   EXPECT_EQ(parsePayload("{}\n{}\n{}", PayloadFormat::Ndjson, 2).error().code, ErrorCode::PayloadTooLarge);
-  EXPECT_EQ(parsePayload("{}\n[1]", PayloadFormat::Ndjson, 10).error().code, ErrorCode::InvalidInput);
+  EXPECT_EQ(parsePayload("{}\n[1]", PayloadFormat::Ndjson, 10).error().code, ErrorCode::BadRequest);
 }
 
 TEST(Payload, DeepNestingIsRefusedNotRecursed) {

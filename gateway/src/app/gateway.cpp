@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "common/ids.hpp"
+#include "common/json.hpp"
 #include "common/log.hpp"
 #include "delivery/partner_worker.hpp"
 #include "http/auth.hpp"
@@ -22,7 +23,7 @@ namespace {
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
-void writeString(Writer& w, std::string_view s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
+using json::writeString;
 
 std::string recordStatusJson(const store::RecordStatus& st, std::string_view record_key_secret) {
   rapidjson::StringBuffer buffer;
@@ -197,7 +198,7 @@ struct Gateway::Parts {
       if (!principal) return;
       const auto clinic = req.queryParam("clinic");
       if (!clinic || clinic->empty()) {
-        return respond(http::errorResponse(makeError(ErrorCode::InvalidInput, "the clinic query parameter is missing",
+        return respond(http::errorResponse(makeError(ErrorCode::BadRequest, "the clinic query parameter is missing",
                                                      "clinic", "call /v1/records/{record_id}?clinic=<clinic id>")));
       }
       // An ingest token sees the records of its own clinics only.
@@ -238,7 +239,8 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::GatewayConfig config, c
   const auto& cfg = parts->config;
   log::setLevel(cfg.log_level);
 
-  GW_TRY(auto store, store::openSqliteStore({cfg.storage.sqlite_path.string(), cfg.storage.synchronous_full, 4}));
+  GW_TRY(auto store, store::openSqliteStore({cfg.storage.sqlite_path.string(), cfg.storage.synchronous_full,
+                                                      cfg.server.threads + static_cast<int>(cfg.partners.size()) + 4}));
   parts->store = std::move(store);
   GW_TRY(auto record_key_secret, parts->store->deploymentSecret("record-key"));
   parts->record_key_secret = std::move(record_key_secret);
@@ -264,6 +266,18 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::GatewayConfig config, c
   GW_TRY(auto server, http::Server::create(serverOptions(cfg.server), parts->routes()));
   parts->server = std::move(server);
   return std::unique_ptr<Gateway>(new Gateway(std::move(parts)));
+}
+
+Status Gateway::check(const config::GatewayConfig& cfg) {
+  GW_TRY(auto schemas, mapping::RecordSchemas::loadDirectory(cfg.mapping.format_dir / "schemas"));
+  GW_TRY(auto mappers, mapping::MapperSet::loadDirectory(cfg.mapping.format_dir, &schemas));
+  (void)mappers;
+  for (const auto& partner : cfg.partners) {
+    GW_TRY(auto endpoint, delivery::endpointFor(partner));
+    GW_TRY(auto client, delivery::FhirClient::create(std::move(endpoint)));
+  }
+  GW_TRY(auto server, http::Server::create(serverOptions(cfg.server), std::make_shared<http::Router>()));
+  return ok();
 }
 
 Status Gateway::start() {

@@ -13,6 +13,11 @@ class Gateway {
   /// Opens the database, loads schemas and mappers, prepares partner clients and the listener.
   /// Every failure names what is wrong and where (file, key), and nothing is started.
   static Result<std::unique_ptr<Gateway>> create(config::GatewayConfig config, const Clock& clock);
+
+  /// Everything create() checks except the database, which it neither opens nor creates: record
+  /// schemas and mappers load, TLS certificates and keys load and match, partner endpoints and
+  /// their token variables are usable. For `check-config`.
+  static Status check(const config::GatewayConfig& config);
   ~Gateway();
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;

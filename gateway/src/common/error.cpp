@@ -4,6 +4,7 @@ namespace gw {
 
 std::string_view errorCodeName(ErrorCode code) {
   switch (code) {
+    case ErrorCode::BadRequest: return "bad-request";
     case ErrorCode::InvalidInput: return "invalid-input";
     case ErrorCode::MalformedJson: return "malformed-json";
     case ErrorCode::Unauthenticated: return "unauthenticated";
@@ -21,6 +22,7 @@ std::string_view errorCodeName(ErrorCode code) {
 
 int httpStatusFor(ErrorCode code) {
   switch (code) {
+    case ErrorCode::BadRequest: return 400;
     case ErrorCode::InvalidInput: return 422;
     case ErrorCode::MalformedJson: return 400;
     case ErrorCode::Unauthenticated: return 401;
@@ -38,6 +40,7 @@ int httpStatusFor(ErrorCode code) {
 
 std::string_view fhirIssueTypeFor(ErrorCode code) {
   switch (code) {
+    case ErrorCode::BadRequest: return "invalid";
     case ErrorCode::InvalidInput: return "invalid";
     case ErrorCode::MalformedJson: return "structure";
     case ErrorCode::Unauthenticated: return "login";

@@ -9,7 +9,8 @@
 namespace gw {
 
 enum class ErrorCode {
-  InvalidInput,     // the caller sent something we cannot accept (400/422)
+  BadRequest,       // the request itself is wrong: missing parameter, unsupported media type (400)
+  InvalidInput,     // the caller's data cannot be accepted (422)
   MalformedJson,    // not parseable (400)
   Unauthenticated,  // no or unknown credentials (401)
   Forbidden,        // known caller, wrong role or clinic (403)

@@ -62,6 +62,27 @@ Status parse(std::string_view text, rapidjson::Document& doc, std::size_t base_o
                    "byte " + std::to_string(offset), "fix the JSON syntax at that byte offset");
 }
 
+std::string operationOutcome(const Error& e) {
+  rapidjson::Document doc(rapidjson::kObjectType);
+  auto& a = doc.GetAllocator();
+  rapidjson::Value issue(rapidjson::kObjectType);
+  issue.AddMember("severity", "error", a);
+  issue.AddMember("code", str(fhirIssueTypeFor(e.code), a), a);
+  std::string diagnostics = e.message;
+  if (!e.hint.empty()) diagnostics += " (" + e.hint + ")";
+  issue.AddMember("diagnostics", str(diagnostics, a), a);
+  if (!e.where.empty()) {
+    rapidjson::Value expression(rapidjson::kArrayType);
+    expression.PushBack(str(e.where, a), a);
+    issue.AddMember("expression", expression, a);
+  }
+  rapidjson::Value issues(rapidjson::kArrayType);
+  issues.PushBack(issue, a);
+  doc.AddMember("resourceType", "OperationOutcome", a);
+  doc.AddMember("issue", issues, a);
+  return toString(doc);
+}
+
 std::pair<std::size_t, std::size_t> lineColumn(std::string_view text, std::size_t offset) {
   std::size_t line = 1;
   std::size_t column = 1;

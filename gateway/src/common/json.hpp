@@ -41,6 +41,16 @@ const rapidjson::Value* find(const rapidjson::Value& object, std::string_view ke
 /// String member or empty view.
 std::string_view getString(const rapidjson::Value& object, std::string_view key);
 
+/// A FHIR OperationOutcome with one error issue for `e`: code from fhirIssueTypeFor, diagnostics
+/// "message (hint)", expression [where]. The one error body every API answer uses.
+std::string operationOutcome(const Error& e);
+
+/// Writes a string_view through any RapidJSON writer.
+template <class Writer>
+void writeString(Writer& w, std::string_view s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+
 inline rapidjson::Value str(std::string_view s, rapidjson::Document::AllocatorType& a) {
   return rapidjson::Value(s.data(), static_cast<rapidjson::SizeType>(s.size()), a);
 }

@@ -4,6 +4,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/prettywriter.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -254,6 +255,11 @@ void readTokens(Reader& r, const rapidjson::Value& root, std::vector<Token>& tok
       }
     }
     r.strings(t, p, "clinics", token.clinics, false);
+    const bool ingest = std::find(token.roles.begin(), token.roles.end(), "ingest") != token.roles.end();
+    if (ingest && token.clinics.empty()) {
+      r.fail(p + "/clinics", "a token with the ingest role must list the clinics it may post for",
+             "list clinic ids, or \"*\" for any clinic");
+    }
     if (!token.id.empty() && !ids.insert(token.id).second) r.fail(p + "/id", "duplicate token id '" + token.id + "'");
     tokens.push_back(std::move(token));
   }

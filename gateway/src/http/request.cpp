@@ -114,25 +114,7 @@ Response jsonResponse(int status, std::string body) {
 Response errorResponse(const Error& e) { return errorResponse(e, httpStatusFor(e.code)); }
 
 Response errorResponse(const Error& e, int status) {
-  rapidjson::Document doc(rapidjson::kObjectType);
-  auto& a = doc.GetAllocator();
-  rapidjson::Value issue(rapidjson::kObjectType);
-  issue.AddMember("severity", "error", a);
-  issue.AddMember("code", json::str(fhirIssueTypeFor(e.code), a), a);
-  std::string diagnostics = e.message;
-  if (!e.hint.empty()) diagnostics += " (" + e.hint + ")";
-  issue.AddMember("diagnostics", json::str(diagnostics, a), a);
-  if (!e.where.empty()) {
-    rapidjson::Value expression(rapidjson::kArrayType);
-    expression.PushBack(json::str(e.where, a), a);
-    issue.AddMember("expression", expression, a);
-  }
-  rapidjson::Value issues(rapidjson::kArrayType);
-  issues.PushBack(issue, a);
-  doc.AddMember("resourceType", "OperationOutcome", a);
-  doc.AddMember("issue", issues, a);
-
-  Response r = jsonResponse(status, json::toString(doc));
+  Response r = jsonResponse(status, json::operationOutcome(e));
   r.content_type = "application/fhir+json";
   if (e.code == ErrorCode::Unauthenticated) {
     r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"fhir-gateway\"");

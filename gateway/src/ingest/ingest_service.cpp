@@ -40,7 +40,7 @@ void writeCanonical(const rapidjson::Value& v, Writer& w) {
   }
 }
 
-void writeString(Writer& w, std::string_view s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
+using json::writeString;
 
 struct FieldError {
   std::string path;
@@ -202,26 +202,7 @@ IngestService::Prepared IngestService::prepare(const rapidjson::Value& record, s
 
 void IngestService::ingest(std::string_view body, std::string_view content_type, const Submitter& submitter,
                            std::function<void(IngestReply)> done) const {
-  auto error_reply = [](const Error& e) {
-    rapidjson::StringBuffer buffer;
-    Writer w(buffer);
-    w.StartObject();
-    w.Key("error");
-    writeString(w, errorCodeName(e.code));
-    w.Key("message");
-    writeString(w, e.message);
-    if (!e.where.empty()) {
-      w.Key("where");
-      writeString(w, e.where);
-    }
-    if (!e.hint.empty()) {
-      w.Key("hint");
-      writeString(w, e.hint);
-    }
-    w.EndObject();
-    return IngestReply{httpStatusFor(e.code) == 422 ? 400 : httpStatusFor(e.code),
-                       std::string(buffer.GetString(), buffer.GetSize())};
-  };
+  auto error_reply = [](const Error& e) { return IngestReply{httpStatusFor(e.code), json::operationOutcome(e)}; };
 
   auto format = formatFromContentType(content_type);
   if (!format) return done(error_reply(format.error()));
@@ -241,18 +222,10 @@ void IngestService::ingest(std::string_view body, std::string_view content_type,
   auto reply = [prepared, token = submitter.token_id, done = std::move(done)](
                    Result<std::vector<store::IngestOutcome>> committed) {
     if (!committed) {
-      Error e = committed.error();
-      rapidjson::StringBuffer buffer;
-      Writer w(buffer);
-      w.StartObject();
-      w.Key("error");
-      writeString(w, errorCodeName(e.code));
-      w.Key("message");
-      writeString(w, "nothing was stored: " + e.message);
-      w.Key("hint");
-      writeString(w, "retry the whole request later");
-      w.EndObject();
-      return done({503, std::string(buffer.GetString(), buffer.GetSize())});
+      // The committer logged the database's own message; the caller learns what matters to it.
+      return done({503, json::operationOutcome(makeError(ErrorCode::Unavailable,
+                                                         "nothing was stored: the gateway's database failed",
+                                                         "", "retry the whole request later"))});
     }
     std::size_t accepted = 0;
     std::size_t next_outcome = 0;

@@ -37,7 +37,7 @@ Result<std::unique_ptr<ParsedPayload>> parseNdjson(std::string_view body, std::s
       rapidjson::Document doc(&alloc);
       GW_TRY(json::parse(line, doc, offset));
       if (!doc.IsObject()) {
-        return makeError(ErrorCode::InvalidInput, "each NDJSON line must be one JSON object",
+        return makeError(ErrorCode::BadRequest, "each NDJSON line must be one JSON object",
                          "line " + std::to_string(line_no) + " (byte " + std::to_string(offset) + ")");
       }
       if (parsed->storage.Size() >= max_records) return tooMany(max_records).error();
@@ -57,14 +57,14 @@ Result<PayloadFormat> formatFromContentType(std::string_view content_type) {
   if (media.empty()) return PayloadFormat::Auto;
   if (media == "application/x-ndjson" || media == "application/ndjson") return PayloadFormat::Ndjson;
   if (media == "application/json" || media == "application/fhir+json") return PayloadFormat::Json;
-  return makeError(ErrorCode::InvalidInput, "unsupported Content-Type '" + std::string(media) + "'", "Content-Type",
+  return makeError(ErrorCode::BadRequest, "unsupported Content-Type '" + std::string(media) + "'", "Content-Type",
                    "send application/json (an object or an array of records) or application/x-ndjson");
 }
 
 Result<std::unique_ptr<ParsedPayload>> parsePayload(std::string_view body, PayloadFormat format,
                                                     std::size_t max_records) {
   if (isBlank(body)) {
-    return makeError(ErrorCode::InvalidInput, "the request body is empty", "body",
+    return makeError(ErrorCode::BadRequest, "the request body is empty", "body",
                      "send one record object, an array of records, or NDJSON");
   }
   if (format == PayloadFormat::Ndjson) return parseNdjson(body, max_records);
@@ -85,13 +85,13 @@ Result<std::unique_ptr<ParsedPayload>> parsePayload(std::string_view body, Paylo
     return parsed;
   }
   if (!doc.IsArray()) {
-    return makeError(ErrorCode::InvalidInput, "expected a record object or an array of records", "body");
+    return makeError(ErrorCode::BadRequest, "expected a record object or an array of records", "body");
   }
   if (doc.Size() > max_records) return tooMany(max_records).error();
-  if (doc.Empty()) return makeError(ErrorCode::InvalidInput, "the array of records is empty", "body");
+  if (doc.Empty()) return makeError(ErrorCode::BadRequest, "the array of records is empty", "body");
   for (rapidjson::SizeType i = 0; i < doc.Size(); ++i) {
     if (!doc[i].IsObject()) {
-      return makeError(ErrorCode::InvalidInput, "each array element must be a record object",
+      return makeError(ErrorCode::BadRequest, "each array element must be a record object",
                        "[" + std::to_string(i) + "]");
     }
     parsed->records.push_back(&doc[i]);

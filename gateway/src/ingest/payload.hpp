@@ -23,7 +23,7 @@ struct ParsedPayload {
 };
 
 /// Parses the body. Errors: MalformedJson with "byte N" (offset in the whole body), or
-/// InvalidInput when the body is empty or holds something other than objects.
+/// BadRequest when the body is empty or holds something other than objects.
 Result<std::unique_ptr<ParsedPayload>> parsePayload(std::string_view body, PayloadFormat format,
                                                     std::size_t max_records);
 

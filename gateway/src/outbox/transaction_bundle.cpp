@@ -64,9 +64,7 @@ void writeResource(const Value& in, rapidjson::Writer<rapidjson::StringBuffer>& 
   }
 }
 
-void writeString(rapidjson::Writer<rapidjson::StringBuffer>& w, const std::string& s) {
-  w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
-}
+using json::writeString;
 
 BuiltBundle buildOne(const std::vector<const BundleEntry*>& entries) {
   std::unordered_set<std::string> local_refs;

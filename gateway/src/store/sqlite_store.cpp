@@ -293,8 +293,12 @@ class SqliteStore final : public Store {
   }
 
  private:
+  // A pooled read connection. Poco's pool throws when exhausted rather than waiting; the pool
+  // is sized for every thread that reads (see SqliteOptions), so that means a bug or overload,
+  // reported as a storage error by the callers' catch.
   Session reader() {
     Session s = readers_.get();
+    s << "PRAGMA busy_timeout=10000", now;
     return s;
   }
 

@@ -137,7 +137,7 @@ class Store {
 struct SqliteOptions {
   std::string path;
   bool synchronous_full = true;
-  int read_pool_size = 4;
+  int read_pool_size = 16;  // at least I/O threads + partner workers + the committer
 };
 
 /// Opens (creating if needed) the SQLite file in WAL mode and brings its schema up to date.
