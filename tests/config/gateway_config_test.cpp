@@ -103,12 +103,19 @@ TEST(GatewayConfig, MissingFilesAreReportedWhenChecked) {
   EXPECT_THAT(allErrors(r), HasSubstr("server.tls.cert_file: file or folder '/nonexistent-dir/s.crt' does not exist"));
 }
 
-TEST(GatewayConfig, RedactedDumpHasNoTokenHashes) {
+TEST(GatewayConfig, RedactedDumpHasNoTokenHashesAndReadsBack) {
   auto r = load(kMinimal);
   ASSERT_TRUE(r.config);
   const auto dump = redactedJson(*r.config);
   EXPECT_THAT(dump, Not(HasSubstr("16fe3168")));
   EXPECT_THAT(dump, HasSubstr("<redacted>"));
+  // Apart from the redacted hash, the dump is a config with every default spelled out.
+  std::string again = dump;
+  again.replace(again.find("<redacted>"), 10, "16fe3168dfc75472f79c00f62f719efaa73e9881e57cca363e1d0f945b24d372");
+  auto reread = load(again);
+  ASSERT_TRUE(reread.config) << allErrors(reread);
+  EXPECT_EQ(redactedJson(*reread.config), dump);
+  EXPECT_THAT(dump, HasSubstr("\"idle_timeout_ms\": 60000"));
 }
 
 // The shipped example must load, and must mention every key the loader accepts, so that the

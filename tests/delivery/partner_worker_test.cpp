@@ -160,7 +160,7 @@ TEST_F(PartnerWorkerTest, TooFewResponseEntriesIsDeadNotDelivered) {
   ASSERT_EQ(worker_->runOnce().value(), 1);
   auto dead = item("r1");
   EXPECT_EQ(dead.state, store::OutboxState::Dead);
-  EXPECT_THAT(dead.last_error, HasSubstr("1 entries for 2 requests"));
+  EXPECT_THAT(dead.last_error, HasSubstr("answered 1 entries for 2 requests"));
 }
 
 TEST_F(PartnerWorkerTest, MissingTokenVariableIsAStartUpError) {

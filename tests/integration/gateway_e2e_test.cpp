@@ -296,6 +296,35 @@ TEST_F(GatewayEndToEnd, CredentialsAreChecked) {
   EXPECT_EQ(tlsRequest(gw.port(), gw.clientTls(), "GET", "/healthz").status, 200);
 }
 
+TEST_F(GatewayEndToEnd, RetryingItemsShowWhyAndWhen) {
+  auto& gw = startGateway();
+  ASSERT_EQ(partner_->admin("POST", "faults", R"({"status":503,"count":100000})").status / 100, 2);
+  ASSERT_EQ(gw.post(prescriptionRecord()).status, 202);
+  ASSERT_TRUE(gw.waitForDeliveries("c1:rx:9001", "retrying"));
+  auto status = parseJson(gw.status("c1:rx:9001").body);
+  const auto& d = status["deliveries"][0];
+  EXPECT_THAT(d["last_error"].GetString(), HasSubstr("503"));
+  EXPECT_TRUE(d.HasMember("next_attempt_at"));
+  partner_->admin("DELETE", "faults");
+  ASSERT_TRUE(gw.waitForDeliveries("c1:rx:9001", "delivered"));
+}
+
+TEST_F(GatewayEndToEnd, RecordStatusIsReadableOnlyByItsClinicOrCompliance) {
+  auto& gw = startGateway();
+  ASSERT_EQ(gw.post(prescriptionRecord()).status, 202);
+  auto own = gw.status("c1:rx:9001");
+  EXPECT_EQ(own.status, 200);
+  auto other_clinic = tlsRequest(gw.port(), gw.clientTls(), "GET", "/v1/records/c1:rx:9001?clinic=c2", {},
+                                 {{"Authorization", "Bearer dev-ingest-c1"}});
+  EXPECT_EQ(other_clinic.status, 403);
+  EXPECT_EQ(gw.status("c1:rx:9001", "dev-compliance").status, 200);
+  auto no_clinic = tlsRequest(gw.port(), gw.clientTls(), "GET", "/v1/records/c1:rx:9001", {},
+                              {{"Authorization", "Bearer dev-ingest-c1"}});
+  EXPECT_EQ(no_clinic.status, 400);
+  EXPECT_THAT(no_clinic.body, HasSubstr("OperationOutcome"));
+  EXPECT_EQ(gw.status("c1:rx:nope").status, 404);
+}
+
 TEST_F(GatewayEndToEnd, GracefulStopExitsCleanly) {
   auto& gw = startGateway();
   ASSERT_EQ(gw.post(prescriptionRecord()).status, 202);

@@ -5,6 +5,7 @@
 #include <rapidjson/prettywriter.h>
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -463,6 +464,8 @@ LoadResult loadFile(const fs::path& file) {
 }
 
 std::string redactedJson(const GatewayConfig& c) {
+  // Same shape and keys as the config file, so the output can be read back; token hashes are
+  // the only secrets a config holds (partner tokens live in environment variables).
   rapidjson::StringBuffer buffer;
   rapidjson::PrettyWriter<rapidjson::StringBuffer> w(buffer);
   w.SetIndent(' ', 2);
@@ -470,29 +473,43 @@ std::string redactedJson(const GatewayConfig& c) {
     w.Key(key);
     w.String(value.c_str(), static_cast<rapidjson::SizeType>(value.size()));
   };
+  auto num = [&](const char* key, std::int64_t value) {
+    w.Key(key);
+    w.Int64(value);
+  };
   auto list = [&](const char* key, const std::vector<std::string>& values) {
     w.Key(key);
     w.StartArray();
     for (const auto& v : values) w.String(v.c_str(), static_cast<rapidjson::SizeType>(v.size()));
     w.EndArray();
   };
+  auto optional_path = [&](const char* key, const fs::path& p) {
+    if (!p.empty()) str(key, p.string());
+  };
   w.StartObject();
   w.Key("server");
   w.StartObject();
   str("address", c.server.address);
-  w.Key("port");
-  w.Uint(c.server.port);
-  w.Key("threads");
-  w.Int(c.server.threads);
-  w.Key("max_body_bytes");
-  w.Uint64(c.server.max_body_bytes);
-  str("tls.cert_file", c.server.tls.cert_file.string());
-  str("tls.key_file", c.server.tls.key_file.string());
-  str("tls.client_ca_file", c.server.tls.client_ca_file.string());
-  str("tls.client_cert", c.server.tls.client_cert == ClientCertMode::Required   ? "required"
-                         : c.server.tls.client_cert == ClientCertMode::Optional ? "optional"
-                                                                                 : "none");
+  num("port", c.server.port);
+  num("threads", c.server.threads);
+  num("max_body_bytes", static_cast<std::int64_t>(c.server.max_body_bytes));
+  num("read_timeout_ms", c.server.read_timeout.count());
+  num("write_timeout_ms", c.server.write_timeout.count());
+  num("idle_timeout_ms", c.server.idle_timeout.count());
+  num("max_connections", static_cast<std::int64_t>(c.server.max_connections));
+  w.Key("tls");
+  w.StartObject();
+  str("cert_file", c.server.tls.cert_file.string());
+  str("key_file", c.server.tls.key_file.string());
+  optional_path("client_ca_file", c.server.tls.client_ca_file);
+  str("client_cert", c.server.tls.client_cert == ClientCertMode::Required   ? "required"
+                     : c.server.tls.client_cert == ClientCertMode::Optional ? "optional"
+                                                                             : "none");
   w.EndObject();
+  w.EndObject();
+
+  w.Key("auth");
+  w.StartObject();
   w.Key("tokens");
   w.StartArray();
   for (const auto& t : c.tokens) {
@@ -504,13 +521,24 @@ std::string redactedJson(const GatewayConfig& c) {
     w.EndObject();
   }
   w.EndArray();
-  str("storage.sqlite_path", c.storage.sqlite_path.string());
-  str("mapping.format_dir", c.mapping.format_dir.string());
+  w.EndObject();
+
+  w.Key("storage");
+  w.StartObject();
+  str("sqlite_path", c.storage.sqlite_path.string());
+  str("synchronous", c.storage.synchronous_full ? "full" : "normal");
+  w.EndObject();
+  w.Key("mapping");
+  w.StartObject();
+  str("format_dir", c.mapping.format_dir.string());
+  w.EndObject();
+
   w.Key("clinics");
   w.StartArray();
   for (const auto& cl : c.clinics) {
     w.StartObject();
     str("id", cl.id);
+    if (!cl.name.empty()) str("name", cl.name);
     str("identifier_system_base", cl.identifier_system_base);
     w.Key("programs");
     w.StartArray();
@@ -525,21 +553,43 @@ std::string redactedJson(const GatewayConfig& c) {
     w.EndObject();
   }
   w.EndArray();
+
   w.Key("partners");
   w.StartArray();
   for (const auto& p : c.partners) {
     w.StartObject();
     str("id", p.id);
+    if (!p.name.empty()) str("name", p.name);
     str("fhir_base_url", p.fhir_base_url);
     str("ca_file", p.ca_file.string());
-    str("client_cert_file", p.client_cert_file.string());
-    str("bearer_token_env", p.bearer_token_env);  // the variable's name, never its value
+    optional_path("client_cert_file", p.client_cert_file);
+    optional_path("client_key_file", p.client_key_file);
+    if (!p.bearer_token_env.empty()) str("bearer_token_env", p.bearer_token_env);  // the name, never the value
     list("clinics", p.clinics);
-    w.Key("max_bundle_entries");
-    w.Int(p.max_bundle_entries);
+    num("max_bundle_entries", p.max_bundle_entries);
+    num("connect_timeout_ms", p.connect_timeout.count());
+    num("request_timeout_ms", p.request_timeout.count());
+    w.Key("retry");
+    w.StartObject();
+    num("initial_ms", p.retry.initial.count());
+    num("max_ms", p.retry.max.count());
+    num("max_attempts", p.retry.max_attempts);
+    w.EndObject();
     w.EndObject();
   }
   w.EndArray();
+
+  w.Key("delivery");
+  w.StartObject();
+  num("poll_interval_ms", c.delivery.poll_interval.count());
+  num("batch_size", c.delivery.batch_size);
+  w.EndObject();
+  w.Key("logging");
+  w.StartObject();
+  std::string level(log::levelName(c.log_level));
+  std::transform(level.begin(), level.end(), level.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  str("level", level);
+  w.EndObject();
   w.EndObject();
   return std::string(buffer.GetString(), buffer.GetSize());
 }

@@ -109,7 +109,7 @@ AttemptOutcome deadSuccess(int status, std::string_view summary_suffix, const st
   return out;
 }
 
-AttemptOutcome classifySuccess(const HttpResult& res) {
+AttemptOutcome classifySuccess(const HttpResult& res, std::optional<std::size_t> expected_entries) {
   const int status = res.status;
   rapidjson::Document doc;
   if (auto parsed = json::parse(res.body, doc); !parsed) {
@@ -168,6 +168,18 @@ AttemptOutcome classifySuccess(const HttpResult& res) {
     dead.entries = std::move(out.entries);
     return dead;
   }
+  // A transaction-response answers every request entry; any other count means we cannot tell
+  // what the partner stored.
+  if (expected_entries && total != *expected_entries) {
+    auto dead = deadSuccess(status,
+                            "answered " + std::to_string(total) + " entries for " +
+                                std::to_string(*expected_entries) + " requests",
+                            "the transaction-response has " + std::to_string(total) + " entries for " +
+                                std::to_string(*expected_entries) + " requests",
+                            "processing");
+    dead.entries = std::move(out.entries);
+    return dead;
+  }
   out.kind = Kind::Delivered;
   return out;
 }
@@ -216,7 +228,7 @@ std::optional<std::chrono::milliseconds> parseRetryAfter(std::string_view value,
 
 AttemptOutcome classify(const Result<HttpResult>& result) { return classify(result, std::chrono::system_clock::now()); }
 
-AttemptOutcome classify(const Result<HttpResult>& result, SystemTime now) {
+AttemptOutcome classify(const Result<HttpResult>& result, SystemTime now, std::optional<std::size_t> expected_entries) {
   if (!result) {
     const Error& error = result.error();
     AttemptOutcome out;
@@ -233,7 +245,7 @@ AttemptOutcome classify(const Result<HttpResult>& result, SystemTime now) {
 
   const HttpResult& res = result.value();
   const int status = res.status;
-  if (is2xx(status)) return classifySuccess(res);
+  if (is2xx(status)) return classifySuccess(res, expected_entries);
   if (status == 408 || status == 429 || (status >= 500 && status <= 599)) {
     AttemptOutcome out;
     out.kind = Kind::Retry;

@@ -45,8 +45,10 @@ inline constexpr std::chrono::milliseconds kMaxRetryAfter = std::chrono::hours(2
 /// Dead: other 4xx, 3xx (redirects are not followed), a 2xx whose body is not a
 ///   transaction-response or has a non-2xx entry, and client-side errors (e.g. PayloadTooLarge).
 AttemptOutcome classify(const Result<HttpResult>& result);
-/// Same, with the current time given (an HTTP-date Retry-After is relative to it).
-AttemptOutcome classify(const Result<HttpResult>& result, SystemTime now);
+/// Same, with the current time given (an HTTP-date Retry-After is relative to it) and, when
+/// known, the number of request entries posted: a 2xx answering another number is Dead.
+AttemptOutcome classify(const Result<HttpResult>& result, SystemTime now,
+                        std::optional<std::size_t> expected_entries = std::nullopt);
 
 /// Parses a Retry-After value: delta-seconds or an HTTP-date (IMF-fixdate, RFC 850 or asctime).
 /// A date in the past gives 0; values above kMaxRetryAfter are capped; garbage gives nullopt.

@@ -79,18 +79,7 @@ Status PartnerWorker::attempt(const store::OutboxItem& item) {
   const auto started = std::chrono::steady_clock::now();
   const auto response = client_->postBundle(item.bundle);
   const SystemTime now = clock_.now();
-  AttemptOutcome outcome = classify(response, now);
-  // A transaction-response answers every request entry; fewer means we cannot tell what the
-  // partner stored, so a person must look (dead letter), rather than resending blindly.
-  if (outcome.kind == AttemptOutcome::Kind::Delivered &&
-      outcome.entries.size() != static_cast<std::size_t>(item.entry_count)) {
-    outcome.kind = AttemptOutcome::Kind::Dead;
-    outcome.error_summary = "partner answered " + std::to_string(outcome.entries.size()) + " entries for " +
-                            std::to_string(item.entry_count) + " requests";
-    outcome.operation_outcome_json =
-        R"({"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"processing","diagnostics":")" +
-        outcome.error_summary + R"( in its transaction-response; check the partner's records before replaying"}]})";
-  }
+  const AttemptOutcome outcome = classify(response, now, static_cast<std::size_t>(item.entry_count));
   const int attempts = item.attempts + 1;
   const auto elapsed_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
