@@ -26,7 +26,7 @@ constexpr std::string_view kMinimal = R"({
   "auth": {"tokens": [{"id": "t1", "sha256": "16fe3168dfc75472f79c00f62f719efaa73e9881e57cca363e1d0f945b24d372",
                        "roles": ["ingest"], "clinics": ["c1"]}]},
   "storage": {"sqlite_path": "gw.db"},
-  "mapping": {"format_dir": "m"},
+  "mapping": {"format_dir": "m", "profiles_dir": "p"},
   "clinics": [{"id": "c1", "identifier_system_base": "https://ids.example/"}],
   "partners": []
 })";

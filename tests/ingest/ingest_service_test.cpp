@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <future>
 
 #include "common/ids.hpp"
@@ -52,9 +53,14 @@ class IngestServiceTest : public ::testing::Test {
     auto mappers = mapping::MapperSet::loadDirectory(kFormat, schemas_.get());
     ASSERT_TRUE(mappers) << mappers.error().describe();
     mappers_ = std::make_unique<mapping::MapperSet>(std::move(mappers).value());
+    auto profiles = validate::ProfileSet::loadDirectory(profilesDir());
+    ASSERT_TRUE(profiles) << profiles.error().describe();
+    profiles_ = std::make_unique<validate::ProfileSet>(std::move(profiles).value());
     committer_ = std::make_unique<GroupCommitter>(*store_, clock_);
-    service_ = std::make_unique<IngestService>(config_, *schemas_, *mappers_, *committer_, "test-secret");
+    service_ = std::make_unique<IngestService>(config_, *schemas_, *mappers_, *profiles_, *committer_, "test-secret");
   }
+  virtual std::string profilesDir() { return std::string(GW_REPO_DIR) + "/fhir-profiles"; }
+
   void TearDown() override {
     service_.reset();
     committer_.reset();
@@ -81,6 +87,7 @@ class IngestServiceTest : public ::testing::Test {
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<mapping::RecordSchemas> schemas_;
   std::unique_ptr<mapping::MapperSet> mappers_;
+  std::unique_ptr<validate::ProfileSet> profiles_;
   std::unique_ptr<GroupCommitter> committer_;
   std::unique_ptr<IngestService> service_;
 };
@@ -171,16 +178,6 @@ TEST_F(IngestServiceTest, KeyOrderDoesNotMakeANewVersion) {
   EXPECT_STREQ(reply["results"][0]["disposition"].GetString(), "unchanged");
 }
 
-TEST_F(IngestServiceTest, UnmappedTypesWaitInTheInbox) {
-  auto reply = post(R"({"record_id":"c1:lab:1","record_type":"lab_result","clinic":"c1","recorded_at":"2026-11-20T10:00:00-05:00",
-    "patient":{"mrn":"A12345"},"result":{"id":"1","loinc":"59673-4","name":"fentanyl screen","value":"negative",
-    "collected_at":"2026-11-20T09:30:00-05:00","status":"final"}})");
-  ASSERT_EQ(reply.status, 202) << reply.body;
-  auto status = store_->recordStatus("c1", "c1:lab:1");
-  ASSERT_TRUE(status && status.value());
-  EXPECT_EQ(status.value()->state, store::RecordState::Unmapped);
-  EXPECT_TRUE(status.value()->deliveries.empty());
-}
 
 TEST_F(IngestServiceTest, MalformedBodyIs400WithOffset) {
   auto reply = post("{\"record_id\": }");
@@ -203,6 +200,84 @@ TEST_F(IngestServiceTest, ConcurrentRequestsShareCommits) {
   for (auto& r : replies) EXPECT_EQ(r.get().status, 202);
   EXPECT_LT(committer_->commitCount(), static_cast<std::uint64_t>(kRequests)) << "requests arriving together share a commit";
   EXPECT_EQ(store_->outboxCounts("st-mary").value().queued, kRequests);
+}
+
+}  // namespace
+}  // namespace gw::ingest
+
+namespace gw::ingest {
+namespace {
+
+// A deployment whose format ships no mapper for some record type: such records are kept.
+class IngestWithoutSomeMappersTest : public IngestServiceTest {
+ protected:
+  void SetUp() override {
+    format_copy_ = fs::temp_directory_path() / ("gw-format-" + ids::randomHex(6));
+    fs::create_directories(format_copy_);
+    fs::copy(kFormat + "/schemas", format_copy_ / "schemas");
+    for (const char* m : {"patient.mapper.json", "mat_prescription.mapper.json"}) fs::copy(kFormat + "/" + m, format_copy_ / m);
+    IngestServiceTest::SetUp();
+    auto mappers = mapping::MapperSet::loadDirectory(format_copy_, schemas_.get());
+    ASSERT_TRUE(mappers) << mappers.error().describe();
+    *mappers_ = std::move(mappers).value();
+  }
+  void TearDown() override {
+    IngestServiceTest::TearDown();
+    fs::remove_all(format_copy_);
+  }
+  fs::path format_copy_;
+};
+
+TEST_F(IngestWithoutSomeMappersTest, UnmappedTypesWaitInTheInbox) {
+  auto reply = post(R"({"record_id":"c1:lab:1","record_type":"lab_result","clinic":"c1","recorded_at":"2026-11-20T10:00:00-05:00",
+    "patient":{"mrn":"A12345"},"result":{"id":"1","loinc":"59673-4","name":"fentanyl screen","value":"negative",
+    "collected_at":"2026-11-20T09:30:00-05:00","status":"final"}})");
+  ASSERT_EQ(reply.status, 202) << reply.body;
+  auto status = store_->recordStatus("c1", "c1:lab:1");
+  ASSERT_TRUE(status && status.value());
+  EXPECT_EQ(status.value()->state, store::RecordState::Unmapped);
+  EXPECT_TRUE(status.value()->deliveries.empty());
+}
+
+// Profiles stricter than the mapper (dispenseRequest required): a prescription without quantity,
+// supply or refills maps to a MedicationRequest that fails, and must not be queued.
+class IngestWithStrictProfileTest : public IngestServiceTest {
+ protected:
+  std::string profilesDir() override {
+    profiles_copy_ = fs::temp_directory_path() / ("gw-profiles-" + ids::randomHex(6));
+    fs::copy(std::string(GW_REPO_DIR) + "/fhir-profiles", profiles_copy_, fs::copy_options::recursive);
+    const auto file = profiles_copy_ / "StructureDefinition" / "gw-medicationrequest.json";
+    std::ifstream in(file);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    rapidjson::Document d;
+    d.Parse(text.c_str());
+    auto& elements = d["differential"]["element"];
+    rapidjson::Value e(rapidjson::kObjectType);
+    e.AddMember("id", "MedicationRequest.dispenseRequest", d.GetAllocator());
+    e.AddMember("path", "MedicationRequest.dispenseRequest", d.GetAllocator());
+    e.AddMember("min", 1, d.GetAllocator());
+    elements.PushBack(e, d.GetAllocator());
+    std::ofstream(file) << json::toString(d);
+    return profiles_copy_.string();
+  }
+  void TearDown() override {
+    IngestServiceTest::TearDown();
+    fs::remove_all(profiles_copy_);
+  }
+  fs::path profiles_copy_;
+};
+
+TEST_F(IngestWithStrictProfileTest, InvalidResourcesKeepTheRecordButQueueNothing) {
+  auto reply = post(kRx);  // kRx has no quantity, days_supply or refills
+  ASSERT_EQ(reply.status, 202) << reply.body;
+  auto d = parse(reply.body);
+  EXPECT_STREQ(d["results"][0]["state"].GetString(), "invalid");
+  EXPECT_THAT(json::toString(d["results"][0]["outcome"]), HasSubstr("MedicationRequest.dispenseRequest"));
+  auto status = store_->recordStatus("c1", "c1:rx:9001");
+  ASSERT_TRUE(status && status.value());
+  EXPECT_EQ(status.value()->state, store::RecordState::Invalid);
+  EXPECT_TRUE(status.value()->deliveries.empty()) << "an invalid resource is never delivered";
+  EXPECT_EQ(store_->outboxCounts("st-mary").value().queued, 0);
 }
 
 }  // namespace

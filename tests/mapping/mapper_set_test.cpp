@@ -55,7 +55,10 @@ TEST_F(ClinicV1Test, LoadsTheReferenceMappers) {
   EXPECT_TRUE(mappers_->has("patient"));
   EXPECT_TRUE(mappers_->has("mat_prescription"));
   EXPECT_FALSE(mappers_->has("invoice"));
-  EXPECT_THAT(mappers_->recordTypes(), ::testing::ElementsAre("mat_prescription", "patient"));
+  // One mapper per record type of the reference clinic format.
+  EXPECT_THAT(mappers_->recordTypes(),
+              ::testing::ElementsAre("consent", "harm_reduction_service", "lab_result", "mat_prescription", "overdose_event",
+                                     "patient", "screening", "treatment_plan"));
 }
 
 TEST_F(ClinicV1Test, IdsAreDeterministicAndReferencesMatchThePatient) {
@@ -98,6 +101,41 @@ TEST_F(ClinicV1Test, UnknownValueMapCodeNamesCodeMapFileAndFieldPath) {
   EXPECT_THAT(e.message, HasSubstr("value map 'frequency'"));
   EXPECT_THAT(e.message, HasSubstr("mat_prescription.mapper.json:"));
   EXPECT_THAT(e.hint, HasSubstr("daily"));
+}
+
+// Codes the schema would reject can still reach a mapper (another format, a schema that lags a
+// value map): the error names the code, the value map and the record field, with the item index.
+TEST_F(ClinicV1Test, UnknownLocalCodesInTheNewMappersAreClearErrors) {
+  struct Case {
+    const char* golden;
+    const char* pointer;
+    const char* where;
+    const char* map;
+  };
+  for (const Case& c : {Case{"screening_phq9", "/screening/instrument", "screening.instrument", "instrument"},
+                        Case{"harm_reduction_all_items", "/service/items/3/kind", "service.items[3].kind", "item"},
+                        Case{"overdose_full", "/event/outcome", "event.outcome", "outcome"},
+                        Case{"treatment_plan_full", "/plan/activities/1/kind", "plan.activities[1].kind", "activity"},
+                        Case{"consent_spec_example", "/consent/purposes/0", "consent.purposes[0]", "purpose"},
+                        Case{"lab_fentanyl_positive", "/result/status", "result.status", "status"}}) {
+    auto record = golden(c.golden);
+    rapidjson::Pointer(c.pointer).Get(record)->SetString("bogus_code");
+    const auto output = mappers_->map(record, kContext);
+    ASSERT_FALSE(output) << c.golden;
+    EXPECT_EQ(output.error().code, ErrorCode::InvalidInput) << c.golden;
+    EXPECT_EQ(output.error().where, c.where) << c.golden;
+    EXPECT_THAT(output.error().message, HasSubstr("code 'bogus_code'")) << c.golden;
+    EXPECT_THAT(output.error().message, HasSubstr(std::string("value map '") + c.map + "'")) << c.golden;
+  }
+}
+
+TEST_F(ClinicV1Test, HarmReductionItemsOfOneKindTwiceAreRejected) {
+  auto record = golden("harm_reduction_all_items");
+  record["service"]["items"][1]["kind"].SetString("naloxone_kit");
+  const auto output = mappers_->map(record, kContext);
+  ASSERT_FALSE(output);
+  EXPECT_EQ(output.error().where, "service.items[1]");
+  EXPECT_THAT(output.error().hint, HasSubstr("add up the quantities"));
 }
 
 TEST_F(ClinicV1Test, InvalidCalendarDateNamesThePathButNotTheValue) {
@@ -328,11 +366,203 @@ TEST(MappingLanguage, SourceIdMissingIsAnError) {
   EXPECT_EQ(output.error().where, "item.id");
 }
 
-// ---- Broken mapper files: file:line:column ----
-
 std::string where(const ScratchDir& dir, int line, int column) {
   return (dir.path() / "demo.mapper.json").string() + ":" + std::to_string(line) + ":" + std::to_string(column);
 }
+
+// ---- Loops, conditionals on values, string functions ----
+
+constexpr const char* kLoopRecord = R"({"record_type":"demo","clinic":"c1","patient":{"mrn":"M1"},
+  "visit":{"id":"V-9","notes":["  a < b & c  ","Ünïcödé"],
+    "parts":[{"kind":"alpha","n":2,"tags":["x","y"]},{"kind":"beta","tags":[]},{"kind":"gamma","n":0.5}]}})";
+
+std::string loopMapper(const std::string& value_maps, const std::string& template_members) {
+  return R"({
+  "format": "gw-mapper/1",
+  "recordType": "demo",
+  "valueMaps": {)" + value_maps + R"(},
+  "resources": [{
+    "resourceType": "Basic",
+    "forEach": "$.visit.parts",
+    "sourceId": {"$concat": ["$.visit.id", ":", "$item.kind"]},
+    "identifierKind": "part",
+    "template": {
+      "identifier": [{"system": "$identifierSystem", "value": "$sourceId"}])" +
+         (template_members.empty() ? "" : ",\n      " + template_members) + R"(
+    }
+  }]
+})";
+}
+
+TEST(MappingLanguage, ForEachMakesOneResourcePerItemWithDeterministicIds) {
+  ScratchDir dir;
+  const auto set = loadDemo(dir, loopMapper(R"("kinds": {"entries": {"alpha": "A", "beta": "B", "gamma": "G"}})",
+                                            R"("code": {"$lookup": "kinds", "value": "$item.kind"},
+      "position": "$index",
+      "amount": "$item.n",
+      "tags": {"$join": "$item.tags", "separator": "+"},
+      "patient": {"$reference": "Patient", "sourceId": "$.patient.mrn"})"));
+  ASSERT_TRUE(set) << set.error().describe();
+  const auto output = set.value().map(parseJson(kLoopRecord), kContext);
+  ASSERT_TRUE(output) << output.error().describe();
+  const auto& resources = output.value().resources;
+  ASSERT_EQ(resources.size(), 3u);
+  const char* kinds[] = {"alpha", "beta", "gamma"};
+  const char* codes[] = {"A", "B", "G"};
+  for (std::size_t i = 0; i < 3; ++i) {
+    const std::string source_id = std::string("V-9:") + kinds[i];
+    EXPECT_EQ(resources[i].identifier_value, source_id);
+    EXPECT_EQ(resources[i].identifier_system, "https://ids.clinic-c1.example/part");
+    EXPECT_EQ(resources[i].id, ids::resourceId("c1", "Basic", source_id));
+    EXPECT_EQ(json::getString(resources[i].resource, "code"), codes[i]);
+    EXPECT_EQ(resources[i].resource["position"].GetInt64(), static_cast<std::int64_t>(i));
+    EXPECT_EQ(json::getString(resources[i].resource, "patient"), "Patient/" + ids::resourceId("c1", "Patient", "M1"));
+  }
+  EXPECT_EQ(json::getString(resources[0].resource, "tags"), "x+y");
+  EXPECT_FALSE(resources[1].resource.HasMember("tags"));    // empty array: absent
+  EXPECT_FALSE(resources[1].resource.HasMember("amount"));  // missing field in this item: absent
+  EXPECT_EQ(resources[2].resource["amount"].GetDouble(), 0.5);
+
+  // No items, no resources (and no error).
+  auto record = parseJson(kLoopRecord);
+  record["visit"]["parts"].SetArray();
+  const auto none = set.value().map(record, kContext);
+  ASSERT_TRUE(none) << none.error().describe();
+  EXPECT_TRUE(none.value().resources.empty());
+}
+
+TEST(MappingLanguage, ErrorsInsideLoopsNameTheItemIndex) {
+  ScratchDir dir;
+  const auto set = loadDemo(dir, loopMapper(R"("kinds": {"entries": {"alpha": "A", "beta": "B"}})",
+                                            R"("code": {"$lookup": "kinds", "value": "$item.kind"})"));
+  ASSERT_TRUE(set) << set.error().describe();
+  const auto output = set.value().map(parseJson(kLoopRecord), kContext);
+  ASSERT_FALSE(output);
+  EXPECT_EQ(output.error().where, "visit.parts[2].kind");
+  EXPECT_THAT(output.error().message, HasSubstr("code 'gamma' of 'visit.parts[2].kind' is not in value map 'kinds'"));
+  EXPECT_THAT(output.error().hint, HasSubstr("alpha"));
+}
+
+TEST(MappingLanguage, TwoItemsWithOneSourceIdAreRejected) {
+  ScratchDir dir;
+  const auto set = loadDemo(dir, loopMapper("", ""));
+  ASSERT_TRUE(set) << set.error().describe();
+  auto record = parseJson(kLoopRecord);
+  record["visit"]["parts"][2]["kind"].SetString("alpha");
+  const auto output = set.value().map(record, kContext);
+  ASSERT_FALSE(output);
+  EXPECT_EQ(output.error().where, "visit.parts[2]");
+  EXPECT_THAT(output.error().message, HasSubstr("items 0 and 2 of 'visit.parts' give the same source id"));
+  EXPECT_THAT(output.error().describe(), Not(HasSubstr("V-9")));  // identifiers are not quoted
+}
+
+TEST(MappingLanguage, MapJoinAndStringFunctions) {
+  ScratchDir dir;
+  const auto set = loadDemo(dir, demoMapper("", R"("upper": {"$upper": "$.item.code"},
+      "lower": {"$lower": "Ab-Ü"},
+      "trimmed": {"$trim": "$.item.pad"},
+      "blank": {"$trim": "$.item.blank"},
+      "escaped": {"$escapeXhtml": "$.item.text"},
+      "list": {"$map": "$.item.list", "to": {"value": "$item", "at": "$index"}},
+      "joined": {"$join": {"$map": "$.item.list", "to": {"$concat": ["<", "$item", ">"]}}, "separator": ", "},
+      "nested": {"$map": "$.item.groups", "to": {"$join": {"$map": "$item.members", "to": {"$upper": "$item"}}, "separator": "|"}},
+      "none": {"$map": "$.item.missing", "to": "x"},
+      "numbered": {"$join": {"$map": "$.item.groups", "to": {"$concat": ["#", "$index", "=", "$item.n"]}}, "separator": ","},
+      "noNumbers": {"$join": {"$map": "$.item.list", "to": {"$concat": ["#", "$item.n"]}}})"));
+  ASSERT_TRUE(set) << set.error().describe();
+  auto record = parseJson(R"({"record_type":"demo","item":{"id":"I-1","code":"abc","pad":" \t padded \n","blank":"   ",
+    "text":"Tom & \"Jerry\" <b>'s</b>","list":["x","y"],"groups":[{"members":["a","b"],"n":1},{"members":["c"]},{"members":["d"],"n":3}]}})");
+  const auto output = set.value().map(record, kContext);
+  ASSERT_TRUE(output) << output.error().describe();
+  const auto& r = output.value().resources[0].resource;
+  EXPECT_EQ(json::getString(r, "upper"), "ABC");
+  EXPECT_EQ(json::getString(r, "lower"), "ab-Ü");  // ASCII only: UTF-8 passes through
+  EXPECT_EQ(json::getString(r, "trimmed"), "padded");
+  EXPECT_FALSE(r.HasMember("blank"));  // trims to nothing: absent, as FHIR has no empty strings
+  EXPECT_EQ(json::getString(r, "escaped"), "Tom &amp; &quot;Jerry&quot; &lt;b&gt;&#39;s&lt;/b&gt;");
+  EXPECT_TRUE(r["list"] == parseJson(R"([{"value":"x","at":0},{"value":"y","at":1}])")) << json::toString(r["list"]);
+  EXPECT_EQ(json::getString(r, "joined"), "<x>, <y>");
+  EXPECT_TRUE(r["nested"] == parseJson(R"(["A|B","C","D"])")) << json::toString(r["nested"]);
+  EXPECT_FALSE(r.HasMember("none"));
+  // Items whose value is absent are left out, with no stray separator; none left: absent.
+  EXPECT_EQ(json::getString(r, "numbered"), "#0=1,#2=3");
+  EXPECT_FALSE(r.HasMember("noNumbers"));
+}
+
+TEST(MappingLanguage, IfTestsValuesTypesAndMembership) {
+  ScratchDir dir;
+  const auto set = loadDemo(dir, demoMapper("", R"("isCode": {"$if": "$.item.code", "equals": "b", "then": "is b", "else": "not b"},
+      "isNumber": {"$if": "$.item.count", "is": "number", "then": "number"},
+      "isString": {"$if": "$.item.count", "is": "string", "then": "string", "else": "not a string"},
+      "isBool": {"$if": "$.item.flag", "is": "boolean", "then": "boolean"},
+      "hasY": {"$if": "$.item.list", "contains": "y", "then": "has y"},
+      "hasZ": {"$if": "$.item.list", "contains": "z", "then": "has z", "else": "no z"},
+      "absent": {"$if": "$.item.nothing", "equals": "b", "then": "never", "else": "absent is not equal"})"));
+  ASSERT_TRUE(set) << set.error().describe();
+  const auto output = set.value().map(parseJson(kDemoRecord), kContext);
+  ASSERT_TRUE(output) << output.error().describe();
+  const auto& r = output.value().resources[0].resource;
+  EXPECT_EQ(json::getString(r, "isCode"), "is b");
+  EXPECT_EQ(json::getString(r, "isNumber"), "number");
+  EXPECT_EQ(json::getString(r, "isString"), "not a string");
+  EXPECT_EQ(json::getString(r, "isBool"), "boolean");  // false is a value, not an absence
+  EXPECT_EQ(json::getString(r, "hasY"), "has y");
+  EXPECT_EQ(json::getString(r, "hasZ"), "no z");
+  EXPECT_EQ(json::getString(r, "absent"), "absent is not equal");
+}
+
+TEST(MapperLoadErrors, LoopConstructsAreCheckedAtLoad) {
+  ScratchDir dir;
+  // $item outside any loop (line 11 is the first template member).
+  auto set = loadDemo(dir, demoMapper("", R"("code": "$item.kind")"));
+  ASSERT_FALSE(set);
+  EXPECT_EQ(set.error().where, where(dir, 11, 15));
+  // $index has no fields.
+  set = loadDemo(dir, loopMapper("", R"("n": "$index.x")"));
+  ASSERT_FALSE(set);
+  EXPECT_THAT(set.error().message, HasSubstr("'$index' is a number"));
+  // $map over something that is not a path; $map without "to".
+  set = loadDemo(dir, demoMapper("", R"("xs": {"$map": "literal", "to": "x"})"));
+  ASSERT_FALSE(set);
+  EXPECT_EQ(set.error().where, where(dir, 11, 22));
+  EXPECT_THAT(set.error().message, HasSubstr("$map takes the path of a record array"));
+  set = loadDemo(dir, demoMapper("", R"("xs": {"$map": "$.item.list"})"));
+  ASSERT_FALSE(set);
+  EXPECT_THAT(set.error().message, HasSubstr("$map needs \"to\""));
+  // $if with two tests, or an unknown type.
+  set = loadDemo(dir, demoMapper("", R"("x": {"$if": "$.item.code", "equals": "a", "is": "string", "then": "y"})"));
+  ASSERT_FALSE(set);
+  EXPECT_EQ(set.error().where, where(dir, 11, 12));
+  EXPECT_THAT(set.error().message, HasSubstr("at most one of"));
+  set = loadDemo(dir, demoMapper("", R"("x": {"$if": "$.item.code", "is": "text", "then": "y"})"));
+  ASSERT_FALSE(set);
+  EXPECT_EQ(set.error().where, where(dir, 11, 41));
+  EXPECT_THAT(set.error().message, HasSubstr("is takes one of"));
+  // forEach must be a record path.
+  set = loadDemo(dir, R"({"format": "gw-mapper/1", "recordType": "demo", "resources": [
+    {"resourceType": "Basic", "forEach": "$sourceId", "sourceId": "$.a.id", "identifierKind": "a",
+     "template": {"identifier": [{"system": "$identifierSystem", "value": "$sourceId"}]}}]})");
+  ASSERT_FALSE(set);
+  EXPECT_EQ(set.error().where, where(dir, 2, 42));
+  EXPECT_THAT(set.error().message, HasSubstr("forEach must walk a record array"));
+}
+
+TEST(MapperLoadErrors, ItemPathsAreCheckedAgainstTheRecordSchema) {
+  auto schemas = RecordSchemas::loadDirectory(schemasDir());
+  ASSERT_TRUE(schemas);
+  ScratchDir dir;
+  std::string text = readFile(mappersDir() / "harm_reduction_service.mapper.json");
+  const auto at = text.find("\"$item.quantity\"");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, 16, "\"$item.quantty\"");
+  dir.write("harm_reduction_service.mapper.json", text);
+  const auto set = MapperSet::loadDirectory(dir.path(), &schemas.value());
+  ASSERT_FALSE(set);
+  EXPECT_THAT(set.error().message, HasSubstr("'service.items[0].quantty' is not declared"));
+  EXPECT_THAT(set.error().where, HasSubstr("harm_reduction_service.mapper.json:"));
+}
+
+// ---- Broken mapper files: file:line:column ----
 
 TEST(MapperLoadErrors, MalformedJsonGivesFileLineColumn) {
   ScratchDir dir;
@@ -363,10 +593,16 @@ TEST(MapperLoadErrors, BadPathSyntaxPointsAtTheValue) {
 
 TEST(MapperLoadErrors, UnknownVariableSuggestsRecordPath) {
   ScratchDir dir;
-  const auto set = loadDemo(dir, demoMapper("", R"("code": "$item.code")"));
+  auto set = loadDemo(dir, demoMapper("", R"("code": "$itme.code")"));
   ASSERT_FALSE(set);
   EXPECT_EQ(set.error().where, where(dir, 11, 15));
-  EXPECT_THAT(set.error().message, HasSubstr("unknown variable '$item'"));
+  EXPECT_THAT(set.error().message, HasSubstr("unknown variable '$itme'"));
+  EXPECT_THAT(set.error().hint, HasSubstr("$.itme"));
+  // $item is a loop variable: outside a loop it is an error that still suggests the record path.
+  set = loadDemo(dir, demoMapper("", R"("code": "$item.code")"));
+  ASSERT_FALSE(set);
+  EXPECT_EQ(set.error().where, where(dir, 11, 15));
+  EXPECT_THAT(set.error().message, HasSubstr("'$item' exists only inside a loop"));
   EXPECT_THAT(set.error().hint, HasSubstr("$.item"));
 }
 

@@ -17,6 +17,7 @@
 #include "mapping/mapper_set.hpp"
 #include "mapping/record_schemas.hpp"
 #include "store/store.hpp"
+#include "validate/profile_set.hpp"
 
 namespace gw::app {
 namespace {
@@ -42,8 +43,15 @@ std::string recordStatusJson(const store::RecordStatus& st, std::string_view rec
   w.Key("state");
   writeString(w, store::recordStateName(st.state));
   if (!st.error.empty()) {
-    w.Key("error");
-    writeString(w, st.error);
+    rapidjson::Document outcome;  // invalid records keep the validator's OperationOutcome
+    outcome.Parse(st.error.c_str());
+    if (!outcome.HasParseError() && outcome.IsObject()) {
+      w.Key("outcome");
+      outcome.Accept(w);
+    } else {
+      w.Key("error");
+      writeString(w, st.error);
+    }
   }
   w.Key("received_at");
   writeString(w, formatRfc3339(fromUnixMillis(st.received_at_ms)));
@@ -151,6 +159,7 @@ struct Gateway::Parts {
   std::string record_key_secret;  // pseudonymises record ids in logs and status answers
   std::unique_ptr<mapping::RecordSchemas> schemas;
   std::unique_ptr<mapping::MapperSet> mappers;
+  std::unique_ptr<validate::ProfileSet> profiles;
   std::unique_ptr<ingest::GroupCommitter> committer;
   std::unique_ptr<ingest::IngestService> ingest;
   std::unique_ptr<http::Authenticator> auth;
@@ -248,12 +257,16 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::GatewayConfig config, c
   parts->schemas = std::make_unique<mapping::RecordSchemas>(std::move(schemas));
   GW_TRY(auto mappers, mapping::MapperSet::loadDirectory(cfg.mapping.format_dir, parts->schemas.get()));
   parts->mappers = std::make_unique<mapping::MapperSet>(std::move(mappers));
+  GW_TRY(auto profiles, validate::ProfileSet::loadDirectory(cfg.mapping.profiles_dir));
+  parts->profiles = std::make_unique<validate::ProfileSet>(std::move(profiles));
   GW_LOG(Info, Mapping, "loaded")
       .kv("schemas", parts->schemas->recordTypes().size())
-      .kv("mappers", parts->mappers->recordTypes().size());
+      .kv("mappers", parts->mappers->recordTypes().size())
+      .kv("profiles", parts->profiles->profileUrls().size());
 
   parts->committer = std::make_unique<ingest::GroupCommitter>(*parts->store, clock);
-  parts->ingest = std::make_unique<ingest::IngestService>(cfg, *parts->schemas, *parts->mappers, *parts->committer,
+  parts->ingest = std::make_unique<ingest::IngestService>(cfg, *parts->schemas, *parts->mappers, *parts->profiles,
+                                                          *parts->committer,
                                                           parts->record_key_secret);
   parts->auth = std::make_unique<http::Authenticator>(tokenEntries(cfg.tokens));
 
@@ -271,7 +284,9 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::GatewayConfig config, c
 Status Gateway::check(const config::GatewayConfig& cfg) {
   GW_TRY(auto schemas, mapping::RecordSchemas::loadDirectory(cfg.mapping.format_dir / "schemas"));
   GW_TRY(auto mappers, mapping::MapperSet::loadDirectory(cfg.mapping.format_dir, &schemas));
+  GW_TRY(auto profiles, validate::ProfileSet::loadDirectory(cfg.mapping.profiles_dir));
   (void)mappers;
+  (void)profiles;
   for (const auto& partner : cfg.partners) {
     GW_TRY(auto endpoint, delivery::endpointFor(partner));
     GW_TRY(auto client, delivery::FhirClient::create(std::move(endpoint)));

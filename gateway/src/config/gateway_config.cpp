@@ -427,8 +427,9 @@ LoadResult loadText(std::string_view text, const fs::path& base_dir, std::string
     c.storage.synchronous_full = sync == "full";
   }
   if (const auto* mapping = r.object(doc, "", "mapping", true)) {
-    r.checkKeys(*mapping, "/mapping", {"format_dir"});
+    r.checkKeys(*mapping, "/mapping", {"format_dir", "profiles_dir"});
     r.path(*mapping, "/mapping", "format_dir", c.mapping.format_dir, true, true);
+    r.path(*mapping, "/mapping", "profiles_dir", c.mapping.profiles_dir, true, true);
   }
   readClinics(r, doc, c.clinics);
   readPartners(r, doc, c.partners);
@@ -531,6 +532,7 @@ std::string redactedJson(const GatewayConfig& c) {
   w.Key("mapping");
   w.StartObject();
   str("format_dir", c.mapping.format_dir.string());
+  str("profiles_dir", c.mapping.profiles_dir.string());
   w.EndObject();
 
   w.Key("clinics");

@@ -60,7 +60,8 @@ struct Storage {
 };
 
 struct Mapping {
-  std::filesystem::path format_dir;  // mapper files + schemas of the reference record format
+  std::filesystem::path format_dir;    // mapper files + schemas of the reference record format
+  std::filesystem::path profiles_dir;  // fhir-profiles/: every emitted resource is validated against it
 };
 
 struct Retry {

@@ -112,14 +112,16 @@ struct IngestService::Prepared {
   store::RecordState state = store::RecordState::Received;
   std::vector<std::string> resource_refs;  // "Type/id"
   std::vector<std::string> partners;       // partners it was queued for
+  std::string outcome;                     // OperationOutcome of a record found invalid
 };
 
 IngestService::IngestService(const config::GatewayConfig& config, const mapping::RecordSchemas& schemas,
-                             const mapping::MapperSet& mappers, GroupCommitter& committer,
-                             std::string record_key_secret)
+                             const mapping::MapperSet& mappers, const validate::ProfileSet& profiles,
+                             GroupCommitter& committer, std::string record_key_secret)
     : config_(config),
       schemas_(schemas),
       mappers_(mappers),
+      profiles_(profiles),
       committer_(committer),
       record_key_secret_(std::move(record_key_secret)) {}
 
@@ -169,6 +171,18 @@ IngestService::Prepared IngestService::prepare(const rapidjson::Value& record, s
     const auto& e = mapped.error();
     p.errors.push_back({e.where, e.message + (e.hint.empty() ? "" : " (" + e.hint + ")")});
     return p;
+  }
+  // Nothing leaves that fails its profile: the record is kept (the clinic's data is not lost)
+  // as "invalid" with the outcome, and nothing is queued.
+  for (const auto& r : mapped.value().resources) {
+    auto checked = profiles_.validate(r.resource);
+    if (!checked.valid()) {
+      w.state = store::RecordState::Invalid;
+      w.error = checked.operationOutcomeJson();
+      p.state = w.state;
+      p.outcome = w.error;
+      return p;
+    }
   }
   w.state = store::RecordState::Mapped;
 
@@ -267,6 +281,10 @@ void IngestService::ingest(std::string_view body, std::string_view content_type,
         writeString(w, store::recordStateName(p.state));
         w.Key("record_key");
         writeString(w, p.record_key);
+        if (!p.outcome.empty()) {
+          w.Key("outcome");
+          w.RawValue(p.outcome.data(), p.outcome.size(), rapidjson::kObjectType);
+        }
         w.Key("resources");
         w.StartArray();
         for (const auto& ref : p.resource_refs) writeString(w, ref);

@@ -1,7 +1,9 @@
 #pragma once
-// POST /v1/records: parse -> per record (envelope checks, JSON Schema, mapping, Bundles for the
-// partners that receive the clinic's data) -> one grouped commit -> a result per record.
-// A rejected record leaves nothing behind; accepted ones are durable before the answer.
+// POST /v1/records: parse -> per record (envelope checks, JSON Schema, mapping, profile
+// validation, Bundles for the partners that receive the clinic's data) -> one grouped commit ->
+// a result per record. A rejected record leaves nothing behind; accepted ones are durable before
+// the answer. A record whose mapped resources fail their FHIR profile is kept as "invalid" with
+// the OperationOutcome and is never queued for delivery.
 #include <functional>
 #include <string>
 #include <string_view>
@@ -12,6 +14,7 @@
 #include "ingest/payload.hpp"
 #include "mapping/mapper_set.hpp"
 #include "mapping/record_schemas.hpp"
+#include "validate/profile_set.hpp"
 
 namespace gw::ingest {
 
@@ -33,7 +36,8 @@ class IngestService {
 
   /// `record_key_secret` keys the record pseudonyms written to logs (see ids::recordKey).
   IngestService(const config::GatewayConfig& config, const mapping::RecordSchemas& schemas,
-                const mapping::MapperSet& mappers, GroupCommitter& committer, std::string record_key_secret);
+                const mapping::MapperSet& mappers, const validate::ProfileSet& profiles, GroupCommitter& committer,
+                std::string record_key_secret);
 
   /// Handles one request body; `done` runs once, possibly on another thread.
   void ingest(std::string_view body, std::string_view content_type, const Submitter& submitter,
@@ -46,6 +50,7 @@ class IngestService {
   const config::GatewayConfig& config_;
   const mapping::RecordSchemas& schemas_;
   const mapping::MapperSet& mappers_;
+  const validate::ProfileSet& profiles_;
   GroupCommitter& committer_;
   std::string record_key_secret_;
 };

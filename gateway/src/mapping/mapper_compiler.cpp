@@ -61,7 +61,11 @@ class Compiler {
   Status compile() {
     const rapidjson::Value& root = mapper_.source;
     if (!root.IsObject()) return error("a mapper file must be a JSON object", "");
-    GW_TRY(onlyKeys(root, "", {"format", "recordType", "description", "valueMaps", "resources"}, "the mapper file"));
+    // "$schema" lets editors find mappers/mapper.schema.json; the engine ignores it.
+    GW_TRY(onlyKeys(root, "", {"$schema", "format", "recordType", "description", "valueMaps", "resources"}, "the mapper file"));
+    if (const auto* schema = json::find(root, "$schema"); schema != nullptr && !schema->IsString()) {
+      return error("$schema must be a string (the location of mapper.schema.json)", "/$schema");
+    }
 
     const auto* format = json::find(root, "format");
     if (format == nullptr) return error("missing \"format\": \"" + std::string(kFormat) + "\"", "");
@@ -549,8 +553,8 @@ class Compiler {
       node.variable = Variable::Clinic;
     } else if (variable == "item" || variable == "index") {
       if (loops_.empty()) {
-        return error(quoteCode(std::string("$") + std::string(variable)) + " exists only inside a loop", pointer,
-                     "use it in a rule with \"forEach\" or in the \"to\" of a $map");
+        return error(quoteCode(std::string("$") + std::string(variable)) + " exists only inside a loop (a rule's forEach or a $map's \"to\")",
+                     pointer, "record fields are written $." + std::string(variable) + "...");
       }
       node.variable = variable == "item" ? Variable::Item : Variable::Index;
     } else {

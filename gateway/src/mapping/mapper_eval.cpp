@@ -13,6 +13,9 @@ namespace {
 
 using Allocator = rapidjson::Document::AllocatorType;
 
+// First chunk of a resource's allocator: most resources fit in one.
+constexpr std::size_t kResourceChunkBytes = 4096;
+
 enum class Outcome : std::uint8_t { Present, Absent, Failed };
 
 // One level of loop (a rule's forEach or a $map): the item in scope as $item and $index.
@@ -273,21 +276,122 @@ Outcome evalResourceId(const Node& node, Scope& scope, rapidjson::Value& out, bo
   return Outcome::Present;
 }
 
+void appendXhtmlEscaped(std::string& out, std::string_view text);
+bool ifHolds(const Node& node, const rapidjson::Value& condition);
+
+// Appends a scalar as text: strings as they are (escaped for XHTML if asked), numbers and
+// booleans as JSON writes them. False for objects, arrays and null.
+bool appendScalar(const rapidjson::Value& v, std::string& out, bool escape) {
+  if (v.IsString()) {
+    const std::string_view text(v.GetString(), v.GetStringLength());
+    if (escape) {
+      appendXhtmlEscaped(out, text);
+    } else {
+      out.append(text);
+    }
+    return true;
+  }
+  if (v.IsNumber() || v.IsBool()) {
+    out += json::toString(v);
+    return true;
+  }
+  return false;
+}
+
+// Builds the text of $concat, $join (of a $map) and $escapeXhtml straight into one std::string,
+// without materialising every part as a JSON string first: a CarePlan narrative has dozens of
+// parts. Same results as eval(); on Absent or Failed, `out` is left as it was.
+Outcome appendText(const Node& node, Scope& scope, std::string& out, bool escape, const Node& owner, std::string_view what) {
+  const std::size_t mark = out.size();
+  const auto cannotJoin = [&](const rapidjson::Value& v, const Node& part) {
+    out.resize(mark);
+    return fail(scope, std::string(what) + " cannot join " + std::string(jsonTypeName(v)) + " values from " +
+                           fieldName(part, scope) + " (mapped at " + owner.where + ")", part);
+  };
+  switch (node.kind) {
+    case NodeKind::Literal:
+      if (!appendScalar(*node.literal, out, escape)) return cannotJoin(*node.literal, node);
+      return Outcome::Present;
+    case NodeKind::Path:
+      if (node.variable == Variable::Record || node.variable == Variable::Item) {
+        const rapidjson::Value* v = resolve(node, scope.record, scope.loop);
+        if (v == nullptr || isAbsentValue(*v)) return Outcome::Absent;
+        if (!appendScalar(*v, out, escape)) return cannotJoin(*v, node);
+        return Outcome::Present;
+      }
+      break;
+    case NodeKind::Concat:
+      for (const auto& child : node.children) {
+        const Outcome outcome = appendText(child, scope, out, escape, node, "$concat");
+        if (outcome != Outcome::Present) {
+          out.resize(mark);  // absent if any part is absent
+          return outcome;
+        }
+      }
+      return Outcome::Present;
+    case NodeKind::EscapeXhtml:
+      if (escape) break;  // escaping twice: take the general path
+      return appendText(node.children[0], scope, out, true, node, what);
+    case NodeKind::If: {
+      rapidjson::Value condition;
+      const Outcome outcome = eval(node.children[0], scope, condition);
+      if (outcome == Outcome::Failed) return outcome;
+      if (outcome == Outcome::Present && ifHolds(node, condition)) {
+        return appendText(node.children[1], scope, out, escape, owner, what);
+      }
+      if (node.children.size() > 2) return appendText(node.children[2], scope, out, escape, owner, what);
+      return Outcome::Absent;
+    }
+    case NodeKind::Join: {
+      const Node& input = node.children[0];
+      if (input.kind != NodeKind::Map) break;
+      // $join of a $map: each item's text goes straight into `out`; absent items are left out.
+      const Node& source = input.children[0];
+      const rapidjson::Value* array = resolve(source, scope.record, scope.loop);
+      if (array == nullptr || isAbsentValue(*array)) return Outcome::Absent;
+      if (!array->IsArray()) {
+        out.resize(mark);
+        return fail(scope, fieldName(source, scope) + " must be an array, got " + std::string(jsonTypeName(*array)) +
+                               " ($map at " + input.where + ")", source);
+      }
+      LoopFrame frame{scope.loop, &source, nullptr, 0};
+      scope.loop = &frame;
+      Outcome result = Outcome::Absent;
+      for (const auto& item : array->GetArray()) {
+        frame.item = &item;
+        const std::size_t before = out.size();
+        if (result == Outcome::Present) out += node.text;
+        const Outcome outcome = appendText(input.children[1], scope, out, escape, node, "$join");
+        if (outcome == Outcome::Failed) {
+          result = outcome;
+          break;
+        }
+        if (outcome == Outcome::Absent) {
+          out.resize(before);
+        } else {
+          result = Outcome::Present;
+        }
+        ++frame.index;
+      }
+      scope.loop = frame.parent;
+      if (result != Outcome::Present) out.resize(mark);
+      return result;
+    }
+    default:
+      break;
+  }
+  rapidjson::Value part;
+  const Outcome outcome = eval(node, scope, part);
+  if (outcome != Outcome::Present) return outcome;
+  if (!appendScalar(part, out, escape)) return cannotJoin(part, node);
+  return Outcome::Present;
+}
+
 Outcome evalConcat(const Node& node, Scope& scope, rapidjson::Value& out) {
   std::string text;
-  for (const auto& child : node.children) {
-    rapidjson::Value part;
-    const Outcome outcome = eval(child, scope, part);
-    if (outcome != Outcome::Present) return outcome;
-    if (part.IsString()) {
-      text.append(part.GetString(), part.GetStringLength());
-    } else if (part.IsNumber() || part.IsBool()) {
-      text += json::toString(part);
-    } else {
-      return fail(scope, "$concat cannot join " + std::string(jsonTypeName(part)) + " values from " + fieldName(child, scope) +
-                             " (mapped at " + node.where + ")", child);
-    }
-  }
+  text.reserve(64);
+  const Outcome outcome = appendText(node, scope, text, false, node, "$concat");
+  if (outcome != Outcome::Present) return outcome;
   out.SetString(text.data(), static_cast<rapidjson::SizeType>(text.size()), scope.allocator);
   return Outcome::Present;
 }
@@ -349,6 +453,13 @@ Outcome evalMap(const Node& node, Scope& scope, rapidjson::Value& out) {
 }
 
 Outcome evalJoin(const Node& node, Scope& scope, rapidjson::Value& out) {
+  if (node.children[0].kind == NodeKind::Map) {
+    std::string text;
+    const Outcome outcome = appendText(node, scope, text, false, node, "$join");
+    if (outcome != Outcome::Present) return outcome;
+    out.SetString(text.data(), static_cast<rapidjson::SizeType>(text.size()), scope.allocator);
+    return Outcome::Present;
+  }
   rapidjson::Value input;
   const Outcome outcome = eval(node.children[0], scope, input);
   if (outcome != Outcome::Present) return outcome;
@@ -462,15 +573,14 @@ Outcome eval(const Node& node, Scope& scope, rapidjson::Value& out) {
   return fail(scope, "internal error: unknown expression kind", node);
 }
 
-}  // namespace
-
 // One resource from one rule, with the loop frame (if any) already in scope.
 Result<MappedResource> applyOnce(const CompiledMapper& mapper, const ResourceRule& rule, const rapidjson::Value& record,
                                  const MappingContext& context, const LoopFrame* loop) {
   MappedResource result;
   result.resource_type = rule.resource_type;
+  result.allocator = std::make_unique<rapidjson::MemoryPoolAllocator<>>(kResourceChunkBytes);
+  result.resource = rapidjson::Document(rapidjson::kObjectType, result.allocator.get());
   rapidjson::Document& doc = result.resource;
-  doc.SetObject();
   Allocator& allocator = doc.GetAllocator();
   Scope scope{record, context, mapper, allocator, {}, {}, {}, std::nullopt, loop};
 
