@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -13,6 +14,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static const std::filesystem::path dir = [] {
     auto d = std::filesystem::temp_directory_path() / ("gw-mapper-fuzz-" + std::to_string(getpid()));
     std::filesystem::create_directories(d);
+    std::atexit([] {
+      std::error_code ignored;
+      std::filesystem::remove_all(std::filesystem::temp_directory_path() /
+                                      ("gw-mapper-fuzz-" + std::to_string(getpid())),
+                                  ignored);
+    });
     return d;
   }();
   {
