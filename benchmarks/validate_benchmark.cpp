@@ -56,7 +56,9 @@ struct Fixture {
     auto mappers_loaded = gw::mapping::MapperSet::loadDirectory(kRepo + "/mappers/clinic-v1", schemas.get());
     if (!mappers_loaded) fail(mappers_loaded.error().describe());
     mappers = std::make_unique<gw::mapping::MapperSet>(std::move(mappers_loaded).value());
-    for (const char* name : {"prescription_full", "patient_full"}) {
+    for (const char* name : {"prescription_full", "patient_full", "lab_fentanyl_positive", "screening_phq9",
+                             "harm_reduction_all_items", "overdose_full", "treatment_plan_full",
+                             "consent_spec_example"}) {
       const std::string text = readFile(kRepo + "/mappers/clinic-v1/golden/" + name + ".input.json");
       records[name].Parse(text.data(), text.size());
       if (records[name].HasParseError()) fail(std::string("cannot parse golden input ") + name);
@@ -129,8 +131,23 @@ void mapValidateSerialize(benchmark::State& state, const char* record_name) {
 void BM_MapValidateSerializePrescription(benchmark::State& state) { mapValidateSerialize(state, "prescription_full"); }
 void BM_MapValidateSerializePatient(benchmark::State& state) { mapValidateSerialize(state, "patient_full"); }
 
+void BM_MapValidateSerializeLabResult(benchmark::State& state) { mapValidateSerialize(state, "lab_fentanyl_positive"); }
+void BM_MapValidateSerializeScreening(benchmark::State& state) { mapValidateSerialize(state, "screening_phq9"); }
+void BM_MapValidateSerializeHarmReduction(benchmark::State& state) {
+  mapValidateSerialize(state, "harm_reduction_all_items");
+}
+void BM_MapValidateSerializeOverdose(benchmark::State& state) { mapValidateSerialize(state, "overdose_full"); }
+void BM_MapValidateSerializeTreatmentPlan(benchmark::State& state) { mapValidateSerialize(state, "treatment_plan_full"); }
+void BM_MapValidateSerializeConsent(benchmark::State& state) { mapValidateSerialize(state, "consent_spec_example"); }
+
 BENCHMARK(BM_MapValidateSerializePrescription);
 BENCHMARK(BM_MapValidateSerializePatient);
+BENCHMARK(BM_MapValidateSerializeLabResult);
+BENCHMARK(BM_MapValidateSerializeScreening);
+BENCHMARK(BM_MapValidateSerializeHarmReduction);
+BENCHMARK(BM_MapValidateSerializeOverdose);
+BENCHMARK(BM_MapValidateSerializeTreatmentPlan);
+BENCHMARK(BM_MapValidateSerializeConsent);
 #endif
 
 }  // namespace
