@@ -1,5 +1,11 @@
 // fhir-gateway command line. Everything it runs lives in the libraries under gateway/src/.
+#include <algorithm>
 #include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <optional>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -8,7 +14,10 @@
 
 #include <pthread.h>
 
+#include "app/csv_import.hpp"
+#include "app/engineer_tools.hpp"
 #include "app/gateway.hpp"
+#include "common/json.hpp"
 #include "common/log.hpp"
 #include "config/gateway_config.hpp"
 #include "http/auth.hpp"
@@ -24,6 +33,25 @@ Usage:
                                            path), then that certificates, keys, mappers and
                                            partner settings load; prints the config with
                                            secrets redacted; exit 0 when valid, 3 when not
+  fhir-gateway map [--config FILE | --format-dir DIR] [--profiles-dir DIR] --mapper FILE|TYPE RECORD.json
+                                           dry run: map one record (JSON file, '-' for stdin)
+                                           and print the FHIR resources and each one's
+                                           validation outcome; stores and sends nothing;
+                                           exit 0 when valid, 1 when mapping or validation fails
+  fhir-gateway mappers test [--config FILE | --format-dir DIR] [--profiles-dir DIR]
+                                           run the golden cases in <format dir>/golden
+                                           (<name>.input.json -> <name>.expected.json), print
+                                           a diff per mismatch and "N passed, N failed";
+                                           exit 1 when any case fails
+  fhir-gateway import --config FILE --mapper NAME|FILE DATA.csv
+                                           convert a CSV export with a CSV input mapper (a
+                                           name under mapping.csv_mappers_dir, e.g.
+                                           harm-reduction-weekly/weekly-export, or a
+                                           *.csv-mapper.json file) and ingest each row into the
+                                           configured gateway's database, as POST /v1/records
+                                           does (a running gateway delivers them); prints the
+                                           per-record result JSON; exit 0 when every row is
+                                           accepted, 1 otherwise
   fhir-gateway hash-token                  read a bearer token on stdin, print the SHA-256 hex
                                            to put in auth.tokens[].sha256
   fhir-gateway --version                   print the version
@@ -32,6 +60,16 @@ Usage:
 The config file is JSON with comments; gateway/config/gateway.example.jsonc documents every key.
 serve stops gracefully on SIGINT or SIGTERM: it stops accepting, answers requests in flight,
 commits what was accepted and lets delivery attempts in flight finish.
+
+map and mappers test: --mapper FILE uses the mapper file's directory as the format directory
+(its schemas/ beside it); --mapper TYPE names a record type in the format directory, which is
+--format-dir, else mapping.format_dir of --config, else mappers/clinic-v1 (relative to the
+current directory). Profiles: --profiles-dir, else mapping.profiles_dir of --config, else
+fhir-profiles. Resource ids and identifier systems use the record's clinic and the base
+https://ids.clinic-<clinic>.example/, as the golden cases do.
+
+serve reloads record schemas, mappers and profiles on SIGHUP (as POST /v1/admin/reload does);
+a set that fails to load is logged with file:line:column and the running set stays.
 
 Exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 invalid configuration.
 )";
@@ -56,6 +94,7 @@ int serve(const std::string& config_path) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto config = loadConfig(config_path);
@@ -72,7 +111,12 @@ int serve(const std::string& config_path) {
     return 1;
   }
   int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  for (;;) {
+    sigwait(&signals, &signal_number);
+    if (signal_number != SIGHUP) break;
+    GW_LOG(Info, Main, "reload_signal").kv("signal", "SIGHUP");
+    (void)gateway.value()->reloadMappings();  // logs the outcome; a failure keeps the running set
+  }
   GW_LOG(Info, Main, "stopping").kv("signal", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
   gateway.value()->stop();
   GW_LOG(Info, Main, "stopped");
@@ -89,6 +133,123 @@ int checkConfig(const std::string& config_path) {
   }
   std::cout << gw::config::redactedJson(*config) << "\n";
   std::cerr << config_path << ": OK\n";
+  return 0;
+}
+
+// Where map / mappers test find the format (schemas + mappers) and the profiles.
+struct MappingDirs {
+  std::string config_path;
+  std::string format_dir;
+  std::string profiles_dir;
+};
+
+std::optional<std::pair<std::string, std::string>> resolveDirs(const MappingDirs& dirs) {
+  std::string format_dir = dirs.format_dir;
+  std::string profiles_dir = dirs.profiles_dir;
+  if (!dirs.config_path.empty()) {
+    auto config = loadConfig(dirs.config_path);
+    if (!config) return std::nullopt;
+    if (format_dir.empty()) format_dir = config->mapping.format_dir.string();
+    if (profiles_dir.empty()) profiles_dir = config->mapping.profiles_dir.string();
+  }
+  if (format_dir.empty()) format_dir = "mappers/clinic-v1";
+  if (profiles_dir.empty()) profiles_dir = "fhir-profiles";
+  return std::pair{format_dir, profiles_dir};
+}
+
+std::shared_ptr<const gw::app::MappingSnapshot> loadSnapshot(const std::string& format_dir,
+                                                             const std::string& profiles_dir) {
+  gw::log::setLevel(gw::log::Level::Warn);
+  auto loaded = gw::app::loadMappingSnapshot(format_dir, profiles_dir);
+  if (!loaded) {
+    std::cerr << "fhir-gateway: cannot load the mapping set: " << loaded.error().describe() << "\n";
+    return nullptr;
+  }
+  return std::move(loaded).value();
+}
+
+int mapCommand(const MappingDirs& dirs, const std::string& mapper, const std::string& record_path) {
+  MappingDirs effective = dirs;
+  std::string record_type = mapper;
+  const std::filesystem::path mapper_path(mapper);
+  constexpr std::string_view kSuffix = ".mapper.json";
+  if (mapper.ends_with(kSuffix) || std::filesystem::is_regular_file(mapper_path)) {
+    const std::string file = mapper_path.filename().string();
+    if (!file.ends_with(kSuffix) || !std::filesystem::is_regular_file(mapper_path)) {
+      std::cerr << "fhir-gateway: " << mapper << ": not a readable <record_type>.mapper.json file\n";
+      return 2;
+    }
+    record_type = file.substr(0, file.size() - kSuffix.size());
+    effective.format_dir = mapper_path.parent_path().empty() ? "." : mapper_path.parent_path().string();
+  }
+  auto resolved = resolveDirs(effective);
+  if (!resolved) return 3;
+  auto snapshot = loadSnapshot(resolved->first, resolved->second);
+  if (!snapshot) return 1;
+  if (!snapshot->mappers->has(record_type)) {
+    std::cerr << "fhir-gateway: no mapper for record type '" << record_type << "' in " << resolved->first
+              << " (give --mapper a <record_type>.mapper.json file or one of its record types)\n";
+    return 1;
+  }
+  std::string text;
+  if (record_path == "-") {
+    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  } else {
+    std::ifstream in(record_path, std::ios::binary);
+    if (!in) {
+      std::cerr << "fhir-gateway: cannot read " << record_path << "\n";
+      return 1;
+    }
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  rapidjson::Document record;
+  if (auto parsed = gw::json::parse(text, record); !parsed) {
+    std::cerr << "fhir-gateway: " << record_path << ": " << parsed.error().describe() << "\n";
+    return 1;
+  }
+  auto mapped = gw::app::mapRecord(*snapshot, record, record_type);
+  const std::string report = gw::app::formatMappedRecord(mapped);
+  if (!mapped.errors.empty()) {
+    std::cerr << report;
+    return 1;
+  }
+  std::cout << report;
+  if (!mapped.valid()) {
+    std::cerr << "fhir-gateway: the mapped resources fail validation (see the outcomes above)\n";
+    return 1;
+  }
+  return 0;
+}
+
+int mappersTest(const MappingDirs& dirs) {
+  auto resolved = resolveDirs(dirs);
+  if (!resolved) return 3;
+  auto snapshot = loadSnapshot(resolved->first, resolved->second);
+  if (!snapshot) return 1;
+  const auto golden_dir = std::filesystem::path(resolved->first) / "golden";
+  auto results = gw::app::runGoldenCases(*snapshot, golden_dir);
+  if (results.empty()) {
+    std::cerr << "fhir-gateway: no golden cases (<name>.input.json) in " << golden_dir.string() << "\n";
+    return 1;
+  }
+  std::cout << gw::app::formatGoldenResults(results);
+  return std::all_of(results.begin(), results.end(), [](const auto& r) { return r.passed(); }) ? 0 : 1;
+}
+
+int importCommand(const std::string& config_path, const std::string& mapper, const std::string& csv_path) {
+  auto config = loadConfig(config_path);
+  if (!config) return 3;
+  gw::log::setLevel(gw::log::Level::Warn);
+  auto imported = gw::app::importCsv(*config, mapper, csv_path);
+  if (!imported) {
+    std::cerr << "fhir-gateway: import failed, nothing stored: " << imported.error().describe() << "\n";
+    return 1;
+  }
+  std::cout << imported.value().body << "\n";
+  if (!imported.value().all_accepted) {
+    std::cerr << "fhir-gateway: not every row was accepted (see \"status\" and \"errors\" per row above)\n";
+    return 1;
+  }
   return 0;
 }
 
@@ -119,6 +280,65 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command == "hash-token") return args.size() == 1 ? hashToken() : usage("hash-token takes no arguments");
+  if (command == "map" || command == "mappers") {
+    std::size_t i = 1;
+    if (command == "mappers") {
+      if (args.size() < 2 || args[1] != "test") return usage("mappers needs a subcommand: mappers test");
+      i = 2;
+    }
+    MappingDirs dirs;
+    std::string mapper;
+    std::vector<std::string> positional;
+    for (; i < args.size(); ++i) {
+      const auto a = args[i];
+      auto value = [&](std::string& out) {
+        if (i + 1 >= args.size()) return false;
+        out = std::string(args[++i]);
+        return true;
+      };
+      bool ok = true;
+      if (a == "--config") {
+        ok = value(dirs.config_path);
+      } else if (a == "--format-dir") {
+        ok = value(dirs.format_dir);
+      } else if (a == "--profiles-dir") {
+        ok = value(dirs.profiles_dir);
+      } else if (a == "--mapper" && command == "map") {
+        ok = value(mapper);
+      } else if (a.size() > 1 && a.front() == '-') {
+        return usage("unknown argument '" + std::string(a) + "'");
+      } else {
+        positional.emplace_back(a);
+      }
+      if (!ok) return usage(std::string(a) + " needs a value");
+    }
+    if (command == "mappers") {
+      if (!positional.empty()) return usage("mappers test takes no file arguments");
+      return mappersTest(dirs);
+    }
+    if (mapper.empty()) return usage("map needs --mapper FILE|RECORD_TYPE");
+    if (positional.size() != 1) return usage("map needs exactly one RECORD.json (or '-' for stdin)");
+    return mapCommand(dirs, mapper, positional[0]);
+  }
+  if (command == "import") {
+    std::string config_path;
+    std::string mapper;
+    std::vector<std::string> positional;
+    for (std::size_t i = 1; i < args.size(); ++i) {
+      if ((args[i] == "--config" || args[i] == "--mapper") && i + 1 < args.size()) {
+        (args[i] == "--config" ? config_path : mapper) = std::string(args[i + 1]);
+        ++i;
+      } else if (args[i].size() > 1 && args[i].front() == '-') {
+        return usage("unknown argument '" + std::string(args[i]) + "'");
+      } else {
+        positional.emplace_back(args[i]);
+      }
+    }
+    if (config_path.empty()) return usage("import needs --config FILE");
+    if (mapper.empty()) return usage("import needs --mapper NAME|FILE");
+    if (positional.size() != 1) return usage("import needs exactly one DATA.csv");
+    return importCommand(config_path, mapper, positional[0]);
+  }
   if (command == "serve" || command == "check-config") {
     std::string config_path;
     for (std::size_t i = 1; i < args.size(); ++i) {

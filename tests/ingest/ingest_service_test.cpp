@@ -280,5 +280,95 @@ TEST_F(IngestWithStrictProfileTest, InvalidResourcesKeepTheRecordButQueueNothing
   EXPECT_EQ(store_->outboxCounts("st-mary").value().queued, 0);
 }
 
+// text/csv: each row of a CSV export becomes one record through the same checks as JSON.
+class IngestCsvTest : public IngestServiceTest {
+ protected:
+  void SetUp() override {
+    IngestServiceTest::SetUp();
+    config_.clinics[0].programs.push_back({"hr", false});
+    auto csv = mapping::CsvMapperSet::loadDirectory(std::string(GW_REPO_DIR) + "/mappers");
+    ASSERT_TRUE(csv) << csv.error().describe();
+    csv_ = std::make_unique<mapping::CsvMapperSet>(std::move(csv).value());
+    service_ = std::make_unique<IngestService>(config_, *schemas_, *mappers_, *profiles_, *committer_, "test-secret", csv_.get());
+  }
+  IngestReply postCsv(const std::string& body, const std::string& mapper,
+                      const std::string& content_type = "text/csv; charset=utf-8") {
+    std::promise<IngestReply> promise;
+    service_->ingest(body, content_type, mapper, {"t", {"c1"}}, [&](IngestReply r) { promise.set_value(std::move(r)); });
+    return promise.get_future().get();
+  }
+  std::unique_ptr<mapping::CsvMapperSet> csv_;
+};
+
+constexpr const char* kWeekly = "harm-reduction-weekly/weekly-export";
+constexpr const char* kHeader = "Visit ID,Client ID,Visit Date,Site,Naloxone Kits,Syringes,FTS,Education,Referral\n";
+
+TEST_F(IngestCsvTest, EachRowIsARecordWithItsOwnResult) {
+  const std::string csv = std::string(kHeader) +
+                          "V1,HR-1,2026-11-16,Elm St,2,,,Y,\n"
+                          "V2,HR-2,2026-11-17,,two,,,,\n"      // bad number: rejected with line and column
+                          "V3,HR-3,2026-11-18,,0,0,0,N,N\n"     // converts, but the schema wants items
+                          "V4,HR-4,2026-11-19,,1,,,,\n";
+  const auto reply = postCsv(csv, kWeekly);
+  ASSERT_EQ(reply.status, 202) << reply.body;
+  const auto doc = parse(reply.body);
+  ASSERT_TRUE(doc.IsObject()) << reply.body;
+  EXPECT_EQ(doc["accepted"].GetUint(), 2u);
+  EXPECT_EQ(doc["rejected"].GetUint(), 2u);
+  const auto& results = doc["results"];
+  ASSERT_EQ(results.Size(), 4u);
+  for (rapidjson::SizeType i = 0; i < 4; ++i) {
+    EXPECT_EQ(results[i]["index"].GetUint(), i);
+    EXPECT_EQ(results[i]["line"].GetUint(), i + 2);
+  }
+  EXPECT_STREQ(results[0]["status"].GetString(), "accepted");
+  EXPECT_STREQ(results[0]["record_id"].GetString(), "hrw:V1");
+  EXPECT_EQ(results[0]["resources"].Size(), 2u);  // naloxone + education Observations
+  EXPECT_STREQ(results[1]["status"].GetString(), "rejected");
+  EXPECT_STREQ(results[1]["errors"][0]["path"].GetString(), "line 3, column 'Naloxone Kits'");
+  EXPECT_THAT(reply.body, Not(HasSubstr("two")));
+  EXPECT_STREQ(results[2]["status"].GetString(), "rejected");
+  EXPECT_STREQ(results[2]["errors"][0]["path"].GetString(), "service.items");
+  EXPECT_STREQ(results[3]["status"].GetString(), "accepted");
+  auto st = store_->recordStatus("c1", "hrw:V1");
+  ASSERT_TRUE(st && st.value());
+  EXPECT_EQ(st.value()->record_type, "harm_reduction_service");
+  auto rejected = store_->recordStatus("c1", "hrw:V3");
+  ASSERT_TRUE(rejected);
+  EXPECT_FALSE(rejected.value()) << "a rejected row leaves nothing behind";
+}
+
+TEST_F(IngestCsvTest, MapperMustBeNamedAndKnown) {
+  const std::string csv = std::string(kHeader) + "V1,HR-1,2026-11-16,,2,,,,\n";
+  auto missing = postCsv(csv, "");
+  EXPECT_EQ(missing.status, 400);
+  EXPECT_THAT(missing.body, HasSubstr(kWeekly));
+  auto unknown = postCsv(csv, "nope/weekly");
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_THAT(unknown.body, HasSubstr("unknown CSV mapper 'nope/weekly'"));
+  EXPECT_THAT(unknown.body, HasSubstr(kWeekly));
+  EXPECT_EQ(postCsv(csv, kWeekly, "TEXT/CSV").status, 202);
+}
+
+TEST_F(IngestCsvTest, UnreadableCsvIs400AndStoresNothing) {
+  auto reply = postCsv(std::string(kHeader) + "V1,HR-1,2026-11-16,\"open,2,,,,\n", kWeekly);
+  EXPECT_EQ(reply.status, 400) << reply.body;
+  EXPECT_THAT(reply.body, HasSubstr("line 2"));
+  auto no_column = postCsv("Visit ID,Client ID\nV1,HR-1\n", kWeekly);
+  EXPECT_EQ(no_column.status, 400);
+  EXPECT_THAT(no_column.body, HasSubstr("'Visit Date'"));
+}
+
+TEST_F(IngestCsvTest, WithoutCsvMappersTextCsvIsRefused) {
+  service_ = std::make_unique<IngestService>(config_, *schemas_, *mappers_, *profiles_, *committer_, "test-secret");
+  auto reply = postCsv(std::string(kHeader) + "V1,HR-1,2026-11-16,,2,,,,\n", kWeekly);
+  EXPECT_EQ(reply.status, 400);
+  EXPECT_THAT(reply.body, HasSubstr("csv_mappers_dir"));
+  // JSON bodies are unaffected by the mapper parameter.
+  std::promise<IngestReply> promise;
+  service_->ingest(kPatient, "application/json", kWeekly, {"t", {"c1"}}, [&](IngestReply r) { promise.set_value(std::move(r)); });
+  EXPECT_EQ(promise.get_future().get().status, 202);
+}
+
 }  // namespace
 }  // namespace gw::ingest

@@ -58,7 +58,8 @@ TEST_F(Cli, VersionAndHelp) {
   EXPECT_THAT(version.out, HasSubstr("fhir-gateway " GW_VERSION));
   auto help = run({"--help"});
   EXPECT_EQ(help.status, 0);
-  for (const char* command : {"serve --config", "check-config --config", "hash-token", "--version"}) {
+  for (const char* command : {"serve --config", "check-config --config", "map [--config", "mappers test", "import --config",
+                              "hash-token", "--version"}) {
     EXPECT_THAT(help.out, HasSubstr(command));
   }
   auto wrong = run({"frobnicate"});
@@ -102,6 +103,121 @@ TEST_F(Cli, HashTokenPrintsTheSha256) {
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, ids::sha256Hex("Zm9vYmFyYmF6cXV4LXRva2Vu") + "\n");
   EXPECT_EQ(run({"hash-token"}, "short").status, 2);
+}
+
+TEST_F(Cli, MapPrintsResourcesAndValidationAndFailsOnBadRecords) {
+  const std::string repo = GW_REPO_DIR;
+  const std::string golden = repo + "/mappers/clinic-v1/golden/";
+  // By mapper file: its directory is the format directory.
+  auto by_file = run({"map", "--mapper", repo + "/mappers/clinic-v1/lab_result.mapper.json", "--profiles-dir",
+                      repo + "/fhir-profiles", golden + "lab_quantity.input.json"});
+  EXPECT_EQ(by_file.status, 0) << by_file.err;
+  EXPECT_THAT(by_file.out, HasSubstr("\"resourceType\": \"Observation\""));
+  EXPECT_THAT(by_file.out, HasSubstr("validation Observation/"));
+  EXPECT_THAT(by_file.out, HasSubstr(": valid"));
+
+  // By record type, with the directories from a config file.
+  std::string example = readWholeFile(repo + "/gateway/config/gateway.example.jsonc");
+  for (std::size_t p; (p = example.find("../../certs/out")) != std::string::npos;) example.replace(p, 15, devPkiDir());
+  for (std::size_t p; (p = example.find("../../")) != std::string::npos;) example.replace(p, 6, repo + "/");
+  auto by_type = run({"map", "--config", writeConfig(example), "--mapper", "lab_result", golden + "lab_quantity.input.json"});
+  EXPECT_EQ(by_type.status, 0) << by_type.err;
+  EXPECT_THAT(by_type.out, HasSubstr("\"resourceType\": \"Observation\""));
+
+  // A record that fails its schema: exit 1, the record field path named.
+  std::string text = readWholeFile(golden + "lab_quantity.input.json");
+  text.replace(text.find("\"loinc\""), 7, "\"loinx\"");
+  std::ofstream(dir_ / "bad.json") << text;
+  auto bad = run({"map", "--format-dir", repo + "/mappers/clinic-v1", "--profiles-dir", repo + "/fhir-profiles",
+                  "--mapper", "lab_result", (dir_ / "bad.json").string()});
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_THAT(bad.err, HasSubstr("result"));
+  // The wrong mapper for the record.
+  auto wrong = run({"map", "--format-dir", repo + "/mappers/clinic-v1", "--profiles-dir", repo + "/fhir-profiles",
+                    "--mapper", "patient", golden + "lab_quantity.input.json"});
+  EXPECT_EQ(wrong.status, 1);
+  EXPECT_THAT(wrong.err, HasSubstr("record_type"));
+  EXPECT_EQ(run({"map", golden + "lab_quantity.input.json"}).status, 2);
+}
+
+TEST_F(Cli, MappersTestRunsTheGoldenCasesAndShowsADiff) {
+  const std::string repo = GW_REPO_DIR;
+  auto shipped = run({"mappers", "test", "--format-dir", repo + "/mappers/clinic-v1", "--profiles-dir",
+                      repo + "/fhir-profiles"});
+  EXPECT_EQ(shipped.status, 0) << shipped.out << shipped.err;
+  EXPECT_THAT(shipped.out, HasSubstr(" passed, 0 failed"));
+
+  // A copy whose one golden expectation differs.
+  const auto format = dir_ / "format";
+  fs::copy(repo + "/mappers/clinic-v1", format, fs::copy_options::recursive);
+  for (const auto& entry : fs::directory_iterator(format / "golden")) {
+    if (entry.path().filename() != "lab_quantity.input.json" && entry.path().filename() != "lab_quantity.expected.json") {
+      fs::remove(entry.path());
+    }
+  }
+  std::string expected = readWholeFile((format / "golden/lab_quantity.expected.json").string());
+  expected.replace(expected.find("\"corrected\""), 11, "\"final\"");
+  std::ofstream(format / "golden/lab_quantity.expected.json") << expected;
+  auto failing = run({"mappers", "test", "--format-dir", format.string(), "--profiles-dir", repo + "/fhir-profiles"});
+  EXPECT_EQ(failing.status, 1);
+  EXPECT_THAT(failing.out, HasSubstr("FAIL lab_quantity"));
+  EXPECT_THAT(failing.out, HasSubstr("$[0].status"));
+  EXPECT_THAT(failing.out, HasSubstr("expected: \"final\""));
+  EXPECT_THAT(failing.out, HasSubstr("actual:   \"corrected\""));
+  EXPECT_THAT(failing.out, HasSubstr("0 passed, 1 failed"));
+
+  // A broken mapper: file:line:column, exit 1.
+  std::ofstream(format / "patient.mapper.json") << "{\n  oops\n}\n";
+  auto broken = run({"mappers", "test", "--format-dir", format.string(), "--profiles-dir", repo + "/fhir-profiles"});
+  EXPECT_EQ(broken.status, 1);
+  EXPECT_THAT(broken.err, HasSubstr("patient.mapper.json:2:"));
+}
+
+TEST_F(Cli, ImportConvertsACsvExportAndIngestsEveryRow) {
+  const std::string repo = GW_REPO_DIR;
+  const std::string pki = devPkiDir();
+  const auto config = writeConfig(R"({
+  "server": {"address": "127.0.0.1", "port": 0,
+             "tls": {"cert_file": ")" + pki + R"(/server.crt", "key_file": ")" + pki + R"(/server.key",
+                     "client_ca_file": ")" + pki + R"(/ca.crt", "client_cert": "required"}},
+  "auth": {"tokens": [{"id": "clinic-c1", "sha256": "16fe3168dfc75472f79c00f62f719efaa73e9881e57cca363e1d0f945b24d372", "roles": ["ingest"], "clinics": ["c1"]}]},
+  "storage": {"sqlite_path": ")" + (dir_ / "gw.db").string() + R"("},
+  "mapping": {"format_dir": ")" + repo + R"(/mappers/clinic-v1", "profiles_dir": ")" + repo + R"(/fhir-profiles",
+              "csv_mappers_dir": ")" + repo + R"(/mappers"},
+  "clinics": [{"id": "c1", "identifier_system_base": "https://ids.c1.example.org/", "programs": [{"id": "hr", "part2": false}]}],
+  "partners": []
+})");
+  const std::string weekly = repo + "/mappers/harm-reduction-weekly/examples/weekly.csv";
+
+  auto first = run({"import", "--config", config, "--mapper", "harm-reduction-weekly/weekly-export", weekly});
+  ASSERT_EQ(first.status, 0) << first.err << first.out;
+  EXPECT_THAT(first.out, HasSubstr("\"accepted\":3"));
+  EXPECT_THAT(first.out, HasSubstr("\"record_id\":\"hrw:W47-003\""));
+  EXPECT_THAT(first.out, HasSubstr("\"line\":4"));
+  EXPECT_THAT(first.out, HasSubstr("\"disposition\":\"created\""));
+  // Stored in the gateway's database: the same file again changes nothing. By mapper file too.
+  auto again = run({"import", "--config", config, "--mapper",
+                    repo + "/mappers/harm-reduction-weekly/weekly-export.csv-mapper.json", weekly});
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_THAT(again.out, HasSubstr("\"disposition\":\"unchanged\""));
+  EXPECT_THAT(again.out, Not(HasSubstr("\"disposition\":\"created\"")));
+
+  // Some rows rejected: results for every row, exit 1.
+  auto edge = run({"import", "--config", config, "--mapper", "harm-reduction-weekly/weekly-export",
+                   repo + "/mappers/harm-reduction-weekly/golden/edge_cases.csv"});
+  EXPECT_EQ(edge.status, 1);
+  EXPECT_THAT(edge.out, HasSubstr("\"accepted\":1"));
+  EXPECT_THAT(edge.out, HasSubstr("line 4, column 'Naloxone Kits'"));
+  EXPECT_THAT(edge.err, HasSubstr("not every row was accepted"));
+
+  auto unknown = run({"import", "--config", config, "--mapper", "weekly", weekly});
+  EXPECT_EQ(unknown.status, 1);
+  EXPECT_THAT(unknown.err, HasSubstr("unknown CSV mapper 'weekly'"));
+  EXPECT_THAT(unknown.err, HasSubstr("harm-reduction-weekly/weekly-export"));
+  auto missing = run({"import", "--config", config, "--mapper", "harm-reduction-weekly/weekly-export", (dir_ / "none.csv").string()});
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_EQ(run({"import", "--config", config, weekly}).status, 2) << "--mapper is required";
+  EXPECT_EQ(run({"import", "--mapper", "x", weekly}).status, 2) << "--config is required";
 }
 
 }  // namespace

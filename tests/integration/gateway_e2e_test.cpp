@@ -5,7 +5,10 @@
 #include <openssl/ssl.h>
 
 #include <algorithm>
+#include <atomic>
+#include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -377,6 +380,151 @@ TEST_F(GatewayEndToEnd, GracefulStopExitsCleanly) {
   ASSERT_EQ(gw.post(prescriptionRecord()).status, 202);
   EXPECT_EQ(gw.stop(), 0);
   EXPECT_THAT(gw.log(), HasSubstr("INFO main stopped"));
+}
+
+TEST_F(GatewayEndToEnd, MappingTestEndpointDryRunsForEngineersOnly) {
+  auto& gw = startGateway();
+  auto single = gw.request("POST", "/v1/mappings/mat_prescription/$test", prescriptionRecord("7001"), "dev-engineer");
+  ASSERT_EQ(single.status, 200) << single.body;
+  auto d = parseJson(single.body);
+  ASSERT_TRUE(d.IsObject()) << single.body;
+  EXPECT_EQ(d["passed"].GetUint(), 1u) << single.body;
+  EXPECT_STREQ(d["results"][0]["resources"][0]["resourceType"].GetString(), "MedicationRequest");
+  EXPECT_TRUE(d["results"][0]["outcomes"][0].IsObject());
+  // The encoded form of "$" reaches the same route.
+  EXPECT_EQ(gw.request("POST", "/v1/mappings/mat_prescription/%24test", prescriptionRecord("7001"), "dev-engineer").status,
+            200);
+
+  // Golden cases: one that matches, one whose expectation differs at one element.
+  const std::string repo = GW_REPO_DIR;
+  const std::string input = readWholeFile(repo + "/mappers/clinic-v1/golden/prescription_full.input.json");
+  const std::string expected = readWholeFile(repo + "/mappers/clinic-v1/golden/prescription_full.expected.json");
+  std::string wrong = expected;
+  const auto at = wrong.find("\"intent\"");
+  ASSERT_NE(at, std::string::npos);
+  wrong.replace(wrong.find("\"order\"", at), 7, "\"plan\"");
+  auto cases = gw.request("POST", "/v1/mappings/mat_prescription/$test",
+                          "[{\"input\":" + input + ",\"expected\":" + expected + "},{\"input\":" + input +
+                              ",\"expected\":" + wrong + "}]",
+                          "dev-engineer");
+  ASSERT_EQ(cases.status, 200) << cases.body;
+  auto c = parseJson(cases.body);
+  EXPECT_EQ(c["passed"].GetUint(), 1u) << cases.body;
+  EXPECT_EQ(c["failed"].GetUint(), 1u);
+  ASSERT_EQ(c["results"][1]["differences"].Size(), 1u) << cases.body;
+  EXPECT_STREQ(c["results"][1]["differences"][0]["path"].GetString(), "$[0].intent");
+
+  EXPECT_EQ(gw.request("POST", "/v1/mappings/no_such_type/$test", prescriptionRecord(), "dev-engineer").status, 404);
+  EXPECT_EQ(gw.request("POST", "/v1/mappings/mat_prescription/$test", prescriptionRecord(), "dev-ingest-c1").status, 403);
+  EXPECT_EQ(gw.request("POST", "/v1/mappings/mat_prescription/$test", prescriptionRecord(), "dev-admin").status, 403);
+  // A dry run stores and sends nothing.
+  EXPECT_EQ(gw.status("c1:rx:7001").status, 404);
+  EXPECT_EQ(partnerWrites(), 0);
+}
+
+TEST_F(GatewayEndToEnd, ReloadKeepsTheRunningSetOnABrokenMapperAndSwapsInAFixedOne) {
+  const std::string format = dir_ + "/format";
+  fs::copy(std::string(GW_REPO_DIR) + "/mappers/clinic-v1", format, fs::copy_options::recursive);
+  GatewayOptions options;
+  options.format_dir = format;
+  auto& gw = startGateway(options);
+  auto test_overdose = [&] {
+    return gw.request("POST", "/v1/mappings/overdose_event/$test", "{}", "dev-engineer").status;
+  };
+  ASSERT_EQ(test_overdose(), 200);
+
+  // A broken mapper: rejected with file:line:column, the running set keeps mapping.
+  const std::string patient_mapper = readWholeFile(format + "/patient.mapper.json");
+  std::ofstream(format + "/patient.mapper.json") << "{\n  \"record_type\": \"patient\",\n  oops\n}\n";
+  fs::rename(format + "/overdose_event.mapper.json", dir_ + "/overdose_event.mapper.json");
+  auto rejected = gw.request("POST", "/v1/admin/reload", "", "dev-engineer");
+  EXPECT_EQ(rejected.status, 422) << rejected.body;
+  EXPECT_THAT(rejected.body, HasSubstr("patient.mapper.json:3:"));
+  EXPECT_THAT(rejected.body, HasSubstr("running mapping set stays"));
+  EXPECT_THAT(gw.log(), HasSubstr("reload_rejected"));
+  EXPECT_EQ(gw.post(patientRecord()).status, 202);
+  EXPECT_EQ(test_overdose(), 200);
+
+  // Fixed: the new set (without the overdose mapper) takes effect.
+  std::ofstream(format + "/patient.mapper.json") << patient_mapper;
+  EXPECT_EQ(gw.request("POST", "/v1/admin/reload", "", "dev-ingest-c1").status, 403);
+  auto reloaded = gw.request("POST", "/v1/admin/reload", "", "dev-admin");
+  EXPECT_EQ(reloaded.status, 200) << reloaded.body;
+  EXPECT_THAT(reloaded.body, HasSubstr("\"status\":\"reloaded\""));
+  EXPECT_EQ(test_overdose(), 404);
+  EXPECT_EQ(gw.post(prescriptionRecord()).status, 202);
+
+  // SIGHUP reloads too: the mapper is back.
+  fs::rename(dir_ + "/overdose_event.mapper.json", format + "/overdose_event.mapper.json");
+  gw.signal(SIGHUP);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (test_overdose() != 200 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(test_overdose(), 200);
+  EXPECT_EQ(gw.stop(), 0);  // SIGHUP did not stop it
+}
+
+TEST_F(GatewayEndToEnd, IngestKeepsWorkingWhileTheMappingSetIsReloaded) {
+  auto& gw = startGateway();
+  std::atomic<bool> done{false};
+  std::atomic<int> reloads{0};
+  std::thread reloader([&] {
+    while (!done) {
+      if (gw.request("POST", "/v1/admin/reload", "", "dev-engineer").status == 200) ++reloads;
+    }
+  });
+  int accepted = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto r = gw.post(prescriptionRecord(std::to_string(8000 + i)));
+    if (r.status == 202 && r.body.find("\"status\":\"accepted\"") != std::string::npos) ++accepted;
+  }
+  done = true;
+  reloader.join();
+  EXPECT_EQ(accepted, 20);
+  EXPECT_GT(reloads.load(), 0);
+  EXPECT_TRUE(gw.waitForDeliveries("c1:rx:8019", "delivered"));
+}
+
+TEST_F(GatewayEndToEnd, CsvExportRowsReachThePartnerAsObservations) {
+  auto& gw = startGateway();
+  const std::string csv = readWholeFile(std::string(GW_REPO_DIR) + "/mappers/harm-reduction-weekly/examples/weekly.csv");
+  auto r = gw.postCsv(csv, "harm-reduction-weekly/weekly-export");
+  ASSERT_EQ(r.status, 202) << r.body;
+  auto reply = parseJson(r.body);
+  EXPECT_EQ(reply["accepted"].GetInt(), 3) << r.body;
+  ASSERT_EQ(reply["results"].Size(), 3u);
+  for (rapidjson::SizeType i = 0; i < 3; ++i) {
+    EXPECT_EQ(reply["results"][i]["index"].GetUint(), i);
+    EXPECT_EQ(reply["results"][i]["line"].GetUint(), i + 2) << "the CSV line of the row";
+    EXPECT_STREQ(reply["results"][i]["state"].GetString(), "mapped");
+  }
+  for (const char* record_id : {"hrw:W47-001", "hrw:W47-002", "hrw:W47-003"}) {
+    ASSERT_TRUE(gw.waitForDeliveries(record_id, "delivered")) << record_id << ": " << gw.status(record_id).body;
+  }
+  // One Observation per item given, found at the partner by its business identifier.
+  const std::string system = "https://ids.c1.example.org/harm-reduction-service";
+  for (const char* id : {"W47-001:naloxone_kit", "W47-001:syringes", "W47-001:fentanyl_test_strips", "W47-001:education",
+                         "W47-002:naloxone_kit", "W47-002:fentanyl_test_strips", "W47-003:education", "W47-003:referral"}) {
+    EXPECT_EQ(partner_->count("Observation", system, id), 1) << id;
+  }
+  EXPECT_EQ(partner_->count("Observation", system, "W47-002:syringes"), 0) << "a 0 in the export is no item";
+  auto naloxone = partner_->search("Observation", system, "W47-001:naloxone_kit");
+  EXPECT_EQ(naloxone["entry"][0]["resource"]["valueQuantity"]["value"].GetInt(), 2);
+  // Each row's client became (a stub of) its Patient, by MRN.
+  EXPECT_EQ(partner_->count("Patient", kMrnSystem, "HR-1001"), 1);
+
+  // Errors: an unknown mapper names the available ones; a bad cell rejects its row only.
+  auto unknown = gw.postCsv(csv, "nope");
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_THAT(unknown.body, HasSubstr("harm-reduction-weekly/weekly-export"));
+  auto bad = gw.postCsv("Visit ID,Client ID,Visit Date,Site,Naloxone Kits,Syringes,FTS,Education,Referral\n"
+                        "W47-009,HR-1009,2026-11-20,,lots,,,,\n",
+                        "harm-reduction-weekly/weekly-export");
+  EXPECT_EQ(bad.status, 422) << bad.body;
+  EXPECT_THAT(bad.body, HasSubstr("line 2, column 'Naloxone Kits'"));
+  EXPECT_THAT(bad.body, Not(HasSubstr("lots")));
+  EXPECT_THAT(gw.log(), Not(HasSubstr("HR-1001")));
 }
 
 }  // namespace

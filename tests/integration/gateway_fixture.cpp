@@ -85,9 +85,11 @@ Gateway::Gateway(const std::string& work_dir, GatewayOptions options) : dir_(wor
                      "client_ca_file": "@PKI@/ca.crt", "client_cert": "required"}},
   "auth": {"tokens": [
     {"id": "clinic-c1", "sha256": "16fe3168dfc75472f79c00f62f719efaa73e9881e57cca363e1d0f945b24d372", "roles": ["ingest"], "clinics": ["c1"]},
-    {"id": "compliance", "sha256": "8ca17ac4a03ec98104dea63e6883110b4fefb792703b2e80e914823a346e5c35", "roles": ["compliance"], "clinics": ["*"]}]},
+    {"id": "compliance", "sha256": "8ca17ac4a03ec98104dea63e6883110b4fefb792703b2e80e914823a346e5c35", "roles": ["compliance"], "clinics": ["*"]},
+    {"id": "engineer", "sha256": "072aeefbbcadedf5862c1c118fee074556b9c8d496817a6d9b5a370cadc560e2", "roles": ["engineer"]},
+    {"id": "admin", "sha256": "de72d648e29b247c1875138a7140256dbe5df3e6c9f37d592b07d9de509d2878", "roles": ["admin"]}]},
   "storage": {"sqlite_path": "@DIR@/gateway.db"},
-  "mapping": {"format_dir": "@REPO@/mappers/clinic-v1", "profiles_dir": "@REPO@/fhir-profiles"},
+  "mapping": {"format_dir": "@FORMAT@", "profiles_dir": "@REPO@/fhir-profiles", "csv_mappers_dir": "@REPO@/mappers"},
   "clinics": [{"id": "c1", "identifier_system_base": "https://ids.c1.example.org/", "programs": [{"id": "otp", "part2": true}, {"id": "hr", "part2": false}]},
               {"id": "c2", "identifier_system_base": "https://ids.c2.example.org/"}],
   "partners": [{"id": "st-mary", "fhir_base_url": "@PARTNER@", "ca_file": "@PKI@/ca.crt",
@@ -100,6 +102,7 @@ Gateway::Gateway(const std::string& work_dir, GatewayOptions options) : dir_(wor
   auto replace = [&](const std::string& key, const std::string& value) {
     for (std::size_t p; (p = config.find(key)) != std::string::npos;) config.replace(p, key.size(), value);
   };
+  replace("@FORMAT@", options_.format_dir.empty() ? kRepo + "/mappers/clinic-v1" : options_.format_dir);
   replace("@PKI@", pki);
   replace("@DIR@", dir_);
   replace("@REPO@", kRepo);
@@ -158,6 +161,19 @@ TlsClientOptions Gateway::clientTls() const {
 HttpResponse Gateway::post(const std::string& body, const std::string& content_type, const std::string& token) {
   return tlsRequest(port_, clientTls(), "POST", "/v1/records", body,
                     {{"Content-Type", content_type}, {"Authorization", "Bearer " + token}});
+}
+
+HttpResponse Gateway::request(const std::string& method, const std::string& target, const std::string& body,
+                              const std::string& token) {
+  return tlsRequest(port_, clientTls(), method, target, body,
+                    {{"Content-Type", "application/json"}, {"Authorization", "Bearer " + token}});
+}
+
+void Gateway::signal(int sig) { process_->signal(sig); }
+
+HttpResponse Gateway::postCsv(const std::string& csv, const std::string& mapper, const std::string& token) {
+  return tlsRequest(port_, clientTls(), "POST", "/v1/records?mapper=" + mapper, csv,
+                    {{"Content-Type", "text/csv; charset=utf-8"}, {"Authorization", "Bearer " + token}});
 }
 
 HttpResponse Gateway::status(const std::string& record_id, const std::string& token) {

@@ -37,6 +37,7 @@ struct GatewayOptions {
   int retry_max_ms = 1000;
   int max_attempts = 0;
   std::size_t max_body_bytes = 1 << 20;
+  std::string format_dir;  // mapping.format_dir; empty: the repo's mappers/clinic-v1
 };
 
 /// The fhir-gateway binary with its own database folder.
@@ -55,6 +56,12 @@ class Gateway {
   HttpResponse post(const std::string& body, const std::string& content_type = "application/json",
                     const std::string& token = "dev-ingest-c1");
   HttpResponse status(const std::string& record_id, const std::string& token = "dev-ingest-c1");
+  /// POST /v1/records?mapper=MAPPER with Content-Type text/csv (mapper names are URL-safe).
+  HttpResponse postCsv(const std::string& csv, const std::string& mapper, const std::string& token = "dev-ingest-c1");
+  /// Any request with a bearer token (tokens: dev-ingest-c1, dev-compliance, dev-engineer, dev-admin).
+  HttpResponse request(const std::string& method, const std::string& target, const std::string& body,
+                       const std::string& token);
+  void signal(int sig);
   /// Polls the record's status until every delivery is in `state` (e.g. "delivered").
   bool waitForDeliveries(const std::string& record_id, const std::string& state,
                          std::chrono::milliseconds timeout = std::chrono::seconds(20));

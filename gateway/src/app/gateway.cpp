@@ -4,7 +4,13 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 
+#include "app/csv_import.hpp"
+#include "app/engineer_tools.hpp"
 #include "common/ids.hpp"
 #include "common/json.hpp"
 #include "common/log.hpp"
@@ -157,11 +163,24 @@ struct Gateway::Parts {
   const Clock* clock = nullptr;
   std::unique_ptr<store::Store> store;
   std::string record_key_secret;  // pseudonymises record ids in logs and status answers
-  std::unique_ptr<mapping::RecordSchemas> schemas;
-  std::unique_ptr<mapping::MapperSet> mappers;
-  std::unique_ptr<validate::ProfileSet> profiles;
   std::unique_ptr<ingest::GroupCommitter> committer;
-  std::unique_ptr<ingest::IngestService> ingest;
+  std::unique_ptr<mapping::CsvMapperSet> csv_mappers;  // mapping.csv_mappers_dir, loaded at start
+  // The running mapping set with the IngestService over it, replaced whole on reload. A request
+  // copies the shared_ptr when it starts and keeps that set until it has answered, so a reload
+  // never changes schemas, mappers or profiles under a record being mapped.
+  struct Live {
+    std::shared_ptr<const MappingSnapshot> mapping;
+    std::unique_ptr<ingest::IngestService> ingest;
+  };
+  mutable std::mutex live_mutex;
+  std::shared_ptr<const Live> live;
+  std::mutex reload_mutex;  // one reload at a time
+  // Reloads read and compile files: they run on this thread, never on an io thread.
+  std::thread reload_thread;
+  std::mutex jobs_mutex;
+  std::condition_variable jobs_cv;
+  std::deque<std::function<void()>> jobs;
+  bool jobs_stopping = false;
   std::unique_ptr<http::Authenticator> auth;
   std::vector<std::unique_ptr<delivery::PartnerWorker>> workers;
   std::unique_ptr<http::Server> server;
@@ -186,6 +205,70 @@ struct Gateway::Parts {
     return std::nullopt;
   }
 
+  std::shared_ptr<const Live> current() const {
+    std::lock_guard lock(live_mutex);
+    return live;
+  }
+
+  void install(std::shared_ptr<const MappingSnapshot> mapping) {
+    auto next = std::make_shared<Live>();
+    next->ingest = std::make_unique<ingest::IngestService>(config, *mapping->schemas, *mapping->mappers,
+                                                           *mapping->profiles, *committer, record_key_secret,
+                                                           csv_mappers.get());
+    next->mapping = std::move(mapping);
+    std::lock_guard lock(live_mutex);
+    live = std::move(next);
+  }
+
+  Result<ReloadSummary> reload() {
+    std::lock_guard serial(reload_mutex);
+    auto loaded = loadMappingSnapshot(config.mapping.format_dir, config.mapping.profiles_dir);
+    if (!loaded) {
+      GW_LOG(Error, Mapping, "reload_rejected").kv("error", loaded.error().describe());
+      return loaded.error();
+    }
+    const auto& m = *loaded.value();
+    ReloadSummary summary{m.schemas->recordTypes().size(), m.mappers->recordTypes().size(),
+                          m.profiles->profileUrls().size()};
+    install(std::move(loaded).value());
+    GW_LOG(Info, Mapping, "reloaded")
+        .kv("schemas", summary.schemas)
+        .kv("mappers", summary.mappers)
+        .kv("profiles", summary.profiles);
+    return summary;
+  }
+
+  void post(std::function<void()> job) {
+    {
+      std::lock_guard lock(jobs_mutex);
+      if (!jobs_stopping) jobs.push_back(std::move(job));
+    }
+    jobs_cv.notify_one();
+  }
+
+  void runJobs() {
+    for (;;) {
+      std::function<void()> job;
+      {
+        std::unique_lock lock(jobs_mutex);
+        jobs_cv.wait(lock, [this] { return jobs_stopping || !jobs.empty(); });
+        if (jobs.empty()) return;
+        job = std::move(jobs.front());
+        jobs.pop_front();
+      }
+      job();
+    }
+  }
+
+  void stopJobs() {
+    {
+      std::lock_guard lock(jobs_mutex);
+      jobs_stopping = true;
+    }
+    jobs_cv.notify_all();
+    if (reload_thread.joinable()) reload_thread.join();
+  }
+
   void wakeWorkers() {
     for (auto& w : workers) w->wake();
   }
@@ -196,11 +279,40 @@ struct Gateway::Parts {
       auto principal = admit(req, respond, {http::Role::Ingest});
       if (!principal) return;
       ingest::Submitter submitter{principal->token_id, principal->clinics};
-      ingest->ingest(req.body, req.header("content-type"), submitter,
-                     [this, respond](ingest::IngestReply reply) {
-                       if (reply.status == 202) wakeWorkers();
-                       respond(http::jsonResponse(reply.status, std::move(reply.body)));
-                     });
+      auto running = current();
+      // text/csv bodies name their CSV input mapper: ?mapper=harm-reduction-weekly/weekly-export
+      running->ingest->ingest(req.body, req.header("content-type"), req.queryParam("mapper").value_or(""), submitter,
+                              [this, respond, running](ingest::IngestReply reply) {
+                                if (reply.status == 202) wakeWorkers();
+                                respond(http::jsonResponse(reply.status, std::move(reply.body)));
+                              });
+    });
+    // Dry run of one mapper (engineer tool): maps, validates and diffs, stores nothing.
+    router->add("POST", "/v1/mappings/{name}/$test", [this](http::Request& req, http::Respond respond) {
+      auto principal = admit(req, respond, {http::Role::Engineer});
+      if (!principal) return;
+      auto running = current();
+      auto answer = testMappingRequest(*running->mapping, req.pathParam("name"), req.body);
+      GW_LOG(Info, Mapping, "mapping_test").kv("request_id", req.request_id).kv("token", req.token_id)
+          .kv("status", answer.status);
+      respond(http::jsonResponse(answer.status, std::move(answer.body)));
+    });
+    router->add("POST", "/v1/admin/reload", [this](http::Request& req, http::Respond respond) {
+      auto principal = admit(req, respond, {http::Role::Engineer, http::Role::Admin});
+      if (!principal) return;
+      GW_LOG(Info, Mapping, "reload_requested").kv("request_id", req.request_id).kv("token", req.token_id);
+      post([this, respond] {
+        auto reloaded = reload();
+        if (!reloaded) {
+          Error e = reloaded.error();
+          e.hint = "the running mapping set stays in place; " + (e.hint.empty() ? std::string("fix the file and reload again") : e.hint);
+          return respond(http::errorResponse(e, 422));
+        }
+        const auto& s = reloaded.value();
+        respond(http::jsonResponse(200, R"({"status":"reloaded","schemas":)" + std::to_string(s.schemas) +
+                                            R"(,"mappers":)" + std::to_string(s.mappers) + R"(,"profiles":)" +
+                                            std::to_string(s.profiles) + "}"));
+      });
     });
     router->add("GET", "/v1/records/{record_id}", [this](http::Request& req, http::Respond respond) {
       auto principal = admit(req, respond, {http::Role::Ingest, http::Role::Compliance, http::Role::Admin});
@@ -253,21 +365,15 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::GatewayConfig config, c
   parts->store = std::move(store);
   GW_TRY(auto record_key_secret, parts->store->deploymentSecret("record-key"));
   parts->record_key_secret = std::move(record_key_secret);
-  GW_TRY(auto schemas, mapping::RecordSchemas::loadDirectory(cfg.mapping.format_dir / "schemas"));
-  parts->schemas = std::make_unique<mapping::RecordSchemas>(std::move(schemas));
-  GW_TRY(auto mappers, mapping::MapperSet::loadDirectory(cfg.mapping.format_dir, parts->schemas.get()));
-  parts->mappers = std::make_unique<mapping::MapperSet>(std::move(mappers));
-  GW_TRY(auto profiles, validate::ProfileSet::loadDirectory(cfg.mapping.profiles_dir));
-  parts->profiles = std::make_unique<validate::ProfileSet>(std::move(profiles));
+  GW_TRY(auto mapping, loadMappingSnapshot(cfg.mapping.format_dir, cfg.mapping.profiles_dir));
   GW_LOG(Info, Mapping, "loaded")
-      .kv("schemas", parts->schemas->recordTypes().size())
-      .kv("mappers", parts->mappers->recordTypes().size())
-      .kv("profiles", parts->profiles->profileUrls().size());
+      .kv("schemas", mapping->schemas->recordTypes().size())
+      .kv("mappers", mapping->mappers->recordTypes().size())
+      .kv("profiles", mapping->profiles->profileUrls().size());
 
+  GW_TRY(parts->csv_mappers, loadCsvMappers(cfg));
   parts->committer = std::make_unique<ingest::GroupCommitter>(*parts->store, clock);
-  parts->ingest = std::make_unique<ingest::IngestService>(cfg, *parts->schemas, *parts->mappers, *parts->profiles,
-                                                          *parts->committer,
-                                                          parts->record_key_secret);
+  parts->install(std::move(mapping));
   parts->auth = std::make_unique<http::Authenticator>(tokenEntries(cfg.tokens));
 
   for (const auto& partner : cfg.partners) {
@@ -278,6 +384,7 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::GatewayConfig config, c
   }
   GW_TRY(auto server, http::Server::create(serverOptions(cfg.server), parts->routes()));
   parts->server = std::move(server);
+  parts->reload_thread = std::thread([p = parts.get()] { p->runJobs(); });
   return std::unique_ptr<Gateway>(new Gateway(std::move(parts)));
 }
 
@@ -285,8 +392,10 @@ Status Gateway::check(const config::GatewayConfig& cfg) {
   GW_TRY(auto schemas, mapping::RecordSchemas::loadDirectory(cfg.mapping.format_dir / "schemas"));
   GW_TRY(auto mappers, mapping::MapperSet::loadDirectory(cfg.mapping.format_dir, &schemas));
   GW_TRY(auto profiles, validate::ProfileSet::loadDirectory(cfg.mapping.profiles_dir));
+  GW_TRY(auto csv_mappers, loadCsvMappers(cfg));
   (void)mappers;
   (void)profiles;
+  (void)csv_mappers;
   for (const auto& partner : cfg.partners) {
     GW_TRY(auto endpoint, delivery::endpointFor(partner));
     GW_TRY(auto client, delivery::FhirClient::create(std::move(endpoint)));
@@ -308,10 +417,13 @@ Status Gateway::start() {
 void Gateway::stop() {
   if (!parts_) return;
   if (parts_->server) parts_->server->stop();
+  parts_->stopJobs();  // a reload in progress finishes first
   for (auto& w : parts_->workers) w->stop();
   parts_->committer.reset();  // drains and commits what is queued
 }
 
 std::uint16_t Gateway::port() const { return parts_->server->port(); }
+
+Result<Gateway::ReloadSummary> Gateway::reloadMappings() { return parts_->reload(); }
 
 }  // namespace gw::app

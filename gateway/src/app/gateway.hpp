@@ -28,6 +28,19 @@ class Gateway {
   void stop();
   std::uint16_t port() const;
 
+  struct ReloadSummary {
+    std::size_t schemas = 0;
+    std::size_t mappers = 0;
+    std::size_t profiles = 0;
+  };
+  /// Loads record schemas, mappers and profiles again from the configured directories and swaps
+  /// them in for requests that start afterwards (requests in flight finish with the set they
+  /// began with). A set that fails to load is rejected, with file:line:column in the error and the
+  /// log, and the running one stays. Blocks while it reads files: call it off the io threads
+  /// (serve calls it on SIGHUP; POST /v1/admin/reload runs it on the gateway's reload thread).
+  /// Thread-safe; reloads run one at a time.
+  Result<ReloadSummary> reloadMappings();
+
  private:
   struct Parts;
   explicit Gateway(std::unique_ptr<Parts> parts);

@@ -427,9 +427,10 @@ LoadResult loadText(std::string_view text, const fs::path& base_dir, std::string
     c.storage.synchronous_full = sync == "full";
   }
   if (const auto* mapping = r.object(doc, "", "mapping", true)) {
-    r.checkKeys(*mapping, "/mapping", {"format_dir", "profiles_dir"});
+    r.checkKeys(*mapping, "/mapping", {"format_dir", "profiles_dir", "csv_mappers_dir"});
     r.path(*mapping, "/mapping", "format_dir", c.mapping.format_dir, true, true);
     r.path(*mapping, "/mapping", "profiles_dir", c.mapping.profiles_dir, true, true);
+    r.path(*mapping, "/mapping", "csv_mappers_dir", c.mapping.csv_mappers_dir, false, true);
   }
   readClinics(r, doc, c.clinics);
   readPartners(r, doc, c.partners);
@@ -533,6 +534,7 @@ std::string redactedJson(const GatewayConfig& c) {
   w.StartObject();
   str("format_dir", c.mapping.format_dir.string());
   str("profiles_dir", c.mapping.profiles_dir.string());
+  if (!c.mapping.csv_mappers_dir.empty()) str("csv_mappers_dir", c.mapping.csv_mappers_dir.string());
   w.EndObject();
 
   w.Key("clinics");

@@ -62,6 +62,7 @@ struct Storage {
 struct Mapping {
   std::filesystem::path format_dir;    // mapper files + schemas of the reference record format
   std::filesystem::path profiles_dir;  // fhir-profiles/: every emitted resource is validated against it
+  std::filesystem::path csv_mappers_dir;  // optional: *.csv-mapper.json files (CSV exports -> records)
 };
 
 struct Retry {

@@ -9,6 +9,7 @@
 #include "common/ids.hpp"
 #include "common/json.hpp"
 #include "common/log.hpp"
+#include "mapping/support.hpp"
 #include "outbox/transaction_bundle.hpp"
 
 namespace gw::ingest {
@@ -105,6 +106,7 @@ rapidjson::Document stubPatient(std::string_view patient_id, std::string_view mr
 
 struct IngestService::Prepared {
   std::size_t index = 0;
+  std::size_t line = 0;   // CSV line of the row (0: not CSV)
   std::string record_id;  // as sent (may be empty when missing)
   std::vector<FieldError> errors;
   store::IngestWrite write;  // moved to the committer; the fields below stay for the reply
@@ -117,13 +119,15 @@ struct IngestService::Prepared {
 
 IngestService::IngestService(const config::GatewayConfig& config, const mapping::RecordSchemas& schemas,
                              const mapping::MapperSet& mappers, const validate::ProfileSet& profiles,
-                             GroupCommitter& committer, std::string record_key_secret)
+                             GroupCommitter& committer, std::string record_key_secret,
+                             const mapping::CsvMapperSet* csv_mappers)
     : config_(config),
       schemas_(schemas),
       mappers_(mappers),
       profiles_(profiles),
       committer_(committer),
-      record_key_secret_(std::move(record_key_secret)) {}
+      record_key_secret_(std::move(record_key_secret)),
+      csv_mappers_(csv_mappers) {}
 
 IngestService::Prepared IngestService::prepare(const rapidjson::Value& record, std::size_t index,
                                                const Submitter& submitter) const {
@@ -232,7 +236,68 @@ void IngestService::ingest(std::string_view body, std::string_view content_type,
     p.state = p.write.state;
     if (p.errors.empty()) writes.push_back(std::move(p.write));
   }
+  commit(std::move(prepared), std::move(writes), submitter, std::move(done));
+}
 
+bool IngestService::isCsvContentType(std::string_view content_type) {
+  const std::size_t semicolon = content_type.find(';');
+  std::string media(content_type.substr(0, semicolon));
+  while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.pop_back();
+  while (!media.empty() && (media.front() == ' ' || media.front() == '\t')) media.erase(media.begin());
+  for (char& c : media) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  return media == "text/csv";
+}
+
+void IngestService::ingest(std::string_view body, std::string_view content_type, std::string_view csv_mapper,
+                           const Submitter& submitter, std::function<void(IngestReply)> done) const {
+  if (!isCsvContentType(content_type)) return ingest(body, content_type, submitter, std::move(done));
+  const auto refuse = [&](std::string message, std::string hint) {
+    done({400, json::operationOutcome(makeError(ErrorCode::BadRequest, std::move(message), "mapper", std::move(hint)))});
+  };
+  std::string available;
+  if (csv_mappers_ != nullptr) {
+    for (const auto& name : csv_mappers_->names()) available += (available.empty() ? "" : ", ") + name;
+  }
+  if (available.empty()) {
+    return refuse("this gateway has no CSV mappers", "set mapping.csv_mappers_dir in the gateway config, or post JSON records");
+  }
+  if (csv_mapper.empty()) {
+    return refuse("a text/csv body needs the mapper query parameter", "post to /v1/records?mapper=NAME; available: " + available);
+  }
+  const auto* mapper = csv_mappers_->find(csv_mapper);
+  if (mapper == nullptr) return refuse("unknown CSV mapper " + mapping::quoteCode(csv_mapper), "available: " + available);
+  ingestCsv(body, *mapper, submitter, std::move(done));
+}
+
+void IngestService::ingestCsv(std::string_view csv_text, const mapping::CsvInputMapper& mapper, const Submitter& submitter,
+                              std::function<void(IngestReply)> done) const {
+  auto rows = mapper.rowsToRecords(csv_text, kMaxRecordsPerRequest);
+  if (!rows) return done({httpStatusFor(rows.error().code), json::operationOutcome(rows.error())});
+  auto prepared = std::make_shared<std::vector<Prepared>>();
+  prepared->reserve(rows.value().size());
+  std::vector<store::IngestWrite> writes;
+  for (std::size_t i = 0; i < rows.value().size(); ++i) {
+    const auto& row = rows.value()[i];
+    if (row.error) {
+      Prepared p;
+      p.index = i;
+      const auto& e = *row.error;
+      p.errors.push_back({e.where, e.message + (e.hint.empty() ? "" : " (" + e.hint + ")")});
+      p.line = row.line;
+      prepared->push_back(std::move(p));
+      continue;
+    }
+    prepared->push_back(prepare(row.record, i, submitter));
+    auto& p = prepared->back();
+    p.line = row.line;
+    p.state = p.write.state;
+    if (p.errors.empty()) writes.push_back(std::move(p.write));
+  }
+  commit(std::move(prepared), std::move(writes), submitter, std::move(done));
+}
+
+void IngestService::commit(std::shared_ptr<std::vector<Prepared>> prepared, std::vector<store::IngestWrite> writes,
+                           const Submitter& submitter, std::function<void(IngestReply)> done) const {
   auto reply = [prepared, token = submitter.token_id, done = std::move(done)](
                    Result<std::vector<store::IngestOutcome>> committed) {
     if (!committed) {
@@ -252,6 +317,10 @@ void IngestService::ingest(std::string_view body, std::string_view content_type,
       w.StartObject();
       w.Key("index");
       w.Uint64(p.index);
+      if (p.line != 0) {
+        w.Key("line");
+        w.Uint64(p.line);
+      }
       w.Key("record_id");
       writeString(w, p.record_id);
       if (!p.errors.empty()) {

@@ -39,6 +39,7 @@ enum class NodeKind : std::uint8_t {
   Lower,             // {"$lower": expr}
   Trim,              // {"$trim": expr}: leading and trailing ASCII white space removed
   EscapeXhtml,       // {"$escapeXhtml": expr}: text made safe inside FHIR narrative XHTML
+  Number,            // {"$number": expr}: decimal text (a CSV cell) as a JSON number; numbers pass through
 };
 
 // $item and $index exist only inside a loop (a rule's forEach or a $map's "to").
@@ -107,6 +108,19 @@ struct CompiledMapper {
 /// Parses and compiles one mapper file (see mappers/README.md). `schemas` may be null.
 Result<std::unique_ptr<CompiledMapper>> compileMapperFile(const std::filesystem::path& path,
                                                           const RecordSchemas* schemas);
+
+/// Compiles the expression at JSON pointer `template_pointer` of `mapper.source` (already parsed
+/// from `text`, with mapper.file set) as a record template for an input mapper (CSV): value maps
+/// come from "/valueMaps"; paths may only be "$.<name>" for a name in `columns`; the rule
+/// variables ($sourceId, $id, $identifierSystem, $clinic) and the resource functions ($reference,
+/// $resourceId, $identifierSystem) are errors, since a record has no resources yet.
+Result<Node> compileRecordTemplate(CompiledMapper& mapper, std::string_view text, const std::string& template_pointer,
+                                   const std::vector<std::string>& columns);
+
+/// Evaluates a record template against `row` (an object of column name -> cell) into `out`.
+/// Errors: InvalidInput with where = the column name the failing expression reads, if any.
+Status evaluateRecordTemplate(const CompiledMapper& mapper, const Node& node, const rapidjson::Value& row,
+                              rapidjson::Document& out);
 
 /// Applies one rule to a record and appends its resources to `out`: one resource, or one per
 /// item of the rule's forEach array (none for an absent or empty array).

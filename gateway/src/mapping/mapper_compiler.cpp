@@ -1,5 +1,8 @@
 // Loads a mapper file and compiles it into the Node tree that mapper_eval.cpp walks per record.
 // Everything that can be checked without a record is checked here, with file:line:column.
+#include <rapidjson/pointer.h>
+
+#include <algorithm>
 #include <initializer_list>
 
 #include "common/json.hpp"
@@ -15,7 +18,7 @@ constexpr std::string_view kFormat = "gw-mapper/1";
 constexpr std::string_view kSuffix = ".mapper.json";
 constexpr std::string_view kFunctions =
     "$lookup, $date, $dateTime, $reference, $resourceId, $identifierSystem, $concat, $if, $map, $join, $upper, $lower, "
-    "$trim, $escapeXhtml, $literal";
+    "$trim, $escapeXhtml, $number, $literal";
 constexpr std::string_view kVariables =
     "$ (the record, as in $.patient.mrn), $sourceId, $identifierSystem, $id, $clinic, and inside a loop $item and $index";
 
@@ -57,6 +60,17 @@ class Compiler {
  public:
   Compiler(CompiledMapper& mapper, std::string_view text, const RecordSchemas* schemas)
       : mapper_(mapper), text_(text), locations_(json::JsonLocations::build(text, true)), schemas_(schemas) {}
+
+  // Input-mapper mode (CSV): only "$.<column>" paths, no rule variables or resource functions.
+  Result<Node> compileRecordTemplate(const std::string& pointer, const std::vector<std::string>& columns) {
+    columns_ = &columns;
+    if (const auto* maps = json::find(mapper_.source, "valueMaps"); maps != nullptr) {
+      GW_TRY(compileValueMaps(*maps));
+    }
+    const rapidjson::Value* body = rapidjson::Pointer(rapidjson::StringRef(pointer.data(), pointer.size())).Get(mapper_.source);
+    if (body == nullptr || !body->IsObject()) return error("the record template must be a JSON object (one clinic record)", pointer);
+    return compileObject(*body, pointer);
+  }
 
   Status compile() {
     const rapidjson::Value& root = mapper_.source;
@@ -384,6 +398,12 @@ class Compiler {
       GW_TRY(auto input, compileExpr(operand, operand_pointer));
       return withOperand(std::move(node), std::move(input));
     }
+    if (columns_ != nullptr && (name == "$reference" || name == "$resourceId" || name == "$identifierSystem")) {
+      return makeError(ErrorCode::Config,
+                       name + " is not available in a record template: it builds clinic records, and resources come later "
+                              "from the record-type mapper",
+                       atKey(operand_pointer));
+    }
     if (name == "$reference" || name == "$resourceId") {
       GW_TRY(onlyKeys(call, pointer, {std::string_view(name), "sourceId"}, name));
       if (!operand.IsString() || !isResourceTypeName(view(operand))) {
@@ -457,12 +477,13 @@ class Compiler {
       GW_TRY(auto input, compileExpr(operand, operand_pointer));
       return withOperand(std::move(node), std::move(input));
     }
-    if (name == "$upper" || name == "$lower" || name == "$trim" || name == "$escapeXhtml") {
+    if (name == "$upper" || name == "$lower" || name == "$trim" || name == "$escapeXhtml" || name == "$number") {
       GW_TRY(onlyKeys(call, pointer, {std::string_view(name)}, name));
-      node.kind = name == "$upper" ? NodeKind::Upper
+      node.kind = name == "$upper"   ? NodeKind::Upper
                   : name == "$lower" ? NodeKind::Lower
                   : name == "$trim"  ? NodeKind::Trim
-                                     : NodeKind::EscapeXhtml;
+                  : name == "$number" ? NodeKind::Number
+                                      : NodeKind::EscapeXhtml;
       GW_TRY(auto input, compileExpr(operand, operand_pointer));
       return withOperand(std::move(node), std::move(input));
     }
@@ -543,6 +564,10 @@ class Compiler {
     const std::string_view variable = text.substr(1, i - 1);
     if (variable.empty()) {
       node.variable = Variable::Record;
+    } else if (columns_ != nullptr && variable != "item" && variable != "index") {
+      return error(quoteCode(std::string("$") + std::string(variable)) +
+                       " is not available in a record template; columns are written $.<column name>",
+                   pointer);
     } else if (variable == "sourceId") {
       node.variable = Variable::SourceId;
     } else if (variable == "identifierSystem") {
@@ -614,6 +639,19 @@ class Compiler {
       return node;
     }
     if (node.steps.empty()) return error("'$' alone is the whole record; name a field such as $.patient.mrn", pointer);
+    if (columns_ != nullptr) {
+      if (node.steps.size() != 1 || node.steps[0].index >= 0 ||
+          std::find(columns_->begin(), columns_->end(), node.steps[0].name) == columns_->end()) {
+        std::string known;
+        for (const auto& c : *columns_) known += (known.empty() ? "" : ", ") + c;
+        return error("a record template reads CSV columns as $.<name>, with a name declared in \"columns\"; " +
+                         quoteCode(text) + " is not one",
+                     pointer, "declared names: " + known);
+      }
+      node.dynamic = true;
+      node.field_path = std::move(field_path);
+      return node;
+    }
     if (schemas_ != nullptr && !schemas_->declaresField(mapper_.record_type, field_pointer)) {
       return error("field " + quoteCode(field_path) + " is not declared in the record schema of '" + mapper_.record_type + "'",
                    pointer, "check the spelling against schemas/" + mapper_.record_type + ".schema.json");
@@ -635,6 +673,7 @@ class Compiler {
   json::JsonLocations locations_;
   const RecordSchemas* schemas_;
   bool in_source_id_ = false;
+  const std::vector<std::string>* columns_ = nullptr;  // set in input-mapper mode
   std::vector<std::string> loops_;  // schema pointers of the arrays of the enclosing loops, innermost last
 };
 
@@ -650,6 +689,16 @@ Result<std::unique_ptr<CompiledMapper>> compileMapperFile(const std::filesystem:
   Compiler compiler(*mapper, text, schemas);
   GW_TRY(compiler.compile());
   return mapper;
+}
+
+}  // namespace gw::mapping
+
+namespace gw::mapping {
+
+Result<Node> compileRecordTemplate(CompiledMapper& mapper, std::string_view text, const std::string& template_pointer,
+                                   const std::vector<std::string>& columns) {
+  Compiler compiler(mapper, text, nullptr);
+  return compiler.compileRecordTemplate(template_pointer, columns);
 }
 
 }  // namespace gw::mapping

@@ -543,6 +543,39 @@ Outcome evalText(const Node& node, Scope& scope, rapidjson::Value& out) {
   return Outcome::Present;
 }
 
+// $number: spreadsheet cells are text; "12" or "-0.5" becomes a JSON number (plain decimal
+// notation only, so "1e3", "0x10", "1,000" and " 12" are errors rather than guesses).
+Outcome evalNumber(const Node& node, Scope& scope, rapidjson::Value& out) {
+  rapidjson::Value input;
+  const Outcome outcome = eval(node.children[0], scope, input);
+  if (outcome != Outcome::Present) return outcome;
+  if (input.IsNumber()) {
+    out = std::move(input);
+    return Outcome::Present;
+  }
+  const auto not_a_number = [&] {
+    return fail(scope, fieldName(node, scope) + " must be a number written with digits and an optional '-' and '.' (mapped at " +
+                           node.where + ")", node);
+  };
+  if (!input.IsString()) return not_a_number();
+  const std::string_view text(input.GetString(), input.GetStringLength());
+  std::size_t i = text.size() > 0 && text[0] == '-' ? 1 : 0;
+  const std::size_t int_start = i;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+  if (i == int_start || i - int_start > 18) return not_a_number();
+  if (i < text.size() && text[i] == '.') {
+    const std::size_t frac_start = ++i;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+    if (i == frac_start) return not_a_number();
+  }
+  if (i != text.size()) return not_a_number();
+  rapidjson::Document parsed;
+  parsed.Parse(text.data(), text.size());
+  if (parsed.HasParseError() || !parsed.IsNumber()) return not_a_number();
+  out.CopyFrom(parsed, scope.allocator);
+  return Outcome::Present;
+}
+
 Outcome eval(const Node& node, Scope& scope, rapidjson::Value& out) {
   switch (node.kind) {
     case NodeKind::Literal:
@@ -569,6 +602,7 @@ Outcome eval(const Node& node, Scope& scope, rapidjson::Value& out) {
     case NodeKind::Lower:
     case NodeKind::Trim:
     case NodeKind::EscapeXhtml: return evalText(node, scope, out);
+    case NodeKind::Number: return evalNumber(node, scope, out);
   }
   return fail(scope, "internal error: unknown expression kind", node);
 }
@@ -650,6 +684,26 @@ Status applyRule(const CompiledMapper& mapper, const ResourceRule& rule, const r
     out.push_back(std::move(resource));
     ++frame.index;
   }
+  return ok();
+}
+
+}  // namespace gw::mapping
+
+namespace gw::mapping {
+
+Status evaluateRecordTemplate(const CompiledMapper& mapper, const Node& node, const rapidjson::Value& row,
+                              rapidjson::Document& out) {
+  static const MappingContext kNoContext{};
+  out.SetObject();
+  Scope scope{row, kNoContext, mapper, out.GetAllocator(), {}, {}, {}, std::nullopt, nullptr};
+  rapidjson::Value value;
+  const Outcome outcome = eval(node, scope, value);
+  if (outcome == Outcome::Failed) return std::move(*scope.error);
+  if (outcome == Outcome::Absent) {
+    return makeError(ErrorCode::InvalidInput, "the row produced an empty record (every column the template reads is empty)",
+                     node.where);
+  }
+  static_cast<rapidjson::Value&>(out) = std::move(value);
   return ok();
 }
 
