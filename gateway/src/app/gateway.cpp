@@ -164,12 +164,13 @@ struct Gateway::Parts {
   std::unique_ptr<store::Store> store;
   std::string record_key_secret;  // pseudonymises record ids in logs and status answers
   std::unique_ptr<ingest::GroupCommitter> committer;
-  std::unique_ptr<mapping::CsvMapperSet> csv_mappers;  // mapping.csv_mappers_dir, loaded at start
-  // The running mapping set with the IngestService over it, replaced whole on reload. A request
-  // copies the shared_ptr when it starts and keeps that set until it has answered, so a reload
-  // never changes schemas, mappers or profiles under a record being mapped.
+  // The running mapping set (schemas, mappers, profiles, CSV input mappers) with the
+  // IngestService over it, replaced whole on reload. A request copies the shared_ptr when it
+  // starts and keeps that set until it has answered, so a reload never changes anything under a
+  // record being mapped.
   struct Live {
     std::shared_ptr<const MappingSnapshot> mapping;
+    std::shared_ptr<const mapping::CsvMapperSet> csv_mappers;  // mapping.csv_mappers_dir; may be empty
     std::unique_ptr<ingest::IngestService> ingest;
   };
   mutable std::mutex live_mutex;
@@ -210,12 +211,13 @@ struct Gateway::Parts {
     return live;
   }
 
-  void install(std::shared_ptr<const MappingSnapshot> mapping) {
+  void install(std::shared_ptr<const MappingSnapshot> mapping, std::shared_ptr<const mapping::CsvMapperSet> csv) {
     auto next = std::make_shared<Live>();
     next->ingest = std::make_unique<ingest::IngestService>(config, *mapping->schemas, *mapping->mappers,
                                                            *mapping->profiles, *committer, record_key_secret,
-                                                           csv_mappers.get());
+                                                           csv.get());
     next->mapping = std::move(mapping);
+    next->csv_mappers = std::move(csv);
     std::lock_guard lock(live_mutex);
     live = std::move(next);
   }
@@ -227,10 +229,15 @@ struct Gateway::Parts {
       GW_LOG(Error, Mapping, "reload_rejected").kv("error", loaded.error().describe());
       return loaded.error();
     }
+    auto csv = loadCsvMappers(config);
+    if (!csv) {
+      GW_LOG(Error, Mapping, "reload_rejected").kv("error", csv.error().describe());
+      return csv.error();
+    }
     const auto& m = *loaded.value();
     ReloadSummary summary{m.schemas->recordTypes().size(), m.mappers->recordTypes().size(),
                           m.profiles->profileUrls().size()};
-    install(std::move(loaded).value());
+    install(std::move(loaded).value(), std::shared_ptr<const mapping::CsvMapperSet>(std::move(csv).value()));
     GW_LOG(Info, Mapping, "reloaded")
         .kv("schemas", summary.schemas)
         .kv("mappers", summary.mappers)
@@ -371,9 +378,9 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::GatewayConfig config, c
       .kv("mappers", mapping->mappers->recordTypes().size())
       .kv("profiles", mapping->profiles->profileUrls().size());
 
-  GW_TRY(parts->csv_mappers, loadCsvMappers(cfg));
+  GW_TRY(auto csv_mappers, loadCsvMappers(cfg));
   parts->committer = std::make_unique<ingest::GroupCommitter>(*parts->store, clock);
-  parts->install(std::move(mapping));
+  parts->install(std::move(mapping), std::shared_ptr<const mapping::CsvMapperSet>(std::move(csv_mappers)));
   parts->auth = std::make_unique<http::Authenticator>(tokenEntries(cfg.tokens));
 
   for (const auto& partner : cfg.partners) {
@@ -389,12 +396,9 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::GatewayConfig config, c
 }
 
 Status Gateway::check(const config::GatewayConfig& cfg) {
-  GW_TRY(auto schemas, mapping::RecordSchemas::loadDirectory(cfg.mapping.format_dir / "schemas"));
-  GW_TRY(auto mappers, mapping::MapperSet::loadDirectory(cfg.mapping.format_dir, &schemas));
-  GW_TRY(auto profiles, validate::ProfileSet::loadDirectory(cfg.mapping.profiles_dir));
+  GW_TRY(auto mapping, loadMappingSnapshot(cfg.mapping.format_dir, cfg.mapping.profiles_dir));
   GW_TRY(auto csv_mappers, loadCsvMappers(cfg));
-  (void)mappers;
-  (void)profiles;
+  (void)mapping;
   (void)csv_mappers;
   for (const auto& partner : cfg.partners) {
     GW_TRY(auto endpoint, delivery::endpointFor(partner));
