@@ -29,6 +29,23 @@ int hexValue(char c) {
   return -1;
 }
 
+// EVP_sha1()/EVP_sha256() make OpenSSL 3 fetch the implementation (a locked lookup) on every
+// digest; ids are made several times per resource, so fetch each once.
+const EVP_MD* fetched(const char* name, const EVP_MD* fallback) {
+  const EVP_MD* md = EVP_MD_fetch(nullptr, name, nullptr);
+  return md != nullptr ? md : fallback;
+}
+
+const EVP_MD* sha1Md() {
+  static const EVP_MD* const md = fetched("SHA1", EVP_sha1());
+  return md;
+}
+
+const EVP_MD* sha256Md() {
+  static const EVP_MD* const md = fetched("SHA256", EVP_sha256());
+  return md;
+}
+
 void digest(const EVP_MD* md, std::string_view a, std::string_view b, std::uint8_t* out, unsigned* len) {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   if (ctx == nullptr || EVP_DigestInit_ex(ctx, md, nullptr) != 1 || EVP_DigestUpdate(ctx, a.data(), a.size()) != 1 ||
@@ -58,7 +75,7 @@ std::string uuidV5(std::string_view namespace_uuid, std::string_view name) {
   }
   std::uint8_t hash[EVP_MAX_MD_SIZE];
   unsigned len = 0;
-  digest(EVP_sha1(), ns_bytes, name, hash, &len);
+  digest(sha1Md(), ns_bytes, name, hash, &len);
   hash[6] = static_cast<std::uint8_t>((hash[6] & 0x0f) | 0x50);
   hash[8] = static_cast<std::uint8_t>((hash[8] & 0x3f) | 0x80);
   std::string hex = toHex(hash, 16);
@@ -89,7 +106,7 @@ std::string recordKey(std::string_view secret, std::string_view clinic, std::str
 std::array<std::uint8_t, 32> sha256(std::string_view data) {
   std::array<std::uint8_t, 32> out{};
   unsigned len = 0;
-  digest(EVP_sha256(), data, {}, out.data(), &len);
+  digest(sha256Md(), data, {}, out.data(), &len);
   return out;
 }
 

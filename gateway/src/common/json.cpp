@@ -5,11 +5,96 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <array>
+#include <cstdint>
+#include <cstring>
+
 namespace gw::json {
 
+namespace {
+
+// RapidJSON's Writer (without SSE) copies strings one byte at a time and reserves six output bytes
+// per input byte; FHIR resources are mostly strings (a CarePlan narrative is kilobytes). This one
+// writes exactly the same bytes (same escapes, UTF-8 passed through unvalidated) but copies each
+// run that needs no escaping whole.
+class FastWriter : public rapidjson::Writer<rapidjson::StringBuffer> {
+ public:
+  using Base = rapidjson::Writer<rapidjson::StringBuffer>;
+  using Base::Base;
+
+  bool String(const Ch* str, rapidjson::SizeType length, bool /*copy*/ = false) {
+    Prefix(rapidjson::kStringType);
+    return EndValue(writeString(str, length));
+  }
+  bool Key(const Ch* str, rapidjson::SizeType length, bool copy = false) { return String(str, length, copy); }
+
+ private:
+  // Whether any of the 8 bytes at `p` is a control character, '"' or '\\' (SWAR zero-byte tests).
+  static bool needsEscape8(const Ch* p) {
+    constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+    constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
+    std::uint64_t x = 0;
+    std::memcpy(&x, p, 8);
+    const auto hasZero = [](std::uint64_t v) { return (v - kOnes) & ~v & kHigh; };
+    // Bytes below 0x20: clear the high bit first so bytes >= 0x80 (UTF-8) do not count.
+    const std::uint64_t low = ((x & ~kHigh) - kOnes * 0x20) & ~x & kHigh;
+    return (low | hasZero(x ^ (kOnes * '"')) | hasZero(x ^ (kOnes * '\\'))) != 0;
+  }
+
+  bool writeString(const Ch* str, rapidjson::SizeType length) {
+    // Writer's table: control characters, '"' and '\\'; 'u' means \u00XX.
+    static constexpr auto kEscape = [] {
+      std::array<char, 256> t{};
+      for (int c = 0; c < 0x20; ++c) t[static_cast<std::size_t>(c)] = 'u';
+      t['\b'] = 'b';
+      t['\t'] = 't';
+      t['\n'] = 'n';
+      t['\f'] = 'f';
+      t['\r'] = 'r';
+      t['"'] = '"';
+      t['\\'] = '\\';
+      return t;
+    }();
+    static constexpr char kHexDigits[] = "0123456789ABCDEF";
+    os_->Put('"');
+    std::size_t run = 0;  // start of the pending unescaped run
+    for (std::size_t i = 0; i < length; ++i) {
+      // Skip eight plain bytes at a time (no byte < 0x20, '"' or '\\').
+      while (i + 8 <= length && !needsEscape8(str + i)) i += 8;
+      if (i == length) break;
+      const auto c = static_cast<unsigned char>(str[i]);
+      const char e = kEscape[c];
+      if (e == 0) continue;
+      if (i > run) std::memcpy(os_->Push(i - run), str + run, i - run);
+      run = i + 1;
+      if (e == 'u') {
+        char* out = os_->Push(6);
+        out[0] = '\\';
+        out[1] = 'u';
+        out[2] = '0';
+        out[3] = '0';
+        out[4] = kHexDigits[c >> 4];
+        out[5] = kHexDigits[c & 0xF];
+      } else {
+        char* out = os_->Push(2);
+        out[0] = '\\';
+        out[1] = e;
+      }
+    }
+    if (length > run) std::memcpy(os_->Push(length - run), str + run, length - run);
+    os_->Put('"');
+    return true;
+  }
+};
+
+// Most resources fit without the buffer growing (RapidJSON starts at 256 bytes, grows by half).
+constexpr std::size_t kInitialBufferBytes = 4096;
+
+}  // namespace
+
 std::string toString(const rapidjson::Value& value) {
-  rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  rapidjson::StringBuffer buffer(nullptr, kInitialBufferBytes);
+  FastWriter writer(buffer);
   value.Accept(writer);
   return std::string(buffer.GetString(), buffer.GetSize());
 }

@@ -485,17 +485,23 @@ Outcome evalJoin(const Node& node, Scope& scope, rapidjson::Value& out) {
   return Outcome::Present;
 }
 
+// Copies runs of plain text whole: narratives are built from many short parts, one append each.
 void appendXhtmlEscaped(std::string& out, std::string_view text) {
-  for (const char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    std::string_view entity;
+    switch (text[i]) {
+      case '&': entity = "&amp;"; break;
+      case '<': entity = "&lt;"; break;
+      case '>': entity = "&gt;"; break;
+      case '"': entity = "&quot;"; break;
+      case '\'': entity = "&#39;"; break;
+      default: continue;
     }
+    out.append(text.substr(run, i - run)).append(entity);
+    run = i + 1;
   }
+  out.append(text.substr(run));
 }
 
 // $upper, $lower, $trim, $escapeXhtml: ASCII-only case mapping (codes, not prose), so UTF-8
