@@ -150,6 +150,18 @@ TEST(CsvInputMapperTest, RowErrorsNeverQuoteCellValues) {
   EXPECT_NE(text.find("line 2"), std::string::npos) << text;
 }
 
+TEST(CsvInputMapperTest, UnknownCodesInCellsAreNotEchoed) {
+  // A value-map miss names the code for JSON records; for a spreadsheet cell it must not.
+  auto records = loadWeekly().rowsToRecords(
+      "Visit ID,Client ID,Visit Date,Site,Naloxone Kits,Syringes,FTS,Education,Referral\n"
+      "V1,C1,2026-11-25,Park,1,,,SECRETCODE,\n");
+  ASSERT_TRUE(records);
+  ASSERT_TRUE(records.value()[0].error);
+  const std::string text = records.value()[0].error->describe();
+  EXPECT_EQ(text.find("SECRETCODE"), std::string::npos) << text;
+  EXPECT_NE(text.find("column 'Education'"), std::string::npos) << text;
+}
+
 TEST(CsvInputMapperTest, SemicolonDialectAndExactHeaders) {
   ScratchDir dir;
   dir.write("m.csv-mapper.json", R"({"format": "gw-csv-mapper/1",

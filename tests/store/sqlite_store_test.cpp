@@ -208,3 +208,24 @@ TEST_F(SqliteStoreTest, DeploymentSecretIsMadeOnceAndKept) {
 
 }  // namespace
 }  // namespace gw::store
+
+namespace gw::store {
+namespace {
+
+TEST_F(SqliteStoreTest, ARecordKeptInvalidIsProcessedAgainWhenResentAfterAFix) {
+  auto invalid = write("r1", "h1", "pa", 0);
+  invalid.state = RecordState::Invalid;
+  invalid.resources.clear();
+  ASSERT_TRUE(store_->ingest({invalid}, t(0)));
+  // Resent unchanged while still invalid: nothing to do.
+  EXPECT_EQ(store_->ingest({invalid}, t(1)).value()[0].disposition, IngestDisposition::Unchanged);
+  // The mapper was fixed: the same content now maps; it must not be answered "unchanged".
+  auto fixed = write("r1", "h1", "pa");
+  auto outcome = store_->ingest({fixed}, t(2));
+  ASSERT_TRUE(outcome);
+  EXPECT_EQ(outcome.value()[0].disposition, IngestDisposition::NewVersion);
+  EXPECT_EQ(store_->outboxCounts("p1").value().queued, 1);
+}
+
+}  // namespace
+}  // namespace gw::store

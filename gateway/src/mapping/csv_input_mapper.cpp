@@ -249,6 +249,15 @@ Result<std::vector<CsvRecord>> CsvInputMapper::rowsToRecords(std::string_view cs
         if (e.where == m.names[c]) where += ", column " + quoteCode(m.headers[c]);
       }
       e.where = std::move(where);
+      // Cells may hold PHI: the engine quotes an unknown code, which is fine for a JSON record's
+      // coded field but not for a spreadsheet cell, so no cell text of this row is echoed back.
+      for (const auto& [name, value] : cells.GetObject()) {
+        const std::string quoted = quoteCode(std::string_view(value.GetString(), value.GetStringLength()));
+        for (std::string* text : {&e.message, &e.hint}) {
+          for (std::size_t p; (p = text->find(quoted)) != std::string::npos;) text->replace(p, quoted.size(), "(cell value)");
+        }
+        (void)name;
+      }
       r.error = std::move(e);
     }
     out.push_back(std::move(r));

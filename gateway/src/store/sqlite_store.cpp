@@ -337,14 +337,15 @@ class SqliteStore final : public Store {
     Poco::Int64 now_ms = 0;
     std::vector<std::string> found_hash;
     std::vector<int> found_version;
+    std::vector<std::string> found_state;
     Statement select, insert_version, insert_record, update_record, supersede, delete_resources, insert_resource,
         insert_outbox;
 
     explicit IngestStatements(Session& s)
         : select(s), insert_version(s), insert_record(s), update_record(s), supersede(s), delete_resources(s),
           insert_resource(s), insert_outbox(s) {
-      select << "SELECT content_hash, version FROM records WHERE clinic=? AND record_id=?", use(clinic),
-          use(record_id), into(found_hash), into(found_version);
+      select << "SELECT content_hash, version, state FROM records WHERE clinic=? AND record_id=?", use(clinic),
+          use(record_id), into(found_hash), into(found_version), into(found_state);
       insert_version << "INSERT INTO record_versions(clinic, record_id, version, content_hash, payload, received_at) "
                         "VALUES(?,?,?,?,?,?)",
           use(clinic), use(record_id), use(version), use(hash), use(payload), use(now_ms);
@@ -382,9 +383,14 @@ class SqliteStore final : public Store {
     st.now_ms = now_ms;
     st.found_hash.clear();
     st.found_version.clear();
+    st.found_state.clear();
     st.select.execute();
     const int current_version = st.found_version.empty() ? 0 : st.found_version.front();
-    if (current_version > 0 && st.found_hash.front() == w.content_hash) {
+    // Same content and same outcome: nothing to do. Same content with another outcome (a record
+    // kept as unmapped or invalid, resent after its mapper or profile was fixed and reloaded) is
+    // processed again as a new version, so it is not stuck forever.
+    if (current_version > 0 && st.found_hash.front() == w.content_hash &&
+        st.found_state.front() == recordStateName(w.state)) {
       return {IngestDisposition::Unchanged, current_version};
     }
     st.version = current_version + 1;

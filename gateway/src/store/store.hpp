@@ -105,8 +105,10 @@ class Store {
   virtual ~Store() = default;
 
   /// Applies every write in one transaction (one fsync): all or nothing. For each record: same
-  /// content hash as the current version -> Unchanged (nothing written); else a new version, its
-  /// resources replaced, older pending outbox items of the record superseded, new items queued.
+  /// content hash and same state as the current version -> Unchanged (nothing written); else a
+  /// new version, its resources replaced, older pending outbox items of the record superseded,
+  /// new items queued. (Same content, new state: an unmapped or invalid record resent after its
+  /// mapper or profile was fixed.)
   virtual Result<std::vector<IngestOutcome>> ingest(const std::vector<IngestWrite>& writes, SystemTime now) = 0;
 
   virtual Result<std::optional<RecordStatus>> recordStatus(std::string_view clinic, std::string_view record_id) = 0;
