@@ -325,7 +325,8 @@ int main(int argc, char** argv) {
     std::string mapper;
     std::vector<std::string> positional;
     for (std::size_t i = 1; i < args.size(); ++i) {
-      if ((args[i] == "--config" || args[i] == "--mapper") && i + 1 < args.size()) {
+      if (args[i] == "--config" || args[i] == "--mapper") {
+        if (i + 1 >= args.size()) return usage(std::string(args[i]) + " needs a value");
         (args[i] == "--config" ? config_path : mapper) = std::string(args[i + 1]);
         ++i;
       } else if (args[i].size() > 1 && args[i].front() == '-') {
