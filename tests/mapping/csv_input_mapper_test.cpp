@@ -150,6 +150,17 @@ TEST(CsvInputMapperTest, RowErrorsNeverQuoteCellValues) {
   EXPECT_NE(text.find("line 2"), std::string::npos) << text;
 }
 
+TEST(CsvInputMapperTest, RowsOfBareDelimitersAreSkippedLikeBlankLines) {
+  auto records = loadWeekly().rowsToRecords(
+      "Visit ID,Client ID,Visit Date,Site,Naloxone Kits,Syringes,FTS,Education,Referral\n"
+      "V1,C1,2026-11-25,Park,1,,,,\n"
+      ",,,,,,,,\n"
+      " , ,,,,,,,\n");
+  ASSERT_TRUE(records);
+  ASSERT_EQ(records.value().size(), 1u);
+  EXPECT_FALSE(records.value()[0].error);
+}
+
 TEST(CsvInputMapperTest, UnknownCodesInCellsAreNotEchoed) {
   // A value-map miss names the code for JSON records; for a spreadsheet cell it must not.
   auto records = loadWeekly().rowsToRecords(

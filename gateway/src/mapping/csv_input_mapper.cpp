@@ -1,5 +1,7 @@
 #include "mapping/csv_input_mapper.hpp"
 
+#include <algorithm>
+
 #include <initializer_list>
 
 #include "common/json.hpp"
@@ -220,6 +222,10 @@ Result<std::vector<CsvRecord>> CsvInputMapper::rowsToRecords(std::string_view cs
   for (const auto& row : table.rows) {
     CsvRecord r;
     r.line = row.line;
+    // Spreadsheets pad exports with rows of bare delimiters (",,,,"): those are blank lines.
+    if (std::all_of(row.fields.begin(), row.fields.end(), [](const std::string& f) { return trimmed(f).empty(); })) {
+      continue;
+    }
     const std::string at_line = "line " + std::to_string(row.line);
     if (row.fields.size() != table.header.size()) {
       r.error = makeError(ErrorCode::InvalidInput,
