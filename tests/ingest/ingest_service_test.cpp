@@ -35,6 +35,7 @@ class IngestServiceTest : public ::testing::Test {
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("gw-ingest-" + ids::randomHex(6));
     fs::create_directories(dir_);
+    config_.mapping.format_dir = kFormat;
     config_.clinics.push_back({"c1", "Clinic 1", "https://ids.c1.example.org/", {{"otp", true}}});
     config_.clinics.push_back({"c2", "Clinic 2", "https://ids.c2.example.org/", {}});
     config::Partner a;
@@ -146,6 +147,8 @@ TEST_F(IngestServiceTest, MappingErrorsRejectWithPath) {
   EXPECT_EQ(reply.status, 422);
   EXPECT_THAT(reply.body, HasSubstr("patient.birth_date"));
   EXPECT_THAT(reply.body, Not(HasSubstr("Rivera")));
+  EXPECT_THAT(reply.body, HasSubstr("patient.mapper.json")) << "the engineer can find the mapper";
+  EXPECT_THAT(reply.body, Not(HasSubstr(GW_REPO_DIR))) << "but the client learns nothing of the server's folders";
 }
 
 TEST_F(IngestServiceTest, ClinicMustBeConfiguredAndAllowedForTheToken) {

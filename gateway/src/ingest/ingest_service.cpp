@@ -50,6 +50,18 @@ struct FieldError {
 
 }  // namespace
 
+std::string IngestService::forClients(std::string text) const {
+  // Mapper errors cite mapper files by absolute path, which tells a client about the server's
+  // file system; clients see the path relative to the mapping folder (engineers have both).
+  for (const auto& dir : {config_.mapping.format_dir, config_.mapping.csv_mappers_dir}) {
+    if (dir.empty()) continue;
+    std::string prefix = dir.string();
+    if (prefix.back() != '/') prefix += '/';
+    for (std::size_t p; (p = text.find(prefix)) != std::string::npos;) text.erase(p, prefix.size());
+  }
+  return text;
+}
+
 bool Submitter::mayPostFor(std::string_view clinic) const {
   return std::any_of(clinics.begin(), clinics.end(), [&](const std::string& c) { return c == "*" || c == clinic; });
 }
@@ -173,7 +185,7 @@ IngestService::Prepared IngestService::prepare(const rapidjson::Value& record, s
   auto mapped = mappers_.map(record, context);
   if (!mapped) {
     const auto& e = mapped.error();
-    p.errors.push_back({e.where, e.message + (e.hint.empty() ? "" : " (" + e.hint + ")")});
+    p.errors.push_back({e.where, forClients(e.message + (e.hint.empty() ? "" : " (" + e.hint + ")"))});
     return p;
   }
   // Nothing leaves that fails its profile: the record is kept (the clinic's data is not lost)
@@ -272,7 +284,12 @@ void IngestService::ingest(std::string_view body, std::string_view content_type,
 void IngestService::ingestCsv(std::string_view csv_text, const mapping::CsvInputMapper& mapper, const Submitter& submitter,
                               std::function<void(IngestReply)> done) const {
   auto rows = mapper.rowsToRecords(csv_text, kMaxRecordsPerRequest);
-  if (!rows) return done({httpStatusFor(rows.error().code), json::operationOutcome(rows.error())});
+  if (!rows) {
+    Error e = rows.error();
+    e.message = forClients(std::move(e.message));
+    e.hint = forClients(std::move(e.hint));
+    return done({httpStatusFor(e.code), json::operationOutcome(e)});
+  }
   auto prepared = std::make_shared<std::vector<Prepared>>();
   prepared->reserve(rows.value().size());
   std::vector<store::IngestWrite> writes;
@@ -282,7 +299,7 @@ void IngestService::ingestCsv(std::string_view csv_text, const mapping::CsvInput
       Prepared p;
       p.index = i;
       const auto& e = *row.error;
-      p.errors.push_back({e.where, e.message + (e.hint.empty() ? "" : " (" + e.hint + ")")});
+      p.errors.push_back({e.where, forClients(e.message + (e.hint.empty() ? "" : " (" + e.hint + ")"))});
       p.line = row.line;
       prepared->push_back(std::move(p));
       continue;

@@ -64,6 +64,7 @@ class IngestService {
 
  private:
   struct Prepared;
+  std::string forClients(std::string text) const;
   Prepared prepare(const rapidjson::Value& record, std::size_t index, const Submitter& submitter) const;
   void commit(std::shared_ptr<std::vector<Prepared>> prepared, std::vector<store::IngestWrite> writes,
               const Submitter& submitter, std::function<void(IngestReply)> done) const;
