@@ -59,3 +59,14 @@ TEST(Payload, ContentTypes) {
 
 }  // namespace
 }  // namespace gw::ingest
+
+namespace gw::ingest {
+namespace {
+
+TEST(Payload, MediaTypesAreCaseInsensitive) {
+  EXPECT_EQ(mediaType(" Text/CSV ; charset=utf-8"), "text/csv");
+  EXPECT_EQ(formatFromContentType("Application/X-NDJSON").value(), PayloadFormat::Ndjson);
+}
+
+}  // namespace
+}  // namespace gw::ingest

@@ -4,10 +4,9 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 #include "common/json.hpp"
+#include "mapping/support.hpp"
 
 namespace gw::app {
 namespace {
@@ -76,18 +75,8 @@ void diff(const rapidjson::Value& e, const rapidjson::Value& a, const std::strin
   if (!(e == a)) out.push_back({path, compact(e), compact(a)});
 }
 
-Result<std::string> readFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return makeError(ErrorCode::NotFound, "cannot read the file", path.string(), "check the path and permissions");
-  }
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 Status parseFile(const fs::path& path, rapidjson::Document& doc) {
-  GW_TRY(auto text, readFile(path));
+  GW_TRY(auto text, mapping::readTextFile(path));
   auto parsed = json::parse(text, doc);
   if (!parsed) {
     Error e = parsed.error();

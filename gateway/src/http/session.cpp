@@ -446,21 +446,9 @@ void Session::onWrite(beast::error_code ec, std::size_t) {
   const std::string_view method = request_.method.empty() ? std::string_view("-") : std::string_view(request_.method).substr(0, 16);
   const std::string_view route = request_.route.empty() ? std::string_view("-") : std::string_view(request_.route);
   const std::string_view token = request_.token_id.empty() ? std::string_view("-") : std::string_view(request_.token_id);
-  if (ec) {
-    GW_LOG(Info, Http, "request")
-        .kv("request_id", request_.request_id)
-        .kv("method", method)
-        .kv("route", route)
-        .kv("status", status)
-        .kv("bytes_in", request_bytes_)
-        .kv("bytes_out", bytes_out)
-        .kv("ms", ms)
-        .kv("token", token)
-        .kv("remote", remote_)
-        .kv("write_error", ec.message());
-  } else {
-    GW_LOG(Info, Http, "request")
-        .kv("request_id", request_.request_id)
+  if (log::enabled(log::Level::Info)) {
+    log::Line line(log::Level::Info, log::Category::Http, "request");
+    line.kv("request_id", request_.request_id)
         .kv("method", method)
         .kv("route", route)
         .kv("status", status)
@@ -469,6 +457,7 @@ void Session::onWrite(beast::error_code ec, std::size_t) {
         .kv("ms", ms)
         .kv("token", token)
         .kv("remote", remote_);
+    if (ec) line.kv("write_error", ec.message());
   }
 
   const bool keep_alive = !ec && response_ && response_->keep_alive();

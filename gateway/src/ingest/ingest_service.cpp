@@ -251,14 +251,7 @@ void IngestService::ingest(std::string_view body, std::string_view content_type,
   commit(std::move(prepared), std::move(writes), submitter, std::move(done));
 }
 
-bool IngestService::isCsvContentType(std::string_view content_type) {
-  const std::size_t semicolon = content_type.find(';');
-  std::string media(content_type.substr(0, semicolon));
-  while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.pop_back();
-  while (!media.empty() && (media.front() == ' ' || media.front() == '\t')) media.erase(media.begin());
-  for (char& c : media) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-  return media == "text/csv";
-}
+bool IngestService::isCsvContentType(std::string_view content_type) { return mediaType(content_type) == "text/csv"; }
 
 void IngestService::ingest(std::string_view body, std::string_view content_type, std::string_view csv_mapper,
                            const Submitter& submitter, std::function<void(IngestReply)> done) const {

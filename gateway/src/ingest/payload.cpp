@@ -7,14 +7,6 @@
 namespace gw::ingest {
 namespace {
 
-std::string_view trimmedMediaType(std::string_view content_type) {
-  const auto semicolon = content_type.find(';');
-  if (semicolon != std::string_view::npos) content_type = content_type.substr(0, semicolon);
-  while (!content_type.empty() && content_type.back() == ' ') content_type.remove_suffix(1);
-  while (!content_type.empty() && content_type.front() == ' ') content_type.remove_prefix(1);
-  return content_type;
-}
-
 bool isBlank(std::string_view s) { return s.find_first_not_of(" \t\r\n") == std::string_view::npos; }
 
 Status tooMany(std::size_t max_records) {
@@ -52,12 +44,21 @@ Result<std::unique_ptr<ParsedPayload>> parseNdjson(std::string_view body, std::s
 
 }  // namespace
 
+std::string mediaType(std::string_view content_type) {
+  content_type = content_type.substr(0, content_type.find(';'));
+  while (!content_type.empty() && (content_type.back() == ' ' || content_type.back() == '\t')) content_type.remove_suffix(1);
+  while (!content_type.empty() && (content_type.front() == ' ' || content_type.front() == '\t')) content_type.remove_prefix(1);
+  std::string media(content_type);
+  for (char& c : media) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  return media;
+}
+
 Result<PayloadFormat> formatFromContentType(std::string_view content_type) {
-  const auto media = trimmedMediaType(content_type);
+  const std::string media = mediaType(content_type);
   if (media.empty()) return PayloadFormat::Auto;
   if (media == "application/x-ndjson" || media == "application/ndjson") return PayloadFormat::Ndjson;
   if (media == "application/json" || media == "application/fhir+json") return PayloadFormat::Json;
-  return makeError(ErrorCode::BadRequest, "unsupported Content-Type '" + std::string(media) + "'", "Content-Type",
+  return makeError(ErrorCode::BadRequest, "unsupported Content-Type '" + media + "'", "Content-Type",
                    "send application/json (an object or an array of records) or application/x-ndjson");
 }
 

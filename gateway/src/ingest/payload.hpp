@@ -4,6 +4,7 @@
 // nothing of a body we cannot read is stored.
 #include <rapidjson/document.h>
 
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -12,6 +13,10 @@
 namespace gw::ingest {
 
 enum class PayloadFormat { Auto, Json, Ndjson };
+
+/// The media type of a Content-Type header: parameters dropped, trimmed, lower-cased
+/// ("Text/CSV; charset=utf-8" -> "text/csv"); media types are case-insensitive (RFC 9110).
+std::string mediaType(std::string_view content_type);
 
 /// From the Content-Type header: application/x-ndjson or application/ndjson -> Ndjson,
 /// application/json or application/fhir+json -> Json, empty -> Auto, other -> error (415-like 400).
