@@ -49,6 +49,38 @@ const std::array<std::vector<const char*>, kSchemaVersion> kMigrations = {{
         // 2: secrets of this deployment made at first start (e.g. the log pseudonym key).
         "CREATE TABLE deployment_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
     },
+    {
+        // 3: segmented privacy. Payload columns hold AES-256-GCM ciphertext under the data key of
+        // the row's class (data_class); data keys are stored wrapped by the master key.
+        "CREATE TABLE data_keys ("
+        "  data_class TEXT NOT NULL, key_version INTEGER NOT NULL, wrapped BLOB NOT NULL,"
+        "  master_key_id TEXT NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (data_class, key_version))",
+        "ALTER TABLE records ADD COLUMN data_class TEXT NOT NULL DEFAULT 'sud'",
+        "ALTER TABLE record_versions ADD COLUMN data_class TEXT NOT NULL DEFAULT 'sud'",
+        "ALTER TABLE resources ADD COLUMN data_class TEXT NOT NULL DEFAULT 'sud'",
+        "ALTER TABLE outbox ADD COLUMN data_class TEXT NOT NULL DEFAULT 'sud'",
+        // What was decided for each resource of the item (JSON, no clinical values): re-checked
+        // before each send.
+        "ALTER TABLE outbox ADD COLUMN disclosure TEXT NOT NULL DEFAULT ''",
+        // Consent registry: one row per consent version, the facts decisions need (no PHI).
+        "CREATE TABLE consents ("
+        "  clinic TEXT NOT NULL, consent_id TEXT NOT NULL, version INTEGER NOT NULL,"
+        "  patient_key TEXT NOT NULL, partner_id TEXT NOT NULL, status TEXT NOT NULL,"
+        "  purposes TEXT NOT NULL, classes TEXT NOT NULL, period_start TEXT NOT NULL, period_end TEXT NOT NULL,"
+        "  revoked_on TEXT NOT NULL, signed_on TEXT NOT NULL, resource_id TEXT NOT NULL,"
+        "  recorded_at INTEGER NOT NULL, reconciled INTEGER NOT NULL DEFAULT 0,"
+        "  PRIMARY KEY (clinic, consent_id, version))",
+        "CREATE INDEX consents_by_patient ON consents (patient_key, partner_id)",
+        // Decision and disclosure log: append-only, each row hashes the previous row's hash.
+        "CREATE TABLE audit_log ("
+        "  seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, kind TEXT NOT NULL, actor TEXT NOT NULL,"
+        "  clinic TEXT NOT NULL, patient_key TEXT NOT NULL, partner_id TEXT NOT NULL, purpose TEXT NOT NULL,"
+        "  resource_type TEXT NOT NULL, resource_id TEXT NOT NULL, classes TEXT NOT NULL, labels TEXT NOT NULL,"
+        "  consent_id TEXT NOT NULL, consent_version INTEGER NOT NULL, outcome TEXT NOT NULL, reason TEXT NOT NULL,"
+        "  policy_version TEXT NOT NULL, detail TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)",
+        "CREATE INDEX audit_by_patient ON audit_log (patient_key, seq)",
+        "CREATE INDEX audit_by_partner ON audit_log (partner_id, seq)",
+    },
 }};
 
 }  // namespace
