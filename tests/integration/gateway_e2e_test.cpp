@@ -486,6 +486,28 @@ TEST_F(GatewayEndToEnd, IngestKeepsWorkingWhileTheMappingSetIsReloaded) {
   EXPECT_TRUE(gw.waitForDeliveries("c1:rx:8019", "delivered"));
 }
 
+TEST_F(GatewayEndToEnd, ABurstOfReloadRequestsSharesReloads) {
+  auto& gw = startGateway();
+  constexpr int kRequests = 6;
+  std::atomic<int> ok{0};
+  std::atomic<int> coalesced{0};
+  std::vector<std::thread> callers;
+  for (int i = 0; i < kRequests; ++i) {
+    callers.emplace_back([&] {
+      auto r = gw.request("POST", "/v1/admin/reload", "", "dev-engineer");
+      if (r.status == 200) ++ok;
+      if (r.body.find("\"coalesced\":true") != std::string::npos) ++coalesced;
+    });
+  }
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(ok.load(), kRequests);
+  const std::string log = gw.log();
+  int reloads = 0;
+  for (std::size_t p = 0; (p = log.find("mapping reloaded", p)) != std::string::npos; ++p) ++reloads;
+  EXPECT_EQ(reloads + coalesced.load(), kRequests) << "each request is answered by its own or a shared reload";
+  EXPECT_GE(coalesced.load(), 1) << log;
+}
+
 TEST_F(GatewayEndToEnd, CsvExportRowsReachThePartnerAsObservations) {
   auto& gw = startGateway();
   const std::string csv = readWholeFile(std::string(GW_REPO_DIR) + "/mappers/harm-reduction-weekly/examples/weekly.csv");

@@ -73,5 +73,28 @@ TEST_F(TransactionBundleTest, PatientAloneIsOneBundle) {
   EXPECT_STREQ(b["entry"][0]["request"]["url"].GetString(), "Patient?identifier=https://ids/mrn|A1");
 }
 
+TEST_F(TransactionBundleTest, DroppedResourceBecomesAConditionalDelete) {
+  BundleEntry dropped{"Observation", "o-9", "https://ids/service", "55|naloxone", nullptr, EntryMethod::ConditionalDelete};
+  auto bundles = buildTransactionBundles({stub(), rx(), dropped}, 8);
+  ASSERT_EQ(bundles.size(), 1u);
+  EXPECT_EQ(bundles[0].entry_count, 3) << "the partner answers one entry per request, deletes included";
+  auto b = parse(bundles[0].json);
+  const auto& e2 = b["entry"][2];
+  EXPECT_FALSE(e2.HasMember("resource"));
+  EXPECT_FALSE(e2.HasMember("fullUrl"));
+  EXPECT_STREQ(e2["request"]["method"].GetString(), "DELETE");
+  EXPECT_STREQ(e2["request"]["url"].GetString(), "Observation?identifier=https://ids/service|55%7Cnaloxone");
+}
+
+TEST_F(TransactionBundleTest, BundleCarriesTheGivenSecurityLabels) {
+  auto labels = parse(R"([{"system":"http://terminology.hl7.org/CodeSystem/v3-Confidentiality","code":"R"}])");
+  auto bundles = buildTransactionBundles({stub(), rx()}, 8, &labels);
+  auto b = parse(bundles[0].json);
+  ASSERT_TRUE(b.HasMember("meta"));
+  EXPECT_STREQ(b["meta"]["security"][0]["code"].GetString(), "R");
+  auto plain = parse(buildTransactionBundles({stub(), rx()}, 8)[0].json);
+  EXPECT_FALSE(plain.HasMember("meta"));
+}
+
 }  // namespace
 }  // namespace gw::outbox

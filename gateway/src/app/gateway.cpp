@@ -4,6 +4,7 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -176,6 +177,10 @@ struct Gateway::Parts {
   mutable std::mutex live_mutex;
   std::shared_ptr<const Live> live;
   std::mutex reload_mutex;  // one reload at a time
+  // Coalescing: each request takes a ticket; a reload covers every ticket taken before it began.
+  std::atomic<std::uint64_t> reload_tickets{0};
+  std::uint64_t reload_covered = 0;                    // guarded by reload_mutex
+  std::optional<Result<ReloadSummary>> last_reload;    // guarded by reload_mutex
   // Reloads read and compile files: they run on this thread, never on an io thread.
   std::thread reload_thread;
   std::mutex jobs_mutex;
@@ -222,8 +227,25 @@ struct Gateway::Parts {
     live = std::move(next);
   }
 
-  Result<ReloadSummary> reload() {
+  std::uint64_t reloadTicket() { return ++reload_tickets; }
+
+  Result<ReloadSummary> reload(std::uint64_t ticket) {
     std::lock_guard serial(reload_mutex);
+    if (last_reload && reload_covered >= ticket) {
+      // The files were read after this request arrived: that reload's answer is this one's too.
+      if (!*last_reload) return last_reload->error();
+      ReloadSummary shared = last_reload->value();
+      shared.coalesced = true;
+      return shared;
+    }
+    const std::uint64_t covering = reload_tickets.load();
+    auto result = loadAndInstall();
+    reload_covered = covering;
+    last_reload = result;
+    return result;
+  }
+
+  Result<ReloadSummary> loadAndInstall() {
     auto loaded = loadMappingSnapshot(config.mapping.format_dir, config.mapping.profiles_dir);
     if (!loaded) {
       GW_LOG(Error, Mapping, "reload_rejected").kv("error", loaded.error().describe());
@@ -308,8 +330,8 @@ struct Gateway::Parts {
       auto principal = admit(req, respond, {http::Role::Engineer, http::Role::Admin});
       if (!principal) return;
       GW_LOG(Info, Mapping, "reload_requested").kv("request_id", req.request_id).kv("token", req.token_id);
-      post([this, respond] {
-        auto reloaded = reload();
+      post([this, respond, ticket = reloadTicket()] {
+        auto reloaded = reload(ticket);
         if (!reloaded) {
           Error e = reloaded.error();
           e.hint = "the running mapping set stays in place; " + (e.hint.empty() ? std::string("fix the file and reload again") : e.hint);
@@ -318,7 +340,8 @@ struct Gateway::Parts {
         const auto& s = reloaded.value();
         respond(http::jsonResponse(200, R"({"status":"reloaded","schemas":)" + std::to_string(s.schemas) +
                                             R"(,"mappers":)" + std::to_string(s.mappers) + R"(,"profiles":)" +
-                                            std::to_string(s.profiles) + "}"));
+                                            std::to_string(s.profiles) + R"(,"coalesced":)" +
+                                            (s.coalesced ? "true" : "false") + "}"));
       });
     });
     router->add("GET", "/v1/records/{record_id}", [this](http::Request& req, http::Respond respond) {
@@ -428,6 +451,6 @@ void Gateway::stop() {
 
 std::uint16_t Gateway::port() const { return parts_->server->port(); }
 
-Result<Gateway::ReloadSummary> Gateway::reloadMappings() { return parts_->reload(); }
+Result<Gateway::ReloadSummary> Gateway::reloadMappings() { return parts_->reload(parts_->reloadTicket()); }
 
 }  // namespace gw::app

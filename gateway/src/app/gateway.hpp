@@ -32,13 +32,15 @@ class Gateway {
     std::size_t schemas = 0;
     std::size_t mappers = 0;
     std::size_t profiles = 0;
+    bool coalesced = false;  // answered by a reload that began after this request was made
   };
   /// Loads record schemas, mappers and profiles again from the configured directories and swaps
   /// them in for requests that start afterwards (requests in flight finish with the set they
   /// began with). A set that fails to load is rejected, with file:line:column in the error and the
   /// log, and the running one stays. Blocks while it reads files: call it off the io threads
   /// (serve calls it on SIGHUP; POST /v1/admin/reload runs it on the gateway's reload thread).
-  /// Thread-safe; reloads run one at a time.
+  /// Thread-safe; reloads run one at a time, and requests that arrive while one is running are
+  /// answered together by the next (a burst of N requests costs at most two reloads).
   Result<ReloadSummary> reloadMappings();
 
  private:

@@ -66,21 +66,41 @@ void writeResource(const Value& in, rapidjson::Writer<rapidjson::StringBuffer>& 
 
 using json::writeString;
 
-BuiltBundle buildOne(const std::vector<const BundleEntry*>& entries) {
+BuiltBundle buildOne(const std::vector<const BundleEntry*>& entries, const rapidjson::Value* bundle_security) {
   std::unordered_set<std::string> local_refs;
-  for (const auto* e : entries) local_refs.insert(e->resource_type + "/" + e->id);
+  for (const auto* e : entries) {
+    if (e->method != EntryMethod::ConditionalDelete) local_refs.insert(e->resource_type + "/" + e->id);
+  }
 
   rapidjson::StringBuffer buffer;
   rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
   w.StartObject();
   w.Key("resourceType");
   w.String("Bundle");
+  if (bundle_security != nullptr && bundle_security->IsArray() && !bundle_security->Empty()) {
+    w.Key("meta");
+    w.StartObject();
+    w.Key("security");
+    bundle_security->Accept(w);
+    w.EndObject();
+  }
   w.Key("type");
   w.String("transaction");
   w.Key("entry");
   w.StartArray();
   for (const auto* e : entries) {
     w.StartObject();
+    if (e->method == EntryMethod::ConditionalDelete) {
+      w.Key("request");
+      w.StartObject();
+      w.Key("method");
+      w.String("DELETE");
+      w.Key("url");
+      writeString(w, conditionalUrl(e->resource_type, e->identifier_system, e->identifier_value));
+      w.EndObject();
+      w.EndObject();
+      continue;
+    }
     w.Key("fullUrl");
     writeString(w, "urn:uuid:" + e->id);
     w.Key("resource");
@@ -118,14 +138,15 @@ std::string conditionalUrl(const std::string& resource_type, const std::string& 
   return resource_type + "?" + identifierQuery(system, value);
 }
 
-std::vector<BuiltBundle> buildTransactionBundles(const std::vector<BundleEntry>& entries, int max_entries) {
+std::vector<BuiltBundle> buildTransactionBundles(const std::vector<BundleEntry>& entries, int max_entries,
+                                                 const rapidjson::Value* bundle_security) {
   std::vector<const BundleEntry*> shared;
   std::vector<const BundleEntry*> rest;
   for (const auto& e : entries) (e.method == EntryMethod::ConditionalCreate ? shared : rest).push_back(&e);
 
   std::vector<BuiltBundle> bundles;
   if (rest.empty()) {
-    if (!shared.empty()) bundles.push_back(buildOne(shared));
+    if (!shared.empty()) bundles.push_back(buildOne(shared, bundle_security));
     return bundles;
   }
   // Shared entries ride along in every part; at least one other entry per part.
@@ -134,7 +155,7 @@ std::vector<BuiltBundle> buildTransactionBundles(const std::vector<BundleEntry>&
   for (std::size_t start = 0; start < rest.size(); start += room) {
     std::vector<const BundleEntry*> part = shared;
     for (std::size_t i = start; i < rest.size() && i < start + room; ++i) part.push_back(rest[i]);
-    bundles.push_back(buildOne(part));
+    bundles.push_back(buildOne(part, bundle_security));
   }
   return bundles;
 }

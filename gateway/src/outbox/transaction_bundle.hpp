@@ -12,6 +12,7 @@ namespace gw::outbox {
 enum class EntryMethod {
   ConditionalUpdate,  // PUT Type?identifier=system|value: creates or replaces the partner's copy
   ConditionalCreate,  // POST with ifNoneExist: creates only if absent (stub patients)
+  ConditionalDelete,  // DELETE Type?identifier=system|value: a resource a newer record version no longer makes
 };
 
 struct BundleEntry {
@@ -19,7 +20,7 @@ struct BundleEntry {
   std::string id;  // our deterministic id: becomes fullUrl urn:uuid:<id>
   std::string identifier_system;
   std::string identifier_value;
-  const rapidjson::Value* resource = nullptr;  // FHIR JSON; not owned
+  const rapidjson::Value* resource = nullptr;  // FHIR JSON; not owned (null for ConditionalDelete)
   EntryMethod method = EntryMethod::ConditionalUpdate;
 };
 
@@ -32,7 +33,9 @@ struct BuiltBundle {
 /// entry of the same Bundle become "urn:uuid:<id>" and resource ids are dropped (the partner
 /// assigns its own). When more than `max_entries` would go in one Bundle the entries are split;
 /// ConditionalCreate entries (the referenced patient) go into every part so each part stands alone.
-std::vector<BuiltBundle> buildTransactionBundles(const std::vector<BundleEntry>& entries, int max_entries);
+/// `bundle_security` (optional, an array of Codings) becomes Bundle.meta.security of every part.
+std::vector<BuiltBundle> buildTransactionBundles(const std::vector<BundleEntry>& entries, int max_entries,
+                                                 const rapidjson::Value* bundle_security = nullptr);
 
 /// "Type?identifier=<system>|<value>" with the system and value percent-encoded as a search
 /// parameter needs ('|' inside them escaped, so the separator stays unambiguous).
