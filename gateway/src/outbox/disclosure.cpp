@@ -1,0 +1,94 @@
+#include "outbox/disclosure.hpp"
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "common/json.hpp"
+
+namespace gw::outbox {
+
+std::string toJson(const Disclosure& d) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  w.StartObject();
+  w.Key("purpose");
+  json::writeString(w, d.purpose);
+  w.Key("patient");
+  json::writeString(w, d.patient_key);
+  w.Key("resources");
+  w.StartArray();
+  for (const auto& r : d.resources) {
+    w.StartObject();
+    w.Key("type");
+    json::writeString(w, r.resource_type);
+    w.Key("id");
+    json::writeString(w, r.resource_id);
+    w.Key("classes");
+    json::writeString(w, privacy::classSetName(r.classes));
+    if (!r.activity_classes.empty()) {
+      w.Key("activities");
+      w.StartArray();
+      for (auto c : r.activity_classes) json::writeString(w, privacy::classSetName(c));
+      w.EndArray();
+    }
+    w.Key("outcome");
+    json::writeString(w, r.outcome);
+    w.Key("consent");
+    json::writeString(w, r.consent_id);
+    w.Key("consent_version");
+    w.Int(r.consent_version);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return {buffer.GetString(), buffer.GetSize()};
+}
+
+Result<Disclosure> parseDisclosure(std::string_view text) {
+  const auto bad = [](std::string what) {
+    return makeError(ErrorCode::Internal, "outbox item has an unreadable disclosure record: " + what, "outbox.disclosure",
+                     "the item is not sent; re-post the record to queue it again");
+  };
+  rapidjson::Document d;
+  d.Parse(text.data(), text.size());
+  if (d.HasParseError() || !d.IsObject()) return bad("not a JSON object");
+  Disclosure out;
+  const auto* purpose = json::find(d, "purpose");
+  const auto* patient = json::find(d, "patient");
+  const auto* resources = json::find(d, "resources");
+  if (purpose == nullptr || !purpose->IsString() || patient == nullptr || !patient->IsString() ||
+      resources == nullptr || !resources->IsArray()) {
+    return bad("purpose, patient or resources missing");
+  }
+  out.purpose = purpose->GetString();
+  out.patient_key = patient->GetString();
+  for (const auto& r : resources->GetArray()) {
+    if (!r.IsObject()) return bad("a resource entry is not an object");
+    DisclosedResource dr;
+    dr.resource_type = std::string(json::getString(r, "type"));
+    dr.resource_id = std::string(json::getString(r, "id"));
+    auto classes = privacy::parseClassSet(json::getString(r, "classes"));
+    if (!classes || classes->empty()) return bad("unknown classes on " + dr.resource_type);
+    dr.classes = *classes;
+    if (const auto* acts = json::find(r, "activities"); acts != nullptr) {
+      if (!acts->IsArray()) return bad("activities is not an array");
+      for (const auto& a : acts->GetArray()) {
+        auto c = a.IsString() ? privacy::parseClassSet(a.GetString()) : std::nullopt;
+        if (!c) return bad("unknown activity classes on " + dr.resource_type);
+        dr.activity_classes.push_back(*c);
+      }
+    }
+    dr.outcome = std::string(json::getString(r, "outcome"));
+    if (dr.outcome != "permit" && dr.outcome != "redact") return bad("outcome '" + dr.outcome + "'");
+    dr.consent_id = std::string(json::getString(r, "consent"));
+    const auto* version = json::find(r, "consent_version");
+    if (version == nullptr || !version->IsInt()) return bad("consent_version missing");
+    dr.consent_version = version->GetInt();
+    if (dr.resource_type.empty() || dr.resource_id.empty()) return bad("resource type or id missing");
+    out.resources.push_back(std::move(dr));
+  }
+  return out;
+}
+
+}  // namespace gw::outbox

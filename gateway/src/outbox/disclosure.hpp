@@ -1,0 +1,36 @@
+#pragma once
+// What was decided for each resource of an outbox item, kept beside its Bundle so the decision
+// can be taken again right before each send (a consent may be revoked or narrowed in between).
+// Holds ids, classes and consent references only: no clinical values.
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error.hpp"
+#include "privacy/data_class.hpp"
+
+namespace gw::outbox {
+
+struct DisclosedResource {
+  std::string resource_type;
+  std::string resource_id;
+  privacy::ClassSet classes;
+  /// For a CarePlan: the classes of each activity as mapped (before any redaction), so the
+  /// re-check can tell whether the same activities would still be removed.
+  std::vector<privacy::ClassSet> activity_classes;
+  std::string outcome;  // "permit" or "redact"
+  std::string consent_id;  // "<clinic>/<consent id>" the decision relied on
+  int consent_version = 0;
+};
+
+struct Disclosure {
+  std::string purpose;      // purpose of use, e.g. TREAT
+  std::string patient_key;  // internal Patient id
+  std::vector<DisclosedResource> resources;
+};
+
+std::string toJson(const Disclosure& d);
+/// A malformed value is an error: the caller must then deny (never send on a guess).
+Result<Disclosure> parseDisclosure(std::string_view json);
+
+}  // namespace gw::outbox

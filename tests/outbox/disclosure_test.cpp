@@ -1,0 +1,43 @@
+#include "outbox/disclosure.hpp"
+
+#include <gtest/gtest.h>
+
+namespace gw::outbox {
+namespace {
+
+using privacy::ClassSet;
+using privacy::DataClass;
+
+TEST(Disclosure, RoundTripsEveryField) {
+  Disclosure d{"TREAT", "pk-1", {}};
+  d.resources.push_back({"MedicationRequest", "m-1", ClassSet(DataClass::Sud), {}, "permit", "c1/77", 2});
+  DisclosedResource plan{"CarePlan", "cp-1", ClassSet(DataClass::Sud).add(DataClass::Mh), {}, "redact", "c1/77", 2};
+  plan.activity_classes = {ClassSet(DataClass::Sud), ClassSet(DataClass::Mh)};
+  d.resources.push_back(plan);
+  auto back = parseDisclosure(toJson(d));
+  ASSERT_TRUE(back) << back.error().describe();
+  EXPECT_EQ(back.value().purpose, "TREAT");
+  EXPECT_EQ(back.value().patient_key, "pk-1");
+  ASSERT_EQ(back.value().resources.size(), 2u);
+  const auto& r = back.value().resources[1];
+  EXPECT_EQ(r.resource_type, "CarePlan");
+  EXPECT_EQ(r.classes, ClassSet(DataClass::Sud).add(DataClass::Mh));
+  ASSERT_EQ(r.activity_classes.size(), 2u);
+  EXPECT_EQ(r.activity_classes[1], ClassSet(DataClass::Mh));
+  EXPECT_EQ(r.outcome, "redact");
+  EXPECT_EQ(r.consent_id, "c1/77");
+  EXPECT_EQ(r.consent_version, 2);
+}
+
+TEST(Disclosure, AnythingMalformedIsAnErrorSoTheItemIsNeverSentOnAGuess) {
+  for (const char* text : {"", "[]", R"({"purpose":"TREAT"})",
+                           R"({"purpose":"TREAT","patient":"p","resources":[{"type":"X","id":"1","classes":"","outcome":"permit","consent":"c","consent_version":1}]})",
+                           R"({"purpose":"TREAT","patient":"p","resources":[{"type":"X","id":"1","classes":"sud","outcome":"maybe","consent":"c","consent_version":1}]})",
+                           R"({"purpose":"TREAT","patient":"p","resources":[{"type":"X","id":"1","classes":"secret","outcome":"permit","consent":"c","consent_version":1}]})",
+                           R"({"purpose":"TREAT","patient":"p","resources":[{"type":"X","id":"1","classes":"sud","outcome":"permit","consent":"c"}]})"}) {
+    EXPECT_FALSE(parseDisclosure(text)) << text;
+  }
+}
+
+}  // namespace
+}  // namespace gw::outbox
