@@ -1,0 +1,41 @@
+#pragma once
+// Reading a clinic `consent` record (spec/clinic-records.md) into a ConsentVersion, and the
+// validity rules checked at ingest (privacy-rules.md section 4). Messages name field paths and
+// codes, never the record's values (dates and free text can identify a patient).
+#include <rapidjson/document.h>
+
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+#include "consent/consent_version.hpp"
+
+namespace gw::consent {
+
+struct FieldError {
+  std::string path;    // record field path, e.g. "consent.effective.end"
+  std::string reason;  // what is wrong
+  std::string hint;    // what to do about it
+
+  /// ErrorCode::InvalidInput at `path`.
+  Error toError() const;
+};
+
+/// Every problem of the record's `consent` object, in field order; empty when valid.
+/// All consents: id, recipient, at least one purpose, at least one category, effective.start and
+/// status must be present; codes must be known (purposes TREAT/HPAYMT/HOPERAT, categories
+/// general/sud/mh, status active/revoked); dates must be real YYYY-MM-DD days; effective.start
+/// must not be after effective.end; a revoked consent needs revoked_on, and an active one must not
+/// carry revoked_on (ambiguous: fix the status or remove the date).
+/// A consent that includes sud (42 CFR 2.31) must also carry signed_on and an end
+/// (effective.end or expires_on_event).
+std::vector<FieldError> checkValidity(const rapidjson::Value& record);
+
+/// The consent version described by `record` (version 0: the caller assigns 1 + the highest
+/// version stored for (clinic, consent_id)). Fails with ErrorCode::InvalidInput when
+/// checkValidity finds problems (all of them listed in the message, `where` = the first path) or
+/// when record.clinic / record.recorded_at are unusable.
+Result<ConsentVersion> consentFromRecord(const rapidjson::Value& record, std::string patient_key,
+                                         std::string resource_id);
+
+}  // namespace gw::consent

@@ -1,0 +1,77 @@
+#pragma once
+// The consent registry: the current version of every consent, in memory, indexed by patient then
+// partner, and the decision engine over it (privacy-rules.md section 3).
+//
+// Concurrency: decisions are frequent and writes (a consent record arriving) are rare. The index
+// is split into shards by patient key, each behind its own std::shared_mutex: a decision takes one
+// shared lock on one shard, so readers on different patients never share a lock's cache line, and
+// a write blocks only the readers of its shard for an O(consents of one patient) update. (A
+// copy-on-write snapshot would make every write O(all consents), too slow for a batch of consent
+// records against 50,000 loaded.) Writers are serialised among themselves. A decision hashes the
+// patient key once, scans that patient's few consents (compact copies of the decision facts,
+// dates as day numbers) and allocates nothing, except a redaction's list of removed activities.
+//
+// Versions: each (clinic, consent_id) keeps only its newest version for decisions. A version at or
+// below the newest known is ignored (a replay cannot bring back an older state). Revocation is
+// final: once a version of a consent is revoked, an active version of the same consent is refused
+// (a new authorisation must come as a new consent id).
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "common/error.hpp"
+#include "consent/consent_version.hpp"
+#include "consent/decision.hpp"
+
+namespace gw::consent {
+
+class ConsentRegistry {
+ public:
+  ConsentRegistry();
+  ~ConsentRegistry();
+  ConsentRegistry(const ConsentRegistry&) = delete;
+  ConsentRegistry& operator=(const ConsentRegistry&) = delete;
+
+  struct UpsertResult {
+    /// false: this version, or a newer one, was already known; nothing changed.
+    bool applied = false;
+    /// The version replaced, when there was one.
+    std::shared_ptr<const ConsentVersion> previous;
+    /// An active consent became revoked: cancel what is queued for previous->patient_key and
+    /// previous->partner_id (and log each cancellation).
+    bool revoked = false;
+  };
+
+  /// Whether `v` can be recorded (call before persisting it): a sound row (see rowProblem) that
+  /// does not reactivate a revoked consent. A stale version is admissible (upsert ignores it).
+  Status admissible(const ConsentVersion& v) const;
+
+  /// Records `v` if it is newer than what is known. Errors: an unsound row (the consent's older
+  /// version is withdrawn from decisions all the same when `v` is newer, so a damaged revocation
+  /// cannot leave the old permission in force) or a reactivation of a revoked consent.
+  Result<UpsertResult> upsert(ConsentVersion v);
+
+  /// Replaces the whole content with `rows` (every stored version, any order), as at start-up.
+  /// Returns one error per row refused (same rules as upsert); the others are loaded.
+  std::vector<Error> load(std::vector<ConsentVersion> rows);
+
+  /// The decision for one resource. Never throws; anything unexpected is a deny.
+  Decision decide(const DecisionRequest& request) const noexcept;
+
+  /// The current version of a consent, or null.
+  std::shared_ptr<const ConsentVersion> current(std::string_view clinic, std::string_view consent_id) const;
+  /// The highest version seen for a consent, 0 if none: the next one is this + 1.
+  std::int64_t latestVersion(std::string_view clinic, std::string_view consent_id) const;
+  /// A patient's current consents (every partner), newest first within each partner.
+  std::vector<std::shared_ptr<const ConsentVersion>> forPatient(std::string_view patient_key) const;
+  /// Number of consents with a current version.
+  std::size_t size() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace gw::consent

@@ -1,0 +1,72 @@
+#pragma once
+// A consent decision for one resource, partner, purpose and day (privacy-rules.md section 3).
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "consent/consent_version.hpp"
+#include "privacy/data_class.hpp"
+
+namespace gw::consent {
+
+struct DecisionRequest {
+  std::string_view patient_key;
+  std::string_view partner_id;
+  std::string_view purpose;  // "TREAT", "HPAYMT" or "HOPERAT"; anything else is denied
+  Date date{};               // the day of disclosure; inside a period means start <= date <= end
+  /// Every class of the resource as labelled (a CarePlan's include its activities'). Empty =
+  /// unclassified: always denied.
+  privacy::ClassSet classes;
+  /// CarePlan only, one entry per activity in order; empty for every other resource (and for a
+  /// plan without activities), which are then permitted or denied whole.
+  std::span<const privacy::ClassSet> activity_classes;
+  /// CarePlan only: the classes of the plan itself apart from its activities (sud for a Part 2
+  /// program's plan, else general). Left empty, `classes` is used, which rules out redaction.
+  privacy::ClassSet plan_classes;
+};
+
+enum class Outcome : std::uint8_t { Permit, Redact, Deny };
+
+enum class Reason : std::uint8_t {
+  None,               // permit
+  NoConsent,          // no consent of this patient names the partner
+  Expired,            // the day is after the consent's end
+  NotYetValid,        // the day is before the consent's start
+  Revoked,            // the consent was revoked
+  PurposeNotCovered,  // the consent does not list the purpose
+  ClassNotCovered,    // a class of the resource is not among the consent's categories (see missing)
+  Unclassified,       // the resource (or an activity) has no class
+  InvalidRequest,     // empty key, unknown purpose, activity classes that contradict `classes`
+  InternalError,      // anything unexpected while deciding (default deny)
+};
+
+std::string_view outcomeName(Outcome o);  // "permit", "redact", "deny"
+std::string_view reasonName(Reason r);    // "none", "no-consent", "expired", "not-yet-valid", ...
+
+struct Decision {
+  Outcome outcome = Outcome::Deny;         // default deny
+  Reason reason = Reason::InternalError;
+  /// ClassNotCovered: the classes the consent lacks. Redact: the classes of the removed activities.
+  privacy::ClassSet missing;
+  /// Permit: the resource's classes. Redact: plan classes plus those of the kept activities
+  /// (label the redacted CarePlan with these).
+  privacy::ClassSet disclosed;
+  /// Permit/redact: the consent used. Deny: the consent that came closest to permitting, when one
+  /// names the partner (for the audit log); null for no-consent and request problems.
+  std::shared_ptr<const ConsentVersion> consent;
+  /// Redact: indexes into activity_classes of the activities to remove, ascending.
+  std::vector<std::uint32_t> removed_activities;
+
+  bool permitted() const { return outcome == Outcome::Permit; }
+  bool disclosable() const { return outcome != Outcome::Deny; }
+};
+
+/// The audit log's reason: "none", "no-consent", "class-not-covered:sud", "class-not-covered:general,mh".
+std::string reasonText(const Decision& d);
+/// "permit", "deny:no-consent", "deny:class-not-covered:sud", "redact:class-not-covered:mh".
+std::string describe(const Decision& d);
+
+}  // namespace gw::consent
