@@ -1,0 +1,334 @@
+#include "audit/audit_query.hpp"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <limits>
+
+#include "common/json.hpp"
+
+namespace gw::audit {
+namespace {
+
+constexpr std::array<std::string_view, 11> kQueryParams = {
+    "clinic", "patient_key", "partner_id", "outcome", "kind", "class",
+    "from",   "to",          "after_seq",  "limit",   "format",
+};
+constexpr std::size_t kMaxParamBytes = 256;
+constexpr std::size_t kEchoBytes = 40;  // enough of a bad value to recognise it, no more
+
+std::string joined(const auto& names) {
+  std::string out;
+  for (std::string_view n : names) {
+    if (!out.empty()) out += ", ";
+    out += n;
+  }
+  return out;
+}
+
+std::string echo(std::string_view value) {
+  std::string out(value.substr(0, kEchoBytes));
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return value.size() > kEchoBytes ? out + "..." : out;
+}
+
+Error badParam(std::string_view name, std::string message, std::string hint) {
+  return makeError(ErrorCode::BadRequest, std::move(message), "query parameter '" + echo(name) + "'",
+                   std::move(hint));
+}
+
+// Whole-string decimal; nullopt on anything else (sign, spaces, overflow).
+std::optional<std::int64_t> parseNonNegative(std::string_view s) {
+  if (s.empty() || s.front() == '-' || s.front() == '+') return std::nullopt;
+  std::int64_t v = 0;
+  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
+  if (pos + n > s.size()) return false;
+  out = 0;
+  for (std::size_t i = pos; i < pos + n; ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    out = out * 10 + (s[i] - '0');
+  }
+  return true;
+}
+
+// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
+std::int64_t daysFromCivil(std::int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+int daysInMonth(int y, int m) {
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return m == 2 && leap ? 29 : kDays[m - 1];
+}
+
+std::string writeDetail(const AuditRequest& r, std::size_t returned) {
+  rapidjson::StringBuffer b;
+  rapidjson::Writer<rapidjson::StringBuffer> w(b);
+  const auto& q = r.query;
+  w.StartObject();
+  w.Key("format");
+  w.String(r.format == ExportFormat::Csv ? "csv" : "json");
+  w.Key("returned");
+  w.Uint64(returned);
+  w.Key("filters");
+  w.StartObject();
+  // patient_key and partner_id have their own columns; the rest of the request is here.
+  if (!q.clinic.empty()) {
+    w.Key("clinic");
+    json::writeString(w, q.clinic);
+  }
+  if (!q.outcome.empty()) {
+    w.Key("outcome");
+    json::writeString(w, q.outcome);
+  }
+  if (!q.kind.empty()) {
+    w.Key("kind");
+    json::writeString(w, q.kind);
+  }
+  if (q.data_class) {
+    w.Key("class");
+    json::writeString(w, privacy::className(*q.data_class));
+  }
+  if (q.from_ms) {
+    w.Key("from_ms");
+    w.Int64(*q.from_ms);
+  }
+  if (q.to_ms) {
+    w.Key("to_ms");
+    w.Int64(*q.to_ms);
+  }
+  w.Key("after_seq");
+  w.Int64(q.after_seq);
+  w.Key("limit");
+  w.Int(q.limit);
+  w.EndObject();
+  w.EndObject();
+  return std::string(b.GetString(), b.GetSize());
+}
+
+}  // namespace
+
+Result<std::int64_t> parseRfc3339Millis(std::string_view s) {
+  auto bad = [&](std::string what) -> Error {
+    return makeError(ErrorCode::BadRequest, "'" + echo(s) + "' is not an RFC 3339 date-time: " + what, {},
+                     "write it like 2026-03-01T10:00:00Z or 2026-03-01T10:00:00.250-05:00 (percent-encode '+' "
+                     "as %2B in a URL)");
+  };
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+  if (!digits(s, 0, 4, year) || s.size() < 5 || s[4] != '-' || !digits(s, 5, 2, month) || s.size() < 8 ||
+      s[7] != '-' || !digits(s, 8, 2, day)) {
+    return bad("the date must be YYYY-MM-DD");
+  }
+  if (s.size() < 11 || (s[10] != 'T' && s[10] != 't' && s[10] != ' ')) {
+    return bad("a time must follow the date after 'T'");
+  }
+  if (!digits(s, 11, 2, hour) || s.size() < 14 || s[13] != ':' || !digits(s, 14, 2, minute) || s.size() < 17 ||
+      s[16] != ':' || !digits(s, 17, 2, second)) {
+    return bad("the time must be HH:MM:SS");
+  }
+  if (month < 1 || month > 12) return bad("month out of range");
+  if (day < 1 || day > daysInMonth(year, month)) return bad("day out of range for the month");
+  if (hour > 23 || minute > 59 || second > 60) return bad("time out of range");
+  std::size_t pos = 19;
+  int millis = 0;
+  if (pos < s.size() && s[pos] == '.') {
+    ++pos;
+    const std::size_t start = pos;
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+      if (pos - start < 3) millis = millis * 10 + (s[pos] - '0');
+      ++pos;
+    }
+    if (pos == start) return bad("a '.' must be followed by digits");
+    for (std::size_t i = pos - start; i < 3; ++i) millis *= 10;
+  }
+  if (pos >= s.size()) return bad("the time zone is missing (Z or +HH:MM / -HH:MM)");
+  int offset_minutes = 0;
+  const char sign = s[pos];
+  if (sign == 'Z' || sign == 'z') {
+    ++pos;
+  } else if (sign == '+' || sign == '-' || sign == ' ') {
+    int oh = 0, om = 0;
+    if (!digits(s, pos + 1, 2, oh) || pos + 3 >= s.size() || s[pos + 3] != ':' || !digits(s, pos + 4, 2, om)) {
+      return bad("the offset must be +HH:MM or -HH:MM");
+    }
+    if (oh > 23 || om > 59) return bad("offset out of range");
+    offset_minutes = (oh * 60 + om) * (sign == '-' ? -1 : 1);
+    pos += 6;
+  } else {
+    return bad("the time zone must be Z or +HH:MM / -HH:MM");
+  }
+  if (pos != s.size()) return bad("unexpected text after the time zone");
+  const std::int64_t days = daysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
+  const std::int64_t seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset_minutes * 60LL;
+  return seconds * 1000 + millis;
+}
+
+Result<AuditRequest> parseAuditQuery(const std::multimap<std::string, std::string>& params) {
+  AuditRequest request;
+  auto& q = request.query;
+  for (auto it = params.begin(); it != params.end(); it = params.upper_bound(it->first)) {
+    const std::string& name = it->first;
+    if (std::find(kQueryParams.begin(), kQueryParams.end(), name) == kQueryParams.end()) {
+      return badParam(name, "unknown query parameter", "use only: " + joined(kQueryParams));
+    }
+    if (params.count(name) > 1) {
+      return badParam(name, "given " + std::to_string(params.count(name)) + " times",
+                      "give each filter at most once (filters combine with AND)");
+    }
+    const std::string& value = it->second;
+    if (value.empty()) return badParam(name, "is empty", "leave the parameter out to not filter on it");
+    if (value.size() > kMaxParamBytes) {
+      return badParam(name, "is longer than " + std::to_string(kMaxParamBytes) + " bytes",
+                      "no id or code in the audit log is longer; check the value");
+    }
+    for (unsigned char c : value) {
+      if (c < 0x20 || c == 0x7f) return badParam(name, "contains a control character", "send the id or code as text");
+    }
+
+    if (name == "clinic") {
+      q.clinic = value;
+    } else if (name == "patient_key") {
+      q.patient_key = value;
+    } else if (name == "partner_id") {
+      q.partner_id = value;
+    } else if (name == "outcome") {
+      if (!store::isAuditOutcome(value)) {
+        return badParam(name, "unknown outcome '" + echo(value) + "'", "use one of: " + joined(store::auditOutcomes()));
+      }
+      q.outcome = value;
+    } else if (name == "kind") {
+      if (!store::isAuditKind(value)) {
+        return badParam(name, "unknown kind '" + echo(value) + "'", "use one of: " + joined(store::auditKinds()));
+      }
+      q.kind = value;
+    } else if (name == "class") {
+      auto c = privacy::parseClass(value);
+      if (!c) return badParam(name, "unknown class '" + echo(value) + "'", "use one of: general, sud, mh");
+      q.data_class = *c;
+    } else if (name == "from" || name == "to") {
+      auto ms = parseRfc3339Millis(value);
+      if (!ms) {
+        auto e = ms.error();
+        e.where = "query parameter '" + name + "'";
+        return e;
+      }
+      (name == "from" ? q.from_ms : q.to_ms) = ms.value();
+    } else if (name == "after_seq") {
+      auto v = parseNonNegative(value);
+      if (!v) {
+        return badParam(name, "'" + echo(value) + "' is not a non-negative integer",
+                        "pass the next_after_seq of the previous page, e.g. after_seq=1200");
+      }
+      q.after_seq = *v;
+    } else if (name == "limit") {
+      auto v = parseNonNegative(value);
+      if (!v || *v < 1 || *v > store::kMaxAuditPageSize) {
+        return badParam(name, "'" + echo(value) + "' is not a whole number from 1 to " +
+                                  std::to_string(store::kMaxAuditPageSize),
+                        "page through larger answers with after_seq");
+      }
+      q.limit = static_cast<int>(*v);
+    } else if (name == "format") {
+      if (value == "json") {
+        request.format = ExportFormat::Json;
+      } else if (value == "csv") {
+        request.format = ExportFormat::Csv;
+      } else {
+        return badParam(name, "unknown format '" + echo(value) + "'", "use json or csv");
+      }
+    }
+  }
+  if (q.from_ms && q.to_ms && *q.to_ms <= *q.from_ms) {
+    return badParam("to", "is not after 'from'", "the range is from <= time < to");
+  }
+  return request;
+}
+
+Result<store::ChainAnchor> parseChainAnchor(std::string_view text) {
+  const auto bad = [&] {
+    return makeError(ErrorCode::BadRequest, "'" + echo(text) + "' is not an anchor", "anchor",
+                     "give SEQ:HASH as printed in the 'anchor' field of an earlier verify report, e.g. "
+                     "1042:<64 hex digits>");
+  };
+  const auto colon = text.find(':');
+  if (colon == std::string_view::npos) return bad();
+  const auto seq = parseNonNegative(text.substr(0, colon));
+  const auto hash = text.substr(colon + 1);
+  if (!seq || hash.size() != 64 || hash.find_first_not_of("0123456789abcdef") != std::string_view::npos) {
+    return bad();
+  }
+  return store::ChainAnchor{*seq, std::string(hash)};
+}
+
+Result<std::optional<store::ChainAnchor>> parseVerifyParams(const std::multimap<std::string, std::string>& params) {
+  std::optional<store::ChainAnchor> anchor;
+  for (const auto& [name, value] : params) {
+    if (name != "anchor") return badParam(name, "unknown query parameter", "use only: anchor");
+    if (params.count(name) > 1) return badParam(name, "given more than once", "give one anchor");
+    auto a = parseChainAnchor(value);
+    if (!a) {
+      auto e = a.error();
+      e.where = "query parameter 'anchor'";
+      return e;
+    }
+    anchor = a.value();
+  }
+  return anchor;
+}
+
+store::AuditEntry auditReadEntry(const AuditRequest& request, std::string_view actor, std::int64_t at_ms,
+                                 std::size_t returned) {
+  store::AuditEntry e;
+  e.at_ms = at_ms;
+  e.kind = std::string(store::audit_kind::kAuditRead);
+  e.actor = std::string(actor);
+  e.patient_key = request.query.patient_key;
+  e.partner_id = request.query.partner_id;
+  e.outcome = std::string(store::audit_outcome::kOk);
+  e.detail = writeDetail(request, returned);
+  return e;
+}
+
+store::AuditEntry auditVerifyEntry(const store::VerifyReport& report, std::string_view actor, std::int64_t at_ms) {
+  store::AuditEntry e;
+  e.at_ms = at_ms;
+  e.kind = std::string(store::audit_kind::kAuditVerify);
+  e.actor = std::string(actor);
+  e.outcome = std::string(report.ok ? store::audit_outcome::kOk : store::audit_outcome::kError);
+  if (!report.ok && !report.breaks.empty()) {
+    e.reason = std::string(store::chainProblemName(report.breaks.front().problem)) + " at seq " +
+               std::to_string(report.breaks.front().seq);
+  }
+  rapidjson::StringBuffer b;
+  rapidjson::Writer<rapidjson::StringBuffer> w(b);
+  w.StartObject();
+  w.Key("rows");
+  w.Int64(report.rows);
+  w.Key("last_seq");
+  w.Int64(report.last_seq);
+  w.Key("head_hash");
+  json::writeString(w, report.head_hash);
+  w.Key("break_count");
+  w.Int64(report.break_count);
+  w.EndObject();
+  e.detail.assign(b.GetString(), b.GetSize());
+  return e;
+}
+
+}  // namespace gw::audit
