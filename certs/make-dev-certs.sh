@@ -14,13 +14,23 @@
 #   rogue-client.crt/.key         client cert signed by the rogue CA (wrong CA)
 #   rogue-server.crt/.key         server cert with the right SANs but signed by the rogue CA
 #   other-host.crt/.key           server cert from the dev CA for other.example / 10.0.0.1 only
-# Existing files are kept unless FORCE=1, so repeated runs are cheap.
+# and dev-master.key, a development master key for data at rest (privacy.master_key_file: 64 hex
+# digits, mode 0600).
+# Existing files are kept unless FORCE=1, so repeated runs are cheap. dev-master.key is kept even
+# with FORCE=1 (a new one would make databases written with the old one unreadable): delete it
+# to get a new one.
 set -euo pipefail
 
 out=${1:-"$(cd "$(dirname "$0")" && pwd)/out"}
 mkdir -p "$out"
 cd "$out"
 umask 077
+
+if [[ ! -f dev-master.key ]]; then
+  openssl rand -hex 32 > dev-master.key.tmp
+  chmod 600 dev-master.key.tmp
+  mv dev-master.key.tmp dev-master.key
+fi
 
 if [[ -f ca.crt && -f rogue-client.crt && -f other-host.crt && "${FORCE:-0}" != 1 ]]; then
   echo "certs: using existing development PKI in $out"

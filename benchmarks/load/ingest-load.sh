@@ -21,6 +21,7 @@ cat > "$work/gw.json" <<JSON
   "mapping": {"format_dir": "$repo/mappers/clinic-v1", "profiles_dir": "$repo/fhir-profiles"},
   "clinics": [{"id": "c1", "identifier_system_base": "https://ids.c1.example.org/", "programs": [{"id": "otp", "part2": true}]}],
   "partners": [],
+  "privacy": {"master_key_file": "$work/pki/dev-master.key"},
   "logging": {"level": "warn"}
 }
 JSON

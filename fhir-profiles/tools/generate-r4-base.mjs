@@ -33,6 +33,13 @@ for (const f of ['valuesets.json', 'v3-codesystems.json']) {
 }
 
 const isPrimitive = (t) => sds.get(t)?.kind === 'primitive-type';
+// Invariants (FHIRPath constraints): a type's own ones sit on its root element; an element lists
+// again those of its type, which are dropped here (the type carries them). ele-1 (no empty
+// elements) is enforced structurally by the validator and is not listed.
+const constraintsOf = (el) => (el.constraint ?? [])
+  .filter((c) => c.key !== 'ele-1')
+  .map((c) => ({ key: c.key, severity: c.severity, human: c.human, expression: c.expression }));
+const typeConstraintKeys = (code) => new Set(constraintsOf(sds.get(code)?.snapshot?.element?.[0] ?? {}).map((c) => c.key));
 const types = {};
 const requiredValueSets = new Set();
 const queue = [...RESOURCES];
@@ -43,6 +50,7 @@ while (queue.length) {
   if (!sd) throw new Error(`no StructureDefinition for ${name}`);
   const isResource = sd.kind === 'resource';
   const elements = [];
+  const rootConstraints = constraintsOf(sd.snapshot.element[0]);
   for (const el of sd.snapshot.element.slice(1)) {
     const out = { path: el.path, min: el.min, max: el.max };
     if (el.contentReference) out.contentReference = el.contentReference.replace(/^#/, '');
@@ -65,9 +73,12 @@ while (queue.length) {
       out.binding = { strength: el.binding.strength, valueSet: el.binding.valueSet.split('|')[0] };
       if (el.binding.strength === 'required') requiredValueSets.add(out.binding.valueSet);
     }
+    const inherited = new Set((el.type ?? []).flatMap((t) => [...typeConstraintKeys(t.code)]));
+    const own = constraintsOf(el).filter((c) => !inherited.has(c.key));
+    if (own.length) out.constraint = own;
     elements.push(out);
   }
-  types[name] = { kind: sd.kind, elements };
+  types[name] = { kind: sd.kind, ...(rootConstraints.length ? { constraint: rootConstraints } : {}), elements };
 }
 
 const base = {

@@ -17,6 +17,10 @@
 #include "app/csv_import.hpp"
 #include "app/engineer_tools.hpp"
 #include "app/gateway.hpp"
+#include "app/audit_tools.hpp"
+#include "app/keys.hpp"
+#include "audit/audit_format.hpp"
+#include "audit/audit_query.hpp"
 #include "common/json.hpp"
 #include "common/log.hpp"
 #include "config/gateway_config.hpp"
@@ -38,11 +42,19 @@ Usage:
                                            and print the FHIR resources and each one's
                                            validation outcome; stores and sends nothing;
                                            exit 0 when valid, 1 when mapping or validation fails
-  fhir-gateway mappers test [--config FILE | --format-dir DIR] [--profiles-dir DIR]
+  fhir-gateway map [--config FILE | --format-dir DIR] [--profiles-dir DIR] --mapper FILE.csv-mapper.json DATA.csv
+                                           dry run of a CSV input mapper: per data row, the
+                                           record it converts to (or the row's error with line
+                                           and column), its FHIR resources and their validation
+                                           outcomes; exit 0 when every row is valid, 1 otherwise
+  fhir-gateway mappers test [--config FILE | --format-dir DIR] [--profiles-dir DIR] [--csv-mappers-dir DIR]
                                            run the golden cases in <format dir>/golden
-                                           (<name>.input.json -> <name>.expected.json), print
-                                           a diff per mismatch and "N passed, N failed";
-                                           exit 1 when any case fails
+                                           (<name>.input.json -> <name>.expected.json) and
+                                           those beside every CSV input mapper
+                                           (golden/<case>.csv -> <case>.records.json and, if
+                                           present, <case>.fhir.json), print a diff per
+                                           mismatch and "N passed, N failed"; exit 1 when any
+                                           case fails
   fhir-gateway import --config FILE --mapper NAME|FILE DATA.csv
                                            convert a CSV export with a CSV input mapper (a
                                            name under mapping.csv_mappers_dir, e.g.
@@ -52,6 +64,21 @@ Usage:
                                            does (a running gateway delivers them); prints the
                                            per-record result JSON; exit 0 when every row is
                                            accepted, 1 otherwise
+  fhir-gateway keys rotate --config FILE --new-master-key-file NEW
+                                           re-wrap the database's data keys (one per privacy
+                                           class) under the master key in NEW (64 hex digits,
+                                           mode 0600; make it with openssl rand -hex 32), in one
+                                           transaction; stored data is unchanged. Then point
+                                           privacy.master_key_file at NEW (or put the key in the
+                                           privacy.master_key_env variable) before the next start;
+                                           keep the old key until then. Exit 0 when rotated,
+                                           3 when a key is wrong or unreadable, 1 otherwise
+  fhir-gateway audit verify --config FILE [--anchor SEQ:HASH]
+                                           recompute the hash chain of the decision and
+                                           disclosure log in the configured database; prints a
+                                           JSON report (first broken rows, head "anchor" to keep
+                                           elsewhere and pass back later to detect a rewritten
+                                           or cut log). Exit 0 intact, 1 broken or unreadable
   fhir-gateway hash-token                  read a bearer token on stdin, print the SHA-256 hex
                                            to put in auth.tokens[].sha256
   fhir-gateway --version                   print the version
@@ -66,7 +93,10 @@ map and mappers test: --mapper FILE uses the mapper file's directory as the form
 --format-dir, else mapping.format_dir of --config, else mappers/clinic-v1 (relative to the
 current directory). Profiles: --profiles-dir, else mapping.profiles_dir of --config, else
 fhir-profiles. Resource ids and identifier systems use the record's clinic and the base
-https://ids.clinic-<clinic>.example/, as the golden cases do.
+https://ids.clinic-<clinic>.example/, as the golden cases do. A *.csv-mapper.json given to map
+converts rows into records for the format directory's mappers. mappers test finds CSV input
+mappers under --csv-mappers-dir, else mapping.csv_mappers_dir of --config, else the format
+directory's parent (mappers/).
 
 serve reloads record schemas, mappers and profiles on SIGHUP (as POST /v1/admin/reload does);
 a set that fails to load is logged with file:line:column and the running set stays.
@@ -136,14 +166,15 @@ int checkConfig(const std::string& config_path) {
   return 0;
 }
 
-// Where map / mappers test find the format (schemas + mappers) and the profiles.
+// Where map / mappers test find the format (schemas + mappers), the profiles and the CSV mappers.
 struct MappingDirs {
   std::string config_path;
   std::string format_dir;
   std::string profiles_dir;
+  std::string csv_mappers_dir;
 };
 
-std::optional<std::pair<std::string, std::string>> resolveDirs(const MappingDirs& dirs) {
+std::optional<std::pair<std::string, std::string>> resolveDirs(MappingDirs& dirs) {
   std::string format_dir = dirs.format_dir;
   std::string profiles_dir = dirs.profiles_dir;
   if (!dirs.config_path.empty()) {
@@ -151,9 +182,15 @@ std::optional<std::pair<std::string, std::string>> resolveDirs(const MappingDirs
     if (!config) return std::nullopt;
     if (format_dir.empty()) format_dir = config->mapping.format_dir.string();
     if (profiles_dir.empty()) profiles_dir = config->mapping.profiles_dir.string();
+    if (dirs.csv_mappers_dir.empty()) dirs.csv_mappers_dir = config->mapping.csv_mappers_dir.string();
   }
   if (format_dir.empty()) format_dir = "mappers/clinic-v1";
   if (profiles_dir.empty()) profiles_dir = "fhir-profiles";
+  if (dirs.csv_mappers_dir.empty()) {
+    auto format = std::filesystem::path(format_dir).lexically_normal();
+    if (!format.has_filename()) format = format.parent_path();  // "mappers/clinic-v1/"
+    dirs.csv_mappers_dir = format.parent_path().empty() ? "." : format.parent_path().string();
+  }
   return std::pair{format_dir, profiles_dir};
 }
 
@@ -168,7 +205,44 @@ std::shared_ptr<const gw::app::MappingSnapshot> loadSnapshot(const std::string& 
   return std::move(loaded).value();
 }
 
+// `map --mapper FILE.csv-mapper.json DATA.csv`: every row through the CSV mapper, then as `map`.
+int mapCsvCommand(MappingDirs dirs, const std::string& mapper_file, const std::string& csv_path) {
+  auto resolved = resolveDirs(dirs);
+  if (!resolved) return 3;
+  auto snapshot = loadSnapshot(resolved->first, resolved->second);
+  if (!snapshot) return 1;
+  auto mapper = gw::mapping::CsvInputMapper::loadFile(mapper_file);
+  if (!mapper) {
+    std::cerr << "fhir-gateway: cannot load the CSV mapper: " << mapper.error().describe() << "\n";
+    return 1;
+  }
+  std::string text;
+  if (csv_path == "-") {
+    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  } else {
+    std::ifstream in(csv_path, std::ios::binary);
+    if (!in) {
+      std::cerr << "fhir-gateway: cannot read " << csv_path << "\n";
+      return 1;
+    }
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const auto mapped = gw::app::mapCsv(*snapshot, mapper.value(), text);
+  if (mapped.error) {
+    std::cerr << "fhir-gateway: " << csv_path << ": " << gw::app::formatMappedCsv(mapped);
+    return 1;
+  }
+  std::cout << gw::app::formatMappedCsv(mapped);
+  if (!mapped.valid()) {
+    std::cerr << "fhir-gateway: " << mapped.failed() << " of " << mapped.rows.size()
+              << " rows failed (see \"FAILED\" above)\n";
+    return 1;
+  }
+  return 0;
+}
+
 int mapCommand(const MappingDirs& dirs, const std::string& mapper, const std::string& record_path) {
+  if (mapper.ends_with(gw::mapping::CsvInputMapper::kSuffix)) return mapCsvCommand(dirs, mapper, record_path);
   MappingDirs effective = dirs;
   std::string record_type = mapper;
   const std::filesystem::path mapper_path(mapper);
@@ -221,15 +295,18 @@ int mapCommand(const MappingDirs& dirs, const std::string& mapper, const std::st
   return 0;
 }
 
-int mappersTest(const MappingDirs& dirs) {
+int mappersTest(MappingDirs dirs) {
   auto resolved = resolveDirs(dirs);
   if (!resolved) return 3;
   auto snapshot = loadSnapshot(resolved->first, resolved->second);
   if (!snapshot) return 1;
   const auto golden_dir = std::filesystem::path(resolved->first) / "golden";
   auto results = gw::app::runGoldenCases(*snapshot, golden_dir);
+  auto csv_results = gw::app::runCsvGoldenCases(*snapshot, dirs.csv_mappers_dir);
+  std::move(csv_results.begin(), csv_results.end(), std::back_inserter(results));
   if (results.empty()) {
-    std::cerr << "fhir-gateway: no golden cases (<name>.input.json) in " << golden_dir.string() << "\n";
+    std::cerr << "fhir-gateway: no golden cases (<name>.input.json) in " << golden_dir.string()
+              << " and no CSV golden cases under " << dirs.csv_mappers_dir << "\n";
     return 1;
   }
   std::cout << gw::app::formatGoldenResults(results);
@@ -251,6 +328,48 @@ int importCommand(const std::string& config_path, const std::string& mapper, con
     return 1;
   }
   return 0;
+}
+
+int rotateKeys(const std::string& config_path, const std::string& new_key_file) {
+  auto config = loadConfig(config_path);
+  if (!config) return 3;
+  gw::log::setLevel(gw::log::Level::Warn);
+  auto rotated = gw::app::rotateMasterKey(*config, new_key_file);
+  if (!rotated) {
+    std::cerr << "fhir-gateway: keys rotate failed, nothing changed: " << rotated.error().describe() << "\n";
+    return rotated.error().code == gw::ErrorCode::Config ? 3 : 1;
+  }
+  const auto& r = rotated.value();
+  std::cout << "re-wrapped " << r.data_keys << " data keys (";
+  for (std::size_t i = 0; i < r.keys.size(); ++i) std::cout << (i == 0 ? "" : ", ") << r.keys[i];
+  std::cout << ") from master key " << r.old_master_id << " to " << r.new_master_id << "\n";
+  std::cerr << "fhir-gateway: now make privacy.master_key_file (or master_key_env) of " << config_path
+            << " give the new key before the gateway next starts; the old key no longer opens this database\n";
+  return 0;
+}
+
+int verifyAudit(const std::string& config_path, const std::string& anchor_text) {
+  auto config = loadConfig(config_path);
+  if (!config) return 3;
+  gw::log::setLevel(gw::log::Level::Warn);
+  std::optional<gw::store::ChainAnchor> anchor;
+  if (!anchor_text.empty()) {
+    auto parsed = gw::audit::parseChainAnchor(anchor_text);
+    if (!parsed) return usage("--anchor: " + parsed.error().describe());
+    anchor = parsed.value();
+  }
+  auto report = gw::app::verifyAuditLog(*config, anchor);
+  if (!report) {
+    std::cerr << "fhir-gateway: audit verify could not read the log: " << report.error().describe() << "\n";
+    return 1;
+  }
+  std::cout << gw::audit::verifyReportToJson(report.value()) << "\n";
+  if (!report.value().ok) {
+    const auto& first = report.value().breaks.front();
+    std::cerr << "fhir-gateway: the audit log is broken: first broken row seq " << first.seq << " ("
+              << gw::store::chainProblemName(first.problem) << "): " << first.message << "\n";
+  }
+  return gw::audit::verifyExitCode(report.value());
 }
 
 int hashToken() {
@@ -280,6 +399,37 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command == "hash-token") return args.size() == 1 ? hashToken() : usage("hash-token takes no arguments");
+  if (command == "keys") {
+    if (args.size() < 2 || args[1] != "rotate") return usage("keys needs a subcommand: keys rotate");
+    std::string config_path;
+    std::string new_key_file;
+    for (std::size_t i = 2; i < args.size(); ++i) {
+      if ((args[i] == "--config" || args[i] == "--new-master-key-file") && i + 1 < args.size()) {
+        (args[i] == "--config" ? config_path : new_key_file) = std::string(args[i + 1]);
+        ++i;
+      } else {
+        return usage("unknown or incomplete argument '" + std::string(args[i]) + "'");
+      }
+    }
+    if (config_path.empty()) return usage("keys rotate needs --config FILE");
+    if (new_key_file.empty()) return usage("keys rotate needs --new-master-key-file FILE");
+    return rotateKeys(config_path, new_key_file);
+  }
+  if (command == "audit") {
+    if (args.size() < 2 || args[1] != "verify") return usage("audit needs a subcommand: audit verify");
+    std::string config_path;
+    std::string anchor;
+    for (std::size_t i = 2; i < args.size(); ++i) {
+      if ((args[i] == "--config" || args[i] == "--anchor") && i + 1 < args.size()) {
+        (args[i] == "--config" ? config_path : anchor) = std::string(args[i + 1]);
+        ++i;
+      } else {
+        return usage("unknown or incomplete argument '" + std::string(args[i]) + "'");
+      }
+    }
+    if (config_path.empty()) return usage("audit verify needs --config FILE");
+    return verifyAudit(config_path, anchor);
+  }
   if (command == "map" || command == "mappers") {
     std::size_t i = 1;
     if (command == "mappers") {
@@ -305,6 +455,8 @@ int main(int argc, char** argv) {
         ok = value(dirs.profiles_dir);
       } else if (a == "--mapper" && command == "map") {
         ok = value(mapper);
+      } else if (a == "--csv-mappers-dir" && command == "mappers") {
+        ok = value(dirs.csv_mappers_dir);
       } else if (a.size() > 1 && a.front() == '-') {
         return usage("unknown argument '" + std::string(a) + "'");
       } else {
@@ -317,7 +469,7 @@ int main(int argc, char** argv) {
       return mappersTest(dirs);
     }
     if (mapper.empty()) return usage("map needs --mapper FILE|RECORD_TYPE");
-    if (positional.size() != 1) return usage("map needs exactly one RECORD.json (or '-' for stdin)");
+    if (positional.size() != 1) return usage("map needs exactly one RECORD.json or DATA.csv (or '-' for stdin)");
     return mapCommand(dirs, mapper, positional[0]);
   }
   if (command == "import") {

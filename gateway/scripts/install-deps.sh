@@ -12,6 +12,8 @@ packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates openssl curl python3
   # libraries: Beast/Asio/Outcome (Boost 1.81), Poco (Data + SQLite), RapidJSON, OpenSSL
   libboost1.81-dev libboost-system1.81-dev libpoco-dev rapidjson-dev libssl-dev sqlite3
+  # runtime: IANA time zones (/usr/share/zoneinfo) for mappers' "$dateTime" ... "timezone"
+  tzdata
   # tests, fuzzers and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev clang libclang-rt-dev wrk
 )

@@ -3,9 +3,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
+
+#include "common/ids.hpp"
 
 namespace gw::config {
 namespace {
@@ -28,7 +34,8 @@ constexpr std::string_view kMinimal = R"({
   "storage": {"sqlite_path": "gw.db"},
   "mapping": {"format_dir": "m", "profiles_dir": "p"},
   "clinics": [{"id": "c1", "identifier_system_base": "https://ids.example/"}],
-  "partners": []
+  "partners": [],
+  "privacy": {"master_key_file": "master.key"}
 })";
 
 LoadResult load(std::string_view text) { return loadText(text, "/etc/gw", "gw.json", false); }
@@ -71,14 +78,14 @@ TEST(GatewayConfig, EnumErrorListsAllowedValues) {
 TEST(GatewayConfig, ReportsEveryProblemAtOnce) {
   std::string text(kMinimal);
   text.replace(text.find("\"partners\": []"), 14,
-               R"("partners": [{"id": "p1", "fhir_base_url": "http://x", "ca_file": "ca.crt", "clinics": ["c9"]}])");
+               R"("partners": [{"id": "p1", "fhir_base_url": "http://x", "ca_file": "ca.crt", "purpose_of_use": "MARKETING"}])");
   text.replace(text.find("\"roles\": [\"ingest\"]"), 19, R"("roles": ["superuser"])");
   auto r = load(text);
   ASSERT_FALSE(r.config);
   const auto errors = allErrors(r);
   EXPECT_THAT(errors, HasSubstr("auth.tokens[0].roles[0]: 'superuser' is not a role"));
   EXPECT_THAT(errors, HasSubstr("partners[0].fhir_base_url: partners are reached over TLS only"));
-  EXPECT_THAT(errors, HasSubstr("partners[0].clinics[0]: clinic 'c9' is not configured"));
+  EXPECT_THAT(errors, HasSubstr("partners[0].purpose_of_use: 'MARKETING' is not allowed (allowed: TREAT, HPAYMT, HOPERAT)"));
 }
 
 TEST(GatewayConfig, RejectsPlainTokenInsteadOfHash) {
@@ -116,6 +123,83 @@ TEST(GatewayConfig, RedactedDumpHasNoTokenHashesAndReadsBack) {
   ASSERT_TRUE(reread.config) << allErrors(reread);
   EXPECT_EQ(redactedJson(*reread.config), dump);
   EXPECT_THAT(dump, HasSubstr("\"idle_timeout_ms\": 60000"));
+  EXPECT_THAT(dump, HasSubstr("\"master_key_file\": \"/etc/gw/master.key\""));
+  EXPECT_THAT(dump, HasSubstr("\"sud\": 0"));
+}
+
+TEST(GatewayConfigPrivacy, DefaultsKeepEverythingForever) {
+  auto r = load(kMinimal);
+  ASSERT_TRUE(r.config) << allErrors(r);
+  EXPECT_EQ(r.config->privacy.master_key_file, "/etc/gw/master.key");
+  EXPECT_TRUE(r.config->privacy.master_key_env.empty());
+  EXPECT_EQ(r.config->privacy.retention_days.general, 0);
+  EXPECT_EQ(r.config->privacy.retention_days.sud, 0);
+  EXPECT_EQ(r.config->privacy.retention_days.mh, 0);
+  EXPECT_EQ(r.config->privacy.purge_interval, std::chrono::minutes(60));
+}
+
+TEST(GatewayConfigPrivacy, ReadsRetentionPerClassAndTheEnvironmentSource) {
+  std::string text(kMinimal);
+  text.replace(text.find(R"("privacy": {"master_key_file": "master.key"})"), 45,
+               R"("privacy": {"master_key_env": "GW_MASTER_KEY", "retention_days": {"general": 30, "sud": 2555, "mh": 0},
+                  "purge_interval_minutes": 15})");
+  auto r = load(text);
+  ASSERT_TRUE(r.config) << allErrors(r);
+  EXPECT_EQ(r.config->privacy.master_key_env, "GW_MASTER_KEY");
+  EXPECT_TRUE(r.config->privacy.master_key_file.empty());
+  EXPECT_EQ(r.config->privacy.retention_days.general, 30);
+  EXPECT_EQ(r.config->privacy.retention_days.sud, 2555);
+  EXPECT_EQ(r.config->privacy.retention_days.mh, 0);
+  EXPECT_EQ(r.config->privacy.purge_interval, std::chrono::minutes(15));
+}
+
+TEST(GatewayConfigPrivacy, ExactlyOneMasterKeySource) {
+  const std::string privacy = R"("privacy": {"master_key_file": "master.key"})";
+  auto with = [&](const std::string& replacement) {
+    std::string text(kMinimal);
+    text.replace(text.find(privacy), privacy.size(), replacement);
+    return allErrors(load(text));
+  };
+  EXPECT_THAT(with(R"("privacy": {})"), HasSubstr("privacy: no master key source: set master_key_file or master_key_env"));
+  EXPECT_THAT(with(R"("privacy": {"master_key_file": "k", "master_key_env": "GW_MASTER_KEY"})"),
+              HasSubstr("master_key_file and master_key_env are both set: set exactly one"));
+  EXPECT_THAT(with(R"("privacy": {"master_key_env": "0123456789abcdef"})"),
+              HasSubstr("privacy.master_key_env: expected the name of an environment variable"));
+  EXPECT_THAT(with(R"("privacy": {"master_key_file": "k", "retention_days": {"sud": -1, "genral": 3}})"),
+              HasSubstr("privacy.retention_days.sud: expected an integer from 0 to 36500"));
+  EXPECT_THAT(with(R"("privacy": {"master_key_file": "k", "retention_days": {"genral": 3}})"),
+              HasSubstr("unknown key 'genral'"));
+  std::string text(kMinimal);
+  text.replace(text.find(privacy) - 2, privacy.size() + 2, "");  // no privacy section at all
+  const auto missing = allErrors(load(text));
+  EXPECT_THAT(missing, HasSubstr("missing required section 'privacy'"));
+  EXPECT_THAT(missing, HasSubstr("openssl rand -hex 32"));
+}
+
+TEST(GatewayConfigPrivacy, LoadsTheMasterKeyFromTheConfiguredSource) {
+  const auto dir = std::filesystem::temp_directory_path() / ("gw-config-key-" + ids::randomHex(6));
+  std::filesystem::create_directories(dir);
+  const auto file = dir / "master.key";
+  std::ofstream(file) << std::string(64, 'c') << "\n";
+  ::chmod(file.c_str(), 0600);
+  Privacy privacy;
+  privacy.master_key_file = file;
+  auto from_file = loadMasterKey(privacy);
+  ASSERT_TRUE(from_file) << from_file.error().describe();
+  EXPECT_EQ(from_file.value().id(), crypto::SecretKey::fromBytes(std::string(32, '\xcc')).value().id());
+  ::chmod(file.c_str(), 0644);
+  auto readable = loadMasterKey(privacy);
+  ASSERT_FALSE(readable);
+  EXPECT_THAT(readable.error().message, HasSubstr("may be read or changed by other users"));
+  std::filesystem::remove_all(dir);
+
+  Privacy env;
+  env.master_key_env = "GW_CONFIG_TEST_MASTER_KEY";
+  ::setenv(env.master_key_env.c_str(), std::string(64, 'd').c_str(), 1);
+  auto from_env = loadMasterKey(env);
+  ::unsetenv(env.master_key_env.c_str());
+  ASSERT_TRUE(from_env) << from_env.error().describe();
+  EXPECT_EQ(from_env.value().id(), crypto::SecretKey::fromBytes(std::string(32, '\xdd')).value().id());
 }
 
 // The shipped example must load, and must mention every key the loader accepts, so that the

@@ -7,6 +7,7 @@
 
 #include "common/ids.hpp"
 #include "fake_fhir_server.hpp"
+#include "support/test_keys.hpp"
 #include "support/test_pki.hpp"
 
 namespace gw::delivery {
@@ -34,13 +35,12 @@ class PartnerWorkerTest : public ::testing::Test {
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("gw-worker-" + ids::randomHex(6));
     fs::create_directories(dir_);
-    auto store = store::openSqliteStore({(dir_ / "gw.db").string(), false, 2});
+    auto store = store::openSqliteStore({(dir_ / "gw.db").string(), false, 2, test::testMasterKey()});
     ASSERT_TRUE(store);
     store_ = std::move(store).value();
     server_ = std::make_unique<FakeFhirServer>(
         fakes::FakeServerOptions{test::devPkiFile("partner.crt"), test::devPkiFile("partner.key"), ""});
     partner_.id = "p1";
-    partner_.clinics = {"c1"};
     partner_.fhir_base_url = server_->baseUrl();
     partner_.ca_file = test::devPkiFile("ca.crt");
     partner_.retry = {std::chrono::milliseconds(1000), std::chrono::milliseconds(8000), 0};
@@ -57,7 +57,29 @@ class PartnerWorkerTest : public ::testing::Test {
     ASSERT_TRUE(endpoint);
     auto client = FhirClient::create(endpoint.value());
     ASSERT_TRUE(client) << client.error().describe();
-    worker_ = std::make_unique<PartnerWorker>(partner_, config::Delivery{}, *store_, clock_, std::move(client).value());
+    worker_ = std::make_unique<PartnerWorker>(partner_, config::Delivery{}, *store_, clock_, std::move(client).value(),
+                                              DisclosureCheck{&registry_, "test-policy"});
+  }
+
+  // The patient's consent naming p1 for sud data, in force around the fake clock's day.
+  void consent(const std::string& patient, consent::ConsentStatus status = consent::ConsentStatus::Active,
+               std::int64_t version = 1) {
+    consent::ConsentVersion v;
+    v.clinic = "c1";
+    v.consent_id = "cn-" + patient;
+    v.version = version;
+    v.patient_key = patient;
+    v.partner_id = "p1";
+    v.status = status;
+    v.purposes = consent::Purpose::Treat;
+    v.classes = privacy::ClassSet(privacy::DataClass::General).add(privacy::DataClass::Sud);
+    const auto today = consent::utcDate(clock_.now());
+    v.period_start = today - std::chrono::days(10);
+    v.period_end = today + std::chrono::days(10);
+    v.signed_on = v.period_start;
+    if (status == consent::ConsentStatus::Revoked) v.revoked_on = today;
+    v.resource_id = "consent-" + patient;
+    ASSERT_TRUE(registry_.upsert(v));
   }
 
   void queue(const std::string& record_id, int entries = 1) {
@@ -69,8 +91,14 @@ class PartnerWorkerTest : public ::testing::Test {
     w.payload = "{}";
     w.patient_key = "patient-" + record_id;
     w.state = store::RecordState::Mapped;
-    w.outbox.push_back({"p1", R"({"resourceType":"Bundle","type":"transaction","entry":[]})", entries});
+    const std::string disclosure = R"({"purpose":"TREAT","patient":"patient-)" + record_id +
+                                   R"(","resources":[{"type":"MedicationRequest","id":"m-)" + record_id +
+                                   R"(","classes":"sud","outcome":"permit","consent":"c1/cn-patient-)" + record_id +
+                                   R"(","consent_version":1}]})";
+    w.outbox.push_back({"p1", R"({"resourceType":"Bundle","type":"transaction","entry":[]})", entries,
+                        privacy::ClassSet(privacy::DataClass::Sud), disclosure});
     ASSERT_TRUE(store_->ingest({w}, clock_.now()));
+    if (!registry_.current("c1", "cn-patient-" + record_id)) consent("patient-" + record_id);
   }
 
   store::OutboxItem item(const std::string& record_id) {
@@ -84,6 +112,7 @@ class PartnerWorkerTest : public ::testing::Test {
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<FakeFhirServer> server_;
   config::Partner partner_;
+  consent::ConsentRegistry registry_;
   std::unique_ptr<PartnerWorker> worker_;
 };
 
@@ -187,19 +216,63 @@ TEST_F(PartnerWorkerTest, ThreadDeliversWhenWoken) {
 namespace gw::delivery {
 namespace {
 
-TEST_F(PartnerWorkerTest, ItemsOfAClinicNoLongerRoutedAreCancelledNotSent) {
-  partner_.clinics = {"c1"};
+TEST_F(PartnerWorkerTest, ItemsNoLongerPermittedAreCancelledNotSentAndTheCancellationIsLogged) {
   makeWorker();
   queue("r1");
-  // The operator removes c1 from this partner and restarts the gateway.
-  worker_.reset();
-  partner_.clinics = {"c2"};
-  makeWorker();
+  consent("patient-r1", consent::ConsentStatus::Revoked, 2);  // revoked after the item was queued
   ASSERT_EQ(worker_->runOnce().value(), 1);
   auto cancelled = item("r1");
   EXPECT_EQ(cancelled.state, store::OutboxState::Cancelled);
-  EXPECT_THAT(cancelled.last_error, HasSubstr("no longer listed"));
+  EXPECT_THAT(cancelled.last_error, HasSubstr("revoked"));
   EXPECT_TRUE(server_->requests().empty()) << "nothing reached the partner";
+  store::AuditQuery q;
+  q.kind = "cancel";
+  auto page = store_->queryAudit(q);
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page.value().entries.size(), 1u);
+  EXPECT_EQ(page.value().entries[0].resource_id, "m-r1");
+  EXPECT_EQ(page.value().entries[0].reason, "revoked");
+  EXPECT_EQ(page.value().entries[0].consent_id, "c1/cn-patient-r1");
+}
+
+TEST_F(PartnerWorkerTest, AnUnreadableDisclosureRecordIsADenyNotASend) {
+  makeWorker();
+  store::IngestWrite w;
+  w.clinic = "c1";
+  w.record_id = "r9";
+  w.record_type = "mat_prescription";
+  w.content_hash = "h";
+  w.payload = "{}";
+  w.patient_key = "patient-r9";
+  w.state = store::RecordState::Mapped;
+  w.outbox.push_back({"p1", R"({"resourceType":"Bundle","type":"transaction","entry":[]})", 1,
+                      privacy::ClassSet(privacy::DataClass::Sud), "not json"});
+  ASSERT_TRUE(store_->ingest({w}, clock_.now()));
+  consent("patient-r9");
+  ASSERT_EQ(worker_->runOnce().value(), 1);
+  EXPECT_EQ(item("r9").state, store::OutboxState::Cancelled);
+  EXPECT_TRUE(server_->requests().empty());
+}
+
+TEST_F(PartnerWorkerTest, EachDeliveryIsLoggedAsADisclosureWithThePartnersIds) {
+  makeWorker();
+  queue("r1");
+  server_->push({ScriptedReply::Action::Respond, 200, kOneEntryResponse, {}});
+  ASSERT_EQ(worker_->runOnce().value(), 1);
+  store::AuditQuery q;
+  q.kind = "disclosure";
+  auto page = store_->queryAudit(q);
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page.value().entries.size(), 1u);
+  const auto& e = page.value().entries[0];
+  EXPECT_EQ(e.outcome, "delivered");
+  EXPECT_EQ(e.partner_id, "p1");
+  EXPECT_EQ(e.resource_type, "MedicationRequest");
+  EXPECT_EQ(e.classes, "sud");
+  EXPECT_THAT(e.detail, HasSubstr("MedicationRequest/m1/_history/1"));
+  auto verified = store_->verifyAudit(std::nullopt);
+  ASSERT_TRUE(verified);
+  EXPECT_TRUE(verified.value().ok);
 }
 
 }  // namespace

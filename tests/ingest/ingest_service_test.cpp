@@ -6,9 +6,11 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <set>
 
 #include "common/ids.hpp"
 #include "common/json.hpp"
+#include "support/test_keys.hpp"
 
 namespace gw::ingest {
 namespace {
@@ -40,12 +42,10 @@ class IngestServiceTest : public ::testing::Test {
     config_.clinics.push_back({"c2", "Clinic 2", "https://ids.c2.example.org/", {}});
     config::Partner a;
     a.id = "st-mary";
-    a.clinics = {"c1"};
     config::Partner b;
     b.id = "other";
-    b.clinics = {"c2"};
     config_.partners = {a, b};
-    auto store = store::openSqliteStore({(dir_ / "gw.db").string(), false, 2});
+    auto store = store::openSqliteStore({(dir_ / "gw.db").string(), false, 2, test::testMasterKey()});
     ASSERT_TRUE(store);
     store_ = std::move(store).value();
     auto schemas = mapping::RecordSchemas::loadDirectory(kFormat + "/schemas");
@@ -57,9 +57,38 @@ class IngestServiceTest : public ::testing::Test {
     auto profiles = validate::ProfileSet::loadDirectory(profilesDir());
     ASSERT_TRUE(profiles) << profiles.error().describe();
     profiles_ = std::make_unique<validate::ProfileSet>(std::move(profiles).value());
+    auto classifier = privacy::Classifier::load(privacy::ValueSetFiles::inProfilesDir(std::string(GW_REPO_DIR) + "/fhir-profiles"));
+    ASSERT_TRUE(classifier) << classifier.error().describe();
+    classifier_ = std::make_unique<privacy::Classifier>(std::move(classifier).value());
     committer_ = std::make_unique<GroupCommitter>(*store_, clock_);
-    service_ = std::make_unique<IngestService>(config_, *schemas_, *mappers_, *profiles_, *committer_, "test-secret");
+    makeService();
+    consentFor("A12345");  // st-mary may receive A12345's general and sud data; "other" nothing
   }
+
+  void makeService(const mapping::CsvMapperSet* csv = nullptr) {
+    service_ = std::make_unique<IngestService>(IngestParts{
+        config_, *schemas_, *mappers_, *profiles_, csv, *committer_, *store_, *classifier_, registry_,
+        DisclosurePolicy{"42 CFR part 2 prohibits unauthorized use or disclosure of these records.", "test-policy"},
+        "test-secret", [this](const consent::ConsentVersion& v) { changed_consents_.push_back(v); }});
+  }
+
+  // Posts the patient's consent naming `partner` for TREAT, in force around today, through the
+  // service like any clinic record (so its Consent resource is stored and the registry updated).
+  void consentFor(const std::string& mrn, const std::string& partner = "st-mary",
+                  const std::string& categories = R"(["general","sud"])", const std::string& status = "active") {
+    const auto day = [&](int offset) { return consent::formatDate(consent::utcDate(clock_.now()) + std::chrono::days(offset)); };
+    const std::string revoked = status == "revoked" ? R"(,"revoked_on":")" + day(0) + "\"" : "";
+    const std::string record = R"({"record_id":"c1:cn:)" + mrn + "-" + partner +
+                               R"(","record_type":"consent","clinic":"c1","program":"otp",
+      "recorded_at":"2026-11-20T08:55:00-05:00","patient":{"mrn":")" + mrn + R"("},
+      "consent":{"id":")" + mrn + "-" + partner + R"(","recipient":")" + partner +
+                               R"(","purposes":["TREAT"],"categories":)" + categories + R"(,"effective":{"start":")" +
+                               day(-3) + R"(","end":")" + day(300) + R"("},"signed_on":")" + day(-3) +
+                               R"(","signed_by":"patient","status":")" + status + "\"" + revoked + "}}";
+    auto reply = post(record);
+    ASSERT_EQ(reply.status, 202) << reply.body;
+  }
+
   virtual std::string profilesDir() { return std::string(GW_REPO_DIR) + "/fhir-profiles"; }
 
   void TearDown() override {
@@ -89,6 +118,9 @@ class IngestServiceTest : public ::testing::Test {
   std::unique_ptr<mapping::RecordSchemas> schemas_;
   std::unique_ptr<mapping::MapperSet> mappers_;
   std::unique_ptr<validate::ProfileSet> profiles_;
+  std::unique_ptr<privacy::Classifier> classifier_;
+  consent::ConsentRegistry registry_;
+  std::vector<consent::ConsentVersion> changed_consents_;
   std::unique_ptr<GroupCommitter> committer_;
   std::unique_ptr<IngestService> service_;
 };
@@ -119,7 +151,8 @@ TEST_F(IngestServiceTest, PrescriptionCarriesItsPatientAsConditionalCreate) {
   auto due = store_->dueItems("st-mary", clock_.now(), 10);
   ASSERT_TRUE(due && due.value().size() == 1);
   auto bundle = parse(due.value()[0].bundle);
-  ASSERT_EQ(bundle["entry"].Size(), 2u);
+  ASSERT_EQ(bundle["entry"].Size(), 3u) << "stub Patient, MedicationRequest, and the Consent of this Part 2 disclosure";
+  EXPECT_STREQ(bundle["entry"][2]["resource"]["resourceType"].GetString(), "Consent");
   const auto& patient = bundle["entry"][0];
   EXPECT_STREQ(patient["request"]["method"].GetString(), "POST");
   EXPECT_STREQ(patient["request"]["ifNoneExist"].GetString(), "identifier=https://ids.c1.example.org/mrn|A12345");
@@ -127,6 +160,153 @@ TEST_F(IngestServiceTest, PrescriptionCarriesItsPatientAsConditionalCreate) {
   const std::string patient_url = patient["fullUrl"].GetString();
   EXPECT_EQ(patient_url, "urn:uuid:" + ids::resourceId("c1", "Patient", "A12345"));
   EXPECT_EQ(std::string(bundle["entry"][1]["resource"]["subject"]["reference"].GetString()), patient_url);
+}
+
+rapidjson::Document recordWithItems(const std::vector<std::string>& kinds) {
+  std::string items;
+  for (const auto& k : kinds) items += (items.empty() ? "" : ",") + std::string(R"({"kind":")") + k + R"("})";
+  rapidjson::Document d;
+  d.Parse(R"({"record_id":"c1:hr:H-1","record_type":"harm_reduction_service","clinic":"c1",
+    "program":"otp","recorded_at":"2026-11-20T17:00:00-05:00","patient":{"mrn":"A12345"},
+    "service":{"id":"H-1","date":"2026-11-20","items":[)" + items + "]}}");
+  return d;
+}
+
+std::vector<store::AuditEntry> auditOf(store::Store& store, const std::string& kind, const std::string& partner = {}) {
+  store::AuditQuery q;
+  q.kind = kind;
+  q.partner_id = partner;
+  q.limit = 1000;
+  auto page = store.queryAudit(q);
+  EXPECT_TRUE(page) << page.error().describe();
+  return page ? page.value().entries : std::vector<store::AuditEntry>{};
+}
+
+TEST_F(IngestServiceTest, PartnersWithoutAConsentGetNothingAndEachDenyIsLogged) {
+  auto reply = parse(post(kRx).body);
+  ASSERT_EQ(reply["results"][0]["queued_for"].Size(), 1u);
+  EXPECT_EQ(store_->outboxCounts("other").value().queued, 0);
+  int denied = 0;
+  for (const auto& e : auditOf(*store_, "decision", "other")) {
+    EXPECT_EQ(e.outcome, "deny");
+    EXPECT_EQ(e.reason, "no-consent");
+    EXPECT_EQ(e.patient_key, ids::resourceId("c1", "Patient", "A12345"));
+    EXPECT_EQ(e.policy_version, "test-policy");
+    ++denied;
+  }
+  EXPECT_EQ(denied, 2) << "the stub Patient and the MedicationRequest";
+  for (const auto& e : auditOf(*store_, "decision", "st-mary")) {
+    if (e.resource_type != "MedicationRequest") continue;
+    EXPECT_EQ(e.outcome, "permit");
+    EXPECT_EQ(e.consent_id, "c1/A12345-st-mary");
+    EXPECT_EQ(e.consent_version, 1);
+    EXPECT_EQ(e.classes, "sud");
+    EXPECT_EQ(e.labels, "R,SUD,OPIOIDUD,42CFRPart2,NORDSCLCD,CPLYCD");
+  }
+}
+
+TEST_F(IngestServiceTest, Part2DataTravelsLabelledWithItsNotice) {
+  ASSERT_EQ(post(kRx).status, 202);
+  auto due = store_->dueItems("st-mary", clock_.now(), 10);
+  ASSERT_TRUE(due && due.value().size() == 1);
+  auto bundle = parse(due.value()[0].bundle);
+  ASSERT_TRUE(bundle.HasMember("meta"));
+  EXPECT_STREQ(bundle["meta"]["security"][0]["code"].GetString(), "R") << "the Bundle's high-water mark";
+  const auto& rx = bundle["entry"][1]["resource"];
+  std::set<std::string> codes;
+  for (const auto& c : rx["meta"]["security"].GetArray()) codes.insert(c["code"].GetString());
+  EXPECT_EQ(codes, (std::set<std::string>{"R", "SUD", "OPIOIDUD", "42CFRPart2", "NORDSCLCD", "CPLYCD"}));
+  EXPECT_THAT(json::toString(rx["meta"]), HasSubstr("42 CFR part 2 prohibits unauthorized use or disclosure"));
+}
+
+TEST_F(IngestServiceTest, MentalHealthDataNeedsAConsentThatNamesIt) {
+  auto reply = post(R"({"record_id":"c1:scr:S-1","record_type":"screening","clinic":"c1","program":"otp",
+    "recorded_at":"2026-11-20T09:00:00-05:00","patient":{"mrn":"A12345"},
+    "screening":{"id":"S-1","instrument":"phq9","total_score":14,"administered_at":"2026-11-20T09:10:00-05:00"}})");
+  ASSERT_EQ(reply.status, 202) << reply.body;
+  EXPECT_EQ(parse(reply.body)["results"][0]["queued_for"].Size(), 0u);
+  bool mh = false;
+  for (const auto& e : auditOf(*store_, "decision", "st-mary")) {
+    if (e.resource_type == "Observation") mh = mh || e.reason == "class-not-covered:mh";
+  }
+  EXPECT_TRUE(mh);
+}
+
+TEST_F(IngestServiceTest, AConsentRecordIsVersionedInTheRegistryAndNotSentOnItsOwn) {
+  ASSERT_EQ(changed_consents_.size(), 1u) << "SetUp's consent";
+  EXPECT_EQ(changed_consents_[0].version, 1);
+  EXPECT_EQ(store_->outboxCounts("st-mary").value().queued, 0);
+  consentFor("A12345");  // the same record again: unchanged, no new version
+  EXPECT_EQ(changed_consents_.size(), 1u);
+  consentFor("A12345", "st-mary", R"(["general","sud"])", "revoked");
+  ASSERT_EQ(changed_consents_.size(), 2u);
+  EXPECT_EQ(changed_consents_[1].version, 2);
+  EXPECT_EQ(changed_consents_[1].status, consent::ConsentStatus::Revoked);
+  EXPECT_EQ(registry_.current("c1", "A12345-st-mary")->version, 2);
+  auto stored = store_->consents(ids::resourceId("c1", "Patient", "A12345"));
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored.value().size(), 2u);
+  // Revocation is final: the same consent cannot become active again.
+  auto again = post(R"({"record_id":"c1:cn:A12345-st-mary","record_type":"consent","clinic":"c1","program":"otp",
+    "recorded_at":"2026-11-21T08:55:00-05:00","patient":{"mrn":"A12345"},
+    "consent":{"id":"A12345-st-mary","recipient":"st-mary","purposes":["TREAT"],"categories":["general"],
+    "effective":{"start":"2026-11-01"},"signed_on":"2026-11-01","signed_by":"patient","status":"active"}})");
+  EXPECT_EQ(again.status, 422) << again.body;
+  EXPECT_THAT(again.body, HasSubstr("consent.status"));
+}
+
+TEST_F(IngestServiceTest, AConsentForAnUnknownPartnerIsRejected) {
+  std::string record = R"({"record_id":"c1:cn:9","record_type":"consent","clinic":"c1","program":"otp",
+    "recorded_at":"2026-11-21T08:55:00-05:00","patient":{"mrn":"A12345"},
+    "consent":{"id":"9","recipient":"nowhere","purposes":["TREAT"],"categories":["general"],
+    "effective":{"start":"2026-11-01"},"signed_on":"2026-11-01","signed_by":"patient","status":"active"}})";
+  auto reply = post(record);
+  EXPECT_EQ(reply.status, 422);
+  EXPECT_THAT(reply.body, HasSubstr("consent.recipient"));
+  EXPECT_THAT(reply.body, HasSubstr("'nowhere' is not configured"));
+}
+
+TEST_F(IngestServiceTest, ReconcileQueuesWhatANewConsentPermitsAndCancelsWhatARevocationStops) {
+  ASSERT_EQ(post(R"({"record_id":"c1:rx:B1","record_type":"mat_prescription","clinic":"c1","program":"otp",
+    "recorded_at":"2026-11-20T09:05:00-05:00","patient":{"mrn":"B20001"},
+    "prescription":{"id":"B1","medication":{"rxnorm":"1010604","name":"buprenorphine 8 MG / naloxone 2 MG sublingual film"},
+    "dose":{"value":1,"unit":"film"},"frequency":"daily","route":"sublingual","status":"active","written_on":"2026-11-20",
+    "prescriber":{"npi":"1234567893","name":"Dr. Lee"}}})").status, 202);
+  const std::string patient = ids::resourceId("c1", "Patient", "B20001");
+  EXPECT_EQ(store_->pendingItems("st-mary", patient).value().size(), 0u) << "no consent yet";
+  consentFor("B20001");
+  ASSERT_TRUE(service_->reconcile(patient, "st-mary"));
+  ASSERT_EQ(store_->pendingItems("st-mary", patient).value().size(), 1u) << "held data goes once consented";
+  ASSERT_TRUE(service_->reconcile(patient, "st-mary"));
+  EXPECT_EQ(store_->pendingItems("st-mary", patient).value().size(), 1u) << "reconciling twice queues nothing twice";
+  consentFor("B20001", "st-mary", R"(["general","sud"])", "revoked");
+  ASSERT_TRUE(service_->reconcile(patient, "st-mary"));
+  EXPECT_EQ(store_->pendingItems("st-mary", patient).value().size(), 0u);
+  const auto cancels = auditOf(*store_, "cancel", "st-mary");
+  ASSERT_FALSE(cancels.empty());
+  EXPECT_EQ(cancels[0].reason, "revoked");
+  auto chain = store_->verifyAudit(std::nullopt);
+  ASSERT_TRUE(chain);
+  EXPECT_TRUE(chain.value().ok);
+}
+
+TEST_F(IngestServiceTest, ANewVersionWithoutAnItemDeletesItsObservationAtThePartner) {
+  ASSERT_EQ(post(json::toString(recordWithItems({"naloxone_kit", "syringes"}))).status, 202);
+  ASSERT_EQ(post(json::toString(recordWithItems({"naloxone_kit"}))).status, 202);
+  auto due = store_->pendingItems("st-mary", ids::resourceId("c1", "Patient", "A12345"));
+  ASSERT_TRUE(due);
+  ASSERT_EQ(due.value().size(), 1u) << "the first version was superseded";
+  auto items = store_->dueItems("st-mary", clock_.now(), 10);
+  ASSERT_TRUE(items && items.value().size() == 1);
+  auto bundle = parse(items.value()[0].bundle);
+  int deletes = 0;
+  for (const auto& e : bundle["entry"].GetArray()) {
+    if (std::string(e["request"]["method"].GetString()) != "DELETE") continue;
+    ++deletes;
+    EXPECT_THAT(std::string(e["request"]["url"].GetString()), HasSubstr("Observation?identifier="));
+    EXPECT_THAT(std::string(e["request"]["url"].GetString()), HasSubstr("syringes"));
+  }
+  EXPECT_EQ(deletes, 1);
 }
 
 TEST_F(IngestServiceTest, RejectedRecordsNamePathAndStoreNothing) {
@@ -292,7 +472,7 @@ class IngestCsvTest : public IngestServiceTest {
     auto csv = mapping::CsvMapperSet::loadDirectory(std::string(GW_REPO_DIR) + "/mappers");
     ASSERT_TRUE(csv) << csv.error().describe();
     csv_ = std::make_unique<mapping::CsvMapperSet>(std::move(csv).value());
-    service_ = std::make_unique<IngestService>(config_, *schemas_, *mappers_, *profiles_, *committer_, "test-secret", csv_.get());
+    makeService(csv_.get());
   }
   IngestReply postCsv(const std::string& body, const std::string& mapper,
                       const std::string& content_type = "text/csv; charset=utf-8") {
@@ -363,7 +543,7 @@ TEST_F(IngestCsvTest, UnreadableCsvIs400AndStoresNothing) {
 }
 
 TEST_F(IngestCsvTest, WithoutCsvMappersTextCsvIsRefused) {
-  service_ = std::make_unique<IngestService>(config_, *schemas_, *mappers_, *profiles_, *committer_, "test-secret");
+  makeService();
   auto reply = postCsv(std::string(kHeader) + "V1,HR-1,2026-11-16,,2,,,,\n", kWeekly);
   EXPECT_EQ(reply.status, 400);
   EXPECT_THAT(reply.body, HasSubstr("csv_mappers_dir"));

@@ -49,6 +49,14 @@ class Cli : public ::testing::Test {
     return path;
   }
 
+  // A master key file (64 hex digits) with the given mode.
+  std::string writeKey(const std::string& name, fs::perms perms = fs::perms::owner_read | fs::perms::owner_write) {
+    const auto path = (dir_ / name).string();
+    std::ofstream(path) << ids::randomHex(32) << "\n";
+    fs::permissions(path, perms, fs::perm_options::replace);
+    return path;
+  }
+
   fs::path dir_;
 };
 
@@ -59,7 +67,7 @@ TEST_F(Cli, VersionAndHelp) {
   auto help = run({"--help"});
   EXPECT_EQ(help.status, 0);
   for (const char* command : {"serve --config", "check-config --config", "map [--config", "mappers test", "import --config",
-                              "hash-token", "--version"}) {
+                              "keys rotate --config FILE --new-master-key-file NEW", "hash-token", "--version"}) {
     EXPECT_THAT(help.out, HasSubstr(command));
   }
   auto wrong = run({"frobnicate"});
@@ -173,6 +181,68 @@ TEST_F(Cli, MappersTestRunsTheGoldenCasesAndShowsADiff) {
   EXPECT_THAT(broken.err, HasSubstr("patient.mapper.json:2:"));
 }
 
+TEST_F(Cli, MapWithACsvMapperPrintsEachRowsRecordResourcesAndValidation) {
+  const std::string repo = GW_REPO_DIR;
+  const std::string mapper = repo + "/mappers/harm-reduction-weekly/weekly-export.csv-mapper.json";
+  const std::vector<std::string> dirs = {"--format-dir", repo + "/mappers/clinic-v1", "--profiles-dir", repo + "/fhir-profiles"};
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.begin() + 1, dirs.begin(), dirs.end());
+    return args;
+  };
+  auto good = run(with({"map", "--mapper", mapper, repo + "/mappers/harm-reduction-weekly/examples/weekly.csv"}));
+  EXPECT_EQ(good.status, 0) << good.err;
+  EXPECT_THAT(good.out, HasSubstr("# line 2: valid\nrecord:\n{"));
+  EXPECT_THAT(good.out, HasSubstr("\"date\": \"2026-11-16\""));  // read as M/D/YYYY
+  EXPECT_THAT(good.out, HasSubstr("\"recorded_at\": \"2026-11-16T12:00:00-05:00\""));
+  EXPECT_THAT(good.out, HasSubstr("validation Observation/"));
+  EXPECT_THAT(good.out, HasSubstr("3 rows: 3 valid, 0 failed"));
+
+  auto edge = run(with({"map", "--mapper", mapper, repo + "/mappers/harm-reduction-weekly/golden/edge_cases.csv"}));
+  EXPECT_EQ(edge.status, 1);
+  EXPECT_THAT(edge.out, HasSubstr("error: line 4, column 'Naloxone Kits'"));
+  EXPECT_THAT(edge.out, HasSubstr("error: line 5, column 'Visit Date'"));
+  EXPECT_THAT(edge.out, HasSubstr("expected M/D/YYYY or YYYY-MM-DD naming a real day"));
+  EXPECT_THAT(edge.out, HasSubstr("6 rows: 1 valid, 5 failed"));
+  EXPECT_THAT(edge.err, HasSubstr("5 of 6 rows failed"));
+
+  std::ofstream(dir_ / "broken.csv") << "Visit ID,Client ID\n\"open\n";
+  auto unreadable = run(with({"map", "--mapper", mapper, (dir_ / "broken.csv").string()}));
+  EXPECT_EQ(unreadable.status, 1);
+  EXPECT_THAT(unreadable.err, HasSubstr("line 2"));
+  std::ofstream(dir_ / "bad.csv-mapper.json") << "{\"format\": \"gw-csv-mapper/1\",\n \"colums\": {}}";
+  auto bad_mapper = run(with({"map", "--mapper", (dir_ / "bad.csv-mapper.json").string(), (dir_ / "broken.csv").string()}));
+  EXPECT_EQ(bad_mapper.status, 1);
+  EXPECT_THAT(bad_mapper.err, HasSubstr("bad.csv-mapper.json:2:2"));
+}
+
+TEST_F(Cli, MappersTestAlsoRunsTheCsvGoldenCases) {
+  const std::string repo = GW_REPO_DIR;
+  auto shipped = run({"mappers", "test", "--format-dir", repo + "/mappers/clinic-v1/", "--profiles-dir", repo + "/fhir-profiles"});
+  EXPECT_EQ(shipped.status, 0) << shipped.out << shipped.err;
+  EXPECT_THAT(shipped.out, HasSubstr("PASS lab_quantity\n"));
+  EXPECT_THAT(shipped.out, HasSubstr("PASS harm-reduction-weekly/weekly-export/weekly_example.csv\n"));
+  EXPECT_THAT(shipped.out, HasSubstr("PASS harm-reduction-weekly/weekly-export/quoted_multiline_site.csv\n"));
+  EXPECT_THAT(shipped.out, HasSubstr(" passed, 0 failed"));
+
+  // A copy of the CSV mapper whose golden FHIR differs, found with --csv-mappers-dir.
+  const auto csv = dir_ / "csv/weekly";
+  fs::create_directories(csv / "golden");
+  fs::copy_file(repo + "/mappers/harm-reduction-weekly/weekly-export.csv-mapper.json", csv / "weekly-export.csv-mapper.json");
+  for (const char* f : {"weekly_example.csv", "weekly_example.records.json", "weekly_example.fhir.json"}) {
+    fs::copy_file(repo + "/mappers/harm-reduction-weekly/golden/" + f, csv / "golden" / f);
+  }
+  std::string fhir = readWholeFile((csv / "golden/weekly_example.fhir.json").string());
+  fhir.replace(fhir.find("\"value\": 50"), 11, "\"value\": 55");
+  std::ofstream(csv / "golden/weekly_example.fhir.json") << fhir;
+  auto failing = run({"mappers", "test", "--format-dir", repo + "/mappers/clinic-v1", "--profiles-dir", repo + "/fhir-profiles",
+                      "--csv-mappers-dir", (dir_ / "csv").string()});
+  EXPECT_EQ(failing.status, 1);
+  EXPECT_THAT(failing.out, HasSubstr("FAIL weekly/weekly-export/weekly_example.csv\n"));
+  EXPECT_THAT(failing.out, HasSubstr("fhir $[\"line 2\"].resources[1].valueQuantity.value\n    expected: 55\n    actual:   50"));
+  EXPECT_THAT(failing.out, Not(HasSubstr("harm-reduction-weekly/")));  // only the given directory
+  EXPECT_THAT(failing.out, HasSubstr(" passed, 1 failed"));
+}
+
 TEST_F(Cli, ImportConvertsACsvExportAndIngestsEveryRow) {
   const std::string repo = GW_REPO_DIR;
   const std::string pki = devPkiDir();
@@ -185,7 +255,8 @@ TEST_F(Cli, ImportConvertsACsvExportAndIngestsEveryRow) {
   "mapping": {"format_dir": ")" + repo + R"(/mappers/clinic-v1", "profiles_dir": ")" + repo + R"(/fhir-profiles",
               "csv_mappers_dir": ")" + repo + R"(/mappers"},
   "clinics": [{"id": "c1", "identifier_system_base": "https://ids.c1.example.org/", "programs": [{"id": "hr", "part2": false}]}],
-  "partners": []
+  "partners": [],
+  "privacy": {"master_key_file": ")" + writeKey("master.key") + R"("}
 })");
   const std::string weekly = repo + "/mappers/harm-reduction-weekly/examples/weekly.csv";
 
@@ -218,6 +289,54 @@ TEST_F(Cli, ImportConvertsACsvExportAndIngestsEveryRow) {
   EXPECT_EQ(missing.status, 1);
   EXPECT_EQ(run({"import", "--config", config, weekly}).status, 2) << "--mapper is required";
   EXPECT_EQ(run({"import", "--mapper", "x", weekly}).status, 2) << "--config is required";
+}
+
+// keys rotate: the data keys are re-wrapped under the new master key; the old key no longer
+// opens the database, the new one does, and the stored records are still there.
+TEST_F(Cli, KeysRotateMovesTheDatabaseToTheNewMasterKey) {
+  const std::string repo = GW_REPO_DIR;
+  const std::string pki = devPkiDir();
+  const std::string old_key = writeKey("old.key"), new_key = writeKey("new.key");
+  const auto config_with = [&](const std::string& key) {
+    return writeConfig(R"({
+  "server": {"tls": {"cert_file": ")" + pki + R"(/server.crt", "key_file": ")" + pki + R"(/server.key", "client_cert": "none"}},
+  "auth": {"tokens": []},
+  "storage": {"sqlite_path": ")" + (dir_ / "gw.db").string() + R"("},
+  "mapping": {"format_dir": ")" + repo + R"(/mappers/clinic-v1", "profiles_dir": ")" + repo + R"(/fhir-profiles",
+              "csv_mappers_dir": ")" + repo + R"(/mappers"},
+  "clinics": [{"id": "c1", "identifier_system_base": "https://ids.c1.example.org/", "programs": [{"id": "hr", "part2": false}]}],
+  "partners": [],
+  "privacy": {"master_key_file": ")" + key + R"("}
+})");
+  };
+  const std::string weekly = repo + "/mappers/harm-reduction-weekly/examples/weekly.csv";
+  auto config = config_with(old_key);
+  auto imported = run({"import", "--config", config, "--mapper", "harm-reduction-weekly/weekly-export", weekly});
+  ASSERT_EQ(imported.status, 0) << imported.err << imported.out;
+
+  auto rotated = run({"keys", "rotate", "--config", config, "--new-master-key-file", new_key});
+  ASSERT_EQ(rotated.status, 0) << rotated.err;
+  EXPECT_THAT(rotated.out, HasSubstr("re-wrapped 3 data keys"));
+  EXPECT_THAT(rotated.err, HasSubstr("privacy.master_key_file"));
+
+  auto stale = run({"import", "--config", config, "--mapper", "harm-reduction-weekly/weekly-export", weekly});
+  EXPECT_NE(stale.status, 0);
+  EXPECT_THAT(stale.err, HasSubstr("the master key does not match the one that wrapped the data keys"));
+  auto again = run({"keys", "rotate", "--config", config, "--new-master-key-file", new_key});
+  EXPECT_EQ(again.status, 3) << "the old key is no longer the current one";
+
+  config = config_with(new_key);
+  auto after = run({"import", "--config", config, "--mapper", "harm-reduction-weekly/weekly-export", weekly});
+  ASSERT_EQ(after.status, 0) << after.err;
+  EXPECT_THAT(after.out, HasSubstr("\"disposition\":\"unchanged\""));
+
+  auto shared = run({"keys", "rotate", "--config", config, "--new-master-key-file",
+                     writeKey("shared.key", fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read)});
+  EXPECT_EQ(shared.status, 3);
+  EXPECT_THAT(shared.err, HasSubstr("may be read or changed by other users"));
+  auto usage = run({"keys", "rotate", "--config", config});
+  EXPECT_EQ(usage.status, 2);
+  EXPECT_THAT(usage.err, HasSubstr("--new-master-key-file"));
 }
 
 }  // namespace

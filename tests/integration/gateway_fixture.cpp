@@ -1,10 +1,14 @@
 #include "gateway_fixture.hpp"
 
+#include <chrono>
+#include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <stdexcept>
 #include <thread>
 
+#include "common/ids.hpp"
 #include "support/test_pki.hpp"
 
 namespace gw::test {
@@ -19,13 +23,13 @@ void writeFile(const std::string& path, const std::string& text) {
 
 }  // namespace
 
-Partner::Partner(const std::string& work_dir) {
+Partner::Partner(const std::string& work_dir, const std::string& name) {
   const std::string script = kRepo + "/tests/partner/server.js";
   process_ = std::make_unique<ChildProcess>(
       std::vector<std::string>{"node", script, "--port", "0", "--cert", devPkiFile("partner.crt"), "--key",
                                devPkiFile("partner.key"), "--ca", devPkiFile("ca.crt"), "--require-client-cert",
                                "--exit-with-parent"},
-      work_dir + "/partner.out", work_dir + "/partner.err");
+      work_dir + "/" + name + ".out", work_dir + "/" + name + ".err");
   std::smatch m;
   const std::regex ready(R"re("ready":true,"port":(\d+))re");
   const bool up = waitUntil(
@@ -78,6 +82,13 @@ int Partner::count(const std::string& type, const std::string& system, const std
 
 Gateway::Gateway(const std::string& work_dir, GatewayOptions options) : dir_(work_dir), options_(std::move(options)) {
   config_path_ = dir_ + "/gateway.json";
+  // The master key of data at rest: one per work dir, kept across restarts, private (0600).
+  if (!std::filesystem::exists(dir_ + "/master.key")) {
+    writeFile(dir_ + "/master.key", ids::randomHex(32) + "\n");
+    std::filesystem::permissions(dir_ + "/master.key",
+                                 std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+                                 std::filesystem::perm_options::replace);
+  }
   const std::string pki = devPkiDir();
   std::string config = R"({
   "server": {"address": "127.0.0.1", "port": 0, "threads": 2, "max_body_bytes": @BODY@,
@@ -94,9 +105,10 @@ Gateway::Gateway(const std::string& work_dir, GatewayOptions options) : dir_(wor
               {"id": "c2", "identifier_system_base": "https://ids.c2.example.org/"}],
   "partners": [{"id": "st-mary", "fhir_base_url": "@PARTNER@", "ca_file": "@PKI@/ca.crt",
                 "client_cert_file": "@PKI@/gateway-client.crt", "client_key_file": "@PKI@/gateway-client.key",
-                "clinics": ["c1"], "request_timeout_ms": 10000,
-                "retry": {"initial_ms": @RETRY@, "max_ms": @RETRYMAX@, "max_attempts": @ATTEMPTS@}}],
+                "request_timeout_ms": 10000,
+                "retry": {"initial_ms": @RETRY@, "max_ms": @RETRYMAX@, "max_attempts": @ATTEMPTS@}}@SECOND@],
   "delivery": {"poll_interval_ms": 50},
+  "privacy": {"master_key_file": "@DIR@/master.key"},
   "logging": {"level": "info"}
 })";
   auto replace = [&](const std::string& key, const std::string& value) {
@@ -106,6 +118,14 @@ Gateway::Gateway(const std::string& work_dir, GatewayOptions options) : dir_(wor
   replace("@PKI@", pki);
   replace("@DIR@", dir_);
   replace("@REPO@", kRepo);
+  replace("@SECOND@", options_.second_partner_url.empty()
+                          ? std::string()
+                          : R"(,
+               {"id": "county-general", "fhir_base_url": ")" + options_.second_partner_url +
+                                R"(", "ca_file": "@PKI@/ca.crt",
+                "client_cert_file": "@PKI@/gateway-client.crt", "client_key_file": "@PKI@/gateway-client.key",
+                "request_timeout_ms": 10000, "retry": {"initial_ms": 100, "max_ms": 1000}})");
+  replace("@PKI@", pki);
   replace("@PARTNER@", options_.partner_url);
   replace("@RETRY@", std::to_string(options_.retry_initial_ms));
   replace("@RETRYMAX@", std::to_string(options_.retry_max_ms));
@@ -197,6 +217,25 @@ bool Gateway::waitForDeliveries(const std::string& record_id, const std::string&
         return true;
       },
       timeout);
+}
+
+std::string consentRecord(const std::string& mrn, const std::string& recipient, const std::string& categories,
+                          const std::string& status, const std::string& id) {
+  // Periods are dates around today, so the consent is in force whenever the tests run.
+  const auto day = [](int offset) {
+    const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now() + std::chrono::hours(24 * offset));
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[16];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+    return std::string(buf);
+  };
+  const std::string revoked = status == "revoked" ? R"(,"revoked_on":")" + day(0) + "\"" : "";
+  return R"({"record_id":"c1:cn:)" + id + R"(","record_type":"consent","clinic":"c1","program":"otp",
+ "recorded_at":"2026-11-20T08:55:00-05:00","patient":{"mrn":")" + mrn + R"("},
+ "consent":{"id":")" + id + R"(","recipient":")" + recipient + R"(","purposes":["TREAT"],"categories":)" + categories +
+         R"(,"effective":{"start":")" + day(-3) + R"(","end":")" + day(365) + R"("},
+   "signed_on":")" + day(-3) + R"(","signed_by":"patient","status":")" + status + "\"" + revoked + "}}";
 }
 
 std::string patientRecord(const std::string& mrn, const std::string& family) {

@@ -14,7 +14,8 @@ namespace gw::test {
 /// The Node partner: one per test suite, reset between tests.
 class Partner {
  public:
-  explicit Partner(const std::string& work_dir);
+  /// `name` tells the output files of several partners apart.
+  explicit Partner(const std::string& work_dir, const std::string& name = "partner");
   std::uint16_t port() const { return port_; }
   std::string baseUrl() const { return "https://127.0.0.1:" + std::to_string(port_) + "/fhir/R4"; }
 
@@ -32,7 +33,8 @@ class Partner {
 };
 
 struct GatewayOptions {
-  std::string partner_url;
+  std::string partner_url;         // partner "st-mary"
+  std::string second_partner_url;  // optional partner "county-general"
   int retry_initial_ms = 100;
   int retry_max_ms = 1000;
   int max_attempts = 0;
@@ -75,6 +77,12 @@ class Gateway {
   std::uint16_t port_ = 0;
   int starts_ = 0;
 };
+
+/// A consent of patient `mrn` at clinic c1 naming `recipient` for TREAT, `categories` a JSON
+/// array such as ["general","sud"], in force from three days ago for a year ("revoked": revoked today).
+std::string consentRecord(const std::string& mrn = "A12345", const std::string& recipient = "st-mary",
+                          const std::string& categories = R"(["general","sud"])", const std::string& status = "active",
+                          const std::string& id = "77");
 
 /// The reference record texts used by the tests (spec examples).
 std::string patientRecord(const std::string& mrn = "A12345", const std::string& family = "Rivera");

@@ -70,3 +70,47 @@ test('comments and trailing commas are allowed as the gateway allows them', () =
     '"sourceId": "$.a.id", "identifierKind": "a", "template": {"identifier": [{"system": "$identifierSystem", "value": "$sourceId"}],},},],}');
   assert.ok(validate(m), JSON.stringify(validate.errors));
 });
+
+// mappers/csv-mapper.schema.json, the editor schema of CSV input mappers (also checked with RapidJSON
+// in csv_mapper_schema_test.cpp): draft-07 validators must read it the same way.
+const csvSchema = JSON.parse(fs.readFileSync(path.join(repo, 'mappers', 'csv-mapper.schema.json'), 'utf8'));
+const validateCsv = new Ajv({ allErrors: true, strict: false }).compile(csvSchema);
+const csvFiles = mapperDirs.flatMap((d) =>
+  fs.readdirSync(path.join(repo, 'mappers', d.name)).filter((f) => f.endsWith('.csv-mapper.json')).map((f) => path.join('mappers', d.name, f)));
+
+test('there are CSV mappers to check', () => assert.ok(csvFiles.length >= 1));
+
+for (const file of csvFiles) {
+  test(`${file} conforms to mappers/csv-mapper.schema.json`, () => {
+    const ok = validateCsv(parseMapper(fs.readFileSync(path.join(repo, file), 'utf8')));
+    assert.ok(ok, JSON.stringify(validateCsv.errors?.slice(0, 5), null, 1));
+  });
+}
+
+test('the CSV mapper schema rejects typical mistakes', () => {
+  const base = () => parseMapper(fs.readFileSync(path.join(repo, 'mappers/harm-reduction-weekly/weekly-export.csv-mapper.json'), 'utf8'));
+  const broken = [
+    (m) => { m.format = 'gw-mapper/1'; },
+    (m) => { m.columns['Client ID'] = 'Client ID'; },
+    (m) => { m.dialect.delimiter = ';;'; },
+    (m) => { m.record.patient.mrn = '$.client_id.x'; },
+    (m) => { m.record.patient.ref = { $reference: 'Patient', sourceId: '$.client_id' }; },
+    (m) => { m.record.service.date = { $date: '$.visit_date', timezone: 'UTC' }; },
+    (m) => { m.record.service.date = { $date: '$.visit_date', formats: [] }; },
+    (m) => { m.record.recorded_at.timezone = '+5:30'; },
+    (m) => { m.record.service.site = { $lowercase: '$.site' }; },
+  ];
+  for (const [i, breakIt] of broken.entries()) {
+    const m = base();
+    breakIt(m);
+    assert.strictEqual(validateCsv(m), false, `mistake ${i} was accepted`);
+  }
+});
+
+test('the mapper schema knows date formats and time zones', () => {
+  const m = parseMapper(fs.readFileSync(path.join(repo, 'mappers/clinic-v1/harm_reduction_service.mapper.json'), 'utf8'));
+  m.resources[0].template.effectiveDateTime = { $dateTime: '$.recorded_at', formats: ['MM/DD/YYYY HH:mm', 'ISO'], timezone: 'America/New_York' };
+  assert.ok(validate(m), JSON.stringify(validate.errors?.slice(0, 3)));
+  m.resources[0].template.effectiveDateTime = { $date: '$.service.date', timezone: 'America/New_York' };
+  assert.strictEqual(validate(m), false);
+});

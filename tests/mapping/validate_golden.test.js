@@ -78,6 +78,32 @@ for (const file of cases) {
   });
 }
 
+// The FHIR output pinned by CSV input mappers' golden cases (golden/<case>.fhir.json beside each
+// *.csv-mapper.json): [{"line": N, "resources": [...]} or {"line": N, "error_where": ...}].
+const csvFhirFiles = fs.readdirSync(path.join(repo, 'mappers'), { withFileTypes: true })
+  .filter((d) => d.isDirectory() && fs.existsSync(path.join(repo, 'mappers', d.name, 'golden')))
+  .flatMap((d) => fs.readdirSync(path.join(repo, 'mappers', d.name, 'golden'))
+    .filter((f) => f.endsWith('.fhir.json')).map((f) => path.join('mappers', d.name, 'golden', f)));
+
+test('CSV golden cases pin FHIR output', () => assert.ok(csvFhirFiles.length >= 3));
+
+for (const file of csvFhirFiles) {
+  test(`CSV golden ${file} is valid FHIR R4`, () => {
+    const rows = JSON.parse(fs.readFileSync(path.join(repo, file), 'utf8'));
+    assert.ok(Array.isArray(rows) && rows.length > 0, 'expected a non-empty array of rows');
+    for (const row of rows) {
+      for (const [i, resource] of (row.resources ?? []).entries()) {
+        const issues = validator.validate(resource, `${resource.resourceType}[${i}]`);
+        assert.deepStrictEqual(issues, [], `${file} line ${row.line} resource ${i}:\n${describe(issues)}`);
+        for (const c of codings(resource)) {
+          if (!c.system.startsWith(LOCAL_PREFIX)) continue;
+          assert.ok(localCodeSystems.get(c.system)?.has(c.code), `${file}: code ${c.code} is not defined in ${c.system}`);
+        }
+      }
+    }
+  });
+}
+
 // The validator must be able to fail, or the tests above prove nothing.
 test('the validator rejects a broken golden resource', () => {
   const resource = JSON.parse(fs.readFileSync(path.join(goldenDir, 'consent_spec_example.expected.json'), 'utf8'))[0];

@@ -10,9 +10,22 @@ using privacy::DataClass;
 
 TEST(Disclosure, RoundTripsEveryField) {
   Disclosure d{"TREAT", "pk-1", {}};
-  d.resources.push_back({"MedicationRequest", "m-1", ClassSet(DataClass::Sud), {}, "permit", "c1/77", 2});
-  DisclosedResource plan{"CarePlan", "cp-1", ClassSet(DataClass::Sud).add(DataClass::Mh), {}, "redact", "c1/77", 2};
+  DisclosedResource rx;
+  rx.resource_type = "MedicationRequest";
+  rx.resource_id = "m-1";
+  rx.classes = ClassSet(DataClass::Sud);
+  rx.outcome = "permit";
+  rx.consent_id = "c1/77";
+  rx.consent_version = 2;
+  d.resources.push_back(rx);
+  DisclosedResource plan = rx;
+  plan.resource_type = "CarePlan";
+  plan.resource_id = "cp-1";
+  plan.classes = ClassSet(DataClass::Sud).add(DataClass::Mh);
+  plan.outcome = "redact";
   plan.activity_classes = {ClassSet(DataClass::Sud), ClassSet(DataClass::Mh)};
+  plan.removed_activities = {1};
+  plan.plan_classes = ClassSet(DataClass::General);
   d.resources.push_back(plan);
   auto back = parseDisclosure(toJson(d));
   ASSERT_TRUE(back) << back.error().describe();
@@ -25,6 +38,8 @@ TEST(Disclosure, RoundTripsEveryField) {
   ASSERT_EQ(r.activity_classes.size(), 2u);
   EXPECT_EQ(r.activity_classes[1], ClassSet(DataClass::Mh));
   EXPECT_EQ(r.outcome, "redact");
+  EXPECT_EQ(r.plan_classes, ClassSet(DataClass::General));
+  EXPECT_EQ(r.removed_activities, std::vector<std::uint32_t>{1});
   EXPECT_EQ(r.consent_id, "c1/77");
   EXPECT_EQ(r.consent_version, 2);
 }

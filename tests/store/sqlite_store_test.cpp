@@ -4,6 +4,7 @@
 
 #include "common/ids.hpp"
 #include "store/store.hpp"
+#include "support/test_keys.hpp"
 
 namespace gw::store {
 namespace {
@@ -22,7 +23,7 @@ class SqliteStoreTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
   std::unique_ptr<Store> open() {
-    auto s = openSqliteStore({(dir_ / "gw.db").string(), true, 2});
+    auto s = openSqliteStore({(dir_ / "gw.db").string(), true, 2, test::testMasterKey()});
     EXPECT_TRUE(s) << (s ? "" : s.error().describe());
     return s ? std::move(s).value() : nullptr;
   }
@@ -162,7 +163,7 @@ TEST_F(SqliteStoreTest, DatabaseFileIsPrivate) {
 }
 
 TEST(SqliteStoreOpen, ReportsUnusablePath) {
-  auto s = openSqliteStore({"/proc/forbidden/gw.db", true, 1});
+  auto s = openSqliteStore({"/proc/forbidden/gw.db", true, 1, test::testMasterKey()});
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code, ErrorCode::Storage);
 }

@@ -10,7 +10,7 @@ namespace gw::test {
 
 /// Folder holding every file certs/make-dev-certs.sh writes (ca.crt, server.*, partner.*,
 /// client.*, gateway-client.*, expired-client.*, rogue-ca.*, rogue-client.*, rogue-server.*,
-/// other-host.*). Throws std::runtime_error if the script fails.
+/// other-host.*, dev-master.key). Throws std::runtime_error if the script fails.
 const std::string& devPkiDir();
 
 /// devPkiDir() + "/" + name, e.g. devPkiFile("client.crt").

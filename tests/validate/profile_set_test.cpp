@@ -353,6 +353,9 @@ TEST(ProfileSetTest, ReferenceTarget) {
 
 TEST(ProfileSetTest, UnknownElement) {
   EXPECT_ISSUE(check(edit(kPatient, "/nickname", R"("Ana")")), "structure", "Patient.nickname");
+  // longer than the 16 bytes a lookup slot holds, and one letter off a real element
+  EXPECT_ISSUE(check(edit(kMedicationRequest, "/medicationCodeableConcepts", R"({"text": "x"})")), "structure",
+               "MedicationRequest.medicationCodeableConcepts");
   EXPECT_ISSUE(check(edit(kMedicationRequest, "/dosageInstruction/0/timing/repeat/perodUnit", R"("d")")), "structure",
                "MedicationRequest.dosageInstruction[0].timing.repeat.perodUnit");
   // a choice type the profile does not allow is unknown there
@@ -488,12 +491,20 @@ TEST_F(ProfileFilesTest, LooseningCardinalityAndUnsupportedRulesAreRejected) {
   EXPECT_EQ(loaded.error().where, positionOf(file, "0}"));
   EXPECT_THAT(loaded.error().message, HasSubstr("below the base min"));
 
+  file = write("test-patient.json", profile(R"(    {"id": "Patient.name.family", "path": "Patient.name.family",
+     "maxLength": 40})"));
+  loaded = ProfileSet::loadDirectory(dir_);
+  ASSERT_FALSE(loaded);
+  EXPECT_EQ(loaded.error().where, positionOf(file, "40}"));
+  EXPECT_THAT(loaded.error().message, HasSubstr("not supported"));
+
+  // a constraint without the parts an invariant needs
   file = write("test-patient.json", profile(R"(    {"id": "Patient.gender", "path": "Patient.gender",
      "constraint": [{"key": "x-1", "expression": "true"}]})"));
   loaded = ProfileSet::loadDirectory(dir_);
   ASSERT_FALSE(loaded);
-  EXPECT_EQ(loaded.error().where, positionOf(file, "[{\"key\""));
-  EXPECT_THAT(loaded.error().message, HasSubstr("not supported"));
+  EXPECT_EQ(loaded.error().where, positionOf(file, "{\"key\""));
+  EXPECT_THAT(loaded.error().message, HasSubstr("a constraint needs key, severity"));
 }
 
 TEST_F(ProfileFilesTest, RequiredBindingToAValueSetThatIsNotShipped) {

@@ -2,7 +2,9 @@
 
 #include <future>
 
+#include "app/consent_registry_loader.hpp"
 #include "app/engineer_tools.hpp"
+#include "app/keys.hpp"
 #include "common/clock.hpp"
 #include "common/json.hpp"
 #include "common/log.hpp"
@@ -18,6 +20,16 @@ Result<std::unique_ptr<mapping::CsvMapperSet>> loadCsvMappers(const config::Gate
   GW_TRY(auto set, mapping::CsvMapperSet::loadDirectory(config.mapping.csv_mappers_dir));
   GW_LOG(Info, Mapping, "csv_mappers_loaded").kv("count", set.names().size());
   return std::make_unique<mapping::CsvMapperSet>(std::move(set));
+}
+
+Result<std::shared_ptr<const privacy::Classifier>> loadClassifier(const config::GatewayConfig& cfg) {
+  GW_TRY(auto classifier, privacy::Classifier::load(privacy::ValueSetFiles::inProfilesDir(cfg.mapping.profiles_dir)));
+  const auto stats = classifier.stats();
+  GW_LOG(Info, Mapping, "sensitivity_value_sets_loaded")
+      .kv("codes", stats.codes)
+      .kv("whole_systems", stats.whole_systems)
+      .kv("unverified", stats.unverified);
+  return std::make_shared<const privacy::Classifier>(std::move(classifier));
 }
 
 Result<ImportOutcome> importCsv(const config::GatewayConfig& config, std::string_view mapper_arg,
@@ -46,14 +58,22 @@ Result<ImportOutcome> importCsv(const config::GatewayConfig& config, std::string
   GW_TRY(auto csv_text, mapping::readTextFile(csv_file));
 
   GW_TRY(auto snapshot, loadMappingSnapshot(config.mapping.format_dir, config.mapping.profiles_dir));
-  GW_TRY(auto store, store::openSqliteStore({config.storage.sqlite_path.string(), config.storage.synchronous_full, 2}));
+  GW_TRY(auto classifier, loadClassifier(config));
+  GW_TRY(auto store, openConfiguredStore(config, 2));
   GW_TRY(auto record_key_secret, store->deploymentSecret("record-key"));
+  // Decisions need the consents: the same registry the gateway would load. Consents imported
+  // here are settled (queued and held items) by the gateway at its next start.
+  consent::ConsentRegistry registry;
+  GW_TRY(auto unreconciled, loadConsentRegistry(*store, registry));
+  (void)unreconciled;
   SystemClock clock;
   ImportOutcome outcome;
   {
     ingest::GroupCommitter committer(*store, clock);
-    const ingest::IngestService service(config, *snapshot->schemas, *snapshot->mappers, *snapshot->profiles, committer,
-                                        std::move(record_key_secret));
+    const ingest::IngestService service(ingest::IngestParts{
+        config, *snapshot->schemas, *snapshot->mappers, *snapshot->profiles, nullptr, committer, *store, *classifier,
+        registry, ingest::DisclosurePolicy{config.privacy.part2_notice, config.privacy.policy_version},
+        std::move(record_key_secret), nullptr});
     // The operator running import has the config file and the database: every configured clinic.
     const ingest::Submitter submitter{"cli-import", {"*"}};
     std::promise<ingest::IngestReply> promise;

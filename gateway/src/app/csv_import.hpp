@@ -11,8 +11,12 @@
 #include "common/error.hpp"
 #include "config/gateway_config.hpp"
 #include "mapping/csv_input_mapper.hpp"
+#include "privacy/classifier.hpp"
 
 namespace gw::app {
+
+/// The sensitivity value sets of mapping.profiles_dir (ValueSet/gw-sensitivity-*.json).
+Result<std::shared_ptr<const privacy::Classifier>> loadClassifier(const config::GatewayConfig& config);
 
 /// The CSV mappers of mapping.csv_mappers_dir; an empty set when the key is not set.
 Result<std::unique_ptr<mapping::CsvMapperSet>> loadCsvMappers(const config::GatewayConfig& config);

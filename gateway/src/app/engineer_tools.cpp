@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "common/json.hpp"
+#include "ingest/payload.hpp"
 #include "mapping/support.hpp"
 
 namespace gw::app {
@@ -114,6 +115,183 @@ void writeMapped(Writer& w, const MappedRecord& m) {
   w.EndArray();
 }
 
+// CSV golden files are keyed by CSV line, so a diff path names the row: $["line 4"].error_where.
+std::string lineKey(std::uint64_t line) { return "line " + std::to_string(line); }
+
+// [{"line": N, ...rest}] -> {"line N": {...rest}}; an error names the file when an entry is not
+// of that shape or a line repeats.
+Status keyByLine(const rapidjson::Value& entries, const fs::path& file, rapidjson::Document& out) {
+  out.SetObject();
+  auto& a = out.GetAllocator();
+  const auto bad = [&](std::string why) {
+    return makeError(ErrorCode::BadRequest, std::move(why), file.string(),
+                     "write [{\"line\": N, ...}, ...] with one entry per CSV data row (see mappers/README.md)");
+  };
+  if (!entries.IsArray()) return bad("the file must hold a JSON array");
+  for (const auto& entry : entries.GetArray()) {
+    const auto* line = entry.IsObject() ? json::find(entry, "line") : nullptr;
+    if (line == nullptr || !line->IsUint64()) return bad("every entry needs \"line\": the CSV line where its row starts");
+    const std::string key = lineKey(line->GetUint64());
+    if (json::find(out, key) != nullptr) return bad("line " + std::to_string(line->GetUint64()) + " is listed twice");
+    rapidjson::Value rest(rapidjson::kObjectType);
+    for (const auto& m : entry.GetObject()) {
+      if (std::string_view(m.name.GetString(), m.name.GetStringLength()) == "line") continue;
+      rest.AddMember(rapidjson::Value(m.name, a), rapidjson::Value(m.value, a), a);
+    }
+    out.AddMember(json::str(key, a), rest, a);
+  }
+  return ok();
+}
+
+void addDifferences(std::string_view file, const rapidjson::Value& expected, const rapidjson::Value& actual,
+                    std::vector<JsonDifference>& out) {
+  for (auto& d : jsonDifferences(expected, actual)) {
+    d.path = std::string(file) + " " + d.path;
+    out.push_back(std::move(d));
+  }
+}
+
+void runCsvCase(const MappingSnapshot& snapshot, const mapping::CsvInputMapper& mapper, const fs::path& golden,
+                const std::string& name, GoldenCaseResult& r) {
+  auto text = mapping::readTextFile(golden / (name + ".csv"));
+  if (!text) {
+    r.unreadable = text.error();
+    return;
+  }
+  rapidjson::Document records_file;
+  rapidjson::Document expected_records;
+  const fs::path records_path = golden / (name + ".records.json");
+  if (auto s = parseFile(records_path, records_file); !s) {
+    r.unreadable = s.error();
+    return;
+  }
+  if (auto s = keyByLine(records_file, records_path, expected_records); !s) {
+    r.unreadable = s.error();
+    return;
+  }
+  const fs::path fhir_path = golden / (name + ".fhir.json");
+  std::error_code ec;
+  const bool check_fhir = fs::exists(fhir_path, ec);
+  rapidjson::Document fhir_file;
+  rapidjson::Document expected_fhir;
+  if (check_fhir) {
+    if (auto s = parseFile(fhir_path, fhir_file); !s) {
+      r.unreadable = s.error();
+      return;
+    }
+    if (auto s = keyByLine(fhir_file, fhir_path, expected_fhir); !s) {
+      r.unreadable = s.error();
+      return;
+    }
+  }
+
+  auto rows = mapper.rowsToRecords(text.value());
+  if (!rows) {
+    Error e = rows.error();
+    e.message = "the CSV text cannot be read: " + e.message;
+    r.unreadable = std::move(e);
+    return;
+  }
+  rapidjson::Document actual_records(rapidjson::kObjectType);
+  rapidjson::Document actual_fhir(rapidjson::kObjectType);
+  auto& ra = actual_records.GetAllocator();
+  auto& fa = actual_fhir.GetAllocator();
+  for (const auto& row : rows.value()) {
+    const std::string key = lineKey(row.line);
+    rapidjson::Value entry(rapidjson::kObjectType);
+    if (row.error) {
+      entry.AddMember("error_where", json::str(row.error->where, ra), ra);
+      r.row_errors.push_back(key + ": " + row.error->describe());
+      actual_records.AddMember(json::str(key, ra), entry, ra);
+      continue;
+    }
+    entry.AddMember("record", rapidjson::Value(row.record, ra), ra);
+    actual_records.AddMember(json::str(key, ra), entry, ra);
+    if (!check_fhir) continue;
+    const MappedRecord mapped = mapRecord(snapshot, row.record);
+    rapidjson::Value fhir(rapidjson::kObjectType);
+    if (!mapped.errors.empty()) {
+      fhir.AddMember("error_where", json::str(mapped.errors[0].where, fa), fa);
+      for (const auto& e : mapped.errors) r.row_errors.push_back(key + ": " + e.describe());
+    } else {
+      fhir.AddMember("resources", rapidjson::Value(mapped.resources, fa), fa);
+      for (std::size_t i = 0; i < mapped.outcomes.size(); ++i) {
+        const auto& res = mapped.resources[static_cast<rapidjson::SizeType>(i)];
+        for (const auto& issue : mapped.outcomes[i].issues) {
+          if (issue.severity != validate::Severity::Error) continue;
+          r.invalid.push_back(key + " " + std::string(json::getString(res, "resourceType")) + "/" +
+                              std::string(json::getString(res, "id")) + " at " + issue.expression + ": " + issue.diagnostics);
+        }
+      }
+    }
+    actual_fhir.AddMember(json::str(key, fa), fhir, fa);
+  }
+  addDifferences("records", expected_records, actual_records, r.differences);
+  if (check_fhir) addDifferences("fhir", expected_fhir, actual_fhir, r.differences);
+}
+
+void writeErrors(Writer& w, const std::vector<Error>& errors) {
+  w.Key("errors");
+  w.StartArray();
+  for (const auto& e : errors) writeError(w, e);
+  w.EndArray();
+}
+
+// POST /v1/mappings/{name}/$test with a text/csv body.
+TestAnswer testCsvRequest(const MappingSnapshot& snapshot, const mapping::CsvMapperSet* csv_mappers, std::string_view name,
+                          std::string_view body) {
+  const mapping::CsvInputMapper* mapper = csv_mappers != nullptr ? csv_mappers->find(name) : nullptr;
+  if (mapper == nullptr) {
+    std::string available;
+    if (csv_mappers != nullptr) {
+      for (const auto& n : csv_mappers->names()) available += (available.empty() ? "" : ", ") + n;
+    }
+    return {404, json::operationOutcome(makeError(
+                     ErrorCode::NotFound, "no CSV input mapper named " + mapping::quoteCode(name), "name",
+                     available.empty() ? "the gateway loads CSV input mappers from mapping.csv_mappers_dir"
+                                       : "use one of " + available + " (a '/' in the name is written %2F in the path)"))};
+  }
+  // As many rows as POST /v1/records takes in one request.
+  constexpr std::size_t kMaxRows = 10000;
+  const MappedCsv mapped = mapCsv(snapshot, *mapper, body, kMaxRows);
+  if (mapped.error) return {httpStatusFor(mapped.error->code), json::operationOutcome(*mapped.error)};
+
+  rapidjson::StringBuffer buffer;
+  Writer w(buffer);
+  w.StartObject();
+  w.Key("mapper");
+  writeString(w, name);
+  w.Key("results");
+  w.StartArray();
+  for (std::size_t i = 0; i < mapped.rows.size(); ++i) {
+    const auto& row = mapped.rows[i];
+    w.StartObject();
+    w.Key("index");
+    w.Uint64(i);
+    w.Key("line");
+    w.Uint64(row.line);
+    w.Key("passed");
+    w.Bool(row.valid());
+    if (row.row_error) {
+      w.Key("valid");
+      w.Bool(false);
+      writeErrors(w, {*row.row_error});
+    } else {
+      w.Key("record");
+      row.record.Accept(w);
+      writeMapped(w, row.mapped);
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("passed");
+  w.Uint64(mapped.rows.size() - mapped.failed());
+  w.Key("failed");
+  w.Uint64(mapped.failed());
+  w.EndObject();
+  return {200, std::string(buffer.GetString(), buffer.GetSize())};
+}
+
 }  // namespace
 
 Result<std::shared_ptr<const MappingSnapshot>> loadMappingSnapshot(const fs::path& format_dir,
@@ -181,7 +359,9 @@ MappedRecord mapRecord(const MappingSnapshot& snapshot, const rapidjson::Value& 
   return out;
 }
 
-bool GoldenCaseResult::passed() const { return !unreadable && mapped.valid() && differences.empty(); }
+bool GoldenCaseResult::passed() const {
+  return !unreadable && mapped.valid() && differences.empty() && invalid.empty();
+}
 
 std::vector<GoldenCaseResult> runGoldenCases(const MappingSnapshot& snapshot, const fs::path& golden_dir) {
   constexpr std::string_view kSuffix = ".input.json";
@@ -215,6 +395,82 @@ std::vector<GoldenCaseResult> runGoldenCases(const MappingSnapshot& snapshot, co
     results.push_back(std::move(r));
   }
   return results;
+}
+
+std::vector<GoldenCaseResult> runCsvGoldenCases(const MappingSnapshot& snapshot, const fs::path& csv_dir) {
+  constexpr std::string_view kSuffix = mapping::CsvInputMapper::kSuffix;
+  const auto isMapper = [&](const fs::directory_entry& e, std::error_code& ec) {
+    const std::string file = e.path().filename().string();
+    return file.size() > kSuffix.size() && file.ends_with(kSuffix) && e.is_regular_file(ec);
+  };
+  std::vector<fs::path> files;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(csv_dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (isMapper(*it, ec)) files.push_back(it->path());
+  }
+  std::sort(files.begin(), files.end());
+
+  std::vector<GoldenCaseResult> results;
+  for (const auto& file : files) {
+    std::string mapper_name = fs::relative(file, csv_dir, ec).generic_string();
+    mapper_name.resize(mapper_name.size() - kSuffix.size());
+    const std::string stem = file.filename().string().substr(0, file.filename().string().size() - kSuffix.size());
+    // The golden directory beside the mapper is its own unless other mappers share the directory.
+    std::size_t siblings = 0;
+    for (fs::directory_iterator it(file.parent_path(), ec), end; !ec && it != end; it.increment(ec)) {
+      siblings += isMapper(*it, ec) ? 1 : 0;
+    }
+    const fs::path golden = siblings > 1 ? file.parent_path() / "golden" / stem : file.parent_path() / "golden";
+    std::vector<std::string> cases;
+    for (fs::directory_iterator it(golden, ec), end; !ec && it != end; it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (name.size() > 4 && name.ends_with(".csv")) cases.push_back(name.substr(0, name.size() - 4));
+    }
+    if (cases.empty()) continue;
+    std::sort(cases.begin(), cases.end());
+    auto mapper = mapping::CsvInputMapper::loadFile(file);
+    if (!mapper) {
+      GoldenCaseResult r;
+      r.name = mapper_name + kSuffix.data();
+      r.unreadable = mapper.error();
+      results.push_back(std::move(r));
+      continue;
+    }
+    for (const auto& name : cases) {
+      GoldenCaseResult r;
+      r.name = mapper_name + "/" + name + ".csv";
+      runCsvCase(snapshot, mapper.value(), golden, name, r);
+      results.push_back(std::move(r));
+    }
+  }
+  return results;
+}
+
+std::size_t MappedCsv::failed() const {
+  return static_cast<std::size_t>(std::count_if(rows.begin(), rows.end(), [](const MappedCsvRow& r) { return !r.valid(); }));
+}
+
+MappedCsv mapCsv(const MappingSnapshot& snapshot, const mapping::CsvInputMapper& mapper, std::string_view csv_text,
+                 std::size_t max_rows) {
+  MappedCsv out;
+  auto rows = mapper.rowsToRecords(csv_text, max_rows);
+  if (!rows) {
+    out.error = rows.error();
+    return out;
+  }
+  out.rows.reserve(rows.value().size());
+  for (auto& row : rows.value()) {
+    MappedCsvRow r;
+    r.line = row.line;
+    if (row.error) {
+      r.row_error = std::move(row.error);
+    } else {
+      r.record = std::move(row.record);
+      r.mapped = mapRecord(snapshot, r.record);
+    }
+    out.rows.push_back(std::move(r));
+  }
+  return out;
 }
 
 std::string formatMappedRecord(const MappedRecord& mapped) {
@@ -251,6 +507,8 @@ std::string formatGoldenResults(const std::vector<GoldenCaseResult>& results) {
     for (const auto& d : r.differences) {
       out += "  " + d.path + "\n    expected: " + d.expected + "\n    actual:   " + d.actual + "\n";
     }
+    for (const auto& i : r.invalid) out += "  invalid resource, " + i + "\n";
+    for (const auto& e : r.row_errors) out += "  row error, " + e + "\n";
     for (std::size_t i = 0; i < r.mapped.outcomes.size(); ++i) {
       for (const auto& issue : r.mapped.outcomes[i].issues) {
         if (issue.severity != validate::Severity::Error) continue;
@@ -262,11 +520,36 @@ std::string formatGoldenResults(const std::vector<GoldenCaseResult>& results) {
   return out;
 }
 
-TestAnswer testMappingRequest(const MappingSnapshot& snapshot, std::string_view record_type, std::string_view body) {
+std::string formatMappedCsv(const MappedCsv& mapped) {
+  if (mapped.error) return "error: " + mapped.error->describe() + "\n";
+  std::string out;
+  for (const auto& row : mapped.rows) {
+    out += "# line " + std::to_string(row.line) + ": " + (row.valid() ? "valid" : "FAILED") + "\n";
+    if (row.row_error) {
+      out += "error: " + row.row_error->describe() + "\n";
+      continue;
+    }
+    out += "record:\n" + json::toPrettyString(row.record) + "\n";
+    out += "FHIR:\n" + formatMappedRecord(row.mapped);
+  }
+  out += std::to_string(mapped.rows.size()) + (mapped.rows.size() == 1 ? " row: " : " rows: ") +
+         std::to_string(mapped.rows.size() - mapped.failed()) + " valid, " +
+         std::to_string(mapped.failed()) + " failed\n";
+  return out;
+}
+
+TestAnswer testMappingRequest(const MappingSnapshot& snapshot, std::string_view record_type, std::string_view body,
+                              const mapping::CsvMapperSet* csv_mappers, std::string_view content_type) {
+  if (!content_type.empty() && ingest::mediaType(content_type) == "text/csv") {
+    return testCsvRequest(snapshot, csv_mappers, record_type, body);
+  }
   if (!snapshot.mappers->has(record_type)) {
+    const bool is_csv = csv_mappers != nullptr && csv_mappers->find(record_type) != nullptr;
     return {404, json::operationOutcome(makeError(ErrorCode::NotFound,
-                                                  "no mapper for record type '" + std::string(record_type) + "'",
-                                                  "name", "use one of the loaded record types"))};
+                                                  "no mapper for record type '" + std::string(record_type) + "'", "name",
+                                                  is_csv ? "this is a CSV input mapper: send a CSV export with "
+                                                           "Content-Type: text/csv"
+                                                         : "use one of the loaded record types"))};
   }
   rapidjson::Document doc;
   if (auto parsed = json::parse(body, doc); !parsed) return {400, json::operationOutcome(parsed.error())};

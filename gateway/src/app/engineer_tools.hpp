@@ -2,6 +2,8 @@
 // What an integration engineer runs against a mapper set without posting real data:
 // `fhir-gateway map`, `fhir-gateway mappers test` and POST /v1/mappings/{name}/$test all call
 // these functions, so the CLI and the endpoint answer alike. Nothing here stores anything.
+// CSV input mappers get the same tools: a CSV file is converted row by row into clinic records,
+// and each record then goes through the same schema check, mapping and validation.
 #include <rapidjson/document.h>
 
 #include <filesystem>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "mapping/csv_input_mapper.hpp"
 #include "mapping/mapper_set.hpp"
 #include "mapping/record_schemas.hpp"
 #include "validate/profile_set.hpp"
@@ -63,10 +66,14 @@ MappedRecord mapRecord(const MappingSnapshot& snapshot, const rapidjson::Value& 
                        std::string_view record_type = {});
 
 struct GoldenCaseResult {
-  std::string name;  // file name without ".input.json"
-  std::optional<Error> unreadable;  // the input or expected file could not be read or parsed
-  MappedRecord mapped;
-  std::vector<JsonDifference> differences;  // expected vs actual
+  std::string name;  // file name without ".input.json"; CSV: "<mapper name>/<case>.csv"
+  std::optional<Error> unreadable;  // the input or expected file (CSV: or the mapper) could not be read or parsed
+  MappedRecord mapped;  // record cases
+  // Expected vs actual. CSV cases prefix the path with the file compared, "records" or "fhir",
+  // and key rows by CSV line: records $["line 4"].error_where.
+  std::vector<JsonDifference> differences;
+  std::vector<std::string> invalid;     // CSV: resources that fail profile validation ("line 2 Observation/...: ...")
+  std::vector<std::string> row_errors;  // CSV: every row's error, expected or not ("line 4: ..."), to explain a failure
   bool passed() const;
 };
 
@@ -74,9 +81,43 @@ struct GoldenCaseResult {
 /// them), sorted by name. A missing directory is an empty list.
 std::vector<GoldenCaseResult> runGoldenCases(const MappingSnapshot& snapshot, const std::filesystem::path& golden_dir);
 
+/// Golden cases of every *.csv-mapper.json under `csv_dir` (recursively): golden/<case>.csv beside
+/// the mapper (golden/<mapper file stem>/<case>.csv when its directory holds several mappers) must
+/// convert to golden/<case>.records.json, [{"line": N, "record": {...}} or {"line": N,
+/// "error_where": "line N, column 'X'"}], one entry per data row. Where golden/<case>.fhir.json
+/// exists, every converted row must also map as it says, [{"line": N, "resources": [...]} or
+/// {"line": N, "error_where": "service.items"}], and its resources must pass validation. A mapper
+/// that does not load is one failed case. A missing directory is an empty list.
+std::vector<GoldenCaseResult> runCsvGoldenCases(const MappingSnapshot& snapshot, const std::filesystem::path& csv_dir);
+
+/// One CSV data row: its clinic record (or the error that kept it from being one) and the outcome
+/// of that record's schema check, mapping and validation.
+struct MappedCsvRow {
+  std::size_t line = 0;              // CSV line where the row starts
+  std::optional<Error> row_error;    // conversion failed: where = "line N, column 'Header'"
+  rapidjson::Document record;        // when no row_error
+  MappedRecord mapped;               // when no row_error
+  bool valid() const { return !row_error && mapped.valid(); }
+};
+
+struct MappedCsv {
+  std::optional<Error> error;  // the whole text is unreadable (encoding, quoting, header): no rows
+  std::vector<MappedCsvRow> rows;
+  std::size_t failed() const;  // rows that are not valid
+  bool valid() const { return !error && failed() == 0; }
+};
+
+/// Converts `csv_text` with `mapper` and maps and validates every record, as POST /v1/records
+/// with text/csv does, storing nothing. At most `max_rows` data rows (else `error`).
+MappedCsv mapCsv(const MappingSnapshot& snapshot, const mapping::CsvInputMapper& mapper, std::string_view csv_text,
+                 std::size_t max_rows = static_cast<std::size_t>(-1));
+
 /// Human-readable text for the CLI.
 std::string formatMappedRecord(const MappedRecord& mapped);       // pretty resources + outcomes
 std::string formatGoldenResults(const std::vector<GoldenCaseResult>& results);  // ends "N passed, N failed"
+/// Per row: "line N:" then the record, its resources and outcomes as formatMappedRecord prints
+/// them, or the row's error; ends "N rows: N valid, N failed".
+std::string formatMappedCsv(const MappedCsv& mapped);
 
 struct TestAnswer {
   int status = 200;
@@ -87,6 +128,12 @@ struct TestAnswer {
 /// {"input": record, "expected": resource or [resources]} (expected optional). Answers
 /// {"mapper": name, "passed": n, "failed": n, "results": [{"index", "valid", "errors",
 /// "resources", "outcomes", "differences"}]}; 404 for an unknown mapper, 400 for an unreadable body.
-TestAnswer testMappingRequest(const MappingSnapshot& snapshot, std::string_view record_type, std::string_view body);
+/// With a text/csv `content_type`, `name` is a CSV input mapper of `csv_mappers`
+/// ("harm-reduction-weekly/weekly-export", percent-encoded as harm-reduction-weekly%2Fweekly-export
+/// in the path) and `body` a CSV export: one result per data row, with its "line" and "record"
+/// (a row that cannot be converted has only its error); 400 for an unreadable CSV text, 413 for
+/// more rows than POST /v1/records takes.
+TestAnswer testMappingRequest(const MappingSnapshot& snapshot, std::string_view record_type, std::string_view body,
+                              const mapping::CsvMapperSet* csv_mappers = nullptr, std::string_view content_type = {});
 
 }  // namespace gw::app

@@ -7,11 +7,16 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <thread>
 
+#include "app/consent_registry_loader.hpp"
 #include "app/csv_import.hpp"
 #include "app/engineer_tools.hpp"
+#include "app/keys.hpp"
+#include "audit/audit_format.hpp"
+#include "audit/audit_query.hpp"
 #include "common/ids.hpp"
 #include "common/json.hpp"
 #include "common/log.hpp"
@@ -23,6 +28,7 @@
 #include "ingest/ingest_service.hpp"
 #include "mapping/mapper_set.hpp"
 #include "mapping/record_schemas.hpp"
+#include "privacy/classifier.hpp"
 #include "store/store.hpp"
 #include "validate/profile_set.hpp"
 
@@ -126,6 +132,74 @@ std::string recordStatusJson(const store::RecordStatus& st, std::string_view rec
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 
+// A patient's consents with every version, newest version first within each consent (what a
+// compliance officer reviews: who may receive what, since when, and when it was revoked).
+std::string consentsJson(std::string_view patient_key, const std::vector<store::StoredConsent>& stored) {
+  std::map<std::pair<std::string, std::string>, std::vector<const consent::ConsentRow*>> by_consent;
+  for (const auto& c : stored) by_consent[{c.row.clinic, c.row.consent_id}].push_back(&c.row);
+  rapidjson::StringBuffer buffer;
+  Writer w(buffer);
+  w.StartObject();
+  w.Key("patient_key");
+  writeString(w, patient_key);
+  w.Key("consents");
+  w.StartArray();
+  for (auto& [key, rows] : by_consent) {
+    std::sort(rows.begin(), rows.end(), [](const auto* a, const auto* b) { return a->version > b->version; });
+    w.StartObject();
+    w.Key("clinic");
+    writeString(w, key.first);
+    w.Key("consent_id");
+    writeString(w, key.second);
+    w.Key("partner");
+    writeString(w, rows.front()->partner_id);
+    w.Key("current_version");
+    w.Int64(rows.front()->version);
+    w.Key("versions");
+    w.StartArray();
+    for (const auto* r : rows) {
+      w.StartObject();
+      w.Key("version");
+      w.Int64(r->version);
+      // FHIR Consent.status: R4 has no "revoked"; a revocation is a version with status inactive.
+      w.Key("status");
+      w.String(r->status == "active" ? "active" : "inactive");
+      w.Key("purposes");
+      writeString(w, r->purposes);
+      w.Key("classes");
+      writeString(w, r->classes);
+      w.Key("period_start");
+      writeString(w, r->period_start);
+      if (!r->period_end.empty()) {
+        w.Key("period_end");
+        writeString(w, r->period_end);
+      }
+      if (!r->revoked_on.empty()) {
+        w.Key("revoked_on");
+        writeString(w, r->revoked_on);
+      }
+      if (!r->signed_on.empty()) {
+        w.Key("signed_on");
+        writeString(w, r->signed_on);
+      }
+      w.Key("resource");
+      writeString(w, "Consent/" + r->resource_id);
+      w.Key("recorded_at");
+      writeString(w, formatRfc3339(fromUnixMillis(r->recorded_at)));
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return {buffer.GetString(), buffer.GetSize()};
+}
+
+std::int64_t nowMillis(const Clock& clock) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock.now().time_since_epoch()).count();
+}
+
 http::ServerOptions serverOptions(const config::Server& s) {
   http::ServerOptions o;
   o.address = s.address;
@@ -171,6 +245,7 @@ struct Gateway::Parts {
   // record being mapped.
   struct Live {
     std::shared_ptr<const MappingSnapshot> mapping;
+    std::shared_ptr<const privacy::Classifier> classifier;  // profiles_dir/ValueSet/gw-sensitivity-*
     std::shared_ptr<const mapping::CsvMapperSet> csv_mappers;  // mapping.csv_mappers_dir; may be empty
     std::unique_ptr<ingest::IngestService> ingest;
   };
@@ -187,6 +262,7 @@ struct Gateway::Parts {
   std::condition_variable jobs_cv;
   std::deque<std::function<void()>> jobs;
   bool jobs_stopping = false;
+  consent::ConsentRegistry registry;  // current consents; decisions read it from every thread
   std::unique_ptr<http::Authenticator> auth;
   std::vector<std::unique_ptr<delivery::PartnerWorker>> workers;
   std::unique_ptr<http::Server> server;
@@ -211,18 +287,32 @@ struct Gateway::Parts {
     return std::nullopt;
   }
 
+  // ?clinic=ID&mrn=MRN -> the internal Patient id the log and registry use.
+  static Result<std::string> patientKeyFromQuery(const http::Request& req) {
+    const auto clinic = req.queryParam("clinic");
+    const auto mrn = req.queryParam("mrn");
+    if (!clinic || clinic->empty() || !mrn || mrn->empty()) {
+      return makeError(ErrorCode::BadRequest, "the patient is named by the clinic and mrn query parameters", "mrn",
+                       "add ?clinic=<clinic id>&mrn=<the patient's MRN at that clinic>");
+    }
+    return ids::resourceId(*clinic, "Patient", *mrn);
+  }
+
   std::shared_ptr<const Live> current() const {
     std::lock_guard lock(live_mutex);
     return live;
   }
 
-  void install(std::shared_ptr<const MappingSnapshot> mapping, std::shared_ptr<const mapping::CsvMapperSet> csv) {
+  void install(std::shared_ptr<const MappingSnapshot> mapping, std::shared_ptr<const mapping::CsvMapperSet> csv,
+               std::shared_ptr<const privacy::Classifier> classifier) {
     auto next = std::make_shared<Live>();
-    next->ingest = std::make_unique<ingest::IngestService>(config, *mapping->schemas, *mapping->mappers,
-                                                           *mapping->profiles, *committer, record_key_secret,
-                                                           csv.get());
+    next->ingest = std::make_unique<ingest::IngestService>(ingest::IngestParts{
+        config, *mapping->schemas, *mapping->mappers, *mapping->profiles, csv.get(), *committer, *store, *classifier,
+        registry, ingest::DisclosurePolicy{config.privacy.part2_notice, config.privacy.policy_version},
+        record_key_secret, [this](const consent::ConsentVersion& v) { scheduleReconcile(v); }});
     next->mapping = std::move(mapping);
     next->csv_mappers = std::move(csv);
+    next->classifier = std::move(classifier);
     std::lock_guard lock(live_mutex);
     live = std::move(next);
   }
@@ -256,15 +346,47 @@ struct Gateway::Parts {
       GW_LOG(Error, Mapping, "reload_rejected").kv("error", csv.error().describe());
       return csv.error();
     }
+    auto classifier = loadClassifier(config);
+    if (!classifier) {
+      GW_LOG(Error, Mapping, "reload_rejected").kv("error", classifier.error().describe());
+      return classifier.error();
+    }
     const auto& m = *loaded.value();
     ReloadSummary summary{m.schemas->recordTypes().size(), m.mappers->recordTypes().size(),
                           m.profiles->profileUrls().size()};
-    install(std::move(loaded).value(), std::shared_ptr<const mapping::CsvMapperSet>(std::move(csv).value()));
+    install(std::move(loaded).value(), std::shared_ptr<const mapping::CsvMapperSet>(std::move(csv).value()),
+            std::move(classifier).value());
     GW_LOG(Info, Mapping, "reloaded")
         .kv("schemas", summary.schemas)
         .kv("mappers", summary.mappers)
         .kv("profiles", summary.profiles);
     return summary;
+  }
+
+  // A consent version entered the registry: settle what is queued and held for its patient and
+  // partner on the jobs thread (it reads and maps stored records), then mark it reconciled so a
+  // restart does not redo it. A crash before that mark redoes it at the next start.
+  void scheduleReconcile(const consent::ConsentVersion& v) {
+    post([this, patient = v.patient_key, partner = v.partner_id, clinic = v.clinic, consent_id = v.consent_id,
+          version = v.version] {
+      auto running = current();
+      if (auto settled = running->ingest->reconcile(patient, partner); !settled) {
+        GW_LOG(Error, Consent, "reconcile_failed").kv("partner", partner).kv("error", settled.error().describe());
+        return;
+      }
+      if (auto marked = store->markConsentReconciled(clinic, consent_id, version); !marked) {
+        GW_LOG(Error, Consent, "reconcile_not_marked").kv("error", marked.error().describe());
+      }
+      wakeWorkers();
+    });
+  }
+
+  // Answers a compliance read and logs it in the audit log (who read what, how many rows).
+  void auditRead(const http::Request& req, const audit::AuditRequest& request, std::size_t returned) {
+    auto entry = audit::auditReadEntry(request, req.token_id, nowMillis(*clock), returned);
+    if (auto logged = store->appendAudit({std::move(entry)}); !logged) {
+      GW_LOG(Error, Audit, "audit_read_not_logged").kv("error", logged.error().describe());
+    }
   }
 
   void post(std::function<void()> job) {
@@ -321,7 +443,8 @@ struct Gateway::Parts {
       auto principal = admit(req, respond, {http::Role::Engineer});
       if (!principal) return;
       auto running = current();
-      auto answer = testMappingRequest(*running->mapping, req.pathParam("name"), req.body);
+      auto answer = testMappingRequest(*running->mapping, req.pathParam("name"), req.body, running->csv_mappers.get(),
+                                       req.header("content-type"));
       GW_LOG(Info, Mapping, "mapping_test").kv("request_id", req.request_id).kv("token", req.token_id)
           .kv("status", answer.status);
       respond(http::jsonResponse(answer.status, std::move(answer.body)));
@@ -366,6 +489,64 @@ struct Gateway::Parts {
       }
       respond(http::jsonResponse(200, recordStatusJson(*status.value(), record_key_secret)));
     });
+    // A patient's consents and their history (compliance): ?clinic=ID&mrn=MRN.
+    router->add("GET", "/v1/consents", [this](http::Request& req, http::Respond respond) {
+      auto principal = admit(req, respond, {http::Role::Compliance, http::Role::Admin});
+      if (!principal) return;
+      auto patient = patientKeyFromQuery(req);
+      if (!patient) return respond(http::errorResponse(patient.error()));
+      auto stored = store->consents(patient.value());
+      if (!stored) return respond(http::errorResponse(stored.error()));
+      audit::AuditRequest read;
+      read.query.patient_key = patient.value();
+      read.query.kind = "consent";
+      auditRead(req, read, stored.value().size());
+      respond(http::jsonResponse(200, consentsJson(patient.value(), stored.value())));
+    });
+    // The decision and disclosure log (compliance): filters, keyset paging, JSON or CSV.
+    router->add("GET", "/v1/audit/decisions", [this](http::Request& req, http::Respond respond) {
+      auto principal = admit(req, respond, {http::Role::Compliance});
+      if (!principal) return;
+      // A compliance officer knows the clinic and MRN, not the internal patient id.
+      auto params = req.query;
+      if (params.count("mrn") != 0) {
+        auto patient = patientKeyFromQuery(req);
+        if (!patient) return respond(http::errorResponse(patient.error()));
+        params.erase("mrn");
+        params.emplace("patient_key", patient.value());
+      }
+      auto request = audit::parseAuditQuery(params);
+      if (!request) return respond(http::errorResponse(request.error()));
+      auto page = store->queryAudit(request.value().query);
+      if (!page) return respond(http::errorResponse(page.error()));
+      auditRead(req, request.value(), page.value().entries.size());
+      if (request.value().format == audit::ExportFormat::Csv) {
+        http::Response r;
+        r.content_type = std::string(audit::kCsvContentType);
+        r.body = audit::pageToCsv(page.value());
+        r.headers.emplace_back("Content-Disposition", "attachment; filename=\"audit-decisions.csv\"");
+        return respond(std::move(r));
+      }
+      respond(http::jsonResponse(200, audit::pageToJson(page.value())));
+    });
+    // Recomputes the hash chain (compliance); a large log takes a while, so off the io threads.
+    router->add("GET", "/v1/audit/verify", [this](http::Request& req, http::Respond respond) {
+      auto principal = admit(req, respond, {http::Role::Compliance, http::Role::Admin});
+      if (!principal) return;
+      auto anchor = audit::parseVerifyParams(req.query);
+      if (!anchor) return respond(http::errorResponse(anchor.error()));
+      post([this, respond, anchor = anchor.value(), actor = req.token_id] {
+        auto report = store->verifyAudit(anchor);
+        if (!report) return respond(http::errorResponse(report.error()));
+        if (auto logged = store->appendAudit({audit::auditVerifyEntry(report.value(), actor, nowMillis(*clock))}); !logged) {
+          GW_LOG(Error, Audit, "audit_verify_not_logged").kv("error", logged.error().describe());
+        }
+        if (!report.value().ok) {
+          GW_LOG(Error, Audit, "chain_broken").kv("breaks", report.value().break_count);
+        }
+        respond(http::jsonResponse(200, audit::verifyReportToJson(report.value())));
+      });
+    });
     router->add("GET", "/healthz", [](http::Request&, http::Respond respond) {
       respond(http::jsonResponse(200, R"({"status":"ok"})"));
     });
@@ -390,8 +571,7 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::GatewayConfig config, c
   const auto& cfg = parts->config;
   log::setLevel(cfg.log_level);
 
-  GW_TRY(auto store, store::openSqliteStore({cfg.storage.sqlite_path.string(), cfg.storage.synchronous_full,
-                                                      cfg.server.threads + static_cast<int>(cfg.partners.size()) + 4}));
+  GW_TRY(auto store, openConfiguredStore(cfg, cfg.server.threads + static_cast<int>(cfg.partners.size()) + 4));
   parts->store = std::move(store);
   GW_TRY(auto record_key_secret, parts->store->deploymentSecret("record-key"));
   parts->record_key_secret = std::move(record_key_secret);
@@ -402,27 +582,39 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::GatewayConfig config, c
       .kv("profiles", mapping->profiles->profileUrls().size());
 
   GW_TRY(auto csv_mappers, loadCsvMappers(cfg));
+  GW_TRY(auto classifier, loadClassifier(cfg));
+
+  GW_TRY(auto unreconciled, loadConsentRegistry(*parts->store, parts->registry));
+
   parts->committer = std::make_unique<ingest::GroupCommitter>(*parts->store, clock);
-  parts->install(std::move(mapping), std::shared_ptr<const mapping::CsvMapperSet>(std::move(csv_mappers)));
+  parts->install(std::move(mapping), std::shared_ptr<const mapping::CsvMapperSet>(std::move(csv_mappers)),
+                 std::move(classifier));
   parts->auth = std::make_unique<http::Authenticator>(tokenEntries(cfg.tokens));
 
   for (const auto& partner : cfg.partners) {
     GW_TRY(auto endpoint, delivery::endpointFor(partner));
     GW_TRY(auto client, delivery::FhirClient::create(std::move(endpoint)));
     parts->workers.push_back(
-        std::make_unique<delivery::PartnerWorker>(partner, cfg.delivery, *parts->store, clock, std::move(client)));
+        std::make_unique<delivery::PartnerWorker>(partner, cfg.delivery, *parts->store, clock, std::move(client),
+                                                  delivery::DisclosureCheck{&parts->registry, cfg.privacy.policy_version}));
   }
   GW_TRY(auto server, http::Server::create(serverOptions(cfg.server), parts->routes()));
   parts->server = std::move(server);
   parts->reload_thread = std::thread([p = parts.get()] { p->runJobs(); });
+  // Consents stored but not settled before the last stop (a crash between the two) settle now.
+  for (const auto& v : unreconciled) parts->scheduleReconcile(v);
   return std::unique_ptr<Gateway>(new Gateway(std::move(parts)));
 }
 
 Status Gateway::check(const config::GatewayConfig& cfg) {
+  GW_TRY(auto master_key, config::loadMasterKey(cfg.privacy));  // readable, private, well-formed
+  (void)master_key;
   GW_TRY(auto mapping, loadMappingSnapshot(cfg.mapping.format_dir, cfg.mapping.profiles_dir));
   GW_TRY(auto csv_mappers, loadCsvMappers(cfg));
+  GW_TRY(auto classifier, loadClassifier(cfg));
   (void)mapping;
   (void)csv_mappers;
+  (void)classifier;
   for (const auto& partner : cfg.partners) {
     GW_TRY(auto endpoint, delivery::endpointFor(partner));
     GW_TRY(auto client, delivery::FhirClient::create(std::move(endpoint)));

@@ -16,7 +16,8 @@ class Gateway {
 
   /// Everything create() checks except the database, which it neither opens nor creates: record
   /// schemas and mappers load, TLS certificates and keys load and match, partner endpoints and
-  /// their token variables are usable. For `check-config`.
+  /// their token variables are usable, the master key loads (and its file is private). For
+  /// `check-config`.
   static Status check(const config::GatewayConfig& config);
   ~Gateway();
   Gateway(const Gateway&) = delete;

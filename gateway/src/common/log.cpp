@@ -39,6 +39,8 @@ std::string_view categoryName(Category c) {
     case Category::Store: return "store";
     case Category::Outbox: return "outbox";
     case Category::Delivery: return "delivery";
+    case Category::Consent: return "consent";
+    case Category::Audit: return "audit";
   }
   return "main";
 }

@@ -10,7 +10,7 @@
 namespace gw::log {
 
 enum class Level { Debug = 0, Info = 1, Warn = 2, Error = 3 };
-enum class Category { Main, Config, Http, Auth, Ingest, Mapping, Store, Outbox, Delivery };
+enum class Category { Main, Config, Http, Auth, Ingest, Mapping, Store, Outbox, Delivery, Consent, Audit };
 
 std::string_view categoryName(Category c);
 std::string_view levelName(Level l);

@@ -321,7 +321,7 @@ void readPartners(Reader& r, const rapidjson::Value& root, std::vector<Partner>&
       continue;
     }
     r.checkKeys(v, p, {"id", "name", "fhir_base_url", "ca_file", "client_cert_file", "client_key_file",
-                       "bearer_token_env", "clinics", "max_bundle_entries", "connect_timeout_ms",
+                       "bearer_token_env", "purpose_of_use", "max_bundle_entries", "connect_timeout_ms",
                        "request_timeout_ms", "retry"});
     Partner partner;
     r.string(v, p, "id", partner.id, true, 64);
@@ -340,7 +340,7 @@ void readPartners(Reader& r, const rapidjson::Value& root, std::vector<Partner>&
       r.fail(p, "client_cert_file and client_key_file go together", "set both for mutual TLS, or neither");
     }
     r.string(v, p, "bearer_token_env", partner.bearer_token_env, false, 200);
-    r.strings(v, p, "clinics", partner.clinics, false);
+    r.choice(v, p, "purpose_of_use", partner.purpose_of_use, {"TREAT", "HPAYMT", "HOPERAT"});
     r.integer(v, p, "max_bundle_entries", partner.max_bundle_entries, 2, 1000);
     r.millis(v, p, "connect_timeout_ms", partner.connect_timeout, 100, 600000);
     r.millis(v, p, "request_timeout_ms", partner.request_timeout, 100, 3600000);
@@ -359,6 +359,58 @@ void readPartners(Reader& r, const rapidjson::Value& root, std::vector<Partner>&
   }
 }
 
+bool isEnvName(std::string_view s) {
+  if (s.empty() || s.size() > 200 || (s[0] >= '0' && s[0] <= '9')) return false;
+  for (char c : s) {
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  }
+  return true;
+}
+
+void readPrivacy(Reader& r, const rapidjson::Value& root, Privacy& privacy) {
+  const std::string p = "/privacy";
+  const auto* v = json::find(root, "privacy");
+  if (v == nullptr) {
+    r.fail(p, "missing required section 'privacy': stored records are encrypted under a master key it names",
+           "add \"privacy\": {\"master_key_file\": \"FILE\"}; make the key with: "
+           "openssl rand -hex 32 > FILE && chmod 600 FILE");
+    return;
+  }
+  if (!v->IsObject()) {
+    r.fail(p, "expected an object");
+    return;
+  }
+  r.checkKeys(*v, p, {"master_key_file", "master_key_env", "retention_days", "purge_interval_minutes", "part2_notice",
+                      "policy_version"});
+  r.path(*v, p, "master_key_file", privacy.master_key_file, false, true);
+  r.string(*v, p, "master_key_env", privacy.master_key_env, false, 200);
+  if (!privacy.master_key_env.empty() && !isEnvName(privacy.master_key_env)) {
+    r.fail(p + "/master_key_env", "expected the name of an environment variable (letters, digits, '_'), not a key",
+           "put the key in the variable, e.g. GW_MASTER_KEY, and its name here");
+  }
+  if (privacy.master_key_file.empty() == privacy.master_key_env.empty()) {
+    r.fail(p, privacy.master_key_file.empty() ? "no master key source: set master_key_file or master_key_env"
+                                              : "master_key_file and master_key_env are both set: set exactly one",
+           "make a key with: openssl rand -hex 32 > FILE && chmod 600 FILE");
+  }
+  if (const auto* days = r.object(*v, p, "retention_days", false)) {
+    const std::string dp = p + "/retention_days";
+    r.checkKeys(*days, dp, {"general", "sud", "mh"});
+    r.integer(*days, dp, "general", privacy.retention_days.general, 0, 36500);
+    r.integer(*days, dp, "sud", privacy.retention_days.sud, 0, 36500);
+    r.integer(*days, dp, "mh", privacy.retention_days.mh, 0, 36500);
+  }
+  std::int64_t minutes = privacy.purge_interval.count();
+  r.integer(*v, p, "purge_interval_minutes", minutes, 1, 10080);
+  privacy.purge_interval = std::chrono::minutes(minutes);
+  if (v->HasMember("part2_notice")) {
+    r.string(*v, p, "part2_notice", privacy.part2_notice, true, 4000);
+  }
+  if (v->HasMember("policy_version")) {
+    r.string(*v, p, "policy_version", privacy.policy_version, true, 64);
+  }
+}
+
 // References between sections: a token or partner naming a clinic that is not configured.
 void checkReferences(Reader& r, const GatewayConfig& c) {
   for (std::size_t i = 0; i < c.tokens.size(); ++i) {
@@ -367,15 +419,6 @@ void checkReferences(Reader& r, const GatewayConfig& c) {
       if (id != "*" && c.findClinic(id) == nullptr) {
         r.fail("/auth/tokens/" + std::to_string(i) + "/clinics/" + std::to_string(k),
                "clinic '" + id + "' is not configured", "add it under clinics, or use \"*\" for any clinic");
-      }
-    }
-  }
-  for (std::size_t i = 0; i < c.partners.size(); ++i) {
-    for (std::size_t k = 0; k < c.partners[i].clinics.size(); ++k) {
-      const auto& id = c.partners[i].clinics[k];
-      if (c.findClinic(id) == nullptr) {
-        r.fail("/partners/" + std::to_string(i) + "/clinics/" + std::to_string(k),
-               "clinic '" + id + "' is not configured", "add it under clinics or remove it here");
       }
     }
   }
@@ -416,7 +459,7 @@ LoadResult loadText(std::string_view text, const fs::path& base_dir, std::string
   const auto locator = json::JsonLocations::build(text, true);
   Reader r(locator, text, label, base_dir, check_files, result.errors);
   GatewayConfig c;
-  r.checkKeys(doc, "", {"server", "auth", "storage", "mapping", "clinics", "partners", "delivery", "logging"});
+  r.checkKeys(doc, "", {"server", "auth", "storage", "mapping", "clinics", "partners", "delivery", "privacy", "logging"});
   readServer(r, doc, c.server);
   readTokens(r, doc, c.tokens);
   if (const auto* storage = r.object(doc, "", "storage", true)) {
@@ -439,6 +482,7 @@ LoadResult loadText(std::string_view text, const fs::path& base_dir, std::string
     r.millis(*delivery, "/delivery", "poll_interval_ms", c.delivery.poll_interval, 10, 60000);
     r.integer(*delivery, "/delivery", "batch_size", c.delivery.batch_size, 1, 10000);
   }
+  readPrivacy(r, doc, c.privacy);
   if (const auto* logging = r.object(doc, "", "logging", false)) {
     r.checkKeys(*logging, "/logging", {"level"});
     std::string level = "info";
@@ -463,6 +507,13 @@ LoadResult loadFile(const fs::path& file) {
   auto result = loadText(buffer.str(), fs::absolute(file).parent_path(), file.string());
   if (result.config) result.config->source_file = fs::absolute(file);
   return result;
+}
+
+Result<crypto::SecretKey> loadMasterKey(const Privacy& privacy) {
+  if (!privacy.master_key_file.empty()) return crypto::loadKeyFile(privacy.master_key_file);
+  if (!privacy.master_key_env.empty()) return crypto::loadKeyFromEnv(privacy.master_key_env);
+  return makeError(ErrorCode::Config, "no master key source is configured", "privacy",
+                   "set privacy.master_key_file or privacy.master_key_env");
 }
 
 std::string redactedJson(const GatewayConfig& c) {
@@ -569,7 +620,7 @@ std::string redactedJson(const GatewayConfig& c) {
     optional_path("client_cert_file", p.client_cert_file);
     optional_path("client_key_file", p.client_key_file);
     if (!p.bearer_token_env.empty()) str("bearer_token_env", p.bearer_token_env);  // the name, never the value
-    list("clinics", p.clinics);
+    str("purpose_of_use", p.purpose_of_use);
     num("max_bundle_entries", p.max_bundle_entries);
     num("connect_timeout_ms", p.connect_timeout.count());
     num("request_timeout_ms", p.request_timeout.count());
@@ -587,6 +638,20 @@ std::string redactedJson(const GatewayConfig& c) {
   w.StartObject();
   num("poll_interval_ms", c.delivery.poll_interval.count());
   num("batch_size", c.delivery.batch_size);
+  w.EndObject();
+  w.Key("privacy");
+  w.StartObject();
+  optional_path("master_key_file", c.privacy.master_key_file);  // where the key is, never the key
+  if (!c.privacy.master_key_env.empty()) str("master_key_env", c.privacy.master_key_env);
+  w.Key("retention_days");
+  w.StartObject();
+  num("general", c.privacy.retention_days.general);
+  num("sud", c.privacy.retention_days.sud);
+  num("mh", c.privacy.retention_days.mh);
+  w.EndObject();
+  num("purge_interval_minutes", c.privacy.purge_interval.count());
+  str("part2_notice", c.privacy.part2_notice);
+  str("policy_version", c.privacy.policy_version);
   w.EndObject();
   w.Key("logging");
   w.StartObject();

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/crypto.hpp"
 #include "common/error.hpp"
 #include "common/log.hpp"
 
@@ -79,7 +80,8 @@ struct Partner {
   std::filesystem::path client_cert_file;  // optional (mTLS)
   std::filesystem::path client_key_file;
   std::string bearer_token_env;  // name of an environment variable holding a static token; optional
-  std::vector<std::string> clinics;  // interim routing until consent lands: clinics whose data it receives
+  /// Why this partner receives data (v3-ActReason purpose of use): a consent must list it.
+  std::string purpose_of_use = "TREAT";
   int max_bundle_entries = 8;
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds request_timeout{30000};
@@ -91,6 +93,26 @@ struct Delivery {
   int batch_size = 32;
 };
 
+/// Days stored payloads of each privacy class are kept; 0 = forever.
+struct RetentionDays {
+  int general = 0;
+  int sud = 0;
+  int mh = 0;
+};
+
+struct Privacy {
+  // The master key wrapping the per-class data keys: exactly one of the two is set.
+  std::filesystem::path master_key_file;  // 64 hex digits or base64 of 32 bytes; mode 0600 or stricter
+  std::string master_key_env;             // name of an environment variable holding the key
+  RetentionDays retention_days;
+  std::chrono::minutes purge_interval{60};  // how often expired payloads are deleted
+  /// Attached to every disclosed Part 2 resource (42 CFR 2.32); default: the short statement.
+  std::string part2_notice = "42 CFR part 2 prohibits unauthorized use or disclosure of these records.";
+  /// Names the policy in force in every decision's log entry; change it when the value sets,
+  /// program flags or notice change, so a review can tell which rules a decision followed.
+  std::string policy_version = "gw-privacy-1";
+};
+
 struct GatewayConfig {
   std::filesystem::path source_file;
   Server server;
@@ -100,6 +122,7 @@ struct GatewayConfig {
   std::vector<Clinic> clinics;
   std::vector<Partner> partners;
   Delivery delivery;
+  Privacy privacy;
   log::Level log_level = log::Level::Info;
 
   const Clinic* findClinic(std::string_view id) const;
@@ -117,6 +140,10 @@ struct LoadResult {
 LoadResult loadFile(const std::filesystem::path& file);
 LoadResult loadText(std::string_view text, const std::filesystem::path& base_dir, std::string_view label,
                     bool check_files = true);
+
+/// The master key named by privacy.master_key_file or privacy.master_key_env (read at start, and
+/// by `keys rotate`). Errors say which source failed and how to fix it, never the key.
+Result<crypto::SecretKey> loadMasterKey(const Privacy& privacy);
 
 /// The config as JSON with secrets removed (token hashes shown as "<redacted>"), for `check-config`.
 std::string redactedJson(const GatewayConfig& config);

@@ -1,11 +1,17 @@
 #include "delivery/partner_worker.hpp"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <algorithm>
 #include <cstdlib>
 
 #include "common/ids.hpp"
+#include "common/json.hpp"
 #include "common/log.hpp"
 #include "delivery/attempt_outcome.hpp"
+#include "outbox/disclosure.hpp"
+#include "outbox/recheck.hpp"
 
 namespace gw::delivery {
 
@@ -31,13 +37,14 @@ Result<PartnerEndpoint> endpointFor(const config::Partner& partner) {
 }
 
 PartnerWorker::PartnerWorker(const config::Partner& partner, const config::Delivery& settings, store::Store& store,
-                             const Clock& clock, std::unique_ptr<FhirClient> client)
+                             const Clock& clock, std::unique_ptr<FhirClient> client, DisclosureCheck check)
     : partner_(partner),
       settings_(settings),
       policy_{partner.retry.initial, partner.retry.max, 2.0},
       store_(store),
       clock_(clock),
       client_(std::move(client)),
+      check_(std::move(check)),
       random_(std::random_device{}()) {}
 
 PartnerWorker::~PartnerWorker() { stop(); }
@@ -66,15 +73,71 @@ void PartnerWorker::wake() {
   wake_cv_.notify_all();
 }
 
+namespace {
+
+// The disclosure log's entries for one attempt's final outcome: one per resource the Bundle
+// carried, with the partner's status and the ids it assigned (no content).
+std::vector<store::AuditEntry> disclosureEntries(const store::OutboxItem& item, std::string_view outcome,
+                                                 std::string_view reason, std::string_view detail, SystemTime now,
+                                                 std::string_view policy_version) {
+  std::vector<store::AuditEntry> entries;
+  auto disclosure = outbox::parseDisclosure(item.disclosure);
+  const auto at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  const auto entry = [&](const outbox::DisclosedResource* r) {
+    store::AuditEntry e;
+    e.at_ms = at_ms;
+    e.kind = std::string(store::audit_kind::kDisclosure);
+    e.actor = "gateway";
+    e.clinic = item.clinic;
+    e.patient_key = item.patient_key;
+    e.partner_id = item.partner_id;
+    if (disclosure) e.purpose = disclosure.value().purpose;
+    if (r != nullptr) {
+      e.resource_type = r->resource_type;
+      e.resource_id = r->resource_id;
+      e.classes = privacy::classSetName(r->classes);
+      e.consent_id = r->consent_id;
+      e.consent_version = r->consent_version;
+    }
+    e.outcome = std::string(outcome);
+    e.reason = std::string(reason);
+    e.policy_version = std::string(policy_version);
+    e.detail = std::string(detail);
+    entries.push_back(std::move(e));
+  };
+  if (!disclosure || disclosure.value().resources.empty()) {
+    entry(nullptr);
+  } else {
+    for (const auto& r : disclosure.value().resources) entry(&r);
+  }
+  return entries;
+}
+
+std::string deliveryDetail(const store::OutboxItem& item, int http_status, const std::vector<store::DeliveredEntry>& entries) {
+  std::string detail = R"({"outbox_item":)" + std::to_string(item.id) + R"(,"http_status":)" + std::to_string(http_status);
+  if (!entries.empty()) {
+    detail += R"(,"locations":[)";
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      if (i > 0) detail += ',';
+      rapidjson::StringBuffer b;
+      rapidjson::Writer<rapidjson::StringBuffer> w(b);
+      json::writeString(w, entries[i].location);
+      detail.append(b.GetString(), b.GetSize());
+    }
+    detail += ']';
+  }
+  return detail + "}";
+}
+
+}  // namespace
+
 Status PartnerWorker::attempt(const store::OutboxItem& item) {
-  // Routing is checked again right before each send: a clinic removed from partners[].clinics
-  // since the item was queued must not reach this partner.
-  if (std::find(partner_.clinics.begin(), partner_.clinics.end(), item.clinic) == partner_.clinics.end()) {
-    GW_LOG(Warn, Delivery, "cancelled").kv("partner", partner_.id).kv("item", item.id).kv("reason", "clinic-not-routed");
-    return store_.markCancelled(item.id,
-                                "clinic " + item.clinic + " is no longer listed in partners[" + partner_.id +
-                                    "].clinics; not sent",
-                                clock_.now());
+  // The consent decision is taken again right before each send (privacy-rules.md section 3): a
+  // consent revoked, narrowed or expired since the item was queued stops it here.
+  auto check = outbox::recheckItem(item, *check_.registry, clock_.now(), check_.policy_version);
+  if (!check.send) {
+    GW_LOG(Info, Delivery, "cancelled").kv("partner", partner_.id).kv("item", item.id).kv("reason", check.reason);
+    return store_.markCancelled(item.id, "no longer permitted: " + check.reason, clock_.now(), check.cancellations);
   }
   const auto started = std::chrono::steady_clock::now();
   const auto response = client_->postBundle(item.bundle);
@@ -95,7 +158,10 @@ Status PartnerWorker::attempt(const store::OutboxItem& item) {
           .kv("attempt", attempts)
           .kv("status", outcome.http_status)
           .kv("ms", elapsed_ms);
-      return store_.markDelivered(item.id, entries, now);
+      return store_.markDelivered(item.id, entries, now,
+                                  disclosureEntries(item, store::audit_outcome::kDelivered, "",
+                                                    deliveryDetail(item, outcome.http_status, entries), now,
+                                                    check_.policy_version));
     }
     case AttemptOutcome::Kind::Retry: {
       if (partner_.retry.max_attempts > 0 && attempts >= partner_.retry.max_attempts) {
@@ -104,9 +170,11 @@ Status PartnerWorker::attempt(const store::OutboxItem& item) {
             .kv("item", item.id)
             .kv("attempt", attempts)
             .kv("error", outcome.error_summary);
-        return store_.markDead(item.id, attempts, "gave up after " + std::to_string(attempts) + " attempts: " +
-                                                      outcome.error_summary,
-                               outcome.operation_outcome_json, now);
+        const std::string error = "gave up after " + std::to_string(attempts) + " attempts: " + outcome.error_summary;
+        return store_.markDead(item.id, attempts, error, outcome.operation_outcome_json, now,
+                               disclosureEntries(item, store::audit_outcome::kFailed, error,
+                                                 deliveryDetail(item, outcome.http_status, {}), now,
+                                                 check_.policy_version));
       }
       const double jitter = std::uniform_real_distribution<double>(0.0, 1.0)(random_);
       const auto delay = backoffDelay(attempts, policy_, jitter, outcome.retry_after);
@@ -126,7 +194,9 @@ Status PartnerWorker::attempt(const store::OutboxItem& item) {
           .kv("attempt", attempts)
           .kv("status", outcome.http_status)
           .kv("error", outcome.error_summary);
-      return store_.markDead(item.id, attempts, outcome.error_summary, outcome.operation_outcome_json, now);
+      return store_.markDead(item.id, attempts, outcome.error_summary, outcome.operation_outcome_json, now,
+                             disclosureEntries(item, store::audit_outcome::kFailed, outcome.error_summary,
+                                               deliveryDetail(item, outcome.http_status, {}), now, check_.policy_version));
   }
   return ok();
 }

@@ -1,6 +1,7 @@
 #pragma once
-// One thread per partner drains that partner's outbox: post each due Bundle, then record
-// delivered / retry-after / dead. Items stay in the database until their outcome is recorded,
+// One thread per partner drains that partner's outbox: take the consent decision again, post
+// each due Bundle, then record delivered / retry-after / dead (and the disclosure in the audit
+// log). Items stay in the database until their outcome is recorded,
 // so a crash or restart resends at most what was in flight, and conditional create/update
 // makes that resend a no-op at the partner.
 #include <atomic>
@@ -12,6 +13,7 @@
 
 #include "common/clock.hpp"
 #include "config/gateway_config.hpp"
+#include "consent/consent_registry.hpp"
 #include "delivery/backoff.hpp"
 #include "delivery/fhir_client.hpp"
 #include "store/store.hpp"
@@ -22,10 +24,16 @@ namespace gw::delivery {
 /// environment variable the config names. Fails when that variable is unset.
 Result<PartnerEndpoint> endpointFor(const config::Partner& partner);
 
+/// What the worker needs to take the consent decision again before each send.
+struct DisclosureCheck {
+  const consent::ConsentRegistry* registry = nullptr;  // required
+  std::string policy_version;
+};
+
 class PartnerWorker {
  public:
   PartnerWorker(const config::Partner& partner, const config::Delivery& settings, store::Store& store,
-                const Clock& clock, std::unique_ptr<FhirClient> client);
+                const Clock& clock, std::unique_ptr<FhirClient> client, DisclosureCheck check);
   ~PartnerWorker();
   PartnerWorker(const PartnerWorker&) = delete;
   PartnerWorker& operator=(const PartnerWorker&) = delete;
@@ -51,6 +59,7 @@ class PartnerWorker {
   store::Store& store_;
   const Clock& clock_;
   std::unique_ptr<FhirClient> client_;
+  DisclosureCheck check_;
   std::mt19937_64 random_;
 
   std::mutex mutex_;

@@ -26,6 +26,9 @@ class GroupCommitter {
   /// Queues the writes; `done` runs on the committer thread after the commit (or its failure).
   void submit(std::vector<store::IngestWrite> writes, Done done);
 
+  /// The clock commits are stamped with.
+  const Clock& clock() const { return clock_; }
+
   /// Commits so far (for metrics and tests).
   std::uint64_t commitCount() const;
 

@@ -10,6 +10,8 @@
 #include "common/json.hpp"
 #include "common/log.hpp"
 #include "mapping/support.hpp"
+#include "consent/consent_record.hpp"
+#include "outbox/recheck.hpp"
 #include "outbox/transaction_bundle.hpp"
 
 namespace gw::ingest {
@@ -127,28 +129,39 @@ struct IngestService::Prepared {
   std::vector<std::string> resource_refs;  // "Type/id"
   std::vector<std::string> partners;       // partners it was queued for
   std::string outcome;                     // OperationOutcome of a record found invalid
+  std::optional<consent::ConsentVersion> consent;  // a consent record's version, entered after commit
 };
 
-IngestService::IngestService(const config::GatewayConfig& config, const mapping::RecordSchemas& schemas,
-                             const mapping::MapperSet& mappers, const validate::ProfileSet& profiles,
-                             GroupCommitter& committer, std::string record_key_secret,
-                             const mapping::CsvMapperSet* csv_mappers)
-    : config_(config),
-      schemas_(schemas),
-      mappers_(mappers),
-      profiles_(profiles),
-      committer_(committer),
-      record_key_secret_(std::move(record_key_secret)),
-      csv_mappers_(csv_mappers) {}
+IngestService::IngestService(IngestParts parts)
+    : parts_(std::move(parts)),
+      config_(parts_.config),
+      planner_(parts_.config, parts_.policy, parts_.classifier, parts_.registry,
+               [store = &parts_.store](std::string_view id) -> Result<std::string> {
+                 GW_TRY(auto body, store->resourceBody("Consent", id));
+                 if (!body) {
+                   return makeError(ErrorCode::Internal, "the Consent resource " + std::string(id) + " is not stored",
+                                    "resources", "re-post the consent record");
+                 }
+                 return std::move(*body);
+               }) {}
 
 IngestService::Prepared IngestService::prepare(const rapidjson::Value& record, std::size_t index,
-                                               const Submitter& submitter) const {
+                                               const Submitter& submitter, std::string_view only_partner) const {
   Prepared p;
   p.index = index;
   p.record_id = std::string(json::getString(record, "record_id"));
 
-  for (auto& e : schemas_.validate(record)) p.errors.push_back({std::move(e.path), std::move(e.reason)});
-  if (!p.errors.empty()) return p;
+  for (auto& e : parts_.schemas.validate(record)) p.errors.push_back({std::move(e.path), std::move(e.reason)});
+  if (!p.errors.empty()) {
+    // A consent is also held to the validity rules, so every missing element is named at once.
+    if (json::getString(record, "record_type") == "consent" && json::find(record, "consent") != nullptr) {
+      for (auto& e : consent::checkValidity(record)) {
+        const bool reported = std::any_of(p.errors.begin(), p.errors.end(), [&](const auto& f) { return f.path == e.path; });
+        if (!reported) p.errors.push_back({std::move(e.path), e.reason + (e.hint.empty() ? "" : " (" + e.hint + ")")});
+      }
+    }
+    return p;
+  }
 
   const std::string clinic_id(json::getString(record, "clinic"));
   const config::Clinic* clinic = config_.findClinic(clinic_id);
@@ -161,37 +174,74 @@ IngestService::Prepared IngestService::prepare(const rapidjson::Value& record, s
     return p;
   }
   const std::string_view program = json::getString(record, "program");
-  if (!program.empty() && std::none_of(clinic->programs.begin(), clinic->programs.end(),
-                                       [&](const config::Program& pr) { return pr.id == program; })) {
+  const config::Program* program_config = nullptr;
+  for (const auto& pr : clinic->programs) {
+    if (pr.id == program) program_config = &pr;
+  }
+  if (!program.empty() && program_config == nullptr) {
     p.errors.push_back({"program", "program '" + std::string(program) + "' is not configured for clinic '" + clinic_id + "'"});
     return p;
   }
+  const bool part2 = program_config != nullptr && program_config->part2;
 
   auto& w = p.write;
   w.clinic = clinic_id;
   w.record_id = p.record_id;
   w.record_type = std::string(json::getString(record, "record_type"));
-  p.record_key = ids::recordKey(record_key_secret_, clinic_id, p.record_id);
+  p.record_key = ids::recordKey(parts_.record_key_secret, clinic_id, p.record_id);
   w.content_hash = canonicalHash(record, &w.payload);
   const auto* patient = json::find(record, "patient");
   const std::string mrn = patient != nullptr ? std::string(json::getString(*patient, "mrn")) : std::string();
   w.patient_key = ids::resourceId(clinic_id, "Patient", mrn);
+  // Until its resources say otherwise, a record is as sensitive as its program makes it; an
+  // unclassified record is stored under the sud key (deny when unsure).
+  w.classes = part2 ? privacy::ClassSet(privacy::DataClass::Sud) : privacy::ClassSet();
 
-  if (!mappers_.has(w.record_type)) {
+  const bool is_consent = w.record_type == "consent";
+  if (is_consent) {
+    for (auto& e : consent::checkValidity(record)) {
+      p.errors.push_back({std::move(e.path), e.reason + (e.hint.empty() ? "" : " (" + e.hint + ")")});
+    }
+    const std::string recipient(json::getString(*json::find(record, "consent"), "recipient"));
+    if (!recipient.empty() && config_.findPartner(recipient) == nullptr) {
+      p.errors.push_back({"consent.recipient", "partner '" + recipient +
+                                                   "' is not configured on this gateway (name a partner id from "
+                                                   "the gateway configuration)"});
+    }
+    if (!p.errors.empty()) return p;
+  }
+
+  if (!parts_.mappers.has(w.record_type)) {
     w.state = store::RecordState::Unmapped;  // kept in the inbox until a mapper for it exists
     return p;
   }
   const mapping::MappingContext context{clinic_id, clinic->identifier_system_base};
-  auto mapped = mappers_.map(record, context);
+  auto mapped = parts_.mappers.map(record, context);
   if (!mapped) {
     const auto& e = mapped.error();
     p.errors.push_back({e.where, forClients(e.message + (e.hint.empty() ? "" : " (" + e.hint + ")"))});
     return p;
   }
+  auto& resources = mapped.value().resources;
+
+  // Classify and label every resource, then validate it as it will leave (labels included).
+  std::vector<ClassifiedResource> classified;
+  classified.reserve(resources.size() + 1);
+  privacy::ClassSet record_classes;
+  for (auto& r : resources) {
+    ClassifiedResource c{r.resource_type, r.id, r.identifier_system, r.identifier_value};
+    if (auto labelled = DisclosurePlanner::classifyAndLabel(parts_.classifier, part2, r.resource, c); !labelled) {
+      p.errors.push_back({"record", labelled.error().message});
+      return p;
+    }
+    record_classes.add(c.classification.classes);
+    classified.push_back(std::move(c));
+  }
+  w.classes = record_classes;
   // Nothing leaves that fails its profile: the record is kept (the clinic's data is not lost)
   // as "invalid" with the outcome, and nothing is queued.
-  for (const auto& r : mapped.value().resources) {
-    auto checked = profiles_.validate(r.resource);
+  for (const auto& r : resources) {
+    auto checked = parts_.profiles.validate(r.resource);
     if (!checked.valid()) {
       w.state = store::RecordState::Invalid;
       w.error = checked.operationOutcomeJson();
@@ -201,32 +251,80 @@ IngestService::Prepared IngestService::prepare(const rapidjson::Value& record, s
     }
   }
   w.state = store::RecordState::Mapped;
-
-  std::vector<outbox::BundleEntry> entries;
-  bool has_patient = false;
-  for (const auto& r : mapped.value().resources) {
-    w.resources.push_back({r.resource_type, r.id, r.identifier_system, r.identifier_value, json::toString(r.resource)});
-    entries.push_back({r.resource_type, r.id, r.identifier_system, r.identifier_value, &r.resource,
-                       outbox::EntryMethod::ConditionalUpdate});
-    has_patient = has_patient || r.resource_type == "Patient";
+  for (std::size_t i = 0; i < resources.size(); ++i) {
+    const auto& r = resources[i];
+    w.resources.push_back({r.resource_type, r.id, r.identifier_system, r.identifier_value, json::toString(r.resource),
+                           classified[i].classification.classes});
+    p.resource_refs.push_back(r.resource_type + "/" + r.id);
   }
+
+  if (is_consent) {
+    std::string consent_resource_id;
+    for (const auto& r : resources) {
+      if (r.resource_type == "Consent") consent_resource_id = r.id;
+    }
+    auto version = consent::consentFromRecord(record, w.patient_key, consent_resource_id);
+    if (!version) {
+      p.errors.push_back({version.error().where, version.error().message});
+      return p;
+    }
+    auto candidate = version.value();
+    candidate.version = parts_.registry.latestVersion(candidate.clinic, candidate.consent_id) + 1;
+    if (auto admissible = parts_.registry.admissible(candidate); !admissible) {
+      p.errors.push_back({"consent.status", admissible.error().message +
+                                                (admissible.error().hint.empty() ? "" : " (" + admissible.error().hint + ")")});
+      return p;
+    }
+    w.consent = consent::toRow(version.value());  // the store numbers the version
+    p.consent = std::move(version).value();
+    return p;  // a Consent is sent only with the Part 2 data it permits
+  }
+
   // Resources about a patient travel with that patient, created only if the partner lacks it.
   rapidjson::Document stub;
+  const bool has_patient = std::any_of(resources.begin(), resources.end(),
+                                       [](const auto& r) { return r.resource_type == "Patient"; });
   if (!has_patient && !mrn.empty()) {
     const std::string mrn_system = clinic->identifier_system_base + "mrn";
     stub = stubPatient(w.patient_key, mrn_system, mrn);
-    entries.insert(entries.begin(), {"Patient", w.patient_key, mrn_system, mrn, &stub,
-                                     outbox::EntryMethod::ConditionalCreate});
-  }
-  for (const auto& partner : config_.partners) {
-    // Interim routing until consent checking lands: the partner must list the clinic.
-    if (std::find(partner.clinics.begin(), partner.clinics.end(), clinic_id) == partner.clinics.end()) continue;
-    for (auto& built : outbox::buildTransactionBundles(entries, partner.max_bundle_entries)) {
-      w.outbox.push_back({partner.id, std::move(built.json), built.entry_count});
+    ClassifiedResource c{"Patient", w.patient_key, mrn_system, mrn};
+    c.method = outbox::EntryMethod::ConditionalCreate;
+    if (auto labelled = DisclosurePlanner::classifyAndLabel(parts_.classifier, part2, stub, c); !labelled) {
+      p.errors.push_back({"record", labelled.error().message});
+      return p;
     }
-    p.partners.push_back(partner.id);
+    classified.insert(classified.begin(), std::move(c));
   }
-  for (const auto& r : w.resources) p.resource_refs.push_back(r.resource_type + "/" + r.resource_id);
+
+  // A newer version that no longer makes a resource (an item removed from a harm-reduction
+  // service) deletes it where this version goes.
+  std::vector<DroppedResource> dropped;
+  if (auto previous = parts_.store.resourceKeys(clinic_id, p.record_id); previous) {
+    for (const auto& old : previous.value()) {
+      const bool kept = std::any_of(resources.begin(), resources.end(), [&](const auto& r) {
+        return r.resource_type == old.resource_type && r.id == old.resource_id;
+      });
+      if (!kept) dropped.push_back({old.resource_type, old.identifier_system, old.identifier_value});
+    }
+  } else {
+    p.errors.push_back({"record", "the gateway could not read this record's earlier version; retry later"});
+    return p;
+  }
+
+  const RecordFacts facts{clinic_id, p.record_key, w.patient_key, part2};
+  auto plan = planner_.plan(facts, classified, dropped, parts_.committer.clock().now(), only_partner);
+  if (!plan) {
+    GW_LOG(Error, Ingest, "disclosure_plan_failed").kv("record_key", p.record_key).kv("error", plan.error().describe());
+    p.errors.push_back({"record", "the gateway could not prepare this record's disclosures; nothing was stored"
+                                  " (retry later, and tell the gateway's operators if it persists)"});
+    return p;
+  }
+  for (auto& item : plan.value().items) {
+    w.outbox.push_back({std::move(item.partner_id), std::move(item.bundle), item.entry_count, item.classes,
+                        std::move(item.disclosure)});
+  }
+  w.audit = std::move(plan.value().audit);
+  p.partners = std::move(plan.value().partners);
   return p;
 }
 
@@ -251,6 +349,38 @@ void IngestService::ingest(std::string_view body, std::string_view content_type,
   commit(std::move(prepared), std::move(writes), submitter, std::move(done));
 }
 
+Status IngestService::reconcile(std::string_view patient_key, std::string_view partner_id) const {
+  const SystemTime now = parts_.committer.clock().now();
+  GW_TRY(auto pending, parts_.store.pendingItems(partner_id, patient_key));
+  int cancelled = 0;
+  for (const auto& item : pending) {
+    auto check = outbox::recheckItem(item, parts_.registry, now, parts_.policy.policy_version);
+    if (check.send) continue;
+    GW_TRY(parts_.store.markCancelled(item.id, "no longer permitted: " + check.reason, now, std::move(check.cancellations)));
+    ++cancelled;
+  }
+  GW_TRY(auto held, parts_.store.recordsWithoutItem(partner_id, patient_key));
+  int queued = 0;
+  for (const auto& record : held) {
+    rapidjson::Document doc;
+    if (doc.Parse(record.payload.data(), record.payload.size()).HasParseError() || !doc.IsObject()) continue;
+    // The stored record is decided as it would be now, for this partner only.
+    auto p = prepare(doc, 0, Submitter{"gateway", {"*"}}, partner_id);
+    if (!p.errors.empty() || p.write.state != store::RecordState::Mapped) continue;
+    if (p.write.outbox.empty() && p.write.audit.empty()) continue;
+    queued += static_cast<int>(p.write.outbox.size());
+    GW_TRY(parts_.store.enqueue({record.clinic, record.record_id, record.version, p.write.patient_key,
+                                 std::move(p.write.outbox), std::move(p.write.audit)},
+                                now));
+  }
+  GW_LOG(Info, Consent, "reconciled")
+      .kv("partner", partner_id)
+      .kv("held_records", held.size())
+      .kv("queued", queued)
+      .kv("cancelled", cancelled);
+  return ok();
+}
+
 bool IngestService::isCsvContentType(std::string_view content_type) { return mediaType(content_type) == "text/csv"; }
 
 void IngestService::ingest(std::string_view body, std::string_view content_type, std::string_view csv_mapper,
@@ -260,8 +390,8 @@ void IngestService::ingest(std::string_view body, std::string_view content_type,
     done({400, json::operationOutcome(makeError(ErrorCode::BadRequest, std::move(message), "mapper", std::move(hint)))});
   };
   std::string available;
-  if (csv_mappers_ != nullptr) {
-    for (const auto& name : csv_mappers_->names()) available += (available.empty() ? "" : ", ") + name;
+  if (parts_.csv_mappers != nullptr) {
+    for (const auto& name : parts_.csv_mappers->names()) available += (available.empty() ? "" : ", ") + name;
   }
   if (available.empty()) {
     return refuse("this gateway has no CSV mappers", "set mapping.csv_mappers_dir in the gateway config, or post JSON records");
@@ -269,7 +399,7 @@ void IngestService::ingest(std::string_view body, std::string_view content_type,
   if (csv_mapper.empty()) {
     return refuse("a text/csv body needs the mapper query parameter", "post to /v1/records?mapper=NAME; available: " + available);
   }
-  const auto* mapper = csv_mappers_->find(csv_mapper);
+  const auto* mapper = parts_.csv_mappers->find(csv_mapper);
   if (mapper == nullptr) return refuse("unknown CSV mapper " + mapping::quoteCode(csv_mapper), "available: " + available);
   ingestCsv(body, *mapper, submitter, std::move(done));
 }
@@ -306,10 +436,36 @@ void IngestService::ingestCsv(std::string_view csv_text, const mapping::CsvInput
   commit(std::move(prepared), std::move(writes), submitter, std::move(done));
 }
 
+void IngestService::enterConsents(std::vector<Prepared>& prepared, const std::vector<store::IngestOutcome>& outcomes) const {
+  // Runs on the committer's thread right after the commit, before any answer: a record posted
+  // after this consent's 202 is decided under it.
+  std::size_t next = 0;
+  for (auto& p : prepared) {
+    if (!p.errors.empty()) continue;
+    const auto& outcome = outcomes[next++];
+    if (!p.consent || outcome.disposition == store::IngestDisposition::Unchanged || outcome.consent_version == 0) continue;
+    p.consent->version = outcome.consent_version;
+    auto entered = parts_.registry.upsert(*p.consent);
+    if (!entered) {
+      // Stored but refused by the registry (a concurrent revocation): decisions stay on the
+      // older state, which the store's next start-up load settles the same way.
+      GW_LOG(Error, Consent, "consent_not_entered").kv("record_key", p.record_key).kv("error", entered.error().describe());
+      continue;
+    }
+    GW_LOG(Info, Consent, "consent_recorded")
+        .kv("record_key", p.record_key)
+        .kv("version", p.consent->version)
+        .kv("partner", p.consent->partner_id)
+        .kv("status", consent::statusName(p.consent->status));
+    if (parts_.on_consent_change) parts_.on_consent_change(*p.consent);
+  }
+}
+
 void IngestService::commit(std::shared_ptr<std::vector<Prepared>> prepared, std::vector<store::IngestWrite> writes,
                            const Submitter& submitter, std::function<void(IngestReply)> done) const {
-  auto reply = [prepared, token = submitter.token_id, done = std::move(done)](
+  auto reply = [this, prepared, token = submitter.token_id, done = std::move(done)](
                    Result<std::vector<store::IngestOutcome>> committed) {
+    if (committed) enterConsents(*prepared, committed.value());
     if (!committed) {
       // The committer logged the database's own message; the caller learns what matters to it.
       return done({503, json::operationOutcome(makeError(ErrorCode::Unavailable,
@@ -397,7 +553,7 @@ void IngestService::commit(std::shared_ptr<std::vector<Prepared>> prepared, std:
   };
 
   if (writes.empty()) return reply(std::vector<store::IngestOutcome>{});
-  committer_.submit(std::move(writes), std::move(reply));
+  parts_.committer.submit(std::move(writes), std::move(reply));
 }
 
 }  // namespace gw::ingest

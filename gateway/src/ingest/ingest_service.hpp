@@ -1,9 +1,12 @@
 #pragma once
-// POST /v1/records: parse -> per record (envelope checks, JSON Schema, mapping, profile
-// validation, Bundles for the partners that receive the clinic's data) -> one grouped commit ->
-// a result per record. A rejected record leaves nothing behind; accepted ones are durable before
-// the answer. A record whose mapped resources fail their FHIR profile is kept as "invalid" with
-// the OperationOutcome and is never queued for delivery.
+// POST /v1/records: parse -> per record (envelope checks, JSON Schema, mapping, classification
+// and security labels, profile validation, a consent decision per resource and partner, Bundles
+// of what each partner may receive) -> one grouped commit (record, resources, outbox items and
+// the decision log together) -> a result per record. A rejected record leaves nothing behind;
+// accepted ones are durable before the answer. A record whose mapped resources fail their FHIR
+// profile is kept as "invalid" with the OperationOutcome and is never queued for delivery.
+// A consent record is checked against the validity rules (privacy-rules.md section 4), stored as
+// a new version in the consent registry, and never sent on its own: it travels with Part 2 data.
 #include <functional>
 #include <memory>
 #include <string>
@@ -11,6 +14,8 @@
 #include <vector>
 
 #include "config/gateway_config.hpp"
+#include "consent/consent_registry.hpp"
+#include "ingest/disclosure_planner.hpp"
 #include "ingest/group_committer.hpp"
 #include "ingest/payload.hpp"
 #include "mapping/csv_input_mapper.hpp"
@@ -32,15 +37,29 @@ struct IngestReply {
   std::string body;  // JSON
 };
 
+/// Everything an IngestService works with; the referenced objects outlive it.
+struct IngestParts {
+  const config::GatewayConfig& config;
+  const mapping::RecordSchemas& schemas;
+  const mapping::MapperSet& mappers;
+  const validate::ProfileSet& profiles;
+  const mapping::CsvMapperSet* csv_mappers = nullptr;  // optional: CSV input mappers for text/csv bodies
+  GroupCommitter& committer;
+  store::Store& store;  // reads only: a record's current resources, Consents to attach
+  const privacy::Classifier& classifier;
+  consent::ConsentRegistry& registry;
+  DisclosurePolicy policy;
+  std::string record_key_secret;  // keys the record pseudonyms written to logs (ids::recordKey)
+  /// Called after a consent version committed and entered the registry (on the committer's
+  /// thread): reconcile what is queued and held for that patient and partner. Optional.
+  std::function<void(const consent::ConsentVersion&)> on_consent_change;
+};
+
 class IngestService {
  public:
   static constexpr std::size_t kMaxRecordsPerRequest = 10000;
 
-  /// `record_key_secret` keys the record pseudonyms written to logs (see ids::recordKey).
-  /// `csv_mappers` (optional) are the named CSV input mappers for text/csv bodies.
-  IngestService(const config::GatewayConfig& config, const mapping::RecordSchemas& schemas,
-                const mapping::MapperSet& mappers, const validate::ProfileSet& profiles, GroupCommitter& committer,
-                std::string record_key_secret, const mapping::CsvMapperSet* csv_mappers = nullptr);
+  explicit IngestService(IngestParts parts);
 
   /// Handles one request body; `done` runs once, possibly on another thread.
   void ingest(std::string_view body, std::string_view content_type, const Submitter& submitter,
@@ -59,23 +78,27 @@ class IngestService {
   void ingestCsv(std::string_view csv_text, const mapping::CsvInputMapper& mapper, const Submitter& submitter,
                  std::function<void(IngestReply)> done) const;
 
+  /// After a consent version entered the registry: cancels the patient's queued items for the
+  /// partner that may no longer go (each cancellation logged), and queues what the patient's
+  /// stored records may now send there (records posted before their consent). Reads and maps
+  /// stored records: run it off the io threads.
+  Status reconcile(std::string_view patient_key, std::string_view partner_id) const;
+
   /// Whether a Content-Type is CSV ("text/csv", any case, optional parameters).
   static bool isCsvContentType(std::string_view content_type);
 
  private:
   struct Prepared;
   std::string forClients(std::string text) const;
-  Prepared prepare(const rapidjson::Value& record, std::size_t index, const Submitter& submitter) const;
+  Prepared prepare(const rapidjson::Value& record, std::size_t index, const Submitter& submitter,
+                   std::string_view only_partner = {}) const;
+  void enterConsents(std::vector<Prepared>& prepared, const std::vector<store::IngestOutcome>& outcomes) const;
   void commit(std::shared_ptr<std::vector<Prepared>> prepared, std::vector<store::IngestWrite> writes,
               const Submitter& submitter, std::function<void(IngestReply)> done) const;
 
+  IngestParts parts_;
   const config::GatewayConfig& config_;
-  const mapping::RecordSchemas& schemas_;
-  const mapping::MapperSet& mappers_;
-  const validate::ProfileSet& profiles_;
-  GroupCommitter& committer_;
-  std::string record_key_secret_;
-  const mapping::CsvMapperSet* csv_mappers_;
+  DisclosurePlanner planner_;
 };
 
 /// SHA-256 of the record with object keys sorted, so key order does not make a new version.

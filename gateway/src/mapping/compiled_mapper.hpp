@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "mapping/dates.hpp"
 #include "mapping/mapper_set.hpp"
 
 namespace gw::mapping {
@@ -26,8 +27,8 @@ enum class NodeKind : std::uint8_t {
   Object,            // template object: members that come out absent are left out
   Array,             // template array: items that come out absent are left out
   Lookup,            // {"$lookup": map, "value": expr, "select"?: member}
-  Date,              // {"$date": expr}: calendar-checked YYYY-MM-DD
-  DateTime,          // {"$dateTime": expr}: RFC 3339 with offset -> FHIR dateTime
+  Date,              // {"$date": expr, "formats"?: [...]}: calendar-checked FHIR date
+  DateTime,          // {"$dateTime": expr, "formats"?: [...], "timezone"?: zone}: FHIR dateTime with offset
   Reference,         // {"$reference": Type, "sourceId": expr}: "Type/<resourceId>"
   ResourceId,        // {"$resourceId": Type, "sourceId": expr}: "<resourceId>"
   IdentifierSystem,  // {"$identifierSystem": kind}: identifier_system_base + kind
@@ -66,23 +67,26 @@ struct ValueMap {
 };
 
 struct Node {
+  // The small members come first, together, so a Node stays as compact as it can: the evaluator
+  // walks many of them per record.
   NodeKind kind = NodeKind::Literal;
   // Whether the value depends on the record. An object or array whose record-dependent parts all
   // come out absent is itself absent (so {"value": "$.x", "unit": "d"} vanishes without $.x).
   bool dynamic = false;
-  const rapidjson::Value* literal = nullptr;  // Literal; points into CompiledMapper::source
   Variable variable = Variable::Record;       // Path
-  std::vector<PathStep> steps;                // Path
-  std::string field_path;                     // record field path for messages ("prescription.route"), if known
   // field_path is relative to the current loop item ($item.kind -> "kind"); the full path
   // ("service.items[2].kind") is only built when a message needs it.
   bool item_relative = false;
   IfTest if_test = IfTest::Truthy;            // If
   rapidjson::Type if_type = rapidjson::kNullType;  // If with "is": the JSON type tested ("number" -> kNumberType)
+  const rapidjson::Value* literal = nullptr;  // Literal; points into CompiledMapper::source
+  std::vector<PathStep> steps;                // Path
+  std::string field_path;                     // record field path for messages ("prescription.route"), if known
   const rapidjson::Value* if_operand = nullptr;    // If with "equals"/"contains": the literal compared with
   std::vector<std::string> names;             // Object member names, parallel to children
   std::vector<Node> children;                 // Object members, Array items, operator operands
   const ValueMap* value_map = nullptr;        // Lookup
+  const DateSpec* date_spec = nullptr;        // Date, DateTime with "formats"/"timezone" (owned by the mapper); null: ISO
   std::string text;                           // resource type, identifier kind, Lookup's select member, Join's separator
   std::string where;                          // file:line:column of this expression in the mapper
 };
@@ -102,6 +106,7 @@ struct CompiledMapper {
   std::string file;
   rapidjson::Document source;              // the parsed file; literals and value-map entries live here
   std::map<std::string, ValueMap> value_maps;  // node-based: Node::value_map pointers stay valid
+  std::vector<std::unique_ptr<const DateSpec>> date_specs;  // what Node::date_spec points to
   std::vector<ResourceRule> resources;
 };
 

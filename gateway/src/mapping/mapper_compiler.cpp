@@ -10,6 +10,7 @@
 #include "common/json_locations.hpp"
 #include "mapping/record_schemas.hpp"
 #include "mapping/support.hpp"
+#include "mapping/time_zone.hpp"
 
 namespace gw::mapping {
 namespace {
@@ -393,8 +394,18 @@ class Compiler {
       return withOperand(std::move(node), std::move(input));
     }
     if (name == "$date" || name == "$dateTime") {
-      GW_TRY(onlyKeys(call, pointer, {std::string_view(name)}, name));
-      node.kind = name == "$date" ? NodeKind::Date : NodeKind::DateTime;
+      const bool with_time = name == "$dateTime";
+      if (!with_time && json::find(call, "timezone") != nullptr) {
+        return makeError(ErrorCode::Config, "a date has no time zone; use $dateTime for values with a time",
+                         atKey(child(pointer, "timezone")));
+      }
+      if (with_time) {
+        GW_TRY(onlyKeys(call, pointer, {"$dateTime", "formats", "timezone"}, name));
+      } else {
+        GW_TRY(onlyKeys(call, pointer, {"$date", "formats"}, name));
+      }
+      node.kind = with_time ? NodeKind::DateTime : NodeKind::Date;
+      GW_TRY(compileDateSpec(call, pointer, with_time, node));
       GW_TRY(auto input, compileExpr(operand, operand_pointer));
       return withOperand(std::move(node), std::move(input));
     }
@@ -489,6 +500,66 @@ class Compiler {
     }
     return makeError(ErrorCode::Config, "unknown function " + quoteCode(name) + "; known functions: " + std::string(kFunctions),
                      atKey(operand_pointer), "a string value starting with '$' is a path; write {\"$literal\": \"$...\"} for a literal");
+  }
+
+  // "formats" and "timezone" of $date / $dateTime, compiled once here so a bad format or an
+  // unknown zone fails at start-up and evaluation only reads. Without both: ISO input only.
+  Status compileDateSpec(const rapidjson::Value& call, const std::string& pointer, bool with_time, Node& node) {
+    const auto* formats = json::find(call, "formats");
+    const auto* timezone = json::find(call, "timezone");
+    if (formats == nullptr && timezone == nullptr) return ok();
+    auto spec = std::make_unique<DateSpec>();
+    spec->with_time = with_time;
+    if (timezone != nullptr) {
+      const std::string zone_pointer = child(pointer, "timezone");
+      if (!timezone->IsString() || timezone->GetStringLength() == 0) {
+        return error("timezone takes an IANA zone name such as \"America/New_York\" or a fixed offset such as \"-05:00\"",
+                     zone_pointer);
+      }
+      const std::string zone_name(view(*timezone));
+      auto cached = zones_.find(zone_name);
+      if (cached == zones_.end()) {
+        auto loaded = TimeZone::load(zone_name);
+        if (!loaded) {
+          Error e = loaded.error();
+          e.where = at(zone_pointer);
+          return e;
+        }
+        cached = zones_.emplace(zone_name, std::move(loaded).value()).first;
+      }
+      spec->zone = cached->second;
+    }
+    if (formats == nullptr) {
+      spec->formats.push_back(compileDateFormat("ISO", with_time).value());
+    } else {
+      const std::string formats_pointer = child(pointer, "formats");
+      if (!formats->IsArray() || formats->Empty()) {
+        return error("formats takes a non-empty array of source formats such as [\"MM/DD/YYYY\", \"ISO\"]", formats_pointer);
+      }
+      for (rapidjson::SizeType i = 0; i < formats->Size(); ++i) {
+        const auto& item = (*formats)[i];
+        const std::string item_pointer = child(formats_pointer, i);
+        if (!item.IsString()) return error("a format is a string such as \"MM/DD/YYYY\"", item_pointer);
+        auto compiled = compileDateFormat(view(item), with_time);
+        if (!compiled) {
+          Error e = compiled.error();
+          e.where = at(item_pointer);
+          return e;
+        }
+        for (const auto& earlier : spec->formats) {
+          if (earlier.text == compiled.value().text) return error("format " + quoteCode(earlier.text) + " is listed twice", item_pointer);
+        }
+        if (with_time && !compiled.value().has_offset && !spec->zone) {
+          return error("format " + quoteCode(view(item)) + " has no offset (Z), so it reads local times: add \"timezone\"",
+                       item_pointer, "for example \"timezone\": \"America/New_York\" (DST-aware) or \"timezone\": \"-05:00\"");
+        }
+        spec->formats.push_back(std::move(compiled).value());
+      }
+    }
+    describeDateSpec(*spec);
+    node.date_spec = spec.get();
+    mapper_.date_specs.push_back(std::move(spec));
+    return ok();
   }
 
   // The array a loop walks (forEach or $map): a path into the record or into the enclosing
@@ -674,6 +745,7 @@ class Compiler {
   const RecordSchemas* schemas_;
   bool in_source_id_ = false;
   const std::vector<std::string>* columns_ = nullptr;  // set in input-mapper mode
+  std::map<std::string, std::shared_ptr<const TimeZone>, std::less<>> zones_;  // each zone file read once per mapper
   std::vector<std::string> loops_;  // schema pointers of the arrays of the enclosing loops, innermost last
 };
 

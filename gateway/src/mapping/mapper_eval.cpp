@@ -7,6 +7,7 @@
 #include "mapping/compiled_mapper.hpp"
 #include "mapping/dates.hpp"
 #include "mapping/support.hpp"
+#include "mapping/time_zone.hpp"
 
 namespace gw::mapping {
 namespace {
@@ -238,11 +239,41 @@ Outcome evalLookup(const Node& node, Scope& scope, rapidjson::Value& out) {
   return Outcome::Present;
 }
 
+// $date / $dateTime with declared "formats" / "timezone" (compiled at load into node.date_spec).
+// Out of line: most mappers read ISO dates, and the common path stays as small as it was.
+[[gnu::noinline]] Outcome evalDeclaredDate(const Node& node, Scope& scope, const rapidjson::Value& input,
+                                          rapidjson::Value& out) {
+  const DateSpec& spec = *node.date_spec;
+  const std::string_view what = spec.with_time ? "date-time" : "date";
+  char text[kMaxDateText];
+  DateParse parsed;
+  if (input.IsString()) parsed = parseDate(spec, std::string_view(input.GetString(), input.GetStringLength()), text);
+  switch (parsed.status) {
+    case DateParse::Status::Ok:
+      out.SetString(text, static_cast<rapidjson::SizeType>(parsed.size), scope.allocator);
+      return Outcome::Present;
+    case DateParse::Status::Invalid:
+      return fail(scope, fieldName(node, scope) + " is not a valid " + std::string(what) + "; expected " + spec.expectation +
+                             " (mapped at " + node.where + ")", node);
+    case DateParse::Status::Ambiguous:
+      return fail(scope, fieldName(node, scope) + " is ambiguous: formats " + quoteCode(spec.formats[parsed.first].text) +
+                             " and " + quoteCode(spec.formats[parsed.second].text) + " read it as different " +
+                             std::string(what) + "s (mapped at " + node.where + ")",
+                  node, "send the value in one unambiguous format, or list only one of these formats in the mapper");
+    case DateParse::Status::NoFhirOffset:
+      return fail(scope, fieldName(node, scope) + " falls at a time when " + spec.zone->name() +
+                             " had no whole-minute UTC offset within ±14:00 (local mean time), which FHIR cannot write "
+                             "(mapped at " + node.where + ")", node);
+  }
+  return fail(scope, "internal error: unknown date outcome", node);
+}
+
 Outcome evalDate(const Node& node, Scope& scope, rapidjson::Value& out, bool with_time) {
   rapidjson::Value input;
   const Outcome outcome = eval(node.children[0], scope, input);
   if (outcome != Outcome::Present) return outcome;
   // Never quote the value: dates of birth are PHI.
+  if (node.date_spec) return evalDeclaredDate(node, scope, input, out);
   if (!with_time) {
     if (!input.IsString() || !isCalendarDate(std::string_view(input.GetString(), input.GetStringLength()))) {
       return fail(scope, fieldName(node, scope) + " is not a valid calendar date; expected YYYY-MM-DD naming a real day (mapped at " +

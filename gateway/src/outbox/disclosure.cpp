@@ -32,8 +32,18 @@ std::string toJson(const Disclosure& d) {
       for (auto c : r.activity_classes) json::writeString(w, privacy::classSetName(c));
       w.EndArray();
     }
+    if (!r.plan_classes.empty()) {
+      w.Key("plan_classes");
+      json::writeString(w, privacy::classSetName(r.plan_classes));
+    }
     w.Key("outcome");
     json::writeString(w, r.outcome);
+    if (!r.removed_activities.empty()) {
+      w.Key("removed");
+      w.StartArray();
+      for (auto i : r.removed_activities) w.Uint(i);
+      w.EndArray();
+    }
     w.Key("consent");
     json::writeString(w, r.consent_id);
     w.Key("consent_version");
@@ -79,7 +89,19 @@ Result<Disclosure> parseDisclosure(std::string_view text) {
         dr.activity_classes.push_back(*c);
       }
     }
+    if (const auto* plan = json::find(r, "plan_classes"); plan != nullptr) {
+      auto c = plan->IsString() ? privacy::parseClassSet(plan->GetString()) : std::nullopt;
+      if (!c) return bad("unknown plan classes on " + dr.resource_type);
+      dr.plan_classes = *c;
+    }
     dr.outcome = std::string(json::getString(r, "outcome"));
+    if (const auto* removed = json::find(r, "removed"); removed != nullptr) {
+      if (!removed->IsArray()) return bad("removed is not an array");
+      for (const auto& i : removed->GetArray()) {
+        if (!i.IsUint()) return bad("removed holds a non-index");
+        dr.removed_activities.push_back(i.GetUint());
+      }
+    }
     if (dr.outcome != "permit" && dr.outcome != "redact") return bad("outcome '" + dr.outcome + "'");
     dr.consent_id = std::string(json::getString(r, "consent"));
     const auto* version = json::find(r, "consent_version");

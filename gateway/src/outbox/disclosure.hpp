@@ -2,6 +2,7 @@
 // What was decided for each resource of an outbox item, kept beside its Bundle so the decision
 // can be taken again right before each send (a consent may be revoked or narrowed in between).
 // Holds ids, classes and consent references only: no clinical values.
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,7 +19,9 @@ struct DisclosedResource {
   /// For a CarePlan: the classes of each activity as mapped (before any redaction), so the
   /// re-check can tell whether the same activities would still be removed.
   std::vector<privacy::ClassSet> activity_classes;
+  privacy::ClassSet plan_classes;  // CarePlan: the plan apart from its activities
   std::string outcome;  // "permit" or "redact"
+  std::vector<std::uint32_t> removed_activities;  // redact: indexes of the activities left out
   std::string consent_id;  // "<clinic>/<consent id>" the decision relied on
   int consent_version = 0;
 };

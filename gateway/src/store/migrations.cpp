@@ -81,6 +81,17 @@ const std::array<std::vector<const char*>, kSchemaVersion> kMigrations = {{
         "CREATE INDEX audit_by_patient ON audit_log (patient_key, seq)",
         "CREATE INDEX audit_by_partner ON audit_log (partner_id, seq)",
     },
+    {
+        // 4: retention per class. Resources get the time they were stored (back-filled from their
+        // record version); the purge finds expired rows through the age indexes, not table scans.
+        "ALTER TABLE resources ADD COLUMN stored_at INTEGER NOT NULL DEFAULT 0",
+        "UPDATE resources SET stored_at = COALESCE((SELECT v.received_at FROM record_versions v "
+        "WHERE v.clinic = resources.clinic AND v.record_id = resources.record_id "
+        "AND v.version = resources.record_version), 0)",
+        "CREATE INDEX record_versions_by_age ON record_versions (received_at)",
+        "CREATE INDEX resources_by_age ON resources (stored_at)",
+        "CREATE INDEX outbox_by_age ON outbox (created_at)",
+    },
 }};
 
 }  // namespace

@@ -7,7 +7,7 @@
 
 namespace gw::store {
 
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 /// Brings the database to kSchemaVersion. Refuses a database newer than this build.
 Status applyMigrations(Poco::Data::Session& session);

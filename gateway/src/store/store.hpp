@@ -2,6 +2,9 @@
 // Durable state of the gateway: the inbox of received records (with every version), the FHIR
 // resources mapped from them, and the per-partner outbox. One interface, one implementation per
 // database (SQLite embedded by default; PostgreSQL for several instances is a later backend).
+// Payloads (record versions, resource bodies and identifiers, outbox Bundles, partner outcomes)
+// are stored encrypted under the data key of their privacy class (store/keyring.hpp); each write
+// struct's `classes` picks it, and an empty set (unclassified) is stored as sud.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -9,7 +12,11 @@
 #include <vector>
 
 #include "common/clock.hpp"
+#include "common/crypto.hpp"
 #include "common/error.hpp"
+#include "consent/consent_version.hpp"
+#include "privacy/data_class.hpp"
+#include "store/audit_log.hpp"
 
 namespace gw::store {
 
@@ -29,12 +36,15 @@ struct MappedResourceRow {
   std::string identifier_system;
   std::string identifier_value;
   std::string body;  // FHIR JSON
+  privacy::ClassSet classes;  // of this resource; picks the data key of body and identifier_value
 };
 
 struct NewOutboxItem {
   std::string partner_id;
   std::string bundle;  // transaction Bundle JSON, exactly what will be posted
   int entry_count = 0;
+  privacy::ClassSet classes;  // every class of the Bundle's resources; picks the data key
+  std::string disclosure;     // outbox::Disclosure JSON: the decisions, re-taken before each send
 };
 
 /// Everything one accepted record changes; committed atomically with the others of its batch.
@@ -49,6 +59,12 @@ struct IngestWrite {
   std::string error;         // for Invalid: what was wrong (no PHI)
   std::vector<MappedResourceRow> resources;
   std::vector<NewOutboxItem> outbox;
+  privacy::ClassSet classes;  // of the record as received; picks the data key of payload
+  /// A consent record: its registry row (version 0: the store numbers it, 1 + the highest stored).
+  std::optional<consent::ConsentRow> consent;
+  /// Decision log entries, appended in the same transaction (seq and hashes filled by the store).
+  /// Entries of kind "consent" get the consent version the store assigned.
+  std::vector<AuditEntry> audit;
 };
 
 enum class IngestDisposition { Created, NewVersion, Unchanged };
@@ -57,6 +73,7 @@ std::string_view dispositionName(IngestDisposition d);
 struct IngestOutcome {
   IngestDisposition disposition = IngestDisposition::Created;
   int version = 1;
+  std::int64_t consent_version = 0;  // the version stored for a consent record (0: none stored)
 };
 
 struct DeliveredEntry {
@@ -79,6 +96,7 @@ struct OutboxItem {
   std::int64_t next_attempt_at_ms = 0;
   std::string last_error;
   std::string outcome;  // partner's OperationOutcome (dead items)
+  std::string disclosure;  // outbox::Disclosure JSON (dueItems and pendingItems fill it)
   std::int64_t updated_at_ms = 0;
   std::vector<DeliveredEntry> entries;  // delivered items
 };
@@ -100,6 +118,58 @@ struct OutboxCounts {
   std::int64_t queued = 0, retrying = 0, delivered = 0, dead = 0, superseded = 0, cancelled = 0;
 };
 
+struct ResourceKey {
+  std::string resource_type;
+  std::string resource_id;
+  std::string identifier_system;
+  std::string identifier_value;
+};
+
+struct HeldRecord {
+  std::string clinic;
+  std::string record_id;
+  int version = 0;
+  std::string payload;  // the record JSON
+};
+
+struct EnqueueWrite {
+  std::string clinic;
+  std::string record_id;
+  int record_version = 0;
+  std::string patient_key;
+  std::vector<NewOutboxItem> outbox;
+  std::vector<AuditEntry> audit;
+};
+
+struct StoredConsent {
+  consent::ConsentRow row;
+  bool reconciled = false;  // queued and held items were settled after it was stored
+};
+
+/// How long stored payloads of each class are kept, in days after they were stored; 0 keeps
+/// them forever. A row's class is the storage class of its payload (privacy::storageClass).
+struct Retention {
+  int general_days = 0;
+  int sud_days = 0;
+  int mh_days = 0;
+  int daysFor(privacy::DataClass c) const;
+};
+
+struct PurgeCounts {
+  std::int64_t record_versions = 0;
+  std::int64_t resources = 0;
+  std::int64_t outbox_items = 0;  // terminal items only (delivered, dead, superseded, cancelled)
+  std::int64_t records = 0;       // records left with no version, resource or outbox item
+};
+
+/// What `fhir-gateway keys rotate` did.
+struct KeyRotation {
+  int data_keys = 0;          // data keys re-wrapped
+  std::string old_master_id;  // crypto::SecretKey::id() of the old and new master keys
+  std::string new_master_id;
+  std::vector<std::string> keys;  // "general v1", "sud v1", ...
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -119,18 +189,64 @@ class Store {
   /// Earliest next_attempt_at among pending items of the partner (to sleep until then).
   virtual Result<std::optional<SystemTime>> nextDueTime(std::string_view partner) = 0;
 
-  virtual Status markDelivered(std::int64_t item_id, const std::vector<DeliveredEntry>& entries, SystemTime now) = 0;
+  /// markDelivered, markDead and markCancelled append `audit` (the disclosure log) in the same
+  /// transaction as the state change.
+  virtual Status markDelivered(std::int64_t item_id, const std::vector<DeliveredEntry>& entries, SystemTime now,
+                               std::vector<AuditEntry> audit = {}) = 0;
   virtual Status markRetry(std::int64_t item_id, int attempts, SystemTime next_attempt, std::string_view error,
                            SystemTime now) = 0;
   virtual Status markDead(std::int64_t item_id, int attempts, std::string_view error, std::string_view outcome,
-                          SystemTime now) = 0;
+                          SystemTime now, std::vector<AuditEntry> audit = {}) = 0;
 
   /// The item may no longer go to its partner; `reason` says why (no PHI).
-  virtual Status markCancelled(std::int64_t item_id, std::string_view reason, SystemTime now) = 0;
+  virtual Status markCancelled(std::int64_t item_id, std::string_view reason, SystemTime now,
+                               std::vector<AuditEntry> audit = {}) = 0;
+
+  // --- consent-driven disclosure ---
+  /// The resources the current version of a record made (no bodies), to tell which a newer
+  /// version drops. Empty for a record never seen.
+  virtual Result<std::vector<ResourceKey>> resourceKeys(std::string_view clinic, std::string_view record_id) = 0;
+  /// Queued and retrying items of a patient for a partner, oldest first, with their disclosure.
+  virtual Result<std::vector<OutboxItem>> pendingItems(std::string_view partner, std::string_view patient_key) = 0;
+  /// Current versions of a patient's mapped records (consents excluded) that have no queued,
+  /// retrying, delivered or dead item for the partner at that version: what a new consent may
+  /// make disclosable. Payloads decrypted.
+  virtual Result<std::vector<HeldRecord>> recordsWithoutItem(std::string_view partner, std::string_view patient_key) = 0;
+  /// Queues items for a record version already stored (nothing else about the record changes),
+  /// with their decision log entries, in one transaction. Skips the items when the record has
+  /// moved on to another version meanwhile (its own ingest queued what that version needs).
+  virtual Status enqueue(const EnqueueWrite& write, SystemTime now) = 0;
+  /// Every stored consent version (all patients when `patient_key` is empty), oldest first.
+  virtual Result<std::vector<StoredConsent>> consents(std::string_view patient_key = {}) = 0;
+  virtual Status markConsentReconciled(std::string_view clinic, std::string_view consent_id, std::int64_t version) = 0;
+
+  // --- decision and disclosure log ---
+  virtual Status appendAudit(std::vector<AuditEntry> entries) = 0;
+  virtual Result<VerifyReport> verifyAudit(const std::optional<ChainAnchor>& anchor) = 0;
+  virtual Result<AuditPage> queryAudit(const AuditQuery& query) = 0;
 
   virtual Result<OutboxCounts> outboxCounts(std::string_view partner) = 0;
   /// A random secret of this deployment, made (32 bytes, hex) the first time it is asked for.
   virtual Result<std::string> deploymentSecret(std::string_view name) = 0;
+
+  /// The record as received (decrypted); nullopt when there is no such version (or it was purged).
+  virtual Result<std::optional<std::string>> recordPayload(std::string_view clinic, std::string_view record_id,
+                                                           int version) = 0;
+  /// The stored FHIR JSON of a resource (decrypted); nullopt when there is none.
+  virtual Result<std::optional<std::string>> resourceBody(std::string_view resource_type,
+                                                          std::string_view resource_id) = 0;
+
+  /// Deletes what is older than its class's retention: record versions and resources by the
+  /// time they were stored, outbox items in a terminal state (delivered, dead, superseded,
+  /// cancelled; never queued or retrying) by the time they reached it, and then records left
+  /// with nothing. Works in short transactions so ingest is never held up for long. The audit
+  /// log is not touched (disclosures are kept for accounting).
+  virtual Result<PurgeCounts> purgeExpired(SystemTime now, const Retention& retention) = 0;
+
+  /// Re-wraps every data key under `next_master` in one transaction (`fhir-gateway keys rotate`);
+  /// `current_master` must be the key the store was opened with. Stored payloads are unchanged.
+  virtual Result<KeyRotation> rotateMasterKey(const crypto::SecretKey& current_master,
+                                              const crypto::SecretKey& next_master) = 0;
 
   /// Cheap liveness probe of the database (for /readyz).
   virtual Status ping() = 0;
@@ -140,9 +256,14 @@ struct SqliteOptions {
   std::string path;
   bool synchronous_full = true;
   int read_pool_size = 16;  // at least I/O threads + partner workers + the committer
+  /// Required: wraps the data keys (privacy.master_key_file / privacy.master_key_env). Used
+  /// while opening only; the store keeps the unwrapped data keys, not the master key.
+  crypto::SecretKey master_key;
 };
 
-/// Opens (creating if needed) the SQLite file in WAL mode and brings its schema up to date.
+/// Opens (creating if needed) the SQLite file in WAL mode, brings its schema up to date and
+/// opens its data keys with options.master_key (making them on a new database). A master key
+/// other than the one that wrapped the keys is a Config error naming both key ids.
 Result<std::unique_ptr<Store>> openSqliteStore(const SqliteOptions& options);
 
 }  // namespace gw::store

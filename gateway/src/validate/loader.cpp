@@ -226,6 +226,7 @@ class Builder {
     std::sort(sorted.begin(), sorted.end());
     for (std::size_t i = 0; i < sorted.size() && i < 12; ++i) set.sample += (i ? ", " : "") + sorted[i];
     if (sorted.size() > 12) set.sample += ", ...";
+    set.freeze();
     const CodeSet* stored = &impl_.code_sets.emplace_back(std::move(set));
     expanded_[url] = stored;
     return stored;
@@ -251,6 +252,9 @@ class Builder {
       const std::string type_name(t.name.GetString(), t.name.GetStringLength());
       const std::string type_pointer = pointerTo("/types", type_name);
       StringMap<int> path_models{{type_name, impl_.base[type_name]}};
+      // The type's own invariants (per-1 on Period, dom-2 on every resource) apply wherever it is used.
+      GW_TRY(compileConstraints(src, t.value, type_pointer,
+                                impl_.models[static_cast<std::size_t>(impl_.base[type_name])].invariants));
       const auto* elements = json::find(t.value, "elements");
       if (elements == nullptr || !elements->IsArray()) return src.error(type_pointer, "type needs an elements array");
       for (rapidjson::SizeType i = 0; i < elements->Size(); ++i) {
@@ -275,6 +279,7 @@ class Builder {
             TypeChoice choice;
             choice.code = std::string(json::getString(tv, "code"));
             choice.primitive = primitiveFor(choice.code);
+            choice.kind = typeKindFor(choice.code);
             if (choice.code == "BackboneElement" || choice.code == "Element") {
               choice.model = newModel(path, false);
               path_models[path] = choice.model;
@@ -291,6 +296,14 @@ class Builder {
                                                           json::getString(*binding, "strength") == "required") {
           std::string why;  // base bindings to value sets we do not ship are simply not checked
           el.required_codes = expand(std::string(json::getString(*binding, "valueSet")), why);
+        }
+        {
+          // A backbone element's invariants go on its model, so contentReference uses get them too.
+          const bool backbone = el.types.size() == 1 &&
+                                (el.types[0].code == "BackboneElement" || el.types[0].code == "Element");
+          GW_TRY(compileConstraints(src, e, ptr,
+                                    backbone ? impl_.models[static_cast<std::size_t>(el.types[0].model)].invariants
+                                             : el.invariants));
         }
         const int parent_model = parent->second;
         const std::string content_ref(json::getString(e, "contentReference"));
@@ -314,10 +327,27 @@ class Builder {
     if (ext == impl_.base.end()) return src.error("/types", "base definitions must define Extension");
     impl_.extension_model = ext->second;
     Model& element = impl_.models[static_cast<std::size_t>(impl_.element_model)];
-    element.elements.push_back(Element{"id", "Element.id", 0, 1, false, {TypeChoice{"string", Primitive::String, -1, {}}}});
-    element.elements.push_back(
-        Element{"extension", "Element.extension", 0, kUnbounded, true, {TypeChoice{"Extension", Primitive::None, ext->second, {}}}});
-    for (auto& m : impl_.models) indexModel(m);
+    Element id;
+    id.name = "id";
+    id.path = "Element.id";
+    id.max = 1;
+    id.types.push_back(TypeChoice{Primitive::String, TypeKind::Other, -1, "string", {}});
+    element.elements.push_back(std::move(id));
+    Element extension;
+    extension.name = "extension";
+    extension.path = "Element.extension";
+    extension.array = true;
+    extension.types.push_back(TypeChoice{Primitive::None, TypeKind::Other, ext->second, "Extension", {}});
+    element.elements.push_back(std::move(extension));
+    for (auto& m : impl_.models) {
+      if (m.elements.size() > kMaxModelElements) {
+        return src.error(pointerTo("/types", m.name.substr(0, m.name.find('.'))),
+                         m.name + " has more elements than the validator supports (" +
+                             std::to_string(kMaxModelElements) + ")",
+                         "raise kMaxModelElements in gateway/src/validate/model.hpp");
+      }
+      indexModel(m);
+    }
     return ok();
   }
 
@@ -369,7 +399,14 @@ class Builder {
       if (ambiguous_.count(alias) == 0) impl_.aliases.emplace(alias, url);
     }
     if (const auto it = code_systems_.find("http://hl7.org/fhir/resource-types"); it != code_systems_.end()) {
-      for (const auto& code : it->second.codes) impl_.resource_types.insert(code);
+      for (const auto& code : it->second.codes) impl_.resource_types.emplace(code, 0);
+    }
+    for (const auto& [name, model] : impl_.base) impl_.base_index.emplace(name, model);
+    for (const auto& [url, profile] : impl_.profiles) impl_.profile_index.emplace(url, &profile);
+    for (const auto& [alias, url] : impl_.aliases) {
+      if (const auto it = impl_.profiles.find(url); it != impl_.profiles.end()) {
+        impl_.profile_index.emplace(alias, &it->second);
+      }
     }
   }
 
@@ -391,6 +428,55 @@ class Builder {
       if (const auto* nested = json::find(c, "concept"); nested != nullptr && nested->IsArray()) {
         GW_TRY(collectConcepts(src, *nested, ptr + "/concept", out));
       }
+    }
+    return ok();
+  }
+
+  // Reads `owner.constraint` (an ElementDefinition's, or a base type's) and appends the checks of
+  // its error-severity invariants to `out`. Warnings are advice and not evaluated. An error
+  // invariant without a C++ check (and not deliberately skipped), or whose expression is not the
+  // one the check implements, fails the load: silently ignoring it would let broken resources out.
+  Status compileConstraints(const Source& src, const rapidjson::Value& owner, const std::string& pointer,
+                            std::vector<const Invariant*>& out) {
+    const auto* list = json::find(owner, "constraint");
+    if (list == nullptr) return ok();
+    const std::string list_pointer = pointerTo(pointer, "constraint");
+    if (!list->IsArray()) return src.error(list_pointer, "constraint must be an array");
+    for (rapidjson::SizeType i = 0; i < list->Size(); ++i) {
+      const auto& c = (*list)[i];
+      const std::string ptr = list_pointer + "/" + std::to_string(i);
+      const std::string key(json::getString(c, "key"));
+      const std::string_view severity = json::getString(c, "severity");
+      const std::string_view human = json::getString(c, "human");
+      const std::string_view expression = json::getString(c, "expression");
+      if (key.empty() || human.empty() || expression.empty() || (severity != "error" && severity != "warning")) {
+        return src.error(ptr, "a constraint needs key, severity (error or warning), human and expression");
+      }
+      if (severity != "error") continue;
+      const InvariantDefinition* definition = findInvariant(key);
+      if (definition == nullptr) {
+        if (!skippedInvariantReason(key).empty()) continue;
+        return src.error(pointerTo(ptr, "key"),
+                         "constraint " + key + " (severity error) has no C++ check in the gateway validator",
+                         "implement it in gateway/src/validate/invariants.cpp (kInvariants), or list it in "
+                         "kSkippedInvariants there with the reason it cannot be checked");
+      }
+      if (!sameExpression(definition->expression, expression)) {
+        return src.error(pointerTo(ptr, "expression"),
+                         "constraint " + key + " has another FHIRPath expression than the one its C++ check implements",
+                         "if the rule changed, update the check and its expression in "
+                         "gateway/src/validate/invariants.cpp; otherwise restore the expression");
+      }
+      const Invariant* invariant = nullptr;
+      if (const auto it = impl_.invariant_by_key.find(key); it != impl_.invariant_by_key.end()) {
+        invariant = it->second;
+      } else {
+        invariant = &impl_.invariants.emplace_back(
+            Invariant{key, std::string(expression), "Constraint " + key + " not met: " + std::string(human),
+                      definition->check});
+        impl_.invariant_by_key.emplace(key, invariant);
+      }
+      if (std::find(out.begin(), out.end(), invariant) == out.end()) out.push_back(invariant);
     }
     return ok();
   }
@@ -451,9 +537,8 @@ class Builder {
     static const std::set<std::string_view> kIgnored{
         "id", "path", "short", "definition", "comment", "requirements", "alias", "mustSupport", "isModifier",
         "isModifierReason", "isSummary", "label", "code", "example", "meaningWhenMissing", "orderMeaning",
-        "mapping", "condition", "slicing", "sliceName", "min", "max", "type", "binding", "extension"};
-    static const std::set<std::string_view> kUnsupported{
-        "constraint", "maxLength", "contentReference", "sliceIsConstraining", "base"};
+        "mapping", "condition", "slicing", "sliceName", "min", "max", "type", "binding", "extension", "constraint"};
+    static const std::set<std::string_view> kUnsupported{"maxLength", "contentReference", "sliceIsConstraining", "base"};
     if (!e.IsObject()) return src.error(ptr, "differential element must be an object");
     std::string_view fixed_key, pattern_key;
     for (const auto& m : e.GetObject()) {
@@ -489,7 +574,10 @@ class Builder {
     if (segments.empty() || segments[0] != profile.type) {
       return src.error(pointerTo(ptr, "path"), "path must start with the profile type " + profile.type);
     }
-    if (segments.size() == 1) return ok();  // the root: nothing the validator checks
+    if (segments.size() == 1) {
+      // The root: only invariants (us-core-2 on Observation) mean something to the validator.
+      return compileConstraints(src, e, ptr, impl_.models[static_cast<std::size_t>(profile.model)].invariants);
+    }
     int current = profile.model;
     for (std::size_t s = 1; s + 1 < segments.size(); ++s) {
       const int index = findElement(impl_.models[static_cast<std::size_t>(current)], segments[s]);
@@ -537,8 +625,10 @@ class Builder {
         return src.error(ptr, "slice " + slice_name + " has no pattern or fixed value",
                          "the gateway validator tells slices apart by pattern only; add a pattern[x]");
       }
-      if (json::find(e, "type") != nullptr || json::find(e, "binding") != nullptr) {
-        return src.error(ptr, "type or binding on a slice is not supported", "constrain the sliced element instead");
+      if (json::find(e, "type") != nullptr || json::find(e, "binding") != nullptr ||
+          json::find(e, "constraint") != nullptr) {
+        return src.error(ptr, "type, binding or constraint on a slice is not supported",
+                         "constrain the sliced element instead");
       }
       Slice slice;
       slice.name = slice_name;
@@ -583,7 +673,7 @@ class Builder {
         el.required_codes = codes;
       }
     }
-    return ok();
+    return compileConstraints(src, e, ptr, el.invariants);
   }
 
   Status noSuchElement(const Source& src, const std::string& ptr, std::string_view name, int model) {
@@ -695,6 +785,8 @@ std::vector<std::string> ProfileSet::profileUrls() const {
   std::sort(urls.begin(), urls.end());
   return urls;
 }
+
+std::vector<std::string_view> ProfileSet::supportedInvariants() { return invariantKeys(); }
 
 bool ProfileSet::knowsProfile(std::string_view url) const {
   return impl_->profiles.find(url) != impl_->profiles.end() || impl_->aliases.find(url) != impl_->aliases.end();

@@ -23,7 +23,7 @@ std::string_view severityName(Severity severity);
 
 struct ValidationIssue {
   Severity severity = Severity::Error;
-  std::string code;         // http://hl7.org/fhir/issue-type: required, value, invalid, structure, code-invalid, ...
+  std::string code;         // http://hl7.org/fhir/issue-type: required, value, invalid, structure, code-invalid, invariant, ...
   std::string diagnostics;  // plain words: what is wrong and what the profile expects (no instance values)
   std::string expression;   // FHIRPath-like location, e.g. "MedicationRequest.dosageInstruction[0].timing.repeat.periodUnit"
 };
@@ -60,6 +60,9 @@ class ProfileSet {
   std::vector<std::string> profileUrls() const;
   /// True when `url` names a loaded profile (directly or as the US Core profile it is based on).
   bool knowsProfile(std::string_view url) const;
+  /// Keys of the FHIR invariants (error-severity FHIRPath constraints) the validator has a check
+  /// for, sorted. Which of them apply where is decided by the constraints in fhir-profiles/.
+  static std::vector<std::string_view> supportedInvariants();
 
   struct Impl;
 

@@ -16,6 +16,8 @@ const Ajv = require('ajv');
 const draft06 = require('ajv/dist/refs/json-schema-draft-06.json');
 
 const DATE_TYPES = new Set(['date', 'dateTime', 'instant']);
+// The invariants Medplum's validator never evaluates (its own skip list in 4.5.2).
+const MEDPLUM_SKIPPED_INVARIANTS = new Set(['ele-1', 'dom-3', 'org-1', 'sdf-19']);
 
 function issue(code, text, expression) {
   const out = { severity: 'error', code, details: { text } };
@@ -216,6 +218,88 @@ class FhirValidator {
 
     this.walk(resource, type, base, add);
     return issues;
+  }
+
+  // Opt-in and additive (validate() does not call it): what Medplum's validateResource leaves
+  // out, checked against @medplum 4.5.2.
+  //   - The invariants of a data type used inside a resource (per-1 on Period, qty-3 on Quantity,
+  //     cpt-2 on ContactPoint, ref-1 on Reference, drt-1 on Duration, ...): Medplum evaluates the
+  //     constraints listed on each element definition, not the data type's own ones. They are
+  //     evaluated here with Medplum's FHIRPath engine, skipping the keys Medplum skips; as in
+  //     the HL7 validator, a rule that evaluates to empty is not a failure.
+  //   - Reference target types, which Medplum reports only as warnings.
+  // Returns OperationOutcome issues like validate().
+  strictIssues(resource, root) {
+    if (!resource || typeof resource !== 'object' || !this.resourceTypes.has(resource.resourceType)) return [];
+    const type = resource.resourceType;
+    const base = root ?? type;
+    const issues = [];
+    let outcome;
+    try {
+      outcome = core.validateResource(resource);
+    } catch (err) {
+      if (!err?.outcome?.issue) throw err;
+      outcome = err.outcome.issue;
+    }
+    for (const i of outcome ?? []) {
+      if (i.severity === 'warning' && /^Invalid reference/.test(i.details?.text ?? '')) {
+        const expression = i.expression?.map((e) => (root && e.startsWith(type) ? root + e.slice(type.length) : e));
+        issues.push({ ...i, severity: 'error', ...(expression ? { expression } : {}) });
+      }
+    }
+    const typed = core.toTypedValue(resource);
+    const variables = { '%resource': typed, '%rootResource': typed, '%ucum': core.toTypedValue('http://unitsofmeasure.org') };
+    this.walkTypeInvariants(resource, type, base, variables, (i) => issues.push(i));
+    return issues;
+  }
+
+  walkTypeInvariants(obj, typeName, path, variables, add) {
+    const schema = core.tryGetDataType(typeName);
+    if (!schema || !obj || typeof obj !== 'object') return;
+    for (const [key, raw] of Object.entries(obj)) {
+      if (key === 'resourceType' || key.startsWith('_')) continue;
+      let element = schema.elements[key];
+      let type = element?.type?.length === 1 ? element.type[0].code : undefined;
+      if (!element) {
+        for (const [name, el] of Object.entries(schema.elements)) {
+          if (!name.endsWith('[x]') || !key.startsWith(name.slice(0, -3))) continue;
+          const t = el.type.find((x) => x.code.charAt(0).toUpperCase() + x.code.slice(1) === key.slice(name.length - 3));
+          if (t) {
+            element = el;
+            type = t.code;
+            break;
+          }
+        }
+      }
+      if (!element || !type) continue;
+      const values = Array.isArray(raw) ? raw : [raw];
+      values.forEach((value, i) => {
+        if (!value || typeof value !== 'object') return;
+        const at = `${path}.${key}${Array.isArray(raw) ? `[${i}]` : ''}`;
+        if (type === 'Resource' || this.resourceTypes.has(type)) {
+          if (typeof value.resourceType !== 'string') return;
+          const inner = { ...variables, '%resource': core.toTypedValue(value) };
+          this.walkTypeInvariants(value, value.resourceType, at, inner, add);
+          return;
+        }
+        const listed = new Set((element.constraints ?? []).map((c) => c.key)); // Medplum checks these itself
+        for (const c of core.tryGetDataType(type)?.constraints ?? []) {
+          if (c.severity !== 'error' || listed.has(c.key) || MEDPLUM_SKIPPED_INVARIANTS.has(c.key)) continue;
+          let result;
+          try {
+            result = core.evalFhirPathTyped(c.expression, [{ type, value }], { ...variables, '%context': { type, value } });
+          } catch (err) {
+            add(issue('invariant', `Constraint ${c.key} could not be evaluated: ${err.message}`, at));
+            continue;
+          }
+          // An empty result is not a failure (ref-1 on a Reference with only an identifier).
+          if (result.length > 0 && !(result.length === 1 && result[0].value === true)) {
+            add(issue('invariant', `Constraint ${c.key} not met: ${c.description}`, at));
+          }
+        }
+        this.walkTypeInvariants(value, type, at, variables, add);
+      });
+    }
   }
 
   schemaIssue(e, base) {

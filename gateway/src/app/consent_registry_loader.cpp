@@ -1,0 +1,27 @@
+#include "app/consent_registry_loader.hpp"
+
+#include "common/log.hpp"
+
+namespace gw::app {
+
+Result<std::vector<consent::ConsentVersion>> loadConsentRegistry(store::Store& store, consent::ConsentRegistry& registry) {
+  GW_TRY(auto stored, store.consents());
+  std::vector<consent::ConsentVersion> versions;
+  std::vector<consent::ConsentVersion> unreconciled;
+  for (const auto& c : stored) {
+    auto v = consent::fromRow(c.row);
+    if (!v) {
+      GW_LOG(Error, Consent, "consent_row_unreadable").kv("error", v.error().describe());
+      continue;  // default deny: an unreadable consent permits nothing
+    }
+    if (!c.reconciled) unreconciled.push_back(v.value());
+    versions.push_back(std::move(v).value());
+  }
+  for (const auto& e : registry.load(std::move(versions))) {
+    GW_LOG(Error, Consent, "consent_row_refused").kv("error", e.describe());
+  }
+  GW_LOG(Info, Consent, "registry_loaded").kv("consents", registry.size());
+  return unreconciled;
+}
+
+}  // namespace gw::app

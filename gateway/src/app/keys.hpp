@@ -1,0 +1,26 @@
+#pragma once
+// The encrypted store as the configuration describes it: the master key from privacy.*, the
+// database from storage.*, the retention per class; and `fhir-gateway keys rotate`.
+#include <filesystem>
+#include <memory>
+
+#include "config/gateway_config.hpp"
+#include "store/store.hpp"
+
+namespace gw::app {
+
+/// Loads the master key (privacy.master_key_file or privacy.master_key_env) and opens the
+/// configured SQLite database with it. Errors name the key source or the database.
+Result<std::unique_ptr<store::Store>> openConfiguredStore(const config::GatewayConfig& config, int read_pool_size);
+
+/// privacy.retention_days as the store takes it (for Store::purgeExpired).
+store::Retention retentionOf(const config::Privacy& privacy);
+
+/// `fhir-gateway keys rotate --config FILE --new-master-key-file NEW`: opens the database with
+/// the configured (current) master key and re-wraps every data key under the key in `new_key_file`
+/// (same file rules: 64 hex digits or base64, mode 0600), in one transaction. Stored payloads are
+/// unchanged. Afterwards the config must name the new key (or its file must be replaced by it)
+/// before the gateway next starts; a running gateway keeps working meanwhile.
+Result<store::KeyRotation> rotateMasterKey(const config::GatewayConfig& config, const std::filesystem::path& new_key_file);
+
+}  // namespace gw::app

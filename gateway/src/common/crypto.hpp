@@ -1,0 +1,82 @@
+#pragma once
+// Authenticated encryption for data at rest (AES-256-GCM, OpenSSL EVP) and key material that
+// wipes itself. A sealed message is nonce (12 bytes, random per message) | ciphertext | tag
+// (16 bytes); the caller's associated data (AAD) is authenticated but not stored, so a message
+// opens only with the same key and the same AAD, and any flipped bit makes open() fail.
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <iosfwd>
+#include <string>
+#include <string_view>
+
+#include "common/error.hpp"
+
+namespace gw::crypto {
+
+inline constexpr std::size_t kKeySize = 32;    // AES-256
+inline constexpr std::size_t kNonceSize = 12;  // 96-bit GCM nonce
+inline constexpr std::size_t kTagSize = 16;    // 128-bit GCM tag
+inline constexpr std::size_t kSealOverhead = kNonceSize + kTagSize;
+
+/// 32 bytes of key material. Wiped with OPENSSL_cleanse when destroyed or overwritten; streams
+/// as "SecretKey(<redacted>)", so a log line or a test failure message never shows the bytes.
+class SecretKey {
+ public:
+  SecretKey() = default;  // holds no key (empty())
+  ~SecretKey();
+  SecretKey(const SecretKey& other);
+  SecretKey& operator=(const SecretKey& other);
+  SecretKey(SecretKey&& other) noexcept;
+  SecretKey& operator=(SecretKey&& other) noexcept;
+
+  /// Exactly kKeySize raw bytes.
+  static Result<SecretKey> fromBytes(std::string_view raw);
+  /// Fresh random key from the OpenSSL DRBG (RAND_bytes).
+  static Result<SecretKey> generate();
+
+  bool empty() const { return !set_; }
+  const std::uint8_t* data() const { return bytes_.data(); }
+  static constexpr std::size_t size() { return kKeySize; }
+  /// First 16 hex digits of the SHA-256 of the key: names a key (in the database, in errors)
+  /// without revealing it.
+  std::string id() const;
+
+ private:
+  std::array<std::uint8_t, kKeySize> bytes_{};
+  bool set_ = false;
+};
+
+std::ostream& operator<<(std::ostream& out, const SecretKey& key);
+
+/// Frees this thread's cipher context, which keeps the expanded key of the last message sealed
+/// or opened on the thread. Call after using a key that must not linger (the master key).
+void forgetThreadKey();
+
+/// Overwrites the bytes (OPENSSL_cleanse, which the compiler may not drop).
+void wipe(void* data, std::size_t size);
+/// Overwrites the string's bytes, then clears it.
+void wipe(std::string& text);
+
+/// Appends nonce | ciphertext | tag of `plaintext` to `out`. On failure `out` is as before.
+Status sealAppend(const SecretKey& key, std::string_view plaintext, std::string_view aad, std::string& out);
+Result<std::string> seal(const SecretKey& key, std::string_view plaintext, std::string_view aad);
+
+/// Appends the plaintext of a sealAppend message to `out`. Fails (ErrorCode::InvalidInput) when
+/// the message is shorter than kSealOverhead or its tag does not verify: wrong key, wrong AAD, or
+/// altered bytes; `out` is then as before (no unauthenticated plaintext is left behind).
+Status openAppend(const SecretKey& key, std::string_view sealed, std::string_view aad, std::string& out);
+Result<std::string> open(const SecretKey& key, std::string_view sealed, std::string_view aad);
+
+/// A key written as text: 64 hex digits (`openssl rand -hex 32`) or base64 of 32 bytes
+/// (`openssl rand -base64 32`), surrounding whitespace ignored. `where` names the source in errors
+/// (the text itself never appears in an error).
+Result<SecretKey> parseKeyText(std::string_view text, std::string_view where);
+/// Reads a key file (parseKeyText form). Refuses a file that group or others may access (any of
+/// the 077 mode bits): a key others can read protects nothing.
+Result<SecretKey> loadKeyFile(const std::filesystem::path& file);
+/// Reads a key from an environment variable (parseKeyText form).
+Result<SecretKey> loadKeyFromEnv(std::string_view variable);
+
+}  // namespace gw::crypto

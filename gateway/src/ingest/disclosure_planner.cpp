@@ -1,0 +1,263 @@
+#include "ingest/disclosure_planner.hpp"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <deque>
+#include <memory>
+
+#include "common/json.hpp"
+#include "common/log.hpp"
+#include "outbox/disclosure.hpp"
+#include "privacy/labels.hpp"
+#include "privacy/redaction.hpp"
+
+namespace gw::ingest {
+namespace {
+
+std::int64_t toMillis(SystemTime t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+std::string consentKey(const consent::ConsentVersion& v) { return v.clinic + "/" + v.consent_id; }
+
+// A JSON object with string members, for the audit entry's detail (ids and codes only).
+std::string detailJson(std::initializer_list<std::pair<std::string_view, std::string_view>> members,
+                       const std::vector<std::string>& removed = {}) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  w.StartObject();
+  for (const auto& [k, v] : members) {
+    if (v.empty()) continue;
+    w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size()));
+    json::writeString(w, v);
+  }
+  if (!removed.empty()) {
+    w.Key("removed_activities");
+    w.StartArray();
+    for (const auto& kind : removed) json::writeString(w, kind);
+    w.EndArray();
+  }
+  w.EndObject();
+  return {buffer.GetString(), buffer.GetSize()};
+}
+
+}  // namespace
+
+// One partner's entries under construction. Documents that the Bundle reads (redacted plans,
+// resources with the Part 2 notice, attached Consents) live in `owned` until it is built.
+struct DisclosurePlanner::PartnerBuild {
+  std::vector<outbox::BundleEntry> entries;
+  std::vector<privacy::Classification> disclosed;
+  outbox::Disclosure disclosure;
+  std::deque<rapidjson::Document> owned;
+  privacy::ClassSet classes;
+  std::vector<std::shared_ptr<const consent::ConsentVersion>> part2_consents;
+};
+
+DisclosurePlanner::DisclosurePlanner(const config::GatewayConfig& config, DisclosurePolicy policy,
+                                     const privacy::Classifier& classifier, const consent::ConsentRegistry& registry,
+                                     ConsentResourceLoader load_consent)
+    : config_(config),
+      policy_(std::move(policy)),
+      classifier_(classifier),
+      registry_(registry),
+      load_consent_(std::move(load_consent)) {}
+
+Status DisclosurePlanner::attachConsent(const consent::ConsentVersion& consent, PartnerBuild& build) const {
+  GW_TRY(auto text, load_consent_(consent.resource_id));
+  auto& doc = build.owned.emplace_back();
+  if (doc.Parse(text.data(), text.size()).HasParseError() || !doc.IsObject()) {
+    return makeError(ErrorCode::Internal, "the stored Consent resource " + consent.resource_id + " is unreadable",
+                     "resources", "re-post the consent record");
+  }
+  const auto* ids = json::find(doc, "identifier");
+  if (ids == nullptr || !ids->IsArray() || ids->Empty()) {
+    return makeError(ErrorCode::Internal, "the stored Consent resource " + consent.resource_id + " has no identifier",
+                     "resources", "check the consent mapper: it must set Consent.identifier");
+  }
+  build.entries.push_back({"Consent", consent.resource_id, std::string(json::getString((*ids)[0], "system")),
+                           std::string(json::getString((*ids)[0], "value")), &doc, outbox::EntryMethod::ConditionalUpdate});
+  return ok();
+}
+
+Status DisclosurePlanner::classifyAndLabel(const privacy::Classifier& classifier, bool part2,
+                                           rapidjson::Document& resource, ClassifiedResource& out) {
+  out.classification = classifier.classify(resource, part2);
+  if (out.resource_type == "CarePlan") {
+    out.activity_classes = classifier.classifyCarePlanActivities(resource, part2);
+    out.plan_classes = classifier.classifyCarePlanOwn(resource, part2);
+  }
+  GW_TRY(privacy::applyLabels(resource, out.classification));
+  out.resource = &resource;
+  return ok();
+}
+
+Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const std::vector<ClassifiedResource>& resources,
+                                               const std::vector<DroppedResource>& dropped, SystemTime now,
+                                               std::string_view only_partner) const {
+  DisclosurePlan plan;
+  const consent::Date today = consent::utcDate(now);
+  const std::int64_t at_ms = toMillis(now);
+
+  // The Patient the other resources are about: they go only where it may go.
+  const ClassifiedResource* patient = nullptr;
+  for (const auto& r : resources) {
+    if (r.resource_type == "Patient") patient = &r;
+  }
+
+  for (const auto& partner : config_.partners) {
+    if (!only_partner.empty() && partner.id != only_partner) continue;
+    PartnerBuild build;
+    build.disclosure.purpose = partner.purpose_of_use;
+    build.disclosure.patient_key = record.patient_key;
+
+    const auto decideFor = [&](const ClassifiedResource& r) {
+      consent::DecisionRequest request;
+      request.patient_key = record.patient_key;
+      request.partner_id = partner.id;
+      request.purpose = partner.purpose_of_use;
+      request.date = today;
+      request.classes = r.classification.classes;
+      request.activity_classes = r.activity_classes;
+      request.plan_classes = r.plan_classes;
+      return registry_.decide(request);
+    };
+    const auto audit = [&](const ClassifiedResource& r, std::string_view outcome, std::string reason,
+                           const std::shared_ptr<const consent::ConsentVersion>& consent, std::string labels,
+                           const std::vector<std::string>& removed = {}) {
+      store::AuditEntry e;
+      e.at_ms = at_ms;
+      e.kind = std::string(store::audit_kind::kDecision);
+      e.actor = "gateway";
+      e.clinic = record.clinic;
+      e.patient_key = record.patient_key;
+      e.partner_id = partner.id;
+      e.purpose = partner.purpose_of_use;
+      e.resource_type = r.resource_type;
+      e.resource_id = r.id;
+      e.classes = privacy::classSetName(r.classification.classes);
+      e.labels = std::move(labels);
+      if (consent) {
+        e.consent_id = consentKey(*consent);
+        e.consent_version = consent->version;
+      }
+      e.outcome = std::string(outcome);
+      e.reason = std::move(reason);
+      e.policy_version = policy_.policy_version;
+      e.detail = detailJson({{"record_key", record.record_key}}, removed);
+      plan.audit.push_back(std::move(e));
+    };
+
+    std::optional<consent::Decision> patient_decision;
+    if (patient != nullptr) patient_decision = decideFor(*patient);
+    const bool patient_denied = patient_decision && !patient_decision->disclosable();
+
+    for (const auto& r : resources) {
+      consent::Decision decision = &r == patient ? *patient_decision : decideFor(r);
+      const std::string labels = privacy::labelsFor(r.classification).names();
+      if (!decision.disclosable()) {
+        audit(r, store::audit_outcome::kDeny, consent::reasonText(decision), decision.consent, labels);
+        continue;
+      }
+      if (patient_denied && &r != patient) {
+        // Data about a patient the partner may not learn of would identify them all the same.
+        audit(r, store::audit_outcome::kDeny, "patient-not-disclosed:" + consent::reasonText(*patient_decision),
+              decision.consent, labels);
+        continue;
+      }
+      const rapidjson::Value* body = r.resource;
+      privacy::Classification disclosed = r.classification;
+      std::vector<std::string> removed;
+      if (decision.outcome == consent::Outcome::Redact) {
+        auto& copy = build.owned.emplace_back();
+        copy.CopyFrom(*r.resource, copy.GetAllocator());
+        auto redaction = privacy::removeCarePlanActivities(copy, decision.removed_activities, classifier_, record.part2);
+        if (!redaction) return redaction.error();
+        removed = redaction.value().removed_kinds;
+        disclosed = redaction.value().after;
+        body = &copy;
+      }
+      if (disclosed.part2 && disclosed.classes.has(privacy::DataClass::Sud)) {
+        // 42 CFR 2.32: the notice travels inside the resource, so it cannot be separated from it.
+        rapidjson::Document* target = nullptr;
+        if (body == r.resource) {
+          auto& copy = build.owned.emplace_back();
+          copy.CopyFrom(*r.resource, copy.GetAllocator());
+          target = &copy;
+        } else {
+          target = &build.owned.back();
+        }
+        GW_TRY(privacy::attachPart2Notice(*target, policy_.part2_notice, target->GetAllocator()));
+        body = target;
+        if (decision.consent &&
+            std::none_of(build.part2_consents.begin(), build.part2_consents.end(),
+                         [&](const auto& c) { return c->resource_id == decision.consent->resource_id; })) {
+          build.part2_consents.push_back(decision.consent);
+        }
+      }
+      const std::string sent_labels = privacy::labelsFor(disclosed).names() + (removed.empty() ? "" : ",REDACTED");
+      audit(r, decision.outcome == consent::Outcome::Redact ? store::audit_outcome::kRedact : store::audit_outcome::kPermit,
+            consent::reasonText(decision), decision.consent, sent_labels, removed);
+      build.entries.push_back({r.resource_type, r.id, r.identifier_system, r.identifier_value, body, r.method});
+      build.disclosed.push_back(disclosed);
+      build.classes.add(disclosed.classes);
+      outbox::DisclosedResource d;
+      d.resource_type = r.resource_type;
+      d.resource_id = r.id;
+      d.classes = r.classification.classes;
+      d.activity_classes = r.activity_classes;
+      d.plan_classes = r.plan_classes;
+      d.outcome = decision.outcome == consent::Outcome::Redact ? "redact" : "permit";
+      d.removed_activities = decision.removed_activities;
+      if (decision.consent) {
+        d.consent_id = consentKey(*decision.consent);
+        d.consent_version = static_cast<int>(decision.consent->version);
+      }
+      build.disclosure.resources.push_back(std::move(d));
+    }
+    // Nothing but the Patient (from a record about something else) is not worth a disclosure.
+    const bool only_stub = build.entries.size() == 1 && build.entries[0].method == outbox::EntryMethod::ConditionalCreate;
+    if (build.entries.empty() || only_stub) continue;
+
+    // The Consent each Part 2 disclosure relies on goes with it (42 CFR 2.32(b)); without it
+    // the disclosure may not happen at all: the partner's decisions become denies.
+    std::string missing_copy;
+    for (const auto& consent : build.part2_consents) {
+      auto attached = attachConsent(*consent, build);
+      if (!attached) {
+        GW_LOG(Error, Consent, "consent_copy_unavailable")
+            .kv("partner", partner.id)
+            .kv("record_key", record.record_key)
+            .kv("error", attached.error().describe());
+        missing_copy = "consent-copy-unavailable";
+        break;
+      }
+    }
+    if (!missing_copy.empty()) {
+      for (auto& e : plan.audit) {
+        if (e.partner_id != partner.id || e.at_ms != at_ms || e.kind != store::audit_kind::kDecision) continue;
+        if (e.outcome == store::audit_outcome::kDeny) continue;
+        e.outcome = std::string(store::audit_outcome::kDeny);
+        e.reason = missing_copy;
+      }
+      continue;
+    }
+    for (const auto& d : dropped) {
+      build.entries.push_back({d.resource_type, "", d.identifier_system, d.identifier_value, nullptr,
+                               outbox::EntryMethod::ConditionalDelete});
+    }
+
+    rapidjson::Document security_doc;
+    const auto security = privacy::securityCodings(privacy::bundleLabels(build.disclosed), security_doc.GetAllocator());
+    const std::string disclosure_json = outbox::toJson(build.disclosure);
+    for (auto& built : outbox::buildTransactionBundles(build.entries, partner.max_bundle_entries, &security)) {
+      plan.items.push_back({partner.id, std::move(built.json), built.entry_count, disclosure_json, build.classes});
+    }
+    plan.partners.push_back(partner.id);
+  }
+  return plan;
+}
+
+}  // namespace gw::ingest

@@ -1,0 +1,77 @@
+#include "outbox/recheck.hpp"
+
+#include "outbox/disclosure.hpp"
+
+namespace gw::outbox {
+namespace {
+
+std::int64_t toMillis(SystemTime t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+store::AuditEntry cancellation(const store::OutboxItem& item, std::string_view purpose, std::string_view patient_key,
+                               std::string_view resource_type, std::string_view resource_id, std::string classes,
+                               std::string reason, const consent::Decision* decision, SystemTime now,
+                               std::string_view policy_version) {
+  store::AuditEntry e;
+  e.at_ms = toMillis(now);
+  e.kind = std::string(store::audit_kind::kCancel);
+  e.actor = "gateway";
+  e.clinic = item.clinic;
+  e.patient_key = std::string(patient_key);
+  e.partner_id = item.partner_id;
+  e.purpose = std::string(purpose);
+  e.resource_type = std::string(resource_type);
+  e.resource_id = std::string(resource_id);
+  e.classes = std::move(classes);
+  if (decision != nullptr && decision->consent) {
+    e.consent_id = decision->consent->clinic + "/" + decision->consent->consent_id;
+    e.consent_version = decision->consent->version;
+  }
+  e.outcome = std::string(store::audit_outcome::kCancelled);
+  e.reason = std::move(reason);
+  e.policy_version = std::string(policy_version);
+  e.detail = R"({"outbox_item":)" + std::to_string(item.id) + "}";
+  return e;
+}
+
+}  // namespace
+
+RecheckResult recheckItem(const store::OutboxItem& item, const consent::ConsentRegistry& registry, SystemTime now,
+                          std::string_view policy_version) {
+  RecheckResult result;
+  auto disclosure = parseDisclosure(item.disclosure);
+  if (!disclosure || disclosure.value().resources.empty()) {
+    result.reason = "undecidable: the item's disclosure record is missing or unreadable";
+    result.cancellations.push_back(cancellation(item, "", item.patient_key, "", "", "", result.reason, nullptr, now,
+                                                policy_version));
+    return result;
+  }
+  const auto& d = disclosure.value();
+  const consent::Date today = consent::utcDate(now);
+  for (const auto& r : d.resources) {
+    consent::DecisionRequest request;
+    request.patient_key = d.patient_key;
+    request.partner_id = item.partner_id;
+    request.purpose = d.purpose;
+    request.date = today;
+    request.classes = r.classes;
+    request.activity_classes = r.activity_classes;
+    request.plan_classes = r.plan_classes;
+    const auto decision = registry.decide(request);
+    const bool same = r.outcome == "permit" ? decision.outcome == consent::Outcome::Permit
+                                            : decision.outcome == consent::Outcome::Redact &&
+                                                  decision.removed_activities == r.removed_activities;
+    if (same) continue;
+    std::string reason = decision.disclosable() ? "decision-changed:" + std::string(consent::outcomeName(decision.outcome))
+                                                : consent::reasonText(decision);
+    if (result.reason.empty()) result.reason = reason;
+    result.cancellations.push_back(cancellation(item, d.purpose, d.patient_key, r.resource_type, r.resource_id,
+                                                privacy::classSetName(r.classes), std::move(reason), &decision, now,
+                                                policy_version));
+  }
+  result.send = result.cancellations.empty();
+  return result;
+}
+
+}  // namespace gw::outbox

@@ -1,0 +1,96 @@
+#pragma once
+// Encryption of stored payloads, a data key per privacy class (general, sud, mh). Each data key
+// is random (made the first time a database is opened) and stored in data_keys wrapped by the
+// master key (AES-256-GCM, AAD "gw-data-key|<class>|<version>"), with the master key's id so a
+// wrong master key is named as such rather than as damaged data. The master key itself is never
+// stored: it comes from privacy.master_key_file or privacy.master_key_env at start.
+//
+// Payload envelope (version 1), stored as a BLOB:
+//   "GW1" | class (1 byte: 1 general, 2 sud, 4 mh) | key version (4 bytes, big-endian)
+//   | nonce (12) | ciphertext | tag (16)
+// The AAD is the 8-byte header followed by the payload's context: the table, column and row
+// identity it was written for (payloadContext), so an envelope copied into another row or
+// column, or with its class byte changed, does not open. A sud or mh payload is sealed under its
+// own class's key: the general key cannot open it.
+#include <Poco/Data/Session.h>
+
+#include <array>
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/clock.hpp"
+#include "common/crypto.hpp"
+#include "common/error.hpp"
+#include "privacy/data_class.hpp"
+#include "store/store.hpp"
+
+namespace gw::store {
+
+inline constexpr std::string_view kEnvelopeMagic = "GW1";
+inline constexpr std::size_t kEnvelopeHeaderSize = 8;
+inline constexpr std::size_t kEnvelopeOverhead = kEnvelopeHeaderSize + crypto::kSealOverhead;
+
+/// The parts of an envelope, pointing into it.
+struct EnvelopeView {
+  privacy::DataClass data_class = privacy::DataClass::Sud;
+  std::uint32_t key_version = 0;
+  std::string_view header;  // the first kEnvelopeHeaderSize bytes (part of the AAD)
+  std::string_view sealed;  // nonce | ciphertext | tag, as crypto::open takes it
+};
+/// nullopt when `envelope` is not a version-1 envelope of a known class.
+std::optional<EnvelopeView> parseEnvelope(std::string_view envelope);
+
+/// The row identity a payload is bound to: the parts, each length-prefixed (4 bytes big-endian)
+/// so no two part lists give the same bytes. E.g. {"record_versions.payload", clinic, record_id,
+/// content_hash}.
+std::string payloadContext(std::initializer_list<std::string_view> parts);
+
+/// AAD of the data key wrap: "gw-data-key|<class>|<version>".
+std::string dataKeyAad(privacy::DataClass c, std::uint32_t version);
+
+/// The unwrapped data keys of one database. Immutable once opened, so any number of threads
+/// may seal and open at once.
+class Keyring {
+ public:
+  /// Reads data_keys, checks they were wrapped by `master` (else a Config error naming both key
+  /// ids), unwraps them, and makes and stores (wrapped) the key of any class that has none yet.
+  /// `session` is a writable connection of the database, outside any transaction.
+  static Result<Keyring> open(Poco::Data::Session& session, const crypto::SecretKey& master, SystemTime now);
+
+  /// Re-wraps every data key under `new_master` in one transaction (BEGIN IMMEDIATE, so a
+  /// gateway writing at the same time just waits). The data keys, and so every stored payload,
+  /// stay as they are. Fails, changing nothing, when `old_master` did not wrap them or both
+  /// master keys are the same.
+  static Result<KeyRotation> rotateMaster(Poco::Data::Session& session, const crypto::SecretKey& old_master,
+                                          const crypto::SecretKey& new_master);
+
+  /// Seals `plaintext` under the newest key of `c`, appending the envelope to `out`.
+  Status sealAppend(privacy::DataClass c, std::string_view plaintext, std::string_view context, std::string& out) const;
+  /// Seals under the key of storageClass(classes) (sud for an empty, unclassified set).
+  Result<std::string> seal(privacy::ClassSet classes, std::string_view plaintext, std::string_view context) const;
+  /// The plaintext of an envelope sealed with the same context. Errors (ErrorCode::Storage) name
+  /// the class and say whether the key is missing or the envelope does not authenticate.
+  Result<std::string> open(std::string_view envelope, std::string_view context) const;
+
+  /// Newest key version of each class (1 until data keys themselves are rotated).
+  std::uint32_t currentVersion(privacy::DataClass c) const;
+
+ private:
+  struct Entry {
+    privacy::DataClass data_class;
+    std::uint32_t version;
+    crypto::SecretKey key;
+  };
+  static Result<Keyring> openWith(Poco::Data::Session& session, const crypto::SecretKey& master, SystemTime now);
+  static Result<KeyRotation> rotateWith(Poco::Data::Session& session, const crypto::SecretKey& old_master,
+                                        const crypto::SecretKey& new_master);
+  const Entry* find(privacy::DataClass c, std::uint32_t version) const;
+  const Entry* newest(privacy::DataClass c) const;
+  std::vector<Entry> keys_;
+};
+
+}  // namespace gw::store

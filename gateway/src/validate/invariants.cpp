@@ -1,0 +1,804 @@
+// The C++ checks behind the FHIR invariants listed in fhir-profiles/. Each check mirrors its
+// FHIRPath expression (kept beside it in kInvariants, so a changed profile is caught at load).
+// FHIRPath semantics that matter here: `x.exists()` is true for a primitive that has only an
+// extension ("_x"); a comparison with an empty operand is empty, and an invariant that evaluates
+// to empty is not a failure (we only report rules that are definitely broken).
+#include "validate/invariants.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+#include <utility>
+
+#include "validate/model.hpp"
+
+namespace gw::validate {
+namespace {
+
+using rapidjson::Value;
+
+constexpr std::string_view kUcum = "http://unitsofmeasure.org";
+
+std::string_view view(const Value& v) { return {v.GetString(), v.GetStringLength()}; }
+
+// FHIRPath `name.exists()`: the member, or its "_name" extension companion, is present.
+bool sameChars(const char* a, std::string_view b) {  // inline: names are a few bytes
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    if (a[i] != b[i]) return false;
+  }
+  return true;
+}
+
+bool exists(const Value& focus, std::string_view name) {
+  if (!focus.IsObject()) return false;
+  for (const auto& m : focus.GetObject()) {
+    const std::size_t size = m.name.GetStringLength();
+    const char* key = m.name.GetString();
+    if (m.value.IsNull()) continue;
+    if ((size == name.size() && sameChars(key, name)) ||
+        (size == name.size() + 1 && key[0] == '_' && sameChars(key + 1, name))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// `choice.exists()` for a choice element "choice[x]": valueQuantity, _valueString, ...
+bool choiceExists(const Value& focus, std::string_view stem) {
+  if (!focus.IsObject()) return false;
+  for (const auto& m : focus.GetObject()) {
+    std::string_view key = view(m.name);
+    if (m.value.IsNull()) continue;
+    if (!key.empty() && key[0] == '_') key.remove_prefix(1);
+    if (key.size() > stem.size() && key.substr(0, stem.size()) == stem && key[stem.size()] >= 'A' &&
+        key[stem.size()] <= 'Z') {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The primitive value itself (`hasValue()`), not just an extension.
+const Value* primitiveValue(const Value& focus, std::string_view name) {
+  const Value* v = findMember(focus, name);
+  return v != nullptr && !v->IsNull() ? v : nullptr;
+}
+
+std::string_view stringValue(const Value& focus, std::string_view name) { return memberString(focus, name); }
+
+// Items of a repeating element (an array), or the single value, as a range of pointers.
+template <class Fn>
+bool anyItem(const Value* v, Fn&& fn) {
+  if (v == nullptr) return false;
+  if (v->IsArray()) {
+    for (const auto& item : v->GetArray()) {
+      if (fn(item)) return true;
+    }
+    return false;
+  }
+  return fn(*v);
+}
+
+// ---- date/time comparison (per-1) -------------------------------------------------------------
+
+struct DateTimeParts {
+  int precision = 0;  // 1 year, 2 month, 3 day, 4 time
+  int year = 0, month = 0, day = 0;
+  std::int64_t utc_seconds = 0;  // precision 4 only
+  double fraction = 0;           // precision 4 only
+};
+
+bool readDigits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
+  if (pos + n > s.size()) return false;
+  out = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const char c = s[pos + i];
+    if (c < '0' || c > '9') return false;
+    out = out * 10 + (c - '0');
+  }
+  return true;
+}
+
+std::int64_t daysFromCivil(int y, int m, int d) {  // proleptic Gregorian, days since 1970-01-01
+  y -= m <= 2 ? 1 : 0;
+  const int era = (y >= 0 ? y : y - 399) / 400;
+  const int yoe = y - era * 400;
+  const int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return static_cast<std::int64_t>(era) * 146097 + doe - 719468;
+}
+
+// Parses a (format-checked) date/dateTime/instant; false when it is not one.
+bool parseDateTime(std::string_view s, DateTimeParts& out) {
+  if (!readDigits(s, 0, 4, out.year)) return false;
+  out.precision = 1;
+  if (s.size() == 4) return true;
+  if (s[4] != '-' || !readDigits(s, 5, 2, out.month)) return false;
+  out.precision = 2;
+  if (s.size() == 7) return true;
+  if (s[7] != '-' || !readDigits(s, 8, 2, out.day)) return false;
+  out.precision = 3;
+  if (s.size() == 10) return true;
+  int h = 0, mi = 0, sec = 0;
+  if (s[10] != 'T' || !readDigits(s, 11, 2, h) || s.size() < 19 || s[13] != ':' || !readDigits(s, 14, 2, mi) ||
+      s[16] != ':' || !readDigits(s, 17, 2, sec)) {
+    return false;
+  }
+  std::size_t p = 19;
+  double scale = 0.1;
+  if (p < s.size() && s[p] == '.') {
+    for (++p; p < s.size() && s[p] >= '0' && s[p] <= '9'; ++p) {
+      out.fraction += (s[p] - '0') * scale;
+      scale /= 10;
+    }
+  }
+  int offset_minutes = 0;
+  if (p < s.size() && (s[p] == '+' || s[p] == '-')) {
+    int oh = 0, om = 0;
+    if (!readDigits(s, p + 1, 2, oh) || p + 3 >= s.size() || !readDigits(s, p + 4, 2, om)) return false;
+    offset_minutes = (oh * 60 + om) * (s[p] == '-' ? -1 : 1);
+  } else if (p >= s.size() || s[p] != 'Z') {
+    return false;  // FHIR requires a time zone with a time
+  }
+  out.precision = 4;
+  out.utc_seconds = daysFromCivil(out.year, out.month, out.day) * 86400 + h * 3600 + mi * 60 + sec -
+                    static_cast<std::int64_t>(offset_minutes) * 60;
+  return true;
+}
+
+// -1, 0, 1, or 2 when FHIRPath cannot decide (different precisions that agree as far as both go).
+int compareDateTimes(std::string_view a, std::string_view b) {
+  DateTimeParts x, y;
+  if (!parseDateTime(a, x) || !parseDateTime(b, y)) return 2;
+  if (x.precision == 4 && y.precision == 4) {
+    if (x.utc_seconds != y.utc_seconds) return x.utc_seconds < y.utc_seconds ? -1 : 1;
+    if (x.fraction != y.fraction) return x.fraction < y.fraction ? -1 : 1;
+    return 0;
+  }
+  const int common = std::min(x.precision, y.precision);
+  const std::array<std::pair<int, int>, 3> fields{{{x.year, y.year}, {x.month, y.month}, {x.day, y.day}}};
+  for (int i = 0; i < common && i < 3; ++i) {
+    const auto [l, r] = fields[static_cast<std::size_t>(i)];
+    if (l != r) return l < r ? -1 : 1;
+  }
+  return x.precision == y.precision ? 0 : 2;
+}
+
+// ---- narrative XHTML (txt-1, txt-2) ----------------------------------------------------------
+
+// The elements and attributes FHIR R4 allows in a narrative (basic HTML 4 formatting, tables,
+// lists, links, images; no scripts, forms, frames, objects, head/body or event attributes).
+constexpr std::array<std::string_view, 53> kXhtmlElements{
+    "a",    "abbr", "acronym", "address", "area", "b",     "bdo",   "big",    "blockquote", "br",    "caption",
+    "cite", "code", "col",     "colgroup", "dd",  "dfn",   "div",   "dl",     "dt",         "em",    "h1",
+    "h2",   "h3",   "h4",      "h5",      "h6",   "hr",    "i",     "img",    "kbd",        "li",    "map",
+    "ol",   "p",    "pre",     "q",       "samp", "small", "span",  "strong", "sub",        "sup",   "table",
+    "tbody", "td",  "tfoot",   "th",      "thead", "tr",   "tt",    "ul",     "var"};
+constexpr std::array<std::string_view, 47> kXhtmlAttributes{
+    "abbr",    "accesskey", "align",   "alt",     "axis",     "border",  "cellpadding", "cellspacing",
+    "char",    "charoff",   "cite",    "class",   "colspan",  "compact", "coords",      "datetime",
+    "dir",     "frame",     "headers", "height",  "href",     "id",      "lang",        "longdesc",
+    "name",    "nohref",    "noshade", "nowrap",  "rowspan",  "rules",   "scope",       "shape",
+    "span",    "src",       "start",   "style",   "summary",  "tabindex", "title",      "type",
+    "usemap",  "valign",    "value",   "width",   "xml:lang", "xml:space", "xmlns"};
+static_assert(std::is_sorted(kXhtmlElements.begin(), kXhtmlElements.end()));  // kept sorted for review
+static_assert(std::is_sorted(kXhtmlAttributes.begin(), kXhtmlAttributes.end()));
+
+bool isSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+// Equality of short names, inline (string_view == calls memcmp, which dominates on 1-4 bytes).
+bool sameName(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i] != b[i]) return false;
+  }
+  return true;
+}
+
+// A name packed into an integer (its length and first 7 bytes) for NameSet; a hit on a longer
+// name is confirmed in full.
+constexpr std::uint64_t nameKey(std::string_view name) {
+  std::uint64_t key = static_cast<std::uint64_t>(name.size() & 0xFF) << 56;
+  for (std::size_t i = 0; i < name.size() && i < 7; ++i) {
+    key |= static_cast<std::uint64_t>(static_cast<unsigned char>(name[i])) << (48 - 8 * i);
+  }
+  return key;
+}
+
+// A fixed set of names with a collision-free multiplicative hash found at start-up: a lookup is
+// one multiply, one load and one compare (a narrative has a tag every few bytes).
+class NameSet {
+ public:
+  template <std::size_t N>
+  explicit NameSet(const std::array<std::string_view, N>& names) {
+    static_assert(N < kSlots / 4, "keep the table sparse so a multiplier is found quickly");
+    std::uint64_t state = 0x9E3779B97F4A7C15ULL;
+    for (;;) {
+      state += 0x9E3779B97F4A7C15ULL;  // splitmix64 candidates
+      std::uint64_t z = state;
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+      multiplier_ = (z ^ (z >> 31)) | 1U;
+      slots_.fill(Slot{});
+      bool collision = false;
+      for (const std::string_view name : names) {
+        Slot& slot = slots_[slotOf(nameKey(name))];
+        if (slot.key != 0) {
+          collision = true;
+          break;
+        }
+        slot = Slot{nameKey(name), name};
+      }
+      if (!collision) return;
+    }
+  }
+  bool contains(std::string_view name) const {
+    if (name.empty() || name.size() > 255) return false;
+    const std::uint64_t key = nameKey(name);
+    const Slot& slot = slots_[slotOf(key)];
+    return slot.key == key && (name.size() <= 7 || sameName(slot.name, name));
+  }
+
+ private:
+  static constexpr std::size_t kSlots = 512;
+  struct Slot {
+    std::uint64_t key = 0;  // 0: empty (a real key has its length in the top byte)
+    std::string_view name;
+  };
+  std::size_t slotOf(std::uint64_t key) const { return static_cast<std::size_t>((key * multiplier_) >> 55); }
+  std::uint64_t multiplier_ = 1;
+  std::array<Slot, kSlots> slots_{};
+};
+static_assert(std::size_t{1} << (64 - 55) == 512, "slotOf's shift matches kSlots");
+
+const NameSet& elementNames() {
+  static const NameSet set(kXhtmlElements);
+  return set;
+}
+const NameSet& attributeNames() {
+  static const NameSet set(kXhtmlAttributes);
+  return set;
+}
+
+bool isNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+         c == ':' || c == '.';
+}
+
+// First position at or after `from` holding `a` or `b` (s.size() if none). Eight bytes at a time
+// and inline: narrative text runs are short, where a memchr call per run costs more than the scan.
+constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
+std::size_t findEither(std::string_view s, std::size_t from, char a, char b) {
+  const std::uint64_t pa = kOnes * static_cast<unsigned char>(a);
+  const std::uint64_t pb = kOnes * static_cast<unsigned char>(b);
+  std::size_t i = from;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    const std::uint64_t xa = w ^ pa, xb = w ^ pb;
+    const std::uint64_t hit = ((xa - kOnes) & ~xa & kHighs) | ((xb - kOnes) & ~xb & kHighs);
+    if (hit != 0) {
+      // The lowest flagged byte is always a real match (a borrow only runs upward); little-endian.
+      for (std::size_t k = i;; ++k) {
+        if (s[k] == a || s[k] == b) return k;
+      }
+    }
+  }
+  for (; i < s.size(); ++i) {
+    if (s[i] == a || s[i] == b) return i;
+  }
+  return s.size();
+}
+
+// XML entity at s[i] == '&': the five predefined ones or a character reference. Sets `length`
+// and whether it stands for whitespace.
+bool readEntity(std::string_view s, std::size_t i, std::size_t& length, bool& whitespace) {
+  const std::size_t end = s.find(';', i + 1);
+  if (end == std::string_view::npos || end - i > 12) return false;
+  const std::string_view name(s.data() + i + 1, end - i - 1);
+  length = end - i + 1;
+  whitespace = false;
+  if (sameName(name, "amp") || sameName(name, "lt") || sameName(name, "gt") || sameName(name, "quot") ||
+      sameName(name, "apos")) {
+    return true;
+  }
+  if (name.size() < 2 || name[0] != '#') return false;
+  const bool hex = name[1] == 'x';
+  std::uint32_t cp = 0;
+  const std::string_view digits = name.substr(hex ? 2 : 1);
+  if (digits.empty()) return false;
+  for (char c : digits) {
+    int d = -1;
+    if (c >= '0' && c <= '9') d = c - '0';
+    if (hex && c >= 'a' && c <= 'f') d = c - 'a' + 10;
+    if (hex && c >= 'A' && c <= 'F') d = c - 'A' + 10;
+    if (d < 0) return false;
+    cp = cp * (hex ? 16 : 10) + static_cast<std::uint32_t>(d);
+    if (cp > 0x10FFFF) return false;
+  }
+  if (cp == 0) return false;
+  whitespace = cp == 0x20 || cp == 0x9 || cp == 0xA || cp == 0xD;
+  return true;
+}
+
+bool entitiesValid(std::string_view text) {
+  for (std::size_t i = findEither(text, 0, '&', '&'); i < text.size(); i = findEither(text, i + 1, '&', '&')) {
+    std::size_t length = 0;
+    bool whitespace = false;
+    if (!readEntity(text, i, length, whitespace)) return false;
+  }
+  return true;
+}
+
+bool isScriptUrl(std::string_view value) {
+  while (!value.empty() && isSpace(value.front())) value.remove_prefix(1);
+  for (std::string_view scheme : {std::string_view("javascript:"), std::string_view("vbscript:")}) {
+    if (value.size() < scheme.size()) continue;
+    bool same = true;
+    for (std::size_t i = 0; i < scheme.size() && same; ++i) {
+      const char c = value[i];
+      same = (c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c) == scheme[i];
+    }
+    if (same) return true;
+  }
+  return false;
+}
+
+struct XhtmlVerdict {
+  bool allowed = false;  // well-formed, one root div, only allowed elements/attributes (txt-1)
+  bool content = false;  // some non-whitespace text or an image (txt-2)
+};
+
+// One pass over the div, no allocation.
+XhtmlVerdict scanNarrative(std::string_view s) {
+  XhtmlVerdict verdict;
+  const NameSet& elements = elementNames();
+  const NameSet& attributes = attributeNames();
+  struct Open {  // trivially constructible: the stack is not zeroed on every scan
+    const char* name;
+    std::size_t size;
+  };
+  std::array<Open, 48> stack;  // only read below depth
+  std::size_t depth = 0;
+  bool root_closed = false;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    if (s[i] != '<') {
+      // A text run up to the next tag, its entities validated on the way.
+      std::size_t end = i;
+      for (;;) {
+        end = findEither(s, end, '<', '&');
+        if (end == s.size() || s[end] == '<') break;
+        std::size_t length = 0;
+        bool whitespace = false;
+        if (depth == 0 || !readEntity(s, end, length, whitespace)) return verdict;
+        verdict.content = verdict.content || !whitespace;
+        end += length;
+      }
+      const std::string_view text(s.data() + i, end - i);
+      if (depth == 0) {
+        for (char c : text) {
+          if (!isSpace(c)) return verdict;  // text outside the root div
+        }
+      } else {
+        for (std::size_t k = 0; k < text.size() && !verdict.content;) {
+          if (text[k] == '&') {  // entities were counted above
+            const std::size_t semicolon = text.find(';', k);
+            if (semicolon == std::string_view::npos) break;
+            k = semicolon + 1;
+            continue;
+          }
+          verdict.content = !isSpace(text[k]);
+          ++k;
+        }
+      }
+      i = end;
+      continue;
+    }
+    if (root_closed) return verdict;  // a second top-level element
+    if (i + 3 < s.size() && s[i + 1] == '!' && s[i + 2] == '-' && s[i + 3] == '-') {
+      const std::size_t end = s.find("-->", i + 4);
+      if (end == std::string_view::npos) return verdict;
+      i = end + 3;
+      continue;
+    }
+    const bool closing = i + 1 < s.size() && s[i + 1] == '/';
+    std::size_t p = i + (closing ? 2 : 1);
+    const std::size_t name_start = p;
+    while (p < s.size() && isNameChar(s[p])) ++p;
+    const std::string_view name(s.data() + name_start, p - name_start);  // in range: p <= size
+    if (name.empty()) return verdict;  // <!DOCTYPE, <![CDATA[, <?pi, stray '<'
+    if (closing) {
+      while (p < s.size() && isSpace(s[p])) ++p;
+      if (p >= s.size() || s[p] != '>' || depth == 0 ||
+          !sameName(std::string_view(stack[depth - 1].name, stack[depth - 1].size), name)) {
+        return verdict;
+      }
+      if (--depth == 0) root_closed = true;
+      i = p + 1;
+      continue;
+    }
+    if (depth == 0 && (i != 0 || !sameName(name, "div"))) return verdict;
+    if (!elements.contains(name)) return verdict;
+    if (sameName(name, "img")) verdict.content = true;
+    bool self_closing = false;
+    for (;;) {
+      const std::size_t before_space = p;
+      while (p < s.size() && isSpace(s[p])) ++p;
+      if (p >= s.size()) return verdict;
+      if (s[p] == '>') {
+        ++p;
+        break;
+      }
+      if (s[p] == '/') {
+        if (p + 1 >= s.size() || s[p + 1] != '>') return verdict;
+        self_closing = true;
+        p += 2;
+        break;
+      }
+      if (p == before_space) return verdict;  // attributes are separated by whitespace
+      const std::size_t attr_start = p;
+      while (p < s.size() && isNameChar(s[p])) ++p;
+      const std::string_view attr(s.data() + attr_start, p - attr_start);
+      if (!attributes.contains(attr)) return verdict;
+      while (p < s.size() && isSpace(s[p])) ++p;
+      if (p >= s.size() || s[p] != '=') return verdict;
+      ++p;
+      while (p < s.size() && isSpace(s[p])) ++p;
+      if (p >= s.size() || (s[p] != '"' && s[p] != '\'')) return verdict;
+      const char quote = s[p++];
+      const std::size_t end = findEither(s, p, quote, '<');
+      if (end == s.size() || s[end] == '<') return verdict;
+      const std::string_view value(s.data() + p, end - p);
+      if (!entitiesValid(value)) return verdict;
+      if ((sameName(attr, "href") || sameName(attr, "src")) && isScriptUrl(value)) return verdict;
+      p = end + 1;
+    }
+    if (self_closing) {
+      if (depth == 0) root_closed = true;
+    } else {
+      if (depth == stack.size()) return verdict;  // deeper than any narrative needs
+      stack[depth++] = Open{name.data(), name.size()};
+    }
+    i = p;
+  }
+  verdict.allowed = root_closed && depth == 0;
+  return verdict;
+}
+
+// ---- the checks -------------------------------------------------------------------------------
+
+bool checkExt1(const Value& f, const InvariantContext&) { return exists(f, "extension") != choiceExists(f, "value"); }
+
+bool checkPer1(const Value& f, const InvariantContext&) {
+  const Value* start = primitiveValue(f, "start");
+  const Value* end = primitiveValue(f, "end");
+  if (start == nullptr || end == nullptr || !start->IsString() || !end->IsString()) return true;
+  return compareDateTimes(view(*start), view(*end)) != 1;
+}
+
+bool checkQty3(const Value& f, const InvariantContext&) { return !exists(f, "code") || exists(f, "system"); }
+
+bool checkRef1(const Value& f, const InvariantContext& context) {
+  const std::string_view reference = stringValue(f, "reference");
+  if (reference.empty() || reference[0] != '#') return true;
+  const std::string_view id = reference.substr(1);
+  const Value* root = context.root_resource;
+  return root != nullptr && anyItem(findMember(*root, "contained"), [&](const Value& r) {
+           return memberString(r, "id") == id && !id.empty();
+         });
+}
+
+bool checkCpt2(const Value& f, const InvariantContext&) { return !exists(f, "value") || exists(f, "system"); }
+
+bool checkTim1(const Value& f, const InvariantContext&) { return !exists(f, "duration") || exists(f, "durationUnit"); }
+bool checkTim2(const Value& f, const InvariantContext&) { return !exists(f, "period") || exists(f, "periodUnit"); }
+bool checkTim4(const Value& f, const InvariantContext&) {
+  const Value* v = primitiveValue(f, "duration");
+  return v == nullptr || !v->IsNumber() || v->GetDouble() >= 0;
+}
+bool checkTim5(const Value& f, const InvariantContext&) {
+  const Value* v = primitiveValue(f, "period");
+  return v == nullptr || !v->IsNumber() || v->GetDouble() >= 0;
+}
+bool checkTim6(const Value& f, const InvariantContext&) { return !exists(f, "periodMax") || exists(f, "period"); }
+bool checkTim7(const Value& f, const InvariantContext&) { return !exists(f, "durationMax") || exists(f, "duration"); }
+bool checkTim8(const Value& f, const InvariantContext&) { return !exists(f, "countMax") || exists(f, "count"); }
+bool checkTim9(const Value& f, const InvariantContext&) {
+  if (!exists(f, "offset")) return true;
+  if (!exists(f, "when")) return false;
+  // `when.select($this in ('C' | 'CM' | 'CD' | 'CV')).allFalse()`: no meal-relative "C*" code.
+  return !anyItem(findMember(f, "when"), [](const Value& w) {
+    if (!w.IsString()) return false;
+    const std::string_view code = view(w);
+    return code == "C" || code == "CM" || code == "CD" || code == "CV";
+  });
+}
+bool checkTim10(const Value& f, const InvariantContext&) { return !exists(f, "timeOfDay") || !exists(f, "when"); }
+
+// txt-1 and txt-2 read the same scan: it is kept in the validation's context, keyed by the
+// string's address (the resource is not modified while it is validated).
+XhtmlVerdict narrativeVerdict(const Value& f, const InvariantContext& context) {
+  if (context.scratch_key != f.GetString()) {
+    const XhtmlVerdict verdict = scanNarrative(view(f));
+    context.scratch_key = f.GetString();
+    context.scratch_value = (verdict.allowed ? 1U : 0U) | (verdict.content ? 2U : 0U);
+  }
+  return XhtmlVerdict{(context.scratch_value & 1U) != 0, (context.scratch_value & 2U) != 0};
+}
+bool checkTxt1(const Value& f, const InvariantContext& context) {
+  return !f.IsString() || narrativeVerdict(f, context).allowed;
+}
+bool checkTxt2(const Value& f, const InvariantContext& context) {
+  if (!f.IsString()) return true;
+  const XhtmlVerdict verdict = narrativeVerdict(f, context);
+  return !verdict.allowed || verdict.content;  // a malformed div is txt-1's finding
+}
+
+// DomainResource rules on contained resources.
+bool checkDom2(const Value& f, const InvariantContext&) {
+  return !anyItem(findMember(f, "contained"), [](const Value& r) { return exists(r, "contained"); });
+}
+bool checkDom4(const Value& f, const InvariantContext&) {
+  return !anyItem(findMember(f, "contained"), [](const Value& r) {
+    const Value* meta = findMember(r, "meta");
+    return meta != nullptr && (exists(*meta, "versionId") || exists(*meta, "lastUpdated"));
+  });
+}
+bool checkDom5(const Value& f, const InvariantContext&) {
+  return !anyItem(findMember(f, "contained"), [](const Value& r) {
+    const Value* meta = findMember(r, "meta");
+    return meta != nullptr && exists(*meta, "security");
+  });
+}
+
+// Any string anywhere in `v` for which `match` is true (member names are not values).
+template <class Fn>
+bool anyString(const Value& v, Fn&& match) {
+  if (v.IsString()) return match(view(v));
+  if (v.IsArray()) {
+    for (const auto& item : v.GetArray()) {
+      if (anyString(item, match)) return true;
+    }
+  } else if (v.IsObject()) {
+    for (const auto& m : v.GetObject()) {
+      if (anyString(m.value, match)) return true;
+    }
+  }
+  return false;
+}
+
+// dom-3: every contained resource is referenced ("#id") from somewhere in the resource, or itself
+// refers to its container ("#"). Approximation: any string value equal to "#id" counts, not only
+// those typed Reference.reference/canonical/uri/url (the gateway never writes such strings elsewhere).
+bool checkDom3(const Value& f, const InvariantContext&) {
+  const Value* contained = findMember(f, "contained");
+  if (contained == nullptr || !contained->IsArray()) return true;
+  for (const auto& r : contained->GetArray()) {
+    const std::string_view id = memberString(r, "id");
+    if (id.empty()) continue;  // '#' + {} is empty: FHIRPath does not flag it
+    const bool referenced =
+        anyString(f,
+                  [&](std::string_view s) { return s.size() == id.size() + 1 && s[0] == '#' && s.substr(1) == id; }) ||
+        anyString(r, [](std::string_view s) { return s == "#"; });
+    if (!referenced) return false;
+  }
+  return true;
+}
+
+bool checkObs3(const Value& f, const InvariantContext&) {
+  return exists(f, "low") || exists(f, "high") || exists(f, "text");
+}
+bool checkObs6(const Value& f, const InvariantContext&) {
+  return !exists(f, "dataAbsentReason") || !choiceExists(f, "value");
+}
+bool checkObs7(const Value& f, const InvariantContext& context) {
+  if (!choiceExists(f, "value")) return true;
+  const Value* resource = context.resource != nullptr ? context.resource : &f;
+  const Value* code = findMember(*resource, "code");
+  const Value* codings = code != nullptr ? findMember(*code, "coding") : nullptr;
+  if (codings == nullptr || !codings->IsArray()) return true;
+  // A component whose code shares a Coding (FHIRPath equality: all members equal) with Observation.code.
+  return !anyItem(findMember(f, "component"), [&](const Value& component) {
+    const Value* ccode = findMember(component, "code");
+    const Value* ccodings = ccode != nullptr ? findMember(*ccode, "coding") : nullptr;
+    return anyItem(ccodings, [&](const Value& c) {
+      return std::any_of(codings->Begin(), codings->End(), [&](const Value& rc) { return rc == c; });
+    });
+  });
+}
+
+bool checkPat1(const Value& f, const InvariantContext&) {
+  return exists(f, "name") || exists(f, "telecom") || exists(f, "address") || exists(f, "organization");
+}
+bool checkCpl3(const Value& f, const InvariantContext&) { return !exists(f, "detail") || !exists(f, "reference"); }
+
+bool checkPpc1(const Value& f, const InvariantContext&) { return exists(f, "policy") || exists(f, "policyRule"); }
+
+// ppc-2..5 in R4 compare scope.coding.system with the placeholder 'something', so as written
+// they can never fail. The gateway checks what they mean: a Consent whose scope is this
+// consentscope code needs a patient.
+bool consentScopeNeedsPatient(const Value& f, std::string_view scope_code) {
+  if (exists(f, "patient")) return true;
+  const Value* scope = findMember(f, "scope");
+  return !anyItem(scope != nullptr ? findMember(*scope, "coding") : nullptr, [&](const Value& c) {
+    return memberString(c, "system") == "http://terminology.hl7.org/CodeSystem/consentscope" &&
+           memberString(c, "code") == scope_code;
+  });
+}
+bool checkPpc2(const Value& f, const InvariantContext&) { return consentScopeNeedsPatient(f, "patient-privacy"); }
+bool checkPpc3(const Value& f, const InvariantContext&) { return consentScopeNeedsPatient(f, "research"); }
+bool checkPpc4(const Value& f, const InvariantContext&) { return consentScopeNeedsPatient(f, "adr"); }
+bool checkPpc5(const Value& f, const InvariantContext&) { return consentScopeNeedsPatient(f, "treatment"); }
+
+bool checkAtt1(const Value& f, const InvariantContext&) { return !exists(f, "data") || exists(f, "contentType"); }
+
+bool systemIsUcumOrAbsent(const Value& f) {
+  const Value* system = primitiveValue(f, "system");
+  return system == nullptr || !system->IsString() || view(*system) == kUcum;
+}
+bool checkAge1(const Value& f, const InvariantContext&) {
+  const Value* value = primitiveValue(f, "value");
+  return (exists(f, "code") || !exists(f, "value")) && systemIsUcumOrAbsent(f) &&
+         (value == nullptr || !value->IsNumber() || value->GetDouble() > 0);
+}
+bool checkCnt3(const Value& f, const InvariantContext&) {
+  const Value* value = primitiveValue(f, "value");
+  const Value* code = primitiveValue(f, "code");
+  return (exists(f, "code") || !exists(f, "value")) && systemIsUcumOrAbsent(f) &&
+         (code == nullptr || !code->IsString() || view(*code) == "1") &&
+         (value == nullptr || !value->IsNumber() || !value->IsDouble());  // a JSON number with '.' or exponent
+}
+bool checkDis1(const Value& f, const InvariantContext&) {
+  return (exists(f, "code") || !exists(f, "value")) && systemIsUcumOrAbsent(f);
+}
+bool checkDrt1(const Value& f, const InvariantContext&) {
+  if (!exists(f, "code")) return true;
+  return memberString(f, "system") == kUcum && exists(f, "value");
+}
+
+// rng-2 `low <= high`: decided only when both values are present and in the same unit
+// (FHIRPath converts UCUM units; without a UCUM engine other pairs are left undecided).
+bool checkRng2(const Value& f, const InvariantContext&) {
+  const Value* low = findMember(f, "low");
+  const Value* high = findMember(f, "high");
+  if (low == nullptr || high == nullptr) return true;
+  const Value* lv = primitiveValue(*low, "value");
+  const Value* hv = primitiveValue(*high, "value");
+  if (lv == nullptr || hv == nullptr || !lv->IsNumber() || !hv->IsNumber()) return true;
+  const bool same_unit = memberString(*low, "code").empty() && memberString(*high, "code").empty()
+                             ? memberString(*low, "unit") == memberString(*high, "unit")
+                             : memberString(*low, "code") == memberString(*high, "code") &&
+                                   memberString(*low, "system") == memberString(*high, "system");
+  return !same_unit || lv->GetDouble() <= hv->GetDouble();
+}
+bool checkRat1(const Value& f, const InvariantContext&) {
+  const bool numerator = exists(f, "numerator");
+  return (!numerator != exists(f, "denominator")) && (numerator || exists(f, "extension"));
+}
+bool checkDrq(const Value& f, const InvariantContext&) { return exists(f, "path") != exists(f, "searchParam"); }
+bool checkExp1(const Value& f, const InvariantContext&) { return exists(f, "expression") || exists(f, "reference"); }
+bool checkTrd1(const Value& f, const InvariantContext&) { return !exists(f, "data") || !choiceExists(f, "timing"); }
+bool checkTrd2(const Value& f, const InvariantContext&) { return !exists(f, "condition") || exists(f, "data"); }
+bool checkTrd3(const Value& f, const InvariantContext&) {
+  const std::string_view type = memberString(f, "type");
+  if (type == "named-event" && !exists(f, "name")) return false;
+  if (type == "periodic" && !choiceExists(f, "timing")) return false;
+  if (type.substr(0, 5) == "data-" && !exists(f, "data")) return false;
+  return true;
+}
+
+// US Core 6.1 rules restated in the project profiles.
+bool checkUsCore2(const Value& f, const InvariantContext&) {
+  if (exists(f, "component") || exists(f, "hasMember")) return true;
+  return exists(f, "dataAbsentReason") || choiceExists(f, "value");
+}
+bool checkUsCore6(const Value& f, const InvariantContext&) {
+  const bool named = exists(f, "family") || exists(f, "given");
+  const bool absent = anyItem(findMember(f, "extension"), [](const Value& e) {
+    return memberString(e, "url") == "http://hl7.org/fhir/StructureDefinition/data-absent-reason";
+  });
+  return named != absent;
+}
+
+constexpr InvariantDefinition kInvariants[] = {
+    // clang-format off
+    {"age-1", R"((code.exists() or value.empty()) and (system.empty() or system = %ucum) and (value.empty() or value.hasValue().not() or value > 0))", &checkAge1},
+    {"att-1", R"(data.empty() or contentType.exists())", &checkAtt1},
+    {"cnt-3", R"((code.exists() or value.empty()) and (system.empty() or system = %ucum) and (code.empty() or code = '1') and (value.empty() or value.hasValue().not() or value.toString().contains('.').not()))", &checkCnt3},
+    {"cpl-3", R"(detail.empty() or reference.empty())", &checkCpl3},
+    {"cpt-2", R"(value.empty() or system.exists())", &checkCpt2},
+    {"dis-1", R"((code.exists() or value.empty()) and (system.empty() or system = %ucum))", &checkDis1},
+    {"dom-2", R"(contained.contained.empty())", &checkDom2},
+    {"dom-3", R"(contained.where((('#'+id in (%resource.descendants().reference | %resource.descendants().as(canonical) | %resource.descendants().as(uri) | %resource.descendants().as(url))) or descendants().where(reference = '#').exists() or descendants().where(as(canonical) = '#').exists() or descendants().where(as(canonical) = '#').exists()).not()).trace('unmatched', id).empty())", &checkDom3},
+    {"dom-4", R"(contained.meta.versionId.empty() and contained.meta.lastUpdated.empty())", &checkDom4},
+    {"dom-5", R"(contained.meta.security.empty())", &checkDom5},
+    {"drq-1", R"(path.exists() xor searchParam.exists())", &checkDrq},
+    {"drq-2", R"(path.exists() xor searchParam.exists())", &checkDrq},
+    {"drt-1", R"(code.exists() implies ((system = %ucum) and value.exists()))", &checkDrt1},
+    {"exp-1", R"(expression.exists() or reference.exists())", &checkExp1},
+    {"ext-1", R"(extension.exists() != value.exists())", &checkExt1},
+    {"obs-3", R"(low.exists() or high.exists() or text.exists())", &checkObs3},
+    {"obs-6", R"(dataAbsentReason.empty() or value.empty())", &checkObs6},
+    {"obs-7", R"(value.empty() or component.code.where(coding.intersect(%resource.code.coding).exists()).empty())", &checkObs7},
+    {"pat-1", R"(name.exists() or telecom.exists() or address.exists() or organization.exists())", &checkPat1},
+    {"per-1", R"(start.hasValue().not() or end.hasValue().not() or (start <= end))", &checkPer1},
+    {"ppc-1", R"(policy.exists() or policyRule.exists())", &checkPpc1},
+    {"ppc-2", R"(patient.exists() or scope.coding.where(system='something' and code='patient-privacy').exists().not())", &checkPpc2},
+    {"ppc-3", R"(patient.exists() or scope.coding.where(system='something' and code='research').exists().not())", &checkPpc3},
+    {"ppc-4", R"(patient.exists() or scope.coding.where(system='something' and code='adr').exists().not())", &checkPpc4},
+    {"ppc-5", R"(patient.exists() or scope.coding.where(system='something' and code='treatment').exists().not())", &checkPpc5},
+    {"qty-3", R"(code.empty() or system.exists())", &checkQty3},
+    {"rat-1", R"((numerator.empty() xor denominator.exists()) and (numerator.exists() or extension.exists()))", &checkRat1},
+    {"ref-1", R"(reference.startsWith('#').not() or (reference.substring(1).trace('url') in %rootResource.contained.id.trace('ids')))", &checkRef1},
+    {"rng-2", R"(low.empty() or high.empty() or (low <= high))", &checkRng2},
+    {"tim-1", R"(duration.empty() or durationUnit.exists())", &checkTim1},
+    {"tim-10", R"(timeOfDay.empty() or when.empty())", &checkTim10},
+    {"tim-2", R"(period.empty() or periodUnit.exists())", &checkTim2},
+    {"tim-4", R"(duration.exists() implies duration >= 0)", &checkTim4},
+    {"tim-5", R"(period.exists() implies period >= 0)", &checkTim5},
+    {"tim-6", R"(periodMax.empty() or period.exists())", &checkTim6},
+    {"tim-7", R"(durationMax.empty() or duration.exists())", &checkTim7},
+    {"tim-8", R"(countMax.empty() or count.exists())", &checkTim8},
+    {"tim-9", R"(offset.empty() or (when.exists() and when.select($this in ('C' | 'CM' | 'CD' | 'CV')).allFalse()))", &checkTim9},
+    {"trd-1", R"(data.empty() or timing.empty())", &checkTrd1},
+    {"trd-2", R"(condition.exists() implies data.exists())", &checkTrd2},
+    {"trd-3", R"((type = 'named-event' implies name.exists()) and (type = 'periodic' implies timing.exists()) and (type.startsWith('data-') implies data.exists()))", &checkTrd3},
+    {"txt-1", R"(htmlChecks())", &checkTxt1},
+    {"txt-2", R"(htmlChecks())", &checkTxt2},
+    {"us-core-2", R"((component.empty() and hasMember.empty()) implies (dataAbsentReason.exists() or value.exists()))", &checkUsCore2},
+    {"us-core-6", R"((family.exists() or given.exists()) xor extension.where(url='http://hl7.org/fhir/StructureDefinition/data-absent-reason').exists())", &checkUsCore6},
+    // clang-format on
+};
+
+// Error-severity constraints the gateway deliberately does not evaluate, with the reason. A key
+// here must not be one the gateway's own output could break unnoticed; each is also listed in
+// fhir-profiles/README.md. Empty today: every error constraint in fhir-profiles/ has a check.
+constexpr std::array<std::pair<std::string_view, std::string_view>, 0> kSkippedInvariants{};
+
+}  // namespace
+
+const InvariantDefinition* findInvariant(std::string_view key) {
+  const auto it = std::find_if(std::begin(kInvariants), std::end(kInvariants), [&](const auto& d) { return d.key == key; });
+  return it == std::end(kInvariants) ? nullptr : &*it;
+}
+
+std::string_view skippedInvariantReason(std::string_view key) {
+  for (const auto& [k, reason] : kSkippedInvariants) {
+    if (k == key) return reason;
+  }
+  return {};
+}
+
+bool sameExpression(std::string_view a, std::string_view b) {
+  // Compare with whitespace removed outside '...' literals.
+  auto next = [](std::string_view s, std::size_t& i, bool& quoted) -> int {
+    while (i < s.size()) {
+      const char c = s[i++];
+      if (c == '\'') quoted = !quoted;
+      if (!quoted && isSpace(c)) continue;
+      return static_cast<unsigned char>(c);
+    }
+    return -1;
+  };
+  std::size_t i = 0, j = 0;
+  bool qa = false, qb = false;
+  for (;;) {
+    const int x = next(a, i, qa);
+    const int y = next(b, j, qb);
+    if (x != y) return false;
+    if (x < 0) return true;
+  }
+}
+
+std::vector<std::string_view> invariantKeys() {
+  std::vector<std::string_view> keys;
+  for (const auto& d : kInvariants) keys.push_back(d.key);
+  std::sort(keys.begin(), keys.end());
+  return keys;
+}
+
+}  // namespace gw::validate

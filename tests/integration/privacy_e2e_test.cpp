@@ -1,0 +1,262 @@
+// End to end, segmented disclosure: two real FHIR partners (Node + Medplum), one patient of a
+// 42 CFR Part 2 program with a consent naming partner A for general and substance-use data.
+// A receives the Part 2 data with its labels, the redisclosure notice and the Consent; B receives
+// nothing; mental-health data reaches neither; a revocation stops what is queued; every decision
+// is in the hash-chained log, and editing one log row makes verification fail at that row.
+#include <Poco/Data/SQLite/Connector.h>
+#include <Poco/Data/Session.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "common/ids.hpp"
+#include "gateway_fixture.hpp"
+
+namespace gw::test {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+namespace fs = std::filesystem;
+
+constexpr const char* kPartnerA = "st-mary";
+constexpr const char* kPartnerB = "county-general";
+constexpr const char* kConsentSystem = "https://ids.c1.example.org/consent";
+
+rapidjson::Document parseJson(const std::string& text) {
+  rapidjson::Document d;
+  d.Parse(text.c_str());
+  return d;
+}
+
+std::string consent(const std::string& status, const std::string& categories, const std::string& recipient = kPartnerA) {
+  return consentRecord("A12345", recipient, categories, status, "77");
+}
+
+std::string phq9(const std::string& id) {
+  return R"({"record_id":"c1:scr:)" + id + R"(","record_type":"screening","clinic":"c1","program":"otp",
+ "recorded_at":"2026-11-20T09:00:00-05:00","patient":{"mrn":"A12345"},
+ "screening":{"id":")" + id + R"(","instrument":"phq9","total_score":14,"administered_at":"2026-11-20T09:10:00-05:00"}})";
+}
+
+bool hasSecurity(const rapidjson::Value& resource, const std::string& code) {
+  if (!resource.HasMember("meta") || !resource["meta"].HasMember("security")) return false;
+  for (const auto& c : resource["meta"]["security"].GetArray()) {
+    if (code == c["code"].GetString()) return true;
+  }
+  return false;
+}
+
+int writesTo(Partner& partner) {
+  auto d = parseJson(partner.admin("GET", "requests").body);
+  int writes = 0;
+  for (const auto& req : d.GetArray()) {
+    if (std::string(req["method"].GetString()) != "GET") ++writes;
+  }
+  return writes;
+}
+
+class PrivacyEndToEnd : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    suite_dir_ = (fs::temp_directory_path() / ("gw-privacy-" + ids::randomHex(6))).string();
+    fs::create_directories(suite_dir_);
+    partner_a_ = new Partner(suite_dir_, "partner-a");
+    partner_b_ = new Partner(suite_dir_, "partner-b");
+  }
+  static void TearDownTestSuite() {
+    delete partner_a_;
+    delete partner_b_;
+    fs::remove_all(suite_dir_);
+  }
+  void SetUp() override {
+    partner_a_->reset();
+    partner_b_->reset();
+    dir_ = suite_dir_ + "/" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    fs::create_directories(dir_);
+    GatewayOptions options;
+    options.partner_url = partner_a_->baseUrl();
+    options.second_partner_url = partner_b_->baseUrl();
+    gateway_ = std::make_unique<Gateway>(dir_, options);
+    gateway_->start();
+  }
+  void TearDown() override {
+    if (HasFailure() && gateway_) std::cerr << "---- gateway log ----\n" << gateway_->log();
+    gateway_.reset();
+  }
+
+  HttpResponse accepted(const std::string& record) {
+    auto r = gateway_->post(record);
+    EXPECT_EQ(r.status, 202) << r.body;
+    EXPECT_THAT(r.body, HasSubstr("\"status\":\"accepted\"")) << r.body;
+    return r;
+  }
+  rapidjson::Document decisions(const std::string& query) {
+    auto r = gateway_->request("GET", "/v1/audit/decisions?" + query, "", "dev-compliance");
+    EXPECT_EQ(r.status, 200) << r.body;
+    return parseJson(r.body);
+  }
+  // Entries of the audit answer matching kind/partner/outcome (and resource type when given).
+  static int count(const rapidjson::Document& page, const std::string& kind, const std::string& partner,
+                   const std::string& outcome, const std::string& resource_type = "") {
+    int n = 0;
+    for (const auto& e : page["entries"].GetArray()) {
+      if (kind == e["kind"].GetString() && partner == e["partner_id"].GetString() && outcome == e["outcome"].GetString() &&
+          (resource_type.empty() || resource_type == e["resource_type"].GetString())) {
+        ++n;
+      }
+    }
+    return n;
+  }
+
+  static inline std::string suite_dir_;
+  static inline Partner* partner_a_ = nullptr;
+  static inline Partner* partner_b_ = nullptr;
+  std::string dir_;
+  std::unique_ptr<Gateway> gateway_;
+};
+
+TEST_F(PrivacyEndToEnd, AConsentNamingOnePartnerDecidesWhatEachPartnerReceives) {
+  accepted(consent("active", R"(["general","sud"])"));
+  accepted(patientRecord());
+  accepted(prescriptionRecord("9001"));
+  auto screening = accepted(phq9("S-1"));
+  EXPECT_THAT(screening.body, HasSubstr("\"queued_for\":[]")) << "PHQ-9 is mental-health data: not covered";
+
+  ASSERT_TRUE(gateway_->waitForDeliveries("c1:rx:9001", "delivered")) << gateway_->status("c1:rx:9001").body;
+  ASSERT_TRUE(gateway_->waitForDeliveries("c1:pt:A12345", "delivered"));
+
+  // Partner A: the Part 2 data, labelled, with the notice and the Consent in the same Bundle.
+  auto rx = partner_a_->search("MedicationRequest", kRxSystem, "9001");
+  ASSERT_EQ(rx["entry"].Size(), 1u);
+  const auto& med = rx["entry"][0]["resource"];
+  for (const char* code : {"R", "SUD", "OPIOIDUD", "42CFRPart2", "NORDSCLCD", "CPLYCD"}) {
+    EXPECT_TRUE(hasSecurity(med, code)) << code;
+  }
+  EXPECT_THAT(partner_a_->get("MedicationRequest?identifier=" + std::string(kRxSystem) + "%7C9001").body,
+              HasSubstr("42 CFR part 2 prohibits unauthorized use or disclosure of these records"));
+  EXPECT_EQ(partner_a_->count("Consent", kConsentSystem, "77"), 1) << "the consent travels with Part 2 data";
+  EXPECT_EQ(partner_a_->count("Patient", kMrnSystem, "A12345"), 1);
+  auto requests = parseJson(partner_a_->admin("GET", "requests?bodies=1").body);
+  bool bundle_labelled = false;
+  for (const auto& req : requests.GetArray()) {
+    if (req.HasMember("body") && req["body"].IsString()) {
+      auto bundle = parseJson(req["body"].GetString());
+      if (bundle.IsObject() && bundle.HasMember("meta") && hasSecurity(bundle, "R")) bundle_labelled = true;
+    }
+  }
+  EXPECT_TRUE(bundle_labelled) << "a Bundle carries the highest confidentiality of its entries";
+
+  // Partner B has no consent: nothing at all; the screening reached neither partner.
+  EXPECT_EQ(writesTo(*partner_b_), 0);
+  EXPECT_EQ(partner_a_->count("Observation", "https://ids.c1.example.org/screening", "S-1"), 0);
+
+  // The log has every decision, with the reason.
+  auto page = decisions("clinic=c1&mrn=A12345&limit=1000");
+  EXPECT_GE(count(page, "decision", kPartnerA, "permit", "MedicationRequest"), 1);
+  EXPECT_GE(count(page, "decision", kPartnerB, "deny", "MedicationRequest"), 1);
+  EXPECT_GE(count(page, "decision", kPartnerA, "deny", "Observation"), 1);
+  EXPECT_GE(count(page, "disclosure", kPartnerA, "delivered"), 1);
+  bool mh_reason = false;
+  for (const auto& e : page["entries"].GetArray()) {
+    if (std::string(e["reason"].GetString()) == "class-not-covered:mh") mh_reason = true;
+    EXPECT_FALSE(e.HasMember("detail") && e["detail"].IsObject() && e["detail"].HasMember("name"));
+  }
+  EXPECT_TRUE(mh_reason);
+  auto verify = gateway_->request("GET", "/v1/audit/verify", "", "dev-compliance");
+  EXPECT_EQ(verify.status, 200) << verify.body;
+  EXPECT_THAT(verify.body, HasSubstr("\"ok\":true"));
+  EXPECT_EQ(gateway_->request("GET", "/v1/audit/decisions?clinic=c1&mrn=A12345", "", "dev-ingest-c1").status, 403);
+  auto csv = gateway_->request("GET", "/v1/audit/decisions?clinic=c1&mrn=A12345&format=csv", "", "dev-compliance");
+  EXPECT_EQ(csv.status, 200);
+  EXPECT_THAT(csv.body, HasSubstr("permit"));
+  // Reading the log is itself logged.
+  EXPECT_GE(count(decisions("kind=audit-read&limit=1000"), "audit-read", "", "ok"), 2);
+  EXPECT_THAT(gateway_->log(), Not(HasSubstr("A12345")));
+}
+
+TEST_F(PrivacyEndToEnd, ARevocationCancelsWhatIsQueuedAndStopsWhatFollows) {
+  accepted(consent("active", R"(["general","sud"])"));
+  accepted(patientRecord());
+  ASSERT_TRUE(gateway_->waitForDeliveries("c1:pt:A12345", "delivered"));
+  // Partner A is down: the next prescription waits in the outbox.
+  ASSERT_EQ(partner_a_->admin("POST", "faults", R"({"status":503,"count":100000})").status / 100, 2);
+  accepted(prescriptionRecord("9002"));
+  ASSERT_TRUE(gateway_->waitForDeliveries("c1:rx:9002", "retrying"));
+  accepted(consent("revoked", R"(["general","sud"])"));
+  EXPECT_TRUE(gateway_->waitForDeliveries("c1:rx:9002", "cancelled")) << gateway_->status("c1:rx:9002").body;
+  partner_a_->admin("DELETE", "faults");
+  auto after = accepted(prescriptionRecord("9003"));
+  EXPECT_THAT(after.body, HasSubstr("\"queued_for\":[]"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(partner_a_->count("MedicationRequest", kRxSystem, "9002"), 0);
+  EXPECT_EQ(partner_a_->count("MedicationRequest", kRxSystem, "9003"), 0);
+
+  auto page = decisions("clinic=c1&mrn=A12345&partner_id=st-mary&limit=1000");
+  EXPECT_GE(count(page, "cancel", kPartnerA, "cancelled", "MedicationRequest"), 1);
+  bool revoked_reason = false;
+  for (const auto& e : page["entries"].GetArray()) {
+    if (std::string(e["reason"].GetString()) == "revoked") revoked_reason = true;
+  }
+  EXPECT_TRUE(revoked_reason);
+
+  // Consent history for the compliance officer: both versions, newest first.
+  auto consents = gateway_->request("GET", "/v1/consents?clinic=c1&mrn=A12345", "", "dev-compliance");
+  ASSERT_EQ(consents.status, 200) << consents.body;
+  EXPECT_THAT(consents.body, HasSubstr("\"status\":\"inactive\""));
+  EXPECT_THAT(consents.body, HasSubstr("\"status\":\"active\""));
+}
+
+TEST_F(PrivacyEndToEnd, DataPostedBeforeItsConsentIsSentOnceTheConsentArrives) {
+  auto early = accepted(prescriptionRecord("9004"));
+  EXPECT_THAT(early.body, HasSubstr("\"queued_for\":[]")) << "no consent yet: nothing may leave";
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(writesTo(*partner_a_), 0);
+  accepted(consent("active", R"(["general","sud"])"));
+  EXPECT_TRUE(gateway_->waitForDeliveries("c1:rx:9004", "delivered")) << gateway_->status("c1:rx:9004").body;
+  EXPECT_EQ(partner_a_->count("MedicationRequest", kRxSystem, "9004"), 1);
+  EXPECT_EQ(writesTo(*partner_b_), 0);
+}
+
+TEST_F(PrivacyEndToEnd, AnInvalidPart2ConsentIsRejectedNamingEachMissingElement) {
+  std::string record = consent("active", R"(["general","sud"])");
+  // No end, no purposes: both named.
+  const auto end = record.find(R"(,"end":")");
+  record.erase(end, record.find('}', end) - end);
+  record.replace(record.find(R"("purposes":["TREAT"])"), 20, R"("purposes":[])");
+  auto r = gateway_->post(record);
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("consent.effective.end"));
+  EXPECT_THAT(r.body, HasSubstr("consent.purposes"));
+  EXPECT_EQ(gateway_->request("GET", "/v1/consents?clinic=c1&mrn=A12345", "", "dev-compliance").body.find("\"77\""),
+            std::string::npos);
+}
+
+TEST_F(PrivacyEndToEnd, EditingOneLogRowMakesVerifyFailAtThatRow) {
+  accepted(consent("active", R"(["general","sud"])"));
+  accepted(prescriptionRecord("9005"));
+  ASSERT_TRUE(gateway_->waitForDeliveries("c1:rx:9005", "delivered"));
+  ASSERT_EQ(gateway_->stop(), 0);
+
+  const std::string cli = std::string(GW_GATEWAY_BIN) + " audit verify --config " + gateway_->configPath();
+  EXPECT_EQ(std::system((cli + " > " + dir_ + "/verify-ok.txt 2>&1").c_str()), 0)
+      << readWholeFile(dir_ + "/verify-ok.txt");
+  {
+    Poco::Data::SQLite::Connector::registerConnector();
+    Poco::Data::Session db("SQLite", dir_ + "/gateway.db");
+    db << "UPDATE audit_log SET outcome = 'permit' WHERE seq = 3", Poco::Data::Keywords::now;
+  }
+  const int status = std::system((cli + " > " + dir_ + "/verify-broken.txt 2>&1").c_str());
+  EXPECT_NE(status, 0);
+  const std::string broken = readWholeFile(dir_ + "/verify-broken.txt");
+  EXPECT_THAT(broken, HasSubstr(R"("seq":3,)")) << broken;
+  EXPECT_THAT(broken, HasSubstr("hash-mismatch")) << broken;
+  EXPECT_THAT(broken, HasSubstr("first broken row seq 3")) << broken;
+}
+
+}  // namespace
+}  // namespace gw::test

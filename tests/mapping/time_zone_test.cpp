@@ -1,0 +1,135 @@
+// TimeZone: offsets read from the system's TZif files (checked against known instants, including
+// years only the POSIX footer rule covers), the DST rule for local times, fixed offsets and
+// the errors for names that are not zones.
+#include "mapping/time_zone.hpp"
+
+#include <gtest/gtest.h>
+
+#include "test_support.hpp"
+
+namespace gw::mapping {
+namespace {
+
+constexpr std::int32_t kHour = 3600;
+
+std::int64_t utc(int y, unsigned m, unsigned d, int hh, int mm) { return daysFromCivil(y, m, d) * 86400 + hh * 3600 + mm * 60; }
+
+std::shared_ptr<const TimeZone> zone(const std::string& name) {
+  auto z = TimeZone::load(name);
+  EXPECT_TRUE(z) << z.error().describe();
+  return z ? z.value() : TimeZone::fixed("UTC", 0);
+}
+
+TEST(CivilDays, RoundTripAndKnownDays) {
+  EXPECT_EQ(daysFromCivil(1970, 1, 1), 0);
+  EXPECT_EQ(daysFromCivil(2000, 3, 1), 11017);
+  EXPECT_EQ(daysFromCivil(1, 1, 1), -719162);
+  for (std::int64_t d : {-719162LL, -1LL, 0LL, 11016LL, 20513LL, 2932896LL}) {
+    const auto c = civilFromDays(d);
+    EXPECT_EQ(daysFromCivil(c.year, c.month, c.day), d);
+  }
+  const auto leap = civilFromDays(daysFromCivil(2024, 2, 29));
+  EXPECT_EQ(leap.month, 2u);
+  EXPECT_EQ(leap.day, 29u);
+}
+
+TEST(TimeZoneOffsets, NewYorkStandardAndDaylightTime) {
+  const auto ny = zone("America/New_York");
+  EXPECT_EQ(ny->name(), "America/New_York");
+  EXPECT_EQ(ny->offsetAt(utc(2026, 1, 15, 12, 0)), -5 * kHour);
+  EXPECT_EQ(ny->offsetAt(utc(2026, 7, 15, 12, 0)), -4 * kHour);
+  // 2026-03-08 02:00 EST = 07:00Z; 2026-11-01 02:00 EDT = 06:00Z.
+  EXPECT_EQ(ny->offsetAt(utc(2026, 3, 8, 6, 59)), -5 * kHour);
+  EXPECT_EQ(ny->offsetAt(utc(2026, 3, 8, 7, 0)), -4 * kHour);
+  EXPECT_EQ(ny->offsetAt(utc(2026, 11, 1, 5, 59)), -4 * kHour);
+  EXPECT_EQ(ny->offsetAt(utc(2026, 11, 1, 6, 0)), -5 * kHour);
+  // Beyond the file's transitions the footer (EST5EDT,M3.2.0,M11.1.0) applies: 2300-03-11 is the
+  // second Sunday of March 2300.
+  EXPECT_EQ(ny->offsetAt(utc(2300, 3, 11, 6, 59)), -5 * kHour);
+  EXPECT_EQ(ny->offsetAt(utc(2300, 3, 11, 7, 0)), -4 * kHour);
+  // Before 1883 New York kept local mean time, -4:56:02.
+  EXPECT_EQ(ny->offsetAt(utc(1850, 1, 1, 0, 0)), -(4 * kHour + 56 * 60 + 2));
+}
+
+TEST(TimeZoneOffsets, SouthernHemisphereNegativeDstAndPlusFourteen) {
+  EXPECT_EQ(zone("Australia/Sydney")->offsetAt(utc(2026, 1, 15, 0, 0)), 11 * kHour);
+  EXPECT_EQ(zone("Australia/Sydney")->offsetAt(utc(2026, 7, 15, 0, 0)), 10 * kHour);
+  EXPECT_EQ(zone("Australia/Sydney")->offsetAt(utc(2250, 1, 15, 0, 0)), 11 * kHour);  // footer, across the new year
+  // Ireland's winter time is the "daylight" one (negative DST): IST-1GMT0,M10.5.0,M3.5.0/1.
+  EXPECT_EQ(zone("Europe/Dublin")->offsetAt(utc(2026, 1, 15, 0, 0)), 0);
+  EXPECT_EQ(zone("Europe/Dublin")->offsetAt(utc(2026, 7, 15, 0, 0)), 1 * kHour);
+  EXPECT_EQ(zone("Europe/Dublin")->offsetAt(utc(2200, 7, 15, 0, 0)), 1 * kHour);
+  EXPECT_EQ(zone("Pacific/Kiritimati")->offsetAt(utc(2026, 7, 15, 0, 0)), 14 * kHour);
+  EXPECT_EQ(zone("Asia/Kolkata")->offsetAt(utc(2026, 7, 15, 0, 0)), 5 * kHour + 30 * 60);
+  EXPECT_EQ(zone("UTC")->offsetAt(utc(2026, 7, 15, 0, 0)), 0);
+}
+
+TEST(TimeZoneLocal, SpringForwardGapUsesTheOffsetBeforeTheGap) {
+  const auto ny = zone("America/New_York");
+  // 2026-03-08 02:30 does not exist in New York: read as EST, i.e. 07:30Z (03:30 EDT).
+  const auto gap = ny->resolveLocal(utc(2026, 3, 8, 2, 30));
+  EXPECT_EQ(gap.kind, LocalTimeKind::Gap);
+  EXPECT_EQ(gap.utc, utc(2026, 3, 8, 7, 30));
+  EXPECT_EQ(gap.offset, -4 * kHour);
+  const auto before = ny->resolveLocal(utc(2026, 3, 8, 1, 59));
+  EXPECT_EQ(before.kind, LocalTimeKind::Unique);
+  EXPECT_EQ(before.offset, -5 * kHour);
+  const auto after = ny->resolveLocal(utc(2026, 3, 8, 3, 0));
+  EXPECT_EQ(after.kind, LocalTimeKind::Unique);
+  EXPECT_EQ(after.utc, utc(2026, 3, 8, 7, 0));
+}
+
+TEST(TimeZoneLocal, FallBackOverlapTakesTheEarlierInstant) {
+  const auto ny = zone("America/New_York");
+  // 2026-11-01 01:30 happens twice (EDT, then EST): the first one, 05:30Z.
+  const auto overlap = ny->resolveLocal(utc(2026, 11, 1, 1, 30));
+  EXPECT_EQ(overlap.kind, LocalTimeKind::Overlap);
+  EXPECT_EQ(overlap.utc, utc(2026, 11, 1, 5, 30));
+  EXPECT_EQ(overlap.offset, -4 * kHour);
+  const auto later = ny->resolveLocal(utc(2026, 11, 1, 2, 0));
+  EXPECT_EQ(later.kind, LocalTimeKind::Unique);
+  EXPECT_EQ(later.offset, -5 * kHour);
+  // Southern hemisphere: Sydney's clocks go back at 03:00 on 2026-04-05.
+  const auto sydney = zone("Australia/Sydney")->resolveLocal(utc(2026, 4, 5, 2, 30));
+  EXPECT_EQ(sydney.kind, LocalTimeKind::Overlap);
+  EXPECT_EQ(sydney.offset, 11 * kHour);
+}
+
+TEST(TimeZoneLoad, FixedOffsets) {
+  const auto plus14 = zone("+14:00");
+  EXPECT_EQ(plus14->offsetAt(0), 14 * kHour);
+  EXPECT_EQ(plus14->resolveLocal(1000).utc, 1000 - 14 * kHour);
+  EXPECT_EQ(zone("+05:30")->offsetAt(0), 5 * kHour + 30 * 60);
+  EXPECT_EQ(zone("-03:00")->offsetAt(0), -3 * kHour);
+  for (const char* bad : {"+14:30", "+15:00", "+5:30", "+0530", "-03:60", "+05:30x"}) {
+    auto z = TimeZone::load(bad);
+    ASSERT_FALSE(z) << bad;
+    EXPECT_EQ(z.error().code, ErrorCode::Config);
+    EXPECT_NE(z.error().message.find("+hh:mm"), std::string::npos) << z.error().describe();
+  }
+}
+
+TEST(TimeZoneLoad, NamesThatAreNotZonesAreRefused) {
+  for (const char* bad : {"America/New_Yrok", "America", "../../etc/passwd", "/etc/localtime", "America//New_York", "New York",
+                          ""}) {
+    auto z = TimeZone::load(bad);
+    ASSERT_FALSE(z) << bad;
+    EXPECT_EQ(z.error().code, ErrorCode::Config);
+    EXPECT_NE(z.error().hint.find("America/New_York"), std::string::npos) << z.error().describe();
+  }
+}
+
+TEST(TimeZoneLoad, BrokenTzifIsRefused) {
+  const std::string real = testing::readFile("/usr/share/zoneinfo/America/New_York");
+  ASSERT_GT(real.size(), 100u);
+  EXPECT_TRUE(TimeZone::fromTzif("x", real));
+  EXPECT_FALSE(TimeZone::fromTzif("x", "not a tzif file"));
+  EXPECT_FALSE(TimeZone::fromTzif("x", real.substr(0, 60)));
+  EXPECT_FALSE(TimeZone::fromTzif("x", real.substr(0, real.size() - 5)));  // footer cut
+  std::string bad_footer = real;
+  bad_footer.replace(bad_footer.rfind("EST5EDT"), 7, "EST?EDT");
+  EXPECT_FALSE(TimeZone::fromTzif("x", bad_footer));
+}
+
+}  // namespace
+}  // namespace gw::mapping

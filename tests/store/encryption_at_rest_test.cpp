@@ -1,0 +1,342 @@
+// What an attacker holding only the database file sees: ciphertext for every payload, each class
+// under its own key. The file is read here with plain SQLite (Poco) and no keyring.
+#include <Poco/Data/LOB.h>
+#include <Poco/Data/SQLite/Connector.h>
+#include <Poco/Data/Session.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+
+#include "common/crypto.hpp"
+#include "common/ids.hpp"
+#include "store/keyring.hpp"
+#include "store/store.hpp"
+#include "support/test_keys.hpp"
+
+namespace gw::store {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace Poco::Data::Keywords;
+using privacy::ClassSet;
+using privacy::DataClass;
+using ::testing::HasSubstr;
+
+std::string blobText(const Poco::Data::BLOB& b) {
+  return b.size() == 0 ? std::string() : std::string(reinterpret_cast<const char*>(b.rawContent()), b.size());
+}
+
+std::string fileBytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// One record of each class with its resources and Bundle. Record ids carry no PHI here (see the
+// note on record ids in the lead's report: ids that embed an MRN are stored in clear).
+IngestWrite recordOf(DataClass c, const std::string& record_id, const std::string& mrn, const std::string& clinical) {
+  IngestWrite w;
+  w.clinic = "c1";
+  w.record_id = record_id;
+  w.record_type = "test_record";
+  w.content_hash = ids::sha256Hex(record_id + mrn + clinical);
+  w.payload = R"({"patient":{"mrn":")" + mrn + R"("},"detail":")" + clinical + R"("})";
+  w.patient_key = ids::randomHex(8);
+  w.state = RecordState::Mapped;
+  w.classes = c;
+  const std::string patient_id = ids::randomHex(16), obs_id = ids::randomHex(16);
+  w.resources.push_back({"Patient", patient_id, "https://ids.c1.example.org/mrn", mrn,
+                         R"({"resourceType":"Patient","identifier":[{"value":")" + mrn + R"("}]})", c});
+  w.resources.push_back({"Observation", obs_id, "https://ids.c1.example.org/obs", record_id,
+                         R"({"resourceType":"Observation","valueString":")" + clinical + R"("})", c});
+  w.outbox.push_back({"p1", R"({"resourceType":"Bundle","entry":[")" + mrn + " " + clinical + R"("]})", 2, c});
+  return w;
+}
+
+class EncryptionAtRestTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Poco::Data::SQLite::Connector::registerConnector();
+    dir_ = fs::temp_directory_path() / ("gw-at-rest-" + ids::randomHex(6));
+    fs::create_directories(dir_);
+    store_ = open(test::testMasterKey()).value();
+  }
+  void TearDown() override {
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+  Result<std::unique_ptr<Store>> open(crypto::SecretKey master) {
+    return openSqliteStore({path(), true, 2, std::move(master)});
+  }
+  std::string path() const { return (dir_ / "gw.db").string(); }
+  std::unique_ptr<Poco::Data::Session> raw() { return std::make_unique<Poco::Data::Session>("SQLite", path()); }
+  static SystemTime day(int d) { return fromUnixMillis(1'800'000'000'000 + d * 86'400'000LL); }
+
+  // The data key of a class, unwrapped from data_keys with the master key (what an attacker who
+  // stole one class's key would hold).
+  crypto::SecretKey dataKey(Poco::Data::Session& s, DataClass c) {
+    std::string name(privacy::className(c));
+    Poco::Data::BLOB wrapped;
+    s << "SELECT wrapped FROM data_keys WHERE data_class=? AND key_version=1", use(name), into(wrapped), now;
+    auto raw_key = crypto::open(test::testMasterKey(), blobText(wrapped), dataKeyAad(c, 1));
+    EXPECT_TRUE(raw_key);
+    return crypto::SecretKey::fromBytes(raw_key.value()).value();
+  }
+
+  fs::path dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(EncryptionAtRestTest, FileHoldsNoPlaintextAndEachClassNeedsItsOwnKey) {
+  ASSERT_TRUE(store_->ingest({recordOf(DataClass::Sud, "c1:rx:0001", "A12345", "buprenorphine naloxone film"),
+                              recordOf(DataClass::Mh, "c1:sc:0002", "B67890", "major depressive disorder PHQ-9 19"),
+                              recordOf(DataClass::General, "c1:lab:0003", "C24680", "lisinopril general marker")},
+                             day(0)));
+  auto due = store_->dueItems("p1", day(0), 10);
+  ASSERT_TRUE(due);
+  ASSERT_EQ(due.value().size(), 3u);
+  ASSERT_TRUE(store_->markDead(due.value()[0].id, 1, "HTTP 422",
+                               R"({"resourceType":"OperationOutcome","issue":[{"diagnostics":"A12345 rejected"}]})", day(0)));
+
+  const std::vector<std::string> secrets = {"A12345",        "buprenorphine", "naloxone", "B67890", "depressive",
+                                            "PHQ-9 19",      "C24680",        "lisinopril", "general marker",
+                                            "diagnostics", "resourceType"};
+  const auto scan = [&](const std::string& when) {
+    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+      const fs::path file = path() + suffix;
+      if (!fs::exists(file)) continue;
+      const std::string bytes = fileBytes(file);
+      for (const auto& s : secrets) EXPECT_EQ(bytes.find(s), std::string::npos) << s << " in " << file << " " << when;
+    }
+  };
+  scan("before the checkpoint");  // the WAL holds the new pages
+  auto s = raw();
+  *s << "PRAGMA wal_checkpoint(TRUNCATE)", now;
+  ASSERT_GT(fs::file_size(path()), 16384u) << "the checkpoint moved the pages into the main file";
+  scan("after the checkpoint");
+
+  // Every payload column holds a BLOB envelope of the row's class, and data_class says which.
+  std::vector<std::string> classes, types;
+  std::vector<Poco::Data::BLOB> payloads;
+  *s << "SELECT data_class, typeof(payload), payload FROM record_versions ORDER BY record_id", into(classes),
+      into(types), into(payloads), now;
+  ASSERT_EQ(classes, (std::vector<std::string>{"general", "sud", "mh"}));  // lab, rx, sc
+  for (std::size_t i = 0; i < payloads.size(); ++i) {
+    EXPECT_EQ(types[i], "blob");
+    const auto view = parseEnvelope(blobText(payloads[i]));
+    ASSERT_TRUE(view);
+    EXPECT_EQ(privacy::className(view->data_class), classes[i]);
+  }
+  std::vector<std::string> column_types;
+  *s << "SELECT typeof(body) || typeof(identifier_value) FROM resources UNION ALL "
+        "SELECT typeof(bundle) FROM outbox UNION ALL SELECT typeof(outcome) FROM outbox WHERE state='dead'",
+      into(column_types), now;
+  ASSERT_EQ(column_types.size(), 6u + 3u + 1u);
+  for (const auto& t : column_types) EXPECT_TRUE(t == "blobblob" || t == "blob") << t;
+  std::vector<std::string> outbox_classes;
+  *s << "SELECT data_class FROM outbox ORDER BY record_id", into(outbox_classes), now;
+  EXPECT_EQ(outbox_classes, (std::vector<std::string>{"general", "sud", "mh"}));
+
+  // The general data key cannot open a sud or mh envelope, even with the right row context;
+  // the class's own key can (so the failure is the key, not the test).
+  const auto general = dataKey(*s, DataClass::General);
+  for (auto [index, c, record_id] : {std::tuple{1, DataClass::Sud, "c1:rx:0001"}, std::tuple{2, DataClass::Mh, "c1:sc:0002"}}) {
+    const std::string envelope = blobText(payloads[static_cast<std::size_t>(index)]);
+    const auto view = parseEnvelope(envelope).value();
+    const std::string aad = std::string(view.header) + payloadContext({"record_versions.payload", "c1", record_id, "1"});
+    EXPECT_FALSE(crypto::open(general, view.sealed, aad)) << privacy::className(c) << " opened with the general key";
+    auto own = crypto::open(dataKey(*s, c), view.sealed, aad);
+    ASSERT_TRUE(own) << privacy::className(c);
+    EXPECT_THAT(own.value(), HasSubstr(c == DataClass::Sud ? "A12345" : "B67890"));
+  }
+}
+
+TEST_F(EncryptionAtRestTest, EveryReadDecrypts) {
+  ASSERT_TRUE(store_->ingest({recordOf(DataClass::Sud, "r1", "A12345", "buprenorphine")}, day(0)));
+  auto payload = store_->recordPayload("c1", "r1", 1);
+  ASSERT_TRUE(payload && payload.value());
+  EXPECT_THAT(*payload.value(), HasSubstr(R"("mrn":"A12345")"));
+  EXPECT_FALSE(store_->recordPayload("c1", "r1", 2).value());
+
+  auto status = store_->recordStatus("c1", "r1");
+  ASSERT_TRUE(status && status.value()) << (status ? "" : status.error().describe());
+  ASSERT_EQ(status.value()->resources.size(), 2u);
+  const auto& patient = status.value()->resources[1];
+  EXPECT_EQ(patient.resource_type, "Patient");
+  EXPECT_EQ(patient.identifier_value, "A12345");
+  EXPECT_EQ(patient.classes, ClassSet(DataClass::Sud));
+  auto body = store_->resourceBody("Patient", patient.resource_id);
+  ASSERT_TRUE(body && body.value());
+  EXPECT_THAT(*body.value(), HasSubstr(R"("value":"A12345")"));
+  EXPECT_FALSE(store_->resourceBody("Patient", "nope").value());
+
+  auto due = store_->dueItems("p1", day(0), 10);
+  ASSERT_TRUE(due && due.value().size() == 1);
+  EXPECT_EQ(due.value()[0].bundle, R"({"resourceType":"Bundle","entry":["A12345 buprenorphine"]})");
+  ASSERT_TRUE(store_->markDead(due.value()[0].id, 1, "HTTP 422", R"({"resourceType":"OperationOutcome"})", day(0)));
+  status = store_->recordStatus("c1", "r1");
+  ASSERT_TRUE(status && status.value());
+  EXPECT_EQ(status.value()->deliveries[0].outcome, R"({"resourceType":"OperationOutcome"})");
+}
+
+TEST_F(EncryptionAtRestTest, UnclassifiedPayloadsAreStoredAsSud) {
+  auto w = recordOf(DataClass::General, "r1", "A12345", "x");
+  w.classes = ClassSet();
+  w.resources[0].classes = ClassSet();
+  w.outbox[0].classes = ClassSet();
+  ASSERT_TRUE(store_->ingest({w}, day(0)));
+  auto s = raw();
+  std::vector<std::string> classes;
+  *s << "SELECT data_class FROM records UNION ALL SELECT data_class FROM record_versions UNION ALL "
+        "SELECT data_class FROM resources WHERE resource_type='Patient' UNION ALL SELECT data_class FROM outbox",
+      into(classes), now;
+  EXPECT_EQ(classes, (std::vector<std::string>(4, "sud")));
+}
+
+TEST_F(EncryptionAtRestTest, AlteredOrMovedCiphertextIsRefusedNamingTheClass) {
+  ASSERT_TRUE(store_->ingest({recordOf(DataClass::Sud, "r1", "A12345", "x"), recordOf(DataClass::Sud, "r2", "B1", "y")},
+                             day(0)));
+  auto s = raw();
+  // Move r2's Bundle into r1's row: both are valid sud envelopes, but bound to their own row.
+  *s << "UPDATE outbox SET bundle=(SELECT bundle FROM outbox WHERE record_id='r2') WHERE record_id='r1'", now;
+  auto due = store_->dueItems("p1", day(0), 10);
+  ASSERT_FALSE(due);
+  EXPECT_EQ(due.error().code, ErrorCode::Storage);
+  EXPECT_THAT(due.error().message, HasSubstr("sud payload does not authenticate"));
+  EXPECT_THAT(due.error().where, HasSubstr("outbox item 1 bundle"));
+
+  // A flipped bit in a record version.
+  Poco::Data::BLOB payload;
+  *s << "SELECT payload FROM record_versions WHERE record_id='r2'", into(payload), now;
+  std::string bytes = blobText(payload);
+  bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0x10);
+  Poco::Data::BLOB altered(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+  *s << "UPDATE record_versions SET payload=? WHERE record_id='r2'", use(altered), now;
+  auto read = store_->recordPayload("c1", "r2", 1);
+  ASSERT_FALSE(read);
+  EXPECT_THAT(read.error().message, HasSubstr("sud payload does not authenticate"));
+}
+
+TEST_F(EncryptionAtRestTest, OpeningNeedsTheRightMasterKey) {
+  store_.reset();
+  auto none = openSqliteStore({path(), true, 2});
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code, ErrorCode::Config);
+  EXPECT_THAT(none.error().message, HasSubstr("no master key"));
+
+  auto wrong = open(test::testMasterKey('w'));
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().code, ErrorCode::Config);
+  EXPECT_THAT(wrong.error().message, HasSubstr("the master key does not match the one that wrapped the data keys"));
+  EXPECT_THAT(wrong.error().where, HasSubstr(path()));
+  EXPECT_TRUE(open(test::testMasterKey()));
+}
+
+TEST_F(EncryptionAtRestTest, RotatingTheMasterKeyKeepsEveryPayload) {
+  ASSERT_TRUE(store_->ingest({recordOf(DataClass::Mh, "r1", "A12345", "x")}, day(0)));
+  auto rotation = store_->rotateMasterKey(test::testMasterKey(), test::testMasterKey('n'));
+  ASSERT_TRUE(rotation) << rotation.error().describe();
+  EXPECT_EQ(rotation.value().data_keys, 3);
+  store_.reset();
+  EXPECT_FALSE(open(test::testMasterKey()));
+  store_ = open(test::testMasterKey('n')).value();
+  EXPECT_THAT(*store_->recordPayload("c1", "r1", 1).value(), HasSubstr("A12345"));
+  auto due = store_->dueItems("p1", day(0), 10);
+  ASSERT_TRUE(due && due.value().size() == 1);
+  EXPECT_THAT(due.value()[0].bundle, HasSubstr("A12345"));
+}
+
+class PurgeTest : public EncryptionAtRestTest {
+ protected:
+  std::int64_t count(const std::string& sql) {
+    auto s = raw();
+    Poco::Int64 n = 0;
+    *s << sql, into(n), now;
+    return n;
+  }
+};
+
+TEST_F(PurgeTest, EachClassKeepsItsOwnRetention) {
+  ASSERT_TRUE(store_->ingest({recordOf(DataClass::General, "g1", "A1", "x"), recordOf(DataClass::Sud, "s1", "A2", "x"),
+                              recordOf(DataClass::Mh, "m1", "A3", "x")},
+                             day(0)));
+  auto due = store_->dueItems("p1", day(0), 10);
+  ASSERT_TRUE(due);
+  for (const auto& item : due.value()) ASSERT_TRUE(store_->markDelivered(item.id, {{"201 Created", "X/1", ""}}, day(0)));
+
+  const Retention retention{30, 365, 0};  // general 30 days, sud a year, mh forever
+  auto early = store_->purgeExpired(day(29), retention);
+  ASSERT_TRUE(early);
+  EXPECT_EQ(early.value().record_versions + early.value().resources + early.value().outbox_items, 0);
+
+  auto general = store_->purgeExpired(day(31), retention);
+  ASSERT_TRUE(general) << general.error().describe();
+  EXPECT_EQ(general.value().record_versions, 1);
+  EXPECT_EQ(general.value().resources, 2);
+  EXPECT_EQ(general.value().outbox_items, 1);
+  EXPECT_EQ(general.value().records, 1);
+  EXPECT_FALSE(store_->recordStatus("c1", "g1").value()) << "nothing of the general record is left";
+  EXPECT_TRUE(store_->recordStatus("c1", "s1").value());
+  EXPECT_EQ(count("SELECT COUNT(*) FROM deliveries"), 2) << "the general item's ledger rows went with it";
+
+  auto sud = store_->purgeExpired(day(400), retention);
+  ASSERT_TRUE(sud);
+  EXPECT_EQ(sud.value().record_versions, 1);
+  EXPECT_FALSE(store_->recordStatus("c1", "s1").value());
+  auto mh = store_->recordPayload("c1", "m1", 1);
+  ASSERT_TRUE(mh && mh.value()) << "retention 0 keeps mh forever";
+  EXPECT_EQ(count("SELECT COUNT(*) FROM records"), 1);
+}
+
+TEST_F(PurgeTest, PendingOutboxItemsAreNeverPurgedAndTheAuditLogIsKept) {
+  ASSERT_TRUE(store_->ingest({recordOf(DataClass::Sud, "r1", "A1", "x"), recordOf(DataClass::Sud, "r2", "A2", "x"),
+                              recordOf(DataClass::Sud, "r3", "A3", "x")},
+                             day(0)));
+  auto due = store_->dueItems("p1", day(0), 10);
+  ASSERT_TRUE(due && due.value().size() == 3);
+  ASSERT_TRUE(store_->markRetry(due.value()[0].id, 1, day(1), "HTTP 503", day(0)));       // retrying
+  ASSERT_TRUE(store_->markDead(due.value()[1].id, 1, "HTTP 400", "{}", day(0)));           // dead
+  ASSERT_TRUE(store_->markCancelled(due.value()[2].id, "consent revoked", day(0)));         // cancelled
+  {
+    auto s = raw();
+    *s << "INSERT INTO audit_log VALUES(1, 0, 'disclosure', 'gw', 'c1', 'pk', 'p1', 'TREAT', 'Bundle', 'b1', 'sud', "
+          "'', '', 0, 'permit', '', 'v1', '', '', 'h1')",
+        now;
+  }
+  auto purged = store_->purgeExpired(day(1000), Retention{1, 1, 1});
+  ASSERT_TRUE(purged) << purged.error().describe();
+  EXPECT_EQ(purged.value().outbox_items, 2);
+  EXPECT_EQ(purged.value().record_versions, 3);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM outbox WHERE state='retrying'"), 1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM outbox"), 1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM records"), 1) << "r1 stays while its item is pending";
+  EXPECT_EQ(count("SELECT COUNT(*) FROM audit_log"), 1);
+  auto still_due = store_->dueItems("p1", day(2), 10);
+  ASSERT_TRUE(still_due && still_due.value().size() == 1);
+  EXPECT_THAT(still_due.value()[0].bundle, HasSubstr("A1"));
+}
+
+TEST_F(PurgeTest, LargePurgesRunInSeveralBatches) {
+  std::vector<IngestWrite> writes;
+  for (int i = 0; i < 1200; ++i) {
+    auto w = recordOf(DataClass::General, "r" + std::to_string(i), "A", "x");
+    w.resources.resize(1);
+    w.outbox.clear();
+    writes.push_back(std::move(w));
+  }
+  ASSERT_TRUE(store_->ingest(writes, day(0)));
+  ASSERT_TRUE(store_->ingest({recordOf(DataClass::General, "fresh", "A", "x")}, day(10)));
+  auto purged = store_->purgeExpired(day(10), Retention{5, 0, 0});
+  ASSERT_TRUE(purged);
+  EXPECT_EQ(purged.value().record_versions, 1200);
+  EXPECT_EQ(purged.value().resources, 1200);
+  EXPECT_EQ(purged.value().records, 1200);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM records"), 1);
+  EXPECT_TRUE(store_->recordPayload("c1", "fresh", 1).value());
+}
+
+}  // namespace
+}  // namespace gw::store
