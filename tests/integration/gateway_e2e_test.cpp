@@ -63,7 +63,7 @@ class GatewayEndToEnd : public ::testing::Test {
     options.partner_url = partner_->baseUrl();
     gateway_ = std::make_unique<Gateway>(dir_, options);
     gateway_->start();
-    for (const char* mrn : {"A12345", "B-77", "B20001", "C30777", "P-77", "HR-1001", "HR-1002"}) {
+    for (const char* mrn : {"A12345", "B2", "B-77", "B20001", "C30777", "P-77", "HR-1001", "HR-1002"}) {
       auto r = gateway_->post(consentRecord(mrn, "st-mary", R"(["general","sud","mh"])", "active",
                                             std::string("e2e-") + mrn));
       EXPECT_EQ(r.status, 202) << r.body;
@@ -216,10 +216,14 @@ TEST_F(GatewayEndToEnd, KilledWhileDeliveringThenRestartedDeliversEverythingExac
   // Slow partner: each answer takes 300 ms, so the kill lands with deliveries in flight.
   ASSERT_EQ(partner_->admin("POST", "faults", R"({"count":1000,"delay_ms":300})").status / 100, 2);
   std::string batch;
+  std::string consents;
   constexpr int kRecords = 12;
   for (int i = 0; i < kRecords; ++i) {
-    batch += oneLine(prescriptionRecord("k" + std::to_string(i), "M" + std::to_string(i))) + "\n";
+    const std::string mrn = "M" + std::to_string(i);
+    consents += oneLine(consentRecord(mrn, "st-mary", R"(["general","sud"])", "active", "e2e-" + mrn)) + "\n";
+    batch += oneLine(prescriptionRecord("k" + std::to_string(i), mrn)) + "\n";
   }
+  ASSERT_EQ(gw.post(consents, "application/x-ndjson").status, 202);
   ASSERT_EQ(gw.post(batch, "application/x-ndjson").status, 202);
   std::this_thread::sleep_for(std::chrono::milliseconds(800));
   // Still work left at the moment of the kill, or the test would prove nothing.
