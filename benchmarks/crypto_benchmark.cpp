@@ -1,6 +1,7 @@
 // Cost of encryption at rest: AES-256-GCM seal/open of a typical stored payload, and the
-// keyring's envelope on top (header, AAD). Not built by default: see the note at the end of
-// benchmarks/CMakeLists.txt, or build by hand against gw_store.
+// keyring's envelope on top (header, AAD). Build target (benchmarks/CMakeLists.txt):
+//   add_executable(crypto_benchmark crypto_benchmark.cpp)
+//   target_link_libraries(crypto_benchmark PRIVATE gw_store benchmark::benchmark)
 #include <benchmark/benchmark.h>
 
 #include <Poco/Data/SQLite/Connector.h>

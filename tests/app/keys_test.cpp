@@ -71,6 +71,13 @@ TEST_F(KeysTest, RotateThenOnlyTheNewKeyOpensTheDatabaseAndTheDataIsIntact) {
   auto payload = store.value()->recordPayload("c1", "r1", 1);
   ASSERT_TRUE(payload && payload.value());
   EXPECT_EQ(*payload.value(), R"({"mrn":"A12345"})");
+  // The rotation is in the audit log, with key ids and never a key.
+  store::AuditQuery q;
+  q.kind = "key-rotation";
+  auto page = store.value()->queryAudit(q);
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page.value().entries.size(), 1u);
+  EXPECT_THAT(page.value().entries[0].detail, HasSubstr(rotated.value().new_master_id));
 }
 
 TEST_F(KeysTest, RotateChecksTheNewKeyFileBeforeTouchingTheDatabase) {

@@ -397,18 +397,49 @@ struct Gateway::Parts {
     jobs_cv.notify_one();
   }
 
+  // The jobs thread: reloads, consent reconciliation, audit verification, and the retention
+  // purge every privacy.purge_interval (first shortly after start) when a retention is set.
   void runJobs() {
+    const auto& retention = config.privacy.retention_days;
+    const bool purging = retention.general > 0 || retention.sud > 0 || retention.mh > 0;
+    auto next_purge = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     for (;;) {
       std::function<void()> job;
       {
         std::unique_lock lock(jobs_mutex);
-        jobs_cv.wait(lock, [this] { return jobs_stopping || !jobs.empty(); });
-        if (jobs.empty()) return;
-        job = std::move(jobs.front());
-        jobs.pop_front();
+        const auto ready = [this] { return jobs_stopping || !jobs.empty(); };
+        if (purging) {
+          jobs_cv.wait_until(lock, next_purge, ready);
+        } else {
+          jobs_cv.wait(lock, ready);
+        }
+        if (jobs_stopping && jobs.empty()) return;
+        if (!jobs.empty()) {
+          job = std::move(jobs.front());
+          jobs.pop_front();
+        }
       }
-      job();
+      if (job) {
+        job();
+      } else if (purging && std::chrono::steady_clock::now() >= next_purge) {
+        purgeExpired();
+        next_purge = std::chrono::steady_clock::now() + config.privacy.purge_interval;
+      }
     }
+  }
+
+  void purgeExpired() {
+    auto purged = store->purgeExpired(clock->now(), retentionOf(config.privacy));
+    if (!purged) {
+      GW_LOG(Error, Store, "purge_failed").kv("error", purged.error().describe());
+      return;
+    }
+    const auto& n = purged.value();
+    GW_LOG(Info, Store, "purged")
+        .kv("record_versions", n.record_versions)
+        .kv("resources", n.resources)
+        .kv("outbox_items", n.outbox_items)
+        .kv("records", n.records);
   }
 
   void stopJobs() {

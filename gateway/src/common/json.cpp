@@ -192,10 +192,18 @@ std::string pointerToPath(std::string_view pointer) {
     }
     std::size_t end = pointer.find('/', i + 1);
     if (end == std::string_view::npos) end = pointer.size();
-    std::string token(pointer.substr(i + 1, end - i - 1));
-    // JSON pointer escapes
-    for (std::size_t p; (p = token.find("~1")) != std::string::npos;) token.replace(p, 2, "/");
-    for (std::size_t p; (p = token.find("~0")) != std::string::npos;) token.replace(p, 2, "~");
+    // JSON pointer escapes (RFC 6901: "~1" is '/', "~0" is '~'), undone in one pass so that an
+    // unescaped "~" is never read again as the start of another escape.
+    std::string token;
+    token.reserve(end - i - 1);
+    for (std::size_t k = i + 1; k < end; ++k) {
+      const char c = pointer[k];
+      if (c == '~' && k + 1 < end && (pointer[k + 1] == '0' || pointer[k + 1] == '1')) {
+        token.push_back(pointer[++k] == '1' ? '/' : '~');
+      } else {
+        token.push_back(c);
+      }
+    }
     const bool numeric = !token.empty() && token.find_first_not_of("0123456789") == std::string::npos;
     if (numeric) {
       out += "[" + token + "]";
