@@ -48,6 +48,21 @@ fi
 gw() { curl -sS --cacert certs/out/ca.crt --cert certs/out/client.crt --key certs/out/client.key \
   -H "Authorization: Bearer dev-ingest-c1" "$@"; }
 
+echo "== posting the patient's consent: st-mary may receive general and substance-use (Part 2) data for treatment"
+# Dated around today, so the demo never runs on an expired consent.
+python3 - > var/demo-consent.json <<'PY'
+import datetime, json
+today = datetime.date.today()
+print(json.dumps({"record_id": "c1:cn:77", "record_type": "consent", "clinic": "c1", "program": "otp",
+  "recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+  "patient": {"mrn": "A12345"},
+  "consent": {"id": "77", "recipient": "st-mary", "purposes": ["TREAT"], "categories": ["general", "sud"],
+              "effective": {"start": str(today - datetime.timedelta(days=1)), "end": str(today + datetime.timedelta(days=365))},
+              "signed_on": str(today - datetime.timedelta(days=1)), "signed_by": "patient", "status": "active"}}))
+PY
+gw -H 'Content-Type: application/json' --data-binary @var/demo-consent.json https://127.0.0.1:8443/v1/records |
+  python3 -c 'import json,sys; r=json.load(sys.stdin)["results"][0]; print(" consent", r["record_id"], r["status"], "version", r.get("version"))'
+
 echo "== posting a patient and a MAT prescription (NDJSON) to https://127.0.0.1:8443/v1/records"
 gw -H 'Content-Type: application/x-ndjson' --data-binary @mappers/clinic-v1/examples/demo.ndjson \
   https://127.0.0.1:8443/v1/records | python3 -m json.tool
@@ -64,11 +79,21 @@ gw "https://127.0.0.1:8443/v1/records/c1:rx:9001?clinic=c1" | python3 -m json.to
 echo "== what the partner holds (searched back by business identifier)"
 partner() { curl -sS --cacert certs/out/ca.crt --cert certs/out/client.crt --key certs/out/client.key "$@"; }
 partner "https://127.0.0.1:9443/fhir/R4/MedicationRequest?identifier=https://ids.c1.example.org/prescription|9001" |
-  python3 -c 'import json,sys; b=json.load(sys.stdin); [print(" MedicationRequest", e["resource"]["id"], e["resource"]["status"], e["resource"]["medicationCodeableConcept"]["text"]) for e in b.get("entry",[])]'
+  python3 -c 'import json,sys; b=json.load(sys.stdin); [print(" MedicationRequest", e["resource"]["id"], e["resource"]["status"], e["resource"]["medicationCodeableConcept"]["text"], "labels:", ",".join(c["code"] for c in e["resource"]["meta"].get("security",[]))) for e in b.get("entry",[])]'
+partner "https://127.0.0.1:9443/fhir/R4/Consent?identifier=https://ids.c1.example.org/consent|77" |
+  python3 -c 'import json,sys; b=json.load(sys.stdin); [print(" Consent", e["resource"]["id"], e["resource"]["status"], "(travels with the Part 2 data)") for e in b.get("entry",[])]'
 partner "https://127.0.0.1:9443/fhir/R4/Patient?identifier=https://ids.c1.example.org/mrn|A12345" |
   python3 -c 'import json,sys; b=json.load(sys.stdin); [print(" Patient", e["resource"]["id"], e["resource"].get("gender")) for e in b.get("entry",[])]'
 
-echo "== logs: var/gateway.log (no PHI), var/partner.log; database: var/gateway.db"
+echo "== the decision and disclosure log, as a compliance officer sees it (GET /v1/audit/decisions)"
+comp() { curl -sS --cacert certs/out/ca.crt --cert certs/out/client.crt --key certs/out/client.key \
+  -H "Authorization: Bearer dev-compliance" "$@"; }
+comp "https://127.0.0.1:8443/v1/audit/decisions?clinic=c1&mrn=A12345&limit=50" |
+  python3 -c 'import json,sys; [print(" ", e["seq"], e["kind"], e["partner_id"] or "-", e["resource_type"] or "-", e["outcome"], e["reason"] or "", e["consent_id"] or "") for e in json.load(sys.stdin)["entries"]]'
+comp "https://127.0.0.1:8443/v1/audit/verify" |
+  python3 -c 'import json,sys; r=json.load(sys.stdin); print(" chain intact:", r["ok"], "rows:", r["rows"], "anchor:", r.get("anchor"))'
+
+echo "== logs: var/gateway.log (no PHI), var/partner.log; database: var/gateway.db (payloads encrypted per class)"
 if [[ "${DEMO_EXIT:-0}" == 1 ]]; then exit 0; fi
 echo "== running; Ctrl-C stops the gateway and the partner"
 wait

@@ -243,6 +243,12 @@ TEST_F(IngestServiceTest, AConsentRecordIsVersionedInTheRegistryAndNotSentOnItsO
   EXPECT_EQ(changed_consents_[1].version, 2);
   EXPECT_EQ(changed_consents_[1].status, consent::ConsentStatus::Revoked);
   EXPECT_EQ(registry_.current("c1", "A12345-st-mary")->version, 2);
+  const auto registered = auditOf(*store_, "consent");
+  ASSERT_EQ(registered.size(), 2u) << "each stored version is in the log, resends are not";
+  EXPECT_EQ(registered[1].consent_id, "c1/A12345-st-mary");
+  EXPECT_EQ(registered[1].consent_version, 2);
+  EXPECT_EQ(registered[1].reason, "revoked");
+  EXPECT_EQ(registered[1].partner_id, "st-mary");
   auto stored = store_->consents(ids::resourceId("c1", "Patient", "A12345"));
   ASSERT_TRUE(stored);
   EXPECT_EQ(stored.value().size(), 2u);

@@ -161,6 +161,7 @@ TEST_F(PrivacyEndToEnd, AConsentNamingOnePartnerDecidesWhatEachPartnerReceives) 
   EXPECT_GE(count(page, "decision", kPartnerB, "deny", "MedicationRequest"), 1);
   EXPECT_GE(count(page, "decision", kPartnerA, "deny", "Observation"), 1);
   EXPECT_GE(count(page, "disclosure", kPartnerA, "delivered"), 1);
+  EXPECT_EQ(count(page, "consent", kPartnerA, "ok", "Consent"), 1) << "the consent's registration";
   bool mh_reason = false;
   for (const auto& e : page["entries"].GetArray()) {
     if (std::string(e["reason"].GetString()) == "class-not-covered:mh") mh_reason = true;

@@ -276,6 +276,25 @@ IngestService::Prepared IngestService::prepare(const rapidjson::Value& record, s
       return p;
     }
     w.consent = consent::toRow(version.value());  // the store numbers the version
+    // The registration itself is in the log: who may receive what, from when (no content).
+    store::AuditEntry e;
+    e.at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  parts_.committer.clock().now().time_since_epoch()).count();
+    e.kind = std::string(store::audit_kind::kConsent);
+    e.actor = submitter.token_id;
+    e.clinic = clinic_id;
+    e.patient_key = w.patient_key;
+    e.partner_id = candidate.partner_id;
+    e.purpose = consent::purposeSetName(candidate.purposes);
+    e.resource_type = "Consent";
+    e.resource_id = consent_resource_id;
+    e.classes = privacy::classSetName(candidate.classes);
+    e.consent_id = clinic_id + "/" + candidate.consent_id;
+    e.outcome = std::string(store::audit_outcome::kOk);
+    e.reason = std::string(consent::statusName(candidate.status));
+    e.policy_version = parts_.policy.policy_version;
+    e.detail = R"({"record_key":")" + p.record_key + R"("})";
+    w.audit.push_back(std::move(e));
     p.consent = std::move(version).value();
     return p;  // a Consent is sent only with the Part 2 data it permits
   }
