@@ -82,15 +82,16 @@ TEST(ConsentFromRecord, ReadsARevokedConsentEndingOnAnEvent) {
   EXPECT_EQ(v.value().signed_on, day("2025-12-31"));
 }
 
-TEST(ConsentFromRecord, TheTpoGoldenIsAPart2ConsentWithoutAnEnd) {
-  // The mapper golden maps it, but ingest must refuse it: sud and neither end nor event.
+TEST(ConsentFromRecord, TheTpoGoldenEndsOnAnEventAndIsValid) {
+  // A TPO consent for sud data may end on an event ("end of treatment") instead of a date.
   auto doc = parseJson(readRepoFile("mappers/clinic-v1/golden/consent_tpo_sud.input.json"));
-  const auto errors = checkValidity(doc);
-  EXPECT_THAT(paths(errors), ElementsAre("consent.effective.end"));
+  EXPECT_THAT(checkValidity(doc), IsEmpty());
   auto v = consentFromRecord(doc, "k", "r");
-  ASSERT_FALSE(v);
-  EXPECT_EQ(v.error().code, ErrorCode::InvalidInput);
-  EXPECT_EQ(v.error().where, "consent.effective.end");
+  ASSERT_TRUE(v) << v.error().describe();
+  EXPECT_FALSE(v.value().period_end.has_value()) << "open until the event or a revocation";
+  // Without the event it would be refused: sud and neither end nor event.
+  doc["consent"].RemoveMember("expires_on_event");
+  EXPECT_THAT(paths(checkValidity(doc)), ElementsAre("consent.effective.end"));
 }
 
 // --- section 4, one rule at a time ---------------------------------------------------------
