@@ -328,6 +328,25 @@ TEST_F(GatewayEndToEnd, EveryRecordTypeFlowsEndToEnd) {
   EXPECT_GT(checked.size(), 20u);
 }
 
+// A newer version of a harm-reduction service without one of its items deletes that item's
+// Observation at the partner (conditional DELETE in the same transaction), and keeps the rest.
+TEST_F(GatewayEndToEnd, AnItemDroppedByANewVersionIsDeletedAtThePartner) {
+  auto& gw = startGateway();
+  const auto service = [](const std::string& items) {
+    return R"({"record_id":"c1:hr:H-7","record_type":"harm_reduction_service","clinic":"c1","program":"otp",
+      "recorded_at":"2026-11-20T17:00:00-05:00","patient":{"mrn":"A12345"},
+      "service":{"id":"H-7","date":"2026-11-20","items":[)" + items + "]}}";
+  };
+  ASSERT_EQ(gw.post(service(R"({"kind":"naloxone_kit","quantity":2},{"kind":"syringes","quantity":50})")).status, 202);
+  ASSERT_TRUE(gw.waitForDeliveries("c1:hr:H-7", "delivered"));
+  const std::string system = "https://ids.c1.example.org/harm-reduction-service";
+  ASSERT_EQ(partner_->count("Observation", system, "H-7:syringes"), 1);
+  ASSERT_EQ(gw.post(service(R"({"kind":"naloxone_kit","quantity":2})")).status, 202);
+  ASSERT_TRUE(gw.waitForDeliveries("c1:hr:H-7", "delivered")) << gw.status("c1:hr:H-7").body;
+  EXPECT_EQ(partner_->count("Observation", system, "H-7:syringes"), 0) << "deleted with the new version";
+  EXPECT_EQ(partner_->count("Observation", system, "H-7:naloxone_kit"), 1);
+}
+
 TEST_F(GatewayEndToEnd, CredentialsAreChecked) {
   auto& gw = startGateway();
   EXPECT_EQ(gw.post(prescriptionRecord(), "application/json", "wrong-token-xxxxxxxx").status, 401);
