@@ -315,6 +315,25 @@ TEST_F(IngestServiceTest, ANewVersionWithoutAnItemDeletesItsObservationAtThePart
   EXPECT_EQ(deletes, 1);
 }
 
+TEST_F(IngestServiceTest, EveryPartOfASplitPart2DisclosureCarriesTheConsent) {
+  config_.partners[0].max_bundle_entries = 3;  // stub Patient + Consent + one Observation per part
+  ASSERT_EQ(post(json::toString(recordWithItems({"naloxone_kit", "syringes", "education"}))).status, 202);
+  auto pending = store_->pendingItems("st-mary", ids::resourceId("c1", "Patient", "A12345"));
+  ASSERT_TRUE(pending);
+  ASSERT_EQ(pending.value().size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    auto due = store_->dueItems("st-mary", clock_.now(), 10);
+    ASSERT_TRUE(due && due.value().size() == 1);
+    auto bundle = parse(due.value()[0].bundle);
+    int consents = 0;
+    for (const auto& e : bundle["entry"].GetArray()) {
+      if (e.HasMember("resource") && std::string(e["resource"]["resourceType"].GetString()) == "Consent") ++consents;
+    }
+    EXPECT_EQ(consents, 1) << "part " << i;
+    ASSERT_TRUE(store_->markDelivered(due.value()[0].id, {}, clock_.now()));
+  }
+}
+
 TEST_F(IngestServiceTest, RejectedRecordsNamePathAndStoreNothing) {
   std::string bad = kRx;
   bad.replace(bad.find("\"daily\""), 7, "\"hourly\"");
@@ -426,6 +445,18 @@ TEST_F(IngestWithoutSomeMappersTest, UnmappedTypesWaitInTheInbox) {
   ASSERT_TRUE(status && status.value());
   EXPECT_EQ(status.value()->state, store::RecordState::Unmapped);
   EXPECT_TRUE(status.value()->deliveries.empty());
+}
+
+TEST_F(IngestWithoutSomeMappersTest, AConsentIsNeverHeldUnmappedItIsRejected) {
+  // Held as "unmapped", a revocation would leave the earlier active version in force.
+  auto reply = post(R"({"record_id":"c1:cn:A12345-st-mary","record_type":"consent","clinic":"c1","program":"otp",
+    "recorded_at":"2026-11-21T08:55:00-05:00","patient":{"mrn":"A12345"},
+    "consent":{"id":"A12345-st-mary","recipient":"st-mary","purposes":["TREAT"],"categories":["general","sud"],
+    "effective":{"start":"2026-11-01","end":"2027-11-01"},"signed_on":"2026-11-01","signed_by":"patient",
+    "status":"revoked","revoked_on":"2026-11-21"}})");
+  EXPECT_EQ(reply.status, 422) << reply.body;
+  EXPECT_THAT(reply.body, HasSubstr("no consent mapper"));
+  EXPECT_EQ(registry_.current("c1", "A12345-st-mary")->status, consent::ConsentStatus::Active) << "nothing recorded";
 }
 
 // Profiles stricter than the mapper (dispenseRequest required): a prescription without quantity,

@@ -249,7 +249,9 @@ TEST_F(PrivacyEndToEnd, EditingOneLogRowMakesVerifyFailAtThatRow) {
   {
     Poco::Data::SQLite::Connector::registerConnector();
     Poco::Data::Session db("SQLite", dir_ + "/gateway.db");
-    db << "UPDATE audit_log SET outcome = 'permit' WHERE seq = 3", Poco::Data::Keywords::now;
+    // Flip one decision, as someone hiding a disclosure (or inventing a permit) would.
+    db << "UPDATE audit_log SET outcome = CASE outcome WHEN 'permit' THEN 'deny' ELSE 'permit' END WHERE seq = 3",
+        Poco::Data::Keywords::now;
   }
   const int status = std::system((cli + " > " + dir_ + "/verify-broken.txt 2>&1").c_str());
   EXPECT_NE(status, 0);

@@ -12,7 +12,17 @@ Result<std::vector<consent::ConsentVersion>> loadConsentRegistry(store::Store& s
     auto v = consent::fromRow(c.row);
     if (!v) {
       GW_LOG(Error, Consent, "consent_row_unreadable").kv("error", v.error().describe());
-      continue;  // default deny: an unreadable consent permits nothing
+      // Default deny: an unreadable version withdraws the consent (an older, readable version
+      // must not come back into force), so it enters the registry as a revoked tombstone.
+      consent::ConsentVersion tombstone;
+      tombstone.clinic = c.row.clinic;
+      tombstone.consent_id = c.row.consent_id;
+      tombstone.version = c.row.version;
+      tombstone.patient_key = c.row.patient_key;
+      tombstone.partner_id = c.row.partner_id;
+      tombstone.status = consent::ConsentStatus::Revoked;
+      versions.push_back(std::move(tombstone));
+      continue;
     }
     if (!c.reconciled) unreconciled.push_back(v.value());
     versions.push_back(std::move(v).value());

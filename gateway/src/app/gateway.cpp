@@ -309,7 +309,8 @@ struct Gateway::Parts {
     next->ingest = std::make_unique<ingest::IngestService>(ingest::IngestParts{
         config, *mapping->schemas, *mapping->mappers, *mapping->profiles, csv.get(), *committer, *store, *classifier,
         registry, ingest::DisclosurePolicy{config.privacy.part2_notice, config.privacy.policy_version},
-        record_key_secret, [this](const consent::ConsentVersion& v) { scheduleReconcile(v); }});
+        record_key_secret, [this](const consent::ConsentVersion& v) { scheduleReconcile(v); },
+        [this](const std::string& patient_key) { scheduleReconcilePatient(patient_key); }});
     next->mapping = std::move(mapping);
     next->csv_mappers = std::move(csv);
     next->classifier = std::move(classifier);
@@ -387,6 +388,20 @@ struct Gateway::Parts {
     if (auto logged = store->appendAudit({std::move(entry)}); !logged) {
       GW_LOG(Error, Audit, "audit_read_not_logged").kv("error", logged.error().describe());
     }
+  }
+
+  // Records decided under a registry that changed before they committed: settle the patient's
+  // queue with every partner (a no-op when nothing differs).
+  void scheduleReconcilePatient(const std::string& patient_key) {
+    post([this, patient_key] {
+      auto running = current();
+      for (const auto& partner : config.partners) {
+        if (auto settled = running->ingest->reconcile(patient_key, partner.id); !settled) {
+          GW_LOG(Error, Consent, "reconcile_failed").kv("partner", partner.id).kv("error", settled.error().describe());
+        }
+      }
+      wakeWorkers();
+    });
   }
 
   void post(std::function<void()> job) {

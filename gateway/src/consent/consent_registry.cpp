@@ -280,7 +280,9 @@ Status ConsentRegistry::admissible(const ConsentVersion& v) const {
 
 Result<ConsentRegistry::UpsertResult> ConsentRegistry::upsert(ConsentVersion v) {
   std::lock_guard lock(state_->write_mutex);
-  return state_->apply(std::move(v));
+  auto result = state_->apply(std::move(v));
+  generation_.fetch_add(1, std::memory_order_release);
+  return result;
 }
 
 std::vector<Error> ConsentRegistry::load(std::vector<ConsentVersion> rows) {
@@ -306,6 +308,7 @@ std::vector<Error> ConsentRegistry::load(std::vector<ConsentVersion> rows) {
     state_->keys.swap(fresh->keys);
     state_->current_count = fresh->current_count;
   }
+  generation_.fetch_add(1, std::memory_order_release);
   return errors;
 }
 

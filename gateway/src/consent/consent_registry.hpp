@@ -15,6 +15,7 @@
 // below the newest known is ignored (a replay cannot bring back an older state). Revocation is
 // final: once a version of a consent is revoked, an active version of the same consent is refused
 // (a new authorisation must come as a new consent id).
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -68,10 +69,13 @@ class ConsentRegistry {
   std::vector<std::shared_ptr<const ConsentVersion>> forPatient(std::string_view patient_key) const;
   /// Number of consents with a current version.
   std::size_t size() const;
+  /// Changes with every upsert and load: a decision taken under an older generation may be stale.
+  std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
 
  private:
   struct State;
   std::unique_ptr<State> state_;
+  std::atomic<std::uint64_t> generation_{0};
 };
 
 }  // namespace gw::consent

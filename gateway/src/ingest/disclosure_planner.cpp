@@ -77,8 +77,10 @@ Status DisclosurePlanner::attachConsent(const consent::ConsentVersion& consent, 
     return makeError(ErrorCode::Internal, "the stored Consent resource " + consent.resource_id + " has no identifier",
                      "resources", "check the consent mapper: it must set Consent.identifier");
   }
+  // In every part of a split Bundle: no part of a Part 2 disclosure travels without it.
   build.entries.push_back({"Consent", consent.resource_id, std::string(json::getString((*ids)[0], "system")),
-                           std::string(json::getString((*ids)[0], "value")), &doc, outbox::EntryMethod::ConditionalUpdate});
+                           std::string(json::getString((*ids)[0], "value")), &doc, outbox::EntryMethod::ConditionalUpdate,
+                           true});
   return ok();
 }
 
@@ -179,8 +181,9 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
         disclosed = redaction.value().after;
         body = &copy;
       }
-      if (disclosed.part2 && disclosed.classes.has(privacy::DataClass::Sud)) {
-        // 42 CFR 2.32: the notice travels inside the resource, so it cannot be separated from it.
+      if (disclosed.classes.has(privacy::DataClass::Sud)) {
+        // 42 CFR 2.32 (privacy-rules section 5, for every permitted sud disclosure): the notice
+        // travels inside the resource, so it cannot be separated from it.
         rapidjson::Document* target = nullptr;
         if (body == r.resource) {
           auto& copy = build.owned.emplace_back();
@@ -217,8 +220,17 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
       }
       build.disclosure.resources.push_back(std::move(d));
     }
-    // Nothing but the Patient (from a record about something else) is not worth a disclosure.
+    // Nothing but the Patient (from a record about something else) is not worth a disclosure;
+    // its permit is logged as what happened: nothing was disclosed.
     const bool only_stub = build.entries.size() == 1 && build.entries[0].method == outbox::EntryMethod::ConditionalCreate;
+    if (only_stub) {
+      for (auto& e : plan.audit) {
+        if (e.partner_id == partner.id && e.outcome == store::audit_outcome::kPermit) {
+          e.outcome = std::string(store::audit_outcome::kDeny);
+          e.reason = "nothing-else-disclosed";
+        }
+      }
+    }
     if (build.entries.empty() || only_stub) continue;
 
     // The Consent each Part 2 disclosure relies on goes with it (42 CFR 2.32(b)); without it
@@ -244,7 +256,15 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
       }
       continue;
     }
+    // A DELETE names the resource: only partners that may know of it get one.
     for (const auto& d : dropped) {
+      consent::DecisionRequest request;
+      request.patient_key = record.patient_key;
+      request.partner_id = partner.id;
+      request.purpose = partner.purpose_of_use;
+      request.date = today;
+      request.classes = d.classes;
+      if (!registry_.decide(request).permitted()) continue;
       build.entries.push_back({d.resource_type, "", d.identifier_system, d.identifier_value, nullptr,
                                outbox::EntryMethod::ConditionalDelete});
     }

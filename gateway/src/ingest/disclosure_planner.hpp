@@ -43,6 +43,7 @@ struct DroppedResource {
   std::string resource_type;
   std::string identifier_system;
   std::string identifier_value;
+  privacy::ClassSet classes;  // as stored: a partner gets the DELETE only if it may know of it
 };
 
 struct RecordFacts {

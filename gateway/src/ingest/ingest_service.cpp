@@ -130,6 +130,8 @@ struct IngestService::Prepared {
   std::vector<std::string> partners;       // partners it was queued for
   std::string outcome;                     // OperationOutcome of a record found invalid
   std::optional<consent::ConsentVersion> consent;  // a consent record's version, entered after commit
+  std::uint64_t registry_generation = 0;  // of the registry its decisions were taken under (0: none)
+  std::string write_patient_key;          // write.patient_key, kept after the write moves out
 };
 
 IngestService::IngestService(IngestParts parts)
@@ -212,6 +214,12 @@ IngestService::Prepared IngestService::prepare(const rapidjson::Value& record, s
   }
 
   if (!parts_.mappers.has(w.record_type)) {
+    if (is_consent) {
+      // A consent must take effect when it is accepted (a revocation above all): no holding it.
+      p.errors.push_back({"record_type", "this gateway has no consent mapper, so it cannot record consents now "
+                                         "(retry after its mapping set is fixed)"});
+      return p;
+    }
     w.state = store::RecordState::Unmapped;  // kept in the inbox until a mapper for it exists
     return p;
   }
@@ -242,6 +250,12 @@ IngestService::Prepared IngestService::prepare(const rapidjson::Value& record, s
   // as "invalid" with the outcome, and nothing is queued.
   for (const auto& r : resources) {
     auto checked = parts_.profiles.validate(r.resource);
+    if (!checked.valid() && is_consent) {
+      // Accepting it as "invalid" would leave the previous version (an active one, say) in force.
+      p.errors.push_back({"consent", "the consent's FHIR Consent fails its profile, so it was not recorded: " +
+                                         checked.operationOutcomeJson()});
+      return p;
+    }
     if (!checked.valid()) {
       w.state = store::RecordState::Invalid;
       w.error = checked.operationOutcomeJson();
@@ -295,6 +309,7 @@ IngestService::Prepared IngestService::prepare(const rapidjson::Value& record, s
     e.policy_version = parts_.policy.policy_version;
     e.detail = R"({"record_key":")" + p.record_key + R"("})";
     w.audit.push_back(std::move(e));
+    if (!auditableOrRejected(p)) return p;
     p.consent = std::move(version).value();
     return p;  // a Consent is sent only with the Part 2 data it permits
   }
@@ -323,13 +338,15 @@ IngestService::Prepared IngestService::prepare(const rapidjson::Value& record, s
       const bool kept = std::any_of(resources.begin(), resources.end(), [&](const auto& r) {
         return r.resource_type == old.resource_type && r.id == old.resource_id;
       });
-      if (!kept) dropped.push_back({old.resource_type, old.identifier_system, old.identifier_value});
+      if (!kept) dropped.push_back({old.resource_type, old.identifier_system, old.identifier_value, old.classes});
     }
   } else {
     p.errors.push_back({"record", "the gateway could not read this record's earlier version; retry later"});
     return p;
   }
 
+  p.registry_generation = parts_.registry.generation();
+  p.write_patient_key = w.patient_key;
   const RecordFacts facts{clinic_id, p.record_key, w.patient_key, part2};
   auto plan = planner_.plan(facts, classified, dropped, parts_.committer.clock().now(), only_partner);
   if (!plan) {
@@ -344,6 +361,7 @@ IngestService::Prepared IngestService::prepare(const rapidjson::Value& record, s
   }
   w.audit = std::move(plan.value().audit);
   p.partners = std::move(plan.value().partners);
+  auditableOrRejected(p);
   return p;
 }
 
@@ -455,6 +473,22 @@ void IngestService::ingestCsv(std::string_view csv_text, const mapping::CsvInput
   commit(std::move(prepared), std::move(writes), submitter, std::move(done));
 }
 
+bool IngestService::auditableOrRejected(Prepared& p) const {
+  // A log entry the store would refuse would fail the whole group commit: this record alone is
+  // rejected instead (ids with control characters, oversized fields).
+  for (const auto& e : p.write.audit) {
+    if (auto valid = store::AuditAppender::validate(e); !valid) {
+      GW_LOG(Warn, Ingest, "record_not_auditable").kv("record_key", p.record_key).kv("error", valid.error().message);
+      p.errors.push_back({"record_id", "this record's ids cannot be written to the decision log (control characters "
+                                       "or too long); send ids of printable characters"});
+      p.write = store::IngestWrite{};
+      p.consent.reset();
+      return false;
+    }
+  }
+  return true;
+}
+
 void IngestService::enterConsents(std::vector<Prepared>& prepared, const std::vector<store::IngestOutcome>& outcomes) const {
   // Runs on the committer's thread right after the commit, before any answer: a record posted
   // after this consent's 202 is decided under it.
@@ -477,6 +511,21 @@ void IngestService::enterConsents(std::vector<Prepared>& prepared, const std::ve
         .kv("partner", p.consent->partner_id)
         .kv("status", consent::statusName(p.consent->status));
     if (parts_.on_consent_change) parts_.on_consent_change(*p.consent);
+  }
+  // Records decided before a consent changed (prepared before its commit, committed after it):
+  // their patient's queue is settled again, so nothing waits forever or goes under a stale rule.
+  next = 0;
+  const auto generation = parts_.registry.generation();
+  std::vector<std::string> stale;
+  for (const auto& p : prepared) {
+    if (!p.errors.empty()) continue;
+    const auto& outcome = outcomes[next++];
+    if (p.consent || outcome.disposition == store::IngestDisposition::Unchanged) continue;
+    if (p.registry_generation == 0 || p.registry_generation == generation) continue;
+    if (std::find(stale.begin(), stale.end(), p.write_patient_key) == stale.end()) stale.push_back(p.write_patient_key);
+  }
+  if (parts_.on_stale_decisions) {
+    for (const auto& patient : stale) parts_.on_stale_decisions(patient);
   }
 }
 

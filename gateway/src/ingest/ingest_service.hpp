@@ -53,6 +53,9 @@ struct IngestParts {
   /// Called after a consent version committed and entered the registry (on the committer's
   /// thread): reconcile what is queued and held for that patient and partner. Optional.
   std::function<void(const consent::ConsentVersion&)> on_consent_change;
+  /// Called (on the committer's thread) for a patient whose records were decided under a
+  /// registry that changed before they committed: reconcile that patient with every partner.
+  std::function<void(const std::string& patient_key)> on_stale_decisions;
 };
 
 class IngestService {
@@ -92,6 +95,7 @@ class IngestService {
   std::string forClients(std::string text) const;
   Prepared prepare(const rapidjson::Value& record, std::size_t index, const Submitter& submitter,
                    std::string_view only_partner = {}) const;
+  bool auditableOrRejected(Prepared& p) const;
   void enterConsents(std::vector<Prepared>& prepared, const std::vector<store::IngestOutcome>& outcomes) const;
   void commit(std::shared_ptr<std::vector<Prepared>> prepared, std::vector<store::IngestWrite> writes,
               const Submitter& submitter, std::function<void(IngestReply)> done) const;

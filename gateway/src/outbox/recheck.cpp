@@ -59,12 +59,18 @@ RecheckResult recheckItem(const store::OutboxItem& item, const consent::ConsentR
     request.activity_classes = r.activity_classes;
     request.plan_classes = r.plan_classes;
     const auto decision = registry.decide(request);
-    const bool same = r.outcome == "permit" ? decision.outcome == consent::Outcome::Permit
-                                            : decision.outcome == consent::Outcome::Redact &&
-                                                  decision.removed_activities == r.removed_activities;
-    if (same) continue;
-    std::string reason = decision.disclosable() ? "decision-changed:" + std::string(consent::outcomeName(decision.outcome))
-                                                : consent::reasonText(decision);
+    const bool same_outcome = r.outcome == "permit" ? decision.outcome == consent::Outcome::Permit
+                                                    : decision.outcome == consent::Outcome::Redact &&
+                                                          decision.removed_activities == r.removed_activities;
+    // The Bundle carries the Consent it was permitted under: under another consent (or version)
+    // it would travel with the wrong copy, so it is re-planned rather than sent.
+    const bool same_consent = decision.consent &&
+                              decision.consent->clinic + "/" + decision.consent->consent_id == r.consent_id &&
+                              decision.consent->version == r.consent_version;
+    if (same_outcome && same_consent) continue;
+    std::string reason = !decision.disclosable() ? consent::reasonText(decision)
+                         : !same_outcome ? "decision-changed:" + std::string(consent::outcomeName(decision.outcome))
+                                         : "consent-changed";
     if (result.reason.empty()) result.reason = reason;
     result.cancellations.push_back(cancellation(item, d.purpose, d.patient_key, r.resource_type, r.resource_id,
                                                 privacy::classSetName(r.classes), std::move(reason), &decision, now,

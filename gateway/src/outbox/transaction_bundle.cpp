@@ -140,21 +140,35 @@ std::string conditionalUrl(const std::string& resource_type, const std::string& 
 
 std::vector<BuiltBundle> buildTransactionBundles(const std::vector<BundleEntry>& entries, int max_entries,
                                                  const rapidjson::Value* bundle_security) {
-  std::vector<const BundleEntry*> shared;
+  // Every part: the ConditionalCreate entries first (the patient the others reference), then its
+  // share of the rest, then the in_every_part entries (e.g. the Consent of a Part 2 disclosure).
+  std::vector<const BundleEntry*> leading;
+  std::vector<const BundleEntry*> trailing;
   std::vector<const BundleEntry*> rest;
-  for (const auto& e : entries) (e.method == EntryMethod::ConditionalCreate ? shared : rest).push_back(&e);
-
+  for (const auto& e : entries) {
+    if (e.method == EntryMethod::ConditionalCreate) {
+      leading.push_back(&e);
+    } else if (e.in_every_part) {
+      trailing.push_back(&e);
+    } else {
+      rest.push_back(&e);
+    }
+  }
   std::vector<BuiltBundle> bundles;
   if (rest.empty()) {
-    if (!shared.empty()) bundles.push_back(buildOne(shared, bundle_security));
+    std::vector<const BundleEntry*> part = leading;
+    part.insert(part.end(), trailing.begin(), trailing.end());
+    if (!part.empty()) bundles.push_back(buildOne(part, bundle_security));
     return bundles;
   }
   // Shared entries ride along in every part; at least one other entry per part.
   const int limit = std::max(max_entries, 1);
-  const std::size_t room = static_cast<std::size_t>(std::max(1, limit - static_cast<int>(shared.size())));
+  const int shared = static_cast<int>(leading.size() + trailing.size());
+  const std::size_t room = static_cast<std::size_t>(std::max(1, limit - shared));
   for (std::size_t start = 0; start < rest.size(); start += room) {
-    std::vector<const BundleEntry*> part = shared;
+    std::vector<const BundleEntry*> part = leading;
     for (std::size_t i = start; i < rest.size() && i < start + room; ++i) part.push_back(rest[i]);
+    part.insert(part.end(), trailing.begin(), trailing.end());
     bundles.push_back(buildOne(part, bundle_security));
   }
   return bundles;

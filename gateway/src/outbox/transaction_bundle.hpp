@@ -22,6 +22,9 @@ struct BundleEntry {
   std::string identifier_value;
   const rapidjson::Value* resource = nullptr;  // FHIR JSON; not owned (null for ConditionalDelete)
   EntryMethod method = EntryMethod::ConditionalUpdate;
+  /// Repeated in every part when the entries are split (ConditionalCreate entries always are):
+  /// e.g. the Consent that must travel with each part of a Part 2 disclosure.
+  bool in_every_part = false;
 };
 
 struct BuiltBundle {
@@ -32,7 +35,8 @@ struct BuiltBundle {
 /// Builds one or more transaction Bundles holding every entry. References "Type/<id>" to an
 /// entry of the same Bundle become "urn:uuid:<id>" and resource ids are dropped (the partner
 /// assigns its own). When more than `max_entries` would go in one Bundle the entries are split;
-/// ConditionalCreate entries (the referenced patient) go into every part so each part stands alone.
+/// ConditionalCreate entries (the referenced patient) and entries marked in_every_part go into
+/// every part so each part stands alone.
 /// `bundle_security` (optional, an array of Codings) becomes Bundle.meta.security of every part.
 std::vector<BuiltBundle> buildTransactionBundles(const std::vector<BundleEntry>& entries, int max_entries,
                                                  const rapidjson::Value* bundle_security = nullptr);

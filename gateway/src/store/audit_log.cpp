@@ -314,6 +314,9 @@ void AuditAppender::insertAll(Session& session, std::vector<AuditEntry>& entries
 }
 
 Status AuditAppender::append(Session& session, std::vector<AuditEntry>& entries) {
+  // Whatever an earlier append left pending belongs to a transaction that is over: a committed()
+  // after an empty append must never promote it (it may have been rolled back).
+  pending_.reset();
   if (entries.empty()) return ok();
   for (std::size_t i = 0; i < entries.size(); ++i) {
     if (auto st = validate(entries[i]); !st) {

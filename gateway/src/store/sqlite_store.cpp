@@ -413,16 +413,16 @@ class SqliteStore final : public Store {
     try {
       Session s = reader();
       std::string clinic(clinic_v), record_id(record_id_v);
-      std::vector<std::string> types, ids, systems;
+      std::vector<std::string> types, ids, systems, classes;
       std::vector<Poco::Data::BLOB> values;
-      s << "SELECT resource_type, resource_id, identifier_system, identifier_value FROM resources "
+      s << "SELECT resource_type, resource_id, identifier_system, identifier_value, data_class FROM resources "
            "WHERE clinic=? AND record_id=? ORDER BY resource_type, resource_id",
-          use(clinic), use(record_id), into(types), into(ids), into(systems), into(values), now;
+          use(clinic), use(record_id), into(types), into(ids), into(systems), into(values), into(classes), now;
       std::vector<ResourceKey> keys;
       for (std::size_t i = 0; i < types.size(); ++i) {
         auto value = keyring_.open(blobView(values[i]), resourceContext("resources.identifier_value", types[i], ids[i]));
         if (!value) return payloadError(value.error(), "resources " + types[i] + "/" + ids[i] + " identifier");
-        keys.push_back({types[i], ids[i], systems[i], std::move(value).value()});
+        keys.push_back({types[i], ids[i], systems[i], std::move(value).value(), classOf(classes[i])});
       }
       return keys;
     } catch (const Poco::Exception& e) {
@@ -505,9 +505,13 @@ class SqliteStore final : public Store {
       int version = w.record_version;
       for (const auto& o : w.outbox) {
         const DataClass c = privacy::storageClass(o.classes);
-        GW_TRY(auto sealed, keyring_.seal(c, o.bundle, bundleContext(o.partner_id, clinic, record_id, version)));
+        auto sealed = keyring_.seal(c, o.bundle, bundleContext(o.partner_id, clinic, record_id, version));
+        if (!sealed) {
+          rollback();
+          return sealed.error();
+        }
         Poco::Data::BLOB bundle;
-        setBlob(bundle, sealed);
+        setBlob(bundle, sealed.value());
         std::string partner = o.partner_id, cls(privacy::className(c)), disclosure = o.disclosure;
         int entries = o.entry_count;
         writer_ << "INSERT INTO outbox(partner_id, clinic, record_id, record_version, patient_key, bundle, entry_count, "
@@ -751,6 +755,7 @@ class SqliteStore final : public Store {
   }
 
   void rollback() {
+    audit_.rolledBack();
     try {
       if (writer_.isTransaction()) writer_.rollback();
     } catch (const Poco::Exception&) {
@@ -920,7 +925,11 @@ class SqliteStore final : public Store {
     try {
       writer_.begin();
       int changed = 0;
-      GW_TRY(updateStateLocked(item_id, state_name, attempts, next_ms, error_v, outcome_v, now_time, &changed));
+      if (auto updated = updateStateLocked(item_id, state_name, attempts, next_ms, error_v, outcome_v, now_time, &changed);
+          !updated) {
+        rollback();
+        return updated.error();
+      }
       if (changed > 0) {
         if (auto appended = audit_.append(writer_, audit); !appended) {
           rollback();

@@ -123,6 +123,7 @@ struct ResourceKey {
   std::string resource_id;
   std::string identifier_system;
   std::string identifier_value;
+  privacy::ClassSet classes;  // its storage class (sud for an unclassified row)
 };
 
 struct HeldRecord {

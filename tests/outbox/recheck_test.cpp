@@ -1,0 +1,100 @@
+#include "outbox/recheck.hpp"
+
+#include <gtest/gtest.h>
+
+#include "outbox/disclosure.hpp"
+
+namespace gw::outbox {
+namespace {
+
+using privacy::ClassSet;
+using privacy::DataClass;
+
+class RecheckTest : public ::testing::Test {
+ protected:
+  SystemTime now_ = fromUnixMillis(1'800'000'000'000);
+
+  consent::ConsentVersion consentVersion(std::int64_t version, consent::ConsentStatus status, ClassSet classes) {
+    consent::ConsentVersion v;
+    v.clinic = "c1";
+    v.consent_id = "77";
+    v.version = version;
+    v.patient_key = "pk";
+    v.partner_id = "p1";
+    v.status = status;
+    v.purposes = consent::Purpose::Treat;
+    v.classes = classes;
+    const auto today = consent::utcDate(now_);
+    v.period_start = today - std::chrono::days(5);
+    v.period_end = today + std::chrono::days(5);
+    v.signed_on = v.period_start;
+    if (status == consent::ConsentStatus::Revoked) v.revoked_on = today;
+    v.resource_id = "consent-77";
+    return v;
+  }
+
+  store::OutboxItem item(const std::string& disclosure) {
+    store::OutboxItem i;
+    i.id = 7;
+    i.partner_id = "p1";
+    i.clinic = "c1";
+    i.patient_key = "pk";
+    i.disclosure = disclosure;
+    return i;
+  }
+
+  std::string permittedUnder(int version) {
+    Disclosure d{"TREAT", "pk", {}};
+    DisclosedResource r;
+    r.resource_type = "MedicationRequest";
+    r.resource_id = "m1";
+    r.classes = ClassSet(DataClass::Sud);
+    r.outcome = "permit";
+    r.consent_id = "c1/77";
+    r.consent_version = version;
+    d.resources.push_back(r);
+    return toJson(d);
+  }
+
+  consent::ConsentRegistry registry_;
+};
+
+TEST_F(RecheckTest, StillPermittedUnderTheSameConsentIsSent) {
+  ASSERT_TRUE(registry_.upsert(consentVersion(1, consent::ConsentStatus::Active, ClassSet(DataClass::Sud))));
+  auto r = recheckItem(item(permittedUnder(1)), registry_, now_, "v");
+  EXPECT_TRUE(r.send);
+  EXPECT_TRUE(r.cancellations.empty());
+}
+
+TEST_F(RecheckTest, ARevocationCancelsWithItsReasonLogged) {
+  ASSERT_TRUE(registry_.upsert(consentVersion(1, consent::ConsentStatus::Active, ClassSet(DataClass::Sud))));
+  ASSERT_TRUE(registry_.upsert(consentVersion(2, consent::ConsentStatus::Revoked, ClassSet(DataClass::Sud))));
+  auto r = recheckItem(item(permittedUnder(1)), registry_, now_, "v");
+  EXPECT_FALSE(r.send);
+  EXPECT_EQ(r.reason, "revoked");
+  ASSERT_EQ(r.cancellations.size(), 1u);
+  EXPECT_EQ(r.cancellations[0].kind, "cancel");
+  EXPECT_EQ(r.cancellations[0].resource_id, "m1");
+  EXPECT_EQ(r.cancellations[0].policy_version, "v");
+}
+
+TEST_F(RecheckTest, PermittedUnderAnotherConsentVersionIsReplannedNotSentWithTheOldCopy) {
+  ASSERT_TRUE(registry_.upsert(consentVersion(1, consent::ConsentStatus::Active, ClassSet(DataClass::Sud))));
+  ASSERT_TRUE(registry_.upsert(
+      consentVersion(2, consent::ConsentStatus::Active, ClassSet(DataClass::Sud).add(DataClass::General))));
+  auto r = recheckItem(item(permittedUnder(1)), registry_, now_, "v");
+  EXPECT_FALSE(r.send) << "the Bundle carries version 1 of the Consent";
+  EXPECT_EQ(r.reason, "consent-changed");
+}
+
+TEST_F(RecheckTest, AnUnreadableDisclosureIsNeverSent) {
+  ASSERT_TRUE(registry_.upsert(consentVersion(1, consent::ConsentStatus::Active, ClassSet(DataClass::Sud))));
+  for (const char* bad : {"", "{}", "garbage"}) {
+    auto r = recheckItem(item(bad), registry_, now_, "v");
+    EXPECT_FALSE(r.send) << bad;
+    EXPECT_EQ(r.cancellations.size(), 1u);
+  }
+}
+
+}  // namespace
+}  // namespace gw::outbox
