@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 namespace gw::outbox {
 namespace {
 
@@ -52,6 +54,18 @@ TEST(Disclosure, AnythingMalformedIsAnErrorSoTheItemIsNeverSentOnAGuess) {
                            R"({"purpose":"TREAT","patient":"p","resources":[{"type":"X","id":"1","classes":"sud","outcome":"permit","consent":"c"}]})"}) {
     EXPECT_FALSE(parseDisclosure(text)) << text;
   }
+}
+
+// Found fuzzing parseDisclosure: it parsed without json::parse's nesting cap, so a damaged row
+// nested deeply enough overflowed the stack instead of being refused.
+TEST(Disclosure, DeeplyNestedRowIsAnErrorNotACrash) {
+  const std::size_t depth = 1'000'000;
+  const std::string text = R"({"purpose":"TREAT","patient":"p","resources":)" + std::string(depth, '[') +
+                           std::string(depth, ']') + "}";
+  const auto r = parseDisclosure(text);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::Internal);
+  EXPECT_EQ(r.error().where, "outbox.disclosure");
 }
 
 }  // namespace

@@ -129,5 +129,31 @@ TEST(RedactionTest, BadRequestsLeaveThePlanUntouched) {
   EXPECT_NE(r.error().message.find("CarePlan"), std::string::npos);
 }
 
+// Found by fuzz_classifier: RapidJSON keeps repeated member names, and removing the first
+// "activity" uncovered the second, which then went out with its uncovered activities (or, when
+// not an array, was read as one: undefined behaviour).
+TEST(RedactionTest, RepeatedActivityMemberIsRefusedNotHalfRedacted) {
+  constexpr const char* kActivity =
+      R"([{"detail":{"code":{"coding":[{"system":"https://fhir-gateway.dev/fhir/CodeSystem/treatment-plan-activity","code":"%s"}]}}}])";
+  auto activity = [&](const char* code) {
+    std::string out(kActivity);
+    out.replace(out.find("%s"), 2, code);
+    return out;
+  };
+  for (const std::string& second : {activity("counseling"), std::string(R"("psychiatric care")")}) {
+    auto plan = testing::parseJson(R"({"resourceType":"CarePlan","id":"cp","activity":)" + activity("moud") +
+                                   R"(,"activity":)" + second + "}");
+    const std::string before = json::toString(plan);
+    const auto r = redactCarePlan(plan, DataClass::General, shippedClassifier(), false);
+    ASSERT_FALSE(r) << "a plan with a second activity member was redacted: " << json::toString(plan);
+    EXPECT_EQ(r.error().code, ErrorCode::Internal);
+    EXPECT_EQ(r.error().where, "CarePlan.activity");
+    EXPECT_EQ(json::toString(plan), before);
+    const std::uint32_t first[] = {0};
+    EXPECT_FALSE(removeCarePlanActivities(plan, first, shippedClassifier(), false));
+    EXPECT_EQ(json::toString(plan), before);
+  }
+}
+
 }  // namespace
 }  // namespace gw::privacy

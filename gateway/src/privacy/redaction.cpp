@@ -111,6 +111,17 @@ Result<CarePlanRedaction> removeCarePlanActivities(rapidjson::Document& careplan
     return makeError(ErrorCode::Internal, "activity redaction applies to CarePlan resources only", "resourceType",
                      "redact only resources the consent decision marked for redaction");
   }
+  // JSON objects may repeat a name and RapidJSON keeps every copy: only the first "activity" is
+  // classified per activity and trimmed here, so a second one would go out unredacted.
+  const rapidjson::Value& plan = careplan;
+  std::size_t activity_members = 0;
+  for (const auto& m : plan.GetObject()) {
+    if (std::string_view(m.name.GetString(), m.name.GetStringLength()) == "activity") ++activity_members;
+  }
+  if (activity_members > 1) {
+    return makeError(ErrorCode::Internal, "the CarePlan has " + std::to_string(activity_members) + " 'activity' members",
+                     "CarePlan.activity", "fix the mapper template so that it writes CarePlan.activity once");
+  }
   auto* activities = careplan.HasMember("activity") ? &careplan["activity"] : nullptr;
   const rapidjson::SizeType count = activities != nullptr && activities->IsArray() ? activities->Size() : 0;
   for (std::size_t i = 0; i < indexes.size(); ++i) {

@@ -39,7 +39,8 @@ Result<CarePlanRedaction> redactCarePlan(rapidjson::Document& careplan, ClassSet
                                          bool part2_program);
 
 /// The same for activities chosen by index (ascending, e.g. consent::Decision::removed_activities).
-/// An index out of range, or not ascending, is an error and leaves the plan untouched.
+/// An index out of range, or not ascending, is an error and leaves the plan untouched; so is a
+/// plan with more than one "activity" member (a repeated JSON name), which cannot be trimmed safely.
 Result<CarePlanRedaction> removeCarePlanActivities(rapidjson::Document& careplan, std::span<const std::uint32_t> indexes,
                                                    const Classifier& classifier, bool part2_program);
 
