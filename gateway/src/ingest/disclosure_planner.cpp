@@ -68,7 +68,8 @@ DisclosurePlanner::DisclosurePlanner(const config::GatewayConfig& config, Disclo
 Status DisclosurePlanner::attachConsent(const consent::ConsentVersion& consent, PartnerBuild& build) const {
   GW_TRY(auto text, load_consent_(consent.resource_id));
   auto& doc = build.owned.emplace_back();
-  if (doc.Parse(text.data(), text.size()).HasParseError() || !doc.IsObject()) {
+  // json::parse caps the nesting: a damaged stored row is an error, never a stack overflow.
+  if (!json::parse(text, doc) || !doc.IsObject()) {
     return makeError(ErrorCode::Internal, "the stored Consent resource " + consent.resource_id + " is unreadable",
                      "resources", "re-post the consent record");
   }
