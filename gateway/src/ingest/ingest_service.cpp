@@ -130,7 +130,8 @@ struct IngestService::Prepared {
   std::vector<std::string> partners;       // partners it was queued for
   std::string outcome;                     // OperationOutcome of a record found invalid
   std::optional<consent::ConsentVersion> consent;  // a consent record's version, entered after commit
-  std::uint64_t registry_generation = 0;  // of the registry its decisions were taken under (0: none)
+  static constexpr std::uint64_t kNotDecided = ~std::uint64_t{0};
+  std::uint64_t registry_generation = kNotDecided;  // of the registry its decisions were taken under
   std::string write_patient_key;          // write.patient_key, kept after the write moves out
 };
 
@@ -521,7 +522,7 @@ void IngestService::enterConsents(std::vector<Prepared>& prepared, const std::ve
     if (!p.errors.empty()) continue;
     const auto& outcome = outcomes[next++];
     if (p.consent || outcome.disposition == store::IngestDisposition::Unchanged) continue;
-    if (p.registry_generation == 0 || p.registry_generation == generation) continue;
+    if (p.registry_generation == Prepared::kNotDecided || p.registry_generation == generation) continue;
     if (std::find(stale.begin(), stale.end(), p.write_patient_key) == stale.end()) stale.push_back(p.write_patient_key);
   }
   if (parts_.on_stale_decisions) {
