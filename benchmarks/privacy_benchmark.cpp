@@ -1,6 +1,7 @@
 // Classification and labelling throughput, single thread, on golden resources as the mappers
 // emit them; and, when the mapping and validate modules are built, the whole hot path per record:
-// map + classify + label + validate + serialize.
+// map + classify + label + validate + serialize. BM_IngestPath<RecordType> is that path exactly as
+// ingest runs it, for one reference record of each record type (from the Part 2 program "otp").
 // Target (design notes): >= 100,000 resources/s on one core for map + label + validate + serialize.
 #include <benchmark/benchmark.h>
 
@@ -42,9 +43,10 @@ std::string readFile(const std::string& path) {
 
 #ifdef GW_HAVE_MAPPING_AND_VALIDATE
 // One reference record per record type of clinic-v1 (all from the Part 2 program "otp").
-constexpr const char* kIngestRecords[] = {"prescription_full",        "patient_full",  "lab_fentanyl_positive",
-                                          "screening_phq9",           "harm_reduction_all_items",
-                                          "overdose_full",            "treatment_plan_full", "consent_spec_example"};
+constexpr const char* kIngestRecords[] = {
+    "prescription_full", "patient_full", "lab_fentanyl_positive", "screening_phq9", "harm_reduction_all_items",
+    "overdose_full", "treatment_plan_full", "consent_spec_example",
+};
 #endif
 
 struct Fixture {

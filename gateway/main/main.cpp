@@ -19,6 +19,7 @@
 #include "app/gateway.hpp"
 #include "app/audit_tools.hpp"
 #include "app/keys.hpp"
+#include "app/settings.hpp"
 #include "audit/audit_format.hpp"
 #include "audit/audit_query.hpp"
 #include "common/json.hpp"
@@ -38,23 +39,29 @@ Usage:
                                            partner settings load; prints the config with
                                            secrets redacted; exit 0 when valid, 3 when not
   fhir-gateway map [--config FILE | --format-dir DIR] [--profiles-dir DIR] --mapper FILE|TYPE RECORD.json
-                                           dry run: map one record (JSON file, '-' for stdin)
-                                           and print the FHIR resources and each one's
-                                           validation outcome; stores and sends nothing;
+                                           dry run: one record (JSON file, '-' for stdin)
+                                           through the same pipeline as ingest (schema, mapping,
+                                           privacy classes and security labels, validation);
+                                           prints the FHIR resources, each one's classes and
+                                           labels and its validation outcome; stores and sends
+                                           nothing;
                                            exit 0 when valid, 1 when mapping or validation fails
   fhir-gateway map [--config FILE | --format-dir DIR] [--profiles-dir DIR] --mapper FILE.csv-mapper.json DATA.csv
                                            dry run of a CSV input mapper: per data row, the
                                            record it converts to (or the row's error with line
                                            and column), its FHIR resources and their validation
                                            outcomes; exit 0 when every row is valid, 1 otherwise
-  fhir-gateway mappers test [--config FILE | --format-dir DIR] [--profiles-dir DIR] [--csv-mappers-dir DIR]
+  fhir-gateway mappers test [--config FILE | --format-dir DIR] [--profiles-dir DIR] [--csv-mappers-dir DIR] [--update]
                                            run the golden cases in <format dir>/golden
                                            (<name>.input.json -> <name>.expected.json) and
                                            those beside every CSV input mapper
                                            (golden/<case>.csv -> <case>.records.json and, if
                                            present, <case>.fhir.json), print a diff per
                                            mismatch and "N passed, N failed"; exit 1 when any
-                                           case fails
+                                           case fails. A CSV case in a golden folder no mapper
+                                           reads is a failed case. --update rewrites the
+                                           expected files from what the mappers produce now
+                                           (review the diff before committing it)
   fhir-gateway import --config FILE --mapper NAME|FILE DATA.csv
                                            convert a CSV export with a CSV input mapper (a
                                            name under mapping.csv_mappers_dir, e.g.
@@ -92,14 +99,18 @@ map and mappers test: --mapper FILE uses the mapper file's directory as the form
 (its schemas/ beside it); --mapper TYPE names a record type in the format directory, which is
 --format-dir, else mapping.format_dir of --config, else mappers/clinic-v1 (relative to the
 current directory). Profiles: --profiles-dir, else mapping.profiles_dir of --config, else
-fhir-profiles. Resource ids and identifier systems use the record's clinic and the base
-https://ids.clinic-<clinic>.example/, as the golden cases do. A *.csv-mapper.json given to map
+fhir-profiles. With --config, records are mapped as that gateway would map them: its clinics'
+identifier systems and Part 2 programs (a record of an unknown clinic or program is an error).
+Without it, resource ids and identifier systems use the record's clinic and the base
+https://ids.clinic-<clinic>.example/, as the golden cases do, and no program is Part 2. A *.csv-mapper.json given to map
 converts rows into records for the format directory's mappers. mappers test finds CSV input
 mappers under --csv-mappers-dir, else mapping.csv_mappers_dir of --config, else the format
 directory's parent (mappers/).
 
-serve reloads record schemas, mappers and profiles on SIGHUP (as POST /v1/admin/reload does);
-a set that fails to load is logged with file:line:column and the running set stays.
+serve reloads record schemas, mappers, profiles and CSV mappers on SIGHUP (as POST
+/v1/admin/reload does) and runs the new set's golden cases first; a set that fails to load, or
+whose golden cases fail, is logged (file:line:column, or the failing cases) and the running set
+stays.
 
 Exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 invalid configuration.
 )";
@@ -172,6 +183,9 @@ struct MappingDirs {
   std::string format_dir;
   std::string profiles_dir;
   std::string csv_mappers_dir;
+  bool update = false;  // mappers test --update
+  // With --config: the configured clinics, programs and partners (resolveDirs fills it).
+  std::optional<gw::ingest::PipelineSettings> settings;
 };
 
 std::optional<std::pair<std::string, std::string>> resolveDirs(MappingDirs& dirs) {
@@ -183,6 +197,7 @@ std::optional<std::pair<std::string, std::string>> resolveDirs(MappingDirs& dirs
     if (format_dir.empty()) format_dir = config->mapping.format_dir.string();
     if (profiles_dir.empty()) profiles_dir = config->mapping.profiles_dir.string();
     if (dirs.csv_mappers_dir.empty()) dirs.csv_mappers_dir = config->mapping.csv_mappers_dir.string();
+    dirs.settings = gw::app::pipelineSettings(*config);
   }
   if (format_dir.empty()) format_dir = "mappers/clinic-v1";
   if (profiles_dir.empty()) profiles_dir = "fhir-profiles";
@@ -194,7 +209,7 @@ std::optional<std::pair<std::string, std::string>> resolveDirs(MappingDirs& dirs
   return std::pair{format_dir, profiles_dir};
 }
 
-std::shared_ptr<const gw::app::MappingSnapshot> loadSnapshot(const std::string& format_dir,
+std::shared_ptr<const gw::app::MappingSnapshot> loadSnapshot(const MappingDirs& dirs, const std::string& format_dir,
                                                              const std::string& profiles_dir) {
   gw::log::setLevel(gw::log::Level::Warn);
   auto loaded = gw::app::loadMappingSnapshot(format_dir, profiles_dir);
@@ -202,14 +217,18 @@ std::shared_ptr<const gw::app::MappingSnapshot> loadSnapshot(const std::string& 
     std::cerr << "fhir-gateway: cannot load the mapping set: " << loaded.error().describe() << "\n";
     return nullptr;
   }
-  return std::move(loaded).value();
+  if (!dirs.settings) return std::move(loaded).value();
+  // Map as the configured gateway would: its clinics' identifier systems and Part 2 programs.
+  auto configured = std::make_shared<gw::app::MappingSnapshot>(*loaded.value());
+  configured->settings = *dirs.settings;
+  return configured;
 }
 
 // `map --mapper FILE.csv-mapper.json DATA.csv`: every row through the CSV mapper, then as `map`.
 int mapCsvCommand(MappingDirs dirs, const std::string& mapper_file, const std::string& csv_path) {
   auto resolved = resolveDirs(dirs);
   if (!resolved) return 3;
-  auto snapshot = loadSnapshot(resolved->first, resolved->second);
+  auto snapshot = loadSnapshot(dirs, resolved->first, resolved->second);
   if (!snapshot) return 1;
   auto mapper = gw::mapping::CsvInputMapper::loadFile(mapper_file);
   if (!mapper) {
@@ -258,9 +277,9 @@ int mapCommand(const MappingDirs& dirs, const std::string& mapper, const std::st
   }
   auto resolved = resolveDirs(effective);
   if (!resolved) return 3;
-  auto snapshot = loadSnapshot(resolved->first, resolved->second);
+  auto snapshot = loadSnapshot(effective, resolved->first, resolved->second);
   if (!snapshot) return 1;
-  if (!snapshot->mappers->has(record_type)) {
+  if (!snapshot->rules->mappers->has(record_type)) {
     std::cerr << "fhir-gateway: no mapper for record type '" << record_type << "' in " << resolved->first
               << " (give --mapper a <record_type>.mapper.json file or one of its record types)\n";
     return 1;
@@ -298,11 +317,12 @@ int mapCommand(const MappingDirs& dirs, const std::string& mapper, const std::st
 int mappersTest(MappingDirs dirs) {
   auto resolved = resolveDirs(dirs);
   if (!resolved) return 3;
-  auto snapshot = loadSnapshot(resolved->first, resolved->second);
+  auto snapshot = loadSnapshot(dirs, resolved->first, resolved->second);
   if (!snapshot) return 1;
   const auto golden_dir = std::filesystem::path(resolved->first) / "golden";
-  auto results = gw::app::runGoldenCases(*snapshot, golden_dir);
-  auto csv_results = gw::app::runCsvGoldenCases(*snapshot, dirs.csv_mappers_dir);
+  const auto mode = dirs.update ? gw::app::GoldenMode::Update : gw::app::GoldenMode::Check;
+  auto results = gw::app::runGoldenCases(*snapshot, golden_dir, mode);
+  auto csv_results = gw::app::runCsvGoldenCases(*snapshot, dirs.csv_mappers_dir, mode);
   std::move(csv_results.begin(), csv_results.end(), std::back_inserter(results));
   if (results.empty()) {
     std::cerr << "fhir-gateway: no golden cases (<name>.input.json) in " << golden_dir.string()
@@ -457,6 +477,8 @@ int main(int argc, char** argv) {
         ok = value(mapper);
       } else if (a == "--csv-mappers-dir" && command == "mappers") {
         ok = value(dirs.csv_mappers_dir);
+      } else if (a == "--update" && command == "mappers") {
+        dirs.update = true;
       } else if (a.size() > 1 && a.front() == '-') {
         return usage("unknown argument '" + std::string(a) + "'");
       } else {

@@ -70,8 +70,9 @@ class FhirClientTest : public ::testing::Test {
     ep.request_timeout = 5000ms;
     return ep;
   }
-  static std::unique_ptr<FhirClient> makeClient(PartnerEndpoint ep) {
-    auto created = FhirClient::create(std::move(ep));
+  static std::unique_ptr<FhirClient> makeClient(PartnerEndpoint ep,
+                                                std::unique_ptr<CredentialSource> credentials = noCredential()) {
+    auto created = FhirClient::create(std::move(ep), std::move(credentials));
     if (!created) ADD_FAILURE() << created.error().describe();
     return created ? std::move(created).value() : nullptr;
   }
@@ -149,11 +150,12 @@ TEST_F(FhirClientTest, ClientCertificateNeedsItsOwnKey) {
 }
 
 TEST_F(FhirClientTest, RejectsBearerTokenThatCouldSplitHeaders) {
-  PartnerEndpoint ep{"partner-a", "https://127.0.0.1:9443/fhir/R4", pki("ca.crt")};
-  ep.bearer_token = "abc\r\nX-Evil: 1";
-  auto created = FhirClient::create(ep);
+  auto created = staticBearerToken("abc\r\nX-Evil: 1", "partners.partner-a.bearer_token_env");
   ASSERT_FALSE(created);
+  EXPECT_EQ(created.error().code, ErrorCode::Config);
+  EXPECT_EQ(created.error().where, "partners.partner-a.bearer_token_env");
   EXPECT_THAT(created.error().message, Not(HasSubstr("abc")));
+  EXPECT_TRUE(staticBearerToken("abc.DEF-123_~+/=", "x"));
 }
 
 // --- requests and classification against the fake partner ---------------------------------
@@ -331,7 +333,7 @@ TEST_F(FhirClientTest, ReusesOneKeepAliveConnection) {
   auto client = makeClient(endpointFor(server));
   ASSERT_TRUE(client->postBundle(kBundle));
   ASSERT_TRUE(client->postBundle(kBundle));
-  ASSERT_TRUE(client->get("metadata"));
+  ASSERT_TRUE(client->postBundle(kBundle));
   EXPECT_EQ(server.accepts(), 1);
   EXPECT_EQ(client->connectionsOpened(), 1);
   EXPECT_EQ(server.requests().size(), 3u);
@@ -401,9 +403,10 @@ TEST_F(FhirClientTest, SendsBearerTokenButNeverLogsIt) {
   server.push(reply(200, kTransactionResponse));
   server.push({Action::Hang, 0, "", {}});
   auto ep = endpointFor(server);
-  ep.bearer_token = "s3cr3t-token.value";
   ep.request_timeout = 200ms;
-  auto client = makeClient(ep);
+  auto token = staticBearerToken("s3cr3t-token.value", "test");
+  ASSERT_TRUE(token);
+  auto client = makeClient(ep, std::move(token).value());
   ASSERT_TRUE(client->postBundle(kBundle));
   EXPECT_FALSE(client->postBundle(kBundle));  // failures log too
 
@@ -418,19 +421,48 @@ TEST_F(FhirClientTest, SendsBearerTokenButNeverLogsIt) {
   EXPECT_THAT(text, Not(HasSubstr("urn:uuid:1")));  // no bodies
 }
 
-TEST_F(FhirClientTest, GetEncodesSearchAndNeverLogsIt) {
-  LogCapture logs;
+// The credential seam: each request asks the source for its header, and a 401 tells the source
+// its credential was refused (an OAuth source drops its cached token then).
+class CountingCredentials final : public CredentialSource {
+ public:
+  Result<std::optional<std::string>> authorization() override {
+    ++asked;
+    return std::optional<std::string>("Bearer token-" + std::to_string(asked));
+  }
+  void rejected() override { ++refused; }
+  std::string_view kind() const override { return "counting"; }
+  int asked = 0;
+  int refused = 0;
+};
+
+TEST_F(FhirClientTest, AsksTheCredentialSourceForEachRequestAndReportsA401) {
   FakeFhirServer server(partnerServer());
-  server.push(reply(200, R"({"resourceType":"Bundle","type":"searchset","total":0})"));
+  server.push(reply(401, R"({"resourceType":"OperationOutcome"})"));
+  server.push(reply(200, kTransactionResponse));
+  auto source = std::make_unique<CountingCredentials>();
+  auto* counting = source.get();
+  auto client = makeClient(endpointFor(server), std::move(source));
+  auto refused = client->postBundle(kBundle);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused.value().status, 401);
+  EXPECT_EQ(counting->refused, 1);
+  ASSERT_TRUE(client->postBundle(kBundle));
+  EXPECT_EQ(counting->asked, 2);
+  EXPECT_EQ(counting->refused, 1) << "a 200 is not a refusal";
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].headers.at("authorization"), "Bearer token-1");
+  EXPECT_EQ(requests[1].headers.at("authorization"), "Bearer token-2");
+}
+
+TEST_F(FhirClientTest, NoCredentialSendsNoAuthorizationHeader) {
+  FakeFhirServer server(partnerServer());
+  server.push(reply(200, kTransactionResponse));
   auto client = makeClient(endpointFor(server));
-  auto result = client->get("Patient?identifier=urn:oid:1.2.3|MRN 4711&_summary=count%20x");
-  ASSERT_TRUE(result) << result.error().describe();
+  ASSERT_TRUE(client->postBundle(kBundle));
   const auto requests = server.requests();
   ASSERT_EQ(requests.size(), 1u);
-  EXPECT_EQ(requests[0].method, "GET");
-  EXPECT_EQ(requests[0].target, "/fhir/R4/Patient?identifier=urn:oid:1.2.3%7CMRN%204711&_summary=count%20x");
-  EXPECT_EQ(requests[0].headers.at("accept"), "application/fhir+json");
-  EXPECT_THAT(logs.text(), Not(HasSubstr("4711")));
+  EXPECT_EQ(requests[0].headers.count("authorization"), 0u);
 }
 
 TEST_F(FhirClientTest, OversizedResponseIsRefused) {

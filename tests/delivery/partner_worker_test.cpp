@@ -194,9 +194,9 @@ TEST_F(PartnerWorkerTest, TooFewResponseEntriesIsDeadNotDelivered) {
 
 TEST_F(PartnerWorkerTest, MissingTokenVariableIsAStartUpError) {
   partner_.bearer_token_env = "GW_TEST_SURELY_UNSET_VARIABLE";
-  auto endpoint = endpointFor(partner_);
-  ASSERT_FALSE(endpoint);
-  EXPECT_THAT(endpoint.error().message, HasSubstr("GW_TEST_SURELY_UNSET_VARIABLE"));
+  auto credentials = credentialsFor(partner_);
+  ASSERT_FALSE(credentials);
+  EXPECT_THAT(credentials.error().message, HasSubstr("GW_TEST_SURELY_UNSET_VARIABLE"));
 }
 
 TEST_F(PartnerWorkerTest, ThreadDeliversWhenWoken) {

@@ -48,28 +48,38 @@ class IngestServiceTest : public ::testing::Test {
     auto store = store::openSqliteStore({(dir_ / "gw.db").string(), false, 2, test::testMasterKey()});
     ASSERT_TRUE(store);
     store_ = std::move(store).value();
-    auto schemas = mapping::RecordSchemas::loadDirectory(kFormat + "/schemas");
-    ASSERT_TRUE(schemas) << schemas.error().describe();
-    schemas_ = std::make_unique<mapping::RecordSchemas>(std::move(schemas).value());
-    auto mappers = mapping::MapperSet::loadDirectory(kFormat, schemas_.get());
-    ASSERT_TRUE(mappers) << mappers.error().describe();
-    mappers_ = std::make_unique<mapping::MapperSet>(std::move(mappers).value());
-    auto profiles = validate::ProfileSet::loadDirectory(profilesDir());
-    ASSERT_TRUE(profiles) << profiles.error().describe();
-    profiles_ = std::make_unique<validate::ProfileSet>(std::move(profiles).value());
-    auto classifier = privacy::Classifier::load(privacy::ValueSetFiles::inProfilesDir(std::string(GW_REPO_DIR) + "/fhir-profiles"));
-    ASSERT_TRUE(classifier) << classifier.error().describe();
-    classifier_ = std::make_unique<privacy::Classifier>(std::move(classifier).value());
+    auto rules = loadRuleSet({formatDir(), profilesDir(), {}});
+    ASSERT_TRUE(rules) << rules.error().describe();
+    rules_ = std::move(rules).value();
     committer_ = std::make_unique<GroupCommitter>(*store_, clock_);
     makeService();
     consentFor("A12345");  // st-mary may receive A12345's general and sud data; "other" nothing
   }
 
-  void makeService(const mapping::CsvMapperSet* csv = nullptr) {
+  void makeService(std::shared_ptr<const mapping::CsvMapperSet> csv = nullptr) {
+    auto rules = std::make_shared<RuleSet>(*rules_);  // the loaded parts are shared
+    rules->csv_mappers = csv ? std::move(csv) : std::make_shared<const mapping::CsvMapperSet>();
+    service_.reset();
+    settings_.pipeline.clinics = config_.clinics;
+    settings_.pipeline.partner_ids.clear();
+    for (const auto& partner : config_.partners) settings_.pipeline.partner_ids.push_back(partner.id);
+    settings_.partners = config_.partners;
+    settings_.policy = {"42 CFR part 2 prohibits unauthorized use or disclosure of these records.", "test-policy"};
+    settings_.record_key_secret = "test-secret";
+    settings_.private_dirs = {kFormat, std::string(GW_REPO_DIR) + "/mappers"};
     service_ = std::make_unique<IngestService>(IngestParts{
-        config_, *schemas_, *mappers_, *profiles_, csv, *committer_, *store_, *classifier_, registry_,
-        DisclosurePolicy{"42 CFR part 2 prohibits unauthorized use or disclosure of these records.", "test-policy"},
-        "test-secret", [this](const consent::ConsentVersion& v) { changed_consents_.push_back(v); }});
+        settings_, std::move(rules), formats_, *committer_, *store_, registry_,
+        [this](const consent::ConsentVersion& v) { changed_consents_.push_back(v); }});
+  }
+
+  // What the app answers for a BatchResult (app/views.cpp), which these tests read.
+  struct Reply {
+    int status = 0;
+    std::string body;
+  };
+  static Reply reply(const BatchResult& r) {
+    const int status = r.failure ? httpStatusFor(r.failure->code) : (r.accepted() > 0 ? 202 : 422);
+    return {status, batchResultJson(r)};
   }
 
   // Posts the patient's consent naming `partner` for TREAT, in force around today, through the
@@ -90,6 +100,7 @@ class IngestServiceTest : public ::testing::Test {
   }
 
   virtual std::string profilesDir() { return std::string(GW_REPO_DIR) + "/fhir-profiles"; }
+  virtual std::string formatDir() { return kFormat; }
 
   void TearDown() override {
     service_.reset();
@@ -98,10 +109,10 @@ class IngestServiceTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
-  IngestReply post(const std::string& body, const std::string& content_type = "application/json",
-                   Submitter who = {"t", {"c1"}}) {
-    std::promise<IngestReply> promise;
-    service_->ingest(body, content_type, who, [&](IngestReply r) { promise.set_value(std::move(r)); });
+  Reply post(const std::string& body, const std::string& content_type = "application/json",
+             Submitter who = {"t", {"c1"}}, const std::string& mapper = "") {
+    std::promise<Reply> promise;
+    service_->ingest({body, content_type, mapper}, who, [&](BatchResult r) { promise.set_value(reply(r)); });
     return promise.get_future().get();
   }
 
@@ -115,10 +126,9 @@ class IngestServiceTest : public ::testing::Test {
   SystemClock clock_;
   config::GatewayConfig config_;
   std::unique_ptr<store::Store> store_;
-  std::unique_ptr<mapping::RecordSchemas> schemas_;
-  std::unique_ptr<mapping::MapperSet> mappers_;
-  std::unique_ptr<validate::ProfileSet> profiles_;
-  std::unique_ptr<privacy::Classifier> classifier_;
+  std::shared_ptr<const RuleSet> rules_;
+  IngestSettings settings_;
+  InputFormatRegistry formats_ = InputFormatRegistry::builtins();
   consent::ConsentRegistry registry_;
   std::vector<consent::ConsentVersion> changed_consents_;
   std::unique_ptr<GroupCommitter> committer_;
@@ -317,6 +327,7 @@ TEST_F(IngestServiceTest, ANewVersionWithoutAnItemDeletesItsObservationAtThePart
 
 TEST_F(IngestServiceTest, EveryPartOfASplitPart2DisclosureCarriesTheConsent) {
   config_.partners[0].max_bundle_entries = 3;  // stub Patient + Consent + one Observation per part
+  makeService();                               // ingest reads its settings when it is made
   ASSERT_EQ(post(json::toString(recordWithItems({"naloxone_kit", "syringes", "education"}))).status, 202);
   auto pending = store_->pendingItems("st-mary", ids::resourceId("c1", "Patient", "A12345"));
   ASSERT_TRUE(pending);
@@ -395,15 +406,15 @@ TEST_F(IngestServiceTest, MalformedBodyIs400WithOffset) {
 
 TEST_F(IngestServiceTest, ConcurrentRequestsShareCommits) {
   constexpr int kRequests = 200;
-  std::vector<std::future<IngestReply>> replies;
-  std::vector<std::unique_ptr<std::promise<IngestReply>>> promises;
+  std::vector<std::future<Reply>> replies;
+  std::vector<std::unique_ptr<std::promise<Reply>>> promises;
   for (int i = 0; i < kRequests; ++i) {
     std::string rx = kRx;
     rx.replace(rx.find("c1:rx:9001"), 10, "c1:rx:" + std::to_string(10000 + i));
-    promises.push_back(std::make_unique<std::promise<IngestReply>>());
+    promises.push_back(std::make_unique<std::promise<Reply>>());
     replies.push_back(promises.back()->get_future());
-    service_->ingest(rx, "application/json", {"t", {"c1"}},
-                     [p = promises.back().get()](IngestReply r) { p->set_value(std::move(r)); });
+    service_->ingest({rx, "application/json", ""}, {"t", {"c1"}},
+                     [p = promises.back().get()](BatchResult r) { p->set_value(reply(r)); });
   }
   for (auto& r : replies) EXPECT_EQ(r.get().status, 202);
   EXPECT_LT(committer_->commitCount(), static_cast<std::uint64_t>(kRequests)) << "requests arriving together share a commit";
@@ -425,10 +436,15 @@ class IngestWithoutSomeMappersTest : public IngestServiceTest {
     fs::copy(kFormat + "/schemas", format_copy_ / "schemas");
     for (const char* m : {"patient.mapper.json", "mat_prescription.mapper.json"}) fs::copy(kFormat + "/" + m, format_copy_ / m);
     IngestServiceTest::SetUp();
-    auto mappers = mapping::MapperSet::loadDirectory(format_copy_, schemas_.get());
-    ASSERT_TRUE(mappers) << mappers.error().describe();
-    *mappers_ = std::move(mappers).value();
+    use_copy_ = true;
+    auto rules = loadRuleSet({formatDir(), profilesDir(), {}});
+    ASSERT_TRUE(rules) << rules.error().describe();
+    rules_ = std::move(rules).value();
+    makeService();
   }
+  // The base SetUp posts a consent with the whole format; the service then runs on the copy.
+  std::string formatDir() override { return use_copy_ ? format_copy_.string() : kFormat; }
+  bool use_copy_ = false;
   void TearDown() override {
     IngestServiceTest::TearDown();
     fs::remove_all(format_copy_);
@@ -508,16 +524,14 @@ class IngestCsvTest : public IngestServiceTest {
     config_.clinics[0].programs.push_back({"hr", false});
     auto csv = mapping::CsvMapperSet::loadDirectory(std::string(GW_REPO_DIR) + "/mappers");
     ASSERT_TRUE(csv) << csv.error().describe();
-    csv_ = std::make_unique<mapping::CsvMapperSet>(std::move(csv).value());
-    makeService(csv_.get());
+    csv_ = std::make_shared<const mapping::CsvMapperSet>(std::move(csv).value());
+    makeService(csv_);
   }
-  IngestReply postCsv(const std::string& body, const std::string& mapper,
-                      const std::string& content_type = "text/csv; charset=utf-8") {
-    std::promise<IngestReply> promise;
-    service_->ingest(body, content_type, mapper, {"t", {"c1"}}, [&](IngestReply r) { promise.set_value(std::move(r)); });
-    return promise.get_future().get();
+  Reply postCsv(const std::string& body, const std::string& mapper,
+                const std::string& content_type = "text/csv; charset=utf-8") {
+    return post(body, content_type, {"t", {"c1"}}, mapper);
   }
-  std::unique_ptr<mapping::CsvMapperSet> csv_;
+  std::shared_ptr<const mapping::CsvMapperSet> csv_;
 };
 
 constexpr const char* kWeekly = "harm-reduction-weekly/weekly-export";
@@ -585,9 +599,7 @@ TEST_F(IngestCsvTest, WithoutCsvMappersTextCsvIsRefused) {
   EXPECT_EQ(reply.status, 400);
   EXPECT_THAT(reply.body, HasSubstr("csv_mappers_dir"));
   // JSON bodies are unaffected by the mapper parameter.
-  std::promise<IngestReply> promise;
-  service_->ingest(kPatient, "application/json", kWeekly, {"t", {"c1"}}, [&](IngestReply r) { promise.set_value(std::move(r)); });
-  EXPECT_EQ(promise.get_future().get().status, 202);
+  EXPECT_EQ(post(kPatient, "application/json", {"t", {"c1"}}, kWeekly).status, 202);
 }
 
 }  // namespace

@@ -11,7 +11,7 @@ Result<store::VerifyReport> verifyAuditLog(const config::GatewayConfig& config,
   GW_TRY(auto store, openConfiguredStore(config, 2));
   GW_TRY(auto report, store->verifyAudit(anchor));
   const auto now_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+      toUnixMillis(std::chrono::system_clock::now());
   // Logged after the check, so the report's head is the chain as it was found.
   if (auto logged = store->appendAudit({audit::auditVerifyEntry(report, "cli", now_ms)}); !logged) {
     GW_LOG(Warn, Audit, "audit_verify_not_logged").kv("error", logged.error().describe());

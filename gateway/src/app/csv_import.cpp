@@ -3,7 +3,8 @@
 #include <future>
 
 #include "app/consent_registry_loader.hpp"
-#include "app/engineer_tools.hpp"
+#include "app/settings.hpp"
+#include "app/views.hpp"
 #include "app/keys.hpp"
 #include "common/clock.hpp"
 #include "common/json.hpp"
@@ -14,23 +15,6 @@
 #include "store/store.hpp"
 
 namespace gw::app {
-
-Result<std::unique_ptr<mapping::CsvMapperSet>> loadCsvMappers(const config::GatewayConfig& config) {
-  if (config.mapping.csv_mappers_dir.empty()) return std::make_unique<mapping::CsvMapperSet>();
-  GW_TRY(auto set, mapping::CsvMapperSet::loadDirectory(config.mapping.csv_mappers_dir));
-  GW_LOG(Info, Mapping, "csv_mappers_loaded").kv("count", set.names().size());
-  return std::make_unique<mapping::CsvMapperSet>(std::move(set));
-}
-
-Result<std::shared_ptr<const privacy::Classifier>> loadClassifier(const config::GatewayConfig& cfg) {
-  GW_TRY(auto classifier, privacy::Classifier::load(privacy::ValueSetFiles::inProfilesDir(cfg.mapping.profiles_dir)));
-  const auto stats = classifier.stats();
-  GW_LOG(Info, Mapping, "sensitivity_value_sets_loaded")
-      .kv("codes", stats.codes)
-      .kv("whole_systems", stats.whole_systems)
-      .kv("unverified", stats.unverified);
-  return std::make_shared<const privacy::Classifier>(std::move(classifier));
-}
 
 Result<ImportOutcome> importCsv(const config::GatewayConfig& config, std::string_view mapper_arg,
                                 const std::filesystem::path& csv_file) {
@@ -45,7 +29,12 @@ Result<ImportOutcome> importCsv(const config::GatewayConfig& config, std::string
     file_mapper = std::make_unique<mapping::CsvInputMapper>(std::move(loaded));
     mapper = file_mapper.get();
   } else {
-    GW_TRY(named, loadCsvMappers(config));
+    if (!config.mapping.csv_mappers_dir.empty()) {
+      GW_TRY(auto set, mapping::CsvMapperSet::loadDirectory(config.mapping.csv_mappers_dir));
+      named = std::make_unique<mapping::CsvMapperSet>(std::move(set));
+    } else {
+      named = std::make_unique<mapping::CsvMapperSet>();
+    }
     mapper = named->find(arg);
     if (mapper == nullptr) {
       std::string available;
@@ -57,8 +46,15 @@ Result<ImportOutcome> importCsv(const config::GatewayConfig& config, std::string
   }
   GW_TRY(auto csv_text, mapping::readTextFile(csv_file));
 
-  GW_TRY(auto snapshot, loadMappingSnapshot(config.mapping.format_dir, config.mapping.profiles_dir));
-  GW_TRY(auto classifier, loadClassifier(config));
+  auto batch = ingest::readCsvWith(*mapper, csv_text, ingest::IngestService::kMaxRecordsPerRequest);
+  if (!batch) {
+    // Nothing of a text we cannot read is used: answered as POST /v1/records would answer it.
+    ingest::BatchResult unreadable;
+    unreadable.failure = batch.error();
+    return ImportOutcome{batchHttpStatus(unreadable), ingest::batchResultJson(unreadable), false};
+  }
+
+  GW_TRY(auto rules, loadConfiguredRuleSet(config));
   GW_TRY(auto store, openConfiguredStore(config, 2));
   GW_TRY(auto record_key_secret, store->deploymentSecret("record-key"));
   // Decisions need the consents: the same registry the gateway would load. Consents imported
@@ -67,25 +63,21 @@ Result<ImportOutcome> importCsv(const config::GatewayConfig& config, std::string
   GW_TRY(auto unreconciled, loadConsentRegistry(*store, registry));
   (void)unreconciled;
   SystemClock clock;
+  const auto settings = ingestSettings(config, std::move(record_key_secret));
+  const auto formats = ingest::InputFormatRegistry::builtins();
   ImportOutcome outcome;
   {
     ingest::GroupCommitter committer(*store, clock);
-    const ingest::IngestService service(ingest::IngestParts{
-        config, *snapshot->schemas, *snapshot->mappers, *snapshot->profiles, nullptr, committer, *store, *classifier,
-        registry, ingest::DisclosurePolicy{config.privacy.part2_notice, config.privacy.policy_version},
-        std::move(record_key_secret), nullptr});
+    const ingest::IngestService service(ingest::IngestParts{settings, rules, formats, committer, *store, registry});
     // The operator running import has the config file and the database: every configured clinic.
     const ingest::Submitter submitter{"cli-import", {"*"}};
-    std::promise<ingest::IngestReply> promise;
-    service.ingestCsv(csv_text, *mapper, submitter, [&](ingest::IngestReply r) { promise.set_value(std::move(r)); });
-    auto reply = promise.get_future().get();
-    outcome.status = reply.status;
-    outcome.body = std::move(reply.body);
+    std::promise<ingest::BatchResult> promise;
+    service.ingestBatch(std::move(batch).value(), submitter, [&](ingest::BatchResult r) { promise.set_value(std::move(r)); });
+    auto result = promise.get_future().get();
+    outcome.status = batchHttpStatus(result);
+    outcome.body = ingest::batchResultJson(result);
+    outcome.all_accepted = !result.failure && result.rejected() == 0 && !result.records.empty();
   }  // the committer drains before the store closes
-  rapidjson::Document doc;
-  doc.Parse(outcome.body.c_str());
-  const auto* rejected = doc.IsObject() ? json::find(doc, "rejected") : nullptr;
-  outcome.all_accepted = outcome.status == 202 && rejected != nullptr && rejected->IsUint() && rejected->GetUint() == 0;
   GW_LOG(Info, Ingest, "csv_import_done").kv("status", outcome.status).kv("all_accepted", outcome.all_accepted ? "true" : "false");
   return outcome;
 }

@@ -2,7 +2,7 @@
 // CSV exports into the gateway without HTTP: `fhir-gateway import` converts a CSV file with a CSV
 // input mapper and ingests the rows into the configured gateway's database through the same
 // IngestService as POST /v1/records (schema, mapper, profiles, outbox), so a running gateway's
-// delivery workers send them. Also loads the named CSV mappers for the gateway itself.
+// delivery workers send them.
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -11,15 +11,8 @@
 #include "common/error.hpp"
 #include "config/gateway_config.hpp"
 #include "mapping/csv_input_mapper.hpp"
-#include "privacy/classifier.hpp"
 
 namespace gw::app {
-
-/// The sensitivity value sets of mapping.profiles_dir (ValueSet/gw-sensitivity-*.json).
-Result<std::shared_ptr<const privacy::Classifier>> loadClassifier(const config::GatewayConfig& config);
-
-/// The CSV mappers of mapping.csv_mappers_dir; an empty set when the key is not set.
-Result<std::unique_ptr<mapping::CsvMapperSet>> loadCsvMappers(const config::GatewayConfig& config);
 
 struct ImportOutcome {
   int status = 0;        // as POST /v1/records would answer: 202 some accepted, 422 none, 400/413 unreadable

@@ -4,6 +4,8 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <fstream>
+#include <set>
 
 #include "common/json.hpp"
 #include "ingest/payload.hpp"
@@ -87,6 +89,44 @@ Status parseFile(const fs::path& path, rapidjson::Document& doc) {
   return ok();
 }
 
+// An expected file holds one resource or an array of them: one stands for an array of one.
+rapidjson::Document& asArray(rapidjson::Document& expected) {
+  if (expected.IsObject()) {
+    rapidjson::Value one(std::move(static_cast<rapidjson::Value&>(expected)));
+    expected.SetArray();
+    expected.PushBack(one, expected.GetAllocator());
+  }
+  return expected;
+}
+
+Status writeTextFile(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  if (!out.flush()) {
+    return makeError(ErrorCode::BadRequest, "cannot write the file", path.string(),
+                     "check that the golden folder is writable");
+  }
+  return ok();
+}
+
+// {"line N": {...rest}} -> [{"line": N, ...rest}], in line order (the golden files' own shape).
+std::string unkeyByLine(const rapidjson::Value& keyed) {
+  std::vector<std::pair<std::uint64_t, const rapidjson::Value*>> rows;
+  for (const auto& m : keyed.GetObject()) {
+    rows.emplace_back(std::stoull(std::string(json::view(m.name)).substr(5)), &m.value);
+  }
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  rapidjson::Document out(rapidjson::kArrayType);
+  auto& a = out.GetAllocator();
+  for (const auto& [line, rest] : rows) {
+    rapidjson::Value entry(rapidjson::kObjectType);
+    entry.AddMember("line", line, a);
+    for (const auto& m : rest->GetObject()) entry.AddMember(rapidjson::Value(m.name, a), rapidjson::Value(m.value, a), a);
+    out.PushBack(entry, a);
+  }
+  return json::toPrettyString(out) + "\n";
+}
+
 void writeError(Writer& w, const Error& e) {
   w.StartObject();
   w.Key("where");
@@ -100,9 +140,40 @@ void writeError(Writer& w, const Error& e) {
   w.EndObject();
 }
 
+// The security label codes on a resource's meta, "R,SUD,42CFRPart2" (what a partner sees).
+std::string labelCodes(const rapidjson::Value& resource) {
+  std::string out;
+  const auto* meta = json::find(resource, "meta");
+  const auto* security = meta != nullptr ? json::find(*meta, "security") : nullptr;
+  if (security == nullptr || !security->IsArray()) return out;
+  for (const auto& coding : security->GetArray()) {
+    if (!coding.IsObject()) continue;
+    out += (out.empty() ? "" : ",") + std::string(json::getString(coding, "code"));
+  }
+  return out;
+}
+
 void writeMapped(Writer& w, const MappedRecord& m) {
   w.Key("valid");
   w.Bool(m.valid());
+  if (!m.state.empty()) {
+    w.Key("state");
+    writeString(w, m.state);
+  }
+  w.Key("privacy");
+  w.StartArray();
+  for (std::size_t i = 0; i < m.classes.size(); ++i) {
+    const auto& res = m.resources[static_cast<rapidjson::SizeType>(i)];
+    w.StartObject();
+    w.Key("resource");
+    writeString(w, std::string(json::getString(res, "resourceType")) + "/" + std::string(json::getString(res, "id")));
+    w.Key("classes");
+    writeString(w, privacy::classSetName(m.classes[i]));
+    w.Key("labels");
+    writeString(w, labelCodes(res));
+    w.EndObject();
+  }
+  w.EndArray();
   w.Key("errors");
   w.StartArray();
   for (const auto& e : m.errors) writeError(w, e);
@@ -152,7 +223,7 @@ void addDifferences(std::string_view file, const rapidjson::Value& expected, con
 }
 
 void runCsvCase(const MappingSnapshot& snapshot, const mapping::CsvInputMapper& mapper, const fs::path& golden,
-                const std::string& name, GoldenCaseResult& r) {
+                const std::string& name, GoldenMode mode, GoldenCaseResult& r) {
   auto text = mapping::readTextFile(golden / (name + ".csv"));
   if (!text) {
     r.unreadable = text.error();
@@ -161,11 +232,12 @@ void runCsvCase(const MappingSnapshot& snapshot, const mapping::CsvInputMapper& 
   rapidjson::Document records_file;
   rapidjson::Document expected_records;
   const fs::path records_path = golden / (name + ".records.json");
-  if (auto s = parseFile(records_path, records_file); !s) {
+  const bool update = mode == GoldenMode::Update;
+  if (auto s = parseFile(records_path, records_file); !s && !update) {
     r.unreadable = s.error();
     return;
   }
-  if (auto s = keyByLine(records_file, records_path, expected_records); !s) {
+  if (auto s = keyByLine(records_file, records_path, expected_records); !s && !update) {
     r.unreadable = s.error();
     return;
   }
@@ -175,11 +247,12 @@ void runCsvCase(const MappingSnapshot& snapshot, const mapping::CsvInputMapper& 
   rapidjson::Document fhir_file;
   rapidjson::Document expected_fhir;
   if (check_fhir) {
-    if (auto s = parseFile(fhir_path, fhir_file); !s) {
+    // Update mode rewrites files it cannot read; check mode reports them.
+    if (auto s = parseFile(fhir_path, fhir_file); !s && !update) {
       r.unreadable = s.error();
       return;
     }
-    if (auto s = keyByLine(fhir_file, fhir_path, expected_fhir); !s) {
+    if (auto s = keyByLine(fhir_file, fhir_path, expected_fhir); !s && !update) {
       r.unreadable = s.error();
       return;
     }
@@ -225,6 +298,22 @@ void runCsvCase(const MappingSnapshot& snapshot, const mapping::CsvInputMapper& 
       }
     }
     actual_fhir.AddMember(json::str(key, fa), fhir, fa);
+  }
+  if (update) {
+    // Only files whose content changes are rewritten, so a reviewer sees just those.
+    std::vector<JsonDifference> changed;
+    if (expected_records.IsObject()) addDifferences("records", expected_records, actual_records, changed);
+    if (!changed.empty() || !expected_records.IsObject()) {
+      if (auto written = writeTextFile(records_path, unkeyByLine(actual_records)); !written) r.unreadable = written.error();
+    }
+    changed.clear();
+    if (check_fhir) {
+      if (expected_fhir.IsObject()) addDifferences("fhir", expected_fhir, actual_fhir, changed);
+      if (!changed.empty() || !expected_fhir.IsObject()) {
+        if (auto written = writeTextFile(fhir_path, unkeyByLine(actual_fhir)); !written) r.unreadable = written.error();
+      }
+    }
+    return;
   }
   addDifferences("records", expected_records, actual_records, r.differences);
   if (check_fhir) addDifferences("fhir", expected_fhir, actual_fhir, r.differences);
@@ -294,22 +383,12 @@ TestAnswer testCsvRequest(const MappingSnapshot& snapshot, const mapping::CsvMap
 
 }  // namespace
 
-Result<std::shared_ptr<const MappingSnapshot>> loadMappingSnapshot(const fs::path& format_dir,
-                                                                   const fs::path& profiles_dir) {
+Result<std::shared_ptr<const MappingSnapshot>> loadMappingSnapshot(const fs::path& format_dir, const fs::path& profiles_dir,
+                                                                   const fs::path& csv_mappers_dir) {
+  GW_TRY(auto rules, ingest::loadRuleSet({format_dir, profiles_dir, csv_mappers_dir}));
   auto snapshot = std::make_shared<MappingSnapshot>();
-  GW_TRY(auto schemas, mapping::RecordSchemas::loadDirectory(format_dir / "schemas"));
-  snapshot->schemas = std::make_unique<mapping::RecordSchemas>(std::move(schemas));
-  GW_TRY(auto mappers, mapping::MapperSet::loadDirectory(format_dir, snapshot->schemas.get()));
-  snapshot->mappers = std::make_unique<mapping::MapperSet>(std::move(mappers));
-  GW_TRY(auto profiles, validate::ProfileSet::loadDirectory(profiles_dir));
-  snapshot->profiles = std::make_unique<validate::ProfileSet>(std::move(profiles));
+  snapshot->rules = std::move(rules);
   return std::shared_ptr<const MappingSnapshot>(std::move(snapshot));
-}
-
-mapping::MappingContext dryRunContext(const rapidjson::Value& record) {
-  std::string clinic(record.IsObject() ? json::getString(record, "clinic") : std::string_view{});
-  if (clinic.empty()) clinic = "unknown";
-  return {clinic, "https://ids.clinic-" + clinic + ".example/"};
 }
 
 std::vector<JsonDifference> jsonDifferences(const rapidjson::Value& expected, const rapidjson::Value& actual,
@@ -326,34 +405,23 @@ bool MappedRecord::valid() const {
 
 MappedRecord mapRecord(const MappingSnapshot& snapshot, const rapidjson::Value& record, std::string_view record_type) {
   MappedRecord out;
-  if (!record.IsObject()) {
-    out.errors.push_back(makeError(ErrorCode::InvalidInput, "a record must be a JSON object", "",
-                                   "send one record as in mappers/<format>/examples/"));
-    return out;
-  }
-  const std::string_view type = json::getString(record, "record_type");
-  if (!record_type.empty() && type != record_type) {
-    out.errors.push_back(makeError(ErrorCode::InvalidInput,
-                                   "record_type '" + std::string(type) + "' is not the mapper's '" +
-                                       std::string(record_type) + "'",
-                                   "record_type", "use a record of that type, or the mapper for this record"));
-    return out;
-  }
-  for (auto& e : snapshot.schemas->validate(record)) {
-    out.errors.push_back(makeError(ErrorCode::InvalidInput, std::move(e.reason), std::move(e.path),
-                                   "fix the record to match mappers/<format>/schemas/" + std::string(type) +
-                                       ".schema.json"));
+  const ingest::RecordPipeline pipeline(*snapshot.rules, snapshot.settings);
+  ingest::ProcessedRecord processed = pipeline.process(record, record_type);
+  const std::string_view type = record.IsObject() ? json::getString(record, "record_type") : std::string_view{};
+  for (auto& e : processed.errors) {
+    // Schema problems come without a hint: say which schema to look at.
+    std::string hint = !e.hint.empty() || type.empty()
+                           ? std::move(e.hint)
+                           : "fix the record to match mappers/<format>/schemas/" + std::string(type) + ".schema.json";
+    out.errors.push_back(makeError(ErrorCode::InvalidInput, std::move(e.reason), std::move(e.path), std::move(hint)));
   }
   if (!out.errors.empty()) return out;
-  auto mapped = snapshot.mappers->map(record, dryRunContext(record));
-  if (!mapped) {
-    out.errors.push_back(mapped.error());
-    return out;
-  }
+  out.state = std::string(store::recordStateName(processed.state));
   auto& a = out.resources.GetAllocator();
-  for (const auto& r : mapped.value().resources) {
-    out.outcomes.push_back(snapshot.profiles->validate(r.resource));
-    rapidjson::Value copy(r.resource, a);
+  for (std::size_t i = 0; i < processed.resources.size(); ++i) {
+    out.outcomes.push_back(std::move(processed.outcomes[i]));
+    out.classes.push_back(processed.classified[i].classification.classes);
+    rapidjson::Value copy(processed.resources[i].resource, a);
     out.resources.PushBack(copy, a);
   }
   return out;
@@ -363,41 +431,60 @@ bool GoldenCaseResult::passed() const {
   return !unreadable && mapped.valid() && differences.empty() && invalid.empty();
 }
 
-std::vector<GoldenCaseResult> runGoldenCases(const MappingSnapshot& snapshot, const fs::path& golden_dir) {
-  constexpr std::string_view kSuffix = ".input.json";
-  std::vector<std::string> names;
+std::vector<GoldenCaseResult> runGoldenCases(const MappingSnapshot& snapshot, const fs::path& golden_dir, GoldenMode mode) {
+  constexpr std::string_view kInput = ".input.json";
+  constexpr std::string_view kExpected = ".expected.json";
+  std::set<std::string> inputs;
+  std::set<std::string> expectations;
   std::error_code ec;
   for (fs::directory_iterator it(golden_dir, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string file = it->path().filename().string();
-    if (file.size() > kSuffix.size() && file.ends_with(kSuffix)) names.push_back(file.substr(0, file.size() - kSuffix.size()));
+    if (file.size() > kInput.size() && file.ends_with(kInput)) inputs.insert(file.substr(0, file.size() - kInput.size()));
+    if (file.size() > kExpected.size() && file.ends_with(kExpected)) {
+      expectations.insert(file.substr(0, file.size() - kExpected.size()));
+    }
   }
-  std::sort(names.begin(), names.end());
 
   std::vector<GoldenCaseResult> results;
-  for (const auto& name : names) {
+  for (const auto& name : expectations) {
+    if (inputs.count(name) != 0) continue;
+    GoldenCaseResult r;
+    r.name = name;
+    r.unreadable = makeError(ErrorCode::BadRequest, "an expected file without its input",
+                             (golden_dir / (name + std::string(kExpected))).string(),
+                             "add " + name + std::string(kInput) + " beside it, or remove it");
+    results.push_back(std::move(r));
+  }
+  for (const auto& name : inputs) {
     GoldenCaseResult r;
     r.name = name;
     rapidjson::Document input;
     rapidjson::Document expected;
-    if (auto s = parseFile(golden_dir / (name + ".input.json"), input); !s) {
+    const fs::path expected_path = golden_dir / (name + std::string(kExpected));
+    if (auto s = parseFile(golden_dir / (name + std::string(kInput)), input); !s) {
       r.unreadable = s.error();
-    } else if (auto s2 = parseFile(golden_dir / (name + ".expected.json"), expected); !s2) {
+    } else if (mode == GoldenMode::Update) {
+      r.mapped = mapRecord(snapshot, input);
+      // Only files whose content changes are rewritten, so a reviewer sees just those.
+      const bool same = parseFile(expected_path, expected) && jsonDifferences(asArray(expected), r.mapped.resources).empty();
+      if (r.mapped.errors.empty() && !same) {
+        if (auto written = writeTextFile(expected_path, json::toPrettyString(r.mapped.resources) + "\n"); !written) {
+          r.unreadable = written.error();
+        }
+      }
+    } else if (auto s2 = parseFile(expected_path, expected); !s2) {
       r.unreadable = s2.error();
     } else {
       r.mapped = mapRecord(snapshot, input);
-      if (expected.IsObject()) {  // one resource stands for an array of one
-        rapidjson::Value one(std::move(static_cast<rapidjson::Value&>(expected)));
-        expected.SetArray();
-        expected.PushBack(one, expected.GetAllocator());
-      }
-      if (r.mapped.errors.empty()) r.differences = jsonDifferences(expected, r.mapped.resources);
+      if (r.mapped.errors.empty()) r.differences = jsonDifferences(asArray(expected), r.mapped.resources);
     }
     results.push_back(std::move(r));
   }
+  std::sort(results.begin(), results.end(), [](const auto& x, const auto& y) { return x.name < y.name; });
   return results;
 }
 
-std::vector<GoldenCaseResult> runCsvGoldenCases(const MappingSnapshot& snapshot, const fs::path& csv_dir) {
+std::vector<GoldenCaseResult> runCsvGoldenCases(const MappingSnapshot& snapshot, const fs::path& csv_dir, GoldenMode mode) {
   constexpr std::string_view kSuffix = mapping::CsvInputMapper::kSuffix;
   const auto isMapper = [&](const fs::directory_entry& e, std::error_code& ec) {
     const std::string file = e.path().filename().string();
@@ -411,6 +498,7 @@ std::vector<GoldenCaseResult> runCsvGoldenCases(const MappingSnapshot& snapshot,
   std::sort(files.begin(), files.end());
 
   std::vector<GoldenCaseResult> results;
+  std::set<fs::path> used_golden;
   for (const auto& file : files) {
     std::string mapper_name = fs::relative(file, csv_dir, ec).generic_string();
     mapper_name.resize(mapper_name.size() - kSuffix.size());
@@ -421,6 +509,7 @@ std::vector<GoldenCaseResult> runCsvGoldenCases(const MappingSnapshot& snapshot,
       siblings += isMapper(*it, ec) ? 1 : 0;
     }
     const fs::path golden = siblings > 1 ? file.parent_path() / "golden" / stem : file.parent_path() / "golden";
+    used_golden.insert(golden.lexically_normal());
     std::vector<std::string> cases;
     for (fs::directory_iterator it(golden, ec), end; !ec && it != end; it.increment(ec)) {
       const std::string name = it->path().filename().string();
@@ -439,9 +528,28 @@ std::vector<GoldenCaseResult> runCsvGoldenCases(const MappingSnapshot& snapshot,
     for (const auto& name : cases) {
       GoldenCaseResult r;
       r.name = mapper_name + "/" + name + ".csv";
-      runCsvCase(snapshot, mapper.value(), golden, name, r);
+      runCsvCase(snapshot, mapper.value(), golden, name, mode, r);
       results.push_back(std::move(r));
     }
+  }
+  // CSV cases in a folder no mapper reads would never run: report them instead of skipping them.
+  for (fs::recursive_directory_iterator it(csv_dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (!it->is_regular_file(ec) || it->path().extension() != ".csv") continue;
+    const fs::path folder = it->path().parent_path().lexically_normal();
+    bool in_golden = false;
+    for (auto p = folder; !p.empty() && p != p.parent_path(); p = p.parent_path()) {
+      if (p.filename() == "golden") in_golden = true;
+    }
+    if (!in_golden || used_golden.count(folder) != 0) continue;
+    GoldenCaseResult r;
+    r.name = fs::relative(it->path(), csv_dir, ec).generic_string();
+    std::string expected;
+    for (const auto& g : used_golden) expected += (expected.empty() ? "" : ", ") + fs::relative(g, csv_dir, ec).generic_string();
+    r.unreadable = makeError(ErrorCode::BadRequest, "a CSV golden case in a folder no CSV mapper reads, so it never runs",
+                             it->path().string(),
+                             "put it in golden/ beside its mapper (golden/<mapper file stem>/ when the folder holds "
+                             "several mappers)" + (expected.empty() ? std::string() : "; folders read: " + expected));
+    results.push_back(std::move(r));
   }
   return results;
 }
@@ -481,8 +589,11 @@ std::string formatMappedRecord(const MappedRecord& mapped) {
   for (std::size_t i = 0; i < mapped.outcomes.size(); ++i) {
     const auto& o = mapped.outcomes[i];
     const auto& res = mapped.resources[static_cast<rapidjson::SizeType>(i)];
-    out += "validation " + std::string(json::getString(res, "resourceType")) + "/" +
-           std::string(json::getString(res, "id")) + ": " + (o.valid() ? "valid" : "INVALID") +
+    const std::string ref = std::string(json::getString(res, "resourceType")) + "/" + std::string(json::getString(res, "id"));
+    if (i < mapped.classes.size()) {
+      out += "privacy " + ref + ": class " + privacy::classSetName(mapped.classes[i]) + ", labels " + labelCodes(res) + "\n";
+    }
+    out += "validation " + ref + ": " + (o.valid() ? "valid" : "INVALID") +
            (o.profile.empty() ? "" : " (" + o.profile + ")") + "\n";
     for (const auto& issue : o.issues) {
       out += "  " + std::string(validate::severityName(issue.severity)) + " " + issue.code + " at " +
@@ -543,7 +654,7 @@ TestAnswer testMappingRequest(const MappingSnapshot& snapshot, std::string_view 
   if (!content_type.empty() && ingest::mediaType(content_type) == "text/csv") {
     return testCsvRequest(snapshot, csv_mappers, record_type, body);
   }
-  if (!snapshot.mappers->has(record_type)) {
+  if (!snapshot.rules->mappers->has(record_type)) {
     const bool is_csv = csv_mappers != nullptr && csv_mappers->find(record_type) != nullptr;
     return {404, json::operationOutcome(makeError(ErrorCode::NotFound,
                                                   "no mapper for record type '" + std::string(record_type) + "'", "name",

@@ -14,29 +14,27 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "ingest/record_pipeline.hpp"
 #include "mapping/csv_input_mapper.hpp"
-#include "mapping/mapper_set.hpp"
-#include "mapping/record_schemas.hpp"
-#include "validate/profile_set.hpp"
 
 namespace gw::app {
 
-/// One loaded, immutable set of record schemas, mappers and profiles. The gateway holds the
-/// running one by shared_ptr and swaps it on reload; requests keep the one they started with.
+/// What a dry run maps with: the rule set (schemas, mappers, profiles, sensitivity value sets, CSV
+/// input mappers) and the clinic settings the pipeline reads. Without a gateway config the
+/// clinics are the golden cases' convention (identifier systems under
+/// "https://ids.clinic-<clinic>.example/", no Part 2 program); with one (`map --config`), the
+/// configured clinics, programs and partners, exactly as ingest sees them.
 struct MappingSnapshot {
-  std::unique_ptr<mapping::RecordSchemas> schemas;
-  std::unique_ptr<mapping::MapperSet> mappers;  // compiled against *schemas
-  std::unique_ptr<validate::ProfileSet> profiles;
+  std::shared_ptr<const ingest::RuleSet> rules;
+  ingest::PipelineSettings settings{.clinics = {}, .partner_ids = {}, .dry_run = true};
 };
 
-/// Loads <format_dir>/schemas, <format_dir>/*.mapper.json and `profiles_dir`. Errors carry
+/// Loads <format_dir>/schemas, <format_dir>/*.mapper.json, `profiles_dir` (with its sensitivity
+/// value sets) and, when given, the CSV mappers of `csv_mappers_dir`. Errors carry
 /// where = "file:line:column" (ErrorCode::Config).
 Result<std::shared_ptr<const MappingSnapshot>> loadMappingSnapshot(const std::filesystem::path& format_dir,
-                                                                   const std::filesystem::path& profiles_dir);
-
-/// The context of a dry run: the record's own clinic and identifier systems under
-/// "https://ids.clinic-<clinic>.example/", the convention the golden cases are written in.
-mapping::MappingContext dryRunContext(const rapidjson::Value& record);
+                                                                   const std::filesystem::path& profiles_dir,
+                                                                   const std::filesystem::path& csv_mappers_dir = {});
 
 /// One difference between two JSON values. `path` is JSONPath-like ("$[0].code.coding[1].system");
 /// `expected` / `actual` are compact JSON, or "(absent)".
@@ -51,17 +49,20 @@ struct JsonDifference {
 std::vector<JsonDifference> jsonDifferences(const rapidjson::Value& expected, const rapidjson::Value& actual,
                                             std::size_t max_differences = 50);
 
-/// The outcome of mapping and validating one record.
+/// The outcome of one record through the record pipeline, as ingest would store it.
 struct MappedRecord {
   std::vector<Error> errors;  // schema or mapping failures; where = record field path
-  rapidjson::Document resources{rapidjson::kArrayType};  // the mapped FHIR resources, in order
+  rapidjson::Document resources{rapidjson::kArrayType};  // the mapped, labelled FHIR resources, in order
   std::vector<validate::ValidationResult> outcomes;      // one per resource
+  std::vector<privacy::ClassSet> classes;                // one per resource: its privacy classes
+  std::string state;  // "mapped", "invalid" or "unmapped", as ingest would keep the record
   /// No error, and no resource with an error-severity validation issue.
   bool valid() const;
 };
 
-/// Schema check, mapping and profile validation of `record`, as ingest does it. With a non-empty
-/// `record_type`, the record's record_type must be that one.
+/// The record pipeline (schema, mapping, classification and labels, validation) on `record`,
+/// exactly as ingest runs it. With a non-empty `record_type`, the record's record_type must be
+/// that one.
 MappedRecord mapRecord(const MappingSnapshot& snapshot, const rapidjson::Value& record,
                        std::string_view record_type = {});
 
@@ -77,9 +78,15 @@ struct GoldenCaseResult {
   bool passed() const;
 };
 
+/// Check compares with the expected files; Update rewrites them from what the mappers produce now
+/// (after a reviewed change), and the case passes when it maps and validates.
+enum class GoldenMode { Check, Update };
+
 /// Runs <golden_dir>/<name>.input.json against <name>.expected.json (one resource or an array of
-/// them), sorted by name. A missing directory is an empty list.
-std::vector<GoldenCaseResult> runGoldenCases(const MappingSnapshot& snapshot, const std::filesystem::path& golden_dir);
+/// them), sorted by name. A missing directory is an empty list; an expected file without its
+/// input (or the reverse, in Check mode) is a failed case.
+std::vector<GoldenCaseResult> runGoldenCases(const MappingSnapshot& snapshot, const std::filesystem::path& golden_dir,
+                                             GoldenMode mode = GoldenMode::Check);
 
 /// Golden cases of every *.csv-mapper.json under `csv_dir` (recursively): golden/<case>.csv beside
 /// the mapper (golden/<mapper file stem>/<case>.csv when its directory holds several mappers) must
@@ -87,8 +94,10 @@ std::vector<GoldenCaseResult> runGoldenCases(const MappingSnapshot& snapshot, co
 /// "error_where": "line N, column 'X'"}], one entry per data row. Where golden/<case>.fhir.json
 /// exists, every converted row must also map as it says, [{"line": N, "resources": [...]} or
 /// {"line": N, "error_where": "service.items"}], and its resources must pass validation. A mapper
-/// that does not load is one failed case. A missing directory is an empty list.
-std::vector<GoldenCaseResult> runCsvGoldenCases(const MappingSnapshot& snapshot, const std::filesystem::path& csv_dir);
+/// that does not load is one failed case, and so is a "golden" folder no mapper reads (cases put
+/// where they would be silently skipped). A missing directory is an empty list.
+std::vector<GoldenCaseResult> runCsvGoldenCases(const MappingSnapshot& snapshot, const std::filesystem::path& csv_dir,
+                                                GoldenMode mode = GoldenMode::Check);
 
 /// One CSV data row: its clinic record (or the error that kept it from being one) and the outcome
 /// of that record's schema check, mapping and validation.

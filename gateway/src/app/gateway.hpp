@@ -1,9 +1,11 @@
 #pragma once
-// The running gateway: wires config -> store -> mapping -> ingest -> outbox -> delivery, and the
-// HTTPS routes in front of them. gateway/main/ only parses the command line and calls this.
+// The running gateway: the composition root. It builds the Runtime (store, rule set, ingest,
+// consent registry, partner workers, pools), the route table in front of it (routes.hpp), and the
+// HTTPS listener. gateway/main/ only parses the command line and calls this.
 #include <memory>
 
 #include "common/clock.hpp"
+#include "app/views.hpp"
 #include "config/gateway_config.hpp"
 
 namespace gw::app {
@@ -29,16 +31,11 @@ class Gateway {
   void stop();
   std::uint16_t port() const;
 
-  struct ReloadSummary {
-    std::size_t schemas = 0;
-    std::size_t mappers = 0;
-    std::size_t profiles = 0;
-    bool coalesced = false;  // answered by a reload that began after this request was made
-  };
-  /// Loads record schemas, mappers and profiles again from the configured directories and swaps
-  /// them in for requests that start afterwards (requests in flight finish with the set they
-  /// began with). A set that fails to load is rejected, with file:line:column in the error and the
-  /// log, and the running one stays. Blocks while it reads files: call it off the io threads
+  /// Loads record schemas, mappers, profiles, value sets and CSV mappers again from the configured
+  /// directories, runs the new set's golden cases, and swaps it in for requests that start
+  /// afterwards (requests in flight finish with the set they began with). A set that fails to
+  /// load (file:line:column in the error and the log) or whose golden cases fail is rejected, and
+  /// the running one stays. Blocks while it reads files: call it off the io threads
   /// (serve calls it on SIGHUP; POST /v1/admin/reload runs it on the gateway's reload thread).
   /// Thread-safe; reloads run one at a time, and requests that arrive while one is running are
   /// answered together by the next (a burst of N requests costs at most two reloads).

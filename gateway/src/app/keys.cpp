@@ -27,7 +27,7 @@ Result<store::KeyRotation> rotateMasterKey(const config::GatewayConfig& config, 
   GW_TRY(auto rotation, store->rotateMasterKey(current, next.value()));
   // The rotation is part of the record a compliance review reads (key ids only, never keys).
   store::AuditEntry e;
-  e.at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  e.at_ms = toUnixMillis(std::chrono::system_clock::now());
   e.kind = std::string(store::audit_kind::kKeyRotation);
   e.actor = "cli";
   e.outcome = std::string(store::audit_outcome::kOk);

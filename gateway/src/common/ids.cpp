@@ -5,6 +5,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include <cstring>
 #include <stdexcept>
 #include <vector>
 
@@ -22,7 +23,7 @@ std::string toHex(const std::uint8_t* data, std::size_t size) {
   return out;
 }
 
-int hexValue(char c) {
+constexpr int hexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
@@ -46,22 +47,34 @@ const EVP_MD* sha256Md() {
   return md;
 }
 
+// One digest context per thread, reused: resource ids are made several times per resource, and
+// a context allocated and freed for each was a measurable part of mapping.
+struct DigestContext {
+  DigestContext() : ctx(EVP_MD_CTX_new()) {}
+  ~DigestContext() { EVP_MD_CTX_free(ctx); }
+  DigestContext(const DigestContext&) = delete;
+  DigestContext& operator=(const DigestContext&) = delete;
+  EVP_MD_CTX* ctx;
+};
+
 void digest(const EVP_MD* md, std::string_view a, std::string_view b, std::uint8_t* out, unsigned* len) {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  thread_local DigestContext context;
+  EVP_MD_CTX* ctx = context.ctx;
   if (ctx == nullptr || EVP_DigestInit_ex(ctx, md, nullptr) != 1 || EVP_DigestUpdate(ctx, a.data(), a.size()) != 1 ||
       EVP_DigestUpdate(ctx, b.data(), b.size()) != 1 || EVP_DigestFinal_ex(ctx, out, len) != 1) {
-    EVP_MD_CTX_free(ctx);
-    // Only an OpenSSL build without SHA would get here; nothing sensible can continue.
+    // Only an OpenSSL build without SHA (or out of memory) would get here; nothing sensible can continue.
     throw std::runtime_error("OpenSSL digest failed");
   }
-  EVP_MD_CTX_free(ctx);
 }
 
-}  // namespace
+// The bytes of a namespace UUID (its hex digits in pairs; dashes skipped).
+struct NamespaceBytes {
+  std::array<char, 16> bytes{};
+  std::size_t size = 0;
+};
 
-std::string uuidV5(std::string_view namespace_uuid, std::string_view name) {
-  std::string ns_bytes;
-  ns_bytes.reserve(16);
+constexpr NamespaceBytes namespaceBytes(std::string_view namespace_uuid) {
+  NamespaceBytes out;
   int high = -1;
   for (char c : namespace_uuid) {
     const int v = hexValue(c);
@@ -69,25 +82,59 @@ std::string uuidV5(std::string_view namespace_uuid, std::string_view name) {
     if (high < 0) {
       high = v;
     } else {
-      ns_bytes.push_back(static_cast<char>(high << 4 | v));
+      if (out.size == out.bytes.size()) break;  // a namespace is 16 bytes; ignore anything after
+      out.bytes[out.size++] = static_cast<char>(high << 4 | v);
       high = -1;
     }
   }
+  return out;
+}
+
+// Every resource id is made in this one namespace: parsed once, at compile time.
+constexpr NamespaceBytes kGatewayNamespaceBytes = namespaceBytes(kGatewayNamespace);
+
+}  // namespace
+
+std::string uuidV5(std::string_view namespace_uuid, std::string_view name) {
+  const NamespaceBytes ns = namespace_uuid == kGatewayNamespace ? kGatewayNamespaceBytes : namespaceBytes(namespace_uuid);
   std::uint8_t hash[EVP_MAX_MD_SIZE];
   unsigned len = 0;
-  digest(sha1Md(), ns_bytes, name, hash, &len);
+  digest(sha1Md(), std::string_view(ns.bytes.data(), ns.size), name, hash, &len);
   hash[6] = static_cast<std::uint8_t>((hash[6] & 0x0f) | 0x50);
   hash[8] = static_cast<std::uint8_t>((hash[8] & 0x3f) | 0x80);
-  std::string hex = toHex(hash, 16);
-  return hex.substr(0, 8) + '-' + hex.substr(8, 4) + '-' + hex.substr(12, 4) + '-' + hex.substr(16, 4) + '-' +
-         hex.substr(20, 12);
+  // 8-4-4-4-12 hex digits.
+  std::string out(36, '-');
+  std::size_t pos = 0;
+  for (std::size_t i = 0; i < 16; ++i) {
+    if (pos == 8 || pos == 13 || pos == 18 || pos == 23) ++pos;
+    out[pos++] = kHex[hash[i] >> 4];
+    out[pos++] = kHex[hash[i] & 0xf];
+  }
+  return out;
 }
 
 std::string resourceId(std::string_view clinic, std::string_view type, std::string_view source_id) {
-  std::string name;
-  name.reserve(clinic.size() + type.size() + source_id.size() + 2);
-  name.append(clinic).append("|").append(type).append("|").append(source_id);
-  return uuidV5(kGatewayNamespace, name);
+  // The name is built on the stack when it fits (it nearly always does): ids are made for every
+  // resource and reference.
+  char buffer[256];
+  const std::size_t size = clinic.size() + type.size() + source_id.size() + 2;
+  if (size > sizeof(buffer)) {
+    std::string name;
+    name.reserve(size);
+    name.append(clinic).append("|").append(type).append("|").append(source_id);
+    return uuidV5(kGatewayNamespace, name);
+  }
+  char* p = buffer;
+  const auto put = [&p](std::string_view part) {
+    if (!part.empty()) std::memcpy(p, part.data(), part.size());
+    p += part.size();
+  };
+  put(clinic);
+  put("|");
+  put(type);
+  put("|");
+  put(source_id);
+  return uuidV5(kGatewayNamespace, std::string_view(buffer, size));
 }
 
 std::string recordKey(std::string_view secret, std::string_view clinic, std::string_view record_id) {

@@ -40,6 +40,10 @@ std::string pointerToPath(std::string_view pointer);
 const rapidjson::Value* find(const rapidjson::Value& object, std::string_view key);
 /// String member or empty view.
 std::string_view getString(const rapidjson::Value& object, std::string_view key);
+/// The characters of a string value (which must be a string), without copying.
+inline std::string_view view(const rapidjson::Value& string_value) {
+  return {string_value.GetString(), string_value.GetStringLength()};
+}
 
 /// A FHIR OperationOutcome with one error issue for `e`: code from fhirIssueTypeFor, diagnostics
 /// "message (hint)", expression [where]. The one error body every API answer uses.

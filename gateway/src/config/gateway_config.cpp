@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "common/json.hpp"
+#include "common/roles.hpp"
 #include "common/json_locations.hpp"
 
 namespace gw::config {
@@ -201,11 +202,13 @@ void readServer(Reader& r, const rapidjson::Value& root, Server& server) {
   const std::string p = "/server";
   const auto* s = r.object(root, "", "server", true);
   if (s == nullptr) return;
-  r.checkKeys(*s, p, {"address", "port", "threads", "tls", "max_body_bytes", "read_timeout_ms", "write_timeout_ms",
-                      "idle_timeout_ms", "max_connections"});
+  r.checkKeys(*s, p, {"address", "port", "threads", "blocking_threads", "blocking_queue", "tls", "max_body_bytes",
+                      "read_timeout_ms", "write_timeout_ms", "idle_timeout_ms", "max_connections"});
   r.string(*s, p, "address", server.address, false, 255);
   r.integer(*s, p, "port", server.port, 0, 65535);
   r.integer(*s, p, "threads", server.threads, 1, 256);
+  r.integer(*s, p, "blocking_threads", server.blocking_threads, 1, 256);
+  r.integer(*s, p, "blocking_queue", server.blocking_queue, 1, 100000);
   r.integer(*s, p, "max_body_bytes", server.max_body_bytes, 1024, std::int64_t{1} << 30);
   r.millis(*s, p, "read_timeout_ms", server.read_timeout, 100, 3600000);
   r.millis(*s, p, "write_timeout_ms", server.write_timeout, 100, 3600000);
@@ -250,15 +253,19 @@ void readTokens(Reader& r, const rapidjson::Value& root, std::vector<Token>& tok
     r.strings(t, p, "roles", token.roles, true);
     for (std::size_t k = 0; k < token.roles.size(); ++k) {
       const auto& role = token.roles[k];
-      if (role != "ingest" && role != "engineer" && role != "compliance" && role != "admin") {
+      if (!parseRole(role)) {
         r.fail(p + "/roles/" + std::to_string(k), "'" + role + "' is not a role",
-               "allowed: ingest, engineer, compliance, admin");
+               "allowed: " + std::string(kRoleList));
       }
     }
     r.strings(t, p, "clinics", token.clinics, false);
-    const bool ingest = std::find(token.roles.begin(), token.roles.end(), "ingest") != token.roles.end();
-    if (ingest && token.clinics.empty()) {
-      r.fail(p + "/clinics", "a token with the ingest role must list the clinics it may post for",
+    // Every route that touches a clinic's data is scoped by the token's clinics (minimum
+    // necessary); ingest and compliance tokens exist only to do that, so they must say which.
+    const auto holds = [&](std::string_view role) {
+      return std::find(token.roles.begin(), token.roles.end(), role) != token.roles.end();
+    };
+    if ((holds("ingest") || holds("compliance")) && token.clinics.empty()) {
+      r.fail(p + "/clinics", "a token with the ingest or compliance role must list the clinics it acts for",
              "list clinic ids, or \"*\" for any clinic");
     }
     if (!token.id.empty() && !ids.insert(token.id).second) r.fail(p + "/id", "duplicate token id '" + token.id + "'");
@@ -545,6 +552,8 @@ std::string redactedJson(const GatewayConfig& c) {
   str("address", c.server.address);
   num("port", c.server.port);
   num("threads", c.server.threads);
+  num("blocking_threads", c.server.blocking_threads);
+  num("blocking_queue", c.server.blocking_queue);
   num("max_body_bytes", static_cast<std::int64_t>(c.server.max_body_bytes));
   num("read_timeout_ms", c.server.read_timeout.count());
   num("write_timeout_ms", c.server.write_timeout.count());

@@ -28,6 +28,11 @@ struct Server {
   std::string address = "127.0.0.1";
   std::uint16_t port = 8443;
   int threads = 2;
+  /// Threads for handlers that touch the database or disk (record status, audit, ingest), so the
+  /// I/O threads never block; and how many requests may wait for one before the gateway answers
+  /// 503 with Retry-After.
+  int blocking_threads = 4;
+  int blocking_queue = 256;
   ServerTls tls;
   std::size_t max_body_bytes = 10 * 1024 * 1024;
   std::chrono::milliseconds read_timeout{30000};

@@ -171,10 +171,47 @@ std::vector<FieldError> checkValidity(const rapidjson::Value& record) {
   return errors;
 }
 
+ConsentReading readConsentRecord(const rapidjson::Value& record) {
+  ConsentReading out;
+  out.problems = checkValidity(record);
+  if (!out.problems.empty()) return out;
+  const std::string_view clinic = json::getString(record, "clinic");
+  if (clinic.empty()) {
+    out.problems.push_back({"clinic", "is missing or empty", "send the clinic id of the record"});
+    return out;
+  }
+  auto recorded_at = parseRfc3339Millis(json::getString(record, "recorded_at"));
+  if (!recorded_at) {
+    out.problems.push_back({"recorded_at", "is missing or not an RFC 3339 date-time with an offset",
+                            "send when the clinic system recorded it, e.g. 2026-11-20T09:00:00-05:00"});
+    return out;
+  }
+  const rapidjson::Value& c = record["consent"];
+  const rapidjson::Value& effective = c["effective"];
+  ConsentVersion v;
+  v.clinic = std::string(clinic);
+  v.consent_id = std::string(json::getString(c, "id"));
+  v.partner_id = std::string(json::getString(c, "recipient"));
+  v.status = *parseStatus(json::getString(c, "status"));
+  for (const auto& p : c["purposes"].GetArray()) v.purposes.add(*parsePurpose(view(p)));
+  for (const auto& k : c["categories"].GetArray()) v.classes.add(*privacy::parseClass(view(k)));
+  v.period_start = *parseDate(json::getString(effective, "start"));
+  v.period_end = parseDate(json::getString(effective, "end"));
+  v.revoked_on = parseDate(json::getString(c, "revoked_on"));
+  v.signed_on = parseDate(json::getString(c, "signed_on"));
+  v.recorded_at = *recorded_at;
+  out.version = std::move(v);
+  return out;
+}
+
 Result<ConsentVersion> consentFromRecord(const rapidjson::Value& record, std::string patient_key,
                                          std::string resource_id) {
-  auto problems = checkValidity(record);
+  auto reading = readConsentRecord(record);
+  const auto& problems = reading.problems;
   if (!problems.empty()) {
+    if (problems.size() == 1 && (problems.front().path == "clinic" || problems.front().path == "recorded_at")) {
+      return makeError(ErrorCode::InvalidInput, problems.front().reason, problems.front().path, problems.front().hint);
+    }
     std::string message = "the consent is not valid: ";
     for (std::size_t i = 0; i < problems.size(); ++i) {
       if (i > 0) message += "; ";
@@ -185,31 +222,9 @@ Result<ConsentVersion> consentFromRecord(const rapidjson::Value& record, std::st
                                           : "correct each field listed; " + problems.front().path + ": " +
                                                 problems.front().hint);
   }
-  const std::string_view clinic = json::getString(record, "clinic");
-  if (clinic.empty()) {
-    return makeError(ErrorCode::InvalidInput, "is missing or empty", "clinic", "send the clinic id of the record");
-  }
-  auto recorded_at = parseRfc3339Millis(json::getString(record, "recorded_at"));
-  if (!recorded_at) {
-    return makeError(ErrorCode::InvalidInput, "is missing or not an RFC 3339 date-time with an offset", "recorded_at",
-                     "send when the clinic system recorded it, e.g. 2026-11-20T09:00:00-05:00");
-  }
-  const rapidjson::Value& c = record["consent"];
-  const rapidjson::Value& effective = c["effective"];
-  ConsentVersion v;
-  v.clinic = std::string(clinic);
-  v.consent_id = std::string(json::getString(c, "id"));
+  ConsentVersion v = std::move(*reading.version);
   v.patient_key = std::move(patient_key);
-  v.partner_id = std::string(json::getString(c, "recipient"));
-  v.status = *parseStatus(json::getString(c, "status"));
-  for (const auto& p : c["purposes"].GetArray()) v.purposes.add(*parsePurpose(view(p)));
-  for (const auto& k : c["categories"].GetArray()) v.classes.add(*privacy::parseClass(view(k)));
-  v.period_start = *parseDate(json::getString(effective, "start"));
-  v.period_end = parseDate(json::getString(effective, "end"));
-  v.revoked_on = parseDate(json::getString(c, "revoked_on"));
-  v.signed_on = parseDate(json::getString(c, "signed_on"));
   v.resource_id = std::move(resource_id);
-  v.recorded_at = *recorded_at;
   return v;
 }
 

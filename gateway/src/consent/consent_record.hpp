@@ -4,6 +4,7 @@
 // codes, never the record's values (dates and free text can identify a patient).
 #include <rapidjson/document.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,14 @@ struct FieldError {
 /// A consent that includes sud (42 CFR 2.31) must also carry signed_on and an end
 /// (effective.end or expires_on_event).
 std::vector<FieldError> checkValidity(const rapidjson::Value& record);
+
+/// A consent record read once: every validity problem, and the version it describes when there
+/// is none (version 0, patient_key and resource_id empty: the caller knows them after mapping).
+struct ConsentReading {
+  std::vector<FieldError> problems;
+  std::optional<ConsentVersion> version;
+};
+ConsentReading readConsentRecord(const rapidjson::Value& record);
 
 /// The consent version described by `record` (version 0: the caller assigns 1 + the highest
 /// version stored for (clinic, consent_id)). Fails with ErrorCode::InvalidInput when

@@ -81,7 +81,7 @@ Result<BaseUrl> parseBaseUrl(const PartnerEndpoint& ep) {
   std::string_view path = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash);
   if (authority.find('@') != std::string_view::npos) {
     return configError(ep, "base_url", "base_url must not contain user info (user@host)",
-                       "put credentials in bearer_token or client_cert_file, never in the URL");
+                       "put credentials in bearer_token_env or client_cert_file, never in the URL");
   }
 
   BaseUrl out;
@@ -147,35 +147,7 @@ Status checkReadable(const PartnerEndpoint& ep, std::string_view field, const st
   return ok();
 }
 
-// RFC 6750 b64token characters; anything else (CR/LF above all) could split the header.
-bool validBearerToken(std::string_view token) {
-  return std::all_of(token.begin(), token.end(), [](unsigned char c) {
-    return std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/' || c == '=';
-  });
-}
 
-// Percent-encodes what may not appear in a request target, keeping the URL's own delimiters
-// and existing %XX escapes, so "Patient?identifier=sys|val" arrives as the caller meant.
-std::string encodeRelative(std::string_view relative) {
-  static constexpr std::string_view kAllowed = "-._~!$&'()*+,;=:@/?";
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(relative.size());
-  for (std::size_t i = 0; i < relative.size(); ++i) {
-    const auto c = static_cast<unsigned char>(relative[i]);
-    const bool escape_ahead = c == '%' && i + 2 < relative.size() &&
-                              std::isxdigit(static_cast<unsigned char>(relative[i + 1])) &&
-                              std::isxdigit(static_cast<unsigned char>(relative[i + 2]));
-    if (std::isalnum(c) || kAllowed.find(static_cast<char>(c)) != std::string_view::npos || escape_ahead) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 0x0F];
-    }
-  }
-  return out;
-}
 
 // TLS alerts by which a partner says it does not accept our client certificate.
 bool clientCertificateRejected(const beast::error_code& ec) {
@@ -213,10 +185,12 @@ beast::error_code runOp(asio::io_context& ioc, Initiate&& initiate) {
 }  // namespace
 
 struct FhirClient::Impl {
-  Impl(PartnerEndpoint e, BaseUrl u) : ep(std::move(e)), url(std::move(u)) {}
+  Impl(PartnerEndpoint e, BaseUrl u, std::unique_ptr<CredentialSource> c)
+      : ep(std::move(e)), url(std::move(u)), credentials(std::move(c)) {}
 
   PartnerEndpoint ep;
   BaseUrl url;
+  std::unique_ptr<CredentialSource> credentials;
   asio::io_context ioc{1};
   ssl::context ctx{ssl::context::tls_client};
   std::optional<Stream> stream;  // engaged while a kept-alive connection is open
@@ -485,7 +459,6 @@ http::request<http::string_body> FhirClient::Impl::makeRequest(http::verb verb, 
   req.set(http::field::host, url.host_header);
   req.set(http::field::user_agent, kUserAgent);
   req.set(http::field::accept, kFhirJson);
-  if (!ep.bearer_token.empty()) req.set(http::field::authorization, "Bearer " + ep.bearer_token);
   req.keep_alive(true);
   return req;
 }
@@ -495,20 +468,18 @@ FhirClient::~FhirClient() {
   if (impl_) impl_->close();
 }
 
-Result<std::unique_ptr<FhirClient>> FhirClient::create(PartnerEndpoint endpoint) {
+Result<std::unique_ptr<FhirClient>> FhirClient::create(PartnerEndpoint endpoint,
+                                                      std::unique_ptr<CredentialSource> credentials) {
   if (endpoint.id.empty()) {
     return makeError(ErrorCode::Config, "partner endpoint has no id", "id", "give every partner a unique id");
   }
   GW_TRY(auto url, parseBaseUrl(endpoint));
-  if (!validBearerToken(endpoint.bearer_token)) {
-    return configError(endpoint, "bearer_token", "bearer_token contains characters not allowed in a bearer token",
-                       "use the token exactly as issued (letters, digits and -._~+/=)");
-  }
+  if (credentials == nullptr) credentials = noCredential();
   if (endpoint.connect_timeout.count() <= 0 || endpoint.request_timeout.count() <= 0) {
     return configError(endpoint, "connect_timeout", "connect_timeout and request_timeout must be positive",
                        "use milliseconds greater than zero");
   }
-  auto impl = std::make_unique<Impl>(std::move(endpoint), std::move(url));
+  auto impl = std::make_unique<Impl>(std::move(endpoint), std::move(url), std::move(credentials));
   GW_TRY(impl->loadTls());
   return std::unique_ptr<FhirClient>(new FhirClient(std::move(impl)));
 }
@@ -518,20 +489,14 @@ Result<HttpResult> FhirClient::postBundle(std::string_view bundle_json) {
   req.set(http::field::content_type, kFhirJson);
   req.body() = std::string(bundle_json);
   req.prepare_payload();
-  return impl_->send(req);
+  GW_TRY(auto authorization, impl_->credentials->authorization());
+  if (authorization) req.set(http::field::authorization, *authorization);
+  auto result = impl_->send(req);
+  // A refused credential is not offered again (an OAuth source fetches a new token).
+  if (result && result.value().status == 401) impl_->credentials->rejected();
+  return result;
 }
 
-Result<HttpResult> FhirClient::get(std::string_view relative) {
-  if (relative.find("://") != std::string_view::npos) {
-    return makeError(ErrorCode::InvalidInput, "partner " + impl_->ep.id + ": get() takes a path relative to base_url",
-                     impl_->ep.base_url, "pass e.g. \"Patient?identifier=system|value\"");
-  }
-  while (!relative.empty() && relative.front() == '/') relative.remove_prefix(1);
-  auto req = impl_->makeRequest(http::verb::get, impl_->url.path + "/" + encodeRelative(relative));
-  return impl_->send(req);
-}
-
-void FhirClient::disconnect() { impl_->close(); }
 const PartnerEndpoint& FhirClient::endpoint() const { return impl_->ep; }
 int FhirClient::connectionsOpened() const { return impl_->connections_opened; }
 

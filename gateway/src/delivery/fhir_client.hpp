@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "common/error.hpp"
+#include "delivery/credential_source.hpp"
 
 namespace gw::delivery {
 
@@ -18,7 +19,6 @@ struct PartnerEndpoint {
   std::string base_url;  // e.g. https://127.0.0.1:9443/fhir/R4 (https only)
   std::string ca_file;   // CA bundle that verifies the partner (required)
   std::string client_cert_file, client_key_file;  // optional mTLS; both or neither
-  std::string bearer_token;  // optional static token (empty: none); never logged
   std::chrono::milliseconds connect_timeout{5000};   // TCP connect, and again TLS handshake
   std::chrono::milliseconds request_timeout{30000};  // whole request: write + read of the response
 };
@@ -36,7 +36,9 @@ class FhirClient {
  public:
   /// Parses base_url and loads the CA, client certificate and key now, so a misconfigured
   /// partner fails at start-up. Errors (ErrorCode::Config) name the partner, the file and the fix.
-  static Result<std::unique_ptr<FhirClient>> create(PartnerEndpoint endpoint);
+  /// `credentials` gives each request's Authorization header (none: mutual TLS alone).
+  static Result<std::unique_ptr<FhirClient>> create(PartnerEndpoint endpoint,
+                                                    std::unique_ptr<CredentialSource> credentials = noCredential());
   ~FhirClient();
   FhirClient(const FhirClient&) = delete;
   FhirClient& operator=(const FhirClient&) = delete;
@@ -46,14 +48,6 @@ class FhirClient {
   ///   Unavailable (resolve/connect/handshake/write/read failed, naming the step and, for
   ///   certificate failures, the verify reason), Timeout, or PayloadTooLarge.
   Result<HttpResult> postBundle(std::string_view bundle_json);
-
-  /// GET [base]/relative, e.g. "Patient?identifier=sys|val". Characters not allowed in a URL
-  /// (such as '|' or spaces) are percent-encoded; existing %XX escapes are kept.
-  /// `relative` may carry identifiers, so it is never logged nor put in error messages.
-  Result<HttpResult> get(std::string_view relative);
-
-  /// Closes the kept-alive connection, if any (the next request reconnects).
-  void disconnect();
 
   const PartnerEndpoint& endpoint() const;
   /// Number of TCP connections opened so far (tests and metrics).

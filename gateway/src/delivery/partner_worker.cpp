@@ -24,16 +24,18 @@ Result<PartnerEndpoint> endpointFor(const config::Partner& partner) {
   e.client_key_file = partner.client_key_file.string();
   e.connect_timeout = partner.connect_timeout;
   e.request_timeout = partner.request_timeout;
-  if (!partner.bearer_token_env.empty()) {
-    const char* token = std::getenv(partner.bearer_token_env.c_str());
-    if (token == nullptr || *token == '\0') {
-      return makeError(ErrorCode::Config, "environment variable " + partner.bearer_token_env + " is not set",
-                       "partners." + partner.id + ".bearer_token_env",
-                       "export the partner's token in that variable before starting, or remove the key");
-    }
-    e.bearer_token = token;
-  }
   return e;
+}
+
+Result<std::unique_ptr<CredentialSource>> credentialsFor(const config::Partner& partner) {
+  if (partner.bearer_token_env.empty()) return noCredential();
+  const std::string where = "partners." + partner.id + ".bearer_token_env";
+  const char* token = std::getenv(partner.bearer_token_env.c_str());
+  if (token == nullptr || *token == '\0') {
+    return makeError(ErrorCode::Config, "environment variable " + partner.bearer_token_env + " is not set", where,
+                     "export the partner's token in that variable before starting, or remove the key");
+  }
+  return staticBearerToken(token, where);
 }
 
 PartnerWorker::PartnerWorker(const config::Partner& partner, const config::Delivery& settings, store::Store& store,
@@ -82,7 +84,7 @@ std::vector<store::AuditEntry> disclosureEntries(const store::OutboxItem& item, 
                                                  std::string_view policy_version) {
   std::vector<store::AuditEntry> entries;
   auto disclosure = outbox::parseDisclosure(item.disclosure);
-  const auto at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  const auto at_ms = toUnixMillis(now);
   const auto entry = [&](const outbox::DisclosedResource* r) {
     store::AuditEntry e;
     e.at_ms = at_ms;

@@ -23,6 +23,9 @@ namespace gw::delivery {
 /// The partner's endpoint as the config describes it; the bearer token is read from the
 /// environment variable the config names. Fails when that variable is unset.
 Result<PartnerEndpoint> endpointFor(const config::Partner& partner);
+/// The credential source the partner's settings name: a static bearer token from
+/// bearer_token_env (which must be set), or none (mutual TLS alone).
+Result<std::unique_ptr<CredentialSource>> credentialsFor(const config::Partner& partner);
 
 /// What the worker needs to take the consent decision again before each send.
 struct DisclosureCheck {

@@ -40,24 +40,6 @@ Error unauthenticated(const Request& request, std::string_view reason, std::stri
 
 }  // namespace
 
-std::optional<Role> parseRole(std::string_view text) {
-  if (text == "ingest") return Role::Ingest;
-  if (text == "engineer") return Role::Engineer;
-  if (text == "compliance") return Role::Compliance;
-  if (text == "admin") return Role::Admin;
-  return std::nullopt;
-}
-
-std::string_view roleName(Role role) {
-  switch (role) {
-    case Role::Ingest: return "ingest";
-    case Role::Engineer: return "engineer";
-    case Role::Compliance: return "compliance";
-    case Role::Admin: return "admin";
-  }
-  return "unknown";
-}
-
 std::string hashToken(std::string_view token) { return ids::sha256Hex(token); }
 
 bool Principal::has(Role role) const { return std::find(roles.begin(), roles.end(), role) != roles.end(); }

@@ -7,15 +7,14 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/roles.hpp"
 #include "http/request.hpp"
 
 namespace gw::http {
 
-enum class Role { Ingest, Engineer, Compliance, Admin };
-
-/// "ingest" | "engineer" | "compliance" | "admin".
-std::optional<Role> parseRole(std::string_view text);
-std::string_view roleName(Role role);
+using gw::parseRole;
+using gw::Role;
+using gw::roleName;
 
 /// Lowercase hex SHA-256 of the token: the value that goes into the configuration.
 std::string hashToken(std::string_view token);

@@ -16,9 +16,6 @@
 namespace gw::ingest {
 namespace {
 
-std::int64_t toMillis(SystemTime t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
 
 std::string consentKey(const consent::ConsentVersion& v) { return v.clinic + "/" + v.consent_id; }
 
@@ -56,10 +53,10 @@ struct DisclosurePlanner::PartnerBuild {
   std::vector<std::shared_ptr<const consent::ConsentVersion>> part2_consents;
 };
 
-DisclosurePlanner::DisclosurePlanner(const config::GatewayConfig& config, DisclosurePolicy policy,
+DisclosurePlanner::DisclosurePlanner(const std::vector<config::Partner>& partners, DisclosurePolicy policy,
                                      const privacy::Classifier& classifier, const consent::ConsentRegistry& registry,
                                      ConsentResourceLoader load_consent)
-    : config_(config),
+    : partners_(partners),
       policy_(std::move(policy)),
       classifier_(classifier),
       registry_(registry),
@@ -102,7 +99,7 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
                                                std::string_view only_partner) const {
   DisclosurePlan plan;
   const consent::Date today = consent::utcDate(now);
-  const std::int64_t at_ms = toMillis(now);
+  const std::int64_t at_ms = toUnixMillis(now);
 
   // The Patient the other resources are about: they go only where it may go.
   const ClassifiedResource* patient = nullptr;
@@ -110,7 +107,7 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
     if (r.resource_type == "Patient") patient = &r;
   }
 
-  for (const auto& partner : config_.partners) {
+  for (const auto& partner : partners_) {
     if (!only_partner.empty() && partner.id != only_partner) continue;
     PartnerBuild build;
     build.disclosure.purpose = partner.purpose_of_use;

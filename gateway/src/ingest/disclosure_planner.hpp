@@ -78,7 +78,8 @@ using ConsentResourceLoader = std::function<Result<std::string>(std::string_view
 
 class DisclosurePlanner {
  public:
-  DisclosurePlanner(const config::GatewayConfig& config, DisclosurePolicy policy, const privacy::Classifier& classifier,
+  /// `partners` (in the order decisions are taken and logged) must outlive the planner.
+  DisclosurePlanner(const std::vector<config::Partner>& partners, DisclosurePolicy policy, const privacy::Classifier& classifier,
                     const consent::ConsentRegistry& registry, ConsentResourceLoader load_consent);
 
   /// Decides for every configured partner (or only `only_partner` when not empty). A partner whose
@@ -97,7 +98,7 @@ class DisclosurePlanner {
   struct PartnerBuild;
   Status attachConsent(const consent::ConsentVersion& consent, PartnerBuild& build) const;
 
-  const config::GatewayConfig& config_;
+  const std::vector<config::Partner>& partners_;
   DisclosurePolicy policy_;
   const privacy::Classifier& classifier_;
   const consent::ConsentRegistry& registry_;

@@ -64,6 +64,24 @@ struct ValueMap {
   std::string where;  // file:line:column of its definition
   std::unordered_map<std::string, const rapidjson::Value*, StringHash, std::equal_to<>> entries;
   const rapidjson::Value* fallback = nullptr;  // "default"
+
+  /// The entry for `code`, or null (the fallback is the caller's business).
+  const rapidjson::Value* find(std::string_view code) const;
+  /// Builds the quick index find() uses for small maps; call once `entries` is complete and the
+  /// map is where it stays.
+  void index();
+
+ private:
+  // Most value maps have a few short codes: comparing a code's length and first eight bytes with
+  // each is quicker than hashing it. `entries` stays the full index, and the order that error
+  // messages list codes in.
+  struct Slot {
+    std::uint64_t head = 0;
+    std::string code;  // a copy: a copied ValueMap stays valid
+    const rapidjson::Value* value = nullptr;
+  };
+  static constexpr std::size_t kMaxSlots = 16;
+  std::vector<Slot> slots_;  // empty: not indexed, or too many codes
 };
 
 struct Node {

@@ -181,7 +181,7 @@ class Compiler {
         }
         map.fallback = fallback;
       }
-      mapper_.value_maps.emplace(name, std::move(map));
+      mapper_.value_maps.emplace(name, std::move(map)).first->second.index();
     }
     return ok();
   }

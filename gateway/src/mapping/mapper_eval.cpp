@@ -1,5 +1,7 @@
 // Per-record evaluation of a compiled mapper: a walk over the Node tree that writes straight into
 // the output document's allocator. Hot path: no parsing, no regex, no locks.
+#include <algorithm>
+#include <cstring>
 #include <optional>
 
 #include "common/ids.hpp"
@@ -14,8 +16,10 @@ namespace {
 
 using Allocator = rapidjson::Document::AllocatorType;
 
-// First chunk of a resource's allocator: most resources fit in one.
-constexpr std::size_t kResourceChunkBytes = 4096;
+// Chunk size of a resource's allocator. Most labelled resources fit in one (an Observation or a
+// Patient takes about 9 KiB: RapidJSON gives every object room for 16 members); at 4 KiB a
+// CarePlan took seven chunks, each a malloc and a free.
+constexpr std::size_t kResourceChunkBytes = 12288;
 
 enum class Outcome : std::uint8_t { Present, Absent, Failed };
 
@@ -83,6 +87,34 @@ void copyValue(const rapidjson::Value& in, rapidjson::Value& out, Allocator& all
     default:
       out.CopyFrom(in, allocator);  // numbers, booleans, null: no strings involved
   }
+}
+
+// out = a + b + c as one string in `allocator`, without a temporary std::string when it is short
+// (references and identifier systems are made for most resources).
+void setJoined(rapidjson::Value& out, std::string_view a, std::string_view b, std::string_view c, Allocator& allocator) {
+  char text[256];
+  const std::size_t size = a.size() + b.size() + c.size();
+  if (size > sizeof(text)) {
+    std::string joined;
+    joined.reserve(size);
+    joined.append(a).append(b).append(c);
+    out.SetString(joined.data(), static_cast<rapidjson::SizeType>(joined.size()), allocator);
+    return;
+  }
+  char* p = text;
+  for (const std::string_view part : {a, b, c}) {
+    if (!part.empty()) std::memcpy(p, part.data(), part.size());
+    p += part.size();
+  }
+  out.SetString(text, static_cast<rapidjson::SizeType>(size), allocator);
+}
+
+// The first (up to) eight bytes of a code as a number, the rest zero.
+std::uint64_t headBytes(std::string_view s) {
+  std::uint64_t out = 0;
+  const std::size_t n = std::min<std::size_t>(s.size(), 8);
+  for (std::size_t k = n; k-- > 0;) out = (out << 8) | static_cast<unsigned char>(s[k]);
+  return out;
 }
 
 // FHIR has no empty strings, arrays or objects, and no nulls: such source values count as absent.
@@ -179,6 +211,24 @@ Outcome evalPath(const Node& node, Scope& scope, rapidjson::Value& out) {
   return Outcome::Present;
 }
 
+// The value of an operand that only gets read (a code to look up, a date to check, a condition):
+// a record path or a literal is read where it is, anything else is evaluated into `scratch`.
+// Copying a record value into the output allocator just to read it was a large part of mapping.
+Outcome operand(const Node& node, Scope& scope, rapidjson::Value& scratch, const rapidjson::Value*& out) {
+  if (node.kind == NodeKind::Literal) {
+    out = node.literal;
+    return Outcome::Present;
+  }
+  if (node.kind == NodeKind::Path && (node.variable == Variable::Record || node.variable == Variable::Item)) {
+    const rapidjson::Value* v = resolve(node, scope.record, scope.loop);
+    if (v == nullptr || isAbsentValue(*v)) return Outcome::Absent;
+    out = v;
+    return Outcome::Present;
+  }
+  out = &scratch;
+  return eval(node, scope, scratch);
+}
+
 Outcome evalObject(const Node& node, Scope& scope, rapidjson::Value& out) {
   out.SetObject();
   bool record_data_present = false;
@@ -212,19 +262,22 @@ Outcome evalArray(const Node& node, Scope& scope, rapidjson::Value& out) {
   return Outcome::Present;
 }
 
-Outcome evalLookup(const Node& node, Scope& scope, rapidjson::Value& out) {
-  rapidjson::Value input;
-  const Outcome outcome = eval(node.children[0], scope, input);
+// The value-map entry (or its selected member) a Lookup node gives, without copying it; null
+// when the selected member is absent from that entry.
+Outcome findEntry(const Node& node, Scope& scope, const rapidjson::Value*& entry_out) {
+  rapidjson::Value scratch;
+  const rapidjson::Value* input = nullptr;
+  const Outcome outcome = operand(node.children[0], scope, scratch, input);
   if (outcome != Outcome::Present) return outcome;
   std::string buffer;
   std::string_view code;
   const ValueMap& map = *node.value_map;
-  if (!scalarText(input, buffer, code)) {
-    return fail(scope, fieldName(node, scope) + " must be a code (string), got " + std::string(jsonTypeName(input)) +
+  if (!scalarText(*input, buffer, code)) {
+    return fail(scope, fieldName(node, scope) + " must be a code (string), got " + std::string(jsonTypeName(*input)) +
                            " (value map '" + map.name + "' in " + map.where + ")", node);
   }
-  const auto it = map.entries.find(code);
-  const rapidjson::Value* entry = it != map.entries.end() ? it->second : map.fallback;
+  const rapidjson::Value* entry = map.find(code);
+  if (entry == nullptr) entry = map.fallback;
   if (entry == nullptr) {
     std::string known;
     for (const auto& [key, value] : map.entries) known += (known.empty() ? "" : ", ") + key;
@@ -234,6 +287,14 @@ Outcome evalLookup(const Node& node, Scope& scope, rapidjson::Value& out) {
                 node, "send one of " + known + ", or add the code to the value map");
   }
   if (!node.text.empty()) entry = json::find(*entry, node.text);  // presence checked at load
+  entry_out = entry;
+  return Outcome::Present;
+}
+
+Outcome evalLookup(const Node& node, Scope& scope, rapidjson::Value& out) {
+  const rapidjson::Value* entry = nullptr;
+  const Outcome outcome = findEntry(node, scope, entry);
+  if (outcome != Outcome::Present) return outcome;
   if (entry == nullptr) return Outcome::Absent;
   copyValue(*entry, out, scope.allocator);
   return Outcome::Present;
@@ -269,9 +330,11 @@ Outcome evalLookup(const Node& node, Scope& scope, rapidjson::Value& out) {
 }
 
 Outcome evalDate(const Node& node, Scope& scope, rapidjson::Value& out, bool with_time) {
-  rapidjson::Value input;
-  const Outcome outcome = eval(node.children[0], scope, input);
+  rapidjson::Value scratch;
+  const rapidjson::Value* operand_value = nullptr;
+  const Outcome outcome = operand(node.children[0], scope, scratch, operand_value);
   if (outcome != Outcome::Present) return outcome;
+  const rapidjson::Value& input = *operand_value;
   // Never quote the value: dates of birth are PHI.
   if (node.date_spec) return evalDeclaredDate(node, scope, input, out);
   if (!with_time) {
@@ -279,7 +342,7 @@ Outcome evalDate(const Node& node, Scope& scope, rapidjson::Value& out, bool wit
       return fail(scope, fieldName(node, scope) + " is not a valid calendar date; expected YYYY-MM-DD naming a real day (mapped at " +
                              node.where + ")", node);
     }
-    out = std::move(input);  // already a copy in the output allocator
+    out.SetString(input.GetString(), input.GetStringLength(), scope.allocator);
     return Outcome::Present;
   }
   std::string normalised;
@@ -292,18 +355,22 @@ Outcome evalDate(const Node& node, Scope& scope, rapidjson::Value& out, bool wit
 }
 
 Outcome evalResourceId(const Node& node, Scope& scope, rapidjson::Value& out, bool as_reference) {
-  rapidjson::Value input;
-  const Outcome outcome = eval(node.children[0], scope, input);
+  rapidjson::Value scratch;
+  const rapidjson::Value* input = nullptr;
+  const Outcome outcome = operand(node.children[0], scope, scratch, input);
   if (outcome != Outcome::Present) return outcome;
   std::string buffer;
   std::string_view source_id;
-  if (!scalarText(input, buffer, source_id)) {
-    return fail(scope, fieldName(node, scope) + " must be an identifier (string), got " + std::string(jsonTypeName(input)) +
+  if (!scalarText(*input, buffer, source_id)) {
+    return fail(scope, fieldName(node, scope) + " must be an identifier (string), got " + std::string(jsonTypeName(*input)) +
                            " (mapped at " + node.where + ")", node);
   }
-  std::string id = ids::resourceId(scope.context.clinic, node.text, source_id);
-  if (as_reference) id = node.text + "/" + id;
-  out.SetString(id.data(), static_cast<rapidjson::SizeType>(id.size()), scope.allocator);
+  const std::string id = ids::resourceId(scope.context.clinic, node.text, source_id);
+  if (!as_reference) {
+    out.SetString(id.data(), static_cast<rapidjson::SizeType>(id.size()), scope.allocator);
+    return Outcome::Present;
+  }
+  setJoined(out, node.text, "/", id, scope.allocator);  // "Type/<id>"
   return Outcome::Present;
 }
 
@@ -360,14 +427,24 @@ Outcome appendText(const Node& node, Scope& scope, std::string& out, bool escape
         }
       }
       return Outcome::Present;
+    case NodeKind::Lookup: {
+      // The entry's text goes straight into `out` (a narrative names each coded item).
+      const rapidjson::Value* entry = nullptr;
+      const Outcome outcome = findEntry(node, scope, entry);
+      if (outcome != Outcome::Present) return outcome;
+      if (entry == nullptr) return Outcome::Absent;
+      if (!appendScalar(*entry, out, escape)) return cannotJoin(*entry, node);
+      return Outcome::Present;
+    }
     case NodeKind::EscapeXhtml:
       if (escape) break;  // escaping twice: take the general path
       return appendText(node.children[0], scope, out, true, node, what);
     case NodeKind::If: {
-      rapidjson::Value condition;
-      const Outcome outcome = eval(node.children[0], scope, condition);
+      rapidjson::Value scratch;
+      const rapidjson::Value* condition = nullptr;
+      const Outcome outcome = operand(node.children[0], scope, scratch, condition);
       if (outcome == Outcome::Failed) return outcome;
-      if (outcome == Outcome::Present && ifHolds(node, condition)) {
+      if (outcome == Outcome::Present && ifHolds(node, *condition)) {
         return appendText(node.children[1], scope, out, escape, owner, what);
       }
       if (node.children.size() > 2) return appendText(node.children[2], scope, out, escape, owner, what);
@@ -418,9 +495,48 @@ Outcome appendText(const Node& node, Scope& scope, std::string& out, bool escape
   return Outcome::Present;
 }
 
+// A string to build text in, reused per thread: most resources have a $concat, and a narrative
+// grows through several reallocations. Nested use (a $concat inside the value of a $concat's
+// $lookup) gets a string of its own.
+class TextBuffer {
+ public:
+  TextBuffer() {
+    if (!state().in_use) {
+      state().in_use = true;
+      text_ = &state().text;
+      text_->clear();
+    } else {
+      text_ = &own_;
+    }
+  }
+  ~TextBuffer() {
+    if (text_ != &own_) {
+      if (text_->capacity() > kKeepBytes) std::string().swap(*text_);
+      state().in_use = false;
+    }
+  }
+  TextBuffer(const TextBuffer&) = delete;
+  TextBuffer& operator=(const TextBuffer&) = delete;
+
+  std::string& text() { return *text_; }
+
+ private:
+  static constexpr std::size_t kKeepBytes = 64 * 1024;
+  struct State {
+    std::string text;
+    bool in_use = false;
+  };
+  static State& state() {
+    thread_local State s;
+    return s;
+  }
+  std::string* text_ = nullptr;
+  std::string own_;
+};
+
 Outcome evalConcat(const Node& node, Scope& scope, rapidjson::Value& out) {
-  std::string text;
-  text.reserve(64);
+  TextBuffer buffer;
+  std::string& text = buffer.text();
   const Outcome outcome = appendText(node, scope, text, false, node, "$concat");
   if (outcome != Outcome::Present) return outcome;
   out.SetString(text.data(), static_cast<rapidjson::SizeType>(text.size()), scope.allocator);
@@ -444,10 +560,11 @@ bool ifHolds(const Node& node, const rapidjson::Value& condition) {
 }
 
 Outcome evalIf(const Node& node, Scope& scope, rapidjson::Value& out) {
-  rapidjson::Value condition;
-  const Outcome outcome = eval(node.children[0], scope, condition);
+  rapidjson::Value scratch;
+  const rapidjson::Value* condition = nullptr;
+  const Outcome outcome = operand(node.children[0], scope, scratch, condition);
   if (outcome == Outcome::Failed) return outcome;
-  const bool truthy = outcome == Outcome::Present && ifHolds(node, condition);
+  const bool truthy = outcome == Outcome::Present && ifHolds(node, *condition);
   if (truthy) return eval(node.children[1], scope, out);
   if (node.children.size() > 2) return eval(node.children[2], scope, out);
   return Outcome::Absent;
@@ -485,15 +602,18 @@ Outcome evalMap(const Node& node, Scope& scope, rapidjson::Value& out) {
 
 Outcome evalJoin(const Node& node, Scope& scope, rapidjson::Value& out) {
   if (node.children[0].kind == NodeKind::Map) {
-    std::string text;
+    TextBuffer buffer;
+    std::string& text = buffer.text();
     const Outcome outcome = appendText(node, scope, text, false, node, "$join");
     if (outcome != Outcome::Present) return outcome;
     out.SetString(text.data(), static_cast<rapidjson::SizeType>(text.size()), scope.allocator);
     return Outcome::Present;
   }
-  rapidjson::Value input;
-  const Outcome outcome = eval(node.children[0], scope, input);
+  rapidjson::Value scratch;
+  const rapidjson::Value* operand_value = nullptr;
+  const Outcome outcome = operand(node.children[0], scope, scratch, operand_value);
   if (outcome != Outcome::Present) return outcome;
+  const rapidjson::Value& input = *operand_value;
   if (!input.IsArray()) {
     return fail(scope, "$join needs an array, got " + std::string(jsonTypeName(input)) + " from " + fieldName(node, scope) +
                            " (mapped at " + node.where + ")", node);
@@ -516,21 +636,41 @@ Outcome evalJoin(const Node& node, Scope& scope, rapidjson::Value& out) {
   return Outcome::Present;
 }
 
-// Copies runs of plain text whole: narratives are built from many short parts, one append each.
+// Copies runs of plain text whole: narratives are built from many short parts, one append each;
+// eight bytes at a time are checked for the five characters that need an entity.
 void appendXhtmlEscaped(std::string& out, std::string_view text) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
+  const auto hasByte = [](std::uint64_t x, char c) {
+    const std::uint64_t v = x ^ (kOnes * static_cast<unsigned char>(c));
+    return (v - kOnes) & ~v & kHigh;
+  };
   std::size_t run = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    std::string_view entity;
-    switch (text[i]) {
-      case '&': entity = "&amp;"; break;
-      case '<': entity = "&lt;"; break;
-      case '>': entity = "&gt;"; break;
-      case '"': entity = "&quot;"; break;
-      case '\'': entity = "&#39;"; break;
-      default: continue;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (i + 8 <= text.size()) {
+      std::uint64_t x = 0;
+      std::memcpy(&x, text.data() + i, 8);
+      if ((hasByte(x, '&') | hasByte(x, '<') | hasByte(x, '>') | hasByte(x, '"') | hasByte(x, '\'')) == 0) {
+        i += 8;
+        continue;
+      }
     }
-    out.append(text.substr(run, i - run)).append(entity);
-    run = i + 1;
+    // A byte at a time through this block (or the last few bytes).
+    const std::size_t stop = std::min(text.size(), i + 8);
+    for (; i < stop; ++i) {
+      std::string_view entity;
+      switch (text[i]) {
+        case '&': entity = "&amp;"; break;
+        case '<': entity = "&lt;"; break;
+        case '>': entity = "&gt;"; break;
+        case '"': entity = "&quot;"; break;
+        case '\'': entity = "&#39;"; break;
+        default: continue;
+      }
+      out.append(text.substr(run, i - run)).append(entity);
+      run = i + 1;
+    }
   }
   out.append(text.substr(run));
 }
@@ -538,9 +678,11 @@ void appendXhtmlEscaped(std::string& out, std::string_view text) {
 // $upper, $lower, $trim, $escapeXhtml: ASCII-only case mapping (codes, not prose), so UTF-8
 // sequences pass through unchanged.
 Outcome evalText(const Node& node, Scope& scope, rapidjson::Value& out) {
-  rapidjson::Value input;
-  const Outcome outcome = eval(node.children[0], scope, input);
+  rapidjson::Value scratch;
+  const rapidjson::Value* operand_value = nullptr;
+  const Outcome outcome = operand(node.children[0], scope, scratch, operand_value);
   if (outcome != Outcome::Present) return outcome;
+  const rapidjson::Value& input = *operand_value;
   std::string buffer;
   std::string_view text;
   if (input.IsString()) {
@@ -583,11 +725,13 @@ Outcome evalText(const Node& node, Scope& scope, rapidjson::Value& out) {
 // $number: spreadsheet cells are text; "12" or "-0.5" becomes a JSON number (plain decimal
 // notation only, so "1e3", "0x10", "1,000" and " 12" are errors rather than guesses).
 Outcome evalNumber(const Node& node, Scope& scope, rapidjson::Value& out) {
-  rapidjson::Value input;
-  const Outcome outcome = eval(node.children[0], scope, input);
+  rapidjson::Value scratch;
+  const rapidjson::Value* operand_value = nullptr;
+  const Outcome outcome = operand(node.children[0], scope, scratch, operand_value);
   if (outcome != Outcome::Present) return outcome;
+  const rapidjson::Value& input = *operand_value;
   if (input.IsNumber()) {
-    out = std::move(input);
+    out.CopyFrom(input, scope.allocator);  // no strings involved
     return Outcome::Present;
   }
   const auto not_a_number = [&] {
@@ -626,11 +770,9 @@ Outcome eval(const Node& node, Scope& scope, rapidjson::Value& out) {
     case NodeKind::DateTime: return evalDate(node, scope, out, true);
     case NodeKind::Reference: return evalResourceId(node, scope, out, true);
     case NodeKind::ResourceId: return evalResourceId(node, scope, out, false);
-    case NodeKind::IdentifierSystem: {
-      const std::string system = scope.context.identifier_system_base + node.text;
-      out.SetString(system.data(), static_cast<rapidjson::SizeType>(system.size()), scope.allocator);
+    case NodeKind::IdentifierSystem:
+      setJoined(out, scope.context.identifier_system_base, node.text, {}, scope.allocator);
       return Outcome::Present;
-    }
     case NodeKind::Concat: return evalConcat(node, scope, out);
     case NodeKind::If: return evalIf(node, scope, out);
     case NodeKind::Map: return evalMap(node, scope, out);
@@ -687,6 +829,24 @@ Result<MappedResource> applyOnce(const CompiledMapper& mapper, const ResourceRul
 }
 
 }  // namespace
+
+void ValueMap::index() {
+  slots_.clear();
+  if (entries.size() > kMaxSlots) return;
+  for (const auto& [code, value] : entries) slots_.push_back({headBytes(code), code, value});
+}
+
+const rapidjson::Value* ValueMap::find(std::string_view code) const {
+  if (slots_.empty() || slots_.size() != entries.size()) {
+    const auto it = entries.find(code);
+    return it == entries.end() ? nullptr : it->second;
+  }
+  const std::uint64_t head = headBytes(code);
+  for (const auto& slot : slots_) {
+    if (slot.head == head && slot.code == code) return slot.value;
+  }
+  return nullptr;
+}
 
 Status applyRule(const CompiledMapper& mapper, const ResourceRule& rule, const rapidjson::Value& record,
                  const MappingContext& context, std::vector<MappedResource>& out) {

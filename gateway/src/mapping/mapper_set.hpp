@@ -28,9 +28,9 @@ struct MappedResource {
   std::string id;                 // gw::ids::resourceId(clinic, resource_type, source id)
   std::string identifier_system;  // identifier_system_base + identifier kind ("mrn", "prescription", ...)
   std::string identifier_value;   // the source id
-  // Owns the allocator of `resource` (declared first, so it outlives the document): small chunks
-  // instead of RapidJSON's 64 KiB default, because a record with many items makes many resources
-  // and glibc would return and re-fault that memory on every record.
+  // Owns the allocator of `resource` (declared first, so it outlives the document): 12 KiB chunks
+  // (about one labelled resource) instead of RapidJSON's 64 KiB default, because a record with
+  // many items makes many resources and glibc would return and re-fault that memory on every record.
   std::unique_ptr<rapidjson::MemoryPoolAllocator<>> allocator;
   rapidjson::Document resource;   // the FHIR resource, with resourceType, id and identifier
 };

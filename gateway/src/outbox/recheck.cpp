@@ -5,16 +5,13 @@
 namespace gw::outbox {
 namespace {
 
-std::int64_t toMillis(SystemTime t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
 
 store::AuditEntry cancellation(const store::OutboxItem& item, std::string_view purpose, std::string_view patient_key,
                                std::string_view resource_type, std::string_view resource_id, std::string classes,
                                std::string reason, const consent::Decision* decision, SystemTime now,
                                std::string_view policy_version) {
   store::AuditEntry e;
-  e.at_ms = toMillis(now);
+  e.at_ms = toUnixMillis(now);
   e.kind = std::string(store::audit_kind::kCancel);
   e.actor = "gateway";
   e.clinic = item.clinic;

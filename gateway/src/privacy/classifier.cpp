@@ -189,10 +189,65 @@ Result<ParsedValueSet> parseValueSet(const fs::path& path, std::uint8_t roles, s
   return out;
 }
 
+// A member name test the compiler turns into a compare or two (no library call): the scanner
+// asks it of every member of every object.
+template <std::size_t N>
+bool is(std::string_view name, const char (&literal)[N]) {
+  return name.size() == N - 1 && std::memcmp(name.data(), literal, N - 1) == 0;
+}
+
+// The last (up to) eight bytes of a string as a number: code system URLs share their beginnings.
+std::uint64_t tailBytes(std::string_view s) {
+  std::uint64_t out = 0;
+  if (s.size() >= 8) {
+    std::memcpy(&out, s.data() + s.size() - 8, 8);
+  } else if (!s.empty()) {
+    std::memcpy(&out, s.data(), s.size());
+  }
+  return out;
+}
+
+// The value sets name a handful of code systems, so finding a Coding's system compares lengths
+// and last bytes, then the text, instead of hashing a long URL for every Coding met.
+struct SystemSlot {
+  std::uint64_t tail = 0;
+  std::string_view name;  // the key in the systems map
+  const SystemEntry* entry = nullptr;
+};
+// More systems than this: the hash map is quicker than comparing them one by one.
+constexpr std::size_t kMaxSystemSlots = 16;
+
+struct SystemIndex {
+  SystemIndex() = default;
+  SystemIndex(const SystemIndex&) = delete;  // slots point into `systems`
+  SystemIndex& operator=(const SystemIndex&) = delete;
+
+  StringMap<SystemEntry> systems;
+  std::vector<SystemSlot> slots;  // one per system; empty when there are more than kMaxSystemSlots
+
+  void buildSlots() {
+    slots.clear();
+    if (systems.size() > kMaxSystemSlots) return;
+    for (const auto& [name, entry] : systems) slots.push_back({tailBytes(name), name, &entry});
+  }
+
+  const SystemEntry* find(std::string_view system) const {
+    if (slots.size() != systems.size()) {  // too many systems, or slots not built
+      const auto it = systems.find(system);
+      return it == systems.end() ? nullptr : &it->second;
+    }
+    const std::uint64_t tail = tailBytes(system);
+    for (const auto& slot : slots) {
+      if (slot.tail == tail && slot.name == system) return slot.entry;
+    }
+    return nullptr;
+  }
+};
+
 // Walks a resource and ORs the role bits of every Coding it meets.
 class Scanner {
  public:
-  explicit Scanner(const StringMap<SystemEntry>& systems) : systems_(systems) {}
+  explicit Scanner(const SystemIndex& systems) : systems_(systems) {}
 
   std::uint8_t flags() const { return flags_; }
 
@@ -212,9 +267,9 @@ class Scanner {
       const std::string_view name = view(m->name);
       const auto& v = m->value;
       if (v.IsString()) {
-        if (name == "system") {
+        if (is(name, "system")) {
           system = &v;
-        } else if (name == "code") {
+        } else if (is(name, "code")) {
           code = &v;
         }
         continue;
@@ -222,7 +277,7 @@ class Scanner {
       if (!v.IsObject() && !v.IsArray()) continue;
       // meta holds labels and profiles, identifier types say what an id is (MR), the narrative
       // holds no Codings: none of them is clinical content to classify.
-      if (name == "meta" || name == "identifier" || name == "text" || (!also_skip.empty() && name == also_skip)) continue;
+      if (is(name, "meta") || is(name, "identifier") || is(name, "text") || (!also_skip.empty() && name == also_skip)) continue;
       value(v);
     }
     if (system != nullptr && code != nullptr) lookup(view(*system), view(*code));
@@ -230,14 +285,15 @@ class Scanner {
 
  private:
   void lookup(std::string_view system, std::string_view code) {
-    const auto s = systems_.find(system);
-    if (s == systems_.end()) return;
-    flags_ |= s->second.whole;
-    const auto c = s->second.codes.find(code);
-    if (c != s->second.codes.end()) flags_ |= c->second;
+    const SystemEntry* s = systems_.find(system);
+    if (s == nullptr) return;
+    flags_ |= s->whole;
+    if (s->codes.empty()) return;
+    const auto c = s->codes.find(code);
+    if (c != s->codes.end()) flags_ |= c->second;
   }
 
-  const StringMap<SystemEntry>& systems_;
+  const SystemIndex& systems_;
   std::uint8_t flags_ = 0;
 };
 
@@ -252,7 +308,7 @@ ClassSet classesOf(std::uint8_t flags, bool part2_program) {
 }  // namespace
 
 struct Classifier::Tables {
-  StringMap<SystemEntry> systems;
+  SystemIndex systems;
   Stats stats;
 };
 
@@ -295,7 +351,7 @@ Result<Classifier> Classifier::load(const ValueSetFiles& files) {
       if (seen[i]) continue;
       seen[i] = true;
       for (const auto& e : parsed[i].entries) {
-        auto& system = tables->systems[e.system];
+        auto& system = tables->systems.systems[e.system];
         if (e.code.empty()) {
           system.whole |= root.roles;
         } else {
@@ -312,7 +368,8 @@ Result<Classifier> Classifier::load(const ValueSetFiles& files) {
       }
     }
   }
-  for (const auto& [url, system] : tables->systems) {
+  tables->systems.buildSlots();
+  for (const auto& [url, system] : tables->systems.systems) {
     tables->stats.codes += system.codes.size();
     if (system.whole != 0) ++tables->stats.whole_systems;
   }

@@ -211,10 +211,16 @@ LabelSet bundleLabels(std::span<const rapidjson::Value* const> resources) {
 Confidentiality bundleConfidentiality(std::span<const Classification> entries) { return bundleLabels(entries).confidentiality; }
 
 rapidjson::Value securityCodings(const LabelSet& labels, Allocator& allocator) {
+  // The same Codings as labels.codings(), without building that vector: every resource is labelled.
   rapidjson::Value out(rapidjson::kArrayType);
-  const auto codings = labels.codings();
-  out.Reserve(static_cast<rapidjson::SizeType>(codings.size()), allocator);
-  for (const auto& c : codings) out.PushBack(coding(c, allocator), allocator);
+  rapidjson::SizeType count = 1;
+  for (const auto& def : kLabels) count += labels.has(def.label) ? 1 : 0;
+  out.Reserve(count, allocator);
+  const auto& conf = kConfidentiality[static_cast<std::size_t>(labels.confidentiality)];
+  out.PushBack(coding({kConfidentialitySystem, conf.code, conf.display}, allocator), allocator);
+  for (const auto& def : kLabels) {
+    if (labels.has(def.label)) out.PushBack(coding({def.system, def.code, def.display}, allocator), allocator);
+  }
   return out;
 }
 

@@ -1,0 +1,109 @@
+#pragma once
+// The running gateway's parts and the operations its routes and signals use: the store, the
+// committer, the consent registry, the partner workers, the blocking-work pool, the jobs thread,
+// and the live rule set with the IngestService over it. Gateway (gateway.hpp) builds and starts
+// it; routes.cpp serves it. Threads: see docs/threading.md.
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "app/views.hpp"
+#include "common/clock.hpp"
+#include "common/work_pool.hpp"
+#include "config/gateway_config.hpp"
+#include "consent/consent_registry.hpp"
+#include "delivery/partner_worker.hpp"
+#include "http/auth.hpp"
+#include "ingest/group_committer.hpp"
+#include "ingest/ingest_service.hpp"
+#include "ingest/input_format.hpp"
+#include "store/store.hpp"
+
+namespace gw::app {
+
+class Runtime {
+ public:
+  Runtime(config::GatewayConfig config, const Clock& clock);
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  /// Opens the store, loads the rule set and the consent registry, prepares the partner workers.
+  /// Nothing is started.
+  Status open();
+  /// Starts the jobs thread and the workers (the listener is the Gateway's).
+  void start();
+  /// Stops the jobs thread (a reload in progress finishes), the blocking pool, the workers, and
+  /// drains the committer.
+  void stop();
+
+  // --- the live rule set ---------------------------------------------------------------------
+  /// The rule set and the IngestService over it, replaced whole on reload. A request copies the
+  /// shared_ptr when it starts and keeps that set until it has answered.
+  struct Live {
+    std::shared_ptr<const ingest::RuleSet> rules;
+    std::unique_ptr<ingest::IngestService> ingest;
+  };
+  std::shared_ptr<const Live> current() const;
+
+  /// A ticket for reload(): a reload covers every ticket taken before it began.
+  std::uint64_t reloadTicket() { return ++reload_tickets_; }
+  /// Loads the rule set again, runs its golden cases, and puts it in place only when it loads and
+  /// every case passes; otherwise the running set stays and the error says why. Blocks while it
+  /// reads files: call it off the I/O threads. Reloads run one at a time; requests that arrived
+  /// while one was running are answered by the next.
+  Result<ReloadSummary> reload(std::uint64_t ticket);
+
+  // --- background work ------------------------------------------------------------------------
+  /// A consent version entered the registry: settle the patient's queue for its partner (jobs thread).
+  void scheduleReconcile(const consent::ConsentVersion& v);
+  /// Records decided under a registry that changed before they committed: settle the patient
+  /// with every partner (jobs thread).
+  void scheduleReconcilePatient(const std::string& patient_key);
+  void wakeWorkers();
+
+  /// Appends an audit entry for a read of patient data; logs (never throws) when it cannot.
+  void logRead(store::AuditEntry entry);
+
+  const config::GatewayConfig& config() const { return config_; }
+  const Clock& clock() const { return clock_; }
+  store::Store& store() { return *store_; }
+  const std::string& recordKeySecret() const { return ingest_settings_.record_key_secret; }
+  const http::Authenticator& authenticator() const { return *auth_; }
+  WorkPool& blockingPool() { return *blocking_; }
+  JobQueue& jobs() { return jobs_; }
+
+ private:
+  void install(std::shared_ptr<const ingest::RuleSet> rules);
+  Result<ReloadSummary> loadAndInstall();
+  void purgeExpired();
+
+  config::GatewayConfig config_;
+  const Clock& clock_;
+  std::unique_ptr<store::Store> store_;
+  ingest::IngestSettings ingest_settings_;
+  ingest::InputFormatRegistry formats_;
+  std::unique_ptr<ingest::GroupCommitter> committer_;
+  consent::ConsentRegistry registry_;  // current consents; decisions read it from every thread
+  std::unique_ptr<http::Authenticator> auth_;
+  std::vector<std::unique_ptr<delivery::PartnerWorker>> workers_;
+  std::vector<consent::ConsentVersion> unreconciled_;  // settled once the jobs thread runs
+
+  mutable std::mutex live_mutex_;
+  std::shared_ptr<const Live> live_;  // guarded by live_mutex_
+
+  std::mutex reload_mutex_;  // one reload at a time
+  std::atomic<std::uint64_t> reload_tickets_{0};
+  std::uint64_t reload_covered_ = 0;                    // guarded by reload_mutex_
+  std::optional<Result<ReloadSummary>> last_reload_;    // guarded by reload_mutex_
+
+  // Declared last: destroyed (joined) first, while everything their jobs use still exists.
+  std::unique_ptr<WorkPool> blocking_;  // record status, audit reads and appends, ingest
+  JobQueue jobs_{"jobs"};               // reloads, reconciliation, audit verify, retention purge
+};
+
+}  // namespace gw::app

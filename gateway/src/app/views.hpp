@@ -1,0 +1,38 @@
+#pragma once
+// The JSON the gateway's routes answer with, and the HTTP status of an ingest result: the one
+// place that turns domain results into what a client reads.
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http/request.hpp"
+#include "ingest/batch_result.hpp"
+#include "store/store.hpp"
+
+namespace gw::app {
+
+/// What a reload loaded (and, on success, put in place).
+struct ReloadSummary {
+  std::size_t schemas = 0;
+  std::size_t mappers = 0;
+  std::size_t profiles = 0;
+  std::size_t golden_cases = 0;  // golden cases the new set passed before it was put in place
+  bool coalesced = false;        // answered by a reload that began after this request was made
+};
+
+/// 202 when some record was accepted, 422 when every one was rejected, else the failure's status
+/// (400 unreadable, 413 too many records, 503 the database failed).
+int batchHttpStatus(const ingest::BatchResult& result);
+http::Response batchResponse(const ingest::BatchResult& result);
+
+/// GET /v1/records/{id}: state, resources and deliveries of one record (ids, never content).
+std::string recordStatusJson(const store::RecordStatus& status, std::string_view record_key_secret);
+
+/// GET /v1/consents: a patient's consents with every version, newest first within each.
+std::string consentsJson(std::string_view patient_key, const std::vector<store::StoredConsent>& stored);
+
+/// POST /v1/admin/reload.
+std::string reloadSummaryJson(const ReloadSummary& summary);
+
+}  // namespace gw::app

@@ -1,0 +1,38 @@
+#pragma once
+// The roles a gateway token can hold: one list, read by the configuration check and by the
+// authorization filter. Roles are not hierarchical (least privilege): admin does not imply
+// compliance, so an admin token cannot read Part 2 disclosures unless it is also given that role.
+#include <array>
+#include <optional>
+#include <string_view>
+
+namespace gw {
+
+enum class Role { Ingest, Engineer, Compliance, Admin };
+
+inline constexpr std::array<std::pair<Role, std::string_view>, 4> kRoleNames = {{
+    {Role::Ingest, "ingest"},
+    {Role::Engineer, "engineer"},
+    {Role::Compliance, "compliance"},
+    {Role::Admin, "admin"},
+}};
+
+/// "ingest" | "engineer" | "compliance" | "admin".
+constexpr std::optional<Role> parseRole(std::string_view text) {
+  for (const auto& [role, name] : kRoleNames) {
+    if (name == text) return role;
+  }
+  return std::nullopt;
+}
+
+constexpr std::string_view roleName(Role role) {
+  for (const auto& [r, name] : kRoleNames) {
+    if (r == role) return name;
+  }
+  return "unknown";
+}
+
+/// "ingest, engineer, compliance, admin" (for error messages).
+constexpr std::string_view kRoleList = "ingest, engineer, compliance, admin";
+
+}  // namespace gw

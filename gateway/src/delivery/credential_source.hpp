@@ -1,0 +1,41 @@
+#pragma once
+// Where a partner client gets the credential it presents with each request. Static bearer tokens
+// and "no credential" (mutual TLS alone) exist today; an OAuth 2.0 source (client credentials,
+// SMART Backend Services) plugs in here: it fetches and caches a token, and is told when the
+// partner refused one (401) so it can fetch a fresh one once.
+// Sources are used from their partner's worker thread only; they need not be thread-safe.
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/error.hpp"
+
+namespace gw::delivery {
+
+class CredentialSource {
+ public:
+  virtual ~CredentialSource() = default;
+
+  /// The Authorization header value for the next request ("Bearer <token>"), or nullopt to send
+  /// none. An error (the token endpoint is down, say) is a retryable delivery failure.
+  /// The value is a secret: never log it nor put it in an error message.
+  virtual Result<std::optional<std::string>> authorization() = 0;
+
+  /// The partner answered 401 to a request made with the current credential: the next
+  /// authorization() should not return it again (a cached token is dropped). Default: nothing.
+  virtual void rejected() {}
+
+  /// For logs and status: "none", "static-token", ... (never the secret).
+  virtual std::string_view kind() const = 0;
+};
+
+/// No credential: the partner authenticates the gateway by its client certificate, or not at all.
+std::unique_ptr<CredentialSource> noCredential();
+
+/// A fixed bearer token (RFC 6750), e.g. from an environment variable. Fails with
+/// ErrorCode::Config when the token holds characters a bearer token may not (CR/LF could split
+/// the header); `where` names the config key for that message.
+Result<std::unique_ptr<CredentialSource>> staticBearerToken(std::string token, std::string where);
+
+}  // namespace gw::delivery
