@@ -1,7 +1,7 @@
 // Classification and labelling throughput, single thread, on golden resources as the mappers
 // emit them; and, when the mapping and validate modules are built, the whole hot path per record:
 // map + classify + label + validate + serialize.
-// Target (design notes): >= 100,000 resources/s on one core for map + label + validate + serialize.
+// Target (docs/architecture.md §6): >= 100,000 resources/s on one core for map + label + validate + serialize.
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>

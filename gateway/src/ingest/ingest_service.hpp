@@ -5,7 +5,7 @@
 // the decision log together) -> a result per record. A rejected record leaves nothing behind;
 // accepted ones are durable before the answer. A record whose mapped resources fail their FHIR
 // profile is kept as "invalid" with the OperationOutcome and is never queued for delivery.
-// A consent record is checked against the validity rules (privacy-rules.md section 4), stored as
+// A consent record is checked against the validity rules (docs/privacy.md §4), stored as
 // a new version in the consent registry, and never sent on its own: it travels with Part 2 data.
 #include <functional>
 #include <memory>
