@@ -2,7 +2,7 @@
 // partners, purposes, categories, periods and revocations), against a fixed set of random
 // requests. About one in ten is permitted: denials are the slower path (every consent of the
 // partner is looked at), so the mix errs on the slow side.
-// Target (design notes): >= 500,000 decisions/s on one core with 50,000 consents loaded.
+// Target (docs/architecture.md §6): >= 500,000 decisions/s on one core with 50,000 consents loaded.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>

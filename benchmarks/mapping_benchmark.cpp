@@ -1,7 +1,7 @@
 // Mapping throughput, single thread, one benchmark per record type: a golden record (reference
 // format, already parsed and schema-checked by ingest) -> its FHIR resources -> compact JSON.
 // items_per_second counts resources (a harm-reduction record with 8 items makes 8 Observations).
-// Target (issue 3): at least 100,000 resources/s per core for every record type.
+// Target (docs/architecture.md §6): at least 100,000 resources/s per core for every record type.
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>

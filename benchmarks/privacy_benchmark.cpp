@@ -2,7 +2,7 @@
 // emit them; and, when the mapping and validate modules are built, the whole hot path per record:
 // map + classify + label + validate + serialize. BM_IngestPath<RecordType> is that path exactly as
 // ingest runs it, for one reference record of each record type (from the Part 2 program "otp").
-// Target (design notes): >= 100,000 resources/s on one core for map + label + validate + serialize.
+// Target (docs/architecture.md §6): >= 100,000 resources/s on one core for map + label + validate + serialize.
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>

@@ -1,7 +1,7 @@
 // Profile validation throughput, single thread: golden MedicationRequest and Patient (as the
 // mappers emit them) checked against the project profiles; and, when the mapping module is built,
 // the whole hot path per record: map + validate + serialize.
-// Target (design notes): >= 100,000 resources/s on one core for map + validate + serialize.
+// Target (docs/architecture.md §6): >= 100,000 resources/s on one core for map + validate + serialize.
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>

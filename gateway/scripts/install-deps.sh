@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # Installs everything fhir-gateway needs to build, test and run, from Debian 12 packages.
-# Safe to run again. Needs root (or sudo).
+# Safe to run again. Needs root: run it as root (a container, CI) or as a user with sudo, and it
+# runs itself again under sudo.
 set -euo pipefail
 
 if [[ $(id -u) -ne 0 ]]; then
-  exec sudo -E "$0" "$@"
+  if command -v sudo >/dev/null 2>&1; then
+    exec sudo -E "$0" "$@"
+  fi
+  self=$(readlink -f "$0")
+  echo "install-deps: installing Debian packages needs root, and this user is not root and has no sudo." >&2
+  echo "install-deps: run it as root (su -c '$self'), or install sudo as root first (apt-get install sudo)." >&2
+  exit 1
 fi
 
 packages=(

@@ -1,4 +1,4 @@
-// Reading consent records and the validity rules of privacy-rules.md section 4.
+// Reading consent records and the validity rules of docs/privacy.md §4.2.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <rapidjson/pointer.h>

@@ -1,5 +1,5 @@
 // The decision table of issue 4: classes x coverage x purpose x period x status x partner, each
-// row checked against an independent statement of privacy-rules.md section 3 and, for a subset,
+// row checked against an independent statement of docs/privacy.md §5 and, for a subset,
 // against hand-written expectations; then the reasons when several consents disagree, and a
 // randomized comparison with a brute-force oracle.
 #include <gtest/gtest.h>
@@ -78,7 +78,7 @@ std::string rowName(const Row& r) {
          (r.revoked ? "/revoked" : "/active") + (r.named_partner ? "/named" : "/other-partner");
 }
 
-// privacy-rules.md section 3 for a patient with one consent, written as the rules read:
+// docs/privacy.md §5 for a patient with one consent, written as the rules read:
 // no consent names the partner -> no-consent; otherwise the first rule the consent breaks, taking
 // the consent's state (revoked, then lapsed, then not begun) before its scope (purpose, classes).
 std::string expected(const Row& r) {

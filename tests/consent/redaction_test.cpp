@@ -1,4 +1,4 @@
-// CarePlans whose activities span classes (privacy-rules.md 3.3): sent without the activities a
+// CarePlans whose activities span classes (docs/privacy.md §5.3): sent without the activities a
 // candidate consent does not cover, or denied when it covers none of them or not the plan itself.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

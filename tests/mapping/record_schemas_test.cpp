@@ -15,7 +15,7 @@ using testing::parseJson;
 using testing::schemasDir;
 using testing::ScratchDir;
 
-// The three examples of spec/clinic-records.md, verbatim.
+// The patient, prescription and consent examples of docs/record-format.md §3, verbatim.
 constexpr const char* kSpecPatient = R"({"record_id":"c1:pt:A12345","record_type":"patient","clinic":"c1","program":"otp",
  "recorded_at":"2026-11-20T09:00:00-05:00",
  "patient":{"mrn":"A12345","family_name":"Rivera","given_names":["Ana","M"],
@@ -33,7 +33,7 @@ constexpr const char* kSpecConsent = R"({"record_id":"c1:cn:77","record_type":"c
    "effective":{"start":"2026-11-20","end":"2027-11-20"},"signed_on":"2026-11-20",
    "signed_by":"patient","status":"active"}})";
 
-// Plausible records for the types the spec gives no example of.
+// Plausible records for the other types.
 constexpr const char* kLabResult = R"({"record_id":"c1:lab:5","record_type":"lab_result","clinic":"c1","program":"otp",
  "recorded_at":"2026-11-20T10:00:00-05:00","patient":{"mrn":"A12345"},
  "result":{"id":"5","loinc":"59673-4","name":"Fentanyl screen, urine","value":"negative",
@@ -73,7 +73,7 @@ class RecordSchemasTest : public ::testing::Test {
     schemas_ = nullptr;
   }
 
-  // Errors for the spec's prescription example after `edit` changes it.
+  // Errors for the documented prescription example after `edit` changes it.
   template <class Edit>
   std::vector<RecordSchemas::FieldError> prescriptionErrors(Edit edit) const {
     auto doc = parseJson(kSpecPrescription);

@@ -1,5 +1,5 @@
 // Classification of the mappers' golden output against the shipped value sets
-// (privacy-rules.md section 1), and the value set loader's errors.
+// (docs/privacy.md §2), and the value set loader's errors.
 #include <gtest/gtest.h>
 
 #include <filesystem>

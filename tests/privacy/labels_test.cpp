@@ -1,4 +1,4 @@
-// meta.security labels (privacy-rules.md section 2), the Part 2 notice (section 5) and the
+// meta.security labels (docs/privacy.md §3), the Part 2 notice (§7) and the
 // Bundle's confidentiality, on the mappers' golden output.
 #include <gtest/gtest.h>
 

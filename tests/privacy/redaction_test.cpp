@@ -1,4 +1,4 @@
-// Segmented disclosure of the golden treatment plan (privacy-rules.md section 3, step 3): what a
+// Segmented disclosure of the golden treatment plan (docs/privacy.md §6): what a
 // consent does not cover must vanish from the activities, the narrative and the labels.
 #include <gtest/gtest.h>
 

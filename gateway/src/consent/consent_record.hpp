@@ -1,6 +1,6 @@
 #pragma once
-// Reading a clinic `consent` record (spec/clinic-records.md) into a ConsentVersion, and the
-// validity rules checked at ingest (privacy-rules.md section 4). Messages name field paths and
+// Reading a clinic `consent` record (docs/record-format.md §3.8) into a ConsentVersion, and the
+// validity rules checked at ingest (docs/privacy.md §4.2). Messages name field paths and
 // codes, never the record's values (dates and free text can identify a patient).
 #include <rapidjson/document.h>
 

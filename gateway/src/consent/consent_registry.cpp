@@ -24,7 +24,7 @@ struct StringHash {
 template <class V>
 using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
 
-// Why a consent is not a candidate (privacy-rules.md 3.1), one bit each. A lower bit is the more
+// Why a consent is not a candidate (docs/privacy.md §5.1), one bit each. A lower bit is the more
 // telling reason when one consent fails several ways: a revoked or lapsed consent says more than
 // the scope it would have had.
 enum Failure : std::uint8_t { kRevoked = 1, kExpired = 2, kNotYetValid = 4, kPurpose = 8, kClass = 16 };

@@ -1,6 +1,6 @@
 #pragma once
 // The consent registry: the current version of every consent, in memory, indexed by patient then
-// partner, and the decision engine over it (privacy-rules.md section 3).
+// partner, and the decision engine over it (docs/privacy.md §5).
 //
 // Concurrency: decisions are frequent and writes (a consent record arriving) are rare. The index
 // is split into shards by patient key, each behind its own std::shared_mutex: a decision takes one

@@ -1,6 +1,6 @@
 #pragma once
-// One version of a patient's consent: the facts a disclosure decision needs (privacy-rules.md
-// section 3), and nothing else: no names, no free text, no form URL. Persisted one row per version
+// One version of a patient's consent: the facts a disclosure decision needs (docs/privacy.md
+// §5), and nothing else: no names, no free text, no form URL. Persisted one row per version
 // in the store's `consents` table (schema v3); ConsentRow mirrors its columns.
 #include <chrono>
 #include <cstdint>

@@ -1,5 +1,5 @@
 #pragma once
-// A consent decision for one resource, partner, purpose and day (privacy-rules.md section 3).
+// A consent decision for one resource, partner, purpose and day (docs/privacy.md §5).
 #include <cstdint>
 #include <memory>
 #include <span>

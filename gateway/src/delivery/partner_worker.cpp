@@ -134,7 +134,7 @@ std::string deliveryDetail(const store::OutboxItem& item, int http_status, const
 }  // namespace
 
 Status PartnerWorker::attempt(const store::OutboxItem& item) {
-  // The consent decision is taken again right before each send (privacy-rules.md section 3): a
+  // The consent decision is taken again right before each send (docs/privacy.md §8.1): a
   // consent revoked, narrowed or expired since the item was queued stops it here.
   auto check = outbox::recheckItem(item, *check_.registry, clock_.now(), check_.policy_version);
   if (!check.send) {

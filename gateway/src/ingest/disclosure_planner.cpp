@@ -180,7 +180,7 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
         body = &copy;
       }
       if (disclosed.classes.has(privacy::DataClass::Sud)) {
-        // 42 CFR 2.32 (privacy-rules section 5, for every permitted sud disclosure): the notice
+        // 42 CFR 2.32 (docs/privacy.md §7, for every permitted sud disclosure): the notice
         // travels inside the resource, so it cannot be separated from it.
         rapidjson::Document* target = nullptr;
         if (body == r.resource) {

@@ -1,6 +1,6 @@
 #pragma once
 // Decides, for one record's classified and labelled resources, what each partner may receive
-// (privacy-rules.md sections 3 and 5) and builds the transaction Bundles for it:
+// (docs/privacy.md §5, §7) and builds the transaction Bundles for it:
 //  - every (resource, partner) pair gets a consent decision, and an audit entry saying so;
 //  - a resource is sent only with its Patient: when the Patient is denied, so is the rest;
 //  - a CarePlan whose activities a consent covers only in part is sent redacted;
@@ -90,7 +90,7 @@ class DisclosurePlanner {
                               const std::vector<DroppedResource>& dropped, SystemTime now,
                               std::string_view only_partner = {}) const;
 
-  /// Classifies and labels one mapped resource in place (labels per privacy-rules.md section 2).
+  /// Classifies and labels one mapped resource in place (labels per docs/privacy.md §3).
   static Status classifyAndLabel(const privacy::Classifier& classifier, bool part2, rapidjson::Document& resource,
                                  ClassifiedResource& out);
 

@@ -1,6 +1,6 @@
 #pragma once
 // Requests that arrive together share one database transaction and one fsync; each is answered
-// only after that commit (design.md "Storage"). One thread owns the write path.
+// only after that commit (docs/threading.md §2.3). One thread owns the write path.
 #include <condition_variable>
 #include <deque>
 #include <functional>

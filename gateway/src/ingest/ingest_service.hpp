@@ -5,8 +5,8 @@
 // outbox items and the decision log together) -> a BatchResult. A rejected record leaves nothing
 // behind; accepted ones are durable before the result. A record whose resources fail their FHIR
 // profile is kept as "invalid" with the OperationOutcome and is never queued for delivery.
-// A consent record is checked against the validity rules (docs/privacy.md), stored as a new
-// version in the consent registry, and never sent on its own: it travels with Part 2 data.
+// A consent record is checked against the validity rules (docs/privacy.md §4), stored as
+// a new version in the consent registry, and never sent on its own: it travels with Part 2 data.
 #include <filesystem>
 #include <functional>
 #include <memory>

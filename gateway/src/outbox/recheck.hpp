@@ -1,5 +1,5 @@
 #pragma once
-// The decision taken again right before an item is sent (privacy-rules.md section 3): a consent
+// The decision taken again right before an item is sent (docs/privacy.md §8.1): a consent
 // may have been revoked, narrowed or may have expired since the item was queued. The item goes
 // only if every resource in it would be disclosed now exactly as it was queued (a permit still a
 // permit, a redaction removing the same activities); otherwise it is cancelled as a whole, and

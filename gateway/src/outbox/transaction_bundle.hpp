@@ -1,7 +1,7 @@
 #pragma once
 // Turns mapped resources into FHIR transaction Bundles whose entries are conditional on the
 // business identifier, so that posting the same Bundle twice never creates a duplicate at the
-// partner (domain-reference section 6.2).
+// partner (docs/record-format.md §4).
 #include <rapidjson/document.h>
 
 #include <string>

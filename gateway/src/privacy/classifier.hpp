@@ -1,5 +1,5 @@
 #pragma once
-// Sensitivity classification of mapped FHIR resources (privacy-rules.md section 1). The policy is
+// Sensitivity classification of mapped FHIR resources (docs/privacy.md §2). The policy is
 // data: five FHIR ValueSets in fhir-profiles/ValueSet/ (gw-sensitivity-*.json) say which codes
 // are sud, opioid, mh, psychiatric or HIV. They are read once at start-up into hash tables;
 // classify() then walks a resource once, looks up every Coding's system and code, and allocates

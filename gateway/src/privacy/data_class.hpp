@@ -1,5 +1,5 @@
 #pragma once
-// The privacy classes of privacy-rules.md section 1. A resource may carry several (sud and mh);
+// The privacy classes of docs/privacy.md §1. A resource may carry several (sud and mh);
 // they decide its labels, the data key its payload is stored under, and what a consent must cover.
 #include <cstdint>
 #include <optional>

@@ -1,5 +1,5 @@
 #pragma once
-// Security labels in Resource.meta.security (privacy-rules.md sections 2 and 5, HL7 DS4P):
+// Security labels in Resource.meta.security (docs/privacy.md §3, §7, HL7 DS4P):
 // one confidentiality code, then sensitivity (SUD, OPIOIDUD, MH, PSY, HIV), policy (42CFRPart2),
 // refrain (NORDSCLCD), obligation (CPLYCD) and integrity (REDACTED) codes. The gateway owns these
 // codes: writing labels replaces the ones already there, so re-labelling never duplicates, and
@@ -24,7 +24,7 @@ inline constexpr std::string_view kObservationValueSystem = "http://terminology.
 /// DS4P "mark text that must be rendered" extension on Resource.meta (valueAnnotation).
 inline constexpr std::string_view kDs4pDisplayExtension =
     "http://hl7.org/fhir/uv/security-label-ds4p/StructureDefinition/extension-display";
-/// The default Part 2 notice: the short statement of 42 CFR 2.32 (privacy-rules.md section 5).
+/// The default Part 2 notice: the short statement of 42 CFR 2.32 (docs/privacy.md §7).
 inline constexpr std::string_view kPart2ShortNotice = "42 CFR part 2 prohibits unauthorized use or disclosure of these records.";
 
 /// v3-Confidentiality, in ascending order: U < L < M < N < R < V.
@@ -72,7 +72,7 @@ struct LabelSet {
   friend bool operator==(const LabelSet&, const LabelSet&) = default;
 };
 
-/// privacy-rules.md section 2: general -> N; sud -> R, SUD (+OPIOIDUD when a code says opioid;
+/// docs/privacy.md §3: general -> N; sud -> R, SUD (+OPIOIDUD when a code says opioid;
 /// +42CFRPart2, NORDSCLCD, CPLYCD from a Part 2 program); mh -> R, MH (+PSY for psychiatric
 /// diagnoses); an HIV result code adds HIV.
 LabelSet labelsFor(const Classification& c);

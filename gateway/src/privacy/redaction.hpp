@@ -1,5 +1,5 @@
 #pragma once
-// Segmented disclosure of a treatment plan (privacy-rules.md section 3, step 3): when a consent
+// Segmented disclosure of a treatment plan (docs/privacy.md §5.3, §6): when a consent
 // covers only some of a CarePlan's activities, the plan is sent without the others. What is
 // removed must not leak through what stays: the narrative is regenerated from the kept
 // activities (the free-text goals, which cannot be classified, are left out), and the labels are

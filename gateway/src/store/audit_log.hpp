@@ -1,5 +1,5 @@
 #pragma once
-// Decision and disclosure log (privacy-rules.md section 6): append-only and hash-chained, in the
+// Decision and disclosure log (docs/privacy.md §11): append-only and hash-chained, in the
 // gateway's own database (table audit_log of schema v3), so a decision and the outbox change it
 // causes commit in the same transaction. Rows hold internal ids, codes and outcomes only: never
 // names, birth dates, MRNs or clinical values.
