@@ -34,8 +34,12 @@ Result<http::Principal> admit(const http::Authenticator& auth, const Access& acc
     return forbidden(request, "this token lacks the role this endpoint needs", request.route,
                      "use a token with the " + rolesText(access.roles) + " role");
   }
-  if (access.scope == ClinicScope::QueryClinic) {
+  if (access.scope == ClinicScope::QueryClinic || access.scope == ClinicScope::QueryClinicOrAll) {
     const auto clinic = request.queryParam("clinic");
+    if (access.scope == ClinicScope::QueryClinic && (!clinic || clinic->empty())) {
+      return makeError(ErrorCode::BadRequest, "the clinic query parameter is missing", "clinic",
+                       "add ?clinic=<clinic id> (a clinic this token is configured for)");
+    }
     if (clinic && !clinic->empty()) {
       if (!principal.mayActForClinic(*clinic)) {
         return forbidden(request, "this token may not read data of that clinic", "clinic",

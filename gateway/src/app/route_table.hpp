@@ -23,9 +23,11 @@ namespace gw::app {
 enum class ClinicScope {
   /// No clinic's data: health, mapping dry runs, reload, the chain check (counts and hashes).
   None,
-  /// ?clinic=ID names the clinic; the token must cover it. A request naming no clinic reads
-  /// every clinic's data, so the token must cover all ("*").
+  /// ?clinic=ID names the clinic (400 when it is missing); the token must cover it.
   QueryClinic,
+  /// ?clinic=ID, when present, names the clinic and the token must cover it; a request naming no
+  /// clinic reads every clinic's data, so the token must cover all ("*").
+  QueryClinicOrAll,
   /// Every record of the body names its clinic; the token must cover each (checked per record,
   /// so one record of another clinic is rejected while the rest go on).
   RecordClinics,

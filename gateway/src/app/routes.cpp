@@ -159,7 +159,7 @@ Status addGatewayRoutes(RouteTable& table, Runtime& runtime) {
       {"POST", "/v1/mappings/{name}/$test", {{Engineer}, None}, IoThread, bind(testMapping)},
       {"POST", "/v1/admin/reload", {{Engineer, Admin}, None}, IoThread, bind(reload)},
       {"GET", "/v1/consents", {{Compliance, Admin}, QueryClinic}, Blocking, bind(consents)},
-      {"GET", "/v1/audit/decisions", {{Compliance}, QueryClinic}, Blocking, bind(auditDecisions)},
+      {"GET", "/v1/audit/decisions", {{Compliance}, QueryClinicOrAll}, Blocking, bind(auditDecisions)},
       {"GET", "/v1/audit/verify", {{Compliance, Admin}, None}, IoThread, bind(auditVerify)},
       {"GET", "/healthz", Access::publicRoute(), IoThread,
        [](Request&, const http::Principal&, Respond respond) { respond(http::jsonResponse(200, R"({"status":"ok"})")); }},

@@ -75,6 +75,7 @@ class Runtime {
   const std::string& recordKeySecret() const { return ingest_settings_.record_key_secret; }
   const http::Authenticator& authenticator() const { return *auth_; }
   WorkPool& blockingPool() { return *blocking_; }
+  const ingest::IngestStats& ingestStats() const { return ingest_stats_; }
   JobQueue& jobs() { return jobs_; }
 
  private:
@@ -87,6 +88,7 @@ class Runtime {
   std::unique_ptr<store::Store> store_;
   ingest::IngestSettings ingest_settings_;
   ingest::InputFormatRegistry formats_;
+  ingest::IngestStats ingest_stats_;  // outlives the IngestService a reload replaces
   std::unique_ptr<ingest::GroupCommitter> committer_;
   consent::ConsentRegistry registry_;  // current consents; decisions read it from every thread
   std::unique_ptr<http::Authenticator> auth_;

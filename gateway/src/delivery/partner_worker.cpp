@@ -139,10 +139,13 @@ Status PartnerWorker::attempt(const store::OutboxItem& item) {
   auto check = outbox::recheckItem(item, *check_.registry, clock_.now(), check_.policy_version);
   if (!check.send) {
     GW_LOG(Info, Delivery, "cancelled").kv("partner", partner_.id).kv("item", item.id).kv("reason", check.reason);
+    stats_.cancelled.inc();
     return store_.markCancelled(item.id, "no longer permitted: " + check.reason, clock_.now(), check.cancellations);
   }
   const auto started = std::chrono::steady_clock::now();
   const auto response = client_->postBundle(item.bundle);
+  stats_.attempts.inc();
+  stats_.attempt_us.recordMicros(std::chrono::steady_clock::now() - started);
   const SystemTime now = clock_.now();
   const AttemptOutcome outcome = classify(response, now, static_cast<std::size_t>(item.entry_count));
   const int attempts = item.attempts + 1;
@@ -151,6 +154,7 @@ Status PartnerWorker::attempt(const store::OutboxItem& item) {
 
   switch (outcome.kind) {
     case AttemptOutcome::Kind::Delivered: {
+      stats_.delivered.inc();
       std::vector<store::DeliveredEntry> entries;
       entries.reserve(outcome.entries.size());
       for (const auto& e : outcome.entries) entries.push_back({e.status, e.location, e.etag});
@@ -172,12 +176,14 @@ Status PartnerWorker::attempt(const store::OutboxItem& item) {
             .kv("item", item.id)
             .kv("attempt", attempts)
             .kv("error", outcome.error_summary);
+        stats_.dead.inc();
         const std::string error = "gave up after " + std::to_string(attempts) + " attempts: " + outcome.error_summary;
         return store_.markDead(item.id, attempts, error, outcome.operation_outcome_json, now,
                                disclosureEntries(item, store::audit_outcome::kFailed, error,
                                                  deliveryDetail(item, outcome.http_status, {}), now,
                                                  check_.policy_version));
       }
+      stats_.retries.inc();
       const double jitter = std::uniform_real_distribution<double>(0.0, 1.0)(random_);
       const auto delay = backoffDelay(attempts, policy_, jitter, outcome.retry_after);
       GW_LOG(Warn, Delivery, "retry")
@@ -190,6 +196,7 @@ Status PartnerWorker::attempt(const store::OutboxItem& item) {
       return store_.markRetry(item.id, attempts, now + delay, outcome.error_summary, now);
     }
     case AttemptOutcome::Kind::Dead:
+      stats_.dead.inc();
       GW_LOG(Warn, Delivery, "dead_letter")
           .kv("partner", partner_.id)
           .kv("item", item.id)

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/clock.hpp"
+#include "common/stats.hpp"
 #include "config/gateway_config.hpp"
 #include "consent/consent_registry.hpp"
 #include "delivery/backoff.hpp"
@@ -19,6 +20,16 @@
 #include "store/store.hpp"
 
 namespace gw::delivery {
+
+/// What one partner's worker counts (common/stats.hpp).
+#define ALL_DELIVERY_STATS(COUNTER, GAUGE, HISTOGRAM)                                          \
+  COUNTER(attempts, "Bundles posted to the partner")                                           \
+  COUNTER(delivered, "Items the partner accepted")                                             \
+  COUNTER(retries, "Attempts that failed in a way worth retrying (connection, timeout, 429, 5xx)") \
+  COUNTER(dead, "Items given up: a 4xx refusal, or the retry limit reached")                   \
+  COUNTER(cancelled, "Items no longer permitted when their turn came (consent re-check)")     \
+  HISTOGRAM(attempt_us, "Time of one post to the partner, in microseconds")
+GW_DECLARE_STATS_STRUCT(DeliveryStats, ALL_DELIVERY_STATS);
 
 /// The partner's endpoint as the config describes it; the bearer token is read from the
 /// environment variable the config names. Fails when that variable is unset.
@@ -51,6 +62,7 @@ class PartnerWorker {
   Result<int> runOnce();
 
   const std::string& partnerId() const { return partner_.id; }
+  const DeliveryStats& stats() const { return stats_; }
 
  private:
   void run();
@@ -64,6 +76,7 @@ class PartnerWorker {
   std::unique_ptr<FhirClient> client_;
   DisclosureCheck check_;
   std::mt19937_64 random_;
+  DeliveryStats stats_;
 
   std::mutex mutex_;
   std::condition_variable wake_cv_;

@@ -20,13 +20,9 @@ void GroupCommitter::submit(std::vector<store::IngestWrite> writes, Done done) {
   {
     std::lock_guard lock(mutex_);
     queue_.push_back({std::move(writes), std::move(done)});
+    stats_.requests_waiting.set(static_cast<std::int64_t>(queue_.size()));
   }
   wake_.notify_one();
-}
-
-std::uint64_t GroupCommitter::commitCount() const {
-  std::lock_guard lock(mutex_);
-  return commits_;
 }
 
 void GroupCommitter::run() {
@@ -43,21 +39,24 @@ void GroupCommitter::run() {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
+      stats_.requests_waiting.set(static_cast<std::int64_t>(queue_.size()));
     }
     std::vector<store::IngestWrite> all;
     for (auto& p : batch) {
       for (auto& w : p.writes) all.push_back(std::move(w));
     }
+    const auto started = std::chrono::steady_clock::now();
     auto result = store_.ingest(all, clock_.now());
-    {
-      std::lock_guard lock(mutex_);
-      ++commits_;
-    }
+    stats_.commit_us.recordMicros(std::chrono::steady_clock::now() - started);
+    stats_.commit_requests.record(static_cast<double>(batch.size()));
+    stats_.commits.inc();
     if (!result) {
+      stats_.commit_failures.inc();
       GW_LOG(Error, Ingest, "commit_failed").kv("requests", batch.size()).kv("error", result.error().message);
       for (auto& p : batch) p.done(result.error());
       continue;
     }
+    stats_.records_committed.inc(all.size());
     std::size_t offset = 0;
     for (auto& p : batch) {
       const std::size_t n = p.writes.size();

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/clock.hpp"
+#include "ingest/ingest_stats.hpp"
 #include "store/store.hpp"
 
 namespace gw::ingest {
@@ -30,7 +31,8 @@ class GroupCommitter {
   const Clock& clock() const { return clock_; }
 
   /// Commits so far (for metrics and tests).
-  std::uint64_t commitCount() const;
+  std::uint64_t commitCount() const { return stats_.commits.value(); }
+  const GroupCommitStats& stats() const { return stats_; }
 
  private:
   struct Pending {
@@ -46,7 +48,7 @@ class GroupCommitter {
   std::condition_variable wake_;
   std::deque<Pending> queue_;
   bool stopping_ = false;
-  std::uint64_t commits_ = 0;
+  GroupCommitStats stats_;
   std::thread thread_;
 };
 

@@ -145,6 +145,13 @@ IngestService::Prepared IngestService::prepare(const rapidjson::Value& record, s
     w.outbox.push_back({std::move(item.partner_id), std::move(item.bundle), item.entry_count, item.classes,
                         std::move(item.disclosure)});
   }
+  if (parts_.stats != nullptr) {
+    for (const auto& e : plan.value().audit) {
+      if (e.outcome == store::audit_outcome::kPermit) parts_.stats->decisions_permit.inc();
+      if (e.outcome == store::audit_outcome::kRedact) parts_.stats->decisions_redact.inc();
+      if (e.outcome == store::audit_outcome::kDeny) parts_.stats->decisions_deny.inc();
+    }
+  }
   w.audit = std::move(plan.value().audit);
   result.queued_for = std::move(plan.value().partners);
   auditableOrRejected(prepared);
@@ -158,6 +165,7 @@ void IngestService::ingest(const IngestRequest& request, const Submitter& submit
     e.hint = forClients(std::move(e.hint));
     BatchResult failed;
     failed.failure = std::move(e);
+    count(failed);
     done(std::move(failed));
   };
   auto format = parts_.formats.find(request.content_type);
@@ -278,6 +286,27 @@ void IngestService::enterConsents(std::vector<Prepared>& prepared, const std::ve
   }
 }
 
+void IngestService::count(const BatchResult& result) const {
+  if (parts_.stats == nullptr) return;
+  auto& stats = *parts_.stats;
+  stats.requests.inc();
+  if (result.failure) {
+    (result.failure->code == ErrorCode::Unavailable ? stats.requests_storage_failed : stats.requests_unreadable).inc();
+    return;
+  }
+  stats.records_received.inc(result.records.size());
+  for (const auto& r : result.records) {
+    if (!r.accepted) {
+      stats.records_rejected.inc();
+      continue;
+    }
+    stats.records_accepted.inc();
+    if (r.disposition == store::IngestDisposition::Unchanged) stats.records_unchanged.inc();
+    if (r.state == store::RecordState::Unmapped) stats.records_unmapped.inc();
+    if (r.state == store::RecordState::Invalid) stats.records_invalid.inc();
+  }
+}
+
 void IngestService::commit(std::shared_ptr<std::vector<Prepared>> prepared, std::vector<store::IngestWrite> writes,
                            const Submitter& submitter, std::function<void(BatchResult)> done) const {
   auto reply = [this, prepared, token = submitter.token_id, done = std::move(done)](
@@ -287,6 +316,7 @@ void IngestService::commit(std::shared_ptr<std::vector<Prepared>> prepared, std:
       // The committer logged the database's own message; the caller learns what matters to it.
       result.failure = makeError(ErrorCode::Unavailable, "nothing was stored: the gateway's database failed", "",
                                  "retry the whole request later");
+      count(result);
       return done(std::move(result));
     }
     enterConsents(*prepared, committed.value());
@@ -312,6 +342,7 @@ void IngestService::commit(std::shared_ptr<std::vector<Prepared>> prepared, std:
     if (const auto rejected = result.rejected(); rejected > 0) {
       GW_LOG(Info, Ingest, "records_rejected").kv("count", rejected).kv("token", token);
     }
+    count(result);
     done(std::move(result));
   };
 

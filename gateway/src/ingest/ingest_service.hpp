@@ -18,6 +18,7 @@
 #include "ingest/batch_result.hpp"
 #include "ingest/disclosure_planner.hpp"
 #include "ingest/group_committer.hpp"
+#include "ingest/ingest_stats.hpp"
 #include "ingest/input_format.hpp"
 #include "ingest/record_pipeline.hpp"
 
@@ -61,6 +62,8 @@ struct IngestParts {
   /// Called (on the committer's thread) for a patient whose records were decided under a
   /// registry that changed before they committed: reconcile that patient with every partner.
   std::function<void(const std::string& patient_key)> on_stale_decisions;
+  /// Where ingest counts what it did; optional (the Runtime's outlives reloads).
+  IngestStats* stats = nullptr;
 };
 
 class IngestService {
@@ -93,6 +96,8 @@ class IngestService {
   void enterConsents(std::vector<Prepared>& prepared, const std::vector<store::IngestOutcome>& outcomes) const;
   void commit(std::shared_ptr<std::vector<Prepared>> prepared, std::vector<store::IngestWrite> writes,
               const Submitter& submitter, std::function<void(BatchResult)> done) const;
+
+  void count(const BatchResult& result) const;
 
   IngestParts parts_;
   RecordPipeline pipeline_;
