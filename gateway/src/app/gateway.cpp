@@ -545,7 +545,7 @@ struct Gateway::Parts {
       if (!stored) return respond(http::errorResponse(stored.error()));
       audit::AuditRequest read;
       read.query.patient_key = patient.value();
-      read.query.kind = "consent";
+      read.query.kind = store::AuditKind::Consent;
       auditRead(req, read, stored.value().size());
       respond(http::jsonResponse(200, consentsJson(patient.value(), stored.value())));
     });

@@ -292,24 +292,18 @@ IngestService::Prepared IngestService::prepare(const rapidjson::Value& record, s
     }
     w.consent = consent::toRow(version.value());  // the store numbers the version
     // The registration itself is in the log: who may receive what, from when (no content).
-    store::AuditEntry e;
-    e.at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  parts_.committer.clock().now().time_since_epoch()).count();
-    e.kind = std::string(store::audit_kind::kConsent);
-    e.actor = submitter.token_id;
-    e.clinic = clinic_id;
-    e.patient_key = w.patient_key;
-    e.partner_id = candidate.partner_id;
-    e.purpose = consent::purposeSetName(candidate.purposes);
-    e.resource_type = "Consent";
-    e.resource_id = consent_resource_id;
-    e.classes = privacy::classSetName(candidate.classes);
-    e.consent_id = clinic_id + "/" + candidate.consent_id;
-    e.outcome = std::string(store::audit_outcome::kOk);
-    e.reason = std::string(consent::statusName(candidate.status));
-    e.policy_version = parts_.policy.policy_version;
-    e.detail = R"({"record_key":")" + p.record_key + R"("})";
-    w.audit.push_back(std::move(e));
+    w.audit.push_back(
+        store::AuditEntryBuilder(store::AuditKind::Consent, store::AuditOutcome::Ok, submitter.token_id,
+                                 toUnixMillis(parts_.committer.clock().now()))
+            .clinic(clinic_id)
+            .patient(w.patient_key)
+            .partner(candidate.partner_id, consent::purposeSetName(candidate.purposes))
+            .resource("Consent", consent_resource_id, candidate.classes)
+            .consent(clinic_id + "/" + candidate.consent_id, 0)  // the store assigns the version
+            .reason(std::string(consent::statusName(candidate.status)))
+            .policy(parts_.policy.policy_version)
+            .detail(R"({"record_key":")" + p.record_key + R"("})")
+            .build());
     if (!auditableOrRejected(p)) return p;
     p.consent = std::move(version).value();
     return p;  // a Consent is sent only with the Part 2 data it permits
@@ -478,7 +472,7 @@ bool IngestService::auditableOrRejected(Prepared& p) const {
   // A log entry the store would refuse would fail the whole group commit: this record alone is
   // rejected instead (ids with control characters, oversized fields).
   for (const auto& e : p.write.audit) {
-    if (auto valid = store::AuditAppender::validate(e); !valid) {
+    if (auto valid = store::validateAuditEntry(e); !valid) {
       GW_LOG(Warn, Ingest, "record_not_auditable").kv("record_key", p.record_key).kv("error", valid.error().message);
       p.errors.push_back({"record_id", "this record's ids cannot be written to the decision log (control characters "
                                        "or too long); send ids of printable characters"});
