@@ -4,15 +4,12 @@
 //   target_link_libraries(crypto_benchmark PRIVATE gw_store benchmark::benchmark)
 #include <benchmark/benchmark.h>
 
-#include <Poco/Data/SQLite/Connector.h>
-#include <Poco/Data/Session.h>
-
 #include <filesystem>
 
 #include "common/crypto.hpp"
 #include "common/ids.hpp"
 #include "store/keyring.hpp"
-#include "store/migrations.hpp"
+#include "store/sqlite_store.hpp"
 
 namespace {
 
@@ -51,17 +48,14 @@ BENCHMARK(BM_Open)->Arg(256)->Arg(2048)->Arg(16384);
 // The store's path: envelope + row context, from a keyring opened on a scratch database.
 struct Ring {
   std::filesystem::path dir = std::filesystem::temp_directory_path() / ("gw-bench-" + ids::randomHex(6));
-  std::unique_ptr<Poco::Data::Session> session;
+  std::unique_ptr<store::StoreBackend> backend;
   store::Keyring keyring;
   Ring() {
-    Poco::Data::SQLite::Connector::registerConnector();
-    std::filesystem::create_directories(dir);
-    session = std::make_unique<Poco::Data::Session>("SQLite", (dir / "gw.db").string());
-    (void)store::applyMigrations(*session);
-    keyring = store::Keyring::open(*session, crypto::SecretKey::generate().value(), SystemTime{}).value();
+    backend = store::openSqliteBackend({(dir / "gw.db").string(), false, 1, {}}).value();
+    keyring = store::Keyring::open(*backend, crypto::SecretKey::generate().value(), SystemTime{}).value();
   }
   ~Ring() {
-    session.reset();
+    backend.reset();
     std::filesystem::remove_all(dir);
   }
 };

@@ -60,6 +60,13 @@ struct Fixture {
       auto& doc = goldens[name];
       doc.Parse(text.data(), text.size());
       if (doc.HasParseError() || !doc.IsArray() || doc.Empty()) fail(std::string("cannot read golden ") + name);
+      // As the mappers emit them: the golden files hold them labelled, as ingest stores them.
+      for (auto& r : doc.GetArray()) {
+        auto meta = r.FindMember("meta");
+        if (meta == r.MemberEnd()) continue;
+        meta->value.RemoveMember("security");
+        if (meta->value.ObjectEmpty()) r.RemoveMember("meta");
+      }
     }
 #ifdef GW_HAVE_MAPPING_AND_VALIDATE
     gw::log::setLevel(gw::log::Level::Warn);

@@ -73,7 +73,7 @@ TEST_F(KeysTest, RotateThenOnlyTheNewKeyOpensTheDatabaseAndTheDataIsIntact) {
   EXPECT_EQ(*payload.value(), R"({"mrn":"A12345"})");
   // The rotation is in the audit log, with key ids and never a key.
   store::AuditQuery q;
-  q.kind = "key-rotation";
+  q.kind = store::AuditKind::KeyRotation;
   auto page = store.value()->queryAudit(q);
   ASSERT_TRUE(page);
   ASSERT_EQ(page.value().entries.size(), 1u);

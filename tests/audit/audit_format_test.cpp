@@ -10,25 +10,19 @@ namespace gw::audit {
 namespace {
 
 store::AuditEntry entry(std::int64_t seq) {
-  store::AuditEntry e;
+  auto e = store::AuditEntryBuilder(store::AuditKind::Decision, store::AuditOutcome::Redact, "gateway",
+                                    1'800'000'000'123)
+               .clinic("c1")
+               .patient("pat-1")
+               .partner("p1", "TREAT")
+               .resource("Observation", "obs-1", privacy::ClassSet(privacy::DataClass::Sud).add(privacy::DataClass::Mh))
+               .labels("R,SUD,MH")
+               .consent("consent-9", 3)
+               .reason("class-not-covered:mh")
+               .policy("2026.1")
+               .detail(R"({"removed_activity_kinds":["psychiatric_care"],"outbox_id":7})")
+               .build();
   e.seq = seq;
-  e.at_ms = 1'800'000'000'123;
-  e.kind = "decision";
-  e.actor = "gateway";
-  e.clinic = "c1";
-  e.patient_key = "pat-1";
-  e.partner_id = "p1";
-  e.purpose = "TREAT";
-  e.resource_type = "Observation";
-  e.resource_id = "obs-1";
-  e.classes = "sud,mh";
-  e.labels = "R,SUD,MH";
-  e.consent_id = "consent-9";
-  e.consent_version = 3;
-  e.outcome = "redact";
-  e.reason = "class-not-covered:mh";
-  e.policy_version = "2026.1";
-  e.detail = R"({"removed_activity_kinds":["psychiatric_care"],"outbox_id":7})";
   e.prev_hash = std::string(64, 'a');
   e.hash = std::string(64, 'b');
   return e;

@@ -1,7 +1,5 @@
 #include "audit/audit_query.hpp"
 
-#include <Poco/Data/SQLite/Connector.h>
-#include <Poco/Data/Session.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -11,7 +9,8 @@
 #include "common/clock.hpp"
 #include "common/ids.hpp"
 #include "common/json.hpp"
-#include "store/migrations.hpp"
+#include "store/sqlite_store.hpp"
+#include "support/test_keys.hpp"
 
 namespace gw::audit {
 namespace {
@@ -89,8 +88,8 @@ TEST(AuditQueryParamsTest, EveryParameterIsRead) {
   EXPECT_EQ(q.clinic, "c1");
   EXPECT_EQ(q.patient_key, "pat-1");
   EXPECT_EQ(q.partner_id, "p1");
-  EXPECT_EQ(q.outcome, "deny");
-  EXPECT_EQ(q.kind, "decision");
+  EXPECT_EQ(q.outcome, store::AuditOutcome::Deny);
+  EXPECT_EQ(q.kind, store::AuditKind::Decision);
   EXPECT_EQ(q.data_class, privacy::DataClass::Mh);
   EXPECT_EQ(q.from_ms, 1'800'000'000'000);
   EXPECT_EQ(q.to_ms, 1'800'086'400'000);
@@ -103,8 +102,7 @@ TEST(AuditQueryParamsTest, DefaultsWhenNothingIsGiven) {
   auto r = parseAuditQuery({});
   ASSERT_TRUE(r);
   const auto& q = r.value().query;
-  EXPECT_TRUE(q.clinic.empty() && q.patient_key.empty() && q.partner_id.empty() && q.outcome.empty() &&
-              q.kind.empty());
+  EXPECT_TRUE(q.clinic.empty() && q.patient_key.empty() && q.partner_id.empty() && !q.outcome && !q.kind);
   EXPECT_FALSE(q.data_class || q.from_ms || q.to_ms);
   EXPECT_EQ(q.after_seq, 0);
   EXPECT_EQ(q.limit, 100);
@@ -167,8 +165,8 @@ TEST(AuditTrailEntriesTest, ReadAndVerifyEntriesAreValidAndDescribeTheRequest) {
   auto req = parseAuditQuery({{"patient_key", "pat-1"}, {"class", "sud"}, {"format", "csv"}, {"limit", "50"}});
   ASSERT_TRUE(req);
   const auto e = auditReadEntry(req.value(), "tok-ops", 1'800'000'000'000, 12);
-  EXPECT_TRUE(store::AuditAppender::validate(e)) << store::AuditAppender::validate(e).error().describe();
-  EXPECT_EQ(e.kind, "audit-read");
+  EXPECT_TRUE(store::validateAuditEntry(e)) << store::validateAuditEntry(e).error().describe();
+  EXPECT_EQ(e.kind, store::AuditKind::AuditRead);
   EXPECT_EQ(e.actor, "tok-ops");
   EXPECT_EQ(e.patient_key, "pat-1");
   rapidjson::Document doc;
@@ -186,55 +184,47 @@ TEST(AuditTrailEntriesTest, ReadAndVerifyEntriesAreValidAndDescribeTheRequest) {
   report.break_count = 1;
   report.breaks = {{5, store::ChainProblem::HashMismatch, "x"}};
   const auto v = auditVerifyEntry(report, "gateway", 1'800'000'000'000);
-  EXPECT_TRUE(store::AuditAppender::validate(v));
-  EXPECT_EQ(v.outcome, "error");
+  EXPECT_TRUE(store::validateAuditEntry(v));
+  EXPECT_EQ(v.outcome, store::AuditOutcome::Error);
   EXPECT_EQ(v.reason, "hash-mismatch at seq 5");
 }
 
-// End to end on a real database: append, read a page as the API would, log the read, verify.
+// End to end on a real store: append, read a page as the API would, log the read, verify.
 TEST(AuditEndToEndTest, QueryExportLogTheReadAndVerify) {
-  Poco::Data::SQLite::Connector::registerConnector();
   const auto dir = std::filesystem::temp_directory_path() / ("gw-audit-e2e-" + ids::randomHex(6));
-  std::filesystem::create_directories(dir);
   {
-    Poco::Data::Session s("SQLite", (dir / "gw.db").string());
-    ASSERT_TRUE(store::applyMigrations(s));
-    store::AuditAppender appender;
+    auto store = store::openSqliteStore({(dir / "gw.db").string(), false, 2, test::testMasterKey()});
+    ASSERT_TRUE(store) << store.error().describe();
+    auto& s = *store.value();
     std::vector<store::AuditEntry> entries;
     for (int i = 0; i < 5; ++i) {
-      store::AuditEntry e;
-      e.at_ms = 1'800'000'000'000 + i;
-      e.kind = "disclosure";
-      e.actor = "gateway";
-      e.patient_key = i % 2 ? "pat-1" : "pat-2";
-      e.partner_id = "p1";
-      e.classes = "sud";
-      e.outcome = i == 4 ? "failed" : "delivered";
-      e.reason = i == 4 ? "-partner answered 500" : "";
-      e.detail = R"({"status":"201 Created","location":"Bundle/1"})";
-      entries.push_back(e);
+      entries.push_back(store::AuditEntryBuilder(store::AuditKind::Disclosure,
+                                                 i == 4 ? store::AuditOutcome::Failed : store::AuditOutcome::Delivered,
+                                                 "gateway", 1'800'000'000'000 + i)
+                            .patient(i % 2 ? "pat-1" : "pat-2")
+                            .partner("p1")
+                            .reason(i == 4 ? "-partner answered 500" : "")
+                            .detail(R"({"status":"201 Created","location":"Bundle/1"})")
+                            .build());
     }
-    s.begin();
-    ASSERT_TRUE(appender.append(s, entries));
-    s.commit();
-    appender.committed();
+    ASSERT_TRUE(s.appendAudit(entries));
 
     auto req = parseAuditQuery({{"patient_key", "pat-2"}, {"format", "csv"}});
     ASSERT_TRUE(req);
-    auto page = store::queryAudit(s, req.value().query);
+    auto page = s.queryAudit(req.value().query);
     ASSERT_TRUE(page);
     ASSERT_EQ(page.value().entries.size(), 3u);
     const std::string csv = pageToCsv(page.value());
     EXPECT_NE(csv.find(",'-partner answered 500,"), std::string::npos) << csv;
 
-    std::vector<store::AuditEntry> read = {auditReadEntry(req.value(), "tok-ops", 1'800'000'001'000, 3)};
-    s.begin();
-    ASSERT_TRUE(appender.append(s, read));
-    s.commit();
-    appender.committed();
-    EXPECT_EQ(read[0].seq, 6);
+    ASSERT_TRUE(s.appendAudit({auditReadEntry(req.value(), "tok-ops", 1'800'000'001'000, 3)}));
+    AuditRequest reads;
+    reads.query.kind = store::AuditKind::AuditRead;
+    auto read = s.queryAudit(reads.query);
+    ASSERT_TRUE(read && read.value().entries.size() == 1);
+    EXPECT_EQ(read.value().entries[0].seq, 6);
 
-    auto report = store::verifyChain(s);
+    auto report = s.verifyAudit(std::nullopt);
     ASSERT_TRUE(report);
     EXPECT_TRUE(report.value().ok);
     EXPECT_EQ(report.value().rows, 6);

@@ -7,6 +7,7 @@
 
 #include "common/ids.hpp"
 #include "fake_fhir_server.hpp"
+#include "store/sqlite_store.hpp"
 #include "support/test_keys.hpp"
 #include "support/test_pki.hpp"
 
@@ -226,7 +227,7 @@ TEST_F(PartnerWorkerTest, ItemsNoLongerPermittedAreCancelledNotSentAndTheCancell
   EXPECT_THAT(cancelled.last_error, HasSubstr("revoked"));
   EXPECT_TRUE(server_->requests().empty()) << "nothing reached the partner";
   store::AuditQuery q;
-  q.kind = "cancel";
+  q.kind = store::AuditKind::Cancel;
   auto page = store_->queryAudit(q);
   ASSERT_TRUE(page);
   ASSERT_EQ(page.value().entries.size(), 1u);
@@ -260,12 +261,12 @@ TEST_F(PartnerWorkerTest, EachDeliveryIsLoggedAsADisclosureWithThePartnersIds) {
   server_->push({ScriptedReply::Action::Respond, 200, kOneEntryResponse, {}});
   ASSERT_EQ(worker_->runOnce().value(), 1);
   store::AuditQuery q;
-  q.kind = "disclosure";
+  q.kind = store::AuditKind::Disclosure;
   auto page = store_->queryAudit(q);
   ASSERT_TRUE(page);
   ASSERT_EQ(page.value().entries.size(), 1u);
   const auto& e = page.value().entries[0];
-  EXPECT_EQ(e.outcome, "delivered");
+  EXPECT_EQ(e.outcome, store::AuditOutcome::Delivered);
   EXPECT_EQ(e.partner_id, "p1");
   EXPECT_EQ(e.resource_type, "MedicationRequest");
   EXPECT_EQ(e.classes, "sud");

@@ -10,6 +10,7 @@
 
 #include "common/ids.hpp"
 #include "common/json.hpp"
+#include "store/sqlite_store.hpp"
 #include "support/test_keys.hpp"
 
 namespace gw::ingest {
@@ -182,7 +183,7 @@ rapidjson::Document recordWithItems(const std::vector<std::string>& kinds) {
   return d;
 }
 
-std::vector<store::AuditEntry> auditOf(store::Store& store, const std::string& kind, const std::string& partner = {}) {
+std::vector<store::AuditEntry> auditOf(store::Store& store, store::AuditKind kind, const std::string& partner = {}) {
   store::AuditQuery q;
   q.kind = kind;
   q.partner_id = partner;
@@ -197,17 +198,17 @@ TEST_F(IngestServiceTest, PartnersWithoutAConsentGetNothingAndEachDenyIsLogged) 
   ASSERT_EQ(reply["results"][0]["queued_for"].Size(), 1u);
   EXPECT_EQ(store_->outboxCounts("other").value().queued, 0);
   int denied = 0;
-  for (const auto& e : auditOf(*store_, "decision", "other")) {
-    EXPECT_EQ(e.outcome, "deny");
+  for (const auto& e : auditOf(*store_, store::AuditKind::Decision, "other")) {
+    EXPECT_EQ(e.outcome, store::AuditOutcome::Deny);
     EXPECT_EQ(e.reason, "no-consent");
     EXPECT_EQ(e.patient_key, ids::resourceId("c1", "Patient", "A12345"));
     EXPECT_EQ(e.policy_version, "test-policy");
     ++denied;
   }
   EXPECT_EQ(denied, 2) << "the stub Patient and the MedicationRequest";
-  for (const auto& e : auditOf(*store_, "decision", "st-mary")) {
+  for (const auto& e : auditOf(*store_, store::AuditKind::Decision, "st-mary")) {
     if (e.resource_type != "MedicationRequest") continue;
-    EXPECT_EQ(e.outcome, "permit");
+    EXPECT_EQ(e.outcome, store::AuditOutcome::Permit);
     EXPECT_EQ(e.consent_id, "c1/A12345-st-mary");
     EXPECT_EQ(e.consent_version, 1);
     EXPECT_EQ(e.classes, "sud");
@@ -236,7 +237,7 @@ TEST_F(IngestServiceTest, MentalHealthDataNeedsAConsentThatNamesIt) {
   ASSERT_EQ(reply.status, 202) << reply.body;
   EXPECT_EQ(parse(reply.body)["results"][0]["queued_for"].Size(), 0u);
   bool mh = false;
-  for (const auto& e : auditOf(*store_, "decision", "st-mary")) {
+  for (const auto& e : auditOf(*store_, store::AuditKind::Decision, "st-mary")) {
     if (e.resource_type == "Observation") mh = mh || e.reason == "class-not-covered:mh";
   }
   EXPECT_TRUE(mh);
@@ -253,7 +254,7 @@ TEST_F(IngestServiceTest, AConsentRecordIsVersionedInTheRegistryAndNotSentOnItsO
   EXPECT_EQ(changed_consents_[1].version, 2);
   EXPECT_EQ(changed_consents_[1].status, consent::ConsentStatus::Revoked);
   EXPECT_EQ(registry_.current("c1", "A12345-st-mary")->version, 2);
-  const auto registered = auditOf(*store_, "consent");
+  const auto registered = auditOf(*store_, store::AuditKind::Consent);
   ASSERT_EQ(registered.size(), 2u) << "each stored version is in the log, resends are not";
   EXPECT_EQ(registered[1].consent_id, "c1/A12345-st-mary");
   EXPECT_EQ(registered[1].consent_version, 2);
@@ -298,7 +299,7 @@ TEST_F(IngestServiceTest, ReconcileQueuesWhatANewConsentPermitsAndCancelsWhatARe
   consentFor("B20001", "st-mary", R"(["general","sud"])", "revoked");
   ASSERT_TRUE(service_->reconcile(patient, "st-mary"));
   EXPECT_EQ(store_->pendingItems("st-mary", patient).value().size(), 0u);
-  const auto cancels = auditOf(*store_, "cancel", "st-mary");
+  const auto cancels = auditOf(*store_, store::AuditKind::Cancel, "st-mary");
   ASSERT_FALSE(cancels.empty());
   EXPECT_EQ(cancels[0].reason, "revoked");
   auto chain = store_->verifyAudit(std::nullopt);

@@ -73,7 +73,7 @@ TEST_F(RecheckTest, ARevocationCancelsWithItsReasonLogged) {
   EXPECT_FALSE(r.send);
   EXPECT_EQ(r.reason, "revoked");
   ASSERT_EQ(r.cancellations.size(), 1u);
-  EXPECT_EQ(r.cancellations[0].kind, "cancel");
+  EXPECT_EQ(r.cancellations[0].kind, store::AuditKind::Cancel);
   EXPECT_EQ(r.cancellations[0].resource_id, "m1");
   EXPECT_EQ(r.cancellations[0].policy_version, "v");
 }

@@ -1,5 +1,6 @@
 // What an attacker holding only the database file sees: ciphertext for every payload, each class
-// under its own key. The file is read here with plain SQLite (Poco) and no keyring.
+// under its own key. The file is read here with plain SQLite (Poco) and no keyring. (That every
+// read decrypts, rotation and retention hold on any backend: the store contract.)
 #include <Poco/Data/LOB.h>
 #include <Poco/Data/SQLite/Connector.h>
 #include <Poco/Data/Session.h>
@@ -14,7 +15,7 @@
 #include "common/crypto.hpp"
 #include "common/ids.hpp"
 #include "store/keyring.hpp"
-#include "store/store.hpp"
+#include "store/sqlite_store.hpp"
 #include "support/test_keys.hpp"
 
 namespace gw::store {
@@ -154,34 +155,6 @@ TEST_F(EncryptionAtRestTest, FileHoldsNoPlaintextAndEachClassNeedsItsOwnKey) {
   }
 }
 
-TEST_F(EncryptionAtRestTest, EveryReadDecrypts) {
-  ASSERT_TRUE(store_->ingest({recordOf(DataClass::Sud, "r1", "A12345", "buprenorphine")}, day(0)));
-  auto payload = store_->recordPayload("c1", "r1", 1);
-  ASSERT_TRUE(payload && payload.value());
-  EXPECT_THAT(*payload.value(), HasSubstr(R"("mrn":"A12345")"));
-  EXPECT_FALSE(store_->recordPayload("c1", "r1", 2).value());
-
-  auto status = store_->recordStatus("c1", "r1");
-  ASSERT_TRUE(status && status.value()) << (status ? "" : status.error().describe());
-  ASSERT_EQ(status.value()->resources.size(), 2u);
-  const auto& patient = status.value()->resources[1];
-  EXPECT_EQ(patient.resource_type, "Patient");
-  EXPECT_EQ(patient.identifier_value, "A12345");
-  EXPECT_EQ(patient.classes, ClassSet(DataClass::Sud));
-  auto body = store_->resourceBody("Patient", patient.resource_id);
-  ASSERT_TRUE(body && body.value());
-  EXPECT_THAT(*body.value(), HasSubstr(R"("value":"A12345")"));
-  EXPECT_FALSE(store_->resourceBody("Patient", "nope").value());
-
-  auto due = store_->dueItems("p1", day(0), 10);
-  ASSERT_TRUE(due && due.value().size() == 1);
-  EXPECT_EQ(due.value()[0].bundle, R"({"resourceType":"Bundle","entry":["A12345 buprenorphine"]})");
-  ASSERT_TRUE(store_->markDead(due.value()[0].id, 1, "HTTP 422", R"({"resourceType":"OperationOutcome"})", day(0)));
-  status = store_->recordStatus("c1", "r1");
-  ASSERT_TRUE(status && status.value());
-  EXPECT_EQ(status.value()->deliveries[0].outcome, R"({"resourceType":"OperationOutcome"})");
-}
-
 TEST_F(EncryptionAtRestTest, UnclassifiedPayloadsAreStoredAsSud) {
   auto w = recordOf(DataClass::General, "r1", "A12345", "x");
   w.classes = ClassSet();
@@ -233,109 +206,6 @@ TEST_F(EncryptionAtRestTest, OpeningNeedsTheRightMasterKey) {
   EXPECT_THAT(wrong.error().message, HasSubstr("the master key does not match the one that wrapped the data keys"));
   EXPECT_THAT(wrong.error().where, HasSubstr(path()));
   EXPECT_TRUE(open(test::testMasterKey()));
-}
-
-TEST_F(EncryptionAtRestTest, RotatingTheMasterKeyKeepsEveryPayload) {
-  ASSERT_TRUE(store_->ingest({recordOf(DataClass::Mh, "r1", "A12345", "x")}, day(0)));
-  auto rotation = store_->rotateMasterKey(test::testMasterKey(), test::testMasterKey('n'));
-  ASSERT_TRUE(rotation) << rotation.error().describe();
-  EXPECT_EQ(rotation.value().data_keys, 3);
-  store_.reset();
-  EXPECT_FALSE(open(test::testMasterKey()));
-  store_ = open(test::testMasterKey('n')).value();
-  EXPECT_THAT(*store_->recordPayload("c1", "r1", 1).value(), HasSubstr("A12345"));
-  auto due = store_->dueItems("p1", day(0), 10);
-  ASSERT_TRUE(due && due.value().size() == 1);
-  EXPECT_THAT(due.value()[0].bundle, HasSubstr("A12345"));
-}
-
-class PurgeTest : public EncryptionAtRestTest {
- protected:
-  std::int64_t count(const std::string& sql) {
-    auto s = raw();
-    Poco::Int64 n = 0;
-    *s << sql, into(n), now;
-    return n;
-  }
-};
-
-TEST_F(PurgeTest, EachClassKeepsItsOwnRetention) {
-  ASSERT_TRUE(store_->ingest({recordOf(DataClass::General, "g1", "A1", "x"), recordOf(DataClass::Sud, "s1", "A2", "x"),
-                              recordOf(DataClass::Mh, "m1", "A3", "x")},
-                             day(0)));
-  auto due = store_->dueItems("p1", day(0), 10);
-  ASSERT_TRUE(due);
-  for (const auto& item : due.value()) ASSERT_TRUE(store_->markDelivered(item.id, {{"201 Created", "X/1", ""}}, day(0)));
-
-  const Retention retention{30, 365, 0};  // general 30 days, sud a year, mh forever
-  auto early = store_->purgeExpired(day(29), retention);
-  ASSERT_TRUE(early);
-  EXPECT_EQ(early.value().record_versions + early.value().resources + early.value().outbox_items, 0);
-
-  auto general = store_->purgeExpired(day(31), retention);
-  ASSERT_TRUE(general) << general.error().describe();
-  EXPECT_EQ(general.value().record_versions, 1);
-  EXPECT_EQ(general.value().resources, 2);
-  EXPECT_EQ(general.value().outbox_items, 1);
-  EXPECT_EQ(general.value().records, 1);
-  EXPECT_FALSE(store_->recordStatus("c1", "g1").value()) << "nothing of the general record is left";
-  EXPECT_TRUE(store_->recordStatus("c1", "s1").value());
-  EXPECT_EQ(count("SELECT COUNT(*) FROM deliveries"), 2) << "the general item's ledger rows went with it";
-
-  auto sud = store_->purgeExpired(day(400), retention);
-  ASSERT_TRUE(sud);
-  EXPECT_EQ(sud.value().record_versions, 1);
-  EXPECT_FALSE(store_->recordStatus("c1", "s1").value());
-  auto mh = store_->recordPayload("c1", "m1", 1);
-  ASSERT_TRUE(mh && mh.value()) << "retention 0 keeps mh forever";
-  EXPECT_EQ(count("SELECT COUNT(*) FROM records"), 1);
-}
-
-TEST_F(PurgeTest, PendingOutboxItemsAreNeverPurgedAndTheAuditLogIsKept) {
-  ASSERT_TRUE(store_->ingest({recordOf(DataClass::Sud, "r1", "A1", "x"), recordOf(DataClass::Sud, "r2", "A2", "x"),
-                              recordOf(DataClass::Sud, "r3", "A3", "x")},
-                             day(0)));
-  auto due = store_->dueItems("p1", day(0), 10);
-  ASSERT_TRUE(due && due.value().size() == 3);
-  ASSERT_TRUE(store_->markRetry(due.value()[0].id, 1, day(1), "HTTP 503", day(0)));       // retrying
-  ASSERT_TRUE(store_->markDead(due.value()[1].id, 1, "HTTP 400", "{}", day(0)));           // dead
-  ASSERT_TRUE(store_->markCancelled(due.value()[2].id, "consent revoked", day(0)));         // cancelled
-  {
-    auto s = raw();
-    *s << "INSERT INTO audit_log VALUES(1, 0, 'disclosure', 'gw', 'c1', 'pk', 'p1', 'TREAT', 'Bundle', 'b1', 'sud', "
-          "'', '', 0, 'permit', '', 'v1', '', '', 'h1')",
-        now;
-  }
-  auto purged = store_->purgeExpired(day(1000), Retention{1, 1, 1});
-  ASSERT_TRUE(purged) << purged.error().describe();
-  EXPECT_EQ(purged.value().outbox_items, 2);
-  EXPECT_EQ(purged.value().record_versions, 3);
-  EXPECT_EQ(count("SELECT COUNT(*) FROM outbox WHERE state='retrying'"), 1);
-  EXPECT_EQ(count("SELECT COUNT(*) FROM outbox"), 1);
-  EXPECT_EQ(count("SELECT COUNT(*) FROM records"), 1) << "r1 stays while its item is pending";
-  EXPECT_EQ(count("SELECT COUNT(*) FROM audit_log"), 1);
-  auto still_due = store_->dueItems("p1", day(2), 10);
-  ASSERT_TRUE(still_due && still_due.value().size() == 1);
-  EXPECT_THAT(still_due.value()[0].bundle, HasSubstr("A1"));
-}
-
-TEST_F(PurgeTest, LargePurgesRunInSeveralBatches) {
-  std::vector<IngestWrite> writes;
-  for (int i = 0; i < 1200; ++i) {
-    auto w = recordOf(DataClass::General, "r" + std::to_string(i), "A", "x");
-    w.resources.resize(1);
-    w.outbox.clear();
-    writes.push_back(std::move(w));
-  }
-  ASSERT_TRUE(store_->ingest(writes, day(0)));
-  ASSERT_TRUE(store_->ingest({recordOf(DataClass::General, "fresh", "A", "x")}, day(10)));
-  auto purged = store_->purgeExpired(day(10), Retention{5, 0, 0});
-  ASSERT_TRUE(purged);
-  EXPECT_EQ(purged.value().record_versions, 1200);
-  EXPECT_EQ(purged.value().resources, 1200);
-  EXPECT_EQ(purged.value().records, 1200);
-  EXPECT_EQ(count("SELECT COUNT(*) FROM records"), 1);
-  EXPECT_TRUE(store_->recordPayload("c1", "fresh", 1).value());
 }
 
 }  // namespace

@@ -10,7 +10,7 @@
 #include <memory>
 
 #include "common/ids.hpp"
-#include "store/migrations.hpp"
+#include "store/sqlite_store.hpp"
 #include "support/test_keys.hpp"
 
 namespace gw::store {
@@ -28,14 +28,17 @@ class KeyringTest : public ::testing::Test {
     Poco::Data::SQLite::Connector::registerConnector();
     dir_ = fs::temp_directory_path() / ("gw-keyring-" + ids::randomHex(6));
     fs::create_directories(dir_);
+    auto backend = openSqliteBackend({(dir_ / "gw.db").string(), true, 2, {}});
+    ASSERT_TRUE(backend) << backend.error().describe();
+    backend_ = std::move(backend).value();
     session_ = std::make_unique<Poco::Data::Session>("SQLite", (dir_ / "gw.db").string());
-    ASSERT_TRUE(applyMigrations(*session_));
   }
   void TearDown() override {
     session_.reset();
+    backend_.reset();
     fs::remove_all(dir_);
   }
-  Result<Keyring> open(char master = 'm') { return Keyring::open(*session_, test::testMasterKey(master), SystemTime{}); }
+  Result<Keyring> open(char master = 'm') { return Keyring::open(*backend_, test::testMasterKey(master), SystemTime{}); }
   int keyRows() {
     int n = 0;
     *session_ << "SELECT COUNT(*) FROM data_keys", into(n), now;
@@ -48,7 +51,8 @@ class KeyringTest : public ::testing::Test {
   }
 
   fs::path dir_;
-  std::unique_ptr<Poco::Data::Session> session_;
+  std::unique_ptr<StoreBackend> backend_;
+  std::unique_ptr<Poco::Data::Session> session_;  // the file as anyone with access sees it
 };
 
 TEST_F(KeyringTest, MakesOneWrappedKeyPerClassOnceAndReadsThemBack) {
@@ -151,7 +155,7 @@ TEST_F(KeyringTest, AlteredWrappedKeyIsReported) {
 TEST_F(KeyringTest, RotationRewrapsEveryKeyAndKeepsPayloadsReadable) {
   const auto ctx = payloadContext({"outbox.bundle", "p1"});
   const auto envelope = open('m').value().seal(DataClass::Sud, "bundle", ctx).value();
-  auto rotated = Keyring::rotateMaster(*session_, test::testMasterKey('m'), test::testMasterKey('n'));
+  auto rotated = Keyring::rotateMaster(*backend_, test::testMasterKey('m'), test::testMasterKey('n'));
   ASSERT_TRUE(rotated) << rotated.error().describe();
   EXPECT_EQ(rotated.value().data_keys, 3);
   EXPECT_EQ(rotated.value().old_master_id, test::testMasterKey('m').id());
@@ -167,14 +171,14 @@ TEST_F(KeyringTest, RotationRewrapsEveryKeyAndKeepsPayloadsReadable) {
 TEST_F(KeyringTest, RotationRefusesTheWrongCurrentKeyOrTheSameKeyAndChangesNothing) {
   ASSERT_TRUE(open('m'));
   const std::string before = wrappedOf("mh");
-  auto wrong = Keyring::rotateMaster(*session_, test::testMasterKey('x'), test::testMasterKey('n'));
+  auto wrong = Keyring::rotateMaster(*backend_, test::testMasterKey('x'), test::testMasterKey('n'));
   ASSERT_FALSE(wrong);
   EXPECT_THAT(wrong.error().message, HasSubstr("does not match"));
-  auto same = Keyring::rotateMaster(*session_, test::testMasterKey('m'), test::testMasterKey('m'));
+  auto same = Keyring::rotateMaster(*backend_, test::testMasterKey('m'), test::testMasterKey('m'));
   ASSERT_FALSE(same);
   EXPECT_THAT(same.error().message, HasSubstr("the same as the current one"));
   EXPECT_EQ(wrappedOf("mh"), before);
-  EXPECT_FALSE(session_->isTransaction());
+  EXPECT_TRUE(WriteTransaction::begin(*backend_)) << "the failed rotation released the write lock";
   EXPECT_TRUE(open('m'));
 }
 

@@ -1,6 +1,7 @@
 #include "app/keys.hpp"
 
 #include "common/log.hpp"
+#include "store/sqlite_store.hpp"
 
 namespace gw::app {
 
@@ -26,13 +27,11 @@ Result<store::KeyRotation> rotateMasterKey(const config::GatewayConfig& config, 
   GW_TRY(auto store, store::openSqliteStore({config.storage.sqlite_path.string(), config.storage.synchronous_full, 1, current}));
   GW_TRY(auto rotation, store->rotateMasterKey(current, next.value()));
   // The rotation is part of the record a compliance review reads (key ids only, never keys).
-  store::AuditEntry e;
-  e.at_ms = toUnixMillis(std::chrono::system_clock::now());
-  e.kind = std::string(store::audit_kind::kKeyRotation);
-  e.actor = "cli";
-  e.outcome = std::string(store::audit_outcome::kOk);
-  e.detail = R"({"data_keys":)" + std::to_string(rotation.data_keys) + R"(,"old_master_id":")" + rotation.old_master_id +
-             R"(","new_master_id":")" + rotation.new_master_id + R"("})";
+  auto e = store::AuditEntryBuilder(store::AuditKind::KeyRotation, store::AuditOutcome::Ok, "cli",
+                                    toUnixMillis(std::chrono::system_clock::now()))
+               .detail(R"({"data_keys":)" + std::to_string(rotation.data_keys) + R"(,"old_master_id":")" +
+                       rotation.old_master_id + R"(","new_master_id":")" + rotation.new_master_id + R"("})")
+               .build();
   if (auto logged = store->appendAudit({std::move(e)}); !logged) {
     GW_LOG(Warn, Audit, "key_rotation_not_logged").kv("error", logged.error().describe());
   }

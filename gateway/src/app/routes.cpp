@@ -88,7 +88,7 @@ void consents(Runtime& runtime, Request& req, const http::Principal&, Respond re
   if (!stored) return respond(http::errorResponse(stored.error()));
   audit::AuditRequest read;
   read.query.patient_key = patient.value();
-  read.query.kind = "consent";
+  read.query.kind = store::AuditKind::Consent;
   runtime.logRead(audit::auditReadEntry(read, req.token_id, nowMillis(runtime), stored.value().size()));
   respond(http::jsonResponse(200, consentsJson(patient.value(), stored.value())));
 }

@@ -38,7 +38,7 @@ void writeEntry(Writer& w, const store::AuditEntry& e) {
   writeStringMember(w, "at", formatRfc3339(fromUnixMillis(e.at_ms)));
   writeKey(w, "at_ms");
   w.Int64(e.at_ms);
-  writeStringMember(w, "kind", e.kind);
+  writeStringMember(w, "kind", store::auditKindName(e.kind));
   writeStringMember(w, "actor", e.actor);
   writeStringMember(w, "clinic", e.clinic);
   writeStringMember(w, "patient_key", e.patient_key);
@@ -51,7 +51,7 @@ void writeEntry(Writer& w, const store::AuditEntry& e) {
   writeStringMember(w, "consent_id", e.consent_id);
   writeKey(w, "consent_version");
   w.Int64(e.consent_version);
-  writeStringMember(w, "outcome", e.outcome);
+  writeStringMember(w, "outcome", store::auditOutcomeName(e.outcome));
   writeStringMember(w, "reason", e.reason);
   writeStringMember(w, "policy_version", e.policy_version);
   writeKey(w, "detail");
@@ -77,7 +77,7 @@ void appendCsvLine(std::string& out, const store::AuditEntry& e) {
       std::to_string(e.seq),
       formatRfc3339(fromUnixMillis(e.at_ms)),
       std::to_string(e.at_ms),
-      e.kind,
+      std::string(store::auditKindName(e.kind)),
       e.actor,
       e.clinic,
       e.patient_key,
@@ -89,7 +89,7 @@ void appendCsvLine(std::string& out, const store::AuditEntry& e) {
       e.labels,
       e.consent_id,
       std::to_string(e.consent_version),
-      e.outcome,
+      std::string(store::auditOutcomeName(e.outcome)),
       e.reason,
       e.policy_version,
       e.detail,

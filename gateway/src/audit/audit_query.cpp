@@ -93,13 +93,13 @@ std::string writeDetail(const AuditRequest& r, std::size_t returned) {
     w.Key("clinic");
     json::writeString(w, q.clinic);
   }
-  if (!q.outcome.empty()) {
+  if (q.outcome) {
     w.Key("outcome");
-    json::writeString(w, q.outcome);
+    json::writeString(w, store::auditOutcomeName(*q.outcome));
   }
-  if (!q.kind.empty()) {
+  if (q.kind) {
     w.Key("kind");
-    json::writeString(w, q.kind);
+    json::writeString(w, store::auditKindName(*q.kind));
   }
   if (q.data_class) {
     w.Key("class");
@@ -208,15 +208,14 @@ Result<AuditRequest> parseAuditQuery(const std::multimap<std::string, std::strin
     } else if (name == "partner_id") {
       q.partner_id = value;
     } else if (name == "outcome") {
-      if (!store::isAuditOutcome(value)) {
-        return badParam(name, "unknown outcome '" + echo(value) + "'", "use one of: " + joined(store::auditOutcomes()));
+      q.outcome = store::parseAuditOutcome(value);
+      if (!q.outcome) {
+        return badParam(name, "unknown outcome '" + echo(value) + "'",
+                        "use one of: " + joined(store::auditOutcomeNames()));
       }
-      q.outcome = value;
     } else if (name == "kind") {
-      if (!store::isAuditKind(value)) {
-        return badParam(name, "unknown kind '" + echo(value) + "'", "use one of: " + joined(store::auditKinds()));
-      }
-      q.kind = value;
+      q.kind = store::parseAuditKind(value);
+      if (!q.kind) return badParam(name, "unknown kind '" + echo(value) + "'", "use one of: " + joined(store::auditKindNames()));
     } else if (name == "class") {
       auto c = privacy::parseClass(value);
       if (!c) return badParam(name, "unknown class '" + echo(value) + "'", "use one of: general, sud, mh");
@@ -294,26 +293,19 @@ Result<std::optional<store::ChainAnchor>> parseVerifyParams(const std::multimap<
 
 store::AuditEntry auditReadEntry(const AuditRequest& request, std::string_view actor, std::int64_t at_ms,
                                  std::size_t returned) {
-  store::AuditEntry e;
-  e.at_ms = at_ms;
-  e.kind = std::string(store::audit_kind::kAuditRead);
-  e.actor = std::string(actor);
-  e.patient_key = request.query.patient_key;
-  e.partner_id = request.query.partner_id;
-  e.outcome = std::string(store::audit_outcome::kOk);
-  e.detail = writeDetail(request, returned);
-  return e;
+  return store::AuditEntryBuilder(store::AuditKind::AuditRead, store::AuditOutcome::Ok, actor, at_ms)
+      .patient(request.query.patient_key)
+      .partner(request.query.partner_id)
+      .detail(writeDetail(request, returned))
+      .build();
 }
 
 store::AuditEntry auditVerifyEntry(const store::VerifyReport& report, std::string_view actor, std::int64_t at_ms) {
-  store::AuditEntry e;
-  e.at_ms = at_ms;
-  e.kind = std::string(store::audit_kind::kAuditVerify);
-  e.actor = std::string(actor);
-  e.outcome = std::string(report.ok ? store::audit_outcome::kOk : store::audit_outcome::kError);
+  auto e = store::AuditEntryBuilder(store::AuditKind::AuditVerify,
+                                    report.ok ? store::AuditOutcome::Ok : store::AuditOutcome::Error, actor, at_ms);
   if (!report.ok && !report.breaks.empty()) {
-    e.reason = std::string(store::chainProblemName(report.breaks.front().problem)) + " at seq " +
-               std::to_string(report.breaks.front().seq);
+    e.reason(std::string(store::chainProblemName(report.breaks.front().problem)) + " at seq " +
+             std::to_string(report.breaks.front().seq));
   }
   rapidjson::StringBuffer b;
   rapidjson::Writer<rapidjson::StringBuffer> w(b);
@@ -327,8 +319,8 @@ store::AuditEntry auditVerifyEntry(const store::VerifyReport& report, std::strin
   w.Key("break_count");
   w.Int64(report.break_count);
   w.EndObject();
-  e.detail.assign(b.GetString(), b.GetSize());
-  return e;
+  e.detail(std::string(b.GetString(), b.GetSize()));
+  return std::move(e).build();
 }
 
 }  // namespace gw::audit

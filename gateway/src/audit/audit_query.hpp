@@ -22,7 +22,7 @@ struct AuditRequest {
 
 /// Parameters (each at most once, none empty):
 ///   clinic, patient_key, partner_id   exact match
-///   outcome, kind                     one of store::auditOutcomes() / auditKinds()
+///   outcome, kind                     one of store::auditOutcomeNames() / auditKindNames()
 ///   class                             general | sud | mh: entries whose classes contain it
 ///   from, to                          RFC 3339 date-times; from <= at < to
 ///   after_seq                         the next_after_seq of the previous page

@@ -10,6 +10,7 @@
 
 #include "common/clock.hpp"
 #include "common/error.hpp"
+#include "privacy/consent_row.hpp"
 #include "privacy/data_class.hpp"
 
 namespace gw::consent {
@@ -76,24 +77,8 @@ struct ConsentVersion {
   friend bool operator==(const ConsentVersion&, const ConsentVersion&) = default;
 };
 
-/// The `consents` table's columns as text/integers (the `reconciled` column is the store's own).
-/// Dates are YYYY-MM-DD or "" when absent; purposes/classes use the set-name forms above.
-struct ConsentRow {
-  std::string clinic;
-  std::string consent_id;
-  std::int64_t version = 0;
-  std::string patient_key;
-  std::string partner_id;
-  std::string status;
-  std::string purposes;
-  std::string classes;
-  std::string period_start;
-  std::string period_end;
-  std::string revoked_on;
-  std::string signed_on;
-  std::string resource_id;
-  std::int64_t recorded_at = 0;
-};
+/// The `consents` table's columns (privacy/consent_row.hpp: below the store, which persists it).
+using ConsentRow = privacy::ConsentRow;
 
 ConsentRow toRow(const ConsentVersion& v);
 /// Reads a stored row back. Any unreadable column is an error naming the column, so a damaged

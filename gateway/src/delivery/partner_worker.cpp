@@ -79,33 +79,21 @@ namespace {
 
 // The disclosure log's entries for one attempt's final outcome: one per resource the Bundle
 // carried, with the partner's status and the ids it assigned (no content).
-std::vector<store::AuditEntry> disclosureEntries(const store::OutboxItem& item, std::string_view outcome,
+std::vector<store::AuditEntry> disclosureEntries(const store::OutboxItem& item, store::AuditOutcome outcome,
                                                  std::string_view reason, std::string_view detail, SystemTime now,
                                                  std::string_view policy_version) {
   std::vector<store::AuditEntry> entries;
   auto disclosure = outbox::parseDisclosure(item.disclosure);
-  const auto at_ms = toUnixMillis(now);
   const auto entry = [&](const outbox::DisclosedResource* r) {
-    store::AuditEntry e;
-    e.at_ms = at_ms;
-    e.kind = std::string(store::audit_kind::kDisclosure);
-    e.actor = "gateway";
-    e.clinic = item.clinic;
-    e.patient_key = item.patient_key;
-    e.partner_id = item.partner_id;
-    if (disclosure) e.purpose = disclosure.value().purpose;
-    if (r != nullptr) {
-      e.resource_type = r->resource_type;
-      e.resource_id = r->resource_id;
-      e.classes = privacy::classSetName(r->classes);
-      e.consent_id = r->consent_id;
-      e.consent_version = r->consent_version;
-    }
-    e.outcome = std::string(outcome);
-    e.reason = std::string(reason);
-    e.policy_version = std::string(policy_version);
-    e.detail = std::string(detail);
-    entries.push_back(std::move(e));
+    auto e = store::AuditEntryBuilder(store::AuditKind::Disclosure, outcome, "gateway", toUnixMillis(now));
+    e.clinic(item.clinic)
+        .patient(item.patient_key)
+        .partner(item.partner_id, disclosure ? std::string_view(disclosure.value().purpose) : std::string_view())
+        .reason(std::string(reason))
+        .policy(policy_version)
+        .detail(std::string(detail));
+    if (r != nullptr) e.resource(r->resource_type, r->resource_id, r->classes).consent(r->consent_id, r->consent_version);
+    entries.push_back(std::move(e).build());
   };
   if (!disclosure || disclosure.value().resources.empty()) {
     entry(nullptr);
@@ -165,7 +153,7 @@ Status PartnerWorker::attempt(const store::OutboxItem& item) {
           .kv("status", outcome.http_status)
           .kv("ms", elapsed_ms);
       return store_.markDelivered(item.id, entries, now,
-                                  disclosureEntries(item, store::audit_outcome::kDelivered, "",
+                                  disclosureEntries(item, store::AuditOutcome::Delivered, "",
                                                     deliveryDetail(item, outcome.http_status, entries), now,
                                                     check_.policy_version));
     }
@@ -179,7 +167,7 @@ Status PartnerWorker::attempt(const store::OutboxItem& item) {
         stats_.dead.inc();
         const std::string error = "gave up after " + std::to_string(attempts) + " attempts: " + outcome.error_summary;
         return store_.markDead(item.id, attempts, error, outcome.operation_outcome_json, now,
-                               disclosureEntries(item, store::audit_outcome::kFailed, error,
+                               disclosureEntries(item, store::AuditOutcome::Failed, error,
                                                  deliveryDetail(item, outcome.http_status, {}), now,
                                                  check_.policy_version));
       }
@@ -204,7 +192,7 @@ Status PartnerWorker::attempt(const store::OutboxItem& item) {
           .kv("status", outcome.http_status)
           .kv("error", outcome.error_summary);
       return store_.markDead(item.id, attempts, outcome.error_summary, outcome.operation_outcome_json, now,
-                             disclosureEntries(item, store::audit_outcome::kFailed, outcome.error_summary,
+                             disclosureEntries(item, store::AuditOutcome::Failed, outcome.error_summary,
                                                deliveryDetail(item, outcome.http_status, {}), now, check_.policy_version));
   }
   return ok();

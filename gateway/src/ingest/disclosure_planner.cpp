@@ -124,30 +124,20 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
       request.plan_classes = r.plan_classes;
       return registry_.decide(request);
     };
-    const auto audit = [&](const ClassifiedResource& r, std::string_view outcome, std::string reason,
+    const auto audit = [&](const ClassifiedResource& r, store::AuditOutcome outcome, std::string reason,
                            const std::shared_ptr<const consent::ConsentVersion>& consent, std::string labels,
                            const std::vector<std::string>& removed = {}) {
-      store::AuditEntry e;
-      e.at_ms = at_ms;
-      e.kind = std::string(store::audit_kind::kDecision);
-      e.actor = "gateway";
-      e.clinic = record.clinic;
-      e.patient_key = record.patient_key;
-      e.partner_id = partner.id;
-      e.purpose = partner.purpose_of_use;
-      e.resource_type = r.resource_type;
-      e.resource_id = r.id;
-      e.classes = privacy::classSetName(r.classification.classes);
-      e.labels = std::move(labels);
-      if (consent) {
-        e.consent_id = consentKey(*consent);
-        e.consent_version = consent->version;
-      }
-      e.outcome = std::string(outcome);
-      e.reason = std::move(reason);
-      e.policy_version = policy_.policy_version;
-      e.detail = detailJson({{"record_key", record.record_key}}, removed);
-      plan.audit.push_back(std::move(e));
+      auto e = store::AuditEntryBuilder(store::AuditKind::Decision, outcome, "gateway", at_ms);
+      e.clinic(record.clinic)
+          .patient(record.patient_key)
+          .partner(partner.id, partner.purpose_of_use)
+          .resource(r.resource_type, r.id, r.classification.classes)
+          .labels(std::move(labels))
+          .reason(std::move(reason))
+          .policy(policy_.policy_version)
+          .detail(detailJson({{"record_key", record.record_key}}, removed));
+      if (consent) e.consent(consentKey(*consent), consent->version);
+      plan.audit.push_back(std::move(e).build());
     };
 
     std::optional<consent::Decision> patient_decision;
@@ -158,12 +148,12 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
       consent::Decision decision = &r == patient ? *patient_decision : decideFor(r);
       const std::string labels = privacy::labelsFor(r.classification).names();
       if (!decision.disclosable()) {
-        audit(r, store::audit_outcome::kDeny, consent::reasonText(decision), decision.consent, labels);
+        audit(r, store::AuditOutcome::Deny, consent::reasonText(decision), decision.consent, labels);
         continue;
       }
       if (patient_denied && &r != patient) {
         // Data about a patient the partner may not learn of would identify them all the same.
-        audit(r, store::audit_outcome::kDeny, "patient-not-disclosed:" + consent::reasonText(*patient_decision),
+        audit(r, store::AuditOutcome::Deny, "patient-not-disclosed:" + consent::reasonText(*patient_decision),
               decision.consent, labels);
         continue;
       }
@@ -199,7 +189,7 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
         }
       }
       const std::string sent_labels = privacy::labelsFor(disclosed).names() + (removed.empty() ? "" : ",REDACTED");
-      audit(r, decision.outcome == consent::Outcome::Redact ? store::audit_outcome::kRedact : store::audit_outcome::kPermit,
+      audit(r, decision.outcome == consent::Outcome::Redact ? store::AuditOutcome::Redact : store::AuditOutcome::Permit,
             consent::reasonText(decision), decision.consent, sent_labels, removed);
       build.entries.push_back({r.resource_type, r.id, r.identifier_system, r.identifier_value, body, r.method});
       build.disclosed.push_back(disclosed);
@@ -223,8 +213,8 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
     const bool only_stub = build.entries.size() == 1 && build.entries[0].method == outbox::EntryMethod::ConditionalCreate;
     if (only_stub) {
       for (auto& e : plan.audit) {
-        if (e.partner_id == partner.id && e.outcome == store::audit_outcome::kPermit) {
-          e.outcome = std::string(store::audit_outcome::kDeny);
+        if (e.partner_id == partner.id && e.outcome == store::AuditOutcome::Permit) {
+          e.outcome = store::AuditOutcome::Deny;
           e.reason = "nothing-else-disclosed";
         }
       }
@@ -247,9 +237,9 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
     }
     if (!missing_copy.empty()) {
       for (auto& e : plan.audit) {
-        if (e.partner_id != partner.id || e.at_ms != at_ms || e.kind != store::audit_kind::kDecision) continue;
-        if (e.outcome == store::audit_outcome::kDeny) continue;
-        e.outcome = std::string(store::audit_outcome::kDeny);
+        if (e.partner_id != partner.id || e.at_ms != at_ms || e.kind != store::AuditKind::Decision) continue;
+        if (e.outcome == store::AuditOutcome::Deny) continue;
+        e.outcome = store::AuditOutcome::Deny;
         e.reason = missing_copy;
       }
       continue;

@@ -91,23 +91,18 @@ IngestService::Prepared IngestService::prepare(const rapidjson::Value& record, s
     }
     w.consent = consent::toRow(*p.consent);  // the store numbers the version
     // The registration itself is in the log: who may receive what, from when (no content).
-    store::AuditEntry e;
-    e.at_ms = toUnixMillis(parts_.committer.clock().now());
-    e.kind = std::string(store::audit_kind::kConsent);
-    e.actor = submitter.token_id;
-    e.clinic = candidate.clinic;
-    e.patient_key = w.patient_key;
-    e.partner_id = candidate.partner_id;
-    e.purpose = consent::purposeSetName(candidate.purposes);
-    e.resource_type = "Consent";
-    e.resource_id = candidate.resource_id;
-    e.classes = privacy::classSetName(candidate.classes);
-    e.consent_id = candidate.clinic + "/" + candidate.consent_id;
-    e.outcome = std::string(store::audit_outcome::kOk);
-    e.reason = std::string(consent::statusName(candidate.status));
-    e.policy_version = parts_.settings.policy.policy_version;
-    e.detail = R"({"record_key":")" + result.record_key + R"("})";
-    w.audit.push_back(std::move(e));
+    w.audit.push_back(
+        store::AuditEntryBuilder(store::AuditKind::Consent, store::AuditOutcome::Ok, submitter.token_id,
+                                 toUnixMillis(parts_.committer.clock().now()))
+            .clinic(candidate.clinic)
+            .patient(w.patient_key)
+            .partner(candidate.partner_id, consent::purposeSetName(candidate.purposes))
+            .resource("Consent", candidate.resource_id, candidate.classes)
+            .consent(candidate.clinic + "/" + candidate.consent_id, 0)  // the store assigns the version
+            .reason(std::string(consent::statusName(candidate.status)))
+            .policy(parts_.settings.policy.policy_version)
+            .detail(R"({"record_key":")" + result.record_key + R"("})")
+            .build());
     if (!auditableOrRejected(prepared)) return prepared;
     prepared.consent = std::move(p.consent);
     return prepared;  // a Consent is sent only with the Part 2 data it permits
@@ -147,9 +142,9 @@ IngestService::Prepared IngestService::prepare(const rapidjson::Value& record, s
   }
   if (parts_.stats != nullptr) {
     for (const auto& e : plan.value().audit) {
-      if (e.outcome == store::audit_outcome::kPermit) parts_.stats->decisions_permit.inc();
-      if (e.outcome == store::audit_outcome::kRedact) parts_.stats->decisions_redact.inc();
-      if (e.outcome == store::audit_outcome::kDeny) parts_.stats->decisions_deny.inc();
+      if (e.outcome == store::AuditOutcome::Permit) parts_.stats->decisions_permit.inc();
+      if (e.outcome == store::AuditOutcome::Redact) parts_.stats->decisions_redact.inc();
+      if (e.outcome == store::AuditOutcome::Deny) parts_.stats->decisions_deny.inc();
     }
   }
   w.audit = std::move(plan.value().audit);
@@ -234,7 +229,7 @@ bool IngestService::auditableOrRejected(Prepared& p) const {
   // A log entry the store would refuse would fail the whole group commit: this record alone is
   // rejected instead (ids with control characters, oversized fields).
   for (const auto& e : p.write.audit) {
-    if (auto valid = store::AuditAppender::validate(e); !valid) {
+    if (auto valid = store::validateAuditEntry(e); !valid) {
       GW_LOG(Warn, Ingest, "record_not_auditable").kv("record_key", p.result.record_key).kv("error", valid.error().message);
       p.result.errors.push_back({"record_id", "this record's ids cannot be written to the decision log (control characters "
                                        "or too long); send ids of printable characters"});

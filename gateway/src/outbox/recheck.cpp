@@ -5,31 +5,23 @@
 namespace gw::outbox {
 namespace {
 
-
 store::AuditEntry cancellation(const store::OutboxItem& item, std::string_view purpose, std::string_view patient_key,
-                               std::string_view resource_type, std::string_view resource_id, std::string classes,
+                               std::string_view resource_type, std::string_view resource_id, privacy::ClassSet classes,
                                std::string reason, const consent::Decision* decision, SystemTime now,
                                std::string_view policy_version) {
-  store::AuditEntry e;
-  e.at_ms = toUnixMillis(now);
-  e.kind = std::string(store::audit_kind::kCancel);
-  e.actor = "gateway";
-  e.clinic = item.clinic;
-  e.patient_key = std::string(patient_key);
-  e.partner_id = item.partner_id;
-  e.purpose = std::string(purpose);
-  e.resource_type = std::string(resource_type);
-  e.resource_id = std::string(resource_id);
-  e.classes = std::move(classes);
+  auto e = store::AuditEntryBuilder(store::AuditKind::Cancel, store::AuditOutcome::Cancelled, "gateway",
+                                    toUnixMillis(now));
+  e.clinic(item.clinic)
+      .patient(patient_key)
+      .partner(item.partner_id, purpose)
+      .resource(resource_type, resource_id, classes)
+      .reason(std::move(reason))
+      .policy(policy_version)
+      .detail(R"({"outbox_item":)" + std::to_string(item.id) + "}");
   if (decision != nullptr && decision->consent) {
-    e.consent_id = decision->consent->clinic + "/" + decision->consent->consent_id;
-    e.consent_version = decision->consent->version;
+    e.consent(decision->consent->clinic + "/" + decision->consent->consent_id, decision->consent->version);
   }
-  e.outcome = std::string(store::audit_outcome::kCancelled);
-  e.reason = std::move(reason);
-  e.policy_version = std::string(policy_version);
-  e.detail = R"({"outbox_item":)" + std::to_string(item.id) + "}";
-  return e;
+  return std::move(e).build();
 }
 
 }  // namespace
@@ -40,7 +32,7 @@ RecheckResult recheckItem(const store::OutboxItem& item, const consent::ConsentR
   auto disclosure = parseDisclosure(item.disclosure);
   if (!disclosure || disclosure.value().resources.empty()) {
     result.reason = "undecidable: the item's disclosure record is missing or unreadable";
-    result.cancellations.push_back(cancellation(item, "", item.patient_key, "", "", "", result.reason, nullptr, now,
+    result.cancellations.push_back(cancellation(item, "", item.patient_key, "", "", {}, result.reason, nullptr, now,
                                                 policy_version));
     return result;
   }
@@ -70,7 +62,7 @@ RecheckResult recheckItem(const store::OutboxItem& item, const consent::ConsentR
                                          : "consent-changed";
     if (result.reason.empty()) result.reason = reason;
     result.cancellations.push_back(cancellation(item, d.purpose, d.patient_key, r.resource_type, r.resource_id,
-                                                privacy::classSetName(r.classes), std::move(reason), &decision, now,
+                                                r.classes, std::move(reason), &decision, now,
                                                 policy_version));
   }
   result.send = result.cancellations.empty();

@@ -1,10 +1,9 @@
 #include "store/audit_log.hpp"
 
-#include <Poco/Data/Statement.h>
-#include <Poco/Exception.h>
 #include <rapidjson/document.h>
 
 #include <algorithm>
+#include <array>
 #include <utility>
 
 #include "common/ids.hpp"
@@ -14,27 +13,26 @@
 namespace gw::store {
 namespace {
 
-using namespace Poco::Data::Keywords;
-using Poco::Data::Session;
-using Poco::Data::Statement;
-
 constexpr std::size_t kMaxIdBytes = 256;
 constexpr std::size_t kMaxReasonBytes = 1024;
 constexpr std::size_t kMaxDetailBytes = 4096;
-// Rows per read while verifying: large enough that the per-statement cost vanishes, small
-// enough that memory does not grow with the table.
-constexpr int kVerifyChunk = 2048;
-// Rows per INSERT execution: one statement compile per chunk, and buffers that stay small
-// whatever the batch size.
-constexpr std::size_t kInsertChunk = 512;
 
-constexpr const char* kColumns =
-    "seq, at_ms, kind, actor, clinic, patient_key, partner_id, purpose, resource_type, resource_id, classes, "
-    "labels, consent_id, consent_version, outcome, reason, policy_version, detail, prev_hash, hash";
+// The stored names, indexed by the enum value: the one place each is spelt.
+constexpr std::array<std::string_view, 7> kKindNames = {
+    "decision", "cancel", "disclosure", "consent", "audit-read", "audit-verify", "key-rotation",
+};
+constexpr std::array<std::string_view, 9> kOutcomeNames = {
+    "permit", "deny", "redact", "cancelled", "delivered", "retrying", "failed", "ok", "error",
+};
+static_assert(kKindNames.size() == static_cast<std::size_t>(AuditKind::KeyRotation) + 1);
+static_assert(kOutcomeNames.size() == static_cast<std::size_t>(AuditOutcome::Error) + 1);
 
-Error storageError(std::string_view what, const Poco::Exception& e) {
-  return makeError(ErrorCode::Storage, std::string(what) + ": " + e.displayText(), "sqlite",
-                   "check the disk and the database file; the request can be retried");
+template <class Enum, std::size_t N>
+std::optional<Enum> parseName(const std::array<std::string_view, N>& names, std::string_view s) {
+  for (std::size_t i = 0; i < N; ++i) {
+    if (names[i] == s) return static_cast<Enum>(i);
+  }
+  return std::nullopt;
 }
 
 Error entryError(std::string_view field, std::string message) {
@@ -55,11 +53,13 @@ void appendField(std::string& out, std::string_view name, std::int64_t value) {
   appendField(out, name, std::string_view(std::to_string(value)));
 }
 
-void appendCanonical(std::string& out, const AuditEntry& e) {
+// One body for entries and stored rows: they differ only in how kind and outcome are held.
+template <class Row>
+void appendCanonical(std::string& out, const Row& e, std::string_view kind, std::string_view outcome) {
   out.append("gw-audit-v1\n");
   appendField(out, "seq", e.seq);
   appendField(out, "at_ms", e.at_ms);
-  appendField(out, "kind", e.kind);
+  appendField(out, "kind", kind);
   appendField(out, "actor", e.actor);
   appendField(out, "clinic", e.clinic);
   appendField(out, "patient_key", e.patient_key);
@@ -71,7 +71,7 @@ void appendCanonical(std::string& out, const AuditEntry& e) {
   appendField(out, "labels", e.labels);
   appendField(out, "consent_id", e.consent_id);
   appendField(out, "consent_version", e.consent_version);
-  appendField(out, "outcome", e.outcome);
+  appendField(out, "outcome", outcome);
   appendField(out, "reason", e.reason);
   appendField(out, "policy_version", e.policy_version);
   appendField(out, "detail", e.detail);
@@ -89,155 +89,171 @@ Status checkText(std::string_view field, std::string_view value, std::size_t max
   return ok();
 }
 
-// Column buffers for SELECT ... INTO: one vector per column, reused between chunks.
-struct Columns {
-  std::vector<Poco::Int64> seq, at_ms, consent_version;
-  std::vector<std::string> kind, actor, clinic, patient_key, partner_id, purpose, resource_type, resource_id,
-      classes, labels, consent_id, outcome, reason, policy_version, detail, prev_hash, hash;
-
-  void into(Statement& st) {
-    st, Poco::Data::Keywords::into(seq), Poco::Data::Keywords::into(at_ms), Poco::Data::Keywords::into(kind),
-        Poco::Data::Keywords::into(actor), Poco::Data::Keywords::into(clinic), Poco::Data::Keywords::into(patient_key),
-        Poco::Data::Keywords::into(partner_id), Poco::Data::Keywords::into(purpose),
-        Poco::Data::Keywords::into(resource_type), Poco::Data::Keywords::into(resource_id),
-        Poco::Data::Keywords::into(classes), Poco::Data::Keywords::into(labels), Poco::Data::Keywords::into(consent_id),
-        Poco::Data::Keywords::into(consent_version), Poco::Data::Keywords::into(outcome),
-        Poco::Data::Keywords::into(reason), Poco::Data::Keywords::into(policy_version),
-        Poco::Data::Keywords::into(detail), Poco::Data::Keywords::into(prev_hash), Poco::Data::Keywords::into(hash);
-  }
-
-  // Binds each column vector as the parameters of an INSERT in kColumns order (one row per
-  // element, one execute for all).
-  void use(Statement& st) {
-    using Poco::Data::Keywords::use;
-    st, use(seq), use(at_ms), use(kind), use(actor), use(clinic), use(patient_key), use(partner_id), use(purpose),
-        use(resource_type), use(resource_id), use(classes), use(labels), use(consent_id), use(consent_version),
-        use(outcome), use(reason), use(policy_version), use(detail), use(prev_hash), use(hash);
-  }
-
-  void push(const AuditEntry& e) {
-    seq.push_back(e.seq);
-    at_ms.push_back(e.at_ms);
-    kind.push_back(e.kind);
-    actor.push_back(e.actor);
-    clinic.push_back(e.clinic);
-    patient_key.push_back(e.patient_key);
-    partner_id.push_back(e.partner_id);
-    purpose.push_back(e.purpose);
-    resource_type.push_back(e.resource_type);
-    resource_id.push_back(e.resource_id);
-    classes.push_back(e.classes);
-    labels.push_back(e.labels);
-    consent_id.push_back(e.consent_id);
-    consent_version.push_back(e.consent_version);
-    outcome.push_back(e.outcome);
-    reason.push_back(e.reason);
-    policy_version.push_back(e.policy_version);
-    detail.push_back(e.detail);
-    prev_hash.push_back(e.prev_hash);
-    hash.push_back(e.hash);
-  }
-
-  void clear() {
-    for (auto* v : {&seq, &at_ms, &consent_version}) v->clear();
-    for (auto* v : {&kind, &actor, &clinic, &patient_key, &partner_id, &purpose, &resource_type, &resource_id, &classes,
-                    &labels, &consent_id, &outcome, &reason, &policy_version, &detail, &prev_hash, &hash}) {
-      v->clear();
-    }
-  }
-
-  std::size_t size() const { return seq.size(); }
-
-  // Moves row i out (the buffers are cleared before the next chunk anyway).
-  void take(std::size_t i, AuditEntry& e) {
-    e.seq = seq[i];
-    e.at_ms = at_ms[i];
-    e.kind = std::move(kind[i]);
-    e.actor = std::move(actor[i]);
-    e.clinic = std::move(clinic[i]);
-    e.patient_key = std::move(patient_key[i]);
-    e.partner_id = std::move(partner_id[i]);
-    e.purpose = std::move(purpose[i]);
-    e.resource_type = std::move(resource_type[i]);
-    e.resource_id = std::move(resource_id[i]);
-    e.classes = std::move(classes[i]);
-    e.labels = std::move(labels[i]);
-    e.consent_id = std::move(consent_id[i]);
-    e.consent_version = consent_version[i];
-    e.outcome = std::move(outcome[i]);
-    e.reason = std::move(reason[i]);
-    e.policy_version = std::move(policy_version[i]);
-    e.detail = std::move(detail[i]);
-    e.prev_hash = std::move(prev_hash[i]);
-    e.hash = std::move(hash[i]);
-  }
-};
-
 }  // namespace
 
-const std::vector<std::string_view>& auditKinds() {
-  static const std::vector<std::string_view> kinds = {
-      audit_kind::kDecision,  audit_kind::kCancel,      audit_kind::kDisclosure,   audit_kind::kConsent,
-      audit_kind::kAuditRead, audit_kind::kAuditVerify, audit_kind::kKeyRotation,
-  };
-  return kinds;
+std::string_view auditKindName(AuditKind k) { return kKindNames[static_cast<std::size_t>(k)]; }
+std::string_view auditOutcomeName(AuditOutcome o) { return kOutcomeNames[static_cast<std::size_t>(o)]; }
+std::optional<AuditKind> parseAuditKind(std::string_view s) { return parseName<AuditKind>(kKindNames, s); }
+std::optional<AuditOutcome> parseAuditOutcome(std::string_view s) {
+  return parseName<AuditOutcome>(kOutcomeNames, s);
 }
 
-const std::vector<std::string_view>& auditOutcomes() {
-  static const std::vector<std::string_view> outcomes = {
-      audit_outcome::kPermit,   audit_outcome::kDeny,   audit_outcome::kRedact,
-      audit_outcome::kCancelled, audit_outcome::kDelivered, audit_outcome::kRetrying,
-      audit_outcome::kFailed,   audit_outcome::kOk,     audit_outcome::kError,
-  };
-  return outcomes;
+const std::vector<std::string_view>& auditKindNames() {
+  static const std::vector<std::string_view> names(kKindNames.begin(), kKindNames.end());
+  return names;
 }
 
-bool isAuditKind(std::string_view s) {
-  const auto& k = auditKinds();
-  return std::find(k.begin(), k.end(), s) != k.end();
+const std::vector<std::string_view>& auditOutcomeNames() {
+  static const std::vector<std::string_view> names(kOutcomeNames.begin(), kOutcomeNames.end());
+  return names;
 }
 
-bool isAuditOutcome(std::string_view s) {
-  const auto& o = auditOutcomes();
-  return std::find(o.begin(), o.end(), s) != o.end();
+// ---------------------------------------------------------------------------------------------
+// Building
+
+AuditEntryBuilder::AuditEntryBuilder(AuditKind kind, AuditOutcome outcome, std::string_view actor,
+                                     std::int64_t at_ms) {
+  entry_.at_ms = at_ms;
+  entry_.kind = kind;
+  entry_.actor = std::string(actor);
+  entry_.outcome = outcome;
+}
+
+AuditEntryBuilder& AuditEntryBuilder::clinic(std::string_view clinic) {
+  entry_.clinic = std::string(clinic);
+  return *this;
+}
+
+AuditEntryBuilder& AuditEntryBuilder::patient(std::string_view patient_key) {
+  entry_.patient_key = std::string(patient_key);
+  return *this;
+}
+
+AuditEntryBuilder& AuditEntryBuilder::partner(std::string_view partner_id, std::string_view purpose) {
+  entry_.partner_id = std::string(partner_id);
+  entry_.purpose = std::string(purpose);
+  return *this;
+}
+
+AuditEntryBuilder& AuditEntryBuilder::resource(std::string_view type, std::string_view id) {
+  entry_.resource_type = std::string(type);
+  entry_.resource_id = std::string(id);
+  return *this;
+}
+
+AuditEntryBuilder& AuditEntryBuilder::resource(std::string_view type, std::string_view id,
+                                               privacy::ClassSet classes) {
+  entry_.classes = privacy::classSetName(classes);
+  return resource(type, id);
+}
+
+AuditEntryBuilder& AuditEntryBuilder::labels(std::string labels) {
+  entry_.labels = std::move(labels);
+  return *this;
+}
+
+AuditEntryBuilder& AuditEntryBuilder::consent(std::string_view consent_id, std::int64_t version) {
+  entry_.consent_id = std::string(consent_id);
+  entry_.consent_version = version;
+  return *this;
+}
+
+AuditEntryBuilder& AuditEntryBuilder::reason(std::string reason) {
+  entry_.reason = std::move(reason);
+  return *this;
+}
+
+AuditEntryBuilder& AuditEntryBuilder::policy(std::string_view policy_version) {
+  entry_.policy_version = std::string(policy_version);
+  return *this;
+}
+
+AuditEntryBuilder& AuditEntryBuilder::detail(std::string json) {
+  entry_.detail = std::move(json);
+  return *this;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows and hashing
+
+AuditRow toAuditRow(AuditEntry e) {
+  return AuditRow{e.seq,
+                  e.at_ms,
+                  std::string(auditKindName(e.kind)),
+                  std::move(e.actor),
+                  std::move(e.clinic),
+                  std::move(e.patient_key),
+                  std::move(e.partner_id),
+                  std::move(e.purpose),
+                  std::move(e.resource_type),
+                  std::move(e.resource_id),
+                  std::move(e.classes),
+                  std::move(e.labels),
+                  std::move(e.consent_id),
+                  e.consent_version,
+                  std::string(auditOutcomeName(e.outcome)),
+                  std::move(e.reason),
+                  std::move(e.policy_version),
+                  std::move(e.detail),
+                  std::move(e.prev_hash),
+                  std::move(e.hash)};
+}
+
+Result<AuditEntry> fromAuditRow(AuditRow row) {
+  const auto kind = parseAuditKind(row.kind);
+  const auto outcome = parseAuditOutcome(row.outcome);
+  if (!kind || !outcome) {
+    return makeError(ErrorCode::Storage,
+                     "audit log row seq " + std::to_string(row.seq) + " has an unknown " + (kind ? "outcome" : "kind") +
+                         ": the row was altered",
+                     "audit_log", "run `fhir-gateway audit verify` to locate every altered row");
+  }
+  return AuditEntry{row.seq,
+                    row.at_ms,
+                    *kind,
+                    std::move(row.actor),
+                    std::move(row.clinic),
+                    std::move(row.patient_key),
+                    std::move(row.partner_id),
+                    std::move(row.purpose),
+                    std::move(row.resource_type),
+                    std::move(row.resource_id),
+                    std::move(row.classes),
+                    std::move(row.labels),
+                    std::move(row.consent_id),
+                    row.consent_version,
+                    *outcome,
+                    std::move(row.reason),
+                    std::move(row.policy_version),
+                    std::move(row.detail),
+                    std::move(row.prev_hash),
+                    std::move(row.hash)};
 }
 
 std::string canonicalAuditBytes(const AuditEntry& e) {
   std::string out;
   out.reserve(512);
-  appendCanonical(out, e);
+  appendCanonical(out, e, auditKindName(e.kind), auditOutcomeName(e.outcome));
+  return out;
+}
+
+std::string canonicalAuditBytes(const AuditRow& row) {
+  std::string out;
+  out.reserve(512);
+  appendCanonical(out, row, row.kind, row.outcome);
   return out;
 }
 
 std::string entryHash(const AuditEntry& e) { return ids::sha256Hex(canonicalAuditBytes(e)); }
 
 // ---------------------------------------------------------------------------------------------
-// Appender
+// Appending
 
-// Buffers and the tail query, kept per connection. The INSERT binds column vectors and runs once
-// per chunk of rows: Poco 1.11 re-prepares a SQLite statement on every execute(), which cost as
-// much as the inserts themselves when it ran once per row. (Poco refuses to bind an empty
-// vector, so the INSERT is built after the rows are filled in.)
-struct AuditAppender::PerSession {
-  Columns rows;
-  std::vector<Poco::Int64> tail_seq;
-  std::vector<std::string> tail_hash;
-  Statement tail;
-
-  explicit PerSession(Session& s) : tail(s) {
-    // seq is the INTEGER PRIMARY KEY (the rowid): the last row is one b-tree descent away.
-    tail << "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", into(tail_seq), into(tail_hash);
-  }
-};
-
-AuditAppender::AuditAppender() = default;
-AuditAppender::~AuditAppender() = default;
-
-Status AuditAppender::validate(const AuditEntry& e) {
+Status validateAuditEntry(const AuditEntry& e) {
   if (e.at_ms <= 0) return entryError("at_ms", "is not set");
-  if (!isAuditKind(e.kind)) return entryError("kind", "'" + e.kind.substr(0, 40) + "' is not a known kind");
-  if (!isAuditOutcome(e.outcome)) {
-    return entryError("outcome", "'" + e.outcome.substr(0, 40) + "' is not a known outcome");
+  if (static_cast<std::size_t>(e.kind) >= kKindNames.size()) return entryError("kind", "is not a known kind");
+  if (static_cast<std::size_t>(e.outcome) >= kOutcomeNames.size()) {
+    return entryError("outcome", "is not a known outcome");
   }
   if (e.actor.empty()) return entryError("actor", "is empty (use the token id, or \"gateway\")");
   const std::pair<std::string_view, const std::string*> ids[] = {
@@ -281,100 +297,22 @@ Status AuditAppender::validate(const AuditEntry& e) {
   return ok();
 }
 
-AuditAppender::Tail AuditAppender::readTail(Session&) {
-  per_session_->tail_seq.clear();
-  per_session_->tail_hash.clear();
-  per_session_->tail.execute();
-  if (per_session_->tail_seq.empty()) return Tail{0, std::string(kGenesisHash)};
-  return Tail{per_session_->tail_seq.front(), per_session_->tail_hash.front()};
-}
-
-void AuditAppender::insertAll(Session& session, std::vector<AuditEntry>& entries, const Tail& tail) {
-  Tail t = tail;
-  auto& rows = per_session_->rows;
-  for (std::size_t start = 0; start < entries.size(); start += kInsertChunk) {
-    rows.clear();
-    const std::size_t end = std::min(entries.size(), start + kInsertChunk);
-    for (std::size_t i = start; i < end; ++i) {
-      auto& e = entries[i];
-      e.seq = t.seq + 1;
-      e.prev_hash = t.hash;
-      e.hash = entryHash(e);
-      rows.push(e);
-      t.seq = e.seq;
-      t.hash = e.hash;
-    }
-    Statement insert(session);
-    insert << "INSERT INTO audit_log(" << kColumns << ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
-    rows.use(insert);
-    insert.execute();
-  }
-  rows.clear();
-  pending_ = std::move(t);
-}
-
-Status AuditAppender::append(Session& session, std::vector<AuditEntry>& entries) {
-  // Whatever an earlier append left pending belongs to a transaction that is over: a committed()
-  // after an empty append must never promote it (it may have been rolled back).
-  pending_.reset();
-  if (entries.empty()) return ok();
+Result<ChainTail> chainEntries(ChainTail tail, std::vector<AuditEntry>& entries) {
   for (std::size_t i = 0; i < entries.size(); ++i) {
-    if (auto st = validate(entries[i]); !st) {
+    if (auto st = validateAuditEntry(entries[i]); !st) {
       auto e = st.error();
       e.message = "entry " + std::to_string(i) + ": " + e.message;
       return e;
     }
   }
-  if (!session.isTransaction()) {
-    return makeError(ErrorCode::Internal, "audit entries must be appended inside the caller's write transaction",
-                     "audit_log", "call append between session.begin() and session.commit()");
+  for (auto& e : entries) {
+    e.seq = tail.seq + 1;
+    e.prev_hash = std::move(tail.hash);
+    e.hash = entryHash(e);
+    tail.seq = e.seq;
+    tail.hash = e.hash;
   }
-  // Another connection (or a reopened one): nothing cached belongs to it.
-  if (session_id_ != session.impl()) {
-    session_id_ = session.impl();
-    per_session_.reset();
-    confirmed_.reset();
-  }
-  pending_.reset();
-  const std::optional<Tail> cached = std::exchange(confirmed_, std::nullopt);
-  try {
-    if (!per_session_) per_session_ = std::make_unique<PerSession>(session);
-    if (!cached) {
-      insertAll(session, entries, readTail(session));
-      return ok();
-    }
-    try {
-      insertAll(session, entries, *cached);
-      return ok();
-    } catch (const Poco::Exception&) {
-      // A stale cache (another connection appended) fails on the first row, whose seq is taken;
-      // SQLite undoes just that row, so re-read the tail and retry once in this transaction.
-      // If the tail is unchanged, or is one of our own rows (a later row failed), it was not
-      // staleness: the caller gets the error.
-      per_session_ = std::make_unique<PerSession>(session);  // statements that threw are not reused
-      const Tail actual = readTail(session);
-      const bool ours = actual.seq >= entries.front().seq && actual.seq <= entries.back().seq &&
-                        actual.hash == entries[static_cast<std::size_t>(actual.seq - entries.front().seq)].hash;
-      if (ours || (actual.seq == cached->seq && actual.hash == cached->hash)) throw;
-      GW_LOG(Info, Store, "audit_tail_reread").kv("cached_seq", cached->seq).kv("actual_seq", actual.seq);
-      insertAll(session, entries, actual);
-      return ok();
-    }
-  } catch (const Poco::Exception& e) {
-    per_session_.reset();
-    pending_.reset();
-    return storageError("appending to the audit log", e);
-  }
-}
-
-void AuditAppender::committed() {
-  if (pending_) confirmed_ = std::move(pending_);
-  pending_.reset();
-}
-
-void AuditAppender::rolledBack() {
-  confirmed_.reset();
-  pending_.reset();
+  return tail;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -391,135 +329,61 @@ std::string_view chainProblemName(ChainProblem p) {
   return "hash-mismatch";
 }
 
-Result<VerifyReport> verifyChain(Session& session, const std::optional<ChainAnchor>& anchor) {
-  VerifyReport report;
-  report.head_hash = std::string(kGenesisHash);
-  auto addBreak = [&report](std::int64_t seq, ChainProblem problem, std::string message) {
-    report.ok = false;
-    ++report.break_count;
-    if (report.breaks.size() < kMaxReportedBreaks) report.breaks.push_back({seq, problem, std::move(message)});
-  };
-  bool anchor_seen = false;
-  try {
-    Poco::Int64 after = 0;
-    int chunk = kVerifyChunk;
-    Columns cols;
-    Statement st(session);
-    // Keyset chunks rather than one long read: no read transaction is held open for the whole
-    // table (which would stop WAL checkpoints), and memory is one chunk.
-    st << "SELECT " << kColumns << " FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?", use(after), use(chunk);
-    cols.into(st);
-    AuditEntry e;
-    std::string canonical;
-    while (true) {
-      cols.clear();
-      st.execute();
-      const std::size_t n = cols.size();
-      if (n == 0) break;
-      for (std::size_t i = 0; i < n; ++i) {
-        cols.take(i, e);
-        const std::int64_t expected_seq = report.last_seq + 1;
-        if (e.seq != expected_seq) {
-          addBreak(expected_seq, ChainProblem::SeqGap,
-                   "seq " + std::to_string(expected_seq) +
-                       (e.seq - 1 > expected_seq ? " to " + std::to_string(e.seq - 1) : std::string()) +
-                       " missing (next row is seq " + std::to_string(e.seq) + "): rows were deleted");
-        } else if (e.prev_hash != report.head_hash) {
-          addBreak(e.seq, ChainProblem::PrevHashMismatch,
-                   "seq " + std::to_string(e.seq) + " does not link to the row before it: rows were inserted or " +
-                       "removed and renumbered, or the previous row was altered and re-hashed");
-        }
-        canonical.clear();
-        appendCanonical(canonical, e);
-        if (ids::sha256Hex(canonical) != e.hash) {
-          addBreak(e.seq, ChainProblem::HashMismatch,
-                   "seq " + std::to_string(e.seq) +
-                       " does not match its hash: the row was altered after it was written");
-        }
-        if (anchor && e.seq == anchor->seq) {
-          anchor_seen = true;
-          if (e.hash != anchor->hash) {
-            addBreak(e.seq, ChainProblem::AnchorMismatch,
-                     "seq " + std::to_string(e.seq) +
-                         " has another hash than the anchor: the log was rewritten up to here");
-          }
-        }
-        report.last_seq = e.seq;
-        report.head_hash = std::move(e.hash);
-        ++report.rows;
-      }
-      after = report.last_seq;
-    }
-  } catch (const Poco::Exception& e) {
-    return storageError("reading the audit log", e);
-  }
-  if (anchor && !anchor_seen && anchor->seq > report.last_seq) {
-    addBreak(report.last_seq + 1, ChainProblem::Truncated,
-             "the log ends at seq " + std::to_string(report.last_seq) + " but the anchor names seq " +
-                 std::to_string(anchor->seq) + ": rows after " + std::to_string(report.last_seq) + " were removed");
-  }
-  if (!report.ok) {
-    std::sort(report.breaks.begin(), report.breaks.end(),
-              [](const ChainBreak& a, const ChainBreak& b) { return a.seq < b.seq; });
-    GW_LOG(Warn, Store, "audit_chain_broken")
-        .kv("first_seq", report.breaks.front().seq)
-        .kv("problem", chainProblemName(report.breaks.front().problem))
-        .kv("breaks", report.break_count);
-  }
-  return report;
+ChainVerifier::ChainVerifier(std::optional<ChainAnchor> anchor) : anchor_(std::move(anchor)) {
+  report_.head_hash = std::string(kGenesisHash);
 }
 
-// ---------------------------------------------------------------------------------------------
-// Query
+void ChainVerifier::addBreak(std::int64_t seq, ChainProblem problem, std::string message) {
+  report_.ok = false;
+  ++report_.break_count;
+  if (report_.breaks.size() < kMaxReportedBreaks) report_.breaks.push_back({seq, problem, std::move(message)});
+}
 
-Result<AuditPage> queryAudit(Session& session, const AuditQuery& q) {
-  const int limit = std::clamp(q.limit, 1, kMaxAuditPageSize);
-  std::string sql = "SELECT " + std::string(kColumns) + " FROM audit_log WHERE seq > ?";
-  std::vector<std::string> text;  // values bound in order after after_seq
-  std::vector<Poco::Int64> numbers;
-  auto textFilter = [&](std::string_view column, const std::string& value) {
-    if (value.empty()) return;
-    sql += " AND " + std::string(column) + " = ?";
-    text.push_back(value);
-  };
-  textFilter("clinic", q.clinic);
-  textFilter("patient_key", q.patient_key);
-  textFilter("partner_id", q.partner_id);
-  textFilter("outcome", q.outcome);
-  textFilter("kind", q.kind);
-  if (q.data_class) {
-    // classes is a canonical comma list: match whole names only ("sud" must not match "sud2").
-    sql += " AND instr(',' || classes || ',', ?) > 0";
-    text.push_back("," + std::string(privacy::className(*q.data_class)) + ",");
+void ChainVerifier::add(const AuditRow& e) {
+  const std::int64_t expected_seq = report_.last_seq + 1;
+  if (e.seq != expected_seq) {
+    addBreak(expected_seq, ChainProblem::SeqGap,
+             "seq " + std::to_string(expected_seq) +
+                 (e.seq - 1 > expected_seq ? " to " + std::to_string(e.seq - 1) : std::string()) +
+                 " missing (next row is seq " + std::to_string(e.seq) + "): rows were deleted");
+  } else if (e.prev_hash != report_.head_hash) {
+    addBreak(e.seq, ChainProblem::PrevHashMismatch,
+             "seq " + std::to_string(e.seq) + " does not link to the row before it: rows were inserted or " +
+                 "removed and renumbered, or the previous row was altered and re-hashed");
   }
-  if (q.from_ms) {
-    sql += " AND at_ms >= ?";
-    numbers.push_back(*q.from_ms);
+  canonical_.clear();
+  appendCanonical(canonical_, e, e.kind, e.outcome);
+  if (ids::sha256Hex(canonical_) != e.hash) {
+    addBreak(e.seq, ChainProblem::HashMismatch,
+             "seq " + std::to_string(e.seq) + " does not match its hash: the row was altered after it was written");
   }
-  if (q.to_ms) {
-    sql += " AND at_ms < ?";
-    numbers.push_back(*q.to_ms);
+  if (anchor_ && e.seq == anchor_->seq) {
+    anchor_seen_ = true;
+    if (e.hash != anchor_->hash) {
+      addBreak(e.seq, ChainProblem::AnchorMismatch,
+               "seq " + std::to_string(e.seq) + " has another hash than the anchor: the log was rewritten up to here");
+    }
   }
-  sql += " ORDER BY seq LIMIT ?";
-  try {
-    Statement st(session);
-    st << sql;
-    st, bind(static_cast<Poco::Int64>(q.after_seq));
-    for (const auto& t : text) st, bind(t);
-    for (const auto n : numbers) st, bind(n);
-    st, bind(limit + 1);  // one more than asked: tells whether there is a next page
-    Columns cols;
-    cols.into(st);
-    st.execute();
-    AuditPage page;
-    const std::size_t n = std::min<std::size_t>(cols.size(), static_cast<std::size_t>(limit));
-    page.entries.resize(n);
-    for (std::size_t i = 0; i < n; ++i) cols.take(i, page.entries[i]);
-    if (cols.size() > n) page.next_after_seq = page.entries.back().seq;
-    return page;
-  } catch (const Poco::Exception& e) {
-    return storageError("reading the audit log", e);
+  report_.last_seq = e.seq;
+  report_.head_hash = e.hash;
+  ++report_.rows;
+}
+
+VerifyReport ChainVerifier::finish() {
+  if (anchor_ && !anchor_seen_ && anchor_->seq > report_.last_seq) {
+    addBreak(report_.last_seq + 1, ChainProblem::Truncated,
+             "the log ends at seq " + std::to_string(report_.last_seq) + " but the anchor names seq " +
+                 std::to_string(anchor_->seq) + ": rows after " + std::to_string(report_.last_seq) + " were removed");
   }
+  if (!report_.ok) {
+    std::sort(report_.breaks.begin(), report_.breaks.end(),
+              [](const ChainBreak& a, const ChainBreak& b) { return a.seq < b.seq; });
+    GW_LOG(Warn, Store, "audit_chain_broken")
+        .kv("first_seq", report_.breaks.front().seq)
+        .kv("problem", chainProblemName(report_.breaks.front().problem))
+        .kv("breaks", report_.break_count);
+  }
+  return std::move(report_);
 }
 
 }  // namespace gw::store

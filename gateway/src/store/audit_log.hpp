@@ -6,13 +6,13 @@
 //
 // Chain: row N stores prev_hash = hash of row N-1 (64 zeros for seq 1) and
 // hash = entryHash(row N), a SHA-256 over canonicalAuditBytes(row N), which covers every column
-// except hash itself. verifyChain recomputes it all. An attacker who can write the file can
+// except hash itself. verify recomputes it all. An attacker who can write the file can
 // still rewrite the whole chain from some row on, or cut its tail: keep the head (seq, hash) of
 // each verify report somewhere else and pass it back as an anchor to detect that.
-#include <Poco/Data/Session.h>
-
+//
+// This header is backend-neutral: the store computes seq and hashes (chainEntries) inside its
+// write transaction and verifies with ChainVerifier over rows any backend reads back.
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,47 +23,33 @@
 
 namespace gw::store {
 
-/// What happened. Intended pairings with outcome: decision -> permit|deny|redact;
-/// cancel -> cancelled; disclosure -> delivered|retrying|failed; consent, audit-read,
-/// audit-verify, key-rotation -> ok|error.
-namespace audit_kind {
-inline constexpr std::string_view kDecision = "decision";
-inline constexpr std::string_view kCancel = "cancel";
-inline constexpr std::string_view kDisclosure = "disclosure";
-inline constexpr std::string_view kConsent = "consent";
-inline constexpr std::string_view kAuditRead = "audit-read";
-inline constexpr std::string_view kAuditVerify = "audit-verify";
-inline constexpr std::string_view kKeyRotation = "key-rotation";
-}  // namespace audit_kind
+/// What happened. Intended pairings with the outcome: Decision -> Permit|Deny|Redact;
+/// Cancel -> Cancelled; Disclosure -> Delivered|Retrying|Failed; Consent, AuditRead,
+/// AuditVerify, KeyRotation -> Ok|Error. Adding one is a code change on purpose: the log is read
+/// by compliance reviews that need a closed vocabulary.
+enum class AuditKind { Decision, Cancel, Disclosure, Consent, AuditRead, AuditVerify, KeyRotation };
+enum class AuditOutcome { Permit, Deny, Redact, Cancelled, Delivered, Retrying, Failed, Ok, Error };
 
-namespace audit_outcome {
-inline constexpr std::string_view kPermit = "permit";
-inline constexpr std::string_view kDeny = "deny";
-inline constexpr std::string_view kRedact = "redact";
-inline constexpr std::string_view kCancelled = "cancelled";
-inline constexpr std::string_view kDelivered = "delivered";
-inline constexpr std::string_view kRetrying = "retrying";
-inline constexpr std::string_view kFailed = "failed";
-inline constexpr std::string_view kOk = "ok";
-inline constexpr std::string_view kError = "error";
-}  // namespace audit_outcome
-
-/// Every kind / outcome append accepts (adding one is a code change on purpose: the log is read
-/// by compliance reviews that need a closed vocabulary).
-const std::vector<std::string_view>& auditKinds();
-const std::vector<std::string_view>& auditOutcomes();
-bool isAuditKind(std::string_view s);
-bool isAuditOutcome(std::string_view s);
+/// The stored text of each value ("decision", "audit-read", "permit", ...): the audit_log
+/// columns, the API's filters and exports, and the hashed bytes all use exactly these names.
+std::string_view auditKindName(AuditKind k);
+std::string_view auditOutcomeName(AuditOutcome o);
+std::optional<AuditKind> parseAuditKind(std::string_view s);
+std::optional<AuditOutcome> parseAuditOutcome(std::string_view s);
+/// Every name, in declaration order (for messages listing the accepted values).
+const std::vector<std::string_view>& auditKindNames();
+const std::vector<std::string_view>& auditOutcomeNames();
 
 /// prev_hash of the first row.
 inline constexpr std::string_view kGenesisHash = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// One row of audit_log. The caller fills at_ms .. detail; append fills seq, prev_hash, hash.
-/// Text fields: no control characters; ids and codes at most 256 bytes, reason 1024.
+/// One row of audit_log. Build one with AuditEntryBuilder; the store fills seq, prev_hash, hash
+/// when it appends. Text fields: no control characters; ids and codes at most 256 bytes,
+/// reason 1024.
 struct AuditEntry {
   std::int64_t seq = 0;
   std::int64_t at_ms = 0;        // Unix milliseconds of the event (> 0)
-  std::string kind;              // audit_kind
+  AuditKind kind = AuditKind::Decision;
   std::string actor;             // token id of the caller, or "gateway" for its own decisions
   std::string clinic;
   std::string patient_key;       // internal Patient resource id
@@ -75,7 +61,7 @@ struct AuditEntry {
   std::string labels;            // security label codes sent, comma-separated: "R,SUD,42CFRPart2"
   std::string consent_id;
   std::int64_t consent_version = 0;  // 0 when no consent applied
-  std::string outcome;           // audit_outcome
+  AuditOutcome outcome = AuditOutcome::Ok;
   std::string reason;            // e.g. no-consent, class-not-covered:mh, partner status text
   std::string policy_version;
   /// Empty, or a compact JSON object of at most 4096 bytes: partner status and response ids,
@@ -87,64 +73,93 @@ struct AuditEntry {
   friend bool operator==(const AuditEntry&, const AuditEntry&) = default;
 };
 
+/// The one way to make an entry: what happened, who did it and when up front, then what it was
+/// about. Fields left out stay empty (0 for consent_version).
+///
+///   auto e = AuditEntryBuilder(AuditKind::Cancel, AuditOutcome::Cancelled, "gateway", at_ms)
+///                .clinic(item.clinic)
+///                .patient(patient_key)
+///                .partner(item.partner_id, purpose)
+///                .resource(type, id, classes)
+///                .reason(why)
+///                .build();
+class AuditEntryBuilder {
+ public:
+  AuditEntryBuilder(AuditKind kind, AuditOutcome outcome, std::string_view actor, std::int64_t at_ms);
+
+  AuditEntryBuilder& clinic(std::string_view clinic);
+  AuditEntryBuilder& patient(std::string_view patient_key);
+  AuditEntryBuilder& partner(std::string_view partner_id, std::string_view purpose = {});
+  AuditEntryBuilder& resource(std::string_view type, std::string_view id);
+  AuditEntryBuilder& resource(std::string_view type, std::string_view id, privacy::ClassSet classes);
+  AuditEntryBuilder& labels(std::string labels);
+  AuditEntryBuilder& consent(std::string_view consent_id, std::int64_t version);
+  AuditEntryBuilder& reason(std::string reason);
+  AuditEntryBuilder& policy(std::string_view policy_version);
+  AuditEntryBuilder& detail(std::string json);
+
+  AuditEntry build() const& { return entry_; }
+  AuditEntry build() && { return std::move(entry_); }
+
+ private:
+  AuditEntry entry_;
+};
+
+/// An audit_log row as stored: AuditEntry with kind and outcome as their stored text. The chain
+/// is defined over these columns, so a row whose text was altered to something outside the
+/// vocabulary still verifies as what it is (a hash mismatch) instead of being unreadable.
+struct AuditRow {
+  std::int64_t seq = 0;
+  std::int64_t at_ms = 0;
+  std::string kind;
+  std::string actor;
+  std::string clinic;
+  std::string patient_key;
+  std::string partner_id;
+  std::string purpose;
+  std::string resource_type;
+  std::string resource_id;
+  std::string classes;
+  std::string labels;
+  std::string consent_id;
+  std::int64_t consent_version = 0;
+  std::string outcome;
+  std::string reason;
+  std::string policy_version;
+  std::string detail;
+  std::string prev_hash;
+  std::string hash;
+};
+
+AuditRow toAuditRow(AuditEntry e);
+/// A Storage error naming the seq when the row's kind or outcome is not in the vocabulary (the
+/// row was altered: `audit verify` reports it).
+Result<AuditEntry> fromAuditRow(AuditRow row);
+
 /// The bytes hashed for a row: "gw-audit-v1\n", then for each column in table order (seq,
 /// at_ms, kind, actor, clinic, patient_key, partner_id, purpose, resource_type, resource_id,
 /// classes, labels, consent_id, consent_version, outcome, reason, policy_version, detail,
-/// prev_hash) "<name>:<byte length>:<value>\n", integers in decimal. Length prefixes make it
-/// unambiguous whatever the values contain. Published so an export can be checked elsewhere.
+/// prev_hash) "<name>:<byte length>:<value>\n", integers in decimal, kind and outcome by their
+/// names. Length prefixes make it unambiguous whatever the values contain. Published so an
+/// export can be checked elsewhere.
 std::string canonicalAuditBytes(const AuditEntry& e);
+std::string canonicalAuditBytes(const AuditRow& row);
 /// Lowercase hex SHA-256 of canonicalAuditBytes(e).
 std::string entryHash(const AuditEntry& e);
 
-/// Appends entries inside the caller's open write transaction, on the store's single writer
-/// connection, under the store's write mutex (not thread-safe by itself).
-///
-/// Chain tail and rollbacks: the tail (last seq, last hash) is read from the table inside the
-/// transaction unless the appender was told, by committed(), that its previous append was
-/// committed; only then is the cached tail used. So a rollback needs no call (rolledBack() just
-/// says so explicitly), and a caller that forgets committed() only pays one indexed read.
-/// If another connection appended meanwhile, the cached tail is stale: the first insert then
-/// collides on seq, and append re-reads the tail and retries once in the same transaction.
-/// The one misuse that breaks the chain is calling committed() after a rollback.
-///
-///   writer.begin();
-///   ... the writes the entries describe ...
-///   GW_TRY(appender.append(writer, entries));   // on error: roll back
-///   writer.commit();
-///   appender.committed();
-class AuditAppender {
- public:
-  AuditAppender();
-  ~AuditAppender();
-  AuditAppender(const AuditAppender&) = delete;
-  AuditAppender& operator=(const AuditAppender&) = delete;
+/// Field checks made before an entry is appended (a bad one is a bug: ErrorCode::Internal with
+/// where = "audit_log.<field>"). Exposed for callers that build entries early.
+Status validateAuditEntry(const AuditEntry& e);
 
-  /// Checks every entry (a bad one is a bug: ErrorCode::Internal naming entry and field, nothing
-  /// written), then fills seq, prev_hash and hash and inserts them in order. Refuses a session
-  /// without an open transaction. On a Storage error the caller must roll back.
-  Status append(Poco::Data::Session& session, std::vector<AuditEntry>& entries);
-  /// The transaction of the last append committed: its tail may be trusted next time.
-  void committed();
-  /// The transaction rolled back (optional: without committed() the tail is re-read anyway).
-  void rolledBack();
-
-  /// Field checks append applies, exposed for callers that build entries early.
-  static Status validate(const AuditEntry& e);
-
- private:
-  struct Tail {
-    std::int64_t seq = 0;
-    std::string hash;
-  };
-  struct PerSession;
-  Tail readTail(Poco::Data::Session& session);
-  void insertAll(Poco::Data::Session& session, std::vector<AuditEntry>& entries, const Tail& tail);
-
-  const void* session_id_ = nullptr;  // connection the statement and cache belong to
-  std::unique_ptr<PerSession> per_session_;
-  std::optional<Tail> confirmed_;  // tail after the last committed append
-  std::optional<Tail> pending_;    // tail after the last append, commit not yet confirmed
+/// The last row of the log: where the next append continues.
+struct ChainTail {
+  std::int64_t seq = 0;
+  std::string hash = std::string(kGenesisHash);
 };
+
+/// Checks every entry (the first bad one is an error naming its index; nothing is changed),
+/// then fills seq, prev_hash and hash of each, continuing `tail`. Returns the new tail.
+Result<ChainTail> chainEntries(ChainTail tail, std::vector<AuditEntry>& entries);
 
 enum class ChainProblem {
   HashMismatch,      // the row's content no longer matches its hash: the row was altered
@@ -178,11 +193,26 @@ struct VerifyReport {
 };
 inline constexpr std::size_t kMaxReportedBreaks = 20;
 
-/// Reads the whole table in seq order, in chunks (memory stays flat for millions of rows), and
-/// checks each row's hash, its link to the previous row and seq continuity from 1. Continues
-/// past a break (links are checked against the stored hashes, so one altered row is one break).
-/// Rows appended while it runs are checked too. Errors only when the table cannot be read.
-Result<VerifyReport> verifyChain(Poco::Data::Session& session, const std::optional<ChainAnchor>& anchor = std::nullopt);
+/// Checks rows fed in seq order: each row's hash, its link to the previous row and seq
+/// continuity from 1. Continues past a break (links are checked against the stored hashes, so
+/// one altered row is one break). The store feeds it the whole table in chunks, so memory stays
+/// flat for millions of rows.
+class ChainVerifier {
+ public:
+  explicit ChainVerifier(std::optional<ChainAnchor> anchor = std::nullopt);
+  void add(const AuditRow& row);
+  /// Seq of the last row added (0 before any): read the next chunk after it.
+  std::int64_t lastSeq() const { return report_.last_seq; }
+  /// The report, with the anchor checked against what was read.
+  VerifyReport finish();
+
+ private:
+  void addBreak(std::int64_t seq, ChainProblem problem, std::string message);
+  std::optional<ChainAnchor> anchor_;
+  bool anchor_seen_ = false;
+  VerifyReport report_;
+  std::string canonical_;  // scratch
+};
 
 inline constexpr int kMaxAuditPageSize = 1000;
 
@@ -193,8 +223,8 @@ struct AuditQuery {
   std::string clinic;
   std::string patient_key;
   std::string partner_id;
-  std::string outcome;
-  std::string kind;
+  std::optional<AuditOutcome> outcome;
+  std::optional<AuditKind> kind;
   std::optional<privacy::DataClass> data_class;  // rows whose classes contain it
   std::optional<std::int64_t> from_ms;            // at_ms >= from_ms
   std::optional<std::int64_t> to_ms;              // at_ms < to_ms
@@ -206,7 +236,5 @@ struct AuditPage {
   std::vector<AuditEntry> entries;
   std::optional<std::int64_t> next_after_seq;  // set when more rows match: pass as after_seq
 };
-
-Result<AuditPage> queryAudit(Poco::Data::Session& session, const AuditQuery& query);
 
 }  // namespace gw::store

@@ -1,9 +1,5 @@
 #include "store/keyring.hpp"
 
-#include <Poco/Data/LOB.h>
-#include <Poco/Data/Statement.h>
-#include <Poco/Exception.h>
-
 #include <algorithm>
 
 #include "common/log.hpp"
@@ -11,24 +7,9 @@
 namespace gw::store {
 namespace {
 
-using namespace Poco::Data::Keywords;
 using privacy::DataClass;
 
 constexpr std::array<DataClass, 3> kClasses = {DataClass::General, DataClass::Sud, DataClass::Mh};
-
-std::string toString(const Poco::Data::BLOB& blob) {
-  if (blob.size() == 0) return {};
-  return std::string(reinterpret_cast<const char*>(blob.rawContent()), blob.size());
-}
-
-Poco::Data::BLOB toBlob(std::string_view bytes) {
-  return Poco::Data::BLOB(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
-}
-
-Error storageError(std::string what, const Poco::Exception& e) {
-  return makeError(ErrorCode::Storage, what + ": " + e.displayText(), "sqlite",
-                   "check the disk and the database file, then try again");
-}
 
 struct KeyRow {
   DataClass data_class;
@@ -37,23 +18,19 @@ struct KeyRow {
   std::string master_key_id;
 };
 
-Result<std::vector<KeyRow>> readKeyRows(Poco::Data::Session& s) {
-  std::vector<std::string> classes, master_ids;
-  std::vector<int> versions;
-  std::vector<Poco::Data::BLOB> wrapped;
-  s << "SELECT data_class, key_version, wrapped, master_key_id FROM data_keys ORDER BY data_class, key_version",
-      into(classes), into(versions), into(wrapped), into(master_ids), now;
-  std::vector<KeyRow> rows;
-  for (std::size_t i = 0; i < classes.size(); ++i) {
-    const auto c = privacy::parseClass(classes[i]);
-    if (!c || versions[i] <= 0) {
-      return makeError(ErrorCode::Storage, "the data_keys table holds an unknown key '" + classes[i] + "' version " +
-                                               std::to_string(versions[i]),
+Result<std::vector<KeyRow>> keyRows(Result<std::vector<DataKeyRow>> stored) {
+  GW_TRY(auto rows, std::move(stored));
+  std::vector<KeyRow> keys;
+  for (auto& row : rows) {
+    const auto c = privacy::parseClass(row.data_class);
+    if (!c || row.key_version <= 0) {
+      return makeError(ErrorCode::Storage, "the data_keys table holds an unknown key '" + row.data_class + "' version " +
+                                               std::to_string(row.key_version),
                        "data_keys", "restore the database from a backup made by fhir-gateway");
     }
-    rows.push_back({*c, static_cast<std::uint32_t>(versions[i]), toString(wrapped[i]), master_ids[i]});
+    keys.push_back({*c, static_cast<std::uint32_t>(row.key_version), std::move(row.wrapped), std::move(row.master_key_id)});
   }
-  return rows;
+  return keys;
 }
 
 Error wrongMaster(const crypto::SecretKey& given, const std::string& expected) {
@@ -116,75 +93,64 @@ std::string dataKeyAad(DataClass c, std::uint32_t version) {
   return "gw-data-key|" + std::string(privacy::className(c)) + "|" + std::to_string(version);
 }
 
-Result<Keyring> Keyring::open(Poco::Data::Session& s, const crypto::SecretKey& master, SystemTime now_time) {
-  auto ring = openWith(s, master, now_time);
+Result<Keyring> Keyring::open(StoreBackend& backend, const crypto::SecretKey& master, SystemTime now_time) {
+  auto ring = openWith(backend, master, now_time);
   crypto::forgetThreadKey();  // the master key's schedule must not stay in this thread's context
   return ring;
 }
 
-Result<Keyring> Keyring::openWith(Poco::Data::Session& s, const crypto::SecretKey& master, SystemTime now_time) {
+Result<Keyring> Keyring::openWith(StoreBackend& backend, const crypto::SecretKey& master, SystemTime now_time) {
   if (master.empty()) {
     return makeError(ErrorCode::Config, "no master key was given to open the encrypted store",
                      "privacy.master_key_file / privacy.master_key_env", "set one of the two in the config");
   }
-  try {
-    GW_TRY(auto rows, readKeyRows(s));
+  std::vector<KeyRow> rows;
+  {
+    GW_TRY(auto reader, backend.read());
+    GW_TRY(rows, keyRows(reader->dataKeys()));
+  }
+  for (const auto& row : rows) {
+    if (row.master_key_id != master.id()) return wrongMaster(master, row.master_key_id);
+  }
+  std::vector<DataClass> missing;
+  for (DataClass c : kClasses) {
+    if (std::none_of(rows.begin(), rows.end(), [&](const KeyRow& r) { return r.data_class == c; })) missing.push_back(c);
+  }
+  if (!missing.empty()) {
+    // First start (or a class added later): make the key. Insert-if-absent and read back, so
+    // two processes opening a new database at once end up with the same keys.
+    const std::int64_t now_ms = toUnixMillis(now_time);
+    const std::string master_id = master.id();
+    GW_TRY(auto tx, WriteTransaction::begin(backend));
+    for (DataClass c : missing) {
+      GW_TRY(auto key, crypto::SecretKey::generate());
+      GW_TRY(auto wrapped, crypto::seal(master, std::string_view(reinterpret_cast<const char*>(key.data()), key.size()),
+                                        dataKeyAad(c, 1)));
+      GW_TRY(tx->insertDataKeyIfAbsent({std::string(privacy::className(c)), 1, std::move(wrapped), master_id, now_ms}));
+    }
+    GW_TRY(rows, keyRows(tx->dataKeys()));
+    GW_TRY(tx.commit());
+    GW_LOG(Info, Store, "data_keys_created").kv("classes", static_cast<int>(missing.size())).kv("master_key_id", master_id);
     for (const auto& row : rows) {
       if (row.master_key_id != master.id()) return wrongMaster(master, row.master_key_id);
     }
-    std::vector<DataClass> missing;
-    for (DataClass c : kClasses) {
-      if (std::none_of(rows.begin(), rows.end(), [&](const KeyRow& r) { return r.data_class == c; })) missing.push_back(c);
-    }
-    if (!missing.empty()) {
-      // First start (or a class added later): make the key. INSERT OR IGNORE and read back, so
-      // two processes opening a new database at once end up with the same keys.
-      Poco::Int64 now_ms = toUnixMillis(now_time);
-      std::string master_id = master.id();
-      std::vector<std::pair<std::string, Poco::Data::BLOB>> made;
-      for (DataClass c : missing) {
-        GW_TRY(auto key, crypto::SecretKey::generate());
-        GW_TRY(auto wrapped, crypto::seal(master, std::string_view(reinterpret_cast<const char*>(key.data()), key.size()),
-                                          dataKeyAad(c, 1)));
-        made.emplace_back(std::string(privacy::className(c)), toBlob(wrapped));
-      }
-      s.begin();
-      for (auto& [name, blob] : made) {
-        s << "INSERT OR IGNORE INTO data_keys(data_class, key_version, wrapped, master_key_id, created_at) "
-             "VALUES(?, 1, ?, ?, ?)",
-            use(name), use(blob), use(master_id), use(now_ms), now;
-      }
-      s.commit();
-      GW_LOG(Info, Store, "data_keys_created").kv("classes", static_cast<int>(missing.size())).kv("master_key_id", master_id);
-      GW_TRY(rows, readKeyRows(s));
-      for (const auto& row : rows) {
-        if (row.master_key_id != master.id()) return wrongMaster(master, row.master_key_id);
-      }
-    }
-    Keyring ring;
-    for (const auto& row : rows) {
-      GW_TRY(auto key, unwrap(master, row));
-      ring.keys_.push_back({row.data_class, row.version, std::move(key)});
-    }
-    return ring;
-  } catch (const Poco::Exception& e) {
-    try {
-      if (s.isTransaction()) s.rollback();
-    } catch (const Poco::Exception&) {
-      // Reported below; the connection is discarded by the caller.
-    }
-    return storageError("reading the data keys", e);
   }
+  Keyring ring;
+  for (const auto& row : rows) {
+    GW_TRY(auto key, unwrap(master, row));
+    ring.keys_.push_back({row.data_class, row.version, std::move(key)});
+  }
+  return ring;
 }
 
-Result<KeyRotation> Keyring::rotateMaster(Poco::Data::Session& s, const crypto::SecretKey& old_master,
+Result<KeyRotation> Keyring::rotateMaster(StoreBackend& backend, const crypto::SecretKey& old_master,
                                           const crypto::SecretKey& new_master) {
-  auto rotation = rotateWith(s, old_master, new_master);
+  auto rotation = rotateWith(backend, old_master, new_master);
   crypto::forgetThreadKey();
   return rotation;
 }
 
-Result<KeyRotation> Keyring::rotateWith(Poco::Data::Session& s, const crypto::SecretKey& old_master,
+Result<KeyRotation> Keyring::rotateWith(StoreBackend& backend, const crypto::SecretKey& old_master,
                                         const crypto::SecretKey& new_master) {
   if (old_master.empty() || new_master.empty()) {
     return makeError(ErrorCode::Config, "key rotation needs the current and the new master key");
@@ -196,76 +162,41 @@ Result<KeyRotation> Keyring::rotateWith(Poco::Data::Session& s, const crypto::Se
   KeyRotation rotation;
   rotation.old_master_id = old_master.id();
   rotation.new_master_id = new_master.id();
-  const auto rollback = [&] {
-    try {
-      if (s.isTransaction()) s << "ROLLBACK", now;
-    } catch (const Poco::Exception&) {
-      // Nothing was committed; the caller closes the connection.
-    }
-  };
-  try {
-    // IMMEDIATE: take the write lock before reading, so nobody changes a key between our read
-    // and our update (a running gateway's writes just wait for the busy timeout).
-    s << "BEGIN IMMEDIATE", now;
-    auto rows = readKeyRows(s);
-    if (!rows) {
-      rollback();
-      return rows.error();
-    }
-    if (rows.value().empty()) {
-      rollback();
-      return makeError(ErrorCode::Config, "the database holds no data keys yet: nothing to rotate", "data_keys",
-                       "start the gateway once (it makes them), or just configure the new key for a new database");
-    }
-    std::string new_id = new_master.id();
-    for (const auto& row : rows.value()) {
-      if (row.master_key_id != old_master.id()) {
-        rollback();
-        return wrongMaster(old_master, row.master_key_id);
-      }
-      auto key = unwrap(old_master, row);
-      if (!key) {
-        rollback();
-        return key.error();
-      }
-      auto wrapped = crypto::seal(new_master,
-                                  std::string_view(reinterpret_cast<const char*>(key.value().data()), key.value().size()),
-                                  dataKeyAad(row.data_class, row.version));
-      if (!wrapped) {
-        rollback();
-        return wrapped.error();
-      }
-      Poco::Data::BLOB blob = toBlob(wrapped.value());
-      std::string name(privacy::className(row.data_class));
-      int version = static_cast<int>(row.version);
-      s << "UPDATE data_keys SET wrapped=?, master_key_id=? WHERE data_class=? AND key_version=?", use(blob),
-          use(new_id), use(name), use(version), now;
-      ++rotation.data_keys;
-      rotation.keys.push_back(name + " v" + std::to_string(row.version));
-    }
-    // Check before committing that every key now unwraps with the new master key.
-    auto again = readKeyRows(s);
-    if (!again) {
-      rollback();
-      return again.error();
-    }
-    for (const auto& row : again.value()) {
-      if (row.master_key_id != new_id || !unwrap(new_master, row)) {
-        rollback();
-        return makeError(ErrorCode::Internal, "a re-wrapped data key did not unwrap with the new master key",
-                         "data_keys", "nothing was changed; report this as a bug");
-      }
-    }
-    s << "COMMIT", now;
-    GW_LOG(Info, Store, "master_key_rotated")
-        .kv("data_keys", rotation.data_keys)
-        .kv("old_master_key_id", rotation.old_master_id)
-        .kv("new_master_key_id", rotation.new_master_id);
-    return rotation;
-  } catch (const Poco::Exception& e) {
-    rollback();
-    return storageError("re-wrapping the data keys", e);
+  // The write transaction excludes other writers from its start, so nobody changes a key between
+  // our read and our update (a running gateway's writes just wait). Any error below returns
+  // before commit: nothing changes.
+  GW_TRY(auto tx, WriteTransaction::begin(backend));
+  GW_TRY(auto rows, keyRows(tx->dataKeys()));
+  if (rows.empty()) {
+    return makeError(ErrorCode::Config, "the database holds no data keys yet: nothing to rotate", "data_keys",
+                     "start the gateway once (it makes them), or just configure the new key for a new database");
   }
+  const std::string new_id = new_master.id();
+  for (const auto& row : rows) {
+    if (row.master_key_id != old_master.id()) return wrongMaster(old_master, row.master_key_id);
+    GW_TRY(auto key, unwrap(old_master, row));
+    GW_TRY(auto wrapped,
+           crypto::seal(new_master, std::string_view(reinterpret_cast<const char*>(key.data()), key.size()),
+                        dataKeyAad(row.data_class, row.version)));
+    const std::string name(privacy::className(row.data_class));
+    GW_TRY(tx->updateDataKey({name, static_cast<int>(row.version), std::move(wrapped), new_id, 0}));
+    ++rotation.data_keys;
+    rotation.keys.push_back(name + " v" + std::to_string(row.version));
+  }
+  // Check before committing that every key now unwraps with the new master key.
+  GW_TRY(auto again, keyRows(tx->dataKeys()));
+  for (const auto& row : again) {
+    if (row.master_key_id != new_id || !unwrap(new_master, row)) {
+      return makeError(ErrorCode::Internal, "a re-wrapped data key did not unwrap with the new master key",
+                       "data_keys", "nothing was changed; report this as a bug");
+    }
+  }
+  GW_TRY(tx.commit());
+  GW_LOG(Info, Store, "master_key_rotated")
+      .kv("data_keys", rotation.data_keys)
+      .kv("old_master_key_id", rotation.old_master_id)
+      .kv("new_master_key_id", rotation.new_master_id);
+  return rotation;
 }
 
 const Keyring::Entry* Keyring::find(DataClass c, std::uint32_t version) const {

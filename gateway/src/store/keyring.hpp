@@ -12,8 +12,6 @@
 // identity it was written for (payloadContext), so an envelope copied into another row or
 // column, or with its class byte changed, does not open. A sud or mh payload is sealed under its
 // own class's key: the general key cannot open it.
-#include <Poco/Data/Session.h>
-
 #include <array>
 #include <cstdint>
 #include <initializer_list>
@@ -27,6 +25,7 @@
 #include "common/error.hpp"
 #include "privacy/data_class.hpp"
 #include "store/store.hpp"
+#include "store/store_backend.hpp"
 
 namespace gw::store {
 
@@ -58,14 +57,13 @@ class Keyring {
  public:
   /// Reads data_keys, checks they were wrapped by `master` (else a Config error naming both key
   /// ids), unwraps them, and makes and stores (wrapped) the key of any class that has none yet.
-  /// `session` is a writable connection of the database, outside any transaction.
-  static Result<Keyring> open(Poco::Data::Session& session, const crypto::SecretKey& master, SystemTime now);
+  static Result<Keyring> open(StoreBackend& backend, const crypto::SecretKey& master, SystemTime now);
 
-  /// Re-wraps every data key under `new_master` in one transaction (BEGIN IMMEDIATE, so a
-  /// gateway writing at the same time just waits). The data keys, and so every stored payload,
-  /// stay as they are. Fails, changing nothing, when `old_master` did not wrap them or both
-  /// master keys are the same.
-  static Result<KeyRotation> rotateMaster(Poco::Data::Session& session, const crypto::SecretKey& old_master,
+  /// Re-wraps every data key under `new_master` in one write transaction (a gateway writing at
+  /// the same time just waits). The data keys, and so every stored payload, stay as they are.
+  /// Fails, changing nothing, when `old_master` did not wrap them or both master keys are the
+  /// same.
+  static Result<KeyRotation> rotateMaster(StoreBackend& backend, const crypto::SecretKey& old_master,
                                           const crypto::SecretKey& new_master);
 
   /// Seals `plaintext` under the newest key of `c`, appending the envelope to `out`.
@@ -85,8 +83,8 @@ class Keyring {
     std::uint32_t version;
     crypto::SecretKey key;
   };
-  static Result<Keyring> openWith(Poco::Data::Session& session, const crypto::SecretKey& master, SystemTime now);
-  static Result<KeyRotation> rotateWith(Poco::Data::Session& session, const crypto::SecretKey& old_master,
+  static Result<Keyring> openWith(StoreBackend& backend, const crypto::SecretKey& master, SystemTime now);
+  static Result<KeyRotation> rotateWith(StoreBackend& backend, const crypto::SecretKey& old_master,
                                         const crypto::SecretKey& new_master);
   const Entry* find(privacy::DataClass c, std::uint32_t version) const;
   const Entry* newest(privacy::DataClass c) const;

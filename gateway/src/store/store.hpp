@@ -1,7 +1,9 @@
 #pragma once
 // Durable state of the gateway: the inbox of received records (with every version), the FHIR
-// resources mapped from them, and the per-partner outbox. One interface, one implementation per
-// database (SQLite embedded by default; PostgreSQL for several instances is a later backend).
+// resources mapped from them, and the per-partner outbox. One interface and one implementation
+// of its rules (store/record_store.hpp) over a backend of primitives per database
+// (store/store_backend.hpp; SQLite embedded by default, store/sqlite_store.hpp; PostgreSQL for
+// several instances is a later backend). Every backend passes tests/store/store_contract_test.cpp.
 // Payloads (record versions, resource bodies and identifiers, outbox Bundles, partner outcomes)
 // are stored encrypted under the data key of their privacy class (store/keyring.hpp); each write
 // struct's `classes` picks it, and an empty set (unclassified) is stored as sud.
@@ -14,7 +16,7 @@
 #include "common/clock.hpp"
 #include "common/crypto.hpp"
 #include "common/error.hpp"
-#include "consent/consent_version.hpp"
+#include "privacy/consent_row.hpp"
 #include "privacy/data_class.hpp"
 #include "store/audit_log.hpp"
 
@@ -23,6 +25,7 @@ namespace gw::store {
 /// received -> mapped | unmapped (no mapper for the type yet) | invalid (mapping failed)
 enum class RecordState { Received, Mapped, Unmapped, Invalid };
 std::string_view recordStateName(RecordState s);
+std::optional<RecordState> parseRecordState(std::string_view s);
 
 /// queued -> delivered | retrying -> ... | dead; superseded when a newer version of the record is
 /// queued; cancelled when the partner may no longer receive it (checked again before each send).
@@ -61,9 +64,9 @@ struct IngestWrite {
   std::vector<NewOutboxItem> outbox;
   privacy::ClassSet classes;  // of the record as received; picks the data key of payload
   /// A consent record: its registry row (version 0: the store numbers it, 1 + the highest stored).
-  std::optional<consent::ConsentRow> consent;
+  std::optional<privacy::ConsentRow> consent;
   /// Decision log entries, appended in the same transaction (seq and hashes filled by the store).
-  /// Entries of kind "consent" get the consent version the store assigned.
+  /// Entries of kind AuditKind::Consent get the consent version the store assigned.
   std::vector<AuditEntry> audit;
 };
 
@@ -143,7 +146,7 @@ struct EnqueueWrite {
 };
 
 struct StoredConsent {
-  consent::ConsentRow row;
+  privacy::ConsentRow row;
   bool reconciled = false;  // queued and held items were settled after it was stored
 };
 
@@ -252,19 +255,5 @@ class Store {
   /// Cheap liveness probe of the database (for /readyz).
   virtual Status ping() = 0;
 };
-
-struct SqliteOptions {
-  std::string path;
-  bool synchronous_full = true;
-  int read_pool_size = 16;  // at least I/O threads + partner workers + the committer
-  /// Required: wraps the data keys (privacy.master_key_file / privacy.master_key_env). Used
-  /// while opening only; the store keeps the unwrapped data keys, not the master key.
-  crypto::SecretKey master_key;
-};
-
-/// Opens (creating if needed) the SQLite file in WAL mode, brings its schema up to date and
-/// opens its data keys with options.master_key (making them on a new database). A master key
-/// other than the one that wrapped the keys is a Config error naming both key ids.
-Result<std::unique_ptr<Store>> openSqliteStore(const SqliteOptions& options);
 
 }  // namespace gw::store

@@ -1,6 +1,6 @@
 #pragma once
-// Numbered schema migrations, applied in order inside one transaction each. Never edit a
-// released migration: add the next number.
+// Numbered schema migrations of the SQLite database, applied in order inside one transaction
+// each. Never edit a released migration: add the next number.
 #include <Poco/Data/Session.h>
 
 #include "common/error.hpp"

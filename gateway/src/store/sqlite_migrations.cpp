@@ -1,4 +1,4 @@
-#include "store/migrations.hpp"
+#include "store/sqlite_migrations.hpp"
 
 #include <Poco/Data/RecordSet.h>
 #include <Poco/Data/Statement.h>

@@ -1,0 +1,449 @@
+#include "store/record_store.hpp"
+
+#include <algorithm>
+#include <set>
+#include <utility>
+
+#include "common/ids.hpp"
+#include "common/log.hpp"
+#include "store/keyring.hpp"
+#include "store/store_payloads.hpp"
+
+namespace gw::store {
+namespace {
+
+using privacy::DataClass;
+
+// Rows per verify read: large enough that the per-read cost vanishes, small enough that memory
+// does not grow with the table.
+constexpr int kVerifyChunk = 2048;
+// Rows of each kind per purge transaction: ingest waits one batch at most.
+constexpr int kPurgeBatch = 500;
+
+// The stored class name of a row as a set (an unknown name reads as unclassified: sud).
+privacy::ClassSet classOf(const std::string& name) {
+  const auto c = privacy::parseClass(name);
+  return c ? privacy::ClassSet(*c) : privacy::ClassSet();
+}
+
+std::string classNameOf(DataClass c) { return std::string(privacy::className(c)); }
+
+OutboxItem itemOf(OutboxRow&& row) {
+  OutboxItem item;
+  item.id = row.id;
+  item.partner_id = std::move(row.partner_id);
+  item.clinic = std::move(row.clinic);
+  item.record_id = std::move(row.record_id);
+  item.record_version = row.record_version;
+  item.patient_key = std::move(row.patient_key);
+  item.entry_count = row.entry_count;
+  item.state = row.state;
+  item.attempts = row.attempts;
+  item.next_attempt_at_ms = row.next_attempt_at_ms;
+  item.last_error = std::move(row.last_error);
+  item.disclosure = std::move(row.disclosure);
+  item.updated_at_ms = row.updated_at_ms;
+  return item;
+}
+
+class RecordStore final : public Store {
+ public:
+  RecordStore(std::unique_ptr<StoreBackend> backend, Keyring keyring)
+      : backend_(std::move(backend)), payloads_(std::move(keyring)) {}
+
+  // --- writes ---------------------------------------------------------------------------------
+
+  Result<std::vector<IngestOutcome>> ingest(const std::vector<IngestWrite>& writes, SystemTime now) override {
+    const std::int64_t now_ms = toUnixMillis(now);
+    std::vector<IngestOutcome> outcomes;
+    outcomes.reserve(writes.size());
+    std::vector<AuditEntry> audit;
+    GW_TRY(auto tx, WriteTransaction::begin(*backend_));
+    for (const auto& w : writes) {
+      GW_TRY(auto outcome, ingestOne(*tx, w, now_ms));
+      if (outcome.disposition != IngestDisposition::Unchanged) {
+        for (auto e : w.audit) {
+          if (e.kind == AuditKind::Consent) e.consent_version = outcome.consent_version;
+          audit.push_back(std::move(e));
+        }
+      }
+      outcomes.push_back(outcome);
+    }
+    GW_TRY(appendChained(*tx, std::move(audit)));
+    GW_TRY(tx.commit());
+    return outcomes;
+  }
+
+  Status markDelivered(std::int64_t item_id, const std::vector<DeliveredEntry>& entries, SystemTime now,
+                       std::vector<AuditEntry> audit) override {
+    GW_TRY(auto tx, WriteTransaction::begin(*backend_));
+    GW_TRY(tx->markDelivered(item_id, toUnixMillis(now), entries));
+    GW_TRY(appendChained(*tx, std::move(audit)));
+    return tx.commit();
+  }
+
+  Status markRetry(std::int64_t item_id, int attempts, SystemTime next_attempt, std::string_view error,
+                   SystemTime now) override {
+    return changePendingItem({item_id, OutboxState::Retrying, attempts, toUnixMillis(next_attempt), std::string(error),
+                              {}, toUnixMillis(now)},
+                             {}, {});
+  }
+
+  Status markDead(std::int64_t item_id, int attempts, std::string_view error, std::string_view outcome, SystemTime now,
+                  std::vector<AuditEntry> audit) override {
+    return changePendingItem({item_id, OutboxState::Dead, attempts, 0, std::string(error), {}, toUnixMillis(now)},
+                             outcome, std::move(audit));
+  }
+
+  Status markCancelled(std::int64_t item_id, std::string_view reason, SystemTime now,
+                       std::vector<AuditEntry> audit) override {
+    return changePendingItem({item_id, OutboxState::Cancelled, -1, 0, std::string(reason), {}, toUnixMillis(now)}, {},
+                             std::move(audit));
+  }
+
+  Status enqueue(const EnqueueWrite& w, SystemTime now) override {
+    const std::int64_t now_ms = toUnixMillis(now);
+    GW_TRY(auto tx, WriteTransaction::begin(*backend_));
+    GW_TRY(auto head, tx->recordHead(w.clinic, w.record_id));
+    if (!head || head->version != w.record_version) return ok();  // moved on: its newer version was decided on arrival
+    for (const auto& o : w.outbox) {
+      GW_TRY(queueItem(*tx, o, w.clinic, w.record_id, w.record_version, w.patient_key, now_ms));
+    }
+    GW_TRY(appendChained(*tx, w.audit));
+    return tx.commit();
+  }
+
+  Status markConsentReconciled(std::string_view clinic, std::string_view consent_id, std::int64_t version) override {
+    GW_TRY(auto tx, WriteTransaction::begin(*backend_));
+    GW_TRY(tx->markConsentReconciled(clinic, consent_id, version));
+    return tx.commit();
+  }
+
+  Status appendAudit(std::vector<AuditEntry> entries) override {
+    if (entries.empty()) return ok();
+    GW_TRY(auto tx, WriteTransaction::begin(*backend_));
+    GW_TRY(appendChained(*tx, std::move(entries)));
+    return tx.commit();
+  }
+
+  Result<std::string> deploymentSecret(std::string_view name) override {
+    GW_TRY(auto tx, WriteTransaction::begin(*backend_));
+    GW_TRY(auto value, tx->deploymentSecret(name, ids::randomHex(32)));
+    GW_TRY(tx.commit());
+    return value;
+  }
+
+  Result<PurgeCounts> purgeExpired(SystemTime now, const Retention& retention) override {
+    PurgeCounts total;
+    const std::int64_t now_ms = toUnixMillis(now);
+    for (DataClass c : {DataClass::General, DataClass::Sud, DataClass::Mh}) {
+      const int days = retention.daysFor(c);
+      if (days <= 0) continue;  // kept forever
+      const std::int64_t cutoff = now_ms - static_cast<std::int64_t>(days) * 86'400'000;
+      // Short transactions, the write lock released between them.
+      for (;;) {
+        GW_TRY(auto batch, purgeBatch(classNameOf(c), cutoff));
+        total.record_versions += batch.record_versions;
+        total.resources += batch.resources;
+        total.outbox_items += batch.outbox_items;
+        total.records += batch.records;
+        if (batch.record_versions + batch.resources + batch.outbox_items == 0) break;
+      }
+    }
+    GW_LOG(Info, Store, "purged")
+        .kv("record_versions", total.record_versions)
+        .kv("resources", total.resources)
+        .kv("outbox_items", total.outbox_items)
+        .kv("records", total.records);
+    return total;
+  }
+
+  Result<KeyRotation> rotateMasterKey(const crypto::SecretKey& current_master,
+                                      const crypto::SecretKey& next_master) override {
+    auto rotation = Keyring::rotateMaster(*backend_, current_master, next_master);
+    if (!rotation) {
+      Error e = rotation.error();
+      e.where = backend_->location() + (e.where.empty() ? "" : " (" + e.where + ")");
+      return e;
+    }
+    return rotation;
+  }
+
+  // --- reads ----------------------------------------------------------------------------------
+
+  Result<std::optional<RecordStatus>> recordStatus(std::string_view clinic, std::string_view record_id) override {
+    GW_TRY(auto reader, backend_->read());
+    GW_TRY(auto record, reader->record(clinic, record_id));
+    if (!record) return std::optional<RecordStatus>();
+    RecordStatus st;
+    st.clinic = std::move(record->clinic);
+    st.record_id = std::move(record->record_id);
+    st.record_type = std::move(record->record_type);
+    st.version = record->version;
+    st.state = record->state;
+    st.error = std::move(record->error);
+    st.received_at_ms = record->received_at_ms;
+    st.updated_at_ms = record->updated_at_ms;
+    GW_TRY(auto resources, reader->resources(clinic, record_id));
+    for (auto& r : resources) {
+      GW_TRY(auto value, payloads_.openIdentifier(r.identifier_value_sealed, r.resource_type, r.resource_id));
+      st.resources.push_back({std::move(r.resource_type), std::move(r.resource_id), std::move(r.identifier_system),
+                              std::move(value), {}, classOf(r.data_class)});
+    }
+    GW_TRY(auto items, reader->recordItems(clinic, record_id));
+    for (auto& row : items) {
+      std::string sealed_outcome = std::move(row.outcome_sealed);
+      OutboxItem item = itemOf(std::move(row));
+      if (!sealed_outcome.empty()) {
+        GW_TRY(item.outcome, payloads_.openOutcome(sealed_outcome, item.id));
+      }
+      GW_TRY(item.entries, reader->deliveries(item.id));
+      st.deliveries.push_back(std::move(item));
+    }
+    return std::optional<RecordStatus>(std::move(st));
+  }
+
+  Result<std::vector<OutboxItem>> dueItems(std::string_view partner, SystemTime now, int limit) override {
+    GW_TRY(auto reader, backend_->read());
+    GW_TRY(auto rows, reader->dueItems(partner, toUnixMillis(now), limit));
+    std::vector<OutboxItem> items;
+    items.reserve(rows.size());
+    for (auto& row : rows) {
+      std::string sealed_bundle = std::move(row.bundle_sealed);
+      OutboxItem item = itemOf(std::move(row));
+      item.partner_id = std::string(partner);
+      GW_TRY(item.bundle, payloads_.openBundle(sealed_bundle, partner, item.clinic, item.record_id,
+                                               item.record_version, item.id));
+      items.push_back(std::move(item));
+    }
+    return items;
+  }
+
+  Result<std::optional<SystemTime>> nextDueTime(std::string_view partner) override {
+    GW_TRY(auto reader, backend_->read());
+    GW_TRY(auto at, reader->nextDueAt(partner));
+    if (!at) return std::optional<SystemTime>();
+    return std::optional<SystemTime>(fromUnixMillis(*at));
+  }
+
+  Result<std::vector<ResourceKey>> resourceKeys(std::string_view clinic, std::string_view record_id) override {
+    GW_TRY(auto reader, backend_->read());
+    GW_TRY(auto rows, reader->resources(clinic, record_id));
+    std::vector<ResourceKey> keys;
+    for (auto& r : rows) {
+      GW_TRY(auto value, payloads_.openIdentifier(r.identifier_value_sealed, r.resource_type, r.resource_id));
+      keys.push_back({std::move(r.resource_type), std::move(r.resource_id), std::move(r.identifier_system),
+                      std::move(value), classOf(r.data_class)});
+    }
+    return keys;
+  }
+
+  Result<std::vector<OutboxItem>> pendingItems(std::string_view partner, std::string_view patient_key) override {
+    GW_TRY(auto reader, backend_->read());
+    GW_TRY(auto rows, reader->pendingItems(partner, patient_key));
+    std::vector<OutboxItem> items;
+    for (auto& row : rows) items.push_back(itemOf(std::move(row)));
+    return items;
+  }
+
+  Result<std::vector<HeldRecord>> recordsWithoutItem(std::string_view partner, std::string_view patient_key) override {
+    GW_TRY(auto reader, backend_->read());
+    GW_TRY(auto held, reader->recordsWithoutItem(partner, patient_key));
+    for (auto& h : held) {
+      GW_TRY(h.payload, payloads_.openRecord(h.payload, h.clinic, h.record_id, h.version));
+    }
+    return held;
+  }
+
+  Result<std::vector<StoredConsent>> consents(std::string_view patient_key) override {
+    GW_TRY(auto reader, backend_->read());
+    return reader->consents(patient_key);
+  }
+
+  Result<VerifyReport> verifyAudit(const std::optional<ChainAnchor>& anchor) override {
+    GW_TRY(auto reader, backend_->read());
+    // Chunks until a read comes back empty: rows appended while it runs are checked too.
+    ChainVerifier verifier(anchor);
+    for (;;) {
+      GW_TRY(auto rows, reader->auditRows(verifier.lastSeq(), kVerifyChunk));
+      if (rows.empty()) break;
+      for (const auto& row : rows) verifier.add(row);
+    }
+    return verifier.finish();
+  }
+
+  Result<AuditPage> queryAudit(const AuditQuery& query) override {
+    const int limit = std::clamp(query.limit, 1, kMaxAuditPageSize);
+    GW_TRY(auto reader, backend_->read());
+    // One more than asked: tells whether there is a next page.
+    GW_TRY(auto rows, reader->queryAudit(query, limit + 1));
+    AuditPage page;
+    const std::size_t n = std::min(rows.size(), static_cast<std::size_t>(limit));
+    for (std::size_t i = 0; i < n; ++i) {
+      GW_TRY(auto entry, fromAuditRow(std::move(rows[i])));
+      page.entries.push_back(std::move(entry));
+    }
+    if (rows.size() > n) page.next_after_seq = page.entries.back().seq;
+    return page;
+  }
+
+  Result<OutboxCounts> outboxCounts(std::string_view partner) override {
+    GW_TRY(auto reader, backend_->read());
+    return reader->outboxCounts(partner);
+  }
+
+  Result<std::optional<std::string>> recordPayload(std::string_view clinic, std::string_view record_id,
+                                                   int version) override {
+    GW_TRY(auto reader, backend_->read());
+    GW_TRY(auto sealed, reader->recordPayload(clinic, record_id, version));
+    if (!sealed) return std::optional<std::string>();
+    GW_TRY(auto plain, payloads_.openRecord(*sealed, clinic, record_id, version));
+    return std::optional<std::string>(std::move(plain));
+  }
+
+  Result<std::optional<std::string>> resourceBody(std::string_view type, std::string_view id) override {
+    GW_TRY(auto reader, backend_->read());
+    GW_TRY(auto sealed, reader->resourceBody(type, id));
+    if (!sealed) return std::optional<std::string>();
+    GW_TRY(auto plain, payloads_.openBody(*sealed, type, id));
+    return std::optional<std::string>(std::move(plain));
+  }
+
+  Status ping() override {
+    GW_TRY(auto reader, backend_->read());
+    return reader->ping();
+  }
+
+ private:
+  // Same content hash and same state as the current version: unchanged, nothing written. Same
+  // content with another state (a record kept as unmapped or invalid, resent after its mapper or
+  // profile was fixed and reloaded) is a new version, so it is not stuck forever.
+  Result<IngestOutcome> ingestOne(StoreWriter& tx, const IngestWrite& w, std::int64_t now_ms) {
+    GW_TRY(auto head, tx.recordHead(w.clinic, w.record_id));
+    const int current = head ? head->version : 0;
+    if (head && head->content_hash == w.content_hash && head->state == w.state) {
+      return IngestOutcome{IngestDisposition::Unchanged, current};
+    }
+    const int version = current + 1;
+    const DataClass record_class = privacy::storageClass(w.classes);
+    GW_TRY(auto payload, payloads_.sealRecord(record_class, w.payload, w.clinic, w.record_id, version));
+    GW_TRY(tx.insertRecordVersion(
+        {w.clinic, w.record_id, version, w.content_hash, std::move(payload), now_ms, classNameOf(record_class)}));
+    const RecordRow row{w.clinic,       w.record_id, w.record_type, version, w.content_hash,          w.state,
+                        w.error,        w.patient_key, now_ms,      now_ms,  classNameOf(record_class)};
+    if (current == 0) {
+      GW_TRY(tx.insertRecord(row));
+    } else {
+      GW_TRY(tx.updateRecord(row));
+      // A newer version replaces what is still waiting; what was delivered stays as history.
+      GW_TRY(tx.supersedePending(w.clinic, w.record_id, now_ms));
+      GW_TRY(tx.deleteResources(w.clinic, w.record_id));
+    }
+    for (const auto& r : w.resources) {
+      const DataClass c = privacy::storageClass(r.classes);
+      // The identifier value is often the MRN: as sensitive as the body.
+      GW_TRY(auto value, payloads_.sealIdentifier(c, r.identifier_value, r.resource_type, r.resource_id));
+      GW_TRY(auto body, payloads_.sealBody(c, r.body, r.resource_type, r.resource_id));
+      GW_TRY(tx.putResource({r.resource_type, r.resource_id, w.clinic, w.record_id, version, r.identifier_system,
+                             std::move(value), std::move(body), classNameOf(c), now_ms}));
+    }
+    for (const auto& o : w.outbox) {
+      GW_TRY(queueItem(tx, o, w.clinic, w.record_id, version, w.patient_key, now_ms));
+    }
+    IngestOutcome outcome{current == 0 ? IngestDisposition::Created : IngestDisposition::NewVersion, version};
+    if (w.consent) {
+      // Versions count per consent id from 1, whatever version the caller put in the row.
+      privacy::ConsentRow consent = *w.consent;
+      GW_TRY(auto highest, tx.highestConsentVersion(consent.clinic, consent.consent_id));
+      consent.version = highest + 1;
+      GW_TRY(tx.insertConsent(consent));
+      outcome.consent_version = consent.version;
+    }
+    return outcome;
+  }
+
+  Status queueItem(StoreWriter& tx, const NewOutboxItem& o, const std::string& clinic, const std::string& record_id,
+                   int version, const std::string& patient_key, std::int64_t now_ms) {
+    const DataClass c = privacy::storageClass(o.classes);
+    OutboxRow row;
+    GW_TRY(row.bundle_sealed, payloads_.sealBundle(c, o.bundle, o.partner_id, clinic, record_id, version));
+    row.partner_id = o.partner_id;
+    row.clinic = clinic;
+    row.record_id = record_id;
+    row.record_version = version;
+    row.patient_key = patient_key;
+    row.entry_count = o.entry_count;
+    row.created_at_ms = now_ms;
+    row.data_class = classNameOf(c);
+    row.disclosure = o.disclosure;
+    return tx.insertOutboxItem(row);
+  }
+
+  // Chains the entries onto the log's tail as read inside this transaction (which excludes other
+  // writers), so the chain never rests on a cached tail or on a failed statement being undone.
+  Status appendChained(StoreWriter& tx, std::vector<AuditEntry> entries) {
+    if (entries.empty()) return ok();
+    GW_TRY(auto tail, tx.auditTail());
+    GW_TRY(chainEntries(std::move(tail), entries));
+    std::vector<AuditRow> rows;
+    rows.reserve(entries.size());
+    for (auto& e : entries) rows.push_back(toAuditRow(std::move(e)));
+    return tx.appendAudit(rows);
+  }
+
+  // The state change and its log entries commit together, and only when the item was still
+  // pending: a newer version may have superseded it while it was in flight (and a superseded
+  // item's cancellation is not logged as one).
+  Status changePendingItem(OutboxStateChange change, std::string_view outcome, std::vector<AuditEntry> audit) {
+    GW_TRY(auto tx, WriteTransaction::begin(*backend_));
+    if (!outcome.empty()) {
+      // The partner's OperationOutcome may quote the resources sent: stored like the Bundle.
+      GW_TRY(auto item_class, tx->outboxItemClass(change.id));
+      if (!item_class) return ok();  // no such item: nothing to update
+      GW_TRY(change.outcome_sealed, payloads_.sealOutcome(classOf(*item_class), outcome, change.id));
+    }
+    GW_TRY(auto changed, tx->updatePendingItem(change));
+    if (changed > 0) {
+      GW_TRY(appendChained(*tx, std::move(audit)));
+    }
+    return tx.commit();
+  }
+
+  // One purge transaction: up to kPurgeBatch expired rows of each kind for one class, then the
+  // records left with nothing (their ids may embed an MRN; resent later, they are stored as new).
+  Result<PurgeCounts> purgeBatch(const std::string& cls, std::int64_t cutoff) {
+    GW_TRY(auto tx, WriteTransaction::begin(*backend_));
+    PurgeCounts n;
+    std::set<RecordKey> touched;
+    const auto remember = [&](PurgedRows& rows) {
+      for (auto& r : rows.records) touched.insert(std::move(r));
+      return rows.count;
+    };
+    GW_TRY(auto versions, tx->purgeRecordVersions(cls, cutoff, kPurgeBatch));
+    n.record_versions = remember(versions);
+    GW_TRY(auto resources, tx->purgeResources(cls, cutoff, kPurgeBatch));
+    n.resources = remember(resources);
+    GW_TRY(auto items, tx->purgeFinishedItems(cls, cutoff, kPurgeBatch));
+    n.outbox_items = remember(items);
+    GW_TRY(n.records, tx->deleteRecordsIfEmpty(std::vector<RecordKey>(touched.begin(), touched.end())));
+    GW_TRY(tx.commit());
+    return n;
+  }
+
+  std::unique_ptr<StoreBackend> backend_;
+  StorePayloads payloads_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> openStore(std::unique_ptr<StoreBackend> backend, const crypto::SecretKey& master_key) {
+  auto keyring = Keyring::open(*backend, master_key, std::chrono::system_clock::now());
+  if (!keyring) {
+    Error e = keyring.error();
+    e.where = backend->location() + " (" + e.where + ")";
+    return e;
+  }
+  return std::unique_ptr<Store>(std::make_unique<RecordStore>(std::move(backend), std::move(keyring).value()));
+}
+
+}  // namespace gw::store

@@ -1,0 +1,189 @@
+// audit_log rows in SQLite: the store chains and verifies them (store/audit_log.hpp); this file
+// only moves them in and out.
+#include <Poco/Data/Statement.h>
+
+#include <algorithm>
+
+#include "store/sqlite_backend.hpp"
+
+namespace gw::store::sqlite {
+namespace {
+
+using Poco::Data::Session;
+using Poco::Data::Statement;
+
+// Rows per INSERT execution: one statement compile per chunk, and buffers that stay small
+// whatever the batch size.
+constexpr std::size_t kInsertChunk = 512;
+
+constexpr const char* kColumns =
+    "seq, at_ms, kind, actor, clinic, patient_key, partner_id, purpose, resource_type, resource_id, classes, "
+    "labels, consent_id, consent_version, outcome, reason, policy_version, detail, prev_hash, hash";
+
+// Column buffers for SELECT ... INTO and INSERT: one vector per column.
+struct Columns {
+  std::vector<Poco::Int64> seq, at_ms, consent_version;
+  std::vector<std::string> kind, actor, clinic, patient_key, partner_id, purpose, resource_type, resource_id,
+      classes, labels, consent_id, outcome, reason, policy_version, detail, prev_hash, hash;
+
+  void into(Statement& st) {
+    using Poco::Data::Keywords::into;
+    st, into(seq), into(at_ms), into(kind), into(actor), into(clinic), into(patient_key), into(partner_id),
+        into(purpose), into(resource_type), into(resource_id), into(classes), into(labels), into(consent_id),
+        into(consent_version), into(outcome), into(reason), into(policy_version), into(detail), into(prev_hash),
+        into(hash);
+  }
+
+  // Binds each column vector as the parameters of an INSERT in kColumns order (one row per
+  // element, one execute for all).
+  void use(Statement& st) {
+    using Poco::Data::Keywords::use;
+    st, use(seq), use(at_ms), use(kind), use(actor), use(clinic), use(patient_key), use(partner_id), use(purpose),
+        use(resource_type), use(resource_id), use(classes), use(labels), use(consent_id), use(consent_version),
+        use(outcome), use(reason), use(policy_version), use(detail), use(prev_hash), use(hash);
+  }
+
+  void push(const AuditRow& e) {
+    seq.push_back(e.seq);
+    at_ms.push_back(e.at_ms);
+    kind.push_back(e.kind);
+    actor.push_back(e.actor);
+    clinic.push_back(e.clinic);
+    patient_key.push_back(e.patient_key);
+    partner_id.push_back(e.partner_id);
+    purpose.push_back(e.purpose);
+    resource_type.push_back(e.resource_type);
+    resource_id.push_back(e.resource_id);
+    classes.push_back(e.classes);
+    labels.push_back(e.labels);
+    consent_id.push_back(e.consent_id);
+    consent_version.push_back(e.consent_version);
+    outcome.push_back(e.outcome);
+    reason.push_back(e.reason);
+    policy_version.push_back(e.policy_version);
+    detail.push_back(e.detail);
+    prev_hash.push_back(e.prev_hash);
+    hash.push_back(e.hash);
+  }
+
+  void clear() {
+    for (auto* v : {&seq, &at_ms, &consent_version}) v->clear();
+    for (auto* v : {&kind, &actor, &clinic, &patient_key, &partner_id, &purpose, &resource_type, &resource_id, &classes,
+                    &labels, &consent_id, &outcome, &reason, &policy_version, &detail, &prev_hash, &hash}) {
+      v->clear();
+    }
+  }
+
+  std::size_t size() const { return seq.size(); }
+
+  // Moves the first n rows out.
+  std::vector<AuditRow> take(std::size_t n) {
+    std::vector<AuditRow> rows(std::min(n, size()));
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      rows[i] = AuditRow{seq[i],
+                         at_ms[i],
+                         std::move(kind[i]),
+                         std::move(actor[i]),
+                         std::move(clinic[i]),
+                         std::move(patient_key[i]),
+                         std::move(partner_id[i]),
+                         std::move(purpose[i]),
+                         std::move(resource_type[i]),
+                         std::move(resource_id[i]),
+                         std::move(classes[i]),
+                         std::move(labels[i]),
+                         std::move(consent_id[i]),
+                         consent_version[i],
+                         std::move(outcome[i]),
+                         std::move(reason[i]),
+                         std::move(policy_version[i]),
+                         std::move(detail[i]),
+                         std::move(prev_hash[i]),
+                         std::move(hash[i])};
+    }
+    return rows;
+  }
+};
+
+}  // namespace
+
+// The INSERT binds column vectors and runs once per chunk of rows: Poco 1.11 re-prepares a
+// SQLite statement on every execute(), which cost as much as the inserts themselves when it ran
+// once per row. (Poco refuses to bind an empty vector, so the INSERT is built after the rows are
+// filled in.)
+void insertAuditRows(Session& s, const std::vector<AuditRow>& rows) {
+  Columns cols;
+  for (std::size_t start = 0; start < rows.size(); start += kInsertChunk) {
+    cols.clear();
+    const std::size_t end = std::min(rows.size(), start + kInsertChunk);
+    for (std::size_t i = start; i < end; ++i) cols.push(rows[i]);
+    Statement insert(s);
+    insert << "INSERT INTO audit_log(" << kColumns << ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    cols.use(insert);
+    insert.execute();
+  }
+}
+
+Result<std::vector<AuditRow>> selectAuditRows(Session& s, std::int64_t after_seq, int limit) {
+  try {
+    // Keyset chunks rather than one long read: no read transaction is held open for the whole
+    // table (which would stop WAL checkpoints), and memory is one chunk.
+    Poco::Int64 after = after_seq;
+    Columns cols;
+    Statement st(s);
+    st << "SELECT " << kColumns << " FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
+        Poco::Data::Keywords::use(after), Poco::Data::Keywords::use(limit);
+    cols.into(st);
+    st.execute();
+    return cols.take(cols.size());
+  } catch (const Poco::Exception& e) {
+    return storageError("reading the audit log", e);
+  }
+}
+
+Result<std::vector<AuditRow>> selectAuditQuery(Session& s, const AuditQuery& q, int limit) {
+  using Poco::Data::Keywords::bind;
+  std::string sql = "SELECT " + std::string(kColumns) + " FROM audit_log WHERE seq > ?";
+  std::vector<std::string> text;  // values bound in order after after_seq
+  std::vector<Poco::Int64> numbers;
+  auto textFilter = [&](std::string_view column, std::string_view value) {
+    if (value.empty()) return;
+    sql += " AND " + std::string(column) + " = ?";
+    text.emplace_back(value);
+  };
+  textFilter("clinic", q.clinic);
+  textFilter("patient_key", q.patient_key);
+  textFilter("partner_id", q.partner_id);
+  if (q.outcome) textFilter("outcome", auditOutcomeName(*q.outcome));
+  if (q.kind) textFilter("kind", auditKindName(*q.kind));
+  if (q.data_class) {
+    // classes is a canonical comma list: match whole names only ("sud" must not match "sud2").
+    sql += " AND instr(',' || classes || ',', ?) > 0";
+    text.push_back("," + std::string(privacy::className(*q.data_class)) + ",");
+  }
+  if (q.from_ms) {
+    sql += " AND at_ms >= ?";
+    numbers.push_back(*q.from_ms);
+  }
+  if (q.to_ms) {
+    sql += " AND at_ms < ?";
+    numbers.push_back(*q.to_ms);
+  }
+  sql += " ORDER BY seq LIMIT ?";
+  try {
+    Statement st(s);
+    st << sql;
+    st, bind(static_cast<Poco::Int64>(q.after_seq));
+    for (const auto& t : text) st, bind(t);
+    for (const auto n : numbers) st, bind(n);
+    st, bind(limit);
+    Columns cols;
+    cols.into(st);
+    st.execute();
+    return cols.take(cols.size());
+  } catch (const Poco::Exception& e) {
+    return storageError("reading the audit log", e);
+  }
+}
+
+}  // namespace gw::store::sqlite

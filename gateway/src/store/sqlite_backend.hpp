@@ -1,0 +1,70 @@
+#pragma once
+// Internals of the SQLite backend, shared by its files (sqlite_*.cpp). Other modules open it
+// through store/sqlite_store.hpp.
+//
+//   sqlite_backend.cpp  connections, pragmas, read pool, the write lock, openSqliteStore
+//   sqlite_reader.cpp   StoreReader on a pooled connection
+//   sqlite_writer.cpp   StoreWriter on the one writer connection (ingest statements prepared once)
+//   sqlite_purge.cpp    the retention primitives of the writer
+//   sqlite_audit.cpp    audit_log rows: insert, chunked read, filtered query
+//   sqlite_migrations.cpp  the schema
+#include <Poco/Data/LOB.h>
+#include <Poco/Data/RecordSet.h>
+#include <Poco/Data/Session.h>
+#include <Poco/Exception.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/store_backend.hpp"
+
+namespace gw::store::sqlite {
+
+Error storageError(std::string_view what, const Poco::Exception& e);
+
+std::string_view blobView(const Poco::Data::BLOB& b);
+// Copies bytes into a bound BLOB in place, reusing its buffer (assignRaw allocates anew).
+void setBlob(Poco::Data::BLOB& b, std::string_view bytes);
+Poco::Data::BLOB toBlob(std::string_view bytes);
+std::string str(const Poco::Data::RecordSet& rs, std::size_t col, std::size_t row);
+std::int64_t i64(const Poco::Data::RecordSet& rs, std::size_t col, std::size_t row);
+
+// Queries both kinds of connection run (on the session given).
+Result<std::vector<DataKeyRow>> selectDataKeys(Poco::Data::Session& s);
+Result<std::vector<AuditRow>> selectAuditRows(Poco::Data::Session& s, std::int64_t after_seq, int limit);
+Result<std::vector<AuditRow>> selectAuditQuery(Poco::Data::Session& s, const AuditQuery& query, int limit);
+// Throws Poco::Exception: runs inside the writer's error handling.
+void insertAuditRows(Poco::Data::Session& s, const std::vector<AuditRow>& rows);
+
+// Retention primitives of the writer (sqlite_purge.cpp); throw Poco::Exception.
+PurgedRows purgeRecordVersions(Poco::Data::Session& s, std::string_view data_class, std::int64_t cutoff_ms, int limit);
+PurgedRows purgeResources(Poco::Data::Session& s, std::string_view data_class, std::int64_t cutoff_ms, int limit);
+PurgedRows purgeFinishedItems(Poco::Data::Session& s, std::string_view data_class, std::int64_t cutoff_ms, int limit);
+std::int64_t deleteRecordsIfEmpty(Poco::Data::Session& s, const std::vector<RecordKey>& records);
+
+std::unique_ptr<StoreReader> makeReader(Poco::Data::Session session);
+
+// Statements of the writer connection prepared once and re-executed (sqlite_writer.cpp):
+// compiling SQL per record cost more than the inserts themselves.
+struct WriterStatements;
+struct WriterStatementsDeleter {
+  void operator()(WriterStatements* p) const;
+};
+using WriterStatementsPtr = std::unique_ptr<WriterStatements, WriterStatementsDeleter>;
+
+/// The one writer connection, its statements and the lock that makes it one transaction at a
+/// time. Owned by the backend; a writer borrows it for the length of its transaction.
+struct WriterConnection {
+  explicit WriterConnection(const std::string& path) : session("SQLite", path) {}
+  Poco::Data::Session session;
+  WriterStatementsPtr statements;  // made on first use; dropped after a statement threw
+  std::mutex mutex;
+};
+
+/// Begins (BEGIN IMMEDIATE) on `connection`, whose mutex `lock` holds.
+Result<std::unique_ptr<StoreWriter>> beginWriter(WriterConnection& connection, std::unique_lock<std::mutex> lock);
+
+}  // namespace gw::store::sqlite

@@ -1,0 +1,332 @@
+#include <Poco/Data/Statement.h>
+
+#include "store/sqlite_backend.hpp"
+
+namespace gw::store::sqlite {
+namespace {
+
+using namespace Poco::Data::Keywords;
+using Poco::Data::RecordSet;
+using Poco::Data::Session;
+using Poco::Data::Statement;
+
+// Payload columns hold BLOB envelopes: they are read with explicit BLOB extraction (RecordSet
+// would read them as text, by the declared column type, and stop at the first zero byte).
+class SqliteReader final : public StoreReader {
+ public:
+  explicit SqliteReader(Session session) : s_(std::move(session)) {}
+
+  Result<std::optional<RecordRow>> record(std::string_view clinic_v, std::string_view record_id_v) override {
+    try {
+      std::string clinic(clinic_v), record_id(record_id_v);
+      Statement q(s_);
+      q << "SELECT record_type, version, content_hash, state, error, patient_key, received_at, updated_at, "
+           "data_class FROM records WHERE clinic=? AND record_id=?",
+          use(clinic), use(record_id), now;
+      RecordSet rs(q);
+      if (rs.rowCount() == 0) return std::optional<RecordRow>();
+      RecordRow r;
+      r.clinic = clinic;
+      r.record_id = record_id;
+      r.record_type = str(rs, 0, 0);
+      r.version = static_cast<int>(i64(rs, 1, 0));
+      r.content_hash = str(rs, 2, 0);
+      r.state = parseRecordState(str(rs, 3, 0)).value_or(RecordState::Received);
+      r.error = str(rs, 4, 0);
+      r.patient_key = str(rs, 5, 0);
+      r.received_at_ms = i64(rs, 6, 0);
+      r.updated_at_ms = i64(rs, 7, 0);
+      r.data_class = str(rs, 8, 0);
+      return std::optional<RecordRow>(std::move(r));
+    } catch (const Poco::Exception& e) {
+      return storageError("reading record status", e);
+    }
+  }
+
+  Result<std::optional<std::string>> recordPayload(std::string_view clinic_v, std::string_view record_id_v,
+                                                   int version) override {
+    try {
+      std::string clinic(clinic_v), record_id(record_id_v);
+      std::vector<Poco::Data::BLOB> payloads;
+      s_ << "SELECT payload FROM record_versions WHERE clinic=? AND record_id=? AND version=?", use(clinic),
+          use(record_id), bind(version), into(payloads), now;
+      if (payloads.empty()) return std::optional<std::string>();
+      return std::optional<std::string>(std::string(blobView(payloads.front())));
+    } catch (const Poco::Exception& e) {
+      return storageError("reading a record", e);
+    }
+  }
+
+  Result<std::vector<ResourceRow>> resources(std::string_view clinic_v, std::string_view record_id_v) override {
+    try {
+      std::string clinic(clinic_v), record_id(record_id_v);
+      std::vector<std::string> types, ids, systems, classes;
+      std::vector<int> versions;
+      std::vector<Poco::Int64> stored;
+      std::vector<Poco::Data::BLOB> values;
+      s_ << "SELECT resource_type, resource_id, record_version, identifier_system, identifier_value, data_class, "
+            "stored_at FROM resources WHERE clinic=? AND record_id=? ORDER BY resource_type, resource_id",
+          use(clinic), use(record_id), into(types), into(ids), into(versions), into(systems), into(values),
+          into(classes), into(stored), now;
+      std::vector<ResourceRow> rows;
+      rows.reserve(types.size());
+      for (std::size_t i = 0; i < types.size(); ++i) {
+        rows.push_back({std::move(types[i]), std::move(ids[i]), clinic, record_id, versions[i], std::move(systems[i]),
+                        std::string(blobView(values[i])), {}, std::move(classes[i]), stored[i]});
+      }
+      return rows;
+    } catch (const Poco::Exception& e) {
+      return storageError("reading a record's resources", e);
+    }
+  }
+
+  Result<std::optional<std::string>> resourceBody(std::string_view type_v, std::string_view id_v) override {
+    try {
+      std::string type(type_v), id(id_v);
+      std::vector<Poco::Data::BLOB> bodies;
+      s_ << "SELECT body FROM resources WHERE resource_type=? AND resource_id=?", use(type), use(id), into(bodies), now;
+      if (bodies.empty()) return std::optional<std::string>();
+      return std::optional<std::string>(std::string(blobView(bodies.front())));
+    } catch (const Poco::Exception& e) {
+      return storageError("reading a resource", e);
+    }
+  }
+
+  Result<std::vector<HeldRecord>> recordsWithoutItem(std::string_view partner_v, std::string_view patient_v) override {
+    try {
+      std::string partner(partner_v), patient(patient_v);
+      std::vector<std::string> clinics, record_ids;
+      std::vector<int> versions;
+      std::vector<Poco::Data::BLOB> payloads;
+      s_ << "SELECT r.clinic, r.record_id, r.version, v.payload FROM records r JOIN record_versions v "
+            "ON v.clinic=r.clinic AND v.record_id=r.record_id AND v.version=r.version "
+            "WHERE r.patient_key=? AND r.state='mapped' AND r.record_type<>'consent' AND NOT EXISTS ("
+            "SELECT 1 FROM outbox o WHERE o.partner_id=? AND o.clinic=r.clinic AND o.record_id=r.record_id "
+            "AND o.record_version=r.version AND o.state IN ('queued','retrying','delivered','dead')) "
+            "ORDER BY r.received_at, r.clinic, r.record_id",
+          use(patient), use(partner), into(clinics), into(record_ids), into(versions), into(payloads), now;
+      std::vector<HeldRecord> held;
+      for (std::size_t i = 0; i < clinics.size(); ++i) {
+        held.push_back({std::move(clinics[i]), std::move(record_ids[i]), versions[i], std::string(blobView(payloads[i]))});
+      }
+      return held;
+    } catch (const Poco::Exception& e) {
+      return storageError("reading held records", e);
+    }
+  }
+
+  Result<std::vector<OutboxRow>> recordItems(std::string_view clinic_v, std::string_view record_id_v) override {
+    try {
+      std::string clinic(clinic_v), record_id(record_id_v);
+      std::vector<Poco::Int64> ids, next_attempts, updated;
+      std::vector<std::string> partners, states, errors, classes;
+      std::vector<int> versions, attempts;
+      std::vector<Poco::Data::BLOB> outcomes;
+      s_ << "SELECT id, partner_id, record_version, state, attempts, next_attempt_at, last_error, outcome, "
+            "updated_at, data_class FROM outbox WHERE clinic=? AND record_id=? ORDER BY id",
+          use(clinic), use(record_id), into(ids), into(partners), into(versions), into(states), into(attempts),
+          into(next_attempts), into(errors), into(outcomes), into(updated), into(classes), now;
+      std::vector<OutboxRow> items(ids.size());
+      for (std::size_t i = 0; i < ids.size(); ++i) {
+        auto& item = items[i];
+        item.id = ids[i];
+        item.partner_id = std::move(partners[i]);
+        item.clinic = clinic;
+        item.record_id = record_id;
+        item.record_version = versions[i];
+        item.state = parseOutboxState(states[i]).value_or(OutboxState::Queued);
+        item.attempts = attempts[i];
+        item.next_attempt_at_ms = next_attempts[i];
+        item.last_error = std::move(errors[i]);
+        item.outcome_sealed = std::string(blobView(outcomes[i]));
+        item.updated_at_ms = updated[i];
+        item.data_class = std::move(classes[i]);
+      }
+      return items;
+    } catch (const Poco::Exception& e) {
+      return storageError("reading record status", e);
+    }
+  }
+
+  Result<std::vector<DeliveredEntry>> deliveries(std::int64_t item_id) override {
+    try {
+      Poco::Int64 id = item_id;
+      Statement q(s_);
+      q << "SELECT status, location, etag FROM deliveries WHERE outbox_id=? ORDER BY entry_index", use(id), now;
+      RecordSet rs(q);
+      std::vector<DeliveredEntry> entries;
+      for (std::size_t i = 0; i < rs.rowCount(); ++i) entries.push_back({str(rs, 0, i), str(rs, 1, i), str(rs, 2, i)});
+      return entries;
+    } catch (const Poco::Exception& e) {
+      return storageError("reading record status", e);
+    }
+  }
+
+  Result<std::vector<OutboxRow>> dueItems(std::string_view partner_v, std::int64_t now_ms_v, int limit) override {
+    try {
+      std::string partner(partner_v);
+      Poco::Int64 now_ms = now_ms_v;
+      std::vector<Poco::Int64> ids;
+      std::vector<std::string> clinics, record_ids, patients, states, disclosures;
+      std::vector<int> versions, attempts, entry_counts;
+      std::vector<Poco::Data::BLOB> bundles;
+      // The NOT EXISTS keeps per-patient order: a later item waits while an earlier one is pending.
+      s_ << "SELECT o.id, o.clinic, o.record_id, o.record_version, o.patient_key, o.bundle, o.state, o.attempts, "
+            "o.entry_count, o.disclosure FROM outbox o WHERE o.partner_id=? AND o.state IN ('queued','retrying') "
+            "AND o.next_attempt_at<=? AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.partner_id=o.partner_id "
+            "AND p.patient_key=o.patient_key AND p.id<o.id AND p.state IN ('queued','retrying')) ORDER BY o.id LIMIT ?",
+          use(partner), use(now_ms), bind(limit), into(ids), into(clinics), into(record_ids), into(versions),
+          into(patients), into(bundles), into(states), into(attempts), into(entry_counts), into(disclosures), now;
+      std::vector<OutboxRow> items(ids.size());
+      for (std::size_t i = 0; i < ids.size(); ++i) {
+        auto& item = items[i];
+        item.id = ids[i];
+        item.partner_id = partner;
+        item.clinic = std::move(clinics[i]);
+        item.record_id = std::move(record_ids[i]);
+        item.record_version = versions[i];
+        item.patient_key = std::move(patients[i]);
+        item.bundle_sealed = std::string(blobView(bundles[i]));
+        item.state = parseOutboxState(states[i]).value_or(OutboxState::Queued);
+        item.attempts = attempts[i];
+        item.entry_count = entry_counts[i];
+        item.disclosure = std::move(disclosures[i]);
+      }
+      return items;
+    } catch (const Poco::Exception& e) {
+      return storageError("reading the outbox", e);
+    }
+  }
+
+  Result<std::optional<std::int64_t>> nextDueAt(std::string_view partner_v) override {
+    try {
+      std::string partner(partner_v);
+      Statement q(s_);
+      // Only items dueItems could return count: a later item of a patient waiting behind a retrying
+      // one is not due, whatever its own time says (else the worker would spin during an outage).
+      q << "SELECT MIN(o.next_attempt_at) FROM outbox o WHERE o.partner_id=? AND o.state IN ('queued','retrying') "
+           "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.partner_id=o.partner_id AND p.patient_key=o.patient_key "
+           "AND p.id<o.id AND p.state IN ('queued','retrying'))",
+          use(partner), now;
+      RecordSet rs(q);
+      if (rs.rowCount() == 0 || rs.value(0, 0).isEmpty()) return std::optional<std::int64_t>();
+      return std::optional<std::int64_t>(i64(rs, 0, 0));
+    } catch (const Poco::Exception& e) {
+      return storageError("reading the outbox", e);
+    }
+  }
+
+  Result<std::vector<OutboxRow>> pendingItems(std::string_view partner_v, std::string_view patient_v) override {
+    try {
+      std::string partner(partner_v), patient(patient_v);
+      std::vector<Poco::Int64> ids;
+      std::vector<std::string> clinics, record_ids, states, disclosures;
+      std::vector<int> versions, attempts, entry_counts;
+      s_ << "SELECT id, clinic, record_id, record_version, state, attempts, entry_count, disclosure FROM outbox "
+            "WHERE partner_id=? AND patient_key=? AND state IN ('queued','retrying') ORDER BY id",
+          use(partner), use(patient), into(ids), into(clinics), into(record_ids), into(versions), into(states),
+          into(attempts), into(entry_counts), into(disclosures), now;
+      std::vector<OutboxRow> items(ids.size());
+      for (std::size_t i = 0; i < ids.size(); ++i) {
+        auto& item = items[i];
+        item.id = ids[i];
+        item.partner_id = partner;
+        item.clinic = std::move(clinics[i]);
+        item.record_id = std::move(record_ids[i]);
+        item.record_version = versions[i];
+        item.patient_key = patient;
+        item.state = parseOutboxState(states[i]).value_or(OutboxState::Queued);
+        item.attempts = attempts[i];
+        item.entry_count = entry_counts[i];
+        item.disclosure = std::move(disclosures[i]);
+      }
+      return items;
+    } catch (const Poco::Exception& e) {
+      return storageError("reading the outbox", e);
+    }
+  }
+
+  Result<OutboxCounts> outboxCounts(std::string_view partner_v) override {
+    try {
+      std::string partner(partner_v);
+      Statement q(s_);
+      q << "SELECT state, COUNT(*) FROM outbox WHERE partner_id=? GROUP BY state", use(partner), now;
+      RecordSet rs(q);
+      OutboxCounts counts;
+      for (std::size_t i = 0; i < rs.rowCount(); ++i) {
+        const auto state = parseOutboxState(str(rs, 0, i));
+        const std::int64_t n = i64(rs, 1, i);
+        if (!state) continue;
+        switch (*state) {
+          case OutboxState::Queued: counts.queued = n; break;
+          case OutboxState::Retrying: counts.retrying = n; break;
+          case OutboxState::Delivered: counts.delivered = n; break;
+          case OutboxState::Dead: counts.dead = n; break;
+          case OutboxState::Superseded: counts.superseded = n; break;
+          case OutboxState::Cancelled: counts.cancelled = n; break;
+        }
+      }
+      return counts;
+    } catch (const Poco::Exception& e) {
+      return storageError("counting the outbox", e);
+    }
+  }
+
+  Result<std::vector<StoredConsent>> consents(std::string_view patient_v) override {
+    try {
+      Statement q(s_);
+      std::string patient(patient_v);
+      const std::string columns =
+          "SELECT clinic, consent_id, version, patient_key, partner_id, status, purposes, classes, period_start, "
+          "period_end, revoked_on, signed_on, resource_id, recorded_at, reconciled FROM consents";
+      if (patient.empty()) {
+        q << columns + " ORDER BY recorded_at, clinic, consent_id, version", now;
+      } else {
+        q << columns + " WHERE patient_key=? ORDER BY recorded_at, clinic, consent_id, version", use(patient), now;
+      }
+      RecordSet rs(q);
+      std::vector<StoredConsent> out;
+      out.reserve(rs.rowCount());
+      for (std::size_t i = 0; i < rs.rowCount(); ++i) {
+        StoredConsent c;
+        c.row = {str(rs, 0, i), str(rs, 1, i), i64(rs, 2, i), str(rs, 3, i), str(rs, 4, i), str(rs, 5, i),
+                 str(rs, 6, i), str(rs, 7, i), str(rs, 8, i), str(rs, 9, i), str(rs, 10, i), str(rs, 11, i),
+                 str(rs, 12, i), i64(rs, 13, i)};
+        c.reconciled = i64(rs, 14, i) != 0;
+        out.push_back(std::move(c));
+      }
+      return out;
+    } catch (const Poco::Exception& e) {
+      return storageError("reading consents", e);
+    }
+  }
+
+  Result<std::vector<DataKeyRow>> dataKeys() override { return selectDataKeys(s_); }
+
+  Result<std::vector<AuditRow>> auditRows(std::int64_t after_seq, int limit) override {
+    return selectAuditRows(s_, after_seq, limit);
+  }
+
+  Result<std::vector<AuditRow>> queryAudit(const AuditQuery& query, int limit) override {
+    return selectAuditQuery(s_, query, limit);
+  }
+
+  Status ping() override {
+    try {
+      int one = 0;
+      s_ << "SELECT 1", into(one), now;
+      return ok();
+    } catch (const Poco::Exception& e) {
+      return storageError("database ping", e);
+    }
+  }
+
+ private:
+  Session s_;
+};
+
+}  // namespace
+
+std::unique_ptr<StoreReader> makeReader(Session session) { return std::make_unique<SqliteReader>(std::move(session)); }
+
+}  // namespace gw::store::sqlite

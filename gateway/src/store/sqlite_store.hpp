@@ -1,0 +1,32 @@
+#pragma once
+// The embedded SQLite database: the default backend of the store (store/store_backend.hpp).
+#include <memory>
+#include <string>
+
+#include "common/crypto.hpp"
+#include "common/error.hpp"
+#include "store/store.hpp"
+#include "store/store_backend.hpp"
+
+namespace gw::store {
+
+struct SqliteOptions {
+  std::string path;
+  bool synchronous_full = true;
+  int read_pool_size = 16;  // at least I/O threads + partner workers + the committer
+  /// Required by openSqliteStore: wraps the data keys (privacy.master_key_file /
+  /// privacy.master_key_env). Used while opening only; the store keeps the unwrapped data keys,
+  /// not the master key.
+  crypto::SecretKey master_key;
+};
+
+/// Opens (creating if needed) the SQLite file in WAL mode, brings its schema up to date and
+/// opens its data keys with options.master_key (making them on a new database). A master key
+/// other than the one that wrapped the keys is a Config error naming both key ids.
+Result<std::unique_ptr<Store>> openSqliteStore(const SqliteOptions& options);
+
+/// The backend alone (options.master_key unused): opened, in WAL mode, schema up to date. For
+/// openStore (store/record_store.hpp) and tests.
+Result<std::unique_ptr<StoreBackend>> openSqliteBackend(const SqliteOptions& options);
+
+}  // namespace gw::store

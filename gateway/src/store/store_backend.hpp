@@ -1,0 +1,284 @@
+#pragma once
+// The primitives a database offers the store, and nothing more: read a row, insert a row,
+// update these rows. The store's rules (unchanged detection, superseding, consent version
+// numbers, the audit chain, payload encryption) sit above, in store/record_store.cpp, and are the
+// same for every database. The shape follows Orthanc's IDatabaseWrapper::ITransaction: the
+// primitives live on transaction objects, the rules on top.
+//
+// A backend never sees plaintext payloads: the *_sealed fields below hold envelopes the store
+// sealed (store/keyring.hpp), stored and returned byte for byte. It stores the texts of the
+// enums the rows carry (recordStateName, outboxStateName) so every backend's rows read the same.
+//
+// Adding a backend (e.g. PostgreSQL): implement StoreBackend, StoreReader and StoreWriter over
+// the schema of store/sqlite_migrations.cpp, add a factory to tests/store/store_contract_test.cpp
+// and make that suite pass.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error.hpp"
+#include "privacy/consent_row.hpp"
+#include "store/audit_log.hpp"
+#include "store/store.hpp"
+
+namespace gw::store {
+
+/// What ingest compares a new version with.
+struct RecordHead {
+  int version = 0;
+  std::string content_hash;
+  RecordState state = RecordState::Received;
+};
+
+/// A row of `records`: the current version of a record.
+struct RecordRow {
+  std::string clinic;
+  std::string record_id;
+  std::string record_type;
+  int version = 0;
+  std::string content_hash;
+  RecordState state = RecordState::Received;
+  std::string error;
+  std::string patient_key;
+  std::int64_t received_at_ms = 0;  // set on insert; an update keeps the stored value
+  std::int64_t updated_at_ms = 0;
+  std::string data_class;  // privacy::className of the payload's storage class
+};
+
+/// A row of `record_versions`: every version as received.
+struct RecordVersionRow {
+  std::string clinic;
+  std::string record_id;
+  int version = 0;
+  std::string content_hash;
+  std::string payload_sealed;
+  std::int64_t received_at_ms = 0;
+  std::string data_class;
+};
+
+/// A row of `resources`. Reads of a record's resources leave body_sealed empty.
+struct ResourceRow {
+  std::string resource_type;
+  std::string resource_id;
+  std::string clinic;
+  std::string record_id;
+  int record_version = 0;
+  std::string identifier_system;
+  std::string identifier_value_sealed;
+  std::string body_sealed;
+  std::string data_class;
+  std::int64_t stored_at_ms = 0;
+};
+
+/// A row of `outbox`. Each read fills the columns its comment names; the rest keep defaults.
+struct OutboxRow {
+  std::int64_t id = 0;  // assigned on insert
+  std::string partner_id;
+  std::string clinic;
+  std::string record_id;
+  int record_version = 0;
+  std::string patient_key;
+  std::string bundle_sealed;
+  int entry_count = 0;
+  OutboxState state = OutboxState::Queued;
+  int attempts = 0;
+  std::int64_t next_attempt_at_ms = 0;
+  std::string last_error;
+  std::string outcome_sealed;  // empty when there is none
+  std::int64_t created_at_ms = 0;
+  std::int64_t updated_at_ms = 0;
+  std::string data_class;
+  std::string disclosure;  // outbox::Disclosure JSON (no clinical values: not sealed)
+};
+
+/// A pending item's next state (retrying, dead, cancelled).
+struct OutboxStateChange {
+  std::int64_t id = 0;
+  OutboxState state = OutboxState::Retrying;
+  int attempts = -1;  // < 0 keeps the stored count
+  std::int64_t next_attempt_at_ms = 0;
+  std::string last_error;
+  std::string outcome_sealed;  // empty clears the column
+  std::int64_t updated_at_ms = 0;
+};
+
+/// A row of `data_keys`: one data key wrapped by the master key.
+struct DataKeyRow {
+  std::string data_class;
+  int key_version = 0;
+  std::string wrapped;
+  std::string master_key_id;
+  std::int64_t created_at_ms = 0;
+};
+
+struct RecordKey {
+  std::string clinic;
+  std::string record_id;
+  friend auto operator<=>(const RecordKey&, const RecordKey&) = default;
+};
+
+/// What one purge primitive deleted, and the records the deleted rows belonged to.
+struct PurgedRows {
+  std::int64_t count = 0;
+  std::vector<RecordKey> records;
+};
+
+/// Reads outside any write transaction, on a connection of its own. Used by one thread at a time.
+class StoreReader {
+ public:
+  virtual ~StoreReader() = default;
+
+  virtual Result<std::optional<RecordRow>> record(std::string_view clinic, std::string_view record_id) = 0;
+  virtual Result<std::optional<std::string>> recordPayload(std::string_view clinic, std::string_view record_id,
+                                                           int version) = 0;
+  /// The record's resources ordered by type and id, without bodies.
+  virtual Result<std::vector<ResourceRow>> resources(std::string_view clinic, std::string_view record_id) = 0;
+  virtual Result<std::optional<std::string>> resourceBody(std::string_view resource_type,
+                                                          std::string_view resource_id) = 0;
+  /// Current versions (payload sealed) of the patient's mapped records other than consents that
+  /// have no queued, retrying, delivered or dead item for the partner at that version, oldest
+  /// received first.
+  virtual Result<std::vector<HeldRecord>> recordsWithoutItem(std::string_view partner,
+                                                             std::string_view patient_key) = 0;
+
+  /// Every item of a record, oldest first, without bundle, created_at or disclosure.
+  virtual Result<std::vector<OutboxRow>> recordItems(std::string_view clinic, std::string_view record_id) = 0;
+  virtual Result<std::vector<DeliveredEntry>> deliveries(std::int64_t item_id) = 0;
+  /// Queued and retrying items of the partner due at now_ms, oldest first, that no older queued
+  /// or retrying item of the same patient (and partner) precedes; at most `limit`. Fills id,
+  /// clinic, record_id, record_version, patient_key, bundle, state, attempts, entry_count,
+  /// disclosure.
+  virtual Result<std::vector<OutboxRow>> dueItems(std::string_view partner, std::int64_t now_ms, int limit) = 0;
+  /// Earliest next_attempt_at among the items dueItems could return at some time.
+  virtual Result<std::optional<std::int64_t>> nextDueAt(std::string_view partner) = 0;
+  /// Queued and retrying items of a patient for a partner, oldest first: id, clinic, record_id,
+  /// record_version, state, attempts, entry_count, disclosure.
+  virtual Result<std::vector<OutboxRow>> pendingItems(std::string_view partner, std::string_view patient_key) = 0;
+  virtual Result<OutboxCounts> outboxCounts(std::string_view partner) = 0;
+
+  /// Consent versions ordered by recorded_at, clinic, consent_id, version (all patients when
+  /// patient_key is empty).
+  virtual Result<std::vector<StoredConsent>> consents(std::string_view patient_key) = 0;
+  virtual Result<std::vector<DataKeyRow>> dataKeys() = 0;
+
+  /// Up to `limit` audit rows with seq > after_seq, in seq order.
+  virtual Result<std::vector<AuditRow>> auditRows(std::int64_t after_seq, int limit) = 0;
+  /// Rows matching the query's filters with seq > query.after_seq, in seq order, at most
+  /// `limit` (the store asks one more than a page to tell whether there is a next one).
+  virtual Result<std::vector<AuditRow>> queryAudit(const AuditQuery& query, int limit) = 0;
+
+  virtual Status ping() = 0;
+};
+
+/// One open write transaction. It must exclude every other write transaction on the database
+/// from its start (SQLite: BEGIN IMMEDIATE; a server database: a transaction-scoped lock taken
+/// at begin), so what it reads (the audit tail, the current version) stays true until it ends.
+/// Only WriteTransaction calls commit and rollback. Any primitive may fail; the store then rolls
+/// the whole transaction back.
+class StoreWriter {
+ public:
+  virtual ~StoreWriter() = default;
+  virtual Status commit() = 0;
+  /// Never fails: a backend that cannot roll back makes its connection unusable instead.
+  virtual void rollback() noexcept = 0;
+
+  // --- records ---
+  virtual Result<std::optional<RecordHead>> recordHead(std::string_view clinic, std::string_view record_id) = 0;
+  virtual Status insertRecordVersion(const RecordVersionRow& row) = 0;
+  virtual Status insertRecord(const RecordRow& row) = 0;
+  virtual Status updateRecord(const RecordRow& row) = 0;
+  virtual Status deleteResources(std::string_view clinic, std::string_view record_id) = 0;
+  /// Inserts, or replaces the resource of the same type and id (whichever record it came from).
+  virtual Status putResource(const ResourceRow& row) = 0;
+
+  // --- outbox ---
+  /// The record's queued and retrying items become superseded at now_ms.
+  virtual Status supersedePending(std::string_view clinic, std::string_view record_id, std::int64_t now_ms) = 0;
+  /// Inserts a queued item (attempts 0, due at created_at).
+  virtual Status insertOutboxItem(const OutboxRow& row) = 0;
+  /// data_class of an item; nullopt when there is no such item.
+  virtual Result<std::optional<std::string>> outboxItemClass(std::int64_t item_id) = 0;
+  /// Applies the change only if the item is queued or retrying; returns the rows changed (0 or 1).
+  virtual Result<int> updatePendingItem(const OutboxStateChange& change) = 0;
+  /// The item becomes delivered (attempts + 1, last_error cleared) with these ledger entries
+  /// replacing any it had, whatever its state.
+  virtual Status markDelivered(std::int64_t item_id, std::int64_t now_ms,
+                               const std::vector<DeliveredEntry>& entries) = 0;
+
+  // --- consents ---
+  /// The highest version stored for the consent; 0 when none.
+  virtual Result<std::int64_t> highestConsentVersion(std::string_view clinic, std::string_view consent_id) = 0;
+  /// Inserts the row as given (reconciled false).
+  virtual Status insertConsent(const privacy::ConsentRow& row) = 0;
+  virtual Status markConsentReconciled(std::string_view clinic, std::string_view consent_id,
+                                       std::int64_t version) = 0;
+
+  // --- audit log ---
+  /// The row with the highest seq; {0, genesis} when the log is empty.
+  virtual Result<ChainTail> auditTail() = 0;
+  /// Inserts rows already chained (seq, prev_hash, hash filled).
+  virtual Status appendAudit(const std::vector<AuditRow>& rows) = 0;
+
+  // --- keys and secrets ---
+  virtual Result<std::vector<DataKeyRow>> dataKeys() = 0;
+  /// Inserts unless a key of the same class and version exists (then keeps that one).
+  virtual Status insertDataKeyIfAbsent(const DataKeyRow& row) = 0;
+  /// Replaces wrapped and master_key_id of the key of that class and version.
+  virtual Status updateDataKey(const DataKeyRow& row) = 0;
+  /// Stores `candidate` under `name` unless a value is stored; returns the stored value.
+  virtual Result<std::string> deploymentSecret(std::string_view name, std::string_view candidate) = 0;
+
+  // --- retention (each deletes at most `limit` rows of `data_class` older than cutoff_ms) ---
+  virtual Result<PurgedRows> purgeRecordVersions(std::string_view data_class, std::int64_t cutoff_ms, int limit) = 0;
+  virtual Result<PurgedRows> purgeResources(std::string_view data_class, std::int64_t cutoff_ms, int limit) = 0;
+  /// Delivered, dead, superseded and cancelled items last changed before cutoff_ms, with their
+  /// ledger entries.
+  virtual Result<PurgedRows> purgeFinishedItems(std::string_view data_class, std::int64_t cutoff_ms, int limit) = 0;
+  /// Deletes each of the records that has no version, resource or item left; returns how many.
+  virtual Result<std::int64_t> deleteRecordsIfEmpty(const std::vector<RecordKey>& records) = 0;
+};
+
+/// A database the store runs on. Thread-safe: any thread may read or begin a write.
+class StoreBackend {
+ public:
+  virtual ~StoreBackend() = default;
+  /// "sqlite", ...: for logs.
+  virtual std::string_view name() const = 0;
+  /// Where the data is (a file path, a server), for error messages.
+  virtual std::string location() const = 0;
+  virtual Result<std::unique_ptr<StoreReader>> read() = 0;
+  /// Waits for the write lock, then begins. Use WriteTransaction::begin rather than this.
+  virtual Result<std::unique_ptr<StoreWriter>> beginWrite() = 0;
+};
+
+/// A write transaction that commits only when told: destroyed without a successful commit()
+/// (an early return, an error), it rolls back. So no caller writes begin/commit/rollback by hand.
+///
+///   GW_TRY(auto tx, WriteTransaction::begin(backend));
+///   GW_TRY(tx->insertRecord(row));   // an error returns: the destructor rolls back
+///   GW_TRY(tx.commit());
+class WriteTransaction {
+ public:
+  static Result<WriteTransaction> begin(StoreBackend& backend);
+
+  WriteTransaction(WriteTransaction&& other) noexcept = default;
+  WriteTransaction& operator=(WriteTransaction&&) = delete;
+  WriteTransaction(const WriteTransaction&) = delete;
+  WriteTransaction& operator=(const WriteTransaction&) = delete;
+  ~WriteTransaction();
+
+  StoreWriter* operator->() const { return writer_.get(); }
+  StoreWriter& operator*() const { return *writer_; }
+
+  /// Commits. Afterwards the transaction is over either way: a failed commit rolls back.
+  Status commit();
+
+ private:
+  explicit WriteTransaction(std::unique_ptr<StoreWriter> writer) : writer_(std::move(writer)) {}
+  std::unique_ptr<StoreWriter> writer_;  // null once over
+};
+
+}  // namespace gw::store

@@ -1,0 +1,43 @@
+#pragma once
+// Payload encryption as the store's rows use it: which row identity (the AAD context) each
+// payload column is bound to, and which row an unreadable payload came from. Backend-neutral:
+// a backend stores the sealed bytes and never sees these contexts.
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/error.hpp"
+#include "privacy/data_class.hpp"
+#include "store/keyring.hpp"
+
+namespace gw::store {
+
+class StorePayloads {
+ public:
+  explicit StorePayloads(Keyring keyring) : keyring_(std::move(keyring)) {}
+
+  // Seal under the key of the storage class `c`.
+  Result<std::string> sealRecord(privacy::DataClass c, std::string_view plain, std::string_view clinic,
+                                 std::string_view record_id, int version) const;
+  Result<std::string> sealIdentifier(privacy::DataClass c, std::string_view plain, std::string_view type,
+                                     std::string_view id) const;
+  Result<std::string> sealBody(privacy::DataClass c, std::string_view plain, std::string_view type,
+                               std::string_view id) const;
+  Result<std::string> sealBundle(privacy::DataClass c, std::string_view plain, std::string_view partner,
+                                 std::string_view clinic, std::string_view record_id, int version) const;
+  Result<std::string> sealOutcome(privacy::ClassSet classes, std::string_view plain, std::int64_t item_id) const;
+
+  // Open what the matching seal made; an error's `where` names the row.
+  Result<std::string> openRecord(std::string_view sealed, std::string_view clinic, std::string_view record_id,
+                                 int version) const;
+  Result<std::string> openIdentifier(std::string_view sealed, std::string_view type, std::string_view id) const;
+  Result<std::string> openBody(std::string_view sealed, std::string_view type, std::string_view id) const;
+  Result<std::string> openBundle(std::string_view sealed, std::string_view partner, std::string_view clinic,
+                                 std::string_view record_id, int version, std::int64_t item_id) const;
+  Result<std::string> openOutcome(std::string_view sealed, std::int64_t item_id) const;
+
+ private:
+  Keyring keyring_;  // immutable: used by every thread without a lock
+};
+
+}  // namespace gw::store

@@ -1,0 +1,547 @@
+// The store contract, part 1: records, the outbox, consents, keys and transactions. Runs on every
+// backend in storeBackends() below (the audit log: store_contract_audit_test.cpp; retention:
+// store_contract_retention_test.cpp).
+#include <Poco/Data/SQLite/Connector.h>
+#include <Poco/Data/Session.h>
+#include <gmock/gmock.h>
+
+#include "store/sqlite_store.hpp"
+#include "store/store_contract.hpp"
+
+namespace gw::store::test {
+
+// --- the backends ------------------------------------------------------------------------------
+
+namespace {
+
+using namespace Poco::Data::Keywords;
+
+std::string sqlitePath(const std::filesystem::path& dir) { return (dir / "gw.db").string(); }
+
+Poco::Data::Session sqliteSession(const std::filesystem::path& dir) {
+  Poco::Data::SQLite::Connector::registerConnector();
+  Poco::Data::Session s("SQLite", sqlitePath(dir));
+  s << "PRAGMA busy_timeout=10000", now;
+  return s;
+}
+
+BackendFactory sqliteFactory() {
+  return {
+      "sqlite",
+      [](const std::filesystem::path& dir) { return openSqliteBackend({sqlitePath(dir), true, 4, {}}); },
+      [](const std::filesystem::path& dir, const std::string& sql) {
+        auto s = sqliteSession(dir);
+        s << sql, now;
+      },
+      [](const std::filesystem::path& dir, const std::string& sql) {
+        auto s = sqliteSession(dir);
+        Poco::Int64 n = 0;
+        s << sql, into(n), now;
+        return static_cast<std::int64_t>(n);
+      },
+  };
+}
+
+}  // namespace
+
+std::vector<BackendFactory> storeBackends() { return {sqliteFactory()}; }
+
+std::string backendName(const ::testing::TestParamInfo<BackendFactory>& info) { return info.param.name; }
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreContract, ::testing::ValuesIn(storeBackends()), backendName);
+
+namespace {
+
+using ::testing::HasSubstr;
+using privacy::DataClass;
+
+// --- ingest ------------------------------------------------------------------------------------
+
+TEST_P(StoreContract, SameContentIsUnchangedNewContentIsNewVersion) {
+  auto first = store_->ingest({write("r1", "h1", "pa")}, t(0));
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first.value()[0].disposition, IngestDisposition::Created);
+  EXPECT_EQ(first.value()[0].version, 1);
+  auto again = store_->ingest({write("r1", "h1", "pa")}, t(1));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again.value()[0].disposition, IngestDisposition::Unchanged);
+  EXPECT_EQ(again.value()[0].version, 1);
+  auto changed = store_->ingest({write("r1", "h2", "pa")}, t(2));
+  ASSERT_TRUE(changed);
+  EXPECT_EQ(changed.value()[0].disposition, IngestDisposition::NewVersion);
+  EXPECT_EQ(changed.value()[0].version, 2);
+
+  auto status = store_->recordStatus("c1", "r1");
+  ASSERT_TRUE(status && status.value());
+  EXPECT_EQ(status.value()->version, 2);
+  EXPECT_EQ(status.value()->received_at_ms, toUnixMillis(t(0)));
+  EXPECT_EQ(status.value()->updated_at_ms, toUnixMillis(t(2)));
+  ASSERT_EQ(status.value()->deliveries.size(), 2u);
+  // The unsent first version is superseded by the second: only one item is ever sent.
+  EXPECT_EQ(status.value()->deliveries[0].state, OutboxState::Superseded);
+  EXPECT_EQ(status.value()->deliveries[1].state, OutboxState::Queued);
+  EXPECT_EQ(status.value()->resources.size(), 1u) << "the new version's resources replace the old ones";
+  EXPECT_THAT(*store_->recordPayload("c1", "r1", 1).value(), HasSubstr("r1"));
+  EXPECT_TRUE(store_->recordPayload("c1", "r1", 2).value()) << "every version is kept";
+}
+
+TEST_P(StoreContract, SameContentInANewStateIsANewVersion) {
+  auto invalid = write("r1", "h1", "pa", 0);
+  invalid.state = RecordState::Invalid;
+  invalid.error = "mapping failed at $.dose";
+  invalid.resources.clear();
+  ASSERT_TRUE(store_->ingest({invalid}, t(0)));
+  EXPECT_EQ(store_->recordStatus("c1", "r1").value()->error, "mapping failed at $.dose");
+  // Resent unchanged while still invalid: nothing to do.
+  EXPECT_EQ(store_->ingest({invalid}, t(1)).value()[0].disposition, IngestDisposition::Unchanged);
+  // The mapper was fixed: the same content now maps; it must not be answered "unchanged".
+  auto outcome = store_->ingest({write("r1", "h1", "pa")}, t(2));
+  ASSERT_TRUE(outcome);
+  EXPECT_EQ(outcome.value()[0].disposition, IngestDisposition::NewVersion);
+  EXPECT_EQ(store_->recordStatus("c1", "r1").value()->state, RecordState::Mapped);
+  EXPECT_EQ(store_->outboxCounts("p1").value().queued, 1);
+}
+
+TEST_P(StoreContract, DuplicateWithinOneBatchIsUnchanged) {
+  auto result = store_->ingest({write("r1", "h1", "pa"), write("r1", "h1", "pa")}, t(0));
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result.value()[0].disposition, IngestDisposition::Created);
+  EXPECT_EQ(result.value()[1].disposition, IngestDisposition::Unchanged);
+  EXPECT_EQ(store_->outboxCounts("p1").value().queued, 1);
+}
+
+TEST_P(StoreContract, UnchangedRecordsLogNothingNewOnesLogTheirEntries) {
+  auto w = write("r1", "h1", "pa");
+  w.audit = {decision(1), decision(2)};
+  ASSERT_TRUE(store_->ingest({w}, t(0)));
+  ASSERT_TRUE(store_->ingest({w}, t(1)));
+  EXPECT_EQ(auditLog().size(), 2u);
+}
+
+TEST_P(StoreContract, SurvivesReopen) {
+  ASSERT_TRUE(store_->ingest({write("r1", "h1", "pa")}, t(0)));
+  store_.reset();
+  store_ = open();
+  ASSERT_TRUE(store_);
+  EXPECT_EQ(store_->outboxCounts("p1").value().queued, 1);
+  EXPECT_EQ(store_->ingest({write("r1", "h1", "pa")}, t(1)).value()[0].disposition, IngestDisposition::Unchanged);
+}
+
+TEST_P(StoreContract, UnknownRecordHasNoStatus) {
+  auto status = store_->recordStatus("c1", "nope");
+  ASSERT_TRUE(status);
+  EXPECT_FALSE(status.value().has_value());
+  EXPECT_TRUE(store_->resourceKeys("c1", "nope").value().empty());
+  EXPECT_FALSE(store_->recordPayload("c1", "nope", 1).value());
+}
+
+TEST_P(StoreContract, EveryReadDecrypts) {
+  auto w = write("r1", "h1", "pa", 1, DataClass::Mh);
+  w.payload = R"({"patient":{"mrn":"A12345"}})";
+  w.resources[0] = {"Patient", "pat-1", "https://ids/mrn", "A12345", R"({"resourceType":"Patient"})", DataClass::Mh};
+  w.outbox[0].bundle = R"({"resourceType":"Bundle","entry":["A12345"]})";
+  ASSERT_TRUE(store_->ingest({w}, t(0)));
+  EXPECT_EQ(*store_->recordPayload("c1", "r1", 1).value(), w.payload);
+  EXPECT_EQ(*store_->resourceBody("Patient", "pat-1").value(), R"({"resourceType":"Patient"})");
+  EXPECT_FALSE(store_->resourceBody("Patient", "nope").value());
+  auto keys = store_->resourceKeys("c1", "r1");
+  ASSERT_TRUE(keys && keys.value().size() == 1);
+  EXPECT_EQ(keys.value()[0].identifier_value, "A12345");
+  EXPECT_EQ(keys.value()[0].identifier_system, "https://ids/mrn");
+  EXPECT_EQ(keys.value()[0].classes, privacy::ClassSet(DataClass::Mh));
+  auto status = store_->recordStatus("c1", "r1");
+  ASSERT_TRUE(status && status.value());
+  EXPECT_EQ(status.value()->resources[0].identifier_value, "A12345");
+  EXPECT_EQ(status.value()->resources[0].body, "") << "status carries ids only";
+
+  auto due = store_->dueItems("p1", t(0), 10);
+  ASSERT_TRUE(due && due.value().size() == 1);
+  EXPECT_EQ(due.value()[0].bundle, w.outbox[0].bundle);
+  EXPECT_EQ(due.value()[0].entry_count, 2);
+  ASSERT_TRUE(store_->markDead(due.value()[0].id, 1, "HTTP 422", R"({"resourceType":"OperationOutcome"})", t(0)));
+  EXPECT_EQ(store_->recordStatus("c1", "r1").value()->deliveries[0].outcome, R"({"resourceType":"OperationOutcome"})");
+}
+
+// --- the outbox --------------------------------------------------------------------------------
+
+TEST_P(StoreContract, DueItemsKeepPerPatientOrder) {
+  ASSERT_TRUE(store_->ingest({write("a1", "h", "pa"), write("a2", "h", "pa"), write("b1", "h", "pb")}, t(0)));
+  auto due = store_->dueItems("p1", t(0), 10);
+  ASSERT_TRUE(due);
+  ASSERT_EQ(due.value().size(), 2u);  // a1 and b1; a2 waits for a1
+  EXPECT_EQ(due.value()[0].record_id, "a1");
+  EXPECT_EQ(due.value()[1].record_id, "b1");
+  EXPECT_TRUE(store_->dueItems("p2", t(0), 10).value().empty()) << "items are per partner";
+
+  // a1 retrying later: a2 still waits (order beats throughput for one patient).
+  ASSERT_TRUE(store_->markRetry(due.value()[0].id, 1, t(60), "HTTP 503 from partner", t(0)));
+  due = store_->dueItems("p1", t(1), 10);
+  ASSERT_TRUE(due);
+  ASSERT_EQ(due.value().size(), 1u);
+  EXPECT_EQ(due.value()[0].record_id, "b1");
+  auto next = store_->nextDueTime("p1");
+  ASSERT_TRUE(next && next.value());
+  EXPECT_EQ(*next.value(), t(0));  // b1 is due now
+  ASSERT_TRUE(store_->markRetry(due.value()[0].id, 1, t(30), "HTTP 503 from partner", t(1)));
+  next = store_->nextDueTime("p1");
+  ASSERT_TRUE(next && next.value());
+  // a2 (queued at t0) waits behind a1: the next due time is b1's retry, not a2's queue time.
+  EXPECT_EQ(*next.value(), t(30));
+  EXPECT_FALSE(store_->nextDueTime("p2").value());
+
+  // After the retry time, a1 comes back; once delivered, a2 follows.
+  due = store_->dueItems("p1", t(61), 10);
+  ASSERT_TRUE(due);
+  ASSERT_EQ(due.value()[0].record_id, "a1");
+  EXPECT_EQ(due.value()[0].attempts, 1);
+  EXPECT_EQ(due.value()[0].state, OutboxState::Retrying);
+  ASSERT_TRUE(store_->markDelivered(due.value()[0].id, {{"201 Created", "MedicationRequest/9/_history/1", "W/\"1\""}}, t(61)));
+  due = store_->dueItems("p1", t(61), 10);
+  ASSERT_TRUE(due);
+  ASSERT_EQ(due.value().size(), 2u);
+  EXPECT_EQ(due.value()[0].record_id, "a2");
+  EXPECT_EQ(store_->dueItems("p1", t(61), 1).value().size(), 1u) << "the limit holds";
+
+  auto status = store_->recordStatus("c1", "a1");
+  ASSERT_TRUE(status && status.value());
+  ASSERT_EQ(status.value()->deliveries.size(), 1u);
+  const auto& d = status.value()->deliveries[0];
+  EXPECT_EQ(d.state, OutboxState::Delivered);
+  EXPECT_EQ(d.attempts, 2);
+  ASSERT_EQ(d.entries.size(), 1u);
+  EXPECT_EQ(d.entries[0].status, "201 Created");
+  EXPECT_EQ(d.entries[0].location, "MedicationRequest/9/_history/1");
+  EXPECT_EQ(d.entries[0].etag, "W/\"1\"");
+  const auto counts = store_->outboxCounts("p1").value();
+  EXPECT_EQ(counts.delivered, 1);
+  EXPECT_EQ(counts.retrying, 1);
+  EXPECT_EQ(counts.queued, 1);
+}
+
+TEST_P(StoreContract, DeadItemsKeepOutcomeAndReleaseThePatientQueue) {
+  ASSERT_TRUE(store_->ingest({write("a1", "h", "pa"), write("a2", "h", "pa")}, t(0)));
+  auto due = store_->dueItems("p1", t(0), 10);
+  ASSERT_TRUE(due && due.value().size() == 1);
+  ASSERT_TRUE(store_->markDead(due.value()[0].id, 1, "HTTP 400 from partner", R"({"resourceType":"OperationOutcome"})",
+                               t(0)));
+  auto status = store_->recordStatus("c1", "a1");
+  ASSERT_TRUE(status && status.value());
+  EXPECT_EQ(status.value()->deliveries[0].state, OutboxState::Dead);
+  EXPECT_EQ(status.value()->deliveries[0].last_error, "HTTP 400 from partner");
+  EXPECT_EQ(status.value()->deliveries[0].outcome, R"({"resourceType":"OperationOutcome"})");
+  due = store_->dueItems("p1", t(0), 10);
+  ASSERT_TRUE(due && due.value().size() == 1);
+  EXPECT_EQ(due.value()[0].record_id, "a2");
+}
+
+TEST_P(StoreContract, AnItemSupersededWhileInFlightStaysSuperseded) {
+  ASSERT_TRUE(store_->ingest({write("r1", "h1", "pa")}, t(0)));
+  auto due = store_->dueItems("p1", t(0), 10);
+  ASSERT_TRUE(due && due.value().size() == 1);
+  // While the worker is sending version 1, version 2 arrives...
+  ASSERT_TRUE(store_->ingest({write("r1", "h2", "pa")}, t(1)));
+  // ...and the partner answers 503 for version 1: it must not come back as retrying.
+  ASSERT_TRUE(store_->markRetry(due.value()[0].id, 1, t(5), "HTTP 503", t(2)));
+  // Nor may a cancellation or a dead letter of it be logged: it was never sent as such.
+  ASSERT_TRUE(store_->markCancelled(due.value()[0].id, "consent revoked", t(2), {decision(1)}));
+  ASSERT_TRUE(store_->markDead(due.value()[0].id, 1, "HTTP 400", "{}", t(2), {decision(2)}));
+  EXPECT_TRUE(auditLog().empty());
+  auto status = store_->recordStatus("c1", "r1");
+  ASSERT_TRUE(status && status.value());
+  EXPECT_EQ(status.value()->deliveries[0].state, OutboxState::Superseded);
+  EXPECT_EQ(status.value()->deliveries[0].outcome, "");
+  due = store_->dueItems("p1", t(10), 10);
+  ASSERT_TRUE(due && due.value().size() == 1);
+  EXPECT_EQ(due.value()[0].record_version, 2);
+}
+
+TEST_P(StoreContract, OutcomesOfAnItemThatDoesNotExistChangeNothing) {
+  EXPECT_TRUE(store_->markDead(424242, 1, "HTTP 400", "{}", t(0), {decision(1)}));
+  EXPECT_TRUE(store_->markCancelled(424242, "gone", t(0), {decision(2)}));
+  EXPECT_TRUE(auditLog().empty());
+}
+
+// Each outcome and its log entries commit together: when the log append fails, the outcome is
+// not recorded either (the worker retries the item; nothing claims a disclosure that is not logged).
+TEST_P(StoreContract, AnOutcomeAndItsLogEntriesCommitTogether) {
+  ASSERT_TRUE(store_->ingest({write("a1", "h", "pa"), write("b1", "h", "pb"), write("c1", "h", "pc")}, t(0)));
+  auto due = store_->dueItems("p1", t(0), 10);
+  ASSERT_TRUE(due && due.value().size() == 3);
+  const auto delivered = due.value()[0].id, dead = due.value()[1].id, cancelled = due.value()[2].id;
+
+  faults_->arm("appendAudit");
+  auto st = store_->markDelivered(delivered, {{"201 Created", "X/1", ""}}, t(1), {decision(1)});
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, ErrorCode::Storage);
+  faults_->arm("appendAudit");
+  EXPECT_FALSE(store_->markDead(dead, 1, "HTTP 400", R"({"issue":[]})", t(1), {decision(2)}));
+  faults_->arm("appendAudit");
+  EXPECT_FALSE(store_->markCancelled(cancelled, "consent revoked", t(1), {decision(3)}));
+  EXPECT_EQ(faults_->failed, 3);
+  for (const char* record : {"a1", "b1", "c1"}) {
+    const auto status = store_->recordStatus("c1", record).value();
+    ASSERT_TRUE(status);
+    EXPECT_EQ(status->deliveries[0].state, OutboxState::Queued) << record;
+    EXPECT_TRUE(status->deliveries[0].entries.empty()) << record;
+    EXPECT_EQ(status->deliveries[0].outcome, "") << record;
+    EXPECT_EQ(status->deliveries[0].attempts, 0) << record;
+  }
+  EXPECT_TRUE(auditLog().empty());
+
+  // Without the failure each commits with its entries.
+  ASSERT_TRUE(store_->markDelivered(delivered, {{"201 Created", "X/1", ""}}, t(2), {decision(1)}));
+  ASSERT_TRUE(store_->markDead(dead, 1, "HTTP 400", R"({"issue":[]})", t(2), {decision(2)}));
+  ASSERT_TRUE(store_->markCancelled(cancelled, "consent revoked", t(2), {decision(3)}));
+  const auto counts = store_->outboxCounts("p1").value();
+  EXPECT_EQ(counts.delivered, 1);
+  EXPECT_EQ(counts.dead, 1);
+  EXPECT_EQ(counts.cancelled, 1);
+  const auto log = auditLog();
+  ASSERT_EQ(log.size(), 3u);
+  EXPECT_EQ(log[2].resource_id, "res-3");
+  EXPECT_TRUE(verify().ok);
+}
+
+TEST_P(StoreContract, AnInvalidLogEntryFailsTheWholeWrite) {
+  ASSERT_TRUE(store_->ingest({write("a1", "h", "pa")}, t(0)));
+  const auto id = store_->dueItems("p1", t(0), 10).value().at(0).id;
+  auto bad = decision(1);
+  bad.reason = "line\nbreak";
+  auto st = store_->markDelivered(id, {}, t(1), {decision(0), bad});
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, ErrorCode::Internal);
+  EXPECT_EQ(st.error().where, "audit_log.reason");
+  EXPECT_EQ(store_->recordStatus("c1", "a1").value()->deliveries[0].state, OutboxState::Queued);
+
+  auto w = write("a2", "h", "pa");
+  w.audit = {bad};
+  EXPECT_FALSE(store_->ingest({w}, t(1)));
+  EXPECT_FALSE(store_->recordStatus("c1", "a2").value());
+  EXPECT_TRUE(auditLog().empty());
+}
+
+// --- all or nothing ----------------------------------------------------------------------------
+
+// A consent record as ingest stores it: the registry row and its registration entry.
+IngestWrite consentWrite(const std::string& consent_id, const std::string& hash, const std::string& status,
+                         std::int64_t recorded_at, const std::string& revoked_on = "") {
+  IngestWrite w;
+  w.clinic = "c1";
+  w.record_id = "consent-" + consent_id;
+  w.record_type = "consent";
+  w.content_hash = hash;
+  w.payload = R"({"consent":")" + consent_id + R"("})";
+  w.patient_key = "pa";
+  w.state = RecordState::Mapped;
+  w.classes = DataClass::Sud;
+  w.resources.push_back({"Consent", "consent-res-" + consent_id, "https://ids/consent", consent_id, "{}", DataClass::Sud});
+  w.consent = privacy::ConsentRow{"c1",       consent_id, 7,  "pa", "p1", status, "TREAT", "sud", "2026-01-01", "",
+                                  revoked_on, "2025-12-30", "consent-res-" + consent_id, recorded_at};
+  w.audit.push_back(AuditEntryBuilder(AuditKind::Consent, AuditOutcome::Ok, "tok-1", recorded_at)
+                        .clinic("c1")
+                        .patient("pa")
+                        .partner("p1", "TREAT")
+                        .resource("Consent", "consent-res-" + consent_id, DataClass::Sud)
+                        .consent("c1/" + consent_id, 0)
+                        .reason(status)
+                        .build());
+  return w;
+}
+
+TEST_P(StoreContract, AFailureAnywhereInABatchLeavesNothing) {
+  ASSERT_TRUE(store_->ingest({write("old", "h1", "pa")}, t(0)));
+  const auto before = store_->recordStatus("c1", "old").value().value();
+  auto batch = [&] {
+    auto a = write("r1", "h1", "pa", 2);
+    a.audit = {decision(1)};
+    auto changed = write("old", "h2", "pa");
+    changed.audit = {decision(2)};
+    return std::vector<IngestWrite>{a, changed, consentWrite("k1", "hk", "active", 1'800'000'000'000)};
+  };
+  // Fails at the 3rd outbox insert (in the second record), at the consent, at the log, at commit.
+  const std::vector<std::pair<std::string, int>> faults = {
+      {"insertOutboxItem", 2}, {"insertConsent", 0}, {"appendAudit", 0}, {"commit", 0}, {"putResource", 1}};
+  for (const auto& [primitive, pass] : faults) {
+    SCOPED_TRACE(primitive);
+    faults_->arm(primitive, pass);
+    auto result = store_->ingest(batch(), t(1));
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().code, ErrorCode::Storage);
+    EXPECT_FALSE(store_->recordStatus("c1", "r1").value());
+    EXPECT_FALSE(store_->recordStatus("c1", "consent-k1").value());
+    EXPECT_TRUE(store_->consents("pa").value().empty());
+    EXPECT_TRUE(auditLog().empty());
+    const auto old = store_->recordStatus("c1", "old").value().value();
+    EXPECT_EQ(old.version, 1) << "the record stays at the version before the batch";
+    ASSERT_EQ(old.deliveries.size(), 1u);
+    EXPECT_EQ(old.deliveries[0].state, OutboxState::Queued) << "not superseded by a version that was not stored";
+    EXPECT_EQ(old.resources.size(), 1u);
+    EXPECT_EQ(old.resources[0].resource_id, before.resources[0].resource_id);
+    EXPECT_EQ(store_->outboxCounts("p1").value().queued, 1);
+  }
+  EXPECT_EQ(faults_->failed, static_cast<int>(faults.size()));
+  // Nothing half-stored makes the retry look unchanged.
+  auto retried = store_->ingest(batch(), t(2));
+  ASSERT_TRUE(retried) << retried.error().describe();
+  EXPECT_EQ(retried.value()[0].disposition, IngestDisposition::Created);
+  EXPECT_EQ(retried.value()[1].disposition, IngestDisposition::NewVersion);
+  EXPECT_EQ(retried.value()[2].disposition, IngestDisposition::Created);
+  EXPECT_EQ(retried.value()[2].consent_version, 1);
+  EXPECT_EQ(auditLog().size(), 3u);
+  EXPECT_TRUE(verify().ok);
+}
+
+// --- consents ----------------------------------------------------------------------------------
+
+TEST_P(StoreContract, ConsentVersionsCountFromOnePerConsent) {
+  auto first = store_->ingest({consentWrite("k1", "h1", "active", 1'800'000'000'000)}, t(0));
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first.value()[0].consent_version, 1) << "the version in the write is not used";
+  // The revocation is the consent's next version, a row of its own.
+  auto revoked = store_->ingest({consentWrite("k1", "h2", "revoked", 1'800'000'100'000, "2027-02-01")}, t(1));
+  ASSERT_TRUE(revoked);
+  EXPECT_EQ(revoked.value()[0].disposition, IngestDisposition::NewVersion);
+  EXPECT_EQ(revoked.value()[0].consent_version, 2);
+  auto other = store_->ingest({consentWrite("k2", "h3", "active", 1'800'000'200'000)}, t(2));
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other.value()[0].consent_version, 1);
+  auto resent = store_->ingest({consentWrite("k1", "h2", "revoked", 1'800'000'100'000, "2027-02-01")}, t(3));
+  ASSERT_TRUE(resent);
+  EXPECT_EQ(resent.value()[0].disposition, IngestDisposition::Unchanged);
+  EXPECT_EQ(resent.value()[0].consent_version, 0) << "an unchanged record stores no consent version";
+
+  auto stored = store_->consents("pa");
+  ASSERT_TRUE(stored);
+  ASSERT_EQ(stored.value().size(), 3u);
+  EXPECT_EQ(stored.value()[0].row.consent_id, "k1");
+  EXPECT_EQ(stored.value()[0].row.version, 1);
+  EXPECT_EQ(stored.value()[0].row.status, "active");
+  EXPECT_EQ(stored.value()[1].row.version, 2);
+  EXPECT_EQ(stored.value()[1].row.status, "revoked");
+  EXPECT_EQ(stored.value()[1].row.revoked_on, "2027-02-01");
+  EXPECT_EQ(stored.value()[2].row.consent_id, "k2");
+  auto expected = *consentWrite("k1", "h2", "revoked", 1'800'000'100'000, "2027-02-01").consent;
+  expected.version = 2;
+  EXPECT_EQ(stored.value()[1].row, expected) << "every column is kept";
+  EXPECT_FALSE(stored.value()[1].reconciled);
+  EXPECT_EQ(store_->consents("").value().size(), 3u);
+  EXPECT_TRUE(store_->consents("someone-else").value().empty());
+
+  // Each registration's log entry carries the version the store assigned.
+  std::vector<std::int64_t> logged;
+  for (const auto& e : auditLog()) {
+    EXPECT_EQ(e.kind, AuditKind::Consent);
+    logged.push_back(e.consent_version);
+  }
+  EXPECT_EQ(logged, (std::vector<std::int64_t>{1, 2, 1}));
+
+  ASSERT_TRUE(store_->markConsentReconciled("c1", "k1", 2));
+  stored = store_->consents("pa");
+  EXPECT_FALSE(stored.value()[0].reconciled);
+  EXPECT_TRUE(stored.value()[1].reconciled);
+  EXPECT_FALSE(stored.value()[2].reconciled);
+}
+
+// --- reconciliation ----------------------------------------------------------------------------
+
+TEST_P(StoreContract, HeldRecordsAndEnqueueFollowTheCurrentVersion) {
+  auto held = write("r1", "h1", "pa", 0);
+  ASSERT_TRUE(store_->ingest({held, consentWrite("k1", "hk", "active", 1'800'000'000'000)}, t(0)));
+  auto listed = store_->recordsWithoutItem("p2", "pa");
+  ASSERT_TRUE(listed);
+  ASSERT_EQ(listed.value().size(), 1u) << "consent records are never held for disclosure";
+  EXPECT_EQ(listed.value()[0].record_id, "r1");
+  EXPECT_EQ(listed.value()[0].version, 1);
+  EXPECT_EQ(listed.value()[0].payload, held.payload);
+
+  EnqueueWrite q;
+  q.clinic = "c1";
+  q.record_id = "r1";
+  q.record_version = 1;
+  q.patient_key = "pa";
+  q.outbox.push_back({"p2", R"({"resourceType":"Bundle","id":"v1"})", 1, DataClass::Sud, R"({"purpose":"TREAT"})"});
+  q.audit = {decision(1, AuditOutcome::Permit)};
+  ASSERT_TRUE(store_->enqueue(q, t(1)));
+  auto pending = store_->pendingItems("p2", "pa");
+  ASSERT_TRUE(pending && pending.value().size() == 1);
+  EXPECT_EQ(pending.value()[0].record_version, 1);
+  EXPECT_EQ(pending.value()[0].disclosure, R"({"purpose":"TREAT"})");
+  EXPECT_EQ(store_->dueItems("p2", t(1), 10).value().at(0).bundle, R"({"resourceType":"Bundle","id":"v1"})");
+  EXPECT_TRUE(store_->recordsWithoutItem("p2", "pa").value().empty());
+  EXPECT_EQ(auditLog().size(), 2u);  // the consent's registration and the decision
+
+  // Version 2 arrives; an enqueue decided for version 1 comes late and must queue nothing.
+  ASSERT_TRUE(store_->ingest({write("r1", "h2", "pa", 0)}, t(2)));
+  ASSERT_TRUE(store_->enqueue(q, t(3)));
+  EXPECT_TRUE(store_->pendingItems("p2", "pa").value().empty()) << "version 1's item was superseded";
+  EXPECT_EQ(auditLog().size(), 2u) << "nor logs its decisions";
+  q.record_version = 2;
+  ASSERT_TRUE(store_->enqueue(q, t(4)));
+  pending = store_->pendingItems("p2", "pa");
+  ASSERT_TRUE(pending && pending.value().size() == 1);
+  EXPECT_EQ(pending.value()[0].record_version, 2);
+  q.record_id = "never-stored";
+  ASSERT_TRUE(store_->enqueue(q, t(5)));
+  EXPECT_EQ(store_->pendingItems("p2", "pa").value().size(), 1u);
+}
+
+// --- secrets and keys --------------------------------------------------------------------------
+
+TEST_P(StoreContract, DeploymentSecretIsMadeOnceAndKept) {
+  auto first = store_->deploymentSecret("record-key");
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first.value().size(), 64u);
+  EXPECT_EQ(store_->deploymentSecret("record-key").value(), first.value());
+  EXPECT_NE(store_->deploymentSecret("other").value(), first.value());
+  auto second = open();  // another instance on the same database
+  EXPECT_EQ(second->deploymentSecret("record-key").value(), first.value());
+  store_.reset();
+  store_ = open();
+  EXPECT_EQ(store_->deploymentSecret("record-key").value(), first.value());
+}
+
+TEST_P(StoreContract, OpeningNeedsTheRightMasterKey) {
+  store_.reset();
+  auto none = openWith(crypto::SecretKey());
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code, ErrorCode::Config);
+  auto wrong = openWith(gw::test::testMasterKey('w'));
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().code, ErrorCode::Config);
+  EXPECT_THAT(wrong.error().message, HasSubstr("the master key does not match the one that wrapped the data keys"));
+  EXPECT_TRUE(openWith(gw::test::testMasterKey()));
+}
+
+TEST_P(StoreContract, RotatingTheMasterKeyKeepsEveryPayload) {
+  ASSERT_TRUE(store_->ingest({write("r1", "h1", "pa", 1, DataClass::Mh)}, t(0)));
+  auto wrong = store_->rotateMasterKey(gw::test::testMasterKey('x'), gw::test::testMasterKey('n'));
+  ASSERT_FALSE(wrong);
+  EXPECT_THAT(wrong.error().message, HasSubstr("does not match"));
+  auto rotation = store_->rotateMasterKey(gw::test::testMasterKey(), gw::test::testMasterKey('n'));
+  ASSERT_TRUE(rotation) << rotation.error().describe();
+  EXPECT_EQ(rotation.value().data_keys, 3);
+  EXPECT_EQ(rotation.value().old_master_id, gw::test::testMasterKey().id());
+  EXPECT_EQ(rotation.value().new_master_id, gw::test::testMasterKey('n').id());
+  EXPECT_THAT(rotation.value().keys, ::testing::UnorderedElementsAre("general v1", "sud v1", "mh v1"));
+  store_.reset();
+  EXPECT_FALSE(openWith(gw::test::testMasterKey()));
+  store_ = open('n');
+  ASSERT_TRUE(store_);
+  EXPECT_THAT(*store_->recordPayload("c1", "r1", 1).value(), HasSubstr("r1"));
+  auto due = store_->dueItems("p1", t(0), 10);
+  ASSERT_TRUE(due && due.value().size() == 1);
+  EXPECT_EQ(due.value()[0].bundle, "{\"resourceType\":\"Bundle\"}");
+}
+
+TEST_P(StoreContract, AFailedRotationChangesNothing) {
+  faults_->arm("updateDataKey", 2);  // the third key fails
+  ASSERT_FALSE(store_->rotateMasterKey(gw::test::testMasterKey(), gw::test::testMasterKey('n')));
+  store_.reset();
+  EXPECT_FALSE(openWith(gw::test::testMasterKey('n')));
+  EXPECT_TRUE(openWith(gw::test::testMasterKey()));
+}
+
+TEST_P(StoreContract, Pings) { EXPECT_TRUE(store_->ping()); }
+
+}  // namespace
+}  // namespace gw::store::test
