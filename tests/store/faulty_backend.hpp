@@ -2,6 +2,7 @@
 // A StoreBackend that forwards to a real one and fails one chosen write primitive on its Nth
 // call: how the contract suite shows that a failure anywhere in a write leaves nothing behind,
 // on any backend, without knowing how that backend could be made to fail.
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -10,6 +11,11 @@
 namespace gw::store::test {
 
 struct Faults {
+  /// Called before every write primitive (its name) and every read session: lets a test hold
+  /// one (a commit stuck in a long fsync, a slow read). Set before use; called from any thread.
+  std::function<void(std::string_view)> before_write;
+  std::function<void()> before_read;
+
   std::string primitive;  // StoreWriter method name, e.g. "appendAudit" or "commit"; empty: none
   int pass = 0;           // calls of it that succeed before the one that fails
   int failed = 0;         // failures injected so far
@@ -131,6 +137,7 @@ class FaultyWriter final : public StoreWriter {
 
  private:
   Status check(std::string_view name) {
+    if (faults_->before_write) faults_->before_write(name);
     if (faults_->primitive != name) return ok();
     if (faults_->pass > 0) {
       --faults_->pass;
@@ -152,7 +159,10 @@ class FaultyBackend final : public StoreBackend {
 
   std::string_view name() const override { return inner_->name(); }
   std::string location() const override { return inner_->location(); }
-  Result<std::unique_ptr<StoreReader>> read() override { return inner_->read(); }
+  Result<std::unique_ptr<StoreReader>> read() override {
+    if (faults_->before_read) faults_->before_read();
+    return inner_->read();
+  }
   Result<std::unique_ptr<StoreWriter>> beginWrite() override {
     GW_TRY(auto writer, inner_->beginWrite());
     return std::unique_ptr<StoreWriter>(std::make_unique<FaultyWriter>(std::move(writer), faults_));

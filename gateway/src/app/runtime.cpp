@@ -67,12 +67,16 @@ Runtime::Runtime(config::GatewayConfig config, const Clock& clock) : config_(std
 
 Runtime::~Runtime() { stop(); }
 
-Status Runtime::open() {
+Status Runtime::open(std::unique_ptr<store::Store> store) {
   const auto& cfg = config_;
-  // Readers: the blocking pool, one per partner worker, the jobs thread and the committer.
-  const int readers = cfg.server.blocking_threads + static_cast<int>(cfg.partners.size()) + 2;
-  GW_TRY(auto store, openConfiguredStore(cfg, readers));
-  store_ = std::move(store);
+  if (store != nullptr) {
+    store_ = std::move(store);
+  } else {
+    // Readers: the blocking pool, one per partner worker, the jobs thread and the committer.
+    const int readers = cfg.server.blocking_threads + static_cast<int>(cfg.partners.size()) + 2;
+    GW_TRY(auto opened, openConfiguredStore(cfg, readers));
+    store_ = std::move(opened);
+  }
   GW_TRY(auto record_key_secret, store_->deploymentSecret("record-key"));
   ingest_settings_ = ingestSettings(cfg, std::move(record_key_secret));
   formats_ = ingest::InputFormatRegistry::builtins();

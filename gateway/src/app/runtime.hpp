@@ -32,9 +32,9 @@ class Runtime {
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
 
-  /// Opens the store, loads the rule set and the consent registry, prepares the partner workers.
-  /// Nothing is started.
-  Status open();
+  /// Opens the store (the configured one, or `store` when given: tests inject fault backends),
+  /// loads the rule set and the consent registry, prepares the partner workers. Nothing is started.
+  Status open(std::unique_ptr<store::Store> store = nullptr);
   /// Starts the jobs thread and the workers (the listener is the Gateway's).
   void start();
   /// Stops the jobs thread (a reload in progress finishes), the blocking pool, the workers, and
