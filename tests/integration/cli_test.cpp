@@ -131,6 +131,15 @@ TEST_F(Cli, MapPrintsResourcesAndValidationAndFailsOnBadRecords) {
   auto by_type = run({"map", "--config", writeConfig(example), "--mapper", "lab_result", golden + "lab_quantity.input.json"});
   EXPECT_EQ(by_type.status, 0) << by_type.err;
   EXPECT_THAT(by_type.out, HasSubstr("\"resourceType\": \"Observation\""));
+  // With --config, as that gateway maps it: its clinic's identifier systems, and the record's
+  // program (otp) is Part 2 there, so the labels are the Part 2 ones ingest would send.
+  EXPECT_THAT(by_type.out, HasSubstr("https://ids.c1.example.org/"));
+  EXPECT_THAT(by_type.out, Not(HasSubstr("https://ids.clinic-c1.example/")));
+  EXPECT_THAT(by_type.out, HasSubstr("class sud, labels R,SUD,OPIOIDUD,42CFRPart2,NORDSCLCD,CPLYCD"));
+  // Without it, the golden cases' convention: no Part 2 program.
+  EXPECT_THAT(by_file.out, HasSubstr("https://ids.clinic-c1.example/"));
+  EXPECT_THAT(by_file.out, Not(HasSubstr("42CFRPart2")));
+  EXPECT_THAT(by_file.out, HasSubstr("privacy Observation/"));
 
   // A record that fails its schema: exit 1, the record field path named.
   std::string text = readWholeFile(golden + "lab_quantity.input.json");
@@ -173,6 +182,28 @@ TEST_F(Cli, MappersTestRunsTheGoldenCasesAndShowsADiff) {
   EXPECT_THAT(failing.out, HasSubstr("expected: \"final\""));
   EXPECT_THAT(failing.out, HasSubstr("actual:   \"corrected\""));
   EXPECT_THAT(failing.out, HasSubstr("0 passed, 1 failed"));
+
+  // After a reviewed change, --update rewrites the expected file from what the mapper makes now.
+  auto updated = run({"mappers", "test", "--update", "--format-dir", format.string(), "--profiles-dir",
+                      repo + "/fhir-profiles"});
+  EXPECT_EQ(updated.status, 0) << updated.out << updated.err;
+  EXPECT_THAT(readWholeFile((format / "golden/lab_quantity.expected.json").string()), HasSubstr("\"corrected\""));
+  auto again = run({"mappers", "test", "--format-dir", format.string(), "--profiles-dir", repo + "/fhir-profiles"});
+  EXPECT_EQ(again.status, 0) << again.out;
+  EXPECT_THAT(again.out, HasSubstr("1 passed, 0 failed"));
+
+  // A CSV golden case in a folder no CSV mapper reads is reported, not skipped.
+  const auto csv_dir = dir_ / "csv";
+  fs::create_directories(csv_dir);
+  fs::copy(repo + "/mappers/harm-reduction-weekly", csv_dir / "hrw", fs::copy_options::recursive);
+  fs::create_directories(csv_dir / "hrw/golden/stray");
+  fs::copy_file(csv_dir / "hrw/golden/edge_cases.csv", csv_dir / "hrw/golden/stray/lost.csv");
+  auto stray = run({"mappers", "test", "--format-dir", format.string(), "--profiles-dir", repo + "/fhir-profiles",
+                    "--csv-mappers-dir", csv_dir.string()});
+  EXPECT_EQ(stray.status, 1) << stray.out;
+  EXPECT_THAT(stray.out, HasSubstr("FAIL hrw/golden/stray/lost.csv"));
+  EXPECT_THAT(stray.out, HasSubstr("no CSV mapper reads"));
+  EXPECT_THAT(stray.out, HasSubstr("PASS hrw/weekly-export/edge_cases.csv"));
 
   // A broken mapper: file:line:column, exit 1.
   std::ofstream(format / "patient.mapper.json") << "{\n  oops\n}\n";

@@ -475,6 +475,20 @@ TEST_F(GatewayEndToEnd, ReloadKeepsTheRunningSetOnABrokenMapperAndSwapsInAFixedO
   EXPECT_EQ(gw.post(patientRecord()).status, 202);
   EXPECT_EQ(test_overdose(), 200);
 
+  // A set that loads but maps wrongly (a misspelt FHIR element would make every later patient
+  // invalid): its golden cases fail, so it is refused and the running set keeps serving.
+  std::string misspelt = patient_mapper;
+  ASSERT_NE(misspelt.find("\"birthDate\""), std::string::npos);
+  misspelt.replace(misspelt.find("\"birthDate\""), 11, "\"birthdate\"");
+  std::ofstream(format + "/patient.mapper.json") << misspelt;
+  auto misspelt_reload = gw.request("POST", "/v1/admin/reload", "", "dev-admin");
+  EXPECT_EQ(misspelt_reload.status, 422) << misspelt_reload.body;
+  EXPECT_THAT(misspelt_reload.body, HasSubstr("golden cases fail"));
+  EXPECT_THAT(misspelt_reload.body, HasSubstr("patient_full"));
+  auto still_valid = gw.post(patientRecord());
+  EXPECT_EQ(still_valid.status, 202);
+  EXPECT_THAT(still_valid.body, HasSubstr("\"state\":\"mapped\""));
+
   // Fixed: the new set (without the overdose mapper) takes effect.
   std::ofstream(format + "/patient.mapper.json") << patient_mapper;
   EXPECT_EQ(gw.request("POST", "/v1/admin/reload", "", "dev-ingest-c1").status, 403);
