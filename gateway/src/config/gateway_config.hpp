@@ -45,7 +45,7 @@ struct Token {
   std::string id;
   std::string sha256;               // hex SHA-256 of the bearer token; the token itself is never stored
   std::vector<std::string> roles;   // ingest, engineer, compliance, admin
-  std::vector<std::string> clinics;  // clinics an ingest token may post for; "*" = any
+  std::vector<std::string> clinics;  // clinics whose data the token may post and read; "*" = any
 };
 
 struct Program {
