@@ -25,7 +25,7 @@ class Gateway {
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;
 
-  /// Binds the listener and starts the delivery workers.
+  /// Binds the listener and starts the jobs thread and the delivery workers.
   Status start();
   /// Stops accepting, finishes requests and commits in flight, stops the workers.
   void stop();
@@ -36,7 +36,7 @@ class Gateway {
   /// afterwards (requests in flight finish with the set they began with). A set that fails to
   /// load (file:line:column in the error and the log) or whose golden cases fail is rejected, and
   /// the running one stays. Blocks while it reads files: call it off the io threads
-  /// (serve calls it on SIGHUP; POST /v1/admin/reload runs it on the gateway's reload thread).
+  /// (serve calls it on SIGHUP; POST /v1/admin/reload runs it on the jobs thread).
   /// Thread-safe; reloads run one at a time, and requests that arrive while one is running are
   /// answered together by the next (a burst of N requests costs at most two reloads).
   Result<ReloadSummary> reloadMappings();

@@ -112,10 +112,12 @@ void Runtime::start() {
 }
 
 void Runtime::stop() {
-  jobs_.stop();  // a reload in progress finishes first
+  // In the order work flows: requests already accepted finish and submit their commits, the
+  // commits finish and post their reconciliations, those run, and only then the workers stop.
   if (blocking_) blocking_->stop();
+  if (committer_) committer_->stop();
+  jobs_.stop();  // a reload in progress finishes first
   for (auto& w : workers_) w->stop();
-  committer_.reset();  // drains and commits what is queued
 }
 
 std::shared_ptr<const Runtime::Live> Runtime::current() const {

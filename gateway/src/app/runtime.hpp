@@ -37,8 +37,9 @@ class Runtime {
   Status open(std::unique_ptr<store::Store> store = nullptr);
   /// Starts the jobs thread and the workers (the listener is the Gateway's).
   void start();
-  /// Stops the jobs thread (a reload in progress finishes), the blocking pool, the workers, and
-  /// drains the committer.
+  /// Stops the blocking pool (running and queued requests finish), drains the committer, runs the
+  /// jobs those commits posted (reconciliations) and stops the jobs thread, then the workers.
+  /// Idempotent.
   void stop();
 
   // --- the live rule set ---------------------------------------------------------------------

@@ -31,8 +31,8 @@ namespace gw::delivery {
   HISTOGRAM(attempt_us, "Time of one post to the partner, in microseconds")
 GW_DECLARE_STATS_STRUCT(DeliveryStats, ALL_DELIVERY_STATS);
 
-/// The partner's endpoint as the config describes it; the bearer token is read from the
-/// environment variable the config names. Fails when that variable is unset.
+/// The partner's endpoint (URL, CA, client certificate, timeouts) as the config describes it.
+/// Its credential comes apart, from credentialsFor.
 Result<PartnerEndpoint> endpointFor(const config::Partner& partner);
 /// The credential source the partner's settings name: a static bearer token from
 /// bearer_token_env (which must be set), or none (mutual TLS alone).

@@ -7,18 +7,25 @@ namespace gw::ingest {
 GroupCommitter::GroupCommitter(store::Store& store, const Clock& clock, std::size_t max_batch_records)
     : store_(store), clock_(clock), max_batch_records_(max_batch_records), thread_([this] { run(); }) {}
 
-GroupCommitter::~GroupCommitter() {
+GroupCommitter::~GroupCommitter() { stop(); }
+
+void GroupCommitter::stop() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
   wake_.notify_one();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
 }
 
 void GroupCommitter::submit(std::vector<store::IngestWrite> writes, Done done) {
   {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
+    if (stopping_) {
+      lock.unlock();
+      return done(makeError(ErrorCode::Unavailable, "the gateway is stopping; nothing was stored", "",
+                            "retry against a running gateway"));
+    }
     queue_.push_back({std::move(writes), std::move(done)});
     stats_.requests_waiting.set(static_cast<std::int64_t>(queue_.size()));
   }

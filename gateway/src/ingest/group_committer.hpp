@@ -21,6 +21,9 @@ class GroupCommitter {
   GroupCommitter(store::Store& store, const Clock& clock, std::size_t max_batch_records = 2048);
   /// Commits what is queued, then stops.
   ~GroupCommitter();
+  /// Commits what is queued (answering each request) and joins the thread; submits from then on
+  /// are answered with an Unavailable error. Idempotent. The object stays usable for clock().
+  void stop();
   GroupCommitter(const GroupCommitter&) = delete;
   GroupCommitter& operator=(const GroupCommitter&) = delete;
 

@@ -29,7 +29,6 @@ struct IngestService::Prepared {
   static constexpr std::uint64_t kNotDecided = ~std::uint64_t{0};
   std::uint64_t registry_generation = kNotDecided;  // of the registry its decisions were taken under
   std::string patient_key;                          // write.patient_key, kept after the write moves out
-  std::vector<FieldError>& errors() { return result.errors; }
 };
 
 IngestService::IngestService(IngestParts parts)

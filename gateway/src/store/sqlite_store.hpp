@@ -13,7 +13,7 @@ namespace gw::store {
 struct SqliteOptions {
   std::string path;
   bool synchronous_full = true;
-  int read_pool_size = 16;  // at least I/O threads + partner workers + the committer
+  int read_pool_size = 16;  // at least blocking threads + partner workers + jobs + the committer
   /// Required by openSqliteStore: wraps the data keys (privacy.master_key_file /
   /// privacy.master_key_env). Used while opening only; the store keeps the unwrapped data keys,
   /// not the master key.
