@@ -12,6 +12,7 @@
 #include <string_view>
 #include <utility>
 
+#include "common/dates.hpp"
 #include "validate/model.hpp"
 
 namespace gw::validate {
@@ -90,25 +91,7 @@ struct DateTimeParts {
   double fraction = 0;           // precision 4 only
 };
 
-bool readDigits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
-  if (pos + n > s.size()) return false;
-  out = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const char c = s[pos + i];
-    if (c < '0' || c > '9') return false;
-    out = out * 10 + (c - '0');
-  }
-  return true;
-}
-
-std::int64_t daysFromCivil(int y, int m, int d) {  // proleptic Gregorian, days since 1970-01-01
-  y -= m <= 2 ? 1 : 0;
-  const int era = (y >= 0 ? y : y - 399) / 400;
-  const int yoe = y - era * 400;
-  const int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return static_cast<std::int64_t>(era) * 146097 + doe - 719468;
-}
+using dates::readDigits;
 
 // Parses a (format-checked) date/dateTime/instant; false when it is not one.
 bool parseDateTime(std::string_view s, DateTimeParts& out) {
@@ -143,8 +126,9 @@ bool parseDateTime(std::string_view s, DateTimeParts& out) {
     return false;  // FHIR requires a time zone with a time
   }
   out.precision = 4;
-  out.utc_seconds = daysFromCivil(out.year, out.month, out.day) * 86400 + h * 3600 + mi * 60 + sec -
-                    static_cast<std::int64_t>(offset_minutes) * 60;
+  const std::int64_t days =
+      dates::daysFromCivil(out.year, static_cast<unsigned>(out.month), static_cast<unsigned>(out.day));
+  out.utc_seconds = days * 86400 + h * 3600 + mi * 60 + sec - static_cast<std::int64_t>(offset_minutes) * 60;
   return true;
 }
 
