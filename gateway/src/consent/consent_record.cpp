@@ -40,7 +40,7 @@ class Checker {
       if (required) add(path, "is missing" + std::string(why), std::string(missing_hint));
       return std::nullopt;
     }
-    auto d = v->IsString() ? parseDate(std::string_view(v->GetString(), v->GetStringLength())) : std::nullopt;
+    auto d = v->IsString() ? parseDate(json::view(*v)) : std::nullopt;
     if (!d) add(path, "is not a real calendar date in the form YYYY-MM-DD", "send the date as YYYY-MM-DD, e.g. 2026-11-20");
     return d;
   }
@@ -49,7 +49,6 @@ class Checker {
   std::vector<FieldError>& out_;
 };
 
-std::string_view view(const rapidjson::Value& v) { return {v.GetString(), v.GetStringLength()}; }
 
 }  // namespace
 
@@ -77,7 +76,7 @@ std::vector<FieldError> checkValidity(const rapidjson::Value& record) {
     categories_ok = true;
     for (rapidjson::SizeType i = 0; i < cats->Size(); ++i) {
       const auto& item = (*cats)[i];
-      auto cls = item.IsString() ? privacy::parseClass(view(item)) : std::nullopt;
+      auto cls = item.IsString() ? privacy::parseClass(json::view(item)) : std::nullopt;
       if (!cls) {
         categories_ok = false;
         check.add("consent.categories[" + std::to_string(i) + "]", "is not a known category",
@@ -113,7 +112,7 @@ std::vector<FieldError> checkValidity(const rapidjson::Value& record) {
     }
     for (rapidjson::SizeType i = 0; i < purposes->Size(); ++i) {
       const auto& item = (*purposes)[i];
-      if (!item.IsString() || !parsePurpose(view(item))) {
+      if (!item.IsString() || !parsePurpose(json::view(item))) {
         check.add("consent.purposes[" + std::to_string(i) + "]", "is not a known purpose of use",
                   "use one of: TREAT, HPAYMT, HOPERAT");
       }
@@ -146,7 +145,7 @@ std::vector<FieldError> checkValidity(const rapidjson::Value& record) {
   check.date(c, "signed_on", "consent.signed_on", sud, "send the day the patient or representative signed", why);
 
   if (const auto* signed_by = json::find(c, "signed_by"); signed_by != nullptr) {
-    if (!signed_by->IsString() || (view(*signed_by) != "patient" && view(*signed_by) != "representative")) {
+    if (!signed_by->IsString() || (json::view(*signed_by) != "patient" && json::view(*signed_by) != "representative")) {
       check.add("consent.signed_by", "is not a known signer", "use 'patient' or 'representative'");
     }
   }
@@ -155,7 +154,7 @@ std::vector<FieldError> checkValidity(const rapidjson::Value& record) {
   std::optional<ConsentStatus> st;
   if (status == nullptr) {
     check.add("consent.status", "is missing", "send 'active' or 'revoked'");
-  } else if (!status->IsString() || !(st = parseStatus(view(*status)))) {
+  } else if (!status->IsString() || !(st = parseStatus(json::view(*status)))) {
     check.add("consent.status", "is not a known status", "send 'active' or 'revoked'");
   }
   if (st == ConsentStatus::Revoked) {
@@ -193,8 +192,8 @@ ConsentReading readConsentRecord(const rapidjson::Value& record) {
   v.consent_id = std::string(json::getString(c, "id"));
   v.partner_id = std::string(json::getString(c, "recipient"));
   v.status = *parseStatus(json::getString(c, "status"));
-  for (const auto& p : c["purposes"].GetArray()) v.purposes.add(*parsePurpose(view(p)));
-  for (const auto& k : c["categories"].GetArray()) v.classes.add(*privacy::parseClass(view(k)));
+  for (const auto& p : c["purposes"].GetArray()) v.purposes.add(*parsePurpose(json::view(p)));
+  for (const auto& k : c["categories"].GetArray()) v.classes.add(*privacy::parseClass(json::view(k)));
   v.period_start = *parseDate(json::getString(effective, "start"));
   v.period_end = parseDate(json::getString(effective, "end"));
   v.revoked_on = parseDate(json::getString(c, "revoked_on"));

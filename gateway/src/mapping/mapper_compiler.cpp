@@ -23,7 +23,6 @@ constexpr std::string_view kFunctions =
 constexpr std::string_view kVariables =
     "$ (the record, as in $.patient.mrn), $sourceId, $identifierSystem, $id, $clinic, and inside a loop $item and $index";
 
-std::string_view view(const rapidjson::Value& v) { return {v.GetString(), v.GetStringLength()}; }
 
 std::string child(const std::string& pointer, std::string_view token) {
   std::string out = pointer;
@@ -84,14 +83,14 @@ class Compiler {
 
     const auto* format = json::find(root, "format");
     if (format == nullptr) return error("missing \"format\": \"" + std::string(kFormat) + "\"", "");
-    if (!format->IsString() || view(*format) != kFormat) {
+    if (!format->IsString() || json::view(*format) != kFormat) {
       return error("unsupported mapper format; this gateway reads \"" + std::string(kFormat) + "\"", "/format");
     }
     const auto* record_type = json::find(root, "recordType");
     if (record_type == nullptr || !record_type->IsString()) {
       return error("missing \"recordType\" (a string naming the record type this file maps)", "");
     }
-    if (view(*record_type) != mapper_.record_type) {
+    if (json::view(*record_type) != mapper_.record_type) {
       return error("recordType must be \"" + mapper_.record_type + "\" (the file is named " + mapper_.record_type +
                        std::string(kSuffix) + ")",
                    "/recordType");
@@ -133,13 +132,13 @@ class Compiler {
                   std::string_view what) const {
     for (const auto& member : object.GetObject()) {
       bool known = false;
-      for (const auto key : allowed) known = known || view(member.name) == key;
+      for (const auto key : allowed) known = known || json::view(member.name) == key;
       if (!known) {
         std::string list;
         for (const auto key : allowed) list += (list.empty() ? "" : ", ") + std::string(key);
         return makeError(ErrorCode::Config,
-                         "unknown key " + quoteCode(view(member.name)) + " in " + std::string(what) + "; allowed: " + list,
-                         atKey(child(pointer, view(member.name))));
+                         "unknown key " + quoteCode(json::view(member.name)) + " in " + std::string(what) + "; allowed: " + list,
+                         atKey(child(pointer, json::view(member.name))));
       }
     }
     return ok();
@@ -148,7 +147,7 @@ class Compiler {
   Status compileValueMaps(const rapidjson::Value& maps) {
     if (!maps.IsObject()) return error("valueMaps must be an object of named value maps", "/valueMaps");
     for (const auto& member : maps.GetObject()) {
-      const std::string name(view(member.name));
+      const std::string name(json::view(member.name));
       const std::string pointer = child("/valueMaps", name);
       if (!isName(name, "-")) {
         return makeError(ErrorCode::Config, "value map names use letters, digits, '_' and '-'", atKey(pointer));
@@ -166,12 +165,12 @@ class Compiler {
       map.name = name;
       map.where = at(pointer);
       for (const auto& entry : entries->GetObject()) {
-        const std::string entry_pointer = child(child(pointer, "entries"), view(entry.name));
+        const std::string entry_pointer = child(child(pointer, "entries"), json::view(entry.name));
         if (entry.value.IsNull() || isEmptyLiteral(entry.value)) {
           return error("a value map entry needs a value (null and empty values are not allowed in FHIR)", entry_pointer);
         }
-        if (!map.entries.emplace(std::string(view(entry.name)), &entry.value).second) {
-          return makeError(ErrorCode::Config, "duplicate code " + quoteCode(view(entry.name)) + " in value map '" + name + "'",
+        if (!map.entries.emplace(std::string(json::view(entry.name)), &entry.value).second) {
+          return makeError(ErrorCode::Config, "duplicate code " + quoteCode(json::view(entry.name)) + " in value map '" + name + "'",
                            atKey(entry_pointer));
         }
       }
@@ -192,18 +191,18 @@ class Compiler {
                     "a resource rule"));
     ResourceRule rule;
     const auto* type = json::find(v, "resourceType");
-    if (type == nullptr || !type->IsString() || !isResourceTypeName(view(*type))) {
+    if (type == nullptr || !type->IsString() || !isResourceTypeName(json::view(*type))) {
       return error("resourceType must be a FHIR resource type name such as \"Patient\"",
                    type == nullptr ? pointer : child(pointer, "resourceType"));
     }
-    rule.resource_type = view(*type);
+    rule.resource_type = json::view(*type);
     const auto* kind = json::find(v, "identifierKind");
-    if (kind == nullptr || !kind->IsString() || !isName(view(*kind), "-.")) {
+    if (kind == nullptr || !kind->IsString() || !isName(json::view(*kind), "-.")) {
       return error("identifierKind must be a short name such as \"mrn\" or \"prescription\" "
                    "(identifier.system = the clinic's identifier base + this kind)",
                    kind == nullptr ? pointer : child(pointer, "identifierKind"));
     }
-    rule.identifier_kind = view(*kind);
+    rule.identifier_kind = json::view(*kind);
 
     // forEach: one resource per item of a record array; $item and $index are in scope below.
     std::size_t loops_before = loops_.size();
@@ -229,7 +228,7 @@ class Compiler {
     const auto* body = json::find(v, "template");
     if (body == nullptr || !body->IsObject()) return error("template must be a JSON object (the FHIR resource)", body == nullptr ? pointer : template_pointer);
     for (const auto& member : body->GetObject()) {
-      const auto name = view(member.name);
+      const auto name = json::view(member.name);
       if (name == "resourceType" || name == "id") {
         return makeError(ErrorCode::Config,
                          "the engine sets \"" + std::string(name) + "\"; remove it from the template (resourceType comes "
@@ -268,7 +267,7 @@ class Compiler {
   Result<Node> compileExpr(const rapidjson::Value& v, const std::string& pointer) {
     switch (v.GetType()) {
       case rapidjson::kStringType:
-        if (v.GetStringLength() > 0 && v.GetString()[0] == '$') return compilePath(view(v), pointer);
+        if (v.GetStringLength() > 0 && v.GetString()[0] == '$') return compilePath(json::view(v), pointer);
         if (v.GetStringLength() == 0) return error("empty strings are not allowed in FHIR; leave the member out", pointer);
         return literal(v, pointer);
       case rapidjson::kNullType:
@@ -296,7 +295,7 @@ class Compiler {
         const rapidjson::Value* function = nullptr;
         std::string function_name;
         for (const auto& member : v.GetObject()) {
-          const auto name = view(member.name);
+          const auto name = json::view(member.name);
           if (name.empty() || name[0] != '$') continue;
           if (function != nullptr) {
             return makeError(ErrorCode::Config,
@@ -325,9 +324,9 @@ class Compiler {
     node.kind = NodeKind::Object;
     node.where = at(pointer);
     for (const auto& member : v.GetObject()) {
-      GW_TRY(auto value, compileExpr(member.value, child(pointer, view(member.name))));
+      GW_TRY(auto value, compileExpr(member.value, child(pointer, json::view(member.name))));
       node.dynamic = node.dynamic || value.dynamic;
-      node.names.emplace_back(view(member.name));
+      node.names.emplace_back(json::view(member.name));
       node.children.push_back(std::move(value));
     }
     return node;
@@ -363,7 +362,7 @@ class Compiler {
       if (!operand.IsString() || operand.GetStringLength() == 0) {
         return error(name + " takes " + std::string(what), operand_pointer);
       }
-      return std::string(view(operand));
+      return std::string(json::view(operand));
     };
 
     if (name == "$literal") {
@@ -387,7 +386,7 @@ class Compiler {
         if (!select->IsString() || select->GetStringLength() == 0) {
           return error("select takes the name of a member of the value map's entries", child(pointer, "select"));
         }
-        node.text = view(*select);
+        node.text = json::view(*select);
         GW_TRY(checkSelect(it->second, node.text, child(pointer, "select")));
       }
       GW_TRY(auto input, required("value"));
@@ -417,11 +416,11 @@ class Compiler {
     }
     if (name == "$reference" || name == "$resourceId") {
       GW_TRY(onlyKeys(call, pointer, {std::string_view(name), "sourceId"}, name));
-      if (!operand.IsString() || !isResourceTypeName(view(operand))) {
+      if (!operand.IsString() || !isResourceTypeName(json::view(operand))) {
         return error(name + " takes a FHIR resource type name such as \"Patient\"", operand_pointer);
       }
       node.kind = name == "$reference" ? NodeKind::Reference : NodeKind::ResourceId;
-      node.text = view(operand);
+      node.text = json::view(operand);
       GW_TRY(auto input, required("sourceId"));
       return withOperand(std::move(node), std::move(input));
     }
@@ -482,7 +481,7 @@ class Compiler {
       GW_TRY(onlyKeys(call, pointer, {"$join", "separator"}, name));
       if (const auto* separator = json::find(call, "separator"); separator != nullptr) {
         if (!separator->IsString()) return error("separator must be a string such as \", \"", child(pointer, "separator"));
-        node.text = view(*separator);
+        node.text = json::view(*separator);
       }
       node.kind = NodeKind::Join;
       GW_TRY(auto input, compileExpr(operand, operand_pointer));
@@ -516,7 +515,7 @@ class Compiler {
         return error("timezone takes an IANA zone name such as \"America/New_York\" or a fixed offset such as \"-05:00\"",
                      zone_pointer);
       }
-      const std::string zone_name(view(*timezone));
+      const std::string zone_name(json::view(*timezone));
       auto cached = zones_.find(zone_name);
       if (cached == zones_.end()) {
         auto loaded = TimeZone::load(zone_name);
@@ -540,7 +539,7 @@ class Compiler {
         const auto& item = (*formats)[i];
         const std::string item_pointer = child(formats_pointer, i);
         if (!item.IsString()) return error("a format is a string such as \"MM/DD/YYYY\"", item_pointer);
-        auto compiled = compileDateFormat(view(item), with_time);
+        auto compiled = compileDateFormat(json::view(item), with_time);
         if (!compiled) {
           Error e = compiled.error();
           e.where = at(item_pointer);
@@ -550,7 +549,7 @@ class Compiler {
           if (earlier.text == compiled.value().text) return error("format " + quoteCode(earlier.text) + " is listed twice", item_pointer);
         }
         if (with_time && !compiled.value().has_offset && !spec->zone) {
-          return error("format " + quoteCode(view(item)) + " has no offset (Z), so it reads local times: add \"timezone\"",
+          return error("format " + quoteCode(json::view(item)) + " has no offset (Z), so it reads local times: add \"timezone\"",
                        item_pointer, "for example \"timezone\": \"America/New_York\" (DST-aware) or \"timezone\": \"-05:00\"");
         }
         spec->formats.push_back(std::move(compiled).value());
@@ -569,9 +568,9 @@ class Compiler {
     if (!v.IsString() || v.GetStringLength() < 2 || v.GetString()[0] != '$') {
       return error(std::string(what) + " takes the path of a record array, such as \"$.service.items\" or \"$item.parts\"", pointer);
     }
-    GW_TRY(auto source, compilePath(view(v), pointer, &array_pointer));
+    GW_TRY(auto source, compilePath(json::view(v), pointer, &array_pointer));
     if (source.variable != Variable::Record && source.variable != Variable::Item) {
-      return error(std::string(what) + " must walk a record array ($.… or $item…), not " + quoteCode(view(v)), pointer);
+      return error(std::string(what) + " must walk a record array ($.… or $item…), not " + quoteCode(json::view(v)), pointer);
     }
     return source;
   }
@@ -591,7 +590,7 @@ class Compiler {
       node.if_operand = literal;
     }
     if (const auto* type = json::find(call, "is"); type != nullptr) {
-      const std::string_view t = type->IsString() ? view(*type) : std::string_view{};
+      const std::string_view t = type->IsString() ? json::view(*type) : std::string_view{};
       node.if_test = IfTest::IsType;
       if (t == "string") node.if_type = rapidjson::kStringType;
       else if (t == "number") node.if_type = rapidjson::kNumberType;

@@ -139,7 +139,7 @@ std::string fieldName(const Node& node, const Scope& scope) {
 // A code or id as text: strings as they are, integers in decimal (CSV-like sources send numbers).
 bool scalarText(const rapidjson::Value& v, std::string& buffer, std::string_view& out) {
   if (v.IsString()) {
-    out = std::string_view(v.GetString(), v.GetStringLength());
+    out = json::view(v);
     return true;
   }
   if (v.IsInt64()) {
@@ -308,7 +308,7 @@ Outcome evalLookup(const Node& node, Scope& scope, rapidjson::Value& out) {
   const std::string_view what = spec.with_time ? "date-time" : "date";
   char text[kMaxDateText];
   DateParse parsed;
-  if (input.IsString()) parsed = parseDate(spec, std::string_view(input.GetString(), input.GetStringLength()), text);
+  if (input.IsString()) parsed = parseDate(spec, json::view(input), text);
   switch (parsed.status) {
     case DateParse::Status::Ok:
       out.SetString(text, static_cast<rapidjson::SizeType>(parsed.size), scope.allocator);
@@ -338,7 +338,7 @@ Outcome evalDate(const Node& node, Scope& scope, rapidjson::Value& out, bool wit
   // Never quote the value: dates of birth are PHI.
   if (node.date_spec) return evalDeclaredDate(node, scope, input, out);
   if (!with_time) {
-    if (!input.IsString() || !isCalendarDate(std::string_view(input.GetString(), input.GetStringLength()))) {
+    if (!input.IsString() || !isCalendarDate(json::view(input))) {
       return fail(scope, fieldName(node, scope) + " is not a valid calendar date; expected YYYY-MM-DD naming a real day (mapped at " +
                              node.where + ")", node);
     }
@@ -346,7 +346,7 @@ Outcome evalDate(const Node& node, Scope& scope, rapidjson::Value& out, bool wit
     return Outcome::Present;
   }
   std::string normalised;
-  if (!input.IsString() || !normaliseDateTime(std::string_view(input.GetString(), input.GetStringLength()), normalised)) {
+  if (!input.IsString() || !normaliseDateTime(json::view(input), normalised)) {
     return fail(scope, fieldName(node, scope) + " is not a valid date-time; expected RFC 3339 with an offset, e.g. "
                            "2026-11-20T09:00:00-05:00 (mapped at " + node.where + ")", node);
   }
@@ -381,7 +381,7 @@ bool ifHolds(const Node& node, const rapidjson::Value& condition);
 // booleans as JSON writes them. False for objects, arrays and null.
 bool appendScalar(const rapidjson::Value& v, std::string& out, bool escape) {
   if (v.IsString()) {
-    const std::string_view text(v.GetString(), v.GetStringLength());
+    const std::string_view text = json::view(v);
     if (escape) {
       appendXhtmlEscaped(out, text);
     } else {
@@ -686,7 +686,7 @@ Outcome evalText(const Node& node, Scope& scope, rapidjson::Value& out) {
   std::string buffer;
   std::string_view text;
   if (input.IsString()) {
-    text = std::string_view(input.GetString(), input.GetStringLength());
+    text = json::view(input);
   } else if (input.IsNumber() || input.IsBool()) {
     buffer = json::toString(input);
     text = buffer;
@@ -739,7 +739,7 @@ Outcome evalNumber(const Node& node, Scope& scope, rapidjson::Value& out) {
                            node.where + ")", node);
   };
   if (!input.IsString()) return not_a_number();
-  const std::string_view text(input.GetString(), input.GetStringLength());
+  const std::string_view text = json::view(input);
   std::size_t i = text.size() > 0 && text[0] == '-' ? 1 : 0;
   const std::size_t int_start = i;
   while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;

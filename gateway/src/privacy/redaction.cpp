@@ -116,7 +116,7 @@ Result<CarePlanRedaction> removeCarePlanActivities(rapidjson::Document& careplan
   const rapidjson::Value& plan = careplan;
   std::size_t activity_members = 0;
   for (const auto& m : plan.GetObject()) {
-    if (std::string_view(m.name.GetString(), m.name.GetStringLength()) == "activity") ++activity_members;
+    if (json::view(m.name) == "activity") ++activity_members;
   }
   if (activity_members > 1) {
     return makeError(ErrorCode::Internal, "the CarePlan has " + std::to_string(activity_members) + " 'activity' members",

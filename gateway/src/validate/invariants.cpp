@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "common/dates.hpp"
+#include "common/json.hpp"
 #include "validate/model.hpp"
 
 namespace gw::validate {
@@ -22,7 +23,6 @@ using rapidjson::Value;
 
 constexpr std::string_view kUcum = "http://unitsofmeasure.org";
 
-std::string_view view(const Value& v) { return {v.GetString(), v.GetStringLength()}; }
 
 // FHIRPath `name.exists()`: the member, or its "_name" extension companion, is present.
 bool sameChars(const char* a, std::string_view b) {  // inline: names are a few bytes
@@ -50,7 +50,7 @@ bool exists(const Value& focus, std::string_view name) {
 bool choiceExists(const Value& focus, std::string_view stem) {
   if (!focus.IsObject()) return false;
   for (const auto& m : focus.GetObject()) {
-    std::string_view key = view(m.name);
+    std::string_view key = json::view(m.name);
     if (m.value.IsNull()) continue;
     if (!key.empty() && key[0] == '_') key.remove_prefix(1);
     if (key.size() > stem.size() && key.substr(0, stem.size()) == stem && key[stem.size()] >= 'A' &&
@@ -461,7 +461,7 @@ bool checkPer1(const Value& f, const InvariantContext&) {
   const Value* start = primitiveValue(f, "start");
   const Value* end = primitiveValue(f, "end");
   if (start == nullptr || end == nullptr || !start->IsString() || !end->IsString()) return true;
-  return compareDateTimes(view(*start), view(*end)) != 1;
+  return compareDateTimes(json::view(*start), json::view(*end)) != 1;
 }
 
 bool checkQty3(const Value& f, const InvariantContext&) { return !exists(f, "code") || exists(f, "system"); }
@@ -497,7 +497,7 @@ bool checkTim9(const Value& f, const InvariantContext&) {
   // `when.select($this in ('C' | 'CM' | 'CD' | 'CV')).allFalse()`: no meal-relative "C*" code.
   return !anyItem(findMember(f, "when"), [](const Value& w) {
     if (!w.IsString()) return false;
-    const std::string_view code = view(w);
+    const std::string_view code = json::view(w);
     return code == "C" || code == "CM" || code == "CD" || code == "CV";
   });
 }
@@ -507,7 +507,7 @@ bool checkTim10(const Value& f, const InvariantContext&) { return !exists(f, "ti
 // string's address (the resource is not modified while it is validated).
 XhtmlVerdict narrativeVerdict(const Value& f, const InvariantContext& context) {
   if (context.scratch_key != f.GetString()) {
-    const XhtmlVerdict verdict = scanNarrative(view(f));
+    const XhtmlVerdict verdict = scanNarrative(json::view(f));
     context.scratch_key = f.GetString();
     context.scratch_value = (verdict.allowed ? 1U : 0U) | (verdict.content ? 2U : 0U);
   }
@@ -542,7 +542,7 @@ bool checkDom5(const Value& f, const InvariantContext&) {
 // Any string anywhere in `v` for which `match` is true (member names are not values).
 template <class Fn>
 bool anyString(const Value& v, Fn&& match) {
-  if (v.IsString()) return match(view(v));
+  if (v.IsString()) return match(json::view(v));
   if (v.IsArray()) {
     for (const auto& item : v.GetArray()) {
       if (anyString(item, match)) return true;
@@ -622,7 +622,7 @@ bool checkAtt1(const Value& f, const InvariantContext&) { return !exists(f, "dat
 
 bool systemIsUcumOrAbsent(const Value& f) {
   const Value* system = primitiveValue(f, "system");
-  return system == nullptr || !system->IsString() || view(*system) == kUcum;
+  return system == nullptr || !system->IsString() || json::view(*system) == kUcum;
 }
 bool checkAge1(const Value& f, const InvariantContext&) {
   const Value* value = primitiveValue(f, "value");
@@ -633,7 +633,7 @@ bool checkCnt3(const Value& f, const InvariantContext&) {
   const Value* value = primitiveValue(f, "value");
   const Value* code = primitiveValue(f, "code");
   return (exists(f, "code") || !exists(f, "value")) && systemIsUcumOrAbsent(f) &&
-         (code == nullptr || !code->IsString() || view(*code) == "1") &&
+         (code == nullptr || !code->IsString() || json::view(*code) == "1") &&
          (value == nullptr || !value->IsNumber() || !value->IsDouble());  // a JSON number with '.' or exponent
 }
 bool checkDis1(const Value& f, const InvariantContext&) {

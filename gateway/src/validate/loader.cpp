@@ -508,7 +508,7 @@ class Builder {
     if (profiles == nullptr) return ok();
     if (!profiles->IsArray()) return src.error(pointer, "targetProfile must be an array");
     for (const auto& p : profiles->GetArray()) {
-      const std::string_view url = p.IsString() ? std::string_view(p.GetString(), p.GetStringLength()) : "";
+      const std::string_view url = p.IsString() ? json::view(p) : "";
       if (url.rfind(kBaseSd, 0) == 0) {
         const std::string_view name = url.substr(kBaseSd.size());
         if (name == "Resource") {
@@ -542,7 +542,7 @@ class Builder {
     if (!e.IsObject()) return src.error(ptr, "differential element must be an object");
     std::string_view fixed_key, pattern_key;
     for (const auto& m : e.GetObject()) {
-      const std::string_view key(m.name.GetString(), m.name.GetStringLength());
+      const std::string_view key = json::view(m.name);
       if (key.rfind("fixed", 0) == 0) {
         fixed_key = key;
       } else if (key.rfind("pattern", 0) == 0) {

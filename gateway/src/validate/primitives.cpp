@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "common/dates.hpp"
+#include "common/json.hpp"
 
 namespace gw::validate {
 namespace {
@@ -203,7 +204,7 @@ std::string_view primitiveProblem(Primitive type, const rapidjson::Value& v) {
       break;
   }
   if (!v.IsString()) return "must be a JSON string";
-  const std::string_view s(v.GetString(), v.GetStringLength());
+  const std::string_view s = json::view(v);
   if (s.empty()) return "must not be an empty string (ele-1: leave the element out instead)";
   switch (type) {
     case Primitive::String:
