@@ -49,10 +49,7 @@ class Checker {
   std::vector<FieldError>& out_;
 };
 
-
 }  // namespace
-
-Error FieldError::toError() const { return makeError(ErrorCode::InvalidInput, reason, path, hint); }
 
 std::vector<FieldError> checkValidity(const rapidjson::Value& record) {
   std::vector<FieldError> errors;
@@ -201,30 +198,6 @@ ConsentReading readConsentRecord(const rapidjson::Value& record) {
   v.recorded_at = *recorded_at;
   out.version = std::move(v);
   return out;
-}
-
-Result<ConsentVersion> consentFromRecord(const rapidjson::Value& record, std::string patient_key,
-                                         std::string resource_id) {
-  auto reading = readConsentRecord(record);
-  const auto& problems = reading.problems;
-  if (!problems.empty()) {
-    if (problems.size() == 1 && (problems.front().path == "clinic" || problems.front().path == "recorded_at")) {
-      return makeError(ErrorCode::InvalidInput, problems.front().reason, problems.front().path, problems.front().hint);
-    }
-    std::string message = "the consent is not valid: ";
-    for (std::size_t i = 0; i < problems.size(); ++i) {
-      if (i > 0) message += "; ";
-      message += problems[i].path + " " + problems[i].reason;
-    }
-    return makeError(ErrorCode::InvalidInput, std::move(message), problems.front().path,
-                     problems.size() == 1 ? problems.front().hint
-                                          : "correct each field listed; " + problems.front().path + ": " +
-                                                problems.front().hint);
-  }
-  ConsentVersion v = std::move(*reading.version);
-  v.patient_key = std::move(patient_key);
-  v.resource_id = std::move(resource_id);
-  return v;
 }
 
 }  // namespace gw::consent

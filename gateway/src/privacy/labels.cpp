@@ -39,7 +39,6 @@ constexpr ConfidentialityDef kConfidentiality[] = {
     {"U", "unrestricted"}, {"L", "low"}, {"M", "moderate"}, {"N", "normal"}, {"R", "restricted"}, {"V", "very restricted"},
 };
 
-
 // Label strings are static, so the JSON refers to them instead of copying.
 rapidjson::Value ref(std::string_view s) { return rapidjson::Value(rapidjson::StringRef(s.data(), s.size())); }
 
@@ -206,8 +205,6 @@ LabelSet bundleLabels(std::span<const rapidjson::Value* const> resources) {
   out.bits &= static_cast<std::uint16_t>(~static_cast<std::uint16_t>(Label::Redacted));
   return out;
 }
-
-Confidentiality bundleConfidentiality(std::span<const Classification> entries) { return bundleLabels(entries).confidentiality; }
 
 rapidjson::Value securityCodings(const LabelSet& labels, Allocator& allocator) {
   // The same Codings as labels.codings(), without building that vector: every resource is labelled.
