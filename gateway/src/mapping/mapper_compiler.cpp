@@ -7,6 +7,7 @@
 
 #include "common/json.hpp"
 #include "mapping/compiled_mapper.hpp"
+#include "mapping/mapper_functions.hpp"
 #include "common/json_locations.hpp"
 #include "mapping/record_schemas.hpp"
 #include "mapping/support.hpp"
@@ -17,9 +18,6 @@ namespace {
 
 constexpr std::string_view kFormat = "gw-mapper/1";
 constexpr std::string_view kSuffix = ".mapper.json";
-constexpr std::string_view kFunctions =
-    "$lookup, $date, $dateTime, $reference, $resourceId, $identifierSystem, $concat, $if, $map, $join, $upper, $lower, "
-    "$trim, $escapeXhtml, $number, $literal";
 constexpr std::string_view kVariables =
     "$ (the record, as in $.patient.mrn), $sourceId, $identifierSystem, $id, $clinic, and inside a loop $item and $index";
 
@@ -129,6 +127,18 @@ class Compiler {
   }
 
   Status onlyKeys(const rapidjson::Value& object, const std::string& pointer, std::initializer_list<std::string_view> allowed,
+                  std::string_view what) const {
+    return onlyKeys(object, pointer, std::vector<std::string_view>(allowed), what);
+  }
+
+  // A call may hold its function's name and the table's arguments, nothing else.
+  Status onlyKeys(const rapidjson::Value& call, const std::string& pointer, const FunctionSpec& spec) const {
+    std::vector<std::string_view> allowed{spec.name};
+    for (const auto& argument : spec.arguments) allowed.push_back(argument.name);
+    return onlyKeys(call, pointer, allowed, spec.name);
+  }
+
+  Status onlyKeys(const rapidjson::Value& object, const std::string& pointer, const std::vector<std::string_view>& allowed,
                   std::string_view what) const {
     for (const auto& member : object.GetObject()) {
       bool known = false;
@@ -365,140 +375,130 @@ class Compiler {
       return std::string(json::view(operand));
     };
 
-    if (name == "$literal") {
-      GW_TRY(onlyKeys(call, pointer, {"$literal"}, "$literal"));
-      if (operand.IsNull()) return error("null is not allowed in FHIR; leave the member out", operand_pointer);
-      return literal(operand, operand_pointer);
+    const FunctionSpec* spec = findFunction(name);
+    if (spec == nullptr) {
+      return makeError(ErrorCode::Config, "unknown function " + quoteCode(name) + "; known functions: " + functionList(),
+                       atKey(operand_pointer),
+                       "a string value starting with '$' is a path; write {\"$literal\": \"$...\"} for a literal");
     }
-    if (name == "$lookup") {
-      GW_TRY(onlyKeys(call, pointer, {"$lookup", "value", "select"}, "$lookup"));
-      GW_TRY(auto map_name, string_operand("the name of a value map"));
-      const auto it = mapper_.value_maps.find(map_name);
-      if (it == mapper_.value_maps.end()) {
-        std::string known;
-        for (const auto& [n, m] : mapper_.value_maps) known += (known.empty() ? "" : ", ") + n;
-        return error("unknown value map " + quoteCode(map_name) + (known.empty() ? "; valueMaps is empty" : "; defined: " + known),
-                     operand_pointer);
-      }
-      node.kind = NodeKind::Lookup;
-      node.value_map = &it->second;
-      if (const auto* select = json::find(call, "select"); select != nullptr) {
-        if (!select->IsString() || select->GetStringLength() == 0) {
-          return error("select takes the name of a member of the value map's entries", child(pointer, "select"));
-        }
-        node.text = json::view(*select);
-        GW_TRY(checkSelect(it->second, node.text, child(pointer, "select")));
-      }
-      GW_TRY(auto input, required("value"));
-      return withOperand(std::move(node), std::move(input));
-    }
-    if (name == "$date" || name == "$dateTime") {
-      const bool with_time = name == "$dateTime";
-      if (!with_time && json::find(call, "timezone") != nullptr) {
-        return makeError(ErrorCode::Config, "a date has no time zone; use $dateTime for values with a time",
-                         atKey(child(pointer, "timezone")));
-      }
-      if (with_time) {
-        GW_TRY(onlyKeys(call, pointer, {"$dateTime", "formats", "timezone"}, name));
-      } else {
-        GW_TRY(onlyKeys(call, pointer, {"$date", "formats"}, name));
-      }
-      node.kind = with_time ? NodeKind::DateTime : NodeKind::Date;
-      GW_TRY(compileDateSpec(call, pointer, with_time, node));
-      GW_TRY(auto input, compileExpr(operand, operand_pointer));
-      return withOperand(std::move(node), std::move(input));
-    }
-    if (columns_ != nullptr && (name == "$reference" || name == "$resourceId" || name == "$identifierSystem")) {
+    if (columns_ != nullptr && !spec->in_record_templates) {
       return makeError(ErrorCode::Config,
                        name + " is not available in a record template: it builds clinic records, and resources come later "
                               "from the record-type mapper",
                        atKey(operand_pointer));
     }
-    if (name == "$reference" || name == "$resourceId") {
-      GW_TRY(onlyKeys(call, pointer, {std::string_view(name), "sourceId"}, name));
-      if (!operand.IsString() || !isResourceTypeName(json::view(operand))) {
-        return error(name + " takes a FHIR resource type name such as \"Patient\"", operand_pointer);
+    if (spec->kind == NodeKind::Date && json::find(call, "timezone") != nullptr) {
+      return makeError(ErrorCode::Config, "a date has no time zone; use $dateTime for values with a time",
+                       atKey(child(pointer, "timezone")));
+    }
+    GW_TRY(onlyKeys(call, pointer, *spec));
+    node.kind = spec->kind;
+    switch (spec->kind) {
+      case NodeKind::Literal:
+        if (operand.IsNull()) return error("null is not allowed in FHIR; leave the member out", operand_pointer);
+        return literal(operand, operand_pointer);
+      case NodeKind::Lookup: {
+        GW_TRY(auto map_name, string_operand("the name of a value map"));
+        const auto it = mapper_.value_maps.find(map_name);
+        if (it == mapper_.value_maps.end()) {
+          std::string known;
+          for (const auto& [n, m] : mapper_.value_maps) known += (known.empty() ? "" : ", ") + n;
+          return error("unknown value map " + quoteCode(map_name) +
+                           (known.empty() ? "; valueMaps is empty" : "; defined: " + known),
+                       operand_pointer);
+        }
+        node.value_map = &it->second;
+        if (const auto* select = json::find(call, "select"); select != nullptr) {
+          if (!select->IsString() || select->GetStringLength() == 0) {
+            return error("select takes the name of a member of the value map's entries", child(pointer, "select"));
+          }
+          node.text = json::view(*select);
+          GW_TRY(checkSelect(it->second, node.text, child(pointer, "select")));
+        }
+        GW_TRY(auto input, required("value"));
+        return withOperand(std::move(node), std::move(input));
       }
-      node.kind = name == "$reference" ? NodeKind::Reference : NodeKind::ResourceId;
-      node.text = json::view(operand);
-      GW_TRY(auto input, required("sourceId"));
-      return withOperand(std::move(node), std::move(input));
-    }
-    if (name == "$identifierSystem") {
-      GW_TRY(onlyKeys(call, pointer, {"$identifierSystem"}, name));
-      GW_TRY(auto kind, string_operand("an identifier kind such as \"mrn\""));
-      node.text = std::move(kind);
-      if (!isName(node.text, "-.")) return error("identifier kinds use letters, digits, '_', '-' and '.'", operand_pointer);
-      node.kind = NodeKind::IdentifierSystem;
-      return node;
-    }
-    if (name == "$concat") {
-      GW_TRY(onlyKeys(call, pointer, {"$concat"}, name));
-      if (!operand.IsArray() || operand.Empty()) return error("$concat takes a non-empty array of parts", operand_pointer);
-      node.kind = NodeKind::Concat;
-      for (rapidjson::SizeType i = 0; i < operand.Size(); ++i) {
-        GW_TRY(auto part, compileExpr(operand[i], child(operand_pointer, i)));
-        node.dynamic = node.dynamic || part.dynamic;
-        node.children.push_back(std::move(part));
+      case NodeKind::Date:
+      case NodeKind::DateTime: {
+        GW_TRY(compileDateSpec(call, pointer, spec->kind == NodeKind::DateTime, node));
+        GW_TRY(auto input, compileExpr(operand, operand_pointer));
+        return withOperand(std::move(node), std::move(input));
       }
-      return node;
-    }
-    if (name == "$if") {
-      GW_TRY(onlyKeys(call, pointer, {"$if", "equals", "contains", "is", "then", "else"}, name));
-      node.kind = NodeKind::If;
-      GW_TRY(compileIfTest(call, pointer, node));
-      GW_TRY(auto condition, compileExpr(operand, operand_pointer));
-      GW_TRY(auto then_branch, required("then"));
-      node.dynamic = condition.dynamic || then_branch.dynamic;
-      node.children.push_back(std::move(condition));
-      node.children.push_back(std::move(then_branch));
-      if (json::find(call, "else") != nullptr) {
-        GW_TRY(auto else_branch, required("else"));
-        node.dynamic = node.dynamic || else_branch.dynamic;
-        node.children.push_back(std::move(else_branch));
+      case NodeKind::Reference:
+      case NodeKind::ResourceId: {
+        if (!operand.IsString() || !isResourceTypeName(json::view(operand))) {
+          return error(name + " takes a FHIR resource type name such as \"Patient\"", operand_pointer);
+        }
+        node.text = json::view(operand);
+        GW_TRY(auto input, required("sourceId"));
+        return withOperand(std::move(node), std::move(input));
       }
-      return node;
-    }
-    if (name == "$map") {
-      GW_TRY(onlyKeys(call, pointer, {"$map", "to"}, name));
-      std::string array_pointer;
-      GW_TRY(auto source, compileLoopSource(operand, operand_pointer, "$map", array_pointer));
-      const auto* to = json::find(call, "to");
-      if (to == nullptr) return error("$map needs \"to\": the value to produce for each item ($item, $index)", pointer);
-      loops_.push_back(std::move(array_pointer));
-      auto body = compileExpr(*to, child(pointer, "to"));
-      loops_.pop_back();
-      if (!body) return body.error();
-      node.kind = NodeKind::Map;
-      node.dynamic = true;
-      node.field_path = source.field_path;
-      node.item_relative = source.item_relative;
-      node.children.push_back(std::move(source));
-      node.children.push_back(std::move(body).value());
-      return node;
-    }
-    if (name == "$join") {
-      GW_TRY(onlyKeys(call, pointer, {"$join", "separator"}, name));
-      if (const auto* separator = json::find(call, "separator"); separator != nullptr) {
-        if (!separator->IsString()) return error("separator must be a string such as \", \"", child(pointer, "separator"));
-        node.text = json::view(*separator);
+      case NodeKind::IdentifierSystem: {
+        GW_TRY(auto kind, string_operand("an identifier kind such as \"mrn\""));
+        node.text = std::move(kind);
+        if (!isName(node.text, "-.")) return error("identifier kinds use letters, digits, '_', '-' and '.'", operand_pointer);
+        return node;
       }
-      node.kind = NodeKind::Join;
-      GW_TRY(auto input, compileExpr(operand, operand_pointer));
-      return withOperand(std::move(node), std::move(input));
+      case NodeKind::Concat:
+        if (!operand.IsArray() || operand.Empty()) return error("$concat takes a non-empty array of parts", operand_pointer);
+        for (rapidjson::SizeType i = 0; i < operand.Size(); ++i) {
+          GW_TRY(auto part, compileExpr(operand[i], child(operand_pointer, i)));
+          node.dynamic = node.dynamic || part.dynamic;
+          node.children.push_back(std::move(part));
+        }
+        return node;
+      case NodeKind::If: {
+        GW_TRY(compileIfTest(call, pointer, node));
+        GW_TRY(auto condition, compileExpr(operand, operand_pointer));
+        GW_TRY(auto then_branch, required("then"));
+        node.dynamic = condition.dynamic || then_branch.dynamic;
+        node.children.push_back(std::move(condition));
+        node.children.push_back(std::move(then_branch));
+        if (json::find(call, "else") != nullptr) {
+          GW_TRY(auto else_branch, required("else"));
+          node.dynamic = node.dynamic || else_branch.dynamic;
+          node.children.push_back(std::move(else_branch));
+        }
+        return node;
+      }
+      case NodeKind::Map: {
+        std::string array_pointer;
+        GW_TRY(auto source, compileLoopSource(operand, operand_pointer, "$map", array_pointer));
+        const auto* to = json::find(call, "to");
+        if (to == nullptr) return error("$map needs \"to\": the value to produce for each item ($item, $index)", pointer);
+        loops_.push_back(std::move(array_pointer));
+        auto body = compileExpr(*to, child(pointer, "to"));
+        loops_.pop_back();
+        if (!body) return body.error();
+        node.dynamic = true;
+        node.field_path = source.field_path;
+        node.item_relative = source.item_relative;
+        node.children.push_back(std::move(source));
+        node.children.push_back(std::move(body).value());
+        return node;
+      }
+      case NodeKind::Join: {
+        if (const auto* separator = json::find(call, "separator"); separator != nullptr) {
+          if (!separator->IsString()) return error("separator must be a string such as \", \"", child(pointer, "separator"));
+          node.text = json::view(*separator);
+        }
+        GW_TRY(auto input, compileExpr(operand, operand_pointer));
+        return withOperand(std::move(node), std::move(input));
+      }
+      case NodeKind::Upper:
+      case NodeKind::Lower:
+      case NodeKind::Trim:
+      case NodeKind::EscapeXhtml:
+      case NodeKind::Number: {
+        GW_TRY(auto input, compileExpr(operand, operand_pointer));
+        return withOperand(std::move(node), std::move(input));
+      }
+      case NodeKind::Path:
+      case NodeKind::Object:
+      case NodeKind::Array: break;  // template nodes, not functions
     }
-    if (name == "$upper" || name == "$lower" || name == "$trim" || name == "$escapeXhtml" || name == "$number") {
-      GW_TRY(onlyKeys(call, pointer, {std::string_view(name)}, name));
-      node.kind = name == "$upper"   ? NodeKind::Upper
-                  : name == "$lower" ? NodeKind::Lower
-                  : name == "$trim"  ? NodeKind::Trim
-                  : name == "$number" ? NodeKind::Number
-                                      : NodeKind::EscapeXhtml;
-      GW_TRY(auto input, compileExpr(operand, operand_pointer));
-      return withOperand(std::move(node), std::move(input));
-    }
-    return makeError(ErrorCode::Config, "unknown function " + quoteCode(name) + "; known functions: " + std::string(kFunctions),
-                     atKey(operand_pointer), "a string value starting with '$' is a path; write {\"$literal\": \"$...\"} for a literal");
+    return makeError(ErrorCode::Internal, "function " + quoteCode(name) + " has no compiler case", atKey(operand_pointer),
+                     "add it to compileFunction (mapping/mapper_compiler.cpp)");
   }
 
   // "formats" and "timezone" of $date / $dateTime, compiled once here so a bad format or an

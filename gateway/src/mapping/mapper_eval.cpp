@@ -8,6 +8,7 @@
 #include "common/json.hpp"
 #include "mapping/compiled_mapper.hpp"
 #include "mapping/dates.hpp"
+#include "mapping/mapper_functions.hpp"
 #include "mapping/support.hpp"
 #include "mapping/time_zone.hpp"
 
@@ -420,7 +421,7 @@ Outcome appendText(const Node& node, Scope& scope, std::string& out, bool escape
       break;
     case NodeKind::Concat:
       for (const auto& child : node.children) {
-        const Outcome outcome = appendText(child, scope, out, escape, node, "$concat");
+        const Outcome outcome = appendText(child, scope, out, escape, node, functionName(NodeKind::Concat));
         if (outcome != Outcome::Present) {
           out.resize(mark);  // absent if any part is absent
           return outcome;
@@ -469,7 +470,7 @@ Outcome appendText(const Node& node, Scope& scope, std::string& out, bool escape
         frame.item = &item;
         const std::size_t before = out.size();
         if (result == Outcome::Present) out += node.text;
-        const Outcome outcome = appendText(input.children[1], scope, out, escape, node, "$join");
+        const Outcome outcome = appendText(input.children[1], scope, out, escape, node, functionName(NodeKind::Join));
         if (outcome == Outcome::Failed) {
           result = outcome;
           break;
@@ -537,7 +538,7 @@ class TextBuffer {
 Outcome evalConcat(const Node& node, Scope& scope, rapidjson::Value& out) {
   TextBuffer buffer;
   std::string& text = buffer.text();
-  const Outcome outcome = appendText(node, scope, text, false, node, "$concat");
+  const Outcome outcome = appendText(node, scope, text, false, node, functionName(NodeKind::Concat));
   if (outcome != Outcome::Present) return outcome;
   out.SetString(text.data(), static_cast<rapidjson::SizeType>(text.size()), scope.allocator);
   return Outcome::Present;
@@ -604,7 +605,7 @@ Outcome evalJoin(const Node& node, Scope& scope, rapidjson::Value& out) {
   if (node.children[0].kind == NodeKind::Map) {
     TextBuffer buffer;
     std::string& text = buffer.text();
-    const Outcome outcome = appendText(node, scope, text, false, node, "$join");
+    const Outcome outcome = appendText(node, scope, text, false, node, functionName(NodeKind::Join));
     if (outcome != Outcome::Present) return outcome;
     out.SetString(text.data(), static_cast<rapidjson::SizeType>(text.size()), scope.allocator);
     return Outcome::Present;
