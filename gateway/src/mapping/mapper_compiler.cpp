@@ -493,12 +493,56 @@ class Compiler {
         GW_TRY(auto input, compileExpr(operand, operand_pointer));
         return withOperand(std::move(node), std::move(input));
       }
+      case NodeKind::Narrative: return compileNarrative(call, pointer, operand, std::move(node));
       case NodeKind::Path:
       case NodeKind::Object:
       case NodeKind::Array: break;  // template nodes, not functions
     }
     return makeError(ErrorCode::Internal, "function " + quoteCode(name) + " has no compiler case", atKey(operand_pointer),
                      "add it to compileFunction (mapping/mapper_compiler.cpp)");
+  }
+
+  // $narrative: the title is the operand; each section's heading and empty text are fixed here
+  // (node.names, two per section) and its items are an expression (node.children after the title).
+  Result<Node> compileNarrative(const rapidjson::Value& call, const std::string& pointer, const rapidjson::Value& operand,
+                                Node node) {
+    GW_TRY(auto title, compileExpr(operand, child(pointer, "$narrative")));
+    const std::string sections_pointer = child(pointer, "sections");
+    const auto* sections = json::find(call, "sections");
+    if (sections == nullptr) {
+      return error("$narrative needs \"sections\": [{\"heading\": ..., \"items\": ..., \"empty\": ...}, ...]", pointer);
+    }
+    if (!sections->IsArray() || sections->Empty()) {
+      return error("sections takes a non-empty array of {\"heading\", \"items\", \"empty\"}", sections_pointer);
+    }
+    node.dynamic = title.dynamic;
+    node.children.push_back(std::move(title));
+    for (rapidjson::SizeType i = 0; i < sections->Size(); ++i) {
+      const auto& section = (*sections)[i];
+      const std::string section_pointer = child(sections_pointer, i);
+      if (!section.IsObject()) return error("a section is an object with \"heading\", \"items\" and \"empty\"", section_pointer);
+      GW_TRY(onlyKeys(section, section_pointer, {"heading", "items", "empty"}, "a $narrative section"));
+      const auto* heading = json::find(section, "heading");
+      if (heading == nullptr || !heading->IsString() || heading->GetStringLength() == 0) {
+        return error("heading takes the section's name as text, such as \"Goals\"", child(section_pointer, "heading"));
+      }
+      const auto* empty = json::find(section, "empty");
+      if (empty == nullptr || !empty->IsString() || empty->GetStringLength() == 0) {
+        return error("empty takes the text written when the section has no items, such as \"none recorded.\"",
+                     child(section_pointer, "empty"));
+      }
+      const auto* items = json::find(section, "items");
+      if (items == nullptr) {
+        return error("a section needs \"items\": an array of {\"label\", \"qualifier\", \"detail\"}, usually a $map",
+                     section_pointer);
+      }
+      GW_TRY(auto items_node, compileExpr(*items, child(section_pointer, "items")));
+      node.dynamic = node.dynamic || items_node.dynamic;
+      node.names.emplace_back(json::view(*heading));
+      node.names.emplace_back(json::view(*empty));
+      node.children.push_back(std::move(items_node));
+    }
+    return node;
   }
 
   // "formats" and "timezone" of $date / $dateTime, compiled once here so a bad format or an

@@ -13,6 +13,7 @@ constexpr FunctionArgument kIfArguments[] = {
     {"equals", false}, {"contains", false}, {"is", false}, {"then", true}, {"else", false}};
 constexpr FunctionArgument kMapArguments[] = {{"to", true}};
 constexpr FunctionArgument kJoinArguments[] = {{"separator", false}};
+constexpr FunctionArgument kNarrativeArguments[] = {{"sections", true}};
 
 constexpr std::array kFunctions{
     FunctionSpec{"$lookup", NodeKind::Lookup, kLookupArguments, "the entry (or its `select` member) of a value map",
@@ -38,6 +39,8 @@ constexpr std::array kFunctions{
     FunctionSpec{"$trim", NodeKind::Trim, {}, "text", "leading and trailing white space removed; absent if nothing is left"},
     FunctionSpec{"$escapeXhtml", NodeKind::EscapeXhtml, {}, "text", "& < > \" ' escaped for narrative XHTML (text.div)"},
     FunctionSpec{"$number", NodeKind::Number, {}, "a JSON number", "decimal text such as a CSV cell as a number"},
+    FunctionSpec{"$narrative", NodeKind::Narrative, kNarrativeArguments, "XHTML for text.div",
+                 "a titled narrative of sections, each a list of \"label (qualifier): detail\" items", false},
     FunctionSpec{"$literal", NodeKind::Literal, {}, "the value as written", "a value that would otherwise read as a path or a call"},
 };
 
