@@ -13,7 +13,6 @@ std::atomic<int> g_level{static_cast<int>(Level::Info)};
 std::mutex g_sink_mutex;
 std::function<void(std::string_view)> g_sink;  // empty: stderr
 
-
 }  // namespace
 
 std::string_view categoryName(Category c) {

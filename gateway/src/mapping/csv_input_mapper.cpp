@@ -15,7 +15,6 @@ namespace {
 
 constexpr std::string_view kFormat = "gw-csv-mapper/1";
 
-
 bool isSpace(char c) { return c == ' ' || c == '\t'; }
 
 std::string trimmed(std::string_view s) {

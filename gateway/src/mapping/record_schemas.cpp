@@ -61,7 +61,6 @@ std::string stringify(const rapidjson::Pointer& pointer) {
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 
-
 // The last token of a JSON pointer, unescaped.
 std::string lastToken(std::string_view pointer) {
   std::string token(pointer.substr(pointer.rfind('/') + 1));

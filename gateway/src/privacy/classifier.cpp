@@ -62,7 +62,6 @@ struct ParsedValueSet {
   std::size_t unverified = 0;
 };
 
-
 class FileReader {
  public:
   FileReader(std::string file, std::string text) : file_(std::move(file)), text_(std::move(text)) {}

@@ -12,7 +12,6 @@
 namespace gw::validate {
 namespace {
 
-
 // Pattern semantics (R4 ElementDefinition.pattern[x]): every member of the pattern appears in the
 // instance with a matching value; each pattern array item matches some instance item.
 bool matchesPattern(const rapidjson::Value& pattern, const rapidjson::Value& value) {
