@@ -10,6 +10,7 @@
 
 #include "common/ids.hpp"
 #include "common/json.hpp"
+#include "support/test_files.hpp"
 
 namespace gw::app {
 namespace {
@@ -26,10 +27,7 @@ rapidjson::Document parse(std::string_view text) {
   return d;
 }
 
-std::string readFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using gw::test::readFile;
 
 class EngineerTools : public ::testing::Test {
  protected:

@@ -5,16 +5,15 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 #include <future>
 #include <set>
-#include <sstream>
 
 #include "app/engineer_tools.hpp"
 #include "common/ids.hpp"
 #include "common/json.hpp"
 #include "ingest/ingest_service.hpp"
 #include "store/sqlite_store.hpp"
+#include "support/test_files.hpp"
 #include "support/test_keys.hpp"
 
 namespace gw::app {
@@ -22,13 +21,6 @@ namespace {
 
 namespace fs = std::filesystem;
 const fs::path kRepo = GW_REPO_DIR;
-
-std::string readAll(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 class PipelineParity : public ::testing::Test {
  protected:
@@ -107,7 +99,7 @@ TEST_F(PipelineParity, EveryJsonGoldenCaseIsStoredExactlyAsMappersTestShowsIt) {
     if (entry.path().string().ends_with(".input.json")) inputs.insert(entry.path());
   }
   for (const auto& path : inputs) {
-    const std::string text = readAll(path);
+    const std::string text = test::readFile(path);
     rapidjson::Document record;
     ASSERT_TRUE(json::parse(text, record)) << path;
     const MappedRecord shown = mapRecord(*snapshot_, record);
@@ -129,7 +121,7 @@ TEST_F(PipelineParity, EveryCsvGoldenRowIsStoredExactlyAsMapShowsIt) {
   int rows = 0;
   for (const auto& entry : fs::directory_iterator(kRepo / "mappers/harm-reduction-weekly/golden")) {
     if (entry.path().extension() != ".csv") continue;
-    const std::string text = readAll(entry.path());
+    const std::string text = test::readFile(entry.path());
     const MappedCsv shown = mapCsv(*snapshot_, *mapper, text);
     ASSERT_FALSE(shown.error) << entry.path();
     const auto result = ingestBody(text, "text/csv", "harm-reduction-weekly/weekly-export");

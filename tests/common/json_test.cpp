@@ -5,10 +5,10 @@
 #include <rapidjson/writer.h>
 
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <limits>
 #include <string>
+
+#include "support/test_files.hpp"
 
 namespace gw::json {
 namespace {
@@ -106,8 +106,7 @@ TEST(ToString, WritesEveryGoldenResourceAsRapidJsonWriterDoes) {
   const auto dir = std::filesystem::path(GW_REPO_DIR) / "mappers" / "clinic-v1" / "golden";
   int checked = 0;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    std::ifstream in(entry.path(), std::ios::binary);
-    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string text = gw::test::readFile(entry.path());
     rapidjson::Document doc;
     doc.Parse(text.data(), text.size());
     ASSERT_FALSE(doc.HasParseError()) << entry.path();

@@ -9,9 +9,9 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
-#include <sstream>
 
 #include "common/ids.hpp"
+#include "support/test_files.hpp"
 
 namespace gw::config {
 namespace {
@@ -20,12 +20,7 @@ using ::testing::HasSubstr;
 
 const std::string kRepo = GW_REPO_DIR;
 
-std::string readFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using gw::test::readFile;
 
 constexpr std::string_view kMinimal = R"({
   "server": {"tls": {"cert_file": "s.crt", "key_file": "s.key", "client_cert": "none"}},

@@ -3,13 +3,13 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <string_view>
 
 #include "consent/consent_registry.hpp"
 #include "consent/consent_version.hpp"
+#include "support/test_files.hpp"
+#include "support/test_json.hpp"
 
 namespace gw::consent::testing {
 
@@ -67,18 +67,11 @@ inline DecisionRequest request(ClassSet classes, std::string_view date = "2026-0
 }
 
 inline std::string readRepoFile(const std::string& relative) {
-  std::ifstream in(std::string(GW_REPO_DIR) + "/" + relative, std::ios::binary);
-  EXPECT_TRUE(in.good()) << "cannot read " << relative;
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
+  std::string text = gw::test::readFile(gw::test::repoPath(relative));
+  EXPECT_FALSE(text.empty()) << "cannot read " << relative;
+  return text;
 }
 
-inline rapidjson::Document parseJson(std::string_view text) {
-  rapidjson::Document doc;
-  doc.Parse(text.data(), text.size());
-  EXPECT_FALSE(doc.HasParseError()) << "test JSON does not parse at byte " << doc.GetErrorOffset();
-  return doc;
-}
+using gw::test::parseJson;
 
 }  // namespace gw::consent::testing

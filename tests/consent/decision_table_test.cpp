@@ -443,5 +443,13 @@ TEST(DecisionOracle, RandomRegistriesAgreeWithBruteForce) {
   EXPECT_GT(denies, 1000);
 }
 
+// The outcome names are stored (outbox disclosure records) and logged: one spelling each way.
+TEST(OutcomeNames, ParseIsTheInverseOfOutcomeName) {
+  for (const Outcome o : {Outcome::Permit, Outcome::Redact, Outcome::Deny}) EXPECT_EQ(parseOutcome(outcomeName(o)), o);
+  EXPECT_EQ(outcomeName(Outcome::Redact), "redact");
+  EXPECT_EQ(parseOutcome("Permit"), std::nullopt);
+  EXPECT_EQ(parseOutcome(""), std::nullopt);
+}
+
 }  // namespace
 }  // namespace gw::consent

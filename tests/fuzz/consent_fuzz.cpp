@@ -24,14 +24,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   rapidjson::Document record;
   if (!gw::json::parse(text, record)) return 0;
-  const auto problems = gw::consent::checkValidity(record);
-  for (const auto& p : problems) {
+  const auto reading = gw::consent::readConsentRecord(record);
+  for (const auto& p : reading.problems) {
     if (p.path.empty() || p.reason.empty() || p.hint.empty()) __builtin_trap();  // each names where and what to do
   }
-  auto version = gw::consent::consentFromRecord(record, "pat-fuzz", "res-fuzz");
-  if (!problems.empty() && version) __builtin_trap();  // an invalid consent must never be recorded
-  if (!version) return 0;
-  const auto& v = version.value();
+  // An invalid consent must never be recorded: a reading has a version or problems, never both.
+  if (reading.version.has_value() == !reading.problems.empty()) __builtin_trap();
+  if (!gw::consent::checkValidity(record).empty() && reading.version) __builtin_trap();
+  if (!reading.version) return 0;
+  auto v = *reading.version;
+  v.patient_key = "pat-fuzz";
+  v.resource_id = "res-fuzz";
   // What the registry and the store require of every version read from a record.
   if (v.clinic.empty() || v.consent_id.empty() || v.partner_id.empty() || v.purposes.empty() || v.classes.empty()) {
     __builtin_trap();

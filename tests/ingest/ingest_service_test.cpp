@@ -11,6 +11,7 @@
 #include "common/ids.hpp"
 #include "common/json.hpp"
 #include "store/sqlite_store.hpp"
+#include "support/test_files.hpp"
 #include "support/test_keys.hpp"
 
 namespace gw::ingest {
@@ -484,8 +485,7 @@ class IngestWithStrictProfileTest : public IngestServiceTest {
     profiles_copy_ = fs::temp_directory_path() / ("gw-profiles-" + ids::randomHex(6));
     fs::copy(std::string(GW_REPO_DIR) + "/fhir-profiles", profiles_copy_, fs::copy_options::recursive);
     const auto file = profiles_copy_ / "StructureDefinition" / "gw-medicationrequest.json";
-    std::ifstream in(file);
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string text = gw::test::readFile(file);
     rapidjson::Document d;
     d.Parse(text.c_str());
     auto& elements = d["differential"]["element"];

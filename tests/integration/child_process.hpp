@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "support/test_files.hpp"  // readFile, for the child's output files
+
 namespace gw::test {
 
 class ChildProcess {
@@ -36,8 +38,6 @@ class ChildProcess {
   int stdin_write_ = -1;
   std::string stdout_file_, stderr_file_;
 };
-
-std::string readWholeFile(const std::string& path);
 
 /// Polls `condition` every 20 ms until it holds or `timeout` passes.
 bool waitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout);

@@ -40,7 +40,7 @@ class Cli : public ::testing::Test {
     }
     ChildProcess p(args, (dir_ / "out").string(), (dir_ / "err").string());
     const int status = p.wait(std::chrono::seconds(30)).value_or(-1);
-    return {status, readWholeFile((dir_ / "out").string()), readWholeFile((dir_ / "err").string())};
+    return {status, readFile((dir_ / "out").string()), readFile((dir_ / "err").string())};
   }
 
   std::string writeConfig(const std::string& text) {
@@ -77,8 +77,7 @@ TEST_F(Cli, VersionAndHelp) {
 
 TEST_F(Cli, CheckConfigAcceptsTheShippedExampleWithTheDevPki) {
   // The example refers to certs/out; point it at the test PKI instead.
-  std::ifstream in(std::string(GW_REPO_DIR) + "/gateway/config/gateway.example.jsonc");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string text = readFile(repoPath("gateway/config/gateway.example.jsonc"));
   for (std::size_t p; (p = text.find("../../certs/out")) != std::string::npos;) text.replace(p, 15, devPkiDir());
   for (std::size_t p; (p = text.find("../../")) != std::string::npos;) text.replace(p, 6, std::string(GW_REPO_DIR) + "/");
   auto r = run({"check-config", "--config", writeConfig(text)});
@@ -125,7 +124,7 @@ TEST_F(Cli, MapPrintsResourcesAndValidationAndFailsOnBadRecords) {
   EXPECT_THAT(by_file.out, HasSubstr(": valid"));
 
   // By record type, with the directories from a config file.
-  std::string example = readWholeFile(repo + "/gateway/config/gateway.example.jsonc");
+  std::string example = readFile(repo + "/gateway/config/gateway.example.jsonc");
   for (std::size_t p; (p = example.find("../../certs/out")) != std::string::npos;) example.replace(p, 15, devPkiDir());
   for (std::size_t p; (p = example.find("../../")) != std::string::npos;) example.replace(p, 6, repo + "/");
   auto by_type = run({"map", "--config", writeConfig(example), "--mapper", "lab_result", golden + "lab_quantity.input.json"});
@@ -142,7 +141,7 @@ TEST_F(Cli, MapPrintsResourcesAndValidationAndFailsOnBadRecords) {
   EXPECT_THAT(by_file.out, HasSubstr("privacy Observation/"));
 
   // A record that fails its schema: exit 1, the record field path named.
-  std::string text = readWholeFile(golden + "lab_quantity.input.json");
+  std::string text = readFile(golden + "lab_quantity.input.json");
   text.replace(text.find("\"loinc\""), 7, "\"loinx\"");
   std::ofstream(dir_ / "bad.json") << text;
   auto bad = run({"map", "--format-dir", repo + "/mappers/clinic-v1", "--profiles-dir", repo + "/fhir-profiles",
@@ -172,7 +171,7 @@ TEST_F(Cli, MappersTestRunsTheGoldenCasesAndShowsADiff) {
       fs::remove(entry.path());
     }
   }
-  std::string expected = readWholeFile((format / "golden/lab_quantity.expected.json").string());
+  std::string expected = readFile((format / "golden/lab_quantity.expected.json").string());
   expected.replace(expected.find("\"corrected\""), 11, "\"final\"");
   std::ofstream(format / "golden/lab_quantity.expected.json") << expected;
   auto failing = run({"mappers", "test", "--format-dir", format.string(), "--profiles-dir", repo + "/fhir-profiles"});
@@ -187,7 +186,7 @@ TEST_F(Cli, MappersTestRunsTheGoldenCasesAndShowsADiff) {
   auto updated = run({"mappers", "test", "--update", "--format-dir", format.string(), "--profiles-dir",
                       repo + "/fhir-profiles"});
   EXPECT_EQ(updated.status, 0) << updated.out << updated.err;
-  EXPECT_THAT(readWholeFile((format / "golden/lab_quantity.expected.json").string()), HasSubstr("\"corrected\""));
+  EXPECT_THAT(readFile((format / "golden/lab_quantity.expected.json").string()), HasSubstr("\"corrected\""));
   auto again = run({"mappers", "test", "--format-dir", format.string(), "--profiles-dir", repo + "/fhir-profiles"});
   EXPECT_EQ(again.status, 0) << again.out;
   EXPECT_THAT(again.out, HasSubstr("1 passed, 0 failed"));
@@ -262,7 +261,7 @@ TEST_F(Cli, MappersTestAlsoRunsTheCsvGoldenCases) {
   for (const char* f : {"weekly_example.csv", "weekly_example.records.json", "weekly_example.fhir.json"}) {
     fs::copy_file(repo + "/mappers/harm-reduction-weekly/golden/" + f, csv / "golden" / f);
   }
-  std::string fhir = readWholeFile((csv / "golden/weekly_example.fhir.json").string());
+  std::string fhir = readFile((csv / "golden/weekly_example.fhir.json").string());
   fhir.replace(fhir.find("\"value\": 50"), 11, "\"value\": 55");
   std::ofstream(csv / "golden/weekly_example.fhir.json") << fhir;
   auto failing = run({"mappers", "test", "--format-dir", repo + "/mappers/clinic-v1", "--profiles-dir", repo + "/fhir-profiles",

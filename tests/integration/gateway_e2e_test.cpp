@@ -284,13 +284,13 @@ TEST_F(GatewayEndToEnd, EveryRecordTypeFlowsEndToEnd) {
   std::sort(inputs.begin(), inputs.end());
   ASSERT_GE(inputs.size(), 8u);
   std::set<std::string> types;
-  for (const auto& input : inputs) types.insert(parseJson(readWholeFile(input.string()))["record_type"].GetString());
+  for (const auto& input : inputs) types.insert(parseJson(readFile(input.string()))["record_type"].GetString());
   EXPECT_EQ(types.size(), 8u) << "a golden case for each of the eight record types";
   // Consent records are not sent on their own (a Consent travels with the Part 2 data it
   // permits), and the golden ones would replace the test consents: see privacy_e2e_test.cpp.
   std::erase_if(inputs, [](const fs::path& p) { return p.filename().string().rfind("consent_", 0) == 0; });
   std::string batch;
-  for (const auto& input : inputs) batch += json::toString(parseJson(readWholeFile(input.string()))) + "\n";
+  for (const auto& input : inputs) batch += json::toString(parseJson(readFile(input.string()))) + "\n";
   auto r = gw.post(batch, "application/x-ndjson");
   ASSERT_EQ(r.status, 202) << r.body;
   auto reply = parseJson(r.body);
@@ -298,7 +298,7 @@ TEST_F(GatewayEndToEnd, EveryRecordTypeFlowsEndToEnd) {
     EXPECT_STREQ(result["state"].GetString(), "mapped") << json::toString(result);
   }
   for (const auto& input : inputs) {
-    const std::string record_id = parseJson(readWholeFile(input.string()))["record_id"].GetString();
+    const std::string record_id = parseJson(readFile(input.string()))["record_id"].GetString();
     ASSERT_TRUE(gw.waitForDeliveries(record_id, "delivered")) << record_id << ": " << gw.status(record_id).body;
   }
   // Each mapped resource is at the partner once (several golden records share resources, e.g.
@@ -307,7 +307,7 @@ TEST_F(GatewayEndToEnd, EveryRecordTypeFlowsEndToEnd) {
   for (const auto& input : inputs) {
     std::string expected_path = input.string();
     expected_path.replace(expected_path.size() - std::string(".input.json").size(), std::string::npos, ".expected.json");
-    auto expected = parseJson(readWholeFile(expected_path));
+    auto expected = parseJson(readFile(expected_path));
     std::vector<const rapidjson::Value*> resources;
     if (expected.IsArray()) {
       for (const auto& v : expected.GetArray()) resources.push_back(&v);
@@ -427,8 +427,8 @@ TEST_F(GatewayEndToEnd, MappingTestEndpointDryRunsForEngineersOnly) {
 
   // Golden cases: one that matches, one whose expectation differs at one element.
   const std::string repo = GW_REPO_DIR;
-  const std::string input = readWholeFile(repo + "/mappers/clinic-v1/golden/prescription_full.input.json");
-  const std::string expected = readWholeFile(repo + "/mappers/clinic-v1/golden/prescription_full.expected.json");
+  const std::string input = readFile(repo + "/mappers/clinic-v1/golden/prescription_full.input.json");
+  const std::string expected = readFile(repo + "/mappers/clinic-v1/golden/prescription_full.expected.json");
   std::string wrong = expected;
   const auto at = wrong.find("\"intent\"");
   ASSERT_NE(at, std::string::npos);
@@ -464,7 +464,7 @@ TEST_F(GatewayEndToEnd, ReloadKeepsTheRunningSetOnABrokenMapperAndSwapsInAFixedO
   ASSERT_EQ(test_overdose(), 200);
 
   // A broken mapper: rejected with file:line:column, the running set keeps mapping.
-  const std::string patient_mapper = readWholeFile(format + "/patient.mapper.json");
+  const std::string patient_mapper = readFile(format + "/patient.mapper.json");
   std::ofstream(format + "/patient.mapper.json") << "{\n  \"record_type\": \"patient\",\n  oops\n}\n";
   fs::rename(format + "/overdose_event.mapper.json", dir_ + "/overdose_event.mapper.json");
   auto rejected = gw.request("POST", "/v1/admin/reload", "", "dev-engineer");
@@ -554,7 +554,7 @@ TEST_F(GatewayEndToEnd, ABurstOfReloadRequestsSharesReloads) {
 
 TEST_F(GatewayEndToEnd, CsvExportRowsReachThePartnerAsObservations) {
   auto& gw = startGateway();
-  const std::string csv = readWholeFile(std::string(GW_REPO_DIR) + "/mappers/harm-reduction-weekly/examples/weekly.csv");
+  const std::string csv = readFile(std::string(GW_REPO_DIR) + "/mappers/harm-reduction-weekly/examples/weekly.csv");
   auto r = gw.postCsv(csv, "harm-reduction-weekly/weekly-export");
   ASSERT_EQ(r.status, 202) << r.body;
   auto reply = parseJson(r.body);

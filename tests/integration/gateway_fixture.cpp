@@ -34,7 +34,7 @@ Partner::Partner(const std::string& work_dir, const std::string& name) {
   const std::regex ready(R"re("ready":true,"port":(\d+))re");
   const bool up = waitUntil(
       [&] {
-        const std::string out = readWholeFile(process_->stdoutFile());
+        const std::string out = readFile(process_->stdoutFile());
         if (std::regex_search(out, m, ready)) {
           port_ = static_cast<std::uint16_t>(std::stoi(m[1]));
           return true;
@@ -44,7 +44,7 @@ Partner::Partner(const std::string& work_dir, const std::string& name) {
       std::chrono::seconds(60));
   if (!up || port_ == 0) {
     throw std::runtime_error("the FHIR partner did not start (is `npm ci` done in tests/partner?): " +
-                             readWholeFile(process_->stderrFile()));
+                             readFile(process_->stderrFile()));
   }
   tls_.ca_file = devPkiFile("ca.crt");
   tls_.cert_file = devPkiFile("client.crt");
@@ -148,7 +148,7 @@ void Gateway::start() {
   port_ = 0;
   waitUntil(
       [&] {
-        const std::string text = readWholeFile(log_file);
+        const std::string text = readFile(log_file);
         if (std::regex_search(text, m, started)) {
           port_ = static_cast<std::uint16_t>(std::stoi(m[1]));
           return true;
@@ -156,7 +156,7 @@ void Gateway::start() {
         return !process_->running();
       },
       std::chrono::seconds(20));
-  if (port_ == 0) throw std::runtime_error("the gateway did not start: " + readWholeFile(log_file));
+  if (port_ == 0) throw std::runtime_error("the gateway did not start: " + readFile(log_file));
 }
 
 void Gateway::kill() { process_->kill(); }
@@ -165,7 +165,7 @@ int Gateway::stop() { return process_->terminate().value_or(-1); }
 
 std::string Gateway::log() const {
   std::string all;
-  for (int i = 1; i <= starts_; ++i) all += readWholeFile(dir_ + "/gateway-" + std::to_string(i) + ".log");
+  for (int i = 1; i <= starts_; ++i) all += readFile(dir_ + "/gateway-" + std::to_string(i) + ".log");
   return all;
 }
 

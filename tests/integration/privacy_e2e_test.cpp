@@ -245,7 +245,7 @@ TEST_F(PrivacyEndToEnd, EditingOneLogRowMakesVerifyFailAtThatRow) {
 
   const std::string cli = std::string(GW_GATEWAY_BIN) + " audit verify --config " + gateway_->configPath();
   EXPECT_EQ(std::system((cli + " > " + dir_ + "/verify-ok.txt 2>&1").c_str()), 0)
-      << readWholeFile(dir_ + "/verify-ok.txt");
+      << readFile(dir_ + "/verify-ok.txt");
   {
     Poco::Data::SQLite::Connector::registerConnector();
     Poco::Data::Session db("SQLite", dir_ + "/gateway.db");
@@ -255,7 +255,7 @@ TEST_F(PrivacyEndToEnd, EditingOneLogRowMakesVerifyFailAtThatRow) {
   }
   const int status = std::system((cli + " > " + dir_ + "/verify-broken.txt 2>&1").c_str());
   EXPECT_NE(status, 0);
-  const std::string broken = readWholeFile(dir_ + "/verify-broken.txt");
+  const std::string broken = readFile(dir_ + "/verify-broken.txt");
   EXPECT_THAT(broken, HasSubstr(R"("seq":3,)")) << broken;
   EXPECT_THAT(broken, HasSubstr("hash-mismatch")) << broken;
   EXPECT_THAT(broken, HasSubstr("first broken row seq 3")) << broken;

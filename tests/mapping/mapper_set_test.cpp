@@ -489,6 +489,40 @@ TEST(MappingLanguage, MapJoinAndStringFunctions) {
   EXPECT_FALSE(r.HasMember("noNumbers"));
 }
 
+TEST(MappingLanguage, NarrativeWritesTheSharedListFormat) {
+  ScratchDir dir;
+  const auto set = loadDemo(dir, demoMapper("", R"("div": {"$narrative": "Demo & co", "sections": [
+        {"heading": "Groups", "empty": "none.",
+         "items": {"$map": "$.item.groups", "to": {"label": "$item.name", "qualifier": "$item.n", "detail": "$item.note"}}},
+        {"heading": "Missing", "items": {"$map": "$.item.missing", "to": {"label": "$item"}}, "empty": "none recorded."}]})"));
+  ASSERT_TRUE(set) << set.error().describe();
+  auto record = parseJson(R"({"record_type":"demo","item":{"id":"I-1",
+    "groups":[{"name":"A<1>","n":1,"note":"x & y"},{"name":"B"},{"n":3}]}})");
+  auto output = set.value().map(record, kContext);
+  ASSERT_FALSE(output) << "the third group has no label";
+  EXPECT_THAT(output.error().message, HasSubstr("$narrative items need a label"));
+  record["item"]["groups"].PopBack();
+  output = set.value().map(record, kContext);
+  ASSERT_TRUE(output) << output.error().describe();
+  // Every text escaped; qualifier and detail left out when absent.
+  EXPECT_EQ(json::getString(output.value().resources[0].resource, "div"),
+            "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p><b>Demo &amp; co</b></p><p>Groups:</p><ul>"
+            "<li>A&lt;1&gt; (1): x &amp; y</li><li>B</li></ul><p>Missing: none recorded.</p></div>");
+}
+
+TEST(MapperLoadErrors, NarrativeSectionsAreCheckedAtLoad) {
+  ScratchDir dir;
+  auto set = loadDemo(dir, demoMapper("", R"("div": {"$narrative": "T"})"));
+  ASSERT_FALSE(set);
+  EXPECT_THAT(set.error().message, HasSubstr("$narrative needs \"sections\""));
+  set = loadDemo(dir, demoMapper("", R"("div": {"$narrative": "T", "sections": [{"heading": "H", "items": "$.item.list"}]})"));
+  ASSERT_FALSE(set);
+  EXPECT_THAT(set.error().message, HasSubstr("empty takes the text written when the section has no items"));
+  set = loadDemo(dir, demoMapper("", R"("div": {"$narrative": "T", "sections": [{"heading": "H", "items": "$.item.list", "empty": "-", "note": 1}]})"));
+  ASSERT_FALSE(set);
+  EXPECT_THAT(set.error().message, HasSubstr("unknown key 'note' in a $narrative section"));
+}
+
 TEST(MappingLanguage, IfTestsValuesTypesAndMembership) {
   ScratchDir dir;
   const auto set = loadDemo(dir, demoMapper("", R"("isCode": {"$if": "$.item.code", "equals": "b", "then": "is b", "else": "not b"},

@@ -16,7 +16,7 @@ TEST(Disclosure, RoundTripsEveryField) {
   rx.resource_type = "MedicationRequest";
   rx.resource_id = "m-1";
   rx.classes = ClassSet(DataClass::Sud);
-  rx.outcome = "permit";
+  rx.outcome = consent::Outcome::Permit;
   rx.consent_id = "c1/77";
   rx.consent_version = 2;
   d.resources.push_back(rx);
@@ -24,7 +24,7 @@ TEST(Disclosure, RoundTripsEveryField) {
   plan.resource_type = "CarePlan";
   plan.resource_id = "cp-1";
   plan.classes = ClassSet(DataClass::Sud).add(DataClass::Mh);
-  plan.outcome = "redact";
+  plan.outcome = consent::Outcome::Redact;
   plan.activity_classes = {ClassSet(DataClass::Sud), ClassSet(DataClass::Mh)};
   plan.removed_activities = {1};
   plan.plan_classes = ClassSet(DataClass::General);
@@ -39,7 +39,7 @@ TEST(Disclosure, RoundTripsEveryField) {
   EXPECT_EQ(r.classes, ClassSet(DataClass::Sud).add(DataClass::Mh));
   ASSERT_EQ(r.activity_classes.size(), 2u);
   EXPECT_EQ(r.activity_classes[1], ClassSet(DataClass::Mh));
-  EXPECT_EQ(r.outcome, "redact");
+  EXPECT_EQ(r.outcome, consent::Outcome::Redact);
   EXPECT_EQ(r.plan_classes, ClassSet(DataClass::General));
   EXPECT_EQ(r.removed_activities, std::vector<std::uint32_t>{1});
   EXPECT_EQ(r.consent_id, "c1/77");
@@ -50,6 +50,7 @@ TEST(Disclosure, AnythingMalformedIsAnErrorSoTheItemIsNeverSentOnAGuess) {
   for (const char* text : {"", "[]", R"({"purpose":"TREAT"})",
                            R"({"purpose":"TREAT","patient":"p","resources":[{"type":"X","id":"1","classes":"","outcome":"permit","consent":"c","consent_version":1}]})",
                            R"({"purpose":"TREAT","patient":"p","resources":[{"type":"X","id":"1","classes":"sud","outcome":"maybe","consent":"c","consent_version":1}]})",
+                           R"({"purpose":"TREAT","patient":"p","resources":[{"type":"X","id":"1","classes":"sud","outcome":"deny","consent":"c","consent_version":1}]})",
                            R"({"purpose":"TREAT","patient":"p","resources":[{"type":"X","id":"1","classes":"secret","outcome":"permit","consent":"c","consent_version":1}]})",
                            R"({"purpose":"TREAT","patient":"p","resources":[{"type":"X","id":"1","classes":"sud","outcome":"permit","consent":"c"}]})"}) {
     EXPECT_FALSE(parseDisclosure(text)) << text;

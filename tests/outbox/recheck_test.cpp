@@ -49,7 +49,7 @@ class RecheckTest : public ::testing::Test {
     r.resource_type = "MedicationRequest";
     r.resource_id = "m1";
     r.classes = ClassSet(DataClass::Sud);
-    r.outcome = "permit";
+    r.outcome = consent::Outcome::Permit;
     r.consent_id = "c1/77";
     r.consent_version = version;
     d.resources.push_back(r);

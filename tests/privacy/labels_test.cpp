@@ -183,11 +183,11 @@ TEST(LabelsTest, BundleCarriesHighestConfidentialityAndThePart2Labels) {
   part2_sud.part2 = true;
   part2_sud.opioid = true;
 
-  EXPECT_EQ(bundleConfidentiality({}), Confidentiality::N);
+  EXPECT_EQ(bundleLabels(std::span<const Classification>{}).confidentiality, Confidentiality::N);
   const std::vector<Classification> only_general{general, general};
-  EXPECT_EQ(bundleConfidentiality(only_general), Confidentiality::N);
+  EXPECT_EQ(bundleLabels(only_general).confidentiality, Confidentiality::N);
   const std::vector<Classification> mixed{general, mh, part2_sud};
-  EXPECT_EQ(bundleConfidentiality(mixed), Confidentiality::R);
+  EXPECT_EQ(bundleLabels(mixed).confidentiality, Confidentiality::R);
   EXPECT_EQ(bundleLabels(mixed).names(), "R,SUD,OPIOIDUD,MH,42CFRPart2,NORDSCLCD,CPLYCD");
 
   // From labelled resources: a V set by hand wins, REDACTED stays on its resource, an unlabelled

@@ -2,38 +2,27 @@
 // Helpers shared by the privacy tests: repo files, the shipped value sets, golden resources.
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
-#include <unistd.h>
 
 #include <cstdlib>
-
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include "common/json.hpp"
 #include "support/mapper_output.hpp"
 #include "privacy/classifier.hpp"
+#include "support/scratch_dir.hpp"
+#include "support/test_files.hpp"
+#include "support/test_json.hpp"
 
 namespace gw::privacy::testing {
 
-inline std::filesystem::path repoPath(const std::string& relative) { return std::filesystem::path(GW_REPO_DIR) / relative; }
+using gw::test::parseJson;
+using gw::test::readFile;
+using gw::test::repoPath;
+using gw::test::ScratchDir;
+
 inline std::filesystem::path profilesDir() { return repoPath("fhir-profiles"); }
 inline std::filesystem::path goldenDir() { return repoPath("mappers/clinic-v1/golden"); }
-
-inline std::string readFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-inline rapidjson::Document parseJson(std::string_view text) {
-  rapidjson::Document doc;
-  doc.Parse(text.data(), text.size());
-  EXPECT_FALSE(doc.HasParseError()) << "test JSON does not parse at byte " << doc.GetErrorOffset();
-  return doc;
-}
 
 /// The resources a golden case's mapper emits: its .expected.json array without the labels
 /// ingest adds (these tests classify and label them).
@@ -64,32 +53,5 @@ inline const Classifier& shippedClassifier() {
   }();
   return classifier;
 }
-
-/// A fresh directory under the test temp dir, removed when the object goes away.
-class ScratchDir {
- public:
-  ScratchDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = std::filesystem::path(::testing::TempDir()) /
-            ("gw-privacy-" + std::string(info->test_suite_name()) + "-" + info->name() + "-" + std::to_string(::getpid()));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-
-  const std::filesystem::path& path() const { return path_; }
-  void write(const std::string& name, const std::string& text) const {
-    std::ofstream out(path_ / name, std::ios::binary);
-    out << text;
-  }
-
- private:
-  std::filesystem::path path_;
-};
 
 }  // namespace gw::privacy::testing

@@ -8,14 +8,14 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <memory>
 
 #include "common/crypto.hpp"
 #include "common/ids.hpp"
 #include "store/keyring.hpp"
 #include "store/sqlite_store.hpp"
+#include "store/store.hpp"
+#include "support/test_files.hpp"
 #include "support/test_keys.hpp"
 
 namespace gw::store {
@@ -29,11 +29,6 @@ using ::testing::HasSubstr;
 
 std::string blobText(const Poco::Data::BLOB& b) {
   return b.size() == 0 ? std::string() : std::string(reinterpret_cast<const char*>(b.rawContent()), b.size());
-}
-
-std::string fileBytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 // One record of each class with its resources and Bundle. Record ids carry no PHI here (see the
@@ -109,7 +104,7 @@ TEST_F(EncryptionAtRestTest, FileHoldsNoPlaintextAndEachClassNeedsItsOwnKey) {
     for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
       const fs::path file = path() + suffix;
       if (!fs::exists(file)) continue;
-      const std::string bytes = fileBytes(file);
+      const std::string bytes = gw::test::readFile(file);
       for (const auto& s : secrets) EXPECT_EQ(bytes.find(s), std::string::npos) << s << " in " << file << " " << when;
     }
   };

@@ -10,9 +10,9 @@
 #include <fstream>
 #include <random>
 #include <set>
-#include <sstream>
 
 #include "common/json.hpp"
+#include "validate/validate_test_support.hpp"
 
 namespace gw::validate {
 namespace {
@@ -20,35 +20,14 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-const fs::path kRepo = GW_REPO_DIR;
-const fs::path kProfiles = kRepo / "fhir-profiles";
+using vtest::edit;
+using vtest::kProfiles;
+using vtest::kRepo;
+using vtest::parse;
+using vtest::readFile;
 const std::string kGw = "https://fhir-gateway.dev/fhir/StructureDefinition/";
 
-std::string readFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-rapidjson::Document parse(std::string_view text) {
-  rapidjson::Document doc;
-  doc.Parse(text.data(), text.size());
-  EXPECT_FALSE(doc.HasParseError()) << text;
-  return doc;
-}
-
-const ProfileSet& profiles() {
-  static const ProfileSet set = [] {
-    auto loaded = ProfileSet::loadDirectory(kProfiles);
-    if (!loaded) {
-      ADD_FAILURE() << loaded.error().describe();
-      std::abort();
-    }
-    return std::move(loaded).value();
-  }();
-  return set;
-}
+const ProfileSet& profiles() { return vtest::repoProfiles(); }
 
 std::string describe(const ValidationResult& r) { return r.operationOutcomeJson(); }
 
@@ -160,19 +139,6 @@ const char* kConsent = R"({
     "purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "TREAT"}]}]}})";
 
 ValidationResult check(std::string_view text) { return profiles().validate(parse(text)); }
-
-// Applies a JSON pointer edit to `text`: sets `pointer` to `value` (JSON), or removes it when
-// `value` is empty.
-std::string edit(std::string_view text, const char* pointer, std::string_view value) {
-  rapidjson::Document doc = parse(text);
-  if (value.empty()) {
-    EXPECT_TRUE(rapidjson::Pointer(pointer).Erase(doc)) << pointer;
-  } else {
-    rapidjson::Document v = parse(value);
-    rapidjson::Pointer(pointer).Set(doc, rapidjson::Value(v, doc.GetAllocator()));
-  }
-  return json::toString(doc);
-}
 
 // ---- passing cases ------------------------------------------------------------------------------
 

@@ -4,12 +4,12 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <string_view>
 
 #include "common/json.hpp"
+#include "support/test_files.hpp"
+#include "support/test_json.hpp"
 #include "validate/profile_set.hpp"
 
 namespace gw::validate::vtest {
@@ -17,19 +17,9 @@ namespace gw::validate::vtest {
 inline const std::filesystem::path kRepo = GW_REPO_DIR;
 inline const std::filesystem::path kProfiles = kRepo / "fhir-profiles";
 
-inline std::string readFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
+using gw::test::readFile;
 
-inline rapidjson::Document parse(std::string_view text) {
-  rapidjson::Document doc;
-  doc.Parse(text.data(), text.size());
-  EXPECT_FALSE(doc.HasParseError()) << text;
-  return doc;
-}
+inline rapidjson::Document parse(std::string_view text) { return gw::test::parseJson(text); }
 
 /// The repository's profile set, loaded once per test program.
 inline const ProfileSet& repoProfiles() {

@@ -8,6 +8,7 @@
 #include <charconv>
 #include <limits>
 
+#include "common/dates.hpp"
 #include "common/json.hpp"
 
 namespace gw::audit {
@@ -49,32 +50,6 @@ std::optional<std::int64_t> parseNonNegative(std::string_view s) {
   const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
   return v;
-}
-
-bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
-  if (pos + n > s.size()) return false;
-  out = 0;
-  for (std::size_t i = pos; i < pos + n; ++i) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    out = out * 10 + (s[i] - '0');
-  }
-  return true;
-}
-
-// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
-std::int64_t daysFromCivil(std::int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
-
-int daysInMonth(int y, int m) {
-  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  return m == 2 && leap ? 29 : kDays[m - 1];
 }
 
 std::string writeDetail(const AuditRequest& r, std::size_t returned) {
@@ -130,53 +105,27 @@ Result<std::int64_t> parseRfc3339Millis(std::string_view s) {
                      "write it like 2026-03-01T10:00:00Z or 2026-03-01T10:00:00.250-05:00 (percent-encode '+' "
                      "as %2B in a URL)");
   };
-  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-  if (!digits(s, 0, 4, year) || s.size() < 5 || s[4] != '-' || !digits(s, 5, 2, month) || s.size() < 8 ||
-      s[7] != '-' || !digits(s, 8, 2, day)) {
-    return bad("the date must be YYYY-MM-DD");
+  // Lenient where a query string is: a '+' decoded as a space, any number of fraction digits.
+  static constexpr dates::Rfc3339Rules kQueryRules{
+      .year_zero = true, .max_fraction_digits = std::numeric_limits<std::size_t>::max(), .max_offset_minutes = 23 * 60 + 59, .url_spaces = true};
+  dates::DateTime t;
+  switch (dates::readRfc3339(s, t, kQueryRules)) {
+    case dates::Rfc3339Status::Ok: return dates::unixMillis(t);
+    case dates::Rfc3339Status::DateSyntax: return bad("the date must be YYYY-MM-DD");
+    case dates::Rfc3339Status::NoTime: return bad("a time must follow the date after 'T'");
+    case dates::Rfc3339Status::TimeSyntax: return bad("the time must be HH:MM:SS");
+    case dates::Rfc3339Status::MonthRange: return bad("month out of range");
+    case dates::Rfc3339Status::DayRange: return bad("day out of range for the month");
+    case dates::Rfc3339Status::TimeRange: return bad("time out of range");
+    case dates::Rfc3339Status::EmptyFraction:
+    case dates::Rfc3339Status::LongFraction: return bad("a '.' must be followed by digits");
+    case dates::Rfc3339Status::NoZone: return bad("the time zone is missing (Z or +HH:MM / -HH:MM)");
+    case dates::Rfc3339Status::OffsetSyntax: return bad("the offset must be +HH:MM or -HH:MM");
+    case dates::Rfc3339Status::OffsetRange: return bad("offset out of range");
+    case dates::Rfc3339Status::ZoneSyntax: return bad("the time zone must be Z or +HH:MM / -HH:MM");
+    case dates::Rfc3339Status::TrailingText: break;
   }
-  if (s.size() < 11 || (s[10] != 'T' && s[10] != 't' && s[10] != ' ')) {
-    return bad("a time must follow the date after 'T'");
-  }
-  if (!digits(s, 11, 2, hour) || s.size() < 14 || s[13] != ':' || !digits(s, 14, 2, minute) || s.size() < 17 ||
-      s[16] != ':' || !digits(s, 17, 2, second)) {
-    return bad("the time must be HH:MM:SS");
-  }
-  if (month < 1 || month > 12) return bad("month out of range");
-  if (day < 1 || day > daysInMonth(year, month)) return bad("day out of range for the month");
-  if (hour > 23 || minute > 59 || second > 60) return bad("time out of range");
-  std::size_t pos = 19;
-  int millis = 0;
-  if (pos < s.size() && s[pos] == '.') {
-    ++pos;
-    const std::size_t start = pos;
-    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
-      if (pos - start < 3) millis = millis * 10 + (s[pos] - '0');
-      ++pos;
-    }
-    if (pos == start) return bad("a '.' must be followed by digits");
-    for (std::size_t i = pos - start; i < 3; ++i) millis *= 10;
-  }
-  if (pos >= s.size()) return bad("the time zone is missing (Z or +HH:MM / -HH:MM)");
-  int offset_minutes = 0;
-  const char sign = s[pos];
-  if (sign == 'Z' || sign == 'z') {
-    ++pos;
-  } else if (sign == '+' || sign == '-' || sign == ' ') {
-    int oh = 0, om = 0;
-    if (!digits(s, pos + 1, 2, oh) || pos + 3 >= s.size() || s[pos + 3] != ':' || !digits(s, pos + 4, 2, om)) {
-      return bad("the offset must be +HH:MM or -HH:MM");
-    }
-    if (oh > 23 || om > 59) return bad("offset out of range");
-    offset_minutes = (oh * 60 + om) * (sign == '-' ? -1 : 1);
-    pos += 6;
-  } else {
-    return bad("the time zone must be Z or +HH:MM / -HH:MM");
-  }
-  if (pos != s.size()) return bad("unexpected text after the time zone");
-  const std::int64_t days = daysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
-  const std::int64_t seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset_minutes * 60LL;
-  return seconds * 1000 + millis;
+  return bad("unexpected text after the time zone");
 }
 
 Result<AuditRequest> parseAuditQuery(const std::multimap<std::string, std::string>& params) {

@@ -1,10 +1,10 @@
 #include "common/log.hpp"
 
 #include <atomic>
-#include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <mutex>
+
+#include "common/clock.hpp"
 
 namespace gw::log {
 namespace {
@@ -12,19 +12,6 @@ namespace {
 std::atomic<int> g_level{static_cast<int>(Level::Info)};
 std::mutex g_sink_mutex;
 std::function<void(std::string_view)> g_sink;  // empty: stderr
-
-std::string utcNow() {
-  using namespace std::chrono;
-  const auto now = system_clock::now();
-  const auto secs = system_clock::to_time_t(now);
-  const auto millis = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(millis));
-  return buf;
-}
 
 }  // namespace
 
@@ -73,7 +60,7 @@ void setSink(std::function<void(std::string_view)> sink) {
 }
 
 Line::Line(Level level, Category category, std::string_view event) : level_(level) {
-  buffer_ << utcNow() << ' ' << levelName(level) << ' ' << categoryName(category) << ' ' << event;
+  buffer_ << formatRfc3339(SystemClock().now()) << ' ' << levelName(level) << ' ' << categoryName(category) << ' ' << event;
 }
 
 Line& Line::kv(std::string_view key, std::string_view value) {

@@ -40,7 +40,7 @@ class Checker {
       if (required) add(path, "is missing" + std::string(why), std::string(missing_hint));
       return std::nullopt;
     }
-    auto d = v->IsString() ? parseDate(std::string_view(v->GetString(), v->GetStringLength())) : std::nullopt;
+    auto d = v->IsString() ? parseDate(json::view(*v)) : std::nullopt;
     if (!d) add(path, "is not a real calendar date in the form YYYY-MM-DD", "send the date as YYYY-MM-DD, e.g. 2026-11-20");
     return d;
   }
@@ -49,11 +49,7 @@ class Checker {
   std::vector<FieldError>& out_;
 };
 
-std::string_view view(const rapidjson::Value& v) { return {v.GetString(), v.GetStringLength()}; }
-
 }  // namespace
-
-Error FieldError::toError() const { return makeError(ErrorCode::InvalidInput, reason, path, hint); }
 
 std::vector<FieldError> checkValidity(const rapidjson::Value& record) {
   std::vector<FieldError> errors;
@@ -77,7 +73,7 @@ std::vector<FieldError> checkValidity(const rapidjson::Value& record) {
     categories_ok = true;
     for (rapidjson::SizeType i = 0; i < cats->Size(); ++i) {
       const auto& item = (*cats)[i];
-      auto cls = item.IsString() ? privacy::parseClass(view(item)) : std::nullopt;
+      auto cls = item.IsString() ? privacy::parseClass(json::view(item)) : std::nullopt;
       if (!cls) {
         categories_ok = false;
         check.add("consent.categories[" + std::to_string(i) + "]", "is not a known category",
@@ -113,7 +109,7 @@ std::vector<FieldError> checkValidity(const rapidjson::Value& record) {
     }
     for (rapidjson::SizeType i = 0; i < purposes->Size(); ++i) {
       const auto& item = (*purposes)[i];
-      if (!item.IsString() || !parsePurpose(view(item))) {
+      if (!item.IsString() || !parsePurpose(json::view(item))) {
         check.add("consent.purposes[" + std::to_string(i) + "]", "is not a known purpose of use",
                   "use one of: TREAT, HPAYMT, HOPERAT");
       }
@@ -146,7 +142,7 @@ std::vector<FieldError> checkValidity(const rapidjson::Value& record) {
   check.date(c, "signed_on", "consent.signed_on", sud, "send the day the patient or representative signed", why);
 
   if (const auto* signed_by = json::find(c, "signed_by"); signed_by != nullptr) {
-    if (!signed_by->IsString() || (view(*signed_by) != "patient" && view(*signed_by) != "representative")) {
+    if (!signed_by->IsString() || (json::view(*signed_by) != "patient" && json::view(*signed_by) != "representative")) {
       check.add("consent.signed_by", "is not a known signer", "use 'patient' or 'representative'");
     }
   }
@@ -155,7 +151,7 @@ std::vector<FieldError> checkValidity(const rapidjson::Value& record) {
   std::optional<ConsentStatus> st;
   if (status == nullptr) {
     check.add("consent.status", "is missing", "send 'active' or 'revoked'");
-  } else if (!status->IsString() || !(st = parseStatus(view(*status)))) {
+  } else if (!status->IsString() || !(st = parseStatus(json::view(*status)))) {
     check.add("consent.status", "is not a known status", "send 'active' or 'revoked'");
   }
   if (st == ConsentStatus::Revoked) {
@@ -193,8 +189,8 @@ ConsentReading readConsentRecord(const rapidjson::Value& record) {
   v.consent_id = std::string(json::getString(c, "id"));
   v.partner_id = std::string(json::getString(c, "recipient"));
   v.status = *parseStatus(json::getString(c, "status"));
-  for (const auto& p : c["purposes"].GetArray()) v.purposes.add(*parsePurpose(view(p)));
-  for (const auto& k : c["categories"].GetArray()) v.classes.add(*privacy::parseClass(view(k)));
+  for (const auto& p : c["purposes"].GetArray()) v.purposes.add(*parsePurpose(json::view(p)));
+  for (const auto& k : c["categories"].GetArray()) v.classes.add(*privacy::parseClass(json::view(k)));
   v.period_start = *parseDate(json::getString(effective, "start"));
   v.period_end = parseDate(json::getString(effective, "end"));
   v.revoked_on = parseDate(json::getString(c, "revoked_on"));
@@ -202,30 +198,6 @@ ConsentReading readConsentRecord(const rapidjson::Value& record) {
   v.recorded_at = *recorded_at;
   out.version = std::move(v);
   return out;
-}
-
-Result<ConsentVersion> consentFromRecord(const rapidjson::Value& record, std::string patient_key,
-                                         std::string resource_id) {
-  auto reading = readConsentRecord(record);
-  const auto& problems = reading.problems;
-  if (!problems.empty()) {
-    if (problems.size() == 1 && (problems.front().path == "clinic" || problems.front().path == "recorded_at")) {
-      return makeError(ErrorCode::InvalidInput, problems.front().reason, problems.front().path, problems.front().hint);
-    }
-    std::string message = "the consent is not valid: ";
-    for (std::size_t i = 0; i < problems.size(); ++i) {
-      if (i > 0) message += "; ";
-      message += problems[i].path + " " + problems[i].reason;
-    }
-    return makeError(ErrorCode::InvalidInput, std::move(message), problems.front().path,
-                     problems.size() == 1 ? problems.front().hint
-                                          : "correct each field listed; " + problems.front().path + ": " +
-                                                problems.front().hint);
-  }
-  ConsentVersion v = std::move(*reading.version);
-  v.patient_key = std::move(patient_key);
-  v.resource_id = std::move(resource_id);
-  return v;
 }
 
 }  // namespace gw::consent

@@ -8,7 +8,6 @@
 #include <string>
 #include <vector>
 
-#include "common/error.hpp"
 #include "consent/consent_version.hpp"
 
 namespace gw::consent {
@@ -17,9 +16,6 @@ struct FieldError {
   std::string path;    // record field path, e.g. "consent.effective.end"
   std::string reason;  // what is wrong
   std::string hint;    // what to do about it
-
-  /// ErrorCode::InvalidInput at `path`.
-  Error toError() const;
 };
 
 /// Every problem of the record's `consent` object, in field order; empty when valid.
@@ -39,12 +35,5 @@ struct ConsentReading {
   std::optional<ConsentVersion> version;
 };
 ConsentReading readConsentRecord(const rapidjson::Value& record);
-
-/// The consent version described by `record` (version 0: the caller assigns 1 + the highest
-/// version stored for (clinic, consent_id)). Fails with ErrorCode::InvalidInput when
-/// checkValidity finds problems (all of them listed in the message, `where` = the first path) or
-/// when record.clinic / record.recorded_at are unusable.
-Result<ConsentVersion> consentFromRecord(const rapidjson::Value& record, std::string patient_key,
-                                         std::string resource_id);
 
 }  // namespace gw::consent

@@ -216,7 +216,7 @@ struct ConsentRegistry::State {
   Result<UpsertResult> apply(ConsentVersion v) {
     if (v.clinic.empty() || v.consent_id.empty() || v.version < 1) {
       return refusal(v, "it has no clinic, consent id or version >= 1",
-                     "record consent versions through consentFromRecord and number them from 1");
+                     "record consent versions through readConsentRecord and number them from 1");
     }
     const std::string key = keyOf(v.clinic, v.consent_id);
     auto it = keys.find(key);
@@ -323,17 +323,6 @@ std::int64_t ConsentRegistry::latestVersion(std::string_view clinic, std::string
   std::shared_lock lock(state_->keys_mutex);
   const KeyEntry* e = state_->entry(clinic, consent_id);
   return e == nullptr ? 0 : e->latest;
-}
-
-std::vector<std::shared_ptr<const ConsentVersion>> ConsentRegistry::forPatient(std::string_view patient_key) const {
-  std::vector<std::shared_ptr<const ConsentVersion>> out;
-  const std::uint64_t hash = hashOf(patient_key);
-  const Shard& shard = state_->shards[State::shardIndex(hash)];
-  std::shared_lock lock(shard.mutex);
-  const Patient* patient = shard.find(hash, patient_key);
-  if (patient == nullptr) return out;
-  for (const Slot& s : patient->slots) out.push_back(s.consent);
-  return out;
 }
 
 std::size_t ConsentRegistry::size() const {

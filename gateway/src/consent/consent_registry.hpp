@@ -65,8 +65,6 @@ class ConsentRegistry {
   std::shared_ptr<const ConsentVersion> current(std::string_view clinic, std::string_view consent_id) const;
   /// The highest version seen for a consent, 0 if none: the next one is this + 1.
   std::int64_t latestVersion(std::string_view clinic, std::string_view consent_id) const;
-  /// A patient's current consents (every partner), newest first within each partner.
-  std::vector<std::shared_ptr<const ConsentVersion>> forPatient(std::string_view patient_key) const;
   /// Number of consents with a current version.
   std::size_t size() const;
   /// Changes with every upsert and load: a decision taken under an older generation may be stale.

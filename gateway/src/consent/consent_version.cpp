@@ -2,32 +2,10 @@
 
 #include <cstdio>
 
+#include "common/dates.hpp"
+
 namespace gw::consent {
 namespace {
-
-bool digits(std::string_view s, std::size_t pos, std::size_t count, int& value) {
-  if (pos + count > s.size()) return false;
-  value = 0;
-  for (std::size_t i = pos; i < pos + count; ++i) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    value = value * 10 + (s[i] - '0');
-  }
-  return true;
-}
-
-std::optional<Date> datePart(std::string_view s) {
-  int year = 0;
-  int month = 0;
-  int day = 0;
-  if (s.size() < 10 || !digits(s, 0, 4, year) || s[4] != '-' || !digits(s, 5, 2, month) || s[7] != '-' ||
-      !digits(s, 8, 2, day) || year < 1) {
-    return std::nullopt;
-  }
-  const std::chrono::year_month_day ymd{std::chrono::year(year), std::chrono::month(static_cast<unsigned>(month)),
-                                        std::chrono::day(static_cast<unsigned>(day))};
-  if (!ymd.ok()) return std::nullopt;
-  return Date(ymd);
-}
 
 std::string optionalDate(const std::optional<Date>& d) { return d ? formatDate(*d) : std::string(); }
 
@@ -47,8 +25,9 @@ Result<std::optional<Date>> optionalColumnDate(std::string_view column, const st
 }  // namespace
 
 std::optional<Date> parseDate(std::string_view text) {
-  if (text.size() != 10) return std::nullopt;
-  return datePart(text);
+  const auto date = text.size() == 10 ? dates::readCalendarDate(text) : std::nullopt;
+  if (!date) return std::nullopt;
+  return Date(std::chrono::days(dates::daysFromCivil(date->year, date->month, date->day)));
 }
 
 std::string formatDate(Date d) {
@@ -62,45 +41,9 @@ std::string formatDate(Date d) {
 Date utcDate(SystemTime t) { return std::chrono::floor<std::chrono::days>(t); }
 
 std::optional<std::int64_t> parseRfc3339Millis(std::string_view s) {
-  auto date = datePart(s);
-  int hour = 0;
-  int minute = 0;
-  int second = 0;
-  if (!date || s.size() < 20 || (s[10] != 'T' && s[10] != 't') || !digits(s, 11, 2, hour) || s[13] != ':' ||
-      !digits(s, 14, 2, minute) || s[16] != ':' || !digits(s, 17, 2, second) || hour > 23 || minute > 59 ||
-      second > 60) {
-    return std::nullopt;
-  }
-  std::size_t p = 19;
-  int millis = 0;
-  if (s[p] == '.') {
-    const std::size_t start = ++p;
-    while (p < s.size() && s[p] >= '0' && s[p] <= '9') {
-      if (p - start < 3) millis = millis * 10 + (s[p] - '0');
-      ++p;
-    }
-    if (p == start || p - start > 9) return std::nullopt;
-    for (std::size_t n = p - start; n < 3; ++n) millis *= 10;
-  }
-  if (p >= s.size()) return std::nullopt;
-  int offset_minutes = 0;
-  if (s[p] == 'Z' || s[p] == 'z') {
-    if (p + 1 != s.size()) return std::nullopt;
-  } else if (s[p] == '+' || s[p] == '-') {
-    int oh = 0;
-    int om = 0;
-    if (p + 6 != s.size() || !digits(s, p + 1, 2, oh) || s[p + 3] != ':' || !digits(s, p + 4, 2, om) || oh > 23 ||
-        om > 59) {
-      return std::nullopt;
-    }
-    offset_minutes = (oh * 60 + om) * (s[p] == '-' ? -1 : 1);
-  } else {
-    return std::nullopt;
-  }
-  // A leap second (:60) counts as the next second; the order of events is what matters here.
-  const std::int64_t days = date->time_since_epoch().count();
-  const std::int64_t local_seconds = days * 86400 + hour * 3600 + minute * 60 + second;
-  return (local_seconds - std::int64_t{offset_minutes} * 60) * 1000 + millis;
+  dates::DateTime t;
+  if (dates::readRfc3339(s, t) != dates::Rfc3339Status::Ok) return std::nullopt;
+  return dates::unixMillis(t);
 }
 
 std::string_view purposeName(Purpose p) {

@@ -11,6 +11,13 @@ std::string_view outcomeName(Outcome o) {
   return "deny";
 }
 
+std::optional<Outcome> parseOutcome(std::string_view name) {
+  for (const Outcome o : {Outcome::Permit, Outcome::Redact, Outcome::Deny}) {
+    if (outcomeName(o) == name) return o;
+  }
+  return std::nullopt;
+}
+
 std::string_view reasonName(Reason r) {
   switch (r) {
     case Reason::None: return "none";

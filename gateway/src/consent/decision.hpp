@@ -2,6 +2,7 @@
 // A consent decision for one resource, partner, purpose and day (docs/privacy.md §5).
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -44,6 +45,7 @@ enum class Reason : std::uint8_t {
 };
 
 std::string_view outcomeName(Outcome o);  // "permit", "redact", "deny"
+std::optional<Outcome> parseOutcome(std::string_view name);  // the inverse; nullopt for anything else
 std::string_view reasonName(Reason r);    // "none", "no-consent", "expired", "not-yet-valid", ...
 
 struct Decision {

@@ -200,7 +200,7 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
       d.classes = r.classification.classes;
       d.activity_classes = r.activity_classes;
       d.plan_classes = r.plan_classes;
-      d.outcome = decision.outcome == consent::Outcome::Redact ? "redact" : "permit";
+      d.outcome = decision.outcome;  // permit or redact: denied resources were skipped above
       d.removed_activities = decision.removed_activities;
       if (decision.consent) {
         d.consent_id = consentKey(*decision.consent);

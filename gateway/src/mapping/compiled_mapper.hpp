@@ -41,6 +41,7 @@ enum class NodeKind : std::uint8_t {
   Trim,              // {"$trim": expr}: leading and trailing ASCII white space removed
   EscapeXhtml,       // {"$escapeXhtml": expr}: text made safe inside FHIR narrative XHTML
   Number,            // {"$number": expr}: decimal text (a CSV cell) as a JSON number; numbers pass through
+  Narrative,         // {"$narrative": title, "sections": [...]}: common/xhtml.hpp's list narrative
 };
 
 // $item and $index exist only inside a loop (a rule's forEach or a $map's "to").
@@ -101,7 +102,7 @@ struct Node {
   std::vector<PathStep> steps;                // Path
   std::string field_path;                     // record field path for messages ("prescription.route"), if known
   const rapidjson::Value* if_operand = nullptr;    // If with "equals"/"contains": the literal compared with
-  std::vector<std::string> names;             // Object member names, parallel to children
+  std::vector<std::string> names;             // Object member names, parallel to children; Narrative: heading, empty per section
   std::vector<Node> children;                 // Object members, Array items, operator operands
   const ValueMap* value_map = nullptr;        // Lookup
   const DateSpec* date_spec = nullptr;        // Date, DateTime with "formats"/"timezone" (owned by the mapper); null: ISO

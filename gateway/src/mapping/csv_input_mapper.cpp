@@ -15,8 +15,6 @@ namespace {
 
 constexpr std::string_view kFormat = "gw-csv-mapper/1";
 
-std::string_view view(const rapidjson::Value& v) { return {v.GetString(), v.GetStringLength()}; }
-
 bool isSpace(char c) { return c == ' ' || c == '\t'; }
 
 std::string trimmed(std::string_view s) {
@@ -92,13 +90,13 @@ Result<CsvInputMapper> CsvInputMapper::loadFile(const std::filesystem::path& pat
       bool known = false;
       std::string list;
       for (const auto key : allowed) {
-        known = known || view(member.name) == key;
+        known = known || json::view(member.name) == key;
         list += (list.empty() ? "" : ", ") + std::string(key);
       }
       if (!known) {
         std::string child = pointer;
-        json::appendPointerToken(child, view(member.name));
-        return key_error("unknown key " + quoteCode(view(member.name)) + " in " + std::string(what) + "; allowed: " + list, child);
+        json::appendPointerToken(child, json::view(member.name));
+        return key_error("unknown key " + quoteCode(json::view(member.name)) + " in " + std::string(what) + "; allowed: " + list, child);
       }
     }
     return ok();
@@ -108,7 +106,7 @@ Result<CsvInputMapper> CsvInputMapper::loadFile(const std::filesystem::path& pat
   if (!root.IsObject()) return error("a CSV mapper file must be a JSON object", "");
   GW_TRY(only_keys(root, "", {"$schema", "format", "description", "dialect", "columns", "valueMaps", "record"}, "the CSV mapper file"));
   const auto* format = json::find(root, "format");
-  if (format == nullptr || !format->IsString() || view(*format) != kFormat) {
+  if (format == nullptr || !format->IsString() || json::view(*format) != kFormat) {
     return error("\"format\" must be \"" + std::string(kFormat) + "\"", format == nullptr ? "" : "/format");
   }
   if (const auto* d = json::find(root, "description"); d != nullptr && !d->IsString()) {
@@ -133,7 +131,7 @@ Result<CsvInputMapper> CsvInputMapper::loadFile(const std::filesystem::path& pat
     GW_TRY(single_char("delimiter", m.dialect.delimiter));
     GW_TRY(single_char("quote", m.dialect.quote));
     if (m.dialect.delimiter == m.dialect.quote) return error("delimiter and quote must differ", "/dialect");
-    if (const auto* v = json::find(*dialect, "encoding"); v != nullptr && (!v->IsString() || view(*v) != "UTF-8")) {
+    if (const auto* v = json::find(*dialect, "encoding"); v != nullptr && (!v->IsString() || json::view(*v) != "UTF-8")) {
       return error("encoding must be \"UTF-8\" (the only encoding read)", "/dialect/encoding",
                    "export the spreadsheet as \"CSV UTF-8\"");
     }
@@ -141,10 +139,10 @@ Result<CsvInputMapper> CsvInputMapper::loadFile(const std::filesystem::path& pat
       return error("header must be true: columns are found by their header, never by position", "/dialect/header");
     }
     if (const auto* v = json::find(*dialect, "headerMatch"); v != nullptr) {
-      if (!v->IsString() || (view(*v) != "exact" && view(*v) != "loose")) {
+      if (!v->IsString() || (json::view(*v) != "exact" && json::view(*v) != "loose")) {
         return error("headerMatch must be \"exact\" or \"loose\" (ignore case and extra spaces)", "/dialect/headerMatch");
       }
-      m.loose_headers = view(*v) == "loose";
+      m.loose_headers = json::view(*v) == "loose";
     }
     if (const auto* v = json::find(*dialect, "trimCells"); v != nullptr) {
       if (!v->IsBool()) return error("trimCells must be true or false", "/dialect/trimCells");
@@ -154,7 +152,7 @@ Result<CsvInputMapper> CsvInputMapper::loadFile(const std::filesystem::path& pat
       if (!v->IsArray()) return error("emptyValues must be an array of strings such as [\"N/A\", \"0\"]", "/dialect/emptyValues");
       for (const auto& e : v->GetArray()) {
         if (!e.IsString()) return error("emptyValues must be an array of strings", "/dialect/emptyValues");
-        m.empty_values.emplace_back(view(e));
+        m.empty_values.emplace_back(json::view(e));
       }
     }
   }
@@ -166,22 +164,22 @@ Result<CsvInputMapper> CsvInputMapper::loadFile(const std::filesystem::path& pat
   }
   for (const auto& member : columns->GetObject()) {
     std::string pointer = "/columns";
-    json::appendPointerToken(pointer, view(member.name));
-    if (!isColumnName(view(member.name))) {
+    json::appendPointerToken(pointer, json::view(member.name));
+    if (!isColumnName(json::view(member.name))) {
       return key_error("column names used in the template take letters, digits, '_' and '-' (write the header text as the value)",
                        pointer);
     }
     if (!member.value.IsString() || member.value.GetStringLength() == 0) {
       return error("the value is the column's header text, e.g. \"Client ID\"", pointer);
     }
-    const std::string header = m.loose_headers ? looseKey(view(member.value)) : std::string(view(member.value));
+    const std::string header = m.loose_headers ? looseKey(json::view(member.value)) : std::string(json::view(member.value));
     for (const auto& other : m.headers) {
       if ((m.loose_headers ? looseKey(other) : other) == header) {
-        return error("two names map to the same header " + quoteCode(view(member.value)), pointer);
+        return error("two names map to the same header " + quoteCode(json::view(member.value)), pointer);
       }
     }
-    m.names.emplace_back(view(member.name));
-    m.headers.emplace_back(view(member.value));
+    m.names.emplace_back(json::view(member.name));
+    m.headers.emplace_back(json::view(member.value));
   }
 
   if (json::find(root, "record") == nullptr) {
@@ -258,7 +256,7 @@ Result<std::vector<CsvRecord>> CsvInputMapper::rowsToRecords(std::string_view cs
       // Cells may hold PHI: the engine quotes an unknown code, which is fine for a JSON record's
       // coded field but not for a spreadsheet cell, so no cell text of this row is echoed back.
       for (const auto& [name, value] : cells.GetObject()) {
-        const std::string quoted = quoteCode(std::string_view(value.GetString(), value.GetStringLength()));
+        const std::string quoted = quoteCode(json::view(value));
         for (std::string* text : {&e.message, &e.hint}) {
           for (std::size_t p; (p = text->find(quoted)) != std::string::npos;) text->replace(p, quoted.size(), "(cell value)");
         }

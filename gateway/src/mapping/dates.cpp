@@ -2,70 +2,18 @@
 
 #include <cstring>
 
+#include "common/dates.hpp"
 #include "mapping/support.hpp"
 #include "mapping/time_zone.hpp"
 
 namespace gw::mapping {
-namespace {
 
-bool digits(std::string_view s, std::size_t pos, std::size_t count, int& value) {
-  if (pos + count > s.size()) return false;
-  value = 0;
-  for (std::size_t i = pos; i < pos + count; ++i) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    value = value * 10 + (s[i] - '0');
-  }
-  return true;
-}
-
-int daysInMonth(int year, int month) {
-  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (month == 2 && ((year % 4 == 0 && year % 100 != 0) || year % 400 == 0)) return 29;
-  return kDays[month - 1];
-}
-
-// The first ten characters as a calendar date.
-bool datePart(std::string_view s) {
-  int year = 0;
-  int month = 0;
-  int day = 0;
-  return s.size() >= 10 && digits(s, 0, 4, year) && s[4] == '-' && digits(s, 5, 2, month) && s[7] == '-' &&
-         digits(s, 8, 2, day) && year >= 1 && month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month);
-}
-
-}  // namespace
-
-bool isCalendarDate(std::string_view text) { return text.size() == 10 && datePart(text); }
+bool isCalendarDate(std::string_view text) { return text.size() == 10 && dates::readCalendarDate(text).has_value(); }
 
 bool normaliseDateTime(std::string_view s, std::string& out) {
-  int hour = 0;
-  int minute = 0;
-  int second = 0;
-  if (!datePart(s) || s.size() < 20 || (s[10] != 'T' && s[10] != 't') || !digits(s, 11, 2, hour) || s[13] != ':' ||
-      !digits(s, 14, 2, minute) || s[16] != ':' || !digits(s, 17, 2, second) || hour > 23 || minute > 59 ||
-      second > 60) {
-    return false;
-  }
-  std::size_t p = 19;
-  if (s[p] == '.') {
-    const std::size_t start = ++p;
-    while (p < s.size() && s[p] >= '0' && s[p] <= '9') ++p;
-    if (p == start || p - start > 9) return false;
-  }
-  if (p >= s.size()) return false;  // FHIR needs the offset when a time is given
-  if (s[p] == 'Z' || s[p] == 'z') {
-    if (p + 1 != s.size()) return false;
-  } else if (s[p] == '+' || s[p] == '-') {
-    int offset_hour = 0;
-    int offset_minute = 0;
-    if (p + 6 != s.size() || !digits(s, p + 1, 2, offset_hour) || s[p + 3] != ':' ||
-        !digits(s, p + 4, 2, offset_minute) || offset_minute > 59 || offset_hour > 14 ||
-        (offset_hour == 14 && offset_minute != 0)) {
-      return false;
-    }
-  } else {
-    return false;
-  }
+  static constexpr dates::Rfc3339Rules kFhirRules{.max_offset_minutes = 14 * 60};  // FHIR's range
+  dates::DateTime parsed;
+  if (dates::readRfc3339(s, parsed, kFhirRules) != dates::Rfc3339Status::Ok) return false;
   out.assign(s.data(), s.size());
   out[10] = 'T';
   if (out.back() == 'z') out.back() = 'Z';
@@ -76,6 +24,8 @@ bool normaliseDateTime(std::string_view s, std::string& out) {
 
 namespace {
 
+using dates::daysInMonth;
+using dates::readDigits;
 using Token = DateFormat::Token;
 
 constexpr std::string_view kTokenList =
@@ -101,7 +51,7 @@ char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + '
 
 // Exactly `count` digits at `pos`.
 bool fixedDigits(std::string_view s, std::size_t& pos, std::size_t count, int& value) {
-  if (!digits(s, pos, count, value)) return false;
+  if (!readDigits(s, pos, count, value)) return false;
   pos += count;
   return true;
 }
@@ -147,11 +97,12 @@ bool validTime(const Fields& f) { return f.hour <= 23 && f.minute <= 59 && f.sec
 
 // "ISO": YYYY-MM-DD, or RFC 3339 (offset optional when a zone places local times).
 bool matchIso(std::string_view s, bool with_time, bool allow_local, Fields& f) {
-  std::size_t p = 0;
-  if (!fixedDigits(s, p, 4, f.year) || p >= s.size() || s[p++] != '-' || !fixedDigits(s, p, 2, f.month) || p >= s.size() ||
-      s[p++] != '-' || !fixedDigits(s, p, 2, f.day) || !validDate(f)) {
-    return false;
-  }
+  const auto date = dates::readCalendarDate(s);
+  if (!date) return false;
+  f.year = static_cast<int>(date->year);
+  f.month = static_cast<int>(date->month);
+  f.day = static_cast<int>(date->day);
+  std::size_t p = 10;
   if (!with_time) return p == s.size();
   if (p >= s.size() || (s[p] != 'T' && s[p] != 't')) return false;
   ++p;
@@ -216,7 +167,7 @@ bool matchFormat(const DateFormat& format, std::string_view s, bool with_time, b
         int ignored = 0;
         const std::size_t start = p;
         matched = true;
-        for (std::size_t i = 0; i < item.width && matched; ++i) matched = digits(s, p++, 1, ignored);
+        for (std::size_t i = 0; i < item.width && matched; ++i) matched = readDigits(s, p++, 1, ignored);
         if (matched) f.fraction = s.substr(start, item.width);
         break;
       }
@@ -278,7 +229,7 @@ std::size_t render(const Fields& f, bool with_time, char* out) {
 
 // Places a local date-time in the zone (DST rule in TimeZone::resolveLocal).
 DateParse::Status placeInZone(const TimeZone& zone, Fields& f) {
-  const std::int64_t local = daysFromCivil(f.year, static_cast<unsigned>(f.month), static_cast<unsigned>(f.day)) * 86400 +
+  const std::int64_t local = dates::daysFromCivil(f.year, static_cast<unsigned>(f.month), static_cast<unsigned>(f.day)) * 86400 +
                              f.hour * 3600 + f.minute * 60 + f.second;
   const ResolvedLocalTime resolved = zone.resolveLocal(local);
   if (resolved.offset % 60 != 0 || resolved.offset > 14 * 3600 || resolved.offset < -14 * 3600) {
@@ -291,7 +242,7 @@ DateParse::Status placeInZone(const TimeZone& zone, Fields& f) {
     const std::int64_t shifted = resolved.utc + resolved.offset;
     const std::int64_t days = shifted >= 0 ? shifted / 86400 : (shifted - 86399) / 86400;
     const std::int64_t seconds = shifted - days * 86400;
-    const CivilDate date = civilFromDays(days);
+    const dates::CivilDate date = dates::civilFromDays(days);
     if (date.year < 1 || date.year > 9999) return DateParse::Status::Invalid;
     f.year = static_cast<int>(date.year);
     f.month = static_cast<int>(date.month);

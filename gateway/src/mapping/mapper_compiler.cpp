@@ -1,755 +1,436 @@
-// Loads a mapper file and compiles it into the Node tree that mapper_eval.cpp walks per record.
-// Everything that can be checked without a record is checked here, with file:line:column.
+// Loads a mapper file and compiles it into the Node tree that mapper_eval.cpp walks per record:
+// the file, its value maps, resource rules, templates and paths (function calls are
+// call_compiler.cpp's). Everything that can be checked without a record is checked here, with
+// file:line:column.
 #include <rapidjson/pointer.h>
 
 #include <algorithm>
-#include <initializer_list>
 
-#include "common/json.hpp"
-#include "mapping/compiled_mapper.hpp"
-#include "common/json_locations.hpp"
+#include "mapping/compiler.hpp"
 #include "mapping/record_schemas.hpp"
 #include "mapping/support.hpp"
-#include "mapping/time_zone.hpp"
 
 namespace gw::mapping {
 namespace {
 
 constexpr std::string_view kFormat = "gw-mapper/1";
 constexpr std::string_view kSuffix = ".mapper.json";
-constexpr std::string_view kFunctions =
-    "$lookup, $date, $dateTime, $reference, $resourceId, $identifierSystem, $concat, $if, $map, $join, $upper, $lower, "
-    "$trim, $escapeXhtml, $number, $literal";
 constexpr std::string_view kVariables =
     "$ (the record, as in $.patient.mrn), $sourceId, $identifierSystem, $id, $clinic, and inside a loop $item and $index";
 
-std::string_view view(const rapidjson::Value& v) { return {v.GetString(), v.GetStringLength()}; }
+}  // namespace
 
-std::string child(const std::string& pointer, std::string_view token) {
-  std::string out = pointer;
-  json::appendPointerToken(out, token);
-  return out;
+namespace detail {
+
+Result<Node> Compiler::compileRecordTemplate(const std::string& pointer, const std::vector<std::string>& columns) {
+  columns_ = &columns;
+  if (const auto* maps = json::find(mapper_.source, "valueMaps"); maps != nullptr) {
+    GW_TRY(compileValueMaps(*maps));
+  }
+  const rapidjson::Value* body = rapidjson::Pointer(rapidjson::StringRef(pointer.data(), pointer.size())).Get(mapper_.source);
+  if (body == nullptr || !body->IsObject()) return error("the record template must be a JSON object (one clinic record)", pointer);
+  return compileObject(*body, pointer);
 }
 
-std::string child(const std::string& pointer, rapidjson::SizeType index) {
-  return pointer + "/" + std::to_string(index);
+Status Compiler::compile() {
+  const rapidjson::Value& root = mapper_.source;
+  if (!root.IsObject()) return error("a mapper file must be a JSON object", "");
+  // "$schema" lets editors find mappers/mapper.schema.json; the engine ignores it.
+  GW_TRY(onlyKeys(root, "", {"$schema", "format", "recordType", "description", "valueMaps", "resources"}, "the mapper file"));
+  if (const auto* schema = json::find(root, "$schema"); schema != nullptr && !schema->IsString()) {
+    return error("$schema must be a string (the location of mapper.schema.json)", "/$schema");
+  }
+
+  const auto* format = json::find(root, "format");
+  if (format == nullptr) return error("missing \"format\": \"" + std::string(kFormat) + "\"", "");
+  if (!format->IsString() || json::view(*format) != kFormat) {
+    return error("unsupported mapper format; this gateway reads \"" + std::string(kFormat) + "\"", "/format");
+  }
+  const auto* record_type = json::find(root, "recordType");
+  if (record_type == nullptr || !record_type->IsString()) {
+    return error("missing \"recordType\" (a string naming the record type this file maps)", "");
+  }
+  if (json::view(*record_type) != mapper_.record_type) {
+    return error("recordType must be \"" + mapper_.record_type + "\" (the file is named " + mapper_.record_type +
+                     std::string(kSuffix) + ")",
+                 "/recordType");
+  }
+  if (schemas_ != nullptr && !schemas_->knows(mapper_.record_type)) {
+    return error("no record schema for record type '" + mapper_.record_type + "'", "/recordType",
+                 "add schemas/" + mapper_.record_type + ".schema.json next to the mappers");
+  }
+  if (const auto* description = json::find(root, "description"); description != nullptr && !description->IsString()) {
+    return error("description must be a string", "/description");
+  }
+  if (const auto* maps = json::find(root, "valueMaps"); maps != nullptr) {
+    GW_TRY(compileValueMaps(*maps));
+  }
+
+  const auto* resources = json::find(root, "resources");
+  if (resources == nullptr || !resources->IsArray() || resources->Empty()) {
+    return error("\"resources\" must be a non-empty array of resource rules", resources == nullptr ? "" : "/resources");
+  }
+  for (rapidjson::SizeType i = 0; i < resources->Size(); ++i) {
+    GW_TRY(auto rule, compileResource((*resources)[i], child("/resources", i)));
+    mapper_.resources.push_back(std::move(rule));
+  }
+  return ok();
 }
 
-bool isIdentifierChar(char c, bool allow_dash) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-         (allow_dash && c == '-');
+Status Compiler::onlyKeys(const rapidjson::Value& object, const std::string& pointer, std::initializer_list<std::string_view> allowed,
+                          std::string_view what) const {
+  return onlyKeys(object, pointer, std::vector<std::string_view>(allowed), what);
 }
 
-bool isName(std::string_view s, std::string_view extra) {
-  if (s.empty()) return false;
-  for (const char c : s) {
-    if (!isIdentifierChar(c, false) && extra.find(c) == std::string_view::npos) return false;
-  }
-  return true;
+Status Compiler::onlyKeys(const rapidjson::Value& call, const std::string& pointer, const FunctionSpec& spec) const {
+  std::vector<std::string_view> allowed{spec.name};
+  for (const auto& argument : spec.arguments) allowed.push_back(argument.name);
+  return onlyKeys(call, pointer, allowed, spec.name);
 }
 
-bool isResourceTypeName(std::string_view s) {
-  return !s.empty() && s[0] >= 'A' && s[0] <= 'Z' && isName(s, "");
-}
-
-bool isEmptyLiteral(const rapidjson::Value& v) {
-  return (v.IsString() && v.GetStringLength() == 0) || (v.IsArray() && v.Empty()) ||
-         (v.IsObject() && v.MemberCount() == 0);
-}
-
-class Compiler {
- public:
-  Compiler(CompiledMapper& mapper, std::string_view text, const RecordSchemas* schemas)
-      : mapper_(mapper), text_(text), locations_(json::JsonLocations::build(text, true)), schemas_(schemas) {}
-
-  // Input-mapper mode (CSV): only "$.<column>" paths, no rule variables or resource functions.
-  Result<Node> compileRecordTemplate(const std::string& pointer, const std::vector<std::string>& columns) {
-    columns_ = &columns;
-    if (const auto* maps = json::find(mapper_.source, "valueMaps"); maps != nullptr) {
-      GW_TRY(compileValueMaps(*maps));
-    }
-    const rapidjson::Value* body = rapidjson::Pointer(rapidjson::StringRef(pointer.data(), pointer.size())).Get(mapper_.source);
-    if (body == nullptr || !body->IsObject()) return error("the record template must be a JSON object (one clinic record)", pointer);
-    return compileObject(*body, pointer);
-  }
-
-  Status compile() {
-    const rapidjson::Value& root = mapper_.source;
-    if (!root.IsObject()) return error("a mapper file must be a JSON object", "");
-    // "$schema" lets editors find mappers/mapper.schema.json; the engine ignores it.
-    GW_TRY(onlyKeys(root, "", {"$schema", "format", "recordType", "description", "valueMaps", "resources"}, "the mapper file"));
-    if (const auto* schema = json::find(root, "$schema"); schema != nullptr && !schema->IsString()) {
-      return error("$schema must be a string (the location of mapper.schema.json)", "/$schema");
-    }
-
-    const auto* format = json::find(root, "format");
-    if (format == nullptr) return error("missing \"format\": \"" + std::string(kFormat) + "\"", "");
-    if (!format->IsString() || view(*format) != kFormat) {
-      return error("unsupported mapper format; this gateway reads \"" + std::string(kFormat) + "\"", "/format");
-    }
-    const auto* record_type = json::find(root, "recordType");
-    if (record_type == nullptr || !record_type->IsString()) {
-      return error("missing \"recordType\" (a string naming the record type this file maps)", "");
-    }
-    if (view(*record_type) != mapper_.record_type) {
-      return error("recordType must be \"" + mapper_.record_type + "\" (the file is named " + mapper_.record_type +
-                       std::string(kSuffix) + ")",
-                   "/recordType");
-    }
-    if (schemas_ != nullptr && !schemas_->knows(mapper_.record_type)) {
-      return error("no record schema for record type '" + mapper_.record_type + "'", "/recordType",
-                   "add schemas/" + mapper_.record_type + ".schema.json next to the mappers");
-    }
-    if (const auto* description = json::find(root, "description"); description != nullptr && !description->IsString()) {
-      return error("description must be a string", "/description");
-    }
-    if (const auto* maps = json::find(root, "valueMaps"); maps != nullptr) {
-      GW_TRY(compileValueMaps(*maps));
-    }
-
-    const auto* resources = json::find(root, "resources");
-    if (resources == nullptr || !resources->IsArray() || resources->Empty()) {
-      return error("\"resources\" must be a non-empty array of resource rules", resources == nullptr ? "" : "/resources");
-    }
-    for (rapidjson::SizeType i = 0; i < resources->Size(); ++i) {
-      GW_TRY(auto rule, compileResource((*resources)[i], child("/resources", i)));
-      mapper_.resources.push_back(std::move(rule));
-    }
-    return ok();
-  }
-
- private:
-  std::string at(const std::string& pointer) const {
-    return json::JsonLocations::position(mapper_.file, text_, locations_.valueOffset(pointer));
-  }
-  std::string atKey(const std::string& pointer) const {
-    return json::JsonLocations::position(mapper_.file, text_, locations_.keyOffset(pointer));
-  }
-  Error error(std::string message, const std::string& pointer, std::string hint = {}) const {
-    return makeError(ErrorCode::Config, std::move(message), at(pointer), std::move(hint));
-  }
-
-  Status onlyKeys(const rapidjson::Value& object, const std::string& pointer, std::initializer_list<std::string_view> allowed,
-                  std::string_view what) const {
-    for (const auto& member : object.GetObject()) {
-      bool known = false;
-      for (const auto key : allowed) known = known || view(member.name) == key;
-      if (!known) {
-        std::string list;
-        for (const auto key : allowed) list += (list.empty() ? "" : ", ") + std::string(key);
-        return makeError(ErrorCode::Config,
-                         "unknown key " + quoteCode(view(member.name)) + " in " + std::string(what) + "; allowed: " + list,
-                         atKey(child(pointer, view(member.name))));
-      }
-    }
-    return ok();
-  }
-
-  Status compileValueMaps(const rapidjson::Value& maps) {
-    if (!maps.IsObject()) return error("valueMaps must be an object of named value maps", "/valueMaps");
-    for (const auto& member : maps.GetObject()) {
-      const std::string name(view(member.name));
-      const std::string pointer = child("/valueMaps", name);
-      if (!isName(name, "-")) {
-        return makeError(ErrorCode::Config, "value map names use letters, digits, '_' and '-'", atKey(pointer));
-      }
-      const rapidjson::Value& definition = member.value;
-      if (!definition.IsObject()) {
-        return error("a value map is an object {\"entries\": {code: value, ...}, \"default\"?: value}", pointer);
-      }
-      GW_TRY(onlyKeys(definition, pointer, {"description", "entries", "default"}, "value map '" + name + "'"));
-      const auto* entries = json::find(definition, "entries");
-      if (entries == nullptr || !entries->IsObject() || entries->MemberCount() == 0) {
-        return error("value map '" + name + "' needs a non-empty \"entries\" object {code: value, ...}", pointer);
-      }
-      ValueMap map;
-      map.name = name;
-      map.where = at(pointer);
-      for (const auto& entry : entries->GetObject()) {
-        const std::string entry_pointer = child(child(pointer, "entries"), view(entry.name));
-        if (entry.value.IsNull() || isEmptyLiteral(entry.value)) {
-          return error("a value map entry needs a value (null and empty values are not allowed in FHIR)", entry_pointer);
-        }
-        if (!map.entries.emplace(std::string(view(entry.name)), &entry.value).second) {
-          return makeError(ErrorCode::Config, "duplicate code " + quoteCode(view(entry.name)) + " in value map '" + name + "'",
-                           atKey(entry_pointer));
-        }
-      }
-      if (const auto* fallback = json::find(definition, "default"); fallback != nullptr) {
-        if (fallback->IsNull() || isEmptyLiteral(*fallback)) {
-          return error("default needs a value; leave it out to reject unknown codes", child(pointer, "default"));
-        }
-        map.fallback = fallback;
-      }
-      mapper_.value_maps.emplace(name, std::move(map)).first->second.index();
-    }
-    return ok();
-  }
-
-  Result<ResourceRule> compileResource(const rapidjson::Value& v, const std::string& pointer) {
-    if (!v.IsObject()) return error("a resource rule is an object with resourceType, sourceId, identifierKind and template", pointer);
-    GW_TRY(onlyKeys(v, pointer, {"description", "resourceType", "forEach", "sourceId", "identifierKind", "template"},
-                    "a resource rule"));
-    ResourceRule rule;
-    const auto* type = json::find(v, "resourceType");
-    if (type == nullptr || !type->IsString() || !isResourceTypeName(view(*type))) {
-      return error("resourceType must be a FHIR resource type name such as \"Patient\"",
-                   type == nullptr ? pointer : child(pointer, "resourceType"));
-    }
-    rule.resource_type = view(*type);
-    const auto* kind = json::find(v, "identifierKind");
-    if (kind == nullptr || !kind->IsString() || !isName(view(*kind), "-.")) {
-      return error("identifierKind must be a short name such as \"mrn\" or \"prescription\" "
-                   "(identifier.system = the clinic's identifier base + this kind)",
-                   kind == nullptr ? pointer : child(pointer, "identifierKind"));
-    }
-    rule.identifier_kind = view(*kind);
-
-    // forEach: one resource per item of a record array; $item and $index are in scope below.
-    std::size_t loops_before = loops_.size();
-    if (const auto* for_each = json::find(v, "forEach"); for_each != nullptr) {
-      const std::string for_each_pointer = child(pointer, "forEach");
-      std::string array_pointer;
-      GW_TRY(auto source, compileLoopSource(*for_each, for_each_pointer, "forEach", array_pointer));
-      rule.for_each = std::make_unique<Node>(std::move(source));
-      loops_.push_back(std::move(array_pointer));
-    }
-    const auto* source_id = json::find(v, "sourceId");
-    if (source_id == nullptr) return error("missing sourceId (the record field that identifies this resource)", pointer);
-    in_source_id_ = true;
-    auto compiled_source_id = compileExpr(*source_id, child(pointer, "sourceId"));
-    in_source_id_ = false;
-    if (!compiled_source_id) return compiled_source_id.error();
-    rule.source_id = std::move(compiled_source_id).value();
-    if (!rule.source_id.dynamic) {
-      return error("sourceId must come from the record (for example \"$.prescription.id\")", child(pointer, "sourceId"));
-    }
-
-    const std::string template_pointer = child(pointer, "template");
-    const auto* body = json::find(v, "template");
-    if (body == nullptr || !body->IsObject()) return error("template must be a JSON object (the FHIR resource)", body == nullptr ? pointer : template_pointer);
-    for (const auto& member : body->GetObject()) {
-      const auto name = view(member.name);
-      if (name == "resourceType" || name == "id") {
-        return makeError(ErrorCode::Config,
-                         "the engine sets \"" + std::string(name) + "\"; remove it from the template (resourceType comes "
-                         "from the rule, id from resourceType and sourceId)",
-                         atKey(child(template_pointer, name)));
-      }
-      if (!name.empty() && name[0] == '$') {
-        return makeError(ErrorCode::Config, "the template itself must be a resource object, not a function call",
-                         atKey(child(template_pointer, name)));
-      }
-    }
-    GW_TRY(checkBusinessIdentifier(*body, template_pointer));
-    GW_TRY(auto compiled_body, compileObject(*body, template_pointer));
-    rule.body = std::move(compiled_body);
-    loops_.resize(loops_before);
-    return rule;
-  }
-
-  // The business identifier is how partners reconcile and how conditional updates find the
-  // resource; a mapper cannot leave it out.
-  Status checkBusinessIdentifier(const rapidjson::Value& body, const std::string& pointer) const {
-    const auto* identifiers = json::find(body, "identifier");
-    if (identifiers != nullptr && identifiers->IsArray()) {
-      for (const auto& identifier : identifiers->GetArray()) {
-        if (json::getString(identifier, "system") == "$identifierSystem" &&
-            json::getString(identifier, "value") == "$sourceId") {
-          return ok();
-        }
-      }
-    }
-    return error("the template must carry the business identifier: \"identifier\": [{\"system\": "
-                 "\"$identifierSystem\", \"value\": \"$sourceId\"}] (other members such as use and type may be added)",
-                 identifiers == nullptr ? pointer : child(pointer, "identifier"));
-  }
-
-  Result<Node> compileExpr(const rapidjson::Value& v, const std::string& pointer) {
-    switch (v.GetType()) {
-      case rapidjson::kStringType:
-        if (v.GetStringLength() > 0 && v.GetString()[0] == '$') return compilePath(view(v), pointer);
-        if (v.GetStringLength() == 0) return error("empty strings are not allowed in FHIR; leave the member out", pointer);
-        return literal(v, pointer);
-      case rapidjson::kNullType:
-        return error("null is not allowed in FHIR; leave the member out", pointer);
-      case rapidjson::kFalseType:
-      case rapidjson::kTrueType:
-      case rapidjson::kNumberType:
-        return literal(v, pointer);
-      case rapidjson::kArrayType: {
-        if (v.Empty()) return error("empty arrays are not allowed in FHIR; leave the member out", pointer);
-        Node node;
-        node.kind = NodeKind::Array;
-        node.where = at(pointer);
-        bool verbatim = true;
-        for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
-          GW_TRY(auto item, compileExpr(v[i], child(pointer, i)));
-          node.dynamic = node.dynamic || item.dynamic;
-          verbatim = verbatim && isVerbatim(item, v[i]);
-          node.children.push_back(std::move(item));
-        }
-        if (verbatim) return literal(v, pointer);  // a constant subtree is copied in one go
-        return node;
-      }
-      case rapidjson::kObjectType: {
-        const rapidjson::Value* function = nullptr;
-        std::string function_name;
-        for (const auto& member : v.GetObject()) {
-          const auto name = view(member.name);
-          if (name.empty() || name[0] != '$') continue;
-          if (function != nullptr) {
-            return makeError(ErrorCode::Config,
-                             "an object may call only one function; found " + quoteCode(function_name) + " and " +
-                                 quoteCode(name),
-                             atKey(child(pointer, name)));
-          }
-          function = &member.value;
-          function_name = name;
-        }
-        if (function != nullptr) return compileFunction(v, pointer, function_name, *function);
-        GW_TRY(auto node, compileObject(v, pointer));
-        bool verbatim = true;
-        rapidjson::SizeType i = 0;
-        for (const auto& member : v.GetObject()) verbatim = verbatim && isVerbatim(node.children[i++], member.value);
-        if (verbatim) return literal(v, pointer);
-        return node;
-      }
-    }
-    return error("unsupported JSON value", pointer);
-  }
-
-  Result<Node> compileObject(const rapidjson::Value& v, const std::string& pointer) {
-    if (v.MemberCount() == 0) return error("empty objects are not allowed in FHIR; leave the member out", pointer);
-    Node node;
-    node.kind = NodeKind::Object;
-    node.where = at(pointer);
-    for (const auto& member : v.GetObject()) {
-      GW_TRY(auto value, compileExpr(member.value, child(pointer, view(member.name))));
-      node.dynamic = node.dynamic || value.dynamic;
-      node.names.emplace_back(view(member.name));
-      node.children.push_back(std::move(value));
-    }
-    return node;
-  }
-
-  // A literal node that stands for its own source text (not a {"$literal": ...} call, whose
-  // output differs from its source), so the enclosing container can be folded into one constant.
-  static bool isVerbatim(const Node& node, const rapidjson::Value& source) {
-    return node.kind == NodeKind::Literal && node.literal == &source;
-  }
-
-  Result<Node> literal(const rapidjson::Value& v, const std::string& pointer) const {
-    if (isEmptyLiteral(v)) return error("empty values are not allowed in FHIR; leave the member out", pointer);
-    Node node;
-    node.kind = NodeKind::Literal;
-    node.literal = &v;
-    node.where = at(pointer);
-    return node;
-  }
-
-  // A function call is an object with one "$name" key (its main operand) and named arguments.
-  Result<Node> compileFunction(const rapidjson::Value& call, const std::string& pointer, const std::string& name,
-                               const rapidjson::Value& operand) {
-    const std::string operand_pointer = child(pointer, name);
-    Node node;
-    node.where = at(pointer);
-    const auto required = [&](std::string_view arg) -> Result<Node> {
-      const auto* value = json::find(call, arg);
-      if (value == nullptr) return error(name + " needs \"" + std::string(arg) + "\"", pointer);
-      return compileExpr(*value, child(pointer, arg));
-    };
-    const auto string_operand = [&](std::string_view what) -> Result<std::string> {
-      if (!operand.IsString() || operand.GetStringLength() == 0) {
-        return error(name + " takes " + std::string(what), operand_pointer);
-      }
-      return std::string(view(operand));
-    };
-
-    if (name == "$literal") {
-      GW_TRY(onlyKeys(call, pointer, {"$literal"}, "$literal"));
-      if (operand.IsNull()) return error("null is not allowed in FHIR; leave the member out", operand_pointer);
-      return literal(operand, operand_pointer);
-    }
-    if (name == "$lookup") {
-      GW_TRY(onlyKeys(call, pointer, {"$lookup", "value", "select"}, "$lookup"));
-      GW_TRY(auto map_name, string_operand("the name of a value map"));
-      const auto it = mapper_.value_maps.find(map_name);
-      if (it == mapper_.value_maps.end()) {
-        std::string known;
-        for (const auto& [n, m] : mapper_.value_maps) known += (known.empty() ? "" : ", ") + n;
-        return error("unknown value map " + quoteCode(map_name) + (known.empty() ? "; valueMaps is empty" : "; defined: " + known),
-                     operand_pointer);
-      }
-      node.kind = NodeKind::Lookup;
-      node.value_map = &it->second;
-      if (const auto* select = json::find(call, "select"); select != nullptr) {
-        if (!select->IsString() || select->GetStringLength() == 0) {
-          return error("select takes the name of a member of the value map's entries", child(pointer, "select"));
-        }
-        node.text = view(*select);
-        GW_TRY(checkSelect(it->second, node.text, child(pointer, "select")));
-      }
-      GW_TRY(auto input, required("value"));
-      return withOperand(std::move(node), std::move(input));
-    }
-    if (name == "$date" || name == "$dateTime") {
-      const bool with_time = name == "$dateTime";
-      if (!with_time && json::find(call, "timezone") != nullptr) {
-        return makeError(ErrorCode::Config, "a date has no time zone; use $dateTime for values with a time",
-                         atKey(child(pointer, "timezone")));
-      }
-      if (with_time) {
-        GW_TRY(onlyKeys(call, pointer, {"$dateTime", "formats", "timezone"}, name));
-      } else {
-        GW_TRY(onlyKeys(call, pointer, {"$date", "formats"}, name));
-      }
-      node.kind = with_time ? NodeKind::DateTime : NodeKind::Date;
-      GW_TRY(compileDateSpec(call, pointer, with_time, node));
-      GW_TRY(auto input, compileExpr(operand, operand_pointer));
-      return withOperand(std::move(node), std::move(input));
-    }
-    if (columns_ != nullptr && (name == "$reference" || name == "$resourceId" || name == "$identifierSystem")) {
+Status Compiler::onlyKeys(const rapidjson::Value& object, const std::string& pointer, const std::vector<std::string_view>& allowed,
+                          std::string_view what) const {
+  for (const auto& member : object.GetObject()) {
+    bool known = false;
+    for (const auto key : allowed) known = known || json::view(member.name) == key;
+    if (!known) {
+      std::string list;
+      for (const auto key : allowed) list += (list.empty() ? "" : ", ") + std::string(key);
       return makeError(ErrorCode::Config,
-                       name + " is not available in a record template: it builds clinic records, and resources come later "
-                              "from the record-type mapper",
-                       atKey(operand_pointer));
+                       "unknown key " + quoteCode(json::view(member.name)) + " in " + std::string(what) + "; allowed: " + list,
+                       atKey(child(pointer, json::view(member.name))));
     }
-    if (name == "$reference" || name == "$resourceId") {
-      GW_TRY(onlyKeys(call, pointer, {std::string_view(name), "sourceId"}, name));
-      if (!operand.IsString() || !isResourceTypeName(view(operand))) {
-        return error(name + " takes a FHIR resource type name such as \"Patient\"", operand_pointer);
+  }
+  return ok();
+}
+
+Status Compiler::compileValueMaps(const rapidjson::Value& maps) {
+  if (!maps.IsObject()) return error("valueMaps must be an object of named value maps", "/valueMaps");
+  for (const auto& member : maps.GetObject()) {
+    const std::string name(json::view(member.name));
+    const std::string pointer = child("/valueMaps", name);
+    if (!isName(name, "-")) {
+      return makeError(ErrorCode::Config, "value map names use letters, digits, '_' and '-'", atKey(pointer));
+    }
+    const rapidjson::Value& definition = member.value;
+    if (!definition.IsObject()) {
+      return error("a value map is an object {\"entries\": {code: value, ...}, \"default\"?: value}", pointer);
+    }
+    GW_TRY(onlyKeys(definition, pointer, {"description", "entries", "default"}, "value map '" + name + "'"));
+    const auto* entries = json::find(definition, "entries");
+    if (entries == nullptr || !entries->IsObject() || entries->MemberCount() == 0) {
+      return error("value map '" + name + "' needs a non-empty \"entries\" object {code: value, ...}", pointer);
+    }
+    ValueMap map;
+    map.name = name;
+    map.where = at(pointer);
+    for (const auto& entry : entries->GetObject()) {
+      const std::string entry_pointer = child(child(pointer, "entries"), json::view(entry.name));
+      if (entry.value.IsNull() || isEmptyLiteral(entry.value)) {
+        return error("a value map entry needs a value (null and empty values are not allowed in FHIR)", entry_pointer);
       }
-      node.kind = name == "$reference" ? NodeKind::Reference : NodeKind::ResourceId;
-      node.text = view(operand);
-      GW_TRY(auto input, required("sourceId"));
-      return withOperand(std::move(node), std::move(input));
-    }
-    if (name == "$identifierSystem") {
-      GW_TRY(onlyKeys(call, pointer, {"$identifierSystem"}, name));
-      GW_TRY(auto kind, string_operand("an identifier kind such as \"mrn\""));
-      node.text = std::move(kind);
-      if (!isName(node.text, "-.")) return error("identifier kinds use letters, digits, '_', '-' and '.'", operand_pointer);
-      node.kind = NodeKind::IdentifierSystem;
-      return node;
-    }
-    if (name == "$concat") {
-      GW_TRY(onlyKeys(call, pointer, {"$concat"}, name));
-      if (!operand.IsArray() || operand.Empty()) return error("$concat takes a non-empty array of parts", operand_pointer);
-      node.kind = NodeKind::Concat;
-      for (rapidjson::SizeType i = 0; i < operand.Size(); ++i) {
-        GW_TRY(auto part, compileExpr(operand[i], child(operand_pointer, i)));
-        node.dynamic = node.dynamic || part.dynamic;
-        node.children.push_back(std::move(part));
+      if (!map.entries.emplace(std::string(json::view(entry.name)), &entry.value).second) {
+        return makeError(ErrorCode::Config, "duplicate code " + quoteCode(json::view(entry.name)) + " in value map '" + name + "'",
+                         atKey(entry_pointer));
       }
-      return node;
     }
-    if (name == "$if") {
-      GW_TRY(onlyKeys(call, pointer, {"$if", "equals", "contains", "is", "then", "else"}, name));
-      node.kind = NodeKind::If;
-      GW_TRY(compileIfTest(call, pointer, node));
-      GW_TRY(auto condition, compileExpr(operand, operand_pointer));
-      GW_TRY(auto then_branch, required("then"));
-      node.dynamic = condition.dynamic || then_branch.dynamic;
-      node.children.push_back(std::move(condition));
-      node.children.push_back(std::move(then_branch));
-      if (json::find(call, "else") != nullptr) {
-        GW_TRY(auto else_branch, required("else"));
-        node.dynamic = node.dynamic || else_branch.dynamic;
-        node.children.push_back(std::move(else_branch));
+    if (const auto* fallback = json::find(definition, "default"); fallback != nullptr) {
+      if (fallback->IsNull() || isEmptyLiteral(*fallback)) {
+        return error("default needs a value; leave it out to reject unknown codes", child(pointer, "default"));
       }
-      return node;
+      map.fallback = fallback;
     }
-    if (name == "$map") {
-      GW_TRY(onlyKeys(call, pointer, {"$map", "to"}, name));
-      std::string array_pointer;
-      GW_TRY(auto source, compileLoopSource(operand, operand_pointer, "$map", array_pointer));
-      const auto* to = json::find(call, "to");
-      if (to == nullptr) return error("$map needs \"to\": the value to produce for each item ($item, $index)", pointer);
-      loops_.push_back(std::move(array_pointer));
-      auto body = compileExpr(*to, child(pointer, "to"));
-      loops_.pop_back();
-      if (!body) return body.error();
-      node.kind = NodeKind::Map;
-      node.dynamic = true;
-      node.field_path = source.field_path;
-      node.item_relative = source.item_relative;
-      node.children.push_back(std::move(source));
-      node.children.push_back(std::move(body).value());
-      return node;
-    }
-    if (name == "$join") {
-      GW_TRY(onlyKeys(call, pointer, {"$join", "separator"}, name));
-      if (const auto* separator = json::find(call, "separator"); separator != nullptr) {
-        if (!separator->IsString()) return error("separator must be a string such as \", \"", child(pointer, "separator"));
-        node.text = view(*separator);
-      }
-      node.kind = NodeKind::Join;
-      GW_TRY(auto input, compileExpr(operand, operand_pointer));
-      return withOperand(std::move(node), std::move(input));
-    }
-    if (name == "$upper" || name == "$lower" || name == "$trim" || name == "$escapeXhtml" || name == "$number") {
-      GW_TRY(onlyKeys(call, pointer, {std::string_view(name)}, name));
-      node.kind = name == "$upper"   ? NodeKind::Upper
-                  : name == "$lower" ? NodeKind::Lower
-                  : name == "$trim"  ? NodeKind::Trim
-                  : name == "$number" ? NodeKind::Number
-                                      : NodeKind::EscapeXhtml;
-      GW_TRY(auto input, compileExpr(operand, operand_pointer));
-      return withOperand(std::move(node), std::move(input));
-    }
-    return makeError(ErrorCode::Config, "unknown function " + quoteCode(name) + "; known functions: " + std::string(kFunctions),
-                     atKey(operand_pointer), "a string value starting with '$' is a path; write {\"$literal\": \"$...\"} for a literal");
+    mapper_.value_maps.emplace(name, std::move(map)).first->second.index();
+  }
+  return ok();
+}
+
+Result<ResourceRule> Compiler::compileResource(const rapidjson::Value& v, const std::string& pointer) {
+  if (!v.IsObject()) return error("a resource rule is an object with resourceType, sourceId, identifierKind and template", pointer);
+  GW_TRY(onlyKeys(v, pointer, {"description", "resourceType", "forEach", "sourceId", "identifierKind", "template"},
+                  "a resource rule"));
+  ResourceRule rule;
+  const auto* type = json::find(v, "resourceType");
+  if (type == nullptr || !type->IsString() || !isResourceTypeName(json::view(*type))) {
+    return error("resourceType must be a FHIR resource type name such as \"Patient\"",
+                 type == nullptr ? pointer : child(pointer, "resourceType"));
+  }
+  rule.resource_type = json::view(*type);
+  const auto* kind = json::find(v, "identifierKind");
+  if (kind == nullptr || !kind->IsString() || !isName(json::view(*kind), "-.")) {
+    return error("identifierKind must be a short name such as \"mrn\" or \"prescription\" "
+                 "(identifier.system = the clinic's identifier base + this kind)",
+                 kind == nullptr ? pointer : child(pointer, "identifierKind"));
+  }
+  rule.identifier_kind = json::view(*kind);
+
+  // forEach: one resource per item of a record array; $item and $index are in scope below.
+  std::size_t loops_before = loops_.size();
+  if (const auto* for_each = json::find(v, "forEach"); for_each != nullptr) {
+    const std::string for_each_pointer = child(pointer, "forEach");
+    std::string array_pointer;
+    GW_TRY(auto source, compileLoopSource(*for_each, for_each_pointer, "forEach", array_pointer));
+    rule.for_each = std::make_unique<Node>(std::move(source));
+    loops_.push_back(std::move(array_pointer));
+  }
+  const auto* source_id = json::find(v, "sourceId");
+  if (source_id == nullptr) return error("missing sourceId (the record field that identifies this resource)", pointer);
+  in_source_id_ = true;
+  auto compiled_source_id = compileExpr(*source_id, child(pointer, "sourceId"));
+  in_source_id_ = false;
+  if (!compiled_source_id) return compiled_source_id.error();
+  rule.source_id = std::move(compiled_source_id).value();
+  if (!rule.source_id.dynamic) {
+    return error("sourceId must come from the record (for example \"$.prescription.id\")", child(pointer, "sourceId"));
   }
 
-  // "formats" and "timezone" of $date / $dateTime, compiled once here so a bad format or an
-  // unknown zone fails at start-up and evaluation only reads. Without both: ISO input only.
-  Status compileDateSpec(const rapidjson::Value& call, const std::string& pointer, bool with_time, Node& node) {
-    const auto* formats = json::find(call, "formats");
-    const auto* timezone = json::find(call, "timezone");
-    if (formats == nullptr && timezone == nullptr) return ok();
-    auto spec = std::make_unique<DateSpec>();
-    spec->with_time = with_time;
-    if (timezone != nullptr) {
-      const std::string zone_pointer = child(pointer, "timezone");
-      if (!timezone->IsString() || timezone->GetStringLength() == 0) {
-        return error("timezone takes an IANA zone name such as \"America/New_York\" or a fixed offset such as \"-05:00\"",
-                     zone_pointer);
-      }
-      const std::string zone_name(view(*timezone));
-      auto cached = zones_.find(zone_name);
-      if (cached == zones_.end()) {
-        auto loaded = TimeZone::load(zone_name);
-        if (!loaded) {
-          Error e = loaded.error();
-          e.where = at(zone_pointer);
-          return e;
-        }
-        cached = zones_.emplace(zone_name, std::move(loaded).value()).first;
-      }
-      spec->zone = cached->second;
+  const std::string template_pointer = child(pointer, "template");
+  const auto* body = json::find(v, "template");
+  if (body == nullptr || !body->IsObject()) return error("template must be a JSON object (the FHIR resource)", body == nullptr ? pointer : template_pointer);
+  for (const auto& member : body->GetObject()) {
+    const auto name = json::view(member.name);
+    if (name == "resourceType" || name == "id") {
+      return makeError(ErrorCode::Config,
+                       "the engine sets \"" + std::string(name) + "\"; remove it from the template (resourceType comes "
+                       "from the rule, id from resourceType and sourceId)",
+                       atKey(child(template_pointer, name)));
     }
-    if (formats == nullptr) {
-      spec->formats.push_back(compileDateFormat("ISO", with_time).value());
+    if (!name.empty() && name[0] == '$') {
+      return makeError(ErrorCode::Config, "the template itself must be a resource object, not a function call",
+                       atKey(child(template_pointer, name)));
+    }
+  }
+  GW_TRY(checkBusinessIdentifier(*body, template_pointer));
+  GW_TRY(auto compiled_body, compileObject(*body, template_pointer));
+  rule.body = std::move(compiled_body);
+  loops_.resize(loops_before);
+  return rule;
+}
+
+Status Compiler::checkBusinessIdentifier(const rapidjson::Value& body, const std::string& pointer) const {
+  const auto* identifiers = json::find(body, "identifier");
+  if (identifiers != nullptr && identifiers->IsArray()) {
+    for (const auto& identifier : identifiers->GetArray()) {
+      if (json::getString(identifier, "system") == "$identifierSystem" &&
+          json::getString(identifier, "value") == "$sourceId") {
+        return ok();
+      }
+    }
+  }
+  return error("the template must carry the business identifier: \"identifier\": [{\"system\": "
+               "\"$identifierSystem\", \"value\": \"$sourceId\"}] (other members such as use and type may be added)",
+               identifiers == nullptr ? pointer : child(pointer, "identifier"));
+}
+
+Result<Node> Compiler::compileExpr(const rapidjson::Value& v, const std::string& pointer) {
+  switch (v.GetType()) {
+    case rapidjson::kStringType:
+      if (v.GetStringLength() > 0 && v.GetString()[0] == '$') return compilePath(json::view(v), pointer);
+      if (v.GetStringLength() == 0) return error("empty strings are not allowed in FHIR; leave the member out", pointer);
+      return literal(v, pointer);
+    case rapidjson::kNullType:
+      return error("null is not allowed in FHIR; leave the member out", pointer);
+    case rapidjson::kFalseType:
+    case rapidjson::kTrueType:
+    case rapidjson::kNumberType:
+      return literal(v, pointer);
+    case rapidjson::kArrayType: {
+      if (v.Empty()) return error("empty arrays are not allowed in FHIR; leave the member out", pointer);
+      Node node;
+      node.kind = NodeKind::Array;
+      node.where = at(pointer);
+      bool verbatim = true;
+      for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
+        GW_TRY(auto item, compileExpr(v[i], child(pointer, i)));
+        node.dynamic = node.dynamic || item.dynamic;
+        verbatim = verbatim && isVerbatim(item, v[i]);
+        node.children.push_back(std::move(item));
+      }
+      if (verbatim) return literal(v, pointer);  // a constant subtree is copied in one go
+      return node;
+    }
+    case rapidjson::kObjectType: {
+      const rapidjson::Value* function = nullptr;
+      std::string function_name;
+      for (const auto& member : v.GetObject()) {
+        const auto name = json::view(member.name);
+        if (name.empty() || name[0] != '$') continue;
+        if (function != nullptr) {
+          return makeError(ErrorCode::Config,
+                           "an object may call only one function; found " + quoteCode(function_name) + " and " +
+                               quoteCode(name),
+                           atKey(child(pointer, name)));
+        }
+        function = &member.value;
+        function_name = name;
+      }
+      if (function != nullptr) return compileFunction(v, pointer, function_name, *function);
+      GW_TRY(auto node, compileObject(v, pointer));
+      bool verbatim = true;
+      rapidjson::SizeType i = 0;
+      for (const auto& member : v.GetObject()) verbatim = verbatim && isVerbatim(node.children[i++], member.value);
+      if (verbatim) return literal(v, pointer);
+      return node;
+    }
+  }
+  return error("unsupported JSON value", pointer);
+}
+
+Result<Node> Compiler::compileObject(const rapidjson::Value& v, const std::string& pointer) {
+  if (v.MemberCount() == 0) return error("empty objects are not allowed in FHIR; leave the member out", pointer);
+  Node node;
+  node.kind = NodeKind::Object;
+  node.where = at(pointer);
+  for (const auto& member : v.GetObject()) {
+    GW_TRY(auto value, compileExpr(member.value, child(pointer, json::view(member.name))));
+    node.dynamic = node.dynamic || value.dynamic;
+    node.names.emplace_back(json::view(member.name));
+    node.children.push_back(std::move(value));
+  }
+  return node;
+}
+
+bool Compiler::isVerbatim(const Node& node, const rapidjson::Value& source) {
+  return node.kind == NodeKind::Literal && node.literal == &source;
+}
+
+Result<Node> Compiler::literal(const rapidjson::Value& v, const std::string& pointer) const {
+  if (isEmptyLiteral(v)) return error("empty values are not allowed in FHIR; leave the member out", pointer);
+  Node node;
+  node.kind = NodeKind::Literal;
+  node.literal = &v;
+  node.where = at(pointer);
+  return node;
+}
+
+Result<Node> Compiler::compileLoopSource(const rapidjson::Value& v, const std::string& pointer, std::string_view what,
+                                         std::string& array_pointer) {
+  if (!v.IsString() || v.GetStringLength() < 2 || v.GetString()[0] != '$') {
+    return error(std::string(what) + " takes the path of a record array, such as \"$.service.items\" or \"$item.parts\"", pointer);
+  }
+  GW_TRY(auto source, compilePath(json::view(v), pointer, &array_pointer));
+  if (source.variable != Variable::Record && source.variable != Variable::Item) {
+    return error(std::string(what) + " must walk a record array ($.… or $item…), not " + quoteCode(json::view(v)), pointer);
+  }
+  return source;
+}
+
+Result<Node> Compiler::compilePath(std::string_view text, const std::string& pointer, std::string* schema_pointer) {
+  Node node;
+  node.kind = NodeKind::Path;
+  node.where = at(pointer);
+  std::size_t i = 1;
+  while (i < text.size() && isIdentifierChar(text[i], false)) ++i;
+  const std::string_view variable = text.substr(1, i - 1);
+  if (variable.empty()) {
+    node.variable = Variable::Record;
+  } else if (columns_ != nullptr && variable != "item" && variable != "index") {
+    return error(quoteCode(std::string("$") + std::string(variable)) +
+                     " is not available in a record template; columns are written $.<column name>",
+                 pointer);
+  } else if (variable == "sourceId") {
+    node.variable = Variable::SourceId;
+  } else if (variable == "identifierSystem") {
+    node.variable = Variable::IdentifierSystem;
+  } else if (variable == "id") {
+    node.variable = Variable::Id;
+  } else if (variable == "clinic") {
+    node.variable = Variable::Clinic;
+  } else if (variable == "item" || variable == "index") {
+    if (loops_.empty()) {
+      return error(quoteCode(std::string("$") + std::string(variable)) + " exists only inside a loop (a rule's forEach or a $map's \"to\")",
+                   pointer, "record fields are written $." + std::string(variable) + "...");
+    }
+    node.variable = variable == "item" ? Variable::Item : Variable::Index;
+  } else {
+    return error("unknown variable " + quoteCode(std::string("$") + std::string(variable)) + "; known: " + std::string(kVariables),
+                 pointer, "record fields are written $." + std::string(variable) + "...; a literal starting with '$' is {\"$literal\": ...}");
+  }
+  std::string field_path;
+  std::string field_pointer;
+  while (i < text.size()) {
+    if (text[i] == '.') {
+      const std::size_t start = ++i;
+      while (i < text.size() && isIdentifierChar(text[i], true)) ++i;
+      if (i == start) return badPath(text, start, pointer);
+      const std::string_view name = text.substr(start, i - start);
+      node.steps.push_back({std::string(name), -1});
+      field_path += (field_path.empty() ? "" : ".") + std::string(name);
+      json::appendPointerToken(field_pointer, name);
+    } else if (text[i] == '[') {
+      const std::size_t start = ++i;
+      std::int64_t index = 0;
+      while (i < text.size() && text[i] >= '0' && text[i] <= '9' && i - start < 9) index = index * 10 + (text[i++] - '0');
+      if (i == start || i >= text.size() || text[i] != ']') return badPath(text, i, pointer);
+      ++i;
+      node.steps.push_back({{}, index});
+      field_path += "[" + std::to_string(index) + "]";
+      field_pointer += "/" + std::to_string(index);
     } else {
-      const std::string formats_pointer = child(pointer, "formats");
-      if (!formats->IsArray() || formats->Empty()) {
-        return error("formats takes a non-empty array of source formats such as [\"MM/DD/YYYY\", \"ISO\"]", formats_pointer);
-      }
-      for (rapidjson::SizeType i = 0; i < formats->Size(); ++i) {
-        const auto& item = (*formats)[i];
-        const std::string item_pointer = child(formats_pointer, i);
-        if (!item.IsString()) return error("a format is a string such as \"MM/DD/YYYY\"", item_pointer);
-        auto compiled = compileDateFormat(view(item), with_time);
-        if (!compiled) {
-          Error e = compiled.error();
-          e.where = at(item_pointer);
-          return e;
-        }
-        for (const auto& earlier : spec->formats) {
-          if (earlier.text == compiled.value().text) return error("format " + quoteCode(earlier.text) + " is listed twice", item_pointer);
-        }
-        if (with_time && !compiled.value().has_offset && !spec->zone) {
-          return error("format " + quoteCode(view(item)) + " has no offset (Z), so it reads local times: add \"timezone\"",
-                       item_pointer, "for example \"timezone\": \"America/New_York\" (DST-aware) or \"timezone\": \"-05:00\"");
-        }
-        spec->formats.push_back(std::move(compiled).value());
-      }
+      return badPath(text, i, pointer);
     }
-    describeDateSpec(*spec);
-    node.date_spec = spec.get();
-    mapper_.date_specs.push_back(std::move(spec));
-    return ok();
   }
-
-  // The array a loop walks (forEach or $map): a path into the record or into the enclosing
-  // loop's item. `array_pointer` receives its schema pointer, so $item paths can be checked.
-  Result<Node> compileLoopSource(const rapidjson::Value& v, const std::string& pointer, std::string_view what,
-                                 std::string& array_pointer) {
-    if (!v.IsString() || v.GetStringLength() < 2 || v.GetString()[0] != '$') {
-      return error(std::string(what) + " takes the path of a record array, such as \"$.service.items\" or \"$item.parts\"", pointer);
-    }
-    GW_TRY(auto source, compilePath(view(v), pointer, &array_pointer));
-    if (source.variable != Variable::Record && source.variable != Variable::Item) {
-      return error(std::string(what) + " must walk a record array ($.… or $item…), not " + quoteCode(view(v)), pointer);
-    }
-    return source;
-  }
-
-  // "equals" / "contains" compare with a literal; "is" tests the JSON type. At most one.
-  Status compileIfTest(const rapidjson::Value& call, const std::string& pointer, Node& node) const {
-    int tests = 0;
-    for (const char* key : {"equals", "contains", "is"}) tests += json::find(call, key) != nullptr ? 1 : 0;
-    if (tests > 1) return error("$if takes at most one of \"equals\", \"contains\" and \"is\"", pointer);
-    for (const char* key : {"equals", "contains"}) {
-      const auto* literal = json::find(call, key);
-      if (literal == nullptr) continue;
-      if (!literal->IsString() && !literal->IsNumber() && !literal->IsBool()) {
-        return error(std::string(key) + " takes a literal string, number or boolean", child(pointer, key));
-      }
-      node.if_test = std::string_view(key) == "equals" ? IfTest::Equals : IfTest::Contains;
-      node.if_operand = literal;
-    }
-    if (const auto* type = json::find(call, "is"); type != nullptr) {
-      const std::string_view t = type->IsString() ? view(*type) : std::string_view{};
-      node.if_test = IfTest::IsType;
-      if (t == "string") node.if_type = rapidjson::kStringType;
-      else if (t == "number") node.if_type = rapidjson::kNumberType;
-      else if (t == "boolean") node.if_type = rapidjson::kTrueType;  // stands for true and false
-      else if (t == "array") node.if_type = rapidjson::kArrayType;
-      else if (t == "object") node.if_type = rapidjson::kObjectType;
-      else return error("is takes one of \"string\", \"number\", \"boolean\", \"array\", \"object\"", child(pointer, "is"));
-    }
-    return ok();
-  }
-
-  static Node withOperand(Node node, Node operand) {
-    node.dynamic = operand.dynamic;
-    node.item_relative = operand.item_relative;
-    node.field_path = operand.field_path;  // messages name the record field when the operand is a plain path
-    node.children.push_back(std::move(operand));
-    return node;
-  }
-
-  Status checkSelect(const ValueMap& map, const std::string& member, const std::string& pointer) const {
-    for (const auto& [code, entry] : map.entries) {
-      if (json::find(*entry, member) == nullptr) {
-        return error("select " + quoteCode(member) + ": entry " + quoteCode(code) + " of value map '" + map.name +
-                         "' has no such member",
-                     pointer);
-      }
-    }
-    if (map.fallback != nullptr && json::find(*map.fallback, member) == nullptr) {
-      return error("select " + quoteCode(member) + ": the default of value map '" + map.name + "' has no such member", pointer);
-    }
-    return ok();
-  }
-
-  // path := "$" [variable] { "." name | "[" digits "]" }
-  Result<Node> compilePath(std::string_view text, const std::string& pointer, std::string* schema_pointer = nullptr) {
-    Node node;
-    node.kind = NodeKind::Path;
-    node.where = at(pointer);
-    std::size_t i = 1;
-    while (i < text.size() && isIdentifierChar(text[i], false)) ++i;
-    const std::string_view variable = text.substr(1, i - 1);
-    if (variable.empty()) {
-      node.variable = Variable::Record;
-    } else if (columns_ != nullptr && variable != "item" && variable != "index") {
-      return error(quoteCode(std::string("$") + std::string(variable)) +
-                       " is not available in a record template; columns are written $.<column name>",
-                   pointer);
-    } else if (variable == "sourceId") {
-      node.variable = Variable::SourceId;
-    } else if (variable == "identifierSystem") {
-      node.variable = Variable::IdentifierSystem;
-    } else if (variable == "id") {
-      node.variable = Variable::Id;
-    } else if (variable == "clinic") {
-      node.variable = Variable::Clinic;
-    } else if (variable == "item" || variable == "index") {
-      if (loops_.empty()) {
-        return error(quoteCode(std::string("$") + std::string(variable)) + " exists only inside a loop (a rule's forEach or a $map's \"to\")",
-                     pointer, "record fields are written $." + std::string(variable) + "...");
-      }
-      node.variable = variable == "item" ? Variable::Item : Variable::Index;
-    } else {
-      return error("unknown variable " + quoteCode(std::string("$") + std::string(variable)) + "; known: " + std::string(kVariables),
-                   pointer, "record fields are written $." + std::string(variable) + "...; a literal starting with '$' is {\"$literal\": ...}");
-    }
-    std::string field_path;
-    std::string field_pointer;
-    while (i < text.size()) {
-      if (text[i] == '.') {
-        const std::size_t start = ++i;
-        while (i < text.size() && isIdentifierChar(text[i], true)) ++i;
-        if (i == start) return badPath(text, start, pointer);
-        const std::string_view name = text.substr(start, i - start);
-        node.steps.push_back({std::string(name), -1});
-        field_path += (field_path.empty() ? "" : ".") + std::string(name);
-        json::appendPointerToken(field_pointer, name);
-      } else if (text[i] == '[') {
-        const std::size_t start = ++i;
-        std::int64_t index = 0;
-        while (i < text.size() && text[i] >= '0' && text[i] <= '9' && i - start < 9) index = index * 10 + (text[i++] - '0');
-        if (i == start || i >= text.size() || text[i] != ']') return badPath(text, i, pointer);
-        ++i;
-        node.steps.push_back({{}, index});
-        field_path += "[" + std::to_string(index) + "]";
-        field_pointer += "/" + std::to_string(index);
-      } else {
-        return badPath(text, i, pointer);
-      }
-    }
-    if (node.variable == Variable::Item) {
-      // Relative to the innermost loop's item; checked against the schema of that array's items.
-      const std::string full_pointer = loops_.back() + "/0" + field_pointer;
-      if (schemas_ != nullptr && !schemas_->declaresField(mapper_.record_type, full_pointer)) {
-        return error("field " + quoteCode(json::pointerToPath(full_pointer)) + " is not declared in the record schema of '" +
-                         mapper_.record_type + "'",
-                     pointer, "check the spelling against schemas/" + mapper_.record_type + ".schema.json");
-      }
-      if (schema_pointer != nullptr) *schema_pointer = full_pointer;
-      node.dynamic = true;
-      node.item_relative = true;
-      node.field_path = std::move(field_path);
-      return node;
-    }
-    if (node.variable == Variable::Index) {
-      if (!node.steps.empty()) return error("'$index' is a number; it has no fields", pointer);
-      node.dynamic = true;
-      node.item_relative = true;
-      return node;
-    }
-    if (node.variable != Variable::Record) {
-      if (!node.steps.empty()) return error(quoteCode(std::string("$") + std::string(variable)) + " is a string; it has no fields", pointer);
-      if (in_source_id_ && (node.variable == Variable::SourceId || node.variable == Variable::Id)) {
-        return error("sourceId cannot refer to itself; use a record field such as $.prescription.id", pointer);
-      }
-      node.dynamic = node.variable == Variable::SourceId || node.variable == Variable::Id;
-      return node;
-    }
-    if (node.steps.empty()) return error("'$' alone is the whole record; name a field such as $.patient.mrn", pointer);
-    if (columns_ != nullptr) {
-      if (node.steps.size() != 1 || node.steps[0].index >= 0 ||
-          std::find(columns_->begin(), columns_->end(), node.steps[0].name) == columns_->end()) {
-        std::string known;
-        for (const auto& c : *columns_) known += (known.empty() ? "" : ", ") + c;
-        return error("a record template reads CSV columns as $.<name>, with a name declared in \"columns\"; " +
-                         quoteCode(text) + " is not one",
-                     pointer, "declared names: " + known);
-      }
-      node.dynamic = true;
-      node.field_path = std::move(field_path);
-      return node;
-    }
-    if (schemas_ != nullptr && !schemas_->declaresField(mapper_.record_type, field_pointer)) {
-      return error("field " + quoteCode(field_path) + " is not declared in the record schema of '" + mapper_.record_type + "'",
+  if (node.variable == Variable::Item) {
+    // Relative to the innermost loop's item; checked against the schema of that array's items.
+    const std::string full_pointer = loops_.back() + "/0" + field_pointer;
+    if (schemas_ != nullptr && !schemas_->declaresField(mapper_.record_type, full_pointer)) {
+      return error("field " + quoteCode(json::pointerToPath(full_pointer)) + " is not declared in the record schema of '" +
+                       mapper_.record_type + "'",
                    pointer, "check the spelling against schemas/" + mapper_.record_type + ".schema.json");
     }
-    if (schema_pointer != nullptr) *schema_pointer = field_pointer;
+    if (schema_pointer != nullptr) *schema_pointer = full_pointer;
+    node.dynamic = true;
+    node.item_relative = true;
+    node.field_path = std::move(field_path);
+    return node;
+  }
+  if (node.variable == Variable::Index) {
+    if (!node.steps.empty()) return error("'$index' is a number; it has no fields", pointer);
+    node.dynamic = true;
+    node.item_relative = true;
+    return node;
+  }
+  if (node.variable != Variable::Record) {
+    if (!node.steps.empty()) return error(quoteCode(std::string("$") + std::string(variable)) + " is a string; it has no fields", pointer);
+    if (in_source_id_ && (node.variable == Variable::SourceId || node.variable == Variable::Id)) {
+      return error("sourceId cannot refer to itself; use a record field such as $.prescription.id", pointer);
+    }
+    node.dynamic = node.variable == Variable::SourceId || node.variable == Variable::Id;
+    return node;
+  }
+  if (node.steps.empty()) return error("'$' alone is the whole record; name a field such as $.patient.mrn", pointer);
+  if (columns_ != nullptr) {
+    if (node.steps.size() != 1 || node.steps[0].index >= 0 ||
+        std::find(columns_->begin(), columns_->end(), node.steps[0].name) == columns_->end()) {
+      std::string known;
+      for (const auto& c : *columns_) known += (known.empty() ? "" : ", ") + c;
+      return error("a record template reads CSV columns as $.<name>, with a name declared in \"columns\"; " +
+                       quoteCode(text) + " is not one",
+                   pointer, "declared names: " + known);
+    }
     node.dynamic = true;
     node.field_path = std::move(field_path);
     return node;
   }
-
-  Error badPath(std::string_view text, std::size_t position, const std::string& pointer) const {
-    return error("bad path syntax at character " + std::to_string(position + 1) + " of " + quoteCode(text) +
-                     "; paths look like $.prescription.dose.value or $.patient.given_names[0]",
-                 pointer);
+  if (schemas_ != nullptr && !schemas_->declaresField(mapper_.record_type, field_pointer)) {
+    return error("field " + quoteCode(field_path) + " is not declared in the record schema of '" + mapper_.record_type + "'",
+                 pointer, "check the spelling against schemas/" + mapper_.record_type + ".schema.json");
   }
+  if (schema_pointer != nullptr) *schema_pointer = field_pointer;
+  node.dynamic = true;
+  node.field_path = std::move(field_path);
+  return node;
+}
 
-  CompiledMapper& mapper_;
-  std::string_view text_;
-  json::JsonLocations locations_;
-  const RecordSchemas* schemas_;
-  bool in_source_id_ = false;
-  const std::vector<std::string>* columns_ = nullptr;  // set in input-mapper mode
-  std::map<std::string, std::shared_ptr<const TimeZone>, std::less<>> zones_;  // each zone file read once per mapper
-  std::vector<std::string> loops_;  // schema pointers of the arrays of the enclosing loops, innermost last
-};
+Error Compiler::badPath(std::string_view text, std::size_t position, const std::string& pointer) const {
+  return error("bad path syntax at character " + std::to_string(position + 1) + " of " + quoteCode(text) +
+                   "; paths look like $.prescription.dose.value or $.patient.given_names[0]",
+               pointer);
+}
 
-}  // namespace
+}  // namespace detail
+
+using detail::Compiler;
 
 Result<std::unique_ptr<CompiledMapper>> compileMapperFile(const std::filesystem::path& path, const RecordSchemas* schemas) {
   auto mapper = std::make_unique<CompiledMapper>();
@@ -762,10 +443,6 @@ Result<std::unique_ptr<CompiledMapper>> compileMapperFile(const std::filesystem:
   GW_TRY(compiler.compile());
   return mapper;
 }
-
-}  // namespace gw::mapping
-
-namespace gw::mapping {
 
 Result<Node> compileRecordTemplate(CompiledMapper& mapper, std::string_view text, const std::string& template_pointer,
                                    const std::vector<std::string>& columns) {

@@ -2,12 +2,15 @@
 // the output document's allocator. Hot path: no parsing, no regex, no locks.
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <optional>
 
 #include "common/ids.hpp"
 #include "common/json.hpp"
+#include "common/xhtml.hpp"
 #include "mapping/compiled_mapper.hpp"
 #include "mapping/dates.hpp"
+#include "mapping/mapper_functions.hpp"
 #include "mapping/support.hpp"
 #include "mapping/time_zone.hpp"
 
@@ -139,7 +142,7 @@ std::string fieldName(const Node& node, const Scope& scope) {
 // A code or id as text: strings as they are, integers in decimal (CSV-like sources send numbers).
 bool scalarText(const rapidjson::Value& v, std::string& buffer, std::string_view& out) {
   if (v.IsString()) {
-    out = std::string_view(v.GetString(), v.GetStringLength());
+    out = json::view(v);
     return true;
   }
   if (v.IsInt64()) {
@@ -308,7 +311,7 @@ Outcome evalLookup(const Node& node, Scope& scope, rapidjson::Value& out) {
   const std::string_view what = spec.with_time ? "date-time" : "date";
   char text[kMaxDateText];
   DateParse parsed;
-  if (input.IsString()) parsed = parseDate(spec, std::string_view(input.GetString(), input.GetStringLength()), text);
+  if (input.IsString()) parsed = parseDate(spec, json::view(input), text);
   switch (parsed.status) {
     case DateParse::Status::Ok:
       out.SetString(text, static_cast<rapidjson::SizeType>(parsed.size), scope.allocator);
@@ -338,7 +341,7 @@ Outcome evalDate(const Node& node, Scope& scope, rapidjson::Value& out, bool wit
   // Never quote the value: dates of birth are PHI.
   if (node.date_spec) return evalDeclaredDate(node, scope, input, out);
   if (!with_time) {
-    if (!input.IsString() || !isCalendarDate(std::string_view(input.GetString(), input.GetStringLength()))) {
+    if (!input.IsString() || !isCalendarDate(json::view(input))) {
       return fail(scope, fieldName(node, scope) + " is not a valid calendar date; expected YYYY-MM-DD naming a real day (mapped at " +
                              node.where + ")", node);
     }
@@ -346,7 +349,7 @@ Outcome evalDate(const Node& node, Scope& scope, rapidjson::Value& out, bool wit
     return Outcome::Present;
   }
   std::string normalised;
-  if (!input.IsString() || !normaliseDateTime(std::string_view(input.GetString(), input.GetStringLength()), normalised)) {
+  if (!input.IsString() || !normaliseDateTime(json::view(input), normalised)) {
     return fail(scope, fieldName(node, scope) + " is not a valid date-time; expected RFC 3339 with an offset, e.g. "
                            "2026-11-20T09:00:00-05:00 (mapped at " + node.where + ")", node);
   }
@@ -374,16 +377,15 @@ Outcome evalResourceId(const Node& node, Scope& scope, rapidjson::Value& out, bo
   return Outcome::Present;
 }
 
-void appendXhtmlEscaped(std::string& out, std::string_view text);
 bool ifHolds(const Node& node, const rapidjson::Value& condition);
 
 // Appends a scalar as text: strings as they are (escaped for XHTML if asked), numbers and
 // booleans as JSON writes them. False for objects, arrays and null.
 bool appendScalar(const rapidjson::Value& v, std::string& out, bool escape) {
   if (v.IsString()) {
-    const std::string_view text(v.GetString(), v.GetStringLength());
+    const std::string_view text = json::view(v);
     if (escape) {
-      appendXhtmlEscaped(out, text);
+      xhtml::appendEscaped(out, text);
     } else {
       out.append(text);
     }
@@ -420,7 +422,7 @@ Outcome appendText(const Node& node, Scope& scope, std::string& out, bool escape
       break;
     case NodeKind::Concat:
       for (const auto& child : node.children) {
-        const Outcome outcome = appendText(child, scope, out, escape, node, "$concat");
+        const Outcome outcome = appendText(child, scope, out, escape, node, functionName(NodeKind::Concat));
         if (outcome != Outcome::Present) {
           out.resize(mark);  // absent if any part is absent
           return outcome;
@@ -469,7 +471,7 @@ Outcome appendText(const Node& node, Scope& scope, std::string& out, bool escape
         frame.item = &item;
         const std::size_t before = out.size();
         if (result == Outcome::Present) out += node.text;
-        const Outcome outcome = appendText(input.children[1], scope, out, escape, node, "$join");
+        const Outcome outcome = appendText(input.children[1], scope, out, escape, node, functionName(NodeKind::Join));
         if (outcome == Outcome::Failed) {
           result = outcome;
           break;
@@ -537,7 +539,7 @@ class TextBuffer {
 Outcome evalConcat(const Node& node, Scope& scope, rapidjson::Value& out) {
   TextBuffer buffer;
   std::string& text = buffer.text();
-  const Outcome outcome = appendText(node, scope, text, false, node, "$concat");
+  const Outcome outcome = appendText(node, scope, text, false, node, functionName(NodeKind::Concat));
   if (outcome != Outcome::Present) return outcome;
   out.SetString(text.data(), static_cast<rapidjson::SizeType>(text.size()), scope.allocator);
   return Outcome::Present;
@@ -604,7 +606,7 @@ Outcome evalJoin(const Node& node, Scope& scope, rapidjson::Value& out) {
   if (node.children[0].kind == NodeKind::Map) {
     TextBuffer buffer;
     std::string& text = buffer.text();
-    const Outcome outcome = appendText(node, scope, text, false, node, "$join");
+    const Outcome outcome = appendText(node, scope, text, false, node, functionName(NodeKind::Join));
     if (outcome != Outcome::Present) return outcome;
     out.SetString(text.data(), static_cast<rapidjson::SizeType>(text.size()), scope.allocator);
     return Outcome::Present;
@@ -636,43 +638,64 @@ Outcome evalJoin(const Node& node, Scope& scope, rapidjson::Value& out) {
   return Outcome::Present;
 }
 
-// Copies runs of plain text whole: narratives are built from many short parts, one append each;
-// eight bytes at a time are checked for the five characters that need an entity.
-void appendXhtmlEscaped(std::string& out, std::string_view text) {
-  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
-  constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
-  const auto hasByte = [](std::uint64_t x, char c) {
-    const std::uint64_t v = x ^ (kOnes * static_cast<unsigned char>(c));
-    return (v - kOnes) & ~v & kHigh;
-  };
-  std::size_t run = 0;
-  std::size_t i = 0;
-  while (i < text.size()) {
-    if (i + 8 <= text.size()) {
-      std::uint64_t x = 0;
-      std::memcpy(&x, text.data() + i, 8);
-      if ((hasByte(x, '&') | hasByte(x, '<') | hasByte(x, '>') | hasByte(x, '"') | hasByte(x, '\'')) == 0) {
-        i += 8;
-        continue;
-      }
+// $narrative: the title and each section's items are evaluated, then written by
+// common/xhtml.hpp's listNarrative (which escapes every text).
+Outcome evalNarrative(const Node& node, Scope& scope, rapidjson::Value& out) {
+  // Every evaluated part stays alive (and in place: short strings live inside the Value) until
+  // the narrative is written.
+  std::vector<rapidjson::Value> scratch(node.children.size());
+  std::vector<const rapidjson::Value*> values(node.children.size(), nullptr);
+  std::deque<std::string> numbers;  // numbers written as text
+  const auto text = [&](const rapidjson::Value& v, std::string_view& into) {
+    if (v.IsString()) {
+      into = json::view(v);
+    } else if (v.IsNumber() || v.IsBool()) {
+      into = numbers.emplace_back(json::toString(v));
+    } else {
+      return false;
     }
-    // A byte at a time through this block (or the last few bytes).
-    const std::size_t stop = std::min(text.size(), i + 8);
-    for (; i < stop; ++i) {
-      std::string_view entity;
-      switch (text[i]) {
-        case '&': entity = "&amp;"; break;
-        case '<': entity = "&lt;"; break;
-        case '>': entity = "&gt;"; break;
-        case '"': entity = "&quot;"; break;
-        case '\'': entity = "&#39;"; break;
-        default: continue;
+    return true;
+  };
+  const auto wrong = [&](const Node& part, std::string_view what, const rapidjson::Value& v) {
+    return fail(scope, "$narrative " + std::string(what) + ", got " + std::string(jsonTypeName(v)) + " from " +
+                           fieldName(part, scope) + " (mapped at " + node.where + ")", part);
+  };
+  for (std::size_t i = 0; i < node.children.size(); ++i) {
+    const Outcome outcome = operand(node.children[i], scope, scratch[i], values[i]);
+    if (outcome == Outcome::Failed) return outcome;
+    if (outcome == Outcome::Absent) values[i] = nullptr;
+  }
+  if (values[0] == nullptr) return Outcome::Absent;  // no title, no narrative
+  std::string_view title;
+  if (!text(*values[0], title)) return wrong(node.children[0], "needs a text title", *values[0]);
+  std::vector<xhtml::NarrativeSection> sections(node.children.size() - 1);
+  for (std::size_t s = 0; s < sections.size(); ++s) {
+    auto& section = sections[s];
+    section.heading = node.names[2 * s];
+    section.when_empty = node.names[2 * s + 1];
+    const rapidjson::Value* items = values[s + 1];
+    if (items == nullptr) continue;
+    const Node& part = node.children[s + 1];
+    if (!items->IsArray()) return wrong(part, "items must be an array of {label, qualifier, detail}", *items);
+    for (const auto& item : items->GetArray()) {
+      if (!item.IsObject()) return wrong(part, "items must be objects with a label", item);
+      xhtml::NarrativeItem entry;
+      for (const auto& member : item.GetObject()) {
+        const std::string_view key = json::view(member.name);
+        std::string_view* into = key == "label"       ? &entry.label
+                                 : key == "qualifier" ? &entry.qualifier
+                                 : key == "detail"    ? &entry.detail
+                                                      : nullptr;
+        if (into == nullptr) return wrong(part, "items have only label, qualifier and detail", item);
+        if (!text(member.value, *into)) return wrong(part, "item members must be text", member.value);
       }
-      out.append(text.substr(run, i - run)).append(entity);
-      run = i + 1;
+      if (entry.label.empty()) return wrong(part, "items need a label", item);
+      section.items.push_back(entry);
     }
   }
-  out.append(text.substr(run));
+  const std::string div = xhtml::listNarrative(title, sections);
+  out.SetString(div.data(), static_cast<rapidjson::SizeType>(div.size()), scope.allocator);
+  return Outcome::Present;
 }
 
 // $upper, $lower, $trim, $escapeXhtml: ASCII-only case mapping (codes, not prose), so UTF-8
@@ -686,7 +709,7 @@ Outcome evalText(const Node& node, Scope& scope, rapidjson::Value& out) {
   std::string buffer;
   std::string_view text;
   if (input.IsString()) {
-    text = std::string_view(input.GetString(), input.GetStringLength());
+    text = json::view(input);
   } else if (input.IsNumber() || input.IsBool()) {
     buffer = json::toString(input);
     text = buffer;
@@ -716,7 +739,7 @@ Outcome evalText(const Node& node, Scope& scope, rapidjson::Value& out) {
     }
     default:
       result.reserve(text.size() + 16);
-      appendXhtmlEscaped(result, text);
+      xhtml::appendEscaped(result, text);
   }
   out.SetString(result.data(), static_cast<rapidjson::SizeType>(result.size()), scope.allocator);
   return Outcome::Present;
@@ -739,7 +762,7 @@ Outcome evalNumber(const Node& node, Scope& scope, rapidjson::Value& out) {
                            node.where + ")", node);
   };
   if (!input.IsString()) return not_a_number();
-  const std::string_view text(input.GetString(), input.GetStringLength());
+  const std::string_view text = json::view(input);
   std::size_t i = text.size() > 0 && text[0] == '-' ? 1 : 0;
   const std::size_t int_start = i;
   while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
@@ -782,6 +805,7 @@ Outcome eval(const Node& node, Scope& scope, rapidjson::Value& out) {
     case NodeKind::Trim:
     case NodeKind::EscapeXhtml: return evalText(node, scope, out);
     case NodeKind::Number: return evalNumber(node, scope, out);
+    case NodeKind::Narrative: return evalNarrative(node, scope, out);
   }
   return fail(scope, "internal error: unknown expression kind", node);
 }

@@ -43,10 +43,10 @@ Result<MappingOutput> MapperSet::map(const rapidjson::Value& record, const Mappi
   if (type == nullptr || !type->IsString()) {
     return makeError(ErrorCode::InvalidInput, "missing record_type", "record_type");
   }
-  const auto it = mappers_.find(std::string_view(type->GetString(), type->GetStringLength()));
+  const auto it = mappers_.find(json::view(*type));
   if (it == mappers_.end()) {
     return makeError(ErrorCode::InvalidInput,
-                     "no mapper for record type " + quoteCode(std::string_view(type->GetString(), type->GetStringLength())),
+                     "no mapper for record type " + quoteCode(json::view(*type)),
                      "record_type", "add <record_type>.mapper.json to the mappers directory");
   }
   if (context.clinic.empty() || context.identifier_system_base.empty()) {

@@ -61,8 +61,6 @@ std::string stringify(const rapidjson::Pointer& pointer) {
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 
-std::string_view view(const rapidjson::Value& v) { return {v.GetString(), v.GetStringLength()}; }
-
 // The last token of a JSON pointer, unescaped.
 std::string lastToken(std::string_view pointer) {
   std::string token(pointer.substr(pointer.rfind('/') + 1));
@@ -88,8 +86,8 @@ Status checkSchemaKeywords(const rapidjson::Value& node, const rapidjson::Docume
   if (!node.IsObject()) return ok();
   for (const auto& member : node.GetObject()) {
     const std::size_t length = pointer.size();
-    json::appendPointerToken(pointer, view(member.name));
-    const std::string_view key = view(member.name);
+    json::appendPointerToken(pointer, json::view(member.name));
+    const std::string_view key = json::view(member.name);
     if (key == "pattern" && member.value.IsString()) {
       rapidjson::internal::GenericRegex<rapidjson::UTF8<>> regex(member.value.GetString());
       if (!regex.IsValid()) {
@@ -99,7 +97,7 @@ Status checkSchemaKeywords(const rapidjson::Value& node, const rapidjson::Docume
                          "write [0-9] instead of \\d");
       }
     } else if (key == "$ref" && member.value.IsString()) {
-      const std::string_view ref = view(member.value);
+      const std::string_view ref = json::view(member.value);
       const bool resolvable = ref.size() >= 1 && ref[0] == '#' &&
                               rapidjson::Pointer(ref.data() + 1, ref.size() - 1).Get(root) != nullptr;
       if (!resolvable) {
@@ -134,7 +132,7 @@ Result<std::unique_ptr<RecordSchemas::Entry>> loadSchemaFile(const std::filesyst
   // The file name is the record type; the schema must agree so a renamed copy cannot shadow another.
   const auto* enum_values = rapidjson::Pointer("/properties/record_type/enum").Get(root);
   if (enum_values == nullptr || !enum_values->IsArray() || enum_values->Size() != 1 || !(*enum_values)[0].IsString() ||
-      view((*enum_values)[0]) != entry->record_type) {
+      json::view((*enum_values)[0]) != entry->record_type) {
     return makeError(ErrorCode::Config,
                      "properties.record_type.enum must be [\"" + entry->record_type + "\"] (the file name's record type)",
                      at("/properties/record_type"));
@@ -156,7 +154,7 @@ bool hasForbiddenControlCharacter(std::string_view s) {
 // FHIR strings must not contain control characters other than tab, CR and LF; checking here
 // keeps invalid text from reaching a partner. Returns whether anything was found.
 bool anyForbiddenControlCharacter(const rapidjson::Value& v) {
-  if (v.IsString()) return hasForbiddenControlCharacter(view(v));
+  if (v.IsString()) return hasForbiddenControlCharacter(json::view(v));
   if (v.IsObject()) {
     for (const auto& m : v.GetObject()) {
       if (anyForbiddenControlCharacter(m.value)) return true;
@@ -173,13 +171,13 @@ void collectControlCharacterErrors(const rapidjson::Value& v, std::string& point
                                    std::vector<RecordSchemas::FieldError>& errors) {
   if (errors.size() >= RecordSchemas::kMaxErrors) return;
   if (v.IsString()) {
-    if (hasForbiddenControlCharacter(view(v))) {
+    if (hasForbiddenControlCharacter(json::view(v))) {
       errors.push_back({json::pointerToPath(pointer), "contains control characters (only tab, CR and LF are allowed)"});
     }
   } else if (v.IsObject()) {
     for (const auto& m : v.GetObject()) {
       const std::size_t length = pointer.size();
-      json::appendPointerToken(pointer, view(m.name));
+      json::appendPointerToken(pointer, json::view(m.name));
       collectControlCharacterErrors(m.value, pointer, errors);
       pointer.resize(length);
     }
@@ -198,7 +196,7 @@ std::string joinValues(const rapidjson::Value& array) {
   std::string out;
   for (const auto& v : array.GetArray()) {
     if (!out.empty()) out += ", ";
-    out += v.IsString() ? std::string(view(v)) : json::toString(v);
+    out += v.IsString() ? std::string(json::view(v)) : json::toString(v);
   }
   return out;
 }
@@ -216,17 +214,17 @@ std::string describe(std::string_view keyword, const rapidjson::Value& schema, c
   if (keyword == "type" && arg != nullptr) {
     std::string expected;
     if (arg->IsString()) {
-      expected = view(*arg);
+      expected = json::view(*arg);
     } else if (arg->IsArray()) {
       for (const auto& t : arg->GetArray()) {
         if (!expected.empty()) expected += " or ";
-        if (t.IsString()) expected += view(t);
+        if (t.IsString()) expected += json::view(t);
       }
     }
     return "expected " + expected + ", got " + std::string(jsonTypeName(value));
   }
   if (keyword == "enum" && arg != nullptr && arg->IsArray()) {
-    if (value.IsString()) return "value " + quoteCode(view(value)) + " is not one of " + joinValues(*arg);
+    if (value.IsString()) return "value " + quoteCode(json::view(value)) + " is not one of " + joinValues(*arg);
     return "expected one of " + joinValues(*arg) + ", got " + std::string(jsonTypeName(value));
   }
   if (keyword == "pattern") {
@@ -302,11 +300,11 @@ void collectSchemaErrors(const RecordSchemas::Entry& entry, const rapidjson::Sch
       // except those this loop removed itself.
       if (const auto* required = json::find(*schema, "required"); required != nullptr && required->IsArray()) {
         for (const auto& name : required->GetArray()) {
-          if (!name.IsString() || json::find(*value, view(name)) != nullptr) continue;
+          if (!name.IsString() || json::find(*value, json::view(name)) != nullptr) continue;
           std::string child = document_pointer;
-          json::appendPointerToken(child, view(name));
+          json::appendPointerToken(child, json::view(name));
           if (removed.count(child) == 0) {
-            errors.push_back({json::pointerToPath(child), "missing required field " + quoteCode(view(name))});
+            errors.push_back({json::pointerToPath(child), "missing required field " + quoteCode(json::view(name))});
           }
         }
       }
@@ -361,11 +359,11 @@ std::vector<RecordSchemas::FieldError> RecordSchemas::validate(const rapidjson::
   if (!record_type->IsString()) {
     return {{"record_type", "expected string, got " + std::string(jsonTypeName(*record_type))}};
   }
-  const Entry* schema = entry(view(*record_type));
+  const Entry* schema = entry(json::view(*record_type));
   if (schema == nullptr) {
     std::string known;
     for (const auto& [type, e] : entries_) known += (known.empty() ? "" : ", ") + type;
-    return {{"record_type", "value " + quoteCode(view(*record_type)) + " is not one of " + known}};
+    return {{"record_type", "value " + quoteCode(json::view(*record_type)) + " is not one of " + known}};
   }
 
   std::vector<FieldError> errors;

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "common/dates.hpp"
 #include "mapping/support.hpp"
 
 namespace gw::mapping {
@@ -14,12 +15,10 @@ constexpr std::int32_t kMaxFhirOffset = 14 * 3600;
 
 std::int64_t floorDiv(std::int64_t a, std::int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0)) ? 1 : 0); }
 
-bool isLeap(std::int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
-
-unsigned daysInMonth(std::int64_t y, unsigned m) {
-  static constexpr unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  return m == 2 && isLeap(y) ? 29 : kDays[m - 1];
-}
+using dates::civilFromDays;
+using dates::daysFromCivil;
+using dates::daysInMonth;
+using dates::isLeapYear;
 
 Error zoneError(std::string message, std::string_view name, std::string hint = {}) {
   if (hint.empty()) {
@@ -51,34 +50,13 @@ struct TzifCounts {
 
 }  // namespace
 
-std::int64_t daysFromCivil(std::int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2 ? 1 : 0;
-  const std::int64_t era = floorDiv(y, 400);
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
-
-CivilDate civilFromDays(std::int64_t z) {
-  z += 719468;
-  const std::int64_t era = floorDiv(z, 146097);
-  const auto doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
-  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-  return {static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2 ? 1 : 0), m, d};
-}
-
 bool parseFixedOffset(std::string_view s, std::int32_t& seconds) {
-  const auto digit = [&](std::size_t i) { return s[i] >= '0' && s[i] <= '9'; };
-  if (s.size() != 6 || (s[0] != '+' && s[0] != '-') || !digit(1) || !digit(2) || s[3] != ':' || !digit(4) || !digit(5)) {
+  int hours = 0;
+  int minutes = 0;
+  if (s.size() != 6 || (s[0] != '+' && s[0] != '-') || !dates::readDigits(s, 1, 2, hours) || s[3] != ':' ||
+      !dates::readDigits(s, 4, 2, minutes)) {
     return false;
   }
-  const int hours = (s[1] - '0') * 10 + (s[2] - '0');
-  const int minutes = (s[4] - '0') * 10 + (s[5] - '0');
   const std::int32_t value = hours * 3600 + minutes * 60;
   if (minutes > 59 || value > kMaxFhirOffset) return false;
   seconds = s[0] == '-' ? -value : value;
@@ -103,13 +81,13 @@ struct TimeZone::PosixRule {
   // Midnight (local) of the rule's day in `year`, as days since the epoch.
   static std::int64_t day(const When& w, std::int64_t year) {
     const std::int64_t jan1 = daysFromCivil(year, 1, 1);
-    if (w.kind == 'J') return jan1 + w.a - 1 + (isLeap(year) && w.a >= 60 ? 1 : 0);
+    if (w.kind == 'J') return jan1 + w.a - 1 + (isLeapYear(year) && w.a >= 60 ? 1 : 0);
     if (w.kind == 'N') return jan1 + w.a;
     const auto month = static_cast<unsigned>(w.a);
     const std::int64_t first = daysFromCivil(year, month, 1);
     const auto first_weekday = static_cast<int>(((first % 7) + 11) % 7);  // 1970-01-01 was a Thursday (4)
     int dom = 1 + ((w.c - first_weekday) % 7 + 7) % 7 + (w.b - 1) * 7;
-    while (dom > static_cast<int>(daysInMonth(year, month))) dom -= 7;  // week 5 = the last one
+    while (dom > daysInMonth(year, static_cast<int>(month))) dom -= 7;  // week 5 = the last one
     return first + dom - 1;
   }
 

@@ -14,16 +14,6 @@
 
 namespace gw::mapping {
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-std::int64_t daysFromCivil(std::int64_t year, unsigned month, unsigned day);
-
-struct CivilDate {
-  std::int64_t year;
-  unsigned month;
-  unsigned day;
-};
-CivilDate civilFromDays(std::int64_t days);
-
 /// Where a local wall-clock time falls in a zone.
 enum class LocalTimeKind : std::uint8_t {
   Unique,   // exactly one instant

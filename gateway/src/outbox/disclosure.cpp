@@ -37,7 +37,7 @@ std::string toJson(const Disclosure& d) {
       json::writeString(w, privacy::classSetName(r.plan_classes));
     }
     w.Key("outcome");
-    json::writeString(w, r.outcome);
+    json::writeString(w, consent::outcomeName(r.outcome));
     if (!r.removed_activities.empty()) {
       w.Key("removed");
       w.StartArray();
@@ -94,7 +94,7 @@ Result<Disclosure> parseDisclosure(std::string_view text) {
       if (!c) return bad("unknown plan classes on " + dr.resource_type);
       dr.plan_classes = *c;
     }
-    dr.outcome = std::string(json::getString(r, "outcome"));
+    const std::string_view outcome = json::getString(r, "outcome");
     if (const auto* removed = json::find(r, "removed"); removed != nullptr) {
       if (!removed->IsArray()) return bad("removed is not an array");
       for (const auto& i : removed->GetArray()) {
@@ -102,7 +102,9 @@ Result<Disclosure> parseDisclosure(std::string_view text) {
         dr.removed_activities.push_back(i.GetUint());
       }
     }
-    if (dr.outcome != "permit" && dr.outcome != "redact") return bad("outcome '" + dr.outcome + "'");
+    const auto parsed_outcome = consent::parseOutcome(outcome);
+    if (!parsed_outcome || *parsed_outcome == consent::Outcome::Deny) return bad("outcome '" + std::string(outcome) + "'");
+    dr.outcome = *parsed_outcome;
     dr.consent_id = std::string(json::getString(r, "consent"));
     const auto* version = json::find(r, "consent_version");
     if (version == nullptr || !version->IsInt()) return bad("consent_version missing");

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "consent/decision.hpp"
 #include "privacy/data_class.hpp"
 
 namespace gw::outbox {
@@ -20,7 +21,7 @@ struct DisclosedResource {
   /// re-check can tell whether the same activities would still be removed.
   std::vector<privacy::ClassSet> activity_classes;
   privacy::ClassSet plan_classes;  // CarePlan: the plan apart from its activities
-  std::string outcome;  // "permit" or "redact"
+  consent::Outcome outcome = consent::Outcome::Deny;  // Permit or Redact (a denied resource is not sent)
   std::vector<std::uint32_t> removed_activities;  // redact: indexes of the activities left out
   std::string consent_id;  // "<clinic>/<consent id>" the decision relied on
   int consent_version = 0;

@@ -48,9 +48,8 @@ RecheckResult recheckItem(const store::OutboxItem& item, const consent::ConsentR
     request.activity_classes = r.activity_classes;
     request.plan_classes = r.plan_classes;
     const auto decision = registry.decide(request);
-    const bool same_outcome = r.outcome == "permit" ? decision.outcome == consent::Outcome::Permit
-                                                    : decision.outcome == consent::Outcome::Redact &&
-                                                          decision.removed_activities == r.removed_activities;
+    const bool same_outcome = decision.outcome == r.outcome && (r.outcome != consent::Outcome::Redact ||
+                                                                decision.removed_activities == r.removed_activities);
     // The Bundle carries the Consent it was permitted under: under another consent (or version)
     // it would travel with the wrong copy, so it is re-planned rather than sent.
     const bool same_consent = decision.consent &&

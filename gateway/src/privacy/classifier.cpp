@@ -62,8 +62,6 @@ struct ParsedValueSet {
   std::size_t unverified = 0;
 };
 
-std::string_view view(const rapidjson::Value& v) { return {v.GetString(), v.GetStringLength()}; }
-
 class FileReader {
  public:
   FileReader(std::string file, std::string text) : file_(std::move(file)), text_(std::move(text)) {}
@@ -151,7 +149,7 @@ Result<ParsedValueSet> parseValueSet(const fs::path& path, std::uint8_t roles, s
         const auto& url = (*value_sets)[v];
         const std::string vat = at + "/valueSet/" + std::to_string(v);
         if (!url.IsString() || url.GetStringLength() == 0) return reader.error(vat, "a valueSet entry must be a url", "");
-        out.includes.push_back({std::string(view(url)), reader.where(vat)});
+        out.includes.push_back({std::string(json::view(url)), reader.where(vat)});
       }
     }
     const auto* system = json::find(inc, "system");
@@ -166,7 +164,7 @@ Result<ParsedValueSet> parseValueSet(const fs::path& path, std::uint8_t roles, s
     if (!system->IsString() || system->GetStringLength() == 0) {
       return reader.error(at + "/system", "system must be a non-empty string (a code system url)", "");
     }
-    const std::string system_url(view(*system));
+    const std::string system_url(json::view(*system));
     if (concepts == nullptr) {
       out.entries.push_back({system_url, {}});  // the whole system
       continue;
@@ -182,7 +180,7 @@ Result<ParsedValueSet> parseValueSet(const fs::path& path, std::uint8_t roles, s
       if (code == nullptr || !code->IsString() || code->GetStringLength() == 0) {
         return reader.error(cat, "a concept needs a non-empty code", "");
       }
-      out.entries.push_back({system_url, std::string(view(*code))});
+      out.entries.push_back({system_url, std::string(json::view(*code))});
       if (isUnverified(item)) ++out.unverified;
     }
   }
@@ -264,7 +262,7 @@ class Scanner {
     const rapidjson::Value* system = nullptr;
     const rapidjson::Value* code = nullptr;
     for (auto m = o.MemberBegin(); m != o.MemberEnd(); ++m) {
-      const std::string_view name = view(m->name);
+      const std::string_view name = json::view(m->name);
       const auto& v = m->value;
       if (v.IsString()) {
         if (is(name, "system")) {
@@ -280,7 +278,7 @@ class Scanner {
       if (is(name, "meta") || is(name, "identifier") || is(name, "text") || (!also_skip.empty() && name == also_skip)) continue;
       value(v);
     }
-    if (system != nullptr && code != nullptr) lookup(view(*system), view(*code));
+    if (system != nullptr && code != nullptr) lookup(json::view(*system), json::view(*code));
   }
 
  private:

@@ -39,8 +39,6 @@ constexpr ConfidentialityDef kConfidentiality[] = {
     {"U", "unrestricted"}, {"L", "low"}, {"M", "moderate"}, {"N", "normal"}, {"R", "restricted"}, {"V", "very restricted"},
 };
 
-std::string_view view(const rapidjson::Value& v) { return {v.GetString(), v.GetStringLength()}; }
-
 // Label strings are static, so the JSON refers to them instead of copying.
 rapidjson::Value ref(std::string_view s) { return rapidjson::Value(rapidjson::StringRef(s.data(), s.size())); }
 
@@ -85,7 +83,7 @@ Result<rapidjson::Value*> ensureMeta(rapidjson::Value& resource, Allocator& a) {
   rapidjson::Value rebuilt(rapidjson::kObjectType);
   bool placed = false;
   for (auto m = resource.MemberBegin(); m != resource.MemberEnd(); ++m) {
-    const bool is_anchor = view(m->name) == anchor;
+    const bool is_anchor = json::view(m->name) == anchor;
     rebuilt.AddMember(m->name, m->value, a);  // moves: no copy of the resource
     if (is_anchor && !placed) {
       rebuilt.AddMember(ref("meta"), rapidjson::Value(rapidjson::kObjectType), a);
@@ -207,8 +205,6 @@ LabelSet bundleLabels(std::span<const rapidjson::Value* const> resources) {
   out.bits &= static_cast<std::uint16_t>(~static_cast<std::uint16_t>(Label::Redacted));
   return out;
 }
-
-Confidentiality bundleConfidentiality(std::span<const Classification> entries) { return bundleLabels(entries).confidentiality; }
 
 rapidjson::Value securityCodings(const LabelSet& labels, Allocator& allocator) {
   // The same Codings as labels.codings(), without building that vector: every resource is labelled.

@@ -87,8 +87,6 @@ LabelSet readLabels(const rapidjson::Value& resource);
 LabelSet bundleLabels(std::span<const Classification> entries);
 /// The same from labelled resources (readLabels of each; an unlabelled one counts as R).
 LabelSet bundleLabels(std::span<const rapidjson::Value* const> resources);
-/// Highest confidentiality of these entries (N for none): what Bundle.meta.security must carry.
-Confidentiality bundleConfidentiality(std::span<const Classification> entries);
 
 /// An array of Codings for meta.security (e.g. outbox::buildTransactionBundles' bundle_security).
 rapidjson::Value securityCodings(const LabelSet& labels, rapidjson::Document::AllocatorType& allocator);

@@ -1,8 +1,10 @@
 #include "privacy/redaction.hpp"
 
+#include <array>
 #include <string_view>
 
 #include "common/json.hpp"
+#include "common/xhtml.hpp"
 #include "privacy/labels.hpp"
 
 namespace gw::privacy {
@@ -33,21 +35,8 @@ std::string kindOf(const rapidjson::Value& activity) {
   return code.empty() ? std::string("uncoded") : std::string(code);
 }
 
-void appendEscaped(std::string& out, std::string_view text) {
-  for (char ch : text) {
-    switch (ch) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += ch;
-    }
-  }
-}
-
-/// One <li> per kept activity, in the treatment_plan mapper's form "Display (status): detail".
-void appendActivity(std::string& div, const rapidjson::Value& activity) {
+/// The kept activity as the treatment_plan mapper lists it: "Display (status): description".
+xhtml::NarrativeItem activityItem(const rapidjson::Value& activity) {
   std::string_view display;
   if (const auto* c = kindCoding(activity); c != nullptr && c->IsObject()) {
     display = json::getString(*c, "display");
@@ -56,40 +45,26 @@ void appendActivity(std::string& div, const rapidjson::Value& activity) {
   const auto* detail = activity.IsObject() ? json::find(activity, "detail") : nullptr;
   const bool has_detail = detail != nullptr && detail->IsObject();
   if (display.empty() && has_detail) {
-    if (const auto* code = json::find(*detail, "code"); code != nullptr && code->IsObject()) display = json::getString(*code, "text");
+    if (const auto* code = json::find(*detail, "code"); code != nullptr && code->IsObject()) {
+      display = json::getString(*code, "text");
+    }
   }
   if (display.empty()) display = "Activity";
-  div += "<li>";
-  appendEscaped(div, display);
-  const auto status = has_detail ? json::getString(*detail, "status") : std::string_view{};
-  if (!status.empty()) {
-    div += " (";
-    appendEscaped(div, status);
-    div += ')';
-  }
-  const auto description = has_detail ? json::getString(*detail, "description") : std::string_view{};
-  if (!description.empty()) {
-    div += ": ";
-    appendEscaped(div, description);
-  }
-  div += "</li>";
+  return {display, has_detail ? json::getString(*detail, "status") : std::string_view{},
+          has_detail ? json::getString(*detail, "description") : std::string_view{}};
 }
 
-/// The narrative of the redacted plan. The goals exist only as free text in the original
-/// narrative and cannot be classified, so they are withheld rather than risk disclosing an
-/// uncovered class through them.
+/// The narrative of the redacted plan, in the list form of common/xhtml.hpp the mapper's
+/// $narrative writes. The goals exist only as free text in the original narrative and cannot
+/// be classified, so they are withheld rather than risk disclosing an uncovered class through them.
 std::string narrative(const rapidjson::Value* kept_activities) {
-  std::string div = "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p><b>Treatment plan</b></p>";
-  div += "<p>Goals: not included in this disclosure.</p>";
-  if (kept_activities == nullptr || kept_activities->Empty()) {
-    div += "<p>Activities: none included in this disclosure.</p>";
-  } else {
-    div += "<p>Activities:</p><ul>";
-    for (const auto& a : kept_activities->GetArray()) appendActivity(div, a);
-    div += "</ul>";
+  std::array<xhtml::NarrativeSection, 2> sections{
+      xhtml::NarrativeSection{"Goals", {}, "not included in this disclosure."},
+      xhtml::NarrativeSection{"Activities", {}, "none included in this disclosure."}};
+  if (kept_activities != nullptr) {
+    for (const auto& a : kept_activities->GetArray()) sections[1].items.push_back(activityItem(a));
   }
-  div += "</div>";
-  return div;
+  return xhtml::listNarrative("Treatment plan", sections);
 }
 
 void setNarrative(rapidjson::Value& careplan, const std::string& div, Allocator& a) {
@@ -116,7 +91,7 @@ Result<CarePlanRedaction> removeCarePlanActivities(rapidjson::Document& careplan
   const rapidjson::Value& plan = careplan;
   std::size_t activity_members = 0;
   for (const auto& m : plan.GetObject()) {
-    if (std::string_view(m.name.GetString(), m.name.GetStringLength()) == "activity") ++activity_members;
+    if (json::view(m.name) == "activity") ++activity_members;
   }
   if (activity_members > 1) {
     return makeError(ErrorCode::Internal, "the CarePlan has " + std::to_string(activity_members) + " 'activity' members",

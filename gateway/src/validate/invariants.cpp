@@ -7,12 +7,13 @@
 
 #include <algorithm>
 #include <array>
-#include <cstdint>
-#include <cstring>
 #include <string_view>
 #include <utility>
 
+#include "common/json.hpp"
+#include "validate/date_compare.hpp"
 #include "validate/model.hpp"
+#include "validate/xhtml_scanner.hpp"
 
 namespace gw::validate {
 namespace {
@@ -20,8 +21,6 @@ namespace {
 using rapidjson::Value;
 
 constexpr std::string_view kUcum = "http://unitsofmeasure.org";
-
-std::string_view view(const Value& v) { return {v.GetString(), v.GetStringLength()}; }
 
 // FHIRPath `name.exists()`: the member, or its "_name" extension companion, is present.
 bool sameChars(const char* a, std::string_view b) {  // inline: names are a few bytes
@@ -49,7 +48,7 @@ bool exists(const Value& focus, std::string_view name) {
 bool choiceExists(const Value& focus, std::string_view stem) {
   if (!focus.IsObject()) return false;
   for (const auto& m : focus.GetObject()) {
-    std::string_view key = view(m.name);
+    std::string_view key = json::view(m.name);
     if (m.value.IsNull()) continue;
     if (!key.empty() && key[0] == '_') key.remove_prefix(1);
     if (key.size() > stem.size() && key.substr(0, stem.size()) == stem && key[stem.size()] >= 'A' &&
@@ -81,393 +80,8 @@ bool anyItem(const Value* v, Fn&& fn) {
   return fn(*v);
 }
 
-// ---- date/time comparison (per-1) -------------------------------------------------------------
-
-struct DateTimeParts {
-  int precision = 0;  // 1 year, 2 month, 3 day, 4 time
-  int year = 0, month = 0, day = 0;
-  std::int64_t utc_seconds = 0;  // precision 4 only
-  double fraction = 0;           // precision 4 only
-};
-
-bool readDigits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
-  if (pos + n > s.size()) return false;
-  out = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const char c = s[pos + i];
-    if (c < '0' || c > '9') return false;
-    out = out * 10 + (c - '0');
-  }
-  return true;
-}
-
-std::int64_t daysFromCivil(int y, int m, int d) {  // proleptic Gregorian, days since 1970-01-01
-  y -= m <= 2 ? 1 : 0;
-  const int era = (y >= 0 ? y : y - 399) / 400;
-  const int yoe = y - era * 400;
-  const int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return static_cast<std::int64_t>(era) * 146097 + doe - 719468;
-}
-
-// Parses a (format-checked) date/dateTime/instant; false when it is not one.
-bool parseDateTime(std::string_view s, DateTimeParts& out) {
-  if (!readDigits(s, 0, 4, out.year)) return false;
-  out.precision = 1;
-  if (s.size() == 4) return true;
-  if (s[4] != '-' || !readDigits(s, 5, 2, out.month)) return false;
-  out.precision = 2;
-  if (s.size() == 7) return true;
-  if (s[7] != '-' || !readDigits(s, 8, 2, out.day)) return false;
-  out.precision = 3;
-  if (s.size() == 10) return true;
-  int h = 0, mi = 0, sec = 0;
-  if (s[10] != 'T' || !readDigits(s, 11, 2, h) || s.size() < 19 || s[13] != ':' || !readDigits(s, 14, 2, mi) ||
-      s[16] != ':' || !readDigits(s, 17, 2, sec)) {
-    return false;
-  }
-  std::size_t p = 19;
-  double scale = 0.1;
-  if (p < s.size() && s[p] == '.') {
-    for (++p; p < s.size() && s[p] >= '0' && s[p] <= '9'; ++p) {
-      out.fraction += (s[p] - '0') * scale;
-      scale /= 10;
-    }
-  }
-  int offset_minutes = 0;
-  if (p < s.size() && (s[p] == '+' || s[p] == '-')) {
-    int oh = 0, om = 0;
-    if (!readDigits(s, p + 1, 2, oh) || p + 3 >= s.size() || !readDigits(s, p + 4, 2, om)) return false;
-    offset_minutes = (oh * 60 + om) * (s[p] == '-' ? -1 : 1);
-  } else if (p >= s.size() || s[p] != 'Z') {
-    return false;  // FHIR requires a time zone with a time
-  }
-  out.precision = 4;
-  out.utc_seconds = daysFromCivil(out.year, out.month, out.day) * 86400 + h * 3600 + mi * 60 + sec -
-                    static_cast<std::int64_t>(offset_minutes) * 60;
-  return true;
-}
-
-// -1, 0, 1, or 2 when FHIRPath cannot decide (different precisions that agree as far as both go).
-int compareDateTimes(std::string_view a, std::string_view b) {
-  DateTimeParts x, y;
-  if (!parseDateTime(a, x) || !parseDateTime(b, y)) return 2;
-  if (x.precision == 4 && y.precision == 4) {
-    if (x.utc_seconds != y.utc_seconds) return x.utc_seconds < y.utc_seconds ? -1 : 1;
-    if (x.fraction != y.fraction) return x.fraction < y.fraction ? -1 : 1;
-    return 0;
-  }
-  const int common = std::min(x.precision, y.precision);
-  const std::array<std::pair<int, int>, 3> fields{{{x.year, y.year}, {x.month, y.month}, {x.day, y.day}}};
-  for (int i = 0; i < common && i < 3; ++i) {
-    const auto [l, r] = fields[static_cast<std::size_t>(i)];
-    if (l != r) return l < r ? -1 : 1;
-  }
-  return x.precision == y.precision ? 0 : 2;
-}
-
-// ---- narrative XHTML (txt-1, txt-2) ----------------------------------------------------------
-
-// The elements and attributes FHIR R4 allows in a narrative (basic HTML 4 formatting, tables,
-// lists, links, images; no scripts, forms, frames, objects, head/body or event attributes).
-constexpr std::array<std::string_view, 53> kXhtmlElements{
-    "a",    "abbr", "acronym", "address", "area", "b",     "bdo",   "big",    "blockquote", "br",    "caption",
-    "cite", "code", "col",     "colgroup", "dd",  "dfn",   "div",   "dl",     "dt",         "em",    "h1",
-    "h2",   "h3",   "h4",      "h5",      "h6",   "hr",    "i",     "img",    "kbd",        "li",    "map",
-    "ol",   "p",    "pre",     "q",       "samp", "small", "span",  "strong", "sub",        "sup",   "table",
-    "tbody", "td",  "tfoot",   "th",      "thead", "tr",   "tt",    "ul",     "var"};
-constexpr std::array<std::string_view, 47> kXhtmlAttributes{
-    "abbr",    "accesskey", "align",   "alt",     "axis",     "border",  "cellpadding", "cellspacing",
-    "char",    "charoff",   "cite",    "class",   "colspan",  "compact", "coords",      "datetime",
-    "dir",     "frame",     "headers", "height",  "href",     "id",      "lang",        "longdesc",
-    "name",    "nohref",    "noshade", "nowrap",  "rowspan",  "rules",   "scope",       "shape",
-    "span",    "src",       "start",   "style",   "summary",  "tabindex", "title",      "type",
-    "usemap",  "valign",    "value",   "width",   "xml:lang", "xml:space", "xmlns"};
-static_assert(std::is_sorted(kXhtmlElements.begin(), kXhtmlElements.end()));  // kept sorted for review
-static_assert(std::is_sorted(kXhtmlAttributes.begin(), kXhtmlAttributes.end()));
-
+// Whitespace between FHIRPath tokens (sameExpression).
 bool isSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
-// Equality of short names, inline (string_view == calls memcmp, which dominates on 1-4 bytes).
-bool sameName(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (a[i] != b[i]) return false;
-  }
-  return true;
-}
-
-// A name packed into an integer (its length and first 7 bytes) for NameSet; a hit on a longer
-// name is confirmed in full.
-constexpr std::uint64_t nameKey(std::string_view name) {
-  std::uint64_t key = static_cast<std::uint64_t>(name.size() & 0xFF) << 56;
-  for (std::size_t i = 0; i < name.size() && i < 7; ++i) {
-    key |= static_cast<std::uint64_t>(static_cast<unsigned char>(name[i])) << (48 - 8 * i);
-  }
-  return key;
-}
-
-// A fixed set of names with a collision-free multiplicative hash found at start-up: a lookup is
-// one multiply, one load and one compare (a narrative has a tag every few bytes).
-class NameSet {
- public:
-  template <std::size_t N>
-  explicit NameSet(const std::array<std::string_view, N>& names) {
-    static_assert(N < kSlots / 4, "keep the table sparse so a multiplier is found quickly");
-    std::uint64_t state = 0x9E3779B97F4A7C15ULL;
-    for (;;) {
-      state += 0x9E3779B97F4A7C15ULL;  // splitmix64 candidates
-      std::uint64_t z = state;
-      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-      z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-      multiplier_ = (z ^ (z >> 31)) | 1U;
-      slots_.fill(Slot{});
-      bool collision = false;
-      for (const std::string_view name : names) {
-        Slot& slot = slots_[slotOf(nameKey(name))];
-        if (slot.key != 0) {
-          collision = true;
-          break;
-        }
-        slot = Slot{nameKey(name), name};
-      }
-      if (!collision) return;
-    }
-  }
-  bool contains(std::string_view name) const {
-    if (name.empty() || name.size() > 255) return false;
-    const std::uint64_t key = nameKey(name);
-    const Slot& slot = slots_[slotOf(key)];
-    return slot.key == key && (name.size() <= 7 || sameName(slot.name, name));
-  }
-
- private:
-  static constexpr std::size_t kSlots = 512;
-  struct Slot {
-    std::uint64_t key = 0;  // 0: empty (a real key has its length in the top byte)
-    std::string_view name;
-  };
-  std::size_t slotOf(std::uint64_t key) const { return static_cast<std::size_t>((key * multiplier_) >> 55); }
-  std::uint64_t multiplier_ = 1;
-  std::array<Slot, kSlots> slots_{};
-};
-static_assert(std::size_t{1} << (64 - 55) == 512, "slotOf's shift matches kSlots");
-
-const NameSet& elementNames() {
-  static const NameSet set(kXhtmlElements);
-  return set;
-}
-const NameSet& attributeNames() {
-  static const NameSet set(kXhtmlAttributes);
-  return set;
-}
-
-bool isNameChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-         c == ':' || c == '.';
-}
-
-// First position at or after `from` holding `a` or `b` (s.size() if none). Eight bytes at a time
-// and inline: narrative text runs are short, where a memchr call per run costs more than the scan.
-constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
-constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
-std::size_t findEither(std::string_view s, std::size_t from, char a, char b) {
-  const std::uint64_t pa = kOnes * static_cast<unsigned char>(a);
-  const std::uint64_t pb = kOnes * static_cast<unsigned char>(b);
-  std::size_t i = from;
-  for (; i + 8 <= s.size(); i += 8) {
-    std::uint64_t w;
-    std::memcpy(&w, s.data() + i, 8);
-    const std::uint64_t xa = w ^ pa, xb = w ^ pb;
-    const std::uint64_t hit = ((xa - kOnes) & ~xa & kHighs) | ((xb - kOnes) & ~xb & kHighs);
-    if (hit != 0) {
-      // The lowest flagged byte is always a real match (a borrow only runs upward); little-endian.
-      for (std::size_t k = i;; ++k) {
-        if (s[k] == a || s[k] == b) return k;
-      }
-    }
-  }
-  for (; i < s.size(); ++i) {
-    if (s[i] == a || s[i] == b) return i;
-  }
-  return s.size();
-}
-
-// XML entity at s[i] == '&': the five predefined ones or a character reference. Sets `length`
-// and whether it stands for whitespace.
-bool readEntity(std::string_view s, std::size_t i, std::size_t& length, bool& whitespace) {
-  const std::size_t end = s.find(';', i + 1);
-  if (end == std::string_view::npos || end - i > 12) return false;
-  const std::string_view name(s.data() + i + 1, end - i - 1);
-  length = end - i + 1;
-  whitespace = false;
-  if (sameName(name, "amp") || sameName(name, "lt") || sameName(name, "gt") || sameName(name, "quot") ||
-      sameName(name, "apos")) {
-    return true;
-  }
-  if (name.size() < 2 || name[0] != '#') return false;
-  const bool hex = name[1] == 'x';
-  std::uint32_t cp = 0;
-  const std::string_view digits = name.substr(hex ? 2 : 1);
-  if (digits.empty()) return false;
-  for (char c : digits) {
-    int d = -1;
-    if (c >= '0' && c <= '9') d = c - '0';
-    if (hex && c >= 'a' && c <= 'f') d = c - 'a' + 10;
-    if (hex && c >= 'A' && c <= 'F') d = c - 'A' + 10;
-    if (d < 0) return false;
-    cp = cp * (hex ? 16 : 10) + static_cast<std::uint32_t>(d);
-    if (cp > 0x10FFFF) return false;
-  }
-  if (cp == 0) return false;
-  whitespace = cp == 0x20 || cp == 0x9 || cp == 0xA || cp == 0xD;
-  return true;
-}
-
-bool entitiesValid(std::string_view text) {
-  for (std::size_t i = findEither(text, 0, '&', '&'); i < text.size(); i = findEither(text, i + 1, '&', '&')) {
-    std::size_t length = 0;
-    bool whitespace = false;
-    if (!readEntity(text, i, length, whitespace)) return false;
-  }
-  return true;
-}
-
-bool isScriptUrl(std::string_view value) {
-  while (!value.empty() && isSpace(value.front())) value.remove_prefix(1);
-  for (std::string_view scheme : {std::string_view("javascript:"), std::string_view("vbscript:")}) {
-    if (value.size() < scheme.size()) continue;
-    bool same = true;
-    for (std::size_t i = 0; i < scheme.size() && same; ++i) {
-      const char c = value[i];
-      same = (c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c) == scheme[i];
-    }
-    if (same) return true;
-  }
-  return false;
-}
-
-struct XhtmlVerdict {
-  bool allowed = false;  // well-formed, one root div, only allowed elements/attributes (txt-1)
-  bool content = false;  // some non-whitespace text or an image (txt-2)
-};
-
-// One pass over the div, no allocation.
-XhtmlVerdict scanNarrative(std::string_view s) {
-  XhtmlVerdict verdict;
-  const NameSet& elements = elementNames();
-  const NameSet& attributes = attributeNames();
-  struct Open {  // trivially constructible: the stack is not zeroed on every scan
-    const char* name;
-    std::size_t size;
-  };
-  std::array<Open, 48> stack;  // only read below depth
-  std::size_t depth = 0;
-  bool root_closed = false;
-  std::size_t i = 0;
-  while (i < s.size()) {
-    if (s[i] != '<') {
-      // A text run up to the next tag, its entities validated on the way.
-      std::size_t end = i;
-      for (;;) {
-        end = findEither(s, end, '<', '&');
-        if (end == s.size() || s[end] == '<') break;
-        std::size_t length = 0;
-        bool whitespace = false;
-        if (depth == 0 || !readEntity(s, end, length, whitespace)) return verdict;
-        verdict.content = verdict.content || !whitespace;
-        end += length;
-      }
-      const std::string_view text(s.data() + i, end - i);
-      if (depth == 0) {
-        for (char c : text) {
-          if (!isSpace(c)) return verdict;  // text outside the root div
-        }
-      } else {
-        for (std::size_t k = 0; k < text.size() && !verdict.content;) {
-          if (text[k] == '&') {  // entities were counted above
-            const std::size_t semicolon = text.find(';', k);
-            if (semicolon == std::string_view::npos) break;
-            k = semicolon + 1;
-            continue;
-          }
-          verdict.content = !isSpace(text[k]);
-          ++k;
-        }
-      }
-      i = end;
-      continue;
-    }
-    if (root_closed) return verdict;  // a second top-level element
-    if (i + 3 < s.size() && s[i + 1] == '!' && s[i + 2] == '-' && s[i + 3] == '-') {
-      const std::size_t end = s.find("-->", i + 4);
-      if (end == std::string_view::npos) return verdict;
-      i = end + 3;
-      continue;
-    }
-    const bool closing = i + 1 < s.size() && s[i + 1] == '/';
-    std::size_t p = i + (closing ? 2 : 1);
-    const std::size_t name_start = p;
-    while (p < s.size() && isNameChar(s[p])) ++p;
-    const std::string_view name(s.data() + name_start, p - name_start);  // in range: p <= size
-    if (name.empty()) return verdict;  // <!DOCTYPE, <![CDATA[, <?pi, stray '<'
-    if (closing) {
-      while (p < s.size() && isSpace(s[p])) ++p;
-      if (p >= s.size() || s[p] != '>' || depth == 0 ||
-          !sameName(std::string_view(stack[depth - 1].name, stack[depth - 1].size), name)) {
-        return verdict;
-      }
-      if (--depth == 0) root_closed = true;
-      i = p + 1;
-      continue;
-    }
-    if (depth == 0 && (i != 0 || !sameName(name, "div"))) return verdict;
-    if (!elements.contains(name)) return verdict;
-    if (sameName(name, "img")) verdict.content = true;
-    bool self_closing = false;
-    for (;;) {
-      const std::size_t before_space = p;
-      while (p < s.size() && isSpace(s[p])) ++p;
-      if (p >= s.size()) return verdict;
-      if (s[p] == '>') {
-        ++p;
-        break;
-      }
-      if (s[p] == '/') {
-        if (p + 1 >= s.size() || s[p + 1] != '>') return verdict;
-        self_closing = true;
-        p += 2;
-        break;
-      }
-      if (p == before_space) return verdict;  // attributes are separated by whitespace
-      const std::size_t attr_start = p;
-      while (p < s.size() && isNameChar(s[p])) ++p;
-      const std::string_view attr(s.data() + attr_start, p - attr_start);
-      if (!attributes.contains(attr)) return verdict;
-      while (p < s.size() && isSpace(s[p])) ++p;
-      if (p >= s.size() || s[p] != '=') return verdict;
-      ++p;
-      while (p < s.size() && isSpace(s[p])) ++p;
-      if (p >= s.size() || (s[p] != '"' && s[p] != '\'')) return verdict;
-      const char quote = s[p++];
-      const std::size_t end = findEither(s, p, quote, '<');
-      if (end == s.size() || s[end] == '<') return verdict;
-      const std::string_view value(s.data() + p, end - p);
-      if (!entitiesValid(value)) return verdict;
-      if ((sameName(attr, "href") || sameName(attr, "src")) && isScriptUrl(value)) return verdict;
-      p = end + 1;
-    }
-    if (self_closing) {
-      if (depth == 0) root_closed = true;
-    } else {
-      if (depth == stack.size()) return verdict;  // deeper than any narrative needs
-      stack[depth++] = Open{name.data(), name.size()};
-    }
-    i = p;
-  }
-  verdict.allowed = root_closed && depth == 0;
-  return verdict;
-}
 
 // ---- the checks -------------------------------------------------------------------------------
 
@@ -477,7 +91,7 @@ bool checkPer1(const Value& f, const InvariantContext&) {
   const Value* start = primitiveValue(f, "start");
   const Value* end = primitiveValue(f, "end");
   if (start == nullptr || end == nullptr || !start->IsString() || !end->IsString()) return true;
-  return compareDateTimes(view(*start), view(*end)) != 1;
+  return compareDateTimes(json::view(*start), json::view(*end)) != 1;
 }
 
 bool checkQty3(const Value& f, const InvariantContext&) { return !exists(f, "code") || exists(f, "system"); }
@@ -513,7 +127,7 @@ bool checkTim9(const Value& f, const InvariantContext&) {
   // `when.select($this in ('C' | 'CM' | 'CD' | 'CV')).allFalse()`: no meal-relative "C*" code.
   return !anyItem(findMember(f, "when"), [](const Value& w) {
     if (!w.IsString()) return false;
-    const std::string_view code = view(w);
+    const std::string_view code = json::view(w);
     return code == "C" || code == "CM" || code == "CD" || code == "CV";
   });
 }
@@ -523,7 +137,7 @@ bool checkTim10(const Value& f, const InvariantContext&) { return !exists(f, "ti
 // string's address (the resource is not modified while it is validated).
 XhtmlVerdict narrativeVerdict(const Value& f, const InvariantContext& context) {
   if (context.scratch_key != f.GetString()) {
-    const XhtmlVerdict verdict = scanNarrative(view(f));
+    const XhtmlVerdict verdict = scanNarrative(json::view(f));
     context.scratch_key = f.GetString();
     context.scratch_value = (verdict.allowed ? 1U : 0U) | (verdict.content ? 2U : 0U);
   }
@@ -558,7 +172,7 @@ bool checkDom5(const Value& f, const InvariantContext&) {
 // Any string anywhere in `v` for which `match` is true (member names are not values).
 template <class Fn>
 bool anyString(const Value& v, Fn&& match) {
-  if (v.IsString()) return match(view(v));
+  if (v.IsString()) return match(json::view(v));
   if (v.IsArray()) {
     for (const auto& item : v.GetArray()) {
       if (anyString(item, match)) return true;
@@ -638,7 +252,7 @@ bool checkAtt1(const Value& f, const InvariantContext&) { return !exists(f, "dat
 
 bool systemIsUcumOrAbsent(const Value& f) {
   const Value* system = primitiveValue(f, "system");
-  return system == nullptr || !system->IsString() || view(*system) == kUcum;
+  return system == nullptr || !system->IsString() || json::view(*system) == kUcum;
 }
 bool checkAge1(const Value& f, const InvariantContext&) {
   const Value* value = primitiveValue(f, "value");
@@ -649,7 +263,7 @@ bool checkCnt3(const Value& f, const InvariantContext&) {
   const Value* value = primitiveValue(f, "value");
   const Value* code = primitiveValue(f, "code");
   return (exists(f, "code") || !exists(f, "value")) && systemIsUcumOrAbsent(f) &&
-         (code == nullptr || !code->IsString() || view(*code) == "1") &&
+         (code == nullptr || !code->IsString() || json::view(*code) == "1") &&
          (value == nullptr || !value->IsNumber() || !value->IsDouble());  // a JSON number with '.' or exponent
 }
 bool checkDis1(const Value& f, const InvariantContext&) {

@@ -1,73 +1,20 @@
-// Loading and compiling fhir-profiles/. Runs once at start-up; every problem in a profile file is
-// reported as "file:line:column: message" so the engineer can fix the file.
-#include <rapidjson/error/en.h>
-
+// Loading and compiling fhir-profiles/: the base definitions and the StructureDefinitions (the
+// code systems and value sets they bind to are terminology.cpp's). Runs once at start-up; every
+// problem in a profile file is reported as "file:line:column: message" so the engineer can fix it.
 #include <algorithm>
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <set>
-#include <sstream>
 
 #include "common/json.hpp"
-#include "common/json_locations.hpp"
 #include "validate/model.hpp"
+#include "validate/profile_file.hpp"
+#include "validate/terminology.hpp"
 
 namespace gw::validate {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct Source {
-  std::string file;
-  std::string text;
-  rapidjson::Document doc;
-  mutable std::optional<json::JsonLocations> locations;
-
-  std::string where(std::string_view pointer) const {
-    if (!locations) locations = json::JsonLocations::build(text, false);
-    return json::JsonLocations::position(file, text, locations->valueOffset(pointer));
-  }
-  Error error(std::string_view pointer, std::string message, std::string hint = {}) const {
-    return makeError(ErrorCode::Config, std::move(message), where(pointer), std::move(hint));
-  }
-};
-
-Result<std::unique_ptr<Source>> readSource(const fs::path& path) {
-  auto src = std::make_unique<Source>();
-  src->file = path.string();
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return makeError(ErrorCode::Config, "cannot read profile file", src->file, "check that it exists and is readable");
-  }
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  src->text = buffer.str();
-  if (const auto deep = json::findExcessiveNesting(src->text)) {
-    return makeError(ErrorCode::Config, "JSON nested too deeply",
-                     json::JsonLocations::position(src->file, src->text, *deep));
-  }
-  src->doc.Parse(src->text.data(), src->text.size());
-  if (src->doc.HasParseError()) {
-    return makeError(ErrorCode::Config,
-                     std::string("malformed JSON: ") + rapidjson::GetParseError_En(src->doc.GetParseError()),
-                     json::JsonLocations::position(src->file, src->text, src->doc.GetErrorOffset()),
-                     "fix the JSON syntax there");
-  }
-  if (!src->doc.IsObject()) return src->error("", "a profile file must hold one JSON object");
-  return src;
-}
-
-std::vector<fs::path> jsonFiles(const fs::path& dir) {
-  std::vector<fs::path> files;
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return files;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    if (entry.is_regular_file() && entry.path().extension() == ".json") files.push_back(entry.path());
-  }
-  std::sort(files.begin(), files.end());
-  return files;
-}
 
 std::string_view lastSegment(std::string_view path) {
   const auto dot = path.rfind('.');
@@ -128,111 +75,11 @@ void indexModel(Model& m) {
 
 class Builder {
  public:
-  explicit Builder(ProfileSet::Impl& impl) : impl_(impl) {}
+  explicit Builder(ProfileSet::Impl& impl) : impl_(impl), terminology_(impl.code_sets) {}
 
-  Status loadCodeSystem(const Source& src) {
-    const auto& doc = src.doc;
-    if (json::getString(doc, "resourceType") != "CodeSystem") {
-      return src.error("/resourceType", "expected a CodeSystem in CodeSystem/", "move the file or fix resourceType");
-    }
-    const std::string url(json::getString(doc, "url"));
-    if (url.empty()) return src.error("", "CodeSystem has no url", "add its canonical url");
-    if (code_systems_.count(url) != 0) return src.error("/url", "another CodeSystem already has this url");
-    auto& codes = code_systems_[url];
-    codes.file = src.file;
-    if (const auto* concepts = json::find(doc, "concept")) {
-      if (!concepts->IsArray()) return src.error("/concept", "concept must be an array");
-      GW_TRY(collectConcepts(src, *concepts, "/concept", codes.codes));
-      codes.enumerable = json::getString(doc, "content") != "not-present" && json::getString(doc, "content") != "example" &&
-                         json::getString(doc, "content") != "fragment";
-    }
-    return ok();
-  }
+  Terminology& terminology() { return terminology_; }
 
-  Status loadValueSet(const Source& src) {
-    if (json::getString(src.doc, "resourceType") != "ValueSet") {
-      return src.error("/resourceType", "expected a ValueSet in ValueSet/", "move the file or fix resourceType");
-    }
-    const std::string url(json::getString(src.doc, "url"));
-    if (url.empty()) return src.error("", "ValueSet has no url", "add its canonical url");
-    if (value_sets_.count(url) != 0) return src.error("/url", "another ValueSet already has this url");
-    value_sets_[url] = &src;
-    return ok();
-  }
-
-  /// Expansion of a shipped value set from shipped code systems (null with `why` set otherwise).
-  const CodeSet* expand(const std::string& url, std::string& why, int depth = 0) {
-    if (const auto it = expanded_.find(url); it != expanded_.end()) return it->second;
-    const auto vs = value_sets_.find(url);
-    if (vs == value_sets_.end()) {
-      why = "value set " + url + " is not in fhir-profiles/ValueSet";
-      return nullptr;
-    }
-    if (depth > 8) {
-      why = "value set " + url + " includes itself";
-      return nullptr;
-    }
-    const Source& src = *vs->second;
-    const auto* compose = json::find(src.doc, "compose");
-    if (compose == nullptr || !compose->IsObject()) {
-      why = src.where("") + ": value set " + url + " has no compose";
-      return nullptr;
-    }
-    if (json::find(*compose, "exclude") != nullptr) {
-      why = src.where("/compose/exclude") + ": compose.exclude is not supported";
-      return nullptr;
-    }
-    CodeSet set;
-    set.url = url;
-    const auto* includes = json::find(*compose, "include");
-    if (includes == nullptr || !includes->IsArray()) {
-      why = src.where("/compose") + ": compose.include must be an array";
-      return nullptr;
-    }
-    for (rapidjson::SizeType i = 0; i < includes->Size(); ++i) {
-      const auto& inc = (*includes)[i];
-      const std::string at = src.where("/compose/include/" + std::to_string(i));
-      if (!inc.IsObject() || json::find(inc, "filter") != nullptr) {
-        why = at + ": include with a filter is not supported (list the concepts or include the whole system)";
-        return nullptr;
-      }
-      if (const auto* nested = json::find(inc, "valueSet"); nested != nullptr && nested->IsArray()) {
-        for (const auto& n : nested->GetArray()) {
-          if (!n.IsString()) continue;
-          const CodeSet* inner = expand(std::string(n.GetString(), n.GetStringLength()), why, depth + 1);
-          if (inner == nullptr) return nullptr;
-          for (const auto& [system, codes] : inner->by_system) {
-            for (const auto& code : codes) add(set, system, code);
-          }
-        }
-      }
-      const std::string system(json::getString(inc, "system"));
-      if (system.empty()) continue;
-      if (const auto* concepts = json::find(inc, "concept"); concepts != nullptr && concepts->IsArray()) {
-        for (const auto& c : concepts->GetArray()) {
-          const auto code = json::getString(c, "code");
-          if (!code.empty()) add(set, system, std::string(code));
-        }
-        continue;
-      }
-      const auto cs = code_systems_.find(system);
-      if (cs == code_systems_.end() || !cs->second.enumerable) {
-        why = at + ": code system " + system + " is not shipped in fhir-profiles/CodeSystem (or lists no concepts)";
-        return nullptr;
-      }
-      for (const auto& code : cs->second.codes) add(set, system, code);
-    }
-    std::vector<std::string> sorted(set.codes.begin(), set.codes.end());
-    std::sort(sorted.begin(), sorted.end());
-    for (std::size_t i = 0; i < sorted.size() && i < 12; ++i) set.sample += (i ? ", " : "") + sorted[i];
-    if (sorted.size() > 12) set.sample += ", ...";
-    set.freeze();
-    const CodeSet* stored = &impl_.code_sets.emplace_back(std::move(set));
-    expanded_[url] = stored;
-    return stored;
-  }
-
-  Status loadBase(const Source& src) {
+  Status loadBase(const ProfileFile& src) {
     const auto* types = json::find(src.doc, "types");
     if (types == nullptr || !types->IsObject()) return src.error("", "base definitions need a \"types\" object");
     // Element: what a primitive's "_name" companion holds (id and extensions).
@@ -295,7 +142,7 @@ class Builder {
         if (const auto* binding = json::find(e, "binding"); binding != nullptr &&
                                                           json::getString(*binding, "strength") == "required") {
           std::string why;  // base bindings to value sets we do not ship are simply not checked
-          el.required_codes = expand(std::string(json::getString(*binding, "valueSet")), why);
+          el.required_codes = terminology_.expand(std::string(json::getString(*binding, "valueSet")), why);
         }
         {
           // A backbone element's invariants go on its model, so contentReference uses get them too.
@@ -351,7 +198,7 @@ class Builder {
     return ok();
   }
 
-  Status loadStructureDefinition(const Source& src) {
+  Status loadStructureDefinition(const ProfileFile& src) {
     const auto& doc = src.doc;
     if (json::getString(doc, "resourceType") != "StructureDefinition") {
       return src.error("/resourceType", "expected a StructureDefinition in StructureDefinition/");
@@ -398,8 +245,8 @@ class Builder {
     for (const auto& [alias, url] : alias_owner_) {
       if (ambiguous_.count(alias) == 0) impl_.aliases.emplace(alias, url);
     }
-    if (const auto it = code_systems_.find("http://hl7.org/fhir/resource-types"); it != code_systems_.end()) {
-      for (const auto& code : it->second.codes) impl_.resource_types.emplace(code, 0);
+    if (const auto* types = terminology_.codeSystemCodes("http://hl7.org/fhir/resource-types")) {
+      for (const auto& code : *types) impl_.resource_types.emplace(code, 0);
     }
     for (const auto& [name, model] : impl_.base) impl_.base_index.emplace(name, model);
     for (const auto& [url, profile] : impl_.profiles) impl_.profile_index.emplace(url, &profile);
@@ -411,32 +258,11 @@ class Builder {
   }
 
  private:
-  struct CodeSystemCodes {
-    std::string file;
-    bool enumerable = false;
-    std::vector<std::string> codes;
-  };
-
-  Status collectConcepts(const Source& src, const rapidjson::Value& concepts, const std::string& pointer,
-                         std::vector<std::string>& out) {
-    for (rapidjson::SizeType i = 0; i < concepts.Size(); ++i) {
-      const auto& c = concepts[i];
-      const std::string ptr = pointer + "/" + std::to_string(i);
-      const auto code = json::getString(c, "code");
-      if (code.empty()) return src.error(ptr, "concept without a code");
-      out.emplace_back(code);
-      if (const auto* nested = json::find(c, "concept"); nested != nullptr && nested->IsArray()) {
-        GW_TRY(collectConcepts(src, *nested, ptr + "/concept", out));
-      }
-    }
-    return ok();
-  }
-
   // Reads `owner.constraint` (an ElementDefinition's, or a base type's) and appends the checks of
   // its error-severity invariants to `out`. Warnings are advice and not evaluated. An error
   // invariant without a C++ check (and not deliberately skipped), or whose expression is not the
   // one the check implements, fails the load: silently ignoring it would let broken resources out.
-  Status compileConstraints(const Source& src, const rapidjson::Value& owner, const std::string& pointer,
+  Status compileConstraints(const ProfileFile& src, const rapidjson::Value& owner, const std::string& pointer,
                             std::vector<const Invariant*>& out) {
     const auto* list = json::find(owner, "constraint");
     if (list == nullptr) return ok();
@@ -481,11 +307,6 @@ class Builder {
     return ok();
   }
 
-  static void add(CodeSet& set, const std::string& system, const std::string& code) {
-    set.by_system[system].insert(code);
-    set.codes.insert(code);
-  }
-
   int newModel(std::string name, bool resource) {
     Model m;
     m.name = std::move(name);
@@ -502,13 +323,13 @@ class Builder {
     return m;
   }
 
-  Status readTargets(const Source& src, const rapidjson::Value& type, const std::string& pointer,
+  Status readTargets(const ProfileFile& src, const rapidjson::Value& type, const std::string& pointer,
                      std::vector<std::string>& targets) {
     const auto* profiles = json::find(type, "targetProfile");
     if (profiles == nullptr) return ok();
     if (!profiles->IsArray()) return src.error(pointer, "targetProfile must be an array");
     for (const auto& p : profiles->GetArray()) {
-      const std::string_view url = p.IsString() ? std::string_view(p.GetString(), p.GetStringLength()) : "";
+      const std::string_view url = p.IsString() ? json::view(p) : "";
       if (url.rfind(kBaseSd, 0) == 0) {
         const std::string_view name = url.substr(kBaseSd.size());
         if (name == "Resource") {
@@ -533,7 +354,7 @@ class Builder {
     return -1;
   }
 
-  Status applyElement(const Source& src, Profile& profile, const rapidjson::Value& e, const std::string& ptr) {
+  Status applyElement(const ProfileFile& src, Profile& profile, const rapidjson::Value& e, const std::string& ptr) {
     static const std::set<std::string_view> kIgnored{
         "id", "path", "short", "definition", "comment", "requirements", "alias", "mustSupport", "isModifier",
         "isModifierReason", "isSummary", "label", "code", "example", "meaningWhenMissing", "orderMeaning",
@@ -542,7 +363,7 @@ class Builder {
     if (!e.IsObject()) return src.error(ptr, "differential element must be an object");
     std::string_view fixed_key, pattern_key;
     for (const auto& m : e.GetObject()) {
-      const std::string_view key(m.name.GetString(), m.name.GetStringLength());
+      const std::string_view key = json::view(m.name);
       if (key.rfind("fixed", 0) == 0) {
         fixed_key = key;
       } else if (key.rfind("pattern", 0) == 0) {
@@ -665,7 +486,7 @@ class Builder {
       if (json::getString(*binding, "strength") == "required") {
         std::string why;
         const std::string url(json::getString(*binding, "valueSet"));
-        const CodeSet* codes = expand(url.substr(0, url.find('|')), why);
+        const CodeSet* codes = terminology_.expand(url.substr(0, url.find('|')), why);
         if (codes == nullptr) {
           return src.error(pointerTo(ptr, "binding"), "required binding cannot be checked: " + why,
                            "ship the ValueSet and its CodeSystems in fhir-profiles/");
@@ -676,13 +497,13 @@ class Builder {
     return compileConstraints(src, e, ptr, el.invariants);
   }
 
-  Status noSuchElement(const Source& src, const std::string& ptr, std::string_view name, int model) {
+  Status noSuchElement(const ProfileFile& src, const std::string& ptr, std::string_view name, int model) {
     return src.error(pointerTo(ptr, "path"),
                      "no element \"" + std::string(name) + "\" in " + impl_.models[static_cast<std::size_t>(model)].name,
                      "check the path against the R4 definition (choice elements are written name[x])");
   }
 
-  Status storeValue(const Source& src, const std::string& ptr, const rapidjson::Value& e, std::string_view key,
+  Status storeValue(const ProfileFile& src, const std::string& ptr, const rapidjson::Value& e, std::string_view key,
                     std::string_view prefix, const Element& el, const rapidjson::Value*& out) {
     const std::string_view type = key.substr(prefix.size());
     const bool known = std::any_of(el.types.begin(), el.types.end(),
@@ -697,7 +518,7 @@ class Builder {
     return ok();
   }
 
-  Status restrictTypes(const Source& src, const std::string& ptr, const rapidjson::Value& types, Element& el) {
+  Status restrictTypes(const ProfileFile& src, const std::string& ptr, const rapidjson::Value& types, Element& el) {
     if (!types.IsArray() || types.Empty()) return src.error(ptr, "type must be a non-empty array");
     std::vector<TypeChoice> kept;
     for (rapidjson::SizeType i = 0; i < types.Size(); ++i) {
@@ -725,9 +546,7 @@ class Builder {
   }
 
   ProfileSet::Impl& impl_;
-  StringMap<CodeSystemCodes> code_systems_;
-  StringMap<const Source*> value_sets_;
-  StringMap<const CodeSet*> expanded_;
+  Terminology terminology_;
   std::set<int> owned_;
   std::map<std::string, std::string> alias_owner_;
   std::set<std::string> ambiguous_;
@@ -738,9 +557,9 @@ class Builder {
 Result<ProfileSet> ProfileSet::loadDirectory(const std::filesystem::path& dir) {
   auto impl = std::make_shared<Impl>();
   Builder builder(*impl);
-  std::vector<std::unique_ptr<Source>> sources;  // value sets are expanded lazily from these
-  auto read = [&](const fs::path& path) -> Result<const Source*> {
-    auto src = readSource(path);
+  std::vector<std::unique_ptr<ProfileFile>> sources;  // value sets are expanded lazily from these
+  auto read = [&](const fs::path& path) -> Result<const ProfileFile*> {
+    auto src = readProfileFile(path);
     if (!src) return src.error();
     sources.push_back(std::move(src).value());
     return sources.back().get();
@@ -752,25 +571,25 @@ Result<ProfileSet> ProfileSet::loadDirectory(const std::filesystem::path& dir) {
   }
   for (const auto& path : jsonFiles(dir / "CodeSystem")) {
     GW_TRY(auto src, read(path));
-    GW_TRY(builder.loadCodeSystem(*src));
+    GW_TRY(builder.terminology().loadCodeSystem(*src));
   }
   for (const auto& path : jsonFiles(dir / "ValueSet")) {
     GW_TRY(auto src, read(path));
-    GW_TRY(builder.loadValueSet(*src));
+    GW_TRY(builder.terminology().loadValueSet(*src));
   }
   {
     GW_TRY(auto src, read(base_file));
     GW_TRY(builder.loadBase(*src));
   }
   // Extensions first, so resource profiles may name them; otherwise file-name order.
-  std::vector<const Source*> definitions;
+  std::vector<const ProfileFile*> definitions;
   for (const auto& path : jsonFiles(dir / "StructureDefinition")) {
     GW_TRY(auto src, read(path));
     definitions.push_back(src);
   }
   std::stable_partition(definitions.begin(), definitions.end(),
-                         [](const Source* s) { return json::getString(s->doc, "type") == "Extension"; });
-  for (const Source* src : definitions) {
+                         [](const ProfileFile* s) { return json::getString(s->doc, "type") == "Extension"; });
+  for (const ProfileFile* src : definitions) {
     GW_TRY(builder.loadStructureDefinition(*src));
   }
   builder.finish();

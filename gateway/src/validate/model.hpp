@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/json.hpp"
 #include "validate/invariants.hpp"
 #include "validate/primitives.hpp"
 #include "validate/profile_set.hpp"
@@ -216,7 +217,7 @@ inline const rapidjson::Value* findMember(const rapidjson::Value& object, std::s
 }
 inline std::string_view memberString(const rapidjson::Value& object, std::string_view name) {
   const rapidjson::Value* v = findMember(object, name);
-  return v != nullptr && v->IsString() ? std::string_view(v->GetString(), v->GetStringLength()) : std::string_view{};
+  return v != nullptr && v->IsString() ? json::view(*v) : std::string_view{};
 }
 
 /// The expansion of a value set: codes by system, plus all codes regardless of system (for `code`

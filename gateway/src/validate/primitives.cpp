@@ -5,6 +5,9 @@
 #include <cstring>
 #include <utility>
 
+#include "common/dates.hpp"
+#include "common/json.hpp"
+
 namespace gw::validate {
 namespace {
 
@@ -12,34 +15,19 @@ bool isDigit(char c) { return c >= '0' && c <= '9'; }
 bool isSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 bool isHex(char c) { return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
-// Reads exactly `n` digits at `pos` into `out`.
-bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
-  if (pos + n > s.size()) return false;
-  out = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (!isDigit(s[pos + i])) return false;
-    out = out * 10 + (s[pos + i] - '0');
-  }
-  return true;
-}
-
-bool isLeap(int year) { return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0; }
-
-int daysIn(int year, int month) {
-  static constexpr std::array<int, 12> kDays{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  return month == 2 && isLeap(year) ? 29 : kDays[static_cast<std::size_t>(month - 1)];
-}
+using dates::daysInMonth;
+using dates::readDigits;
 
 // YYYY, YYYY-MM or YYYY-MM-DD (a real calendar day); returns the number of characters consumed
 // (0 on error) and whether a full date was read.
 std::size_t parseDate(std::string_view s, bool& full) {
   full = false;
   int year = 0, month = 0, day = 0;
-  if (!digits(s, 0, 4, year) || year == 0) return 0;
+  if (!readDigits(s, 0, 4, year) || year == 0) return 0;
   if (s.size() == 4 || s[4] != '-') return 4;
-  if (!digits(s, 5, 2, month) || month < 1 || month > 12) return 0;
+  if (!readDigits(s, 5, 2, month) || month < 1 || month > 12) return 0;
   if (s.size() == 7 || s[7] != '-') return 7;
-  if (!digits(s, 8, 2, day) || day < 1 || day > daysIn(year, month)) return 0;
+  if (!readDigits(s, 8, 2, day) || day < 1 || day > daysInMonth(year, month)) return 0;
   full = true;
   return 10;
 }
@@ -47,11 +35,11 @@ std::size_t parseDate(std::string_view s, bool& full) {
 // hh:mm:ss(.fraction)? at `pos`; returns the end position or npos.
 std::size_t parseTime(std::string_view s, std::size_t pos) {
   int h = 0, m = 0, sec = 0;
-  if (!digits(s, pos, 2, h) || h > 23) return std::string_view::npos;
+  if (!readDigits(s, pos, 2, h) || h > 23) return std::string_view::npos;
   if (pos + 2 >= s.size() || s[pos + 2] != ':') return std::string_view::npos;
-  if (!digits(s, pos + 3, 2, m) || m > 59) return std::string_view::npos;
+  if (!readDigits(s, pos + 3, 2, m) || m > 59) return std::string_view::npos;
   if (pos + 5 >= s.size() || s[pos + 5] != ':') return std::string_view::npos;
-  if (!digits(s, pos + 6, 2, sec) || sec > 60) return std::string_view::npos;
+  if (!readDigits(s, pos + 6, 2, sec) || sec > 60) return std::string_view::npos;
   std::size_t p = pos + 8;
   if (p < s.size() && s[p] == '.') {
     ++p;
@@ -69,7 +57,7 @@ bool isTimezoneAtEnd(std::string_view s, std::size_t pos) {
   if (s[pos] != '+' && s[pos] != '-') return false;
   int h = 0, m = 0;
   if (pos + 6 != s.size() || s[pos + 3] != ':') return false;
-  if (!digits(s, pos + 1, 2, h) || !digits(s, pos + 4, 2, m) || m > 59) return false;
+  if (!readDigits(s, pos + 1, 2, h) || !readDigits(s, pos + 4, 2, m) || m > 59) return false;
   return h < 14 || (h == 14 && m == 0);
 }
 
@@ -216,7 +204,7 @@ std::string_view primitiveProblem(Primitive type, const rapidjson::Value& v) {
       break;
   }
   if (!v.IsString()) return "must be a JSON string";
-  const std::string_view s(v.GetString(), v.GetStringLength());
+  const std::string_view s = json::view(v);
   if (s.empty()) return "must not be an empty string (ele-1: leave the element out instead)";
   switch (type) {
     case Primitive::String:

@@ -12,15 +12,13 @@
 namespace gw::validate {
 namespace {
 
-std::string_view view(const rapidjson::Value& v) { return {v.GetString(), v.GetStringLength()}; }
-
 // Pattern semantics (R4 ElementDefinition.pattern[x]): every member of the pattern appears in the
 // instance with a matching value; each pattern array item matches some instance item.
 bool matchesPattern(const rapidjson::Value& pattern, const rapidjson::Value& value) {
   if (pattern.IsObject()) {
     if (!value.IsObject()) return false;
     for (const auto& m : pattern.GetObject()) {
-      const rapidjson::Value* member = findMember(value, view(m.name));
+      const rapidjson::Value* member = findMember(value, json::view(m.name));
       if (member == nullptr || !matchesPattern(m.value, *member)) return false;
     }
     return true;
@@ -134,10 +132,10 @@ class Walker {
     // An extension with a URL the project defines is checked against that definition.
     if (&model_in == &impl_.models[static_cast<std::size_t>(impl_.extension_model)]) {
       if (const auto* url = findMember(value, "url"); url != nullptr && url->IsString()) {
-        const auto it = impl_.extensions.find(view(*url));
+        const auto it = impl_.extensions.find(json::view(*url));
         if (it != impl_.extensions.end()) {
           model = &impl_.models[static_cast<std::size_t>(it->second)];
-        } else if (view(*url).rfind(impl_.own_extension_prefix, 0) == 0) {
+        } else if (json::view(*url).rfind(impl_.own_extension_prefix, 0) == 0) {
           issue("structure", path, "extension URL is in the gateway's namespace but no StructureDefinition defines it");
         }
       }
@@ -145,7 +143,7 @@ class Walker {
     std::bitset<kMaxModelElements> seen;  // indexes are below the size: the loader checks it
     const std::size_t base_length = path.size();
     for (const auto& member : value.GetObject()) {
-      const std::string_view key = view(member.name);
+      const std::string_view key = json::view(member.name);
       if (is_resource && key == "resourceType") continue;
       path.member(key);
       const MemberRef* found = model->members.find(key);
@@ -234,7 +232,7 @@ class Walker {
     if (type.primitive != Primitive::None) {
       const std::string_view problem = primitiveProblem(type.primitive, value);
       if (!problem.empty()) return issue("value", path, "value " + std::string(problem) + " (type " + type.code + ")");
-      if (el.required_codes != nullptr && value.IsString() && !el.required_codes->contains(view(value))) {
+      if (el.required_codes != nullptr && value.IsString() && !el.required_codes->contains(json::view(value))) {
         issue("code-invalid", path, "code is not in the required value set " + el.required_codes->url +
                                         " (allowed: " + el.required_codes->sample + ")");
       }
@@ -304,7 +302,7 @@ class Walker {
     }
     const auto* ref = findMember(value, "reference");
     if (ref == nullptr || !ref->IsString()) return;
-    const std::string_view r = view(*ref);
+    const std::string_view r = json::view(*ref);
     path.member("reference");
     if (r.empty() || r[0] == '#') {
       // local (contained) reference: its target is checked where it is contained
@@ -401,7 +399,7 @@ ValidationResult run(const ProfileSet::Impl& impl, const rapidjson::Value& resou
       for (const auto& p : profiles->GetArray()) {
         if (!p.IsString()) continue;
         claimed = true;
-        if (select(view(p))) break;
+        if (select(json::view(p))) break;
       }
     }
     if (claimed && result.profile.empty()) {
