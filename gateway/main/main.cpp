@@ -16,6 +16,7 @@
 
 #include "app/csv_import.hpp"
 #include "app/engineer_tools.hpp"
+#include "app/golden_cases.hpp"
 #include "app/gateway.hpp"
 #include "app/audit_tools.hpp"
 #include "app/keys.hpp"

@@ -1,6 +1,7 @@
 // The engineer tools over the shipped mapper set: dry-run mapping, golden runs, JSON diffs and
 // the $test endpoint's answer.
 #include "app/engineer_tools.hpp"
+#include "app/golden_cases.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

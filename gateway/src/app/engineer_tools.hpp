@@ -1,9 +1,10 @@
 #pragma once
 // What an integration engineer runs against a mapper set without posting real data:
-// `fhir-gateway map`, `fhir-gateway mappers test` and POST /v1/mappings/{name}/$test all call
-// these functions, so the CLI and the endpoint answer alike. Nothing here stores anything.
-// CSV input mappers get the same tools: a CSV file is converted row by row into clinic records,
-// and each record then goes through the same schema check, mapping and validation.
+// `fhir-gateway map`, `fhir-gateway mappers test` (golden_cases.hpp) and
+// POST /v1/mappings/{name}/$test all call these functions, so the CLI and the endpoint answer
+// alike, and each record goes through the record pipeline exactly as ingest runs it. Nothing
+// here stores anything. CSV input mappers get the same tools: a CSV file is converted row by row
+// into clinic records, each then goes through the same pipeline.
 #include <rapidjson/document.h>
 
 #include <filesystem>
@@ -66,39 +67,6 @@ struct MappedRecord {
 MappedRecord mapRecord(const MappingSnapshot& snapshot, const rapidjson::Value& record,
                        std::string_view record_type = {});
 
-struct GoldenCaseResult {
-  std::string name;  // file name without ".input.json"; CSV: "<mapper name>/<case>.csv"
-  std::optional<Error> unreadable;  // the input or expected file (CSV: or the mapper) could not be read or parsed
-  MappedRecord mapped;  // record cases
-  // Expected vs actual. CSV cases prefix the path with the file compared, "records" or "fhir",
-  // and key rows by CSV line: records $["line 4"].error_where.
-  std::vector<JsonDifference> differences;
-  std::vector<std::string> invalid;     // CSV: resources that fail profile validation ("line 2 Observation/...: ...")
-  std::vector<std::string> row_errors;  // CSV: every row's error, expected or not ("line 4: ..."), to explain a failure
-  bool passed() const;
-};
-
-/// Check compares with the expected files; Update rewrites them from what the mappers produce now
-/// (after a reviewed change), and the case passes when it maps and validates.
-enum class GoldenMode { Check, Update };
-
-/// Runs <golden_dir>/<name>.input.json against <name>.expected.json (one resource or an array of
-/// them), sorted by name. A missing directory is an empty list; an expected file without its
-/// input (or the reverse, in Check mode) is a failed case.
-std::vector<GoldenCaseResult> runGoldenCases(const MappingSnapshot& snapshot, const std::filesystem::path& golden_dir,
-                                             GoldenMode mode = GoldenMode::Check);
-
-/// Golden cases of every *.csv-mapper.json under `csv_dir` (recursively): golden/<case>.csv beside
-/// the mapper (golden/<mapper file stem>/<case>.csv when its directory holds several mappers) must
-/// convert to golden/<case>.records.json, [{"line": N, "record": {...}} or {"line": N,
-/// "error_where": "line N, column 'X'"}], one entry per data row. Where golden/<case>.fhir.json
-/// exists, every converted row must also map as it says, [{"line": N, "resources": [...]} or
-/// {"line": N, "error_where": "service.items"}], and its resources must pass validation. A mapper
-/// that does not load is one failed case, and so is a "golden" folder no mapper reads (cases put
-/// where they would be silently skipped). A missing directory is an empty list.
-std::vector<GoldenCaseResult> runCsvGoldenCases(const MappingSnapshot& snapshot, const std::filesystem::path& csv_dir,
-                                                GoldenMode mode = GoldenMode::Check);
-
 /// One CSV data row: its clinic record (or the error that kept it from being one) and the outcome
 /// of that record's schema check, mapping and validation.
 struct MappedCsvRow {
@@ -123,7 +91,6 @@ MappedCsv mapCsv(const MappingSnapshot& snapshot, const mapping::CsvInputMapper&
 
 /// Human-readable text for the CLI.
 std::string formatMappedRecord(const MappedRecord& mapped);       // pretty resources + outcomes
-std::string formatGoldenResults(const std::vector<GoldenCaseResult>& results);  // ends "N passed, N failed"
 /// Per row: "line N:" then the record, its resources and outcomes as formatMappedRecord prints
 /// them, or the row's error; ends "N rows: N valid, N failed".
 std::string formatMappedCsv(const MappedCsv& mapped);

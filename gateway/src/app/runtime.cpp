@@ -2,6 +2,7 @@
 
 #include "app/consent_registry_loader.hpp"
 #include "app/engineer_tools.hpp"
+#include "app/golden_cases.hpp"
 #include "app/keys.hpp"
 #include "app/settings.hpp"
 #include "common/log.hpp"
