@@ -65,7 +65,7 @@ bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
 std::int64_t daysFromCivil(std::int64_t y, unsigned m, unsigned d) {
   y -= m <= 2;
   const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const auto yoe = static_cast<unsigned>(y - era * 400);
   const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
   const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
   return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
@@ -125,7 +125,7 @@ std::string writeDetail(const AuditRequest& r, std::size_t returned) {
 }  // namespace
 
 Result<std::int64_t> parseRfc3339Millis(std::string_view s) {
-  auto bad = [&](std::string what) -> Error {
+  auto bad = [&](const std::string& what) -> Error {
     return makeError(ErrorCode::BadRequest, "'" + echo(s) + "' is not an RFC 3339 date-time: " + what, {},
                      "write it like 2026-03-01T10:00:00Z or 2026-03-01T10:00:00.250-05:00 (percent-encode '+' "
                      "as %2B in a URL)");
