@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds fhir-gateway and runs every test: unit tests, the fuzz seed corpora, and the integration
 # tests that start the real gateway and a real FHIR server (tests/partner) on 127.0.0.1.
-#   gateway/scripts/test.sh [PRESET]     PRESET: debug (default), release or asan
+#   gateway/scripts/test.sh [PRESET]     PRESET: debug (default), release, asan (gcc ASan+UBSan)
+#                                         or fuzz (clang ASan+UBSan, also builds the fuzz targets)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 preset=${1:-debug}

@@ -158,8 +158,12 @@ TEST_F(GatewayEndToEnd, DuplicateResendChangesNothingNewContentUpdatesInPlace) {
   auto reply = parseJson(again.body);
   EXPECT_STREQ(reply["results"][0]["disposition"].GetString(), "unchanged");
   EXPECT_EQ(reply["results"][0]["queued_for"].Size(), 0u);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  EXPECT_EQ(partnerWrites(), writes) << "an unchanged resend sends nothing";
+  // A later record of the same patient is sent only once every earlier item of that patient is
+  // settled (per-patient order), so once it is delivered anything the resend had queued would
+  // have reached the partner too: the partner has exactly one more write, this one.
+  ASSERT_EQ(gw.post(prescriptionRecord("9002")).status, 202);
+  ASSERT_TRUE(gw.waitForDeliveries("c1:rx:9002", "delivered"));
+  EXPECT_EQ(partnerWrites(), writes + 1) << "an unchanged resend sends nothing";
 
   auto changed = gw.post(prescriptionRecord("9001", "A12345", "stopped"));
   ASSERT_EQ(changed.status, 202);
@@ -225,7 +229,8 @@ TEST_F(GatewayEndToEnd, KilledWhileDeliveringThenRestartedDeliversEverythingExac
   }
   ASSERT_EQ(gw.post(consents, "application/x-ndjson").status, 202);
   ASSERT_EQ(gw.post(batch, "application/x-ndjson").status, 202);
-  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  // Deliveries under way: the first is through (the others queue behind the partner's delays).
+  ASSERT_TRUE(gw.waitForDeliveries("c1:rx:k0", "delivered"));
   // Still work left at the moment of the kill, or the test would prove nothing.
   auto last = parseJson(gw.status("c1:rx:k" + std::to_string(kRecords - 1)).body);
   ASSERT_STREQ(last["deliveries"][0]["state"].GetString(), "queued");

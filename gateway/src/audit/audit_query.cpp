@@ -100,7 +100,7 @@ std::string writeDetail(const AuditRequest& r, std::size_t returned) {
 }  // namespace
 
 Result<std::int64_t> parseRfc3339Millis(std::string_view s) {
-  auto bad = [&](std::string what) -> Error {
+  auto bad = [&](const std::string& what) -> Error {
     return makeError(ErrorCode::BadRequest, "'" + echo(s) + "' is not an RFC 3339 date-time: " + what, {},
                      "write it like 2026-03-01T10:00:00Z or 2026-03-01T10:00:00.250-05:00 (percent-encode '+' "
                      "as %2B in a URL)");

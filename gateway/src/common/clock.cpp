@@ -13,7 +13,7 @@ SystemTime fromUnixMillis(std::int64_t ms) { return SystemTime(std::chrono::mill
 
 std::string formatRfc3339(SystemTime t) {
   const std::int64_t ms = toUnixMillis(t);
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  auto secs = static_cast<std::time_t>(ms / 1000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[96];

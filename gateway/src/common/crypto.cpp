@@ -93,13 +93,9 @@ int hexValue(char c) {
 
 SecretKey::~SecretKey() { wipe(bytes_.data(), bytes_.size()); }
 
-SecretKey::SecretKey(const SecretKey& other) : bytes_(other.bytes_), set_(other.set_) {}
+SecretKey::SecretKey(const SecretKey& other) = default;
 
-SecretKey& SecretKey::operator=(const SecretKey& other) {
-  bytes_ = other.bytes_;
-  set_ = other.set_;
-  return *this;
-}
+SecretKey& SecretKey::operator=(const SecretKey& other) = default;
 
 SecretKey::SecretKey(SecretKey&& other) noexcept : bytes_(other.bytes_), set_(other.set_) {
   wipe(other.bytes_.data(), other.bytes_.size());

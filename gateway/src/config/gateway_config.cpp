@@ -22,9 +22,9 @@ namespace fs = std::filesystem;
 // Walks one JSON object, remembering which keys were read so the rest can be reported as unknown.
 class Reader {
  public:
-  Reader(const json::JsonLocations& locator, std::string_view text, std::string_view label, const fs::path& base_dir, bool check_files,
+  Reader(const json::JsonLocations& locator, std::string_view text, std::string_view label, fs::path base_dir, bool check_files,
          std::vector<Error>& errors)
-      : locator_(locator), text_(text), label_(label), base_dir_(base_dir), check_files_(check_files), errors_(errors) {}
+      : locator_(locator), text_(text), label_(label), base_dir_(std::move(base_dir)), check_files_(check_files), errors_(errors) {}
 
   void fail(const std::string& pointer, std::string message, std::string hint = {}) {
     errors_.push_back(makeError(ErrorCode::Config, std::move(message),

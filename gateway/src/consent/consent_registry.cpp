@@ -362,7 +362,7 @@ Decision ConsentRegistry::State::decide(const DecisionRequest& r) const {
   const auto label = [union_labels](ClassSet kept) { return union_labels ? kept : withoutImpliedGeneral(kept); };
 
   const std::int64_t day = r.date.time_since_epoch().count();
-  const std::uint8_t wanted_purpose = static_cast<std::uint8_t>(*purpose);
+  const auto wanted_purpose = static_cast<std::uint8_t>(*purpose);
   const std::uint8_t wanted_classes = r.classes.bits();
   const std::uint64_t partner_hash = hashOf(r.partner_id);
   const std::uint64_t patient_hash = hashOf(r.patient_key);

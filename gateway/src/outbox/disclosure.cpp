@@ -56,7 +56,7 @@ std::string toJson(const Disclosure& d) {
 }
 
 Result<Disclosure> parseDisclosure(std::string_view text) {
-  const auto bad = [](std::string what) {
+  const auto bad = [](const std::string& what) {
     return makeError(ErrorCode::Internal, "outbox item has an unreadable disclosure record: " + what, "outbox.disclosure",
                      "the item is not sent; re-post the record to queue it again");
   };
