@@ -23,8 +23,8 @@ constexpr int kVerifyRows = 200'000;
 
 AuditEntry sample(int i) {
   return gw::store::AuditEntryBuilder(gw::store::AuditKind::Decision,
-                                      i % 10 ? gw::store::AuditOutcome::Permit : gw::store::AuditOutcome::Deny,
-                                      "gateway", 1'800'000'000'000 + i)
+                                      i % 10 ? gw::store::AuditOutcome::Permit : gw::store::AuditOutcome::Deny, "gateway",
+                                      1'800'000'000'000 + i)
       .clinic("c1")
       .patient(gw::ids::uuidV5(gw::ids::kGatewayNamespace, "patient-" + std::to_string(i % 5000)))
       .partner("partner-hospital-a", "TREAT")

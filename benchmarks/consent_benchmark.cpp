@@ -101,12 +101,12 @@ void BM_Decide(benchmark::State& state) {
     benchmark::DoNotOptimize(d);
   }
   state.SetItemsProcessed(state.iterations());  // decisions
-  state.counters["permit_share"] =
-      benchmark::Counter(static_cast<double>(permits) / static_cast<double>(std::max<std::int64_t>(1, state.iterations())),
-                         benchmark::Counter::kAvgThreads);
+  state.counters["permit_share"] = benchmark::Counter(static_cast<double>(permits) /
+                                                          static_cast<double>(std::max<std::int64_t>(1, state.iterations())),
+                                                      benchmark::Counter::kAvgThreads);
 }
-BENCHMARK(BM_Decide);                                 // one core: the design target
-BENCHMARK(BM_Decide)->Threads(2)->UseRealTime();      // concurrent readers, total throughput
+BENCHMARK(BM_Decide);                             // one core: the design target
+BENCHMARK(BM_Decide)->Threads(2)->UseRealTime();  // concurrent readers, total throughput
 
 void BM_DecideCarePlan(benchmark::State& state) {
   Fixture& f = fixture();
@@ -122,8 +122,8 @@ void BM_DecideCarePlan(benchmark::State& state) {
     benchmark::DoNotOptimize(d);
   }
   state.SetItemsProcessed(state.iterations());
-  state.counters["redact_share"] =
-      benchmark::Counter(static_cast<double>(redacts) / static_cast<double>(std::max<std::int64_t>(1, state.iterations())));
+  state.counters["redact_share"] = benchmark::Counter(static_cast<double>(redacts) /
+                                                      static_cast<double>(std::max<std::int64_t>(1, state.iterations())));
 }
 BENCHMARK(BM_DecideCarePlan);
 

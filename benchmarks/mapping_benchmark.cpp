@@ -40,9 +40,9 @@ struct Fixture {
     auto loaded = MapperSet::loadDirectory(kRepo + "/mappers/clinic-v1", schemas.get());
     if (!loaded) fail(loaded.error().describe());
     mappers = std::make_unique<MapperSet>(std::move(loaded).value());
-    for (const char* name : {"prescription_spec_example", "prescription_full", "patient_full", "lab_fentanyl_positive",
-                             "lab_quantity", "screening_phq9", "harm_reduction_all_items", "overdose_full",
-                             "treatment_plan_full", "consent_spec_example"}) {
+    for (const char* name :
+         {"prescription_spec_example", "prescription_full", "patient_full", "lab_fentanyl_positive", "lab_quantity",
+          "screening_phq9", "harm_reduction_all_items", "overdose_full", "treatment_plan_full", "consent_spec_example"}) {
       const std::string text = readFile(kRepo + "/mappers/clinic-v1/golden/" + name + ".input.json");
       auto& doc = records[name];
       doc.Parse(text.data(), text.size());

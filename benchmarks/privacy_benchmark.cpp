@@ -44,8 +44,8 @@ std::string readFile(const std::string& path) {
 #ifdef GW_HAVE_MAPPING_AND_VALIDATE
 // One reference record per record type of clinic-v1 (all from the Part 2 program "otp").
 constexpr const char* kIngestRecords[] = {
-    "prescription_full", "patient_full", "lab_fentanyl_positive", "screening_phq9", "harm_reduction_all_items",
-    "overdose_full", "treatment_plan_full", "consent_spec_example",
+    "prescription_full",        "patient_full",  "lab_fentanyl_positive", "screening_phq9",
+    "harm_reduction_all_items", "overdose_full", "treatment_plan_full",   "consent_spec_example",
 };
 #endif
 
@@ -54,8 +54,8 @@ struct Fixture {
     auto loaded = Classifier::load(gw::privacy::ValueSetFiles::inProfilesDir(kRepo + "/fhir-profiles"));
     if (!loaded) fail(loaded.error().describe());
     classifier = std::make_unique<Classifier>(std::move(loaded).value());
-    for (const char* name : {"prescription_full", "patient_full", "lab_quantity_without_unit", "screening_phq9",
-                             "treatment_plan_full"}) {
+    for (const char* name :
+         {"prescription_full", "patient_full", "lab_quantity_without_unit", "screening_phq9", "treatment_plan_full"}) {
       const std::string text = readFile(kRepo + "/mappers/clinic-v1/golden/" + name + ".expected.json");
       auto& doc = goldens[name];
       doc.Parse(text.data(), text.size());
@@ -232,7 +232,9 @@ void BM_MapLabelValidateSerializePrescription(benchmark::State& state) {
 void BM_MapLabelPart2ValidateSerializePrescription(benchmark::State& state) {
   mapLabelValidateSerialize(state, "prescription_full", Labelling::Part2);
 }
-void BM_MapValidateSerializePatient(benchmark::State& state) { mapLabelValidateSerialize(state, "patient_full", Labelling::None); }
+void BM_MapValidateSerializePatient(benchmark::State& state) {
+  mapLabelValidateSerialize(state, "patient_full", Labelling::None);
+}
 void BM_MapLabelValidateSerializePatient(benchmark::State& state) {
   mapLabelValidateSerialize(state, "patient_full", Labelling::Plain);
 }

@@ -57,8 +57,7 @@ struct Fixture {
     if (!mappers_loaded) fail(mappers_loaded.error().describe());
     mappers = std::make_unique<gw::mapping::MapperSet>(std::move(mappers_loaded).value());
     for (const char* name : {"prescription_full", "patient_full", "lab_fentanyl_positive", "screening_phq9",
-                             "harm_reduction_all_items", "overdose_full", "treatment_plan_full",
-                             "consent_spec_example"}) {
+                             "harm_reduction_all_items", "overdose_full", "treatment_plan_full", "consent_spec_example"}) {
       const std::string text = readFile(kRepo + "/mappers/clinic-v1/golden/" + name + ".input.json");
       records[name].Parse(text.data(), text.size());
       if (records[name].HasParseError()) fail(std::string("cannot parse golden input ") + name);

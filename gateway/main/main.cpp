@@ -1,24 +1,24 @@
 // fhir-gateway command line. Everything it runs lives in the libraries under gateway/src/.
 #include <algorithm>
 #include <csignal>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <iterator>
 #include <memory>
 #include <optional>
-#include <cstdio>
-#include <iostream>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <pthread.h>
 
+#include "app/audit_tools.hpp"
 #include "app/csv_import.hpp"
 #include "app/engineer_tools.hpp"
-#include "app/golden_cases.hpp"
 #include "app/gateway.hpp"
-#include "app/audit_tools.hpp"
+#include "app/golden_cases.hpp"
 #include "app/keys.hpp"
 #include "app/settings.hpp"
 #include "audit/audit_format.hpp"
@@ -30,7 +30,8 @@
 
 namespace {
 
-constexpr std::string_view kHelp = R"(fhir-gateway )" GW_VERSION R"( - maps clinic records to FHIR R4 and delivers them to partner hospitals
+constexpr std::string_view kHelp = R"(fhir-gateway )" GW_VERSION
+                                   R"( - maps clinic records to FHIR R4 and delivers them to partner hospitals
 
 Usage:
   fhir-gateway serve --config FILE         run the gateway (HTTPS listener + delivery workers)

@@ -75,13 +75,17 @@ class BlockingWorkTest : public ::testing::Test {
     // One blocking thread and one waiting place, so the test can fill the pool.
     const std::string text = R"({
       "server": {"port": 0, "threads": 2, "blocking_threads": 1, "blocking_queue": 1,
-                 "tls": {"cert_file": ")" + pki + R"(/server.crt", "key_file": ")" + pki + R"(/server.key",
-                         "client_ca_file": ")" + pki + R"(/ca.crt"}},
+                 "tls": {"cert_file": ")" +
+                             pki + R"(/server.crt", "key_file": ")" + pki + R"(/server.key",
+                         "client_ca_file": ")" +
+                             pki + R"(/ca.crt"}},
       "auth": {"tokens": [
         {"id": "clinic-c1", "sha256": "16fe3168dfc75472f79c00f62f719efaa73e9881e57cca363e1d0f945b24d372", "roles": ["ingest"], "clinics": ["c1"]},
         {"id": "compliance", "sha256": "8ca17ac4a03ec98104dea63e6883110b4fefb792703b2e80e914823a346e5c35", "roles": ["compliance"], "clinics": ["*"]}]},
-      "storage": {"sqlite_path": ")" + (dir_ / "gateway.db").string() + R"("},
-      "mapping": {"format_dir": ")" + repo + R"(/mappers/clinic-v1", "profiles_dir": ")" + repo + R"(/fhir-profiles"},
+      "storage": {"sqlite_path": ")" +
+                             (dir_ / "gateway.db").string() + R"("},
+      "mapping": {"format_dir": ")" +
+                             repo + R"(/mappers/clinic-v1", "profiles_dir": ")" + repo + R"(/fhir-profiles"},
       "clinics": [{"id": "c1", "identifier_system_base": "https://ids.c1.example.org/", "programs": [{"id": "otp", "part2": true}]}],
       "partners": [],
       "privacy": {"master_key_env": "GW_BLOCKING_TEST_UNUSED"}

@@ -86,8 +86,7 @@ TEST_F(EngineerTools, ReportsSchemaErrorsAtTheRecordFieldAndAWrongRecordType) {
   EXPECT_FALSE(mapped.valid());
   EXPECT_THAT(formatMappedRecord(mapped), HasSubstr("result"));
 
-  auto wrong = mapRecord(snapshot(), parse(readFile(kRepo / "mappers/clinic-v1/golden/lab_quantity.input.json")),
-                         "patient");
+  auto wrong = mapRecord(snapshot(), parse(readFile(kRepo / "mappers/clinic-v1/golden/lab_quantity.input.json")), "patient");
   ASSERT_EQ(wrong.errors.size(), 1u);
   EXPECT_EQ(wrong.errors[0].where, "record_type");
 }
@@ -177,7 +176,8 @@ struct CsvScratch {
     for (const std::string ext : {".csv", ".records.json"}) {
       fs::copy_file(kWeeklyDir / "golden" / (name + ext), dir / "weekly/golden" / (name + ext));
     }
-    if (with_fhir) fs::copy_file(kWeeklyDir / "golden" / (name + ".fhir.json"), dir / "weekly/golden" / (name + ".fhir.json"));
+    if (with_fhir)
+      fs::copy_file(kWeeklyDir / "golden" / (name + ".fhir.json"), dir / "weekly/golden" / (name + ".fhir.json"));
   }
   void replaceIn(const std::string& file, const std::string& from, const std::string& to) const {
     std::string text = readFile(dir / "weekly/golden" / file);
@@ -195,8 +195,8 @@ TEST_F(EngineerTools, ShippedCsvGoldenCasesAllPassWithTheirFhirOutput) {
   std::vector<std::string> names;
   for (const auto& r : results) names.push_back(r.name);
   EXPECT_THAT(names, ::testing::IsSupersetOf({"harm-reduction-weekly/weekly-export/weekly_example.csv",
-                                               "harm-reduction-weekly/weekly-export/quoted_multiline_site.csv",
-                                               "harm-reduction-weekly/weekly-export/edge_cases.csv"}));
+                                              "harm-reduction-weekly/weekly-export/quoted_multiline_site.csv",
+                                              "harm-reduction-weekly/weekly-export/edge_cases.csv"}));
   const std::string report = formatGoldenResults(results);
   EXPECT_THAT(report, HasSubstr(std::to_string(results.size()) + " passed, 0 failed")) << report;
   // Every shipped case also pins the FHIR output.

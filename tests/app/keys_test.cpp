@@ -81,8 +81,8 @@ TEST_F(KeysTest, RotateThenOnlyTheNewKeyOpensTheDatabaseAndTheDataIsIntact) {
 }
 
 TEST_F(KeysTest, RotateChecksTheNewKeyFileBeforeTouchingTheDatabase) {
-  auto shared = rotateMasterKey(config_, writeKey("shared.key", fs::perms::owner_read | fs::perms::owner_write |
-                                                                    fs::perms::others_read));
+  auto shared = rotateMasterKey(config_, writeKey("shared.key",
+                                                  fs::perms::owner_read | fs::perms::owner_write | fs::perms::others_read));
   ASSERT_FALSE(shared);
   EXPECT_EQ(shared.error().code, ErrorCode::Config);
   EXPECT_THAT(shared.error().where, HasSubstr("--new-master-key-file"));

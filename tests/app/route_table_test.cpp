@@ -61,8 +61,7 @@ TEST(RouteTable, EveryGatewayRouteDeclaresRolesOnlyHealthProbesArePublic) {
 
 // The rule, written out apart from admit(): the token needs one of the route's roles; a route
 // about one clinic's data needs a token for that clinic, or for every clinic when none is named.
-int expectedStatus(const Access& access, Role role, const std::vector<std::string>& clinics,
-                   std::string_view query_clinic) {
+int expectedStatus(const Access& access, Role role, const std::vector<std::string>& clinics, std::string_view query_clinic) {
   if (access.public_route) return 200;
   if (std::find(access.roles.begin(), access.roles.end(), role) == access.roles.end()) return 403;
   if (access.scope == ClinicScope::None || access.scope == ClinicScope::RecordClinics) return 200;
@@ -119,13 +118,19 @@ TEST(RouteTable, AFullBlockingPoolAnswers503WithRetryAfterAndIoRoutesKeepAnsweri
   std::shared_future<void> released = release.get_future().share();
   std::atomic<int> started{0};
   RouteTable table;
-  ASSERT_TRUE(table.add({"GET", "/slow", {{Role::Admin}, ClinicScope::None}, Execution::Blocking,
+  ASSERT_TRUE(table.add({"GET",
+                         "/slow",
+                         {{Role::Admin}, ClinicScope::None},
+                         Execution::Blocking,
                          [&](http::Request&, const http::Principal&, http::Respond respond) {
                            ++started;
                            released.wait();  // a read stuck behind a long fsync
                            respond(http::jsonResponse(200, R"({"slow":true})"));
                          }}));
-  ASSERT_TRUE(table.add({"GET", "/fast", {{Role::Admin}, ClinicScope::None}, Execution::IoThread,
+  ASSERT_TRUE(table.add({"GET",
+                         "/fast",
+                         {{Role::Admin}, ClinicScope::None},
+                         Execution::IoThread,
                          [](http::Request&, const http::Principal&, http::Respond respond) {
                            respond(http::jsonResponse(200, R"({"fast":true})"));
                          }}));

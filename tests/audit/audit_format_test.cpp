@@ -10,8 +10,7 @@ namespace gw::audit {
 namespace {
 
 store::AuditEntry entry(std::int64_t seq) {
-  auto e = store::AuditEntryBuilder(store::AuditKind::Decision, store::AuditOutcome::Redact, "gateway",
-                                    1'800'000'000'123)
+  auto e = store::AuditEntryBuilder(store::AuditKind::Decision, store::AuditOutcome::Redact, "gateway", 1'800'000'000'123)
                .clinic("c1")
                .patient("pat-1")
                .partner("p1", "TREAT")

@@ -21,7 +21,8 @@ using ::testing::Not;
 
 std::string unhex(std::string_view hex) {
   std::string out;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) out.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
+    out.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
   return out;
 }
 
@@ -81,7 +82,8 @@ TEST(Crypto, OpensTheGcmSpecificationTestVector) {
   const auto k = SecretKey::fromBytes(unhex("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308")).value();
   const std::string nonce = unhex("cafebabefacedbaddecaf888");
   const std::string cipher = unhex(
-      "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662");
+      "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f"
+      "662");
   const std::string tag = unhex("76fc6ece0f4e1768cddf8853bb2d551b");
   const std::string aad = unhex("feedfacedeadbeeffeedfacedeadbeefabaddad2");
   auto opened = open(k, nonce + cipher + tag, aad);
@@ -165,9 +167,10 @@ TEST(KeyText, HexAndBase64FormsGiveTheSameKey) {
 }
 
 TEST(KeyText, RejectsOtherShapesWithoutEchoingThem) {
-  for (std::string_view bad : {"", "abc", "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1",
-                               "zz0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
-                               "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGx*dHh8="}) {
+  for (std::string_view bad :
+       {"", "abc", "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1",
+        "zz0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGx*dHh8="}) {
     auto k = parseKeyText(bad, "where");
     ASSERT_FALSE(k) << bad;
     EXPECT_EQ(k.error().where, "where");

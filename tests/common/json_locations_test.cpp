@@ -10,7 +10,7 @@ std::string at(std::string_view text, std::size_t offset) { return JsonLocations
 TEST(JsonLocations, FindsKeysValuesAndArrayElements) {
   const std::string text = "{\n  \"a\": {\n    \"b\": 1\n  },\n  \"list\": [\n    10,\n    {\"c\": true}\n  ]\n}";
   const auto locations = JsonLocations::build(text, false);
-  EXPECT_EQ(at(text, locations.keyOffset("/a/b")), "f.json:3:5");    // the opening quote of "b"
+  EXPECT_EQ(at(text, locations.keyOffset("/a/b")), "f.json:3:5");     // the opening quote of "b"
   EXPECT_EQ(at(text, locations.valueOffset("/a/b")), "f.json:3:10");  // the 1
   EXPECT_EQ(at(text, locations.valueOffset("/a")), "f.json:2:8");
   EXPECT_EQ(at(text, locations.valueOffset("/list/0")), "f.json:6:5");

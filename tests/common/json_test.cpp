@@ -53,7 +53,8 @@ std::string writerBytes(const rapidjson::Value& v) {
 TEST(ToString, WritesWhatRapidJsonWriterWritesForEveryByteAndLength) {
   rapidjson::Document doc(rapidjson::kArrayType);
   auto& a = doc.GetAllocator();
-  const unsigned char special[] = {0x00, 0x01, 0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1F, 0x20, '"', '\\', '/', 'a', 0x7F, 0x80, 0xC3, 0xFF};
+  const unsigned char special[] = {0x00, 0x01, 0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1F,
+                                   0x20, '"',  '\\', '/',  'a',  0x7F, 0x80, 0xC3, 0xFF};
   for (std::size_t length = 0; length <= 40; ++length) {
     doc.PushBack(str(std::string(length, 'x'), a), a);
     for (std::size_t pos = 0; pos < length; ++pos) {
@@ -116,13 +117,10 @@ TEST(ToString, WritesEveryGoldenResourceAsRapidJsonWriterDoes) {
   EXPECT_GT(checked, 10);
 }
 
-TEST(LineColumn, CountsFromOne) {
-  EXPECT_EQ(lineColumn("ab\ncd", 4), std::make_pair(std::size_t{2}, std::size_t{2}));
-}
+TEST(LineColumn, CountsFromOne) { EXPECT_EQ(lineColumn("ab\ncd", 4), std::make_pair(std::size_t{2}, std::size_t{2})); }
 
 }  // namespace
 }  // namespace gw::json
-
 
 namespace gw::json {
 namespace {

@@ -58,10 +58,10 @@ TEST(Stats, OneListNamesEveryStatWithItsKindHelpAndValue) {
 
 TEST(Stats, HistogramBucketsByUpperBoundWithAnInfiniteLast) {
   Histogram h;
-  h.record(1);        // <= 1
-  h.record(1.5);      // <= 2.5
-  h.record(2.5);      // <= 2.5 (bounds are inclusive)
-  h.record(2e6);      // above every bound
+  h.record(1);    // <= 1
+  h.record(1.5);  // <= 2.5
+  h.record(2.5);  // <= 2.5 (bounds are inclusive)
+  h.record(2e6);  // above every bound
   EXPECT_EQ(h.bucket(0), 1u);
   EXPECT_EQ(h.bucket(1), 2u);
   EXPECT_EQ(h.bucket(Histogram::kBounds.size()), 1u);

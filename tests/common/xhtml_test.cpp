@@ -22,7 +22,9 @@ TEST(XhtmlEscape, TheFiveSpecialCharactersBecomeEntitiesAtAnyPosition) {
 TEST(ListNarrative, TitleSectionsItemsAndEmptySections) {
   const std::vector<NarrativeSection> sections{
       {"Goals", {}, "not included."},
-      {"Activities", {{"Counseling", "scheduled", "CBT & more"}, {"Peer <support>", "", ""}, {"Housing", "", "soon"}}, "none."}};
+      {"Activities",
+       {{"Counseling", "scheduled", "CBT & more"}, {"Peer <support>", "", ""}, {"Housing", "", "soon"}},
+       "none."}};
   EXPECT_EQ(listNarrative("Treatment plan", sections),
             "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p><b>Treatment plan</b></p><p>Goals: not included.</p>"
             "<p>Activities:</p><ul><li>Counseling (scheduled): CBT &amp; more</li><li>Peer &lt;support&gt;</li>"

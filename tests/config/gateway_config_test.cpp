@@ -67,13 +67,15 @@ TEST(GatewayConfig, EnumErrorListsAllowedValues) {
   text.replace(text.find("\"none\""), 6, "\"requird\"");
   auto r = load(text);
   ASSERT_FALSE(r.config);
-  EXPECT_THAT(allErrors(r), HasSubstr("server.tls.client_cert: 'requird' is not allowed (allowed: required, optional, none)"));
+  EXPECT_THAT(allErrors(r),
+              HasSubstr("server.tls.client_cert: 'requird' is not allowed (allowed: required, optional, none)"));
 }
 
 TEST(GatewayConfig, ReportsEveryProblemAtOnce) {
   std::string text(kMinimal);
-  text.replace(text.find("\"partners\": []"), 14,
-               R"("partners": [{"id": "p1", "fhir_base_url": "http://x", "ca_file": "ca.crt", "purpose_of_use": "MARKETING"}])");
+  text.replace(
+      text.find("\"partners\": []"), 14,
+      R"("partners": [{"id": "p1", "fhir_base_url": "http://x", "ca_file": "ca.crt", "purpose_of_use": "MARKETING"}])");
   text.replace(text.find("\"roles\": [\"ingest\"]"), 19, R"("roles": ["superuser"])");
   auto r = load(text);
   ASSERT_FALSE(r.config);

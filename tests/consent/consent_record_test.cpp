@@ -61,7 +61,7 @@ TEST(ReadConsentRecord, ReadsTheSpecExample) {
   ASSERT_TRUE(v);
   EXPECT_EQ(v.value().clinic, "c1");
   EXPECT_EQ(v.value().consent_id, "77");
-  EXPECT_EQ(v.value().version, 0);  // assigned by the caller
+  EXPECT_EQ(v.value().version, 0);       // assigned by the caller
   EXPECT_EQ(v.value().patient_key, "");  // known to the caller after mapping
   EXPECT_EQ(v.value().partner_id, "st-mary");
   EXPECT_EQ(v.value().status, ConsentStatus::Active);
@@ -142,8 +142,7 @@ INSTANTIATE_TEST_SUITE_P(
                  "not a known purpose"},
         RuleCase{"not_a_date", "/consent/signed_on", "\"2026-02-30\"", "consent.signed_on", "calendar date"},
         RuleCase{"unknown_status", "/consent/status", "\"paused\"", "consent.status", "not a known status"},
-        RuleCase{"active_with_revoked_on", "/consent/revoked_on", "\"2026-12-01\"", "consent.revoked_on",
-                 "active consent"},
+        RuleCase{"active_with_revoked_on", "/consent/revoked_on", "\"2026-12-01\"", "consent.revoked_on", "active consent"},
         RuleCase{"no_start", "/consent/effective/start", "", "consent.effective.start", "is missing"},
         RuleCase{"empty_categories", "/consent/categories", "[]", "consent.categories", "permit nothing"}),
     [](const ::testing::TestParamInfo<RuleCase>& info) { return std::string(info.param.name); });
@@ -182,9 +181,8 @@ TEST(CheckValidity, ReportsEveryProblemAtOnce) {
   auto doc = parseJson(R"({"clinic":"c1","recorded_at":"2026-11-20T08:55:00Z",
     "consent":{"id":"1","purposes":["TREAT","BOGUS"],"categories":["sud","xyz"],
                "effective":{"start":"2026-12-01","end":"2026-11-01"},"status":"revoked"}})");
-  EXPECT_THAT(paths(checkValidity(doc)),
-              ElementsAre("consent.categories[1]", "consent.recipient", "consent.purposes[1]", "consent.effective.end",
-                          "consent.signed_on", "consent.revoked_on"));
+  EXPECT_THAT(paths(checkValidity(doc)), ElementsAre("consent.categories[1]", "consent.recipient", "consent.purposes[1]",
+                                                     "consent.effective.end", "consent.signed_on", "consent.revoked_on"));
   const auto reading = readConsentRecord(doc);
   EXPECT_FALSE(reading.version.has_value());
   EXPECT_THAT(paths(reading.problems), ElementsAre("consent.categories[1]", "consent.recipient", "consent.purposes[1]",
@@ -198,8 +196,8 @@ TEST(CheckValidity, WrongTypesAreReportedWithAHint) {
   rapidjson::Pointer("/consent/categories").Set(doc, "sud");
   rapidjson::Pointer("/consent/purposes").Set(doc, "TREAT");
   const auto errors = checkValidity(doc);
-  EXPECT_THAT(paths(errors), ElementsAre("consent.categories", "consent.purposes", "consent.effective.end",
-                                         "consent.expires_on_event"));
+  EXPECT_THAT(paths(errors),
+              ElementsAre("consent.categories", "consent.purposes", "consent.effective.end", "consent.expires_on_event"));
   for (const auto& e : errors) EXPECT_FALSE(e.hint.empty()) << e.path;
 }
 

@@ -175,7 +175,7 @@ TEST(Registry, LoadReplacesEverythingAndAppliesVersionsInOrder) {
   ConsentVersion other = sampleConsent("80");
   other.partner_id = "county-hie";
   std::vector<ConsentVersion> rows = {
-      version(sampleConsent(), 3),   // reactivation after the revocation in v2: refused
+      version(sampleConsent(), 3),  // reactivation after the revocation in v2: refused
       revoked(sampleConsent(), 2),
       version(sampleConsent(), 1),
       other,

@@ -138,8 +138,8 @@ TEST(DecisionTable, EveryCombination) {
     SCOPED_TRACE(rowName(r));
     ConsentRegistry registry;
     fill(registry, r);
-    const Decision d = registry.decide(request(resourceClasses(r.classes), dateOf(r.period),
-                                               r.named_partner ? "st-mary" : "county-hie"));
+    const Decision d = registry.decide(
+        request(resourceClasses(r.classes), dateOf(r.period), r.named_partner ? "st-mary" : "county-hie"));
     EXPECT_EQ(describe(d), expected(r));
 
     // Invariants that hold whatever the reason.
@@ -190,8 +190,8 @@ TEST(DecisionTable, HandWrittenRows) {
     SCOPED_TRACE(rowName(c.row));
     ConsentRegistry registry;
     fill(registry, c.row);
-    const Decision d = registry.decide(request(resourceClasses(c.row.classes), dateOf(c.row.period),
-                                               c.row.named_partner ? "st-mary" : "county-hie"));
+    const Decision d = registry.decide(
+        request(resourceClasses(c.row.classes), dateOf(c.row.period), c.row.named_partner ? "st-mary" : "county-hie"));
     EXPECT_EQ(describe(d), c.want);
   }
 }
@@ -313,25 +313,31 @@ TEST(SeveralConsents, TheMostTellingReasonWins) {
       {"only_consent_future", {with(sampleConsent("1"), future)}, "deny:not-yet-valid", "1"},
       {"no_consent_lists_the_purpose",
        {with(sampleConsent("1"), payment), with(with(sampleConsent("2"), payment), general)},
-       "deny:purpose-not-covered", "1"},
+       "deny:purpose-not-covered",
+       "1"},
       {"all_else_matches_but_sud", {with(sampleConsent("1"), general)}, "deny:class-not-covered:sud", "1"},
       // One failure each: the revocation says most (the consent that would have covered it is gone).
       {"revoked_beats_purpose", {with(sampleConsent("1"), payment), with(sampleConsent("2"), revoke)}, "deny:revoked", "2"},
       {"revoked_beats_class", {with(sampleConsent("1"), general), with(sampleConsent("2"), revoke)}, "deny:revoked", "2"},
       {"expired_beats_class", {with(sampleConsent("1"), general), with(sampleConsent("2"), expire)}, "deny:expired", "2"},
-      {"expired_beats_not_yet_valid", {with(sampleConsent("1"), future), with(sampleConsent("2"), expire)},
-       "deny:expired", "2"},
+      {"expired_beats_not_yet_valid",
+       {with(sampleConsent("1"), future), with(sampleConsent("2"), expire)},
+       "deny:expired",
+       "2"},
       // The consent closest to permitting decides: one failure beats three.
       {"closest_consent_decides",
        {with(with(with(sampleConsent("1"), revoke), payment), general), with(sampleConsent("2"), general)},
-       "deny:class-not-covered:sud", "2"},
+       "deny:class-not-covered:sud",
+       "2"},
       {"closest_consent_decides_2",
        {with(with(sampleConsent("1"), expire), general), with(sampleConsent("2"), payment)},
-       "deny:purpose-not-covered", "2"},
+       "deny:purpose-not-covered",
+       "2"},
       // A consent for another partner never counts, however close.
       {"other_partner_ignored",
        {with(sampleConsent("1"), [](ConsentVersion& v) { v.partner_id = "county-hie"; }), with(sampleConsent("2"), expire)},
-       "deny:expired", "2"},
+       "deny:expired",
+       "2"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -380,7 +386,8 @@ TEST(DecisionOracle, RandomRegistriesAgreeWithBruteForce) {
     for (int q = 0; q < 30; ++q) {
       const std::string& patient = patients[static_cast<std::size_t>(pick(3))];
       const std::string& partner = partners[static_cast<std::size_t>(pick(2))];
-      const Purpose purpose = std::array{Purpose::Treat, Purpose::Hpaymt, Purpose::Hoperat}[static_cast<std::size_t>(pick(3))];
+      const Purpose purpose = std::array{Purpose::Treat, Purpose::Hpaymt,
+                                         Purpose::Hoperat}[static_cast<std::size_t>(pick(3))];
       const ClassSet classes(static_cast<std::uint8_t>(1 + pick(7)));
       const Date date = base + std::chrono::days(pick(130));
       DecisionRequest r;

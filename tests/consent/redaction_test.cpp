@@ -26,8 +26,7 @@ DecisionRequest carePlan(const std::vector<ClassSet>& activities, ClassSet class
   return r;
 }
 
-Decision decideWith(ClassSet consent_classes, const DecisionRequest& r,
-                    PurposeSet purposes = PurposeSet(Purpose::Treat)) {
+Decision decideWith(ClassSet consent_classes, const DecisionRequest& r, PurposeSet purposes = PurposeSet(Purpose::Treat)) {
   ConsentRegistry registry;
   ConsentVersion v = sampleConsent();
   v.classes = consent_classes;

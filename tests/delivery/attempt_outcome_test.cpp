@@ -108,7 +108,8 @@ TEST(Classify, OtherClientErrorsAreDead) {
 TEST(Classify, SummaryNeverCarriesDiagnostics) {
   // Partners echo submitted values in diagnostics; the summary goes to logs and must not.
   const auto outcome = classify(response(
-      422, R"({"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"business-rule","diagnostics":"Patient Jane Roe MRN 4711 exists"}]})"));
+      422,
+      R"({"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"business-rule","diagnostics":"Patient Jane Roe MRN 4711 exists"}]})"));
   EXPECT_EQ(outcome.error_summary, "HTTP 422 from partner (issue: business-rule)");
   EXPECT_THAT(outcome.error_summary, Not(HasSubstr("Jane")));
 }
@@ -144,8 +145,8 @@ TEST(ParseRetryAfter, DeltaSeconds) {
 TEST(ParseRetryAfter, HttpDates) {
   EXPECT_EQ(parseRetryAfter("Sun, 01 Mar 2026 12:00:30 GMT", kNow), 30s);
   EXPECT_EQ(parseRetryAfter("Sunday, 01-Mar-26 12:01:00 GMT", kNow), 60s);  // RFC 850
-  EXPECT_EQ(parseRetryAfter("Sun Mar  1 12:00:05 2026", kNow), 5s);        // asctime
-  EXPECT_EQ(parseRetryAfter("Sun, 01 Mar 2026 11:00:00 GMT", kNow), 0ms);  // past
+  EXPECT_EQ(parseRetryAfter("Sun Mar  1 12:00:05 2026", kNow), 5s);         // asctime
+  EXPECT_EQ(parseRetryAfter("Sun, 01 Mar 2026 11:00:00 GMT", kNow), 0ms);   // past
   EXPECT_EQ(parseRetryAfter("Sun, 01 Mar 2099 11:00:00 GMT", kNow), kMaxRetryAfter);
 }
 

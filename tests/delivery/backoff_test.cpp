@@ -18,7 +18,7 @@ TEST(BackoffDelay, GrowsExponentiallyFromInitial) {
 
 TEST(BackoffDelay, JitterSpansHalfToFullBase) {
   const RetryPolicy policy{1000ms, 300000ms, 2.0};
-  EXPECT_EQ(backoffDelay(3, policy, 0.0), 2000ms);   // base 4000
+  EXPECT_EQ(backoffDelay(3, policy, 0.0), 2000ms);  // base 4000
   EXPECT_EQ(backoffDelay(3, policy, 0.5), 3000ms);
   EXPECT_EQ(backoffDelay(3, policy, 0.9999), 4000ms);
   for (double j = 0.0; j < 1.0; j += 0.01) {
@@ -38,15 +38,15 @@ TEST(BackoffDelay, CappedAtMaxEvenAfterVeryManyAttempts) {
 TEST(BackoffDelay, RetryAfterIsAFloor) {
   const RetryPolicy policy{1000ms, 300000ms, 2.0};
   EXPECT_EQ(backoffDelay(1, policy, 0.0, 7s), 7000ms);
-  EXPECT_EQ(backoffDelay(6, policy, 0.0, 7s), 16000ms);  // computed delay already longer
+  EXPECT_EQ(backoffDelay(6, policy, 0.0, 7s), 16000ms);      // computed delay already longer
   EXPECT_EQ(backoffDelay(20, policy, 0.0, 600s), 600000ms);  // floor may exceed the cap
 }
 
 TEST(BackoffDelay, OutOfRangeInputsAreTamed) {
   const RetryPolicy policy{1000ms, 300000ms, 2.0};
-  EXPECT_EQ(backoffDelay(0, policy, 0.0), 500ms);    // attempt < 1 counts as the first
+  EXPECT_EQ(backoffDelay(0, policy, 0.0), 500ms);  // attempt < 1 counts as the first
   EXPECT_EQ(backoffDelay(-3, policy, 0.0), 500ms);
-  EXPECT_EQ(backoffDelay(1, policy, -1.0), 500ms);   // jitter clamped to [0, 1]
+  EXPECT_EQ(backoffDelay(1, policy, -1.0), 500ms);  // jitter clamped to [0, 1]
   EXPECT_EQ(backoffDelay(1, policy, 5.0), 1000ms);
   EXPECT_EQ(backoffDelay(3, RetryPolicy{1000ms, 300000ms, 0.5}, 0.0), 500ms);  // no shrinking
 }

@@ -160,8 +160,13 @@ class FakeFhirServer {
       for (;;) {
         http::request<http::string_body> req;
         co_await http::async_read(stream, buffer, req, use_awaitable);
-        RecordedRequest recorded{std::string(req.method_string()), std::string(req.target()), req.body(), {},
-                                 connection, sni ? sni : "", client_cn};
+        RecordedRequest recorded{std::string(req.method_string()),
+                                 std::string(req.target()),
+                                 req.body(),
+                                 {},
+                                 connection,
+                                 sni ? sni : "",
+                                 client_cn};
         for (const auto& field : req) {
           std::string name(field.name_string());
           for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

@@ -94,9 +94,9 @@ TEST_F(FhirClientTest, RejectsPlainHttpBaseUrl) {
 }
 
 TEST_F(FhirClientTest, RejectsMalformedBaseUrls) {
-  for (const std::string url : {"127.0.0.1/fhir", "https://:443/fhir", "https://h:99999/", "https://h:12ab/",
-                                "https://user:pw@h/fhir", "https://h/fhir?x=1", "ftp://h/", "https://h\r\nX: y/",
-                                "https://h/fhir R4", "https://[::1/fhir"}) {
+  for (const std::string url :
+       {"127.0.0.1/fhir", "https://:443/fhir", "https://h:99999/", "https://h:12ab/", "https://user:pw@h/fhir",
+        "https://h/fhir?x=1", "ftp://h/", "https://h\r\nX: y/", "https://h/fhir R4", "https://[::1/fhir"}) {
     PartnerEndpoint ep{"partner-a", url, pki("ca.crt")};
     auto created = FhirClient::create(ep);
     EXPECT_FALSE(created) << url;

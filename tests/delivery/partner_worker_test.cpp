@@ -14,9 +14,9 @@
 namespace gw::delivery {
 namespace {
 
-using ::testing::HasSubstr;
 using fakes::FakeFhirServer;
 using fakes::ScriptedReply;
+using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
 class FakeClock final : public Clock {

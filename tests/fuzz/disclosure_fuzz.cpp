@@ -34,7 +34,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   for (const auto& r : parsed.value().resources) {
     // Never send on a guess: every accepted entry has a known outcome and at least one class.
-    if (r.classes.empty() || (r.outcome != gw::consent::Outcome::Permit && r.outcome != gw::consent::Outcome::Redact)) __builtin_trap();
+    if (r.classes.empty() || (r.outcome != gw::consent::Outcome::Permit && r.outcome != gw::consent::Outcome::Redact))
+      __builtin_trap();
   }
   auto again = gw::outbox::parseDisclosure(gw::outbox::toJson(parsed.value()));
   if (!again || !same(parsed.value(), again.value())) __builtin_trap();

@@ -16,8 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::filesystem::create_directories(d);
     std::atexit([] {
       std::error_code ignored;
-      std::filesystem::remove_all(std::filesystem::temp_directory_path() /
-                                      ("gw-mapper-fuzz-" + std::to_string(getpid())),
+      std::filesystem::remove_all(std::filesystem::temp_directory_path() / ("gw-mapper-fuzz-" + std::to_string(getpid())),
                                   ignored);
     });
     return d;

@@ -26,8 +26,7 @@ TEST(ParseTarget, PlusIsLiteralInPath) {
 
 TEST(ParseTarget, RejectsBadTargets) {
   Request r;
-  for (const char* target : {"", "v1/records", "http://example.org/v1", "*", "/bad%zz", "/bad%4", "/nul%00x",
-                             "/ok?x=%g1"}) {
+  for (const char* target : {"", "v1/records", "http://example.org/v1", "*", "/bad%zz", "/bad%4", "/nul%00x", "/ok?x=%g1"}) {
     auto status = parseTarget(target, r);
     ASSERT_FALSE(status) << target;
     EXPECT_EQ(status.error().code, ErrorCode::InvalidInput) << target;
@@ -56,8 +55,8 @@ TEST(RequestHeader, IsCaseInsensitiveAndEmptyWhenAbsent) {
 }
 
 TEST(ErrorResponse, IsAnOperationOutcomeWithStatusFromCode) {
-  Response r = errorResponse(makeError(ErrorCode::InvalidInput, "birth_date is not a date", "records[3].birth_date",
-                                       "use YYYY-MM-DD"));
+  Response r = errorResponse(
+      makeError(ErrorCode::InvalidInput, "birth_date is not a date", "records[3].birth_date", "use YYYY-MM-DD"));
   EXPECT_EQ(r.status, 422);
   EXPECT_EQ(r.content_type, "application/fhir+json");
   rapidjson::Document doc;

@@ -77,9 +77,7 @@ TEST_F(RouterTest, UnknownPathIs404OperationOutcome) {
   }
 }
 
-TEST_F(RouterTest, EmptyParameterDoesNotMatch) {
-  EXPECT_EQ(call(router_, "GET", "/v1/partners//items/x").status, 404);
-}
+TEST_F(RouterTest, EmptyParameterDoesNotMatch) { EXPECT_EQ(call(router_, "GET", "/v1/partners//items/x").status, 404); }
 
 TEST_F(RouterTest, KnownPathWrongMethodIs405WithAllow) {
   Response r = call(router_, "PUT", "/v1/records/abc");
@@ -91,9 +89,7 @@ TEST_F(RouterTest, KnownPathWrongMethodIs405WithAllow) {
   EXPECT_EQ(call(router_, "GET", "/v1/records").headers.at(0).second, "POST");
 }
 
-TEST_F(RouterTest, LiteralSegmentsCompareDecoded) {
-  EXPECT_EQ(call(router_, "POST", "/v1/re%63ords").status, 202);
-}
+TEST_F(RouterTest, LiteralSegmentsCompareDecoded) { EXPECT_EQ(call(router_, "POST", "/v1/re%63ords").status, 202); }
 
 TEST(RouterAdd, RejectsMalformedPatternsAndDuplicates) {
   Router router;

@@ -12,8 +12,8 @@ namespace gw::http {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::LogCapture;
 using testing::clientOptions;
+using testing::LogCapture;
 using testing::serverOptions;
 using testing::startServer;
 
@@ -288,9 +288,10 @@ TEST_F(ServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
 TEST_F(ServerTest, PipelinedRequestsAreAnsweredInOrder) {
   start();
   auto client = connected();
-  ASSERT_FALSE(client.writeRaw("GET /v1/records/a HTTP/1.1\r\nHost: x\r\n\r\n"
-                               "GET /later HTTP/1.1\r\nHost: x\r\n\r\n"
-                               "GET /v1/records/c HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_FALSE(
+      client.writeRaw("GET /v1/records/a HTTP/1.1\r\nHost: x\r\n\r\n"
+                      "GET /later HTTP/1.1\r\nHost: x\r\n\r\n"
+                      "GET /v1/records/c HTTP/1.1\r\nHost: x\r\n\r\n"));
   EXPECT_EQ(client.readResponse().body, R"({"id":"a","q":""})");
   EXPECT_EQ(client.readResponse().body, R"({"later":true})");
   EXPECT_EQ(client.readResponse().body, R"({"id":"c","q":""})");
@@ -448,7 +449,7 @@ TEST_F(ServerTest, StopLetsInFlightHandlerAnswer) {
     return r;
   });
   const auto started = std::chrono::steady_clock::now();
-  server_->stop();  // waits (within stop_grace) for the held request
+  server_->stop();                                                // waits (within stop_grace) for the held request
   EXPECT_LT(std::chrono::steady_clock::now() - started, 1500ms);  // did not need the whole grace period
   answer.join();
   auto r = read.get();

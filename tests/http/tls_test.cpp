@@ -15,8 +15,8 @@ namespace gw::http {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::LogCapture;
 using testing::clientOptions;
+using testing::LogCapture;
 using testing::rejected;
 using testing::serverOptions;
 using testing::startServer;
@@ -44,8 +44,8 @@ class TlsTest : public ::testing::Test {
  protected:
   TlsTest() : router_(std::make_shared<Router>()) {
     router_->add("GET", "/whoami", [](Request& r, Respond respond) {
-      respond(jsonResponse(200, std::string(r.client.verified ? "verified" : "unverified") + "|" + r.client.subject +
-                                    "|" + r.client.common_name + "|" + r.client.fingerprint_sha256));
+      respond(jsonResponse(200, std::string(r.client.verified ? "verified" : "unverified") + "|" + r.client.subject + "|" +
+                                    r.client.common_name + "|" + r.client.fingerprint_sha256));
     });
   }
   void start(ClientCertMode mode) {

@@ -69,9 +69,9 @@ class IngestServiceTest : public ::testing::Test {
     settings_.policy = {"42 CFR part 2 prohibits unauthorized use or disclosure of these records.", "test-policy"};
     settings_.record_key_secret = "test-secret";
     settings_.private_dirs = {kFormat, std::string(GW_REPO_DIR) + "/mappers"};
-    service_ = std::make_unique<IngestService>(IngestParts{
-        settings_, std::move(rules), formats_, *committer_, *store_, registry_,
-        [this](const consent::ConsentVersion& v) { changed_consents_.push_back(v); }});
+    service_ = std::make_unique<IngestService>(
+        IngestParts{settings_, std::move(rules), formats_, *committer_, *store_, registry_,
+                    [this](const consent::ConsentVersion& v) { changed_consents_.push_back(v); }});
   }
 
   // What the app answers for a BatchResult (app/views.cpp), which these tests read.
@@ -88,15 +88,19 @@ class IngestServiceTest : public ::testing::Test {
   // service like any clinic record (so its Consent resource is stored and the registry updated).
   void consentFor(const std::string& mrn, const std::string& partner = "st-mary",
                   const std::string& categories = R"(["general","sud"])", const std::string& status = "active") {
-    const auto day = [&](int offset) { return consent::formatDate(consent::utcDate(clock_.now()) + std::chrono::days(offset)); };
+    const auto day = [&](int offset) {
+      return consent::formatDate(consent::utcDate(clock_.now()) + std::chrono::days(offset));
+    };
     const std::string revoked = status == "revoked" ? R"(,"revoked_on":")" + day(0) + "\"" : "";
     const std::string record = R"({"record_id":"c1:cn:)" + mrn + "-" + partner +
                                R"(","record_type":"consent","clinic":"c1","program":"otp",
-      "recorded_at":"2026-11-20T08:55:00-05:00","patient":{"mrn":")" + mrn + R"("},
-      "consent":{"id":")" + mrn + "-" + partner + R"(","recipient":")" + partner +
-                               R"(","purposes":["TREAT"],"categories":)" + categories + R"(,"effective":{"start":")" +
-                               day(-3) + R"(","end":")" + day(300) + R"("},"signed_on":")" + day(-3) +
-                               R"(","signed_by":"patient","status":")" + status + "\"" + revoked + "}}";
+      "recorded_at":"2026-11-20T08:55:00-05:00","patient":{"mrn":")" +
+                               mrn + R"("},
+      "consent":{"id":")" + mrn +
+                               "-" + partner + R"(","recipient":")" + partner + R"(","purposes":["TREAT"],"categories":)" +
+                               categories + R"(,"effective":{"start":")" + day(-3) + R"(","end":")" + day(300) +
+                               R"("},"signed_on":")" + day(-3) + R"(","signed_by":"patient","status":")" + status + "\"" +
+                               revoked + "}}";
     auto reply = post(record);
     ASSERT_EQ(reply.status, 202) << reply.body;
   }
@@ -111,8 +115,8 @@ class IngestServiceTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
-  Reply post(const std::string& body, const std::string& content_type = "application/json",
-             Submitter who = {"t", {"c1"}}, const std::string& mapper = "") {
+  Reply post(const std::string& body, const std::string& content_type = "application/json", Submitter who = {"t", {"c1"}},
+             const std::string& mapper = "") {
     std::promise<Reply> promise;
     service_->ingest({body, content_type, mapper}, who, [&](BatchResult r) { promise.set_value(reply(r)); });
     return promise.get_future().get();
@@ -144,8 +148,7 @@ TEST_F(IngestServiceTest, AcceptsMapsAndQueuesForPartnersOfTheClinic) {
   EXPECT_EQ(d["accepted"].GetInt(), 2);
   const auto& rx = d["results"][1];
   EXPECT_STREQ(rx["disposition"].GetString(), "created");
-  EXPECT_EQ(rx["resources"][0].GetString(),
-            "MedicationRequest/" + ids::resourceId("c1", "MedicationRequest", "9001"));
+  EXPECT_EQ(rx["resources"][0].GetString(), "MedicationRequest/" + ids::resourceId("c1", "MedicationRequest", "9001"));
   ASSERT_EQ(rx["queued_for"].Size(), 1u);
   EXPECT_STREQ(rx["queued_for"][0].GetString(), "st-mary");
 
@@ -180,7 +183,8 @@ rapidjson::Document recordWithItems(const std::vector<std::string>& kinds) {
   rapidjson::Document d;
   d.Parse(R"({"record_id":"c1:hr:H-1","record_type":"harm_reduction_service","clinic":"c1",
     "program":"otp","recorded_at":"2026-11-20T17:00:00-05:00","patient":{"mrn":"A12345"},
-    "service":{"id":"H-1","date":"2026-11-20","items":[)" + items + "]}}");
+    "service":{"id":"H-1","date":"2026-11-20","items":[)" +
+          items + "]}}");
   return d;
 }
 
@@ -289,7 +293,9 @@ TEST_F(IngestServiceTest, ReconcileQueuesWhatANewConsentPermitsAndCancelsWhatARe
     "recorded_at":"2026-11-20T09:05:00-05:00","patient":{"mrn":"B20001"},
     "prescription":{"id":"B1","medication":{"rxnorm":"1010604","name":"buprenorphine 8 MG / naloxone 2 MG sublingual film"},
     "dose":{"value":1,"unit":"film"},"frequency":"daily","route":"sublingual","status":"active","written_on":"2026-11-20",
-    "prescriber":{"npi":"1234567893","name":"Dr. Lee"}}})").status, 202);
+    "prescriber":{"npi":"1234567893","name":"Dr. Lee"}}})")
+                .status,
+            202);
   const std::string patient = ids::resourceId("c1", "Patient", "B20001");
   EXPECT_EQ(store_->pendingItems("st-mary", patient).value().size(), 0u) << "no consent yet";
   consentFor("B20001");
@@ -389,7 +395,8 @@ TEST_F(IngestServiceTest, KeyOrderDoesNotMakeANewVersion) {
   // Same content, members in reverse order.
   rapidjson::Document reversed(rapidjson::kObjectType);
   std::vector<std::pair<std::string, std::string>> members;
-  for (auto it = d.MemberBegin(); it != d.MemberEnd(); ++it) members.emplace_back(it->name.GetString(), json::toString(it->value));
+  for (auto it = d.MemberBegin(); it != d.MemberEnd(); ++it)
+    members.emplace_back(it->name.GetString(), json::toString(it->value));
   std::string text = "{";
   for (auto it = members.rbegin(); it != members.rend(); ++it) {
     text += (text.size() > 1 ? "," : "") + std::string("\"") + it->first + "\":" + it->second;
@@ -398,7 +405,6 @@ TEST_F(IngestServiceTest, KeyOrderDoesNotMakeANewVersion) {
   auto reply = parse(post(text).body);
   EXPECT_STREQ(reply["results"][0]["disposition"].GetString(), "unchanged");
 }
-
 
 TEST_F(IngestServiceTest, MalformedBodyIs400WithOffset) {
   auto reply = post("{\"record_id\": }");
@@ -436,7 +442,8 @@ class IngestWithoutSomeMappersTest : public IngestServiceTest {
     format_copy_ = fs::temp_directory_path() / ("gw-format-" + ids::randomHex(6));
     fs::create_directories(format_copy_);
     fs::copy(kFormat + "/schemas", format_copy_ / "schemas");
-    for (const char* m : {"patient.mapper.json", "mat_prescription.mapper.json"}) fs::copy(kFormat + "/" + m, format_copy_ / m);
+    for (const char* m : {"patient.mapper.json", "mat_prescription.mapper.json"})
+      fs::copy(kFormat + "/" + m, format_copy_ / m);
     IngestServiceTest::SetUp();
     use_copy_ = true;
     auto rules = loadRuleSet({formatDir(), profilesDir(), {}});
@@ -455,7 +462,8 @@ class IngestWithoutSomeMappersTest : public IngestServiceTest {
 };
 
 TEST_F(IngestWithoutSomeMappersTest, UnmappedTypesWaitInTheInbox) {
-  auto reply = post(R"({"record_id":"c1:lab:1","record_type":"lab_result","clinic":"c1","recorded_at":"2026-11-20T10:00:00-05:00",
+  auto reply = post(
+      R"({"record_id":"c1:lab:1","record_type":"lab_result","clinic":"c1","recorded_at":"2026-11-20T10:00:00-05:00",
     "patient":{"mrn":"A12345"},"result":{"id":"1","loinc":"59673-4","name":"fentanyl screen","value":"negative",
     "collected_at":"2026-11-20T09:30:00-05:00","status":"final"}})");
   ASSERT_EQ(reply.status, 202) << reply.body;
@@ -541,8 +549,8 @@ constexpr const char* kHeader = "Visit ID,Client ID,Visit Date,Site,Naloxone Kit
 TEST_F(IngestCsvTest, EachRowIsARecordWithItsOwnResult) {
   const std::string csv = std::string(kHeader) +
                           "V1,HR-1,2026-11-16,Elm St,2,,,Y,\n"
-                          "V2,HR-2,2026-11-17,,two,,,,\n"      // bad number: rejected with line and column
-                          "V3,HR-3,2026-11-18,,0,0,0,N,N\n"     // converts, but the schema wants items
+                          "V2,HR-2,2026-11-17,,two,,,,\n"    // bad number: rejected with line and column
+                          "V3,HR-3,2026-11-18,,0,0,0,N,N\n"  // converts, but the schema wants items
                           "V4,HR-4,2026-11-19,,1,,,,\n";
   const auto reply = postCsv(csv, kWeekly);
   ASSERT_EQ(reply.status, 202) << reply.body;

@@ -127,7 +127,8 @@ TEST_F(Cli, MapPrintsResourcesAndValidationAndFailsOnBadRecords) {
   std::string example = readFile(repo + "/gateway/config/gateway.example.jsonc");
   for (std::size_t p; (p = example.find("../../certs/out")) != std::string::npos;) example.replace(p, 15, devPkiDir());
   for (std::size_t p; (p = example.find("../../")) != std::string::npos;) example.replace(p, 6, repo + "/");
-  auto by_type = run({"map", "--config", writeConfig(example), "--mapper", "lab_result", golden + "lab_quantity.input.json"});
+  auto by_type = run(
+      {"map", "--config", writeConfig(example), "--mapper", "lab_result", golden + "lab_quantity.input.json"});
   EXPECT_EQ(by_type.status, 0) << by_type.err;
   EXPECT_THAT(by_type.out, HasSubstr("\"resourceType\": \"Observation\""));
   // With --config, as that gateway maps it: its clinic's identifier systems, and the record's
@@ -144,8 +145,8 @@ TEST_F(Cli, MapPrintsResourcesAndValidationAndFailsOnBadRecords) {
   std::string text = readFile(golden + "lab_quantity.input.json");
   text.replace(text.find("\"loinc\""), 7, "\"loinx\"");
   std::ofstream(dir_ / "bad.json") << text;
-  auto bad = run({"map", "--format-dir", repo + "/mappers/clinic-v1", "--profiles-dir", repo + "/fhir-profiles",
-                  "--mapper", "lab_result", (dir_ / "bad.json").string()});
+  auto bad = run({"map", "--format-dir", repo + "/mappers/clinic-v1", "--profiles-dir", repo + "/fhir-profiles", "--mapper",
+                  "lab_result", (dir_ / "bad.json").string()});
   EXPECT_EQ(bad.status, 1);
   EXPECT_THAT(bad.err, HasSubstr("result"));
   // The wrong mapper for the record.
@@ -158,8 +159,8 @@ TEST_F(Cli, MapPrintsResourcesAndValidationAndFailsOnBadRecords) {
 
 TEST_F(Cli, MappersTestRunsTheGoldenCasesAndShowsADiff) {
   const std::string repo = GW_REPO_DIR;
-  auto shipped = run({"mappers", "test", "--format-dir", repo + "/mappers/clinic-v1", "--profiles-dir",
-                      repo + "/fhir-profiles"});
+  auto shipped = run(
+      {"mappers", "test", "--format-dir", repo + "/mappers/clinic-v1", "--profiles-dir", repo + "/fhir-profiles"});
   EXPECT_EQ(shipped.status, 0) << shipped.out << shipped.err;
   EXPECT_THAT(shipped.out, HasSubstr(" passed, 0 failed"));
 
@@ -183,8 +184,8 @@ TEST_F(Cli, MappersTestRunsTheGoldenCasesAndShowsADiff) {
   EXPECT_THAT(failing.out, HasSubstr("0 passed, 1 failed"));
 
   // After a reviewed change, --update rewrites the expected file from what the mapper makes now.
-  auto updated = run({"mappers", "test", "--update", "--format-dir", format.string(), "--profiles-dir",
-                      repo + "/fhir-profiles"});
+  auto updated = run(
+      {"mappers", "test", "--update", "--format-dir", format.string(), "--profiles-dir", repo + "/fhir-profiles"});
   EXPECT_EQ(updated.status, 0) << updated.out << updated.err;
   EXPECT_THAT(readFile((format / "golden/lab_quantity.expected.json").string()), HasSubstr("\"corrected\""));
   auto again = run({"mappers", "test", "--format-dir", format.string(), "--profiles-dir", repo + "/fhir-profiles"});
@@ -214,7 +215,8 @@ TEST_F(Cli, MappersTestRunsTheGoldenCasesAndShowsADiff) {
 TEST_F(Cli, MapWithACsvMapperPrintsEachRowsRecordResourcesAndValidation) {
   const std::string repo = GW_REPO_DIR;
   const std::string mapper = repo + "/mappers/harm-reduction-weekly/weekly-export.csv-mapper.json";
-  const std::vector<std::string> dirs = {"--format-dir", repo + "/mappers/clinic-v1", "--profiles-dir", repo + "/fhir-profiles"};
+  const std::vector<std::string> dirs = {"--format-dir", repo + "/mappers/clinic-v1", "--profiles-dir",
+                                         repo + "/fhir-profiles"};
   auto with = [&](std::vector<std::string> args) {
     args.insert(args.begin() + 1, dirs.begin(), dirs.end());
     return args;
@@ -247,7 +249,8 @@ TEST_F(Cli, MapWithACsvMapperPrintsEachRowsRecordResourcesAndValidation) {
 
 TEST_F(Cli, MappersTestAlsoRunsTheCsvGoldenCases) {
   const std::string repo = GW_REPO_DIR;
-  auto shipped = run({"mappers", "test", "--format-dir", repo + "/mappers/clinic-v1/", "--profiles-dir", repo + "/fhir-profiles"});
+  auto shipped = run(
+      {"mappers", "test", "--format-dir", repo + "/mappers/clinic-v1/", "--profiles-dir", repo + "/fhir-profiles"});
   EXPECT_EQ(shipped.status, 0) << shipped.out << shipped.err;
   EXPECT_THAT(shipped.out, HasSubstr("PASS lab_quantity\n"));
   EXPECT_THAT(shipped.out, HasSubstr("PASS harm-reduction-weekly/weekly-export/weekly_example.csv\n"));
@@ -257,18 +260,20 @@ TEST_F(Cli, MappersTestAlsoRunsTheCsvGoldenCases) {
   // A copy of the CSV mapper whose golden FHIR differs, found with --csv-mappers-dir.
   const auto csv = dir_ / "csv/weekly";
   fs::create_directories(csv / "golden");
-  fs::copy_file(repo + "/mappers/harm-reduction-weekly/weekly-export.csv-mapper.json", csv / "weekly-export.csv-mapper.json");
+  fs::copy_file(repo + "/mappers/harm-reduction-weekly/weekly-export.csv-mapper.json",
+                csv / "weekly-export.csv-mapper.json");
   for (const char* f : {"weekly_example.csv", "weekly_example.records.json", "weekly_example.fhir.json"}) {
     fs::copy_file(repo + "/mappers/harm-reduction-weekly/golden/" + f, csv / "golden" / f);
   }
   std::string fhir = readFile((csv / "golden/weekly_example.fhir.json").string());
   fhir.replace(fhir.find("\"value\": 50"), 11, "\"value\": 55");
   std::ofstream(csv / "golden/weekly_example.fhir.json") << fhir;
-  auto failing = run({"mappers", "test", "--format-dir", repo + "/mappers/clinic-v1", "--profiles-dir", repo + "/fhir-profiles",
-                      "--csv-mappers-dir", (dir_ / "csv").string()});
+  auto failing = run({"mappers", "test", "--format-dir", repo + "/mappers/clinic-v1", "--profiles-dir",
+                      repo + "/fhir-profiles", "--csv-mappers-dir", (dir_ / "csv").string()});
   EXPECT_EQ(failing.status, 1);
   EXPECT_THAT(failing.out, HasSubstr("FAIL weekly/weekly-export/weekly_example.csv\n"));
-  EXPECT_THAT(failing.out, HasSubstr("fhir $[\"line 2\"].resources[1].valueQuantity.value\n    expected: 55\n    actual:   50"));
+  EXPECT_THAT(failing.out,
+              HasSubstr("fhir $[\"line 2\"].resources[1].valueQuantity.value\n    expected: 55\n    actual:   50"));
   EXPECT_THAT(failing.out, Not(HasSubstr("harm-reduction-weekly/")));  // only the given directory
   EXPECT_THAT(failing.out, HasSubstr(" passed, 1 failed"));
 }
@@ -278,15 +283,21 @@ TEST_F(Cli, ImportConvertsACsvExportAndIngestsEveryRow) {
   const std::string pki = devPkiDir();
   const auto config = writeConfig(R"({
   "server": {"address": "127.0.0.1", "port": 0,
-             "tls": {"cert_file": ")" + pki + R"(/server.crt", "key_file": ")" + pki + R"(/server.key",
-                     "client_ca_file": ")" + pki + R"(/ca.crt", "client_cert": "required"}},
+             "tls": {"cert_file": ")" +
+                                  pki + R"(/server.crt", "key_file": ")" + pki + R"(/server.key",
+                     "client_ca_file": ")" +
+                                  pki + R"(/ca.crt", "client_cert": "required"}},
   "auth": {"tokens": [{"id": "clinic-c1", "sha256": "16fe3168dfc75472f79c00f62f719efaa73e9881e57cca363e1d0f945b24d372", "roles": ["ingest"], "clinics": ["c1"]}]},
-  "storage": {"sqlite_path": ")" + (dir_ / "gw.db").string() + R"("},
-  "mapping": {"format_dir": ")" + repo + R"(/mappers/clinic-v1", "profiles_dir": ")" + repo + R"(/fhir-profiles",
-              "csv_mappers_dir": ")" + repo + R"(/mappers"},
+  "storage": {"sqlite_path": ")" + (dir_ / "gw.db").string() +
+                                  R"("},
+  "mapping": {"format_dir": ")" + repo +
+                                  R"(/mappers/clinic-v1", "profiles_dir": ")" + repo + R"(/fhir-profiles",
+              "csv_mappers_dir": ")" +
+                                  repo + R"(/mappers"},
   "clinics": [{"id": "c1", "identifier_system_base": "https://ids.c1.example.org/", "programs": [{"id": "hr", "part2": false}]}],
   "partners": [],
-  "privacy": {"master_key_file": ")" + writeKey("master.key") + R"("}
+  "privacy": {"master_key_file": ")" +
+                                  writeKey("master.key") + R"("}
 })");
   const std::string weekly = repo + "/mappers/harm-reduction-weekly/examples/weekly.csv";
 
@@ -315,7 +326,8 @@ TEST_F(Cli, ImportConvertsACsvExportAndIngestsEveryRow) {
   EXPECT_EQ(unknown.status, 1);
   EXPECT_THAT(unknown.err, HasSubstr("unknown CSV mapper 'weekly'"));
   EXPECT_THAT(unknown.err, HasSubstr("harm-reduction-weekly/weekly-export"));
-  auto missing = run({"import", "--config", config, "--mapper", "harm-reduction-weekly/weekly-export", (dir_ / "none.csv").string()});
+  auto missing = run(
+      {"import", "--config", config, "--mapper", "harm-reduction-weekly/weekly-export", (dir_ / "none.csv").string()});
   EXPECT_EQ(missing.status, 1);
   EXPECT_EQ(run({"import", "--config", config, weekly}).status, 2) << "--mapper is required";
   EXPECT_EQ(run({"import", "--mapper", "x", weekly}).status, 2) << "--config is required";
@@ -329,14 +341,19 @@ TEST_F(Cli, KeysRotateMovesTheDatabaseToTheNewMasterKey) {
   const std::string old_key = writeKey("old.key"), new_key = writeKey("new.key");
   const auto config_with = [&](const std::string& key) {
     return writeConfig(R"({
-  "server": {"tls": {"cert_file": ")" + pki + R"(/server.crt", "key_file": ")" + pki + R"(/server.key", "client_cert": "none"}},
+  "server": {"tls": {"cert_file": ")" +
+                       pki + R"(/server.crt", "key_file": ")" + pki + R"(/server.key", "client_cert": "none"}},
   "auth": {"tokens": []},
-  "storage": {"sqlite_path": ")" + (dir_ / "gw.db").string() + R"("},
-  "mapping": {"format_dir": ")" + repo + R"(/mappers/clinic-v1", "profiles_dir": ")" + repo + R"(/fhir-profiles",
-              "csv_mappers_dir": ")" + repo + R"(/mappers"},
+  "storage": {"sqlite_path": ")" +
+                       (dir_ / "gw.db").string() + R"("},
+  "mapping": {"format_dir": ")" +
+                       repo + R"(/mappers/clinic-v1", "profiles_dir": ")" + repo + R"(/fhir-profiles",
+              "csv_mappers_dir": ")" +
+                       repo + R"(/mappers"},
   "clinics": [{"id": "c1", "identifier_system_base": "https://ids.c1.example.org/", "programs": [{"id": "hr", "part2": false}]}],
   "partners": [],
-  "privacy": {"master_key_file": ")" + key + R"("}
+  "privacy": {"master_key_file": ")" +
+                       key + R"("}
 })");
   };
   const std::string weekly = repo + "/mappers/harm-reduction-weekly/examples/weekly.csv";

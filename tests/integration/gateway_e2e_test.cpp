@@ -64,8 +64,8 @@ class GatewayEndToEnd : public ::testing::Test {
     gateway_ = std::make_unique<Gateway>(dir_, options);
     gateway_->start();
     for (const char* mrn : {"A12345", "B2", "B-77", "B20001", "C30777", "P-77", "HR-1001", "HR-1002"}) {
-      auto r = gateway_->post(consentRecord(mrn, "st-mary", R"(["general","sud","mh"])", "active",
-                                            std::string("e2e-") + mrn));
+      auto r = gateway_->post(
+          consentRecord(mrn, "st-mary", R"(["general","sud","mh"])", "active", std::string("e2e-") + mrn));
       EXPECT_EQ(r.status, 202) << r.body;
     }
     return *gateway_;
@@ -119,7 +119,8 @@ TEST_F(GatewayEndToEnd, PatientAndPrescriptionReachThePartner) {
   EXPECT_EQ(delivery["attempts"].GetInt(), 1);
   bool names_request = false;
   for (const auto& e : delivery["partner_resources"].GetArray()) {
-    names_request |= std::string(e["location"].GetString()).find("MedicationRequest/" + std::string(rx["id"].GetString())) == 0;
+    names_request |= std::string(e["location"].GetString()).find("MedicationRequest/" + std::string(rx["id"].GetString())) ==
+                     0;
   }
   EXPECT_TRUE(names_request) << gw.status("c1:rx:9001").body;
 
@@ -202,10 +203,13 @@ TEST_F(GatewayEndToEnd, ResponseLostAfterThePartnerCommittedIsNotDuplicated) {
 
 TEST_F(GatewayEndToEnd, PartnerRejectionIsDeadLetteredWithItsOutcome) {
   auto& gw = startGateway();
-  ASSERT_EQ(partner_->admin("POST", "faults",
-                            R"({"status":400,"count":1,"body":{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"business-rule","diagnostics":"prescriber unknown here"}]}})")
-                    .status / 100,
-            2);
+  ASSERT_EQ(
+      partner_->admin(
+                  "POST", "faults",
+                  R"({"status":400,"count":1,"body":{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"business-rule","diagnostics":"prescriber unknown here"}]}})")
+              .status /
+          100,
+      2);
   ASSERT_EQ(gw.post(prescriptionRecord()).status, 202);
   ASSERT_TRUE(gw.waitForDeliveries("c1:rx:9001", "dead"));
   auto status = parseJson(gw.status("c1:rx:9001").body);
@@ -325,7 +329,8 @@ TEST_F(GatewayEndToEnd, EveryRecordTypeFlowsEndToEnd) {
       std::string system = id["system"].GetString();
       const std::string golden_base = "https://ids.clinic-c1.example/";
       if (system.rfind(golden_base, 0) == 0) system = "https://ids.c1.example.org/" + system.substr(golden_base.size());
-      const std::string key = std::string((*resource)["resourceType"].GetString()) + "|" + system + "|" + id["value"].GetString();
+      const std::string key = std::string((*resource)["resourceType"].GetString()) + "|" + system + "|" +
+                              id["value"].GetString();
       if (!checked.insert(key).second) continue;
       EXPECT_EQ(partner_->count((*resource)["resourceType"].GetString(), system, id["value"].GetString()), 1) << key;
     }
@@ -340,7 +345,8 @@ TEST_F(GatewayEndToEnd, AnItemDroppedByANewVersionIsDeletedAtThePartner) {
   const auto service = [](const std::string& items) {
     return R"({"record_id":"c1:hr:H-7","record_type":"harm_reduction_service","clinic":"c1","program":"otp",
       "recorded_at":"2026-11-20T17:00:00-05:00","patient":{"mrn":"A12345"},
-      "service":{"id":"H-7","date":"2026-11-20","items":[)" + items + "]}}";
+      "service":{"id":"H-7","date":"2026-11-20","items":[)" +
+           items + "]}}";
   };
   ASSERT_EQ(gw.post(service(R"({"kind":"naloxone_kit","quantity":2},{"kind":"syringes","quantity":50})")).status, 202);
   ASSERT_TRUE(gw.waitForDeliveries("c1:hr:H-7", "delivered"));
@@ -463,9 +469,7 @@ TEST_F(GatewayEndToEnd, ReloadKeepsTheRunningSetOnABrokenMapperAndSwapsInAFixedO
   GatewayOptions options;
   options.format_dir = format;
   auto& gw = startGateway(options);
-  auto test_overdose = [&] {
-    return gw.request("POST", "/v1/mappings/overdose_event/$test", "{}", "dev-engineer").status;
-  };
+  auto test_overdose = [&] { return gw.request("POST", "/v1/mappings/overdose_event/$test", "{}", "dev-engineer").status; };
   ASSERT_EQ(test_overdose(), 200);
 
   // A broken mapper: rejected with file:line:column, the running set keeps mapping.
@@ -589,9 +593,10 @@ TEST_F(GatewayEndToEnd, CsvExportRowsReachThePartnerAsObservations) {
   auto unknown = gw.postCsv(csv, "nope");
   EXPECT_EQ(unknown.status, 400);
   EXPECT_THAT(unknown.body, HasSubstr("harm-reduction-weekly/weekly-export"));
-  auto bad = gw.postCsv("Visit ID,Client ID,Visit Date,Site,Naloxone Kits,Syringes,FTS,Education,Referral\n"
-                        "W47-009,HR-1009,2026-11-20,,lots,,,,\n",
-                        "harm-reduction-weekly/weekly-export");
+  auto bad = gw.postCsv(
+      "Visit ID,Client ID,Visit Date,Site,Naloxone Kits,Syringes,FTS,Education,Referral\n"
+      "W47-009,HR-1009,2026-11-20,,lots,,,,\n",
+      "harm-reduction-weekly/weekly-export");
   EXPECT_EQ(bad.status, 422) << bad.body;
   EXPECT_THAT(bad.body, HasSubstr("line 2, column 'Naloxone Kits'"));
   EXPECT_THAT(bad.body, Not(HasSubstr("lots")));

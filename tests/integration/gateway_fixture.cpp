@@ -25,11 +25,11 @@ void writeFile(const std::string& path, const std::string& text) {
 
 Partner::Partner(const std::string& work_dir, const std::string& name) {
   const std::string script = kRepo + "/tests/partner/server.js";
-  process_ = std::make_unique<ChildProcess>(
-      std::vector<std::string>{"node", script, "--port", "0", "--cert", devPkiFile("partner.crt"), "--key",
-                               devPkiFile("partner.key"), "--ca", devPkiFile("ca.crt"), "--require-client-cert",
-                               "--exit-with-parent"},
-      work_dir + "/" + name + ".out", work_dir + "/" + name + ".err");
+  process_ = std::make_unique<ChildProcess>(std::vector<std::string>{"node", script, "--port", "0", "--cert",
+                                                                     devPkiFile("partner.crt"), "--key",
+                                                                     devPkiFile("partner.key"), "--ca", devPkiFile("ca.crt"),
+                                                                     "--require-client-cert", "--exit-with-parent"},
+                                            work_dir + "/" + name + ".out", work_dir + "/" + name + ".err");
   std::smatch m;
   const std::regex ready(R"re("ready":true,"port":(\d+))re");
   const bool up = waitUntil(
@@ -118,11 +118,10 @@ Gateway::Gateway(const std::string& work_dir, GatewayOptions options) : dir_(wor
   replace("@PKI@", pki);
   replace("@DIR@", dir_);
   replace("@REPO@", kRepo);
-  replace("@SECOND@", options_.second_partner_url.empty()
-                          ? std::string()
-                          : R"(,
+  replace("@SECOND@", options_.second_partner_url.empty() ? std::string()
+                                                          : R"(,
                {"id": "county-general", "fhir_base_url": ")" + options_.second_partner_url +
-                                R"(", "ca_file": "@PKI@/ca.crt",
+                                                                R"(", "ca_file": "@PKI@/ca.crt",
                 "client_cert_file": "@PKI@/gateway-client.crt", "client_key_file": "@PKI@/gateway-client.key",
                 "request_timeout_ms": 10000, "retry": {"initial_ms": 100, "max_ms": 1000}})");
   replace("@PKI@", pki);
@@ -201,8 +200,7 @@ HttpResponse Gateway::status(const std::string& record_id, const std::string& to
                     {{"Authorization", "Bearer " + token}});
 }
 
-bool Gateway::waitForDeliveries(const std::string& record_id, const std::string& state,
-                                std::chrono::milliseconds timeout) {
+bool Gateway::waitForDeliveries(const std::string& record_id, const std::string& state, std::chrono::milliseconds timeout) {
   return waitUntil(
       [&] {
         auto r = status(record_id);
@@ -232,26 +230,33 @@ std::string consentRecord(const std::string& mrn, const std::string& recipient, 
   };
   const std::string revoked = status == "revoked" ? R"(,"revoked_on":")" + day(0) + "\"" : "";
   return R"({"record_id":"c1:cn:)" + id + R"(","record_type":"consent","clinic":"c1","program":"otp",
- "recorded_at":"2026-11-20T08:55:00-05:00","patient":{"mrn":")" + mrn + R"("},
- "consent":{"id":")" + id + R"(","recipient":")" + recipient + R"(","purposes":["TREAT"],"categories":)" + categories +
+ "recorded_at":"2026-11-20T08:55:00-05:00","patient":{"mrn":")" +
+         mrn + R"("},
+ "consent":{"id":")" +
+         id + R"(","recipient":")" + recipient + R"(","purposes":["TREAT"],"categories":)" + categories +
          R"(,"effective":{"start":")" + day(-3) + R"(","end":")" + day(365) + R"("},
-   "signed_on":")" + day(-3) + R"(","signed_by":"patient","status":")" + status + "\"" + revoked + "}}";
+   "signed_on":")" +
+         day(-3) + R"(","signed_by":"patient","status":")" + status + "\"" + revoked + "}}";
 }
 
 std::string patientRecord(const std::string& mrn, const std::string& family) {
   return R"({"record_id":"c1:pt:)" + mrn + R"(","record_type":"patient","clinic":"c1","program":"otp",
  "recorded_at":"2026-11-20T09:00:00-05:00",
- "patient":{"mrn":")" + mrn + R"(","family_name":")" + family + R"(","given_names":["Ana","M"],
+ "patient":{"mrn":")" +
+         mrn + R"(","family_name":")" + family + R"(","given_names":["Ana","M"],
             "birth_date":"1988-04-02","sex":"female","phone":"555-0100",
             "address":{"lines":["12 Elm St"],"city":"Dayton","state":"OH","postal_code":"45402"}}})";
 }
 
 std::string prescriptionRecord(const std::string& id, const std::string& mrn, const std::string& status) {
   return R"({"record_id":"c1:rx:)" + id + R"(","record_type":"mat_prescription","clinic":"c1","program":"otp",
- "recorded_at":"2026-11-20T09:05:00-05:00","patient":{"mrn":")" + mrn + R"("},
- "prescription":{"id":")" + id + R"(","medication":{"rxnorm":"1010604","name":"buprenorphine 8 MG / naloxone 2 MG sublingual film"},
+ "recorded_at":"2026-11-20T09:05:00-05:00","patient":{"mrn":")" +
+         mrn + R"("},
+ "prescription":{"id":")" +
+         id + R"(","medication":{"rxnorm":"1010604","name":"buprenorphine 8 MG / naloxone 2 MG sublingual film"},
    "dose":{"value":1,"unit":"film"},"frequency":"daily","route":"sublingual","quantity":14,
-   "days_supply":14,"refills":0,"status":")" + status + R"(","written_on":"2026-11-20",
+   "days_supply":14,"refills":0,"status":")" +
+         status + R"(","written_on":"2026-11-20",
    "prescriber":{"npi":"1234567893","name":"Dr. Lee"},"diagnosis":{"system":"icd10","code":"F11.20"}}})";
 }
 

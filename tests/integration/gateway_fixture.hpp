@@ -19,7 +19,7 @@ class Partner {
   std::uint16_t port() const { return port_; }
   std::string baseUrl() const { return "https://127.0.0.1:" + std::to_string(port_) + "/fhir/R4"; }
 
-  HttpResponse get(const std::string& target);                             // under the FHIR base
+  HttpResponse get(const std::string& target);  // under the FHIR base
   HttpResponse admin(const std::string& method, const std::string& path, const std::string& body = {});
   void reset();
   /// Bundle.total of a search by identifier, e.g. count("MedicationRequest", system, value).
@@ -47,9 +47,9 @@ class Gateway {
  public:
   Gateway(const std::string& work_dir, GatewayOptions options);
   ~Gateway();
-  void start();              // starts and waits until it listens
-  void kill();               // SIGKILL
-  int stop();                // SIGTERM, returns exit status
+  void start();  // starts and waits until it listens
+  void kill();   // SIGKILL
+  int stop();    // SIGTERM, returns exit status
   std::uint16_t port() const { return port_; }
   const std::string& configPath() const { return config_path_; }
   std::string log() const;

@@ -38,7 +38,8 @@ std::string consent(const std::string& status, const std::string& categories, co
 std::string phq9(const std::string& id) {
   return R"({"record_id":"c1:scr:)" + id + R"(","record_type":"screening","clinic":"c1","program":"otp",
  "recorded_at":"2026-11-20T09:00:00-05:00","patient":{"mrn":"A12345"},
- "screening":{"id":")" + id + R"(","instrument":"phq9","total_score":14,"administered_at":"2026-11-20T09:10:00-05:00"}})";
+ "screening":{"id":")" +
+         id + R"(","instrument":"phq9","total_score":14,"administered_at":"2026-11-20T09:10:00-05:00"}})";
 }
 
 bool hasSecurity(const rapidjson::Value& resource, const std::string& code) {
@@ -250,8 +251,7 @@ TEST_F(PrivacyEndToEnd, EditingOneLogRowMakesVerifyFailAtThatRow) {
   ASSERT_EQ(gateway_->stop(), 0);
 
   const std::string cli = std::string(GW_GATEWAY_BIN) + " audit verify --config " + gateway_->configPath();
-  EXPECT_EQ(std::system((cli + " > " + dir_ + "/verify-ok.txt 2>&1").c_str()), 0)
-      << readFile(dir_ + "/verify-ok.txt");
+  EXPECT_EQ(std::system((cli + " > " + dir_ + "/verify-ok.txt 2>&1").c_str()), 0) << readFile(dir_ + "/verify-ok.txt");
   {
     Poco::Data::SQLite::Connector::registerConnector();
     Poco::Data::Session db("SQLite", dir_ + "/gateway.db");

@@ -80,7 +80,8 @@ TEST_P(CsvGoldenTest, RowsBecomeExpectedRecords) {
 
 TEST(CsvGoldenCasesTest, TheShippedExampleHasGoldenCases) {
   const auto cases = goldenCases();
-  EXPECT_GE(std::count_if(cases.begin(), cases.end(), [](const auto& c) { return c.starts_with("harm-reduction-weekly/"); }), 3);
+  EXPECT_GE(std::count_if(cases.begin(), cases.end(), [](const auto& c) { return c.starts_with("harm-reduction-weekly/"); }),
+            3);
 }
 
 INSTANTIATE_TEST_SUITE_P(CsvMappers, CsvGoldenTest, ::testing::ValuesIn(goldenCases()), [](const auto& info) {
@@ -217,33 +218,41 @@ INSTANTIATE_TEST_SUITE_P(
         LoadCase{"WrongFormat", "{\"format\": \"gw-mapper/1\"}", "bad.csv-mapper.json:1:12", "gw-csv-mapper/1"},
         LoadCase{"UnknownKey", "{\"format\": \"gw-csv-mapper/1\",\n \"colums\": {}}", ":2:2", "unknown key 'colums'"},
         LoadCase{"LongDelimiter",
-                 "{\"format\": \"gw-csv-mapper/1\",\n \"dialect\": {\"delimiter\": \";;\"}, \"columns\": {\"a\": \"A\"}, \"record\": {\"x\": \"$.a\"}}",
+                 "{\"format\": \"gw-csv-mapper/1\",\n \"dialect\": {\"delimiter\": \";;\"}, \"columns\": {\"a\": \"A\"}, "
+                 "\"record\": {\"x\": \"$.a\"}}",
                  ":2:27", "one ASCII character"},
         LoadCase{"OtherEncoding",
-                 "{\"format\": \"gw-csv-mapper/1\", \"dialect\": {\"encoding\": \"latin1\"}, \"columns\": {\"a\": \"A\"}, \"record\": {\"x\": \"$.a\"}}",
+                 "{\"format\": \"gw-csv-mapper/1\", \"dialect\": {\"encoding\": \"latin1\"}, \"columns\": {\"a\": \"A\"}, "
+                 "\"record\": {\"x\": \"$.a\"}}",
                  ":1:55", "UTF-8"},
         LoadCase{"NoHeader",
-                 "{\"format\": \"gw-csv-mapper/1\", \"dialect\": {\"header\": false}, \"columns\": {\"a\": \"A\"}, \"record\": {\"x\": \"$.a\"}}",
+                 "{\"format\": \"gw-csv-mapper/1\", \"dialect\": {\"header\": false}, \"columns\": {\"a\": \"A\"}, "
+                 "\"record\": {\"x\": \"$.a\"}}",
                  ":1:53", "header must be true"},
-        LoadCase{"BadColumnName", "{\"format\": \"gw-csv-mapper/1\", \"columns\": {\"Client ID\": \"Client ID\"}, \"record\": {\"x\": 1}}",
+        LoadCase{"BadColumnName",
+                 "{\"format\": \"gw-csv-mapper/1\", \"columns\": {\"Client ID\": \"Client ID\"}, \"record\": {\"x\": 1}}",
                  ":1:43", "letters, digits"},
         LoadCase{"SameHeaderTwice",
-                 "{\"format\": \"gw-csv-mapper/1\", \"columns\": {\"a\": \"Client ID\", \"b\": \" client  id\"}, \"record\": {\"x\": \"$.a\"}}",
+                 "{\"format\": \"gw-csv-mapper/1\", \"columns\": {\"a\": \"Client ID\", \"b\": \" client  id\"}, "
+                 "\"record\": {\"x\": \"$.a\"}}",
                  ":1:66", "same header"},
         LoadCase{"UndeclaredColumnInTemplate",
-                 "{\"format\": \"gw-csv-mapper/1\", \"columns\": {\"client_id\": \"Client ID\"},\n \"record\": {\"patient\": {\"mrn\": \"$.clinet_id\"}}}",
+                 "{\"format\": \"gw-csv-mapper/1\", \"columns\": {\"client_id\": \"Client ID\"},\n \"record\": "
+                 "{\"patient\": {\"mrn\": \"$.clinet_id\"}}}",
                  ":2:32", "'$.clinet_id' is not one"},
         LoadCase{"NestedPath",
                  "{\"format\": \"gw-csv-mapper/1\", \"columns\": {\"a\": \"A\"},\n \"record\": {\"x\": \"$.a.b\"}}", ":2:18",
                  "is not one"},
         LoadCase{"RuleVariable",
-                 "{\"format\": \"gw-csv-mapper/1\", \"columns\": {\"a\": \"A\"},\n \"record\": {\"x\": \"$sourceId\"}}", ":2:18",
-                 "not available in a record template"},
+                 "{\"format\": \"gw-csv-mapper/1\", \"columns\": {\"a\": \"A\"},\n \"record\": {\"x\": \"$sourceId\"}}",
+                 ":2:18", "not available in a record template"},
         LoadCase{"ResourceFunction",
-                 "{\"format\": \"gw-csv-mapper/1\", \"columns\": {\"a\": \"A\"},\n \"record\": {\"x\": {\"$reference\": \"Patient\", \"sourceId\": \"$.a\"}}}",
+                 "{\"format\": \"gw-csv-mapper/1\", \"columns\": {\"a\": \"A\"},\n \"record\": {\"x\": {\"$reference\": "
+                 "\"Patient\", \"sourceId\": \"$.a\"}}}",
                  ":2:19", "not available in a record template"},
         LoadCase{"UnknownValueMap",
-                 "{\"format\": \"gw-csv-mapper/1\", \"columns\": {\"a\": \"A\"},\n \"record\": {\"x\": {\"$lookup\": \"nope\", \"value\": \"$.a\"}}}",
+                 "{\"format\": \"gw-csv-mapper/1\", \"columns\": {\"a\": \"A\"},\n \"record\": {\"x\": {\"$lookup\": "
+                 "\"nope\", \"value\": \"$.a\"}}}",
                  ":2:30", "unknown value map 'nope'"},
         LoadCase{"NoRecord", "{\"format\": \"gw-csv-mapper/1\", \"columns\": {\"a\": \"A\"}}", ":1:1", "missing \"record\""},
         LoadCase{"JsonSyntax", "{\"format\": \"gw-csv-mapper/1\",\n  \"columns\": {\"a\" \"A\"}}", ":2:19", ""}),

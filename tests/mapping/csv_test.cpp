@@ -111,9 +111,9 @@ TEST(CsvTest, QuoteInsideUnquotedFieldIsAnError) {
 
 TEST(CsvTest, InvalidUtf8NamesItsLine) {
   expectError("a,b\n1,2\nJos\xE9,3\n", ErrorCode::BadRequest, "line 3", "not valid UTF-8");
-  expectError("a\n\xC0\x80\n", ErrorCode::BadRequest, "line 2", "not valid UTF-8");   // overlong
+  expectError("a\n\xC0\x80\n", ErrorCode::BadRequest, "line 2", "not valid UTF-8");      // overlong
   expectError("a\n\xED\xA0\x80\n", ErrorCode::BadRequest, "line 2", "not valid UTF-8");  // surrogate
-  expectError("a\nx\xE2\x82", ErrorCode::BadRequest, "line 2", "not valid UTF-8");     // truncated
+  expectError("a\nx\xE2\x82", ErrorCode::BadRequest, "line 2", "not valid UTF-8");       // truncated
 }
 
 TEST(CsvTest, EmptyTextHasNoHeader) {

@@ -27,7 +27,8 @@ std::string mapperWith(const std::string& members) {
     "identifierKind": "item",
     "template": {
       "identifier": [{"system": "$identifierSystem", "value": "$sourceId"}],
-      )" + members + R"(
+      )" +
+         members + R"(
     }
   }]
 })";
@@ -82,7 +83,8 @@ TEST(DateFormatsInMappers, BadValuesNameFieldFormatsAndMapperPositionButNotTheVa
   ASSERT_FALSE(bad_day);
   EXPECT_EQ(bad_day.error().code, ErrorCode::InvalidInput);
   EXPECT_EQ(bad_day.error().where, "item.day");
-  EXPECT_THAT(bad_day.error().message, HasSubstr("'item.day' is not a valid date; expected MM/DD/YYYY or YYYY-MM-DD naming a real day"));
+  EXPECT_THAT(bad_day.error().message,
+              HasSubstr("'item.day' is not a valid date; expected MM/DD/YYYY or YYYY-MM-DD naming a real day"));
   EXPECT_THAT(bad_day.error().message, HasSubstr(positionOf(dir, text, R"({"$date")")));
   EXPECT_THAT(bad_day.error().describe(), Not(HasSubstr("1984")));
 
@@ -131,8 +133,8 @@ TEST_P(DateFormatLoadErrorTest, PointsAtTheMistake) {
 INSTANTIATE_TEST_SUITE_P(
     Cases, DateFormatLoadErrorTest,
     ::testing::Values(
-        LoadCase{"UnknownToken", R"("day": {"$date": "$.item.day", "formats": ["YYYY-MM-DD", "MM/DD/YYY"]})", "\"MM/DD/YYY\"",
-                 "unknown token 'YYY' in date format 'MM/DD/YYY'"},
+        LoadCase{"UnknownToken", R"("day": {"$date": "$.item.day", "formats": ["YYYY-MM-DD", "MM/DD/YYY"]})",
+                 "\"MM/DD/YYY\"", "unknown token 'YYY' in date format 'MM/DD/YYY'"},
         LoadCase{"TimeInDate", R"("day": {"$date": "$.item.day", "formats": ["MM/DD/YYYY HH:mm"]})", "\"MM/DD/YYYY HH:mm\"",
                  "$date formats have no time fields"},
         LoadCase{"UnknownZone", R"("at": {"$dateTime": "$.item.at", "formats": ["ISO"], "timezone": "America/New_Yrok"})",
@@ -140,7 +142,8 @@ INSTANTIATE_TEST_SUITE_P(
         LoadCase{"BadFixedOffset", R"("at": {"$dateTime": "$.item.at", "timezone": "+5:30"})", "\"+5:30\"", "+hh:mm"},
         LoadCase{"LocalFormatWithoutZone", R"("at": {"$dateTime": "$.item.at", "formats": ["MM/DD/YYYY HH:mm"]})",
                  "\"MM/DD/YYYY HH:mm\"", "has no offset (Z), so it reads local times: add \"timezone\""},
-        LoadCase{"ZoneOnADate", R"("day": {"$date": "$.item.day", "timezone": "UTC"})", "\"timezone\"", "a date has no time zone"},
+        LoadCase{"ZoneOnADate", R"("day": {"$date": "$.item.day", "timezone": "UTC"})", "\"timezone\"",
+                 "a date has no time zone"},
         LoadCase{"FormatsNotAnArray", R"("day": {"$date": "$.item.day", "formats": "MM/DD/YYYY"})", "\"MM/DD/YYYY\"",
                  "non-empty array"},
         LoadCase{"FormatListedTwice", R"("day": {"$date": "$.item.day", "formats": ["MM/DD/YYYY", "MM/DD/YYYY"]})",
@@ -162,7 +165,8 @@ TEST(DateFormatsInCsvMappers, RowErrorsNameLineAndHeader) {
   ASSERT_TRUE(rows) << rows.error().describe();
   ASSERT_EQ(rows.value().size(), 3u);
   ASSERT_FALSE(rows.value()[0].error) << rows.value()[0].error->describe();
-  EXPECT_EQ(json::toString(rows.value()[0].record), R"({"record_id":"a","day":"2026-03-08","at":"2026-03-08T03:30:00-04:00"})");
+  EXPECT_EQ(json::toString(rows.value()[0].record),
+            R"({"record_id":"a","day":"2026-03-08","at":"2026-03-08T03:30:00-04:00"})");
   ASSERT_TRUE(rows.value()[1].error);
   EXPECT_EQ(rows.value()[1].error->where, "line 3, column 'Visit Date'");
   EXPECT_THAT(rows.value()[1].error->message, HasSubstr("expected M/D/YYYY naming a real day"));

@@ -6,8 +6,8 @@
 
 #include "mapping/mapper_set.hpp"
 #include "mapping/record_schemas.hpp"
-#include "test_support.hpp"
 #include "support/mapper_output.hpp"
+#include "test_support.hpp"
 
 namespace gw::mapping {
 namespace {
@@ -22,7 +22,8 @@ std::vector<std::string> goldenCases() {
   constexpr std::string_view kSuffix = ".input.json";
   for (const auto& entry : std::filesystem::directory_iterator(mappersDir() / "golden")) {
     const std::string file = entry.path().filename().string();
-    if (file.size() > kSuffix.size() && file.ends_with(kSuffix)) names.push_back(file.substr(0, file.size() - kSuffix.size()));
+    if (file.size() > kSuffix.size() && file.ends_with(kSuffix))
+      names.push_back(file.substr(0, file.size() - kSuffix.size()));
   }
   std::sort(names.begin(), names.end());
   return names;

@@ -97,7 +97,8 @@ TEST(FunctionTable, TheSchemaAllowsExactlyTheTablesFunctionsAndArguments) {
 }
 
 TEST(FunctionTable, TheReadmeListsExactlyTheTablesFunctions) {
-  EXPECT_EQ(readmeFunctions(), tableNames()) << "the Functions table of mappers/README.md and mapping/mapper_functions.cpp differ";
+  EXPECT_EQ(readmeFunctions(), tableNames())
+      << "the Functions table of mappers/README.md and mapping/mapper_functions.cpp differ";
 }
 
 TEST(FunctionTable, EveryFunctionIsDocumentedAndCompilesToItsOwnKind) {

@@ -13,8 +13,8 @@ namespace gw::mapping {
 namespace {
 
 using ::testing::HasSubstr;
-using ::testing::Not;
 using testing::mappersDir;
+using ::testing::Not;
 using testing::parseJson;
 using testing::readFile;
 using testing::schemasDir;
@@ -192,15 +192,14 @@ TEST_P(FrequencyTest, MapsToTimingRepeat) {
   EXPECT_TRUE(repeat == parseJson(GetParam().repeat)) << json::toString(repeat);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    ClinicV1, FrequencyTest,
-    ::testing::Values(FrequencyCase{"daily", R"({"frequency":1,"period":1,"periodUnit":"d"})"},
-                      FrequencyCase{"bid", R"({"frequency":2,"period":1,"periodUnit":"d"})"},
-                      FrequencyCase{"tid", R"({"frequency":3,"period":1,"periodUnit":"d"})"},
-                      FrequencyCase{"weekly", R"({"frequency":1,"period":1,"periodUnit":"wk"})"},
-                      FrequencyCase{"monthly", R"({"frequency":1,"period":1,"periodUnit":"mo"})"},
-                      FrequencyCase{"once", R"({"count":1})"}),
-    [](const auto& info) { return std::string(info.param.code); });
+INSTANTIATE_TEST_SUITE_P(ClinicV1, FrequencyTest,
+                         ::testing::Values(FrequencyCase{"daily", R"({"frequency":1,"period":1,"periodUnit":"d"})"},
+                                           FrequencyCase{"bid", R"({"frequency":2,"period":1,"periodUnit":"d"})"},
+                                           FrequencyCase{"tid", R"({"frequency":3,"period":1,"periodUnit":"d"})"},
+                                           FrequencyCase{"weekly", R"({"frequency":1,"period":1,"periodUnit":"wk"})"},
+                                           FrequencyCase{"monthly", R"({"frequency":1,"period":1,"periodUnit":"mo"})"},
+                                           FrequencyCase{"once", R"({"count":1})"}),
+                         [](const auto& info) { return std::string(info.param.code); });
 
 struct RouteCase {
   const char* code;
@@ -283,7 +282,8 @@ std::string demoMapper(const std::string& value_maps, const std::string& templat
   return R"({
   "format": "gw-mapper/1",
   "recordType": "demo",
-  "valueMaps": {)" + value_maps + R"(},
+  "valueMaps": {)" +
+         value_maps + R"(},
   "resources": [{
     "resourceType": "Basic",
     "sourceId": "$.item.id",
@@ -338,7 +338,8 @@ TEST(MappingLanguage, InvalidDateTimeNamesThePath) {
   ScratchDir dir;
   const auto set = loadDemo(dir, demoMapper("", R"("when": {"$dateTime": "$.item.when"})"));
   ASSERT_TRUE(set) << set.error().describe();
-  for (const char* bad : {"2026-11-20T09:00:00", "2026-11-31T09:00:00Z", "2026-11-20T24:00:00Z", "2026-11-20T09:00:00+15:00"}) {
+  for (const char* bad :
+       {"2026-11-20T09:00:00", "2026-11-31T09:00:00Z", "2026-11-20T24:00:00Z", "2026-11-20T09:00:00+15:00"}) {
     auto record = parseJson(kDemoRecord);
     record["item"]["when"].SetString(rapidjson::StringRef(bad));
     const auto output = set.value().map(record, kContext);
@@ -380,7 +381,8 @@ std::string loopMapper(const std::string& value_maps, const std::string& templat
   return R"({
   "format": "gw-mapper/1",
   "recordType": "demo",
-  "valueMaps": {)" + value_maps + R"(},
+  "valueMaps": {)" +
+         value_maps + R"(},
   "resources": [{
     "resourceType": "Basic",
     "forEach": "$.visit.parts",
@@ -515,17 +517,23 @@ TEST(MapperLoadErrors, NarrativeSectionsAreCheckedAtLoad) {
   auto set = loadDemo(dir, demoMapper("", R"("div": {"$narrative": "T"})"));
   ASSERT_FALSE(set);
   EXPECT_THAT(set.error().message, HasSubstr("$narrative needs \"sections\""));
-  set = loadDemo(dir, demoMapper("", R"("div": {"$narrative": "T", "sections": [{"heading": "H", "items": "$.item.list"}]})"));
+  set = loadDemo(dir,
+                 demoMapper("", R"("div": {"$narrative": "T", "sections": [{"heading": "H", "items": "$.item.list"}]})"));
   ASSERT_FALSE(set);
   EXPECT_THAT(set.error().message, HasSubstr("empty takes the text written when the section has no items"));
-  set = loadDemo(dir, demoMapper("", R"("div": {"$narrative": "T", "sections": [{"heading": "H", "items": "$.item.list", "empty": "-", "note": 1}]})"));
+  set = loadDemo(
+      dir,
+      demoMapper(
+          "",
+          R"("div": {"$narrative": "T", "sections": [{"heading": "H", "items": "$.item.list", "empty": "-", "note": 1}]})"));
   ASSERT_FALSE(set);
   EXPECT_THAT(set.error().message, HasSubstr("unknown key 'note' in a $narrative section"));
 }
 
 TEST(MappingLanguage, IfTestsValuesTypesAndMembership) {
   ScratchDir dir;
-  const auto set = loadDemo(dir, demoMapper("", R"("isCode": {"$if": "$.item.code", "equals": "b", "then": "is b", "else": "not b"},
+  const auto set =
+      loadDemo(dir, demoMapper("", R"("isCode": {"$if": "$.item.code", "equals": "b", "then": "is b", "else": "not b"},
       "isNumber": {"$if": "$.item.count", "is": "number", "then": "number"},
       "isString": {"$if": "$.item.count", "is": "string", "then": "string", "else": "not a string"},
       "isBool": {"$if": "$.item.flag", "is": "boolean", "then": "boolean"},
@@ -642,12 +650,14 @@ TEST(MapperLoadErrors, UnknownVariableSuggestsRecordPath) {
 
 TEST(MapperLoadErrors, UnknownValueMapAndUnknownKeys) {
   ScratchDir dir;
-  auto set = loadDemo(dir, demoMapper(R"("codes": {"entries": {"a": "A"}})", R"("code": {"$lookup": "kodes", "value": "$.item.code"})"));
+  auto set = loadDemo(dir, demoMapper(R"("codes": {"entries": {"a": "A"}})",
+                                      R"("code": {"$lookup": "kodes", "value": "$.item.code"})"));
   ASSERT_FALSE(set);
   EXPECT_EQ(set.error().where, where(dir, 11, 27));
   EXPECT_THAT(set.error().message, HasSubstr("unknown value map 'kodes'; defined: codes"));
 
-  set = loadDemo(dir, demoMapper(R"("codes": {"entries": {"a": "A"}})", R"("code": {"$lookup": "codes", "valeu": "$.item.code"})"));
+  set = loadDemo(dir, demoMapper(R"("codes": {"entries": {"a": "A"}})",
+                                 R"("code": {"$lookup": "codes", "valeu": "$.item.code"})"));
   ASSERT_FALSE(set);
   EXPECT_EQ(set.error().where, where(dir, 11, 36));
   EXPECT_THAT(set.error().message, HasSubstr("unknown key 'valeu' in $lookup"));

@@ -21,7 +21,8 @@ constexpr const char* kSpecPatient = R"({"record_id":"c1:pt:A12345","record_type
  "patient":{"mrn":"A12345","family_name":"Rivera","given_names":["Ana","M"],
             "birth_date":"1988-04-02","sex":"female","phone":"555-0100",
             "address":{"lines":["12 Elm St"],"city":"Dayton","state":"OH","postal_code":"45402"}}})";
-constexpr const char* kSpecPrescription = R"({"record_id":"c1:rx:9001","record_type":"mat_prescription","clinic":"c1","program":"otp",
+constexpr const char* kSpecPrescription =
+    R"({"record_id":"c1:rx:9001","record_type":"mat_prescription","clinic":"c1","program":"otp",
  "recorded_at":"2026-11-20T09:05:00-05:00","patient":{"mrn":"A12345"},
  "prescription":{"id":"9001","medication":{"rxnorm":"1010604","name":"buprenorphine 8 MG / naloxone 2 MG sublingual film"},
    "dose":{"value":1,"unit":"film"},"frequency":"daily","route":"sublingual","quantity":14,
@@ -46,7 +47,8 @@ constexpr const char* kScreening = R"({"record_id":"c1:scr:8","record_type":"scr
  "recorded_at":"2026-11-20T10:00:00-05:00","patient":{"mrn":"A12345"},
  "screening":{"id":"8","instrument":"phq9","total_score":11,"item_scores":[1,2,1,1,2,1,1,1,1],
    "administered_at":"2026-11-20T09:40:00-05:00"}})";
-constexpr const char* kService = R"({"record_id":"c1:hr:3","record_type":"harm_reduction_service","clinic":"c1","program":"ssp",
+constexpr const char* kService =
+    R"({"record_id":"c1:hr:3","record_type":"harm_reduction_service","clinic":"c1","program":"ssp",
  "recorded_at":"2026-11-20T10:00:00-05:00","patient":{"mrn":"A12345"},
  "service":{"id":"3","date":"2026-11-20","site":"van 2",
    "items":[{"kind":"naloxone_kit","quantity":2},{"kind":"syringes","quantity":50},{"kind":"education"}]}})";
@@ -133,23 +135,24 @@ TEST_F(RecordSchemasTest, TypoInNestedFieldReportsUnknownAndMissing) {
 }
 
 TEST_F(RecordSchemasTest, RejectsMissingRequiredFieldWithItsPath) {
-  const auto errors =
-      prescriptionErrors([](rapidjson::Document& d, Alloc&) { d["prescription"]["dose"].RemoveMember("unit"); });
+  const auto errors = prescriptionErrors(
+      [](rapidjson::Document& d, Alloc&) { d["prescription"]["dose"].RemoveMember("unit"); });
   ASSERT_EQ(errors.size(), 1u) << dump(errors);
   EXPECT_EQ(errors[0].path, "prescription.dose.unit");
   EXPECT_EQ(errors[0].reason, "missing required field 'unit'");
 }
 
 TEST_F(RecordSchemasTest, RejectsWrongEnumListingTheAllowedValues) {
-  const auto errors =
-      prescriptionErrors([](rapidjson::Document& d, Alloc&) { d["prescription"]["frequency"].SetString("hourly"); });
+  const auto errors = prescriptionErrors(
+      [](rapidjson::Document& d, Alloc&) { d["prescription"]["frequency"].SetString("hourly"); });
   ASSERT_EQ(errors.size(), 1u) << dump(errors);
   EXPECT_EQ(errors[0].path, "prescription.frequency");
   EXPECT_EQ(errors[0].reason, "value 'hourly' is not one of daily, bid, tid, weekly, monthly, once");
 }
 
 TEST_F(RecordSchemasTest, RejectsWrongTypeWithItsPath) {
-  auto errors = prescriptionErrors([](rapidjson::Document& d, Alloc&) { d["prescription"]["dose"]["value"].SetString("1"); });
+  auto errors = prescriptionErrors(
+      [](rapidjson::Document& d, Alloc&) { d["prescription"]["dose"]["value"].SetString("1"); });
   ASSERT_EQ(errors.size(), 1u) << dump(errors);
   EXPECT_EQ(errors[0].path, "prescription.dose.value");
   EXPECT_EQ(errors[0].reason, "expected number, got string");
@@ -168,7 +171,8 @@ TEST_F(RecordSchemasTest, RejectsWrongTypeWithItsPath) {
 }
 
 TEST_F(RecordSchemasTest, DateErrorsDescribeTheFormatWithoutQuotingTheValue) {
-  auto errors = prescriptionErrors([](rapidjson::Document& d, Alloc&) { d["prescription"]["written_on"].SetString("2026-13-01"); });
+  auto errors = prescriptionErrors(
+      [](rapidjson::Document& d, Alloc&) { d["prescription"]["written_on"].SetString("2026-13-01"); });
   ASSERT_EQ(errors.size(), 1u) << dump(errors);
   EXPECT_EQ(errors[0].path, "prescription.written_on");
   EXPECT_EQ(errors[0].reason, "expected a calendar date YYYY-MM-DD");
@@ -182,17 +186,20 @@ TEST_F(RecordSchemasTest, DateErrorsDescribeTheFormatWithoutQuotingTheValue) {
 
 TEST_F(RecordSchemasTest, RecordIdMustNotContainPipeOrControlCharacters) {
   for (const char* bad : {"c1|rx|9001", "c1:rx:\t9001", ""}) {
-    const auto errors = prescriptionErrors([&](rapidjson::Document& d, Alloc&) { d["record_id"].SetString(rapidjson::StringRef(bad)); });
+    const auto errors = prescriptionErrors(
+        [&](rapidjson::Document& d, Alloc&) { d["record_id"].SetString(rapidjson::StringRef(bad)); });
     ASSERT_FALSE(errors.empty()) << "accepted record_id '" << bad << "'";
     EXPECT_EQ(errors[0].path, "record_id");
   }
-  auto errors = prescriptionErrors([](rapidjson::Document& d, Alloc& a) { d["record_id"].SetString(std::string(129, 'x'), a); });
+  auto errors = prescriptionErrors(
+      [](rapidjson::Document& d, Alloc& a) { d["record_id"].SetString(std::string(129, 'x'), a); });
   ASSERT_EQ(errors.size(), 1u) << dump(errors);
   EXPECT_EQ(errors[0].reason, "must be at most 128 characters long");
 }
 
 TEST_F(RecordSchemasTest, DemographicsOnlyInPatientRecords) {
-  const auto errors = prescriptionErrors([](rapidjson::Document& d, Alloc& a) { d["patient"].AddMember("family_name", "Rivera", a); });
+  const auto errors = prescriptionErrors(
+      [](rapidjson::Document& d, Alloc& a) { d["patient"].AddMember("family_name", "Rivera", a); });
   ASSERT_EQ(errors.size(), 1u) << dump(errors);
   EXPECT_EQ(errors[0].path, "patient.family_name");
   EXPECT_EQ(errors[0].reason, "unknown field 'family_name'");
@@ -251,13 +258,18 @@ TEST_F(RecordSchemasTest, UnknownOrMissingRecordTypeIsOneErrorAtRecordType) {
 
 TEST_F(RecordSchemasTest, ControlCharactersInTextAreRejected) {
   auto doc = parseJson(kSpecPatient);
-  doc["patient"]["family_name"].SetString(rapidjson::StringRef("Riv\x01" "era"));
+  doc["patient"]["family_name"].SetString(
+      rapidjson::StringRef("Riv\x01"
+                           "era"));
   auto errors = schemas_->validate(doc);
   ASSERT_EQ(errors.size(), 1u) << dump(errors);
   EXPECT_EQ(errors[0].path, "patient.family_name");
   // A NUL would end RapidJSON's regex input early; it is caught all the same.
   doc = parseJson(kSpecPatient);
-  doc["patient"]["mrn"].SetString("A1\0" "23", 5);
+  doc["patient"]["mrn"].SetString(
+      "A1\0"
+      "23",
+      5);
   errors = schemas_->validate(doc);
   ASSERT_FALSE(errors.empty());
   EXPECT_EQ(errors.back().path, "patient.mrn");

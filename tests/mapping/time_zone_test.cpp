@@ -13,7 +13,9 @@ namespace {
 
 constexpr std::int32_t kHour = 3600;
 
-std::int64_t utc(int y, unsigned m, unsigned d, int hh, int mm) { return dates::daysFromCivil(y, m, d) * 86400 + hh * 3600 + mm * 60; }
+std::int64_t utc(int y, unsigned m, unsigned d, int hh, int mm) {
+  return dates::daysFromCivil(y, m, d) * 86400 + hh * 3600 + mm * 60;
+}
 
 std::shared_ptr<const TimeZone> zone(const std::string& name) {
   auto z = TimeZone::load(name);
@@ -98,8 +100,8 @@ TEST(TimeZoneLoad, FixedOffsets) {
 }
 
 TEST(TimeZoneLoad, NamesThatAreNotZonesAreRefused) {
-  for (const char* bad : {"America/New_Yrok", "America", "../../etc/passwd", "/etc/localtime", "America//New_York", "New York",
-                          ""}) {
+  for (const char* bad :
+       {"America/New_Yrok", "America", "../../etc/passwd", "/etc/localtime", "America//New_York", "New York", ""}) {
     auto z = TimeZone::load(bad);
     ASSERT_FALSE(z) << bad;
     EXPECT_EQ(z.error().code, ErrorCode::Config);

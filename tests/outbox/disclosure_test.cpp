@@ -47,12 +47,14 @@ TEST(Disclosure, RoundTripsEveryField) {
 }
 
 TEST(Disclosure, AnythingMalformedIsAnErrorSoTheItemIsNeverSentOnAGuess) {
-  for (const char* text : {"", "[]", R"({"purpose":"TREAT"})",
-                           R"({"purpose":"TREAT","patient":"p","resources":[{"type":"X","id":"1","classes":"","outcome":"permit","consent":"c","consent_version":1}]})",
-                           R"({"purpose":"TREAT","patient":"p","resources":[{"type":"X","id":"1","classes":"sud","outcome":"maybe","consent":"c","consent_version":1}]})",
-                           R"({"purpose":"TREAT","patient":"p","resources":[{"type":"X","id":"1","classes":"sud","outcome":"deny","consent":"c","consent_version":1}]})",
-                           R"({"purpose":"TREAT","patient":"p","resources":[{"type":"X","id":"1","classes":"secret","outcome":"permit","consent":"c","consent_version":1}]})",
-                           R"({"purpose":"TREAT","patient":"p","resources":[{"type":"X","id":"1","classes":"sud","outcome":"permit","consent":"c"}]})"}) {
+  for (
+      const char* text :
+      {"", "[]", R"({"purpose":"TREAT"})",
+       R"({"purpose":"TREAT","patient":"p","resources":[{"type":"X","id":"1","classes":"","outcome":"permit","consent":"c","consent_version":1}]})",
+       R"({"purpose":"TREAT","patient":"p","resources":[{"type":"X","id":"1","classes":"sud","outcome":"maybe","consent":"c","consent_version":1}]})",
+       R"({"purpose":"TREAT","patient":"p","resources":[{"type":"X","id":"1","classes":"sud","outcome":"deny","consent":"c","consent_version":1}]})",
+       R"({"purpose":"TREAT","patient":"p","resources":[{"type":"X","id":"1","classes":"secret","outcome":"permit","consent":"c","consent_version":1}]})",
+       R"({"purpose":"TREAT","patient":"p","resources":[{"type":"X","id":"1","classes":"sud","outcome":"permit","consent":"c"}]})"}) {
     EXPECT_FALSE(parseDisclosure(text)) << text;
   }
 }

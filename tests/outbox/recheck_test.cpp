@@ -80,8 +80,8 @@ TEST_F(RecheckTest, ARevocationCancelsWithItsReasonLogged) {
 
 TEST_F(RecheckTest, PermittedUnderAnotherConsentVersionIsReplannedNotSentWithTheOldCopy) {
   ASSERT_TRUE(registry_.upsert(consentVersion(1, consent::ConsentStatus::Active, ClassSet(DataClass::Sud))));
-  ASSERT_TRUE(registry_.upsert(
-      consentVersion(2, consent::ConsentStatus::Active, ClassSet(DataClass::Sud).add(DataClass::General))));
+  ASSERT_TRUE(
+      registry_.upsert(consentVersion(2, consent::ConsentStatus::Active, ClassSet(DataClass::Sud).add(DataClass::General))));
   auto r = recheckItem(item(permittedUnder(1)), registry_, now_, "v");
   EXPECT_FALSE(r.send) << "the Bundle carries version 1 of the Consent";
   EXPECT_EQ(r.reason, "consent-changed");

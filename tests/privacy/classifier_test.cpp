@@ -35,17 +35,17 @@ const std::map<std::string, Expected>& expectations() {
       {"harm_reduction_all_items", {"sud"}},  // naloxone kits, HIV and HCV tests too: harm-reduction services
       {"harm_reduction_minimal", {"sud"}},
       {"lab_fentanyl_positive", {"sud", true}},
-      {"lab_negative_at_plus14", {"sud", true}},  // buprenorphine screen: a negative UDS is still a UDS
-      {"lab_quantity", {"sud", true}},            // norbuprenorphine in urine
+      {"lab_negative_at_plus14", {"sud", true}},   // buprenorphine screen: a negative UDS is still a UDS
+      {"lab_quantity", {"sud", true}},             // norbuprenorphine in urine
       {"lab_quantity_without_unit", {"general"}},  // creatinine
       {"overdose_full", {"sud"}},
       {"overdose_minimal", {"sud"}},
       {"patient_full", {"general"}},
       {"patient_minimal", {"general"}},
       {"patient_non_ascii", {"general"}},
-      {"prescription_full", {"sud", true}},          // methadone concentrate, OUD on agonist therapy
-      {"prescription_minimal", {"general"}},         // naloxone spray, no codes
-      {"prescription_spec_example", {"sud", true}},  // buprenorphine-naloxone film, F11.20
+      {"prescription_full", {"sud", true}},            // methadone concentrate, OUD on agonist therapy
+      {"prescription_minimal", {"general"}},           // naloxone spray, no codes
+      {"prescription_spec_example", {"sud", true}},    // buprenorphine-naloxone film, F11.20
       {"prescription_without_rxnorm", {"sud", true}},  // F11.20 reason only
       {"screening_auditc", {"sud"}},
       {"screening_dast10", {"sud"}},
@@ -148,12 +148,15 @@ TEST(ClassifierTest, CodingsCountAnywhereExceptMetaAndIdentifiers) {
                            R"(]},"identifier":[{"type":{"coding":[)" + sud_coding + R"(]},"system":"s","value":"v"}]})");
   EXPECT_EQ(classSetName(shippedClassifier().classify(patient, false).classes), "general");
   // In an extension, deep in a component, in a contained resource's code: all count.
-  for (const std::string& where : {
-           std::string(R"({"resourceType":"Patient","extension":[{"url":"u","valueCoding":)") + sud_coding + "}]}",
-           std::string(R"({"resourceType":"Observation","component":[{"code":{"coding":[{"system":"x","code":"y"}]},"valueCodeableConcept":{"coding":[)") +
-               sud_coding + "]}}]}",
-           std::string(R"({"resourceType":"CarePlan","contained":[{"resourceType":"Condition","code":{"coding":[)") + sud_coding + "]}}]}",
-       }) {
+  for (
+      const std::string& where : {
+          std::string(R"({"resourceType":"Patient","extension":[{"url":"u","valueCoding":)") + sud_coding + "}]}",
+          std::string(
+              R"({"resourceType":"Observation","component":[{"code":{"coding":[{"system":"x","code":"y"}]},"valueCodeableConcept":{"coding":[)") +
+              sud_coding + "]}}]}",
+          std::string(R"({"resourceType":"CarePlan","contained":[{"resourceType":"Condition","code":{"coding":[)") +
+              sud_coding + "]}}]}",
+      }) {
     auto doc = parseJson(where);
     const auto c = shippedClassifier().classify(doc, false);
     EXPECT_EQ(classSetName(c.classes), "sud") << where;
@@ -234,16 +237,18 @@ TEST_F(ClassifierLoadTest, StructuralProblemsNameFileLineAndJsonPath) {
        "filter is not supported", "(compose.include[0].filter)"},
       {R"({"include":[{"system":"http://loinc.org","concept":[{"code":"1-8"},{"display":"no code"}]}]})",
        "needs a non-empty code", "(compose.include[0].concept[1])"},
-      {R"({"include":[{"system":"http://loinc.org"}],"exclude":[{"system":"http://loinc.org"}]})", "exclude is not supported",
-       "(compose.exclude)"},
+      {R"({"include":[{"system":"http://loinc.org"}],"exclude":[{"system":"http://loinc.org"}]})",
+       "exclude is not supported", "(compose.exclude)"},
       {R"({"include":[{"concept":[{"code":"1-8"}]}]})", "needs a system or a valueSet", "(compose.include[0])"},
-      {R"({"include":[{"valueSet":["https://example.org/ValueSet/elsewhere"]}]})", "is not one of the sensitivity value sets",
-       "(compose.include[0].valueSet[0])"},
+      {R"({"include":[{"valueSet":["https://example.org/ValueSet/elsewhere"]}]})",
+       "is not one of the sensitivity value sets", "(compose.include[0].valueSet[0])"},
       {R"({"include":[]})", "non-empty array", "(compose)"},
   };
   for (const auto& c : cases) {
-    writeMh("{\"resourceType\": \"ValueSet\",\n \"url\": \"https://fhir-gateway.dev/fhir/ValueSet/gw-sensitivity-mh\",\n \"compose\": " +
-            c.compose + "}");
+    writeMh(
+        "{\"resourceType\": \"ValueSet\",\n \"url\": \"https://fhir-gateway.dev/fhir/ValueSet/gw-sensitivity-mh\",\n "
+        "\"compose\": " +
+        c.compose + "}");
     const auto r = Classifier::load(files());
     ASSERT_FALSE(r) << c.compose;
     EXPECT_EQ(r.error().code, ErrorCode::Config);

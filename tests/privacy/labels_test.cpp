@@ -28,8 +28,10 @@ std::vector<std::string> memberNames(const rapidjson::Value& object) {
   return out;
 }
 
-constexpr const char* kN = R"({"system":"http://terminology.hl7.org/CodeSystem/v3-Confidentiality","code":"N","display":"normal"})";
-constexpr const char* kR = R"({"system":"http://terminology.hl7.org/CodeSystem/v3-Confidentiality","code":"R","display":"restricted"})";
+constexpr const char* kN =
+    R"({"system":"http://terminology.hl7.org/CodeSystem/v3-Confidentiality","code":"N","display":"normal"})";
+constexpr const char* kR =
+    R"({"system":"http://terminology.hl7.org/CodeSystem/v3-Confidentiality","code":"R","display":"restricted"})";
 constexpr const char* kSud =
     R"({"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"SUD","display":"substance use disorder information sensitivity"})";
 constexpr const char* kOpioid =
@@ -40,7 +42,8 @@ constexpr const char* kPsy =
     R"({"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"PSY","display":"psychiatry disorder information sensitivity"})";
 constexpr const char* kHiv =
     R"({"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"HIV","display":"HIV/AIDS information sensitivity"})";
-constexpr const char* kPart2 = R"({"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"42CFRPart2","display":"42 CFR Part2"})";
+constexpr const char* kPart2 =
+    R"({"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"42CFRPart2","display":"42 CFR Part2"})";
 constexpr const char* kNoRedisclosure =
     R"({"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"NORDSCLCD","display":"no redisclosure without consent directive"})";
 constexpr const char* kComply =
@@ -94,7 +97,8 @@ TEST(LabelsTest, HivAndPsychiatricLabels) {
 TEST(LabelsTest, KeepsMetaAndPlacesNewMetaAfterId) {
   auto lab = goldenResource("lab_fentanyl_positive");  // has meta.profile
   ASSERT_TRUE(applyLabels(lab, shippedClassifier().classify(lab, false)));
-  EXPECT_EQ(json::toString(lab["meta"]["profile"]), R"(["http://hl7.org/fhir/us/core/StructureDefinition/us-core-observation-lab"])");
+  EXPECT_EQ(json::toString(lab["meta"]["profile"]),
+            R"(["http://hl7.org/fhir/us/core/StructureDefinition/us-core-observation-lab"])");
   EXPECT_EQ(memberNames(lab["meta"]), (std::vector<std::string>{"profile", "security"}));
 
   auto od = goldenResource("overdose_full");  // no meta at all
@@ -125,7 +129,8 @@ TEST(LabelsTest, RelabellingReplacesOwnLabelsAndKeepsOthers) {
 
   // Re-classified without the Part 2 program: the Part 2 labels go, nothing is duplicated.
   ASSERT_TRUE(applyLabels(lab, shippedClassifier().classify(lab, false)));
-  EXPECT_EQ(securityOf(lab), array({kR, kSud, kOpioid, R"({"system":"http://terminology.hl7.org/CodeSystem/v3-ActReason","code":"TREAT"})"}));
+  EXPECT_EQ(securityOf(lab),
+            array({kR, kSud, kOpioid, R"({"system":"http://terminology.hl7.org/CodeSystem/v3-ActReason","code":"TREAT"})"}));
 }
 
 TEST(LabelsTest, ApplyLabelsKeepsRedacted) {

@@ -45,22 +45,27 @@ TEST(RedactionTest, GeneralOnlyConsentKeepsOnlyGeneralActivities) {
 
   // The narrative lists the kept activities exactly as the mapper wrote them, and nothing else.
   EXPECT_EQ(div(plan),
-            "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p><b>Treatment plan</b></p><p>Goals: not included in this disclosure.</p>"
+            "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p><b>Treatment plan</b></p><p>Goals: not included in this "
+            "disclosure.</p>"
             "<p>Activities:</p><ul><li>Peer support (not-started): Peer coach: José</li>"
             "<li>Housing support (completed): Referral to &quot;Home First&quot; program</li></ul></div>");
   EXPECT_NE(original_div.find("<li>Peer support (not-started): Peer coach: José</li>"), std::string::npos);
-  EXPECT_NE(original_div.find("<li>Housing support (completed): Referral to &quot;Home First&quot; program</li>"), std::string::npos);
+  EXPECT_NE(original_div.find("<li>Housing support (completed): Referral to &quot;Home First&quot; program</li>"),
+            std::string::npos);
   EXPECT_STREQ(plan["text"]["status"].GetString(), "generated");
   const std::string all = json::toString(plan);
-  for (const char* gone : {kMoudText, kPsychText, kHarmReductionText, kGoalText, "opioid", "Psychiatric", "60112009", "720174008"}) {
+  for (const char* gone :
+       {kMoudText, kPsychText, kHarmReductionText, kGoalText, "opioid", "Psychiatric", "60112009", "720174008"}) {
     EXPECT_EQ(all.find(gone), std::string::npos) << gone << " survived redaction";
   }
 
   // Labels say what is left (general), plus REDACTED; no SUD/MH label leaks the removed part.
   EXPECT_EQ(readLabels(plan).names(), "N,REDACTED");
-  EXPECT_EQ(json::toString(plan["meta"]["security"][1]),
-            R"({"system":"http://terminology.hl7.org/CodeSystem/v3-ObservationValue","code":"REDACTED","display":"redacted"})");
-  EXPECT_EQ(json::toString(plan["meta"]["profile"]), R"(["http://hl7.org/fhir/us/core/StructureDefinition/us-core-careplan"])");
+  EXPECT_EQ(
+      json::toString(plan["meta"]["security"][1]),
+      R"({"system":"http://terminology.hl7.org/CodeSystem/v3-ObservationValue","code":"REDACTED","display":"redacted"})");
+  EXPECT_EQ(json::toString(plan["meta"]["profile"]),
+            R"(["http://hl7.org/fhir/us/core/StructureDefinition/us-core-careplan"])");
 }
 
 TEST(RedactionTest, SudConsentWithoutMhRemovesPsychiatricCareOnly) {
@@ -70,8 +75,10 @@ TEST(RedactionTest, SudConsentWithoutMhRemovesPsychiatricCareOnly) {
   EXPECT_EQ(r.value().removed_kinds, (std::vector<std::string>{"psychiatric_care"}));
   EXPECT_EQ(classSetName(r.value().removed_classes), "mh");
   EXPECT_EQ(classSetName(r.value().after.classes), "sud");
-  EXPECT_EQ(activityKinds(plan), (std::vector<std::string>{"moud", "counseling", "peer_support", "housing_support", "harm_reduction"}));
-  EXPECT_NE(div(plan).find(std::string("<li>Medication for opioid use disorder (in-progress): ") + kMoudText + "</li>"), std::string::npos);
+  EXPECT_EQ(activityKinds(plan),
+            (std::vector<std::string>{"moud", "counseling", "peer_support", "housing_support", "harm_reduction"}));
+  EXPECT_NE(div(plan).find(std::string("<li>Medication for opioid use disorder (in-progress): ") + kMoudText + "</li>"),
+            std::string::npos);
   EXPECT_NE(div(plan).find(kHarmReductionText), std::string::npos);
   EXPECT_EQ(div(plan).find(kPsychText), std::string::npos);
   EXPECT_EQ(div(plan).find("Psychiatric care"), std::string::npos);
@@ -85,7 +92,8 @@ TEST(RedactionTest, SudConsentWithoutMhRemovesPsychiatricCareOnly) {
 TEST(RedactionTest, CoveredPlanIsUntouched) {
   auto plan = goldenResource("treatment_plan_full");
   const std::string before = json::toString(plan);
-  const auto r = redactCarePlan(plan, ClassSet(DataClass::General).add(DataClass::Sud).add(DataClass::Mh), shippedClassifier(), false);
+  const auto r = redactCarePlan(plan, ClassSet(DataClass::General).add(DataClass::Sud).add(DataClass::Mh),
+                                shippedClassifier(), false);
   ASSERT_TRUE(r);
   EXPECT_FALSE(r.value().redacted());
   EXPECT_TRUE(r.value().removed_classes.empty());

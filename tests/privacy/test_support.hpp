@@ -8,8 +8,8 @@
 #include <string>
 
 #include "common/json.hpp"
-#include "support/mapper_output.hpp"
 #include "privacy/classifier.hpp"
+#include "support/mapper_output.hpp"
 #include "support/scratch_dir.hpp"
 #include "support/test_files.hpp"
 #include "support/test_json.hpp"

@@ -35,8 +35,7 @@ TEST(AuditHashTest, CanonicalBytesAreLengthPrefixedInColumnOrder) {
   e.seq = 7;
   e.prev_hash = std::string(kGenesisHash);
   const std::string bytes = canonicalAuditBytes(e);
-  EXPECT_EQ(bytes.rfind("gw-audit-v1\nseq:1:7\nat_ms:13:1800000000000\nkind:8:decision\nactor:7:gateway\n", 0), 0u)
-      << bytes;
+  EXPECT_EQ(bytes.rfind("gw-audit-v1\nseq:1:7\nat_ms:13:1800000000000\nkind:8:decision\nactor:7:gateway\n", 0), 0u) << bytes;
   EXPECT_NE(bytes.find("\nclasses:3:sud\nlabels:16:R,SUD,42CFRPart2\n"), std::string::npos);
   EXPECT_NE(bytes.find("\nprev_hash:64:" + std::string(kGenesisHash) + "\n"), std::string::npos);
   EXPECT_EQ(bytes.find("\nhash:"), std::string::npos);  // the hash does not hash itself
@@ -62,15 +61,24 @@ TEST(AuditHashTest, EveryHashedFieldMatters) {
   const AuditEntry base = decision(1);
   const std::string h = entryHash(base);
   std::vector<std::function<void(AuditEntry&)>> edits = {
-      [](AuditEntry& e) { e.seq += 1; },           [](AuditEntry& e) { e.at_ms += 1; },
-      [](AuditEntry& e) { e.kind = AuditKind::Cancel; },    [](AuditEntry& e) { e.actor = "tok-1"; },
-      [](AuditEntry& e) { e.clinic = "c2"; },      [](AuditEntry& e) { e.patient_key = "p"; },
-      [](AuditEntry& e) { e.partner_id = "p2"; },  [](AuditEntry& e) { e.purpose = "ETREAT"; },
-      [](AuditEntry& e) { e.resource_type = "Patient"; }, [](AuditEntry& e) { e.resource_id = "r"; },
-      [](AuditEntry& e) { e.classes = "mh"; },     [](AuditEntry& e) { e.labels = "R"; },
-      [](AuditEntry& e) { e.consent_id = "c"; },   [](AuditEntry& e) { e.consent_version = 3; },
-      [](AuditEntry& e) { e.outcome = AuditOutcome::Permit; }, [](AuditEntry& e) { e.reason = ""; },
-      [](AuditEntry& e) { e.policy_version = "2"; }, [](AuditEntry& e) { e.detail = "{}"; },
+      [](AuditEntry& e) { e.seq += 1; },
+      [](AuditEntry& e) { e.at_ms += 1; },
+      [](AuditEntry& e) { e.kind = AuditKind::Cancel; },
+      [](AuditEntry& e) { e.actor = "tok-1"; },
+      [](AuditEntry& e) { e.clinic = "c2"; },
+      [](AuditEntry& e) { e.patient_key = "p"; },
+      [](AuditEntry& e) { e.partner_id = "p2"; },
+      [](AuditEntry& e) { e.purpose = "ETREAT"; },
+      [](AuditEntry& e) { e.resource_type = "Patient"; },
+      [](AuditEntry& e) { e.resource_id = "r"; },
+      [](AuditEntry& e) { e.classes = "mh"; },
+      [](AuditEntry& e) { e.labels = "R"; },
+      [](AuditEntry& e) { e.consent_id = "c"; },
+      [](AuditEntry& e) { e.consent_version = 3; },
+      [](AuditEntry& e) { e.outcome = AuditOutcome::Permit; },
+      [](AuditEntry& e) { e.reason = ""; },
+      [](AuditEntry& e) { e.policy_version = "2"; },
+      [](AuditEntry& e) { e.detail = "{}"; },
       [](AuditEntry& e) { e.prev_hash = "x"; },
   };
   for (std::size_t i = 0; i < edits.size(); ++i) {
@@ -108,7 +116,7 @@ TEST(AuditVocabularyTest, EveryValueHasItsStoredWordAndReadsBack) {
   // These words are in stored rows and in the hashed bytes: they never change.
   const std::vector<std::string_view> kinds = {"decision",   "cancel",       "disclosure",  "consent",
                                                "audit-read", "audit-verify", "key-rotation"};
-  const std::vector<std::string_view> outcomes = {"permit",  "deny",   "redact", "cancelled", "delivered",
+  const std::vector<std::string_view> outcomes = {"permit",   "deny",   "redact", "cancelled", "delivered",
                                                   "retrying", "failed", "ok",     "error"};
   EXPECT_EQ(auditKindNames(), kinds);
   EXPECT_EQ(auditOutcomeNames(), outcomes);

@@ -95,11 +95,12 @@ TEST_F(EncryptionAtRestTest, FileHoldsNoPlaintextAndEachClassNeedsItsOwnKey) {
   ASSERT_TRUE(due);
   ASSERT_EQ(due.value().size(), 3u);
   ASSERT_TRUE(store_->markDead(due.value()[0].id, 1, "HTTP 422",
-                               R"({"resourceType":"OperationOutcome","issue":[{"diagnostics":"A12345 rejected"}]})", day(0)));
+                               R"({"resourceType":"OperationOutcome","issue":[{"diagnostics":"A12345 rejected"}]})",
+                               day(0)));
 
-  const std::vector<std::string> secrets = {"A12345",        "buprenorphine", "naloxone", "B67890", "depressive",
-                                            "PHQ-9 19",      "C24680",        "lisinopril", "general marker",
-                                            "diagnostics", "resourceType"};
+  const std::vector<std::string> secrets = {"A12345",         "buprenorphine", "naloxone",    "B67890",
+                                            "depressive",     "PHQ-9 19",      "C24680",      "lisinopril",
+                                            "general marker", "diagnostics",   "resourceType"};
   const auto scan = [&](const std::string& when) {
     for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
       const fs::path file = path() + suffix;
@@ -117,8 +118,8 @@ TEST_F(EncryptionAtRestTest, FileHoldsNoPlaintextAndEachClassNeedsItsOwnKey) {
   // Every payload column holds a BLOB envelope of the row's class, and data_class says which.
   std::vector<std::string> classes, types;
   std::vector<Poco::Data::BLOB> payloads;
-  *s << "SELECT data_class, typeof(payload), payload FROM record_versions ORDER BY record_id", into(classes),
-      into(types), into(payloads), now;
+  *s << "SELECT data_class, typeof(payload), payload FROM record_versions ORDER BY record_id", into(classes), into(types),
+      into(payloads), now;
   ASSERT_EQ(classes, (std::vector<std::string>{"general", "sud", "mh"}));  // lab, rx, sc
   for (std::size_t i = 0; i < payloads.size(); ++i) {
     EXPECT_EQ(types[i], "blob");
@@ -139,7 +140,8 @@ TEST_F(EncryptionAtRestTest, FileHoldsNoPlaintextAndEachClassNeedsItsOwnKey) {
   // The general data key cannot open a sud or mh envelope, even with the right row context;
   // the class's own key can (so the failure is the key, not the test).
   const auto general = dataKey(*s, DataClass::General);
-  for (auto [index, c, record_id] : {std::tuple{1, DataClass::Sud, "c1:rx:0001"}, std::tuple{2, DataClass::Mh, "c1:sc:0002"}}) {
+  for (auto [index, c, record_id] :
+       {std::tuple{1, DataClass::Sud, "c1:rx:0001"}, std::tuple{2, DataClass::Mh, "c1:sc:0002"}}) {
     const std::string envelope = blobText(payloads[static_cast<std::size_t>(index)]);
     const auto view = parseEnvelope(envelope).value();
     const std::string aad = std::string(view.header) + payloadContext({"record_versions.payload", "c1", record_id, "1"});
@@ -165,8 +167,8 @@ TEST_F(EncryptionAtRestTest, UnclassifiedPayloadsAreStoredAsSud) {
 }
 
 TEST_F(EncryptionAtRestTest, AlteredOrMovedCiphertextIsRefusedNamingTheClass) {
-  ASSERT_TRUE(store_->ingest({recordOf(DataClass::Sud, "r1", "A12345", "x"), recordOf(DataClass::Sud, "r2", "B1", "y")},
-                             day(0)));
+  ASSERT_TRUE(
+      store_->ingest({recordOf(DataClass::Sud, "r1", "A12345", "x"), recordOf(DataClass::Sud, "r2", "B1", "y")}, day(0)));
   auto s = raw();
   // Move r2's Bundle into r1's row: both are valid sud envelopes, but bound to their own row.
   *s << "UPDATE outbox SET bundle=(SELECT bundle FROM outbox WHERE record_id='r2') WHERE record_id='r1'", now;

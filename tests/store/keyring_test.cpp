@@ -75,12 +75,12 @@ TEST_F(KeyringTest, MakesOneWrappedKeyPerClassOnceAndReadsThemBack) {
 TEST_F(KeyringTest, EnvelopeHasVersionClassAndKeyVersionUpFront) {
   auto ring = open().value();
   const std::string plain(2048, 'x');
-  for (auto [set, expected] : {std::pair{ClassSet(DataClass::General), DataClass::General},
-                               std::pair{ClassSet(DataClass::Sud), DataClass::Sud},
-                               std::pair{ClassSet(DataClass::Mh), DataClass::Mh},
-                               std::pair{ClassSet(), DataClass::Sud},  // unclassified: the safe default
-                               std::pair{ClassSet(DataClass::General).add(DataClass::Mh), DataClass::Mh},
-                               std::pair{ClassSet(DataClass::Sud).add(DataClass::Mh), DataClass::Sud}}) {
+  for (auto [set, expected] :
+       {std::pair{ClassSet(DataClass::General), DataClass::General}, std::pair{ClassSet(DataClass::Sud), DataClass::Sud},
+        std::pair{ClassSet(DataClass::Mh), DataClass::Mh},
+        std::pair{ClassSet(), DataClass::Sud},  // unclassified: the safe default
+        std::pair{ClassSet(DataClass::General).add(DataClass::Mh), DataClass::Mh},
+        std::pair{ClassSet(DataClass::Sud).add(DataClass::Mh), DataClass::Sud}}) {
     const auto envelope = ring.seal(set, plain, "ctx").value();
     ASSERT_EQ(envelope.size(), plain.size() + kEnvelopeOverhead);
     EXPECT_EQ(envelope.substr(0, 3), "GW1");

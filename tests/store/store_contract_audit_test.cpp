@@ -133,17 +133,19 @@ TEST_P(AuditContract, InvalidEntriesAreRefusedAndNothingIsWritten) {
 // Rows as the gateway appended them before kind and outcome became enums (made with that build's
 // AuditAppender): the stored words and the hashed bytes are the same, so its chains still verify,
 // read back, and take new rows.
-const char* const kEarlierRows[] = {
-    R"SQL(INSERT INTO audit_log VALUES(1, 1800000000000, 'decision', 'tok-1', 'c1', 'pat-0', 'st-mary', 'TREAT', 'MedicationRequest', 'res-0', 'sud,mh', '', '', 0, 'permit', 'class-not-covered:mh', '2026.1', '', '0000000000000000000000000000000000000000000000000000000000000000', '4a577b3bdb1f1e511cdca0ebbffb1da6fce79892a75d766d3fea7f4f34714ed2'))SQL",
-    R"SQL(INSERT INTO audit_log VALUES(2, 1800000001000, 'cancel', 'gateway', 'c1', 'pat-1', 'st-mary', 'TREAT', 'MedicationRequest', 'res-1', 'general', 'R,SUD,42CFRPart2', 'c1/consent-1', 2, 'deny', 'class-not-covered:mh', '2026.1', '{"outbox_item":12,"locations":["Patient/1"]}', '4a577b3bdb1f1e511cdca0ebbffb1da6fce79892a75d766d3fea7f4f34714ed2', '4b85736185de3f4b4e022abea7f77c4bff605c990f575c5dc2259645ea085e2a'))SQL",
-    R"SQL(INSERT INTO audit_log VALUES(3, 1800000002000, 'disclosure', 'tok-1', 'c1', 'pat-2', 'st-mary', 'TREAT', 'MedicationRequest', 'res-2', '', '', '', 0, 'redact', 'class-not-covered:mh', '2026.1', '', '4b85736185de3f4b4e022abea7f77c4bff605c990f575c5dc2259645ea085e2a', 'd9469e44b6ec3973d0b37f75376dcf68047d6f3d8d9ee505f5cb7fbf4311932b'))SQL",
-    R"SQL(INSERT INTO audit_log VALUES(4, 1800000003000, 'consent', 'gateway', 'c1', 'pat-0', 'st-mary', 'TREAT', 'MedicationRequest', 'res-3', 'sud,mh', 'R,SUD,42CFRPart2', 'c1/consent-1', 2, 'cancelled', 'ünïcode, "quoted"', '2026.1', '{"outbox_item":12,"locations":["Patient/1"]}', 'd9469e44b6ec3973d0b37f75376dcf68047d6f3d8d9ee505f5cb7fbf4311932b', '3af3dec769346bd37c482b1b325566d1c354a2d68ba1e3c47a7dafe99bc1ba97'))SQL",
-    R"SQL(INSERT INTO audit_log VALUES(5, 1800000004000, 'audit-read', 'tok-1', 'c1', 'pat-1', 'st-mary', 'TREAT', 'MedicationRequest', 'res-4', 'general', '', '', 0, 'delivered', 'class-not-covered:mh', '2026.1', '', '3af3dec769346bd37c482b1b325566d1c354a2d68ba1e3c47a7dafe99bc1ba97', 'baa3fd9e327f3af015e0f10106f410c1a412f01acaec3903a27a6363308e66c5'))SQL",
-    R"SQL(INSERT INTO audit_log VALUES(6, 1800000005000, 'audit-verify', 'gateway', 'c1', 'pat-2', 'st-mary', 'TREAT', 'MedicationRequest', 'res-5', '', 'R,SUD,42CFRPart2', 'c1/consent-1', 2, 'retrying', 'class-not-covered:mh', '2026.1', '{"outbox_item":12,"locations":["Patient/1"]}', 'baa3fd9e327f3af015e0f10106f410c1a412f01acaec3903a27a6363308e66c5', 'ebd8bd96762a3eb2d64ca3eae646ac331962ee7beaa5d304ef66f50af21e7c04'))SQL",
-    R"SQL(INSERT INTO audit_log VALUES(7, 1800000006000, 'key-rotation', 'tok-1', 'c1', 'pat-0', 'st-mary', 'TREAT', 'MedicationRequest', 'res-6', 'sud,mh', '', '', 0, 'failed', 'class-not-covered:mh', '2026.1', '', 'ebd8bd96762a3eb2d64ca3eae646ac331962ee7beaa5d304ef66f50af21e7c04', '291f265b6a535e79c77c5894350f44aea53e934b9cee69b65b56aff3d0ef4adf'))SQL",
-    R"SQL(INSERT INTO audit_log VALUES(8, 1800000007000, 'decision', 'gateway', 'c1', 'pat-1', 'st-mary', 'TREAT', 'MedicationRequest', 'res-7', 'general', 'R,SUD,42CFRPart2', 'c1/consent-1', 2, 'ok', 'class-not-covered:mh', '2026.1', '{"outbox_item":12,"locations":["Patient/1"]}', '291f265b6a535e79c77c5894350f44aea53e934b9cee69b65b56aff3d0ef4adf', '4f7df0c7d8e153a8678eeaaec1eaffa15681af41a0e46a0ff71bdaf7ca283ca1'))SQL",
-    R"SQL(INSERT INTO audit_log VALUES(9, 1800000008000, 'cancel', 'tok-1', 'c1', 'pat-2', 'st-mary', 'TREAT', 'MedicationRequest', 'res-8', '', '', '', 0, 'error', 'class-not-covered:mh', '2026.1', '', '4f7df0c7d8e153a8678eeaaec1eaffa15681af41a0e46a0ff71bdaf7ca283ca1', '240c70e3bcbdc085717a2712b64a590611337b85def476c768b9eca20214836b'))SQL",
-    R"SQL(INSERT INTO audit_log VALUES(10, 1800000009000, 'disclosure', 'gateway', 'c1', 'pat-0', 'st-mary', 'TREAT', 'MedicationRequest', 'res-9', 'sud,mh', 'R,SUD,42CFRPart2', 'c1/consent-1', 2, 'permit', 'class-not-covered:mh', '2026.1', '{"outbox_item":12,"locations":["Patient/1"]}', '240c70e3bcbdc085717a2712b64a590611337b85def476c768b9eca20214836b', '96098c8da03144d62931a7cf6254797ee8fdcc82dd4c87b5247489dbfc04bc69'))SQL",
+const char* const
+    kEarlierRows[] =
+        {
+            R"SQL(INSERT INTO audit_log VALUES(1, 1800000000000, 'decision', 'tok-1', 'c1', 'pat-0', 'st-mary', 'TREAT', 'MedicationRequest', 'res-0', 'sud,mh', '', '', 0, 'permit', 'class-not-covered:mh', '2026.1', '', '0000000000000000000000000000000000000000000000000000000000000000', '4a577b3bdb1f1e511cdca0ebbffb1da6fce79892a75d766d3fea7f4f34714ed2'))SQL",
+            R"SQL(INSERT INTO audit_log VALUES(2, 1800000001000, 'cancel', 'gateway', 'c1', 'pat-1', 'st-mary', 'TREAT', 'MedicationRequest', 'res-1', 'general', 'R,SUD,42CFRPart2', 'c1/consent-1', 2, 'deny', 'class-not-covered:mh', '2026.1', '{"outbox_item":12,"locations":["Patient/1"]}', '4a577b3bdb1f1e511cdca0ebbffb1da6fce79892a75d766d3fea7f4f34714ed2', '4b85736185de3f4b4e022abea7f77c4bff605c990f575c5dc2259645ea085e2a'))SQL",
+            R"SQL(INSERT INTO audit_log VALUES(3, 1800000002000, 'disclosure', 'tok-1', 'c1', 'pat-2', 'st-mary', 'TREAT', 'MedicationRequest', 'res-2', '', '', '', 0, 'redact', 'class-not-covered:mh', '2026.1', '', '4b85736185de3f4b4e022abea7f77c4bff605c990f575c5dc2259645ea085e2a', 'd9469e44b6ec3973d0b37f75376dcf68047d6f3d8d9ee505f5cb7fbf4311932b'))SQL",
+            R"SQL(INSERT INTO audit_log VALUES(4, 1800000003000, 'consent', 'gateway', 'c1', 'pat-0', 'st-mary', 'TREAT', 'MedicationRequest', 'res-3', 'sud,mh', 'R,SUD,42CFRPart2', 'c1/consent-1', 2, 'cancelled', 'ünïcode, "quoted"', '2026.1', '{"outbox_item":12,"locations":["Patient/1"]}', 'd9469e44b6ec3973d0b37f75376dcf68047d6f3d8d9ee505f5cb7fbf4311932b', '3af3dec769346bd37c482b1b325566d1c354a2d68ba1e3c47a7dafe99bc1ba97'))SQL",
+            R"SQL(INSERT INTO audit_log VALUES(5, 1800000004000, 'audit-read', 'tok-1', 'c1', 'pat-1', 'st-mary', 'TREAT', 'MedicationRequest', 'res-4', 'general', '', '', 0, 'delivered', 'class-not-covered:mh', '2026.1', '', '3af3dec769346bd37c482b1b325566d1c354a2d68ba1e3c47a7dafe99bc1ba97', 'baa3fd9e327f3af015e0f10106f410c1a412f01acaec3903a27a6363308e66c5'))SQL",
+            R"SQL(INSERT INTO audit_log VALUES(6, 1800000005000, 'audit-verify', 'gateway', 'c1', 'pat-2', 'st-mary', 'TREAT', 'MedicationRequest', 'res-5', '', 'R,SUD,42CFRPart2', 'c1/consent-1', 2, 'retrying', 'class-not-covered:mh', '2026.1', '{"outbox_item":12,"locations":["Patient/1"]}', 'baa3fd9e327f3af015e0f10106f410c1a412f01acaec3903a27a6363308e66c5', 'ebd8bd96762a3eb2d64ca3eae646ac331962ee7beaa5d304ef66f50af21e7c04'))SQL",
+            R"SQL(INSERT INTO audit_log VALUES(7, 1800000006000, 'key-rotation', 'tok-1', 'c1', 'pat-0', 'st-mary', 'TREAT', 'MedicationRequest', 'res-6', 'sud,mh', '', '', 0, 'failed', 'class-not-covered:mh', '2026.1', '', 'ebd8bd96762a3eb2d64ca3eae646ac331962ee7beaa5d304ef66f50af21e7c04', '291f265b6a535e79c77c5894350f44aea53e934b9cee69b65b56aff3d0ef4adf'))SQL",
+            R"SQL(INSERT INTO audit_log VALUES(8, 1800000007000, 'decision', 'gateway', 'c1', 'pat-1', 'st-mary', 'TREAT', 'MedicationRequest', 'res-7', 'general', 'R,SUD,42CFRPart2', 'c1/consent-1', 2, 'ok', 'class-not-covered:mh', '2026.1', '{"outbox_item":12,"locations":["Patient/1"]}', '291f265b6a535e79c77c5894350f44aea53e934b9cee69b65b56aff3d0ef4adf', '4f7df0c7d8e153a8678eeaaec1eaffa15681af41a0e46a0ff71bdaf7ca283ca1'))SQL",
+            R"SQL(INSERT INTO audit_log VALUES(9, 1800000008000, 'cancel', 'tok-1', 'c1', 'pat-2', 'st-mary', 'TREAT', 'MedicationRequest', 'res-8', '', '', '', 0, 'error', 'class-not-covered:mh', '2026.1', '', '4f7df0c7d8e153a8678eeaaec1eaffa15681af41a0e46a0ff71bdaf7ca283ca1', '240c70e3bcbdc085717a2712b64a590611337b85def476c768b9eca20214836b'))SQL",
+            R"SQL(INSERT INTO audit_log VALUES(10, 1800000009000, 'disclosure', 'gateway', 'c1', 'pat-0', 'st-mary', 'TREAT', 'MedicationRequest', 'res-9', 'sud,mh', 'R,SUD,42CFRPart2', 'c1/consent-1', 2, 'permit', 'class-not-covered:mh', '2026.1', '{"outbox_item":12,"locations":["Patient/1"]}', '240c70e3bcbdc085717a2712b64a590611337b85def476c768b9eca20214836b', '96098c8da03144d62931a7cf6254797ee8fdcc82dd4c87b5247489dbfc04bc69'))SQL",
 };
 
 TEST_P(AuditContract, ChainsWrittenByEarlierBuildsStillVerifyAndContinue) {
@@ -166,7 +168,6 @@ TEST_P(AuditContract, ChainsWrittenByEarlierBuildsStillVerifyAndContinue) {
   EXPECT_EQ(next[0].prev_hash, r.head_hash);
   EXPECT_TRUE(verify().ok);
 }
-
 
 TEST_P(AuditContract, EmptyLogVerifies) {
   const auto r = verify();
@@ -299,8 +300,8 @@ TEST_P(AuditContract, BreakListIsCappedButCounted) {
 // A varied data set: every filter value occurs with and without every other one, and at_ms is
 // not in seq order, so the time filter is not secretly a seq range.
 std::vector<AuditEntry> varied(int n) {
-  const AuditOutcome outcomes[] = {AuditOutcome::Permit, AuditOutcome::Deny, AuditOutcome::Redact,
-                                   AuditOutcome::Delivered, AuditOutcome::Cancelled};
+  const AuditOutcome outcomes[] = {AuditOutcome::Permit, AuditOutcome::Deny, AuditOutcome::Redact, AuditOutcome::Delivered,
+                                   AuditOutcome::Cancelled};
   // kind varies independently of outcome here: the store filters, it does not check pairings.
   const AuditKind kinds[] = {AuditKind::Decision, AuditKind::Decision, AuditKind::Disclosure, AuditKind::Cancel};
   const char* classes[] = {"general", "sud", "mh", "sud,mh", "", "general,mh"};

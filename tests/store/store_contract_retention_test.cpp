@@ -18,9 +18,8 @@ IngestWrite recordOf(DataClass c, const std::string& record_id) {
 }
 
 TEST_P(RetentionContract, EachClassKeepsItsOwnRetention) {
-  ASSERT_TRUE(store_->ingest({recordOf(DataClass::General, "g1"), recordOf(DataClass::Sud, "s1"),
-                              recordOf(DataClass::Mh, "m1")},
-                             day(0)));
+  ASSERT_TRUE(store_->ingest(
+      {recordOf(DataClass::General, "g1"), recordOf(DataClass::Sud, "s1"), recordOf(DataClass::Mh, "m1")}, day(0)));
   auto due = store_->dueItems("p1", day(0), 10);
   ASSERT_TRUE(due);
   for (const auto& item : due.value()) ASSERT_TRUE(store_->markDelivered(item.id, {{"201 Created", "X/1", ""}}, day(0)));
@@ -50,13 +49,12 @@ TEST_P(RetentionContract, EachClassKeepsItsOwnRetention) {
 }
 
 TEST_P(RetentionContract, PendingOutboxItemsAreNeverPurgedAndTheAuditLogIsKept) {
-  ASSERT_TRUE(store_->ingest({recordOf(DataClass::Sud, "r1"), recordOf(DataClass::Sud, "r2"),
-                              recordOf(DataClass::Sud, "r3")},
-                             day(0)));
+  ASSERT_TRUE(store_->ingest(
+      {recordOf(DataClass::Sud, "r1"), recordOf(DataClass::Sud, "r2"), recordOf(DataClass::Sud, "r3")}, day(0)));
   auto due = store_->dueItems("p1", day(0), 10);
   ASSERT_TRUE(due && due.value().size() == 3);
-  ASSERT_TRUE(store_->markRetry(due.value()[0].id, 1, day(1), "HTTP 503", day(0)));  // retrying
-  ASSERT_TRUE(store_->markDead(due.value()[1].id, 1, "HTTP 400", "{}", day(0)));       // dead
+  ASSERT_TRUE(store_->markRetry(due.value()[0].id, 1, day(1), "HTTP 503", day(0)));                 // retrying
+  ASSERT_TRUE(store_->markDead(due.value()[1].id, 1, "HTTP 400", "{}", day(0)));                    // dead
   ASSERT_TRUE(store_->markCancelled(due.value()[2].id, "consent revoked", day(0), {decision(1)}));  // cancelled
   auto purged = store_->purgeExpired(day(1000), Retention{1, 1, 1});
   ASSERT_TRUE(purged) << purged.error().describe();

@@ -28,7 +28,9 @@ Poco::Data::Session sqliteSession(const std::filesystem::path& dir) {
 BackendFactory sqliteFactory() {
   return {
       "sqlite",
-      [](const std::filesystem::path& dir) { return openSqliteBackend({sqlitePath(dir), true, 4, {}}); },
+      [](const std::filesystem::path& dir) {
+        return openSqliteBackend({sqlitePath(dir), true, 4, {}});
+      },
       [](const std::filesystem::path& dir, const std::string& sql) {
         auto s = sqliteSession(dir);
         s << sql, now;
@@ -52,8 +54,8 @@ INSTANTIATE_TEST_SUITE_P(Backends, StoreContract, ::testing::ValuesIn(storeBacke
 
 namespace {
 
-using ::testing::HasSubstr;
 using privacy::DataClass;
+using ::testing::HasSubstr;
 
 // --- ingest ------------------------------------------------------------------------------------
 
@@ -195,7 +197,8 @@ TEST_P(StoreContract, DueItemsKeepPerPatientOrder) {
   ASSERT_EQ(due.value()[0].record_id, "a1");
   EXPECT_EQ(due.value()[0].attempts, 1);
   EXPECT_EQ(due.value()[0].state, OutboxState::Retrying);
-  ASSERT_TRUE(store_->markDelivered(due.value()[0].id, {{"201 Created", "MedicationRequest/9/_history/1", "W/\"1\""}}, t(61)));
+  ASSERT_TRUE(
+      store_->markDelivered(due.value()[0].id, {{"201 Created", "MedicationRequest/9/_history/1", "W/\"1\""}}, t(61)));
   due = store_->dueItems("p1", t(61), 10);
   ASSERT_TRUE(due);
   ASSERT_EQ(due.value().size(), 2u);
@@ -222,8 +225,8 @@ TEST_P(StoreContract, DeadItemsKeepOutcomeAndReleaseThePatientQueue) {
   ASSERT_TRUE(store_->ingest({write("a1", "h", "pa"), write("a2", "h", "pa")}, t(0)));
   auto due = store_->dueItems("p1", t(0), 10);
   ASSERT_TRUE(due && due.value().size() == 1);
-  ASSERT_TRUE(store_->markDead(due.value()[0].id, 1, "HTTP 400 from partner", R"({"resourceType":"OperationOutcome"})",
-                               t(0)));
+  ASSERT_TRUE(
+      store_->markDead(due.value()[0].id, 1, "HTTP 400 from partner", R"({"resourceType":"OperationOutcome"})", t(0)));
   auto status = store_->recordStatus("c1", "a1");
   ASSERT_TRUE(status && status.value());
   EXPECT_EQ(status.value()->deliveries[0].state, OutboxState::Dead);
@@ -335,8 +338,20 @@ IngestWrite consentWrite(const std::string& consent_id, const std::string& hash,
   w.state = RecordState::Mapped;
   w.classes = DataClass::Sud;
   w.resources.push_back({"Consent", "consent-res-" + consent_id, "https://ids/consent", consent_id, "{}", DataClass::Sud});
-  w.consent = privacy::ConsentRow{"c1",       consent_id, 7,  "pa", "p1", status, "TREAT", "sud", "2026-01-01", "",
-                                  revoked_on, "2025-12-30", "consent-res-" + consent_id, recorded_at};
+  w.consent = privacy::ConsentRow{"c1",
+                                  consent_id,
+                                  7,
+                                  "pa",
+                                  "p1",
+                                  status,
+                                  "TREAT",
+                                  "sud",
+                                  "2026-01-01",
+                                  "",
+                                  revoked_on,
+                                  "2025-12-30",
+                                  "consent-res-" + consent_id,
+                                  recorded_at};
   w.audit.push_back(AuditEntryBuilder(AuditKind::Consent, AuditOutcome::Ok, "tok-1", recorded_at)
                         .clinic("c1")
                         .patient("pa")

@@ -42,7 +42,8 @@ class LogCapture {
   }
   /// Waits (briefly) for a line holding every one of `parts`; log lines of the server are
   /// written on io threads, possibly just after the client saw the response.
-  bool waitFor(std::initializer_list<std::string_view> parts, std::chrono::milliseconds timeout = std::chrono::milliseconds(2000)) const {
+  bool waitFor(std::initializer_list<std::string_view> parts,
+               std::chrono::milliseconds timeout = std::chrono::milliseconds(2000)) const {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
       if (!find(parts).empty()) return true;

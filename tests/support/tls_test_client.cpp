@@ -170,9 +170,7 @@ bool TlsTestClient::waitForClose(std::chrono::milliseconds timeout) {
   }
 }
 
-std::string TlsTestClient::protocol() const {
-  return impl_->stream ? SSL_get_version(impl_->stream->native_handle()) : "";
-}
+std::string TlsTestClient::protocol() const { return impl_->stream ? SSL_get_version(impl_->stream->native_handle()) : ""; }
 
 std::string TlsTestClient::cipher() const {
   return impl_->stream ? SSL_get_cipher_name(impl_->stream->native_handle()) : "";

@@ -20,8 +20,8 @@ struct TlsClientOptions {
   std::string server_name = "localhost";  // SNI and host name checked in the server certificate
   int min_tls_version = 0;                // e.g. TLS1_2_VERSION from <openssl/ssl.h>; 0 = default
   int max_tls_version = 0;
-  std::string tls12_ciphers;              // OpenSSL cipher list for TLS <= 1.2 (empty: default)
-  bool allow_legacy = false;              // OpenSSL security level 0, so TLS 1.0/1.1 can be offered
+  std::string tls12_ciphers;                // OpenSSL cipher list for TLS <= 1.2 (empty: default)
+  bool allow_legacy = false;                // OpenSSL security level 0, so TLS 1.0/1.1 can be offered
   std::chrono::milliseconds timeout{5000};  // per operation (connect, handshake, write, read)
 };
 

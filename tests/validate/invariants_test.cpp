@@ -61,8 +61,8 @@ const std::string kLab = R"({"resourceType": "Observation", "id": "lab-1",
   "subject": {"reference": "Patient/p-1"}, "effectiveDateTime": "2026-11-20T09:00:00-05:00",
   "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "10828004"}]}})";
 
-const std::string kProfiledPatient = edit(
-    kPatient, "/meta", R"({"profile": ["https://fhir-gateway.dev/fhir/StructureDefinition/gw-patient"]})");
+const std::string kProfiledPatient =
+    edit(kPatient, "/meta", R"({"profile": ["https://fhir-gateway.dev/fhir/StructureDefinition/gw-patient"]})");
 
 // A Patient carrying one extension whose value is `member` ("valueAge": {...}): how data types
 // that only appear in extensions are exercised.
@@ -86,8 +86,8 @@ struct Case {
   std::string key;
   std::string passing;
   std::vector<std::string> failing;
-  std::string expression;           // where the failure is reported
-  bool only_this_rule = true;       // the failing resources break no other rule
+  std::string expression;      // where the failure is reported
+  bool only_this_rule = true;  // the failing resources break no other rule
 };
 
 std::vector<Case> cases() {
@@ -97,11 +97,13 @@ std::vector<Case> cases() {
   const std::string tp_ext = "Patient.extension[0]";
   const std::string drq = R"("valueDataRequirement": {"type": "Patient", )";
   return {
-      {"ext-1", withExtension(R"("valueString": "a")"),
+      {"ext-1",
+       withExtension(R"("valueString": "a")"),
        {withExtension(R"("valueString": "a", "extension": [{"url": "http://example.org/y", "valueString": "b"}])"),
         edit(kPatient, "/extension", R"([{"url": "http://example.org/fhir/StructureDefinition/x"}])")},
        tp_ext},
-      {"per-1", kConsent,
+      {"per-1",
+       kConsent,
        {edit(kConsent, "/provision/provision/0/period", R"({"start": "2027-11-20", "end": "2026-11-20"})"),
         edit(kConsent, "/provision/provision/0/period", R"({"start": "2026-12", "end": "2026-11-05"})"),
         // 10:00Z is after 11:00+02:00 (09:00Z)
@@ -110,30 +112,48 @@ std::vector<Case> cases() {
        "Consent.provision.provision[0].period"},
       // per-1 boundaries that pass: same instant, later instant in another zone, undecidable precision
       {"per-1", edit(kConsent, "/provision/provision/0/period", R"({"start": "2026-11-20", "end": "2026-11-20"})"), {}, ""},
-      {"per-1", edit(kConsent, "/provision/provision/0/period",
-                     R"({"start": "2026-11-20T10:00:00+00:00", "end": "2026-11-20T09:00:00-02:00"})"), {}, ""},
+      {"per-1",
+       edit(kConsent, "/provision/provision/0/period",
+            R"({"start": "2026-11-20T10:00:00+00:00", "end": "2026-11-20T09:00:00-02:00"})"),
+       {},
+       ""},
       {"per-1", edit(kConsent, "/provision/provision/0/period", R"({"start": "2026-11", "end": "2026-11-05"})"), {}, ""},
-      {"qty-3", edit(kMedicationRequest, "/dispenseRequest/quantity",
-                     R"({"value": 5, "system": "http://unitsofmeasure.org", "code": "mL"})"),
+      {"qty-3",
+       edit(kMedicationRequest, "/dispenseRequest/quantity",
+            R"({"value": 5, "system": "http://unitsofmeasure.org", "code": "mL"})"),
        {edit(kMedicationRequest, "/dispenseRequest/quantity", R"({"value": 5, "code": "mL"})")},
        "MedicationRequest.dispenseRequest.quantity"},
       {"ref-1", edit(mr_local, "/contained", contained_p1), {mr_local}, "MedicationRequest.subject"},
-      {"cpt-2", edit(kPatient, "/telecom", R"([{"system": "phone", "value": "555-0100"}])"),
-       {edit(kPatient, "/telecom", R"([{"value": "555-0100"}])")}, "Patient.telecom[0]"},
+      {"cpt-2",
+       edit(kPatient, "/telecom", R"([{"system": "phone", "value": "555-0100"}])"),
+       {edit(kPatient, "/telecom", R"([{"value": "555-0100"}])")},
+       "Patient.telecom[0]"},
       {"tim-1", repeat(R"({"duration": 1, "durationUnit": "h"})"), {repeat(R"({"duration": 1})")}, repeat_ref},
       {"tim-2", repeat(R"({"period": 1, "periodUnit": "d"})"), {repeat(R"({"frequency": 1, "period": 1})")}, repeat_ref},
-      {"tim-4", repeat(R"({"duration": 0, "durationUnit": "h"})"), {repeat(R"({"duration": -1, "durationUnit": "h"})")},
+      {"tim-4",
+       repeat(R"({"duration": 0, "durationUnit": "h"})"),
+       {repeat(R"({"duration": -1, "durationUnit": "h"})")},
        repeat_ref},
-      {"tim-5", repeat(R"({"period": 0.5, "periodUnit": "d"})"), {repeat(R"({"period": -1, "periodUnit": "d"})")},
+      {"tim-5",
+       repeat(R"({"period": 0.5, "periodUnit": "d"})"),
+       {repeat(R"({"period": -1, "periodUnit": "d"})")},
        repeat_ref},
-      {"tim-6", repeat(R"({"period": 1, "periodMax": 2, "periodUnit": "d"})"),
-       {repeat(R"({"frequency": 1, "periodMax": 2, "periodUnit": "d"})")}, repeat_ref},
-      {"tim-7", repeat(R"({"duration": 1, "durationMax": 2, "durationUnit": "h"})"),
-       {repeat(R"({"durationMax": 2, "durationUnit": "h"})")}, repeat_ref},
+      {"tim-6",
+       repeat(R"({"period": 1, "periodMax": 2, "periodUnit": "d"})"),
+       {repeat(R"({"frequency": 1, "periodMax": 2, "periodUnit": "d"})")},
+       repeat_ref},
+      {"tim-7",
+       repeat(R"({"duration": 1, "durationMax": 2, "durationUnit": "h"})"),
+       {repeat(R"({"durationMax": 2, "durationUnit": "h"})")},
+       repeat_ref},
       {"tim-8", repeat(R"({"count": 1, "countMax": 3})"), {repeat(R"({"countMax": 3})")}, repeat_ref},
-      {"tim-9", repeat(R"({"when": ["ACM"], "offset": 30})"),
-       {repeat(R"({"offset": 30})"), repeat(R"({"when": ["CM"], "offset": 30})")}, repeat_ref},
-      {"tim-10", repeat(R"({"timeOfDay": ["08:00:00"]})"), {repeat(R"({"timeOfDay": ["08:00:00"], "when": ["MORN"]})")},
+      {"tim-9",
+       repeat(R"({"when": ["ACM"], "offset": 30})"),
+       {repeat(R"({"offset": 30})"), repeat(R"({"when": ["CM"], "offset": 30})")},
+       repeat_ref},
+      {"tim-10",
+       repeat(R"({"timeOfDay": ["08:00:00"]})"),
+       {repeat(R"({"timeOfDay": ["08:00:00"], "when": ["MORN"]})")},
        repeat_ref},
       {"txt-1",
        div(R"(<p>Plan &amp; <b>goals</b></p><table border=\"0\" cellpadding=\"1\"><tr><td colspan=\"2\">x&#160;&#x2014;</td></tr></table><blockquote>q</blockquote><a href=\"https://example.org/\">link</a><br/><!-- note -->)"),
@@ -143,98 +163,153 @@ std::vector<Case> cases() {
         div(R"(<p cellpaddinx=\"1\">x</p>)")},
        "CarePlan.text.div"},
       {"txt-2", div(R"(<img src=\"#a\" alt=\"\"/>)"), {div("   "), div("<p> </p><br/>"), div("&#32;")}, "CarePlan.text.div"},
-      {"dom-2", edit(mr_local, "/contained", contained_p1),
-       {edit(edit(mr_local, "/contained", contained_p1), "/contained/0/contained", R"([{"resourceType": "Patient", "id": "p2"}])")},
-       "MedicationRequest", false},  // the nested Patient also breaks dom-3 inside p1
-      {"dom-3", edit(mr_local, "/contained", contained_p1), {edit(kMedicationRequest, "/contained", contained_p1)},
+      {"dom-2",
+       edit(mr_local, "/contained", contained_p1),
+       {edit(edit(mr_local, "/contained", contained_p1), "/contained/0/contained",
+             R"([{"resourceType": "Patient", "id": "p2"}])")},
+       "MedicationRequest",
+       false},  // the nested Patient also breaks dom-3 inside p1
+      {"dom-3",
+       edit(mr_local, "/contained", contained_p1),
+       {edit(kMedicationRequest, "/contained", contained_p1)},
        "MedicationRequest"},
-      {"dom-4", edit(mr_local, "/contained", R"([{"resourceType": "Patient", "id": "p1", "meta": {"source": "#a"}}])"),
+      {"dom-4",
+       edit(mr_local, "/contained", R"([{"resourceType": "Patient", "id": "p1", "meta": {"source": "#a"}}])"),
        {edit(mr_local, "/contained", R"([{"resourceType": "Patient", "id": "p1", "meta": {"versionId": "2"}}])"),
         edit(mr_local, "/contained",
              R"([{"resourceType": "Patient", "id": "p1", "meta": {"lastUpdated": "2026-11-20T10:00:00Z"}}])")},
        "MedicationRequest"},
-      {"dom-5", edit(mr_local, "/contained", contained_p1),
-       {edit(mr_local, "/contained",
-             R"([{"resourceType": "Patient", "id": "p1", "meta": {"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}]}}])")},
+      {"dom-5",
+       edit(mr_local, "/contained", contained_p1),
+       {edit(
+           mr_local, "/contained",
+           R"([{"resourceType": "Patient", "id": "p1", "meta": {"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}]}}])")},
        "MedicationRequest"},
-      {"obs-3", edit(kObservation, "/referenceRange", R"([{"text": "below 5"}])"),
-       {edit(kObservation, "/referenceRange", R"([{"appliesTo": [{"text": "adults"}]}])")}, "Observation.referenceRange[0]"},
-      {"obs-6", edit(edit(kObservation, "/valueQuantity", ""), "/dataAbsentReason", R"({"text": "not done"})"),
-       {edit(kObservation, "/dataAbsentReason", R"({"text": "not done"})")}, "Observation"},
-      {"obs-7", edit(edit(kObservation, "/valueQuantity", ""), "/component", R"([{"code": {"coding": [{"system": "http://loinc.org", "code": "59673-4"}]}, "valueString": "x"}])"),
-       {edit(edit(kObservation, "/component", R"([{"code": {"coding": [{"system": "http://loinc.org", "code": "59673-4"}]}, "valueString": "x"}])"),
+      {"obs-3",
+       edit(kObservation, "/referenceRange", R"([{"text": "below 5"}])"),
+       {edit(kObservation, "/referenceRange", R"([{"appliesTo": [{"text": "adults"}]}])")},
+       "Observation.referenceRange[0]"},
+      {"obs-6",
+       edit(edit(kObservation, "/valueQuantity", ""), "/dataAbsentReason", R"({"text": "not done"})"),
+       {edit(kObservation, "/dataAbsentReason", R"({"text": "not done"})")},
+       "Observation"},
+      {"obs-7",
+       edit(edit(kObservation, "/valueQuantity", ""), "/component",
+            R"([{"code": {"coding": [{"system": "http://loinc.org", "code": "59673-4"}]}, "valueString": "x"}])"),
+       {edit(edit(kObservation, "/component",
+                  R"([{"code": {"coding": [{"system": "http://loinc.org", "code": "59673-4"}]}, "valueString": "x"}])"),
              "/valueQuantity", R"({"value": 1})")},
        "Observation"},
-      {"pat-1", edit(kPatient, "/contact", R"([{"name": {"family": "Rivera"}}])"),
-       {edit(kPatient, "/contact", R"([{"gender": "female"}])")}, "Patient.contact[0]"},
-      {"cpl-3", edit(kCarePlan, "/activity/0", R"({"reference": {"reference": "MedicationRequest/mr-1"}})"),
-       {edit(kCarePlan, "/activity/0/reference", R"({"reference": "MedicationRequest/mr-1"})")}, "CarePlan.activity[0]"},
-      {"ppc-1", edit(edit(kConsent, "/policyRule", ""), "/policy", R"([{"uri": "https://www.ecfr.gov/current/title-42/part-2"}])"),
-       {edit(kConsent, "/policyRule", "")}, "Consent"},
+      {"pat-1",
+       edit(kPatient, "/contact", R"([{"name": {"family": "Rivera"}}])"),
+       {edit(kPatient, "/contact", R"([{"gender": "female"}])")},
+       "Patient.contact[0]"},
+      {"cpl-3",
+       edit(kCarePlan, "/activity/0", R"({"reference": {"reference": "MedicationRequest/mr-1"}})"),
+       {edit(kCarePlan, "/activity/0/reference", R"({"reference": "MedicationRequest/mr-1"})")},
+       "CarePlan.activity[0]"},
+      {"ppc-1",
+       edit(edit(kConsent, "/policyRule", ""), "/policy", R"([{"uri": "https://www.ecfr.gov/current/title-42/part-2"}])"),
+       {edit(kConsent, "/policyRule", "")},
+       "Consent"},
       {"ppc-2", kConsent, {edit(kConsent, "/patient", "")}, "Consent"},
-      {"ppc-3", edit(kConsent, "/scope/coding/0/code", R"("research")"),
-       {edit(edit(kConsent, "/scope/coding/0/code", R"("research")"), "/patient", "")}, "Consent"},
-      {"ppc-4", edit(kConsent, "/scope/coding/0/code", R"("adr")"),
-       {edit(edit(kConsent, "/scope/coding/0/code", R"("adr")"), "/patient", "")}, "Consent"},
-      {"ppc-5", edit(kConsent, "/scope/coding/0/code", R"("treatment")"),
-       {edit(edit(kConsent, "/scope/coding/0/code", R"("treatment")"), "/patient", "")}, "Consent"},
+      {"ppc-3",
+       edit(kConsent, "/scope/coding/0/code", R"("research")"),
+       {edit(edit(kConsent, "/scope/coding/0/code", R"("research")"), "/patient", "")},
+       "Consent"},
+      {"ppc-4",
+       edit(kConsent, "/scope/coding/0/code", R"("adr")"),
+       {edit(edit(kConsent, "/scope/coding/0/code", R"("adr")"), "/patient", "")},
+       "Consent"},
+      {"ppc-5",
+       edit(kConsent, "/scope/coding/0/code", R"("treatment")"),
+       {edit(edit(kConsent, "/scope/coding/0/code", R"("treatment")"), "/patient", "")},
+       "Consent"},
       // a scope code from another system does not need a patient (the rule is about consentscope)
       {"ppc-2", edit(edit(kConsent, "/scope/coding/0/system", R"("http://example.org/scope")"), "/patient", ""), {}, ""},
-      {"att-1", withExtension(R"("valueAttachment": {"contentType": "text/plain", "data": "aGk="})"),
-       {withExtension(R"("valueAttachment": {"data": "aGk="})")}, tp_ext + ".valueAttachment"},
-      {"age-1", withExtension(R"("valueAge": {"value": 5, "system": "http://unitsofmeasure.org", "code": "a"})"),
+      {"att-1",
+       withExtension(R"("valueAttachment": {"contentType": "text/plain", "data": "aGk="})"),
+       {withExtension(R"("valueAttachment": {"data": "aGk="})")},
+       tp_ext + ".valueAttachment"},
+      {"age-1",
+       withExtension(R"("valueAge": {"value": 5, "system": "http://unitsofmeasure.org", "code": "a"})"),
        {withExtension(R"("valueAge": {"value": -1, "system": "http://unitsofmeasure.org", "code": "a"})"),
         withExtension(R"("valueAge": {"value": 5, "unit": "years"})"),
         withExtension(R"("valueAge": {"value": 5, "system": "http://example.org/units", "code": "a"})")},
        tp_ext + ".valueAge"},
-      {"cnt-3", withExtension(R"("valueCount": {"value": 2, "system": "http://unitsofmeasure.org", "code": "1"})"),
+      {"cnt-3",
+       withExtension(R"("valueCount": {"value": 2, "system": "http://unitsofmeasure.org", "code": "1"})"),
        {withExtension(R"("valueCount": {"value": 2.5, "system": "http://unitsofmeasure.org", "code": "1"})"),
         withExtension(R"("valueCount": {"value": 2, "system": "http://unitsofmeasure.org", "code": "kit"})"),
         withExtension(R"("valueCount": {"value": 2})")},
        tp_ext + ".valueCount"},
-      {"dis-1", withExtension(R"("valueDistance": {"value": 5, "system": "http://unitsofmeasure.org", "code": "km"})"),
-       {withExtension(R"("valueDistance": {"value": 5, "unit": "km"})")}, tp_ext + ".valueDistance"},
-      {"drt-1", withExtension(R"("valueDuration": {"value": 5, "system": "http://unitsofmeasure.org", "code": "h"})"),
+      {"dis-1",
+       withExtension(R"("valueDistance": {"value": 5, "system": "http://unitsofmeasure.org", "code": "km"})"),
+       {withExtension(R"("valueDistance": {"value": 5, "unit": "km"})")},
+       tp_ext + ".valueDistance"},
+      {"drt-1",
+       withExtension(R"("valueDuration": {"value": 5, "system": "http://unitsofmeasure.org", "code": "h"})"),
        {withExtension(R"("valueDuration": {"value": 5, "system": "http://example.org/units", "code": "h"})"),
         withExtension(R"("valueDuration": {"system": "http://unitsofmeasure.org", "code": "h"})")},
        tp_ext + ".valueDuration"},
-      {"rng-2", withExtension(R"("valueRange": {"low": {"value": 1, "unit": "mg"}, "high": {"value": 5, "unit": "mg"}})"),
+      {"rng-2",
+       withExtension(R"("valueRange": {"low": {"value": 1, "unit": "mg"}, "high": {"value": 5, "unit": "mg"}})"),
        {withExtension(R"("valueRange": {"low": {"value": 5, "unit": "mg"}, "high": {"value": 1, "unit": "mg"}})")},
        tp_ext + ".valueRange"},
       // different units: FHIRPath would convert; undecided here, so not a failure
-      {"rng-2", withExtension(R"("valueRange": {"low": {"value": 5, "unit": "g"}, "high": {"value": 1, "unit": "kg"}})"), {}, ""},
-      {"rat-1", withExtension(R"("valueRatio": {"numerator": {"value": 1}, "denominator": {"value": 2}})"),
+      {"rng-2",
+       withExtension(R"("valueRange": {"low": {"value": 5, "unit": "g"}, "high": {"value": 1, "unit": "kg"}})"),
+       {},
+       ""},
+      {"rat-1",
+       withExtension(R"("valueRatio": {"numerator": {"value": 1}, "denominator": {"value": 2}})"),
        {withExtension(R"("valueRatio": {"numerator": {"value": 1}})"),
         withExtension(R"("valueRatio": {"denominator": {"value": 2}})")},
        tp_ext + ".valueRatio"},
-      {"drq-1", withExtension(drq + R"("codeFilter": [{"path": "code"}]})"),
+      {"drq-1",
+       withExtension(drq + R"("codeFilter": [{"path": "code"}]})"),
        {withExtension(drq + R"("codeFilter": [{"path": "code", "searchParam": "code"}]})")},
        tp_ext + ".valueDataRequirement.codeFilter[0]"},
-      {"drq-2", withExtension(drq + R"("dateFilter": [{"searchParam": "date", "valueDateTime": "2026"}]})"),
-       {withExtension(drq + R"("dateFilter": [{"valueDateTime": "2026"}]})")}, tp_ext + ".valueDataRequirement.dateFilter[0]"},
-      {"exp-1", withExtension(R"("valueExpression": {"language": "text/fhirpath", "expression": "true"})"),
-       {withExtension(R"("valueExpression": {"language": "text/fhirpath", "name": "x"})")}, tp_ext + ".valueExpression"},
-      {"trd-1", withExtension(R"("valueTriggerDefinition": {"type": "data-changed", "data": [{"type": "Patient"}]})"),
-       {withExtension(R"("valueTriggerDefinition": {"type": "data-changed", "data": [{"type": "Patient"}], "timingDate": "2026-01-01"})")},
+      {"drq-2",
+       withExtension(drq + R"("dateFilter": [{"searchParam": "date", "valueDateTime": "2026"}]})"),
+       {withExtension(drq + R"("dateFilter": [{"valueDateTime": "2026"}]})")},
+       tp_ext + ".valueDataRequirement.dateFilter[0]"},
+      {"exp-1",
+       withExtension(R"("valueExpression": {"language": "text/fhirpath", "expression": "true"})"),
+       {withExtension(R"("valueExpression": {"language": "text/fhirpath", "name": "x"})")},
+       tp_ext + ".valueExpression"},
+      {"trd-1",
+       withExtension(R"("valueTriggerDefinition": {"type": "data-changed", "data": [{"type": "Patient"}]})"),
+       {withExtension(
+           R"("valueTriggerDefinition": {"type": "data-changed", "data": [{"type": "Patient"}], "timingDate": "2026-01-01"})")},
        tp_ext + ".valueTriggerDefinition"},
-      {"trd-2", withExtension(R"("valueTriggerDefinition": {"type": "named-event", "name": "x"})"),
-       {withExtension(R"("valueTriggerDefinition": {"type": "named-event", "name": "x", "condition": {"language": "text/fhirpath", "expression": "true"}})")},
+      {"trd-2",
+       withExtension(R"("valueTriggerDefinition": {"type": "named-event", "name": "x"})"),
+       {withExtension(
+           R"("valueTriggerDefinition": {"type": "named-event", "name": "x", "condition": {"language": "text/fhirpath", "expression": "true"}})")},
        tp_ext + ".valueTriggerDefinition"},
-      {"trd-3", withExtension(R"("valueTriggerDefinition": {"type": "periodic", "timingDate": "2026-01-01"})"),
+      {"trd-3",
+       withExtension(R"("valueTriggerDefinition": {"type": "periodic", "timingDate": "2026-01-01"})"),
        {withExtension(R"("valueTriggerDefinition": {"type": "named-event"})"),
         withExtension(R"("valueTriggerDefinition": {"type": "periodic"})"),
         withExtension(R"("valueTriggerDefinition": {"type": "data-added"})")},
        tp_ext + ".valueTriggerDefinition"},
-      {"us-core-2", edit(edit(kLab, "/valueCodeableConcept", ""), "/dataAbsentReason", R"({"text": "not done"})"),
-       {edit(kLab, "/valueCodeableConcept", "")}, "Observation"},
-      {"us-core-6", kProfiledPatient,
+      {"us-core-2",
+       edit(edit(kLab, "/valueCodeableConcept", ""), "/dataAbsentReason", R"({"text": "not done"})"),
+       {edit(kLab, "/valueCodeableConcept", "")},
+       "Observation"},
+      {"us-core-6",
+       kProfiledPatient,
        {edit(kProfiledPatient, "/name/0", R"({"text": "Ana Rivera"})"),
         edit(kProfiledPatient, "/name/0/extension",
              R"([{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}])")},
        "Patient.name[0]"},
-      {"us-core-6", edit(kProfiledPatient, "/name/0",
-                         R"({"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "masked"}]})"),
-       {}, ""},
+      {"us-core-6",
+       edit(
+           kProfiledPatient, "/name/0",
+           R"({"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "masked"}]})"),
+       {},
+       ""},
   };
 }
 
@@ -257,12 +332,14 @@ TEST(InvariantTest, EachInvariantPassesAndFails) {
       const auto failing = repoProfiles().validate(parse(failing_text));
       EXPECT_FALSE(failing.valid()) << failing_text;
       EXPECT_TRUE(hasInvariantIssue(failing, c.key, c.expression))
-          << "want invariant " << c.key << " at " << c.expression << "\n" << failing_text << "\n"
+          << "want invariant " << c.key << " at " << c.expression << "\n"
+          << failing_text << "\n"
           << failing.operationOutcomeJson();
       if (!c.only_this_rule) continue;
       for (const auto& i : failing.issues) {
         EXPECT_TRUE(i.code == "invariant" && i.diagnostics.find("Constraint " + c.key + " ") == 0)
-            << "another rule failed too, so the case does not prove the check:\n" << failing.operationOutcomeJson();
+            << "another rule failed too, so the case does not prove the check:\n"
+            << failing.operationOutcomeJson();
       }
     }
   }
@@ -281,8 +358,8 @@ TEST(InvariantTest, EverySupportedInvariantHasAPassingAndAFailingCase) {
 }
 
 TEST(InvariantTest, IssueCarriesKeyHumanTextAndElementButNoValues) {
-  const std::string text =
-      edit(kConsent, "/provision/provision/0/period", R"({"start": "2031-05-06", "end": "2030-01-02"})");
+  const std::string text = edit(kConsent, "/provision/provision/0/period",
+                                R"({"start": "2031-05-06", "end": "2030-01-02"})");
   const auto result = repoProfiles().validate(parse(text));
   ASSERT_EQ(result.issues.size(), 1U) << result.operationOutcomeJson();
   const auto& issue = result.issues[0];
@@ -366,8 +443,9 @@ TEST_F(InvariantLoadTest, WarningsAreNotEvaluatedAndKnownKeysApplyWhereTheProfil
                      "expression": "(family.exists() or given.exists())   xor extension.where(url='http://hl7.org/fhir/StructureDefinition/data-absent-reason').exists()"}]})j");
   auto loaded = ProfileSet::loadDirectory(dir_);
   ASSERT_TRUE(loaded) << loaded.error().describe();
-  const std::string patient = edit(edit(kPatient, "/meta", R"({"profile": ["https://fhir-gateway.dev/fhir/StructureDefinition/test-patient"]})"),
-                                   "/contact", R"([{"name": {"text": "R"}}])");
+  const std::string patient =
+      edit(edit(kPatient, "/meta", R"({"profile": ["https://fhir-gateway.dev/fhir/StructureDefinition/test-patient"]})"),
+           "/contact", R"([{"name": {"text": "R"}}])");
   const auto result = loaded.value().validate(parse(patient));
   EXPECT_TRUE(hasInvariantIssue(result, "us-core-6", "Patient.contact[0].name")) << result.operationOutcomeJson();
   // the profile put it on contact.name only: Patient.name without family/given is fine here
@@ -376,7 +454,8 @@ TEST_F(InvariantLoadTest, WarningsAreNotEvaluatedAndKnownKeysApplyWhereTheProfil
 }
 
 TEST_F(InvariantLoadTest, AConstraintOnASliceIsRejected) {
-  writeProfile(R"j({"id": "Patient.identifier", "path": "Patient.identifier", "slicing": {"discriminator": [{"type": "pattern", "path": "$this"}], "rules": "open"}},
+  writeProfile(
+      R"j({"id": "Patient.identifier", "path": "Patient.identifier", "slicing": {"discriminator": [{"type": "pattern", "path": "$this"}], "rules": "open"}},
     {"id": "Patient.identifier:mrn", "path": "Patient.identifier", "sliceName": "mrn", "patternIdentifier": {"system": "https://x"},
      "constraint": [{"key": "us-core-6", "severity": "error", "human": "x", "expression": "x"}]})j");
   auto loaded = ProfileSet::loadDirectory(dir_);

@@ -60,8 +60,8 @@ TEST(MutationTest, GatewayRejectsEveryMutation) {
     SCOPED_TRACE(id);
     EXPECT_TRUE(ids.insert(id).second) << "duplicate id";
     const std::string golden(json::getString(m, "golden"));
-    const rapidjson::Document goldens =
-        parse(readFile(kRepo / "mappers" / "clinic-v1" / "golden" / (golden + ".expected.json")));
+    const rapidjson::Document goldens = parse(
+        readFile(kRepo / "mappers" / "clinic-v1" / "golden" / (golden + ".expected.json")));
     ASSERT_TRUE(goldens.IsArray());
     const auto index = m["resource"].GetUint();
     ASSERT_LT(index, goldens.Size());

@@ -39,12 +39,11 @@ bool hasIssue(const ValidationResult& r, std::string_view code, std::string_view
   return false;
 }
 
-#define EXPECT_ISSUE(result, code, expression)                                                   \
-  do {                                                                                           \
-    const auto& r_ = (result);                                                                   \
-    EXPECT_FALSE(r_.valid());                                                                    \
-    EXPECT_TRUE(hasIssue(r_, code, expression)) << "want " << code << " at " << expression << "\n" \
-                                                << describe(r_);                                 \
+#define EXPECT_ISSUE(result, code, expression)                                                                      \
+  do {                                                                                                              \
+    const auto& r_ = (result);                                                                                      \
+    EXPECT_FALSE(r_.valid());                                                                                       \
+    EXPECT_TRUE(hasIssue(r_, code, expression)) << "want " << code << " at " << expression << "\n" << describe(r_); \
   } while (0)
 
 // ---- realistic resources for each project profile ----------------------------------------------
@@ -146,8 +145,7 @@ TEST(ProfileSetTest, LoadsEveryProjectProfile) {
   EXPECT_THAT(profiles().profileUrls(),
               ::testing::ElementsAre(kGw + "gw-careplan", kGw + "gw-consent", kGw + "gw-medicationrequest",
                                      kGw + "gw-observation-harm-reduction", kGw + "gw-observation-lab",
-                                     kGw + "gw-observation-overdose", kGw + "gw-observation-screening",
-                                     kGw + "gw-patient"));
+                                     kGw + "gw-observation-overdose", kGw + "gw-observation-screening", kGw + "gw-patient"));
   EXPECT_TRUE(profiles().knowsProfile("http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"));
   EXPECT_FALSE(profiles().knowsProfile("http://hl7.org/fhir/StructureDefinition/Observation"));
 }
@@ -167,10 +165,14 @@ TEST(ProfileSetTest, EveryProjectProfileAcceptsARealisticResource) {
 // must meet, whether or not the mapper writes it into meta.profile.
 std::string profileForGolden(const std::string& file_name) {
   static const std::pair<const char*, const char*> kByPrefix[] = {
-      {"patient_", "gw-patient"},           {"prescription_", "gw-medicationrequest"},
-      {"lab_", "gw-observation-lab"},       {"screening_", "gw-observation-screening"},
-      {"harm_reduction_", "gw-observation-harm-reduction"}, {"overdose_", "gw-observation-overdose"},
-      {"treatment_plan_", "gw-careplan"},   {"consent_", "gw-consent"},
+      {"patient_", "gw-patient"},
+      {"prescription_", "gw-medicationrequest"},
+      {"lab_", "gw-observation-lab"},
+      {"screening_", "gw-observation-screening"},
+      {"harm_reduction_", "gw-observation-harm-reduction"},
+      {"overdose_", "gw-observation-overdose"},
+      {"treatment_plan_", "gw-careplan"},
+      {"consent_", "gw-consent"},
   };
   for (const auto& [prefix, profile] : kByPrefix) {
     if (file_name.rfind(prefix, 0) == 0) return kGw + profile;
@@ -233,7 +235,8 @@ TEST(ProfileSetTest, MaxCardinality) {
                           R"([{"url": "http://example.org/x", "valueString": "a"}])")),
                "structure", "MedicationRequest.extension[0].extension");
   // a slice max: two laboratory categories where the lab profile allows one
-  const std::string lab = R"({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]})";
+  const std::string lab =
+      R"({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]})";
   EXPECT_ISSUE(check(edit(kLab, "/category", "[" + lab + "," + lab + "]")), "structure", "Observation.category");
 }
 
@@ -245,24 +248,24 @@ TEST(ProfileSetTest, PrimitiveFormats) {
     const char* expression;
   };
   const Case cases[] = {
-      {kPatient, "/id", R"("no spaces allowed")", "Patient.id"},                                   // id
+      {kPatient, "/id", R"("no spaces allowed")", "Patient.id"},                                           // id
       {kPatient, "/identifier/0/system", R"("https://ids example/mrn")", "Patient.identifier[0].system"},  // uri
-      {kPatient, "/gender", R"(" female")", "Patient.gender"},                                   // code
-      {kPatient, "/birthDate", R"("1988-02-30")", "Patient.birthDate"},                          // date
-      {kPatient, "/birthDate", R"("04/02/1988")", "Patient.birthDate"},                          // date
-      {kLab, "/effectiveDateTime", R"("2026-11-20T09:00")", "Observation.effectiveDateTime"},    // dateTime
+      {kPatient, "/gender", R"(" female")", "Patient.gender"},                                             // code
+      {kPatient, "/birthDate", R"("1988-02-30")", "Patient.birthDate"},                                    // date
+      {kPatient, "/birthDate", R"("04/02/1988")", "Patient.birthDate"},                                    // date
+      {kLab, "/effectiveDateTime", R"("2026-11-20T09:00")", "Observation.effectiveDateTime"},              // dateTime
       {kLab, "/effectiveDateTime", R"("2026-11-20T09:00:00")", "Observation.effectiveDateTime"},  // dateTime, no zone
-      {kPatient, "/meta/lastUpdated", R"("2026-11-20")", "Patient.meta.lastUpdated"},            // instant
-      {kHarmReduction, "/valueQuantity/value", R"("2")", "Observation.valueQuantity.value"},     // decimal
-      {kScreening, "/valueInteger", "12.5", "Observation.valueInteger"},                         // integer
-      {kPatient, "/active", R"("true")", "Patient.active"},                                      // boolean
-      {kPatient, "/name/0/family", R"("")", "Patient.name[0].family"},                           // string
+      {kPatient, "/meta/lastUpdated", R"("2026-11-20")", "Patient.meta.lastUpdated"},             // instant
+      {kHarmReduction, "/valueQuantity/value", R"("2")", "Observation.valueQuantity.value"},      // decimal
+      {kScreening, "/valueInteger", "12.5", "Observation.valueInteger"},                          // integer
+      {kPatient, "/active", R"("true")", "Patient.active"},                                       // boolean
+      {kPatient, "/name/0/family", R"("")", "Patient.name[0].family"},                            // string
       {kMedicationRequest, "/dosageInstruction/0/timing/repeat/frequency", "0",
-       "MedicationRequest.dosageInstruction[0].timing.repeat.frequency"},                        // positiveInt
+       "MedicationRequest.dosageInstruction[0].timing.repeat.frequency"},  // positiveInt
       {kMedicationRequest, "/dispenseRequest/numberOfRepeatsAllowed", "-1",
-       "MedicationRequest.dispenseRequest.numberOfRepeatsAllowed"},                              // unsignedInt
-      {kCarePlan, "/text/div", R"("<p>plan</p>")", "CarePlan.text.div"},                         // xhtml
-      {kConsent, "/policy/0/uri", R"("not a uri")", "Consent.policy[0].uri"},                    // uri
+       "MedicationRequest.dispenseRequest.numberOfRepeatsAllowed"},            // unsignedInt
+      {kCarePlan, "/text/div", R"("<p>plan</p>")", "CarePlan.text.div"},       // xhtml
+      {kConsent, "/policy/0/uri", R"("not a uri")", "Consent.policy[0].uri"},  // uri
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.expression);
@@ -279,8 +282,10 @@ TEST(ProfileSetTest, FixedValue) {
   // gw-careplan fixes intent to "plan"; "order" is a valid care-plan-intent code otherwise
   EXPECT_ISSUE(check(edit(kCarePlan, "/intent", R"("order")")), "value", "CarePlan.intent");
   // the extension's url is fixed; a value of the wrong type is an unknown element there
-  EXPECT_ISSUE(check(edit(kMedicationRequest, "/extension/0", R"({"url": "https://fhir-gateway.dev/fhir/StructureDefinition/take-home-doses", "valueString": "6"})")),
-               "structure", "MedicationRequest.extension[0].valueString");
+  EXPECT_ISSUE(
+      check(edit(kMedicationRequest, "/extension/0",
+                 R"({"url": "https://fhir-gateway.dev/fhir/StructureDefinition/take-home-doses", "valueString": "6"})")),
+      "structure", "MedicationRequest.extension[0].valueString");
 }
 
 TEST(ProfileSetTest, PatternValue) {
@@ -293,8 +298,8 @@ TEST(ProfileSetTest, PatternValue) {
 }
 
 TEST(ProfileSetTest, RequiredBinding) {
-  EXPECT_ISSUE(check(edit(kMedicationRequest, "/dosageInstruction/0/timing/repeat/periodUnit", R"("day")")),
-               "code-invalid", "MedicationRequest.dosageInstruction[0].timing.repeat.periodUnit");
+  EXPECT_ISSUE(check(edit(kMedicationRequest, "/dosageInstruction/0/timing/repeat/periodUnit", R"("day")")), "code-invalid",
+               "MedicationRequest.dosageInstruction[0].timing.repeat.periodUnit");
   EXPECT_ISSUE(check(edit(kPatient, "/gender", R"("femal")")), "code-invalid", "Patient.gender");
   EXPECT_ISSUE(check(edit(kMedicationRequest, "/status", R"("revoked")")), "code-invalid", "MedicationRequest.status");
   EXPECT_ISSUE(check(edit(kCarePlan, "/text/status", R"("empty")")), "code-invalid", "CarePlan.text.status");
@@ -311,7 +316,8 @@ TEST(ProfileSetTest, ReferenceTarget) {
                "MedicationRequest.subject.reference");
   EXPECT_ISSUE(check(edit(kMedicationRequest, "/requester/type", R"("Group")")), "structure",
                "MedicationRequest.requester.type");
-  EXPECT_ISSUE(check(edit(kLab, "/subject/reference", R"("urn:uuid:not-a-uuid")")), "value", "Observation.subject.reference");
+  EXPECT_ISSUE(check(edit(kLab, "/subject/reference", R"("urn:uuid:not-a-uuid")")), "value",
+               "Observation.subject.reference");
   // absolute URLs and urn:uuid are fine when they name an allowed type
   EXPECT_TRUE(check(edit(kLab, "/subject/reference", R"("https://fhir.example.org/r4/Patient/abc")")).valid());
   EXPECT_TRUE(check(edit(kConsent, "/patient/reference", R"("urn:uuid:4850b438-f2bc-5596-a16a-244c1b6355b3")")).valid());
@@ -328,9 +334,11 @@ TEST(ProfileSetTest, UnknownElement) {
   EXPECT_ISSUE(check(edit(edit(kLab, "/effectiveDateTime", ""), "/effectiveTiming", R"({"event": ["2026-11-20"]})")),
                "structure", "Observation.effectiveTiming");
   // two forms of one choice element
-  EXPECT_ISSUE(check(edit(kLab, "/effectivePeriod", R"({"start": "2026-11-20"})")), "structure", "Observation.effectivePeriod");
+  EXPECT_ISSUE(check(edit(kLab, "/effectivePeriod", R"({"start": "2026-11-20"})")), "structure",
+               "Observation.effectivePeriod");
   // an extension in the gateway's namespace that no StructureDefinition defines
-  EXPECT_ISSUE(check(edit(kMedicationRequest, "/extension/0/url", R"("https://fhir-gateway.dev/fhir/StructureDefinition/take-home-dose")")),
+  EXPECT_ISSUE(check(edit(kMedicationRequest, "/extension/0/url",
+                          R"("https://fhir-gateway.dev/fhir/StructureDefinition/take-home-dose")")),
                "structure", "MedicationRequest.extension[0]");
 }
 
@@ -387,7 +395,8 @@ class ProfileFilesTest : public ::testing::Test {
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("gw_validate_" + std::to_string(std::random_device{}()));
     fs::create_directories(dir_ / "StructureDefinition");
-    for (const char* sub : {"base", "CodeSystem", "ValueSet"}) fs::copy(kProfiles / sub, dir_ / sub, fs::copy_options::recursive);
+    for (const char* sub : {"base", "CodeSystem", "ValueSet"})
+      fs::copy(kProfiles / sub, dir_ / sub, fs::copy_options::recursive);
   }
   void TearDown() override { fs::remove_all(dir_); }
 
@@ -406,7 +415,8 @@ class ProfileFilesTest : public ::testing::Test {
   "derivation": "constraint",
   "differential": {"element": [
     {"id": "Patient", "path": "Patient"},
-)" + elements + "\n  ]}\n}\n";
+)" + elements +
+           "\n  ]}\n}\n";
   }
 
   // "file:line:column" of the first occurrence of `needle` in what was written to `file`.
@@ -426,7 +436,8 @@ TEST_F(ProfileFilesTest, CustomProfileCardinality) {
     {"id": "Patient.name.given", "path": "Patient.name.given", "min": 2})"));
   auto loaded = ProfileSet::loadDirectory(dir_);
   ASSERT_TRUE(loaded) << loaded.error().describe();
-  const std::string text = edit(edit(kPatient, "/meta/profile/0", R"("https://fhir-gateway.dev/fhir/StructureDefinition/test-patient")"),
+  const std::string text = edit(edit(kPatient, "/meta/profile/0",
+                                     R"("https://fhir-gateway.dev/fhir/StructureDefinition/test-patient")"),
                                 "/name/1", R"({"family": "R", "given": ["A", "B"]})");
   const auto result = loaded.value().validate(parse(text));
   EXPECT_ISSUE(result, "required", "Patient.name[0].given");  // cardinality min: 1 given, needs 2
@@ -443,7 +454,8 @@ TEST_F(ProfileFilesTest, SyntaxErrorHasFileLineColumn) {
 }
 
 TEST_F(ProfileFilesTest, UnknownElementPathHasFileLineColumn) {
-  const std::string file = write("test-patient.json", profile(R"(    {"id": "Patient.nickname", "path": "Patient.nickname", "min": 1})"));
+  const std::string file = write("test-patient.json",
+                                 profile(R"(    {"id": "Patient.nickname", "path": "Patient.nickname", "min": 1})"));
   auto loaded = ProfileSet::loadDirectory(dir_);
   ASSERT_FALSE(loaded);
   EXPECT_EQ(loaded.error().where, positionOf(file, "\"Patient.nickname\", \"min\""));  // the "path" value
@@ -451,7 +463,8 @@ TEST_F(ProfileFilesTest, UnknownElementPathHasFileLineColumn) {
 }
 
 TEST_F(ProfileFilesTest, LooseningCardinalityAndUnsupportedRulesAreRejected) {
-  std::string file = write("test-patient.json", profile(R"(    {"id": "Patient.link.other", "path": "Patient.link.other", "min": 0})"));
+  std::string file = write("test-patient.json",
+                           profile(R"(    {"id": "Patient.link.other", "path": "Patient.link.other", "min": 0})"));
   auto loaded = ProfileSet::loadDirectory(dir_);
   ASSERT_FALSE(loaded);
   EXPECT_EQ(loaded.error().where, positionOf(file, "0}"));

@@ -3,9 +3,9 @@
 #include <future>
 
 #include "app/consent_registry_loader.hpp"
+#include "app/keys.hpp"
 #include "app/settings.hpp"
 #include "app/views.hpp"
-#include "app/keys.hpp"
 #include "common/clock.hpp"
 #include "common/json.hpp"
 #include "common/log.hpp"
@@ -72,13 +72,16 @@ Result<ImportOutcome> importCsv(const config::GatewayConfig& config, std::string
     // The operator running import has the config file and the database: every configured clinic.
     const ingest::Submitter submitter{"cli-import", {"*"}};
     std::promise<ingest::BatchResult> promise;
-    service.ingestBatch(std::move(batch).value(), submitter, [&](ingest::BatchResult r) { promise.set_value(std::move(r)); });
+    service.ingestBatch(std::move(batch).value(), submitter,
+                        [&](ingest::BatchResult r) { promise.set_value(std::move(r)); });
     auto result = promise.get_future().get();
     outcome.status = batchHttpStatus(result);
     outcome.body = ingest::batchResultJson(result);
     outcome.all_accepted = !result.failure && result.rejected() == 0 && !result.records.empty();
   }  // the committer drains before the store closes
-  GW_LOG(Info, Ingest, "csv_import_done").kv("status", outcome.status).kv("all_accepted", outcome.all_accepted ? "true" : "false");
+  GW_LOG(Info, Ingest, "csv_import_done")
+      .kv("status", outcome.status)
+      .kv("all_accepted", outcome.all_accepted ? "true" : "false");
   return outcome;
 }
 

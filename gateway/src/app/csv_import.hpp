@@ -15,8 +15,8 @@
 namespace gw::app {
 
 struct ImportOutcome {
-  int status = 0;        // as POST /v1/records would answer: 202 some accepted, 422 none, 400/413 unreadable
-  std::string body;      // the per-record result JSON (or an OperationOutcome)
+  int status = 0;    // as POST /v1/records would answer: 202 some accepted, 422 none, 400/413 unreadable
+  std::string body;  // the per-record result JSON (or an OperationOutcome)
   bool all_accepted = false;
 };
 

@@ -39,8 +39,8 @@ std::string memberPath(const std::string& base, std::string_view key) {
   return base + "[\"" + std::string(key) + "\"]";
 }
 
-void diff(const rapidjson::Value& e, const rapidjson::Value& a, const std::string& path,
-          std::vector<JsonDifference>& out, std::size_t max) {
+void diff(const rapidjson::Value& e, const rapidjson::Value& a, const std::string& path, std::vector<JsonDifference>& out,
+          std::size_t max) {
   if (out.size() >= max) return;
   if (e.IsObject() && a.IsObject()) {
     for (const auto& m : e.GetObject()) {
@@ -77,7 +77,6 @@ void diff(const rapidjson::Value& e, const rapidjson::Value& a, const std::strin
   // RapidJSON's == compares numbers by value (1 == 1.0) and objects order-insensitively.
   if (!(e == a)) out.push_back({path, compact(e), compact(a)});
 }
-
 
 void writeError(Writer& w, const Error& e) {
   w.StartObject();
@@ -281,15 +280,16 @@ std::string formatMappedRecord(const MappedRecord& mapped) {
   for (std::size_t i = 0; i < mapped.outcomes.size(); ++i) {
     const auto& o = mapped.outcomes[i];
     const auto& res = mapped.resources[static_cast<rapidjson::SizeType>(i)];
-    const std::string ref = std::string(json::getString(res, "resourceType")) + "/" + std::string(json::getString(res, "id"));
+    const std::string ref = std::string(json::getString(res, "resourceType")) + "/" +
+                            std::string(json::getString(res, "id"));
     if (i < mapped.classes.size()) {
       out += "privacy " + ref + ": class " + privacy::classSetName(mapped.classes[i]) + ", labels " + labelCodes(res) + "\n";
     }
     out += "validation " + ref + ": " + (o.valid() ? "valid" : "INVALID") +
            (o.profile.empty() ? "" : " (" + o.profile + ")") + "\n";
     for (const auto& issue : o.issues) {
-      out += "  " + std::string(validate::severityName(issue.severity)) + " " + issue.code + " at " +
-             issue.expression + ": " + issue.diagnostics + "\n";
+      out += "  " + std::string(validate::severityName(issue.severity)) + " " + issue.code + " at " + issue.expression +
+             ": " + issue.diagnostics + "\n";
     }
   }
   return out;
@@ -308,8 +308,7 @@ std::string formatMappedCsv(const MappedCsv& mapped) {
     out += "FHIR:\n" + formatMappedRecord(row.mapped);
   }
   out += std::to_string(mapped.rows.size()) + (mapped.rows.size() == 1 ? " row: " : " rows: ") +
-         std::to_string(mapped.rows.size() - mapped.failed()) + " valid, " +
-         std::to_string(mapped.failed()) + " failed\n";
+         std::to_string(mapped.rows.size() - mapped.failed()) + " valid, " + std::to_string(mapped.failed()) + " failed\n";
   return out;
 }
 

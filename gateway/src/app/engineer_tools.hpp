@@ -52,7 +52,7 @@ std::vector<JsonDifference> jsonDifferences(const rapidjson::Value& expected, co
 
 /// The outcome of one record through the record pipeline, as ingest would store it.
 struct MappedRecord {
-  std::vector<Error> errors;  // schema or mapping failures; where = record field path
+  std::vector<Error> errors;                             // schema or mapping failures; where = record field path
   rapidjson::Document resources{rapidjson::kArrayType};  // the mapped, labelled FHIR resources, in order
   std::vector<validate::ValidationResult> outcomes;      // one per resource
   std::vector<privacy::ClassSet> classes;                // one per resource: its privacy classes
@@ -64,16 +64,15 @@ struct MappedRecord {
 /// The record pipeline (schema, mapping, classification and labels, validation) on `record`,
 /// exactly as ingest runs it. With a non-empty `record_type`, the record's record_type must be
 /// that one.
-MappedRecord mapRecord(const MappingSnapshot& snapshot, const rapidjson::Value& record,
-                       std::string_view record_type = {});
+MappedRecord mapRecord(const MappingSnapshot& snapshot, const rapidjson::Value& record, std::string_view record_type = {});
 
 /// One CSV data row: its clinic record (or the error that kept it from being one) and the outcome
 /// of that record's schema check, mapping and validation.
 struct MappedCsvRow {
-  std::size_t line = 0;              // CSV line where the row starts
-  std::optional<Error> row_error;    // conversion failed: where = "line N, column 'Header'"
-  rapidjson::Document record;        // when no row_error
-  MappedRecord mapped;               // when no row_error
+  std::size_t line = 0;            // CSV line where the row starts
+  std::optional<Error> row_error;  // conversion failed: where = "line N, column 'Header'"
+  rapidjson::Document record;      // when no row_error
+  MappedRecord mapped;             // when no row_error
   bool valid() const { return !row_error && mapped.valid(); }
 };
 
@@ -90,7 +89,7 @@ MappedCsv mapCsv(const MappingSnapshot& snapshot, const mapping::CsvInputMapper&
                  std::size_t max_rows = static_cast<std::size_t>(-1));
 
 /// Human-readable text for the CLI.
-std::string formatMappedRecord(const MappedRecord& mapped);       // pretty resources + outcomes
+std::string formatMappedRecord(const MappedRecord& mapped);  // pretty resources + outcomes
 /// Per row: "line N:" then the record, its resources and outcomes as formatMappedRecord prints
 /// them, or the row's error; ends "N rows: N valid, N failed".
 std::string formatMappedCsv(const MappedCsv& mapped);

@@ -4,8 +4,8 @@
 // HTTPS listener. gateway/main/ only parses the command line and calls this.
 #include <memory>
 
-#include "common/clock.hpp"
 #include "app/views.hpp"
+#include "common/clock.hpp"
 #include "config/gateway_config.hpp"
 
 namespace gw::app {

@@ -63,7 +63,6 @@ std::string unkeyByLine(const rapidjson::Value& keyed) {
   return json::toPrettyString(out) + "\n";
 }
 
-
 // CSV golden files are keyed by CSV line, so a diff path names the row: $["line 4"].error_where.
 std::string lineKey(std::uint64_t line) { return "line " + std::to_string(line); }
 
@@ -171,7 +170,8 @@ void runCsvCase(const MappingSnapshot& snapshot, const mapping::CsvInputMapper& 
         for (const auto& issue : mapped.outcomes[i].issues) {
           if (issue.severity != validate::Severity::Error) continue;
           r.invalid.push_back(key + " " + std::string(json::getString(res, "resourceType")) + "/" +
-                              std::string(json::getString(res, "id")) + " at " + issue.expression + ": " + issue.diagnostics);
+                              std::string(json::getString(res, "id")) + " at " + issue.expression + ": " +
+                              issue.diagnostics);
         }
       }
     }
@@ -199,9 +199,7 @@ void runCsvCase(const MappingSnapshot& snapshot, const mapping::CsvInputMapper& 
 
 }  // namespace
 
-bool GoldenCaseResult::passed() const {
-  return !unreadable && mapped.valid() && differences.empty() && invalid.empty();
-}
+bool GoldenCaseResult::passed() const { return !unreadable && mapped.valid() && differences.empty() && invalid.empty(); }
 
 std::vector<GoldenCaseResult> runGoldenCases(const MappingSnapshot& snapshot, const fs::path& golden_dir, GoldenMode mode) {
   constexpr std::string_view kInput = ".input.json";
@@ -316,16 +314,17 @@ std::vector<GoldenCaseResult> runCsvGoldenCases(const MappingSnapshot& snapshot,
     GoldenCaseResult r;
     r.name = fs::relative(it->path(), csv_dir, ec).generic_string();
     std::string expected;
-    for (const auto& g : used_golden) expected += (expected.empty() ? "" : ", ") + fs::relative(g, csv_dir, ec).generic_string();
+    for (const auto& g : used_golden)
+      expected += (expected.empty() ? "" : ", ") + fs::relative(g, csv_dir, ec).generic_string();
     r.unreadable = makeError(ErrorCode::BadRequest, "a CSV golden case in a folder no CSV mapper reads, so it never runs",
                              it->path().string(),
                              "put it in golden/ beside its mapper (golden/<mapper file stem>/ when the folder holds "
-                             "several mappers)" + (expected.empty() ? std::string() : "; folders read: " + expected));
+                             "several mappers)" +
+                                 (expected.empty() ? std::string() : "; folders read: " + expected));
     results.push_back(std::move(r));
   }
   return results;
 }
-
 
 std::string formatGoldenResults(const std::vector<GoldenCaseResult>& results) {
   std::string out;
@@ -354,6 +353,5 @@ std::string formatGoldenResults(const std::vector<GoldenCaseResult>& results) {
   out += std::to_string(passed) + " passed, " + std::to_string(results.size() - passed) + " failed\n";
   return out;
 }
-
 
 }  // namespace gw::app

@@ -12,9 +12,9 @@
 namespace gw::app {
 
 struct GoldenCaseResult {
-  std::string name;  // file name without ".input.json"; CSV: "<mapper name>/<case>.csv"
+  std::string name;                 // file name without ".input.json"; CSV: "<mapper name>/<case>.csv"
   std::optional<Error> unreadable;  // the input or expected file (CSV: or the mapper) could not be read or parsed
-  MappedRecord mapped;  // record cases
+  MappedRecord mapped;              // record cases
   // Expected vs actual. CSV cases prefix the path with the file compared, "records" or "fhir",
   // and key rows by CSV line: records $["line 4"].error_where.
   std::vector<JsonDifference> differences;

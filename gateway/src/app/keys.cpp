@@ -24,7 +24,8 @@ Result<store::KeyRotation> rotateMasterKey(const config::GatewayConfig& config, 
     e.where = "--new-master-key-file " + new_key_file.string();
     return e;
   }
-  GW_TRY(auto store, store::openSqliteStore({config.storage.sqlite_path.string(), config.storage.synchronous_full, 1, current}));
+  GW_TRY(auto store,
+         store::openSqliteStore({config.storage.sqlite_path.string(), config.storage.synchronous_full, 1, current}));
   GW_TRY(auto rotation, store->rotateMasterKey(current, next.value()));
   // The rotation is part of the record a compliance review reads (key ids only, never keys).
   auto e = store::AuditEntryBuilder(store::AuditKind::KeyRotation, store::AuditOutcome::Ok, "cli",

@@ -56,12 +56,11 @@ Result<http::Principal> admit(const http::Authenticator& auth, const Access& acc
 
 Status RouteTable::add(Route route) {
   if (!route.access.public_route && route.access.roles.empty()) {
-    return makeError(ErrorCode::Config, "route " + route.method + " " + route.pattern + " declares no roles",
-                     route.pattern, "declare the roles that may call it, or mark it public (health probes only)");
+    return makeError(ErrorCode::Config, "route " + route.method + " " + route.pattern + " declares no roles", route.pattern,
+                     "declare the roles that may call it, or mark it public (health probes only)");
   }
   if (!route.handler) {
-    return makeError(ErrorCode::Config, "route " + route.method + " " + route.pattern + " has no handler",
-                     route.pattern);
+    return makeError(ErrorCode::Config, "route " + route.method + " " + route.pattern + " has no handler", route.pattern);
   }
   routes_.push_back(std::move(route));
   return ok();

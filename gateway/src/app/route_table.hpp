@@ -70,8 +70,7 @@ class RouteTable {
   /// The router serving every route behind admit(). Blocking handlers are submitted to `pool`;
   /// when it is full the client gets 503 with Retry-After: `retry_after_seconds`.
   /// `auth` and `pool` must outlive the router.
-  std::shared_ptr<http::Router> router(const http::Authenticator& auth, WorkPool& pool,
-                                       int retry_after_seconds = 1) const;
+  std::shared_ptr<http::Router> router(const http::Authenticator& auth, WorkPool& pool, int retry_after_seconds = 1) const;
 
  private:
   std::vector<Route> routes_;

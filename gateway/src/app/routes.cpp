@@ -46,7 +46,10 @@ void testMapping(Runtime& runtime, Request& req, const http::Principal&, Respond
   snapshot.rules = running->rules;
   auto answer = testMappingRequest(snapshot, req.pathParam("name"), req.body, running->rules->csv_mappers.get(),
                                    req.header("content-type"));
-  GW_LOG(Info, Mapping, "mapping_test").kv("request_id", req.request_id).kv("token", req.token_id).kv("status", answer.status);
+  GW_LOG(Info, Mapping, "mapping_test")
+      .kv("request_id", req.request_id)
+      .kv("token", req.token_id)
+      .kv("status", answer.status);
   respond(http::jsonResponse(answer.status, std::move(answer.body)));
 }
 

@@ -91,9 +91,9 @@ Status Runtime::open(std::unique_ptr<store::Store> store) {
     GW_TRY(auto endpoint, delivery::endpointFor(partner));
     GW_TRY(auto credentials, delivery::credentialsFor(partner));
     GW_TRY(auto client, delivery::FhirClient::create(std::move(endpoint), std::move(credentials)));
-    workers_.push_back(std::make_unique<delivery::PartnerWorker>(
-        partner, cfg.delivery, *store_, clock_, std::move(client),
-        delivery::DisclosureCheck{&registry_, cfg.privacy.policy_version}));
+    workers_.push_back(
+        std::make_unique<delivery::PartnerWorker>(partner, cfg.delivery, *store_, clock_, std::move(client),
+                                                  delivery::DisclosureCheck{&registry_, cfg.privacy.policy_version}));
   }
   blocking_ = std::make_unique<WorkPool>("blocking", cfg.server.blocking_threads,
                                          static_cast<std::size_t>(cfg.server.blocking_queue));

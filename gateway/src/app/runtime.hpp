@@ -101,8 +101,8 @@ class Runtime {
 
   std::mutex reload_mutex_;  // one reload at a time
   std::atomic<std::uint64_t> reload_tickets_{0};
-  std::uint64_t reload_covered_ = 0;                    // guarded by reload_mutex_
-  std::optional<Result<ReloadSummary>> last_reload_;    // guarded by reload_mutex_
+  std::uint64_t reload_covered_ = 0;                  // guarded by reload_mutex_
+  std::optional<Result<ReloadSummary>> last_reload_;  // guarded by reload_mutex_
 
   // Declared last: destroyed (joined) first, while everything their jobs use still exists.
   std::unique_ptr<WorkPool> blocking_;  // record status, audit reads and appends, ingest

@@ -15,8 +15,7 @@ namespace gw::audit {
 namespace {
 
 constexpr std::array<std::string_view, 11> kQueryParams = {
-    "clinic", "patient_key", "partner_id", "outcome", "kind", "class",
-    "from",   "to",          "after_seq",  "limit",   "format",
+    "clinic", "patient_key", "partner_id", "outcome", "kind", "class", "from", "to", "after_seq", "limit", "format",
 };
 constexpr std::size_t kMaxParamBytes = 256;
 constexpr std::size_t kEchoBytes = 40;  // enough of a bad value to recognise it, no more
@@ -39,8 +38,7 @@ std::string echo(std::string_view value) {
 }
 
 Error badParam(std::string_view name, std::string message, std::string hint) {
-  return makeError(ErrorCode::BadRequest, std::move(message), "query parameter '" + echo(name) + "'",
-                   std::move(hint));
+  return makeError(ErrorCode::BadRequest, std::move(message), "query parameter '" + echo(name) + "'", std::move(hint));
 }
 
 // Whole-string decimal; nullopt on anything else (sign, spaces, overflow).
@@ -106,8 +104,10 @@ Result<std::int64_t> parseRfc3339Millis(std::string_view s) {
                      "as %2B in a URL)");
   };
   // Lenient where a query string is: a '+' decoded as a space, any number of fraction digits.
-  static constexpr dates::Rfc3339Rules kQueryRules{
-      .year_zero = true, .max_fraction_digits = std::numeric_limits<std::size_t>::max(), .max_offset_minutes = 23 * 60 + 59, .url_spaces = true};
+  static constexpr dates::Rfc3339Rules kQueryRules{.year_zero = true,
+                                                   .max_fraction_digits = std::numeric_limits<std::size_t>::max(),
+                                                   .max_offset_minutes = 23 * 60 + 59,
+                                                   .url_spaces = true};
   dates::DateTime t;
   switch (dates::readRfc3339(s, t, kQueryRules)) {
     case dates::Rfc3339Status::Ok: return dates::unixMillis(t);
@@ -159,12 +159,12 @@ Result<AuditRequest> parseAuditQuery(const std::multimap<std::string, std::strin
     } else if (name == "outcome") {
       q.outcome = store::parseAuditOutcome(value);
       if (!q.outcome) {
-        return badParam(name, "unknown outcome '" + echo(value) + "'",
-                        "use one of: " + joined(store::auditOutcomeNames()));
+        return badParam(name, "unknown outcome '" + echo(value) + "'", "use one of: " + joined(store::auditOutcomeNames()));
       }
     } else if (name == "kind") {
       q.kind = store::parseAuditKind(value);
-      if (!q.kind) return badParam(name, "unknown kind '" + echo(value) + "'", "use one of: " + joined(store::auditKindNames()));
+      if (!q.kind)
+        return badParam(name, "unknown kind '" + echo(value) + "'", "use one of: " + joined(store::auditKindNames()));
     } else if (name == "class") {
       auto c = privacy::parseClass(value);
       if (!c) return badParam(name, "unknown class '" + echo(value) + "'", "use one of: general, sud, mh");
@@ -187,8 +187,8 @@ Result<AuditRequest> parseAuditQuery(const std::multimap<std::string, std::strin
     } else if (name == "limit") {
       auto v = parseNonNegative(value);
       if (!v || *v < 1 || *v > store::kMaxAuditPageSize) {
-        return badParam(name, "'" + echo(value) + "' is not a whole number from 1 to " +
-                                  std::to_string(store::kMaxAuditPageSize),
+        return badParam(name,
+                        "'" + echo(value) + "' is not a whole number from 1 to " + std::to_string(store::kMaxAuditPageSize),
                         "page through larger answers with after_seq");
       }
       q.limit = static_cast<int>(*v);

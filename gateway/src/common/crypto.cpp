@@ -165,14 +165,14 @@ Status sealAppend(const SecretKey& key, std::string_view plaintext, std::string_
   auto* tag = cipher_text + plaintext.size();
   EVP_CIPHER_CTX* ctx = threadContext();
   int len = 0;
-  const bool sealed =
-      ctx != nullptr && aesGcm() != nullptr && nextNonce(nonce) &&
-      EVP_EncryptInit_ex2(ctx, aesGcm(), key.data(), nonce, nullptr) == 1 &&
-      (aad.empty() || EVP_EncryptUpdate(ctx, nullptr, &len, bytes(aad), static_cast<int>(aad.size())) == 1) &&
-      (plaintext.empty() ||
-       EVP_EncryptUpdate(ctx, cipher_text, &len, bytes(plaintext), static_cast<int>(plaintext.size())) == 1) &&
-      EVP_EncryptFinal_ex(ctx, tag, &len) == 1 &&
-      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, static_cast<int>(kTagSize), tag) == 1;
+  const bool sealed = ctx != nullptr && aesGcm() != nullptr && nextNonce(nonce) &&
+                      EVP_EncryptInit_ex2(ctx, aesGcm(), key.data(), nonce, nullptr) == 1 &&
+                      (aad.empty() ||
+                       EVP_EncryptUpdate(ctx, nullptr, &len, bytes(aad), static_cast<int>(aad.size())) == 1) &&
+                      (plaintext.empty() || EVP_EncryptUpdate(ctx, cipher_text, &len, bytes(plaintext),
+                                                              static_cast<int>(plaintext.size())) == 1) &&
+                      EVP_EncryptFinal_ex(ctx, tag, &len) == 1 &&
+                      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, static_cast<int>(kTagSize), tag) == 1;
   if (!sealed) {
     out.resize(start);
     return cryptoError("AES-256-GCM encryption failed");
@@ -189,8 +189,8 @@ Result<std::string> seal(const SecretKey& key, std::string_view plaintext, std::
 Status openAppend(const SecretKey& key, std::string_view sealed, std::string_view aad, std::string& out) {
   if (key.empty()) return cryptoError("opening with an empty key");
   if (sealed.size() < kSealOverhead) {
-    return makeError(ErrorCode::InvalidInput, "the encrypted message is " + std::to_string(sealed.size()) +
-                                                  " bytes, shorter than nonce and tag");
+    return makeError(ErrorCode::InvalidInput,
+                     "the encrypted message is " + std::to_string(sealed.size()) + " bytes, shorter than nonce and tag");
   }
   if (sealed.size() > INT_MAX || aad.size() > INT_MAX) {
     return makeError(ErrorCode::PayloadTooLarge, "an encrypted payload is larger than 2 GiB");
@@ -239,8 +239,8 @@ Result<SecretKey> parseKeyText(std::string_view text, std::string_view where) {
   const auto fail = [&]() -> Result<SecretKey> {
     wipe(raw);
     return makeError(ErrorCode::Config,
-                     "not a 256-bit key: expected 64 hex digits or base64 of 32 bytes (" +
-                         std::to_string(t.size()) + " characters found)",
+                     "not a 256-bit key: expected 64 hex digits or base64 of 32 bytes (" + std::to_string(t.size()) +
+                         " characters found)",
                      std::string(where), "make one with: openssl rand -hex 32");
   };
   if (t.size() == 2 * kKeySize) {

@@ -50,8 +50,8 @@ Rfc3339Status readRfc3339(std::string_view s, DateTime& t, const Rfc3339Rules& r
     return DateSyntax;
   }
   if (s.size() < 11 || (s[10] != 'T' && s[10] != 't' && !(rules.url_spaces && s[10] == ' '))) return NoTime;
-  if (!readDigits(s, 11, 2, t.hour) || s.size() < 14 || s[13] != ':' || !readDigits(s, 14, 2, t.minute) ||
-      s.size() < 17 || s[16] != ':' || !readDigits(s, 17, 2, t.second)) {
+  if (!readDigits(s, 11, 2, t.hour) || s.size() < 14 || s[13] != ':' || !readDigits(s, 14, 2, t.minute) || s.size() < 17 ||
+      s[16] != ':' || !readDigits(s, 17, 2, t.second)) {
     return TimeSyntax;
   }
   if (t.month < 1 || t.month > 12) return MonthRange;

@@ -62,9 +62,9 @@ struct Rfc3339Rules {
 /// Why a text is not a date-time, in the order the reader checks (so the first fault is named).
 enum class Rfc3339Status : std::uint8_t {
   Ok,
-  DateSyntax,     // not YYYY-MM-DD
-  NoTime,         // no 'T' after the date
-  TimeSyntax,     // not HH:MM:SS
+  DateSyntax,  // not YYYY-MM-DD
+  NoTime,      // no 'T' after the date
+  TimeSyntax,  // not HH:MM:SS
   MonthRange,
   DayRange,       // includes year 0000 unless Rfc3339Rules::year_zero
   TimeRange,      // hour > 23, minute > 59 or second > 60

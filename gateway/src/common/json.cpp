@@ -298,8 +298,7 @@ std::optional<std::size_t> findExcessiveNesting(std::string_view text, std::size
 Status parse(std::string_view text, rapidjson::Document& doc, std::size_t base_offset, bool allow_comments) {
   if (const auto offset = findExcessiveNesting(text)) {
     doc.SetNull();
-    return makeError(ErrorCode::MalformedJson,
-                     "JSON nested deeper than " + std::to_string(kMaxDepth) + " levels",
+    return makeError(ErrorCode::MalformedJson, "JSON nested deeper than " + std::to_string(kMaxDepth) + " levels",
                      "byte " + std::to_string(base_offset + *offset), "flatten the document");
   }
   if (allow_comments) {
@@ -396,4 +395,3 @@ std::string_view getString(const rapidjson::Value& object, std::string_view key)
 }
 
 }  // namespace gw::json
-

@@ -26,8 +26,8 @@ inline constexpr std::size_t kMaxDepth = 64;
 /// Byte offset where nesting first goes deeper than `max_depth`, if it does (strings skipped).
 std::optional<std::size_t> findExcessiveNesting(std::string_view text, std::size_t max_depth = kMaxDepth);
 
-/// Parses `text` into `doc` (rejecting nesting deeper than kMaxDepth). On failure: ErrorCode::MalformedJson with the byte offset
-/// (relative to the text plus `base_offset`) and RapidJSON's reason.
+/// Parses `text` into `doc` (rejecting nesting deeper than kMaxDepth). On failure: ErrorCode::MalformedJson with the byte
+/// offset (relative to the text plus `base_offset`) and RapidJSON's reason.
 Status parse(std::string_view text, rapidjson::Document& doc, std::size_t base_offset = 0, bool allow_comments = false);
 
 /// 1-based line and column of byte `offset` in `text` (for file:line:column messages).
@@ -60,4 +60,3 @@ inline rapidjson::Value str(std::string_view s, rapidjson::Document::AllocatorTy
 }
 
 }  // namespace gw::json
-

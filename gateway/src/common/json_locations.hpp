@@ -26,7 +26,7 @@ class JsonLocations {
   /// "file:line:column" for a byte offset of `text`.
   static std::string position(const std::string& file, std::string_view text, std::size_t offset);
 
- struct Location {
+  struct Location {
     std::size_t key = 0;    // member name (opening quote), or the value for array elements
     std::size_t value = 0;  // first byte of the value
   };

@@ -46,7 +46,6 @@ class Line {
 
 }  // namespace gw::log
 
-#define GW_LOG(level, category, event)                              \
-  if (!::gw::log::enabled(::gw::log::Level::level)) {               \
-  } else                                                            \
-    ::gw::log::Line(::gw::log::Level::level, ::gw::log::Category::category, event)
+#define GW_LOG(level, category, event)                \
+  if (!::gw::log::enabled(::gw::log::Level::level)) { \
+  } else ::gw::log::Line(::gw::log::Level::level, ::gw::log::Category::category, event)

@@ -44,9 +44,8 @@ class Gauge {
 /// plus +Inf. Fixed bounds keep recording lock-free and the export shape stable.
 class Histogram {
  public:
-  static constexpr std::array<double, 19> kBounds = {1,    2.5,  5,    10,    25,    50,    100,
-                                                     250,  500,  1000, 2500,  5000,  10000, 25000,
-                                                     50000, 100000, 250000, 500000, 1000000};
+  static constexpr std::array<double, 19> kBounds = {1,    2.5,  5,     10,    25,    50,     100,    250,    500,    1000,
+                                                     2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000};
   void record(double value) {
     std::size_t i = 0;
     while (i < kBounds.size() && value > kBounds[i]) ++i;
@@ -83,11 +82,11 @@ enum class Kind { Counter, Gauge, Histogram };
 /// Declares `struct StructName` with one member per stat of ALL_X and
 /// `template <class V> void visit(V&& visitor) const` calling visitor(name, help, stat) for each
 /// (stat is a const Counter&, Gauge& or Histogram&).
-#define GW_DECLARE_STATS_STRUCT(StructName, ALL_X)                                                \
-  struct StructName {                                                                            \
-    ALL_X(GW_STATS_MEMBER_COUNTER, GW_STATS_MEMBER_GAUGE, GW_STATS_MEMBER_HISTOGRAM)             \
-    template <class Visitor>                                                                     \
-    void visit(Visitor&& visitor) const {                                                        \
-      ALL_X(GW_STATS_VISIT_COUNTER, GW_STATS_VISIT_GAUGE, GW_STATS_VISIT_HISTOGRAM)              \
-    }                                                                                            \
+#define GW_DECLARE_STATS_STRUCT(StructName, ALL_X)                                   \
+  struct StructName {                                                                \
+    ALL_X(GW_STATS_MEMBER_COUNTER, GW_STATS_MEMBER_GAUGE, GW_STATS_MEMBER_HISTOGRAM) \
+    template <class Visitor>                                                         \
+    void visit(Visitor&& visitor) const {                                            \
+      ALL_X(GW_STATS_VISIT_COUNTER, GW_STATS_VISIT_GAUGE, GW_STATS_VISIT_HISTOGRAM)  \
+    }                                                                                \
   }

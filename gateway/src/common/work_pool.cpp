@@ -4,8 +4,7 @@
 
 namespace gw {
 
-WorkPool::WorkPool(std::string name, int threads, std::size_t max_queued)
-    : name_(std::move(name)), max_queued_(max_queued) {
+WorkPool::WorkPool(std::string name, int threads, std::size_t max_queued) : name_(std::move(name)), max_queued_(max_queued) {
   const int n = std::max(threads, 1);
   threads_.reserve(static_cast<std::size_t>(n));
   for (int i = 0; i < n; ++i) threads_.emplace_back([this](std::stop_token stop) { run(stop); });
@@ -104,8 +103,9 @@ void JobQueue::run(std::stop_token stop) {
       if (periodic_.empty()) {
         ready_.wait(lock, stop, has_job);
       } else {
-        const auto next = std::min_element(periodic_.begin(), periodic_.end(),
-                                           [](const Periodic& a, const Periodic& b) { return a.next < b.next; })->next;
+        const auto next = std::min_element(periodic_.begin(), periodic_.end(), [](const Periodic& a, const Periodic& b) {
+                            return a.next < b.next;
+                          })->next;
         ready_.wait_until(lock, stop, next, has_job);
       }
       if (!jobs_.empty()) {

@@ -22,11 +22,11 @@
 
 namespace gw {
 
-#define ALL_WORK_POOL_STATS(COUNTER, GAUGE, HISTOGRAM)                               \
-  COUNTER(jobs_run, "Jobs the pool ran")                                             \
+#define ALL_WORK_POOL_STATS(COUNTER, GAUGE, HISTOGRAM)                                   \
+  COUNTER(jobs_run, "Jobs the pool ran")                                                 \
   COUNTER(jobs_refused, "Jobs refused because every thread was busy and the queue full") \
-  GAUGE(jobs_queued, "Jobs accepted and not yet started")                            \
-  GAUGE(jobs_running, "Jobs running now")                                            \
+  GAUGE(jobs_queued, "Jobs accepted and not yet started")                                \
+  GAUGE(jobs_running, "Jobs running now")                                                \
   HISTOGRAM(queue_wait_us, "Time a job waited in the queue, in microseconds")
 GW_DECLARE_STATS_STRUCT(WorkPoolStats, ALL_WORK_POOL_STATS);
 

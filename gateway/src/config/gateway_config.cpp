@@ -1,8 +1,8 @@
 #include "config/gateway_config.hpp"
 
 #include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
 #include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
 
 #include <algorithm>
 #include <cctype>
@@ -11,8 +11,8 @@
 #include <sstream>
 
 #include "common/json.hpp"
-#include "common/roles.hpp"
 #include "common/json_locations.hpp"
+#include "common/roles.hpp"
 
 namespace gw::config {
 namespace {
@@ -22,13 +22,19 @@ namespace fs = std::filesystem;
 // Walks one JSON object, remembering which keys were read so the rest can be reported as unknown.
 class Reader {
  public:
-  Reader(const json::JsonLocations& locator, std::string_view text, std::string_view label, fs::path base_dir, bool check_files,
-         std::vector<Error>& errors)
-      : locator_(locator), text_(text), label_(label), base_dir_(std::move(base_dir)), check_files_(check_files), errors_(errors) {}
+  Reader(const json::JsonLocations& locator, std::string_view text, std::string_view label, fs::path base_dir,
+         bool check_files, std::vector<Error>& errors)
+      : locator_(locator),
+        text_(text),
+        label_(label),
+        base_dir_(std::move(base_dir)),
+        check_files_(check_files),
+        errors_(errors) {}
 
   void fail(const std::string& pointer, std::string message, std::string hint = {}) {
-    errors_.push_back(makeError(ErrorCode::Config, std::move(message),
-                                json::JsonLocations::position(label_, text_, locator_.keyOffset(pointer)) + " " + pathOf(pointer), std::move(hint)));
+    errors_.push_back(makeError(
+        ErrorCode::Config, std::move(message),
+        json::JsonLocations::position(label_, text_, locator_.keyOffset(pointer)) + " " + pathOf(pointer), std::move(hint)));
   }
 
   static std::string pathOf(const std::string& pointer) {
@@ -64,8 +70,7 @@ class Reader {
     return v;
   }
 
-  const rapidjson::Value* array(const rapidjson::Value& parent, const std::string& pointer, const char* key,
-                                bool required) {
+  const rapidjson::Value* array(const rapidjson::Value& parent, const std::string& pointer, const char* key, bool required) {
     const auto* v = json::find(parent, key);
     if (v == nullptr) {
       if (required) fail(pointer + "/" + key, std::string("missing required list '") + key + "'");
@@ -78,8 +83,8 @@ class Reader {
     return v;
   }
 
-  void string(const rapidjson::Value& parent, const std::string& pointer, const char* key, std::string& out,
-              bool required, std::size_t max_len = 4096) {
+  void string(const rapidjson::Value& parent, const std::string& pointer, const char* key, std::string& out, bool required,
+              std::size_t max_len = 4096) {
     const auto* v = json::find(parent, key);
     const std::string p = pointer + "/" + key;
     if (v == nullptr || (!required && v->IsString() && v->GetStringLength() == 0)) {  // "" = not set
@@ -110,8 +115,8 @@ class Reader {
   }
 
   template <class Int>
-  void integer(const rapidjson::Value& parent, const std::string& pointer, const char* key, Int& out,
-               std::int64_t min, std::int64_t max) {
+  void integer(const rapidjson::Value& parent, const std::string& pointer, const char* key, Int& out, std::int64_t min,
+               std::int64_t max) {
     const auto* v = json::find(parent, key);
     if (v == nullptr) return;  // every integer has a default
     if (!v->IsInt64() || v->GetInt64() < min || v->GetInt64() > max) {
@@ -121,8 +126,8 @@ class Reader {
     out = static_cast<Int>(v->GetInt64());
   }
 
-  void millis(const rapidjson::Value& parent, const std::string& pointer, const char* key,
-              std::chrono::milliseconds& out, std::int64_t min, std::int64_t max) {
+  void millis(const rapidjson::Value& parent, const std::string& pointer, const char* key, std::chrono::milliseconds& out,
+              std::int64_t min, std::int64_t max) {
     std::int64_t ms = out.count();
     integer(parent, pointer, key, ms, min, max);
     out = std::chrono::milliseconds(ms);
@@ -138,8 +143,8 @@ class Reader {
     out = v->GetBool();
   }
 
-  void strings(const rapidjson::Value& parent, const std::string& pointer, const char* key,
-               std::vector<std::string>& out, bool required) {
+  void strings(const rapidjson::Value& parent, const std::string& pointer, const char* key, std::vector<std::string>& out,
+               bool required) {
     const auto* list = array(parent, pointer, key, required);
     if (list == nullptr) return;
     for (rapidjson::SizeType i = 0; i < list->Size(); ++i) {
@@ -190,8 +195,7 @@ bool isHex64(std::string_view s) {
 bool isSimpleId(std::string_view s) {
   if (s.empty() || s.size() > 64) return false;
   for (char c : s) {
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-          c == '.')) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.')) {
       return false;
     }
   }
@@ -202,8 +206,9 @@ void readServer(Reader& r, const rapidjson::Value& root, Server& server) {
   const std::string p = "/server";
   const auto* s = r.object(root, "", "server", true);
   if (s == nullptr) return;
-  r.checkKeys(*s, p, {"address", "port", "threads", "blocking_threads", "blocking_queue", "tls", "max_body_bytes",
-                      "read_timeout_ms", "write_timeout_ms", "idle_timeout_ms", "max_connections"});
+  r.checkKeys(*s, p,
+              {"address", "port", "threads", "blocking_threads", "blocking_queue", "tls", "max_body_bytes",
+               "read_timeout_ms", "write_timeout_ms", "idle_timeout_ms", "max_connections"});
   r.string(*s, p, "address", server.address, false, 255);
   r.integer(*s, p, "port", server.port, 0, 65535);
   r.integer(*s, p, "threads", server.threads, 1, 256);
@@ -254,8 +259,7 @@ void readTokens(Reader& r, const rapidjson::Value& root, std::vector<Token>& tok
     for (std::size_t k = 0; k < token.roles.size(); ++k) {
       const auto& role = token.roles[k];
       if (!parseRole(role)) {
-        r.fail(p + "/roles/" + std::to_string(k), "'" + role + "' is not a role",
-               "allowed: " + std::string(kRoleList));
+        r.fail(p + "/roles/" + std::to_string(k), "'" + role + "' is not a role", "allowed: " + std::string(kRoleList));
       }
     }
     r.strings(t, p, "clinics", token.clinics, false);
@@ -327,9 +331,9 @@ void readPartners(Reader& r, const rapidjson::Value& root, std::vector<Partner>&
       r.fail(p, "expected an object");
       continue;
     }
-    r.checkKeys(v, p, {"id", "name", "fhir_base_url", "ca_file", "client_cert_file", "client_key_file",
-                       "bearer_token_env", "purpose_of_use", "max_bundle_entries", "connect_timeout_ms",
-                       "request_timeout_ms", "retry"});
+    r.checkKeys(v, p,
+                {"id", "name", "fhir_base_url", "ca_file", "client_cert_file", "client_key_file", "bearer_token_env",
+                 "purpose_of_use", "max_bundle_entries", "connect_timeout_ms", "request_timeout_ms", "retry"});
     Partner partner;
     r.string(v, p, "id", partner.id, true, 64);
     if (!partner.id.empty() && !isSimpleId(partner.id)) {
@@ -387,8 +391,9 @@ void readPrivacy(Reader& r, const rapidjson::Value& root, Privacy& privacy) {
     r.fail(p, "expected an object");
     return;
   }
-  r.checkKeys(*v, p, {"master_key_file", "master_key_env", "retention_days", "purge_interval_minutes", "part2_notice",
-                      "policy_version"});
+  r.checkKeys(*v, p,
+              {"master_key_file", "master_key_env", "retention_days", "purge_interval_minutes", "part2_notice",
+               "policy_version"});
   r.path(*v, p, "master_key_file", privacy.master_key_file, false, true);
   r.string(*v, p, "master_key_env", privacy.master_key_env, false, 200);
   if (!privacy.master_key_env.empty() && !isEnvName(privacy.master_key_env)) {
@@ -396,8 +401,9 @@ void readPrivacy(Reader& r, const rapidjson::Value& root, Privacy& privacy) {
            "put the key in the variable, e.g. GW_MASTER_KEY, and its name here");
   }
   if (privacy.master_key_file.empty() == privacy.master_key_env.empty()) {
-    r.fail(p, privacy.master_key_file.empty() ? "no master key source: set master_key_file or master_key_env"
-                                              : "master_key_file and master_key_env are both set: set exactly one",
+    r.fail(p,
+           privacy.master_key_file.empty() ? "no master key source: set master_key_file or master_key_env"
+                                           : "master_key_file and master_key_env are both set: set exactly one",
            "make a key with: openssl rand -hex 32 > FILE && chmod 600 FILE");
   }
   if (const auto* days = r.object(*v, p, "retention_days", false)) {
@@ -566,7 +572,7 @@ std::string redactedJson(const GatewayConfig& c) {
   optional_path("client_ca_file", c.server.tls.client_ca_file);
   str("client_cert", c.server.tls.client_cert == ClientCertMode::Required   ? "required"
                      : c.server.tls.client_cert == ClientCertMode::Optional ? "optional"
-                                                                             : "none");
+                                                                            : "none");
   w.EndObject();
   w.EndObject();
 

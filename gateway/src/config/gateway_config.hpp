@@ -43,8 +43,8 @@ struct Server {
 
 struct Token {
   std::string id;
-  std::string sha256;               // hex SHA-256 of the bearer token; the token itself is never stored
-  std::vector<std::string> roles;   // ingest, engineer, compliance, admin
+  std::string sha256;                // hex SHA-256 of the bearer token; the token itself is never stored
+  std::vector<std::string> roles;    // ingest, engineer, compliance, admin
   std::vector<std::string> clinics;  // clinics whose data the token may post and read; "*" = any
 };
 
@@ -66,8 +66,8 @@ struct Storage {
 };
 
 struct Mapping {
-  std::filesystem::path format_dir;    // mapper files + schemas of the reference record format
-  std::filesystem::path profiles_dir;  // fhir-profiles/: every emitted resource is validated against it
+  std::filesystem::path format_dir;       // mapper files + schemas of the reference record format
+  std::filesystem::path profiles_dir;     // fhir-profiles/: every emitted resource is validated against it
   std::filesystem::path csv_mappers_dir;  // optional: *.csv-mapper.json files (CSV exports -> records)
 };
 

@@ -25,7 +25,8 @@ class Checker {
       return nullptr;
     }
     if (!v->IsString() || v->GetStringLength() == 0) {
-      add(path, "must be a non-empty string", missing_hint.empty() ? "send text, or leave the field out" : std::string(missing_hint));
+      add(path, "must be a non-empty string",
+          missing_hint.empty() ? "send text, or leave the field out" : std::string(missing_hint));
       return nullptr;
     }
     return v;
@@ -33,8 +34,8 @@ class Checker {
 
   /// The member as a real YYYY-MM-DD day; nullopt when absent or wrong (reported when wrong, or
   /// when absent and `required`).
-  std::optional<Date> date(const rapidjson::Value& object, std::string_view key, const std::string& path,
-                           bool required, std::string_view missing_hint, std::string_view why = {}) {
+  std::optional<Date> date(const rapidjson::Value& object, std::string_view key, const std::string& path, bool required,
+                           std::string_view missing_hint, std::string_view why = {}) {
     const rapidjson::Value* v = json::find(object, key);
     if (v == nullptr) {
       if (required) add(path, "is missing" + std::string(why), std::string(missing_hint));
@@ -136,7 +137,8 @@ std::vector<FieldError> checkValidity(const rapidjson::Value& record) {
               "consent.expires_on_event");
   }
   if (start && end && *end < *start) {
-    check.add("consent.effective.end", "is before consent.effective.start", "correct the period: the end must not precede the start");
+    check.add("consent.effective.end", "is before consent.effective.start",
+              "correct the period: the end must not precede the start");
   }
 
   check.date(c, "signed_on", "consent.signed_on", sud, "send the day the patient or representative signed", why);

@@ -60,7 +60,8 @@ struct Slot {
 
 // General means "nothing sensitive": a set with sud or mh does not also need a general consent.
 privacy::ClassSet withoutImpliedGeneral(privacy::ClassSet s) {
-  return s.sensitive() ? privacy::ClassSet(static_cast<std::uint8_t>(s.bits() & ~static_cast<std::uint8_t>(privacy::DataClass::General)))
+  return s.sensitive() ? privacy::ClassSet(
+                             static_cast<std::uint8_t>(s.bits() & ~static_cast<std::uint8_t>(privacy::DataClass::General)))
                        : s;
 }
 
@@ -123,8 +124,8 @@ struct alignas(64) Shard {
 };
 
 struct KeyEntry {
-  std::int64_t latest = 0;   // highest version seen, applied or refused as unsound
-  bool revoked_once = false; // some version was revoked: the consent can never be active again
+  std::int64_t latest = 0;                        // highest version seen, applied or refused as unsound
+  bool revoked_once = false;                      // some version was revoked: the consent can never be active again
   std::shared_ptr<const ConsentVersion> current;  // null when withdrawn by an unsound newer version
 };
 
@@ -312,8 +313,7 @@ std::vector<Error> ConsentRegistry::load(std::vector<ConsentVersion> rows) {
   return errors;
 }
 
-std::shared_ptr<const ConsentVersion> ConsentRegistry::current(std::string_view clinic,
-                                                               std::string_view consent_id) const {
+std::shared_ptr<const ConsentVersion> ConsentRegistry::current(std::string_view clinic, std::string_view consent_id) const {
   std::shared_lock lock(state_->keys_mutex);
   const KeyEntry* e = state_->entry(clinic, consent_id);
   return e == nullptr ? nullptr : e->current;
@@ -444,7 +444,8 @@ Decision ConsentRegistry::State::decide(const DecisionRequest& r) const {
   }
   if (closest == nullptr) return deny(Reason::NoConsent);
   Decision d = deny(reasonOf(closest_mask));
-  if (d.reason == Reason::ClassNotCovered) d.missing = ClassSet(static_cast<std::uint8_t>(wanted_classes & ~closest->classes));
+  if (d.reason == Reason::ClassNotCovered)
+    d.missing = ClassSet(static_cast<std::uint8_t>(wanted_classes & ~closest->classes));
   d.consent = closest->consent;
   return d;
 }

@@ -40,7 +40,10 @@ class PurposeSet {
   constexpr PurposeSet(Purpose p) : bits_(static_cast<std::uint8_t>(p)) {}  // NOLINT: implicit on purpose
 
   constexpr bool has(Purpose p) const { return (bits_ & static_cast<std::uint8_t>(p)) != 0; }
-  constexpr PurposeSet& add(Purpose p) { bits_ |= static_cast<std::uint8_t>(p); return *this; }
+  constexpr PurposeSet& add(Purpose p) {
+    bits_ |= static_cast<std::uint8_t>(p);
+    return *this;
+  }
   constexpr bool empty() const { return bits_ == 0; }
   constexpr std::uint8_t bits() const { return bits_; }
   friend constexpr bool operator==(PurposeSet, PurposeSet) = default;
@@ -60,19 +63,19 @@ std::optional<ConsentStatus> parseStatus(std::string_view s);
 
 struct ConsentVersion {
   std::string clinic;
-  std::string consent_id;         // consent.id, unique within the clinic
-  std::int64_t version = 0;       // 1, 2, ... per (clinic, consent_id); 0 = not assigned yet
-  std::string patient_key;        // internal Patient resource id (never the MRN)
-  std::string partner_id;         // consent.recipient
+  std::string consent_id;                         // consent.id, unique within the clinic
+  std::int64_t version = 0;                       // 1, 2, ... per (clinic, consent_id); 0 = not assigned yet
+  std::string patient_key;                        // internal Patient resource id (never the MRN)
+  std::string partner_id;                         // consent.recipient
   ConsentStatus status = ConsentStatus::Revoked;  // default deny: an unset row permits nothing
   PurposeSet purposes;
-  privacy::ClassSet classes;      // consent.categories
+  privacy::ClassSet classes;  // consent.categories
   Date period_start{};
-  std::optional<Date> period_end; // inclusive; none = open-ended (ends on an event or revocation)
+  std::optional<Date> period_end;  // inclusive; none = open-ended (ends on an event or revocation)
   std::optional<Date> revoked_on;
   std::optional<Date> signed_on;
-  std::string resource_id;        // the FHIR Consent resource's id (sent with Part 2 disclosures)
-  std::int64_t recorded_at = 0;   // record.recorded_at, Unix milliseconds
+  std::string resource_id;       // the FHIR Consent resource's id (sent with Part 2 disclosures)
+  std::int64_t recorded_at = 0;  // record.recorded_at, Unix milliseconds
 
   friend bool operator==(const ConsentVersion&, const ConsentVersion&) = default;
 };

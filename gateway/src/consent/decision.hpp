@@ -44,12 +44,12 @@ enum class Reason : std::uint8_t {
   InternalError,      // anything unexpected while deciding (default deny)
 };
 
-std::string_view outcomeName(Outcome o);  // "permit", "redact", "deny"
+std::string_view outcomeName(Outcome o);                     // "permit", "redact", "deny"
 std::optional<Outcome> parseOutcome(std::string_view name);  // the inverse; nullopt for anything else
-std::string_view reasonName(Reason r);    // "none", "no-consent", "expired", "not-yet-valid", ...
+std::string_view reasonName(Reason r);                       // "none", "no-consent", "expired", "not-yet-valid", ...
 
 struct Decision {
-  Outcome outcome = Outcome::Deny;         // default deny
+  Outcome outcome = Outcome::Deny;  // default deny
   Reason reason = Reason::InternalError;
   /// ClassNotCovered: the classes the consent lacks. Redact: the classes of the removed activities.
   privacy::ClassSet missing;

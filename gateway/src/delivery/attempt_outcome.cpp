@@ -1,9 +1,9 @@
 #include "delivery/attempt_outcome.hpp"
 
+#include <rapidjson/document.h>
 #include <algorithm>
 #include <charconv>
 #include <ctime>
-#include <rapidjson/document.h>
 
 #include "common/json.hpp"
 
@@ -20,7 +20,8 @@ struct Issue {
 
 // Builds {"resourceType":"OperationOutcome","issue":[...]} from our own issues, followed by
 // copies of `extra_issues` (issues taken from the partner's per-entry outcomes).
-std::string synthesizeOutcome(const std::vector<Issue>& issues, const std::vector<const rapidjson::Value*>& extra_issues = {}) {
+std::string synthesizeOutcome(const std::vector<Issue>& issues,
+                              const std::vector<const rapidjson::Value*>& extra_issues = {}) {
   rapidjson::Document doc(rapidjson::kObjectType);
   auto& a = doc.GetAllocator();
   doc.AddMember("resourceType", "OperationOutcome", a);
@@ -101,11 +102,11 @@ AttemptOutcome deadSuccess(int status, std::string_view summary_suffix, const st
   out.kind = Kind::Dead;
   out.http_status = status;
   out.error_summary = httpSummary(status, "", summary_suffix);
-  out.operation_outcome_json = synthesizeOutcome(
-      {{"error", issue_type,
-        "partner answered HTTP " + std::to_string(status) + " but " + diagnostics +
-            "; the partner may have committed some or all of the transaction, check it before resending"}},
-      extra);
+  out.operation_outcome_json =
+      synthesizeOutcome({{"error", issue_type,
+                          "partner answered HTTP " + std::to_string(status) + " but " + diagnostics +
+                              "; the partner may have committed some or all of the transaction, check it before resending"}},
+                        extra);
   return out;
 }
 
@@ -142,8 +143,7 @@ AttemptOutcome classifySuccess(const HttpResult& res, std::optional<std::size_t>
         continue;
       }
       EntryResult entry{std::string(json::getString(*response, "status")),
-                        std::string(json::getString(*response, "location")),
-                        std::string(json::getString(*response, "etag")),
+                        std::string(json::getString(*response, "location")), std::string(json::getString(*response, "etag")),
                         std::string(json::getString(*response, "lastModified"))};
       const int entry_status = leadingStatus(entry.status);
       if (!is2xx(entry_status)) {
@@ -171,12 +171,11 @@ AttemptOutcome classifySuccess(const HttpResult& res, std::optional<std::size_t>
   // A transaction-response answers every request entry; any other count means we cannot tell
   // what the partner stored.
   if (expected_entries && total != *expected_entries) {
-    auto dead = deadSuccess(status,
-                            "answered " + std::to_string(total) + " entries for " +
-                                std::to_string(*expected_entries) + " requests",
-                            "the transaction-response has " + std::to_string(total) + " entries for " +
-                                std::to_string(*expected_entries) + " requests",
-                            "processing");
+    auto dead = deadSuccess(
+        status, "answered " + std::to_string(total) + " entries for " + std::to_string(*expected_entries) + " requests",
+        "the transaction-response has " + std::to_string(total) + " entries for " + std::to_string(*expected_entries) +
+            " requests",
+        "processing");
     dead.entries = std::move(out.entries);
     return dead;
   }

@@ -24,8 +24,8 @@ class StaticBearerToken final : public CredentialSource {
 // RFC 6750 b64token characters; anything else (CR/LF above all) could split the header.
 bool validBearerToken(std::string_view token) {
   return !token.empty() && std::all_of(token.begin(), token.end(), [](unsigned char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-           c == '_' || c == '~' || c == '+' || c == '/' || c == '=';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+           c == '~' || c == '+' || c == '/' || c == '=';
   });
 }
 

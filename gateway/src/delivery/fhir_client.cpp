@@ -147,8 +147,6 @@ Status checkReadable(const PartnerEndpoint& ep, std::string_view field, const st
   return ok();
 }
 
-
-
 // TLS alerts by which a partner says it does not accept our client certificate.
 bool clientCertificateRejected(const beast::error_code& ec) {
   if (ec.category() != asio::error::get_ssl_category()) return false;
@@ -233,8 +231,7 @@ Status FhirClient::Impl::loadTls() {
   const bool has_key = !ep.client_key_file.empty();
   if (has_cert != has_key) {
     return configError(ep, has_cert ? "client_key_file" : "client_cert_file",
-                       "client_cert_file and client_key_file must be set together",
-                       "set both for mutual TLS, or neither");
+                       "client_cert_file and client_key_file must be set together", "set both for mutual TLS, or neither");
   }
   if (has_cert) {
     GW_TRY(checkReadable(ep, "client_cert_file", ep.client_cert_file, "client certificate"));
@@ -255,8 +252,7 @@ Status FhirClient::Impl::loadTls() {
                          "configure the key that belongs to the certificate");
     }
     if (ec) {
-      return configError(ep, "client_key_file",
-                         "cannot load client key '" + ep.client_key_file + "': " + ec.message(),
+      return configError(ep, "client_key_file", "cannot load client key '" + ep.client_key_file + "': " + ec.message(),
                          "client_key_file must be an unencrypted PEM private key");
     }
   }
@@ -273,20 +269,19 @@ Error FhirClient::Impl::transportError(std::string_view step, const beast::error
   }
   if (clientCertificateRejected(ec)) {
     // With TLS 1.3 this arrives on the first read, after our handshake already succeeded.
-    return makeError(ErrorCode::Unavailable,
-                     prefix + "the partner rejected the client certificate: " + ec.message() + " (" + url.authority + ")",
-                     ep.base_url,
-                     ep.client_cert_file.empty()
-                         ? "the partner requires mutual TLS: set client_cert_file and client_key_file"
-                         : "check that client_cert_file ('" + ep.client_cert_file +
-                               "') is valid and issued by a CA the partner trusts");
+    return makeError(
+        ErrorCode::Unavailable,
+        prefix + "the partner rejected the client certificate: " + ec.message() + " (" + url.authority + ")", ep.base_url,
+        ep.client_cert_file.empty()
+            ? "the partner requires mutual TLS: set client_cert_file and client_key_file"
+            : "check that client_cert_file ('" + ep.client_cert_file + "') is valid and issued by a CA the partner trusts");
   }
   std::string hint;
   if (step == "resolve") hint = "check the host name in base_url and the gateway's DNS";
-  else if (step == "connect") hint = "check that the partner server is up and reachable from the gateway (host, port, firewall)";
+  else if (step == "connect")
+    hint = "check that the partner server is up and reachable from the gateway (host, port, firewall)";
   else hint = "the partner closed or reset the connection; the delivery will be retried";
-  return makeError(ErrorCode::Unavailable, prefix + ec.message() + " (" + url.authority + ")", ep.base_url,
-                   std::move(hint));
+  return makeError(ErrorCode::Unavailable, prefix + ec.message() + " (" + url.authority + ")", ep.base_url, std::move(hint));
 }
 
 void FhirClient::Impl::close() {
@@ -353,11 +348,11 @@ Status FhirClient::Impl::connect() {
     const long verify = SSL_get_verify_result(ssl);
     Error error = transportError("handshake", ec, ep.connect_timeout);
     if (verify != X509_V_OK) {
-      error.message = "partner " + ep.id + ": handshake: certificate verify failed: " +
-                      X509_verify_cert_error_string(verify) + " (" + url.authority + ")";
+      error.message = "partner " + ep.id +
+                      ": handshake: certificate verify failed: " + X509_verify_cert_error_string(verify) + " (" +
+                      url.authority + ")";
       error.hint = "the partner's certificate is not trusted: check that ca_file ('" + ep.ca_file +
-                   "') holds the CA that signed it and that the base_url host " + url.host +
-                   " is in its subjectAltName";
+                   "') holds the CA that signed it and that the base_url host " + url.host + " is in its subjectAltName";
     } else if (error.code == ErrorCode::Unavailable) {
       error.hint = "check the partner's TLS settings (TLS 1.2 or later) and, if it requires one, the client certificate";
     }
@@ -469,7 +464,7 @@ FhirClient::~FhirClient() {
 }
 
 Result<std::unique_ptr<FhirClient>> FhirClient::create(PartnerEndpoint endpoint,
-                                                      std::unique_ptr<CredentialSource> credentials) {
+                                                       std::unique_ptr<CredentialSource> credentials) {
   if (endpoint.id.empty()) {
     return makeError(ErrorCode::Config, "partner endpoint has no id", "id", "give every partner a unique id");
   }

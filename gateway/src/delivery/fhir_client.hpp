@@ -15,10 +15,10 @@
 namespace gw::delivery {
 
 struct PartnerEndpoint {
-  std::string id;        // partner id (for logs and error messages)
-  std::string base_url;  // e.g. https://127.0.0.1:9443/fhir/R4 (https only)
-  std::string ca_file;   // CA bundle that verifies the partner (required)
-  std::string client_cert_file, client_key_file;  // optional mTLS; both or neither
+  std::string id;                                    // partner id (for logs and error messages)
+  std::string base_url;                              // e.g. https://127.0.0.1:9443/fhir/R4 (https only)
+  std::string ca_file;                               // CA bundle that verifies the partner (required)
+  std::string client_cert_file, client_key_file;     // optional mTLS; both or neither
   std::chrono::milliseconds connect_timeout{5000};   // TCP connect, and again TLS handshake
   std::chrono::milliseconds request_timeout{30000};  // whole request: write + read of the response
 };

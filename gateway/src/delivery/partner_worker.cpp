@@ -103,7 +103,8 @@ std::vector<store::AuditEntry> disclosureEntries(const store::OutboxItem& item, 
   return entries;
 }
 
-std::string deliveryDetail(const store::OutboxItem& item, int http_status, const std::vector<store::DeliveredEntry>& entries) {
+std::string deliveryDetail(const store::OutboxItem& item, int http_status,
+                           const std::vector<store::DeliveredEntry>& entries) {
   std::string detail = R"({"outbox_item":)" + std::to_string(item.id) + R"(,"http_status":)" + std::to_string(http_status);
   if (!entries.empty()) {
     detail += R"(,"locations":[)";
@@ -168,8 +169,7 @@ Status PartnerWorker::attempt(const store::OutboxItem& item) {
         const std::string error = "gave up after " + std::to_string(attempts) + " attempts: " + outcome.error_summary;
         return store_.markDead(item.id, attempts, error, outcome.operation_outcome_json, now,
                                disclosureEntries(item, store::AuditOutcome::Failed, error,
-                                                 deliveryDetail(item, outcome.http_status, {}), now,
-                                                 check_.policy_version));
+                                                 deliveryDetail(item, outcome.http_status, {}), now, check_.policy_version));
       }
       stats_.retries.inc();
       const double jitter = std::uniform_real_distribution<double>(0.0, 1.0)(random_);

@@ -22,12 +22,12 @@
 namespace gw::delivery {
 
 /// What one partner's worker counts (common/stats.hpp).
-#define ALL_DELIVERY_STATS(COUNTER, GAUGE, HISTOGRAM)                                          \
-  COUNTER(attempts, "Bundles posted to the partner")                                           \
-  COUNTER(delivered, "Items the partner accepted")                                             \
+#define ALL_DELIVERY_STATS(COUNTER, GAUGE, HISTOGRAM)                                              \
+  COUNTER(attempts, "Bundles posted to the partner")                                               \
+  COUNTER(delivered, "Items the partner accepted")                                                 \
   COUNTER(retries, "Attempts that failed in a way worth retrying (connection, timeout, 429, 5xx)") \
-  COUNTER(dead, "Items given up: a 4xx refusal, or the retry limit reached")                   \
-  COUNTER(cancelled, "Items no longer permitted when their turn came (consent re-check)")     \
+  COUNTER(dead, "Items given up: a 4xx refusal, or the retry limit reached")                       \
+  COUNTER(cancelled, "Items no longer permitted when their turn came (consent re-check)")          \
   HISTOGRAM(attempt_us, "Time of one post to the partner, in microseconds")
 GW_DECLARE_STATS_STRUCT(DeliveryStats, ALL_DELIVERY_STATS);
 
@@ -46,8 +46,8 @@ struct DisclosureCheck {
 
 class PartnerWorker {
  public:
-  PartnerWorker(const config::Partner& partner, const config::Delivery& settings, store::Store& store,
-                const Clock& clock, std::unique_ptr<FhirClient> client, DisclosureCheck check);
+  PartnerWorker(const config::Partner& partner, const config::Delivery& settings, store::Store& store, const Clock& clock,
+                std::unique_ptr<FhirClient> client, DisclosureCheck check);
   ~PartnerWorker();
   PartnerWorker(const PartnerWorker&) = delete;
   PartnerWorker& operator=(const PartnerWorker&) = delete;

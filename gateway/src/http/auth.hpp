@@ -20,8 +20,8 @@ using gw::roleName;
 std::string hashToken(std::string_view token);
 
 struct TokenEntry {
-  std::string id;                    // internal id, safe to log
-  std::string sha256_hex;            // hashToken(token), 64 hex digits (any case)
+  std::string id;          // internal id, safe to log
+  std::string sha256_hex;  // hashToken(token), 64 hex digits (any case)
   std::vector<Role> roles;
   std::vector<std::string> clinics;  // clinics an ingest token may post for; "*" = any
 };

@@ -22,11 +22,11 @@ struct ClientIdentity {
 };
 
 struct Request {
-  std::string method;  // "GET", "POST", ...
-  std::string target;  // as received: path plus query, still percent-encoded
-  std::string path;    // without query, percent-decoded
-  std::multimap<std::string, std::string> query;   // decoded names and values, '+' read as space
-  std::map<std::string, std::string> path_params;  // from "{name}" segments of the matched route
+  std::string method;                                        // "GET", "POST", ...
+  std::string target;                                        // as received: path plus query, still percent-encoded
+  std::string path;                                          // without query, percent-decoded
+  std::multimap<std::string, std::string> query;             // decoded names and values, '+' read as space
+  std::map<std::string, std::string> path_params;            // from "{name}" segments of the matched route
   std::vector<std::pair<std::string, std::string>> headers;  // as received, in order
   std::string body;
   ClientIdentity client;

@@ -34,7 +34,7 @@ struct ServerOptions {
   // its first byte to its last (so a half-sent request cannot hold a connection).
   // write: one response. idle: keep-alive wait for the next request's first byte.
   std::chrono::milliseconds read_timeout{30000}, write_timeout{30000}, idle_timeout{60000};
-  std::size_t max_connections = 1024;  // beyond: accepted, logged and closed at once
+  std::size_t max_connections = 1024;          // beyond: accepted, logged and closed at once
   std::chrono::milliseconds stop_grace{5000};  // stop(): how long in-flight requests may finish
 };
 

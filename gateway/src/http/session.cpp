@@ -160,8 +160,7 @@ void Listener::close() {
 void Listener::doAccept() {
   if (!acceptor_.is_open()) return;
   // Each connection gets its own strand: its handlers never run concurrently.
-  acceptor_.async_accept(net::make_strand(core_->ioc),
-                         beast::bind_front_handler(&Listener::onAccept, shared_from_this()));
+  acceptor_.async_accept(net::make_strand(core_->ioc), beast::bind_front_handler(&Listener::onAccept, shared_from_this()));
 }
 
 void Listener::onAccept(beast::error_code ec, tcp::socket socket) {
@@ -214,8 +213,7 @@ void Session::run() {
 void Session::onRun() {
   if (core_->stopping) return closeSocket();
   beast::get_lowest_layer(stream_).expires_after(core_->options.read_timeout);
-  stream_.async_handshake(ssl::stream_base::server,
-                          beast::bind_front_handler(&Session::onHandshake, shared_from_this()));
+  stream_.async_handshake(ssl::stream_base::server, beast::bind_front_handler(&Session::onHandshake, shared_from_this()));
 }
 
 void Session::onHandshake(beast::error_code ec) {
@@ -246,8 +244,7 @@ void Session::waitForRequest() {
   if (buffer_.size() > 0) return readHeader();  // a pipelined request is already buffered
   // Keep-alive wait: the idle timeout runs until the next request's first byte arrives; from
   // there the read timeout bounds the whole request (so a half-sent request cannot hold us).
-  beast::get_lowest_layer(stream_).expires_after(first_request_ ? core_->options.read_timeout
-                                                                : core_->options.idle_timeout);
+  beast::get_lowest_layer(stream_).expires_after(first_request_ ? core_->options.read_timeout : core_->options.idle_timeout);
   stream_.async_read_some(buffer_.prepare(kFirstReadChunk),
                           beast::bind_front_handler(&Session::onFirstBytes, shared_from_this()));
 }
@@ -274,8 +271,7 @@ void Session::readHeader() {
   parser_->body_limit(core_->options.max_body_bytes);
   parser_->header_limit(static_cast<std::uint32_t>(core_->options.max_header_bytes));
   beast::get_lowest_layer(stream_).expires_at(read_deadline_);
-  bhttp::async_read_header(stream_, buffer_, *parser_,
-                           beast::bind_front_handler(&Session::onHeader, shared_from_this()));
+  bhttp::async_read_header(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::onHeader, shared_from_this()));
 }
 
 void Session::onHeader(beast::error_code ec, std::size_t) {
@@ -283,9 +279,8 @@ void Session::onHeader(beast::error_code ec, std::size_t) {
   auto& message = parser_->get();
   request_.method = std::string(message.method_string());
   if (message.version() != 11) {
-    return failRequest(makeError(ErrorCode::InvalidInput, "only HTTP/1.1 is supported", "request line",
-                                 "send HTTP/1.1 requests"),
-                       505);
+    return failRequest(
+        makeError(ErrorCode::InvalidInput, "only HTTP/1.1 is supported", "request line", "send HTTP/1.1 requests"), 505);
   }
   if (parser_->is_done()) return handleRequest();
   if (beast::iequals(message[bhttp::field::expect], "100-continue")) {
@@ -395,9 +390,8 @@ void Session::failRequest(const Error& error, int status) {
 void Session::deliver(Response response) {
   std::shared_lock lock(core_->post_mutex);
   if (!core_->accepting_posts) return;  // stop() finished: nobody would run the handler
-  net::post(stream_.get_executor(), [self = shared_from_this(), r = std::move(response)]() mutable {
-    self->onResponse(std::move(r));
-  });
+  net::post(stream_.get_executor(),
+            [self = shared_from_this(), r = std::move(response)]() mutable { self->onResponse(std::move(r)); });
 }
 
 void Session::onResponse(Response r) {
@@ -437,13 +431,13 @@ void Session::onResponse(Response r) {
 }
 
 void Session::onWrite(beast::error_code ec, std::size_t) {
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                                        request_started_)
-                      .count();
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - request_started_).count();
   const unsigned status = response_ ? response_->result_int() : 0;
   const std::size_t bytes_out = response_ ? response_->body().size() : 0;
   // The path is not logged (it may carry a record id or an MRN); the route pattern cannot.
-  const std::string_view method = request_.method.empty() ? std::string_view("-") : std::string_view(request_.method).substr(0, 16);
+  const std::string_view method = request_.method.empty() ? std::string_view("-")
+                                                          : std::string_view(request_.method).substr(0, 16);
   const std::string_view route = request_.route.empty() ? std::string_view("-") : std::string_view(request_.route);
   const std::string_view token = request_.token_id.empty() ? std::string_view("-") : std::string_view(request_.token_id);
   if (log::enabled(log::Level::Info)) {
@@ -488,8 +482,7 @@ void Session::lingerAndClose() {
 
 void Session::discardInput() {
   buffer_.clear();
-  stream_.async_read_some(buffer_.prepare(kFirstReadChunk), [self = shared_from_this()](beast::error_code ec,
-                                                                                         std::size_t) {
+  stream_.async_read_some(buffer_.prepare(kFirstReadChunk), [self = shared_from_this()](beast::error_code ec, std::size_t) {
     if (ec) {
       self->state_ = State::Closed;
       return self->closeSocket();
@@ -500,8 +493,8 @@ void Session::discardInput() {
 
 void Session::closeGracefully() {
   state_ = State::Closing;
-  beast::get_lowest_layer(stream_).expires_after(std::min<std::chrono::milliseconds>(core_->options.write_timeout,
-                                                                                     kShutdownTimeout));
+  beast::get_lowest_layer(stream_).expires_after(
+      std::min<std::chrono::milliseconds>(core_->options.write_timeout, kShutdownTimeout));
   stream_.async_shutdown([self = shared_from_this()](beast::error_code) {
     self->state_ = State::Closed;
     self->closeSocket();

@@ -58,9 +58,8 @@ Result<ssl::context> makeServerTlsContext(const ServerOptions& options) {
   // TLS 1.2 floor (also set as options for stacks that consult them), no compression (CRIME),
   // no renegotiation (client-initiated renegotiation is a DoS lever), our cipher order.
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  SSL_CTX_set_options(ctx, SSL_OP_NO_SSLv2 | SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 |
-                               SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-                               SSL_OP_SINGLE_ECDH_USE);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_SSLv2 | SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 | SSL_OP_NO_COMPRESSION |
+                               SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_SINGLE_ECDH_USE);
   if (SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) != 1 ||
       SSL_CTX_set_ciphersuites(ctx, "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256") != 1) {
     return makeError(ErrorCode::Internal, "OpenSSL rejected the built-in cipher list: " + takeOpenSslError());
@@ -75,8 +74,8 @@ Result<ssl::context> makeServerTlsContext(const ServerOptions& options) {
   if (SSL_CTX_use_PrivateKey_file(ctx, options.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
     if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
       ERR_clear_error();
-      return makeError(ErrorCode::Config, "the private key does not belong to the server certificate",
-                       options.key_file, "point key_file at the key that was used to request " + options.cert_file);
+      return makeError(ErrorCode::Config, "the private key does not belong to the server certificate", options.key_file,
+                       "point key_file at the key that was used to request " + options.cert_file);
     }
     return makeError(ErrorCode::Config, "not a usable PEM private key: " + takeOpenSslError(), options.key_file,
                      "key_file must hold the unencrypted PEM private key of cert_file");

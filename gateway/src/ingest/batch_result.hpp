@@ -25,10 +25,10 @@ struct RecordResult {
   store::IngestDisposition disposition = store::IngestDisposition::Created;
   int version = 0;
   store::RecordState state = store::RecordState::Received;
-  std::string record_key;                 // pseudonymous id, safe to log
-  std::string invalid_outcome;            // OperationOutcome JSON when state is Invalid
-  std::vector<std::string> resources;     // "Type/id"
-  std::vector<std::string> queued_for;    // partner ids (empty when unchanged)
+  std::string record_key;               // pseudonymous id, safe to log
+  std::string invalid_outcome;          // OperationOutcome JSON when state is Invalid
+  std::vector<std::string> resources;   // "Type/id"
+  std::vector<std::string> queued_for;  // partner ids (empty when unchanged)
 };
 
 struct BatchResult {

@@ -16,7 +16,6 @@
 namespace gw::ingest {
 namespace {
 
-
 std::string consentKey(const consent::ConsentVersion& v) { return v.clinic + "/" + v.consent_id; }
 
 // A JSON object with string members, for the audit entry's detail (ids and codes only).
@@ -82,8 +81,8 @@ Status DisclosurePlanner::attachConsent(const consent::ConsentVersion& consent, 
   return ok();
 }
 
-Status DisclosurePlanner::classifyAndLabel(const privacy::Classifier& classifier, bool part2,
-                                           rapidjson::Document& resource, ClassifiedResource& out) {
+Status DisclosurePlanner::classifyAndLabel(const privacy::Classifier& classifier, bool part2, rapidjson::Document& resource,
+                                           ClassifiedResource& out) {
   out.classification = classifier.classify(resource, part2);
   if (out.resource_type == "CarePlan") {
     out.activity_classes = classifier.classifyCarePlanActivities(resource, part2);
@@ -182,9 +181,9 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
         }
         GW_TRY(privacy::attachPart2Notice(*target, policy_.part2_notice, target->GetAllocator()));
         body = target;
-        if (decision.consent &&
-            std::none_of(build.part2_consents.begin(), build.part2_consents.end(),
-                         [&](const auto& c) { return c->resource_id == decision.consent->resource_id; })) {
+        if (decision.consent && std::none_of(build.part2_consents.begin(), build.part2_consents.end(), [&](const auto& c) {
+              return c->resource_id == decision.consent->resource_id;
+            })) {
           build.part2_consents.push_back(decision.consent);
         }
       }
@@ -253,8 +252,8 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
       request.date = today;
       request.classes = d.classes;
       if (!registry_.decide(request).permitted()) continue;
-      build.entries.push_back({d.resource_type, "", d.identifier_system, d.identifier_value, nullptr,
-                               outbox::EntryMethod::ConditionalDelete});
+      build.entries.push_back(
+          {d.resource_type, "", d.identifier_system, d.identifier_value, nullptr, outbox::EntryMethod::ConditionalDelete});
     }
 
     rapidjson::Document security_doc;

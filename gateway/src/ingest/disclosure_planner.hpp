@@ -55,9 +55,9 @@ struct RecordFacts {
 
 struct PlannedItem {
   std::string partner_id;
-  std::string bundle;      // transaction Bundle JSON
+  std::string bundle;  // transaction Bundle JSON
   int entry_count = 0;
-  std::string disclosure;  // outbox::Disclosure JSON: re-decided before each send
+  std::string disclosure;     // outbox::Disclosure JSON: re-decided before each send
   privacy::ClassSet classes;  // of what the Bundle holds (its storage key)
 };
 
@@ -79,8 +79,9 @@ using ConsentResourceLoader = std::function<Result<std::string>(std::string_view
 class DisclosurePlanner {
  public:
   /// `partners` (in the order decisions are taken and logged) must outlive the planner.
-  DisclosurePlanner(const std::vector<config::Partner>& partners, DisclosurePolicy policy, const privacy::Classifier& classifier,
-                    const consent::ConsentRegistry& registry, ConsentResourceLoader load_consent);
+  DisclosurePlanner(const std::vector<config::Partner>& partners, DisclosurePolicy policy,
+                    const privacy::Classifier& classifier, const consent::ConsentRegistry& registry,
+                    ConsentResourceLoader load_consent);
 
   /// Decides for every configured partner (or only `only_partner` when not empty). A partner whose
   /// Part 2 disclosure cannot carry its Consent (the copy cannot be read) gets nothing: its

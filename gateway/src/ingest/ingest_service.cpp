@@ -23,8 +23,8 @@ std::string IngestService::forClients(std::string text) const {
 }
 
 struct IngestService::Prepared {
-  RecordResult result;       // what the caller learns; disposition and version filled after commit
-  store::IngestWrite write;  // moved to the committer
+  RecordResult result;                             // what the caller learns; disposition and version filled after commit
+  store::IngestWrite write;                        // moved to the committer
   std::optional<consent::ConsentVersion> consent;  // a consent record's version, entered after commit
   static constexpr std::uint64_t kNotDecided = ~std::uint64_t{0};
   std::uint64_t registry_generation = kNotDecided;  // of the registry its decisions were taken under
@@ -44,8 +44,8 @@ IngestService::IngestService(IngestParts parts)
                  return std::move(*body);
                }) {}
 
-IngestService::Prepared IngestService::prepare(const rapidjson::Value& record, std::size_t index,
-                                               const Submitter& submitter, std::string_view only_partner) const {
+IngestService::Prepared IngestService::prepare(const rapidjson::Value& record, std::size_t index, const Submitter& submitter,
+                                               std::string_view only_partner) const {
   Prepared prepared;
   auto& result = prepared.result;
   result.index = index;
@@ -83,25 +83,24 @@ IngestService::Prepared IngestService::prepare(const rapidjson::Value& record, s
     auto candidate = *p.consent;
     candidate.version = parts_.registry.latestVersion(candidate.clinic, candidate.consent_id) + 1;
     if (auto admissible = parts_.registry.admissible(candidate); !admissible) {
-      result.errors.push_back({"consent.status", admissible.error().message + (admissible.error().hint.empty()
-                                                                                   ? ""
-                                                                                   : " (" + admissible.error().hint + ")")});
+      result.errors.push_back(
+          {"consent.status",
+           admissible.error().message + (admissible.error().hint.empty() ? "" : " (" + admissible.error().hint + ")")});
       return prepared;
     }
     w.consent = consent::toRow(*p.consent);  // the store numbers the version
     // The registration itself is in the log: who may receive what, from when (no content).
-    w.audit.push_back(
-        store::AuditEntryBuilder(store::AuditKind::Consent, store::AuditOutcome::Ok, submitter.token_id,
-                                 toUnixMillis(parts_.committer.clock().now()))
-            .clinic(candidate.clinic)
-            .patient(w.patient_key)
-            .partner(candidate.partner_id, consent::purposeSetName(candidate.purposes))
-            .resource("Consent", candidate.resource_id, candidate.classes)
-            .consent(candidate.clinic + "/" + candidate.consent_id, 0)  // the store assigns the version
-            .reason(std::string(consent::statusName(candidate.status)))
-            .policy(parts_.settings.policy.policy_version)
-            .detail(R"({"record_key":")" + result.record_key + R"("})")
-            .build());
+    w.audit.push_back(store::AuditEntryBuilder(store::AuditKind::Consent, store::AuditOutcome::Ok, submitter.token_id,
+                                               toUnixMillis(parts_.committer.clock().now()))
+                          .clinic(candidate.clinic)
+                          .patient(w.patient_key)
+                          .partner(candidate.partner_id, consent::purposeSetName(candidate.purposes))
+                          .resource("Consent", candidate.resource_id, candidate.classes)
+                          .consent(candidate.clinic + "/" + candidate.consent_id, 0)  // the store assigns the version
+                          .reason(std::string(consent::statusName(candidate.status)))
+                          .policy(parts_.settings.policy.policy_version)
+                          .detail(R"({"record_key":")" + result.record_key + R"("})")
+                          .build());
     if (!auditableOrRejected(prepared)) return prepared;
     prepared.consent = std::move(p.consent);
     return prepared;  // a Consent is sent only with the Part 2 data it permits
@@ -131,13 +130,14 @@ IngestService::Prepared IngestService::prepare(const rapidjson::Value& record, s
   auto plan = planner_.plan(facts, classified, dropped, parts_.committer.clock().now(), only_partner);
   if (!plan) {
     GW_LOG(Error, Ingest, "disclosure_plan_failed").kv("record_key", result.record_key).kv("error", plan.error().describe());
-    result.errors.push_back({"record", "the gateway could not prepare this record's disclosures; nothing was stored"
-                                       " (retry later, and tell the gateway's operators if it persists)"});
+    result.errors.push_back({"record",
+                             "the gateway could not prepare this record's disclosures; nothing was stored"
+                             " (retry later, and tell the gateway's operators if it persists)"});
     return prepared;
   }
   for (auto& item : plan.value().items) {
-    w.outbox.push_back({std::move(item.partner_id), std::move(item.bundle), item.entry_count, item.classes,
-                        std::move(item.disclosure)});
+    w.outbox.push_back(
+        {std::move(item.partner_id), std::move(item.bundle), item.entry_count, item.classes, std::move(item.disclosure)});
   }
   if (parts_.stats != nullptr) {
     for (const auto& e : plan.value().audit) {
@@ -230,8 +230,9 @@ bool IngestService::auditableOrRejected(Prepared& p) const {
   for (const auto& e : p.write.audit) {
     if (auto valid = store::validateAuditEntry(e); !valid) {
       GW_LOG(Warn, Ingest, "record_not_auditable").kv("record_key", p.result.record_key).kv("error", valid.error().message);
-      p.result.errors.push_back({"record_id", "this record's ids cannot be written to the decision log (control characters "
-                                       "or too long); send ids of printable characters"});
+      p.result.errors.push_back({"record_id",
+                                 "this record's ids cannot be written to the decision log (control characters "
+                                 "or too long); send ids of printable characters"});
       p.write = store::IngestWrite{};
       p.consent.reset();
       return false;
@@ -253,7 +254,9 @@ void IngestService::enterConsents(std::vector<Prepared>& prepared, const std::ve
     if (!entered) {
       // Stored but refused by the registry (a concurrent revocation): decisions stay on the
       // older state, which the store's next start-up load settles the same way.
-      GW_LOG(Error, Consent, "consent_not_entered").kv("record_key", p.result.record_key).kv("error", entered.error().describe());
+      GW_LOG(Error, Consent, "consent_not_entered")
+          .kv("record_key", p.result.record_key)
+          .kv("error", entered.error().describe());
       continue;
     }
     GW_LOG(Info, Consent, "consent_recorded")
@@ -303,8 +306,8 @@ void IngestService::count(const BatchResult& result) const {
 
 void IngestService::commit(std::shared_ptr<std::vector<Prepared>> prepared, std::vector<store::IngestWrite> writes,
                            const Submitter& submitter, std::function<void(BatchResult)> done) const {
-  auto reply = [this, prepared, token = submitter.token_id, done = std::move(done)](
-                   Result<std::vector<store::IngestOutcome>> committed) {
+  auto reply = [this, prepared, token = submitter.token_id,
+                done = std::move(done)](Result<std::vector<store::IngestOutcome>> committed) {
     BatchResult result;
     if (!committed) {
       // The committer logged the database's own message; the caller learns what matters to it.

@@ -32,10 +32,10 @@ struct Submitter {
 
 /// The few settings ingest reads (the app builds them from the gateway configuration).
 struct IngestSettings {
-  PipelineSettings pipeline;               // clinics, partner ids
-  std::vector<config::Partner> partners;   // who may receive what, in this order
+  PipelineSettings pipeline;              // clinics, partner ids
+  std::vector<config::Partner> partners;  // who may receive what, in this order
   DisclosurePolicy policy;
-  std::string record_key_secret;           // keys the record pseudonyms written to logs (ids::recordKey)
+  std::string record_key_secret;  // keys the record pseudonyms written to logs (ids::recordKey)
   /// Folders whose paths are cut from error texts clients see (mapper files are named relative to
   /// them): clients learn nothing of the server's file system.
   std::vector<std::filesystem::path> private_dirs;

@@ -54,8 +54,7 @@ class CsvFormat final : public InputFormat {
     return readWith(*mapper, body, options.max_records);
   }
 
-  static Result<InputBatch> readWith(const mapping::CsvInputMapper& mapper, std::string_view body,
-                                     std::size_t max_records) {
+  static Result<InputBatch> readWith(const mapping::CsvInputMapper& mapper, std::string_view body, std::size_t max_records) {
     GW_TRY(auto rows, mapper.rowsToRecords(body, max_records));
     auto owned = std::make_shared<std::vector<mapping::CsvRecord>>(std::move(rows));
     InputBatch batch;

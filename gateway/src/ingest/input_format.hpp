@@ -34,7 +34,7 @@ struct InputRecord {
 };
 
 struct InputBatch {
-  std::vector<InputRecord> records;  // in body order
+  std::vector<InputRecord> records;     // in body order
   std::shared_ptr<const void> storage;  // keeps the records' memory alive
 };
 

@@ -47,7 +47,8 @@ Result<std::unique_ptr<ParsedPayload>> parseNdjson(std::string_view body, std::s
 std::string mediaType(std::string_view content_type) {
   content_type = content_type.substr(0, content_type.find(';'));
   while (!content_type.empty() && (content_type.back() == ' ' || content_type.back() == '\t')) content_type.remove_suffix(1);
-  while (!content_type.empty() && (content_type.front() == ' ' || content_type.front() == '\t')) content_type.remove_prefix(1);
+  while (!content_type.empty() && (content_type.front() == ' ' || content_type.front() == '\t'))
+    content_type.remove_prefix(1);
   std::string media(content_type);
   for (char& c : media) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
   return media;
@@ -62,8 +63,7 @@ Result<PayloadFormat> formatFromContentType(std::string_view content_type) {
                    "send application/json (an object or an array of records) or application/x-ndjson");
 }
 
-Result<std::unique_ptr<ParsedPayload>> parsePayload(std::string_view body, PayloadFormat format,
-                                                    std::size_t max_records) {
+Result<std::unique_ptr<ParsedPayload>> parsePayload(std::string_view body, PayloadFormat format, std::size_t max_records) {
   if (isBlank(body)) {
     return makeError(ErrorCode::BadRequest, "the request body is empty", "body",
                      "send one record object, an array of records, or NDJSON");
@@ -92,8 +92,7 @@ Result<std::unique_ptr<ParsedPayload>> parsePayload(std::string_view body, Paylo
   if (doc.Empty()) return makeError(ErrorCode::BadRequest, "the array of records is empty", "body");
   for (rapidjson::SizeType i = 0; i < doc.Size(); ++i) {
     if (!doc[i].IsObject()) {
-      return makeError(ErrorCode::BadRequest, "each array element must be a record object",
-                       "[" + std::to_string(i) + "]");
+      return makeError(ErrorCode::BadRequest, "each array element must be a record object", "[" + std::to_string(i) + "]");
     }
     parsed->records.push_back(&doc[i]);
   }

@@ -29,7 +29,6 @@ struct ParsedPayload {
 
 /// Parses the body. Errors: MalformedJson with "byte N" (offset in the whole body), or
 /// BadRequest when the body is empty or holds something other than objects.
-Result<std::unique_ptr<ParsedPayload>> parsePayload(std::string_view body, PayloadFormat format,
-                                                    std::size_t max_records);
+Result<std::unique_ptr<ParsedPayload>> parsePayload(std::string_view body, PayloadFormat format, std::size_t max_records);
 
 }  // namespace gw::ingest

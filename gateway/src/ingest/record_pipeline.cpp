@@ -20,9 +20,8 @@ void writeCanonical(const rapidjson::Value& v, Writer& w) {
     std::vector<rapidjson::Value::ConstMemberIterator> members;
     members.reserve(v.MemberCount());
     for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) members.push_back(it);
-    std::sort(members.begin(), members.end(), [](const auto& a, const auto& b) {
-      return json::view(a->name) < json::view(b->name);
-    });
+    std::sort(members.begin(), members.end(),
+              [](const auto& a, const auto& b) { return json::view(a->name) < json::view(b->name); });
     w.StartObject();
     for (const auto& m : members) {
       w.Key(m->name.GetString(), m->name.GetStringLength());
@@ -139,8 +138,8 @@ ProcessedRecord RecordPipeline::process(const rapidjson::Value& record, std::str
   if (is_consent && json::find(record, "consent") != nullptr) {
     consent_reading = consent::readConsentRecord(record);
     for (const auto& e : consent_reading.problems) {
-      const bool reported =
-          std::any_of(p.errors.begin(), p.errors.end(), [&](const FieldError& f) { return f.path == e.path; });
+      const bool reported = std::any_of(p.errors.begin(), p.errors.end(),
+                                        [&](const FieldError& f) { return f.path == e.path; });
       if (!reported) p.errors.push_back({e.path, e.reason, e.hint});
     }
   }
@@ -167,8 +166,8 @@ ProcessedRecord RecordPipeline::process(const rapidjson::Value& record, std::str
       if (pr.id == program) program_config = &pr;
     }
     if (!program.empty() && program_config == nullptr && !settings_.dry_run) {
-      p.errors.push_back({"program", "program '" + std::string(program) + "' is not configured for clinic '" +
-                                         p.clinic + "'"});
+      p.errors.push_back(
+          {"program", "program '" + std::string(program) + "' is not configured for clinic '" + p.clinic + "'"});
       return p;
     }
     p.part2 = program_config != nullptr && program_config->part2;
@@ -202,8 +201,9 @@ ProcessedRecord RecordPipeline::process(const rapidjson::Value& record, std::str
   if (!rules_.mappers->has(p.record_type)) {
     if (is_consent) {
       // A consent must take effect when it is accepted (a revocation above all): no holding it.
-      p.errors.push_back({"record_type", "this gateway has no consent mapper, so it cannot record consents now "
-                                         "(retry after its mapping set is fixed)"});
+      p.errors.push_back({"record_type",
+                          "this gateway has no consent mapper, so it cannot record consents now "
+                          "(retry after its mapping set is fixed)"});
       return p;
     }
     p.state = store::RecordState::Unmapped;  // kept in the inbox until a mapper for it exists
@@ -237,13 +237,14 @@ ProcessedRecord RecordPipeline::process(const rapidjson::Value& record, std::str
   p.outcomes.reserve(p.resources.size());
   for (const auto& r : p.resources) {
     p.outcomes.push_back(rules_.profiles->validate(r.resource));
-    if (!p.outcomes.back().valid() && p.invalid_outcome.empty()) p.invalid_outcome = p.outcomes.back().operationOutcomeJson();
+    if (!p.outcomes.back().valid() && p.invalid_outcome.empty())
+      p.invalid_outcome = p.outcomes.back().operationOutcomeJson();
   }
   if (!p.invalid_outcome.empty()) {
     if (is_consent) {
       // Accepting it as "invalid" would leave the previous version (an active one, say) in force.
-      p.errors.push_back({"consent", "the consent's FHIR Consent fails its profile, so it was not recorded: " +
-                                         p.invalid_outcome});
+      p.errors.push_back(
+          {"consent", "the consent's FHIR Consent fails its profile, so it was not recorded: " + p.invalid_outcome});
       return p;
     }
     p.state = store::RecordState::Invalid;

@@ -34,14 +34,14 @@ struct RuleSet {
   std::shared_ptr<const mapping::RecordSchemas> schemas;
   std::shared_ptr<const mapping::MapperSet> mappers;  // compiled against *schemas
   std::shared_ptr<const validate::ProfileSet> profiles;
-  std::shared_ptr<const privacy::Classifier> classifier;      // profiles_dir/ValueSet/gw-sensitivity-*
-  std::shared_ptr<const mapping::CsvMapperSet> csv_mappers;   // never null; may hold no mapper
+  std::shared_ptr<const privacy::Classifier> classifier;     // profiles_dir/ValueSet/gw-sensitivity-*
+  std::shared_ptr<const mapping::CsvMapperSet> csv_mappers;  // never null; may hold no mapper
 };
 
 /// Where the rule set's files are.
 struct RuleSetPaths {
-  std::filesystem::path format_dir;    // <format_dir>/schemas and <format_dir>/*.mapper.json
-  std::filesystem::path profiles_dir;  // StructureDefinitions and ValueSet/gw-sensitivity-*
+  std::filesystem::path format_dir;       // <format_dir>/schemas and <format_dir>/*.mapper.json
+  std::filesystem::path profiles_dir;     // StructureDefinitions and ValueSet/gw-sensitivity-*
   std::filesystem::path csv_mappers_dir;  // optional
 };
 
@@ -84,8 +84,8 @@ struct ProcessedRecord {
   std::string record_id;
   std::string record_type;
   std::string mrn;
-  std::string patient_key;  // ids::resourceId(clinic, "Patient", mrn)
-  bool part2 = false;       // from a 42 CFR Part 2 program
+  std::string patient_key;             // ids::resourceId(clinic, "Patient", mrn)
+  bool part2 = false;                  // from a 42 CFR Part 2 program
   std::string identifier_system_base;  // the clinic's (dry run: the golden cases' convention)
 
   /// The mapped resources, classified and labelled as they are stored (and, per partner, sent).

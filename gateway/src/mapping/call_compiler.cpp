@@ -34,8 +34,9 @@ Result<Node> Compiler::compileFunction(const rapidjson::Value& call, const std::
   }
   if (columns_ != nullptr && !spec->in_record_templates) {
     return makeError(ErrorCode::Config,
-                     name + " is not available in a record template: it builds clinic records, and resources come later "
-                            "from the record-type mapper",
+                     name +
+                         " is not available in a record template: it builds clinic records, and resources come later "
+                         "from the record-type mapper",
                      atKey(operand_pointer));
   }
   if (spec->kind == NodeKind::Date && json::find(call, "timezone") != nullptr) {
@@ -153,8 +154,8 @@ Result<Node> Compiler::compileFunction(const rapidjson::Value& call, const std::
                    "add it to compileFunction (mapping/mapper_compiler.cpp)");
 }
 
-Result<Node> Compiler::compileNarrative(const rapidjson::Value& call, const std::string& pointer, const rapidjson::Value& operand,
-                                        Node node) {
+Result<Node> Compiler::compileNarrative(const rapidjson::Value& call, const std::string& pointer,
+                                        const rapidjson::Value& operand, Node node) {
   GW_TRY(auto title, compileExpr(operand, child(pointer, "$narrative")));
   const std::string sections_pointer = child(pointer, "sections");
   const auto* sections = json::find(call, "sections");
@@ -169,7 +170,8 @@ Result<Node> Compiler::compileNarrative(const rapidjson::Value& call, const std:
   for (rapidjson::SizeType i = 0; i < sections->Size(); ++i) {
     const auto& section = (*sections)[i];
     const std::string section_pointer = child(sections_pointer, i);
-    if (!section.IsObject()) return error("a section is an object with \"heading\", \"items\" and \"empty\"", section_pointer);
+    if (!section.IsObject())
+      return error("a section is an object with \"heading\", \"items\" and \"empty\"", section_pointer);
     GW_TRY(onlyKeys(section, section_pointer, {"heading", "items", "empty"}, "a $narrative section"));
     const auto* heading = json::find(section, "heading");
     if (heading == nullptr || !heading->IsString() || heading->GetStringLength() == 0) {
@@ -237,10 +239,12 @@ Status Compiler::compileDateSpec(const rapidjson::Value& call, const std::string
         return e;
       }
       for (const auto& earlier : spec->formats) {
-        if (earlier.text == compiled.value().text) return error("format " + quoteCode(earlier.text) + " is listed twice", item_pointer);
+        if (earlier.text == compiled.value().text)
+          return error("format " + quoteCode(earlier.text) + " is listed twice", item_pointer);
       }
       if (with_time && !compiled.value().has_offset && !spec->zone) {
-        return error("format " + quoteCode(json::view(item)) + " has no offset (Z), so it reads local times: add \"timezone\"",
+        return error("format " + quoteCode(json::view(item)) +
+                         " has no offset (Z), so it reads local times: add \"timezone\"",
                      item_pointer, "for example \"timezone\": \"America/New_York\" (DST-aware) or \"timezone\": \"-05:00\"");
       }
       spec->formats.push_back(std::move(compiled).value());
@@ -295,7 +299,8 @@ Status Compiler::checkSelect(const ValueMap& map, const std::string& member, con
     }
   }
   if (map.fallback != nullptr && json::find(*map.fallback, member) == nullptr) {
-    return error("select " + quoteCode(member) + ": the default of value map '" + map.name + "' has no such member", pointer);
+    return error("select " + quoteCode(member) + ": the default of value map '" + map.name + "' has no such member",
+                 pointer);
   }
   return ok();
 }

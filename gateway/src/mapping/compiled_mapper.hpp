@@ -51,8 +51,8 @@ enum class Variable : std::uint8_t { Record, SourceId, IdentifierSystem, Id, Cli
 enum class IfTest : std::uint8_t { Truthy, Equals, Contains, IsType };
 
 struct PathStep {
-  std::string name;          // member name (when index < 0)
-  std::int64_t index = -1;   // array element
+  std::string name;         // member name (when index < 0)
+  std::int64_t index = -1;  // array element
 };
 
 struct StringHash {
@@ -92,22 +92,22 @@ struct Node {
   // Whether the value depends on the record. An object or array whose record-dependent parts all
   // come out absent is itself absent (so {"value": "$.x", "unit": "d"} vanishes without $.x).
   bool dynamic = false;
-  Variable variable = Variable::Record;       // Path
+  Variable variable = Variable::Record;  // Path
   // field_path is relative to the current loop item ($item.kind -> "kind"); the full path
   // ("service.items[2].kind") is only built when a message needs it.
   bool item_relative = false;
-  IfTest if_test = IfTest::Truthy;            // If
+  IfTest if_test = IfTest::Truthy;                 // If
   rapidjson::Type if_type = rapidjson::kNullType;  // If with "is": the JSON type tested ("number" -> kNumberType)
-  const rapidjson::Value* literal = nullptr;  // Literal; points into CompiledMapper::source
-  std::vector<PathStep> steps;                // Path
-  std::string field_path;                     // record field path for messages ("prescription.route"), if known
+  const rapidjson::Value* literal = nullptr;       // Literal; points into CompiledMapper::source
+  std::vector<PathStep> steps;                     // Path
+  std::string field_path;                          // record field path for messages ("prescription.route"), if known
   const rapidjson::Value* if_operand = nullptr;    // If with "equals"/"contains": the literal compared with
-  std::vector<std::string> names;             // Object member names, parallel to children; Narrative: heading, empty per section
-  std::vector<Node> children;                 // Object members, Array items, operator operands
-  const ValueMap* value_map = nullptr;        // Lookup
-  const DateSpec* date_spec = nullptr;        // Date, DateTime with "formats"/"timezone" (owned by the mapper); null: ISO
-  std::string text;                           // resource type, identifier kind, Lookup's select member, Join's separator
-  std::string where;                          // file:line:column of this expression in the mapper
+  std::vector<std::string> names;       // Object member names, parallel to children; Narrative: heading, empty per section
+  std::vector<Node> children;           // Object members, Array items, operator operands
+  const ValueMap* value_map = nullptr;  // Lookup
+  const DateSpec* date_spec = nullptr;  // Date, DateTime with "formats"/"timezone" (owned by the mapper); null: ISO
+  std::string text;                     // resource type, identifier kind, Lookup's select member, Join's separator
+  std::string where;                    // file:line:column of this expression in the mapper
 };
 
 struct ResourceRule {
@@ -123,15 +123,14 @@ struct ResourceRule {
 struct CompiledMapper {
   std::string record_type;
   std::string file;
-  rapidjson::Document source;              // the parsed file; literals and value-map entries live here
-  std::map<std::string, ValueMap> value_maps;  // node-based: Node::value_map pointers stay valid
+  rapidjson::Document source;                               // the parsed file; literals and value-map entries live here
+  std::map<std::string, ValueMap> value_maps;               // node-based: Node::value_map pointers stay valid
   std::vector<std::unique_ptr<const DateSpec>> date_specs;  // what Node::date_spec points to
   std::vector<ResourceRule> resources;
 };
 
 /// Parses and compiles one mapper file (see mappers/README.md). `schemas` may be null.
-Result<std::unique_ptr<CompiledMapper>> compileMapperFile(const std::filesystem::path& path,
-                                                          const RecordSchemas* schemas);
+Result<std::unique_ptr<CompiledMapper>> compileMapperFile(const std::filesystem::path& path, const RecordSchemas* schemas);
 
 /// Compiles the expression at JSON pointer `template_pointer` of `mapper.source` (already parsed
 /// from `text`, with mapper.file set) as a record template for an input mapper (CSV): value maps

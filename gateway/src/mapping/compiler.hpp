@@ -33,8 +33,7 @@ inline std::string child(const std::string& pointer, rapidjson::SizeType index) 
 
 // Names in mappers (value maps, identifier kinds, resource types): ASCII letters, digits, '_' and `extra`.
 inline bool isIdentifierChar(char c, bool allow_dash) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-         (allow_dash && c == '-');
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || (allow_dash && c == '-');
 }
 
 inline bool isName(std::string_view s, std::string_view extra) {
@@ -45,14 +44,11 @@ inline bool isName(std::string_view s, std::string_view extra) {
   return true;
 }
 
-inline bool isResourceTypeName(std::string_view s) {
-  return !s.empty() && s[0] >= 'A' && s[0] <= 'Z' && isName(s, "");
-}
+inline bool isResourceTypeName(std::string_view s) { return !s.empty() && s[0] >= 'A' && s[0] <= 'Z' && isName(s, ""); }
 
 // FHIR has no empty strings, arrays or objects.
 inline bool isEmptyLiteral(const rapidjson::Value& v) {
-  return (v.IsString() && v.GetStringLength() == 0) || (v.IsArray() && v.Empty()) ||
-         (v.IsObject() && v.MemberCount() == 0);
+  return (v.IsString() && v.GetStringLength() == 0) || (v.IsArray() && v.Empty()) || (v.IsObject() && v.MemberCount() == 0);
 }
 
 class Compiler {
@@ -76,8 +72,8 @@ class Compiler {
     return makeError(ErrorCode::Config, std::move(message), at(pointer), std::move(hint));
   }
 
-  Status onlyKeys(const rapidjson::Value& object, const std::string& pointer, std::initializer_list<std::string_view> allowed,
-                  std::string_view what) const;
+  Status onlyKeys(const rapidjson::Value& object, const std::string& pointer,
+                  std::initializer_list<std::string_view> allowed, std::string_view what) const;
 
   // A call may hold its function's name and the table's arguments, nothing else.
   Status onlyKeys(const rapidjson::Value& call, const std::string& pointer, const FunctionSpec& spec) const;
@@ -138,7 +134,7 @@ class Compiler {
   json::JsonLocations locations_;
   const RecordSchemas* schemas_;
   bool in_source_id_ = false;
-  const std::vector<std::string>* columns_ = nullptr;  // set in input-mapper mode
+  const std::vector<std::string>* columns_ = nullptr;                          // set in input-mapper mode
   std::map<std::string, std::shared_ptr<const TimeZone>, std::less<>> zones_;  // each zone file read once per mapper
   std::vector<std::string> loops_;  // schema pointers of the arrays of the enclosing loops, innermost last
 };

@@ -89,9 +89,10 @@ Result<CsvTable> parseCsv(std::string_view text, const CsvDialect& dialect, std:
           field += c;
           ++i;
         }
-        if (i < n && text[i] != dialect.delimiter && text[i] != '\n' && !(text[i] == '\r' && i + 1 < n && text[i + 1] == '\n') &&
-            text[i] != '\r') {
-          return csvError(line, "text after the closing quote of a field", "quote the whole field and write quotes inside it twice");
+        if (i < n && text[i] != dialect.delimiter && text[i] != '\n' &&
+            !(text[i] == '\r' && i + 1 < n && text[i + 1] == '\n') && text[i] != '\r') {
+          return csvError(line, "text after the closing quote of a field",
+                          "quote the whole field and write quotes inside it twice");
         }
       } else {
         while (i < n && text[i] != dialect.delimiter && text[i] != '\n' && text[i] != '\r') {

@@ -96,7 +96,8 @@ Result<CsvInputMapper> CsvInputMapper::loadFile(const std::filesystem::path& pat
       if (!known) {
         std::string child = pointer;
         json::appendPointerToken(child, json::view(member.name));
-        return key_error("unknown key " + quoteCode(json::view(member.name)) + " in " + std::string(what) + "; allowed: " + list, child);
+        return key_error(
+            "unknown key " + quoteCode(json::view(member.name)) + " in " + std::string(what) + "; allowed: " + list, child);
       }
     }
     return ok();
@@ -104,7 +105,8 @@ Result<CsvInputMapper> CsvInputMapper::loadFile(const std::filesystem::path& pat
 
   const rapidjson::Value& root = m.compiled.source;
   if (!root.IsObject()) return error("a CSV mapper file must be a JSON object", "");
-  GW_TRY(only_keys(root, "", {"$schema", "format", "description", "dialect", "columns", "valueMaps", "record"}, "the CSV mapper file"));
+  GW_TRY(only_keys(root, "", {"$schema", "format", "description", "dialect", "columns", "valueMaps", "record"},
+                   "the CSV mapper file"));
   const auto* format = json::find(root, "format");
   if (format == nullptr || !format->IsString() || json::view(*format) != kFormat) {
     return error("\"format\" must be \"" + std::string(kFormat) + "\"", format == nullptr ? "" : "/format");
@@ -115,8 +117,8 @@ Result<CsvInputMapper> CsvInputMapper::loadFile(const std::filesystem::path& pat
 
   if (const auto* dialect = json::find(root, "dialect"); dialect != nullptr) {
     if (!dialect->IsObject()) return error("dialect must be an object", "/dialect");
-    GW_TRY(only_keys(*dialect, "/dialect", {"delimiter", "quote", "encoding", "header", "headerMatch", "trimCells", "emptyValues"},
-                     "dialect"));
+    GW_TRY(only_keys(*dialect, "/dialect",
+                     {"delimiter", "quote", "encoding", "header", "headerMatch", "trimCells", "emptyValues"}, "dialect"));
     const auto single_char = [&](const char* key, char& out) -> Status {
       const auto* v = json::find(*dialect, key);
       if (v == nullptr) return ok();
@@ -149,7 +151,8 @@ Result<CsvInputMapper> CsvInputMapper::loadFile(const std::filesystem::path& pat
       m.trim_cells = v->IsTrue();
     }
     if (const auto* v = json::find(*dialect, "emptyValues"); v != nullptr) {
-      if (!v->IsArray()) return error("emptyValues must be an array of strings such as [\"N/A\", \"0\"]", "/dialect/emptyValues");
+      if (!v->IsArray())
+        return error("emptyValues must be an array of strings such as [\"N/A\", \"0\"]", "/dialect/emptyValues");
       for (const auto& e : v->GetArray()) {
         if (!e.IsString()) return error("emptyValues must be an array of strings", "/dialect/emptyValues");
         m.empty_values.emplace_back(json::view(e));
@@ -166,8 +169,9 @@ Result<CsvInputMapper> CsvInputMapper::loadFile(const std::filesystem::path& pat
     std::string pointer = "/columns";
     json::appendPointerToken(pointer, json::view(member.name));
     if (!isColumnName(json::view(member.name))) {
-      return key_error("column names used in the template take letters, digits, '_' and '-' (write the header text as the value)",
-                       pointer);
+      return key_error(
+          "column names used in the template take letters, digits, '_' and '-' (write the header text as the value)",
+          pointer);
     }
     if (!member.value.IsString() || member.value.GetStringLength() == 0) {
       return error("the value is the column's header text, e.g. \"Client ID\"", pointer);
@@ -211,8 +215,10 @@ Result<std::vector<CsvRecord>> CsvInputMapper::rowsToRecords(std::string_view cs
     if (positions[c] == static_cast<std::size_t>(-1)) missing += (missing.empty() ? "" : ", ") + quoteCode(m.headers[c]);
   }
   if (!missing.empty()) {
-    return makeError(ErrorCode::BadRequest, "the header lacks column(s) " + missing + " that mapper " + m.compiled.file + " reads",
-                     "line " + std::to_string(table.header_line), "export every column the mapper declares, or fix the mapper");
+    return makeError(ErrorCode::BadRequest,
+                     "the header lacks column(s) " + missing + " that mapper " + m.compiled.file + " reads",
+                     "line " + std::to_string(table.header_line),
+                     "export every column the mapper declares, or fix the mapper");
   }
 
   std::vector<CsvRecord> out;
@@ -258,7 +264,8 @@ Result<std::vector<CsvRecord>> CsvInputMapper::rowsToRecords(std::string_view cs
       for (const auto& [name, value] : cells.GetObject()) {
         const std::string quoted = quoteCode(json::view(value));
         for (std::string* text : {&e.message, &e.hint}) {
-          for (std::size_t p; (p = text->find(quoted)) != std::string::npos;) text->replace(p, quoted.size(), "(cell value)");
+          for (std::size_t p; (p = text->find(quoted)) != std::string::npos;)
+            text->replace(p, quoted.size(), "(cell value)");
         }
         (void)name;
       }
@@ -276,11 +283,12 @@ Result<CsvMapperSet> CsvMapperSet::loadDirectory(const std::filesystem::path& di
                      "set mapping.csv_mappers_dir to a directory holding *.csv-mapper.json files");
   }
   std::vector<std::filesystem::path> files;
-  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec); !ec && it != std::filesystem::recursive_directory_iterator();
-       it.increment(ec)) {
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
     const std::string name = it->path().filename().string();
     if (it->is_regular_file(ec) && name.size() > CsvInputMapper::kSuffix.size() &&
-        name.compare(name.size() - CsvInputMapper::kSuffix.size(), CsvInputMapper::kSuffix.size(), CsvInputMapper::kSuffix) == 0) {
+        name.compare(name.size() - CsvInputMapper::kSuffix.size(), CsvInputMapper::kSuffix.size(),
+                     CsvInputMapper::kSuffix) == 0) {
       files.push_back(it->path());
     }
   }

@@ -24,9 +24,9 @@ struct Node;
 
 /// One data row turned into a record, or the reason it could not be.
 struct CsvRecord {
-  std::size_t line = 0;         // CSV line where the row starts (the header is usually line 1)
-  rapidjson::Document record;   // the clinic record, when `error` is empty
-  std::optional<Error> error;   // where = "line N, column 'Header'" (or "line N"); never quotes cell values
+  std::size_t line = 0;        // CSV line where the row starts (the header is usually line 1)
+  rapidjson::Document record;  // the clinic record, when `error` is empty
+  std::optional<Error> error;  // where = "line N, column 'Header'" (or "line N"); never quotes cell values
 };
 
 class CsvInputMapper {

@@ -90,7 +90,8 @@ bool readOffset(std::string_view s, std::size_t& pos, Fields& f) {
 }
 
 bool validDate(const Fields& f) {
-  return f.year >= 1 && f.year <= 9999 && f.month >= 1 && f.month <= 12 && f.day >= 1 && f.day <= daysInMonth(f.year, f.month);
+  return f.year >= 1 && f.year <= 9999 && f.month >= 1 && f.month <= 12 && f.day >= 1 &&
+         f.day <= daysInMonth(f.year, f.month);
 }
 
 bool validTime(const Fields& f) { return f.hour <= 23 && f.minute <= 59 && f.second <= 60; }
@@ -229,7 +230,8 @@ std::size_t render(const Fields& f, bool with_time, char* out) {
 
 // Places a local date-time in the zone (DST rule in TimeZone::resolveLocal).
 DateParse::Status placeInZone(const TimeZone& zone, Fields& f) {
-  const std::int64_t local = dates::daysFromCivil(f.year, static_cast<unsigned>(f.month), static_cast<unsigned>(f.day)) * 86400 +
+  const std::int64_t local = dates::daysFromCivil(f.year, static_cast<unsigned>(f.month), static_cast<unsigned>(f.day)) *
+                                 86400 +
                              f.hour * 3600 + f.minute * 60 + f.second;
   const ResolvedLocalTime resolved = zone.resolveLocal(local);
   if (resolved.offset % 60 != 0 || resolved.offset > 14 * 3600 || resolved.offset < -14 * 3600) {
@@ -259,9 +261,7 @@ Error formatError(std::string message, std::string_view text) {
                    "tokens: " + std::string(kTokenList) + "; see \"Dates and times in other formats\" in mappers/README.md");
 }
 
-bool isNumeric(Token t) {
-  return t != Token::Literal && t != Token::MonthName && t != Token::AmPm && t != Token::Offset;
-}
+bool isNumeric(Token t) { return t != Token::Literal && t != Token::MonthName && t != Token::AmPm && t != Token::Offset; }
 
 }  // namespace
 
@@ -275,8 +275,8 @@ Result<DateFormat> compileDateFormat(std::string_view text, bool with_time) {
   }
   if (text.empty() || text.size() > 64) return formatError("a format has 1 to 64 characters", text);
   enum Field { kYear, kMonth, kDay, kHour, kClockHour, kMinute, kSecond, kFraction, kAmPm, kOffset, kFields };
-  static constexpr std::string_view kFieldNames[] = {"year", "month", "day", "hour", "hour", "minutes",
-                                                     "seconds", "fraction", "AM/PM", "offset"};
+  static constexpr std::string_view kFieldNames[] = {"year",    "month",   "day",      "hour",  "hour",
+                                                     "minutes", "seconds", "fraction", "AM/PM", "offset"};
   bool seen[kFields] = {};
   for (std::size_t i = 0; i < text.size();) {
     const char c = text[i];
@@ -293,20 +293,47 @@ Result<DateFormat> compileDateFormat(std::string_view text, bool with_time) {
     Token t = Token::Literal;
     Field field = kFields;
     switch (c) {
-      case 'Y': t = run == 4 ? Token::Year4 : run == 2 ? Token::Year2 : Token::Literal; field = kYear; break;
+      case 'Y':
+        t = run == 4 ? Token::Year4 : run == 2 ? Token::Year2 : Token::Literal;
+        field = kYear;
+        break;
       case 'M':
         t = run == 1 ? Token::Month12 : run == 2 ? Token::Month2 : run == 3 ? Token::MonthName : Token::Literal;
         field = kMonth;
         break;
-      case 'D': t = run == 1 ? Token::Day12 : run == 2 ? Token::Day2 : Token::Literal; field = kDay; break;
-      case 'H': t = run == 1 ? Token::Hour12 : run == 2 ? Token::Hour2 : Token::Literal; field = kHour; break;
-      case 'h': t = run == 1 ? Token::ClockHour12 : run == 2 ? Token::ClockHour2 : Token::Literal; field = kClockHour; break;
-      case 'm': t = run == 2 ? Token::Minute2 : Token::Literal; field = kMinute; break;
-      case 's': t = run == 2 ? Token::Second2 : Token::Literal; field = kSecond; break;
-      case 'S': t = run <= 9 ? Token::Fraction : Token::Literal; field = kFraction; break;
+      case 'D':
+        t = run == 1 ? Token::Day12 : run == 2 ? Token::Day2 : Token::Literal;
+        field = kDay;
+        break;
+      case 'H':
+        t = run == 1 ? Token::Hour12 : run == 2 ? Token::Hour2 : Token::Literal;
+        field = kHour;
+        break;
+      case 'h':
+        t = run == 1 ? Token::ClockHour12 : run == 2 ? Token::ClockHour2 : Token::Literal;
+        field = kClockHour;
+        break;
+      case 'm':
+        t = run == 2 ? Token::Minute2 : Token::Literal;
+        field = kMinute;
+        break;
+      case 's':
+        t = run == 2 ? Token::Second2 : Token::Literal;
+        field = kSecond;
+        break;
+      case 'S':
+        t = run <= 9 ? Token::Fraction : Token::Literal;
+        field = kFraction;
+        break;
       case 'A':
-      case 'a': t = run == 1 ? Token::AmPm : Token::Literal; field = kAmPm; break;
-      case 'Z': t = run == 1 ? Token::Offset : Token::Literal; field = kOffset; break;
+      case 'a':
+        t = run == 1 ? Token::AmPm : Token::Literal;
+        field = kAmPm;
+        break;
+      case 'Z':
+        t = run == 1 ? Token::Offset : Token::Literal;
+        field = kOffset;
+        break;
       default: break;
     }
     if (t == Token::Literal) return formatError("unknown token " + quoteCode(token), text);
@@ -326,11 +353,12 @@ Result<DateFormat> compileDateFormat(std::string_view text, bool with_time) {
   }
   if (with_time) {
     if ((!seen[kHour] && !seen[kClockHour]) || !seen[kMinute]) {
-      return formatError("a $dateTime format needs hours (HH, H, or hh/h with A) and minutes (mm); use $date for dates", text);
+      return formatError("a $dateTime format needs hours (HH, H, or hh/h with A) and minutes (mm); use $date for dates",
+                         text);
     }
     if (seen[kClockHour] != seen[kAmPm]) {
-      return formatError(seen[kAmPm] ? "A (AM/PM) needs a 12-hour clock hour, hh or h" : "hh and h (12-hour clock) need A (AM/PM)",
-                         text);
+      return formatError(
+          seen[kAmPm] ? "A (AM/PM) needs a 12-hour clock hour, hh or h" : "hh and h (12-hour clock) need A (AM/PM)", text);
     }
     if (seen[kFraction] && !seen[kSecond]) return formatError("fractions of a second (S) need seconds (ss)", text);
   }
@@ -376,7 +404,7 @@ DateParse parseDate(const DateSpec& spec, std::string_view text, char* out) {
     Fields f;
     if (!matchFormat(spec.formats[i], text, spec.with_time, spec.zone != nullptr, f)) continue;
     if (spec.with_time && !f.has_offset) {
-      if (!spec.zone) continue;  // compileDateFormat's caller requires a zone for offset-less formats
+      if (!spec.zone) continue;                        // compileDateFormat's caller requires a zone for offset-less formats
       const auto placed = placeInZone(*spec.zone, f);  // compile ensured a zone for offset-less formats
       if (placed == DateParse::Status::NoFhirOffset) no_offset = true;
       if (placed != DateParse::Status::Ok) continue;

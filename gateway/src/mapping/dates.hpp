@@ -33,10 +33,10 @@ struct DateFormat {
   enum class Token : std::uint8_t {
     Literal,
     Year4,
-    Year2,        // 69-99 -> 1969-1999, 00-68 -> 2000-2068 (the POSIX strptime rule)
+    Year2,  // 69-99 -> 1969-1999, 00-68 -> 2000-2068 (the POSIX strptime rule)
     Month2,
-    Month12,      // one or two digits
-    MonthName,    // Jan..Dec, any case
+    Month12,    // one or two digits
+    MonthName,  // Jan..Dec, any case
     Day2,
     Day12,
     Hour2,        // 00-23
@@ -44,10 +44,10 @@ struct DateFormat {
     ClockHour2,   // 01-12, with A
     ClockHour12,  // 1-12, one or two digits, with A
     Minute2,
-    Second2,      // 00-60
-    Fraction,     // exactly `width` digits
-    AmPm,         // AM / PM, any case
-    Offset,       // Z, +hh:mm, -hh:mm or +hhmm, within ±14:00
+    Second2,   // 00-60
+    Fraction,  // exactly `width` digits
+    AmPm,      // AM / PM, any case
+    Offset,    // Z, +hh:mm, -hh:mm or +hhmm, within ±14:00
   };
   struct Item {
     Token token = Token::Literal;
@@ -55,9 +55,9 @@ struct DateFormat {
     std::uint8_t width = 0;  // Fraction digits
   };
 
-  std::string text;          // as written in the mapper
-  bool iso = false;          // "ISO"
-  bool has_offset = false;   // reads the offset itself, so needs no timezone
+  std::string text;         // as written in the mapper
+  bool iso = false;         // "ISO"
+  bool has_offset = false;  // reads the offset itself, so needs no timezone
   std::vector<Item> items;
 };
 
@@ -82,13 +82,13 @@ constexpr std::size_t kMaxDateText = 40;
 struct DateParse {
   enum class Status : std::uint8_t {
     Ok,
-    Invalid,          // no format reads the value as a real date / time
-    Ambiguous,        // two formats read it as different values (formats `first` and `second`)
-    NoFhirOffset,     // the zone had an offset FHIR cannot write then (local mean time, seconds)
+    Invalid,       // no format reads the value as a real date / time
+    Ambiguous,     // two formats read it as different values (formats `first` and `second`)
+    NoFhirOffset,  // the zone had an offset FHIR cannot write then (local mean time, seconds)
   };
   Status status = Status::Invalid;
-  std::size_t size = 0;    // bytes written to `out` when Ok
-  std::size_t first = 0;   // Ambiguous: indexes into spec.formats
+  std::size_t size = 0;   // bytes written to `out` when Ok
+  std::size_t first = 0;  // Ambiguous: indexes into spec.formats
   std::size_t second = 0;
 };
 

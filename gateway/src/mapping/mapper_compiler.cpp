@@ -27,8 +27,10 @@ Result<Node> Compiler::compileRecordTemplate(const std::string& pointer, const s
   if (const auto* maps = json::find(mapper_.source, "valueMaps"); maps != nullptr) {
     GW_TRY(compileValueMaps(*maps));
   }
-  const rapidjson::Value* body = rapidjson::Pointer(rapidjson::StringRef(pointer.data(), pointer.size())).Get(mapper_.source);
-  if (body == nullptr || !body->IsObject()) return error("the record template must be a JSON object (one clinic record)", pointer);
+  const rapidjson::Value* body =
+      rapidjson::Pointer(rapidjson::StringRef(pointer.data(), pointer.size())).Get(mapper_.source);
+  if (body == nullptr || !body->IsObject())
+    return error("the record template must be a JSON object (one clinic record)", pointer);
   return compileObject(*body, pointer);
 }
 
@@ -36,7 +38,8 @@ Status Compiler::compile() {
   const rapidjson::Value& root = mapper_.source;
   if (!root.IsObject()) return error("a mapper file must be a JSON object", "");
   // "$schema" lets editors find mappers/mapper.schema.json; the engine ignores it.
-  GW_TRY(onlyKeys(root, "", {"$schema", "format", "recordType", "description", "valueMaps", "resources"}, "the mapper file"));
+  GW_TRY(
+      onlyKeys(root, "", {"$schema", "format", "recordType", "description", "valueMaps", "resources"}, "the mapper file"));
   if (const auto* schema = json::find(root, "$schema"); schema != nullptr && !schema->IsString()) {
     return error("$schema must be a string (the location of mapper.schema.json)", "/$schema");
   }
@@ -77,8 +80,8 @@ Status Compiler::compile() {
   return ok();
 }
 
-Status Compiler::onlyKeys(const rapidjson::Value& object, const std::string& pointer, std::initializer_list<std::string_view> allowed,
-                          std::string_view what) const {
+Status Compiler::onlyKeys(const rapidjson::Value& object, const std::string& pointer,
+                          std::initializer_list<std::string_view> allowed, std::string_view what) const {
   return onlyKeys(object, pointer, std::vector<std::string_view>(allowed), what);
 }
 
@@ -88,8 +91,8 @@ Status Compiler::onlyKeys(const rapidjson::Value& call, const std::string& point
   return onlyKeys(call, pointer, allowed, spec.name);
 }
 
-Status Compiler::onlyKeys(const rapidjson::Value& object, const std::string& pointer, const std::vector<std::string_view>& allowed,
-                          std::string_view what) const {
+Status Compiler::onlyKeys(const rapidjson::Value& object, const std::string& pointer,
+                          const std::vector<std::string_view>& allowed, std::string_view what) const {
   for (const auto& member : object.GetObject()) {
     bool known = false;
     for (const auto key : allowed) known = known || json::view(member.name) == key;
@@ -97,7 +100,8 @@ Status Compiler::onlyKeys(const rapidjson::Value& object, const std::string& poi
       std::string list;
       for (const auto key : allowed) list += (list.empty() ? "" : ", ") + std::string(key);
       return makeError(ErrorCode::Config,
-                       "unknown key " + quoteCode(json::view(member.name)) + " in " + std::string(what) + "; allowed: " + list,
+                       "unknown key " + quoteCode(json::view(member.name)) + " in " + std::string(what) +
+                           "; allowed: " + list,
                        atKey(child(pointer, json::view(member.name))));
     }
   }
@@ -130,7 +134,8 @@ Status Compiler::compileValueMaps(const rapidjson::Value& maps) {
         return error("a value map entry needs a value (null and empty values are not allowed in FHIR)", entry_pointer);
       }
       if (!map.entries.emplace(std::string(json::view(entry.name)), &entry.value).second) {
-        return makeError(ErrorCode::Config, "duplicate code " + quoteCode(json::view(entry.name)) + " in value map '" + name + "'",
+        return makeError(ErrorCode::Config,
+                         "duplicate code " + quoteCode(json::view(entry.name)) + " in value map '" + name + "'",
                          atKey(entry_pointer));
       }
     }
@@ -146,7 +151,8 @@ Status Compiler::compileValueMaps(const rapidjson::Value& maps) {
 }
 
 Result<ResourceRule> Compiler::compileResource(const rapidjson::Value& v, const std::string& pointer) {
-  if (!v.IsObject()) return error("a resource rule is an object with resourceType, sourceId, identifierKind and template", pointer);
+  if (!v.IsObject())
+    return error("a resource rule is an object with resourceType, sourceId, identifierKind and template", pointer);
   GW_TRY(onlyKeys(v, pointer, {"description", "resourceType", "forEach", "sourceId", "identifierKind", "template"},
                   "a resource rule"));
   ResourceRule rule;
@@ -158,9 +164,10 @@ Result<ResourceRule> Compiler::compileResource(const rapidjson::Value& v, const 
   rule.resource_type = json::view(*type);
   const auto* kind = json::find(v, "identifierKind");
   if (kind == nullptr || !kind->IsString() || !isName(json::view(*kind), "-.")) {
-    return error("identifierKind must be a short name such as \"mrn\" or \"prescription\" "
-                 "(identifier.system = the clinic's identifier base + this kind)",
-                 kind == nullptr ? pointer : child(pointer, "identifierKind"));
+    return error(
+        "identifierKind must be a short name such as \"mrn\" or \"prescription\" "
+        "(identifier.system = the clinic's identifier base + this kind)",
+        kind == nullptr ? pointer : child(pointer, "identifierKind"));
   }
   rule.identifier_kind = json::view(*kind);
 
@@ -186,13 +193,15 @@ Result<ResourceRule> Compiler::compileResource(const rapidjson::Value& v, const 
 
   const std::string template_pointer = child(pointer, "template");
   const auto* body = json::find(v, "template");
-  if (body == nullptr || !body->IsObject()) return error("template must be a JSON object (the FHIR resource)", body == nullptr ? pointer : template_pointer);
+  if (body == nullptr || !body->IsObject())
+    return error("template must be a JSON object (the FHIR resource)", body == nullptr ? pointer : template_pointer);
   for (const auto& member : body->GetObject()) {
     const auto name = json::view(member.name);
     if (name == "resourceType" || name == "id") {
       return makeError(ErrorCode::Config,
-                       "the engine sets \"" + std::string(name) + "\"; remove it from the template (resourceType comes "
-                       "from the rule, id from resourceType and sourceId)",
+                       "the engine sets \"" + std::string(name) +
+                           "\"; remove it from the template (resourceType comes "
+                           "from the rule, id from resourceType and sourceId)",
                        atKey(child(template_pointer, name)));
     }
     if (!name.empty() && name[0] == '$') {
@@ -217,9 +226,10 @@ Status Compiler::checkBusinessIdentifier(const rapidjson::Value& body, const std
       }
     }
   }
-  return error("the template must carry the business identifier: \"identifier\": [{\"system\": "
-               "\"$identifierSystem\", \"value\": \"$sourceId\"}] (other members such as use and type may be added)",
-               identifiers == nullptr ? pointer : child(pointer, "identifier"));
+  return error(
+      "the template must carry the business identifier: \"identifier\": [{\"system\": "
+      "\"$identifierSystem\", \"value\": \"$sourceId\"}] (other members such as use and type may be added)",
+      identifiers == nullptr ? pointer : child(pointer, "identifier"));
 }
 
 Result<Node> Compiler::compileExpr(const rapidjson::Value& v, const std::string& pointer) {
@@ -228,12 +238,10 @@ Result<Node> Compiler::compileExpr(const rapidjson::Value& v, const std::string&
       if (v.GetStringLength() > 0 && v.GetString()[0] == '$') return compilePath(json::view(v), pointer);
       if (v.GetStringLength() == 0) return error("empty strings are not allowed in FHIR; leave the member out", pointer);
       return literal(v, pointer);
-    case rapidjson::kNullType:
-      return error("null is not allowed in FHIR; leave the member out", pointer);
+    case rapidjson::kNullType: return error("null is not allowed in FHIR; leave the member out", pointer);
     case rapidjson::kFalseType:
     case rapidjson::kTrueType:
-    case rapidjson::kNumberType:
-      return literal(v, pointer);
+    case rapidjson::kNumberType: return literal(v, pointer);
     case rapidjson::kArrayType: {
       if (v.Empty()) return error("empty arrays are not allowed in FHIR; leave the member out", pointer);
       Node node;
@@ -306,7 +314,8 @@ Result<Node> Compiler::literal(const rapidjson::Value& v, const std::string& poi
 Result<Node> Compiler::compileLoopSource(const rapidjson::Value& v, const std::string& pointer, std::string_view what,
                                          std::string& array_pointer) {
   if (!v.IsString() || v.GetStringLength() < 2 || v.GetString()[0] != '$') {
-    return error(std::string(what) + " takes the path of a record array, such as \"$.service.items\" or \"$item.parts\"", pointer);
+    return error(std::string(what) + " takes the path of a record array, such as \"$.service.items\" or \"$item.parts\"",
+                 pointer);
   }
   GW_TRY(auto source, compilePath(json::view(v), pointer, &array_pointer));
   if (source.variable != Variable::Record && source.variable != Variable::Item) {
@@ -338,13 +347,16 @@ Result<Node> Compiler::compilePath(std::string_view text, const std::string& poi
     node.variable = Variable::Clinic;
   } else if (variable == "item" || variable == "index") {
     if (loops_.empty()) {
-      return error(quoteCode(std::string("$") + std::string(variable)) + " exists only inside a loop (a rule's forEach or a $map's \"to\")",
+      return error(quoteCode(std::string("$") + std::string(variable)) +
+                       " exists only inside a loop (a rule's forEach or a $map's \"to\")",
                    pointer, "record fields are written $." + std::string(variable) + "...");
     }
     node.variable = variable == "item" ? Variable::Item : Variable::Index;
   } else {
-    return error("unknown variable " + quoteCode(std::string("$") + std::string(variable)) + "; known: " + std::string(kVariables),
-                 pointer, "record fields are written $." + std::string(variable) + "...; a literal starting with '$' is {\"$literal\": ...}");
+    return error(
+        "unknown variable " + quoteCode(std::string("$") + std::string(variable)) + "; known: " + std::string(kVariables),
+        pointer,
+        "record fields are written $." + std::string(variable) + "...; a literal starting with '$' is {\"$literal\": ...}");
   }
   std::string field_path;
   std::string field_pointer;
@@ -391,7 +403,8 @@ Result<Node> Compiler::compilePath(std::string_view text, const std::string& poi
     return node;
   }
   if (node.variable != Variable::Record) {
-    if (!node.steps.empty()) return error(quoteCode(std::string("$") + std::string(variable)) + " is a string; it has no fields", pointer);
+    if (!node.steps.empty())
+      return error(quoteCode(std::string("$") + std::string(variable)) + " is a string; it has no fields", pointer);
     if (in_source_id_ && (node.variable == Variable::SourceId || node.variable == Variable::Id)) {
       return error("sourceId cannot refer to itself; use a record field such as $.prescription.id", pointer);
     }

@@ -66,9 +66,7 @@ std::string fieldPathOf(const Node& node, const Scope& scope) {
 // may have been parsed in situ, and the output document must never point into its buffer.
 void copyValue(const rapidjson::Value& in, rapidjson::Value& out, Allocator& allocator) {
   switch (in.GetType()) {
-    case rapidjson::kStringType:
-      out.SetString(in.GetString(), in.GetStringLength(), allocator);
-      break;
+    case rapidjson::kStringType: out.SetString(in.GetString(), in.GetStringLength(), allocator); break;
     case rapidjson::kObjectType:
       out.SetObject();
       for (const auto& member : in.GetObject()) {
@@ -87,8 +85,7 @@ void copyValue(const rapidjson::Value& in, rapidjson::Value& out, Allocator& all
         out.PushBack(value, allocator);
       }
       break;
-    default:
-      out.CopyFrom(in, allocator);  // numbers, booleans, null: no strings involved
+    default: out.CopyFrom(in, allocator);  // numbers, booleans, null: no strings involved
   }
 }
 
@@ -184,9 +181,7 @@ Outcome evalPath(const Node& node, Scope& scope, rapidjson::Value& out) {
       copyValue(*v, out, scope.allocator);
       return Outcome::Present;
     }
-    case Variable::Index:
-      out.SetInt64(scope.loop->index);
-      return Outcome::Present;
+    case Variable::Index: out.SetInt64(scope.loop->index); return Outcome::Present;
     case Variable::Record: {
       const rapidjson::Value* v = &scope.record;
       for (const auto& step : node.steps) {
@@ -276,8 +271,10 @@ Outcome findEntry(const Node& node, Scope& scope, const rapidjson::Value*& entry
   std::string_view code;
   const ValueMap& map = *node.value_map;
   if (!scalarText(*input, buffer, code)) {
-    return fail(scope, fieldName(node, scope) + " must be a code (string), got " + std::string(jsonTypeName(*input)) +
-                           " (value map '" + map.name + "' in " + map.where + ")", node);
+    return fail(scope,
+                fieldName(node, scope) + " must be a code (string), got " + std::string(jsonTypeName(*input)) +
+                    " (value map '" + map.name + "' in " + map.where + ")",
+                node);
   }
   const rapidjson::Value* entry = map.find(code);
   if (entry == nullptr) entry = map.fallback;
@@ -285,8 +282,9 @@ Outcome findEntry(const Node& node, Scope& scope, const rapidjson::Value*& entry
     std::string known;
     for (const auto& [key, value] : map.entries) known += (known.empty() ? "" : ", ") + key;
     if (known.size() > 200) known = known.substr(0, 200) + "...";
-    return fail(scope, "code " + quoteCode(code) + " of " + fieldName(node, scope) + " is not in value map '" + map.name + "' (" +
-                           map.where + ")",
+    return fail(scope,
+                "code " + quoteCode(code) + " of " + fieldName(node, scope) + " is not in value map '" + map.name + "' (" +
+                    map.where + ")",
                 node, "send one of " + known + ", or add the code to the value map");
   }
   if (!node.text.empty()) entry = json::find(*entry, node.text);  // presence checked at load
@@ -306,7 +304,7 @@ Outcome evalLookup(const Node& node, Scope& scope, rapidjson::Value& out) {
 // $date / $dateTime with declared "formats" / "timezone" (compiled at load into node.date_spec).
 // Out of line: most mappers read ISO dates, and the common path stays as small as it was.
 [[gnu::noinline]] Outcome evalDeclaredDate(const Node& node, Scope& scope, const rapidjson::Value& input,
-                                          rapidjson::Value& out) {
+                                           rapidjson::Value& out) {
   const DateSpec& spec = *node.date_spec;
   const std::string_view what = spec.with_time ? "date-time" : "date";
   char text[kMaxDateText];
@@ -317,17 +315,23 @@ Outcome evalLookup(const Node& node, Scope& scope, rapidjson::Value& out) {
       out.SetString(text, static_cast<rapidjson::SizeType>(parsed.size), scope.allocator);
       return Outcome::Present;
     case DateParse::Status::Invalid:
-      return fail(scope, fieldName(node, scope) + " is not a valid " + std::string(what) + "; expected " + spec.expectation +
-                             " (mapped at " + node.where + ")", node);
+      return fail(scope,
+                  fieldName(node, scope) + " is not a valid " + std::string(what) + "; expected " + spec.expectation +
+                      " (mapped at " + node.where + ")",
+                  node);
     case DateParse::Status::Ambiguous:
-      return fail(scope, fieldName(node, scope) + " is ambiguous: formats " + quoteCode(spec.formats[parsed.first].text) +
-                             " and " + quoteCode(spec.formats[parsed.second].text) + " read it as different " +
-                             std::string(what) + "s (mapped at " + node.where + ")",
+      return fail(scope,
+                  fieldName(node, scope) + " is ambiguous: formats " + quoteCode(spec.formats[parsed.first].text) + " and " +
+                      quoteCode(spec.formats[parsed.second].text) + " read it as different " + std::string(what) +
+                      "s (mapped at " + node.where + ")",
                   node, "send the value in one unambiguous format, or list only one of these formats in the mapper");
     case DateParse::Status::NoFhirOffset:
-      return fail(scope, fieldName(node, scope) + " falls at a time when " + spec.zone->name() +
-                             " had no whole-minute UTC offset within ±14:00 (local mean time), which FHIR cannot write "
-                             "(mapped at " + node.where + ")", node);
+      return fail(scope,
+                  fieldName(node, scope) + " falls at a time when " + spec.zone->name() +
+                      " had no whole-minute UTC offset within ±14:00 (local mean time), which FHIR cannot write "
+                      "(mapped at " +
+                      node.where + ")",
+                  node);
   }
   return fail(scope, "internal error: unknown date outcome", node);
 }
@@ -342,16 +346,22 @@ Outcome evalDate(const Node& node, Scope& scope, rapidjson::Value& out, bool wit
   if (node.date_spec) return evalDeclaredDate(node, scope, input, out);
   if (!with_time) {
     if (!input.IsString() || !isCalendarDate(json::view(input))) {
-      return fail(scope, fieldName(node, scope) + " is not a valid calendar date; expected YYYY-MM-DD naming a real day (mapped at " +
-                             node.where + ")", node);
+      return fail(scope,
+                  fieldName(node, scope) +
+                      " is not a valid calendar date; expected YYYY-MM-DD naming a real day (mapped at " + node.where + ")",
+                  node);
     }
     out.SetString(input.GetString(), input.GetStringLength(), scope.allocator);
     return Outcome::Present;
   }
   std::string normalised;
   if (!input.IsString() || !normaliseDateTime(json::view(input), normalised)) {
-    return fail(scope, fieldName(node, scope) + " is not a valid date-time; expected RFC 3339 with an offset, e.g. "
-                           "2026-11-20T09:00:00-05:00 (mapped at " + node.where + ")", node);
+    return fail(scope,
+                fieldName(node, scope) +
+                    " is not a valid date-time; expected RFC 3339 with an offset, e.g. "
+                    "2026-11-20T09:00:00-05:00 (mapped at " +
+                    node.where + ")",
+                node);
   }
   out.SetString(normalised.data(), static_cast<rapidjson::SizeType>(normalised.size()), scope.allocator);
   return Outcome::Present;
@@ -365,8 +375,10 @@ Outcome evalResourceId(const Node& node, Scope& scope, rapidjson::Value& out, bo
   std::string buffer;
   std::string_view source_id;
   if (!scalarText(*input, buffer, source_id)) {
-    return fail(scope, fieldName(node, scope) + " must be an identifier (string), got " + std::string(jsonTypeName(*input)) +
-                           " (mapped at " + node.where + ")", node);
+    return fail(scope,
+                fieldName(node, scope) + " must be an identifier (string), got " + std::string(jsonTypeName(*input)) +
+                    " (mapped at " + node.where + ")",
+                node);
   }
   const std::string id = ids::resourceId(scope.context.clinic, node.text, source_id);
   if (!as_reference) {
@@ -405,8 +417,10 @@ Outcome appendText(const Node& node, Scope& scope, std::string& out, bool escape
   const std::size_t mark = out.size();
   const auto cannotJoin = [&](const rapidjson::Value& v, const Node& part) {
     out.resize(mark);
-    return fail(scope, std::string(what) + " cannot join " + std::string(jsonTypeName(v)) + " values from " +
-                           fieldName(part, scope) + " (mapped at " + owner.where + ")", part);
+    return fail(scope,
+                std::string(what) + " cannot join " + std::string(jsonTypeName(v)) + " values from " +
+                    fieldName(part, scope) + " (mapped at " + owner.where + ")",
+                part);
   };
   switch (node.kind) {
     case NodeKind::Literal:
@@ -461,8 +475,10 @@ Outcome appendText(const Node& node, Scope& scope, std::string& out, bool escape
       if (array == nullptr || isAbsentValue(*array)) return Outcome::Absent;
       if (!array->IsArray()) {
         out.resize(mark);
-        return fail(scope, fieldName(source, scope) + " must be an array, got " + std::string(jsonTypeName(*array)) +
-                               " ($map at " + input.where + ")", source);
+        return fail(scope,
+                    fieldName(source, scope) + " must be an array, got " + std::string(jsonTypeName(*array)) + " ($map at " +
+                        input.where + ")",
+                    source);
       }
       LoopFrame frame{scope.loop, &source, nullptr, 0};
       scope.loop = &frame;
@@ -487,8 +503,7 @@ Outcome appendText(const Node& node, Scope& scope, std::string& out, bool escape
       if (result != Outcome::Present) out.resize(mark);
       return result;
     }
-    default:
-      break;
+    default: break;
   }
   rapidjson::Value part;
   const Outcome outcome = eval(node, scope, part);
@@ -578,8 +593,10 @@ Outcome evalMap(const Node& node, Scope& scope, rapidjson::Value& out) {
   const rapidjson::Value* array = resolve(source, scope.record, scope.loop);
   if (array == nullptr || isAbsentValue(*array)) return Outcome::Absent;
   if (!array->IsArray()) {
-    return fail(scope, fieldName(source, scope) + " must be an array, got " + std::string(jsonTypeName(*array)) +
-                           " ($map at " + node.where + ")", source);
+    return fail(scope,
+                fieldName(source, scope) + " must be an array, got " + std::string(jsonTypeName(*array)) + " ($map at " +
+                    node.where + ")",
+                source);
   }
   out.SetArray();
   out.Reserve(array->Size(), scope.allocator);
@@ -617,8 +634,10 @@ Outcome evalJoin(const Node& node, Scope& scope, rapidjson::Value& out) {
   if (outcome != Outcome::Present) return outcome;
   const rapidjson::Value& input = *operand_value;
   if (!input.IsArray()) {
-    return fail(scope, "$join needs an array, got " + std::string(jsonTypeName(input)) + " from " + fieldName(node, scope) +
-                           " (mapped at " + node.where + ")", node);
+    return fail(scope,
+                "$join needs an array, got " + std::string(jsonTypeName(input)) + " from " + fieldName(node, scope) +
+                    " (mapped at " + node.where + ")",
+                node);
   }
   std::string text;
   bool first = true;
@@ -630,8 +649,10 @@ Outcome evalJoin(const Node& node, Scope& scope, rapidjson::Value& out) {
     } else if (part.IsNumber() || part.IsBool()) {
       text += json::toString(part);
     } else {
-      return fail(scope, "$join cannot join " + std::string(jsonTypeName(part)) + " values from " + fieldName(node, scope) +
-                             " (mapped at " + node.where + ")", node);
+      return fail(scope,
+                  "$join cannot join " + std::string(jsonTypeName(part)) + " values from " + fieldName(node, scope) +
+                      " (mapped at " + node.where + ")",
+                  node);
     }
   }
   out.SetString(text.data(), static_cast<rapidjson::SizeType>(text.size()), scope.allocator);
@@ -657,8 +678,10 @@ Outcome evalNarrative(const Node& node, Scope& scope, rapidjson::Value& out) {
     return true;
   };
   const auto wrong = [&](const Node& part, std::string_view what, const rapidjson::Value& v) {
-    return fail(scope, "$narrative " + std::string(what) + ", got " + std::string(jsonTypeName(v)) + " from " +
-                           fieldName(part, scope) + " (mapped at " + node.where + ")", part);
+    return fail(scope,
+                "$narrative " + std::string(what) + ", got " + std::string(jsonTypeName(v)) + " from " +
+                    fieldName(part, scope) + " (mapped at " + node.where + ")",
+                part);
   };
   for (std::size_t i = 0; i < node.children.size(); ++i) {
     const Outcome outcome = operand(node.children[i], scope, scratch[i], values[i]);
@@ -714,8 +737,10 @@ Outcome evalText(const Node& node, Scope& scope, rapidjson::Value& out) {
     buffer = json::toString(input);
     text = buffer;
   } else {
-    return fail(scope, fieldName(node, scope) + " must be text, got " + std::string(jsonTypeName(input)) + " (mapped at " +
-                           node.where + ")", node);
+    return fail(scope,
+                fieldName(node, scope) + " must be text, got " + std::string(jsonTypeName(input)) + " (mapped at " +
+                    node.where + ")",
+                node);
   }
   std::string result;
   switch (node.kind) {
@@ -737,9 +762,7 @@ Outcome evalText(const Node& node, Scope& scope, rapidjson::Value& out) {
       if (result.empty()) return Outcome::Absent;  // FHIR has no empty strings
       break;
     }
-    default:
-      result.reserve(text.size() + 16);
-      xhtml::appendEscaped(result, text);
+    default: result.reserve(text.size() + 16); xhtml::appendEscaped(result, text);
   }
   out.SetString(result.data(), static_cast<rapidjson::SizeType>(result.size()), scope.allocator);
   return Outcome::Present;
@@ -758,8 +781,10 @@ Outcome evalNumber(const Node& node, Scope& scope, rapidjson::Value& out) {
     return Outcome::Present;
   }
   const auto not_a_number = [&] {
-    return fail(scope, fieldName(node, scope) + " must be a number written with digits and an optional '-' and '.' (mapped at " +
-                           node.where + ")", node);
+    return fail(scope,
+                fieldName(node, scope) + " must be a number written with digits and an optional '-' and '.' (mapped at " +
+                    node.where + ")",
+                node);
   };
   if (!input.IsString()) return not_a_number();
   const std::string_view text = json::view(input);
@@ -782,9 +807,7 @@ Outcome evalNumber(const Node& node, Scope& scope, rapidjson::Value& out) {
 
 Outcome eval(const Node& node, Scope& scope, rapidjson::Value& out) {
   switch (node.kind) {
-    case NodeKind::Literal:
-      copyValue(*node.literal, out, scope.allocator);
-      return Outcome::Present;
+    case NodeKind::Literal: copyValue(*node.literal, out, scope.allocator); return Outcome::Present;
     case NodeKind::Path: return evalPath(node, scope, out);
     case NodeKind::Object: return evalObject(node, scope, out);
     case NodeKind::Array: return evalArray(node, scope, out);
@@ -884,7 +907,8 @@ Status applyRule(const CompiledMapper& mapper, const ResourceRule& rule, const r
   if (array == nullptr || isAbsentValue(*array)) return ok();  // no items, no resources
   if (!array->IsArray()) {
     return makeError(ErrorCode::InvalidInput,
-                     "'" + source.field_path + "' must be an array (forEach of " + rule.resource_type + " in " + mapper.file + ")",
+                     "'" + source.field_path + "' must be an array (forEach of " + rule.resource_type + " in " +
+                         mapper.file + ")",
                      source.field_path);
   }
   const std::size_t first = out.size();

@@ -26,8 +26,12 @@ constexpr std::array kFunctions{
                  "a reference to the resource another rule makes from that source id", false},
     FunctionSpec{"$resourceId", NodeKind::ResourceId, kSourceIdArgument, "\"<id>\"",
                  "the id of the resource another rule makes from that source id", false},
-    FunctionSpec{"$identifierSystem", NodeKind::IdentifierSystem, {}, "the clinic's identifier base + kind",
-                 "an identifier system of the clinic, e.g. for Reference.identifier", false},
+    FunctionSpec{"$identifierSystem",
+                 NodeKind::IdentifierSystem,
+                 {},
+                 "the clinic's identifier base + kind",
+                 "an identifier system of the clinic, e.g. for Reference.identifier",
+                 false},
     FunctionSpec{"$concat", NodeKind::Concat, {}, "text", "the parts joined as text; absent if any part is absent"},
     FunctionSpec{"$if", NodeKind::If, kIfArguments, "`then` or `else`",
                  "a choice on a value: present and not false, equal to, containing, or of a JSON type"},
@@ -41,7 +45,8 @@ constexpr std::array kFunctions{
     FunctionSpec{"$number", NodeKind::Number, {}, "a JSON number", "decimal text such as a CSV cell as a number"},
     FunctionSpec{"$narrative", NodeKind::Narrative, kNarrativeArguments, "XHTML for text.div",
                  "a titled narrative of sections, each a list of \"label (qualifier): detail\" items", false},
-    FunctionSpec{"$literal", NodeKind::Literal, {}, "the value as written", "a value that would otherwise read as a path or a call"},
+    FunctionSpec{
+        "$literal", NodeKind::Literal, {}, "the value as written", "a value that would otherwise read as a path or a call"},
 };
 
 }  // namespace

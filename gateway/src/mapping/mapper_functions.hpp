@@ -19,12 +19,12 @@ struct FunctionArgument {
 };
 
 struct FunctionSpec {
-  std::string_view name;  // "$lookup": the member that names the call and holds its operand
-  NodeKind kind;          // what the call compiles to
+  std::string_view name;                        // "$lookup": the member that names the call and holds its operand
+  NodeKind kind;                                // what the call compiles to
   std::span<const FunctionArgument> arguments;  // the other members the call may have, in message order
-  std::string_view returns;  // what it produces
-  std::string_view doc;      // one line: what it is for
-  bool in_record_templates = true;  // false: builds resource references (not in a CSV record template)
+  std::string_view returns;                     // what it produces
+  std::string_view doc;                         // one line: what it is for
+  bool in_record_templates = true;              // false: builds resource references (not in a CSV record template)
 };
 
 /// Every function, in the order messages list them.

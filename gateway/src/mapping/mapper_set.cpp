@@ -45,9 +45,8 @@ Result<MappingOutput> MapperSet::map(const rapidjson::Value& record, const Mappi
   }
   const auto it = mappers_.find(json::view(*type));
   if (it == mappers_.end()) {
-    return makeError(ErrorCode::InvalidInput,
-                     "no mapper for record type " + quoteCode(json::view(*type)),
-                     "record_type", "add <record_type>.mapper.json to the mappers directory");
+    return makeError(ErrorCode::InvalidInput, "no mapper for record type " + quoteCode(json::view(*type)), "record_type",
+                     "add <record_type>.mapper.json to the mappers directory");
   }
   if (context.clinic.empty() || context.identifier_system_base.empty()) {
     // Ids and identifier systems would collide across clinics; configuration must supply both.

@@ -32,7 +32,7 @@ struct MappedResource {
   // (about one labelled resource) instead of RapidJSON's 64 KiB default, because a record with
   // many items makes many resources and glibc would return and re-fault that memory on every record.
   std::unique_ptr<rapidjson::MemoryPoolAllocator<>> allocator;
-  rapidjson::Document resource;   // the FHIR resource, with resourceType, id and identifier
+  rapidjson::Document resource;  // the FHIR resource, with resourceType, id and identifier
 };
 
 struct MappingOutput {

@@ -280,8 +280,7 @@ void collectSchemaErrors(const RecordSchemas::Entry& entry, const rapidjson::Sch
   std::set<std::string> removed;
   // Each round removes something, so the number of rounds is bounded by the record's size; the
   // cap keeps a pathological record from costing much.
-  for (std::size_t round = 0; round < 4 * RecordSchemas::kMaxErrors && errors.size() < RecordSchemas::kMaxErrors;
-       ++round) {
+  for (std::size_t round = 0; round < 4 * RecordSchemas::kMaxErrors && errors.size() < RecordSchemas::kMaxErrors; ++round) {
     rapidjson::SchemaValidator validator(schema_document);
     if (scratch.Accept(validator)) return;
     const std::string document_pointer = stringify(validator.GetInvalidDocumentPointer());

@@ -236,8 +236,8 @@ Result<std::shared_ptr<const TimeZone>> TimeZone::fromTzif(std::string_view name
     if (!r.fits(44) || bytes.substr(r.pos, 4) != "TZif") return false;
     r.pos += 20;  // magic, version, reserved
     c = {r.u32(), r.u32(), r.u32(), r.u32(), r.u32(), r.u32()};
-    return c.type >= 1 && c.type <= 256 && c.time <= 1'000'000 && c.chars <= 65536 && c.leap <= 100'000 &&
-           c.isut <= 256 && c.isstd <= 256;
+    return c.type >= 1 && c.type <= 256 && c.time <= 1'000'000 && c.chars <= 65536 && c.leap <= 100'000 && c.isut <= 256 &&
+           c.isstd <= 256;
   };
   TzifCounts c{};
   if (!header(c)) return bad("bad header");
@@ -245,7 +245,8 @@ Result<std::shared_ptr<const TimeZone>> TimeZone::fromTzif(std::string_view name
   std::size_t time_size = 4;
   if (version >= '2') {
     // Skip the 32-bit block: the 64-bit one that follows covers every year.
-    const std::size_t v1 = std::size_t{c.time} * 5 + std::size_t{c.type} * 6 + c.chars + std::size_t{c.leap} * 8 + c.isstd + c.isut;
+    const std::size_t v1 = std::size_t{c.time} * 5 + std::size_t{c.type} * 6 + c.chars + std::size_t{c.leap} * 8 + c.isstd +
+                           c.isut;
     if (!r.fits(v1)) return bad("truncated");
     r.pos += v1;
     if (!header(c)) return bad("bad second header");

@@ -67,8 +67,8 @@ Result<Disclosure> parseDisclosure(std::string_view text) {
   const auto* purpose = json::find(d, "purpose");
   const auto* patient = json::find(d, "patient");
   const auto* resources = json::find(d, "resources");
-  if (purpose == nullptr || !purpose->IsString() || patient == nullptr || !patient->IsString() ||
-      resources == nullptr || !resources->IsArray()) {
+  if (purpose == nullptr || !purpose->IsString() || patient == nullptr || !patient->IsString() || resources == nullptr ||
+      !resources->IsArray()) {
     return bad("purpose, patient or resources missing");
   }
   out.purpose = purpose->GetString();

@@ -20,10 +20,10 @@ struct DisclosedResource {
   /// For a CarePlan: the classes of each activity as mapped (before any redaction), so the
   /// re-check can tell whether the same activities would still be removed.
   std::vector<privacy::ClassSet> activity_classes;
-  privacy::ClassSet plan_classes;  // CarePlan: the plan apart from its activities
+  privacy::ClassSet plan_classes;                     // CarePlan: the plan apart from its activities
   consent::Outcome outcome = consent::Outcome::Deny;  // Permit or Redact (a denied resource is not sent)
-  std::vector<std::uint32_t> removed_activities;  // redact: indexes of the activities left out
-  std::string consent_id;  // "<clinic>/<consent id>" the decision relied on
+  std::vector<std::uint32_t> removed_activities;      // redact: indexes of the activities left out
+  std::string consent_id;                             // "<clinic>/<consent id>" the decision relied on
   int consent_version = 0;
 };
 

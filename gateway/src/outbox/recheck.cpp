@@ -9,8 +9,7 @@ store::AuditEntry cancellation(const store::OutboxItem& item, std::string_view p
                                std::string_view resource_type, std::string_view resource_id, privacy::ClassSet classes,
                                std::string reason, const consent::Decision* decision, SystemTime now,
                                std::string_view policy_version) {
-  auto e = store::AuditEntryBuilder(store::AuditKind::Cancel, store::AuditOutcome::Cancelled, "gateway",
-                                    toUnixMillis(now));
+  auto e = store::AuditEntryBuilder(store::AuditKind::Cancel, store::AuditOutcome::Cancelled, "gateway", toUnixMillis(now));
   e.clinic(item.clinic)
       .patient(patient_key)
       .partner(item.partner_id, purpose)
@@ -32,8 +31,8 @@ RecheckResult recheckItem(const store::OutboxItem& item, const consent::ConsentR
   auto disclosure = parseDisclosure(item.disclosure);
   if (!disclosure || disclosure.value().resources.empty()) {
     result.reason = "undecidable: the item's disclosure record is missing or unreadable";
-    result.cancellations.push_back(cancellation(item, "", item.patient_key, "", "", {}, result.reason, nullptr, now,
-                                                policy_version));
+    result.cancellations.push_back(
+        cancellation(item, "", item.patient_key, "", "", {}, result.reason, nullptr, now, policy_version));
     return result;
   }
   const auto& d = disclosure.value();
@@ -48,8 +47,8 @@ RecheckResult recheckItem(const store::OutboxItem& item, const consent::ConsentR
     request.activity_classes = r.activity_classes;
     request.plan_classes = r.plan_classes;
     const auto decision = registry.decide(request);
-    const bool same_outcome = decision.outcome == r.outcome && (r.outcome != consent::Outcome::Redact ||
-                                                                decision.removed_activities == r.removed_activities);
+    const bool same_outcome = decision.outcome == r.outcome &&
+                              (r.outcome != consent::Outcome::Redact || decision.removed_activities == r.removed_activities);
     // The Bundle carries the Consent it was permitted under: under another consent (or version)
     // it would travel with the wrong copy, so it is re-planned rather than sent.
     const bool same_consent = decision.consent &&
@@ -57,12 +56,11 @@ RecheckResult recheckItem(const store::OutboxItem& item, const consent::ConsentR
                               decision.consent->version == r.consent_version;
     if (same_outcome && same_consent) continue;
     std::string reason = !decision.disclosable() ? consent::reasonText(decision)
-                         : !same_outcome ? "decision-changed:" + std::string(consent::outcomeName(decision.outcome))
-                                         : "consent-changed";
+                         : !same_outcome         ? "decision-changed:" + std::string(consent::outcomeName(decision.outcome))
+                                                 : "consent-changed";
     if (result.reason.empty()) result.reason = reason;
-    result.cancellations.push_back(cancellation(item, d.purpose, d.patient_key, r.resource_type, r.resource_id,
-                                                r.classes, std::move(reason), &decision, now,
-                                                policy_version));
+    result.cancellations.push_back(cancellation(item, d.purpose, d.patient_key, r.resource_type, r.resource_id, r.classes,
+                                                std::move(reason), &decision, now, policy_version));
   }
   result.send = result.cancellations.empty();
   return result;

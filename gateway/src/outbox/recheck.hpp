@@ -18,7 +18,7 @@ namespace gw::outbox {
 
 struct RecheckResult {
   bool send = false;
-  std::string reason;                       // why not (first resource that may not go), no PHI
+  std::string reason;                            // why not (first resource that may not go), no PHI
   std::vector<store::AuditEntry> cancellations;  // filled when !send
 };
 

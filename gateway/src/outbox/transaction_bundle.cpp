@@ -19,8 +19,8 @@ std::string percentEncode(const std::string& s) {
   out.reserve(s.size());
   for (unsigned char c : s) {
     // Unreserved characters plus those FHIR servers expect verbatim in token systems (":/.").
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-        c == '.' || c == '~' || c == ':' || c == '/') {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
+        c == '~' || c == ':' || c == '/') {
       out.push_back(static_cast<char>(c));
     } else {
       out.push_back('%');
@@ -59,8 +59,7 @@ void writeResource(const Value& in, rapidjson::Writer<rapidjson::StringBuffer>& 
       for (const auto& v : in.GetArray()) writeResource(v, w, local_refs, false);
       w.EndArray();
       break;
-    default:
-      in.Accept(w);
+    default: in.Accept(w);
   }
 }
 

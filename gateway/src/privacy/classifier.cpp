@@ -275,7 +275,8 @@ class Scanner {
       if (!v.IsObject() && !v.IsArray()) continue;
       // meta holds labels and profiles, identifier types say what an id is (MR), the narrative
       // holds no Codings: none of them is clinical content to classify.
-      if (is(name, "meta") || is(name, "identifier") || is(name, "text") || (!also_skip.empty() && name == also_skip)) continue;
+      if (is(name, "meta") || is(name, "identifier") || is(name, "text") || (!also_skip.empty() && name == also_skip))
+        continue;
       value(v);
     }
     if (system != nullptr && code != nullptr) lookup(json::view(*system), json::view(*code));
@@ -323,15 +324,17 @@ Result<Classifier> Classifier::load(const ValueSetFiles& files) {
     std::string_view name;
   };
   const Role roles[] = {
-      {&files.sud, kSud, "sud"}, {&files.opioid, kSud | kOpioid, "opioid"}, {&files.mh, kMh, "mh"},
-      {&files.psy, kMh | kPsy, "psy"}, {&files.hiv, kHiv, "hiv"},
+      {&files.sud, kSud, "sud"}, {&files.opioid, kSud | kOpioid, "opioid"},
+      {&files.mh, kMh, "mh"},    {&files.psy, kMh | kPsy, "psy"},
+      {&files.hiv, kHiv, "hiv"},
   };
   std::vector<ParsedValueSet> parsed;
   std::unordered_map<std::string, std::size_t> by_url;
   for (const auto& role : roles) {
     GW_TRY(auto vs, parseValueSet(*role.path, role.bits, role.name));
     if (const auto [it, added] = by_url.emplace(vs.url, parsed.size()); !added) {
-      return makeError(ErrorCode::Config, "the " + std::string(role.name) + " value set has the same url as " + parsed[it->second].file,
+      return makeError(ErrorCode::Config,
+                       "the " + std::string(role.name) + " value set has the same url as " + parsed[it->second].file,
                        vs.file, "give each sensitivity value set its own file and url");
     }
     parsed.push_back(std::move(vs));
@@ -359,8 +362,9 @@ Result<Classifier> Classifier::load(const ValueSetFiles& files) {
       for (const auto& inc : parsed[i].includes) {
         const auto it = by_url.find(inc.url);
         if (it == by_url.end()) {
-          return makeError(ErrorCode::Config, "the included value set " + inc.url + " is not one of the sensitivity value sets",
-                           inc.where, "include only gw-sensitivity-* value sets, or list the codes here");
+          return makeError(ErrorCode::Config,
+                           "the included value set " + inc.url + " is not one of the sensitivity value sets", inc.where,
+                           "include only gw-sensitivity-* value sets, or list the codes here");
         }
         pending.push_back(it->second);
       }

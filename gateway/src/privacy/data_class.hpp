@@ -19,8 +19,14 @@ class ClassSet {
   constexpr ClassSet(DataClass c) : bits_(static_cast<std::uint8_t>(c)) {}  // NOLINT: implicit on purpose
 
   constexpr bool has(DataClass c) const { return (bits_ & static_cast<std::uint8_t>(c)) != 0; }
-  constexpr ClassSet& add(DataClass c) { bits_ |= static_cast<std::uint8_t>(c); return *this; }
-  constexpr ClassSet& add(ClassSet o) { bits_ |= o.bits_; return *this; }
+  constexpr ClassSet& add(DataClass c) {
+    bits_ |= static_cast<std::uint8_t>(c);
+    return *this;
+  }
+  constexpr ClassSet& add(ClassSet o) {
+    bits_ |= o.bits_;
+    return *this;
+  }
   constexpr bool empty() const { return bits_ == 0; }
   constexpr bool sensitive() const { return has(DataClass::Sud) || has(DataClass::Mh); }
   /// Every class of `other` is in this set.
@@ -32,7 +38,7 @@ class ClassSet {
   std::uint8_t bits_ = 0;
 };
 
-std::string_view className(DataClass c);                // "general", "sud", "mh"
+std::string_view className(DataClass c);  // "general", "sud", "mh"
 std::optional<DataClass> parseClass(std::string_view s);
 /// "general", "sud", "mh", "sud,mh" (fixed order), "" for the empty set.
 std::string classSetName(ClassSet s);

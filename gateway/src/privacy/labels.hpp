@@ -25,7 +25,8 @@ inline constexpr std::string_view kObservationValueSystem = "http://terminology.
 inline constexpr std::string_view kDs4pDisplayExtension =
     "http://hl7.org/fhir/uv/security-label-ds4p/StructureDefinition/extension-display";
 /// The default Part 2 notice: the short statement of 42 CFR 2.32 (docs/privacy.md §7).
-inline constexpr std::string_view kPart2ShortNotice = "42 CFR part 2 prohibits unauthorized use or disclosure of these records.";
+inline constexpr std::string_view kPart2ShortNotice =
+    "42 CFR part 2 prohibits unauthorized use or disclosure of these records.";
 
 /// v3-Confidentiality, in ascending order: U < L < M < N < R < V.
 enum class Confidentiality : std::uint8_t { U = 0, L, M, N, R, V };

@@ -16,7 +16,8 @@
 
 namespace gw::privacy {
 
-inline constexpr std::string_view kTreatmentPlanActivitySystem = "https://fhir-gateway.dev/fhir/CodeSystem/treatment-plan-activity";
+inline constexpr std::string_view kTreatmentPlanActivitySystem =
+    "https://fhir-gateway.dev/fhir/CodeSystem/treatment-plan-activity";
 
 struct CarePlanRedaction {
   /// Activity codes of the removed activities, in plan order ("moud", "psychiatric_care"): the

@@ -94,9 +94,7 @@ Status checkText(std::string_view field, std::string_view value, std::size_t max
 std::string_view auditKindName(AuditKind k) { return kKindNames[static_cast<std::size_t>(k)]; }
 std::string_view auditOutcomeName(AuditOutcome o) { return kOutcomeNames[static_cast<std::size_t>(o)]; }
 std::optional<AuditKind> parseAuditKind(std::string_view s) { return parseName<AuditKind>(kKindNames, s); }
-std::optional<AuditOutcome> parseAuditOutcome(std::string_view s) {
-  return parseName<AuditOutcome>(kOutcomeNames, s);
-}
+std::optional<AuditOutcome> parseAuditOutcome(std::string_view s) { return parseName<AuditOutcome>(kOutcomeNames, s); }
 
 const std::vector<std::string_view>& auditKindNames() {
   static const std::vector<std::string_view> names(kKindNames.begin(), kKindNames.end());
@@ -111,8 +109,7 @@ const std::vector<std::string_view>& auditOutcomeNames() {
 // ---------------------------------------------------------------------------------------------
 // Building
 
-AuditEntryBuilder::AuditEntryBuilder(AuditKind kind, AuditOutcome outcome, std::string_view actor,
-                                     std::int64_t at_ms) {
+AuditEntryBuilder::AuditEntryBuilder(AuditKind kind, AuditOutcome outcome, std::string_view actor, std::int64_t at_ms) {
   entry_.at_ms = at_ms;
   entry_.kind = kind;
   entry_.actor = std::string(actor);
@@ -141,8 +138,7 @@ AuditEntryBuilder& AuditEntryBuilder::resource(std::string_view type, std::strin
   return *this;
 }
 
-AuditEntryBuilder& AuditEntryBuilder::resource(std::string_view type, std::string_view id,
-                                               privacy::ClassSet classes) {
+AuditEntryBuilder& AuditEntryBuilder::resource(std::string_view type, std::string_view id, privacy::ClassSet classes) {
   entry_.classes = privacy::classSetName(classes);
   return resource(type, id);
 }
@@ -257,11 +253,16 @@ Status validateAuditEntry(const AuditEntry& e) {
   }
   if (e.actor.empty()) return entryError("actor", "is empty (use the token id, or \"gateway\")");
   const std::pair<std::string_view, const std::string*> ids[] = {
-      {"actor", &e.actor},           {"clinic", &e.clinic},
-      {"patient_key", &e.patient_key}, {"partner_id", &e.partner_id},
-      {"purpose", &e.purpose},       {"resource_type", &e.resource_type},
-      {"resource_id", &e.resource_id}, {"classes", &e.classes},
-      {"labels", &e.labels},         {"consent_id", &e.consent_id},
+      {"actor", &e.actor},
+      {"clinic", &e.clinic},
+      {"patient_key", &e.patient_key},
+      {"partner_id", &e.partner_id},
+      {"purpose", &e.purpose},
+      {"resource_type", &e.resource_type},
+      {"resource_id", &e.resource_id},
+      {"classes", &e.classes},
+      {"labels", &e.labels},
+      {"consent_id", &e.consent_id},
       {"policy_version", &e.policy_version},
   };
   for (const auto& [name, value] : ids) {
@@ -288,8 +289,8 @@ Status validateAuditEntry(const AuditEntry& e) {
   if (e.consent_version < 0) return entryError("consent_version", "is negative");
   if (!e.detail.empty()) {
     if (e.detail.size() > kMaxDetailBytes) {
-      return entryError("detail", "is " + std::to_string(e.detail.size()) + " bytes; at most " +
-                                      std::to_string(kMaxDetailBytes));
+      return entryError("detail",
+                        "is " + std::to_string(e.detail.size()) + " bytes; at most " + std::to_string(kMaxDetailBytes));
     }
     rapidjson::Document doc;
     if (!json::parse(e.detail, doc) || !doc.IsObject()) return entryError("detail", "is not a JSON object");

@@ -48,21 +48,21 @@ inline constexpr std::string_view kGenesisHash = "000000000000000000000000000000
 /// reason 1024.
 struct AuditEntry {
   std::int64_t seq = 0;
-  std::int64_t at_ms = 0;        // Unix milliseconds of the event (> 0)
+  std::int64_t at_ms = 0;  // Unix milliseconds of the event (> 0)
   AuditKind kind = AuditKind::Decision;
-  std::string actor;             // token id of the caller, or "gateway" for its own decisions
+  std::string actor;  // token id of the caller, or "gateway" for its own decisions
   std::string clinic;
-  std::string patient_key;       // internal Patient resource id
+  std::string patient_key;  // internal Patient resource id
   std::string partner_id;
-  std::string purpose;           // v3-ActReason code, e.g. TREAT
+  std::string purpose;  // v3-ActReason code, e.g. TREAT
   std::string resource_type;
   std::string resource_id;
-  std::string classes;           // privacy::classSetName form: "sud", "sud,mh", "" when none apply
-  std::string labels;            // security label codes sent, comma-separated: "R,SUD,42CFRPart2"
+  std::string classes;  // privacy::classSetName form: "sud", "sud,mh", "" when none apply
+  std::string labels;   // security label codes sent, comma-separated: "R,SUD,42CFRPart2"
   std::string consent_id;
   std::int64_t consent_version = 0;  // 0 when no consent applied
   AuditOutcome outcome = AuditOutcome::Ok;
-  std::string reason;            // e.g. no-consent, class-not-covered:mh, partner status text
+  std::string reason;  // e.g. no-consent, class-not-covered:mh, partner status text
   std::string policy_version;
   /// Empty, or a compact JSON object of at most 4096 bytes: partner status and response ids,
   /// redacted activity kinds, outbox id... Never clinical values.
@@ -174,7 +174,7 @@ std::string_view chainProblemName(ChainProblem p);  // "hash-mismatch", "prev-ha
 struct ChainBreak {
   std::int64_t seq = 0;  // first affected seq (for a gap: the first missing one)
   ChainProblem problem = ChainProblem::HashMismatch;
-  std::string message;   // what is wrong, for people
+  std::string message;  // what is wrong, for people
 };
 
 /// A (seq, hash) recorded earlier from a good verify report.
@@ -226,10 +226,10 @@ struct AuditQuery {
   std::optional<AuditOutcome> outcome;
   std::optional<AuditKind> kind;
   std::optional<privacy::DataClass> data_class;  // rows whose classes contain it
-  std::optional<std::int64_t> from_ms;            // at_ms >= from_ms
-  std::optional<std::int64_t> to_ms;              // at_ms < to_ms
-  std::int64_t after_seq = 0;                     // keyset cursor: rows with seq > after_seq
-  int limit = 100;                                // clamped to 1..kMaxAuditPageSize
+  std::optional<std::int64_t> from_ms;           // at_ms >= from_ms
+  std::optional<std::int64_t> to_ms;             // at_ms < to_ms
+  std::int64_t after_seq = 0;                    // keyset cursor: rows with seq > after_seq
+  int limit = 100;                               // clamped to 1..kMaxAuditPageSize
 };
 
 struct AuditPage {

@@ -24,8 +24,9 @@ Result<std::vector<KeyRow>> keyRows(Result<std::vector<DataKeyRow>> stored) {
   for (auto& row : rows) {
     const auto c = privacy::parseClass(row.data_class);
     if (!c || row.key_version <= 0) {
-      return makeError(ErrorCode::Storage, "the data_keys table holds an unknown key '" + row.data_class + "' version " +
-                                               std::to_string(row.key_version),
+      return makeError(ErrorCode::Storage,
+                       "the data_keys table holds an unknown key '" + row.data_class + "' version " +
+                           std::to_string(row.key_version),
                        "data_keys", "restore the database from a backup made by fhir-gateway");
     }
     keys.push_back({*c, static_cast<std::uint32_t>(row.key_version), std::move(row.wrapped), std::move(row.master_key_id)});
@@ -35,8 +36,8 @@ Result<std::vector<KeyRow>> keyRows(Result<std::vector<DataKeyRow>> stored) {
 
 Error wrongMaster(const crypto::SecretKey& given, const std::string& expected) {
   return makeError(ErrorCode::Config,
-                   "the master key does not match the one that wrapped the data keys (id " + given.id() +
-                       ", expected " + expected + ")",
+                   "the master key does not match the one that wrapped the data keys (id " + given.id() + ", expected " +
+                       expected + ")",
                    "privacy.master_key_file / privacy.master_key_env",
                    "start with the master key this database was created with (after `fhir-gateway keys rotate`, the "
                    "new one); without it the stored payloads cannot be read");
@@ -175,9 +176,8 @@ Result<KeyRotation> Keyring::rotateWith(StoreBackend& backend, const crypto::Sec
   for (const auto& row : rows) {
     if (row.master_key_id != old_master.id()) return wrongMaster(old_master, row.master_key_id);
     GW_TRY(auto key, unwrap(old_master, row));
-    GW_TRY(auto wrapped,
-           crypto::seal(new_master, std::string_view(reinterpret_cast<const char*>(key.data()), key.size()),
-                        dataKeyAad(row.data_class, row.version)));
+    GW_TRY(auto wrapped, crypto::seal(new_master, std::string_view(reinterpret_cast<const char*>(key.data()), key.size()),
+                                      dataKeyAad(row.data_class, row.version)));
     const std::string name(privacy::className(row.data_class));
     GW_TRY(tx->updateDataKey({name, static_cast<int>(row.version), std::move(wrapped), new_id, 0}));
     ++rotation.data_keys;
@@ -187,8 +187,8 @@ Result<KeyRotation> Keyring::rotateWith(StoreBackend& backend, const crypto::Sec
   GW_TRY(auto again, keyRows(tx->dataKeys()));
   for (const auto& row : again) {
     if (row.master_key_id != new_id || !unwrap(new_master, row)) {
-      return makeError(ErrorCode::Internal, "a re-wrapped data key did not unwrap with the new master key",
-                       "data_keys", "nothing was changed; report this as a bug");
+      return makeError(ErrorCode::Internal, "a re-wrapped data key did not unwrap with the new master key", "data_keys",
+                       "nothing was changed; report this as a bug");
     }
   }
   GW_TRY(tx.commit());
@@ -222,8 +222,8 @@ std::uint32_t Keyring::currentVersion(DataClass c) const {
 Status Keyring::sealAppend(DataClass c, std::string_view plaintext, std::string_view context, std::string& out) const {
   const Entry* e = newest(c);
   if (e == nullptr) {
-    return makeError(ErrorCode::Internal, "no " + std::string(privacy::className(c)) + " data key is loaded",
-                     "data_keys", "this is a bug: the store opens every class's key at start");
+    return makeError(ErrorCode::Internal, "no " + std::string(privacy::className(c)) + " data key is loaded", "data_keys",
+                     "this is a bug: the store opens every class's key at start");
   }
   const std::size_t start = out.size();
   out.append(kEnvelopeMagic);
@@ -259,8 +259,8 @@ Result<std::string> Keyring::open(std::string_view envelope, std::string_view co
   const Entry* e = find(view->data_class, view->key_version);
   if (e == nullptr) {
     return makeError(ErrorCode::Storage,
-                     "no " + name + " data key version " + std::to_string(view->key_version) + " in this database",
-                     {}, "the payload was written with a key this database does not hold: restore data_keys from a backup");
+                     "no " + name + " data key version " + std::to_string(view->key_version) + " in this database", {},
+                     "the payload was written with a key this database does not hold: restore data_keys from a backup");
   }
   std::string aad;
   aad.reserve(kEnvelopeHeaderSize + context.size());

@@ -84,15 +84,15 @@ class RecordStore final : public Store {
 
   Status markRetry(std::int64_t item_id, int attempts, SystemTime next_attempt, std::string_view error,
                    SystemTime now) override {
-    return changePendingItem({item_id, OutboxState::Retrying, attempts, toUnixMillis(next_attempt), std::string(error),
-                              {}, toUnixMillis(now)},
-                             {}, {});
+    return changePendingItem(
+        {item_id, OutboxState::Retrying, attempts, toUnixMillis(next_attempt), std::string(error), {}, toUnixMillis(now)},
+        {}, {});
   }
 
   Status markDead(std::int64_t item_id, int attempts, std::string_view error, std::string_view outcome, SystemTime now,
                   std::vector<AuditEntry> audit) override {
-    return changePendingItem({item_id, OutboxState::Dead, attempts, 0, std::string(error), {}, toUnixMillis(now)},
-                             outcome, std::move(audit));
+    return changePendingItem({item_id, OutboxState::Dead, attempts, 0, std::string(error), {}, toUnixMillis(now)}, outcome,
+                             std::move(audit));
   }
 
   Status markCancelled(std::int64_t item_id, std::string_view reason, SystemTime now,
@@ -187,8 +187,12 @@ class RecordStore final : public Store {
     GW_TRY(auto resources, reader->resources(clinic, record_id));
     for (auto& r : resources) {
       GW_TRY(auto value, payloads_.openIdentifier(r.identifier_value_sealed, r.resource_type, r.resource_id));
-      st.resources.push_back({std::move(r.resource_type), std::move(r.resource_id), std::move(r.identifier_system),
-                              std::move(value), {}, classOf(r.data_class)});
+      st.resources.push_back({std::move(r.resource_type),
+                              std::move(r.resource_id),
+                              std::move(r.identifier_system),
+                              std::move(value),
+                              {},
+                              classOf(r.data_class)});
     }
     GW_TRY(auto items, reader->recordItems(clinic, record_id));
     for (auto& row : items) {
@@ -212,8 +216,8 @@ class RecordStore final : public Store {
       std::string sealed_bundle = std::move(row.bundle_sealed);
       OutboxItem item = itemOf(std::move(row));
       item.partner_id = std::string(partner);
-      GW_TRY(item.bundle, payloads_.openBundle(sealed_bundle, partner, item.clinic, item.record_id,
-                                               item.record_version, item.id));
+      GW_TRY(item.bundle,
+             payloads_.openBundle(sealed_bundle, partner, item.clinic, item.record_id, item.record_version, item.id));
       items.push_back(std::move(item));
     }
     return items;
@@ -232,8 +236,8 @@ class RecordStore final : public Store {
     std::vector<ResourceKey> keys;
     for (auto& r : rows) {
       GW_TRY(auto value, payloads_.openIdentifier(r.identifier_value_sealed, r.resource_type, r.resource_id));
-      keys.push_back({std::move(r.resource_type), std::move(r.resource_id), std::move(r.identifier_system),
-                      std::move(value), classOf(r.data_class)});
+      keys.push_back({std::move(r.resource_type), std::move(r.resource_id), std::move(r.identifier_system), std::move(value),
+                      classOf(r.data_class)});
     }
     return keys;
   }
@@ -329,8 +333,8 @@ class RecordStore final : public Store {
     GW_TRY(auto payload, payloads_.sealRecord(record_class, w.payload, w.clinic, w.record_id, version));
     GW_TRY(tx.insertRecordVersion(
         {w.clinic, w.record_id, version, w.content_hash, std::move(payload), now_ms, classNameOf(record_class)}));
-    const RecordRow row{w.clinic,       w.record_id, w.record_type, version, w.content_hash,          w.state,
-                        w.error,        w.patient_key, now_ms,      now_ms,  classNameOf(record_class)};
+    const RecordRow row{w.clinic, w.record_id,   w.record_type, version, w.content_hash,           w.state,
+                        w.error,  w.patient_key, now_ms,        now_ms,  classNameOf(record_class)};
     if (current == 0) {
       GW_TRY(tx.insertRecord(row));
     } else {

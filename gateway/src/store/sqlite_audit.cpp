@@ -23,15 +23,14 @@ constexpr const char* kColumns =
 // Column buffers for SELECT ... INTO and INSERT: one vector per column.
 struct Columns {
   std::vector<Poco::Int64> seq, at_ms, consent_version;
-  std::vector<std::string> kind, actor, clinic, patient_key, partner_id, purpose, resource_type, resource_id,
-      classes, labels, consent_id, outcome, reason, policy_version, detail, prev_hash, hash;
+  std::vector<std::string> kind, actor, clinic, patient_key, partner_id, purpose, resource_type, resource_id, classes,
+      labels, consent_id, outcome, reason, policy_version, detail, prev_hash, hash;
 
   void into(Statement& st) {
     using Poco::Data::Keywords::into;
-    st, into(seq), into(at_ms), into(kind), into(actor), into(clinic), into(patient_key), into(partner_id),
-        into(purpose), into(resource_type), into(resource_id), into(classes), into(labels), into(consent_id),
-        into(consent_version), into(outcome), into(reason), into(policy_version), into(detail), into(prev_hash),
-        into(hash);
+    st, into(seq), into(at_ms), into(kind), into(actor), into(clinic), into(patient_key), into(partner_id), into(purpose),
+        into(resource_type), into(resource_id), into(classes), into(labels), into(consent_id), into(consent_version),
+        into(outcome), into(reason), into(policy_version), into(detail), into(prev_hash), into(hash);
   }
 
   // Binds each column vector as the parameters of an INSERT in kColumns order (one row per
@@ -39,8 +38,8 @@ struct Columns {
   void use(Statement& st) {
     using Poco::Data::Keywords::use;
     st, use(seq), use(at_ms), use(kind), use(actor), use(clinic), use(patient_key), use(partner_id), use(purpose),
-        use(resource_type), use(resource_id), use(classes), use(labels), use(consent_id), use(consent_version),
-        use(outcome), use(reason), use(policy_version), use(detail), use(prev_hash), use(hash);
+        use(resource_type), use(resource_id), use(classes), use(labels), use(consent_id), use(consent_version), use(outcome),
+        use(reason), use(policy_version), use(detail), use(prev_hash), use(hash);
   }
 
   void push(const AuditRow& e) {
@@ -131,8 +130,8 @@ Result<std::vector<AuditRow>> selectAuditRows(Session& s, std::int64_t after_seq
     Poco::Int64 after = after_seq;
     Columns cols;
     Statement st(s);
-    st << "SELECT " << kColumns << " FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
-        Poco::Data::Keywords::use(after), Poco::Data::Keywords::use(limit);
+    st << "SELECT " << kColumns << " FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?", Poco::Data::Keywords::use(after),
+        Poco::Data::Keywords::use(limit);
     cols.into(st);
     st.execute();
     return cols.take(cols.size());

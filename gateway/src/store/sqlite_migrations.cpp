@@ -5,8 +5,8 @@
 #include <Poco/Exception.h>
 
 #include <array>
-#include <vector>
 #include <string>
+#include <vector>
 
 namespace gw::store {
 namespace {

@@ -46,7 +46,8 @@ PurgedRows purgeSelected(Session& s, const std::string& select, std::initializer
 }  // namespace
 
 PurgedRows purgeRecordVersions(Session& s, std::string_view cls, std::int64_t cutoff_ms, int limit) {
-  return purgeSelected(s, "SELECT rowid, clinic, record_id FROM record_versions WHERE received_at<? AND data_class=? LIMIT ?",
+  return purgeSelected(s,
+                       "SELECT rowid, clinic, record_id FROM record_versions WHERE received_at<? AND data_class=? LIMIT ?",
                        {"DELETE FROM record_versions WHERE rowid=?"}, cls, cutoff_ms, limit, 1);
 }
 
@@ -62,8 +63,8 @@ PurgedRows purgeFinishedItems(Session& s, std::string_view cls, std::int64_t cut
   return purgeSelected(s,
                        "SELECT id, clinic, record_id FROM outbox WHERE created_at<? AND updated_at<? AND data_class=? "
                        "AND state IN ('delivered','dead','superseded','cancelled') LIMIT ?",
-                       {"DELETE FROM deliveries WHERE outbox_id=?", "DELETE FROM outbox WHERE id=?"}, cls, cutoff_ms,
-                       limit, 2);
+                       {"DELETE FROM deliveries WHERE outbox_id=?", "DELETE FROM outbox WHERE id=?"}, cls, cutoff_ms, limit,
+                       2);
 }
 
 std::int64_t deleteRecordsIfEmpty(Session& s, const std::vector<RecordKey>& records) {

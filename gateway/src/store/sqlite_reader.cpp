@@ -48,8 +48,8 @@ class SqliteReader final : public StoreReader {
     try {
       std::string clinic(clinic_v), record_id(record_id_v);
       std::vector<Poco::Data::BLOB> payloads;
-      s_ << "SELECT payload FROM record_versions WHERE clinic=? AND record_id=? AND version=?", use(clinic),
-          use(record_id), bind(version), into(payloads), now;
+      s_ << "SELECT payload FROM record_versions WHERE clinic=? AND record_id=? AND version=?", use(clinic), use(record_id),
+          bind(version), into(payloads), now;
       if (payloads.empty()) return std::optional<std::string>();
       return std::optional<std::string>(std::string(blobView(payloads.front())));
     } catch (const Poco::Exception& e) {
@@ -66,13 +66,21 @@ class SqliteReader final : public StoreReader {
       std::vector<Poco::Data::BLOB> values;
       s_ << "SELECT resource_type, resource_id, record_version, identifier_system, identifier_value, data_class, "
             "stored_at FROM resources WHERE clinic=? AND record_id=? ORDER BY resource_type, resource_id",
-          use(clinic), use(record_id), into(types), into(ids), into(versions), into(systems), into(values),
-          into(classes), into(stored), now;
+          use(clinic), use(record_id), into(types), into(ids), into(versions), into(systems), into(values), into(classes),
+          into(stored), now;
       std::vector<ResourceRow> rows;
       rows.reserve(types.size());
       for (std::size_t i = 0; i < types.size(); ++i) {
-        rows.push_back({std::move(types[i]), std::move(ids[i]), clinic, record_id, versions[i], std::move(systems[i]),
-                        std::string(blobView(values[i])), {}, std::move(classes[i]), stored[i]});
+        rows.push_back({std::move(types[i]),
+                        std::move(ids[i]),
+                        clinic,
+                        record_id,
+                        versions[i],
+                        std::move(systems[i]),
+                        std::string(blobView(values[i])),
+                        {},
+                        std::move(classes[i]),
+                        stored[i]});
       }
       return rows;
     } catch (const Poco::Exception& e) {
@@ -175,8 +183,8 @@ class SqliteReader final : public StoreReader {
             "o.entry_count, o.disclosure FROM outbox o WHERE o.partner_id=? AND o.state IN ('queued','retrying') "
             "AND o.next_attempt_at<=? AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.partner_id=o.partner_id "
             "AND p.patient_key=o.patient_key AND p.id<o.id AND p.state IN ('queued','retrying')) ORDER BY o.id LIMIT ?",
-          use(partner), use(now_ms), bind(limit), into(ids), into(clinics), into(record_ids), into(versions),
-          into(patients), into(bundles), into(states), into(attempts), into(entry_counts), into(disclosures), now;
+          use(partner), use(now_ms), bind(limit), into(ids), into(clinics), into(record_ids), into(versions), into(patients),
+          into(bundles), into(states), into(attempts), into(entry_counts), into(disclosures), now;
       std::vector<OutboxRow> items(ids.size());
       for (std::size_t i = 0; i < ids.size(); ++i) {
         auto& item = items[i];
@@ -289,9 +297,9 @@ class SqliteReader final : public StoreReader {
       out.reserve(rs.rowCount());
       for (std::size_t i = 0; i < rs.rowCount(); ++i) {
         StoredConsent c;
-        c.row = {str(rs, 0, i), str(rs, 1, i), i64(rs, 2, i), str(rs, 3, i), str(rs, 4, i), str(rs, 5, i),
-                 str(rs, 6, i), str(rs, 7, i), str(rs, 8, i), str(rs, 9, i), str(rs, 10, i), str(rs, 11, i),
-                 str(rs, 12, i), i64(rs, 13, i)};
+        c.row = {str(rs, 0, i),  str(rs, 1, i),  i64(rs, 2, i),  str(rs, 3, i), str(rs, 4, i),
+                 str(rs, 5, i),  str(rs, 6, i),  str(rs, 7, i),  str(rs, 8, i), str(rs, 9, i),
+                 str(rs, 10, i), str(rs, 11, i), str(rs, 12, i), i64(rs, 13, i)};
         c.reconciled = i64(rs, 14, i) != 0;
         out.push_back(std::move(c));
       }

@@ -32,14 +32,21 @@ struct WriterStatements {
   std::vector<Poco::Int64> tail_seq;
   std::vector<std::string> tail_hash;
 
-  Statement head, insert_version, insert_record, update_record, supersede, delete_resources, insert_resource,
-      insert_outbox, tail;
+  Statement head, insert_version, insert_record, update_record, supersede, delete_resources, insert_resource, insert_outbox,
+      tail;
 
   explicit WriterStatements(Session& s)
-      : head(s), insert_version(s), insert_record(s), update_record(s), supersede(s), delete_resources(s),
-        insert_resource(s), insert_outbox(s), tail(s) {
-    head << "SELECT content_hash, version, state FROM records WHERE clinic=? AND record_id=?", use(clinic),
-        use(record_id), into(found_hash), into(found_version), into(found_state);
+      : head(s),
+        insert_version(s),
+        insert_record(s),
+        update_record(s),
+        supersede(s),
+        delete_resources(s),
+        insert_resource(s),
+        insert_outbox(s),
+        tail(s) {
+    head << "SELECT content_hash, version, state FROM records WHERE clinic=? AND record_id=?", use(clinic), use(record_id),
+        into(found_hash), into(found_version), into(found_state);
     insert_version << "INSERT INTO record_versions(clinic, record_id, version, content_hash, payload, received_at, "
                       "data_class) VALUES(?,?,?,?,?,?,?)",
         use(clinic), use(record_id), use(version), use(hash), use(payload), use(received_ms), use(record_class);
@@ -246,8 +253,7 @@ class SqliteWriter final : public StoreWriter {
     });
   }
 
-  Status markDelivered(std::int64_t item_id, std::int64_t now_ms_v,
-                       const std::vector<DeliveredEntry>& entries) override {
+  Status markDelivered(std::int64_t item_id, std::int64_t now_ms_v, const std::vector<DeliveredEntry>& entries) override {
     return run("recording a delivery", [&] {
       Poco::Int64 id = item_id, now_ms = now_ms_v;
       s_ << "UPDATE outbox SET state='delivered', attempts=attempts+1, updated_at=?, delivered_at=?, "
@@ -267,8 +273,8 @@ class SqliteWriter final : public StoreWriter {
     return run("storing a consent", [&] {
       std::string clinic(clinic_v), consent_id(consent_v);
       Poco::Int64 highest = 0;
-      s_ << "SELECT COALESCE(MAX(version), 0) FROM consents WHERE clinic=? AND consent_id=?", use(clinic),
-          use(consent_id), into(highest), now;
+      s_ << "SELECT COALESCE(MAX(version), 0) FROM consents WHERE clinic=? AND consent_id=?", use(clinic), use(consent_id),
+          into(highest), now;
       return static_cast<std::int64_t>(highest);
     });
   }
@@ -280,9 +286,8 @@ class SqliteWriter final : public StoreWriter {
             "period_start, period_end, revoked_on, signed_on, resource_id, recorded_at, reconciled) "
             "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)",
           useRef(row.clinic), useRef(row.consent_id), use(version), useRef(row.patient_key), useRef(row.partner_id),
-          useRef(row.status), useRef(row.purposes), useRef(row.classes), useRef(row.period_start),
-          useRef(row.period_end), useRef(row.revoked_on), useRef(row.signed_on), useRef(row.resource_id),
-          use(recorded_at), now;
+          useRef(row.status), useRef(row.purposes), useRef(row.classes), useRef(row.period_start), useRef(row.period_end),
+          useRef(row.revoked_on), useRef(row.signed_on), useRef(row.resource_id), use(recorded_at), now;
     });
   }
 
@@ -290,8 +295,8 @@ class SqliteWriter final : public StoreWriter {
     return run("updating a consent", [&] {
       std::string clinic(clinic_v), consent_id(consent_v);
       Poco::Int64 version = version_v;
-      s_ << "UPDATE consents SET reconciled=1 WHERE clinic=? AND consent_id=? AND version=?", use(clinic),
-          use(consent_id), use(version), now;
+      s_ << "UPDATE consents SET reconciled=1 WHERE clinic=? AND consent_id=? AND version=?", use(clinic), use(consent_id),
+          use(version), now;
     });
   }
 

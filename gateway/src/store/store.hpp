@@ -38,7 +38,7 @@ struct MappedResourceRow {
   std::string resource_id;
   std::string identifier_system;
   std::string identifier_value;
-  std::string body;  // FHIR JSON
+  std::string body;           // FHIR JSON
   privacy::ClassSet classes;  // of this resource; picks the data key of body and identifier_value
 };
 
@@ -59,7 +59,7 @@ struct IngestWrite {
   std::string payload;       // the record JSON as received (canonical form)
   std::string patient_key;   // internal Patient resource id: groups a patient's items for ordering
   RecordState state = RecordState::Received;
-  std::string error;         // for Invalid: what was wrong (no PHI)
+  std::string error;  // for Invalid: what was wrong (no PHI)
   std::vector<MappedResourceRow> resources;
   std::vector<NewOutboxItem> outbox;
   privacy::ClassSet classes;  // of the record as received; picks the data key of payload
@@ -98,7 +98,7 @@ struct OutboxItem {
   int attempts = 0;
   std::int64_t next_attempt_at_ms = 0;
   std::string last_error;
-  std::string outcome;  // partner's OperationOutcome (dead items)
+  std::string outcome;     // partner's OperationOutcome (dead items)
   std::string disclosure;  // outbox::Disclosure JSON (dueItems and pendingItems fill it)
   std::int64_t updated_at_ms = 0;
   std::vector<DeliveredEntry> entries;  // delivered items
@@ -114,7 +114,7 @@ struct RecordStatus {
   std::int64_t received_at_ms = 0;
   std::int64_t updated_at_ms = 0;
   std::vector<MappedResourceRow> resources;  // body left empty: status needs ids only
-  std::vector<OutboxItem> deliveries;         // bundle left empty
+  std::vector<OutboxItem> deliveries;        // bundle left empty
 };
 
 struct OutboxCounts {
@@ -237,8 +237,7 @@ class Store {
   virtual Result<std::optional<std::string>> recordPayload(std::string_view clinic, std::string_view record_id,
                                                            int version) = 0;
   /// The stored FHIR JSON of a resource (decrypted); nullopt when there is none.
-  virtual Result<std::optional<std::string>> resourceBody(std::string_view resource_type,
-                                                          std::string_view resource_id) = 0;
+  virtual Result<std::optional<std::string>> resourceBody(std::string_view resource_type, std::string_view resource_id) = 0;
 
   /// Deletes what is older than its class's retention: record versions and resources by the
   /// time they were stored, outbox items in a terminal state (delivered, dead, superseded,

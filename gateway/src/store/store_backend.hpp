@@ -136,13 +136,11 @@ class StoreReader {
                                                            int version) = 0;
   /// The record's resources ordered by type and id, without bodies.
   virtual Result<std::vector<ResourceRow>> resources(std::string_view clinic, std::string_view record_id) = 0;
-  virtual Result<std::optional<std::string>> resourceBody(std::string_view resource_type,
-                                                          std::string_view resource_id) = 0;
+  virtual Result<std::optional<std::string>> resourceBody(std::string_view resource_type, std::string_view resource_id) = 0;
   /// Current versions (payload sealed) of the patient's mapped records other than consents that
   /// have no queued, retrying, delivered or dead item for the partner at that version, oldest
   /// received first.
-  virtual Result<std::vector<HeldRecord>> recordsWithoutItem(std::string_view partner,
-                                                             std::string_view patient_key) = 0;
+  virtual Result<std::vector<HeldRecord>> recordsWithoutItem(std::string_view partner, std::string_view patient_key) = 0;
 
   /// Every item of a record, oldest first, without bundle, created_at or disclosure.
   virtual Result<std::vector<OutboxRow>> recordItems(std::string_view clinic, std::string_view record_id) = 0;
@@ -205,16 +203,14 @@ class StoreWriter {
   virtual Result<int> updatePendingItem(const OutboxStateChange& change) = 0;
   /// The item becomes delivered (attempts + 1, last_error cleared) with these ledger entries
   /// replacing any it had, whatever its state.
-  virtual Status markDelivered(std::int64_t item_id, std::int64_t now_ms,
-                               const std::vector<DeliveredEntry>& entries) = 0;
+  virtual Status markDelivered(std::int64_t item_id, std::int64_t now_ms, const std::vector<DeliveredEntry>& entries) = 0;
 
   // --- consents ---
   /// The highest version stored for the consent; 0 when none.
   virtual Result<std::int64_t> highestConsentVersion(std::string_view clinic, std::string_view consent_id) = 0;
   /// Inserts the row as given (reconciled false).
   virtual Status insertConsent(const privacy::ConsentRow& row) = 0;
-  virtual Status markConsentReconciled(std::string_view clinic, std::string_view consent_id,
-                                       std::int64_t version) = 0;
+  virtual Status markConsentReconciled(std::string_view clinic, std::string_view consent_id, std::int64_t version) = 0;
 
   // --- audit log ---
   /// The row with the highest seq; {0, genesis} when the log is empty.

@@ -53,8 +53,8 @@ Result<std::string> StorePayloads::sealOutcome(privacy::ClassSet classes, std::s
   return keyring_.seal(classes, plain, outcomeContext(item_id));
 }
 
-Result<std::string> StorePayloads::openRecord(std::string_view sealed, std::string_view clinic,
-                                              std::string_view record_id, int version) const {
+Result<std::string> StorePayloads::openRecord(std::string_view sealed, std::string_view clinic, std::string_view record_id,
+                                              int version) const {
   return named(keyring_.open(sealed, recordContext(clinic, record_id, version)),
                "record_versions version " + std::to_string(version) + " payload");
 }
@@ -70,9 +70,8 @@ Result<std::string> StorePayloads::openBody(std::string_view sealed, std::string
                "resources " + std::string(type) + "/" + std::string(id) + " body");
 }
 
-Result<std::string> StorePayloads::openBundle(std::string_view sealed, std::string_view partner,
-                                              std::string_view clinic, std::string_view record_id, int version,
-                                              std::int64_t item_id) const {
+Result<std::string> StorePayloads::openBundle(std::string_view sealed, std::string_view partner, std::string_view clinic,
+                                              std::string_view record_id, int version, std::int64_t item_id) const {
   return named(keyring_.open(sealed, bundleContext(partner, clinic, record_id, version)),
                "outbox item " + std::to_string(item_id) + " bundle");
 }

@@ -52,8 +52,7 @@ bool parseDateTime(std::string_view s, DateTimeParts& out) {
     return false;  // FHIR requires a time zone with a time
   }
   out.precision = 4;
-  const std::int64_t days =
-      dates::daysFromCivil(out.year, static_cast<unsigned>(out.month), static_cast<unsigned>(out.day));
+  const std::int64_t days = dates::daysFromCivil(out.year, static_cast<unsigned>(out.month), static_cast<unsigned>(out.day));
   out.utc_seconds = days * 86400 + h * 3600 + mi * 60 + sec - static_cast<std::int64_t>(offset_minutes) * 60;
   return true;
 }

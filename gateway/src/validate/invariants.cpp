@@ -101,9 +101,8 @@ bool checkRef1(const Value& f, const InvariantContext& context) {
   if (reference.empty() || reference[0] != '#') return true;
   const std::string_view id = reference.substr(1);
   const Value* root = context.root_resource;
-  return root != nullptr && anyItem(findMember(*root, "contained"), [&](const Value& r) {
-           return memberString(r, "id") == id && !id.empty();
-         });
+  return root != nullptr &&
+         anyItem(findMember(*root, "contained"), [&](const Value& r) { return memberString(r, "id") == id && !id.empty(); });
 }
 
 bool checkCpt2(const Value& f, const InvariantContext&) { return !exists(f, "value") || exists(f, "system"); }
@@ -195,8 +194,7 @@ bool checkDom3(const Value& f, const InvariantContext&) {
     const std::string_view id = memberString(r, "id");
     if (id.empty()) continue;  // '#' + {} is empty: FHIRPath does not flag it
     const bool referenced =
-        anyString(f,
-                  [&](std::string_view s) { return s.size() == id.size() + 1 && s[0] == '#' && s.substr(1) == id; }) ||
+        anyString(f, [&](std::string_view s) { return s.size() == id.size() + 1 && s[0] == '#' && s.substr(1) == id; }) ||
         anyString(r, [](std::string_view s) { return s == "#"; });
     if (!referenced) return false;
   }

@@ -139,8 +139,8 @@ class Builder {
             el.types.push_back(std::move(choice));
           }
         }
-        if (const auto* binding = json::find(e, "binding"); binding != nullptr &&
-                                                          json::getString(*binding, "strength") == "required") {
+        if (const auto* binding = json::find(e, "binding");
+            binding != nullptr && json::getString(*binding, "strength") == "required") {
           std::string why;  // base bindings to value sets we do not ship are simply not checked
           el.required_codes = terminology_.expand(std::string(json::getString(*binding, "valueSet")), why);
         }
@@ -148,16 +148,15 @@ class Builder {
           // A backbone element's invariants go on its model, so contentReference uses get them too.
           const bool backbone = el.types.size() == 1 &&
                                 (el.types[0].code == "BackboneElement" || el.types[0].code == "Element");
-          GW_TRY(compileConstraints(src, e, ptr,
-                                    backbone ? impl_.models[static_cast<std::size_t>(el.types[0].model)].invariants
-                                             : el.invariants));
+          GW_TRY(compileConstraints(
+              src, e, ptr, backbone ? impl_.models[static_cast<std::size_t>(el.types[0].model)].invariants : el.invariants));
         }
         const int parent_model = parent->second;
         const std::string content_ref(json::getString(e, "contentReference"));
         impl_.models[static_cast<std::size_t>(parent_model)].elements.push_back(std::move(el));
         if (!content_ref.empty()) {
-          deferred.push_back({parent_model, impl_.models[static_cast<std::size_t>(parent_model)].elements.size() - 1,
-                              content_ref, ptr});
+          deferred.push_back(
+              {parent_model, impl_.models[static_cast<std::size_t>(parent_model)].elements.size() - 1, content_ref, ptr});
         }
       }
       for (const auto& d : deferred) {
@@ -189,8 +188,8 @@ class Builder {
     for (auto& m : impl_.models) {
       if (m.elements.size() > kMaxModelElements) {
         return src.error(pointerTo("/types", m.name.substr(0, m.name.find('.'))),
-                         m.name + " has more elements than the validator supports (" +
-                             std::to_string(kMaxModelElements) + ")",
+                         m.name + " has more elements than the validator supports (" + std::to_string(kMaxModelElements) +
+                             ")",
                          "raise kMaxModelElements in gateway/src/validate/model.hpp");
       }
       indexModel(m);
@@ -297,9 +296,8 @@ class Builder {
       if (const auto it = impl_.invariant_by_key.find(key); it != impl_.invariant_by_key.end()) {
         invariant = it->second;
       } else {
-        invariant = &impl_.invariants.emplace_back(
-            Invariant{key, std::string(expression), "Constraint " + key + " not met: " + std::string(human),
-                      definition->check});
+        invariant = &impl_.invariants.emplace_back(Invariant{
+            key, std::string(expression), "Constraint " + key + " not met: " + std::string(human), definition->check});
         impl_.invariant_by_key.emplace(key, invariant);
       }
       if (std::find(out.begin(), out.end(), invariant) == out.end()) out.push_back(invariant);
@@ -356,9 +354,12 @@ class Builder {
 
   Status applyElement(const ProfileFile& src, Profile& profile, const rapidjson::Value& e, const std::string& ptr) {
     static const std::set<std::string_view> kIgnored{
-        "id", "path", "short", "definition", "comment", "requirements", "alias", "mustSupport", "isModifier",
-        "isModifierReason", "isSummary", "label", "code", "example", "meaningWhenMissing", "orderMeaning",
-        "mapping", "condition", "slicing", "sliceName", "min", "max", "type", "binding", "extension", "constraint"};
+        "id",           "path",    "short",       "definition", "comment",
+        "requirements", "alias",   "mustSupport", "isModifier", "isModifierReason",
+        "isSummary",    "label",   "code",        "example",    "meaningWhenMissing",
+        "orderMeaning", "mapping", "condition",   "slicing",    "sliceName",
+        "min",          "max",     "type",        "binding",    "extension",
+        "constraint"};
     static const std::set<std::string_view> kUnsupported{"maxLength", "contentReference", "sliceIsConstraining", "base"};
     if (!e.IsObject()) return src.error(ptr, "differential element must be an object");
     std::string_view fixed_key, pattern_key;
@@ -405,8 +406,7 @@ class Builder {
       if (index < 0) return noSuchElement(src, ptr, segments[s], current);
       Element& el = impl_.models[static_cast<std::size_t>(current)].elements[static_cast<std::size_t>(index)];
       if (el.types.size() != 1 || el.types[0].model < 0) {
-        return src.error(pointerTo(ptr, "path"),
-                         "cannot constrain below " + el.path + " (a primitive or a choice of types)",
+        return src.error(pointerTo(ptr, "path"), "cannot constrain below " + el.path + " (a primitive or a choice of types)",
                          "constrain the element itself");
       }
       int child = el.types[0].model;
@@ -463,8 +463,9 @@ class Builder {
     }
     if (min) {
       if (*min < el.min) {
-        return src.error(pointerTo(ptr, "min"), "min " + std::to_string(*min) + " is below the base min " +
-                                                    std::to_string(el.min) + " of " + el.path,
+        return src.error(pointerTo(ptr, "min"),
+                         "min " + std::to_string(*min) + " is below the base min " + std::to_string(el.min) + " of " +
+                             el.path,
                          "a profile can only tighten cardinality");
       }
       el.min = *min;
@@ -533,7 +534,8 @@ class Builder {
       GW_TRY(readTargets(src, types[i], item_ptr, targets));
       if (!targets.empty()) {
         for (const auto& t : targets) {
-          if (!choice.targets.empty() && std::find(choice.targets.begin(), choice.targets.end(), t) == choice.targets.end()) {
+          if (!choice.targets.empty() &&
+              std::find(choice.targets.begin(), choice.targets.end(), t) == choice.targets.end()) {
             return src.error(item_ptr, "target " + t + " is not allowed for " + el.path + " in R4");
           }
         }
@@ -588,7 +590,7 @@ Result<ProfileSet> ProfileSet::loadDirectory(const std::filesystem::path& dir) {
     definitions.push_back(src);
   }
   std::stable_partition(definitions.begin(), definitions.end(),
-                         [](const ProfileFile* s) { return json::getString(s->doc, "type") == "Extension"; });
+                        [](const ProfileFile* s) { return json::getString(s->doc, "type") == "Extension"; });
   for (const ProfileFile* src : definitions) {
     GW_TRY(builder.loadStructureDefinition(*src));
   }

@@ -149,8 +149,7 @@ class FlatStringMap {
       w.b = load4(p + n - 4);
     } else if (n > 0) {
       w.a = (static_cast<std::uint64_t>(static_cast<unsigned char>(p[0])) << 16) |
-            (static_cast<std::uint64_t>(static_cast<unsigned char>(p[n / 2])) << 8) |
-            static_cast<unsigned char>(p[n - 1]);
+            (static_cast<std::uint64_t>(static_cast<unsigned char>(p[n / 2])) << 8) | static_cast<unsigned char>(p[n - 1]);
     }
     return w;
   }
@@ -240,9 +239,7 @@ struct CodeSet {
     }
   }
   bool contains(std::string_view code) const { return flat_codes.find(code) != nullptr; }
-  bool contains(std::string_view system, std::string_view code) const {
-    return flat_pairs.find2(system, code) != nullptr;
-  }
+  bool contains(std::string_view system, std::string_view code) const { return flat_pairs.find2(system, code) != nullptr; }
 };
 
 /// The complex types the walk treats specially, decided once at load (not by string compares per value).
@@ -260,8 +257,8 @@ inline TypeKind typeKindFor(std::string_view code) {
 struct TypeChoice {
   Primitive primitive = Primitive::None;
   TypeKind kind = TypeKind::Other;
-  int model = -1;                // complex types and backbone elements
-  std::string code;              // "Quantity", "string", "Reference", "Resource"
+  int model = -1;                    // complex types and backbone elements
+  std::string code;                  // "Quantity", "string", "Reference", "Resource"
   std::vector<std::string> targets;  // Reference: allowed resource types; empty = any
 };
 
@@ -277,7 +274,7 @@ struct Slice {
 struct Element {
   std::uint32_t min = 0;
   std::uint32_t max = kUnbounded;
-  bool array = false;  // base max is not 1: JSON array
+  bool array = false;                       // base max is not 1: JSON array
   const CodeSet* required_codes = nullptr;  // required binding that could be expanded
   const rapidjson::Value* fixed = nullptr;
   const rapidjson::Value* pattern = nullptr;
@@ -301,8 +298,8 @@ struct Model {
   bool resource = false;
   std::vector<Element> elements;
   FlatStringMap<MemberRef> members;
-  std::vector<std::uint16_t> required;  // elements with min >= 1
-  std::vector<std::uint16_t> sliced;    // elements with slices
+  std::vector<std::uint16_t> required;       // elements with min >= 1
+  std::vector<std::uint16_t> sliced;         // elements with slices
   std::vector<const Invariant*> invariants;  // checked on every object of this model (per-1 on Period)
 };
 
@@ -315,12 +312,12 @@ struct Profile {
 
 struct ProfileSet::Impl {
   std::vector<Model> models;
-  StringMap<int> base;                   // type name -> model (resources and data types)
-  StringMap<Profile> profiles;           // canonical URL -> profile (resources and extensions)
-  StringMap<std::string> aliases;        // US Core URL -> project profile URL based on it
-  StringMap<int> extensions;             // extension URL -> model
-  std::deque<CodeSet> code_sets;         // stable addresses
-  FlatStringMap<char> resource_types;    // every R4 resource type name (for reference checks)
+  StringMap<int> base;                 // type name -> model (resources and data types)
+  StringMap<Profile> profiles;         // canonical URL -> profile (resources and extensions)
+  StringMap<std::string> aliases;      // US Core URL -> project profile URL based on it
+  StringMap<int> extensions;           // extension URL -> model
+  std::deque<CodeSet> code_sets;       // stable addresses
+  FlatStringMap<char> resource_types;  // every R4 resource type name (for reference checks)
   // Per-resource lookups of the walk: resource type -> base model, and canonical URL (a project
   // profile's, or the US Core one it is based on) -> profile. Built by the loader's finish().
   FlatStringMap<int> base_index;

@@ -172,13 +172,26 @@ bool isValidUuidUrn(std::string_view s) {
 
 Primitive primitiveFor(std::string_view t) {
   static constexpr std::array<std::pair<std::string_view, Primitive>, 20> kTypes{{
-      {"boolean", Primitive::Boolean},   {"integer", Primitive::Integer},     {"unsignedInt", Primitive::UnsignedInt},
-      {"positiveInt", Primitive::PositiveInt}, {"decimal", Primitive::Decimal}, {"string", Primitive::String},
-      {"markdown", Primitive::Markdown}, {"code", Primitive::Code},           {"id", Primitive::Id},
-      {"uri", Primitive::Uri},           {"url", Primitive::Url},             {"canonical", Primitive::Canonical},
-      {"oid", Primitive::Oid},           {"uuid", Primitive::Uuid},           {"base64Binary", Primitive::Base64Binary},
-      {"date", Primitive::Date},         {"dateTime", Primitive::DateTime},   {"instant", Primitive::Instant},
-      {"time", Primitive::Time},         {"xhtml", Primitive::Xhtml},
+      {"boolean", Primitive::Boolean},
+      {"integer", Primitive::Integer},
+      {"unsignedInt", Primitive::UnsignedInt},
+      {"positiveInt", Primitive::PositiveInt},
+      {"decimal", Primitive::Decimal},
+      {"string", Primitive::String},
+      {"markdown", Primitive::Markdown},
+      {"code", Primitive::Code},
+      {"id", Primitive::Id},
+      {"uri", Primitive::Uri},
+      {"url", Primitive::Url},
+      {"canonical", Primitive::Canonical},
+      {"oid", Primitive::Oid},
+      {"uuid", Primitive::Uuid},
+      {"base64Binary", Primitive::Base64Binary},
+      {"date", Primitive::Date},
+      {"dateTime", Primitive::DateTime},
+      {"instant", Primitive::Instant},
+      {"time", Primitive::Time},
+      {"xhtml", Primitive::Xhtml},
   }};
   for (const auto& [name, p] : kTypes) {
     if (name == t) return p;
@@ -188,42 +201,34 @@ Primitive primitiveFor(std::string_view t) {
 
 std::string_view primitiveProblem(Primitive type, const rapidjson::Value& v) {
   switch (type) {
-    case Primitive::None:
-      return {};
-    case Primitive::Boolean:
-      return v.IsBool() ? std::string_view{} : "must be a JSON boolean (true or false)";
+    case Primitive::None: return {};
+    case Primitive::Boolean: return v.IsBool() ? std::string_view{} : "must be a JSON boolean (true or false)";
     case Primitive::Integer:
       return v.IsInt() ? std::string_view{} : "must be a JSON integer between -2147483648 and 2147483647";
     case Primitive::UnsignedInt:
       return v.IsInt() && v.GetInt() >= 0 ? std::string_view{} : "must be a JSON integer of 0 or more (unsignedInt)";
     case Primitive::PositiveInt:
       return v.IsInt() && v.GetInt() >= 1 ? std::string_view{} : "must be a JSON integer of 1 or more (positiveInt)";
-    case Primitive::Decimal:
-      return v.IsNumber() ? std::string_view{} : "must be a JSON number (decimal), not a string";
-    default:
-      break;
+    case Primitive::Decimal: return v.IsNumber() ? std::string_view{} : "must be a JSON number (decimal), not a string";
+    default: break;
   }
   if (!v.IsString()) return "must be a JSON string";
   const std::string_view s = json::view(v);
   if (s.empty()) return "must not be an empty string (ele-1: leave the element out instead)";
   switch (type) {
     case Primitive::String:
-    case Primitive::Markdown:
-      return {};
+    case Primitive::Markdown: return {};
     case Primitive::Code:
       return isValidCode(s) ? std::string_view{} : "is not a valid code (no leading, trailing or repeated whitespace)";
     case Primitive::Id:
       return isValidId(s) ? std::string_view{} : "is not a valid id (1-64 characters A-Z, a-z, 0-9, '-' or '.')";
     case Primitive::Uri:
     case Primitive::Url:
-    case Primitive::Canonical:
-      return hasWhitespace(s) ? "is not a valid URI (it contains whitespace)" : std::string_view{};
-    case Primitive::Oid:
-      return isValidOidUrn(s) ? std::string_view{} : "is not a valid OID (urn:oid:1.2.3...)";
+    case Primitive::Canonical: return hasWhitespace(s) ? "is not a valid URI (it contains whitespace)" : std::string_view{};
+    case Primitive::Oid: return isValidOidUrn(s) ? std::string_view{} : "is not a valid OID (urn:oid:1.2.3...)";
     case Primitive::Uuid:
       return isValidUuidUrn(s) ? std::string_view{} : "is not a valid UUID URN (urn:uuid: and 36 hex digits with dashes)";
-    case Primitive::Base64Binary:
-      return isValidBase64(s) ? std::string_view{} : "is not valid base64";
+    case Primitive::Base64Binary: return isValidBase64(s) ? std::string_view{} : "is not valid base64";
     case Primitive::Date:
       return isValidDate(s) ? std::string_view{} : "is not a valid date (YYYY, YYYY-MM or YYYY-MM-DD, a real calendar day)";
     case Primitive::DateTime:
@@ -240,8 +245,7 @@ std::string_view primitiveProblem(Primitive type, const rapidjson::Value& v) {
     case Primitive::Xhtml:
       return isValidXhtmlDiv(s) ? std::string_view{}
                                 : "is not a narrative div (<div xmlns=\"http://www.w3.org/1999/xhtml\">...</div>)";
-    default:
-      return {};
+    default: return {};
   }
 }
 

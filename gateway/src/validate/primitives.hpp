@@ -9,9 +9,26 @@ namespace gw::validate {
 
 enum class Primitive : std::uint8_t {
   None,  // not a primitive (complex type)
-  Boolean, Integer, UnsignedInt, PositiveInt, Decimal,
-  String, Markdown, Code, Id, Uri, Url, Canonical, Oid, Uuid, Base64Binary,
-  Date, DateTime, Instant, Time, Xhtml,
+  Boolean,
+  Integer,
+  UnsignedInt,
+  PositiveInt,
+  Decimal,
+  String,
+  Markdown,
+  Code,
+  Id,
+  Uri,
+  Url,
+  Canonical,
+  Oid,
+  Uuid,
+  Base64Binary,
+  Date,
+  DateTime,
+  Instant,
+  Time,
+  Xhtml,
 };
 
 /// Primitive for a FHIR type code ("dateTime"), or None.

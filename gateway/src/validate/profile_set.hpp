@@ -23,7 +23,7 @@ std::string_view severityName(Severity severity);
 
 struct ValidationIssue {
   Severity severity = Severity::Error;
-  std::string code;         // http://hl7.org/fhir/issue-type: required, value, invalid, structure, code-invalid, invariant, ...
+  std::string code;  // http://hl7.org/fhir/issue-type: required, value, invalid, structure, code-invalid, invariant, ...
   std::string diagnostics;  // plain words: what is wrong and what the profile expects (no instance values)
   std::string expression;   // FHIRPath-like location, e.g. "MedicationRequest.dosageInstruction[0].timing.repeat.periodUnit"
 };

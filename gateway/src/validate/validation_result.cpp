@@ -5,9 +5,7 @@
 
 namespace gw::validate {
 
-std::string_view severityName(Severity severity) {
-  return severity == Severity::Error ? "error" : "warning";
-}
+std::string_view severityName(Severity severity) { return severity == Severity::Error ? "error" : "warning"; }
 
 bool ValidationResult::valid() const { return errorCount() == 0; }
 

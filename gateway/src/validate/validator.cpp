@@ -111,8 +111,7 @@ class Walker {
     context_.resource = outer;
   }
 
-  void issue(std::string_view code, const Location& path, std::string diagnostics,
-             Severity severity = Severity::Error) {
+  void issue(std::string_view code, const Location& path, std::string diagnostics, Severity severity = Severity::Error) {
     issues_.push_back(ValidationIssue{severity, std::string(code), std::move(diagnostics), path.str()});
   }
 
@@ -233,8 +232,9 @@ class Walker {
       const std::string_view problem = primitiveProblem(type.primitive, value);
       if (!problem.empty()) return issue("value", path, "value " + std::string(problem) + " (type " + type.code + ")");
       if (el.required_codes != nullptr && value.IsString() && !el.required_codes->contains(json::view(value))) {
-        issue("code-invalid", path, "code is not in the required value set " + el.required_codes->url +
-                                        " (allowed: " + el.required_codes->sample + ")");
+        issue("code-invalid", path,
+              "code is not in the required value set " + el.required_codes->url + " (allowed: " + el.required_codes->sample +
+                  ")");
       }
     } else if (type.kind == TypeKind::Resource) {
       anyResource(value, path);
@@ -247,12 +247,12 @@ class Walker {
     }
     if (!el.invariants.empty()) invariants(el.invariants, value, path);
     if (el.fixed != nullptr && !matchesFixed(*el.fixed, value)) {
-      issue("value", path, "value does not equal the fixed value the profile requires for " + el.path + ": " +
-                               json::toString(*el.fixed));
+      issue("value", path,
+            "value does not equal the fixed value the profile requires for " + el.path + ": " + json::toString(*el.fixed));
     }
     if (el.pattern != nullptr && !matchesPattern(*el.pattern, value)) {
-      issue("value", path, "value does not match the pattern the profile requires for " + el.path + ": " +
-                               json::toString(*el.pattern));
+      issue("value", path,
+            "value does not match the pattern the profile requires for " + el.path + ": " + json::toString(*el.pattern));
     }
   }
 
@@ -265,16 +265,15 @@ class Walker {
     };
     if (type.kind == TypeKind::Coding) {
       if (!codingOk(value)) {
-        issue("code-invalid", path, "system and code are not in the required value set " + codes.url +
-                                        " (allowed codes: " + codes.sample + ")");
+        issue("code-invalid", path,
+              "system and code are not in the required value set " + codes.url + " (allowed codes: " + codes.sample + ")");
       }
     } else if (type.kind == TypeKind::CodeableConcept) {
       const auto* codings = findMember(value, "coding");
-      const bool any = codings != nullptr && codings->IsArray() &&
-                       std::any_of(codings->Begin(), codings->End(), codingOk);
+      const bool any = codings != nullptr && codings->IsArray() && std::any_of(codings->Begin(), codings->End(), codingOk);
       if (!any) {
-        issue("code-invalid", path, "no coding from the required value set " + codes.url + " (allowed codes: " +
-                                        codes.sample + ")");
+        issue("code-invalid", path,
+              "no coding from the required value set " + codes.url + " (allowed codes: " + codes.sample + ")");
       }
     } else if (type.kind == TypeKind::Quantity) {
       const auto code = memberString(value, "code");
@@ -339,11 +338,13 @@ class Walker {
         if (s.exact ? matchesFixed(*s.pattern, v) : matchesPattern(*s.pattern, v)) ++matched;
       }
       if (matched < s.min) {
-        issue("required", path, "no item matches slice '" + s.name + "' of " + el.path + " (needs " +
-                                    std::to_string(s.min) + "): " + json::toString(*s.pattern));
+        issue("required", path,
+              "no item matches slice '" + s.name + "' of " + el.path + " (needs " + std::to_string(s.min) +
+                  "): " + json::toString(*s.pattern));
       } else if (matched > s.max) {
-        issue("structure", path, std::to_string(matched) + " items match slice '" + s.name + "' of " + el.path +
-                                     "; at most " + std::to_string(s.max) + " allowed");
+        issue("structure", path,
+              std::to_string(matched) + " items match slice '" + s.name + "' of " + el.path + "; at most " +
+                  std::to_string(s.max) + " allowed");
       }
     }
   }
@@ -386,8 +387,9 @@ ValidationResult run(const ProfileSet::Impl& impl, const rapidjson::Value& resou
   };
   if (!forced.empty()) {
     if (!select(forced)) {
-      walker.issue("not-supported", path, "profile " + std::string(forced) + " is not loaded for " + std::string(type) +
-                                              "; check the profile URL against fhir-profiles/StructureDefinition");
+      walker.issue("not-supported", path,
+                   "profile " + std::string(forced) + " is not loaded for " + std::string(type) +
+                       "; check the profile URL against fhir-profiles/StructureDefinition");
       return result;
     }
   } else {

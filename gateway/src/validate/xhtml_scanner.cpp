@@ -11,18 +11,18 @@ namespace {
 // The elements and attributes FHIR R4 allows in a narrative (basic HTML 4 formatting, tables,
 // lists, links, images; no scripts, forms, frames, objects, head/body or event attributes).
 constexpr std::array<std::string_view, 53> kXhtmlElements{
-    "a",    "abbr", "acronym", "address", "area", "b",     "bdo",   "big",    "blockquote", "br",    "caption",
-    "cite", "code", "col",     "colgroup", "dd",  "dfn",   "div",   "dl",     "dt",         "em",    "h1",
-    "h2",   "h3",   "h4",      "h5",      "h6",   "hr",    "i",     "img",    "kbd",        "li",    "map",
-    "ol",   "p",    "pre",     "q",       "samp", "small", "span",  "strong", "sub",        "sup",   "table",
-    "tbody", "td",  "tfoot",   "th",      "thead", "tr",   "tt",    "ul",     "var"};
+    "a",     "abbr", "acronym", "address",  "area",  "b",     "bdo",  "big",    "blockquote", "br",  "caption",
+    "cite",  "code", "col",     "colgroup", "dd",    "dfn",   "div",  "dl",     "dt",         "em",  "h1",
+    "h2",    "h3",   "h4",      "h5",       "h6",    "hr",    "i",    "img",    "kbd",        "li",  "map",
+    "ol",    "p",    "pre",     "q",        "samp",  "small", "span", "strong", "sub",        "sup", "table",
+    "tbody", "td",   "tfoot",   "th",       "thead", "tr",    "tt",   "ul",     "var"};
 constexpr std::array<std::string_view, 47> kXhtmlAttributes{
-    "abbr",    "accesskey", "align",   "alt",     "axis",     "border",  "cellpadding", "cellspacing",
-    "char",    "charoff",   "cite",    "class",   "colspan",  "compact", "coords",      "datetime",
-    "dir",     "frame",     "headers", "height",  "href",     "id",      "lang",        "longdesc",
-    "name",    "nohref",    "noshade", "nowrap",  "rowspan",  "rules",   "scope",       "shape",
-    "span",    "src",       "start",   "style",   "summary",  "tabindex", "title",      "type",
-    "usemap",  "valign",    "value",   "width",   "xml:lang", "xml:space", "xmlns"};
+    "abbr",   "accesskey", "align",   "alt",    "axis",     "border",    "cellpadding", "cellspacing",
+    "char",   "charoff",   "cite",    "class",  "colspan",  "compact",   "coords",      "datetime",
+    "dir",    "frame",     "headers", "height", "href",     "id",        "lang",        "longdesc",
+    "name",   "nohref",    "noshade", "nowrap", "rowspan",  "rules",     "scope",       "shape",
+    "span",   "src",       "start",   "style",  "summary",  "tabindex",  "title",       "type",
+    "usemap", "valign",    "value",   "width",  "xml:lang", "xml:space", "xmlns"};
 static_assert(std::is_sorted(kXhtmlElements.begin(), kXhtmlElements.end()));  // kept sorted for review
 static_assert(std::is_sorted(kXhtmlAttributes.begin(), kXhtmlAttributes.end()));
 
@@ -103,8 +103,8 @@ const NameSet& attributeNames() {
 }
 
 bool isNameChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-         c == ':' || c == '.';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == ':' ||
+         c == '.';
 }
 
 // First position at or after `from` holding `a` or `b` (s.size() if none). Eight bytes at a time
@@ -246,7 +246,7 @@ XhtmlVerdict scanNarrative(std::string_view s) {
     const std::size_t name_start = p;
     while (p < s.size() && isNameChar(s[p])) ++p;
     const std::string_view name(s.data() + name_start, p - name_start);  // in range: p <= size
-    if (name.empty()) return verdict;  // <!DOCTYPE, <![CDATA[, <?pi, stray '<'
+    if (name.empty()) return verdict;                                    // <!DOCTYPE, <![CDATA[, <?pi, stray '<'
     if (closing) {
       while (p < s.size() && isSpace(s[p])) ++p;
       if (p >= s.size() || s[p] != '>' || depth == 0 ||
