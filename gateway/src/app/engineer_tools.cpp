@@ -4,8 +4,6 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
-#include <fstream>
-#include <set>
 
 #include "common/json.hpp"
 #include "ingest/payload.hpp"
@@ -225,13 +223,8 @@ MappedRecord mapRecord(const MappingSnapshot& snapshot, const rapidjson::Value& 
   MappedRecord out;
   const ingest::RecordPipeline pipeline(*snapshot.rules, snapshot.settings);
   ingest::ProcessedRecord processed = pipeline.process(record, record_type);
-  const std::string_view type = record.IsObject() ? json::getString(record, "record_type") : std::string_view{};
   for (auto& e : processed.errors) {
-    // Schema problems come without a hint: say which schema to look at.
-    std::string hint = !e.hint.empty() || type.empty()
-                           ? std::move(e.hint)
-                           : "fix the record to match mappers/<format>/schemas/" + std::string(type) + ".schema.json";
-    out.errors.push_back(makeError(ErrorCode::InvalidInput, std::move(e.reason), std::move(e.path), std::move(hint)));
+    out.errors.push_back(makeError(ErrorCode::InvalidInput, std::move(e.reason), std::move(e.path), std::move(e.hint)));
   }
   if (!out.errors.empty()) return out;
   out.state = std::string(store::recordStateName(processed.state));

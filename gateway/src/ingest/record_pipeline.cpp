@@ -7,7 +7,6 @@
 
 #include "common/ids.hpp"
 #include "common/json.hpp"
-#include "common/log.hpp"
 #include "consent/consent_record.hpp"
 
 namespace gw::ingest {
@@ -133,7 +132,15 @@ ProcessedRecord RecordPipeline::process(const rapidjson::Value& record, std::str
   const bool is_consent = p.record_type == "consent";
 
   // 1. Schema; a consent is also held to the validity rules, so every problem is named at once.
-  for (auto& e : rules_.schemas->validate(record)) p.errors.push_back({std::move(e.path), std::move(e.reason)});
+  // Every caller (a clinic system, an engineer) learns which schema the field breaks.
+  const std::string schema_hint = "fix the record to match the " +
+                                  (p.record_type.empty() ? std::string("record") : "'" + p.record_type + "'") +
+                                  " record schema (schemas/" +
+                                  (p.record_type.empty() ? std::string("<record_type>") : p.record_type) +
+                                  ".schema.json of the mapping format; see docs/record-format.md)";
+  for (auto& e : rules_.schemas->validate(record)) {
+    p.errors.push_back({std::move(e.path), std::move(e.reason), schema_hint});
+  }
   consent::ConsentReading consent_reading;
   if (is_consent && json::find(record, "consent") != nullptr) {
     consent_reading = consent::readConsentRecord(record);
