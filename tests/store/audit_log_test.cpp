@@ -8,25 +8,14 @@
 #include <functional>
 
 #include "common/ids.hpp"
+#include "store/sample_audit_entries.hpp"
 
 namespace gw::store {
 namespace {
 
 constexpr std::int64_t kBase = 1'800'000'000'000;
 
-AuditEntry decision(int i) {
-  return AuditEntryBuilder(AuditKind::Decision, AuditOutcome::Deny, "gateway", kBase + i * 1000LL)
-      .clinic("c1")
-      .patient("pat-" + std::to_string(i % 3))
-      .partner("p1", "TREAT")
-      .resource("MedicationRequest", "res-" + std::to_string(i), privacy::DataClass::Sud)
-      .labels("R,SUD,42CFRPart2")
-      .consent("consent-1", 2)
-      .reason("class-not-covered:sud")
-      .policy("2026.1")
-      .detail(R"({"outbox_id":12})")
-      .build();
-}
+AuditEntry decision(int i) { return test::sampleDecision(i); }
 
 // --- serialization ---------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@
 #include "common/ids.hpp"
 #include "store/faulty_backend.hpp"
 #include "store/record_store.hpp"
+#include "store/sample_audit_entries.hpp"
 #include "store/store.hpp"
 #include "support/test_keys.hpp"
 
@@ -88,19 +89,7 @@ class StoreContract : public ::testing::TestWithParam<BackendFactory> {
   }
 
   /// A decision entry (kind decision, outcome deny) about resource i.
-  static AuditEntry decision(int i, AuditOutcome outcome = AuditOutcome::Deny) {
-    return AuditEntryBuilder(AuditKind::Decision, outcome, "gateway", 1'800'000'000'000 + i * 1000LL)
-        .clinic("c1")
-        .patient("pat-" + std::to_string(i % 3))
-        .partner("p1", "TREAT")
-        .resource("MedicationRequest", "res-" + std::to_string(i), privacy::DataClass::Sud)
-        .labels("R,SUD,42CFRPart2")
-        .consent("consent-1", 2)
-        .reason("class-not-covered:sud")
-        .policy("2026.1")
-        .detail(R"({"outbox_id":12})")
-        .build();
-  }
+  static AuditEntry decision(int i, AuditOutcome outcome = AuditOutcome::Deny) { return test::sampleDecision(i, outcome); }
   static std::vector<AuditEntry> decisions(int from, int n) {
     std::vector<AuditEntry> out;
     for (int i = from; i < from + n; ++i) out.push_back(decision(i));
