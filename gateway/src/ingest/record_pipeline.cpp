@@ -132,14 +132,14 @@ ProcessedRecord RecordPipeline::process(const rapidjson::Value& record, std::str
   const bool is_consent = p.record_type == "consent";
 
   // 1. Schema; a consent is also held to the validity rules, so every problem is named at once.
-  // Every caller (a clinic system, an engineer) learns which schema the field breaks.
-  const std::string schema_hint = "fix the record to match the " +
-                                  (p.record_type.empty() ? std::string("record") : "'" + p.record_type + "'") +
-                                  " record schema (schemas/" +
-                                  (p.record_type.empty() ? std::string("<record_type>") : p.record_type) +
-                                  ".schema.json of the mapping format; see docs/record-format.md)";
-  for (auto& e : rules_.schemas->validate(record)) {
-    p.errors.push_back({std::move(e.path), std::move(e.reason), schema_hint});
+  // Every caller (a clinic system, an engineer) learns which schema the field breaks. The hint
+  // is made only for a record that breaks it: this runs for every record.
+  auto schema_errors = rules_.schemas->validate(record);
+  if (!schema_errors.empty()) {
+    const std::string type = p.record_type.empty() ? std::string("<record_type>") : p.record_type;
+    const std::string hint = "fix the record to match the " + type + " record schema (schemas/" + type +
+                             ".schema.json of the mapping format; see docs/record-format.md)";
+    for (auto& e : schema_errors) p.errors.push_back({std::move(e.path), std::move(e.reason), hint});
   }
   consent::ConsentReading consent_reading;
   if (is_consent && json::find(record, "consent") != nullptr) {
