@@ -60,7 +60,8 @@ Status RouteTable::add(Route route) {
                      "declare the roles that may call it, or mark it public (health probes only)");
   }
   if (!route.handler) {
-    return makeError(ErrorCode::Config, "route " + route.method + " " + route.pattern + " has no handler", route.pattern);
+    return makeError(ErrorCode::Config, "route " + route.method + " " + route.pattern + " has no handler", route.pattern,
+                     "give the route a handler, or remove it from the table");
   }
   routes_.push_back(std::move(route));
   return ok();
