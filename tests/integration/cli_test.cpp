@@ -363,7 +363,7 @@ TEST_F(Cli, KeysRotateMovesTheDatabaseToTheNewMasterKey) {
 
   auto rotated = run({"keys", "rotate", "--config", config, "--new-master-key-file", new_key});
   ASSERT_EQ(rotated.status, 0) << rotated.err;
-  EXPECT_THAT(rotated.out, HasSubstr("re-wrapped 3 data keys"));
+  EXPECT_THAT(rotated.out, HasSubstr("re-wrapped 5 data keys"));
   EXPECT_THAT(rotated.err, HasSubstr("privacy.master_key_file"));
 
   auto stale = run({"import", "--config", config, "--mapper", "harm-reduction-weekly/weekly-export", weekly});
