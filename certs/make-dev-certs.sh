@@ -15,7 +15,7 @@
 #   rogue-server.crt/.key         server cert with the right SANs but signed by the rogue CA
 #   other-host.crt/.key           server cert from the dev CA for other.example / 10.0.0.1 only
 # and dev-master.key, a development master key for data at rest (privacy.master_key_file: 64 hex
-# digits, mode 0600).
+# digits, mode 0600), and DEVELOPMENT-ONLY, the marker by which the gateway knows this folder.
 # Existing files are kept unless FORCE=1, so repeated runs are cheap. dev-master.key is kept even
 # with FORCE=1 (a new one would make databases written with the old one unreadable): delete it
 # to get a new one.
@@ -31,6 +31,14 @@ if [[ ! -f dev-master.key ]]; then
   chmod 600 dev-master.key.tmp
   mv dev-master.key.tmp dev-master.key
 fi
+
+# The gateway recognises this folder's keys as development material: it refuses the master key
+# unless the config says "deployment": "development", and warns about the PKI at every start.
+cat > DEVELOPMENT-ONLY <<'TXT'
+Throw-away development keys and certificates made by certs/make-dev-certs.sh.
+Never use them for real patient data: fhir-gateway refuses dev-master.key unless the config
+says "deployment": "development", and warns at every start while any file here is in use.
+TXT
 
 if [[ -f ca.crt && -f rogue-client.crt && -f other-host.crt && "${FORCE:-0}" != 1 ]]; then
   echo "certs: using existing development PKI in $out"
