@@ -60,7 +60,8 @@ class Gateway {
   HttpResponse status(const std::string& record_id, const std::string& token = "dev-ingest-c1");
   /// POST /v1/records?mapper=MAPPER with Content-Type text/csv (mapper names are URL-safe).
   HttpResponse postCsv(const std::string& csv, const std::string& mapper, const std::string& token = "dev-ingest-c1");
-  /// Any request with a bearer token (tokens: dev-ingest-c1, dev-compliance, dev-engineer, dev-admin).
+  /// Any request with a bearer token (tokens: dev-ingest-c1, dev-compliance, dev-engineer, dev-admin; and
+  /// test-compliance-c1, compliance and admin for clinic c1 only).
   HttpResponse request(const std::string& method, const std::string& target, const std::string& body,
                        const std::string& token);
   void signal(int sig);
