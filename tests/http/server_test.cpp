@@ -253,6 +253,61 @@ TEST_F(ServerTest, MalformedHttpIs400AndCloses) {
   EXPECT_TRUE(client.waitForClose(2s));
 }
 
+// RFC 9112 section 6.1: a request whose Transfer-Encoding does not end in "chunked" has no
+// length the server can trust, so its body must not be read as the next request (smuggling).
+TEST_F(ServerTest, UnknownTransferEncodingIs400AndClosesWithoutServingTheEmbeddedRequest) {
+  start();
+  const std::string smuggled = "GET /v1/records/smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (const std::string coding : {"gzip", "xchunked", "chunked, gzip", "identity"}) {
+    auto client = connected();
+    ASSERT_FALSE(client.writeRaw("POST /v1/records HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + coding + "\r\n\r\n" +
+                                 smuggled));
+    auto r = client.readResponse();
+    ASSERT_FALSE(r.error) << coding << ": " << r.error.message();
+    EXPECT_EQ(r.status, 400) << coding;
+    EXPECT_NE(r.body.find("Transfer-Encoding"), std::string::npos) << coding << ": " << r.body;
+    EXPECT_FALSE(r.keep_alive) << coding;
+    auto second = client.readResponse();  // exactly one response: the embedded request is not served
+    EXPECT_TRUE(second.error) << coding << ": got a second response " << second.status << " " << second.body;
+  }
+}
+
+TEST_F(ServerTest, TransferEncodingWithContentLengthIs400AndCloses) {
+  start();
+  const std::string smuggled = "GET /v1/records/smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string length = "Content-Length: " + std::to_string(smuggled.size()) + "\r\n";
+  const std::string chunked_body = "5\r\nhello\r\n0\r\n\r\n" + smuggled;
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"Transfer-Encoding: chunked\r\n" + length, chunked_body},
+      {length + "Transfer-Encoding: chunked\r\n", chunked_body},
+      {"Transfer-Encoding: gzip\r\n" + length, smuggled},
+      {length + "Transfer-Encoding: gzip\r\n", smuggled},
+  };
+  for (const auto& [headers, body] : cases) {
+    auto client = connected();
+    ASSERT_FALSE(client.writeRaw("POST /v1/records HTTP/1.1\r\nHost: x\r\n" + headers + "\r\n" + body));
+    auto r = client.readResponse();
+    ASSERT_FALSE(r.error) << headers << r.error.message();
+    EXPECT_EQ(r.status, 400) << headers;
+    EXPECT_FALSE(r.keep_alive) << headers;
+    auto second = client.readResponse();
+    EXPECT_TRUE(second.error) << headers << "got a second response " << second.status << " " << second.body;
+  }
+}
+
+TEST_F(ServerTest, ChunkedTransferEncodingStillWorks) {
+  start();
+  auto client = connected();
+  ASSERT_FALSE(client.writeRaw(
+      "POST /v1/records HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"));
+  auto r = client.readResponse();
+  ASSERT_FALSE(r.error) << r.error.message();
+  EXPECT_EQ(r.status, 202);
+  EXPECT_EQ(r.body, R"({"bytes":2})");
+  EXPECT_TRUE(r.keep_alive);
+  EXPECT_EQ(client.request("GET", "/v1/records/1").status, 200);
+}
+
 TEST_F(ServerTest, OversizedHeadersAre431) {
   auto options = serverOptions();
   options.max_header_bytes = 2048;

@@ -19,8 +19,10 @@ constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 // Waiting for the client's close_notify is a courtesy; do not let it hold a connection long.
 constexpr std::chrono::milliseconds kShutdownTimeout{2000};
 // After an error answered mid-request (413, 400, ...), how long we read and discard what the
-// client still sends, so that closing does not reset the connection before it read our answer.
+// client still sends, so that closing does not reset the connection before it read our answer;
+// a client that sends nothing for kLingerIdle has stopped, and we close sooner.
 constexpr std::chrono::milliseconds kLingerTime{5000};
+constexpr std::chrono::milliseconds kLingerIdle{1000};
 
 bool isPeerClose(const beast::error_code& ec) {
   // stream_truncated: the peer closed TCP without a TLS close_notify. Common and harmless for
@@ -31,6 +33,50 @@ bool isPeerClose(const beast::error_code& ec) {
 
 bool isHttpParseError(const beast::error_code& ec) {
   return ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category();
+}
+
+struct FramingError {
+  Error error;
+  int status;
+};
+
+/// RFC 9112 section 6.1 and 6.3: a request body's length comes from a final "chunked" transfer
+/// coding or from Content-Length, never both. Any other Transfer-Encoding leaves the length
+/// unknown, and reading on would take the rest of the body for the next request (smuggling), so
+/// such a request is refused and the connection closed. Beast refuses some of these cases itself
+/// (Content-Length before "chunked"), but not all (e.g. "gzip", or "gzip" with Content-Length).
+std::optional<FramingError> framingError(const bhttp::request_parser<bhttp::string_body>::value_type& message) {
+  if (message.find(bhttp::field::transfer_encoding) == message.end()) return std::nullopt;
+  std::vector<std::string_view> codings;  // of every Transfer-Encoding field, in order
+  for (const auto& field : message) {
+    if (field.name() != bhttp::field::transfer_encoding) continue;
+    std::string_view rest = field.value();
+    while (!rest.empty()) {
+      const std::size_t comma = rest.find(',');
+      std::string_view coding = rest.substr(0, comma);
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+      while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t')) coding.remove_prefix(1);
+      while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) coding.remove_suffix(1);
+      if (!coding.empty()) codings.push_back(coding);
+    }
+  }
+  if (message.find(bhttp::field::content_length) != message.end()) {
+    return FramingError{makeError(ErrorCode::InvalidInput, "the request has both Transfer-Encoding and Content-Length",
+                                  "Transfer-Encoding", "send either Content-Length or Transfer-Encoding: chunked"),
+                        400};
+  }
+  if (codings.empty() || !beast::iequals(codings.back(), "chunked")) {
+    return FramingError{makeError(ErrorCode::InvalidInput,
+                                  "the request's Transfer-Encoding does not end in chunked, so its length is unknown",
+                                  "Transfer-Encoding", "send Transfer-Encoding: chunked, or Content-Length"),
+                        400};
+  }
+  if (codings.size() > 1) {
+    return FramingError{makeError(ErrorCode::InvalidInput, "only the chunked Transfer-Encoding is supported",
+                                  "Transfer-Encoding", "send the body uncompressed with Transfer-Encoding: chunked"),
+                        501};
+  }
+  return std::nullopt;
 }
 
 bool headerTextIsSafe(std::string_view text) { return text.find_first_of("\r\n") == std::string_view::npos; }
@@ -282,6 +328,7 @@ void Session::onHeader(beast::error_code ec, std::size_t) {
     return failRequest(
         makeError(ErrorCode::InvalidInput, "only HTTP/1.1 is supported", "request line", "send HTTP/1.1 requests"), 505);
   }
+  if (auto framing = framingError(message)) return failRequest(framing->error, framing->status);
   if (parser_->is_done()) return handleRequest();
   if (beast::iequals(message[bhttp::field::expect], "100-continue")) {
     // The body limit was already checked against Content-Length, so the client may send.
@@ -476,12 +523,19 @@ void Session::lingerAndClose() {
   state_ = State::Closing;
   beast::error_code ignored;
   beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_send, ignored);
-  beast::get_lowest_layer(stream_).expires_after(kLingerTime);
+  linger_deadline_ = std::chrono::steady_clock::now() + kLingerTime;
   discardInput();
 }
 
 void Session::discardInput() {
   buffer_.clear();
+  const auto now = std::chrono::steady_clock::now();
+  if (now >= linger_deadline_) {
+    state_ = State::Closed;
+    return closeSocket();
+  }
+  beast::get_lowest_layer(stream_).expires_after(
+      std::min<std::chrono::steady_clock::duration>(kLingerIdle, linger_deadline_ - now));
   stream_.async_read_some(buffer_.prepare(kFirstReadChunk), [self = shared_from_this()](beast::error_code ec, std::size_t) {
     if (ec) {
       self->state_ = State::Closed;

@@ -138,6 +138,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::size_t request_bytes_ = 0;
   std::chrono::steady_clock::time_point request_started_;
   std::chrono::steady_clock::time_point read_deadline_;
+  std::chrono::steady_clock::time_point linger_deadline_;
 };
 
 }  // namespace gw::http::detail
