@@ -1,6 +1,7 @@
 #include "app/route_table.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include "common/log.hpp"
 
@@ -89,6 +90,13 @@ std::shared_ptr<http::Router> RouteTable::router(const http::Authenticator& auth
                     busy.headers.emplace_back("Retry-After", std::to_string(retry_after_seconds));
                     respond(std::move(busy));
                   }
+                },
+                // The same filter on the headers alone, before the body is read: a refused
+                // request never costs its body. RecordClinics is checked per record afterwards.
+                [&auth, access = route.access](http::Request& request) -> std::optional<http::Response> {
+                  auto principal = admit(auth, access, request);
+                  if (!principal) return http::errorResponse(principal.error());
+                  return std::nullopt;
                 });
   }
   return router;

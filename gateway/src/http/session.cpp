@@ -324,11 +324,34 @@ void Session::onHeader(beast::error_code ec, std::size_t) {
   if (ec) return onReadError(ec);
   auto& message = parser_->get();
   request_.method = std::string(message.method_string());
+  request_.request_id = ids::randomHex(16);
   if (message.version() != 11) {
     return failRequest(
         makeError(ErrorCode::InvalidInput, "only HTTP/1.1 is supported", "request line", "send HTTP/1.1 requests"), 505);
   }
   if (auto framing = framingError(message)) return failRequest(framing->error, framing->status);
+  keep_alive_ = message.keep_alive();
+  request_.remote = remote_;
+  request_.client = identity_;
+  request_.headers.reserve(static_cast<std::size_t>(std::distance(message.begin(), message.end())));
+  for (const auto& field : message) {
+    request_.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+  if (core_->stopping) {
+    return failRequest(makeError(ErrorCode::Unavailable, "the gateway is shutting down", "", "retry shortly"), 503);
+  }
+  // The header phase: route, authentication and authorization decide before one byte of the body
+  // is read, so a refused client cannot make us hold its body (issue 9, defect 4).
+  if (auto parsed = parseTarget(message.target(), request_); !parsed) return refuse(errorResponse(parsed.error(), 400));
+  std::optional<Response> refusal;
+  try {
+    refusal = core_->router->admitHeaders(request_);
+  } catch (const std::exception&) {
+    GW_LOG(Error, Http, "handler_exception").kv("request_id", request_.request_id).kv("route", request_.route);
+    refusal = errorResponse(makeError(ErrorCode::Internal, "the request failed unexpectedly", "",
+                                      "retry; if it happens again, report the X-Request-Id"));
+  }
+  if (refusal) return refuse(std::move(*refusal));
   if (parser_->is_done()) return handleRequest();
   if (beast::iequals(message[bhttp::field::expect], "100-continue")) {
     // The body limit was already checked against Content-Length, so the client may send.
@@ -395,15 +418,6 @@ Respond Session::makeRespond() {
 
 void Session::handleRequest() {
   auto& message = parser_->get();
-  keep_alive_ = message.keep_alive();
-  request_.request_id = ids::randomHex(16);
-  request_.remote = remote_;
-  request_.client = identity_;
-  const auto parsed = parseTarget(message.target(), request_);
-  request_.headers.reserve(static_cast<std::size_t>(std::distance(message.begin(), message.end())));
-  for (const auto& field : message) {
-    request_.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-  }
   request_bytes_ = message.body().size();
   request_.body = std::move(message.body());
   parser_.reset();
@@ -412,8 +426,6 @@ void Session::handleRequest() {
   if (core_->stopping) {
     return failRequest(makeError(ErrorCode::Unavailable, "the gateway is shutting down", "", "retry shortly"), 503);
   }
-  if (!parsed) return onResponse(errorResponse(parsed.error(), 400));
-
   Respond respond = makeRespond();
   try {
     core_->router->dispatch(request_, respond);
@@ -423,6 +435,18 @@ void Session::handleRequest() {
     respond(errorResponse(makeError(ErrorCode::Internal, "the request failed unexpectedly", "",
                                     "retry; if it happens again, report the X-Request-Id")));
   }
+}
+
+void Session::refuse(Response response) {
+  // A body left unread cannot be skipped safely (its framing is the client's word), so after
+  // refusing such a request the connection closes, discarding what the client still sends.
+  if (!parser_->is_done()) {
+    close_after_response_ = true;
+    linger_after_response_ = true;
+  }
+  parser_.reset();
+  state_ = State::Handling;
+  onResponse(std::move(response));
 }
 
 void Session::failRequest(const Error& error, int status) {

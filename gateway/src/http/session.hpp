@@ -113,6 +113,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void onBody(beast::error_code ec, std::size_t bytes);
   void onReadError(beast::error_code ec);
   void handleRequest();
+  /// Answers on the headers alone; closes afterwards if the request has a body.
+  void refuse(Response response);
   void failRequest(const Error& error, int status);
   void onResponse(Response response);
   void onWrite(beast::error_code ec, std::size_t bytes);
