@@ -242,6 +242,49 @@ TEST_F(ServerTest, ChunkedBodyOverLimitIs413) {
   EXPECT_EQ(r.status, 413);
 }
 
+// Issue 9, defect 4: memory for bodies in flight is bounded as a whole, not only per request.
+TEST_F(ServerTest, BodiesInFlightAreBoundedAsAWhole) {
+  LogCapture logs;
+  auto options = serverOptions();
+  options.max_body_bytes = 64 * 1024;
+  options.max_inflight_body_bytes = 100 * 1024;
+  start(options);
+  auto headers = [](std::size_t length) {
+    return "POST /v1/records HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: " + std::to_string(length) +
+           "\r\n\r\n";
+  };
+  // A 64 KiB body in flight: its client got 100 Continue, so its reservation is made.
+  auto first = connected();
+  ASSERT_FALSE(first.writeRaw(headers(64 * 1024)));
+  ASSERT_EQ(first.readResponse().status, 100);
+  ASSERT_FALSE(first.writeRaw(std::string(1000, 'x')));
+
+  // Another 64 KiB body does not fit beside it: 503 with Retry-After, before its body, and close.
+  auto second = connected();
+  ASSERT_FALSE(second.writeRaw(headers(64 * 1024)));
+  auto busy = second.readResponse();
+  ASSERT_FALSE(busy.error) << busy.error.message();
+  EXPECT_EQ(busy.status, 503) << busy.body;
+  EXPECT_EQ(busy.header("Retry-After"), "1");
+  EXPECT_FALSE(busy.keep_alive);
+  EXPECT_TRUE(logs.waitFor({"body_budget_exhausted", "route=/v1/records"}));
+  // Nor does a chunked body, which may grow to max_body_bytes.
+  auto chunked = connected();
+  ASSERT_FALSE(chunked.writeRaw("POST /v1/records HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n"));
+  EXPECT_EQ(chunked.readResponse().status, 503);
+  // A small one does.
+  auto small = connected();
+  EXPECT_EQ(small.request("POST", "/v1/records", std::string(1000, 'y')).status, 202);
+
+  // Once the first is answered its reservation is released.
+  ASSERT_FALSE(first.writeRaw(std::string(64 * 1024 - 1000, 'x')));
+  auto answered = first.readResponse();
+  EXPECT_EQ(answered.status, 202);
+  EXPECT_EQ(answered.body, R"({"bytes":65536})");
+  auto again = connected();
+  EXPECT_EQ(again.request("POST", "/v1/records", std::string(64 * 1024, 'z')).status, 202);
+}
+
 TEST_F(ServerTest, MalformedHttpIs400AndCloses) {
   start();
   auto client = connected();

@@ -22,6 +22,7 @@ http::ServerOptions serverOptions(const config::Server& s) {
                   : s.tls.client_cert == config::ClientCertMode::Optional ? http::ClientCertMode::Optional
                                                                           : http::ClientCertMode::None;
   o.max_body_bytes = s.max_body_bytes;
+  o.max_inflight_body_bytes = s.max_inflight_body_bytes;
   o.read_timeout = s.read_timeout;
   o.write_timeout = s.write_timeout;
   o.idle_timeout = s.idle_timeout;

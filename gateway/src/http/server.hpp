@@ -29,6 +29,10 @@ struct ServerOptions {
   std::string client_ca_file;       // CA bundle that client certificates must chain to
   ClientCertMode client_cert = ClientCertMode::Required;
   std::size_t max_body_bytes = 10 * 1024 * 1024;  // larger -> 413 and close
+  // Every request body being received or handled, together. A body is reserved from its
+  // Content-Length (a chunked one: max_body_bytes) once its headers are admitted, and released
+  // when its response is written; beyond -> 503 with Retry-After and close. At least max_body_bytes.
+  std::size_t max_inflight_body_bytes = 64 * 1024 * 1024;
   std::size_t max_header_bytes = 16 * 1024;       // request line + headers; larger -> 431 and close
   // read: the TLS handshake; the wait for a connection's first request; and each request from
   // its first byte to its last (so a half-sent request cannot hold a connection).

@@ -141,6 +141,16 @@ std::vector<std::shared_ptr<Session>> Core::liveSessions() {
   return out;
 }
 
+bool Core::reserveBodyBytes(std::size_t bytes) {
+  std::size_t current = inflight_body_bytes.load();
+  do {
+    if (bytes > options.max_inflight_body_bytes || current > options.max_inflight_body_bytes - bytes) return false;
+  } while (!inflight_body_bytes.compare_exchange_weak(current, current + bytes));
+  return true;
+}
+
+void Core::releaseBodyBytes(std::size_t bytes) { inflight_body_bytes.fetch_sub(bytes); }
+
 void Core::runThread() {
   for (;;) {
     try {
@@ -241,6 +251,7 @@ Session::Session(std::shared_ptr<Core> core, tcp::socket&& socket, std::string r
     : core_(std::move(core)), stream_(std::move(socket), core_->tls), remote_(std::move(remote)) {}
 
 Session::~Session() {
+  releaseBody();
   {
     std::lock_guard lock(core_->sessions_mutex);
     core_->sessions.erase(this);
@@ -353,6 +364,17 @@ void Session::onHeader(beast::error_code ec, std::size_t) {
   }
   if (refusal) return refuse(std::move(*refusal));
   if (parser_->is_done()) return handleRequest();
+  if (!reserveBody()) {
+    GW_LOG(Warn, Http, "body_budget_exhausted")
+        .kv("request_id", request_.request_id)
+        .kv("route", request_.route)
+        .kv("max_inflight_body_bytes", core_->options.max_inflight_body_bytes);
+    auto busy = errorResponse(makeError(ErrorCode::Unavailable,
+                                        "the gateway is receiving too many request bodies at once; nothing was done",
+                                        "request body", "retry after the time in Retry-After"));
+    busy.headers.emplace_back("Retry-After", "1");
+    return refuse(std::move(busy));
+  }
   if (beast::iequals(message[bhttp::field::expect], "100-continue")) {
     // The body limit was already checked against Content-Length, so the client may send.
     beast::get_lowest_layer(stream_).expires_after(core_->options.write_timeout);
@@ -449,9 +471,26 @@ void Session::refuse(Response response) {
   onResponse(std::move(response));
 }
 
+bool Session::reserveBody() {
+  // Beast allocates a Content-Length body whole when it starts reading it; a chunked body grows
+  // up to max_body_bytes, so that is what it holds in the budget.
+  const auto length = parser_->content_length();
+  const std::size_t wanted = length ? static_cast<std::size_t>(*length) : core_->options.max_body_bytes;
+  if (!core_->reserveBodyBytes(wanted)) return false;
+  body_reserved_ = wanted;
+  return true;
+}
+
+void Session::releaseBody() {
+  if (body_reserved_ == 0) return;
+  core_->releaseBodyBytes(body_reserved_);
+  body_reserved_ = 0;
+}
+
 void Session::failRequest(const Error& error, int status) {
   if (request_.request_id.empty()) request_.request_id = ids::randomHex(16);
   parser_.reset();
+  releaseBody();
   close_after_response_ = true;  // the stream may hold the rest of a message we did not read
   linger_after_response_ = true;
   state_ = State::Handling;
@@ -528,6 +567,7 @@ void Session::onWrite(beast::error_code ec, std::size_t) {
   const bool keep_alive = !ec && response_ && response_->keep_alive();
   response_.reset();
   request_ = Request{};  // the body may be large: do not hold it while idle
+  releaseBody();
   request_bytes_ = 0;
   if (buffer_.size() == 0 && buffer_.capacity() > 2 * kFirstReadChunk) buffer_.shrink_to_fit();
   if (ec) {

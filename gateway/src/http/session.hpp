@@ -49,6 +49,11 @@ struct Core {
   std::atomic<bool> stopping{false};
   std::atomic<std::size_t> connections{0};
 
+  // Bytes of request bodies reserved by connections (options.max_inflight_body_bytes at most).
+  std::atomic<std::size_t> inflight_body_bytes{0};
+  bool reserveBodyBytes(std::size_t bytes);
+  void releaseBodyBytes(std::size_t bytes);
+
   // Respond may be called from any thread. It posts to the session's strand only while io
   // threads can still run the post; after stop() it is dropped (shared lock: cheap, concurrent).
   std::shared_mutex post_mutex;
@@ -115,6 +120,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void handleRequest();
   /// Answers on the headers alone; closes afterwards if the request has a body.
   void refuse(Response response);
+  /// Reserves this request's body in the server-wide budget; false when it does not fit.
+  bool reserveBody();
+  void releaseBody();
   void failRequest(const Error& error, int status);
   void onResponse(Response response);
   void onWrite(beast::error_code ec, std::size_t bytes);
@@ -138,6 +146,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool close_after_response_ = false;
   bool linger_after_response_ = false;  // input may be left unread: drain before closing
   std::size_t request_bytes_ = 0;
+  std::size_t body_reserved_ = 0;  // of Core::inflight_body_bytes, held until the response is written
   std::chrono::steady_clock::time_point request_started_;
   std::chrono::steady_clock::time_point read_deadline_;
   std::chrono::steady_clock::time_point linger_deadline_;
