@@ -1,17 +1,26 @@
 // The server over real TLS on 127.0.0.1: routing, async answers, limits, timeouts, keep-alive,
 // concurrency, response headers, request logging and stopping.
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <future>
+#include <iostream>
 #include <regex>
 
 #include "http/server_fixture.hpp"
+#include "support/connection_flood.hpp"
 
 namespace gw::http {
 namespace {
 
 using namespace std::chrono_literals;
+namespace net = boost::asio;
+using tcp = boost::asio::ip::tcp;
 using testing::clientOptions;
 using testing::LogCapture;
 using testing::serverOptions;
@@ -527,6 +536,120 @@ TEST_F(ServerTest, ConnectionLimitClosesExtraConnections) {
     if (!served) std::this_thread::sleep_for(20ms);
   }
   EXPECT_TRUE(served);
+}
+
+// Issue 9, defect 1: idle plain TCP connections (no TLS, no certificate, no token) must not
+// hold every slot. The attacker keeps more idle connections open than the limit allows and
+// reconnects each one the server closes; a clinic connecting anew for each request must still be
+// answered. All connections come from 127.0.0.1, so this tests the reserve logic (the oldest
+// connection that has not proved itself makes room), not the per-address limit.
+double floodedSuccessRate(std::uint16_t port, std::size_t idle_connections, int requests) {
+  test::IdleConnectionFlood flood(port, idle_connections);
+  if (!flood.start()) {
+    ADD_FAILURE() << "could not open " << idle_connections << " sockets";
+    return 0;
+  }
+  std::this_thread::sleep_for(300ms);  // the server has accepted what it will accept
+  int answered = 0;
+  auto options = clientOptions();
+  options.timeout = 2000ms;
+  std::string failures;
+  for (int i = 0; i < requests; ++i) {
+    auto r = test::tlsRequest(port, options, "GET", "/v1/records/" + std::to_string(i));
+    if (!r.error && r.status == 200) {
+      ++answered;
+    } else {
+      failures += " [" + (r.error ? r.error.message() : std::to_string(r.status)) + "]";
+    }
+  }
+  const double rate = static_cast<double>(answered) / requests;
+  std::cout << "[ flood    ] " << idle_connections << " idle connections, " << flood.reconnects()
+            << " reconnects: " << answered << "/" << requests << " requests answered" << failures << "\n";
+  return rate;
+}
+
+TEST_F(ServerTest, IdleConnectionFloodDoesNotLockOutClients) {
+  LogCapture logs;
+  auto options = serverOptions();
+  options.max_connections = 64;
+  start(options);
+  EXPECT_GE(floodedSuccessRate(server_->port(), 70, 40), 0.9);
+  // The server is still healthy afterwards, and said what it did (once a second at most).
+  EXPECT_EQ(test::tlsRequest(server_->port(), clientOptions(), "GET", "/v1/records/1").status, 200);
+  EXPECT_TRUE(logs.waitFor({"connections_evicted", "limit=max_connections"}));
+  EXPECT_LT(logs.find({"connections_evicted"}).size(), 10u);
+}
+
+// The same flood from another address (127.0.0.2) is held to its per-address limit, so it cannot
+// even fill the server: no client of another address ever needs to make room.
+TEST_F(ServerTest, PerAddressLimitHoldsAFloodFromOneAddress) {
+  LogCapture logs;
+  auto options = serverOptions();
+  options.max_connections = 64;
+  options.max_connections_per_address = 16;
+  start(options);
+  test::IdleConnectionFlood flood(server_->port(), 70, "127.0.0.2");
+  ASSERT_TRUE(flood.start());
+  std::this_thread::sleep_for(300ms);
+  int answered = 0;
+  for (int i = 0; i < 20; ++i) {
+    if (test::tlsRequest(server_->port(), clientOptions(), "GET", "/v1/records/1").status == 200) ++answered;
+  }
+  EXPECT_EQ(answered, 20);
+  EXPECT_TRUE(logs.waitFor({"connections_evicted", "limit=max_connections_per_address"}));
+  EXPECT_TRUE(logs.find({"connections_evicted", "limit=max_connections "}).empty()) << logs.all();
+}
+
+// Connections that have proved themselves are never closed for a newcomer: at the limit with
+// only those, the newcomer is closed (and a client's keep-alive connection survives a flood).
+TEST_F(ServerTest, ProvenConnectionsAreNotEvicted) {
+  LogCapture logs;
+  auto options = serverOptions();
+  options.max_connections = 8;
+  options.max_connections_per_address = 100;
+  start(options);
+  auto kept = connected();  // verified client certificate: trusted from its handshake
+  ASSERT_EQ(kept.request("GET", "/v1/records/1").status, 200);
+  {
+    test::IdleConnectionFlood flood(server_->port(), 20);
+    ASSERT_TRUE(flood.start());
+    std::this_thread::sleep_for(300ms);
+    EXPECT_EQ(kept.request("GET", "/v1/records/2").status, 200) << "the proven connection stayed open";
+  }
+  std::vector<test::TlsTestClient> proven;
+  for (int i = 0; i < 7; ++i) {
+    proven.push_back(connected());
+    ASSERT_EQ(proven.back().request("GET", "/v1/records/1").status, 200);
+  }
+  test::TlsTestClient extra(clientOptions());
+  EXPECT_TRUE(extra.connect(server_->port()));  // all 8 proven: the newcomer is closed
+  EXPECT_TRUE(logs.waitFor({"connection_limit", "limit=max_connections"}));
+  EXPECT_EQ(kept.request("GET", "/v1/records/3").status, 200);
+}
+
+// The TLS handshake has its own, short deadline: a connection that sends nothing, or only the
+// start of a handshake, is closed after handshake_timeout, not after read_timeout.
+TEST_F(ServerTest, HandshakeHasItsOwnDeadline) {
+  auto options = serverOptions();
+  options.handshake_timeout = 300ms;
+  options.read_timeout = 10s;
+  start(options);
+  for (std::string_view sent : {std::string_view(), std::string_view("\x16\x03\x01\x02\x00", 5)}) {
+    net::io_context ioc;
+    tcp::socket socket(ioc);
+    socket.connect({net::ip::make_address("127.0.0.1"), server_->port()});
+    if (!sent.empty()) net::write(socket, net::buffer(sent.data(), sent.size()));
+    const auto started = std::chrono::steady_clock::now();
+    char byte;
+    boost::system::error_code ec;
+    socket.read_some(net::buffer(&byte, 1), ec);  // returns when the server closes
+    const auto elapsed = std::chrono::steady_clock::now() - started;
+    EXPECT_TRUE(ec) << "the server closed the connection";
+    EXPECT_GE(elapsed, 200ms);
+    EXPECT_LT(elapsed, 3s) << "closed by the handshake deadline, not the read timeout";
+  }
+  // A real client's handshake is well within it.
+  EXPECT_EQ(test::tlsRequest(server_->port(), clientOptions(), "GET", "/v1/records/1").status, 200);
 }
 
 TEST_F(ServerTest, StopLetsInFlightHandlerAnswer) {

@@ -135,10 +135,78 @@ std::vector<std::shared_ptr<Session>> Core::liveSessions() {
   std::vector<std::shared_ptr<Session>> out;
   std::lock_guard lock(sessions_mutex);
   out.reserve(sessions.size());
-  for (auto& [key, weak] : sessions) {
-    if (auto session = weak.lock()) out.push_back(std::move(session));
+  for (auto& [key, connection] : sessions) {
+    if (auto session = connection.session.lock()) out.push_back(std::move(session));
   }
   return out;
+}
+
+Core::Admission Core::registerConnection(const std::shared_ptr<Session>& session, const std::string& address) {
+  Admission out;
+  std::lock_guard lock(sessions_mutex);
+  // The oldest connection that has not proved itself (from `from`, if given): silent ones first.
+  auto oldestUnproven = [&](const std::string* from) -> const Session* {
+    for (const auto* queue : {&silent, &unproven}) {
+      for (const Session* candidate : *queue) {
+        if (from == nullptr || sessions.at(candidate).address == *from) return candidate;
+      }
+    }
+    return nullptr;
+  };
+  const std::size_t per_address_limit = std::min(options.max_connections_per_address, options.max_connections);
+  const auto from_address = per_address.find(address);
+  const Session* victim = nullptr;
+  if (from_address != per_address.end() && from_address->second >= per_address_limit) {
+    out.limit = "max_connections_per_address";
+    victim = oldestUnproven(&address);
+  } else if (sessions.size() >= options.max_connections) {
+    out.limit = "max_connections";
+    victim = oldestUnproven(nullptr);
+  }
+  if (!out.limit.empty() && victim == nullptr) return out;  // every connection has proved itself
+  if (victim != nullptr) {
+    out.evicted = sessions.at(victim).session.lock();
+    // Its slot is free from now on, though its socket closes a moment later on its strand.
+    const std::string victim_address = sessions.at(victim).address;
+    auto& queue = sessions.at(victim).standing == Standing::Silent ? silent : unproven;
+    queue.erase(sessions.at(victim).queued);
+    sessions.erase(victim);
+    if (--per_address[victim_address] == 0) per_address.erase(victim_address);
+    ++evictions_unlogged;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - eviction_logged >= std::chrono::seconds(1)) {
+      out.evictions_to_log = evictions_unlogged;
+      evictions_unlogged = 0;
+      eviction_logged = now;
+    }
+  }
+  silent.push_back(session.get());
+  sessions.emplace(session.get(), Connection{session, address, Standing::Silent, std::prev(silent.end())});
+  ++per_address[address];
+  out.admitted = true;
+  return out;
+}
+
+void Core::promote(const Session* session, Standing standing) {
+  std::lock_guard lock(sessions_mutex);
+  const auto found = sessions.find(session);
+  if (found == sessions.end() || standing <= found->second.standing) return;
+  Connection& connection = found->second;
+  (connection.standing == Standing::Silent ? silent : unproven).erase(connection.queued);
+  connection.standing = standing;
+  if (standing == Standing::Unproven) connection.queued = unproven.insert(unproven.end(), session);
+}
+
+void Core::forget(const Session* session) {
+  std::lock_guard lock(sessions_mutex);
+  const auto found = sessions.find(session);
+  if (found == sessions.end()) return;
+  Connection& connection = found->second;
+  if (connection.standing != Standing::Trusted) {
+    (connection.standing == Standing::Silent ? silent : unproven).erase(connection.queued);
+  }
+  if (--per_address[connection.address] == 0) per_address.erase(connection.address);
+  sessions.erase(found);
 }
 
 bool Core::reserveBodyBytes(std::size_t bytes) {
@@ -232,14 +300,29 @@ void Listener::onAccept(beast::error_code ec, tcp::socket socket) {
   }
   beast::error_code ignored;
   const auto peer = socket.remote_endpoint(ignored);
-  std::string remote = peer.address().to_string() + ":" + std::to_string(peer.port());
-  if (core_->connections.fetch_add(1) >= core_->options.max_connections) {
-    core_->connections.fetch_sub(1);
-    GW_LOG(Warn, Http, "connection_limit").kv("remote", remote).kv("max_connections", core_->options.max_connections);
-    socket.close(ignored);
+  const std::string address = peer.address().to_string();
+  std::string remote = address + ":" + std::to_string(peer.port());
+  socket.set_option(tcp::no_delay(true), ignored);  // small responses: do not wait for Nagle
+  auto session = std::make_shared<Session>(core_, std::move(socket), remote);
+  auto admission = core_->registerConnection(session, address);
+  if (admission.evictions_to_log > 0) {
+    // Rate-limited: under a flood this happens for every accept.
+    GW_LOG(Warn, Http, "connections_evicted")
+        .kv("count", admission.evictions_to_log)
+        .kv("limit", admission.limit)
+        .kv("max_connections", core_->options.max_connections)
+        .kv("max_connections_per_address", core_->options.max_connections_per_address);
+  }
+  if (!admission.admitted) {
+    GW_LOG(Warn, Http, "connection_limit")
+        .kv("remote", remote)
+        .kv("limit", admission.limit)
+        .kv("max_connections", core_->options.max_connections)
+        .kv("max_connections_per_address", core_->options.max_connections_per_address);
+    session->closeNow();  // it has no operation pending yet
   } else {
-    socket.set_option(tcp::no_delay(true), ignored);  // small responses: do not wait for Nagle
-    std::make_shared<Session>(core_, std::move(socket), std::move(remote))->run();
+    if (admission.evicted) admission.evicted->evict();
+    session->run();
   }
   doAccept();
 }
@@ -252,28 +335,47 @@ Session::Session(std::shared_ptr<Core> core, tcp::socket&& socket, std::string r
 
 Session::~Session() {
   releaseBody();
-  {
-    std::lock_guard lock(core_->sessions_mutex);
-    core_->sessions.erase(this);
-  }
-  core_->connections.fetch_sub(1);
+  core_->forget(this);
 }
 
 void Session::run() {
-  {
-    std::lock_guard lock(core_->sessions_mutex);
-    core_->sessions.emplace(this, weak_from_this());
-  }
   net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::onRun, shared_from_this()));
+}
+
+void Session::evict() {
+  net::post(stream_.get_executor(), [self = shared_from_this()] {
+    GW_LOG(Debug, Http, "connection_evicted").kv("remote", self->remote_);
+    self->state_ = State::Closed;
+    self->closeSocket();
+  });
 }
 
 void Session::onRun() {
   if (core_->stopping) return closeSocket();
-  beast::get_lowest_layer(stream_).expires_after(core_->options.read_timeout);
-  stream_.async_handshake(ssl::stream_base::server, beast::bind_front_handler(&Session::onHandshake, shared_from_this()));
+  // One deadline for the whole handshake, from the first byte the client owes us (its ClientHello,
+  // read here so the connection stops counting as silent) to the end of the TLS handshake.
+  beast::get_lowest_layer(stream_).expires_after(core_->options.handshake_timeout);
+  beast::get_lowest_layer(stream_).async_read_some(
+      buffer_.prepare(kFirstReadChunk), beast::bind_front_handler(&Session::onClientHello, shared_from_this()));
 }
 
-void Session::onHandshake(beast::error_code ec) {
+void Session::onClientHello(beast::error_code ec, std::size_t bytes) {
+  if (ec) {
+    if (ec == beast::error::timeout) {
+      GW_LOG(Debug, Http, "handshake_timeout").kv("remote", remote_);
+    }
+    state_ = State::Closed;
+    return closeSocket();
+  }
+  buffer_.commit(bytes);
+  core_->promote(this, Standing::Unproven);
+  stream_.async_handshake(ssl::stream_base::server, buffer_.data(),
+                          beast::bind_front_handler(&Session::onHandshake, shared_from_this()));
+}
+
+void Session::onHandshake(beast::error_code ec, std::size_t bytes_used) {
+  buffer_.consume(bytes_used);
+  if (!ec && buffer_.size() > 0) ec = net::error::message_size;  // more than a ClientHello before the handshake
   if (ec) {
     if (ec != net::error::operation_aborted && !core_->stopping) {
       // Reason and verification error only: certificate contents stay out of the log.
@@ -291,7 +393,12 @@ void Session::onHandshake(beast::error_code ec) {
     closeSocket();
     return;
   }
+  buffer_.clear();
   identity_ = peerIdentity(stream_.native_handle());
+  if (identity_.verified) {
+    trusted_ = true;
+    core_->promote(this, Standing::Trusted);
+  }
   waitForRequest();
 }
 
@@ -363,6 +470,10 @@ void Session::onHeader(beast::error_code ec, std::size_t) {
                                       "retry; if it happens again, report the X-Request-Id"));
   }
   if (refusal) return refuse(std::move(*refusal));
+  if (!trusted_ && !request_.token_id.empty()) {  // the route's check accepted a token
+    trusted_ = true;
+    core_->promote(this, Standing::Trusted);
+  }
   if (parser_->is_done()) return handleRequest();
   if (!reserveBody()) {
     GW_LOG(Warn, Http, "body_budget_exhausted")
