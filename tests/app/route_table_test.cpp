@@ -182,7 +182,8 @@ TEST(RouteTable, ARefusedRequestIsAnsweredOnItsHeadersBeforeTheBodyIsSent) {
   ASSERT_TRUE(server);
   auto client_options = http::testing::clientOptions();
   client_options.timeout = 3000ms;
-  const std::vector<std::pair<std::string, int>> cases = {{"", 401}, {"Authorization: Bearer wrong\r\n", 401},
+  const std::vector<std::pair<std::string, int>> cases = {{"", 401},
+                                                          {"Authorization: Bearer wrong\r\n", 401},
                                                           {"Authorization: Bearer " + kToken + "\r\n", 403}};
   for (const auto& [authorization, status] : cases) {
     test::TlsTestClient client(client_options);
@@ -200,8 +201,8 @@ TEST(RouteTable, ARefusedRequestIsAnsweredOnItsHeadersBeforeTheBodyIsSent) {
   // With "Expect: 100-continue" the refusal replaces the interim response.
   test::TlsTestClient client(client_options);
   ASSERT_FALSE(client.connect(server->port()));
-  ASSERT_FALSE(client.writeRaw(
-      "POST /v1/upload HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 10485760\r\n\r\n"));
+  ASSERT_FALSE(
+      client.writeRaw("POST /v1/upload HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 10485760\r\n\r\n"));
   auto r = client.readResponse();
   ASSERT_FALSE(r.error) << r.error.message();
   EXPECT_EQ(r.status, 401);

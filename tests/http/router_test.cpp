@@ -124,12 +124,12 @@ TEST(RouterDispatch, HandlerMayKeepRespondAndAnswerLater) {
 TEST(RouterAdmitHeaders, AnswersUnroutedRequestsAndRunsTheRoutesCheck) {
   Router router;
   std::string checked_route;
-  router.add(
-      "POST", "/v1/records/{record_id}", answer(202, "posted"), [&](Request& request) -> std::optional<Response> {
-        checked_route = request.route + " " + std::string(request.pathParam("record_id"));
-        if (request.header("Authorization").empty()) return jsonResponse(401, "refused");
-        return std::nullopt;
-      });
+  auto check = [&](Request& request) -> std::optional<Response> {
+    checked_route = request.route + " " + std::string(request.pathParam("record_id"));
+    if (request.header("Authorization").empty()) return jsonResponse(401, "refused");
+    return std::nullopt;
+  };
+  router.add("POST", "/v1/records/{record_id}", check, answer(202, "posted"));
   router.add("GET", "/open", answer(200, "open"));
   auto headers = [](std::string method, std::string target, bool authorized) {
     Request request;

@@ -1,11 +1,11 @@
 // The server over real TLS on 127.0.0.1: routing, async answers, limits, timeouts, keep-alive,
 // concurrency, response headers, request logging and stopping.
+#include <gtest/gtest.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <future>
@@ -312,8 +312,8 @@ TEST_F(ServerTest, UnknownTransferEncodingIs400AndClosesWithoutServingTheEmbedde
   const std::string smuggled = "GET /v1/records/smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
   for (const std::string coding : {"gzip", "xchunked", "chunked, gzip", "identity"}) {
     auto client = connected();
-    ASSERT_FALSE(client.writeRaw("POST /v1/records HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + coding + "\r\n\r\n" +
-                                 smuggled));
+    ASSERT_FALSE(
+        client.writeRaw("POST /v1/records HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + coding + "\r\n\r\n" + smuggled));
     auto r = client.readResponse();
     ASSERT_FALSE(r.error) << coding << ": " << r.error.message();
     EXPECT_EQ(r.status, 400) << coding;
@@ -350,8 +350,8 @@ TEST_F(ServerTest, TransferEncodingWithContentLengthIs400AndCloses) {
 TEST_F(ServerTest, ChunkedTransferEncodingStillWorks) {
   start();
   auto client = connected();
-  ASSERT_FALSE(client.writeRaw(
-      "POST /v1/records HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"));
+  ASSERT_FALSE(
+      client.writeRaw("POST /v1/records HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"));
   auto r = client.readResponse();
   ASSERT_FALSE(r.error) << r.error.message();
   EXPECT_EQ(r.status, 202);
@@ -625,6 +625,37 @@ TEST_F(ServerTest, ProvenConnectionsAreNotEvicted) {
   EXPECT_TRUE(extra.connect(server_->port()));  // all 8 proven: the newcomer is closed
   EXPECT_TRUE(logs.waitFor({"connection_limit", "limit=max_connections"}));
   EXPECT_EQ(kept.request("GET", "/v1/records/3").status, 200);
+}
+
+// Without client certificates (client_cert none), a connection proves itself with a request whose
+// route check accepted a token: newcomers then take the places of the connections that have not.
+TEST_F(ServerTest, ARequestWithAnAcceptedTokenMakesAConnectionTrusted) {
+  auto check = [](Request& request) -> std::optional<Response> {
+    if (request.header("Authorization") != "Bearer good") return jsonResponse(401, "{}");
+    request.token_id = "clinic-c1";
+    return std::nullopt;
+  };
+  router_->add("GET", "/checked", check, [](Request&, Respond respond) { respond(jsonResponse(200, "{}")); });
+  auto options = serverOptions(ClientCertMode::None);
+  options.max_connections = 6;
+  options.max_connections_per_address = 100;
+  start(options);
+  auto no_certificate = clientOptions("");
+  auto open = [&](bool with_token) {
+    test::TlsTestClient client(no_certificate);
+    EXPECT_FALSE(client.connect(server_->port()));
+    auto r = with_token ? client.request("GET", "/checked", "", {{"Authorization", "Bearer good"}})
+                        : client.request("GET", "/v1/records/1");
+    EXPECT_EQ(r.status, 200);
+    return client;
+  };
+  auto kept = open(true);  // the oldest connection, but trusted
+  std::vector<test::TlsTestClient> others;
+  for (int i = 0; i < 5; ++i) others.push_back(open(false));
+  for (int i = 0; i < 5; ++i) others.push_back(open(false));  // each takes the place of the oldest unproven one
+  EXPECT_EQ(kept.request("GET", "/checked", "", {{"Authorization", "Bearer good"}}).status, 200);
+  EXPECT_TRUE(others.front().waitForClose(2s)) << "the oldest unproven connection made room";
+  EXPECT_EQ(others.back().request("GET", "/v1/records/2").status, 200);
 }
 
 // The TLS handshake has its own, short deadline: a connection that sends nothing, or only the

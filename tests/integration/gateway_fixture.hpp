@@ -39,7 +39,7 @@ struct GatewayOptions {
   int retry_max_ms = 1000;
   int max_attempts = 0;
   std::size_t max_body_bytes = 1 << 20;
-  std::string format_dir;  // mapping.format_dir; empty: the repo's mappers/clinic-v1
+  std::string format_dir;   // mapping.format_dir; empty: the repo's mappers/clinic-v1
   std::string server_keys;  // more "server" keys, JSON text ending in a comma, e.g. R"("max_connections": 64,)"
 };
 

@@ -97,9 +97,10 @@ TEST_F(NetworkHardening, UnauthenticatedLargeBodiesAreRefusedWithoutBeingRead) {
       TlsTestClient client(tls);
       if (client.connect(gateway.port())) return;
       // Like a simple client: the whole request, then read the answer.
-      const std::string head = "POST /v1/records HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-                               "Content-Length: " +
-                               std::to_string(body.size()) + "\r\n\r\n";
+      const std::string head =
+          "POST /v1/records HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+          "Content-Length: " +
+          std::to_string(body.size()) + "\r\n\r\n";
       if (client.writeRaw(head)) return;
       client.writeRaw(body);  // may fail once the gateway has answered and closed: that is fine
       auto r = client.readResponse();
@@ -128,9 +129,10 @@ TEST_F(NetworkHardening, AnUnknownTransferEncodingCannotSmuggleARequest) {
   for (const auto& framing : framings) {
     TlsTestClient client(gateway.clientTls());
     ASSERT_FALSE(client.connect(gateway.port()));
-    ASSERT_FALSE(client.writeRaw("POST /v1/records HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer dev-ingest-c1\r\n"
-                                 "Content-Type: application/json\r\n" +
-                                 framing + "\r\n" + smuggled));
+    ASSERT_FALSE(
+        client.writeRaw("POST /v1/records HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer dev-ingest-c1\r\n"
+                        "Content-Type: application/json\r\n" +
+                        framing + "\r\n" + smuggled));
     auto first = client.readResponse();
     ASSERT_FALSE(first.error) << framing << first.error.message();
     EXPECT_EQ(first.status, 400) << framing << first.body;

@@ -220,9 +220,8 @@ void readServer(Reader& r, const rapidjson::Value& root, Server& server) {
   r.integer(*s, p, "max_inflight_body_bytes", server.max_inflight_body_bytes, 1024, std::int64_t{1} << 40);
   if (server.max_inflight_body_bytes < server.max_body_bytes) {
     r.fail(p + "/max_inflight_body_bytes",
-           "max_inflight_body_bytes (" + std::to_string(server.max_inflight_body_bytes) +
-               ") is less than max_body_bytes (" + std::to_string(server.max_body_bytes) +
-               "), so a body of the allowed size could never be received",
+           "max_inflight_body_bytes (" + std::to_string(server.max_inflight_body_bytes) + ") is less than max_body_bytes (" +
+               std::to_string(server.max_body_bytes) + "), so a body of the allowed size could never be received",
            "raise it to a few times max_body_bytes, or leave it out (default: 64 MiB or 4 x max_body_bytes)");
   }
   r.millis(*s, p, "handshake_timeout_ms", server.handshake_timeout, 100, 60000);

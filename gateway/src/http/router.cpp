@@ -23,7 +23,11 @@ std::vector<std::string_view> splitPath(std::string_view path) {
 
 }  // namespace
 
-void Router::add(std::string method, std::string pattern, Handler handler, HeaderCheck check) {
+void Router::add(std::string method, std::string pattern, Handler handler) {
+  add(std::move(method), std::move(pattern), nullptr, std::move(handler));
+}
+
+void Router::add(std::string method, std::string pattern, HeaderCheck check, Handler handler) {
   if (method.empty() || !handler) throw std::invalid_argument("route needs a method and a handler: " + pattern);
   if (pattern.empty() || pattern.front() != '/') {
     throw std::invalid_argument("route pattern must start with '/': " + pattern);

@@ -21,9 +21,10 @@ class Router {
  public:
   /// Registers `handler` for `method` on `pattern`, e.g. "/v1/records/{record_id}". A "{name}"
   /// segment matches one non-empty path segment (percent-decoded into path_params[name]).
-  /// `check`, if given, runs on the headers first (see admitHeaders).
   /// Throws std::invalid_argument on a malformed pattern or a duplicate route (start-up only).
-  void add(std::string method, std::string pattern, Handler handler, HeaderCheck check = nullptr);
+  void add(std::string method, std::string pattern, Handler handler);
+  /// The same, with `check` run on the headers first (see admitHeaders).
+  void add(std::string method, std::string pattern, HeaderCheck check, Handler handler);
 
   /// The header phase, which the server runs before it reads a body: matches the route (sets
   /// route and path_params) and runs its HeaderCheck. Returns the answer that refuses the request

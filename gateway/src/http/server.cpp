@@ -40,8 +40,8 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options, std::share
   if (options.max_connections_per_address == 0) {
     return invalid("max_connections_per_address must be positive", "max_connections_per_address", "e.g. 256");
   }
-  if (options.handshake_timeout.count() <= 0 || options.read_timeout.count() <= 0 ||
-      options.write_timeout.count() <= 0 || options.idle_timeout.count() <= 0) {
+  if (options.handshake_timeout.count() <= 0 || options.read_timeout.count() <= 0 || options.write_timeout.count() <= 0 ||
+      options.idle_timeout.count() <= 0) {
     return invalid("timeouts must be positive", "handshake_timeout/read_timeout/write_timeout/idle_timeout",
                    "give them in milliseconds");
   }

@@ -33,7 +33,7 @@ struct ServerOptions {
   // Content-Length (a chunked one: max_body_bytes) once its headers are admitted, and released
   // when its response is written; beyond -> 503 with Retry-After and close. At least max_body_bytes.
   std::size_t max_inflight_body_bytes = 64 * 1024 * 1024;
-  std::size_t max_header_bytes = 16 * 1024;       // request line + headers; larger -> 431 and close
+  std::size_t max_header_bytes = 16 * 1024;  // request line + headers; larger -> 431 and close
   // handshake: from accept to the end of the TLS handshake, kept short so that connections
   // which never finish one cannot hold slots for long.
   // read: the wait for a connection's first request; and each request from its first byte to its

@@ -355,8 +355,8 @@ void Session::onRun() {
   // One deadline for the whole handshake, from the first byte the client owes us (its ClientHello,
   // read here so the connection stops counting as silent) to the end of the TLS handshake.
   beast::get_lowest_layer(stream_).expires_after(core_->options.handshake_timeout);
-  beast::get_lowest_layer(stream_).async_read_some(
-      buffer_.prepare(kFirstReadChunk), beast::bind_front_handler(&Session::onClientHello, shared_from_this()));
+  beast::get_lowest_layer(stream_).async_read_some(buffer_.prepare(kFirstReadChunk),
+                                                   beast::bind_front_handler(&Session::onClientHello, shared_from_this()));
 }
 
 void Session::onClientHello(beast::error_code ec, std::size_t bytes) {
