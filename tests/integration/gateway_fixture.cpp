@@ -92,7 +92,7 @@ Gateway::Gateway(const std::string& work_dir, GatewayOptions options) : dir_(wor
   const std::string pki = devPkiDir();
   std::string config = R"({
   "deployment": "development",
-  "server": {"address": "127.0.0.1", "port": 0, "threads": 2, "max_body_bytes": @BODY@,
+  "server": {"address": "127.0.0.1", "port": 0, "threads": 2, "max_body_bytes": @BODY@, @SERVERKEYS@
              "tls": {"cert_file": "@PKI@/server.crt", "key_file": "@PKI@/server.key",
                      "client_ca_file": "@PKI@/ca.crt", "client_cert": "required"}},
   "auth": {"tokens": [
@@ -132,6 +132,7 @@ Gateway::Gateway(const std::string& work_dir, GatewayOptions options) : dir_(wor
   replace("@RETRYMAX@", std::to_string(options_.retry_max_ms));
   replace("@ATTEMPTS@", std::to_string(options_.max_attempts));
   replace("@BODY@", std::to_string(options_.max_body_bytes));
+  replace("@SERVERKEYS@", options_.server_keys);
   writeFile(config_path_, config);
 }
 

@@ -39,7 +39,8 @@ struct GatewayOptions {
   int retry_max_ms = 1000;
   int max_attempts = 0;
   std::size_t max_body_bytes = 1 << 20;
-  std::string format_dir;  // mapping.format_dir; empty: the repo's mappers/clinic-v1
+  std::string format_dir;   // mapping.format_dir; empty: the repo's mappers/clinic-v1
+  std::string server_keys;  // more "server" keys, JSON text ending in a comma, e.g. R"("max_connections": 64,)"
 };
 
 /// The fhir-gateway binary with its own database folder.
@@ -51,6 +52,8 @@ class Gateway {
   void kill();   // SIGKILL
   int stop();    // SIGTERM, returns exit status
   std::uint16_t port() const { return port_; }
+  /// The gateway process (for /proc/<pid>/status); -1 when it is not running.
+  pid_t pid() const { return process_ ? process_->pid() : -1; }
   const std::string& configPath() const { return config_path_; }
   std::string log() const;
 
