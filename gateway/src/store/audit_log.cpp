@@ -400,7 +400,8 @@ ChainVerifier::ChainVerifier(ChainKeying keying, std::optional<ChainAnchor> anch
   if (!keying_.start_marker) {
     addBreak(0, ChainProblem::StartMarker,
              "the marker of where the keyed chain begins (deployment secret '" + std::string(kChainStartSecretName) +
-                 "') is missing: it was deleted, so unkeyed rows cannot be told from rewritten ones");
+                 "') is missing, so unkeyed (v1) rows cannot be told from rows rewritten without the master key: "
+                 "check the log against a published anchor");
   } else if (auto seq = readChainStartMarker(*keying_.key, *keying_.start_marker)) {
     last_unkeyed_seq_ = *seq;
   } else {
