@@ -109,6 +109,7 @@ Gateway::Gateway(const std::string& work_dir, GatewayOptions options) : dir_(wor
                 "retry": {"initial_ms": @RETRY@, "max_ms": @RETRYMAX@, "max_attempts": @ATTEMPTS@}}@SECOND@],
   "delivery": {"poll_interval_ms": 50},
   "privacy": {"master_key_file": "@DIR@/master.key"},
+  "audit": {"anchor": {"file": "@ANCHOR@", "interval_seconds": @ANCHORINT@}},
   "logging": {"level": "info"}
 })";
   auto replace = [&](const std::string& key, const std::string& value) {
@@ -130,6 +131,8 @@ Gateway::Gateway(const std::string& work_dir, GatewayOptions options) : dir_(wor
   replace("@RETRYMAX@", std::to_string(options_.retry_max_ms));
   replace("@ATTEMPTS@", std::to_string(options_.max_attempts));
   replace("@BODY@", std::to_string(options_.max_body_bytes));
+  replace("@ANCHOR@", options_.anchor_file);
+  replace("@ANCHORINT@", std::to_string(options_.anchor_interval_seconds));
   writeFile(config_path_, config);
 }
 

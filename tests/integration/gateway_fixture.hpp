@@ -39,7 +39,9 @@ struct GatewayOptions {
   int retry_max_ms = 1000;
   int max_attempts = 0;
   std::size_t max_body_bytes = 1 << 20;
-  std::string format_dir;  // mapping.format_dir; empty: the repo's mappers/clinic-v1
+  std::string format_dir;   // mapping.format_dir; empty: the repo's mappers/clinic-v1
+  std::string anchor_file;  // audit.anchor.file (outside the work dir); empty: no anchors published
+  int anchor_interval_seconds = 1;
 };
 
 /// The fhir-gateway binary with its own database folder.
