@@ -121,11 +121,12 @@ Result<store::VerifyReport> verifyWithAnchors(
   }
   auto scan = scanAnchorFile(source.file, sealer);
   if (!scan && (source.file_required || scan.error().code != ErrorCode::NotFound)) return scan.error();
-  const AnchorFileScan found = scan ? std::move(scan).value() : AnchorFileScan{};
+  const bool file_exists = static_cast<bool>(scan);
+  const AnchorFileScan found = file_exists ? std::move(scan).value() : AnchorFileScan{};
   std::optional<store::ChainAnchor> anchor;
   if (found.latest) anchor = found.latest->anchor();
   GW_TRY(auto report, verify(anchor));
-  report.anchor.source = scan ? where : where + " (none published yet)";
+  report.anchor.source = file_exists ? where : where + " (none published yet)";
   report.anchor.lines = found.lines;
   report.anchor.forged_lines = found.forged;
   if (found.latest) report.anchor.published_at_ms = found.latest->at_ms;
