@@ -83,12 +83,19 @@ Usage:
                                            privacy.master_key_env variable) before the next start;
                                            keep the old key until then. Exit 0 when rotated,
                                            3 when a key is wrong or unreadable, 1 otherwise
-  fhir-gateway audit verify --config FILE [--anchor SEQ:HASH]
-                                           recompute the hash chain of the decision and
-                                           disclosure log in the configured database; prints a
-                                           JSON report (first broken rows, head "anchor" to keep
-                                           elsewhere and pass back later to detect a rewritten
-                                           or cut log). Exit 0 intact, 1 broken or unreadable
+  fhir-gateway audit verify --config FILE [--anchor SEQ:HASH | --anchor-file FILE] [--read-only] [--database FILE]
+                                           recompute the keyed chain of the decision and
+                                           disclosure log in the configured database and check
+                                           it against the latest anchor the gateway published
+                                           (the last authentic line of audit.anchor.file, or of
+                                           --anchor-file, a copy; --anchor overrides both);
+                                           prints a JSON report: first broken rows and
+                                           "anchor_check" ok, truncated (the log ends before the
+                                           anchor) or rewritten (the anchor's row differs).
+                                           --read-only writes nothing into the database (no
+                                           migration, no key, no log row); --database FILE
+                                           checks a copy, read-only. Exit 0 intact, 1 broken or
+                                           unreadable
   fhir-gateway hash-token                  read a bearer token on stdin, print the SHA-256 hex
                                            to put in auth.tokens[].sha256
   fhir-gateway --version                   print the version
@@ -374,28 +381,36 @@ int rotateKeys(const std::string& config_path, const std::string& new_key_file) 
   return 0;
 }
 
-int verifyAudit(const std::string& config_path, const std::string& anchor_text) {
+int verifyAudit(const std::string& config_path, const std::string& anchor_text, gw::app::AuditVerifyOptions options) {
   auto config = loadConfig(config_path);
   if (!config) return 3;
   gw::log::setLevel(gw::log::Level::Warn);
-  std::optional<gw::store::ChainAnchor> anchor;
   if (!anchor_text.empty()) {
     auto parsed = gw::audit::parseChainAnchor(anchor_text);
     if (!parsed) return usage("--anchor: " + parsed.error().describe());
-    anchor = parsed.value();
+    options.anchor = parsed.value();
   }
-  auto report = gw::app::verifyAuditLog(*config, anchor);
+  auto report = gw::app::verifyAuditLog(*config, options);
   if (!report) {
     std::cerr << "fhir-gateway: audit verify could not read the log: " << report.error().describe() << "\n";
     return 1;
   }
-  std::cout << gw::audit::verifyReportToJson(report.value()) << "\n";
-  if (!report.value().ok) {
-    const auto& first = report.value().breaks.front();
+  const auto& r = report.value();
+  std::cout << gw::audit::verifyReportToJson(r) << "\n";
+  const auto& check = r.anchor;
+  if (check.anchor) {
+    std::cerr << "fhir-gateway: anchor check " << gw::store::anchorStatusName(check.status) << ": seq " << check.anchor->seq
+              << " (" << check.source << ")\n";
+  } else {
+    std::cerr << "fhir-gateway: no anchor to check against (" << check.source
+              << "): a cut or rewritten log would go unnoticed; set audit.anchor.file\n";
+  }
+  if (!r.ok) {
+    const auto& first = r.breaks.front();
     std::cerr << "fhir-gateway: the audit log is broken: first broken row seq " << first.seq << " ("
               << gw::store::chainProblemName(first.problem) << "): " << first.message << "\n";
   }
-  return gw::audit::verifyExitCode(report.value());
+  return gw::audit::verifyExitCode(r);
 }
 
 int hashToken() {
@@ -445,16 +460,28 @@ int main(int argc, char** argv) {
     if (args.size() < 2 || args[1] != "verify") return usage("audit needs a subcommand: audit verify");
     std::string config_path;
     std::string anchor;
+    gw::app::AuditVerifyOptions options;
     for (std::size_t i = 2; i < args.size(); ++i) {
-      if ((args[i] == "--config" || args[i] == "--anchor") && i + 1 < args.size()) {
-        (args[i] == "--config" ? config_path : anchor) = std::string(args[i + 1]);
-        ++i;
+      const bool has_value = i + 1 < args.size();
+      if (args[i] == "--read-only") {
+        options.read_only = true;
+      } else if (args[i] == "--config" && has_value) {
+        config_path = std::string(args[++i]);
+      } else if (args[i] == "--anchor" && has_value) {
+        anchor = std::string(args[++i]);
+      } else if (args[i] == "--anchor-file" && has_value) {
+        options.anchor_file = std::string(args[++i]);
+      } else if (args[i] == "--database" && has_value) {
+        options.database = std::string(args[++i]);
       } else {
         return usage("unknown or incomplete argument '" + std::string(args[i]) + "'");
       }
     }
     if (config_path.empty()) return usage("audit verify needs --config FILE");
-    return verifyAudit(config_path, anchor);
+    if (!anchor.empty() && !options.anchor_file.empty()) {
+      return usage("audit verify takes --anchor or --anchor-file, not both");
+    }
+    return verifyAudit(config_path, anchor, std::move(options));
   }
   if (command == "map" || command == "mappers") {
     std::size_t i = 1;

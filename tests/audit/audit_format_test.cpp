@@ -171,7 +171,31 @@ TEST(VerifyReportTest, JsonAndExitCode) {
   EXPECT_EQ(doc["rows"].GetInt64(), 10);
   EXPECT_EQ(std::string(doc["anchor"].GetString()), "10:" + std::string(64, 'c'));
   EXPECT_EQ(doc["breaks"].Size(), 0u);
+  EXPECT_STREQ(doc["anchor_check"]["status"].GetString(), "none");
+  EXPECT_STREQ(doc["anchor_check"]["source"].GetString(), "none");
+  EXPECT_FALSE(doc["anchor_check"].HasMember("seq"));
   EXPECT_EQ(verifyExitCode(good), 0);
+
+  store::VerifyReport anchored = good;
+  anchored.keyed_from_seq = 4;
+  anchored.unkeyed_rows = 3;
+  anchored.anchor = {store::AnchorStatus::Truncated,
+                     store::ChainAnchor{12, "v2:" + std::string(64, 'd')},
+                     "file /var/log/gw/anchors.log",
+                     1'800'000'000'000,
+                     7,
+                     1};
+  ASSERT_TRUE(json::parse(verifyReportToJson(anchored), doc));
+  EXPECT_EQ(doc["keyed_from_seq"].GetInt64(), 4);
+  EXPECT_EQ(doc["unkeyed_rows"].GetInt64(), 3);
+  const auto& check = doc["anchor_check"];
+  EXPECT_STREQ(check["status"].GetString(), "truncated");
+  EXPECT_STREQ(check["source"].GetString(), "file /var/log/gw/anchors.log");
+  EXPECT_EQ(check["seq"].GetInt64(), 12);
+  EXPECT_EQ(std::string(check["hash"].GetString()), "v2:" + std::string(64, 'd'));
+  EXPECT_STREQ(check["published_at"].GetString(), "2027-01-15T08:00:00.000Z");
+  EXPECT_EQ(check["lines"].GetInt64(), 7);
+  EXPECT_EQ(check["forged_lines"].GetInt64(), 1);
 
   store::VerifyReport bad = good;
   bad.ok = false;

@@ -157,8 +157,11 @@ TEST(ChainAnchorTest, ParsesSeqColonHash) {
   ASSERT_TRUE(a);
   EXPECT_EQ(a.value().seq, 1042);
   EXPECT_EQ(a.value().hash, hash);
+  auto keyed = parseChainAnchor("1043:v2:" + hash);
+  ASSERT_TRUE(keyed) << keyed.error().describe();
+  EXPECT_EQ(keyed.value().hash, "v2:" + hash);
   for (std::string bad : {std::string("1042"), "x:" + hash, "-1:" + hash, "5:" + hash.substr(1), "5:" + hash + "0",
-                          "5:" + std::string(64, 'F')}) {
+                          "5:" + std::string(64, 'F'), "5:v3:" + hash, "5:v2:" + hash.substr(1), "5:v2" + hash}) {
     auto r = parseChainAnchor(bad);
     EXPECT_FALSE(r) << bad;
   }

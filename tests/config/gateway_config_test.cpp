@@ -237,6 +237,47 @@ TEST(GatewayConfig, ConnectionLimitsAndTheHandshakeDeadline) {
   EXPECT_THAT(allErrors(r), HasSubstr("server.max_connections_per_address: expected an integer from 1 to 1000000"));
 }
 
+TEST(GatewayConfig, AuditAnchorKeysHaveDefaultsAndTheFileMayNotBeInTheDatabaseFolder) {
+  auto r = load(kMinimal);
+  ASSERT_TRUE(r.config) << allErrors(r);
+  EXPECT_TRUE(r.config->audit.anchor.file.empty());
+  EXPECT_FALSE(r.config->audit.anchor.syslog);
+  EXPECT_FALSE(r.config->audit.anchor.enabled());
+  EXPECT_EQ(r.config->audit.anchor.interval, std::chrono::seconds(300));
+
+  const auto with = [](const std::string& storage, const std::string& audit) {
+    std::string text(kMinimal);
+    const std::string kStorage = R"("storage": {"sqlite_path": "gw.db"})";
+    text.replace(text.find(kStorage), kStorage.size(), storage);
+    text.insert(text.rfind('}'), ",\n  \"audit\": " + audit + "\n");
+    return load(text);
+  };
+  r = with(R"("storage": {"sqlite_path": "/var/lib/gw/gw.db"})",
+           R"({"anchor": {"file": "anchors/a.log", "syslog": true, "interval_seconds": 60}})");
+  ASSERT_TRUE(r.config) << allErrors(r);
+  EXPECT_EQ(r.config->audit.anchor.file, "/etc/gw/anchors/a.log");
+  EXPECT_TRUE(r.config->audit.anchor.syslog);
+  EXPECT_EQ(r.config->audit.anchor.interval, std::chrono::seconds(60));
+  EXPECT_THAT(redactedJson(*r.config), HasSubstr("\"interval_seconds\": 60"));
+
+  for (const char* inside : {"/var/lib/gw/anchors.log", "/var/lib/gw/sub/anchors.log", "/var/lib/x/../gw/a.log"}) {
+    r = with(R"("storage": {"sqlite_path": "/var/lib/gw/gw.db"})",
+             std::string(R"({"anchor": {"file": ")") + inside + "\"}}");
+    ASSERT_FALSE(r.config) << inside;
+    EXPECT_THAT(allErrors(r), HasSubstr("audit.anchor.file: '")) << inside;
+    EXPECT_THAT(allErrors(r), HasSubstr("is inside the database folder")) << inside;
+    EXPECT_THAT(allErrors(r), HasSubstr("chattr +a"));
+  }
+  r = with(R"("storage": {"sqlite_path": "gw.db"})", R"({"anchor": {"file": "audit-anchors.log"}})");
+  EXPECT_FALSE(r.config) << "beside a database in the config folder is inside its folder too";
+  r = with(R"("storage": {"sqlite_path": "/var/lib/gw/gw.db"})", R"({"anchor": {"file": "/var/lib/gw2/a.log"}})");
+  EXPECT_TRUE(r.config) << "a sibling folder whose name starts alike is elsewhere: " << allErrors(r);
+  r = with(R"("storage": {"sqlite_path": "/var/lib/gw/gw.db"})", R"({"anchor": {"interval_seconds": 0, "sink": 1}})");
+  ASSERT_FALSE(r.config);
+  EXPECT_THAT(allErrors(r), HasSubstr("interval_seconds: expected an integer from 1 to 86400"));
+  EXPECT_THAT(allErrors(r), HasSubstr("unknown key 'sink'"));
+}
+
 // The shipped example must load, and must mention every key the loader accepts, so that the
 // documentation cannot fall behind the code.
 TEST(GatewayConfigExample, LoadsAndDocumentsEveryKey) {

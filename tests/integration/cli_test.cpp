@@ -409,5 +409,75 @@ TEST_F(Cli, KeysRotateMovesTheDatabaseToTheNewMasterKey) {
   EXPECT_THAT(usage.err, HasSubstr("--new-master-key-file"));
 }
 
+std::string fileState(const fs::path& path) {
+  std::error_code ec;
+  return readFile(path.string()) + "|" + std::to_string(fs::last_write_time(path, ec).time_since_epoch().count());
+}
+
+// audit verify --read-only and --database COPY write nothing into the database they check (not
+// even a -wal or -shm file), and every verify reports its anchor check.
+TEST_F(Cli, AuditVerifyReadOnlyLeavesTheDatabaseUntouchedAndReportsTheAnchorCheck) {
+  const std::string repo = GW_REPO_DIR;
+  const std::string pki = devPkiDir();
+  const fs::path db = dir_ / "db" / "gw.db";
+  const fs::path anchors = dir_ / "anchors" / "audit-anchors.log";
+  const auto config = writeConfig(R"({
+  "server": {"tls": {"cert_file": ")" +
+                                  pki + R"(/server.crt", "key_file": ")" + pki +
+                                  R"(/server.key", "client_cert": "none"}},
+  "auth": {"tokens": []},
+  "storage": {"sqlite_path": ")" + db.string() +
+                                  R"("},
+  "mapping": {"format_dir": ")" + repo +
+                                  R"(/mappers/clinic-v1", "profiles_dir": ")" + repo +
+                                  R"(/fhir-profiles", "csv_mappers_dir": ")" + repo + R"(/mappers"},
+  "clinics": [{"id": "c1", "identifier_system_base": "https://ids.c1.example.org/", "programs": [{"id": "hr", "part2": false}]}],
+  "partners": [],
+  "privacy": {"master_key_file": ")" +
+                                  writeKey("master.key") + R"("},
+  "audit": {"anchor": {"file": ")" +
+                                  anchors.string() + R"("}}
+})");
+  auto imported = run({"import", "--config", config, "--mapper", "harm-reduction-weekly/weekly-export",
+                       repo + "/mappers/harm-reduction-weekly/examples/weekly.csv"});
+  ASSERT_EQ(imported.status, 0) << imported.err << imported.out;
+  ASSERT_FALSE(fs::exists(db.string() + "-wal"));
+
+  const auto before = fileState(db);
+  auto ro = run({"audit", "verify", "--config", config, "--read-only"});
+  EXPECT_EQ(ro.status, 0) << ro.err;
+  EXPECT_THAT(ro.out, HasSubstr(R"("ok":true)"));
+  EXPECT_THAT(ro.out, HasSubstr(R"("keyed_from_seq":1)"));
+  EXPECT_THAT(ro.out, HasSubstr(R"("anchor_check":{"status":"none","source":"file )" + anchors.string() +
+                                R"x( (none published yet)"})x"));
+  EXPECT_THAT(ro.err, HasSubstr("no anchor to check against"));
+  EXPECT_EQ(fileState(db), before) << "verify --read-only changed the database";
+  EXPECT_FALSE(fs::exists(db.string() + "-wal"));
+  EXPECT_FALSE(fs::exists(db.string() + "-shm"));
+
+  // The head passed back as an anchor; a copy checked with --database.
+  const auto anchor_at = ro.out.find(R"("anchor":")") + 10;
+  const std::string anchor = ro.out.substr(anchor_at, ro.out.find('"', anchor_at) - anchor_at);
+  const fs::path copy = dir_ / "backup.db";
+  fs::copy_file(db, copy);
+  const auto copy_before = fileState(copy);
+  auto checked = run({"audit", "verify", "--config", config, "--database", copy.string(), "--anchor", anchor});
+  EXPECT_EQ(checked.status, 0) << checked.err;
+  EXPECT_THAT(checked.out, HasSubstr(R"("anchor_check":{"status":"ok","source":"argument","seq":)"));
+  EXPECT_THAT(checked.err, HasSubstr("anchor check ok"));
+  EXPECT_EQ(fileState(copy), copy_before) << "verifying a copy changed it";
+  EXPECT_FALSE(fs::exists(copy.string() + "-wal"));
+
+  auto missing = run({"audit", "verify", "--config", config, "--read-only", "--anchor-file", (dir_ / "none.log").string()});
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_THAT(missing.err, HasSubstr("cannot read the audit anchor file"));
+  EXPECT_EQ(run({"audit", "verify", "--config", config, "--anchor", anchor, "--anchor-file", anchors.string()}).status, 2);
+  EXPECT_EQ(run({"audit", "verify", "--config", config, "--database"}).status, 2);
+
+  // Without --read-only the check is itself logged: the database changes.
+  EXPECT_EQ(run({"audit", "verify", "--config", config}).status, 0);
+  EXPECT_NE(fileState(db), before);
+}
+
 }  // namespace
 }  // namespace gw::test

@@ -111,6 +111,7 @@ Gateway::Gateway(const std::string& work_dir, GatewayOptions options) : dir_(wor
                 "retry": {"initial_ms": @RETRY@, "max_ms": @RETRYMAX@, "max_attempts": @ATTEMPTS@}}@SECOND@],
   "delivery": {"poll_interval_ms": 50},
   "privacy": {"master_key_file": "@DIR@/master.key"},
+  "audit": {"anchor": {"file": "@ANCHOR@", "interval_seconds": @ANCHORINT@}},
   "logging": {"level": "info"}
 })";
   auto replace = [&](const std::string& key, const std::string& value) {
@@ -133,6 +134,8 @@ Gateway::Gateway(const std::string& work_dir, GatewayOptions options) : dir_(wor
   replace("@ATTEMPTS@", std::to_string(options_.max_attempts));
   replace("@BODY@", std::to_string(options_.max_body_bytes));
   replace("@SERVERKEYS@", options_.server_keys);
+  replace("@ANCHOR@", options_.anchor_file);
+  replace("@ANCHORINT@", std::to_string(options_.anchor_interval_seconds));
   writeFile(config_path_, config);
 }
 

@@ -41,6 +41,8 @@ struct GatewayOptions {
   std::size_t max_body_bytes = 1 << 20;
   std::string format_dir;   // mapping.format_dir; empty: the repo's mappers/clinic-v1
   std::string server_keys;  // more "server" keys, JSON text ending in a comma, e.g. R"("max_connections": 64,)"
+  std::string anchor_file;  // audit.anchor.file (outside the work dir); empty: no anchors published
+  int anchor_interval_seconds = 1;
 };
 
 /// The fhir-gateway binary with its own database folder.

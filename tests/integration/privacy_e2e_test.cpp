@@ -10,9 +10,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "common/ids.hpp"
 #include "gateway_fixture.hpp"
+#include "store/audit_log.hpp"
 
 namespace gw::test {
 namespace {
@@ -80,6 +82,9 @@ class PrivacyEndToEnd : public ::testing::Test {
     GatewayOptions options;
     options.partner_url = partner_a_->baseUrl();
     options.second_partner_url = partner_b_->baseUrl();
+    // The anchor sink lives outside the database folder (the config refuses it inside).
+    fs::create_directories(anchorDir());
+    options.anchor_file = anchorFile();
     gateway_ = std::make_unique<Gateway>(dir_, options);
     gateway_->start();
   }
@@ -87,6 +92,9 @@ class PrivacyEndToEnd : public ::testing::Test {
     if (HasFailure() && gateway_) std::cerr << "---- gateway log ----\n" << gateway_->log();
     gateway_.reset();
   }
+
+  std::string anchorDir() const { return dir_ + ".anchors"; }
+  std::string anchorFile() const { return anchorDir() + "/audit-anchors.log"; }
 
   HttpResponse accepted(const std::string& record) {
     auto r = gateway_->post(record);
@@ -265,6 +273,128 @@ TEST_F(PrivacyEndToEnd, EditingOneLogRowMakesVerifyFailAtThatRow) {
   EXPECT_THAT(broken, HasSubstr(R"("seq":3,)")) << broken;
   EXPECT_THAT(broken, HasSubstr("hash-mismatch")) << broken;
   EXPECT_THAT(broken, HasSubstr("first broken row seq 3")) << broken;
+}
+
+struct CliResult {
+  int status;
+  std::string out;
+};
+
+// The whole file's bytes and its mtime: what a read-only verify must leave as it was.
+std::string fileState(const std::string& path) {
+  std::error_code ec;
+  const auto mtime = fs::last_write_time(path, ec).time_since_epoch().count();
+  return readFile(path) + "|" + std::to_string(mtime);
+}
+
+// The anchors the gateway publishes catch what the chain alone cannot: a log cut short, a log
+// rewritten from seq 1 by someone without the master key (with plain SHA-256, the published
+// unkeyed format) and a doctored anchor line. `audit verify --read-only` and `--database COPY`
+// leave the database untouched.
+TEST_F(PrivacyEndToEnd, PublishedAnchorsCatchACutOrRewrittenLogAndAForgedAnchorLine) {
+  accepted(consent("active", R"(["general","sud"])"));
+  accepted(prescriptionRecord("9006"));
+  ASSERT_TRUE(gateway_->waitForDeliveries("c1:rx:9006", "delivered"));
+
+  // Published while running (every second here): GET /v1/audit/verify checks against it.
+  std::string body;
+  for (int i = 0; i < 100; ++i) {
+    auto verify = gateway_->request("GET", "/v1/audit/verify", "", "dev-compliance");
+    ASSERT_EQ(verify.status, 200) << verify.body;
+    body = verify.body;
+    if (body.find(R"("anchor_check":{"status":"ok","source":"file )" + anchorFile()) != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_THAT(body, HasSubstr(R"("anchor_check":{"status":"ok","source":"file )" + anchorFile())) << body;
+  EXPECT_THAT(body, HasSubstr(R"("ok":true)"));
+  EXPECT_THAT(body, HasSubstr(R"("keyed_from_seq":1,"unkeyed_rows":0)"));
+  auto forged_param = gateway_->request("GET", "/v1/audit/verify?anchor=1:v2:" + std::string(64, 'a'), "", "dev-admin");
+  EXPECT_THAT(forged_param.body, HasSubstr(R"("anchor_check":{"status":"rewritten","source":"argument")"))
+      << forged_param.body;
+  ASSERT_EQ(gateway_->stop(), 0);  // publishes the head once more
+  EXPECT_EQ(fs::status(anchorFile()).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+
+  const std::string db = dir_ + "/gateway.db";
+  const auto cli = [&](const std::vector<std::string>& extra) {
+    std::vector<std::string> args = {GW_GATEWAY_BIN, "audit", "verify", "--config", gateway_->configPath()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    ChildProcess p(args, dir_ + "/cli.out", dir_ + "/cli.err");
+    return CliResult{p.wait(std::chrono::seconds(30)).value_or(-1),
+                     readFile(dir_ + "/cli.out") + readFile(dir_ + "/cli.err")};
+  };
+
+  // Read-only against the anchor published at shutdown: the database is not touched.
+  ASSERT_FALSE(fs::exists(db + "-wal"));
+  const auto before = fileState(db);
+  auto intact = cli({"--read-only"});
+  EXPECT_EQ(intact.status, 0) << intact.out;
+  EXPECT_THAT(intact.out, HasSubstr(R"("anchor_check":{"status":"ok","source":"file )" + anchorFile()));
+  rapidjson::Document report = parseJson(intact.out.substr(0, intact.out.find('\n')));
+  ASSERT_TRUE(report.IsObject()) << intact.out;
+  EXPECT_EQ(report["anchor_check"]["seq"].GetInt64(), report["last_seq"].GetInt64()) << "the head at shutdown";
+  EXPECT_EQ(fileState(db), before) << "verify --read-only changed the database";
+  EXPECT_FALSE(fs::exists(db + "-wal"));
+  EXPECT_FALSE(fs::exists(db + "-shm"));
+  const std::int64_t head = report["last_seq"].GetInt64();
+
+  // A copy with its tail cut: truncated.
+  const std::string cut = dir_ + ".anchors/cut.db";
+  fs::copy_file(db, cut);
+  {
+    Poco::Data::SQLite::Connector::registerConnector();
+    Poco::Data::Session s("SQLite", cut);
+    s << "DELETE FROM audit_log WHERE seq > " + std::to_string(head - 2), Poco::Data::Keywords::now;
+  }
+  const auto cut_before = fileState(cut);
+  auto truncated = cli({"--database", cut});
+  EXPECT_EQ(truncated.status, 1) << truncated.out;
+  EXPECT_THAT(truncated.out, HasSubstr(R"("anchor_check":{"status":"truncated")"));
+  EXPECT_THAT(truncated.out, HasSubstr("anchor check truncated"));
+  EXPECT_EQ(fileState(cut), cut_before) << "verifying a copy changed it";
+
+  // A doctored anchor line (it names the cut copy's head, to hide the cut): caught by its MAC.
+  std::string anchors = readFile(anchorFile());
+  const auto last = anchors.rfind("\"seq\":" + std::to_string(head) + ",");
+  ASSERT_NE(last, std::string::npos) << anchors;
+  anchors.replace(last, 7 + std::to_string(head).size(), "\"seq\":" + std::to_string(head - 2) + ",");
+  std::ofstream(dir_ + ".anchors/doctored.log", std::ios::binary) << anchors;
+  auto doctored = cli({"--database", cut, "--anchor-file", dir_ + ".anchors/doctored.log"});
+  EXPECT_EQ(doctored.status, 1) << doctored.out;
+  EXPECT_THAT(doctored.out, HasSubstr("anchor-forged"));
+
+  // The whole log rewritten from seq 1 without the master key: one decision flipped and every
+  // hash recomputed with plain SHA-256.
+  {
+    Poco::Data::Session s("SQLite", db);
+    std::vector<std::string> kinds, actors, clinics, patients, partners, purposes, types, ids, classes, labels, consents,
+        outcomes, reasons, policies, details;
+    std::vector<Poco::Int64> seqs, ats, versions;
+    using Poco::Data::Keywords::into;
+    s << "SELECT seq, at_ms, kind, actor, clinic, patient_key, partner_id, purpose, resource_type, resource_id, classes, "
+         "labels, consent_id, consent_version, outcome, reason, policy_version, detail FROM audit_log ORDER BY seq",
+        into(seqs), into(ats), into(kinds), into(actors), into(clinics), into(patients), into(partners), into(purposes),
+        into(types), into(ids), into(classes), into(labels), into(consents), into(versions), into(outcomes), into(reasons),
+        into(policies), into(details), Poco::Data::Keywords::now;
+    std::string prev(store::kGenesisHash);
+    for (std::size_t i = 0; i < seqs.size(); ++i) {
+      store::AuditRow row{seqs[i],     ats[i],     kinds[i],    actors[i],  clinics[i], patients[i], partners[i],
+                          purposes[i], types[i],   ids[i],      classes[i], labels[i],  consents[i], versions[i],
+                          outcomes[i], reasons[i], policies[i], details[i], prev,       ""};
+      if (row.outcome == "permit" && row.kind == "decision") row.outcome = "deny";
+      auto entry = store::fromAuditRow(row);
+      ASSERT_TRUE(entry);
+      const std::string hash = store::entryHash(entry.value());
+      s << "UPDATE audit_log SET outcome=?, prev_hash=?, hash=? WHERE seq=?", Poco::Data::Keywords::use(row.outcome),
+          Poco::Data::Keywords::use(prev), Poco::Data::Keywords::bind(hash), Poco::Data::Keywords::use(seqs[i]),
+          Poco::Data::Keywords::now;
+      prev = hash;
+    }
+  }
+  auto rewritten = cli({"--read-only"});
+  EXPECT_EQ(rewritten.status, 1) << rewritten.out;
+  EXPECT_THAT(rewritten.out, HasSubstr(R"("anchor_check":{"status":"rewritten")"));
+  EXPECT_THAT(rewritten.out, HasSubstr("unkeyed-row")) << "the keyed chain tells on its own too";
+  EXPECT_THAT(rewritten.out, HasSubstr("anchor check rewritten"));
 }
 
 }  // namespace

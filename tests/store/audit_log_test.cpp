@@ -1,6 +1,7 @@
 // The decision log's entries without a database: the canonical bytes, the vocabulary, the
-// builder and the chaining rule. Appending, verifying and querying through a store is the store
-// contract (store_contract_audit_test.cpp).
+// builder, the chaining rule (v1 and keyed v2), the verifier's rules and the published anchor
+// line. Appending, verifying and querying through a store is the store contract
+// (store_contract_audit_test.cpp).
 #include "store/audit_log.hpp"
 
 #include <gtest/gtest.h>
@@ -8,6 +9,7 @@
 #include <functional>
 
 #include "common/ids.hpp"
+#include "store/audit_anchor.hpp"
 #include "store/sample_audit_entries.hpp"
 
 namespace gw::store {
@@ -16,6 +18,26 @@ namespace {
 constexpr std::int64_t kBase = 1'800'000'000'000;
 
 AuditEntry decision(int i) { return test::sampleDecision(i); }
+
+crypto::SecretKey key(char fill) { return crypto::SecretKey::fromBytes(std::string(32, fill)).value(); }
+
+// What an old build wrote: plain SHA-256 (v1), chained from `tail`.
+std::vector<AuditEntry> v1Chain(ChainTail tail, std::vector<AuditEntry> entries) {
+  for (auto& e : entries) {
+    e.seq = tail.seq + 1;
+    e.prev_hash = tail.hash;
+    e.hash = entryHash(e);
+    tail = {e.seq, e.hash};
+  }
+  return entries;
+}
+
+VerifyReport verifyRows(const std::vector<AuditEntry>& rows, ChainKeying keying,
+                        std::optional<ChainAnchor> anchor = std::nullopt) {
+  ChainVerifier verifier(std::move(keying), std::move(anchor));
+  for (const auto& e : rows) verifier.add(toAuditRow(e));
+  return verifier.finish();
+}
 
 // --- serialization ---------------------------------------------------------------------------
 
@@ -153,40 +175,181 @@ TEST(AuditEntryBuilderTest, FillsWhatItIsGivenAndLeavesTheRestEmpty) {
 
 // --- chaining --------------------------------------------------------------------------------
 
-TEST(AuditChainTest, EntriesContinueTheTailAndEachHashesItsPredecessor) {
+TEST(AuditHashTest, KeyedHashIsAnHmacOfTheV2BytesUnderTheChainKey) {
+  AuditEntry e = decision(0);
+  e.seq = 1;
+  e.prev_hash = std::string(kGenesisHash);
+  const std::string v2 = canonicalAuditBytes(e, ChainVersion::V2);
+  EXPECT_EQ(v2.rfind("gw-audit-v2\nseq:1:1\n", 0), 0u);
+  EXPECT_EQ(v2.substr(12), canonicalAuditBytes(e).substr(12)) << "the same fields after the version line";
+  const std::string h = keyedEntryHash(key('k'), e);
+  EXPECT_EQ(h, "v2:" + crypto::hmacSha256Hex(key('k'), v2));
+  EXPECT_NE(h, keyedEntryHash(key('j'), e)) << "another key, another hash";
+  EXPECT_EQ(chainVersionOf(h), ChainVersion::V2);
+  EXPECT_EQ(chainVersionOf(entryHash(e)), ChainVersion::V1);
+  for (std::string bad : {std::string(), std::string(63, 'a'), std::string(64, 'A'), "v2:" + std::string(63, 'a'),
+                          "v3:" + std::string(64, 'a'), "v2:" + std::string(64, 'g')}) {
+    EXPECT_FALSE(chainVersionOf(bad)) << bad;
+  }
+}
+
+// --- chaining --------------------------------------------------------------------------------
+
+TEST(AuditChainTest, EntriesContinueTheTailAndEachIsKeyedAndHashesItsPredecessor) {
+  const auto k = key('k');
   std::vector<AuditEntry> entries = {decision(0), decision(1), decision(2)};
-  auto tail = chainEntries(ChainTail{}, entries);
+  auto tail = chainEntries(k, ChainTail{}, entries);
   ASSERT_TRUE(tail);
   EXPECT_EQ(entries[0].seq, 1);
   EXPECT_EQ(entries[0].prev_hash, kGenesisHash);
   EXPECT_EQ(entries[2].prev_hash, entries[1].hash);
-  for (const auto& e : entries) EXPECT_EQ(e.hash, entryHash(e));
+  for (const auto& e : entries) EXPECT_EQ(e.hash, keyedEntryHash(k, e));
   EXPECT_EQ(tail.value().seq, 3);
   EXPECT_EQ(tail.value().hash, entries[2].hash);
 
   std::vector<AuditEntry> more = {decision(3)};
-  ASSERT_TRUE(chainEntries(tail.value(), more));
+  ASSERT_TRUE(chainEntries(k, tail.value(), more));
   EXPECT_EQ(more[0].seq, 4);
   EXPECT_EQ(more[0].prev_hash, entries[2].hash);
 
-  ChainVerifier verifier;
-  for (const auto& e : entries) verifier.add(toAuditRow(e));
-  verifier.add(toAuditRow(more[0]));
-  EXPECT_EQ(verifier.lastSeq(), 4);
-  const auto report = verifier.finish();
-  EXPECT_TRUE(report.ok);
+  entries.push_back(more[0]);
+  const auto report = verifyRows(entries, {&k, chainStartMarker(k, 0)});
+  EXPECT_TRUE(report.ok) << (report.breaks.empty() ? "" : report.breaks[0].message);
+  EXPECT_EQ(report.last_seq, 4);
   EXPECT_EQ(report.head_hash, more[0].hash);
+  EXPECT_EQ(report.keyed_from_seq, 1);
+  EXPECT_EQ(report.unkeyed_rows, 0);
+  EXPECT_EQ(report.anchor.status, AnchorStatus::None);
+
+  const auto other = key('o');
+  const auto forged = verifyRows(entries, {&other, chainStartMarker(other, 0)});
+  EXPECT_EQ(forged.break_count, 4) << "rows sealed with another key do not check";
 }
 
 TEST(AuditChainTest, ABadEntryChangesNoEntry) {
   std::vector<AuditEntry> entries = {decision(0), decision(1)};
   entries[1].actor.clear();
   const auto before = entries;
-  auto tail = chainEntries(ChainTail{}, entries);
+  auto tail = chainEntries(key('k'), ChainTail{}, entries);
   ASSERT_FALSE(tail);
   EXPECT_EQ(tail.error().where, "audit_log.actor");
   EXPECT_NE(tail.error().message.find("entry 1"), std::string::npos);
   EXPECT_EQ(entries, before);
+  EXPECT_FALSE(chainEntries(crypto::SecretKey(), ChainTail{}, entries)) << "never unkeyed";
+}
+
+TEST(AuditChainTest, V1RowsBeforeTheStartMarkerVerifyAndTheKeyedChainLinksToThem) {
+  const auto k = key('k');
+  auto rows = v1Chain(ChainTail{}, {decision(0), decision(1), decision(2)});
+  std::vector<AuditEntry> keyed = {decision(3), decision(4)};
+  ASSERT_TRUE(chainEntries(k, ChainTail{3, rows.back().hash}, keyed));
+  EXPECT_EQ(keyed[0].prev_hash, rows.back().hash) << "the first v2 row links to the last v1 row";
+  rows.insert(rows.end(), keyed.begin(), keyed.end());
+  const auto r = verifyRows(rows, {&k, chainStartMarker(k, 3)});
+  EXPECT_TRUE(r.ok) << (r.breaks.empty() ? "" : r.breaks[0].message);
+  EXPECT_EQ(r.unkeyed_rows, 3);
+  EXPECT_EQ(r.keyed_from_seq, 4);
+  // A database never opened by a keyed build, verified read-only: no key, v1 only.
+  const auto old = verifyRows(std::vector<AuditEntry>(rows.begin(), rows.begin() + 3), {});
+  EXPECT_TRUE(old.ok);
+  EXPECT_EQ(old.keyed_from_seq, 0);
+}
+
+TEST(AuditChainTest, UnkeyedRowsAfterTheStartAreRewrittenRows) {
+  const auto k = key('k');
+  std::vector<AuditEntry> rows = {decision(0), decision(1), decision(2), decision(3), decision(4)};
+  ASSERT_TRUE(chainEntries(k, ChainTail{}, rows));
+  // From seq 3 on, altered and re-chained with plain SHA-256: all anyone without the key can do.
+  rows[2].reason = "forged";
+  auto forged = v1Chain(ChainTail{2, rows[1].hash}, {rows[2], rows[3], rows[4]});
+  std::copy(forged.begin(), forged.end(), rows.begin() + 2);
+  auto r = verifyRows(rows, {&k, chainStartMarker(k, 0)});
+  EXPECT_FALSE(r.ok);
+  ASSERT_EQ(r.break_count, 3);
+  EXPECT_EQ(r.breaks[0].seq, 3);
+  EXPECT_EQ(r.breaks[0].problem, ChainProblem::UnkeyedRow);
+
+  // The whole log rewritten as v1 from seq 1: the marker says the keyed chain began at 1.
+  const auto all_v1 = v1Chain(ChainTail{}, {decision(0), decision(1)});
+  r = verifyRows(all_v1, {&k, chainStartMarker(k, 0)});
+  ASSERT_EQ(r.break_count, 2);
+  EXPECT_EQ(r.breaks[0].problem, ChainProblem::UnkeyedRow);
+  // ... and with the marker deleted or moved, the marker itself is the break.
+  r = verifyRows(all_v1, {&k, std::nullopt});
+  ASSERT_FALSE(r.ok);
+  EXPECT_EQ(r.breaks[0].problem, ChainProblem::StartMarker);
+  EXPECT_EQ(r.breaks[0].seq, 0);
+  const std::string moved = "2:" + chainStartMarker(k, 0).substr(2);
+  r = verifyRows(all_v1, {&k, moved});
+  ASSERT_FALSE(r.ok);
+  EXPECT_EQ(r.breaks[0].problem, ChainProblem::StartMarker);
+  // A keyed row in a database whose chain key is gone.
+  r = verifyRows(std::vector<AuditEntry>(rows.begin(), rows.begin() + 2), {});
+  ASSERT_FALSE(r.ok);
+  EXPECT_EQ(r.breaks[0].problem, ChainProblem::StartMarker);
+  EXPECT_EQ(r.breaks[0].seq, 1);
+}
+
+TEST(AuditChainTest, StartMarkerIsKeyed) {
+  const auto k = key('k');
+  const auto marker = chainStartMarker(k, 42);
+  EXPECT_EQ(marker.rfind("42:", 0), 0u);
+  EXPECT_EQ(readChainStartMarker(k, marker), 42);
+  EXPECT_FALSE(readChainStartMarker(key('o'), marker));
+  for (std::string bad : {std::string(), std::string("42"), "43" + marker.substr(2), marker + "0", ":" + marker.substr(3),
+                          "-1" + marker.substr(2)}) {
+    EXPECT_FALSE(readChainStartMarker(k, bad)) << bad;
+  }
+}
+
+TEST(AuditChainTest, AnchorStatusSaysOkTruncatedOrRewritten) {
+  const auto k = key('k');
+  std::vector<AuditEntry> rows = {decision(0), decision(1), decision(2), decision(3)};
+  ASSERT_TRUE(chainEntries(k, ChainTail{}, rows));
+  const ChainKeying keying{&k, chainStartMarker(k, 0)};
+  auto r = verifyRows(rows, keying, ChainAnchor{3, rows[2].hash});
+  EXPECT_TRUE(r.ok);
+  EXPECT_EQ(r.anchor.status, AnchorStatus::Ok);
+  ASSERT_TRUE(r.anchor.anchor);
+  EXPECT_EQ(r.anchor.anchor->seq, 3);
+  r = verifyRows(rows, keying, ChainAnchor{6, rows[2].hash});
+  EXPECT_EQ(r.anchor.status, AnchorStatus::Truncated);
+  EXPECT_EQ(r.breaks[0].problem, ChainProblem::Truncated);
+  r = verifyRows(rows, keying, ChainAnchor{2, rows[2].hash});
+  EXPECT_EQ(r.anchor.status, AnchorStatus::Rewritten);
+  EXPECT_EQ(r.breaks[0].problem, ChainProblem::AnchorMismatch);
+  EXPECT_EQ(anchorStatusName(AnchorStatus::Truncated), "truncated");
+
+  addReportBreak(r, {0, ChainProblem::AnchorForged, "line 2"});
+  EXPECT_EQ(r.breaks.front().problem, ChainProblem::AnchorForged) << "kept in seq order";
+  EXPECT_EQ(r.break_count, 2);
+}
+
+// --- published anchors -----------------------------------------------------------------------
+
+TEST(AnchorSealerTest, ALineReadsBackAndAnyAlterationOrAnotherKeyFails) {
+  const AnchorSealer sealer(key('k'));
+  const PublishedAnchor a{1042, "v2:" + std::string(64, 'e'), kBase + 125};
+  const std::string line = sealer.line(a);
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  EXPECT_EQ(line.rfind(R"({"anchor":"gw-audit-anchor-v1","seq":1042,"hash":"v2:eee)", 0), 0u) << line;
+  EXPECT_NE(line.find(R"("at":"2027-01-15T08:00:00.125Z")"), std::string::npos) << line;
+  auto back = sealer.read(line + "\n");
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->seq, 1042);
+  EXPECT_EQ(back->hash, a.hash);
+  EXPECT_EQ(back->at_ms, a.at_ms);
+
+  // Every single-byte change is caught: the seq, the hash, the time, the MAC, the framing.
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    std::string altered = line;
+    altered[i] = altered[i] == '1' ? '2' : '1';
+    EXPECT_FALSE(sealer.read(altered)) << "byte " << i << ": " << altered;
+  }
+  EXPECT_FALSE(AnchorSealer(key('o')).read(line)) << "written under another database's key";
+  EXPECT_FALSE(AnchorSealer(crypto::SecretKey()).read(line));
+  EXPECT_FALSE(sealer.read(""));
+  EXPECT_FALSE(sealer.read("garbage"));
 }
 
 }  // namespace

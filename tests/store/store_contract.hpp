@@ -27,6 +27,8 @@ struct BackendFactory {
   /// The backend of the database kept in `dir` (created by the first open; the same database
   /// every later open, also while another backend object has it open).
   std::function<Result<std::unique_ptr<StoreBackend>>(const std::filesystem::path& dir)> open;
+  /// The same database opened read-only: reads work, nothing is written, beginWrite fails.
+  std::function<Result<std::unique_ptr<StoreBackend>>(const std::filesystem::path& dir)> open_read_only;
   /// Runs SQL on that database directly, as an attacker or a damaged disk would change it.
   std::function<void(const std::filesystem::path& dir, const std::string& sql)> exec;
   /// The integer the SQL selects (a COUNT(*)).

@@ -1,8 +1,11 @@
 // The store contract, part 2: the decision and disclosure log. Appends chain onto the tail read
-// inside the write transaction, verification finds every kind of tampering, queries filter and
-// page. Tampering is done with plain SQL on the database, as an attacker would.
+// inside the write transaction, keyed with the audit-chain secret; verification finds every kind
+// of tampering, also by someone who recomputes the chain without the master key; a read-only
+// open verifies without writing; queries filter and page. Tampering is done with plain SQL on the
+// database, as an attacker would.
 #include <gmock/gmock.h>
 
+#include "store/audit_chain.hpp"
 #include "store/store_contract.hpp"
 
 namespace gw::store::test {
@@ -36,7 +39,8 @@ TEST_P(AuditContract, AppendsAcrossTransactionsFormOneChain) {
   EXPECT_EQ(all[0].prev_hash, kGenesisHash);
   for (std::size_t i = 0; i < all.size(); ++i) {
     EXPECT_EQ(all[i].seq, static_cast<std::int64_t>(i + 1));
-    EXPECT_EQ(all[i].hash, entryHash(all[i]));
+    EXPECT_EQ(chainVersionOf(all[i].hash), ChainVersion::V2) << "every new row is keyed";
+    EXPECT_NE(all[i].hash, "v2:" + entryHash(all[i])) << "keyed, not a plain SHA-256 with a label";
     if (i > 0) {
       EXPECT_EQ(all[i].prev_hash, all[i - 1].hash);
     }
@@ -53,6 +57,9 @@ TEST_P(AuditContract, AppendsAcrossTransactionsFormOneChain) {
   EXPECT_EQ(report.last_seq, 12);
   EXPECT_EQ(report.head_hash, all.back().hash);
   EXPECT_EQ(report.break_count, 0);
+  EXPECT_EQ(report.keyed_from_seq, 1) << "a new database is keyed from its first row";
+  EXPECT_EQ(report.unkeyed_rows, 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM deployment_secrets WHERE name='audit-chain-start'"), 1);
 }
 
 TEST_P(AuditContract, AFailedAppendLeavesNoTraceAndTheNextOneContinuesTheChain) {
@@ -148,11 +155,23 @@ const char* const
             R"SQL(INSERT INTO audit_log VALUES(10, 1800000009000, 'disclosure', 'gateway', 'c1', 'pat-0', 'st-mary', 'TREAT', 'MedicationRequest', 'res-9', 'sud,mh', 'R,SUD,42CFRPart2', 'c1/consent-1', 2, 'permit', 'class-not-covered:mh', '2026.1', '{"outbox_item":12,"locations":["Patient/1"]}', '240c70e3bcbdc085717a2712b64a590611337b85def476c768b9eca20214836b', '96098c8da03144d62931a7cf6254797ee8fdcc82dd4c87b5247489dbfc04bc69'))SQL",
 };
 
-TEST_P(AuditContract, ChainsWrittenByEarlierBuildsStillVerifyAndContinue) {
+// A database as a build before the keyed chain left it: v1 rows, no audit-chain secret, no marker.
+void makeUnkeyedDatabase(const std::function<void(const std::string&)>& exec) {
+  exec("DELETE FROM data_keys WHERE data_class='audit-chain'");
+  exec("DELETE FROM deployment_secrets WHERE name='audit-chain-start'");
   for (const char* sql : kEarlierRows) exec(sql);
+}
+
+TEST_P(AuditContract, ChainsWrittenByEarlierBuildsStillVerifyAndContinueKeyed) {
+  store_.reset();
+  makeUnkeyedDatabase([this](const std::string& sql) { exec(sql); });
+  store_ = open();  // the keyed build's first start: the secret and the marker (after seq 10)
+  ASSERT_TRUE(store_);
   auto r = verify();
   EXPECT_TRUE(r.ok) << (r.breaks.empty() ? "" : r.breaks[0].message);
   EXPECT_EQ(r.rows, 10);
+  EXPECT_EQ(r.unkeyed_rows, 10);
+  EXPECT_EQ(r.keyed_from_seq, 11);
   EXPECT_EQ(r.head_hash, "96098c8da03144d62931a7cf6254797ee8fdcc82dd4c87b5247489dbfc04bc69");
   const auto log = auditLog();
   ASSERT_EQ(log.size(), 10u);
@@ -165,8 +184,23 @@ TEST_P(AuditContract, ChainsWrittenByEarlierBuildsStillVerifyAndContinue) {
   const auto next = append(decisions(0, 2));
   ASSERT_EQ(next.size(), 2u);
   EXPECT_EQ(next[0].seq, 11);
-  EXPECT_EQ(next[0].prev_hash, r.head_hash);
-  EXPECT_TRUE(verify().ok);
+  EXPECT_EQ(next[0].prev_hash, r.head_hash) << "the first keyed row links to the last unkeyed one";
+  EXPECT_EQ(chainVersionOf(next[0].hash), ChainVersion::V2);
+  r = verify();
+  EXPECT_TRUE(r.ok) << (r.breaks.empty() ? "" : r.breaks[0].message);
+  EXPECT_EQ(r.unkeyed_rows, 10);
+
+  // Another start changes nothing: the marker stays where the keyed chain began.
+  store_ = open();
+  EXPECT_EQ(verify().keyed_from_seq, 11);
+  // An unkeyed row appended after the keyed ones, by someone without the key, is caught.
+  exec(
+      "INSERT INTO audit_log SELECT seq + 3, at_ms, kind, actor, clinic, patient_key, partner_id, purpose, "
+      "resource_type, resource_id, classes, labels, consent_id, consent_version, outcome, reason, policy_version, "
+      "detail, prev_hash, hash FROM audit_log WHERE seq = 10");
+  r = verify();
+  ASSERT_FALSE(r.ok);
+  EXPECT_EQ(r.breaks.back().seq, 13);
 }
 
 TEST_P(AuditContract, EmptyLogVerifies) {
@@ -227,16 +261,24 @@ TEST_P(AuditContract, ADeletedRowIsReportedAsAGap) {
   EXPECT_THAT(r.breaks[2].message, HasSubstr("7 to 8"));
 }
 
-TEST_P(AuditContract, AlteringAndRehashingARowBreaksTheNextLink) {
+TEST_P(AuditContract, AlteringAndRehashingARowWithoutTheKeyIsCaughtAtTheRowAndTheNextLink) {
   auto rows = append(decisions(0, 10));
-  // Row 5 altered and its hash recomputed: row 5 checks out, the link from row 6 does not.
+  // Row 5 altered and its hash recomputed as plain SHA-256, or as SHA-256 under the v2 label.
   AuditEntry forged = rows[4];
   forged.outcome = AuditOutcome::Permit;
   exec("UPDATE audit_log SET outcome='permit', hash='" + entryHash(forged) + "' WHERE seq=5");
   auto r = verify();
-  ASSERT_EQ(r.break_count, 1);
-  EXPECT_EQ(r.breaks[0].seq, 6);
-  EXPECT_EQ(r.breaks[0].problem, ChainProblem::PrevHashMismatch);
+  ASSERT_EQ(r.break_count, 2);
+  EXPECT_EQ(r.breaks[0].seq, 5);
+  EXPECT_EQ(r.breaks[0].problem, ChainProblem::UnkeyedRow);
+  EXPECT_EQ(r.breaks[1].seq, 6);
+  EXPECT_EQ(r.breaks[1].problem, ChainProblem::PrevHashMismatch);
+
+  exec("UPDATE audit_log SET hash='v2:" + entryHash(forged) + "' WHERE seq=5");
+  r = verify();
+  ASSERT_EQ(r.break_count, 2);
+  EXPECT_EQ(r.breaks[0].seq, 5);
+  EXPECT_EQ(r.breaks[0].problem, ChainProblem::HashMismatch);
 }
 
 TEST_P(AuditContract, AnchorsDetectRewritesAndTruncation) {
@@ -254,7 +296,10 @@ TEST_P(AuditContract, AnchorsDetectRewritesAndTruncation) {
   EXPECT_EQ(r.breaks[0].problem, ChainProblem::Truncated);
   EXPECT_EQ(r.breaks[0].seq, 9);
 
-  // Rewrite the whole chain consistently from seq 3 on: only an anchor at or after 3 tells.
+  EXPECT_EQ(r.anchor.status, AnchorStatus::Truncated);
+
+  // Rewrite the whole chain consistently from seq 3 on, without the key: the keyed chain tells,
+  // and so does an anchor at or after 3.
   auto rows = auditLog();
   const ChainAnchor mid{6, rows[5].hash};
   for (std::size_t i = 2; i < rows.size(); ++i) {
@@ -264,11 +309,123 @@ TEST_P(AuditContract, AnchorsDetectRewritesAndTruncation) {
     exec("UPDATE audit_log SET reason='" + rows[i].reason + "', prev_hash='" + rows[i].prev_hash + "', hash='" +
          rows[i].hash + "' WHERE seq=" + std::to_string(rows[i].seq));
   }
-  EXPECT_TRUE(verify().ok);
+  EXPECT_FALSE(verify().ok);
   r = verify(mid);
-  ASSERT_EQ(r.break_count, 1);
-  EXPECT_EQ(r.breaks[0].seq, 6);
-  EXPECT_EQ(r.breaks[0].problem, ChainProblem::AnchorMismatch);
+  EXPECT_EQ(r.anchor.status, AnchorStatus::Rewritten);
+  EXPECT_TRUE(std::any_of(r.breaks.begin(), r.breaks.end(),
+                          [](const ChainBreak& b) { return b.seq == 6 && b.problem == ChainProblem::AnchorMismatch; }));
+  r = verify(ChainAnchor{2, rows[1].hash});
+  EXPECT_EQ(r.anchor.status, AnchorStatus::Ok) << "the rows before the rewrite are intact";
+}
+
+// Someone who can write the database but has no master key alters a row and recomputes the whole
+// chain from seq 1 with the published unkeyed format (plain SHA-256): the keyed chain tells.
+TEST_P(AuditContract, AChainRecomputedWithoutTheChainKeyDoesNotVerify) {
+  append(decisions(0, 10));
+  auto rows = auditLog();
+  rows[3].outcome = AuditOutcome::Permit;
+  std::string prev(kGenesisHash);
+  for (auto& row : rows) {
+    row.prev_hash = prev;
+    row.hash = entryHash(row);
+    prev = row.hash;
+    exec("UPDATE audit_log SET outcome='" + std::string(auditOutcomeName(row.outcome)) + "', prev_hash='" + row.prev_hash +
+         "', hash='" + row.hash + "' WHERE seq=" + std::to_string(row.seq));
+  }
+  const auto r = verify();
+  EXPECT_FALSE(r.ok) << "a chain anyone can recompute proves nothing";
+  ASSERT_FALSE(r.breaks.empty());
+  EXPECT_EQ(r.breaks[0].seq, 1);
+}
+
+TEST_P(AuditContract, ADeletedOrMovedStartMarkerIsReported) {
+  append(decisions(0, 3));
+  exec("UPDATE deployment_secrets SET value='2' || substr(value, 2) WHERE name='audit-chain-start'");
+  auto r = verify();
+  ASSERT_FALSE(r.ok);
+  EXPECT_EQ(r.breaks[0].problem, ChainProblem::StartMarker);
+  EXPECT_THAT(r.breaks[0].message, HasSubstr("altered"));
+  exec("DELETE FROM deployment_secrets WHERE name='audit-chain-start'");
+  r = verify();
+  ASSERT_FALSE(r.ok);
+  EXPECT_EQ(r.breaks[0].problem, ChainProblem::StartMarker);
+  EXPECT_THAT(r.breaks[0].message, HasSubstr("missing"));
+  store_ = open();  // a restart does not make a new marker for an existing key
+  EXPECT_EQ(count("SELECT COUNT(*) FROM deployment_secrets WHERE name='audit-chain-start'"), 0);
+}
+
+TEST_P(AuditContract, TheHeadIsTheLastRowAndAnchorLinesCheckOnlyWithThisDatabasesKey) {
+  auto head = store_->auditHead();
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head.value().seq, 0);
+  EXPECT_EQ(head.value().hash, kGenesisHash);
+  const auto rows = append(decisions(0, 4));
+  head = store_->auditHead();
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head.value().seq, 4);
+  EXPECT_EQ(head.value().hash, rows.back().hash);
+
+  const auto line = store_->anchorSealer().line({4, rows.back().hash, 1'800'000'000'000});
+  auto again = open();  // the same database, another process: the same secret
+  ASSERT_TRUE(again);
+  auto back = again->anchorSealer().read(line);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->anchor(), (ChainAnchor{4, rows.back().hash}));
+
+  const auto other_dir = dir_ / "other";
+  std::filesystem::create_directories(other_dir);
+  auto other_backend = GetParam().open(other_dir);
+  ASSERT_TRUE(other_backend);
+  auto other = openStore(std::move(other_backend).value(), gw::test::testMasterKey('m'));
+  ASSERT_TRUE(other);
+  EXPECT_FALSE(other.value()->anchorSealer().read(line)) << "another database, even under the same master key";
+}
+
+// `audit verify --read-only` and verifying a copy: the log checks the same, nothing is made or
+// written (no key, no marker, no row), and writes are refused.
+TEST_P(AuditContract, AReadOnlyOpenVerifiesTheSameAndWritesNothing) {
+  const auto rows = append(decisions(0, 6));
+  const auto rw = verify(ChainAnchor{6, rows.back().hash});
+  store_.reset();
+  const auto keys = count("SELECT COUNT(*) FROM data_keys");
+  auto backend = GetParam().open_read_only(dir_);
+  ASSERT_TRUE(backend) << backend.error().describe();
+  auto log = ReadOnlyAuditLog::open(std::move(backend).value(), gw::test::testMasterKey('m'));
+  ASSERT_TRUE(log) << log.error().describe();
+  auto ro = log.value().verify(ChainAnchor{6, rows.back().hash});
+  ASSERT_TRUE(ro) << ro.error().describe();
+  EXPECT_TRUE(ro.value().ok);
+  EXPECT_EQ(ro.value().head_hash, rw.head_hash);
+  EXPECT_EQ(ro.value().keyed_from_seq, 1);
+  EXPECT_EQ(ro.value().anchor.status, AnchorStatus::Ok);
+  EXPECT_EQ(log.value().head().value().seq, 6);
+  EXPECT_TRUE(log.value().anchorSealer().canCheck());
+
+  auto refused = GetParam().open_read_only(dir_).value()->beginWrite();
+  ASSERT_FALSE(refused);
+  EXPECT_THAT(refused.error().message, HasSubstr("read-only"));
+  EXPECT_EQ(count("SELECT COUNT(*) FROM data_keys"), keys);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM audit_log"), 6);
+
+  auto wrong = ReadOnlyAuditLog::open(GetParam().open_read_only(dir_).value(), gw::test::testMasterKey('x'));
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().code, ErrorCode::Config);
+}
+
+TEST_P(AuditContract, AReadOnlyOpenOfAnUnkeyedDatabaseMakesNoKey) {
+  store_.reset();
+  makeUnkeyedDatabase([this](const std::string& sql) { exec(sql); });
+  const auto keys = count("SELECT COUNT(*) FROM data_keys");
+  auto log = ReadOnlyAuditLog::open(GetParam().open_read_only(dir_).value(), gw::test::testMasterKey('m'));
+  ASSERT_TRUE(log) << log.error().describe();
+  EXPECT_FALSE(log.value().anchorSealer().canCheck());
+  auto r = log.value().verify(std::nullopt);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r.value().ok);
+  EXPECT_EQ(r.value().unkeyed_rows, 10);
+  EXPECT_EQ(r.value().keyed_from_seq, 0) << "not keyed yet";
+  EXPECT_EQ(count("SELECT COUNT(*) FROM data_keys"), keys);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM deployment_secrets WHERE name='audit-chain-start'"), 0);
 }
 
 TEST_P(AuditContract, VerifyReadsAcrossChunkBoundaries) {

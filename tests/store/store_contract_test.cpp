@@ -31,6 +31,11 @@ BackendFactory sqliteFactory() {
       [](const std::filesystem::path& dir) {
         return openSqliteBackend({sqlitePath(dir), true, 4, {}});
       },
+      [](const std::filesystem::path& dir) {
+        SqliteOptions options{sqlitePath(dir), true, 4, {}};
+        options.read_only = true;
+        return openSqliteBackend(options);
+      },
       [](const std::filesystem::path& dir, const std::string& sql) {
         auto s = sqliteSession(dir);
         s << sql, now;

@@ -2,6 +2,7 @@
 
 #include "app/engineer_tools.hpp"
 #include "app/views.hpp"
+#include "audit/anchor_file.hpp"
 #include "audit/audit_format.hpp"
 #include "audit/audit_query.hpp"
 #include "common/ids.hpp"
@@ -134,12 +135,15 @@ void auditDecisions(Runtime& runtime, Request& req, const http::Principal&, Resp
   respond(http::jsonResponse(200, audit::pageToJson(page.value())));
 }
 
-// Recomputes the hash chain; a large log takes a while, so on the jobs thread, one at a time.
+// Recomputes the chain and checks it against the latest published anchor (or ?anchor=); a large
+// log takes a while, so on the jobs thread, one at a time.
 void auditVerify(Runtime& runtime, Request& req, const http::Principal&, Respond respond) {
   auto anchor = audit::parseVerifyParams(req.query);
   if (!anchor) return respond(http::errorResponse(anchor.error()));
   runtime.jobs().post([&runtime, respond, anchor = anchor.value(), actor = req.token_id] {
-    auto report = runtime.store().verifyAudit(anchor);
+    auto& store = runtime.store();
+    auto report = audit::verifyWithAnchors([&store](const auto& a) { return store.verifyAudit(a); }, store.anchorSealer(),
+                                           {anchor, runtime.config().audit.anchor.file, false});
     if (!report) return respond(http::errorResponse(report.error()));
     if (auto logged = runtime.logRead(audit::auditVerifyEntry(report.value(), actor, nowMillis(runtime))); !logged) {
       return respond(http::errorResponse(logged.error()));

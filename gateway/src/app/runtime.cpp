@@ -1,5 +1,7 @@
 #include "app/runtime.hpp"
 
+#include <algorithm>
+
 #include "app/consent_registry_loader.hpp"
 #include "app/engineer_tools.hpp"
 #include "app/golden_cases.hpp"
@@ -101,6 +103,17 @@ Status Runtime::open(std::unique_ptr<store::Store> store) {
   if (retention.general > 0 || retention.sud > 0 || retention.mh > 0) {
     jobs_.every(cfg.privacy.purge_interval, std::chrono::seconds(10), [this] { purgeExpired(); });
   }
+  if (cfg.audit.anchor.enabled()) {
+    GW_TRY(anchors_, AnchorPublisher::create(cfg.audit.anchor, *store_, clock_));
+    // Soon after start (rows written since a crash get their anchor), then on the interval.
+    const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(cfg.audit.anchor.interval);
+    jobs_.every(interval, std::min<std::chrono::steady_clock::duration>(interval, std::chrono::seconds(5)),
+                [this] { publishAnchor(); });
+  } else {
+    GW_LOG(Warn, Audit, "audit_anchor_not_configured")
+        .kv("risk", "a truncated or rewritten audit log cannot be told from an intact one")
+        .kv("fix", "set audit.anchor.file (and/or audit.anchor.syslog)");
+  }
   return ok();
 }
 
@@ -119,6 +132,8 @@ void Runtime::stop() {
   if (committer_) committer_->stop();
   jobs_.stop();  // a reload in progress finishes first
   for (auto& w : workers_) w->stop();
+  // Nothing appends to the log any more: the head as the gateway leaves it.
+  publishAnchor();
 }
 
 std::shared_ptr<const Runtime::Live> Runtime::current() const {
@@ -226,6 +241,10 @@ Status Runtime::logRead(store::AuditEntry entry) {
                      "audit_log", "retry shortly; if it persists, check the database (disk space, permissions)");
   }
   return ok();
+}
+
+void Runtime::publishAnchor() {
+  if (anchors_) (void)anchors_->publishIfMoved();  // a failure is logged; the next run retries
 }
 
 void Runtime::purgeExpired() {

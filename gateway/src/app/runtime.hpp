@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "app/audit_anchors.hpp"
 #include "app/views.hpp"
 #include "common/clock.hpp"
 #include "common/work_pool.hpp"
@@ -38,8 +39,8 @@ class Runtime {
   /// Starts the jobs thread and the workers (the listener is the Gateway's).
   void start();
   /// Stops the blocking pool (running and queued requests finish), drains the committer, runs the
-  /// jobs those commits posted (reconciliations) and stops the jobs thread, then the workers.
-  /// Idempotent.
+  /// jobs those commits posted (reconciliations) and stops the jobs thread, then the workers, and
+  /// publishes the audit chain's head once more when it moved. Idempotent.
   void stop();
 
   // --- the live rule set ---------------------------------------------------------------------
@@ -84,6 +85,7 @@ class Runtime {
   void install(std::shared_ptr<const ingest::RuleSet> rules);
   Result<ReloadSummary> loadAndInstall();
   void purgeExpired();
+  void publishAnchor();
 
   config::GatewayConfig config_;
   const Clock& clock_;
@@ -96,6 +98,7 @@ class Runtime {
   std::unique_ptr<http::Authenticator> auth_;
   std::vector<std::unique_ptr<delivery::PartnerWorker>> workers_;
   std::vector<consent::ConsentVersion> unreconciled_;  // settled once the jobs thread runs
+  std::unique_ptr<AnchorPublisher> anchors_;           // null when audit.anchor names no sink
 
   mutable std::mutex live_mutex_;
   std::shared_ptr<const Live> live_;  // guarded by live_mutex_
@@ -107,7 +110,7 @@ class Runtime {
 
   // Declared last: destroyed (joined) first, while everything their jobs use still exists.
   std::unique_ptr<WorkPool> blocking_;  // record status, audit reads and appends, ingest
-  JobQueue jobs_{"jobs"};               // reloads, reconciliation, audit verify, retention purge
+  JobQueue jobs_{"jobs"};               // reloads, reconciliation, audit verify, retention purge, anchor publishing
 };
 
 }  // namespace gw::app

@@ -173,6 +173,29 @@ std::string verifyReportToJson(const store::VerifyReport& report) {
   writeStringMember(w, "head_hash", report.head_hash);
   // Ready to keep elsewhere and pass back as --anchor / ?anchor= next time.
   writeStringMember(w, "anchor", std::to_string(report.last_seq) + ":" + report.head_hash);
+  writeKey(w, "keyed_from_seq");
+  w.Int64(report.keyed_from_seq);
+  writeKey(w, "unkeyed_rows");
+  w.Int64(report.unkeyed_rows);
+  // The log against the latest published anchor (or the one given): ok, truncated, rewritten, none.
+  const auto& check = report.anchor;
+  writeKey(w, "anchor_check");
+  w.StartObject();
+  writeStringMember(w, "status", store::anchorStatusName(check.status));
+  writeStringMember(w, "source", check.source);
+  if (check.anchor) {
+    writeKey(w, "seq");
+    w.Int64(check.anchor->seq);
+    writeStringMember(w, "hash", check.anchor->hash);
+  }
+  if (check.published_at_ms > 0) writeStringMember(w, "published_at", formatRfc3339(fromUnixMillis(check.published_at_ms)));
+  if (check.lines > 0 || check.forged_lines > 0) {
+    writeKey(w, "lines");
+    w.Int64(check.lines);
+    writeKey(w, "forged_lines");
+    w.Int64(check.forged_lines);
+  }
+  w.EndObject();
   writeKey(w, "break_count");
   w.Int64(report.break_count);
   writeKey(w, "breaks");

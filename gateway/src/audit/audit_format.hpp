@@ -32,8 +32,12 @@ std::string pageToCsv(const store::AuditPage& page);
 /// value then differs from the stored one by that quote).
 std::string csvCell(std::string_view value);
 
-/// {"ok":bool,"rows":N,"last_seq":S,"head_hash":"..","anchor":"S:hash","break_count":N,
+/// {"ok":bool,"rows":N,"last_seq":S,"head_hash":"..","anchor":"S:hash","keyed_from_seq":K,
+///  "unkeyed_rows":N,"anchor_check":{"status":"ok|truncated|rewritten|none","source":"..",
+///  "seq":A,"hash":"..","published_at":"RFC 3339","lines":N,"forged_lines":N},"break_count":N,
 ///  "breaks":[{"seq":S,"problem":"hash-mismatch",..,"message":".."}]}
+/// (anchor_check's seq and hash only when there was an anchor, published_at for a file anchor,
+/// lines and forged_lines when a file was read.)
 std::string verifyReportToJson(const store::VerifyReport& report);
 
 /// Exit status of `fhir-gateway audit verify`: 0 when the chain is intact, 1 when broken (the

@@ -212,15 +212,13 @@ Result<store::ChainAnchor> parseChainAnchor(std::string_view text) {
   const auto bad = [&] {
     return makeError(ErrorCode::BadRequest, "'" + echo(text) + "' is not an anchor", "anchor",
                      "give SEQ:HASH as printed in the 'anchor' field of an earlier verify report, e.g. "
-                     "1042:<64 hex digits>");
+                     "1042:v2:<64 hex digits> (1042:<64 hex digits> for a row written before the chain was keyed)");
   };
   const auto colon = text.find(':');
   if (colon == std::string_view::npos) return bad();
   const auto seq = parseNonNegative(text.substr(0, colon));
   const auto hash = text.substr(colon + 1);
-  if (!seq || hash.size() != 64 || hash.find_first_not_of("0123456789abcdef") != std::string_view::npos) {
-    return bad();
-  }
+  if (!seq || !store::chainVersionOf(hash)) return bad();
   return store::ChainAnchor{*seq, std::string(hash)};
 }
 

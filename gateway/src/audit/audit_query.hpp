@@ -35,7 +35,8 @@ Result<AuditRequest> parseAuditQuery(const std::multimap<std::string, std::strin
 /// Parameters of GET /v1/audit/verify: only `anchor` (optional), as parseChainAnchor reads it.
 Result<std::optional<store::ChainAnchor>> parseVerifyParams(const std::multimap<std::string, std::string>& params);
 
-/// "SEQ:HASH" as printed from a verify report (last_seq and head_hash), e.g. "1042:9f86d0...".
+/// "SEQ:HASH" as printed from a verify report (last_seq and head_hash), e.g. "1042:v2:9f86d0..."
+/// (a v1 hash, 64 hex digits, for a row written before the chain was keyed).
 Result<store::ChainAnchor> parseChainAnchor(std::string_view text);
 
 /// RFC 3339 date-time ("2026-03-01T10:00:00Z", "2026-03-01T10:00:00.250-05:00") to Unix

@@ -436,6 +436,39 @@ void readPrivacy(Reader& r, const rapidjson::Value& root, Privacy& privacy) {
   }
 }
 
+// Whether `path` is inside `folder` (or is it), after resolving the parts of both that exist,
+// so a symlink or a "../" does not hide the database folder.
+bool insideFolder(const fs::path& path, const fs::path& folder) {
+  std::error_code ec;
+  const fs::path p = fs::weakly_canonical(path, ec);
+  const fs::path f = fs::weakly_canonical(folder.empty() ? fs::path(".") : folder, ec);
+  const fs::path rel = p.lexically_relative(f);
+  return !rel.empty() && *rel.begin() != "..";
+}
+
+void readAudit(Reader& r, const rapidjson::Value& root, const Storage& storage, Audit& audit) {
+  const auto* v = r.object(root, "", "audit", false);
+  if (v == nullptr) return;
+  r.checkKeys(*v, "/audit", {"anchor"});
+  const auto* anchor = r.object(*v, "/audit", "anchor", false);
+  if (anchor == nullptr) return;
+  const std::string p = "/audit/anchor";
+  r.checkKeys(*anchor, p, {"file", "syslog", "interval_seconds"});
+  r.path(*anchor, p, "file", audit.anchor.file, false, false);
+  r.boolean(*anchor, p, "syslog", audit.anchor.syslog);
+  std::int64_t seconds = audit.anchor.interval.count();
+  r.integer(*anchor, p, "interval_seconds", seconds, 1, 86400);
+  audit.anchor.interval = std::chrono::seconds(seconds);
+  const auto& file = audit.anchor.file;
+  if (!file.empty() && !storage.sqlite_path.empty() && insideFolder(file, storage.sqlite_path.parent_path())) {
+    r.fail(p + "/file",
+           "'" + file.string() + "' is inside the database folder '" + storage.sqlite_path.parent_path().string() +
+               "': whoever can write the database could rewrite the anchors too",
+           "put it on another path owned by the gateway's user, e.g. /var/log/fhir-gateway/audit-anchors.log, and "
+           "make it append-only (chattr +a FILE)");
+  }
+}
+
 // References between sections: a token or partner naming a clinic that is not configured.
 void checkReferences(Reader& r, const GatewayConfig& c) {
   for (std::size_t i = 0; i < c.tokens.size(); ++i) {
@@ -504,7 +537,7 @@ LoadResult loadText(std::string_view text, const fs::path& base_dir, std::string
   Reader r(locator, text, label, base_dir, check_files, result.errors);
   GatewayConfig c;
   r.checkKeys(doc, "",
-              {"deployment", "server", "auth", "storage", "mapping", "clinics", "partners", "delivery", "privacy",
+              {"deployment", "server", "auth", "storage", "mapping", "clinics", "partners", "delivery", "privacy", "audit",
                "logging"});
   std::string deployment = "production";
   r.choice(doc, "", "deployment", deployment, {"production", "development"});
@@ -532,6 +565,7 @@ LoadResult loadText(std::string_view text, const fs::path& base_dir, std::string
     r.integer(*delivery, "/delivery", "batch_size", c.delivery.batch_size, 1, 10000);
   }
   readPrivacy(r, doc, c.privacy);
+  readAudit(r, doc, c.storage, c.audit);
   if (const auto* logging = r.object(doc, "", "logging", false)) {
     r.checkKeys(*logging, "/logging", {"level"});
     std::string level = "info";
@@ -708,6 +742,16 @@ std::string redactedJson(const GatewayConfig& c) {
   num("purge_interval_minutes", c.privacy.purge_interval.count());
   str("part2_notice", c.privacy.part2_notice);
   str("policy_version", c.privacy.policy_version);
+  w.EndObject();
+  w.Key("audit");
+  w.StartObject();
+  w.Key("anchor");
+  w.StartObject();
+  str("file", c.audit.anchor.file.string());
+  w.Key("syslog");
+  w.Bool(c.audit.anchor.syslog);
+  num("interval_seconds", c.audit.anchor.interval.count());
+  w.EndObject();
   w.EndObject();
   w.Key("logging");
   w.StartObject();

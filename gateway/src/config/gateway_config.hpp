@@ -125,6 +125,19 @@ struct Privacy {
   std::string policy_version = "gw-privacy-1";
 };
 
+/// Where the head of the audit chain is published (docs/privacy.md §11.4): a sink whoever can
+/// write the database cannot rewrite, so `audit verify` can tell a truncated or rewritten log.
+struct AuditAnchor {
+  std::filesystem::path file;          // append-only file (O_APPEND, made 0600); empty: none. Never in the database folder
+  bool syslog = false;                 // also a syslog line (facility authpriv)
+  std::chrono::seconds interval{300};  // how often the head is published when it moved; also at clean shutdown
+  bool enabled() const { return !file.empty() || syslog; }
+};
+
+struct Audit {
+  AuditAnchor anchor;
+};
+
 struct GatewayConfig {
   std::filesystem::path source_file;
   /// "deployment": "development" (demo, tests): the published development tokens and master key
@@ -138,6 +151,7 @@ struct GatewayConfig {
   std::vector<Partner> partners;
   Delivery delivery;
   Privacy privacy;
+  Audit audit;
   log::Level log_level = log::Level::Info;
 
   const Clinic* findClinic(std::string_view id) const;

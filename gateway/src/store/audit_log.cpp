@@ -55,8 +55,8 @@ void appendField(std::string& out, std::string_view name, std::int64_t value) {
 
 // One body for entries and stored rows: they differ only in how kind and outcome are held.
 template <class Row>
-void appendCanonical(std::string& out, const Row& e, std::string_view kind, std::string_view outcome) {
-  out.append("gw-audit-v1\n");
+void appendCanonical(std::string& out, const Row& e, std::string_view kind, std::string_view outcome, ChainVersion version) {
+  out.append(version == ChainVersion::V1 ? "gw-audit-v1\n" : "gw-audit-v2\n");
   appendField(out, "seq", e.seq);
   appendField(out, "at_ms", e.at_ms);
   appendField(out, "kind", kind);
@@ -88,6 +88,12 @@ Status checkText(std::string_view field, std::string_view value, std::size_t max
   }
   return ok();
 }
+
+bool isLowerHex(std::string_view s, std::size_t digits) {
+  return s.size() == digits && s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
+std::string chainStartMessage(std::int64_t seq) { return "gw-audit-v2-start|" + std::to_string(seq); }
 
 }  // namespace
 
@@ -226,21 +232,52 @@ Result<AuditEntry> fromAuditRow(AuditRow row) {
                     std::move(row.hash)};
 }
 
-std::string canonicalAuditBytes(const AuditEntry& e) {
+std::optional<ChainVersion> chainVersionOf(std::string_view hash) {
+  if (isLowerHex(hash, 64)) return ChainVersion::V1;
+  if (hash.starts_with(kKeyedHashPrefix) && isLowerHex(hash.substr(kKeyedHashPrefix.size()), 64)) {
+    return ChainVersion::V2;
+  }
+  return std::nullopt;
+}
+
+std::string canonicalAuditBytes(const AuditEntry& e, ChainVersion version) {
   std::string out;
   out.reserve(512);
-  appendCanonical(out, e, auditKindName(e.kind), auditOutcomeName(e.outcome));
+  appendCanonical(out, e, auditKindName(e.kind), auditOutcomeName(e.outcome), version);
   return out;
 }
 
-std::string canonicalAuditBytes(const AuditRow& row) {
+std::string canonicalAuditBytes(const AuditRow& row, ChainVersion version) {
   std::string out;
   out.reserve(512);
-  appendCanonical(out, row, row.kind, row.outcome);
+  appendCanonical(out, row, row.kind, row.outcome, version);
   return out;
 }
 
 std::string entryHash(const AuditEntry& e) { return ids::sha256Hex(canonicalAuditBytes(e)); }
+
+std::string keyedEntryHash(const crypto::SecretKey& chain_key, const AuditEntry& e) {
+  return std::string(kKeyedHashPrefix) + crypto::hmacSha256Hex(chain_key, canonicalAuditBytes(e, ChainVersion::V2));
+}
+
+std::string chainStartMarker(const crypto::SecretKey& chain_key, std::int64_t last_unkeyed_seq) {
+  return std::to_string(last_unkeyed_seq) + ":" + crypto::hmacSha256Hex(chain_key, chainStartMessage(last_unkeyed_seq));
+}
+
+std::optional<std::int64_t> readChainStartMarker(const crypto::SecretKey& chain_key, std::string_view marker) {
+  const auto colon = marker.find(':');
+  if (colon == std::string_view::npos || colon == 0 || colon > 18) return std::nullopt;
+  std::int64_t seq = 0;
+  for (char c : marker.substr(0, colon)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    seq = seq * 10 + (c - '0');
+  }
+  const auto mac = marker.substr(colon + 1);
+  if (!isLowerHex(mac, 64) || !ids::constantTimeEquals(mac, crypto::hmacSha256Hex(chain_key, chainStartMessage(seq)))) {
+    return std::nullopt;
+  }
+  return seq;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Appending
@@ -298,7 +335,11 @@ Status validateAuditEntry(const AuditEntry& e) {
   return ok();
 }
 
-Result<ChainTail> chainEntries(ChainTail tail, std::vector<AuditEntry>& entries) {
+Result<ChainTail> chainEntries(const crypto::SecretKey& chain_key, ChainTail tail, std::vector<AuditEntry>& entries) {
+  if (chain_key.empty()) {
+    return makeError(ErrorCode::Internal, "no audit-chain secret to seal the log's rows with", "audit_log",
+                     "open the store with its keyring before appending");
+  }
   for (std::size_t i = 0; i < entries.size(); ++i) {
     if (auto st = validateAuditEntry(entries[i]); !st) {
       auto e = st.error();
@@ -309,7 +350,7 @@ Result<ChainTail> chainEntries(ChainTail tail, std::vector<AuditEntry>& entries)
   for (auto& e : entries) {
     e.seq = tail.seq + 1;
     e.prev_hash = std::move(tail.hash);
-    e.hash = entryHash(e);
+    e.hash = keyedEntryHash(chain_key, e);
     tail.seq = e.seq;
     tail.hash = e.hash;
   }
@@ -326,12 +367,50 @@ std::string_view chainProblemName(ChainProblem p) {
     case ChainProblem::SeqGap: return "seq-gap";
     case ChainProblem::AnchorMismatch: return "anchor-mismatch";
     case ChainProblem::Truncated: return "truncated";
+    case ChainProblem::UnkeyedRow: return "unkeyed-row";
+    case ChainProblem::StartMarker: return "start-marker";
+    case ChainProblem::AnchorForged: return "anchor-forged";
   }
   return "hash-mismatch";
 }
 
-ChainVerifier::ChainVerifier(std::optional<ChainAnchor> anchor) : anchor_(std::move(anchor)) {
+std::string_view anchorStatusName(AnchorStatus s) {
+  switch (s) {
+    case AnchorStatus::None: return "none";
+    case AnchorStatus::Ok: return "ok";
+    case AnchorStatus::Truncated: return "truncated";
+    case AnchorStatus::Rewritten: return "rewritten";
+  }
+  return "none";
+}
+
+void addReportBreak(VerifyReport& report, ChainBreak b) {
+  report.ok = false;
+  ++report.break_count;
+  const auto at = std::upper_bound(report.breaks.begin(), report.breaks.end(), b.seq,
+                                   [](std::int64_t seq, const ChainBreak& x) { return seq < x.seq; });
+  report.breaks.insert(at, std::move(b));
+  if (report.breaks.size() > kMaxReportedBreaks) report.breaks.pop_back();
+}
+
+ChainVerifier::ChainVerifier(ChainKeying keying, std::optional<ChainAnchor> anchor)
+    : keying_(std::move(keying)), anchor_(std::move(anchor)) {
   report_.head_hash = std::string(kGenesisHash);
+  if (keying_.key == nullptr) return;  // an unkeyed log: every row must be v1
+  if (!keying_.start_marker) {
+    addBreak(0, ChainProblem::StartMarker,
+             "the marker of where the keyed chain begins (deployment secret '" + std::string(kChainStartSecretName) +
+                 "') is missing, so unkeyed (v1) rows cannot be told from rows rewritten without the master key: "
+                 "check the log against a published anchor");
+  } else if (auto seq = readChainStartMarker(*keying_.key, *keying_.start_marker)) {
+    last_unkeyed_seq_ = *seq;
+  } else {
+    addBreak(0, ChainProblem::StartMarker,
+             "the marker of where the keyed chain begins (deployment secret '" + std::string(kChainStartSecretName) +
+                 "') does not check with the audit-chain secret: it was altered");
+  }
+  // Without a trustworthy marker, no v1 row is accepted: rows of the keyed era are all v2.
+  report_.keyed_from_seq = last_unkeyed_seq_.value_or(0) + 1;
 }
 
 void ChainVerifier::addBreak(std::int64_t seq, ChainProblem problem, std::string message) {
@@ -342,27 +421,59 @@ void ChainVerifier::addBreak(std::int64_t seq, ChainProblem problem, std::string
 
 void ChainVerifier::add(const AuditRow& e) {
   const std::int64_t expected_seq = report_.last_seq + 1;
+  const std::string seq_text = std::to_string(e.seq);
   if (e.seq != expected_seq) {
     addBreak(expected_seq, ChainProblem::SeqGap,
              "seq " + std::to_string(expected_seq) +
                  (e.seq - 1 > expected_seq ? " to " + std::to_string(e.seq - 1) : std::string()) +
-                 " missing (next row is seq " + std::to_string(e.seq) + "): rows were deleted");
+                 " missing (next row is seq " + seq_text + "): rows were deleted");
   } else if (e.prev_hash != report_.head_hash) {
     addBreak(e.seq, ChainProblem::PrevHashMismatch,
-             "seq " + std::to_string(e.seq) + " does not link to the row before it: rows were inserted or " +
+             "seq " + seq_text + " does not link to the row before it: rows were inserted or " +
                  "removed and renumbered, or the previous row was altered and re-hashed");
   }
-  canonical_.clear();
-  appendCanonical(canonical_, e, e.kind, e.outcome);
-  if (ids::sha256Hex(canonical_) != e.hash) {
+  const auto version = chainVersionOf(e.hash);
+  bool matches = false;
+  if (version == ChainVersion::V1) {
+    ++report_.unkeyed_rows;
+    canonical_.clear();
+    appendCanonical(canonical_, e, e.kind, e.outcome, ChainVersion::V1);
+    matches = ids::sha256Hex(canonical_) == e.hash;
+    // A v1 row is only believable where the log was written before the chain was keyed.
+    if (keying_.key != nullptr && (keyed_seen_ || !last_unkeyed_seq_ || e.seq > *last_unkeyed_seq_)) {
+      addBreak(e.seq, ChainProblem::UnkeyedRow,
+               "seq " + seq_text + " carries an unkeyed (v1) hash where the keyed chain had begun" +
+                   (last_unkeyed_seq_ ? " (after seq " + std::to_string(*last_unkeyed_seq_) + ")" : std::string()) +
+                   ": it was written or rewritten by someone without the master key");
+      matches = true;  // one break per row
+    }
+  } else if (version == ChainVersion::V2) {
+    keyed_seen_ = true;
+    if (keying_.key == nullptr) {
+      if (report_.keyed_from_seq == 0) {
+        report_.keyed_from_seq = e.seq;
+        addBreak(e.seq, ChainProblem::StartMarker,
+                 "seq " + seq_text + " is keyed (v2) but the database has no audit-chain secret to check it with: " +
+                     "the data_keys row 'audit-chain' was deleted");
+      }
+      matches = true;  // reported once above
+    } else {
+      canonical_.clear();
+      appendCanonical(canonical_, e, e.kind, e.outcome, ChainVersion::V2);
+      const std::string expected = std::string(kKeyedHashPrefix) + crypto::hmacSha256Hex(*keying_.key, canonical_);
+      matches = ids::constantTimeEquals(expected, e.hash);
+    }
+  }
+  if (!matches) {
     addBreak(e.seq, ChainProblem::HashMismatch,
-             "seq " + std::to_string(e.seq) + " does not match its hash: the row was altered after it was written");
+             "seq " + seq_text + " does not match its hash: the row was altered after it was written");
   }
   if (anchor_ && e.seq == anchor_->seq) {
     anchor_seen_ = true;
     if (e.hash != anchor_->hash) {
+      report_.anchor.status = AnchorStatus::Rewritten;
       addBreak(e.seq, ChainProblem::AnchorMismatch,
-               "seq " + std::to_string(e.seq) + " has another hash than the anchor: the log was rewritten up to here");
+               "seq " + seq_text + " has another hash than the anchor: the log was rewritten up to here");
     }
   }
   report_.last_seq = e.seq;
@@ -371,10 +482,20 @@ void ChainVerifier::add(const AuditRow& e) {
 }
 
 VerifyReport ChainVerifier::finish() {
-  if (anchor_ && !anchor_seen_ && anchor_->seq > report_.last_seq) {
-    addBreak(report_.last_seq + 1, ChainProblem::Truncated,
-             "the log ends at seq " + std::to_string(report_.last_seq) + " but the anchor names seq " +
-                 std::to_string(anchor_->seq) + ": rows after " + std::to_string(report_.last_seq) + " were removed");
+  report_.anchor.anchor = anchor_;
+  if (anchor_) {
+    if (!anchor_seen_ && anchor_->seq > report_.last_seq) {
+      report_.anchor.status = AnchorStatus::Truncated;
+      addBreak(report_.last_seq + 1, ChainProblem::Truncated,
+               "the log ends at seq " + std::to_string(report_.last_seq) + " but the anchor names seq " +
+                   std::to_string(anchor_->seq) + ": rows after " + std::to_string(report_.last_seq) + " were removed");
+    } else if (!anchor_seen_ && anchor_->seq > 0) {
+      report_.anchor.status = AnchorStatus::Rewritten;
+      addBreak(anchor_->seq, ChainProblem::AnchorMismatch,
+               "the anchor's row, seq " + std::to_string(anchor_->seq) + ", is missing from the log");
+    } else if (report_.anchor.status == AnchorStatus::None) {
+      report_.anchor.status = AnchorStatus::Ok;  // seen with its hash, or seq 0: the empty log's anchor
+    }
   }
   if (!report_.ok) {
     std::sort(report_.breaks.begin(), report_.breaks.end(),

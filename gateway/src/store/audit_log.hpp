@@ -1,14 +1,22 @@
 #pragma once
-// Decision and disclosure log (docs/privacy.md §11): append-only and hash-chained, in the
-// gateway's own database (table audit_log of schema v3), so a decision and the outbox change it
-// causes commit in the same transaction. Rows hold internal ids, codes and outcomes only: never
-// names, birth dates, MRNs or clinical values.
+// Decision and disclosure log (docs/privacy.md §11): append-only and chained, in the gateway's
+// own database (table audit_log of schema v3), so a decision and the outbox change it causes
+// commit in the same transaction. Rows hold internal ids, codes and outcomes only: never names,
+// birth dates, MRNs or clinical values.
 //
-// Chain: row N stores prev_hash = hash of row N-1 (64 zeros for seq 1) and
-// hash = entryHash(row N), a SHA-256 over canonicalAuditBytes(row N), which covers every column
-// except hash itself. verify recomputes it all. An attacker who can write the file can
-// still rewrite the whole chain from some row on, or cut its tail: keep the head (seq, hash) of
-// each verify report somewhere else and pass it back as an anchor to detect that.
+// Chain: row N stores prev_hash = hash of row N-1 (64 zeros for seq 1) and hash = a digest of
+// canonicalAuditBytes(row N), which covers every column except hash itself. Two versions, told
+// apart by the hash's form:
+//   v1 (rows written before the chain was keyed): 64 hex digits, plain SHA-256 of the
+//      "gw-audit-v1" bytes. Anyone who can write the database can recompute it.
+//   v2 (every row written since): "v2:" + 64 hex digits, HMAC-SHA256 of the "gw-audit-v2"
+//      bytes under the audit-chain secret (store/keyring.hpp, wrapped by the master key), so a
+//      rewritten row cannot be re-sealed without the master key. The first v2 row links to the
+//      last v1 row; a keyed start marker (chainStartMarker) records where v2 begins, so the log
+//      cannot be rewritten as v1 rows either.
+// A chain alone cannot show that its tail was cut: the gateway publishes its head (seq, hash) to
+// a sink the database's writer cannot rewrite (audit/anchor_file.hpp), and verify checks the
+// log against the latest published anchor.
 //
 // This header is backend-neutral: the store computes seq and hashes (chainEntries) inside its
 // write transaction and verifies with ChainVerifier over rows any backend reads back.
@@ -18,6 +26,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/crypto.hpp"
 #include "common/error.hpp"
 #include "privacy/data_class.hpp"
 
@@ -136,16 +145,35 @@ AuditRow toAuditRow(AuditEntry e);
 /// row was altered: `audit verify` reports it).
 Result<AuditEntry> fromAuditRow(AuditRow row);
 
-/// The bytes hashed for a row: "gw-audit-v1\n", then for each column in table order (seq,
-/// at_ms, kind, actor, clinic, patient_key, partner_id, purpose, resource_type, resource_id,
-/// classes, labels, consent_id, consent_version, outcome, reason, policy_version, detail,
-/// prev_hash) "<name>:<byte length>:<value>\n", integers in decimal, kind and outcome by their
-/// names. Length prefixes make it unambiguous whatever the values contain. Published so an
-/// export can be checked elsewhere.
-std::string canonicalAuditBytes(const AuditEntry& e);
-std::string canonicalAuditBytes(const AuditRow& row);
-/// Lowercase hex SHA-256 of canonicalAuditBytes(e).
+/// Which digest a row's hash is (see the top of this file).
+enum class ChainVersion { V1, V2 };
+/// Prefix of a v2 (keyed) hash.
+inline constexpr std::string_view kKeyedHashPrefix = "v2:";
+/// V1 for 64 lowercase hex digits, V2 for "v2:" + 64 lowercase hex digits, nullopt otherwise.
+std::optional<ChainVersion> chainVersionOf(std::string_view hash);
+
+/// The bytes hashed for a row: "gw-audit-v1\n" (v2: "gw-audit-v2\n"), then for each column in
+/// table order (seq, at_ms, kind, actor, clinic, patient_key, partner_id, purpose, resource_type,
+/// resource_id, classes, labels, consent_id, consent_version, outcome, reason, policy_version,
+/// detail, prev_hash) "<name>:<byte length>:<value>\n", integers in decimal, kind and outcome by
+/// their names. Length prefixes make it unambiguous whatever the values contain. Published so an
+/// export can be checked elsewhere (v2 with the audit-chain secret).
+std::string canonicalAuditBytes(const AuditEntry& e, ChainVersion version = ChainVersion::V1);
+std::string canonicalAuditBytes(const AuditRow& row, ChainVersion version = ChainVersion::V1);
+/// v1: lowercase hex SHA-256 of canonicalAuditBytes(e). What rows written before the chain was
+/// keyed carry, and what someone without the master key can compute.
 std::string entryHash(const AuditEntry& e);
+/// v2: "v2:" + lowercase hex HMAC-SHA256 of canonicalAuditBytes(e, V2) under `chain_key`.
+std::string keyedEntryHash(const crypto::SecretKey& chain_key, const AuditEntry& e);
+
+/// The deployment secret (Store::deploymentSecret's table) that records where the keyed chain
+/// begins: written with the audit-chain secret, in the same transaction.
+inline constexpr std::string_view kChainStartSecretName = "audit-chain-start";
+/// "<last v1 seq>:<hex HMAC-SHA256 of "gw-audit-v2-start|<seq>">": rows up to that seq may be v1,
+/// every later row must be v2. Keyed, so it cannot be moved without the master key.
+std::string chainStartMarker(const crypto::SecretKey& chain_key, std::int64_t last_unkeyed_seq);
+/// The seq a marker names; nullopt when it is malformed or its MAC does not check.
+std::optional<std::int64_t> readChainStartMarker(const crypto::SecretKey& chain_key, std::string_view marker);
 
 /// Field checks made before an entry is appended (a bad one is a bug: ErrorCode::Internal with
 /// where = "audit_log.<field>"). Exposed for callers that build entries early.
@@ -158,8 +186,9 @@ struct ChainTail {
 };
 
 /// Checks every entry (the first bad one is an error naming its index; nothing is changed),
-/// then fills seq, prev_hash and hash of each, continuing `tail`. Returns the new tail.
-Result<ChainTail> chainEntries(ChainTail tail, std::vector<AuditEntry>& entries);
+/// then fills seq, prev_hash and hash (v2, under `chain_key`) of each, continuing `tail`.
+/// Returns the new tail.
+Result<ChainTail> chainEntries(const crypto::SecretKey& chain_key, ChainTail tail, std::vector<AuditEntry>& entries);
 
 enum class ChainProblem {
   HashMismatch,      // the row's content no longer matches its hash: the row was altered
@@ -168,6 +197,10 @@ enum class ChainProblem {
   SeqGap,            // seq jumps: rows were deleted
   AnchorMismatch,    // the anchor row's hash differs: the chain was rewritten up to there
   Truncated,         // the anchor row is gone: the tail of the log was cut
+  UnkeyedRow,        // a v1 (unkeyed) row where the keyed chain had begun: rewritten without the key
+  StartMarker,       // where the keyed chain begins is unknown (marker missing or altered) or the
+                     // audit-chain secret is gone while keyed rows exist
+  AnchorForged,      // a published anchor line fails its MAC: altered, or not written by this database
 };
 std::string_view chainProblemName(ChainProblem p);  // "hash-mismatch", "prev-hash-mismatch", ...
 
@@ -177,10 +210,30 @@ struct ChainBreak {
   std::string message;  // what is wrong, for people
 };
 
-/// A (seq, hash) recorded earlier from a good verify report.
+/// A (seq, hash) recorded earlier: published by the gateway (audit/anchor_file.hpp) or kept
+/// from a good verify report.
 struct ChainAnchor {
   std::int64_t seq = 0;
   std::string hash;
+  friend bool operator==(const ChainAnchor&, const ChainAnchor&) = default;
+};
+
+/// How the log compares with the anchor it was checked against.
+enum class AnchorStatus {
+  None,       // no anchor to check against
+  Ok,         // the row at the anchor's seq has the anchor's hash
+  Truncated,  // the log ends before the anchor's seq
+  Rewritten,  // the row at the anchor's seq has another hash
+};
+std::string_view anchorStatusName(AnchorStatus s);  // "none", "ok", "truncated", "rewritten"
+
+struct AnchorCheck {
+  AnchorStatus status = AnchorStatus::None;
+  std::optional<ChainAnchor> anchor;  // the anchor checked against
+  std::string source = "none";        // "none", "argument", or "file <path>" (filled by the caller)
+  std::int64_t published_at_ms = 0;   // when a file anchor was published (0: not from a file)
+  std::int64_t lines = 0;             // anchor lines read from the file
+  std::int64_t forged_lines = 0;      // of those, lines whose MAC does not check
 };
 
 struct VerifyReport {
@@ -189,17 +242,32 @@ struct VerifyReport {
   std::int64_t last_seq = 0;  // seq of the last row (0: empty log)
   std::string head_hash;      // its stored hash (genesis when empty): record it as an anchor
   std::int64_t break_count = 0;
-  std::vector<ChainBreak> breaks;  // the first kMaxReportedBreaks, in seq order
+  std::vector<ChainBreak> breaks;   // the first kMaxReportedBreaks, in seq order
+  std::int64_t unkeyed_rows = 0;    // v1 rows (written before the chain was keyed)
+  std::int64_t keyed_from_seq = 0;  // first seq that must be keyed (v2); 0: the database has no chain key
+  AnchorCheck anchor;
 };
+
+/// Records a break found outside the rows (a forged anchor line): the report is no longer ok.
+void addReportBreak(VerifyReport& report, ChainBreak b);
 inline constexpr std::size_t kMaxReportedBreaks = 20;
 
-/// Checks rows fed in seq order: each row's hash, its link to the previous row and seq
-/// continuity from 1. Continues past a break (links are checked against the stored hashes, so
-/// one altered row is one break). The store feeds it the whole table in chunks, so memory stays
-/// flat for millions of rows.
+/// What the verifier knows about the keyed chain of the database it reads.
+struct ChainKeying {
+  /// The audit-chain secret; null when the database has none (a log written entirely before the
+  /// chain was keyed, opened read-only so none could be made).
+  const crypto::SecretKey* key = nullptr;
+  /// The stored kChainStartSecretName value; nullopt when there is none.
+  std::optional<std::string> start_marker;
+};
+
+/// Checks rows fed in seq order: each row's hash (v1 or v2 by its form), its link to the previous
+/// row, seq continuity from 1, and that no v1 row follows the keyed chain's start. Continues past
+/// a break (links are checked against the stored hashes, so one altered row is one break). The
+/// store feeds it the whole table in chunks, so memory stays flat for millions of rows.
 class ChainVerifier {
  public:
-  explicit ChainVerifier(std::optional<ChainAnchor> anchor = std::nullopt);
+  explicit ChainVerifier(ChainKeying keying, std::optional<ChainAnchor> anchor = std::nullopt);
   void add(const AuditRow& row);
   /// Seq of the last row added (0 before any): read the next chunk after it.
   std::int64_t lastSeq() const { return report_.last_seq; }
@@ -208,6 +276,9 @@ class ChainVerifier {
 
  private:
   void addBreak(std::int64_t seq, ChainProblem problem, std::string message);
+  ChainKeying keying_;
+  std::optional<std::int64_t> last_unkeyed_seq_;  // from the start marker
+  bool keyed_seen_ = false;
   std::optional<ChainAnchor> anchor_;
   bool anchor_seen_ = false;
   VerifyReport report_;

@@ -6,6 +6,7 @@
 
 #include "common/ids.hpp"
 #include "common/log.hpp"
+#include "store/audit_chain.hpp"
 #include "store/keyring.hpp"
 #include "store/store_payloads.hpp"
 
@@ -14,9 +15,6 @@ namespace {
 
 using privacy::DataClass;
 
-// Rows per verify read: large enough that the per-read cost vanishes, small enough that memory
-// does not grow with the table.
-constexpr int kVerifyChunk = 2048;
 // Rows of each kind per purge transaction: ingest waits one batch at most.
 constexpr int kPurgeBatch = 500;
 
@@ -49,7 +47,9 @@ OutboxItem itemOf(OutboxRow&& row) {
 class RecordStore final : public Store {
  public:
   RecordStore(std::unique_ptr<StoreBackend> backend, Keyring keyring)
-      : backend_(std::move(backend)), payloads_(std::move(keyring)) {}
+      : backend_(std::move(backend)),
+        chain_key_(keyring.hashKey(HashKeyPurpose::AuditChain)),
+        payloads_(std::move(keyring)) {}
 
   // --- writes ---------------------------------------------------------------------------------
 
@@ -267,15 +267,15 @@ class RecordStore final : public Store {
 
   Result<VerifyReport> verifyAudit(const std::optional<ChainAnchor>& anchor) override {
     GW_TRY(auto reader, backend_->read());
-    // Chunks until a read comes back empty: rows appended while it runs are checked too.
-    ChainVerifier verifier(anchor);
-    for (;;) {
-      GW_TRY(auto rows, reader->auditRows(verifier.lastSeq(), kVerifyChunk));
-      if (rows.empty()) break;
-      for (const auto& row : rows) verifier.add(row);
-    }
-    return verifier.finish();
+    return verifyAuditChain(*reader, &chain_key_, anchor);
   }
+
+  Result<ChainTail> auditHead() override {
+    GW_TRY(auto reader, backend_->read());
+    return reader->auditTail();
+  }
+
+  AnchorSealer anchorSealer() const override { return AnchorSealer(chain_key_); }
 
   Result<AuditPage> queryAudit(const AuditQuery& query) override {
     const int limit = std::clamp(query.limit, 1, kMaxAuditPageSize);
@@ -389,7 +389,7 @@ class RecordStore final : public Store {
   Status appendChained(StoreWriter& tx, std::vector<AuditEntry> entries) {
     if (entries.empty()) return ok();
     GW_TRY(auto tail, tx.auditTail());
-    GW_TRY(chainEntries(std::move(tail), entries));
+    GW_TRY(chainEntries(chain_key_, std::move(tail), entries));
     std::vector<AuditRow> rows;
     rows.reserve(entries.size());
     for (auto& e : entries) rows.push_back(toAuditRow(std::move(e)));
@@ -436,13 +436,21 @@ class RecordStore final : public Store {
   }
 
   std::unique_ptr<StoreBackend> backend_;
+  const crypto::SecretKey chain_key_;  // seals each audit row (v2) and each published anchor
   StorePayloads payloads_;
 };
 
 }  // namespace
 
 Result<std::unique_ptr<Store>> openStore(std::unique_ptr<StoreBackend> backend, const crypto::SecretKey& master_key) {
-  auto keyring = Keyring::open(*backend, master_key, std::chrono::system_clock::now());
+  const auto now = std::chrono::system_clock::now();
+  // Without a master key the keyring refuses below, saying which setting is missing.
+  if (auto keyed = master_key.empty() ? ok() : ensureKeyedChainStart(*backend, master_key, now); !keyed) {
+    Error e = keyed.error();
+    e.where = backend->location() + " (" + e.where + ")";
+    return e;
+  }
+  auto keyring = Keyring::open(*backend, master_key, now);
   if (!keyring) {
     Error e = keyring.error();
     e.where = backend->location() + " (" + e.where + ")";

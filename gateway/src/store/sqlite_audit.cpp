@@ -140,6 +140,19 @@ Result<std::vector<AuditRow>> selectAuditRows(Session& s, std::int64_t after_seq
   }
 }
 
+Result<ChainTail> selectAuditTail(Session& s) {
+  try {
+    std::vector<Poco::Int64> seq;
+    std::vector<std::string> hash;
+    s << "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", Poco::Data::Keywords::into(seq),
+        Poco::Data::Keywords::into(hash), Poco::Data::Keywords::now;
+    if (seq.empty()) return ChainTail{};
+    return ChainTail{seq.front(), std::move(hash.front())};
+  } catch (const Poco::Exception& e) {
+    return storageError("reading the audit log's head", e);
+  }
+}
+
 Result<std::vector<AuditRow>> selectAuditQuery(Session& s, const AuditQuery& q, int limit) {
   using Poco::Data::Keywords::bind;
   std::string sql = "SELECT " + std::string(kColumns) + " FROM audit_log WHERE seq > ?";

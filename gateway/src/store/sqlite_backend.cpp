@@ -3,6 +3,7 @@
 #include <Poco/Data/SQLite/Connector.h>
 #include <Poco/Data/SessionPool.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 
@@ -134,12 +135,107 @@ class SqliteBackend final : public StoreBackend {
   Poco::Data::SessionPool readers_;
 };
 
+// A SQLite URI for `path` (https://sqlite.org/uri.html): the characters a URI path reserves
+// are escaped; everything else is passed as is.
+std::string fileUri(const std::string& path, std::string_view query) {
+  std::string uri = "file:";
+  for (char c : path) {
+    if (c == '%' || c == '?' || c == '#') {
+      static constexpr char kHex[] = "0123456789abcdef";
+      uri += '%';
+      uri += kHex[static_cast<unsigned char>(c) >> 4];
+      uri += kHex[static_cast<unsigned char>(c) & 0x0f];
+    } else {
+      uri += c;
+    }
+  }
+  return uri + "?" + std::string(query);
+}
+
+// The database file opened read-only through a SQLite URI: reads only, on pooled connections;
+// beginWrite always fails. Nothing on the way writes to the file or next to it.
+class SqliteReadOnlyBackend final : public StoreBackend {
+ public:
+  SqliteReadOnlyBackend(std::string path, const std::string& uri, int pool_size)
+      : path_(std::move(path)), readers_("SQLite", uri, 1, std::max(1, pool_size), 60) {}
+
+  Status init() {
+    try {
+      Session s = readers_.get();
+      int tables = 0;
+      s << "SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='schema_version'", into(tables), now;
+      int version = 0;
+      if (tables > 0) s << "SELECT COALESCE(MAX(version), 0) FROM schema_version", into(version), now;
+      if (version == kSchemaVersion) return ok();
+      if (version > kSchemaVersion) {
+        return makeError(ErrorCode::Storage,
+                         "the database schema is version " + std::to_string(version) + " but this build knows up to " +
+                             std::to_string(kSchemaVersion),
+                         path_, "run a newer fhir-gateway");
+      }
+      return makeError(ErrorCode::Storage,
+                       tables == 0 ? std::string("the file is not a fhir-gateway database (it has no schema_version table)")
+                                   : "the database schema is version " + std::to_string(version) +
+                                         " and needs a migration to version " + std::to_string(kSchemaVersion) +
+                                         ", which a read-only open does not make",
+                       path_,
+                       "verify a copy without --read-only (that migrates the copy), or start the gateway of this "
+                       "version on the database once");
+    } catch (const Poco::Exception& e) {
+      return storageError("opening the database read-only", e);
+    }
+  }
+
+  std::string_view name() const override { return "sqlite"; }
+  std::string location() const override { return path_; }
+
+  Result<std::unique_ptr<StoreReader>> read() override {
+    try {
+      Session s = readers_.get();
+      s << "PRAGMA busy_timeout=10000", now;
+      return makeReader(std::move(s));
+    } catch (const Poco::Exception& e) {
+      return storageError("opening a read connection", e);
+    }
+  }
+
+  Result<std::unique_ptr<StoreWriter>> beginWrite() override {
+    return makeError(ErrorCode::Storage, "the database was opened read-only: nothing may be written to it", path_,
+                     "open it without --read-only to write");
+  }
+
+ private:
+  std::string path_;
+  Poco::Data::SessionPool readers_;
+};
+
+Result<std::unique_ptr<StoreBackend>> openReadOnly(const SqliteOptions& options) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(options.path, ec)) {
+    return makeError(ErrorCode::Storage, "there is no database file here", options.path,
+                     "check storage.sqlite_path of the config, or the --database path");
+  }
+  // A -wal file may hold committed pages not yet in the main file: read through it (mode=ro uses
+  // the existing -wal and -shm). Without one the main file is everything, and immutable=1 makes
+  // SQLite take no lock and create no -wal or -shm file.
+  const bool has_wal = std::filesystem::exists(options.path + "-wal", ec);
+  const std::string uri = fileUri(options.path, has_wal ? "mode=ro" : "immutable=1");
+  try {
+    auto backend = std::make_unique<SqliteReadOnlyBackend>(options.path, uri, options.read_pool_size);
+    GW_TRY(backend->init());
+    return std::unique_ptr<StoreBackend>(std::move(backend));
+  } catch (const Poco::Exception& e) {
+    return storageError("opening " + options.path + " read-only", e);
+  }
+}
+
 }  // namespace
 }  // namespace sqlite
 
 Result<std::unique_ptr<StoreBackend>> openSqliteBackend(const SqliteOptions& options) {
   static std::once_flag registered;
   std::call_once(registered, [] { Poco::Data::SQLite::Connector::registerConnector(); });
+  if (options.read_only) return sqlite::openReadOnly(options);
   std::error_code ec;
   const auto parent = std::filesystem::path(options.path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
@@ -160,6 +256,10 @@ Result<std::unique_ptr<StoreBackend>> openSqliteBackend(const SqliteOptions& opt
 }
 
 Result<std::unique_ptr<Store>> openSqliteStore(const SqliteOptions& options) {
+  if (options.read_only) {
+    return makeError(ErrorCode::Internal, "a store cannot be opened read-only: it makes its keys on first open",
+                     options.path, "open the backend read-only and use store::ReadOnlyAuditLog");
+  }
   if (options.master_key.empty()) {
     return makeError(ErrorCode::Config, "no master key: stored payloads are encrypted under data keys it wraps",
                      "privacy.master_key_file / privacy.master_key_env",

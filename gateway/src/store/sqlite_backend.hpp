@@ -35,6 +35,7 @@ std::int64_t i64(const Poco::Data::RecordSet& rs, std::size_t col, std::size_t r
 // Queries both kinds of connection run (on the session given).
 Result<std::vector<DataKeyRow>> selectDataKeys(Poco::Data::Session& s);
 Result<std::vector<AuditRow>> selectAuditRows(Poco::Data::Session& s, std::int64_t after_seq, int limit);
+Result<ChainTail> selectAuditTail(Poco::Data::Session& s);
 Result<std::vector<AuditRow>> selectAuditQuery(Poco::Data::Session& s, const AuditQuery& query, int limit);
 // Throws Poco::Exception: runs inside the writer's error handling.
 void insertAuditRows(Poco::Data::Session& s, const std::vector<AuditRow>& rows);

@@ -315,6 +315,20 @@ class SqliteReader final : public StoreReader {
     return selectAuditRows(s_, after_seq, limit);
   }
 
+  Result<ChainTail> auditTail() override { return selectAuditTail(s_); }
+
+  Result<std::optional<std::string>> deploymentSecret(std::string_view name_v) override {
+    try {
+      std::string name(name_v);
+      std::vector<std::string> values;
+      s_ << "SELECT value FROM deployment_secrets WHERE name=?", use(name), into(values), now;
+      if (values.empty()) return std::optional<std::string>();
+      return std::optional<std::string>(std::move(values.front()));
+    } catch (const Poco::Exception& e) {
+      return storageError("reading a deployment secret", e);
+    }
+  }
+
   Result<std::vector<AuditRow>> queryAudit(const AuditQuery& query, int limit) override {
     return selectAuditQuery(s_, query, limit);
   }

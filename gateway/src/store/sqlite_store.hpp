@@ -18,6 +18,12 @@ struct SqliteOptions {
   /// privacy.master_key_env). Used while opening only; the store keeps the unwrapped data keys,
   /// not the master key.
   crypto::SecretKey master_key;
+  /// Opens the file without writing to it: no file or folder is made, no pragma that writes, no
+  /// migration (a database that needs one is refused), and SQLite is told the file is read-only
+  /// (`mode=ro` when a -wal file exists, so committed pages still in it are read; else
+  /// `immutable=1`, which also makes no -wal or -shm file). Every write transaction fails.
+  /// For ReadOnlyAuditLog (`audit verify --read-only`, a copy of a database).
+  bool read_only = false;
 };
 
 /// Opens (creating if needed) the SQLite file in WAL mode, brings its schema up to date and
@@ -25,8 +31,9 @@ struct SqliteOptions {
 /// other than the one that wrapped the keys is a Config error naming both key ids.
 Result<std::unique_ptr<Store>> openSqliteStore(const SqliteOptions& options);
 
-/// The backend alone (options.master_key unused): opened, in WAL mode, schema up to date. For
-/// openStore (store/record_store.hpp) and tests.
+/// The backend alone (options.master_key unused): opened, in WAL mode, schema up to date (or
+/// read-only as options.read_only says). For openStore (store/record_store.hpp), ReadOnlyAuditLog
+/// (store/audit_chain.hpp) and tests.
 Result<std::unique_ptr<StoreBackend>> openSqliteBackend(const SqliteOptions& options);
 
 }  // namespace gw::store

@@ -18,6 +18,7 @@
 #include "common/error.hpp"
 #include "privacy/consent_row.hpp"
 #include "privacy/data_class.hpp"
+#include "store/audit_anchor.hpp"
 #include "store/audit_log.hpp"
 
 namespace gw::store {
@@ -226,8 +227,14 @@ class Store {
   virtual Status markConsentReconciled(std::string_view clinic, std::string_view consent_id, std::int64_t version) = 0;
 
   // --- decision and disclosure log ---
+  /// Chains the entries onto the log (v2: keyed with the audit-chain secret) in one transaction.
   virtual Status appendAudit(std::vector<AuditEntry> entries) = 0;
+  /// Checks the whole chain (store/audit_log.hpp), and the row at `anchor` when one is given.
   virtual Result<VerifyReport> verifyAudit(const std::optional<ChainAnchor>& anchor) = 0;
+  /// The log's last row (seq, hash): what an anchor publishes. Cheap: one indexed read.
+  virtual Result<ChainTail> auditHead() = 0;
+  /// Seals and checks published anchor lines with this database's audit-chain secret.
+  virtual AnchorSealer anchorSealer() const = 0;
   virtual Result<AuditPage> queryAudit(const AuditQuery& query) = 0;
 
   virtual Result<OutboxCounts> outboxCounts(std::string_view partner) = 0;

@@ -164,6 +164,10 @@ class StoreReader {
 
   /// Up to `limit` audit rows with seq > after_seq, in seq order.
   virtual Result<std::vector<AuditRow>> auditRows(std::int64_t after_seq, int limit) = 0;
+  /// The row with the highest seq; {0, genesis} when the log is empty.
+  virtual Result<ChainTail> auditTail() = 0;
+  /// The deployment secret stored under `name`; nullopt when there is none (never makes one).
+  virtual Result<std::optional<std::string>> deploymentSecret(std::string_view name) = 0;
   /// Rows matching the query's filters with seq > query.after_seq, in seq order, at most
   /// `limit` (the store asks one more than a page to tell whether there is a next one).
   virtual Result<std::vector<AuditRow>> queryAudit(const AuditQuery& query, int limit) = 0;
