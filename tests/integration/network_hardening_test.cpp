@@ -15,6 +15,18 @@
 #include "support/scratch_dir.hpp"
 
 namespace gw::test {
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitizedBuild = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kSanitizedBuild = true;
+#else
+constexpr bool kSanitizedBuild = false;
+#endif
+#else
+constexpr bool kSanitizedBuild = false;
+#endif
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -113,6 +125,25 @@ TEST_F(NetworkHardening, UnauthenticatedLargeBodiesAreRefusedWithoutBeingRead) {
   std::cout << "[ rss      ] peak RSS " << before_kb / 1024 << " MB -> " << after_kb / 1024 << " MB (+" << grown_mb
             << " MB) for " << kClients << " unauthenticated 10 MB bodies; " << refused.load() << " got 401\n";
   EXPECT_EQ(refused.load(), kClients);
+  // Every refusal was decided on the headers: the access log counts no body byte for any of them.
+  std::vector<std::string> refusal_lines;
+  for (int attempt = 0; attempt < 40 && refusal_lines.size() < kClients; ++attempt) {  // the log line follows the answer
+    if (attempt > 0) std::this_thread::sleep_for(50ms);
+    refusal_lines.clear();
+    const std::string log = gateway.log();
+    for (auto at = log.find("route=/v1/records status=401"); at != std::string::npos;
+         at = log.find("route=/v1/records status=401", at + 1)) {
+      refusal_lines.push_back(log.substr(at, log.find('\n', at) - at));
+    }
+  }
+  EXPECT_EQ(refusal_lines.size(), static_cast<std::size_t>(kClients));
+  for (const auto& line : refusal_lines) EXPECT_NE(line.find(" bytes_in=0 "), std::string::npos) << line;
+  if (kSanitizedBuild) {
+    // ASan keeps freed memory in quarantine and maps shadow memory: peak RSS measures the
+    // sanitizer there, not the gateway. The bound is checked by the plain builds.
+    std::cout << "[ rss      ] not bounded in a sanitizer build\n";
+    return;
+  }
   EXPECT_LT(grown_mb, 50.0);
 }
 
