@@ -186,7 +186,8 @@ TEST(JsonParseStrict, RefusesAnEscapedSurrogateThatIsNotAPair) {
 }
 
 TEST(JsonParseStrict, AcceptsWellFormedUtf8AndEscapes) {
-  EXPECT_TRUE(strictAccepts("{\"a\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf \xed\x9f\xbf \xee\x80\x80\"}"));
+  EXPECT_TRUE(
+      strictAccepts("{\"a\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf \xed\x9f\xbf \xee\x80\x80\"}"));
   EXPECT_TRUE(strictAccepts(R"({"a":"\ud83d\ude00 \u00e9 \\udc00 \u0000"})"));
   EXPECT_TRUE(strictAccepts("\xef\xbb\xbf{\"bom\":true}"));  // as RapidJSON always did
   EXPECT_TRUE(strictAccepts(" [1, 2.5, true, null, \"x\", {}] \r\n\t "));

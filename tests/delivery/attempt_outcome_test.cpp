@@ -59,8 +59,9 @@ TEST(Classify, ASuccessWithAKeyTwiceIsDeadNotReadByItsFirstKey) {
 }
 
 TEST(Classify, APartnerOutcomeThatIsNotUtf8IsNotKeptVerbatim) {
-  const std::string oo = "{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\",\"code\":\"invalid\","
-                         "\"diagnostics\":\"bad \xc0\xaf\"}]}";
+  const std::string oo =
+      "{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\",\"code\":\"invalid\","
+      "\"diagnostics\":\"bad \xc0\xaf\"}]}";
   const auto outcome = classify(response(422, oo));
   EXPECT_EQ(outcome.kind, Kind::Dead);
   rapidjson::Document kept;

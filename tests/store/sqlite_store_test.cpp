@@ -14,9 +14,9 @@
 #include <fstream>
 
 #include "common/ids.hpp"
+#include "store/sample_audit_entries.hpp"
 #include "store/sqlite_migrations.hpp"
 #include "store/sqlite_store.hpp"
-#include "store/sample_audit_entries.hpp"
 #include "support/log_capture.hpp"
 #include "support/test_keys.hpp"
 
@@ -153,8 +153,7 @@ TEST_F(SqliteStoreTest, FilesLeftOpenToOthersAreTightenedAtOpenWithAWarningAndAn
       EXPECT_EQ(modeOf(path() + suffix), "0600") << suffix;
     }
   }
-  EXPECT_EQ(log.find({"database_file_mode_tightened", "file=" + path() + " ", "mode_was=0644", "mode_now=0600"}).size(),
-            1u);
+  EXPECT_EQ(log.find({"database_file_mode_tightened", "file=" + path() + " ", "mode_was=0644", "mode_now=0600"}).size(), 1u);
   EXPECT_EQ(log.find({"database_file_mode_tightened", "file=" + path() + "-journal"}).size(), 1u);
   // A folder that exists is left as it is (it may be shared on purpose), and reported.
   EXPECT_EQ(modeOf(dir_ / "data"), "0755");

@@ -40,11 +40,13 @@ Status parse(std::string_view text, rapidjson::Document& doc, std::size_t base_o
 ///    ("$.clinic", "$[3].patient.mrn"), and the message names the byte of the repeat.
 /// Offsets count from the start of `text` plus `base_offset`; on failure `doc` is null. Costs one walk over the
 /// document (keys compared pairwise in small objects, sorted in large ones).
-Status parseStrict(std::string_view text, rapidjson::Document& doc, std::size_t base_offset = 0, bool allow_comments = false);
+Status parseStrict(std::string_view text, rapidjson::Document& doc, std::size_t base_offset = 0,
+                   bool allow_comments = false);
 
 /// parseStrict for the text of a file: where is "file:line:column" (for a key twice: of the repeat, and the message
 /// names its path).
-Status parseStrictFile(const std::string& file, std::string_view text, rapidjson::Document& doc, bool allow_comments = false);
+Status parseStrictFile(const std::string& file, std::string_view text, rapidjson::Document& doc,
+                       bool allow_comments = false);
 
 /// 1-based line and column of byte `offset` in `text` (for file:line:column messages).
 std::pair<std::size_t, std::size_t> lineColumn(std::string_view text, std::size_t offset);

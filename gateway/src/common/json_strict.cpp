@@ -276,20 +276,19 @@ std::optional<Failure> parseToTheEnd(std::string_view text, rapidjson::Document&
   // After the value the reader skips whitespace and stops at the end of the text, or at a NUL
   // byte, which it takes for the end.
   if (stream.Tell() != text.size()) {
-    return Failure{"a NUL byte after the JSON value", "send one JSON value with nothing after it but whitespace",
-                   stream.Tell(), {}};
+    return Failure{
+        "a NUL byte after the JSON value", "send one JSON value with nothing after it but whitespace", stream.Tell(), {}};
   }
   return std::nullopt;
 }
 
 std::optional<Failure> strictParse(std::string_view text, rapidjson::Document& doc, bool allow_comments) {
   if (const auto offset = findExcessiveNesting(text)) {
-    return Failure{"JSON nested deeper than " + std::to_string(kMaxDepth) + " levels", "flatten the document", *offset,
-                   {}};
+    return Failure{"JSON nested deeper than " + std::to_string(kMaxDepth) + " levels", "flatten the document", *offset, {}};
   }
   if (const auto offset = firstInvalidUtf8(text)) return Failure{"invalid UTF-8", std::string(kUtf8Hint), *offset, {}};
-  auto failure =
-      allow_comments ? parseToTheEnd<rapidjson::kParseCommentsFlag | rapidjson::kParseTrailingCommasFlag>(text, doc)
+  auto failure = allow_comments
+                     ? parseToTheEnd<rapidjson::kParseCommentsFlag | rapidjson::kParseTrailingCommasFlag>(text, doc)
                      : parseToTheEnd<rapidjson::kParseDefaultFlags>(text, doc);
   if (failure) return failure;
 
@@ -304,11 +303,12 @@ std::optional<Failure> strictParse(std::string_view text, rapidjson::Document& d
                      locations.keyOffset(pointer), displayPath(found.steps)};
     case Problem::SurrogateInKey:
     case Problem::SurrogateInValue: {
-      const std::size_t quote =
-          found.problem == Problem::SurrogateInKey ? locations.keyOffset(pointer) : locations.valueOffset(pointer);
+      const std::size_t quote = found.problem == Problem::SurrogateInKey ? locations.keyOffset(pointer)
+                                                                         : locations.valueOffset(pointer);
       return Failure{"a \\u escape of a lone UTF-16 surrogate in a JSON string",
                      "escape characters beyond U+FFFF as a surrogate pair (\\uD83D\\uDE00), or send them as UTF-8",
-                     loneSurrogateEscape(text, quote), {}};
+                     loneSurrogateEscape(text, quote),
+                     {}};
     }
   }
   return std::nullopt;
@@ -323,8 +323,8 @@ Status parseStrict(std::string_view text, rapidjson::Document& doc, std::size_t 
   const std::string at = "byte " + std::to_string(base_offset + failure->offset);
   if (failure->hint.empty()) failure->hint = "fix the JSON syntax at that byte offset";
   if (!failure->path.empty()) {
-    return makeError(ErrorCode::MalformedJson, failure->message + " (the repeat is at " + at + ")",
-                     std::move(failure->path), std::move(failure->hint));
+    return makeError(ErrorCode::MalformedJson, failure->message + " (the repeat is at " + at + ")", std::move(failure->path),
+                     std::move(failure->hint));
   }
   return makeError(ErrorCode::MalformedJson, std::move(failure->message), at, std::move(failure->hint));
 }

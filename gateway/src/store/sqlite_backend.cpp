@@ -122,8 +122,9 @@ void warnIfFolderIsOpen(const fs::path& folder) {
   GW_LOG(Warn, Store, "database_folder_open")
       .kv("folder", (ec ? folder : shown).lexically_normal().string())
       .kv("mode", octal(st.st_mode))
-      .kv("hint", "group and others can list the database's files: chmod 700 the folder, or give the database a "
-                  "folder of its own");
+      .kv("hint",
+          "group and others can list the database's files: chmod 700 the folder, or give the database a "
+          "folder of its own");
 }
 
 Status makePrivateFiles(const fs::path& file) {
