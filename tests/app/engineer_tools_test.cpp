@@ -153,6 +153,11 @@ TEST_F(EngineerTools, TestRequestAnswersOutputOutcomesAndDifferences) {
   EXPECT_EQ(testMappingRequest(snapshot(), "no_such_type", input).status, 404);
   EXPECT_EQ(testMappingRequest(snapshot(), "lab_result", "{").status, 400);
   EXPECT_EQ(testMappingRequest(snapshot(), "lab_result", "[{\"expected\":[]}]").status, 400);
+  // Read as strictly as POST /v1/records reads records (issue 9, defect 6).
+  const auto twice = testMappingRequest(snapshot(), "lab_result", R"({"clinic":"c1","clinic":"c2"})");
+  EXPECT_EQ(twice.status, 400);
+  EXPECT_THAT(twice.body, HasSubstr("$.clinic"));
+  EXPECT_EQ(testMappingRequest(snapshot(), "lab_result", "{\"clinic\":\"\xff\"}").status, 400);
 }
 
 // ---- CSV input mappers ----

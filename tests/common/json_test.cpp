@@ -1,9 +1,11 @@
 #include "common/json.hpp"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <chrono>
 #include <filesystem>
 #include <limits>
 #include <string>
@@ -134,6 +136,116 @@ TEST(JsonParse, RejectsExcessiveNestingBeforeRecursing) {
   // Brackets inside strings do not count.
   EXPECT_FALSE(findExcessiveNesting("[\"" + std::string(1000, '[') + "\"]"));
   EXPECT_TRUE(parse("[\"[[[\\\"[[\"]", doc));
+}
+
+}  // namespace
+}  // namespace gw::json
+
+// Strict parsing of outside input (issue 9, defect 6): RapidJSON alone accepts invalid UTF-8 in
+// strings, ignores whatever follows a NUL byte, and keeps the first of two members with one key.
+namespace gw::json {
+namespace {
+
+Error strictError(std::string_view text, std::size_t base_offset = 0, bool allow_comments = false) {
+  rapidjson::Document doc;
+  auto status = parseStrict(text, doc, base_offset, allow_comments);
+  if (status) return makeError(ErrorCode::Internal, "accepted", "nowhere");
+  EXPECT_TRUE(doc.IsNull()) << "a refused document keeps nothing of the input";
+  return status.error();
+}
+
+bool strictAccepts(std::string_view text, bool allow_comments = false) {
+  rapidjson::Document doc;
+  auto status = parseStrict(text, doc, 0, allow_comments);
+  EXPECT_TRUE(status) << status.error().describe();
+  return static_cast<bool>(status);
+}
+
+TEST(JsonParseStrict, RefusesInvalidUtf8InAStringWithItsByteOffset) {
+  // {"a":" is 6 bytes: the bad sequence starts at byte 6 of the text.
+  for (const std::string bad : {"\xff\xfe", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xed\xbf\xbf", "\xf4\x90\x80\x80",
+                                "\xf5\x80\x80\x80", "\x80", "\xe2\x82", "\xf0\x9f\x98"}) {
+    const Error e = strictError("{\"a\":\"" + bad + "\"}", 100);
+    EXPECT_EQ(e.code, ErrorCode::MalformedJson);
+    EXPECT_EQ(e.where, "byte 106");
+    EXPECT_THAT(e.message, ::testing::HasSubstr("UTF-8"));
+    EXPECT_EQ(e.message.find(bad), std::string::npos) << "the bad bytes are not echoed";
+  }
+  const Error in_key = strictError("{\"ok\":1,\"\xc0\xaf\":2}");
+  EXPECT_EQ(in_key.where, "byte 9");
+  const Error later = strictError("{\"a\":\"caf\xc3\xa9 \xff\"}");
+  EXPECT_EQ(later.where, "byte 12") << "the offset of the bad byte, not of the string";
+}
+
+TEST(JsonParseStrict, RefusesAnEscapedSurrogateThatIsNotAPair) {
+  EXPECT_EQ(strictError(R"({"a":"\udc00"})").where, "byte 6");
+  EXPECT_EQ(strictError(R"({"a":"x\ud800"})").where, "byte 7");
+  EXPECT_EQ(strictError(R"({"a":"\ud800\u0041"})").code, ErrorCode::MalformedJson);
+  EXPECT_EQ(strictError(R"({"a":["ok","\\","\uDFFF"]})").code, ErrorCode::MalformedJson);
+  EXPECT_EQ(strictError(R"({"\udc00":1})").code, ErrorCode::MalformedJson);
+}
+
+TEST(JsonParseStrict, AcceptsWellFormedUtf8AndEscapes) {
+  EXPECT_TRUE(
+      strictAccepts("{\"a\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf \xed\x9f\xbf \xee\x80\x80\"}"));
+  EXPECT_TRUE(strictAccepts(R"({"a":"\ud83d\ude00 \u00e9 \\udc00 \u0000"})"));
+  EXPECT_TRUE(strictAccepts("\xef\xbb\xbf{\"bom\":true}"));  // as RapidJSON always did
+  EXPECT_TRUE(strictAccepts(" [1, 2.5, true, null, \"x\", {}] \r\n\t "));
+}
+
+TEST(JsonParseStrict, RefusesAnyByteAfterTheValueButWhitespace) {
+  const std::string nul_then_garbage = std::string("{\"a\":1}") + '\0' + "{garbage";
+  const Error e = strictError(nul_then_garbage, 10);
+  EXPECT_EQ(e.code, ErrorCode::MalformedJson);
+  EXPECT_EQ(e.where, "byte 17");
+  EXPECT_EQ(strictError(std::string("{\"a\":1}  \n") + '\0').where, "byte 10");
+  EXPECT_EQ(strictError(std::string("[1]") + '\0' + ' ').where, "byte 3");
+  EXPECT_EQ(strictError("{\"a\":1} x").where, "byte 8");
+  EXPECT_EQ(strictError(std::string("// c\n{\"a\":1} /* d */") + '\0', 0, true).where, "byte 20");
+}
+
+TEST(JsonParseStrict, RefusesARepeatedKeyNamingItsPath) {
+  const Error e = strictError(R"({"clinic":"c1","record_id":"r","clinic":"c2"})", 5);
+  EXPECT_EQ(e.code, ErrorCode::MalformedJson);
+  EXPECT_EQ(e.where, "$.clinic");
+  EXPECT_THAT(e.message, ::testing::HasSubstr("byte 36")) << e.message;
+  EXPECT_THAT(e.message, ::testing::Not(::testing::HasSubstr("c2"))) << "values are never echoed";
+  EXPECT_EQ(strictError(R"([{"b":1},{"a":{"b":1,"c":[{"d":1,"d":1}]}}])").where, "$[1].a.c[0].d");
+  EXPECT_EQ(strictError(R"({"a":1,"\u0061":2})").where, "$.a") << "the same key after unescaping";
+  EXPECT_EQ(strictError(R"({"odd key":1,"odd key":2})").where, R"($["odd key"])");
+  EXPECT_EQ(strictError(R"({"a\"b":1,"a\"b":2})").where, R"($["a\"b"])");
+  EXPECT_EQ(strictError("// c\n{\"a\":1,\n\"a\":2,}", 0, true).where, "$.a");
+  // Keys that only look alike are distinct.
+  EXPECT_TRUE(strictAccepts(R"({"a":1,"A":2,"a ":3,"a\u0000":4,"":5,"b":{"a":6},"c":[{"a":7},{"a":8}]})"));
+}
+
+TEST(JsonParseStrict, FindsARepeatedKeyInALargeObjectWithoutComparingEveryPair) {
+  constexpr int kMembers = 100000;
+  std::string text = "{";
+  for (int i = 0; i < kMembers; ++i) text += "\"k" + std::to_string(i) + "\":" + std::to_string(i) + ",";
+  const std::string unique = text.substr(0, text.size() - 1) + "}";
+  const std::string repeated = text + "\"k77777\":0}";
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_TRUE(strictAccepts(unique));
+  EXPECT_EQ(strictError(repeated).where, "$.k77777");
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  // Comparing every pair would be 5e9 comparisons (minutes); sorting takes milliseconds.
+  EXPECT_LT(elapsed, std::chrono::seconds(5));
+}
+
+TEST(JsonParseStrict, FileErrorsSayFileLineAndColumn) {
+  rapidjson::Document doc;
+  auto dup = parseStrictFile("gateway.jsonc", "{\n  \"a\": 1,\n  \"a\": 2\n}", doc, true);
+  ASSERT_FALSE(dup);
+  EXPECT_EQ(dup.error().where, "gateway.jsonc:3:3");
+  EXPECT_THAT(dup.error().message, ::testing::HasSubstr("$.a"));
+  auto bad = parseStrictFile("m.json", "{\n\"a\":\"\xff\"}", doc);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().where, "m.json:2:6");
+  auto deep = parseStrictFile("m.json", std::string(100, '['), doc);
+  ASSERT_FALSE(deep);
+  EXPECT_EQ(deep.error().where, "m.json:1:" + std::to_string(kMaxDepth + 1));
+  EXPECT_TRUE(parseStrictFile("m.json", "{\"a\":1}\n", doc));
 }
 
 }  // namespace

@@ -101,6 +101,18 @@ TEST(GatewayConfig, SyntaxErrorHasLineAndColumn) {
   EXPECT_EQ(r.errors[0].where, "gw.json:2:14");  // the stray comma
 }
 
+TEST(GatewayConfig, AKeyTwiceIsRefusedWithItsPathAndPosition) {
+  auto r = load("{\n  \"logging\": {},\n  \"logging\": {}\n}");
+  ASSERT_FALSE(r.config);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].code, ErrorCode::Config);
+  EXPECT_EQ(r.errors[0].where, "gw.json:3:3");
+  EXPECT_THAT(r.errors[0].message, HasSubstr("$.logging"));
+  auto nul = load(std::string("{}\n") + '\0' + "{\"server\": 1}");
+  ASSERT_FALSE(nul.config);
+  EXPECT_EQ(nul.errors[0].where, "gw.json:2:1");
+}
+
 TEST(GatewayConfig, MissingFilesAreReportedWhenChecked) {
   auto r = loadText(kMinimal, "/nonexistent-dir", "gw.json", true);
   ASSERT_FALSE(r.config);

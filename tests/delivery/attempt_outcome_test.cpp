@@ -50,6 +50,25 @@ TEST(Classify, SuccessWithUnparseableBodyIsDeadAndSaysTheTransactionMayHaveCommi
   EXPECT_THAT(std::string(json::getString(oo["issue"][0], "diagnostics")), HasSubstr("may have committed"));
 }
 
+// Partner answers are outside input, read as strictly as clinic records (issue 9, defect 6).
+TEST(Classify, ASuccessWithAKeyTwiceIsDeadNotReadByItsFirstKey) {
+  const auto outcome = classify(response(200, R"({"resourceType":"Bundle","type":"transaction-response",
+      "type":"batch-response","entry":[]})"));
+  EXPECT_EQ(outcome.kind, Kind::Dead);
+  EXPECT_THAT(outcome.operation_outcome_json, HasSubstr("$.type"));
+}
+
+TEST(Classify, APartnerOutcomeThatIsNotUtf8IsNotKeptVerbatim) {
+  const std::string oo =
+      "{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\",\"code\":\"invalid\","
+      "\"diagnostics\":\"bad \xc0\xaf\"}]}";
+  const auto outcome = classify(response(422, oo));
+  EXPECT_EQ(outcome.kind, Kind::Dead);
+  rapidjson::Document kept;
+  EXPECT_TRUE(json::parseStrict(outcome.operation_outcome_json, kept)) << "what is stored and shown is valid UTF-8";
+  EXPECT_THAT(outcome.operation_outcome_json, HasSubstr("without an OperationOutcome"));
+}
+
 TEST(Classify, SuccessThatIsNotATransactionResponseIsDead) {
   EXPECT_EQ(classify(response(201, R"({"resourceType":"Patient","id":"x"})")).kind, Kind::Dead);
   EXPECT_EQ(classify(response(200, R"({"resourceType":"Bundle","type":"searchset"})")).kind, Kind::Dead);

@@ -1,5 +1,5 @@
 // Fuzzes clinic consent records as POST /v1/records reads them: the input is parsed like a
-// record body (json::parse, with the ingest path's nesting cap), then held to the validity rules
+// record body (json::parseStrict, as the ingest path reads it), then held to the validity rules
 // and turned into a consent version. The raw input also goes to the consent module's date and
 // date-time readers.
 #include <cstdint>
@@ -23,7 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   dates(text);
 
   rapidjson::Document record;
-  if (!gw::json::parse(text, record)) return 0;
+  if (!gw::json::parseStrict(text, record)) return 0;
   const auto reading = gw::consent::readConsentRecord(record);
   for (const auto& p : reading.problems) {
     if (p.path.empty() || p.reason.empty() || p.hint.empty()) __builtin_trap();  // each names where and what to do

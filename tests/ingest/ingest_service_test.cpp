@@ -412,6 +412,60 @@ TEST_F(IngestServiceTest, MalformedBodyIs400WithOffset) {
   EXPECT_THAT(reply.body, HasSubstr("byte 14"));
 }
 
+// Issue 9, defect 6: a body that is not strict JSON (invalid UTF-8, bytes after a NUL, a key twice)
+// is refused whole with 400 naming the byte or path, and nothing of it is stored.
+TEST_F(IngestServiceTest, NonStrictJsonIs400NamesWhereAndStoresNothing) {
+  const std::string patient = json::toString(parse(kPatient));  // one line, for NDJSON too
+  const std::string rx = json::toString(parse(kRx));
+  const std::size_t family = patient.find("Rivera");
+  const auto withFamily = [&](const std::string& bytes) {
+    std::string body = patient;
+    return body.replace(family, 6, bytes);
+  };
+  std::string clinic_twice = patient;
+  clinic_twice.replace(clinic_twice.find("\"clinic\":\"c1\""), 13, "\"clinic\":\"c1\",\"clinic\":\"c2\"");
+  const std::string nul_then_garbage = patient + '\0' + "{garbage";
+  struct Case {
+    std::string name;
+    std::string body;
+    std::string content_type;
+    std::string where;
+  };
+  const std::string at_family = "byte " + std::to_string(family + 3);
+  const std::string line2 = "line 2 (byte " + std::to_string(rx.size() + 1 + family + 3) + ")";
+  const std::vector<Case> cases = {
+      {"invalid UTF-8", withFamily("Riv\xff\xfe"), "application/json", at_family},
+      {"overlong", withFamily("Riv\xc0\xaf"), "application/fhir+json", at_family},
+      {"UTF-8 surrogate", withFamily("Riv\xed\xa0\x80"), "application/json", at_family},
+      {"lone escaped surrogate", withFamily("Riv\\udc00"), "application/json", at_family},
+      {"NUL then garbage", nul_then_garbage, "application/json", "byte " + std::to_string(patient.size())},
+      {"clinic twice", clinic_twice, "application/json", "$.clinic"},
+      {"clinic twice in an array", "[" + rx + "," + clinic_twice + "]", "application/json", "$[1].clinic"},
+      {"NDJSON invalid UTF-8", rx + "\n" + withFamily("Riv\xff\xfe") + "\n", "application/x-ndjson", line2},
+      {"NDJSON overlong", rx + "\n" + withFamily("Riv\xc0\xaf"), "application/x-ndjson", line2},
+      {"NDJSON NUL then garbage", rx + "\n" + nul_then_garbage + "\n", "application/x-ndjson",
+       "line 2 (byte " + std::to_string(rx.size() + 1 + patient.size()) + ")"},
+      {"NDJSON clinic twice", rx + "\n" + clinic_twice, "application/x-ndjson", "line 2, $.clinic"},
+      {"NDJSON without its type", rx + "\n" + clinic_twice, "", "line 2, $.clinic"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    const auto reply = post(c.body, c.content_type);
+    EXPECT_EQ(reply.status, 400) << reply.body;
+    rapidjson::Document outcome;
+    ASSERT_TRUE(json::parseStrict(reply.body, outcome)) << "the answer itself is valid UTF-8 JSON";
+    EXPECT_EQ(json::getString(outcome, "resourceType"), "OperationOutcome") << reply.body;
+    EXPECT_THAT(reply.body, HasSubstr("\"expression\":[\"" + c.where + "\"]")) << reply.body;
+    EXPECT_THAT(reply.body, Not(HasSubstr("Rivera")));
+    for (const char* id : {"c1:pt:A12345", "c1:rx:9001"}) {
+      auto status = store_->recordStatus("c1", id);
+      ASSERT_TRUE(status);
+      EXPECT_FALSE(status.value().has_value()) << id << " was stored";
+    }
+  }
+  EXPECT_EQ(post(patient).status, 202) << "the same record, well formed, is accepted";
+}
+
 TEST_F(IngestServiceTest, ConcurrentRequestsShareCommits) {
   constexpr int kRequests = 200;
   std::vector<std::future<Reply>> replies;

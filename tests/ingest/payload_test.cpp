@@ -31,7 +31,19 @@ TEST(Payload, MalformedNdjsonLineNamesOffsetInWholeBody) {
   auto nd = parsePayload("{\"a\":1}\n{\"a\":}\n", PayloadFormat::Ndjson, 10);
   ASSERT_FALSE(nd);
   EXPECT_EQ(nd.error().code, ErrorCode::MalformedJson);
-  EXPECT_EQ(nd.error().where, "byte 13");
+  EXPECT_EQ(nd.error().where, "line 2 (byte 13)");
+}
+
+TEST(Payload, BodiesAreReadStrictlyAndNdjsonErrorsNameTheLine) {
+  EXPECT_EQ(parsePayload("{\"a\":\"\xff\"}", PayloadFormat::Json, 10).error().where, "byte 6");
+  EXPECT_EQ(parsePayload(std::string("{\"a\":1}") + '\0' + "{", PayloadFormat::Auto, 10).error().where, "byte 7");
+  EXPECT_EQ(parsePayload("[{},{\"a\":1,\"a\":1}]", PayloadFormat::Json, 10).error().where, "$[1].a");
+  EXPECT_EQ(parsePayload("{}\n{\"a\":\"\xc0\xaf\"}", PayloadFormat::Ndjson, 10).error().where, "line 2 (byte 9)");
+  EXPECT_EQ(parsePayload("{}\n{\"a\":1,\"a\":1}", PayloadFormat::Ndjson, 10).error().where, "line 2, $.a");
+  // Without a Content-Type, a sequence of values is NDJSON whichever line is broken.
+  EXPECT_EQ(parsePayload("{\"a\":\"\xff\"}\n{}", PayloadFormat::Auto, 10).error().where, "line 1 (byte 6)");
+  EXPECT_EQ(parsePayload("{}\n{\"a\":1,\"a\":1}\n", PayloadFormat::Auto, 10).error().where, "line 2, $.a");
+  EXPECT_EQ(parsePayload("{}\n" + std::string(100000, '['), PayloadFormat::Auto, 10).error().code, ErrorCode::MalformedJson);
 }
 
 TEST(Payload, RejectsNonObjectsEmptyAndTooMany) {

@@ -615,6 +615,15 @@ TEST(MapperLoadErrors, MalformedJsonGivesFileLineColumn) {
   EXPECT_THAT(set.error().message, HasSubstr("malformed JSON"));
 }
 
+TEST(MapperLoadErrors, AKeyTwiceGivesFileLineColumnAndPath) {
+  ScratchDir dir;
+  const auto set = loadDemo(dir, "{\n  \"format\": \"gw-mapper/1\",\n  \"format\": \"gw-mapper/2\"\n}\n");
+  ASSERT_FALSE(set);
+  EXPECT_EQ(set.error().code, ErrorCode::Config);
+  EXPECT_EQ(set.error().where, where(dir, 3, 3));
+  EXPECT_THAT(set.error().message, HasSubstr("$.format"));
+}
+
 TEST(MapperLoadErrors, UnknownFunctionPointsAtItsName) {
   ScratchDir dir;
   // Line 11 of the generated file is the first template member after identifier.

@@ -4,9 +4,12 @@
 #include <Poco/Data/Session.h>
 #include <gtest/gtest.h>
 
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -16,6 +19,7 @@
 #include "store/sample_audit_entries.hpp"
 #include "store/sqlite_migrations.hpp"
 #include "store/sqlite_store.hpp"
+#include "support/log_capture.hpp"
 #include "support/test_keys.hpp"
 
 namespace gw::store {
@@ -48,6 +52,114 @@ TEST_F(SqliteStoreTest, MakesItsFolderAndAPrivateWalDatabaseAtTheCurrentSchema) 
   s << "SELECT MAX(version) FROM schema_version", into(version), now;
   EXPECT_EQ(mode, "wal");
   EXPECT_EQ(version, kSchemaVersion);
+}
+
+// Issue 9, defect 3: the WAL and shared-memory files hold record ids with MRNs and consent
+// metadata like the database itself. Whatever the umask (022 is the usual default), the folder
+// the gateway makes is 0700 and every database file 0600, also after a crash.
+class UmaskFor {
+ public:
+  explicit UmaskFor(mode_t mask) : previous_(::umask(mask)) {}
+  ~UmaskFor() { ::umask(previous_); }
+  UmaskFor(const UmaskFor&) = delete;
+  UmaskFor& operator=(const UmaskFor&) = delete;
+
+ private:
+  mode_t previous_;
+};
+
+std::string modeOf(const fs::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return "missing";
+  char text[8];
+  std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  return text;
+}
+
+void writeAuditRows(Store& store, int first, int count) {
+  for (int i = first; i < first + count; ++i) ASSERT_TRUE(store.appendAudit({test::sampleDecision(i)}));
+}
+
+TEST_F(SqliteStoreTest, UnderUmask022TheFolderIs0700AndEveryDatabaseFile0600) {
+  UmaskFor umask(022);
+  auto store = openSqliteStore({path(), true, 2, gw::test::testMasterKey()});
+  ASSERT_TRUE(store) << store.error().describe();
+  writeAuditRows(*store.value(), 0, 20);
+  ASSERT_TRUE(store.value()->queryAudit({}));  // a pooled reader maps the shared memory too
+  EXPECT_EQ(modeOf(dir_ / "data"), "0700");
+  for (const char* suffix : {"", "-wal", "-shm"}) EXPECT_EQ(modeOf(path() + suffix), "0600") << suffix;
+  EXPECT_EQ(modeOf(path() + "-journal"), "missing") << "WAL mode: no rollback journal";
+}
+
+TEST_F(SqliteStoreTest, AfterAWriterIsKilledMidWriteTheFilesAreStill0600) {
+  UmaskFor umask(022);
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(ready[0]);
+    ::umask(022);
+    auto store = openSqliteStore({path(), true, 1, gw::test::testMasterKey()});
+    if (!store) ::_exit(2);
+    for (int i = 0;; ++i) {  // writes until killed
+      if (!store.value()->appendAudit({test::sampleDecision(i)})) ::_exit(3);
+      if (i == 50 && ::write(ready[1], "w", 1) != 1) ::_exit(4);
+    }
+  }
+  ::close(ready[1]);
+  char signal = 0;
+  ASSERT_EQ(::read(ready[0], &signal, 1), 1) << "the child wrote nothing";
+  ::close(ready[0]);
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  // As the crash left them: the committed rows are in the WAL, which nobody checkpointed.
+  ASSERT_GT(fs::file_size(path() + "-wal"), 0u);
+  EXPECT_EQ(modeOf(dir_ / "data"), "0700");
+  for (const char* suffix : {"", "-wal", "-shm"}) EXPECT_EQ(modeOf(path() + suffix), "0600") << suffix;
+
+  // Reopened (SQLite recovers from the WAL), written to and read: still private.
+  auto again = openSqliteStore({path(), true, 2, gw::test::testMasterKey()});
+  ASSERT_TRUE(again) << again.error().describe();
+  auto rows = again.value()->queryAudit({});
+  ASSERT_TRUE(rows);
+  EXPECT_GE(rows.value().entries.size(), 51u) << "the rows committed before the crash are there";
+  writeAuditRows(*again.value(), 100000, 5);
+  EXPECT_EQ(modeOf(dir_ / "data"), "0700");
+  for (const char* suffix : {"", "-wal", "-shm"}) EXPECT_EQ(modeOf(path() + suffix), "0600") << suffix;
+}
+
+TEST_F(SqliteStoreTest, FilesLeftOpenToOthersAreTightenedAtOpenWithAWarningAndAnOpenFolderIsReported) {
+  {
+    auto store = openSqliteStore({path(), true, 1, gw::test::testMasterKey()});
+    ASSERT_TRUE(store);
+    writeAuditRows(*store.value(), 0, 3);
+  }
+  // As an older gateway left them under umask 022 (a journal too, as after a crash in another
+  // journal mode).
+  { std::ofstream(path() + "-journal") << ""; }
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    if (fs::exists(path() + suffix)) fs::permissions(path() + suffix, static_cast<fs::perms>(0644));
+  }
+  fs::permissions(dir_ / "data", static_cast<fs::perms>(0755));
+  gw::test::LogCapture log;
+  {
+    UmaskFor umask(022);
+    auto store = openSqliteStore({path(), true, 1, gw::test::testMasterKey()});
+    ASSERT_TRUE(store) << store.error().describe();
+    writeAuditRows(*store.value(), 10, 3);
+    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+      if (!fs::exists(path() + suffix)) continue;
+      EXPECT_EQ(modeOf(path() + suffix), "0600") << suffix;
+    }
+  }
+  EXPECT_EQ(log.find({"database_file_mode_tightened", "file=" + path() + " ", "mode_was=0644", "mode_now=0600"}).size(), 1u);
+  EXPECT_EQ(log.find({"database_file_mode_tightened", "file=" + path() + "-journal"}).size(), 1u);
+  // A folder that exists is left as it is (it may be shared on purpose), and reported.
+  EXPECT_EQ(modeOf(dir_ / "data"), "0755");
+  EXPECT_EQ(log.find({"database_folder_open", "mode=0755"}).size(), 1u);
 }
 
 TEST_F(SqliteStoreTest, ReportsUnusablePath) {

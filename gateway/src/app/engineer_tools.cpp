@@ -319,7 +319,7 @@ TestAnswer testMappingRequest(const MappingSnapshot& snapshot, std::string_view 
                                                          : "use one of the loaded record types"))};
   }
   rapidjson::Document doc;
-  if (auto parsed = json::parse(body, doc); !parsed) return {400, json::operationOutcome(parsed.error())};
+  if (auto parsed = json::parseStrict(body, doc); !parsed) return {400, json::operationOutcome(parsed.error())};
   if (!doc.IsObject() && !doc.IsArray()) {
     return {400, json::operationOutcome(makeError(ErrorCode::BadRequest, "the body must be a record or an array of cases",
                                                   "body", "send {...record...} or [{\"input\": ..., \"expected\": ...}]"))};

@@ -16,13 +16,7 @@ namespace fs = std::filesystem;
 
 Status parseFile(const fs::path& path, rapidjson::Document& doc) {
   GW_TRY(auto text, mapping::readTextFile(path));
-  auto parsed = json::parse(text, doc);
-  if (!parsed) {
-    Error e = parsed.error();
-    e.where = path.string() + (e.where.empty() ? "" : ": " + e.where);
-    return e;
-  }
-  return ok();
+  return json::parseStrictFile(path.string(), text, doc);
 }
 
 // An expected file holds one resource or an array of them: one stands for an array of one.

@@ -27,8 +27,26 @@ inline constexpr std::size_t kMaxDepth = 64;
 std::optional<std::size_t> findExcessiveNesting(std::string_view text, std::size_t max_depth = kMaxDepth);
 
 /// Parses `text` into `doc` (rejecting nesting deeper than kMaxDepth). On failure: ErrorCode::MalformedJson with the byte
-/// offset (relative to the text plus `base_offset`) and RapidJSON's reason.
+/// offset (relative to the text plus `base_offset`) and RapidJSON's reason. As lenient as RapidJSON: for JSON the
+/// gateway wrote itself (rows it stored). Anything from outside the process goes through parseStrict.
 Status parse(std::string_view text, rapidjson::Document& doc, std::size_t base_offset = 0, bool allow_comments = false);
+
+/// Parses JSON from outside the process (request bodies, partner answers, files people write) and holds it to
+/// RFC 8259 where RapidJSON alone is lenient. Besides what parse refuses, it refuses, as ErrorCode::MalformedJson:
+///  - invalid UTF-8 anywhere in the text (stray or cut sequences, overlong forms, encoded surrogates, past U+10FFFF)
+///    and a \u escape of a surrogate that is not half of a pair: where "byte N" of the bad sequence or escape;
+///  - any byte after the value but whitespace (RapidJSON stops at a NUL byte and ignores what follows): "byte N";
+///  - a key twice in one object (RapidJSON keeps both, and lookups see the first): where is the key's path
+///    ("$.clinic", "$[3].patient.mrn"), and the message names the byte of the repeat.
+/// Offsets count from the start of `text` plus `base_offset`; on failure `doc` is null. Costs one walk over the
+/// document (keys compared pairwise in small objects, sorted in large ones).
+Status parseStrict(std::string_view text, rapidjson::Document& doc, std::size_t base_offset = 0,
+                   bool allow_comments = false);
+
+/// parseStrict for the text of a file: where is "file:line:column" (for a key twice: of the repeat, and the message
+/// names its path).
+Status parseStrictFile(const std::string& file, std::string_view text, rapidjson::Document& doc,
+                       bool allow_comments = false);
 
 /// 1-based line and column of byte `offset` in `text` (for file:line:column messages).
 std::pair<std::size_t, std::size_t> lineColumn(std::string_view text, std::size_t offset);

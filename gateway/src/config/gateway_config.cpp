@@ -520,12 +520,9 @@ const Partner* GatewayConfig::findPartner(std::string_view id) const {
 LoadResult loadText(std::string_view text, const fs::path& base_dir, std::string_view label, bool check_files) {
   LoadResult result;
   rapidjson::Document doc;
-  if (auto parsed = json::parse(text, doc, 0, true); !parsed) {
+  if (auto parsed = json::parseStrictFile(std::string(label), text, doc, true); !parsed) {
     Error e = parsed.error();
-    const auto offset = json::findExcessiveNesting(text).value_or(static_cast<std::size_t>(doc.GetErrorOffset()));
-    auto [line, column] = json::lineColumn(text, offset);
     e.code = ErrorCode::Config;
-    e.where = std::string(label) + ":" + std::to_string(line) + ":" + std::to_string(column);
     result.errors.push_back(std::move(e));
     return result;
   }

@@ -65,7 +65,7 @@ std::string firstIssueCode(const rapidjson::Document& doc) {
 /// its first issue code ("" if none). Returns nullopt when the body is not one.
 std::optional<std::string> partnerOutcome(const std::string& body, std::string& json_out) {
   rapidjson::Document doc;
-  if (body.empty() || !json::parse(body, doc) || !doc.IsObject()) return std::nullopt;
+  if (body.empty() || !json::parseStrict(body, doc) || !doc.IsObject()) return std::nullopt;
   if (json::getString(doc, "resourceType") != "OperationOutcome") return std::nullopt;
   json_out = body;
   return firstIssueCode(doc);
@@ -113,7 +113,7 @@ AttemptOutcome deadSuccess(int status, std::string_view summary_suffix, const st
 AttemptOutcome classifySuccess(const HttpResult& res, std::optional<std::size_t> expected_entries) {
   const int status = res.status;
   rapidjson::Document doc;
-  if (auto parsed = json::parse(res.body, doc); !parsed) {
+  if (auto parsed = json::parseStrict(res.body, doc); !parsed) {
     return deadSuccess(status, "response is not JSON",
                        "the body is not a JSON transaction-response Bundle (" + parsed.error().message + " at " +
                            parsed.error().where + ")",

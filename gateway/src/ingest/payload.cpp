@@ -1,5 +1,9 @@
 #include "ingest/payload.hpp"
 
+#include <rapidjson/encodedstream.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
+
 #include <memory>
 
 #include "common/json.hpp"
@@ -8,6 +12,18 @@ namespace gw::ingest {
 namespace {
 
 bool isBlank(std::string_view s) { return s.find_first_not_of(" \t\r\n") == std::string_view::npos; }
+
+// Whether `body` holds two or more JSON values one after another: NDJSON sent without its
+// Content-Type. Only syntax is looked at (each line is then parsed strictly); the iterative reader
+// builds nothing and does not recurse, however deep the body.
+bool isValueSequence(std::string_view body) {
+  rapidjson::MemoryStream memory(body.data(), body.size());
+  rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> stream(memory);
+  rapidjson::BaseReaderHandler<> ignore;
+  rapidjson::Reader reader;
+  return reader.Parse<rapidjson::kParseIterativeFlag>(stream, ignore).Code() ==
+         rapidjson::kParseErrorDocumentRootNotSingular;
+}
 
 Status tooMany(std::size_t max_records) {
   return makeError(ErrorCode::PayloadTooLarge, "more than " + std::to_string(max_records) + " records in one request",
@@ -27,7 +43,11 @@ Result<std::unique_ptr<ParsedPayload>> parseNdjson(std::string_view body, std::s
     ++line_no;
     if (!isBlank(line)) {
       rapidjson::Document doc(&alloc);
-      GW_TRY(json::parse(line, doc, offset));
+      if (auto read = json::parseStrict(line, doc, offset); !read) {
+        Error e = read.error();  // where: "byte N" or the path of a repeated key
+        e.where = "line " + std::to_string(line_no) + (e.where.starts_with("$") ? ", " + e.where : " (" + e.where + ")");
+        return e;
+      }
       if (!doc.IsObject()) {
         return makeError(ErrorCode::BadRequest, "each NDJSON line must be one JSON object",
                          "line " + std::to_string(line_no) + " (byte " + std::to_string(offset) + ")");
@@ -72,14 +92,9 @@ Result<std::unique_ptr<ParsedPayload>> parsePayload(std::string_view body, Paylo
 
   auto parsed = std::make_unique<ParsedPayload>();
   auto& doc = parsed->storage;
-  if (json::findExcessiveNesting(body)) return json::parse(body, doc).error();  // says where
-  doc.Parse(body.data(), body.size());
-  if (doc.HasParseError()) {
-    // Two or more objects separated by newlines is NDJSON sent without its Content-Type.
-    if (format == PayloadFormat::Auto && doc.GetParseError() == rapidjson::kParseErrorDocumentRootNotSingular) {
-      return parseNdjson(body, max_records);
-    }
-    GW_TRY(json::parse(body, doc));  // produces the error with the byte offset
+  if (auto read = json::parseStrict(body, doc); !read) {
+    if (format == PayloadFormat::Auto && isValueSequence(body)) return parseNdjson(body, max_records);
+    return read.error();
   }
   if (doc.IsObject()) {
     parsed->records.push_back(&doc);

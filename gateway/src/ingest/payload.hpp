@@ -1,7 +1,8 @@
 #pragma once
 // Splits a POST /v1/records body into records: one JSON object, a JSON array of objects, or
-// NDJSON (one object per line). Malformed JSON fails the whole request with the byte offset:
-// nothing of a body we cannot read is stored.
+// NDJSON (one object per line). JSON is read strictly (json::parseStrict): malformed JSON, invalid
+// UTF-8, bytes after a NUL or a key twice in one object fail the whole request with the byte offset
+// or the key's path (and the line for NDJSON): nothing of a body we cannot read is stored.
 #include <rapidjson/document.h>
 
 #include <string>
@@ -27,8 +28,9 @@ struct ParsedPayload {
   std::vector<const rapidjson::Value*> records;  // in request order
 };
 
-/// Parses the body. Errors: MalformedJson with "byte N" (offset in the whole body), or
-/// BadRequest when the body is empty or holds something other than objects.
+/// Parses the body. Errors: MalformedJson with where "byte N" (offset in the whole body) or "$[3].clinic" (a key
+/// twice), prefixed for NDJSON by the line ("line 2 (byte 40)", "line 2, $.clinic"); BadRequest when the body is
+/// empty or holds something other than objects.
 Result<std::unique_ptr<ParsedPayload>> parsePayload(std::string_view body, PayloadFormat format, std::size_t max_records);
 
 }  // namespace gw::ingest

@@ -1,13 +1,11 @@
 #include "mapping/support.hpp"
 
-#include <rapidjson/error/en.h>
-
 #include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <system_error>
 
-#include "common/json_locations.hpp"
+#include "common/json.hpp"
 
 namespace gw::mapping {
 
@@ -75,14 +73,11 @@ Result<std::vector<std::filesystem::path>> listFiles(const std::filesystem::path
 }
 
 Status parseJsonFile(const std::string& file, std::string_view text, rapidjson::Document& doc, bool allow_comments) {
-  if (allow_comments) {
-    doc.Parse<rapidjson::kParseCommentsFlag | rapidjson::kParseTrailingCommasFlag>(text.data(), text.size());
-  } else {
-    doc.Parse(text.data(), text.size());
-  }
-  if (!doc.HasParseError()) return ok();
-  return makeError(ErrorCode::Config, std::string("malformed JSON: ") + rapidjson::GetParseError_En(doc.GetParseError()),
-                   json::JsonLocations::position(file, text, doc.GetErrorOffset()), "fix the JSON syntax at that position");
+  auto parsed = json::parseStrictFile(file, text, doc, allow_comments);
+  if (parsed) return ok();
+  Error e = parsed.error();
+  e.code = ErrorCode::Config;
+  return e;
 }
 
 }  // namespace gw::mapping

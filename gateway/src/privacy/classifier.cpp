@@ -1,7 +1,5 @@
 #include "privacy/classifier.hpp"
 
-#include <rapidjson/error/en.h>
-
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -107,14 +105,11 @@ Result<ParsedValueSet> parseValueSet(const fs::path& path, std::uint8_t roles, s
   buffer << in.rdbuf();
   FileReader reader(out.file, buffer.str());
   const std::string& text = reader.text();
-  if (const auto deep = json::findExcessiveNesting(text)) {
-    return makeError(ErrorCode::Config, "JSON nested too deeply", json::JsonLocations::position(out.file, text, *deep));
-  }
   rapidjson::Document doc;
-  doc.Parse(text.data(), text.size());
-  if (doc.HasParseError()) {
-    return makeError(ErrorCode::Config, std::string("malformed JSON: ") + rapidjson::GetParseError_En(doc.GetParseError()),
-                     json::JsonLocations::position(out.file, text, doc.GetErrorOffset()), "fix the JSON syntax there");
+  if (auto parsed = json::parseStrictFile(out.file, text, doc); !parsed) {
+    Error e = parsed.error();
+    e.code = ErrorCode::Config;
+    return e;
   }
   if (!doc.IsObject() || json::getString(doc, "resourceType") != "ValueSet") {
     return reader.error("/resourceType", "expected a FHIR ValueSet", "set resourceType to \"ValueSet\"");

@@ -3,9 +3,16 @@
 #include <Poco/Data/SQLite/Connector.h>
 #include <Poco/Data/SessionPool.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <vector>
 
 #include "common/log.hpp"
 #include "store/record_store.hpp"
@@ -13,6 +20,7 @@
 #include "store/sqlite_store.hpp"
 
 namespace gw::store {
+namespace fs = std::filesystem;
 namespace sqlite {
 
 using namespace Poco::Data::Keywords;
@@ -63,6 +71,90 @@ Result<std::vector<DataKeyRow>> selectDataKeys(Session& s) {
   } catch (const Poco::Exception& e) {
     return storageError("reading the data keys", e);
   }
+}
+
+namespace {
+
+// Database files are created rw------- and folders rwx------ (the umask only ever takes bits away).
+constexpr mode_t kPrivateFile = 0600;
+constexpr mode_t kPrivateFolder = 0700;
+
+std::string octal(mode_t mode) {
+  char text[8];
+  std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
+  return text;
+}
+
+Error fileError(std::string_view what, const fs::path& where, int error_number, std::string hint) {
+  return makeError(ErrorCode::Storage, std::string(what) + ": " + std::strerror(error_number), where.string(),
+                   std::move(hint));
+}
+
+}  // namespace
+
+Status makePrivateFolder(const fs::path& folder) {
+  std::vector<fs::path> missing;  // innermost first
+  std::error_code ec;
+  for (fs::path p = folder; !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
+    missing.push_back(p);
+    if (p == p.parent_path()) break;
+  }
+  for (auto p = missing.rbegin(); p != missing.rend(); ++p) {
+    // mkdir with 0700 rather than create_directories and chmod: never, even for a moment, open to others.
+    if (::mkdir(p->c_str(), kPrivateFolder) != 0 && errno != EEXIST) {
+      return fileError("cannot create the database folder", *p, errno,
+                       "create it (mode 0700, owned by the gateway's user) or point storage.sqlite_path elsewhere");
+    }
+    // A umask that takes the owner's own bits away would leave a folder the gateway cannot use.
+    if (::chmod(p->c_str(), kPrivateFolder) != 0) {
+      return fileError("cannot set the mode of the database folder", *p, errno, "check who owns it");
+    }
+  }
+  return ok();
+}
+
+void warnIfFolderIsOpen(const fs::path& folder) {
+  struct stat st {};
+  if (::stat(folder.c_str(), &st) != 0 || (st.st_mode & 077) == 0) return;
+  // A folder the gateway did not create may be shared on purpose (a backup group): it is not
+  // changed. The files in it are 0600 whatever the folder allows; others can still list them.
+  std::error_code ec;
+  const fs::path shown = fs::absolute(folder, ec);
+  GW_LOG(Warn, Store, "database_folder_open")
+      .kv("folder", (ec ? folder : shown).lexically_normal().string())
+      .kv("mode", octal(st.st_mode))
+      .kv("hint",
+          "group and others can list the database's files: chmod 700 the folder, or give the database a "
+          "folder of its own");
+}
+
+Status makePrivateFiles(const fs::path& file) {
+  // The database file first: SQLite creates its -wal, -shm and -journal files with the mode of
+  // the database file, so a file it created under the process's default umask (0644) had open
+  // siblings for as long as they lived.
+  if (const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, kPrivateFile); fd >= 0) {
+    ::close(fd);
+  } else if (errno != EEXIST) {
+    return fileError("cannot create the database file", file, errno,
+                     "check that its folder is writable by the gateway's user, or point storage.sqlite_path elsewhere");
+  }
+  // Files an older gateway (or a copy, or a crash before it) left open to others lose the group
+  // and other bits before anything more is written into them.
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    const fs::path path = file.string() + suffix;
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) == 0) continue;
+    const mode_t tightened = st.st_mode & 0700;
+    if (::chmod(path.c_str(), tightened) != 0) {
+      return fileError("cannot take group and other access away from a database file", path, errno,
+                       "chmod 600 it as its owner");
+    }
+    GW_LOG(Warn, Store, "database_file_mode_tightened")
+        .kv("file", path.string())
+        .kv("mode_was", octal(st.st_mode))
+        .kv("mode_now", octal(tightened));
+  }
+  return ok();
 }
 
 namespace {
@@ -232,23 +324,26 @@ Result<std::unique_ptr<StoreBackend>> openReadOnly(const SqliteOptions& options)
 }  // namespace
 }  // namespace sqlite
 
+namespace {
+// Group and other bits off for every file the process creates once it has opened the database:
+// SQLite's own files, and anything later written from what the database holds.
+constexpr mode_t kPrivateUmask = 077;
+}  // namespace
+
 Result<std::unique_ptr<StoreBackend>> openSqliteBackend(const SqliteOptions& options) {
   static std::once_flag registered;
   std::call_once(registered, [] { Poco::Data::SQLite::Connector::registerConnector(); });
+  // A read-only open (audit verify) changes nothing on disk, modes included.
   if (options.read_only) return sqlite::openReadOnly(options);
-  std::error_code ec;
-  const auto parent = std::filesystem::path(options.path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  if (ec) {
-    return makeError(ErrorCode::Storage, "cannot create the database folder: " + ec.message(), parent.string(),
-                     "create it or point storage.sqlite_path elsewhere");
-  }
+  ::umask(kPrivateUmask);
+  const fs::path file(options.path);
+  const fs::path folder = file.has_parent_path() ? file.parent_path() : fs::path(".");
+  GW_TRY(sqlite::makePrivateFolder(folder));
+  sqlite::warnIfFolderIsOpen(folder);
+  GW_TRY(sqlite::makePrivateFiles(file));
   try {
     auto backend = std::make_unique<sqlite::SqliteBackend>(options);
     GW_TRY(backend->init());
-    // The database holds clinical records: readable by the gateway's user only.
-    std::filesystem::permissions(options.path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
-                                 std::filesystem::perm_options::replace, ec);
     return std::unique_ptr<StoreBackend>(std::move(backend));
   } catch (const Poco::Exception& e) {
     return sqlite::storageError("opening " + options.path, e);

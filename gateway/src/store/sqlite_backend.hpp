@@ -13,6 +13,7 @@
 #include <Poco/Data/Session.h>
 #include <Poco/Exception.h>
 
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -24,6 +25,16 @@
 namespace gw::store::sqlite {
 
 Error storageError(std::string_view what, const Poco::Exception& e);
+
+// File modes (the database, its WAL and shared memory hold record ids with MRNs and consent metadata):
+/// Creates the missing folders of `folder`, each 0700 (an existing folder is left as it is).
+Status makePrivateFolder(const std::filesystem::path& folder);
+/// Logs a warning line when group or others may enter or list `folder`.
+void warnIfFolderIsOpen(const std::filesystem::path& folder);
+/// Creates the database `file` 0600 when missing (SQLite gives its -wal, -shm and -journal files the database file's
+/// mode) and takes group and other access from the file and those siblings when they have it, with a warning line
+/// naming each file.
+Status makePrivateFiles(const std::filesystem::path& file);
 
 std::string_view blobView(const Poco::Data::BLOB& b);
 // Copies bytes into a bound BLOB in place, reusing its buffer (assignRaw allocates anew).

@@ -1,7 +1,5 @@
 #include "validate/profile_file.hpp"
 
-#include <rapidjson/error/en.h>
-
 #include <algorithm>
 #include <fstream>
 #include <sstream>
@@ -22,16 +20,10 @@ Result<std::unique_ptr<ProfileFile>> readProfileFile(const std::filesystem::path
   std::ostringstream buffer;
   buffer << in.rdbuf();
   src->text = buffer.str();
-  if (const auto deep = json::findExcessiveNesting(src->text)) {
-    return makeError(ErrorCode::Config, "JSON nested too deeply",
-                     json::JsonLocations::position(src->file, src->text, *deep));
-  }
-  src->doc.Parse(src->text.data(), src->text.size());
-  if (src->doc.HasParseError()) {
-    return makeError(ErrorCode::Config,
-                     std::string("malformed JSON: ") + rapidjson::GetParseError_En(src->doc.GetParseError()),
-                     json::JsonLocations::position(src->file, src->text, src->doc.GetErrorOffset()),
-                     "fix the JSON syntax there");
+  if (auto parsed = json::parseStrictFile(src->file, src->text, src->doc); !parsed) {
+    Error e = parsed.error();
+    e.code = ErrorCode::Config;
+    return e;
   }
   if (!src->doc.IsObject()) return src->error("", "a profile file must hold one JSON object");
   return src;
