@@ -9,8 +9,9 @@
 namespace gw::test {
 
 /// Folder holding every file certs/make-dev-certs.sh writes (ca.crt, server.*, partner.*,
-/// client.*, gateway-client.*, expired-client.*, rogue-ca.*, rogue-client.*, rogue-server.*,
-/// other-host.*, dev-master.key). Throws std::runtime_error if the script fails.
+/// client.* (CN=clinic-c1), client-c2.*, revoked-client.* with ca-crl.pem (the CA's CRL listing
+/// it), gateway-client.*, expired-client.*, rogue-ca.*, rogue-client.*, rogue-server.*,
+/// other-host.*, dev-master.key). Keys are mode 0600. Throws std::runtime_error if the script fails.
 const std::string& devPkiDir();
 
 /// devPkiDir() + "/" + name, e.g. devPkiFile("client.crt").
