@@ -6,10 +6,12 @@
 #include <openssl/x509.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "http/server_fixture.hpp"
 #include "http/tls_context.hpp"
+#include "support/scratch_dir.hpp"
 
 namespace gw::http {
 namespace {
@@ -220,6 +222,31 @@ TEST_F(CreateErrors, KeyOfAnotherCertificate) {
   EXPECT_EQ(e.code, ErrorCode::Config);
   EXPECT_EQ(e.where, options.key_file);
   EXPECT_NE(e.message.find("does not belong"), std::string::npos);
+}
+
+// A private key others may read is no longer private: refused like the master key (0644 is
+// what a plain `cp` or an archive under umask 022 leaves).
+TEST_F(CreateErrors, ServerKeyReadableByOthersIsRefused) {
+  test::ScratchDir dir;
+  const auto key = dir.path() / "server.key";
+  std::filesystem::copy_file(test::devPkiFile("server.key"), key);
+  namespace fs = std::filesystem;
+  fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read,
+                  fs::perm_options::replace);
+  auto options = serverOptions();
+  options.key_file = key.string();
+  Error e = createError(options);
+  EXPECT_EQ(e.code, ErrorCode::Config);
+  EXPECT_EQ(e.where, key.string());
+  EXPECT_NE(e.message.find("0644"), std::string::npos) << e.describe();
+  EXPECT_NE(e.hint.find("chmod 600 '" + key.string() + "'"), std::string::npos) << e.describe();
+
+  fs::permissions(key, fs::perms::group_read | fs::perms::others_read, fs::perm_options::remove);  // now 0600
+  auto created = Server::create(options, std::make_shared<Router>());
+  EXPECT_TRUE(created) << created.error().describe();
+  fs::permissions(key, fs::perms::owner_write, fs::perm_options::remove);  // 0400 is stricter still
+  created = Server::create(options, std::make_shared<Router>());
+  EXPECT_TRUE(created) << created.error().describe();
 }
 
 TEST_F(CreateErrors, ClientCaRequiredUnlessModeIsNone) {

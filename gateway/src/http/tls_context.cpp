@@ -8,6 +8,8 @@
 #include <fstream>
 #include <memory>
 
+#include "common/crypto.hpp"
+
 namespace gw::http::detail {
 namespace ssl = boost::asio::ssl;
 namespace {
@@ -67,6 +69,8 @@ Result<ssl::context> makeServerTlsContext(const ServerOptions& options) {
 
   GW_TRY(checkReadable(options.cert_file, "server certificate", "cert_file"));
   GW_TRY(checkReadable(options.key_file, "server private key", "key_file"));
+  // Like the master key: a private key others can read is no longer private.
+  GW_TRY(crypto::checkPrivateFile(options.key_file, "the server private key", "server.tls.key_file"));
   if (SSL_CTX_use_certificate_chain_file(ctx, options.cert_file.c_str()) != 1) {
     return makeError(ErrorCode::Config, "not a usable PEM certificate chain: " + takeOpenSslError(), options.cert_file,
                      "cert_file must hold the server certificate followed by its intermediates, PEM encoded");
