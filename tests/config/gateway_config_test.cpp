@@ -130,7 +130,8 @@ std::string withClientCerts(std::string_view certs_json, std::string_view client
   text.replace(text.find(R"("client_cert": "none")"), 21,
                R"("client_ca_file": "ca.crt", "client_crl_file": "crl.pem", "client_cert": ")" + std::string(client_cert) +
                    "\"");
-  text.replace(text.find(R"("clinics": ["c1"]})"), 18, R"("clinics": ["c1"], "client_certs": )" + std::string(certs_json) + "}");
+  text.replace(text.find(R"("clinics": ["c1"]})"), 18,
+               R"("clinics": ["c1"], "client_certs": )" + std::string(certs_json) + "}");
   return text;
 }
 
@@ -179,7 +180,8 @@ TEST(GatewayConfigTokens, BindingsAndCrlNeedClientCertificates) {
   const std::string errors = allErrors(r);
   EXPECT_THAT(errors, HasSubstr("auth.tokens[0].client_certs: the token is bound to client certificates, but "
                                 "server.tls.client_cert is \"none\""));
-  EXPECT_THAT(errors, HasSubstr("server.tls.client_crl_file: a CRL checks client certificates, but client_cert is \"none\""));
+  EXPECT_THAT(errors,
+              HasSubstr("server.tls.client_crl_file: a CRL checks client certificates, but client_cert is \"none\""));
   EXPECT_TRUE(load(withClientCerts(R"(["subject:CN=clinic-c1"])", "optional")).config);
 }
 

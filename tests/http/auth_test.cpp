@@ -215,11 +215,20 @@ class BoundTokenOverTlsTest : public ::testing::Test {
  protected:
   void start(ClientCertMode mode = ClientCertMode::Required) {
     auth_ = std::make_unique<Authenticator>(std::vector<TokenEntry>{
-        {"clinic-c1", hashToken("dev-ingest-c1"), {Role::Ingest}, {"c1"},
+        {"clinic-c1",
+         hashToken("dev-ingest-c1"),
+         {Role::Ingest},
+         {"c1"},
          {"subject:CN=clinic-c1,O=fhir-gateway development"}},
-        {"clinic-c1-fp", hashToken("dev-ingest-c1-fp"), {Role::Ingest}, {"c1"},
+        {"clinic-c1-fp",
+         hashToken("dev-ingest-c1-fp"),
+         {Role::Ingest},
+         {"c1"},
          {"sha256:" + test::devCertFingerprint("client")}},
-        {"clinic-c2", hashToken("dev-ingest-c2"), {Role::Ingest}, {"c2"},
+        {"clinic-c2",
+         hashToken("dev-ingest-c2"),
+         {Role::Ingest},
+         {"c2"},
          {"subject:CN=clinic-c2,O=fhir-gateway development", "sha256:" + test::devCertFingerprint("client-c2")}},
     });
     auto router = std::make_shared<Router>();

@@ -202,8 +202,7 @@ TEST_F(TlsGateway, TokenBoundToClinicC1CertificateIsRefusedWithClinicC2Certifica
   EXPECT_TRUE(std::regex_search(text, std::regex("request .*route=/v1/records status=202 .*token=clinic-c1 client=\"" +
                                                  std::string(kC1Subject) + "\" client_sha256=" + fingerprint)))
       << text;
-  EXPECT_TRUE(std::regex_search(text, std::regex("request .*status=401 .*client_sha256=" +
-                                                 devCertFingerprint("client-c2"))))
+  EXPECT_TRUE(std::regex_search(text, std::regex("request .*status=401 .*client_sha256=" + devCertFingerprint("client-c2"))))
       << text;
   EXPECT_THAT(text, HasSubstr("auth_failed reason=certificate_not_bound token=clinic-c1"));
   EXPECT_THAT(text, Not(HasSubstr("dev-ingest"))) << "a token never reaches the log";
@@ -246,8 +245,7 @@ TEST_F(TlsGateway, TestsslFindsOnlyTls12PlusStrongCiphersNoRenegotiationNoCompre
   ASSERT_TRUE(start({"optional", false})) << log();
   const std::string json = (dir_ / "testssl.json").string();
   const std::string command = "testssl --quiet --color 0 --warnings off -n none -p -s -f -R -C --jsonfile '" + json +
-                              "' 127.0.0.1:" + std::to_string(port_) + " > '" + (dir_ / "testssl.out").string() +
-                              "' 2>&1";
+                              "' 127.0.0.1:" + std::to_string(port_) + " > '" + (dir_ / "testssl.out").string() + "' 2>&1";
   ASSERT_EQ(std::system(command.c_str()), 0) << readFile((dir_ / "testssl.out").string());
   const std::string output = readFile((dir_ / "testssl.out").string());
 

@@ -84,8 +84,7 @@ void writeDevCrl(const std::string& path, std::string_view ca, const std::vector
 
   OsslPtr<X509_CRL, X509_CRL_free> crl(X509_CRL_new());
   OsslPtr<ASN1_TIME, ASN1_TIME_free> last(X509_time_adj_ex(nullptr, 0, -3600, nullptr));
-  OsslPtr<ASN1_TIME, ASN1_TIME_free> next(
-      X509_time_adj_ex(nullptr, 0, static_cast<long>(next_update.count()), nullptr));
+  OsslPtr<ASN1_TIME, ASN1_TIME_free> next(X509_time_adj_ex(nullptr, 0, static_cast<long>(next_update.count()), nullptr));
   bool fine = crl && last && next && X509_CRL_set_version(crl.get(), 1) == 1 &&
               X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(ca_cert.get())) == 1 &&
               X509_CRL_set1_lastUpdate(crl.get(), last.get()) == 1 && X509_CRL_set1_nextUpdate(crl.get(), next.get()) == 1;
