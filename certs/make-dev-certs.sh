@@ -18,8 +18,9 @@
 #   rogue-server.crt/.key         server cert with the right SANs but signed by the rogue CA
 #   other-host.crt/.key           server cert from the dev CA for other.example / 10.0.0.1 only
 # and dev-master.key, a development master key for data at rest (privacy.master_key_file: 64 hex
-# digits, mode 0600). Every private key is written with mode 0600: the gateway refuses a server
-# key or master key that group or others may read.
+# digits, mode 0600), and DEVELOPMENT-ONLY, the marker by which the gateway knows this folder.
+# Every private key is written with mode 0600: the gateway refuses a server key or master key
+# that group or others may read.
 # Existing files are kept unless FORCE=1, so repeated runs are cheap. dev-master.key is kept even
 # with FORCE=1 (a new one would make databases written with the old one unreadable): delete it
 # to get a new one.
@@ -35,6 +36,14 @@ if [[ ! -f dev-master.key ]]; then
   chmod 600 dev-master.key.tmp
   mv dev-master.key.tmp dev-master.key
 fi
+
+# The gateway recognises this folder's keys as development material: it refuses the master key
+# unless the config says "deployment": "development", and warns about the PKI at every start.
+cat > DEVELOPMENT-ONLY <<'TXT'
+Throw-away development keys and certificates made by certs/make-dev-certs.sh.
+Never use them for real patient data: fhir-gateway refuses dev-master.key unless the config
+says "deployment": "development", and warns at every start while any file here is in use.
+TXT
 
 if [[ -f ca.crt && -f rogue-client.crt && -f other-host.crt && -f client-c2.crt && -f ca-crl.pem &&
       "${FORCE:-0}" != 1 ]]; then

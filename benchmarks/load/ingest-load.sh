@@ -13,6 +13,7 @@ cmake --preset release >/dev/null && cmake --build --preset release --target fhi
 "$repo/certs/make-dev-certs.sh" "$work/pki" >/dev/null
 cat > "$work/gw.json" <<JSON
 {
+  "deployment": "development",
   "server": {"address": "127.0.0.1", "port": 8444, "threads": 2,
              "tls": {"cert_file": "$work/pki/server.crt", "key_file": "$work/pki/server.key", "client_cert": "none"}},
   "auth": {"tokens": [{"id": "clinic-c1", "sha256": "16fe3168dfc75472f79c00f62f719efaa73e9881e57cca363e1d0f945b24d372",

@@ -26,6 +26,7 @@
 #include "common/json.hpp"
 #include "common/log.hpp"
 #include "config/gateway_config.hpp"
+#include "config/insecure_settings.hpp"
 #include "http/auth.hpp"
 
 namespace {
@@ -175,6 +176,9 @@ int checkConfig(const std::string& config_path) {
     return 3;
   }
   std::cout << gw::config::redactedJson(*config) << "\n";
+  for (const auto& weak : gw::config::insecureSettings(*config)) {
+    std::cerr << "warning: " << weak.key << ": " << weak.problem << "\n";
+  }
   std::cerr << config_path << ": OK\n";
   return 0;
 }

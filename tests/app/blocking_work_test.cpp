@@ -74,6 +74,7 @@ class BlockingWorkTest : public ::testing::Test {
     const std::string repo = GW_REPO_DIR;
     // One blocking thread and one waiting place, so the test can fill the pool.
     const std::string text = R"({
+      "deployment": "development",
       "server": {"port": 0, "threads": 2, "blocking_threads": 1, "blocking_queue": 1,
                  "tls": {"cert_file": ")" +
                              pki + R"(/server.crt", "key_file": ")" + pki + R"(/server.key",

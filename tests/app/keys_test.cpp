@@ -58,7 +58,7 @@ TEST_F(KeysTest, RotateThenOnlyTheNewKeyOpensTheDatabaseAndTheDataIsIntact) {
   const auto new_key = writeKey("new.key");
   auto rotated = rotateMasterKey(config_, new_key);
   ASSERT_TRUE(rotated) << rotated.error().describe();
-  EXPECT_EQ(rotated.value().data_keys, 3);
+  EXPECT_EQ(rotated.value().data_keys, 5);
 
   auto stale = openConfiguredStore(config_, 2);
   ASSERT_FALSE(stale);

@@ -92,6 +92,15 @@ TEST(Crypto, OpensTheGcmSpecificationTestVector) {
                                   "2449a6b525b16aedf5aa0de657ba637b39"));
 }
 
+TEST(Crypto, HmacSha256MatchesOpenSslCommandLine) {
+  // `echo -n "Hi There" | openssl dgst -sha256 -mac HMAC -macopt hexkey:0b...0b` (32 bytes of 0x0b)
+  const auto k = SecretKey::fromBytes(std::string(32, '\x0b')).value();
+  EXPECT_EQ(hmacSha256Hex(k, "Hi There"), "198a607eb44bfbc69903a0f1cf2bbdc5ba0aa3f3d9ae3c1c7a3b1696a0b68cf7");
+  EXPECT_EQ(hmacSha256Hex(k, "Hi There", 16), "198a607eb44bfbc69903a0f1cf2bbdc5");
+  const auto other = SecretKey::fromBytes(std::string(32, '\x0c')).value();
+  EXPECT_NE(hmacSha256Hex(other, "Hi There"), hmacSha256Hex(k, "Hi There")) << "keyed: another key, another digest";
+}
+
 TEST(Crypto, AnyFlippedBitFailsToOpenAndLeavesNoPlaintext) {
   const SecretKey k = key('b');
   const std::string sealed = seal(k, "MRN A12345 buprenorphine", "row-1").value();

@@ -24,7 +24,7 @@ using gw::test::readFile;
 
 constexpr std::string_view kMinimal = R"({
   "server": {"tls": {"cert_file": "s.crt", "key_file": "s.key", "client_cert": "none"}},
-  "auth": {"tokens": [{"id": "t1", "sha256": "16fe3168dfc75472f79c00f62f719efaa73e9881e57cca363e1d0f945b24d372",
+  "auth": {"tokens": [{"id": "t1", "sha256": "ae693067d75b6dce2b75276a441f553f12419956556b39ab8895876202b0916f",
                        "roles": ["ingest"], "clinics": ["c1"]}]},
   "storage": {"sqlite_path": "gw.db"},
   "mapping": {"format_dir": "m", "profiles_dir": "p"},
@@ -87,7 +87,7 @@ TEST(GatewayConfig, ReportsEveryProblemAtOnce) {
 
 TEST(GatewayConfig, RejectsPlainTokenInsteadOfHash) {
   std::string text(kMinimal);
-  text.replace(text.find("16fe3168"), 64, "my-secret-token");
+  text.replace(text.find("ae693067"), 64, "my-secret-token");
   auto r = load(text);
   ASSERT_FALSE(r.config);
   EXPECT_THAT(allErrors(r), HasSubstr("auth.tokens[0].sha256: expected 64 lowercase hex characters"));
@@ -111,11 +111,11 @@ TEST(GatewayConfig, RedactedDumpHasNoTokenHashesAndReadsBack) {
   auto r = load(kMinimal);
   ASSERT_TRUE(r.config);
   const auto dump = redactedJson(*r.config);
-  EXPECT_THAT(dump, Not(HasSubstr("16fe3168")));
+  EXPECT_THAT(dump, Not(HasSubstr("ae693067")));
   EXPECT_THAT(dump, HasSubstr("<redacted>"));
   // Apart from the redacted hash, the dump is a config with every default spelled out.
   std::string again = dump;
-  again.replace(again.find("<redacted>"), 10, "16fe3168dfc75472f79c00f62f719efaa73e9881e57cca363e1d0f945b24d372");
+  again.replace(again.find("<redacted>"), 10, "ae693067d75b6dce2b75276a441f553f12419956556b39ab8895876202b0916f");
   auto reread = load(again);
   ASSERT_TRUE(reread.config) << allErrors(reread);
   EXPECT_EQ(redactedJson(*reread.config), dump);

@@ -85,6 +85,27 @@ TEST_F(Cli, CheckConfigAcceptsTheShippedExampleWithTheDevPki) {
   EXPECT_THAT(r.err, HasSubstr(": OK"));
   EXPECT_THAT(r.out, HasSubstr("\"sha256\": \"<redacted>\""));
   EXPECT_THAT(r.out, Not(HasSubstr("16fe3168")));
+  // The example is the development setup: it starts, and says what makes it unfit for real data.
+  EXPECT_THAT(r.err, HasSubstr("warning: deployment: this is a development deployment"));
+  EXPECT_THAT(r.err, HasSubstr("warning: auth.tokens: token 'admin' is a published development token"));
+  EXPECT_THAT(r.err, HasSubstr("warning: privacy.master_key_file: the master key is the development key"));
+  EXPECT_THAT(r.err, HasSubstr("warning: server.tls: the server certificate or client CA comes from the development PKI"));
+}
+
+TEST_F(Cli, TheExampleWithoutItsDevelopmentLineIsRefusedTokenByTokenAndForItsMasterKey) {
+  std::string text = readFile(repoPath("gateway/config/gateway.example.jsonc"));
+  for (std::size_t p; (p = text.find("../../certs/out")) != std::string::npos;) text.replace(p, 15, devPkiDir());
+  for (std::size_t p; (p = text.find("../../")) != std::string::npos;) text.replace(p, 6, std::string(GW_REPO_DIR) + "/");
+  text.replace(text.find(R"("deployment": "development",)"), 28, "");
+  const auto config = writeConfig(text);
+  for (const char* command : {"check-config", "serve"}) {
+    auto r = run({command, "--config", config});
+    EXPECT_EQ(r.status, 3) << command << ": " << r.err;
+    for (const char* id : {"clinic-c1", "engineer", "compliance", "admin"}) {
+      EXPECT_THAT(r.err, HasSubstr("token '" + std::string(id) + "' is a published development token")) << command;
+    }
+    EXPECT_THAT(r.err, HasSubstr("the master key is the development key")) << command;
+  }
 }
 
 TEST_F(Cli, CheckConfigListsEveryProblemWithPosition) {
@@ -282,6 +303,7 @@ TEST_F(Cli, ImportConvertsACsvExportAndIngestsEveryRow) {
   const std::string repo = GW_REPO_DIR;
   const std::string pki = devPkiDir();
   const auto config = writeConfig(R"({
+  "deployment": "development",
   "server": {"address": "127.0.0.1", "port": 0,
              "tls": {"cert_file": ")" +
                                   pki + R"(/server.crt", "key_file": ")" + pki + R"(/server.key",
@@ -341,6 +363,7 @@ TEST_F(Cli, KeysRotateMovesTheDatabaseToTheNewMasterKey) {
   const std::string old_key = writeKey("old.key"), new_key = writeKey("new.key");
   const auto config_with = [&](const std::string& key) {
     return writeConfig(R"({
+  "deployment": "development",
   "server": {"tls": {"cert_file": ")" +
                        pki + R"(/server.crt", "key_file": ")" + pki + R"(/server.key", "client_cert": "none"}},
   "auth": {"tokens": []},
@@ -363,7 +386,7 @@ TEST_F(Cli, KeysRotateMovesTheDatabaseToTheNewMasterKey) {
 
   auto rotated = run({"keys", "rotate", "--config", config, "--new-master-key-file", new_key});
   ASSERT_EQ(rotated.status, 0) << rotated.err;
-  EXPECT_THAT(rotated.out, HasSubstr("re-wrapped 3 data keys"));
+  EXPECT_THAT(rotated.out, HasSubstr("re-wrapped 5 data keys"));
   EXPECT_THAT(rotated.err, HasSubstr("privacy.master_key_file"));
 
   auto stale = run({"import", "--config", config, "--mapper", "harm-reduction-weekly/weekly-export", weekly});

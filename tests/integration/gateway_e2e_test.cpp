@@ -130,6 +130,9 @@ TEST_F(GatewayEndToEnd, PatientAndPrescriptionReachThePartner) {
   EXPECT_THAT(log, Not(HasSubstr("A12345")));
   EXPECT_THAT(log, Not(HasSubstr("1988-04-02")));
   EXPECT_THAT(log, Not(HasSubstr("dev-ingest-c1")));
+  // The test deployment is a development one: every start says so, and names its published tokens.
+  EXPECT_THAT(log, HasSubstr("WARN config insecure_setting key=deployment"));
+  EXPECT_THAT(log, HasSubstr("key=auth.tokens problem=\"token 'admin' is a published development token\""));
 }
 
 TEST_F(GatewayEndToEnd, PrescriptionBeforePatientCreatesStubThenFullPatient) {
@@ -414,6 +417,18 @@ TEST_F(GatewayEndToEnd, RecordStatusIsReadableOnlyByItsClinicOrCompliance) {
   EXPECT_EQ(no_clinic.status, 400);
   EXPECT_THAT(no_clinic.body, HasSubstr("OperationOutcome"));
   EXPECT_EQ(gw.status("c1:rx:nope").status, 404);
+
+  // Each answered read is in the audit log with its caller; refused and empty reads return no data.
+  auto reads = gw.request("GET", "/v1/audit/decisions?kind=record-read&clinic=c1&mrn=A12345", "", "dev-compliance");
+  ASSERT_EQ(reads.status, 200) << reads.body;
+  const auto page = parseJson(reads.body);
+  std::vector<std::string> actors;
+  for (const auto& e : page["entries"].GetArray()) {
+    actors.emplace_back(e["actor"].GetString());
+    EXPECT_STREQ(e["clinic"].GetString(), "c1");
+    EXPECT_THAT(e["detail"]["record_key"].GetString(), Not(HasSubstr("9001"))) << "a pseudonym, not the record id";
+  }
+  EXPECT_THAT(actors, ::testing::UnorderedElementsAre("clinic-c1", "compliance"));
 }
 
 TEST_F(GatewayEndToEnd, GracefulStopExitsCleanly) {

@@ -91,6 +91,7 @@ Gateway::Gateway(const std::string& work_dir, GatewayOptions options) : dir_(wor
   }
   const std::string pki = devPkiDir();
   std::string config = R"({
+  "deployment": "development",
   "server": {"address": "127.0.0.1", "port": 0, "threads": 2, "max_body_bytes": @BODY@,
              "tls": {"cert_file": "@PKI@/server.crt", "key_file": "@PKI@/server.key",
                      "client_ca_file": "@PKI@/ca.crt", "client_cert": "required"}},

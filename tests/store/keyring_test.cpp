@@ -58,7 +58,7 @@ class KeyringTest : public ::testing::Test {
 TEST_F(KeyringTest, MakesOneWrappedKeyPerClassOnceAndReadsThemBack) {
   auto first = open();
   ASSERT_TRUE(first) << first.error().describe();
-  EXPECT_EQ(keyRows(), 3);
+  EXPECT_EQ(keyRows(), 5) << "three data keys and the two keyed-hash secrets";
   for (DataClass c : {DataClass::General, DataClass::Sud, DataClass::Mh}) EXPECT_EQ(first.value().currentVersion(c), 1u);
   const std::string general_wrapped = wrappedOf("general");
   EXPECT_EQ(general_wrapped.size(), crypto::kKeySize + crypto::kSealOverhead) << "stored wrapped, never raw";
@@ -67,9 +67,35 @@ TEST_F(KeyringTest, MakesOneWrappedKeyPerClassOnceAndReadsThemBack) {
   const auto sealed = first.value().seal(DataClass::Sud, "{\"mrn\":\"A12345\"}", ctx).value();
   auto second = open();  // a restart: the same keys come back from the table
   ASSERT_TRUE(second);
-  EXPECT_EQ(keyRows(), 3);
+  EXPECT_EQ(keyRows(), 5);
   EXPECT_EQ(wrappedOf("general"), general_wrapped);
   EXPECT_EQ(second.value().open(sealed, ctx).value(), "{\"mrn\":\"A12345\"}");
+}
+
+TEST_F(KeyringTest, KeyedHashSecretsAreWrappedDistinctAndSurviveRestartAndRotation) {
+  auto first = open('m');
+  ASSERT_TRUE(first) << first.error().describe();
+  const auto lookup = crypto::hmacSha256Hex(first.value().hashKey(HashKeyPurpose::Lookup), "c1|MRN-1");
+  const auto chain = crypto::hmacSha256Hex(first.value().hashKey(HashKeyPurpose::AuditChain), "c1|MRN-1");
+  EXPECT_NE(lookup, chain) << "one secret per purpose";
+  EXPECT_EQ(wrappedOf("lookup").size(), crypto::kKeySize + crypto::kSealOverhead) << "stored wrapped, never raw";
+
+  ASSERT_TRUE(Keyring::rotateMaster(*backend_, test::testMasterKey('m'), test::testMasterKey('n')));
+  auto rotated = open('n');
+  ASSERT_TRUE(rotated) << rotated.error().describe();
+  EXPECT_EQ(crypto::hmacSha256Hex(rotated.value().hashKey(HashKeyPurpose::Lookup), "c1|MRN-1"), lookup)
+      << "a master key rotation must not change any stored lookup key";
+  EXPECT_EQ(crypto::hmacSha256Hex(rotated.value().hashKey(HashKeyPurpose::AuditChain), "c1|MRN-1"), chain);
+}
+
+TEST_F(KeyringTest, ADatabaseWithOnlyDataKeysGetsTheKeyedHashSecretsOnOpen) {
+  ASSERT_TRUE(open('m'));
+  *session_ << "DELETE FROM data_keys WHERE data_class IN ('lookup', 'audit-chain')", now;  // as an older version left it
+  ASSERT_EQ(keyRows(), 3);
+  auto ring = open('m');
+  ASSERT_TRUE(ring) << ring.error().describe();
+  EXPECT_EQ(keyRows(), 5);
+  EXPECT_FALSE(ring.value().hashKey(HashKeyPurpose::Lookup).empty());
 }
 
 TEST_F(KeyringTest, EnvelopeHasVersionClassAndKeyVersionUpFront) {
@@ -137,7 +163,7 @@ TEST_F(KeyringTest, WrongMasterKeyIsNamedNotMistakenForDamage) {
   EXPECT_THAT(wrong.error().message,
               HasSubstr("the master key does not match the one that wrapped the data keys (id " +
                         test::testMasterKey('w').id() + ", expected " + test::testMasterKey('m').id() + ")"));
-  EXPECT_EQ(keyRows(), 3) << "nothing was made with the wrong key";
+  EXPECT_EQ(keyRows(), 5) << "nothing was made with the wrong key";
 }
 
 TEST_F(KeyringTest, AlteredWrappedKeyIsReported) {
@@ -157,10 +183,11 @@ TEST_F(KeyringTest, RotationRewrapsEveryKeyAndKeepsPayloadsReadable) {
   const auto envelope = open('m').value().seal(DataClass::Sud, "bundle", ctx).value();
   auto rotated = Keyring::rotateMaster(*backend_, test::testMasterKey('m'), test::testMasterKey('n'));
   ASSERT_TRUE(rotated) << rotated.error().describe();
-  EXPECT_EQ(rotated.value().data_keys, 3);
+  EXPECT_EQ(rotated.value().data_keys, 5);
   EXPECT_EQ(rotated.value().old_master_id, test::testMasterKey('m').id());
   EXPECT_EQ(rotated.value().new_master_id, test::testMasterKey('n').id());
-  EXPECT_THAT(rotated.value().keys, ::testing::UnorderedElementsAre("general v1", "sud v1", "mh v1"));
+  EXPECT_THAT(rotated.value().keys,
+              ::testing::UnorderedElementsAre("general v1", "sud v1", "mh v1", "lookup v1", "audit-chain v1"));
 
   EXPECT_FALSE(open('m')) << "the old master key no longer opens the keyring";
   auto ring = open('n');

@@ -534,10 +534,11 @@ TEST_P(StoreContract, RotatingTheMasterKeyKeepsEveryPayload) {
   EXPECT_THAT(wrong.error().message, HasSubstr("does not match"));
   auto rotation = store_->rotateMasterKey(gw::test::testMasterKey(), gw::test::testMasterKey('n'));
   ASSERT_TRUE(rotation) << rotation.error().describe();
-  EXPECT_EQ(rotation.value().data_keys, 3);
+  EXPECT_EQ(rotation.value().data_keys, 5);
   EXPECT_EQ(rotation.value().old_master_id, gw::test::testMasterKey().id());
   EXPECT_EQ(rotation.value().new_master_id, gw::test::testMasterKey('n').id());
-  EXPECT_THAT(rotation.value().keys, ::testing::UnorderedElementsAre("general v1", "sud v1", "mh v1"));
+  EXPECT_THAT(rotation.value().keys,
+              ::testing::UnorderedElementsAre("general v1", "sud v1", "mh v1", "lookup v1", "audit-chain v1"));
   store_.reset();
   EXPECT_FALSE(openWith(gw::test::testMasterKey()));
   store_ = open('n');

@@ -25,11 +25,11 @@ std::string makePki() {
   const auto fresh = [&] {
     std::error_code ec;
     const auto written = fs::last_write_time(stamp, ec);
-    // dev-master.key, client-c2 and the CRL came later than the first certificates: a PKI made
-    // before them is made again.
+    // dev-master.key, the marker, client-c2 and the CRL came later than the first certificates:
+    // an older PKI is made again.
     return !ec && fs::file_time_type::clock::now() - written < std::chrono::hours(24 * 30) &&
-           fs::exists(final_dir / "dev-master.key", ec) && fs::exists(final_dir / "ca-crl.pem", ec) &&
-           fs::exists(final_dir / "client-c2.crt", ec);
+           fs::exists(final_dir / "dev-master.key", ec) && fs::exists(final_dir / "DEVELOPMENT-ONLY", ec) &&
+           fs::exists(final_dir / "ca-crl.pem", ec) && fs::exists(final_dir / "client-c2.crt", ec);
   };
   if (fresh()) return final_dir.string();
   std::string tmpl = (base / "test-pki.XXXXXX").string();

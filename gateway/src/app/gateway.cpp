@@ -4,6 +4,7 @@
 #include "app/runtime.hpp"
 #include "app/settings.hpp"
 #include "common/log.hpp"
+#include "config/insecure_settings.hpp"
 #include "delivery/partner_worker.hpp"
 #include "http/server.hpp"
 
@@ -43,6 +44,10 @@ Gateway::~Gateway() { stop(); }
 
 Result<std::unique_ptr<Gateway>> Gateway::create(config::GatewayConfig config, const Clock& clock) {
   log::setLevel(config.log_level);
+  // One line per weakness, at every start, so the log of a deployment shows what it runs with.
+  for (const auto& weak : config::insecureSettings(config)) {
+    GW_LOG(Warn, Config, "insecure_setting").kv("key", weak.key).kv("problem", weak.problem);
+  }
   auto parts = std::make_unique<Parts>();
   parts->runtime = std::make_unique<Runtime>(std::move(config), clock);
   auto& runtime = *parts->runtime;

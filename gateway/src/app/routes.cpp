@@ -80,6 +80,12 @@ void recordStatus(Runtime& runtime, Request& req, const http::Principal&, Respon
     return respond(http::errorResponse(makeError(ErrorCode::NotFound, "no such record for this clinic", "record_id",
                                                  "check the record_id and clinic you posted")));
   }
+  // The answer names the record's patient, resources and partners: the read is itself logged.
+  const std::string record_key = ids::recordKey(runtime.recordKeySecret(), *clinic, req.pathParam("record_id"));
+  if (auto logged = runtime.logRead(audit::recordReadEntry(*status.value(), record_key, req.token_id, nowMillis(runtime)));
+      !logged) {
+    return respond(http::errorResponse(logged.error()));
+  }
   respond(http::jsonResponse(200, recordStatusJson(*status.value(), runtime.recordKeySecret())));
 }
 
@@ -92,7 +98,10 @@ void consents(Runtime& runtime, Request& req, const http::Principal&, Respond re
   audit::AuditRequest read;
   read.query.patient_key = patient.value();
   read.query.kind = store::AuditKind::Consent;
-  runtime.logRead(audit::auditReadEntry(read, req.token_id, nowMillis(runtime), stored.value().size()));
+  if (auto logged = runtime.logRead(audit::auditReadEntry(read, req.token_id, nowMillis(runtime), stored.value().size()));
+      !logged) {
+    return respond(http::errorResponse(logged.error()));
+  }
   respond(http::jsonResponse(200, consentsJson(patient.value(), stored.value())));
 }
 
@@ -110,7 +119,11 @@ void auditDecisions(Runtime& runtime, Request& req, const http::Principal&, Resp
   if (!request) return respond(http::errorResponse(request.error()));
   auto page = runtime.store().queryAudit(request.value().query);
   if (!page) return respond(http::errorResponse(page.error()));
-  runtime.logRead(audit::auditReadEntry(request.value(), req.token_id, nowMillis(runtime), page.value().entries.size()));
+  if (auto logged = runtime.logRead(
+          audit::auditReadEntry(request.value(), req.token_id, nowMillis(runtime), page.value().entries.size()));
+      !logged) {
+    return respond(http::errorResponse(logged.error()));
+  }
   if (request.value().format == audit::ExportFormat::Csv) {
     http::Response r;
     r.content_type = std::string(audit::kCsvContentType);
@@ -128,7 +141,9 @@ void auditVerify(Runtime& runtime, Request& req, const http::Principal&, Respond
   runtime.jobs().post([&runtime, respond, anchor = anchor.value(), actor = req.token_id] {
     auto report = runtime.store().verifyAudit(anchor);
     if (!report) return respond(http::errorResponse(report.error()));
-    runtime.logRead(audit::auditVerifyEntry(report.value(), actor, nowMillis(runtime)));
+    if (auto logged = runtime.logRead(audit::auditVerifyEntry(report.value(), actor, nowMillis(runtime))); !logged) {
+      return respond(http::errorResponse(logged.error()));
+    }
     if (!report.value().ok) {
       GW_LOG(Error, Audit, "chain_broken").kv("breaks", report.value().break_count);
     }

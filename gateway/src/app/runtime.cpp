@@ -235,10 +235,13 @@ void Runtime::wakeWorkers() {
   for (auto& w : workers_) w->wake();
 }
 
-void Runtime::logRead(store::AuditEntry entry) {
+Status Runtime::logRead(store::AuditEntry entry) {
   if (auto logged = store_->appendAudit({std::move(entry)}); !logged) {
     GW_LOG(Error, Audit, "audit_read_not_logged").kv("error", logged.error().describe());
+    return makeError(ErrorCode::Unavailable, "the read could not be written to the audit log, so it is not answered",
+                     "audit_log", "retry shortly; if it persists, check the database (disk space, permissions)");
   }
+  return ok();
 }
 
 void Runtime::purgeExpired() {

@@ -67,8 +67,9 @@ class Runtime {
   void scheduleReconcilePatient(const std::string& patient_key);
   void wakeWorkers();
 
-  /// Appends an audit entry for a read of patient data; logs (never throws) when it cannot.
-  void logRead(store::AuditEntry entry);
+  /// Appends the audit row of a read. A read whose row cannot be written must not be answered
+  /// (nothing leaves unlogged): the error says so and the caller answers it instead of the data.
+  Status logRead(store::AuditEntry entry);
 
   const config::GatewayConfig& config() const { return config_; }
   const Clock& clock() const { return clock_; }

@@ -249,6 +249,27 @@ store::AuditEntry auditReadEntry(const AuditRequest& request, std::string_view a
       .build();
 }
 
+store::AuditEntry recordReadEntry(const store::RecordStatus& status, std::string_view record_key, std::string_view actor,
+                                  std::int64_t at_ms) {
+  rapidjson::StringBuffer b;
+  rapidjson::Writer<rapidjson::StringBuffer> w(b);
+  w.StartObject();
+  w.Key("record_key");
+  json::writeString(w, record_key);
+  w.Key("record_type");
+  json::writeString(w, status.record_type);
+  w.Key("resources");
+  w.Uint64(status.resources.size());
+  w.Key("deliveries");
+  w.Uint64(status.deliveries.size());
+  w.EndObject();
+  return store::AuditEntryBuilder(store::AuditKind::RecordRead, store::AuditOutcome::Ok, actor, at_ms)
+      .clinic(status.clinic)
+      .patient(status.patient_key)
+      .detail(std::string(b.GetString(), b.GetSize()))
+      .build();
+}
+
 store::AuditEntry auditVerifyEntry(const store::VerifyReport& report, std::string_view actor, std::int64_t at_ms) {
   auto e = store::AuditEntryBuilder(store::AuditKind::AuditVerify,
                                     report.ok ? store::AuditOutcome::Ok : store::AuditOutcome::Error, actor, at_ms);

@@ -10,6 +10,7 @@
 
 #include "common/error.hpp"
 #include "store/audit_log.hpp"
+#include "store/store.hpp"
 
 namespace gw::audit {
 
@@ -48,6 +49,12 @@ Result<std::int64_t> parseRfc3339Millis(std::string_view text);
 /// the answer is built.
 store::AuditEntry auditReadEntry(const AuditRequest& request, std::string_view actor, std::int64_t at_ms,
                                  std::size_t returned);
+
+/// The entry that records a read of one clinic record's status (kind record-read, outcome ok):
+/// the record's clinic and patient, so the read is found with the patient's other entries;
+/// `record_key` (the record's pseudonym, never its id) and what the answer held in detail.
+store::AuditEntry recordReadEntry(const store::RecordStatus& status, std::string_view record_key, std::string_view actor,
+                                  std::int64_t at_ms);
 
 /// The entry that records a verify run and its result (kind audit-verify, outcome ok or error).
 store::AuditEntry auditVerifyEntry(const store::VerifyReport& report, std::string_view actor, std::int64_t at_ms);

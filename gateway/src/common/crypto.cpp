@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <sys/stat.h>
@@ -18,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <ostream>
+#include <stdexcept>
 
 #include "common/ids.hpp"
 
@@ -307,6 +309,30 @@ Result<SecretKey> loadKeyFromEnv(std::string_view variable) {
                      "privacy.master_key_env", "set it to the master key (64 hex digits), e.g. from a secret store");
   }
   return parseKeyText(value, "environment variable " + name);
+}
+
+std::array<std::uint8_t, 32> hmacSha256(const SecretKey& key, std::string_view message) {
+  std::array<std::uint8_t, 32> mac{};
+  unsigned len = 0;
+  // One-shot HMAC(): no context to keep, so no key schedule lingers after the call.
+  if (key.empty() ||
+      HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(message.data()),
+           message.size(), mac.data(), &len) == nullptr) {
+    throw std::runtime_error("OpenSSL HMAC-SHA256 failed (or an empty key was given)");
+  }
+  return mac;
+}
+
+std::string hmacSha256Hex(const SecretKey& key, std::string_view message, std::size_t bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  const auto mac = hmacSha256(key, message);
+  bytes = std::min(bytes, mac.size());
+  std::string out(bytes * 2, '0');
+  for (std::size_t i = 0; i < bytes; ++i) {
+    out[2 * i] = kHex[mac[i] >> 4];
+    out[2 * i + 1] = kHex[mac[i] & 0x0f];
+  }
+  return out;
 }
 
 }  // namespace gw::crypto

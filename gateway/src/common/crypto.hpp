@@ -69,6 +69,12 @@ Result<std::string> seal(const SecretKey& key, std::string_view plaintext, std::
 Status openAppend(const SecretKey& key, std::string_view sealed, std::string_view aad, std::string& out);
 Result<std::string> open(const SecretKey& key, std::string_view sealed, std::string_view aad);
 
+/// HMAC-SHA256 of `message` under `key`: keyed lookup identifiers and the audit chain, where
+/// a plain hash of a guessable input (an MRN) or a recomputed chain must not verify.
+std::array<std::uint8_t, 32> hmacSha256(const SecretKey& key, std::string_view message);
+/// The first `bytes` bytes (at most 32) of hmacSha256, lowercase hex.
+std::string hmacSha256Hex(const SecretKey& key, std::string_view message, std::size_t bytes = 32);
+
 /// A key written as text: 64 hex digits (`openssl rand -hex 32`) or base64 of 32 bytes
 /// (`openssl rand -base64 32`), surrounding whitespace ignored. `where` names the source in errors
 /// (the text itself never appears in an error).

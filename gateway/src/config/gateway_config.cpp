@@ -13,6 +13,7 @@
 #include "common/json.hpp"
 #include "common/json_locations.hpp"
 #include "common/roles.hpp"
+#include "config/insecure_settings.hpp"
 
 namespace gw::config {
 namespace {
@@ -500,6 +501,25 @@ void checkReferences(Reader& r, const GatewayConfig& c) {
   }
 }
 
+// Development material whose secret is public (README tokens) or throw-away (the development
+// master key) never protects real data: only a config that says it is a development deployment
+// may use it.
+void refuseDevelopmentMaterial(Reader& r, const GatewayConfig& c) {
+  if (c.development) return;
+  const std::string fix = " or, for a throw-away test setup only, add \"deployment\": \"development\"";
+  for (std::size_t i = 0; i < c.tokens.size(); ++i) {
+    if (isPublishedDevelopmentToken(c.tokens[i].sha256)) {
+      r.fail("/auth/tokens/" + std::to_string(i) + "/sha256",
+             "token '" + c.tokens[i].id + "' is a published development token (its text is in the README)",
+             "make a new token: head -c 32 /dev/urandom | base64 | tee token.txt | fhir-gateway hash-token;" + fix);
+    }
+  }
+  if (isDevelopmentFile(c.privacy.master_key_file)) {
+    r.fail("/privacy/master_key_file", "the master key is the development key (certs/make-dev-certs.sh)",
+           "make a key apart from the development PKI: openssl rand -hex 32 > FILE && chmod 600 FILE;" + fix);
+  }
+}
+
 }  // namespace
 
 const Clinic* GatewayConfig::findClinic(std::string_view id) const {
@@ -535,7 +555,12 @@ LoadResult loadText(std::string_view text, const fs::path& base_dir, std::string
   const auto locator = json::JsonLocations::build(text, true);
   Reader r(locator, text, label, base_dir, check_files, result.errors);
   GatewayConfig c;
-  r.checkKeys(doc, "", {"server", "auth", "storage", "mapping", "clinics", "partners", "delivery", "privacy", "logging"});
+  r.checkKeys(doc, "",
+              {"deployment", "server", "auth", "storage", "mapping", "clinics", "partners", "delivery", "privacy",
+               "logging"});
+  std::string deployment = "production";
+  r.choice(doc, "", "deployment", deployment, {"production", "development"});
+  c.development = deployment == "development";
   readServer(r, doc, c.server);
   readTokens(r, doc, c.tokens);
   if (const auto* storage = r.object(doc, "", "storage", true)) {
@@ -566,6 +591,7 @@ LoadResult loadText(std::string_view text, const fs::path& base_dir, std::string
     log::parseLevel(level, c.log_level);
   }
   checkReferences(r, c);
+  refuseDevelopmentMaterial(r, c);
   if (result.errors.empty()) result.config = std::move(c);
   return result;
 }
@@ -616,6 +642,7 @@ std::string redactedJson(const GatewayConfig& c) {
     if (!p.empty()) str(key, p.string());
   };
   w.StartObject();
+  str("deployment", c.development ? "development" : "production");
   w.Key("server");
   w.StartObject();
   str("address", c.server.address);

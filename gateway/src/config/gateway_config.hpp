@@ -127,6 +127,9 @@ struct Privacy {
 
 struct GatewayConfig {
   std::filesystem::path source_file;
+  /// "deployment": "development" (demo, tests): the published development tokens and master key
+  /// are accepted, with a warning. Default "production", which refuses them.
+  bool development = false;
   Server server;
   std::vector<Token> tokens;
   Storage storage;

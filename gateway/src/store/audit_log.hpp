@@ -27,7 +27,7 @@ namespace gw::store {
 /// Cancel -> Cancelled; Disclosure -> Delivered|Retrying|Failed; Consent, AuditRead,
 /// AuditVerify, KeyRotation -> Ok|Error. Adding one is a code change on purpose: the log is read
 /// by compliance reviews that need a closed vocabulary.
-enum class AuditKind { Decision, Cancel, Disclosure, Consent, AuditRead, AuditVerify, KeyRotation };
+enum class AuditKind { Decision, Cancel, Disclosure, Consent, AuditRead, AuditVerify, KeyRotation, RecordRead };
 enum class AuditOutcome { Permit, Deny, Redact, Cancelled, Delivered, Retrying, Failed, Ok, Error };
 
 /// The stored text of each value ("decision", "audit-read", "permit", ...): the audit_log

@@ -1,6 +1,7 @@
 #include "store/keyring.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include "common/log.hpp"
 
@@ -11,25 +12,37 @@ using privacy::DataClass;
 
 constexpr std::array<DataClass, 3> kClasses = {DataClass::General, DataClass::Sud, DataClass::Mh};
 
+// One row of data_keys: a data key (a privacy class) or a keyed-hash secret (a purpose).
 struct KeyRow {
-  DataClass data_class;
+  std::string name;  // the data_class column: a class name or a purpose name
+  std::optional<DataClass> data_class;
+  std::optional<HashKeyPurpose> purpose;
   std::uint32_t version;
   std::string wrapped;
   std::string master_key_id;
 };
+
+std::optional<HashKeyPurpose> parsePurpose(std::string_view name) {
+  for (HashKeyPurpose p : kHashKeyPurposes) {
+    if (hashKeyPurposeName(p) == name) return p;
+  }
+  return std::nullopt;
+}
 
 Result<std::vector<KeyRow>> keyRows(Result<std::vector<DataKeyRow>> stored) {
   GW_TRY(auto rows, std::move(stored));
   std::vector<KeyRow> keys;
   for (auto& row : rows) {
     const auto c = privacy::parseClass(row.data_class);
-    if (!c || row.key_version <= 0) {
+    const auto purpose = parsePurpose(row.data_class);
+    if ((!c && !purpose) || row.key_version <= 0) {
       return makeError(ErrorCode::Storage,
                        "the data_keys table holds an unknown key '" + row.data_class + "' version " +
                            std::to_string(row.key_version),
                        "data_keys", "restore the database from a backup made by fhir-gateway");
     }
-    keys.push_back({*c, static_cast<std::uint32_t>(row.key_version), std::move(row.wrapped), std::move(row.master_key_id)});
+    keys.push_back({row.data_class, c, purpose, static_cast<std::uint32_t>(row.key_version), std::move(row.wrapped),
+                    std::move(row.master_key_id)});
   }
   return keys;
 }
@@ -44,11 +57,11 @@ Error wrongMaster(const crypto::SecretKey& given, const std::string& expected) {
 }
 
 Result<crypto::SecretKey> unwrap(const crypto::SecretKey& master, const KeyRow& row) {
-  auto raw = crypto::open(master, row.wrapped, dataKeyAad(row.data_class, row.version));
+  auto raw = crypto::open(master, row.wrapped, dataKeyAad(row.name, row.version));
   if (!raw) {
     return makeError(ErrorCode::Storage,
-                     "the " + std::string(privacy::className(row.data_class)) + " data key version " +
-                         std::to_string(row.version) + " does not unwrap with the master key that wrapped it",
+                     "the " + row.name + " data key version " + std::to_string(row.version) +
+                         " does not unwrap with the master key that wrapped it",
                      "data_keys", "the row was altered: restore the database from a backup");
   }
   auto key = crypto::SecretKey::fromBytes(raw.value());
@@ -90,8 +103,18 @@ std::string payloadContext(std::initializer_list<std::string_view> parts) {
   return out;
 }
 
-std::string dataKeyAad(DataClass c, std::uint32_t version) {
-  return "gw-data-key|" + std::string(privacy::className(c)) + "|" + std::to_string(version);
+std::string dataKeyAad(DataClass c, std::uint32_t version) { return dataKeyAad(privacy::className(c), version); }
+
+std::string dataKeyAad(std::string_view key_name, std::uint32_t version) {
+  return "gw-data-key|" + std::string(key_name) + "|" + std::to_string(version);
+}
+
+std::string_view hashKeyPurposeName(HashKeyPurpose purpose) {
+  switch (purpose) {
+    case HashKeyPurpose::Lookup: return "lookup";
+    case HashKeyPurpose::AuditChain: return "audit-chain";
+  }
+  return "unknown";
 }
 
 Result<Keyring> Keyring::open(StoreBackend& backend, const crypto::SecretKey& master, SystemTime now_time) {
@@ -113,25 +136,32 @@ Result<Keyring> Keyring::openWith(StoreBackend& backend, const crypto::SecretKey
   for (const auto& row : rows) {
     if (row.master_key_id != master.id()) return wrongMaster(master, row.master_key_id);
   }
-  std::vector<DataClass> missing;
+  // First start, or a class or purpose added by a later version: make the missing keys.
+  std::vector<std::string> missing;
+  const auto absent = [&rows](std::string_view name) {
+    return std::none_of(rows.begin(), rows.end(), [&](const KeyRow& r) { return r.name == name; });
+  };
   for (DataClass c : kClasses) {
-    if (std::none_of(rows.begin(), rows.end(), [&](const KeyRow& r) { return r.data_class == c; })) missing.push_back(c);
+    if (absent(privacy::className(c))) missing.emplace_back(privacy::className(c));
+  }
+  for (HashKeyPurpose p : kHashKeyPurposes) {
+    if (absent(hashKeyPurposeName(p))) missing.emplace_back(hashKeyPurposeName(p));
   }
   if (!missing.empty()) {
-    // First start (or a class added later): make the key. Insert-if-absent and read back, so
-    // two processes opening a new database at once end up with the same keys.
+    // Insert-if-absent and read back, so two processes opening a new database at once end up
+    // with the same keys.
     const std::int64_t now_ms = toUnixMillis(now_time);
     const std::string master_id = master.id();
     GW_TRY(auto tx, WriteTransaction::begin(backend));
-    for (DataClass c : missing) {
+    for (const std::string& name : missing) {
       GW_TRY(auto key, crypto::SecretKey::generate());
       GW_TRY(auto wrapped, crypto::seal(master, std::string_view(reinterpret_cast<const char*>(key.data()), key.size()),
-                                        dataKeyAad(c, 1)));
-      GW_TRY(tx->insertDataKeyIfAbsent({std::string(privacy::className(c)), 1, std::move(wrapped), master_id, now_ms}));
+                                        dataKeyAad(name, 1)));
+      GW_TRY(tx->insertDataKeyIfAbsent({name, 1, std::move(wrapped), master_id, now_ms}));
     }
     GW_TRY(rows, keyRows(tx->dataKeys()));
     GW_TRY(tx.commit());
-    GW_LOG(Info, Store, "data_keys_created").kv("classes", static_cast<int>(missing.size())).kv("master_key_id", master_id);
+    GW_LOG(Info, Store, "data_keys_created").kv("keys", static_cast<int>(missing.size())).kv("master_key_id", master_id);
     for (const auto& row : rows) {
       if (row.master_key_id != master.id()) return wrongMaster(master, row.master_key_id);
     }
@@ -139,7 +169,18 @@ Result<Keyring> Keyring::openWith(StoreBackend& backend, const crypto::SecretKey
   Keyring ring;
   for (const auto& row : rows) {
     GW_TRY(auto key, unwrap(master, row));
-    ring.keys_.push_back({row.data_class, row.version, std::move(key)});
+    if (row.data_class) {
+      ring.keys_.push_back({*row.data_class, row.version, std::move(key)});
+    } else if (row.version == 1) {  // keyed-hash secrets are not versioned: a new one would orphan every lookup key
+      ring.hash_keys_[static_cast<std::size_t>(*row.purpose)] = std::move(key);
+    }
+  }
+  for (HashKeyPurpose p : kHashKeyPurposes) {
+    if (ring.hashKey(p).empty()) {
+      return makeError(ErrorCode::Storage,
+                       "the data_keys table has no version 1 of the " + std::string(hashKeyPurposeName(p)) + " key",
+                       "data_keys", "restore the database from a backup made by fhir-gateway");
+    }
   }
   return ring;
 }
@@ -177,11 +218,10 @@ Result<KeyRotation> Keyring::rotateWith(StoreBackend& backend, const crypto::Sec
     if (row.master_key_id != old_master.id()) return wrongMaster(old_master, row.master_key_id);
     GW_TRY(auto key, unwrap(old_master, row));
     GW_TRY(auto wrapped, crypto::seal(new_master, std::string_view(reinterpret_cast<const char*>(key.data()), key.size()),
-                                      dataKeyAad(row.data_class, row.version)));
-    const std::string name(privacy::className(row.data_class));
-    GW_TRY(tx->updateDataKey({name, static_cast<int>(row.version), std::move(wrapped), new_id, 0}));
+                                      dataKeyAad(row.name, row.version)));
+    GW_TRY(tx->updateDataKey({row.name, static_cast<int>(row.version), std::move(wrapped), new_id, 0}));
     ++rotation.data_keys;
-    rotation.keys.push_back(name + " v" + std::to_string(row.version));
+    rotation.keys.push_back(row.name + " v" + std::to_string(row.version));
   }
   // Check before committing that every key now unwraps with the new master key.
   GW_TRY(auto again, keyRows(tx->dataKeys()));
@@ -212,6 +252,10 @@ const Keyring::Entry* Keyring::newest(DataClass c) const {
     if (e.data_class == c && (best == nullptr || e.version > best->version)) best = &e;
   }
   return best;
+}
+
+const crypto::SecretKey& Keyring::hashKey(HashKeyPurpose purpose) const {
+  return hash_keys_[static_cast<std::size_t>(purpose)];
 }
 
 std::uint32_t Keyring::currentVersion(DataClass c) const {

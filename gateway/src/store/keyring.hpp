@@ -50,6 +50,20 @@ std::string payloadContext(std::initializer_list<std::string_view> parts);
 
 /// AAD of the data key wrap: "gw-data-key|<class>|<version>".
 std::string dataKeyAad(privacy::DataClass c, std::uint32_t version);
+/// The same for a keyed-hash secret: "gw-data-key|<purpose name>|<version>".
+std::string dataKeyAad(std::string_view key_name, std::uint32_t version);
+
+/// Secrets for keyed hashes (HMAC-SHA256), not for encryption. Like the data keys they are random,
+/// made at first open, and stored in data_keys wrapped by the master key (the data_class column
+/// holds the purpose's name), so whoever reads or writes the database without the master key can
+/// neither recompute a lookup key from a guessed MRN nor re-seal a rewritten audit chain.
+enum class HashKeyPurpose {
+  Lookup,      // patient, record and resource lookup keys stored instead of clear identifiers
+  AuditChain,  // the audit log's chain: each row's HMAC covers the previous row's
+};
+inline constexpr std::array<HashKeyPurpose, 2> kHashKeyPurposes = {HashKeyPurpose::Lookup, HashKeyPurpose::AuditChain};
+/// "lookup" | "audit-chain": the name in data_keys and in the wrap's AAD.
+std::string_view hashKeyPurposeName(HashKeyPurpose purpose);
 
 /// The unwrapped data keys of one database. Immutable once opened, so any number of threads
 /// may seal and open at once.
@@ -77,6 +91,9 @@ class Keyring {
   /// Newest key version of each class (1 until data keys themselves are rotated).
   std::uint32_t currentVersion(privacy::DataClass c) const;
 
+  /// The secret for keyed hashes of `purpose` (always present once opened).
+  const crypto::SecretKey& hashKey(HashKeyPurpose purpose) const;
+
  private:
   struct Entry {
     privacy::DataClass data_class;
@@ -89,6 +106,7 @@ class Keyring {
   const Entry* find(privacy::DataClass c, std::uint32_t version) const;
   const Entry* newest(privacy::DataClass c) const;
   std::vector<Entry> keys_;
+  std::array<crypto::SecretKey, kHashKeyPurposes.size()> hash_keys_;
 };
 
 }  // namespace gw::store

@@ -178,6 +178,7 @@ class RecordStore final : public Store {
     RecordStatus st;
     st.clinic = std::move(record->clinic);
     st.record_id = std::move(record->record_id);
+    st.patient_key = std::move(record->patient_key);
     st.record_type = std::move(record->record_type);
     st.version = record->version;
     st.state = record->state;

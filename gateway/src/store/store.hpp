@@ -107,6 +107,7 @@ struct OutboxItem {
 struct RecordStatus {
   std::string clinic;
   std::string record_id;
+  std::string patient_key;  // the patient the record is about (for the read's audit row)
   std::string record_type;
   int version = 0;
   RecordState state = RecordState::Received;
