@@ -22,21 +22,6 @@ std::vector<http::TokenEntry> tokenEntries(const std::vector<config::Token>& tok
   return entries;
 }
 
-// With client certificates in use, a token not bound to one (auth.tokens[].client_certs) still
-// works with any certificate of the client CA, so a stolen token plus any clinic's certificate
-// is enough. Allowed (operators' tools, migration), but said once at start.
-void warnUnboundTokens(const http::Authenticator& auth, config::ClientCertMode mode) {
-  if (mode == config::ClientCertMode::None) return;
-  const auto unbound = auth.unboundTokenIds();
-  if (unbound.empty()) return;
-  std::string ids;
-  for (const auto& id : unbound) ids += (ids.empty() ? "" : ",") + id;
-  GW_LOG(Warn, Auth, "tokens_not_bound_to_certificates")
-      .kv("count", unbound.size())
-      .kv("tokens", ids)
-      .kv("hint", "list each token's client certificates in auth.tokens[].client_certs");
-}
-
 // The golden cases of a rule set about to be put in place: <format_dir>/golden and those beside
 // its CSV mappers. Golden cases are written in the dry-run convention, so they run without the
 // configured clinics.
@@ -102,7 +87,6 @@ Status Runtime::open(std::unique_ptr<store::Store> store) {
   committer_ = std::make_unique<ingest::GroupCommitter>(*store_, clock_);
   install(std::move(rules));
   auth_ = std::make_unique<http::Authenticator>(tokenEntries(cfg.tokens));
-  warnUnboundTokens(*auth_, cfg.server.tls.client_cert);
   for (const auto& partner : cfg.partners) {
     GW_TRY(auto endpoint, delivery::endpointFor(partner));
     GW_TRY(auto credentials, delivery::credentialsFor(partner));

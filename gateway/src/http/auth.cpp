@@ -75,14 +75,6 @@ Authenticator::Authenticator(std::vector<TokenEntry> entries) : entries_(std::mo
   }
 }
 
-std::vector<std::string> Authenticator::unboundTokenIds() const {
-  std::vector<std::string> ids;
-  for (const TokenEntry& entry : entries_) {
-    if (entry.client_certs.empty()) ids.push_back(entry.id);
-  }
-  return ids;
-}
-
 Result<Principal> Authenticator::authenticate(const Request& request) const {
   const std::string_view header = request.header("Authorization");
   if (header.empty()) {

@@ -58,8 +58,6 @@ class Authenticator {
   Status requireClinic(const Principal& principal, std::string_view clinic) const;
 
   std::size_t size() const { return entries_.size(); }
-  /// Ids of the tokens not bound to any client certificate (for the start-up warning).
-  std::vector<std::string> unboundTokenIds() const;
 
  private:
   std::vector<TokenEntry> entries_;
