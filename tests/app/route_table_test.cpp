@@ -160,5 +160,83 @@ TEST(RouteTable, AFullBlockingPoolAnswers503WithRetryAfterAndIoRoutesKeepAnsweri
   server->stop();
 }
 
+// Issue 9, defect 4: a refused request is answered on its headers, before its body is read. The
+// client announces a 10 MB body and waits for the answer before sending one byte of it, so the
+// answer can only come from the headers; the connection closes after it (the body is unread).
+TEST(RouteTable, ARefusedRequestIsAnsweredOnItsHeadersBeforeTheBodyIsSent) {
+  const auto auth = authenticatorFor({Role::Engineer}, {"c1"});
+  WorkPool pool("blocking", 1, 4);
+  std::atomic<int> handled{0};
+  RouteTable table;
+  ASSERT_TRUE(table.add({"POST",
+                         "/v1/upload",
+                         {{Role::Ingest}, ClinicScope::RecordClinics},
+                         Execution::Blocking,
+                         [&](http::Request&, const http::Principal&, http::Respond respond) {
+                           ++handled;
+                           respond(http::jsonResponse(202, "{}"));
+                         }}));
+  auto options = http::testing::serverOptions();
+  options.max_body_bytes = 16 * 1024 * 1024;
+  auto server = http::testing::startServer(options, table.router(auth, pool));
+  ASSERT_TRUE(server);
+  auto client_options = http::testing::clientOptions();
+  client_options.timeout = 3000ms;
+  const std::vector<std::pair<std::string, int>> cases = {{"", 401},
+                                                          {"Authorization: Bearer wrong\r\n", 401},
+                                                          {"Authorization: Bearer " + kToken + "\r\n", 403}};
+  for (const auto& [authorization, status] : cases) {
+    test::TlsTestClient client(client_options);
+    ASSERT_FALSE(client.connect(server->port()));
+    ASSERT_FALSE(client.writeRaw("POST /v1/upload HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+                                 authorization + "Content-Length: 10485760\r\n\r\n"));
+    const auto started = std::chrono::steady_clock::now();
+    auto r = client.readResponse();
+    ASSERT_FALSE(r.error) << "no answer before the body: " << r.error.message();
+    EXPECT_EQ(r.status, status) << r.body;
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 2000ms);
+    EXPECT_FALSE(r.keep_alive) << "the body was not read, so the connection cannot carry another request";
+    EXPECT_TRUE(client.waitForClose(7000ms));
+  }
+  // With "Expect: 100-continue" the refusal replaces the interim response.
+  test::TlsTestClient client(client_options);
+  ASSERT_FALSE(client.connect(server->port()));
+  ASSERT_FALSE(
+      client.writeRaw("POST /v1/upload HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 10485760\r\n\r\n"));
+  auto r = client.readResponse();
+  ASSERT_FALSE(r.error) << r.error.message();
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(handled.load(), 0);
+  server->stop();
+}
+
+// A request that passes on its headers is still checked by the same filter after its body.
+TEST(RouteTable, AnAdmittedRequestWithABodyReachesItsHandler) {
+  const auto auth = authenticatorFor({Role::Ingest}, {"c1"});
+  WorkPool pool("blocking", 1, 4);
+  RouteTable table;
+  ASSERT_TRUE(table.add({"POST",
+                         "/v1/upload",
+                         {{Role::Ingest}, ClinicScope::RecordClinics},
+                         Execution::Blocking,
+                         [&](http::Request& request, const http::Principal& caller, http::Respond respond) {
+                           respond(http::jsonResponse(202, "{\"bytes\":" + std::to_string(request.body.size()) +
+                                                               ",\"token\":\"" + caller.token_id + "\"}"));
+                         }}));
+  auto server = http::testing::startServer(http::testing::serverOptions(), table.router(auth, pool));
+  ASSERT_TRUE(server);
+  test::TlsTestClient client(http::testing::clientOptions());
+  ASSERT_FALSE(client.connect(server->port()));
+  for (int i = 0; i < 2; ++i) {  // keep-alive survives an admitted request
+    auto r = client.request("POST", "/v1/upload", std::string(100000, 'x'), {{"Authorization", "Bearer " + kToken}});
+    ASSERT_FALSE(r.error) << r.error.message();
+    EXPECT_EQ(r.status, 202);
+    EXPECT_EQ(r.body, R"({"bytes":100000,"token":"t1"})");
+    EXPECT_TRUE(r.keep_alive);
+  }
+  client.close();
+  server->stop();
+}
+
 }  // namespace
 }  // namespace gw::app

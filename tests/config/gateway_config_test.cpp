@@ -260,6 +260,44 @@ TEST(GatewayConfigPrivacy, LoadsTheMasterKeyFromTheConfiguredSource) {
   EXPECT_EQ(from_env.value().id(), crypto::SecretKey::fromBytes(std::string(32, '\xdd')).value().id());
 }
 
+TEST(GatewayConfig, BodiesInFlightDefaultFromTheBodyLimitAndCannotBeBelowIt) {
+  auto r = load(kMinimal);
+  ASSERT_TRUE(r.config) << allErrors(r);
+  EXPECT_EQ(r.config->server.max_inflight_body_bytes, 64u * 1024 * 1024);
+  std::string large(kMinimal);
+  large.replace(large.find("\"server\": {"), 11, "\"server\": {\"max_body_bytes\": 33554432,");
+  r = load(large);
+  ASSERT_TRUE(r.config) << allErrors(r);
+  EXPECT_EQ(r.config->server.max_inflight_body_bytes, 4u * 33554432);
+  std::string below(kMinimal);
+  below.replace(below.find("\"server\": {"), 11, "\"server\": {\"max_inflight_body_bytes\": 1048576,");
+  r = load(below);
+  ASSERT_FALSE(r.config);
+  EXPECT_THAT(allErrors(r), HasSubstr("server.max_inflight_body_bytes: max_inflight_body_bytes (1048576) is less than "
+                                      "max_body_bytes (10485760)"));
+}
+
+TEST(GatewayConfig, ConnectionLimitsAndTheHandshakeDeadline) {
+  auto r = load(kMinimal);
+  ASSERT_TRUE(r.config) << allErrors(r);
+  EXPECT_EQ(r.config->server.handshake_timeout, std::chrono::milliseconds(5000));
+  EXPECT_EQ(r.config->server.max_connections_per_address, 256u);
+  std::string text(kMinimal);
+  text.replace(text.find("\"server\": {"), 11,
+               "\"server\": {\"handshake_timeout_ms\": 2000, \"max_connections_per_address\": 4096,");
+  r = load(text);
+  ASSERT_TRUE(r.config) << allErrors(r);
+  EXPECT_EQ(r.config->server.handshake_timeout, std::chrono::milliseconds(2000));
+  EXPECT_EQ(r.config->server.max_connections_per_address, 4096u);
+  std::string bad(kMinimal);
+  bad.replace(bad.find("\"server\": {"), 11,
+              "\"server\": {\"handshake_timeout_ms\": 600000, \"max_connections_per_address\": 0,");
+  r = load(bad);
+  ASSERT_FALSE(r.config);
+  EXPECT_THAT(allErrors(r), HasSubstr("server.handshake_timeout_ms: expected"));
+  EXPECT_THAT(allErrors(r), HasSubstr("server.max_connections_per_address: expected an integer from 1 to 1000000"));
+}
+
 // The shipped example must load, and must mention every key the loader accepts, so that the
 // documentation cannot fall behind the code.
 TEST(GatewayConfigExample, LoadsAndDocumentsEveryKey) {

@@ -120,5 +120,41 @@ TEST(RouterDispatch, HandlerMayKeepRespondAndAnswerLater) {
   EXPECT_EQ(out->status, 201);
 }
 
+// The header phase: the server runs it before reading a body, so what it refuses costs no body.
+TEST(RouterAdmitHeaders, AnswersUnroutedRequestsAndRunsTheRoutesCheck) {
+  Router router;
+  std::string checked_route;
+  auto check = [&](Request& request) -> std::optional<Response> {
+    checked_route = request.route + " " + std::string(request.pathParam("record_id"));
+    if (request.header("Authorization").empty()) return jsonResponse(401, "refused");
+    return std::nullopt;
+  };
+  router.add("POST", "/v1/records/{record_id}", check, answer(202, "posted"));
+  router.add("GET", "/open", answer(200, "open"));
+  auto headers = [](std::string method, std::string target, bool authorized) {
+    Request request;
+    request.method = std::move(method);
+    EXPECT_TRUE(parseTarget(target, request));
+    if (authorized) request.headers.emplace_back("Authorization", "Bearer x");
+    return request;
+  };
+  auto refused = headers("POST", "/v1/records/r%201", false);
+  auto refusal = router.admitHeaders(refused);
+  ASSERT_TRUE(refusal.has_value());
+  EXPECT_EQ(refusal->body, "refused");
+  EXPECT_EQ(checked_route, "/v1/records/{record_id} r 1");
+  auto admitted = headers("POST", "/v1/records/r1", true);
+  EXPECT_FALSE(router.admitHeaders(admitted).has_value());
+  auto unchecked = headers("GET", "/open", false);
+  EXPECT_FALSE(router.admitHeaders(unchecked).has_value());
+  auto missing = headers("GET", "/nothing", true);
+  EXPECT_EQ(router.admitHeaders(missing).value_or(Response{}).status, 404);
+  auto wrong_method = headers("GET", "/v1/records/r1", true);
+  auto not_allowed = router.admitHeaders(wrong_method);
+  ASSERT_TRUE(not_allowed.has_value());
+  EXPECT_EQ(not_allowed->status, 405);
+  EXPECT_EQ(not_allowed->headers.at(0).second, "POST");
+}
+
 }  // namespace
 }  // namespace gw::http

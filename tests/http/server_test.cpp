@@ -1,17 +1,26 @@
 // The server over real TLS on 127.0.0.1: routing, async answers, limits, timeouts, keep-alive,
 // concurrency, response headers, request logging and stopping.
 #include <gtest/gtest.h>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 
 #include <atomic>
 #include <future>
+#include <iostream>
 #include <regex>
 
 #include "http/server_fixture.hpp"
+#include "support/connection_flood.hpp"
 
 namespace gw::http {
 namespace {
 
 using namespace std::chrono_literals;
+namespace net = boost::asio;
+using tcp = boost::asio::ip::tcp;
 using testing::clientOptions;
 using testing::LogCapture;
 using testing::serverOptions;
@@ -242,6 +251,49 @@ TEST_F(ServerTest, ChunkedBodyOverLimitIs413) {
   EXPECT_EQ(r.status, 413);
 }
 
+// Issue 9, defect 4: memory for bodies in flight is bounded as a whole, not only per request.
+TEST_F(ServerTest, BodiesInFlightAreBoundedAsAWhole) {
+  LogCapture logs;
+  auto options = serverOptions();
+  options.max_body_bytes = 64 * 1024;
+  options.max_inflight_body_bytes = 100 * 1024;
+  start(options);
+  auto headers = [](std::size_t length) {
+    return "POST /v1/records HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: " + std::to_string(length) +
+           "\r\n\r\n";
+  };
+  // A 64 KiB body in flight: its client got 100 Continue, so its reservation is made.
+  auto first = connected();
+  ASSERT_FALSE(first.writeRaw(headers(64 * 1024)));
+  ASSERT_EQ(first.readResponse().status, 100);
+  ASSERT_FALSE(first.writeRaw(std::string(1000, 'x')));
+
+  // Another 64 KiB body does not fit beside it: 503 with Retry-After, before its body, and close.
+  auto second = connected();
+  ASSERT_FALSE(second.writeRaw(headers(64 * 1024)));
+  auto busy = second.readResponse();
+  ASSERT_FALSE(busy.error) << busy.error.message();
+  EXPECT_EQ(busy.status, 503) << busy.body;
+  EXPECT_EQ(busy.header("Retry-After"), "1");
+  EXPECT_FALSE(busy.keep_alive);
+  EXPECT_TRUE(logs.waitFor({"body_budget_exhausted", "route=/v1/records"}));
+  // Nor does a chunked body, which may grow to max_body_bytes.
+  auto chunked = connected();
+  ASSERT_FALSE(chunked.writeRaw("POST /v1/records HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n"));
+  EXPECT_EQ(chunked.readResponse().status, 503);
+  // A small one does.
+  auto small = connected();
+  EXPECT_EQ(small.request("POST", "/v1/records", std::string(1000, 'y')).status, 202);
+
+  // Once the first is answered its reservation is released.
+  ASSERT_FALSE(first.writeRaw(std::string(64 * 1024 - 1000, 'x')));
+  auto answered = first.readResponse();
+  EXPECT_EQ(answered.status, 202);
+  EXPECT_EQ(answered.body, R"({"bytes":65536})");
+  auto again = connected();
+  EXPECT_EQ(again.request("POST", "/v1/records", std::string(64 * 1024, 'z')).status, 202);
+}
+
 TEST_F(ServerTest, MalformedHttpIs400AndCloses) {
   start();
   auto client = connected();
@@ -251,6 +303,61 @@ TEST_F(ServerTest, MalformedHttpIs400AndCloses) {
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(r.body.find("OperationOutcome"), std::string::npos);
   EXPECT_TRUE(client.waitForClose(2s));
+}
+
+// RFC 9112 section 6.1: a request whose Transfer-Encoding does not end in "chunked" has no
+// length the server can trust, so its body must not be read as the next request (smuggling).
+TEST_F(ServerTest, UnknownTransferEncodingIs400AndClosesWithoutServingTheEmbeddedRequest) {
+  start();
+  const std::string smuggled = "GET /v1/records/smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (const std::string coding : {"gzip", "xchunked", "chunked, gzip", "identity"}) {
+    auto client = connected();
+    ASSERT_FALSE(
+        client.writeRaw("POST /v1/records HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + coding + "\r\n\r\n" + smuggled));
+    auto r = client.readResponse();
+    ASSERT_FALSE(r.error) << coding << ": " << r.error.message();
+    EXPECT_EQ(r.status, 400) << coding;
+    EXPECT_NE(r.body.find("Transfer-Encoding"), std::string::npos) << coding << ": " << r.body;
+    EXPECT_FALSE(r.keep_alive) << coding;
+    auto second = client.readResponse();  // exactly one response: the embedded request is not served
+    EXPECT_TRUE(second.error) << coding << ": got a second response " << second.status << " " << second.body;
+  }
+}
+
+TEST_F(ServerTest, TransferEncodingWithContentLengthIs400AndCloses) {
+  start();
+  const std::string smuggled = "GET /v1/records/smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string length = "Content-Length: " + std::to_string(smuggled.size()) + "\r\n";
+  const std::string chunked_body = "5\r\nhello\r\n0\r\n\r\n" + smuggled;
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"Transfer-Encoding: chunked\r\n" + length, chunked_body},
+      {length + "Transfer-Encoding: chunked\r\n", chunked_body},
+      {"Transfer-Encoding: gzip\r\n" + length, smuggled},
+      {length + "Transfer-Encoding: gzip\r\n", smuggled},
+  };
+  for (const auto& [headers, body] : cases) {
+    auto client = connected();
+    ASSERT_FALSE(client.writeRaw("POST /v1/records HTTP/1.1\r\nHost: x\r\n" + headers + "\r\n" + body));
+    auto r = client.readResponse();
+    ASSERT_FALSE(r.error) << headers << r.error.message();
+    EXPECT_EQ(r.status, 400) << headers;
+    EXPECT_FALSE(r.keep_alive) << headers;
+    auto second = client.readResponse();
+    EXPECT_TRUE(second.error) << headers << "got a second response " << second.status << " " << second.body;
+  }
+}
+
+TEST_F(ServerTest, ChunkedTransferEncodingStillWorks) {
+  start();
+  auto client = connected();
+  ASSERT_FALSE(
+      client.writeRaw("POST /v1/records HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"));
+  auto r = client.readResponse();
+  ASSERT_FALSE(r.error) << r.error.message();
+  EXPECT_EQ(r.status, 202);
+  EXPECT_EQ(r.body, R"({"bytes":2})");
+  EXPECT_TRUE(r.keep_alive);
+  EXPECT_EQ(client.request("GET", "/v1/records/1").status, 200);
 }
 
 TEST_F(ServerTest, OversizedHeadersAre431) {
@@ -451,6 +558,151 @@ TEST_F(ServerTest, ConnectionLimitClosesExtraConnections) {
     if (!served) std::this_thread::sleep_for(20ms);
   }
   EXPECT_TRUE(served);
+}
+
+// Issue 9, defect 1: idle plain TCP connections (no TLS, no certificate, no token) must not
+// hold every slot. The attacker keeps more idle connections open than the limit allows and
+// reconnects each one the server closes; a clinic connecting anew for each request must still be
+// answered. All connections come from 127.0.0.1, so this tests the reserve logic (the oldest
+// connection that has not proved itself makes room), not the per-address limit.
+double floodedSuccessRate(std::uint16_t port, std::size_t idle_connections, int requests) {
+  test::IdleConnectionFlood flood(port, idle_connections);
+  if (!flood.start()) {
+    ADD_FAILURE() << "could not open " << idle_connections << " sockets";
+    return 0;
+  }
+  std::this_thread::sleep_for(300ms);  // the server has accepted what it will accept
+  int answered = 0;
+  auto options = clientOptions();
+  options.timeout = 2000ms;
+  std::string failures;
+  for (int i = 0; i < requests; ++i) {
+    auto r = test::tlsRequest(port, options, "GET", "/v1/records/" + std::to_string(i));
+    if (!r.error && r.status == 200) {
+      ++answered;
+    } else {
+      failures += " [" + (r.error ? r.error.message() : std::to_string(r.status)) + "]";
+    }
+  }
+  const double rate = static_cast<double>(answered) / requests;
+  std::cout << "[ flood    ] " << idle_connections << " idle connections, " << flood.reconnects()
+            << " reconnects: " << answered << "/" << requests << " requests answered" << failures << "\n";
+  return rate;
+}
+
+TEST_F(ServerTest, IdleConnectionFloodDoesNotLockOutClients) {
+  LogCapture logs;
+  auto options = serverOptions();
+  options.max_connections = 64;
+  start(options);
+  EXPECT_GE(floodedSuccessRate(server_->port(), 70, 40), 0.9);
+  // The server is still healthy afterwards, and said what it did (once a second at most).
+  EXPECT_EQ(test::tlsRequest(server_->port(), clientOptions(), "GET", "/v1/records/1").status, 200);
+  EXPECT_TRUE(logs.waitFor({"connections_evicted", "limit=max_connections"}));
+  EXPECT_LT(logs.find({"connections_evicted"}).size(), 10u);
+}
+
+// The same flood from another address (127.0.0.2) is held to its per-address limit, so it cannot
+// even fill the server: no client of another address ever needs to make room.
+TEST_F(ServerTest, PerAddressLimitHoldsAFloodFromOneAddress) {
+  LogCapture logs;
+  auto options = serverOptions();
+  options.max_connections = 64;
+  options.max_connections_per_address = 16;
+  start(options);
+  test::IdleConnectionFlood flood(server_->port(), 70, "127.0.0.2");
+  ASSERT_TRUE(flood.start());
+  std::this_thread::sleep_for(300ms);
+  int answered = 0;
+  for (int i = 0; i < 20; ++i) {
+    if (test::tlsRequest(server_->port(), clientOptions(), "GET", "/v1/records/1").status == 200) ++answered;
+  }
+  EXPECT_EQ(answered, 20);
+  EXPECT_TRUE(logs.waitFor({"connections_evicted", "limit=max_connections_per_address"}));
+  EXPECT_TRUE(logs.find({"connections_evicted", "limit=max_connections "}).empty()) << logs.all();
+}
+
+// Connections that have proved themselves are never closed for a newcomer: at the limit with
+// only those, the newcomer is closed (and a client's keep-alive connection survives a flood).
+TEST_F(ServerTest, ProvenConnectionsAreNotEvicted) {
+  LogCapture logs;
+  auto options = serverOptions();
+  options.max_connections = 8;
+  options.max_connections_per_address = 100;
+  start(options);
+  auto kept = connected();  // verified client certificate: trusted from its handshake
+  ASSERT_EQ(kept.request("GET", "/v1/records/1").status, 200);
+  {
+    test::IdleConnectionFlood flood(server_->port(), 20);
+    ASSERT_TRUE(flood.start());
+    std::this_thread::sleep_for(300ms);
+    EXPECT_EQ(kept.request("GET", "/v1/records/2").status, 200) << "the proven connection stayed open";
+  }
+  std::vector<test::TlsTestClient> proven;
+  for (int i = 0; i < 7; ++i) {
+    proven.push_back(connected());
+    ASSERT_EQ(proven.back().request("GET", "/v1/records/1").status, 200);
+  }
+  test::TlsTestClient extra(clientOptions());
+  EXPECT_TRUE(extra.connect(server_->port()));  // all 8 proven: the newcomer is closed
+  EXPECT_TRUE(logs.waitFor({"connection_limit", "limit=max_connections"}));
+  EXPECT_EQ(kept.request("GET", "/v1/records/3").status, 200);
+}
+
+// Without client certificates (client_cert none), a connection proves itself with a request whose
+// route check accepted a token: newcomers then take the places of the connections that have not.
+TEST_F(ServerTest, ARequestWithAnAcceptedTokenMakesAConnectionTrusted) {
+  auto check = [](Request& request) -> std::optional<Response> {
+    if (request.header("Authorization") != "Bearer good") return jsonResponse(401, "{}");
+    request.token_id = "clinic-c1";
+    return std::nullopt;
+  };
+  router_->add("GET", "/checked", check, [](Request&, Respond respond) { respond(jsonResponse(200, "{}")); });
+  auto options = serverOptions(ClientCertMode::None);
+  options.max_connections = 6;
+  options.max_connections_per_address = 100;
+  start(options);
+  auto no_certificate = clientOptions("");
+  auto open = [&](bool with_token) {
+    test::TlsTestClient client(no_certificate);
+    EXPECT_FALSE(client.connect(server_->port()));
+    auto r = with_token ? client.request("GET", "/checked", "", {{"Authorization", "Bearer good"}})
+                        : client.request("GET", "/v1/records/1");
+    EXPECT_EQ(r.status, 200);
+    return client;
+  };
+  auto kept = open(true);  // the oldest connection, but trusted
+  std::vector<test::TlsTestClient> others;
+  for (int i = 0; i < 5; ++i) others.push_back(open(false));
+  for (int i = 0; i < 5; ++i) others.push_back(open(false));  // each takes the place of the oldest unproven one
+  EXPECT_EQ(kept.request("GET", "/checked", "", {{"Authorization", "Bearer good"}}).status, 200);
+  EXPECT_TRUE(others.front().waitForClose(2s)) << "the oldest unproven connection made room";
+  EXPECT_EQ(others.back().request("GET", "/v1/records/2").status, 200);
+}
+
+// The TLS handshake has its own, short deadline: a connection that sends nothing, or only the
+// start of a handshake, is closed after handshake_timeout, not after read_timeout.
+TEST_F(ServerTest, HandshakeHasItsOwnDeadline) {
+  auto options = serverOptions();
+  options.handshake_timeout = 300ms;
+  options.read_timeout = 10s;
+  start(options);
+  for (std::string_view sent : {std::string_view(), std::string_view("\x16\x03\x01\x02\x00", 5)}) {
+    net::io_context ioc;
+    tcp::socket socket(ioc);
+    socket.connect({net::ip::make_address("127.0.0.1"), server_->port()});
+    if (!sent.empty()) net::write(socket, net::buffer(sent.data(), sent.size()));
+    const auto started = std::chrono::steady_clock::now();
+    char byte;
+    boost::system::error_code ec;
+    socket.read_some(net::buffer(&byte, 1), ec);  // returns when the server closes
+    const auto elapsed = std::chrono::steady_clock::now() - started;
+    EXPECT_TRUE(ec) << "the server closed the connection";
+    EXPECT_GE(elapsed, 200ms);
+    EXPECT_LT(elapsed, 3s) << "closed by the handshake deadline, not the read timeout";
+  }
+  // A real client's handshake is well within it.
+  EXPECT_EQ(test::tlsRequest(server_->port(), clientOptions(), "GET", "/v1/records/1").status, 200);
 }
 
 TEST_F(ServerTest, StopLetsInFlightHandlerAnswer) {

@@ -353,6 +353,9 @@ TEST_F(CreateErrors, InvalidNumbers) {
   options = serverOptions();
   options.max_body_bytes = 0;
   EXPECT_EQ(createError(options).where, "max_body_bytes");
+  options = serverOptions();
+  options.max_inflight_body_bytes = options.max_body_bytes - 1;
+  EXPECT_EQ(createError(options).where, "max_inflight_body_bytes");
 }
 
 TEST(ClientCertModeNames, RoundTrip) {

@@ -30,6 +30,7 @@ class ChildProcess {
   /// SIGTERM and reap; returns exit status.
   std::optional<int> terminate(std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
+  pid_t pid() const { return pid_; }  // -1 once reaped
   const std::string& stdoutFile() const { return stdout_file_; }
   const std::string& stderrFile() const { return stderr_file_; }
 

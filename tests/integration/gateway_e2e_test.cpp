@@ -390,6 +390,21 @@ TEST_F(GatewayEndToEnd, CredentialsAreChecked) {
   EXPECT_EQ(tlsRequest(gw.port(), gw.clientTls(), "GET", "/healthz").status, 200);
 }
 
+// Minimum necessary: a compliance + admin token for clinic c1 reads nothing of clinic c2, on any
+// route, and a route that would read every clinic needs a token for every clinic.
+TEST_F(GatewayEndToEnd, AComplianceAndAdminTokenForOneClinicReadsNothingOfAnother) {
+  auto& gw = startGateway();
+  const std::string c1_only = "test-compliance-c1";
+  for (const char* target :
+       {"/v1/consents?clinic=c2&mrn=A12345", "/v1/records/c2:rx:1?clinic=c2", "/v1/audit/decisions?clinic=c2",
+        "/v1/audit/decisions?clinic=c2&mrn=A12345", "/v1/audit/decisions"}) {
+    auto r = gw.request("GET", target, "", c1_only);
+    EXPECT_EQ(r.status, 403) << target << ": " << r.body;
+  }
+  EXPECT_EQ(gw.request("GET", "/v1/consents?clinic=c1&mrn=A12345", "", c1_only).status, 200);
+  EXPECT_EQ(gw.request("GET", "/v1/audit/decisions?clinic=c1", "", c1_only).status, 200);
+}
+
 TEST_F(GatewayEndToEnd, RetryingItemsShowWhyAndWhen) {
   auto& gw = startGateway();
   ASSERT_EQ(partner_->admin("POST", "faults", R"({"status":503,"count":100000})").status / 100, 2);

@@ -92,12 +92,13 @@ Gateway::Gateway(const std::string& work_dir, GatewayOptions options) : dir_(wor
   const std::string pki = devPkiDir();
   std::string config = R"({
   "deployment": "development",
-  "server": {"address": "127.0.0.1", "port": 0, "threads": 2, "max_body_bytes": @BODY@,
+  "server": {"address": "127.0.0.1", "port": 0, "threads": 2, "max_body_bytes": @BODY@, @SERVERKEYS@
              "tls": {"cert_file": "@PKI@/server.crt", "key_file": "@PKI@/server.key",
                      "client_ca_file": "@PKI@/ca.crt", "client_cert": "required"}},
   "auth": {"tokens": [
     {"id": "clinic-c1", "sha256": "16fe3168dfc75472f79c00f62f719efaa73e9881e57cca363e1d0f945b24d372", "roles": ["ingest"], "clinics": ["c1"]},
     {"id": "compliance", "sha256": "8ca17ac4a03ec98104dea63e6883110b4fefb792703b2e80e914823a346e5c35", "roles": ["compliance"], "clinics": ["*"]},
+    {"id": "compliance-c1", "sha256": "304c64018151cc6c5f0e116fbe56f9f4043cb0fb47a2094cddbdb56e705e8ea9", "roles": ["compliance", "admin"], "clinics": ["c1"]},
     {"id": "engineer", "sha256": "072aeefbbcadedf5862c1c118fee074556b9c8d496817a6d9b5a370cadc560e2", "roles": ["engineer"]},
     {"id": "admin", "sha256": "de72d648e29b247c1875138a7140256dbe5df3e6c9f37d592b07d9de509d2878", "roles": ["admin"]}]},
   "storage": {"sqlite_path": "@DIR@/gateway.db"},
@@ -131,6 +132,7 @@ Gateway::Gateway(const std::string& work_dir, GatewayOptions options) : dir_(wor
   replace("@RETRYMAX@", std::to_string(options_.retry_max_ms));
   replace("@ATTEMPTS@", std::to_string(options_.max_attempts));
   replace("@BODY@", std::to_string(options_.max_body_bytes));
+  replace("@SERVERKEYS@", options_.server_keys);
   writeFile(config_path_, config);
 }
 

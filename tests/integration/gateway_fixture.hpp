@@ -39,7 +39,8 @@ struct GatewayOptions {
   int retry_max_ms = 1000;
   int max_attempts = 0;
   std::size_t max_body_bytes = 1 << 20;
-  std::string format_dir;  // mapping.format_dir; empty: the repo's mappers/clinic-v1
+  std::string format_dir;   // mapping.format_dir; empty: the repo's mappers/clinic-v1
+  std::string server_keys;  // more "server" keys, JSON text ending in a comma, e.g. R"("max_connections": 64,)"
 };
 
 /// The fhir-gateway binary with its own database folder.
@@ -51,6 +52,8 @@ class Gateway {
   void kill();   // SIGKILL
   int stop();    // SIGTERM, returns exit status
   std::uint16_t port() const { return port_; }
+  /// The gateway process (for /proc/<pid>/status); -1 when it is not running.
+  pid_t pid() const { return process_ ? process_->pid() : -1; }
   const std::string& configPath() const { return config_path_; }
   std::string log() const;
 
@@ -60,7 +63,8 @@ class Gateway {
   HttpResponse status(const std::string& record_id, const std::string& token = "dev-ingest-c1");
   /// POST /v1/records?mapper=MAPPER with Content-Type text/csv (mapper names are URL-safe).
   HttpResponse postCsv(const std::string& csv, const std::string& mapper, const std::string& token = "dev-ingest-c1");
-  /// Any request with a bearer token (tokens: dev-ingest-c1, dev-compliance, dev-engineer, dev-admin).
+  /// Any request with a bearer token (tokens: dev-ingest-c1, dev-compliance, dev-engineer, dev-admin; and
+  /// test-compliance-c1, compliance and admin for clinic c1 only).
   HttpResponse request(const std::string& method, const std::string& target, const std::string& body,
                        const std::string& token);
   void signal(int sig);

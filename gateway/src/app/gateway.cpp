@@ -24,10 +24,13 @@ http::ServerOptions serverOptions(const config::Server& s) {
                   : s.tls.client_cert == config::ClientCertMode::Optional ? http::ClientCertMode::Optional
                                                                           : http::ClientCertMode::None;
   o.max_body_bytes = s.max_body_bytes;
+  o.max_inflight_body_bytes = s.max_inflight_body_bytes;
+  o.handshake_timeout = s.handshake_timeout;
   o.read_timeout = s.read_timeout;
   o.write_timeout = s.write_timeout;
   o.idle_timeout = s.idle_timeout;
   o.max_connections = s.max_connections;
+  o.max_connections_per_address = s.max_connections_per_address;
   return o;
 }
 

@@ -1,6 +1,7 @@
 #include "app/route_table.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include "common/log.hpp"
 
@@ -20,6 +21,16 @@ Error forbidden(const http::Request& request, std::string message, std::string w
       .kv("route", request.route)
       .kv("why", where);
   return makeError(ErrorCode::Forbidden, std::move(message), std::move(where), std::move(hint));
+}
+
+// The filter on the headers alone, before the body is read: a refused request never costs its
+// body. RecordClinics is checked per record afterwards.
+http::HeaderCheck headerCheck(const http::Authenticator& auth, const Access& access) {
+  return [&auth, access](http::Request& request) -> std::optional<http::Response> {
+    auto principal = admit(auth, access, request);
+    if (!principal) return http::errorResponse(principal.error());
+    return std::nullopt;
+  };
 }
 
 }  // namespace
@@ -71,7 +82,7 @@ std::shared_ptr<http::Router> RouteTable::router(const http::Authenticator& auth
                                                  int retry_after_seconds) const {
   auto router = std::make_shared<http::Router>();
   for (const auto& route : routes_) {
-    router->add(route.method, route.pattern,
+    router->add(route.method, route.pattern, headerCheck(auth, route.access),
                 [&auth, &pool, retry_after_seconds, access = route.access, execution = route.execution,
                  handler = route.handler](http::Request& request, http::Respond respond) {
                   auto principal = admit(auth, access, request);

@@ -67,7 +67,9 @@ class RouteTable {
 
   const std::vector<Route>& routes() const { return routes_; }
 
-  /// The router serving every route behind admit(). Blocking handlers are submitted to `pool`;
+  /// The router serving every route behind admit(): on the headers (the router's header phase, so
+  /// a refusal is answered before the body is read), and again before the handler runs, with the
+  /// Principal it gets. Blocking handlers are submitted to `pool`;
   /// when it is full the client gets 503 with Retry-After: `retry_after_seconds`.
   /// `auth` and `pool` must outlive the router.
   std::shared_ptr<http::Router> router(const http::Authenticator& auth, WorkPool& pool, int retry_after_seconds = 1) const;

@@ -244,17 +244,28 @@ void readServer(Reader& r, const rapidjson::Value& root, Server& server) {
   if (s == nullptr) return;
   r.checkKeys(*s, p,
               {"address", "port", "threads", "blocking_threads", "blocking_queue", "tls", "max_body_bytes",
-               "read_timeout_ms", "write_timeout_ms", "idle_timeout_ms", "max_connections"});
+               "max_inflight_body_bytes", "handshake_timeout_ms", "read_timeout_ms", "write_timeout_ms", "idle_timeout_ms",
+               "max_connections", "max_connections_per_address"});
   r.string(*s, p, "address", server.address, false, 255);
   r.integer(*s, p, "port", server.port, 0, 65535);
   r.integer(*s, p, "threads", server.threads, 1, 256);
   r.integer(*s, p, "blocking_threads", server.blocking_threads, 1, 256);
   r.integer(*s, p, "blocking_queue", server.blocking_queue, 1, 100000);
   r.integer(*s, p, "max_body_bytes", server.max_body_bytes, 1024, std::int64_t{1} << 30);
+  server.max_inflight_body_bytes = std::max<std::size_t>(64 * 1024 * 1024, 4 * server.max_body_bytes);
+  r.integer(*s, p, "max_inflight_body_bytes", server.max_inflight_body_bytes, 1024, std::int64_t{1} << 40);
+  if (server.max_inflight_body_bytes < server.max_body_bytes) {
+    r.fail(p + "/max_inflight_body_bytes",
+           "max_inflight_body_bytes (" + std::to_string(server.max_inflight_body_bytes) + ") is less than max_body_bytes (" +
+               std::to_string(server.max_body_bytes) + "), so a body of the allowed size could never be received",
+           "raise it to a few times max_body_bytes, or leave it out (default: 64 MiB or 4 x max_body_bytes)");
+  }
+  r.millis(*s, p, "handshake_timeout_ms", server.handshake_timeout, 100, 60000);
   r.millis(*s, p, "read_timeout_ms", server.read_timeout, 100, 3600000);
   r.millis(*s, p, "write_timeout_ms", server.write_timeout, 100, 3600000);
   r.millis(*s, p, "idle_timeout_ms", server.idle_timeout, 100, 3600000);
   r.integer(*s, p, "max_connections", server.max_connections, 1, 1000000);
+  r.integer(*s, p, "max_connections_per_address", server.max_connections_per_address, 1, 1000000);
   const auto* tls = r.object(*s, p, "tls", true);
   if (tls == nullptr) return;
   const std::string tp = p + "/tls";
@@ -651,10 +662,13 @@ std::string redactedJson(const GatewayConfig& c) {
   num("blocking_threads", c.server.blocking_threads);
   num("blocking_queue", c.server.blocking_queue);
   num("max_body_bytes", static_cast<std::int64_t>(c.server.max_body_bytes));
+  num("max_inflight_body_bytes", static_cast<std::int64_t>(c.server.max_inflight_body_bytes));
+  num("handshake_timeout_ms", c.server.handshake_timeout.count());
   num("read_timeout_ms", c.server.read_timeout.count());
   num("write_timeout_ms", c.server.write_timeout.count());
   num("idle_timeout_ms", c.server.idle_timeout.count());
   num("max_connections", static_cast<std::int64_t>(c.server.max_connections));
+  num("max_connections_per_address", static_cast<std::int64_t>(c.server.max_connections_per_address));
   w.Key("tls");
   w.StartObject();
   str("cert_file", c.server.tls.cert_file.string());

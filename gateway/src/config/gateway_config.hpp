@@ -38,10 +38,17 @@ struct Server {
   int blocking_queue = 256;
   ServerTls tls;
   std::size_t max_body_bytes = 10 * 1024 * 1024;
+  /// Every request body in flight together (docs/threading.md §2.2); when not configured, 64 MiB
+  /// or 4 x max_body_bytes, whichever is larger.
+  std::size_t max_inflight_body_bytes = 64 * 1024 * 1024;
+  std::chrono::milliseconds handshake_timeout{5000};
   std::chrono::milliseconds read_timeout{30000};
   std::chrono::milliseconds write_timeout{30000};
   std::chrono::milliseconds idle_timeout{60000};
   std::size_t max_connections = 1024;
+  /// From one client address; when a limit is reached, connections that have not proved
+  /// themselves make room (http::ServerOptions).
+  std::size_t max_connections_per_address = 256;
 };
 
 struct Token {

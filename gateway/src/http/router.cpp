@@ -1,7 +1,6 @@
 #include "http/router.hpp"
 
 #include <algorithm>
-#include <set>
 #include <stdexcept>
 
 namespace gw::http {
@@ -25,11 +24,15 @@ std::vector<std::string_view> splitPath(std::string_view path) {
 }  // namespace
 
 void Router::add(std::string method, std::string pattern, Handler handler) {
+  add(std::move(method), std::move(pattern), nullptr, std::move(handler));
+}
+
+void Router::add(std::string method, std::string pattern, HeaderCheck check, Handler handler) {
   if (method.empty() || !handler) throw std::invalid_argument("route needs a method and a handler: " + pattern);
   if (pattern.empty() || pattern.front() != '/') {
     throw std::invalid_argument("route pattern must start with '/': " + pattern);
   }
-  Route route{std::move(method), pattern, {}, std::move(handler)};
+  Route route{std::move(method), pattern, {}, std::move(handler), std::move(check)};
   std::set<std::string> names;
   for (std::string_view segment : splitPath(pattern)) {
     const bool open = segment.find('{') != std::string_view::npos;
@@ -69,11 +72,9 @@ bool Router::match(const Route& route, const std::vector<std::string_view>& raw_
   return true;
 }
 
-void Router::dispatch(Request& request, Respond respond) const {
+const Router::Route* Router::find(Request& request, std::set<std::string>& allowed) const {
   const std::string_view target = request.target;
   const auto raw_segments = splitPath(target.substr(0, target.find('?')));
-
-  std::set<std::string> allowed;
   for (const Route& route : routes_) {
     if (!match(route, raw_segments)) continue;
     if (route.method != request.method) {
@@ -87,10 +88,12 @@ void Router::dispatch(Request& request, Respond respond) const {
       // parseTarget already rejected malformed escapes, so decoding cannot fail here.
       request.path_params[route.segments[i].text] = percentDecode(raw_segments[i]).value_or(std::string{});
     }
-    route.handler(request, std::move(respond));
-    return;
+    return &route;
   }
+  return nullptr;
+}
 
+Response Router::notRouted(const Request& request, const std::set<std::string>& allowed) {
   if (!allowed.empty()) {
     std::string allow;
     for (const auto& m : allowed) allow += (allow.empty() ? "" : ", ") + m;
@@ -98,11 +101,25 @@ void Router::dispatch(Request& request, Respond respond) const {
                                          "request method", "use one of: " + allow),
                                405);
     r.headers.emplace_back("Allow", allow);
-    respond(std::move(r));
-    return;
+    return r;
   }
-  respond(errorResponse(makeError(ErrorCode::NotFound, "no such endpoint", "request path",
-                                  "check the method and URL against the API documentation")));
+  return errorResponse(makeError(ErrorCode::NotFound, "no such endpoint", "request path",
+                                 "check the method and URL against the API documentation"));
+}
+
+std::optional<Response> Router::admitHeaders(Request& request) const {
+  std::set<std::string> allowed;
+  const Route* route = find(request, allowed);
+  if (route == nullptr) return notRouted(request, allowed);
+  if (!route->check) return std::nullopt;
+  return route->check(request);
+}
+
+void Router::dispatch(Request& request, Respond respond) const {
+  std::set<std::string> allowed;
+  const Route* route = find(request, allowed);
+  if (route == nullptr) return respond(notRouted(request, allowed));
+  route->handler(request, std::move(respond));
 }
 
 }  // namespace gw::http

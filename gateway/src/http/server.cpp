@@ -29,12 +29,21 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options, std::share
   };
   if (options.threads < 1) return invalid("threads must be at least 1", "threads", "use 1 or more (2 per core is plenty)");
   if (options.max_body_bytes == 0) return invalid("max_body_bytes must be positive", "max_body_bytes", "e.g. 10485760");
+  if (options.max_inflight_body_bytes < options.max_body_bytes) {
+    return invalid("max_inflight_body_bytes must be at least max_body_bytes", "max_inflight_body_bytes",
+                   "raise it to a few times max_body_bytes");
+  }
   if (options.max_header_bytes < 1024) {
     return invalid("max_header_bytes must be at least 1024", "max_header_bytes", "e.g. 16384");
   }
   if (options.max_connections == 0) return invalid("max_connections must be positive", "max_connections", "e.g. 1024");
-  if (options.read_timeout.count() <= 0 || options.write_timeout.count() <= 0 || options.idle_timeout.count() <= 0) {
-    return invalid("timeouts must be positive", "read_timeout/write_timeout/idle_timeout", "give them in milliseconds");
+  if (options.max_connections_per_address == 0) {
+    return invalid("max_connections_per_address must be positive", "max_connections_per_address", "e.g. 256");
+  }
+  if (options.handshake_timeout.count() <= 0 || options.read_timeout.count() <= 0 || options.write_timeout.count() <= 0 ||
+      options.idle_timeout.count() <= 0) {
+    return invalid("timeouts must be positive", "handshake_timeout/read_timeout/write_timeout/idle_timeout",
+                   "give them in milliseconds");
   }
   auto tls = detail::makeServerTlsContext(options);
   if (!tls) return tls.error();

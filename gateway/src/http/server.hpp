@@ -32,12 +32,25 @@ struct ServerOptions {
   // handshake (X509_V_FLAG_CRL_CHECK: the leaf's issuer must have a CRL in the file).
   std::string client_crl_file;
   std::size_t max_body_bytes = 10 * 1024 * 1024;  // larger -> 413 and close
-  std::size_t max_header_bytes = 16 * 1024;       // request line + headers; larger -> 431 and close
-  // read: the TLS handshake; the wait for a connection's first request; and each request from
-  // its first byte to its last (so a half-sent request cannot hold a connection).
+  // Every request body being received or handled, together. A body is reserved from its
+  // Content-Length (a chunked one: max_body_bytes) once its headers are admitted, and released
+  // when its response is written; beyond -> 503 with Retry-After and close. At least max_body_bytes.
+  std::size_t max_inflight_body_bytes = 64 * 1024 * 1024;
+  std::size_t max_header_bytes = 16 * 1024;  // request line + headers; larger -> 431 and close
+  // handshake: from accept to the end of the TLS handshake, kept short so that connections
+  // which never finish one cannot hold slots for long.
+  // read: the wait for a connection's first request; and each request from its first byte to its
+  // last (so a half-sent request cannot hold a connection).
   // write: one response. idle: keep-alive wait for the next request's first byte.
+  std::chrono::milliseconds handshake_timeout{5000};
   std::chrono::milliseconds read_timeout{30000}, write_timeout{30000}, idle_timeout{60000};
-  std::size_t max_connections = 1024;          // beyond: accepted, logged and closed at once
+  // Connection limits. When one is reached, a new connection takes the place of the oldest
+  // connection that has not proved itself (the oldest that has sent nothing, else the oldest
+  // without a verified client certificate or an authenticated request); only when every
+  // connection has proved itself is the new one closed at once (and logged). A per-address limit
+  // above max_connections is no limit; behind a proxy every client has its address.
+  std::size_t max_connections = 1024;
+  std::size_t max_connections_per_address = 256;
   std::chrono::milliseconds stop_grace{5000};  // stop(): how long in-flight requests may finish
 };
 

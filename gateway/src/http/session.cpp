@@ -19,8 +19,10 @@ constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 // Waiting for the client's close_notify is a courtesy; do not let it hold a connection long.
 constexpr std::chrono::milliseconds kShutdownTimeout{2000};
 // After an error answered mid-request (413, 400, ...), how long we read and discard what the
-// client still sends, so that closing does not reset the connection before it read our answer.
+// client still sends, so that closing does not reset the connection before it read our answer;
+// a client that sends nothing for kLingerIdle has stopped, and we close sooner.
 constexpr std::chrono::milliseconds kLingerTime{5000};
+constexpr std::chrono::milliseconds kLingerIdle{1000};
 
 bool isPeerClose(const beast::error_code& ec) {
   // stream_truncated: the peer closed TCP without a TLS close_notify. Common and harmless for
@@ -31,6 +33,50 @@ bool isPeerClose(const beast::error_code& ec) {
 
 bool isHttpParseError(const beast::error_code& ec) {
   return ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category();
+}
+
+struct FramingError {
+  Error error;
+  int status;
+};
+
+/// RFC 9112 section 6.1 and 6.3: a request body's length comes from a final "chunked" transfer
+/// coding or from Content-Length, never both. Any other Transfer-Encoding leaves the length
+/// unknown, and reading on would take the rest of the body for the next request (smuggling), so
+/// such a request is refused and the connection closed. Beast refuses some of these cases itself
+/// (Content-Length before "chunked"), but not all (e.g. "gzip", or "gzip" with Content-Length).
+std::optional<FramingError> framingError(const bhttp::request_parser<bhttp::string_body>::value_type& message) {
+  if (message.find(bhttp::field::transfer_encoding) == message.end()) return std::nullopt;
+  std::vector<std::string_view> codings;  // of every Transfer-Encoding field, in order
+  for (const auto& field : message) {
+    if (field.name() != bhttp::field::transfer_encoding) continue;
+    std::string_view rest = field.value();
+    while (!rest.empty()) {
+      const std::size_t comma = rest.find(',');
+      std::string_view coding = rest.substr(0, comma);
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+      while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t')) coding.remove_prefix(1);
+      while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) coding.remove_suffix(1);
+      if (!coding.empty()) codings.push_back(coding);
+    }
+  }
+  if (message.find(bhttp::field::content_length) != message.end()) {
+    return FramingError{makeError(ErrorCode::InvalidInput, "the request has both Transfer-Encoding and Content-Length",
+                                  "Transfer-Encoding", "send either Content-Length or Transfer-Encoding: chunked"),
+                        400};
+  }
+  if (codings.empty() || !beast::iequals(codings.back(), "chunked")) {
+    return FramingError{makeError(ErrorCode::InvalidInput,
+                                  "the request's Transfer-Encoding does not end in chunked, so its length is unknown",
+                                  "Transfer-Encoding", "send Transfer-Encoding: chunked, or Content-Length"),
+                        400};
+  }
+  if (codings.size() > 1) {
+    return FramingError{makeError(ErrorCode::InvalidInput, "only the chunked Transfer-Encoding is supported",
+                                  "Transfer-Encoding", "send the body uncompressed with Transfer-Encoding: chunked"),
+                        501};
+  }
+  return std::nullopt;
 }
 
 bool headerTextIsSafe(std::string_view text) { return text.find_first_of("\r\n") == std::string_view::npos; }
@@ -89,11 +135,89 @@ std::vector<std::shared_ptr<Session>> Core::liveSessions() {
   std::vector<std::shared_ptr<Session>> out;
   std::lock_guard lock(sessions_mutex);
   out.reserve(sessions.size());
-  for (auto& [key, weak] : sessions) {
-    if (auto session = weak.lock()) out.push_back(std::move(session));
+  for (auto& [key, connection] : sessions) {
+    if (auto session = connection.session.lock()) out.push_back(std::move(session));
   }
   return out;
 }
+
+Core::Admission Core::registerConnection(const std::shared_ptr<Session>& session, const std::string& address) {
+  Admission out;
+  std::lock_guard lock(sessions_mutex);
+  // The oldest connection that has not proved itself (from `from`, if given): silent ones first.
+  auto oldestUnproven = [&](const std::string* from) -> const Session* {
+    for (const auto* queue : {&silent, &unproven}) {
+      for (const Session* candidate : *queue) {
+        if (from == nullptr || sessions.at(candidate).address == *from) return candidate;
+      }
+    }
+    return nullptr;
+  };
+  const std::size_t per_address_limit = std::min(options.max_connections_per_address, options.max_connections);
+  const auto from_address = per_address.find(address);
+  const Session* victim = nullptr;
+  if (from_address != per_address.end() && from_address->second >= per_address_limit) {
+    out.limit = "max_connections_per_address";
+    victim = oldestUnproven(&address);
+  } else if (sessions.size() >= options.max_connections) {
+    out.limit = "max_connections";
+    victim = oldestUnproven(nullptr);
+  }
+  if (!out.limit.empty() && victim == nullptr) return out;  // every connection has proved itself
+  if (victim != nullptr) {
+    out.evicted = sessions.at(victim).session.lock();
+    // Its slot is free from now on, though its socket closes a moment later on its strand.
+    const std::string victim_address = sessions.at(victim).address;
+    auto& queue = sessions.at(victim).standing == Standing::Silent ? silent : unproven;
+    queue.erase(sessions.at(victim).queued);
+    sessions.erase(victim);
+    if (--per_address[victim_address] == 0) per_address.erase(victim_address);
+    ++evictions_unlogged;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - eviction_logged >= std::chrono::seconds(1)) {
+      out.evictions_to_log = evictions_unlogged;
+      evictions_unlogged = 0;
+      eviction_logged = now;
+    }
+  }
+  silent.push_back(session.get());
+  sessions.emplace(session.get(), Connection{session, address, Standing::Silent, std::prev(silent.end())});
+  ++per_address[address];
+  out.admitted = true;
+  return out;
+}
+
+void Core::promote(const Session* session, Standing standing) {
+  std::lock_guard lock(sessions_mutex);
+  const auto found = sessions.find(session);
+  if (found == sessions.end() || standing <= found->second.standing) return;
+  Connection& connection = found->second;
+  (connection.standing == Standing::Silent ? silent : unproven).erase(connection.queued);
+  connection.standing = standing;
+  if (standing == Standing::Unproven) connection.queued = unproven.insert(unproven.end(), session);
+}
+
+void Core::forget(const Session* session) {
+  std::lock_guard lock(sessions_mutex);
+  const auto found = sessions.find(session);
+  if (found == sessions.end()) return;
+  Connection& connection = found->second;
+  if (connection.standing != Standing::Trusted) {
+    (connection.standing == Standing::Silent ? silent : unproven).erase(connection.queued);
+  }
+  if (--per_address[connection.address] == 0) per_address.erase(connection.address);
+  sessions.erase(found);
+}
+
+bool Core::reserveBodyBytes(std::size_t bytes) {
+  std::size_t current = inflight_body_bytes.load();
+  do {
+    if (bytes > options.max_inflight_body_bytes || current > options.max_inflight_body_bytes - bytes) return false;
+  } while (!inflight_body_bytes.compare_exchange_weak(current, current + bytes));
+  return true;
+}
+
+void Core::releaseBodyBytes(std::size_t bytes) { inflight_body_bytes.fetch_sub(bytes); }
 
 void Core::runThread() {
   for (;;) {
@@ -176,14 +300,29 @@ void Listener::onAccept(beast::error_code ec, tcp::socket socket) {
   }
   beast::error_code ignored;
   const auto peer = socket.remote_endpoint(ignored);
-  std::string remote = peer.address().to_string() + ":" + std::to_string(peer.port());
-  if (core_->connections.fetch_add(1) >= core_->options.max_connections) {
-    core_->connections.fetch_sub(1);
-    GW_LOG(Warn, Http, "connection_limit").kv("remote", remote).kv("max_connections", core_->options.max_connections);
-    socket.close(ignored);
+  const std::string address = peer.address().to_string();
+  std::string remote = address + ":" + std::to_string(peer.port());
+  socket.set_option(tcp::no_delay(true), ignored);  // small responses: do not wait for Nagle
+  auto session = std::make_shared<Session>(core_, std::move(socket), remote);
+  auto admission = core_->registerConnection(session, address);
+  if (admission.evictions_to_log > 0) {
+    // Rate-limited: under a flood this happens for every accept.
+    GW_LOG(Warn, Http, "connections_evicted")
+        .kv("count", admission.evictions_to_log)
+        .kv("limit", admission.limit)
+        .kv("max_connections", core_->options.max_connections)
+        .kv("max_connections_per_address", core_->options.max_connections_per_address);
+  }
+  if (!admission.admitted) {
+    GW_LOG(Warn, Http, "connection_limit")
+        .kv("remote", remote)
+        .kv("limit", admission.limit)
+        .kv("max_connections", core_->options.max_connections)
+        .kv("max_connections_per_address", core_->options.max_connections_per_address);
+    session->closeNow();  // it has no operation pending yet
   } else {
-    socket.set_option(tcp::no_delay(true), ignored);  // small responses: do not wait for Nagle
-    std::make_shared<Session>(core_, std::move(socket), std::move(remote))->run();
+    if (admission.evicted) admission.evicted->evict();
+    session->run();
   }
   doAccept();
 }
@@ -195,28 +334,48 @@ Session::Session(std::shared_ptr<Core> core, tcp::socket&& socket, std::string r
     : core_(std::move(core)), stream_(std::move(socket), core_->tls), remote_(std::move(remote)) {}
 
 Session::~Session() {
-  {
-    std::lock_guard lock(core_->sessions_mutex);
-    core_->sessions.erase(this);
-  }
-  core_->connections.fetch_sub(1);
+  releaseBody();
+  core_->forget(this);
 }
 
 void Session::run() {
-  {
-    std::lock_guard lock(core_->sessions_mutex);
-    core_->sessions.emplace(this, weak_from_this());
-  }
   net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::onRun, shared_from_this()));
+}
+
+void Session::evict() {
+  net::post(stream_.get_executor(), [self = shared_from_this()] {
+    GW_LOG(Debug, Http, "connection_evicted").kv("remote", self->remote_);
+    self->state_ = State::Closed;
+    self->closeSocket();
+  });
 }
 
 void Session::onRun() {
   if (core_->stopping) return closeSocket();
-  beast::get_lowest_layer(stream_).expires_after(core_->options.read_timeout);
-  stream_.async_handshake(ssl::stream_base::server, beast::bind_front_handler(&Session::onHandshake, shared_from_this()));
+  // One deadline for the whole handshake, from the first byte the client owes us (its ClientHello,
+  // read here so the connection stops counting as silent) to the end of the TLS handshake.
+  beast::get_lowest_layer(stream_).expires_after(core_->options.handshake_timeout);
+  beast::get_lowest_layer(stream_).async_read_some(buffer_.prepare(kFirstReadChunk),
+                                                   beast::bind_front_handler(&Session::onClientHello, shared_from_this()));
 }
 
-void Session::onHandshake(beast::error_code ec) {
+void Session::onClientHello(beast::error_code ec, std::size_t bytes) {
+  if (ec) {
+    if (ec == beast::error::timeout) {
+      GW_LOG(Debug, Http, "handshake_timeout").kv("remote", remote_);
+    }
+    state_ = State::Closed;
+    return closeSocket();
+  }
+  buffer_.commit(bytes);
+  core_->promote(this, Standing::Unproven);
+  stream_.async_handshake(ssl::stream_base::server, buffer_.data(),
+                          beast::bind_front_handler(&Session::onHandshake, shared_from_this()));
+}
+
+void Session::onHandshake(beast::error_code ec, std::size_t bytes_used) {
+  buffer_.consume(bytes_used);
+  if (!ec && buffer_.size() > 0) ec = net::error::message_size;  // more than a ClientHello before the handshake
   if (ec) {
     if (ec != net::error::operation_aborted && !core_->stopping) {
       // Reason and verification error only: certificate contents stay out of the log.
@@ -234,7 +393,12 @@ void Session::onHandshake(beast::error_code ec) {
     closeSocket();
     return;
   }
+  buffer_.clear();
   identity_ = peerIdentity(stream_.native_handle());
+  if (identity_.verified) {
+    trusted_ = true;
+    core_->promote(this, Standing::Trusted);
+  }
   waitForRequest();
 }
 
@@ -278,11 +442,50 @@ void Session::onHeader(beast::error_code ec, std::size_t) {
   if (ec) return onReadError(ec);
   auto& message = parser_->get();
   request_.method = std::string(message.method_string());
+  request_.request_id = ids::randomHex(16);
   if (message.version() != 11) {
     return failRequest(
         makeError(ErrorCode::InvalidInput, "only HTTP/1.1 is supported", "request line", "send HTTP/1.1 requests"), 505);
   }
+  if (auto framing = framingError(message)) return failRequest(framing->error, framing->status);
+  keep_alive_ = message.keep_alive();
+  request_.remote = remote_;
+  request_.client = identity_;
+  request_.headers.reserve(static_cast<std::size_t>(std::distance(message.begin(), message.end())));
+  for (const auto& field : message) {
+    request_.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+  if (core_->stopping) {
+    return failRequest(makeError(ErrorCode::Unavailable, "the gateway is shutting down", "", "retry shortly"), 503);
+  }
+  // The header phase: route, authentication and authorization decide before one byte of the body
+  // is read, so a refused client cannot make us hold its body (issue 9, defect 4).
+  if (auto parsed = parseTarget(message.target(), request_); !parsed) return refuse(errorResponse(parsed.error(), 400));
+  std::optional<Response> refusal;
+  try {
+    refusal = core_->router->admitHeaders(request_);
+  } catch (const std::exception&) {
+    GW_LOG(Error, Http, "handler_exception").kv("request_id", request_.request_id).kv("route", request_.route);
+    refusal = errorResponse(makeError(ErrorCode::Internal, "the request failed unexpectedly", "",
+                                      "retry; if it happens again, report the X-Request-Id"));
+  }
+  if (refusal) return refuse(std::move(*refusal));
+  if (!trusted_ && !request_.token_id.empty()) {  // the route's check accepted a token
+    trusted_ = true;
+    core_->promote(this, Standing::Trusted);
+  }
   if (parser_->is_done()) return handleRequest();
+  if (!reserveBody()) {
+    GW_LOG(Warn, Http, "body_budget_exhausted")
+        .kv("request_id", request_.request_id)
+        .kv("route", request_.route)
+        .kv("max_inflight_body_bytes", core_->options.max_inflight_body_bytes);
+    auto busy = errorResponse(makeError(ErrorCode::Unavailable,
+                                        "the gateway is receiving too many request bodies at once; nothing was done",
+                                        "request body", "retry after the time in Retry-After"));
+    busy.headers.emplace_back("Retry-After", "1");
+    return refuse(std::move(busy));
+  }
   if (beast::iequals(message[bhttp::field::expect], "100-continue")) {
     // The body limit was already checked against Content-Length, so the client may send.
     beast::get_lowest_layer(stream_).expires_after(core_->options.write_timeout);
@@ -348,15 +551,6 @@ Respond Session::makeRespond() {
 
 void Session::handleRequest() {
   auto& message = parser_->get();
-  keep_alive_ = message.keep_alive();
-  request_.request_id = ids::randomHex(16);
-  request_.remote = remote_;
-  request_.client = identity_;
-  const auto parsed = parseTarget(message.target(), request_);
-  request_.headers.reserve(static_cast<std::size_t>(std::distance(message.begin(), message.end())));
-  for (const auto& field : message) {
-    request_.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-  }
   request_bytes_ = message.body().size();
   request_.body = std::move(message.body());
   parser_.reset();
@@ -365,8 +559,6 @@ void Session::handleRequest() {
   if (core_->stopping) {
     return failRequest(makeError(ErrorCode::Unavailable, "the gateway is shutting down", "", "retry shortly"), 503);
   }
-  if (!parsed) return onResponse(errorResponse(parsed.error(), 400));
-
   Respond respond = makeRespond();
   try {
     core_->router->dispatch(request_, respond);
@@ -378,9 +570,38 @@ void Session::handleRequest() {
   }
 }
 
+void Session::refuse(Response response) {
+  // A body left unread cannot be skipped safely (its framing is the client's word), so after
+  // refusing such a request the connection closes, discarding what the client still sends.
+  if (!parser_->is_done()) {
+    close_after_response_ = true;
+    linger_after_response_ = true;
+  }
+  parser_.reset();
+  state_ = State::Handling;
+  onResponse(std::move(response));
+}
+
+bool Session::reserveBody() {
+  // Beast allocates a Content-Length body whole when it starts reading it; a chunked body grows
+  // up to max_body_bytes, so that is what it holds in the budget.
+  const auto length = parser_->content_length();
+  const std::size_t wanted = length ? static_cast<std::size_t>(*length) : core_->options.max_body_bytes;
+  if (!core_->reserveBodyBytes(wanted)) return false;
+  body_reserved_ = wanted;
+  return true;
+}
+
+void Session::releaseBody() {
+  if (body_reserved_ == 0) return;
+  core_->releaseBodyBytes(body_reserved_);
+  body_reserved_ = 0;
+}
+
 void Session::failRequest(const Error& error, int status) {
   if (request_.request_id.empty()) request_.request_id = ids::randomHex(16);
   parser_.reset();
+  releaseBody();
   close_after_response_ = true;  // the stream may hold the rest of a message we did not read
   linger_after_response_ = true;
   state_ = State::Handling;
@@ -463,6 +684,7 @@ void Session::onWrite(beast::error_code ec, std::size_t) {
   const bool keep_alive = !ec && response_ && response_->keep_alive();
   response_.reset();
   request_ = Request{};  // the body may be large: do not hold it while idle
+  releaseBody();
   request_bytes_ = 0;
   if (buffer_.size() == 0 && buffer_.capacity() > 2 * kFirstReadChunk) buffer_.shrink_to_fit();
   if (ec) {
@@ -482,12 +704,19 @@ void Session::lingerAndClose() {
   state_ = State::Closing;
   beast::error_code ignored;
   beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_send, ignored);
-  beast::get_lowest_layer(stream_).expires_after(kLingerTime);
+  linger_deadline_ = std::chrono::steady_clock::now() + kLingerTime;
   discardInput();
 }
 
 void Session::discardInput() {
   buffer_.clear();
+  const auto now = std::chrono::steady_clock::now();
+  if (now >= linger_deadline_) {
+    state_ = State::Closed;
+    return closeSocket();
+  }
+  beast::get_lowest_layer(stream_).expires_after(
+      std::min<std::chrono::steady_clock::duration>(kLingerIdle, linger_deadline_ - now));
   stream_.async_read_some(buffer_.prepare(kFirstReadChunk), [self = shared_from_this()](beast::error_code ec, std::size_t) {
     if (ec) {
       self->state_ = State::Closed;
