@@ -8,6 +8,9 @@
 #   server.crt server.key         gateway server cert, SAN localhost + 127.0.0.1
 #   partner.crt partner.key       sandbox FHIR partner server cert, same SANs
 #   client.crt client.key         clinic client cert (CN=clinic-c1)
+#   client-c2.crt client-c2.key   clinic client cert (CN=clinic-c2)
+#   revoked-client.crt/.key       client cert signed by the CA, then revoked (CN=clinic-c1-revoked)
+#   ca-crl.pem                    the development CA's CRL, listing revoked-client.crt
 #   gateway-client.crt/.key       the gateway's own client cert towards partners (CN=fhir-gateway)
 #   expired-client.crt/.key       client cert signed by the CA but already expired
 #   rogue-ca.crt rogue-ca.key     an unrelated CA
@@ -16,6 +19,8 @@
 #   other-host.crt/.key           server cert from the dev CA for other.example / 10.0.0.1 only
 # and dev-master.key, a development master key for data at rest (privacy.master_key_file: 64 hex
 # digits, mode 0600), and DEVELOPMENT-ONLY, the marker by which the gateway knows this folder.
+# Every private key is written with mode 0600: the gateway refuses a server key or master key
+# that group or others may read.
 # Existing files are kept unless FORCE=1, so repeated runs are cheap. dev-master.key is kept even
 # with FORCE=1 (a new one would make databases written with the old one unreadable): delete it
 # to get a new one.
@@ -40,7 +45,9 @@ Never use them for real patient data: fhir-gateway refuses dev-master.key unless
 says "deployment": "development", and warns at every start while any file here is in use.
 TXT
 
-if [[ -f ca.crt && -f rogue-client.crt && -f other-host.crt && "${FORCE:-0}" != 1 ]]; then
+if [[ -f ca.crt && -f rogue-client.crt && -f other-host.crt && -f client-c2.crt && -f ca-crl.pem &&
+      "${FORCE:-0}" != 1 ]]; then
+  chmod 600 ./*.key  # a copy made under umask 022 would be refused by the gateway
   echo "certs: using existing development PKI in $out"
   exit 0
 fi
@@ -89,6 +96,32 @@ CNF
   rm -rf "$db"
 }
 
+# CRL of CA listing the certificates given after it, valid for 825 days, through a throw-away
+# `openssl ca` database.
+# make_crl OUT CA CERT...
+make_crl() {
+  local out=$1 ca=$2 db cert
+  shift 2
+  db=$(mktemp -d)
+  touch "$db/index.txt"
+  echo 1000 > "$db/crlnumber"
+  cat > "$db/ca.cnf" <<CNF
+[ca]
+default_ca = dev
+[dev]
+database = $db/index.txt
+crlnumber = $db/crlnumber
+default_md = sha256
+default_crl_days = 825
+CNF
+  for cert in "$@"; do
+    openssl ca -config "$db/ca.cnf" -cert "$ca.crt" -keyfile "$ca.key" -revoke "$cert" -crl_reason keyCompromise \
+      >/dev/null 2>&1
+  done
+  openssl ca -config "$db/ca.cnf" -cert "$ca.crt" -keyfile "$ca.key" -gencrl -out "$out" >/dev/null 2>&1
+  rm -rf "$db"
+}
+
 server_ext="basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
@@ -102,6 +135,9 @@ make_ca rogue-ca "/O=Somebody else/CN=rogue CA"
 sign server "/O=fhir-gateway development/CN=localhost" ca "$server_ext"
 sign partner "/O=Sandbox partner/CN=localhost" ca "$server_ext"
 sign client "/O=fhir-gateway development/CN=clinic-c1" ca "$client_ext"
+sign client-c2 "/O=fhir-gateway development/CN=clinic-c2" ca "$client_ext"
+sign revoked-client "/O=fhir-gateway development/CN=clinic-c1-revoked" ca "$client_ext"
+make_crl ca-crl.pem ca revoked-client.crt
 sign gateway-client "/O=fhir-gateway development/CN=fhir-gateway" ca "$client_ext"
 key expired-client.key
 printf '%s\n' "$client_ext" > expired-client.ext
@@ -115,5 +151,5 @@ extendedKeyUsage=serverAuth
 subjectAltName=DNS:other.example,IP:10.0.0.1"
 rm -f ./*.srl
 chmod 600 ./*.key
-chmod 644 ./*.crt
+chmod 644 ./*.crt ca-crl.pem
 echo "certs: wrote development PKI to $out"

@@ -23,6 +23,8 @@ packages=(
   tzdata
   # tests, fuzzers and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev clang libclang-rt-dev wrk
+  # tests/integration/tls_e2e_test.cpp: testssl.sh's findings about the listener (command testssl)
+  testssl.sh
   # gateway/scripts/lint.sh (version 14 on Debian 12, the one .clang-format is checked with)
   clang-format clang-tidy
 )

@@ -136,6 +136,67 @@ TEST(GatewayConfig, RedactedDumpHasNoTokenHashesAndReadsBack) {
   EXPECT_THAT(dump, HasSubstr("\"sud\": 0"));
 }
 
+// Certificate-bound tokens and the client CRL (server.tls.client_crl_file).
+std::string withClientCerts(std::string_view certs_json, std::string_view client_cert = "required") {
+  std::string text(kMinimal);
+  text.replace(text.find(R"("client_cert": "none")"), 21,
+               R"("client_ca_file": "ca.crt", "client_crl_file": "crl.pem", "client_cert": ")" + std::string(client_cert) +
+                   "\"");
+  text.replace(text.find(R"("clinics": ["c1"]})"), 18,
+               R"("clinics": ["c1"], "client_certs": )" + std::string(certs_json) + "}");
+  return text;
+}
+
+TEST(GatewayConfigTokens, ClientCertsAreReadAndNormalized) {
+  const std::string hex = "ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12";
+  std::string colons;
+  for (std::size_t i = 0; i < hex.size(); i += 2) colons += (colons.empty() ? "" : ":") + hex.substr(i, 2);
+  for (char& c : colons) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  auto r = load(withClientCerts(R"(["sha256:)" + colons + R"(", "subject:CN=clinic-c1,O=Example Clinic"])"));
+  ASSERT_TRUE(r.config) << allErrors(r);
+  EXPECT_EQ(r.config->tokens[0].client_certs,
+            (std::vector<std::string>{"sha256:" + hex, "subject:CN=clinic-c1,O=Example Clinic"}));
+  EXPECT_EQ(r.config->server.tls.client_crl_file, "/etc/gw/crl.pem");
+  // The dump shows bindings and the CRL path (not secrets) and reads back the same.
+  const auto dump = redactedJson(*r.config);
+  EXPECT_THAT(dump, HasSubstr("\"client_crl_file\": \"/etc/gw/crl.pem\""));
+  EXPECT_THAT(dump, HasSubstr("\"sha256:" + hex + "\""));
+  std::string again = dump;
+  again.replace(again.find("<redacted>"), 10, "ae693067d75b6dce2b75276a441f553f12419956556b39ab8895876202b0916f");
+  auto reread = load(again);
+  ASSERT_TRUE(reread.config) << allErrors(reread);
+  EXPECT_EQ(redactedJson(*reread.config), dump);
+}
+
+TEST(GatewayConfigTokens, MalformedClientCertsAreRefusedWithHowToWriteThem) {
+  auto r = load(withClientCerts(
+      R"(["sha256:1234", "subject:/O=Example/CN=clinic-c1", "subject:CN=clinic-c1, O=Example", "CN=clinic-c1", 7])"));
+  ASSERT_FALSE(r.config);
+  const std::string errors = allErrors(r);
+  EXPECT_THAT(errors, HasSubstr("auth.tokens[0].client_certs[0]: a SHA-256 fingerprint has 64 hex digits"));
+  EXPECT_THAT(errors, HasSubstr("auth.tokens[0].client_certs[1]: the subject is not in RFC 2253 form"));
+  EXPECT_THAT(errors, HasSubstr("auth.tokens[0].client_certs[2]: the subject is not in RFC 2253 form"));
+  EXPECT_THAT(errors, HasSubstr("auth.tokens[0].client_certs[3]: expected \"sha256:<fingerprint>\""));
+  EXPECT_THAT(errors, HasSubstr("auth.tokens[0].client_certs[4]: expected a string"));
+  EXPECT_THAT(errors, HasSubstr("-nameopt RFC2253"));
+  EXPECT_EQ(r.errors.size(), 5u) << errors;
+
+  auto empty = load(withClientCerts("[]"));
+  ASSERT_FALSE(empty.config);
+  EXPECT_THAT(allErrors(empty), HasSubstr("auth.tokens[0].client_certs: an empty list would make the token unusable"));
+}
+
+TEST(GatewayConfigTokens, BindingsAndCrlNeedClientCertificates) {
+  auto r = load(withClientCerts(R"(["subject:CN=clinic-c1"])", "none"));
+  ASSERT_FALSE(r.config);
+  const std::string errors = allErrors(r);
+  EXPECT_THAT(errors, HasSubstr("auth.tokens[0].client_certs: the token is bound to client certificates, but "
+                                "server.tls.client_cert is \"none\""));
+  EXPECT_THAT(errors,
+              HasSubstr("server.tls.client_crl_file: a CRL checks client certificates, but client_cert is \"none\""));
+  EXPECT_TRUE(load(withClientCerts(R"(["subject:CN=clinic-c1"])", "optional")).config);
+}
+
 TEST(GatewayConfigPrivacy, DefaultsKeepEverythingForever) {
   auto r = load(kMinimal);
   ASSERT_TRUE(r.config) << allErrors(r);

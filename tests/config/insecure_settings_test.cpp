@@ -18,13 +18,14 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
 
-// A production config: its own token, mutual TLS, loopback.
+// A production config: its own token bound to its clinic's certificate, mutual TLS, loopback.
 std::string productionConfig(std::string_view token_sha256 = ids::sha256Hex("a-token-nobody-published"),
                              std::string_view master_key_file = "keys/master.key") {
   return R"({
   "server": {"tls": {"cert_file": "tls/s.crt", "key_file": "tls/s.key", "client_ca_file": "tls/ca.crt"}},
   "auth": {"tokens": [{"id": "t1", "sha256": ")" +
-         std::string(token_sha256) + R"(", "roles": ["ingest"], "clinics": ["c1"]}]},
+         std::string(token_sha256) + R"(", "roles": ["ingest"], "clinics": ["c1"],
+                       "client_certs": ["subject:CN=clinic-c1,O=Example"]}]},
   "storage": {"sqlite_path": "gw.db"},
   "mapping": {"format_dir": "m", "profiles_dir": "p"},
   "clinics": [{"id": "c1", "identifier_system_base": "https://ids.example/"}],
@@ -110,6 +111,26 @@ TEST(InsecureSettings, OptionalOrNoClientCertificatesAndAWildcardBindAreEachName
   r.config->server.address = "::";
   EXPECT_THAT(insecureSettings(*r.config)[0].problem, HasSubstr("not asked for"));
   EXPECT_THAT(keysOf(insecureSettings(*r.config)), ::testing::Contains("server.address"));
+}
+
+TEST(InsecureSettings, ATokenNotBoundToClientCertificatesIsNamed) {
+  std::string text = productionConfig();
+  text.replace(text.find(R"(,
+                       "client_certs": ["subject:CN=clinic-c1,O=Example"])"),
+               std::string_view(R"(,
+                       "client_certs": ["subject:CN=clinic-c1,O=Example"])")
+                   .size(),
+               "");
+  auto r = load(text);
+  ASSERT_TRUE(r.config) << allErrors(r);
+  const auto warnings = insecureSettings(*r.config);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(warnings[0].key, "auth.tokens");
+  EXPECT_THAT(warnings[0].problem, HasSubstr("token 't1' is not bound to client certificates (client_certs)"));
+
+  // Without client certificates at all, that one warning says it for every token.
+  r.config->server.tls.client_cert = ClientCertMode::None;
+  EXPECT_THAT(keysOf(insecureSettings(*r.config)), ::testing::ElementsAre("server.tls.client_cert"));
 }
 
 TEST(InsecureSettings, TheDevelopmentPkiIsNamedByItsMarker) {

@@ -493,6 +493,28 @@ TEST_F(ServerTest, RequestLogLineHasRouteNotPathQueryOrSecrets) {
   EXPECT_EQ(logs.all().find("SECRET"), std::string::npos) << logs.all();
 }
 
+// The access log says which certificate connected (subject and fingerprint), never the token.
+TEST_F(ServerTest, RequestLogLineCarriesClientCertificateNotToken) {
+  LogCapture logs;
+  start();
+  auto r = test::tlsRequest(server_->port(), clientOptions("client-c2"), "GET", "/auth", "",
+                            {{"Authorization", "Bearer TOKEN-SECRET-c2"}});
+  ASSERT_EQ(r.status, 200);
+  ASSERT_TRUE(logs.waitFor({" request ", "route=/auth"})) << logs.all();
+  const auto lines = logs.find({" request ", "route=/auth", "token=clinic-c1"});
+  ASSERT_EQ(lines.size(), 1u) << logs.all();
+  EXPECT_NE(lines[0].find("client=\"CN=clinic-c2,O=fhir-gateway development\""), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find("client_sha256=" + test::devCertFingerprint("client-c2")), std::string::npos) << lines[0];
+  EXPECT_EQ(logs.all().find("TOKEN-SECRET"), std::string::npos) << logs.all();
+}
+
+TEST_F(ServerTest, RequestLogLineWithoutClientCertificateSaysSo) {
+  LogCapture logs;
+  start(serverOptions(ClientCertMode::Optional));
+  ASSERT_EQ(test::tlsRequest(server_->port(), clientOptions(""), "GET", "/auth").status, 200);
+  ASSERT_TRUE(logs.waitFor({" request ", "route=/auth", "client=- client_sha256=-"})) << logs.all();
+}
+
 TEST_F(ServerTest, UnmatchedPathIsNotLogged) {
   LogCapture logs;
   start();

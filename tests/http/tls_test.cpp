@@ -6,10 +6,12 @@
 #include <openssl/x509.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "http/server_fixture.hpp"
 #include "http/tls_context.hpp"
+#include "support/scratch_dir.hpp"
 
 namespace gw::http {
 namespace {
@@ -123,6 +125,43 @@ TEST_F(TlsTest, NoneModeDoesNotAskForCertificates) {
   EXPECT_EQ(r.body, "unverified|||");
 }
 
+// Revocation: with the dev CA's CRL (made by certs/make-dev-certs.sh) loaded, the revoked client
+// certificate fails the handshake; the others still pass.
+TEST_F(TlsTest, RevokedCertificateFailsTheHandshakeWithTheCrl) {
+  LogCapture logs;
+  auto options = serverOptions(ClientCertMode::Required);
+  options.client_crl_file = test::devPkiFile("ca-crl.pem");
+  server_ = startServer(options, router_);
+  ASSERT_NE(server_, nullptr);
+  EXPECT_TRUE(rejected(server_->port(), clientOptions("revoked-client")));
+  EXPECT_TRUE(logs.waitFor({"tls_handshake_failed", "verify_error=\"certificate revoked\""})) << logs.all();
+  auto good = whoami(clientOptions("client"));
+  ASSERT_FALSE(good.error) << good.error.message();
+  EXPECT_EQ(good.status, 200);
+  EXPECT_EQ(whoami(clientOptions("client-c2")).status, 200);
+  EXPECT_TRUE(rejected(server_->port(), clientOptions("expired-client")));
+}
+
+TEST_F(TlsTest, RevokedCertificateIsServedWithoutTheCrl) {
+  // Control for the test above: the CRL, not something else about the certificate, refuses it.
+  start(ClientCertMode::Required);
+  EXPECT_EQ(whoami(clientOptions("revoked-client")).status, 200);
+}
+
+TEST_F(TlsTest, CrlAppliesInOptionalModeToo) {
+  test::ScratchDir dir;
+  const std::string crl = (dir.path() / "c2-revoked.pem").string();
+  test::writeDevCrl(crl, "ca", {"client-c2"}, std::chrono::hours(24));
+  auto options = serverOptions(ClientCertMode::Optional);
+  options.client_crl_file = crl;
+  server_ = startServer(options, router_);
+  ASSERT_NE(server_, nullptr);
+  EXPECT_TRUE(rejected(server_->port(), clientOptions("client-c2")));
+  EXPECT_EQ(whoami(clientOptions("client")).status, 200);
+  EXPECT_EQ(whoami(clientOptions("revoked-client")).status, 200) << "not in this CRL";
+  EXPECT_EQ(whoami(clientOptions("")).body, "unverified|||");
+}
+
 TEST_F(TlsTest, DefaultsToTls13) {
   start(ClientCertMode::Required);
   test::TlsTestClient client(clientOptions());
@@ -220,6 +259,75 @@ TEST_F(CreateErrors, KeyOfAnotherCertificate) {
   EXPECT_EQ(e.code, ErrorCode::Config);
   EXPECT_EQ(e.where, options.key_file);
   EXPECT_NE(e.message.find("does not belong"), std::string::npos);
+}
+
+// A private key others may read is no longer private: refused like the master key (0644 is
+// what a plain `cp` or an archive under umask 022 leaves).
+TEST_F(CreateErrors, ServerKeyReadableByOthersIsRefused) {
+  test::ScratchDir dir;
+  const auto key = dir.path() / "server.key";
+  std::filesystem::copy_file(test::devPkiFile("server.key"), key);
+  namespace fs = std::filesystem;
+  fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read,
+                  fs::perm_options::replace);
+  auto options = serverOptions();
+  options.key_file = key.string();
+  Error e = createError(options);
+  EXPECT_EQ(e.code, ErrorCode::Config);
+  EXPECT_EQ(e.where, key.string());
+  EXPECT_NE(e.message.find("0644"), std::string::npos) << e.describe();
+  EXPECT_NE(e.hint.find("chmod 600 '" + key.string() + "'"), std::string::npos) << e.describe();
+
+  fs::permissions(key, fs::perms::group_read | fs::perms::others_read, fs::perm_options::remove);  // now 0600
+  auto created = Server::create(options, std::make_shared<Router>());
+  EXPECT_TRUE(created) << created.error().describe();
+  fs::permissions(key, fs::perms::owner_write, fs::perm_options::remove);  // 0400 is stricter still
+  created = Server::create(options, std::make_shared<Router>());
+  EXPECT_TRUE(created) << created.error().describe();
+}
+
+TEST_F(CreateErrors, CrlErrorsNameTheFile) {
+  test::ScratchDir dir;
+  auto options = serverOptions();
+  options.client_crl_file = (dir.path() / "missing.pem").string();
+  Error e = createError(options);
+  EXPECT_EQ(e.where, options.client_crl_file);
+  EXPECT_NE(e.hint.find("client_crl_file"), std::string::npos) << e.describe();
+
+  options.client_crl_file = test::devPkiFile("ca.crt");  // a certificate, not a CRL
+  e = createError(options);
+  EXPECT_EQ(e.where, options.client_crl_file);
+  EXPECT_NE(e.message.find("no CRL found"), std::string::npos) << e.describe();
+
+  const std::string rogue = (dir.path() / "rogue.pem").string();
+  test::writeDevCrl(rogue, "rogue-ca", {}, std::chrono::hours(24));
+  options.client_crl_file = rogue;
+  e = createError(options);
+  EXPECT_EQ(e.where, rogue);
+  EXPECT_NE(e.message.find("not signed by a CA of client_ca_file"), std::string::npos) << e.describe();
+
+  // An expired CRL would refuse every client ("CRL has expired"): said at start instead.
+  const std::string expired = (dir.path() / "expired.pem").string();
+  test::writeDevCrl(expired, "ca", {"revoked-client"}, -std::chrono::hours(1));
+  options.client_crl_file = expired;
+  e = createError(options);
+  EXPECT_EQ(e.where, expired);
+  EXPECT_NE(e.message.find("expired on"), std::string::npos) << e.describe();
+  EXPECT_NE(e.hint.find("fresh CRL"), std::string::npos) << e.describe();
+
+  options = serverOptions(ClientCertMode::None);
+  options.client_crl_file = test::devPkiFile("ca-crl.pem");
+  e = createError(options);
+  EXPECT_NE(e.message.find("client_cert is none"), std::string::npos) << e.describe();
+}
+
+TEST(TlsContext, CrlTurnsOnRevocationChecking) {
+  auto options = serverOptions();
+  options.client_crl_file = test::devPkiFile("ca-crl.pem");
+  auto context = detail::makeServerTlsContext(options);
+  ASSERT_TRUE(context) << context.error().describe();
+  X509_VERIFY_PARAM* param = X509_STORE_get0_param(SSL_CTX_get_cert_store(context.value().native_handle()));
+  EXPECT_TRUE(X509_VERIFY_PARAM_get_flags(param) & X509_V_FLAG_CRL_CHECK);
 }
 
 TEST_F(CreateErrors, ClientCaRequiredUnlessModeIsNone) {

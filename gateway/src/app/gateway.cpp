@@ -19,6 +19,7 @@ http::ServerOptions serverOptions(const config::Server& s) {
   o.cert_file = s.tls.cert_file.string();
   o.key_file = s.tls.key_file.string();
   o.client_ca_file = s.tls.client_ca_file.string();
+  o.client_crl_file = s.tls.client_crl_file.string();
   o.client_cert = s.tls.client_cert == config::ClientCertMode::Required   ? http::ClientCertMode::Required
                   : s.tls.client_cert == config::ClientCertMode::Optional ? http::ClientCertMode::Optional
                                                                           : http::ClientCertMode::None;

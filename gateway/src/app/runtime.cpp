@@ -15,7 +15,7 @@ namespace {
 std::vector<http::TokenEntry> tokenEntries(const std::vector<config::Token>& tokens) {
   std::vector<http::TokenEntry> entries;
   for (const auto& t : tokens) {
-    http::TokenEntry e{t.id, t.sha256, {}, t.clinics};
+    http::TokenEntry e{t.id, t.sha256, {}, t.clinics, t.client_certs};
     for (const auto& r : t.roles) {
       if (auto role = parseRole(r)) e.roles.push_back(*role);
     }

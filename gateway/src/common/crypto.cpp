@@ -267,24 +267,29 @@ Result<SecretKey> parseKeyText(std::string_view text, std::string_view where) {
   return key;
 }
 
-Result<SecretKey> loadKeyFile(const std::filesystem::path& file) {
+Status checkPrivateFile(const std::filesystem::path& file, std::string_view what, std::string_view setting) {
   struct stat st {};
   if (::stat(file.c_str(), &st) != 0) {
-    return makeError(ErrorCode::Config, "cannot read the key file (" + std::string(std::strerror(errno)) + ")",
-                     file.string(), "check the path (privacy.master_key_file) and that the gateway's user owns the file");
+    return makeError(ErrorCode::Config, "cannot read " + std::string(what) + " (" + std::strerror(errno) + ")",
+                     file.string(),
+                     "check the path (" + std::string(setting) + ") and that the gateway's user owns the file");
   }
   if (!S_ISREG(st.st_mode)) {
-    return makeError(ErrorCode::Config, "the key file is not a regular file", file.string(),
-                     "point privacy.master_key_file at a file holding the key");
+    return makeError(ErrorCode::Config, std::string(what) + " is not a regular file", file.string(),
+                     "point " + std::string(setting) + " at a file holding the key");
   }
   if ((st.st_mode & 077) != 0) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
     return makeError(ErrorCode::Config,
-                     std::string("the key file may be read or changed by other users (mode ") + mode +
-                         "): refusing to use it",
+                     std::string(what) + " may be read or changed by other users (mode " + mode + "): refusing to use it",
                      file.string(), "chmod 600 '" + file.string() + "' (owned by the gateway's user)");
   }
+  return ok();
+}
+
+Result<SecretKey> loadKeyFile(const std::filesystem::path& file) {
+  GW_TRY(checkPrivateFile(file, "the key file", "privacy.master_key_file"));
   std::ifstream in(file, std::ios::binary);
   if (!in) {
     return makeError(ErrorCode::Config, "cannot open the key file", file.string(),

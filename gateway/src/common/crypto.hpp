@@ -79,8 +79,12 @@ std::string hmacSha256Hex(const SecretKey& key, std::string_view message, std::s
 /// (`openssl rand -base64 32`), surrounding whitespace ignored. `where` names the source in errors
 /// (the text itself never appears in an error).
 Result<SecretKey> parseKeyText(std::string_view text, std::string_view where);
-/// Reads a key file (parseKeyText form). Refuses a file that group or others may access (any of
-/// the 077 mode bits): a key others can read protects nothing.
+/// Refuses a file holding a secret (a key) unless it is a regular file that neither group nor
+/// others may access (none of the 077 mode bits): a key others can read protects nothing. `what`
+/// names the file in the message ("the key file"), `setting` the config key pointing at it. The
+/// error names the file and its mode and says `chmod 600 <file>`.
+Status checkPrivateFile(const std::filesystem::path& file, std::string_view what, std::string_view setting);
+/// Reads a key file (parseKeyText form). Refuses it as checkPrivateFile does.
 Result<SecretKey> loadKeyFile(const std::filesystem::path& file);
 /// Reads a key from an environment variable (parseKeyText form).
 Result<SecretKey> loadKeyFromEnv(std::string_view variable);

@@ -203,6 +203,41 @@ bool isSimpleId(std::string_view s) {
   return true;
 }
 
+// A token's client certificate in the one form the authenticator compares ("sha256:<64 lowercase
+// hex>" or "subject:<RFC 2253>"), or an error message saying how to write it.
+constexpr const char* kCertBindingHint =
+    "write \"sha256:<hex>\" with the fingerprint from `openssl x509 -in CERT -noout -fingerprint -sha256`, or "
+    "\"subject:<subject>\" as `openssl x509 -in CERT -noout -subject -nameopt RFC2253` prints it";
+
+Result<std::string> normalizeCertBinding(std::string_view text) {
+  constexpr std::string_view kSha256 = "sha256:";
+  constexpr std::string_view kSubject = "subject:";
+  if (text.substr(0, kSha256.size()) == kSha256) {
+    std::string hex;
+    for (char c : text.substr(kSha256.size())) {
+      if (c == ':') continue;  // openssl prints the fingerprint as AB:CD:...
+      hex.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    }
+    if (!isHex64(hex)) {
+      return makeError(ErrorCode::Config, "a SHA-256 fingerprint has 64 hex digits (colons allowed)");
+    }
+    return "sha256:" + hex;
+  }
+  if (text.substr(0, kSubject.size()) == kSubject) {
+    const std::string_view subject = text.substr(kSubject.size());
+    if (subject.empty() || subject.find('=') == std::string_view::npos) {
+      return makeError(ErrorCode::Config, "expected a subject such as subject:CN=clinic-c1,O=Example Clinic");
+    }
+    // OpenSSL's other forms ("/O=x/CN=y", "O = x, CN = y") never match the RFC 2253 form compared.
+    if (subject.front() == '/' || subject.find(" = ") != std::string_view::npos ||
+        subject.find(", ") != std::string_view::npos || subject.front() == ' ' || subject.back() == ' ') {
+      return makeError(ErrorCode::Config, "the subject is not in RFC 2253 form (no spaces around '=' or after ',')");
+    }
+    return std::string(text);
+  }
+  return makeError(ErrorCode::Config, "expected \"sha256:<fingerprint>\" or \"subject:<subject>\"");
+}
+
 void readServer(Reader& r, const rapidjson::Value& root, Server& server) {
   const std::string p = "/server";
   const auto* s = r.object(root, "", "server", true);
@@ -234,7 +269,7 @@ void readServer(Reader& r, const rapidjson::Value& root, Server& server) {
   const auto* tls = r.object(*s, p, "tls", true);
   if (tls == nullptr) return;
   const std::string tp = p + "/tls";
-  r.checkKeys(*tls, tp, {"cert_file", "key_file", "client_ca_file", "client_cert"});
+  r.checkKeys(*tls, tp, {"cert_file", "key_file", "client_ca_file", "client_cert", "client_crl_file"});
   r.path(*tls, tp, "cert_file", server.tls.cert_file, true, true);
   r.path(*tls, tp, "key_file", server.tls.key_file, true, true);
   std::string mode = "required";
@@ -243,6 +278,11 @@ void readServer(Reader& r, const rapidjson::Value& root, Server& server) {
                            : mode == "optional" ? ClientCertMode::Optional
                                                 : ClientCertMode::None;
   r.path(*tls, tp, "client_ca_file", server.tls.client_ca_file, server.tls.client_cert != ClientCertMode::None, true);
+  r.path(*tls, tp, "client_crl_file", server.tls.client_crl_file, false, true);
+  if (!server.tls.client_crl_file.empty() && server.tls.client_cert == ClientCertMode::None) {
+    r.fail(tp + "/client_crl_file", "a CRL checks client certificates, but client_cert is \"none\"",
+           "set client_cert to \"required\" (or \"optional\"), or remove client_crl_file");
+  }
 }
 
 void readTokens(Reader& r, const rapidjson::Value& root, std::vector<Token>& tokens) {
@@ -259,7 +299,7 @@ void readTokens(Reader& r, const rapidjson::Value& root, std::vector<Token>& tok
       r.fail(p, "expected an object");
       continue;
     }
-    r.checkKeys(t, p, {"id", "sha256", "roles", "clinics"});
+    r.checkKeys(t, p, {"id", "sha256", "roles", "clinics", "client_certs"});
     Token token;
     r.string(t, p, "id", token.id, true, 64);
     r.string(t, p, "sha256", token.sha256, true, 64);
@@ -283,6 +323,23 @@ void readTokens(Reader& r, const rapidjson::Value& root, std::vector<Token>& tok
     if ((holds("ingest") || holds("compliance")) && token.clinics.empty()) {
       r.fail(p + "/clinics", "a token with the ingest or compliance role must list the clinics it acts for",
              "list clinic ids, or \"*\" for any clinic");
+    }
+    if (const auto* certs = r.array(t, p, "client_certs", false)) {
+      if (certs->Empty()) {
+        r.fail(p + "/client_certs", "an empty list would make the token unusable",
+               "list the client certificates the token may be used with, or remove client_certs");
+      }
+      for (rapidjson::SizeType k = 0; k < certs->Size(); ++k) {
+        const std::string cp = p + "/client_certs/" + std::to_string(k);
+        const auto& item = (*certs)[k];
+        auto binding = item.IsString() ? normalizeCertBinding(std::string_view(item.GetString(), item.GetStringLength()))
+                                       : Result<std::string>(makeError(ErrorCode::Config, "expected a string"));
+        if (!binding) {
+          r.fail(cp, binding.error().message, kCertBindingHint);
+          continue;
+        }
+        token.client_certs.push_back(std::move(binding).value());
+      }
     }
     if (!token.id.empty() && !ids.insert(token.id).second) r.fail(p + "/id", "duplicate token id '" + token.id + "'");
     tokens.push_back(std::move(token));
@@ -469,9 +526,15 @@ void readAudit(Reader& r, const rapidjson::Value& root, const Storage& storage, 
   }
 }
 
-// References between sections: a token or partner naming a clinic that is not configured.
+// References between sections: a token or partner naming a clinic that is not configured; a
+// token bound to client certificates on a server that asks for none.
 void checkReferences(Reader& r, const GatewayConfig& c) {
   for (std::size_t i = 0; i < c.tokens.size(); ++i) {
+    if (!c.tokens[i].client_certs.empty() && c.server.tls.client_cert == ClientCertMode::None) {
+      r.fail("/auth/tokens/" + std::to_string(i) + "/client_certs",
+             "the token is bound to client certificates, but server.tls.client_cert is \"none\" (no request could use it)",
+             "set server.tls.client_cert to \"required\" (or \"optional\"), or remove client_certs");
+    }
     for (std::size_t k = 0; k < c.tokens[i].clinics.size(); ++k) {
       const auto& id = c.tokens[i].clinics[k];
       if (id != "*" && c.findClinic(id) == nullptr) {
@@ -642,6 +705,7 @@ std::string redactedJson(const GatewayConfig& c) {
   str("cert_file", c.server.tls.cert_file.string());
   str("key_file", c.server.tls.key_file.string());
   optional_path("client_ca_file", c.server.tls.client_ca_file);
+  optional_path("client_crl_file", c.server.tls.client_crl_file);
   str("client_cert", c.server.tls.client_cert == ClientCertMode::Required   ? "required"
                      : c.server.tls.client_cert == ClientCertMode::Optional ? "optional"
                                                                             : "none");
@@ -658,6 +722,7 @@ std::string redactedJson(const GatewayConfig& c) {
     str("sha256", "<redacted>");
     list("roles", t.roles);
     list("clinics", t.clinics);
+    if (!t.client_certs.empty()) list("client_certs", t.client_certs);  // fingerprints and subjects: not secret
     w.EndObject();
   }
   w.EndArray();

@@ -22,6 +22,9 @@ struct ServerTls {
   std::filesystem::path key_file;
   std::filesystem::path client_ca_file;  // required unless client_cert is none
   ClientCertMode client_cert = ClientCertMode::Required;
+  /// PEM CRLs of the client CAs, loaded at start: a revoked client certificate fails the
+  /// handshake. Optional; needs client_cert required or optional.
+  std::filesystem::path client_crl_file;
 };
 
 struct Server {
@@ -53,6 +56,10 @@ struct Token {
   std::string sha256;                // hex SHA-256 of the bearer token; the token itself is never stored
   std::vector<std::string> roles;    // ingest, engineer, compliance, admin
   std::vector<std::string> clinics;  // clinics whose data the token may post and read; "*" = any
+  /// The client certificates the token may be used with (RFC 8705 certificate-bound tokens), as
+  /// normalized by the loader: "sha256:<64 lowercase hex>" (the DER certificate's fingerprint) or
+  /// "subject:<RFC 2253 subject>". Empty: the token is not bound to a certificate.
+  std::vector<std::string> client_certs;
 };
 
 struct Program {

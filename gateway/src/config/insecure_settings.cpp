@@ -57,6 +57,17 @@ std::vector<InsecureSetting> insecureSettings(const GatewayConfig& c) {
   if (isDevelopmentFile(tls.cert_file) || isDevelopmentFile(tls.key_file) || isDevelopmentFile(tls.client_ca_file)) {
     found.push_back({"server.tls", "the server certificate or client CA comes from the development PKI"});
   }
+  if (tls.client_cert != ClientCertMode::None) {
+    // An unbound token works with any certificate of the client CA (any clinic's), so the token
+    // alone decides who is calling; binding it makes a stolen token useless without the key.
+    for (const auto& token : c.tokens) {
+      if (token.client_certs.empty()) {
+        found.push_back({"auth.tokens", "token '" + token.id +
+                                            "' is not bound to client certificates (client_certs): any certificate of "
+                                            "the client CA will do"});
+      }
+    }
+  }
   if (tls.client_cert == ClientCertMode::None) {
     found.push_back({"server.tls.client_cert", "client certificates are not asked for: any host that has a token may call"});
   } else if (tls.client_cert == ClientCertMode::Optional) {

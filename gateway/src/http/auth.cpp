@@ -38,6 +38,25 @@ Error unauthenticated(const Request& request, std::string_view reason, std::stri
   return makeError(ErrorCode::Unauthenticated, std::move(message), "header Authorization", std::move(hint));
 }
 
+// "sha256:AB:CD:..." -> "sha256:abcd...", so a fingerprint matches however it was copied.
+std::string normalizeBinding(std::string_view binding) {
+  constexpr std::string_view kSha256 = "sha256:";
+  if (binding.substr(0, kSha256.size()) != kSha256) return std::string(binding);
+  std::string out(kSha256);
+  for (char c : binding.substr(kSha256.size())) {
+    if (c != ':') out.push_back(c);
+  }
+  return toLower(out);
+}
+
+bool certificateIsBound(const TokenEntry& entry, const ClientIdentity& client) {
+  if (!client.verified) return false;  // an unverified certificate proves nothing
+  return std::any_of(entry.client_certs.begin(), entry.client_certs.end(), [&](const std::string& binding) {
+    return (!client.fingerprint_sha256.empty() && binding == "sha256:" + client.fingerprint_sha256) ||
+           (!client.subject.empty() && binding == "subject:" + client.subject);
+  });
+}
+
 }  // namespace
 
 std::string hashToken(std::string_view token) { return ids::sha256Hex(token); }
@@ -50,7 +69,10 @@ bool Principal::mayActForClinic(std::string_view clinic) const {
 }
 
 Authenticator::Authenticator(std::vector<TokenEntry> entries) : entries_(std::move(entries)) {
-  for (TokenEntry& entry : entries_) entry.sha256_hex = toLower(entry.sha256_hex);
+  for (TokenEntry& entry : entries_) {
+    entry.sha256_hex = toLower(entry.sha256_hex);
+    for (std::string& binding : entry.client_certs) binding = normalizeBinding(binding);
+  }
 }
 
 Result<Principal> Authenticator::authenticate(const Request& request) const {
@@ -80,6 +102,24 @@ Result<Principal> Authenticator::authenticate(const Request& request) const {
   if (found == nullptr) {
     return unauthenticated(request, "unknown_token", "unknown or revoked token",
                            "check the token; ask the gateway administrator for a new one if it was rotated");
+  }
+  if (!found->client_certs.empty() && !certificateIsBound(*found, request.client)) {
+    // A stolen token alone is not enough: it works only over a connection holding the key of one
+    // of its certificates. The token id and the certificate's fingerprint are not secrets.
+    const bool presented = request.client.verified && !request.client.fingerprint_sha256.empty();
+    GW_LOG(Warn, Auth, "auth_failed")
+        .kv("reason", presented ? "certificate_not_bound" : "no_client_certificate")
+        .kv("token", found->id)
+        .kv("client_sha256", presented ? std::string_view(request.client.fingerprint_sha256) : std::string_view("-"))
+        .kv("request_id", request.request_id)
+        .kv("remote", request.remote);
+    return makeError(ErrorCode::Unauthenticated,
+                     presented ? "this token is bound to client certificates, and the connection's certificate is not "
+                                 "one of them"
+                               : "this token is bound to client certificates, and the connection presented none",
+                     "client certificate",
+                     "connect with the client certificate issued together with this token, or ask the gateway "
+                     "administrator to list this certificate in the token's client_certs");
   }
   return Principal{found->id, found->roles, found->clinics};
 }

@@ -24,6 +24,10 @@ struct TokenEntry {
   std::string sha256_hex;  // hashToken(token), 64 hex digits (any case)
   std::vector<Role> roles;
   std::vector<std::string> clinics;  // clinics an ingest token may post for; "*" = any
+  /// Client certificates the token may be used with (RFC 8705 certificate-bound tokens):
+  /// "sha256:<hex fingerprint>" (colons and any case accepted) or "subject:<RFC 2253 subject>",
+  /// as ClientIdentity::subject spells it. Empty: not bound, any (or no) certificate will do.
+  std::vector<std::string> client_certs;
 };
 
 struct Principal {
@@ -43,7 +47,9 @@ class Authenticator {
 
   /// Reads "Authorization: Bearer <token>". Missing, malformed or unknown -> Unauthenticated
   /// (401, errorResponse adds WWW-Authenticate: Bearer). The token's SHA-256 is compared in
-  /// constant time against every entry, so timing does not tell which prefix matched.
+  /// constant time against every entry, so timing does not tell which prefix matched. A token
+  /// bound to client certificates presented over a connection without a verified certificate
+  /// from its list -> Unauthenticated too (RFC 8705 section 3: invalid_token, 401).
   Result<Principal> authenticate(const Request& request) const;
 
   /// Forbidden (403) unless the principal has `role`.

@@ -28,6 +28,9 @@ struct ServerOptions {
   std::string cert_file, key_file;  // server certificate chain + private key (PEM)
   std::string client_ca_file;       // CA bundle that client certificates must chain to
   ClientCertMode client_cert = ClientCertMode::Required;
+  // Optional PEM CRLs of the client CAs, loaded at start: a revoked client certificate fails the
+  // handshake (X509_V_FLAG_CRL_CHECK: the leaf's issuer must have a CRL in the file).
+  std::string client_crl_file;
   std::size_t max_body_bytes = 10 * 1024 * 1024;  // larger -> 413 and close
   // Every request body being received or handled, together. A body is reserved from its
   // Content-Length (a chunked one: max_body_bytes) once its headers are admitted, and released

@@ -661,6 +661,10 @@ void Session::onWrite(beast::error_code ec, std::size_t) {
                                                           : std::string_view(request_.method).substr(0, 16);
   const std::string_view route = request_.route.empty() ? std::string_view("-") : std::string_view(request_.route);
   const std::string_view token = request_.token_id.empty() ? std::string_view("-") : std::string_view(request_.token_id);
+  // Who connected: the verified client certificate (subject and fingerprint, never the token).
+  const bool has_cert = identity_.verified && !identity_.fingerprint_sha256.empty();
+  const std::string_view client = has_cert ? std::string_view(identity_.subject) : std::string_view("-");
+  const std::string_view client_sha256 = has_cert ? std::string_view(identity_.fingerprint_sha256) : std::string_view("-");
   if (log::enabled(log::Level::Info)) {
     log::Line line(log::Level::Info, log::Category::Http, "request");
     line.kv("request_id", request_.request_id)
@@ -671,6 +675,8 @@ void Session::onWrite(beast::error_code ec, std::size_t) {
         .kv("bytes_out", bytes_out)
         .kv("ms", ms)
         .kv("token", token)
+        .kv("client", client)
+        .kv("client_sha256", client_sha256)
         .kv("remote", remote_);
     if (ec) line.kv("write_error", ec.message());
   }
