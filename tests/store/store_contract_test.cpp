@@ -171,8 +171,8 @@ TEST_P(StoreContract, DueItemsKeepPerPatientOrder) {
   auto due = store_->dueItems("p1", t(0), 10);
   ASSERT_TRUE(due);
   ASSERT_EQ(due.value().size(), 2u);  // a1 and b1; a2 waits for a1
-  EXPECT_EQ(due.value()[0].record_id, "a1");
-  EXPECT_EQ(due.value()[1].record_id, "b1");
+  EXPECT_EQ(due.value()[0].record_key, recordKey("a1"));
+  EXPECT_EQ(due.value()[1].record_key, recordKey("b1"));
   EXPECT_TRUE(store_->dueItems("p2", t(0), 10).value().empty()) << "items are per partner";
 
   // a1 retrying later: a2 still waits (order beats throughput for one patient).
@@ -180,7 +180,7 @@ TEST_P(StoreContract, DueItemsKeepPerPatientOrder) {
   due = store_->dueItems("p1", t(1), 10);
   ASSERT_TRUE(due);
   ASSERT_EQ(due.value().size(), 1u);
-  EXPECT_EQ(due.value()[0].record_id, "b1");
+  EXPECT_EQ(due.value()[0].record_key, recordKey("b1"));
   auto next = store_->nextDueTime("p1");
   ASSERT_TRUE(next && next.value());
   EXPECT_EQ(*next.value(), t(0));  // b1 is due now
@@ -194,7 +194,7 @@ TEST_P(StoreContract, DueItemsKeepPerPatientOrder) {
   // After the retry time, a1 comes back; once delivered, a2 follows.
   due = store_->dueItems("p1", t(61), 10);
   ASSERT_TRUE(due);
-  ASSERT_EQ(due.value()[0].record_id, "a1");
+  ASSERT_EQ(due.value()[0].record_key, recordKey("a1"));
   EXPECT_EQ(due.value()[0].attempts, 1);
   EXPECT_EQ(due.value()[0].state, OutboxState::Retrying);
   ASSERT_TRUE(
@@ -202,7 +202,7 @@ TEST_P(StoreContract, DueItemsKeepPerPatientOrder) {
   due = store_->dueItems("p1", t(61), 10);
   ASSERT_TRUE(due);
   ASSERT_EQ(due.value().size(), 2u);
-  EXPECT_EQ(due.value()[0].record_id, "a2");
+  EXPECT_EQ(due.value()[0].record_key, recordKey("a2"));
   EXPECT_EQ(store_->dueItems("p1", t(61), 1).value().size(), 1u) << "the limit holds";
 
   auto status = store_->recordStatus("c1", "a1");
@@ -234,7 +234,7 @@ TEST_P(StoreContract, DeadItemsKeepOutcomeAndReleaseThePatientQueue) {
   EXPECT_EQ(status.value()->deliveries[0].outcome, R"({"resourceType":"OperationOutcome"})");
   due = store_->dueItems("p1", t(0), 10);
   ASSERT_TRUE(due && due.value().size() == 1);
-  EXPECT_EQ(due.value()[0].record_id, "a2");
+  EXPECT_EQ(due.value()[0].record_key, recordKey("a2"));
 }
 
 TEST_P(StoreContract, AnItemSupersededWhileInFlightStaysSuperseded) {
@@ -301,7 +301,7 @@ TEST_P(StoreContract, AnOutcomeAndItsLogEntriesCommitTogether) {
   EXPECT_EQ(counts.cancelled, 1);
   const auto log = auditLog();
   ASSERT_EQ(log.size(), 3u);
-  EXPECT_EQ(log[2].resource_id, "res-3");
+  EXPECT_EQ(log[2].resource_id, store_->lookupKeys().resource("MedicationRequest", "res-3"));
   EXPECT_TRUE(verify().ok);
 }
 
@@ -465,7 +465,7 @@ TEST_P(StoreContract, HeldRecordsAndEnqueueFollowTheCurrentVersion) {
   auto listed = store_->recordsWithoutItem("p2", "pa");
   ASSERT_TRUE(listed);
   ASSERT_EQ(listed.value().size(), 1u) << "consent records are never held for disclosure";
-  EXPECT_EQ(listed.value()[0].record_id, "r1");
+  EXPECT_EQ(listed.value()[0].record_key, recordKey("r1"));
   EXPECT_EQ(listed.value()[0].version, 1);
   EXPECT_EQ(listed.value()[0].payload, held.payload);
 

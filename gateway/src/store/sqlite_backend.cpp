@@ -127,6 +127,10 @@ class SqliteBackend final : public StoreBackend {
     return beginWriter(writer_, std::unique_lock(writer_.mutex));
   }
 
+  Result<std::int64_t> convertLegacyIdentifiers(const LegacyIdentifiers& convert) override {
+    return sqlite::convertLegacyIdentifiers(writer_, convert);
+  }
+
  private:
   std::string path_;
   bool synchronous_full_;
