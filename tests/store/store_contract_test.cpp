@@ -457,6 +457,49 @@ TEST_P(StoreContract, ConsentVersionsCountFromOnePerConsent) {
   EXPECT_FALSE(stored.value()[2].reconciled);
 }
 
+// The database holds lookup keys, never the clear ids (docs/privacy.md §9.1); callers look rows up
+// by the clear values they have: clinic + record id, clinic + MRN (the patient key), resource id.
+TEST_P(StoreContract, RowsAreFoundByClearIdsThatTheDatabaseNeverHolds) {
+  const std::string patient = store_->lookupKeys().patient("c1", "A12345");
+  EXPECT_EQ(patient, store_->lookupKeys().patientOfResource(ids::resourceId("c1", "Patient", "A12345")));
+  auto w = write("c1:rx:A12345-1", "h1", patient);
+  w.resources[0] = {"Patient", "pat-A12345", "https://ids/mrn", "A12345", "{}", DataClass::Sud};
+  auto consent = consentWrite("cn-A12345", "hc", "active", 1'800'000'000'000);
+  consent.patient_key = patient;
+  consent.consent->patient_key = patient;
+  consent.audit[0].patient_key = patient;
+  ASSERT_TRUE(store_->ingest({w, consent}, t(0)));
+  for (const char* sql :
+       {"SELECT COUNT(*) FROM records WHERE record_key LIKE '%A12345%' OR patient_key LIKE '%A12345%'",
+        "SELECT COUNT(*) FROM record_versions WHERE record_key LIKE '%A12345%'",
+        "SELECT COUNT(*) FROM resources WHERE resource_key LIKE '%A12345%' OR record_key LIKE '%A12345%'",
+        "SELECT COUNT(*) FROM outbox WHERE record_key LIKE '%A12345%'",
+        "SELECT COUNT(*) FROM consents WHERE consent_key LIKE '%A12345%'",
+        "SELECT COUNT(*) FROM audit_log WHERE resource_id LIKE '%A12345%' OR consent_id LIKE '%A12345%'"}) {
+    EXPECT_EQ(count(sql), 0) << sql;
+  }
+  EXPECT_EQ(count("SELECT COUNT(*) FROM records WHERE patient_key='" + patient + "'"), 2);
+
+  auto status = store_->recordStatus("c1", "c1:rx:A12345-1");
+  ASSERT_TRUE(status && status.value());
+  EXPECT_EQ(status.value()->record_id, "c1:rx:A12345-1");
+  EXPECT_EQ(status.value()->resources.at(0).resource_id, "pat-A12345");
+  EXPECT_FALSE(store_->recordStatus("c2", "c1:rx:A12345-1").value()) << "the clinic is part of the key";
+  EXPECT_EQ(store_->ingest({w}, t(1)).value()[0].disposition, IngestDisposition::Unchanged);
+  EXPECT_EQ(store_->resourceKeys("c1", "c1:rx:A12345-1").value().at(0).identifier_value, "A12345");
+  EXPECT_TRUE(store_->resourceBody("Patient", "pat-A12345").value());
+  EXPECT_EQ(store_->pendingItems("p1", patient).value().size(), 1u);
+  const auto consents = store_->consents(patient).value();
+  ASSERT_EQ(consents.size(), 1u);
+  EXPECT_EQ(consents[0].row.consent_id, "cn-A12345");
+  EXPECT_EQ(consents[0].row.resource_id, "consent-res-cn-A12345");
+  AuditQuery q;
+  q.patient_key = patient;
+  const auto page = store_->queryAudit(q).value();
+  ASSERT_EQ(page.entries.size(), 1u);
+  EXPECT_EQ(page.entries[0].consent_id, consents[0].consent_key);
+}
+
 // --- reconciliation ----------------------------------------------------------------------------
 
 TEST_P(StoreContract, HeldRecordsAndEnqueueFollowTheCurrentVersion) {
