@@ -310,9 +310,9 @@ std::array<std::uint8_t, 32> hmacSha256(const SecretKey& key, std::string_view m
   std::array<std::uint8_t, 32> mac{};
   unsigned len = 0;
   // One-shot HMAC(): no context to keep, so no key schedule lingers after the call.
-  if (key.empty() || HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-                          reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac.data(),
-                          &len) == nullptr) {
+  if (key.empty() ||
+      HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(message.data()),
+           message.size(), mac.data(), &len) == nullptr) {
     throw std::runtime_error("OpenSSL HMAC-SHA256 failed (or an empty key was given)");
   }
   return mac;

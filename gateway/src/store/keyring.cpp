@@ -60,8 +60,8 @@ Result<crypto::SecretKey> unwrap(const crypto::SecretKey& master, const KeyRow& 
   auto raw = crypto::open(master, row.wrapped, dataKeyAad(row.name, row.version));
   if (!raw) {
     return makeError(ErrorCode::Storage,
-                     "the " + row.name + " data key version " +
-                         std::to_string(row.version) + " does not unwrap with the master key that wrapped it",
+                     "the " + row.name + " data key version " + std::to_string(row.version) +
+                         " does not unwrap with the master key that wrapped it",
                      "data_keys", "the row was altered: restore the database from a backup");
   }
   auto key = crypto::SecretKey::fromBytes(raw.value());
