@@ -45,6 +45,9 @@ TEST(LookupKeys, KindsAndPartsNeverGiveTheSameKey) {
   // Without the secret nobody recomputes them: another secret, other keys.
   EXPECT_NE(LookupKeys(keyOf('x')).patient("c1", "A12345"), keys.patient("c1", "A12345"));
   EXPECT_EQ(keys.patient("c1", "A12345").find("A12345"), std::string::npos);
+  // The documented construction: HMAC-SHA256 of the length-prefixed parts, first 128 bits.
+  EXPECT_EQ(keys.record("c1", "r1"),
+            crypto::hmacSha256Hex(keyOf('k'), payloadContext({"gw-lookup-v1", "record", "c1", "r1"}), kLookupKeyBytes));
 }
 
 // The files of a database, read while it is open (the WAL holds the newest pages).

@@ -14,6 +14,7 @@
 //             they have (from a request or a payload) and never see these keys, except as the
 //             opaque references the decision log and the consents answer show.
 #include <initializer_list>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -21,11 +22,15 @@
 
 namespace gw::store {
 
+class HmacSha256;
+
 class LookupKeys {
  public:
   /// Keys under `secret` (32 bytes). A default-made LookupKeys has no secret: every call throws.
+  /// Copies share the keyed state, which is never changed after construction (any thread may
+  /// compute keys at once).
   LookupKeys() = default;
-  explicit LookupKeys(crypto::SecretKey secret) : secret_(std::move(secret)) {}
+  explicit LookupKeys(const crypto::SecretKey& secret);
 
   /// The patient_key of clinic + MRN: what a compliance officer's ?clinic&mrn looks up.
   std::string patient(std::string_view clinic, std::string_view mrn) const;
@@ -41,11 +46,13 @@ class LookupKeys {
   std::string consentReference(std::string_view reference) const;
   std::string consent(std::string_view clinic, std::string_view consent_id) const;
 
-  bool empty() const { return secret_.empty(); }
+  bool empty() const { return !hmac_; }
 
  private:
   std::string key(std::string_view kind, std::initializer_list<std::string_view> parts) const;
-  crypto::SecretKey secret_;
+  // HMAC-SHA256 keyed once: ingest computes several keys per record inside its commit, and
+  // keying a fresh HMAC per call (crypto::hmacSha256) costs several times the hash itself.
+  std::shared_ptr<const HmacSha256> hmac_;
 };
 
 /// Bytes of each lookup key (hex: twice as many characters). 128 bits: no two of a database's
