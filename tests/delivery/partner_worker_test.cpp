@@ -231,9 +231,10 @@ TEST_F(PartnerWorkerTest, ItemsNoLongerPermittedAreCancelledNotSentAndTheCancell
   auto page = store_->queryAudit(q);
   ASSERT_TRUE(page);
   ASSERT_EQ(page.value().entries.size(), 1u);
-  EXPECT_EQ(page.value().entries[0].resource_id, "m-r1");
+  // The log names the resource and the consent by their lookup keys (docs/privacy.md §9.1).
+  EXPECT_EQ(page.value().entries[0].resource_id, store_->lookupKeys().resource("MedicationRequest", "m-r1"));
   EXPECT_EQ(page.value().entries[0].reason, "revoked");
-  EXPECT_EQ(page.value().entries[0].consent_id, "c1/cn-patient-r1");
+  EXPECT_EQ(page.value().entries[0].consent_id, store_->lookupKeys().consent("c1", "cn-patient-r1"));
 }
 
 TEST_F(PartnerWorkerTest, AnUnreadableDisclosureRecordIsADenyNotASend) {

@@ -206,7 +206,7 @@ TEST_F(IngestServiceTest, PartnersWithoutAConsentGetNothingAndEachDenyIsLogged) 
   for (const auto& e : auditOf(*store_, store::AuditKind::Decision, "other")) {
     EXPECT_EQ(e.outcome, store::AuditOutcome::Deny);
     EXPECT_EQ(e.reason, "no-consent");
-    EXPECT_EQ(e.patient_key, ids::resourceId("c1", "Patient", "A12345"));
+    EXPECT_EQ(e.patient_key, store_->lookupKeys().patient("c1", "A12345"));
     EXPECT_EQ(e.policy_version, "test-policy");
     ++denied;
   }
@@ -214,7 +214,7 @@ TEST_F(IngestServiceTest, PartnersWithoutAConsentGetNothingAndEachDenyIsLogged) 
   for (const auto& e : auditOf(*store_, store::AuditKind::Decision, "st-mary")) {
     if (e.resource_type != "MedicationRequest") continue;
     EXPECT_EQ(e.outcome, store::AuditOutcome::Permit);
-    EXPECT_EQ(e.consent_id, "c1/A12345-st-mary");
+    EXPECT_EQ(e.consent_id, store_->lookupKeys().consent("c1", "A12345-st-mary"));
     EXPECT_EQ(e.consent_version, 1);
     EXPECT_EQ(e.classes, "sud");
     EXPECT_EQ(e.labels, "R,SUD,OPIOIDUD,42CFRPart2,NORDSCLCD,CPLYCD");
@@ -261,11 +261,11 @@ TEST_F(IngestServiceTest, AConsentRecordIsVersionedInTheRegistryAndNotSentOnItsO
   EXPECT_EQ(registry_.current("c1", "A12345-st-mary")->version, 2);
   const auto registered = auditOf(*store_, store::AuditKind::Consent);
   ASSERT_EQ(registered.size(), 2u) << "each stored version is in the log, resends are not";
-  EXPECT_EQ(registered[1].consent_id, "c1/A12345-st-mary");
+  EXPECT_EQ(registered[1].consent_id, store_->lookupKeys().consent("c1", "A12345-st-mary"));
   EXPECT_EQ(registered[1].consent_version, 2);
   EXPECT_EQ(registered[1].reason, "revoked");
   EXPECT_EQ(registered[1].partner_id, "st-mary");
-  auto stored = store_->consents(ids::resourceId("c1", "Patient", "A12345"));
+  auto stored = store_->consents(store_->lookupKeys().patient("c1", "A12345"));
   ASSERT_TRUE(stored);
   EXPECT_EQ(stored.value().size(), 2u);
   // Revocation is final: the same consent cannot become active again.
@@ -296,7 +296,7 @@ TEST_F(IngestServiceTest, ReconcileQueuesWhatANewConsentPermitsAndCancelsWhatARe
     "prescriber":{"npi":"1234567893","name":"Dr. Lee"}}})")
                 .status,
             202);
-  const std::string patient = ids::resourceId("c1", "Patient", "B20001");
+  const std::string patient = store_->lookupKeys().patient("c1", "B20001");
   EXPECT_EQ(store_->pendingItems("st-mary", patient).value().size(), 0u) << "no consent yet";
   consentFor("B20001");
   ASSERT_TRUE(service_->reconcile(patient, "st-mary"));
@@ -317,7 +317,7 @@ TEST_F(IngestServiceTest, ReconcileQueuesWhatANewConsentPermitsAndCancelsWhatARe
 TEST_F(IngestServiceTest, ANewVersionWithoutAnItemDeletesItsObservationAtThePartner) {
   ASSERT_EQ(post(json::toString(recordWithItems({"naloxone_kit", "syringes"}))).status, 202);
   ASSERT_EQ(post(json::toString(recordWithItems({"naloxone_kit"}))).status, 202);
-  auto due = store_->pendingItems("st-mary", ids::resourceId("c1", "Patient", "A12345"));
+  auto due = store_->pendingItems("st-mary", store_->lookupKeys().patient("c1", "A12345"));
   ASSERT_TRUE(due);
   ASSERT_EQ(due.value().size(), 1u) << "the first version was superseded";
   auto items = store_->dueItems("st-mary", clock_.now(), 10);
@@ -337,7 +337,7 @@ TEST_F(IngestServiceTest, EveryPartOfASplitPart2DisclosureCarriesTheConsent) {
   config_.partners[0].max_bundle_entries = 3;  // stub Patient + Consent + one Observation per part
   makeService();                               // ingest reads its settings when it is made
   ASSERT_EQ(post(json::toString(recordWithItems({"naloxone_kit", "syringes", "education"}))).status, 202);
-  auto pending = store_->pendingItems("st-mary", ids::resourceId("c1", "Patient", "A12345"));
+  auto pending = store_->pendingItems("st-mary", store_->lookupKeys().patient("c1", "A12345"));
   ASSERT_TRUE(pending);
   ASSERT_EQ(pending.value().size(), 3u);
   for (std::size_t i = 0; i < 3; ++i) {
@@ -404,6 +404,55 @@ TEST_F(IngestServiceTest, KeyOrderDoesNotMakeANewVersion) {
   text += "}";
   auto reply = parse(post(text).body);
   EXPECT_STREQ(reply["results"][0]["disposition"].GetString(), "unchanged");
+}
+
+// Issue 9, defect 10: whoever copies the database file, its WAL or its shared memory finds no MRN,
+// no record id (ids may embed the MRN), no patient's FHIR id (a UUIDv5 of clinic + MRN, which a
+// guessed MRN recomputes), no resource or consent id and no deployment secret in clear. The files
+// are read while the store is open, so the WAL holds the newest pages.
+TEST_F(IngestServiceTest, TheDatabaseFilesHoldNoIdentifierInClear) {
+  const std::string secret = store_->deploymentSecret("record-key").value();
+  auto reply = post(std::string("[") + kPatient + "," + kRx + "]");
+  ASSERT_EQ(reply.status, 202) << reply.body;
+  std::vector<std::string> clear = {"A12345",       "c1:pt:A12345",   "c1:rx:9001",
+                                    "c1:cn:A12345", "A12345-st-mary", ids::resourceId("c1", "Patient", "A12345"),
+                                    secret};
+  const auto d = parse(reply.body);
+  for (const auto& r : d["results"].GetArray()) {
+    for (const auto& res : r["resources"].GetArray()) {
+      const std::string reference = res.GetString();
+      clear.push_back(reference.substr(reference.find('/') + 1));
+    }
+  }
+  const auto consents = store_->consents("").value();
+  ASSERT_EQ(consents.size(), 1u);
+  clear.push_back(consents[0].row.resource_id);
+
+  std::size_t files = 0;
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    const fs::path file = dir_ / ("gw.db" + std::string(suffix));
+    if (!fs::exists(file)) continue;
+    ++files;
+    const std::string bytes = test::readFile(file);
+    for (const auto& c : clear) EXPECT_EQ(bytes.find(c), std::string::npos) << c << " is in clear in " << file.filename();
+  }
+  EXPECT_EQ(files, 3u) << "the database, its WAL and its shared memory";
+
+  // Every lookup still works from the clear values callers have: clinic + record id (status,
+  // a resend found unchanged by its content hash), clinic + MRN (consents, the decision log), a
+  // resource id (the Consent a disclosure carries).
+  auto status = store_->recordStatus("c1", "c1:rx:9001");
+  ASSERT_TRUE(status && status.value());
+  EXPECT_EQ(status.value()->record_id, "c1:rx:9001");
+  EXPECT_EQ(status.value()->resources.at(0).resource_id, ids::resourceId("c1", "MedicationRequest", "9001"));
+  const auto resent = parse(post(kRx).body);
+  EXPECT_STREQ(resent["results"][0]["disposition"].GetString(), "unchanged");
+  const std::string patient = store_->lookupKeys().patient("c1", "A12345");
+  EXPECT_EQ(store_->consents(patient).value().size(), 1u);
+  store::AuditQuery q;
+  q.patient_key = patient;
+  EXPECT_FALSE(store_->queryAudit(q).value().entries.empty());
+  EXPECT_TRUE(store_->resourceBody("Consent", consents[0].row.resource_id).value());
 }
 
 TEST_F(IngestServiceTest, MalformedBodyIs400WithOffset) {

@@ -252,6 +252,32 @@ TEST_F(PrivacyEndToEnd, AnInvalidPart2ConsentIsRejectedNamingEachMissingElement)
             std::string::npos);
 }
 
+// Issue 9, defect 10: whoever copies the running gateway's database, WAL and shared memory finds
+// no MRN, no record id (c1:pt:A12345 embeds the MRN) and no patient FHIR id (a UUIDv5 of clinic +
+// MRN) in clear, and a compliance officer still finds the patient by clinic + MRN.
+TEST_F(PrivacyEndToEnd, TheDatabaseFilesHoldNoMrnNoRecordIdAndNoPatientIdInClear) {
+  accepted(consent("active", R"(["general","sud"])"));
+  accepted(patientRecord("A12345"));
+  accepted(prescriptionRecord("9006"));
+  ASSERT_TRUE(gateway_->waitForDeliveries("c1:rx:9006", "delivered")) << gateway_->status("c1:rx:9006").body;
+  const std::vector<std::string> clear = {"A12345", "c1:pt:A12345", "c1:rx:9006", "c1:cn:77",
+                                          ids::resourceId("c1", "Patient", "A12345")};
+  int files = 0;
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    const std::string file = dir_ + "/gateway.db" + suffix;
+    if (!fs::exists(file)) continue;
+    ++files;
+    const std::string bytes = readFile(file);
+    for (const auto& c : clear) EXPECT_EQ(bytes.find(c), std::string::npos) << c << " is in clear in " << file;
+  }
+  EXPECT_EQ(files, 3) << "the gateway runs: its WAL and shared memory exist";
+  auto consents = gateway_->request("GET", "/v1/consents?clinic=c1&mrn=A12345", "", "dev-compliance");
+  EXPECT_EQ(consents.status, 200) << consents.body;
+  EXPECT_THAT(consents.body, HasSubstr(R"("consent_id":"77")"));
+  EXPECT_GE(count(decisions("clinic=c1&mrn=A12345"), "disclosure", kPartnerA, "delivered"), 1);
+  EXPECT_EQ(gateway_->status("c1:pt:A12345").status, 200);
+}
+
 TEST_F(PrivacyEndToEnd, EditingOneLogRowMakesVerifyFailAtThatRow) {
   accepted(consent("active", R"(["general","sud"])"));
   accepted(prescriptionRecord("9005"));

@@ -31,8 +31,8 @@ std::string blobText(const Poco::Data::BLOB& b) {
   return b.size() == 0 ? std::string() : std::string(reinterpret_cast<const char*>(b.rawContent()), b.size());
 }
 
-// One record of each class with its resources and Bundle. Record ids carry no PHI here (see the
-// note on record ids in the lead's report: ids that embed an MRN are stored in clear).
+// One record of each class with its resources and Bundle. (That ids are stored as lookup keys,
+// never in clear: lookup_keys_test.cpp.)
 IngestWrite recordOf(DataClass c, const std::string& record_id, const std::string& mrn, const std::string& clinical) {
   IngestWrite w;
   w.clinic = "c1";
@@ -70,6 +70,7 @@ class EncryptionAtRestTest : public ::testing::Test {
   std::string path() const { return (dir_ / "gw.db").string(); }
   std::unique_ptr<Poco::Data::Session> raw() { return std::make_unique<Poco::Data::Session>("SQLite", path()); }
   static SystemTime day(int d) { return fromUnixMillis(1'800'000'000'000 + d * 86'400'000LL); }
+  std::string key(const std::string& record_id) const { return store_->lookupKeys().record("c1", record_id); }
 
   // The data key of a class, unwrapped from data_keys with the master key (what an attacker who
   // stole one class's key would hold).
@@ -118,9 +119,9 @@ TEST_F(EncryptionAtRestTest, FileHoldsNoPlaintextAndEachClassNeedsItsOwnKey) {
   // Every payload column holds a BLOB envelope of the row's class, and data_class says which.
   std::vector<std::string> classes, types;
   std::vector<Poco::Data::BLOB> payloads;
-  *s << "SELECT data_class, typeof(payload), payload FROM record_versions ORDER BY record_id", into(classes), into(types),
+  *s << "SELECT data_class, typeof(payload), payload FROM record_versions ORDER BY rowid", into(classes), into(types),
       into(payloads), now;
-  ASSERT_EQ(classes, (std::vector<std::string>{"general", "sud", "mh"}));  // lab, rx, sc
+  ASSERT_EQ(classes, (std::vector<std::string>{"sud", "mh", "general"}));  // rx, sc, lab
   for (std::size_t i = 0; i < payloads.size(); ++i) {
     EXPECT_EQ(types[i], "blob");
     const auto view = parseEnvelope(blobText(payloads[i]));
@@ -128,23 +129,25 @@ TEST_F(EncryptionAtRestTest, FileHoldsNoPlaintextAndEachClassNeedsItsOwnKey) {
     EXPECT_EQ(privacy::className(view->data_class), classes[i]);
   }
   std::vector<std::string> column_types;
-  *s << "SELECT typeof(body) || typeof(identifier_value) FROM resources UNION ALL "
-        "SELECT typeof(bundle) FROM outbox UNION ALL SELECT typeof(outcome) FROM outbox WHERE state='dead'",
+  *s << "SELECT typeof(body) || typeof(identifier_value) || typeof(resource_id) FROM resources UNION ALL "
+        "SELECT typeof(bundle) || typeof(disclosure) FROM outbox UNION ALL "
+        "SELECT typeof(outcome) FROM outbox WHERE state='dead'",
       into(column_types), now;
   ASSERT_EQ(column_types.size(), 6u + 3u + 1u);
-  for (const auto& t : column_types) EXPECT_TRUE(t == "blobblob" || t == "blob") << t;
+  for (const auto& t : column_types) EXPECT_TRUE(t == "blobblobblob" || t == "blobblob" || t == "blob") << t;
   std::vector<std::string> outbox_classes;
-  *s << "SELECT data_class FROM outbox ORDER BY record_id", into(outbox_classes), now;
-  EXPECT_EQ(outbox_classes, (std::vector<std::string>{"general", "sud", "mh"}));
+  *s << "SELECT data_class FROM outbox ORDER BY id", into(outbox_classes), now;
+  EXPECT_EQ(outbox_classes, (std::vector<std::string>{"sud", "mh", "general"}));
 
   // The general data key cannot open a sud or mh envelope, even with the right row context;
   // the class's own key can (so the failure is the key, not the test).
   const auto general = dataKey(*s, DataClass::General);
   for (auto [index, c, record_id] :
-       {std::tuple{1, DataClass::Sud, "c1:rx:0001"}, std::tuple{2, DataClass::Mh, "c1:sc:0002"}}) {
+       {std::tuple{0, DataClass::Sud, "c1:rx:0001"}, std::tuple{1, DataClass::Mh, "c1:sc:0002"}}) {
     const std::string envelope = blobText(payloads[static_cast<std::size_t>(index)]);
     const auto view = parseEnvelope(envelope).value();
-    const std::string aad = std::string(view.header) + payloadContext({"record_versions.payload", "c1", record_id, "1"});
+    const std::string aad = std::string(view.header) + payloadContext({"record_versions.payload", "c1",
+                                                                       store_->lookupKeys().record("c1", record_id), "1"});
     EXPECT_FALSE(crypto::open(general, view.sealed, aad)) << privacy::className(c) << " opened with the general key";
     auto own = crypto::open(dataKey(*s, c), view.sealed, aad);
     ASSERT_TRUE(own) << privacy::className(c);
@@ -171,7 +174,9 @@ TEST_F(EncryptionAtRestTest, AlteredOrMovedCiphertextIsRefusedNamingTheClass) {
       store_->ingest({recordOf(DataClass::Sud, "r1", "A12345", "x"), recordOf(DataClass::Sud, "r2", "B1", "y")}, day(0)));
   auto s = raw();
   // Move r2's Bundle into r1's row: both are valid sud envelopes, but bound to their own row.
-  *s << "UPDATE outbox SET bundle=(SELECT bundle FROM outbox WHERE record_id='r2') WHERE record_id='r1'", now;
+  *s << "UPDATE outbox SET bundle=(SELECT bundle FROM outbox WHERE record_key='" + key("r2") + "') WHERE record_key='" +
+            key("r1") + "'",
+      now;
   auto due = store_->dueItems("p1", day(0), 10);
   ASSERT_FALSE(due);
   EXPECT_EQ(due.error().code, ErrorCode::Storage);
@@ -180,11 +185,11 @@ TEST_F(EncryptionAtRestTest, AlteredOrMovedCiphertextIsRefusedNamingTheClass) {
 
   // A flipped bit in a record version.
   Poco::Data::BLOB payload;
-  *s << "SELECT payload FROM record_versions WHERE record_id='r2'", into(payload), now;
+  *s << "SELECT payload FROM record_versions WHERE record_key='" + key("r2") + "'", into(payload), now;
   std::string bytes = blobText(payload);
   bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0x10);
   Poco::Data::BLOB altered(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
-  *s << "UPDATE record_versions SET payload=? WHERE record_id='r2'", use(altered), now;
+  *s << "UPDATE record_versions SET payload=? WHERE record_key='" + key("r2") + "'", use(altered), now;
   auto read = store_->recordPayload("c1", "r2", 1);
   ASSERT_FALSE(read);
   EXPECT_THAT(read.error().message, HasSubstr("sud payload does not authenticate"));

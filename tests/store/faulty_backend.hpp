@@ -86,7 +86,7 @@ class FaultyWriter final : public StoreWriter {
     GW_TRY(check("highestConsentVersion"));
     return inner_->highestConsentVersion(c, id);
   }
-  Status insertConsent(const privacy::ConsentRow& row) override {
+  Status insertConsent(const ConsentKeyedRow& row) override {
     GW_TRY(check("insertConsent"));
     return inner_->insertConsent(row);
   }
@@ -162,6 +162,9 @@ class FaultyBackend final : public StoreBackend {
   Result<std::unique_ptr<StoreReader>> read() override {
     if (faults_->before_read) faults_->before_read();
     return inner_->read();
+  }
+  Result<std::int64_t> convertLegacyIdentifiers(const LegacyIdentifiers& convert) override {
+    return inner_->convertLegacyIdentifiers(convert);
   }
   Result<std::unique_ptr<StoreWriter>> beginWrite() override {
     GW_TRY(auto writer, inner_->beginWrite());

@@ -66,6 +66,15 @@ class StoreContract : public ::testing::TestWithParam<BackendFactory> {
     return openStore(std::make_unique<FaultyBackend>(std::move(backend), faults_), master);
   }
   void exec(const std::string& sql) { GetParam().exec(dir_, sql); }
+  /// The key the store keeps for c1's record `record_id` (what outbox items and held records
+  /// carry instead of the id).
+  std::string recordKey(const std::string& record_id) const { return store_->lookupKeys().record("c1", record_id); }
+  /// An entry as the store keeps it: resource and consent ids as their lookup keys.
+  AuditEntry asStored(AuditEntry e) const {
+    if (!e.resource_id.empty()) e.resource_id = store_->lookupKeys().resource(e.resource_type, e.resource_id);
+    if (!e.consent_id.empty()) e.consent_id = store_->lookupKeys().consentReference(e.consent_id);
+    return e;
+  }
   std::int64_t count(const std::string& sql) { return GetParam().count(dir_, sql); }
 
  public:

@@ -44,8 +44,8 @@ TEST_P(AuditContract, AppendsAcrossTransactionsFormOneChain) {
     if (i > 0) {
       EXPECT_EQ(all[i].prev_hash, all[i - 1].hash);
     }
-    // What was stored is what was appended.
-    AuditEntry appended = decision(static_cast<int>(i));
+    // What was stored is what was appended, its ids keyed.
+    AuditEntry appended = asStored(decision(static_cast<int>(i)));
     appended.seq = all[i].seq;
     appended.prev_hash = all[i].prev_hash;
     appended.hash = all[i].hash;

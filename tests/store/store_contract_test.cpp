@@ -176,8 +176,8 @@ TEST_P(StoreContract, DueItemsKeepPerPatientOrder) {
   auto due = store_->dueItems("p1", t(0), 10);
   ASSERT_TRUE(due);
   ASSERT_EQ(due.value().size(), 2u);  // a1 and b1; a2 waits for a1
-  EXPECT_EQ(due.value()[0].record_id, "a1");
-  EXPECT_EQ(due.value()[1].record_id, "b1");
+  EXPECT_EQ(due.value()[0].record_key, recordKey("a1"));
+  EXPECT_EQ(due.value()[1].record_key, recordKey("b1"));
   EXPECT_TRUE(store_->dueItems("p2", t(0), 10).value().empty()) << "items are per partner";
 
   // a1 retrying later: a2 still waits (order beats throughput for one patient).
@@ -185,7 +185,7 @@ TEST_P(StoreContract, DueItemsKeepPerPatientOrder) {
   due = store_->dueItems("p1", t(1), 10);
   ASSERT_TRUE(due);
   ASSERT_EQ(due.value().size(), 1u);
-  EXPECT_EQ(due.value()[0].record_id, "b1");
+  EXPECT_EQ(due.value()[0].record_key, recordKey("b1"));
   auto next = store_->nextDueTime("p1");
   ASSERT_TRUE(next && next.value());
   EXPECT_EQ(*next.value(), t(0));  // b1 is due now
@@ -199,7 +199,7 @@ TEST_P(StoreContract, DueItemsKeepPerPatientOrder) {
   // After the retry time, a1 comes back; once delivered, a2 follows.
   due = store_->dueItems("p1", t(61), 10);
   ASSERT_TRUE(due);
-  ASSERT_EQ(due.value()[0].record_id, "a1");
+  ASSERT_EQ(due.value()[0].record_key, recordKey("a1"));
   EXPECT_EQ(due.value()[0].attempts, 1);
   EXPECT_EQ(due.value()[0].state, OutboxState::Retrying);
   ASSERT_TRUE(
@@ -207,7 +207,7 @@ TEST_P(StoreContract, DueItemsKeepPerPatientOrder) {
   due = store_->dueItems("p1", t(61), 10);
   ASSERT_TRUE(due);
   ASSERT_EQ(due.value().size(), 2u);
-  EXPECT_EQ(due.value()[0].record_id, "a2");
+  EXPECT_EQ(due.value()[0].record_key, recordKey("a2"));
   EXPECT_EQ(store_->dueItems("p1", t(61), 1).value().size(), 1u) << "the limit holds";
 
   auto status = store_->recordStatus("c1", "a1");
@@ -239,7 +239,7 @@ TEST_P(StoreContract, DeadItemsKeepOutcomeAndReleaseThePatientQueue) {
   EXPECT_EQ(status.value()->deliveries[0].outcome, R"({"resourceType":"OperationOutcome"})");
   due = store_->dueItems("p1", t(0), 10);
   ASSERT_TRUE(due && due.value().size() == 1);
-  EXPECT_EQ(due.value()[0].record_id, "a2");
+  EXPECT_EQ(due.value()[0].record_key, recordKey("a2"));
 }
 
 TEST_P(StoreContract, AnItemSupersededWhileInFlightStaysSuperseded) {
@@ -306,7 +306,7 @@ TEST_P(StoreContract, AnOutcomeAndItsLogEntriesCommitTogether) {
   EXPECT_EQ(counts.cancelled, 1);
   const auto log = auditLog();
   ASSERT_EQ(log.size(), 3u);
-  EXPECT_EQ(log[2].resource_id, "res-3");
+  EXPECT_EQ(log[2].resource_id, store_->lookupKeys().resource("MedicationRequest", "res-3"));
   EXPECT_TRUE(verify().ok);
 }
 
@@ -462,6 +462,49 @@ TEST_P(StoreContract, ConsentVersionsCountFromOnePerConsent) {
   EXPECT_FALSE(stored.value()[2].reconciled);
 }
 
+// The database holds lookup keys, never the clear ids (docs/privacy.md §9.1); callers look rows up
+// by the clear values they have: clinic + record id, clinic + MRN (the patient key), resource id.
+TEST_P(StoreContract, RowsAreFoundByClearIdsThatTheDatabaseNeverHolds) {
+  const std::string patient = store_->lookupKeys().patient("c1", "A12345");
+  EXPECT_EQ(patient, store_->lookupKeys().patientOfResource(ids::resourceId("c1", "Patient", "A12345")));
+  auto w = write("c1:rx:A12345-1", "h1", patient);
+  w.resources[0] = {"Patient", "pat-A12345", "https://ids/mrn", "A12345", "{}", DataClass::Sud};
+  auto consent = consentWrite("cn-A12345", "hc", "active", 1'800'000'000'000);
+  consent.patient_key = patient;
+  consent.consent->patient_key = patient;
+  consent.audit[0].patient_key = patient;
+  ASSERT_TRUE(store_->ingest({w, consent}, t(0)));
+  for (const char* sql :
+       {"SELECT COUNT(*) FROM records WHERE record_key LIKE '%A12345%' OR patient_key LIKE '%A12345%'",
+        "SELECT COUNT(*) FROM record_versions WHERE record_key LIKE '%A12345%'",
+        "SELECT COUNT(*) FROM resources WHERE resource_key LIKE '%A12345%' OR record_key LIKE '%A12345%'",
+        "SELECT COUNT(*) FROM outbox WHERE record_key LIKE '%A12345%'",
+        "SELECT COUNT(*) FROM consents WHERE consent_key LIKE '%A12345%'",
+        "SELECT COUNT(*) FROM audit_log WHERE resource_id LIKE '%A12345%' OR consent_id LIKE '%A12345%'"}) {
+    EXPECT_EQ(count(sql), 0) << sql;
+  }
+  EXPECT_EQ(count("SELECT COUNT(*) FROM records WHERE patient_key='" + patient + "'"), 2);
+
+  auto status = store_->recordStatus("c1", "c1:rx:A12345-1");
+  ASSERT_TRUE(status && status.value());
+  EXPECT_EQ(status.value()->record_id, "c1:rx:A12345-1");
+  EXPECT_EQ(status.value()->resources.at(0).resource_id, "pat-A12345");
+  EXPECT_FALSE(store_->recordStatus("c2", "c1:rx:A12345-1").value()) << "the clinic is part of the key";
+  EXPECT_EQ(store_->ingest({w}, t(1)).value()[0].disposition, IngestDisposition::Unchanged);
+  EXPECT_EQ(store_->resourceKeys("c1", "c1:rx:A12345-1").value().at(0).identifier_value, "A12345");
+  EXPECT_TRUE(store_->resourceBody("Patient", "pat-A12345").value());
+  EXPECT_EQ(store_->pendingItems("p1", patient).value().size(), 1u);
+  const auto consents = store_->consents(patient).value();
+  ASSERT_EQ(consents.size(), 1u);
+  EXPECT_EQ(consents[0].row.consent_id, "cn-A12345");
+  EXPECT_EQ(consents[0].row.resource_id, "consent-res-cn-A12345");
+  AuditQuery q;
+  q.patient_key = patient;
+  const auto page = store_->queryAudit(q).value();
+  ASSERT_EQ(page.entries.size(), 1u);
+  EXPECT_EQ(page.entries[0].consent_id, consents[0].consent_key);
+}
+
 // --- reconciliation ----------------------------------------------------------------------------
 
 TEST_P(StoreContract, HeldRecordsAndEnqueueFollowTheCurrentVersion) {
@@ -470,7 +513,7 @@ TEST_P(StoreContract, HeldRecordsAndEnqueueFollowTheCurrentVersion) {
   auto listed = store_->recordsWithoutItem("p2", "pa");
   ASSERT_TRUE(listed);
   ASSERT_EQ(listed.value().size(), 1u) << "consent records are never held for disclosure";
-  EXPECT_EQ(listed.value()[0].record_id, "r1");
+  EXPECT_EQ(listed.value()[0].record_key, recordKey("r1"));
   EXPECT_EQ(listed.value()[0].version, 1);
   EXPECT_EQ(listed.value()[0].payload, held.payload);
 

@@ -14,15 +14,16 @@ namespace {
 using http::Request;
 using http::Respond;
 
-// ?clinic=ID&mrn=MRN -> the internal Patient id the log and registry use.
-Result<std::string> patientKeyFromQuery(const Request& req) {
+// ?clinic=ID&mrn=MRN -> the patient's lookup key, which the log and registry use (the MRN
+// itself is neither stored nor logged).
+Result<std::string> patientKeyFromQuery(Runtime& runtime, const Request& req) {
   const auto clinic = req.queryParam("clinic");
   const auto mrn = req.queryParam("mrn");
   if (!clinic || clinic->empty() || !mrn || mrn->empty()) {
     return makeError(ErrorCode::BadRequest, "the patient is named by the clinic and mrn query parameters", "mrn",
                      "add ?clinic=<clinic id>&mrn=<the patient's MRN at that clinic>");
   }
-  return ids::resourceId(*clinic, "Patient", *mrn);
+  return runtime.store().lookupKeys().patient(*clinic, *mrn);
 }
 
 std::int64_t nowMillis(const Runtime& runtime) { return toUnixMillis(runtime.clock().now()); }
@@ -92,7 +93,7 @@ void recordStatus(Runtime& runtime, Request& req, const http::Principal&, Respon
 
 // A patient's consents and their history (compliance): ?clinic=ID&mrn=MRN.
 void consents(Runtime& runtime, Request& req, const http::Principal&, Respond respond) {
-  auto patient = patientKeyFromQuery(req);
+  auto patient = patientKeyFromQuery(runtime, req);
   if (!patient) return respond(http::errorResponse(patient.error()));
   auto stored = runtime.store().consents(patient.value());
   if (!stored) return respond(http::errorResponse(stored.error()));
@@ -110,14 +111,18 @@ void consents(Runtime& runtime, Request& req, const http::Principal&, Respond re
 void auditDecisions(Runtime& runtime, Request& req, const http::Principal&, Respond respond) {
   // A compliance officer knows the clinic and MRN, not the internal patient id.
   auto params = req.query;
+  std::string legacy_patient_key;
   if (params.count("mrn") != 0) {
-    auto patient = patientKeyFromQuery(req);
+    auto patient = patientKeyFromQuery(runtime, req);
     if (!patient) return respond(http::errorResponse(patient.error()));
     params.erase("mrn");
     params.emplace("patient_key", patient.value());
+    // Rows logged before lookup keys name the patient by its FHIR id: found too.
+    legacy_patient_key = ids::resourceId(*req.queryParam("clinic"), "Patient", *req.queryParam("mrn"));
   }
   auto request = audit::parseAuditQuery(params);
   if (!request) return respond(http::errorResponse(request.error()));
+  request.value().query.legacy_patient_key = std::move(legacy_patient_key);
   auto page = runtime.store().queryAudit(request.value().query);
   if (!page) return respond(http::errorResponse(page.error()));
   if (auto logged = runtime.logRead(

@@ -143,7 +143,11 @@ std::string recordStatusJson(const store::RecordStatus& st, std::string_view rec
 // compliance officer reviews: who may receive what, since when, and when it was revoked).
 std::string consentsJson(std::string_view patient_key, const std::vector<store::StoredConsent>& stored) {
   std::map<std::pair<std::string, std::string>, std::vector<const consent::ConsentRow*>> by_consent;
-  for (const auto& c : stored) by_consent[{c.row.clinic, c.row.consent_id}].push_back(&c.row);
+  std::map<std::pair<std::string, std::string>, std::string_view> consent_keys;
+  for (const auto& c : stored) {
+    by_consent[{c.row.clinic, c.row.consent_id}].push_back(&c.row);
+    consent_keys[{c.row.clinic, c.row.consent_id}] = c.consent_key;
+  }
   rapidjson::StringBuffer buffer;
   Writer w(buffer);
   w.StartObject();
@@ -158,6 +162,9 @@ std::string consentsJson(std::string_view patient_key, const std::vector<store::
     writeString(w, key.first);
     w.Key("consent_id");
     writeString(w, key.second);
+    // How the decision log names this consent (its consent_id column): to find its decisions.
+    w.Key("consent_key");
+    writeString(w, consent_keys[key]);
     w.Key("partner");
     writeString(w, rows.front()->partner_id);
     w.Key("current_version");

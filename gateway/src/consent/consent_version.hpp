@@ -65,7 +65,7 @@ struct ConsentVersion {
   std::string clinic;
   std::string consent_id;                         // consent.id, unique within the clinic
   std::int64_t version = 0;                       // 1, 2, ... per (clinic, consent_id); 0 = not assigned yet
-  std::string patient_key;                        // internal Patient resource id (never the MRN)
+  std::string patient_key;                        // the patient's lookup key (store::LookupKeys; never the MRN)
   std::string partner_id;                         // consent.recipient
   ConsentStatus status = ConsentStatus::Revoked;  // default deny: an unset row permits nothing
   PurposeSet purposes;

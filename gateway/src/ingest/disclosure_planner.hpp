@@ -49,7 +49,7 @@ struct DroppedResource {
 struct RecordFacts {
   std::string clinic;
   std::string record_key;   // pseudonymous record id (audit detail)
-  std::string patient_key;  // internal Patient id
+  std::string patient_key;  // the patient's lookup key (store::LookupKeys)
   bool part2 = false;       // from a 42 CFR Part 2 program
 };
 

@@ -61,7 +61,9 @@ IngestService::Prepared IngestService::prepare(const rapidjson::Value& record, s
   w.record_id = p.record_id;
   w.record_type = p.record_type;
   w.content_hash = canonicalHash(record, &w.payload);
-  w.patient_key = p.patient_key;
+  // Stored and logged as the patient's lookup key, never as the MRN or the FHIR id made from it.
+  w.patient_key = parts_.store.lookupKeys().patientOfResource(p.patient_id);
+  if (p.consent) p.consent->patient_key = w.patient_key;
   w.classes = p.classes;
   w.state = p.state;
   result.state = p.state;
@@ -212,7 +214,7 @@ Status IngestService::reconcile(std::string_view patient_key, std::string_view p
     if (!p.result.errors.empty() || p.write.state != store::RecordState::Mapped) continue;
     if (p.write.outbox.empty() && p.write.audit.empty()) continue;
     queued += static_cast<int>(p.write.outbox.size());
-    GW_TRY(parts_.store.enqueue({record.clinic, record.record_id, record.version, p.write.patient_key,
+    GW_TRY(parts_.store.enqueue({record.clinic, p.write.record_id, record.version, p.write.patient_key,
                                  std::move(p.write.outbox), std::move(p.write.audit)},
                                 now));
   }

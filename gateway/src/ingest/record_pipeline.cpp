@@ -184,7 +184,7 @@ ProcessedRecord RecordPipeline::process(const rapidjson::Value& record, std::str
   }
   const auto* patient = json::find(record, "patient");
   p.mrn = patient != nullptr ? std::string(json::getString(*patient, "mrn")) : std::string();
-  p.patient_key = ids::resourceId(p.clinic, "Patient", p.mrn);
+  p.patient_id = ids::resourceId(p.clinic, "Patient", p.mrn);
   // Until its resources say otherwise, a record is as sensitive as its program makes it.
   p.classes = p.part2 ? privacy::ClassSet(privacy::DataClass::Sud) : privacy::ClassSet();
 
@@ -194,7 +194,6 @@ ProcessedRecord RecordPipeline::process(const rapidjson::Value& record, std::str
       return p;
     }
     p.consent = std::move(consent_reading.version);
-    p.consent->patient_key = p.patient_key;
     const auto& partners = settings_.partner_ids;
     if (!settings_.dry_run && std::find(partners.begin(), partners.end(), p.consent->partner_id) == partners.end()) {
       p.errors.push_back({"consent.recipient", "partner '" + p.consent->partner_id +
@@ -271,8 +270,8 @@ ProcessedRecord RecordPipeline::process(const rapidjson::Value& record, std::str
                                        [](const auto& r) { return r.resource_type == "Patient"; });
   if (!has_patient && !p.mrn.empty()) {
     const std::string mrn_system = p.identifier_system_base + "mrn";
-    p.stub_patient = std::make_unique<rapidjson::Document>(stubPatient(p.patient_key, mrn_system, p.mrn));
-    ClassifiedResource c{"Patient", p.patient_key, mrn_system, p.mrn};
+    p.stub_patient = std::make_unique<rapidjson::Document>(stubPatient(p.patient_id, mrn_system, p.mrn));
+    ClassifiedResource c{"Patient", p.patient_id, mrn_system, p.mrn};
     c.method = outbox::EntryMethod::ConditionalCreate;
     if (auto labelled = DisclosurePlanner::classifyAndLabel(*rules_.classifier, p.part2, *p.stub_patient, c); !labelled) {
       p.errors.push_back({"record", labelled.error().message});

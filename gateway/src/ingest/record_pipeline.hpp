@@ -84,7 +84,7 @@ struct ProcessedRecord {
   std::string record_id;
   std::string record_type;
   std::string mrn;
-  std::string patient_key;             // ids::resourceId(clinic, "Patient", mrn)
+  std::string patient_id;              // the Patient's FHIR id: ids::resourceId(clinic, "Patient", mrn)
   bool part2 = false;                  // from a 42 CFR Part 2 program
   std::string identifier_system_base;  // the clinic's (dry run: the golden cases' convention)
 

@@ -29,7 +29,7 @@ struct DisclosedResource {
 
 struct Disclosure {
   std::string purpose;      // purpose of use, e.g. TREAT
-  std::string patient_key;  // internal Patient id
+  std::string patient_key;  // the patient's lookup key (store::LookupKeys)
   std::vector<DisclosedResource> resources;
 };
 

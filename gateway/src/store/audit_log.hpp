@@ -61,14 +61,14 @@ struct AuditEntry {
   AuditKind kind = AuditKind::Decision;
   std::string actor;  // token id of the caller, or "gateway" for its own decisions
   std::string clinic;
-  std::string patient_key;  // internal Patient resource id
+  std::string patient_key;  // LookupKeys::patient (rows before schema 5: the Patient's FHIR id)
   std::string partner_id;
   std::string purpose;  // v3-ActReason code, e.g. TREAT
   std::string resource_type;
-  std::string resource_id;
-  std::string classes;  // privacy::classSetName form: "sud", "sud,mh", "" when none apply
-  std::string labels;   // security label codes sent, comma-separated: "R,SUD,42CFRPart2"
-  std::string consent_id;
+  std::string resource_id;           // appended as the FHIR id; the store keeps LookupKeys::resource of it
+  std::string classes;               // privacy::classSetName form: "sud", "sud,mh", "" when none apply
+  std::string labels;                // security label codes sent, comma-separated: "R,SUD,42CFRPart2"
+  std::string consent_id;            // appended as "<clinic>/<consent id>"; kept as LookupKeys::consentReference
   std::int64_t consent_version = 0;  // 0 when no consent applied
   AuditOutcome outcome = AuditOutcome::Ok;
   std::string reason;  // e.g. no-consent, class-not-covered:mh, partner status text
@@ -293,6 +293,10 @@ inline constexpr int kMaxAuditPageSize = 1000;
 struct AuditQuery {
   std::string clinic;
   std::string patient_key;
+  /// Also match rows written before lookup keys (schema 4), which hold the patient's FHIR id,
+  /// ids::resourceId(clinic, "Patient", mrn), as patient_key. Set with patient_key by callers
+  /// that know the clinic and MRN; never stored.
+  std::string legacy_patient_key;
   std::string partner_id;
   std::optional<AuditOutcome> outcome;
   std::optional<AuditKind> kind;

@@ -8,6 +8,7 @@
 #include "common/log.hpp"
 #include "store/audit_chain.hpp"
 #include "store/keyring.hpp"
+#include "store/legacy_identifiers.hpp"
 #include "store/store_payloads.hpp"
 
 namespace gw::store {
@@ -31,7 +32,7 @@ OutboxItem itemOf(OutboxRow&& row) {
   item.id = row.id;
   item.partner_id = std::move(row.partner_id);
   item.clinic = std::move(row.clinic);
-  item.record_id = std::move(row.record_id);
+  item.record_key = std::move(row.record_key);
   item.record_version = row.record_version;
   item.patient_key = std::move(row.patient_key);
   item.entry_count = row.entry_count;
@@ -39,7 +40,6 @@ OutboxItem itemOf(OutboxRow&& row) {
   item.attempts = row.attempts;
   item.next_attempt_at_ms = row.next_attempt_at_ms;
   item.last_error = std::move(row.last_error);
-  item.disclosure = std::move(row.disclosure);
   item.updated_at_ms = row.updated_at_ms;
   return item;
 }
@@ -49,7 +49,19 @@ class RecordStore final : public Store {
   RecordStore(std::unique_ptr<StoreBackend> backend, Keyring keyring)
       : backend_(std::move(backend)),
         chain_key_(keyring.hashKey(HashKeyPurpose::AuditChain)),
+        keys_(keyring.hashKey(HashKeyPurpose::Lookup)),
         payloads_(std::move(keyring)) {}
+
+  /// Converts what an older schema left in clear (once; nothing afterwards).
+  Status convertLegacyRows() {
+    GW_TRY(auto converted, backend_->convertLegacyIdentifiers(LegacyIdentifiers(payloads_, keys_)));
+    if (converted > 0) {
+      GW_LOG(Info, Store, "identifiers_keyed").kv("rows", converted);
+    }
+    return ok();
+  }
+
+  const LookupKeys& lookupKeys() const override { return keys_; }
 
   // --- writes ---------------------------------------------------------------------------------
 
@@ -103,11 +115,12 @@ class RecordStore final : public Store {
 
   Status enqueue(const EnqueueWrite& w, SystemTime now) override {
     const std::int64_t now_ms = toUnixMillis(now);
+    const std::string record_key = keys_.record(w.clinic, w.record_id);
     GW_TRY(auto tx, WriteTransaction::begin(*backend_));
-    GW_TRY(auto head, tx->recordHead(w.clinic, w.record_id));
+    GW_TRY(auto head, tx->recordHead(w.clinic, record_key));
     if (!head || head->version != w.record_version) return ok();  // moved on: its newer version was decided on arrival
     for (const auto& o : w.outbox) {
-      GW_TRY(queueItem(*tx, o, w.clinic, w.record_id, w.record_version, w.patient_key, now_ms));
+      GW_TRY(queueItem(*tx, o, w.clinic, record_key, w.record_version, w.patient_key, now_ms));
     }
     GW_TRY(appendChained(*tx, w.audit));
     return tx.commit();
@@ -115,7 +128,7 @@ class RecordStore final : public Store {
 
   Status markConsentReconciled(std::string_view clinic, std::string_view consent_id, std::int64_t version) override {
     GW_TRY(auto tx, WriteTransaction::begin(*backend_));
-    GW_TRY(tx->markConsentReconciled(clinic, consent_id, version));
+    GW_TRY(tx->markConsentReconciled(clinic, keys_.consent(clinic, consent_id), version));
     return tx.commit();
   }
 
@@ -127,10 +140,14 @@ class RecordStore final : public Store {
   }
 
   Result<std::string> deploymentSecret(std::string_view name) override {
+    std::string candidate = ids::randomHex(32);
+    auto sealed = payloads_.sealSecret(candidate, name);
+    crypto::wipe(candidate);
+    if (!sealed) return sealed.error();
     GW_TRY(auto tx, WriteTransaction::begin(*backend_));
-    GW_TRY(auto value, tx->deploymentSecret(name, ids::randomHex(32)));
+    GW_TRY(auto stored, tx->deploymentSecret(name, sealed.value()));
     GW_TRY(tx.commit());
-    return value;
+    return payloads_.openSecret(stored, name);
   }
 
   Result<PurgeCounts> purgeExpired(SystemTime now, const Retention& retention) override {
@@ -172,12 +189,13 @@ class RecordStore final : public Store {
   // --- reads ----------------------------------------------------------------------------------
 
   Result<std::optional<RecordStatus>> recordStatus(std::string_view clinic, std::string_view record_id) override {
+    const std::string record_key = keys_.record(clinic, record_id);
     GW_TRY(auto reader, backend_->read());
-    GW_TRY(auto record, reader->record(clinic, record_id));
+    GW_TRY(auto record, reader->record(clinic, record_key));
     if (!record) return std::optional<RecordStatus>();
     RecordStatus st;
     st.clinic = std::move(record->clinic);
-    st.record_id = std::move(record->record_id);
+    st.record_id = std::string(record_id);
     st.patient_key = std::move(record->patient_key);
     st.record_type = std::move(record->record_type);
     st.version = record->version;
@@ -185,17 +203,17 @@ class RecordStore final : public Store {
     st.error = std::move(record->error);
     st.received_at_ms = record->received_at_ms;
     st.updated_at_ms = record->updated_at_ms;
-    GW_TRY(auto resources, reader->resources(clinic, record_id));
+    GW_TRY(auto resources, reader->resources(clinic, record_key));
     for (auto& r : resources) {
-      GW_TRY(auto value, payloads_.openIdentifier(r.identifier_value_sealed, r.resource_type, r.resource_id));
-      st.resources.push_back({std::move(r.resource_type),
-                              std::move(r.resource_id),
-                              std::move(r.identifier_system),
-                              std::move(value),
+      GW_TRY(auto key, openResourceKey(r));
+      st.resources.push_back({std::move(key.resource_type),
+                              std::move(key.resource_id),
+                              std::move(key.identifier_system),
+                              std::move(key.identifier_value),
                               {},
-                              classOf(r.data_class)});
+                              key.classes});
     }
-    GW_TRY(auto items, reader->recordItems(clinic, record_id));
+    GW_TRY(auto items, reader->recordItems(clinic, record_key));
     for (auto& row : items) {
       std::string sealed_outcome = std::move(row.outcome_sealed);
       OutboxItem item = itemOf(std::move(row));
@@ -215,10 +233,13 @@ class RecordStore final : public Store {
     items.reserve(rows.size());
     for (auto& row : rows) {
       std::string sealed_bundle = std::move(row.bundle_sealed);
+      std::string sealed_disclosure = std::move(row.disclosure_sealed);
       OutboxItem item = itemOf(std::move(row));
       item.partner_id = std::string(partner);
       GW_TRY(item.bundle,
-             payloads_.openBundle(sealed_bundle, partner, item.clinic, item.record_id, item.record_version, item.id));
+             payloads_.openBundle(sealed_bundle, partner, item.clinic, item.record_key, item.record_version, item.id));
+      GW_TRY(item.disclosure, payloads_.openDisclosure(sealed_disclosure, partner, item.clinic, item.record_key,
+                                                       item.record_version, item.id));
       items.push_back(std::move(item));
     }
     return items;
@@ -233,12 +254,11 @@ class RecordStore final : public Store {
 
   Result<std::vector<ResourceKey>> resourceKeys(std::string_view clinic, std::string_view record_id) override {
     GW_TRY(auto reader, backend_->read());
-    GW_TRY(auto rows, reader->resources(clinic, record_id));
+    GW_TRY(auto rows, reader->resources(clinic, keys_.record(clinic, record_id)));
     std::vector<ResourceKey> keys;
     for (auto& r : rows) {
-      GW_TRY(auto value, payloads_.openIdentifier(r.identifier_value_sealed, r.resource_type, r.resource_id));
-      keys.push_back({std::move(r.resource_type), std::move(r.resource_id), std::move(r.identifier_system), std::move(value),
-                      classOf(r.data_class)});
+      GW_TRY(auto key, openResourceKey(r));
+      keys.push_back(std::move(key));
     }
     return keys;
   }
@@ -247,7 +267,14 @@ class RecordStore final : public Store {
     GW_TRY(auto reader, backend_->read());
     GW_TRY(auto rows, reader->pendingItems(partner, patient_key));
     std::vector<OutboxItem> items;
-    for (auto& row : rows) items.push_back(itemOf(std::move(row)));
+    for (auto& row : rows) {
+      std::string sealed_disclosure = std::move(row.disclosure_sealed);
+      OutboxItem item = itemOf(std::move(row));
+      item.partner_id = std::string(partner);
+      GW_TRY(item.disclosure, payloads_.openDisclosure(sealed_disclosure, partner, item.clinic, item.record_key,
+                                                       item.record_version, item.id));
+      items.push_back(std::move(item));
+    }
     return items;
   }
 
@@ -255,14 +282,24 @@ class RecordStore final : public Store {
     GW_TRY(auto reader, backend_->read());
     GW_TRY(auto held, reader->recordsWithoutItem(partner, patient_key));
     for (auto& h : held) {
-      GW_TRY(h.payload, payloads_.openRecord(h.payload, h.clinic, h.record_id, h.version));
+      GW_TRY(h.payload, payloads_.openRecord(h.payload, h.clinic, h.record_key, h.version));
     }
     return held;
   }
 
   Result<std::vector<StoredConsent>> consents(std::string_view patient_key) override {
     GW_TRY(auto reader, backend_->read());
-    return reader->consents(patient_key);
+    GW_TRY(auto rows, reader->consents(patient_key));
+    std::vector<StoredConsent> out;
+    out.reserve(rows.size());
+    for (auto& r : rows) {
+      StoredConsent c{std::move(r.facts), r.reconciled, std::move(r.consent_key)};
+      GW_TRY(c.row.consent_id, payloads_.openConsentId(r.consent_id_sealed, c.row.clinic, c.consent_key, c.row.version));
+      GW_TRY(c.row.resource_id,
+             payloads_.openConsentResourceId(r.resource_id_sealed, c.row.clinic, c.consent_key, c.row.version));
+      out.push_back(std::move(c));
+    }
+    return out;
   }
 
   Result<VerifyReport> verifyAudit(const std::optional<ChainAnchor>& anchor) override {
@@ -299,18 +336,20 @@ class RecordStore final : public Store {
 
   Result<std::optional<std::string>> recordPayload(std::string_view clinic, std::string_view record_id,
                                                    int version) override {
+    const std::string record_key = keys_.record(clinic, record_id);
     GW_TRY(auto reader, backend_->read());
-    GW_TRY(auto sealed, reader->recordPayload(clinic, record_id, version));
+    GW_TRY(auto sealed, reader->recordPayload(clinic, record_key, version));
     if (!sealed) return std::optional<std::string>();
-    GW_TRY(auto plain, payloads_.openRecord(*sealed, clinic, record_id, version));
+    GW_TRY(auto plain, payloads_.openRecord(*sealed, clinic, record_key, version));
     return std::optional<std::string>(std::move(plain));
   }
 
   Result<std::optional<std::string>> resourceBody(std::string_view type, std::string_view id) override {
+    const std::string resource_key = keys_.resource(type, id);
     GW_TRY(auto reader, backend_->read());
-    GW_TRY(auto sealed, reader->resourceBody(type, id));
+    GW_TRY(auto sealed, reader->resourceBody(type, resource_key));
     if (!sealed) return std::optional<std::string>();
-    GW_TRY(auto plain, payloads_.openBody(*sealed, type, id));
+    GW_TRY(auto plain, payloads_.openBody(*sealed, type, resource_key));
     return std::optional<std::string>(std::move(plain));
   }
 
@@ -323,71 +362,106 @@ class RecordStore final : public Store {
   // Same content hash and same state as the current version: unchanged, nothing written. Same
   // content with another state (a record kept as unmapped or invalid, resent after its mapper or
   // profile was fixed and reloaded) is a new version, so it is not stuck forever.
+  // The clear ids of a record's resources row (type, id, identifier) and its class.
+  Result<ResourceKey> openResourceKey(const ResourceRow& r) const {
+    ResourceKey key{r.resource_type, {}, r.identifier_system, {}, classOf(r.data_class)};
+    GW_TRY(key.resource_id, payloads_.openResourceId(r.resource_id_sealed, r.resource_type, r.resource_key));
+    GW_TRY(key.identifier_value, payloads_.openIdentifier(r.identifier_value_sealed, r.resource_type, r.resource_key));
+    return key;
+  }
+
   Result<IngestOutcome> ingestOne(StoreWriter& tx, const IngestWrite& w, std::int64_t now_ms) {
-    GW_TRY(auto head, tx.recordHead(w.clinic, w.record_id));
+    const std::string record_key = keys_.record(w.clinic, w.record_id);
+    GW_TRY(auto head, tx.recordHead(w.clinic, record_key));
     const int current = head ? head->version : 0;
     if (head && head->content_hash == w.content_hash && head->state == w.state) {
       return IngestOutcome{IngestDisposition::Unchanged, current};
     }
     const int version = current + 1;
     const DataClass record_class = privacy::storageClass(w.classes);
-    GW_TRY(auto payload, payloads_.sealRecord(record_class, w.payload, w.clinic, w.record_id, version));
+    GW_TRY(auto payload, payloads_.sealRecord(record_class, w.payload, w.clinic, record_key, version));
     GW_TRY(tx.insertRecordVersion(
-        {w.clinic, w.record_id, version, w.content_hash, std::move(payload), now_ms, classNameOf(record_class)}));
-    const RecordRow row{w.clinic, w.record_id,   w.record_type, version, w.content_hash,           w.state,
+        {w.clinic, record_key, version, w.content_hash, std::move(payload), now_ms, classNameOf(record_class)}));
+    const RecordRow row{w.clinic, record_key,    w.record_type, version, w.content_hash,           w.state,
                         w.error,  w.patient_key, now_ms,        now_ms,  classNameOf(record_class)};
     if (current == 0) {
       GW_TRY(tx.insertRecord(row));
     } else {
       GW_TRY(tx.updateRecord(row));
       // A newer version replaces what is still waiting; what was delivered stays as history.
-      GW_TRY(tx.supersedePending(w.clinic, w.record_id, now_ms));
-      GW_TRY(tx.deleteResources(w.clinic, w.record_id));
+      GW_TRY(tx.supersedePending(w.clinic, record_key, now_ms));
+      GW_TRY(tx.deleteResources(w.clinic, record_key));
     }
     for (const auto& r : w.resources) {
       const DataClass c = privacy::storageClass(r.classes);
+      ResourceRow resource;
+      resource.resource_type = r.resource_type;
+      resource.resource_key = keys_.resource(r.resource_type, r.resource_id);
+      GW_TRY(resource.resource_id_sealed,
+             payloads_.sealResourceId(c, r.resource_id, r.resource_type, resource.resource_key));
+      resource.clinic = w.clinic;
+      resource.record_key = record_key;
+      resource.record_version = version;
+      resource.identifier_system = r.identifier_system;
       // The identifier value is often the MRN: as sensitive as the body.
-      GW_TRY(auto value, payloads_.sealIdentifier(c, r.identifier_value, r.resource_type, r.resource_id));
-      GW_TRY(auto body, payloads_.sealBody(c, r.body, r.resource_type, r.resource_id));
-      GW_TRY(tx.putResource({r.resource_type, r.resource_id, w.clinic, w.record_id, version, r.identifier_system,
-                             std::move(value), std::move(body), classNameOf(c), now_ms}));
+      GW_TRY(resource.identifier_value_sealed,
+             payloads_.sealIdentifier(c, r.identifier_value, r.resource_type, resource.resource_key));
+      GW_TRY(resource.body_sealed, payloads_.sealBody(c, r.body, r.resource_type, resource.resource_key));
+      resource.data_class = classNameOf(c);
+      resource.stored_at_ms = now_ms;
+      GW_TRY(tx.putResource(resource));
     }
     for (const auto& o : w.outbox) {
-      GW_TRY(queueItem(tx, o, w.clinic, w.record_id, version, w.patient_key, now_ms));
+      GW_TRY(queueItem(tx, o, w.clinic, record_key, version, w.patient_key, now_ms));
     }
     IngestOutcome outcome{current == 0 ? IngestDisposition::Created : IngestDisposition::NewVersion, version};
     if (w.consent) {
       // Versions count per consent id from 1, whatever version the caller put in the row.
-      privacy::ConsentRow consent = *w.consent;
-      GW_TRY(auto highest, tx.highestConsentVersion(consent.clinic, consent.consent_id));
-      consent.version = highest + 1;
+      ConsentKeyedRow consent;
+      consent.facts = *w.consent;
+      consent.facts.consent_id.clear();
+      consent.facts.resource_id.clear();
+      consent.consent_key = keys_.consent(w.consent->clinic, w.consent->consent_id);
+      GW_TRY(auto highest, tx.highestConsentVersion(consent.facts.clinic, consent.consent_key));
+      consent.facts.version = highest + 1;
+      GW_TRY(consent.consent_id_sealed, payloads_.sealConsentId(w.consent->consent_id, consent.facts.clinic,
+                                                                consent.consent_key, consent.facts.version));
+      GW_TRY(consent.resource_id_sealed, payloads_.sealConsentResourceId(w.consent->resource_id, consent.facts.clinic,
+                                                                         consent.consent_key, consent.facts.version));
       GW_TRY(tx.insertConsent(consent));
-      outcome.consent_version = consent.version;
+      outcome.consent_version = consent.facts.version;
     }
     return outcome;
   }
 
-  Status queueItem(StoreWriter& tx, const NewOutboxItem& o, const std::string& clinic, const std::string& record_id,
+  Status queueItem(StoreWriter& tx, const NewOutboxItem& o, const std::string& clinic, const std::string& record_key,
                    int version, const std::string& patient_key, std::int64_t now_ms) {
     const DataClass c = privacy::storageClass(o.classes);
     OutboxRow row;
-    GW_TRY(row.bundle_sealed, payloads_.sealBundle(c, o.bundle, o.partner_id, clinic, record_id, version));
+    GW_TRY(row.bundle_sealed, payloads_.sealBundle(c, o.bundle, o.partner_id, clinic, record_key, version));
+    // The disclosure names every resource and consent the item carries: as sensitive as the ids.
+    GW_TRY(row.disclosure_sealed, payloads_.sealDisclosure(c, o.disclosure, o.partner_id, clinic, record_key, version));
     row.partner_id = o.partner_id;
     row.clinic = clinic;
-    row.record_id = record_id;
+    row.record_key = record_key;
     row.record_version = version;
     row.patient_key = patient_key;
     row.entry_count = o.entry_count;
     row.created_at_ms = now_ms;
     row.data_class = classNameOf(c);
-    row.disclosure = o.disclosure;
     return tx.insertOutboxItem(row);
   }
 
   // Chains the entries onto the log's tail as read inside this transaction (which excludes other
   // writers), so the chain never rests on a cached tail or on a failed statement being undone.
+  // Resource and consent ids are logged as their lookup keys (patient_key is one already); the
+  // chain covers the keys, as stored.
   Status appendChained(StoreWriter& tx, std::vector<AuditEntry> entries) {
     if (entries.empty()) return ok();
+    for (auto& e : entries) {
+      if (!e.resource_id.empty()) e.resource_id = keys_.resource(e.resource_type, e.resource_id);
+      if (!e.consent_id.empty()) e.consent_id = keys_.consentReference(e.consent_id);
+    }
     GW_TRY(auto tail, tx.auditTail());
     GW_TRY(chainEntries(chain_key_, std::move(tail), entries));
     std::vector<AuditRow> rows;
@@ -437,6 +511,7 @@ class RecordStore final : public Store {
 
   std::unique_ptr<StoreBackend> backend_;
   const crypto::SecretKey chain_key_;  // seals each audit row (v2) and each published anchor
+  LookupKeys keys_;                    // immutable, like the keyring
   StorePayloads payloads_;
 };
 
@@ -456,7 +531,14 @@ Result<std::unique_ptr<Store>> openStore(std::unique_ptr<StoreBackend> backend, 
     e.where = backend->location() + " (" + e.where + ")";
     return e;
   }
-  return std::unique_ptr<Store>(std::make_unique<RecordStore>(std::move(backend), std::move(keyring).value()));
+  const std::string location = backend->location();
+  auto store = std::make_unique<RecordStore>(std::move(backend), std::move(keyring).value());
+  if (auto converted = store->convertLegacyRows(); !converted) {
+    Error e = converted.error();
+    e.where = location + (e.where.empty() ? "" : " (" + e.where + ")");
+    return e;
+  }
+  return std::unique_ptr<Store>(std::move(store));
 }
 
 }  // namespace gw::store

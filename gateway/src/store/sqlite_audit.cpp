@@ -164,7 +164,13 @@ Result<std::vector<AuditRow>> selectAuditQuery(Session& s, const AuditQuery& q, 
     text.emplace_back(value);
   };
   textFilter("clinic", q.clinic);
-  textFilter("patient_key", q.patient_key);
+  if (!q.patient_key.empty() && !q.legacy_patient_key.empty()) {
+    sql += " AND patient_key IN (?, ?)";
+    text.push_back(q.patient_key);
+    text.push_back(q.legacy_patient_key);
+  } else {
+    textFilter("patient_key", q.patient_key);
+  }
   textFilter("partner_id", q.partner_id);
   if (q.outcome) textFilter("outcome", auditOutcomeName(*q.outcome));
   if (q.kind) textFilter("kind", auditKindName(*q.kind));

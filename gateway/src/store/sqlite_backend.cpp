@@ -220,6 +220,10 @@ class SqliteBackend final : public StoreBackend {
     return beginWriter(writer_, std::unique_lock(writer_.mutex));
   }
 
+  Result<std::int64_t> convertLegacyIdentifiers(const LegacyIdentifiers& convert) override {
+    return sqlite::convertLegacyIdentifiers(writer_, convert);
+  }
+
  private:
   std::string path_;
   bool synchronous_full_;
@@ -294,6 +298,25 @@ class SqliteReadOnlyBackend final : public StoreBackend {
   Result<std::unique_ptr<StoreWriter>> beginWrite() override {
     return makeError(ErrorCode::Storage, "the database was opened read-only: nothing may be written to it", path_,
                      "open it without --read-only to write");
+  }
+
+  // A database still holding clear identifiers needs the conversion a write makes: refused
+  // rather than read with the wrong keys.
+  Result<std::int64_t> convertLegacyIdentifiers(const LegacyIdentifiers&) override {
+    try {
+      Session s = readers_.get();
+      Poco::Int64 due = 0;
+      s << "SELECT COUNT(*) FROM keyed_conversions_due", into(due), now;
+      if (due == 0) return std::int64_t{0};
+      return makeError(ErrorCode::Storage,
+                       "the database still holds identifiers in clear and needs a conversion to lookup keys, which a "
+                       "read-only open does not make",
+                       path_,
+                       "verify a copy without --read-only (that converts the copy), or start the gateway of this "
+                       "version on the database once");
+    } catch (const Poco::Exception& e) {
+      return storageError("reading the conversions due", e);
+    }
   }
 
  private:

@@ -7,6 +7,7 @@
 //   sqlite_writer.cpp   StoreWriter on the one writer connection (ingest statements prepared once)
 //   sqlite_purge.cpp    the retention primitives of the writer
 //   sqlite_audit.cpp    audit_log rows: insert, chunked read, filtered query
+//   sqlite_legacy.cpp   the conversion of older databases' clear identifiers to lookup keys
 //   sqlite_migrations.cpp  the schema
 #include <Poco/Data/LOB.h>
 #include <Poco/Data/RecordSet.h>
@@ -75,6 +76,9 @@ struct WriterConnection {
   WriterStatementsPtr statements;  // made on first use; dropped after a statement threw
   std::mutex mutex;
 };
+
+/// StoreBackend::convertLegacyIdentifiers on the writer connection (sqlite_legacy.cpp).
+Result<std::int64_t> convertLegacyIdentifiers(WriterConnection& connection, const LegacyIdentifiers& convert);
 
 /// Begins (BEGIN IMMEDIATE) on `connection`, whose mutex `lock` holds.
 Result<std::unique_ptr<StoreWriter>> beginWriter(WriterConnection& connection, std::unique_lock<std::mutex> lock);

@@ -4,6 +4,7 @@
 #include <Poco/Data/Statement.h>
 #include <Poco/Exception.h>
 
+#include <algorithm>
 #include <array>
 #include <string>
 #include <vector>
@@ -92,11 +93,27 @@ const std::array<std::vector<const char*>, kSchemaVersion> kMigrations = {{
         "CREATE INDEX resources_by_age ON resources (stored_at)",
         "CREATE INDEX outbox_by_age ON outbox (created_at)",
     },
+    {
+        // 5: identifiers as lookup keys (store/lookup_keys.hpp). The key columns are renamed; the
+        // clear FHIR ids that answers show move to sealed columns; disclosure and
+        // deployment_secrets.value hold envelopes. Rows of an older database still hold clear
+        // values until the store converts them with the keys (keyed_conversions_due).
+        "ALTER TABLE records RENAME COLUMN record_id TO record_key",
+        "ALTER TABLE record_versions RENAME COLUMN record_id TO record_key",
+        "ALTER TABLE resources RENAME COLUMN record_id TO record_key",
+        "ALTER TABLE resources RENAME COLUMN resource_id TO resource_key",
+        "ALTER TABLE resources ADD COLUMN resource_id BLOB NOT NULL DEFAULT x''",
+        "ALTER TABLE outbox RENAME COLUMN record_id TO record_key",
+        "ALTER TABLE consents RENAME COLUMN consent_id TO consent_key",
+        "ALTER TABLE consents ADD COLUMN consent_id BLOB NOT NULL DEFAULT x''",
+        "CREATE TABLE keyed_conversions_due (name TEXT PRIMARY KEY)",
+        "INSERT INTO keyed_conversions_due(name) VALUES('lookup-keys')",
+    },
 }};
 
 }  // namespace
 
-Status applyMigrations(Poco::Data::Session& session) {
+Status applyMigrations(Poco::Data::Session& session, int target) {
   try {
     session << "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)", now;
     int current = 0;
@@ -112,7 +129,7 @@ Status applyMigrations(Poco::Data::Session& session) {
                            std::to_string(kSchemaVersion),
                        "sqlite", "run a newer fhir-gateway, or restore a backup made by this version");
     }
-    for (int v = current + 1; v <= kSchemaVersion; ++v) {
+    for (int v = current + 1; v <= std::min(target, kSchemaVersion); ++v) {
       session.begin();
       for (const char* sql : kMigrations[static_cast<std::size_t>(v - 1)]) session << sql, now;
       session << "INSERT INTO schema_version(version) VALUES(?)", use(v), now;

@@ -11,18 +11,18 @@ using namespace Poco::Data::Keywords;
 using Poco::Data::Session;
 using Poco::Data::Statement;
 
-// Selects (row key, clinic, record_id) with `select`, then deletes each row by key with the
+// Selects (row key, clinic, record_key) with `select`, then deletes each row by key with the
 // `deletes` statements (the last one's count is the row's).
 PurgedRows purgeSelected(Session& s, const std::string& select, std::initializer_list<const char*> deletes,
                          std::string_view data_class, std::int64_t cutoff_ms, int limit, int cutoff_binds) {
   std::vector<Poco::Int64> rows;
-  std::vector<std::string> clinics, record_ids;
+  std::vector<std::string> clinics, record_keys;
   std::string cls(data_class);
   Poco::Int64 cutoff = cutoff_ms;
   Statement q(s);
   q << select;
   for (int i = 0; i < cutoff_binds; ++i) q, use(cutoff);
-  q, use(cls), bind(limit), into(rows), into(clinics), into(record_ids);
+  q, use(cls), bind(limit), into(rows), into(clinics), into(record_keys);
   q.execute();
   PurgedRows purged;
   Poco::Int64 row = 0;
@@ -38,7 +38,7 @@ PurgedRows purgeSelected(Session& s, const std::string& select, std::initializer
     purged.count += static_cast<std::int64_t>(n);
   }
   for (std::size_t i = 0; i < clinics.size(); ++i) {
-    purged.records.push_back({std::move(clinics[i]), std::move(record_ids[i])});
+    purged.records.push_back({std::move(clinics[i]), std::move(record_keys[i])});
   }
   return purged;
 }
@@ -47,12 +47,12 @@ PurgedRows purgeSelected(Session& s, const std::string& select, std::initializer
 
 PurgedRows purgeRecordVersions(Session& s, std::string_view cls, std::int64_t cutoff_ms, int limit) {
   return purgeSelected(s,
-                       "SELECT rowid, clinic, record_id FROM record_versions WHERE received_at<? AND data_class=? LIMIT ?",
+                       "SELECT rowid, clinic, record_key FROM record_versions WHERE received_at<? AND data_class=? LIMIT ?",
                        {"DELETE FROM record_versions WHERE rowid=?"}, cls, cutoff_ms, limit, 1);
 }
 
 PurgedRows purgeResources(Session& s, std::string_view cls, std::int64_t cutoff_ms, int limit) {
-  return purgeSelected(s, "SELECT rowid, clinic, record_id FROM resources WHERE stored_at<? AND data_class=? LIMIT ?",
+  return purgeSelected(s, "SELECT rowid, clinic, record_key FROM resources WHERE stored_at<? AND data_class=? LIMIT ?",
                        {"DELETE FROM resources WHERE rowid=?"}, cls, cutoff_ms, limit, 1);
 }
 
@@ -61,7 +61,7 @@ PurgedRows purgeFinishedItems(Session& s, std::string_view cls, std::int64_t cut
   // retrying items are never purged, whatever their age. created_at<cutoff is implied by
   // updated_at<cutoff and lets the age index narrow the search.
   return purgeSelected(s,
-                       "SELECT id, clinic, record_id FROM outbox WHERE created_at<? AND updated_at<? AND data_class=? "
+                       "SELECT id, clinic, record_key FROM outbox WHERE created_at<? AND updated_at<? AND data_class=? "
                        "AND state IN ('delivered','dead','superseded','cancelled') LIMIT ?",
                        {"DELETE FROM deliveries WHERE outbox_id=?", "DELETE FROM outbox WHERE id=?"}, cls, cutoff_ms, limit,
                        2);
@@ -69,17 +69,18 @@ PurgedRows purgeFinishedItems(Session& s, std::string_view cls, std::int64_t cut
 
 std::int64_t deleteRecordsIfEmpty(Session& s, const std::vector<RecordKey>& records) {
   // A record with no version, resource or outbox item left goes too (its id may embed an MRN).
-  std::string clinic, record_id;
+  std::string clinic, record_key;
   Statement del(s);
-  del << "DELETE FROM records WHERE clinic=? AND record_id=? "
-         "AND NOT EXISTS (SELECT 1 FROM record_versions v WHERE v.clinic=records.clinic AND v.record_id=records.record_id) "
-         "AND NOT EXISTS (SELECT 1 FROM resources r WHERE r.clinic=records.clinic AND r.record_id=records.record_id) "
-         "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.clinic=records.clinic AND o.record_id=records.record_id)",
-      use(clinic), use(record_id);
+  del << "DELETE FROM records WHERE clinic=? AND record_key=? "
+         "AND NOT EXISTS (SELECT 1 FROM record_versions v WHERE v.clinic=records.clinic AND "
+         "v.record_key=records.record_key) "
+         "AND NOT EXISTS (SELECT 1 FROM resources r WHERE r.clinic=records.clinic AND r.record_key=records.record_key) "
+         "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.clinic=records.clinic AND o.record_key=records.record_key)",
+      use(clinic), use(record_key);
   std::int64_t deleted = 0;
   for (const auto& r : records) {
     clinic = r.clinic;
-    record_id = r.record_id;
+    record_key = r.record_key;
     deleted += static_cast<std::int64_t>(del.execute());
   }
   return deleted;

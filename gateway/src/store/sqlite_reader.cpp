@@ -16,18 +16,18 @@ class SqliteReader final : public StoreReader {
  public:
   explicit SqliteReader(Session session) : s_(std::move(session)) {}
 
-  Result<std::optional<RecordRow>> record(std::string_view clinic_v, std::string_view record_id_v) override {
+  Result<std::optional<RecordRow>> record(std::string_view clinic_v, std::string_view record_key_v) override {
     try {
-      std::string clinic(clinic_v), record_id(record_id_v);
+      std::string clinic(clinic_v), record_key(record_key_v);
       Statement q(s_);
       q << "SELECT record_type, version, content_hash, state, error, patient_key, received_at, updated_at, "
-           "data_class FROM records WHERE clinic=? AND record_id=?",
-          use(clinic), use(record_id), now;
+           "data_class FROM records WHERE clinic=? AND record_key=?",
+          use(clinic), use(record_key), now;
       RecordSet rs(q);
       if (rs.rowCount() == 0) return std::optional<RecordRow>();
       RecordRow r;
       r.clinic = clinic;
-      r.record_id = record_id;
+      r.record_key = record_key;
       r.record_type = str(rs, 0, 0);
       r.version = static_cast<int>(i64(rs, 1, 0));
       r.content_hash = str(rs, 2, 0);
@@ -43,13 +43,13 @@ class SqliteReader final : public StoreReader {
     }
   }
 
-  Result<std::optional<std::string>> recordPayload(std::string_view clinic_v, std::string_view record_id_v,
+  Result<std::optional<std::string>> recordPayload(std::string_view clinic_v, std::string_view record_key_v,
                                                    int version) override {
     try {
-      std::string clinic(clinic_v), record_id(record_id_v);
+      std::string clinic(clinic_v), record_key(record_key_v);
       std::vector<Poco::Data::BLOB> payloads;
-      s_ << "SELECT payload FROM record_versions WHERE clinic=? AND record_id=? AND version=?", use(clinic), use(record_id),
-          bind(version), into(payloads), now;
+      s_ << "SELECT payload FROM record_versions WHERE clinic=? AND record_key=? AND version=?", use(clinic),
+          use(record_key), bind(version), into(payloads), now;
       if (payloads.empty()) return std::optional<std::string>();
       return std::optional<std::string>(std::string(blobView(payloads.front())));
     } catch (const Poco::Exception& e) {
@@ -57,24 +57,25 @@ class SqliteReader final : public StoreReader {
     }
   }
 
-  Result<std::vector<ResourceRow>> resources(std::string_view clinic_v, std::string_view record_id_v) override {
+  Result<std::vector<ResourceRow>> resources(std::string_view clinic_v, std::string_view record_key_v) override {
     try {
-      std::string clinic(clinic_v), record_id(record_id_v);
-      std::vector<std::string> types, ids, systems, classes;
+      std::string clinic(clinic_v), record_key(record_key_v);
+      std::vector<std::string> types, keys, systems, classes;
       std::vector<int> versions;
       std::vector<Poco::Int64> stored;
-      std::vector<Poco::Data::BLOB> values;
-      s_ << "SELECT resource_type, resource_id, record_version, identifier_system, identifier_value, data_class, "
-            "stored_at FROM resources WHERE clinic=? AND record_id=? ORDER BY resource_type, resource_id",
-          use(clinic), use(record_id), into(types), into(ids), into(versions), into(systems), into(values), into(classes),
-          into(stored), now;
+      std::vector<Poco::Data::BLOB> ids, values;
+      s_ << "SELECT resource_type, resource_key, resource_id, record_version, identifier_system, identifier_value, "
+            "data_class, stored_at FROM resources WHERE clinic=? AND record_key=? ORDER BY resource_type, resource_key",
+          use(clinic), use(record_key), into(types), into(keys), into(ids), into(versions), into(systems), into(values),
+          into(classes), into(stored), now;
       std::vector<ResourceRow> rows;
       rows.reserve(types.size());
       for (std::size_t i = 0; i < types.size(); ++i) {
         rows.push_back({std::move(types[i]),
-                        std::move(ids[i]),
+                        std::move(keys[i]),
+                        std::string(blobView(ids[i])),
                         clinic,
-                        record_id,
+                        record_key,
                         versions[i],
                         std::move(systems[i]),
                         std::string(blobView(values[i])),
@@ -88,11 +89,11 @@ class SqliteReader final : public StoreReader {
     }
   }
 
-  Result<std::optional<std::string>> resourceBody(std::string_view type_v, std::string_view id_v) override {
+  Result<std::optional<std::string>> resourceBody(std::string_view type_v, std::string_view key_v) override {
     try {
-      std::string type(type_v), id(id_v);
+      std::string type(type_v), key(key_v);
       std::vector<Poco::Data::BLOB> bodies;
-      s_ << "SELECT body FROM resources WHERE resource_type=? AND resource_id=?", use(type), use(id), into(bodies), now;
+      s_ << "SELECT body FROM resources WHERE resource_type=? AND resource_key=?", use(type), use(key), into(bodies), now;
       if (bodies.empty()) return std::optional<std::string>();
       return std::optional<std::string>(std::string(blobView(bodies.front())));
     } catch (const Poco::Exception& e) {
@@ -103,19 +104,19 @@ class SqliteReader final : public StoreReader {
   Result<std::vector<HeldRecord>> recordsWithoutItem(std::string_view partner_v, std::string_view patient_v) override {
     try {
       std::string partner(partner_v), patient(patient_v);
-      std::vector<std::string> clinics, record_ids;
+      std::vector<std::string> clinics, record_keys;
       std::vector<int> versions;
       std::vector<Poco::Data::BLOB> payloads;
-      s_ << "SELECT r.clinic, r.record_id, r.version, v.payload FROM records r JOIN record_versions v "
-            "ON v.clinic=r.clinic AND v.record_id=r.record_id AND v.version=r.version "
+      s_ << "SELECT r.clinic, r.record_key, r.version, v.payload FROM records r JOIN record_versions v "
+            "ON v.clinic=r.clinic AND v.record_key=r.record_key AND v.version=r.version "
             "WHERE r.patient_key=? AND r.state='mapped' AND r.record_type<>'consent' AND NOT EXISTS ("
-            "SELECT 1 FROM outbox o WHERE o.partner_id=? AND o.clinic=r.clinic AND o.record_id=r.record_id "
+            "SELECT 1 FROM outbox o WHERE o.partner_id=? AND o.clinic=r.clinic AND o.record_key=r.record_key "
             "AND o.record_version=r.version AND o.state IN ('queued','retrying','delivered','dead')) "
-            "ORDER BY r.received_at, r.clinic, r.record_id",
-          use(patient), use(partner), into(clinics), into(record_ids), into(versions), into(payloads), now;
+            "ORDER BY r.received_at, r.clinic, r.record_key",
+          use(patient), use(partner), into(clinics), into(record_keys), into(versions), into(payloads), now;
       std::vector<HeldRecord> held;
       for (std::size_t i = 0; i < clinics.size(); ++i) {
-        held.push_back({std::move(clinics[i]), std::move(record_ids[i]), versions[i], std::string(blobView(payloads[i]))});
+        held.push_back({std::move(clinics[i]), std::move(record_keys[i]), versions[i], std::string(blobView(payloads[i]))});
       }
       return held;
     } catch (const Poco::Exception& e) {
@@ -123,16 +124,16 @@ class SqliteReader final : public StoreReader {
     }
   }
 
-  Result<std::vector<OutboxRow>> recordItems(std::string_view clinic_v, std::string_view record_id_v) override {
+  Result<std::vector<OutboxRow>> recordItems(std::string_view clinic_v, std::string_view record_key_v) override {
     try {
-      std::string clinic(clinic_v), record_id(record_id_v);
+      std::string clinic(clinic_v), record_key(record_key_v);
       std::vector<Poco::Int64> ids, next_attempts, updated;
       std::vector<std::string> partners, states, errors, classes;
       std::vector<int> versions, attempts;
       std::vector<Poco::Data::BLOB> outcomes;
       s_ << "SELECT id, partner_id, record_version, state, attempts, next_attempt_at, last_error, outcome, "
-            "updated_at, data_class FROM outbox WHERE clinic=? AND record_id=? ORDER BY id",
-          use(clinic), use(record_id), into(ids), into(partners), into(versions), into(states), into(attempts),
+            "updated_at, data_class FROM outbox WHERE clinic=? AND record_key=? ORDER BY id",
+          use(clinic), use(record_key), into(ids), into(partners), into(versions), into(states), into(attempts),
           into(next_attempts), into(errors), into(outcomes), into(updated), into(classes), now;
       std::vector<OutboxRow> items(ids.size());
       for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -140,7 +141,7 @@ class SqliteReader final : public StoreReader {
         item.id = ids[i];
         item.partner_id = std::move(partners[i]);
         item.clinic = clinic;
-        item.record_id = record_id;
+        item.record_key = record_key;
         item.record_version = versions[i];
         item.state = parseOutboxState(states[i]).value_or(OutboxState::Queued);
         item.attempts = attempts[i];
@@ -175,30 +176,30 @@ class SqliteReader final : public StoreReader {
       std::string partner(partner_v);
       Poco::Int64 now_ms = now_ms_v;
       std::vector<Poco::Int64> ids;
-      std::vector<std::string> clinics, record_ids, patients, states, disclosures;
+      std::vector<std::string> clinics, record_keys, patients, states;
       std::vector<int> versions, attempts, entry_counts;
-      std::vector<Poco::Data::BLOB> bundles;
+      std::vector<Poco::Data::BLOB> bundles, disclosures;
       // The NOT EXISTS keeps per-patient order: a later item waits while an earlier one is pending.
-      s_ << "SELECT o.id, o.clinic, o.record_id, o.record_version, o.patient_key, o.bundle, o.state, o.attempts, "
+      s_ << "SELECT o.id, o.clinic, o.record_key, o.record_version, o.patient_key, o.bundle, o.state, o.attempts, "
             "o.entry_count, o.disclosure FROM outbox o WHERE o.partner_id=? AND o.state IN ('queued','retrying') "
             "AND o.next_attempt_at<=? AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.partner_id=o.partner_id "
             "AND p.patient_key=o.patient_key AND p.id<o.id AND p.state IN ('queued','retrying')) ORDER BY o.id LIMIT ?",
-          use(partner), use(now_ms), bind(limit), into(ids), into(clinics), into(record_ids), into(versions), into(patients),
-          into(bundles), into(states), into(attempts), into(entry_counts), into(disclosures), now;
+          use(partner), use(now_ms), bind(limit), into(ids), into(clinics), into(record_keys), into(versions),
+          into(patients), into(bundles), into(states), into(attempts), into(entry_counts), into(disclosures), now;
       std::vector<OutboxRow> items(ids.size());
       for (std::size_t i = 0; i < ids.size(); ++i) {
         auto& item = items[i];
         item.id = ids[i];
         item.partner_id = partner;
         item.clinic = std::move(clinics[i]);
-        item.record_id = std::move(record_ids[i]);
+        item.record_key = std::move(record_keys[i]);
         item.record_version = versions[i];
         item.patient_key = std::move(patients[i]);
         item.bundle_sealed = std::string(blobView(bundles[i]));
         item.state = parseOutboxState(states[i]).value_or(OutboxState::Queued);
         item.attempts = attempts[i];
         item.entry_count = entry_counts[i];
-        item.disclosure = std::move(disclosures[i]);
+        item.disclosure_sealed = std::string(blobView(disclosures[i]));
       }
       return items;
     } catch (const Poco::Exception& e) {
@@ -228,11 +229,12 @@ class SqliteReader final : public StoreReader {
     try {
       std::string partner(partner_v), patient(patient_v);
       std::vector<Poco::Int64> ids;
-      std::vector<std::string> clinics, record_ids, states, disclosures;
+      std::vector<std::string> clinics, record_keys, states;
       std::vector<int> versions, attempts, entry_counts;
-      s_ << "SELECT id, clinic, record_id, record_version, state, attempts, entry_count, disclosure FROM outbox "
+      std::vector<Poco::Data::BLOB> disclosures;
+      s_ << "SELECT id, clinic, record_key, record_version, state, attempts, entry_count, disclosure FROM outbox "
             "WHERE partner_id=? AND patient_key=? AND state IN ('queued','retrying') ORDER BY id",
-          use(partner), use(patient), into(ids), into(clinics), into(record_ids), into(versions), into(states),
+          use(partner), use(patient), into(ids), into(clinics), into(record_keys), into(versions), into(states),
           into(attempts), into(entry_counts), into(disclosures), now;
       std::vector<OutboxRow> items(ids.size());
       for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -240,13 +242,13 @@ class SqliteReader final : public StoreReader {
         item.id = ids[i];
         item.partner_id = partner;
         item.clinic = std::move(clinics[i]);
-        item.record_id = std::move(record_ids[i]);
+        item.record_key = std::move(record_keys[i]);
         item.record_version = versions[i];
         item.patient_key = patient;
         item.state = parseOutboxState(states[i]).value_or(OutboxState::Queued);
         item.attempts = attempts[i];
         item.entry_count = entry_counts[i];
-        item.disclosure = std::move(disclosures[i]);
+        item.disclosure_sealed = std::string(blobView(disclosures[i]));
       }
       return items;
     } catch (const Poco::Exception& e) {
@@ -280,27 +282,45 @@ class SqliteReader final : public StoreReader {
     }
   }
 
-  Result<std::vector<StoredConsent>> consents(std::string_view patient_v) override {
+  Result<std::vector<ConsentKeyedRow>> consents(std::string_view patient_v) override {
     try {
-      Statement q(s_);
       std::string patient(patient_v);
-      const std::string columns =
-          "SELECT clinic, consent_id, version, patient_key, partner_id, status, purposes, classes, period_start, "
-          "period_end, revoked_on, signed_on, resource_id, recorded_at, reconciled FROM consents";
-      if (patient.empty()) {
-        q << columns + " ORDER BY recorded_at, clinic, consent_id, version", now;
-      } else {
-        q << columns + " WHERE patient_key=? ORDER BY recorded_at, clinic, consent_id, version", use(patient), now;
-      }
-      RecordSet rs(q);
-      std::vector<StoredConsent> out;
-      out.reserve(rs.rowCount());
-      for (std::size_t i = 0; i < rs.rowCount(); ++i) {
-        StoredConsent c;
-        c.row = {str(rs, 0, i),  str(rs, 1, i),  i64(rs, 2, i),  str(rs, 3, i), str(rs, 4, i),
-                 str(rs, 5, i),  str(rs, 6, i),  str(rs, 7, i),  str(rs, 8, i), str(rs, 9, i),
-                 str(rs, 10, i), str(rs, 11, i), str(rs, 12, i), i64(rs, 13, i)};
-        c.reconciled = i64(rs, 14, i) != 0;
+      std::vector<std::string> clinics, keys, patients, partners, statuses, purposes, classes, starts, ends, revoked,
+          signed_on;
+      std::vector<Poco::Int64> versions, recorded, reconciled;
+      std::vector<Poco::Data::BLOB> consent_ids, resource_ids;
+      Statement q(s_);
+      q << "SELECT clinic, consent_key, consent_id, version, patient_key, partner_id, status, purposes, classes, "
+           "period_start, period_end, revoked_on, signed_on, resource_id, recorded_at, reconciled FROM consents" +
+               std::string(patient.empty() ? "" : " WHERE patient_key=?") +
+               " ORDER BY recorded_at, clinic, consent_key, version";
+      if (!patient.empty()) q, use(patient);
+      q, into(clinics), into(keys), into(consent_ids), into(versions), into(patients), into(partners), into(statuses),
+          into(purposes), into(classes), into(starts), into(ends), into(revoked), into(signed_on), into(resource_ids),
+          into(recorded), into(reconciled);
+      q.execute();
+      std::vector<ConsentKeyedRow> out;
+      out.reserve(clinics.size());
+      for (std::size_t i = 0; i < clinics.size(); ++i) {
+        ConsentKeyedRow c;
+        c.facts = {std::move(clinics[i]),
+                   {},
+                   versions[i],
+                   std::move(patients[i]),
+                   std::move(partners[i]),
+                   std::move(statuses[i]),
+                   std::move(purposes[i]),
+                   std::move(classes[i]),
+                   std::move(starts[i]),
+                   std::move(ends[i]),
+                   std::move(revoked[i]),
+                   std::move(signed_on[i]),
+                   {},
+                   recorded[i]};
+        c.consent_key = std::move(keys[i]);
+        c.consent_id_sealed = std::string(blobView(consent_ids[i]));
+        c.resource_id_sealed = std::string(blobView(resource_ids[i]));
+        c.reconciled = reconciled[i] != 0;
         out.push_back(std::move(c));
       }
       return out;

@@ -12,20 +12,20 @@ using Poco::Data::Statement;
 // per row. Each is bound to the members below; the writer assigns them and executes.
 struct WriterStatements {
   // records, record_versions
-  std::string clinic, record_id, type, hash, state, error, patient, record_class;
+  std::string clinic, record_key, type, hash, state, error, patient, record_class;
   Poco::Data::BLOB payload;
   int version = 0;
   Poco::Int64 received_ms = 0, updated_ms = 0;
   std::vector<std::string> found_hash, found_state;
   std::vector<int> found_version;
   // resources
-  std::string resource_type, resource_id, resource_clinic, resource_record_id, identifier_system, resource_class;
-  Poco::Data::BLOB identifier_value, body;
+  std::string resource_type, resource_key, resource_clinic, resource_record_key, identifier_system, resource_class;
+  Poco::Data::BLOB resource_id, identifier_value, body;
   int resource_version = 0;
   Poco::Int64 stored_ms = 0;
   // outbox
-  std::string partner, outbox_clinic, outbox_record_id, outbox_patient, outbox_class, disclosure;
-  Poco::Data::BLOB bundle;
+  std::string partner, outbox_clinic, outbox_record_key, outbox_patient, outbox_class;
+  Poco::Data::BLOB bundle, disclosure;
   int outbox_version = 0, entries = 0;
   Poco::Int64 created_ms = 0;
   // audit_log tail
@@ -45,33 +45,33 @@ struct WriterStatements {
         insert_resource(s),
         insert_outbox(s),
         tail(s) {
-    head << "SELECT content_hash, version, state FROM records WHERE clinic=? AND record_id=?", use(clinic), use(record_id),
+    head << "SELECT content_hash, version, state FROM records WHERE clinic=? AND record_key=?", use(clinic), use(record_key),
         into(found_hash), into(found_version), into(found_state);
-    insert_version << "INSERT INTO record_versions(clinic, record_id, version, content_hash, payload, received_at, "
+    insert_version << "INSERT INTO record_versions(clinic, record_key, version, content_hash, payload, received_at, "
                       "data_class) VALUES(?,?,?,?,?,?,?)",
-        use(clinic), use(record_id), use(version), use(hash), use(payload), use(received_ms), use(record_class);
-    insert_record << "INSERT INTO records(clinic, record_id, record_type, version, content_hash, state, error, "
+        use(clinic), use(record_key), use(version), use(hash), use(payload), use(received_ms), use(record_class);
+    insert_record << "INSERT INTO records(clinic, record_key, record_type, version, content_hash, state, error, "
                      "patient_key, received_at, updated_at, data_class) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
-        use(clinic), use(record_id), use(type), use(version), use(hash), use(state), use(error), use(patient),
+        use(clinic), use(record_key), use(type), use(version), use(hash), use(state), use(error), use(patient),
         use(received_ms), use(updated_ms), use(record_class);
     update_record << "UPDATE records SET record_type=?, version=?, content_hash=?, state=?, error=?, patient_key=?, "
-                     "updated_at=?, data_class=? WHERE clinic=? AND record_id=?",
+                     "updated_at=?, data_class=? WHERE clinic=? AND record_key=?",
         use(type), use(version), use(hash), use(state), use(error), use(patient), use(updated_ms), use(record_class),
-        use(clinic), use(record_id);
+        use(clinic), use(record_key);
     // A newer version replaces what is still waiting; what was delivered stays as history.
-    supersede << "UPDATE outbox SET state='superseded', updated_at=? WHERE clinic=? AND record_id=? "
+    supersede << "UPDATE outbox SET state='superseded', updated_at=? WHERE clinic=? AND record_key=? "
                  "AND state IN ('queued','retrying')",
-        use(updated_ms), use(clinic), use(record_id);
-    delete_resources << "DELETE FROM resources WHERE clinic=? AND record_id=?", use(clinic), use(record_id);
-    insert_resource << "INSERT OR REPLACE INTO resources(resource_type, resource_id, clinic, record_id, "
+        use(updated_ms), use(clinic), use(record_key);
+    delete_resources << "DELETE FROM resources WHERE clinic=? AND record_key=?", use(clinic), use(record_key);
+    insert_resource << "INSERT OR REPLACE INTO resources(resource_type, resource_key, resource_id, clinic, record_key, "
                        "record_version, identifier_system, identifier_value, body, data_class, stored_at) "
-                       "VALUES(?,?,?,?,?,?,?,?,?,?)",
-        use(resource_type), use(resource_id), use(resource_clinic), use(resource_record_id), use(resource_version),
-        use(identifier_system), use(identifier_value), use(body), use(resource_class), use(stored_ms);
-    insert_outbox << "INSERT INTO outbox(partner_id, clinic, record_id, record_version, patient_key, bundle, "
+                       "VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+        use(resource_type), use(resource_key), use(resource_id), use(resource_clinic), use(resource_record_key),
+        use(resource_version), use(identifier_system), use(identifier_value), use(body), use(resource_class), use(stored_ms);
+    insert_outbox << "INSERT INTO outbox(partner_id, clinic, record_key, record_version, patient_key, bundle, "
                      "entry_count, state, attempts, next_attempt_at, last_error, outcome, created_at, updated_at, "
                      "data_class, disclosure) VALUES(?,?,?,?,?,?,?,'queued',0,?,'','',?,?,?,?)",
-        use(partner), use(outbox_clinic), use(outbox_record_id), use(outbox_version), use(outbox_patient), use(bundle),
+        use(partner), use(outbox_clinic), use(outbox_record_key), use(outbox_version), use(outbox_patient), use(bundle),
         use(entries), use(created_ms), use(created_ms), use(created_ms), use(outbox_class), use(disclosure);
     // seq is the INTEGER PRIMARY KEY (the rowid): the last row is one b-tree descent away.
     tail << "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", into(tail_seq), into(tail_hash);
@@ -79,7 +79,7 @@ struct WriterStatements {
 
   void setRecord(const RecordRow& r) {
     clinic = r.clinic;
-    record_id = r.record_id;
+    record_key = r.record_key;
     type = r.record_type;
     version = r.version;
     hash = r.content_hash;
@@ -124,11 +124,11 @@ class SqliteWriter final : public StoreWriter {
     }
   }
 
-  Result<std::optional<RecordHead>> recordHead(std::string_view clinic, std::string_view record_id) override {
+  Result<std::optional<RecordHead>> recordHead(std::string_view clinic, std::string_view record_key) override {
     return run("reading a record", [&] {
       auto& st = statements();
       st.clinic = clinic;
-      st.record_id = record_id;
+      st.record_key = record_key;
       st.found_hash.clear();
       st.found_version.clear();
       st.found_state.clear();
@@ -143,7 +143,7 @@ class SqliteWriter final : public StoreWriter {
     return run("storing a record version", [&] {
       auto& st = statements();
       st.clinic = r.clinic;
-      st.record_id = r.record_id;
+      st.record_key = r.record_key;
       st.version = r.version;
       st.hash = r.content_hash;
       setBlob(st.payload, r.payload_sealed);
@@ -167,11 +167,11 @@ class SqliteWriter final : public StoreWriter {
     });
   }
 
-  Status deleteResources(std::string_view clinic, std::string_view record_id) override {
+  Status deleteResources(std::string_view clinic, std::string_view record_key) override {
     return run("replacing a record's resources", [&] {
       auto& st = statements();
       st.clinic = clinic;
-      st.record_id = record_id;
+      st.record_key = record_key;
       st.delete_resources.execute();
     });
   }
@@ -180,9 +180,10 @@ class SqliteWriter final : public StoreWriter {
     return run("storing a resource", [&] {
       auto& st = statements();
       st.resource_type = r.resource_type;
-      st.resource_id = r.resource_id;
+      st.resource_key = r.resource_key;
+      setBlob(st.resource_id, r.resource_id_sealed);
       st.resource_clinic = r.clinic;
-      st.resource_record_id = r.record_id;
+      st.resource_record_key = r.record_key;
       st.resource_version = r.record_version;
       st.identifier_system = r.identifier_system;
       setBlob(st.identifier_value, r.identifier_value_sealed);
@@ -193,11 +194,11 @@ class SqliteWriter final : public StoreWriter {
     });
   }
 
-  Status supersedePending(std::string_view clinic, std::string_view record_id, std::int64_t now_ms) override {
+  Status supersedePending(std::string_view clinic, std::string_view record_key, std::int64_t now_ms) override {
     return run("superseding outbox items", [&] {
       auto& st = statements();
       st.clinic = clinic;
-      st.record_id = record_id;
+      st.record_key = record_key;
       st.updated_ms = now_ms;
       st.supersede.execute();
     });
@@ -208,14 +209,14 @@ class SqliteWriter final : public StoreWriter {
       auto& st = statements();
       st.partner = r.partner_id;
       st.outbox_clinic = r.clinic;
-      st.outbox_record_id = r.record_id;
+      st.outbox_record_key = r.record_key;
       st.outbox_version = r.record_version;
       st.outbox_patient = r.patient_key;
       setBlob(st.bundle, r.bundle_sealed);
       st.entries = r.entry_count;
       st.created_ms = r.created_at_ms;
       st.outbox_class = r.data_class;
-      st.disclosure = r.disclosure;
+      setBlob(st.disclosure, r.disclosure_sealed);
       st.insert_outbox.execute();
     });
   }
@@ -271,31 +272,33 @@ class SqliteWriter final : public StoreWriter {
 
   Result<std::int64_t> highestConsentVersion(std::string_view clinic_v, std::string_view consent_v) override {
     return run("storing a consent", [&] {
-      std::string clinic(clinic_v), consent_id(consent_v);
+      std::string clinic(clinic_v), consent_key(consent_v);
       Poco::Int64 highest = 0;
-      s_ << "SELECT COALESCE(MAX(version), 0) FROM consents WHERE clinic=? AND consent_id=?", use(clinic), use(consent_id),
+      s_ << "SELECT COALESCE(MAX(version), 0) FROM consents WHERE clinic=? AND consent_key=?", use(clinic), use(consent_key),
           into(highest), now;
       return static_cast<std::int64_t>(highest);
     });
   }
 
-  Status insertConsent(const privacy::ConsentRow& row) override {
+  Status insertConsent(const ConsentKeyedRow& c) override {
     return run("storing a consent", [&] {
+      const auto& row = c.facts;
       Poco::Int64 version = row.version, recorded_at = row.recorded_at;
-      s_ << "INSERT INTO consents(clinic, consent_id, version, patient_key, partner_id, status, purposes, classes, "
-            "period_start, period_end, revoked_on, signed_on, resource_id, recorded_at, reconciled) "
-            "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)",
-          useRef(row.clinic), useRef(row.consent_id), use(version), useRef(row.patient_key), useRef(row.partner_id),
-          useRef(row.status), useRef(row.purposes), useRef(row.classes), useRef(row.period_start), useRef(row.period_end),
-          useRef(row.revoked_on), useRef(row.signed_on), useRef(row.resource_id), use(recorded_at), now;
+      Poco::Data::BLOB consent_id = toBlob(c.consent_id_sealed), resource_id = toBlob(c.resource_id_sealed);
+      s_ << "INSERT INTO consents(clinic, consent_key, consent_id, version, patient_key, partner_id, status, purposes, "
+            "classes, period_start, period_end, revoked_on, signed_on, resource_id, recorded_at, reconciled) "
+            "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)",
+          useRef(row.clinic), useRef(c.consent_key), use(consent_id), use(version), useRef(row.patient_key),
+          useRef(row.partner_id), useRef(row.status), useRef(row.purposes), useRef(row.classes), useRef(row.period_start),
+          useRef(row.period_end), useRef(row.revoked_on), useRef(row.signed_on), use(resource_id), use(recorded_at), now;
     });
   }
 
   Status markConsentReconciled(std::string_view clinic_v, std::string_view consent_v, std::int64_t version_v) override {
     return run("updating a consent", [&] {
-      std::string clinic(clinic_v), consent_id(consent_v);
+      std::string clinic(clinic_v), consent_key(consent_v);
       Poco::Int64 version = version_v;
-      s_ << "UPDATE consents SET reconciled=1 WHERE clinic=? AND consent_id=? AND version=?", use(clinic), use(consent_id),
+      s_ << "UPDATE consents SET reconciled=1 WHERE clinic=? AND consent_key=? AND version=?", use(clinic), use(consent_key),
           use(version), now;
     });
   }
@@ -337,11 +340,13 @@ class SqliteWriter final : public StoreWriter {
 
   Result<std::string> deploymentSecret(std::string_view name_v, std::string_view candidate_v) override {
     return run("reading a deployment secret", [&] {
-      std::string name(name_v), candidate(candidate_v), value;
+      std::string name(name_v);
+      Poco::Data::BLOB candidate = toBlob(candidate_v);
+      std::vector<Poco::Data::BLOB> value;
       // Insert-if-absent then read: whoever made it first wins, every caller sees the same value.
       s_ << "INSERT OR IGNORE INTO deployment_secrets(name, value) VALUES(?,?)", use(name), use(candidate), now;
       s_ << "SELECT value FROM deployment_secrets WHERE name=?", use(name), into(value), now;
-      return value;
+      return value.empty() ? std::string() : std::string(blobView(value.front()));
     });
   }
 

@@ -7,6 +7,12 @@
 // Payloads (record versions, resource bodies and identifiers, outbox Bundles, partner outcomes)
 // are stored encrypted under the data key of their privacy class (store/keyring.hpp); each write
 // struct's `classes` picks it, and an empty set (unclassified) is stored as sud.
+//
+// Identifiers are stored as lookup keys (store/lookup_keys.hpp, docs/privacy.md §9): callers
+// pass clear record ids, resource ids and consent ids, and the store keys them at this
+// boundary; patient_key is a lookup key already (LookupKeys::patient, from lookupKeys()).
+// Reads give back the clear ids a caller needs (a record's resources, a consent's ids); what
+// only the store needs to tell rows apart comes back as a key (OutboxItem::record_key).
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -20,6 +26,7 @@
 #include "privacy/data_class.hpp"
 #include "store/audit_anchor.hpp"
 #include "store/audit_log.hpp"
+#include "store/lookup_keys.hpp"
 
 namespace gw::store {
 
@@ -58,7 +65,7 @@ struct IngestWrite {
   std::string record_type;
   std::string content_hash;  // SHA-256 of the canonical record JSON
   std::string payload;       // the record JSON as received (canonical form)
-  std::string patient_key;   // internal Patient resource id: groups a patient's items for ordering
+  std::string patient_key;   // LookupKeys::patient: groups a patient's items for ordering
   RecordState state = RecordState::Received;
   std::string error;  // for Invalid: what was wrong (no PHI)
   std::vector<MappedResourceRow> resources;
@@ -90,7 +97,7 @@ struct OutboxItem {
   std::int64_t id = 0;
   std::string partner_id;
   std::string clinic;
-  std::string record_id;
+  std::string record_key;  // LookupKeys::record of its record (the clear id is not stored)
   int record_version = 0;
   std::string patient_key;
   std::string bundle;
@@ -107,8 +114,8 @@ struct OutboxItem {
 
 struct RecordStatus {
   std::string clinic;
-  std::string record_id;
-  std::string patient_key;  // the patient the record is about (for the read's audit row)
+  std::string record_id;    // as asked for
+  std::string patient_key;  // the patient the record is about, as its lookup key (for the read's audit row)
   std::string record_type;
   int version = 0;
   RecordState state = RecordState::Received;
@@ -133,7 +140,7 @@ struct ResourceKey {
 
 struct HeldRecord {
   std::string clinic;
-  std::string record_id;
+  std::string record_key;  // LookupKeys::record; the clear id is in the payload
   int version = 0;
   std::string payload;  // the record JSON
 };
@@ -150,6 +157,7 @@ struct EnqueueWrite {
 struct StoredConsent {
   privacy::ConsentRow row;
   bool reconciled = false;  // queued and held items were settled after it was stored
+  std::string consent_key;  // LookupKeys::consent: the consent_id of its decision-log rows
 };
 
 /// How long stored payloads of each class are kept, in days after they were stored; 0 keeps
@@ -238,8 +246,12 @@ class Store {
   virtual Result<AuditPage> queryAudit(const AuditQuery& query) = 0;
 
   virtual Result<OutboxCounts> outboxCounts(std::string_view partner) = 0;
-  /// A random secret of this deployment, made (32 bytes, hex) the first time it is asked for.
+  /// A random secret of this deployment, made (32 bytes, hex) the first time it is asked for;
+  /// stored sealed.
   virtual Result<std::string> deploymentSecret(std::string_view name) = 0;
+  /// The keys this database stores instead of identifiers (under its lookup secret). Callers
+  /// compute patient keys with it; the store computes the others itself.
+  virtual const LookupKeys& lookupKeys() const = 0;
 
   /// The record as received (decrypted); nullopt when there is no such version (or it was purged).
   virtual Result<std::optional<std::string>> recordPayload(std::string_view clinic, std::string_view record_id,

@@ -6,8 +6,11 @@
 // primitives live on transaction objects, the rules on top.
 //
 // A backend never sees plaintext payloads: the *_sealed fields below hold envelopes the store
-// sealed (store/keyring.hpp), stored and returned byte for byte. It stores the texts of the
-// enums the rows carry (recordStateName, outboxStateName) so every backend's rows read the same.
+// sealed (store/keyring.hpp), stored and returned byte for byte. Nor does it see clear
+// identifiers: record_key, resource_key, consent_key and patient_key are lookup keys
+// (store/lookup_keys.hpp) the store computed, so a backend looks rows up by them and never by a
+// record id, resource id, consent id or MRN. It stores the texts of the enums the rows carry
+// (recordStateName, outboxStateName) so every backend's rows read the same.
 //
 // Adding a backend (e.g. PostgreSQL): implement StoreBackend, StoreReader and StoreWriter over
 // the schema of store/sqlite_migrations.cpp, add a factory to tests/store/store_contract_test.cpp
@@ -26,6 +29,8 @@
 
 namespace gw::store {
 
+class LegacyIdentifiers;
+
 /// What ingest compares a new version with.
 struct RecordHead {
   int version = 0;
@@ -36,7 +41,7 @@ struct RecordHead {
 /// A row of `records`: the current version of a record.
 struct RecordRow {
   std::string clinic;
-  std::string record_id;
+  std::string record_key;
   std::string record_type;
   int version = 0;
   std::string content_hash;
@@ -51,7 +56,7 @@ struct RecordRow {
 /// A row of `record_versions`: every version as received.
 struct RecordVersionRow {
   std::string clinic;
-  std::string record_id;
+  std::string record_key;
   int version = 0;
   std::string content_hash;
   std::string payload_sealed;
@@ -62,9 +67,10 @@ struct RecordVersionRow {
 /// A row of `resources`. Reads of a record's resources leave body_sealed empty.
 struct ResourceRow {
   std::string resource_type;
-  std::string resource_id;
+  std::string resource_key;
+  std::string resource_id_sealed;  // the FHIR id, for answers that show it
   std::string clinic;
-  std::string record_id;
+  std::string record_key;
   int record_version = 0;
   std::string identifier_system;
   std::string identifier_value_sealed;
@@ -78,7 +84,7 @@ struct OutboxRow {
   std::int64_t id = 0;  // assigned on insert
   std::string partner_id;
   std::string clinic;
-  std::string record_id;
+  std::string record_key;
   int record_version = 0;
   std::string patient_key;
   std::string bundle_sealed;
@@ -91,7 +97,7 @@ struct OutboxRow {
   std::int64_t created_at_ms = 0;
   std::int64_t updated_at_ms = 0;
   std::string data_class;
-  std::string disclosure;  // outbox::Disclosure JSON (no clinical values: not sealed)
+  std::string disclosure_sealed;  // outbox::Disclosure JSON (resource ids and consent ids: sealed)
 };
 
 /// A pending item's next state (retrying, dead, cancelled).
@@ -114,9 +120,19 @@ struct DataKeyRow {
   std::int64_t created_at_ms = 0;
 };
 
+/// A row of `consents`: the facts of privacy::ConsentRow, its ids as a lookup key and envelopes.
+struct ConsentKeyedRow {
+  privacy::ConsentRow facts;  // consent_id and resource_id left empty: they are the fields below
+  std::string consent_key;    // LookupKeys::consent(clinic, consent_id)
+  std::string consent_id_sealed;
+  std::string resource_id_sealed;
+  bool reconciled = false;
+};
+
+/// A record as the purge names it.
 struct RecordKey {
   std::string clinic;
-  std::string record_id;
+  std::string record_key;
   friend auto operator<=>(const RecordKey&, const RecordKey&) = default;
 };
 
@@ -131,35 +147,35 @@ class StoreReader {
  public:
   virtual ~StoreReader() = default;
 
-  virtual Result<std::optional<RecordRow>> record(std::string_view clinic, std::string_view record_id) = 0;
-  virtual Result<std::optional<std::string>> recordPayload(std::string_view clinic, std::string_view record_id,
+  virtual Result<std::optional<RecordRow>> record(std::string_view clinic, std::string_view record_key) = 0;
+  virtual Result<std::optional<std::string>> recordPayload(std::string_view clinic, std::string_view record_key,
                                                            int version) = 0;
-  /// The record's resources ordered by type and id, without bodies.
-  virtual Result<std::vector<ResourceRow>> resources(std::string_view clinic, std::string_view record_id) = 0;
-  virtual Result<std::optional<std::string>> resourceBody(std::string_view resource_type, std::string_view resource_id) = 0;
+  /// The record's resources ordered by type and key, without bodies.
+  virtual Result<std::vector<ResourceRow>> resources(std::string_view clinic, std::string_view record_key) = 0;
+  virtual Result<std::optional<std::string>> resourceBody(std::string_view resource_type, std::string_view resource_key) = 0;
   /// Current versions (payload sealed) of the patient's mapped records other than consents that
   /// have no queued, retrying, delivered or dead item for the partner at that version, oldest
   /// received first.
   virtual Result<std::vector<HeldRecord>> recordsWithoutItem(std::string_view partner, std::string_view patient_key) = 0;
 
   /// Every item of a record, oldest first, without bundle, created_at or disclosure.
-  virtual Result<std::vector<OutboxRow>> recordItems(std::string_view clinic, std::string_view record_id) = 0;
+  virtual Result<std::vector<OutboxRow>> recordItems(std::string_view clinic, std::string_view record_key) = 0;
   virtual Result<std::vector<DeliveredEntry>> deliveries(std::int64_t item_id) = 0;
   /// Queued and retrying items of the partner due at now_ms, oldest first, that no older queued
   /// or retrying item of the same patient (and partner) precedes; at most `limit`. Fills id,
-  /// clinic, record_id, record_version, patient_key, bundle, state, attempts, entry_count,
+  /// clinic, record_key, record_version, patient_key, bundle, state, attempts, entry_count,
   /// disclosure.
   virtual Result<std::vector<OutboxRow>> dueItems(std::string_view partner, std::int64_t now_ms, int limit) = 0;
   /// Earliest next_attempt_at among the items dueItems could return at some time.
   virtual Result<std::optional<std::int64_t>> nextDueAt(std::string_view partner) = 0;
-  /// Queued and retrying items of a patient for a partner, oldest first: id, clinic, record_id,
+  /// Queued and retrying items of a patient for a partner, oldest first: id, clinic, record_key,
   /// record_version, state, attempts, entry_count, disclosure.
   virtual Result<std::vector<OutboxRow>> pendingItems(std::string_view partner, std::string_view patient_key) = 0;
   virtual Result<OutboxCounts> outboxCounts(std::string_view partner) = 0;
 
-  /// Consent versions ordered by recorded_at, clinic, consent_id, version (all patients when
+  /// Consent versions ordered by recorded_at, clinic, consent_key, version (all patients when
   /// patient_key is empty).
-  virtual Result<std::vector<StoredConsent>> consents(std::string_view patient_key) = 0;
+  virtual Result<std::vector<ConsentKeyedRow>> consents(std::string_view patient_key) = 0;
   virtual Result<std::vector<DataKeyRow>> dataKeys() = 0;
 
   /// Up to `limit` audit rows with seq > after_seq, in seq order.
@@ -188,17 +204,17 @@ class StoreWriter {
   virtual void rollback() noexcept = 0;
 
   // --- records ---
-  virtual Result<std::optional<RecordHead>> recordHead(std::string_view clinic, std::string_view record_id) = 0;
+  virtual Result<std::optional<RecordHead>> recordHead(std::string_view clinic, std::string_view record_key) = 0;
   virtual Status insertRecordVersion(const RecordVersionRow& row) = 0;
   virtual Status insertRecord(const RecordRow& row) = 0;
   virtual Status updateRecord(const RecordRow& row) = 0;
-  virtual Status deleteResources(std::string_view clinic, std::string_view record_id) = 0;
-  /// Inserts, or replaces the resource of the same type and id (whichever record it came from).
+  virtual Status deleteResources(std::string_view clinic, std::string_view record_key) = 0;
+  /// Inserts, or replaces the resource of the same type and key (whichever record it came from).
   virtual Status putResource(const ResourceRow& row) = 0;
 
   // --- outbox ---
   /// The record's queued and retrying items become superseded at now_ms.
-  virtual Status supersedePending(std::string_view clinic, std::string_view record_id, std::int64_t now_ms) = 0;
+  virtual Status supersedePending(std::string_view clinic, std::string_view record_key, std::int64_t now_ms) = 0;
   /// Inserts a queued item (attempts 0, due at created_at).
   virtual Status insertOutboxItem(const OutboxRow& row) = 0;
   /// data_class of an item; nullopt when there is no such item.
@@ -211,10 +227,10 @@ class StoreWriter {
 
   // --- consents ---
   /// The highest version stored for the consent; 0 when none.
-  virtual Result<std::int64_t> highestConsentVersion(std::string_view clinic, std::string_view consent_id) = 0;
+  virtual Result<std::int64_t> highestConsentVersion(std::string_view clinic, std::string_view consent_key) = 0;
   /// Inserts the row as given (reconciled false).
-  virtual Status insertConsent(const privacy::ConsentRow& row) = 0;
-  virtual Status markConsentReconciled(std::string_view clinic, std::string_view consent_id, std::int64_t version) = 0;
+  virtual Status insertConsent(const ConsentKeyedRow& row) = 0;
+  virtual Status markConsentReconciled(std::string_view clinic, std::string_view consent_key, std::int64_t version) = 0;
 
   // --- audit log ---
   /// The row with the highest seq; {0, genesis} when the log is empty.
@@ -228,7 +244,7 @@ class StoreWriter {
   virtual Status insertDataKeyIfAbsent(const DataKeyRow& row) = 0;
   /// Replaces wrapped and master_key_id of the key of that class and version.
   virtual Status updateDataKey(const DataKeyRow& row) = 0;
-  /// Stores `candidate` under `name` unless a value is stored; returns the stored value.
+  /// Stores `candidate` (sealed) under `name` unless a value is stored; returns the stored value.
   virtual Result<std::string> deploymentSecret(std::string_view name, std::string_view candidate) = 0;
 
   // --- retention (each deletes at most `limit` rows of `data_class` older than cutoff_ms) ---
@@ -252,6 +268,12 @@ class StoreBackend {
   virtual Result<std::unique_ptr<StoreReader>> read() = 0;
   /// Waits for the write lock, then begins. Use WriteTransaction::begin rather than this.
   virtual Result<std::unique_ptr<StoreWriter>> beginWrite() = 0;
+  /// Converts, once, rows written before lookup keys (a database of an older schema): every
+  /// clear identifier becomes its lookup key and every envelope is re-sealed, in one transaction,
+  /// after which no clear identifier is left in the database's files. Returns the rows converted
+  /// (0 when there was nothing to convert; a backend that never had the older schema returns 0).
+  /// The store calls it at every open, before any other write.
+  virtual Result<std::int64_t> convertLegacyIdentifiers(const LegacyIdentifiers& convert) = 0;
 };
 
 /// A write transaction that commits only when told: destroyed without a successful commit()

@@ -6,17 +6,24 @@ namespace gw::store {
 namespace {
 
 // The row identities payloads are bound to (keyring.hpp: the AAD). Changing one makes every
-// stored payload of that column unreadable: never change them, add a new envelope version.
-std::string recordContext(std::string_view clinic, std::string_view record_id, int version) {
-  return payloadContext({"record_versions.payload", clinic, record_id, std::to_string(version)});
+// stored payload of that column unreadable: never change them without a conversion that
+// re-seals every row (as schema 5 did when rows came to be named by lookup keys).
+std::string recordContext(std::string_view clinic, std::string_view record_key, int version) {
+  return payloadContext({"record_versions.payload", clinic, record_key, std::to_string(version)});
 }
-std::string resourceContext(std::string_view column, std::string_view type, std::string_view id) {
-  return payloadContext({column, type, id});
+std::string resourceContext(std::string_view column, std::string_view type, std::string_view resource_key) {
+  return payloadContext({column, type, resource_key});
 }
-std::string bundleContext(std::string_view partner, std::string_view clinic, std::string_view record_id, int version) {
-  return payloadContext({"outbox.bundle", partner, clinic, record_id, std::to_string(version)});
+std::string itemContext(std::string_view column, std::string_view partner, std::string_view clinic,
+                        std::string_view record_key, int version) {
+  return payloadContext({column, partner, clinic, record_key, std::to_string(version)});
 }
 std::string outcomeContext(std::int64_t item_id) { return payloadContext({"outbox.outcome", std::to_string(item_id)}); }
+std::string consentContext(std::string_view column, std::string_view clinic, std::string_view consent_key,
+                           std::int64_t version) {
+  return payloadContext({column, clinic, consent_key, std::to_string(version)});
+}
+std::string secretContext(std::string_view name) { return payloadContext({"deployment_secrets.value", name}); }
 
 // A payload that does not open names the class (from the keyring) and the row (here).
 Result<std::string> named(Result<std::string> opened, std::string where) {
@@ -26,26 +33,44 @@ Result<std::string> named(Result<std::string> opened, std::string where) {
   return e;
 }
 
+std::string resourceRow(std::string_view type, std::string_view resource_key, std::string_view column) {
+  return "resources " + std::string(type) + " key " + std::string(resource_key) + " " + std::string(column);
+}
+
+std::string consentRow(std::string_view clinic, std::string_view consent_key, std::int64_t version) {
+  return "consents " + std::string(clinic) + " key " + std::string(consent_key) + " version " + std::to_string(version);
+}
+
 }  // namespace
 
 Result<std::string> StorePayloads::sealRecord(privacy::DataClass c, std::string_view plain, std::string_view clinic,
-                                              std::string_view record_id, int version) const {
-  return keyring_.seal(c, plain, recordContext(clinic, record_id, version));
+                                              std::string_view record_key, int version) const {
+  return keyring_.seal(c, plain, recordContext(clinic, record_key, version));
+}
+
+Result<std::string> StorePayloads::sealResourceId(privacy::DataClass c, std::string_view plain, std::string_view type,
+                                                  std::string_view resource_key) const {
+  return keyring_.seal(c, plain, resourceContext("resources.resource_id", type, resource_key));
 }
 
 Result<std::string> StorePayloads::sealIdentifier(privacy::DataClass c, std::string_view plain, std::string_view type,
-                                                  std::string_view id) const {
-  return keyring_.seal(c, plain, resourceContext("resources.identifier_value", type, id));
+                                                  std::string_view resource_key) const {
+  return keyring_.seal(c, plain, resourceContext("resources.identifier_value", type, resource_key));
 }
 
 Result<std::string> StorePayloads::sealBody(privacy::DataClass c, std::string_view plain, std::string_view type,
-                                            std::string_view id) const {
-  return keyring_.seal(c, plain, resourceContext("resources.body", type, id));
+                                            std::string_view resource_key) const {
+  return keyring_.seal(c, plain, resourceContext("resources.body", type, resource_key));
 }
 
 Result<std::string> StorePayloads::sealBundle(privacy::DataClass c, std::string_view plain, std::string_view partner,
-                                              std::string_view clinic, std::string_view record_id, int version) const {
-  return keyring_.seal(c, plain, bundleContext(partner, clinic, record_id, version));
+                                              std::string_view clinic, std::string_view record_key, int version) const {
+  return keyring_.seal(c, plain, itemContext("outbox.bundle", partner, clinic, record_key, version));
+}
+
+Result<std::string> StorePayloads::sealDisclosure(privacy::DataClass c, std::string_view plain, std::string_view partner,
+                                                  std::string_view clinic, std::string_view record_key, int version) const {
+  return keyring_.seal(c, plain, itemContext("outbox.disclosure", partner, clinic, record_key, version));
 }
 
 Result<std::string> StorePayloads::sealOutcome(privacy::ClassSet classes, std::string_view plain,
@@ -53,31 +78,99 @@ Result<std::string> StorePayloads::sealOutcome(privacy::ClassSet classes, std::s
   return keyring_.seal(classes, plain, outcomeContext(item_id));
 }
 
-Result<std::string> StorePayloads::openRecord(std::string_view sealed, std::string_view clinic, std::string_view record_id,
+Result<std::string> StorePayloads::sealConsentId(std::string_view plain, std::string_view clinic,
+                                                 std::string_view consent_key, std::int64_t version) const {
+  return keyring_.seal(privacy::ClassSet(), plain, consentContext("consents.consent_id", clinic, consent_key, version));
+}
+
+Result<std::string> StorePayloads::sealConsentResourceId(std::string_view plain, std::string_view clinic,
+                                                         std::string_view consent_key, std::int64_t version) const {
+  return keyring_.seal(privacy::ClassSet(), plain, consentContext("consents.resource_id", clinic, consent_key, version));
+}
+
+Result<std::string> StorePayloads::sealSecret(std::string_view plain, std::string_view name) const {
+  return keyring_.seal(privacy::ClassSet(), plain, secretContext(name));
+}
+
+Result<std::string> StorePayloads::openRecord(std::string_view sealed, std::string_view clinic, std::string_view record_key,
                                               int version) const {
-  return named(keyring_.open(sealed, recordContext(clinic, record_id, version)),
-               "record_versions version " + std::to_string(version) + " payload");
+  return named(keyring_.open(sealed, recordContext(clinic, record_key, version)),
+               "record_versions key " + std::string(record_key) + " version " + std::to_string(version) + " payload");
+}
+
+Result<std::string> StorePayloads::openResourceId(std::string_view sealed, std::string_view type,
+                                                  std::string_view resource_key) const {
+  return named(keyring_.open(sealed, resourceContext("resources.resource_id", type, resource_key)),
+               resourceRow(type, resource_key, "id"));
 }
 
 Result<std::string> StorePayloads::openIdentifier(std::string_view sealed, std::string_view type,
-                                                  std::string_view id) const {
-  return named(keyring_.open(sealed, resourceContext("resources.identifier_value", type, id)),
-               "resources " + std::string(type) + "/" + std::string(id) + " identifier");
+                                                  std::string_view resource_key) const {
+  return named(keyring_.open(sealed, resourceContext("resources.identifier_value", type, resource_key)),
+               resourceRow(type, resource_key, "identifier"));
 }
 
-Result<std::string> StorePayloads::openBody(std::string_view sealed, std::string_view type, std::string_view id) const {
-  return named(keyring_.open(sealed, resourceContext("resources.body", type, id)),
-               "resources " + std::string(type) + "/" + std::string(id) + " body");
+Result<std::string> StorePayloads::openBody(std::string_view sealed, std::string_view type,
+                                            std::string_view resource_key) const {
+  return named(keyring_.open(sealed, resourceContext("resources.body", type, resource_key)),
+               resourceRow(type, resource_key, "body"));
 }
 
 Result<std::string> StorePayloads::openBundle(std::string_view sealed, std::string_view partner, std::string_view clinic,
-                                              std::string_view record_id, int version, std::int64_t item_id) const {
-  return named(keyring_.open(sealed, bundleContext(partner, clinic, record_id, version)),
+                                              std::string_view record_key, int version, std::int64_t item_id) const {
+  return named(keyring_.open(sealed, itemContext("outbox.bundle", partner, clinic, record_key, version)),
                "outbox item " + std::to_string(item_id) + " bundle");
+}
+
+Result<std::string> StorePayloads::openDisclosure(std::string_view sealed, std::string_view partner, std::string_view clinic,
+                                                  std::string_view record_key, int version, std::int64_t item_id) const {
+  return named(keyring_.open(sealed, itemContext("outbox.disclosure", partner, clinic, record_key, version)),
+               "outbox item " + std::to_string(item_id) + " disclosure");
 }
 
 Result<std::string> StorePayloads::openOutcome(std::string_view sealed, std::int64_t item_id) const {
   return named(keyring_.open(sealed, outcomeContext(item_id)), "outbox item " + std::to_string(item_id) + " outcome");
+}
+
+Result<std::string> StorePayloads::openConsentId(std::string_view sealed, std::string_view clinic,
+                                                 std::string_view consent_key, std::int64_t version) const {
+  return named(keyring_.open(sealed, consentContext("consents.consent_id", clinic, consent_key, version)),
+               consentRow(clinic, consent_key, version) + " consent_id");
+}
+
+Result<std::string> StorePayloads::openConsentResourceId(std::string_view sealed, std::string_view clinic,
+                                                         std::string_view consent_key, std::int64_t version) const {
+  return named(keyring_.open(sealed, consentContext("consents.resource_id", clinic, consent_key, version)),
+               consentRow(clinic, consent_key, version) + " resource_id");
+}
+
+Result<std::string> StorePayloads::openSecret(std::string_view sealed, std::string_view name) const {
+  return named(keyring_.open(sealed, secretContext(name)), "deployment_secrets " + std::string(name));
+}
+
+Result<std::string> StorePayloads::openLegacyRecord(std::string_view sealed, std::string_view clinic,
+                                                    std::string_view record_id, int version) const {
+  return named(keyring_.open(sealed, recordContext(clinic, record_id, version)),
+               "record_versions version " + std::to_string(version) + " payload (schema 4)");
+}
+
+Result<std::string> StorePayloads::openLegacyIdentifier(std::string_view sealed, std::string_view type,
+                                                        std::string_view id) const {
+  return named(keyring_.open(sealed, resourceContext("resources.identifier_value", type, id)),
+               "resources " + std::string(type) + " identifier (schema 4)");
+}
+
+Result<std::string> StorePayloads::openLegacyBody(std::string_view sealed, std::string_view type,
+                                                  std::string_view id) const {
+  return named(keyring_.open(sealed, resourceContext("resources.body", type, id)),
+               "resources " + std::string(type) + " body (schema 4)");
+}
+
+Result<std::string> StorePayloads::openLegacyBundle(std::string_view sealed, std::string_view partner,
+                                                    std::string_view clinic, std::string_view record_id, int version,
+                                                    std::int64_t item_id) const {
+  return named(keyring_.open(sealed, itemContext("outbox.bundle", partner, clinic, record_id, version)),
+               "outbox item " + std::to_string(item_id) + " bundle (schema 4)");
 }
 
 }  // namespace gw::store
