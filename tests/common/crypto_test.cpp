@@ -101,6 +101,16 @@ TEST(Crypto, HmacSha256MatchesOpenSslCommandLine) {
   EXPECT_NE(hmacSha256Hex(other, "Hi There"), hmacSha256Hex(k, "Hi There")) << "keyed: another key, another digest";
 }
 
+TEST(Crypto, AKeyedHmacGivesTheSameMacForEveryMessageItIsAskedFor) {
+  const auto k = SecretKey::fromBytes(std::string(32, '\x0b')).value();
+  const KeyedHmacSha256 keyed(k);
+  // Twice the same message: each MAC starts from the keyed state, not from the previous MAC's.
+  EXPECT_EQ(keyed.macHex("Hi There"), "198a607eb44bfbc69903a0f1cf2bbdc5ba0aa3f3d9ae3c1c7a3b1696a0b68cf7");
+  EXPECT_EQ(keyed.macHex("Hi There", 16), "198a607eb44bfbc69903a0f1cf2bbdc5");
+  EXPECT_EQ(keyed.mac("another message"), hmacSha256(k, "another message"));
+  EXPECT_THROW(KeyedHmacSha256(SecretKey{}), std::runtime_error);
+}
+
 TEST(Crypto, AnyFlippedBitFailsToOpenAndLeavesNoPlaintext) {
   const SecretKey k = key('b');
   const std::string sealed = seal(k, "MRN A12345 buprenorphine", "row-1").value();

@@ -1,8 +1,10 @@
 #include "common/crypto.hpp"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <sys/stat.h>
@@ -323,9 +325,9 @@ std::array<std::uint8_t, 32> hmacSha256(const SecretKey& key, std::string_view m
   return mac;
 }
 
-std::string hmacSha256Hex(const SecretKey& key, std::string_view message, std::size_t bytes) {
+namespace {
+std::string lowerHex(const std::array<std::uint8_t, 32>& mac, std::size_t bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
-  const auto mac = hmacSha256(key, message);
   bytes = std::min(bytes, mac.size());
   std::string out(bytes * 2, '0');
   for (std::size_t i = 0; i < bytes; ++i) {
@@ -333,6 +335,41 @@ std::string hmacSha256Hex(const SecretKey& key, std::string_view message, std::s
     out[2 * i + 1] = kHex[mac[i] & 0x0f];
   }
   return out;
+}
+}  // namespace
+
+std::string hmacSha256Hex(const SecretKey& key, std::string_view message, std::size_t bytes) {
+  return lowerHex(hmacSha256(key, message), bytes);
+}
+
+KeyedHmacSha256::KeyedHmacSha256(const SecretKey& key) {
+  static EVP_MAC* const hmac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  char digest[] = "SHA256";
+  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                               OSSL_PARAM_construct_end()};
+  keyed_ = hmac == nullptr || key.empty() ? nullptr : EVP_MAC_CTX_new(hmac);
+  if (keyed_ == nullptr || EVP_MAC_init(keyed_, key.data(), key.size(), params) != 1) {
+    EVP_MAC_CTX_free(keyed_);
+    throw std::runtime_error("OpenSSL HMAC-SHA256 is not available (or an empty key was given)");
+  }
+}
+
+KeyedHmacSha256::~KeyedHmacSha256() { EVP_MAC_CTX_free(keyed_); }
+
+std::array<std::uint8_t, 32> KeyedHmacSha256::mac(std::string_view message) const {
+  std::array<std::uint8_t, 32> out{};
+  std::size_t len = 0;
+  EVP_MAC_CTX* ctx = EVP_MAC_CTX_dup(keyed_);
+  const bool done = ctx != nullptr &&
+                    EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(message.data()), message.size()) == 1 &&
+                    EVP_MAC_final(ctx, out.data(), &len, out.size()) == 1 && len == out.size();
+  EVP_MAC_CTX_free(ctx);
+  if (!done) throw std::runtime_error("OpenSSL HMAC-SHA256 failed");  // allocation failure: not an input error
+  return out;
+}
+
+std::string KeyedHmacSha256::macHex(std::string_view message, std::size_t bytes) const {
+  return lowerHex(mac(message), bytes);
 }
 
 }  // namespace gw::crypto

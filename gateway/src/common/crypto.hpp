@@ -13,6 +13,8 @@
 
 #include "common/error.hpp"
 
+struct evp_mac_ctx_st;  // OpenSSL's EVP_MAC_CTX, kept out of this header
+
 namespace gw::crypto {
 
 inline constexpr std::size_t kKeySize = 32;    // AES-256
@@ -74,6 +76,25 @@ Result<std::string> open(const SecretKey& key, std::string_view sealed, std::str
 std::array<std::uint8_t, 32> hmacSha256(const SecretKey& key, std::string_view message);
 /// The first `bytes` bytes (at most 32) of hmacSha256, lowercase hex.
 std::string hmacSha256Hex(const SecretKey& key, std::string_view message, std::size_t bytes = 32);
+
+/// HMAC-SHA256 keyed once, for many messages under one key (lookup keys: several per record
+/// inside the commit, where keying per call costs several times the hash). Each MAC works on a
+/// copy of the keyed context, so any thread may use one instance at once. Same MAC as hmacSha256.
+class KeyedHmacSha256 {
+ public:
+  /// Throws std::runtime_error when OpenSSL has no HMAC or the key is empty (start-up only).
+  explicit KeyedHmacSha256(const SecretKey& key);
+  ~KeyedHmacSha256();
+  KeyedHmacSha256(const KeyedHmacSha256&) = delete;
+  KeyedHmacSha256& operator=(const KeyedHmacSha256&) = delete;
+
+  std::array<std::uint8_t, 32> mac(std::string_view message) const;
+  /// The first `bytes` bytes (at most 32) of mac, lowercase hex.
+  std::string macHex(std::string_view message, std::size_t bytes = 32) const;
+
+ private:
+  ::evp_mac_ctx_st* keyed_;  // EVP_MAC_CTX holding the key schedule; freed (and cleansed) with it
+};
 
 /// A key written as text: 64 hex digits (`openssl rand -hex 32`) or base64 of 32 bytes
 /// (`openssl rand -base64 32`), surrounding whitespace ignored. `where` names the source in errors

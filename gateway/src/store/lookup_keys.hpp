@@ -22,8 +22,6 @@
 
 namespace gw::store {
 
-class HmacSha256;
-
 class LookupKeys {
  public:
   /// Keys under `secret` (32 bytes). A default-made LookupKeys has no secret: every call throws.
@@ -50,9 +48,8 @@ class LookupKeys {
 
  private:
   std::string key(std::string_view kind, std::initializer_list<std::string_view> parts) const;
-  // HMAC-SHA256 keyed once: ingest computes several keys per record inside its commit, and
-  // keying a fresh HMAC per call (crypto::hmacSha256) costs several times the hash itself.
-  std::shared_ptr<const HmacSha256> hmac_;
+  // Keyed once: ingest computes several keys per record inside its commit.
+  std::shared_ptr<const crypto::KeyedHmacSha256> hmac_;
 };
 
 /// Bytes of each lookup key (hex: twice as many characters). 128 bits: no two of a database's
