@@ -76,6 +76,9 @@ TEST(LabelsTest, ExactLabelsPerClass) {
   EXPECT_EQ(labelled("screening_gad7", true), array({kR, kSud, kMh, kPart2, kNoRedisclosure, kComply}));
   EXPECT_EQ(labelled("treatment_plan_full", false), array({kR, kSud, kOpioid, kMh}));
   EXPECT_EQ(labelled("harm_reduction_minimal", false), array({kR, kSud}));
+  // Supervised consumption and overdose response: sud from a program that is not Part 2.
+  EXPECT_EQ(labelled("harm_reduction_supervised_consumption", false), array({kR, kSud}));
+  EXPECT_EQ(labelled("harm_reduction_overdose_response", false), array({kR, kSud}));
   EXPECT_EQ(labelled("consent_tpo_sud", false), array({kN}));
 }
 
