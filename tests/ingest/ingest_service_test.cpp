@@ -239,7 +239,8 @@ std::string encounterRecord(const std::string& id, const std::string& program, c
                             const std::string& visit_type = "counseling_individual") {
   return R"({"record_id":"c1:enc:)" + id + R"(","record_type":"encounter","clinic":"c1","program":")" + program +
          R"(","recorded_at":"2026-12-01T10:00:00-05:00","patient":{"mrn":")" + mrn + R"("},
-    "encounter":{"id":")" + id + R"(","status":"finished","visit_type":")" + visit_type +
+    "encounter":{"id":")" +
+         id + R"(","status":"finished","visit_type":")" + visit_type +
          R"(","modality":"telephone","start":"2026-12-01T09:00:00-05:00"}})";
 }
 

@@ -242,7 +242,8 @@ std::string encounterRecord(const std::string& id, const std::string& program, c
                             const std::string& visit_type, const std::string& modality = "telehealth_video") {
   return R"({"record_id":"c1:enc:)" + id + R"(","record_type":"encounter","clinic":"c1","program":")" + program +
          R"(","recorded_at":"2026-12-01T10:00:00-05:00","patient":{"mrn":")" + mrn + R"("},
- "encounter":{"id":")" + id + R"(","status":"finished","visit_type":")" + visit_type + R"(","modality":")" + modality +
+ "encounter":{"id":")" +
+         id + R"(","status":"finished","visit_type":")" + visit_type + R"(","modality":")" + modality +
          R"(","start":"2026-12-01T09:00:00-05:00","end":"2026-12-01T09:50:00-05:00"}})";
 }
 
@@ -266,8 +267,8 @@ TEST_F(PrivacyEndToEnd, AnEncounterReachesThePartnerWithItsLabelsOnlyWhenAConsen
   }
   gateway_->start();
 
-  accepted(consent("active", R"(["general","sud"])"));                                      // A12345: no mh
-  accepted(consentRecord("G-1", kPartnerA, R"(["general"])", "active", "g1-consent"));      // G-1: no sud
+  accepted(consent("active", R"(["general","sud"])"));                                  // A12345: no mh
+  accepted(consentRecord("G-1", kPartnerA, R"(["general"])", "active", "g1-consent"));  // G-1: no sud
   accepted(encounterRecord("E-1", "otp", "A12345", "counseling_group"));
   accepted(R"({"record_id":"c1:lab:L-9","record_type":"lab_result","clinic":"c1","program":"otp",
  "recorded_at":"2026-12-01T10:00:00-05:00","patient":{"mrn":"A12345"},"encounter_id":"E-1",
@@ -319,7 +320,8 @@ TEST_F(PrivacyEndToEnd, AnEncounterReachesThePartnerWithItsLabelsOnlyWhenAConsen
   ASSERT_TRUE(gateway_->waitForDeliveries("c1:enc:E-3", "delivered")) << gateway_->status("c1:enc:E-3").body;
   auto e2 = partner_a_->search("Encounter", kEncounterSystem, "E-2");
   ASSERT_EQ(e2["entry"].Size(), 1u);
-  for (const char* code : {"R", "SUD", "MH", "42CFRPart2"}) EXPECT_TRUE(hasSecurity(e2["entry"][0]["resource"], code)) << code;
+  for (const char* code : {"R", "SUD", "MH", "42CFRPart2"})
+    EXPECT_TRUE(hasSecurity(e2["entry"][0]["resource"], code)) << code;
   auto e3 = partner_a_->search("Encounter", kEncounterSystem, "E-3");
   ASSERT_EQ(e3["entry"].Size(), 1u);
   const auto& mandated = e3["entry"][0]["resource"];

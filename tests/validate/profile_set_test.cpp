@@ -137,7 +137,8 @@ const char* kConsent = R"({
                "reference": {"reference": "Organization/st-mary"}}],
     "purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "TREAT"}]}]}})";
 
-const char* kEncounter = R"({"resourceType": "Encounter", "id": "06c6a4f1-ab06-55b4-b806-6a96daca3b9b", "meta": {"profile": ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-encounter"]}, "extension": [{"url": "https://fhir-gateway.dev/fhir/StructureDefinition/encounter-modality", "valueCoding": {"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationMode", "code": "VIDEOCONF", "display": "videoconferencing"}}], "identifier": [{"system": "https://ids.clinic-c1.example/encounter", "value": "E-103"}], "status": "finished", "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "VR", "display": "virtual"}, "type": [{"coding": [{"system": "https://fhir-gateway.dev/fhir/CodeSystem/encounter-visit-type", "code": "counseling-group", "display": "Group counseling"}]}], "serviceType": {"coding": [{"system": "https://ids.clinic-c1.example/program", "code": "otp"}]}, "subject": {"reference": "Patient/4850b438-f2bc-5596-a16a-244c1b6355b3"}, "participant": [{"type": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "PPRF", "display": "primary performer"}]}], "individual": {"type": "Practitioner", "identifier": {"system": "http://hl7.org/fhir/sid/us-npi", "value": "1245319599"}, "display": "Dr. Mar\u00eda Ortiz"}}], "period": {"start": "2026-12-01T18:00:00-05:00", "end": "2026-12-01T19:30:00-05:00"}})";
+const char* kEncounter =
+    R"({"resourceType": "Encounter", "id": "06c6a4f1-ab06-55b4-b806-6a96daca3b9b", "meta": {"profile": ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-encounter"]}, "extension": [{"url": "https://fhir-gateway.dev/fhir/StructureDefinition/encounter-modality", "valueCoding": {"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationMode", "code": "VIDEOCONF", "display": "videoconferencing"}}], "identifier": [{"system": "https://ids.clinic-c1.example/encounter", "value": "E-103"}], "status": "finished", "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "VR", "display": "virtual"}, "type": [{"coding": [{"system": "https://fhir-gateway.dev/fhir/CodeSystem/encounter-visit-type", "code": "counseling-group", "display": "Group counseling"}]}], "serviceType": {"coding": [{"system": "https://ids.clinic-c1.example/program", "code": "otp"}]}, "subject": {"reference": "Patient/4850b438-f2bc-5596-a16a-244c1b6355b3"}, "participant": [{"type": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "PPRF", "display": "primary performer"}]}], "individual": {"type": "Practitioner", "identifier": {"system": "http://hl7.org/fhir/sid/us-npi", "value": "1245319599"}, "display": "Dr. Mar\u00eda Ortiz"}}], "period": {"start": "2026-12-01T18:00:00-05:00", "end": "2026-12-01T19:30:00-05:00"}})";
 
 // Encounter.class is bound (required) to AMB and VR; the visit type and period are required.
 TEST(ProfileSetTest, EncounterClassTypeAndPeriod) {
@@ -157,9 +158,10 @@ ValidationResult check(std::string_view text) { return profiles().validate(parse
 
 TEST(ProfileSetTest, LoadsEveryProjectProfile) {
   EXPECT_THAT(profiles().profileUrls(),
-              ::testing::ElementsAre(kGw + "gw-careplan", kGw + "gw-consent", kGw + "gw-encounter", kGw + "gw-medicationrequest",
-                                     kGw + "gw-observation-harm-reduction", kGw + "gw-observation-lab",
-                                     kGw + "gw-observation-overdose", kGw + "gw-observation-screening", kGw + "gw-patient"));
+              ::testing::ElementsAre(kGw + "gw-careplan", kGw + "gw-consent", kGw + "gw-encounter",
+                                     kGw + "gw-medicationrequest", kGw + "gw-observation-harm-reduction",
+                                     kGw + "gw-observation-lab", kGw + "gw-observation-overdose",
+                                     kGw + "gw-observation-screening", kGw + "gw-patient"));
   EXPECT_TRUE(profiles().knowsProfile("http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"));
   EXPECT_FALSE(profiles().knowsProfile("http://hl7.org/fhir/StructureDefinition/Observation"));
 }
