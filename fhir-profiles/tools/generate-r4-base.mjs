@@ -14,7 +14,7 @@ const defsDir = process.argv[2] ??
 const load = (f) => JSON.parse(fs.readFileSync(path.join(defsDir, f), 'utf8'));
 
 // The resource types the gateway emits. Add one here and rerun to extend the base rules.
-const RESOURCES = ['Patient', 'MedicationRequest', 'Observation', 'CarePlan', 'Consent'];
+const RESOURCES = ['Patient', 'MedicationRequest', 'Observation', 'CarePlan', 'Consent', 'Encounter'];
 const MAX_CODES = 400;  // larger value sets (languages, mime types, UCUM) are not shipped
 
 const sds = new Map();

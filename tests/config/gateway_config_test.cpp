@@ -71,6 +71,30 @@ TEST(GatewayConfig, EnumErrorListsAllowedValues) {
               HasSubstr("server.tls.client_cert: 'requird' is not allowed (allowed: required, optional, none)"));
 }
 
+TEST(GatewayConfig, ProgramSettingIsOneOfTheShippedCodes) {
+  std::string text(kMinimal);
+  const std::string clinic = R"("identifier_system_base": "https://ids.example/")";
+  text.replace(text.find(clinic), clinic.size(),
+               clinic + R"(, "programs": [{"id": "dc", "part2": true, "setting": "court-mandated"}, {"id": "pc"}])");
+  auto r = load(text);
+  ASSERT_TRUE(r.config) << allErrors(r);
+  ASSERT_EQ(r.config->clinics[0].programs.size(), 2u);
+  EXPECT_EQ(r.config->clinics[0].programs[0].setting, "court-mandated");
+  EXPECT_EQ(r.config->clinics[0].programs[1].setting, "") << "no setting unless stated";
+  EXPECT_THAT(redactedJson(*r.config), HasSubstr(R"("setting": "court-mandated")"));
+
+  text.replace(text.find("court-mandated"), 14, "court_mandated");
+  r = load(text);
+  ASSERT_FALSE(r.config);
+  EXPECT_THAT(allErrors(r), HasSubstr("clinics[0].programs[0].setting: 'court_mandated' is not allowed (allowed: "
+                                      "outpatient, intensive-outpatient, residential, court-mandated)"));
+
+  // The loader's list is the shipped CodeSystem's.
+  const std::string codes = readFile(kRepo + "/fhir-profiles/CodeSystem/program-setting.json");
+  for (const char* setting : kProgramSettings) EXPECT_THAT(codes, HasSubstr("\"code\": \"" + std::string(setting) + "\""));
+  EXPECT_THAT(codes, HasSubstr("\"count\": " + std::to_string(std::size(kProgramSettings))));
+}
+
 TEST(GatewayConfig, ReportsEveryProblemAtOnce) {
   std::string text(kMinimal);
   text.replace(

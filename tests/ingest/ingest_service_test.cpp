@@ -235,6 +235,93 @@ TEST_F(IngestServiceTest, Part2DataTravelsLabelledWithItsNotice) {
   EXPECT_THAT(json::toString(rx["meta"]), HasSubstr("42 CFR part 2 prohibits unauthorized use or disclosure"));
 }
 
+std::string encounterRecord(const std::string& id, const std::string& program, const std::string& mrn,
+                            const std::string& visit_type = "counseling_individual") {
+  return R"({"record_id":"c1:enc:)" + id + R"(","record_type":"encounter","clinic":"c1","program":")" + program +
+         R"(","recorded_at":"2026-12-01T10:00:00-05:00","patient":{"mrn":")" + mrn + R"("},
+    "encounter":{"id":")" +
+         id + R"(","status":"finished","visit_type":")" + visit_type +
+         R"(","modality":"telephone","start":"2026-12-01T09:00:00-05:00"}})";
+}
+
+std::set<std::string> securityCodes(const rapidjson::Value& resource) {
+  std::set<std::string> codes;
+  for (const auto& c : resource["meta"]["security"].GetArray()) codes.insert(c["code"].GetString());
+  return codes;
+}
+
+// A program's setting travels on every resource of its records (not the Patient), and a court-
+// mandated setting makes them sud even from a program that is not Part 2: a general-only consent
+// does not release it.
+TEST_F(IngestServiceTest, ProgramSettingTravelsAndCourtMandatedIsSud) {
+  config_.clinics[0].programs.push_back({"iop", false, "intensive-outpatient"});
+  config_.clinics[0].programs.push_back({"dc", false, "court-mandated"});
+  makeService();
+  consentFor("G-1", "other", R"(["general"])");  // "other" may receive G-1's general data only
+
+  auto reply = post(std::string("[") + encounterRecord("E-1", "iop", "G-1") + "," + encounterRecord("E-2", "dc", "G-1") +
+                    "]");
+  ASSERT_EQ(reply.status, 202) << reply.body;
+  auto d = parse(reply.body);
+  ASSERT_EQ(d["accepted"].GetInt(), 2) << reply.body;
+  ASSERT_EQ(d["results"][0]["queued_for"].Size(), 1u) << "intensive outpatient, not Part 2: general";
+  EXPECT_STREQ(d["results"][0]["queued_for"][0].GetString(), "other");
+  EXPECT_EQ(d["results"][1]["queued_for"].Size(), 0u) << "court-mandated is sud: no sud consent, nothing queued";
+
+  const auto stored = [&](const std::string& id) {
+    auto body = store_->resourceBody("Encounter", ids::resourceId("c1", "Encounter", id));
+    EXPECT_TRUE(body && body.value().has_value());
+    return parse(body && body.value() ? *body.value() : std::string("{}"));
+  };
+  const auto iop = stored("E-1");
+  EXPECT_THAT(json::toString(iop["extension"]),
+              HasSubstr(R"({"url":"https://fhir-gateway.dev/fhir/StructureDefinition/program-setting","valueCoding":)"
+                        R"({"system":"https://fhir-gateway.dev/fhir/CodeSystem/program-setting",)"
+                        R"("code":"intensive-outpatient","display":"Intensive outpatient"}})"));
+  EXPECT_EQ(securityCodes(iop), (std::set<std::string>{"N"}));
+  const auto dc = stored("E-2");
+  EXPECT_THAT(json::toString(dc["extension"]), HasSubstr(R"("code":"court-mandated")"));
+  EXPECT_EQ(securityCodes(dc), (std::set<std::string>{"R", "SUD"}));
+  bool denied = false;
+  for (const auto& e : auditOf(*store_, store::AuditKind::Decision, "other")) {
+    if (e.resource_type == "Encounter" && e.reason == "class-not-covered:sud") denied = true;
+  }
+  EXPECT_TRUE(denied) << "the court-mandated encounter is denied for want of sud";
+
+  // What "other" receives: the (stub) Patient without the setting, the Encounter with it.
+  auto due = store_->dueItems("other", clock_.now(), 10);
+  ASSERT_TRUE(due);
+  int encounters = 0;
+  for (const auto& item : due.value()) {
+    auto bundle = parse(item.bundle);
+    for (const auto& entry : bundle["entry"].GetArray()) {
+      const std::string text = json::toString(entry["resource"]);
+      const std::string type = entry["resource"]["resourceType"].GetString();
+      if (type == "Patient") {
+        EXPECT_THAT(text, Not(HasSubstr("program-setting")));
+      } else if (type == "Encounter") {
+        EXPECT_THAT(text, HasSubstr(R"("code":"intensive-outpatient")"));
+        ++encounters;
+      }
+    }
+  }
+  EXPECT_EQ(encounters, 1) << "only the intensive outpatient visit";
+}
+
+// A Part 2 program's encounter is sud (the consent must cover sud) and a psychiatric visit is mh too.
+TEST_F(IngestServiceTest, EncounterIsClassifiedLikeItsProgram) {
+  auto reply = parse(post(std::string("[") + encounterRecord("E-3", "otp", "A12345") + "," +
+                          encounterRecord("E-4", "otp", "A12345", "psychiatric") + "]")
+                         .body);
+  ASSERT_EQ(reply["accepted"].GetInt(), 2);
+  ASSERT_EQ(reply["results"][0]["queued_for"].Size(), 1u) << "general+sud consent covers a Part 2 counseling visit";
+  EXPECT_EQ(reply["results"][1]["queued_for"].Size(), 0u) << "a psychiatric visit needs mh as well";
+  auto body = store_->resourceBody("Encounter", ids::resourceId("c1", "Encounter", "E-4"));
+  ASSERT_TRUE(body && body.value().has_value());
+  EXPECT_EQ(securityCodes(parse(*body.value())),
+            (std::set<std::string>{"R", "SUD", "MH", "42CFRPart2", "NORDSCLCD", "CPLYCD"}));
+}
+
 TEST_F(IngestServiceTest, MentalHealthDataNeedsAConsentThatNamesIt) {
   auto reply = post(R"({"record_id":"c1:scr:S-1","record_type":"screening","clinic":"c1","program":"otp",
     "recorded_at":"2026-11-20T09:00:00-05:00","patient":{"mrn":"A12345"},

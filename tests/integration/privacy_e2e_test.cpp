@@ -238,6 +238,101 @@ TEST_F(PrivacyEndToEnd, DataPostedBeforeItsConsentIsSentOnceTheConsentArrives) {
   EXPECT_EQ(writesTo(*partner_b_), 0);
 }
 
+std::string encounterRecord(const std::string& id, const std::string& program, const std::string& mrn,
+                            const std::string& visit_type, const std::string& modality = "telehealth_video") {
+  return R"({"record_id":"c1:enc:)" + id + R"(","record_type":"encounter","clinic":"c1","program":")" + program +
+         R"(","recorded_at":"2026-12-01T10:00:00-05:00","patient":{"mrn":")" + mrn + R"("},
+ "encounter":{"id":")" +
+         id + R"(","status":"finished","visit_type":")" + visit_type + R"(","modality":")" + modality +
+         R"(","start":"2026-12-01T09:00:00-05:00","end":"2026-12-01T09:50:00-05:00"}})";
+}
+
+constexpr const char* kEncounterSystem = "https://ids.c1.example.org/encounter";
+
+// Encounters (issue 10 point 6): a Part 2 program's visit reaches the partner its consent names,
+// labelled as Part 2 data; a psychiatric visit waits for a consent that covers mh, a court-
+// mandated program's visit (not a Part 2 program) for one that covers sud, and each then arrives
+// with its labels and, for the court-mandated one, its setting. Partner B, with no consent, gets
+// nothing. The record of a visit names it by identifier.
+TEST_F(PrivacyEndToEnd, AnEncounterReachesThePartnerWithItsLabelsOnlyWhenAConsentCoversIt) {
+  // A court-mandated program that is not Part 2: its setting alone must make its data sud.
+  ASSERT_EQ(gateway_->stop(), 0);
+  {
+    std::ifstream in(gateway_->configPath());
+    std::string config((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string hr = R"({"id": "hr", "part2": false})";
+    ASSERT_NE(config.find(hr), std::string::npos);
+    config.replace(config.find(hr), hr.size(), hr + R"(, {"id": "dc", "part2": false, "setting": "court-mandated"})");
+    std::ofstream(gateway_->configPath(), std::ios::trunc) << config;
+  }
+  gateway_->start();
+
+  accepted(consent("active", R"(["general","sud"])"));                                  // A12345: no mh
+  accepted(consentRecord("G-1", kPartnerA, R"(["general"])", "active", "g1-consent"));  // G-1: no sud
+  accepted(encounterRecord("E-1", "otp", "A12345", "counseling_group"));
+  accepted(R"({"record_id":"c1:lab:L-9","record_type":"lab_result","clinic":"c1","program":"otp",
+ "recorded_at":"2026-12-01T10:00:00-05:00","patient":{"mrn":"A12345"},"encounter_id":"E-1",
+ "result":{"id":"L-9","loinc":"59673-4","name":"fentaNYL [Presence] in Urine by Screen method","value":"negative",
+   "collected_at":"2026-12-01T09:10:00-05:00","status":"final"}})");
+  auto psychiatric = accepted(encounterRecord("E-2", "otp", "A12345", "psychiatric"));
+  EXPECT_THAT(psychiatric.body, HasSubstr("\"queued_for\":[]")) << "mh is not covered";
+  auto court = accepted(encounterRecord("E-3", "dc", "G-1", "intake", "telephone"));
+  EXPECT_THAT(court.body, HasSubstr("\"queued_for\":[]")) << "court-mandated is sud, the consent covers general only";
+  accepted(encounterRecord("E-4", "hr", "G-1", "medical", "in_person"));
+
+  ASSERT_TRUE(gateway_->waitForDeliveries("c1:enc:E-1", "delivered")) << gateway_->status("c1:enc:E-1").body;
+  ASSERT_TRUE(gateway_->waitForDeliveries("c1:lab:L-9", "delivered")) << gateway_->status("c1:lab:L-9").body;
+  ASSERT_TRUE(gateway_->waitForDeliveries("c1:enc:E-4", "delivered")) << gateway_->status("c1:enc:E-4").body;
+  deliverMarkerToPartnerA();
+
+  auto e1 = partner_a_->search("Encounter", kEncounterSystem, "E-1");
+  ASSERT_EQ(e1["entry"].Size(), 1u);
+  const auto& visit = e1["entry"][0]["resource"];
+  for (const char* code : {"R", "SUD", "42CFRPart2", "NORDSCLCD", "CPLYCD"}) EXPECT_TRUE(hasSecurity(visit, code)) << code;
+  EXPECT_FALSE(hasSecurity(visit, "MH"));
+  EXPECT_STREQ(visit["class"]["code"].GetString(), "VR");
+  EXPECT_THAT(partner_a_->get("Encounter?identifier=" + std::string(kEncounterSystem) + "%7CE-1").body,
+              HasSubstr(R"("code":"VIDEOCONF")"));
+  auto lab = partner_a_->search("Observation", "https://ids.c1.example.org/lab-result", "L-9");
+  ASSERT_EQ(lab["entry"].Size(), 1u);
+  EXPECT_STREQ(lab["entry"][0]["resource"]["encounter"]["identifier"]["value"].GetString(), "E-1");
+  auto e4 = partner_a_->search("Encounter", kEncounterSystem, "E-4");
+  ASSERT_EQ(e4["entry"].Size(), 1u);
+  EXPECT_TRUE(hasSecurity(e4["entry"][0]["resource"], "N")) << "a medical visit of a program that is not Part 2";
+  EXPECT_EQ(partner_a_->count("Encounter", kEncounterSystem, "E-2"), 0);
+  EXPECT_EQ(partner_a_->count("Encounter", kEncounterSystem, "E-3"), 0);
+  EXPECT_EQ(writesTo(*partner_b_), 0);
+  auto page = decisions("clinic=c1&limit=1000");
+  bool mh_denied = false;
+  bool sud_denied = false;
+  for (const auto& e : page["entries"].GetArray()) {
+    if (std::string(e["resource_type"].GetString()) != "Encounter") continue;
+    if (std::string(e["reason"].GetString()) == "class-not-covered:mh") mh_denied = true;
+    if (std::string(e["reason"].GetString()) == "class-not-covered:sud") sud_denied = true;
+  }
+  EXPECT_TRUE(mh_denied);
+  EXPECT_TRUE(sud_denied);
+
+  // Consents that cover them: each held visit then arrives once, labelled.
+  accepted(consent("active", R"(["general","sud","mh"])"));
+  accepted(consentRecord("G-1", kPartnerA, R"(["general","sud"])", "active", "g1-consent"));
+  ASSERT_TRUE(gateway_->waitForDeliveries("c1:enc:E-2", "delivered")) << gateway_->status("c1:enc:E-2").body;
+  ASSERT_TRUE(gateway_->waitForDeliveries("c1:enc:E-3", "delivered")) << gateway_->status("c1:enc:E-3").body;
+  auto e2 = partner_a_->search("Encounter", kEncounterSystem, "E-2");
+  ASSERT_EQ(e2["entry"].Size(), 1u);
+  for (const char* code : {"R", "SUD", "MH", "42CFRPart2"})
+    EXPECT_TRUE(hasSecurity(e2["entry"][0]["resource"], code)) << code;
+  auto e3 = partner_a_->search("Encounter", kEncounterSystem, "E-3");
+  ASSERT_EQ(e3["entry"].Size(), 1u);
+  const auto& mandated = e3["entry"][0]["resource"];
+  EXPECT_TRUE(hasSecurity(mandated, "R"));
+  EXPECT_TRUE(hasSecurity(mandated, "SUD"));
+  EXPECT_FALSE(hasSecurity(mandated, "42CFRPart2")) << "not a Part 2 program";
+  EXPECT_THAT(partner_a_->get("Encounter?identifier=" + std::string(kEncounterSystem) + "%7CE-3").body,
+              HasSubstr(R"("url":"https://fhir-gateway.dev/fhir/StructureDefinition/program-setting")"));
+  EXPECT_EQ(writesTo(*partner_b_), 0);
+}
+
 TEST_F(PrivacyEndToEnd, AnInvalidPart2ConsentIsRejectedNamingEachMissingElement) {
   std::string record = consent("active", R"(["general","sud"])");
   // No end, no purposes: both named.

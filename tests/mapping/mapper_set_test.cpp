@@ -57,8 +57,8 @@ TEST_F(ClinicV1Test, LoadsTheReferenceMappers) {
   EXPECT_FALSE(mappers_->has("invoice"));
   // One mapper per record type of the reference clinic format.
   EXPECT_THAT(mappers_->recordTypes(),
-              ::testing::ElementsAre("consent", "harm_reduction_service", "lab_result", "mat_prescription", "overdose_event",
-                                     "patient", "screening", "treatment_plan"));
+              ::testing::ElementsAre("consent", "encounter", "harm_reduction_service", "lab_result", "mat_prescription",
+                                     "overdose_event", "patient", "screening", "treatment_plan"));
 }
 
 TEST_F(ClinicV1Test, IdsAreDeterministicAndReferencesMatchThePatient) {

@@ -52,6 +52,16 @@ constexpr const char* kService =
  "recorded_at":"2026-11-20T10:00:00-05:00","patient":{"mrn":"A12345"},
  "service":{"id":"3","date":"2026-11-20","site":"van 2",
    "items":[{"kind":"naloxone_kit","quantity":2},{"kind":"syringes","quantity":50},{"kind":"education"}]}})";
+constexpr const char* kEncounter =
+    R"({"record_id":"c1:enc:E-1","record_type":"encounter","clinic":"c1","program":"otp",
+        "recorded_at":"2026-12-01T10:00:00-05:00","patient":{"mrn":"A12345"},
+        "encounter":{"id":"E-1","status":"finished","visit_type":"counseling_group","modality":"telehealth_video",
+          "start":"2026-12-01T09:00:00-05:00","end":"2026-12-01T10:00:00-05:00",
+          "provider":{"npi":"1245319599","name":"Dr. Ortiz"}}})";
+constexpr const char* kEncounterMinimal =
+    R"({"record_id":"c1:enc:E-2","record_type":"encounter","clinic":"c1","recorded_at":"2026-12-01T10:00:00-05:00",
+        "patient":{"mrn":"A12345"},"encounter":{"id":"E-2","status":"planned","visit_type":"intake","modality":"in_person",
+          "start":"2026-12-02T09:00:00-05:00"}})";
 constexpr const char* kOverdose = R"({"record_id":"c1:od:4","record_type":"overdose_event","clinic":"c1",
  "recorded_at":"2026-11-20T10:00:00-05:00","patient":{"mrn":"A12345"},
  "event":{"id":"4","occurred_at":"2026-11-18T23:10:00-05:00","substance_suspected":"fentanyl",
@@ -96,22 +106,55 @@ std::string dump(const std::vector<RecordSchemas::FieldError>& errors) {
   return out;
 }
 
-TEST_F(RecordSchemasTest, KnowsAllEightRecordTypes) {
+TEST_F(RecordSchemasTest, KnowsAllNineRecordTypes) {
   for (const char* type : {"patient", "mat_prescription", "lab_result", "screening", "harm_reduction_service",
-                           "overdose_event", "treatment_plan", "consent"}) {
+                           "overdose_event", "treatment_plan", "consent", "encounter"}) {
     EXPECT_TRUE(schemas_->knows(type)) << type;
   }
-  EXPECT_EQ(schemas_->recordTypes().size(), 8u);
+  EXPECT_EQ(schemas_->recordTypes().size(), 9u);
   EXPECT_FALSE(schemas_->knows("invoice"));
 }
 
 TEST_F(RecordSchemasTest, AcceptsTheSpecExamplesAndPlausibleRecordsOfEveryType) {
   for (const char* text : {kSpecPatient, kSpecPrescription, kSpecConsent, kLabResult, kLabResultNumeric, kScreening,
-                           kService, kOverdose, kPlan}) {
+                           kService, kOverdose, kPlan, kEncounter, kEncounterMinimal}) {
     const auto doc = parseJson(text);
     const auto errors = schemas_->validate(doc);
     EXPECT_TRUE(errors.empty()) << json::getString(doc, "record_type") << ":\n" << dump(errors);
   }
+}
+
+// A record of a visit names its encounter; a patient or consent record belongs to no visit.
+TEST_F(RecordSchemasTest, EncounterIdOnTheRecordsOfAVisitOnly) {
+  for (const char* text : {kLabResult, kScreening, kService, kOverdose, kPlan, kSpecPrescription}) {
+    auto doc = parseJson(text);
+    doc.AddMember("encounter_id", "E-1", doc.GetAllocator());
+    const auto errors = schemas_->validate(doc);
+    EXPECT_TRUE(errors.empty()) << json::getString(doc, "record_type") << "\n" << dump(errors);
+    doc["encounter_id"] = "E|1";
+    EXPECT_FALSE(schemas_->validate(doc).empty()) << "an id with '|'";
+  }
+  for (const char* text : {kSpecPatient, kSpecConsent, kEncounter}) {
+    auto doc = parseJson(text);
+    doc.AddMember("encounter_id", "E-1", doc.GetAllocator());
+    const auto errors = schemas_->validate(doc);
+    ASSERT_EQ(errors.size(), 1u) << json::getString(doc, "record_type");
+    EXPECT_EQ(errors[0].path, "encounter_id");
+  }
+}
+
+TEST_F(RecordSchemasTest, EncounterVisitTypesAndModalitiesAreClosedLists) {
+  auto doc = parseJson(kEncounter);
+  doc["encounter"]["modality"] = "video";
+  auto errors = schemas_->validate(doc);
+  ASSERT_EQ(errors.size(), 1u) << dump(errors);
+  EXPECT_EQ(errors[0].path, "encounter.modality");
+  EXPECT_THAT(errors[0].reason, ::testing::HasSubstr("telehealth_video"));
+  doc = parseJson(kEncounter);
+  doc["encounter"]["visit_type"] = "counseling";
+  errors = schemas_->validate(doc);
+  ASSERT_EQ(errors.size(), 1u) << dump(errors);
+  EXPECT_EQ(errors[0].path, "encounter.visit_type");
 }
 
 TEST_F(RecordSchemasTest, RejectsUnknownTopLevelField) {

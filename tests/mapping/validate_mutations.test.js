@@ -78,6 +78,7 @@ const PROFILE_BY_PREFIX = [
   ['patient_', 'gw-patient'], ['prescription_', 'gw-medicationrequest'], ['lab_', 'gw-observation-lab'],
   ['screening_', 'gw-observation-screening'], ['harm_reduction_', 'gw-observation-harm-reduction'],
   ['overdose_', 'gw-observation-overdose'], ['treatment_plan_', 'gw-careplan'], ['consent_', 'gw-consent'],
+  ['encounter_', 'gw-encounter'],
 ];
 
 test('the partner checks used below accept every golden output', () => {

@@ -34,26 +34,45 @@ const std::map<std::string, Expected>& expectations() {
       {"consent_tpo_sud", {"general"}},
       {"harm_reduction_all_items", {"sud"}},  // naloxone kits, HIV and HCV tests too: harm-reduction services
       {"harm_reduction_minimal", {"sud"}},
+      {"harm_reduction_overdose_response", {"sud"}},       // naloxone administered, rescue breathing, EMS called
+      {"harm_reduction_supervised_consumption", {"sud"}},  // a supervised consumption visit
+      {"harm_reduction_with_encounter", {"sud"}},
+      // Encounters: as their program (general here, sud for a Part 2 program), but a dosing visit is sud
+      // (MOUD) and a psychiatric visit mh whichever program holds it.
+      {"encounter_counseling_family_in_person", {"general"}},
+      {"encounter_counseling_group_video", {"general"}},
+      {"encounter_counseling_individual_telephone", {"general"}},
+      {"encounter_dosing_in_person", {"sud"}},
+      {"encounter_intake_in_person", {"general"}},
+      {"encounter_medical_video", {"general"}},
+      {"encounter_minimal_planned", {"general"}},
+      {"encounter_peer_support_telephone", {"general"}},
+      {"encounter_psychiatric_video", {"mh"}},
       {"lab_fentanyl_positive", {"sud", true}},
       {"lab_negative_at_plus14", {"sud", true}},   // buprenorphine screen: a negative UDS is still a UDS
       {"lab_quantity", {"sud", true}},             // norbuprenorphine in urine
       {"lab_quantity_without_unit", {"general"}},  // creatinine
+      {"lab_with_encounter", {"sud", true}},       // the encounter reference (by identifier) adds nothing
       {"overdose_full", {"sud"}},
       {"overdose_minimal", {"sud"}},
+      {"overdose_with_encounter", {"sud"}},
       {"patient_full", {"general"}},
       {"patient_minimal", {"general"}},
       {"patient_non_ascii", {"general"}},
       {"prescription_full", {"sud", true}},            // methadone concentrate, OUD on agonist therapy
       {"prescription_minimal", {"general"}},           // naloxone spray, no codes
       {"prescription_spec_example", {"sud", true}},    // buprenorphine-naloxone film, F11.20
+      {"prescription_with_encounter", {"general"}},    // naloxone spray, no codes
       {"prescription_without_rxnorm", {"sud", true}},  // F11.20 reason only
       {"screening_auditc", {"sud"}},
       {"screening_dast10", {"sud"}},
       {"screening_gad7", {"mh"}},
       {"screening_phq9", {"mh"}},
+      {"screening_with_encounter", {"mh"}},
       {"treatment_plan_empty_arrays", {"general"}},
       {"treatment_plan_full", {"sud,mh", true}},
       {"treatment_plan_revoked", {"sud"}},
+      {"treatment_plan_with_encounter", {"sud,mh", true}},
   };
   return table;
 }

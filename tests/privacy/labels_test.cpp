@@ -76,6 +76,15 @@ TEST(LabelsTest, ExactLabelsPerClass) {
   EXPECT_EQ(labelled("screening_gad7", true), array({kR, kSud, kMh, kPart2, kNoRedisclosure, kComply}));
   EXPECT_EQ(labelled("treatment_plan_full", false), array({kR, kSud, kOpioid, kMh}));
   EXPECT_EQ(labelled("harm_reduction_minimal", false), array({kR, kSud}));
+  // Supervised consumption and overdose response: sud from a program that is not Part 2.
+  EXPECT_EQ(labelled("harm_reduction_supervised_consumption", false), array({kR, kSud}));
+  EXPECT_EQ(labelled("harm_reduction_overdose_response", false), array({kR, kSud}));
+  // Encounters: as the program, a dosing visit sud and a psychiatric visit mh wherever they happen.
+  EXPECT_EQ(labelled("encounter_intake_in_person", false), array({kN}));
+  EXPECT_EQ(labelled("encounter_intake_in_person", true), array({kR, kSud, kPart2, kNoRedisclosure, kComply}));
+  EXPECT_EQ(labelled("encounter_dosing_in_person", false), array({kR, kSud}));
+  EXPECT_EQ(labelled("encounter_psychiatric_video", false), array({kR, kMh}));
+  EXPECT_EQ(labelled("encounter_psychiatric_video", true), array({kR, kSud, kMh, kPart2, kNoRedisclosure, kComply}));
   EXPECT_EQ(labelled("consent_tpo_sud", false), array({kN}));
 }
 

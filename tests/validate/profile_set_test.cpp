@@ -137,22 +137,39 @@ const char* kConsent = R"({
                "reference": {"reference": "Organization/st-mary"}}],
     "purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "TREAT"}]}]}})";
 
+const char* kEncounter =
+    R"({"resourceType": "Encounter", "id": "06c6a4f1-ab06-55b4-b806-6a96daca3b9b", "meta": {"profile": ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-encounter"]}, "extension": [{"url": "https://fhir-gateway.dev/fhir/StructureDefinition/encounter-modality", "valueCoding": {"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationMode", "code": "VIDEOCONF", "display": "videoconferencing"}}], "identifier": [{"system": "https://ids.clinic-c1.example/encounter", "value": "E-103"}], "status": "finished", "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "VR", "display": "virtual"}, "type": [{"coding": [{"system": "https://fhir-gateway.dev/fhir/CodeSystem/encounter-visit-type", "code": "counseling-group", "display": "Group counseling"}]}], "serviceType": {"coding": [{"system": "https://ids.clinic-c1.example/program", "code": "otp"}]}, "subject": {"reference": "Patient/4850b438-f2bc-5596-a16a-244c1b6355b3"}, "participant": [{"type": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "PPRF", "display": "primary performer"}]}], "individual": {"type": "Practitioner", "identifier": {"system": "http://hl7.org/fhir/sid/us-npi", "value": "1245319599"}, "display": "Dr. Mar\u00eda Ortiz"}}], "period": {"start": "2026-12-01T18:00:00-05:00", "end": "2026-12-01T19:30:00-05:00"}})";
+
+// Encounter.class is bound (required) to AMB and VR; the visit type and period are required.
+TEST(ProfileSetTest, EncounterClassTypeAndPeriod) {
+  EXPECT_TRUE(profiles().validate(parse(kEncounter)).valid());
+  EXPECT_ISSUE(profiles().validate(parse(edit(kEncounter, "/class/code", R"("EMER")"))), "code-invalid", "Encounter.class");
+  auto no_type = parse(kEncounter);
+  no_type.RemoveMember("type");
+  EXPECT_ISSUE(profiles().validate(no_type), "required", "Encounter.type");
+  auto no_period = parse(kEncounter);
+  no_period.RemoveMember("period");
+  EXPECT_ISSUE(profiles().validate(no_period), "required", "Encounter.period");
+}
+
 ValidationResult check(std::string_view text) { return profiles().validate(parse(text)); }
 
 // ---- passing cases ------------------------------------------------------------------------------
 
 TEST(ProfileSetTest, LoadsEveryProjectProfile) {
   EXPECT_THAT(profiles().profileUrls(),
-              ::testing::ElementsAre(kGw + "gw-careplan", kGw + "gw-consent", kGw + "gw-medicationrequest",
-                                     kGw + "gw-observation-harm-reduction", kGw + "gw-observation-lab",
-                                     kGw + "gw-observation-overdose", kGw + "gw-observation-screening", kGw + "gw-patient"));
+              ::testing::ElementsAre(kGw + "gw-careplan", kGw + "gw-consent", kGw + "gw-encounter",
+                                     kGw + "gw-medicationrequest", kGw + "gw-observation-harm-reduction",
+                                     kGw + "gw-observation-lab", kGw + "gw-observation-overdose",
+                                     kGw + "gw-observation-screening", kGw + "gw-patient"));
   EXPECT_TRUE(profiles().knowsProfile("http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"));
   EXPECT_FALSE(profiles().knowsProfile("http://hl7.org/fhir/StructureDefinition/Observation"));
 }
 
 TEST(ProfileSetTest, EveryProjectProfileAcceptsARealisticResource) {
   std::set<std::string> covered;
-  for (const char* text : {kPatient, kMedicationRequest, kLab, kScreening, kHarmReduction, kOverdose, kCarePlan, kConsent}) {
+  for (const char* text :
+       {kPatient, kMedicationRequest, kLab, kScreening, kHarmReduction, kOverdose, kCarePlan, kConsent, kEncounter}) {
     const auto result = check(text);
     EXPECT_TRUE(result.valid()) << describe(result);
     EXPECT_TRUE(result.issues.empty()) << describe(result);
@@ -173,6 +190,7 @@ std::string profileForGolden(const std::string& file_name) {
       {"overdose_", "gw-observation-overdose"},
       {"treatment_plan_", "gw-careplan"},
       {"consent_", "gw-consent"},
+      {"encounter_", "gw-encounter"},
   };
   for (const auto& [prefix, profile] : kByPrefix) {
     if (file_name.rfind(prefix, 0) == 0) return kGw + profile;
@@ -368,7 +386,7 @@ TEST(ProfileSetTest, UnknownProfileIsAWarningAndBaseRulesStillApply) {
 }
 
 TEST(ProfileSetTest, UnsupportedResourceType) {
-  EXPECT_ISSUE(check(R"({"resourceType": "Encounter", "status": "finished"})"), "not-supported", "Encounter.resourceType");
+  EXPECT_ISSUE(check(R"({"resourceType": "Appointment", "status": "booked"})"), "not-supported", "Appointment.resourceType");
 }
 
 TEST(ProfileSetTest, OutcomeHasOneIssuePerProblemAndNoInstanceValues) {

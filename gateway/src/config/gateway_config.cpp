@@ -377,10 +377,13 @@ void readClinics(Reader& r, const rapidjson::Value& root, std::vector<Clinic>& c
           r.fail(pp, "expected an object");
           continue;
         }
-        r.checkKeys(pr, pp, {"id", "part2"});
+        r.checkKeys(pr, pp, {"id", "part2", "setting"});
         Program program;
         r.string(pr, pp, "id", program.id, true, 64);
         r.boolean(pr, pp, "part2", program.part2);
+        r.choice(pr, pp, "setting", program.setting,
+                 {kProgramSettings[0], kProgramSettings[1], kProgramSettings[2], kProgramSettings[3]});
+        static_assert(std::size(kProgramSettings) == 4, "offer every program setting above");
         clinic.programs.push_back(std::move(program));
       }
     }
@@ -754,6 +757,7 @@ std::string redactedJson(const GatewayConfig& c) {
       str("id", p.id);
       w.Key("part2");
       w.Bool(p.part2);
+      if (!p.setting.empty()) str("setting", p.setting);
       w.EndObject();
     }
     w.EndArray();

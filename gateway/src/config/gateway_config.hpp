@@ -62,9 +62,15 @@ struct Token {
   std::vector<std::string> client_certs;
 };
 
+/// The settings a program may declare: the codes of fhir-profiles/CodeSystem/program-setting.json.
+inline constexpr const char* kProgramSettings[] = {"outpatient", "intensive-outpatient", "residential", "court-mandated"};
+
 struct Program {
   std::string id;
   bool part2 = false;  // a 42 CFR Part 2 program: all of its data is substance-use data
+  /// Where the program treats its clients (one of kProgramSettings); empty: not stated. Every
+  /// resource of its records but the Patient and the Consent carries it (docs/record-format.md §2.1).
+  std::string setting;
 };
 
 struct Clinic {

@@ -40,7 +40,41 @@ bool listsClinic(const std::vector<std::string>& clinics, std::string_view clini
   return std::any_of(clinics.begin(), clinics.end(), [&](const std::string& c) { return c == "*" || c == clinic; });
 }
 
+constexpr std::string_view kProgramSettingUrl = "https://fhir-gateway.dev/fhir/StructureDefinition/program-setting";
+constexpr std::string_view kProgramSettingSystem = "https://fhir-gateway.dev/fhir/CodeSystem/program-setting";
+
+std::string_view programSettingDisplay(std::string_view code) {
+  if (code == "outpatient") return "Outpatient";
+  if (code == "intensive-outpatient") return "Intensive outpatient";
+  if (code == "residential") return "Residential";
+  if (code == "court-mandated") return "Court-mandated";
+  return {};
+}
+
 }  // namespace
+
+void addProgramSetting(rapidjson::Document& resource, std::string_view setting) {
+  const std::string_view type = json::getString(resource, "resourceType");
+  // A Patient belongs to the clinic, not to one program; a Consent is the patient's, not the visit's.
+  if (type == "Patient" || type == "Consent" || setting.empty()) return;
+  auto& a = resource.GetAllocator();
+  rapidjson::Value coding(rapidjson::kObjectType);
+  coding.AddMember("system", json::str(kProgramSettingSystem, a), a);
+  coding.AddMember("code", json::str(setting, a), a);
+  if (const auto display = programSettingDisplay(setting); !display.empty()) {
+    coding.AddMember("display", json::str(display, a), a);
+  }
+  rapidjson::Value extension(rapidjson::kObjectType);
+  extension.AddMember("url", json::str(kProgramSettingUrl, a), a);
+  extension.AddMember("valueCoding", coding, a);
+  auto it = resource.FindMember("extension");
+  if (it == resource.MemberEnd() || !it->value.IsArray()) {
+    resource.RemoveMember("extension");
+    resource.AddMember("extension", rapidjson::Value(rapidjson::kArrayType), a);
+    it = resource.FindMember("extension");
+  }
+  it->value.PushBack(extension, a);
+}
 
 Result<std::shared_ptr<const RuleSet>> loadRuleSet(const RuleSetPaths& paths) {
   auto rules = std::make_shared<RuleSet>();
@@ -167,6 +201,7 @@ ProcessedRecord RecordPipeline::process(const rapidjson::Value& record, std::str
     return p;
   }
   const std::string_view program = json::getString(record, "program");
+  std::string_view program_setting;
   if (clinic != nullptr) {
     const config::Program* program_config = nullptr;
     for (const auto& pr : clinic->programs) {
@@ -178,6 +213,7 @@ ProcessedRecord RecordPipeline::process(const rapidjson::Value& record, std::str
       return p;
     }
     p.part2 = program_config != nullptr && program_config->part2;
+    if (program_config != nullptr) program_setting = program_config->setting;
     p.identifier_system_base = clinic->identifier_system_base;
   } else {
     p.identifier_system_base = "https://ids.clinic-" + (p.clinic.empty() ? std::string("unknown") : p.clinic) + ".example/";
@@ -223,6 +259,9 @@ ProcessedRecord RecordPipeline::process(const rapidjson::Value& record, std::str
     return p;
   }
   p.resources = std::move(mapped.value().resources);
+  if (!program_setting.empty()) {
+    for (auto& r : p.resources) addProgramSetting(r.resource, program_setting);
+  }
 
   // 4. Classify and label every resource, so it is validated as it will leave (labels included).
   p.classified.reserve(p.resources.size());

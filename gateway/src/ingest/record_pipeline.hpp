@@ -131,6 +131,12 @@ class RecordPipeline {
 /// SHA-256 of the record with object keys sorted, so key order does not make a new version.
 std::string canonicalHash(const rapidjson::Value& record, std::string* canonical_json = nullptr);
 
+/// Adds the program-setting extension (valueCoding from CodeSystem program-setting) to a mapped
+/// resource of a record whose program declares a setting (clinics[].programs[].setting). The
+/// Patient and the Consent are left as they are. It is added before classification, so the
+/// setting counts like any other code (court-mandated is sud: docs/privacy.md §2.4).
+void addProgramSetting(rapidjson::Document& resource, std::string_view setting);
+
 /// A Patient carrying only what the gateway knows from another record's envelope: the MRN
 /// identifier, a data-absent name and gender unknown (US Core minimum).
 rapidjson::Document stubPatient(std::string_view patient_id, std::string_view mrn_system, std::string_view mrn);
