@@ -16,7 +16,7 @@
 #include "common/json_locations.hpp"
 #include "mapping/compiled_mapper.hpp"
 #include "mapping/mapper_functions.hpp"
-#include "mapping/time_zone.hpp"
+#include "common/time_zone.hpp"
 
 namespace gw::mapping::detail {
 

@@ -4,7 +4,7 @@
 
 #include "common/dates.hpp"
 #include "mapping/support.hpp"
-#include "mapping/time_zone.hpp"
+#include "common/time_zone.hpp"
 
 namespace gw::mapping {
 

@@ -12,7 +12,7 @@
 #include "mapping/dates.hpp"
 #include "mapping/mapper_functions.hpp"
 #include "mapping/support.hpp"
-#include "mapping/time_zone.hpp"
+#include "common/time_zone.hpp"
 
 namespace gw::mapping {
 namespace {
