@@ -97,7 +97,6 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
                                                const std::vector<DroppedResource>& dropped, SystemTime now,
                                                std::string_view only_partner) const {
   DisclosurePlan plan;
-  const consent::Date today = consent::utcDate(now);
   const std::int64_t at_ms = toUnixMillis(now);
 
   // The Patient the other resources are about: they go only where it may go.
@@ -117,7 +116,7 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
       request.patient_key = record.patient_key;
       request.partner_id = partner.id;
       request.purpose = partner.purpose_of_use;
-      request.date = today;
+      request.at = now;
       request.classes = r.classification.classes;
       request.activity_classes = r.activity_classes;
       request.plan_classes = r.plan_classes;
@@ -249,7 +248,7 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
       request.patient_key = record.patient_key;
       request.partner_id = partner.id;
       request.purpose = partner.purpose_of_use;
-      request.date = today;
+      request.at = now;
       request.classes = d.classes;
       if (!registry_.decide(request).permitted()) continue;
       build.entries.push_back(
