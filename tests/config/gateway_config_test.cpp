@@ -28,7 +28,7 @@ constexpr std::string_view kMinimal = R"({
                        "roles": ["ingest"], "clinics": ["c1"]}]},
   "storage": {"sqlite_path": "gw.db"},
   "mapping": {"format_dir": "m", "profiles_dir": "p"},
-  "clinics": [{"id": "c1", "identifier_system_base": "https://ids.example/"}],
+  "clinics": [{"id": "c1", "time_zone": "America/New_York", "identifier_system_base": "https://ids.example/"}],
   "partners": [],
   "privacy": {"master_key_file": "master.key"}
 })";

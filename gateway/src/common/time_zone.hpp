@@ -1,6 +1,6 @@
 #pragma once
 // Time zones for $dateTime with local (offset-less) source times and for consents' local days
-// (docs/privacy.md §5.5): IANA zones read from the TZif
+// (docs/privacy.md §5.6): IANA zones read from the TZif
 // files of the system's tzdata (RFC 8536, version 2+ with its POSIX TZ footer for years after
 // the last listed transition), or a fixed offset such as "+05:30". libstdc++ 12 has no
 // std::chrono::locate_zone, hence this small reader. Loaded once per mapper; lookups are const,

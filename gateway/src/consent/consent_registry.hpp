@@ -11,7 +11,7 @@
 // patient key once, scans that patient's few consents (compact copies of the decision facts,
 // bounds as instants) and allocates nothing, except a redaction's list of removed activities.
 //
-// Time (docs/privacy.md §5.5): a consent's date-only bounds are placed in its clinic's time zone
+// Time (docs/privacy.md §5.6): a consent's date-only bounds are placed in its clinic's time zone
 // once, when the version enters the registry: a start at the start of that local day, an end at
 // the start of the next one (inclusive end), a date-only revocation at the start of its day.
 // Date-time bounds are instants already. A decision then compares its instant with three numbers.

@@ -19,7 +19,7 @@ namespace gw::consent {
 /// is inclusive.
 using Date = std::chrono::sys_days;
 
-/// A consent's start, end or revocation as the record gives it (docs/privacy.md §5.5): a
+/// A consent's start, end or revocation as the record gives it (docs/privacy.md §5.6): a
 /// date-only day, read as the clinic's local day, or a date-time, which is an instant.
 struct Bound {
   Date day{};                         // the date-only form; unused when at_ms is set

@@ -67,7 +67,7 @@ struct Decision {
   /// Redact: indexes into activity_classes of the activities to remove, ascending.
   std::vector<std::uint32_t> removed_activities;
   /// Expired, not-yet-valid, revoked: the bound that decided, as "end:local-day" or
-  /// "revoked:instant" (how it was read: docs/privacy.md §5.5); empty otherwise.
+  /// "revoked:instant" (how it was read: docs/privacy.md §5.6); empty otherwise.
   std::string_view time_bound;
   /// The zone the consent's date-only bounds were read in (its clinic's); null without a consent.
   std::shared_ptr<const tz::TimeZone> zone;
