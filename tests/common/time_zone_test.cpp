@@ -121,7 +121,6 @@ TEST(TimeZoneLoad, BrokenTzifIsRefused) {
   EXPECT_FALSE(TimeZone::fromTzif("x", bad_footer));
 }
 
-
 // --- local days, as the consent engine reads date-only bounds (docs/privacy.md §5.5) -------
 
 std::int64_t dayNumber(int y, unsigned m, unsigned d) { return dates::daysFromCivil(y, m, d); }

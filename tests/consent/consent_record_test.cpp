@@ -114,7 +114,8 @@ TEST(ReadConsentRecord, RevocationFormsAreChecked) {
   EXPECT_THAT(paths(checkValidity(active)), ElementsAre("consent.revoked_at"));
   // Date-time bounds are accepted; an end instant before the start instant is not.
   EXPECT_THAT(checkValidity(changed("/consent/effective/start", "\"2026-11-20T09:00:00-05:00\"")), IsEmpty());
-  auto backwards = changed("/consent/effective", R"({"start": "2026-11-20T09:00:00-05:00", "end": "2026-11-20T08:00:00-05:00"})");
+  auto backwards = changed("/consent/effective",
+                           R"({"start": "2026-11-20T09:00:00-05:00", "end": "2026-11-20T08:00:00-05:00"})");
   EXPECT_THAT(paths(checkValidity(backwards)), ElementsAre("consent.effective.end"));
   EXPECT_THAT(paths(checkValidity(changed("/consent/effective/end", "\"2027-11-20 09:00\""))),
               ElementsAre("consent.effective.end"));

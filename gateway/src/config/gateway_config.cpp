@@ -374,14 +374,15 @@ void readClinics(Reader& r, const rapidjson::Value& root, std::vector<Clinic>& c
     r.string(c, p, "time_zone", clinic.time_zone, true, 128);
     if (!clinic.time_zone.empty()) {
       auto zone = clinic.time_zone.front() == '+' || clinic.time_zone.front() == '-'
-                      ? Result<std::shared_ptr<const tz::TimeZone>>(makeError(
-                            ErrorCode::Config, "a fixed offset does not follow daylight saving time", "",
-                            "use the clinic's IANA zone name, e.g. America/New_York"))
+                      ? Result<std::shared_ptr<const tz::TimeZone>>(
+                            makeError(ErrorCode::Config, "a fixed offset does not follow daylight saving time", "",
+                                      "use the clinic's IANA zone name, e.g. America/New_York"))
                       : tz::TimeZone::load(clinic.time_zone);
       if (zone) {
         clinic.zone = std::move(zone).value();
       } else {
-        r.fail(p + "/time_zone", "'" + clinic.time_zone + "' is not a time zone this gateway can read: " + zone.error().message,
+        r.fail(p + "/time_zone",
+               "'" + clinic.time_zone + "' is not a time zone this gateway can read: " + zone.error().message,
                zone.error().hint + " (the zone in which the clinic's consent dates are local days)");
       }
     }

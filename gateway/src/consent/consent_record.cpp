@@ -61,8 +61,9 @@ class Checker {
       add(path,
           date_time_ok ? "is neither a real calendar date (YYYY-MM-DD) nor an RFC 3339 date-time with an offset"
                        : "is not a real calendar date in the form YYYY-MM-DD",
-          date_time_ok ? "send a day, e.g. 2026-11-20 (the clinic's local day), or an instant, e.g. 2026-11-20T14:05:00-05:00"
-                       : "send the date as YYYY-MM-DD, e.g. 2026-11-20");
+          date_time_ok
+              ? "send a day, e.g. 2026-11-20 (the clinic's local day), or an instant, e.g. 2026-11-20T14:05:00-05:00"
+              : "send the date as YYYY-MM-DD, e.g. 2026-11-20");
     }
     return b;
   }

@@ -79,7 +79,8 @@ std::int64_t dayStartMs(const tz::TimeZone& zone, Date d) {
 }
 
 bool needsZone(const ConsentVersion& c) {
-  return c.period_start.dateOnly() || (c.period_end && c.period_end->dateOnly()) || (c.revoked_on && c.revoked_on->dateOnly());
+  return c.period_start.dateOnly() || (c.period_end && c.period_end->dateOnly()) ||
+         (c.revoked_on && c.revoked_on->dateOnly());
 }
 
 // Places the consent's bounds in time; `zone` may be null only when every bound is an instant.

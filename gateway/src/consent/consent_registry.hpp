@@ -58,7 +58,8 @@ class ConsentRegistry {
   };
 
   /// Whether `v` can be recorded (call before persisting it): a sound row (see rowProblem) whose
-  /// date-only bounds have a clinic time zone, and that does not reactivate a revoked consent. A stale version is admissible (upsert ignores it).
+  /// date-only bounds have a clinic time zone, and that does not reactivate a revoked consent. A stale version is admissible
+  /// (upsert ignores it).
   Status admissible(const ConsentVersion& v) const;
 
   /// Records `v` if it is newer than what is known. Errors: an unsound row (the consent's older

@@ -3,8 +3,8 @@
 #include <cstring>
 
 #include "common/dates.hpp"
-#include "mapping/support.hpp"
 #include "common/time_zone.hpp"
+#include "mapping/support.hpp"
 
 namespace gw::mapping {
 

@@ -18,7 +18,7 @@ namespace gw::tz {
 class TimeZone;
 struct ResolvedLocalTime;
 enum class LocalTimeKind : std::uint8_t;
-}
+}  // namespace gw::tz
 
 namespace gw::mapping {
 
