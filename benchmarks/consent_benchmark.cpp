@@ -52,9 +52,10 @@ struct Fixture {
       if (v.status == ConsentStatus::Revoked) v.revoked_on = base + std::chrono::days(pick(365));
       v.purposes = PurposeSet(static_cast<std::uint8_t>(1 + pick(7)));
       v.classes = ClassSet(static_cast<std::uint8_t>(1 + pick(7)));
-      v.period_start = base + std::chrono::days(pick(365));
-      if (pick(4) != 0) v.period_end = v.period_start + std::chrono::days(30 + pick(700));
-      v.signed_on = v.period_start - std::chrono::days(pick(5));
+      const auto start = base + std::chrono::days(pick(365));
+      v.period_start = start;
+      if (pick(4) != 0) v.period_end = start + std::chrono::days(30 + pick(700));
+      v.signed_on = start - std::chrono::days(pick(5));
       v.resource_id = gw::ids::resourceId("c1", "Consent", v.consent_id);
       v.recorded_at = 1'770'000'000'000 + i;
       rows.push_back(std::move(v));
@@ -71,7 +72,7 @@ struct Fixture {
       r.partner_id = kPartners[static_cast<std::size_t>(pick(static_cast<int>(kPartners.size())))];
       // Mostly TREAT, as deliveries are.
       r.purpose = kPurposes[static_cast<std::size_t>(pick(4) == 0 ? 1 + pick(2) : 0)];
-      r.date = base + std::chrono::days(pick(730));
+      r.at = gw::SystemTime(base + std::chrono::days(pick(730))) + std::chrono::hours(pick(24));
       r.classes = ClassSet(static_cast<std::uint8_t>(1 + pick(7)));
       requests.push_back(r);
     }

@@ -20,7 +20,7 @@ cat > "$work/gw.json" <<JSON
                        "roles": ["ingest"], "clinics": ["c1"]}]},
   "storage": {"sqlite_path": "$work/db/gateway.db"},
   "mapping": {"format_dir": "$repo/mappers/clinic-v1", "profiles_dir": "$repo/fhir-profiles"},
-  "clinics": [{"id": "c1", "identifier_system_base": "https://ids.c1.example.org/", "programs": [{"id": "otp", "part2": true}]}],
+  "clinics": [{"id": "c1", "time_zone": "America/New_York", "identifier_system_base": "https://ids.c1.example.org/", "programs": [{"id": "otp", "part2": true}]}],
   "partners": [],
   "privacy": {"master_key_file": "$work/pki/dev-master.key"},
   "logging": {"level": "warn"}

@@ -87,7 +87,7 @@ class BlockingWorkTest : public ::testing::Test {
                              (dir_ / "gateway.db").string() + R"("},
       "mapping": {"format_dir": ")" +
                              repo + R"(/mappers/clinic-v1", "profiles_dir": ")" + repo + R"(/fhir-profiles"},
-      "clinics": [{"id": "c1", "identifier_system_base": "https://ids.c1.example.org/", "programs": [{"id": "otp", "part2": true}]}],
+      "clinics": [{"id": "c1", "time_zone": "America/New_York", "identifier_system_base": "https://ids.c1.example.org/", "programs": [{"id": "otp", "part2": true}]}],
       "partners": [],
       "privacy": {"master_key_env": "GW_BLOCKING_TEST_UNUSED"}
     })";

@@ -28,7 +28,7 @@ constexpr std::string_view kMinimal = R"({
                        "roles": ["ingest"], "clinics": ["c1"]}]},
   "storage": {"sqlite_path": "gw.db"},
   "mapping": {"format_dir": "m", "profiles_dir": "p"},
-  "clinics": [{"id": "c1", "identifier_system_base": "https://ids.example/"}],
+  "clinics": [{"id": "c1", "time_zone": "America/New_York", "identifier_system_base": "https://ids.example/"}],
   "partners": [],
   "privacy": {"master_key_file": "master.key"}
 })";
@@ -49,6 +49,35 @@ TEST(GatewayConfig, MinimalConfigGetsDefaults) {
   EXPECT_EQ(r.config->server.tls.cert_file, "/etc/gw/s.crt") << "relative paths resolve against the config folder";
   EXPECT_EQ(r.config->server.tls.client_cert, ClientCertMode::None);
   EXPECT_TRUE(r.config->storage.synchronous_full);
+}
+
+TEST(GatewayConfig, ClinicTimeZoneIsRequiredAndCheckedAtLoad) {
+  auto ok = load(kMinimal);
+  ASSERT_TRUE(ok.config) << allErrors(ok);
+  ASSERT_NE(ok.config->clinics[0].zone, nullptr);
+  EXPECT_EQ(ok.config->clinics[0].zone->name(), "America/New_York");
+
+  std::string typo(kMinimal);
+  typo.replace(typo.find("America/New_York"), 16, "America/New_Yrok");
+  auto r = load(typo);
+  ASSERT_FALSE(r.config);
+  ASSERT_EQ(r.errors.size(), 1u) << allErrors(r);
+  EXPECT_EQ(r.errors[0].where, "gw.json:7:28 clinics[0].time_zone");
+  EXPECT_NE(r.errors[0].message.find("America/New_Yrok"), std::string::npos) << r.errors[0].describe();
+  EXPECT_NE(r.errors[0].hint.find("America/New_York"), std::string::npos) << r.errors[0].describe();
+
+  std::string fixed(kMinimal);
+  fixed.replace(fixed.find("America/New_York"), 16, "-05:00");
+  r = load(fixed);
+  ASSERT_FALSE(r.config);
+  EXPECT_NE(allErrors(r).find("daylight saving"), std::string::npos) << allErrors(r);
+
+  std::string missing(kMinimal);
+  missing.erase(missing.find("\"time_zone\": \"America/New_York\", "), 32);
+  r = load(missing);
+  ASSERT_FALSE(r.config);
+  EXPECT_NE(allErrors(r).find("clinics[0].time_zone"), std::string::npos) << allErrors(r);
+  EXPECT_NE(allErrors(r).find("missing required key 'time_zone'"), std::string::npos) << allErrors(r);
 }
 
 TEST(GatewayConfig, UnknownKeyNamesKeyPathPositionAndAllowedKeys) {

@@ -28,7 +28,7 @@ std::string productionConfig(std::string_view token_sha256 = ids::sha256Hex("a-t
                        "client_certs": ["subject:CN=clinic-c1,O=Example"]}]},
   "storage": {"sqlite_path": "gw.db"},
   "mapping": {"format_dir": "m", "profiles_dir": "p"},
-  "clinics": [{"id": "c1", "identifier_system_base": "https://ids.example/"}],
+  "clinics": [{"id": "c1", "time_zone": "America/New_York", "identifier_system_base": "https://ids.example/"}],
   "partners": [],
   "privacy": {"master_key_file": ")" +
          std::string(master_key_file) + R"("}

@@ -76,6 +76,51 @@ TEST(ReadConsentRecord, ReadsTheSpecExample) {
   EXPECT_EQ(v.value().recorded_at, *parseRfc3339Millis("2026-11-20T13:55:00Z"));
 }
 
+TEST(ReadConsentRecord, ReadsDateTimeBoundsAndARevocationInstant) {
+  auto doc = parseJson(readRepoFile("mappers/clinic-v1/golden/consent_revoked_at_instant.input.json"));
+  EXPECT_THAT(checkValidity(doc), IsEmpty());
+  auto v = read(doc);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v.value().period_start, Bound::instant(*parseRfc3339Millis("2026-01-01T14:30:00Z")));
+  EXPECT_EQ(v.value().period_end, Bound(day("2026-12-31")));
+  EXPECT_EQ(v.value().revoked_on, Bound::instant(*parseRfc3339Millis("2026-03-15T20:45:00Z")));
+  EXPECT_EQ(boundForms(v.value()), "start:instant,end:local-day,revoked:instant");
+  // Stored and read back as written (an instant in UTC).
+  const ConsentRow row = toRow(v.value());
+  EXPECT_EQ(row.period_start, "2026-01-01T14:30:00.000Z");
+  EXPECT_EQ(row.revoked_on, "2026-03-15T20:45:00.000Z");
+  auto back = fromRow(row);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back.value(), v.value());
+}
+
+TEST(ReadConsentRecord, RevocationFormsAreChecked) {
+  const auto revoked = [](std::string_view member, std::string_view value) {
+    rapidjson::Document doc = changed("/consent/status", "\"revoked\"");
+    rapidjson::Document v(&doc.GetAllocator());
+    v.Parse(value.data(), value.size());
+    rapidjson::Pointer(("/consent/" + std::string(member)).c_str()).Set(doc, v);
+    return checkValidity(doc);
+  };
+  EXPECT_THAT(revoked("revoked_at", "\"2026-12-01T09:00:00-05:00\""), IsEmpty());
+  EXPECT_THAT(paths(revoked("revoked_at", "\"2026-12-01\"")), ElementsAre("consent.revoked_at"));
+  EXPECT_THAT(paths(revoked("revoked_on", "\"2026-12-01T09:00:00-05:00\"")), ElementsAre("consent.revoked_on"));
+  rapidjson::Document both = changed("/consent/status", "\"revoked\"");
+  rapidjson::Pointer("/consent/revoked_on").Set(both, "2026-12-01");
+  rapidjson::Pointer("/consent/revoked_at").Set(both, "2026-12-01T09:00:00-05:00");
+  EXPECT_THAT(paths(checkValidity(both)), ElementsAre("consent.revoked_at"));
+  // Active with an instant: as with a day, ambiguous.
+  rapidjson::Document active = changed("/consent/revoked_at", "\"2026-12-01T09:00:00-05:00\"");
+  EXPECT_THAT(paths(checkValidity(active)), ElementsAre("consent.revoked_at"));
+  // Date-time bounds are accepted; an end instant before the start instant is not.
+  EXPECT_THAT(checkValidity(changed("/consent/effective/start", "\"2026-11-20T09:00:00-05:00\"")), IsEmpty());
+  auto backwards = changed("/consent/effective",
+                           R"({"start": "2026-11-20T09:00:00-05:00", "end": "2026-11-20T08:00:00-05:00"})");
+  EXPECT_THAT(paths(checkValidity(backwards)), ElementsAre("consent.effective.end"));
+  EXPECT_THAT(paths(checkValidity(changed("/consent/effective/end", "\"2027-11-20 09:00\""))),
+              ElementsAre("consent.effective.end"));
+}
+
 TEST(ReadConsentRecord, ReadsARevokedConsentEndingOnAnEvent) {
   auto doc = parseJson(readRepoFile("mappers/clinic-v1/golden/consent_revoked_representative.input.json"));
   EXPECT_THAT(checkValidity(doc), IsEmpty());

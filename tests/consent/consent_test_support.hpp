@@ -22,6 +22,9 @@ inline Date day(std::string_view text) {
   return d.value_or(Date{});
 }
 
+/// 12:00 UTC of a day: inside that day in every registry that reads days as UTC days.
+inline SystemTime noon(std::string_view date) { return SystemTime(day(date)) + std::chrono::hours(12); }
+
 inline const ClassSet kGeneral{DataClass::General};
 inline const ClassSet kSud{DataClass::Sud};
 inline const ClassSet kMh{DataClass::Mh};
@@ -61,7 +64,7 @@ inline DecisionRequest request(ClassSet classes, std::string_view date = "2026-0
   r.patient_key = patient;
   r.partner_id = partner;
   r.purpose = purpose;
-  r.date = day(date);
+  r.at = noon(date);
   r.classes = classes;
   return r;
 }

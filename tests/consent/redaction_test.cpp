@@ -147,6 +147,23 @@ TEST(Redaction, APermitBeatsARedactionAndFewerRemovalsBeatMore) {
   EXPECT_EQ(d.consent->consent_id, "3");
 }
 
+TEST(Redaction, OnATieOfKeptActivitiesTheConsentSignedLastRedacts) {
+  // docs/privacy.md §5.7: each consent keeps two of the three activities; the later signature wins.
+  ConsentRegistry registry;
+  ConsentVersion keeps_sud = sampleConsent("1");
+  keeps_sud.classes = kGeneralSud;
+  keeps_sud.signed_on = day("2026-02-10");
+  add(registry, keeps_sud);
+  ConsentVersion keeps_mh = sampleConsent("2");
+  keeps_mh.classes = ClassSet(DataClass::General).add(DataClass::Mh);
+  keeps_mh.signed_on = day("2026-02-25");
+  add(registry, keeps_mh);
+  const Decision d = registry.decide(carePlan(kActivities, kSudMh));
+  EXPECT_EQ(describe(d), "redact:class-not-covered:sud");
+  EXPECT_EQ(d.consent->consent_id, "2");
+  EXPECT_THAT(d.removed_activities, ElementsAre(0u));
+}
+
 TEST(Redaction, APlanWithoutActivitiesIsDecidedWhole) {
   const std::vector<ClassSet> none;
   EXPECT_EQ(describe(decideWith(kGeneral, carePlan(none, kSud, kSud))), "deny:class-not-covered:sud");

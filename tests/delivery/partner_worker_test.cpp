@@ -77,7 +77,7 @@ class PartnerWorkerTest : public ::testing::Test {
     const auto today = consent::utcDate(clock_.now());
     v.period_start = today - std::chrono::days(10);
     v.period_end = today + std::chrono::days(10);
-    v.signed_on = v.period_start;
+    v.signed_on = v.period_start.day;
     if (status == consent::ConsentStatus::Revoked) v.revoked_on = today;
     v.resource_id = "consent-" + patient;
     ASSERT_TRUE(registry_.upsert(v));

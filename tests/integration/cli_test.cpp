@@ -316,7 +316,7 @@ TEST_F(Cli, ImportConvertsACsvExportAndIngestsEveryRow) {
                                   R"(/mappers/clinic-v1", "profiles_dir": ")" + repo + R"(/fhir-profiles",
               "csv_mappers_dir": ")" +
                                   repo + R"(/mappers"},
-  "clinics": [{"id": "c1", "identifier_system_base": "https://ids.c1.example.org/", "programs": [{"id": "hr", "part2": false}]}],
+  "clinics": [{"id": "c1", "time_zone": "America/New_York", "identifier_system_base": "https://ids.c1.example.org/", "programs": [{"id": "hr", "part2": false}]}],
   "partners": [],
   "privacy": {"master_key_file": ")" +
                                   writeKey("master.key") + R"("}
@@ -373,7 +373,7 @@ TEST_F(Cli, KeysRotateMovesTheDatabaseToTheNewMasterKey) {
                        repo + R"(/mappers/clinic-v1", "profiles_dir": ")" + repo + R"(/fhir-profiles",
               "csv_mappers_dir": ")" +
                        repo + R"(/mappers"},
-  "clinics": [{"id": "c1", "identifier_system_base": "https://ids.c1.example.org/", "programs": [{"id": "hr", "part2": false}]}],
+  "clinics": [{"id": "c1", "time_zone": "America/New_York", "identifier_system_base": "https://ids.c1.example.org/", "programs": [{"id": "hr", "part2": false}]}],
   "partners": [],
   "privacy": {"master_key_file": ")" +
                        key + R"("}
@@ -431,7 +431,7 @@ TEST_F(Cli, AuditVerifyReadOnlyLeavesTheDatabaseUntouchedAndReportsTheAnchorChec
   "mapping": {"format_dir": ")" + repo +
                                   R"(/mappers/clinic-v1", "profiles_dir": ")" + repo +
                                   R"(/fhir-profiles", "csv_mappers_dir": ")" + repo + R"(/mappers"},
-  "clinics": [{"id": "c1", "identifier_system_base": "https://ids.c1.example.org/", "programs": [{"id": "hr", "part2": false}]}],
+  "clinics": [{"id": "c1", "time_zone": "America/New_York", "identifier_system_base": "https://ids.c1.example.org/", "programs": [{"id": "hr", "part2": false}]}],
   "partners": [],
   "privacy": {"master_key_file": ")" +
                                   writeKey("master.key") + R"("},

@@ -75,8 +75,8 @@ class TlsGateway : public ::testing::Test {
     {"id": "admin", "sha256": "@ADMIN@", "roles": ["admin"]}]},
   "storage": {"sqlite_path": "@DIR@/gateway.db"},
   "mapping": {"format_dir": "@REPO@/mappers/clinic-v1", "profiles_dir": "@REPO@/fhir-profiles"},
-  "clinics": [{"id": "c1", "identifier_system_base": "https://ids.c1.example.org/", "programs": [{"id": "otp", "part2": true}]},
-              {"id": "c2", "identifier_system_base": "https://ids.c2.example.org/"}],
+  "clinics": [{"id": "c1", "time_zone": "America/New_York", "identifier_system_base": "https://ids.c1.example.org/", "programs": [{"id": "otp", "part2": true}]},
+              {"id": "c2", "time_zone": "America/New_York", "identifier_system_base": "https://ids.c2.example.org/"}],
   "partners": [],
   "privacy": {"master_key_file": "@DIR@/master.key"},
   "logging": {"level": "info"}

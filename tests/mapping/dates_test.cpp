@@ -4,7 +4,7 @@
 
 #include <initializer_list>
 
-#include "mapping/time_zone.hpp"
+#include "common/time_zone.hpp"
 
 namespace gw::mapping {
 namespace {

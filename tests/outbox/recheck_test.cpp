@@ -27,7 +27,7 @@ class RecheckTest : public ::testing::Test {
     const auto today = consent::utcDate(now_);
     v.period_start = today - std::chrono::days(5);
     v.period_end = today + std::chrono::days(5);
-    v.signed_on = v.period_start;
+    v.signed_on = v.period_start.day;
     if (status == consent::ConsentStatus::Revoked) v.revoked_on = today;
     v.resource_id = "consent-77";
     return v;

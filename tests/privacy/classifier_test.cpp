@@ -29,6 +29,7 @@ struct Expected {
 // program. A new golden case must be added here (the test fails until it is).
 const std::map<std::string, Expected>& expectations() {
   static const std::map<std::string, Expected> table = {
+      {"consent_revoked_at_instant", {"general"}},
       {"consent_revoked_representative", {"general"}},
       {"consent_spec_example", {"general"}},
       {"consent_tpo_sud", {"general"}},

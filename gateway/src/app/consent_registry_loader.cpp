@@ -1,8 +1,19 @@
 #include "app/consent_registry_loader.hpp"
 
+#include <map>
+
 #include "common/log.hpp"
 
 namespace gw::app {
+
+consent::ClinicZones clinicZones(const config::GatewayConfig& config) {
+  std::map<std::string, std::shared_ptr<const tz::TimeZone>, std::less<>> zones;
+  for (const auto& c : config.clinics) zones[c.id] = c.zone;
+  return [zones = std::move(zones)](std::string_view clinic) -> std::shared_ptr<const tz::TimeZone> {
+    auto it = zones.find(clinic);
+    return it == zones.end() ? nullptr : it->second;
+  };
+}
 
 Result<std::vector<consent::ConsentVersion>> loadConsentRegistry(store::Store& store, consent::ConsentRegistry& registry) {
   GW_TRY(auto stored, store.consents());

@@ -3,10 +3,15 @@
 // version, newest wins. An unreadable or refused row is logged and permits nothing.
 #include <vector>
 
+#include "config/gateway_config.hpp"
 #include "consent/consent_registry.hpp"
 #include "store/store.hpp"
 
 namespace gw::app {
+
+/// Each configured clinic's time zone (clinics[].time_zone, loaded by the config check); null for
+/// a clinic no longer configured, whose date-only consents the registry then refuses.
+consent::ClinicZones clinicZones(const config::GatewayConfig& config);
 
 /// Loads every stored consent version into `registry`; returns the versions stored but not yet
 /// reconciled (queued and held items not settled after them: a crash in between).

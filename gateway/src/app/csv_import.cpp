@@ -59,7 +59,7 @@ Result<ImportOutcome> importCsv(const config::GatewayConfig& config, std::string
   GW_TRY(auto record_key_secret, store->deploymentSecret("record-key"));
   // Decisions need the consents: the same registry the gateway would load. Consents imported
   // here are settled (queued and held items) by the gateway at its next start.
-  consent::ConsentRegistry registry;
+  consent::ConsentRegistry registry(clinicZones(config));
   GW_TRY(auto unreconciled, loadConsentRegistry(*store, registry));
   (void)unreconciled;
   SystemClock clock;

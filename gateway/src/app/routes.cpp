@@ -104,7 +104,11 @@ void consents(Runtime& runtime, Request& req, const http::Principal&, Respond re
       !logged) {
     return respond(http::errorResponse(logged.error()));
   }
-  respond(http::jsonResponse(200, consentsJson(patient.value(), stored.value())));
+  const auto zone_of = [&runtime](std::string_view clinic) {
+    const auto* c = runtime.config().findClinic(clinic);
+    return c == nullptr ? std::string() : c->time_zone;
+  };
+  respond(http::jsonResponse(200, consentsJson(patient.value(), stored.value(), zone_of)));
 }
 
 // The decision and disclosure log (compliance): filters, keyset paging, JSON or CSV.

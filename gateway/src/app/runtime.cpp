@@ -66,7 +66,8 @@ GoldenRun runGolden(const std::shared_ptr<const ingest::RuleSet>& rules, const c
 
 }  // namespace
 
-Runtime::Runtime(config::GatewayConfig config, const Clock& clock) : config_(std::move(config)), clock_(clock) {}
+Runtime::Runtime(config::GatewayConfig config, const Clock& clock)
+    : config_(std::move(config)), clock_(clock), registry_(clinicZones(config_)) {}
 
 Runtime::~Runtime() { stop(); }
 

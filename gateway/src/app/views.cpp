@@ -141,7 +141,8 @@ std::string recordStatusJson(const store::RecordStatus& st, std::string_view rec
 
 // A patient's consents with every version, newest version first within each consent (what a
 // compliance officer reviews: who may receive what, since when, and when it was revoked).
-std::string consentsJson(std::string_view patient_key, const std::vector<store::StoredConsent>& stored) {
+std::string consentsJson(std::string_view patient_key, const std::vector<store::StoredConsent>& stored,
+                         const std::function<std::string(std::string_view clinic)>& time_zone_of) {
   std::map<std::pair<std::string, std::string>, std::vector<const consent::ConsentRow*>> by_consent;
   std::map<std::pair<std::string, std::string>, std::string_view> consent_keys;
   for (const auto& c : stored) {
@@ -169,6 +170,11 @@ std::string consentsJson(std::string_view patient_key, const std::vector<store::
     writeString(w, rows.front()->partner_id);
     w.Key("current_version");
     w.Int64(rows.front()->version);
+    // The zone the consent's days are local days of (docs/privacy.md §5.6).
+    if (const std::string zone = time_zone_of ? time_zone_of(key.first) : std::string(); !zone.empty()) {
+      w.Key("time_zone");
+      writeString(w, zone);
+    }
     w.Key("versions");
     w.StartArray();
     for (const auto* r : rows) {
@@ -192,6 +198,13 @@ std::string consentsJson(std::string_view patient_key, const std::vector<store::
         w.Key("revoked_on");
         writeString(w, r->revoked_on);
       }
+      // How each bound is read: a day of the clinic's zone or an instant (stored in UTC).
+      const auto form = [](const std::string& text) { return text.size() == 10 ? "local-day" : "instant"; };
+      std::string bounds = std::string("start:") + form(r->period_start);
+      if (!r->period_end.empty()) bounds += std::string(",end:") + form(r->period_end);
+      if (!r->revoked_on.empty()) bounds += std::string(",revoked:") + form(r->revoked_on);
+      w.Key("bounds");
+      writeString(w, bounds);
       if (!r->signed_on.empty()) {
         w.Key("signed_on");
         writeString(w, r->signed_on);

@@ -2,6 +2,7 @@
 // The JSON the gateway's routes answer with, and the HTTP status of an ingest result: the one
 // place that turns domain results into what a client reads.
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,7 +31,9 @@ http::Response batchResponse(const ingest::BatchResult& result);
 std::string recordStatusJson(const store::RecordStatus& status, std::string_view record_key_secret);
 
 /// GET /v1/consents: a patient's consents with every version, newest first within each.
-std::string consentsJson(std::string_view patient_key, const std::vector<store::StoredConsent>& stored);
+/// `time_zone_of` names a clinic's configured zone (its consents' days are local days there).
+std::string consentsJson(std::string_view patient_key, const std::vector<store::StoredConsent>& stored,
+                         const std::function<std::string(std::string_view clinic)>& time_zone_of = {});
 
 /// POST /v1/admin/reload.
 std::string reloadSummaryJson(const ReloadSummary& summary);

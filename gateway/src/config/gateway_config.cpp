@@ -357,7 +357,7 @@ void readClinics(Reader& r, const rapidjson::Value& root, std::vector<Clinic>& c
       r.fail(p, "expected an object");
       continue;
     }
-    r.checkKeys(c, p, {"id", "name", "identifier_system_base", "programs"});
+    r.checkKeys(c, p, {"id", "name", "identifier_system_base", "programs", "time_zone"});
     Clinic clinic;
     r.string(c, p, "id", clinic.id, true, 64);
     if (!clinic.id.empty() && !isSimpleId(clinic.id)) {
@@ -368,6 +368,23 @@ void readClinics(Reader& r, const rapidjson::Value& root, std::vector<Clinic>& c
     const auto& base = clinic.identifier_system_base;
     if (!base.empty() && !(base.rfind("https://", 0) == 0 || base.rfind("http://", 0) == 0 || base.rfind("urn:", 0) == 0)) {
       r.fail(p + "/identifier_system_base", "expected an absolute URI (https://..., http://... or urn:...)");
+    }
+    // Required for every clinic: its consents' date-only bounds are its local days, and a clinic
+    // without consents discloses nothing, so every working clinic needs one (docs/privacy.md §5.6).
+    r.string(c, p, "time_zone", clinic.time_zone, true, 128);
+    if (!clinic.time_zone.empty()) {
+      auto zone = clinic.time_zone.front() == '+' || clinic.time_zone.front() == '-'
+                      ? Result<std::shared_ptr<const tz::TimeZone>>(
+                            makeError(ErrorCode::Config, "a fixed offset does not follow daylight saving time", "",
+                                      "use the clinic's IANA zone name, e.g. America/New_York"))
+                      : tz::TimeZone::load(clinic.time_zone);
+      if (zone) {
+        clinic.zone = std::move(zone).value();
+      } else {
+        r.fail(p + "/time_zone",
+               "'" + clinic.time_zone + "' is not a time zone this gateway can read: " + zone.error().message,
+               zone.error().hint + " (the zone in which the clinic's consent dates are local days)");
+      }
     }
     if (const auto* programs = r.array(c, p, "programs", false)) {
       for (rapidjson::SizeType k = 0; k < programs->Size(); ++k) {
@@ -750,6 +767,7 @@ std::string redactedJson(const GatewayConfig& c) {
     str("id", cl.id);
     if (!cl.name.empty()) str("name", cl.name);
     str("identifier_system_base", cl.identifier_system_base);
+    str("time_zone", cl.time_zone);
     w.Key("programs");
     w.StartArray();
     for (const auto& p : cl.programs) {

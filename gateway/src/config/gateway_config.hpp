@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "common/crypto.hpp"
 #include "common/error.hpp"
 #include "common/log.hpp"
+#include "common/time_zone.hpp"
 
 namespace gw::config {
 
@@ -78,6 +80,9 @@ struct Clinic {
   std::string name;
   std::string identifier_system_base;  // prefix of business identifier systems, e.g. https://ids.c1.example/
   std::vector<Program> programs;
+  /// IANA name (required): consents' date-only bounds are this zone's local days. Loaded at start.
+  std::string time_zone;
+  std::shared_ptr<const tz::TimeZone> zone;
 };
 
 struct Storage {

@@ -46,6 +46,28 @@ class Checker {
     return d;
   }
 
+  /// The member as a bound: a YYYY-MM-DD day (the clinic's local day) or, when `date_time_ok`,
+  /// an RFC 3339 date-time with an offset (an instant).
+  std::optional<Bound> bound(const rapidjson::Value& object, std::string_view key, const std::string& path, bool required,
+                             std::string_view missing_hint, bool date_time_ok = true) {
+    const rapidjson::Value* v = json::find(object, key);
+    if (v == nullptr) {
+      if (required) add(path, "is missing", std::string(missing_hint));
+      return std::nullopt;
+    }
+    const std::string_view text = v->IsString() ? json::view(*v) : std::string_view();
+    auto b = text.size() == 10 ? parseBound(text) : (date_time_ok && !text.empty() ? parseBound(text) : std::nullopt);
+    if (!b) {
+      add(path,
+          date_time_ok ? "is neither a real calendar date (YYYY-MM-DD) nor an RFC 3339 date-time with an offset"
+                       : "is not a real calendar date in the form YYYY-MM-DD",
+          date_time_ok
+              ? "send a day, e.g. 2026-11-20 (the clinic's local day), or an instant, e.g. 2026-11-20T14:05:00-05:00"
+              : "send the date as YYYY-MM-DD, e.g. 2026-11-20");
+    }
+    return b;
+  }
+
  private:
   std::vector<FieldError>& out_;
 };
@@ -117,16 +139,16 @@ std::vector<FieldError> checkValidity(const rapidjson::Value& record) {
     }
   }
 
-  std::optional<Date> start;
-  std::optional<Date> end;
+  std::optional<Bound> start;
+  std::optional<Bound> end;
   const rapidjson::Value* effective = json::find(c, "effective");
   if (effective == nullptr) {
     check.add("consent.effective", "is missing", "send the period the consent is in force: {\"start\": \"YYYY-MM-DD\"}");
   } else if (!effective->IsObject()) {
     check.add("consent.effective", "must be an object", "send {\"start\": \"YYYY-MM-DD\", \"end\": \"YYYY-MM-DD\"}");
   } else {
-    start = check.date(*effective, "start", "consent.effective.start", true, "send the first day the consent is in force");
-    end = check.date(*effective, "end", "consent.effective.end", false, {});
+    start = check.bound(*effective, "start", "consent.effective.start", true, "send the first day the consent is in force");
+    end = check.bound(*effective, "end", "consent.effective.end", false, {});
   }
   check.string(c, "expires_on_event", "consent.expires_on_event", false,
                "describe the event that ends the consent, or leave the field out");
@@ -136,7 +158,9 @@ std::vector<FieldError> checkValidity(const rapidjson::Value& record) {
               "send the last day the consent is in force as consent.effective.end, or the event that ends it as "
               "consent.expires_on_event");
   }
-  if (start && end && *end < *start) {
+  // Mixed forms (a day and an instant) are compared once placed in the clinic's zone (registry).
+  if (start && end && start->dateOnly() == end->dateOnly() &&
+      (start->dateOnly() ? end->day < start->day : *end->at_ms < *start->at_ms)) {
     check.add("consent.effective.end", "is before consent.effective.start",
               "correct the period: the end must not precede the start");
   }
@@ -156,15 +180,28 @@ std::vector<FieldError> checkValidity(const rapidjson::Value& record) {
   } else if (!status->IsString() || !(st = parseStatus(json::view(*status)))) {
     check.add("consent.status", "is not a known status", "send 'active' or 'revoked'");
   }
-  if (st == ConsentStatus::Revoked) {
-    check.date(c, "revoked_on", "consent.revoked_on", true, "send the day the consent was revoked",
-               " (a revoked consent must say when it was revoked)");
-  } else if (json::find(c, "revoked_on") != nullptr) {
-    check.date(c, "revoked_on", "consent.revoked_on", false, {});
-    if (st == ConsentStatus::Active) {
-      check.add("consent.revoked_on", "is set on an active consent",
-                "if the consent was revoked send status 'revoked'; otherwise remove revoked_on");
+  // The revocation: revoked_on (a day: from the start of that local day) or revoked_at (an
+  // instant), one of them, on a revoked consent only.
+  const bool has_on = json::find(c, "revoked_on") != nullptr;
+  const bool has_at = json::find(c, "revoked_at") != nullptr;
+  if (has_on) check.bound(c, "revoked_on", "consent.revoked_on", false, {}, false);
+  if (has_at) {
+    const auto* at = json::find(c, "revoked_at");
+    if (!at->IsString() || json::view(*at).size() == 10 || !parseRfc3339Millis(json::view(*at))) {
+      check.add("consent.revoked_at", "is not an RFC 3339 date-time with an offset",
+                "send the instant of the revocation, e.g. 2026-11-20T14:05:00-05:00, or the day as consent.revoked_on");
     }
+  }
+  if (has_on && has_at) {
+    check.add("consent.revoked_at", "is sent together with consent.revoked_on",
+              "send one of them: revoked_at for the instant, revoked_on for the day");
+  }
+  if (st == ConsentStatus::Revoked && !has_on && !has_at) {
+    check.add("consent.revoked_on", "is missing (a revoked consent must say when it was revoked)",
+              "send the day the consent was revoked as consent.revoked_on, or the instant as consent.revoked_at");
+  } else if (st == ConsentStatus::Active && (has_on || has_at)) {
+    check.add(has_on ? "consent.revoked_on" : "consent.revoked_at", "is set on an active consent",
+              "if the consent was revoked send status 'revoked'; otherwise remove the revocation date");
   }
   return errors;
 }
@@ -193,9 +230,10 @@ ConsentReading readConsentRecord(const rapidjson::Value& record) {
   v.status = *parseStatus(json::getString(c, "status"));
   for (const auto& p : c["purposes"].GetArray()) v.purposes.add(*parsePurpose(json::view(p)));
   for (const auto& k : c["categories"].GetArray()) v.classes.add(*privacy::parseClass(json::view(k)));
-  v.period_start = *parseDate(json::getString(effective, "start"));
-  v.period_end = parseDate(json::getString(effective, "end"));
-  v.revoked_on = parseDate(json::getString(c, "revoked_on"));
+  v.period_start = *parseBound(json::getString(effective, "start"));
+  v.period_end = parseBound(json::getString(effective, "end"));
+  v.revoked_on = c.HasMember("revoked_at") ? parseBound(json::getString(c, "revoked_at"))
+                                           : parseBound(json::getString(c, "revoked_on"));
   v.signed_on = parseDate(json::getString(c, "signed_on"));
   v.recorded_at = *recorded_at;
   out.version = std::move(v);

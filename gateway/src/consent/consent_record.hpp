@@ -21,9 +21,10 @@ struct FieldError {
 /// Every problem of the record's `consent` object, in field order; empty when valid.
 /// All consents: id, recipient, at least one purpose, at least one category, effective.start and
 /// status must be present; codes must be known (purposes TREAT/HPAYMT/HOPERAT, categories
-/// general/sud/mh, status active/revoked); dates must be real YYYY-MM-DD days; effective.start
-/// must not be after effective.end; a revoked consent needs revoked_on, and an active one must not
-/// carry revoked_on (ambiguous: fix the status or remove the date).
+/// general/sud/mh, status active/revoked); effective.start and .end are real YYYY-MM-DD days (the
+/// clinic's local days) or RFC 3339 date-times with an offset (instants); start must not be after
+/// end; a revoked consent needs revoked_on (a day) or revoked_at (a date-time), not both, and an
+/// active one must carry neither (ambiguous: fix the status or remove the date).
 /// A consent that includes sud (42 CFR 2.31) must also carry signed_on and an end
 /// (effective.end or expires_on_event).
 std::vector<FieldError> checkValidity(const rapidjson::Value& record);

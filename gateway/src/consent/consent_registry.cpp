@@ -43,19 +43,24 @@ Reason reasonOf(std::uint8_t mask) {
 std::uint64_t hashOf(std::string_view s) { return std::hash<std::string_view>{}(s); }
 
 // The decision facts of one current consent version, copied out of it so that a decision reads
-// one small array and touches the version only to hand it out: dates as day numbers, the partner
-// as a hash and a copy (partner ids are short, so the copy sits in the slot and comparing it reads
-// no other memory).
+// one small array and touches the version only to hand it out: bounds as instants (Unix ms), the
+// partner as a hash and a copy (partner ids are short, so the copy sits in the slot and comparing
+// it reads no other memory).
+constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
+constexpr std::int64_t kAlways = std::numeric_limits<std::int64_t>::min();
+
 struct Slot {
   std::uint64_t partner_hash = 0;
   std::string partner;
-  std::int32_t start = 0;
-  std::int32_t end = 0;        // inclusive; max() when open-ended
-  std::int32_t signed_on = 0;  // min() when absent
+  std::int64_t start_ms = 0;          // first instant in force
+  std::int64_t end_ms = kNever;       // first instant no longer in force
+  std::int64_t revoked_ms = kAlways;  // the revocation takes effect from here; kNever = not revoked
+  std::int32_t signed_on = 0;         // min() when absent
   std::uint8_t purposes = 0;
   std::uint8_t classes = 0;
-  bool revoked = true;
+  std::string_view start_form, end_form, revoked_form;  // "start:local-day", ... (static text)
   std::shared_ptr<const ConsentVersion> consent;
+  std::shared_ptr<const tz::TimeZone> zone;
 };
 
 // General means "nothing sensitive": a set with sud or mh does not also need a general consent.
@@ -68,19 +73,47 @@ privacy::ClassSet withoutImpliedGeneral(privacy::ClassSet s) {
 // Days since 1970-01-01; parseDate keeps years within 1..9999, far inside int32.
 std::int32_t dayNumber(Date d) { return static_cast<std::int32_t>(d.time_since_epoch().count()); }
 
-Slot makeSlot(std::shared_ptr<const ConsentVersion> c) {
+// The first instant (Unix ms) of a local day.
+std::int64_t dayStartMs(const tz::TimeZone& zone, Date d) {
+  return zone.startOfLocalDay(d.time_since_epoch().count()) * 1000;
+}
+
+bool needsZone(const ConsentVersion& c) {
+  return c.period_start.dateOnly() || (c.period_end && c.period_end->dateOnly()) ||
+         (c.revoked_on && c.revoked_on->dateOnly());
+}
+
+// Places the consent's bounds in time; `zone` may be null only when every bound is an instant.
+Slot makeSlot(std::shared_ptr<const ConsentVersion> c, std::shared_ptr<const tz::TimeZone> zone) {
   Slot s;
   s.partner_hash = hashOf(c->partner_id);
   s.partner = c->partner_id;
-  s.start = dayNumber(c->period_start);
-  s.end = c->period_end ? dayNumber(*c->period_end) : std::numeric_limits<std::int32_t>::max();
+  const auto& start = c->period_start;
+  s.start_ms = start.dateOnly() ? dayStartMs(*zone, start.day) : *start.at_ms;
+  s.start_form = start.dateOnly() ? "start:local-day" : "start:instant";
+  if (c->period_end) {
+    const auto& end = *c->period_end;
+    // Inclusive either way: a day to its last instant, a date-time to that very instant.
+    s.end_ms = end.dateOnly() ? dayStartMs(*zone, end.day + std::chrono::days(1)) : *end.at_ms + 1;
+    s.end_form = end.dateOnly() ? "end:local-day" : "end:instant";
+  }
+  if (c->status == ConsentStatus::Active && !c->revoked_on) {
+    s.revoked_ms = kNever;
+  } else if (c->status == ConsentStatus::Revoked && c->revoked_on) {
+    // From the start of the named local day, or the instant; a future one is a scheduled end.
+    const auto& r = *c->revoked_on;
+    s.revoked_ms = r.dateOnly() ? dayStartMs(*zone, r.day) : *r.at_ms;
+    s.revoked_form = r.dateOnly() ? "revoked:local-day" : "revoked:instant";
+  } else {
+    // Revoked without a date (a tombstone), or active with a revocation date: contradictions deny.
+    s.revoked_ms = kAlways;
+    s.revoked_form = "revoked:status";
+  }
   s.signed_on = c->signed_on ? dayNumber(*c->signed_on) : std::numeric_limits<std::int32_t>::min();
   s.purposes = c->purposes.bits();
   s.classes = c->classes.bits();
-  // A revocation takes effect when it is recorded, whatever day it names; a revoked_on on a row
-  // marked active is contradictory, and contradictions deny.
-  s.revoked = c->status != ConsentStatus::Active || c->revoked_on.has_value();
   s.consent = std::move(c);
+  s.zone = std::move(zone);
   return s;
 }
 
@@ -153,6 +186,9 @@ Error refusal(const ConsentVersion& v, std::string why, std::string hint) {
 }  // namespace
 
 struct ConsentRegistry::State {
+  explicit State(ClinicZones z) : zones(std::move(z)) {}
+
+  ClinicZones zones;
   std::array<Shard, kShards> shards;
   std::mutex write_mutex;  // one writer at a time; readers never take it
   mutable std::shared_mutex keys_mutex;
@@ -174,8 +210,7 @@ struct ConsentRegistry::State {
     if (slots.empty()) shard.patients.erase(it);
   }
 
-  static void insertSlot(Shard& shard, std::shared_ptr<const ConsentVersion> c) {
-    Slot slot = makeSlot(std::move(c));
+  static void insertSlot(Shard& shard, Slot slot) {
     const std::string& key = slot.consent->patient_key;
     const std::uint64_t hash = hashOf(key);
     auto it = shard.find(hash, key);
@@ -184,15 +219,31 @@ struct ConsentRegistry::State {
     slots.insert(std::upper_bound(slots.begin(), slots.end(), slot, slotBefore), std::move(slot));
   }
 
+  // Why the version's bounds cannot be placed in time, or empty: a date-only bound needs the
+  // clinic's zone, and the placed period must not end before it starts.
+  std::string timeProblem(const ConsentVersion& v, std::shared_ptr<const tz::TimeZone>& zone) const {
+    zone = zones(v.clinic);
+    if (zone == nullptr && needsZone(v)) {
+      return "clinic '" + v.clinic + "' has no time zone, and the consent's date-only bounds are local days";
+    }
+    if (v.period_end) {
+      const Slot placed = makeSlot(std::make_shared<const ConsentVersion>(v), zone);
+      if (placed.end_ms <= placed.start_ms) return "the period ends before it starts";
+    }
+    return {};
+  }
+
   // Swaps `previous` for `next` in the index (either may be null). Same patient: one exclusive
   // lock, so a reader sees the old version or the new one, never neither.
-  void replace(const std::shared_ptr<const ConsentVersion>& previous, std::shared_ptr<const ConsentVersion> next) {
+  void replace(const std::shared_ptr<const ConsentVersion>& previous, std::shared_ptr<const ConsentVersion> next,
+               std::shared_ptr<const tz::TimeZone> zone = nullptr) {
     Shard* from = previous ? &shardFor(previous->patient_key) : nullptr;
     Shard* to = next ? &shardFor(next->patient_key) : nullptr;
     if (from != nullptr && from == to) {
+      Slot slot = makeSlot(std::move(next), std::move(zone));
       std::unique_lock lock(from->mutex);
       eraseSlot(*from, previous.get());
-      insertSlot(*to, std::move(next));
+      insertSlot(*to, std::move(slot));
       return;
     }
     // Different patients: remove first, so a reader may briefly see neither (a deny), never both.
@@ -201,8 +252,9 @@ struct ConsentRegistry::State {
       eraseSlot(*from, previous.get());
     }
     if (to != nullptr) {
+      Slot slot = makeSlot(std::move(next), std::move(zone));
       std::unique_lock lock(to->mutex);
-      insertSlot(*to, std::move(next));
+      insertSlot(*to, std::move(slot));
     }
   }
 
@@ -228,7 +280,10 @@ struct ConsentRegistry::State {
       it = keys.emplace(key, KeyEntry{}).first;
     }
     KeyEntry& e = it->second;
-    if (const std::string problem = rowProblem(v); !problem.empty()) {
+    std::shared_ptr<const tz::TimeZone> zone;
+    std::string problem = rowProblem(v);
+    if (problem.empty()) problem = timeProblem(v, zone);
+    if (!problem.empty()) {
       // Withdraw the older version: this one was meant to replace it, perhaps to revoke it.
       auto previous = e.current;
       replace(previous, nullptr);
@@ -239,7 +294,7 @@ struct ConsentRegistry::State {
         --current_count;
       }
       return refusal(v, problem + "; the consent permits nothing until a sound newer version arrives",
-                     "re-send the consent record with the field corrected");
+                     "re-send the consent record with the field corrected (or give the clinic a time_zone)");
     }
     if (v.status == ConsentStatus::Active && e.revoked_once) {
       return refusal(v, "an earlier version was revoked, and a revoked consent cannot become active again",
@@ -247,7 +302,7 @@ struct ConsentRegistry::State {
     }
     auto next = std::make_shared<const ConsentVersion>(std::move(v));
     auto previous = e.current;
-    replace(previous, next);
+    replace(previous, next, std::move(zone));
     {
       std::unique_lock lock(keys_mutex);
       if (!previous) ++current_count;
@@ -263,12 +318,26 @@ struct ConsentRegistry::State {
   }
 };
 
-ConsentRegistry::ConsentRegistry() : state_(std::make_unique<State>()) {}
+namespace {
+ClinicZones utcEverywhere() {
+  auto utc = tz::TimeZone::fixed("UTC", 0);
+  return [utc](std::string_view) { return utc; };
+}
+}  // namespace
+
+ConsentRegistry::ConsentRegistry() : ConsentRegistry(utcEverywhere()) {}
+ConsentRegistry::ConsentRegistry(ClinicZones zones) : state_(std::make_unique<State>(std::move(zones))) {}
 ConsentRegistry::~ConsentRegistry() = default;
 
 Status ConsentRegistry::admissible(const ConsentVersion& v) const {
   if (const std::string problem = rowProblem(v); !problem.empty()) {
     return refusal(v, problem, "correct the consent record and send it again");
+  }
+  std::shared_ptr<const tz::TimeZone> zone;
+  if (const std::string problem = state_->timeProblem(v, zone); !problem.empty()) {
+    return refusal(v, problem,
+                   zone == nullptr ? "set clinics[].time_zone for clinic '" + v.clinic + "' in the gateway configuration"
+                                   : "correct the consent record and send it again");
   }
   std::shared_lock lock(state_->keys_mutex);
   const KeyEntry* e = state_->entry(v.clinic, v.consent_id);
@@ -294,7 +363,7 @@ std::vector<Error> ConsentRegistry::load(std::vector<ConsentVersion> rows) {
   std::sort(rows.begin(), rows.end(), [](const ConsentVersion& a, const ConsentVersion& b) {
     return std::tie(a.clinic, a.consent_id, a.version) < std::tie(b.clinic, b.consent_id, b.version);
   });
-  auto fresh = std::make_unique<State>();
+  auto fresh = std::make_unique<State>(state_->zones);
   std::vector<Error> errors;
   for (auto& row : rows) {
     auto r = fresh->apply(std::move(row));
@@ -361,7 +430,7 @@ Decision ConsentRegistry::State::decide(const DecisionRequest& r) const {
   const bool union_labels = r.classes.has(privacy::DataClass::General) && r.classes.sensitive();
   const auto label = [union_labels](ClassSet kept) { return union_labels ? kept : withoutImpliedGeneral(kept); };
 
-  const std::int64_t day = r.date.time_since_epoch().count();
+  const std::int64_t at = toUnixMillis(r.at);
   const auto wanted_purpose = static_cast<std::uint8_t>(*purpose);
   const std::uint8_t wanted_classes = r.classes.bits();
   const std::uint64_t partner_hash = hashOf(r.partner_id);
@@ -380,9 +449,9 @@ Decision ConsentRegistry::State::decide(const DecisionRequest& r) const {
   for (const Slot& s : patient->slots) {
     if (s.partner_hash != partner_hash || s.partner != r.partner_id) continue;
     std::uint8_t mask = 0;
-    if (s.revoked) mask |= kRevoked;
-    if (day > s.end) mask |= kExpired;
-    if (day < s.start) mask |= kNotYetValid;
+    if (at >= s.revoked_ms) mask |= kRevoked;
+    if (at >= s.end_ms) mask |= kExpired;
+    if (at < s.start_ms) mask |= kNotYetValid;
     if ((s.purposes & wanted_purpose) == 0) mask |= kPurpose;
     if ((wanted_classes & ~s.classes) != 0) mask |= kClass;
 
@@ -392,6 +461,7 @@ Decision ConsentRegistry::State::decide(const DecisionRequest& r) const {
       d.reason = Reason::None;
       d.disclosed = r.classes;
       d.consent = s.consent;
+      d.zone = s.zone;
       return d;
     }
     if (mask == kClass && !acts.empty() && (redact == nullptr || redact_removed > 1)) {
@@ -440,6 +510,7 @@ Decision ConsentRegistry::State::decide(const DecisionRequest& r) const {
     }
     d.disclosed = label(kept);
     d.consent = redact->consent;
+    d.zone = redact->zone;
     return d;
   }
   if (closest == nullptr) return deny(Reason::NoConsent);
@@ -447,6 +518,13 @@ Decision ConsentRegistry::State::decide(const DecisionRequest& r) const {
   if (d.reason == Reason::ClassNotCovered)
     d.missing = ClassSet(static_cast<std::uint8_t>(wanted_classes & ~closest->classes));
   d.consent = closest->consent;
+  d.zone = closest->zone;
+  switch (d.reason) {
+    case Reason::Revoked: d.time_bound = closest->revoked_form; break;
+    case Reason::Expired: d.time_bound = closest->end_form; break;
+    case Reason::NotYetValid: d.time_bound = closest->start_form; break;
+    default: break;
+  }
   return d;
 }
 

@@ -9,7 +9,12 @@
 // copy-on-write snapshot would make every write O(all consents), too slow for a batch of consent
 // records against 50,000 loaded.) Writers are serialised among themselves. A decision hashes the
 // patient key once, scans that patient's few consents (compact copies of the decision facts,
-// dates as day numbers) and allocates nothing, except a redaction's list of removed activities.
+// bounds as instants) and allocates nothing, except a redaction's list of removed activities.
+//
+// Time (docs/privacy.md §5.6): a consent's date-only bounds are placed in its clinic's time zone
+// once, when the version enters the registry: a start at the start of that local day, an end at
+// the start of the next one (inclusive end), a date-only revocation at the start of its day.
+// Date-time bounds are instants already. A decision then compares its instant with three numbers.
 //
 // Versions: each (clinic, consent_id) keeps only its newest version for decisions. A version at or
 // below the newest known is ignored (a replay cannot bring back an older state). Revocation is
@@ -18,6 +23,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -28,9 +34,15 @@
 
 namespace gw::consent {
 
+/// The time zone of a clinic (config clinics[].time_zone); null for a clinic not configured.
+using ClinicZones = std::function<std::shared_ptr<const tz::TimeZone>(std::string_view clinic)>;
+
 class ConsentRegistry {
  public:
+  /// Every clinic's local day is the UTC day (tests and tools).
   ConsentRegistry();
+  /// A consent with a date-only bound whose clinic has no zone is refused (default deny).
+  explicit ConsentRegistry(ClinicZones zones);
   ~ConsentRegistry();
   ConsentRegistry(const ConsentRegistry&) = delete;
   ConsentRegistry& operator=(const ConsentRegistry&) = delete;
@@ -45,8 +57,9 @@ class ConsentRegistry {
     bool revoked = false;
   };
 
-  /// Whether `v` can be recorded (call before persisting it): a sound row (see rowProblem) that
-  /// does not reactivate a revoked consent. A stale version is admissible (upsert ignores it).
+  /// Whether `v` can be recorded (call before persisting it): a sound row (see rowProblem) whose
+  /// date-only bounds have a clinic time zone, and that does not reactivate a revoked consent. A stale version is admissible
+  /// (upsert ignores it).
   Status admissible(const ConsentVersion& v) const;
 
   /// Records `v` if it is newer than what is known. Errors: an unsound row (the consent's older

@@ -8,6 +8,7 @@ namespace gw::consent {
 namespace {
 
 std::string optionalDate(const std::optional<Date>& d) { return d ? formatDate(*d) : std::string(); }
+std::string optionalBound(const std::optional<Bound>& b) { return b ? formatBound(*b) : std::string(); }
 
 Error columnError(std::string_view column, std::string_view expected) {
   return makeError(ErrorCode::Storage, "consents." + std::string(column) + " is not " + std::string(expected),
@@ -22,7 +23,53 @@ Result<std::optional<Date>> optionalColumnDate(std::string_view column, const st
   return std::optional<Date>(*d);
 }
 
+Result<std::optional<Bound>> optionalColumnBound(std::string_view column, const std::string& text) {
+  if (text.empty()) return std::optional<Bound>();
+  auto b = parseBound(text);
+  if (!b) return columnError(column, "a YYYY-MM-DD date, an RFC 3339 date-time or empty");
+  return std::optional<Bound>(*b);
+}
+
 }  // namespace
+
+std::string formatBound(const Bound& b) {
+  if (b.dateOnly()) return formatDate(b.day);
+  const std::int64_t ms = *b.at_ms;
+  const std::int64_t days = ms >= 0 ? ms / 86'400'000 : -((-ms + 86'399'999) / 86'400'000);
+  const std::int64_t rest = ms - days * 86'400'000;
+  const std::string date = formatDate(Date(std::chrono::days(days)));
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%sT%02d:%02d:%02d.%03dZ", date.c_str(), static_cast<int>(rest / 3'600'000),
+                static_cast<int>(rest / 60'000 % 60), static_cast<int>(rest / 1000 % 60), static_cast<int>(rest % 1000));
+  return buf;
+}
+
+std::optional<Bound> parseBound(std::string_view text) {
+  if (text.size() == 10) {
+    auto d = parseDate(text);
+    if (!d) return std::nullopt;
+    return Bound(*d);
+  }
+  auto ms = parseRfc3339Millis(text);
+  if (!ms) return std::nullopt;
+  return Bound::instant(*ms);
+}
+
+std::string_view boundForm(const Bound& b) { return b.dateOnly() ? "local-day" : "instant"; }
+
+std::string boundForms(const ConsentVersion& v) {
+  std::string out = "start:";
+  out += boundForm(v.period_start);
+  if (v.period_end) {
+    out += ",end:";
+    out += boundForm(*v.period_end);
+  }
+  if (v.revoked_on) {
+    out += ",revoked:";
+    out += boundForm(*v.revoked_on);
+  }
+  return out;
+}
 
 std::optional<Date> parseDate(std::string_view text) {
   const auto date = text.size() == 10 ? dates::readCalendarDate(text) : std::nullopt;
@@ -103,9 +150,9 @@ ConsentRow toRow(const ConsentVersion& v) {
   r.status = std::string(statusName(v.status));
   r.purposes = purposeSetName(v.purposes);
   r.classes = privacy::classSetName(v.classes);
-  r.period_start = formatDate(v.period_start);
-  r.period_end = optionalDate(v.period_end);
-  r.revoked_on = optionalDate(v.revoked_on);
+  r.period_start = formatBound(v.period_start);
+  r.period_end = optionalBound(v.period_end);
+  r.revoked_on = optionalBound(v.revoked_on);
   r.signed_on = optionalDate(v.signed_on);
   r.resource_id = v.resource_id;
   r.recorded_at = v.recorded_at;
@@ -128,11 +175,11 @@ Result<ConsentVersion> fromRow(const ConsentRow& row) {
   auto classes = privacy::parseClassSet(row.classes);
   if (!classes) return columnError("classes", "a comma-separated list of general, sud, mh");
   v.classes = *classes;
-  auto start = parseDate(row.period_start);
-  if (!start) return columnError("period_start", "a YYYY-MM-DD date");
+  auto start = parseBound(row.period_start);
+  if (!start) return columnError("period_start", "a YYYY-MM-DD date or an RFC 3339 date-time");
   v.period_start = *start;
-  GW_TRY(v.period_end, optionalColumnDate("period_end", row.period_end));
-  GW_TRY(v.revoked_on, optionalColumnDate("revoked_on", row.revoked_on));
+  GW_TRY(v.period_end, optionalColumnBound("period_end", row.period_end));
+  GW_TRY(v.revoked_on, optionalColumnBound("revoked_on", row.revoked_on));
   GW_TRY(v.signed_on, optionalColumnDate("signed_on", row.signed_on));
   v.resource_id = row.resource_id;
   v.recorded_at = row.recorded_at;
@@ -147,7 +194,10 @@ std::string rowProblem(const ConsentVersion& v) {
   if (v.partner_id.empty()) return "the recipient partner is empty";
   if (v.purposes.empty()) return "no purpose is listed";
   if (v.classes.empty()) return "no category is listed";
-  if (v.period_end && *v.period_end < v.period_start) return "the period ends before it starts";
+  if (v.period_end && v.period_end->dateOnly() == v.period_start.dateOnly() &&
+      (v.period_start.dateOnly() ? v.period_end->day < v.period_start.day : *v.period_end->at_ms < *v.period_start.at_ms)) {
+    return "the period ends before it starts";
+  }
   return {};
 }
 

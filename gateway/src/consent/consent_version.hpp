@@ -15,8 +15,33 @@
 
 namespace gw::consent {
 
-/// A calendar day. Consent periods are whole days; an end date is inclusive.
+/// A calendar day. A date-only consent bound names a day of the clinic's time zone; an end date
+/// is inclusive.
 using Date = std::chrono::sys_days;
+
+/// A consent's start, end or revocation as the record gives it (docs/privacy.md §5.6): a
+/// date-only day, read as the clinic's local day, or a date-time, which is an instant.
+struct Bound {
+  Date day{};                         // the date-only form; unused when at_ms is set
+  std::optional<std::int64_t> at_ms;  // the date-time form: Unix milliseconds
+
+  Bound() = default;
+  Bound(Date d) : day(d) {}  // NOLINT: implicit on purpose (most bounds are days)
+  static Bound instant(std::int64_t unix_ms) {
+    Bound b;
+    b.at_ms = unix_ms;
+    return b;
+  }
+  bool dateOnly() const { return !at_ms.has_value(); }
+  friend bool operator==(const Bound&, const Bound&) = default;
+};
+
+/// "YYYY-MM-DD" for a day; RFC 3339 in UTC with milliseconds for an instant
+/// ("2026-11-20T14:05:00.000Z"). parseBound reads either (a date-time in any offset).
+std::string formatBound(const Bound& b);
+std::optional<Bound> parseBound(std::string_view text);
+/// "local-day" or "instant": how a bound is read.
+std::string_view boundForm(const Bound& b);
 
 /// YYYY-MM-DD naming a real day (years 0001-9999, leap years honoured); nullopt otherwise.
 std::optional<Date> parseDate(std::string_view text);
@@ -70,9 +95,11 @@ struct ConsentVersion {
   ConsentStatus status = ConsentStatus::Revoked;  // default deny: an unset row permits nothing
   PurposeSet purposes;
   privacy::ClassSet classes;  // consent.categories
-  Date period_start{};
-  std::optional<Date> period_end;  // inclusive; none = open-ended (ends on an event or revocation)
-  std::optional<Date> revoked_on;
+  Bound period_start{};
+  std::optional<Bound> period_end;  // a day is inclusive; none = open-ended (ends on an event or revocation)
+  /// When the revocation takes effect: the record's revoked_on (a day: from the start of that
+  /// local day) or revoked_at (an instant). A future one is a scheduled end.
+  std::optional<Bound> revoked_on;
   std::optional<Date> signed_on;
   std::string resource_id;       // the FHIR Consent resource's id (sent with Part 2 disclosures)
   std::int64_t recorded_at = 0;  // record.recorded_at, Unix milliseconds
@@ -89,7 +116,12 @@ ConsentRow toRow(const ConsentVersion& v);
 Result<ConsentVersion> fromRow(const ConsentRow& row);
 
 /// Problems a registry row must not have whatever its origin (record, database): empty keys,
-/// version < 1, no purpose, no class, end before start. Empty when sound.
+/// version < 1, no purpose, no class, end before start (when both bounds have the same form; the
+/// registry checks mixed forms once it has placed them in the clinic's zone). Empty when sound.
 std::string rowProblem(const ConsentVersion& v);
+
+/// How each of the consent's time bounds is read, for the decision log and the consents answer:
+/// "start:local-day,end:local-day,revoked:instant" (absent bounds left out).
+std::string boundForms(const ConsentVersion& v);
 
 }  // namespace gw::consent

@@ -1,5 +1,5 @@
 #pragma once
-// A consent decision for one resource, partner, purpose and day (docs/privacy.md §5).
+// A consent decision for one resource, partner, purpose and instant (docs/privacy.md §5).
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/clock.hpp"
+#include "common/time_zone.hpp"
 #include "consent/consent_version.hpp"
 #include "privacy/data_class.hpp"
 
@@ -17,7 +19,10 @@ struct DecisionRequest {
   std::string_view patient_key;
   std::string_view partner_id;
   std::string_view purpose;  // "TREAT", "HPAYMT" or "HOPERAT"; anything else is denied
-  Date date{};               // the day of disclosure; inside a period means start <= date <= end
+  /// When the decision is taken (queueing, each send attempt), never the record's date. Inside a
+  /// consent: from the start bound on, before the end (a date-only end: before the next local
+  /// day starts), before the revocation takes effect.
+  SystemTime at{};
   /// Every class of the resource as labelled (a CarePlan's include its activities'). Empty =
   /// unclassified: always denied.
   privacy::ClassSet classes;
@@ -34,9 +39,9 @@ enum class Outcome : std::uint8_t { Permit, Redact, Deny };
 enum class Reason : std::uint8_t {
   None,               // permit
   NoConsent,          // no consent of this patient names the partner
-  Expired,            // the day is after the consent's end
-  NotYetValid,        // the day is before the consent's start
-  Revoked,            // the consent was revoked
+  Expired,            // the instant is past the consent's end
+  NotYetValid,        // the instant is before the consent's start
+  Revoked,            // the consent's revocation has taken effect
   PurposeNotCovered,  // the consent does not list the purpose
   ClassNotCovered,    // a class of the resource is not among the consent's categories (see missing)
   Unclassified,       // the resource (or an activity) has no class
@@ -61,6 +66,11 @@ struct Decision {
   std::shared_ptr<const ConsentVersion> consent;
   /// Redact: indexes into activity_classes of the activities to remove, ascending.
   std::vector<std::uint32_t> removed_activities;
+  /// Expired, not-yet-valid, revoked: the bound that decided, as "end:local-day" or
+  /// "revoked:instant" (how it was read: docs/privacy.md §5.6); empty otherwise.
+  std::string_view time_bound;
+  /// The zone the consent's date-only bounds were read in (its clinic's); null without a consent.
+  std::shared_ptr<const tz::TimeZone> zone;
 
   bool permitted() const { return outcome == Outcome::Permit; }
   bool disclosable() const { return outcome != Outcome::Deny; }

@@ -97,7 +97,6 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
                                                const std::vector<DroppedResource>& dropped, SystemTime now,
                                                std::string_view only_partner) const {
   DisclosurePlan plan;
-  const consent::Date today = consent::utcDate(now);
   const std::int64_t at_ms = toUnixMillis(now);
 
   // The Patient the other resources are about: they go only where it may go.
@@ -117,15 +116,19 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
       request.patient_key = record.patient_key;
       request.partner_id = partner.id;
       request.purpose = partner.purpose_of_use;
-      request.date = today;
+      request.at = now;
       request.classes = r.classification.classes;
       request.activity_classes = r.activity_classes;
       request.plan_classes = r.plan_classes;
       return registry_.decide(request);
     };
     const auto audit = [&](const ClassifiedResource& r, store::AuditOutcome outcome, std::string reason,
-                           const std::shared_ptr<const consent::ConsentVersion>& consent, std::string labels,
+                           const consent::Decision& decision, std::string labels,
                            const std::vector<std::string>& removed = {}) {
+      const auto& consent = decision.consent;
+      // How the consent's time bounds were read (local days of which zone, or instants), and the
+      // bound that decided a time reason: docs/privacy.md §5.6.
+      const std::string bounds = consent ? consent::boundForms(*consent) : std::string();
       auto e = store::AuditEntryBuilder(store::AuditKind::Decision, outcome, "gateway", at_ms);
       e.clinic(record.clinic)
           .patient(record.patient_key)
@@ -134,7 +137,11 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
           .labels(std::move(labels))
           .reason(std::move(reason))
           .policy(policy_.policy_version)
-          .detail(detailJson({{"record_key", record.record_key}}, removed));
+          .detail(detailJson({{"record_key", record.record_key},
+                              {"consent_bounds", bounds},
+                              {"time_zone", decision.zone && consent ? std::string_view(decision.zone->name()) : ""},
+                              {"time_bound", decision.time_bound}},
+                             removed));
       if (consent) e.consent(consentKey(*consent), consent->version);
       plan.audit.push_back(std::move(e).build());
     };
@@ -147,13 +154,13 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
       consent::Decision decision = &r == patient ? *patient_decision : decideFor(r);
       const std::string labels = privacy::labelsFor(r.classification).names();
       if (!decision.disclosable()) {
-        audit(r, store::AuditOutcome::Deny, consent::reasonText(decision), decision.consent, labels);
+        audit(r, store::AuditOutcome::Deny, consent::reasonText(decision), decision, labels);
         continue;
       }
       if (patient_denied && &r != patient) {
         // Data about a patient the partner may not learn of would identify them all the same.
-        audit(r, store::AuditOutcome::Deny, "patient-not-disclosed:" + consent::reasonText(*patient_decision),
-              decision.consent, labels);
+        audit(r, store::AuditOutcome::Deny, "patient-not-disclosed:" + consent::reasonText(*patient_decision), decision,
+              labels);
         continue;
       }
       const rapidjson::Value* body = r.resource;
@@ -189,7 +196,7 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
       }
       const std::string sent_labels = privacy::labelsFor(disclosed).names() + (removed.empty() ? "" : ",REDACTED");
       audit(r, decision.outcome == consent::Outcome::Redact ? store::AuditOutcome::Redact : store::AuditOutcome::Permit,
-            consent::reasonText(decision), decision.consent, sent_labels, removed);
+            consent::reasonText(decision), decision, sent_labels, removed);
       build.entries.push_back({r.resource_type, r.id, r.identifier_system, r.identifier_value, body, r.method});
       build.disclosed.push_back(disclosed);
       build.classes.add(disclosed.classes);
@@ -249,7 +256,7 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
       request.patient_key = record.patient_key;
       request.partner_id = partner.id;
       request.purpose = partner.purpose_of_use;
-      request.date = today;
+      request.at = now;
       request.classes = d.classes;
       if (!registry_.decide(request).permitted()) continue;
       build.entries.push_back(

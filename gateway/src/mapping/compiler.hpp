@@ -14,9 +14,9 @@
 #include "common/error.hpp"
 #include "common/json.hpp"
 #include "common/json_locations.hpp"
+#include "common/time_zone.hpp"
 #include "mapping/compiled_mapper.hpp"
 #include "mapping/mapper_functions.hpp"
-#include "mapping/time_zone.hpp"
 
 namespace gw::mapping::detail {
 

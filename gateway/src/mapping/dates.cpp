@@ -3,8 +3,8 @@
 #include <cstring>
 
 #include "common/dates.hpp"
+#include "common/time_zone.hpp"
 #include "mapping/support.hpp"
-#include "mapping/time_zone.hpp"
 
 namespace gw::mapping {
 

@@ -14,9 +14,17 @@
 
 #include "common/error.hpp"
 
+namespace gw::tz {
+class TimeZone;
+struct ResolvedLocalTime;
+enum class LocalTimeKind : std::uint8_t;
+}  // namespace gw::tz
+
 namespace gw::mapping {
 
-class TimeZone;
+using tz::LocalTimeKind;  // common/time_zone.hpp
+using tz::ResolvedLocalTime;
+using tz::TimeZone;
 
 /// YYYY-MM-DD naming a real day (year 0001-9999, leap years honoured): 1990-02-30 is rejected.
 bool isCalendarDate(std::string_view text);

@@ -7,12 +7,12 @@
 
 #include "common/ids.hpp"
 #include "common/json.hpp"
+#include "common/time_zone.hpp"
 #include "common/xhtml.hpp"
 #include "mapping/compiled_mapper.hpp"
 #include "mapping/dates.hpp"
 #include "mapping/mapper_functions.hpp"
 #include "mapping/support.hpp"
-#include "mapping/time_zone.hpp"
 
 namespace gw::mapping {
 namespace {

@@ -36,13 +36,12 @@ RecheckResult recheckItem(const store::OutboxItem& item, const consent::ConsentR
     return result;
   }
   const auto& d = disclosure.value();
-  const consent::Date today = consent::utcDate(now);
   for (const auto& r : d.resources) {
     consent::DecisionRequest request;
     request.patient_key = d.patient_key;
     request.partner_id = item.partner_id;
     request.purpose = d.purpose;
-    request.date = today;
+    request.at = now;
     request.classes = r.classes;
     request.activity_classes = r.activity_classes;
     request.plan_classes = r.plan_classes;

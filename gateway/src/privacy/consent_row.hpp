@@ -8,7 +8,9 @@
 
 namespace gw::privacy {
 
-/// Dates are YYYY-MM-DD or "" when absent; purposes and classes use the set-name forms
+/// Dates are YYYY-MM-DD or "" when absent; period_start, period_end and revoked_on may instead
+/// hold an RFC 3339 date-time in UTC (a bound given as an instant, docs/privacy.md §5.6); purposes and classes use the
+/// set-name forms
 /// ("TREAT,HPAYMT", "sud,mh").
 struct ConsentRow {
   std::string clinic;

@@ -1,14 +1,14 @@
 // TimeZone: offsets read from the system's TZif files (checked against known instants, including
 // years only the POSIX footer rule covers), the DST rule for local times, fixed offsets and
 // the errors for names that are not zones.
-#include "mapping/time_zone.hpp"
+#include "common/time_zone.hpp"
 
 #include <gtest/gtest.h>
 
 #include "common/dates.hpp"
-#include "test_support.hpp"
+#include "support/test_files.hpp"
 
-namespace gw::mapping {
+namespace gw::tz {
 namespace {
 
 constexpr std::int32_t kHour = 3600;
@@ -110,7 +110,7 @@ TEST(TimeZoneLoad, NamesThatAreNotZonesAreRefused) {
 }
 
 TEST(TimeZoneLoad, BrokenTzifIsRefused) {
-  const std::string real = testing::readFile("/usr/share/zoneinfo/America/New_York");
+  const std::string real = gw::test::readFile("/usr/share/zoneinfo/America/New_York");
   ASSERT_GT(real.size(), 100u);
   EXPECT_TRUE(TimeZone::fromTzif("x", real));
   EXPECT_FALSE(TimeZone::fromTzif("x", "not a tzif file"));
@@ -121,5 +121,44 @@ TEST(TimeZoneLoad, BrokenTzifIsRefused) {
   EXPECT_FALSE(TimeZone::fromTzif("x", bad_footer));
 }
 
+// --- local days, as the consent engine reads date-only bounds (docs/privacy.md §5.5) -------
+
+std::int64_t dayNumber(int y, unsigned m, unsigned d) { return dates::daysFromCivil(y, m, d); }
+
+TEST(TimeZoneLocalDay, NewYorkDaysStartAtLocalMidnightAcrossBothChanges) {
+  const auto ny = zone("America/New_York");
+  // Winter EST -05:00, summer EDT -04:00. DST begins 2026-03-08 02:00 and ends 2026-11-01 02:00,
+  // both after midnight: those days start in the offset of the day before.
+  EXPECT_EQ(ny->startOfLocalDay(dayNumber(2026, 1, 15)), utc(2026, 1, 15, 5, 0));
+  EXPECT_EQ(ny->startOfLocalDay(dayNumber(2026, 3, 8)), utc(2026, 3, 8, 5, 0));
+  EXPECT_EQ(ny->startOfLocalDay(dayNumber(2026, 3, 9)), utc(2026, 3, 9, 4, 0));
+  EXPECT_EQ(ny->startOfLocalDay(dayNumber(2026, 11, 1)), utc(2026, 11, 1, 4, 0));
+  EXPECT_EQ(ny->startOfLocalDay(dayNumber(2026, 11, 2)), utc(2026, 11, 2, 5, 0));
+  EXPECT_EQ(ny->localDay(utc(2026, 11, 2, 4, 59)), dayNumber(2026, 11, 1));  // 23:59 EST the day before
+  EXPECT_EQ(ny->localDay(utc(2026, 11, 2, 5, 0)), dayNumber(2026, 11, 2));
+  // Past Debian's table (2037) the footer rule keeps summers in EDT.
+  EXPECT_EQ(ny->startOfLocalDay(dayNumber(2040, 7, 1)), utc(2040, 7, 1, 4, 0));
+}
+
+TEST(TimeZoneLocalDay, LosAngelesAndHonolulu) {
+  const auto la = zone("America/Los_Angeles");
+  EXPECT_EQ(la->startOfLocalDay(dayNumber(2026, 3, 8)), utc(2026, 3, 8, 8, 0));
+  EXPECT_EQ(la->startOfLocalDay(dayNumber(2026, 7, 4)), utc(2026, 7, 4, 7, 0));
+  EXPECT_EQ(la->startOfLocalDay(dayNumber(2026, 11, 1)), utc(2026, 11, 1, 7, 0));
+  EXPECT_EQ(la->startOfLocalDay(dayNumber(2026, 12, 1)), utc(2026, 12, 1, 8, 0));
+  const auto hi = zone("Pacific/Honolulu");  // -10:00 all year
+  EXPECT_EQ(hi->startOfLocalDay(dayNumber(2026, 3, 8)), utc(2026, 3, 8, 10, 0));
+  EXPECT_EQ(hi->startOfLocalDay(dayNumber(2026, 7, 4)), utc(2026, 7, 4, 10, 0));
+}
+
+TEST(TimeZoneLocalDay, ASkippedMidnightStartsTheDayWhenTheClockJumps) {
+  // America/Havana springs forward at 00:00 (2026-03-08): the day starts at 00:00 CST = 05:00Z,
+  // read as 01:00 CDT.
+  const auto havana = zone("America/Havana");
+  const std::int64_t start = havana->startOfLocalDay(dayNumber(2026, 3, 8));
+  EXPECT_EQ(havana->localDay(start), dayNumber(2026, 3, 8));
+  EXPECT_EQ(havana->localDay(start - 1), dayNumber(2026, 3, 7));
+}
+
 }  // namespace
-}  // namespace gw::mapping
+}  // namespace gw::tz

@@ -1,13 +1,14 @@
-#include "mapping/time_zone.hpp"
+#include "common/time_zone.hpp"
 
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "common/dates.hpp"
-#include "mapping/support.hpp"
 
-namespace gw::mapping {
+namespace gw::tz {
 namespace {
 
 constexpr std::int64_t kDay = 86400;
@@ -20,11 +21,22 @@ using dates::daysFromCivil;
 using dates::daysInMonth;
 using dates::isLeapYear;
 
+// The name as written, quoted, cut at 64 bytes, control characters shown as '?' (it comes from
+// configuration files and mappers, and ends up in logs).
+std::string quoteName(std::string_view name) {
+  std::string out = "'";
+  for (std::size_t i = 0; i < name.size() && i < 64; ++i) {
+    const auto c = static_cast<unsigned char>(name[i]);
+    out += (c < 0x20 || c >= 0x7f) ? '?' : static_cast<char>(c);
+  }
+  return out + (name.size() > 64 ? "...'" : "'");
+}
+
 Error zoneError(std::string message, std::string_view name, std::string hint = {}) {
   if (hint.empty()) {
     hint = "use an IANA zone name such as America/New_York (from the tzdata package) or a fixed offset such as -05:00";
   }
-  return makeError(ErrorCode::Config, std::move(message) + " (time zone " + quoteCode(name) + ")", "", std::move(hint));
+  return makeError(ErrorCode::Config, std::move(message) + " (time zone " + quoteName(name) + ")", "", std::move(hint));
 }
 
 // Big-endian reader over TZif bytes; every read is bounds-checked by the caller via `fits`.
@@ -312,9 +324,11 @@ Result<std::shared_ptr<const TimeZone>> TimeZone::load(std::string_view name) {
                      "check the spelling (IANA names such as America/New_York, Europe/Berlin, UTC), or install tzdata "
                      "(gateway/scripts/install-deps.sh)");
   }
-  auto bytes = readTextFile(file);
-  if (!bytes) return zoneError("cannot read the zone file " + file.string(), name);
-  return fromTzif(name, bytes.value());
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  if (!in) return zoneError("cannot read the zone file " + file.string(), name);
+  return fromTzif(name, bytes.str());
 }
 
 std::int32_t TimeZone::ruleOffsetAt(std::int64_t utc) const { return rule_->offsetAt(utc); }
@@ -327,6 +341,8 @@ std::int32_t TimeZone::offsetAt(std::int64_t utc) const {
   if (index + 1 == transitions_.size() && rule_) return ruleOffsetAt(utc);
   return offsets_[index];
 }
+
+std::int64_t TimeZone::localDay(std::int64_t utc) const { return floorDiv(utc + offsetAt(utc), kDay); }
 
 ResolvedLocalTime TimeZone::resolveLocal(std::int64_t local) const {
   // The offsets in force around this time (zones change at most once within two days in practice):
@@ -363,4 +379,4 @@ ResolvedLocalTime TimeZone::resolveLocal(std::int64_t local) const {
   return out;
 }
 
-}  // namespace gw::mapping
+}  // namespace gw::tz

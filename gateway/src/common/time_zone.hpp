@@ -1,5 +1,6 @@
 #pragma once
-// Time zones for $dateTime with local (offset-less) source times: IANA zones read from the TZif
+// Time zones for $dateTime with local (offset-less) source times and for consents' local days
+// (docs/privacy.md §5.6): IANA zones read from the TZif
 // files of the system's tzdata (RFC 8536, version 2+ with its POSIX TZ footer for years after
 // the last listed transition), or a fixed offset such as "+05:30". libstdc++ 12 has no
 // std::chrono::locate_zone, hence this small reader. Loaded once per mapper; lookups are const,
@@ -12,7 +13,7 @@
 
 #include "common/error.hpp"
 
-namespace gw::mapping {
+namespace gw::tz {
 
 /// Where a local wall-clock time falls in a zone.
 enum class LocalTimeKind : std::uint8_t {
@@ -50,6 +51,12 @@ class TimeZone {
   /// earlier instant (01:30 on the fall-back day is 01:30-04:00). As java.time and Temporal do.
   ResolvedLocalTime resolveLocal(std::int64_t local) const;
 
+  /// The first instant (seconds since the epoch) of a local calendar day (days since 1970-01-01):
+  /// its midnight, or where midnight is skipped the moment the day begins (the gap's end).
+  std::int64_t startOfLocalDay(std::int64_t local_day) const { return resolveLocal(local_day * 86400).utc; }
+  /// The local calendar day (days since 1970-01-01) at an instant.
+  std::int64_t localDay(std::int64_t utc) const;
+
   struct PosixRule;  // the footer's rule for years after the last transition
 
  private:
@@ -66,4 +73,4 @@ class TimeZone {
 /// "+05:30", "-03:00", "+14:00" -> seconds; false when not of that form or beyond ±14:00.
 bool parseFixedOffset(std::string_view text, std::int32_t& seconds);
 
-}  // namespace gw::mapping
+}  // namespace gw::tz
