@@ -170,10 +170,9 @@ void ready(Runtime& runtime, Request&, const http::Principal&, Respond respond) 
   const auto health = runtime.reconcileHealth();
   std::string reconcile = R"({"failing":)" + std::to_string(health.failing);
   if (health.failing > 0) {
-    reconcile += R"(,"stuck":)" + std::string(health.stuck() ? "true" : "false") +
-                 R"(,"attempts":)" + std::to_string(health.most_attempts) + R"(,"failing_since":")" +
-                 formatRfc3339(health.failing_since) + R"(","next_retry_in_ms":)" +
-                 std::to_string(health.next_retry_in.count());
+    reconcile += R"(,"stuck":)" + std::string(health.stuck() ? "true" : "false") + R"(,"attempts":)" +
+                 std::to_string(health.most_attempts) + R"(,"failing_since":")" + formatRfc3339(health.failing_since) +
+                 R"(","next_retry_in_ms":)" + std::to_string(health.next_retry_in.count());
   }
   reconcile += "}";
   respond(http::jsonResponse(200, R"({"status":"ready","reconcile":)" + reconcile + "}"));

@@ -7,8 +7,8 @@
 #include "app/golden_cases.hpp"
 #include "app/keys.hpp"
 #include "app/settings.hpp"
-#include "delivery/backoff.hpp"
 #include "common/log.hpp"
+#include "delivery/backoff.hpp"
 
 namespace gw::app {
 namespace {
@@ -88,15 +88,21 @@ Status Runtime::open(std::unique_ptr<store::Store> store) {
   GW_TRY(auto unreconciled, loadConsentRegistry(*store_, registry_));
   unreconciled_ = std::move(unreconciled);
   committer_ = std::make_unique<ingest::GroupCommitter>(*store_, clock_);
+  // A consent change waits at most as long as one send can take: connect, handshake, request.
+  std::chrono::milliseconds longest_send{0};
+  for (const auto& partner : cfg.partners) {
+    longest_send = std::max(longest_send, 2 * partner.connect_timeout + partner.request_timeout);
+  }
+  send_gate_ = std::make_unique<outbox::SendGate>(longest_send);
   install(std::move(rules));
   auth_ = std::make_unique<http::Authenticator>(tokenEntries(cfg.tokens));
   for (const auto& partner : cfg.partners) {
     GW_TRY(auto endpoint, delivery::endpointFor(partner));
     GW_TRY(auto credentials, delivery::credentialsFor(partner));
     GW_TRY(auto client, delivery::FhirClient::create(std::move(endpoint), std::move(credentials)));
-    workers_.push_back(
-        std::make_unique<delivery::PartnerWorker>(partner, cfg.delivery, *store_, clock_, std::move(client),
-                                                  delivery::DisclosureCheck{&registry_, cfg.privacy.policy_version}));
+    workers_.push_back(std::make_unique<delivery::PartnerWorker>(
+        partner, cfg.delivery, *store_, clock_, std::move(client),
+        delivery::DisclosureCheck{&registry_, cfg.privacy.policy_version, send_gate_.get()}));
   }
   blocking_ = std::make_unique<WorkPool>("blocking", cfg.server.blocking_threads,
                                          static_cast<std::size_t>(cfg.server.blocking_queue));
@@ -150,7 +156,7 @@ void Runtime::install(std::shared_ptr<const ingest::RuleSet> rules) {
   next->ingest = std::make_unique<ingest::IngestService>(ingest::IngestParts{
       ingest_settings_, std::move(rules), formats_, *committer_, *store_, registry_,
       [this](const consent::ConsentVersion& v) { scheduleReconcile(v); },
-      [this](const std::string& patient_key) { scheduleReconcilePatient(patient_key); }, &ingest_stats_});
+      [this](const std::string& patient_key) { scheduleReconcilePatient(patient_key); }, &ingest_stats_, send_gate_.get()});
   std::lock_guard lock(live_mutex_);
   live_ = std::move(next);
 }
@@ -207,9 +213,8 @@ Result<ReloadSummary> Runtime::loadAndInstall() {
 // partner on the jobs thread (it reads and maps stored records), then mark it reconciled so a
 // restart does not redo it. A crash before that mark redoes it at the next start.
 void Runtime::scheduleReconcile(const consent::ConsentVersion& v) {
-  jobs_.post([this, task = ReconcileRetry{v.patient_key, v.partner_id, {{v.clinic, v.consent_id, v.version}}}] {
-    settle(task);
-  });
+  jobs_.post(
+      [this, task = ReconcileRetry{v.patient_key, v.partner_id, {{v.clinic, v.consent_id, v.version}}}] { settle(task); });
 }
 
 void Runtime::scheduleReconcilePatient(const std::string& patient_key) {

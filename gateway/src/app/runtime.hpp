@@ -72,9 +72,9 @@ class Runtime {
   /// Reconciliations that failed and wait for their next attempt (docs/threading.md §2.5): what
   /// /readyz shows. No ids: counts and times only (the answer is public).
   struct ReconcileHealth {
-    std::size_t failing = 0;         // (patient, partner) pairs waiting for a retry
-    int most_attempts = 0;           // the highest number of failed attempts among them
-    SystemTime failing_since{};      // when the oldest of them first failed
+    std::size_t failing = 0;     // (patient, partner) pairs waiting for a retry
+    int most_attempts = 0;       // the highest number of failed attempts among them
+    SystemTime failing_since{};  // when the oldest of them first failed
     std::chrono::milliseconds next_retry_in{0};
     bool stuck() const { return most_attempts >= kReconcileStuckAfter; }
   };
@@ -121,6 +121,7 @@ class Runtime {
   std::unique_ptr<ingest::GroupCommitter> committer_;
   consent::ConsentRegistry registry_;  // current consents; decisions read it from every thread
   std::unique_ptr<http::Authenticator> auth_;
+  std::unique_ptr<outbox::SendGate> send_gate_;  // sends against consent changes (docs/privacy.md §8.3)
   std::vector<std::unique_ptr<delivery::PartnerWorker>> workers_;
   std::vector<consent::ConsentVersion> unreconciled_;  // settled once the jobs thread runs
   std::unique_ptr<AnchorPublisher> anchors_;           // null when audit.anchor names no sink
@@ -134,7 +135,7 @@ class Runtime {
     SystemTime failing_since{};
   };
   mutable std::mutex reconcile_mutex_;
-  std::vector<ReconcileRetry> reconcile_retries_;  // guarded by reconcile_mutex_
+  std::vector<ReconcileRetry> reconcile_retries_;             // guarded by reconcile_mutex_
   std::mt19937_64 reconcile_random_{std::random_device{}()};  // jobs thread only
 
   mutable std::mutex live_mutex_;

@@ -252,13 +252,26 @@ void IngestService::enterConsents(std::vector<Prepared>& prepared, const std::ve
     const auto& outcome = outcomes[next++];
     if (!p.consent || outcome.disposition == store::IngestDisposition::Unchanged || outcome.consent_version == 0) continue;
     p.consent->version = outcome.consent_version;
-    auto entered = parts_.registry.upsert(*p.consent);
-    if (!entered) {
+    // Under the send gate: no re-check runs while the registry changes, and the answer waits for
+    // the sends already claimed for this patient and partner, so after it none decided under the
+    // older version is still going (docs/privacy.md §8.3).
+    std::optional<decltype(parts_.registry.upsert(*p.consent))> entered;
+    const auto enter = [&] { entered.emplace(parts_.registry.upsert(*p.consent)); };
+    if (parts_.send_gate != nullptr) {
+      if (!parts_.send_gate->change(p.consent->patient_key, p.consent->partner_id, enter)) {
+        GW_LOG(Warn, Consent, "consent_change_sends_still_in_flight")
+            .kv("record_key", p.result.record_key)
+            .kv("partner", p.consent->partner_id);
+      }
+    } else {
+      enter();
+    }
+    if (!*entered) {
       // Stored but refused by the registry (a concurrent revocation): decisions stay on the
       // older state, which the store's next start-up load settles the same way.
       GW_LOG(Error, Consent, "consent_not_entered")
           .kv("record_key", p.result.record_key)
-          .kv("error", entered.error().describe());
+          .kv("error", entered->error().describe());
       continue;
     }
     GW_LOG(Info, Consent, "consent_recorded")

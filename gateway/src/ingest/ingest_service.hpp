@@ -21,6 +21,7 @@
 #include "ingest/ingest_stats.hpp"
 #include "ingest/input_format.hpp"
 #include "ingest/record_pipeline.hpp"
+#include "outbox/send_gate.hpp"
 
 namespace gw::ingest {
 
@@ -64,6 +65,9 @@ struct IngestParts {
   std::function<void(const std::string& patient_key)> on_stale_decisions;
   /// Where ingest counts what it did; optional (the Runtime's outlives reloads).
   IngestStats* stats = nullptr;
+  /// Consent versions enter the registry through it, and wait for the sends of their patient to
+  /// their partner that were already claimed (docs/privacy.md §8.3). Optional.
+  outbox::SendGate* send_gate = nullptr;
 };
 
 class IngestService {

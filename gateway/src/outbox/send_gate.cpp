@@ -12,8 +12,9 @@ std::string SendGate::keyOf(std::string_view patient_key, std::string_view partn
   return key;
 }
 
-SendGate::Claim::~Claim() {
+void SendGate::Claim::reset() noexcept {
   if (gate_ != nullptr) gate_->release(key_, id_);
+  gate_ = nullptr;
 }
 
 SendGate::Claim SendGate::claim(std::string_view patient_key, std::string_view partner_id,

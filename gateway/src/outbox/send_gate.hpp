@@ -29,12 +29,25 @@ class SendGate {
   class Claim {
    public:
     Claim() = default;
-    Claim(Claim&& other) noexcept : gate_(other.gate_), key_(std::move(other.key_)), id_(other.id_) { other.gate_ = nullptr; }
-    Claim& operator=(Claim&&) = delete;
+    Claim(Claim&& other) noexcept : gate_(other.gate_), key_(std::move(other.key_)), id_(other.id_) {
+      other.gate_ = nullptr;
+    }
+    Claim& operator=(Claim&& other) noexcept {
+      if (this != &other) {
+        reset();
+        gate_ = other.gate_;
+        key_ = std::move(other.key_);
+        id_ = other.id_;
+        other.gate_ = nullptr;
+      }
+      return *this;
+    }
     Claim(const Claim&) = delete;
     Claim& operator=(const Claim&) = delete;
-    ~Claim();
+    ~Claim() { reset(); }
     bool held() const { return gate_ != nullptr; }
+    /// Releases the claim now.
+    void reset() noexcept;
 
    private:
     friend class SendGate;
@@ -64,7 +77,7 @@ class SendGate {
   mutable std::mutex mutex_;
   std::condition_variable released_;
   std::map<std::string, std::set<std::uint64_t>> sending_;  // guarded by mutex_: claims by patient and partner
-  std::uint64_t next_id_ = 0;                                // guarded by mutex_
+  std::uint64_t next_id_ = 0;                               // guarded by mutex_
 };
 
 }  // namespace gw::outbox
