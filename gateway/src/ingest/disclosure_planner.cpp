@@ -125,7 +125,14 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
     };
     const auto audit = [&](const ClassifiedResource& r, store::AuditOutcome outcome, std::string reason,
                            const std::shared_ptr<const consent::ConsentVersion>& consent, std::string labels,
-                           const std::vector<std::string>& removed = {}) {
+                           const std::vector<std::string>& removed = {},
+                           const std::vector<std::uint32_t>& removed_activities = {}) {
+      store::ResourceDecision decision;
+      decision.partner_id = partner.id;
+      decision.resource_type = r.resource_type;
+      decision.resource_id = r.id;
+      decision.removed_activities = removed_activities;
+      plan.decisions.push_back(std::move(decision));  // outcome and reason: from the final entry, below
       auto e = store::AuditEntryBuilder(store::AuditKind::Decision, outcome, "gateway", at_ms);
       e.clinic(record.clinic)
           .patient(record.patient_key)
@@ -189,7 +196,7 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
       }
       const std::string sent_labels = privacy::labelsFor(disclosed).names() + (removed.empty() ? "" : ",REDACTED");
       audit(r, decision.outcome == consent::Outcome::Redact ? store::AuditOutcome::Redact : store::AuditOutcome::Permit,
-            consent::reasonText(decision), decision.consent, sent_labels, removed);
+            consent::reasonText(decision), decision.consent, sent_labels, removed, decision.removed_activities);
       build.entries.push_back({r.resource_type, r.id, r.identifier_system, r.identifier_value, body, r.method});
       build.disclosed.push_back(disclosed);
       build.classes.add(disclosed.classes);
@@ -263,6 +270,12 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
       plan.items.push_back({partner.id, std::move(built.json), built.entry_count, disclosure_json, build.classes});
     }
     plan.partners.push_back(partner.id);
+  }
+  // Each decision as finally logged (a permit may have become a deny above).
+  for (std::size_t i = 0; i < plan.decisions.size(); ++i) {
+    plan.decisions[i].outcome = plan.audit[i].outcome;
+    plan.decisions[i].reason = plan.audit[i].reason;
+    if (plan.decisions[i].outcome != store::AuditOutcome::Redact) plan.decisions[i].removed_activities.clear();
   }
   return plan;
 }

@@ -21,6 +21,7 @@
 #include "outbox/transaction_bundle.hpp"
 #include "privacy/classifier.hpp"
 #include "store/audit_log.hpp"
+#include "store/store.hpp"
 
 namespace gw::ingest {
 
@@ -64,6 +65,9 @@ struct PlannedItem {
 struct DisclosurePlan {
   std::vector<PlannedItem> items;
   std::vector<store::AuditEntry> audit;  // one decision per (resource, partner)
+  /// The same decisions as `audit`, in its order, as the store keeps them (what each partner was
+  /// last disclosed or held, docs/privacy.md §8.2): outcome and reason of the final log entries.
+  std::vector<store::ResourceDecision> decisions;
   std::vector<std::string> partners;     // partners that receive something, in config order
 };
 

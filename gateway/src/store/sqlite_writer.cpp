@@ -366,6 +366,32 @@ class SqliteWriter final : public StoreWriter {
     return run("purging expired data", [&] { return sqlite::deleteRecordsIfEmpty(s_, records); });
   }
 
+  Result<std::vector<DecisionRow>> decisionRows(std::string_view partner, std::string_view clinic,
+                                                std::string_view record_key, int version) override {
+    return run("reading a record's decisions",
+               [&] { return sqlite::selectDecisionRows(s_, partner, clinic, record_key, version); });
+  }
+
+  Status putDecisionRows(const std::vector<DecisionRow>& rows) override {
+    return run("storing a record's decisions", [&] { sqlite::putDecisionRows(s_, rows); });
+  }
+
+  Status deleteDecisionRows(std::string_view clinic, std::string_view record_key) override {
+    return run("replacing a record's decisions", [&] { sqlite::deleteDecisionRows(s_, clinic, record_key); });
+  }
+
+  Result<bool> hasLiveItem(std::string_view partner_v, std::string_view clinic_v, std::string_view record_key_v,
+                           int version) override {
+    return run("reading a record's outbox items", [&] {
+      std::string partner(partner_v), clinic(clinic_v), record_key(record_key_v);
+      int found = 0;
+      s_ << "SELECT COUNT(*) FROM outbox WHERE partner_id=? AND clinic=? AND record_key=? AND record_version=? "
+            "AND state IN ('queued','retrying','delivered','dead')",
+          use(partner), use(clinic), use(record_key), use(version), into(found), now;
+      return found > 0;
+    });
+  }
+
  private:
   WriterStatements& statements() {
     if (!c_.statements) c_.statements.reset(new WriterStatements(s_));
