@@ -85,8 +85,9 @@ class IngestService {
 
   /// After a consent version entered the registry: cancels the patient's queued items for the
   /// partner that may no longer go (each cancellation logged), and queues what the patient's
-  /// stored records may now send there (records posted before their consent). Reads and maps
-  /// stored records: run it off the io threads.
+  /// held records may now send there (records posted before their consent, and those with a
+  /// resource denied or redacted that now discloses more: sent once, docs/privacy.md §8.2).
+  /// Reads and maps stored records: run it off the io threads.
   Status reconcile(std::string_view patient_key, std::string_view partner_id) const;
 
   const RuleSet& rules() const { return *parts_.rules; }
