@@ -103,9 +103,7 @@ class HeldDisclosureEndToEnd : public ::testing::Test {
     accepted(prescriptionRecord(id, "M-1"));
     ASSERT_TRUE(gateway_->waitForDeliveries("c1:rx:" + id, "delivered")) << gateway_->status("c1:rx:" + id).body;
   }
-  std::string storedPlan() {
-    return partner_->get("CarePlan?identifier=" + std::string(kPlanSystem) + "%7CTP-3").body;
-  }
+  std::string storedPlan() { return partner_->get("CarePlan?identifier=" + std::string(kPlanSystem) + "%7CTP-3").body; }
 
   static inline std::string suite_dir_;
   static inline Partner* partner_ = nullptr;

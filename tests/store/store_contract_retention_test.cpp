@@ -90,10 +90,10 @@ TEST_P(RetentionContract, ARecordsLastDecisionsGoWithIt) {
   ASSERT_TRUE(store_->markDelivered(due.value()[0].id, {}, day(0)));
   // r1 is young enough: the purge keeps it and its decisions; r2 and its decisions go.
   ASSERT_TRUE(store_->ingest({[&] {
-                                auto newer = kept;
-                                newer.content_hash = "h-r1-v2";
-                                return newer;
-                              }()},
+                               auto newer = kept;
+                               newer.content_hash = "h-r1-v2";
+                               return newer;
+                             }()},
                              day(300)));
   auto result = store_->purgeExpired(day(400), Retention{0, 365, 0});
   ASSERT_TRUE(result) << result.error().describe();

@@ -68,7 +68,7 @@ struct DisclosurePlan {
   /// The same decisions as `audit`, in its order, as the store keeps them (what each partner was
   /// last disclosed or held, docs/privacy.md §8.2): outcome and reason of the final log entries.
   std::vector<store::ResourceDecision> decisions;
-  std::vector<std::string> partners;     // partners that receive something, in config order
+  std::vector<std::string> partners;  // partners that receive something, in config order
 };
 
 /// The configurable parts of the policy.

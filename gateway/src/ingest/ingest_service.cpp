@@ -216,10 +216,10 @@ Status IngestService::reconcile(std::string_view patient_key, std::string_view p
     auto p = prepare(doc, 0, Submitter{"gateway", {"*"}}, partner_id);
     if (!p.result.errors.empty() || p.write.state != store::RecordState::Mapped) continue;
     if (p.write.outbox.empty() && p.write.audit.empty()) continue;
-    GW_TRY(auto items, parts_.store.enqueue({record.clinic, p.write.record_id, record.version, p.write.patient_key,
-                                             std::move(p.write.outbox), std::move(p.write.audit),
-                                             std::move(p.write.decisions)},
-                                            now));
+    GW_TRY(auto items,
+           parts_.store.enqueue({record.clinic, p.write.record_id, record.version, p.write.patient_key,
+                                 std::move(p.write.outbox), std::move(p.write.audit), std::move(p.write.decisions)},
+                                now));
     queued += items;
   }
   GW_LOG(Info, Consent, "reconciled")

@@ -539,8 +539,8 @@ class RecordStore final : public Store {
     for (const auto& o : outbox) add(o.partner_id);
     std::vector<std::string> skipped;  // partners of which nothing is written
     for (const auto& partner : partners) {
-      const bool has_items =
-          std::any_of(outbox.begin(), outbox.end(), [&](const auto& o) { return o.partner_id == partner; });
+      const bool has_items = std::any_of(outbox.begin(), outbox.end(),
+                                         [&](const auto& o) { return o.partner_id == partner; });
       if (needs_items && !has_items) {
         skipped.push_back(partner);
         continue;

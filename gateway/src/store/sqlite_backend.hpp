@@ -59,12 +59,10 @@ PurgedRows purgeResources(Poco::Data::Session& s, std::string_view data_class, s
 PurgedRows purgeFinishedItems(Poco::Data::Session& s, std::string_view data_class, std::int64_t cutoff_ms, int limit);
 std::int64_t deleteRecordsIfEmpty(Poco::Data::Session& s, const std::vector<RecordKey>& records);
 
-// Rows of resource_decisions (sqlite_decisions.cpp); throw Poco::Exception. An empty `partner`
-// selects every partner's rows.
+// Rows of resource_decisions at `version` (sqlite_decisions.cpp); throws Poco::Exception. An
+// empty `partner` selects every partner's rows.
 std::vector<DecisionRow> selectDecisionRows(Poco::Data::Session& s, std::string_view partner, std::string_view clinic,
                                             std::string_view record_key, int version);
-void putDecisionRows(Poco::Data::Session& s, const std::vector<DecisionRow>& rows);
-void deleteDecisionRows(Poco::Data::Session& s, std::string_view clinic, std::string_view record_key);
 
 std::unique_ptr<StoreReader> makeReader(Poco::Data::Session session);
 

@@ -65,12 +65,12 @@ struct NewOutboxItem {
 struct ResourceDecision {
   std::string partner_id;
   std::string resource_type;
-  std::string resource_id;  // writes: the clear FHIR id (the store keys it); reads: its lookup key
-  AuditOutcome outcome = AuditOutcome::Deny;         // Permit, Redact or Deny
-  std::vector<std::uint32_t> removed_activities;     // Redact: indexes of the CarePlan activities left out
-  std::string reason;                                // as in the decision log, e.g. class-not-covered:mh
-  int record_version = 0;                            // reads: the version it was taken for
-  std::int64_t updated_at_ms = 0;                    // reads
+  std::string resource_id;                        // writes: the clear FHIR id (the store keys it); reads: its lookup key
+  AuditOutcome outcome = AuditOutcome::Deny;      // Permit, Redact or Deny
+  std::vector<std::uint32_t> removed_activities;  // Redact: indexes of the CarePlan activities left out
+  std::string reason;                             // as in the decision log, e.g. class-not-covered:mh
+  int record_version = 0;                         // reads: the version it was taken for
+  std::int64_t updated_at_ms = 0;                 // reads
 };
 
 /// True when `now` discloses something `last` did not: a denied resource now permitted or
