@@ -401,6 +401,75 @@ TEST_F(IngestServiceTest, ReconcileQueuesWhatANewConsentPermitsAndCancelsWhatARe
   EXPECT_TRUE(chain.value().ok);
 }
 
+// A Part 2 treatment plan whose activity 2 (psychiatric care) is mh data.
+const char* kPlan = R"({"record_id":"c1:tp:TP-1","record_type":"treatment_plan","clinic":"c1","program":"otp",
+ "recorded_at":"2026-11-20T09:00:00-05:00","patient":{"mrn":"A12345"},
+ "plan":{"id":"TP-1","status":"active","period":{"start":"2026-11-20"},"goals":["Stay on buprenorphine"],
+  "activities":[{"kind":"moud","detail":"Buprenorphine daily","status":"in-progress"},
+   {"kind":"peer_support","detail":"Peer coach","status":"not-started"},
+   {"kind":"psychiatric_care","detail":"Evaluate for depression","status":"on-hold"}],
+  "author":{"npi":"1245319599","name":"Dr. Ortiz"}}})";
+
+TEST_F(IngestServiceTest, AHeldPartOfAPlanGoesOnceWhenAConsentNowPermitsIt) {
+  const std::string patient = store_->lookupKeys().patient("c1", "A12345");
+  ASSERT_EQ(post(kPlan).status, 202);
+  // The decisions are kept per partner and resource: redacted for st-mary, denied for "other".
+  const auto last = store_->lastDecisions("c1", "c1:tp:TP-1").value();
+  const auto find = [&](const std::string& partner, const std::string& type) {
+    for (const auto& d : last) {
+      if (d.partner_id == partner && d.resource_type == type) return d;
+    }
+    ADD_FAILURE() << "no decision for " << partner << " " << type;
+    return store::ResourceDecision{};
+  };
+  EXPECT_EQ(find("st-mary", "CarePlan").outcome, store::AuditOutcome::Redact);
+  EXPECT_EQ(find("st-mary", "CarePlan").removed_activities, (std::vector<std::uint32_t>{2}));
+  EXPECT_THAT(find("st-mary", "CarePlan").reason, HasSubstr("class-not-covered"));
+  EXPECT_EQ(find("other", "CarePlan").outcome, store::AuditOutcome::Deny);
+  auto due = store_->dueItems("st-mary", clock_.now(), 10).value();
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_THAT(due[0].bundle, Not(HasSubstr("Evaluate for depression")));
+  ASSERT_TRUE(store_->markDelivered(due[0].id, {}, clock_.now()));
+
+  // Nothing changed: reconciling queues nothing.
+  ASSERT_TRUE(service_->reconcile(patient, "st-mary"));
+  EXPECT_TRUE(store_->pendingItems("st-mary", patient).value().empty());
+
+  // The consent now covers mh: the full plan is queued once, however often reconciled.
+  consentFor("A12345", "st-mary", R"(["general","sud","mh"])");
+  ASSERT_TRUE(service_->reconcile(patient, "st-mary"));
+  ASSERT_TRUE(service_->reconcile(patient, "st-mary"));
+  due = store_->dueItems("st-mary", clock_.now(), 10).value();
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_THAT(due[0].bundle, HasSubstr("Evaluate for depression"));
+  ASSERT_TRUE(store_->markDelivered(due[0].id, {}, clock_.now()));
+  EXPECT_EQ(store_->lastDecisions("c1", "c1:tp:TP-1").value().size(), last.size());
+
+  // The clinic resends the same plan: unchanged, and nothing more goes.
+  auto resend = post(kPlan);
+  EXPECT_THAT(resend.body, HasSubstr("\"disposition\":\"unchanged\""));
+  EXPECT_THAT(resend.body, HasSubstr("\"queued_for\":[]"));
+  EXPECT_TRUE(store_->pendingItems("st-mary", patient).value().empty());
+}
+
+TEST_F(IngestServiceTest, AResendAfterAConsentWidenedIsQueuedBeforeAnyReconcile) {
+  const std::string patient = store_->lookupKeys().patient("c1", "A12345");
+  ASSERT_EQ(post(kPlan).status, 202);
+  auto due = store_->dueItems("st-mary", clock_.now(), 10).value();
+  ASSERT_EQ(due.size(), 1u);
+  ASSERT_TRUE(store_->markDelivered(due[0].id, {}, clock_.now()));
+  consentFor("A12345", "st-mary", R"(["general","sud","mh"])");  // not reconciled yet
+  auto resend = post(kPlan);
+  EXPECT_THAT(resend.body, HasSubstr("\"disposition\":\"unchanged\""));
+  EXPECT_THAT(resend.body, HasSubstr("\"queued_for\":[\"st-mary\"]")) << resend.body;
+  due = store_->dueItems("st-mary", clock_.now(), 10).value();
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_THAT(due[0].bundle, HasSubstr("Evaluate for depression"));
+  // The reconcile that follows finds nothing held any more.
+  ASSERT_TRUE(service_->reconcile(patient, "st-mary"));
+  EXPECT_EQ(store_->pendingItems("st-mary", patient).value().size(), 1u);
+}
+
 TEST_F(IngestServiceTest, ANewVersionWithoutAnItemDeletesItsObservationAtThePartner) {
   ASSERT_EQ(post(json::toString(recordWithItems({"naloxone_kit", "syringes"}))).status, 202);
   ASSERT_EQ(post(json::toString(recordWithItems({"naloxone_kit"}))).status, 202);

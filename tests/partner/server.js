@@ -130,7 +130,9 @@ class Partner {
       return this.send(res, fault.status, faultBody, fault.headers);
     }
     finish(answer.status);
-    return this.send(res, answer.status, answer.body, answer.headers);
+    // close: the answer asks the client to close the connection, so its next request reconnects.
+    const headers = fault?.close ? { ...(answer.headers ?? {}), Connection: 'close' } : answer.headers;
+    return this.send(res, answer.status, answer.body, headers);
   }
 
   async computeFhir(req, url, rawBody, entry) {
@@ -407,6 +409,7 @@ class Partner {
           delay_ms: spec.delay_ms ?? 0,
           drop: Boolean(spec.drop),
           commit: Boolean(spec.commit),
+          close: Boolean(spec.close),
         });
         return json(200, { faults: this.faults });
       }
@@ -473,7 +476,7 @@ function classify(method, segments, search) {
 
 function checkFault(spec) {
   if (!spec || typeof spec !== 'object' || Array.isArray(spec)) return 'fault must be a JSON object';
-  const known = ['status', 'count', 'body', 'headers', 'delay_ms', 'drop', 'commit'];
+  const known = ['status', 'count', 'body', 'headers', 'delay_ms', 'drop', 'commit', 'close'];
   const unknown = Object.keys(spec).filter((k) => !known.includes(k));
   if (unknown.length) return `unknown fault keys: ${unknown.join(', ')} (known: ${known.join(', ')})`;
   if (spec.status !== undefined && !(Number.isInteger(spec.status) && spec.status >= 100 && spec.status <= 599)) {
@@ -481,8 +484,8 @@ function checkFault(spec) {
   }
   if (spec.count !== undefined && !(Number.isInteger(spec.count) && spec.count >= 1)) return 'count must be an integer >= 1';
   if (spec.delay_ms !== undefined && !(Number.isInteger(spec.delay_ms) && spec.delay_ms >= 0)) return 'delay_ms must be an integer >= 0';
-  if (spec.status === undefined && !spec.drop && !spec.delay_ms && !spec.commit) {
-    return 'a fault needs status, drop or delay_ms';
+  if (spec.status === undefined && !spec.drop && !spec.delay_ms && !spec.commit && !spec.close) {
+    return 'a fault needs status, drop, delay_ms or close';
   }
   return undefined;
 }

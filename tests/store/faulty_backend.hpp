@@ -134,6 +134,24 @@ class FaultyWriter final : public StoreWriter {
     GW_TRY(check("deleteRecordsIfEmpty"));
     return inner_->deleteRecordsIfEmpty(records);
   }
+  Result<std::vector<DecisionRow>> decisionRows(std::string_view partner, std::string_view clinic,
+                                                std::string_view record_key, int version) override {
+    GW_TRY(check("decisionRows"));
+    return inner_->decisionRows(partner, clinic, record_key, version);
+  }
+  Status putDecisionRows(const std::vector<DecisionRow>& rows) override {
+    GW_TRY(check("putDecisionRows"));
+    return inner_->putDecisionRows(rows);
+  }
+  Status deleteDecisionRows(std::string_view clinic, std::string_view record_key) override {
+    GW_TRY(check("deleteDecisionRows"));
+    return inner_->deleteDecisionRows(clinic, record_key);
+  }
+  Result<bool> hasLiveItem(std::string_view partner, std::string_view clinic, std::string_view record_key,
+                           int version) override {
+    GW_TRY(check("hasLiveItem"));
+    return inner_->hasLiveItem(partner, clinic, record_key, version);
+  }
 
  private:
   Status check(std::string_view name) {

@@ -70,6 +70,39 @@ TEST_P(RetentionContract, PendingOutboxItemsAreNeverPurgedAndTheAuditLogIsKept) 
   EXPECT_EQ(still_due.value()[0].bundle, "{\"resourceType\":\"Bundle\"}");
 }
 
+TEST_P(RetentionContract, ARecordsLastDecisionsGoWithIt) {
+  auto kept = recordOf(DataClass::Sud, "r1");
+  auto purged = recordOf(DataClass::Sud, "r2");
+  for (auto* w : {&kept, &purged}) {
+    ResourceDecision d;
+    d.partner_id = "p2";
+    d.resource_type = "MedicationRequest";
+    d.resource_id = "rx-" + w->record_id;
+    d.outcome = AuditOutcome::Deny;
+    d.reason = "no-consent";
+    w->decisions = {d};
+  }
+  kept.outbox.clear();
+  ASSERT_TRUE(store_->ingest({kept}, day(0)));
+  ASSERT_TRUE(store_->ingest({purged}, day(0)));
+  auto due = store_->dueItems("p1", day(0), 10);
+  ASSERT_TRUE(due && due.value().size() == 1);
+  ASSERT_TRUE(store_->markDelivered(due.value()[0].id, {}, day(0)));
+  // r1 is young enough: the purge keeps it and its decisions; r2 and its decisions go.
+  ASSERT_TRUE(store_->ingest({[&] {
+                               auto newer = kept;
+                               newer.content_hash = "h-r1-v2";
+                               return newer;
+                             }()},
+                             day(300)));
+  auto result = store_->purgeExpired(day(400), Retention{0, 365, 0});
+  ASSERT_TRUE(result) << result.error().describe();
+  EXPECT_EQ(result.value().records, 1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM resource_decisions"), 1);
+  EXPECT_EQ(store_->lastDecisions("c1", "r1").value().size(), 1u);
+  EXPECT_TRUE(store_->lastDecisions("c1", "r2").value().empty());
+}
+
 TEST_P(RetentionContract, LargePurgesRunInSeveralBatches) {
   std::vector<IngestWrite> writes;
   for (int i = 0; i < 1200; ++i) {

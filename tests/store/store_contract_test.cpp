@@ -510,7 +510,7 @@ TEST_P(StoreContract, RowsAreFoundByClearIdsThatTheDatabaseNeverHolds) {
 TEST_P(StoreContract, HeldRecordsAndEnqueueFollowTheCurrentVersion) {
   auto held = write("r1", "h1", "pa", 0);
   ASSERT_TRUE(store_->ingest({held, consentWrite("k1", "hk", "active", 1'800'000'000'000)}, t(0)));
-  auto listed = store_->recordsWithoutItem("p2", "pa");
+  auto listed = store_->heldRecords("p2", "pa");
   ASSERT_TRUE(listed);
   ASSERT_EQ(listed.value().size(), 1u) << "consent records are never held for disclosure";
   EXPECT_EQ(listed.value()[0].record_key, recordKey("r1"));
@@ -530,7 +530,7 @@ TEST_P(StoreContract, HeldRecordsAndEnqueueFollowTheCurrentVersion) {
   EXPECT_EQ(pending.value()[0].record_version, 1);
   EXPECT_EQ(pending.value()[0].disclosure, R"({"purpose":"TREAT"})");
   EXPECT_EQ(store_->dueItems("p2", t(1), 10).value().at(0).bundle, R"({"resourceType":"Bundle","id":"v1"})");
-  EXPECT_TRUE(store_->recordsWithoutItem("p2", "pa").value().empty());
+  EXPECT_TRUE(store_->heldRecords("p2", "pa").value().empty());
   EXPECT_EQ(auditLog().size(), 2u);  // the consent's registration and the decision
 
   // Version 2 arrives; an enqueue decided for version 1 comes late and must queue nothing.
@@ -546,6 +546,147 @@ TEST_P(StoreContract, HeldRecordsAndEnqueueFollowTheCurrentVersion) {
   q.record_id = "never-stored";
   ASSERT_TRUE(store_->enqueue(q, t(5)));
   EXPECT_EQ(store_->pendingItems("p2", "pa").value().size(), 1u);
+}
+
+// --- last decisions per (partner, record, resource) ---------------------------------------------
+
+ResourceDecision held(const std::string& partner, AuditOutcome outcome, std::vector<std::uint32_t> removed = {},
+                      const std::string& reason = "") {
+  ResourceDecision d;
+  d.partner_id = partner;
+  d.resource_type = "CarePlan";
+  d.resource_id = "cp-1";
+  d.outcome = outcome;
+  d.removed_activities = std::move(removed);
+  d.reason = reason;
+  return d;
+}
+
+AuditEntry decisionFor(const std::string& partner, AuditOutcome outcome) {
+  auto e = test::sampleDecision(1, outcome);
+  e.partner_id = partner;
+  return e;
+}
+
+// A treatment plan of patient pa: its CarePlan redacted for p1 (activity 3, mh, left out) and
+// denied for p2 (no consent).
+IngestWrite planWrite(const std::string& hash) {
+  IngestWrite w = StoreContract::write("tp", hash, "pa");
+  w.record_type = "treatment_plan";
+  w.resources[0] = {"CarePlan", "cp-1", "https://ids/tp", "TP-1", "{}", DataClass::Sud};
+  w.audit = {decisionFor("p1", AuditOutcome::Redact), decisionFor("p2", AuditOutcome::Deny)};
+  w.decisions = {held("p1", AuditOutcome::Redact, {3}, "class-not-covered:mh"),
+                 held("p2", AuditOutcome::Deny, {}, "no-consent")};
+  return w;
+}
+
+EnqueueWrite replan(const std::string& partner, AuditOutcome outcome, std::vector<std::uint32_t> removed = {}) {
+  EnqueueWrite q;
+  q.clinic = "c1";
+  q.record_id = "tp";
+  q.record_version = 1;
+  q.patient_key = "pa";
+  if (outcome != AuditOutcome::Deny) q.outbox.push_back({partner, R"({"resourceType":"Bundle"})", 2, DataClass::Sud, ""});
+  q.audit = {decisionFor(partner, outcome)};
+  q.decisions = {held(partner, outcome, std::move(removed))};
+  return q;
+}
+
+TEST(DisclosesMore, OnlyWhatWasHeldBackAndIsNowDisclosedCounts) {
+  const auto d = [](AuditOutcome o, std::vector<std::uint32_t> removed = {}) { return held("p", o, std::move(removed)); };
+  EXPECT_TRUE(disclosesMore(d(AuditOutcome::Deny), d(AuditOutcome::Permit)));
+  EXPECT_TRUE(disclosesMore(d(AuditOutcome::Deny), d(AuditOutcome::Redact, {1})));
+  EXPECT_TRUE(disclosesMore(d(AuditOutcome::Redact, {3}), d(AuditOutcome::Permit)));
+  EXPECT_TRUE(disclosesMore(d(AuditOutcome::Redact, {1, 3}), d(AuditOutcome::Redact, {3})));
+  EXPECT_TRUE(disclosesMore(d(AuditOutcome::Redact, {3}), d(AuditOutcome::Redact, {1}))) << "activity 3 is kept now";
+  EXPECT_FALSE(disclosesMore(d(AuditOutcome::Redact, {3}), d(AuditOutcome::Redact, {1, 3})));
+  EXPECT_FALSE(disclosesMore(d(AuditOutcome::Redact, {3}), d(AuditOutcome::Redact, {3})));
+  EXPECT_FALSE(disclosesMore(d(AuditOutcome::Permit), d(AuditOutcome::Permit)));
+  EXPECT_FALSE(disclosesMore(d(AuditOutcome::Permit), d(AuditOutcome::Deny)));
+  EXPECT_FALSE(disclosesMore(d(AuditOutcome::Deny), d(AuditOutcome::Deny)));
+}
+
+TEST_P(StoreContract, ARedactedOrDeniedResourceIsHeldAndQueuedOnceWhenItNowDisclosesMore) {
+  ASSERT_TRUE(store_->ingest({planWrite("h1")}, t(0)));
+  auto last = store_->lastDecisions("c1", "tp");
+  ASSERT_TRUE(last) << last.error().describe();
+  ASSERT_EQ(last.value().size(), 2u);
+  EXPECT_EQ(last.value()[0].partner_id, "p1");
+  EXPECT_EQ(last.value()[0].outcome, AuditOutcome::Redact);
+  EXPECT_EQ(last.value()[0].removed_activities, (std::vector<std::uint32_t>{3}));
+  EXPECT_EQ(last.value()[0].reason, "class-not-covered:mh");
+  EXPECT_EQ(last.value()[0].resource_id, store_->lookupKeys().resource("CarePlan", "cp-1")) << "a lookup key, not the id";
+  EXPECT_EQ(last.value()[0].record_version, 1);
+  EXPECT_EQ(last.value()[1].partner_id, "p2");
+  EXPECT_EQ(last.value()[1].outcome, AuditOutcome::Deny);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM resource_decisions WHERE resource_key='cp-1'"), 0) << "no clear id stored";
+
+  // p1's redacted plan is delivered: still held (a part was left out); p2 has no item: held.
+  const auto item = store_->dueItems("p1", t(0), 10).value().at(0).id;
+  ASSERT_TRUE(store_->markDelivered(item, {{"200 OK", "CarePlan/1/_history/1", ""}}, t(1)));
+  ASSERT_EQ(store_->heldRecords("p1", "pa").value().size(), 1u);
+  ASSERT_EQ(store_->heldRecords("p2", "pa").value().size(), 1u);
+  const auto logged = auditLog().size();
+
+  // Decided again the same (or narrower): nothing is queued or logged, the decisions stay.
+  EXPECT_EQ(store_->enqueue(replan("p1", AuditOutcome::Redact, {3}), t(2)).value(), 0);
+  EXPECT_EQ(store_->enqueue(replan("p1", AuditOutcome::Deny), t(2)).value(), 0);
+  EXPECT_TRUE(store_->pendingItems("p1", "pa").value().empty());
+  EXPECT_EQ(auditLog().size(), logged);
+  EXPECT_EQ(store_->lastDecisions("c1", "tp").value()[0].outcome, AuditOutcome::Redact);
+
+  // Now permitted in full: queued once, the decision replaced, no longer held.
+  EXPECT_EQ(store_->enqueue(replan("p1", AuditOutcome::Permit), t(3)).value(), 1);
+  EXPECT_EQ(store_->pendingItems("p1", "pa").value().size(), 1u);
+  EXPECT_EQ(auditLog().size(), logged + 1);
+  EXPECT_EQ(store_->lastDecisions("c1", "tp").value()[0].outcome, AuditOutcome::Permit);
+  EXPECT_TRUE(store_->heldRecords("p1", "pa").value().empty());
+  EXPECT_EQ(store_->enqueue(replan("p1", AuditOutcome::Permit), t(4)).value(), 0) << "sent once";
+  EXPECT_EQ(store_->pendingItems("p1", "pa").value().size(), 1u);
+}
+
+TEST_P(StoreContract, AResendOfTheSameContentIsQueuedOnlyWhereItNowDisclosesMore) {
+  ASSERT_TRUE(store_->ingest({planWrite("h1")}, t(0)));
+  const auto logged = auditLog().size();
+  // Resent unchanged after p2's consent arrived (p1's decision unchanged): queued for p2 only.
+  auto resend = planWrite("h1");
+  resend.outbox.push_back({"p2", R"({"resourceType":"Bundle"})", 2, DataClass::Sud, ""});
+  resend.audit[1].outcome = AuditOutcome::Permit;
+  resend.decisions[1] = held("p2", AuditOutcome::Permit);
+  auto outcome = store_->ingest({resend}, t(1));
+  ASSERT_TRUE(outcome) << outcome.error().describe();
+  EXPECT_EQ(outcome.value()[0].disposition, IngestDisposition::Unchanged);
+  EXPECT_EQ(outcome.value()[0].requeued_for, (std::vector<std::string>{"p2"}));
+  EXPECT_EQ(store_->pendingItems("p2", "pa").value().size(), 1u);
+  EXPECT_EQ(store_->pendingItems("p1", "pa").value().size(), 1u) << "p1's first item only";
+  EXPECT_EQ(auditLog().size(), logged + 1) << "p2's decision only";
+  EXPECT_EQ(store_->lastDecisions("c1", "tp").value()[1].outcome, AuditOutcome::Permit);
+  // The same again: nothing more.
+  outcome = store_->ingest({resend}, t(2));
+  EXPECT_TRUE(outcome.value()[0].requeued_for.empty());
+  EXPECT_EQ(store_->pendingItems("p2", "pa").value().size(), 1u);
+  EXPECT_EQ(auditLog().size(), logged + 1);
+
+  // A new version decides afresh: its decisions replace the older version's.
+  auto v2 = planWrite("h2");
+  v2.decisions = {held("p1", AuditOutcome::Permit)};
+  ASSERT_TRUE(store_->ingest({v2}, t(3)));
+  const auto last = store_->lastDecisions("c1", "tp").value();
+  ASSERT_EQ(last.size(), 1u);
+  EXPECT_EQ(last[0].record_version, 2);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM resource_decisions"), 1);
+}
+
+TEST_P(StoreContract, ARecordDeliveredBeforeDecisionsWereKeptIsNeverSentAgain) {
+  // As a schema 5 database left it: a delivered item and no decision rows (unknown).
+  auto w = planWrite("h1");
+  w.decisions.clear();
+  ASSERT_TRUE(store_->ingest({w}, t(0)));
+  const auto item = store_->dueItems("p1", t(0), 10).value().at(0).id;
+  ASSERT_TRUE(store_->markDelivered(item, {}, t(1)));
+  EXPECT_TRUE(store_->heldRecords("p1", "pa").value().empty());
+  EXPECT_EQ(store_->enqueue(replan("p1", AuditOutcome::Permit), t(2)).value(), 0);
+  EXPECT_TRUE(store_->pendingItems("p1", "pa").value().empty());
 }
 
 // --- secrets and keys --------------------------------------------------------------------------

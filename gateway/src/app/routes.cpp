@@ -169,7 +169,17 @@ void ready(Runtime& runtime, Request&, const http::Principal&, Respond respond) 
     GW_LOG(Error, Store, "not_ready").kv("error", ping.error().message);
     return respond(http::jsonResponse(503, R"({"status":"unavailable","reason":"database"})"));
   }
-  respond(http::jsonResponse(200, R"({"status":"ready"})"));
+  // A reconciliation that keeps failing leaves data held or queued under an old rule: visible
+  // here (counts and times only: this answer is public), and in the log with its error.
+  const auto health = runtime.reconcileHealth();
+  std::string reconcile = R"({"failing":)" + std::to_string(health.failing);
+  if (health.failing > 0) {
+    reconcile += R"(,"stuck":)" + std::string(health.stuck() ? "true" : "false") + R"(,"attempts":)" +
+                 std::to_string(health.most_attempts) + R"(,"failing_since":")" + formatRfc3339(health.failing_since) +
+                 R"(","next_retry_in_ms":)" + std::to_string(health.next_retry_in.count());
+  }
+  reconcile += "}";
+  respond(http::jsonResponse(200, R"({"status":"ready","reconcile":)" + reconcile + "}"));
 }
 
 }  // namespace

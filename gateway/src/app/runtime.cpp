@@ -8,6 +8,7 @@
 #include "app/keys.hpp"
 #include "app/settings.hpp"
 #include "common/log.hpp"
+#include "delivery/backoff.hpp"
 
 namespace gw::app {
 namespace {
@@ -88,18 +89,26 @@ Status Runtime::open(std::unique_ptr<store::Store> store) {
   GW_TRY(auto unreconciled, loadConsentRegistry(*store_, registry_));
   unreconciled_ = std::move(unreconciled);
   committer_ = std::make_unique<ingest::GroupCommitter>(*store_, clock_);
+  // A consent change waits at most as long as one send can take: connect, handshake, request.
+  std::chrono::milliseconds longest_send{0};
+  for (const auto& partner : cfg.partners) {
+    longest_send = std::max(longest_send, 2 * partner.connect_timeout + partner.request_timeout);
+  }
+  send_gate_ = std::make_unique<outbox::SendGate>(longest_send);
   install(std::move(rules));
   auth_ = std::make_unique<http::Authenticator>(tokenEntries(cfg.tokens));
   for (const auto& partner : cfg.partners) {
     GW_TRY(auto endpoint, delivery::endpointFor(partner));
     GW_TRY(auto credentials, delivery::credentialsFor(partner));
     GW_TRY(auto client, delivery::FhirClient::create(std::move(endpoint), std::move(credentials)));
-    workers_.push_back(
-        std::make_unique<delivery::PartnerWorker>(partner, cfg.delivery, *store_, clock_, std::move(client),
-                                                  delivery::DisclosureCheck{&registry_, cfg.privacy.policy_version}));
+    workers_.push_back(std::make_unique<delivery::PartnerWorker>(
+        partner, cfg.delivery, *store_, clock_, std::move(client),
+        delivery::DisclosureCheck{&registry_, cfg.privacy.policy_version, send_gate_.get()}));
   }
   blocking_ = std::make_unique<WorkPool>("blocking", cfg.server.blocking_threads,
                                          static_cast<std::size_t>(cfg.server.blocking_queue));
+  // Failed reconciliations come back here (docs/threading.md §2.5); a look at an empty list is cheap.
+  jobs_.every(std::chrono::milliseconds(250), std::chrono::milliseconds(250), [this] { retryDueReconciles(); });
   const auto& retention = cfg.privacy.retention_days;
   if (retention.general > 0 || retention.sud > 0 || retention.mh > 0) {
     jobs_.every(cfg.privacy.purge_interval, std::chrono::seconds(10), [this] { purgeExpired(); });
@@ -148,7 +157,7 @@ void Runtime::install(std::shared_ptr<const ingest::RuleSet> rules) {
   next->ingest = std::make_unique<ingest::IngestService>(ingest::IngestParts{
       ingest_settings_, std::move(rules), formats_, *committer_, *store_, registry_,
       [this](const consent::ConsentVersion& v) { scheduleReconcile(v); },
-      [this](const std::string& patient_key) { scheduleReconcilePatient(patient_key); }, &ingest_stats_});
+      [this](const std::string& patient_key) { scheduleReconcilePatient(patient_key); }, &ingest_stats_, send_gate_.get()});
   std::lock_guard lock(live_mutex_);
   live_ = std::move(next);
 }
@@ -205,30 +214,100 @@ Result<ReloadSummary> Runtime::loadAndInstall() {
 // partner on the jobs thread (it reads and maps stored records), then mark it reconciled so a
 // restart does not redo it. A crash before that mark redoes it at the next start.
 void Runtime::scheduleReconcile(const consent::ConsentVersion& v) {
-  jobs_.post([this, patient = v.patient_key, partner = v.partner_id, clinic = v.clinic, consent_id = v.consent_id,
-              version = v.version] {
-    auto running = current();
-    if (auto settled = running->ingest->reconcile(patient, partner); !settled) {
-      GW_LOG(Error, Consent, "reconcile_failed").kv("partner", partner).kv("error", settled.error().describe());
-      return;
-    }
-    if (auto marked = store_->markConsentReconciled(clinic, consent_id, version); !marked) {
-      GW_LOG(Error, Consent, "reconcile_not_marked").kv("error", marked.error().describe());
-    }
-    wakeWorkers();
-  });
+  jobs_.post(
+      [this, task = ReconcileRetry{v.patient_key, v.partner_id, {{v.clinic, v.consent_id, v.version}}}] { settle(task); });
 }
 
 void Runtime::scheduleReconcilePatient(const std::string& patient_key) {
   jobs_.post([this, patient_key] {
-    auto running = current();
-    for (const auto& partner : config_.partners) {
-      if (auto settled = running->ingest->reconcile(patient_key, partner.id); !settled) {
-        GW_LOG(Error, Consent, "reconcile_failed").kv("partner", partner.id).kv("error", settled.error().describe());
+    for (const auto& partner : config_.partners) settle(ReconcileRetry{patient_key, partner.id, {}});
+  });
+}
+
+// How long a failed reconciliation waits before its next attempt: 1 s, doubling up to 5 min,
+// with jitter (a database that failed once is not hammered).
+constexpr delivery::RetryPolicy kReconcileRetry{std::chrono::seconds(1), std::chrono::minutes(5), 2.0};
+
+void Runtime::settle(ReconcileRetry task) {
+  {
+    // A retry waiting for the same pair joins this attempt: one reconciliation settles both.
+    std::lock_guard lock(reconcile_mutex_);
+    for (auto it = reconcile_retries_.begin(); it != reconcile_retries_.end(); ++it) {
+      if (it->patient_key != task.patient_key || it->partner_id != task.partner_id) continue;
+      for (auto& m : it->marks) task.marks.push_back(std::move(m));
+      task.attempts = std::max(task.attempts, it->attempts);
+      if (task.failing_since == SystemTime{} || it->failing_since < task.failing_since) {
+        task.failing_since = it->failing_since;
+      }
+      reconcile_retries_.erase(it);
+      break;
+    }
+  }
+  auto running = current();
+  Status settled = running->ingest->reconcile(task.patient_key, task.partner_id);
+  if (settled) {
+    std::vector<ConsentMark> unmarked;
+    for (auto& m : task.marks) {
+      if (auto marked = store_->markConsentReconciled(m.clinic, m.consent_id, m.version); !marked) {
+        settled = marked.error();
+        unmarked.push_back(std::move(m));
       }
     }
-    wakeWorkers();
-  });
+    task.marks = std::move(unmarked);
+  }
+  wakeWorkers();  // what it queued or cancelled
+  if (settled) {
+    if (task.attempts > 0) {
+      GW_LOG(Info, Consent, "reconcile_recovered").kv("partner", task.partner_id).kv("failed_attempts", task.attempts);
+    }
+    return;
+  }
+  ++task.attempts;
+  if (task.failing_since == SystemTime{}) task.failing_since = clock_.now();
+  const double jitter = std::uniform_real_distribution<double>(0.0, 1.0)(reconcile_random_);
+  const auto delay = delivery::backoffDelay(task.attempts, kReconcileRetry, jitter);
+  task.next_at = std::chrono::steady_clock::now() + delay;
+  GW_LOG(Error, Consent, "reconcile_failed")
+      .kv("partner", task.partner_id)
+      .kv("attempt", task.attempts)
+      .kv("retry_in_ms", delay.count())
+      .kv("error", settled.error().describe());
+  std::lock_guard lock(reconcile_mutex_);
+  reconcile_retries_.push_back(std::move(task));
+}
+
+void Runtime::retryDueReconciles() {
+  std::vector<ReconcileRetry> due;
+  {
+    std::lock_guard lock(reconcile_mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    for (auto it = reconcile_retries_.begin(); it != reconcile_retries_.end();) {
+      if (it->next_at <= now) {
+        due.push_back(std::move(*it));
+        it = reconcile_retries_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& task : due) settle(std::move(task));
+}
+
+Runtime::ReconcileHealth Runtime::reconcileHealth() const {
+  ReconcileHealth health;
+  std::lock_guard lock(reconcile_mutex_);
+  health.failing = reconcile_retries_.size();
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& r : reconcile_retries_) {
+    health.most_attempts = std::max(health.most_attempts, r.attempts);
+    if (health.failing_since == SystemTime{} || r.failing_since < health.failing_since) {
+      health.failing_since = r.failing_since;
+    }
+    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(r.next_at - now);
+    const auto in = std::max(std::chrono::milliseconds(0), wait);
+    if (health.next_retry_in == std::chrono::milliseconds(0) || in < health.next_retry_in) health.next_retry_in = in;
+  }
+  return health;
 }
 
 void Runtime::wakeWorkers() {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,19 @@ class Runtime {
   void scheduleReconcilePatient(const std::string& patient_key);
   void wakeWorkers();
 
+  /// Reconciliations that failed and wait for their next attempt (docs/threading.md §2.5): what
+  /// /readyz shows. No ids: counts and times only (the answer is public).
+  struct ReconcileHealth {
+    std::size_t failing = 0;     // (patient, partner) pairs waiting for a retry
+    int most_attempts = 0;       // the highest number of failed attempts among them
+    SystemTime failing_since{};  // when the oldest of them first failed
+    std::chrono::milliseconds next_retry_in{0};
+    bool stuck() const { return most_attempts >= kReconcileStuckAfter; }
+  };
+  /// A reconciliation that failed this many times in a row is reported stuck.
+  static constexpr int kReconcileStuckAfter = 3;
+  ReconcileHealth reconcileHealth() const;
+
   /// Appends the audit row of a read. A read whose row cannot be written must not be answered
   /// (nothing leaves unlogged): the error says so and the caller answers it instead of the data.
   Status logRead(store::AuditEntry entry);
@@ -83,6 +97,17 @@ class Runtime {
 
  private:
   void install(std::shared_ptr<const ingest::RuleSet> rules);
+  /// A consent version whose reconciliation is to be marked done in the store.
+  struct ConsentMark {
+    std::string clinic, consent_id;
+    std::int64_t version = 0;
+  };
+  struct ReconcileRetry;
+  /// Reconciles (patient, partner) and then marks the consents; on failure, keeps it for a retry
+  /// with backoff. Jobs thread only.
+  void settle(ReconcileRetry task);
+  /// Runs the retries that are due (a periodic task of the jobs thread).
+  void retryDueReconciles();
   Result<ReloadSummary> loadAndInstall();
   void purgeExpired();
   void publishAnchor();
@@ -96,9 +121,22 @@ class Runtime {
   std::unique_ptr<ingest::GroupCommitter> committer_;
   consent::ConsentRegistry registry_;  // current consents; decisions read it from every thread
   std::unique_ptr<http::Authenticator> auth_;
+  std::unique_ptr<outbox::SendGate> send_gate_;  // sends against consent changes (docs/privacy.md §8.3)
   std::vector<std::unique_ptr<delivery::PartnerWorker>> workers_;
   std::vector<consent::ConsentVersion> unreconciled_;  // settled once the jobs thread runs
   std::unique_ptr<AnchorPublisher> anchors_;           // null when audit.anchor names no sink
+
+  // Reconciliations that failed: retried with backoff on the jobs thread; read by /readyz.
+  struct ReconcileRetry {
+    std::string patient_key, partner_id;
+    std::vector<ConsentMark> marks;  // consents waiting for this pair's reconciliation
+    int attempts = 0;                // failed attempts so far
+    std::chrono::steady_clock::time_point next_at;
+    SystemTime failing_since{};
+  };
+  mutable std::mutex reconcile_mutex_;
+  std::vector<ReconcileRetry> reconcile_retries_;             // guarded by reconcile_mutex_
+  std::mt19937_64 reconcile_random_{std::random_device{}()};  // jobs thread only
 
   mutable std::mutex live_mutex_;
   std::shared_ptr<const Live> live_;  // guarded by live_mutex_

@@ -125,7 +125,20 @@ std::string deliveryDetail(const store::OutboxItem& item, int http_status,
 Status PartnerWorker::attempt(const store::OutboxItem& item) {
   // The consent decision is taken again right before each send (docs/privacy.md §8.1): a
   // consent revoked, narrowed or expired since the item was queued stops it here.
-  auto check = outbox::recheckItem(item, *check_.registry, clock_.now(), check_.policy_version);
+  // Under the send gate, the re-check and the claim are one step: a consent change either came
+  // before (this check sees it) or waits for this send to finish and its outcome to be recorded
+  // (docs/privacy.md §8.3). The claim is held until this function returns.
+  outbox::RecheckResult check;
+  const auto recheck = [&] {
+    check = outbox::recheckItem(item, *check_.registry, clock_.now(), check_.policy_version);
+    return check.send;
+  };
+  outbox::SendGate::Claim sending;
+  if (check_.gate != nullptr) {
+    sending = check_.gate->claim(item.patient_key, partner_.id, recheck);
+  } else {
+    recheck();
+  }
   if (!check.send) {
     GW_LOG(Info, Delivery, "cancelled").kv("partner", partner_.id).kv("item", item.id).kv("reason", check.reason);
     stats_.cancelled.inc();

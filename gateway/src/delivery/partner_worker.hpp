@@ -17,6 +17,7 @@
 #include "consent/consent_registry.hpp"
 #include "delivery/backoff.hpp"
 #include "delivery/fhir_client.hpp"
+#include "outbox/send_gate.hpp"
 #include "store/store.hpp"
 
 namespace gw::delivery {
@@ -42,6 +43,9 @@ Result<std::unique_ptr<CredentialSource>> credentialsFor(const config::Partner& 
 struct DisclosureCheck {
   const consent::ConsentRegistry* registry = nullptr;  // required
   std::string policy_version;
+  /// The re-check and the claim of an item happen under it, and consent changes wait for the
+  /// claims (docs/privacy.md §8.3). Optional: without it nothing orders sends against changes.
+  outbox::SendGate* gate = nullptr;
 };
 
 class PartnerWorker {

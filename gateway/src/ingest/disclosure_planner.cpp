@@ -124,7 +124,14 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
     };
     const auto audit = [&](const ClassifiedResource& r, store::AuditOutcome outcome, std::string reason,
                            const consent::Decision& decision, std::string labels,
-                           const std::vector<std::string>& removed = {}) {
+                           const std::vector<std::string>& removed = {},
+                           const std::vector<std::uint32_t>& removed_activities = {}) {
+      store::ResourceDecision planned;
+      planned.partner_id = partner.id;
+      planned.resource_type = r.resource_type;
+      planned.resource_id = r.id;
+      planned.removed_activities = removed_activities;
+      plan.decisions.push_back(std::move(planned));  // outcome and reason: from the final entry, below
       const auto& consent = decision.consent;
       // How the consent's time bounds were read (local days of which zone, or instants), and the
       // bound that decided a time reason: docs/privacy.md §5.6.
@@ -196,7 +203,7 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
       }
       const std::string sent_labels = privacy::labelsFor(disclosed).names() + (removed.empty() ? "" : ",REDACTED");
       audit(r, decision.outcome == consent::Outcome::Redact ? store::AuditOutcome::Redact : store::AuditOutcome::Permit,
-            consent::reasonText(decision), decision, sent_labels, removed);
+            consent::reasonText(decision), decision, sent_labels, removed, decision.removed_activities);
       build.entries.push_back({r.resource_type, r.id, r.identifier_system, r.identifier_value, body, r.method});
       build.disclosed.push_back(disclosed);
       build.classes.add(disclosed.classes);
@@ -270,6 +277,12 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
       plan.items.push_back({partner.id, std::move(built.json), built.entry_count, disclosure_json, build.classes});
     }
     plan.partners.push_back(partner.id);
+  }
+  // Each decision as finally logged (a permit may have become a deny above).
+  for (std::size_t i = 0; i < plan.decisions.size(); ++i) {
+    plan.decisions[i].outcome = plan.audit[i].outcome;
+    plan.decisions[i].reason = plan.audit[i].reason;
+    if (plan.decisions[i].outcome != store::AuditOutcome::Redact) plan.decisions[i].removed_activities.clear();
   }
   return plan;
 }

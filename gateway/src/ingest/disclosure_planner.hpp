@@ -21,6 +21,7 @@
 #include "outbox/transaction_bundle.hpp"
 #include "privacy/classifier.hpp"
 #include "store/audit_log.hpp"
+#include "store/store.hpp"
 
 namespace gw::ingest {
 
@@ -64,7 +65,10 @@ struct PlannedItem {
 struct DisclosurePlan {
   std::vector<PlannedItem> items;
   std::vector<store::AuditEntry> audit;  // one decision per (resource, partner)
-  std::vector<std::string> partners;     // partners that receive something, in config order
+  /// The same decisions as `audit`, in its order, as the store keeps them (what each partner was
+  /// last disclosed or held, docs/privacy.md §8.2): outcome and reason of the final log entries.
+  std::vector<store::ResourceDecision> decisions;
+  std::vector<std::string> partners;  // partners that receive something, in config order
 };
 
 /// The configurable parts of the policy.

@@ -149,6 +149,7 @@ IngestService::Prepared IngestService::prepare(const rapidjson::Value& record, s
     }
   }
   w.audit = std::move(plan.value().audit);
+  w.decisions = std::move(plan.value().decisions);
   result.queued_for = std::move(plan.value().partners);
   auditableOrRejected(prepared);
   return prepared;
@@ -204,7 +205,9 @@ Status IngestService::reconcile(std::string_view patient_key, std::string_view p
     GW_TRY(parts_.store.markCancelled(item.id, "no longer permitted: " + check.reason, now, std::move(check.cancellations)));
     ++cancelled;
   }
-  GW_TRY(auto held, parts_.store.recordsWithoutItem(partner_id, patient_key));
+  // Records with nothing live for the partner, and those with a resource held back (denied or
+  // redacted): the store queues each only where it now discloses more (docs/privacy.md §8.2).
+  GW_TRY(auto held, parts_.store.heldRecords(partner_id, patient_key));
   int queued = 0;
   for (const auto& record : held) {
     rapidjson::Document doc;
@@ -213,10 +216,11 @@ Status IngestService::reconcile(std::string_view patient_key, std::string_view p
     auto p = prepare(doc, 0, Submitter{"gateway", {"*"}}, partner_id);
     if (!p.result.errors.empty() || p.write.state != store::RecordState::Mapped) continue;
     if (p.write.outbox.empty() && p.write.audit.empty()) continue;
-    queued += static_cast<int>(p.write.outbox.size());
-    GW_TRY(parts_.store.enqueue({record.clinic, p.write.record_id, record.version, p.write.patient_key,
-                                 std::move(p.write.outbox), std::move(p.write.audit)},
+    GW_TRY(auto items,
+           parts_.store.enqueue({record.clinic, p.write.record_id, record.version, p.write.patient_key,
+                                 std::move(p.write.outbox), std::move(p.write.audit), std::move(p.write.decisions)},
                                 now));
+    queued += items;
   }
   GW_LOG(Info, Consent, "reconciled")
       .kv("partner", partner_id)
@@ -252,13 +256,26 @@ void IngestService::enterConsents(std::vector<Prepared>& prepared, const std::ve
     const auto& outcome = outcomes[next++];
     if (!p.consent || outcome.disposition == store::IngestDisposition::Unchanged || outcome.consent_version == 0) continue;
     p.consent->version = outcome.consent_version;
-    auto entered = parts_.registry.upsert(*p.consent);
-    if (!entered) {
+    // Under the send gate: no re-check runs while the registry changes, and the answer waits for
+    // the sends already claimed for this patient and partner, so after it none decided under the
+    // older version is still going (docs/privacy.md §8.3).
+    std::optional<decltype(parts_.registry.upsert(*p.consent))> entered;
+    const auto enter = [&] { entered.emplace(parts_.registry.upsert(*p.consent)); };
+    if (parts_.send_gate != nullptr) {
+      if (!parts_.send_gate->change(p.consent->patient_key, p.consent->partner_id, enter)) {
+        GW_LOG(Warn, Consent, "consent_change_sends_still_in_flight")
+            .kv("record_key", p.result.record_key)
+            .kv("partner", p.consent->partner_id);
+      }
+    } else {
+      enter();
+    }
+    if (!*entered) {
       // Stored but refused by the registry (a concurrent revocation): decisions stay on the
       // older state, which the store's next start-up load settles the same way.
       GW_LOG(Error, Consent, "consent_not_entered")
           .kv("record_key", p.result.record_key)
-          .kv("error", entered.error().describe());
+          .kv("error", entered->error().describe());
       continue;
     }
     GW_LOG(Info, Consent, "consent_recorded")
@@ -328,7 +345,13 @@ void IngestService::commit(std::shared_ptr<std::vector<Prepared>> prepared, std:
         r.accepted = true;
         r.disposition = outcome.disposition;
         r.version = outcome.version;
-        if (outcome.disposition == store::IngestDisposition::Unchanged) r.queued_for.clear();
+        if (outcome.disposition == store::IngestDisposition::Unchanged) {
+          // Unchanged: queued only where it now discloses more than before (a consent widened).
+          std::erase_if(r.queued_for, [&](const std::string& partner) {
+            return std::find(outcome.requeued_for.begin(), outcome.requeued_for.end(), partner) ==
+                   outcome.requeued_for.end();
+          });
+        }
         // record ids may embed MRNs ("c1:pt:A12345"): logs carry the internal record key only.
         GW_LOG(Info, Ingest, "record_accepted")
             .kv("record_key", r.record_key)

@@ -21,6 +21,7 @@
 #include "ingest/ingest_stats.hpp"
 #include "ingest/input_format.hpp"
 #include "ingest/record_pipeline.hpp"
+#include "outbox/send_gate.hpp"
 
 namespace gw::ingest {
 
@@ -64,6 +65,9 @@ struct IngestParts {
   std::function<void(const std::string& patient_key)> on_stale_decisions;
   /// Where ingest counts what it did; optional (the Runtime's outlives reloads).
   IngestStats* stats = nullptr;
+  /// Consent versions enter the registry through it, and wait for the sends of their patient to
+  /// their partner that were already claimed (docs/privacy.md §8.3). Optional.
+  outbox::SendGate* send_gate = nullptr;
 };
 
 class IngestService {
@@ -81,8 +85,9 @@ class IngestService {
 
   /// After a consent version entered the registry: cancels the patient's queued items for the
   /// partner that may no longer go (each cancellation logged), and queues what the patient's
-  /// stored records may now send there (records posted before their consent). Reads and maps
-  /// stored records: run it off the io threads.
+  /// held records may now send there (records posted before their consent, and those with a
+  /// resource denied or redacted that now discloses more: sent once, docs/privacy.md §8.2).
+  /// Reads and maps stored records: run it off the io threads.
   Status reconcile(std::string_view patient_key, std::string_view partner_id) const;
 
   const RuleSet& rules() const { return *parts_.rules; }

@@ -44,6 +44,44 @@ OutboxItem itemOf(OutboxRow&& row) {
   return item;
 }
 
+std::string removedText(const std::vector<std::uint32_t>& removed) {
+  std::string text;
+  for (auto i : removed) text += (text.empty() ? "" : ",") + std::to_string(i);
+  return text;
+}
+
+std::vector<std::uint32_t> removedOf(std::string_view text) {
+  std::vector<std::uint32_t> removed;
+  std::uint32_t n = 0;
+  bool digits = false;
+  for (char c : text) {
+    if (c >= '0' && c <= '9') {
+      n = n * 10 + static_cast<std::uint32_t>(c - '0');
+      digits = true;
+    } else if (digits) {
+      removed.push_back(n);
+      n = 0;
+      digits = false;
+    }
+  }
+  if (digits) removed.push_back(n);
+  return removed;
+}
+
+ResourceDecision decisionOf(DecisionRow&& row) {
+  ResourceDecision d;
+  d.partner_id = std::move(row.partner_id);
+  d.resource_type = std::move(row.resource_type);
+  d.resource_id = std::move(row.resource_key);
+  // An outcome this build does not know reads as a permit: nothing is re-sent on its account.
+  d.outcome = parseAuditOutcome(row.outcome).value_or(AuditOutcome::Permit);
+  d.removed_activities = removedOf(row.removed_activities);
+  d.reason = std::move(row.reason);
+  d.record_version = row.record_version;
+  d.updated_at_ms = row.updated_at_ms;
+  return d;
+}
+
 class RecordStore final : public Store {
  public:
   RecordStore(std::unique_ptr<StoreBackend> backend, Keyring keyring)
@@ -73,11 +111,15 @@ class RecordStore final : public Store {
     GW_TRY(auto tx, WriteTransaction::begin(*backend_));
     for (const auto& w : writes) {
       GW_TRY(auto outcome, ingestOne(*tx, w, now_ms));
-      if (outcome.disposition != IngestDisposition::Unchanged) {
-        for (auto e : w.audit) {
-          if (e.kind == AuditKind::Consent) e.consent_version = outcome.consent_version;
-          audit.push_back(std::move(e));
+      for (auto e : w.audit) {
+        // An unchanged record logs only the decisions of the partners it was queued for again.
+        if (outcome.disposition == IngestDisposition::Unchanged &&
+            std::find(outcome.requeued_for.begin(), outcome.requeued_for.end(), e.partner_id) ==
+                outcome.requeued_for.end()) {
+          continue;
         }
+        if (e.kind == AuditKind::Consent) e.consent_version = outcome.consent_version;
+        audit.push_back(std::move(e));
       }
       outcomes.push_back(outcome);
     }
@@ -113,17 +155,16 @@ class RecordStore final : public Store {
                              std::move(audit));
   }
 
-  Status enqueue(const EnqueueWrite& w, SystemTime now) override {
+  Result<int> enqueue(const EnqueueWrite& w, SystemTime now) override {
     const std::int64_t now_ms = toUnixMillis(now);
     const std::string record_key = keys_.record(w.clinic, w.record_id);
     GW_TRY(auto tx, WriteTransaction::begin(*backend_));
     GW_TRY(auto head, tx->recordHead(w.clinic, record_key));
-    if (!head || head->version != w.record_version) return ok();  // moved on: its newer version was decided on arrival
-    for (const auto& o : w.outbox) {
-      GW_TRY(queueItem(*tx, o, w.clinic, record_key, w.record_version, w.patient_key, now_ms));
-    }
-    GW_TRY(appendChained(*tx, w.audit));
-    return tx.commit();
+    if (!head || head->version != w.record_version) return 0;  // moved on: its newer version was decided on arrival
+    const RecordAt record{w.clinic, record_key, w.record_version, w.patient_key};
+    GW_TRY(auto queued, queueWhereMoreDisclosed(*tx, record, w.outbox, w.audit, w.decisions, now_ms, false));
+    GW_TRY(tx.commit());
+    return queued.items;
   }
 
   Status markConsentReconciled(std::string_view clinic, std::string_view consent_id, std::int64_t version) override {
@@ -278,9 +319,20 @@ class RecordStore final : public Store {
     return items;
   }
 
-  Result<std::vector<HeldRecord>> recordsWithoutItem(std::string_view partner, std::string_view patient_key) override {
+  Result<std::vector<ResourceDecision>> lastDecisions(std::string_view clinic, std::string_view record_id) override {
+    const std::string record_key = keys_.record(clinic, record_id);
     GW_TRY(auto reader, backend_->read());
-    GW_TRY(auto held, reader->recordsWithoutItem(partner, patient_key));
+    GW_TRY(auto record, reader->record(clinic, record_key));
+    std::vector<ResourceDecision> decisions;
+    if (!record) return decisions;
+    GW_TRY(auto rows, reader->decisionRows(clinic, record_key, record->version));
+    for (auto& row : rows) decisions.push_back(decisionOf(std::move(row)));
+    return decisions;
+  }
+
+  Result<std::vector<HeldRecord>> heldRecords(std::string_view partner, std::string_view patient_key) override {
+    GW_TRY(auto reader, backend_->read());
+    GW_TRY(auto held, reader->heldRecords(partner, patient_key));
     for (auto& h : held) {
       GW_TRY(h.payload, payloads_.openRecord(h.payload, h.clinic, h.record_key, h.version));
     }
@@ -375,7 +427,13 @@ class RecordStore final : public Store {
     GW_TRY(auto head, tx.recordHead(w.clinic, record_key));
     const int current = head ? head->version : 0;
     if (head && head->content_hash == w.content_hash && head->state == w.state) {
-      return IngestOutcome{IngestDisposition::Unchanged, current};
+      IngestOutcome unchanged{IngestDisposition::Unchanged, current};
+      // Resent after a consent widened: what it now discloses beyond the last decisions goes
+      // (once: the decisions are replaced with the items), instead of an answer of unchanged alone.
+      const RecordAt record{w.clinic, record_key, current, w.patient_key};
+      GW_TRY(auto queued, queueWhereMoreDisclosed(tx, record, w.outbox, {}, w.decisions, now_ms, true));
+      unchanged.requeued_for = std::move(queued.partners);
+      return unchanged;
     }
     const int version = current + 1;
     const DataClass record_class = privacy::storageClass(w.classes);
@@ -391,7 +449,9 @@ class RecordStore final : public Store {
       // A newer version replaces what is still waiting; what was delivered stays as history.
       GW_TRY(tx.supersedePending(w.clinic, record_key, now_ms));
       GW_TRY(tx.deleteResources(w.clinic, record_key));
+      GW_TRY(tx.deleteDecisionRows(w.clinic, record_key));
     }
+    GW_TRY(tx.putDecisionRows(decisionRows(w.decisions, {w.clinic, record_key, version, w.patient_key}, now_ms)));
     for (const auto& r : w.resources) {
       const DataClass c = privacy::storageClass(r.classes);
       ResourceRow resource;
@@ -432,6 +492,97 @@ class RecordStore final : public Store {
       outcome.consent_version = consent.facts.version;
     }
     return outcome;
+  }
+
+  // A record version the rules below write for.
+  struct RecordAt {
+    const std::string& clinic;
+    const std::string& record_key;
+    int version;
+    const std::string& patient_key;
+  };
+
+  std::vector<DecisionRow> decisionRows(const std::vector<ResourceDecision>& decisions, const RecordAt& record,
+                                        std::int64_t now_ms) const {
+    std::vector<DecisionRow> rows;
+    rows.reserve(decisions.size());
+    for (const auto& d : decisions) {
+      rows.push_back({d.partner_id, record.clinic, record.record_key, d.resource_type,
+                      keys_.resource(d.resource_type, d.resource_id), record.patient_key, record.version,
+                      std::string(auditOutcomeName(d.outcome)), removedText(d.removed_activities), d.reason, now_ms});
+    }
+    return rows;
+  }
+
+  struct Queued {
+    std::vector<std::string> partners;
+    int items = 0;
+  };
+
+  // Per partner of `decisions` (and `outbox`), in their order: when the partner has a live item of the record at
+  // this version (queued, retrying, delivered, dead), its items go only if some decision now
+  // discloses more than the stored one; without a live item they go as decided (records posted
+  // before their consent, items cancelled). What goes is written with its decisions (replacing
+  // the stored ones) and its log entries; for the other partners nothing is written, so a held
+  // resource is sent once. `needs_items`: a partner with nothing to send is skipped (a resend
+  // does not log its denies again).
+  Result<Queued> queueWhereMoreDisclosed(StoreWriter& tx, const RecordAt& record, const std::vector<NewOutboxItem>& outbox,
+                                         const std::vector<AuditEntry>& audit,
+                                         const std::vector<ResourceDecision>& decisions, std::int64_t now_ms,
+                                         bool needs_items) {
+    Queued queued;
+    std::vector<std::string> partners;
+    const auto add = [&](const std::string& partner) {
+      if (std::find(partners.begin(), partners.end(), partner) == partners.end()) partners.push_back(partner);
+    };
+    for (const auto& d : decisions) add(d.partner_id);
+    for (const auto& o : outbox) add(o.partner_id);
+    std::vector<std::string> skipped;  // partners of which nothing is written
+    for (const auto& partner : partners) {
+      const bool has_items = std::any_of(outbox.begin(), outbox.end(),
+                                         [&](const auto& o) { return o.partner_id == partner; });
+      if (needs_items && !has_items) {
+        skipped.push_back(partner);
+        continue;
+      }
+      std::vector<ResourceDecision> now_decisions;
+      for (const auto& d : decisions) {
+        if (d.partner_id == partner) now_decisions.push_back(d);
+      }
+      const auto rows = decisionRows(now_decisions, record, now_ms);
+      GW_TRY(auto live, tx.hasLiveItem(partner, record.clinic, record.record_key, record.version));
+      if (live) {
+        GW_TRY(auto stored, tx.decisionRows(partner, record.clinic, record.record_key, record.version));
+        bool more = false;
+        for (std::size_t i = 0; i < rows.size() && !more; ++i) {
+          // No stored row (a record delivered before decisions were kept): unknown, so nothing
+          // is sent again on its account.
+          for (auto& row : stored) {
+            if (row.resource_type == rows[i].resource_type && row.resource_key == rows[i].resource_key) {
+              more = disclosesMore(decisionOf(DecisionRow(row)), now_decisions[i]);
+              break;
+            }
+          }
+        }
+        if (!more) {
+          skipped.push_back(partner);
+          continue;
+        }
+      }
+      for (const auto& o : outbox) {
+        if (o.partner_id != partner) continue;
+        GW_TRY(queueItem(tx, o, record.clinic, record.record_key, record.version, record.patient_key, now_ms));
+        ++queued.items;
+      }
+      GW_TRY(tx.putDecisionRows(rows));
+      if (has_items) queued.partners.push_back(partner);
+    }
+    std::vector<AuditEntry> logged;
+    for (const auto& e : audit) {
+      if (std::find(skipped.begin(), skipped.end(), e.partner_id) == skipped.end()) logged.push_back(e);
+    }
+    GW_TRY(appendChained(tx, std::move(logged)));
+    return queued;
   }
 
   Status queueItem(StoreWriter& tx, const NewOutboxItem& o, const std::string& clinic, const std::string& record_key,
@@ -516,6 +667,17 @@ class RecordStore final : public Store {
 };
 
 }  // namespace
+
+bool disclosesMore(const ResourceDecision& last, const ResourceDecision& now) {
+  if (now.outcome == AuditOutcome::Deny) return false;
+  if (last.outcome == AuditOutcome::Deny) return true;
+  if (last.outcome != AuditOutcome::Redact) return false;  // a permit held nothing back
+  if (now.outcome == AuditOutcome::Permit) return true;
+  // Both redacted: more is disclosed when an activity left out before is kept now.
+  return std::any_of(last.removed_activities.begin(), last.removed_activities.end(), [&](std::uint32_t i) {
+    return std::find(now.removed_activities.begin(), now.removed_activities.end(), i) == now.removed_activities.end();
+  });
+}
 
 Result<std::unique_ptr<Store>> openStore(std::unique_ptr<StoreBackend> backend, const crypto::SecretKey& master_key) {
   const auto now = std::chrono::system_clock::now();

@@ -7,6 +7,7 @@
 //   sqlite_writer.cpp   StoreWriter on the one writer connection (ingest statements prepared once)
 //   sqlite_purge.cpp    the retention primitives of the writer
 //   sqlite_audit.cpp    audit_log rows: insert, chunked read, filtered query
+//   sqlite_decisions.cpp  resource_decisions rows: the last decision per (partner, record, resource)
 //   sqlite_legacy.cpp   the conversion of older databases' clear identifiers to lookup keys
 //   sqlite_migrations.cpp  the schema
 #include <Poco/Data/LOB.h>
@@ -57,6 +58,11 @@ PurgedRows purgeRecordVersions(Poco::Data::Session& s, std::string_view data_cla
 PurgedRows purgeResources(Poco::Data::Session& s, std::string_view data_class, std::int64_t cutoff_ms, int limit);
 PurgedRows purgeFinishedItems(Poco::Data::Session& s, std::string_view data_class, std::int64_t cutoff_ms, int limit);
 std::int64_t deleteRecordsIfEmpty(Poco::Data::Session& s, const std::vector<RecordKey>& records);
+
+// Rows of resource_decisions at `version` (sqlite_decisions.cpp); throws Poco::Exception. An
+// empty `partner` selects every partner's rows.
+std::vector<DecisionRow> selectDecisionRows(Poco::Data::Session& s, std::string_view partner, std::string_view clinic,
+                                            std::string_view record_key, int version);
 
 std::unique_ptr<StoreReader> makeReader(Poco::Data::Session session);
 

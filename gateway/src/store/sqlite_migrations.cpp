@@ -109,6 +109,21 @@ const std::array<std::vector<const char*>, kSchemaVersion> kMigrations = {{
         "CREATE TABLE keyed_conversions_due (name TEXT PRIMARY KEY)",
         "INSERT INTO keyed_conversions_due(name) VALUES('lookup-keys')",
     },
+    {
+        // 6: the last decision per (partner, record, resource) of a record's current version, so a
+        // consent change re-plans exactly what is held (denied or redacted) and now fares better
+        // (docs/privacy.md §8.2). Lookup keys and decision facts only (no clinical values, no
+        // clear ids): stored in clear like the log. A schema 5 database starts with no rows: its
+        // records already delivered count as unknown and are not re-sent (they are re-decided at
+        // their next version); records without an item are re-planned as before.
+        "CREATE TABLE resource_decisions ("
+        "  partner_id TEXT NOT NULL, clinic TEXT NOT NULL, record_key TEXT NOT NULL,"
+        "  resource_type TEXT NOT NULL, resource_key TEXT NOT NULL, patient_key TEXT NOT NULL,"
+        "  record_version INTEGER NOT NULL, outcome TEXT NOT NULL, removed_activities TEXT NOT NULL,"
+        "  reason TEXT NOT NULL, updated_at INTEGER NOT NULL,"
+        "  PRIMARY KEY (partner_id, clinic, record_key, resource_type, resource_key))",
+        "CREATE INDEX resource_decisions_by_record ON resource_decisions (clinic, record_key)",
+    },
 }};
 
 }  // namespace

@@ -77,11 +77,16 @@ std::int64_t deleteRecordsIfEmpty(Session& s, const std::vector<RecordKey>& reco
          "AND NOT EXISTS (SELECT 1 FROM resources r WHERE r.clinic=records.clinic AND r.record_key=records.record_key) "
          "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.clinic=records.clinic AND o.record_key=records.record_key)",
       use(clinic), use(record_key);
+  // Its last decisions go with it: nothing of the record is left to re-plan.
+  Statement del_decisions(s);
+  del_decisions << "DELETE FROM resource_decisions WHERE clinic=? AND record_key=?", use(clinic), use(record_key);
   std::int64_t deleted = 0;
   for (const auto& r : records) {
     clinic = r.clinic;
     record_key = r.record_key;
-    deleted += static_cast<std::int64_t>(del.execute());
+    const auto n = static_cast<std::int64_t>(del.execute());
+    if (n > 0) del_decisions.execute();
+    deleted += n;
   }
   return deleted;
 }

@@ -101,7 +101,7 @@ class SqliteReader final : public StoreReader {
     }
   }
 
-  Result<std::vector<HeldRecord>> recordsWithoutItem(std::string_view partner_v, std::string_view patient_v) override {
+  Result<std::vector<HeldRecord>> heldRecords(std::string_view partner_v, std::string_view patient_v) override {
     try {
       std::string partner(partner_v), patient(patient_v);
       std::vector<std::string> clinics, record_keys;
@@ -109,11 +109,13 @@ class SqliteReader final : public StoreReader {
       std::vector<Poco::Data::BLOB> payloads;
       s_ << "SELECT r.clinic, r.record_key, r.version, v.payload FROM records r JOIN record_versions v "
             "ON v.clinic=r.clinic AND v.record_key=r.record_key AND v.version=r.version "
-            "WHERE r.patient_key=? AND r.state='mapped' AND r.record_type<>'consent' AND NOT EXISTS ("
+            "WHERE r.patient_key=? AND r.state='mapped' AND r.record_type<>'consent' AND (NOT EXISTS ("
             "SELECT 1 FROM outbox o WHERE o.partner_id=? AND o.clinic=r.clinic AND o.record_key=r.record_key "
             "AND o.record_version=r.version AND o.state IN ('queued','retrying','delivered','dead')) "
+            "OR EXISTS (SELECT 1 FROM resource_decisions d WHERE d.partner_id=? AND d.clinic=r.clinic "
+            "AND d.record_key=r.record_key AND d.record_version=r.version AND d.outcome IN ('deny','redact'))) "
             "ORDER BY r.received_at, r.clinic, r.record_key",
-          use(patient), use(partner), into(clinics), into(record_keys), into(versions), into(payloads), now;
+          use(patient), use(partner), use(partner), into(clinics), into(record_keys), into(versions), into(payloads), now;
       std::vector<HeldRecord> held;
       for (std::size_t i = 0; i < clinics.size(); ++i) {
         held.push_back({std::move(clinics[i]), std::move(record_keys[i]), versions[i], std::string(blobView(payloads[i]))});
@@ -121,6 +123,15 @@ class SqliteReader final : public StoreReader {
       return held;
     } catch (const Poco::Exception& e) {
       return storageError("reading held records", e);
+    }
+  }
+
+  Result<std::vector<DecisionRow>> decisionRows(std::string_view clinic_v, std::string_view record_key_v,
+                                                int version) override {
+    try {
+      return selectDecisionRows(s_, {}, clinic_v, record_key_v, version);
+    } catch (const Poco::Exception& e) {
+      return storageError("reading a record's decisions", e);
     }
   }
 

@@ -31,9 +31,11 @@ struct WriterStatements {
   // audit_log tail
   std::vector<Poco::Int64> tail_seq;
   std::vector<std::string> tail_hash;
+  // resource_decisions (one row per resource and partner of each new version)
+  DecisionRow decision;
 
   Statement head, insert_version, insert_record, update_record, supersede, delete_resources, insert_resource, insert_outbox,
-      tail;
+      tail, put_decision, delete_decisions;
 
   explicit WriterStatements(Session& s)
       : head(s),
@@ -44,7 +46,9 @@ struct WriterStatements {
         delete_resources(s),
         insert_resource(s),
         insert_outbox(s),
-        tail(s) {
+        tail(s),
+        put_decision(s),
+        delete_decisions(s) {
     head << "SELECT content_hash, version, state FROM records WHERE clinic=? AND record_key=?", use(clinic), use(record_key),
         into(found_hash), into(found_version), into(found_state);
     insert_version << "INSERT INTO record_versions(clinic, record_key, version, content_hash, payload, received_at, "
@@ -75,6 +79,13 @@ struct WriterStatements {
         use(entries), use(created_ms), use(created_ms), use(created_ms), use(outbox_class), use(disclosure);
     // seq is the INTEGER PRIMARY KEY (the rowid): the last row is one b-tree descent away.
     tail << "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", into(tail_seq), into(tail_hash);
+    put_decision << "INSERT OR REPLACE INTO resource_decisions(partner_id, clinic, record_key, resource_type, "
+                    "resource_key, patient_key, record_version, outcome, removed_activities, reason, updated_at) "
+                    "VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+        use(decision.partner_id), use(decision.clinic), use(decision.record_key), use(decision.resource_type),
+        use(decision.resource_key), use(decision.patient_key), use(decision.record_version), use(decision.outcome),
+        use(decision.removed_activities), use(decision.reason), use(updated_ms);
+    delete_decisions << "DELETE FROM resource_decisions WHERE clinic=? AND record_key=?", use(clinic), use(record_key);
   }
 
   void setRecord(const RecordRow& r) {
@@ -364,6 +375,44 @@ class SqliteWriter final : public StoreWriter {
 
   Result<std::int64_t> deleteRecordsIfEmpty(const std::vector<RecordKey>& records) override {
     return run("purging expired data", [&] { return sqlite::deleteRecordsIfEmpty(s_, records); });
+  }
+
+  Result<std::vector<DecisionRow>> decisionRows(std::string_view partner, std::string_view clinic,
+                                                std::string_view record_key, int version) override {
+    return run("reading a record's decisions",
+               [&] { return sqlite::selectDecisionRows(s_, partner, clinic, record_key, version); });
+  }
+
+  Status putDecisionRows(const std::vector<DecisionRow>& rows) override {
+    return run("storing a record's decisions", [&] {
+      auto& st = statements();
+      for (const auto& row : rows) {
+        st.decision = row;
+        st.updated_ms = row.updated_at_ms;
+        st.put_decision.execute();
+      }
+    });
+  }
+
+  Status deleteDecisionRows(std::string_view clinic, std::string_view record_key) override {
+    return run("replacing a record's decisions", [&] {
+      auto& st = statements();
+      st.clinic = clinic;
+      st.record_key = record_key;
+      st.delete_decisions.execute();
+    });
+  }
+
+  Result<bool> hasLiveItem(std::string_view partner_v, std::string_view clinic_v, std::string_view record_key_v,
+                           int version) override {
+    return run("reading a record's outbox items", [&] {
+      std::string partner(partner_v), clinic(clinic_v), record_key(record_key_v);
+      int found = 0;
+      s_ << "SELECT COUNT(*) FROM outbox WHERE partner_id=? AND clinic=? AND record_key=? AND record_version=? "
+            "AND state IN ('queued','retrying','delivered','dead')",
+          use(partner), use(clinic), use(record_key), use(version), into(found), now;
+      return found > 0;
+    });
   }
 
  private:

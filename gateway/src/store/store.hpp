@@ -58,6 +58,25 @@ struct NewOutboxItem {
   std::string disclosure;     // outbox::Disclosure JSON: the decisions, re-taken before each send
 };
 
+/// The last decision for one resource of a record and one partner (docs/privacy.md §8.2): what
+/// was disclosed (permit, or redact with the activities left out) or held (deny), and why. The
+/// store keeps one per (partner, record, resource) for the record's current version, written with
+/// the items it queued, and re-plans a record when a decision would now disclose more.
+struct ResourceDecision {
+  std::string partner_id;
+  std::string resource_type;
+  std::string resource_id;                        // writes: the clear FHIR id (the store keys it); reads: its lookup key
+  AuditOutcome outcome = AuditOutcome::Deny;      // Permit, Redact or Deny
+  std::vector<std::uint32_t> removed_activities;  // Redact: indexes of the CarePlan activities left out
+  std::string reason;                             // as in the decision log, e.g. class-not-covered:mh
+  int record_version = 0;                         // reads: the version it was taken for
+  std::int64_t updated_at_ms = 0;                 // reads
+};
+
+/// True when `now` discloses something `last` did not: a denied resource now permitted or
+/// redacted, or a redaction that leaves out an activity `last` left out no longer.
+bool disclosesMore(const ResourceDecision& last, const ResourceDecision& now);
+
 /// Everything one accepted record changes; committed atomically with the others of its batch.
 struct IngestWrite {
   std::string clinic;
@@ -76,6 +95,8 @@ struct IngestWrite {
   /// Decision log entries, appended in the same transaction (seq and hashes filled by the store).
   /// Entries of kind AuditKind::Consent get the consent version the store assigned.
   std::vector<AuditEntry> audit;
+  /// The decision per (resource, partner) behind `outbox` and `audit` (ResourceDecision).
+  std::vector<ResourceDecision> decisions;
 };
 
 enum class IngestDisposition { Created, NewVersion, Unchanged };
@@ -85,6 +106,9 @@ struct IngestOutcome {
   IngestDisposition disposition = IngestDisposition::Created;
   int version = 1;
   std::int64_t consent_version = 0;  // the version stored for a consent record (0: none stored)
+  /// Unchanged records only: partners this content was queued for again, since their decisions
+  /// now disclose more than the last ones (a resend after a consent widened).
+  std::vector<std::string> requeued_for;
 };
 
 struct DeliveredEntry {
@@ -152,6 +176,7 @@ struct EnqueueWrite {
   std::string patient_key;
   std::vector<NewOutboxItem> outbox;
   std::vector<AuditEntry> audit;
+  std::vector<ResourceDecision> decisions;  // per (resource, partner) of `outbox` and `audit`
 };
 
 struct StoredConsent {
@@ -191,8 +216,10 @@ class Store {
   /// Applies every write in one transaction (one fsync): all or nothing. For each record: same
   /// content hash and same state as the current version -> Unchanged (nothing written); else a
   /// new version, its resources replaced, older pending outbox items of the record superseded,
-  /// new items queued. (Same content, new state: an unmapped or invalid record resent after its
-  /// mapper or profile was fixed.)
+  /// new items queued, the record's decisions replaced. (Same content, new state: an unmapped or
+  /// invalid record resent after its mapper or profile was fixed.) An unchanged record is queued
+  /// again at its version for the partners whose decisions now disclose more than the stored ones
+  /// (IngestOutcome::requeued_for), as enqueue would.
   virtual Result<std::vector<IngestOutcome>> ingest(const std::vector<IngestWrite>& writes, SystemTime now) = 0;
 
   virtual Result<std::optional<RecordStatus>> recordStatus(std::string_view clinic, std::string_view record_id) = 0;
@@ -222,14 +249,23 @@ class Store {
   virtual Result<std::vector<ResourceKey>> resourceKeys(std::string_view clinic, std::string_view record_id) = 0;
   /// Queued and retrying items of a patient for a partner, oldest first, with their disclosure.
   virtual Result<std::vector<OutboxItem>> pendingItems(std::string_view partner, std::string_view patient_key) = 0;
-  /// Current versions of a patient's mapped records (consents excluded) that have no queued,
-  /// retrying, delivered or dead item for the partner at that version: what a new consent may
-  /// make disclosable. Payloads decrypted.
-  virtual Result<std::vector<HeldRecord>> recordsWithoutItem(std::string_view partner, std::string_view patient_key) = 0;
+  /// Current versions of a patient's mapped records (consents excluded) a consent change may make
+  /// more disclosable to the partner: those with no queued, retrying, delivered or dead item for
+  /// the partner at that version (posted before their consent, items cancelled), and those whose
+  /// last decisions for the partner at that version hold a resource back (deny or redact).
+  /// Payloads decrypted.
+  virtual Result<std::vector<HeldRecord>> heldRecords(std::string_view partner, std::string_view patient_key) = 0;
   /// Queues items for a record version already stored (nothing else about the record changes),
-  /// with their decision log entries, in one transaction. Skips the items when the record has
-  /// moved on to another version meanwhile (its own ingest queued what that version needs).
-  virtual Status enqueue(const EnqueueWrite& write, SystemTime now) = 0;
+  /// with their decision log entries and decisions, in one transaction; returns the items queued.
+  /// Per partner of `decisions`: when it has a queued, retrying, delivered or dead item at that
+  /// version, its items are queued only if some decision discloses more than the stored one
+  /// (disclosesMore), else nothing of it is written; so a held resource goes once. Skips
+  /// everything when the record has moved on to another version meanwhile (its own ingest
+  /// queued what that version needs).
+  virtual Result<int> enqueue(const EnqueueWrite& write, SystemTime now) = 0;
+  /// The last decisions stored for the record's current version (every partner; resource_id is
+  /// the resource's lookup key), ordered by partner, resource type and key.
+  virtual Result<std::vector<ResourceDecision>> lastDecisions(std::string_view clinic, std::string_view record_id) = 0;
   /// Every stored consent version (all patients when `patient_key` is empty), oldest first.
   virtual Result<std::vector<StoredConsent>> consents(std::string_view patient_key = {}) = 0;
   virtual Status markConsentReconciled(std::string_view clinic, std::string_view consent_id, std::int64_t version) = 0;

@@ -129,6 +129,21 @@ struct ConsentKeyedRow {
   bool reconciled = false;
 };
 
+/// A row of `resource_decisions`: the last decision for one resource of a record and a partner.
+struct DecisionRow {
+  std::string partner_id;
+  std::string clinic;
+  std::string record_key;
+  std::string resource_type;
+  std::string resource_key;
+  std::string patient_key;
+  int record_version = 0;
+  std::string outcome;             // auditOutcomeName: permit, redact or deny
+  std::string removed_activities;  // redact: activity indexes, comma-separated ("3" or "1,4")
+  std::string reason;
+  std::int64_t updated_at_ms = 0;
+};
+
 /// A record as the purge names it.
 struct RecordKey {
   std::string clinic;
@@ -156,7 +171,12 @@ class StoreReader {
   /// Current versions (payload sealed) of the patient's mapped records other than consents that
   /// have no queued, retrying, delivered or dead item for the partner at that version, oldest
   /// received first.
-  virtual Result<std::vector<HeldRecord>> recordsWithoutItem(std::string_view partner, std::string_view patient_key) = 0;
+  /// ... and those with a `resource_decisions` row for the partner at that version whose outcome is
+  /// deny or redact.
+  virtual Result<std::vector<HeldRecord>> heldRecords(std::string_view partner, std::string_view patient_key) = 0;
+  /// The record's decision rows at `version`, ordered by partner, resource type and key.
+  virtual Result<std::vector<DecisionRow>> decisionRows(std::string_view clinic, std::string_view record_key,
+                                                        int version) = 0;
 
   /// Every item of a record, oldest first, without bundle, created_at or disclosure.
   virtual Result<std::vector<OutboxRow>> recordItems(std::string_view clinic, std::string_view record_key) = 0;
@@ -225,6 +245,18 @@ class StoreWriter {
   /// replacing any it had, whatever its state.
   virtual Status markDelivered(std::int64_t item_id, std::int64_t now_ms, const std::vector<DeliveredEntry>& entries) = 0;
 
+  // --- last decisions per (partner, record, resource) ---
+  /// The partner's decision rows of the record at `version`.
+  virtual Result<std::vector<DecisionRow>> decisionRows(std::string_view partner, std::string_view clinic,
+                                                        std::string_view record_key, int version) = 0;
+  /// Inserts the rows, each replacing the row of the same partner, record and resource.
+  virtual Status putDecisionRows(const std::vector<DecisionRow>& rows) = 0;
+  /// Deletes every decision row of the record (a new version decides afresh).
+  virtual Status deleteDecisionRows(std::string_view clinic, std::string_view record_key) = 0;
+  /// Whether the partner has a queued, retrying, delivered or dead item of the record at `version`.
+  virtual Result<bool> hasLiveItem(std::string_view partner, std::string_view clinic, std::string_view record_key,
+                                   int version) = 0;
+
   // --- consents ---
   /// The highest version stored for the consent; 0 when none.
   virtual Result<std::int64_t> highestConsentVersion(std::string_view clinic, std::string_view consent_key) = 0;
@@ -253,7 +285,8 @@ class StoreWriter {
   /// Delivered, dead, superseded and cancelled items last changed before cutoff_ms, with their
   /// ledger entries.
   virtual Result<PurgedRows> purgeFinishedItems(std::string_view data_class, std::int64_t cutoff_ms, int limit) = 0;
-  /// Deletes each of the records that has no version, resource or item left; returns how many.
+  /// Deletes each of the records that has no version, resource or item left, with its decision
+  /// rows; returns how many.
   virtual Result<std::int64_t> deleteRecordsIfEmpty(const std::vector<RecordKey>& records) = 0;
 };
 

@@ -1,0 +1,223 @@
+// No send starts after a revocation is acknowledged (issue 10, point 3; docs/privacy.md §8.3).
+// The real gateway binary delivers to the real partner (Node + Medplum) through a proxy that
+// delays every new connection, and the partner holds every request open and then closes the
+// connection: so each send has a connect phase and an in-flight phase, and a revocation posted
+// at a random moment lands in either. After its 202, the partner's request log must show no
+// request for that patient that began later. Repeated 50 times, one patient each.
+#include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "common/ids.hpp"
+#include "gateway_fixture.hpp"
+
+namespace gw::test {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// A TCP proxy on 127.0.0.1 that waits `connect_delay` before it connects each accepted
+// connection to the partner, then copies bytes both ways (TLS stays end to end). Latency
+// injection in front of the real partner: a send's connection takes that long to open.
+class DelayingProxy {
+ public:
+  DelayingProxy(std::uint16_t upstream_port, std::chrono::milliseconds connect_delay)
+      : upstream_port_(upstream_port), delay_(connect_delay) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listen_fd_, 64) != 0) {
+      throw std::runtime_error("proxy: cannot listen");
+    }
+    socklen_t len = sizeof addr;
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    acceptor_ = std::thread([this] { acceptLoop(); });
+  }
+  ~DelayingProxy() {
+    stopping_ = true;
+    ::shutdown(listen_fd_, SHUT_RDWR);
+    ::close(listen_fd_);
+    acceptor_.join();
+    std::lock_guard lock(mutex_);
+    for (auto& t : sessions_) t.join();
+  }
+  std::uint16_t port() const { return port_; }
+
+ private:
+  void acceptLoop() {
+    while (!stopping_) {
+      const int client = ::accept(listen_fd_, nullptr, nullptr);
+      if (client < 0) return;
+      std::lock_guard lock(mutex_);
+      sessions_.emplace_back([this, client] { serve(client); });
+    }
+  }
+  void serve(int client) {
+    std::this_thread::sleep_for(delay_);
+    const int upstream = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(upstream_port_);
+    if (::connect(upstream, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+      pollfd fds[2] = {{client, POLLIN, 0}, {upstream, POLLIN, 0}};
+      char buffer[16384];
+      bool open = true;
+      while (open && !stopping_) {
+        if (::poll(fds, 2, 100) <= 0) continue;
+        for (int i = 0; i < 2 && open; ++i) {
+          if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+          const ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
+          if (n <= 0) {
+            open = false;
+            break;
+          }
+          for (ssize_t sent = 0; sent < n;) {
+            const ssize_t w = ::write(fds[1 - i].fd, buffer + sent, static_cast<std::size_t>(n - sent));
+            if (w <= 0) {
+              open = false;
+              break;
+            }
+            sent += w;
+          }
+        }
+      }
+    }
+    ::close(upstream);
+    ::close(client);
+  }
+
+  std::uint16_t upstream_port_;
+  std::chrono::milliseconds delay_;
+  int listen_fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::thread acceptor_;
+  std::mutex mutex_;
+  std::vector<std::thread> sessions_;
+};
+
+rapidjson::Document parseJson(const std::string& text) {
+  rapidjson::Document d;
+  d.Parse(text.c_str());
+  return d;
+}
+
+std::int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// "2026-12-07T12:57:06.964Z" -> Unix milliseconds.
+std::int64_t isoToMs(const std::string& iso) {
+  std::tm tm{};
+  int ms = 0;
+  std::sscanf(iso.c_str(), "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+              &tm.tm_sec, &ms);
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<std::int64_t>(timegm(&tm)) * 1000 + ms;
+}
+
+std::string mrnOf(int i) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "RC%03dX", i);
+  return buf;
+}
+
+TEST(SendRace, NoRequestForAPatientStartsAfterItsRevocationIsAnswered) {
+  const auto dir = (fs::temp_directory_path() / ("gw-send-race-" + ids::randomHex(6))).string();
+  fs::create_directories(dir);
+  {
+    Partner partner(dir, "partner");
+    constexpr auto kConnectDelay = 60ms;
+    constexpr int kHoldMs = 60;
+    DelayingProxy proxy(partner.port(), kConnectDelay);
+    // Every request is held open, then answered with Connection: close: each send reconnects
+    // through the proxy's delay.
+    ASSERT_EQ(partner.admin("POST", "faults",
+                            R"({"delay_ms":)" + std::to_string(kHoldMs) + R"(,"close":true,"count":100000})")
+                      .status /
+                  100,
+              2);
+    GatewayOptions options;
+    options.partner_url = "https://127.0.0.1:" + std::to_string(proxy.port()) + "/fhir/R4";
+    fs::create_directories(dir + "/gw");
+    Gateway gateway(dir + "/gw", options);
+    gateway.start();
+
+    std::mt19937 random(12345);
+    std::uniform_int_distribution<int> pause_ms(0, 2 * (60 + kHoldMs));
+    std::vector<std::int64_t> answered_at(50);
+    const auto started = std::chrono::steady_clock::now();
+    for (int i = 0; i < 50; ++i) {
+      const std::string mrn = mrnOf(i);
+      const std::string consent_id = "race-" + std::to_string(i);
+      ASSERT_EQ(gateway.post(consentRecord(mrn, "st-mary", R"(["general","sud"])", "active", consent_id)).status, 202);
+      for (int k = 0; k < 3; ++k) {
+        ASSERT_EQ(gateway.post(prescriptionRecord(mrn + "-" + std::to_string(k), mrn)).status, 202);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms(random)));
+      const auto revoked = gateway.post(consentRecord(mrn, "st-mary", R"(["general","sud"])", "revoked", consent_id));
+      answered_at[static_cast<std::size_t>(i)] = nowMs();
+      ASSERT_EQ(revoked.status, 202) << revoked.body;
+      // The patient's items all reach a final state before the next patient starts.
+      for (int k = 0; k < 3; ++k) {
+        const std::string record = "c1:rx:" + mrn + "-" + std::to_string(k);
+        const auto deadline = std::chrono::steady_clock::now() + 10s;
+        while (std::chrono::steady_clock::now() < deadline) {
+          const auto body = gateway.status(record).body;
+          if (body.find("\"queued\"") == std::string::npos && body.find("\"retrying\"") == std::string::npos) break;
+          std::this_thread::sleep_for(10ms);
+        }
+      }
+    }
+    const auto elapsed = std::chrono::steady_clock::now() - started;
+
+    // The partner's request log: when each request for each patient began.
+    auto log = parseJson(partner.admin("GET", "requests?bodies=1").body);
+    ASSERT_TRUE(log.IsArray());
+    int requests = 0, late = 0;
+    std::string first_late;
+    for (const auto& req : log.GetArray()) {
+      if (!req.HasMember("body") || !req["body"].IsString()) continue;
+      const std::string body = req["body"].GetString();
+      for (int i = 0; i < 50; ++i) {
+        if (body.find("\"" + mrnOf(i) + "\"") == std::string::npos) continue;
+        ++requests;
+        const auto began = isoToMs(req["time"].GetString());
+        if (began > answered_at[static_cast<std::size_t>(i)]) {
+          ++late;
+          if (first_late.empty()) {
+            first_late = "patient " + std::to_string(i) + ": request at " + std::to_string(began) +
+                         " ms, revocation answered at " + std::to_string(answered_at[static_cast<std::size_t>(i)]) + " ms";
+          }
+        }
+      }
+    }
+    std::cerr << "send race: " << requests << " requests for the 50 patients, " << late
+              << " began after their revocation was answered; "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count() << " ms\n";
+    EXPECT_GT(requests, 0) << "some sends happened before the revocations";
+    EXPECT_EQ(late, 0) << first_late;
+    if (HasFailure()) std::cerr << "---- gateway log ----\n" << gateway.log();
+  }
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace gw::test
