@@ -67,7 +67,7 @@ class ReconcileRetryTest : public ::testing::Test {
                              (dir_ / "gateway.db").string() + R"("},
       "mapping": {"format_dir": ")" +
                              repo + R"(/mappers/clinic-v1", "profiles_dir": ")" + repo + R"(/fhir-profiles"},
-      "clinics": [{"id": "c1", "identifier_system_base": "https://ids.c1.example.org/", "programs": [{"id": "otp", "part2": true}]}],
+      "clinics": [{"id": "c1", "identifier_system_base": "https://ids.c1.example.org/", "time_zone": "America/New_York", "programs": [{"id": "otp", "part2": true}]}],
       "partners": [{"id": "st-mary", "fhir_base_url": "https://127.0.0.1:1/fhir/R4", "ca_file": ")" +
                              pki + R"(/ca.crt", "retry": {"initial_ms": 60000, "max_ms": 60000}}],
       "privacy": {"master_key_env": "GW_RECONCILE_TEST_UNUSED"}
