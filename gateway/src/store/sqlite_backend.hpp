@@ -6,6 +6,7 @@
 //   sqlite_reader.cpp   StoreReader on a pooled connection
 //   sqlite_writer.cpp   StoreWriter on the one writer connection (ingest statements prepared once)
 //   sqlite_purge.cpp    the retention primitives of the writer
+//   sqlite_rotation.cpp the data key rotation primitives of the writer (sealed cells)
 //   sqlite_audit.cpp    audit_log rows: insert, chunked read, filtered query
 //   sqlite_legacy.cpp   the conversion of older databases' clear identifiers to lookup keys
 //   sqlite_migrations.cpp  the schema
@@ -57,6 +58,10 @@ PurgedRows purgeRecordVersions(Poco::Data::Session& s, std::string_view data_cla
 PurgedRows purgeResources(Poco::Data::Session& s, std::string_view data_class, std::int64_t cutoff_ms, int limit);
 PurgedRows purgeFinishedItems(Poco::Data::Session& s, std::string_view data_class, std::int64_t cutoff_ms, int limit);
 std::int64_t deleteRecordsIfEmpty(Poco::Data::Session& s, const std::vector<RecordKey>& records);
+
+// Data key rotation primitives of the writer (sqlite_rotation.cpp); throw Poco::Exception.
+SealedBatch selectSealedCells(Poco::Data::Session& s, SealedTable table, std::int64_t after_row, int limit);
+void updateSealedCell(Poco::Data::Session& s, const SealedCell& cell);
 
 std::unique_ptr<StoreReader> makeReader(Poco::Data::Session session);
 
