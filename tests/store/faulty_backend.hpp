@@ -122,6 +122,10 @@ class FaultyWriter final : public StoreWriter {
     GW_TRY(check("sealedCells"));
     return inner_->sealedCells(table, after_row, limit);
   }
+  Result<std::int64_t> lastSealedRow(SealedTable table) override {
+    GW_TRY(check("lastSealedRow"));
+    return inner_->lastSealedRow(table);
+  }
   Status replaceSealed(const SealedCell& cell) override {
     GW_TRY(check("replaceSealed"));
     return inner_->replaceSealed(cell);

@@ -279,12 +279,18 @@ Result<DataKeyVersionStep> Keyring::addVersion(StoreWriter& tx, const crypto::Se
 }
 
 Status Keyring::adopt(const std::vector<DataKeyRow>& rows) const {
-  auto adopted = adoptWith(rows);
+  auto adopted = adoptWith(rows, nullptr);
   crypto::forgetThreadKey();
   return adopted;
 }
 
-Status Keyring::adoptWith(const std::vector<DataKeyRow>& stored) const {
+Status Keyring::adopt(const std::vector<DataKeyRow>& rows, const crypto::SecretKey& master) const {
+  auto adopted = adoptWith(rows, &master);
+  crypto::forgetThreadKey();
+  return adopted;
+}
+
+Status Keyring::adoptWith(const std::vector<DataKeyRow>& stored, const crypto::SecretKey* given) const {
   std::lock_guard lock(versions_->mutex);
   const Entries& loaded = *versions_->entries;
   std::vector<const DataKeyRow*> missing;
@@ -296,6 +302,9 @@ Status Keyring::adoptWith(const std::vector<DataKeyRow>& stored) const {
   }
   if (missing.empty()) return ok();
   const auto& first = *missing.front();
+  if (given != nullptr) {
+    return adoptRows(missing, *given);
+  }
   if (!versions_->source) {
     return makeError(ErrorCode::Storage,
                      "data key " + first.data_class + " version " + std::to_string(first.key_version) +
@@ -309,16 +318,20 @@ Status Keyring::adoptWith(const std::vector<DataKeyRow>& stored) const {
                 " (made by `fhir-gateway keys rotate-data`): " + e.message;
     return e;
   }
-  auto entries = std::make_shared<Entries>(loaded);
+  return adoptRows(missing, master.value());
+}
+
+Status Keyring::adoptRows(const std::vector<const DataKeyRow*>& missing, const crypto::SecretKey& master) const {
+  auto entries = std::make_shared<Entries>(*versions_->entries);
   for (const DataKeyRow* row : missing) {
     KeyRow key_row{row->data_class, privacy::parseClass(row->data_class), std::nullopt,
                    static_cast<std::uint32_t>(row->key_version), row->wrapped, row->master_key_id};
-    if (key_row.master_key_id != master.value().id()) {
-      Error e = wrongMaster(master.value(), key_row.master_key_id);
+    if (key_row.master_key_id != master.id()) {
+      Error e = wrongMaster(master, key_row.master_key_id);
       e.message = "cannot load data key " + key_row.name + " version " + std::to_string(key_row.version) + ": " + e.message;
       return e;
     }
-    GW_TRY(auto key, unwrap(master.value(), key_row));
+    GW_TRY(auto key, unwrap(master, key_row));
     entries->push_back(std::make_shared<const Entry>(Entry{*key_row.data_class, key_row.version, std::move(key)}));
     GW_LOG(Info, Store, "data_key_version_loaded").kv("data_class", key_row.name).kv("key_version", static_cast<std::int64_t>(key_row.version));
   }

@@ -104,6 +104,8 @@ class Keyring {
   /// transaction that seals, so that from the commit of a new version on nothing is sealed under
   /// an older one (which the rotation then destroys). Versions are never unloaded while running.
   Status adopt(const std::vector<DataKeyRow>& rows) const;
+  /// The same with the master key given (the rotation's own process holds it).
+  Status adopt(const std::vector<DataKeyRow>& rows, const crypto::SecretKey& master) const;
 
   /// Re-wraps every data key under `new_master` in one write transaction (a gateway writing at
   /// the same time just waits). The data keys, and so every stored payload, stay as they are.
@@ -144,7 +146,9 @@ class Keyring {
   static Result<Keyring> openWith(StoreBackend& backend, const crypto::SecretKey& master, SystemTime now);
   static Result<KeyRotation> rotateWith(StoreBackend& backend, const crypto::SecretKey& old_master,
                                         const crypto::SecretKey& new_master);
-  Status adoptWith(const std::vector<DataKeyRow>& rows) const;
+  Status adoptWith(const std::vector<DataKeyRow>& rows, const crypto::SecretKey* given) const;
+  // Called with the mutex held.
+  Status adoptRows(const std::vector<const DataKeyRow*>& missing, const crypto::SecretKey& master) const;
   std::shared_ptr<const Entries> snapshot() const;
   static const Entry* find(const Entries& entries, privacy::DataClass c, std::uint32_t version);
   static const Entry* newest(const Entries& entries, privacy::DataClass c);

@@ -505,10 +505,10 @@ class RecordStore final : public Store {
   // so what this transaction seals is under the newest version that exists. A rotation (another
   // process) destroys a version only after a full pass found nothing under it; from the new
   // version's commit on, no transaction seals under the old one.
-  Result<WriteTransaction> beginSealing() {
+  Result<WriteTransaction> beginSealing(const crypto::SecretKey* master = nullptr) {
     GW_TRY(auto tx, WriteTransaction::begin(*backend_));
     GW_TRY(auto rows, tx->dataKeys());
-    GW_TRY(payloads_.keyring().adopt(rows));
+    GW_TRY(master == nullptr ? payloads_.keyring().adopt(rows) : payloads_.keyring().adopt(rows, *master));
     return tx;
   }
 
@@ -559,9 +559,16 @@ class RecordStore final : public Store {
       std::int64_t pass_resealed = 0;
       for (SealedTable table : kSealedTables) {
         std::int64_t after = 0, table_rows = 0, table_resealed = 0;
-        for (;;) {
+        // A pass ends at the last row there is when it starts: rows inserted later are sealed
+        // under the new version (their writers loaded it), so the pass ends under ingest too.
+        std::int64_t end = 0;
+        {
+          GW_TRY(auto tx, WriteTransaction::begin(*backend_));
+          GW_TRY(end, tx->lastSealedRow(table));
+        }
+        while (after < end) {
           const auto batch_started = Clock::now();
-          GW_TRY(auto tx, beginSealing());
+          GW_TRY(auto tx, beginSealing(&master));
           if (payloads_.keyring().currentVersion(c) != step.version) {
             return makeError(ErrorCode::Storage,
                              "another data key rotation of " + cls + " added version " +
@@ -571,6 +578,7 @@ class RecordStore final : public Store {
           GW_TRY(auto batch, tx->sealedCells(table, after, batch_rows));
           if (batch.rows == 0) break;  // the transaction rolls back: it changed nothing
           for (auto& cell : batch.cells) {
+            if (cell.row > end) break;  // inserted after the pass began
             GW_TRY(auto resealed, payloads_.resealUnderNewest(cell, c));
             if (!resealed) continue;
             cell.sealed = std::move(*resealed);

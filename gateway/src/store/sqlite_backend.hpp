@@ -61,6 +61,7 @@ std::int64_t deleteRecordsIfEmpty(Poco::Data::Session& s, const std::vector<Reco
 
 // Data key rotation primitives of the writer (sqlite_rotation.cpp); throw Poco::Exception.
 SealedBatch selectSealedCells(Poco::Data::Session& s, SealedTable table, std::int64_t after_row, int limit);
+std::int64_t selectLastSealedRow(Poco::Data::Session& s, SealedTable table);
 void updateSealedCell(Poco::Data::Session& s, const SealedCell& cell);
 
 std::unique_ptr<StoreReader> makeReader(Poco::Data::Session session);

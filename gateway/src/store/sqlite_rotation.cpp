@@ -152,6 +152,20 @@ SealedBatch selectSealedCells(Session& s, SealedTable table, std::int64_t after_
   return {};
 }
 
+std::int64_t selectLastSealedRow(Session& s, SealedTable table) {
+  const char* sql = nullptr;
+  switch (table) {
+    case SealedTable::RecordVersions: sql = "SELECT COALESCE(MAX(rowid), 0) FROM record_versions"; break;
+    case SealedTable::Resources: sql = "SELECT COALESCE(MAX(rowid), 0) FROM resources"; break;
+    case SealedTable::Outbox: sql = "SELECT COALESCE(MAX(id), 0) FROM outbox"; break;
+    case SealedTable::Consents: sql = "SELECT COALESCE(MAX(rowid), 0) FROM consents"; break;
+    case SealedTable::DeploymentSecrets: sql = "SELECT COALESCE(MAX(rowid), 0) FROM deployment_secrets"; break;
+  }
+  Poco::Int64 last = 0;
+  s << sql, into(last), now;
+  return last;
+}
+
 void updateSealedCell(Session& s, const SealedCell& cell) {
   const char* sql = nullptr;
   switch (cell.column) {

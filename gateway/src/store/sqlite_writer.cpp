@@ -354,6 +354,10 @@ class SqliteWriter final : public StoreWriter {
     return run("reading sealed payloads to re-seal", [&] { return selectSealedCells(s_, table, after_row, limit); });
   }
 
+  Result<std::int64_t> lastSealedRow(SealedTable table) override {
+    return run("reading sealed payloads to re-seal", [&] { return selectLastSealedRow(s_, table); });
+  }
+
   Status replaceSealed(const SealedCell& cell) override {
     return run("re-sealing a payload", [&] { updateSealedCell(s_, cell); });
   }

@@ -296,6 +296,9 @@ class StoreWriter {
   /// The sealed cells of up to `limit` rows of `table` whose position is after `after_row`, in
   /// position order (a row's cells together). A row gets a position when inserted and keeps it.
   virtual Result<SealedBatch> sealedCells(SealedTable table, std::int64_t after_row, int limit) = 0;
+  /// The highest position in `table` now (0 when empty): where a pass of the rotation ends, since
+  /// rows inserted later are sealed under the new version already.
+  virtual Result<std::int64_t> lastSealedRow(SealedTable table) = 0;
   /// Replaces the sealed value of the cell's column in the row at cell.row.
   virtual Status replaceSealed(const SealedCell& cell) = 0;
   /// Deletes the wrapped key of that class and version (the key is destroyed: what it sealed
