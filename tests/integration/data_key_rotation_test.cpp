@@ -63,10 +63,11 @@ class DataKeyRotation : public ::testing::Test {
     Poco::Data::Session s("SQLite", (dir_ / "gateway.db").string());
     std::map<std::pair<int, std::uint32_t>, int> census;
     for (const char* sql :
-         {"SELECT payload FROM record_versions", "SELECT resource_id FROM resources", "SELECT identifier_value FROM resources",
-          "SELECT body FROM resources", "SELECT bundle FROM outbox", "SELECT disclosure FROM outbox",
-          "SELECT outcome FROM outbox WHERE typeof(outcome)='blob'", "SELECT consent_id FROM consents",
-          "SELECT resource_id FROM consents", "SELECT value FROM deployment_secrets WHERE typeof(value)='blob'"}) {
+         {"SELECT payload FROM record_versions", "SELECT resource_id FROM resources",
+          "SELECT identifier_value FROM resources", "SELECT body FROM resources", "SELECT bundle FROM outbox",
+          "SELECT disclosure FROM outbox", "SELECT outcome FROM outbox WHERE typeof(outcome)='blob'",
+          "SELECT consent_id FROM consents", "SELECT resource_id FROM consents",
+          "SELECT value FROM deployment_secrets WHERE typeof(value)='blob'"}) {
       std::vector<Poco::Data::BLOB> values;
       s << sql, into(values), now;
       for (const auto& v : values) {
@@ -92,8 +93,8 @@ TEST_F(DataKeyRotation, RotatingTheSudKeyUnderIngestLoadLeavesEveryPayloadReadab
   auto& gw = *gateway_;
   // Each patient consents to st-mary for sud: their prescriptions are queued (Bundles in the outbox).
   for (int m = 0; m < 40; ++m) {
-    auto r = gw.post(consentRecord("M" + std::to_string(m), "st-mary", R"(["general","sud"])", "active",
-                                   "cn" + std::to_string(m)));
+    auto r = gw.post(
+        consentRecord("M" + std::to_string(m), "st-mary", R"(["general","sud"])", "active", "cn" + std::to_string(m)));
     ASSERT_EQ(r.status, 202) << r.body;
   }
   constexpr int kPreloaded = 1500;
@@ -138,8 +139,7 @@ TEST_F(DataKeyRotation, RotatingTheSudKeyUnderIngestLoadLeavesEveryPayloadReadab
   const double p50 = latencies_ms.empty() ? 0 : latencies_ms[latencies_ms.size() / 2];
   const double worst = latencies_ms.empty() ? 0 : latencies_ms.back();
   std::cout << "[ rotation ] " << out << "[ rotation ] wall " << seconds << " s; ingest during it: " << posted
-            << " records accepted, " << refused << " refused; post latency p50 " << p50 << " ms, max " << worst
-            << " ms\n";
+            << " records accepted, " << refused << " refused; post latency p50 " << p50 << " ms, max " << worst << " ms\n";
   EXPECT_EQ(refused.load(), 0) << "every post during the rotation is accepted";
   EXPECT_GT(posted.load(), 50);
   EXPECT_THAT(gw.log(), HasSubstr("data_key_version_loaded data_class=sud key_version=2"));

@@ -67,12 +67,11 @@ class RotationContract : public StoreContract {
     const std::string h = "x'475731" + std::string(header) + "'";
     const auto under = [&](const std::string& column) { return "substr(" + column + ",1,8)=" + h; };
     return count("SELECT (SELECT COUNT(*) FROM record_versions WHERE " + under("payload") +
-                 ") + (SELECT COUNT(*) FROM resources WHERE " + under("resource_id") + " OR " +
-                 under("identifier_value") + " OR " + under("body") + ") + (SELECT COUNT(*) FROM outbox WHERE " +
-                 under("bundle") + " OR " + under("disclosure") + " OR (typeof(outcome)='blob' AND " +
-                 under("outcome") + ")) + (SELECT COUNT(*) FROM consents WHERE " + under("consent_id") + " OR " +
-                 under("resource_id") + ") + (SELECT COUNT(*) FROM deployment_secrets WHERE typeof(value)='blob' AND " +
-                 under("value") + ")");
+                 ") + (SELECT COUNT(*) FROM resources WHERE " + under("resource_id") + " OR " + under("identifier_value") +
+                 " OR " + under("body") + ") + (SELECT COUNT(*) FROM outbox WHERE " + under("bundle") + " OR " +
+                 under("disclosure") + " OR (typeof(outcome)='blob' AND " + under("outcome") +
+                 ")) + (SELECT COUNT(*) FROM consents WHERE " + under("consent_id") + " OR " + under("resource_id") +
+                 ") + (SELECT COUNT(*) FROM deployment_secrets WHERE typeof(value)='blob' AND " + under("value") + ")");
   }
   std::int64_t keyVersions(std::string_view cls) {
     return count("SELECT COUNT(*) FROM data_keys WHERE data_class='" + std::string(cls) + "'");

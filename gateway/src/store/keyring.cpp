@@ -273,8 +273,8 @@ Result<DataKeyVersionStep> Keyring::addVersion(StoreWriter& tx, const crypto::Se
                               dataKeyAad(c, step.version));
   crypto::forgetThreadKey();
   if (!wrapped) return wrapped.error();
-  GW_TRY(tx.insertDataKeyIfAbsent(
-      {std::string(privacy::className(c)), static_cast<int>(step.version), std::move(wrapped).value(), master.id(), now_ms}));
+  GW_TRY(tx.insertDataKeyIfAbsent({std::string(privacy::className(c)), static_cast<int>(step.version),
+                                   std::move(wrapped).value(), master.id(), now_ms}));
   return step;
 }
 
@@ -324,8 +324,9 @@ Status Keyring::adoptWith(const std::vector<DataKeyRow>& stored, const crypto::S
 Status Keyring::adoptRows(const std::vector<const DataKeyRow*>& missing, const crypto::SecretKey& master) const {
   auto entries = std::make_shared<Entries>(*versions_->entries);
   for (const DataKeyRow* row : missing) {
-    KeyRow key_row{row->data_class, privacy::parseClass(row->data_class), std::nullopt,
-                   static_cast<std::uint32_t>(row->key_version), row->wrapped, row->master_key_id};
+    KeyRow key_row{row->data_class, privacy::parseClass(row->data_class),
+                   std::nullopt,    static_cast<std::uint32_t>(row->key_version),
+                   row->wrapped,    row->master_key_id};
     if (key_row.master_key_id != master.id()) {
       Error e = wrongMaster(master, key_row.master_key_id);
       e.message = "cannot load data key " + key_row.name + " version " + std::to_string(key_row.version) + ": " + e.message;
@@ -333,7 +334,9 @@ Status Keyring::adoptRows(const std::vector<const DataKeyRow*>& missing, const c
     }
     GW_TRY(auto key, unwrap(master, key_row));
     entries->push_back(std::make_shared<const Entry>(Entry{*key_row.data_class, key_row.version, std::move(key)}));
-    GW_LOG(Info, Store, "data_key_version_loaded").kv("data_class", key_row.name).kv("key_version", static_cast<std::int64_t>(key_row.version));
+    GW_LOG(Info, Store, "data_key_version_loaded")
+        .kv("data_class", key_row.name)
+        .kv("key_version", static_cast<std::int64_t>(key_row.version));
   }
   versions_->entries = std::move(entries);
   return ok();

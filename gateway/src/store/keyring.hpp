@@ -75,8 +75,8 @@ using MasterKeySource = std::function<Result<crypto::SecretKey>()>;
 
 /// What the first step of a data key rotation found or made.
 struct DataKeyVersionStep {
-  std::uint32_t version = 0;  // the version payloads of the class are re-sealed under
-  bool created = false;       // false: an interrupted rotation's version, resumed
+  std::uint32_t version = 0;         // the version payloads of the class are re-sealed under
+  bool created = false;              // false: an interrupted rotation's version, resumed
   std::vector<std::uint32_t> older;  // versions still to be destroyed once nothing uses them
 };
 

@@ -540,10 +540,10 @@ class RecordStore final : public Store {
     {
       GW_TRY(auto tx, WriteTransaction::begin(*backend_));
       GW_TRY(step, Keyring::addVersion(*tx, master, c, toUnixMillis(std::chrono::system_clock::now())));
-      GW_TRY(appendChained(*tx, {rotationEntry(options, step.created ? "data-key-created" : "data-key-resumed",
-                                               R"({"data_class":")" + cls + R"(","key_version":)" +
-                                                   std::to_string(step.version) + R"(,"older_versions":)" +
-                                                   versionList(step.older) + "}")}));
+      GW_TRY(appendChained(*tx,
+                           {rotationEntry(options, step.created ? "data-key-created" : "data-key-resumed",
+                                          R"({"data_class":")" + cls + R"(","key_version":)" + std::to_string(step.version) +
+                                              R"(,"older_versions":)" + versionList(step.older) + "}")}));
       GW_TRY(tx.commit());
     }
     r.key_version = step.version;
@@ -608,8 +608,8 @@ class RecordStore final : public Store {
       if (pass_resealed == 0) break;
       if (pass == kMaxPasses) {
         return makeError(ErrorCode::Storage,
-                         "payloads kept appearing under an older " + cls + " key version after " +
-                             std::to_string(pass) + " passes",
+                         "payloads kept appearing under an older " + cls + " key version after " + std::to_string(pass) +
+                             " passes",
                          "data_keys",
                          "a process that does not check data_keys before sealing (a fhir-gateway older than this one) "
                          "is writing to the database: stop or upgrade it and run the rotation again");
@@ -633,13 +633,12 @@ class RecordStore final : public Store {
           r.destroyed.push_back(static_cast<std::uint32_t>(row.key_version));
         }
       }
-      GW_TRY(appendChained(*tx, {rotationEntry(options, "data-key-destroyed",
-                                               R"({"data_class":")" + cls + R"(","key_version":)" +
-                                                   std::to_string(step.version) + R"(,"destroyed_versions":)" +
-                                                   versionList(r.destroyed) + R"(,"rows_scanned":)" +
-                                                   std::to_string(r.rows_scanned) + R"(,"payloads_resealed":)" +
-                                                   std::to_string(r.payloads_resealed) + R"(,"passes":)" +
-                                                   std::to_string(r.passes) + "}")}));
+      GW_TRY(appendChained(
+          *tx, {rotationEntry(options, "data-key-destroyed",
+                              R"({"data_class":")" + cls + R"(","key_version":)" + std::to_string(step.version) +
+                                  R"(,"destroyed_versions":)" + versionList(r.destroyed) + R"(,"rows_scanned":)" +
+                                  std::to_string(r.rows_scanned) + R"(,"payloads_resealed":)" +
+                                  std::to_string(r.payloads_resealed) + R"(,"passes":)" + std::to_string(r.passes) + "}")}));
       GW_TRY(tx.commit());
     }
     r.seconds = std::chrono::duration<double>(Clock::now() - started).count();
@@ -676,7 +675,7 @@ class RecordStore final : public Store {
 
   std::unique_ptr<StoreBackend> backend_;
   const crypto::SecretKey chain_key_;  // seals each audit row (v2) and each published anchor
-  LookupKeys keys_;                    // immutable, like the keyring
+  LookupKeys keys_;                    // immutable (the keyring only adds data key versions)
   StorePayloads payloads_;
 };
 

@@ -7,8 +7,8 @@
 
 #include "common/crypto.hpp"
 #include "common/error.hpp"
-#include "store/store.hpp"
 #include "store/keyring.hpp"
+#include "store/store.hpp"
 #include "store/store_backend.hpp"
 
 namespace gw::store {

@@ -203,7 +203,7 @@ struct DataKeyRotation {
   std::int64_t rows_scanned = 0;  // rows read over every pass (all classes)
   std::int64_t payloads_resealed = 0;
   std::int64_t batches = 0;
-  int passes = 0;  // the last pass found nothing left to re-seal
+  int passes = 0;                        // the last pass found nothing left to re-seal
   std::vector<std::uint32_t> destroyed;  // versions whose wrapped key was deleted
   double seconds = 0;
 };

@@ -56,8 +56,7 @@ std::string cellContext(const SealedCell& c) {
       return itemContext("outbox.disclosure", c.partner_id, c.clinic, c.record_key, static_cast<int>(c.version));
     case SealedColumn::OutboxOutcome: return outcomeContext(c.row);
     case SealedColumn::ConsentId: return consentContext("consents.consent_id", c.clinic, c.consent_key, c.version);
-    case SealedColumn::ConsentResourceId:
-      return consentContext("consents.resource_id", c.clinic, c.consent_key, c.version);
+    case SealedColumn::ConsentResourceId: return consentContext("consents.resource_id", c.clinic, c.consent_key, c.version);
     case SealedColumn::SecretValue: return secretContext(c.name);
   }
   return {};
@@ -66,9 +65,10 @@ std::string cellContext(const SealedCell& c) {
 // A cell named without its clear ids: table, column, the row's position (no PHI).
 std::string cellRow(const SealedCell& c) {
   static constexpr std::array<std::string_view, 10> kColumns = {
-      "record_versions.payload", "resources.resource_id", "resources.identifier_value", "resources.body",
-      "outbox.bundle",           "outbox.disclosure",     "outbox.outcome",             "consents.consent_id",
-      "consents.resource_id",    "deployment_secrets.value"};
+      "record_versions.payload", "resources.resource_id", "resources.identifier_value",
+      "resources.body",          "outbox.bundle",         "outbox.disclosure",
+      "outbox.outcome",          "consents.consent_id",   "consents.resource_id",
+      "deployment_secrets.value"};
   return std::string(kColumns[static_cast<std::size_t>(c.column)]) + " row " + std::to_string(c.row);
 }
 

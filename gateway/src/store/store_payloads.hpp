@@ -73,7 +73,7 @@ class StorePayloads {
                                        std::string_view record_id, int version, std::int64_t item_id) const;
 
  private:
-  Keyring keyring_;  // immutable: used by every thread without a lock
+  Keyring keyring_;  // thread-safe: versions are added under its own lock, sealed and opened from a snapshot
 };
 
 }  // namespace gw::store
