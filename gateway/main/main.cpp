@@ -83,6 +83,18 @@ Usage:
                                            privacy.master_key_env variable) before the next start;
                                            keep the old key until then. Exit 0 when rotated,
                                            3 when a key is wrong or unreadable, 1 otherwise
+  fhir-gateway keys rotate-data --config FILE --class sud|mh|general [--batch-rows N]
+                                           make a new version of the class's data key and
+                                           re-encrypt every stored payload of the class under it
+                                           (record versions, resources, outbox Bundles and
+                                           outcomes, consents, deployment secrets), N rows per
+                                           short transaction (default 200), while the gateway
+                                           runs (it loads the new version from its master key
+                                           source and seals under it from then on); then delete
+                                           the old versions' wrapped keys. Logged, with audit
+                                           rows. Interrupted, it is finished by running it
+                                           again. Exit 0 when rotated, 3 when the master key or
+                                           the config is wrong, 1 otherwise
   fhir-gateway audit verify --config FILE [--anchor SEQ:HASH | --anchor-file FILE] [--read-only] [--database FILE]
                                            recompute the keyed chain of the decision and
                                            disclosure log in the configured database and check
@@ -381,6 +393,27 @@ int rotateKeys(const std::string& config_path, const std::string& new_key_file) 
   return 0;
 }
 
+int rotateDataKey(const std::string& config_path, gw::privacy::DataClass data_class, int batch_rows) {
+  auto config = loadConfig(config_path);
+  if (!config) return 3;
+  // Each step's log line goes to standard error (info): what was created, re-sealed, destroyed.
+  auto rotated = gw::app::rotateDataKey(*config, data_class, batch_rows);
+  if (!rotated) {
+    std::cerr << "fhir-gateway: keys rotate-data stopped: " << rotated.error().describe()
+              << "\nRun it again to finish: it continues the same key version; every payload opens meanwhile.\n";
+    return rotated.error().code == gw::ErrorCode::Config ? 3 : 1;
+  }
+  const auto& r = rotated.value();
+  std::cout << (r.resumed ? "finished" : "made") << " " << gw::privacy::className(r.data_class) << " data key version "
+            << r.key_version << ": re-encrypted " << r.payloads_resealed << " payloads (" << r.rows_scanned
+            << " rows read in " << r.batches << " batches, " << r.passes << " passes, " << r.seconds
+            << " s); destroyed versions";
+  if (r.destroyed.empty()) std::cout << " none";
+  for (auto v : r.destroyed) std::cout << " " << v;
+  std::cout << "\n";
+  return 0;
+}
+
 int verifyAudit(const std::string& config_path, const std::string& anchor_text, gw::app::AuditVerifyOptions options) {
   auto config = loadConfig(config_path);
   if (!config) return 3;
@@ -440,8 +473,33 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command == "hash-token") return args.size() == 1 ? hashToken() : usage("hash-token takes no arguments");
+  if (command == "keys" && args.size() >= 2 && args[1] == "rotate-data") {
+    std::string config_path, class_name, batch_text;
+    for (std::size_t i = 2; i < args.size(); ++i) {
+      if ((args[i] == "--config" || args[i] == "--class" || args[i] == "--batch-rows") && i + 1 < args.size()) {
+        (args[i] == "--config" ? config_path : args[i] == "--class" ? class_name : batch_text) = std::string(args[i + 1]);
+        ++i;
+      } else {
+        return usage("unknown or incomplete argument '" + std::string(args[i]) + "'");
+      }
+    }
+    if (config_path.empty()) return usage("keys rotate-data needs --config FILE");
+    const auto data_class = gw::privacy::parseClass(class_name);
+    if (!data_class) return usage("keys rotate-data needs --class sud, mh or general");
+    int batch_rows = 200;
+    if (!batch_text.empty()) {
+      try {
+        std::size_t used = 0;
+        batch_rows = std::stoi(batch_text, &used);
+        if (used != batch_text.size() || batch_rows < 1 || batch_rows > 100000) throw std::invalid_argument("range");
+      } catch (const std::exception&) {
+        return usage("--batch-rows needs a whole number from 1 to 100000");
+      }
+    }
+    return rotateDataKey(config_path, *data_class, batch_rows);
+  }
   if (command == "keys") {
-    if (args.size() < 2 || args[1] != "rotate") return usage("keys needs a subcommand: keys rotate");
+    if (args.size() < 2 || args[1] != "rotate") return usage("keys needs a subcommand: keys rotate or keys rotate-data");
     std::string config_path;
     std::string new_key_file;
     for (std::size_t i = 2; i < args.size(); ++i) {

@@ -118,6 +118,22 @@ class FaultyWriter final : public StoreWriter {
     GW_TRY(check("deploymentSecret"));
     return inner_->deploymentSecret(name, candidate);
   }
+  Result<SealedBatch> sealedCells(SealedTable table, std::int64_t after_row, int limit) override {
+    GW_TRY(check("sealedCells"));
+    return inner_->sealedCells(table, after_row, limit);
+  }
+  Result<std::int64_t> lastSealedRow(SealedTable table) override {
+    GW_TRY(check("lastSealedRow"));
+    return inner_->lastSealedRow(table);
+  }
+  Status replaceSealed(const SealedCell& cell) override {
+    GW_TRY(check("replaceSealed"));
+    return inner_->replaceSealed(cell);
+  }
+  Status deleteDataKey(std::string_view data_class, int key_version) override {
+    GW_TRY(check("deleteDataKey"));
+    return inner_->deleteDataKey(data_class, key_version);
+  }
   Result<PurgedRows> purgeRecordVersions(std::string_view cls, std::int64_t cutoff, int limit) override {
     GW_TRY(check("purgeRecordVersions"));
     return inner_->purgeRecordVersions(cls, cutoff, limit);

@@ -7,8 +7,11 @@ namespace gw::app {
 
 Result<std::unique_ptr<store::Store>> openConfiguredStore(const config::GatewayConfig& config, int read_pool_size) {
   GW_TRY(auto master, config::loadMasterKey(config.privacy));
-  return store::openSqliteStore(
-      {config.storage.sqlite_path.string(), config.storage.synchronous_full, read_pool_size, std::move(master)});
+  store::SqliteOptions options{config.storage.sqlite_path.string(), config.storage.synchronous_full, read_pool_size,
+                               std::move(master)};
+  // Read again (not kept) when a data key version made by `keys rotate-data` must be unwrapped.
+  options.master_key_source = [privacy = config.privacy] { return config::loadMasterKey(privacy); };
+  return store::openSqliteStore(options);
 }
 
 store::Retention retentionOf(const config::Privacy& privacy) {
@@ -37,6 +40,20 @@ Result<store::KeyRotation> rotateMasterKey(const config::GatewayConfig& config, 
     GW_LOG(Warn, Audit, "key_rotation_not_logged").kv("error", logged.error().describe());
   }
   return rotation;
+}
+
+}  // namespace gw::app
+
+namespace gw::app {
+
+Result<store::DataKeyRotation> rotateDataKey(const config::GatewayConfig& config, privacy::DataClass c, int batch_rows) {
+  GW_TRY(auto master, config::loadMasterKey(config.privacy));
+  GW_TRY(auto store,
+         store::openSqliteStore({config.storage.sqlite_path.string(), config.storage.synchronous_full, 1, master}));
+  store::DataKeyRotationOptions options;
+  options.batch_rows = batch_rows;
+  options.actor = "cli";
+  return store->rotateDataKey(c, master, options);
 }
 
 }  // namespace gw::app

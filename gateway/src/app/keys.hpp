@@ -10,7 +10,8 @@
 namespace gw::app {
 
 /// Loads the master key (privacy.master_key_file or privacy.master_key_env) and opens the
-/// configured SQLite database with it. Errors name the key source or the database.
+/// configured SQLite database with it. Errors name the key source or the database. The store
+/// loads the same source again when `keys rotate-data` adds a data key version while it runs.
 Result<std::unique_ptr<store::Store>> openConfiguredStore(const config::GatewayConfig& config, int read_pool_size);
 
 /// privacy.retention_days as the store takes it (for Store::purgeExpired).
@@ -22,5 +23,10 @@ store::Retention retentionOf(const config::Privacy& privacy);
 /// unchanged. Afterwards the config must name the new key (or its file must be replaced by it)
 /// before the gateway next starts; a running gateway keeps working meanwhile.
 Result<store::KeyRotation> rotateMasterKey(const config::GatewayConfig& config, const std::filesystem::path& new_key_file);
+
+/// `fhir-gateway keys rotate-data --config FILE --class C [--batch-rows N]`: opens the database
+/// with the configured master key and runs Store::rotateDataKey for class `c` (actor `cli` in
+/// the audit rows), next to a running gateway.
+Result<store::DataKeyRotation> rotateDataKey(const config::GatewayConfig& config, privacy::DataClass c, int batch_rows);
 
 }  // namespace gw::app

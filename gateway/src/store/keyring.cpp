@@ -117,9 +117,14 @@ std::string_view hashKeyPurposeName(HashKeyPurpose purpose) {
   return "unknown";
 }
 
-Result<Keyring> Keyring::open(StoreBackend& backend, const crypto::SecretKey& master, SystemTime now_time) {
+Result<Keyring> Keyring::open(StoreBackend& backend, const crypto::SecretKey& master, SystemTime now_time,
+                              MasterKeySource source) {
   auto ring = openWith(backend, master, now_time);
   crypto::forgetThreadKey();  // the master key's schedule must not stay in this thread's context
+  if (ring) {
+    ring.value().versions_->backend = &backend;
+    ring.value().versions_->source = std::move(source);
+  }
   return ring;
 }
 
@@ -167,14 +172,16 @@ Result<Keyring> Keyring::openWith(StoreBackend& backend, const crypto::SecretKey
     }
   }
   Keyring ring;
+  Entries entries;
   for (const auto& row : rows) {
     GW_TRY(auto key, unwrap(master, row));
     if (row.data_class) {
-      ring.keys_.push_back({*row.data_class, row.version, std::move(key)});
+      entries.push_back(std::make_shared<const Entry>(Entry{*row.data_class, row.version, std::move(key)}));
     } else if (row.version == 1) {  // keyed-hash secrets are not versioned: a new one would orphan every lookup key
       ring.hash_keys_[static_cast<std::size_t>(*row.purpose)] = std::move(key);
     }
   }
+  ring.versions_->entries = std::make_shared<const Entries>(std::move(entries));
   for (HashKeyPurpose p : kHashKeyPurposes) {
     if (ring.hashKey(p).empty()) {
       return makeError(ErrorCode::Storage,
@@ -239,17 +246,118 @@ Result<KeyRotation> Keyring::rotateWith(StoreBackend& backend, const crypto::Sec
   return rotation;
 }
 
-const Keyring::Entry* Keyring::find(DataClass c, std::uint32_t version) const {
-  for (const auto& e : keys_) {
-    if (e.data_class == c && e.version == version) return &e;
+Result<DataKeyVersionStep> Keyring::addVersion(StoreWriter& tx, const crypto::SecretKey& master, DataClass c,
+                                               std::int64_t now_ms) {
+  GW_TRY(auto rows, keyRows(tx.dataKeys()));
+  DataKeyVersionStep step;
+  for (const auto& row : rows) {
+    if (row.master_key_id != master.id()) return wrongMaster(master, row.master_key_id);
+    if (row.data_class == c) {
+      step.older.push_back(row.version);
+      step.version = std::max(step.version, row.version);
+    }
+  }
+  if (step.version == 0) {
+    return makeError(ErrorCode::Config, "the database holds no " + std::string(privacy::className(c)) + " data key yet",
+                     "data_keys", "start the gateway once (it makes the keys); there is nothing to rotate before");
+  }
+  if (step.older.size() > 1) {
+    // An interrupted rotation: finish re-sealing under its version rather than adding another.
+    std::erase(step.older, step.version);
+    return step;
+  }
+  step.version += 1;
+  step.created = true;
+  GW_TRY(auto key, crypto::SecretKey::generate());
+  auto wrapped = crypto::seal(master, std::string_view(reinterpret_cast<const char*>(key.data()), key.size()),
+                              dataKeyAad(c, step.version));
+  crypto::forgetThreadKey();
+  if (!wrapped) return wrapped.error();
+  GW_TRY(tx.insertDataKeyIfAbsent({std::string(privacy::className(c)), static_cast<int>(step.version),
+                                   std::move(wrapped).value(), master.id(), now_ms}));
+  return step;
+}
+
+Status Keyring::adopt(const std::vector<DataKeyRow>& rows) const {
+  auto adopted = adoptWith(rows, nullptr);
+  crypto::forgetThreadKey();
+  return adopted;
+}
+
+Status Keyring::adopt(const std::vector<DataKeyRow>& rows, const crypto::SecretKey& master) const {
+  auto adopted = adoptWith(rows, &master);
+  crypto::forgetThreadKey();
+  return adopted;
+}
+
+Status Keyring::adoptWith(const std::vector<DataKeyRow>& stored, const crypto::SecretKey* given) const {
+  std::lock_guard lock(versions_->mutex);
+  const Entries& loaded = *versions_->entries;
+  std::vector<const DataKeyRow*> missing;
+  for (const auto& row : stored) {
+    const auto c = privacy::parseClass(row.data_class);
+    if (c && row.key_version > 0 && find(loaded, *c, static_cast<std::uint32_t>(row.key_version)) == nullptr) {
+      missing.push_back(&row);
+    }
+  }
+  if (missing.empty()) return ok();
+  const auto& first = *missing.front();
+  if (given != nullptr) {
+    return adoptRows(missing, *given);
+  }
+  if (!versions_->source) {
+    return makeError(ErrorCode::Storage,
+                     "data key " + first.data_class + " version " + std::to_string(first.key_version) +
+                         " was added by another process and this one has no master key to unwrap it",
+                     "data_keys", "restart this process so that it opens the new key version");
+  }
+  auto master = versions_->source();
+  if (!master) {
+    Error e = master.error();
+    e.message = "cannot load data key " + first.data_class + " version " + std::to_string(first.key_version) +
+                " (made by `fhir-gateway keys rotate-data`): " + e.message;
+    return e;
+  }
+  return adoptRows(missing, master.value());
+}
+
+Status Keyring::adoptRows(const std::vector<const DataKeyRow*>& missing, const crypto::SecretKey& master) const {
+  auto entries = std::make_shared<Entries>(*versions_->entries);
+  for (const DataKeyRow* row : missing) {
+    KeyRow key_row{row->data_class, privacy::parseClass(row->data_class),
+                   std::nullopt,    static_cast<std::uint32_t>(row->key_version),
+                   row->wrapped,    row->master_key_id};
+    if (key_row.master_key_id != master.id()) {
+      Error e = wrongMaster(master, key_row.master_key_id);
+      e.message = "cannot load data key " + key_row.name + " version " + std::to_string(key_row.version) + ": " + e.message;
+      return e;
+    }
+    GW_TRY(auto key, unwrap(master, key_row));
+    entries->push_back(std::make_shared<const Entry>(Entry{*key_row.data_class, key_row.version, std::move(key)}));
+    GW_LOG(Info, Store, "data_key_version_loaded")
+        .kv("data_class", key_row.name)
+        .kv("key_version", static_cast<std::int64_t>(key_row.version));
+  }
+  versions_->entries = std::move(entries);
+  return ok();
+}
+
+std::shared_ptr<const Keyring::Entries> Keyring::snapshot() const {
+  std::lock_guard lock(versions_->mutex);
+  return versions_->entries;
+}
+
+const Keyring::Entry* Keyring::find(const Entries& entries, DataClass c, std::uint32_t version) {
+  for (const auto& e : entries) {
+    if (e->data_class == c && e->version == version) return e.get();
   }
   return nullptr;
 }
 
-const Keyring::Entry* Keyring::newest(DataClass c) const {
+const Keyring::Entry* Keyring::newest(const Entries& entries, DataClass c) {
   const Entry* best = nullptr;
-  for (const auto& e : keys_) {
-    if (e.data_class == c && (best == nullptr || e.version > best->version)) best = &e;
+  for (const auto& e : entries) {
+    if (e->data_class == c && (best == nullptr || e->version > best->version)) best = e.get();
   }
   return best;
 }
@@ -259,12 +367,14 @@ const crypto::SecretKey& Keyring::hashKey(HashKeyPurpose purpose) const {
 }
 
 std::uint32_t Keyring::currentVersion(DataClass c) const {
-  const Entry* e = newest(c);
+  const auto entries = snapshot();
+  const Entry* e = newest(*entries, c);
   return e == nullptr ? 0 : e->version;
 }
 
 Status Keyring::sealAppend(DataClass c, std::string_view plaintext, std::string_view context, std::string& out) const {
-  const Entry* e = newest(c);
+  const auto entries = snapshot();
+  const Entry* e = newest(*entries, c);
   if (e == nullptr) {
     return makeError(ErrorCode::Internal, "no " + std::string(privacy::className(c)) + " data key is loaded", "data_keys",
                      "this is a bug: the store opens every class's key at start");
@@ -300,7 +410,17 @@ Result<std::string> Keyring::open(std::string_view envelope, std::string_view co
                      "record");
   }
   const std::string name(privacy::className(view->data_class));
-  const Entry* e = find(view->data_class, view->key_version);
+  auto entries = snapshot();
+  const Entry* e = find(*entries, view->data_class, view->key_version);
+  if (e == nullptr && view->key_version > currentVersion(view->data_class) && versions_->backend != nullptr) {
+    // A version newer than any loaded: `keys rotate-data` (another process) re-sealed this row
+    // under the key it added. Read data_keys again and load it.
+    GW_TRY(auto reader, versions_->backend->read());
+    GW_TRY(auto rows, reader->dataKeys());
+    GW_TRY(adopt(rows));
+    entries = snapshot();
+    e = find(*entries, view->data_class, view->key_version);
+  }
   if (e == nullptr) {
     return makeError(ErrorCode::Storage,
                      "no " + name + " data key version " + std::to_string(view->key_version) + " in this database", {},

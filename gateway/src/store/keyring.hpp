@@ -14,7 +14,10 @@
 // own class's key: the general key cannot open it.
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -65,13 +68,44 @@ inline constexpr std::array<HashKeyPurpose, 2> kHashKeyPurposes = {HashKeyPurpos
 /// "lookup" | "audit-chain": the name in data_keys and in the wrap's AAD.
 std::string_view hashKeyPurposeName(HashKeyPurpose purpose);
 
-/// The unwrapped data keys of one database. Immutable once opened, so any number of threads
-/// may seal and open at once.
+/// Where a running process gets the master key again when `fhir-gateway keys rotate-data` (another
+/// process) has added a data key version: the same source it was started with (the key file or
+/// environment variable of privacy.*), read when needed and forgotten after, like at start.
+using MasterKeySource = std::function<Result<crypto::SecretKey>()>;
+
+/// What the first step of a data key rotation found or made.
+struct DataKeyVersionStep {
+  std::uint32_t version = 0;         // the version payloads of the class are re-sealed under
+  bool created = false;              // false: an interrupted rotation's version, resumed
+  std::vector<std::uint32_t> older;  // versions still to be destroyed once nothing uses them
+};
+
+/// The unwrapped data keys of one database. The keyed-hash secrets are immutable once opened;
+/// the data key versions only grow (another process may add one: adopt, below). Any number of
+/// threads may seal and open at once.
 class Keyring {
  public:
   /// Reads data_keys, checks they were wrapped by `master` (else a Config error naming both key
   /// ids), unwraps them, and makes and stores (wrapped) the key of any class that has none yet.
-  static Result<Keyring> open(StoreBackend& backend, const crypto::SecretKey& master, SystemTime now);
+  /// `backend` must outlive the keyring (it is re-read when an envelope names a key version not
+  /// yet loaded); `source` gives the master key again to unwrap such a version (none: refused).
+  static Result<Keyring> open(StoreBackend& backend, const crypto::SecretKey& master, SystemTime now,
+                              MasterKeySource source = {});
+
+  /// Step one of `keys rotate-data`, in the caller's write transaction: a new random version of
+  /// class `c`'s data key, wrapped by `master` (which must be the one that wrapped the others),
+  /// unless the class already has more than one version (an interrupted rotation: its newest
+  /// version is the one to finish).
+  static Result<DataKeyVersionStep> addVersion(StoreWriter& tx, const crypto::SecretKey& master, privacy::DataClass c,
+                                               std::int64_t now_ms);
+
+  /// Loads the data key versions of `rows` (data_keys as a transaction read it) that are not
+  /// loaded yet, with the master key from the source. Called at the start of every write
+  /// transaction that seals, so that from the commit of a new version on nothing is sealed under
+  /// an older one (which the rotation then destroys). Versions are never unloaded while running.
+  Status adopt(const std::vector<DataKeyRow>& rows) const;
+  /// The same with the master key given (the rotation's own process holds it).
+  Status adopt(const std::vector<DataKeyRow>& rows, const crypto::SecretKey& master) const;
 
   /// Re-wraps every data key under `new_master` in one write transaction (a gateway writing at
   /// the same time just waits). The data keys, and so every stored payload, stay as they are.
@@ -88,7 +122,7 @@ class Keyring {
   /// the class and say whether the key is missing or the envelope does not authenticate.
   Result<std::string> open(std::string_view envelope, std::string_view context) const;
 
-  /// Newest key version of each class (1 until data keys themselves are rotated).
+  /// Newest key version of each class loaded (1 until data keys themselves are rotated).
   std::uint32_t currentVersion(privacy::DataClass c) const;
 
   /// The secret for keyed hashes of `purpose` (always present once opened).
@@ -100,12 +134,25 @@ class Keyring {
     std::uint32_t version;
     crypto::SecretKey key;
   };
+  using Entries = std::vector<std::shared_ptr<const Entry>>;
+  // The loaded versions: replaced whole (copy, add, swap) under the mutex, so a seal or open
+  // works on a snapshot without holding it.
+  struct Versions {
+    std::mutex mutex;
+    std::shared_ptr<const Entries> entries = std::make_shared<Entries>();
+    StoreBackend* backend = nullptr;
+    MasterKeySource source;
+  };
   static Result<Keyring> openWith(StoreBackend& backend, const crypto::SecretKey& master, SystemTime now);
   static Result<KeyRotation> rotateWith(StoreBackend& backend, const crypto::SecretKey& old_master,
                                         const crypto::SecretKey& new_master);
-  const Entry* find(privacy::DataClass c, std::uint32_t version) const;
-  const Entry* newest(privacy::DataClass c) const;
-  std::vector<Entry> keys_;
+  Status adoptWith(const std::vector<DataKeyRow>& rows, const crypto::SecretKey* given) const;
+  // Called with the mutex held.
+  Status adoptRows(const std::vector<const DataKeyRow*>& missing, const crypto::SecretKey& master) const;
+  std::shared_ptr<const Entries> snapshot() const;
+  static const Entry* find(const Entries& entries, privacy::DataClass c, std::uint32_t version);
+  static const Entry* newest(const Entries& entries, privacy::DataClass c);
+  std::shared_ptr<Versions> versions_ = std::make_shared<Versions>();
   std::array<crypto::SecretKey, kHashKeyPurposes.size()> hash_keys_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <set>
+#include <thread>
 #include <utility>
 
 #include "common/ids.hpp"
@@ -108,7 +109,7 @@ class RecordStore final : public Store {
     std::vector<IngestOutcome> outcomes;
     outcomes.reserve(writes.size());
     std::vector<AuditEntry> audit;
-    GW_TRY(auto tx, WriteTransaction::begin(*backend_));
+    GW_TRY(auto tx, beginSealing());
     for (const auto& w : writes) {
       GW_TRY(auto outcome, ingestOne(*tx, w, now_ms));
       for (auto e : w.audit) {
@@ -158,7 +159,7 @@ class RecordStore final : public Store {
   Result<int> enqueue(const EnqueueWrite& w, SystemTime now) override {
     const std::int64_t now_ms = toUnixMillis(now);
     const std::string record_key = keys_.record(w.clinic, w.record_id);
-    GW_TRY(auto tx, WriteTransaction::begin(*backend_));
+    GW_TRY(auto tx, beginSealing());
     GW_TRY(auto head, tx->recordHead(w.clinic, record_key));
     if (!head || head->version != w.record_version) return 0;  // moved on: its newer version was decided on arrival
     const RecordAt record{w.clinic, record_key, w.record_version, w.patient_key};
@@ -181,11 +182,11 @@ class RecordStore final : public Store {
   }
 
   Result<std::string> deploymentSecret(std::string_view name) override {
+    GW_TRY(auto tx, beginSealing());  // sealed inside: under the version data_keys has now
     std::string candidate = ids::randomHex(32);
     auto sealed = payloads_.sealSecret(candidate, name);
     crypto::wipe(candidate);
     if (!sealed) return sealed.error();
-    GW_TRY(auto tx, WriteTransaction::begin(*backend_));
     GW_TRY(auto stored, tx->deploymentSecret(name, sealed.value()));
     GW_TRY(tx.commit());
     return payloads_.openSecret(stored, name);
@@ -219,6 +220,17 @@ class RecordStore final : public Store {
   Result<KeyRotation> rotateMasterKey(const crypto::SecretKey& current_master,
                                       const crypto::SecretKey& next_master) override {
     auto rotation = Keyring::rotateMaster(*backend_, current_master, next_master);
+    if (!rotation) {
+      Error e = rotation.error();
+      e.where = backend_->location() + (e.where.empty() ? "" : " (" + e.where + ")");
+      return e;
+    }
+    return rotation;
+  }
+
+  Result<DataKeyRotation> rotateDataKey(DataClass c, const crypto::SecretKey& master,
+                                        const DataKeyRotationOptions& options) override {
+    auto rotation = rotateDataKeyOf(c, master, options);
     if (!rotation) {
       Error e = rotation.error();
       e.where = backend_->location() + (e.where.empty() ? "" : " (" + e.where + ")");
@@ -625,7 +637,7 @@ class RecordStore final : public Store {
   // pending: a newer version may have superseded it while it was in flight (and a superseded
   // item's cancellation is not logged as one).
   Status changePendingItem(OutboxStateChange change, std::string_view outcome, std::vector<AuditEntry> audit) {
-    GW_TRY(auto tx, WriteTransaction::begin(*backend_));
+    GW_TRY(auto tx, outcome.empty() ? WriteTransaction::begin(*backend_) : beginSealing());
     if (!outcome.empty()) {
       // The partner's OperationOutcome may quote the resources sent: stored like the Bundle.
       GW_TRY(auto item_class, tx->outboxItemClass(change.id));
@@ -637,6 +649,158 @@ class RecordStore final : public Store {
       GW_TRY(appendChained(*tx, std::move(audit)));
     }
     return tx.commit();
+  }
+
+  // Every write transaction that seals starts here: data_keys is read inside the transaction
+  // (which excludes other writers, also other processes) and any version added since is loaded,
+  // so what this transaction seals is under the newest version that exists. A rotation (another
+  // process) destroys a version only after a full pass found nothing under it; from the new
+  // version's commit on, no transaction seals under the old one.
+  Result<WriteTransaction> beginSealing(const crypto::SecretKey* master = nullptr) {
+    GW_TRY(auto tx, WriteTransaction::begin(*backend_));
+    GW_TRY(auto rows, tx->dataKeys());
+    GW_TRY(master == nullptr ? payloads_.keyring().adopt(rows) : payloads_.keyring().adopt(rows, *master));
+    return tx;
+  }
+
+  // An audit row of a rotation step: versions and counts only.
+  static AuditEntry rotationEntry(const DataKeyRotationOptions& options, std::string reason, std::string detail) {
+    return AuditEntryBuilder(AuditKind::KeyRotation, AuditOutcome::Ok, options.actor,
+                             toUnixMillis(std::chrono::system_clock::now()))
+        .reason(std::move(reason))
+        .detail(std::move(detail))
+        .build();
+  }
+
+  static std::string versionList(const std::vector<std::uint32_t>& versions) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < versions.size(); ++i) out += (i == 0 ? "" : ",") + std::to_string(versions[i]);
+    return out + "]";
+  }
+
+  Result<DataKeyRotation> rotateDataKeyOf(DataClass c, const crypto::SecretKey& master,
+                                          const DataKeyRotationOptions& options) {
+    using Clock = std::chrono::steady_clock;
+    const auto started = Clock::now();
+    const std::string cls = classNameOf(c);
+    const int batch_rows = std::max(1, options.batch_rows);
+    DataKeyRotation r;
+    r.data_class = c;
+    // 1. The new version (or the interrupted rotation's), committed with its audit row.
+    DataKeyVersionStep step;
+    {
+      GW_TRY(auto tx, WriteTransaction::begin(*backend_));
+      GW_TRY(step, Keyring::addVersion(*tx, master, c, toUnixMillis(std::chrono::system_clock::now())));
+      GW_TRY(appendChained(*tx,
+                           {rotationEntry(options, step.created ? "data-key-created" : "data-key-resumed",
+                                          R"({"data_class":")" + cls + R"(","key_version":)" + std::to_string(step.version) +
+                                              R"(,"older_versions":)" + versionList(step.older) + "}")}));
+      GW_TRY(tx.commit());
+    }
+    r.key_version = step.version;
+    r.resumed = !step.created;
+    GW_LOG(Info, Store, step.created ? "data_key_version_created" : "data_key_rotation_resumed")
+        .kv("data_class", cls)
+        .kv("key_version", static_cast<std::int64_t>(step.version))
+        .kv("older_versions", versionList(step.older));
+    // 2. Re-seal, table by table in short transactions, until a whole pass finds nothing left
+    //    under an older version (normally the second pass: writers seal under the new version).
+    constexpr int kMaxPasses = 4;
+    for (int pass = 1;; ++pass) {
+      std::int64_t pass_resealed = 0;
+      for (SealedTable table : kSealedTables) {
+        std::int64_t after = 0, table_rows = 0, table_resealed = 0;
+        // A pass ends at the last row there is when it starts: rows inserted later are sealed
+        // under the new version (their writers loaded it), so the pass ends under ingest too.
+        std::int64_t end = 0;
+        {
+          GW_TRY(auto tx, WriteTransaction::begin(*backend_));
+          GW_TRY(end, tx->lastSealedRow(table));
+        }
+        while (after < end) {
+          const auto batch_started = Clock::now();
+          GW_TRY(auto tx, beginSealing(&master));
+          if (payloads_.keyring().currentVersion(c) != step.version) {
+            return makeError(ErrorCode::Storage,
+                             "another data key rotation of " + cls + " added version " +
+                                 std::to_string(payloads_.keyring().currentVersion(c)) + " while this one ran",
+                             "data_keys", "run `fhir-gateway keys rotate-data` again (one at a time): it finishes both");
+          }
+          GW_TRY(auto batch, tx->sealedCells(table, after, batch_rows));
+          if (batch.rows == 0) break;  // the transaction rolls back: it changed nothing
+          for (auto& cell : batch.cells) {
+            if (cell.row > end) break;  // inserted after the pass began
+            GW_TRY(auto resealed, payloads_.resealUnderNewest(cell, c));
+            if (!resealed) continue;
+            cell.sealed = std::move(*resealed);
+            GW_TRY(tx->replaceSealed(cell));
+            ++table_resealed;
+          }
+          GW_TRY(tx.commit());
+          after = batch.last_row;
+          table_rows += batch.rows;
+          ++r.batches;
+          const auto held = Clock::now() - batch_started;
+          std::this_thread::sleep_for(std::max<Clock::duration>(
+              options.min_pause, std::chrono::duration_cast<Clock::duration>(held * options.pause_ratio)));
+        }
+        r.rows_scanned += table_rows;
+        r.payloads_resealed += table_resealed;
+        pass_resealed += table_resealed;
+        GW_LOG(Info, Store, "data_key_resealed")
+            .kv("data_class", cls)
+            .kv("key_version", static_cast<std::int64_t>(step.version))
+            .kv("pass", pass)
+            .kv("table", sealedTableName(table))
+            .kv("rows", table_rows)
+            .kv("resealed", table_resealed);
+      }
+      r.passes = pass;
+      if (pass_resealed == 0) break;
+      if (pass == kMaxPasses) {
+        return makeError(ErrorCode::Storage,
+                         "payloads kept appearing under an older " + cls + " key version after " + std::to_string(pass) +
+                             " passes",
+                         "data_keys",
+                         "a process that does not check data_keys before sealing (a fhir-gateway older than this one) "
+                         "is writing to the database: stop or upgrade it and run the rotation again");
+      }
+    }
+    // 3. Destroy the older versions: a full pass found nothing under them, and every writer
+    //    seals under the new one.
+    {
+      GW_TRY(auto tx, WriteTransaction::begin(*backend_));
+      GW_TRY(auto rows, tx->dataKeys());
+      for (const auto& row : rows) {
+        if (row.data_class != cls) continue;
+        if (row.key_version > static_cast<int>(step.version)) {
+          return makeError(ErrorCode::Storage,
+                           "another data key rotation of " + cls + " added version " + std::to_string(row.key_version) +
+                               " while this one ran",
+                           "data_keys", "run `fhir-gateway keys rotate-data` again (one at a time): it finishes both");
+        }
+        if (row.key_version < static_cast<int>(step.version)) {
+          GW_TRY(tx->deleteDataKey(cls, row.key_version));
+          r.destroyed.push_back(static_cast<std::uint32_t>(row.key_version));
+        }
+      }
+      GW_TRY(appendChained(
+          *tx, {rotationEntry(options, "data-key-destroyed",
+                              R"({"data_class":")" + cls + R"(","key_version":)" + std::to_string(step.version) +
+                                  R"(,"destroyed_versions":)" + versionList(r.destroyed) + R"(,"rows_scanned":)" +
+                                  std::to_string(r.rows_scanned) + R"(,"payloads_resealed":)" +
+                                  std::to_string(r.payloads_resealed) + R"(,"passes":)" + std::to_string(r.passes) + "}")}));
+      GW_TRY(tx.commit());
+    }
+    r.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    GW_LOG(Info, Store, "data_key_versions_destroyed")
+        .kv("data_class", cls)
+        .kv("key_version", static_cast<std::int64_t>(step.version))
+        .kv("destroyed_versions", versionList(r.destroyed))
+        .kv("rows_scanned", r.rows_scanned)
+        .kv("payloads_resealed", r.payloads_resealed)
+        .kv("seconds", r.seconds);
+    return r;
   }
 
   // One purge transaction: up to kPurgeBatch expired rows of each kind for one class, then the
@@ -662,7 +826,7 @@ class RecordStore final : public Store {
 
   std::unique_ptr<StoreBackend> backend_;
   const crypto::SecretKey chain_key_;  // seals each audit row (v2) and each published anchor
-  LookupKeys keys_;                    // immutable, like the keyring
+  LookupKeys keys_;                    // immutable (the keyring only adds data key versions)
   StorePayloads payloads_;
 };
 
@@ -679,7 +843,8 @@ bool disclosesMore(const ResourceDecision& last, const ResourceDecision& now) {
   });
 }
 
-Result<std::unique_ptr<Store>> openStore(std::unique_ptr<StoreBackend> backend, const crypto::SecretKey& master_key) {
+Result<std::unique_ptr<Store>> openStore(std::unique_ptr<StoreBackend> backend, const crypto::SecretKey& master_key,
+                                         MasterKeySource master_key_source) {
   const auto now = std::chrono::system_clock::now();
   // Without a master key the keyring refuses below, saying which setting is missing.
   if (auto keyed = master_key.empty() ? ok() : ensureKeyedChainStart(*backend, master_key, now); !keyed) {
@@ -687,7 +852,7 @@ Result<std::unique_ptr<Store>> openStore(std::unique_ptr<StoreBackend> backend, 
     e.where = backend->location() + " (" + e.where + ")";
     return e;
   }
-  auto keyring = Keyring::open(*backend, master_key, now);
+  auto keyring = Keyring::open(*backend, master_key, now, std::move(master_key_source));
   if (!keyring) {
     Error e = keyring.error();
     e.where = backend->location() + " (" + e.where + ")";

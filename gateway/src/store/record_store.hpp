@@ -7,6 +7,7 @@
 
 #include "common/crypto.hpp"
 #include "common/error.hpp"
+#include "store/keyring.hpp"
 #include "store/store.hpp"
 #include "store/store_backend.hpp"
 
@@ -14,7 +15,10 @@ namespace gw::store {
 
 /// The Store over `backend`. Opens the data keys with `master_key` (making them on a new
 /// database); a master key other than the one that wrapped them is a Config error naming both
-/// key ids. The master key is not kept.
-Result<std::unique_ptr<Store>> openStore(std::unique_ptr<StoreBackend> backend, const crypto::SecretKey& master_key);
+/// key ids. The master key is not kept: `master_key_source` gives it again when a data key
+/// version added by `keys rotate-data` (another process) must be loaded; without one, writes
+/// fail from then on, saying to restart.
+Result<std::unique_ptr<Store>> openStore(std::unique_ptr<StoreBackend> backend, const crypto::SecretKey& master_key,
+                                         MasterKeySource master_key_source = {});
 
 }  // namespace gw::store

@@ -384,7 +384,7 @@ Result<std::unique_ptr<Store>> openSqliteStore(const SqliteOptions& options) {
                      "set one of the two in the config (make a key: openssl rand -hex 32 > FILE; chmod 600 FILE)");
   }
   GW_TRY(auto backend, openSqliteBackend(options));
-  GW_TRY(auto store, openStore(std::move(backend), options.master_key));
+  GW_TRY(auto store, openStore(std::move(backend), options.master_key, options.master_key_source));
   GW_LOG(Info, Store, "opened")
       .kv("backend", "sqlite")
       .kv("schema_version", kSchemaVersion)

@@ -6,6 +6,7 @@
 //   sqlite_reader.cpp   StoreReader on a pooled connection
 //   sqlite_writer.cpp   StoreWriter on the one writer connection (ingest statements prepared once)
 //   sqlite_purge.cpp    the retention primitives of the writer
+//   sqlite_rotation.cpp the data key rotation primitives of the writer (sealed cells)
 //   sqlite_audit.cpp    audit_log rows: insert, chunked read, filtered query
 //   sqlite_decisions.cpp  resource_decisions rows: the last decision per (partner, record, resource)
 //   sqlite_legacy.cpp   the conversion of older databases' clear identifiers to lookup keys
@@ -63,6 +64,11 @@ std::int64_t deleteRecordsIfEmpty(Poco::Data::Session& s, const std::vector<Reco
 // empty `partner` selects every partner's rows.
 std::vector<DecisionRow> selectDecisionRows(Poco::Data::Session& s, std::string_view partner, std::string_view clinic,
                                             std::string_view record_key, int version);
+
+// Data key rotation primitives of the writer (sqlite_rotation.cpp); throw Poco::Exception.
+SealedBatch selectSealedCells(Poco::Data::Session& s, SealedTable table, std::int64_t after_row, int limit);
+std::int64_t selectLastSealedRow(Poco::Data::Session& s, SealedTable table);
+void updateSealedCell(Poco::Data::Session& s, const SealedCell& cell);
 
 std::unique_ptr<StoreReader> makeReader(Poco::Data::Session session);
 

@@ -5,6 +5,7 @@
 
 #include "common/crypto.hpp"
 #include "common/error.hpp"
+#include "store/keyring.hpp"
 #include "store/store.hpp"
 #include "store/store_backend.hpp"
 
@@ -24,6 +25,10 @@ struct SqliteOptions {
   /// `immutable=1`, which also makes no -wal or -shm file). Every write transaction fails.
   /// For ReadOnlyAuditLog (`audit verify --read-only`, a copy of a database).
   bool read_only = false;
+  /// Gives the master key again when `keys rotate-data` (another process) adds a data key
+  /// version while this store is open (store/keyring.hpp). Optional: without it, writes after
+  /// such a rotation fail, saying to restart.
+  MasterKeySource master_key_source;
 };
 
 /// Opens (creating if needed) the SQLite file in WAL mode, brings its schema up to date and

@@ -361,6 +361,26 @@ class SqliteWriter final : public StoreWriter {
     });
   }
 
+  Result<SealedBatch> sealedCells(SealedTable table, std::int64_t after_row, int limit) override {
+    return run("reading sealed payloads to re-seal", [&] { return selectSealedCells(s_, table, after_row, limit); });
+  }
+
+  Result<std::int64_t> lastSealedRow(SealedTable table) override {
+    return run("reading sealed payloads to re-seal", [&] { return selectLastSealedRow(s_, table); });
+  }
+
+  Status replaceSealed(const SealedCell& cell) override {
+    return run("re-sealing a payload", [&] { updateSealedCell(s_, cell); });
+  }
+
+  Status deleteDataKey(std::string_view data_class_v, int key_version_v) override {
+    return run("destroying a data key", [&] {
+      std::string data_class(data_class_v);
+      int key_version = key_version_v;
+      s_ << "DELETE FROM data_keys WHERE data_class=? AND key_version=?", use(data_class), use(key_version), now;
+    });
+  }
+
   Result<PurgedRows> purgeRecordVersions(std::string_view cls, std::int64_t cutoff, int limit) override {
     return run("purging expired data", [&] { return sqlite::purgeRecordVersions(s_, cls, cutoff, limit); });
   }

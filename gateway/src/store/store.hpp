@@ -13,6 +13,7 @@
 // boundary; patient_key is a lookup key already (LookupKeys::patient, from lookupKeys()).
 // Reads give back the clear ids a caller needs (a record's resources, a consent's ids); what
 // only the store needs to tell rows apart comes back as a key (OutboxItem::record_key).
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -209,6 +210,29 @@ struct KeyRotation {
   std::vector<std::string> keys;  // "general v1", "sud v1", ...
 };
 
+/// How `fhir-gateway keys rotate-data` paces itself next to a running gateway.
+struct DataKeyRotationOptions {
+  int batch_rows = 200;  // rows read (and re-sealed where needed) per write transaction
+  /// After each batch the write lock is left free at least this long, and at least as long as
+  /// the batch held it times pause_ratio, so a gateway waiting to write gets in between.
+  std::chrono::milliseconds min_pause{5};
+  double pause_ratio = 1.0;
+  std::string actor = "cli";  // of the audit rows
+};
+
+/// What `fhir-gateway keys rotate-data` did.
+struct DataKeyRotation {
+  privacy::DataClass data_class = privacy::DataClass::Sud;
+  std::uint32_t key_version = 0;  // every payload of the class is sealed under it now
+  bool resumed = false;           // an interrupted rotation's version was finished, none added
+  std::int64_t rows_scanned = 0;  // rows read over every pass (all classes)
+  std::int64_t payloads_resealed = 0;
+  std::int64_t batches = 0;
+  int passes = 0;                        // the last pass found nothing left to re-seal
+  std::vector<std::uint32_t> destroyed;  // versions whose wrapped key was deleted
+  double seconds = 0;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -306,6 +330,17 @@ class Store {
   /// `current_master` must be the key the store was opened with. Stored payloads are unchanged.
   virtual Result<KeyRotation> rotateMasterKey(const crypto::SecretKey& current_master,
                                               const crypto::SecretKey& next_master) = 0;
+
+  /// `fhir-gateway keys rotate-data`: adds a new version of class `c`'s data key (wrapped by
+  /// `master`, which must be the key that wrapped the others), re-seals every payload of the
+  /// class under it in short transactions (options.batch_rows rows each, pausing between them),
+  /// then deletes the older versions' wrapped keys. While it runs, every process writing to the
+  /// database seals under the new version from its commit on (each write transaction checks
+  /// data_keys), so nothing is sealed under a version that is then destroyed. A rotation that
+  /// was interrupted is finished by the next call (no further version is added). Each step
+  /// commits with an audit row (kind key-rotation, counts and versions only).
+  virtual Result<DataKeyRotation> rotateDataKey(privacy::DataClass c, const crypto::SecretKey& master,
+                                                const DataKeyRotationOptions& options = {}) = 0;
 
   /// Cheap liveness probe of the database (for /readyz).
   virtual Status ping() = 0;

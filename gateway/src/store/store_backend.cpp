@@ -22,4 +22,15 @@ Status WriteTransaction::commit() {
   return committed;
 }
 
+std::string_view sealedTableName(SealedTable t) {
+  switch (t) {
+    case SealedTable::RecordVersions: return "record_versions";
+    case SealedTable::Resources: return "resources";
+    case SealedTable::Outbox: return "outbox";
+    case SealedTable::Consents: return "consents";
+    case SealedTable::DeploymentSecrets: return "deployment_secrets";
+  }
+  return "unknown";
+}
+
 }  // namespace gw::store

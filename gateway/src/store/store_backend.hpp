@@ -15,6 +15,7 @@
 // Adding a backend (e.g. PostgreSQL): implement StoreBackend, StoreReader and StoreWriter over
 // the schema of store/sqlite_migrations.cpp, add a factory to tests/store/store_contract_test.cpp
 // and make that suite pass.
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -118,6 +119,50 @@ struct DataKeyRow {
   std::string wrapped;
   std::string master_key_id;
   std::int64_t created_at_ms = 0;
+};
+
+/// The tables holding sealed payloads, in the order data key rotation walks them.
+enum class SealedTable { RecordVersions, Resources, Outbox, Consents, DeploymentSecrets };
+inline constexpr std::array<SealedTable, 5> kSealedTables = {SealedTable::RecordVersions, SealedTable::Resources,
+                                                             SealedTable::Outbox, SealedTable::Consents,
+                                                             SealedTable::DeploymentSecrets};
+std::string_view sealedTableName(SealedTable t);
+
+/// Every sealed column (store/store_payloads.cpp binds each to its row identity).
+enum class SealedColumn {
+  RecordPayload,       // record_versions.payload
+  ResourceId,          // resources.resource_id
+  ResourceIdentifier,  // resources.identifier_value
+  ResourceBody,        // resources.body
+  OutboxBundle,        // outbox.bundle
+  OutboxDisclosure,    // outbox.disclosure
+  OutboxOutcome,       // outbox.outcome (only when the item has one)
+  ConsentId,           // consents.consent_id
+  ConsentResourceId,   // consents.resource_id
+  SecretValue,         // deployment_secrets.value (not the audit chain's start marker: a MAC, not sealed)
+};
+
+/// One sealed value with the identity of the row that holds it: what data key rotation opens
+/// and re-seals. Only the fields its column's identity uses are filled.
+struct SealedCell {
+  SealedColumn column = SealedColumn::RecordPayload;
+  std::int64_t row = 0;  // the row's position in its table's scan (SQLite: rowid; outbox: id)
+  std::string clinic;
+  std::string record_key;
+  std::int64_t version = 0;  // record version (record_versions, outbox) or consent version
+  std::string resource_type;
+  std::string resource_key;
+  std::string partner_id;
+  std::string consent_key;
+  std::string name;  // a deployment secret's
+  std::string sealed;
+};
+
+/// What one sealedCells call read: the cells of `rows` rows, the last at position last_row.
+struct SealedBatch {
+  std::vector<SealedCell> cells;
+  std::int64_t rows = 0;      // 0: no row after the position asked for
+  std::int64_t last_row = 0;  // the position to continue after
 };
 
 /// A row of `consents`: the facts of privacy::ConsentRow, its ids as a lookup key and envelopes.
@@ -278,6 +323,19 @@ class StoreWriter {
   virtual Status updateDataKey(const DataKeyRow& row) = 0;
   /// Stores `candidate` (sealed) under `name` unless a value is stored; returns the stored value.
   virtual Result<std::string> deploymentSecret(std::string_view name, std::string_view candidate) = 0;
+
+  // --- data key rotation ---
+  /// The sealed cells of up to `limit` rows of `table` whose position is after `after_row`, in
+  /// position order (a row's cells together). A row gets a position when inserted and keeps it.
+  virtual Result<SealedBatch> sealedCells(SealedTable table, std::int64_t after_row, int limit) = 0;
+  /// The highest position in `table` now (0 when empty): where a pass of the rotation ends, since
+  /// rows inserted later are sealed under the new version already.
+  virtual Result<std::int64_t> lastSealedRow(SealedTable table) = 0;
+  /// Replaces the sealed value of the cell's column in the row at cell.row.
+  virtual Status replaceSealed(const SealedCell& cell) = 0;
+  /// Deletes the wrapped key of that class and version (the key is destroyed: what it sealed
+  /// can no longer be opened by anyone).
+  virtual Status deleteDataKey(std::string_view data_class, int key_version) = 0;
 
   // --- retention (each deletes at most `limit` rows of `data_class` older than cutoff_ms) ---
   virtual Result<PurgedRows> purgeRecordVersions(std::string_view data_class, std::int64_t cutoff_ms, int limit) = 0;

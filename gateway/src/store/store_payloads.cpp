@@ -1,5 +1,6 @@
 #include "store/store_payloads.hpp"
 
+#include <array>
 #include <utility>
 
 namespace gw::store {
@@ -41,7 +42,52 @@ std::string consentRow(std::string_view clinic, std::string_view consent_key, st
   return "consents " + std::string(clinic) + " key " + std::string(consent_key) + " version " + std::to_string(version);
 }
 
+// The context each sealed column's envelope was made with, from the cell's row identity.
+std::string cellContext(const SealedCell& c) {
+  switch (c.column) {
+    case SealedColumn::RecordPayload: return recordContext(c.clinic, c.record_key, static_cast<int>(c.version));
+    case SealedColumn::ResourceId: return resourceContext("resources.resource_id", c.resource_type, c.resource_key);
+    case SealedColumn::ResourceIdentifier:
+      return resourceContext("resources.identifier_value", c.resource_type, c.resource_key);
+    case SealedColumn::ResourceBody: return resourceContext("resources.body", c.resource_type, c.resource_key);
+    case SealedColumn::OutboxBundle:
+      return itemContext("outbox.bundle", c.partner_id, c.clinic, c.record_key, static_cast<int>(c.version));
+    case SealedColumn::OutboxDisclosure:
+      return itemContext("outbox.disclosure", c.partner_id, c.clinic, c.record_key, static_cast<int>(c.version));
+    case SealedColumn::OutboxOutcome: return outcomeContext(c.row);
+    case SealedColumn::ConsentId: return consentContext("consents.consent_id", c.clinic, c.consent_key, c.version);
+    case SealedColumn::ConsentResourceId: return consentContext("consents.resource_id", c.clinic, c.consent_key, c.version);
+    case SealedColumn::SecretValue: return secretContext(c.name);
+  }
+  return {};
+}
+
+// A cell named without its clear ids: table, column, the row's position (no PHI).
+std::string cellRow(const SealedCell& c) {
+  static constexpr std::array<std::string_view, 10> kColumns = {
+      "record_versions.payload", "resources.resource_id", "resources.identifier_value",
+      "resources.body",          "outbox.bundle",         "outbox.disclosure",
+      "outbox.outcome",          "consents.consent_id",   "consents.resource_id",
+      "deployment_secrets.value"};
+  return std::string(kColumns[static_cast<std::size_t>(c.column)]) + " row " + std::to_string(c.row);
+}
+
 }  // namespace
+
+Result<std::optional<std::string>> StorePayloads::resealUnderNewest(const SealedCell& cell, privacy::DataClass c) const {
+  const auto view = parseEnvelope(cell.sealed);
+  if (!view || view->data_class != c || view->key_version == keyring_.currentVersion(c)) {
+    return std::optional<std::string>();
+  }
+  const std::string context = cellContext(cell);
+  GW_TRY(auto plain, named(keyring_.open(cell.sealed, context), cellRow(cell)));
+  std::string out;
+  out.reserve(cell.sealed.size());
+  auto sealed = keyring_.sealAppend(c, plain, context, out);
+  crypto::wipe(plain);
+  if (!sealed) return sealed.error();
+  return std::optional<std::string>(std::move(out));
+}
 
 Result<std::string> StorePayloads::sealRecord(privacy::DataClass c, std::string_view plain, std::string_view clinic,
                                               std::string_view record_key, int version) const {

@@ -10,6 +10,7 @@
 #include "common/error.hpp"
 #include "privacy/data_class.hpp"
 #include "store/keyring.hpp"
+#include "store/store_backend.hpp"
 
 namespace gw::store {
 
@@ -57,6 +58,12 @@ class StorePayloads {
                                             std::int64_t version) const;
   Result<std::string> openSecret(std::string_view sealed, std::string_view name) const;
 
+  /// Data key rotation: the cell's plaintext sealed again, for the same row identity, under the
+  /// newest loaded version of class `c`. nullopt when the cell is not of class `c`, is sealed
+  /// under that version already, or is no envelope. An envelope that does not open is an error
+  /// naming the row.
+  Result<std::optional<std::string>> resealUnderNewest(const SealedCell& cell, privacy::DataClass c) const;
+
   // Schema 4 bound payloads to the clear ids: only the conversion to lookup keys opens those.
   Result<std::string> openLegacyRecord(std::string_view sealed, std::string_view clinic, std::string_view record_id,
                                        int version) const;
@@ -66,7 +73,7 @@ class StorePayloads {
                                        std::string_view record_id, int version, std::int64_t item_id) const;
 
  private:
-  Keyring keyring_;  // immutable: used by every thread without a lock
+  Keyring keyring_;  // thread-safe: versions are added under its own lock, sealed and opened from a snapshot
 };
 
 }  // namespace gw::store
