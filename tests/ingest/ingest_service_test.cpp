@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <map>
 #include <set>
 
 #include "common/ids.hpp"
@@ -248,6 +249,24 @@ std::set<std::string> securityCodes(const rapidjson::Value& resource) {
   std::set<std::string> codes;
   for (const auto& c : resource["meta"]["security"].GetArray()) codes.insert(c["code"].GetString());
   return codes;
+}
+
+// A resource goes only with its Patient: a consent covering a psychiatric visit's class (mh) but
+// not the Patient's (general, outside a Part 2 program) discloses neither, and the log says why.
+TEST_F(IngestServiceTest, WhenThePatientIsDeniedEveryResourceOfThePatientIsDenied) {
+  config_.clinics[0].programs.push_back({"bh", false, ""});
+  makeService();
+  consentFor("B-1", "other", R"(["mh"])");
+  auto reply = parse(post(encounterRecord("71", "bh", "B-1", "psychiatric")).body);
+  ASSERT_EQ(reply["results"][0]["queued_for"].Size(), 0u) << json::toString(reply);
+  EXPECT_EQ(store_->outboxCounts("other").value().queued, 0);
+  std::map<std::string, std::string> reasons;
+  for (const auto& e : auditOf(*store_, store::AuditKind::Decision, "other")) {
+    EXPECT_EQ(e.outcome, store::AuditOutcome::Deny) << e.resource_type;
+    reasons[e.resource_type] = e.reason;
+  }
+  EXPECT_EQ(reasons["Patient"], "class-not-covered:general");
+  EXPECT_EQ(reasons["Encounter"], "patient-not-disclosed:class-not-covered:general");
 }
 
 // A program's setting travels on every resource of its records (not the Patient), and a court-
