@@ -8,6 +8,7 @@
 #include "app/keys.hpp"
 #include "app/settings.hpp"
 #include "common/log.hpp"
+#include "delivery/partner_auth.hpp"
 
 namespace gw::app {
 namespace {
@@ -89,6 +90,8 @@ Status Runtime::open(std::unique_ptr<store::Store> store) {
   committer_ = std::make_unique<ingest::GroupCommitter>(*store_, clock_);
   install(std::move(rules));
   auth_ = std::make_unique<http::Authenticator>(tokenEntries(cfg.tokens));
+  GW_TRY(auto signing_keys, delivery::publishedSigningKeys(cfg));
+  jwks_ = delivery::jwksJson(signing_keys);
   for (const auto& partner : cfg.partners) {
     GW_TRY(auto endpoint, delivery::endpointFor(partner));
     GW_TRY(auto credentials, delivery::credentialsFor(partner));
