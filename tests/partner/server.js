@@ -154,7 +154,7 @@ class Partner {
       return { status: 404, body: outcome('not-found', `No FHIR endpoint here; the base is ${this.base}`) };
     }
     this.stats.requests++;
-    if (this.auth.enabled() && !this.auth.accepts(req.headers.authorization)) {
+    if (this.auth.enabled() && !this.auth.accepts(req.headers.authorization, req.method)) {
       return {
         status: 401,
         body: outcome('login', req.headers.authorization ? 'Access token not valid (expired or revoked)' : 'Missing bearer token'),

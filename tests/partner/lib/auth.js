@@ -170,9 +170,11 @@ class AuthServer {
     return null;
   }
 
-  // Whether the Authorization header carries a live token this server issued.
-  accepts(authorization) {
+  // Whether the Authorization header carries a live token this server issued. The configured
+  // inspector_token (tests reading back what arrived) is good for reads only, never writes.
+  accepts(authorization, method) {
     const m = /^Bearer (.+)$/.exec(authorization ?? '');
+    if (m && this.config.inspector_token && m[1] === this.config.inspector_token && method === 'GET') return true;
     const token = m && this.tokens.get(m[1]);
     if (!token || token.exp <= Date.now()) {
       this.stats.fhir_rejected++;
@@ -182,13 +184,15 @@ class AuthServer {
   }
 
   revokeAll() {
-    const n = this.tokens.size;
+    const now = Date.now();
+    const n = [...this.tokens.values()].filter((t) => t.exp > now).length; // live ones
     this.tokens.clear();
     return n;
   }
 
   statistics() {
-    return { ...this.stats, live_tokens: this.tokens.size, mode: this.config?.mode ?? null };
+    const live = [...this.tokens.values()].filter((t) => t.exp > Date.now()).length;
+    return { ...this.stats, live_tokens: live, mode: this.config?.mode ?? null };
   }
 }
 
