@@ -651,6 +651,7 @@ async function main() {
       'smart-client-id': { type: 'string' },
       'smart-jwks-url': { type: 'string' },
       'token-lifetime': { type: 'string', default: '60' },
+      'inspector-token': { type: 'string' },
       'exit-with-parent': { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -660,7 +661,8 @@ async function main() {
     process.stderr.write(
       'usage: node server.js --cert FILE --key FILE [--port N] [--ca FILE [--require-client-cert]]\n' +
         '                      [--base /fhir/R4] [--token T] [--exit-with-parent] [--verbose]\n' +
-        '                      [--smart-client-id ID --smart-jwks-url URL [--token-lifetime SECONDS]]\n'
+        '                      [--smart-client-id ID --smart-jwks-url URL [--token-lifetime SECONDS]\n' +
+        '                       [--inspector-token T]]\n'
     );
     process.exit(values.help ? 0 : 2);
   }
@@ -686,6 +688,7 @@ async function main() {
           client_id: values['smart-client-id'],
           jwks_url: values['smart-jwks-url'],
           token_lifetime_s: Number(values['token-lifetime']),
+          inspector_token: values['inspector-token'],
         }
         : undefined,
     });
