@@ -147,9 +147,9 @@ TEST_F(OAuthTokenSourceTest, TokenIsRenewedShortlyBeforeItExpiresWithAFreshJti) 
   ASSERT_EQ(requests.size(), 2u);
   const auto jti = [](const std::string& body) {
     const std::string jwt = formValue(body, "client_assertion");
-    return std::string(test::parseJson(decodeSegment(jwt.substr(jwt.find('.') + 1, jwt.rfind('.') - jwt.find('.') - 1)))
-                           ["jti"]
-                               .GetString());
+    return std::string(
+        test::parseJson(decodeSegment(jwt.substr(jwt.find('.') + 1, jwt.rfind('.') - jwt.find('.') - 1)))["jti"]
+            .GetString());
   };
   EXPECT_NE(jti(requests[0].body), jti(requests[1].body));
   EXPECT_EQ(tokenRefreshMargin(300s), 30s);

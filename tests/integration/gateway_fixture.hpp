@@ -47,8 +47,8 @@ struct GatewayOptions {
   std::string server_keys;  // more "server" keys, JSON text ending in a comma, e.g. R"("max_connections": 64,)"
   std::string anchor_file;  // audit.anchor.file (outside the work dir); empty: no anchors published
   int anchor_interval_seconds = 1;
-  std::string partner_keys;      // more keys of partner "st-mary", JSON text ending in a comma (e.g. "auth")
-  std::string top_level_keys;    // more top-level keys, JSON text ending in a comma (e.g. "signing_keys")
+  std::string partner_keys;                   // more keys of partner "st-mary", JSON text ending in a comma (e.g. "auth")
+  std::string top_level_keys;                 // more top-level keys, JSON text ending in a comma (e.g. "signing_keys")
   std::string client_cert_mode = "required";  // server.tls.client_cert ("optional" lets a hospital fetch the JWKS)
 };
 

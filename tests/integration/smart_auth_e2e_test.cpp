@@ -71,7 +71,8 @@ class SmartAuthEndToEnd : public ::testing::Test {
     return R"("auth": {"type": "smart-backend", )" +
            (discover ? std::string() : R"("token_url": ")" + partner_->tokenUrl() + R"(", )") + R"("client_id": ")" +
            kClientId + R"(", "scope": "system/Patient.u system/MedicationRequest.u system/Consent.u",
-           "private_key_file": ")" + key_file + R"(", "alg": ")" + alg + R"(", "kid": ")" + kid + R"("},)";
+           "private_key_file": ")" +
+           key_file + R"(", "alg": ")" + alg + R"(", "kid": ")" + kid + R"("},)";
   }
 
   Gateway& startGateway(GatewayOptions options, const std::string& subdir = "gw") {
@@ -83,17 +84,15 @@ class SmartAuthEndToEnd : public ::testing::Test {
     gateway_->start();
     return *gateway_;
   }
-  std::string jwksUrl() const {
-    return "https://127.0.0.1:" + std::to_string(gateway_->port()) + "/.well-known/jwks.json";
-  }
+  std::string jwksUrl() const { return "https://127.0.0.1:" + std::to_string(gateway_->port()) + "/.well-known/jwks.json"; }
   static void configurePartner(const std::string& json) {
     auto r = partner_->admin("POST", "auth", json);
     ASSERT_EQ(r.status, 200) << r.body;
   }
   void configureSmartPartner(int token_lifetime_s = 60, int jwks_cache_ms = 600000) {
     configurePartner(R"({"mode":"smart","client_id":")" + std::string(kClientId) + R"(","jwks_url":")" + jwksUrl() +
-                     R"(","token_lifetime_s":)" + std::to_string(token_lifetime_s) +
-                     R"(,"jwks_cache_ms":)" + std::to_string(jwks_cache_ms) + R"(,"inspector_token":"test-inspector"})");
+                     R"(","token_lifetime_s":)" + std::to_string(token_lifetime_s) + R"(,"jwks_cache_ms":)" +
+                     std::to_string(jwks_cache_ms) + R"(,"inspector_token":"test-inspector"})");
   }
   static rapidjson::Document authStats() { return parse(partner_->admin("GET", "auth").body); }
 
@@ -248,9 +247,9 @@ TEST_F(SmartAuthEndToEnd, KeyRotationKeepsTheOldKidPublishedAndAcceptedUntilItIs
   startGateway(overlap, "overlap");
   configureSmartPartner(60, 300);
   const std::string jwks_cli = dir_ + "/jwks.json";
-  ASSERT_EQ(std::system((std::string(GW_GATEWAY_BIN) + " keys jwks --config '" + gateway_->configPath() + "' > '" +
-                         jwks_cli + "'")
-                            .c_str()),
+  ASSERT_EQ(std::system(
+                (std::string(GW_GATEWAY_BIN) + " keys jwks --config '" + gateway_->configPath() + "' > '" + jwks_cli + "'")
+                    .c_str()),
             0);
   const std::string printed = readFile(jwks_cli);
   EXPECT_THAT(printed, HasSubstr(R"("kid":"gw-2025")"));
@@ -290,9 +289,9 @@ TEST_F(SmartAuthEndToEnd, ClientSecretBasicAndPost) {
     const char* secret;
   };
   int n = 0;
-  for (const auto& c : {Case{"client_secret_basic", R"("client_secret_file": ")" + secret_file + "\"",
-                             "s3cr3t:with spaces&symbols"},
-                        Case{"client_secret_post", R"("client_secret_env": "GW_TEST_CLIENT_SECRET")", "env-secret/42"}}) {
+  for (const auto& c :
+       {Case{"client_secret_basic", R"("client_secret_file": ")" + secret_file + "\"", "s3cr3t:with spaces&symbols"},
+        Case{"client_secret_post", R"("client_secret_env": "GW_TEST_CLIENT_SECRET")", "env-secret/42"}}) {
     SCOPED_TRACE(c.method);
     partner_->reset();
     const std::string auth = R"("auth": {"type": "client-credentials", "token_url": ")" + partner_->tokenUrl() +

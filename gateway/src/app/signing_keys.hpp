@@ -1,6 +1,6 @@
 #pragma once
 // `fhir-gateway keys new-signing-key` and `fhir-gateway keys jwks`: the gateway's SMART Backend
-// Services signing keys, made and published (docs/architecture.md, "Partner credentials").
+// Services signing keys, made and published (docs/architecture.md §5.2).
 #include <filesystem>
 #include <string>
 

@@ -414,7 +414,8 @@ void readSigningKeyFields(Reader& r, const rapidjson::Value& v, const std::strin
   }
   r.string(v, p, "alg", alg, true, 16);
   if (!alg.empty() && alg != "RS384" && alg != "ES384") {
-    r.fail(p + "/alg", "'" + alg + "' is not allowed", "allowed: RS384, ES384 (the algorithms SMART Backend Services names)");
+    r.fail(p + "/alg", "'" + alg + "' is not allowed",
+           "allowed: RS384, ES384 (the algorithms SMART Backend Services names)");
   }
   r.path(v, p, "private_key_file", file, true, true);
   if (!file.empty() && r.checkingFiles() && fs::exists(file)) {
@@ -443,9 +444,8 @@ void readPartnerAuth(Reader& r, const rapidjson::Value& partner_value, const std
   if (smart) {
     r.checkKeys(*v, p, {"type", "token_url", "client_id", "scope", "private_key_file", "alg", "kid"});
   } else if (secret) {
-    r.checkKeys(*v, p,
-                {"type", "token_url", "client_id", "scope", "client_secret_file", "client_secret_env",
-                 "client_auth_method"});
+    r.checkKeys(
+        *v, p, {"type", "token_url", "client_id", "scope", "client_secret_file", "client_secret_env", "client_auth_method"});
   }
   r.string(*v, p, "token_url", auth.token_url, false, 2000);
   if (!auth.token_url.empty() && auth.token_url.rfind("https://", 0) != 0) {

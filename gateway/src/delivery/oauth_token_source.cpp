@@ -132,7 +132,7 @@ class OAuthTokenSource final : public CredentialSource {
                          "set auth.token_url to the partner's token endpoint; the delivery is retried");
     }
     const auto& methods = parsed.value().token_endpoint_auth_methods;
-    const std::string method = settings_.signing_key ? "private_key_jwt"
+    const std::string method = settings_.signing_key      ? "private_key_jwt"
                                : settings_.secret_in_body ? "client_secret_post"
                                                           : "client_secret_basic";
     if (!methods.empty() && std::find(methods.begin(), methods.end(), method) == methods.end()) {
@@ -197,9 +197,9 @@ class OAuthTokenSource final : public CredentialSource {
           .kv("partner", settings_.partner.id)
           .kv("status", response.value().status)
           .kv("error", tokenErrorSummary(response.value().status, response.value().body));
-      return unavailable(
-          "the token endpoint refused the request: " + tokenErrorSummary(response.value().status, response.value().body),
-          hint);
+      return unavailable("the token endpoint refused the request: " +
+                             tokenErrorSummary(response.value().status, response.value().body),
+                         hint);
     }
     auto parsed = parseTokenResponse(response.value().body);
     crypto::wipe(response.value().body);

@@ -37,9 +37,9 @@ std::string tokenErrorSummary(int status, std::string_view body);
 
 /// The parts of {base}/.well-known/smart-configuration the gateway uses, parsed strictly.
 struct SmartConfiguration {
-  std::string token_endpoint;                                   // https
-  std::vector<std::string> token_endpoint_auth_methods;         // empty: not stated
-  std::vector<std::string> token_endpoint_auth_signing_algs;    // empty: not stated
+  std::string token_endpoint;                                 // https
+  std::vector<std::string> token_endpoint_auth_methods;       // empty: not stated
+  std::vector<std::string> token_endpoint_auth_signing_algs;  // empty: not stated
 };
 Result<SmartConfiguration> parseSmartConfiguration(std::string_view body);
 

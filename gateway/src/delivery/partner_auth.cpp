@@ -10,12 +10,11 @@
 namespace gw::delivery {
 namespace {
 
-Result<SigningKey> loadConfiguredKey(const std::string& kid, const std::string& alg_name,
-                                     const std::filesystem::path& file, const std::string& setting) {
+Result<SigningKey> loadConfiguredKey(const std::string& kid, const std::string& alg_name, const std::filesystem::path& file,
+                                     const std::string& setting) {
   const auto alg = parseJwsAlg(alg_name);
   if (!alg) {
-    return makeError(ErrorCode::Config, "'" + alg_name + "' is not a signing algorithm", setting,
-                     "use RS384 or ES384");
+    return makeError(ErrorCode::Config, "'" + alg_name + "' is not a signing algorithm", setting, "use RS384 or ES384");
   }
   return SigningKey::load(file, *alg, kid, setting);
 }
@@ -38,8 +37,7 @@ Result<std::string> clientSecret(const config::Partner& partner) {
     const char* value = std::getenv(auth.client_secret_env.c_str());
     if (value == nullptr || *value == '\0') {
       return makeError(ErrorCode::Config, "environment variable " + auth.client_secret_env + " is not set",
-                       where + ".client_secret_env",
-                       "export the partner's client secret in that variable before starting");
+                       where + ".client_secret_env", "export the partner's client secret in that variable before starting");
     }
     secret = value;
   }

@@ -15,8 +15,7 @@ namespace gw::delivery {
 /// now, so a missing or unfit one stops the start). `endpoint` gives the TLS settings the token
 /// endpoint is reached with. `clock` nullptr: the system clock.
 Result<std::unique_ptr<CredentialSource>> oauthCredentialsFor(const config::Partner& partner,
-                                                              const PartnerEndpoint& endpoint,
-                                                              const Clock* clock = nullptr);
+                                                              const PartnerEndpoint& endpoint, const Clock* clock = nullptr);
 
 /// Every key the gateway publishes in its JWKS: the keys partners' auth signs with, then the
 /// signing_keys entries (active and retired), each kid once, private halves never exported.

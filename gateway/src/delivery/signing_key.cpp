@@ -224,15 +224,15 @@ Result<std::string> SigningKey::signJwt(std::string_view claims_json) const {
     w.String("JWT");
     w.EndObject();
   }
-  const std::string signing_input =
-      base64url(std::string_view(header.GetString(), header.GetSize())) + "." + base64url(claims_json);
+  const std::string signing_input = base64url(std::string_view(header.GetString(), header.GetSize())) + "." +
+                                    base64url(claims_json);
 
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   std::string signature;
   std::size_t length = 0;
   bool signed_ok = ctx != nullptr && EVP_DigestSignInit(ctx, nullptr, EVP_sha384(), nullptr, key_.get()) == 1 &&
-                   EVP_DigestSign(ctx, nullptr, &length,
-                                  reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size()) == 1;
+                   EVP_DigestSign(ctx, nullptr, &length, reinterpret_cast<const unsigned char*>(signing_input.data()),
+                                  signing_input.size()) == 1;
   if (signed_ok) {
     signature.resize(length);
     signed_ok = EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(signature.data()), &length,
