@@ -21,6 +21,7 @@
 #include "app/golden_cases.hpp"
 #include "app/keys.hpp"
 #include "app/settings.hpp"
+#include "app/signing_keys.hpp"
 #include "audit/audit_format.hpp"
 #include "audit/audit_query.hpp"
 #include "common/json.hpp"
@@ -74,6 +75,16 @@ Usage:
                                            does (a running gateway delivers them); prints the
                                            per-record result JSON; exit 0 when every row is
                                            accepted, 1 otherwise
+  fhir-gateway keys new-signing-key --alg RS384|ES384 --out FILE [--kid KID]
+                                           make a key pair for SMART Backend Services: the
+                                           private key goes to FILE (PEM, mode 0600, never
+                                           overwritten); prints the kid (default: the key's
+                                           RFC 7638 thumbprint), the public JWK and the auth
+                                           keys to put in the config. Exit 0 made, 3 otherwise
+  fhir-gateway keys jwks --config FILE     print the JWKS the gateway publishes at
+                                           GET /.well-known/jwks.json (public keys of partners'
+                                           auth and of signing_keys, retired ones included), for
+                                           a hospital that registers the gateway's keys by value
   fhir-gateway keys rotate --config FILE --new-master-key-file NEW
                                            re-wrap the database's data keys (one per privacy
                                            class) under the master key in NEW (64 hex digits,
@@ -375,6 +386,44 @@ int importCommand(const std::string& config_path, const std::string& mapper, con
   return 0;
 }
 
+// keys new-signing-key --alg A --out FILE [--kid KID] | keys jwks --config FILE
+int signingKeyCommand(const std::vector<std::string_view>& args) {
+  std::string alg_name, out, kid, config_path;
+  for (std::size_t i = 2; i < args.size(); ++i) {
+    const bool has_value = i + 1 < args.size();
+    if (args[i] == "--config" && has_value) config_path = std::string(args[++i]);
+    else if (args[i] == "--alg" && has_value && args[1] == "new-signing-key") alg_name = std::string(args[++i]);
+    else if (args[i] == "--out" && has_value && args[1] == "new-signing-key") out = std::string(args[++i]);
+    else if (args[i] == "--kid" && has_value && args[1] == "new-signing-key") kid = std::string(args[++i]);
+    else return usage("unknown or incomplete argument '" + std::string(args[i]) + "'");
+  }
+  if (args[1] == "jwks") {
+    if (config_path.empty()) return usage("keys jwks needs --config FILE");
+    auto config = loadConfig(config_path);
+    if (!config) return 3;
+    auto jwks = gw::app::configuredJwks(*config);
+    if (!jwks) {
+      std::cerr << "fhir-gateway: " << jwks.error().describe() << "\n";
+      return 3;
+    }
+    std::cout << jwks.value() << "\n";
+    return 0;
+  }
+  if (!config_path.empty()) return usage("keys new-signing-key takes no --config");
+  const auto alg = gw::delivery::parseJwsAlg(alg_name);
+  if (!alg) return usage("keys new-signing-key needs --alg RS384 or --alg ES384");
+  if (out.empty()) return usage("keys new-signing-key needs --out FILE");
+  auto key = gw::app::newSigningKey(*alg, out, kid);
+  if (!key) {
+    std::cerr << "fhir-gateway: " << key.error().describe() << "\n";
+    return 3;
+  }
+  std::cout << "kid: " << key.value().kid() << "\npublic JWK: " << key.value().publicJwk()
+            << "\nconfig (partners[].auth): \"type\": \"smart-backend\", \"private_key_file\": \"" << out
+            << "\", \"alg\": \"" << alg_name << "\", \"kid\": \"" << key.value().kid() << "\"\n";
+  return 0;
+}
+
 int rotateKeys(const std::string& config_path, const std::string& new_key_file) {
   auto config = loadConfig(config_path);
   if (!config) return 3;
@@ -498,8 +547,13 @@ int main(int argc, char** argv) {
     }
     return rotateDataKey(config_path, *data_class, batch_rows);
   }
+  if (command == "keys" && args.size() >= 2 && (args[1] == "new-signing-key" || args[1] == "jwks")) {
+    return signingKeyCommand(args);
+  }
   if (command == "keys") {
-    if (args.size() < 2 || args[1] != "rotate") return usage("keys needs a subcommand: keys rotate or keys rotate-data");
+    if (args.size() < 2 || args[1] != "rotate") {
+      return usage("keys needs a subcommand: keys rotate, keys rotate-data, keys new-signing-key or keys jwks");
+    }
     std::string config_path;
     std::string new_key_file;
     for (std::size_t i = 2; i < args.size(); ++i) {

@@ -43,7 +43,7 @@ TEST(RouteTable, ARouteWithoutRolesCannotBeRegistered) {
   EXPECT_TRUE(table.add({"GET", "/v1/ok", {{Role::Admin}, ClinicScope::None}, Execution::IoThread, noop}));
 }
 
-TEST(RouteTable, EveryGatewayRouteDeclaresRolesOnlyHealthProbesArePublic) {
+TEST(RouteTable, EveryGatewayRouteDeclaresRolesOnlyHealthProbesAndTheJwksArePublic) {
   config::GatewayConfig config;
   SystemClock clock;
   Runtime runtime(config, clock);  // not opened: the table only binds the handlers to it
@@ -52,7 +52,9 @@ TEST(RouteTable, EveryGatewayRouteDeclaresRolesOnlyHealthProbesArePublic) {
   ASSERT_GE(table.routes().size(), 9u);
   for (const auto& route : table.routes()) {
     if (route.access.public_route) {
-      EXPECT_TRUE(route.pattern == "/healthz" || route.pattern == "/readyz") << route.pattern;
+      // The JWKS holds public keys only, for hospitals that register the gateway by URL.
+      EXPECT_TRUE(route.pattern == "/healthz" || route.pattern == "/readyz" || route.pattern == "/.well-known/jwks.json")
+          << route.pattern;
     } else {
       EXPECT_FALSE(route.access.roles.empty()) << route.pattern;
     }

@@ -404,6 +404,100 @@ TEST(GatewayConfig, AuditAnchorKeysHaveDefaultsAndTheFileMayNotBeInTheDatabaseFo
   EXPECT_THAT(allErrors(r), HasSubstr("unknown key 'sink'"));
 }
 
+std::string withPartner(std::string_view partner, std::string_view extra_top_level = "") {
+  std::string text(kMinimal);
+  text.replace(text.find("\"partners\": []"), 14,
+               "\"partners\": [{\"id\": \"ehr\", \"fhir_base_url\": \"https://ehr.example.org/fhir/R4\", "
+               "\"ca_file\": \"ca.crt\", " +
+                   std::string(partner) + "}]" + std::string(extra_top_level));
+  return text;
+}
+
+TEST(GatewayConfigPartnerAuth, SmartBackendIsRead) {
+  auto r = load(withPartner(R"("auth": {"type": "smart-backend", "client_id": "gw-1", "scope": "system/Patient.u",
+      "private_key_file": "keys/k1.pem", "alg": "ES384", "kid": "k1"})"));
+  ASSERT_TRUE(r.config) << allErrors(r);
+  const auto& auth = r.config->partners[0].auth;
+  EXPECT_EQ(auth.type, "smart-backend");
+  EXPECT_TRUE(auth.token_url.empty()) << "no token_url: discovered from the SMART configuration";
+  EXPECT_EQ(auth.private_key_file, "/etc/gw/keys/k1.pem");
+  EXPECT_EQ(auth.alg, "ES384");
+  EXPECT_EQ(auth.kid, "k1");
+  EXPECT_THAT(redactedJson(*r.config), HasSubstr(R"("kid": "k1")"));
+}
+
+TEST(GatewayConfigPartnerAuth, EachTypeTakesItsOwnKeysAndNamesWhatIsWrong) {
+  auto r = load(withPartner(R"("auth": {"type": "smart-backend", "client_id": "gw-1", "scope": "s",
+      "private_key_file": "k.pem", "alg": "HS256", "kid": "k 1", "client_secret_env": "X",
+      "token_url": "http://ehr.example.org/token"})"));
+  ASSERT_FALSE(r.config);
+  const auto errors = allErrors(r);
+  EXPECT_THAT(errors, HasSubstr("partners[0].auth.alg: 'HS256' is not allowed"));
+  EXPECT_THAT(errors, HasSubstr("partners[0].auth.kid: a kid may hold"));
+  EXPECT_THAT(errors, HasSubstr("partners[0].auth.client_secret_env: unknown key"));
+  EXPECT_THAT(errors, HasSubstr("partners[0].auth.token_url: the token endpoint is reached over TLS only"));
+  EXPECT_THAT(errors, HasSubstr("gw.json:")) << "errors carry file:line:column";
+
+  r = load(withPartner(R"("auth": {"type": "password", "client_id": "a", "scope": "s"})"));
+  EXPECT_THAT(allErrors(r), HasSubstr("'password' is not allowed"));
+  r = load(withPartner(R"("auth": {"type": "smart-backend", "scope": "s"})"));
+  EXPECT_THAT(allErrors(r), HasSubstr("partners[0].auth.client_id: missing required key"));
+  EXPECT_THAT(allErrors(r), HasSubstr("partners[0].auth.private_key_file: missing required key"));
+  r = load(withPartner(R"("bearer_token_env": "T", "auth": {"type": "client-credentials", "client_id": "a",
+      "scope": "s", "client_secret_env": "S"})"));
+  EXPECT_THAT(allErrors(r), HasSubstr("either a static token (bearer_token_env) or an OAuth token source"));
+}
+
+TEST(GatewayConfigPartnerAuth, ClientCredentialsTakeTheSecretFromExactlyOneSourceNeverTheConfig) {
+  auto r = load(withPartner(R"("auth": {"type": "client-credentials", "client_id": "a", "scope": "s",
+      "client_secret_env": "EHR_SECRET", "client_auth_method": "client_secret_post"})"));
+  ASSERT_TRUE(r.config) << allErrors(r);
+  EXPECT_EQ(r.config->partners[0].auth.client_auth_method, "client_secret_post");
+  r = load(withPartner(R"("auth": {"type": "client-credentials", "client_id": "a", "scope": "s"})"));
+  EXPECT_THAT(allErrors(r), HasSubstr("exactly one of client_secret_file and client_secret_env"));
+  r = load(withPartner(R"("auth": {"type": "client-credentials", "client_id": "a", "scope": "s",
+      "client_secret": "hunter2"})"));
+  EXPECT_THAT(allErrors(r), HasSubstr("unknown key 'client_secret'"));
+  r = load(withPartner(R"("auth": {"type": "client-credentials", "client_id": "a", "scope": "s",
+      "client_secret_env": "S", "client_auth_method": "private_key_jwt"})"));
+  EXPECT_THAT(allErrors(r), HasSubstr("allowed: client_secret_basic, client_secret_post"));
+}
+
+TEST(GatewayConfigPartnerAuth, SecretAndKeyFilesReadableByOthersAreRefused) {
+  const auto dir = std::filesystem::temp_directory_path() / ("gw-auth-" + ids::randomHex(6));
+  std::filesystem::create_directories(dir);
+  for (const char* name : {"secret.txt", "k.pem"}) {
+    std::ofstream(dir / name) << "x";
+    std::filesystem::permissions(dir / name, std::filesystem::perms(0644), std::filesystem::perm_options::replace);
+  }
+  auto r = loadText(withPartner(R"("auth": {"type": "client-credentials", "client_id": "a", "scope": "s",
+      "client_secret_file": "secret.txt"})"),
+                    dir, "gw.json", true);
+  EXPECT_THAT(allErrors(r), HasSubstr("the client secret file may be read or changed by other users (mode 0644)"));
+  r = loadText(withPartner(R"("auth": {"type": "smart-backend", "client_id": "a", "scope": "s",
+      "private_key_file": "k.pem", "alg": "RS384", "kid": "k1"})"),
+               dir, "gw.json", true);
+  EXPECT_THAT(allErrors(r), HasSubstr("the signing key file may be read or changed by other users"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(GatewayConfigPartnerAuth, SigningKeysForRotation) {
+  const std::string partner = R"("auth": {"type": "smart-backend", "client_id": "a", "scope": "s",
+      "private_key_file": "k2.pem", "alg": "RS384", "kid": "k2"})";
+  auto r = load(withPartner(partner, R"(, "signing_keys": [{"kid": "k1", "alg": "RS384", "private_key_file": "k1.pem",
+      "status": "retired"}, {"kid": "k2", "alg": "RS384", "private_key_file": "k2.pem"}])"));
+  ASSERT_TRUE(r.config) << allErrors(r);
+  ASSERT_EQ(r.config->signing_keys.size(), 2u);
+  EXPECT_TRUE(r.config->signing_keys[0].retired);
+  EXPECT_FALSE(r.config->signing_keys[1].retired);
+
+  r = load(withPartner(partner, R"(, "signing_keys": [{"kid": "k2", "alg": "RS384", "private_key_file": "k2.pem",
+      "status": "retired"}])"));
+  EXPECT_THAT(allErrors(r), HasSubstr("signing_keys[0].status: key 'k2' is retired but partner 'ehr' still signs with it"));
+  r = load(withPartner(partner, R"(, "signing_keys": [{"kid": "k2", "alg": "RS384", "private_key_file": "other.pem"}])"));
+  EXPECT_THAT(allErrors(r), HasSubstr("kid 'k2' already names another key file"));
+}
+
 // The shipped example must load, and must mention every key the loader accepts, so that the
 // documentation cannot fall behind the code.
 TEST(GatewayConfigExample, LoadsAndDocumentsEveryKey) {

@@ -24,6 +24,9 @@ void writeFile(const std::string& path, const std::string& text) {
 }  // namespace
 
 Partner::Partner(const std::string& work_dir, const std::string& name) {
+  // The partner fetches the gateway's JWKS over HTTPS (jose, Node's fetch): it must trust the
+  // development CA, which Node reads from this variable at start only.
+  ::setenv("NODE_EXTRA_CA_CERTS", devPkiFile("ca.crt").c_str(), 1);
   const std::string script = kRepo + "/tests/partner/server.js";
   process_ = std::make_unique<ChildProcess>(std::vector<std::string>{"node", script, "--port", "0", "--cert",
                                                                      devPkiFile("partner.crt"), "--key",
@@ -53,11 +56,19 @@ Partner::Partner(const std::string& work_dir, const std::string& name) {
 }
 
 HttpResponse Partner::get(const std::string& target) {
-  return tlsRequest(port_, tls_, "GET", "/fhir/R4/" + target, {}, {{"Accept", "application/fhir+json"}});
+  // The inspector token lets the tests read back through a partner that requires OAuth tokens
+  // (reads only); a partner without auth ignores it.
+  return tlsRequest(port_, tls_, "GET", "/fhir/R4/" + target, {},
+                    {{"Accept", "application/fhir+json"}, {"Authorization", "Bearer test-inspector"}});
 }
 
 HttpResponse Partner::admin(const std::string& method, const std::string& path, const std::string& body) {
   return tlsRequest(port_, tls_, method, "/__admin/" + path, body, {{"Content-Type", "application/json"}});
+}
+
+HttpResponse Partner::request(const std::string& method, const std::string& target, const std::string& body,
+                              const std::vector<std::pair<std::string, std::string>>& headers) {
+  return tlsRequest(port_, tls_, method, target, body, headers);
 }
 
 void Partner::reset() {
@@ -94,7 +105,7 @@ Gateway::Gateway(const std::string& work_dir, GatewayOptions options) : dir_(wor
   "deployment": "development",
   "server": {"address": "127.0.0.1", "port": 0, "threads": 2, "max_body_bytes": @BODY@, @SERVERKEYS@
              "tls": {"cert_file": "@PKI@/server.crt", "key_file": "@PKI@/server.key",
-                     "client_ca_file": "@PKI@/ca.crt", "client_cert": "required"}},
+                     "client_ca_file": "@PKI@/ca.crt", "client_cert": "@CLIENTCERT@"}},
   "auth": {"tokens": [
     {"id": "clinic-c1", "sha256": "16fe3168dfc75472f79c00f62f719efaa73e9881e57cca363e1d0f945b24d372", "roles": ["ingest"], "clinics": ["c1"]},
     {"id": "compliance", "sha256": "8ca17ac4a03ec98104dea63e6883110b4fefb792703b2e80e914823a346e5c35", "roles": ["compliance"], "clinics": ["*"]},
@@ -107,8 +118,9 @@ Gateway::Gateway(const std::string& work_dir, GatewayOptions options) : dir_(wor
               {"id": "c2", "time_zone": "America/New_York", "identifier_system_base": "https://ids.c2.example.org/"}],
   "partners": [{"id": "st-mary", "fhir_base_url": "@PARTNER@", "ca_file": "@PKI@/ca.crt",
                 "client_cert_file": "@PKI@/gateway-client.crt", "client_key_file": "@PKI@/gateway-client.key",
-                "request_timeout_ms": 10000,
+                "request_timeout_ms": 10000, @PARTNERKEYS@
                 "retry": {"initial_ms": @RETRY@, "max_ms": @RETRYMAX@, "max_attempts": @ATTEMPTS@}}@SECOND@],
+  @TOPKEYS@
   "delivery": {"poll_interval_ms": 50},
   "privacy": {"master_key_file": "@DIR@/master.key"},
   "audit": {"anchor": {"file": "@ANCHOR@", "interval_seconds": @ANCHORINT@}},
@@ -117,6 +129,9 @@ Gateway::Gateway(const std::string& work_dir, GatewayOptions options) : dir_(wor
   auto replace = [&](const std::string& key, const std::string& value) {
     for (std::size_t p; (p = config.find(key)) != std::string::npos;) config.replace(p, key.size(), value);
   };
+  replace("@PARTNERKEYS@", options_.partner_keys);
+  replace("@TOPKEYS@", options_.top_level_keys);
+  replace("@CLIENTCERT@", options_.client_cert_mode);
   replace("@FORMAT@", options_.format_dir.empty() ? kRepo + "/mappers/clinic-v1" : options_.format_dir);
   replace("@PKI@", pki);
   replace("@DIR@", dir_);

@@ -21,6 +21,10 @@ class Partner {
 
   HttpResponse get(const std::string& target);  // under the FHIR base
   HttpResponse admin(const std::string& method, const std::string& path, const std::string& body = {});
+  /// Any request to the partner (e.g. its token endpoint), with the test client certificate.
+  HttpResponse request(const std::string& method, const std::string& target, const std::string& body,
+                       const std::vector<std::pair<std::string, std::string>>& headers);
+  std::string tokenUrl() const { return "https://127.0.0.1:" + std::to_string(port_) + "/oauth2/token"; }
   void reset();
   /// Bundle.total of a search by identifier, e.g. count("MedicationRequest", system, value).
   int count(const std::string& type, const std::string& system, const std::string& value);
@@ -43,6 +47,9 @@ struct GatewayOptions {
   std::string server_keys;  // more "server" keys, JSON text ending in a comma, e.g. R"("max_connections": 64,)"
   std::string anchor_file;  // audit.anchor.file (outside the work dir); empty: no anchors published
   int anchor_interval_seconds = 1;
+  std::string partner_keys;                   // more keys of partner "st-mary", JSON text ending in a comma (e.g. "auth")
+  std::string top_level_keys;                 // more top-level keys, JSON text ending in a comma (e.g. "signing_keys")
+  std::string client_cert_mode = "required";  // server.tls.client_cert ("optional" lets a hospital fetch the JWKS)
 };
 
 /// The fhir-gateway binary with its own database folder.

@@ -17,6 +17,7 @@ const { FhirRouter } = require('@medplum/fhir-router');
 const { getStatus, globalSchema, normalizeOperationOutcome, parseSearchRequest } = require('@medplum/core');
 const { FhirValidator } = require('./lib/validator');
 const { StrictMemoryRepository } = require('./lib/repo');
+const { AuthServer } = require('./lib/auth');
 
 const MAX_BODY_BYTES = 50 * 1024 * 1024;
 const MAX_LOGGED_REQUESTS = 10000;
@@ -56,6 +57,7 @@ class Partner {
     this.router = new FhirRouter();
     this.queue = Promise.resolve(); // one FHIR request at a time: see lib/repo.js
     this.capability = this.buildCapabilityStatement();
+    this.auth = new AuthServer(); // OAuth 2.0 (SMART Backend Services); off until configured
     this.reset();
   }
 
@@ -68,6 +70,10 @@ class Partner {
       requests: 0, transactions: 0, batches: 0, creates: 0, updates: 0, patches: 0, deletes: 0,
       reads: 0, searches: 0, faults_injected: 0, dropped: 0, by_status: {},
     };
+  }
+
+  tokenUrl() {
+    return `https://127.0.0.1:${this.port}/oauth2/token`;
   }
 
   publicBase(port) {
@@ -87,6 +93,16 @@ class Partner {
     }
     if (url.pathname === '/__admin' || url.pathname.startsWith('/__admin/')) {
       return this.handleAdmin(req, res, url, body);
+    }
+    const path = url.pathname.replace(/\/+$/, '');
+    if (path === '/oauth2/token' && req.method === 'POST') {
+      const answer = await this.auth.token(req.headers, body);
+      if (this.verbose) process.stderr.write(`partner: POST /oauth2/token -> ${answer.status}\n`);
+      return this.send(res, answer.status, answer.body, { 'Cache-Control': 'no-store' }, 'application/json');
+    }
+    if (req.method === 'GET' && path === `${this.base}/.well-known/smart-configuration`) {
+      if (!this.auth.enabled()) return this.send(res, 404, outcome('not-found', 'No SMART authorization here'));
+      return this.send(res, 200, this.auth.smartConfiguration(), undefined, 'application/json');
     }
 
     const entry = this.logRequest(req, url, body);
@@ -140,6 +156,13 @@ class Partner {
       return { status: 404, body: outcome('not-found', `No FHIR endpoint here; the base is ${this.base}`) };
     }
     this.stats.requests++;
+    if (this.auth.enabled() && !this.auth.accepts(req.headers.authorization, req.method)) {
+      return {
+        status: 401,
+        body: outcome('login', req.headers.authorization ? 'Access token not valid (expired or revoked)' : 'Missing bearer token'),
+        headers: { 'WWW-Authenticate': 'Bearer realm="fhir", error="invalid_token"' },
+      };
+    }
     if (this.token) {
       const auth = req.headers.authorization ?? '';
       if (auth !== `Bearer ${this.token}`) {
@@ -391,6 +414,21 @@ class Partner {
       case 'DELETE /__admin/faults':
         this.faults = [];
         return json(200, { faults: [] });
+      case 'GET /__admin/auth':
+        return json(200, this.auth.statistics());
+      case 'POST /__admin/auth': {
+        let config;
+        try {
+          config = JSON.parse(raw.toString('utf8') || 'null');
+        } catch {
+          return json(400, { error: 'body must be JSON: {"mode":"smart","client_id":...,"jwks_url":...} or null' });
+        }
+        return this.auth.configure(config, this.tokenUrl())
+          .then(() => json(200, { auth: this.auth.statistics(), token_url: this.tokenUrl() }))
+          .catch((err) => json(400, { error: err.message }));
+      }
+      case 'POST /__admin/auth/revoke':
+        return json(200, { revoked: this.auth.revokeAll() });
       case 'POST /__admin/faults': {
         let spec;
         try {
@@ -416,7 +454,8 @@ class Partner {
       default:
         return json(404, {
           error: `unknown admin route ${route}`,
-          routes: ['POST /__admin/faults', 'GET /__admin/faults', 'DELETE /__admin/faults',
+          routes: ['POST /__admin/faults', 'GET /__admin/faults', 'DELETE /__admin/faults', 'POST /__admin/auth',
+            'GET /__admin/auth', 'POST /__admin/auth/revoke',
             'GET /__admin/requests[?bodies=1]', 'POST /__admin/reset', 'GET /__admin/stats'],
         });
     }
@@ -597,6 +636,8 @@ async function startPartner(options) {
     server.listen(options.port ?? 0, '127.0.0.1', resolve);
   });
   const port = server.address().port;
+  partner.port = port;
+  if (options.auth) await partner.auth.configure(options.auth, partner.tokenUrl());
   return { partner, server, port, base: partner.publicBase(port), close: () => new Promise((r) => server.close(r)) };
 }
 
@@ -610,6 +651,10 @@ async function main() {
       'require-client-cert': { type: 'boolean', default: false },
       base: { type: 'string', default: '/fhir/R4' },
       token: { type: 'string' },
+      'smart-client-id': { type: 'string' },
+      'smart-jwks-url': { type: 'string' },
+      'token-lifetime': { type: 'string', default: '60' },
+      'inspector-token': { type: 'string' },
       'exit-with-parent': { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -618,7 +663,9 @@ async function main() {
   if (values.help || !values.cert || !values.key) {
     process.stderr.write(
       'usage: node server.js --cert FILE --key FILE [--port N] [--ca FILE [--require-client-cert]]\n' +
-        '                      [--base /fhir/R4] [--token T] [--exit-with-parent] [--verbose]\n'
+        '                      [--base /fhir/R4] [--token T] [--exit-with-parent] [--verbose]\n' +
+        '                      [--smart-client-id ID --smart-jwks-url URL [--token-lifetime SECONDS]\n' +
+        '                       [--inspector-token T]]\n'
     );
     process.exit(values.help ? 0 : 2);
   }
@@ -638,6 +685,15 @@ async function main() {
       base: values.base,
       token: values.token,
       verbose: values.verbose,
+      auth: values['smart-client-id']
+        ? {
+          mode: 'smart',
+          client_id: values['smart-client-id'],
+          jwks_url: values['smart-jwks-url'],
+          token_lifetime_s: Number(values['token-lifetime']),
+          inspector_token: values['inspector-token'],
+        }
+        : undefined,
     });
   } catch (err) {
     process.stderr.write(`partner: cannot start: ${err.message}\n`);

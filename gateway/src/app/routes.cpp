@@ -164,6 +164,14 @@ void auditVerify(Runtime& runtime, Request& req, const http::Principal&, Respond
   });
 }
 
+// The public halves of the gateway's signing keys, for hospitals that register the gateway by
+// JWKS URL (SMART Backend Services). Public by design: no key here can sign anything.
+void jwks(Runtime& runtime, Request&, const http::Principal&, Respond respond) {
+  auto response = http::jsonResponse(200, runtime.jwks());
+  response.headers.emplace_back("Cache-Control", "public, max-age=300");
+  respond(std::move(response));
+}
+
 void ready(Runtime& runtime, Request&, const http::Principal&, Respond respond) {
   if (auto ping = runtime.store().ping(); !ping) {
     GW_LOG(Error, Store, "not_ready").kv("error", ping.error().message);
@@ -205,6 +213,7 @@ Status addGatewayRoutes(RouteTable& table, Runtime& runtime) {
       {"GET", "/healthz", Access::publicRoute(), IoThread,
        [](Request&, const http::Principal&, Respond respond) { respond(http::jsonResponse(200, R"({"status":"ok"})")); }},
       {"GET", "/readyz", Access::publicRoute(), Blocking, bind(ready)},
+      {"GET", "/.well-known/jwks.json", Access::publicRoute(), IoThread, bind(jwks)},
   };
   for (const auto& route : routes) {
     GW_TRY(table.add(route));

@@ -9,6 +9,7 @@
 #include "app/settings.hpp"
 #include "common/log.hpp"
 #include "delivery/backoff.hpp"
+#include "delivery/partner_auth.hpp"
 
 namespace gw::app {
 namespace {
@@ -97,6 +98,8 @@ Status Runtime::open(std::unique_ptr<store::Store> store) {
   send_gate_ = std::make_unique<outbox::SendGate>(longest_send);
   install(std::move(rules));
   auth_ = std::make_unique<http::Authenticator>(tokenEntries(cfg.tokens));
+  GW_TRY(auto signing_keys, delivery::publishedSigningKeys(cfg));
+  jwks_ = delivery::jwksJson(signing_keys);
   for (const auto& partner : cfg.partners) {
     GW_TRY(auto endpoint, delivery::endpointFor(partner));
     GW_TRY(auto credentials, delivery::credentialsFor(partner));

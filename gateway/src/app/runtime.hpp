@@ -87,6 +87,8 @@ class Runtime {
   Status logRead(store::AuditEntry entry);
 
   const config::GatewayConfig& config() const { return config_; }
+  /// The gateway's public signing keys as a JWKS (GET /.well-known/jwks.json), built at start.
+  const std::string& jwks() const { return jwks_; }
   const Clock& clock() const { return clock_; }
   store::Store& store() { return *store_; }
   const std::string& recordKeySecret() const { return ingest_settings_.record_key_secret; }
@@ -123,6 +125,7 @@ class Runtime {
   std::unique_ptr<http::Authenticator> auth_;
   std::unique_ptr<outbox::SendGate> send_gate_;  // sends against consent changes (docs/privacy.md §8.3)
   std::vector<std::unique_ptr<delivery::PartnerWorker>> workers_;
+  std::string jwks_ = R"({"keys":[]})";
   std::vector<consent::ConsentVersion> unreconciled_;  // settled once the jobs thread runs
   std::unique_ptr<AnchorPublisher> anchors_;           // null when audit.anchor names no sink
 

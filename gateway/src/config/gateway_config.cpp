@@ -7,9 +7,11 @@
 #include <algorithm>
 #include <cctype>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
+#include "common/crypto.hpp"
 #include "common/json.hpp"
 #include "common/json_locations.hpp"
 #include "common/roles.hpp"
@@ -55,6 +57,8 @@ class Reader {
       }
     }
   }
+
+  bool checkingFiles() const { return check_files_; }
 
   const rapidjson::Value* object(const rapidjson::Value& parent, const std::string& pointer, const char* key,
                                  bool required) {
@@ -409,6 +413,113 @@ void readClinics(Reader& r, const rapidjson::Value& root, std::vector<Clinic>& c
   }
 }
 
+bool isKid(std::string_view s) {
+  return !s.empty() && s.size() <= 128 && std::all_of(s.begin(), s.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '-' || c == '_' || c == '.';
+  });
+}
+
+bool isEnvName(std::string_view s);
+
+// A signing key's kid, alg and file (partners[].auth of type smart-backend, and signing_keys[]).
+void readSigningKeyFields(Reader& r, const rapidjson::Value& v, const std::string& p, std::string& kid, std::string& alg,
+                          fs::path& file) {
+  r.string(v, p, "kid", kid, true, 128);
+  if (!kid.empty() && !isKid(kid)) {
+    r.fail(p + "/kid", "a kid may hold letters, digits, '-', '_' and '.' only (at most 128)",
+           "use the kid fhir-gateway keys new-signing-key printed");
+  }
+  r.string(v, p, "alg", alg, true, 16);
+  if (!alg.empty() && alg != "RS384" && alg != "ES384") {
+    r.fail(p + "/alg", "'" + alg + "' is not allowed",
+           "allowed: RS384, ES384 (the algorithms SMART Backend Services names)");
+  }
+  r.path(v, p, "private_key_file", file, true, true);
+  if (!file.empty() && r.checkingFiles() && fs::exists(file)) {
+    if (auto mode = crypto::checkPrivateFile(file, "the signing key file", json::pointerToPath(p + "/private_key_file"));
+        !mode) {
+      r.fail(p + "/private_key_file", mode.error().message, mode.error().hint);
+    }
+  }
+}
+
+// partners[].auth: an OAuth 2.0 token source. Each type takes its own keys; the others are refused.
+void readPartnerAuth(Reader& r, const rapidjson::Value& partner_value, const std::string& partner_pointer,
+                     Partner& partner) {
+  const auto* v = r.object(partner_value, partner_pointer, "auth", false);
+  if (v == nullptr) return;
+  const std::string p = partner_pointer + "/auth";
+  auto& auth = partner.auth;
+  r.string(*v, p, "type", auth.type, true, 32);
+  const bool smart = auth.type == "smart-backend";
+  const bool secret = auth.type == "client-credentials";
+  if (!auth.type.empty() && !smart && !secret) {
+    r.fail(p + "/type", "'" + auth.type + "' is not allowed",
+           "allowed: smart-backend (signed JWT assertion, RFC 7523), client-credentials (client secret)");
+    return;
+  }
+  if (smart) {
+    r.checkKeys(*v, p, {"type", "token_url", "client_id", "scope", "private_key_file", "alg", "kid"});
+  } else if (secret) {
+    r.checkKeys(
+        *v, p, {"type", "token_url", "client_id", "scope", "client_secret_file", "client_secret_env", "client_auth_method"});
+  }
+  r.string(*v, p, "token_url", auth.token_url, false, 2000);
+  if (!auth.token_url.empty() && auth.token_url.rfind("https://", 0) != 0) {
+    r.fail(p + "/token_url", "the token endpoint is reached over TLS only: the URL must start with https://",
+           "use the partner's https token URL, or leave token_url out to read it from "
+           "{fhir_base_url}/.well-known/smart-configuration");
+  }
+  r.string(*v, p, "client_id", auth.client_id, true, 400);
+  r.string(*v, p, "scope", auth.scope, true, 4000);
+  if (smart) {
+    readSigningKeyFields(r, *v, p, auth.kid, auth.alg, auth.private_key_file);
+  } else if (secret) {
+    r.path(*v, p, "client_secret_file", auth.client_secret_file, false, true);
+    r.string(*v, p, "client_secret_env", auth.client_secret_env, false, 200);
+    if (auth.client_secret_file.empty() == auth.client_secret_env.empty()) {
+      r.fail(p, "client-credentials needs exactly one of client_secret_file and client_secret_env",
+             "put the client secret in a file (chmod 600) or an environment variable; never in the config");
+    }
+    if (!auth.client_secret_env.empty() && !isEnvName(auth.client_secret_env)) {
+      r.fail(p + "/client_secret_env", "expected the name of an environment variable (letters, digits, '_')");
+    }
+    if (!auth.client_secret_file.empty() && r.checkingFiles() && fs::exists(auth.client_secret_file)) {
+      if (auto mode = crypto::checkPrivateFile(auth.client_secret_file, "the client secret file",
+                                               json::pointerToPath(p + "/client_secret_file"));
+          !mode) {
+        r.fail(p + "/client_secret_file", mode.error().message, mode.error().hint);
+      }
+    }
+    r.choice(*v, p, "client_auth_method", auth.client_auth_method, {"client_secret_basic", "client_secret_post"});
+  }
+  if (!partner.bearer_token_env.empty()) {
+    r.fail(p, "a partner takes either a static token (bearer_token_env) or an OAuth token source (auth), not both",
+           "remove bearer_token_env or auth");
+  }
+}
+
+// signing_keys[]: keys published in the JWKS besides those partners sign with (rotation).
+void readSigningKeys(Reader& r, const rapidjson::Value& root, std::vector<SigningKeyEntry>& keys) {
+  const auto* list = r.array(root, "", "signing_keys", false);
+  if (list == nullptr) return;
+  for (rapidjson::SizeType i = 0; i < list->Size(); ++i) {
+    const std::string p = "/signing_keys/" + std::to_string(i);
+    const auto& v = (*list)[i];
+    if (!v.IsObject()) {
+      r.fail(p, "expected an object");
+      continue;
+    }
+    r.checkKeys(v, p, {"kid", "alg", "private_key_file", "status"});
+    SigningKeyEntry key;
+    readSigningKeyFields(r, v, p, key.kid, key.alg, key.private_key_file);
+    std::string status = "active";
+    r.choice(v, p, "status", status, {"active", "retired"});
+    key.retired = status == "retired";
+    keys.push_back(std::move(key));
+  }
+}
+
 void readPartners(Reader& r, const rapidjson::Value& root, std::vector<Partner>& partners) {
   const auto* list = r.array(root, "", "partners", true);
   if (list == nullptr) return;
@@ -421,7 +532,7 @@ void readPartners(Reader& r, const rapidjson::Value& root, std::vector<Partner>&
       continue;
     }
     r.checkKeys(v, p,
-                {"id", "name", "fhir_base_url", "ca_file", "client_cert_file", "client_key_file", "bearer_token_env",
+                {"id", "name", "fhir_base_url", "ca_file", "client_cert_file", "client_key_file", "bearer_token_env", "auth",
                  "purpose_of_use", "max_bundle_entries", "connect_timeout_ms", "request_timeout_ms", "retry"});
     Partner partner;
     r.string(v, p, "id", partner.id, true, 64);
@@ -440,6 +551,7 @@ void readPartners(Reader& r, const rapidjson::Value& root, std::vector<Partner>&
       r.fail(p, "client_cert_file and client_key_file go together", "set both for mutual TLS, or neither");
     }
     r.string(v, p, "bearer_token_env", partner.bearer_token_env, false, 200);
+    readPartnerAuth(r, v, p, partner);
     r.choice(v, p, "purpose_of_use", partner.purpose_of_use, {"TREAT", "HPAYMT", "HOPERAT"});
     r.integer(v, p, "max_bundle_entries", partner.max_bundle_entries, 2, 1000);
     r.millis(v, p, "connect_timeout_ms", partner.connect_timeout, 100, 600000);
@@ -548,7 +660,38 @@ void readAudit(Reader& r, const rapidjson::Value& root, const Storage& storage, 
 
 // References between sections: a token or partner naming a clinic that is not configured; a
 // token bound to client certificates on a server that asks for none.
+// One kid names one key: the JWKS a partner verifies with must not hold two keys under one kid,
+// and a retired key no longer signs.
+void checkSigningKids(Reader& r, const GatewayConfig& c) {
+  std::map<std::string, fs::path> files;
+  const auto claim = [&](const std::string& pointer, const std::string& kid, const fs::path& file) {
+    if (kid.empty()) return;
+    auto [it, inserted] = files.emplace(kid, file);
+    if (!inserted && it->second != file) {
+      r.fail(pointer + "/kid", "kid '" + kid + "' already names another key file ('" + it->second.string() + "')",
+             "give every signing key its own kid (fhir-gateway keys new-signing-key prints one)");
+    }
+  };
+  for (std::size_t i = 0; i < c.partners.size(); ++i) {
+    const auto& auth = c.partners[i].auth;
+    if (auth.type == "smart-backend") claim("/partners/" + std::to_string(i) + "/auth", auth.kid, auth.private_key_file);
+  }
+  for (std::size_t i = 0; i < c.signing_keys.size(); ++i) {
+    const auto& key = c.signing_keys[i];
+    claim("/signing_keys/" + std::to_string(i), key.kid, key.private_key_file);
+    if (!key.retired) continue;
+    for (const auto& partner : c.partners) {
+      if (partner.auth.type == "smart-backend" && partner.auth.kid == key.kid) {
+        r.fail("/signing_keys/" + std::to_string(i) + "/status",
+               "key '" + key.kid + "' is retired but partner '" + partner.id + "' still signs with it",
+               "switch the partner's auth to the new key first, or set the status to \"active\"");
+      }
+    }
+  }
+}
+
 void checkReferences(Reader& r, const GatewayConfig& c) {
+  checkSigningKids(r, c);
   for (std::size_t i = 0; i < c.tokens.size(); ++i) {
     if (!c.tokens[i].client_certs.empty() && c.server.tls.client_cert == ClientCertMode::None) {
       r.fail("/auth/tokens/" + std::to_string(i) + "/client_certs",
@@ -617,8 +760,8 @@ LoadResult loadText(std::string_view text, const fs::path& base_dir, std::string
   Reader r(locator, text, label, base_dir, check_files, result.errors);
   GatewayConfig c;
   r.checkKeys(doc, "",
-              {"deployment", "server", "auth", "storage", "mapping", "clinics", "partners", "delivery", "privacy", "audit",
-               "logging"});
+              {"deployment", "server", "auth", "storage", "mapping", "clinics", "partners", "signing_keys", "delivery",
+               "privacy", "audit", "logging"});
   std::string deployment = "production";
   r.choice(doc, "", "deployment", deployment, {"production", "development"});
   c.development = deployment == "development";
@@ -639,6 +782,7 @@ LoadResult loadText(std::string_view text, const fs::path& base_dir, std::string
   }
   readClinics(r, doc, c.clinics);
   readPartners(r, doc, c.partners);
+  readSigningKeys(r, doc, c.signing_keys);
   if (const auto* delivery = r.object(doc, "", "delivery", false)) {
     r.checkKeys(*delivery, "/delivery", {"poll_interval_ms", "batch_size"});
     r.millis(*delivery, "/delivery", "poll_interval_ms", c.delivery.poll_interval, 10, 60000);
@@ -794,6 +938,24 @@ std::string redactedJson(const GatewayConfig& c) {
     optional_path("client_cert_file", p.client_cert_file);
     optional_path("client_key_file", p.client_key_file);
     if (!p.bearer_token_env.empty()) str("bearer_token_env", p.bearer_token_env);  // the name, never the value
+    if (p.auth.enabled()) {
+      w.Key("auth");
+      w.StartObject();
+      str("type", p.auth.type);
+      if (!p.auth.token_url.empty()) str("token_url", p.auth.token_url);
+      str("client_id", p.auth.client_id);
+      str("scope", p.auth.scope);
+      if (p.auth.type == "smart-backend") {
+        str("private_key_file", p.auth.private_key_file.string());  // where the key is, never the key
+        str("alg", p.auth.alg);
+        str("kid", p.auth.kid);
+      } else {
+        optional_path("client_secret_file", p.auth.client_secret_file);  // never the secret
+        if (!p.auth.client_secret_env.empty()) str("client_secret_env", p.auth.client_secret_env);
+        str("client_auth_method", p.auth.client_auth_method);
+      }
+      w.EndObject();
+    }
     str("purpose_of_use", p.purpose_of_use);
     num("max_bundle_entries", p.max_bundle_entries);
     num("connect_timeout_ms", p.connect_timeout.count());
@@ -808,6 +970,19 @@ std::string redactedJson(const GatewayConfig& c) {
   }
   w.EndArray();
 
+  if (!c.signing_keys.empty()) {
+    w.Key("signing_keys");
+    w.StartArray();
+    for (const auto& k : c.signing_keys) {
+      w.StartObject();
+      str("kid", k.kid);
+      str("alg", k.alg);
+      str("private_key_file", k.private_key_file.string());
+      str("status", k.retired ? "retired" : "active");
+      w.EndObject();
+    }
+    w.EndArray();
+  }
   w.Key("delivery");
   w.StartObject();
   num("poll_interval_ms", c.delivery.poll_interval.count());

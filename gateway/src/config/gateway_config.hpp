@@ -102,6 +102,34 @@ struct Retry {
   int max_attempts = 0;  // 0 = keep retrying (a partner outage must not lose records)
 };
 
+/// How the gateway obtains a partner's bearer token (OAuth 2.0). type "" = none: mutual TLS,
+/// or the static token of bearer_token_env.
+struct PartnerAuth {
+  std::string type;       // "", "smart-backend" (RFC 7523 signed assertion), "client-credentials" (a secret)
+  std::string token_url;  // https; empty: token_endpoint of {fhir_base_url}/.well-known/smart-configuration
+  std::string client_id;
+  std::string scope;  // e.g. "system/Patient.u system/MedicationRequest.u"
+  // smart-backend: the key that signs the client assertion (published in the gateway's JWKS)
+  std::filesystem::path private_key_file;  // PEM, mode 0600
+  std::string alg;                         // "RS384" or "ES384"
+  std::string kid;
+  // client-credentials: the client secret, from exactly one of these (never in the config)
+  std::filesystem::path client_secret_file;  // mode 0600
+  std::string client_secret_env;
+  std::string client_auth_method = "client_secret_basic";  // or "client_secret_post"
+  bool enabled() const { return !type.empty(); }
+};
+
+/// A signing key published in the JWKS without a partner signing with it: "active" to publish a
+/// new key before partners switch to it, "retired" to keep an old kid verifiable until the
+/// assertions and registrations that name it are gone (then remove the entry).
+struct SigningKeyEntry {
+  std::string kid;
+  std::string alg;
+  std::filesystem::path private_key_file;
+  bool retired = false;
+};
+
 struct Partner {
   std::string id;
   std::string name;
@@ -110,6 +138,7 @@ struct Partner {
   std::filesystem::path client_cert_file;  // optional (mTLS)
   std::filesystem::path client_key_file;
   std::string bearer_token_env;  // name of an environment variable holding a static token; optional
+  PartnerAuth auth;              // OAuth 2.0 token source; exclusive with bearer_token_env
   /// Why this partner receives data (v3-ActReason purpose of use): a consent must list it.
   std::string purpose_of_use = "TREAT";
   int max_bundle_entries = 8;
@@ -167,6 +196,7 @@ struct GatewayConfig {
   Mapping mapping;
   std::vector<Clinic> clinics;
   std::vector<Partner> partners;
+  std::vector<SigningKeyEntry> signing_keys;  // published besides the keys partners' auth names
   Delivery delivery;
   Privacy privacy;
   Audit audit;

@@ -26,6 +26,11 @@ class CredentialSource {
   /// authorization() should not return it again (a cached token is dropped). Default: nothing.
   virtual void rejected() {}
 
+  /// Whether a request refused with 401 is worth sending once more right away, with the fresh
+  /// credential authorization() then fetches (an OAuth token may have been revoked or expired
+  /// early). A static credential would only be refused again.
+  virtual bool renewable() const { return false; }
+
   /// For logs and status: "none", "static-token", ... (never the secret).
   virtual std::string_view kind() const = 0;
 };

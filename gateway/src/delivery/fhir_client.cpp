@@ -488,8 +488,33 @@ Result<HttpResult> FhirClient::postBundle(std::string_view bundle_json) {
   if (authorization) req.set(http::field::authorization, *authorization);
   auto result = impl_->send(req);
   // A refused credential is not offered again (an OAuth source fetches a new token).
-  if (result && result.value().status == 401) impl_->credentials->rejected();
+  if (result && result.value().status == 401) {
+    impl_->credentials->rejected();
+    if (impl_->credentials->renewable()) {
+      // Once only: a fresh token refused too is the partner's answer.
+      GW_LOG(Info, Delivery, "credential_refused").kv("partner", impl_->ep.id).kv("credential", impl_->credentials->kind());
+      GW_TRY(auto fresh, impl_->credentials->authorization());
+      if (fresh) req.set(http::field::authorization, *fresh);
+      else req.erase(http::field::authorization);
+      result = impl_->send(req);
+      if (result && result.value().status == 401) impl_->credentials->rejected();
+    }
+  }
   return result;
+}
+
+Result<HttpResult> FhirClient::request(const OutgoingRequest& request) {
+  const auto verb = http::string_to_verb(request.method);
+  if (verb != http::verb::get && verb != http::verb::post) {
+    return makeError(ErrorCode::Internal, "unsupported method " + request.method, impl_->ep.id);
+  }
+  auto req = impl_->makeRequest(verb, impl_->url.path + request.path_suffix);
+  req.set(http::field::accept, request.accept);
+  if (!request.content_type.empty()) req.set(http::field::content_type, request.content_type);
+  if (!request.authorization.empty()) req.set(http::field::authorization, request.authorization);
+  req.body() = request.body;
+  if (verb == http::verb::post) req.prepare_payload();
+  return impl_->send(req);
 }
 
 const PartnerEndpoint& FhirClient::endpoint() const { return impl_->ep; }

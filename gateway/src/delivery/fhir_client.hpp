@@ -32,6 +32,17 @@ struct HttpResult {
 /// Largest response body accepted from a partner; larger replies fail with PayloadTooLarge.
 inline constexpr std::size_t kMaxResponseBody = 16 * 1024 * 1024;
 
+/// A request other than a Bundle post (the SMART configuration, a token request): no credential
+/// from the source is added; `authorization` is sent as given (a secret: never logged).
+struct OutgoingRequest {
+  std::string method = "GET";  // GET or POST
+  std::string path_suffix;     // appended to the base URL's path, e.g. "/.well-known/smart-configuration"
+  std::string accept = "application/json";
+  std::string content_type;  // with a body
+  std::string body;
+  std::string authorization;  // "" for none
+};
+
 class FhirClient {
  public:
   /// Parses base_url and loads the CA, client certificate and key now, so a misconfigured
@@ -47,7 +58,12 @@ class FhirClient {
   /// @return the HTTP response whatever its status; an Error only when no response arrived:
   ///   Unavailable (resolve/connect/handshake/write/read failed, naming the step and, for
   ///   certificate failures, the verify reason), Timeout, or PayloadTooLarge.
+  /// When the partner answers 401 and the credential source is renewable(), the source drops the
+  /// refused credential and the Bundle is sent once more with a fresh one.
   Result<HttpResult> postBundle(std::string_view bundle_json);
+
+  /// Any other request to the same server, over the same verified TLS connection(s).
+  Result<HttpResult> request(const OutgoingRequest& request);
 
   const PartnerEndpoint& endpoint() const;
   /// Number of TCP connections opened so far (tests and metrics).

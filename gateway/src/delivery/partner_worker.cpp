@@ -10,6 +10,7 @@
 #include "common/json.hpp"
 #include "common/log.hpp"
 #include "delivery/attempt_outcome.hpp"
+#include "delivery/partner_auth.hpp"
 #include "outbox/disclosure.hpp"
 #include "outbox/recheck.hpp"
 
@@ -27,7 +28,11 @@ Result<PartnerEndpoint> endpointFor(const config::Partner& partner) {
   return e;
 }
 
-Result<std::unique_ptr<CredentialSource>> credentialsFor(const config::Partner& partner) {
+Result<std::unique_ptr<CredentialSource>> credentialsFor(const config::Partner& partner, const Clock* clock) {
+  if (partner.auth.enabled()) {
+    GW_TRY(auto endpoint, endpointFor(partner));
+    return oauthCredentialsFor(partner, endpoint, clock);
+  }
   if (partner.bearer_token_env.empty()) return noCredential();
   const std::string where = "partners." + partner.id + ".bearer_token_env";
   const char* token = std::getenv(partner.bearer_token_env.c_str());

@@ -35,9 +35,10 @@ GW_DECLARE_STATS_STRUCT(DeliveryStats, ALL_DELIVERY_STATS);
 /// The partner's endpoint (URL, CA, client certificate, timeouts) as the config describes it.
 /// Its credential comes apart, from credentialsFor.
 Result<PartnerEndpoint> endpointFor(const config::Partner& partner);
-/// The credential source the partner's settings name: a static bearer token from
-/// bearer_token_env (which must be set), or none (mutual TLS alone).
-Result<std::unique_ptr<CredentialSource>> credentialsFor(const config::Partner& partner);
+/// The credential source the partner's settings name: an OAuth token source (auth: SMART
+/// Backend Services or client credentials), a static bearer token from bearer_token_env (which
+/// must be set), or none (mutual TLS alone). `clock` nullptr: the system clock.
+Result<std::unique_ptr<CredentialSource>> credentialsFor(const config::Partner& partner, const Clock* clock = nullptr);
 
 /// What the worker needs to take the consent decision again before each send.
 struct DisclosureCheck {

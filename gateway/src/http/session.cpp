@@ -639,7 +639,10 @@ void Session::onResponse(Response r) {
   }
   // Set after the handler's headers so these cannot be overridden.
   res.set(bhttp::field::content_type, headerTextIsSafe(r.content_type) ? r.content_type : "application/octet-stream");
-  res.set(bhttp::field::cache_control, "no-store");
+  // no-store unless the handler chose otherwise: only public documents (the JWKS) may be cached.
+  const bool handler_cache_control = std::any_of(r.headers.begin(), r.headers.end(),
+                                                 [](const auto& h) { return beast::iequals(h.first, "Cache-Control"); });
+  if (!handler_cache_control) res.set(bhttp::field::cache_control, "no-store");
   res.set(bhttp::field::strict_transport_security, "max-age=31536000");
   res.set("X-Content-Type-Options", "nosniff");
   res.set("X-Request-Id", request_.request_id);
