@@ -533,7 +533,8 @@ void readPartners(Reader& r, const rapidjson::Value& root, std::vector<Partner>&
     }
     r.checkKeys(v, p,
                 {"id", "name", "fhir_base_url", "ca_file", "client_cert_file", "client_key_file", "bearer_token_env", "auth",
-                 "purpose_of_use", "max_bundle_entries", "connect_timeout_ms", "request_timeout_ms", "retry"});
+                 "purpose_of_use", "max_bundle_entries", "write_mode", "capability_refresh_hours", "connect_timeout_ms",
+                 "request_timeout_ms", "retry"});
     Partner partner;
     r.string(v, p, "id", partner.id, true, 64);
     if (!partner.id.empty() && !isSimpleId(partner.id)) {
@@ -554,6 +555,10 @@ void readPartners(Reader& r, const rapidjson::Value& root, std::vector<Partner>&
     readPartnerAuth(r, v, p, partner);
     r.choice(v, p, "purpose_of_use", partner.purpose_of_use, {"TREAT", "HPAYMT", "HOPERAT"});
     r.integer(v, p, "max_bundle_entries", partner.max_bundle_entries, 2, 1000);
+    r.choice(v, p, "write_mode", partner.write_mode, {"auto", "transaction", "batch", "per-resource"});
+    int refresh_hours = static_cast<int>(partner.capability_refresh.count());
+    r.integer(v, p, "capability_refresh_hours", refresh_hours, 1, 720);
+    partner.capability_refresh = std::chrono::hours(refresh_hours);
     r.millis(v, p, "connect_timeout_ms", partner.connect_timeout, 100, 600000);
     r.millis(v, p, "request_timeout_ms", partner.request_timeout, 100, 3600000);
     if (const auto* retry = r.object(v, p, "retry", false)) {
@@ -958,6 +963,8 @@ std::string redactedJson(const GatewayConfig& c) {
     }
     str("purpose_of_use", p.purpose_of_use);
     num("max_bundle_entries", p.max_bundle_entries);
+    str("write_mode", p.write_mode);
+    num("capability_refresh_hours", p.capability_refresh.count());
     num("connect_timeout_ms", p.connect_timeout.count());
     num("request_timeout_ms", p.request_timeout.count());
     w.Key("retry");

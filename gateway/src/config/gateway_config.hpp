@@ -142,6 +142,12 @@ struct Partner {
   /// Why this partner receives data (v3-ActReason purpose of use): a consent must list it.
   std::string purpose_of_use = "TREAT";
   int max_bundle_entries = 8;
+  /// How items are written (docs/architecture.md §5.3): "auto" picks from the partner's
+  /// CapabilityStatement (transaction, else batch, else one request per resource); the others
+  /// force that mode whatever the statement says.
+  std::string write_mode = "auto";
+  /// How often GET {base}/metadata is read again after the read at start.
+  std::chrono::hours capability_refresh{6};
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds request_timeout{30000};
   Retry retry;
