@@ -203,6 +203,11 @@ TEST_F(PartnerWorkerTest, MissingTokenVariableIsAStartUpError) {
 TEST_F(PartnerWorkerTest, ThreadDeliversWhenWoken) {
   partner_.retry.initial = std::chrono::milliseconds(10);
   makeWorker();
+  // The thread reads the partner's CapabilityStatement first (transaction supported).
+  server_->push({ScriptedReply::Action::Respond, 200,
+                 R"({"resourceType":"CapabilityStatement","fhirVersion":"4.0.1","rest":[{"mode":"server",)"
+                 R"("interaction":[{"code":"transaction"}]}]})",
+                 {}});
   server_->push({ScriptedReply::Action::Respond, 200, kOneEntryResponse, {}});
   worker_->start();
   queue("r1");
@@ -275,6 +280,224 @@ TEST_F(PartnerWorkerTest, EachDeliveryIsLoggedAsADisclosureWithThePartnersIds) {
   auto verified = store_->verifyAudit(std::nullopt);
   ASSERT_TRUE(verified);
   EXPECT_TRUE(verified.value().ok);
+}
+
+}  // namespace
+}  // namespace gw::delivery
+
+// ---- Write modes chosen from the partner's CapabilityStatement (docs/architecture.md §5.3) ----
+namespace gw::delivery {
+namespace {
+
+std::string statement(bool transaction, bool batch, const std::string& types = R"("Patient","MedicationRequest")") {
+  std::string resources;
+  std::string list = types;
+  std::size_t pos = 0;
+  while ((pos = list.find('"')) != std::string::npos) {
+    const auto end = list.find('"', pos + 1);
+    const std::string type = list.substr(pos + 1, end - pos - 1);
+    list = list.substr(end + 1);
+    if (!resources.empty()) resources += ',';
+    resources += R"({"type":")" + type +
+                 R"(","interaction":[{"code":"create"},{"code":"update"}],"conditionalCreate":true,"conditionalUpdate":true})";
+  }
+  std::string interactions;
+  if (transaction) interactions += R"({"code":"transaction"})";
+  if (batch) interactions += std::string(interactions.empty() ? "" : ",") + R"({"code":"batch"})";
+  return R"({"resourceType":"CapabilityStatement","fhirVersion":"4.0.1","rest":[{"mode":"server","resource":[)" +
+         resources + R"(],"interaction":[)" + interactions + "]}]}";
+}
+
+// An outbox item as the outbox writes it: the MedicationRequest first, referring to the Patient
+// by its urn:uuid (only a transaction resolves that), the Patient second.
+const std::string kTwoEntryBundle =
+    R"({"resourceType":"Bundle","type":"transaction","entry":[)"
+    R"({"fullUrl":"urn:uuid:m1","resource":{"resourceType":"MedicationRequest","subject":{"reference":"urn:uuid:p1"}},)"
+    R"("request":{"method":"PUT","url":"MedicationRequest?identifier=urn:rx|1"}},)"
+    R"({"fullUrl":"urn:uuid:p1","resource":{"resourceType":"Patient"},)"
+    R"("request":{"method":"POST","url":"Patient","ifNoneExist":"identifier=urn:mrn|7"}}]})";
+
+std::string batchResponse(const std::vector<std::pair<std::string, std::string>>& entries) {
+  std::string out = R"({"resourceType":"Bundle","type":"batch-response","entry":[)";
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    if (i > 0) out += ',';
+    out += R"({"response":{"status":")" + entries[i].first + R"(","location":")" + entries[i].second + R"("}})";
+  }
+  return out + "]}";
+}
+
+class WriteModeTest : public PartnerWorkerTest {
+ protected:
+  void queueBundle(const std::string& record_id, const std::string& bundle, int entries) {
+    store::IngestWrite w;
+    w.clinic = "c1";
+    w.record_id = record_id;
+    w.record_type = "mat_prescription";
+    w.content_hash = ids::sha256Hex(record_id);
+    w.payload = "{}";
+    w.patient_key = "patient-" + record_id;
+    w.state = store::RecordState::Mapped;
+    const std::string disclosure = R"({"purpose":"TREAT","patient":"patient-)" + record_id +
+                                   R"(","resources":[{"type":"MedicationRequest","id":"m-)" + record_id +
+                                   R"(","classes":"sud","outcome":"permit","consent":"c1/cn-patient-)" + record_id +
+                                   R"(","consent_version":1}]})";
+    w.outbox.push_back({"p1", bundle, entries, privacy::ClassSet(privacy::DataClass::Sud), disclosure});
+    ASSERT_TRUE(store_->ingest({w}, clock_.now()));
+    consent("patient-" + record_id);
+  }
+  void readStatement(const std::string& body) {
+    server_->push({ScriptedReply::Action::Respond, 200, body, {}});
+    ASSERT_TRUE(worker_->refreshCapability());
+  }
+  // Requests after the metadata reads.
+  std::vector<fakes::RecordedRequest> writes() {
+    std::vector<fakes::RecordedRequest> out;
+    for (auto& r : server_->requests()) {
+      if (r.target.find("/metadata") == std::string::npos) out.push_back(std::move(r));
+    }
+    return out;
+  }
+};
+
+TEST_F(WriteModeTest, DiscoveryPicksTransactionThenBatchThenPerResource) {
+  makeWorker();
+  EXPECT_EQ(worker_->capabilityReport().write_mode, "transaction");  // nothing read yet
+  EXPECT_FALSE(worker_->capabilityReport().statement_read);
+  readStatement(statement(true, true));
+  EXPECT_EQ(worker_->capabilityReport().write_mode, "transaction");
+  EXPECT_EQ(worker_->capabilityReport().fhir_version, "4.0.1");
+  readStatement(statement(false, true));
+  EXPECT_EQ(worker_->capabilityReport().write_mode, "batch");
+  readStatement(statement(false, false));
+  EXPECT_EQ(worker_->capabilityReport().write_mode, "per-resource");
+  // An unreadable statement keeps the mode known before, and says why in the report.
+  server_->push({ScriptedReply::Action::Respond, 200, R"({"resourceType":"CapabilityStatement","fhirVersion":"5.0.0"})", {}});
+  EXPECT_FALSE(worker_->refreshCapability());
+  EXPECT_EQ(worker_->capabilityReport().write_mode, "per-resource");
+  EXPECT_THAT(worker_->capabilityReport().error, HasSubstr("not R4"));
+  const auto requests = server_->requests();
+  ASSERT_FALSE(requests.empty());
+  EXPECT_EQ(requests.back().method, "GET");
+  EXPECT_THAT(requests.back().target, HasSubstr("/metadata"));
+}
+
+TEST_F(WriteModeTest, ConfiguredWriteModeOverridesTheStatement) {
+  partner_.write_mode = "per-resource";
+  makeWorker();
+  EXPECT_EQ(worker_->capabilityReport().write_mode, "per-resource");
+  readStatement(statement(true, true));
+  EXPECT_EQ(worker_->capabilityReport().write_mode, "per-resource");
+  EXPECT_THAT(worker_->capabilityReport().why, HasSubstr("write_mode"));
+}
+
+TEST_F(WriteModeTest, BatchSendsThePatientFirstThenWhatRefersToItWithThePartnersId) {
+  makeWorker();
+  readStatement(statement(false, true));
+  queueBundle("r1", kTwoEntryBundle, 2);
+  server_->push({ScriptedReply::Action::Respond, 200, batchResponse({{"201 Created", "Patient/px/_history/1"}}), {}});
+  server_->push({ScriptedReply::Action::Respond, 200, batchResponse({{"200 OK", "MedicationRequest/mx/_history/3"}}), {}});
+  ASSERT_EQ(worker_->runOnce().value(), 1);
+  const auto sent = writes();
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_THAT(sent[0].body, HasSubstr(R"("type":"batch")"));
+  EXPECT_THAT(sent[0].body, HasSubstr(R"("url":"Patient")"));
+  EXPECT_THAT(sent[0].body, ::testing::Not(HasSubstr("MedicationRequest")));
+  EXPECT_THAT(sent[1].body, HasSubstr(R"("reference":"Patient/px")"));
+  EXPECT_THAT(sent[1].body, ::testing::Not(HasSubstr("urn:uuid:p1\"}")));
+  const auto delivered = item("r1");
+  EXPECT_EQ(delivered.state, store::OutboxState::Delivered);
+  ASSERT_EQ(delivered.entries.size(), 2u);  // in the Bundle's order
+  EXPECT_EQ(delivered.entries[0].location, "MedicationRequest/mx/_history/3");
+  EXPECT_EQ(delivered.entries[1].location, "Patient/px/_history/1");
+}
+
+TEST_F(WriteModeTest, BatchRetriesOnlyTheEntriesThatFailed) {
+  makeWorker();
+  readStatement(statement(false, true));
+  queueBundle("r1", kTwoEntryBundle, 2);
+  server_->push({ScriptedReply::Action::Respond, 200, batchResponse({{"201 Created", "Patient/px/_history/1"}}), {}});
+  server_->push({ScriptedReply::Action::Respond, 200, batchResponse({{"503", ""}}), {}});
+  ASSERT_EQ(worker_->runOnce().value(), 1);
+  EXPECT_EQ(item("r1").state, store::OutboxState::Retrying);
+  EXPECT_THAT(item("r1").last_error, HasSubstr("MedicationRequest"));
+  clock_.advance(std::chrono::seconds(60));
+  server_->push({ScriptedReply::Action::Respond, 200, batchResponse({{"201 Created", "MedicationRequest/mx/_history/1"}}), {}});
+  ASSERT_EQ(worker_->runOnce().value(), 1);
+  const auto sent = writes();
+  ASSERT_EQ(sent.size(), 3u);
+  EXPECT_THAT(sent[2].body, ::testing::Not(HasSubstr(R"("url":"Patient")"))) << "the accepted Patient is not resent";
+  EXPECT_THAT(sent[2].body, HasSubstr(R"("reference":"Patient/px")"));
+  EXPECT_EQ(item("r1").state, store::OutboxState::Delivered);
+}
+
+TEST_F(WriteModeTest, BatchEntryRefusedMakesTheItemDead) {
+  makeWorker();
+  readStatement(statement(false, true));
+  queueBundle("r1", kTwoEntryBundle, 2);
+  server_->push({ScriptedReply::Action::Respond, 200, batchResponse({{"400 Bad Request", ""}}), {}});
+  ASSERT_EQ(worker_->runOnce().value(), 1);
+  EXPECT_EQ(item("r1").state, store::OutboxState::Dead);
+  EXPECT_THAT(item("r1").last_error, HasSubstr("Patient"));
+  EXPECT_EQ(writes().size(), 1u) << "nothing that refers to a refused Patient is sent";
+}
+
+TEST_F(WriteModeTest, PerResourceSendsConditionalRequestsPatientFirstAndResumes) {
+  makeWorker();
+  readStatement(statement(false, false));
+  queueBundle("r1", kTwoEntryBundle, 2);
+  server_->push({ScriptedReply::Action::Respond, 201, R"({"resourceType":"Patient","id":"px"})",
+                 {{"Location", "https://partner/fhir/Patient/px/_history/1"}}});
+  server_->push({ScriptedReply::Action::Respond, 503, "", {}});
+  ASSERT_EQ(worker_->runOnce().value(), 1);
+  EXPECT_EQ(item("r1").state, store::OutboxState::Retrying);
+  clock_.advance(std::chrono::seconds(60));
+  server_->push({ScriptedReply::Action::Respond, 200, R"({"resourceType":"MedicationRequest","id":"mx"})", {}});
+  ASSERT_EQ(worker_->runOnce().value(), 1);
+  const auto sent = writes();
+  ASSERT_EQ(sent.size(), 3u);
+  EXPECT_EQ(sent[0].method, "POST");
+  EXPECT_THAT(sent[0].target, ::testing::EndsWith("/Patient"));
+  EXPECT_EQ(sent[0].headers.at("if-none-exist"), "identifier=urn:mrn|7");
+  for (int i : {1, 2}) {
+    EXPECT_EQ(sent[i].method, "PUT");
+    EXPECT_THAT(sent[i].target, ::testing::EndsWith("/MedicationRequest?identifier=urn:rx|1"));
+    EXPECT_THAT(sent[i].body, HasSubstr(R"("reference":"Patient/px")"));
+  }
+  const auto delivered = item("r1");
+  EXPECT_EQ(delivered.state, store::OutboxState::Delivered);
+  ASSERT_EQ(delivered.entries.size(), 2u);
+  EXPECT_EQ(delivered.entries[0].location, "MedicationRequest/mx");
+}
+
+TEST_F(WriteModeTest, ItemsOfATypeThePartnerCannotTakeWaitWithTheReasonUntilItCan) {
+  partner_.retry.max_attempts = 1;  // waiting is not a failed attempt: it must not use this up
+  makeWorker();
+  readStatement(statement(true, true, R"("Patient")"));
+  queueBundle("r1", kTwoEntryBundle, 2);
+  ASSERT_EQ(worker_->runOnce().value(), 1);
+  auto waiting = item("r1");
+  EXPECT_EQ(waiting.state, store::OutboxState::Retrying) << "waiting, not dead";
+  EXPECT_EQ(waiting.attempts, 0);
+  EXPECT_THAT(waiting.last_error, HasSubstr("partner does not accept MedicationRequest"));
+  EXPECT_TRUE(writes().empty());
+  const auto report = worker_->capabilityReport();
+  ASSERT_EQ(report.unsupported.size(), 1u);
+  EXPECT_THAT(report.unsupported[0], HasSubstr("MedicationRequest"));
+  EXPECT_EQ(report.waiting_items, 1u);
+  // Not before the next read of the statement...
+  clock_.advance(std::chrono::minutes(30));
+  ASSERT_EQ(worker_->runOnce().value(), 0);
+  // ...which finds the partner changed.
+  clock_.advance(std::chrono::hours(6));
+  readStatement(statement(true, true));
+  server_->push({ScriptedReply::Action::Respond, 200,
+                 R"({"resourceType":"Bundle","type":"transaction-response","entry":[)"
+                 R"({"response":{"status":"200 OK","location":"MedicationRequest/mx/_history/2"}},)"
+                 R"({"response":{"status":"201 Created","location":"Patient/px/_history/1"}}]})",
+                 {}});
+  ASSERT_EQ(worker_->runOnce().value(), 1);
+  EXPECT_EQ(item("r1").state, store::OutboxState::Delivered);
+  EXPECT_TRUE(worker_->capabilityReport().unsupported.empty());
 }
 
 }  // namespace

@@ -200,6 +200,8 @@ struct FhirClient::Impl {
   void close();
   Result<HttpResult> exchange(http::request<http::string_body>& req, bool& closed_before_response);
   Result<HttpResult> send(http::request<http::string_body>& req);
+  /// send() with the credential source's Authorization, and one renewal on a 401.
+  Result<HttpResult> sendWithCredential(http::request<http::string_body>& req);
   http::request<http::string_body> makeRequest(http::verb verb, std::string target) const;
   Error transportError(std::string_view step, const beast::error_code& ec, std::chrono::milliseconds timeout) const;
 };
@@ -484,20 +486,44 @@ Result<HttpResult> FhirClient::postBundle(std::string_view bundle_json) {
   req.set(http::field::content_type, kFhirJson);
   req.body() = std::string(bundle_json);
   req.prepare_payload();
-  GW_TRY(auto authorization, impl_->credentials->authorization());
+  return impl_->sendWithCredential(req);
+}
+
+Result<HttpResult> FhirClient::write(const FhirWrite& write) {
+  const auto verb = http::string_to_verb(write.method);
+  if (verb != http::verb::put && verb != http::verb::post && verb != http::verb::delete_) {
+    return makeError(ErrorCode::Internal, "unsupported write method " + write.method, impl_->ep.id);
+  }
+  auto req = impl_->makeRequest(verb, impl_->url.path + write.path_suffix);
+  if (!write.body.empty()) {
+    req.set(http::field::content_type, kFhirJson);
+    req.body() = write.body;
+  }
+  if (!write.if_none_exist.empty()) req.set("If-None-Exist", write.if_none_exist);
+  req.prepare_payload();
+  return impl_->sendWithCredential(req);
+}
+
+Result<HttpResult> FhirClient::readMetadata() {
+  auto req = impl_->makeRequest(http::verb::get, impl_->url.path + "/metadata");
+  return impl_->sendWithCredential(req);
+}
+
+Result<HttpResult> FhirClient::Impl::sendWithCredential(http::request<http::string_body>& req) {
+  GW_TRY(auto authorization, credentials->authorization());
   if (authorization) req.set(http::field::authorization, *authorization);
-  auto result = impl_->send(req);
+  auto result = send(req);
   // A refused credential is not offered again (an OAuth source fetches a new token).
   if (result && result.value().status == 401) {
-    impl_->credentials->rejected();
-    if (impl_->credentials->renewable()) {
+    credentials->rejected();
+    if (credentials->renewable()) {
       // Once only: a fresh token refused too is the partner's answer.
-      GW_LOG(Info, Delivery, "credential_refused").kv("partner", impl_->ep.id).kv("credential", impl_->credentials->kind());
-      GW_TRY(auto fresh, impl_->credentials->authorization());
+      GW_LOG(Info, Delivery, "credential_refused").kv("partner", ep.id).kv("credential", credentials->kind());
+      GW_TRY(auto fresh, credentials->authorization());
       if (fresh) req.set(http::field::authorization, *fresh);
       else req.erase(http::field::authorization);
-      result = impl_->send(req);
-      if (result && result.value().status == 401) impl_->credentials->rejected();
+      result = send(req);
+      if (result && result.value().status == 401) credentials->rejected();
     }
   }
   return result;

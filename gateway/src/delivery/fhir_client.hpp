@@ -43,6 +43,15 @@ struct OutgoingRequest {
   std::string authorization;  // "" for none
 };
 
+/// One FHIR write other than a Bundle (the per-resource write mode), sent with the partner's
+/// credential like a Bundle.
+struct FhirWrite {
+  std::string method;         // "PUT" (conditional update), "POST" (conditional create) or "DELETE"
+  std::string path_suffix;    // appended to the base URL's path, e.g. "/Patient?identifier=sys|val"
+  std::string body;           // the resource (none for DELETE)
+  std::string if_none_exist;  // POST: the If-None-Exist query, e.g. "identifier=sys|val"
+};
+
 class FhirClient {
  public:
   /// Parses base_url and loads the CA, client certificate and key now, so a misconfigured
@@ -61,6 +70,13 @@ class FhirClient {
   /// When the partner answers 401 and the credential source is renewable(), the source drops the
   /// refused credential and the Bundle is sent once more with a fresh one.
   Result<HttpResult> postBundle(std::string_view bundle_json);
+
+  /// One resource write (per-resource mode), with the credential and the one renewal on 401 of postBundle.
+  Result<HttpResult> write(const FhirWrite& write);
+
+  /// GET [base]/metadata (the CapabilityStatement), with the credential as the writes carry it:
+  /// some servers protect it like the rest of the API.
+  Result<HttpResult> readMetadata();
 
   /// Any other request to the same server, over the same verified TLS connection(s).
   Result<HttpResult> request(const OutgoingRequest& request);

@@ -1,5 +1,6 @@
 #include "delivery/partner_worker.hpp"
 
+#include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -11,6 +12,7 @@
 #include "common/log.hpp"
 #include "delivery/attempt_outcome.hpp"
 #include "delivery/partner_auth.hpp"
+#include "delivery/write_plan.hpp"
 #include "outbox/disclosure.hpp"
 #include "outbox/recheck.hpp"
 
@@ -52,7 +54,11 @@ PartnerWorker::PartnerWorker(const config::Partner& partner, const config::Deliv
       clock_(clock),
       client_(std::move(client)),
       check_(std::move(check)),
-      random_(std::random_device{}()) {}
+      random_(std::random_device{}()),
+      mode_(chooseWriteMode(partner.write_mode, std::nullopt)) {
+  report_.write_mode = std::string(writeModeName(mode_.mode));
+  report_.why = mode_.why;
+}
 
 PartnerWorker::~PartnerWorker() { stop(); }
 
@@ -147,14 +153,31 @@ Status PartnerWorker::attempt(const store::OutboxItem& item) {
   if (!check.send) {
     GW_LOG(Info, Delivery, "cancelled").kv("partner", partner_.id).kv("item", item.id).kv("reason", check.reason);
     stats_.cancelled.inc();
+    progress_.erase(item.id);
     return store_.markCancelled(item.id, "no longer permitted: " + check.reason, clock_.now(), check.cancellations);
   }
+  if (auto reason = cannotTake(item)) {
+    // Not the item's fault and not a failed attempt: it waits, without using up its retries,
+    // until the next read of the partner's statement (or a restart with another config).
+    SystemTime until;
+    {
+      std::lock_guard lock(capability_mutex_);
+      until = next_capability_read_;
+    }
+    GW_LOG(Warn, Delivery, "waiting_for_partner_capability")
+        .kv("partner", partner_.id)
+        .kv("item", item.id)
+        .kv("reason", *reason);
+    return store_.markRetry(item.id, item.attempts, std::max(until, clock_.now() + std::chrono::seconds(1)),
+                            "waiting: " + *reason + "; fix partners[" + partner_.id +
+                                "] or the partner, the item is sent when the partner can take it",
+                            clock_.now());
+  }
   const auto started = std::chrono::steady_clock::now();
-  const auto response = client_->postBundle(item.bundle);
-  stats_.attempts.inc();
+  const AttemptOutcome outcome = send(item);
   stats_.attempt_us.recordMicros(std::chrono::steady_clock::now() - started);
   const SystemTime now = clock_.now();
-  const AttemptOutcome outcome = classify(response, now, static_cast<std::size_t>(item.entry_count));
+  if (outcome.kind != AttemptOutcome::Kind::Retry) progress_.erase(item.id);
   const int attempts = item.attempts + 1;
   const auto elapsed_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
@@ -216,6 +239,241 @@ Status PartnerWorker::attempt(const store::OutboxItem& item) {
   return ok();
 }
 
+AttemptOutcome PartnerWorker::send(const store::OutboxItem& item) {
+  WriteMode mode;
+  {
+    std::lock_guard lock(capability_mutex_);
+    mode = mode_.mode;
+  }
+  if (mode != WriteMode::Transaction) return sendInParts(item, mode);
+  const auto response = client_->postBundle(item.bundle);
+  stats_.attempts.inc();
+  return classify(response, clock_.now(), static_cast<std::size_t>(item.entry_count));
+}
+
+namespace {
+
+bool retryableStatus(int status) { return status == 0 || status == 408 || status == 429 || status >= 500; }
+
+// The outcome of a 2xx single write: its status, and where the partner keeps the resource
+// (Location, Content-Location, or the id of the resource it sent back).
+EntryResult singleWriteResult(const HttpResult& res) {
+  EntryResult r;
+  r.status = std::to_string(res.status);
+  const auto header = [&](const char* name) {
+    const auto it = res.headers.find(name);
+    return it == res.headers.end() ? std::string() : it->second;
+  };
+  r.location = header("location");
+  if (r.location.empty()) r.location = header("content-location");
+  r.etag = header("etag");
+  r.last_modified = header("last-modified");
+  if (resourceReference(r.location).empty() && !res.body.empty()) {
+    rapidjson::Document doc;
+    if (json::parseStrict(res.body, doc) && doc.IsObject()) {
+      const auto type = json::getString(doc, "resourceType");
+      const auto id = json::getString(doc, "id");
+      if (!type.empty() && !id.empty()) r.location = std::string(type) + "/" + std::string(id);
+    }
+  }
+  return r;
+}
+
+}  // namespace
+
+AttemptOutcome PartnerWorker::sendInParts(const store::OutboxItem& item, WriteMode mode) {
+  auto plan = planWrites(item.bundle);
+  if (!plan) {
+    AttemptOutcome dead;
+    dead.error_summary = plan.error().message;
+    dead.operation_outcome_json = json::operationOutcome(plan.error());
+    return dead;
+  }
+  auto& progress = progress_[item.id];
+  progress.results.resize(plan.value().entries.size());
+  std::set<std::string> in_bundle;
+  for (const auto& e : plan.value().entries) {
+    if (!e.full_url.empty()) in_bundle.insert(e.full_url);
+  }
+  const auto accepted = [&](const PlannedEntry& e, EntryResult result) {
+    if (!e.full_url.empty()) {
+      const auto reference = resourceReference(result.location);
+      if (!reference.empty()) progress.resolved[e.full_url] = reference;
+    }
+    progress.results[e.index] = std::move(result);
+  };
+  AttemptOutcome out;
+  while (true) {
+    // The entries whose references can be written now: those to the partner's ids of entries
+    // it already accepted (a batch, unlike a transaction, resolves no urn:uuid between entries).
+    std::vector<const PlannedEntry*> ready;
+    bool pending = false;
+    for (const auto& e : plan.value().entries) {
+      if (progress.results[e.index]) continue;
+      pending = true;
+      const bool resolvable = std::all_of(e.depends_on.begin(), e.depends_on.end(), [&](const std::string& d) {
+        return in_bundle.count(d) == 0 || progress.resolved.count(d) != 0;
+      });
+      if (resolvable) ready.push_back(&e);
+    }
+    if (!pending) break;
+    if (ready.empty()) {
+      out.kind = AttemptOutcome::Kind::Dead;
+      out.error_summary = "entries refer to entries the partner gave no location for";
+      out.operation_outcome_json = json::operationOutcome(makeError(
+          ErrorCode::Unavailable, "the partner's answers named no location for an entry others refer to", partner_.id,
+          "use write_mode \"transaction\" for this partner if it supports it"));
+      return out;
+    }
+    if (mode == WriteMode::PerResource) {
+      // One at a time, in order: the Patient before what refers to it.
+      for (const auto* e : ready) {
+        FhirWrite write;
+        write.method = e->write.method == RequiredWrite::Method::ConditionalUpdate   ? "PUT"
+                       : e->write.method == RequiredWrite::Method::ConditionalCreate ? "POST"
+                                                                                     : "DELETE";
+        write.path_suffix = "/" + e->url;
+        write.body = resolvedResource(*e, progress.resolved);
+        write.if_none_exist = e->if_none_exist;
+        const auto response = client_->write(write);
+        stats_.attempts.inc();
+        if (!response || response.value().status < 200 || response.value().status > 299) {
+          // Retry (transport, 408, 429, 5xx) or Dead (other 4xx), as for a Bundle; what was
+          // accepted before stays accepted.
+          return classify(response, clock_.now());
+        }
+        out.http_status = response.value().status;
+        accepted(*e, singleWriteResult(response.value()));
+      }
+      continue;
+    }
+    const auto response = client_->postBundle(batchBundle(plan.value(), ready, progress.resolved));
+    stats_.attempts.inc();
+    if (!response || response.value().status < 200 || response.value().status > 299) {
+      return classify(response, clock_.now());
+    }
+    out.http_status = response.value().status;
+    auto results = parseBatchResponse(response.value().body, ready.size());
+    if (!results) {
+      // Which entries it stored is unknown; every write is conditional, so a resend is harmless.
+      AttemptOutcome retry;
+      retry.kind = AttemptOutcome::Kind::Retry;
+      retry.http_status = response.value().status;
+      retry.error_summary = results.error().message;
+      return retry;
+    }
+    // Each entry stands alone in a batch: keep what was accepted, retry only what failed.
+    std::string first_failure;
+    bool retry = false, refused = false;
+    for (std::size_t i = 0; i < ready.size(); ++i) {
+      auto& r = results.value()[i];
+      const int code = entryStatusCode(r.status);
+      if (code >= 200 && code <= 299) {
+        accepted(*ready[i], std::move(r));
+        continue;
+      }
+      if (first_failure.empty()) {
+        first_failure = "entry " + std::to_string(ready[i]->index) + " (" + ready[i]->write.resource_type +
+                        ") answered " + (code == 0 ? std::string("no status") : std::to_string(code));
+      }
+      (retryableStatus(code) ? retry : refused) = true;
+    }
+    if (!first_failure.empty()) {
+      out.kind = refused ? AttemptOutcome::Kind::Dead : AttemptOutcome::Kind::Retry;
+      out.error_summary = "batch: " + first_failure;
+      if (refused) {
+        out.operation_outcome_json = json::operationOutcome(
+            makeError(ErrorCode::InvalidInput, "the partner refused " + first_failure, partner_.id,
+                      "see the partner's answer for the entry; the other entries were accepted"));
+      }
+      (void)retry;
+      return out;
+    }
+  }
+  out.kind = AttemptOutcome::Kind::Delivered;
+  for (auto& r : progress.results) out.entries.push_back(r ? std::move(*r) : EntryResult{});
+  return out;
+}
+
+std::optional<std::string> PartnerWorker::cannotTake(const store::OutboxItem& item) {
+  std::optional<PartnerCapability> capability;
+  {
+    std::lock_guard lock(capability_mutex_);
+    capability = capability_;
+  }
+  std::optional<std::string> reason;
+  if (capability) {
+    auto plan = planWrites(item.bundle);
+    if (plan) {
+      for (const auto& e : plan.value().entries) {
+        if ((reason = unsupportedWrite(capability, e.write))) break;
+      }
+    }
+  }
+  std::lock_guard lock(capability_mutex_);
+  if (reason) {
+    waiting_.insert(item.id);
+    if (std::find(report_.unsupported.begin(), report_.unsupported.end(), *reason) == report_.unsupported.end()) {
+      report_.unsupported.push_back(*reason);
+    }
+  } else {
+    waiting_.erase(item.id);
+  }
+  report_.waiting_items = waiting_.size();
+  return reason;
+}
+
+Status PartnerWorker::refreshCapability() {
+  const SystemTime now = clock_.now();
+  const auto response = client_->readMetadata();
+  std::optional<PartnerCapability> capability;
+  std::string error;
+  if (!response) {
+    error = response.error().message;
+  } else if (response.value().status != 200) {
+    error = "GET metadata answered HTTP " + std::to_string(response.value().status);
+  } else if (auto parsed = parseCapabilityStatement(response.value().body); !parsed) {
+    error = parsed.error().describe();
+  } else {
+    capability = std::move(parsed).value();
+  }
+  std::lock_guard lock(capability_mutex_);
+  report_.read_at = now;
+  if (!error.empty()) {
+    // What was known stays in force; a partner down at start keeps the configured or default
+    // mode. Tried again sooner than a full refresh period.
+    next_capability_read_ = now + std::min<SystemTime::duration>(partner_.capability_refresh, std::chrono::minutes(5));
+    report_.error = error;
+    GW_LOG(Warn, Delivery, "capability_read_failed").kv("partner", partner_.id).kv("error", error);
+    return makeError(ErrorCode::Unavailable, "partner " + partner_.id + ": capability statement: " + error,
+                     partner_.fhir_base_url + "/metadata",
+                     "the gateway keeps its current write mode; set partners[].write_mode to choose one");
+  }
+  next_capability_read_ = now + partner_.capability_refresh;
+  capability_ = std::move(capability);
+  mode_ = chooseWriteMode(partner_.write_mode, capability_);
+  report_.statement_read = true;
+  report_.error.clear();
+  report_.fhir_version = capability_->fhir_version;
+  report_.write_mode = std::string(writeModeName(mode_.mode));
+  report_.why = mode_.why;
+  // Items that waited are looked at again now (they are due at this read): they report anew.
+  report_.unsupported.clear();
+  waiting_.clear();
+  report_.waiting_items = 0;
+  GW_LOG(Info, Delivery, "capability_read")
+      .kv("partner", partner_.id)
+      .kv("fhir_version", report_.fhir_version)
+      .kv("write_mode", report_.write_mode)
+      .kv("why", report_.why);
+  return ok();
+}
+
+CapabilityReport PartnerWorker::capabilityReport() const {
+  std::lock_guard lock(capability_mutex_);
+  return report_;
+}
+
 Result<int> PartnerWorker::runOnce() {
   auto due = store_.dueItems(partner_.id, clock_.now(), settings_.batch_size);
   if (!due) return due.error();
@@ -239,6 +497,12 @@ void PartnerWorker::run() {
       if (stopping_) break;
       woken_ = false;
     }
+    SystemTime next_read;
+    {
+      std::lock_guard lock(capability_mutex_);
+      next_read = next_capability_read_;
+    }
+    if (clock_.now() >= next_read) (void)refreshCapability();  // a failure is logged and kept in the report
     auto made = runOnce();
     if (!made) {
       GW_LOG(Error, Delivery, "outbox_error").kv("partner", partner_.id).kv("error", made.error().message);
@@ -249,6 +513,11 @@ void PartnerWorker::run() {
     auto wait = settings_.poll_interval;
     if (auto next = store_.nextDueTime(partner_.id); next && next.value()) {
       const auto until = std::chrono::duration_cast<std::chrono::milliseconds>(*next.value() - clock_.now());
+      wait = std::max(std::chrono::milliseconds(1), std::min(wait, until));
+    }
+    {
+      std::lock_guard lock(capability_mutex_);
+      const auto until = std::chrono::duration_cast<std::chrono::milliseconds>(next_capability_read_ - clock_.now());
       wait = std::max(std::chrono::milliseconds(1), std::min(wait, until));
     }
     std::unique_lock lock(mutex_);

@@ -6,16 +6,21 @@
 // makes that resend a no-op at the partner.
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "common/clock.hpp"
 #include "common/stats.hpp"
 #include "config/gateway_config.hpp"
 #include "consent/consent_registry.hpp"
+#include "delivery/attempt_outcome.hpp"
 #include "delivery/backoff.hpp"
+#include "delivery/capability.hpp"
 #include "delivery/fhir_client.hpp"
 #include "outbox/send_gate.hpp"
 #include "store/store.hpp"
@@ -49,6 +54,20 @@ struct DisclosureCheck {
   outbox::SendGate* gate = nullptr;
 };
 
+/// What the worker knows of its partner's capabilities and the write mode it uses (/readyz).
+/// No PHI: resource types and reasons only.
+struct CapabilityReport {
+  std::string write_mode;        // "transaction" | "batch" | "per-resource"
+  std::string why;               // how the mode was chosen
+  bool statement_read = false;   // a CapabilityStatement was read and understood
+  std::string fhir_version;      // from it
+  std::string error;             // the last read's failure, "" when it succeeded
+  SystemTime read_at{};          // the last read (successful or not); epoch: never
+  /// Writes the partner cannot take, each with its reason; items needing one wait.
+  std::vector<std::string> unsupported;
+  std::size_t waiting_items = 0;  // items found waiting for one of them at their last turn
+};
+
 class PartnerWorker {
  public:
   PartnerWorker(const config::Partner& partner, const config::Delivery& settings, store::Store& store, const Clock& clock,
@@ -66,12 +85,33 @@ class PartnerWorker {
   /// Delivers every item due now, once; returns how many attempts were made. For tests and tools.
   Result<int> runOnce();
 
+  /// Reads GET [base]/metadata and picks the write mode again (at start, then every
+  /// capability_refresh_hours; tests call it directly). A failed read keeps what was known before.
+  Status refreshCapability();
+  CapabilityReport capabilityReport() const;
+
   const std::string& partnerId() const { return partner_.id; }
   const DeliveryStats& stats() const { return stats_; }
 
  private:
   void run();
   Status attempt(const store::OutboxItem& item);
+  /// Sends the item in the current write mode and says what came of it.
+  AttemptOutcome send(const store::OutboxItem& item);
+  /// Batch and per-resource modes: the entries not yet accepted, Patient first, resuming
+  /// where the last attempt of the item stopped.
+  AttemptOutcome sendInParts(const store::OutboxItem& item, WriteMode mode);
+  /// Why the partner cannot take the item (from its CapabilityStatement), or nullopt.
+  std::optional<std::string> cannotTake(const store::OutboxItem& item);
+
+  /// The entries of an item the partner already accepted (batch and per-resource modes), so a
+  /// retry resends only the rest. In memory: after a restart the whole item is sent again,
+  /// which conditional writes make harmless.
+  struct ItemProgress {
+    std::map<std::string, std::string> resolved;  // fullUrl -> "Type/id" at the partner
+    std::vector<std::optional<EntryResult>> results;  // by Bundle index, set once accepted
+  };
+  std::map<std::int64_t, ItemProgress> progress_;  // worker thread only
 
   config::Partner partner_;
   config::Delivery settings_;
@@ -82,6 +122,14 @@ class PartnerWorker {
   DisclosureCheck check_;
   std::mt19937_64 random_;
   DeliveryStats stats_;
+
+  // Capability state: written by the worker thread, read by /readyz.
+  mutable std::mutex capability_mutex_;
+  std::optional<PartnerCapability> capability_;
+  WriteModeChoice mode_;
+  CapabilityReport report_;
+  std::set<std::int64_t> waiting_;  // items waiting for an unsupported write
+  SystemTime next_capability_read_{};
 
   std::mutex mutex_;
   std::condition_variable wake_cv_;
