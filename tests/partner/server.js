@@ -56,12 +56,15 @@ class Partner {
     this.repo = new StrictMemoryRepository(this.validator);
     this.router = new FhirRouter();
     this.queue = Promise.resolve(); // one FHIR request at a time: see lib/repo.js
-    this.capability = this.buildCapabilityStatement();
     this.auth = new AuthServer(); // OAuth 2.0 (SMART Backend Services); off until configured
     this.reset();
   }
 
   reset() {
+    // What this partner accepts (POST /__admin/capability): its CapabilityStatement says so and
+    // the FHIR API refuses the rest, as a server without those features would.
+    this.accepts = { transaction: true, batch: true, conditional_create: true, conditional_update: true, types: null };
+    this.capability = this.buildCapabilityStatement();
     this.repo.clear();
     this.faults = [];
     this.requests = [];
@@ -223,6 +226,8 @@ class Partner {
     let kind = classify(method, segments, url.search);
     if (kind === 'batch' && body?.type === 'transaction') kind = 'transaction';
     this.count(kind);
+    const refused = this.refusal(kind, method, rel, url.search, req.headers['if-none-exist'], body);
+    if (refused) return { status: 400, body: outcome('not-supported', refused) };
     const urlProblem = this.checkUrl(method, rel + url.search, req.headers['if-none-exist']);
     if (urlProblem) return { status: urlProblem.status, body: outcome(urlProblem.code, urlProblem.text) };
 
@@ -262,6 +267,29 @@ class Partner {
       this.repo.prevalidated = false;
     }
     return this.toAnswer(req, result, url);
+  }
+
+  // Why this partner, as configured by /__admin/capability, does not take the request, or undefined.
+  refusal(kind, method, rel, search, ifNoneExist, body) {
+    const a = this.accepts;
+    if (kind === 'transaction' && !a.transaction) return 'This server does not support transaction Bundles';
+    if (kind === 'batch' && !a.batch) return 'This server does not support batch Bundles';
+    const one = (m, url, inx) => {
+      const type = String(url ?? '').replace(/^\/+/, '').split(/[/?]/)[0];
+      if (a.types && type && !a.types.includes(type)) return `This server does not accept ${type}`;
+      if (m === 'PUT' && String(url).includes('?') && !a.conditional_update) return 'Conditional update is not supported';
+      if (m === 'POST' && inx && !a.conditional_create) return 'Conditional create is not supported';
+      return undefined;
+    };
+    if (kind === 'transaction' || kind === 'batch') {
+      for (const e of Array.isArray(body?.entry) ? body.entry : []) {
+        const problem = one(e?.request?.method, e?.request?.url, e?.request?.ifNoneExist);
+        if (problem) return problem;
+      }
+      return undefined;
+    }
+    if (method === 'PUT' || method === 'POST') return one(method, rel + (search ?? ''), ifNoneExist);
+    return undefined;
   }
 
   // Checks the Bundle's entry URLs (both kinds) and validates the resources written by a
@@ -427,6 +455,28 @@ class Partner {
           .then(() => json(200, { auth: this.auth.statistics(), token_url: this.tokenUrl() }))
           .catch((err) => json(400, { error: err.message }));
       }
+      case 'GET /__admin/capability':
+        return json(200, { accepts: this.accepts, statement: this.capability });
+      case 'POST /__admin/capability': {
+        // {"transaction":false,"batch":true,"conditional_update":true,"conditional_create":true,"types":["Patient",...]}
+        let spec;
+        try {
+          spec = JSON.parse(raw.toString('utf8') || '{}');
+        } catch {
+          return json(400, { error: 'body must be JSON, e.g. {"transaction":false}' });
+        }
+        const keys = ['transaction', 'batch', 'conditional_update', 'conditional_create', 'types'];
+        const unknown = Object.keys(spec ?? {}).filter((k) => !keys.includes(k));
+        if (!spec || typeof spec !== 'object' || unknown.length) {
+          return json(400, { error: `known keys: ${keys.join(', ')}` });
+        }
+        if (spec.types !== undefined && spec.types !== null && !Array.isArray(spec.types)) {
+          return json(400, { error: 'types must be an array of resource types or null' });
+        }
+        this.accepts = { ...this.accepts, ...spec };
+        this.capability = this.buildCapabilityStatement();
+        return json(200, { accepts: this.accepts });
+      }
       case 'POST /__admin/auth/revoke':
         return json(200, { revoked: this.auth.revokeAll() });
       case 'POST /__admin/faults': {
@@ -455,7 +505,7 @@ class Partner {
         return json(404, {
           error: `unknown admin route ${route}`,
           routes: ['POST /__admin/faults', 'GET /__admin/faults', 'DELETE /__admin/faults', 'POST /__admin/auth',
-            'GET /__admin/auth', 'POST /__admin/auth/revoke',
+            'GET /__admin/auth', 'POST /__admin/auth/revoke', 'GET /__admin/capability', 'POST /__admin/capability',
             'GET /__admin/requests[?bodies=1]', 'POST /__admin/reset', 'GET /__admin/stats'],
         });
     }
@@ -473,7 +523,8 @@ class Partner {
   }
 
   buildCapabilityStatement() {
-    const types = [...this.validator.resourceTypes].sort();
+    const a = this.accepts;
+    const types = [...this.validator.resourceTypes].filter((t) => !a.types || a.types.includes(t)).sort();
     return {
       resourceType: 'CapabilityStatement',
       status: 'active',
@@ -490,11 +541,11 @@ class Partner {
             .map((code) => ({ code })),
           versioning: 'versioned',
           updateCreate: true,
-          conditionalCreate: true,
-          conditionalUpdate: true,
+          conditionalCreate: a.conditional_create,
+          conditionalUpdate: a.conditional_update,
           conditionalDelete: 'single',
         })),
-        interaction: [{ code: 'transaction' }, { code: 'batch' }],
+        interaction: [...(a.transaction ? [{ code: 'transaction' }] : []), ...(a.batch ? [{ code: 'batch' }] : [])],
       }],
     };
   }

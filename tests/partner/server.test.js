@@ -178,6 +178,32 @@ test('serves a CapabilityStatement at /metadata', async () => {
   assert.match(res.headers['content-type'], /^application\/fhir\+json/);
 });
 
+test('admin capability: the statement and the API refuse transactions, batches, conditional writes, types', async () => {
+  try {
+    const set = await admin('POST', 'capability', { transaction: false, conditional_update: false, types: ['Patient'] });
+    assert.equal(set.status, 200, set.raw);
+    const meta = (await request('GET', 'metadata')).body;
+    assert.deepEqual(meta.rest[0].interaction.map((i) => i.code), ['batch']);
+    assert.deepEqual(meta.rest[0].resource.map((r) => r.type), ['Patient']);
+    assert.equal(meta.rest[0].resource[0].conditionalUpdate, false);
+    const tx = await request('POST', '', upsertBundle());
+    assert.equal(tx.status, 400);
+    assert.equal(tx.body.issue[0].code, 'not-supported');
+    const put = await request('PUT', `Patient?identifier=${MRN}|MRN-9`, patient('MRN-9'));
+    assert.equal(put.status, 400);
+    assert.match(put.body.issue[0].details.text, /Conditional update/);
+    const med = await request('POST', 'MedicationRequest', medicationRequest('RX-9', 'Patient/x'));
+    assert.equal(med.status, 400);
+    assert.match(med.body.issue[0].details.text, /does not accept MedicationRequest/);
+    const post = await request('POST', 'Patient', patient('MRN-9'), { headers: { 'if-none-exist': `identifier=${MRN}|MRN-9` } });
+    assert.equal(post.status, 201, post.raw);
+    assert.equal((await admin('POST', 'capability', { bogus: 1 })).status, 400);
+  } finally {
+    await admin('POST', 'reset');
+  }
+  assert.deepEqual((await request('GET', 'metadata')).body.rest[0].interaction.map((i) => i.code), ['transaction', 'batch']);
+});
+
 test('transaction: conditional update Patient + MedicationRequest by urn:uuid, idempotent on resend', async () => {
   const first = await request('POST', '', upsertBundle());
   assert.equal(first.status, 200, first.raw);

@@ -1,11 +1,15 @@
 #include "app/routes.hpp"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include "app/engineer_tools.hpp"
 #include "app/views.hpp"
 #include "audit/anchor_file.hpp"
 #include "audit/audit_format.hpp"
 #include "audit/audit_query.hpp"
 #include "common/ids.hpp"
+#include "common/json.hpp"
 #include "common/log.hpp"
 
 namespace gw::app {
@@ -172,6 +176,46 @@ void jwks(Runtime& runtime, Request&, const http::Principal&, Respond respond) {
   respond(std::move(response));
 }
 
+// Each partner's write mode and the writes it cannot take (docs/architecture.md §5.3): partner
+// ids, resource types and reasons only, never anything about a record.
+std::string capabilitiesJson(const Runtime& runtime) {
+  rapidjson::StringBuffer b;
+  rapidjson::Writer<rapidjson::StringBuffer> w(b);
+  w.StartArray();
+  for (const auto& [partner, report] : runtime.partnerCapabilities()) {
+    w.StartObject();
+    w.Key("partner");
+    json::writeString(w, partner);
+    w.Key("write_mode");
+    json::writeString(w, report.write_mode);
+    w.Key("why");
+    json::writeString(w, report.why);
+    w.Key("statement_read");
+    w.Bool(report.statement_read);
+    if (!report.fhir_version.empty()) {
+      w.Key("fhir_version");
+      json::writeString(w, report.fhir_version);
+    }
+    if (report.read_at != SystemTime{}) {
+      w.Key("read_at");
+      json::writeString(w, formatRfc3339(report.read_at));
+    }
+    if (!report.error.empty()) {
+      w.Key("statement_error");
+      json::writeString(w, report.error);
+    }
+    w.Key("unsupported");
+    w.StartArray();
+    for (const auto& reason : report.unsupported) json::writeString(w, reason);
+    w.EndArray();
+    w.Key("waiting_items");
+    w.Uint64(report.waiting_items);
+    w.EndObject();
+  }
+  w.EndArray();
+  return std::string(b.GetString(), b.GetSize());
+}
+
 void ready(Runtime& runtime, Request&, const http::Principal&, Respond respond) {
   if (auto ping = runtime.store().ping(); !ping) {
     GW_LOG(Error, Store, "not_ready").kv("error", ping.error().message);
@@ -187,7 +231,8 @@ void ready(Runtime& runtime, Request&, const http::Principal&, Respond respond) 
                  R"(","next_retry_in_ms":)" + std::to_string(health.next_retry_in.count());
   }
   reconcile += "}";
-  respond(http::jsonResponse(200, R"({"status":"ready","reconcile":)" + reconcile + "}"));
+  respond(http::jsonResponse(200, R"({"status":"ready","reconcile":)" + reconcile +
+                                      R"(,"capabilities":)" + capabilitiesJson(runtime) + "}"));
 }
 
 }  // namespace

@@ -296,6 +296,13 @@ void Runtime::retryDueReconciles() {
   for (auto& task : due) settle(std::move(task));
 }
 
+std::vector<std::pair<std::string, delivery::CapabilityReport>> Runtime::partnerCapabilities() const {
+  std::vector<std::pair<std::string, delivery::CapabilityReport>> out;
+  out.reserve(workers_.size());
+  for (const auto& w : workers_) out.emplace_back(w->partnerId(), w->capabilityReport());
+  return out;
+}
+
 Runtime::ReconcileHealth Runtime::reconcileHealth() const {
   ReconcileHealth health;
   std::lock_guard lock(reconcile_mutex_);

@@ -82,6 +82,9 @@ class Runtime {
   static constexpr int kReconcileStuckAfter = 3;
   ReconcileHealth reconcileHealth() const;
 
+  /// Each partner's write mode and what its CapabilityStatement allows (/readyz), in config order.
+  std::vector<std::pair<std::string, delivery::CapabilityReport>> partnerCapabilities() const;
+
   /// Appends the audit row of a read. A read whose row cannot be written must not be answered
   /// (nothing leaves unlogged): the error says so and the caller answers it instead of the data.
   Status logRead(store::AuditEntry entry);
