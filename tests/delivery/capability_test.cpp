@@ -48,10 +48,8 @@ TEST(CapabilityStatement, RefusesWhatIsNotAnR4ServerStatement) {
       {R"([])", "$"},
       {R"({"resourceType": "Patient"})", "$.resourceType"},
       {R"({"resourceType": "CapabilityStatement", "rest": [{"mode": "server"}]})", "$.fhirVersion"},
-      {R"({"resourceType": "CapabilityStatement", "fhirVersion": "5.0.0", "rest": [{"mode": "server"}]})",
-       "$.fhirVersion"},
-      {R"({"resourceType": "CapabilityStatement", "fhirVersion": "3.0.2", "rest": [{"mode": "server"}]})",
-       "$.fhirVersion"},
+      {R"({"resourceType": "CapabilityStatement", "fhirVersion": "5.0.0", "rest": [{"mode": "server"}]})", "$.fhirVersion"},
+      {R"({"resourceType": "CapabilityStatement", "fhirVersion": "3.0.2", "rest": [{"mode": "server"}]})", "$.fhirVersion"},
       {R"({"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1", "rest": [{"mode": "client"}]})", "$.rest"},
       {R"({"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1", "rest": "server"})", "$.rest"},
       {R"({"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1",
@@ -112,8 +110,7 @@ TEST(UnsupportedWrite, NamesTheTypeAndTheMissingInteraction) {
             "partner does not accept MedicationRequest (not in its CapabilityStatement)");
   EXPECT_EQ(*unsupportedWrite(cap, {"Condition", M::ConditionalUpdate}),
             "partner does not allow conditional update of Condition");
-  EXPECT_EQ(*unsupportedWrite(cap, {"Observation", M::ConditionalCreate}),
-            "partner does not allow create of Observation");
+  EXPECT_EQ(*unsupportedWrite(cap, {"Observation", M::ConditionalCreate}), "partner does not allow create of Observation");
   EXPECT_FALSE(unsupportedWrite(std::nullopt, {"Anything", M::ConditionalUpdate}));
 }
 

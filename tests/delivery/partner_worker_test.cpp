@@ -204,7 +204,8 @@ TEST_F(PartnerWorkerTest, ThreadDeliversWhenWoken) {
   partner_.retry.initial = std::chrono::milliseconds(10);
   makeWorker();
   // The thread reads the partner's CapabilityStatement first (transaction supported).
-  server_->push({ScriptedReply::Action::Respond, 200,
+  server_->push({ScriptedReply::Action::Respond,
+                 200,
                  R"({"resourceType":"CapabilityStatement","fhirVersion":"4.0.1","rest":[{"mode":"server",)"
                  R"("interaction":[{"code":"transaction"}]}]})",
                  {}});
@@ -285,7 +286,7 @@ TEST_F(PartnerWorkerTest, EachDeliveryIsLoggedAsADisclosureWithThePartnersIds) {
 }  // namespace
 }  // namespace gw::delivery
 
-// ---- Write modes chosen from the partner's CapabilityStatement (docs/architecture.md §5.3) ----
+// ---- Write modes chosen from the partner's CapabilityStatement (docs/architecture.md §5.6) ----
 namespace gw::delivery {
 namespace {
 
@@ -298,14 +299,15 @@ std::string statement(bool transaction, bool batch, const std::string& types = R
     const std::string type = list.substr(pos + 1, end - pos - 1);
     list = list.substr(end + 1);
     if (!resources.empty()) resources += ',';
-    resources += R"({"type":")" + type +
-                 R"(","interaction":[{"code":"create"},{"code":"update"}],"conditionalCreate":true,"conditionalUpdate":true})";
+    resources +=
+        R"({"type":")" + type +
+        R"(","interaction":[{"code":"create"},{"code":"update"}],"conditionalCreate":true,"conditionalUpdate":true})";
   }
   std::string interactions;
   if (transaction) interactions += R"({"code":"transaction"})";
   if (batch) interactions += std::string(interactions.empty() ? "" : ",") + R"({"code":"batch"})";
-  return R"({"resourceType":"CapabilityStatement","fhirVersion":"4.0.1","rest":[{"mode":"server","resource":[)" +
-         resources + R"(],"interaction":[)" + interactions + "]}]}";
+  return R"({"resourceType":"CapabilityStatement","fhirVersion":"4.0.1","rest":[{"mode":"server","resource":[)" + resources +
+         R"(],"interaction":[)" + interactions + "]}]}";
 }
 
 // An outbox item as the outbox writes it: the MedicationRequest first, referring to the Patient
@@ -371,7 +373,8 @@ TEST_F(WriteModeTest, DiscoveryPicksTransactionThenBatchThenPerResource) {
   readStatement(statement(false, false));
   EXPECT_EQ(worker_->capabilityReport().write_mode, "per-resource");
   // An unreadable statement keeps the mode known before, and says why in the report.
-  server_->push({ScriptedReply::Action::Respond, 200, R"({"resourceType":"CapabilityStatement","fhirVersion":"5.0.0"})", {}});
+  server_->push(
+      {ScriptedReply::Action::Respond, 200, R"({"resourceType":"CapabilityStatement","fhirVersion":"5.0.0"})", {}});
   EXPECT_FALSE(worker_->refreshCapability());
   EXPECT_EQ(worker_->capabilityReport().write_mode, "per-resource");
   EXPECT_THAT(worker_->capabilityReport().error, HasSubstr("not R4"));
@@ -421,7 +424,8 @@ TEST_F(WriteModeTest, BatchRetriesOnlyTheEntriesThatFailed) {
   EXPECT_EQ(item("r1").state, store::OutboxState::Retrying);
   EXPECT_THAT(item("r1").last_error, HasSubstr("MedicationRequest"));
   clock_.advance(std::chrono::seconds(60));
-  server_->push({ScriptedReply::Action::Respond, 200, batchResponse({{"201 Created", "MedicationRequest/mx/_history/1"}}), {}});
+  server_->push(
+      {ScriptedReply::Action::Respond, 200, batchResponse({{"201 Created", "MedicationRequest/mx/_history/1"}}), {}});
   ASSERT_EQ(worker_->runOnce().value(), 1);
   const auto sent = writes();
   ASSERT_EQ(sent.size(), 3u);
@@ -445,7 +449,9 @@ TEST_F(WriteModeTest, PerResourceSendsConditionalRequestsPatientFirstAndResumes)
   makeWorker();
   readStatement(statement(false, false));
   queueBundle("r1", kTwoEntryBundle, 2);
-  server_->push({ScriptedReply::Action::Respond, 201, R"({"resourceType":"Patient","id":"px"})",
+  server_->push({ScriptedReply::Action::Respond,
+                 201,
+                 R"({"resourceType":"Patient","id":"px"})",
                  {{"Location", "https://partner/fhir/Patient/px/_history/1"}}});
   server_->push({ScriptedReply::Action::Respond, 503, "", {}});
   ASSERT_EQ(worker_->runOnce().value(), 1);
@@ -490,7 +496,8 @@ TEST_F(WriteModeTest, ItemsOfATypeThePartnerCannotTakeWaitWithTheReasonUntilItCa
   // ...which finds the partner changed.
   clock_.advance(std::chrono::hours(6));
   readStatement(statement(true, true));
-  server_->push({ScriptedReply::Action::Respond, 200,
+  server_->push({ScriptedReply::Action::Respond,
+                 200,
                  R"({"resourceType":"Bundle","type":"transaction-response","entry":[)"
                  R"({"response":{"status":"200 OK","location":"MedicationRequest/mx/_history/2"}},)"
                  R"({"response":{"status":"201 Created","location":"Patient/px/_history/1"}}]})",

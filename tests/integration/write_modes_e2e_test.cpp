@@ -1,4 +1,4 @@
-// Write modes end to end (docs/architecture.md §5.3): the Medplum partner is made to refuse
+// Write modes end to end (docs/architecture.md §5.6): the Medplum partner is made to refuse
 // transactions, or batches too, and says so in its CapabilityStatement; the gateway reads it at
 // start and delivers the golden records in the mode the partner can take, exactly once each,
 // also when it is SIGKILLed in the middle and restarted. A partner that cannot take a resource

@@ -176,7 +176,7 @@ void jwks(Runtime& runtime, Request&, const http::Principal&, Respond respond) {
   respond(std::move(response));
 }
 
-// Each partner's write mode and the writes it cannot take (docs/architecture.md §5.3): partner
+// Each partner's write mode and the writes it cannot take (docs/architecture.md §5.6): partner
 // ids, resource types and reasons only, never anything about a record.
 std::string capabilitiesJson(const Runtime& runtime) {
   rapidjson::StringBuffer b;
@@ -231,8 +231,8 @@ void ready(Runtime& runtime, Request&, const http::Principal&, Respond respond) 
                  R"(","next_retry_in_ms":)" + std::to_string(health.next_retry_in.count());
   }
   reconcile += "}";
-  respond(http::jsonResponse(200, R"({"status":"ready","reconcile":)" + reconcile +
-                                      R"(,"capabilities":)" + capabilitiesJson(runtime) + "}"));
+  respond(http::jsonResponse(200, R"({"status":"ready","reconcile":)" + reconcile + R"(,"capabilities":)" +
+                                      capabilitiesJson(runtime) + "}"));
 }
 
 }  // namespace

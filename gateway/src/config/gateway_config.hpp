@@ -142,7 +142,7 @@ struct Partner {
   /// Why this partner receives data (v3-ActReason purpose of use): a consent must list it.
   std::string purpose_of_use = "TREAT";
   int max_bundle_entries = 8;
-  /// How items are written (docs/architecture.md §5.3): "auto" picks from the partner's
+  /// How items are written (docs/architecture.md §5.6): "auto" picks from the partner's
   /// CapabilityStatement (transaction, else batch, else one request per resource); the others
   /// force that mode whatever the statement says.
   std::string write_mode = "auto";

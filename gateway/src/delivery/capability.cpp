@@ -168,8 +168,7 @@ WriteModeChoice chooseWriteMode(std::string_view configured, const std::optional
   return {WriteMode::PerResource, true, "per-resource: the partner supports neither transaction nor batch"};
 }
 
-std::optional<std::string> unsupportedWrite(const std::optional<PartnerCapability>& capability,
-                                            const RequiredWrite& write) {
+std::optional<std::string> unsupportedWrite(const std::optional<PartnerCapability>& capability, const RequiredWrite& write) {
   if (!capability) return std::nullopt;
   const auto it = capability->resources.find(write.resource_type);
   if (it == capability->resources.end()) {

@@ -1,6 +1,6 @@
 #pragma once
 // What a partner's FHIR server says it can do (its CapabilityStatement, GET {base}/metadata) and
-// the write mode the gateway picks from it (docs/architecture.md §5.3). Pure functions: the
+// the write mode the gateway picks from it (docs/architecture.md §5.6). Pure functions: the
 // worker fetches, these parse and decide.
 #include <map>
 #include <optional>
@@ -24,10 +24,10 @@ struct ResourceCapability {
 };
 
 struct PartnerCapability {
-  std::string fhir_version;  // e.g. "4.0.1"
+  std::string fhir_version;                             // e.g. "4.0.1"
   std::map<std::string, ResourceCapability> resources;  // by type, rest mode "server"
-  bool transaction = false;  // rest.interaction "transaction"
-  bool batch = false;        // rest.interaction "batch"
+  bool transaction = false;                             // rest.interaction "transaction"
+  bool batch = false;                                   // rest.interaction "batch"
   // SMART endpoints from rest.security.extension (http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris)
   std::string token_url;
   std::string authorize_url;
@@ -66,7 +66,6 @@ WriteModeChoice chooseWriteMode(std::string_view configured, const std::optional
 /// Why the partner cannot take `write`, or nullopt when it can (or nothing is known about it).
 /// The reason names the resource type and the missing interaction, e.g. "partner does not accept
 /// Observation (not in its CapabilityStatement)".
-std::optional<std::string> unsupportedWrite(const std::optional<PartnerCapability>& capability,
-                                            const RequiredWrite& write);
+std::optional<std::string> unsupportedWrite(const std::optional<PartnerCapability>& capability, const RequiredWrite& write);
 
 }  // namespace gw::delivery

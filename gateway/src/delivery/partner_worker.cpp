@@ -320,9 +320,9 @@ AttemptOutcome PartnerWorker::sendInParts(const store::OutboxItem& item, WriteMo
     if (ready.empty()) {
       out.kind = AttemptOutcome::Kind::Dead;
       out.error_summary = "entries refer to entries the partner gave no location for";
-      out.operation_outcome_json = json::operationOutcome(makeError(
-          ErrorCode::Unavailable, "the partner's answers named no location for an entry others refer to", partner_.id,
-          "use write_mode \"transaction\" for this partner if it supports it"));
+      out.operation_outcome_json = json::operationOutcome(
+          makeError(ErrorCode::Unavailable, "the partner's answers named no location for an entry others refer to",
+                    partner_.id, "use write_mode \"transaction\" for this partner if it supports it"));
       return out;
     }
     if (mode == WriteMode::PerResource) {
@@ -373,8 +373,8 @@ AttemptOutcome PartnerWorker::sendInParts(const store::OutboxItem& item, WriteMo
         continue;
       }
       if (first_failure.empty()) {
-        first_failure = "entry " + std::to_string(ready[i]->index) + " (" + ready[i]->write.resource_type +
-                        ") answered " + (code == 0 ? std::string("no status") : std::to_string(code));
+        first_failure = "entry " + std::to_string(ready[i]->index) + " (" + ready[i]->write.resource_type + ") answered " +
+                        (code == 0 ? std::string("no status") : std::to_string(code));
       }
       (retryableStatus(code) ? retry : refused) = true;
     }

@@ -8,8 +8,8 @@
 #include <condition_variable>
 #include <map>
 #include <memory>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -57,12 +57,12 @@ struct DisclosureCheck {
 /// What the worker knows of its partner's capabilities and the write mode it uses (/readyz).
 /// No PHI: resource types and reasons only.
 struct CapabilityReport {
-  std::string write_mode;        // "transaction" | "batch" | "per-resource"
-  std::string why;               // how the mode was chosen
-  bool statement_read = false;   // a CapabilityStatement was read and understood
-  std::string fhir_version;      // from it
-  std::string error;             // the last read's failure, "" when it succeeded
-  SystemTime read_at{};          // the last read (successful or not); epoch: never
+  std::string write_mode;       // "transaction" | "batch" | "per-resource"
+  std::string why;              // how the mode was chosen
+  bool statement_read = false;  // a CapabilityStatement was read and understood
+  std::string fhir_version;     // from it
+  std::string error;            // the last read's failure, "" when it succeeded
+  SystemTime read_at{};         // the last read (successful or not); epoch: never
   /// Writes the partner cannot take, each with its reason; items needing one wait.
   std::vector<std::string> unsupported;
   std::size_t waiting_items = 0;  // items found waiting for one of them at their last turn
@@ -108,7 +108,7 @@ class PartnerWorker {
   /// retry resends only the rest. In memory: after a restart the whole item is sent again,
   /// which conditional writes make harmless.
   struct ItemProgress {
-    std::map<std::string, std::string> resolved;  // fullUrl -> "Type/id" at the partner
+    std::map<std::string, std::string> resolved;      // fullUrl -> "Type/id" at the partner
     std::vector<std::optional<EntryResult>> results;  // by Bundle index, set once accepted
   };
   std::map<std::int64_t, ItemProgress> progress_;  // worker thread only

@@ -204,8 +204,7 @@ Result<std::vector<EntryResult>> parseBatchResponse(std::string_view body, std::
       continue;
     }
     results.push_back({std::string(json::getString(*response, "status")),
-                       std::string(json::getString(*response, "location")),
-                       std::string(json::getString(*response, "etag")),
+                       std::string(json::getString(*response, "location")), std::string(json::getString(*response, "etag")),
                        std::string(json::getString(*response, "lastModified"))});
   }
   if (results.size() != expected_entries) {

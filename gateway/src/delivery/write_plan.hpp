@@ -1,6 +1,6 @@
 #pragma once
 // The outbox keeps each item as a transaction Bundle (outbox/transaction_bundle.hpp). For a
-// partner that takes batch Bundles or single requests only (docs/architecture.md §5.3), the
+// partner that takes batch Bundles or single requests only (docs/architecture.md §5.6), the
 // worker takes the item apart here: its request entries, Patient first, each still conditional on
 // the business identifier, with the references between them (urn:uuid fullUrls, which only a
 // transaction resolves) replaced by the ids the partner gave the earlier entries.
@@ -16,12 +16,12 @@
 namespace gw::delivery {
 
 struct PlannedEntry {
-  std::size_t index = 0;       // position in the item's Bundle (its answer goes back in that order)
-  std::string full_url;        // "urn:uuid:..." ("" for a conditional delete)
-  RequiredWrite write;         // type and conditional method
-  std::string url;             // request.url: "Patient?identifier=..." or "Patient" (conditional create)
-  std::string if_none_exist;   // conditional create's query
-  std::string resource_json;   // the resource as queued ("" for a delete)
+  std::size_t index = 0;                // position in the item's Bundle (its answer goes back in that order)
+  std::string full_url;                 // "urn:uuid:..." ("" for a conditional delete)
+  RequiredWrite write;                  // type and conditional method
+  std::string url;                      // request.url: "Patient?identifier=..." or "Patient" (conditional create)
+  std::string if_none_exist;            // conditional create's query
+  std::string resource_json;            // the resource as queued ("" for a delete)
   std::vector<std::string> depends_on;  // fullUrls of other entries of the Bundle it references
 };
 
