@@ -25,6 +25,8 @@ Result<PartnerEndpoint> endpointFor(const config::Partner& partner) {
   e.client_key_file = partner.client_key_file.string();
   e.connect_timeout = partner.connect_timeout;
   e.request_timeout = partner.request_timeout;
+  e.proxy_url = partner.proxy_url;
+  e.proxy_auth_file = partner.proxy_auth_file.string();
   return e;
 }
 
