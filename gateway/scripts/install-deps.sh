@@ -25,6 +25,8 @@ packages=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev clang libclang-rt-dev wrk
   # tests/integration/tls_e2e_test.cpp: testssl.sh's findings about the listener (command testssl)
   testssl.sh
+  # tests/integration/proxy_e2e_test.cpp: the HTTP CONNECT proxy partners are reached through
+  tinyproxy
   # gateway/scripts/lint.sh (version 14 on Debian 12, the one .clang-format is checked with)
   clang-format clang-tidy
 )

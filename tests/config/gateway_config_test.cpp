@@ -522,3 +522,19 @@ TEST(GatewayConfigExample, LoadsAndDocumentsEveryKey) {
 
 }  // namespace
 }  // namespace gw::config
+
+namespace gw::config {
+namespace {
+
+TEST(GatewayConfigProxy, APartnersOwnProxyOrTheGlobalOneOnlyOverHttpConnect) {
+  auto r = load(withPartner(R"("proxy_url": "http://127.0.0.1:3128")"));
+  ASSERT_TRUE(r.config) << allErrors(r);
+  EXPECT_EQ(r.config->partners[0].proxy_url, "http://127.0.0.1:3128");
+  r = load(withPartner(R"("proxy_url": "https://proxy:3128")"));
+  EXPECT_THAT(allErrors(r), HasSubstr("must start with http://"));
+  r = load(withPartner(R"("proxy_auth_file": "/etc/hostname")"));
+  EXPECT_THAT(allErrors(r), HasSubstr("proxy_auth_file needs proxy_url"));
+}
+
+}  // namespace
+}  // namespace gw::config

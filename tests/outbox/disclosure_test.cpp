@@ -46,6 +46,33 @@ TEST(Disclosure, RoundTripsEveryField) {
   EXPECT_EQ(r.consent_version, 2);
 }
 
+TEST(Disclosure, RecordsTheConsentCopiesAndAConsentUpdate) {
+  Disclosure d{"TREAT", "pk-1", {}};
+  DisclosedResource consent;
+  consent.resource_type = "Consent";
+  consent.resource_id = "cn-1";
+  consent.classes = ClassSet(DataClass::Sud);
+  consent.outcome = consent::Outcome::Permit;
+  consent.consent_id = "c1/77";
+  consent.consent_version = 3;
+  d.resources.push_back(consent);
+  d.consent_copies = {"c1/77"};
+  d.consent_update = true;
+  auto back = parseDisclosure(toJson(d));
+  ASSERT_TRUE(back) << back.error().describe();
+  EXPECT_EQ(back.value().consent_copies, std::vector<std::string>{"c1/77"});
+  EXPECT_TRUE(back.value().consent_copies_known);
+  EXPECT_TRUE(back.value().consent_update);
+  // Items queued before the copies were recorded: known as unknown, so the caller infers them.
+  auto old = parseDisclosure(
+      R"({"purpose":"TREAT","patient":"p","resources":[{"type":"X","id":"1","classes":"sud","outcome":"permit","consent":"c","consent_version":1}]})");
+  ASSERT_TRUE(old);
+  EXPECT_FALSE(old.value().consent_copies_known);
+  EXPECT_FALSE(old.value().consent_update);
+  EXPECT_FALSE(parseDisclosure(
+      R"({"purpose":"TREAT","patient":"p","kind":"recall","resources":[{"type":"X","id":"1","classes":"sud","outcome":"permit","consent":"c","consent_version":1}]})"));
+}
+
 TEST(Disclosure, AnythingMalformedIsAnErrorSoTheItemIsNeverSentOnAGuess) {
   for (
       const char* text :

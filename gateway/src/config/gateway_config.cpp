@@ -520,6 +520,26 @@ void readSigningKeys(Reader& r, const rapidjson::Value& root, std::vector<Signin
   }
 }
 
+// An HTTP CONNECT proxy: http://host:port, with an optional user:password file (private).
+void readProxy(Reader& r, const rapidjson::Value& v, const std::string& p, std::string& url, fs::path& auth_file) {
+  r.string(v, p, "proxy_url", url, false, 2000);
+  if (!url.empty() && url.rfind("http://", 0) != 0) {
+    r.fail(p + "/proxy_url",
+           "a proxy is reached with HTTP CONNECT: the URL must start with http:// (TLS to the "
+           "partner runs end to end inside the tunnel)",
+           "e.g. \"proxy_url\": \"http://proxy.example.org:3128\"");
+  }
+  r.path(v, p, "proxy_auth_file", auth_file, false, true);
+  if (!auth_file.empty() && url.empty()) r.fail(p + "/proxy_auth_file", "proxy_auth_file needs proxy_url");
+  if (!auth_file.empty() && r.checkingFiles() && fs::exists(auth_file)) {
+    if (auto mode = crypto::checkPrivateFile(auth_file, "the proxy credentials file",
+                                             json::pointerToPath(p + "/proxy_auth_file"));
+        !mode) {
+      r.fail(p + "/proxy_auth_file", mode.error().message, mode.error().hint);
+    }
+  }
+}
+
 void readPartners(Reader& r, const rapidjson::Value& root, std::vector<Partner>& partners) {
   const auto* list = r.array(root, "", "partners", true);
   if (list == nullptr) return;
@@ -533,8 +553,13 @@ void readPartners(Reader& r, const rapidjson::Value& root, std::vector<Partner>&
     }
     r.checkKeys(v, p,
                 {"id", "name", "fhir_base_url", "ca_file", "client_cert_file", "client_key_file", "bearer_token_env", "auth",
+<<<<<<< HEAD
                  "purpose_of_use", "max_bundle_entries", "write_mode", "capability_refresh_hours", "connect_timeout_ms",
                  "request_timeout_ms", "retry"});
+=======
+                 "purpose_of_use", "max_bundle_entries", "connect_timeout_ms", "request_timeout_ms", "retry", "proxy_url",
+                 "proxy_auth_file"});
+>>>>>>> wip-reach
     Partner partner;
     r.string(v, p, "id", partner.id, true, 64);
     if (!partner.id.empty() && !isSimpleId(partner.id)) {
@@ -569,6 +594,7 @@ void readPartners(Reader& r, const rapidjson::Value& root, std::vector<Partner>&
       r.integer(*retry, rp, "max_attempts", partner.retry.max_attempts, 0, 1000000);
       if (partner.retry.max < partner.retry.initial) r.fail(rp + "/max_ms", "max_ms must be at least initial_ms");
     }
+    readProxy(r, v, p, partner.proxy_url, partner.proxy_auth_file);
     if (!partner.id.empty() && !ids.insert(partner.id).second) {
       r.fail(p + "/id", "duplicate partner id '" + partner.id + "'");
     }
@@ -789,9 +815,16 @@ LoadResult loadText(std::string_view text, const fs::path& base_dir, std::string
   readPartners(r, doc, c.partners);
   readSigningKeys(r, doc, c.signing_keys);
   if (const auto* delivery = r.object(doc, "", "delivery", false)) {
-    r.checkKeys(*delivery, "/delivery", {"poll_interval_ms", "batch_size"});
+    r.checkKeys(*delivery, "/delivery", {"poll_interval_ms", "batch_size", "proxy_url", "proxy_auth_file"});
     r.millis(*delivery, "/delivery", "poll_interval_ms", c.delivery.poll_interval, 10, 60000);
     r.integer(*delivery, "/delivery", "batch_size", c.delivery.batch_size, 1, 10000);
+    readProxy(r, *delivery, "/delivery", c.delivery.proxy_url, c.delivery.proxy_auth_file);
+  }
+  // The global proxy serves every partner that names none of its own.
+  for (auto& partner : c.partners) {
+    if (!partner.proxy_url.empty()) continue;
+    partner.proxy_url = c.delivery.proxy_url;
+    partner.proxy_auth_file = c.delivery.proxy_auth_file;
   }
   readPrivacy(r, doc, c.privacy);
   readAudit(r, doc, c.storage, c.audit);
@@ -967,6 +1000,8 @@ std::string redactedJson(const GatewayConfig& c) {
     num("capability_refresh_hours", p.capability_refresh.count());
     num("connect_timeout_ms", p.connect_timeout.count());
     num("request_timeout_ms", p.request_timeout.count());
+    if (!p.proxy_url.empty()) str("proxy_url", p.proxy_url);
+    optional_path("proxy_auth_file", p.proxy_auth_file);  // where the credentials are, never them
     w.Key("retry");
     w.StartObject();
     num("initial_ms", p.retry.initial.count());
@@ -994,6 +1029,8 @@ std::string redactedJson(const GatewayConfig& c) {
   w.StartObject();
   num("poll_interval_ms", c.delivery.poll_interval.count());
   num("batch_size", c.delivery.batch_size);
+  if (!c.delivery.proxy_url.empty()) str("proxy_url", c.delivery.proxy_url);
+  optional_path("proxy_auth_file", c.delivery.proxy_auth_file);
   w.EndObject();
   w.Key("privacy");
   w.StartObject();

@@ -151,11 +151,17 @@ struct Partner {
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds request_timeout{30000};
   Retry retry;
+  /// HTTP CONNECT proxy (http://host:port) and its optional user:password file (mode 0600); the
+  /// partner's own, else delivery.proxy_url's. Empty: direct.
+  std::string proxy_url;
+  std::filesystem::path proxy_auth_file;
 };
 
 struct Delivery {
   std::chrono::milliseconds poll_interval{500};
   int batch_size = 32;
+  std::string proxy_url;  // every partner's, unless it names its own
+  std::filesystem::path proxy_auth_file;
 };
 
 /// Days stored payloads of each privacy class are kept; 0 = forever.

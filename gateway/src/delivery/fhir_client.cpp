@@ -19,7 +19,9 @@
 #include <optional>
 #include <vector>
 
+#include "common/crypto.hpp"
 #include "common/log.hpp"
+#include "delivery/signing_key.hpp"
 
 namespace gw::delivery {
 
@@ -180,6 +182,78 @@ beast::error_code runOp(asio::io_context& ioc, Initiate&& initiate) {
   return result;
 }
 
+// The proxy a partner is reached through (PartnerEndpoint::proxy_url).
+struct ProxyUrl {
+  std::string host;
+  std::string port;
+  bool host_is_ip = false;
+  std::string authority;            // host:port, for messages
+  std::string proxy_authorization;  // "Basic ..." or empty (a secret: never logged)
+};
+
+Result<std::optional<ProxyUrl>> parseProxy(const PartnerEndpoint& ep) {
+  if (ep.proxy_url.empty()) return std::optional<ProxyUrl>{};
+  const std::string hint = "set proxy_url to the proxy's http:// address, e.g. http://proxy.example.org:3128";
+  std::string_view url = ep.proxy_url;
+  if (lower(url.substr(0, 7)) != "http://") {
+    return configError(ep, "proxy_url",
+                       "proxy_url must start with http:// (a CONNECT proxy; the TLS to the partner "
+                       "runs inside the tunnel)",
+                       hint);
+  }
+  url.remove_prefix(7);
+  while (!url.empty() && url.back() == '/') url.remove_suffix(1);
+  if (url.find_first_of("/?#@") != std::string_view::npos) {
+    return configError(ep, "proxy_url", "proxy_url must be http://host:port only (no path, query or user info)",
+                       hint + "; put credentials in proxy_auth_file");
+  }
+  ProxyUrl out;
+  if (!url.empty() && url.front() == '[') {
+    const auto close = url.find(']');
+    if (close == std::string_view::npos || close + 1 >= url.size() || url[close + 1] != ':') {
+      return configError(ep, "proxy_url", "proxy_url needs an explicit port", hint);
+    }
+    out.host = std::string(url.substr(1, close - 1));
+    out.port = std::string(url.substr(close + 2));
+  } else {
+    const auto colon = url.rfind(':');
+    if (colon == std::string_view::npos) return configError(ep, "proxy_url", "proxy_url needs an explicit port", hint);
+    out.host = lower(url.substr(0, colon));
+    out.port = std::string(url.substr(colon + 1));
+  }
+  const bool digits = !out.port.empty() && out.port.size() <= 5 &&
+                      out.port.find_first_not_of("0123456789") == std::string::npos;
+  if (out.host.empty() || !digits || std::stoi(out.port) < 1 || std::stoi(out.port) > 65535) {
+    return configError(ep, "proxy_url", "proxy_url has no host or an invalid port", hint);
+  }
+  beast::error_code ec;
+  asio::ip::make_address(out.host, ec);
+  out.host_is_ip = !ec;
+  out.authority = (out.host.find(':') != std::string::npos ? "[" + out.host + "]" : out.host) + ":" + out.port;
+  if (!ep.proxy_auth_file.empty()) {
+    GW_TRY(crypto::checkPrivateFile(ep.proxy_auth_file, "the proxy credentials file", "proxy_auth_file"));
+    std::ifstream in(ep.proxy_auth_file, std::ios::binary);
+    std::string pair((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    while (!pair.empty() && (pair.back() == '\n' || pair.back() == '\r')) pair.pop_back();
+    if (pair.find(':') == std::string::npos || pair.find_first_of("\r\n") != std::string::npos) {
+      crypto::wipe(pair);
+      return configError(ep, "proxy_auth_file",
+                         "the proxy credentials file '" + ep.proxy_auth_file + "' must hold one line user:password",
+                         "write it as user:password (chmod 600)");
+    }
+    std::string b64 = base64url(pair);
+    crypto::wipe(pair);
+    for (char& c : b64) {
+      if (c == '-') c = '+';
+      else if (c == '_') c = '/';
+    }
+    while (b64.size() % 4 != 0) b64 += '=';
+    out.proxy_authorization = "Basic " + b64;
+    crypto::wipe(b64);
+  }
+  return std::optional<ProxyUrl>(std::move(out));
+}
+
 }  // namespace
 
 struct FhirClient::Impl {
@@ -188,6 +262,7 @@ struct FhirClient::Impl {
 
   PartnerEndpoint ep;
   BaseUrl url;
+  std::optional<ProxyUrl> proxy;
   std::unique_ptr<CredentialSource> credentials;
   asio::io_context ioc{1};
   ssl::context ctx{ssl::context::tls_client};
@@ -197,6 +272,8 @@ struct FhirClient::Impl {
 
   Status loadTls();
   Status connect();
+  Status openTunnel();
+  Error proxyError(std::string message) const;
   void close();
   Result<HttpResult> exchange(http::request<http::string_body>& req, bool& closed_before_response);
   Result<HttpResult> send(http::request<http::string_body>& req);
@@ -300,20 +377,26 @@ void FhirClient::Impl::close() {
 Status FhirClient::Impl::connect() {
   close();
   std::vector<tcp::endpoint> endpoints;
-  const auto port = static_cast<unsigned short>(std::stoi(url.port));
-  if (url.host_is_ip) {
-    endpoints.emplace_back(asio::ip::make_address(url.host), port);
+  // Through a proxy the TCP connection goes to the proxy; the partner's name is resolved there.
+  const std::string& host = proxy ? proxy->host : url.host;
+  const std::string& port_text = proxy ? proxy->port : url.port;
+  const auto port = static_cast<unsigned short>(std::stoi(port_text));
+  if (proxy ? proxy->host_is_ip : url.host_is_ip) {
+    endpoints.emplace_back(asio::ip::make_address(host), port);
   } else {
     // Bounded by the system resolver's own timeouts: getaddrinfo cannot be cancelled.
     tcp::resolver resolver(ioc);
     beast::error_code ec = asio::error::would_block;
-    resolver.async_resolve(url.host, url.port, [&](beast::error_code e, const tcp::resolver::results_type& results) {
+    resolver.async_resolve(host, port_text, [&](beast::error_code e, const tcp::resolver::results_type& results) {
       ec = e;
       for (const auto& r : results) endpoints.push_back(r.endpoint());
     });
     ioc.restart();
     ioc.run();
-    if (ec) return transportError("resolve", ec, ep.connect_timeout);
+    if (ec) {
+      if (proxy) return proxyError("cannot resolve the proxy: " + ec.message());
+      return transportError("resolve", ec, ep.connect_timeout);
+    }
   }
 
   stream.emplace(ioc, ctx);
@@ -323,10 +406,18 @@ Status FhirClient::Impl::connect() {
   beast::error_code ec = runOp(ioc, [&](auto handler) { tcp_layer.async_connect(endpoints, std::move(handler)); });
   if (ec) {
     close();
+    if (proxy) {
+      return proxyError(ec == beast::error::timeout ? "cannot connect to the proxy: timed out after " +
+                                                          std::to_string(ep.connect_timeout.count()) + " ms"
+                                                    : "cannot connect to the proxy: " + ec.message());
+    }
     return transportError("connect", ec, ep.connect_timeout);
   }
   beast::error_code ignored;
   tcp_layer.socket().set_option(tcp::no_delay(true), ignored);  // request/response: Nagle only adds latency
+  if (proxy) {
+    GW_TRY(openTunnel());
+  }
 
   SSL* ssl = stream->native_handle();
   // SNI carries host names only (RFC 6066); an IP literal is still checked against the IP SANs.
@@ -363,6 +454,62 @@ Status FhirClient::Impl::connect() {
   }
   tcp_layer.expires_never();
   GW_LOG(Debug, Delivery, "partner_connected").kv("partner", ep.id).kv("tls", SSL_get_version(ssl));
+  return ok();
+}
+
+Error FhirClient::Impl::proxyError(std::string message) const {
+  return makeError(ErrorCode::Unavailable,
+                   "partner " + ep.id + ": proxy " + proxy->authority + ": " + std::move(message) + " (tunnel to " +
+                       url.authority + ")",
+                   ep.proxy_url,
+                   "check that the proxy " + proxy->authority +
+                       " is up, reachable and allows CONNECT to the partner's port; the delivery will be retried");
+}
+
+// HTTP CONNECT (RFC 9110 §9.3.6) on the TCP connection to the proxy; on a 2xx the socket is a
+// tunnel to the partner and the TLS handshake runs through it, end to end.
+Status FhirClient::Impl::openTunnel() {
+  auto& tcp_layer = beast::get_lowest_layer(*stream);
+  http::request<http::empty_body> req{http::verb::connect, url.authority, 11};
+  req.set(http::field::host, url.authority);
+  req.set(http::field::user_agent, "fhir-gateway");
+  if (!proxy->proxy_authorization.empty()) req.set(http::field::proxy_authorization, proxy->proxy_authorization);
+  tcp_layer.expires_after(ep.connect_timeout);
+  beast::error_code ec = runOp(ioc, [&](auto handler) { http::async_write(tcp_layer, req, std::move(handler)); });
+  if (ec) {
+    close();
+    return proxyError("cannot send CONNECT: " + ec.message());
+  }
+  // The answer to CONNECT has no body (RFC 9110 §9.3.6): the parser must not wait for one.
+  http::response_parser<http::empty_body> parser;
+  parser.skip(true);
+  parser.header_limit(16 * 1024);
+  beast::flat_buffer proxy_buffer;
+  ec = runOp(ioc, [&](auto handler) { http::async_read_header(tcp_layer, proxy_buffer, parser, std::move(handler)); });
+  if (ec) {
+    close();
+    return proxyError(ec == beast::error::timeout
+                          ? "no answer to CONNECT within " + std::to_string(ep.connect_timeout.count()) + " ms"
+                          : "no answer to CONNECT: " + ec.message());
+  }
+  const unsigned status = parser.get().result_int();
+  if (status / 100 != 2) {
+    close();
+    Error error = proxyError("refused the tunnel: " + std::to_string(status) + " " + std::string(parser.get().reason()));
+    if (status == 407) {
+      error.hint = ep.proxy_auth_file.empty()
+                       ? "the proxy requires authentication: set proxy_auth_file to a file holding user:password"
+                       : "the proxy refused the credentials in proxy_auth_file ('" + ep.proxy_auth_file + "')";
+    } else if (status == 403) {
+      error.hint = "the proxy forbids CONNECT to " + url.authority + ": ask its operators to allow that host and port";
+    }
+    return error;
+  }
+  if (proxy_buffer.size() != 0) {
+    close();
+    return proxyError("sent data after its CONNECT answer, before the TLS handshake");
+  }
+  GW_LOG(Debug, Delivery, "proxy_tunnel_open").kv("partner", ep.id).kv("proxy", proxy->authority);
   return ok();
 }
 
@@ -476,7 +623,9 @@ Result<std::unique_ptr<FhirClient>> FhirClient::create(PartnerEndpoint endpoint,
     return configError(endpoint, "connect_timeout", "connect_timeout and request_timeout must be positive",
                        "use milliseconds greater than zero");
   }
+  GW_TRY(auto proxy, parseProxy(endpoint));
   auto impl = std::make_unique<Impl>(std::move(endpoint), std::move(url), std::move(credentials));
+  impl->proxy = std::move(proxy);
   GW_TRY(impl->loadTls());
   return std::unique_ptr<FhirClient>(new FhirClient(std::move(impl)));
 }

@@ -21,6 +21,10 @@ struct PartnerEndpoint {
   std::string client_cert_file, client_key_file;     // optional mTLS; both or neither
   std::chrono::milliseconds connect_timeout{5000};   // TCP connect, and again TLS handshake
   std::chrono::milliseconds request_timeout{30000};  // whole request: write + read of the response
+  /// An HTTP proxy reached with CONNECT, e.g. http://proxy.hospital.org:3128 (empty: direct). TLS
+  /// runs to the partner end to end through the tunnel: the proxy sees only ciphertext.
+  std::string proxy_url;
+  std::string proxy_auth_file;  // optional "user:password" for Proxy-Authorization Basic; mode 0600
 };
 
 struct HttpResult {

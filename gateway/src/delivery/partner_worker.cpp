@@ -27,6 +27,8 @@ Result<PartnerEndpoint> endpointFor(const config::Partner& partner) {
   e.client_key_file = partner.client_key_file.string();
   e.connect_timeout = partner.connect_timeout;
   e.request_timeout = partner.request_timeout;
+  e.proxy_url = partner.proxy_url;
+  e.proxy_auth_file = partner.proxy_auth_file.string();
   return e;
 }
 
@@ -100,7 +102,9 @@ std::vector<store::AuditEntry> disclosureEntries(const store::OutboxItem& item, 
     e.clinic(item.clinic)
         .patient(item.patient_key)
         .partner(item.partner_id, disclosure ? std::string_view(disclosure.value().purpose) : std::string_view())
-        .reason(std::string(reason))
+        // A consent's new version passed on (a revocation) is logged as such (docs/privacy.md §8.4).
+        .reason(reason.empty() && disclosure && disclosure.value().consent_update ? std::string("consent-update")
+                                                                                  : std::string(reason))
         .policy(policy_version)
         .detail(std::string(detail));
     if (r != nullptr) e.resource(r->resource_type, r->resource_id, r->classes).consent(r->consent_id, r->consent_version);

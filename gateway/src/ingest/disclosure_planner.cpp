@@ -247,6 +247,7 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
         missing_copy = "consent-copy-unavailable";
         break;
       }
+      build.disclosure.consent_copies.push_back(consentKey(*consent));
     }
     if (!missing_copy.empty()) {
       for (auto& e : plan.audit) {

@@ -1,12 +1,16 @@
 #include "ingest/ingest_service.hpp"
 
 #include <algorithm>
+#include <map>
 #include <memory>
+#include <set>
 
 #include "common/ids.hpp"
 #include "common/json.hpp"
 #include "common/log.hpp"
+#include "outbox/disclosure.hpp"
 #include "outbox/recheck.hpp"
+#include "outbox/transaction_bundle.hpp"
 
 namespace gw::ingest {
 
@@ -222,12 +226,176 @@ Status IngestService::reconcile(std::string_view patient_key, std::string_view p
                                 now));
     queued += items;
   }
+  GW_TRY(const int passed_on, passOnConsentUpdates(patient_key, partner_id, now));
   GW_LOG(Info, Consent, "reconciled")
       .kv("partner", partner_id)
       .kv("held_records", held.size())
       .kv("queued", queued)
-      .kv("cancelled", cancelled);
+      .kv("cancelled", cancelled)
+      .kv("consent_updates", passed_on);
   return ok();
+}
+
+namespace {
+
+// The consents whose FHIR Consent the partner holds, from its delivered items; with, for each,
+// the partner's own id of the patient ("Patient/<id>") as it answered the Bundle that carried it.
+struct ReceivedConsent {
+  std::string patient_reference;
+};
+
+// The partner's id for the Bundle entry whose fullUrl is `full_url`, from its answer
+// ("Patient/123/_history/1", relative or absolute); empty when unknown.
+std::string partnerReference(const store::OutboxItem& item, std::string_view resource_type, const std::string& full_url) {
+  rapidjson::Document bundle;
+  if (!json::parse(item.bundle, bundle) || !bundle.IsObject()) return {};
+  const auto* entries = json::find(bundle, "entry");
+  if (entries == nullptr || !entries->IsArray()) return {};
+  for (rapidjson::SizeType i = 0; i < entries->Size(); ++i) {
+    if (json::getString((*entries)[i], "fullUrl") != full_url || i >= item.entries.size()) continue;
+    const std::string& location = item.entries[i].location;
+    const std::string prefix = std::string(resource_type) + "/";
+    const auto at = location.rfind(prefix, location.find("/_history"));
+    if (at == std::string::npos) return {};
+    const auto end = location.find('/', at + prefix.size());
+    return location.substr(at, end == std::string::npos ? std::string::npos : end - at);
+  }
+  return {};
+}
+
+// Points every reference to `from` at `to` (the partner's id of the same resource).
+void rewriteReferences(rapidjson::Value& v, const std::string& from, const std::string& to,
+                       rapidjson::Document::AllocatorType& alloc) {
+  if (v.IsObject()) {
+    for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
+      if (std::string_view(it->name.GetString(), it->name.GetStringLength()) == "reference" && it->value.IsString() &&
+          std::string_view(it->value.GetString(), it->value.GetStringLength()) == from) {
+        it->value.SetString(to.c_str(), static_cast<rapidjson::SizeType>(to.size()), alloc);
+      } else {
+        rewriteReferences(it->value, from, to, alloc);
+      }
+    }
+  } else if (v.IsArray()) {
+    for (auto& e : v.GetArray()) rewriteReferences(e, from, to, alloc);
+  }
+}
+
+}  // namespace
+
+Result<int> IngestService::passOnConsentUpdates(std::string_view patient_key, std::string_view partner_id,
+                                                SystemTime now) const {
+  const auto partner = std::find_if(parts_.settings.partners.begin(), parts_.settings.partners.end(),
+                                    [&](const auto& p) { return p.id == partner_id; });
+  if (partner == parts_.settings.partners.end()) return 0;
+  GW_TRY(auto stored, parts_.store.consents(patient_key));
+  std::map<std::string, const privacy::ConsentRow*> latest;  // by "<clinic>/<consent id>"
+  for (const auto& c : stored) {
+    if (c.row.partner_id != partner_id) continue;
+    auto& slot = latest[c.row.clinic + "/" + c.row.consent_id];
+    if (slot == nullptr || slot->version < c.row.version) slot = &c.row;
+  }
+  const bool any_revoked = std::any_of(latest.begin(), latest.end(),
+                                       [](const auto& kv) { return kv.second->status != "active"; });
+  if (!any_revoked) return 0;
+
+  // Which consents the partner holds a copy of, and its id of the patient they are about.
+  GW_TRY(auto delivered, parts_.store.deliveredItems(partner_id, patient_key));
+  std::map<std::string, ReceivedConsent> received;
+  for (const auto& item : delivered) {
+    auto d = outbox::parseDisclosure(item.disclosure);
+    if (!d) continue;
+    std::set<std::string> copies(d.value().consent_copies.begin(), d.value().consent_copies.end());
+    if (!d.value().consent_copies_known) {
+      for (const auto& r : d.value().resources) {
+        if (!r.consent_id.empty() && r.classes.has(privacy::DataClass::Sud)) copies.insert(r.consent_id);
+      }
+    }
+    for (const auto& key : copies) {
+      const auto row = latest.find(key);
+      if (row == latest.end()) continue;
+      if (const auto known = received.find(key); known != received.end() && !known->second.patient_reference.empty()) {
+        continue;
+      }
+      // The stored Consent names the patient by our id; the partner knows it by its own.
+      GW_TRY(auto body, parts_.store.resourceBody("Consent", row->second->resource_id));
+      if (!body) continue;
+      rapidjson::Document consent;
+      if (!json::parse(*body, consent) || !consent.IsObject()) continue;
+      const auto* patient = json::find(consent, "patient");
+      const std::string our_ref = patient != nullptr ? std::string(json::getString(*patient, "reference")) : "";
+      const auto slash = our_ref.find('/');
+      if (slash == std::string::npos) continue;
+      std::string theirs = partnerReference(item, "Patient", "urn:uuid:" + our_ref.substr(slash + 1));
+      if (!theirs.empty()) received[key].patient_reference = std::move(theirs);
+      else received.try_emplace(key);
+    }
+  }
+
+  int queued = 0;
+  for (const auto& [key, row] : latest) {
+    if (row->status == "active") continue;
+    const auto got = received.find(key);
+    if (got == received.end()) continue;  // the partner never held it: it learns nothing now
+    GW_TRY(auto body, parts_.store.resourceBody("Consent", row->resource_id));
+    rapidjson::Document consent;
+    const auto* ids = body && json::parse(*body, consent) && consent.IsObject() ? json::find(consent, "identifier")
+                                                                                : nullptr;
+    if (ids == nullptr || !ids->IsArray() || ids->Empty() || got->second.patient_reference.empty()) {
+      // Without the Consent's identity or the partner's id of the patient the update could not
+      // replace the partner's copy; logged so an operator re-posts the revocation.
+      GW_LOG(Error, Consent, "consent_update_not_passed_on")
+          .kv("partner", partner_id)
+          .kv("version", row->version)
+          .kv("error", ids == nullptr ? "the stored Consent is unreadable or has no identifier"
+                                      : "the partner's answer to the Bundle that carried it names no Patient");
+      continue;
+    }
+    const auto* patient = json::find(consent, "patient");
+    const std::string our_ref(json::getString(*patient, "reference"));
+    rewriteReferences(consent, our_ref, got->second.patient_reference, consent.GetAllocator());
+    const std::string system(json::getString((*ids)[0], "system"));
+    const std::string value(json::getString((*ids)[0], "value"));
+    // The Consent alone: nothing else about the patient goes with it.
+    auto bundles = outbox::buildTransactionBundles(
+        {{"Consent", row->resource_id, system, value, &consent, outbox::EntryMethod::ConditionalUpdate, true}}, 1);
+    if (bundles.empty()) continue;
+    const privacy::ClassSet classes =
+        privacy::parseClassSet(row->classes).value_or(privacy::ClassSet{privacy::DataClass::Sud});
+    outbox::Disclosure disclosure;
+    disclosure.purpose = partner->purpose_of_use;
+    disclosure.patient_key = std::string(patient_key);
+    disclosure.consent_update = true;
+    disclosure.consent_copies = {key};
+    outbox::DisclosedResource r;
+    r.resource_type = "Consent";
+    r.resource_id = row->resource_id;
+    r.classes = classes.empty() ? privacy::ClassSet{privacy::DataClass::Sud} : classes;
+    r.outcome = consent::Outcome::Permit;
+    r.consent_id = key;
+    r.consent_version = static_cast<int>(row->version);
+    disclosure.resources.push_back(r);
+
+    store::ConsentUpdateWrite w;
+    w.clinic = row->clinic;
+    w.consent_id = row->consent_id;
+    w.consent_version = row->version;
+    w.patient_key = std::string(patient_key);
+    w.item = {std::string(partner_id), std::move(bundles[0].json), bundles[0].entry_count, r.classes,
+              outbox::toJson(disclosure)};
+    w.audit.push_back(
+        store::AuditEntryBuilder(store::AuditKind::Decision, store::AuditOutcome::Permit, "gateway", toUnixMillis(now))
+            .clinic(row->clinic)
+            .patient(patient_key)
+            .partner(partner_id, partner->purpose_of_use)
+            .resource("Consent", row->resource_id, r.classes)
+            .consent(key, row->version)
+            .reason("consent-update")
+            .policy(parts_.settings.policy.policy_version)
+            .build());
+    GW_TRY(const bool added, parts_.store.queueConsentUpdate(w, now));
+    if (added) ++queued;
+  }
+  return queued;
 }
 
 bool IngestService::auditableOrRejected(Prepared& p) const {

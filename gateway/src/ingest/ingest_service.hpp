@@ -87,6 +87,9 @@ class IngestService {
   /// partner that may no longer go (each cancellation logged), and queues what the patient's
   /// held records may now send there (records posted before their consent, and those with a
   /// resource denied or redacted that now discloses more: sent once, docs/privacy.md §8.2).
+  /// Then passes a revocation on (docs/privacy.md §8.4): a consent whose FHIR Consent the
+  /// partner received and whose latest version is revoked gets that version queued to the
+  /// partner, alone, under the same conditional identity (once per version).
   /// Reads and maps stored records: run it off the io threads.
   Status reconcile(std::string_view patient_key, std::string_view partner_id) const;
 
@@ -95,6 +98,7 @@ class IngestService {
  private:
   struct Prepared;
   std::string forClients(std::string text) const;
+  Result<int> passOnConsentUpdates(std::string_view patient_key, std::string_view partner_id, SystemTime now) const;
   Prepared prepare(const rapidjson::Value& record, std::size_t index, const Submitter& submitter,
                    std::string_view only_partner = {}) const;
   bool auditableOrRejected(Prepared& p) const;

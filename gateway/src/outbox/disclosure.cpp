@@ -51,6 +51,14 @@ std::string toJson(const Disclosure& d) {
     w.EndObject();
   }
   w.EndArray();
+  w.Key("consent_copies");
+  w.StartArray();
+  for (const auto& c : d.consent_copies) json::writeString(w, c);
+  w.EndArray();
+  if (d.consent_update) {
+    w.Key("kind");
+    w.String("consent-update");
+  }
   w.EndObject();
   return {buffer.GetString(), buffer.GetSize()};
 }
@@ -111,6 +119,19 @@ Result<Disclosure> parseDisclosure(std::string_view text) {
     dr.consent_version = version->GetInt();
     if (dr.resource_type.empty() || dr.resource_id.empty()) return bad("resource type or id missing");
     out.resources.push_back(std::move(dr));
+  }
+  const auto* copies = json::find(d, "consent_copies");
+  out.consent_copies_known = copies != nullptr;
+  if (copies != nullptr) {
+    if (!copies->IsArray()) return bad("consent_copies is not an array");
+    for (const auto& c : copies->GetArray()) {
+      if (!c.IsString()) return bad("consent_copies holds a non-string");
+      out.consent_copies.emplace_back(c.GetString(), c.GetStringLength());
+    }
+  }
+  if (const auto* kind = json::find(d, "kind"); kind != nullptr) {
+    if (!kind->IsString() || std::string_view(kind->GetString()) != "consent-update") return bad("unknown kind");
+    out.consent_update = true;
   }
   return out;
 }

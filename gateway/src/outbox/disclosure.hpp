@@ -31,6 +31,15 @@ struct Disclosure {
   std::string purpose;      // purpose of use, e.g. TREAT
   std::string patient_key;  // the patient's lookup key (store::LookupKeys)
   std::vector<DisclosedResource> resources;
+  /// The consents ("<clinic>/<consent id>") whose FHIR Consent the Bundle carries (Part 2 data,
+  /// docs/privacy.md §7): a later version of one is passed on to the partner (§8.4).
+  std::vector<std::string> consent_copies;
+  /// False for items queued before the copies were recorded: which consents they carried is
+  /// then inferred (a resource with sud data names its consent).
+  bool consent_copies_known = true;
+  /// The item passes a consent's new version (a revocation) on to a partner that received the
+  /// consent: its only resource is that Consent, sent whatever the consent now permits (§8.4).
+  bool consent_update = false;
 };
 
 std::string toJson(const Disclosure& d);

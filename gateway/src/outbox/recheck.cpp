@@ -36,6 +36,12 @@ RecheckResult recheckItem(const store::OutboxItem& item, const consent::ConsentR
     return result;
   }
   const auto& d = disclosure.value();
+  // A consent's new version passed on to a partner that holds the older one (a revocation) is
+  // not data the consent permits: it goes whatever the consent now says (docs/privacy.md §8.4).
+  if (d.consent_update) {
+    result.send = true;
+    return result;
+  }
   for (const auto& r : d.resources) {
     consent::DecisionRequest request;
     request.patient_key = d.patient_key;

@@ -331,6 +331,38 @@ class RecordStore final : public Store {
     return items;
   }
 
+  Result<std::vector<OutboxItem>> deliveredItems(std::string_view partner, std::string_view patient_key) override {
+    GW_TRY(auto reader, backend_->read());
+    GW_TRY(auto rows, reader->deliveredItems(partner, patient_key));
+    std::vector<OutboxItem> items;
+    for (auto& row : rows) {
+      std::string sealed_disclosure = std::move(row.disclosure_sealed);
+      std::string sealed_bundle = std::move(row.bundle_sealed);
+      OutboxItem item = itemOf(std::move(row));
+      item.partner_id = std::string(partner);
+      GW_TRY(item.disclosure, payloads_.openDisclosure(sealed_disclosure, partner, item.clinic, item.record_key,
+                                                       item.record_version, item.id));
+      GW_TRY(item.bundle,
+             payloads_.openBundle(sealed_bundle, partner, item.clinic, item.record_key, item.record_version, item.id));
+      GW_TRY(item.entries, reader->deliveries(item.id));
+      items.push_back(std::move(item));
+    }
+    return items;
+  }
+
+  Result<bool> queueConsentUpdate(const ConsentUpdateWrite& w, SystemTime now) override {
+    const std::int64_t now_ms = toUnixMillis(now);
+    const std::string consent_key = keys_.consent(w.clinic, w.consent_id);
+    const int version = static_cast<int>(w.consent_version);
+    GW_TRY(auto tx, beginSealing());
+    GW_TRY(auto live, tx->hasLiveItem(w.item.partner_id, w.clinic, consent_key, version));
+    if (live) return false;  // passed on already (or on its way)
+    GW_TRY(queueItem(*tx, w.item, w.clinic, consent_key, version, w.patient_key, now_ms));
+    GW_TRY(appendChained(*tx, w.audit));
+    GW_TRY(tx.commit());
+    return true;
+  }
+
   Result<std::vector<ResourceDecision>> lastDecisions(std::string_view clinic, std::string_view record_id) override {
     const std::string record_key = keys_.record(clinic, record_id);
     GW_TRY(auto reader, backend_->read());

@@ -237,16 +237,28 @@ class SqliteReader final : public StoreReader {
   }
 
   Result<std::vector<OutboxRow>> pendingItems(std::string_view partner_v, std::string_view patient_v) override {
+    return patientItems(partner_v, patient_v, "state IN ('queued','retrying')");
+  }
+
+  Result<std::vector<OutboxRow>> deliveredItems(std::string_view partner_v, std::string_view patient_v) override {
+    return patientItems(partner_v, patient_v, "state='delivered'");
+  }
+
+  // `state_clause` is a constant of this file, never input.
+  Result<std::vector<OutboxRow>> patientItems(std::string_view partner_v, std::string_view patient_v,
+                                              const char* state_clause) {
     try {
       std::string partner(partner_v), patient(patient_v);
       std::vector<Poco::Int64> ids;
       std::vector<std::string> clinics, record_keys, states;
       std::vector<int> versions, attempts, entry_counts;
-      std::vector<Poco::Data::BLOB> disclosures;
-      s_ << "SELECT id, clinic, record_key, record_version, state, attempts, entry_count, disclosure FROM outbox "
-            "WHERE partner_id=? AND patient_key=? AND state IN ('queued','retrying') ORDER BY id",
-          use(partner), use(patient), into(ids), into(clinics), into(record_keys), into(versions), into(states),
-          into(attempts), into(entry_counts), into(disclosures), now;
+      std::vector<Poco::Data::BLOB> disclosures, bundles;
+      const std::string query = std::string(
+                                    "SELECT id, clinic, record_key, record_version, state, attempts, entry_count, "
+                                    "disclosure, bundle FROM outbox WHERE partner_id=? AND patient_key=? AND ") +
+                                state_clause + " ORDER BY id";
+      s_ << query, use(partner), use(patient), into(ids), into(clinics), into(record_keys), into(versions), into(states),
+          into(attempts), into(entry_counts), into(disclosures), into(bundles), now;
       std::vector<OutboxRow> items(ids.size());
       for (std::size_t i = 0; i < ids.size(); ++i) {
         auto& item = items[i];
@@ -260,6 +272,7 @@ class SqliteReader final : public StoreReader {
         item.attempts = attempts[i];
         item.entry_count = entry_counts[i];
         item.disclosure_sealed = std::string(blobView(disclosures[i]));
+        item.bundle_sealed = std::string(blobView(bundles[i]));
       }
       return items;
     } catch (const Poco::Exception& e) {

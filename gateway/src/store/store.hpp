@@ -180,6 +180,15 @@ struct EnqueueWrite {
   std::vector<ResourceDecision> decisions;  // per (resource, partner) of `outbox` and `audit`
 };
 
+struct ConsentUpdateWrite {
+  std::string clinic;
+  std::string consent_id;  // clear; filed under its lookup key
+  std::int64_t consent_version = 0;
+  std::string patient_key;
+  NewOutboxItem item;
+  std::vector<AuditEntry> audit;
+};
+
 struct StoredConsent {
   privacy::ConsentRow row;
   bool reconciled = false;  // queued and held items were settled after it was stored
@@ -273,6 +282,14 @@ class Store {
   virtual Result<std::vector<ResourceKey>> resourceKeys(std::string_view clinic, std::string_view record_id) = 0;
   /// Queued and retrying items of a patient for a partner, oldest first, with their disclosure.
   virtual Result<std::vector<OutboxItem>> pendingItems(std::string_view partner, std::string_view patient_key) = 0;
+  /// Delivered items of a patient for a partner, oldest first, with their disclosure, Bundle and
+  /// the partner's answer per entry.
+  virtual Result<std::vector<OutboxItem>> deliveredItems(std::string_view partner, std::string_view patient_key) = 0;
+  /// Queues the item that passes a consent's version on to a partner (docs/privacy.md §8.4),
+  /// filed under the consent (its lookup key and version in place of a record's) with its log
+  /// entries, in one transaction. Writes nothing and returns false when that consent version
+  /// already has a queued, retrying, delivered or dead item for the partner.
+  virtual Result<bool> queueConsentUpdate(const ConsentUpdateWrite& write, SystemTime now) = 0;
   /// Current versions of a patient's mapped records (consents excluded) a consent change may make
   /// more disclosable to the partner: those with no queued, retrying, delivered or dead item for
   /// the partner at that version (posted before their consent, items cancelled), and those whose

@@ -236,6 +236,8 @@ class StoreReader {
   /// Queued and retrying items of a patient for a partner, oldest first: id, clinic, record_key,
   /// record_version, state, attempts, entry_count, disclosure.
   virtual Result<std::vector<OutboxRow>> pendingItems(std::string_view partner, std::string_view patient_key) = 0;
+  /// Delivered items of a patient for a partner, oldest first, with the same columns and bundle.
+  virtual Result<std::vector<OutboxRow>> deliveredItems(std::string_view partner, std::string_view patient_key) = 0;
   virtual Result<OutboxCounts> outboxCounts(std::string_view partner) = 0;
 
   /// Consent versions ordered by recorded_at, clinic, consent_key, version (all patients when
