@@ -553,13 +553,8 @@ void readPartners(Reader& r, const rapidjson::Value& root, std::vector<Partner>&
     }
     r.checkKeys(v, p,
                 {"id", "name", "fhir_base_url", "ca_file", "client_cert_file", "client_key_file", "bearer_token_env", "auth",
-<<<<<<< HEAD
                  "purpose_of_use", "max_bundle_entries", "write_mode", "capability_refresh_hours", "connect_timeout_ms",
-                 "request_timeout_ms", "retry"});
-=======
-                 "purpose_of_use", "max_bundle_entries", "connect_timeout_ms", "request_timeout_ms", "retry", "proxy_url",
-                 "proxy_auth_file"});
->>>>>>> wip-reach
+                 "request_timeout_ms", "retry", "proxy_url", "proxy_auth_file"});
     Partner partner;
     r.string(v, p, "id", partner.id, true, 64);
     if (!partner.id.empty() && !isSimpleId(partner.id)) {
