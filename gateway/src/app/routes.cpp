@@ -210,6 +210,28 @@ std::string capabilitiesJson(const Runtime& runtime) {
     w.EndArray();
     w.Key("waiting_items");
     w.Uint64(report.waiting_items);
+    // The partner's circuit breaker (docs/architecture.md §5.7): one partner's outage is shown
+    // here, not made the gateway's readiness.
+    const auto& circuit = report.circuit;
+    w.Key("circuit");
+    w.StartObject();
+    w.Key("state");
+    json::writeString(w, delivery::circuitStateName(circuit.state));
+    if (circuit.since != SystemTime{}) {
+      w.Key("since");
+      json::writeString(w, formatRfc3339(circuit.since));
+    }
+    if (circuit.state == delivery::CircuitState::Open) {
+      w.Key("probe_at");
+      json::writeString(w, formatRfc3339(circuit.probe_at));
+    }
+    w.Key("consecutive_failures");
+    w.Int(circuit.consecutive_failures);
+    if (!circuit.last_error.empty()) {
+      w.Key("last_error");
+      json::writeString(w, circuit.last_error);
+    }
+    w.EndObject();
     w.EndObject();
   }
   w.EndArray();

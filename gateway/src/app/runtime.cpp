@@ -103,9 +103,16 @@ Status Runtime::open(std::unique_ptr<store::Store> store) {
   for (const auto& partner : cfg.partners) {
     GW_TRY(auto endpoint, delivery::endpointFor(partner));
     GW_TRY(auto credentials, delivery::credentialsFor(partner));
-    GW_TRY(auto client, delivery::FhirClient::create(std::move(endpoint), std::move(credentials)));
+    // One client per sender thread, all presenting the one (cached) credential.
+    auto views = delivery::sharedCredentials(std::move(credentials),
+                                             static_cast<std::size_t>(partner.max_concurrent_requests));
+    std::vector<std::unique_ptr<delivery::FhirClient>> clients;
+    for (auto& view : views) {
+      GW_TRY(auto client, delivery::FhirClient::create(endpoint, std::move(view)));
+      clients.push_back(std::move(client));
+    }
     workers_.push_back(std::make_unique<delivery::PartnerWorker>(
-        partner, cfg.delivery, *store_, clock_, std::move(client),
+        partner, cfg.delivery, *store_, clock_, std::move(clients),
         delivery::DisclosureCheck{&registry_, cfg.privacy.policy_version, send_gate_.get()}));
   }
   blocking_ = std::make_unique<WorkPool>("blocking", cfg.server.blocking_threads,
