@@ -41,6 +41,14 @@ TEST(TokenBucketTest, OneSecondOfBurstThenSpacedAtTheRate) {
   EXPECT_EQ(free, 10) << "capped at one second's worth";
 }
 
+TEST(TokenBucketTest, SeveralTokensAtOnceForAnItemOfSeveralRequests) {
+  const auto t0 = std::chrono::steady_clock::now();
+  TokenBucket bucket(2, t0);
+  EXPECT_EQ(bucket.reserve(t0, 2), 0ns);
+  EXPECT_NEAR(std::chrono::duration<double>(bucket.reserve(t0, 3)).count(), 1.5, 1e-6);
+  EXPECT_NEAR(std::chrono::duration<double>(bucket.reserve(t0)).count(), 2.0, 1e-6);
+}
+
 TEST(TokenBucketTest, SustainedRateIsTheLimit) {
   // Reserving as fast as possible for 5 simulated seconds gets 5 s x 4/s + the initial burst of 4.
   const auto t0 = std::chrono::steady_clock::now();

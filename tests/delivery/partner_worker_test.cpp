@@ -568,6 +568,21 @@ TEST_F(PartnerWorkerTest, CircuitBreakerStopsRequestsAndKeepsItemsAlive) {
   EXPECT_EQ(server_->requests().size(), 5u);
 }
 
+TEST_F(PartnerWorkerTest, RequestsPerSecondSpacesTheRequests) {
+  partner_.max_requests_per_second = 5;
+  makeWorker();
+  for (int i = 0; i < 8; ++i) {
+    queue("r" + std::to_string(i));
+    server_->push({ScriptedReply::Action::Respond, 200, kOneEntryResponse, {}});
+  }
+  const auto started = std::chrono::steady_clock::now();
+  ASSERT_EQ(worker_->runOnce().value(), 8);
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  // Five from the full bucket, then one every 200 ms.
+  EXPECT_GE(elapsed, std::chrono::milliseconds(590));
+  EXPECT_EQ(server_->requests().size(), 8u);
+}
+
 TEST_F(PartnerWorkerTest, SendsABatchOnSeveralConnectionsAtOnce) {
   partner_.max_concurrent_requests = 4;
   auto endpoint = endpointFor(partner_);

@@ -9,7 +9,7 @@ namespace gw::delivery {
 TokenBucket::TokenBucket(int per_second, Time start)
     : per_second_(per_second), tokens_(per_second > 0 ? per_second : 0), last_(start) {}
 
-std::chrono::nanoseconds TokenBucket::reserve(Time now) {
+std::chrono::nanoseconds TokenBucket::reserve(Time now, int count) {
   if (per_second_ <= 0) return std::chrono::nanoseconds(0);
   std::lock_guard lock(mutex_);
   if (now > last_) {
@@ -17,7 +17,7 @@ std::chrono::nanoseconds TokenBucket::reserve(Time now) {
     tokens_ = std::min<double>(per_second_, tokens_ + elapsed * per_second_);
     last_ = now;
   }
-  tokens_ -= 1.0;
+  tokens_ -= count;
   if (tokens_ >= 0.0) return std::chrono::nanoseconds(0);
   // The reserved token is refilled after -tokens_ / rate seconds.
   return std::chrono::nanoseconds(static_cast<std::int64_t>(-tokens_ / per_second_ * 1e9));

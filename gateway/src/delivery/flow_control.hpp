@@ -23,8 +23,8 @@ class TokenBucket {
   using Time = std::chrono::steady_clock::time_point;
   /// `per_second` 0: unlimited (every reservation is free).
   TokenBucket(int per_second, Time start);
-  /// Takes the next token: how long to wait before sending (zero when one was in the bucket).
-  std::chrono::nanoseconds reserve(Time now);
+  /// Takes the next `count` tokens: how long to wait before sending (zero when they were in the bucket).
+  std::chrono::nanoseconds reserve(Time now, int count = 1);
   bool limited() const { return per_second_ > 0; }
 
  private:

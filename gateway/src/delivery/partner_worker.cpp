@@ -163,14 +163,14 @@ std::string PartnerWorker::circuitWaitReason(const CircuitReport& circuit) const
          " answers again, its retries are not used up meanwhile";
 }
 
+bool PartnerWorker::waitForRateLimit(int requests) {
+  if (!rate_.limited()) return true;
+  const auto wait = rate_.reserve(std::chrono::steady_clock::now(), requests);
+  std::unique_lock lock(mutex_);
+  return !stop_cv_.wait_for(lock, wait, [this] { return stopping_; });
+}
+
 std::optional<Result<HttpResult>> PartnerWorker::request(const std::function<Result<HttpResult>()>& call) {
-  if (rate_.limited()) {
-    const auto wait = rate_.reserve(std::chrono::steady_clock::now());
-    if (wait > std::chrono::nanoseconds(0)) {
-      std::unique_lock lock(mutex_);
-      if (stop_cv_.wait_for(lock, wait, [this] { return stopping_; })) return std::nullopt;
-    }
-  }
   const auto permit = breaker_.acquire();
   if (permit == CircuitBreaker::Permit::Refused) return std::nullopt;
   auto response = call();
@@ -184,6 +184,17 @@ Status PartnerWorker::attempt(const store::OutboxItem& item, FhirClient& client)
   // Under the send gate, the re-check and the claim are one step: a consent change either came
   // before (this check sees it) or waits for this send to finish and its outcome to be recorded
   // (docs/privacy.md §8.3). The claim is held until this function returns.
+  // The rate limit's wait comes before the claim, for every request the item may take (one in
+  // transaction mode, at most one per entry otherwise): a consent change never waits behind it,
+  // and no request starts long after its decision (docs/privacy.md §8.3).
+  WriteMode mode;
+  {
+    std::lock_guard lock(capability_mutex_);
+    mode = mode_.mode;
+  }
+  if (!waitForRateLimit(mode == WriteMode::Transaction ? 1 : std::max(1, item.entry_count))) {
+    return ok();  // stopping: the item stays due as it is
+  }
   outbox::RecheckResult check;
   const auto recheck = [&] {
     check = outbox::recheckItem(item, *check_.registry, clock_.now(), check_.policy_version);
@@ -514,11 +525,7 @@ Status PartnerWorker::refreshCapability() {
   const SystemTime now = clock_.now();
   // Through the rate limit, but neither asking nor telling the breaker: a statement read is not
   // a delivery, and the worker does not read while the breaker is open.
-  if (rate_.limited()) {
-    const auto wait = rate_.reserve(std::chrono::steady_clock::now());
-    std::unique_lock lock(mutex_);
-    stop_cv_.wait_for(lock, wait, [this] { return stopping_; });
-  }
+  (void)waitForRateLimit(1);
   const auto response = clients_.front()->readMetadata();
   std::optional<PartnerCapability> capability;
   std::string error;

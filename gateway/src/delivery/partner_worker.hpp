@@ -122,9 +122,10 @@ class PartnerWorker {
   /// Batch and per-resource modes: the entries not yet accepted, Patient first, resuming
   /// where the last attempt of the item stopped.
   AttemptOutcome sendInParts(const store::OutboxItem& item, WriteMode mode, FhirClient& client);
-  /// One request to the partner through the flow control: waits its turn in the rate limit, asks
-  /// the circuit breaker, and tells the breaker what came back. nullopt: not sent (the breaker
-  /// refused, or the gateway is stopping).
+  /// Waits until `requests` requests fit the partner's rate limit; false when stopping.
+  bool waitForRateLimit(int requests);
+  /// One request to the partner through the circuit breaker: asks it, and tells it what came
+  /// back. nullopt: not sent (the breaker refused). The rate limit was waited for before.
   std::optional<Result<HttpResult>> request(const std::function<Result<HttpResult>()>& call);
   /// The breaker is open: due items wait until the probe, without using up their retries, and
   /// say why in their status. Returns how many were marked.
