@@ -61,10 +61,10 @@ PartnerWorker::PartnerWorker(const config::Partner& partner, const config::Deliv
                              const Clock& clock, std::unique_ptr<FhirClient> client, DisclosureCheck check)
     : PartnerWorker(partner, settings, store, clock, oneClient(std::move(client)), std::move(check)) {}
 
-PartnerWorker::PartnerWorker(const config::Partner& partner, const config::Delivery& settings, store::Store& store,
+PartnerWorker::PartnerWorker(const config::Partner& partner, config::Delivery settings, store::Store& store,
                              const Clock& clock, std::vector<std::unique_ptr<FhirClient>> clients, DisclosureCheck check)
     : partner_(partner),
-      settings_(settings),
+      settings_(std::move(settings)),
       policy_{partner.retry.initial, partner.retry.max, 2.0},
       store_(store),
       clock_(clock),

@@ -81,7 +81,7 @@ class PartnerWorker {
                 std::unique_ptr<FhirClient> client, DisclosureCheck check);
   /// One client per sender thread (FhirClient is not thread-safe): the partner's items are sent
   /// with up to min(max_concurrent_requests, clients.size()) requests in flight. At least one.
-  PartnerWorker(const config::Partner& partner, const config::Delivery& settings, store::Store& store, const Clock& clock,
+  PartnerWorker(const config::Partner& partner, config::Delivery settings, store::Store& store, const Clock& clock,
                 std::vector<std::unique_ptr<FhirClient>> clients, DisclosureCheck check);
   ~PartnerWorker();
   PartnerWorker(const PartnerWorker&) = delete;
