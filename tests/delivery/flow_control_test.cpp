@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
+#include "delivery/credential_source.hpp"
+
 #include "delivery/partner_worker.hpp"
 
 namespace gw::delivery {
@@ -145,6 +150,56 @@ TEST(CircuitBreakerTest, FailureClasses) {
   EXPECT_EQ(breakerFailureClass(HttpResult{429, "", {}}), "http 429");
   EXPECT_EQ(breakerFailureClass(HttpResult{422, "", {}}), "") << "a refusal of one item: the partner works";
   EXPECT_EQ(breakerFailureClass(HttpResult{200, "", {}}), "");
+}
+
+// A token source like the OAuth one: fetches on first use, caches, drops the token on rejected().
+class CountingTokenSource final : public CredentialSource {
+ public:
+  Result<std::optional<std::string>> authorization() override {
+    if (!cached_) {
+      ++fetches;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a token request takes a while
+      cached_ = "Bearer t" + std::to_string(fetches.load());
+    }
+    return cached_;
+  }
+  void rejected() override { cached_.reset(); }
+  bool renewable() const override { return true; }
+  std::string_view kind() const override { return "counting"; }
+  std::atomic<int> fetches{0};
+
+ private:
+  std::optional<std::string> cached_;  // not thread-safe on purpose: the shared views must serialise
+};
+
+TEST(SharedCredentialsTest, ConcurrentSendersShareOneCachedToken) {
+  auto source = std::make_unique<CountingTokenSource>();
+  auto* counting = source.get();
+  auto views = sharedCredentials(std::move(source), 4);
+  ASSERT_EQ(views.size(), 4u);
+  std::vector<std::thread> threads;
+  std::atomic<int> same{0};
+  for (auto& view : views) {
+    threads.emplace_back([&view, &same] {
+      for (int i = 0; i < 50; ++i) {
+        auto header = view->authorization();
+        if (header && header.value() == std::optional<std::string>("Bearer t1")) ++same;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(counting->fetches.load(), 1) << "one token request served every sender";
+  EXPECT_EQ(same.load(), 200);
+
+  // Sender 0's request is refused: the token is dropped and fetched again once. Sender 1, refused
+  // with the same old token after sender 0 renewed it, does not drop the fresh one.
+  views[0]->rejected();
+  EXPECT_EQ(views[0]->authorization().value(), std::optional<std::string>("Bearer t2"));
+  views[1]->rejected();
+  EXPECT_EQ(views[1]->authorization().value(), std::optional<std::string>("Bearer t2"));
+  EXPECT_EQ(counting->fetches.load(), 2);
+  EXPECT_TRUE(views[2]->renewable());
+  EXPECT_EQ(views[3]->kind(), "counting");
 }
 
 TEST(LaneTest, OneLanePerPatientKeepingTheBatchOrder) {
