@@ -7,7 +7,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <map>
 #include <thread>
 
@@ -19,7 +18,6 @@ namespace gw::test {
 namespace {
 
 using ::testing::HasSubstr;
-namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 rapidjson::Document parseJsonText(const std::string& text) {
@@ -30,37 +28,12 @@ rapidjson::Document parseJsonText(const std::string& text) {
 
 const std::vector<std::string> kMrns = {"A12345", "B2", "B-77", "B20001", "C30777", "P-77", "HR-1001", "HR-1002"};
 
-class FlowControlEndToEnd : public ::testing::Test {
+class FlowControlEndToEnd : public PartnerSuite {
  protected:
-  static void SetUpTestSuite() {
-    suite_dir_ = (fs::temp_directory_path() / ("gw-flow-" + ids::randomHex(6))).string();
-    fs::create_directories(suite_dir_);
-    partner_ = new Partner(suite_dir_);
-  }
-  static void TearDownTestSuite() {
-    delete partner_;
-    partner_ = nullptr;
-    fs::remove_all(suite_dir_);
-  }
-  void SetUp() override {
-    partner_->reset();
-    dir_ = suite_dir_ + "/" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    if (HasFailure() && gateway_) std::cerr << "---- gateway log ----\n" << gateway_->log();
-    gateway_.reset();
-  }
-
-  Gateway& startGateway(GatewayOptions options) {
-    options.partner_url = partner_->baseUrl();
-    gateway_ = std::make_unique<Gateway>(dir_, options);
-    gateway_->start();
-    for (const auto& mrn : kMrns) {
-      auto r = gateway_->post(consentRecord(mrn, "st-mary", R"(["general","sud","mh"])", "active", "e2e-" + mrn));
-      EXPECT_EQ(r.status, 202) << r.body;
-    }
-    return *gateway_;
+  Gateway& startConsentedGateway(GatewayOptions options) {
+    auto& gw = startGateway(std::move(options));
+    consentToEverything();
+    return gw;
   }
 
   rapidjson::Document circuit(Gateway& gw) {
@@ -86,11 +59,6 @@ class FlowControlEndToEnd : public ::testing::Test {
     auto d = parseJsonText(partner_->admin("GET", "stats").body);
     return d[key].GetInt();
   }
-
-  static inline std::string suite_dir_;
-  static inline Partner* partner_ = nullptr;
-  std::string dir_;
-  std::unique_ptr<Gateway> gateway_;
 };
 
 TEST_F(FlowControlEndToEnd, BreakerStopsRequestsToAFailingPartnerAndClosesWhenItRecovers) {
@@ -102,7 +70,7 @@ TEST_F(FlowControlEndToEnd, BreakerStopsRequestsToAFailingPartnerAndClosesWhenIt
   options.max_attempts = 4;  // without the breaker every item would be dead within a second
   options.partner_keys =
       R"("max_concurrent_requests": 2, "circuit_breaker": {"failure_threshold": 3, "open_seconds": 2, "max_open_seconds": 2},)";
-  auto& gw = startGateway(options);
+  auto& gw = startConsentedGateway(options);
   std::vector<std::string> records;
   for (std::size_t i = 0; i < 5; ++i) {
     const std::string id = "95" + std::to_string(i);
@@ -152,7 +120,7 @@ TEST_F(FlowControlEndToEnd, ConcurrentRequestsButOnePatientAtATimeAndInOrder) {
   ASSERT_EQ(partner_->admin("POST", "faults", R"({"delay_ms":40,"count":100000})").status, 200);
   GatewayOptions options;
   options.partner_keys = R"("max_concurrent_requests": 4, "write_mode": "transaction",)";
-  auto& gw = startGateway(options);
+  auto& gw = startConsentedGateway(options);
   // Three prescriptions for each of eight patients, in one request: ids 9<patient><n>.
   std::string batch;
   std::vector<std::string> ids;
