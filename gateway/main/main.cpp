@@ -593,8 +593,8 @@ int operationsCommand(const std::vector<std::string_view>& args) {
     }
     std::cout << "{\"partner\":\"" << flags["partner"] << "\",\"paused\":" << (pause ? "true" : "false") << "}\n";
     std::cerr << "fhir-gateway: deliveries to " << flags["partner"] << (pause ? " paused" : " resumed")
-              << "; a running gateway " << (pause ? "stops after the attempts in flight" : "resumes within its poll interval")
-              << "\n";
+              << "; a running gateway "
+              << (pause ? "stops after the attempts in flight" : "resumes within its poll interval") << "\n";
     return 0;
   }
   if (what == "outbox replay") {

@@ -18,8 +18,8 @@ using ::testing::Not;
 const SystemTime kNow = fromUnixMillis(1'800'000'000'000);
 
 TEST(OutboxQueryTest, ReadsEveryFilterAndRefusesWhatItDoesNotKnow) {
-  auto q = parseOutboxQuery({{"partner", "st-mary"}, {"state", "dead"}, {"older_than", "2h"}, {"limit", "50"}, {"after", "7"}},
-                            {"*"}, kNow);
+  auto q = parseOutboxQuery(
+      {{"partner", "st-mary"}, {"state", "dead"}, {"older_than", "2h"}, {"limit", "50"}, {"after", "7"}}, {"*"}, kNow);
   ASSERT_TRUE(q) << q.error().describe();
   EXPECT_EQ(q.value().partner_id, "st-mary");
   EXPECT_EQ(q.value().state, store::OutboxState::Dead);

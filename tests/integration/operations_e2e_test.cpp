@@ -36,7 +36,8 @@ rapidjson::Document parseJson(const std::string& text) {
 
 // The same record at clinic c2 (c2 has an otp program in the test config).
 std::string atC2(std::string record) {
-  for (std::size_t p; (p = record.find("\"clinic\":\"c1\"")) != std::string::npos;) record.replace(p, 13, "\"clinic\":\"c2\"");
+  for (std::size_t p; (p = record.find("\"clinic\":\"c1\"")) != std::string::npos;)
+    record.replace(p, 13, "\"clinic\":\"c2\"");
   for (std::size_t p; (p = record.find("\"c1:")) != std::string::npos;) record.replace(p, 4, "\"c2:");
   return record;
 }
@@ -156,8 +157,7 @@ TEST_F(OperationsEndToEnd, AReplayAfterTheConsentWasRevokedIsDeniedAndLogged) {
   ASSERT_GT(item, 0);
   ASSERT_EQ(gw.post(consentRecord("A12345", "st-mary", R"(["general","sud","mh"])", "revoked", "ops-1")).status, 202);
 
-  auto replayed =
-      gw.request("POST", "/v1/outbox/replay", R"({"item":)" + std::to_string(item) + "}", "test-operator");
+  auto replayed = gw.request("POST", "/v1/outbox/replay", R"({"item":)" + std::to_string(item) + "}", "test-operator");
   ASSERT_EQ(replayed.status, 200) << replayed.body;
   auto result = parseJson(replayed.body);
   EXPECT_EQ(result["denied"].GetInt(), 1) << replayed.body;
@@ -198,6 +198,15 @@ TEST_F(OperationsEndToEnd, ReprocessTurnsInvalidRecordsValidAfterAMapperFixAndDe
   EXPECT_THAT(whyFor("c1:pt:A12345"), HasSubstr("held: the record is invalid"));
 
   std::ofstream(format + "/patient.mapper.json") << patient_mapper;  // the fix
+  // The API dry run uses the running mapping set: nothing maps until it is reloaded.
+  const std::string dry_body = R"({"state":"invalid","dry_run":true})";
+  EXPECT_EQ(gw.request("POST", "/v1/records/$reprocess", dry_body, "test-operator-c1").status, 403);
+  auto before_reload = gw.request("POST", "/v1/records/$reprocess?clinic=c1", dry_body, "test-operator-c1");
+  ASSERT_EQ(before_reload.status, 200) << before_reload.body;
+  EXPECT_THAT(before_reload.body, HasSubstr(R"("would_be_mapped":0)"));
+  ASSERT_EQ(gw.request("POST", "/v1/admin/reload", "", "dev-admin").status, 200);
+  auto after_reload = gw.request("POST", "/v1/records/$reprocess?clinic=c1", dry_body, "test-operator-c1");
+  EXPECT_THAT(after_reload.body, HasSubstr(R"("would_be_mapped":2)"));
   auto dry = cli({"records", "reprocess", "--config", gw.configPath(), "--state", "invalid", "--dry-run"});
   ASSERT_EQ(dry.status, 0) << dry.err;
   EXPECT_THAT(dry.out, HasSubstr(R"("would_be_mapped":2)"));
@@ -275,9 +284,9 @@ TEST_F(OperationsEndToEnd, AClinicsOperatorCannotListOrReplayAnotherClinicsItems
   auto mine = gw.request("GET", "/v1/outbox?clinic=c1", "", "test-operator-c1");
   ASSERT_EQ(mine.status, 200) << mine.body;
   EXPECT_THAT(mine.body, Not(HasSubstr("c2:")));
-  EXPECT_EQ(gw.request("POST", "/v1/outbox/replay", R"({"item":)" + std::to_string(c2_item) + "}", "test-operator-c1")
-                .status,
-            403);
+  EXPECT_EQ(
+      gw.request("POST", "/v1/outbox/replay", R"({"item":)" + std::to_string(c2_item) + "}", "test-operator-c1").status,
+      403);
   auto not_found = gw.request("POST", "/v1/outbox/replay?clinic=c1", R"({"item":)" + std::to_string(c2_item) + "}",
                               "test-operator-c1");
   EXPECT_EQ(not_found.status, 404) << not_found.body;

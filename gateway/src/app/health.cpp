@@ -11,7 +11,9 @@ namespace gw::app {
 
 StorageProbe::StorageProbe(store::Store& store, std::filesystem::path database_file, const Clock& clock,
                            std::chrono::milliseconds interval)
-    : store_(store), folder_(database_file.parent_path().empty() ? "." : database_file.parent_path()), clock_(clock),
+    : store_(store),
+      folder_(database_file.parent_path().empty() ? "." : database_file.parent_path()),
+      clock_(clock),
       interval_(interval) {}
 
 StorageHealth StorageProbe::lastKnown() {
@@ -45,9 +47,9 @@ StorageHealth StorageProbe::check(bool write) {
     if (auto probed = store_.probeWrite(clock_.now()); !probed) {
       h.writable = false;
       const auto& m = probed.error().message;
-      h.reason = (m.find("full") != std::string::npos || m.find("space") != std::string::npos)  ? "disk-full"
+      h.reason = (m.find("full") != std::string::npos || m.find("space") != std::string::npos)           ? "disk-full"
                  : (m.find("readonly") != std::string::npos || m.find("read-only") != std::string::npos) ? "read-only"
-                                                                                                          : "database";
+                                                                                                         : "database";
       h.error = m;
     }
   }

@@ -9,8 +9,8 @@
 #include <future>
 #include <memory>
 
-#include "common/json.hpp"
 #include "app/health.hpp"
+#include "common/json.hpp"
 #include "common/log.hpp"
 #include "ingest/batch_result.hpp"
 #include "ingest/input_format.hpp"
@@ -49,7 +49,6 @@ std::optional<std::int64_t> parseAge(std::string_view text) {
 bool covers(const std::vector<std::string>& clinics, std::string_view clinic) {
   return std::any_of(clinics.begin(), clinics.end(), [&](const auto& c) { return c == "*" || c == clinic; });
 }
-
 
 // The clinics a query may read: the one named (which the caller must cover), else all the caller covers.
 Result<std::vector<std::string>> queryClinics(const std::vector<std::string>& caller, std::string_view named) {
@@ -110,8 +109,8 @@ Result<store::OutboxQuery> parseOutboxQuery(const std::map<std::string, std::str
     } else if (key == "after") {
       auto n = parseWhole(value);
       if (!n) {
-        return makeError(ErrorCode::BadRequest, "after must be an item id (the next_after of the previous page)",
-                         "after", "leave it out for the first page");
+        return makeError(ErrorCode::BadRequest, "after must be an item id (the next_after of the previous page)", "after",
+                         "leave it out for the first page");
       }
       q.after_id = *n;
     } else if (key != "clinic") {
@@ -386,7 +385,8 @@ Result<ReprocessResult> reprocessRecords(const OperatorContext& ctx, const Repro
       for (const auto& d : *docs) batch.records.push_back({&d, 0, std::nullopt});
       batch.storage = docs;
       std::promise<ingest::BatchResult> promise;
-      parts.service->ingestBatch(std::move(batch), submitter, [&](ingest::BatchResult r) { promise.set_value(std::move(r)); });
+      parts.service->ingestBatch(std::move(batch), submitter,
+                                 [&](ingest::BatchResult r) { promise.set_value(std::move(r)); });
       auto done = promise.get_future().get();
       if (done.failure) return *done.failure;
       for (std::size_t i = 0; i < done.records.size(); ++i) {
@@ -406,10 +406,10 @@ Result<ReprocessResult> reprocessRecords(const OperatorContext& ctx, const Repro
   }
   if (!options.dry_run) {
     auto entry = operationEntry(ctx, store::AuditOutcome::Ok, "reprocess",
-                                R"({"state":")" + std::string(store::recordStateName(options.state)) +
-                                    R"(","examined":)" + std::to_string(result.examined) +
-                                    R"(,"fixed":)" + std::to_string(result.fixed) + R"(,"still":)" +
-                                    std::to_string(result.still) + R"(,"queued":)" + std::to_string(result.queued) + "}");
+                                R"({"state":")" + std::string(store::recordStateName(options.state)) + R"(","examined":)" +
+                                    std::to_string(result.examined) + R"(,"fixed":)" + std::to_string(result.fixed) +
+                                    R"(,"still":)" + std::to_string(result.still) + R"(,"queued":)" +
+                                    std::to_string(result.queued) + "}");
     GW_TRY(ctx.store.appendAudit({std::move(entry)}));
   }
   GW_LOG(Info, Ingest, options.dry_run ? "reprocess_dry_run" : "reprocess_done")
@@ -475,8 +475,7 @@ std::vector<PartnerWhy> explainDeliveries(const store::RecordStatus& st,
   std::vector<PartnerWhy> out;
   for (const auto& partner : partner_ids) {
     PartnerWhy why{partner, "held", ""};
-    const bool paused =
-        std::any_of(pauses.begin(), pauses.end(), [&](const auto& p) { return p.partner_id == partner; });
+    const bool paused = std::any_of(pauses.begin(), pauses.end(), [&](const auto& p) { return p.partner_id == partner; });
     if (st.state != store::RecordState::Mapped) {
       why.why = "held: the record is " + std::string(store::recordStateName(st.state)) +
                 (st.state == store::RecordState::Received ? "" : "; nothing is sent until it maps (fix it and post again)");
@@ -522,8 +521,9 @@ std::vector<PartnerWhy> explainDeliveries(const store::RecordStatus& st,
         break;
       case store::OutboxState::Dead:
         why.status = "failed";
-        why.why = "failed: the partner refused it or it could not be delivered (see deliveries); an operator can "
-                  "replay it once the cause is fixed";
+        why.why =
+            "failed: the partner refused it or it could not be delivered (see deliveries); an operator can "
+            "replay it once the cause is fixed";
         break;
       case store::OutboxState::Cancelled:
         why.why = "held: no longer permitted by the patient's consent for this partner";

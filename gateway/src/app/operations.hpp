@@ -47,9 +47,9 @@ std::string outboxPageJson(const store::OutboxPage& page);
 /// Which dead items to replay: one item, or every dead item matching a filter (all of a partner).
 struct ReplayFilter {
   std::optional<std::int64_t> item_id;
-  std::string partner_id;               // required unless item_id
-  std::vector<std::string> clinics;     // empty: every clinic the operator covers
-  std::int64_t created_before_ms = 0;   // > 0: only items created before
+  std::string partner_id;              // required unless item_id
+  std::vector<std::string> clinics;    // empty: every clinic the operator covers
+  std::int64_t created_before_ms = 0;  // > 0: only items created before
 };
 
 struct ReplayedItem {
@@ -87,10 +87,10 @@ struct ReprocessOptions {
 
 struct ReprocessResult {
   std::size_t examined = 0;
-  std::size_t fixed = 0;       // now mapped (dry run: would be)
-  std::size_t still = 0;       // still invalid or unmapped
-  std::size_t rejected = 0;    // refused by ingest (e.g. the clinic is no longer configured)
-  std::size_t queued = 0;      // deliveries queued (0 in a dry run)
+  std::size_t fixed = 0;                       // now mapped (dry run: would be)
+  std::size_t still = 0;                       // still invalid or unmapped
+  std::size_t rejected = 0;                    // refused by ingest (e.g. the clinic is no longer configured)
+  std::size_t queued = 0;                      // deliveries queued (0 in a dry run)
   std::map<std::string, std::size_t> by_type;  // record type -> fixed
 };
 

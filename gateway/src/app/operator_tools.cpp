@@ -53,7 +53,8 @@ std::string cliOperator(std::string_view given) {
   return "cli:uid-" + std::to_string(::geteuid());
 }
 
-Result<std::string> outboxListCommand(const config::GatewayConfig& config, const std::map<std::string, std::string>& params) {
+Result<std::string> outboxListCommand(const config::GatewayConfig& config,
+                                      const std::map<std::string, std::string>& params) {
   GW_TRY(auto query, parseOutboxQuery(params, {"*"}, SystemClock().now()));
   GW_TRY(knownPartner(config, query.partner_id));
   GW_TRY(auto store, openConfiguredStore(config, 2));
@@ -61,8 +62,8 @@ Result<std::string> outboxListCommand(const config::GatewayConfig& config, const
   return outboxPageJson(page);
 }
 
-Result<ReplayResult> outboxReplayCommand(const config::GatewayConfig& config, ReplayFilter filter, std::string_view older_than,
-                                         const std::string& actor) {
+Result<ReplayResult> outboxReplayCommand(const config::GatewayConfig& config, ReplayFilter filter,
+                                         std::string_view older_than, const std::string& actor) {
   GW_TRY(knownPartner(config, filter.partner_id));
   if (!older_than.empty()) {
     GW_TRY(auto q, parseOutboxQuery({{"older_than", std::string(older_than)}}, {"*"}, SystemClock().now()));

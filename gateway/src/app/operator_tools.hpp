@@ -18,8 +18,8 @@ std::string cliOperator(std::string_view given);
 /// outbox list: the same parameters and JSON as GET /v1/outbox.
 Result<std::string> outboxListCommand(const config::GatewayConfig& config, const std::map<std::string, std::string>& params);
 /// outbox replay: one item, or the dead items of a partner (optionally of a clinic, older than an age).
-Result<ReplayResult> outboxReplayCommand(const config::GatewayConfig& config, ReplayFilter filter, std::string_view older_than,
-                                         const std::string& actor);
+Result<ReplayResult> outboxReplayCommand(const config::GatewayConfig& config, ReplayFilter filter,
+                                         std::string_view older_than, const std::string& actor);
 /// outbox pause | resume PARTNER
 Status partnerPauseCommand(const config::GatewayConfig& config, std::string_view partner, bool paused,
                            std::string_view reason, const std::string& actor);

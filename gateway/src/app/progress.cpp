@@ -18,13 +18,15 @@ std::string duration(double seconds) {
 }  // namespace
 
 ProgressBar::ProgressBar(std::string label, std::FILE* out, int tty, std::chrono::milliseconds line_every)
-    : label_(std::move(label)), out_(out), tty_(tty < 0 ? ::isatty(::fileno(out)) != 0 : tty != 0),
-      line_every_(line_every), started_(std::chrono::steady_clock::now()) {}
+    : label_(std::move(label)),
+      out_(out),
+      tty_(tty < 0 ? ::isatty(::fileno(out)) != 0 : tty != 0),
+      line_every_(line_every),
+      started_(std::chrono::steady_clock::now()) {}
 
 ProgressBar::~ProgressBar() { finish(); }
 
-std::string ProgressBar::render(const std::string& label, std::size_t done, std::size_t total, double seconds,
-                                bool bar) {
+std::string ProgressBar::render(const std::string& label, std::size_t done, std::size_t total, double seconds, bool bar) {
   std::string out;
   if (bar && total > 0) {
     constexpr std::size_t kWidth = 30;

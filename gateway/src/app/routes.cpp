@@ -5,6 +5,7 @@
 
 #include "app/engineer_tools.hpp"
 #include "app/operations.hpp"
+#include "app/settings.hpp"
 #include "app/views.hpp"
 #include "audit/anchor_file.hpp"
 #include "audit/audit_format.hpp"
@@ -38,10 +39,9 @@ void postRecords(Runtime& runtime, Request& req, const http::Principal& caller, 
   // A database that cannot commit (disk full, read-only) would fail the batch after mapping it:
   // the client is told to come back instead, and readyz says why (docs/operations.md).
   if (const auto storage = runtime.lastStorageHealth(); !storage.writable) {
-    auto busy = http::errorResponse(makeError(ErrorCode::Unavailable,
-                                              "the gateway cannot store records now (" + storage.reason +
-                                                  "); nothing was stored",
-                                              "database", "retry after the time in Retry-After; operators: see /readyz"));
+    auto busy = http::errorResponse(makeError(
+        ErrorCode::Unavailable, "the gateway cannot store records now (" + storage.reason + "); nothing was stored",
+        "database", "retry after the time in Retry-After; operators: see /readyz"));
     busy.headers.emplace_back("Retry-After", "5");
     return respond(std::move(busy));
   }
@@ -308,16 +308,16 @@ void ready(Runtime& runtime, Request&, const http::Principal&, Respond respond) 
                  R"(","next_retry_in_ms":)" + std::to_string(health.next_retry_in.count());
   }
   reconcile += "}";
-  respond(http::jsonResponse(200, R"({"status":"ready","database":)" + storageJson(storage) + R"(,"partners":)" +
-                                      partners + R"(,"reconcile":)" + reconcile + R"(,"capabilities":)" +
-                                      capabilitiesJson(runtime) + "}"));
+  respond(http::jsonResponse(200, R"({"status":"ready","database":)" + storageJson(storage) + R"(,"partners":)" + partners +
+                                      R"(,"reconcile":)" + reconcile + R"(,"capabilities":)" + capabilitiesJson(runtime) +
+                                      "}"));
 }
 
 // --- operations (docs/operations.md) ---------------------------------------------------------
 
 OperatorContext operatorContext(Runtime& runtime, const http::Principal& caller) {
-  return OperatorContext{runtime.store(), runtime.registry(), runtime.config().privacy.policy_version, caller.token_id,
-                         caller.clinics, runtime.clock().now()};
+  return OperatorContext{runtime.store(), runtime.registry(), runtime.config().privacy.policy_version,
+                         caller.token_id, caller.clinics,     runtime.clock().now()};
 }
 
 std::map<std::string, std::string> singleParams(const Request& req) {
@@ -358,8 +358,8 @@ void replayOutbox(Runtime& runtime, Request& req, const http::Principal& caller,
     } else if (key == "older_than" && (m->value.IsString() || m->value.IsInt64())) {
       params["older_than"] = m->value.IsString() ? m->value.GetString() : std::to_string(m->value.GetInt64());
     } else {
-      return respond(http::errorResponse(makeError(ErrorCode::BadRequest, "unknown or mistyped member '" + key + "'",
-                                                   key, "use item (a number), partner and older_than")));
+      return respond(http::errorResponse(makeError(ErrorCode::BadRequest, "unknown or mistyped member '" + key + "'", key,
+                                                   "use item (a number), partner and older_than")));
     }
   }
   auto parsed = parseOutboxQuery(params, caller.clinics, runtime.clock().now());
@@ -367,8 +367,8 @@ void replayOutbox(Runtime& runtime, Request& req, const http::Principal& caller,
   filter.created_before_ms = parsed.value().created_before_ms;
   if (const auto clinic = req.queryParam("clinic"); clinic && !clinic->empty()) filter.clinics = {*clinic};
   if (!filter.partner_id.empty() && runtime.config().findPartner(filter.partner_id) == nullptr) {
-    return respond(http::errorResponse(makeError(ErrorCode::NotFound, "no partner '" + filter.partner_id + "'",
-                                                 "partner", "use a partner id of the configuration")));
+    return respond(http::errorResponse(makeError(ErrorCode::NotFound, "no partner '" + filter.partner_id + "'", "partner",
+                                                 "use a partner id of the configuration")));
   }
   auto replayed = replayDead(operatorContext(runtime, caller), filter);
   if (!replayed) return respond(http::errorResponse(replayed.error()));
@@ -385,9 +385,9 @@ void pauseOrResume(Runtime& runtime, Request& req, const http::Principal& caller
         makeError(ErrorCode::NotFound, "no partner '" + partner + "'", "partner", "use a partner id of the configuration")));
   }
   if (const auto clinic = req.queryParam("clinic"); clinic && !clinic->empty()) {
-    return respond(http::errorResponse(makeError(ErrorCode::BadRequest,
-                                                 "a pause stops the partner's deliveries for every clinic", "clinic",
-                                                 "leave out ?clinic= (the token must cover every clinic)")));
+    return respond(
+        http::errorResponse(makeError(ErrorCode::BadRequest, "a pause stops the partner's deliveries for every clinic",
+                                      "clinic", "leave out ?clinic= (the token must cover every clinic)")));
   }
   const std::string why = req.queryParam("reason").value_or("");
   if (auto done = setPartnerPaused(operatorContext(runtime, caller), partner, paused, why); !done) {
@@ -395,6 +395,46 @@ void pauseOrResume(Runtime& runtime, Request& req, const http::Principal& caller
   }
   if (!paused) runtime.wakeWorkers();
   respond(http::jsonResponse(200, R"({"partner":")" + partner + R"(","paused":)" + (paused ? "true" : "false") + "}"));
+}
+
+// POST /v1/records/$reprocess  {"state": "invalid"|"unmapped", "record_type"?: T, "dry_run"?: bool}
+// (?clinic= narrows): as `fhir-gateway records reprocess`, with the running mapping set; a long
+// run, so on the jobs thread, one at a time.
+void reprocess(Runtime& runtime, Request& req, const http::Principal& caller, Respond respond) {
+  rapidjson::Document body;
+  body.Parse(req.body.data(), req.body.size());
+  const auto bad = [&](std::string message, std::string where) {
+    respond(http::errorResponse(makeError(ErrorCode::BadRequest, std::move(message), std::move(where),
+                                          R"(send {"state": "invalid", "record_type": "patient", "dry_run": true})")));
+  };
+  if (body.HasParseError() || !body.IsObject()) return bad("the body must be a JSON object", "body");
+  ReprocessOptions options;
+  options.state = store::RecordState::Received;  // required below
+  for (auto m = body.MemberBegin(); m != body.MemberEnd(); ++m) {
+    const std::string key = m->name.GetString();
+    if (key == "state" && m->value.IsString()) {
+      options.state = store::parseRecordState(m->value.GetString()).value_or(store::RecordState::Received);
+    } else if (key == "record_type" && m->value.IsString()) {
+      options.record_type = m->value.GetString();
+    } else if (key == "dry_run" && m->value.IsBool()) {
+      options.dry_run = m->value.GetBool();
+    } else {
+      return bad("unknown or mistyped member '" + key + "'", key);
+    }
+  }
+  if (options.state != store::RecordState::Invalid && options.state != store::RecordState::Unmapped) {
+    return bad("state must be invalid or unmapped", "state");
+  }
+  auto ctx = operatorContext(runtime, caller);
+  if (const auto clinic = req.queryParam("clinic"); clinic && !clinic->empty()) ctx.clinics = {*clinic};
+  runtime.jobs().post([&runtime, respond, ctx = std::move(ctx), options] {
+    auto running = runtime.current();
+    ReprocessParts parts{running->ingest.get(), running->rules, pipelineSettings(runtime.config())};
+    auto done = reprocessRecords(ctx, parts, options);
+    if (!done) return respond(http::errorResponse(done.error()));
+    if (done.value().queued > 0) runtime.wakeWorkers();
+    respond(http::jsonResponse(200, reprocessResultJson(done.value(), options.dry_run)));
+  });
 }
 
 void pausePartner(Runtime& runtime, Request& req, const http::Principal& caller, Respond respond) {
@@ -427,6 +467,7 @@ Status addGatewayRoutes(RouteTable& table, Runtime& runtime) {
       {"GET", "/v1/audit/verify", {{Compliance, Admin}, None}, IoThread, bind(auditVerify)},
       {"GET", "/v1/outbox", {{Operator, Admin}, QueryClinicOrAll}, Blocking, bind(listOutbox)},
       {"POST", "/v1/outbox/replay", {{Operator, Admin}, QueryClinicOrAll}, Blocking, bind(replayOutbox)},
+      {"POST", "/v1/records/$reprocess", {{Operator, Admin}, QueryClinicOrAll}, IoThread, bind(reprocess)},
       {"POST", "/v1/partners/{partner}/pause", {{Operator, Admin}, QueryClinicOrAll}, Blocking, bind(pausePartner)},
       {"POST", "/v1/partners/{partner}/resume", {{Operator, Admin}, QueryClinicOrAll}, Blocking, bind(resumePartner)},
       {"GET", "/healthz", Access::publicRoute(), IoThread,

@@ -18,8 +18,8 @@
 
 #include <filesystem>
 #include <memory>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -76,9 +76,9 @@ std::vector<OutboxRow> selectOutboxList(Poco::Data::Session& s, const OutboxQuer
 std::optional<OutboxRow> selectOutboxItem(Poco::Data::Session& s, std::int64_t item_id);
 std::vector<PartnerPause> selectPartnerPauses(Poco::Data::Session& s);
 std::vector<std::pair<RecordRow, std::string>> selectRecordsInState(Poco::Data::Session& s, std::string_view state,
-                                                                     std::string_view record_type,
-                                                                     std::string_view after_clinic,
-                                                                     std::string_view after_key, int limit);
+                                                                    std::string_view record_type,
+                                                                    std::string_view after_clinic,
+                                                                    std::string_view after_key, int limit);
 int requeueDeadItem(Poco::Data::Session& s, std::int64_t item_id, std::string_view note, std::int64_t now_ms);
 void putPartnerPause(Poco::Data::Session& s, const PartnerPause& pause);
 void deletePartnerPause(Poco::Data::Session& s, std::string_view partner_id);

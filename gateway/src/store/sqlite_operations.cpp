@@ -98,9 +98,9 @@ std::vector<PartnerPause> selectPartnerPauses(Session& s) {
 }
 
 std::vector<std::pair<RecordRow, std::string>> selectRecordsInState(Session& s, std::string_view state_v,
-                                                                     std::string_view record_type_v,
-                                                                     std::string_view after_clinic_v,
-                                                                     std::string_view after_key_v, int limit) {
+                                                                    std::string_view record_type_v,
+                                                                    std::string_view after_clinic_v,
+                                                                    std::string_view after_key_v, int limit) {
   std::string state(state_v), type(record_type_v), after_clinic(after_clinic_v), after_key(after_key_v);
   std::vector<std::string> clinics, keys, types, hashes, errors, patients, classes;
   std::vector<int> versions;
@@ -150,8 +150,8 @@ int requeueDeadItem(Session& s, std::int64_t item_id, std::string_view note_v, s
 void putPartnerPause(Session& s, const PartnerPause& pause) {
   std::string partner = pause.partner_id, actor = pause.actor, reason = pause.reason;
   Poco::Int64 at = pause.paused_at_ms;
-  s << "INSERT OR REPLACE INTO partner_pauses(partner_id, paused_at, actor, reason) VALUES(?,?,?,?)", use(partner),
-      use(at), use(actor), use(reason), now;
+  s << "INSERT OR REPLACE INTO partner_pauses(partner_id, paused_at, actor, reason) VALUES(?,?,?,?)", use(partner), use(at),
+      use(actor), use(reason), now;
 }
 
 void deletePartnerPause(Session& s, std::string_view partner_v) {

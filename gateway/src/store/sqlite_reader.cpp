@@ -404,8 +404,7 @@ class SqliteReader final : public StoreReader {
     }
   }
 
-  Result<std::vector<std::pair<RecordRow, std::string>>> recordsInState(std::string_view state,
-                                                                        std::string_view record_type,
+  Result<std::vector<std::pair<RecordRow, std::string>>> recordsInState(std::string_view state, std::string_view record_type,
                                                                         std::string_view after_clinic,
                                                                         std::string_view after_record_key,
                                                                         int limit) override {

@@ -158,11 +158,11 @@ struct OutboxCounts {
 /// Which items GET /v1/outbox and `fhir-gateway outbox list` show: by partner, state, clinic and
 /// age, in id order, a page at a time (docs/operations.md).
 struct OutboxQuery {
-  std::string partner_id;               // empty: every partner
-  std::optional<OutboxState> state;     // none: every state
-  std::vector<std::string> clinics;     // empty: every clinic
-  std::int64_t created_before_ms = 0;   // > 0: only items created before this time (older_than)
-  std::int64_t after_id = 0;            // the page after the item with this id
+  std::string partner_id;              // empty: every partner
+  std::optional<OutboxState> state;    // none: every state
+  std::vector<std::string> clinics;    // empty: every clinic
+  std::int64_t created_before_ms = 0;  // > 0: only items created before this time (older_than)
+  std::int64_t after_id = 0;           // the page after the item with this id
   int limit = 100;
 };
 
@@ -427,8 +427,8 @@ class Store {
   /// Up to `limit` current record versions in `state` (of `record_type` when not empty), after
   /// (after_clinic, after_record_key) in that order, payloads decrypted.
   virtual Result<std::vector<StoredRecord>> recordsInState(RecordState state, std::string_view record_type,
-                                                           std::string_view after_clinic,
-                                                           std::string_view after_record_key, int limit) = 0;
+                                                           std::string_view after_clinic, std::string_view after_record_key,
+                                                           int limit) = 0;
   /// Commits a small write (the readiness probe): fails when the database cannot commit (disk
   /// full, read-only file system).
   virtual Status probeWrite(SystemTime now) = 0;
