@@ -52,7 +52,7 @@ class StorageProbe {
 };
 
 /// One partner's delivery health, as /readyz and `fhir-gateway outbox status` show it. No PHI:
-/// partner ids, states, times, counts and error classes.
+/// partner ids, states, times and error classes.
 struct PartnerHealth {
   std::string partner_id;
   /// "up" (delivering, or nothing to deliver), "failing" (attempts fail since failing_since),
@@ -64,7 +64,6 @@ struct PartnerHealth {
   bool paused = false;
   std::string paused_by;
   SystemTime paused_at{};
-  std::int64_t queued = 0, retrying = 0, dead = 0;
   // Circuit breaker state (issue 11 point 5, the flow helper's worker) goes here when it lands.
 };
 

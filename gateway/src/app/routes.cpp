@@ -236,7 +236,7 @@ std::string capabilitiesJson(const Runtime& runtime) {
   return std::string(b.GetString(), b.GetSize());
 }
 
-// Each partner's delivery health (public answer: partner ids, states, times, counts, error
+// Each partner's delivery health (public answer: partner ids, states, times, error
 // classes; never a record, patient or error text).
 std::string partnersHealthJson(const std::vector<PartnerHealth>& partners) {
   rapidjson::StringBuffer b;
@@ -262,12 +262,6 @@ std::string partnersHealthJson(const std::vector<PartnerHealth>& partners) {
       w.Key("paused_at");
       json::writeString(w, formatRfc3339(p.paused_at));
     }
-    w.Key("queued");
-    w.Int64(p.queued);
-    w.Key("retrying");
-    w.Int64(p.retrying);
-    w.Key("dead");
-    w.Int64(p.dead);
     // "circuit": the partner's circuit breaker state, added with the breaker (issue 11 point 5).
     w.EndObject();
   }

@@ -113,7 +113,7 @@ Status Runtime::open(std::unique_ptr<store::Store> store) {
   // Free space every second (a commit only while failing): ingest refuses while it is short.
   jobs_.every(std::chrono::seconds(1), std::chrono::seconds(1), [this] {
     (void)storage_probe_->check(false);
-    (void)partnerHealth();
+    observePartners();
   });
   blocking_ = std::make_unique<WorkPool>("blocking", cfg.server.blocking_threads,
                                          static_cast<std::size_t>(cfg.server.blocking_queue));
@@ -331,15 +331,21 @@ StorageHealth Runtime::storageHealth() { return storage_probe_->check(true); }
 
 StorageHealth Runtime::lastStorageHealth() { return storage_probe_->lastKnown(); }
 
+void Runtime::observePartners() {
+  const SystemTime now = clock_.now();
+  for (const auto& w : workers_) {
+    const auto& stats = w->stats();
+    partner_health_.observe(w->partnerId(), {stats.delivered.value(), stats.retries.value(), stats.dead.value()}, now);
+  }
+}
+
 std::vector<PartnerHealth> Runtime::partnerHealth() {
   std::vector<PartnerHealth> out;
+  observePartners();
   auto pauses = store_->partnerPauses();
-  const SystemTime now = clock_.now();
   for (const auto& w : workers_) {
     PartnerHealth h;
     h.partner_id = w->partnerId();
-    const auto& stats = w->stats();
-    partner_health_.observe(h.partner_id, {stats.delivered.value(), stats.retries.value(), stats.dead.value()}, now);
     h.failing_since = partner_health_.failingSince(h.partner_id);
     if (pauses) {
       for (const auto& p : pauses.value()) {
@@ -349,12 +355,9 @@ std::vector<PartnerHealth> Runtime::partnerHealth() {
         h.paused_at = fromUnixMillis(p.paused_at_ms);
       }
     }
-    if (auto counts = store_->outboxCounts(h.partner_id)) {
-      h.queued = counts.value().queued;
-      h.retrying = counts.value().retrying;
-      h.dead = counts.value().dead;
-    }
-    if (h.failing_since != SystemTime{} || h.retrying > 0) {
+    // The class of the oldest retrying item's error (one indexed read; no counts here: /readyz
+    // is polled, and counting a large outbox is the metrics' job).
+    {
       store::OutboxQuery q;
       q.partner_id = h.partner_id;
       q.state = store::OutboxState::Retrying;

@@ -128,6 +128,9 @@ class Runtime {
   Result<ReloadSummary> loadAndInstall();
   void purgeExpired();
   void publishAnchor();
+  /// Takes each worker's counters (failing since the first failure after the last delivery):
+  /// cheap, every second on the jobs thread.
+  void observePartners();
 
   config::GatewayConfig config_;
   const Clock& clock_;
