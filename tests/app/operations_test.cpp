@@ -162,5 +162,23 @@ TEST(ProgressBarTest, PlainLinesWhenNotATerminal) {
   EXPECT_THAT(written, Not(HasSubstr("\r"))) << "no redraws in a log file";
 }
 
+TEST(ProgressBarTest, OneRedrawnBarOnATerminal) {
+  char* text = nullptr;
+  std::size_t size = 0;
+  std::FILE* out = open_memstream(&text, &size);
+  {
+    ProgressBar bar("records", out, 1);
+    bar.update(0, 10);
+    bar.update(10, 10);
+  }
+  std::fclose(out);
+  const std::string written(text, size);
+  std::free(text);
+  EXPECT_THAT(written, HasSubstr("\r\033[K[..."));
+  EXPECT_THAT(written, HasSubstr("\r\033[K[##############################] 10/10 records 100%"));
+  EXPECT_EQ(written.back(), '\n') << "the shell prompt starts on a line of its own";
+  EXPECT_THAT(written, Not(HasSubstr("progress:")));
+}
+
 }  // namespace
 }  // namespace gw::app
