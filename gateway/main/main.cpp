@@ -573,7 +573,7 @@ int operationsCommand(const std::vector<std::string_view>& args) {
     if (auto bad = allowed({"partner", "state", "clinic", "older-than", "limit", "after"})) return *bad;
     std::map<std::string, std::string> params;
     for (auto& [name, value] : flags) params[name == "older-than" ? "older_than" : name] = value;
-    auto listed = gw::app::outboxListCommand(*config, params);
+    auto listed = gw::app::outboxListCommand(*config, params, actor);
     if (!listed) return failed(listed.error());
     std::cout << listed.value() << "\n";
     return 0;

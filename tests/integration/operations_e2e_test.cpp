@@ -146,6 +146,8 @@ TEST_F(OperationsEndToEnd, ADeadLetteredItemReplayedAfterThePartnerIsFixedArrive
   ASSERT_EQ(log.status, 200) << log.body;
   EXPECT_THAT(log.body, HasSubstr(R"("actor":"operator")"));
   EXPECT_THAT(log.body, HasSubstr(R"("reason":"replay")"));
+  EXPECT_THAT(log.body, HasSubstr(R"("reason":"outbox-list")")) << "a listing names records: it is logged";
+  EXPECT_THAT(log.body, Not(HasSubstr("c1:rx:9001"))) << "by its filters and count, not the records it named";
 }
 
 TEST_F(OperationsEndToEnd, AReplayAfterTheConsentWasRevokedIsDeniedAndLogged) {

@@ -123,6 +123,39 @@ Result<store::OutboxQuery> parseOutboxQuery(const std::map<std::string, std::str
   return q;
 }
 
+store::AuditEntry outboxListEntry(const store::OutboxQuery& query, std::size_t items, std::string_view actor,
+                                  SystemTime now) {
+  rapidjson::StringBuffer b;
+  JsonWriter w(b);
+  w.StartObject();
+  if (query.state) {
+    w.Key("state");
+    json::writeString(w, store::outboxStateName(*query.state));
+  }
+  if (!query.clinics.empty()) {
+    w.Key("clinics");
+    w.StartArray();
+    for (const auto& c : query.clinics) json::writeString(w, c);
+    w.EndArray();
+  }
+  if (query.created_before_ms > 0) {
+    w.Key("created_before");
+    json::writeString(w, formatRfc3339(fromUnixMillis(query.created_before_ms)));
+  }
+  w.Key("after");
+  w.Int64(query.after_id);
+  w.Key("items");
+  w.Uint64(items);
+  w.EndObject();
+  auto e = store::AuditEntryBuilder(store::AuditKind::Operation, store::AuditOutcome::Ok, actor, toUnixMillis(now))
+               .reason("outbox-list")
+               .detail(std::string(b.GetString(), b.GetSize()))
+               .build();
+  e.partner_id = query.partner_id;
+  if (query.clinics.size() == 1) e.clinic = query.clinics.front();
+  return e;
+}
+
 std::string outboxPageJson(const store::OutboxPage& page) {
   rapidjson::StringBuffer b;
   JsonWriter w(b);

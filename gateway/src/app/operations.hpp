@@ -6,6 +6,7 @@
 // these, so they behave alike; each operation is logged in the audit log (kind operation) with
 // the operator as actor.
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -40,6 +41,10 @@ struct OperatorContext {
 /// clinic named means every clinic it covers.
 Result<store::OutboxQuery> parseOutboxQuery(const std::map<std::string, std::string>& params,
                                             const std::vector<std::string>& clinics, SystemTime now);
+/// The audit row of a listing (kind operation, reason outbox-list): the filters and how many
+/// items came back, never their record ids. A listing names records, so it is logged like a read.
+store::AuditEntry outboxListEntry(const store::OutboxQuery& query, std::size_t items, std::string_view actor,
+                                  SystemTime now);
 /// {"items":[{"id","partner","clinic","record_id","record_type","record_version","state",
 /// "attempts","last_error","next_attempt_at","created_at","updated_at"}],"next_after":id|null}
 std::string outboxPageJson(const store::OutboxPage& page);

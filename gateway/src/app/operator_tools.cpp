@@ -53,12 +53,13 @@ std::string cliOperator(std::string_view given) {
   return "cli:uid-" + std::to_string(::geteuid());
 }
 
-Result<std::string> outboxListCommand(const config::GatewayConfig& config,
-                                      const std::map<std::string, std::string>& params) {
+Result<std::string> outboxListCommand(const config::GatewayConfig& config, const std::map<std::string, std::string>& params,
+                                      const std::string& actor) {
   GW_TRY(auto query, parseOutboxQuery(params, {"*"}, SystemClock().now()));
   GW_TRY(knownPartner(config, query.partner_id));
   GW_TRY(auto store, openConfiguredStore(config, 2));
   GW_TRY(auto page, store->listOutbox(query));
+  GW_TRY(store->appendAudit({outboxListEntry(query, page.items.size(), actor, SystemClock().now())}));
   return outboxPageJson(page);
 }
 

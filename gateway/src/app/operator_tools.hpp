@@ -15,8 +15,9 @@ namespace gw::app {
 /// The CLI's actor in the audit log: --operator NAME, else the OS user ("cli:<user>").
 std::string cliOperator(std::string_view given);
 
-/// outbox list: the same parameters and JSON as GET /v1/outbox.
-Result<std::string> outboxListCommand(const config::GatewayConfig& config, const std::map<std::string, std::string>& params);
+/// outbox list: the same parameters and JSON as GET /v1/outbox; logged (outbox-list) as the operator.
+Result<std::string> outboxListCommand(const config::GatewayConfig& config, const std::map<std::string, std::string>& params,
+                                      const std::string& actor);
 /// outbox replay: one item, or the dead items of a partner (optionally of a clinic, older than an age).
 Result<ReplayResult> outboxReplayCommand(const config::GatewayConfig& config, ReplayFilter filter,
                                          std::string_view older_than, const std::string& actor);

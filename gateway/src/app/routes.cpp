@@ -326,6 +326,12 @@ void listOutbox(Runtime& runtime, Request& req, const http::Principal& caller, R
   if (!query) return respond(http::errorResponse(query.error()));
   auto page = runtime.store().listOutbox(query.value());
   if (!page) return respond(http::errorResponse(page.error()));
+  // The answer names records: logged like a read, or not answered.
+  if (auto logged = runtime.logRead(
+          outboxListEntry(query.value(), page.value().items.size(), req.token_id, runtime.clock().now()));
+      !logged) {
+    return respond(http::errorResponse(logged.error()));
+  }
   GW_LOG(Info, Delivery, "outbox_listed")
       .kv("request_id", req.request_id)
       .kv("token", req.token_id)
