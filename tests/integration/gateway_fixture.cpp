@@ -4,6 +4,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <regex>
 #include <stdexcept>
 #include <thread>
@@ -283,6 +284,44 @@ std::string prescriptionRecord(const std::string& id, const std::string& mrn, co
    "days_supply":14,"refills":0,"status":")" +
          status + R"(","written_on":"2026-11-20",
    "prescriber":{"npi":"1234567893","name":"Dr. Lee"},"diagnosis":{"system":"icd10","code":"F11.20"}}})";
+}
+
+void PartnerSuite::SetUpTestSuite() {
+  const std::string suite = ::testing::UnitTest::GetInstance()->current_test_suite()->name();
+  suite_dir_ = (std::filesystem::temp_directory_path() / ("gw-" + suite + "-" + ids::randomHex(6))).string();
+  std::filesystem::create_directories(suite_dir_);
+  partner_ = new Partner(suite_dir_);
+}
+
+void PartnerSuite::TearDownTestSuite() {
+  delete partner_;
+  partner_ = nullptr;
+  std::filesystem::remove_all(suite_dir_);
+}
+
+void PartnerSuite::SetUp() {
+  partner_->reset();
+  dir_ = suite_dir_ + "/" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  std::filesystem::create_directories(dir_);
+}
+
+void PartnerSuite::TearDown() {
+  if (HasFailure() && gateway_) std::cerr << "---- gateway log ----\n" << gateway_->log();
+  gateway_.reset();
+}
+
+Gateway& PartnerSuite::startGateway(GatewayOptions options) {
+  options.partner_url = partner_->baseUrl();
+  gateway_ = std::make_unique<Gateway>(dir_, options);
+  gateway_->start();
+  return *gateway_;
+}
+
+void PartnerSuite::consentToEverything() {
+  for (const char* mrn : {"A12345", "B2", "B-77", "B20001", "C30777", "P-77", "HR-1001", "HR-1002"}) {
+    auto r = gateway_->post(consentRecord(mrn, "st-mary", R"(["general","sud","mh"])", "active", std::string("e2e-") + mrn));
+    EXPECT_EQ(r.status, 202) << r.body;
+  }
 }
 
 }  // namespace gw::test

@@ -1,6 +1,7 @@
 #pragma once
 // Starts the real sandbox FHIR partner (Node + Medplum, tests/partner) and the real fhir-gateway
 // binary on 127.0.0.1 with the test PKI, and talks to both over TLS.
+#include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
 #include <memory>
@@ -103,6 +104,27 @@ std::string consentRecord(const std::string& mrn = "A12345", const std::string& 
 std::string patientRecord(const std::string& mrn = "A12345", const std::string& family = "Rivera");
 std::string prescriptionRecord(const std::string& id = "9001", const std::string& mrn = "A12345",
                                const std::string& status = "active");
+
+/// A suite whose tests share one partner (reset before each test) and start a gateway each, in a
+/// folder of their own; a failing test prints the gateway's log.
+class PartnerSuite : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite();
+  static void TearDownTestSuite();
+  void SetUp() override;
+  void TearDown() override;
+
+  /// A gateway delivering to the suite's partner as "st-mary".
+  Gateway& startGateway(GatewayOptions options = {});
+  /// Every patient of the reference records consents to st-mary receiving all their data for
+  /// treatment (for tests about delivery; what consent permits is tested in privacy_e2e_test).
+  void consentToEverything();
+
+  static inline std::string suite_dir_;
+  static inline Partner* partner_ = nullptr;
+  std::string dir_;
+  std::unique_ptr<Gateway> gateway_;
+};
 
 inline constexpr const char* kMrnSystem = "https://ids.c1.example.org/mrn";
 inline constexpr const char* kRxSystem = "https://ids.c1.example.org/prescription";

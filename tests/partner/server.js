@@ -126,7 +126,10 @@ class Partner {
       if (this.verbose) process.stderr.write(`partner: ${req.method} ${url.pathname} -> ${status}\n`);
     };
 
-    const fault = this.takeFault();
+    // Faults stand for a partner failing the gateway's writes and searches; the CapabilityStatement
+    // read (at the gateway's start, racing a test's fault set-up) is answered as it is.
+    const isMetadataRead = req.method === 'GET' && path === `${this.base}/metadata`;
+    const fault = isMetadataRead ? undefined : this.takeFault();
     if (fault) {
       entry.fault = { status: fault.status, drop: fault.drop, delay_ms: fault.delay_ms, commit: fault.commit };
       this.stats.faults_injected++;
