@@ -112,11 +112,14 @@ Gateway::Gateway(const std::string& work_dir, GatewayOptions options) : dir_(wor
     {"id": "compliance", "sha256": "8ca17ac4a03ec98104dea63e6883110b4fefb792703b2e80e914823a346e5c35", "roles": ["compliance"], "clinics": ["*"]},
     {"id": "compliance-c1", "sha256": "304c64018151cc6c5f0e116fbe56f9f4043cb0fb47a2094cddbdb56e705e8ea9", "roles": ["compliance", "admin"], "clinics": ["c1"]},
     {"id": "engineer", "sha256": "072aeefbbcadedf5862c1c118fee074556b9c8d496817a6d9b5a370cadc560e2", "roles": ["engineer"]},
-    {"id": "admin", "sha256": "de72d648e29b247c1875138a7140256dbe5df3e6c9f37d592b07d9de509d2878", "roles": ["admin"]}]},
-  "storage": {"sqlite_path": "@DIR@/gateway.db"},
+    {"id": "admin", "sha256": "de72d648e29b247c1875138a7140256dbe5df3e6c9f37d592b07d9de509d2878", "roles": ["admin"]},
+    {"id": "operator", "sha256": "1a3bde4175d7cfb457a7710efe93909a67389f0b4b64e25ce75d182308f2f738", "roles": ["operator"], "clinics": ["*"]},
+    {"id": "ingest-c2", "sha256": "8a56de740f6e8cb059e7aaac1b09a27461f49d1dc5c6d52a103dc51e536d5d42", "roles": ["ingest"], "clinics": ["c2"]},
+    {"id": "operator-c1", "sha256": "522687c653f1c09c6bf9309c7f9250d9bdaadb4ba3813b007b1e34714b44184e", "roles": ["operator"], "clinics": ["c1"]}]},
+  "storage": {"sqlite_path": "@DATABASE@"},
   "mapping": {"format_dir": "@FORMAT@", "profiles_dir": "@REPO@/fhir-profiles", "csv_mappers_dir": "@REPO@/mappers"},
   "clinics": [{"id": "c1", "time_zone": "America/New_York", "identifier_system_base": "https://ids.c1.example.org/", "programs": [{"id": "otp", "part2": true}, {"id": "hr", "part2": false}]},
-              {"id": "c2", "time_zone": "America/New_York", "identifier_system_base": "https://ids.c2.example.org/"}],
+              {"id": "c2", "time_zone": "America/New_York", "identifier_system_base": "https://ids.c2.example.org/", "programs": [{"id": "otp", "part2": true}]}],
   "partners": [{"id": "st-mary", "fhir_base_url": "@PARTNER@", "ca_file": "@PKI@/ca.crt",
                 "client_cert_file": "@PKI@/gateway-client.crt", "client_key_file": "@PKI@/gateway-client.key",
                 "request_timeout_ms": 10000, @PARTNERKEYS@
@@ -130,6 +133,7 @@ Gateway::Gateway(const std::string& work_dir, GatewayOptions options) : dir_(wor
   auto replace = [&](const std::string& key, const std::string& value) {
     for (std::size_t p; (p = config.find(key)) != std::string::npos;) config.replace(p, key.size(), value);
   };
+  replace("@DATABASE@", options_.database_path.empty() ? dir_ + "/gateway.db" : options_.database_path);
   replace("@PARTNERKEYS@", options_.partner_keys);
   replace("@TOPKEYS@", options_.top_level_keys);
   replace("@CLIENTCERT@", options_.client_cert_mode);

@@ -51,6 +51,7 @@ struct GatewayOptions {
   std::string partner_keys;                   // more keys of partner "st-mary", JSON text ending in a comma (e.g. "auth")
   std::string top_level_keys;                 // more top-level keys, JSON text ending in a comma (e.g. "signing_keys")
   std::string client_cert_mode = "required";  // server.tls.client_cert ("optional" lets a hospital fetch the JWKS)
+  std::string database_path;                  // storage.sqlite_path; empty: <work dir>/gateway.db
 };
 
 /// The fhir-gateway binary with its own database folder.
@@ -74,7 +75,8 @@ class Gateway {
   /// POST /v1/records?mapper=MAPPER with Content-Type text/csv (mapper names are URL-safe).
   HttpResponse postCsv(const std::string& csv, const std::string& mapper, const std::string& token = "dev-ingest-c1");
   /// Any request with a bearer token (tokens: dev-ingest-c1, dev-compliance, dev-engineer, dev-admin; and
-  /// test-compliance-c1, compliance and admin for clinic c1 only).
+  /// test-compliance-c1, compliance and admin for clinic c1 only; test-operator for every clinic,
+  /// test-operator-c1 for c1 only; test-ingest-c2 posts c2's records).
   HttpResponse request(const std::string& method, const std::string& target, const std::string& body,
                        const std::string& token);
   void signal(int sig);

@@ -8,16 +8,19 @@
 
 namespace gw {
 
-enum class Role { Ingest, Engineer, Compliance, Admin };
+// Operator: lists the outbox, replays dead items, pauses and resumes partners (docs/operations.md),
+// for the clinics its token covers.
+enum class Role { Ingest, Engineer, Compliance, Admin, Operator };
 
-inline constexpr std::array<std::pair<Role, std::string_view>, 4> kRoleNames = {{
+inline constexpr std::array<std::pair<Role, std::string_view>, 5> kRoleNames = {{
     {Role::Ingest, "ingest"},
     {Role::Engineer, "engineer"},
     {Role::Compliance, "compliance"},
     {Role::Admin, "admin"},
+    {Role::Operator, "operator"},
 }};
 
-/// "ingest" | "engineer" | "compliance" | "admin".
+/// "ingest" | "engineer" | "compliance" | "admin" | "operator".
 constexpr std::optional<Role> parseRole(std::string_view text) {
   for (const auto& [role, name] : kRoleNames) {
     if (name == text) return role;
@@ -32,7 +35,7 @@ constexpr std::string_view roleName(Role role) {
   return "unknown";
 }
 
-/// "ingest, engineer, compliance, admin" (for error messages).
-constexpr std::string_view kRoleList = "ingest, engineer, compliance, admin";
+/// "ingest, engineer, compliance, admin, operator" (for error messages).
+constexpr std::string_view kRoleList = "ingest, engineer, compliance, admin, operator";
 
 }  // namespace gw
