@@ -81,6 +81,13 @@ TEST_F(FlowControlEndToEnd, BreakerStopsRequestsToAFailingPartnerAndClosesWhenIt
   auto open = circuit(gw);
   EXPECT_STREQ(open["last_error"].GetString(), "http 503");
   EXPECT_GE(open["consecutive_failures"].GetInt(), 3);
+  {
+    // The partner's health says it too, for dashboards that read only `partners`.
+    auto ready = parseJsonText(gw.request("GET", "/readyz", "", "dev-admin").body);
+    const auto& health = ready["partners"][0];
+    EXPECT_STREQ(health["circuit"].GetString(), "open") << json::toString(ready);
+    EXPECT_STREQ(health["state"].GetString(), "failing") << json::toString(ready);
+  }
 
   // The request rate while open: at most one probe per 2 s open period (the window may take in
   // the edges of four periods). Without the breaker: 5 items every 50..100 ms.

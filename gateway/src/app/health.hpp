@@ -64,7 +64,9 @@ struct PartnerHealth {
   bool paused = false;
   std::string paused_by;
   SystemTime paused_at{};
-  // Circuit breaker state (issue 11 point 5, the flow helper's worker) goes here when it lands.
+  /// The worker's circuit breaker (docs/architecture.md §5.7): "closed", "open" or "half-open".
+  std::string circuit = "closed";
+  SystemTime circuit_since{};  // when it entered that state; epoch: never left closed
 };
 
 /// The class of a delivery error text (store OutboxItem::last_error), for health and alerts.

@@ -284,7 +284,12 @@ std::string partnersHealthJson(const std::vector<PartnerHealth>& partners) {
       w.Key("paused_at");
       json::writeString(w, formatRfc3339(p.paused_at));
     }
-    // "circuit": the partner's circuit breaker state, added with the breaker (issue 11 point 5).
+    w.Key("circuit");
+    json::writeString(w, p.circuit);
+    if (p.circuit_since != SystemTime{}) {
+      w.Key("circuit_since");
+      json::writeString(w, formatRfc3339(p.circuit_since));
+    }
     w.EndObject();
   }
   w.EndArray();

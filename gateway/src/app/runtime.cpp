@@ -374,9 +374,11 @@ std::vector<PartnerHealth> Runtime::partnerHealth() {
       }
     }
     const auto capability = w->capabilityReport();
+    h.circuit = std::string(delivery::circuitStateName(capability.circuit.state));
+    h.circuit_since = capability.circuit.since;
     if (h.paused) {
       h.state = "paused";
-    } else if (h.failing_since != SystemTime{}) {
+    } else if (h.failing_since != SystemTime{} || capability.circuit.state != delivery::CircuitState::Closed) {
       h.state = "failing";
     } else if (capability.waiting_items > 0) {
       h.state = "capability-mismatch";
