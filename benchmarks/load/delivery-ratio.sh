@@ -3,6 +3,7 @@
 # same requests directly at the same concurrency, for write_mode transaction and per-resource
 # (issue 11's goal: at least 0.9x direct). See benchmarks/load/README.md.
 #   benchmarks/load/delivery-ratio.sh [--patients N] [--per-patient K] [--concurrency C] [--modes transaction,per-resource]
+#                                     [--rounds R]
 # GW_BIN: the fhir-gateway binary (default: a release build, made if missing).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
