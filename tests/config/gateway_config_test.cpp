@@ -363,6 +363,23 @@ TEST(GatewayConfig, ConnectionLimitsAndTheHandshakeDeadline) {
   EXPECT_THAT(allErrors(r), HasSubstr("server.max_connections_per_address: expected an integer from 1 to 1000000"));
 }
 
+TEST(GatewayConfig, LoggingFormatIsTextByDefaultOrJson) {
+  auto r = load(kMinimal);
+  ASSERT_TRUE(r.config) << allErrors(r);
+  EXPECT_EQ(r.config->log_format, log::Format::Text);
+  std::string text(kMinimal);
+  text.replace(text.rfind('}'), 1, R"(, "logging": {"level": "warn", "format": "json"}})");
+  r = load(text);
+  ASSERT_TRUE(r.config) << allErrors(r);
+  EXPECT_EQ(r.config->log_format, log::Format::Json);
+  EXPECT_THAT(redactedJson(*r.config), HasSubstr(R"("format": "json")"));
+  std::string bad(kMinimal);
+  bad.replace(bad.rfind('}'), 1, R"(, "logging": {"format": "xml"}})");
+  r = load(bad);
+  ASSERT_FALSE(r.config);
+  EXPECT_THAT(allErrors(r), HasSubstr("json"));
+}
+
 TEST(GatewayConfig, AuditAnchorKeysHaveDefaultsAndTheFileMayNotBeInTheDatabaseFolder) {
   auto r = load(kMinimal);
   ASSERT_TRUE(r.config) << allErrors(r);

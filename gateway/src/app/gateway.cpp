@@ -47,6 +47,7 @@ Gateway::~Gateway() { stop(); }
 
 Result<std::unique_ptr<Gateway>> Gateway::create(config::GatewayConfig config, const Clock& clock) {
   log::setLevel(config.log_level);
+  log::setFormat(config.log_format);
   // One line per weakness, at every start, so the log of a deployment shows what it runs with.
   for (const auto& weak : config::insecureSettings(config)) {
     GW_LOG(Warn, Config, "insecure_setting").kv("key", weak.key).kv("problem", weak.problem);

@@ -824,10 +824,13 @@ LoadResult loadText(std::string_view text, const fs::path& base_dir, std::string
   readPrivacy(r, doc, c.privacy);
   readAudit(r, doc, c.storage, c.audit);
   if (const auto* logging = r.object(doc, "", "logging", false)) {
-    r.checkKeys(*logging, "/logging", {"level"});
+    r.checkKeys(*logging, "/logging", {"level", "format"});
     std::string level = "info";
     r.choice(*logging, "/logging", "level", level, {"debug", "info", "warn", "error"});
     log::parseLevel(level, c.log_level);
+    std::string format = "text";
+    r.choice(*logging, "/logging", "format", format, {"text", "json"});
+    log::parseFormat(format, c.log_format);
   }
   checkReferences(r, c);
   refuseDevelopmentMaterial(r, c);
@@ -1056,6 +1059,7 @@ std::string redactedJson(const GatewayConfig& c) {
   std::string level(log::levelName(c.log_level));
   std::transform(level.begin(), level.end(), level.begin(), [](unsigned char ch) { return std::tolower(ch); });
   str("level", level);
+  str("format", std::string(log::formatName(c.log_format)));
   w.EndObject();
   w.EndObject();
   return std::string(buffer.GetString(), buffer.GetSize());

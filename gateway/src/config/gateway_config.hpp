@@ -213,6 +213,7 @@ struct GatewayConfig {
   Privacy privacy;
   Audit audit;
   log::Level log_level = log::Level::Info;
+  log::Format log_format = log::Format::Text;  // logging.format: "text" or "json" (one object per line)
 
   const Clinic* findClinic(std::string_view id) const;
   const Partner* findPartner(std::string_view id) const;
