@@ -4,6 +4,7 @@
 #include <rapidjson/writer.h>
 
 #include "app/engineer_tools.hpp"
+#include "app/metrics.hpp"
 #include "app/views.hpp"
 #include "audit/anchor_file.hpp"
 #include "audit/audit_format.hpp"
@@ -158,6 +159,8 @@ void auditVerify(Runtime& runtime, Request& req, const http::Principal&, Respond
     auto report = audit::verifyWithAnchors([&store](const auto& a) { return store.verifyAudit(a); }, store.anchorSealer(),
                                            {anchor, runtime.config().audit.anchor.file, false});
     if (!report) return respond(http::errorResponse(report.error()));
+    runtime.stats().audit_verify_result.set(report.value().ok ? 1 : 0);
+    runtime.stats().audit_verify_at_ms.set(nowMillis(runtime));
     if (auto logged = runtime.logRead(audit::auditVerifyEntry(report.value(), actor, nowMillis(runtime))); !logged) {
       return respond(http::errorResponse(logged.error()));
     }
@@ -235,6 +238,11 @@ void ready(Runtime& runtime, Request&, const http::Principal&, Respond respond) 
                                       capabilitiesJson(runtime) + "}"));
 }
 
+// Counts and states for Prometheus (docs/operations.md §1): no clinic's data, so no clinic scope.
+void metricsPage(Runtime& runtime, Request&, const http::Principal&, Respond respond) {
+  respond({200, std::string(Metrics::kContentType), runtime.metrics()->scrape(), {}});
+}
+
 }  // namespace
 
 Status addGatewayRoutes(RouteTable& table, Runtime& runtime) {
@@ -259,6 +267,7 @@ Status addGatewayRoutes(RouteTable& table, Runtime& runtime) {
        [](Request&, const http::Principal&, Respond respond) { respond(http::jsonResponse(200, R"({"status":"ok"})")); }},
       {"GET", "/readyz", Access::publicRoute(), Blocking, bind(ready)},
       {"GET", "/.well-known/jwks.json", Access::publicRoute(), IoThread, bind(jwks)},
+      {"GET", "/metrics", {{Role::Metrics}, None}, Blocking, bind(metricsPage)},
   };
   for (const auto& route : routes) {
     GW_TRY(table.add(route));

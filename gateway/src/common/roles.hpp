@@ -8,16 +8,17 @@
 
 namespace gw {
 
-enum class Role { Ingest, Engineer, Compliance, Admin };
+enum class Role { Ingest, Engineer, Compliance, Admin, Metrics };
 
-inline constexpr std::array<std::pair<Role, std::string_view>, 4> kRoleNames = {{
+inline constexpr std::array<std::pair<Role, std::string_view>, 5> kRoleNames = {{
     {Role::Ingest, "ingest"},
     {Role::Engineer, "engineer"},
     {Role::Compliance, "compliance"},
     {Role::Admin, "admin"},
+    {Role::Metrics, "metrics"},  // GET /metrics only: counts and states, no clinic's data
 }};
 
-/// "ingest" | "engineer" | "compliance" | "admin".
+/// "ingest" | "engineer" | "compliance" | "admin" | "metrics".
 constexpr std::optional<Role> parseRole(std::string_view text) {
   for (const auto& [role, name] : kRoleNames) {
     if (name == text) return role;
@@ -33,6 +34,6 @@ constexpr std::string_view roleName(Role role) {
 }
 
 /// "ingest, engineer, compliance, admin" (for error messages).
-constexpr std::string_view kRoleList = "ingest, engineer, compliance, admin";
+constexpr std::string_view kRoleList = "ingest, engineer, compliance, admin, metrics";
 
 }  // namespace gw
