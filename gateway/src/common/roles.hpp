@@ -33,7 +33,7 @@ constexpr std::string_view roleName(Role role) {
   return "unknown";
 }
 
-/// "ingest, engineer, compliance, admin" (for error messages).
+/// "ingest, engineer, compliance, admin, metrics" (for error messages).
 constexpr std::string_view kRoleList = "ingest, engineer, compliance, admin, metrics";
 
 }  // namespace gw

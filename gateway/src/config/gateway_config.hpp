@@ -61,7 +61,7 @@ struct Server {
 struct Token {
   std::string id;
   std::string sha256;                // hex SHA-256 of the bearer token; the token itself is never stored
-  std::vector<std::string> roles;    // ingest, engineer, compliance, admin
+  std::vector<std::string> roles;    // ingest, engineer, compliance, admin, metrics
   std::vector<std::string> clinics;  // clinics whose data the token may post and read; "*" = any
   /// The client certificates the token may be used with (RFC 8705 certificate-bound tokens), as
   /// normalized by the loader: "sha256:<64 lowercase hex>" (the DER certificate's fingerprint) or
