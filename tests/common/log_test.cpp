@@ -21,8 +21,7 @@ TEST_F(LogFormatTest, TextFormatKeepsKeyValueLines) {
   GW_LOG(Warn, Delivery, "retry").kv("partner", "p1").kv("attempt", 3).kv("error", "HTTP 503 \"busy\"");
   const auto lines = capture.lines();
   ASSERT_EQ(lines.size(), 1u);
-  EXPECT_NE(lines[0].find(" WARN delivery retry partner=p1 attempt=3 error=\"HTTP 503 \\\"busy\\\"\"\n"),
-            std::string::npos)
+  EXPECT_NE(lines[0].find(" WARN delivery retry partner=p1 attempt=3 error=\"HTTP 503 \\\"busy\\\"\"\n"), std::string::npos)
       << lines[0];
 }
 

@@ -104,9 +104,7 @@ bool isJsonNumber(std::string_view text) {
   return text.find_first_not_of("-+.0123456789eE") == std::string_view::npos;
 }
 
-bool reservedKey(std::string_view key) {
-  return key == "ts" || key == "level" || key == "category" || key == "event";
-}
+bool reservedKey(std::string_view key) { return key == "ts" || key == "level" || key == "category" || key == "event"; }
 
 }  // namespace
 

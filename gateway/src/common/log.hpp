@@ -49,9 +49,9 @@ class Line {
   Line& kv(std::string_view key, Number value) {
     std::ostringstream text;
     text << value;  // as the text format always wrote it (a bool as 1 or 0)
-    const Kind kind = std::is_same_v<Number, bool> ? Kind::Bool
+    const Kind kind = std::is_same_v<Number, bool>                                    ? Kind::Bool
                       : std::is_arithmetic_v<Number> && !std::is_same_v<Number, char> ? Kind::Number
-                                                                                       : Kind::String;
+                                                                                      : Kind::String;
     return field(key, text.str(), kind);
   }
 
