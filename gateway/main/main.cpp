@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,6 +21,8 @@
 #include "app/gateway.hpp"
 #include "app/golden_cases.hpp"
 #include "app/keys.hpp"
+#include "app/operator_tools.hpp"
+#include "app/progress.hpp"
 #include "app/settings.hpp"
 #include "app/signing_keys.hpp"
 #include "audit/audit_format.hpp"
@@ -74,7 +77,34 @@ Usage:
                                            configured gateway's database, as POST /v1/records
                                            does (a running gateway delivers them); prints the
                                            per-record result JSON; exit 0 when every row is
-                                           accepted, 1 otherwise
+                                           accepted, 1 otherwise. Progress (rows, rate, ETA) on
+                                           stderr: a bar on a terminal, lines otherwise
+  fhir-gateway outbox list --config FILE [--partner P] [--state S] [--clinic C] [--older-than AGE] [--limit N] [--after ID]
+                                           list outbox items (oldest first, a page of --limit,
+                                           default 100; --after the last id for the next page):
+                                           id, partner, clinic, record id, state, attempts, last
+                                           error, next attempt (JSON, as GET /v1/outbox). AGE:
+                                           seconds or 90s, 15m, 2h, 3d
+  fhir-gateway outbox replay --config FILE (--item ID | --partner P [--clinic C] [--older-than AGE]) [--operator NAME]
+                                           queue dead items again after their cause was fixed;
+                                           each one's consent decision is taken again first: an
+                                           item no longer permitted is denied (and logged), one
+                                           whose record has a newer version is skipped;
+                                           cancelled items are never replayed. Prints the
+                                           outcome per item; exit 0 when none was denied, 1
+                                           otherwise
+  fhir-gateway outbox pause|resume --config FILE --partner P [--reason TEXT] [--operator NAME]
+                                           stop (or start again) every delivery to the partner,
+                                           kept across restarts; shown in /readyz and outbox status
+  fhir-gateway outbox status --config FILE per partner: items by state and whether it is paused
+  fhir-gateway records reprocess --config FILE --state invalid|unmapped [--record-type T] [--dry-run] [--operator NAME]
+                                           put records left invalid or unmapped through mapping,
+                                           validation and the consent decision again (after a
+                                           mapper or profile fix): the ones now mapped get a new
+                                           version and their deliveries queued. --dry-run maps
+                                           and counts, storing nothing. Progress on stderr.
+                                           Every outbox and records operation is logged in the
+                                           audit log with --operator (default: the OS user)
   fhir-gateway keys new-signing-key --alg RS384|ES384 --out FILE [--kid KID]
                                            make a key pair for SMART Backend Services: the
                                            private key goes to FILE (PEM, mode 0600, never
@@ -373,7 +403,10 @@ int importCommand(const std::string& config_path, const std::string& mapper, con
   auto config = loadConfig(config_path);
   if (!config) return 3;
   gw::log::setLevel(gw::log::Level::Warn);
-  auto imported = gw::app::importCsv(*config, mapper, csv_path);
+  gw::app::ProgressBar bar("rows");
+  auto imported = gw::app::importCsv(*config, mapper, csv_path,
+                                     [&bar](std::size_t done, std::size_t total) { bar.update(done, total); });
+  bar.finish();
   if (!imported) {
     std::cerr << "fhir-gateway: import failed, nothing stored: " << imported.error().describe() << "\n";
     return 1;
@@ -495,6 +528,123 @@ int verifyAudit(const std::string& config_path, const std::string& anchor_text, 
   return gw::audit::verifyExitCode(r);
 }
 
+// outbox list|replay|pause|resume|status and records reprocess: flags --name VALUE (and --dry-run).
+int operationsCommand(const std::vector<std::string_view>& args) {
+  const std::string what = std::string(args[0]) + " " + std::string(args[1]);
+  std::map<std::string, std::string> flags;
+  bool dry_run = false;
+  for (std::size_t i = 2; i < args.size(); ++i) {
+    if (args[i] == "--dry-run" && what == "records reprocess") {
+      dry_run = true;
+    } else if (args[i].rfind("--", 0) == 0 && i + 1 < args.size()) {
+      std::string name(args[i].substr(2));
+      flags[name] = std::string(args[i + 1]);
+      ++i;
+    } else {
+      return usage("unknown or incomplete argument '" + std::string(args[i]) + "'");
+    }
+  }
+  const auto take = [&flags](const char* name) {
+    auto it = flags.find(name);
+    if (it == flags.end()) return std::string();
+    std::string v = std::move(it->second);
+    flags.erase(it);
+    return v;
+  };
+  const std::string config_path = take("config");
+  if (config_path.empty()) return usage(what + " needs --config FILE");
+  const std::string actor = gw::app::cliOperator(take("operator"));
+  const auto allowed = [&flags, &what](std::initializer_list<const char*> names) -> std::optional<int> {
+    for (const auto& [name, value] : flags) {
+      if (std::none_of(names.begin(), names.end(), [&](const char* n) { return name == n; })) {
+        return usage(what + " takes no --" + name);
+      }
+    }
+    return std::nullopt;
+  };
+  auto config = loadConfig(config_path);
+  if (!config) return 3;
+  gw::log::setLevel(gw::log::Level::Warn);
+  const auto failed = [&what](const gw::Error& e) {
+    std::cerr << "fhir-gateway: " << what << " failed: " << e.describe() << "\n";
+    return e.code == gw::ErrorCode::BadRequest || e.code == gw::ErrorCode::NotFound ? 2 : 1;
+  };
+  if (what == "outbox list") {
+    if (auto bad = allowed({"partner", "state", "clinic", "older-than", "limit", "after"})) return *bad;
+    std::map<std::string, std::string> params;
+    for (auto& [name, value] : flags) params[name == "older-than" ? "older_than" : name] = value;
+    auto listed = gw::app::outboxListCommand(*config, params, actor);
+    if (!listed) return failed(listed.error());
+    std::cout << listed.value() << "\n";
+    return 0;
+  }
+  if (what == "outbox status") {
+    if (auto bad = allowed({})) return *bad;
+    auto status = gw::app::outboxStatusCommand(*config);
+    if (!status) return failed(status.error());
+    std::cout << status.value() << "\n";
+    return 0;
+  }
+  if (what == "outbox pause" || what == "outbox resume") {
+    if (auto bad = allowed({"partner", "reason"})) return *bad;
+    const bool pause = what == "outbox pause";
+    if (auto done = gw::app::partnerPauseCommand(*config, flags["partner"], pause, flags["reason"], actor); !done) {
+      return failed(done.error());
+    }
+    std::cout << "{\"partner\":\"" << flags["partner"] << "\",\"paused\":" << (pause ? "true" : "false") << "}\n";
+    std::cerr << "fhir-gateway: deliveries to " << flags["partner"] << (pause ? " paused" : " resumed")
+              << "; a running gateway "
+              << (pause ? "stops after the attempts in flight" : "resumes within its poll interval") << "\n";
+    return 0;
+  }
+  if (what == "outbox replay") {
+    if (auto bad = allowed({"item", "partner", "clinic", "older-than"})) return *bad;
+    gw::app::ReplayFilter filter;
+    if (!flags["item"].empty()) {
+      try {
+        std::size_t used = 0;
+        filter.item_id = std::stoll(flags["item"], &used);
+        if (used != flags["item"].size()) throw std::invalid_argument("item");
+      } catch (const std::exception&) {
+        return usage("--item needs an outbox item id (a number, from outbox list)");
+      }
+      if (!flags["partner"].empty() || !flags["clinic"].empty() || !flags["older-than"].empty()) {
+        return usage("outbox replay takes --item alone, or --partner with optional --clinic and --older-than");
+      }
+    } else if (flags["partner"].empty()) {
+      return usage("outbox replay needs --item ID or --partner P");
+    }
+    filter.partner_id = flags["partner"];
+    if (!flags["clinic"].empty()) filter.clinics = {flags["clinic"]};
+    auto replayed = gw::app::outboxReplayCommand(*config, filter, flags["older-than"], actor);
+    if (!replayed) return failed(replayed.error());
+    std::cout << gw::app::replayResultJson(replayed.value()) << "\n";
+    const auto& r = replayed.value();
+    std::cerr << "fhir-gateway: " << r.replayed << " replayed, " << r.denied << " denied (no longer permitted), "
+              << r.skipped << " skipped; a running gateway sends them within its poll interval\n";
+    return r.denied > 0 ? 1 : 0;
+  }
+  if (what == "records reprocess") {
+    if (auto bad = allowed({"state", "record-type"})) return *bad;
+    gw::app::ReprocessOptions options;
+    const auto state = gw::store::parseRecordState(flags["state"]);
+    if (!state || (*state != gw::store::RecordState::Invalid && *state != gw::store::RecordState::Unmapped)) {
+      return usage("records reprocess needs --state invalid or --state unmapped");
+    }
+    options.state = *state;
+    options.record_type = flags["record-type"];
+    options.dry_run = dry_run;
+    gw::app::ProgressBar bar("records");
+    auto done = gw::app::reprocessCommand(*config, options, actor,
+                                          [&bar](std::size_t n, std::size_t total) { bar.update(n, total); });
+    bar.finish();
+    if (!done) return failed(done.error());
+    std::cout << gw::app::reprocessResultJson(done.value(), dry_run) << "\n";
+    return 0;
+  }
+  return usage("unknown command '" + what + "': outbox list|replay|pause|resume|status, records reprocess");
+}
+
 int hashToken() {
   std::string token;
   std::getline(std::cin, token);
@@ -594,6 +744,10 @@ int main(int argc, char** argv) {
       return usage("audit verify takes --anchor or --anchor-file, not both");
     }
     return verifyAudit(config_path, anchor, std::move(options));
+  }
+  if (command == "outbox" || command == "records") {
+    if (args.size() < 2) return usage(std::string(command) + " needs a subcommand");
+    return operationsCommand(args);
   }
   if (command == "map" || command == "mappers") {
     std::size_t i = 1;

@@ -582,3 +582,44 @@ TEST(GatewayConfigProxy, APartnersOwnProxyOrTheGlobalOneOnlyOverHttpConnect) {
 
 }  // namespace
 }  // namespace gw::config
+
+namespace gw::config {
+namespace {
+
+TEST(GatewayConfigFlowControl, DefaultsAndRangesNamingTheJsonPath) {
+  auto r = load(withPartner(R"("name": "EHR")"));
+  ASSERT_TRUE(r.config) << allErrors(r);
+  const auto& defaults = r.config->partners[0];
+  EXPECT_EQ(defaults.max_concurrent_requests, 4);
+  EXPECT_EQ(defaults.max_requests_per_second, 0);
+  EXPECT_EQ(defaults.circuit_breaker.failure_threshold, 5);
+  EXPECT_EQ(defaults.circuit_breaker.open, std::chrono::seconds(30));
+  EXPECT_EQ(defaults.circuit_breaker.max_open, std::chrono::seconds(600));
+
+  r = load(withPartner(R"("max_concurrent_requests": 8, "max_requests_per_second": 20,
+                          "circuit_breaker": {"failure_threshold": 3, "open_seconds": 10, "max_open_seconds": 60})"));
+  ASSERT_TRUE(r.config) << allErrors(r);
+  const auto& p = r.config->partners[0];
+  EXPECT_EQ(p.max_concurrent_requests, 8);
+  EXPECT_EQ(p.max_requests_per_second, 20);
+  EXPECT_EQ(p.circuit_breaker.failure_threshold, 3);
+  EXPECT_EQ(p.circuit_breaker.open, std::chrono::seconds(10));
+  EXPECT_EQ(p.circuit_breaker.max_open, std::chrono::seconds(60));
+
+  r = load(withPartner(R"("max_concurrent_requests": 65)"));
+  EXPECT_THAT(allErrors(r), HasSubstr("partners[0].max_concurrent_requests"));
+  EXPECT_THAT(allErrors(r), HasSubstr("from 1 to 64"));
+  r = load(withPartner(R"("max_concurrent_requests": 0)"));
+  EXPECT_THAT(allErrors(r), HasSubstr("partners[0].max_concurrent_requests"));
+  r = load(withPartner(R"("max_requests_per_second": -1)"));
+  EXPECT_THAT(allErrors(r), HasSubstr("partners[0].max_requests_per_second"));
+  r = load(withPartner(R"("circuit_breaker": {"failure_threshold": 0})"));
+  EXPECT_THAT(allErrors(r), HasSubstr("partners[0].circuit_breaker.failure_threshold"));
+  r = load(withPartner(R"("circuit_breaker": {"open_seconds": 60, "max_open_seconds": 30})"));
+  EXPECT_THAT(allErrors(r), HasSubstr("partners[0].circuit_breaker.max_open_seconds"));
+  r = load(withPartner(R"("circuit_breaker": {"open_secs": 60})"));
+  EXPECT_THAT(allErrors(r), HasSubstr("open_secs"));
+}
+
+}  // namespace
+}  // namespace gw::config

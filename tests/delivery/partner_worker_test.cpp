@@ -520,3 +520,103 @@ TEST_F(WriteModeTest, ItemsOfATypeThePartnerCannotTakeWaitWithTheReasonUntilItCa
 
 }  // namespace
 }  // namespace gw::delivery
+
+namespace gw::delivery {
+namespace {
+
+// Flow control (docs/architecture.md §5.7): the breaker stops requests to a partner that fails
+// every one, items wait without using up their retries, and one probe per open period decides.
+TEST_F(PartnerWorkerTest, CircuitBreakerStopsRequestsAndKeepsItemsAlive) {
+  partner_.retry.max_attempts = 2;  // without the breaker, two failures each would make both items dead
+  partner_.circuit_breaker = {2, std::chrono::seconds(30), std::chrono::seconds(600)};
+  makeWorker();
+  queue("r1");
+  queue("r2");
+  for (int i = 0; i < 3; ++i) server_->push({ScriptedReply::Action::Respond, 503, "", {}});
+
+  ASSERT_EQ(worker_->runOnce().value(), 2);
+  EXPECT_EQ(server_->requests().size(), 2u);
+  auto circuit = worker_->circuitReport();
+  ASSERT_EQ(circuit.state, CircuitState::Open);
+  EXPECT_EQ(circuit.last_error, "http 503");
+  EXPECT_EQ(worker_->capabilityReport().circuit.state, CircuitState::Open) << "what /readyz shows";
+  EXPECT_EQ(item("r1").attempts, 1) << "a failure before the breaker opened counts";
+  EXPECT_EQ(item("r2").attempts, 0) << "the failure that opened it does not";
+  EXPECT_THAT(item("r2").last_error, HasSubstr("waiting: partner circuit open since"));
+
+  // While open: items that come due wait for the probe, no request goes out.
+  clock_.advance(std::chrono::seconds(5));
+  ASSERT_EQ(worker_->runOnce().value(), 1) << "r1, due again after its backoff, is parked";
+  EXPECT_EQ(worker_->runOnce().value(), 0);
+  EXPECT_EQ(server_->requests().size(), 2u);
+  EXPECT_EQ(item("r1").state, store::OutboxState::Retrying);
+  EXPECT_EQ(item("r1").attempts, 1);
+  EXPECT_THAT(item("r1").last_error, HasSubstr("last error: http 503"));
+  EXPECT_EQ(item("r1").next_attempt_at_ms, toUnixMillis(circuit.probe_at));
+
+  // open_seconds later: one probe; it fails, the breaker opens again for twice as long.
+  clock_.advance(std::chrono::seconds(25));
+  ASSERT_EQ(worker_->runOnce().value(), 1);
+  EXPECT_EQ(server_->requests().size(), 3u) << "one probe";
+  circuit = worker_->circuitReport();
+  EXPECT_EQ(circuit.state, CircuitState::Open);
+  EXPECT_EQ(circuit.openings, 2);
+  EXPECT_EQ(circuit.probe_at, clock_.now() + std::chrono::seconds(60));
+  EXPECT_EQ(worker_->runOnce().value(), 1) << "the other item is parked until the next probe";
+  EXPECT_EQ(server_->requests().size(), 3u);
+  EXPECT_NE(item("r1").state, store::OutboxState::Dead);
+  EXPECT_NE(item("r2").state, store::OutboxState::Dead);
+
+  // The partner is back: the probe succeeds, the breaker closes, everything arrives once.
+  clock_.advance(std::chrono::seconds(60));
+  server_->push({ScriptedReply::Action::Respond, 200, kOneEntryResponse, {}});
+  server_->push({ScriptedReply::Action::Respond, 200, kOneEntryResponse, {}});
+  ASSERT_EQ(worker_->runOnce().value(), 1);
+  EXPECT_EQ(worker_->circuitReport().state, CircuitState::Closed);
+  ASSERT_EQ(worker_->runOnce().value(), 1);
+  EXPECT_EQ(item("r1").state, store::OutboxState::Delivered);
+  EXPECT_EQ(item("r2").state, store::OutboxState::Delivered);
+  EXPECT_EQ(server_->requests().size(), 5u);
+}
+
+TEST_F(PartnerWorkerTest, RequestsPerSecondSpacesTheRequests) {
+  partner_.max_requests_per_second = 5;
+  makeWorker();
+  for (int i = 0; i < 8; ++i) {
+    queue("r" + std::to_string(i));
+    server_->push({ScriptedReply::Action::Respond, 200, kOneEntryResponse, {}});
+  }
+  const auto started = std::chrono::steady_clock::now();
+  ASSERT_EQ(worker_->runOnce().value(), 8);
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  // Five from the full bucket, then one every 200 ms.
+  EXPECT_GE(elapsed, std::chrono::milliseconds(590));
+  EXPECT_EQ(server_->requests().size(), 8u);
+}
+
+TEST_F(PartnerWorkerTest, SendsABatchOnSeveralConnectionsAtOnce) {
+  partner_.max_concurrent_requests = 4;
+  auto endpoint = endpointFor(partner_);
+  ASSERT_TRUE(endpoint);
+  std::vector<std::unique_ptr<FhirClient>> clients;
+  for (int i = 0; i < 4; ++i) {
+    auto client = FhirClient::create(endpoint.value());
+    ASSERT_TRUE(client);
+    clients.push_back(std::move(client).value());
+  }
+  worker_ = std::make_unique<PartnerWorker>(partner_, config::Delivery{}, *store_, clock_, std::move(clients),
+                                            DisclosureCheck{&registry_, "test-policy"});
+  EXPECT_EQ(worker_->concurrency(), 4);
+  for (int i = 0; i < 8; ++i) {
+    queue("r" + std::to_string(i));
+    server_->push({ScriptedReply::Action::Respond, 200, kOneEntryResponse, {}});
+  }
+  ASSERT_EQ(worker_->runOnce().value(), 8);
+  std::set<int> connections;
+  for (const auto& r : server_->requests()) connections.insert(r.connection);
+  EXPECT_GT(connections.size(), 1u) << "the batch went out over more than one connection";
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(item("r" + std::to_string(i)).state, store::OutboxState::Delivered);
+}
+
+}  // namespace
+}  // namespace gw::delivery

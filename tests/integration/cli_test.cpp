@@ -327,6 +327,7 @@ TEST_F(Cli, ImportConvertsACsvExportAndIngestsEveryRow) {
   auto first = run({"import", "--config", config, "--mapper", "harm-reduction-weekly/weekly-export", weekly});
   ASSERT_EQ(first.status, 0) << first.err << first.out;
   EXPECT_THAT(first.out, HasSubstr("\"accepted\":3"));
+  EXPECT_THAT(first.err, HasSubstr("progress: 3/3 rows 100%")) << "progress on stderr, plain lines off a terminal";
   EXPECT_THAT(first.out, HasSubstr("\"record_id\":\"hrw:W47-003\""));
   EXPECT_THAT(first.out, HasSubstr("\"line\":4"));
   EXPECT_THAT(first.out, HasSubstr("\"disposition\":\"created\""));

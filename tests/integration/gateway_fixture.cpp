@@ -4,6 +4,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <regex>
 #include <stdexcept>
 #include <thread>
@@ -112,11 +113,14 @@ Gateway::Gateway(const std::string& work_dir, GatewayOptions options) : dir_(wor
     {"id": "compliance-c1", "sha256": "304c64018151cc6c5f0e116fbe56f9f4043cb0fb47a2094cddbdb56e705e8ea9", "roles": ["compliance", "admin"], "clinics": ["c1"]},
     {"id": "engineer", "sha256": "072aeefbbcadedf5862c1c118fee074556b9c8d496817a6d9b5a370cadc560e2", "roles": ["engineer"]},
     {"id": "admin", "sha256": "de72d648e29b247c1875138a7140256dbe5df3e6c9f37d592b07d9de509d2878", "roles": ["admin"]},
+    {"id": "operator", "sha256": "1a3bde4175d7cfb457a7710efe93909a67389f0b4b64e25ce75d182308f2f738", "roles": ["operator"], "clinics": ["*"]},
+    {"id": "ingest-c2", "sha256": "8a56de740f6e8cb059e7aaac1b09a27461f49d1dc5c6d52a103dc51e536d5d42", "roles": ["ingest"], "clinics": ["c2"]},
+    {"id": "operator-c1", "sha256": "522687c653f1c09c6bf9309c7f9250d9bdaadb4ba3813b007b1e34714b44184e", "roles": ["operator"], "clinics": ["c1"]},
     {"id": "metrics", "sha256": "3f53de80c06dd769f4a2b7b3018b9a4d6837c6895cfd1d7715ff0caeb4d83eb6", "roles": ["metrics"]}]},
-  "storage": {"sqlite_path": "@DIR@/gateway.db"},
+  "storage": {"sqlite_path": "@DATABASE@"},
   "mapping": {"format_dir": "@FORMAT@", "profiles_dir": "@REPO@/fhir-profiles", "csv_mappers_dir": "@REPO@/mappers"},
   "clinics": [{"id": "c1", "time_zone": "America/New_York", "identifier_system_base": "https://ids.c1.example.org/", "programs": [{"id": "otp", "part2": true}, {"id": "hr", "part2": false}]},
-              {"id": "c2", "time_zone": "America/New_York", "identifier_system_base": "https://ids.c2.example.org/"}],
+              {"id": "c2", "time_zone": "America/New_York", "identifier_system_base": "https://ids.c2.example.org/", "programs": [{"id": "otp", "part2": true}]}],
   "partners": [{"id": "st-mary", "fhir_base_url": "@PARTNER@", "ca_file": "@PKI@/ca.crt",
                 "client_cert_file": "@PKI@/gateway-client.crt", "client_key_file": "@PKI@/gateway-client.key",
                 "request_timeout_ms": 10000, @PARTNERKEYS@
@@ -130,6 +134,7 @@ Gateway::Gateway(const std::string& work_dir, GatewayOptions options) : dir_(wor
   auto replace = [&](const std::string& key, const std::string& value) {
     for (std::size_t p; (p = config.find(key)) != std::string::npos;) config.replace(p, key.size(), value);
   };
+  replace("@DATABASE@", options_.database_path.empty() ? dir_ + "/gateway.db" : options_.database_path);
   replace("@PARTNERKEYS@", options_.partner_keys);
   replace("@TOPKEYS@", options_.top_level_keys);
   replace("@CLIENTCERT@", options_.client_cert_mode);
@@ -280,6 +285,44 @@ std::string prescriptionRecord(const std::string& id, const std::string& mrn, co
    "days_supply":14,"refills":0,"status":")" +
          status + R"(","written_on":"2026-11-20",
    "prescriber":{"npi":"1234567893","name":"Dr. Lee"},"diagnosis":{"system":"icd10","code":"F11.20"}}})";
+}
+
+void PartnerSuite::SetUpTestSuite() {
+  const std::string suite = ::testing::UnitTest::GetInstance()->current_test_suite()->name();
+  suite_dir_ = (std::filesystem::temp_directory_path() / ("gw-" + suite + "-" + ids::randomHex(6))).string();
+  std::filesystem::create_directories(suite_dir_);
+  partner_ = new Partner(suite_dir_);
+}
+
+void PartnerSuite::TearDownTestSuite() {
+  delete partner_;
+  partner_ = nullptr;
+  std::filesystem::remove_all(suite_dir_);
+}
+
+void PartnerSuite::SetUp() {
+  partner_->reset();
+  dir_ = suite_dir_ + "/" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  std::filesystem::create_directories(dir_);
+}
+
+void PartnerSuite::TearDown() {
+  if (HasFailure() && gateway_) std::cerr << "---- gateway log ----\n" << gateway_->log();
+  gateway_.reset();
+}
+
+Gateway& PartnerSuite::startGateway(GatewayOptions options) {
+  options.partner_url = partner_->baseUrl();
+  gateway_ = std::make_unique<Gateway>(dir_, options);
+  gateway_->start();
+  return *gateway_;
+}
+
+void PartnerSuite::consentToEverything() {
+  for (const char* mrn : {"A12345", "B2", "B-77", "B20001", "C30777", "P-77", "HR-1001", "HR-1002"}) {
+    auto r = gateway_->post(consentRecord(mrn, "st-mary", R"(["general","sud","mh"])", "active", std::string("e2e-") + mrn));
+    EXPECT_EQ(r.status, 202) << r.body;
+  }
 }
 
 }  // namespace gw::test

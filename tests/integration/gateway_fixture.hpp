@@ -1,6 +1,7 @@
 #pragma once
 // Starts the real sandbox FHIR partner (Node + Medplum, tests/partner) and the real fhir-gateway
 // binary on 127.0.0.1 with the test PKI, and talks to both over TLS.
+#include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
 #include <memory>
@@ -50,6 +51,7 @@ struct GatewayOptions {
   std::string partner_keys;                   // more keys of partner "st-mary", JSON text ending in a comma (e.g. "auth")
   std::string top_level_keys;                 // more top-level keys, JSON text ending in a comma (e.g. "signing_keys")
   std::string client_cert_mode = "required";  // server.tls.client_cert ("optional" lets a hospital fetch the JWKS)
+  std::string database_path;                  // storage.sqlite_path; empty: <work dir>/gateway.db
 };
 
 /// The fhir-gateway binary with its own database folder.
@@ -73,7 +75,8 @@ class Gateway {
   /// POST /v1/records?mapper=MAPPER with Content-Type text/csv (mapper names are URL-safe).
   HttpResponse postCsv(const std::string& csv, const std::string& mapper, const std::string& token = "dev-ingest-c1");
   /// Any request with a bearer token (tokens: dev-ingest-c1, dev-compliance, dev-engineer, dev-admin; and
-  /// test-compliance-c1, compliance and admin for clinic c1 only).
+  /// test-compliance-c1, compliance and admin for clinic c1 only; test-operator for every clinic,
+  /// test-operator-c1 for c1 only; test-ingest-c2 posts c2's records).
   HttpResponse request(const std::string& method, const std::string& target, const std::string& body,
                        const std::string& token);
   void signal(int sig);
@@ -101,6 +104,27 @@ std::string consentRecord(const std::string& mrn = "A12345", const std::string& 
 std::string patientRecord(const std::string& mrn = "A12345", const std::string& family = "Rivera");
 std::string prescriptionRecord(const std::string& id = "9001", const std::string& mrn = "A12345",
                                const std::string& status = "active");
+
+/// A suite whose tests share one partner (reset before each test) and start a gateway each, in a
+/// folder of their own; a failing test prints the gateway's log.
+class PartnerSuite : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite();
+  static void TearDownTestSuite();
+  void SetUp() override;
+  void TearDown() override;
+
+  /// A gateway delivering to the suite's partner as "st-mary".
+  Gateway& startGateway(GatewayOptions options = {});
+  /// Every patient of the reference records consents to st-mary receiving all their data for
+  /// treatment (for tests about delivery; what consent permits is tested in privacy_e2e_test).
+  void consentToEverything();
+
+  static inline std::string suite_dir_;
+  static inline Partner* partner_ = nullptr;
+  std::string dir_;
+  std::unique_ptr<Gateway> gateway_;
+};
 
 inline constexpr const char* kMrnSystem = "https://ids.c1.example.org/mrn";
 inline constexpr const char* kRxSystem = "https://ids.c1.example.org/prescription";

@@ -45,29 +45,11 @@ rapidjson::Document parseJson(const std::string& text) {
   return d;
 }
 
-class HeldDisclosureEndToEnd : public ::testing::Test {
+class HeldDisclosureEndToEnd : public PartnerSuite {
  protected:
-  static void SetUpTestSuite() {
-    suite_dir_ = (fs::temp_directory_path() / ("gw-held-" + ids::randomHex(6))).string();
-    fs::create_directories(suite_dir_);
-    partner_ = new Partner(suite_dir_, "partner-a");
-  }
-  static void TearDownTestSuite() {
-    delete partner_;
-    fs::remove_all(suite_dir_);
-  }
   void SetUp() override {
-    partner_->reset();
-    dir_ = suite_dir_ + "/" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    fs::create_directories(dir_);
-    GatewayOptions options;
-    options.partner_url = partner_->baseUrl();
-    gateway_ = std::make_unique<Gateway>(dir_, options);
-    gateway_->start();
-  }
-  void TearDown() override {
-    if (HasFailure() && gateway_) std::cerr << "---- gateway log ----\n" << gateway_->log();
-    gateway_.reset();
+    PartnerSuite::SetUp();
+    startGateway();
   }
 
   HttpResponse accepted(const std::string& record) {
@@ -104,11 +86,6 @@ class HeldDisclosureEndToEnd : public ::testing::Test {
     ASSERT_TRUE(gateway_->waitForDeliveries("c1:rx:" + id, "delivered")) << gateway_->status("c1:rx:" + id).body;
   }
   std::string storedPlan() { return partner_->get("CarePlan?identifier=" + std::string(kPlanSystem) + "%7CTP-3").body; }
-
-  static inline std::string suite_dir_;
-  static inline Partner* partner_ = nullptr;
-  std::string dir_;
-  std::unique_ptr<Gateway> gateway_;
 };
 
 TEST_F(HeldDisclosureEndToEnd, ARedactedPlanGoesInFullOnceWhenTheConsentWidensAndRedactedAgainAfterItNarrows) {

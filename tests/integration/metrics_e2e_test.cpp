@@ -176,6 +176,7 @@ TEST_F(MetricsEndToEnd, PrometheusSeesAFailingPartnerAndThePartnerFailingAlertFi
   auto page = gateway_->request("GET", "/metrics", "", kMetricsToken);
   ASSERT_EQ(page.status, 200) << page.body;
   EXPECT_THAT(page.body, HasSubstr("gw_outbox_items{partner=\"st-mary\",state=\"queued\"} 0"));
+  EXPECT_THAT(page.body, HasSubstr("gw_delivery_attempts_total{partner=\"st-mary\",status_class=\"none\"} 0"));
 
   ASSERT_EQ(gateway_->post(consentRecord("MZ48213", "st-mary", R"(["general","sud"])", "active", "m-1")).status, 202);
   auto r = gateway_->post(oneLine(patientRecord("MZ48213", "Quillfeather")) + "\n" +
@@ -195,9 +196,11 @@ TEST_F(MetricsEndToEnd, PrometheusSeesAFailingPartnerAndThePartnerFailingAlertFi
       },
       60s))
       << "queued " << queued.value_or(-1) << " age " << age.value_or(-1) << " refused " << refused.value_or(-1);
-  EXPECT_EQ(prometheus_->query(R"(up{job="fhir-gateway-loopback"})").value_or(0), 1) << "the loopback listener";
+  EXPECT_TRUE(waitUntil([&] { return prometheus_->query(R"(up{job="fhir-gateway-loopback"})").value_or(0) == 1; }, 20s))
+      << "the loopback listener";
 
-  // The same items keep waiting: the age grows and the failures go on.
+  // The same items keep waiting: the age grows. (The failures stop growing once the partner's
+  // circuit breaker opens: it holds the items instead of sending them.)
   const double first_age = *age, first_refused = *refused;
   std::string state;
   ASSERT_TRUE(waitUntil(
@@ -208,8 +211,9 @@ TEST_F(MetricsEndToEnd, PrometheusSeesAFailingPartnerAndThePartnerFailingAlertFi
       40s))
       << "alert state: '" << state << "'";
   EXPECT_GT(prometheus_->query(R"(gw_outbox_oldest_pending_age_seconds{)" + job + "}").value_or(0), first_age);
-  EXPECT_GT(prometheus_->query(R"(gw_delivery_attempts_total{)" + job + R"(,status_class="none"})").value_or(0),
+  EXPECT_GE(prometheus_->query(R"(gw_delivery_attempts_total{)" + job + R"(,status_class="none"})").value_or(0),
             first_refused);
+  EXPECT_EQ(prometheus_->query(R"(gw_partner_state{)" + job + R"(,state="circuit_open"})").value_or(-1), 1);
   EXPECT_GT(prometheus_->query(R"(gw_delivery_outcomes_total{)" + job + R"(,outcome="retry"})").value_or(0), 0);
   EXPECT_EQ(prometheus_->query(R"(gw_partner_state{)" + job + R"(,state="up"})").value_or(-1), 0);
   EXPECT_EQ(prometheus_->query(R"(gw_outbox_items{)" + job + R"(,state="delivered"})").value_or(-1), 0);

@@ -24,29 +24,11 @@ rapidjson::Document parseJson(const std::string& text) {
   return d;
 }
 
-class RevocationEndToEnd : public ::testing::Test {
+class RevocationEndToEnd : public PartnerSuite {
  protected:
-  static void SetUpTestSuite() {
-    suite_dir_ = (fs::temp_directory_path() / ("gw-revoke-" + ids::randomHex(6))).string();
-    fs::create_directories(suite_dir_);
-    partner_ = new Partner(suite_dir_, "partner-r");
-  }
-  static void TearDownTestSuite() {
-    delete partner_;
-    fs::remove_all(suite_dir_);
-  }
   void SetUp() override {
-    partner_->reset();
-    dir_ = suite_dir_ + "/" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    fs::create_directories(dir_);
-    GatewayOptions options;
-    options.partner_url = partner_->baseUrl();
-    gateway_ = std::make_unique<Gateway>(dir_, options);
-    gateway_->start();
-  }
-  void TearDown() override {
-    if (HasFailure() && gateway_) std::cerr << "---- gateway log ----\n" << gateway_->log();
-    gateway_.reset();
+    PartnerSuite::SetUp();
+    startGateway();
   }
   void accepted(const std::string& record) {
     auto r = gateway_->post(record);
@@ -76,11 +58,6 @@ class RevocationEndToEnd : public ::testing::Test {
     }
     return bodies;
   }
-
-  static inline std::string suite_dir_;
-  static inline Partner* partner_ = nullptr;
-  std::string dir_;
-  std::unique_ptr<Gateway> gateway_;
 };
 
 TEST_F(RevocationEndToEnd, ARevokedConsentBecomesInactiveAtThePartnerAndNothingElseFollows) {

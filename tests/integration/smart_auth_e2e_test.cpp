@@ -32,27 +32,11 @@ rapidjson::Document parse(const std::string& text) {
 
 constexpr const char* kClientId = "gw-test-client";
 
-class SmartAuthEndToEnd : public ::testing::Test {
+class SmartAuthEndToEnd : public PartnerSuite {
  protected:
-  static void SetUpTestSuite() {
-    suite_dir_ = (fs::temp_directory_path() / ("gw-smart-" + ids::randomHex(6))).string();
-    fs::create_directories(suite_dir_);
-    partner_ = new Partner(suite_dir_);
-  }
-  static void TearDownTestSuite() {
-    delete partner_;
-    partner_ = nullptr;
-    fs::remove_all(suite_dir_);
-  }
-  void SetUp() override {
-    partner_->reset();
-    dir_ = suite_dir_ + "/" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    fs::create_directories(dir_);
-  }
   void TearDown() override {
-    if (HasFailure() && gateway_) std::cerr << "---- gateway log ----\n" << gateway_->log();
     if (HasFailure()) std::cerr << "---- partner auth ----\n" << partner_->admin("GET", "auth").body << "\n";
-    gateway_.reset();
+    PartnerSuite::TearDown();
     configurePartner("null");
   }
 
@@ -119,11 +103,6 @@ class SmartAuthEndToEnd : public ::testing::Test {
     EXPECT_TRUE(key) << key.error().describe();
     return key.value();
   }
-
-  static inline std::string suite_dir_;
-  static inline Partner* partner_ = nullptr;
-  std::string dir_;
-  std::unique_ptr<Gateway> gateway_;
 };
 
 TEST_F(SmartAuthEndToEnd, Rs384AndEs384AssertionsVerifiedByJoseEarnTheTokensTheFhirApiRequires) {

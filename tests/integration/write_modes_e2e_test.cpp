@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <array>
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include "common/ids.hpp"
@@ -72,37 +73,11 @@ std::vector<Golden> goldenRecords() {
   return out;
 }
 
-class WriteModesEndToEnd : public ::testing::Test {
+class WriteModesEndToEnd : public PartnerSuite {
  protected:
-  static void SetUpTestSuite() {
-    suite_dir_ = (fs::temp_directory_path() / ("gw-modes-" + ids::randomHex(6))).string();
-    fs::create_directories(suite_dir_);
-    partner_ = new Partner(suite_dir_);
-  }
-  static void TearDownTestSuite() {
-    delete partner_;
-    partner_ = nullptr;
-    fs::remove_all(suite_dir_);
-  }
-  void SetUp() override {
-    partner_->reset();
-    dir_ = suite_dir_ + "/" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    if (HasFailure() && gateway_) std::cerr << "---- gateway log ----\n" << gateway_->log();
-    gateway_.reset();
-  }
-
   Gateway& startGateway(GatewayOptions options = {}) {
-    options.partner_url = partner_->baseUrl();
-    gateway_ = std::make_unique<Gateway>(dir_, options);
-    gateway_->start();
-    for (const char* mrn : {"A12345", "B2", "B-77", "B20001", "C30777", "P-77", "HR-1001", "HR-1002"}) {
-      auto r = gateway_->post(
-          consentRecord(mrn, "st-mary", R"(["general","sud","mh"])", "active", std::string("e2e-") + mrn));
-      EXPECT_EQ(r.status, 202) << r.body;
-    }
+    PartnerSuite::startGateway(std::move(options));
+    consentToEverything();
     return *gateway_;
   }
 
@@ -144,11 +119,26 @@ class WriteModesEndToEnd : public ::testing::Test {
           << g.record_id << ": " << gw.status(g.record_id).body;
     }
     std::set<std::string> checked;
+    // Per patient, when the partner stored each record's resources, by the record's last place in
+    // the posted order (a record posted twice is stored as its second version).
+    std::map<std::string, std::size_t> last_posted;
+    for (std::size_t i = 0; i < golden.size(); ++i) last_posted[golden[i].record_id] = i;
+    struct Stored {
+      std::size_t posted;
+      std::string last_updated;
+      std::string record_id;
+    };
+    std::map<std::string, std::vector<Stored>> stored_per_patient;
     for (const auto& g : golden) {
       for (const auto& [type, system, value] : g.identities) {
         if (!checked.insert(type + "|" + system + "|" + value).second) continue;
         auto found = partner_->search(type, system, value);
         ASSERT_EQ(found["total"].GetInt(), 1) << type << " " << value;
+        const auto& stored = found["entry"][0]["resource"];
+        if (type != "Patient" && stored.HasMember("subject") && stored["subject"].HasMember("reference")) {
+          stored_per_patient[stored["subject"]["reference"].GetString()].push_back(
+              {last_posted[g.record_id], stored["meta"]["lastUpdated"].GetString(), g.record_id});
+        }
         // References between resources of a record point at what the partner stored (a batch or
         // a single request resolves no urn:uuid): the Patient was written first.
         const auto& resource = found["entry"][0]["resource"];
@@ -161,6 +151,24 @@ class WriteModesEndToEnd : public ::testing::Test {
       }
     }
     EXPECT_GT(checked.size(), 20u);
+    // In order per patient: records were posted in golden order, so each patient's resources were
+    // stored in that order (ISO timestamps of one zone compare as text).
+    std::size_t patients_with_several = 0;
+    for (const auto& [patient, stored] : stored_per_patient) {
+      std::set<std::size_t> records;
+      for (const auto& a : stored) {
+        records.insert(a.posted);
+        for (const auto& b : stored) {
+          // Resources of one record share a write and may be stored in any order among themselves.
+          if (a.posted < b.posted) {
+            EXPECT_LE(a.last_updated, b.last_updated)
+                << patient << ": " << a.record_id << " was stored after " << b.record_id;
+          }
+        }
+      }
+      if (records.size() > 1) ++patients_with_several;
+    }
+    EXPECT_GT(patients_with_several, 0u) << "no patient has several records: the order check checks nothing";
     // The partner saw only the kind of writes it takes.
     auto stats = parseJsonText(partner_->admin("GET", "stats").body);
     for (const char* kind : {"transactions", "batches"}) {
@@ -171,11 +179,6 @@ class WriteModesEndToEnd : public ::testing::Test {
       }
     }
   }
-
-  static inline std::string suite_dir_;
-  static inline Partner* partner_ = nullptr;
-  std::string dir_;
-  std::unique_ptr<Gateway> gateway_;
 };
 
 TEST_F(WriteModesEndToEnd, TransactionPartnerGetsEveryGoldenRecordOnceThroughAKill) {

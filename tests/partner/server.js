@@ -72,7 +72,35 @@ class Partner {
     this.stats = {
       requests: 0, transactions: 0, batches: 0, creates: 0, updates: 0, patches: 0, deletes: 0,
       reads: 0, searches: 0, faults_injected: 0, dropped: 0, by_status: {},
+      // FHIR requests in progress at once (from the request to the answer), overall and for one
+      // patient: what a client's flow control allows through (tests of max_concurrent_requests).
+      concurrency: { in_flight: 0, max_in_flight: 0, max_same_patient: 0, same_patient_overlaps: 0 },
     };
+    this.inFlightByPatient = new Map();
+  }
+
+  // The patient a FHIR request is about, as far as the request shows it: the identifier (else
+  // the id) of the Patient it carries, else the Patient its resources refer to (subject, patient).
+  static patientOf(url, body) {
+    let doc;
+    try {
+      doc = JSON.parse(body.toString('utf8'));
+    } catch {
+      return undefined;
+    }
+    if (!doc || typeof doc !== 'object') return undefined;
+    const resources = doc.resourceType === 'Bundle'
+      ? (Array.isArray(doc.entry) ? doc.entry : []).map((e) => e?.resource).filter(Boolean)
+      : [doc];
+    const patient = resources.find((r) => r.resourceType === 'Patient');
+    const identifier = Array.isArray(patient?.identifier) ? patient.identifier[0] : undefined;
+    if (identifier?.value) return `${identifier.system}|${identifier.value}`;
+    if (patient?.id) return `Patient/${patient.id}`;
+    for (const r of resources) {
+      const ref = r.subject?.reference ?? r.patient?.reference;
+      if (typeof ref === 'string' && ref.startsWith('Patient/')) return ref;
+    }
+    return undefined;
   }
 
   tokenUrl() {
@@ -109,6 +137,16 @@ class Partner {
     }
 
     const entry = this.logRequest(req, url, body);
+    const concurrency = this.stats.concurrency;
+    const patient = Partner.patientOf(url, body);
+    concurrency.in_flight++;
+    concurrency.max_in_flight = Math.max(concurrency.max_in_flight, concurrency.in_flight);
+    if (patient !== undefined) {
+      const same = (this.inFlightByPatient.get(patient) ?? 0) + 1;
+      this.inFlightByPatient.set(patient, same);
+      if (same > 1) concurrency.same_patient_overlaps++;
+      concurrency.max_same_patient = Math.max(concurrency.max_same_patient, same);
+    }
     if (req.method === 'POST' && url.pathname.replace(/\/+$/, '') === this.base) {
       // Bundle size in the log even when a fault answers before the Bundle is processed.
       try {
@@ -120,13 +158,22 @@ class Partner {
       }
     }
     const finish = (status) => {
+      concurrency.in_flight--;
+      if (patient !== undefined) {
+        const left = this.inFlightByPatient.get(patient) - 1;
+        if (left > 0) this.inFlightByPatient.set(patient, left);
+        else this.inFlightByPatient.delete(patient);
+      }
       entry.status = status;
       entry.duration_ms = Number(process.hrtime.bigint() - started) / 1e6;
       this.stats.by_status[status] = (this.stats.by_status[status] ?? 0) + 1;
       if (this.verbose) process.stderr.write(`partner: ${req.method} ${url.pathname} -> ${status}\n`);
     };
 
-    const fault = this.takeFault();
+    // Faults stand for a partner failing the gateway's writes and searches; the CapabilityStatement
+    // read (at the gateway's start, racing a test's fault set-up) is answered as it is.
+    const isMetadataRead = req.method === 'GET' && path === `${this.base}/metadata`;
+    const fault = isMetadataRead ? undefined : this.takeFault();
     if (fault) {
       entry.fault = { status: fault.status, drop: fault.drop, delay_ms: fault.delay_ms, commit: fault.commit };
       this.stats.faults_injected++;

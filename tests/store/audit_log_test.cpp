@@ -125,8 +125,8 @@ TEST(AuditHashTest, AnEntryAndItsStoredRowHashAlike) {
 
 TEST(AuditVocabularyTest, EveryValueHasItsStoredWordAndReadsBack) {
   // These words are in stored rows and in the hashed bytes: they never change.
-  const std::vector<std::string_view> kinds = {"decision",   "cancel",       "disclosure",   "consent",
-                                               "audit-read", "audit-verify", "key-rotation", "record-read"};
+  const std::vector<std::string_view> kinds = {"decision",     "cancel",       "disclosure",  "consent",  "audit-read",
+                                               "audit-verify", "key-rotation", "record-read", "operation"};
   const std::vector<std::string_view> outcomes = {"permit",   "deny",   "redact", "cancelled", "delivered",
                                                   "retrying", "failed", "ok",     "error"};
   EXPECT_EQ(auditKindNames(), kinds);

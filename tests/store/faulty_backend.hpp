@@ -134,6 +134,22 @@ class FaultyWriter final : public StoreWriter {
     GW_TRY(check("deleteDataKey"));
     return inner_->deleteDataKey(data_class, key_version);
   }
+  Result<int> requeueDeadItem(std::int64_t id, std::string_view note, std::int64_t now_ms) override {
+    GW_TRY(check("requeueDeadItem"));
+    return inner_->requeueDeadItem(id, note, now_ms);
+  }
+  Status putPartnerPause(const PartnerPause& pause) override {
+    GW_TRY(check("putPartnerPause"));
+    return inner_->putPartnerPause(pause);
+  }
+  Status deletePartnerPause(std::string_view partner) override {
+    GW_TRY(check("deletePartnerPause"));
+    return inner_->deletePartnerPause(partner);
+  }
+  Status writeProbe(std::int64_t now_ms) override {
+    GW_TRY(check("writeProbe"));
+    return inner_->writeProbe(now_ms);
+  }
   Result<PurgedRows> purgeRecordVersions(std::string_view cls, std::int64_t cutoff, int limit) override {
     GW_TRY(check("purgeRecordVersions"));
     return inner_->purgeRecordVersions(cls, cutoff, limit);

@@ -1,5 +1,6 @@
 #include "app/csv_import.hpp"
 
+#include <algorithm>
 #include <future>
 
 #include "app/consent_registry_loader.hpp"
@@ -17,7 +18,8 @@
 namespace gw::app {
 
 Result<ImportOutcome> importCsv(const config::GatewayConfig& config, std::string_view mapper_arg,
-                                const std::filesystem::path& csv_file) {
+                                const std::filesystem::path& csv_file,
+                                const std::function<void(std::size_t done, std::size_t total)>& progress) {
   // Resolve the mapper first: a typo should not open (or create) the database.
   std::unique_ptr<mapping::CsvInputMapper> file_mapper;
   std::unique_ptr<mapping::CsvMapperSet> named;
@@ -71,10 +73,32 @@ Result<ImportOutcome> importCsv(const config::GatewayConfig& config, std::string
     const ingest::IngestService service(ingest::IngestParts{settings, rules, formats, committer, *store, registry});
     // The operator running import has the config file and the database: every configured clinic.
     const ingest::Submitter submitter{"cli-import", {"*"}};
-    std::promise<ingest::BatchResult> promise;
-    service.ingestBatch(std::move(batch).value(), submitter,
-                        [&](ingest::BatchResult r) { promise.set_value(std::move(r)); });
-    auto result = promise.get_future().get();
+    // In chunks, so progress can be shown; each chunk's results are numbered on from the last.
+    constexpr std::size_t kChunk = 500;
+    auto all = std::move(batch).value();
+    const std::size_t total = all.records.size();
+    ingest::BatchResult result;
+    if (progress) progress(0, total);
+    for (std::size_t start = 0; start < total || (total == 0 && start == 0); start += kChunk) {
+      ingest::InputBatch chunk;
+      chunk.storage = all.storage;
+      const std::size_t end = std::min(total, start + kChunk);
+      chunk.records.assign(all.records.begin() + static_cast<std::ptrdiff_t>(start),
+                           all.records.begin() + static_cast<std::ptrdiff_t>(end));
+      std::promise<ingest::BatchResult> promise;
+      service.ingestBatch(std::move(chunk), submitter, [&](ingest::BatchResult r) { promise.set_value(std::move(r)); });
+      auto part = promise.get_future().get();
+      if (part.failure) {
+        result.failure = part.failure;  // the database failed: stop here (earlier chunks are stored)
+        break;
+      }
+      for (auto& r : part.records) {
+        r.index += start;
+        result.records.push_back(std::move(r));
+      }
+      if (progress) progress(end, total);
+      if (total == 0) break;
+    }
     outcome.status = batchHttpStatus(result);
     outcome.body = ingest::batchResultJson(result);
     outcome.all_accepted = !result.failure && result.rejected() == 0 && !result.records.empty();

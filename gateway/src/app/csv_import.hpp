@@ -3,7 +3,9 @@
 // input mapper and ingests the rows into the configured gateway's database through the same
 // IngestService as POST /v1/records (schema, mapper, profiles, outbox), so a running gateway's
 // delivery workers send them.
+#include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -24,7 +26,10 @@ struct ImportOutcome {
 /// that exists as a file, or ending in .csv-mapper.json), else a name in mapping.csv_mappers_dir.
 /// Errors (config, unknown mapper, unreadable file, database) are returned; per-row problems are in
 /// the outcome's body.
+/// `progress` (optional) is told the rows ingested so far of the total after each chunk of rows
+/// (one commit each).
 Result<ImportOutcome> importCsv(const config::GatewayConfig& config, std::string_view mapper,
-                                const std::filesystem::path& csv_file);
+                                const std::filesystem::path& csv_file,
+                                const std::function<void(std::size_t done, std::size_t total)>& progress = {});
 
 }  // namespace gw::app

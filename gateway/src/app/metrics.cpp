@@ -34,6 +34,8 @@ using Labels = std::vector<ClientMetric::Label>;
 // (the circuit breaker's) is one line here.
 const std::pair<std::string_view, bool (*)(const delivery::PartnerWorker&)> kPartnerStates[] = {
     {"failing", [](const delivery::PartnerWorker& w) { return w.stats().consecutive_failures.value() > 0; }},
+    {"circuit_open",
+     [](const delivery::PartnerWorker& w) { return w.circuitReport().state != delivery::CircuitState::Closed; }},
 };
 
 // The methods a route can have; anything else a client sends counts as "other" (a label must

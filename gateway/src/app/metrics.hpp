@@ -1,6 +1,6 @@
 #pragma once
 // GET /metrics: the gateway's counts and states in the Prometheus text exposition format 0.0.4
-// (docs/operations.md §1). Built on prometheus-cpp's core: its Registry holds what the HTTP
+// (docs/operations.md §8). Built on prometheus-cpp's core: its Registry holds what the HTTP
 // front counts here (requests by route and status, TLS handshake failures), and its
 // TextSerializer writes the page; everything else is read at scrape time from the stats structs
 // the modules already keep (common/stats.hpp: relaxed atomics, so the hot paths pay nothing for

@@ -5,6 +5,8 @@
 
 #include "app/engineer_tools.hpp"
 #include "app/metrics.hpp"
+#include "app/operations.hpp"
+#include "app/settings.hpp"
 #include "app/views.hpp"
 #include "audit/anchor_file.hpp"
 #include "audit/audit_format.hpp"
@@ -35,6 +37,15 @@ std::int64_t nowMillis(const Runtime& runtime) { return toUnixMillis(runtime.clo
 
 // POST /v1/records: read, map, decide and commit; answered after the commit.
 void postRecords(Runtime& runtime, Request& req, const http::Principal& caller, Respond respond) {
+  // A database that cannot commit (disk full, read-only) would fail the batch after mapping it:
+  // the client is told to come back instead, and readyz says why (docs/operations.md).
+  if (const auto storage = runtime.lastStorageHealth(); !storage.writable) {
+    auto busy = http::errorResponse(makeError(
+        ErrorCode::Unavailable, "the gateway cannot store records now (" + storage.reason + "); nothing was stored",
+        "database", "retry after the time in Retry-After; operators: see /readyz"));
+    busy.headers.emplace_back("Retry-After", "5");
+    return respond(std::move(busy));
+  }
   const ingest::Submitter submitter{caller.token_id, caller.clinics};
   auto running = runtime.current();
   // text/csv bodies name their CSV input mapper: ?mapper=harm-reduction-weekly/weekly-export
@@ -93,7 +104,16 @@ void recordStatus(Runtime& runtime, Request& req, const http::Principal&, Respon
       !logged) {
     return respond(http::errorResponse(logged.error()));
   }
-  respond(http::jsonResponse(200, recordStatusJson(*status.value(), runtime.recordKeySecret())));
+  // Per partner why it went or not, in clinic-safe words (docs/operations.md).
+  std::vector<PartnerWhy> why;
+  auto decisions = runtime.store().lastDecisions(*clinic, req.pathParam("record_id"));
+  auto pauses = runtime.store().partnerPauses();
+  if (decisions && pauses) {
+    std::vector<std::string> partner_ids;
+    for (const auto& p : runtime.config().partners) partner_ids.push_back(p.id);
+    why = explainDeliveries(*status.value(), decisions.value(), partner_ids, pauses.value());
+  }
+  respond(http::jsonResponse(200, recordStatusJson(*status.value(), runtime.recordKeySecret(), why)));
 }
 
 // A patient's consents and their history (compliance): ?clinic=ID&mrn=MRN.
@@ -213,16 +233,94 @@ std::string capabilitiesJson(const Runtime& runtime) {
     w.EndArray();
     w.Key("waiting_items");
     w.Uint64(report.waiting_items);
+    // The partner's circuit breaker (docs/architecture.md §5.7): one partner's outage is shown
+    // here, not made the gateway's readiness.
+    const auto& circuit = report.circuit;
+    w.Key("circuit");
+    w.StartObject();
+    w.Key("state");
+    json::writeString(w, delivery::circuitStateName(circuit.state));
+    if (circuit.since != SystemTime{}) {
+      w.Key("since");
+      json::writeString(w, formatRfc3339(circuit.since));
+    }
+    if (circuit.state == delivery::CircuitState::Open) {
+      w.Key("probe_at");
+      json::writeString(w, formatRfc3339(circuit.probe_at));
+    }
+    w.Key("consecutive_failures");
+    w.Int(circuit.consecutive_failures);
+    if (!circuit.last_error.empty()) {
+      w.Key("last_error");
+      json::writeString(w, circuit.last_error);
+    }
+    w.EndObject();
     w.EndObject();
   }
   w.EndArray();
   return std::string(b.GetString(), b.GetSize());
 }
 
+// Each partner's delivery health (public answer: partner ids, states, times, error
+// classes; never a record, patient or error text).
+std::string partnersHealthJson(const std::vector<PartnerHealth>& partners) {
+  rapidjson::StringBuffer b;
+  rapidjson::Writer<rapidjson::StringBuffer> w(b);
+  w.StartArray();
+  for (const auto& p : partners) {
+    w.StartObject();
+    w.Key("partner");
+    json::writeString(w, p.partner_id);
+    w.Key("state");
+    json::writeString(w, p.state);
+    if (p.failing_since != SystemTime{}) {
+      w.Key("failing_since");
+      json::writeString(w, formatRfc3339(p.failing_since));
+    }
+    if (!p.last_error_class.empty()) {
+      w.Key("last_error_class");
+      json::writeString(w, p.last_error_class);
+    }
+    w.Key("paused");
+    w.Bool(p.paused);
+    if (p.paused) {
+      w.Key("paused_at");
+      json::writeString(w, formatRfc3339(p.paused_at));
+    }
+    w.Key("circuit");
+    json::writeString(w, p.circuit);
+    if (p.circuit_since != SystemTime{}) {
+      w.Key("circuit_since");
+      json::writeString(w, formatRfc3339(p.circuit_since));
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  return std::string(b.GetString(), b.GetSize());
+}
+
+std::string storageJson(const StorageHealth& h) {
+  std::string out = R"({"writable":)" + std::string(h.writable ? "true" : "false");
+  if (h.free_bytes >= 0) out += R"(,"free_bytes":)" + std::to_string(h.free_bytes);
+  if (!h.writable) {
+    out += R"(,"reason":")" + h.reason + R"(","failing_since":")" + formatRfc3339(h.failing_since) + R"(")";
+  }
+  return out + "}";
+}
+
 void ready(Runtime& runtime, Request&, const http::Principal&, Respond respond) {
   if (auto ping = runtime.store().ping(); !ping) {
     GW_LOG(Error, Store, "not_ready").kv("error", ping.error().message);
     return respond(http::jsonResponse(503, R"({"status":"unavailable","reason":"database"})"));
+  }
+  // Not ready when the database cannot commit; one partner's outage is reported, not fatal.
+  const auto storage = runtime.storageHealth();
+  const std::string partners = partnersHealthJson(runtime.partnerHealth());
+  if (!storage.writable) {
+    auto r = http::jsonResponse(503, R"({"status":"unavailable","reason":")" + storage.reason + R"(","database":)" +
+                                         storageJson(storage) + R"(,"partners":)" + partners + "}");
+    r.headers.emplace_back("Retry-After", "5");
+    return respond(std::move(r));
   }
   // A reconciliation that keeps failing leaves data held or queued under an old rule: visible
   // here (counts and times only: this answer is public), and in the log with its error.
@@ -234,11 +332,150 @@ void ready(Runtime& runtime, Request&, const http::Principal&, Respond respond) 
                  R"(","next_retry_in_ms":)" + std::to_string(health.next_retry_in.count());
   }
   reconcile += "}";
-  respond(http::jsonResponse(200, R"({"status":"ready","reconcile":)" + reconcile + R"(,"capabilities":)" +
-                                      capabilitiesJson(runtime) + "}"));
+  respond(http::jsonResponse(200, R"({"status":"ready","database":)" + storageJson(storage) + R"(,"partners":)" + partners +
+                                      R"(,"reconcile":)" + reconcile + R"(,"capabilities":)" + capabilitiesJson(runtime) +
+                                      "}"));
 }
 
-// Counts and states for Prometheus (docs/operations.md §1): no clinic's data, so no clinic scope.
+// --- operations (docs/operations.md) ---------------------------------------------------------
+
+OperatorContext operatorContext(Runtime& runtime, const http::Principal& caller) {
+  return OperatorContext{runtime.store(), runtime.registry(), runtime.config().privacy.policy_version,
+                         caller.token_id, caller.clinics,     runtime.clock().now()};
+}
+
+std::map<std::string, std::string> singleParams(const Request& req) {
+  std::map<std::string, std::string> params;
+  for (const auto& [k, v] : req.query) params[k] = v;
+  return params;
+}
+
+// GET /v1/outbox?partner=&state=&clinic=&older_than=&limit=&after=
+void listOutbox(Runtime& runtime, Request& req, const http::Principal& caller, Respond respond) {
+  auto query = parseOutboxQuery(singleParams(req), caller.clinics, runtime.clock().now());
+  if (!query) return respond(http::errorResponse(query.error()));
+  auto page = runtime.store().listOutbox(query.value());
+  if (!page) return respond(http::errorResponse(page.error()));
+  // The answer names records: logged like a read, or not answered.
+  if (auto logged = runtime.logRead(
+          outboxListEntry(query.value(), page.value().items.size(), req.token_id, runtime.clock().now()));
+      !logged) {
+    return respond(http::errorResponse(logged.error()));
+  }
+  GW_LOG(Info, Delivery, "outbox_listed")
+      .kv("request_id", req.request_id)
+      .kv("token", req.token_id)
+      .kv("items", page.value().items.size());
+  respond(http::jsonResponse(200, outboxPageJson(page.value())));
+}
+
+// POST /v1/outbox/replay  {"item": id} | {"partner": id, "older_than"?: age}  (?clinic= narrows)
+void replayOutbox(Runtime& runtime, Request& req, const http::Principal& caller, Respond respond) {
+  rapidjson::Document body;
+  body.Parse(req.body.data(), req.body.size());
+  if (body.HasParseError() || !body.IsObject()) {
+    return respond(http::errorResponse(makeError(ErrorCode::BadRequest, "the body must be a JSON object", "body",
+                                                 R"(send {"item": <id>} or {"partner": "<partner id>"})")));
+  }
+  ReplayFilter filter;
+  std::map<std::string, std::string> params;
+  for (auto m = body.MemberBegin(); m != body.MemberEnd(); ++m) {
+    const std::string key = m->name.GetString();
+    if (key == "item" && m->value.IsInt64()) {
+      filter.item_id = m->value.GetInt64();
+    } else if (key == "partner" && m->value.IsString()) {
+      filter.partner_id = m->value.GetString();
+    } else if (key == "older_than" && (m->value.IsString() || m->value.IsInt64())) {
+      params["older_than"] = m->value.IsString() ? m->value.GetString() : std::to_string(m->value.GetInt64());
+    } else {
+      return respond(http::errorResponse(makeError(ErrorCode::BadRequest, "unknown or mistyped member '" + key + "'", key,
+                                                   "use item (a number), partner and older_than")));
+    }
+  }
+  auto parsed = parseOutboxQuery(params, caller.clinics, runtime.clock().now());
+  if (!parsed) return respond(http::errorResponse(parsed.error()));
+  filter.created_before_ms = parsed.value().created_before_ms;
+  if (const auto clinic = req.queryParam("clinic"); clinic && !clinic->empty()) filter.clinics = {*clinic};
+  if (!filter.partner_id.empty() && runtime.config().findPartner(filter.partner_id) == nullptr) {
+    return respond(http::errorResponse(makeError(ErrorCode::NotFound, "no partner '" + filter.partner_id + "'", "partner",
+                                                 "use a partner id of the configuration")));
+  }
+  auto replayed = replayDead(operatorContext(runtime, caller), filter);
+  if (!replayed) return respond(http::errorResponse(replayed.error()));
+  if (replayed.value().replayed > 0) runtime.wakeWorkers();
+  respond(http::jsonResponse(200, replayResultJson(replayed.value())));
+}
+
+// POST /v1/partners/{partner}/pause and /resume: every clinic's deliveries to the partner, so
+// the token must cover every clinic.
+void pauseOrResume(Runtime& runtime, Request& req, const http::Principal& caller, Respond respond, bool paused) {
+  const std::string partner(req.pathParam("partner"));
+  if (runtime.config().findPartner(partner) == nullptr) {
+    return respond(http::errorResponse(
+        makeError(ErrorCode::NotFound, "no partner '" + partner + "'", "partner", "use a partner id of the configuration")));
+  }
+  if (const auto clinic = req.queryParam("clinic"); clinic && !clinic->empty()) {
+    return respond(
+        http::errorResponse(makeError(ErrorCode::BadRequest, "a pause stops the partner's deliveries for every clinic",
+                                      "clinic", "leave out ?clinic= (the token must cover every clinic)")));
+  }
+  const std::string why = req.queryParam("reason").value_or("");
+  if (auto done = setPartnerPaused(operatorContext(runtime, caller), partner, paused, why); !done) {
+    return respond(http::errorResponse(done.error()));
+  }
+  if (!paused) runtime.wakeWorkers();
+  respond(http::jsonResponse(200, R"({"partner":")" + partner + R"(","paused":)" + (paused ? "true" : "false") + "}"));
+}
+
+// POST /v1/records/$reprocess  {"state": "invalid"|"unmapped", "record_type"?: T, "dry_run"?: bool}
+// (?clinic= narrows): as `fhir-gateway records reprocess`, with the running mapping set; a long
+// run, so on the jobs thread, one at a time.
+void reprocess(Runtime& runtime, Request& req, const http::Principal& caller, Respond respond) {
+  rapidjson::Document body;
+  body.Parse(req.body.data(), req.body.size());
+  const auto bad = [&](std::string message, std::string where) {
+    respond(http::errorResponse(makeError(ErrorCode::BadRequest, std::move(message), std::move(where),
+                                          R"(send {"state": "invalid", "record_type": "patient", "dry_run": true})")));
+  };
+  if (body.HasParseError() || !body.IsObject()) return bad("the body must be a JSON object", "body");
+  ReprocessOptions options;
+  options.state = store::RecordState::Received;  // required below
+  for (auto m = body.MemberBegin(); m != body.MemberEnd(); ++m) {
+    const std::string key = m->name.GetString();
+    if (key == "state" && m->value.IsString()) {
+      options.state = store::parseRecordState(m->value.GetString()).value_or(store::RecordState::Received);
+    } else if (key == "record_type" && m->value.IsString()) {
+      options.record_type = m->value.GetString();
+    } else if (key == "dry_run" && m->value.IsBool()) {
+      options.dry_run = m->value.GetBool();
+    } else {
+      return bad("unknown or mistyped member '" + key + "'", key);
+    }
+  }
+  if (options.state != store::RecordState::Invalid && options.state != store::RecordState::Unmapped) {
+    return bad("state must be invalid or unmapped", "state");
+  }
+  auto ctx = operatorContext(runtime, caller);
+  if (const auto clinic = req.queryParam("clinic"); clinic && !clinic->empty()) ctx.clinics = {*clinic};
+  runtime.jobs().post([&runtime, respond, ctx = std::move(ctx), options] {
+    auto running = runtime.current();
+    ReprocessParts parts{running->ingest.get(), running->rules, pipelineSettings(runtime.config())};
+    auto done = reprocessRecords(ctx, parts, options);
+    if (!done) return respond(http::errorResponse(done.error()));
+    if (done.value().queued > 0) runtime.wakeWorkers();
+    respond(http::jsonResponse(200, reprocessResultJson(done.value(), options.dry_run)));
+  });
+}
+
+void pausePartner(Runtime& runtime, Request& req, const http::Principal& caller, Respond respond) {
+  pauseOrResume(runtime, req, caller, std::move(respond), true);
+}
+
+void resumePartner(Runtime& runtime, Request& req, const http::Principal& caller, Respond respond) {
+  pauseOrResume(runtime, req, caller, std::move(respond), false);
+}
+
+// Counts and states for Prometheus (docs/operations.md §8): no clinic's data, so no clinic scope.
 void metricsPage(Runtime& runtime, Request&, const http::Principal&, Respond respond) {
   respond({200, std::string(Metrics::kContentType), runtime.metrics()->scrape(), {}});
 }
@@ -263,6 +500,11 @@ Status addGatewayRoutes(RouteTable& table, Runtime& runtime) {
       {"GET", "/v1/consents", {{Compliance, Admin}, QueryClinic}, Blocking, bind(consents)},
       {"GET", "/v1/audit/decisions", {{Compliance}, QueryClinicOrAll}, Blocking, bind(auditDecisions)},
       {"GET", "/v1/audit/verify", {{Compliance, Admin}, None}, IoThread, bind(auditVerify)},
+      {"GET", "/v1/outbox", {{Operator, Admin}, QueryClinicOrAll}, Blocking, bind(listOutbox)},
+      {"POST", "/v1/outbox/replay", {{Operator, Admin}, QueryClinicOrAll}, Blocking, bind(replayOutbox)},
+      {"POST", "/v1/records/$reprocess", {{Operator, Admin}, QueryClinicOrAll}, IoThread, bind(reprocess)},
+      {"POST", "/v1/partners/{partner}/pause", {{Operator, Admin}, QueryClinicOrAll}, Blocking, bind(pausePartner)},
+      {"POST", "/v1/partners/{partner}/resume", {{Operator, Admin}, QueryClinicOrAll}, Blocking, bind(resumePartner)},
       {"GET", "/healthz", Access::publicRoute(), IoThread,
        [](Request&, const http::Principal&, Respond respond) { respond(http::jsonResponse(200, R"({"status":"ok"})")); }},
       {"GET", "/readyz", Access::publicRoute(), Blocking, bind(ready)},

@@ -107,11 +107,25 @@ Status Runtime::open(std::unique_ptr<store::Store> store) {
   for (const auto& partner : cfg.partners) {
     GW_TRY(auto endpoint, delivery::endpointFor(partner));
     GW_TRY(auto credentials, delivery::credentialsFor(partner));
-    GW_TRY(auto client, delivery::FhirClient::create(std::move(endpoint), std::move(credentials)));
+    // One client per sender thread, all presenting the one (cached) credential.
+    auto views = delivery::sharedCredentials(std::move(credentials),
+                                             static_cast<std::size_t>(partner.max_concurrent_requests));
+    std::vector<std::unique_ptr<delivery::FhirClient>> clients;
+    for (auto& view : views) {
+      GW_TRY(auto client, delivery::FhirClient::create(endpoint, std::move(view)));
+      clients.push_back(std::move(client));
+    }
     workers_.push_back(std::make_unique<delivery::PartnerWorker>(
-        partner, cfg.delivery, *store_, clock_, std::move(client),
+        partner, cfg.delivery, *store_, clock_, std::move(clients),
         delivery::DisclosureCheck{&registry_, cfg.privacy.policy_version, send_gate_.get()}));
   }
+  storage_probe_ = std::make_unique<StorageProbe>(*store_, cfg.storage.sqlite_path, clock_);
+  // Partners' health follows their workers' counters (a failure since the last delivery).
+  // Free space every second (a commit only while failing): ingest refuses while it is short.
+  jobs_.every(std::chrono::seconds(1), std::chrono::seconds(1), [this] {
+    (void)storage_probe_->check(false);
+    observePartners();
+  });
   blocking_ = std::make_unique<WorkPool>("blocking", cfg.server.blocking_threads,
                                          static_cast<std::size_t>(cfg.server.blocking_queue));
   // Failed reconciliations come back here (docs/threading.md §2.5); a look at an empty list is cheap.
@@ -324,6 +338,60 @@ Runtime::ReconcileHealth Runtime::reconcileHealth() const {
     if (health.next_retry_in == std::chrono::milliseconds(0) || in < health.next_retry_in) health.next_retry_in = in;
   }
   return health;
+}
+
+StorageHealth Runtime::storageHealth() { return storage_probe_->check(true); }
+
+StorageHealth Runtime::lastStorageHealth() { return storage_probe_->lastKnown(); }
+
+void Runtime::observePartners() {
+  const SystemTime now = clock_.now();
+  for (const auto& w : workers_) {
+    const auto& stats = w->stats();
+    partner_health_.observe(w->partnerId(), {stats.delivered.value(), stats.retries.value(), stats.dead.value()}, now);
+  }
+}
+
+std::vector<PartnerHealth> Runtime::partnerHealth() {
+  std::vector<PartnerHealth> out;
+  observePartners();
+  auto pauses = store_->partnerPauses();
+  for (const auto& w : workers_) {
+    PartnerHealth h;
+    h.partner_id = w->partnerId();
+    h.failing_since = partner_health_.failingSince(h.partner_id);
+    if (pauses) {
+      for (const auto& p : pauses.value()) {
+        if (p.partner_id != h.partner_id) continue;
+        h.paused = true;
+        h.paused_by = p.actor;
+        h.paused_at = fromUnixMillis(p.paused_at_ms);
+      }
+    }
+    // The class of the oldest retrying item's error (one indexed read; no counts here: /readyz
+    // is polled, and counting a large outbox is the metrics' job).
+    {
+      store::OutboxQuery q;
+      q.partner_id = h.partner_id;
+      q.state = store::OutboxState::Retrying;
+      q.limit = 1;
+      if (auto page = store_->listOutbox(q); page && !page.value().items.empty()) {
+        h.last_error_class = errorClass(page.value().items.front().last_error);
+      }
+    }
+    const auto capability = w->capabilityReport();
+    h.circuit = std::string(delivery::circuitStateName(capability.circuit.state));
+    h.circuit_since = capability.circuit.since;
+    if (h.paused) {
+      h.state = "paused";
+    } else if (h.failing_since != SystemTime{} || capability.circuit.state != delivery::CircuitState::Closed) {
+      h.state = "failing";
+    } else if (capability.waiting_items > 0) {
+      h.state = "capability-mismatch";
+    }
+    out.push_back(std::move(h));
+  }
+  return out;
 }
 
 void Runtime::wakeWorkers() {

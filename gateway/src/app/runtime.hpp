@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "app/audit_anchors.hpp"
+#include "app/health.hpp"
 #include "app/views.hpp"
 #include "common/clock.hpp"
 #include "common/work_pool.hpp"
@@ -95,6 +96,17 @@ class Runtime {
   /// Each partner's write mode and what its CapabilityStatement allows (/readyz), in config order.
   std::vector<std::pair<std::string, delivery::CapabilityReport>> partnerCapabilities() const;
 
+  // --- operations and health (docs/operations.md) -------------------------------------------
+  /// Whether the database can commit now (free space and a commit, at most once a second): /readyz.
+  StorageHealth storageHealth();
+  /// The last storage check (the jobs thread checks the free space every second, and commits
+  /// while failing): ingest answers 503 with Retry-After while it says not writable.
+  StorageHealth lastStorageHealth();
+  /// Each configured partner's delivery health, in config order (/readyz).
+  std::vector<PartnerHealth> partnerHealth();
+  /// The current consents: what a replay decides with.
+  const consent::ConsentRegistry& registry() const { return registry_; }
+
   /// Appends the audit row of a read. A read whose row cannot be written must not be answered
   /// (nothing leaves unlogged): the error says so and the caller answers it instead of the data.
   Status logRead(store::AuditEntry entry);
@@ -134,6 +146,9 @@ class Runtime {
   Result<ReloadSummary> loadAndInstall();
   void purgeExpired();
   void publishAnchor();
+  /// Takes each worker's counters (failing since the first failure after the last delivery):
+  /// cheap, every second on the jobs thread.
+  void observePartners();
 
   config::GatewayConfig config_;
   const Clock& clock_;
@@ -152,6 +167,8 @@ class Runtime {
   std::string jwks_ = R"({"keys":[]})";
   std::vector<consent::ConsentVersion> unreconciled_;  // settled once the jobs thread runs
   std::unique_ptr<AnchorPublisher> anchors_;           // null when audit.anchor names no sink
+  std::unique_ptr<StorageProbe> storage_probe_;        // made by open()
+  PartnerHealthTracker partner_health_;
 
   // Reconciliations that failed: retried with backoff on the jobs thread; read by /readyz.
   struct ReconcileRetry {

@@ -46,7 +46,8 @@ std::string reloadSummaryJson(const ReloadSummary& s) {
   return {buffer.GetString(), buffer.GetSize()};
 }
 
-std::string recordStatusJson(const store::RecordStatus& st, std::string_view record_key_secret) {
+std::string recordStatusJson(const store::RecordStatus& st, std::string_view record_key_secret,
+                             const std::vector<PartnerWhy>& partners) {
   rapidjson::StringBuffer buffer;
   Writer w(buffer);
   w.StartObject();
@@ -135,6 +136,23 @@ std::string recordStatusJson(const store::RecordStatus& st, std::string_view rec
     w.EndObject();
   }
   w.EndArray();
+  if (!partners.empty()) {
+    w.Key("partners");
+    w.StartArray();
+    for (const auto& p : partners) {
+      w.StartObject();
+      w.Key("partner");
+      writeString(w, p.partner_id);
+      w.Key("status");
+      writeString(w, p.status);
+      if (!p.why.empty()) {
+        w.Key("why");
+        writeString(w, p.why);
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+  }
   w.EndObject();
   return std::string(buffer.GetString(), buffer.GetSize());
 }

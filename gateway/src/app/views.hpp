@@ -27,8 +27,20 @@ struct ReloadSummary {
 int batchHttpStatus(const ingest::BatchResult& result);
 http::Response batchResponse(const ingest::BatchResult& result);
 
+/// Why a record went, or did not go, to one partner, in words a clinic may read (GET
+/// /v1/records/{id}): no other patient's data and nothing of the consent's content, only which
+/// rule held it. status: "delivered", "queued", "retrying", "failed", "held".
+struct PartnerWhy {
+  std::string partner_id;
+  std::string status;
+  std::string why;  // e.g. "held: no consent on file for this partner", "held: partner paused"
+};
+
 /// GET /v1/records/{id}: state, resources and deliveries of one record (ids, never content).
-std::string recordStatusJson(const store::RecordStatus& status, std::string_view record_key_secret);
+/// `partners`: per configured partner why the record went or not (app/operations.hpp
+/// explainDeliveries), as "partners": [{"partner","status","why"}]; left out when empty.
+std::string recordStatusJson(const store::RecordStatus& status, std::string_view record_key_secret,
+                             const std::vector<PartnerWhy>& partners = {});
 
 /// GET /v1/consents: a patient's consents with every version, newest first within each.
 /// `time_zone_of` names a clinic's configured zone (its consents' days are local days there).

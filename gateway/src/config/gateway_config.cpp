@@ -602,9 +602,26 @@ void readPartners(Reader& r, const rapidjson::Value& root, std::vector<Partner>&
       continue;
     }
     r.checkKeys(v, p,
-                {"id", "name", "fhir_base_url", "ca_file", "client_cert_file", "client_key_file", "bearer_token_env", "auth",
-                 "purpose_of_use", "max_bundle_entries", "write_mode", "capability_refresh_hours", "connect_timeout_ms",
-                 "request_timeout_ms", "retry", "proxy_url", "proxy_auth_file"});
+                {"id",
+                 "name",
+                 "fhir_base_url",
+                 "ca_file",
+                 "client_cert_file",
+                 "client_key_file",
+                 "bearer_token_env",
+                 "auth",
+                 "purpose_of_use",
+                 "max_bundle_entries",
+                 "write_mode",
+                 "capability_refresh_hours",
+                 "connect_timeout_ms",
+                 "request_timeout_ms",
+                 "retry",
+                 "proxy_url",
+                 "proxy_auth_file",
+                 "max_concurrent_requests",
+                 "max_requests_per_second",
+                 "circuit_breaker"});
     Partner partner;
     r.string(v, p, "id", partner.id, true, 64);
     if (!partner.id.empty() && !isSimpleId(partner.id)) {
@@ -640,6 +657,20 @@ void readPartners(Reader& r, const rapidjson::Value& root, std::vector<Partner>&
       if (partner.retry.max < partner.retry.initial) r.fail(rp + "/max_ms", "max_ms must be at least initial_ms");
     }
     readProxy(r, v, p, partner.proxy_url, partner.proxy_auth_file);
+    r.integer(v, p, "max_concurrent_requests", partner.max_concurrent_requests, 1, 64);
+    r.integer(v, p, "max_requests_per_second", partner.max_requests_per_second, 0, 100000);
+    if (const auto* breaker = r.object(v, p, "circuit_breaker", false)) {
+      const std::string bp = p + "/circuit_breaker";
+      r.checkKeys(*breaker, bp, {"failure_threshold", "open_seconds", "max_open_seconds"});
+      auto& cb = partner.circuit_breaker;
+      r.integer(*breaker, bp, "failure_threshold", cb.failure_threshold, 1, 1000);
+      int open_seconds = static_cast<int>(cb.open.count()), max_open_seconds = static_cast<int>(cb.max_open.count());
+      r.integer(*breaker, bp, "open_seconds", open_seconds, 1, 86400);
+      r.integer(*breaker, bp, "max_open_seconds", max_open_seconds, 1, 86400);
+      cb.open = std::chrono::seconds(open_seconds);
+      cb.max_open = std::chrono::seconds(max_open_seconds);
+      if (cb.max_open < cb.open) r.fail(bp + "/max_open_seconds", "max_open_seconds must be at least open_seconds");
+    }
     if (!partner.id.empty() && !ids.insert(partner.id).second) {
       r.fail(p + "/id", "duplicate partner id '" + partner.id + "'");
     }
@@ -1060,6 +1091,14 @@ std::string redactedJson(const GatewayConfig& c) {
     num("initial_ms", p.retry.initial.count());
     num("max_ms", p.retry.max.count());
     num("max_attempts", p.retry.max_attempts);
+    w.EndObject();
+    num("max_concurrent_requests", p.max_concurrent_requests);
+    num("max_requests_per_second", p.max_requests_per_second);
+    w.Key("circuit_breaker");
+    w.StartObject();
+    num("failure_threshold", p.circuit_breaker.failure_threshold);
+    num("open_seconds", p.circuit_breaker.open.count());
+    num("max_open_seconds", p.circuit_breaker.max_open.count());
     w.EndObject();
     w.EndObject();
   }

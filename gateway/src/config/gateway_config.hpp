@@ -135,6 +135,15 @@ struct SigningKeyEntry {
   bool retired = false;
 };
 
+/// After failure_threshold requests in a row failed (no answer, 5xx, 429) no request goes to the
+/// partner for open_seconds (doubling with each opening in a row, at most max_open_seconds), then
+/// one probe decides whether it closes again.
+struct CircuitBreakerSettings {
+  int failure_threshold = 5;
+  std::chrono::seconds open{30};
+  std::chrono::seconds max_open{600};
+};
+
 struct Partner {
   std::string id;
   std::string name;
@@ -160,6 +169,12 @@ struct Partner {
   /// partner's own, else delivery.proxy_url's. Empty: direct.
   std::string proxy_url;
   std::filesystem::path proxy_auth_file;
+  /// Flow control (docs/architecture.md §5.7): requests in flight at once (items of one patient
+  /// still go one after another), requests per second (0: unlimited; token requests not counted),
+  /// and the circuit breaker that stops requests after failure_threshold failures in a row.
+  int max_concurrent_requests = 4;
+  int max_requests_per_second = 0;
+  CircuitBreakerSettings circuit_breaker;
 };
 
 struct Delivery {

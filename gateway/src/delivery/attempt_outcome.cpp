@@ -231,7 +231,8 @@ AttemptOutcome classify(const Result<HttpResult>& result, SystemTime now, std::o
   if (!result) {
     const Error& error = result.error();
     AttemptOutcome out;
-    out.error_summary = error.message;
+    // The record status shows it to the people who fix the cause: what to do goes with it.
+    out.error_summary = error.hint.empty() ? error.message : error.message + "; " + error.hint;
     if (error.code == ErrorCode::Unavailable || error.code == ErrorCode::Timeout) {
       out.kind = Kind::Retry;
     } else {

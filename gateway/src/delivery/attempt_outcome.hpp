@@ -31,6 +31,9 @@ struct AttemptOutcome {
   // Dead (and Retry when the partner sent one): the partner's OperationOutcome verbatim when the
   // body is one, else a synthesized OperationOutcome describing the failure.
   std::string operation_outcome_json;
+  // Retry: no request went out (the partner's circuit breaker is open, or the gateway is stopping),
+  // so the attempt does not count against the item's retries.
+  bool not_sent = false;
 };
 
 std::string_view attemptKindName(AttemptOutcome::Kind kind);

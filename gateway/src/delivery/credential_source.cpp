@@ -1,6 +1,7 @@
 #include "delivery/credential_source.hpp"
 
 #include <algorithm>
+#include <mutex>
 
 namespace gw::delivery {
 namespace {
@@ -29,7 +30,52 @@ bool validBearerToken(std::string_view token) {
   });
 }
 
+struct SharedSource {
+  std::mutex mutex;
+  std::unique_ptr<CredentialSource> source;  // guarded by mutex
+  std::optional<std::string> last_issued;    // guarded by mutex: the header authorization() last gave
+};
+
+class SharedCredentialView final : public CredentialSource {
+ public:
+  explicit SharedCredentialView(std::shared_ptr<SharedSource> shared) : shared_(std::move(shared)) {}
+  Result<std::optional<std::string>> authorization() override {
+    std::lock_guard lock(shared_->mutex);
+    auto header = shared_->source->authorization();
+    if (header) {
+      shared_->last_issued = header.value();
+      mine_ = header.value();
+    }
+    return header;
+  }
+  void rejected() override {
+    std::lock_guard lock(shared_->mutex);
+    if (mine_ == shared_->last_issued) shared_->source->rejected();
+  }
+  bool renewable() const override {
+    std::lock_guard lock(shared_->mutex);
+    return shared_->source->renewable();
+  }
+  std::string_view kind() const override {
+    std::lock_guard lock(shared_->mutex);
+    return shared_->source->kind();
+  }
+
+ private:
+  std::shared_ptr<SharedSource> shared_;
+  std::optional<std::string> mine_;  // what this view's sender presented last (one sender per view)
+};
+
 }  // namespace
+
+std::vector<std::unique_ptr<CredentialSource>> sharedCredentials(std::unique_ptr<CredentialSource> source,
+                                                                 std::size_t count) {
+  auto shared = std::make_shared<SharedSource>();
+  shared->source = std::move(source);
+  std::vector<std::unique_ptr<CredentialSource>> views;
+  for (std::size_t i = 0; i < count; ++i) views.push_back(std::make_unique<SharedCredentialView>(shared));
+  return views;
+}
 
 std::unique_ptr<CredentialSource> noCredential() { return std::make_unique<NoCredential>(); }
 

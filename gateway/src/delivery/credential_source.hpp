@@ -3,11 +3,13 @@
 // and "no credential" (mutual TLS alone) exist today; an OAuth 2.0 source (client credentials,
 // SMART Backend Services) plugs in here: it fetches and caches a token, and is told when the
 // partner refused one (401) so it can fetch a fresh one once.
-// Sources are used from their partner's worker thread only; they need not be thread-safe.
+// A source need not be thread-safe: a partner's sender threads share one through
+// sharedCredentials, which serialises them (so one token request serves them all).
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/error.hpp"
 
@@ -42,5 +44,11 @@ std::unique_ptr<CredentialSource> noCredential();
 /// ErrorCode::Config when the token holds characters a bearer token may not (CR/LF could split
 /// the header); `where` names the config key for that message.
 Result<std::unique_ptr<CredentialSource>> staticBearerToken(std::string token, std::string where);
+
+/// `count` views of one source for concurrent senders: calls are serialised under one lock, so a
+/// token is fetched once and cached for all, and a 401 drops the cached token only when it is the
+/// one the refused request carried (another sender may have renewed it already).
+std::vector<std::unique_ptr<CredentialSource>> sharedCredentials(std::unique_ptr<CredentialSource> source,
+                                                                 std::size_t count);
 
 }  // namespace gw::delivery

@@ -496,7 +496,8 @@ Status FhirClient::Impl::openTunnel() {
   if (status / 100 != 2) {
     close();
     Error error = proxyError("refused the tunnel: " + std::to_string(status) + " " + std::string(parser.get().reason()));
-    if (status == 407) {
+    // 407 is the standard answer; some proxies (tinyproxy's BasicAuth) answer a CONNECT with 401.
+    if (status == 407 || status == 401) {
       error.hint = ep.proxy_auth_file.empty()
                        ? "the proxy requires authentication: set proxy_auth_file to a file holding user:password"
                        : "the proxy refused the credentials in proxy_auth_file ('" + ep.proxy_auth_file + "')";

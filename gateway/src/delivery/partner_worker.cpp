@@ -47,17 +47,35 @@ Result<std::unique_ptr<CredentialSource>> credentialsFor(const config::Partner& 
   return staticBearerToken(token, where);
 }
 
+namespace {
+
+std::vector<std::unique_ptr<FhirClient>> oneClient(std::unique_ptr<FhirClient> client) {
+  std::vector<std::unique_ptr<FhirClient>> clients;
+  clients.push_back(std::move(client));
+  return clients;
+}
+
+}  // namespace
+
 PartnerWorker::PartnerWorker(const config::Partner& partner, const config::Delivery& settings, store::Store& store,
                              const Clock& clock, std::unique_ptr<FhirClient> client, DisclosureCheck check)
+    : PartnerWorker(partner, settings, store, clock, oneClient(std::move(client)), std::move(check)) {}
+
+PartnerWorker::PartnerWorker(const config::Partner& partner, config::Delivery settings, store::Store& store,
+                             const Clock& clock, std::vector<std::unique_ptr<FhirClient>> clients, DisclosureCheck check)
     : partner_(partner),
-      settings_(settings),
+      settings_(std::move(settings)),
       policy_{partner.retry.initial, partner.retry.max, 2.0},
       store_(store),
       clock_(clock),
-      client_(std::move(client)),
+      clients_(std::move(clients)),
       check_(std::move(check)),
       random_(std::random_device{}()),
+      rate_(partner.max_requests_per_second, std::chrono::steady_clock::now()),
+      breaker_(partner.circuit_breaker, clock, partner.id),
       mode_(chooseWriteMode(partner.write_mode, std::nullopt)) {
+  const auto senders = static_cast<std::size_t>(std::max(1, partner.max_concurrent_requests));
+  if (clients_.size() > senders) clients_.resize(senders);
   report_.write_mode = std::string(writeModeName(mode_.mode));
   report_.why = mode_.why;
 }
@@ -77,6 +95,7 @@ void PartnerWorker::stop() {
     stopping_ = true;
   }
   wake_cv_.notify_all();
+  stop_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -137,12 +156,45 @@ std::string deliveryDetail(const store::OutboxItem& item, int http_status,
 
 }  // namespace
 
-Status PartnerWorker::attempt(const store::OutboxItem& item) {
+std::string PartnerWorker::circuitWaitReason(const CircuitReport& circuit) const {
+  return "waiting: partner circuit open since " + formatRfc3339(circuit.since) +
+         (circuit.last_error.empty() ? std::string() : " (last error: " + circuit.last_error + ")") + "; next probe at " +
+         formatRfc3339(circuit.probe_at) + "; the item is sent when partner " + partner_.id +
+         " answers again, its retries are not used up meanwhile";
+}
+
+bool PartnerWorker::waitForRateLimit(int requests) {
+  if (!rate_.limited()) return true;
+  const auto wait = rate_.reserve(std::chrono::steady_clock::now(), requests);
+  std::unique_lock lock(mutex_);
+  return !stop_cv_.wait_for(lock, wait, [this] { return stopping_; });
+}
+
+std::optional<Result<HttpResult>> PartnerWorker::request(const std::function<Result<HttpResult>()>& call) {
+  const auto permit = breaker_.acquire();
+  if (permit == CircuitBreaker::Permit::Refused) return std::nullopt;
+  auto response = call();
+  breaker_.record(permit, breakerFailureClass(response));
+  return response;
+}
+
+Status PartnerWorker::attempt(const store::OutboxItem& item, FhirClient& client) {
   // The consent decision is taken again right before each send (docs/privacy.md §8.1): a
   // consent revoked, narrowed or expired since the item was queued stops it here.
   // Under the send gate, the re-check and the claim are one step: a consent change either came
   // before (this check sees it) or waits for this send to finish and its outcome to be recorded
   // (docs/privacy.md §8.3). The claim is held until this function returns.
+  // The rate limit's wait comes before the claim, for every request the item may take (one in
+  // transaction mode, at most one per entry otherwise): a consent change never waits behind it,
+  // and no request starts long after its decision (docs/privacy.md §8.3).
+  WriteMode mode;
+  {
+    std::lock_guard lock(capability_mutex_);
+    mode = mode_.mode;
+  }
+  if (!waitForRateLimit(mode == WriteMode::Transaction ? 1 : std::max(1, item.entry_count))) {
+    return ok();  // stopping: the item stays due as it is
+  }
   outbox::RecheckResult check;
   const auto recheck = [&] {
     check = outbox::recheckItem(item, *check_.registry, clock_.now(), check_.policy_version);
@@ -157,7 +209,10 @@ Status PartnerWorker::attempt(const store::OutboxItem& item) {
   if (!check.send) {
     GW_LOG(Info, Delivery, "cancelled").kv("partner", partner_.id).kv("item", item.id).kv("reason", check.reason);
     stats_.cancelled.inc();
-    progress_.erase(item.id);
+    {
+      std::lock_guard lock(progress_mutex_);
+      progress_.erase(item.id);
+    }
     return store_.markCancelled(item.id, "no longer permitted: " + check.reason, clock_.now(), check.cancellations);
   }
   if (auto reason = cannotTake(item)) {
@@ -178,11 +233,24 @@ Status PartnerWorker::attempt(const store::OutboxItem& item) {
                             clock_.now());
   }
   const auto started = std::chrono::steady_clock::now();
-  const AttemptOutcome outcome = send(item);
+  const AttemptOutcome outcome = send(item, client);
   stats_.attempt_us.recordMicros(std::chrono::steady_clock::now() - started);
   const SystemTime now = clock_.now();
-  countAnswer(outcome, now);
-  if (outcome.kind != AttemptOutcome::Kind::Retry) progress_.erase(item.id);
+  if (!outcome.not_sent) countAnswer(outcome, now);  // a request never sent is no answer
+  if (outcome.kind != AttemptOutcome::Kind::Retry) {
+    std::lock_guard lock(progress_mutex_);
+    progress_.erase(item.id);
+  }
+  if (outcome.kind == AttemptOutcome::Kind::Retry && (outcome.not_sent || breaker_.blocking())) {
+    // The partner's breaker is open (this failure may have opened it): the item waits for the
+    // probe and keeps its retries, so an outage of the partner sends nothing dead.
+    const auto circuit = breaker_.report();
+    if (circuit.state != CircuitState::Closed) {
+      return store_.markRetry(item.id, item.attempts, std::max(circuit.probe_at, now), circuitWaitReason(circuit), now);
+    }
+    // Not sent because the gateway is stopping: due again at once after a restart.
+    return store_.markRetry(item.id, item.attempts, now, "not sent: the gateway stopped before the request", now);
+  }
   const int attempts = item.attempts + 1;
   const auto elapsed_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
@@ -222,7 +290,11 @@ Status PartnerWorker::attempt(const store::OutboxItem& item) {
                                                  deliveryDetail(item, outcome.http_status, {}), now, check_.policy_version));
       }
       stats_.retries.inc();
-      const double jitter = std::uniform_real_distribution<double>(0.0, 1.0)(random_);
+      double jitter = 0;
+      {
+        std::lock_guard lock(random_mutex_);
+        jitter = std::uniform_real_distribution<double>(0.0, 1.0)(random_);
+      }
       const auto delay = backoffDelay(attempts, policy_, jitter, outcome.retry_after);
       GW_LOG(Warn, Delivery, "retry")
           .kv("partner", partner_.id)
@@ -267,16 +339,29 @@ void PartnerWorker::countAnswer(const AttemptOutcome& outcome, SystemTime now) {
   }
 }
 
-AttemptOutcome PartnerWorker::send(const store::OutboxItem& item) {
+namespace {
+
+AttemptOutcome notSent() {
+  AttemptOutcome out;
+  out.kind = AttemptOutcome::Kind::Retry;
+  out.not_sent = true;
+  out.error_summary = "not sent";
+  return out;
+}
+
+}  // namespace
+
+AttemptOutcome PartnerWorker::send(const store::OutboxItem& item, FhirClient& client) {
   WriteMode mode;
   {
     std::lock_guard lock(capability_mutex_);
     mode = mode_.mode;
   }
-  if (mode != WriteMode::Transaction) return sendInParts(item, mode);
-  const auto response = client_->postBundle(item.bundle);
+  if (mode != WriteMode::Transaction) return sendInParts(item, mode, client);
+  const auto response = request([&] { return client.postBundle(item.bundle); });
+  if (!response) return notSent();
   stats_.attempts.inc();
-  return classify(response, clock_.now(), static_cast<std::size_t>(item.entry_count));
+  return classify(*response, clock_.now(), static_cast<std::size_t>(item.entry_count));
 }
 
 namespace {
@@ -309,7 +394,7 @@ EntryResult singleWriteResult(const HttpResult& res) {
 
 }  // namespace
 
-AttemptOutcome PartnerWorker::sendInParts(const store::OutboxItem& item, WriteMode mode) {
+AttemptOutcome PartnerWorker::sendInParts(const store::OutboxItem& item, WriteMode mode, FhirClient& client) {
   auto plan = planWrites(item.bundle);
   if (!plan) {
     AttemptOutcome dead;
@@ -317,7 +402,12 @@ AttemptOutcome PartnerWorker::sendInParts(const store::OutboxItem& item, WriteMo
     dead.operation_outcome_json = json::operationOutcome(plan.error());
     return dead;
   }
-  auto& progress = progress_[item.id];
+  ItemProgress* progress_entry = nullptr;
+  {
+    std::lock_guard lock(progress_mutex_);
+    progress_entry = &progress_[item.id];  // map nodes stay put; only this item's lane uses it
+  }
+  auto& progress = *progress_entry;
   progress.results.resize(plan.value().entries.size());
   std::set<std::string> in_bundle;
   for (const auto& e : plan.value().entries) {
@@ -363,7 +453,9 @@ AttemptOutcome PartnerWorker::sendInParts(const store::OutboxItem& item, WriteMo
         write.path_suffix = "/" + e->url;
         write.body = resolvedResource(*e, progress.resolved);
         write.if_none_exist = e->if_none_exist;
-        const auto response = client_->write(write);
+        const auto sent = request([&] { return client.write(write); });
+        if (!sent) return notSent();  // what was accepted before stays accepted
+        const auto& response = *sent;
         stats_.attempts.inc();
         if (!response || response.value().status < 200 || response.value().status > 299) {
           // Retry (transport, 408, 429, 5xx) or Dead (other 4xx), as for a Bundle; what was
@@ -375,7 +467,9 @@ AttemptOutcome PartnerWorker::sendInParts(const store::OutboxItem& item, WriteMo
       }
       continue;
     }
-    const auto response = client_->postBundle(batchBundle(plan.value(), ready, progress.resolved));
+    const auto sent = request([&] { return client.postBundle(batchBundle(plan.value(), ready, progress.resolved)); });
+    if (!sent) return notSent();
+    const auto& response = *sent;
     stats_.attempts.inc();
     if (!response || response.value().status < 200 || response.value().status > 299) {
       return classify(response, clock_.now());
@@ -453,7 +547,10 @@ std::optional<std::string> PartnerWorker::cannotTake(const store::OutboxItem& it
 
 Status PartnerWorker::refreshCapability() {
   const SystemTime now = clock_.now();
-  const auto response = client_->readMetadata();
+  // Through the rate limit, but neither asking nor telling the breaker: a statement read is not
+  // a delivery, and the worker does not read while the breaker is open.
+  (void)waitForRateLimit(1);
+  const auto response = clients_.front()->readMetadata();
   std::optional<PartnerCapability> capability;
   std::string error;
   if (!response) {
@@ -498,23 +595,85 @@ Status PartnerWorker::refreshCapability() {
 }
 
 CapabilityReport PartnerWorker::capabilityReport() const {
-  std::lock_guard lock(capability_mutex_);
-  return report_;
+  CapabilityReport report;
+  {
+    std::lock_guard lock(capability_mutex_);
+    report = report_;
+  }
+  report.circuit = breaker_.report();
+  return report;
+}
+
+std::vector<std::vector<const store::OutboxItem*>> PartnerWorker::lanesByPatient(
+    const std::vector<store::OutboxItem>& items) {
+  std::vector<std::vector<const store::OutboxItem*>> lanes;
+  std::map<std::string_view, std::size_t> lane_of;
+  for (const auto& item : items) {
+    const auto [it, added] = lane_of.emplace(item.patient_key, lanes.size());
+    if (added) lanes.emplace_back();
+    lanes[it->second].push_back(&item);
+  }
+  return lanes;
+}
+
+Status PartnerWorker::sendLanes(const std::vector<std::vector<const store::OutboxItem*>>& lanes) {
+  std::atomic<std::size_t> next_lane{0};
+  std::mutex error_mutex;
+  Status first_error = ok();
+  const auto sender = [&](FhirClient& client) {
+    for (std::size_t lane = next_lane++; lane < lanes.size(); lane = next_lane++) {
+      for (const auto* item : lanes[lane]) {
+        {
+          std::lock_guard lock(mutex_);
+          if (stopping_) return;
+        }
+        if (auto done = attempt(*item, client); !done) {
+          // The lane stops: its later items must not overtake this one, whose outcome is unknown.
+          std::lock_guard lock(error_mutex);
+          if (first_error) first_error = done;
+          break;
+        }
+      }
+    }
+  };
+  const std::size_t senders = std::min(clients_.size(), lanes.size());
+  std::vector<std::thread> threads;
+  threads.reserve(senders);
+  for (std::size_t i = 1; i < senders; ++i) threads.emplace_back([&sender, this, i] { sender(*clients_[i]); });
+  sender(*clients_.front());
+  for (auto& t : threads) t.join();
+  return first_error;
+}
+
+Result<int> PartnerWorker::parkWhileOpen(const CircuitReport& circuit) {
+  auto due = store_.dueItems(partner_.id, clock_.now(), settings_.batch_size);
+  if (!due) return due.error();
+  const std::string reason = circuitWaitReason(circuit);
+  const SystemTime now = clock_.now();
+  for (const auto& item : due.value()) {
+    GW_TRY(store_.markRetry(item.id, item.attempts, std::max(circuit.probe_at, now), reason, now));
+  }
+  return static_cast<int>(due.value().size());
 }
 
 Result<int> PartnerWorker::runOnce() {
+  const auto circuit = breaker_.report();
+  if (circuit.state != CircuitState::Closed) {
+    // Open: nothing goes to the partner before the probe; the due items wait for it, saying why.
+    if (circuit.state == CircuitState::Open && clock_.now() < circuit.probe_at) return parkWhileOpen(circuit);
+    // The probe's turn: one item, alone; its first request is the probe.
+    auto due = store_.dueItems(partner_.id, clock_.now(), 1);
+    if (!due) return due.error();
+    if (due.value().empty()) return 0;
+    GW_TRY(attempt(due.value().front(), *clients_.front()));
+    return 1;
+  }
   auto due = store_.dueItems(partner_.id, clock_.now(), settings_.batch_size);
   if (!due) return due.error();
-  int attempts = 0;
-  for (const auto& item : due.value()) {
-    {
-      std::lock_guard lock(mutex_);
-      if (stopping_) break;
-    }
-    GW_TRY(attempt(item));
-    ++attempts;
-  }
-  return attempts;
+  // The next batch is claimed only when this one is settled: a patient's next item becomes due
+  // once the one before it has its outcome, so lanes never hold two items of one patient at once.
+  GW_TRY(sendLanes(lanesByPatient(due.value())));
+  return static_cast<int>(due.value().size());
 }
 
 void PartnerWorker::run() {
@@ -530,7 +689,8 @@ void PartnerWorker::run() {
       std::lock_guard lock(capability_mutex_);
       next_read = next_capability_read_;
     }
-    if (clock_.now() >= next_read) (void)refreshCapability();  // a failure is logged and kept in the report
+    // Not while the breaker is open: the read would be one more request to a failing partner.
+    if (clock_.now() >= next_read && !breaker_.blocking()) (void)refreshCapability();  // failures: logged, reported
     auto made = runOnce();
     if (!made) {
       GW_LOG(Error, Delivery, "outbox_error").kv("partner", partner_.id).kv("error", made.error().message);
@@ -543,7 +703,7 @@ void PartnerWorker::run() {
       const auto until = std::chrono::duration_cast<std::chrono::milliseconds>(*next.value() - clock_.now());
       wait = std::max(std::chrono::milliseconds(1), std::min(wait, until));
     }
-    {
+    if (!breaker_.blocking()) {  // an open breaker postpones the read (above)
       std::lock_guard lock(capability_mutex_);
       const auto until = std::chrono::duration_cast<std::chrono::milliseconds>(next_capability_read_ - clock_.now());
       wait = std::max(std::chrono::milliseconds(1), std::min(wait, until));

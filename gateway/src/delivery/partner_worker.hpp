@@ -1,11 +1,15 @@
 #pragma once
 // One thread per partner drains that partner's outbox: take the consent decision again, post
 // each due Bundle, then record delivered / retry-after / dead (and the disclosure in the audit
-// log). Items stay in the database until their outcome is recorded,
+// log). It claims the due items in batches (at most one per patient: a patient's next item is due
+// only once the one before it is settled) and sends a batch on up to max_concurrent_requests
+// sender threads, each with its own client, through the partner's rate limit and circuit breaker
+// (docs/architecture.md §5.7). Items stay in the database until their outcome is recorded,
 // so a crash or restart resends at most what was in flight, and conditional create/update
 // makes that resend a no-op at the partner.
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -13,6 +17,7 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "common/clock.hpp"
 #include "common/stats.hpp"
@@ -22,6 +27,7 @@
 #include "delivery/backoff.hpp"
 #include "delivery/capability.hpp"
 #include "delivery/fhir_client.hpp"
+#include "delivery/flow_control.hpp"
 #include "outbox/send_gate.hpp"
 #include "store/store.hpp"
 
@@ -75,12 +81,17 @@ struct CapabilityReport {
   /// Writes the partner cannot take, each with its reason; items needing one wait.
   std::vector<std::string> unsupported;
   std::size_t waiting_items = 0;  // items found waiting for one of them at their last turn
+  CircuitReport circuit;          // the partner's circuit breaker (flow control, not capability)
 };
 
 class PartnerWorker {
  public:
   PartnerWorker(const config::Partner& partner, const config::Delivery& settings, store::Store& store, const Clock& clock,
                 std::unique_ptr<FhirClient> client, DisclosureCheck check);
+  /// One client per sender thread (FhirClient is not thread-safe): the partner's items are sent
+  /// with up to min(max_concurrent_requests, clients.size()) requests in flight. At least one.
+  PartnerWorker(const config::Partner& partner, config::Delivery settings, store::Store& store, const Clock& clock,
+                std::vector<std::unique_ptr<FhirClient>> clients, DisclosureCheck check);
   ~PartnerWorker();
   PartnerWorker(const PartnerWorker&) = delete;
   PartnerWorker& operator=(const PartnerWorker&) = delete;
@@ -101,17 +112,36 @@ class PartnerWorker {
 
   const std::string& partnerId() const { return partner_.id; }
   const DeliveryStats& stats() const { return stats_; }
+  CircuitReport circuitReport() const { return breaker_.report(); }
+  /// Sender threads a batch is spread over.
+  int concurrency() const { return static_cast<int>(clients_.size()); }
+
+  /// Splits a batch into lanes, one per patient key, each in the batch's order: lanes run side
+  /// by side, a lane's items one after another.
+  static std::vector<std::vector<const store::OutboxItem*>> lanesByPatient(const std::vector<store::OutboxItem>& items);
 
  private:
   void run();
-  Status attempt(const store::OutboxItem& item);
+  Status attempt(const store::OutboxItem& item, FhirClient& client);
+  /// Sends the lanes on the sender threads (the calling thread is the first) and returns the
+  /// first error recording an outcome, after all lanes ended.
+  Status sendLanes(const std::vector<std::vector<const store::OutboxItem*>>& lanes);
   /// Counts the attempt's answer class and keeps the partner's run of failures (stats_).
   void countAnswer(const AttemptOutcome& outcome, SystemTime now);
   /// Sends the item in the current write mode and says what came of it.
-  AttemptOutcome send(const store::OutboxItem& item);
+  AttemptOutcome send(const store::OutboxItem& item, FhirClient& client);
   /// Batch and per-resource modes: the entries not yet accepted, Patient first, resuming
   /// where the last attempt of the item stopped.
-  AttemptOutcome sendInParts(const store::OutboxItem& item, WriteMode mode);
+  AttemptOutcome sendInParts(const store::OutboxItem& item, WriteMode mode, FhirClient& client);
+  /// Waits until `requests` requests fit the partner's rate limit; false when stopping.
+  bool waitForRateLimit(int requests);
+  /// One request to the partner through the circuit breaker: asks it, and tells it what came
+  /// back. nullopt: not sent (the breaker refused). The rate limit was waited for before.
+  std::optional<Result<HttpResult>> request(const std::function<Result<HttpResult>()>& call);
+  /// The breaker is open: due items wait until the probe, without using up their retries, and
+  /// say why in their status. Returns how many were marked.
+  Result<int> parkWhileOpen(const CircuitReport& circuit);
+  std::string circuitWaitReason(const CircuitReport& circuit) const;
   /// Why the partner cannot take the item (from its CapabilityStatement), or nullopt.
   std::optional<std::string> cannotTake(const store::OutboxItem& item);
 
@@ -122,16 +152,20 @@ class PartnerWorker {
     std::map<std::string, std::string> resolved;      // fullUrl -> "Type/id" at the partner
     std::vector<std::optional<EntryResult>> results;  // by Bundle index, set once accepted
   };
-  std::map<std::int64_t, ItemProgress> progress_;  // worker thread only
+  std::mutex progress_mutex_;                      // guards the map; an entry is used by its item's lane only
+  std::map<std::int64_t, ItemProgress> progress_;  // by item id
 
   config::Partner partner_;
   config::Delivery settings_;
   RetryPolicy policy_;
   store::Store& store_;
   const Clock& clock_;
-  std::unique_ptr<FhirClient> client_;
+  std::vector<std::unique_ptr<FhirClient>> clients_;  // [0]: the worker thread's (also reads metadata)
   DisclosureCheck check_;
-  std::mt19937_64 random_;
+  std::mutex random_mutex_;
+  std::mt19937_64 random_;  // guarded by random_mutex_
+  TokenBucket rate_;
+  CircuitBreaker breaker_;
   DeliveryStats stats_;
 
   // Capability state: written by the worker thread, read by /readyz.
@@ -144,6 +178,7 @@ class PartnerWorker {
 
   std::mutex mutex_;
   std::condition_variable wake_cv_;
+  std::condition_variable stop_cv_;  // wakes a sender waiting for its rate-limit turn
   bool woken_ = false;
   bool stopping_ = false;
   std::thread thread_;

@@ -18,13 +18,13 @@ constexpr std::size_t kMaxReasonBytes = 1024;
 constexpr std::size_t kMaxDetailBytes = 4096;
 
 // The stored names, indexed by the enum value: the one place each is spelt.
-constexpr std::array<std::string_view, 8> kKindNames = {
-    "decision", "cancel", "disclosure", "consent", "audit-read", "audit-verify", "key-rotation", "record-read",
+constexpr std::array<std::string_view, 9> kKindNames = {
+    "decision", "cancel", "disclosure", "consent", "audit-read", "audit-verify", "key-rotation", "record-read", "operation",
 };
 constexpr std::array<std::string_view, 9> kOutcomeNames = {
     "permit", "deny", "redact", "cancelled", "delivered", "retrying", "failed", "ok", "error",
 };
-static_assert(kKindNames.size() == static_cast<std::size_t>(AuditKind::RecordRead) + 1);
+static_assert(kKindNames.size() == static_cast<std::size_t>(AuditKind::Operation) + 1);
 static_assert(kOutcomeNames.size() == static_cast<std::size_t>(AuditOutcome::Error) + 1);
 
 template <class Enum, std::size_t N>

@@ -36,7 +36,9 @@ namespace gw::store {
 /// Cancel -> Cancelled; Disclosure -> Delivered|Retrying|Failed; Consent, AuditRead,
 /// AuditVerify, KeyRotation -> Ok|Error. Adding one is a code change on purpose: the log is read
 /// by compliance reviews that need a closed vocabulary.
-enum class AuditKind { Decision, Cancel, Disclosure, Consent, AuditRead, AuditVerify, KeyRotation, RecordRead };
+/// Operation: an operator's action on the outbox or on records (replay, reprocess, pause, resume;
+/// docs/operations.md), with the operator's token id (or --operator) as actor.
+enum class AuditKind { Decision, Cancel, Disclosure, Consent, AuditRead, AuditVerify, KeyRotation, RecordRead, Operation };
 enum class AuditOutcome { Permit, Deny, Redact, Cancelled, Delivered, Retrying, Failed, Ok, Error };
 
 /// The stored text of each value ("decision", "audit-read", "permit", ...): the audit_log

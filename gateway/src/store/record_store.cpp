@@ -5,6 +5,8 @@
 #include <thread>
 #include <utility>
 
+#include <rapidjson/document.h>
+
 #include "common/ids.hpp"
 #include "common/log.hpp"
 #include "store/audit_chain.hpp"
@@ -448,6 +450,109 @@ class RecordStore final : public Store {
     if (!sealed) return std::optional<std::string>();
     GW_TRY(auto plain, payloads_.openBody(*sealed, type, resource_key));
     return std::optional<std::string>(std::move(plain));
+  }
+
+  // --- operations ---------------------------------------------------------------------------
+
+  Result<OutboxPage> listOutbox(const OutboxQuery& query) override {
+    const int limit = std::clamp(query.limit, 1, 1000);
+    GW_TRY(auto reader, backend_->read());
+    GW_TRY(auto rows, reader->listOutbox(query, limit + 1));
+    OutboxPage page;
+    if (rows.size() > static_cast<std::size_t>(limit)) {
+      rows.resize(static_cast<std::size_t>(limit));
+      page.next_after_id = rows.back().id;
+    }
+    for (auto& row : rows) {
+      OutboxListItem item;
+      item.id = row.id;
+      item.partner_id = row.partner_id;
+      item.clinic = row.clinic;
+      item.record_version = row.record_version;
+      item.state = row.state;
+      item.attempts = row.attempts;
+      item.last_error = row.last_error;
+      item.next_attempt_at_ms = row.next_attempt_at_ms;
+      item.created_at_ms = row.created_at_ms;
+      item.updated_at_ms = row.updated_at_ms;
+      // The clinic's own record id is not stored in clear: it is read from the record version
+      // (a consent's update has none; a purged version shows none).
+      GW_TRY(auto record, reader->record(row.clinic, row.record_key));
+      if (record) {
+        item.record_type = record->record_type;
+        GW_TRY(auto sealed, reader->recordPayload(row.clinic, row.record_key, row.record_version));
+        if (sealed) {
+          GW_TRY(auto plain, payloads_.openRecord(*sealed, row.clinic, row.record_key, row.record_version));
+          rapidjson::Document doc;
+          doc.Parse(plain.data(), plain.size());
+          if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("record_id") && doc["record_id"].IsString()) {
+            item.record_id = doc["record_id"].GetString();
+          }
+        }
+      }
+      page.items.push_back(std::move(item));
+    }
+    return page;
+  }
+
+  Result<std::optional<OutboxItem>> outboxItem(std::int64_t item_id) override {
+    GW_TRY(auto reader, backend_->read());
+    GW_TRY(auto row, reader->outboxItem(item_id));
+    if (!row) return std::optional<OutboxItem>();
+    std::string sealed_disclosure = std::move(row->disclosure_sealed);
+    OutboxItem item = itemOf(std::move(*row));
+    if (!sealed_disclosure.empty()) {
+      GW_TRY(item.disclosure, payloads_.openDisclosure(sealed_disclosure, item.partner_id, item.clinic, item.record_key,
+                                                       item.record_version, item.id));
+    }
+    return std::optional<OutboxItem>(std::move(item));
+  }
+
+  Result<bool> requeueDead(std::int64_t item_id, std::string_view note, SystemTime now,
+                           std::vector<AuditEntry> audit) override {
+    GW_TRY(auto tx, WriteTransaction::begin(*backend_));
+    GW_TRY(auto changed, tx->requeueDeadItem(item_id, note, toUnixMillis(now)));
+    if (changed == 0) return false;
+    GW_TRY(appendChained(*tx, std::move(audit)));
+    GW_TRY(tx.commit());
+    return true;
+  }
+
+  Status setPartnerPaused(const PartnerPause& pause, bool paused, std::vector<AuditEntry> audit) override {
+    GW_TRY(auto tx, WriteTransaction::begin(*backend_));
+    if (paused) {
+      GW_TRY(tx->putPartnerPause(pause));
+    } else {
+      GW_TRY(tx->deletePartnerPause(pause.partner_id));
+    }
+    GW_TRY(appendChained(*tx, std::move(audit)));
+    return tx.commit();
+  }
+
+  Result<std::vector<PartnerPause>> partnerPauses() override {
+    GW_TRY(auto reader, backend_->read());
+    return reader->partnerPauses();
+  }
+
+  Result<std::vector<StoredRecord>> recordsInState(RecordState state, std::string_view record_type,
+                                                   std::string_view after_clinic, std::string_view after_record_key,
+                                                   int limit) override {
+    GW_TRY(auto reader, backend_->read());
+    GW_TRY(auto rows, reader->recordsInState(recordStateName(state), record_type, after_clinic, after_record_key,
+                                             std::clamp(limit, 1, 10000)));
+    std::vector<StoredRecord> out;
+    out.reserve(rows.size());
+    for (auto& [row, sealed] : rows) {
+      GW_TRY(auto plain, payloads_.openRecord(sealed, row.clinic, row.record_key, row.version));
+      out.push_back({row.clinic, row.record_key, row.record_type, row.version, row.state, std::move(plain)});
+    }
+    return out;
+  }
+
+  Status probeWrite(SystemTime now) override {
+    GW_TRY(auto tx, WriteTransaction::begin(*backend_));
+    GW_TRY(tx->writeProbe(toUnixMillis(now)));
+    return tx.commit();
   }
 
   Status ping() override {

@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -69,6 +70,19 @@ std::vector<DecisionRow> selectDecisionRows(Poco::Data::Session& s, std::string_
 SealedBatch selectSealedCells(Poco::Data::Session& s, SealedTable table, std::int64_t after_row, int limit);
 std::int64_t selectLastSealedRow(Poco::Data::Session& s, SealedTable table);
 void updateSealedCell(Poco::Data::Session& s, const SealedCell& cell);
+
+// Operations' rows (sqlite_operations.cpp); throw Poco::Exception.
+std::vector<OutboxRow> selectOutboxList(Poco::Data::Session& s, const OutboxQuery& query, int limit);
+std::optional<OutboxRow> selectOutboxItem(Poco::Data::Session& s, std::int64_t item_id);
+std::vector<PartnerPause> selectPartnerPauses(Poco::Data::Session& s);
+std::vector<std::pair<RecordRow, std::string>> selectRecordsInState(Poco::Data::Session& s, std::string_view state,
+                                                                    std::string_view record_type,
+                                                                    std::string_view after_clinic,
+                                                                    std::string_view after_key, int limit);
+int requeueDeadItem(Poco::Data::Session& s, std::int64_t item_id, std::string_view note, std::int64_t now_ms);
+void putPartnerPause(Poco::Data::Session& s, const PartnerPause& pause);
+void deletePartnerPause(Poco::Data::Session& s, std::string_view partner_id);
+void writeProbe(Poco::Data::Session& s, std::int64_t now_ms);
 
 std::unique_ptr<StoreReader> makeReader(Poco::Data::Session session);
 

@@ -124,6 +124,17 @@ const std::array<std::vector<const char*>, kSchemaVersion> kMigrations = {{
         "  PRIMARY KEY (partner_id, clinic, record_key, resource_type, resource_key))",
         "CREATE INDEX resource_decisions_by_record ON resource_decisions (clinic, record_key)",
     },
+    {
+        // 7: operations (docs/operations.md). A partner an operator paused: its worker sends nothing
+        // until resumed, across restarts. Listing the outbox by state and age, and finding records
+        // left invalid or unmapped, go through indexes rather than table scans.
+        "CREATE TABLE partner_pauses ("
+        "  partner_id TEXT PRIMARY KEY, paused_at INTEGER NOT NULL, actor TEXT NOT NULL, reason TEXT NOT NULL)",
+        "CREATE INDEX outbox_by_state ON outbox (state, id)",
+        "CREATE INDEX records_by_state ON records (state, clinic, record_key)",
+        // /readyz commits a row here to learn whether the database can still commit.
+        "CREATE TABLE write_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at_ms INTEGER NOT NULL)",
+    },
 }};
 
 }  // namespace

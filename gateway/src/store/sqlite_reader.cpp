@@ -194,7 +194,7 @@ class SqliteReader final : public StoreReader {
       // The NOT EXISTS keeps per-patient order: a later item waits while an earlier one is pending.
       s_ << "SELECT o.id, o.clinic, o.record_key, o.record_version, o.patient_key, o.bundle, o.state, o.attempts, "
             "o.entry_count, o.disclosure, o.created_at FROM outbox o WHERE o.partner_id=? AND o.state IN "
-            "('queued','retrying') "
+            "('queued','retrying') AND NOT EXISTS (SELECT 1 FROM partner_pauses z WHERE z.partner_id=o.partner_id) "
             "AND o.next_attempt_at<=? AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.partner_id=o.partner_id "
             "AND p.patient_key=o.patient_key AND p.id<o.id AND p.state IN ('queued','retrying')) ORDER BY o.id LIMIT ?",
           use(partner), use(now_ms), bind(limit), into(ids), into(clinics), into(record_keys), into(versions),
@@ -228,7 +228,9 @@ class SqliteReader final : public StoreReader {
       Statement q(s_);
       // Only items dueItems could return count: a later item of a patient waiting behind a retrying
       // one is not due, whatever its own time says (else the worker would spin during an outage).
+      // A paused partner has nothing due: its worker sleeps a poll interval at a time until resumed.
       q << "SELECT MIN(o.next_attempt_at) FROM outbox o WHERE o.partner_id=? AND o.state IN ('queued','retrying') "
+           "AND NOT EXISTS (SELECT 1 FROM partner_pauses z WHERE z.partner_id=o.partner_id) "
            "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.partner_id=o.partner_id AND p.patient_key=o.patient_key "
            "AND p.id<o.id AND p.state IN ('queued','retrying'))",
           use(partner), now;
@@ -383,6 +385,41 @@ class SqliteReader final : public StoreReader {
 
   Result<std::vector<AuditRow>> queryAudit(const AuditQuery& query, int limit) override {
     return selectAuditQuery(s_, query, limit);
+  }
+
+  Result<std::vector<OutboxRow>> listOutbox(const OutboxQuery& query, int limit) override {
+    try {
+      return selectOutboxList(s_, query, limit);
+    } catch (const Poco::Exception& e) {
+      return storageError("listing the outbox", e);
+    }
+  }
+
+  Result<std::optional<OutboxRow>> outboxItem(std::int64_t item_id) override {
+    try {
+      return selectOutboxItem(s_, item_id);
+    } catch (const Poco::Exception& e) {
+      return storageError("reading an outbox item", e);
+    }
+  }
+
+  Result<std::vector<PartnerPause>> partnerPauses() override {
+    try {
+      return selectPartnerPauses(s_);
+    } catch (const Poco::Exception& e) {
+      return storageError("reading partner pauses", e);
+    }
+  }
+
+  Result<std::vector<std::pair<RecordRow, std::string>>> recordsInState(std::string_view state, std::string_view record_type,
+                                                                        std::string_view after_clinic,
+                                                                        std::string_view after_record_key,
+                                                                        int limit) override {
+    try {
+      return selectRecordsInState(s_, state, record_type, after_clinic, after_record_key, limit);
+    } catch (const Poco::Exception& e) {
+      return storageError("reading records by state", e);
+    }
   }
 
   Status ping() override {

@@ -373,6 +373,22 @@ class SqliteWriter final : public StoreWriter {
     return run("re-sealing a payload", [&] { updateSealedCell(s_, cell); });
   }
 
+  Result<int> requeueDeadItem(std::int64_t item_id, std::string_view note, std::int64_t now_ms) override {
+    return run("replaying an outbox item", [&] { return sqlite::requeueDeadItem(s_, item_id, note, now_ms); });
+  }
+
+  Status putPartnerPause(const PartnerPause& pause) override {
+    return run("pausing a partner", [&] { sqlite::putPartnerPause(s_, pause); });
+  }
+
+  Status deletePartnerPause(std::string_view partner_id) override {
+    return run("resuming a partner", [&] { sqlite::deletePartnerPause(s_, partner_id); });
+  }
+
+  Status writeProbe(std::int64_t now_ms) override {
+    return run("the write probe", [&] { sqlite::writeProbe(s_, now_ms); });
+  }
+
   Status deleteDataKey(std::string_view data_class_v, int key_version_v) override {
     return run("destroying a data key", [&] {
       std::string data_class(data_class_v);

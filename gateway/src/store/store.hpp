@@ -157,6 +157,59 @@ struct OutboxCounts {
   std::int64_t oldest_pending_created_ms = 0;  // the oldest queued or retrying item's creation; 0: none
 };
 
+/// Which items GET /v1/outbox and `fhir-gateway outbox list` show: by partner, state, clinic and
+/// age, in id order, a page at a time (docs/operations.md).
+struct OutboxQuery {
+  std::string partner_id;              // empty: every partner
+  std::optional<OutboxState> state;    // none: every state
+  std::vector<std::string> clinics;    // empty: every clinic
+  std::int64_t created_before_ms = 0;  // > 0: only items created before this time (older_than)
+  std::int64_t after_id = 0;           // the page after the item with this id
+  int limit = 100;
+};
+
+/// One item as an operator sees it. record_id is the clinic's own id of the record (read from the
+/// stored record; empty for a consent's update or a record version the retention purged): shown to
+/// an operator of that clinic, never logged.
+struct OutboxListItem {
+  std::int64_t id = 0;
+  std::string partner_id;
+  std::string clinic;
+  std::string record_id;
+  std::string record_type;
+  int record_version = 0;
+  OutboxState state = OutboxState::Queued;
+  int attempts = 0;
+  std::string last_error;
+  std::int64_t next_attempt_at_ms = 0;
+  std::int64_t created_at_ms = 0;
+  std::int64_t updated_at_ms = 0;
+};
+
+struct OutboxPage {
+  std::vector<OutboxListItem> items;
+  std::int64_t next_after_id = 0;  // 0: no further page
+};
+
+/// A partner an operator paused: its worker sends nothing until it is resumed (kept across restarts).
+struct PartnerPause {
+  std::string partner_id;
+  std::int64_t paused_at_ms = 0;
+  std::string actor;   // the operator's token id, or the CLI's --operator
+  std::string reason;  // as the operator gave it (no PHI)
+};
+
+/// The current version of a record in a given state, payload decrypted: what `records reprocess`
+/// puts through the pipeline again.
+struct StoredRecord {
+  std::string clinic;
+  std::string record_key;
+  std::string record_type;
+  int version = 0;
+  RecordState state = RecordState::Received;
+  std::string payload;
+};
+
 struct ResourceKey {
   std::string resource_type;
   std::string resource_id;
@@ -360,6 +413,27 @@ class Store {
   /// commits with an audit row (kind key-rotation, counts and versions only).
   virtual Result<DataKeyRotation> rotateDataKey(privacy::DataClass c, const crypto::SecretKey& master,
                                                 const DataKeyRotationOptions& options = {}) = 0;
+
+  // --- operations (docs/operations.md) ---
+  virtual Result<OutboxPage> listOutbox(const OutboxQuery& query) = 0;
+  /// One item with its disclosure (no Bundle); nullopt when there is none.
+  virtual Result<std::optional<OutboxItem>> outboxItem(std::int64_t item_id) = 0;
+  /// A dead item is queued again (attempts 0, due now, `note` as its last error) with `audit`,
+  /// in one transaction; false (nothing written) when the item is not dead.
+  virtual Result<bool> requeueDead(std::int64_t item_id, std::string_view note, SystemTime now,
+                                   std::vector<AuditEntry> audit) = 0;
+  /// Pauses (a row kept until resumed) or resumes the partner's deliveries, with `audit`. A paused
+  /// partner's items are never due (dueItems, nextDueTime) until it is resumed.
+  virtual Status setPartnerPaused(const PartnerPause& pause, bool paused, std::vector<AuditEntry> audit) = 0;
+  virtual Result<std::vector<PartnerPause>> partnerPauses() = 0;
+  /// Up to `limit` current record versions in `state` (of `record_type` when not empty), after
+  /// (after_clinic, after_record_key) in that order, payloads decrypted.
+  virtual Result<std::vector<StoredRecord>> recordsInState(RecordState state, std::string_view record_type,
+                                                           std::string_view after_clinic, std::string_view after_record_key,
+                                                           int limit) = 0;
+  /// Commits a small write (the readiness probe): fails when the database cannot commit (disk
+  /// full, read-only file system).
+  virtual Status probeWrite(SystemTime now) = 0;
 
   /// Cheap liveness probe of the database (for /readyz).
   virtual Status ping() = 0;

@@ -255,6 +255,20 @@ class StoreReader {
   /// `limit` (the store asks one more than a page to tell whether there is a next one).
   virtual Result<std::vector<AuditRow>> queryAudit(const AuditQuery& query, int limit) = 0;
 
+  // --- operations ---
+  /// Items matching the query in id order, at most `limit`: every column but bundle and disclosure.
+  virtual Result<std::vector<OutboxRow>> listOutbox(const OutboxQuery& query, int limit) = 0;
+  /// The item with every column but bundle; nullopt when there is none.
+  virtual Result<std::optional<OutboxRow>> outboxItem(std::int64_t item_id) = 0;
+  virtual Result<std::vector<PartnerPause>> partnerPauses() = 0;
+  /// Current records in `state` (of `record_type` unless empty) after (after_clinic,
+  /// after_record_key), in that order, with the payload of their current version (sealed).
+  virtual Result<std::vector<std::pair<RecordRow, std::string>>> recordsInState(std::string_view state,
+                                                                                std::string_view record_type,
+                                                                                std::string_view after_clinic,
+                                                                                std::string_view after_record_key,
+                                                                                int limit) = 0;
+
   virtual Status ping() = 0;
 };
 
@@ -338,6 +352,15 @@ class StoreWriter {
   /// Deletes the wrapped key of that class and version (the key is destroyed: what it sealed
   /// can no longer be opened by anyone).
   virtual Status deleteDataKey(std::string_view data_class, int key_version) = 0;
+
+  // --- operations ---
+  /// A dead item becomes queued (attempts 0, due at now_ms, last_error `note`); returns rows changed (0 or 1).
+  virtual Result<int> requeueDeadItem(std::int64_t item_id, std::string_view note, std::int64_t now_ms) = 0;
+  /// Inserts or replaces the partner's pause row.
+  virtual Status putPartnerPause(const PartnerPause& pause) = 0;
+  virtual Status deletePartnerPause(std::string_view partner_id) = 0;
+  /// Writes the one row of write_probe (the readiness probe's commit).
+  virtual Status writeProbe(std::int64_t now_ms) = 0;
 
   // --- retention (each deletes at most `limit` rows of `data_class` older than cutoff_ms) ---
   virtual Result<PurgedRows> purgeRecordVersions(std::string_view data_class, std::int64_t cutoff_ms, int limit) = 0;
