@@ -19,6 +19,8 @@ packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates openssl curl python3
   # libraries: Beast/Asio/Outcome (Boost 1.81), Poco (Data + SQLite), RapidJSON, OpenSSL
   libboost1.81-dev libboost-system1.81-dev libpoco-dev rapidjson-dev libssl-dev sqlite3
+  # GET /metrics: prometheus-cpp's core (Registry, TextSerializer); its civetweb exposer is not used
+  prometheus-cpp-dev
   # runtime: IANA time zones (/usr/share/zoneinfo) for mappers' "$dateTime" ... "timezone"
   tzdata
   # tests, fuzzers and benchmarks
@@ -27,6 +29,8 @@ packages=(
   testssl.sh
   # tests/integration/proxy_e2e_test.cpp: the HTTP CONNECT proxy partners are reached through
   tinyproxy
+  # tests/monitoring: promtool checks the alert rules and a real scrape; the e2e test runs Prometheus
+  prometheus
   # gateway/scripts/lint.sh (version 14 on Debian 12, the one .clang-format is checked with)
   clang-format clang-tidy
 )

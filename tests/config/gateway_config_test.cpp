@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <tuple>
+#include <vector>
 
 #include "common/ids.hpp"
 #include "support/test_files.hpp"
@@ -361,6 +363,48 @@ TEST(GatewayConfig, ConnectionLimitsAndTheHandshakeDeadline) {
   ASSERT_FALSE(r.config);
   EXPECT_THAT(allErrors(r), HasSubstr("server.handshake_timeout_ms: expected"));
   EXPECT_THAT(allErrors(r), HasSubstr("server.max_connections_per_address: expected an integer from 1 to 1000000"));
+}
+
+TEST(GatewayConfig, MetricsListenIsALoopbackAddressAndPort) {
+  auto r = load(kMinimal);
+  ASSERT_TRUE(r.config) << allErrors(r);
+  EXPECT_TRUE(r.config->server.metrics_address.empty()) << "no second listener unless asked";
+  for (const auto& [text, address, port] : std::vector<std::tuple<std::string, std::string, int>>{
+           {"127.0.0.1:9464", "127.0.0.1", 9464}, {"127.0.0.2:1", "127.0.0.2", 1}, {"[::1]:9464", "::1", 9464}}) {
+    std::string config(kMinimal);
+    config.replace(config.find("\"server\": {"), 11, "\"server\": {\"metrics_listen\": \"" + text + "\",");
+    r = load(config);
+    ASSERT_TRUE(r.config) << text << ": " << allErrors(r);
+    EXPECT_EQ(r.config->server.metrics_address, address);
+    EXPECT_EQ(r.config->server.metrics_port, port);
+    EXPECT_THAT(redactedJson(*r.config), HasSubstr("\"metrics_listen\": \"" + text + "\""));
+  }
+  for (const std::string bad : {"0.0.0.0:9464", "10.1.2.3:9464", "localhost:9464", "127.0.0.1", "127.0.0.1:0",
+                                "127.0.0.1:70000", "[::]:9464", "127.0.0.1.5:80"}) {
+    std::string config(kMinimal);
+    config.replace(config.find("\"server\": {"), 11, "\"server\": {\"metrics_listen\": \"" + bad + "\",");
+    r = load(config);
+    ASSERT_FALSE(r.config) << bad;
+    EXPECT_THAT(allErrors(r), HasSubstr("server.metrics_listen")) << bad;
+    EXPECT_THAT(allErrors(r), HasSubstr("not a loopback address")) << bad;
+  }
+}
+
+TEST(GatewayConfig, LoggingFormatIsTextByDefaultOrJson) {
+  auto r = load(kMinimal);
+  ASSERT_TRUE(r.config) << allErrors(r);
+  EXPECT_EQ(r.config->log_format, log::Format::Text);
+  std::string text(kMinimal);
+  text.replace(text.rfind('}'), 1, R"(, "logging": {"level": "warn", "format": "json"}})");
+  r = load(text);
+  ASSERT_TRUE(r.config) << allErrors(r);
+  EXPECT_EQ(r.config->log_format, log::Format::Json);
+  EXPECT_THAT(redactedJson(*r.config), HasSubstr(R"("format": "json")"));
+  std::string bad(kMinimal);
+  bad.replace(bad.rfind('}'), 1, R"(, "logging": {"format": "xml"}})");
+  r = load(bad);
+  ASSERT_FALSE(r.config);
+  EXPECT_THAT(allErrors(r), HasSubstr("json"));
 }
 
 TEST(GatewayConfig, AuditAnchorKeysHaveDefaultsAndTheFileMayNotBeInTheDatabaseFolder) {

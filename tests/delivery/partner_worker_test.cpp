@@ -134,8 +134,14 @@ TEST_F(PartnerWorkerTest, RetriesWithBackoffUntilDelivered) {
   EXPECT_THAT(first.last_error, HasSubstr("503"));
 
   EXPECT_EQ(worker_->runOnce().value(), 0) << "not due yet";
+  // What GET /metrics shows: the partner failing since the first 503, its answers by class.
+  const auto& stats = worker_->stats();
+  EXPECT_EQ(stats.answers_5xx.value(), 1u);
+  EXPECT_EQ(stats.consecutive_failures.value(), 1);
+  EXPECT_EQ(stats.failing_since_ms.value(), toUnixMillis(clock_.now()));
   clock_.advance(std::chrono::milliseconds(1000));
   ASSERT_EQ(worker_->runOnce().value(), 1);
+  EXPECT_EQ(stats.consecutive_failures.value(), 2);
   auto second = item("r1");
   EXPECT_EQ(second.attempts, 2);
   EXPECT_GE(second.next_attempt_at_ms - toUnixMillis(clock_.now()), 1000) << "the delay grows";
@@ -145,6 +151,11 @@ TEST_F(PartnerWorkerTest, RetriesWithBackoffUntilDelivered) {
   auto done = item("r1");
   EXPECT_EQ(done.state, store::OutboxState::Delivered);
   EXPECT_EQ(done.attempts, 3);
+  EXPECT_EQ(stats.consecutive_failures.value(), 0) << "up again";
+  EXPECT_EQ(stats.failing_since_ms.value(), 0);
+  EXPECT_EQ(stats.answers_2xx.value(), 1u);
+  EXPECT_EQ(stats.answers_5xx.value(), 2u);
+  EXPECT_EQ(stats.delivery_latency_ms.count(), 1u) << "queued to delivered";
   ASSERT_EQ(done.entries.size(), 1u);
   EXPECT_EQ(done.entries[0].location, "MedicationRequest/m1/_history/1");
 }

@@ -1,5 +1,6 @@
 // TLS policy of the server: client certificate modes, protocol floor, cipher list, and the
 // start-up errors for bad certificate files.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -8,6 +9,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 #include "http/server_fixture.hpp"
 #include "http/tls_context.hpp"
@@ -367,3 +372,63 @@ TEST(ClientCertModeNames, RoundTrip) {
 
 }  // namespace
 }  // namespace gw::http
+
+namespace gw::http::testing {
+namespace {
+
+// What the metrics see (ServerObserver): each failed handshake with a bounded reason, and each
+// answered request with its route pattern, never the path.
+class RecordingObserver final : public ServerObserver {
+ public:
+  void requestAnswered(std::string_view method, std::string_view route, unsigned status,
+                       std::chrono::steady_clock::duration) override {
+    std::lock_guard lock(mutex_);
+    requests_.push_back(std::string(method) + " " + std::string(route) + " " + std::to_string(status));
+  }
+  void handshakeFailed(std::string_view reason) override {
+    std::lock_guard lock(mutex_);
+    reasons_.emplace_back(reason);
+  }
+  std::vector<std::string> reasons() const {
+    std::lock_guard lock(mutex_);
+    return reasons_;
+  }
+  std::vector<std::string> requests() const {
+    std::lock_guard lock(mutex_);
+    return requests_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::string> reasons_, requests_;
+};
+
+bool eventually(const std::function<bool()>& condition) {
+  for (int i = 0; i < 250; ++i) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return condition();
+}
+
+TEST(ServerObserverTest, HandshakeFailuresAreCountedByReasonAndRequestsByRoutePattern) {
+  auto router = std::make_shared<Router>();
+  router->add("GET", "/v1/records/{record_id}", [](Request&, Respond respond) { respond(jsonResponse(200, "{}")); });
+  auto observer = std::make_shared<RecordingObserver>();
+  auto options = serverOptions(ClientCertMode::Required);
+  options.observer = observer;
+  auto server = startServer(std::move(options), router);
+  ASSERT_TRUE(server);
+  EXPECT_TRUE(rejected(server->port(), clientOptions("")));
+  EXPECT_TRUE(rejected(server->port(), clientOptions("expired-client")));
+  ASSERT_TRUE(eventually([&] { return observer->reasons().size() >= 2; }));
+  EXPECT_THAT(observer->reasons(), ::testing::UnorderedElementsAre("no_client_certificate", "client_certificate_rejected"));
+
+  auto r = test::tlsRequest(server->port(), clientOptions("client"), "GET", "/v1/records/c1:pt:A12345");
+  ASSERT_EQ(r.status, 200);
+  ASSERT_TRUE(eventually([&] { return !observer->requests().empty(); }));
+  EXPECT_EQ(observer->requests().front(), "GET /v1/records/{record_id} 200") << "the pattern, not the path";
+}
+
+}  // namespace
+}  // namespace gw::http::testing

@@ -1,11 +1,13 @@
 #include "app/gateway.hpp"
 
+#include "app/metrics.hpp"
 #include "app/routes.hpp"
 #include "app/runtime.hpp"
 #include "app/settings.hpp"
 #include "common/log.hpp"
 #include "config/insecure_settings.hpp"
 #include "delivery/partner_worker.hpp"
+#include "http/plain_listener.hpp"
 #include "http/server.hpp"
 
 namespace gw::app {
@@ -40,6 +42,7 @@ struct Gateway::Parts {
   std::unique_ptr<Runtime> runtime;
   RouteTable routes;
   std::unique_ptr<http::Server> server;
+  std::unique_ptr<http::PlainListener> metrics_listener;  // server.metrics_listen, when set
 };
 
 Gateway::Gateway(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
@@ -47,6 +50,7 @@ Gateway::~Gateway() { stop(); }
 
 Result<std::unique_ptr<Gateway>> Gateway::create(config::GatewayConfig config, const Clock& clock) {
   log::setLevel(config.log_level);
+  log::setFormat(config.log_format);
   // One line per weakness, at every start, so the log of a deployment shows what it runs with.
   for (const auto& weak : config::insecureSettings(config)) {
     GW_LOG(Warn, Config, "insecure_setting").kv("key", weak.key).kv("problem", weak.problem);
@@ -56,8 +60,10 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::GatewayConfig config, c
   auto& runtime = *parts->runtime;
   GW_TRY(runtime.open());
   GW_TRY(addGatewayRoutes(parts->routes, runtime));
-  GW_TRY(auto server, http::Server::create(serverOptions(runtime.config().server),
-                                           parts->routes.router(runtime.authenticator(), runtime.blockingPool())));
+  auto options = serverOptions(runtime.config().server);
+  options.observer = runtime.metrics();
+  GW_TRY(auto server,
+         http::Server::create(std::move(options), parts->routes.router(runtime.authenticator(), runtime.blockingPool())));
   parts->server = std::move(server);
   return std::unique_ptr<Gateway>(new Gateway(std::move(parts)));
 }
@@ -78,6 +84,20 @@ Status Gateway::check(const config::GatewayConfig& cfg) {
 
 Status Gateway::start() {
   GW_TRY(parts_->server->start());
+  const auto& server = parts_->runtime->config().server;
+  if (!server.metrics_address.empty()) {
+    // Its own thread: a scrape reads the database, and answers /metrics alone (no tokens here).
+    auto metrics = parts_->runtime->metrics();
+    GW_TRY(auto listener,
+           http::PlainListener::start(server.metrics_address, server.metrics_port,
+                                      [metrics](std::string_view, std::string_view path) -> http::Response {
+                                        if (path != "/metrics") {
+                                          return {404, "text/plain; charset=utf-8", "only /metrics is served here\n", {}};
+                                        }
+                                        return {200, std::string(Metrics::kContentType), metrics->scrape(), {}};
+                                      }));
+    parts_->metrics_listener = std::move(listener);
+  }
   parts_->runtime->start();
   GW_LOG(Info, Main, "started")
       .kv("address", parts_->runtime->config().server.address)
@@ -88,6 +108,7 @@ Status Gateway::start() {
 
 void Gateway::stop() {
   if (!parts_) return;
+  if (parts_->metrics_listener) parts_->metrics_listener->stop();
   if (parts_->server) parts_->server->stop();
   parts_->runtime->stop();
 }

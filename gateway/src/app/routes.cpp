@@ -4,6 +4,7 @@
 #include <rapidjson/writer.h>
 
 #include "app/engineer_tools.hpp"
+#include "app/metrics.hpp"
 #include "app/operations.hpp"
 #include "app/settings.hpp"
 #include "app/views.hpp"
@@ -178,6 +179,8 @@ void auditVerify(Runtime& runtime, Request& req, const http::Principal&, Respond
     auto report = audit::verifyWithAnchors([&store](const auto& a) { return store.verifyAudit(a); }, store.anchorSealer(),
                                            {anchor, runtime.config().audit.anchor.file, false});
     if (!report) return respond(http::errorResponse(report.error()));
+    runtime.stats().audit_verify_result.set(report.value().ok ? 1 : 0);
+    runtime.stats().audit_verify_at_ms.set(nowMillis(runtime));
     if (auto logged = runtime.logRead(audit::auditVerifyEntry(report.value(), actor, nowMillis(runtime))); !logged) {
       return respond(http::errorResponse(logged.error()));
     }
@@ -472,6 +475,11 @@ void resumePartner(Runtime& runtime, Request& req, const http::Principal& caller
   pauseOrResume(runtime, req, caller, std::move(respond), false);
 }
 
+// Counts and states for Prometheus (docs/operations.md §8): no clinic's data, so no clinic scope.
+void metricsPage(Runtime& runtime, Request&, const http::Principal&, Respond respond) {
+  respond({200, std::string(Metrics::kContentType), runtime.metrics()->scrape(), {}});
+}
+
 }  // namespace
 
 Status addGatewayRoutes(RouteTable& table, Runtime& runtime) {
@@ -501,6 +509,7 @@ Status addGatewayRoutes(RouteTable& table, Runtime& runtime) {
        [](Request&, const http::Principal&, Respond respond) { respond(http::jsonResponse(200, R"({"status":"ok"})")); }},
       {"GET", "/readyz", Access::publicRoute(), Blocking, bind(ready)},
       {"GET", "/.well-known/jwks.json", Access::publicRoute(), IoThread, bind(jwks)},
+      {"GET", "/metrics", {{Role::Metrics}, None}, Blocking, bind(metricsPage)},
   };
   for (const auto& route : routes) {
     GW_TRY(table.add(route));

@@ -6,6 +6,7 @@
 #include "app/engineer_tools.hpp"
 #include "app/golden_cases.hpp"
 #include "app/keys.hpp"
+#include "app/metrics.hpp"
 #include "app/settings.hpp"
 #include "common/log.hpp"
 #include "delivery/backoff.hpp"
@@ -69,7 +70,10 @@ GoldenRun runGolden(const std::shared_ptr<const ingest::RuleSet>& rules, const c
 }  // namespace
 
 Runtime::Runtime(config::GatewayConfig config, const Clock& clock)
-    : config_(std::move(config)), clock_(clock), registry_(clinicZones(config_)) {}
+    : config_(std::move(config)), clock_(clock), registry_(clinicZones(config_)) {
+  stats_.audit_verify_result.set(-1);
+  metrics_ = std::make_shared<Metrics>(*this);
+}
 
 Runtime::~Runtime() { stop(); }
 
@@ -171,10 +175,11 @@ std::shared_ptr<const Runtime::Live> Runtime::current() const {
 void Runtime::install(std::shared_ptr<const ingest::RuleSet> rules) {
   auto next = std::make_shared<Live>();
   next->rules = rules;
-  next->ingest = std::make_unique<ingest::IngestService>(ingest::IngestParts{
-      ingest_settings_, std::move(rules), formats_, *committer_, *store_, registry_,
-      [this](const consent::ConsentVersion& v) { scheduleReconcile(v); },
-      [this](const std::string& patient_key) { scheduleReconcilePatient(patient_key); }, &ingest_stats_, send_gate_.get()});
+  next->ingest = std::make_unique<ingest::IngestService>(
+      ingest::IngestParts{ingest_settings_, std::move(rules), formats_, *committer_, *store_, registry_,
+                          [this](const consent::ConsentVersion& v) { scheduleReconcile(v); },
+                          [this](const std::string& patient_key) { scheduleReconcilePatient(patient_key); }, &ingest_stats_,
+                          send_gate_.get(), &ingest_breakdown_});
   std::lock_guard lock(live_mutex_);
   live_ = std::move(next);
 }
@@ -190,6 +195,7 @@ Result<ReloadSummary> Runtime::reload(std::uint64_t ticket) {
   }
   const std::uint64_t covering = reload_tickets_.load();
   auto result = loadAndInstall();
+  (result ? stats_.reloads : stats_.reload_failures).inc();
   reload_covered_ = covering;
   last_reload_ = result;
   return result;

@@ -28,6 +28,16 @@
 
 namespace gw::app {
 
+class Metrics;
+
+/// What the Runtime itself counts (common/stats.hpp), for GET /metrics.
+#define ALL_RUNTIME_STATS(COUNTER, GAUGE, HISTOGRAM)                                                       \
+  COUNTER(reloads, "Rule set reloads put in place")                                                        \
+  COUNTER(reload_failures, "Reloads refused (files or golden cases): the running rule set stayed")         \
+  GAUGE(audit_verify_result, "The last audit chain verification: 1 intact, 0 broken, -1 none since start") \
+  GAUGE(audit_verify_at_ms, "Unix milliseconds of the last audit chain verification; 0: none since start")
+GW_DECLARE_STATS_STRUCT(RuntimeStats, ALL_RUNTIME_STATS);
+
 class Runtime {
  public:
   Runtime(config::GatewayConfig config, const Clock& clock);
@@ -110,6 +120,14 @@ class Runtime {
   const http::Authenticator& authenticator() const { return *auth_; }
   WorkPool& blockingPool() { return *blocking_; }
   const ingest::IngestStats& ingestStats() const { return ingest_stats_; }
+  const ingest::IngestBreakdown& ingestBreakdown() const { return ingest_breakdown_; }
+  /// Null before open().
+  const ingest::GroupCommitStats* groupCommitStats() const { return committer_ ? &committer_->stats() : nullptr; }
+  const std::vector<std::unique_ptr<delivery::PartnerWorker>>& workers() const { return workers_; }
+  /// GET /metrics and the HTTP front's observer (app/metrics.hpp).
+  const std::shared_ptr<Metrics>& metrics() const { return metrics_; }
+  RuntimeStats& stats() { return stats_; }
+  const RuntimeStats& stats() const { return stats_; }
   JobQueue& jobs() { return jobs_; }
 
  private:
@@ -138,6 +156,9 @@ class Runtime {
   ingest::IngestSettings ingest_settings_;
   ingest::InputFormatRegistry formats_;
   ingest::IngestStats ingest_stats_;  // outlives the IngestService a reload replaces
+  ingest::IngestBreakdown ingest_breakdown_;
+  RuntimeStats stats_;
+  std::shared_ptr<Metrics> metrics_;  // reads everything above at scrape time
   std::unique_ptr<ingest::GroupCommitter> committer_;
   consent::ConsentRegistry registry_;  // current consents; decisions read it from every thread
   std::unique_ptr<http::Authenticator> auth_;

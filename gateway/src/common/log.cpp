@@ -1,7 +1,11 @@
 #include "common/log.hpp"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 
 #include "common/clock.hpp"
@@ -10,6 +14,7 @@ namespace gw::log {
 namespace {
 
 std::atomic<int> g_level{static_cast<int>(Level::Info)};
+std::atomic<int> g_format{static_cast<int>(Format::Text)};
 std::mutex g_sink_mutex;
 std::function<void(std::string_view)> g_sink;  // empty: stderr
 
@@ -51,6 +56,18 @@ bool parseLevel(std::string_view text, Level& out) {
   return true;
 }
 
+bool parseFormat(std::string_view text, Format& out) {
+  if (text == "text") out = Format::Text;
+  else if (text == "json") out = Format::Json;
+  else return false;
+  return true;
+}
+
+std::string_view formatName(Format f) { return f == Format::Json ? "json" : "text"; }
+
+void setFormat(Format f) { g_format.store(static_cast<int>(f)); }
+Format format() { return static_cast<Format>(g_format.load(std::memory_order_relaxed)); }
+
 void setLevel(Level level) { g_level.store(static_cast<int>(level)); }
 bool enabled(Level level) { return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed); }
 
@@ -59,37 +76,103 @@ void setSink(std::function<void(std::string_view)> sink) {
   g_sink = std::move(sink);
 }
 
-Line::Line(Level level, Category category, std::string_view event) : level_(level) {
-  buffer_ << formatRfc3339(SystemClock().now()) << ' ' << levelName(level) << ' ' << categoryName(category) << ' ' << event;
-}
+namespace {
 
-Line& Line::kv(std::string_view key, std::string_view value) {
-  buffer_ << ' ' << key << '=';
+void appendTextValue(std::string& out, std::string_view value) {
   const bool quote = value.empty() || value.find_first_of(" \t\"=") != std::string_view::npos;
   if (!quote) {
-    buffer_ << value;
-    return *this;
+    out += value;
+    return;
   }
-  buffer_ << '"';
+  out += '"';
   for (char ch : value) {
-    if (ch == '"' || ch == '\\') buffer_ << '\\';
+    if (ch == '"' || ch == '\\') out += '\\';
     if (ch == '\n' || ch == '\r') ch = ' ';
-    buffer_ << ch;
+    out += ch;
   }
-  buffer_ << '"';
+  out += '"';
+}
+
+// A JSON number as RFC 8259 spells it: what a C++ stream writes for a finite number always is;
+// inf and nan are not, and go out as strings.
+bool isJsonNumber(std::string_view text) {
+  if (text.empty() || text.front() == '+') return false;
+  char* end = nullptr;
+  const std::string copy(text);
+  const double value = std::strtod(copy.c_str(), &end);
+  if (end != copy.c_str() + copy.size() || value != value) return false;
+  return text.find_first_not_of("-+.0123456789eE") == std::string_view::npos;
+}
+
+bool reservedKey(std::string_view key) { return key == "ts" || key == "level" || key == "category" || key == "event"; }
+
+}  // namespace
+
+Line::Line(Level level, Category category, std::string_view event)
+    : level_(level), category_(categoryName(category)), event_(event) {}
+
+Line& Line::kv(std::string_view key, std::string_view value) { return field(key, std::string(value), Kind::String); }
+
+Line& Line::field(std::string_view key, std::string value, Kind kind) {
+  fields_.push_back({std::string(key), std::move(value), kind});
   return *this;
 }
 
 Line::~Line() {
-  buffer_ << '\n';
-  const std::string line = buffer_.str();
+  std::string line;
+  const std::string ts = formatRfc3339(SystemClock().now());
+  if (format() == Format::Json) {
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+    const auto str = [&](std::string_view s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); };
+    w.StartObject();
+    str("ts");
+    str(ts);
+    str("level");
+    str(levelName(level_));
+    str("category");
+    str(category_);
+    str("event");
+    str(event_);
+    for (const auto& f : fields_) {
+      str(reservedKey(f.key) ? f.key + "_" : f.key);
+      if (f.kind == Kind::Bool) {
+        w.Bool(f.value == "1" || f.value == "true");
+      } else if (f.kind == Kind::Number && isJsonNumber(f.value)) {
+        w.RawValue(f.value.data(), f.value.size(), rapidjson::kNumberType);
+      } else {
+        str(f.value);
+      }
+    }
+    w.EndObject();
+    line.assign(buffer.GetString(), buffer.GetSize());
+  } else {
+    line.reserve(64 + fields_.size() * 24);
+    line += ts;
+    line += ' ';
+    line += levelName(level_);
+    line += ' ';
+    line += category_;
+    line += ' ';
+    line += event_;
+    for (const auto& f : fields_) {
+      line += ' ';
+      line += f.key;
+      line += '=';
+      if (f.kind == Kind::String) {
+        appendTextValue(line, f.value);
+      } else {
+        line += f.value;
+      }
+    }
+  }
+  line += '\n';
   std::lock_guard lock(g_sink_mutex);
   if (g_sink) {
     g_sink(line);
   } else {
     std::fwrite(line.data(), 1, line.size(), stderr);
   }
-  (void)level_;
 }
 
 }  // namespace gw::log

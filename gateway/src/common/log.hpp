@@ -1,21 +1,33 @@
 #pragma once
-// One line per event: "<utc time> <LEVEL> <category> <event> key=value ...".
+// One line per event: "<utc time> <LEVEL> <category> <event> key=value ...", or, in the JSON
+// format, one JSON object per line: {"ts":..,"level":..,"category":..,"event":..,<key>:<value>...}
+// (numbers stay numbers; a key that would shadow ts/level/category/event is given a "_" suffix).
 // Callers pass internal ids only (record keys, resource ids, partner ids): never names, birth
 // dates, MRNs, clinical values or credentials. Values are quoted when they contain spaces.
 #include <functional>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 namespace gw::log {
 
 enum class Level { Debug = 0, Info = 1, Warn = 2, Error = 3 };
+enum class Format { Text, Json };
 enum class Category { Main, Config, Http, Auth, Ingest, Mapping, Store, Outbox, Delivery, Consent, Audit };
 
 std::string_view categoryName(Category c);
 std::string_view levelName(Level l);
 /// Parses "debug" | "info" | "warn" | "error".
 bool parseLevel(std::string_view text, Level& out);
+/// Parses "text" | "json".
+bool parseFormat(std::string_view text, Format& out);
+std::string_view formatName(Format f);
+
+void setFormat(Format format);
+Format format();
 
 void setLevel(Level level);
 bool enabled(Level level);
@@ -35,13 +47,26 @@ class Line {
   Line& kv(std::string_view key, const char* value) { return kv(key, std::string_view(value)); }
   template <class Number>
   Line& kv(std::string_view key, Number value) {
-    buffer_ << ' ' << key << '=' << value;
-    return *this;
+    std::ostringstream text;
+    text << value;  // as the text format always wrote it (a bool as 1 or 0)
+    const Kind kind = std::is_same_v<Number, bool>                                    ? Kind::Bool
+                      : std::is_arithmetic_v<Number> && !std::is_same_v<Number, char> ? Kind::Number
+                                                                                      : Kind::String;
+    return field(key, text.str(), kind);
   }
 
  private:
+  enum class Kind { String, Number, Bool };
+  Line& field(std::string_view key, std::string value, Kind kind);
+
+  struct Field {
+    std::string key, value;
+    Kind kind;
+  };
   Level level_;
-  std::ostringstream buffer_;
+  std::string_view category_;
+  std::string event_;
+  std::vector<Field> fields_;
 };
 
 }  // namespace gw::log

@@ -9,18 +9,19 @@
 namespace gw {
 
 // Operator: lists the outbox, replays dead items, pauses and resumes partners (docs/operations.md),
-// for the clinics its token covers.
-enum class Role { Ingest, Engineer, Compliance, Admin, Operator };
+// for the clinics its token covers. Metrics: GET /metrics only (counts and states, no clinic's data).
+enum class Role { Ingest, Engineer, Compliance, Admin, Operator, Metrics };
 
-inline constexpr std::array<std::pair<Role, std::string_view>, 5> kRoleNames = {{
+inline constexpr std::array<std::pair<Role, std::string_view>, 6> kRoleNames = {{
     {Role::Ingest, "ingest"},
     {Role::Engineer, "engineer"},
     {Role::Compliance, "compliance"},
     {Role::Admin, "admin"},
     {Role::Operator, "operator"},
+    {Role::Metrics, "metrics"},  // GET /metrics only: counts and states, no clinic's data
 }};
 
-/// "ingest" | "engineer" | "compliance" | "admin" | "operator".
+/// "ingest" | "engineer" | "compliance" | "admin" | "operator" | "metrics".
 constexpr std::optional<Role> parseRole(std::string_view text) {
   for (const auto& [role, name] : kRoleNames) {
     if (name == text) return role;
@@ -35,7 +36,7 @@ constexpr std::string_view roleName(Role role) {
   return "unknown";
 }
 
-/// "ingest, engineer, compliance, admin, operator" (for error messages).
-constexpr std::string_view kRoleList = "ingest, engineer, compliance, admin, operator";
+/// "ingest, engineer, compliance, admin, operator, metrics" (for error messages).
+constexpr std::string_view kRoleList = "ingest, engineer, compliance, admin, operator, metrics";
 
 }  // namespace gw

@@ -242,6 +242,41 @@ Result<std::string> normalizeCertBinding(std::string_view text) {
   return makeError(ErrorCode::Config, "expected \"sha256:<fingerprint>\" or \"subject:<subject>\"");
 }
 
+// "127.0.0.1:9464" or "[::1]:9464" -> (address, port); nullopt when it is not a loopback address
+// (127.0.0.0/8 or ::1, as numbers: names are not resolved) with a port from 1 to 65535.
+std::optional<std::pair<std::string, std::uint16_t>> parseLoopbackEndpoint(const std::string& text) {
+  std::string host, port;
+  if (text.starts_with("[")) {
+    const auto close = text.find("]:");
+    if (close == std::string::npos) return std::nullopt;
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+    if (host != "::1") return std::nullopt;
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos) return std::nullopt;
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    int octets = 0;
+    std::size_t at = 0;
+    while (at <= host.size()) {
+      const auto dot = std::min(host.find('.', at), host.size());
+      const std::string part = host.substr(at, dot - at);
+      if (part.empty() || part.size() > 3 || part.find_first_not_of("0123456789") != std::string::npos ||
+          std::stoi(part) > 255)
+        return std::nullopt;
+      if (octets == 0 && part != "127") return std::nullopt;
+      ++octets;
+      at = dot + 1;
+    }
+    if (octets != 4) return std::nullopt;
+  }
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  const int number = std::stoi(port);
+  if (number < 1 || number > 65535) return std::nullopt;
+  return std::pair<std::string, std::uint16_t>{host, static_cast<std::uint16_t>(number)};
+}
+
 void readServer(Reader& r, const rapidjson::Value& root, Server& server) {
   const std::string p = "/server";
   const auto* s = r.object(root, "", "server", true);
@@ -249,7 +284,7 @@ void readServer(Reader& r, const rapidjson::Value& root, Server& server) {
   r.checkKeys(*s, p,
               {"address", "port", "threads", "blocking_threads", "blocking_queue", "tls", "max_body_bytes",
                "max_inflight_body_bytes", "handshake_timeout_ms", "read_timeout_ms", "write_timeout_ms", "idle_timeout_ms",
-               "max_connections", "max_connections_per_address"});
+               "max_connections", "max_connections_per_address", "metrics_listen"});
   r.string(*s, p, "address", server.address, false, 255);
   r.integer(*s, p, "port", server.port, 0, 65535);
   r.integer(*s, p, "threads", server.threads, 1, 256);
@@ -270,6 +305,21 @@ void readServer(Reader& r, const rapidjson::Value& root, Server& server) {
   r.millis(*s, p, "idle_timeout_ms", server.idle_timeout, 100, 3600000);
   r.integer(*s, p, "max_connections", server.max_connections, 1, 1000000);
   r.integer(*s, p, "max_connections_per_address", server.max_connections_per_address, 1, 1000000);
+  std::string metrics_listen;
+  r.string(*s, p, "metrics_listen", metrics_listen, false, 64);
+  if (!metrics_listen.empty()) {
+    if (auto endpoint = parseLoopbackEndpoint(metrics_listen)) {
+      server.metrics_address = endpoint->first;
+      server.metrics_port = endpoint->second;
+    } else {
+      r.fail(p + "/metrics_listen",
+             "'" + metrics_listen +
+                 "' is not a loopback address and port: this listener is plain HTTP without client "
+                 "certificates or tokens, so it may not be reachable from other hosts",
+             "use \"127.0.0.1:9464\" (or \"[::1]:9464\") and scrape from this host; from other hosts, scrape GET "
+             "/metrics on the main listener with a token of the metrics role");
+    }
+  }
   const auto* tls = r.object(*s, p, "tls", true);
   if (tls == nullptr) return;
   const std::string tp = p + "/tls";
@@ -855,10 +905,13 @@ LoadResult loadText(std::string_view text, const fs::path& base_dir, std::string
   readPrivacy(r, doc, c.privacy);
   readAudit(r, doc, c.storage, c.audit);
   if (const auto* logging = r.object(doc, "", "logging", false)) {
-    r.checkKeys(*logging, "/logging", {"level"});
+    r.checkKeys(*logging, "/logging", {"level", "format"});
     std::string level = "info";
     r.choice(*logging, "/logging", "level", level, {"debug", "info", "warn", "error"});
     log::parseLevel(level, c.log_level);
+    std::string format = "text";
+    r.choice(*logging, "/logging", "format", format, {"text", "json"});
+    log::parseFormat(format, c.log_format);
   }
   checkReferences(r, c);
   refuseDevelopmentMaterial(r, c);
@@ -928,6 +981,11 @@ std::string redactedJson(const GatewayConfig& c) {
   num("idle_timeout_ms", c.server.idle_timeout.count());
   num("max_connections", static_cast<std::int64_t>(c.server.max_connections));
   num("max_connections_per_address", static_cast<std::int64_t>(c.server.max_connections_per_address));
+  if (!c.server.metrics_address.empty()) {
+    const bool v6 = c.server.metrics_address.find(':') != std::string::npos;
+    str("metrics_listen", (v6 ? "[" + c.server.metrics_address + "]" : c.server.metrics_address) + ":" +
+                              std::to_string(c.server.metrics_port));
+  }
   w.Key("tls");
   w.StartObject();
   str("cert_file", c.server.tls.cert_file.string());
@@ -1095,6 +1153,7 @@ std::string redactedJson(const GatewayConfig& c) {
   std::string level(log::levelName(c.log_level));
   std::transform(level.begin(), level.end(), level.begin(), [](unsigned char ch) { return std::tolower(ch); });
   str("level", level);
+  str("format", std::string(log::formatName(c.log_format)));
   w.EndObject();
   w.EndObject();
   return std::string(buffer.GetString(), buffer.GetSize());

@@ -51,12 +51,17 @@ struct Server {
   /// From one client address; when a limit is reached, connections that have not proved
   /// themselves make room (http::ServerOptions).
   std::size_t max_connections_per_address = 256;
+  /// server.metrics_listen: a second, plain-HTTP listener serving GET /metrics alone, on a
+  /// loopback address ("127.0.0.1:9464"). Empty address: none (the main listener serves /metrics
+  /// to tokens of the metrics role either way).
+  std::string metrics_address;
+  std::uint16_t metrics_port = 0;
 };
 
 struct Token {
   std::string id;
   std::string sha256;                // hex SHA-256 of the bearer token; the token itself is never stored
-  std::vector<std::string> roles;    // ingest, engineer, compliance, admin
+  std::vector<std::string> roles;    // ingest, engineer, compliance, admin, metrics
   std::vector<std::string> clinics;  // clinics whose data the token may post and read; "*" = any
   /// The client certificates the token may be used with (RFC 8705 certificate-bound tokens), as
   /// normalized by the loader: "sha256:<64 lowercase hex>" (the DER certificate's fingerprint) or
@@ -228,6 +233,7 @@ struct GatewayConfig {
   Privacy privacy;
   Audit audit;
   log::Level log_level = log::Level::Info;
+  log::Format log_format = log::Format::Text;  // logging.format: "text" or "json" (one object per line)
 
   const Clinic* findClinic(std::string_view id) const;
   const Partner* findPartner(std::string_view id) const;

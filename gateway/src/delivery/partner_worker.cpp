@@ -236,6 +236,7 @@ Status PartnerWorker::attempt(const store::OutboxItem& item, FhirClient& client)
   const AttemptOutcome outcome = send(item, client);
   stats_.attempt_us.recordMicros(std::chrono::steady_clock::now() - started);
   const SystemTime now = clock_.now();
+  if (!outcome.not_sent) countAnswer(outcome, now);  // a request never sent is no answer
   if (outcome.kind != AttemptOutcome::Kind::Retry) {
     std::lock_guard lock(progress_mutex_);
     progress_.erase(item.id);
@@ -257,6 +258,10 @@ Status PartnerWorker::attempt(const store::OutboxItem& item, FhirClient& client)
   switch (outcome.kind) {
     case AttemptOutcome::Kind::Delivered: {
       stats_.delivered.inc();
+      if (item.created_at_ms > 0) {
+        stats_.delivery_latency_ms.record(
+            static_cast<double>(std::max<std::int64_t>(0, toUnixMillis(now) - item.created_at_ms)));
+      }
       std::vector<store::DeliveredEntry> entries;
       entries.reserve(outcome.entries.size());
       for (const auto& e : outcome.entries) entries.push_back({e.status, e.location, e.etag});
@@ -313,6 +318,25 @@ Status PartnerWorker::attempt(const store::OutboxItem& item, FhirClient& client)
                                                deliveryDetail(item, outcome.http_status, {}), now, check_.policy_version));
   }
   return ok();
+}
+
+void PartnerWorker::countAnswer(const AttemptOutcome& outcome, SystemTime now) {
+  const int status = outcome.http_status;
+  (status >= 200 && status < 300   ? stats_.answers_2xx
+   : status >= 300 && status < 400 ? stats_.answers_3xx
+   : status >= 400 && status < 500 ? stats_.answers_4xx
+   : status >= 500                 ? stats_.answers_5xx
+                                   : stats_.answers_none)
+      .inc();
+  // The partner is failing while its attempts fail for its own reasons (no answer, 5xx, 429,
+  // 408); a 4xx refusal of one item says nothing about the partner's health.
+  if (outcome.kind == AttemptOutcome::Kind::Retry) {
+    if (stats_.consecutive_failures.value() == 0) stats_.failing_since_ms.set(toUnixMillis(now));
+    stats_.consecutive_failures.add(1);
+  } else if (outcome.kind == AttemptOutcome::Kind::Delivered || status != 0) {
+    stats_.consecutive_failures.set(0);
+    stats_.failing_since_ms.set(0);
+  }
 }
 
 namespace {

@@ -33,14 +33,23 @@
 
 namespace gw::delivery {
 
-/// What one partner's worker counts (common/stats.hpp).
-#define ALL_DELIVERY_STATS(COUNTER, GAUGE, HISTOGRAM)                                              \
-  COUNTER(attempts, "Bundles posted to the partner")                                               \
-  COUNTER(delivered, "Items the partner accepted")                                                 \
-  COUNTER(retries, "Attempts that failed in a way worth retrying (connection, timeout, 429, 5xx)") \
-  COUNTER(dead, "Items given up: a 4xx refusal, or the retry limit reached")                       \
-  COUNTER(cancelled, "Items no longer permitted when their turn came (consent re-check)")          \
-  HISTOGRAM(attempt_us, "Time of one post to the partner, in microseconds")
+/// What one partner's worker counts (common/stats.hpp). The answers_* counters count each item
+/// attempt by the class of the partner's HTTP status (answers_none: no answer, e.g. refused).
+#define ALL_DELIVERY_STATS(COUNTER, GAUGE, HISTOGRAM)                                                     \
+  COUNTER(attempts, "Bundles posted to the partner")                                                      \
+  COUNTER(delivered, "Items the partner accepted")                                                        \
+  COUNTER(retries, "Attempts that failed in a way worth retrying (connection, timeout, 429, 5xx)")        \
+  COUNTER(dead, "Items given up: a 4xx refusal, or the retry limit reached")                              \
+  COUNTER(cancelled, "Items no longer permitted when their turn came (consent re-check)")                 \
+  COUNTER(answers_2xx, "Item attempts the partner answered with a 2xx status")                            \
+  COUNTER(answers_3xx, "Item attempts the partner answered with a 3xx status")                            \
+  COUNTER(answers_4xx, "Item attempts the partner answered with a 4xx status")                            \
+  COUNTER(answers_5xx, "Item attempts the partner answered with a 5xx status")                            \
+  COUNTER(answers_none, "Item attempts without an answer: connection refused, TLS failure, timeout")      \
+  GAUGE(consecutive_failures, "Item attempts that failed in a row since the partner last accepted one")   \
+  GAUGE(failing_since_ms, "Unix milliseconds of the first failure of the current run of failures; 0: up") \
+  HISTOGRAM(attempt_us, "Time of one post to the partner, in microseconds")                               \
+  HISTOGRAM(delivery_latency_ms, "Time from an item being queued to the partner accepting it, in milliseconds")
 GW_DECLARE_STATS_STRUCT(DeliveryStats, ALL_DELIVERY_STATS);
 
 /// The partner's endpoint (URL, CA, client certificate, timeouts) as the config describes it.
@@ -117,6 +126,8 @@ class PartnerWorker {
   /// Sends the lanes on the sender threads (the calling thread is the first) and returns the
   /// first error recording an outcome, after all lanes ended.
   Status sendLanes(const std::vector<std::vector<const store::OutboxItem*>>& lanes);
+  /// Counts the attempt's answer class and keeps the partner's run of failures (stats_).
+  void countAnswer(const AttemptOutcome& outcome, SystemTime now);
   /// Sends the item in the current write mode and says what came of it.
   AttemptOutcome send(const store::OutboxItem& item, FhirClient& client);
   /// Batch and per-resource modes: the entries not yet accepted, Patient first, resuming

@@ -21,6 +21,18 @@ enum class ClientCertMode { None, Optional, Required };
 std::optional<ClientCertMode> parseClientCertMode(std::string_view text);
 std::string_view clientCertModeName(ClientCertMode mode);
 
+/// Told of each answered request and each failed TLS handshake (metrics). Called on I/O threads:
+/// must be quick and must not block. It gets the route pattern ("" when none matched), never the
+/// path, which may carry a record id or an MRN.
+class ServerObserver {
+ public:
+  virtual ~ServerObserver() = default;
+  virtual void requestAnswered(std::string_view method, std::string_view route, unsigned status,
+                               std::chrono::steady_clock::duration took) = 0;
+  /// `reason`: a short class (see handshakeFailureReason in session.cpp), never certificate contents.
+  virtual void handshakeFailed(std::string_view reason) = 0;
+};
+
 struct ServerOptions {
   std::string address = "127.0.0.1";
   std::uint16_t port = 0;  // 0 = ephemeral (tests); see Server::port()
@@ -52,6 +64,7 @@ struct ServerOptions {
   std::size_t max_connections = 1024;
   std::size_t max_connections_per_address = 256;
   std::chrono::milliseconds stop_grace{5000};  // stop(): how long in-flight requests may finish
+  std::shared_ptr<ServerObserver> observer;    // optional
 };
 
 namespace detail {

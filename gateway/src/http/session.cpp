@@ -1,5 +1,7 @@
 #include "http/session.hpp"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
@@ -119,6 +121,35 @@ class ResponseSlot {
   net::executor_work_guard<net::io_context::executor_type> work_;
   std::atomic<bool> used_{false};
 };
+
+// A bounded set of reasons for a failed TLS handshake (a metric label): what went wrong, never
+// whose certificate.
+std::string_view handshakeFailureReason(const beast::error_code& ec, const std::string& verify_error) {
+  if (!verify_error.empty()) return "client_certificate_rejected";
+  if (ec == beast::error::timeout) return "timeout";
+  if (ec == net::error::message_size) return "unexpected_data";
+  if (ec == net::ssl::error::stream_truncated || ec == net::error::eof || ec == net::error::connection_reset) {
+    return "closed_by_client";
+  }
+  if (ec.category() == net::error::get_ssl_category()) {
+    switch (ERR_GET_REASON(static_cast<unsigned long>(ec.value()))) {
+      case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE: return "no_client_certificate";
+      case SSL_R_CERTIFICATE_VERIFY_FAILED: return "client_certificate_rejected";
+      case SSL_R_UNSUPPORTED_PROTOCOL:
+      case SSL_R_WRONG_VERSION_NUMBER:
+      case SSL_R_VERSION_TOO_LOW:
+      case SSL_R_NO_PROTOCOLS_AVAILABLE: return "protocol_version";
+      case SSL_R_NO_SHARED_CIPHER: return "no_shared_cipher";
+      case SSL_R_HTTP_REQUEST: return "plain_http";
+      case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+      case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+      case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+      case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED: return "server_certificate_refused";
+      default: return "tls_error";
+    }
+  }
+  return "other";
+}
 
 }  // namespace
 
@@ -363,6 +394,7 @@ void Session::onClientHello(beast::error_code ec, std::size_t bytes) {
   if (ec) {
     if (ec == beast::error::timeout) {
       GW_LOG(Debug, Http, "handshake_timeout").kv("remote", remote_);
+      if (core_->options.observer && !core_->stopping) core_->options.observer->handshakeFailed("timeout");
     }
     state_ = State::Closed;
     return closeSocket();
@@ -380,6 +412,7 @@ void Session::onHandshake(beast::error_code ec, std::size_t bytes_used) {
     if (ec != net::error::operation_aborted && !core_->stopping) {
       // Reason and verification error only: certificate contents stay out of the log.
       const std::string verify_error = verifyFailure(stream_.native_handle());
+      if (core_->options.observer) core_->options.observer->handshakeFailed(handshakeFailureReason(ec, verify_error));
       if (verify_error.empty()) {
         GW_LOG(Warn, Http, "tls_handshake_failed").kv("remote", remote_).kv("reason", ec.message());
       } else {
@@ -682,6 +715,11 @@ void Session::onWrite(beast::error_code ec, std::size_t) {
         .kv("client_sha256", client_sha256)
         .kv("remote", remote_);
     if (ec) line.kv("write_error", ec.message());
+  }
+
+  if (core_->options.observer) {
+    core_->options.observer->requestAnswered(request_.method, request_.route, status,
+                                             std::chrono::steady_clock::now() - request_started_);
   }
 
   const bool keep_alive = !ec && response_ && response_->keep_alive();

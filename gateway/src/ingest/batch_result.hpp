@@ -20,6 +20,10 @@ struct RecordResult {
   std::string record_id;  // as sent (may be empty when missing)
   bool accepted = false;
   std::vector<FieldError> errors;  // rejected: what was wrong, where
+  // For metrics (no PHI): the record type when the rule set knows it, else "other"; and, when
+  // rejected, the stage that refused it (schema, clinic, consent, mapping, ...).
+  std::string metric_type = "other";
+  std::string_view reject_class = "other";
 
   // Accepted:
   store::IngestDisposition disposition = store::IngestDisposition::Created;

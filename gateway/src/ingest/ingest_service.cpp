@@ -55,7 +55,9 @@ IngestService::Prepared IngestService::prepare(const rapidjson::Value& record, s
   result.index = index;
   ProcessedRecord p = pipeline_.process(record, {}, &submitter.clinics);
   result.record_id = p.record_id;
+  if (p.known_type) result.metric_type = p.record_type;
   if (!p.accepted()) {
+    result.reject_class = p.stage;
     for (auto& e : p.errors) result.errors.push_back({std::move(e.path), forClients(e.text()), {}});
     return prepared;
   }
@@ -152,6 +154,13 @@ IngestService::Prepared IngestService::prepare(const rapidjson::Value& record, s
       if (e.outcome == store::AuditOutcome::Deny) parts_.stats->decisions_deny.inc();
     }
   }
+  if (parts_.breakdown != nullptr) {
+    for (const auto& e : plan.value().audit) {
+      if (e.outcome == store::AuditOutcome::Permit) parts_.breakdown->addDecision(consent::Outcome::Permit, e.reason);
+      if (e.outcome == store::AuditOutcome::Redact) parts_.breakdown->addDecision(consent::Outcome::Redact, e.reason);
+      if (e.outcome == store::AuditOutcome::Deny) parts_.breakdown->addDecision(consent::Outcome::Deny, e.reason);
+    }
+  }
   w.audit = std::move(plan.value().audit);
   w.decisions = std::move(plan.value().decisions);
   result.queued_for = std::move(plan.value().partners);
@@ -188,6 +197,7 @@ void IngestService::ingestBatch(InputBatch batch, const Submitter& submitter, st
       const auto& e = *input.error;
       p.result.errors.push_back({e.where, forClients(e.message + (e.hint.empty() ? "" : " (" + e.hint + ")")), {}});
       p.result.line = input.line;
+      p.result.reject_class = "unreadable";
       prepared->push_back(std::move(p));
       continue;
     }
@@ -471,6 +481,17 @@ void IngestService::enterConsents(std::vector<Prepared>& prepared, const std::ve
 }
 
 void IngestService::count(const BatchResult& result) const {
+  if (parts_.breakdown != nullptr && !result.failure) {
+    IngestBreakdown::RecordCounts counts;
+    for (const auto& r : result.records) {
+      if (r.accepted) {
+        ++counts[{r.metric_type, "accepted", std::string(store::recordStateName(r.state))}];
+      } else {
+        ++counts[{r.metric_type, "rejected", std::string(r.reject_class)}];
+      }
+    }
+    parts_.breakdown->addRecords(counts);
+  }
   if (parts_.stats == nullptr) return;
   auto& stats = *parts_.stats;
   stats.requests.inc();

@@ -68,6 +68,8 @@ struct IngestParts {
   /// Consent versions enter the registry through it, and wait for the sends of their patient to
   /// their partner that were already claimed (docs/privacy.md §8.3). Optional.
   outbox::SendGate* send_gate = nullptr;
+  /// Records by type and reason class, decisions by reason; optional, like `stats`.
+  IngestBreakdown* breakdown = nullptr;
 };
 
 class IngestService {

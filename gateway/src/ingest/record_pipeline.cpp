@@ -165,6 +165,7 @@ ProcessedRecord RecordPipeline::process(const rapidjson::Value& record, std::str
   }
   const bool is_consent = p.record_type == "consent";
 
+  p.stage = "schema";
   // 1. Schema; a consent is also held to the validity rules, so every problem is named at once.
   // Every caller (a clinic system, an engineer) learns which schema the field breaks. The hint
   // is made only for a record that breaks it: this runs for every record.
@@ -185,7 +186,9 @@ ProcessedRecord RecordPipeline::process(const rapidjson::Value& record, std::str
     }
   }
   if (!p.errors.empty()) return p;
+  p.known_type = true;
 
+  p.stage = "clinic";
   // 2. Clinic, caller and program.
   p.clinic = std::string(json::getString(record, "clinic"));
   const config::Clinic* clinic = nullptr;
@@ -224,6 +227,7 @@ ProcessedRecord RecordPipeline::process(const rapidjson::Value& record, std::str
   // Until its resources say otherwise, a record is as sensitive as its program makes it.
   p.classes = p.part2 ? privacy::ClassSet(privacy::DataClass::Sud) : privacy::ClassSet();
 
+  p.stage = "consent";
   if (is_consent) {
     if (!consent_reading.version) {
       p.errors.push_back({"consent", "the consent could not be read"});
@@ -240,6 +244,7 @@ ProcessedRecord RecordPipeline::process(const rapidjson::Value& record, std::str
   }
 
   // 3. Map.
+  p.stage = "mapping";
   if (!rules_.mappers->has(p.record_type)) {
     if (is_consent) {
       // A consent must take effect when it is accepted (a revocation above all): no holding it.
@@ -263,6 +268,7 @@ ProcessedRecord RecordPipeline::process(const rapidjson::Value& record, std::str
     for (auto& r : p.resources) addProgramSetting(r.resource, program_setting);
   }
 
+  p.stage = "labelling";
   // 4. Classify and label every resource, so it is validated as it will leave (labels included).
   p.classified.reserve(p.resources.size());
   privacy::ClassSet record_classes;
@@ -277,6 +283,7 @@ ProcessedRecord RecordPipeline::process(const rapidjson::Value& record, std::str
   }
   p.classes = record_classes;
 
+  p.stage = "validation";
   // 5. Validate. Nothing leaves that fails its profile: such a record is kept (the clinic's data is
   // not lost) as "invalid" with the outcome of its first failing resource, and nothing is queued.
   p.outcomes.reserve(p.resources.size());
@@ -304,6 +311,7 @@ ProcessedRecord RecordPipeline::process(const rapidjson::Value& record, std::str
     return p;  // a Consent is sent only with the Part 2 data it permits
   }
 
+  p.stage = "labelling";
   // 6. Resources about a patient travel with that patient, created only if the partner lacks it.
   const bool has_patient = std::any_of(p.resources.begin(), p.resources.end(),
                                        [](const auto& r) { return r.resource_type == "Patient"; });

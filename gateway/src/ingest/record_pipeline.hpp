@@ -83,6 +83,8 @@ struct ProcessedRecord {
   std::string clinic;
   std::string record_id;
   std::string record_type;
+  bool known_type = false;            // record_type passed the schema check (a type of the rule set)
+  std::string_view stage = "record";  // the step running, and so, when rejected, the one that refused it
   std::string mrn;
   std::string patient_id;              // the Patient's FHIR id: ids::resourceId(clinic, "Patient", mrn)
   bool part2 = false;                  // from a 42 CFR Part 2 program

@@ -44,6 +44,7 @@ OutboxItem itemOf(OutboxRow&& row) {
   item.next_attempt_at_ms = row.next_attempt_at_ms;
   item.last_error = std::move(row.last_error);
   item.updated_at_ms = row.updated_at_ms;
+  item.created_at_ms = row.created_at_ms;
   return item;
 }
 

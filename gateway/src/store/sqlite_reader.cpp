@@ -1,4 +1,5 @@
 #include <Poco/Data/Statement.h>
+#include <Poco/Nullable.h>
 
 #include "store/sqlite_backend.hpp"
 
@@ -186,18 +187,19 @@ class SqliteReader final : public StoreReader {
     try {
       std::string partner(partner_v);
       Poco::Int64 now_ms = now_ms_v;
-      std::vector<Poco::Int64> ids;
+      std::vector<Poco::Int64> ids, created;
       std::vector<std::string> clinics, record_keys, patients, states;
       std::vector<int> versions, attempts, entry_counts;
       std::vector<Poco::Data::BLOB> bundles, disclosures;
       // The NOT EXISTS keeps per-patient order: a later item waits while an earlier one is pending.
       s_ << "SELECT o.id, o.clinic, o.record_key, o.record_version, o.patient_key, o.bundle, o.state, o.attempts, "
-            "o.entry_count, o.disclosure FROM outbox o WHERE o.partner_id=? AND o.state IN ('queued','retrying') "
-            "AND NOT EXISTS (SELECT 1 FROM partner_pauses z WHERE z.partner_id=o.partner_id) "
+            "o.entry_count, o.disclosure, o.created_at FROM outbox o WHERE o.partner_id=? AND o.state IN "
+            "('queued','retrying') AND NOT EXISTS (SELECT 1 FROM partner_pauses z WHERE z.partner_id=o.partner_id) "
             "AND o.next_attempt_at<=? AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.partner_id=o.partner_id "
             "AND p.patient_key=o.patient_key AND p.id<o.id AND p.state IN ('queued','retrying')) ORDER BY o.id LIMIT ?",
           use(partner), use(now_ms), bind(limit), into(ids), into(clinics), into(record_keys), into(versions),
-          into(patients), into(bundles), into(states), into(attempts), into(entry_counts), into(disclosures), now;
+          into(patients), into(bundles), into(states), into(attempts), into(entry_counts), into(disclosures), into(created),
+          now;
       std::vector<OutboxRow> items(ids.size());
       for (std::size_t i = 0; i < ids.size(); ++i) {
         auto& item = items[i];
@@ -212,6 +214,7 @@ class SqliteReader final : public StoreReader {
         item.attempts = attempts[i];
         item.entry_count = entry_counts[i];
         item.disclosure_sealed = std::string(blobView(disclosures[i]));
+        item.created_at_ms = created[i];
       }
       return items;
     } catch (const Poco::Exception& e) {
@@ -303,6 +306,10 @@ class SqliteReader final : public StoreReader {
           case OutboxState::Cancelled: counts.cancelled = n; break;
         }
       }
+      Poco::Nullable<Poco::Int64> oldest;
+      s_ << "SELECT MIN(created_at) FROM outbox WHERE partner_id=? AND state IN ('queued','retrying')", use(partner),
+          into(oldest), now;
+      if (!oldest.isNull()) counts.oldest_pending_created_ms = oldest.value();
       return counts;
     } catch (const Poco::Exception& e) {
       return storageError("counting the outbox", e);

@@ -134,6 +134,7 @@ struct OutboxItem {
   std::string outcome;     // partner's OperationOutcome (dead items)
   std::string disclosure;  // outbox::Disclosure JSON (dueItems and pendingItems fill it)
   std::int64_t updated_at_ms = 0;
+  std::int64_t created_at_ms = 0;       // when it was queued (dueItems fills it: delivery latency)
   std::vector<DeliveredEntry> entries;  // delivered items
 };
 
@@ -153,6 +154,7 @@ struct RecordStatus {
 
 struct OutboxCounts {
   std::int64_t queued = 0, retrying = 0, delivered = 0, dead = 0, superseded = 0, cancelled = 0;
+  std::int64_t oldest_pending_created_ms = 0;  // the oldest queued or retrying item's creation; 0: none
 };
 
 /// Which items GET /v1/outbox and `fhir-gateway outbox list` show: by partner, state, clinic and
