@@ -58,8 +58,8 @@ class OutcomeBatcherTest : public ::testing::Test {
   // Holds the first commit until `followers` callers queued behind it: what a slow fsync does
   // while the other senders' answers arrive.
   void holdFirstCommitFor(OutcomeBatcher& batcher, std::size_t followers) {
-    faults_->before_write = [this, &batcher, followers, first = std::make_shared<std::atomic<bool>>(true)](
-                                std::string_view name) {
+    faults_->before_write = [this, &batcher, followers,
+                             first = std::make_shared<std::atomic<bool>>(true)](std::string_view name) {
       if (name != "commit" || !first->exchange(false)) return;
       holding_ = true;
       const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);

@@ -709,6 +709,15 @@ class RecordStore final : public Store {
       }
       const auto rows = decisionRows(now_decisions, record, now_ms);
       GW_TRY(auto live, tx.hasLiveItem(partner, record.clinic, record.record_key, record.version));
+      if (!live && !has_items) {
+        // Nothing to send either way: a decision taken again with the same result is not a new
+        // decision event, so it is not logged again (docs/privacy.md §11.1).
+        GW_TRY(auto stored, tx.decisionRows(partner, record.clinic, record.record_key, record.version));
+        if (sameDecisions(stored, rows)) {
+          skipped.push_back(partner);
+          continue;
+        }
+      }
       if (live) {
         GW_TRY(auto stored, tx.decisionRows(partner, record.clinic, record.record_key, record.version));
         bool more = false;
@@ -741,6 +750,17 @@ class RecordStore final : public Store {
     }
     GW_TRY(appendChained(tx, std::move(logged)));
     return queued;
+  }
+
+  // Every decision in `now` is already stored, with the same outcome, reason and redaction.
+  static bool sameDecisions(const std::vector<DecisionRow>& stored, const std::vector<DecisionRow>& now) {
+    if (now.empty()) return false;
+    return std::all_of(now.begin(), now.end(), [&](const DecisionRow& d) {
+      return std::any_of(stored.begin(), stored.end(), [&](const DecisionRow& s) {
+        return s.resource_type == d.resource_type && s.resource_key == d.resource_key && s.outcome == d.outcome &&
+               s.reason == d.reason && s.removed_activities == d.removed_activities;
+      });
+    });
   }
 
   Status queueItem(StoreWriter& tx, const NewOutboxItem& o, const std::string& clinic, const std::string& record_key,
