@@ -414,6 +414,7 @@ TEST(GatewayConfig, AuditAnchorKeysHaveDefaultsAndTheFileMayNotBeInTheDatabaseFo
   EXPECT_FALSE(r.config->audit.anchor.syslog);
   EXPECT_FALSE(r.config->audit.anchor.enabled());
   EXPECT_EQ(r.config->audit.anchor.interval, std::chrono::seconds(300));
+  EXPECT_EQ(r.config->audit.verify_interval, std::chrono::minutes(60));
 
   const auto with = [](const std::string& storage, const std::string& audit) {
     std::string text(kMinimal);
@@ -446,6 +447,14 @@ TEST(GatewayConfig, AuditAnchorKeysHaveDefaultsAndTheFileMayNotBeInTheDatabaseFo
   ASSERT_FALSE(r.config);
   EXPECT_THAT(allErrors(r), HasSubstr("interval_seconds: expected an integer from 1 to 86400"));
   EXPECT_THAT(allErrors(r), HasSubstr("unknown key 'sink'"));
+
+  r = with(R"("storage": {"sqlite_path": "gw.db"})", R"({"verify_interval_minutes": 0})");
+  ASSERT_TRUE(r.config) << allErrors(r);
+  EXPECT_EQ(r.config->audit.verify_interval.count(), 0) << "0: only when asked";
+  EXPECT_THAT(redactedJson(*r.config), HasSubstr("\"verify_interval_minutes\": 0"));
+  r = with(R"("storage": {"sqlite_path": "gw.db"})", R"({"verify_interval_minutes": 20000})");
+  ASSERT_FALSE(r.config);
+  EXPECT_THAT(allErrors(r), HasSubstr("verify_interval_minutes: expected an integer from 0 to 10080"));
 }
 
 std::string withPartner(std::string_view partner, std::string_view extra_top_level = "") {

@@ -35,6 +35,17 @@ const char* kRx = R"({"record_id":"c1:rx:9001","record_type":"mat_prescription",
    "dose":{"value":1,"unit":"film"},"frequency":"daily","route":"sublingual","status":"active","written_on":"2026-11-20",
    "prescriber":{"npi":"1234567893","name":"Dr. Lee"}}})";
 
+// A MAT prescription record for the patient, with the prescription id `id`.
+std::string prescriptionRecord(const std::string& id, const std::string& mrn) {
+  return R"({"record_id":"c1:rx:)" + id + R"(","record_type":"mat_prescription","clinic":"c1","program":"otp",
+    "recorded_at":"2026-11-20T09:05:00-05:00","patient":{"mrn":")" +
+         mrn + R"("},
+    "prescription":{"id":")" +
+         id + R"(","medication":{"rxnorm":"1010604","name":"buprenorphine 8 MG / naloxone 2 MG sublingual film"},
+    "dose":{"value":1,"unit":"film"},"frequency":"daily","route":"sublingual","status":"active","written_on":"2026-11-20",
+    "prescriber":{"npi":"1234567893","name":"Dr. Lee"}}})";
+}
+
 class IngestServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -395,13 +406,7 @@ TEST_F(IngestServiceTest, AConsentForAnUnknownPartnerIsRejected) {
 }
 
 TEST_F(IngestServiceTest, ReconcileQueuesWhatANewConsentPermitsAndCancelsWhatARevocationStops) {
-  ASSERT_EQ(post(R"({"record_id":"c1:rx:B1","record_type":"mat_prescription","clinic":"c1","program":"otp",
-    "recorded_at":"2026-11-20T09:05:00-05:00","patient":{"mrn":"B20001"},
-    "prescription":{"id":"B1","medication":{"rxnorm":"1010604","name":"buprenorphine 8 MG / naloxone 2 MG sublingual film"},
-    "dose":{"value":1,"unit":"film"},"frequency":"daily","route":"sublingual","status":"active","written_on":"2026-11-20",
-    "prescriber":{"npi":"1234567893","name":"Dr. Lee"}}})")
-                .status,
-            202);
+  ASSERT_EQ(post(prescriptionRecord("B1", "B20001")).status, 202);
   const std::string patient = store_->lookupKeys().patient("c1", "B20001");
   EXPECT_EQ(store_->pendingItems("st-mary", patient).value().size(), 0u) << "no consent yet";
   consentFor("B20001");
@@ -900,42 +905,47 @@ std::vector<std::string> prescriptionDecisions(store::Store& store, const std::s
   return rows;
 }
 
-TEST_F(IngestServiceTest, ARecordPostedAfterItsConsentInTheSameBodyIsDecidedUnderIt) {
+// A request's records are decided under the consents of the same request, in either order: the
+// commit holds both, so the log shows one permit, not a deny followed by a permit.
+TEST_F(IngestServiceTest, RecordsAreDecidedUnderTheConsentsOfTheSameRequest) {
   const auto day = [&](int offset) {
     return consent::formatDate(consent::utcDate(clock_.now()) + std::chrono::days(offset));
   };
-  const std::string body =
-      R"([{"record_id":"c1:cn:B2-st-mary","record_type":"consent","clinic":"c1","program":"otp",
-      "recorded_at":"2026-11-20T08:55:00-05:00","patient":{"mrn":"B20002"},
-      "consent":{"id":"B2-st-mary","recipient":"st-mary","purposes":["TREAT"],"categories":["general","sud"],
-       "effective":{"start":")" +
-      day(-3) + R"(","end":")" + day(300) + R"("},"signed_on":")" + day(-3) +
-      R"(","signed_by":"patient","status":"active"}},
-     {"record_id":"c1:rx:B2","record_type":"mat_prescription","clinic":"c1","program":"otp",
-    "recorded_at":"2026-11-20T09:05:00-05:00","patient":{"mrn":"B20002"},
-    "prescription":{"id":"B2","medication":{"rxnorm":"1010604","name":"buprenorphine 8 MG / naloxone 2 MG sublingual film"},
-    "dose":{"value":1,"unit":"film"},"frequency":"daily","route":"sublingual","status":"active","written_on":"2026-11-20",
-    "prescriber":{"npi":"1234567893","name":"Dr. Lee"}}}])";
-  auto reply = post(body);
-  ASSERT_EQ(reply.status, 202) << reply.body;
-  EXPECT_THAT(reply.body, HasSubstr(R"("queued_for":["st-mary"])"));
-  const std::string patient = store_->lookupKeys().patient("c1", "B20002");
-  EXPECT_EQ(store_->pendingItems("st-mary", patient).value().size(), 1u);
-  // The consent change's reconciliation (the runtime runs it after the commit) finds nothing to do.
-  ASSERT_TRUE(service_->reconcile(patient, "st-mary"));
-  EXPECT_EQ(store_->pendingItems("st-mary", patient).value().size(), 1u);
-  EXPECT_EQ(prescriptionDecisions(*store_, "st-mary"), (std::vector<std::string>{"permit:none"}));
-  EXPECT_EQ(prescriptionDecisions(*store_, "other"), (std::vector<std::string>{"deny:no-consent"}));
+  const auto consentRecord = [&](const std::string& mrn) {
+    return R"({"record_id":"c1:cn:)" + mrn + R"(","record_type":"consent","clinic":"c1","program":"otp",
+      "recorded_at":"2026-11-20T08:55:00-05:00","patient":{"mrn":")" +
+           mrn + R"("},"consent":{"id":")" + mrn +
+           R"(","recipient":"st-mary","purposes":["TREAT"],"categories":["general","sud"],"effective":{"start":")" +
+           day(-3) + R"(","end":")" + day(300) + R"("},"signed_on":")" + day(-3) +
+           R"(","signed_by":"patient","status":"active"}})";
+  };
+  for (const bool consent_first : {true, false}) {
+    SCOPED_TRACE(consent_first ? "consent first" : "consent last");
+    const std::string mrn = consent_first ? "B20002" : "B20004";
+    const std::string rx = consent_first ? "B2" : "B4";
+    const std::string body = consent_first ? "[" + consentRecord(mrn) + "," + prescriptionRecord(rx, mrn) + "]"
+                                           : "[" + prescriptionRecord(rx, mrn) + "," + consentRecord(mrn) + "]";
+    auto reply = post(body);
+    ASSERT_EQ(reply.status, 202) << reply.body;
+    EXPECT_THAT(reply.body, HasSubstr(R"("queued_for":["st-mary"])"));
+    const std::string patient = store_->lookupKeys().patient("c1", mrn);
+    EXPECT_EQ(store_->pendingItems("st-mary", patient).value().size(), 1u);
+    // The Part 2 data carries its Consent, taken from the request.
+    for (const auto& item : store_->dueItems("st-mary", clock_.now(), 10).value()) {
+      if (item.patient_key == patient) {
+        EXPECT_THAT(item.bundle, HasSubstr(R"("resourceType":"Consent")"));
+      }
+    }
+    // The consent change's reconciliation (the runtime runs it after the commit) finds nothing to do.
+    ASSERT_TRUE(service_->reconcile(patient, "st-mary"));
+    EXPECT_EQ(store_->pendingItems("st-mary", patient).value().size(), 1u);
+  }
+  EXPECT_EQ(prescriptionDecisions(*store_, "st-mary"), (std::vector<std::string>{"permit:none", "permit:none"}));
+  EXPECT_EQ(prescriptionDecisions(*store_, "other"), (std::vector<std::string>{"deny:no-consent", "deny:no-consent"}));
 }
 
 TEST_F(IngestServiceTest, AReDecisionLogsEachDecisionOnce) {
-  ASSERT_EQ(post(R"({"record_id":"c1:rx:B3","record_type":"mat_prescription","clinic":"c1","program":"otp",
-    "recorded_at":"2026-11-20T09:05:00-05:00","patient":{"mrn":"B20003"},
-    "prescription":{"id":"B3","medication":{"rxnorm":"1010604","name":"buprenorphine 8 MG / naloxone 2 MG sublingual film"},
-    "dose":{"value":1,"unit":"film"},"frequency":"daily","route":"sublingual","status":"active","written_on":"2026-11-20",
-    "prescriber":{"npi":"1234567893","name":"Dr. Lee"}}})")
-                .status,
-            202);
+  ASSERT_EQ(post(prescriptionRecord("B3", "B20003")).status, 202);
   const std::string patient = store_->lookupKeys().patient("c1", "B20003");
   EXPECT_EQ(prescriptionDecisions(*store_, "st-mary"), (std::vector<std::string>{"deny:no-consent"}));
   consentFor("B20003");

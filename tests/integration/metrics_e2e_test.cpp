@@ -217,6 +217,10 @@ TEST_F(MetricsEndToEnd, PrometheusSeesAFailingPartnerAndThePartnerFailingAlertFi
   EXPECT_GT(prometheus_->query(R"(gw_delivery_outcomes_total{)" + job + R"(,outcome="retry"})").value_or(0), 0);
   EXPECT_EQ(prometheus_->query(R"(gw_partner_state{)" + job + R"(,state="up"})").value_or(-1), 0);
   EXPECT_EQ(prometheus_->query(R"(gw_outbox_items{)" + job + R"(,state="delivered"})").value_or(-1), 0);
+  // Nobody asked for a verify: the gateway's own (audit.verify_interval_minutes, first 10 s after
+  // start) keeps the chain's metrics current.
+  EXPECT_TRUE(waitUntil([&] { return prometheus_->query("gw_audit_chain_verify_result").value_or(-1) == 1; }, 30s));
+  EXPECT_GT(prometheus_->query("gw_audit_chain_verify_timestamp_seconds").value_or(0), 0);
 
   // The operator's view, for the record (the issue asks for the scrape and the alert firing).
   const std::string scrape = loopbackScrape(metrics_port);

@@ -94,7 +94,14 @@ TEST_F(RevocationEndToEnd, ARevokedConsentBecomesInactiveAtThePartnerAndNothingE
 
   // Logged as a disclosure of the revocation, and passed on once.
   EXPECT_THAT(gateway_->log(), HasSubstr("consent_updates=1"));
-  const auto log = gateway_->request("GET", "/v1/audit/decisions?clinic=c1&mrn=A12345", "", "dev-compliance");
+  // The partner has the write; the gateway records its outcome right after the answer.
+  auto log = gateway_->request("GET", "/v1/audit/decisions?clinic=c1&mrn=A12345", "", "dev-compliance");
+  for (const auto give_up = std::chrono::steady_clock::now() + 10s;
+       log.body.find(R"("outcome":"delivered","reason":"consent-update")") == std::string::npos &&
+       std::chrono::steady_clock::now() < give_up;) {
+    std::this_thread::sleep_for(100ms);
+    log = gateway_->request("GET", "/v1/audit/decisions?clinic=c1&mrn=A12345", "", "dev-compliance");
+  }
   ASSERT_EQ(log.status, 200) << log.body;
   EXPECT_THAT(log.body, HasSubstr("consent-update")) << log.body;
   EXPECT_THAT(log.body, HasSubstr(R"("resource_type":"Consent")"));

@@ -175,18 +175,8 @@ void auditVerify(Runtime& runtime, Request& req, const http::Principal&, Respond
   auto anchor = audit::parseVerifyParams(req.query);
   if (!anchor) return respond(http::errorResponse(anchor.error()));
   runtime.jobs().post([&runtime, respond, anchor = anchor.value(), actor = req.token_id] {
-    auto& store = runtime.store();
-    auto report = audit::verifyWithAnchors([&store](const auto& a) { return store.verifyAudit(a); }, store.anchorSealer(),
-                                           {anchor, runtime.config().audit.anchor.file, false});
+    auto report = runtime.verifyAudit(anchor, actor);
     if (!report) return respond(http::errorResponse(report.error()));
-    runtime.stats().audit_verify_result.set(report.value().ok ? 1 : 0);
-    runtime.stats().audit_verify_at_ms.set(nowMillis(runtime));
-    if (auto logged = runtime.logRead(audit::auditVerifyEntry(report.value(), actor, nowMillis(runtime))); !logged) {
-      return respond(http::errorResponse(logged.error()));
-    }
-    if (!report.value().ok) {
-      GW_LOG(Error, Audit, "chain_broken").kv("breaks", report.value().break_count);
-    }
     respond(http::jsonResponse(200, audit::verifyReportToJson(report.value())));
   });
 }

@@ -8,6 +8,8 @@
 #include "app/keys.hpp"
 #include "app/metrics.hpp"
 #include "app/settings.hpp"
+#include "audit/anchor_file.hpp"
+#include "audit/audit_query.hpp"
 #include "common/log.hpp"
 #include "delivery/backoff.hpp"
 #include "delivery/partner_auth.hpp"
@@ -133,6 +135,14 @@ Status Runtime::open(std::unique_ptr<store::Store> store) {
   const auto& retention = cfg.privacy.retention_days;
   if (retention.general > 0 || retention.sud > 0 || retention.mh > 0) {
     jobs_.every(cfg.privacy.purge_interval, std::chrono::seconds(10), [this] { purgeExpired(); });
+  }
+  if (cfg.audit.verify_interval.count() > 0) {
+    const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(cfg.audit.verify_interval);
+    jobs_.every(interval, std::min<std::chrono::steady_clock::duration>(interval, std::chrono::seconds(10)), [this] {
+      if (auto verified = verifyAudit(std::nullopt, "gateway"); !verified) {
+        GW_LOG(Error, Audit, "audit_verify_failed").kv("error", verified.error().describe());
+      }
+    });
   }
   if (cfg.audit.anchor.enabled()) {
     GW_TRY(anchors_, AnchorPublisher::create(cfg.audit.anchor, *store_, clock_));
@@ -405,6 +415,19 @@ Status Runtime::logRead(store::AuditEntry entry) {
                      "audit_log", "retry shortly; if it persists, check the database (disk space, permissions)");
   }
   return ok();
+}
+
+Result<store::VerifyReport> Runtime::verifyAudit(const std::optional<store::ChainAnchor>& anchor, std::string_view actor) {
+  auto& store = *store_;
+  GW_TRY(auto report, audit::verifyWithAnchors([&store](const auto& a) { return store.verifyAudit(a); },
+                                               store.anchorSealer(), {anchor, config_.audit.anchor.file, false}));
+  stats_.audit_verify_result.set(report.ok ? 1 : 0);
+  stats_.audit_verify_at_ms.set(toUnixMillis(clock_.now()));
+  if (!report.ok) {
+    GW_LOG(Error, Audit, "chain_broken").kv("breaks", report.break_count).kv("by", actor);
+  }
+  GW_TRY(logRead(audit::auditVerifyEntry(report, actor, toUnixMillis(clock_.now()))));
+  return report;
 }
 
 void Runtime::publishAnchor() {

@@ -111,6 +111,11 @@ class Runtime {
   /// (nothing leaves unlogged): the error says so and the caller answers it instead of the data.
   Status logRead(store::AuditEntry entry);
 
+  /// Verifies the whole chain, against the anchor file too (`anchor`, when given, instead of its
+  /// latest line), records the result in the metrics and as an audit-verify row by `actor`.
+  /// Reads the whole log: on the jobs thread.
+  Result<store::VerifyReport> verifyAudit(const std::optional<store::ChainAnchor>& anchor, std::string_view actor);
+
   const config::GatewayConfig& config() const { return config_; }
   /// The gateway's public signing keys as a JWKS (GET /.well-known/jwks.json), built at start.
   const std::string& jwks() const { return jwks_; }

@@ -745,7 +745,10 @@ bool insideFolder(const fs::path& path, const fs::path& folder) {
 void readAudit(Reader& r, const rapidjson::Value& root, const Storage& storage, Audit& audit) {
   const auto* v = r.object(root, "", "audit", false);
   if (v == nullptr) return;
-  r.checkKeys(*v, "/audit", {"anchor"});
+  r.checkKeys(*v, "/audit", {"anchor", "verify_interval_minutes"});
+  std::int64_t verify_minutes = audit.verify_interval.count();
+  r.integer(*v, "/audit", "verify_interval_minutes", verify_minutes, 0, 10080);
+  audit.verify_interval = std::chrono::minutes(verify_minutes);
   const auto* anchor = r.object(*v, "/audit", "anchor", false);
   if (anchor == nullptr) return;
   const std::string p = "/audit/anchor";
@@ -1147,6 +1150,7 @@ std::string redactedJson(const GatewayConfig& c) {
   w.Bool(c.audit.anchor.syslog);
   num("interval_seconds", c.audit.anchor.interval.count());
   w.EndObject();
+  num("verify_interval_minutes", c.audit.verify_interval.count());
   w.EndObject();
   w.Key("logging");
   w.StartObject();

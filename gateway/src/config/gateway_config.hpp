@@ -215,6 +215,9 @@ struct AuditAnchor {
 
 struct Audit {
   AuditAnchor anchor;
+  /// How often the gateway verifies the whole chain by itself (and against the anchor file), so
+  /// the gw_audit_chain_verify_* metrics and their alert stay current; 0: only when asked.
+  std::chrono::minutes verify_interval{60};
 };
 
 struct GatewayConfig {
