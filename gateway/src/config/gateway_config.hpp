@@ -217,6 +217,19 @@ struct Audit {
   AuditAnchor anchor;
 };
 
+/// The compliance console (README "Compliance console"): browser pages served from `directory`
+/// on a TLS listener of its own (console.listen), where a session cookie stands for the token
+/// it was exchanged for. Absent (empty directory): no console, no second listener.
+struct Console {
+  std::filesystem::path directory;  // the shipped console/ folder (index.html, *.js, *.css)
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 8444;  // 0 = ephemeral (tests)
+  ServerTls tls;              // client_cert defaults to "none" here: browsers handle them badly
+  std::chrono::seconds session_idle{900};       // a session ends after this long unused
+  std::chrono::seconds session_absolute{28800};  // and this long after its login, whatever
+  bool enabled() const { return !directory.empty(); }
+};
+
 struct GatewayConfig {
   std::filesystem::path source_file;
   /// "deployment": "development" (demo, tests): the published development tokens and master key
@@ -232,6 +245,7 @@ struct GatewayConfig {
   Delivery delivery;
   Privacy privacy;
   Audit audit;
+  Console console;
   log::Level log_level = log::Level::Info;
   log::Format log_format = log::Format::Text;  // logging.format: "text" or "json" (one object per line)
 
