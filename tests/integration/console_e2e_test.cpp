@@ -26,8 +26,8 @@ std::string consoleKeys(int idle_seconds) {
   return R"("console": {"directory": ")" + kRepo + R"(/console", "session_idle_timeout_seconds": )" +
          std::to_string(idle_seconds) + R"(,
     "listen": {"address": "127.0.0.1", "port": 0,
-               "tls": {"cert_file": ")" + devPkiFile("server.crt") + R"(", "key_file": ")" + devPkiFile("server.key") +
-         R"("}}},)";
+               "tls": {"cert_file": ")" +
+         devPkiFile("server.crt") + R"(", "key_file": ")" + devPkiFile("server.key") + R"("}}},)";
 }
 
 std::uint16_t consolePort(const Gateway& gateway) {
@@ -54,7 +54,7 @@ std::string cookieId(const HttpResponse& r) {
 
 std::string csrfOf(const std::string& body) {
   std::smatch m;
-  return std::regex_search(body, m, std::regex(R"("csrf_token":"([0-9a-f]+)")")) ? std::string(m[1]) : std::string();
+  return std::regex_search(body, m, std::regex(R"re("csrf_token":"([0-9a-f]+)")re")) ? std::string(m[1]) : std::string();
 }
 
 class ConsoleTest : public PartnerSuite {
@@ -142,8 +142,9 @@ TEST_F(ConsoleTest, ListenerServesTheConsoleWithStrictHeadersAndSessionsThatHold
   // CSRF: a change needs the synchronizer token, and a browser's Origin must be this listener's.
   EXPECT_EQ(call("POST", "/console/logout", {}, {cookie(id)}).status, 403);
   EXPECT_EQ(call("POST", "/console/logout", {}, {cookie(id), {"X-CSRF-Token", std::string(64, '0')}}).status, 403);
-  EXPECT_EQ(call("POST", "/console/logout", {}, {cookie(id), {"X-CSRF-Token", csrf}, {"Origin", "https://evil.example"}}).status,
-            403);
+  EXPECT_EQ(
+      call("POST", "/console/logout", {}, {cookie(id), {"X-CSRF-Token", csrf}, {"Origin", "https://evil.example"}}).status,
+      403);
   auto out = call("POST", "/console/logout", {}, {cookie(id), {"X-CSRF-Token", csrf}, {"Origin", "https://localhost"}});
   EXPECT_EQ(out.status, 200) << out.body;
   EXPECT_THAT(out.header("Set-Cookie"), HasSubstr("Max-Age=0"));

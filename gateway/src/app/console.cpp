@@ -105,8 +105,9 @@ void login(const ConsoleParts& parts, Request& request, Respond respond) {
   if (!principal) return respond(http::errorResponse(principal.error()));
   if (!principal.value().has(Role::Compliance) && !principal.value().has(Role::Admin)) {
     GW_LOG(Warn, Auth, "console_login_refused").kv("token", principal.value().token_id).kv("why", "role");
-    return respond(http::errorResponse(makeError(ErrorCode::Forbidden, "this token has neither the compliance nor the admin role",
-                                                 "token", "sign in with a compliance officer's token")));
+    return respond(
+        http::errorResponse(makeError(ErrorCode::Forbidden, "this token has neither the compliance nor the admin role",
+                                      "token", "sign in with a compliance officer's token")));
   }
   request.token_id = principal.value().token_id;
   // Whatever session the browser held ends here, and the new one gets a fresh id: a cookie planted
@@ -118,8 +119,8 @@ void login(const ConsoleParts& parts, Request& request, Respond respond) {
   with_cookie.headers.emplace_back("Cookie", std::string(http::BrowserSessions::kCookieName) + "=" + opened.id);
   auto session = parts.sessions->find(with_cookie);
   if (!session) return respond(http::errorResponse(session.error()));
-  Response r = http::jsonResponse(
-      200, sessionJson(session.value().principal, session.value().csrf, session.value().expires_at, session.value().idle));
+  Response r = http::jsonResponse(200, sessionJson(session.value().principal, session.value().csrf,
+                                                   session.value().expires_at, session.value().idle));
   r.headers.emplace_back("Set-Cookie", http::BrowserSessions::cookieHeader(opened.id, session.value().absolute_left));
   respond(std::move(r));
 }
@@ -193,23 +194,32 @@ std::shared_ptr<http::Router> consoleRouter(const ConsoleParts& parts) {
   const auto serveFile = [files](const std::string& name, Respond& respond) {
     const ConsoleFile* file = files->find(name);
     if (file == nullptr) {
-      return respond(http::errorResponse(makeError(ErrorCode::NotFound, "no such console page", "path",
-                                                   "open /console/ and navigate from there")));
+      return respond(http::errorResponse(
+          makeError(ErrorCode::NotFound, "no such console page", "path", "open /console/ and navigate from there")));
     }
     respond(Response{200, file->content_type, file->body, {}});
   };
   router->add("GET", "/", [](Request&, Respond respond) { respond(redirect("/console/")); });
   router->add("GET", "/console", [](Request&, Respond respond) { respond(redirect("/console/")); });
   router->add("GET", "/console/", [serveFile](Request&, Respond respond) { serveFile("index.html", respond); });
+  // Before /console/{file}, which would take "session" for a file name (the first match wins).
+  router->add("GET", "/console/session", [sessions](Request& request, Respond respond) {
+    auto session = sessions->find(request);
+    if (!session) return respond(http::errorResponse(session.error()));
+    request.token_id = session.value().principal.token_id;
+    respond(http::jsonResponse(200, sessionJson(session.value().principal, session.value().csrf, session.value().expires_at,
+                                                session.value().idle)));
+  });
   router->add("GET", "/console/{file}", [serveFile](Request& request, Respond respond) {
     const std::string name(request.pathParam("file"));
     if (!safeFileName(name)) {
-      return respond(http::errorResponse(makeError(ErrorCode::NotFound, "no such console page", "path",
-                                                   "open /console/ and navigate from there")));
+      return respond(http::errorResponse(
+          makeError(ErrorCode::NotFound, "no such console page", "path", "open /console/ and navigate from there")));
     }
     serveFile(name, respond);
   });
-  router->add("POST", "/console/login", [parts](Request& request, Respond respond) { login(parts, request, std::move(respond)); });
+  router->add("POST", "/console/login",
+              [parts](Request& request, Respond respond) { login(parts, request, std::move(respond)); });
   router->add("POST", "/console/logout", [sessions](Request& request, Respond respond) {
     auto session = sessions->admit(request);  // a sign-out needs the anti-forgery token too
     if (!session) return respond(http::errorResponse(session.error()));
@@ -219,13 +229,6 @@ std::shared_ptr<http::Router> consoleRouter(const ConsoleParts& parts) {
     Response r = http::jsonResponse(200, R"({"signed_out":true})");
     r.headers.emplace_back("Set-Cookie", http::BrowserSessions::clearingCookieHeader());
     respond(std::move(r));
-  });
-  router->add("GET", "/console/session", [sessions](Request& request, Respond respond) {
-    auto session = sessions->find(request);
-    if (!session) return respond(http::errorResponse(session.error()));
-    request.token_id = session.value().principal.token_id;
-    respond(http::jsonResponse(200, sessionJson(session.value().principal, session.value().csrf,
-                                                session.value().expires_at, session.value().idle)));
   });
   parts.routes.addTo(
       *router,

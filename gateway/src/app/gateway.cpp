@@ -60,7 +60,7 @@ struct Gateway::Parts {
   std::unique_ptr<Runtime> runtime;
   RouteTable routes;
   std::unique_ptr<http::Server> server;
-  std::unique_ptr<http::PlainListener> metrics_listener;  // server.metrics_listen, when set
+  std::unique_ptr<http::PlainListener> metrics_listener;    // server.metrics_listen, when set
   std::shared_ptr<http::BrowserSessions> console_sessions;  // console.*, when set
   std::unique_ptr<http::Server> console_server;
 };

@@ -223,9 +223,9 @@ struct Audit {
 struct Console {
   std::filesystem::path directory;  // the shipped console/ folder (index.html, *.js, *.css)
   std::string address = "127.0.0.1";
-  std::uint16_t port = 8444;  // 0 = ephemeral (tests)
-  ServerTls tls;              // client_cert defaults to "none" here: browsers handle them badly
-  std::chrono::seconds session_idle{900};       // a session ends after this long unused
+  std::uint16_t port = 8444;                     // 0 = ephemeral (tests)
+  ServerTls tls;                                 // client_cert defaults to "none" here: browsers handle them badly
+  std::chrono::seconds session_idle{900};        // a session ends after this long unused
   std::chrono::seconds session_absolute{28800};  // and this long after its login, whatever
   bool enabled() const { return !directory.empty(); }
 };

@@ -83,7 +83,9 @@ Result<SessionView> BrowserSessions::admit(const Request& request) {
   const std::string_view origin = request.header("Origin");
   const std::string_view host = request.header("Host");
   if (!origin.empty() && (host.empty() || origin != "https://" + std::string(host))) {
-    GW_LOG(Warn, Auth, "console_origin_refused").kv("token", session.principal.token_id).kv("request_id", request.request_id);
+    GW_LOG(Warn, Auth, "console_origin_refused")
+        .kv("token", session.principal.token_id)
+        .kv("request_id", request.request_id);
     return forbidden("the request comes from another site", "header Origin",
                      "use the console at its own address; do not embed or post to it from other pages");
   }

@@ -20,9 +20,9 @@
 namespace gw::http {
 
 struct BrowserSessionLimits {
-  std::chrono::milliseconds idle{std::chrono::minutes(15)};     // since the last request
-  std::chrono::milliseconds absolute{std::chrono::hours(8)};    // since the login
-  std::size_t max_sessions = 1000;                              // beyond: the oldest is ended
+  std::chrono::milliseconds idle{std::chrono::minutes(15)};   // since the last request
+  std::chrono::milliseconds absolute{std::chrono::hours(8)};  // since the login
+  std::size_t max_sessions = 1000;                            // beyond: the oldest is ended
 };
 
 struct OpenedSession {
@@ -33,7 +33,7 @@ struct OpenedSession {
 struct SessionView {
   Principal principal;
   std::string csrf;
-  SystemTime expires_at;  // the earlier of the idle and the absolute limit, after this request
+  SystemTime expires_at;                    // the earlier of the idle and the absolute limit, after this request
   std::chrono::milliseconds idle;           // the idle limit
   std::chrono::milliseconds absolute_left;  // until the absolute limit
 };
