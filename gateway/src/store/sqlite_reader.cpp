@@ -411,6 +411,38 @@ class SqliteReader final : public StoreReader {
     }
   }
 
+  Result<std::vector<BreakGlass>> breakGlasses(std::string_view clinic) override {
+    try {
+      return selectBreakGlasses(s_, clinic);
+    } catch (const Poco::Exception& e) {
+      return storageError("reading break-glass rows", e);
+    }
+  }
+
+  Result<std::vector<AccountingRequest>> accountingRequests(std::string_view clinic) override {
+    try {
+      return selectAccountingRequests(s_, clinic);
+    } catch (const Poco::Exception& e) {
+      return storageError("reading accounting requests", e);
+    }
+  }
+
+  Result<std::vector<AuditRow>> partnerLogRows(const PartnerLogQuery& query, int limit) override {
+    try {
+      return selectAuditRowsBySeq(s_, selectPartnerLogSeqs(s_, query, limit));
+    } catch (const Poco::Exception& e) {
+      return storageError("reading a partner's log rows", e);
+    }
+  }
+
+  Result<std::vector<PartnerLogCount>> partnerLogCounts(const PartnerLogQuery& query) override {
+    try {
+      return selectPartnerLogCounts(s_, query);
+    } catch (const Poco::Exception& e) {
+      return storageError("counting a partner's log rows", e);
+    }
+  }
+
   Result<std::vector<std::pair<RecordRow, std::string>>> recordsInState(std::string_view state, std::string_view record_type,
                                                                         std::string_view after_clinic,
                                                                         std::string_view after_record_key,
