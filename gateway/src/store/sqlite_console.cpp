@@ -3,6 +3,9 @@
 // covering index audit_by_partner_period).
 #include <Poco/Data/Statement.h>
 
+#include <algorithm>
+#include <optional>
+
 #include "store/sqlite_backend.hpp"
 
 namespace gw::store::sqlite {
@@ -148,14 +151,25 @@ std::vector<PartnerLogCount> selectPartnerLogCounts(Session& s, const PartnerLog
   return out;
 }
 
-// The seqs of a page, found in the covering index; the rows are then read by seq.
+// The seqs of a page in time order (at_ms, then seq), found in the covering index so that a page
+// stops after `limit` rows instead of sorting every row of the period; after_seq continues after
+// that row's place in the same order.
 std::vector<Poco::Int64> selectPartnerLogSeqs(Session& s, const PartnerLogQuery& q, int limit) {
   const auto f = partnerFilter(q);
+  std::optional<Poco::Int64> after_at;
+  if (q.after_seq > 0) {
+    std::vector<Poco::Int64> at;
+    Poco::Int64 seq = q.after_seq;
+    s << "SELECT at_ms FROM audit_log WHERE seq=?", use(seq), into(at), now;
+    if (!at.empty()) after_at = at.front();
+  }
   Statement st(s);
-  st << "SELECT seq FROM audit_log INDEXED BY audit_by_partner_period" << f.sql << " AND seq>? ORDER BY seq LIMIT ?";
+  st << "SELECT seq FROM audit_log INDEXED BY audit_by_partner_period" << f.sql
+     << (after_at ? " AND (at_ms>? OR (at_ms=? AND seq>?))" : "") << " ORDER BY at_ms, seq LIMIT ?";
   bindPartnerFilter(st, q, f);
+  if (after_at) st, bind(*after_at), bind(*after_at), bind(static_cast<Poco::Int64>(q.after_seq));
   std::vector<Poco::Int64> seqs;
-  st, bind(static_cast<Poco::Int64>(q.after_seq)), bind(limit), into(seqs);
+  st, bind(limit), into(seqs);
   st.execute();
   return seqs;
 }

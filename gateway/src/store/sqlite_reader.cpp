@@ -1,6 +1,8 @@
 #include <Poco/Data/Statement.h>
 #include <Poco/Nullable.h>
 
+#include <algorithm>
+
 #include "store/sqlite_backend.hpp"
 
 namespace gw::store::sqlite {
@@ -429,7 +431,11 @@ class SqliteReader final : public StoreReader {
 
   Result<std::vector<AuditRow>> partnerLogRows(const PartnerLogQuery& query, int limit) override {
     try {
-      return selectAuditRowsBySeq(s_, selectPartnerLogSeqs(s_, query, limit));
+      auto rows = selectAuditRowsBySeq(s_, selectPartnerLogSeqs(s_, query, limit));
+      std::sort(rows.begin(), rows.end(), [](const AuditRow& a, const AuditRow& b) {
+        return a.at_ms != b.at_ms ? a.at_ms < b.at_ms : a.seq < b.seq;
+      });
+      return rows;
     } catch (const Poco::Exception& e) {
       return storageError("reading a partner's log rows", e);
     }

@@ -502,7 +502,8 @@ class Store {
   virtual Status putAccountingRequest(const AccountingRequest& row, std::vector<AuditEntry> audit) = 0;
   /// Accounting requests of `clinic`, newest received first.
   virtual Result<std::vector<AccountingRequest>> accountingRequests(std::string_view clinic) = 0;
-  /// A page of the partner view's rows (seq order) and, over every matching row, the counts.
+  /// A page of the partner view's rows in time order (at_ms, then seq; next_after_seq continues
+  /// it), and the counts of every matching row.
   virtual Result<AuditPage> partnerLog(const PartnerLogQuery& query) = 0;
   virtual Result<std::vector<PartnerLogCount>> partnerLogCounts(const PartnerLogQuery& query) = 0;
 

@@ -267,8 +267,8 @@ class StoreReader {
   /// Accounting requests of `clinic`, newest received first (then newest created).
   virtual Result<std::vector<AccountingRequest>> accountingRequests(std::string_view clinic) = 0;
   /// audit_log rows of kind decision, cancel or disclosure matching the query (clinic, partner,
-  /// from_ms <= at_ms < to_ms, outcome, class as in queryAudit, reason), seq > after_seq, in seq
-  /// order, at most `limit`.
+  /// from_ms <= at_ms < to_ms, outcome, class as in queryAudit, reason), in time order (at_ms,
+  /// then seq), after the row after_seq (when > 0) in that order, at most `limit`.
   virtual Result<std::vector<AuditRow>> partnerLogRows(const PartnerLogQuery& query, int limit) = 0;
   /// The same rows (after_seq ignored) counted by (kind, outcome, classes, reason).
   virtual Result<std::vector<PartnerLogCount>> partnerLogCounts(const PartnerLogQuery& query) = 0;
