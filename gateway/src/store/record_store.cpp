@@ -534,6 +534,50 @@ class RecordStore final : public Store {
     return reader->partnerPauses();
   }
 
+  // --- compliance console ---
+  Status putBreakGlass(const BreakGlass& row, std::vector<AuditEntry> audit) override {
+    GW_TRY(auto tx, WriteTransaction::begin(*backend_));
+    GW_TRY(tx->putBreakGlass(row));
+    GW_TRY(appendChained(*tx, std::move(audit)));
+    return tx.commit();
+  }
+
+  Result<std::vector<BreakGlass>> breakGlasses(std::string_view clinic) override {
+    GW_TRY(auto reader, backend_->read());
+    return reader->breakGlasses(clinic);
+  }
+
+  Status putAccountingRequest(const AccountingRequest& row, std::vector<AuditEntry> audit) override {
+    GW_TRY(auto tx, WriteTransaction::begin(*backend_));
+    GW_TRY(tx->putAccountingRequest(row));
+    GW_TRY(appendChained(*tx, std::move(audit)));
+    return tx.commit();
+  }
+
+  Result<std::vector<AccountingRequest>> accountingRequests(std::string_view clinic) override {
+    GW_TRY(auto reader, backend_->read());
+    return reader->accountingRequests(clinic);
+  }
+
+  Result<AuditPage> partnerLog(const PartnerLogQuery& query) override {
+    const int limit = std::clamp(query.limit, 1, kMaxAuditPageSize);
+    GW_TRY(auto reader, backend_->read());
+    GW_TRY(auto rows, reader->partnerLogRows(query, limit + 1));
+    AuditPage page;
+    const std::size_t n = std::min(rows.size(), static_cast<std::size_t>(limit));
+    for (std::size_t i = 0; i < n; ++i) {
+      GW_TRY(auto entry, fromAuditRow(std::move(rows[i])));
+      page.entries.push_back(std::move(entry));
+    }
+    if (rows.size() > n) page.next_after_seq = page.entries.back().seq;
+    return page;
+  }
+
+  Result<std::vector<PartnerLogCount>> partnerLogCounts(const PartnerLogQuery& query) override {
+    GW_TRY(auto reader, backend_->read());
+    return reader->partnerLogCounts(query);
+  }
+
   Result<std::vector<StoredRecord>> recordsInState(RecordState state, std::string_view record_type,
                                                    std::string_view after_clinic, std::string_view after_record_key,
                                                    int limit) override {

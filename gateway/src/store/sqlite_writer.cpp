@@ -385,6 +385,14 @@ class SqliteWriter final : public StoreWriter {
     return run("resuming a partner", [&] { sqlite::deletePartnerPause(s_, partner_id); });
   }
 
+  Status putBreakGlass(const BreakGlass& row) override {
+    return run("storing a break-glass row", [&] { sqlite::putBreakGlass(s_, row); });
+  }
+
+  Status putAccountingRequest(const AccountingRequest& row) override {
+    return run("storing an accounting request", [&] { sqlite::putAccountingRequest(s_, row); });
+  }
+
   Status writeProbe(std::int64_t now_ms) override {
     return run("the write probe", [&] { sqlite::writeProbe(s_, now_ms); });
   }
