@@ -35,6 +35,12 @@ function append(el, children) {
   }
 }
 
+/** el.append() that leaves out null, undefined and false (as h() does). */
+export function put(el, ...children) {
+  append(el, children);
+  return el;
+}
+
 export function clear(el) {
   while (el.firstChild) el.removeChild(el.firstChild);
   return el;

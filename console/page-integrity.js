@@ -1,7 +1,7 @@
 // Log integrity: checks the whole log now and says, in words, whether it is intact and whether it
 // still matches the last checkpoint the gateway published outside its database.
 import { get } from './api.js';
-import { h, pageHeading, errorBox, announce } from './dom.js';
+import { h, pageHeading, errorBox, announce, clear, put } from './dom.js';
 import { when } from './labels.js';
 
 export function explain(report) {
@@ -41,7 +41,7 @@ export async function renderIntegrity(main) {
     try {
       const report = await get('/v1/audit/verify');
       const check = report.anchor_check || {};
-      result.replaceChildren(
+      put(clear(result),
         h('ul', { class: 'verdict' }, explain(report).map(([kind, text]) => h('li', { class: `verdict-${kind}` }, text))),
         h('h2', {}, 'Details'),
         h('dl', { class: 'facts' },

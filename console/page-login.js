@@ -1,5 +1,5 @@
 import { post } from './api.js';
-import { h, field, pageHeading, errorBox } from './dom.js';
+import { h, field, pageHeading, errorBox, put } from './dom.js';
 
 export function renderLogin(main, message, signedIn) {
   const token = field('Access token', { type: 'password', name: 'token', autocomplete: 'off', required: true },
@@ -19,6 +19,6 @@ export function renderLogin(main, message, signedIn) {
       token.input.focus();
     }
   });
-  main.append(pageHeading('Sign in'), message ? h('p', { class: 'notice', role: 'alert' }, message) : null, errors, form);
+  put(main, pageHeading('Sign in'), message ? h('p', { class: 'notice', role: 'alert' }, message) : null, errors, form);
   token.input.focus();
 }

@@ -1,7 +1,7 @@
 // Partners and periods: what went to (or was kept from) one partner over a period, counted by
 // outcome, data class and reason, filterable, with a way into each patient's view.
 import { get, url } from './api.js';
-import { h, field, pageHeading, table, errorBox, announce } from './dom.js';
+import { h, field, pageHeading, table, errorBox, announce, put } from './dom.js';
 import { classList, className, outcomeBadge, emergencyBadge, when, OUTCOME_CHOICES, CLASS_CHOICES } from './labels.js';
 import { defaultClinic } from './common.js';
 import { go } from './app.js';
@@ -42,7 +42,7 @@ export async function renderPartner(main, params, session) {
   try {
     const data = await get(url('/v1/compliance/partner', query));
     const rows = data.rows || [];
-    results.append(
+    put(results,
       h('h2', {}, `${data.partner_name || data.partner_id}: ${data.total} log entries`),
       h('div', { class: 'counts' },
         counts('By outcome', data.counts && data.counts.by_outcome),

@@ -1,7 +1,7 @@
 // Patient view: every version of every consent as a timeline, and what happened to the
 // patient's data (sent, not sent and why, sent in part, cancelled, emergency), oldest first.
 import { get, url } from './api.js';
-import { h, pageHeading, table, errorBox, announce, badge } from './dom.js';
+import { h, pageHeading, table, errorBox, announce, badge, put } from './dom.js';
 import { classList, purposeList, outcomeBadge, emergencyBadge, when, day } from './labels.js';
 import { patientForm } from './common.js';
 import { go } from './app.js';
@@ -61,7 +61,7 @@ export async function renderPatient(main, params, session) {
     const data = await get(url('/v1/compliance/patient', { clinic, mrn, patient_key: mrn ? '' : patientKey }));
     const events = data.events || [];
     const emergencies = events.filter((e) => e.break_glass_id || e.outcome === 'emergency').length;
-    results.append(
+    put(results,
       h('section', { 'aria-labelledby': 'consents-heading' },
         h('h2', { id: 'consents-heading' }, 'Consent history'), consentTimeline(data.consents || [])),
       h('section', { 'aria-labelledby': 'events-heading' },
