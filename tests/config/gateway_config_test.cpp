@@ -623,3 +623,64 @@ TEST(GatewayConfigFlowControl, DefaultsAndRangesNamingTheJsonPath) {
 
 }  // namespace
 }  // namespace gw::config
+
+namespace gw::config {
+namespace {
+
+std::string withConsole(std::string_view console) {
+  std::string text(kMinimal);
+  text.replace(text.rfind('}'), 1, ", \"console\": " + std::string(console) + "}");
+  return text;
+}
+
+TEST(GatewayConfig, ConsoleIsOffByDefaultAndHasItsOwnTlsListenerAndSessionTimeouts) {
+  auto r = load(kMinimal);
+  ASSERT_TRUE(r.config) << allErrors(r);
+  EXPECT_FALSE(r.config->console.enabled());
+  EXPECT_THAT(redactedJson(*r.config), ::testing::Not(HasSubstr("\"console\"")));
+
+  r = load(withConsole(R"({"directory": "console", "listen": {"tls": {"cert_file": "c.crt", "key_file": "c.key"}}})"));
+  ASSERT_TRUE(r.config) << allErrors(r);
+  const auto& console = r.config->console;
+  EXPECT_TRUE(console.enabled());
+  EXPECT_EQ(console.directory, "/etc/gw/console");
+  EXPECT_EQ(console.address, "127.0.0.1");
+  EXPECT_EQ(console.port, 8444);
+  EXPECT_EQ(console.tls.client_cert, ClientCertMode::None) << "browsers handle client certificates badly";
+  EXPECT_EQ(console.session_idle, std::chrono::seconds(900));
+  EXPECT_EQ(console.session_absolute, std::chrono::seconds(28800));
+  EXPECT_THAT(redactedJson(*r.config), HasSubstr("\"session_idle_timeout_seconds\": 900"));
+
+  r = load(withConsole(R"({"directory": "console", "session_idle_timeout_seconds": 2, "session_absolute_timeout_seconds": 60,
+                           "listen": {"address": "10.0.0.5", "port": 9000,
+                                      "tls": {"cert_file": "c.crt", "key_file": "c.key", "client_cert": "required",
+                                              "client_ca_file": "ca.crt"}}})"));
+  ASSERT_TRUE(r.config) << allErrors(r);
+  EXPECT_EQ(r.config->console.session_idle, std::chrono::seconds(2));
+  EXPECT_EQ(r.config->console.tls.client_cert, ClientCertMode::Required);
+}
+
+TEST(GatewayConfig, ConsoleMistakesAreNamed) {
+  const std::pair<std::string, std::string> cases[] = {
+      {R"({"directory": "console"})", "console.listen"},
+      {R"({"listen": {"tls": {"cert_file": "c.crt", "key_file": "c.key"}}})", "console.directory"},
+      {R"({"directory": "console", "listen": {"tls": {"cert_file": "c.crt"}}})", "console.listen.tls.key_file"},
+      {R"({"directory": "console", "listen": {"tls": {"cert_file": "c.crt", "key_file": "c.key", "client_cert": "required"}}})",
+       "console.listen.tls.client_ca_file"},
+      {R"({"directory": "console", "session_idle_timeout_seconds": 900, "session_absolute_timeout_seconds": 60,
+           "listen": {"tls": {"cert_file": "c.crt", "key_file": "c.key"}}})",
+       "shorter than the idle timeout"},
+      {R"({"directory": "console", "listen": {"port": 8443, "tls": {"cert_file": "c.crt", "key_file": "c.key"}}})",
+       "main listener's address and port"},
+      {R"({"directory": "console", "listen": {"tls": {"cert_file": "c.crt", "key_file": "c.key"}}, "colour": "blue"})",
+       "colour"},
+  };
+  for (const auto& [console, expected] : cases) {
+    auto r = load(withConsole(console));
+    EXPECT_FALSE(r.config) << console;
+    EXPECT_THAT(allErrors(r), HasSubstr(expected)) << console;
+  }
+}
+
+}  // namespace
+}  // namespace gw::config

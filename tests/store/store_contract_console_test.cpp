@@ -144,11 +144,12 @@ TEST_P(ConsoleContract, PartnerViewCountsAndPagesOneClinicsRowsForAPartnerAndPer
       partnerRow(Decision, Deny, "c1", "p1", 2, DataClass::Mh, "class-not-covered:mh"),
       partnerRow(Disclosure, Delivered, "c1", "p1", 3, DataClass::Sud, ""),
       partnerRow(Cancel, Cancelled, "c1", "p1", 4, DataClass::Sud, "revoked"),
-      partnerRow(Decision, Deny, "c1", "p1", 5, privacy::ClassSet(DataClass::Sud).add(DataClass::Mh), "class-not-covered:mh"),
-      partnerRow(Decision, Deny, "c2", "p1", 6, DataClass::Mh, "class-not-covered:mh"),     // other clinic
-      partnerRow(Decision, Deny, "c1", "p2", 7, DataClass::Mh, "class-not-covered:mh"),     // other partner
-      partnerRow(Decision, Deny, "c1", "p1", 100, DataClass::Mh, "class-not-covered:mh"),   // after the period
-      partnerRow(AuditRead, Ok, "c1", "p1", 8, privacy::ClassSet{}, ""),                    // a read: never counted
+      partnerRow(Decision, Deny, "c1", "p1", 5, privacy::ClassSet(DataClass::Sud).add(DataClass::Mh),
+                 "class-not-covered:mh"),
+      partnerRow(Decision, Deny, "c2", "p1", 6, DataClass::Mh, "class-not-covered:mh"),    // other clinic
+      partnerRow(Decision, Deny, "c1", "p2", 7, DataClass::Mh, "class-not-covered:mh"),    // other partner
+      partnerRow(Decision, Deny, "c1", "p1", 100, DataClass::Mh, "class-not-covered:mh"),  // after the period
+      partnerRow(AuditRead, Ok, "c1", "p1", 8, privacy::ClassSet{}, ""),                   // a read: never counted
   };
   ASSERT_TRUE(store_->appendAudit(rows));
 
