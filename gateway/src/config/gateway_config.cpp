@@ -745,7 +745,10 @@ bool insideFolder(const fs::path& path, const fs::path& folder) {
 void readAudit(Reader& r, const rapidjson::Value& root, const Storage& storage, Audit& audit) {
   const auto* v = r.object(root, "", "audit", false);
   if (v == nullptr) return;
-  r.checkKeys(*v, "/audit", {"anchor"});
+  r.checkKeys(*v, "/audit", {"anchor", "accounting_years"});
+  std::int64_t years = audit.accounting_years;
+  r.integer(*v, "/audit", "accounting_years", years, 1, 10);
+  audit.accounting_years = static_cast<int>(years);
   const auto* anchor = r.object(*v, "/audit", "anchor", false);
   if (anchor == nullptr) return;
   const std::string p = "/audit/anchor";
@@ -1189,6 +1192,7 @@ std::string redactedJson(const GatewayConfig& c) {
   w.Bool(c.audit.anchor.syslog);
   num("interval_seconds", c.audit.anchor.interval.count());
   w.EndObject();
+  num("accounting_years", c.audit.accounting_years);
   w.EndObject();
   if (c.console.enabled()) {
     w.Key("console");

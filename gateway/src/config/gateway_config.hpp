@@ -146,7 +146,8 @@ struct CircuitBreakerSettings {
 
 struct Partner {
   std::string id;
-  std::string name;
+  std::string name;  // for people (the compliance console, accountings); empty: the id
+  std::string displayName() const { return name.empty() ? id : name; }
   std::string fhir_base_url;
   std::filesystem::path ca_file;
   std::filesystem::path client_cert_file;  // optional (mTLS)
@@ -215,6 +216,8 @@ struct AuditAnchor {
 
 struct Audit {
   AuditAnchor anchor;
+  /// How far back an accounting of disclosures goes by default (42 CFR 2.24: 3 years).
+  int accounting_years = 3;
 };
 
 /// The compliance console (README "Compliance console"): browser pages served from `directory`
