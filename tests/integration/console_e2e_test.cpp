@@ -184,6 +184,15 @@ TEST_F(ConsoleTest, BrowserSuite) {
   std::string c2_patient = patientRecord("C2-1", "Okafor");
   for (std::size_t p; (p = c2_patient.find("c1")) != std::string::npos;) c2_patient.replace(p, 2, "c2");
   accepted(c2_patient, "test-ingest-c2");
+  // A one-minute emergency (the shortest there is), opened now so that it has run out by the end
+  // of the browser suite, which checks that it ended by itself.
+  auto emergency = gateway_->request("POST", "/v1/compliance/break-glass?clinic=c1",
+                                     R"({"clinic":"c1","mrn":"B2002","partner":"st-mary","recipient":"Dr. Test, ED",
+                                         "authorised_by":"Clinic director","nature":"Expiring test emergency","minutes":1})",
+                                     "dev-compliance");
+  ASSERT_EQ(emergency.status, 201) << emergency.body;
+  std::smatch expires;
+  ASSERT_TRUE(std::regex_search(emergency.body, expires, std::regex(R"re("expires_at":"([^"]+)")re"))) << emergency.body;
   std::this_thread::sleep_for(1200ms);  // an anchor is published (interval 1 s)
 
   const std::string artifacts = GW_CONSOLE_ARTIFACTS;
@@ -201,7 +210,7 @@ TEST_F(ConsoleTest, BrowserSuite) {
       {"GW_EXPECT_DESCRIPTION", "buprenorphine"},
       {"GW_C2_MRN", "C2-1"},
       {"GW_PARTNER_VALIDATOR", kRepo + "/tests/partner/lib/validator.js"},
-      {"GW_BREAK_GLASS_WAIT_MS", GW_CONSOLE_BREAK_GLASS_WAIT_MS},
+      {"GW_EXPIRING_BREAK_GLASS_AT", expires[1]},
   };
   for (const auto& [name, value] : vars) ::setenv(name, value.c_str(), 1);
   const auto started = std::chrono::steady_clock::now();
