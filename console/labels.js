@@ -21,6 +21,7 @@ const OUTCOMES = {
   cancelled: ['Cancelled', 'muted'],
   emergency: ['Sent in an emergency (break-glass)', 'emergency'],
   failed: ['Sending failed', 'deny'],
+  permitted: ['Cleared to send', 'muted'],
   decided: ['Decided', 'muted'],
 };
 

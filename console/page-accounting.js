@@ -22,7 +22,7 @@ function report(data, who) {
         ['Date', 'Recipient', 'Information disclosed', 'Purpose', 'Consent', 'Emergency'],
         rows.map((r) => [
           when(r.date),
-          r.recipient || r.partner_id,
+          h('span', { class: 'nowrap' }, r.recipient || r.partner_id),
           h('span', {}, r.description || r.resource_type || '', r.classes && r.classes.length ? h('span', { class: 'sub' }, classList(r.classes)) : null),
           purposeList(r.purpose),
           r.break_glass ? 'none: medical emergency' : `${r.consent_id || '—'}${r.consent_version ? `, version ${r.consent_version}` : ''}`,
@@ -59,7 +59,7 @@ async function requestsSection(clinic, mrn, patientKey) {
           r.note || '',
           r.state === 'delivered' ? '—' : h('button', {
             type: 'button', class: 'small', 'data-request-id': r.id,
-            'aria-label': `Mark request received ${r.received_on} as delivered`,
+            'aria-label': `Mark delivered: the request received ${r.received_on}`,
             onclick: async () => {
               try {
                 await post(url(`/v1/compliance/accounting-requests/${encodeURIComponent(r.id)}/delivered`, { clinic }), { delivered_on: today() });

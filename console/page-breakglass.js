@@ -43,7 +43,7 @@ export async function renderBreakGlass(main, params, session) {
           when(r.opened_at),
           when(r.ended_at || r.expires_at),
           r.active ? h('button', {
-            type: 'button', class: 'small', 'data-break-glass-id': r.id, 'aria-label': `End the emergency for ${r.partner_name || r.partner_id} opened ${when(r.opened_at)}`,
+            type: 'button', class: 'small', 'data-break-glass-id': r.id, 'aria-label': `End now: the emergency for ${r.partner_name || r.partner_id} opened ${when(r.opened_at)}`,
             onclick: async () => {
               try {
                 await post(url(`/v1/compliance/break-glass/${encodeURIComponent(r.id)}/end`, { clinic }));

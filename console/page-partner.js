@@ -56,7 +56,7 @@ export async function renderPartner(main, params, session) {
           r.text || r.reason || '',
           classList(r.classes),
           `#${r.seq}`,
-          h('button', { type: 'button', class: 'small', onclick: () => go('patient', { clinic: query.clinic, patient_key: r.patient_key }), 'aria-label': `View the patient of log entry ${r.seq}` }, 'View patient'),
+          h('button', { type: 'button', class: 'small', onclick: () => go('patient', { clinic: query.clinic, patient_key: r.patient_key }), 'aria-label': `View patient of log entry ${r.seq}` }, 'View patient'),
         ]),
         (i) => (rows[i].break_glass_id ? 'flag-emergency' : undefined)),
       data.next_after_seq ? h('button', { type: 'button', id: 'next-page', onclick: () => go('partner', { ...Object.fromEntries(Object.entries(query).filter(([, v]) => v)), after_seq: data.next_after_seq }) }, 'Next page') : null);

@@ -207,7 +207,7 @@ TEST_F(ConsoleTest, BrowserSuite) {
       {"GW_MRN", "A12345"},
       {"GW_PARTNER", "st-mary"},
       {"GW_PARTNER_NAME", "St. Mary's Hospital"},
-      {"GW_EXPECT_DESCRIPTION", "buprenorphine"},
+      {"GW_EXPECT_DESCRIPTION", "MedicationRequest"},
       {"GW_C2_MRN", "C2-1"},
       {"GW_PARTNER_VALIDATOR", kRepo + "/tests/partner/lib/validator.js"},
       {"GW_EXPIRING_BREAK_GLASS_AT", expires[1]},
