@@ -3,9 +3,10 @@
 import { get, post, url } from './api.js';
 import { h, field, pageHeading, table, errorBox, announce } from './dom.js';
 import { when, emergencyBadge } from './labels.js';
-import { defaultClinic } from './common.js';
+import { defaultClinic, rememberClinic } from './common.js';
 
 export async function renderBreakGlass(main, params, session) {
+  rememberClinic(params.get('clinic'));
   const clinicValue = params.get('clinic') || defaultClinic(session);
   const f = {
     clinic: field('Clinic', { name: 'clinic', required: true, value: clinicValue, autocomplete: 'off' }),
@@ -24,6 +25,7 @@ export async function renderBreakGlass(main, params, session) {
 
   async function refresh() {
     const clinic = f.clinic.input.value.trim();
+    rememberClinic(clinic);
     list.replaceChildren();
     if (!clinic) return;
     try {

@@ -3,7 +3,7 @@
 import { get, url } from './api.js';
 import { h, field, pageHeading, table, errorBox, announce, put } from './dom.js';
 import { classList, className, outcomeBadge, emergencyBadge, when, OUTCOME_CHOICES, CLASS_CHOICES } from './labels.js';
-import { defaultClinic } from './common.js';
+import { defaultClinic, rememberClinic } from './common.js';
 import { go } from './app.js';
 
 function counts(caption, map, label) {
@@ -14,6 +14,7 @@ function counts(caption, map, label) {
 
 export async function renderPartner(main, params, session) {
   const p = (name, fallback = '') => params.get(name) || fallback;
+  rememberClinic(params.get('clinic'));
   const monthAgo = new Date(Date.now() - 30 * 86400000).toISOString().slice(0, 10);
   const fields = {
     clinic: field('Clinic', { name: 'clinic', required: true, value: p('clinic', defaultClinic(session)), autocomplete: 'off' }),

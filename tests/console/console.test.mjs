@@ -197,6 +197,7 @@ test('an officer signs in, reads a patient, produces and exports the accounting,
   // Break-glass: open, listed and flagged, ended; another left to expire by itself.
   await page.getByRole('link', { name: 'Break-glass' }).click();
   const openBreakGlass = async (minutes, nature) => {
+    await page.getByLabel('Clinic').fill(CLINIC);
     await page.getByLabel('Patient MRN').fill(MRN);
     await page.getByLabel('Partner (hospital) id').fill(PARTNER);
     await page.getByLabel('Medical personnel receiving the information').fill(`Dr. Ana Lopez ${XSS}`);
