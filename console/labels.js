@@ -39,6 +39,7 @@ export function outcomeBadge(outcome) {
   const [text, kind] = OUTCOMES[outcome] || [outcome || 'unknown', 'muted'];
   return badge(text, kind);
 }
+export function outcomeName(outcome) { return (OUTCOMES[outcome] || [outcome])[0]; }
 export function emergencyBadge() { return badge('EMERGENCY (break-glass)', 'emergency'); }
 export const OUTCOME_CHOICES = [['', 'Any outcome'], ...Object.entries(OUTCOMES).map(([k, [t]]) => [k, t])];
 export const CLASS_CHOICES = [['', 'Any data class'], ...Object.entries(CLASSES).map(([k, t]) => [k, t])];

@@ -35,9 +35,10 @@ export async function renderBreakGlass(main, params, session) {
       list.append(h('h2', { id: 'active-heading' }, `Active emergencies at clinic ${clinic}: ${active.length}`));
       if (!rows.length) { list.appendChild(h('p', {}, 'None recorded.')); return; }
       list.appendChild(table(`Break-glass records of clinic ${clinic}`,
-        ['State', 'Partner', 'Received by', 'Authorised by', 'Nature', 'Opened', 'Ends', 'Action'],
+        ['State', 'Patient', 'Partner', 'Received by', 'Authorised by', 'Nature', 'Opened', 'Ends', 'Action'],
         rows.map((r) => [
           r.active ? emergencyBadge() : (r.ended_at ? 'ended' : 'expired'),
+          h('a', { href: `#/patient?${new URLSearchParams({ clinic, patient_key: r.patient_key })}` }, `key ${String(r.patient_key).slice(0, 12)}…`),
           r.partner_name || r.partner_id,
           r.recipient,
           r.authorised_by,

@@ -2,7 +2,7 @@
 // outcome, data class and reason, filterable, with a way into each patient's view.
 import { get, url } from './api.js';
 import { h, field, pageHeading, table, errorBox, announce, put } from './dom.js';
-import { classList, className, outcomeBadge, emergencyBadge, when, OUTCOME_CHOICES, CLASS_CHOICES } from './labels.js';
+import { classList, className, outcomeName, outcomeBadge, emergencyBadge, when, OUTCOME_CHOICES, CLASS_CHOICES } from './labels.js';
 import { defaultClinic, rememberClinic } from './common.js';
 import { go } from './app.js';
 
@@ -46,7 +46,7 @@ export async function renderPartner(main, params, session) {
     put(results,
       h('h2', {}, `${data.partner_name || data.partner_id}: ${data.total} log entries`),
       h('div', { class: 'counts' },
-        counts('By outcome', data.counts && data.counts.by_outcome),
+        counts('By outcome', data.counts && data.counts.by_outcome, outcomeName),
         counts('By data class', data.counts && data.counts.by_class, className),
         counts('By reason', data.counts && data.counts.by_reason)),
       rows.length === 0 ? h('p', {}, 'No entries match.') : table('Entries, newest page first',

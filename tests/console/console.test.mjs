@@ -26,6 +26,7 @@ const PARTNER = env('GW_PARTNER');
 const PARTNER_NAME = env('GW_PARTNER_NAME');
 const DESCRIPTION = env('GW_EXPECT_DESCRIPTION');
 const C2_MRN = env('GW_C2_MRN');
+const EMERGENCY_MRN = env('GW_EMERGENCY_MRN');  // a patient with a disclosure under break-glass
 const EXPIRING_AT = Date.parse(env('GW_EXPIRING_BREAK_GLASS_AT'));  // a one-minute break-glass opened before the suite
 const PARTNER_VALIDATOR = process.env.GW_PARTNER_VALIDATOR || '';  // tests/partner/lib/validator.js
 const AXE_SOURCE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -333,6 +334,25 @@ test('a clinic-c1 officer is refused clinic c2 patients; forged and stale sessio
     return [noToken.status, wrongToken.status, logout.status];
   });
   assert.deepEqual(statuses, [403, 403, 403]);
+  await context.close();
+});
+
+test('a disclosure under break-glass is flagged in the patient view and the accounting', async () => {
+  const { context, page } = await newPage();
+  await signIn(page);
+  await page.goto(`${BASE}/console/#/patient?clinic=${CLINIC}&mrn=${EMERGENCY_MRN}`);
+  await page.getByRole('heading', { name: 'Consent history' }).waitFor();
+  const flagged = page.locator('#patient-results tr.flag-emergency');
+  await flagged.first().waitFor();
+  assert.match(await flagged.first().innerText(), /EMERGENCY \(break-glass\)/);
+  assert.match(await page.locator('.timeline').innerText(), /version 2/, 'the revocation is a version of its own');
+  assert.match(await page.locator('.timeline').innerText(), /Revoked/);
+  await shot(page, '09-emergency-patient');
+  await page.goto(`${BASE}/console/#/accounting?clinic=${CLINIC}&mrn=${EMERGENCY_MRN}`);
+  const row = page.locator('#accounting-report tr.flag-emergency');
+  await row.first().waitFor();
+  assert.match(await row.first().innerText(), /medical emergency/);
+  await shot(page, '09-emergency-accounting');
   await context.close();
 });
 

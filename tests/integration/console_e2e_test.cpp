@@ -193,6 +193,9 @@ TEST_F(ConsoleTest, BrowserSuite) {
   ASSERT_EQ(emergency.status, 201) << emergency.body;
   std::smatch expires;
   ASSERT_TRUE(std::regex_search(emergency.body, expires, std::regex(R"re("expires_at":"([^"]+)")re"))) << emergency.body;
+  // Under it, B2002's prescription goes out although the consent is revoked: flagged as an emergency.
+  accepted(prescriptionRecord("9003", "B2002"));
+  ASSERT_TRUE(gateway_->waitForDeliveries("c1:rx:9003", "delivered")) << gateway_->status("c1:rx:9003").body;
   std::this_thread::sleep_for(1200ms);  // an anchor is published (interval 1 s)
 
   const std::string artifacts = GW_CONSOLE_ARTIFACTS;
@@ -209,6 +212,7 @@ TEST_F(ConsoleTest, BrowserSuite) {
       {"GW_PARTNER_NAME", "St. Mary's Hospital"},
       {"GW_EXPECT_DESCRIPTION", "MedicationRequest"},
       {"GW_C2_MRN", "C2-1"},
+      {"GW_EMERGENCY_MRN", "B2002"},
       {"GW_PARTNER_VALIDATOR", kRepo + "/tests/partner/lib/validator.js"},
       {"GW_EXPIRING_BREAK_GLASS_AT", expires[1]},
   };

@@ -548,8 +548,8 @@ void deliverAccountingRequest(Runtime& runtime, Request& req, const http::Princi
 
 // GET /v1/compliance/partner?clinic=&partner=&from=&to=[&outcome=][&class=][&reason=][&after_seq=][&limit=]
 void compliancePartner(Runtime& runtime, Request& req, const http::Principal&, Respond respond) {
-  if (auto checked =
-          checkParams(req, {"clinic", "partner", "from", "to", "outcome", "class", "reason", "after_seq", "limit"});
+  if (auto checked = checkParams(req,
+                                 {"clinic", "partner", "from", "to", "outcome", "class", "reason", "after_seq", "limit"});
       !checked) {
     return fail(respond, checked.error());
   }
@@ -561,7 +561,8 @@ void compliancePartner(Runtime& runtime, Request& req, const http::Principal&, R
                                    "use a partner id of the configuration"));
   }
   const auto from = req.queryParam("from"), to = req.queryParam("to");
-  if (!from || !to) return fail(respond, badRequest("from and to are required", "from", "e.g. from=2026-11-01&to=2026-11-30"));
+  if (!from || !to)
+    return fail(respond, badRequest("from and to are required", "from", "e.g. from=2026-11-01&to=2026-11-30"));
   auto from_ms = timeParam(*from, "from", false);
   if (!from_ms) return fail(respond, from_ms.error());
   auto to_ms = timeParam(*to, "to", true);
@@ -580,7 +581,8 @@ void compliancePartner(Runtime& runtime, Request& req, const http::Principal&, R
   }
   if (const auto c = req.queryParam("class")) {
     q.data_class = privacy::parseClass(*c);
-    if (!q.data_class) return fail(respond, badRequest("class '" + *c + "' is not known", "class", "use general, sud or mh"));
+    if (!q.data_class)
+      return fail(respond, badRequest("class '" + *c + "' is not known", "class", "use general, sud or mh"));
   }
   if (const auto r = req.queryParam("reason")) {
     if (!q.reason.empty() && *r != q.reason) {
@@ -610,8 +612,7 @@ void compliancePartner(Runtime& runtime, Request& req, const http::Principal&, R
   auto page = store.partnerLog(q);
   if (!page) return fail(respond, page.error());
   // The rows name patients (by key): the read is logged, without a partner id (docs/console-api.md).
-  if (auto logged = logRead(runtime, "partner", PatientRef{q.clinic, "", ""}, req, page.value().entries.size());
-      !logged) {
+  if (auto logged = logRead(runtime, "partner", PatientRef{q.clinic, "", ""}, req, page.value().entries.size()); !logged) {
     return fail(respond, logged.error());
   }
   respond(http::jsonResponse(200, audit::partnerViewJson(q.partner_id, partnerName(runtime, q.partner_id), q.from_ms,
