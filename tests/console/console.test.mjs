@@ -282,6 +282,39 @@ test('the main flow works with the keyboard alone', async () => {
   await tabTo(page, focusedIs('Check the log now'), 'the verify button');
   await page.keyboard.press('Space');
   await page.locator('.verdict').waitFor();
+  // Partner view and its drill-down.
+  await page.evaluate(() => document.body.focus());
+  await tabTo(page, focusedIs('Partners and periods'), 'the Partners menu entry');
+  await page.keyboard.press('Enter');
+  await tabTo(page, focusedIs('Partner id'), 'the partner field');
+  await page.keyboard.type(PARTNER);
+  await page.keyboard.press('Enter');
+  await page.locator('#partner-results table').last().waitFor();
+  await tabTo(page, () => document.activeElement?.textContent === 'View patient', 'a View patient button');
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'Consent history' }).waitFor();
+  // Break-glass: open one with the keyboard alone, then end it.
+  await page.evaluate(() => document.body.focus());
+  await tabTo(page, focusedIs('Break-glass'), 'the Break-glass menu entry');
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: /Break-glass/ }).waitFor();
+  await tabTo(page, focusedIs('Patient MRN'), 'the MRN field');
+  for (const value of [MRN, PARTNER, 'Dr. Keyboard, ED', 'Clinic director', 'Keyboard emergency']) {
+    await page.keyboard.type(value);
+    await page.keyboard.press('Tab');
+  }
+  await page.keyboard.press('Control+A');
+  await page.keyboard.type('30');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Open break-glass');
+  await page.keyboard.press('Enter');
+  await page.locator('#break-glass-result').getByText('Opened.').waitFor();
+  const keyboardRow = page.locator('#break-glass-list tr', { hasText: 'Keyboard emergency' });
+  await keyboardRow.waitFor();
+  await tabTo(page, () => /^End now: .*Dr\.|^End now/.test(document.activeElement?.getAttribute('aria-label') || '') &&
+    document.activeElement.closest('tr')?.textContent.includes('Keyboard emergency'), 'its End now button');
+  await page.keyboard.press('Enter');
+  await keyboardRow.getByText('ended').waitFor();
   await page.evaluate(() => document.body.focus());
   await tabTo(page, focusedIs('Sign out'), 'the sign-out button');
   await page.keyboard.press('Enter');
