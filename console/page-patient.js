@@ -12,12 +12,29 @@ function recipients(consent) {
   return list.map((r) => r.partner_name || r.partner_id).join(', ');
 }
 
+// Where a consent version sits in the timeline, so each event can lead to the version it was decided under.
+function versionAnchor(consentId, version) {
+  return `consent-${String(consentId).replace(/[^A-Za-z0-9_-]/g, '_')}-v${version}`;
+}
+
+function versionLink(e) {
+  if (!e.consent_version) return '—';
+  const label = e.consent_id ? `consent ${e.consent_id}, version ${e.consent_version}` : `version ${e.consent_version}`;
+  return h('button', {
+    type: 'button', class: 'link',
+    onclick: () => {
+      const target = document.getElementById(versionAnchor(e.consent_id, e.consent_version));
+      if (target) { target.scrollIntoView({ block: 'center' }); target.focus(); }
+    },
+  }, label);
+}
+
 function consentTimeline(consents) {
   if (!consents.length) return h('p', {}, 'No consent is on file for this patient.');
   const sorted = [...consents].sort((a, b) => String(a.consent_id).localeCompare(String(b.consent_id)) || a.version - b.version);
   return h('ol', { class: 'timeline', 'aria-label': 'Consent versions, oldest first' }, sorted.map((c) => {
     const revoked = c.revoked_on || c.status === 'revoked' || c.status === 'inactive';
-    return h('li', { class: `timeline-item${revoked ? ' revoked' : ''}` },
+    return h('li', { class: `timeline-item${revoked ? ' revoked' : ''}`, id: versionAnchor(c.consent_id, c.version), tabindex: '-1' },
       h('h3', {}, `Consent ${c.consent_id}, version ${c.version} `, badge(revoked ? 'Revoked / not in force' : (c.status || 'unknown'), revoked ? 'deny' : 'ok')),
       h('dl', { class: 'facts' },
         h('dt', {}, 'May be sent to'), h('dd', {}, recipients(c)),
@@ -33,13 +50,13 @@ function consentTimeline(consents) {
 function eventsTable(events) {
   if (!events.length) return h('p', {}, 'Nothing has been sent or refused for this patient.');
   return table('What happened to this patient\'s data, oldest first',
-    ['When', 'Outcome', 'What happened', 'Data', 'Consent version', 'Log entry'],
+    ['When', 'Outcome', 'What happened', 'Data', 'Decided under', 'Log entry'],
     events.map((e) => [
       when(e.time),
       h('span', {}, outcomeBadge(e.outcome), e.break_glass_id ? [' ', emergencyBadge()] : null),
       h('span', {}, e.text || e.description || '', e.description && e.text ? h('span', { class: 'sub' }, e.description) : null),
       classList(e.classes),
-      e.consent_version ? `version ${e.consent_version}` : '—',
+      versionLink(e),
       `#${e.seq}`,
     ]),
     (i) => (events[i].break_glass_id || events[i].outcome === 'emergency' ? 'flag-emergency' : undefined));
