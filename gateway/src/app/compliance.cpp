@@ -40,6 +40,24 @@ Error badRequest(std::string message, std::string where, std::string hint) {
 
 void fail(const Respond& respond, const Error& e) { respond(http::errorResponse(e)); }
 
+// The console's answers carry text typed by people (names, notes, the nature of an emergency)
+// and from records: '<', '>' and '&' are sent as \u escapes, so a value can never be read as
+// markup by anything that mistakes the JSON for HTML. (They occur only inside JSON strings, where
+// the escapes mean the same characters.)
+http::Response consoleJson(int status, std::string body) {
+  std::string out;
+  out.reserve(body.size());
+  for (const char c : body) {
+    switch (c) {
+      case '<': out += "\\u003c"; break;
+      case '>': out += "\\u003e"; break;
+      case '&': out += "\\u0026"; break;
+      default: out += c;
+    }
+  }
+  return http::jsonResponse(status, std::move(out));
+}
+
 std::string partnerName(const Runtime& runtime, std::string_view id) {
   const auto* p = runtime.config().findPartner(id);
   return p == nullptr ? std::string(id) : p->displayName();
@@ -329,7 +347,7 @@ void compliancePatient(Runtime& runtime, Request& req, const http::Principal&, R
   const auto describe = [](const store::AuditEntry& e) {
     return e.resource_type.empty() ? std::string() : audit::describeResourceType(e.resource_type, e.classes);
   };
-  respond(http::jsonResponse(200, audit::patientJson(p.value().clinic, p.value().patient_key, views, events,
+  respond(consoleJson(200, audit::patientJson(p.value().clinic, p.value().patient_key, views, events,
                                                      partnerNames(runtime), consentIds(consents.value()), describe)));
 }
 
@@ -432,7 +450,7 @@ void complianceAccounting(Runtime& runtime, Request& req, const http::Principal&
     r.content_type = "application/fhir+json";
     r.body = audit::accountingAuditEvents(a, "fhir-gateway");
   } else {
-    r = http::jsonResponse(200, audit::accountingJson(a));
+    r = consoleJson(200, audit::accountingJson(a));
   }
   const auto micros =
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
@@ -483,7 +501,7 @@ void createAccountingRequest(Runtime& runtime, Request& req, const http::Princip
                .detail(R"({"request":")" + r.id + R"(","due_on":")" + r.due_on + R"("})")
                .build();
   if (auto stored = runtime.store().putAccountingRequest(r, {std::move(e)}); !stored) return fail(respond, stored.error());
-  respond(http::jsonResponse(201, requestJson(r, todayText(runtime))));
+  respond(consoleJson(201, requestJson(r, todayText(runtime))));
 }
 
 // GET /v1/compliance/accounting-requests?clinic=[&state=open|delivered]
@@ -506,7 +524,7 @@ void listAccountingRequests(Runtime& runtime, Request& req, const http::Principa
   }
   w.EndArray();
   w.EndObject();
-  respond(http::jsonResponse(200, std::string(buffer.GetString(), buffer.GetSize())));
+  respond(consoleJson(200, std::string(buffer.GetString(), buffer.GetSize())));
 }
 
 // POST /v1/compliance/accounting-requests/{id}/delivered?clinic=  {"delivered_on"?: date}
@@ -543,7 +561,7 @@ void deliverAccountingRequest(Runtime& runtime, Request& req, const http::Princi
                .detail(R"({"request":")" + r.id + R"(","delivered_on":")" + r.delivered_on + R"("})")
                .build();
   if (auto stored = runtime.store().putAccountingRequest(r, {std::move(e)}); !stored) return fail(respond, stored.error());
-  respond(http::jsonResponse(200, requestJson(r, todayText(runtime))));
+  respond(consoleJson(200, requestJson(r, todayText(runtime))));
 }
 
 // GET /v1/compliance/partner?clinic=&partner=&from=&to=[&outcome=][&class=][&reason=][&after_seq=][&limit=]
@@ -614,7 +632,7 @@ void compliancePartner(Runtime& runtime, Request& req, const http::Principal&, R
       !logged) {
     return fail(respond, logged.error());
   }
-  respond(http::jsonResponse(200, audit::partnerViewJson(q.partner_id, partnerName(runtime, q.partner_id), q.from_ms,
+  respond(consoleJson(200, audit::partnerViewJson(q.partner_id, partnerName(runtime, q.partner_id), q.from_ms,
                                                          q.to_ms, counts.value(), page.value())));
 }
 
@@ -674,7 +692,7 @@ void openBreakGlass(Runtime& runtime, Request& req, const http::Principal& calle
       .kv("partner", g.partner_id)
       .kv("token", caller.token_id)
       .kv("minutes", *b.minutes);
-  respond(http::jsonResponse(201, breakGlassJson(g, runtime, nowMs(runtime))));
+  respond(consoleJson(201, breakGlassJson(g, runtime, nowMs(runtime))));
 }
 
 // GET /v1/compliance/break-glass?clinic=[&active=true]
@@ -697,7 +715,7 @@ void listBreakGlass(Runtime& runtime, Request& req, const http::Principal&, Resp
   }
   w.EndArray();
   w.EndObject();
-  respond(http::jsonResponse(200, std::string(buffer.GetString(), buffer.GetSize())));
+  respond(consoleJson(200, std::string(buffer.GetString(), buffer.GetSize())));
 }
 
 // POST /v1/compliance/break-glass/{id}/end?clinic=
@@ -728,7 +746,7 @@ void endBreakGlass(Runtime& runtime, Request& req, const http::Principal& caller
   if (auto stored = runtime.store().putBreakGlass(g, {std::move(e)}); !stored) return fail(respond, stored.error());
   runtime.breakGlassChanged(g);
   GW_LOG(Info, Consent, "break_glass_ended").kv("break_glass", g.id).kv("token", caller.token_id);
-  respond(http::jsonResponse(200, breakGlassJson(g, runtime, now)));
+  respond(consoleJson(200, breakGlassJson(g, runtime, now)));
 }
 
 }  // namespace gw::app
