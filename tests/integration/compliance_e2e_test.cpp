@@ -5,6 +5,8 @@
 // see only their clinics, text typed by people comes back escaped, and every view is logged.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include <thread>
 
@@ -105,7 +107,7 @@ TEST_F(ComplianceEndToEnd, PatientViewShowsConsentsAndEveryDecisionInPlainLangua
 
 TEST_F(ComplianceEndToEnd, AccountingListsOnlyDisclosuresAsJsonCsvAndValidAuditEvents) {
   // A partner name that a spreadsheet would run as a formula.
-  startGateway({.partner_keys = R"("name": "=HYPERLINK(\"http://x\")",)"});
+  startGateway({.partner_keys = R"x("name": "=HYPERLINK(\"http://x\")",)x"});
   disclosedAndDenied();
 
   auto r = get("/v1/compliance/accounting?clinic=c1&mrn=A12345");

@@ -32,6 +32,8 @@ using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 constexpr std::int64_t kDayMs = 86'400'000;
 constexpr int kMaxBreakGlassMinutes = 1440;  // 42 CFR 2.51 emergencies: at most 24 hours at a time
 
+bool isDigit(char c) { return c >= '0' && c <= '9'; }
+
 std::int64_t nowMs(const Runtime& runtime) { return toUnixMillis(runtime.clock().now()); }
 
 Error badRequest(std::string message, std::string where, std::string hint) {
@@ -360,7 +362,7 @@ void complianceAccounting(Runtime& runtime, Request& req, const http::Principal&
   if (!p) return fail(respond, p.error());
   int years = runtime.config().audit.accounting_years;
   if (const auto y = req.queryParam("years")) {
-    if (y->empty() || y->size() > 2 || !std::all_of(y->begin(), y->end(), ::isdigit) || std::stoi(*y) < 1 ||
+    if (y->empty() || y->size() > 2 || !std::all_of(y->begin(), y->end(), isDigit) || std::stoi(*y) < 1 ||
         std::stoi(*y) > 10) {
       return fail(respond, badRequest("years must be a whole number from 1 to 10", "years", "e.g. years=3"));
     }
@@ -609,7 +611,7 @@ void compliancePartner(Runtime& runtime, Request& req, const http::Principal&, R
   auto number = [&](const char* name, std::int64_t& out, std::int64_t min, std::int64_t max) -> Status {
     const auto v = req.queryParam(name);
     if (!v) return ok();
-    if (v->empty() || v->size() > 18 || !std::all_of(v->begin(), v->end(), ::isdigit) || std::stoll(*v) < min ||
+    if (v->empty() || v->size() > 18 || !std::all_of(v->begin(), v->end(), isDigit) || std::stoll(*v) < min ||
         std::stoll(*v) > max) {
       return badRequest(std::string(name) + " must be a whole number from " + std::to_string(min) + " to " +
                             std::to_string(max),
