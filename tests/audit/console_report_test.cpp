@@ -63,6 +63,10 @@ TEST(ConsoleReport, DescribesAResourceFromWhatWasSent) {
                      R"(}]})",
                  [](std::string_view type, std::string_view id) { return std::string(type) + "|" + std::string(id); },
                  sent);
+  describeBundle(R"({"entry":[{"fullUrl":"urn:uuid:m9","resource":{"resourceType":"MedicationRequest","status":"active"}}]})",
+                 [](std::string_view type, std::string_view id) { return std::string(type) + "|" + std::string(id); },
+                 sent);
+  EXPECT_EQ(sent["MedicationRequest|m9"].reference, "MedicationRequest/m9") << "a conditional write's id is its fullUrl";
   ASSERT_EQ(sent.count("Patient|p1"), 1u);
   EXPECT_EQ(sent["Patient|p1"].description, "Patient demographics") << "never the name";
   EXPECT_EQ(sent["Patient|p1"].reference, "Patient/p1");
