@@ -28,9 +28,10 @@ std::string bundleOf(int item) {
   std::string b = R"({"resourceType":"Bundle","type":"transaction","entry":[)";
   for (int i = 0; i < kPerItem; ++i) {
     if (i > 0) b += ',';
-    b += R"({"fullUrl":"urn:uuid:x","resource":{"resourceType":"MedicationRequest","id":"mr-)" + std::to_string(item) + "-" +
-         std::to_string(i) +
-         R"(","status":"active","intent":"order","medicationCodeableConcept":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"1010604","display":"buprenorphine 8 MG / naloxone 2 MG"}]},"subject":{"reference":"urn:uuid:p"}},"request":{"method":"PUT","url":"MedicationRequest?identifier=x|y"}})";
+    b +=
+        R"({"fullUrl":"urn:uuid:x","resource":{"resourceType":"MedicationRequest","id":"mr-)" + std::to_string(item) + "-" +
+        std::to_string(i) +
+        R"(","status":"active","intent":"order","medicationCodeableConcept":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"1010604","display":"buprenorphine 8 MG / naloxone 2 MG"}]},"subject":{"reference":"urn:uuid:p"}},"request":{"method":"PUT","url":"MedicationRequest?identifier=x|y"}})";
   }
   return b + "]}";
 }
@@ -42,13 +43,17 @@ TEST(ComplianceSpeed, AccountingOfTenThousandDisclosuresIsBuiltInUnder300Ms) {
   const std::string repo = GW_REPO_DIR;
   const std::string text = R"({
     "deployment": "development",
-    "server": {"port": 0, "tls": {"cert_file": ")" + pki + R"(/server.crt", "key_file": ")" + pki +
-                           R"(/server.key", "client_ca_file": ")" + pki + R"(/ca.crt"}},
+    "server": {"port": 0, "tls": {"cert_file": ")" +
+                           pki + R"(/server.crt", "key_file": ")" + pki + R"(/server.key", "client_ca_file": ")" + pki +
+                           R"(/ca.crt"}},
     "auth": {"tokens": []},
-    "storage": {"sqlite_path": ")" + (dir / "gateway.db").string() + R"("},
-    "mapping": {"format_dir": ")" + repo + R"(/mappers/clinic-v1", "profiles_dir": ")" + repo + R"(/fhir-profiles"},
+    "storage": {"sqlite_path": ")" +
+                           (dir / "gateway.db").string() + R"("},
+    "mapping": {"format_dir": ")" +
+                           repo + R"(/mappers/clinic-v1", "profiles_dir": ")" + repo + R"(/fhir-profiles"},
     "clinics": [{"id": "c1", "identifier_system_base": "https://ids.c1.example.org/", "time_zone": "America/New_York", "programs": [{"id": "otp", "part2": true}]}],
-    "partners": [{"id": "st-mary", "name": "St. Mary's Hospital", "fhir_base_url": "https://127.0.0.1:1/fhir/R4", "ca_file": ")" + pki + R"(/ca.crt"}],
+    "partners": [{"id": "st-mary", "name": "St. Mary's Hospital", "fhir_base_url": "https://127.0.0.1:1/fhir/R4", "ca_file": ")" +
+                           pki + R"(/ca.crt"}],
     "privacy": {"master_key_env": "GW_SPEED_TEST_UNUSED"}
   })";
   auto loaded = config::loadText(text, dir, "speed-test.json");
@@ -89,16 +94,16 @@ TEST(ComplianceSpeed, AccountingOfTenThousandDisclosuresIsBuiltInUnder300Ms) {
     const auto id = due.value()[0].id;
     std::vector<store::AuditEntry> audit;
     for (int i = 0; i < kPerItem; ++i) {
-      audit.push_back(store::AuditEntryBuilder(store::AuditKind::Disclosure, store::AuditOutcome::Delivered, "gateway",
-                                               toUnixMillis(now) + item)
-                          .clinic("c1")
-                          .patient(patient)
-                          .partner("st-mary", "TREAT")
-                          .resource("MedicationRequest", "mr-" + std::to_string(item) + "-" + std::to_string(i),
-                                    privacy::DataClass::Sud)
-                          .consent("c1/77", 1)
-                          .detail(R"({"outbox_item":)" + std::to_string(id) + R"(,"http_status":200})")
-                          .build());
+      audit.push_back(
+          store::AuditEntryBuilder(store::AuditKind::Disclosure, store::AuditOutcome::Delivered, "gateway",
+                                   toUnixMillis(now) + item)
+              .clinic("c1")
+              .patient(patient)
+              .partner("st-mary", "TREAT")
+              .resource("MedicationRequest", "mr-" + std::to_string(item) + "-" + std::to_string(i), privacy::DataClass::Sud)
+              .consent("c1/77", 1)
+              .detail(R"({"outbox_item":)" + std::to_string(id) + R"(,"http_status":200})")
+              .build());
     }
     ASSERT_TRUE(store.markDelivered(id, {}, now, std::move(audit)));
   }
@@ -113,8 +118,7 @@ TEST(ComplianceSpeed, AccountingOfTenThousandDisclosuresIsBuiltInUnder300Ms) {
     http::Response answer;
     const auto start = std::chrono::steady_clock::now();
     complianceAccounting(runtime, req, http::Principal{}, [&](http::Response r) { answer = std::move(r); });
-    const auto ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
     ASSERT_EQ(answer.status, 200) << answer.body.substr(0, 500);
     std::string timing;
     for (const auto& [k, v] : answer.headers) {

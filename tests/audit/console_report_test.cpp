@@ -59,13 +59,12 @@ TEST(ConsoleReport, DescribesAResourceFromWhatWasSent) {
   EXPECT_EQ(describeResource(rx, "sud"), "MedicationRequest buprenorphine 8 MG / naloxone 2 MG, 42 CFR Part 2");
   EXPECT_EQ(describeResourceType("Observation", "mh"), "Observation, mental health");
   std::map<std::string, SentResource> sent;
-  describeBundle(R"({"resourceType":"Bundle","entry":[{"resource":)" + std::string(R"({"resourceType":"Patient","id":"p1","name":[{"family":"Rivera"}]})") +
-                     R"(}]})",
-                 [](std::string_view type, std::string_view id) { return std::string(type) + "|" + std::string(id); },
-                 sent);
-  describeBundle(R"({"entry":[{"fullUrl":"urn:uuid:m9","resource":{"resourceType":"MedicationRequest","status":"active"}}]})",
-                 [](std::string_view type, std::string_view id) { return std::string(type) + "|" + std::string(id); },
-                 sent);
+  describeBundle(R"({"resourceType":"Bundle","entry":[{"resource":)" +
+                     std::string(R"({"resourceType":"Patient","id":"p1","name":[{"family":"Rivera"}]})") + R"(}]})",
+                 [](std::string_view type, std::string_view id) { return std::string(type) + "|" + std::string(id); }, sent);
+  describeBundle(
+      R"({"entry":[{"fullUrl":"urn:uuid:m9","resource":{"resourceType":"MedicationRequest","status":"active"}}]})",
+      [](std::string_view type, std::string_view id) { return std::string(type) + "|" + std::string(id); }, sent);
   EXPECT_EQ(sent["MedicationRequest|m9"].reference, "MedicationRequest/m9") << "a conditional write's id is its fullUrl";
   ASSERT_EQ(sent.count("Patient|p1"), 1u);
   EXPECT_EQ(sent["Patient|p1"].description, "Patient demographics") << "never the name";

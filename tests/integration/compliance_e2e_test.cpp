@@ -29,8 +29,10 @@ rapidjson::Document parseJson(const std::string& text) {
 
 std::string phq9(const std::string& id, const std::string& mrn = "A12345") {
   return R"({"record_id":"c1:scr:)" + id + R"(","record_type":"screening","clinic":"c1","program":"otp",
- "recorded_at":"2026-11-20T09:00:00-05:00","patient":{"mrn":")" + mrn + R"("},
- "screening":{"id":")" + id + R"(","instrument":"phq9","total_score":14,"administered_at":"2026-11-20T09:10:00-05:00"}})";
+ "recorded_at":"2026-11-20T09:00:00-05:00","patient":{"mrn":")" +
+         mrn + R"("},
+ "screening":{"id":")" +
+         id + R"(","instrument":"phq9","total_score":14,"administered_at":"2026-11-20T09:10:00-05:00"}})";
 }
 
 class ComplianceEndToEnd : public PartnerSuite {
@@ -135,7 +137,8 @@ TEST_F(ComplianceEndToEnd, AccountingListsOnlyDisclosuresAsJsonCsvAndValidAuditE
 
   auto csv = get("/v1/compliance/accounting?clinic=c1&mrn=A12345&format=csv");
   ASSERT_EQ(csv.status, 200);
-  EXPECT_EQ(csv.body.rfind("date,recipient,recipient_id,description,purpose,consent,consent_version,break_glass,log_seq\r\n", 0),
+  EXPECT_EQ(csv.body.rfind("date,recipient,recipient_id,description,purpose,consent,consent_version,break_glass,log_seq\r\n",
+                           0),
             0u);
   EXPECT_THAT(csv.body, HasSubstr("\"'=HYPERLINK(\"\"http://x\"\")\"")) << "formula-safe: a leading quote";
   EXPECT_THAT(csv.body, Not(HasSubstr("{"))) << "no JSON blobs";
@@ -151,7 +154,8 @@ TEST_F(ComplianceEndToEnd, AccountingListsOnlyDisclosuresAsJsonCsvAndValidAuditE
     rapidjson::StringBuffer b;
     rapidjson::Writer<rapidjson::StringBuffer> w(b);
     entry["resource"].Accept(w);
-    auto created = partner_->request("POST", "/fhir/R4/AuditEvent", b.GetString(), {{"Content-Type", "application/fhir+json"}});
+    auto created = partner_->request("POST", "/fhir/R4/AuditEvent", b.GetString(),
+                                     {{"Content-Type", "application/fhir+json"}});
     EXPECT_EQ(created.status, 201) << created.body;
   }
 }
@@ -169,17 +173,20 @@ TEST_F(ComplianceEndToEnd, AccountingRequestsAreRecordedListedAndDelivered) {
   EXPECT_STREQ(d["due_on"].GetString(), "2026-12-02");
   const std::string id = d["id"].GetString();
 
-  EXPECT_EQ(post("/v1/compliance/accounting-requests?clinic=c1", R"({"clinic":"c2","mrn":"A12345","received_on":"2026-11-02"})")
+  EXPECT_EQ(post("/v1/compliance/accounting-requests?clinic=c1",
+                 R"({"clinic":"c2","mrn":"A12345","received_on":"2026-11-02"})")
                 .status,
             403)
       << "the body's clinic must be the one the token was checked for";
-  EXPECT_EQ(post("/v1/compliance/accounting-requests?clinic=c1", R"({"mrn":"A12345","received_on":"2026-02-30"})").status, 400);
+  EXPECT_EQ(post("/v1/compliance/accounting-requests?clinic=c1", R"({"mrn":"A12345","received_on":"2026-02-30"})").status,
+            400);
 
   auto list = get("/v1/compliance/accounting-requests?clinic=c1&state=open");
   ASSERT_EQ(list.status, 200);
   EXPECT_THAT(list.body, HasSubstr(id));
   EXPECT_THAT(list.body, Not(HasSubstr("A12345")));
-  auto delivered = post("/v1/compliance/accounting-requests/" + id + "/delivered?clinic=c1", R"({"delivered_on":"2026-11-20"})");
+  auto delivered = post("/v1/compliance/accounting-requests/" + id + "/delivered?clinic=c1",
+                        R"({"delivered_on":"2026-11-20"})");
   ASSERT_EQ(delivered.status, 200) << delivered.body;
   EXPECT_STREQ(parseJson(delivered.body)["state"].GetString(), "delivered");
   EXPECT_THAT(get("/v1/compliance/accounting-requests?clinic=c1&state=open").body, Not(HasSubstr(id)));
@@ -202,7 +209,8 @@ TEST_F(ComplianceEndToEnd, PartnerViewCountsByOutcomeClassAndReasonAndDrillsDown
   EXPECT_GT(d["counts"]["by_class"]["mh"].GetInt(), 0);
   EXPECT_GT(d["counts"]["by_reason"]["class-not-covered:mh"].GetInt(), 0);
   EXPECT_EQ(d["counts"]["by_kind"].HasMember("audit-read"), false) << "reads never count";
-  auto denied = parseJson(get("/v1/compliance/partner?clinic=c1&partner=st-mary&from=2020-01-01&to=2099-12-31&outcome=denied&class=mh").body);
+  auto denied = parseJson(
+      get("/v1/compliance/partner?clinic=c1&partner=st-mary&from=2020-01-01&to=2099-12-31&outcome=denied&class=mh").body);
   ASSERT_GT(denied["rows"].Size(), 0u);
   for (const auto& row : denied["rows"].GetArray()) EXPECT_STREQ(row["outcome"].GetString(), "denied");
   const std::string key = denied["rows"][0]["patient_key"].GetString();
@@ -220,9 +228,10 @@ TEST_F(ComplianceEndToEnd, BreakGlassSendsHeldDataWithTheEmergencyLabelUntilItEn
   EXPECT_EQ(partner_->count("MedicationRequest", kRxSystem, "7001"), 0);
 
   const std::string xss = "<img src=x onerror=alert(1)>";
-  auto opened = post("/v1/compliance/break-glass?clinic=c1",
-                     R"({"clinic":"c1","mrn":"E-1","partner":"st-mary","recipient":")" + xss +
-                         R"(","authorised_by":"J. Chen, medical director","nature":"unresponsive, suspected overdose","minutes":30})");
+  auto opened =
+      post("/v1/compliance/break-glass?clinic=c1",
+           R"({"clinic":"c1","mrn":"E-1","partner":"st-mary","recipient":")" + xss +
+               R"(","authorised_by":"J. Chen, medical director","nature":"unresponsive, suspected overdose","minutes":30})");
   ASSERT_EQ(opened.status, 201) << opened.body;
   EXPECT_THAT(opened.body, Not(HasSubstr("<img")));
   auto g = parseJson(opened.body);

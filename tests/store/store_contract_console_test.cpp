@@ -144,11 +144,12 @@ TEST_P(ConsoleContract, PartnerViewCountsAndPagesOneClinicsRowsForAPartnerAndPer
       partnerRow(Decision, Deny, "c1", "p1", 2, DataClass::Mh, "class-not-covered:mh"),
       partnerRow(Disclosure, Delivered, "c1", "p1", 3, DataClass::Sud, ""),
       partnerRow(Cancel, Cancelled, "c1", "p1", 4, DataClass::Sud, "revoked"),
-      partnerRow(Decision, Deny, "c1", "p1", 5, privacy::ClassSet(DataClass::Sud).add(DataClass::Mh), "class-not-covered:mh"),
-      partnerRow(Decision, Deny, "c2", "p1", 6, DataClass::Mh, "class-not-covered:mh"),     // other clinic
-      partnerRow(Decision, Deny, "c1", "p2", 7, DataClass::Mh, "class-not-covered:mh"),     // other partner
-      partnerRow(Decision, Deny, "c1", "p1", 100, DataClass::Mh, "class-not-covered:mh"),   // after the period
-      partnerRow(AuditRead, Ok, "c1", "p1", 8, privacy::ClassSet{}, ""),                    // a read: never counted
+      partnerRow(Decision, Deny, "c1", "p1", 5, privacy::ClassSet(DataClass::Sud).add(DataClass::Mh),
+                 "class-not-covered:mh"),
+      partnerRow(Decision, Deny, "c2", "p1", 6, DataClass::Mh, "class-not-covered:mh"),    // other clinic
+      partnerRow(Decision, Deny, "c1", "p2", 7, DataClass::Mh, "class-not-covered:mh"),    // other partner
+      partnerRow(Decision, Deny, "c1", "p1", 100, DataClass::Mh, "class-not-covered:mh"),  // after the period
+      partnerRow(AuditRead, Ok, "c1", "p1", 8, privacy::ClassSet{}, ""),                   // a read: never counted
   };
   ASSERT_TRUE(store_->appendAudit(rows));
 
@@ -217,9 +218,10 @@ TEST_P(ConsoleContract, PartnerViewStaysFastOverALargeLog) {
   ASSERT_EQ(count("SELECT COUNT(*) FROM audit_log"), rows);
   // The hourly counters the store keeps with every append, made for these rows as migration 8
   // makes them for a log that existed before it.
-  exec("INSERT INTO audit_hourly_counts(partner_id, clinic, hour, kind, outcome, classes, reason, count) SELECT "
-       "partner_id, clinic, at_ms / 3600000, kind, outcome, classes, reason, COUNT(*) FROM audit_log GROUP BY "
-       "partner_id, clinic, at_ms / 3600000, kind, outcome, classes, reason");
+  exec(
+      "INSERT INTO audit_hourly_counts(partner_id, clinic, hour, kind, outcome, classes, reason, count) SELECT "
+      "partner_id, clinic, at_ms / 3600000, kind, outcome, classes, reason, COUNT(*) FROM audit_log GROUP BY "
+      "partner_id, clinic, at_ms / 3600000, kind, outcome, classes, reason");
 
   PartnerLogQuery q;
   q.clinic = "c2";

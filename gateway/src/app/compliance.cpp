@@ -349,8 +349,8 @@ void compliancePatient(Runtime& runtime, Request& req, const http::Principal&, R
   const auto describe = [](const store::AuditEntry& e) {
     return e.resource_type.empty() ? std::string() : audit::describeResourceType(e.resource_type, e.classes);
   };
-  respond(consoleJson(200, audit::patientJson(p.value().clinic, p.value().patient_key, views, events,
-                                                     partnerNames(runtime), consentIds(consents.value()), describe)));
+  respond(consoleJson(200, audit::patientJson(p.value().clinic, p.value().patient_key, views, events, partnerNames(runtime),
+                                              consentIds(consents.value()), describe)));
 }
 
 // GET /v1/compliance/accounting?clinic=&mrn=|patient_key=[&years=][&format=json|csv|fhir]
@@ -515,6 +515,12 @@ void listAccountingRequests(Runtime& runtime, Request& req, const http::Principa
   }
   auto rows = runtime.store().accountingRequests(req.queryParam("clinic").value_or(""));
   if (!rows) return fail(respond, rows.error());
+  // The list names patients (by key): the read is logged like the other views.
+  if (auto logged = logRead(runtime, "accounting-requests", PatientRef{req.queryParam("clinic").value_or(""), "", ""}, req,
+                            rows.value().size());
+      !logged) {
+    return fail(respond, logged.error());
+  }
   const auto today = todayText(runtime);
   rapidjson::StringBuffer buffer;
   Writer w(buffer);
@@ -568,8 +574,8 @@ void deliverAccountingRequest(Runtime& runtime, Request& req, const http::Princi
 
 // GET /v1/compliance/partner?clinic=&partner=&from=&to=[&outcome=][&class=][&reason=][&after_seq=][&limit=]
 void compliancePartner(Runtime& runtime, Request& req, const http::Principal&, Respond respond) {
-  if (auto checked =
-          checkParams(req, {"clinic", "partner", "from", "to", "outcome", "class", "reason", "after_seq", "limit"});
+  if (auto checked = checkParams(req,
+                                 {"clinic", "partner", "from", "to", "outcome", "class", "reason", "after_seq", "limit"});
       !checked) {
     return fail(respond, checked.error());
   }
@@ -581,7 +587,8 @@ void compliancePartner(Runtime& runtime, Request& req, const http::Principal&, R
                                    "use a partner id of the configuration"));
   }
   const auto from = req.queryParam("from"), to = req.queryParam("to");
-  if (!from || !to) return fail(respond, badRequest("from and to are required", "from", "e.g. from=2026-11-01&to=2026-11-30"));
+  if (!from || !to)
+    return fail(respond, badRequest("from and to are required", "from", "e.g. from=2026-11-01&to=2026-11-30"));
   auto from_ms = timeParam(*from, "from", false);
   if (!from_ms) return fail(respond, from_ms.error());
   auto to_ms = timeParam(*to, "to", true);
@@ -600,7 +607,8 @@ void compliancePartner(Runtime& runtime, Request& req, const http::Principal&, R
   }
   if (const auto c = req.queryParam("class")) {
     q.data_class = privacy::parseClass(*c);
-    if (!q.data_class) return fail(respond, badRequest("class '" + *c + "' is not known", "class", "use general, sud or mh"));
+    if (!q.data_class)
+      return fail(respond, badRequest("class '" + *c + "' is not known", "class", "use general, sud or mh"));
   }
   if (const auto r = req.queryParam("reason")) {
     if (!q.reason.empty() && *r != q.reason) {
@@ -630,12 +638,11 @@ void compliancePartner(Runtime& runtime, Request& req, const http::Principal&, R
   auto page = store.partnerLog(q);
   if (!page) return fail(respond, page.error());
   // The rows name patients (by key): the read is logged, without a partner id (docs/console-api.md).
-  if (auto logged = logRead(runtime, "partner", PatientRef{q.clinic, "", ""}, req, page.value().entries.size());
-      !logged) {
+  if (auto logged = logRead(runtime, "partner", PatientRef{q.clinic, "", ""}, req, page.value().entries.size()); !logged) {
     return fail(respond, logged.error());
   }
-  respond(consoleJson(200, audit::partnerViewJson(q.partner_id, partnerName(runtime, q.partner_id), q.from_ms,
-                                                         q.to_ms, counts.value(), page.value())));
+  respond(consoleJson(200, audit::partnerViewJson(q.partner_id, partnerName(runtime, q.partner_id), q.from_ms, q.to_ms,
+                                                  counts.value(), page.value())));
 }
 
 // POST /v1/compliance/break-glass?clinic=  {clinic, mrn|patient_key, partner, recipient,
@@ -706,6 +713,11 @@ void listBreakGlass(Runtime& runtime, Request& req, const http::Principal&, Resp
   }
   auto rows = runtime.store().breakGlasses(req.queryParam("clinic").value_or(""));
   if (!rows) return fail(respond, rows.error());
+  if (auto logged = logRead(runtime, "break-glass", PatientRef{req.queryParam("clinic").value_or(""), "", ""}, req,
+                            rows.value().size());
+      !logged) {
+    return fail(respond, logged.error());
+  }
   const auto now = nowMs(runtime);
   rapidjson::StringBuffer buffer;
   Writer w(buffer);

@@ -294,8 +294,8 @@ std::string accountingJson(const Accounting& a) {
 }
 
 std::string accountingCsv(const Accounting& a) {
-  std::string out = csvLine(
-      {"date", "recipient", "recipient_id", "description", "purpose", "consent", "consent_version", "break_glass", "log_seq"});
+  std::string out = csvLine({"date", "recipient", "recipient_id", "description", "purpose", "consent", "consent_version",
+                             "break_glass", "log_seq"});
   for (const auto& l : a.lines) {
     const std::string version = l.entry.consent_version > 0 ? std::to_string(l.entry.consent_version) : "";
     const std::string seq = std::to_string(l.entry.seq);
@@ -343,8 +343,9 @@ std::string accountingAuditEvents(const Accounting& a, std::string_view gateway_
   for (const auto& l : a.lines) {
     const std::string id = "disclosure-" + std::to_string(l.entry.seq);
     w.StartObject();
-    member(w, "fullUrl", "urn:uuid:" + ids::uuidV5("6ba7b811-9dad-11d1-80b4-00c04fd430c8",
-                                                    a.patient_key + "/" + std::to_string(l.entry.seq)));
+    member(w, "fullUrl",
+           "urn:uuid:" +
+               ids::uuidV5("6ba7b811-9dad-11d1-80b4-00c04fd430c8", a.patient_key + "/" + std::to_string(l.entry.seq)));
     key(w, "resource");
     w.StartObject();
     member(w, "resourceType", "AuditEvent");
@@ -364,8 +365,9 @@ std::string accountingAuditEvents(const Accounting& a, std::string_view gateway_
     member(w, "outcome", "0");
     key(w, "purposeOfEvent");
     w.StartArray();
-    codeableConcept(w, "http://terminology.hl7.org/CodeSystem/v3-ActReason", l.break_glass_id.empty() ? l.entry.purpose : "ETREAT",
-            l.break_glass_id.empty() ? "" : "Emergency Treatment");
+    codeableConcept(w, "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                    l.break_glass_id.empty() ? l.entry.purpose : "ETREAT",
+                    l.break_glass_id.empty() ? "" : "Emergency Treatment");
     w.EndArray();
     key(w, "agent");
     w.StartArray();

@@ -69,9 +69,9 @@ struct AccountingLine {
   store::AuditEntry entry;  // kind disclosure, outcome delivered
   std::string recipient;    // partner display name
   std::string description;
-  std::string reference;        // "MedicationRequest/abc" when known
-  std::string consent_id;       // clear consent id when known, else the log's consent key
-  std::string break_glass_id;   // "" unless sent under a break-glass
+  std::string reference;       // "MedicationRequest/abc" when known
+  std::string consent_id;      // clear consent id when known, else the log's consent key
+  std::string break_glass_id;  // "" unless sent under a break-glass
 };
 
 struct Accounting {

@@ -53,8 +53,7 @@ PartnerFilter partnerFilter(const PartnerLogQuery& q) {
 }
 
 void bindPartnerFilter(Statement& st, const PartnerLogQuery& q, const PartnerFilter& f) {
-  st, bind(q.partner_id), bind(q.clinic), bind(static_cast<Poco::Int64>(q.from_ms)),
-      bind(static_cast<Poco::Int64>(q.to_ms));
+  st, bind(q.partner_id), bind(q.clinic), bind(static_cast<Poco::Int64>(q.from_ms)), bind(static_cast<Poco::Int64>(q.to_ms));
   for (const auto& t : f.text) st, bind(t);
 }
 
@@ -63,8 +62,8 @@ void bindPartnerFilter(Statement& st, const PartnerLogQuery& q, const PartnerFil
 std::vector<BreakGlass> selectBreakGlasses(Session& s, std::string_view clinic_v) {
   std::string clinic(clinic_v);
   Statement q(s);
-  q << "SELECT " << kBreakGlassColumns << " FROM break_glass"
-    << (clinic.empty() ? "" : " WHERE clinic=?") << " ORDER BY opened_at DESC, id";
+  q << "SELECT " << kBreakGlassColumns << " FROM break_glass" << (clinic.empty() ? "" : " WHERE clinic=?")
+    << " ORDER BY opened_at DESC, id";
   if (!clinic.empty()) q, use(clinic);
   q.execute();
   RecordSet rs(q);
@@ -126,9 +125,8 @@ std::vector<AccountingRequest> selectAccountingRequests(Session& s, std::string_
 }
 
 void putAccountingRequest(Session& s, const AccountingRequest& r) {
-  std::string id = r.id, clinic = r.clinic, patient = r.patient_key, received = r.received_on, due = r.due_on,
-              note = r.note, state = r.state, delivered = r.delivered_on, created_by = r.created_by,
-              delivered_by = r.delivered_by;
+  std::string id = r.id, clinic = r.clinic, patient = r.patient_key, received = r.received_on, due = r.due_on, note = r.note,
+              state = r.state, delivered = r.delivered_on, created_by = r.created_by, delivered_by = r.delivered_by;
   Poco::Int64 created = r.created_at_ms, updated = r.updated_at_ms;
   s << "INSERT OR REPLACE INTO accounting_requests(" << kRequestColumns << ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?)", use(id),
       use(clinic), use(patient), use(received), use(due), use(note), use(state), use(delivered), use(created_by),

@@ -432,9 +432,8 @@ class SqliteReader final : public StoreReader {
   Result<std::vector<AuditRow>> partnerLogRows(const PartnerLogQuery& query, int limit) override {
     try {
       auto rows = selectAuditRowsBySeq(s_, selectPartnerLogSeqs(s_, query, limit));
-      std::sort(rows.begin(), rows.end(), [](const AuditRow& a, const AuditRow& b) {
-        return a.at_ms != b.at_ms ? a.at_ms < b.at_ms : a.seq < b.seq;
-      });
+      std::sort(rows.begin(), rows.end(),
+                [](const AuditRow& a, const AuditRow& b) { return a.at_ms != b.at_ms ? a.at_ms < b.at_ms : a.seq < b.seq; });
       return rows;
     } catch (const Poco::Exception& e) {
       return storageError("reading a partner's log rows", e);

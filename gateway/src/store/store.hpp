@@ -314,9 +314,7 @@ struct BreakGlass {
   std::int64_t expires_at_ms = 0;  // at most 24 h after opened_at
   std::int64_t ended_at_ms = 0;    // 0: not ended by hand
   std::string ended_by;            // token id
-  bool activeAt(std::int64_t now_ms) const {
-    return ended_at_ms == 0 && now_ms >= opened_at_ms && now_ms < expires_at_ms;
-  }
+  bool activeAt(std::int64_t now_ms) const { return ended_at_ms == 0 && now_ms >= opened_at_ms && now_ms < expires_at_ms; }
 };
 
 /// A patient's written request for an accounting of disclosures (42 CFR 2.24): due 30 days
@@ -325,9 +323,9 @@ struct AccountingRequest {
   std::string id;  // "ar-" + random hex
   std::string clinic;
   std::string patient_key;
-  std::string received_on;  // YYYY-MM-DD, the date of the patient's written request
-  std::string due_on;       // received_on + 30 days
-  std::string note;         // as the officer wrote it
+  std::string received_on;     // YYYY-MM-DD, the date of the patient's written request
+  std::string due_on;          // received_on + 30 days
+  std::string note;            // as the officer wrote it
   std::string state = "open";  // open | delivered
   std::string delivered_on;    // YYYY-MM-DD when delivered
   std::string created_by;      // token ids
