@@ -166,6 +166,10 @@ class FaultyWriter final : public StoreWriter {
     GW_TRY(check("deleteRecordsIfEmpty"));
     return inner_->deleteRecordsIfEmpty(records);
   }
+  Status addPartnerLogCounts(const std::vector<PartnerLogBucket>& buckets) override {
+    GW_TRY(check("addPartnerLogCounts"));
+    return inner_->addPartnerLogCounts(buckets);
+  }
   Status putBreakGlass(const BreakGlass& row) override {
     GW_TRY(check("putBreakGlass"));
     return inner_->putBreakGlass(row);

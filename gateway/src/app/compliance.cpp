@@ -32,6 +32,8 @@ using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 constexpr std::int64_t kDayMs = 86'400'000;
 constexpr int kMaxBreakGlassMinutes = 1440;  // 42 CFR 2.51 emergencies: at most 24 hours at a time
 
+bool isDigit(char c) { return c >= '0' && c <= '9'; }
+
 std::int64_t nowMs(const Runtime& runtime) { return toUnixMillis(runtime.clock().now()); }
 
 Error badRequest(std::string message, std::string where, std::string hint) {
@@ -39,6 +41,24 @@ Error badRequest(std::string message, std::string where, std::string hint) {
 }
 
 void fail(const Respond& respond, const Error& e) { respond(http::errorResponse(e)); }
+
+// The console's answers carry text typed by people (names, notes, the nature of an emergency)
+// and from records: '<', '>' and '&' are sent as \u escapes, so a value can never be read as
+// markup by anything that mistakes the JSON for HTML. (They occur only inside JSON strings, where
+// the escapes mean the same characters.)
+http::Response consoleJson(int status, std::string body) {
+  std::string out;
+  out.reserve(body.size());
+  for (const char c : body) {
+    switch (c) {
+      case '<': out += "\\u003c"; break;
+      case '>': out += "\\u003e"; break;
+      case '&': out += "\\u0026"; break;
+      default: out += c;
+    }
+  }
+  return http::jsonResponse(status, std::move(out));
+}
 
 std::string partnerName(const Runtime& runtime, std::string_view id) {
   const auto* p = runtime.config().findPartner(id);
@@ -329,8 +349,8 @@ void compliancePatient(Runtime& runtime, Request& req, const http::Principal&, R
   const auto describe = [](const store::AuditEntry& e) {
     return e.resource_type.empty() ? std::string() : audit::describeResourceType(e.resource_type, e.classes);
   };
-  respond(http::jsonResponse(200, audit::patientJson(p.value().clinic, p.value().patient_key, views, events,
-                                                     partnerNames(runtime), consentIds(consents.value()), describe)));
+  respond(consoleJson(200, audit::patientJson(p.value().clinic, p.value().patient_key, views, events, partnerNames(runtime),
+                                              consentIds(consents.value()), describe)));
 }
 
 // GET /v1/compliance/accounting?clinic=&mrn=|patient_key=[&years=][&format=json|csv|fhir]
@@ -342,7 +362,7 @@ void complianceAccounting(Runtime& runtime, Request& req, const http::Principal&
   if (!p) return fail(respond, p.error());
   int years = runtime.config().audit.accounting_years;
   if (const auto y = req.queryParam("years")) {
-    if (y->empty() || y->size() > 2 || !std::all_of(y->begin(), y->end(), ::isdigit) || std::stoi(*y) < 1 ||
+    if (y->empty() || y->size() > 2 || !std::all_of(y->begin(), y->end(), isDigit) || std::stoi(*y) < 1 ||
         std::stoi(*y) > 10) {
       return fail(respond, badRequest("years must be a whole number from 1 to 10", "years", "e.g. years=3"));
     }
@@ -432,7 +452,7 @@ void complianceAccounting(Runtime& runtime, Request& req, const http::Principal&
     r.content_type = "application/fhir+json";
     r.body = audit::accountingAuditEvents(a, "fhir-gateway");
   } else {
-    r = http::jsonResponse(200, audit::accountingJson(a));
+    r = consoleJson(200, audit::accountingJson(a));
   }
   const auto micros =
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
@@ -483,7 +503,7 @@ void createAccountingRequest(Runtime& runtime, Request& req, const http::Princip
                .detail(R"({"request":")" + r.id + R"(","due_on":")" + r.due_on + R"("})")
                .build();
   if (auto stored = runtime.store().putAccountingRequest(r, {std::move(e)}); !stored) return fail(respond, stored.error());
-  respond(http::jsonResponse(201, requestJson(r, todayText(runtime))));
+  respond(consoleJson(201, requestJson(r, todayText(runtime))));
 }
 
 // GET /v1/compliance/accounting-requests?clinic=[&state=open|delivered]
@@ -495,6 +515,12 @@ void listAccountingRequests(Runtime& runtime, Request& req, const http::Principa
   }
   auto rows = runtime.store().accountingRequests(req.queryParam("clinic").value_or(""));
   if (!rows) return fail(respond, rows.error());
+  // The list names patients (by key): the read is logged like the other views.
+  if (auto logged = logRead(runtime, "accounting-requests", PatientRef{req.queryParam("clinic").value_or(""), "", ""}, req,
+                            rows.value().size());
+      !logged) {
+    return fail(respond, logged.error());
+  }
   const auto today = todayText(runtime);
   rapidjson::StringBuffer buffer;
   Writer w(buffer);
@@ -506,7 +532,7 @@ void listAccountingRequests(Runtime& runtime, Request& req, const http::Principa
   }
   w.EndArray();
   w.EndObject();
-  respond(http::jsonResponse(200, std::string(buffer.GetString(), buffer.GetSize())));
+  respond(consoleJson(200, std::string(buffer.GetString(), buffer.GetSize())));
 }
 
 // POST /v1/compliance/accounting-requests/{id}/delivered?clinic=  {"delivered_on"?: date}
@@ -543,7 +569,7 @@ void deliverAccountingRequest(Runtime& runtime, Request& req, const http::Princi
                .detail(R"({"request":")" + r.id + R"(","delivered_on":")" + r.delivered_on + R"("})")
                .build();
   if (auto stored = runtime.store().putAccountingRequest(r, {std::move(e)}); !stored) return fail(respond, stored.error());
-  respond(http::jsonResponse(200, requestJson(r, todayText(runtime))));
+  respond(consoleJson(200, requestJson(r, todayText(runtime))));
 }
 
 // GET /v1/compliance/partner?clinic=&partner=&from=&to=[&outcome=][&class=][&reason=][&after_seq=][&limit=]
@@ -593,7 +619,7 @@ void compliancePartner(Runtime& runtime, Request& req, const http::Principal&, R
   auto number = [&](const char* name, std::int64_t& out, std::int64_t min, std::int64_t max) -> Status {
     const auto v = req.queryParam(name);
     if (!v) return ok();
-    if (v->empty() || v->size() > 18 || !std::all_of(v->begin(), v->end(), ::isdigit) || std::stoll(*v) < min ||
+    if (v->empty() || v->size() > 18 || !std::all_of(v->begin(), v->end(), isDigit) || std::stoll(*v) < min ||
         std::stoll(*v) > max) {
       return badRequest(std::string(name) + " must be a whole number from " + std::to_string(min) + " to " +
                             std::to_string(max),
@@ -615,8 +641,8 @@ void compliancePartner(Runtime& runtime, Request& req, const http::Principal&, R
   if (auto logged = logRead(runtime, "partner", PatientRef{q.clinic, "", ""}, req, page.value().entries.size()); !logged) {
     return fail(respond, logged.error());
   }
-  respond(http::jsonResponse(200, audit::partnerViewJson(q.partner_id, partnerName(runtime, q.partner_id), q.from_ms,
-                                                         q.to_ms, counts.value(), page.value())));
+  respond(consoleJson(200, audit::partnerViewJson(q.partner_id, partnerName(runtime, q.partner_id), q.from_ms, q.to_ms,
+                                                  counts.value(), page.value())));
 }
 
 // POST /v1/compliance/break-glass?clinic=  {clinic, mrn|patient_key, partner, recipient,
@@ -675,7 +701,7 @@ void openBreakGlass(Runtime& runtime, Request& req, const http::Principal& calle
       .kv("partner", g.partner_id)
       .kv("token", caller.token_id)
       .kv("minutes", *b.minutes);
-  respond(http::jsonResponse(201, breakGlassJson(g, runtime, nowMs(runtime))));
+  respond(consoleJson(201, breakGlassJson(g, runtime, nowMs(runtime))));
 }
 
 // GET /v1/compliance/break-glass?clinic=[&active=true]
@@ -687,6 +713,11 @@ void listBreakGlass(Runtime& runtime, Request& req, const http::Principal&, Resp
   }
   auto rows = runtime.store().breakGlasses(req.queryParam("clinic").value_or(""));
   if (!rows) return fail(respond, rows.error());
+  if (auto logged = logRead(runtime, "break-glass", PatientRef{req.queryParam("clinic").value_or(""), "", ""}, req,
+                            rows.value().size());
+      !logged) {
+    return fail(respond, logged.error());
+  }
   const auto now = nowMs(runtime);
   rapidjson::StringBuffer buffer;
   Writer w(buffer);
@@ -698,7 +729,7 @@ void listBreakGlass(Runtime& runtime, Request& req, const http::Principal&, Resp
   }
   w.EndArray();
   w.EndObject();
-  respond(http::jsonResponse(200, std::string(buffer.GetString(), buffer.GetSize())));
+  respond(consoleJson(200, std::string(buffer.GetString(), buffer.GetSize())));
 }
 
 // POST /v1/compliance/break-glass/{id}/end?clinic=
@@ -729,7 +760,7 @@ void endBreakGlass(Runtime& runtime, Request& req, const http::Principal& caller
   if (auto stored = runtime.store().putBreakGlass(g, {std::move(e)}); !stored) return fail(respond, stored.error());
   runtime.breakGlassChanged(g);
   GW_LOG(Info, Consent, "break_glass_ended").kv("break_glass", g.id).kv("token", caller.token_id);
-  respond(http::jsonResponse(200, breakGlassJson(g, runtime, now)));
+  respond(consoleJson(200, breakGlassJson(g, runtime, now)));
 }
 
 }  // namespace gw::app

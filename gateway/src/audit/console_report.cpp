@@ -241,7 +241,13 @@ void describeBundle(std::string_view bundle_json, const ResourceKeyOf& key_of, s
     const auto* r = entry.IsObject() ? json::find(entry, "resource") : nullptr;
     if (r == nullptr || !r->IsObject()) continue;
     const auto type = json::getString(*r, "resourceType");
-    const auto id = json::getString(*r, "id");
+    // Conditional writes carry no id: the entry's fullUrl is urn:uuid:<the gateway's id>.
+    std::string_view id = json::getString(*r, "id");
+    if (id.empty()) {
+      id = json::getString(entry, "fullUrl");
+      if (id.substr(0, 9) != "urn:uuid:") continue;
+      id.remove_prefix(9);
+    }
     if (type.empty() || id.empty()) continue;
     // Without classes: the caller adds the log row's (classLabels).
     out[key_of(type, id)] = {describeResource(*r, ""), std::string(type) + "/" + std::string(id)};

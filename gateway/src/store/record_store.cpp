@@ -812,7 +812,29 @@ class RecordStore final : public Store {
     std::vector<AuditRow> rows;
     rows.reserve(entries.size());
     for (auto& e : entries) rows.push_back(toAuditRow(std::move(e)));
-    return tx.appendAudit(rows);
+    GW_TRY(tx.appendAudit(rows));
+    return tx.addPartnerLogCounts(partnerLogBuckets(rows));
+  }
+
+  // The partner view's hourly counters of these rows (decisions, cancels and disclosures about a
+  // partner), one per distinct (partner, clinic, hour, kind, outcome, classes, reason).
+  static std::vector<PartnerLogBucket> partnerLogBuckets(const std::vector<AuditRow>& rows) {
+    std::map<std::tuple<std::string_view, std::string_view, std::int64_t, std::string_view, std::string_view,
+                        std::string_view, std::string_view>,
+             std::int64_t>
+        counts;
+    for (const auto& r : rows) {
+      if (r.partner_id.empty() || (r.kind != "decision" && r.kind != "cancel" && r.kind != "disclosure")) continue;
+      ++counts[{r.partner_id, r.clinic, r.at_ms / kPartnerLogBucketMs, r.kind, r.outcome, r.classes, r.reason}];
+    }
+    std::vector<PartnerLogBucket> buckets;
+    buckets.reserve(counts.size());
+    for (const auto& [k, n] : counts) {
+      const auto& [partner, clinic, hour, kind, outcome, classes, reason] = k;
+      buckets.push_back({std::string(partner), std::string(clinic), hour, std::string(kind), std::string(outcome),
+                         std::string(classes), std::string(reason), n});
+    }
+    return buckets;
   }
 
   // The state change and its log entries commit together, and only when the item was still

@@ -93,6 +93,7 @@ void putBreakGlass(Poco::Data::Session& s, const BreakGlass& row);
 std::vector<AccountingRequest> selectAccountingRequests(Poco::Data::Session& s, std::string_view clinic);
 void putAccountingRequest(Poco::Data::Session& s, const AccountingRequest& row);
 std::vector<PartnerLogCount> selectPartnerLogCounts(Poco::Data::Session& s, const PartnerLogQuery& query);
+void addPartnerLogCounts(Poco::Data::Session& s, const std::vector<PartnerLogBucket>& buckets);
 std::vector<Poco::Int64> selectPartnerLogSeqs(Poco::Data::Session& s, const PartnerLogQuery& query, int limit);
 
 std::unique_ptr<StoreReader> makeReader(Poco::Data::Session session);

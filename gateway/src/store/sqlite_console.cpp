@@ -4,7 +4,9 @@
 #include <Poco/Data/Statement.h>
 
 #include <algorithm>
+#include <map>
 #include <optional>
+#include <tuple>
 
 #include "store/sqlite_backend.hpp"
 
@@ -131,7 +133,14 @@ void putAccountingRequest(Session& s, const AccountingRequest& r) {
       use(delivered_by), use(created), use(updated), now;
 }
 
-std::vector<PartnerLogCount> selectPartnerLogCounts(Session& s, const PartnerLogQuery& q) {
+namespace {
+
+// Rows of [from_ms, to_ms) counted from the covering index, added into `out`.
+void countRows(Session& s, PartnerLogQuery q, std::int64_t from_ms, std::int64_t to_ms,
+               std::map<std::tuple<std::string, std::string, std::string, std::string>, std::int64_t>& out) {
+  if (from_ms >= to_ms) return;
+  q.from_ms = from_ms;
+  q.to_ms = to_ms;
   const auto f = partnerFilter(q);
   Statement st(s);
   st << "SELECT kind, outcome, classes, reason, COUNT(*) FROM audit_log INDEXED BY audit_by_partner_period" << f.sql
@@ -141,12 +150,67 @@ std::vector<PartnerLogCount> selectPartnerLogCounts(Session& s, const PartnerLog
   std::vector<Poco::Int64> count;
   st, into(kind), into(outcome), into(classes), into(reason), into(count);
   st.execute();
+  for (std::size_t i = 0; i < kind.size(); ++i) out[{kind[i], outcome[i], classes[i], reason[i]}] += count[i];
+}
+
+}  // namespace
+
+std::vector<PartnerLogCount> selectPartnerLogCounts(Session& s, const PartnerLogQuery& q) {
+  std::map<std::tuple<std::string, std::string, std::string, std::string>, std::int64_t> counts;
+  // Whole hours from the counters; the hours the period cuts into from the rows themselves.
+  const std::int64_t first_hour = (q.from_ms + kPartnerLogBucketMs - 1) / kPartnerLogBucketMs;
+  const std::int64_t end_hour = q.to_ms / kPartnerLogBucketMs;
+  if (q.from_ms < 0 || first_hour >= end_hour) {
+    countRows(s, q, q.from_ms, q.to_ms, counts);
+  } else {
+    countRows(s, q, q.from_ms, first_hour * kPartnerLogBucketMs, counts);
+    countRows(s, q, end_hour * kPartnerLogBucketMs, q.to_ms, counts);
+    std::string sql =
+        "SELECT kind, outcome, classes, reason, SUM(count) FROM audit_hourly_counts WHERE partner_id=? AND clinic=? "
+        "AND hour>=? AND hour<?";
+    std::vector<std::string> text;
+    if (q.outcome) {
+      sql += " AND outcome=?";
+      text.emplace_back(auditOutcomeName(*q.outcome));
+    }
+    if (q.data_class) {
+      sql += " AND instr(',' || classes || ',', ?) > 0";
+      text.push_back("," + std::string(privacy::className(*q.data_class)) + ",");
+    }
+    if (!q.reason.empty()) {
+      sql += " AND reason=?";
+      text.push_back(q.reason);
+    }
+    sql += " GROUP BY kind, outcome, classes, reason";
+    Statement st(s);
+    st << sql, bind(q.partner_id), bind(q.clinic), bind(static_cast<Poco::Int64>(first_hour)),
+        bind(static_cast<Poco::Int64>(end_hour));
+    for (const auto& t : text) st, bind(t);
+    std::vector<std::string> kind, outcome, classes, reason;
+    std::vector<Poco::Int64> count;
+    st, into(kind), into(outcome), into(classes), into(reason), into(count);
+    st.execute();
+    for (std::size_t i = 0; i < kind.size(); ++i) counts[{kind[i], outcome[i], classes[i], reason[i]}] += count[i];
+  }
   std::vector<PartnerLogCount> out;
-  out.reserve(kind.size());
-  for (std::size_t i = 0; i < kind.size(); ++i) {
-    out.push_back({std::move(kind[i]), std::move(outcome[i]), std::move(classes[i]), std::move(reason[i]), count[i]});
+  out.reserve(counts.size());
+  for (const auto& [k, n] : counts) {
+    const auto& [kind, outcome, classes, reason] = k;
+    out.push_back({kind, outcome, classes, reason, n});
   }
   return out;
+}
+
+void addPartnerLogCounts(Session& s, const std::vector<PartnerLogBucket>& buckets) {
+  for (const auto& b : buckets) {
+    std::string partner = b.partner_id, clinic = b.clinic, kind = b.kind, outcome = b.outcome, classes = b.classes,
+                reason = b.reason;
+    Poco::Int64 hour = b.hour, count = b.count;
+    s << "INSERT INTO audit_hourly_counts(partner_id, clinic, hour, kind, outcome, classes, reason, count) "
+         "VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(partner_id, clinic, hour, kind, outcome, classes, reason) "
+         "DO UPDATE SET count = count + excluded.count",
+        use(partner), use(clinic), use(hour), use(kind), use(outcome), use(classes), use(reason), use(count), now;
+  }
 }
 
 // The seqs of a page in time order (at_ms, then seq), found in the covering index so that a page

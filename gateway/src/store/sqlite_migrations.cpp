@@ -152,6 +152,16 @@ const std::array<std::vector<const char*>, kSchemaVersion> kMigrations = {{
         // The partner and period view counts and pages a partner's rows of one clinic over a period:
         // a covering index, so a million rows are counted from the index alone.
         "CREATE INDEX audit_by_partner_period ON audit_log (partner_id, clinic, at_ms, kind, outcome, classes, reason, seq)",
+        // ... and its counts from hourly counters kept with the log (store/store_backend.hpp,
+        // PartnerLogBucket), filled here from the rows already logged.
+        "CREATE TABLE audit_hourly_counts ("
+        "  partner_id TEXT NOT NULL, clinic TEXT NOT NULL, hour INTEGER NOT NULL, kind TEXT NOT NULL,"
+        "  outcome TEXT NOT NULL, classes TEXT NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL,"
+        "  PRIMARY KEY (partner_id, clinic, hour, kind, outcome, classes, reason)) WITHOUT ROWID",
+        "INSERT INTO audit_hourly_counts(partner_id, clinic, hour, kind, outcome, classes, reason, count) "
+        "SELECT partner_id, clinic, at_ms / 3600000, kind, outcome, classes, reason, COUNT(*) FROM audit_log "
+        "WHERE partner_id <> '' AND kind IN ('decision','cancel','disclosure') "
+        "GROUP BY partner_id, clinic, at_ms / 3600000, kind, outcome, classes, reason",
     },
 }};
 

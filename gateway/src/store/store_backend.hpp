@@ -202,6 +202,22 @@ struct PurgedRows {
   std::vector<RecordKey> records;
 };
 
+/// The partner view's hourly counters (schema 8): how many decision, cancel and disclosure rows of
+/// one partner and clinic fall in one hour (at_ms / 3,600,000) with one (kind, outcome, classes,
+/// reason). Derived from the log and written with it, in the same transaction, so a period's
+/// counts come from a few counters per hour instead of every row.
+struct PartnerLogBucket {
+  std::string partner_id;
+  std::string clinic;
+  std::int64_t hour = 0;
+  std::string kind;
+  std::string outcome;
+  std::string classes;
+  std::string reason;
+  std::int64_t count = 0;
+};
+inline constexpr std::int64_t kPartnerLogBucketMs = 3'600'000;
+
 /// Reads outside any write transaction, on a connection of its own. Used by one thread at a time.
 class StoreReader {
  public:
@@ -270,7 +286,8 @@ class StoreReader {
   /// from_ms <= at_ms < to_ms, outcome, class as in queryAudit, reason), in time order (at_ms,
   /// then seq), after the row after_seq (when > 0) in that order, at most `limit`.
   virtual Result<std::vector<AuditRow>> partnerLogRows(const PartnerLogQuery& query, int limit) = 0;
-  /// The same rows (after_seq ignored) counted by (kind, outcome, classes, reason).
+  /// The same rows (after_seq ignored) counted by (kind, outcome, classes, reason): whole hours
+  /// from the hourly counters, the hours the period cuts into from the rows.
   virtual Result<std::vector<PartnerLogCount>> partnerLogCounts(const PartnerLogQuery& query) = 0;
   /// Current records in `state` (of `record_type` unless empty) after (after_clinic,
   /// after_record_key), in that order, with the payload of their current version (sealed).
@@ -370,6 +387,9 @@ class StoreWriter {
   /// Inserts or replaces the partner's pause row.
   virtual Status putPartnerPause(const PartnerPause& pause) = 0;
   virtual Status deletePartnerPause(std::string_view partner_id) = 0;
+  /// Adds each bucket's count to its hourly counter (made at 0 when missing). The store calls it
+  /// with the rows of every appendAudit, in the same transaction.
+  virtual Status addPartnerLogCounts(const std::vector<PartnerLogBucket>& buckets) = 0;
   /// Inserts or replaces (by id) a break-glass row.
   virtual Status putBreakGlass(const BreakGlass& row) = 0;
   /// Inserts or replaces (by id) an accounting request.
