@@ -127,8 +127,8 @@ test('an officer signs in, reads a patient, produces and exports the accounting,
   await axe(page, 'accounting');
   const pdf = path.join(ARTIFACTS, '04-accounting.pdf');
   await page.pdf({ path: pdf, format: 'A4', printBackground: false });
-  // Reading order, whitespace folded: a name may wrap inside its table cell.
-  const text = execFileSync('pdftotext', [pdf, '-'], { encoding: 'utf8' }).replace(/\s+/g, ' ');
+  // The page's own text order (-raw), whitespace folded: a name may wrap inside its table cell.
+  const text = execFileSync('pdftotext', ['-raw', pdf, '-'], { encoding: 'utf8' }).replace(/\s+/g, ' ');
   fs.writeFileSync(path.join(ARTIFACTS, '04-accounting.txt'), text);
   assert.ok(text.includes('Accounting of disclosures'), 'PDF title');
   assert.ok(text.includes(PARTNER_NAME), 'PDF names the recipient');

@@ -210,7 +210,7 @@ TEST_F(ConsoleTest, BrowserSuite) {
       {"GW_MRN", "A12345"},
       {"GW_PARTNER", "st-mary"},
       {"GW_PARTNER_NAME", "St. Mary's Hospital"},
-      {"GW_EXPECT_DESCRIPTION", "MedicationRequest"},
+      {"GW_EXPECT_DESCRIPTION", "MedicationRequest buprenorphine 8 MG / naloxone 2 MG"},
       {"GW_C2_MRN", "C2-1"},
       {"GW_EMERGENCY_MRN", "B2002"},
       {"GW_PARTNER_VALIDATOR", kRepo + "/tests/partner/lib/validator.js"},
