@@ -63,10 +63,13 @@ async function render() {
   announce('');
   const main = clear(document.getElementById('main'));
   document.title = `${document.querySelector(`#site-nav a[data-page="${name}"]`).textContent} — Compliance console`;
-  await PAGES[name](main, params, state.session);
-  // Move focus to the new page's heading, so keyboard and screen-reader users start there.
+  // Each page puts its heading and form in place at once, then loads its data: focus moves to the
+  // heading right away (keyboard and screen-reader users start there), not when the data arrives,
+  // which would pull focus away from someone already typing.
+  const loaded = PAGES[name](main, params, state.session);
   const heading = document.getElementById('page-heading');
   if (heading) heading.focus();
+  await loaded;
 }
 
 async function start() {

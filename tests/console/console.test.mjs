@@ -302,6 +302,7 @@ test('the main flow works with the keyboard alone', async () => {
   await tabTo(page, focusedIs('Break-glass'), 'the Break-glass menu entry');
   await page.keyboard.press('Enter');
   await page.getByRole('heading', { name: /Break-glass/ }).waitFor();
+  await page.locator('#active-heading').waitFor();
   await tabTo(page, focusedIs('Patient MRN'), 'the MRN field');
   for (const value of [MRN, PARTNER, 'Dr. Keyboard, ED', 'Clinic director', 'Keyboard emergency']) {
     await page.keyboard.type(value);
