@@ -446,6 +446,18 @@ TEST(GatewayConfig, AuditAnchorKeysHaveDefaultsAndTheFileMayNotBeInTheDatabaseFo
   ASSERT_FALSE(r.config);
   EXPECT_THAT(allErrors(r), HasSubstr("interval_seconds: expected an integer from 1 to 86400"));
   EXPECT_THAT(allErrors(r), HasSubstr("unknown key 'sink'"));
+
+  // How far back an accounting of disclosures goes (42 CFR 2.24): 3 years unless set, 1-10.
+  r = with(R"("storage": {"sqlite_path": "/var/lib/gw/gw.db"})", R"({"accounting_years": 6})");
+  ASSERT_TRUE(r.config) << allErrors(r);
+  EXPECT_EQ(r.config->audit.accounting_years, 6);
+  EXPECT_THAT(redactedJson(*r.config), HasSubstr("\"accounting_years\": 6"));
+  r = with(R"("storage": {"sqlite_path": "/var/lib/gw/gw.db"})", R"({})");
+  ASSERT_TRUE(r.config) << allErrors(r);
+  EXPECT_EQ(r.config->audit.accounting_years, 3);
+  r = with(R"("storage": {"sqlite_path": "/var/lib/gw/gw.db"})", R"({"accounting_years": 0})");
+  ASSERT_FALSE(r.config);
+  EXPECT_THAT(allErrors(r), HasSubstr("accounting_years: expected an integer from 1 to 10"));
 }
 
 std::string withPartner(std::string_view partner, std::string_view extra_top_level = "") {
