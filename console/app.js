@@ -55,6 +55,15 @@ function showSignedOut(message) {
 
 async function render() {
   if (!state.session) return;
+  // Every page change asks whether the session still holds, so an ended one shows as the sign-in
+  // at once, not at the first data request (a page may make none until the officer asks).
+  try {
+    showSignedIn(await get('/console/session'));
+  } catch (e) {
+    // 401: the signed-out handler has put up the sign-in. Anything else: say so and stop.
+    if (e.status !== 401) announce(`The gateway cannot be reached: ${e.message}`, 'error');
+    return;
+  }
   const { name, params } = route();
   for (const link of document.querySelectorAll('#site-nav a')) {
     if (link.dataset.page === name) link.setAttribute('aria-current', 'page');

@@ -159,6 +159,20 @@ TEST_F(ConsoleTest, ListenerServesTheConsoleWithStrictHeadersAndSessionsThatHold
   std::this_thread::sleep_for(2200ms);
   EXPECT_EQ(call("GET", "/console/session", {}, {cookie(second)}).status, 401) << "idle too long";
   EXPECT_EQ(call("GET", "/v1/audit/verify", {}, {cookie(second)}).status, 401);
+
+  // The same in the browser: the page notices and offers the sign-in again.
+  if (std::system("command -v chromium >/dev/null") != 0) return;
+  const std::string artifacts = GW_CONSOLE_ARTIFACTS;
+  std::filesystem::create_directories(artifacts);
+  ::setenv("GW_CONSOLE_URL", ("https://127.0.0.1:" + std::to_string(port_)).c_str(), 1);
+  ::setenv("GW_TOKEN", "dev-compliance", 1);
+  ::setenv("GW_SESSION_IDLE_MS", "2000", 1);
+  ::setenv("GW_ARTIFACTS", artifacts.c_str(), 1);
+  ChildProcess node({"node", "--test", "--test-reporter=spec", "session.test.mjs"}, artifacts + "/session.out",
+                    artifacts + "/session.err", kRepo + "/tests/console");
+  const auto status = node.wait(std::chrono::seconds(60));
+  ASSERT_TRUE(status.has_value()) << "the session browser test did not finish in 60 s";
+  EXPECT_EQ(*status, 0) << readFile(artifacts + "/session.out") << readFile(artifacts + "/session.err");
 }
 
 // The browser suite: real data first (two c1 patients, one with a revoked consent, and a c2
@@ -199,7 +213,6 @@ TEST_F(ConsoleTest, BrowserSuite) {
   std::this_thread::sleep_for(1200ms);  // an anchor is published (interval 1 s)
 
   const std::string artifacts = GW_CONSOLE_ARTIFACTS;
-  std::filesystem::remove_all(artifacts);
   std::filesystem::create_directories(artifacts);
   const std::pair<const char*, std::string> vars[] = {
       {"GW_CONSOLE_URL", "https://127.0.0.1:" + std::to_string(port_)},
