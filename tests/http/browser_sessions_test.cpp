@@ -43,6 +43,9 @@ TEST_F(BrowserSessionsTest, ASessionCarriesTheTokensPrincipalUnderRandomIds) {
   EXPECT_EQ(found.value().principal.token_id, "compliance-c1");
   EXPECT_EQ(found.value().principal.clinics, std::vector<std::string>{"c1"});
   EXPECT_EQ(found.value().csrf, a.csrf);
+  EXPECT_EQ(a.view.csrf, a.csrf);
+  EXPECT_EQ(a.view.absolute_left, std::chrono::milliseconds(8h));
+  EXPECT_EQ(a.view.expires_at, clock_.now() + 15min);
 }
 
 TEST_F(BrowserSessionsTest, UnknownMissingAndClosedSessionsAreUnauthenticated) {

@@ -115,13 +115,9 @@ void login(const ConsoleParts& parts, Request& request, Respond respond) {
   parts.sessions->close(request);
   const auto opened = parts.sessions->open(principal.value());
   GW_LOG(Info, Auth, "console_login").kv("token", principal.value().token_id).kv("request_id", request.request_id);
-  Request with_cookie;
-  with_cookie.headers.emplace_back("Cookie", std::string(http::BrowserSessions::kCookieName) + "=" + opened.id);
-  auto session = parts.sessions->find(with_cookie);
-  if (!session) return respond(http::errorResponse(session.error()));
-  Response r = http::jsonResponse(200, sessionJson(session.value().principal, session.value().csrf,
-                                                   session.value().expires_at, session.value().idle));
-  r.headers.emplace_back("Set-Cookie", http::BrowserSessions::cookieHeader(opened.id, session.value().absolute_left));
+  const auto& view = opened.view;
+  Response r = http::jsonResponse(200, sessionJson(view.principal, view.csrf, view.expires_at, view.idle));
+  r.headers.emplace_back("Set-Cookie", http::BrowserSessions::cookieHeader(opened.id, view.absolute_left));
   respond(std::move(r));
 }
 

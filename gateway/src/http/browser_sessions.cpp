@@ -44,8 +44,11 @@ void BrowserSessions::sweep(SystemTime now) {
 }
 
 OpenedSession BrowserSessions::open(Principal principal) {
-  OpenedSession opened{ids::randomHex(32), ids::randomHex(32)};
   const SystemTime now = clock_.now();
+  OpenedSession opened{
+      ids::randomHex(32), ids::randomHex(32),
+      SessionView{principal, {}, std::min(now + limits_.idle, now + limits_.absolute), limits_.idle, limits_.absolute}};
+  opened.view.csrf = opened.csrf;
   std::lock_guard lock(mutex_);
   sweep(now);
   sessions_[ids::sha256Hex(opened.id)] = Entry{std::move(principal), opened.csrf, now, now};

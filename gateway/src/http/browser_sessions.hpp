@@ -25,17 +25,18 @@ struct BrowserSessionLimits {
   std::size_t max_sessions = 1000;                            // beyond: the oldest is ended
 };
 
-struct OpenedSession {
-  std::string id;    // 256 random bits, hex: the cookie value
-  std::string csrf;  // 256 random bits, hex: the X-CSRF-Token value
-};
-
 struct SessionView {
   Principal principal;
   std::string csrf;
   SystemTime expires_at;                    // the earlier of the idle and the absolute limit, after this request
   std::chrono::milliseconds idle;           // the idle limit
   std::chrono::milliseconds absolute_left;  // until the absolute limit
+};
+
+struct OpenedSession {
+  std::string id;    // 256 random bits, hex: the cookie value
+  std::string csrf;  // 256 random bits, hex: the X-CSRF-Token value
+  SessionView view;  // as find() would see it now
 };
 
 class BrowserSessions {
