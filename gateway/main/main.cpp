@@ -39,7 +39,8 @@ constexpr std::string_view kHelp = R"(fhir-gateway )" GW_VERSION
                                    R"( - maps clinic records to FHIR R4 and delivers them to partner hospitals
 
 Usage:
-  fhir-gateway serve --config FILE         run the gateway (HTTPS listener + delivery workers)
+  fhir-gateway serve --config FILE         run the gateway (HTTPS listener + delivery workers, and
+                                           the compliance console's listener when `console` is set)
   fhir-gateway check-config --config FILE  check a config file: keys, types and references
                                            (every problem with file:line:column and key
                                            path), then that certificates, keys, mappers and

@@ -31,6 +31,10 @@ packages=(
   tinyproxy
   # tests/monitoring: promtool checks the alert rules and a real scrape; the e2e test runs Prometheus
   prometheus
+  # tests/console: the compliance console in headless chromium (driven by playwright-core from npm)
+  chromium
+  # tests/console: pdftotext reads back the printed accounting of disclosures
+  poppler-utils
   # gateway/scripts/lint.sh (version 14 on Debian 12, the one .clang-format is checked with)
   clang-format clang-tidy
 )

@@ -455,6 +455,18 @@ TEST(GatewayConfig, AuditAnchorKeysHaveDefaultsAndTheFileMayNotBeInTheDatabaseFo
   r = with(R"("storage": {"sqlite_path": "gw.db"})", R"({"verify_interval_minutes": 20000})");
   ASSERT_FALSE(r.config);
   EXPECT_THAT(allErrors(r), HasSubstr("verify_interval_minutes: expected an integer from 0 to 10080"));
+
+  // How far back an accounting of disclosures goes (42 CFR 2.24): 3 years unless set, 1-10.
+  r = with(R"("storage": {"sqlite_path": "/var/lib/gw/gw.db"})", R"({"accounting_years": 6})");
+  ASSERT_TRUE(r.config) << allErrors(r);
+  EXPECT_EQ(r.config->audit.accounting_years, 6);
+  EXPECT_THAT(redactedJson(*r.config), HasSubstr("\"accounting_years\": 6"));
+  r = with(R"("storage": {"sqlite_path": "/var/lib/gw/gw.db"})", R"({})");
+  ASSERT_TRUE(r.config) << allErrors(r);
+  EXPECT_EQ(r.config->audit.accounting_years, 3);
+  r = with(R"("storage": {"sqlite_path": "/var/lib/gw/gw.db"})", R"({"accounting_years": 0})");
+  ASSERT_FALSE(r.config);
+  EXPECT_THAT(allErrors(r), HasSubstr("accounting_years: expected an integer from 1 to 10"));
 }
 
 std::string withPartner(std::string_view partner, std::string_view extra_top_level = "") {
@@ -628,6 +640,67 @@ TEST(GatewayConfigFlowControl, DefaultsAndRangesNamingTheJsonPath) {
   EXPECT_THAT(allErrors(r), HasSubstr("partners[0].circuit_breaker.max_open_seconds"));
   r = load(withPartner(R"("circuit_breaker": {"open_secs": 60})"));
   EXPECT_THAT(allErrors(r), HasSubstr("open_secs"));
+}
+
+}  // namespace
+}  // namespace gw::config
+
+namespace gw::config {
+namespace {
+
+std::string withConsole(std::string_view console) {
+  std::string text(kMinimal);
+  text.replace(text.rfind('}'), 1, ", \"console\": " + std::string(console) + "}");
+  return text;
+}
+
+TEST(GatewayConfig, ConsoleIsOffByDefaultAndHasItsOwnTlsListenerAndSessionTimeouts) {
+  auto r = load(kMinimal);
+  ASSERT_TRUE(r.config) << allErrors(r);
+  EXPECT_FALSE(r.config->console.enabled());
+  EXPECT_THAT(redactedJson(*r.config), ::testing::Not(HasSubstr("\"console\"")));
+
+  r = load(withConsole(R"({"directory": "console", "listen": {"tls": {"cert_file": "c.crt", "key_file": "c.key"}}})"));
+  ASSERT_TRUE(r.config) << allErrors(r);
+  const auto& console = r.config->console;
+  EXPECT_TRUE(console.enabled());
+  EXPECT_EQ(console.directory, "/etc/gw/console");
+  EXPECT_EQ(console.address, "127.0.0.1");
+  EXPECT_EQ(console.port, 8444);
+  EXPECT_EQ(console.tls.client_cert, ClientCertMode::None) << "browsers handle client certificates badly";
+  EXPECT_EQ(console.session_idle, std::chrono::seconds(900));
+  EXPECT_EQ(console.session_absolute, std::chrono::seconds(28800));
+  EXPECT_THAT(redactedJson(*r.config), HasSubstr("\"session_idle_timeout_seconds\": 900"));
+
+  r = load(withConsole(R"({"directory": "console", "session_idle_timeout_seconds": 2, "session_absolute_timeout_seconds": 60,
+                           "listen": {"address": "10.0.0.5", "port": 9000,
+                                      "tls": {"cert_file": "c.crt", "key_file": "c.key", "client_cert": "required",
+                                              "client_ca_file": "ca.crt"}}})"));
+  ASSERT_TRUE(r.config) << allErrors(r);
+  EXPECT_EQ(r.config->console.session_idle, std::chrono::seconds(2));
+  EXPECT_EQ(r.config->console.tls.client_cert, ClientCertMode::Required);
+}
+
+TEST(GatewayConfig, ConsoleMistakesAreNamed) {
+  const std::pair<std::string, std::string> cases[] = {
+      {R"({"directory": "console"})", "console.listen"},
+      {R"({"listen": {"tls": {"cert_file": "c.crt", "key_file": "c.key"}}})", "console.directory"},
+      {R"({"directory": "console", "listen": {"tls": {"cert_file": "c.crt"}}})", "console.listen.tls.key_file"},
+      {R"({"directory": "console", "listen": {"tls": {"cert_file": "c.crt", "key_file": "c.key", "client_cert": "required"}}})",
+       "console.listen.tls.client_ca_file"},
+      {R"({"directory": "console", "session_idle_timeout_seconds": 900, "session_absolute_timeout_seconds": 60,
+           "listen": {"tls": {"cert_file": "c.crt", "key_file": "c.key"}}})",
+       "shorter than the idle timeout"},
+      {R"({"directory": "console", "listen": {"port": 8443, "tls": {"cert_file": "c.crt", "key_file": "c.key"}}})",
+       "main listener's address and port"},
+      {R"({"directory": "console", "listen": {"tls": {"cert_file": "c.crt", "key_file": "c.key"}}, "colour": "blue"})",
+       "colour"},
+  };
+  for (const auto& [console, expected] : cases) {
+    auto r = load(withConsole(console));
+    EXPECT_FALSE(r.config) << console;
+    EXPECT_THAT(allErrors(r), HasSubstr(expected)) << console;
+  }
 }
 
 }  // namespace

@@ -113,6 +113,16 @@ TEST(InsecureSettings, OptionalOrNoClientCertificatesAndAWildcardBindAreEachName
   EXPECT_THAT(keysOf(insecureSettings(*r.config)), ::testing::Contains("server.address"));
 }
 
+TEST(InsecureSettings, AConsoleOnEveryInterfaceIsNamed) {
+  auto r = load(productionConfig());
+  ASSERT_TRUE(r.config) << allErrors(r);
+  r.config->console.directory = "/usr/share/fhir-gateway/console";
+  r.config->console.address = "127.0.0.1";
+  EXPECT_THAT(keysOf(insecureSettings(*r.config)), ::testing::Not(::testing::Contains("console.listen.address")));
+  r.config->console.address = "0.0.0.0";
+  EXPECT_THAT(keysOf(insecureSettings(*r.config)), ::testing::Contains("console.listen.address"));
+}
+
 TEST(InsecureSettings, ATokenNotBoundToClientCertificatesIsNamed) {
   std::string text = productionConfig();
   text.replace(text.find(R"(,

@@ -98,3 +98,55 @@ TEST_F(RecheckTest, AnUnreadableDisclosureIsNeverSent) {
 
 }  // namespace
 }  // namespace gw::outbox
+
+namespace gw::outbox {
+namespace {
+
+// docs/privacy.md §7.1: an item queued under a break-glass goes only while that very grant is in
+// force; at its expiry (by itself, no one ends it) the re-check cancels it.
+TEST(RecheckBreakGlass, AnItemQueuedUnderABreakGlassIsCancelledOnceItExpired) {
+  const SystemTime opened = fromUnixMillis(1'800'000'000'000);
+  consent::ConsentRegistry registry;
+  consent::BreakGlassGrant g;
+  g.id = "bg-1";
+  g.clinic = "c1";
+  g.patient_key = "pk";
+  g.partner_id = "p1";
+  g.opened_ms = toUnixMillis(opened);
+  g.expires_ms = g.opened_ms + 5 * 60'000;
+  registry.openBreakGlass(g);
+
+  Disclosure d{"TREAT", "pk", {}};
+  DisclosedResource r;
+  r.resource_type = "Condition";
+  r.resource_id = "c1";
+  r.classes = privacy::ClassSet(privacy::DataClass::Mh);
+  r.outcome = consent::Outcome::Permit;
+  r.break_glass_id = "bg-1";
+  d.resources.push_back(r);
+  const auto json = toJson(d);
+  auto parsed = parseDisclosure(json);
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed.value().resources[0].break_glass_id, "bg-1") << "kept beside the Bundle";
+
+  store::OutboxItem item;
+  item.id = 9;
+  item.partner_id = "p1";
+  item.clinic = "c1";
+  item.patient_key = "pk";
+  item.disclosure = json;
+  EXPECT_TRUE(recheckItem(item, registry, opened + std::chrono::minutes(4), "v").send);
+  const auto expired = recheckItem(item, registry, opened + std::chrono::minutes(5), "v");
+  EXPECT_FALSE(expired.send);
+  EXPECT_EQ(expired.reason, "no-consent");
+  ASSERT_EQ(expired.cancellations.size(), 1u);
+
+  // Another grant (a new break-glass) is another basis: the item was decided under bg-1.
+  g.id = "bg-2";
+  g.expires_ms = g.opened_ms + 60 * 60'000;
+  registry.openBreakGlass(g);
+  EXPECT_FALSE(recheckItem(item, registry, opened + std::chrono::minutes(10), "v").send);
+}
+
+}  // namespace
+}  // namespace gw::outbox

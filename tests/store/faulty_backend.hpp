@@ -166,6 +166,18 @@ class FaultyWriter final : public StoreWriter {
     GW_TRY(check("deleteRecordsIfEmpty"));
     return inner_->deleteRecordsIfEmpty(records);
   }
+  Status addPartnerLogCounts(const std::vector<PartnerLogBucket>& buckets) override {
+    GW_TRY(check("addPartnerLogCounts"));
+    return inner_->addPartnerLogCounts(buckets);
+  }
+  Status putBreakGlass(const BreakGlass& row) override {
+    GW_TRY(check("putBreakGlass"));
+    return inner_->putBreakGlass(row);
+  }
+  Status putAccountingRequest(const AccountingRequest& row) override {
+    GW_TRY(check("putAccountingRequest"));
+    return inner_->putAccountingRequest(row);
+  }
   Result<std::vector<DecisionRow>> decisionRows(std::string_view partner, std::string_view clinic,
                                                 std::string_view record_key, int version) override {
     GW_TRY(check("decisionRows"));

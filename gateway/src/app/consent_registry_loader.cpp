@@ -1,5 +1,6 @@
 #include "app/consent_registry_loader.hpp"
 
+#include <algorithm>
 #include <map>
 
 #include "common/log.hpp"
@@ -43,6 +44,25 @@ Result<std::vector<consent::ConsentVersion>> loadConsentRegistry(store::Store& s
   }
   GW_LOG(Info, Consent, "registry_loaded").kv("consents", registry.size());
   return unreconciled;
+}
+
+consent::BreakGlassGrant breakGlassGrant(const store::BreakGlass& row) {
+  consent::BreakGlassGrant g;
+  g.id = row.id;
+  g.clinic = row.clinic;
+  g.patient_key = row.patient_key;
+  g.partner_id = row.partner_id;
+  g.opened_ms = row.opened_at_ms;
+  g.expires_ms = row.ended_at_ms > 0 ? std::min(row.expires_at_ms, row.ended_at_ms) : row.expires_at_ms;
+  return g;
+}
+
+Status loadBreakGlass(store::Store& store, consent::ConsentRegistry& registry) {
+  GW_TRY(auto rows, store.breakGlasses(""));
+  std::vector<consent::BreakGlassGrant> grants;
+  for (const auto& row : rows) grants.push_back(breakGlassGrant(row));
+  registry.loadBreakGlass(std::move(grants));
+  return ok();
 }
 
 }  // namespace gw::app

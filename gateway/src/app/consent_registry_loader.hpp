@@ -17,4 +17,12 @@ consent::ClinicZones clinicZones(const config::GatewayConfig& config);
 /// reconciled (queued and held items not settled after them: a crash in between).
 Result<std::vector<consent::ConsentVersion>> loadConsentRegistry(store::Store& store, consent::ConsentRegistry& registry);
 
+/// A stored break-glass row as the registry decides with it: in force from its opening until it
+/// expires or was ended, whichever comes first (docs/privacy.md §7.1).
+consent::BreakGlassGrant breakGlassGrant(const store::BreakGlass& row);
+
+/// Loads every stored break-glass row into `registry` (start-up); ended and expired ones match no
+/// instant, so only those still in force permit anything.
+Status loadBreakGlass(store::Store& store, consent::ConsentRegistry& registry);
+
 }  // namespace gw::app

@@ -1,5 +1,6 @@
 #include "app/gateway.hpp"
 
+#include "app/console.hpp"
 #include "app/metrics.hpp"
 #include "app/routes.hpp"
 #include "app/runtime.hpp"
@@ -36,13 +37,32 @@ http::ServerOptions serverOptions(const config::Server& s) {
   return o;
 }
 
+// The console listener: the main listener's limits and timeouts, its own address, certificate
+// and client-certificate policy, and the console's security headers on every response.
+http::ServerOptions consoleServerOptions(const config::GatewayConfig& c) {
+  http::ServerOptions o = serverOptions(c.server);
+  o.address = c.console.address;
+  o.port = c.console.port;
+  o.cert_file = c.console.tls.cert_file.string();
+  o.key_file = c.console.tls.key_file.string();
+  o.client_ca_file = c.console.tls.client_ca_file.string();
+  o.client_crl_file.clear();
+  o.client_cert = c.console.tls.client_cert == config::ClientCertMode::Required   ? http::ClientCertMode::Required
+                  : c.console.tls.client_cert == config::ClientCertMode::Optional ? http::ClientCertMode::Optional
+                                                                                  : http::ClientCertMode::None;
+  o.response_headers = consoleResponseHeaders();
+  return o;
+}
+
 }  // namespace
 
 struct Gateway::Parts {
   std::unique_ptr<Runtime> runtime;
   RouteTable routes;
   std::unique_ptr<http::Server> server;
-  std::unique_ptr<http::PlainListener> metrics_listener;  // server.metrics_listen, when set
+  std::unique_ptr<http::PlainListener> metrics_listener;    // server.metrics_listen, when set
+  std::shared_ptr<http::BrowserSessions> console_sessions;  // console.*, when set
+  std::unique_ptr<http::Server> console_server;
 };
 
 Gateway::Gateway(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
@@ -65,6 +85,17 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::GatewayConfig config, c
   GW_TRY(auto server,
          http::Server::create(std::move(options), parts->routes.router(runtime.authenticator(), runtime.blockingPool())));
   parts->server = std::move(server);
+  if (const auto& console = runtime.config().console; console.enabled()) {
+    GW_TRY(auto files, ConsoleFiles::load(console.directory));
+    parts->console_sessions = std::make_shared<http::BrowserSessions>(
+        http::BrowserSessionLimits{console.session_idle, console.session_absolute}, runtime.clock());
+    auto console_options = consoleServerOptions(runtime.config());
+    console_options.observer = runtime.metrics();
+    ConsoleParts console_parts{parts->routes, runtime.authenticator(), runtime.blockingPool(), parts->console_sessions,
+                               std::move(files)};
+    GW_TRY(auto console_server, http::Server::create(std::move(console_options), consoleRouter(console_parts)));
+    parts->console_server = std::move(console_server);
+  }
   return std::unique_ptr<Gateway>(new Gateway(std::move(parts)));
 }
 
@@ -79,6 +110,12 @@ Status Gateway::check(const config::GatewayConfig& cfg) {
     GW_TRY(auto client, delivery::FhirClient::create(std::move(endpoint), std::move(credentials)));
   }
   GW_TRY(auto server, http::Server::create(serverOptions(cfg.server), std::make_shared<http::Router>()));
+  if (cfg.console.enabled()) {
+    GW_TRY(auto files, ConsoleFiles::load(cfg.console.directory));
+    GW_TRY(auto console_server, http::Server::create(consoleServerOptions(cfg), std::make_shared<http::Router>()));
+    (void)files;
+    (void)console_server;
+  }
   return ok();
 }
 
@@ -98,6 +135,12 @@ Status Gateway::start() {
                                       }));
     parts_->metrics_listener = std::move(listener);
   }
+  if (parts_->console_server) {
+    GW_TRY(parts_->console_server->start());
+    GW_LOG(Info, Main, "console_started")
+        .kv("address", parts_->runtime->config().console.address)
+        .kv("port", parts_->console_server->port());
+  }
   parts_->runtime->start();
   GW_LOG(Info, Main, "started")
       .kv("address", parts_->runtime->config().server.address)
@@ -109,6 +152,7 @@ Status Gateway::start() {
 void Gateway::stop() {
   if (!parts_) return;
   if (parts_->metrics_listener) parts_->metrics_listener->stop();
+  if (parts_->console_server) parts_->console_server->stop();
   if (parts_->server) parts_->server->stop();
   parts_->runtime->stop();
 }

@@ -25,9 +25,9 @@ Error forbidden(const http::Request& request, std::string message, std::string w
 
 // The filter on the headers alone, before the body is read: a refused request never costs its
 // body. RecordClinics is checked per record afterwards.
-http::HeaderCheck headerCheck(const http::Authenticator& auth, const Access& access) {
-  return [&auth, access](http::Request& request) -> std::optional<http::Response> {
-    auto principal = admit(auth, access, request);
+http::HeaderCheck headerCheck(Authenticate authenticate, const Access& access) {
+  return [authenticate = std::move(authenticate), access](http::Request& request) -> std::optional<http::Response> {
+    auto principal = admit(authenticate, access, request);
     if (!principal) return http::errorResponse(principal.error());
     return std::nullopt;
   };
@@ -36,8 +36,12 @@ http::HeaderCheck headerCheck(const http::Authenticator& auth, const Access& acc
 }  // namespace
 
 Result<http::Principal> admit(const http::Authenticator& auth, const Access& access, http::Request& request) {
+  return admit([&auth](const http::Request& r) { return auth.authenticate(r); }, access, request);
+}
+
+Result<http::Principal> admit(const Authenticate& authenticate, const Access& access, http::Request& request) {
   if (access.public_route) return http::Principal{};
-  GW_TRY(auto principal, auth.authenticate(request));  // logged why, without the token
+  GW_TRY(auto principal, authenticate(request));  // logged why, without the token
   request.token_id = principal.token_id;
   const bool has_role = std::any_of(access.roles.begin(), access.roles.end(),
                                     [&](Role role) { return principal.has(role); });
@@ -81,28 +85,35 @@ Status RouteTable::add(Route route) {
 std::shared_ptr<http::Router> RouteTable::router(const http::Authenticator& auth, WorkPool& pool,
                                                  int retry_after_seconds) const {
   auto router = std::make_shared<http::Router>();
-  for (const auto& route : routes_) {
-    router->add(route.method, route.pattern, headerCheck(auth, route.access),
-                [&auth, &pool, retry_after_seconds, access = route.access, execution = route.execution,
-                 handler = route.handler](http::Request& request, http::Respond respond) {
-                  auto principal = admit(auth, access, request);
-                  if (!principal) return respond(http::errorResponse(principal.error()));
-                  if (execution == Execution::IoThread) return handler(request, principal.value(), std::move(respond));
-                  // The request stays valid until respond is called, so the job may use it.
-                  auto job = [handler, &request, caller = std::move(principal).value(), respond]() mutable {
-                    handler(request, caller, std::move(respond));
-                  };
-                  if (!pool.trySubmit(std::move(job))) {
-                    GW_LOG(Warn, Http, "busy").kv("request_id", request.request_id).kv("route", request.route);
-                    auto busy = http::errorResponse(makeError(ErrorCode::Unavailable,
-                                                              "the gateway is busy; nothing was done", "",
-                                                              "retry after the time in Retry-After"));
-                    busy.headers.emplace_back("Retry-After", std::to_string(retry_after_seconds));
-                    respond(std::move(busy));
-                  }
-                });
-  }
+  addTo(
+      *router, [&auth](const http::Request& r) { return auth.authenticate(r); }, pool, retry_after_seconds,
+      [](const Route&) { return true; });
   return router;
+}
+
+void RouteTable::addTo(http::Router& router, Authenticate authenticate, WorkPool& pool, int retry_after_seconds,
+                       const std::function<bool(const Route&)>& include) const {
+  for (const auto& route : routes_) {
+    if (!include(route)) continue;
+    router.add(route.method, route.pattern, headerCheck(authenticate, route.access),
+               [authenticate, &pool, retry_after_seconds, access = route.access, execution = route.execution,
+                handler = route.handler](http::Request& request, http::Respond respond) {
+                 auto principal = admit(authenticate, access, request);
+                 if (!principal) return respond(http::errorResponse(principal.error()));
+                 if (execution == Execution::IoThread) return handler(request, principal.value(), std::move(respond));
+                 // The request stays valid until respond is called, so the job may use it.
+                 auto job = [handler, &request, caller = std::move(principal).value(), respond]() mutable {
+                   handler(request, caller, std::move(respond));
+                 };
+                 if (!pool.trySubmit(std::move(job))) {
+                   GW_LOG(Warn, Http, "busy").kv("request_id", request.request_id).kv("route", request.route);
+                   auto busy = http::errorResponse(makeError(ErrorCode::Unavailable, "the gateway is busy; nothing was done",
+                                                             "", "retry after the time in Retry-After"));
+                   busy.headers.emplace_back("Retry-After", std::to_string(retry_after_seconds));
+                   respond(std::move(busy));
+                 }
+               });
+  }
 }
 
 }  // namespace gw::app

@@ -56,9 +56,15 @@ struct Route {
   RouteHandler handler;
 };
 
+/// Who is calling: the bearer token (http::Authenticator) on the main listener, the console's
+/// session cookie on the console listener (app/console.hpp). Unauthenticated or Forbidden when
+/// the request does not say.
+using Authenticate = std::function<Result<http::Principal>(const http::Request&)>;
+
 /// The authorization decision for one request on one route: the Principal, or the error to
 /// answer (401 unauthenticated, 403 wrong role or clinic). Logs refusals without the token.
 Result<http::Principal> admit(const http::Authenticator& auth, const Access& access, http::Request& request);
+Result<http::Principal> admit(const Authenticate& authenticate, const Access& access, http::Request& request);
 
 class RouteTable {
  public:
@@ -73,6 +79,11 @@ class RouteTable {
   /// when it is full the client gets 503 with Retry-After: `retry_after_seconds`.
   /// `auth` and `pool` must outlive the router.
   std::shared_ptr<http::Router> router(const http::Authenticator& auth, WorkPool& pool, int retry_after_seconds = 1) const;
+
+  /// Adds to `router` the routes `include` selects, each behind admit() with `authenticate`
+  /// (the same roles and clinic scopes, another way of saying who calls). `pool` must outlive it.
+  void addTo(http::Router& router, Authenticate authenticate, WorkPool& pool, int retry_after_seconds,
+             const std::function<bool(const Route&)>& include) const;
 
  private:
   std::vector<Route> routes_;

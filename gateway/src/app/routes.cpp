@@ -3,6 +3,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "app/compliance.hpp"
 #include "app/engineer_tools.hpp"
 #include "app/metrics.hpp"
 #include "app/operations.hpp"
@@ -490,6 +491,20 @@ Status addGatewayRoutes(RouteTable& table, Runtime& runtime) {
       {"GET", "/v1/consents", {{Compliance, Admin}, QueryClinic}, Blocking, bind(consents)},
       {"GET", "/v1/audit/decisions", {{Compliance}, QueryClinicOrAll}, Blocking, bind(auditDecisions)},
       {"GET", "/v1/audit/verify", {{Compliance, Admin}, None}, IoThread, bind(auditVerify)},
+      // The compliance console (docs/console-api.md).
+      {"GET", "/v1/compliance/patient", {{Compliance}, QueryClinic}, Blocking, bind(compliancePatient)},
+      {"GET", "/v1/compliance/accounting", {{Compliance}, QueryClinic}, Blocking, bind(complianceAccounting)},
+      {"POST", "/v1/compliance/accounting-requests", {{Compliance}, QueryClinic}, Blocking, bind(createAccountingRequest)},
+      {"GET", "/v1/compliance/accounting-requests", {{Compliance}, QueryClinic}, Blocking, bind(listAccountingRequests)},
+      {"POST",
+       "/v1/compliance/accounting-requests/{id}/delivered",
+       {{Compliance}, QueryClinic},
+       Blocking,
+       bind(deliverAccountingRequest)},
+      {"GET", "/v1/compliance/partner", {{Compliance}, QueryClinic}, Blocking, bind(compliancePartner)},
+      {"POST", "/v1/compliance/break-glass", {{Compliance, Admin}, QueryClinic}, Blocking, bind(openBreakGlass)},
+      {"GET", "/v1/compliance/break-glass", {{Compliance, Admin}, QueryClinic}, Blocking, bind(listBreakGlass)},
+      {"POST", "/v1/compliance/break-glass/{id}/end", {{Compliance, Admin}, QueryClinic}, Blocking, bind(endBreakGlass)},
       {"GET", "/v1/outbox", {{Operator, Admin}, QueryClinicOrAll}, Blocking, bind(listOutbox)},
       {"POST", "/v1/outbox/replay", {{Operator, Admin}, QueryClinicOrAll}, Blocking, bind(replayOutbox)},
       {"POST", "/v1/records/$reprocess", {{Operator, Admin}, QueryClinicOrAll}, IoThread, bind(reprocess)},

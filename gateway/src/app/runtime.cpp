@@ -95,6 +95,7 @@ Status Runtime::open(std::unique_ptr<store::Store> store) {
   GW_TRY(auto rules, loadConfiguredRuleSet(cfg));
   GW_TRY(auto unreconciled, loadConsentRegistry(*store_, registry_));
   unreconciled_ = std::move(unreconciled);
+  GW_TRY(loadBreakGlass(*store_, registry_));
   committer_ = std::make_unique<ingest::GroupCommitter>(*store_, clock_);
   // A consent change waits at most as long as one send can take: connect, handshake, request.
   std::chrono::milliseconds longest_send{0};
@@ -249,6 +250,16 @@ Result<ReloadSummary> Runtime::loadAndInstall() {
 void Runtime::scheduleReconcile(const consent::ConsentVersion& v) {
   jobs_.post(
       [this, task = ReconcileRetry{v.patient_key, v.partner_id, {{v.clinic, v.consent_id, v.version}}}] { settle(task); });
+}
+
+void Runtime::breakGlassChanged(const store::BreakGlass& row) {
+  // Like a consent version (docs/privacy.md §8.3): no re-check runs half before and half after
+  // it, and an ended one is answered only once the sends claimed under it have finished.
+  if (!send_gate_->change(row.patient_key, row.partner_id, [&] { registry_.openBreakGlass(breakGlassGrant(row)); })) {
+    GW_LOG(Warn, Consent, "break_glass_sends_still_in_flight").kv("partner", row.partner_id).kv("break_glass", row.id);
+  }
+  // Records held for the partner go now; what is queued under it and no longer may is cancelled.
+  jobs_.post([this, task = ReconcileRetry{row.patient_key, row.partner_id, {}}] { settle(task); });
 }
 
 void Runtime::scheduleReconcilePatient(const std::string& patient_key) {

@@ -78,6 +78,9 @@ class Runtime {
   /// Records decided under a registry that changed before they committed: settle the patient
   /// with every partner (jobs thread).
   void scheduleReconcilePatient(const std::string& patient_key);
+  /// A break-glass row was stored (opened or ended): it enters the registry, and the patient's
+  /// queue for its partner is settled like after a consent change (jobs thread).
+  void breakGlassChanged(const store::BreakGlass& row);
   void wakeWorkers();
 
   /// Reconciliations that failed and wait for their next attempt (docs/threading.md §2.5): what

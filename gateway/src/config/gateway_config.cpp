@@ -745,10 +745,13 @@ bool insideFolder(const fs::path& path, const fs::path& folder) {
 void readAudit(Reader& r, const rapidjson::Value& root, const Storage& storage, Audit& audit) {
   const auto* v = r.object(root, "", "audit", false);
   if (v == nullptr) return;
-  r.checkKeys(*v, "/audit", {"anchor", "verify_interval_minutes"});
+  r.checkKeys(*v, "/audit", {"anchor", "verify_interval_minutes", "accounting_years"});
   std::int64_t verify_minutes = audit.verify_interval.count();
   r.integer(*v, "/audit", "verify_interval_minutes", verify_minutes, 0, 10080);
   audit.verify_interval = std::chrono::minutes(verify_minutes);
+  std::int64_t years = audit.accounting_years;
+  r.integer(*v, "/audit", "accounting_years", years, 1, 10);
+  audit.accounting_years = static_cast<int>(years);
   const auto* anchor = r.object(*v, "/audit", "anchor", false);
   if (anchor == nullptr) return;
   const std::string p = "/audit/anchor";
@@ -766,6 +769,42 @@ void readAudit(Reader& r, const rapidjson::Value& root, const Storage& storage, 
            "put it on another path owned by the gateway's user, e.g. /var/log/fhir-gateway/audit-anchors.log, and "
            "make it append-only (chattr +a FILE)");
   }
+}
+
+void readConsole(Reader& r, const rapidjson::Value& root, Console& console) {
+  const auto* v = r.object(root, "", "console", false);
+  if (v == nullptr) return;
+  const std::string p = "/console";
+  r.checkKeys(*v, p, {"directory", "listen", "session_idle_timeout_seconds", "session_absolute_timeout_seconds"});
+  r.path(*v, p, "directory", console.directory, true, true);
+  std::int64_t idle = console.session_idle.count();
+  r.integer(*v, p, "session_idle_timeout_seconds", idle, 1, 86400);
+  console.session_idle = std::chrono::seconds(idle);
+  std::int64_t absolute = console.session_absolute.count();
+  r.integer(*v, p, "session_absolute_timeout_seconds", absolute, 1, 7 * 86400);
+  console.session_absolute = std::chrono::seconds(absolute);
+  if (absolute < idle) {
+    r.fail(p + "/session_absolute_timeout_seconds", "the absolute session timeout is shorter than the idle timeout",
+           "make it at least session_idle_timeout_seconds (defaults: 28800 and 900)");
+  }
+  const std::string lp = p + "/listen";
+  const auto* listen = r.object(*v, p, "listen", true);
+  if (listen == nullptr) return;
+  r.checkKeys(*listen, lp, {"address", "port", "tls"});
+  r.string(*listen, lp, "address", console.address, false, 255);
+  r.integer(*listen, lp, "port", console.port, 0, 65535);
+  const auto* tls = r.object(*listen, lp, "tls", true);
+  if (tls == nullptr) return;
+  const std::string tp = lp + "/tls";
+  r.checkKeys(*tls, tp, {"cert_file", "key_file", "client_ca_file", "client_cert"});
+  r.path(*tls, tp, "cert_file", console.tls.cert_file, true, true);
+  r.path(*tls, tp, "key_file", console.tls.key_file, true, true);
+  std::string mode = "none";
+  r.choice(*tls, tp, "client_cert", mode, {"required", "optional", "none"});
+  console.tls.client_cert = mode == "required"   ? ClientCertMode::Required
+                            : mode == "optional" ? ClientCertMode::Optional
+                                                 : ClientCertMode::None;
+  r.path(*tls, tp, "client_ca_file", console.tls.client_ca_file, console.tls.client_cert != ClientCertMode::None, true);
 }
 
 // References between sections: a token or partner naming a clinic that is not configured; a
@@ -871,7 +910,7 @@ LoadResult loadText(std::string_view text, const fs::path& base_dir, std::string
   GatewayConfig c;
   r.checkKeys(doc, "",
               {"deployment", "server", "auth", "storage", "mapping", "clinics", "partners", "signing_keys", "delivery",
-               "privacy", "audit", "logging"});
+               "privacy", "audit", "console", "logging"});
   std::string deployment = "production";
   r.choice(doc, "", "deployment", deployment, {"production", "development"});
   c.development = deployment == "development";
@@ -907,6 +946,12 @@ LoadResult loadText(std::string_view text, const fs::path& base_dir, std::string
   }
   readPrivacy(r, doc, c.privacy);
   readAudit(r, doc, c.storage, c.audit);
+  readConsole(r, doc, c.console);
+  if (c.console.enabled() && c.console.address == c.server.address && c.console.port == c.server.port &&
+      c.console.port != 0) {
+    r.fail("/console/listen/port", "the console listener has the main listener's address and port",
+           "give the console a port of its own, e.g. 8444");
+  }
   if (const auto* logging = r.object(doc, "", "logging", false)) {
     r.checkKeys(*logging, "/logging", {"level", "format"});
     std::string level = "info";
@@ -1151,7 +1196,30 @@ std::string redactedJson(const GatewayConfig& c) {
   num("interval_seconds", c.audit.anchor.interval.count());
   w.EndObject();
   num("verify_interval_minutes", c.audit.verify_interval.count());
+  num("accounting_years", c.audit.accounting_years);
   w.EndObject();
+  if (c.console.enabled()) {
+    w.Key("console");
+    w.StartObject();
+    str("directory", c.console.directory.string());
+    num("session_idle_timeout_seconds", c.console.session_idle.count());
+    num("session_absolute_timeout_seconds", c.console.session_absolute.count());
+    w.Key("listen");
+    w.StartObject();
+    str("address", c.console.address);
+    num("port", c.console.port);
+    w.Key("tls");
+    w.StartObject();
+    str("cert_file", c.console.tls.cert_file.string());
+    str("key_file", c.console.tls.key_file.string());
+    optional_path("client_ca_file", c.console.tls.client_ca_file);
+    str("client_cert", c.console.tls.client_cert == ClientCertMode::Required   ? "required"
+                       : c.console.tls.client_cert == ClientCertMode::Optional ? "optional"
+                                                                               : "none");
+    w.EndObject();
+    w.EndObject();
+    w.EndObject();
+  }
   w.Key("logging");
   w.StartObject();
   std::string level(log::levelName(c.log_level));

@@ -146,7 +146,8 @@ struct CircuitBreakerSettings {
 
 struct Partner {
   std::string id;
-  std::string name;
+  std::string name;  // for people (the compliance console, accountings); empty: the id
+  std::string displayName() const { return name.empty() ? id : name; }
   std::string fhir_base_url;
   std::filesystem::path ca_file;
   std::filesystem::path client_cert_file;  // optional (mTLS)
@@ -218,6 +219,21 @@ struct Audit {
   /// How often the gateway verifies the whole chain by itself (and against the anchor file), so
   /// the gw_audit_chain_verify_* metrics and their alert stay current; 0: only when asked.
   std::chrono::minutes verify_interval{60};
+  /// How far back an accounting of disclosures goes by default (42 CFR 2.24: 3 years).
+  int accounting_years = 3;
+};
+
+/// The compliance console (README "Compliance console"): browser pages served from `directory`
+/// on a TLS listener of its own (console.listen), where a session cookie stands for the token
+/// it was exchanged for. Absent (empty directory): no console, no second listener.
+struct Console {
+  std::filesystem::path directory;  // the shipped console/ folder (index.html, *.js, *.css)
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 8444;                     // 0 = ephemeral (tests)
+  ServerTls tls;                                 // client_cert defaults to "none" here: browsers handle them badly
+  std::chrono::seconds session_idle{900};        // a session ends after this long unused
+  std::chrono::seconds session_absolute{28800};  // and this long after its login, whatever
+  bool enabled() const { return !directory.empty(); }
 };
 
 struct GatewayConfig {
@@ -235,6 +251,7 @@ struct GatewayConfig {
   Delivery delivery;
   Privacy privacy;
   Audit audit;
+  Console console;
   log::Level log_level = log::Level::Info;
   log::Format log_format = log::Format::Text;  // logging.format: "text" or "json" (one object per line)
 

@@ -76,6 +76,12 @@ std::vector<InsecureSetting> insecureSettings(const GatewayConfig& c) {
   if (isWildcardAddress(c.server.address)) {
     found.push_back({"server.address", "listening on every interface (" + c.server.address + ")"});
   }
+  // The console's sign-in takes a bare token and its client certificates are usually off: it
+  // belongs on an internal interface (README "Compliance console").
+  if (c.console.enabled() && isWildcardAddress(c.console.address)) {
+    found.push_back({"console.listen.address", "the compliance console listens on every interface (" + c.console.address +
+                                                   "); bind it to an internal interface"});
+  }
   return found;
 }
 

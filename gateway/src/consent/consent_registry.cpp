@@ -412,9 +412,59 @@ std::size_t ConsentRegistry::size() const {
   return state_->current_count;
 }
 
+void ConsentRegistry::openBreakGlass(BreakGlassGrant grant) {
+  {
+    std::unique_lock lock(break_glass_mutex_);
+    std::erase_if(break_glass_, [&](const auto& g) { return g->id == grant.id; });
+    break_glass_.push_back(std::make_shared<const BreakGlassGrant>(std::move(grant)));
+    break_glass_count_.store(break_glass_.size(), std::memory_order_release);
+  }
+  generation_.fetch_add(1, std::memory_order_release);
+}
+
+void ConsentRegistry::loadBreakGlass(std::vector<BreakGlassGrant> grants) {
+  {
+    std::unique_lock lock(break_glass_mutex_);
+    break_glass_.clear();
+    for (auto& g : grants) break_glass_.push_back(std::make_shared<const BreakGlassGrant>(std::move(g)));
+    break_glass_count_.store(break_glass_.size(), std::memory_order_release);
+  }
+  generation_.fetch_add(1, std::memory_order_release);
+}
+
+std::shared_ptr<const BreakGlassGrant> ConsentRegistry::activeBreakGlass(const DecisionRequest& r) const {
+  if (break_glass_count_.load(std::memory_order_acquire) == 0) return nullptr;
+  const std::int64_t at = toUnixMillis(r.at);
+  std::shared_lock lock(break_glass_mutex_);
+  for (const auto& g : break_glass_) {
+    if (g->patient_key == r.patient_key && g->partner_id == r.partner_id && at >= g->opened_ms && at < g->expires_ms) {
+      return g;
+    }
+  }
+  return nullptr;
+}
+
 Decision ConsentRegistry::decide(const DecisionRequest& request) const noexcept {
   try {
-    return state_->decide(request);
+    Decision d = state_->decide(request);
+    if (d.permitted()) return d;
+    // An emergency overrides what consents hold back, never a request that cannot be decided
+    // (unclassified data, an unknown purpose, an internal error stay denied).
+    switch (d.reason) {
+      case Reason::Unclassified:
+      case Reason::InvalidRequest:
+      case Reason::InternalError: return d;
+      default: break;
+    }
+    if (auto grant = activeBreakGlass(request)) {
+      Decision e;
+      e.outcome = Outcome::Permit;
+      e.reason = Reason::BreakGlass;
+      e.disclosed = request.classes;
+      e.break_glass = std::move(grant);
+      return e;
+    }
+    return d;
   } catch (...) {
     return Decision{};  // default deny (internal-error)
   }

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <shared_mutex>
 #include <string_view>
 #include <vector>
 
@@ -71,6 +72,14 @@ class ConsentRegistry {
   /// Returns one error per row refused (same rules as upsert); the others are loaded.
   std::vector<Error> load(std::vector<ConsentVersion> rows);
 
+  /// Emergency disclosures (docs/privacy.md §7.1). A grant is consulted only where no consent
+  /// permits: a deny or a redaction for the grant's patient and partner, at an instant inside it,
+  /// of classified data with a known purpose, becomes a permit with reason BreakGlass. Opening
+  /// replaces a grant of the same id (ending one early: open it again with expires_ms = now).
+  void openBreakGlass(BreakGlassGrant grant);
+  /// Replaces every grant (start-up).
+  void loadBreakGlass(std::vector<BreakGlassGrant> grants);
+
   /// The decision for one resource. Never throws; anything unexpected is a deny.
   Decision decide(const DecisionRequest& request) const noexcept;
 
@@ -91,8 +100,15 @@ class ConsentRegistry {
 
  private:
   struct State;
+  std::shared_ptr<const BreakGlassGrant> activeBreakGlass(const DecisionRequest& request) const;
+
   std::unique_ptr<State> state_;
   std::atomic<std::uint64_t> generation_{0};
+  // Emergency grants: few, and read only when a consent does not permit; a grant that expired
+  // stays until replaced or reloaded (it no longer matches any instant inside it).
+  mutable std::shared_mutex break_glass_mutex_;
+  std::vector<std::shared_ptr<const BreakGlassGrant>> break_glass_;
+  std::atomic<std::size_t> break_glass_count_{0};
 };
 
 }  // namespace gw::consent

@@ -30,6 +30,7 @@ std::string_view reasonName(Reason r) {
     case Reason::Unclassified: return "unclassified";
     case Reason::InvalidRequest: return "invalid-request";
     case Reason::InternalError: return "internal-error";
+    case Reason::BreakGlass: return "break-glass";
   }
   return "internal-error";
 }

@@ -15,6 +15,18 @@
 
 namespace gw::consent {
 
+/// An emergency disclosure (42 CFR 2.51, docs/privacy.md §7.1) as decisions see it: while
+/// opened_ms <= instant < expires_ms, what no consent permits of the patient's classified data
+/// goes to the partner all the same, labelled and noticed as an emergency disclosure.
+struct BreakGlassGrant {
+  std::string id;
+  std::string clinic;
+  std::string patient_key;
+  std::string partner_id;
+  std::int64_t opened_ms = 0;
+  std::int64_t expires_ms = 0;  // the earlier of its expiry and the time it was ended by hand
+};
+
 struct DecisionRequest {
   std::string_view patient_key;
   std::string_view partner_id;
@@ -47,6 +59,7 @@ enum class Reason : std::uint8_t {
   Unclassified,       // the resource (or an activity) has no class
   InvalidRequest,     // empty key, unknown purpose, activity classes that contradict `classes`
   InternalError,      // anything unexpected while deciding (default deny)
+  BreakGlass,         // permit: no consent covers it, an emergency disclosure does (42 CFR 2.51)
 };
 
 std::string_view outcomeName(Outcome o);                     // "permit", "redact", "deny"
@@ -71,6 +84,8 @@ struct Decision {
   std::string_view time_bound;
   /// The zone the consent's date-only bounds were read in (its clinic's); null without a consent.
   std::shared_ptr<const tz::TimeZone> zone;
+  /// Permit with reason BreakGlass: the emergency disclosure it goes under (consent is null).
+  std::shared_ptr<const BreakGlassGrant> break_glass;
 
   bool permitted() const { return outcome == Outcome::Permit; }
   bool disclosable() const { return outcome != Outcome::Deny; }

@@ -127,6 +127,13 @@ std::vector<store::AuditEntry> disclosureEntries(const store::OutboxItem& item, 
         .policy(policy_version)
         .detail(std::string(detail));
     if (r != nullptr) e.resource(r->resource_type, r->resource_id, r->classes).consent(r->consent_id, r->consent_version);
+    if (r != nullptr && !r->break_glass_id.empty() && reason.empty()) {
+      // Sent under an emergency disclosure (docs/privacy.md §7.1): flagged in the accounting.
+      e.reason("break-glass");
+      std::string with_id = detail.empty() ? std::string("{}") : std::string(detail);
+      with_id.insert(1, R"("break_glass":")" + r->break_glass_id + (with_id.size() > 2 ? "\"," : "\""));
+      e.detail(std::move(with_id));
+    }
     entries.push_back(std::move(e).build());
   };
   if (!disclosure || disclosure.value().resources.empty()) {

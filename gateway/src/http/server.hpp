@@ -9,6 +9,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "common/error.hpp"
 #include "http/router.hpp"
@@ -65,6 +67,9 @@ struct ServerOptions {
   std::size_t max_connections_per_address = 256;
   std::chrono::milliseconds stop_grace{5000};  // stop(): how long in-flight requests may finish
   std::shared_ptr<ServerObserver> observer;    // optional
+  // Set on every response of this listener, after the handler's headers, so no handler (and no
+  // 404 or error) can leave them out: the console's Content-Security-Policy and the like.
+  std::vector<std::pair<std::string, std::string>> response_headers;
 };
 
 namespace detail {

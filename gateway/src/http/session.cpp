@@ -678,6 +678,7 @@ void Session::onResponse(Response r) {
   if (!handler_cache_control) res.set(bhttp::field::cache_control, "no-store");
   res.set(bhttp::field::strict_transport_security, "max-age=31536000");
   res.set("X-Content-Type-Options", "nosniff");
+  for (const auto& [name, value] : core_->options.response_headers) res.set(name, value);
   res.set("X-Request-Id", request_.request_id);
   res.keep_alive(keep_alive_ && !close_after_response_ && !core_->stopping);
   res.body() = std::move(r.body);

@@ -50,6 +50,7 @@ struct DisclosurePlanner::PartnerBuild {
   std::deque<rapidjson::Document> owned;
   privacy::ClassSet classes;
   std::vector<std::shared_ptr<const consent::ConsentVersion>> part2_consents;
+  bool emergency = false;  // something goes under a break-glass: the Bundle is labelled ETREAT too
 };
 
 DisclosurePlanner::DisclosurePlanner(const std::vector<config::Partner>& partners, DisclosurePolicy policy,
@@ -160,6 +161,7 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
           .reason(std::move(reason))
           .policy(policy_.policy_version)
           .detail(detailJson({{"record_key", record.record_key},
+                              {"break_glass", decision.break_glass ? std::string_view(decision.break_glass->id) : ""},
                               {"consent_bounds", bounds},
                               {"time_zone", decision.zone && consent ? std::string_view(decision.zone->name()) : ""},
                               {"time_bound", decision.time_bound}},
@@ -197,7 +199,18 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
         disclosed = redaction.value().after;
         body = &copy;
       }
-      if (disclosed.classes.has(privacy::DataClass::Sud)) {
+      const bool emergency = decision.break_glass != nullptr;
+      if (emergency) {
+        // 42 CFR 2.51 (docs/privacy.md §7.1): no consent covers it; it goes labelled as an
+        // emergency treatment disclosure, with the emergency notice before the Part 2 notice.
+        auto& copy = build.owned.emplace_back();
+        copy.CopyFrom(*r.resource, copy.GetAllocator());
+        GW_TRY(privacy::writeLabels(copy, privacy::labelsFor(r.classification).add(privacy::Label::EmergencyTreatment)));
+        GW_TRY(privacy::attachPart2Notice(copy, std::string(privacy::kEmergencyNoticePrefix) + " " + policy_.part2_notice,
+                                          copy.GetAllocator()));
+        body = &copy;
+        build.emergency = true;
+      } else if (disclosed.classes.has(privacy::DataClass::Sud)) {
         // 42 CFR 2.32 (docs/privacy.md §7, for every permitted sud disclosure): the notice
         // travels inside the resource, so it cannot be separated from it.
         rapidjson::Document* target = nullptr;
@@ -216,7 +229,9 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
           build.part2_consents.push_back(decision.consent);
         }
       }
-      const std::string sent_labels = privacy::labelsFor(disclosed).names() + (removed.empty() ? "" : ",REDACTED");
+      auto sent = privacy::labelsFor(disclosed);
+      if (emergency) sent.add(privacy::Label::EmergencyTreatment);
+      const std::string sent_labels = sent.names() + (removed.empty() ? "" : ",REDACTED");
       audit(r, decision.outcome == consent::Outcome::Redact ? store::AuditOutcome::Redact : store::AuditOutcome::Permit,
             consent::reasonText(decision), decision, sent_labels, removed, decision.removed_activities);
       build.entries.push_back({r.resource_type, r.id, r.identifier_system, r.identifier_value, body, r.method});
@@ -234,6 +249,7 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
         d.consent_id = consentKey(*decision.consent);
         d.consent_version = static_cast<int>(decision.consent->version);
       }
+      if (emergency) d.break_glass_id = decision.break_glass->id;
       build.disclosure.resources.push_back(std::move(d));
     }
     // Nothing but the Patient (from a record about something else) is not worth a disclosure;
@@ -287,7 +303,9 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
     }
 
     rapidjson::Document security_doc;
-    const auto security = privacy::securityCodings(privacy::bundleLabels(build.disclosed), security_doc.GetAllocator());
+    auto bundle_labels = privacy::bundleLabels(build.disclosed);
+    if (build.emergency) bundle_labels.add(privacy::Label::EmergencyTreatment);
+    const auto security = privacy::securityCodings(bundle_labels, security_doc.GetAllocator());
     const std::string disclosure_json = outbox::toJson(build.disclosure);
     for (auto& built : outbox::buildTransactionBundles(build.entries, partner.max_bundle_entries, &security)) {
       plan.items.push_back({partner.id, std::move(built.json), built.entry_count, disclosure_json, build.classes});

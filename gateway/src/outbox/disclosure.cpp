@@ -48,6 +48,10 @@ std::string toJson(const Disclosure& d) {
     json::writeString(w, r.consent_id);
     w.Key("consent_version");
     w.Int(r.consent_version);
+    if (!r.break_glass_id.empty()) {
+      w.Key("break_glass");
+      json::writeString(w, r.break_glass_id);
+    }
     w.EndObject();
   }
   w.EndArray();
@@ -117,6 +121,10 @@ Result<Disclosure> parseDisclosure(std::string_view text) {
     const auto* version = json::find(r, "consent_version");
     if (version == nullptr || !version->IsInt()) return bad("consent_version missing");
     dr.consent_version = version->GetInt();
+    if (const auto* glass = json::find(r, "break_glass"); glass != nullptr) {
+      if (!glass->IsString() || glass->GetStringLength() == 0) return bad("break_glass is not an id");
+      dr.break_glass_id = glass->GetString();
+    }
     if (dr.resource_type.empty() || dr.resource_id.empty()) return bad("resource type or id missing");
     out.resources.push_back(std::move(dr));
   }

@@ -25,6 +25,9 @@ struct DisclosedResource {
   std::vector<std::uint32_t> removed_activities;      // redact: indexes of the activities left out
   std::string consent_id;                             // "<clinic>/<consent id>" the decision relied on
   int consent_version = 0;
+  /// A permit under an emergency disclosure (docs/privacy.md §7.1): its id; consent_id is then
+  /// empty. The re-check sends it only while that same grant is in force.
+  std::string break_glass_id;
 };
 
 struct Disclosure {

@@ -56,9 +56,13 @@ RecheckResult recheckItem(const store::OutboxItem& item, const consent::ConsentR
                               (r.outcome != consent::Outcome::Redact || decision.removed_activities == r.removed_activities);
     // The Bundle carries the Consent it was permitted under: under another consent (or version)
     // it would travel with the wrong copy, so it is re-planned rather than sent.
-    const bool same_consent = decision.consent &&
-                              decision.consent->clinic + "/" + decision.consent->consent_id == r.consent_id &&
-                              decision.consent->version == r.consent_version;
+    // An emergency disclosure goes only while its own grant is in force (docs/privacy.md §7.1):
+    // after it expires or is ended the decision is a deny (or another basis) and the item is cancelled.
+    const bool same_consent = r.break_glass_id.empty()
+                                  ? decision.consent &&
+                                        decision.consent->clinic + "/" + decision.consent->consent_id == r.consent_id &&
+                                        decision.consent->version == r.consent_version
+                                  : decision.break_glass && decision.break_glass->id == r.break_glass_id;
     if (same_outcome && same_consent) continue;
     std::string reason = !decision.disclosable() ? consent::reasonText(decision)
                          : !same_outcome         ? "decision-changed:" + std::string(consent::outcomeName(decision.outcome))

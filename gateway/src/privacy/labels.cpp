@@ -27,6 +27,7 @@ constexpr LabelDef kLabels[] = {
     {Label::Part2Policy, kActCodeSystem, "42CFRPart2", "42 CFR Part2"},
     {Label::NoRedisclosure, kActCodeSystem, "NORDSCLCD", "no redisclosure without consent directive"},
     {Label::ComplyWithConsent, kActCodeSystem, "CPLYCD", "comply with consent directive"},
+    {Label::EmergencyTreatment, kActReasonSystem, "ETREAT", "Emergency Treatment"},
     {Label::Redacted, kObservationValueSystem, "REDACTED", "redacted"},
 };
 

@@ -24,6 +24,10 @@ inline constexpr std::string_view kObservationValueSystem = "http://terminology.
 /// DS4P "mark text that must be rendered" extension on Resource.meta (valueAnnotation).
 inline constexpr std::string_view kDs4pDisplayExtension =
     "http://hl7.org/fhir/uv/security-label-ds4p/StructureDefinition/extension-display";
+inline constexpr std::string_view kActReasonSystem = "http://terminology.hl7.org/CodeSystem/v3-ActReason";
+/// Put before the notice of data sent under a break-glass (docs/privacy.md §7.1).
+inline constexpr std::string_view kEmergencyNoticePrefix =
+    "Disclosed without the patient's consent to treat a medical emergency (42 CFR 2.51).";
 /// The default Part 2 notice: the short statement of 42 CFR 2.32 (docs/privacy.md §7).
 inline constexpr std::string_view kPart2ShortNotice =
     "42 CFR part 2 prohibits unauthorized use or disclosure of these records.";
@@ -36,15 +40,16 @@ std::optional<Confidentiality> parseConfidentiality(std::string_view code);
 
 /// The labels besides confidentiality, one bit each; codings are written in this order.
 enum class Label : std::uint16_t {
-  Sud = 1U << 0,                // v3-ActCode SUD (sensitivity)
-  OpioidUd = 1U << 1,           // v3-ActCode OPIOIDUD (sensitivity)
-  Mh = 1U << 2,                 // v3-ActCode MH (sensitivity)
-  Psy = 1U << 3,                // v3-ActCode PSY (sensitivity)
-  Hiv = 1U << 4,                // v3-ActCode HIV (sensitivity)
-  Part2Policy = 1U << 5,        // v3-ActCode 42CFRPart2 (policy)
-  NoRedisclosure = 1U << 6,     // v3-ActCode NORDSCLCD (refrain)
-  ComplyWithConsent = 1U << 7,  // v3-ActCode CPLYCD (obligation)
-  Redacted = 1U << 8,           // v3-ObservationValue REDACTED (integrity)
+  Sud = 1U << 0,                 // v3-ActCode SUD (sensitivity)
+  OpioidUd = 1U << 1,            // v3-ActCode OPIOIDUD (sensitivity)
+  Mh = 1U << 2,                  // v3-ActCode MH (sensitivity)
+  Psy = 1U << 3,                 // v3-ActCode PSY (sensitivity)
+  Hiv = 1U << 4,                 // v3-ActCode HIV (sensitivity)
+  Part2Policy = 1U << 5,         // v3-ActCode 42CFRPart2 (policy)
+  NoRedisclosure = 1U << 6,      // v3-ActCode NORDSCLCD (refrain)
+  ComplyWithConsent = 1U << 7,   // v3-ActCode CPLYCD (obligation)
+  Redacted = 1U << 8,            // v3-ObservationValue REDACTED (integrity)
+  EmergencyTreatment = 1U << 9,  // v3-ActReason ETREAT (purpose of use): sent under a break-glass, 42 CFR 2.51
 };
 
 struct SecurityCoding {

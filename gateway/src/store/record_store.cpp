@@ -542,6 +542,50 @@ class RecordStore final : public Store {
     return reader->partnerPauses();
   }
 
+  // --- compliance console ---
+  Status putBreakGlass(const BreakGlass& row, std::vector<AuditEntry> audit) override {
+    GW_TRY(auto tx, WriteTransaction::begin(*backend_));
+    GW_TRY(tx->putBreakGlass(row));
+    GW_TRY(appendChained(*tx, std::move(audit)));
+    return tx.commit();
+  }
+
+  Result<std::vector<BreakGlass>> breakGlasses(std::string_view clinic) override {
+    GW_TRY(auto reader, backend_->read());
+    return reader->breakGlasses(clinic);
+  }
+
+  Status putAccountingRequest(const AccountingRequest& row, std::vector<AuditEntry> audit) override {
+    GW_TRY(auto tx, WriteTransaction::begin(*backend_));
+    GW_TRY(tx->putAccountingRequest(row));
+    GW_TRY(appendChained(*tx, std::move(audit)));
+    return tx.commit();
+  }
+
+  Result<std::vector<AccountingRequest>> accountingRequests(std::string_view clinic) override {
+    GW_TRY(auto reader, backend_->read());
+    return reader->accountingRequests(clinic);
+  }
+
+  Result<AuditPage> partnerLog(const PartnerLogQuery& query) override {
+    const int limit = std::clamp(query.limit, 1, kMaxAuditPageSize);
+    GW_TRY(auto reader, backend_->read());
+    GW_TRY(auto rows, reader->partnerLogRows(query, limit + 1));
+    AuditPage page;
+    const std::size_t n = std::min(rows.size(), static_cast<std::size_t>(limit));
+    for (std::size_t i = 0; i < n; ++i) {
+      GW_TRY(auto entry, fromAuditRow(std::move(rows[i])));
+      page.entries.push_back(std::move(entry));
+    }
+    if (rows.size() > n) page.next_after_seq = page.entries.back().seq;
+    return page;
+  }
+
+  Result<std::vector<PartnerLogCount>> partnerLogCounts(const PartnerLogQuery& query) override {
+    GW_TRY(auto reader, backend_->read());
+    return reader->partnerLogCounts(query);
+  }
+
   Result<std::vector<StoredRecord>> recordsInState(RecordState state, std::string_view record_type,
                                                    std::string_view after_clinic, std::string_view after_record_key,
                                                    int limit) override {
@@ -796,7 +840,29 @@ class RecordStore final : public Store {
     std::vector<AuditRow> rows;
     rows.reserve(entries.size());
     for (auto& e : entries) rows.push_back(toAuditRow(std::move(e)));
-    return tx.appendAudit(rows);
+    GW_TRY(tx.appendAudit(rows));
+    return tx.addPartnerLogCounts(partnerLogBuckets(rows));
+  }
+
+  // The partner view's hourly counters of these rows (decisions, cancels and disclosures about a
+  // partner), one per distinct (partner, clinic, hour, kind, outcome, classes, reason).
+  static std::vector<PartnerLogBucket> partnerLogBuckets(const std::vector<AuditRow>& rows) {
+    std::map<std::tuple<std::string_view, std::string_view, std::int64_t, std::string_view, std::string_view,
+                        std::string_view, std::string_view>,
+             std::int64_t>
+        counts;
+    for (const auto& r : rows) {
+      if (r.partner_id.empty() || (r.kind != "decision" && r.kind != "cancel" && r.kind != "disclosure")) continue;
+      ++counts[{r.partner_id, r.clinic, r.at_ms / kPartnerLogBucketMs, r.kind, r.outcome, r.classes, r.reason}];
+    }
+    std::vector<PartnerLogBucket> buckets;
+    buckets.reserve(counts.size());
+    for (const auto& [k, n] : counts) {
+      const auto& [partner, clinic, hour, kind, outcome, classes, reason] = k;
+      buckets.push_back({std::string(partner), std::string(clinic), hour, std::string(kind), std::string(outcome),
+                         std::string(classes), std::string(reason), n});
+    }
+    return buckets;
   }
 
   // The state change and its log entries commit together, and only when the item was still

@@ -153,6 +153,20 @@ Result<ChainTail> selectAuditTail(Session& s) {
   }
 }
 
+std::vector<AuditRow> selectAuditRowsBySeq(Session& s, const std::vector<Poco::Int64>& seqs) {
+  if (seqs.empty()) return {};
+  std::string sql = "SELECT " + std::string(kColumns) + " FROM audit_log WHERE seq IN (";
+  for (std::size_t i = 0; i < seqs.size(); ++i) sql += i == 0 ? "?" : ",?";
+  sql += ") ORDER BY seq";
+  Statement st(s);
+  st << sql;
+  for (const auto seq : seqs) st, Poco::Data::Keywords::bind(seq);
+  Columns cols;
+  cols.into(st);
+  st.execute();
+  return cols.take(cols.size());
+}
+
 Result<std::vector<AuditRow>> selectAuditQuery(Session& s, const AuditQuery& q, int limit) {
   using Poco::Data::Keywords::bind;
   std::string sql = "SELECT " + std::string(kColumns) + " FROM audit_log WHERE seq > ?";

@@ -9,6 +9,7 @@
 //   sqlite_rotation.cpp the data key rotation primitives of the writer (sealed cells)
 //   sqlite_audit.cpp    audit_log rows: insert, chunked read, filtered query
 //   sqlite_decisions.cpp  resource_decisions rows: the last decision per (partner, record, resource)
+//   sqlite_console.cpp  the compliance console: break-glass, accounting requests, partner view
 //   sqlite_legacy.cpp   the conversion of older databases' clear identifiers to lookup keys
 //   sqlite_migrations.cpp  the schema
 #include <Poco/Data/LOB.h>
@@ -52,6 +53,8 @@ Result<std::vector<DataKeyRow>> selectDataKeys(Poco::Data::Session& s);
 Result<std::vector<AuditRow>> selectAuditRows(Poco::Data::Session& s, std::int64_t after_seq, int limit);
 Result<ChainTail> selectAuditTail(Poco::Data::Session& s);
 Result<std::vector<AuditRow>> selectAuditQuery(Poco::Data::Session& s, const AuditQuery& query, int limit);
+// The rows of these seqs, in seq order; throws Poco::Exception.
+std::vector<AuditRow> selectAuditRowsBySeq(Poco::Data::Session& s, const std::vector<Poco::Int64>& seqs);
 // Throws Poco::Exception: runs inside the writer's error handling.
 void insertAuditRows(Poco::Data::Session& s, const std::vector<AuditRow>& rows);
 
@@ -83,6 +86,15 @@ int requeueDeadItem(Poco::Data::Session& s, std::int64_t item_id, std::string_vi
 void putPartnerPause(Poco::Data::Session& s, const PartnerPause& pause);
 void deletePartnerPause(Poco::Data::Session& s, std::string_view partner_id);
 void writeProbe(Poco::Data::Session& s, std::int64_t now_ms);
+
+// The compliance console's rows (sqlite_console.cpp); throw Poco::Exception.
+std::vector<BreakGlass> selectBreakGlasses(Poco::Data::Session& s, std::string_view clinic);
+void putBreakGlass(Poco::Data::Session& s, const BreakGlass& row);
+std::vector<AccountingRequest> selectAccountingRequests(Poco::Data::Session& s, std::string_view clinic);
+void putAccountingRequest(Poco::Data::Session& s, const AccountingRequest& row);
+std::vector<PartnerLogCount> selectPartnerLogCounts(Poco::Data::Session& s, const PartnerLogQuery& query);
+void addPartnerLogCounts(Poco::Data::Session& s, const std::vector<PartnerLogBucket>& buckets);
+std::vector<Poco::Int64> selectPartnerLogSeqs(Poco::Data::Session& s, const PartnerLogQuery& query, int limit);
 
 std::unique_ptr<StoreReader> makeReader(Poco::Data::Session session);
 

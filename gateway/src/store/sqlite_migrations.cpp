@@ -135,6 +135,34 @@ const std::array<std::vector<const char*>, kSchemaVersion> kMigrations = {{
         // /readyz commits a row here to learn whether the database can still commit.
         "CREATE TABLE write_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at_ms INTEGER NOT NULL)",
     },
+    {
+        // 8: the compliance console (docs/console-api.md). Break-glass disclosures (42 CFR 2.51)
+        // with the record the rule asks for, and patients' requests for an accounting of
+        // disclosures (42 CFR 2.24) with their due date. Patients as lookup keys, no clear ids.
+        "CREATE TABLE break_glass ("
+        "  id TEXT PRIMARY KEY, clinic TEXT NOT NULL, patient_key TEXT NOT NULL, partner_id TEXT NOT NULL,"
+        "  recipient TEXT NOT NULL, authorised_by TEXT NOT NULL, nature TEXT NOT NULL, opened_by TEXT NOT NULL,"
+        "  opened_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, ended_at INTEGER NOT NULL, ended_by TEXT NOT NULL)",
+        "CREATE INDEX break_glass_by_clinic ON break_glass (clinic, opened_at)",
+        "CREATE TABLE accounting_requests ("
+        "  id TEXT PRIMARY KEY, clinic TEXT NOT NULL, patient_key TEXT NOT NULL, received_on TEXT NOT NULL,"
+        "  due_on TEXT NOT NULL, note TEXT NOT NULL, state TEXT NOT NULL, delivered_on TEXT NOT NULL,"
+        "  created_by TEXT NOT NULL, delivered_by TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)",
+        "CREATE INDEX accounting_requests_by_clinic ON accounting_requests (clinic, received_on)",
+        // The partner and period view counts and pages a partner's rows of one clinic over a period:
+        // a covering index, so a million rows are counted from the index alone.
+        "CREATE INDEX audit_by_partner_period ON audit_log (partner_id, clinic, at_ms, kind, outcome, classes, reason, seq)",
+        // ... and its counts from hourly counters kept with the log (store/store_backend.hpp,
+        // PartnerLogBucket), filled here from the rows already logged.
+        "CREATE TABLE audit_hourly_counts ("
+        "  partner_id TEXT NOT NULL, clinic TEXT NOT NULL, hour INTEGER NOT NULL, kind TEXT NOT NULL,"
+        "  outcome TEXT NOT NULL, classes TEXT NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL,"
+        "  PRIMARY KEY (partner_id, clinic, hour, kind, outcome, classes, reason)) WITHOUT ROWID",
+        "INSERT INTO audit_hourly_counts(partner_id, clinic, hour, kind, outcome, classes, reason, count) "
+        "SELECT partner_id, clinic, at_ms / 3600000, kind, outcome, classes, reason, COUNT(*) FROM audit_log "
+        "WHERE partner_id <> '' AND kind IN ('decision','cancel','disclosure') "
+        "GROUP BY partner_id, clinic, at_ms / 3600000, kind, outcome, classes, reason",
+    },
 }};
 
 }  // namespace

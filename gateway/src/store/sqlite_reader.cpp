@@ -1,6 +1,8 @@
 #include <Poco/Data/Statement.h>
 #include <Poco/Nullable.h>
 
+#include <algorithm>
+
 #include "store/sqlite_backend.hpp"
 
 namespace gw::store::sqlite {
@@ -408,6 +410,41 @@ class SqliteReader final : public StoreReader {
       return selectPartnerPauses(s_);
     } catch (const Poco::Exception& e) {
       return storageError("reading partner pauses", e);
+    }
+  }
+
+  Result<std::vector<BreakGlass>> breakGlasses(std::string_view clinic) override {
+    try {
+      return selectBreakGlasses(s_, clinic);
+    } catch (const Poco::Exception& e) {
+      return storageError("reading break-glass rows", e);
+    }
+  }
+
+  Result<std::vector<AccountingRequest>> accountingRequests(std::string_view clinic) override {
+    try {
+      return selectAccountingRequests(s_, clinic);
+    } catch (const Poco::Exception& e) {
+      return storageError("reading accounting requests", e);
+    }
+  }
+
+  Result<std::vector<AuditRow>> partnerLogRows(const PartnerLogQuery& query, int limit) override {
+    try {
+      auto rows = selectAuditRowsBySeq(s_, selectPartnerLogSeqs(s_, query, limit));
+      std::sort(rows.begin(), rows.end(),
+                [](const AuditRow& a, const AuditRow& b) { return a.at_ms != b.at_ms ? a.at_ms < b.at_ms : a.seq < b.seq; });
+      return rows;
+    } catch (const Poco::Exception& e) {
+      return storageError("reading a partner's log rows", e);
+    }
+  }
+
+  Result<std::vector<PartnerLogCount>> partnerLogCounts(const PartnerLogQuery& query) override {
+    try {
+      return selectPartnerLogCounts(s_, query);
+    } catch (const Poco::Exception& e) {
+      return storageError("counting a partner's log rows", e);
     }
   }
 

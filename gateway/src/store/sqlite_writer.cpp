@@ -385,6 +385,18 @@ class SqliteWriter final : public StoreWriter {
     return run("resuming a partner", [&] { sqlite::deletePartnerPause(s_, partner_id); });
   }
 
+  Status addPartnerLogCounts(const std::vector<PartnerLogBucket>& buckets) override {
+    return run("counting the partner view's rows", [&] { sqlite::addPartnerLogCounts(s_, buckets); });
+  }
+
+  Status putBreakGlass(const BreakGlass& row) override {
+    return run("storing a break-glass row", [&] { sqlite::putBreakGlass(s_, row); });
+  }
+
+  Status putAccountingRequest(const AccountingRequest& row) override {
+    return run("storing an accounting request", [&] { sqlite::putAccountingRequest(s_, row); });
+  }
+
   Status writeProbe(std::int64_t now_ms) override {
     return run("the write probe", [&] { sqlite::writeProbe(s_, now_ms); });
   }

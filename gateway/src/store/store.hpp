@@ -328,6 +328,66 @@ struct DataKeyRotation {
   double seconds = 0;
 };
 
+/// An emergency disclosure opened under 42 CFR 2.51 (docs/privacy.md §7.1): while active it
+/// permits every class of one patient's data to one partner. The record 2.51(c) asks for: who
+/// received it (recipient), who authorised it, when, and the nature of the emergency. Names of
+/// staff and the nature are kept as given (no patient identifiers: the patient is its key).
+struct BreakGlass {
+  std::string id;  // "bg-" + random hex
+  std::string clinic;
+  std::string patient_key;
+  std::string partner_id;
+  std::string recipient;      // the medical personnel receiving it
+  std::string authorised_by;  // the person authorising it
+  std::string nature;         // of the emergency
+  std::string opened_by;      // token id
+  std::int64_t opened_at_ms = 0;
+  std::int64_t expires_at_ms = 0;  // at most 24 h after opened_at
+  std::int64_t ended_at_ms = 0;    // 0: not ended by hand
+  std::string ended_by;            // token id
+  bool activeAt(std::int64_t now_ms) const { return ended_at_ms == 0 && now_ms >= opened_at_ms && now_ms < expires_at_ms; }
+};
+
+/// A patient's written request for an accounting of disclosures (42 CFR 2.24): due 30 days
+/// after it was received.
+struct AccountingRequest {
+  std::string id;  // "ar-" + random hex
+  std::string clinic;
+  std::string patient_key;
+  std::string received_on;     // YYYY-MM-DD, the date of the patient's written request
+  std::string due_on;          // received_on + 30 days
+  std::string note;            // as the officer wrote it
+  std::string state = "open";  // open | delivered
+  std::string delivered_on;    // YYYY-MM-DD when delivered
+  std::string created_by;      // token ids
+  std::string delivered_by;
+  std::int64_t created_at_ms = 0;
+  std::int64_t updated_at_ms = 0;
+};
+
+/// The partner and period view (compliance console): decision, cancel and disclosure rows of one
+/// clinic and partner over [from_ms, to_ms), narrowed by outcome, class and reason.
+struct PartnerLogQuery {
+  std::string clinic;
+  std::string partner_id;
+  std::int64_t from_ms = 0;
+  std::int64_t to_ms = 0;
+  std::optional<AuditOutcome> outcome;
+  std::optional<privacy::DataClass> data_class;
+  std::string reason;          // exact match; empty: any
+  std::int64_t after_seq = 0;  // rows: keyset cursor
+  int limit = 100;             // rows: 1..kMaxAuditPageSize
+};
+
+/// How many rows of a PartnerLogQuery share one (kind, outcome, classes, reason).
+struct PartnerLogCount {
+  std::string kind;
+  std::string outcome;
+  std::string classes;
+  std::string reason;
+  std::int64_t count = 0;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -466,6 +526,20 @@ class Store {
   virtual Result<std::vector<StoredRecord>> recordsInState(RecordState state, std::string_view record_type,
                                                            std::string_view after_clinic, std::string_view after_record_key,
                                                            int limit) = 0;
+  // --- compliance console (docs/console-api.md) ---
+  /// Stores (inserts or replaces by id) a break-glass row with its audit entries, in one transaction.
+  virtual Status putBreakGlass(const BreakGlass& row, std::vector<AuditEntry> audit) = 0;
+  /// Break-glass rows of `clinic` (every clinic when empty), newest first.
+  virtual Result<std::vector<BreakGlass>> breakGlasses(std::string_view clinic) = 0;
+  /// Stores (inserts or replaces by id) an accounting request with its audit entries, in one transaction.
+  virtual Status putAccountingRequest(const AccountingRequest& row, std::vector<AuditEntry> audit) = 0;
+  /// Accounting requests of `clinic`, newest received first.
+  virtual Result<std::vector<AccountingRequest>> accountingRequests(std::string_view clinic) = 0;
+  /// A page of the partner view's rows in time order (at_ms, then seq; next_after_seq continues
+  /// it), and the counts of every matching row.
+  virtual Result<AuditPage> partnerLog(const PartnerLogQuery& query) = 0;
+  virtual Result<std::vector<PartnerLogCount>> partnerLogCounts(const PartnerLogQuery& query) = 0;
+
   /// Commits a small write (the readiness probe): fails when the database cannot commit (disk
   /// full, read-only file system).
   virtual Status probeWrite(SystemTime now) = 0;

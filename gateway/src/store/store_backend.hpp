@@ -202,6 +202,22 @@ struct PurgedRows {
   std::vector<RecordKey> records;
 };
 
+/// The partner view's hourly counters (schema 8): how many decision, cancel and disclosure rows of
+/// one partner and clinic fall in one hour (at_ms / 3,600,000) with one (kind, outcome, classes,
+/// reason). Derived from the log and written with it, in the same transaction, so a period's
+/// counts come from a few counters per hour instead of every row.
+struct PartnerLogBucket {
+  std::string partner_id;
+  std::string clinic;
+  std::int64_t hour = 0;
+  std::string kind;
+  std::string outcome;
+  std::string classes;
+  std::string reason;
+  std::int64_t count = 0;
+};
+inline constexpr std::int64_t kPartnerLogBucketMs = 3'600'000;
+
 /// Reads outside any write transaction, on a connection of its own. Used by one thread at a time.
 class StoreReader {
  public:
@@ -261,6 +277,18 @@ class StoreReader {
   /// The item with every column but bundle; nullopt when there is none.
   virtual Result<std::optional<OutboxRow>> outboxItem(std::int64_t item_id) = 0;
   virtual Result<std::vector<PartnerPause>> partnerPauses() = 0;
+  // --- compliance console (schema 8) ---
+  /// Break-glass rows of `clinic` (all when empty), newest opened first.
+  virtual Result<std::vector<BreakGlass>> breakGlasses(std::string_view clinic) = 0;
+  /// Accounting requests of `clinic`, newest received first (then newest created).
+  virtual Result<std::vector<AccountingRequest>> accountingRequests(std::string_view clinic) = 0;
+  /// audit_log rows of kind decision, cancel or disclosure matching the query (clinic, partner,
+  /// from_ms <= at_ms < to_ms, outcome, class as in queryAudit, reason), in time order (at_ms,
+  /// then seq), after the row after_seq (when > 0) in that order, at most `limit`.
+  virtual Result<std::vector<AuditRow>> partnerLogRows(const PartnerLogQuery& query, int limit) = 0;
+  /// The same rows (after_seq ignored) counted by (kind, outcome, classes, reason): whole hours
+  /// from the hourly counters, the hours the period cuts into from the rows.
+  virtual Result<std::vector<PartnerLogCount>> partnerLogCounts(const PartnerLogQuery& query) = 0;
   /// Current records in `state` (of `record_type` unless empty) after (after_clinic,
   /// after_record_key), in that order, with the payload of their current version (sealed).
   virtual Result<std::vector<std::pair<RecordRow, std::string>>> recordsInState(std::string_view state,
@@ -359,6 +387,13 @@ class StoreWriter {
   /// Inserts or replaces the partner's pause row.
   virtual Status putPartnerPause(const PartnerPause& pause) = 0;
   virtual Status deletePartnerPause(std::string_view partner_id) = 0;
+  /// Adds each bucket's count to its hourly counter (made at 0 when missing). The store calls it
+  /// with the rows of every appendAudit, in the same transaction.
+  virtual Status addPartnerLogCounts(const std::vector<PartnerLogBucket>& buckets) = 0;
+  /// Inserts or replaces (by id) a break-glass row.
+  virtual Status putBreakGlass(const BreakGlass& row) = 0;
+  /// Inserts or replaces (by id) an accounting request.
+  virtual Status putAccountingRequest(const AccountingRequest& row) = 0;
   /// Writes the one row of write_probe (the readiness probe's commit).
   virtual Status writeProbe(std::int64_t now_ms) = 0;
 
