@@ -194,6 +194,15 @@ TEST(AuditTrailEntriesTest, ReadAndVerifyEntriesAreValidAndDescribeTheRequest) {
   EXPECT_STREQ(doc["filters"]["class"].GetString(), "sud");
   EXPECT_EQ(doc["filters"]["limit"].GetInt(), 50);
 
+  // A read filtered by partner is no event about the partner: the filter is in the detail only,
+  // so the read never shows in that partner's log.
+  auto by_partner = parseAuditQuery({{"partner_id", "st-mary"}, {"kind", "decision"}});
+  ASSERT_TRUE(by_partner);
+  const auto read = auditReadEntry(by_partner.value(), "tok-ops", 1'800'000'000'000, 3);
+  EXPECT_EQ(read.partner_id, "");
+  ASSERT_TRUE(json::parse(read.detail, doc));
+  EXPECT_STREQ(doc["filters"]["partner_id"].GetString(), "st-mary");
+
   store::VerifyReport report;
   report.ok = false;
   report.rows = 9;

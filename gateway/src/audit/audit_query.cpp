@@ -61,7 +61,12 @@ std::string writeDetail(const AuditRequest& r, std::size_t returned) {
   w.Uint64(returned);
   w.Key("filters");
   w.StartObject();
-  // patient_key and partner_id have their own columns; the rest of the request is here.
+  // patient_key has its own column; the rest of the request is here. The partner filter is
+  // detail only: a read is no event about the partner, so it never shows in a partner's log.
+  if (!q.partner_id.empty()) {
+    w.Key("partner_id");
+    json::writeString(w, q.partner_id);
+  }
   if (!q.clinic.empty()) {
     w.Key("clinic");
     json::writeString(w, q.clinic);
@@ -242,7 +247,6 @@ store::AuditEntry auditReadEntry(const AuditRequest& request, std::string_view a
                                  std::size_t returned) {
   return store::AuditEntryBuilder(store::AuditKind::AuditRead, store::AuditOutcome::Ok, actor, at_ms)
       .patient(request.query.patient_key)
-      .partner(request.query.partner_id)
       .detail(writeDetail(request, returned))
       .build();
 }
