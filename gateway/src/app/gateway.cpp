@@ -71,6 +71,10 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::GatewayConfig config, c
 Status Gateway::check(const config::GatewayConfig& cfg) {
   GW_TRY(auto master_key, config::loadMasterKey(cfg.privacy));  // readable, private, well-formed
   (void)master_key;
+  if (const auto& pg = cfg.storage.postgres) {
+    GW_TRY(auto dsn, config::loadPostgresDsn(*pg));  // readable and private; not connected to here
+    (void)dsn;
+  }
   GW_TRY(auto rules, loadConfiguredRuleSet(cfg));
   (void)rules;
   for (const auto& partner : cfg.partners) {
