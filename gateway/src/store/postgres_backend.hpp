@@ -146,5 +146,7 @@ std::vector<DecisionRow> selectDecisionRows(PgConnection& c, std::string_view pa
 std::vector<OutboxRow> selectOutboxList(PgConnection& c, const OutboxQuery& query, int limit);
 std::optional<OutboxRow> selectOutboxItem(PgConnection& c, std::int64_t item_id);
 std::vector<PartnerPause> selectPartnerPauses(PgConnection& c);
+std::vector<CopyRow> selectCopyRows(PgConnection& c, const CopyTable& table, const CopyRow* after, int limit);
+void insertCopyRows(PgConnection& c, const CopyTable& table, const std::vector<CopyRow>& rows);
 
 }  // namespace gw::store::postgres

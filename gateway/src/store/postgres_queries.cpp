@@ -1,4 +1,6 @@
 // Queries both kinds of PostgreSQL connection run (the reader's and the writer's).
+#include <algorithm>
+
 #include "store/postgres_backend.hpp"
 
 namespace gw::store::postgres {
@@ -185,6 +187,86 @@ std::vector<PartnerPause> selectPartnerPauses(PgConnection& c) {
   std::vector<PartnerPause> pauses;
   for (int i = 0; i < r.rows(); ++i) pauses.push_back({r.text(i, 0), r.i64(i, 1), r.text(i, 2), r.text(i, 3)});
   return pauses;
+}
+
+std::vector<CopyRow> selectCopyRows(PgConnection& c, const CopyTable& table, const CopyRow* after, int limit) {
+  std::string columns, keys;
+  for (std::size_t i = 0; i < table.columns.size(); ++i)
+    columns += (i == 0 ? "" : ", ") + std::string(table.columns[i].name);
+  for (std::size_t k = 0; k < table.key_columns; ++k) keys += (k == 0 ? "" : ", ") + std::string(table.columns[k].name);
+  std::string sql = "SELECT " + columns + " FROM " + std::string(table.name);
+  Params params;
+  if (after) {
+    sql += " WHERE (" + keys + ") > (";
+    for (std::size_t k = 0; k < table.key_columns; ++k) {
+      if (table.columns[k].kind == CopyKind::Int) {
+        params.i64((*after)[k].number);
+        sql += (k == 0 ? "$" : ", $") + std::to_string(params.size()) + "::bigint";
+      } else {
+        params.text((*after)[k].text);
+        sql += (k == 0 ? "$" : ", $") + std::to_string(params.size()) + "::text";
+      }
+    }
+    sql += ")";
+  }
+  params.i64(limit);
+  sql += " ORDER BY " + keys + " LIMIT $" + std::to_string(params.size());
+  auto r = c.exec(sql, params);
+  std::vector<CopyRow> rows(static_cast<std::size_t>(r.rows()));
+  for (int i = 0; i < r.rows(); ++i) {
+    auto& row = rows[static_cast<std::size_t>(i)];
+    row.resize(table.columns.size());
+    for (std::size_t col = 0; col < table.columns.size(); ++col) {
+      auto& v = row[col];
+      const int n = static_cast<int>(col);
+      if (r.null(i, n)) {
+        v.null = true;
+        continue;
+      }
+      switch (table.columns[col].kind) {
+        case CopyKind::Int: v.number = r.i64(i, n); break;
+        case CopyKind::Text: v.text = r.text(i, n); break;
+        case CopyKind::Bytes: v.text = r.bytes(i, n); break;
+      }
+    }
+  }
+  return rows;
+}
+
+void insertCopyRows(PgConnection& c, const CopyTable& table, const std::vector<CopyRow>& rows) {
+  std::string columns;
+  for (std::size_t i = 0; i < table.columns.size(); ++i)
+    columns += (i == 0 ? "" : ", ") + std::string(table.columns[i].name);
+  // Several rows per statement, under PostgreSQL's 65,535 parameters.
+  const std::size_t per_statement = std::max<std::size_t>(1, 30000 / table.columns.size());
+  for (std::size_t start = 0; start < rows.size(); start += per_statement) {
+    const std::size_t end = std::min(rows.size(), start + per_statement);
+    std::string sql = "INSERT INTO " + std::string(table.name) + "(" + columns + ") VALUES";
+    Params params;
+    for (std::size_t r = start; r < end; ++r) {
+      sql += r == start ? "(" : ",(";
+      for (std::size_t col = 0; col < table.columns.size(); ++col) {
+        const auto& v = rows[r][col];
+        sql += col == 0 ? "" : ",";
+        if (v.null) {
+          sql += "NULL";
+          continue;
+        }
+        switch (table.columns[col].kind) {
+          case CopyKind::Int: params.i64(v.number); break;
+          case CopyKind::Text: params.text(v.text); break;
+          case CopyKind::Bytes: params.bytes(v.text); break;
+        }
+        sql += "$" + std::to_string(params.size());
+      }
+      sql += ")";
+    }
+    c.exec(sql, params);
+  }
+  // Items queued after the copy get ids above the copied ones.
+  if (table.name == "outbox" && !rows.empty()) {
+    c.exec("SELECT setval(pg_get_serial_sequence('outbox', 'id'), (SELECT MAX(id) FROM outbox))");
+  }
 }
 
 }  // namespace gw::store::postgres

@@ -306,6 +306,14 @@ class PostgresReader final : public StoreReader {
     });
   }
 
+  Result<std::vector<CopyRow>> copyRows(const CopyTable& table, const CopyRow* after, int limit) override {
+    return run("reading rows to copy", [&] { return selectCopyRows(*c_, table, after, limit); });
+  }
+
+  Result<std::int64_t> countRows(const CopyTable& table) override {
+    return run("counting rows", [&] { return c_->exec("SELECT COUNT(*) FROM " + std::string(table.name)).i64(0, 0); });
+  }
+
   Status ping() override {
     return run("database ping", [&] { c_->exec("SELECT 1"); });
   }

@@ -213,6 +213,10 @@ class PostgresWriter final : public StoreWriter {
     });
   }
 
+  Status insertCopiedRows(const CopyTable& table, const std::vector<CopyRow>& rows) override {
+    return run("copying rows", [&] { insertCopyRows(c_, table, rows); });
+  }
+
   Result<std::vector<DecisionRow>> decisionRows(std::string_view partner, std::string_view clinic,
                                                 std::string_view record_key, int version) override {
     return run("reading a record's decisions", [&] { return selectDecisionRows(c_, partner, clinic, record_key, version); });

@@ -202,6 +202,33 @@ struct PurgedRows {
   std::vector<RecordKey> records;
 };
 
+// --- copying a whole store from one database to another (`fhir-gateway store migrate`) ---
+
+/// How a copied column's values travel: integers, text, or bytes (envelopes, moved as they are).
+enum class CopyKind { Int, Text, Bytes };
+struct CopyColumn {
+  std::string_view name;
+  CopyKind kind = CopyKind::Text;
+  bool nullable = false;
+};
+/// A table copied whole: its first key_columns columns are its primary key (Int or Text), by
+/// which rows are read in order, a chunk at a time.
+struct CopyTable {
+  std::string_view name;
+  std::vector<CopyColumn> columns;
+  std::size_t key_columns = 1;
+};
+/// Every table that holds a store, in the order a copy inserts them (a table before those that
+/// refer to it). Not copied: schema_version (each database has its own) and write_probe.
+const std::vector<CopyTable>& copiedTables();
+/// One column value: null, an integer (number) or text and bytes (text).
+struct CopyValue {
+  bool null = false;
+  std::int64_t number = 0;
+  std::string text;
+};
+using CopyRow = std::vector<CopyValue>;
+
 /// Reads outside any write transaction, on a connection of its own. Used by one thread at a time.
 class StoreReader {
  public:
@@ -270,6 +297,12 @@ class StoreReader {
                                                                                 int limit) = 0;
 
   virtual Status ping() = 0;
+
+  // --- copying a store (`store migrate`) ---
+  /// Up to `limit` rows of `table` whose key is above the key of `after` (from the first row
+  /// when null), in key order, every column in table.columns order.
+  virtual Result<std::vector<CopyRow>> copyRows(const CopyTable& table, const CopyRow* after, int limit) = 0;
+  virtual Result<std::int64_t> countRows(const CopyTable& table) = 0;
 };
 
 /// One open write transaction. It must exclude every other write transaction on the database
@@ -371,6 +404,12 @@ class StoreWriter {
   /// Deletes each of the records that has no version, resource or item left, with its decision
   /// rows; returns how many.
   virtual Result<std::int64_t> deleteRecordsIfEmpty(const std::vector<RecordKey>& records) = 0;
+
+  // --- copying a store (`store migrate`) ---
+  /// Inserts rows read by StoreReader::copyRows from another database, values as they are (outbox
+  /// ids included: the database's own id sequence then continues after the highest). The rows
+  /// hold lookup keys: a conversion of clear identifiers the database still had due is dropped.
+  virtual Status insertCopiedRows(const CopyTable& table, const std::vector<CopyRow>& rows) = 0;
 };
 
 /// A database the store runs on. Thread-safe: any thread may read or begin a write.
