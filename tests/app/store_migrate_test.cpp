@@ -69,18 +69,18 @@ class StoreMigrate : public ::testing::Test {
     w.patient_key = patient;
     w.state = store::RecordState::Mapped;
     w.classes = privacy::DataClass::Sud;
-    w.resources.push_back({"MedicationRequest", "mr-" + id, "https://ids/rx", "rx-" + id, R"({"id":")" + id + "\"}",
-                           privacy::DataClass::Sud});
-    w.outbox.push_back({"p1", R"({"resourceType":"Bundle","id":")" + id + "\"}", 1, privacy::DataClass::Sud,
-                        R"({"resources":[]})"});
-    w.audit.push_back(store::AuditEntryBuilder(store::AuditKind::Decision, store::AuditOutcome::Permit, "tok-1",
-                                               toUnixMillis(t(0)))
-                          .clinic("c1")
-                          .patient(patient)
-                          .partner("p1", "TREAT")
-                          .resource("MedicationRequest", "mr-" + id, privacy::DataClass::Sud)
-                          .policy("2026.1")
-                          .build());
+    w.resources.push_back(
+        {"MedicationRequest", "mr-" + id, "https://ids/rx", "rx-" + id, R"({"id":")" + id + "\"}", privacy::DataClass::Sud});
+    w.outbox.push_back(
+        {"p1", R"({"resourceType":"Bundle","id":")" + id + "\"}", 1, privacy::DataClass::Sud, R"({"resources":[]})"});
+    w.audit.push_back(
+        store::AuditEntryBuilder(store::AuditKind::Decision, store::AuditOutcome::Permit, "tok-1", toUnixMillis(t(0)))
+            .clinic("c1")
+            .patient(patient)
+            .partner("p1", "TREAT")
+            .resource("MedicationRequest", "mr-" + id, privacy::DataClass::Sud)
+            .policy("2026.1")
+            .build());
     store::ResourceDecision decision;
     decision.partner_id = "p1";
     decision.resource_type = "MedicationRequest";
@@ -228,8 +228,7 @@ TEST_F(StoreMigrate, RefusesATargetThatHoldsAStoreOrAnotherMasterKey) {
   auto other = sqliteConfig("other.db");
   other.privacy.master_key_file = dir_ / "other.key";
   std::ofstream(other.privacy.master_key_file) << ids::randomHex(32) << "\n";
-  fs::permissions(other.privacy.master_key_file, fs::perms::owner_read | fs::perms::owner_write,
-                  fs::perm_options::replace);
+  fs::permissions(other.privacy.master_key_file, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
   auto wrong_key = migrateStore(original, other);
   ASSERT_FALSE(wrong_key);
   EXPECT_EQ(wrong_key.error().code, ErrorCode::Config);

@@ -1,5 +1,7 @@
 #include "store/postgres_backend.hpp"
 
+#include <map>
+
 #include "common/log.hpp"
 #include "store/postgres_store.hpp"
 #include "store/record_store.hpp"
@@ -8,10 +10,24 @@ namespace gw::store {
 namespace postgres {
 namespace {
 
+// One claim book per instance: the backends of one process on one database share it (an
+// instance is a process; two Store objects of it, e.g. a tool's beside the gateway's, are one
+// sender), so what one claimed the other is still offered. Kept while any backend uses it.
+std::shared_ptr<OutboxClaims> claimsFor(const PostgresOptions& options) {
+  static std::mutex mutex;
+  static std::map<std::string, std::weak_ptr<OutboxClaims>> books;
+  std::lock_guard lock(mutex);
+  const std::string key = options.dsn + '\n' + options.instance_id;
+  if (auto held = books[key].lock()) return held;
+  auto made = std::make_shared<OutboxClaims>(options);
+  books[key] = made;
+  return made;
+}
+
 class PostgresBackend final : public StoreBackend {
  public:
   explicit PostgresBackend(const PostgresOptions& options)
-      : options_(options), location_(describePostgresDsn(options.dsn)), readers_(options) {}
+      : options_(options), location_(describePostgresDsn(options.dsn)), readers_(options), claims_(claimsFor(options)) {}
 
   Status init() {
     GW_TRY(auto writer, connect(options_));
@@ -42,7 +58,7 @@ class PostgresBackend final : public StoreBackend {
 
   Result<std::unique_ptr<StoreReader>> read() override {
     GW_TRY(auto c, readers_.take());
-    return makeReader(std::move(c), readers_);
+    return makeReader(std::move(c), readers_, options_.read_only ? nullptr : claims_.get());
   }
 
   Result<std::unique_ptr<StoreWriter>> beginWrite() override {
@@ -65,7 +81,7 @@ class PostgresBackend final : public StoreBackend {
         return storageError("setting up a connection", f);
       }
     }
-    return beginWriter(*writer_, std::move(lock), options_.instance_id);
+    return beginWriter(*writer_, std::move(lock), *claims_);
   }
 
   // PostgreSQL support began after lookup keys: no database of it ever held clear identifiers.
@@ -75,6 +91,7 @@ class PostgresBackend final : public StoreBackend {
   PostgresOptions options_;
   std::string location_;
   ConnectionPool readers_;
+  std::shared_ptr<OutboxClaims> claims_;
   std::unique_ptr<PgConnection> writer_;
   std::mutex writer_mutex_;
 };

@@ -121,6 +121,32 @@ class ConnectionPool {
   int lent_ = 0;
 };
 
+/// Outbox items this process is sending, so that several gateway instances on one database never
+/// send the same item: each claim is a session-level advisory lock, held on a connection of its
+/// own until the item's state changes (a delivery, a retry, its death or cancellation, committed)
+/// or the process ends. The lock is the lease: a crashed or killed instance's connection closes
+/// and the server drops its locks at once, so another instance takes its items over. Per-patient
+/// order holds across instances because dueItems offers only a patient's oldest pending item,
+/// and an item is sent only by whoever holds it.
+class OutboxClaims {
+ public:
+  explicit OutboxClaims(PostgresOptions options) : options_(std::move(options)) {}
+  /// True when this process holds the item (now, or already): it is still queued or retrying
+  /// and due at now_ms. False when another instance holds it, it changed meanwhile, or the claim
+  /// could not be taken (the database unreachable: nothing is sent then).
+  bool tryClaim(std::int64_t item_id, std::int64_t now_ms);
+  /// Lets go of the items (after the commit that changed their state).
+  void release(const std::vector<std::int64_t>& item_ids);
+  std::size_t held();
+
+ private:
+  bool connected();  // with mutex_ held
+  PostgresOptions options_;
+  std::mutex mutex_;
+  std::unique_ptr<PgConnection> c_;
+  std::vector<std::int64_t> held_;  // sorted
+};
+
 // Schema (postgres_migrations.cpp). The version numbers are SQLite's (store/sqlite_migrations.hpp):
 // one number is one schema whatever the database.
 inline constexpr int kPostgresSchemaVersion = 7;
@@ -128,13 +154,15 @@ void applyMigrations(PgConnection& c);
 /// The schema version stored (0: none).
 int storedSchemaVersion(PgConnection& c);
 
-std::unique_ptr<StoreReader> makeReader(std::unique_ptr<PgConnection> c, ConnectionPool& pool);
+/// `claims` null: a read-only backend, whose dueItems claims nothing.
+std::unique_ptr<StoreReader> makeReader(std::unique_ptr<PgConnection> c, ConnectionPool& pool, OutboxClaims* claims);
 
 /// Begins a write transaction on `connection`, whose mutex `lock` holds: BEGIN, then the
 /// transaction-scoped advisory lock every writer of the database takes, so write transactions
 /// are one at a time across every gateway instance.
+/// Claims of the items the transaction changes are released when it commits.
 Result<std::unique_ptr<StoreWriter>> beginWriter(PgConnection& connection, std::unique_lock<std::mutex> lock,
-                                                 std::string instance_id);
+                                                 OutboxClaims& claims);
 
 // Queries both kinds of connection run; throw PgFailure.
 std::vector<DataKeyRow> selectDataKeys(PgConnection& c);

@@ -1,4 +1,5 @@
 // libpq connections of the PostgreSQL backend: parameters, results, the pool.
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
@@ -208,6 +209,63 @@ void ConnectionPool::give(std::unique_ptr<PgConnection> c) {
   --lent_;
   if (c && c->healthy()) idle_.push_back(std::move(c));
   freed_.notify_one();
+}
+
+namespace {
+// Claims are two-key advisory locks (namespace, item id): a space apart from the one-key write
+// and migration locks. Item ids wrap at 2^31 in the key, harmless until 2 billion items apart.
+constexpr const char* kClaimKey = "74123, ($1::bigint & 2147483647)::int";
+}  // namespace
+
+bool OutboxClaims::connected() {
+  if (c_ && PQstatus(c_->handle()) == CONNECTION_OK) return true;
+  // A new session holds none of the old one's locks.
+  held_.clear();
+  auto made = connect(options_);
+  if (!made) return false;
+  c_ = std::move(made).value();
+  return true;
+}
+
+bool OutboxClaims::tryClaim(std::int64_t item_id, std::int64_t now_ms) {
+  std::lock_guard lock(mutex_);
+  if (std::binary_search(held_.begin(), held_.end(), item_id)) return true;
+  if (!connected()) return false;
+  try {
+    if (c_->exec(std::string("SELECT pg_try_advisory_lock(") + kClaimKey + ")", Params().i64(item_id)).text(0, 0) != "t") {
+      return false;  // another instance is sending it
+    }
+    // Read after the lock: an instance that sent it committed before letting go.
+    auto still = c_->exec("SELECT 1 FROM outbox WHERE id=$1 AND state IN ('queued','retrying') AND next_attempt_at<=$2",
+                          Params().i64(item_id).i64(now_ms));
+    if (still.rows() == 0) {
+      c_->exec(std::string("SELECT pg_advisory_unlock(") + kClaimKey + ")", Params().i64(item_id));
+      return false;
+    }
+    held_.insert(std::lower_bound(held_.begin(), held_.end(), item_id), item_id);
+    return true;
+  } catch (const PgFailure&) {
+    return false;
+  }
+}
+
+void OutboxClaims::release(const std::vector<std::int64_t>& item_ids) {
+  std::lock_guard lock(mutex_);
+  for (const auto id : item_ids) {
+    const auto at = std::lower_bound(held_.begin(), held_.end(), id);
+    if (at == held_.end() || *at != id) continue;
+    held_.erase(at);
+    try {
+      if (c_) c_->exec(std::string("SELECT pg_advisory_unlock(") + kClaimKey + ")", Params().i64(id));
+    } catch (const PgFailure&) {
+      // The session is gone, and its locks with it.
+    }
+  }
+}
+
+std::size_t OutboxClaims::held() {
+  std::lock_guard lock(mutex_);
+  return held_.size();
 }
 
 }  // namespace postgres

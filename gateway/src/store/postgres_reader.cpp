@@ -6,7 +6,8 @@ namespace {
 
 class PostgresReader final : public StoreReader {
  public:
-  PostgresReader(std::unique_ptr<PgConnection> c, ConnectionPool& pool) : c_(std::move(c)), pool_(pool) {}
+  PostgresReader(std::unique_ptr<PgConnection> c, ConnectionPool& pool, OutboxClaims* claims)
+      : c_(std::move(c)), pool_(pool), claims_(claims) {}
   ~PostgresReader() override { pool_.give(std::move(c_)); }
 
   Result<std::optional<RecordRow>> record(std::string_view clinic, std::string_view record_key) override {
@@ -141,9 +142,11 @@ class PostgresReader final : public StoreReader {
           "AND o.next_attempt_at<=$2 AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.partner_id=o.partner_id "
           "AND p.patient_key=o.patient_key AND p.id<o.id AND p.state IN ('queued','retrying')) ORDER BY o.id LIMIT $3",
           Params().text(partner).i64(now_ms).i64(limit));
-      std::vector<OutboxRow> items(static_cast<std::size_t>(r.rows()));
+      std::vector<OutboxRow> items;
       for (int i = 0; i < r.rows(); ++i) {
-        auto& item = items[static_cast<std::size_t>(i)];
+        // An item another gateway instance is sending is not offered (outbox claims).
+        if (claims_ && !claims_->tryClaim(r.i64(i, 0), now_ms)) continue;
+        auto& item = items.emplace_back();
         item.id = r.i64(i, 0);
         item.partner_id = partner;
         item.clinic = r.text(i, 1);
@@ -361,12 +364,13 @@ class PostgresReader final : public StoreReader {
 
   std::unique_ptr<PgConnection> c_;
   ConnectionPool& pool_;
+  OutboxClaims* claims_;
 };
 
 }  // namespace
 
-std::unique_ptr<StoreReader> makeReader(std::unique_ptr<PgConnection> c, ConnectionPool& pool) {
-  return std::make_unique<PostgresReader>(std::move(c), pool);
+std::unique_ptr<StoreReader> makeReader(std::unique_ptr<PgConnection> c, ConnectionPool& pool, OutboxClaims* claims) {
+  return std::make_unique<PostgresReader>(std::move(c), pool, claims);
 }
 
 }  // namespace gw::store::postgres

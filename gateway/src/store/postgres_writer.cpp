@@ -19,13 +19,16 @@ constexpr std::size_t kAuditChunk = 500;
 
 class PostgresWriter final : public StoreWriter {
  public:
-  PostgresWriter(PgConnection& c, std::unique_lock<std::mutex> lock) : c_(c), lock_(std::move(lock)) {}
+  PostgresWriter(PgConnection& c, std::unique_lock<std::mutex> lock, OutboxClaims& claims)
+      : c_(c), lock_(std::move(lock)), claims_(claims) {}
   ~PostgresWriter() override { rollback(); }
 
   Status commit() override {
     try {
       c_.exec("COMMIT");
       open_ = false;
+      // The items' new states are visible to every instance now: their claims may go.
+      if (!settled_.empty()) claims_.release(settled_);
       return ok();
     } catch (const PgFailure& f) {
       return storageError("committing", f);
@@ -175,6 +178,7 @@ class PostgresWriter final : public StoreWriter {
   }
 
   Result<int> updatePendingItem(const OutboxStateChange& c) override {
+    settled_.push_back(c.id);
     return run("updating the outbox", [&] {
       // Only pending items change: a newer version may have superseded this one while it was in flight.
       return c_
@@ -195,6 +199,7 @@ class PostgresWriter final : public StoreWriter {
   }
 
   Status markDelivered(std::int64_t item_id, std::int64_t now_ms, const std::vector<DeliveredEntry>& entries) override {
+    settled_.push_back(item_id);
     return run("recording a delivery", [&] {
       c_.exec(
           "UPDATE outbox SET state='delivered', attempts=attempts+1, updated_at=$1, delivered_at=$1, last_error='' "
@@ -643,13 +648,15 @@ class PostgresWriter final : public StoreWriter {
 
   PgConnection& c_;
   std::unique_lock<std::mutex> lock_;  // released last, after the rollback
+  OutboxClaims& claims_;
+  std::vector<std::int64_t> settled_;  // items whose state this transaction changes
   bool open_ = true;
 };
 
 }  // namespace
 
 Result<std::unique_ptr<StoreWriter>> beginWriter(PgConnection& connection, std::unique_lock<std::mutex> lock,
-                                                 std::string /*instance_id*/) {
+                                                 OutboxClaims& claims) {
   try {
     connection.exec("BEGIN");
     try {
@@ -661,7 +668,7 @@ Result<std::unique_ptr<StoreWriter>> beginWriter(PgConnection& connection, std::
   } catch (const PgFailure& f) {
     return storageError("beginning a write transaction", f);
   }
-  return std::unique_ptr<StoreWriter>(std::make_unique<PostgresWriter>(connection, std::move(lock)));
+  return std::unique_ptr<StoreWriter>(std::make_unique<PostgresWriter>(connection, std::move(lock), claims));
 }
 
 }  // namespace gw::store::postgres

@@ -21,7 +21,8 @@ int hexValue(char c) {
 
 std::string unhex(const std::string& hex) {
   std::string out(hex.size() / 2, '\0');
-  for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<char>(hexValue(hex[2 * i]) << 4 | hexValue(hex[2 * i + 1]));
+  for (std::size_t i = 0; i < out.size(); ++i)
+    out[i] = static_cast<char>(hexValue(hex[2 * i]) << 4 | hexValue(hex[2 * i + 1]));
   return out;
 }
 
@@ -99,10 +100,12 @@ void insertCopyRows(Session& s, const CopyTable& table, const std::vector<CopyRo
   // 5 leaves one, done at the store's first open) must not convert them again.
   s << "DELETE FROM keyed_conversions_due", now;
   std::string columns;
-  for (std::size_t c = 0; c < table.columns.size(); ++c) columns += (c == 0 ? "" : ", ") + std::string(table.columns[c].name);
+  for (std::size_t c = 0; c < table.columns.size(); ++c)
+    columns += (c == 0 ? "" : ", ") + std::string(table.columns[c].name);
   for (const auto& row : rows) {
     std::string values;
-    for (std::size_t c = 0; c < table.columns.size(); ++c) values += std::string(c == 0 ? "" : ",") + (row[c].null ? "NULL" : "?");
+    for (std::size_t c = 0; c < table.columns.size(); ++c)
+      values += std::string(c == 0 ? "" : ",") + (row[c].null ? "NULL" : "?");
     Statement insert(s);
     insert << "INSERT INTO " + std::string(table.name) + "(" + columns + ") VALUES(" + values + ")";
     for (std::size_t c = 0; c < table.columns.size(); ++c) {

@@ -47,8 +47,8 @@ Result<CopyReport> copyStore(StoreBackend& from, StoreBackend& to, int chunk) {
     GW_TRY(auto in_target, target->countRows(t));
     if (in_source != table.rows || in_target != table.rows) {
       return makeError(ErrorCode::Storage,
-                       "after the copy " + table.name + " holds " + std::to_string(in_target) + " rows in " +
-                           to.location() + " and " + std::to_string(in_source) + " in " + from.location() + " (" +
+                       "after the copy " + table.name + " holds " + std::to_string(in_target) + " rows in " + to.location() +
+                           " and " + std::to_string(in_source) + " in " + from.location() + " (" +
                            std::to_string(table.rows) + " copied)",
                        to.location(), "the source changed during the copy: stop every gateway using it and start again");
     }
