@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "common/ids.hpp"
@@ -123,6 +125,56 @@ TEST_F(PostgresInstances, InstancesAppendingAtOnceKeepOneVerifiableChain) {
   auto from_b = b->verifyAudit(std::nullopt);
   ASSERT_TRUE(from_b);
   EXPECT_EQ(from_b.value().head_hash, report.value().head_hash);
+}
+
+}  // namespace
+}  // namespace gw::store
+
+namespace gw::store {
+namespace {
+
+TEST_F(PostgresInstances, AConsentCommittedByOneInstanceIsAnnouncedToTheOthers) {
+  auto a = instance("a");
+  auto b = instance("b");
+  ASSERT_TRUE(a && b);
+  std::mutex m;
+  std::condition_variable heard_cv;
+  std::vector<std::string> heard;
+  ASSERT_TRUE(b->watchConsents([&](const std::string& patient_key) {
+    std::lock_guard lock(m);
+    heard.push_back(patient_key);
+    heard_cv.notify_all();
+  }));
+  auto consent = write("consent-1", "pa");
+  consent.record_type = "consent";
+  consent.outbox.clear();
+  privacy::ConsentRow row;
+  row.clinic = "c1";
+  row.consent_id = "consent-1";
+  row.patient_key = "pa";
+  row.partner_id = "p1";
+  row.status = "active";
+  row.purposes = "TREAT";
+  row.classes = "sud";
+  row.period_start = "2026-01-01";
+  row.signed_on = "2025-12-30";
+  row.resource_id = "consent-res-1";
+  row.recorded_at = 1'800'000'000'000;
+  consent.consent = row;
+  // A write without a consent announces nothing; a consent is announced once its commit is done.
+  ASSERT_TRUE(a->ingest({write("r1", "pb")}, t(0)));
+  ASSERT_TRUE(a->ingest({consent}, t(1)));
+  std::unique_lock lock(m);
+  ASSERT_TRUE(heard_cv.wait_for(lock, std::chrono::seconds(5), [&] { return !heard.empty(); }))
+      << "no announcement within 5 s";
+  EXPECT_EQ(heard, std::vector<std::string>{"pa"});
+  lock.unlock();
+  // b reads the new version from the database at once.
+  auto consents = b->consents("pa");
+  ASSERT_TRUE(consents);
+  ASSERT_EQ(consents.value().size(), 1u);
+  EXPECT_EQ(consents.value()[0].row.consent_id, "consent-1");
+  EXPECT_TRUE(b->watchConsents(nullptr)) << "the watch stops";
 }
 
 }  // namespace

@@ -93,6 +93,10 @@ Status Runtime::open(std::unique_ptr<store::Store> store) {
   GW_TRY(auto rules, loadConfiguredRuleSet(cfg));
   GW_TRY(auto unreconciled, loadConsentRegistry(*store_, registry_));
   unreconciled_ = std::move(unreconciled);
+  // Several instances on one database (PostgreSQL): a consent another instance committed enters
+  // this registry too, and is reconciled here as one committed here would be.
+  GW_TRY(store_->watchConsents(
+      [this](const std::string& patient_key) { jobs_.post([this, patient_key] { refreshConsents(patient_key); }); }));
   committer_ = std::make_unique<ingest::GroupCommitter>(*store_, clock_);
   // A consent change waits at most as long as one send can take: connect, handshake, request.
   std::chrono::milliseconds longest_send{0};
@@ -157,6 +161,8 @@ void Runtime::start() {
 }
 
 void Runtime::stop() {
+  // No more consent changes from other instances: their handler posts to the jobs thread.
+  if (store_) (void)store_->watchConsents(nullptr);
   // In the order work flows: requests already accepted finish and submit their commits, the
   // commits finish and post their reconciliations, those run, and only then the workers stop.
   if (blocking_) blocking_->stop();
@@ -239,6 +245,29 @@ Result<ReloadSummary> Runtime::loadAndInstall() {
 void Runtime::scheduleReconcile(const consent::ConsentVersion& v) {
   jobs_.post(
       [this, task = ReconcileRetry{v.patient_key, v.partner_id, {{v.clinic, v.consent_id, v.version}}}] { settle(task); });
+}
+
+// A consent was committed to the database by some instance: its stored versions enter the
+// registry (one already known is ignored) and a new one is reconciled as at our own commit.
+// "" (the watch lost its connection): every stored consent is read again.
+void Runtime::refreshConsents(const std::string& patient_key) {
+  auto stored = store_->consents(patient_key);
+  if (!stored) {
+    GW_LOG(Error, Consent, "consent_refresh_failed").kv("error", stored.error().describe());
+    return;
+  }
+  for (const auto& c : stored.value()) {
+    auto v = consent::fromRow(c.row);
+    if (!v) continue;  // reported at load; a newer readable version still enters
+    auto applied = registry_.upsert(v.value());
+    if (applied && applied.value().applied) {
+      GW_LOG(Info, Consent, "consent_from_another_instance")
+          .kv("clinic", v.value().clinic)
+          .kv("version", v.value().version)
+          .kv("partner", v.value().partner_id);
+      scheduleReconcile(v.value());
+    }
+  }
 }
 
 void Runtime::scheduleReconcilePatient(const std::string& patient_key) {

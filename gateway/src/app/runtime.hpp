@@ -78,6 +78,8 @@ class Runtime {
   /// Records decided under a registry that changed before they committed: settle the patient
   /// with every partner (jobs thread).
   void scheduleReconcilePatient(const std::string& patient_key);
+  /// Store::watchConsents' handler (jobs thread): the patient's stored consents into the registry.
+  void refreshConsents(const std::string& patient_key);
   void wakeWorkers();
 
   /// Reconciliations that failed and wait for their next attempt (docs/threading.md §2.5): what

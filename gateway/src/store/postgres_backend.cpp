@@ -1,6 +1,11 @@
 #include "store/postgres_backend.hpp"
 
+#include <poll.h>
+
+#include <atomic>
+#include <chrono>
 #include <map>
+#include <thread>
 
 #include "common/log.hpp"
 #include "store/postgres_store.hpp"
@@ -84,16 +89,72 @@ class PostgresBackend final : public StoreBackend {
     return beginWriter(*writer_, std::move(lock), *claims_);
   }
 
+  Status watchConsents(std::function<void(const std::string& patient_key)> changed) override {
+    if (!changed) {
+      stopping_ = true;
+      if (watcher_.joinable()) watcher_.join();
+      return ok();
+    }
+    if (watcher_.joinable()) {
+      return makeError(ErrorCode::Internal, "consents are watched once per backend", location_, "this is a bug");
+    }
+    GW_TRY(auto listener, connect(options_));
+    try {
+      listener->exec("LISTEN gw_consents");
+    } catch (const PgFailure& f) {
+      return storageError("listening for consent changes", f);
+    }
+    watcher_ = std::thread(
+        [this, c = std::move(listener), changed = std::move(changed)]() mutable { watch(std::move(c), changed); });
+    return ok();
+  }
+
+  ~PostgresBackend() override {
+    stopping_ = true;
+    if (watcher_.joinable()) watcher_.join();
+  }
+
   // PostgreSQL support began after lookup keys: no database of it ever held clear identifiers.
   Result<std::int64_t> convertLegacyIdentifiers(const LegacyIdentifiers&) override { return std::int64_t{0}; }
 
  private:
+  // LISTEN on a connection of its own; a lost connection is made again, and since notifications
+  // sent meanwhile are gone, the caller hears "" (reload everything).
+  void watch(std::unique_ptr<PgConnection> c, const std::function<void(const std::string&)>& changed) {
+    while (!stopping_) {
+      if (!c || PQstatus(c->handle()) != CONNECTION_OK) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        auto made = connect(options_);
+        if (!made) continue;
+        try {
+          made.value()->exec("LISTEN gw_consents");
+        } catch (const PgFailure&) {
+          continue;
+        }
+        c = std::move(made).value();
+        GW_LOG(Warn, Store, "consent_watch_reconnected").kv("database", location_);
+        changed("");
+        continue;
+      }
+      pollfd fd{PQsocket(c->handle()), POLLIN, 0};
+      if (::poll(&fd, 1, 200) <= 0) continue;
+      if (PQconsumeInput(c->handle()) == 0) continue;  // the connection broke: made again above
+      while (PGnotify* n = PQnotifies(c->handle())) {
+        const std::string patient_key = n->extra ? n->extra : "";
+        PQfreemem(n);
+        changed(patient_key);
+      }
+    }
+  }
+
   PostgresOptions options_;
   std::string location_;
   ConnectionPool readers_;
   std::shared_ptr<OutboxClaims> claims_;
   std::unique_ptr<PgConnection> writer_;
   std::mutex writer_mutex_;
+  std::atomic<bool> stopping_{false};
+  std::thread watcher_;
 };
 
 }  // namespace

@@ -301,6 +301,8 @@ class PostgresWriter final : public StoreWriter {
               .text(row.signed_on)
               .bytes(c.resource_id_sealed)
               .i64(row.recorded_at));
+      // Delivered to every listening instance when (and only if) the transaction commits.
+      c_.exec("SELECT pg_notify('gw_consents', $1)", Params().text(row.patient_key));
     });
   }
 

@@ -17,6 +17,7 @@
 // and make that suite pass.
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -429,6 +430,15 @@ class StoreBackend {
   /// (0 when there was nothing to convert; a backend that never had the older schema returns 0).
   /// The store calls it at every open, before any other write.
   virtual Result<std::int64_t> convertLegacyIdentifiers(const LegacyIdentifiers& convert) = 0;
+  /// Calls `changed` (on a thread of the backend's) with the patient key of each consent committed
+  /// to this database by any process (this one's own commits included), soon after the commit
+  /// ("" when some may have been missed: all may have changed). For several gateway instances on
+  /// one server database; the default (SQLite: one process serves a database) never calls it.
+  /// A null `changed` stops the watch (waiting for a call in progress to return).
+  virtual Status watchConsents(std::function<void(const std::string& patient_key)> changed) {
+    (void)changed;
+    return ok();
+  }
 };
 
 /// A write transaction that commits only when told: destroyed without a successful commit()
