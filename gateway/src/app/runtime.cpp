@@ -121,7 +121,14 @@ Status Runtime::open(std::unique_ptr<store::Store> store) {
     }
     workers_.push_back(std::make_unique<delivery::PartnerWorker>(
         partner, cfg.delivery, *store_, clock_, std::move(clients),
-        delivery::DisclosureCheck{&registry_, cfg.privacy.policy_version, send_gate_.get()}));
+        delivery::DisclosureCheck{&registry_, cfg.privacy.policy_version, send_gate_.get(),
+                                  // Several instances on one database: the consents stored for the patient are read
+                                  // again right before each send's re-check, so one committed by another instance stops
+                                  // a send even before its announcement arrives here.
+                                  cfg.storage.postgres
+                                      ? std::function<void(const std::string&)>(
+                                            [this](const std::string& patient_key) { refreshConsents(patient_key); })
+                                      : nullptr}));
   }
   storage_probe_ = std::make_unique<StorageProbe>(*store_, cfg.storage.sqlite_path, clock_);
   // Partners' health follows their workers' counters (a failure since the last delivery).
