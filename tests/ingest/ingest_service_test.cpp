@@ -889,5 +889,63 @@ TEST_F(IngestCsvTest, WithoutCsvMappersTextCsvIsRefused) {
   EXPECT_EQ(post(kPatient, "application/json", {"t", {"c1"}}, kWeekly).status, 202);
 }
 
+// The decision rows about MedicationRequests for a partner, oldest first, as "outcome:reason".
+std::vector<std::string> prescriptionDecisions(store::Store& store, const std::string& partner) {
+  std::vector<std::string> rows;
+  for (const auto& e : auditOf(store, store::AuditKind::Decision, partner)) {
+    if (e.resource_type == "MedicationRequest") {
+      rows.push_back(std::string(store::auditOutcomeName(e.outcome)) + ":" + e.reason);
+    }
+  }
+  return rows;
+}
+
+TEST_F(IngestServiceTest, ARecordPostedAfterItsConsentInTheSameBodyIsDecidedUnderIt) {
+  const auto day = [&](int offset) {
+    return consent::formatDate(consent::utcDate(clock_.now()) + std::chrono::days(offset));
+  };
+  const std::string body =
+      R"([{"record_id":"c1:cn:B2-st-mary","record_type":"consent","clinic":"c1","program":"otp",
+      "recorded_at":"2026-11-20T08:55:00-05:00","patient":{"mrn":"B20002"},
+      "consent":{"id":"B2-st-mary","recipient":"st-mary","purposes":["TREAT"],"categories":["general","sud"],
+       "effective":{"start":")" +
+      day(-3) + R"(","end":")" + day(300) + R"("},"signed_on":")" + day(-3) +
+      R"(","signed_by":"patient","status":"active"}},
+     {"record_id":"c1:rx:B2","record_type":"mat_prescription","clinic":"c1","program":"otp",
+    "recorded_at":"2026-11-20T09:05:00-05:00","patient":{"mrn":"B20002"},
+    "prescription":{"id":"B2","medication":{"rxnorm":"1010604","name":"buprenorphine 8 MG / naloxone 2 MG sublingual film"},
+    "dose":{"value":1,"unit":"film"},"frequency":"daily","route":"sublingual","status":"active","written_on":"2026-11-20",
+    "prescriber":{"npi":"1234567893","name":"Dr. Lee"}}}])";
+  auto reply = post(body);
+  ASSERT_EQ(reply.status, 202) << reply.body;
+  EXPECT_THAT(reply.body, HasSubstr(R"("queued_for":["st-mary"])"));
+  const std::string patient = store_->lookupKeys().patient("c1", "B20002");
+  EXPECT_EQ(store_->pendingItems("st-mary", patient).value().size(), 1u);
+  // The consent change's reconciliation (the runtime runs it after the commit) finds nothing to do.
+  ASSERT_TRUE(service_->reconcile(patient, "st-mary"));
+  EXPECT_EQ(store_->pendingItems("st-mary", patient).value().size(), 1u);
+  EXPECT_EQ(prescriptionDecisions(*store_, "st-mary"), (std::vector<std::string>{"permit:none"}));
+  EXPECT_EQ(prescriptionDecisions(*store_, "other"), (std::vector<std::string>{"deny:no-consent"}));
+}
+
+TEST_F(IngestServiceTest, AReDecisionLogsEachDecisionOnce) {
+  ASSERT_EQ(post(R"({"record_id":"c1:rx:B3","record_type":"mat_prescription","clinic":"c1","program":"otp",
+    "recorded_at":"2026-11-20T09:05:00-05:00","patient":{"mrn":"B20003"},
+    "prescription":{"id":"B3","medication":{"rxnorm":"1010604","name":"buprenorphine 8 MG / naloxone 2 MG sublingual film"},
+    "dose":{"value":1,"unit":"film"},"frequency":"daily","route":"sublingual","status":"active","written_on":"2026-11-20",
+    "prescriber":{"npi":"1234567893","name":"Dr. Lee"}}})")
+                .status,
+            202);
+  const std::string patient = store_->lookupKeys().patient("c1", "B20003");
+  EXPECT_EQ(prescriptionDecisions(*store_, "st-mary"), (std::vector<std::string>{"deny:no-consent"}));
+  consentFor("B20003");
+  // Reconciled twice, as a consent change and a stale decision may both ask: one new row.
+  ASSERT_TRUE(service_->reconcile(patient, "st-mary"));
+  ASSERT_TRUE(service_->reconcile(patient, "st-mary"));
+  ASSERT_TRUE(service_->reconcile(patient, "other"));
+  EXPECT_EQ(prescriptionDecisions(*store_, "st-mary"), (std::vector<std::string>{"deny:no-consent", "permit:none"}));
+  EXPECT_EQ(prescriptionDecisions(*store_, "other"), (std::vector<std::string>{"deny:no-consent"}));
+}
+
 }  // namespace
 }  // namespace gw::ingest

@@ -367,6 +367,44 @@ TEST_P(StoreContract, AnOutcomeAndItsLogEntriesCommitTogether) {
   EXPECT_TRUE(verify().ok);
 }
 
+// Outcomes recorded together are one transaction: all of them with their log entries, or none
+// (the partner workers' group commit relies on it and then records each on its own).
+TEST_P(StoreContract, OutcomesRecordedTogetherCommitAllOrNone) {
+  ASSERT_TRUE(store_->ingest({write("a1", "h", "pa"), write("b1", "h", "pb"), write("c1", "h", "pc")}, t(0)));
+  auto due = store_->dueItems("p1", t(0), 10);
+  ASSERT_TRUE(due && due.value().size() == 3);
+  const auto delivered = due.value()[0].id, dead = due.value()[1].id, retrying = due.value()[2].id;
+  const auto outcomes = [&](int second) {
+    std::vector<OutboxOutcome> all;
+    all.push_back(OutboxOutcome::delivered(delivered, {{"201 Created", "X/1", ""}}, t(second), {decision(1)}));
+    all.push_back(OutboxOutcome::dead(dead, 1, "HTTP 400", R"({"issue":[]})", t(second), {decision(2)}));
+    all.push_back(OutboxOutcome::retry(retrying, 1, t(second + 30), "HTTP 503", t(second)));
+    return all;
+  };
+
+  faults_->arm("appendAudit", 1);  // the first outcome's log entry passes, the second's fails
+  ASSERT_FALSE(store_->recordOutcomes(outcomes(1)));
+  EXPECT_EQ(faults_->failed, 1);
+  for (const char* record : {"a1", "b1", "c1"}) {
+    const auto status = store_->recordStatus("c1", record).value();
+    ASSERT_TRUE(status);
+    EXPECT_EQ(status->deliveries[0].state, OutboxState::Queued) << record;
+    EXPECT_EQ(status->deliveries[0].attempts, 0) << record;
+  }
+  EXPECT_TRUE(auditLog().empty());
+
+  ASSERT_TRUE(store_->recordOutcomes(outcomes(2)));
+  const auto counts = store_->outboxCounts("p1").value();
+  EXPECT_EQ(counts.delivered, 1);
+  EXPECT_EQ(counts.dead, 1);
+  EXPECT_EQ(counts.retrying, 1);
+  EXPECT_EQ(store_->recordStatus("c1", "b1").value()->deliveries[0].outcome, R"({"issue":[]})");
+  EXPECT_EQ(store_->recordStatus("c1", "c1").value()->deliveries[0].last_error, "HTTP 503");
+  EXPECT_EQ(auditLog().size(), 2u);
+  EXPECT_TRUE(verify().ok);
+  EXPECT_TRUE(store_->recordOutcomes({}));  // nothing to record is no transaction
+}
+
 TEST_P(StoreContract, AnInvalidLogEntryFailsTheWholeWrite) {
   ASSERT_TRUE(store_->ingest({write("a1", "h", "pa")}, t(0)));
   const auto id = store_->dueItems("p1", t(0), 10).value().at(0).id;

@@ -394,6 +394,19 @@ std::int64_t ConsentRegistry::latestVersion(std::string_view clinic, std::string
   return e == nullptr ? 0 : e->latest;
 }
 
+std::vector<ConsentVersion> ConsentRegistry::currentOf(std::string_view patient_key) const {
+  std::vector<ConsentVersion> out;
+  const std::uint64_t hash = hashOf(patient_key);
+  const Shard& shard = state_->shards[State::shardIndex(hash)];
+  std::shared_lock lock(shard.mutex);
+  if (const Patient* patient = shard.find(hash, patient_key); patient != nullptr) {
+    for (const Slot& s : patient->slots) out.push_back(*s.consent);
+  }
+  return out;
+}
+
+const ClinicZones& ConsentRegistry::zones() const { return state_->zones; }
+
 std::size_t ConsentRegistry::size() const {
   std::shared_lock lock(state_->keys_mutex);
   return state_->current_count;

@@ -80,6 +80,12 @@ class ConsentRegistry {
   std::int64_t latestVersion(std::string_view clinic, std::string_view consent_id) const;
   /// Number of consents with a current version.
   std::size_t size() const;
+  /// The current versions of a patient's consents, every partner: to build a scratch registry
+  /// that adds consents not committed yet (IngestService decides a request's records under the
+  /// consents of the same request).
+  std::vector<ConsentVersion> currentOf(std::string_view patient_key) const;
+  /// The clinics' time zones this registry places date-only bounds in.
+  const ClinicZones& zones() const;
   /// Changes with every upsert and load: a decision taken under an older generation may be stale.
   std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
 

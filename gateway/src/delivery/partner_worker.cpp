@@ -214,7 +214,8 @@ Status PartnerWorker::attempt(const store::OutboxItem& item, FhirClient& client)
       std::lock_guard lock(progress_mutex_);
       progress_.erase(item.id);
     }
-    return store_.markCancelled(item.id, "no longer permitted: " + check.reason, clock_.now(), check.cancellations);
+    return outcomes_.record(store::OutboxOutcome::cancelled(item.id, "no longer permitted: " + check.reason, clock_.now(),
+                                                            std::move(check.cancellations)));
   }
   if (auto reason = cannotTake(item)) {
     // Not the item's fault and not a failed attempt: it waits, without using up its retries,
@@ -228,10 +229,11 @@ Status PartnerWorker::attempt(const store::OutboxItem& item, FhirClient& client)
         .kv("partner", partner_.id)
         .kv("item", item.id)
         .kv("reason", *reason);
-    return store_.markRetry(item.id, item.attempts, std::max(until, clock_.now() + std::chrono::seconds(1)),
-                            "waiting: " + *reason + "; fix partners[" + partner_.id +
-                                "] or the partner, the item is sent when the partner can take it",
-                            clock_.now());
+    return outcomes_.record(
+        store::OutboxOutcome::retry(item.id, item.attempts, std::max(until, clock_.now() + std::chrono::seconds(1)),
+                                    "waiting: " + *reason + "; fix partners[" + partner_.id +
+                                        "] or the partner, the item is sent when the partner can take it",
+                                    clock_.now()));
   }
   const auto started = std::chrono::steady_clock::now();
   const AttemptOutcome outcome = send(item, client);
@@ -247,10 +249,12 @@ Status PartnerWorker::attempt(const store::OutboxItem& item, FhirClient& client)
     // probe and keeps its retries, so an outage of the partner sends nothing dead.
     const auto circuit = breaker_.report();
     if (circuit.state != CircuitState::Closed) {
-      return store_.markRetry(item.id, item.attempts, std::max(circuit.probe_at, now), circuitWaitReason(circuit), now);
+      return outcomes_.record(store::OutboxOutcome::retry(item.id, item.attempts, std::max(circuit.probe_at, now),
+                                                          circuitWaitReason(circuit), now));
     }
     // Not sent because the gateway is stopping: due again at once after a restart.
-    return store_.markRetry(item.id, item.attempts, now, "not sent: the gateway stopped before the request", now);
+    return outcomes_.record(
+        store::OutboxOutcome::retry(item.id, item.attempts, now, "not sent: the gateway stopped before the request", now));
   }
   const int attempts = item.attempts + 1;
   const auto elapsed_ms =
@@ -272,10 +276,10 @@ Status PartnerWorker::attempt(const store::OutboxItem& item, FhirClient& client)
           .kv("attempt", attempts)
           .kv("status", outcome.http_status)
           .kv("ms", elapsed_ms);
-      return store_.markDelivered(item.id, entries, now,
-                                  disclosureEntries(item, store::AuditOutcome::Delivered, "",
-                                                    deliveryDetail(item, outcome.http_status, entries), now,
-                                                    check_.policy_version));
+      return outcomes_.record(store::OutboxOutcome::delivered(
+          item.id, entries, now,
+          disclosureEntries(item, store::AuditOutcome::Delivered, "", deliveryDetail(item, outcome.http_status, entries),
+                            now, check_.policy_version)));
     }
     case AttemptOutcome::Kind::Retry: {
       if (partner_.retry.max_attempts > 0 && attempts >= partner_.retry.max_attempts) {
@@ -286,9 +290,10 @@ Status PartnerWorker::attempt(const store::OutboxItem& item, FhirClient& client)
             .kv("error", outcome.error_summary);
         stats_.dead.inc();
         const std::string error = "gave up after " + std::to_string(attempts) + " attempts: " + outcome.error_summary;
-        return store_.markDead(item.id, attempts, error, outcome.operation_outcome_json, now,
-                               disclosureEntries(item, store::AuditOutcome::Failed, error,
-                                                 deliveryDetail(item, outcome.http_status, {}), now, check_.policy_version));
+        return outcomes_.record(store::OutboxOutcome::dead(item.id, attempts, error, outcome.operation_outcome_json, now,
+                                                           disclosureEntries(item, store::AuditOutcome::Failed, error,
+                                                                             deliveryDetail(item, outcome.http_status, {}),
+                                                                             now, check_.policy_version)));
       }
       stats_.retries.inc();
       double jitter = 0;
@@ -304,7 +309,7 @@ Status PartnerWorker::attempt(const store::OutboxItem& item, FhirClient& client)
           .kv("status", outcome.http_status)
           .kv("error", outcome.error_summary)
           .kv("retry_in_ms", delay.count());
-      return store_.markRetry(item.id, attempts, now + delay, outcome.error_summary, now);
+      return outcomes_.record(store::OutboxOutcome::retry(item.id, attempts, now + delay, outcome.error_summary, now));
     }
     case AttemptOutcome::Kind::Dead:
       stats_.dead.inc();
@@ -314,9 +319,10 @@ Status PartnerWorker::attempt(const store::OutboxItem& item, FhirClient& client)
           .kv("attempt", attempts)
           .kv("status", outcome.http_status)
           .kv("error", outcome.error_summary);
-      return store_.markDead(item.id, attempts, outcome.error_summary, outcome.operation_outcome_json, now,
-                             disclosureEntries(item, store::AuditOutcome::Failed, outcome.error_summary,
-                                               deliveryDetail(item, outcome.http_status, {}), now, check_.policy_version));
+      return outcomes_.record(store::OutboxOutcome::dead(
+          item.id, attempts, outcome.error_summary, outcome.operation_outcome_json, now,
+          disclosureEntries(item, store::AuditOutcome::Failed, outcome.error_summary,
+                            deliveryDetail(item, outcome.http_status, {}), now, check_.policy_version)));
   }
   return ok();
 }

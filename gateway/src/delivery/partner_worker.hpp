@@ -28,6 +28,7 @@
 #include "delivery/capability.hpp"
 #include "delivery/fhir_client.hpp"
 #include "delivery/flow_control.hpp"
+#include "delivery/outcome_batcher.hpp"
 #include "outbox/send_gate.hpp"
 #include "store/store.hpp"
 
@@ -163,6 +164,7 @@ class PartnerWorker {
   config::Delivery settings_;
   RetryPolicy policy_;
   store::Store& store_;
+  OutcomeBatcher outcomes_{store_};  // the senders' outcomes, committed together
   const Clock& clock_;
   std::vector<std::unique_ptr<FhirClient>> clients_;  // [0]: the worker thread's (also reads metadata)
   DisclosureCheck check_;

@@ -61,8 +61,21 @@ DisclosurePlanner::DisclosurePlanner(const std::vector<config::Partner>& partner
       registry_(registry),
       load_consent_(std::move(load_consent)) {}
 
-Status DisclosurePlanner::attachConsent(const consent::ConsentVersion& consent, PartnerBuild& build) const {
-  GW_TRY(auto text, load_consent_(consent.resource_id));
+Status DisclosurePlanner::attachConsent(const consent::ConsentVersion& consent, PartnerBuild& build,
+                                        const PendingConsents* pending) const {
+  std::string text;
+  const auto posted = [&]() -> const std::string* {
+    if (pending == nullptr) return nullptr;
+    const auto found = pending->resources.find(consent.resource_id);
+    return found == pending->resources.end() ? nullptr : &found->second;
+  }();
+  if (posted != nullptr) {
+    text = *posted;  // posted in the same request: not stored yet
+  } else {
+    auto stored = load_consent_(consent.resource_id);
+    if (!stored) return stored.error();
+    text = std::move(stored).value();
+  }
   auto& doc = build.owned.emplace_back();
   // json::parse caps the nesting: a damaged stored row is an error, never a stack overflow.
   if (!json::parse(text, doc) || !doc.IsObject()) {
@@ -95,8 +108,10 @@ Status DisclosurePlanner::classifyAndLabel(const privacy::Classifier& classifier
 
 Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const std::vector<ClassifiedResource>& resources,
                                                const std::vector<DroppedResource>& dropped, SystemTime now,
-                                               std::string_view only_partner) const {
+                                               std::string_view only_partner, const PendingConsents* pending) const {
   DisclosurePlan plan;
+  if (pending != nullptr && !pending->covers(record.patient_key)) pending = nullptr;
+  const consent::ConsentRegistry& registry = pending != nullptr ? *pending->registry : registry_;
   const std::int64_t at_ms = toUnixMillis(now);
 
   // The Patient the other resources are about: they go only where it may go.
@@ -120,7 +135,7 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
       request.classes = r.classification.classes;
       request.activity_classes = r.activity_classes;
       request.plan_classes = r.plan_classes;
-      return registry_.decide(request);
+      return registry.decide(request);
     };
     const auto audit = [&](const ClassifiedResource& r, store::AuditOutcome outcome, std::string reason,
                            const consent::Decision& decision, std::string labels,
@@ -238,7 +253,7 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
     // the disclosure may not happen at all: the partner's decisions become denies.
     std::string missing_copy;
     for (const auto& consent : build.part2_consents) {
-      auto attached = attachConsent(*consent, build);
+      auto attached = attachConsent(*consent, build, pending);
       if (!attached) {
         GW_LOG(Error, Consent, "consent_copy_unavailable")
             .kv("partner", partner.id)
@@ -266,7 +281,7 @@ Result<DisclosurePlan> DisclosurePlanner::plan(const RecordFacts& record, const 
       request.purpose = partner.purpose_of_use;
       request.at = now;
       request.classes = d.classes;
-      if (!registry_.decide(request).permitted()) continue;
+      if (!registry.decide(request).permitted()) continue;
       build.entries.push_back(
           {d.resource_type, "", d.identifier_system, d.identifier_value, nullptr, outbox::EntryMethod::ConditionalDelete});
     }

@@ -10,6 +10,8 @@
 #include <rapidjson/document.h>
 
 #include <functional>
+#include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -80,6 +82,17 @@ struct DisclosurePolicy {
 /// Returns the stored FHIR JSON of a Consent resource by id (to send it with Part 2 data).
 using ConsentResourceLoader = std::function<Result<std::string>(std::string_view resource_id)>;
 
+/// Consents of the same request as the record, not committed yet: the record is decided as the
+/// commit will leave things (the request's consents and the record commit together or not at all).
+struct PendingConsents {
+  /// The affected patients' current consents plus the request's; decides for those patients only.
+  std::unique_ptr<consent::ConsentRegistry> registry;
+  std::set<std::string, std::less<>> patients;                // patient keys it covers
+  std::map<std::string, std::string, std::less<>> resources;  // Consent resource id -> FHIR JSON
+
+  bool covers(std::string_view patient_key) const { return patients.find(patient_key) != patients.end(); }
+};
+
 class DisclosurePlanner {
  public:
   /// `partners` (in the order decisions are taken and logged) must outlive the planner.
@@ -91,9 +104,11 @@ class DisclosurePlanner {
   /// Part 2 disclosure cannot carry its Consent (the copy cannot be read) gets nothing: its
   /// decisions are logged as denies (consent-copy-unavailable). Fails only when a redaction or a
   /// notice cannot be applied: the caller must then queue nothing for the record.
+  /// `pending`, when it covers the record's patient, decides instead of the registry and supplies
+  /// the Consent resources not stored yet.
   Result<DisclosurePlan> plan(const RecordFacts& record, const std::vector<ClassifiedResource>& resources,
                               const std::vector<DroppedResource>& dropped, SystemTime now,
-                              std::string_view only_partner = {}) const;
+                              std::string_view only_partner = {}, const PendingConsents* pending = nullptr) const;
 
   /// Classifies and labels one mapped resource in place (labels per docs/privacy.md §3).
   static Status classifyAndLabel(const privacy::Classifier& classifier, bool part2, rapidjson::Document& resource,
@@ -101,7 +116,7 @@ class DisclosurePlanner {
 
  private:
   struct PartnerBuild;
-  Status attachConsent(const consent::ConsentVersion& consent, PartnerBuild& build) const;
+  Status attachConsent(const consent::ConsentVersion& consent, PartnerBuild& build, const PendingConsents* pending) const;
 
   const std::vector<config::Partner>& partners_;
   DisclosurePolicy policy_;

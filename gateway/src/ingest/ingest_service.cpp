@@ -49,7 +49,7 @@ IngestService::IngestService(IngestParts parts)
                }) {}
 
 IngestService::Prepared IngestService::prepare(const rapidjson::Value& record, std::size_t index, const Submitter& submitter,
-                                               std::string_view only_partner) const {
+                                               std::string_view only_partner, const PendingConsents* pending) const {
   Prepared prepared;
   auto& result = prepared.result;
   result.index = index;
@@ -135,7 +135,7 @@ IngestService::Prepared IngestService::prepare(const rapidjson::Value& record, s
   prepared.registry_generation = parts_.registry.generation();
   prepared.patient_key = w.patient_key;
   const RecordFacts facts{p.clinic, result.record_key, w.patient_key, p.part2};
-  auto plan = planner_.plan(facts, classified, dropped, parts_.committer.clock().now(), only_partner);
+  auto plan = planner_.plan(facts, classified, dropped, parts_.committer.clock().now(), only_partner, pending);
   if (!plan) {
     GW_LOG(Error, Ingest, "disclosure_plan_failed").kv("record_key", result.record_key).kv("error", plan.error().describe());
     result.errors.push_back({"record",
@@ -185,28 +185,83 @@ void IngestService::ingest(const IngestRequest& request, const Submitter& submit
   ingestBatch(std::move(batch).value(), submitter, std::move(done));
 }
 
+namespace {
+
+bool isConsentRecord(const rapidjson::Value& record) {
+  const auto* type = record.IsObject() ? json::find(record, "record_type") : nullptr;
+  return type != nullptr && type->IsString() && std::string_view(type->GetString(), type->GetStringLength()) == "consent";
+}
+
+}  // namespace
+
 void IngestService::ingestBatch(InputBatch batch, const Submitter& submitter, std::function<void(BatchResult)> done) const {
-  auto prepared = std::make_shared<std::vector<Prepared>>();
-  prepared->reserve(batch.records.size());
-  std::vector<store::IngestWrite> writes;
-  for (std::size_t i = 0; i < batch.records.size(); ++i) {
+  const std::size_t n = batch.records.size();
+  auto prepared = std::make_shared<std::vector<Prepared>>(n);
+  // The request's consent records first: its other records commit with them, so they are
+  // decided under them, whatever their order in the body (one decision each, logged once).
+  std::vector<bool> consents(n, false);
+  for (std::size_t i = 0; i < n; ++i) {
     const auto& input = batch.records[i];
+    auto& p = (*prepared)[i];
     if (input.error) {
-      Prepared p;
       p.result.index = i;
       const auto& e = *input.error;
       p.result.errors.push_back({e.where, forClients(e.message + (e.hint.empty() ? "" : " (" + e.hint + ")")), {}});
       p.result.line = input.line;
       p.result.reject_class = "unreadable";
-      prepared->push_back(std::move(p));
       continue;
     }
-    prepared->push_back(prepare(*input.record, i, submitter));
-    auto& p = prepared->back();
+    if (!isConsentRecord(*input.record)) continue;
+    consents[i] = true;
+    p = prepare(*input.record, i, submitter);
     p.result.line = input.line;
+  }
+  const auto pending = pendingConsents(*prepared);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& input = batch.records[i];
+    if (input.error || consents[i]) continue;
+    auto& p = (*prepared)[i];
+    p = prepare(*input.record, i, submitter, {}, pending.get());
+    p.result.line = input.line;
+  }
+  std::vector<store::IngestWrite> writes;
+  writes.reserve(n);
+  for (auto& p : *prepared) {
     if (p.result.errors.empty()) writes.push_back(std::move(p.write));
   }
   commit(std::move(prepared), std::move(writes), submitter, std::move(done));
+}
+
+std::unique_ptr<PendingConsents> IngestService::pendingConsents(const std::vector<Prepared>& prepared) const {
+  std::vector<const Prepared*> posted;
+  for (const auto& p : prepared) {
+    if (p.consent && p.result.errors.empty()) posted.push_back(&p);
+  }
+  if (posted.empty()) return nullptr;
+  auto pending = std::make_unique<PendingConsents>();
+  for (const auto* p : posted) pending->patients.insert(p->consent->patient_key);
+  std::vector<consent::ConsentVersion> rows;
+  for (const auto& patient : pending->patients) {
+    auto current = parts_.registry.currentOf(patient);
+    std::move(current.begin(), current.end(), std::back_inserter(rows));
+  }
+  // Numbered as the store will number them (several versions of one consent in one body: the
+  // last one is current).
+  std::map<std::pair<std::string, std::string>, std::int64_t> latest;
+  for (const auto* p : posted) {
+    auto v = *p->consent;
+    auto [slot, first] = latest.try_emplace({v.clinic, v.consent_id}, 0);
+    if (first) slot->second = parts_.registry.latestVersion(v.clinic, v.consent_id);
+    v.version = ++slot->second;
+    rows.push_back(std::move(v));
+    for (const auto& r : p->write.resources) {
+      if (r.resource_type == "Consent") pending->resources[r.resource_id] = r.body;
+    }
+  }
+  pending->registry = std::make_unique<consent::ConsentRegistry>(parts_.registry.zones());
+  // A row the registry refuses decides nothing (deny), as it would after the commit.
+  pending->registry->load(std::move(rows));
+  return pending;
 }
 
 Status IngestService::reconcile(std::string_view patient_key, std::string_view partner_id) const {

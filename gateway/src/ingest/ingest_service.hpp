@@ -102,7 +102,10 @@ class IngestService {
   std::string forClients(std::string text) const;
   Result<int> passOnConsentUpdates(std::string_view patient_key, std::string_view partner_id, SystemTime now) const;
   Prepared prepare(const rapidjson::Value& record, std::size_t index, const Submitter& submitter,
-                   std::string_view only_partner = {}) const;
+                   std::string_view only_partner = {}, const PendingConsents* pending = nullptr) const;
+  /// The consents among `prepared` (accepted ones), as a scratch registry over their patients;
+  /// null when there are none.
+  std::unique_ptr<PendingConsents> pendingConsents(const std::vector<Prepared>& prepared) const;
   bool auditableOrRejected(Prepared& p) const;
   void enterConsents(std::vector<Prepared>& prepared, const std::vector<store::IngestOutcome>& outcomes) const;
   void commit(std::shared_ptr<std::vector<Prepared>> prepared, std::vector<store::IngestWrite> writes,

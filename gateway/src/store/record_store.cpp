@@ -134,29 +134,37 @@ class RecordStore final : public Store {
 
   Status markDelivered(std::int64_t item_id, const std::vector<DeliveredEntry>& entries, SystemTime now,
                        std::vector<AuditEntry> audit) override {
-    GW_TRY(auto tx, WriteTransaction::begin(*backend_));
-    GW_TRY(tx->markDelivered(item_id, toUnixMillis(now), entries));
-    GW_TRY(appendChained(*tx, std::move(audit)));
-    return tx.commit();
+    return recordOutcome(OutboxOutcome::delivered(item_id, entries, now, std::move(audit)));
   }
 
   Status markRetry(std::int64_t item_id, int attempts, SystemTime next_attempt, std::string_view error,
                    SystemTime now) override {
-    return changePendingItem(
-        {item_id, OutboxState::Retrying, attempts, toUnixMillis(next_attempt), std::string(error), {}, toUnixMillis(now)},
-        {}, {});
+    return recordOutcome(OutboxOutcome::retry(item_id, attempts, next_attempt, std::string(error), now));
   }
 
   Status markDead(std::int64_t item_id, int attempts, std::string_view error, std::string_view outcome, SystemTime now,
                   std::vector<AuditEntry> audit) override {
-    return changePendingItem({item_id, OutboxState::Dead, attempts, 0, std::string(error), {}, toUnixMillis(now)}, outcome,
-                             std::move(audit));
+    return recordOutcome(
+        OutboxOutcome::dead(item_id, attempts, std::string(error), std::string(outcome), now, std::move(audit)));
   }
 
   Status markCancelled(std::int64_t item_id, std::string_view reason, SystemTime now,
                        std::vector<AuditEntry> audit) override {
-    return changePendingItem({item_id, OutboxState::Cancelled, -1, 0, std::string(reason), {}, toUnixMillis(now)}, {},
-                             std::move(audit));
+    return recordOutcome(OutboxOutcome::cancelled(item_id, std::string(reason), now, std::move(audit)));
+  }
+
+  Status recordOutcomes(std::vector<OutboxOutcome> outcomes) override {
+    if (outcomes.empty()) return ok();
+    // A partner's OperationOutcome may quote the resources sent: it is sealed like the Bundle,
+    // so the transaction starts as a sealing one.
+    const bool seals = std::any_of(outcomes.begin(), outcomes.end(), [](const OutboxOutcome& o) {
+      return o.kind == OutboxOutcome::Kind::Dead && !o.outcome.empty();
+    });
+    GW_TRY(auto tx, seals ? beginSealing() : WriteTransaction::begin(*backend_));
+    for (auto& o : outcomes) {
+      GW_TRY(applyOutcome(*tx, o));
+    }
+    return tx.commit();
   }
 
   Result<int> enqueue(const EnqueueWrite& w, SystemTime now) override {
@@ -705,6 +713,15 @@ class RecordStore final : public Store {
       }
       const auto rows = decisionRows(now_decisions, record, now_ms);
       GW_TRY(auto live, tx.hasLiveItem(partner, record.clinic, record.record_key, record.version));
+      if (!live && !has_items) {
+        // Nothing to send either way: a decision taken again with the same result is not a new
+        // decision event, so it is not logged again (docs/privacy.md §11.1).
+        GW_TRY(auto stored, tx.decisionRows(partner, record.clinic, record.record_key, record.version));
+        if (sameDecisions(stored, rows)) {
+          skipped.push_back(partner);
+          continue;
+        }
+      }
       if (live) {
         GW_TRY(auto stored, tx.decisionRows(partner, record.clinic, record.record_key, record.version));
         bool more = false;
@@ -737,6 +754,17 @@ class RecordStore final : public Store {
     }
     GW_TRY(appendChained(tx, std::move(logged)));
     return queued;
+  }
+
+  // Every decision in `now` is already stored, with the same outcome, reason and redaction.
+  static bool sameDecisions(const std::vector<DecisionRow>& stored, const std::vector<DecisionRow>& now) {
+    if (now.empty()) return false;
+    return std::all_of(now.begin(), now.end(), [&](const DecisionRow& d) {
+      return std::any_of(stored.begin(), stored.end(), [&](const DecisionRow& s) {
+        return s.resource_type == d.resource_type && s.resource_key == d.resource_key && s.outcome == d.outcome &&
+               s.reason == d.reason && s.removed_activities == d.removed_activities;
+      });
+    });
   }
 
   Status queueItem(StoreWriter& tx, const NewOutboxItem& o, const std::string& clinic, const std::string& record_key,
@@ -778,19 +806,38 @@ class RecordStore final : public Store {
   // The state change and its log entries commit together, and only when the item was still
   // pending: a newer version may have superseded it while it was in flight (and a superseded
   // item's cancellation is not logged as one).
-  Status changePendingItem(OutboxStateChange change, std::string_view outcome, std::vector<AuditEntry> audit) {
-    GW_TRY(auto tx, outcome.empty() ? WriteTransaction::begin(*backend_) : beginSealing());
-    if (!outcome.empty()) {
-      // The partner's OperationOutcome may quote the resources sent: stored like the Bundle.
-      GW_TRY(auto item_class, tx->outboxItemClass(change.id));
+  Status recordOutcome(OutboxOutcome outcome) {
+    std::vector<OutboxOutcome> one;
+    one.push_back(std::move(outcome));
+    return recordOutcomes(std::move(one));
+  }
+
+  Status applyOutcome(StoreWriter& tx, OutboxOutcome& o) {
+    const std::int64_t now_ms = toUnixMillis(o.now);
+    if (o.kind == OutboxOutcome::Kind::Delivered) {
+      GW_TRY(tx.markDelivered(o.item_id, now_ms, o.entries));
+      return appendChained(tx, std::move(o.audit));
+    }
+    OutboxStateChange change{o.item_id, OutboxState::Retrying, o.attempts, toUnixMillis(o.next_attempt), o.error, {},
+                             now_ms};
+    if (o.kind == OutboxOutcome::Kind::Dead) {
+      change.state = OutboxState::Dead;
+      change.next_attempt_at_ms = 0;
+    } else if (o.kind == OutboxOutcome::Kind::Cancelled) {
+      change.state = OutboxState::Cancelled;
+      change.attempts = -1;
+      change.next_attempt_at_ms = 0;
+    }
+    if (o.kind == OutboxOutcome::Kind::Dead && !o.outcome.empty()) {
+      GW_TRY(auto item_class, tx.outboxItemClass(change.id));
       if (!item_class) return ok();  // no such item: nothing to update
-      GW_TRY(change.outcome_sealed, payloads_.sealOutcome(classOf(*item_class), outcome, change.id));
+      GW_TRY(change.outcome_sealed, payloads_.sealOutcome(classOf(*item_class), o.outcome, change.id));
     }
-    GW_TRY(auto changed, tx->updatePendingItem(change));
+    GW_TRY(auto changed, tx.updatePendingItem(change));
     if (changed > 0) {
-      GW_TRY(appendChained(*tx, std::move(audit)));
+      GW_TRY(appendChained(tx, std::move(o.audit)));
     }
-    return tx.commit();
+    return ok();
   }
 
   // Every write transaction that seals starts here: data_keys is read inside the transaction

@@ -119,6 +119,37 @@ struct DeliveredEntry {
   std::string etag;
 };
 
+/// One outcome of a delivery attempt, as markDelivered / markRetry / markDead / markCancelled
+/// record it (see there).
+struct OutboxOutcome {
+  enum class Kind { Delivered, Retry, Dead, Cancelled };
+  Kind kind = Kind::Retry;
+  std::int64_t item_id = 0;
+  int attempts = -1;                    // Retry, Dead: the count after this attempt
+  SystemTime next_attempt{};            // Retry
+  std::string error;                    // Retry, Dead: last_error; Cancelled: the reason
+  std::string outcome;                  // Dead: the partner's OperationOutcome (sealed when stored)
+  std::vector<DeliveredEntry> entries;  // Delivered
+  SystemTime now{};
+  std::vector<AuditEntry> audit;  // Delivered, Dead, Cancelled: appended with the change
+
+  static OutboxOutcome delivered(std::int64_t item_id, std::vector<DeliveredEntry> entries, SystemTime now,
+                                 std::vector<AuditEntry> audit) {
+    return {Kind::Delivered, item_id, -1, {}, {}, {}, std::move(entries), now, std::move(audit)};
+  }
+  static OutboxOutcome retry(std::int64_t item_id, int attempts, SystemTime next_attempt, std::string error,
+                             SystemTime now) {
+    return {Kind::Retry, item_id, attempts, next_attempt, std::move(error), {}, {}, now, {}};
+  }
+  static OutboxOutcome dead(std::int64_t item_id, int attempts, std::string error, std::string outcome, SystemTime now,
+                            std::vector<AuditEntry> audit) {
+    return {Kind::Dead, item_id, attempts, {}, std::move(error), std::move(outcome), {}, now, std::move(audit)};
+  }
+  static OutboxOutcome cancelled(std::int64_t item_id, std::string reason, SystemTime now, std::vector<AuditEntry> audit) {
+    return {Kind::Cancelled, item_id, -1, {}, std::move(reason), {}, {}, now, std::move(audit)};
+  }
+};
+
 struct OutboxItem {
   std::int64_t id = 0;
   std::string partner_id;
@@ -331,6 +362,10 @@ class Store {
   /// The item may no longer go to its partner; `reason` says why (no PHI).
   virtual Status markCancelled(std::int64_t item_id, std::string_view reason, SystemTime now,
                                std::vector<AuditEntry> audit = {}) = 0;
+
+  /// Several of the changes above in one transaction (one commit, one fsync): the partner
+  /// workers' senders record the outcomes that arrive together this way. All or none.
+  virtual Status recordOutcomes(std::vector<OutboxOutcome> outcomes) = 0;
 
   // --- consent-driven disclosure ---
   /// The resources the current version of a record made (no bodies), to tell which a newer
