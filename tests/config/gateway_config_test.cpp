@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -662,6 +663,21 @@ TEST(GatewayConfigStorage, ExactlyOneDatabaseAndThePostgresKeysAreChecked) {
   const auto dumped = redactedJson(*r.config);
   EXPECT_THAT(dumped, HasSubstr(R"("dsn_env": "GW_DSN")"));
   EXPECT_THAT(dumped, HasSubstr(R"("sslmode": "verify-full")"));
+}
+
+TEST(GatewayConfigStorage, InstanceIdIsReadCheckedOrMadeFromHostAndProcess) {
+  std::string text(kMinimal);
+  text.insert(1, "\n  \"instance_id\": \"gw-east.1\",");
+  auto r = load(text);
+  ASSERT_TRUE(r.config) << allErrors(r);
+  EXPECT_EQ(instanceId(*r.config), "gw-east.1");
+  EXPECT_THAT(redactedJson(*r.config), HasSubstr(R"("instance_id": "gw-east.1")"));
+  std::string bad(kMinimal);
+  bad.insert(1, "\n  \"instance_id\": \"gw east\",");
+  EXPECT_THAT(allErrors(load(bad)), HasSubstr("instance_id: expected letters, digits"));
+  auto plain = load(kMinimal);
+  ASSERT_TRUE(plain.config);
+  EXPECT_THAT(instanceId(*plain.config), ::testing::EndsWith("-" + std::to_string(::getpid())));
 }
 
 TEST(GatewayConfigStorage, LoadsTheConnectionStringFromAPrivateFileOrTheEnvironment) {

@@ -104,6 +104,7 @@ Status Gateway::start() {
   }
   parts_->runtime->start();
   GW_LOG(Info, Main, "started")
+      .kv("instance", config::instanceId(parts_->runtime->config()))
       .kv("address", parts_->runtime->config().server.address)
       .kv("port", parts_->server->port())
       .kv("partners", parts_->runtime->config().partners.size());

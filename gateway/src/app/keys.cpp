@@ -10,8 +10,10 @@
 namespace gw::app {
 namespace {
 
-Result<store::PostgresOptions> postgresOptions(const config::PostgresStorage& pg, int read_pool_size) {
+Result<store::PostgresOptions> postgresOptions(const config::GatewayConfig& config, int read_pool_size) {
+  const auto& pg = *config.storage.postgres;
   store::PostgresOptions options;
+  options.instance_id = config::instanceId(config);
   GW_TRY(auto dsn, config::loadPostgresDsn(pg));
   options.dsn = std::move(dsn);
   // Never fewer read connections than the threads that read at once (else they would queue).
@@ -28,7 +30,7 @@ Result<store::PostgresOptions> postgresOptions(const config::PostgresStorage& pg
 Result<std::unique_ptr<store::Store>> openStoreWith(const config::GatewayConfig& config, int read_pool_size,
                                                     crypto::SecretKey master, store::MasterKeySource source = {}) {
   if (const auto& pg = config.storage.postgres) {
-    GW_TRY(auto options, postgresOptions(*pg, read_pool_size));
+    GW_TRY(auto options, postgresOptions(config, read_pool_size));
     options.master_key = std::move(master);
     options.master_key_source = std::move(source);
     return store::openPostgresStore(options);
@@ -51,7 +53,7 @@ Result<std::unique_ptr<store::Store>> openConfiguredStore(const config::GatewayC
 Result<std::unique_ptr<store::StoreBackend>> openConfiguredBackend(const config::GatewayConfig& config, bool read_only,
                                                                    const std::filesystem::path& sqlite_file) {
   if (const auto& pg = config.storage.postgres; pg && sqlite_file.empty()) {
-    GW_TRY(auto options, postgresOptions(*pg, 2));
+    GW_TRY(auto options, postgresOptions(config, 2));
     options.read_only = read_only;
     return store::openPostgresBackend(options);
   }

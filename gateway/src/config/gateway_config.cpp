@@ -4,6 +4,8 @@
 #include <rapidjson/prettywriter.h>
 #include <rapidjson/stringbuffer.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <fstream>
@@ -918,11 +920,16 @@ LoadResult loadText(std::string_view text, const fs::path& base_dir, std::string
   Reader r(locator, text, label, base_dir, check_files, result.errors);
   GatewayConfig c;
   r.checkKeys(doc, "",
-              {"deployment", "server", "auth", "storage", "mapping", "clinics", "partners", "signing_keys", "delivery",
-               "privacy", "audit", "logging"});
+              {"deployment", "instance_id", "server", "auth", "storage", "mapping", "clinics", "partners", "signing_keys",
+               "delivery", "privacy", "audit", "logging"});
   std::string deployment = "production";
   r.choice(doc, "", "deployment", deployment, {"production", "development"});
   c.development = deployment == "development";
+  r.string(doc, "", "instance_id", c.instance_id, false, 64);
+  if (!std::all_of(c.instance_id.begin(), c.instance_id.end(),
+                   [](unsigned char ch) { return std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.'; })) {
+    r.fail("/instance_id", "expected letters, digits, '-', '_' and '.' only", "e.g. \"gw-east-1\"");
+  }
   readServer(r, doc, c.server);
   readTokens(r, doc, c.tokens);
   if (const auto* storage = r.object(doc, "", "storage", true)) readStorage(r, *storage, c.storage);
@@ -977,6 +984,13 @@ LoadResult loadFile(const fs::path& file) {
   auto result = loadText(buffer.str(), fs::absolute(file).parent_path(), file.string());
   if (result.config) result.config->source_file = fs::absolute(file);
   return result;
+}
+
+std::string instanceId(const GatewayConfig& config) {
+  if (!config.instance_id.empty()) return config.instance_id;
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  return std::string(*host ? host : "gateway") + "-" + std::to_string(::getpid());
 }
 
 Result<std::string> loadPostgresDsn(const PostgresStorage& postgres) {
@@ -1036,6 +1050,7 @@ std::string redactedJson(const GatewayConfig& c) {
   };
   w.StartObject();
   str("deployment", c.development ? "development" : "production");
+  if (!c.instance_id.empty()) str("instance_id", c.instance_id);
   w.Key("server");
   w.StartObject();
   str("address", c.server.address);

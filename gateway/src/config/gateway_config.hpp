@@ -239,6 +239,9 @@ struct GatewayConfig {
   /// "deployment": "development" (demo, tests): the published development tokens and master key
   /// are accepted, with a warning. Default "production", which refuses them.
   bool development = false;
+  /// "instance_id": this gateway among several on one database (PostgreSQL): names its database
+  /// connections and is logged at start. Empty: instanceId() makes one (host name, process id).
+  std::string instance_id;
   Server server;
   std::vector<Token> tokens;
   Storage storage;
@@ -271,6 +274,8 @@ LoadResult loadText(std::string_view text, const std::filesystem::path& base_dir
 /// The master key named by privacy.master_key_file or privacy.master_key_env (read at start, and
 /// by `keys rotate`). Errors say which source failed and how to fix it, never the key.
 Result<crypto::SecretKey> loadMasterKey(const Privacy& privacy);
+/// config.instance_id, or "<host name>-<process id>" when it is not set.
+std::string instanceId(const GatewayConfig& config);
 /// The PostgreSQL connection string from dsn_file or dsn_env (never logged: it holds a password).
 Result<std::string> loadPostgresDsn(const PostgresStorage& postgres);
 
