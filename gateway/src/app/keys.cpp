@@ -29,7 +29,7 @@ Result<store::PostgresOptions> postgresOptions(const config::GatewayConfig& conf
 // The configured database under `master`.
 Result<std::unique_ptr<store::Store>> openStoreWith(const config::GatewayConfig& config, int read_pool_size,
                                                     crypto::SecretKey master, store::MasterKeySource source = {}) {
-  if (const auto& pg = config.storage.postgres) {
+  if (config.storage.postgres) {
     GW_TRY(auto options, postgresOptions(config, read_pool_size));
     options.master_key = std::move(master);
     options.master_key_source = std::move(source);
