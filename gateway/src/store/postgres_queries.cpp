@@ -69,6 +69,7 @@ std::vector<DataKeyRow> selectDataKeys(PgConnection& c) {
       "SELECT data_class, key_version, wrapped, master_key_id, created_at FROM data_keys "
       "ORDER BY data_class, key_version");
   std::vector<DataKeyRow> rows;
+  rows.reserve(static_cast<std::size_t>(r.rows()));
   for (int i = 0; i < r.rows(); ++i) rows.push_back({r.text(i, 0), r.i32(i, 1), r.bytes(i, 2), r.text(i, 3), r.i64(i, 4)});
   return rows;
 }
@@ -132,6 +133,7 @@ std::vector<DecisionRow> selectDecisionRows(PgConnection& c, std::string_view pa
       "ORDER BY partner_id, resource_type, resource_key",
       Params().text(clinic).text(record_key).i64(version).text(partner));
   std::vector<DecisionRow> rows;
+  rows.reserve(static_cast<std::size_t>(r.rows()));
   for (int i = 0; i < r.rows(); ++i) {
     rows.push_back({r.text(i, 0), std::string(clinic), std::string(record_key), r.text(i, 1), r.text(i, 2), r.text(i, 3),
                     version, r.text(i, 4), r.text(i, 5), r.text(i, 6), r.i64(i, 7)});
@@ -185,6 +187,7 @@ std::optional<OutboxRow> selectOutboxItem(PgConnection& c, std::int64_t item_id)
 std::vector<PartnerPause> selectPartnerPauses(PgConnection& c) {
   auto r = c.exec("SELECT partner_id, paused_at, actor, reason FROM partner_pauses ORDER BY partner_id");
   std::vector<PartnerPause> pauses;
+  pauses.reserve(static_cast<std::size_t>(r.rows()));
   for (int i = 0; i < r.rows(); ++i) pauses.push_back({r.text(i, 0), r.i64(i, 1), r.text(i, 2), r.text(i, 3)});
   return pauses;
 }

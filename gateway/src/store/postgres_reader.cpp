@@ -49,6 +49,7 @@ class PostgresReader final : public StoreReader {
           "data_class, stored_at FROM resources WHERE clinic=$1 AND record_key=$2 ORDER BY resource_type, resource_key",
           Params().text(clinic).text(record_key));
       std::vector<ResourceRow> rows;
+      rows.reserve(static_cast<std::size_t>(r.rows()));
       for (int i = 0; i < r.rows(); ++i) {
         rows.push_back({r.text(i, 0),
                         r.text(i, 1),
@@ -87,6 +88,7 @@ class PostgresReader final : public StoreReader {
           "ORDER BY r.received_at, r.clinic, r.record_key",
           Params().text(patient).text(partner));
       std::vector<HeldRecord> held;
+      held.reserve(static_cast<std::size_t>(r.rows()));
       for (int i = 0; i < r.rows(); ++i) held.push_back({r.text(i, 0), r.text(i, 1), r.i32(i, 2), r.bytes(i, 3)});
       return held;
     });
@@ -127,6 +129,7 @@ class PostgresReader final : public StoreReader {
       auto r = c_->exec("SELECT status, location, etag FROM deliveries WHERE outbox_id=$1 ORDER BY entry_index",
                         Params().i64(item_id));
       std::vector<DeliveredEntry> entries;
+      entries.reserve(static_cast<std::size_t>(r.rows()));
       for (int i = 0; i < r.rows(); ++i) entries.push_back({r.text(i, 0), r.text(i, 1), r.text(i, 2)});
       return entries;
     });

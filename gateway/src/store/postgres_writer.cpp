@@ -531,13 +531,11 @@ class PostgresWriter final : public StoreWriter {
  private:
   static const char* positionColumn(SealedTable table) { return table == SealedTable::Outbox ? "id" : "row_id"; }
 
-  // One PurgedRows per deleted row; the records they belonged to, each once.
+  // The deleted rows' count and the record of each (the store checks each record once).
   static PurgedRows purged(const PgResult& r) {
     PurgedRows out;
     out.count = r.rows();
     for (int i = 0; i < r.rows(); ++i) out.records.push_back({r.text(i, 0), r.text(i, 1)});
-    std::sort(out.records.begin(), out.records.end());
-    out.records.erase(std::unique(out.records.begin(), out.records.end()), out.records.end());
     return out;
   }
 
