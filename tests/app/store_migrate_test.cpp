@@ -1,6 +1,7 @@
 // `store migrate` SQLite -> PostgreSQL -> SQLite keeps every row of every table byte for byte
 // (records, every version's sealed payload, resources, items with and without outcomes, the
-// delivery ledger, consents, keys, secrets, decisions, pauses and every log row); the copy opens
+// delivery ledger, consents, keys, secrets, decisions, pauses, break-glass rows, accounting requests,
+// the partner view's hourly counters and every log row); the copy opens
 // with the same master key and its audit chain verifies. And `store backup`.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -123,6 +124,30 @@ class StoreMigrate : public ::testing::Test {
     ASSERT_TRUE(s.markDelivered(due.value()[0].id, {{"201 Created", "MedicationRequest/1/_history/1", "W/\"1\""}}, t(11)));
     ASSERT_TRUE(s.markDead(due.value()[1].id, 3, "422 from the partner", R"({"resourceType":"OperationOutcome"})", t(12)));
     ASSERT_TRUE(s.setPartnerPaused({"p2", toUnixMillis(t(13)), "ops-1", "maintenance window"}, true, {}));
+    // The compliance console's rows (schema 8); the decisions above filled the hourly counters.
+    store::BreakGlass glass;
+    glass.id = "bg-1";
+    glass.clinic = "c1";
+    glass.patient_key = "pa";
+    glass.partner_id = "p1";
+    glass.recipient = "Dr. Rivera, ED";
+    glass.authorised_by = "officer Chen";
+    glass.nature = "unresponsive, suspected overdose";
+    glass.opened_by = "tok-1";
+    glass.opened_at_ms = toUnixMillis(t(14));
+    glass.expires_at_ms = toUnixMillis(t(14)) + 3'600'000;
+    ASSERT_TRUE(s.putBreakGlass(glass, {}));
+    store::AccountingRequest request;
+    request.id = "ar-1";
+    request.clinic = "c1";
+    request.patient_key = "pb";
+    request.received_on = "2027-01-15";
+    request.due_on = "2027-02-14";
+    request.note = "written request, by mail";
+    request.created_by = "tok-1";
+    request.created_at_ms = toUnixMillis(t(15));
+    request.updated_at_ms = toUnixMillis(t(15));
+    ASSERT_TRUE(s.putAccountingRequest(request, {}));
   }
 
   // Every row of every table, as the backend of `config` reads it for a copy.

@@ -83,9 +83,34 @@ const std::vector<const char*> kSchema7 = {
     "CREATE TABLE write_probe (id BIGINT PRIMARY KEY CHECK (id = 1), at_ms BIGINT NOT NULL)",
 };
 
-// Migrations after 7: kLaterMigrations[i] brings schema 7+i to 8+i. (Schema 8 is being added to
-// SQLite elsewhere; its PostgreSQL counterpart goes here under the same number.)
-const std::vector<std::vector<const char*>> kLaterMigrations = {};
+// Migrations after 7: kLaterMigrations[i] brings schema 7+i to 8+i.
+const std::vector<std::vector<const char*>> kLaterMigrations = {
+    {
+        // 8: the compliance console (docs/console-api.md): break-glass disclosures, accounting
+        // requests, the partner and period view's covering index and its hourly counters, filled
+        // from the rows already logged. As SQLite's migration 8.
+        "CREATE TABLE break_glass ("
+        "  id TEXT PRIMARY KEY, clinic TEXT NOT NULL, patient_key TEXT NOT NULL, partner_id TEXT NOT NULL,"
+        "  recipient TEXT NOT NULL, authorised_by TEXT NOT NULL, nature TEXT NOT NULL, opened_by TEXT NOT NULL,"
+        "  opened_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, ended_at BIGINT NOT NULL, ended_by TEXT NOT NULL)",
+        "CREATE INDEX break_glass_by_clinic ON break_glass (clinic, opened_at)",
+        "CREATE TABLE accounting_requests ("
+        "  id TEXT PRIMARY KEY, clinic TEXT NOT NULL, patient_key TEXT NOT NULL, received_on TEXT NOT NULL,"
+        "  due_on TEXT NOT NULL, note TEXT NOT NULL, state TEXT NOT NULL, delivered_on TEXT NOT NULL,"
+        "  created_by TEXT NOT NULL, delivered_by TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)",
+        "CREATE INDEX accounting_requests_by_clinic ON accounting_requests (clinic, received_on)",
+        "CREATE INDEX audit_by_partner_period ON audit_log (partner_id, clinic, at_ms, kind, outcome, classes, reason, seq)",
+        "CREATE TABLE audit_hourly_counts ("
+        "  partner_id TEXT NOT NULL, clinic TEXT NOT NULL, hour BIGINT NOT NULL, kind TEXT NOT NULL,"
+        "  outcome TEXT NOT NULL, classes TEXT NOT NULL, reason TEXT NOT NULL, count BIGINT NOT NULL,"
+        "  PRIMARY KEY (partner_id, clinic, hour, kind, outcome, classes, reason))",
+        // BIGINT division truncates as SQLite's does (at_ms is never negative in a log).
+        "INSERT INTO audit_hourly_counts(partner_id, clinic, hour, kind, outcome, classes, reason, count) "
+        "SELECT partner_id, clinic, at_ms / 3600000, kind, outcome, classes, reason, COUNT(*) FROM audit_log "
+        "WHERE partner_id <> '' AND kind IN ('decision','cancel','disclosure') "
+        "GROUP BY partner_id, clinic, at_ms / 3600000, kind, outcome, classes, reason",
+    },
+};
 
 // Every gateway instance migrating at once: one does it, the others wait and then see it done.
 constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(7412390001)";

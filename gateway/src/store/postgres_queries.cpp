@@ -1,5 +1,6 @@
 // Queries both kinds of PostgreSQL connection run (the reader's and the writer's).
 #include <algorithm>
+#include <optional>
 
 #include "store/postgres_backend.hpp"
 
@@ -190,6 +191,117 @@ std::vector<PartnerPause> selectPartnerPauses(PgConnection& c) {
   pauses.reserve(static_cast<std::size_t>(r.rows()));
   for (int i = 0; i < r.rows(); ++i) pauses.push_back({r.text(i, 0), r.i64(i, 1), r.text(i, 2), r.text(i, 3)});
   return pauses;
+}
+
+namespace {
+
+constexpr const char* kBreakGlassColumns =
+    "id, clinic, patient_key, partner_id, recipient, authorised_by, nature, opened_by, opened_at, expires_at, ended_at, "
+    "ended_by";
+constexpr const char* kRequestColumns =
+    "id, clinic, patient_key, received_on, due_on, note, state, delivered_on, created_by, delivered_by, created_at, "
+    "updated_at";
+
+PartnerLogDialect postgresDialect() {
+  return {[n = 0]() mutable { return "$" + std::to_string(++n); }, "strpos"};
+}
+
+// The leading four parameters of a partnerLogFilter (the period in `from`..`to`), then its text.
+Params partnerParams(const PartnerLogQuery& q, std::int64_t from, std::int64_t to, const PartnerLogFilter& f) {
+  Params params;
+  params.text(q.partner_id).text(q.clinic).i64(from).i64(to);
+  for (const auto& t : f.text) params.text(t);
+  return params;
+}
+
+void tallyRows(const PgResult& r, PartnerLogTally& tally) {
+  for (int i = 0; i < r.rows(); ++i) tally.add(r.text(i, 0), r.text(i, 1), r.text(i, 2), r.text(i, 3), r.i64(i, 4));
+}
+
+}  // namespace
+
+std::vector<BreakGlass> selectBreakGlasses(PgConnection& c, std::string_view clinic) {
+  const std::string sql = std::string("SELECT ") + kBreakGlassColumns + " FROM break_glass" +
+                          (clinic.empty() ? "" : " WHERE clinic=$1") + " ORDER BY opened_at DESC, id";
+  auto r = clinic.empty() ? c.exec(sql) : c.exec(sql, Params().text(clinic));
+  std::vector<BreakGlass> out(static_cast<std::size_t>(r.rows()));
+  for (int i = 0; i < r.rows(); ++i) {
+    auto& b = out[static_cast<std::size_t>(i)];
+    b.id = r.text(i, 0);
+    b.clinic = r.text(i, 1);
+    b.patient_key = r.text(i, 2);
+    b.partner_id = r.text(i, 3);
+    b.recipient = r.text(i, 4);
+    b.authorised_by = r.text(i, 5);
+    b.nature = r.text(i, 6);
+    b.opened_by = r.text(i, 7);
+    b.opened_at_ms = r.i64(i, 8);
+    b.expires_at_ms = r.i64(i, 9);
+    b.ended_at_ms = r.i64(i, 10);
+    b.ended_by = r.text(i, 11);
+  }
+  return out;
+}
+
+std::vector<AccountingRequest> selectAccountingRequests(PgConnection& c, std::string_view clinic) {
+  auto r = c.exec(std::string("SELECT ") + kRequestColumns +
+                      " FROM accounting_requests WHERE clinic=$1 ORDER BY received_on DESC, created_at DESC, id",
+                  Params().text(clinic));
+  std::vector<AccountingRequest> out(static_cast<std::size_t>(r.rows()));
+  for (int i = 0; i < r.rows(); ++i) {
+    auto& a = out[static_cast<std::size_t>(i)];
+    a.id = r.text(i, 0);
+    a.clinic = r.text(i, 1);
+    a.patient_key = r.text(i, 2);
+    a.received_on = r.text(i, 3);
+    a.due_on = r.text(i, 4);
+    a.note = r.text(i, 5);
+    a.state = r.text(i, 6);
+    a.delivered_on = r.text(i, 7);
+    a.created_by = r.text(i, 8);
+    a.delivered_by = r.text(i, 9);
+    a.created_at_ms = r.i64(i, 10);
+    a.updated_at_ms = r.i64(i, 11);
+  }
+  return out;
+}
+
+std::vector<AuditRow> selectPartnerLogRows(PgConnection& c, const PartnerLogQuery& q, int limit) {
+  // The page continues after the row after_seq names, in the same order (as SQLite: a seq that
+  // names no row starts from the beginning).
+  std::optional<std::int64_t> after_at;
+  if (q.after_seq > 0) {
+    auto at = c.exec("SELECT at_ms FROM audit_log WHERE seq=$1", Params().i64(q.after_seq));
+    if (at.rows() > 0) after_at = at.i64(0, 0);
+  }
+  auto dialect = postgresDialect();
+  const auto f = partnerLogPage(q, dialect, after_at.has_value());
+  auto params = partnerParams(q, q.from_ms, q.to_ms, f);
+  if (after_at) params.i64(*after_at).i64(*after_at).i64(q.after_seq);
+  params.i64(limit);
+  return auditRowsOf(c.exec(std::string("SELECT ") + kAuditColumns + " FROM audit_log" + f.sql, params));
+}
+
+std::vector<PartnerLogCount> selectPartnerLogCounts(PgConnection& c, const PartnerLogQuery& q) {
+  PartnerLogTally tally;
+  const auto spans = partnerLogSpans(q);
+  for (const auto& [from, to] : spans.row_periods) {
+    auto dialect = postgresDialect();
+    const auto f = partnerLogFilter(q, dialect, false);
+    tallyRows(c.exec("SELECT kind, outcome, classes, reason, COUNT(*) FROM audit_log" + f.sql +
+                         " GROUP BY kind, outcome, classes, reason",
+                     partnerParams(q, from, to, f)),
+              tally);
+  }
+  if (spans.first_hour < spans.end_hour) {
+    auto dialect = postgresDialect();
+    const auto f = partnerLogFilter(q, dialect, true);
+    tallyRows(c.exec("SELECT kind, outcome, classes, reason, SUM(count) FROM audit_hourly_counts" + f.sql +
+                         " GROUP BY kind, outcome, classes, reason",
+                     partnerParams(q, spans.first_hour, spans.end_hour, f)),
+              tally);
+  }
+  return tally.counts();
 }
 
 std::vector<CopyRow> selectCopyRows(PgConnection& c, const CopyTable& table, const CopyRow* after, int limit) {

@@ -273,6 +273,22 @@ class PostgresReader final : public StoreReader {
     return run("reading partner pauses", [&] { return selectPartnerPauses(*c_); });
   }
 
+  Result<std::vector<BreakGlass>> breakGlasses(std::string_view clinic) override {
+    return run("reading break-glass rows", [&] { return selectBreakGlasses(*c_, clinic); });
+  }
+
+  Result<std::vector<AccountingRequest>> accountingRequests(std::string_view clinic) override {
+    return run("reading accounting requests", [&] { return selectAccountingRequests(*c_, clinic); });
+  }
+
+  Result<std::vector<AuditRow>> partnerLogRows(const PartnerLogQuery& query, int limit) override {
+    return run("reading a partner's log rows", [&] { return selectPartnerLogRows(*c_, query, limit); });
+  }
+
+  Result<std::vector<PartnerLogCount>> partnerLogCounts(const PartnerLogQuery& query) override {
+    return run("counting a partner's log rows", [&] { return selectPartnerLogCounts(*c_, query); });
+  }
+
   Result<std::vector<std::pair<RecordRow, std::string>>> recordsInState(std::string_view state, std::string_view record_type,
                                                                         std::string_view after_clinic,
                                                                         std::string_view after_record_key,

@@ -458,6 +458,76 @@ class PostgresWriter final : public StoreWriter {
                [&] { c_.exec("DELETE FROM partner_pauses WHERE partner_id=$1", Params().text(partner_id)); });
   }
 
+  Status addPartnerLogCounts(const std::vector<PartnerLogBucket>& buckets) override {
+    return run("counting the partner view's rows", [&] {
+      for (const auto& b : buckets) {
+        c_.exec(
+            "INSERT INTO audit_hourly_counts(partner_id, clinic, hour, kind, outcome, classes, reason, count) "
+            "VALUES($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (partner_id, clinic, hour, kind, outcome, classes, reason) "
+            "DO UPDATE SET count = audit_hourly_counts.count + EXCLUDED.count",
+            Params()
+                .text(b.partner_id)
+                .text(b.clinic)
+                .i64(b.hour)
+                .text(b.kind)
+                .text(b.outcome)
+                .text(b.classes)
+                .text(b.reason)
+                .i64(b.count));
+      }
+    });
+  }
+
+  Status putBreakGlass(const BreakGlass& b) override {
+    return run("storing a break-glass row", [&] {
+      c_.exec(
+          "INSERT INTO break_glass(id, clinic, patient_key, partner_id, recipient, authorised_by, nature, opened_by, "
+          "opened_at, expires_at, ended_at, ended_by) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) "
+          "ON CONFLICT (id) DO UPDATE SET clinic=EXCLUDED.clinic, patient_key=EXCLUDED.patient_key, "
+          "partner_id=EXCLUDED.partner_id, recipient=EXCLUDED.recipient, authorised_by=EXCLUDED.authorised_by, "
+          "nature=EXCLUDED.nature, opened_by=EXCLUDED.opened_by, opened_at=EXCLUDED.opened_at, "
+          "expires_at=EXCLUDED.expires_at, ended_at=EXCLUDED.ended_at, ended_by=EXCLUDED.ended_by",
+          Params()
+              .text(b.id)
+              .text(b.clinic)
+              .text(b.patient_key)
+              .text(b.partner_id)
+              .text(b.recipient)
+              .text(b.authorised_by)
+              .text(b.nature)
+              .text(b.opened_by)
+              .i64(b.opened_at_ms)
+              .i64(b.expires_at_ms)
+              .i64(b.ended_at_ms)
+              .text(b.ended_by));
+    });
+  }
+
+  Status putAccountingRequest(const AccountingRequest& a) override {
+    return run("storing an accounting request", [&] {
+      c_.exec(
+          "INSERT INTO accounting_requests(id, clinic, patient_key, received_on, due_on, note, state, delivered_on, "
+          "created_by, delivered_by, created_at, updated_at) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) "
+          "ON CONFLICT (id) DO UPDATE SET clinic=EXCLUDED.clinic, patient_key=EXCLUDED.patient_key, "
+          "received_on=EXCLUDED.received_on, due_on=EXCLUDED.due_on, note=EXCLUDED.note, state=EXCLUDED.state, "
+          "delivered_on=EXCLUDED.delivered_on, created_by=EXCLUDED.created_by, delivered_by=EXCLUDED.delivered_by, "
+          "created_at=EXCLUDED.created_at, updated_at=EXCLUDED.updated_at",
+          Params()
+              .text(a.id)
+              .text(a.clinic)
+              .text(a.patient_key)
+              .text(a.received_on)
+              .text(a.due_on)
+              .text(a.note)
+              .text(a.state)
+              .text(a.delivered_on)
+              .text(a.created_by)
+              .text(a.delivered_by)
+              .i64(a.created_at_ms)
+              .i64(a.updated_at_ms));
+    });
+  }
+
   Status writeProbe(std::int64_t now_ms) override {
     return run("the write probe", [&] {
       c_.exec("INSERT INTO write_probe(id, at_ms) VALUES(1, $1) ON CONFLICT (id) DO UPDATE SET at_ms=EXCLUDED.at_ms",
