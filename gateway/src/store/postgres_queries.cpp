@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "store/partner_log_sql.hpp"
 #include "store/postgres_backend.hpp"
 
 namespace gw::store::postgres {

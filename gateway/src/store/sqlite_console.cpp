@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "store/partner_log_sql.hpp"
 #include "store/sqlite_backend.hpp"
 
 namespace gw::store::sqlite {
@@ -24,7 +25,9 @@ constexpr const char* kRequestColumns =
     "id, clinic, patient_key, received_on, due_on, note, state, delivered_on, created_by, delivered_by, created_at, "
     "updated_at";
 
-PartnerLogDialect sqliteDialect() { return {[] { return std::string("?"); }, "instr"}; }
+PartnerLogDialect sqliteDialect() {
+  return {[] { return std::string("?"); }, "instr"};
+}
 
 // Binds the leading four parameters of a partnerLogFilter (the period in `from`..`to`) and its text.
 void bindPartnerFilter(Statement& st, const PartnerLogQuery& q, std::int64_t from, std::int64_t to,
