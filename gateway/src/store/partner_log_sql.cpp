@@ -8,8 +8,14 @@ namespace gw::store {
 PartnerLogFilter partnerLogFilter(const PartnerLogQuery& q, PartnerLogDialect& d, bool hourly) {
   PartnerLogFilter f;
   const std::string_view period = hourly ? "hour" : "at_ms";
-  f.sql = " WHERE partner_id=" + d.next_marker() + " AND clinic=" + d.next_marker();
-  f.sql += " AND " + std::string(period) + ">=" + d.next_marker() + " AND " + std::string(period) + "<" + d.next_marker();
+  // One marker per statement: the order of evaluation inside an expression is unspecified, and
+  // PostgreSQL's markers are numbered.
+  const auto partner = d.next_marker();
+  const auto clinic = d.next_marker();
+  const auto start = d.next_marker();
+  const auto end = d.next_marker();
+  f.sql = " WHERE partner_id=" + partner + " AND clinic=" + clinic;
+  f.sql += " AND " + std::string(period) + ">=" + start + " AND " + std::string(period) + "<" + end;
   // The counters hold these kinds only; audit reads never count.
   if (!hourly) f.sql += " AND kind IN ('decision','cancel','disclosure')";
   if (q.outcome) {
