@@ -702,6 +702,7 @@ TEST(GatewayConfig, ConsoleMistakesAreNamed) {
     EXPECT_FALSE(r.config) << console;
     EXPECT_THAT(allErrors(r), HasSubstr(expected)) << console;
   }
+}
 
 // storage: exactly one database, the PostgreSQL keys checked at load, the DSN never in the dump.
 TEST(GatewayConfigStorage, ExactlyOneDatabaseAndThePostgresKeysAreChecked) {
