@@ -19,6 +19,8 @@ packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates openssl curl python3
   # libraries: Beast/Asio/Outcome (Boost 1.81), Poco (Data + SQLite), RapidJSON, OpenSSL
   libboost1.81-dev libboost-system1.81-dev libpoco-dev rapidjson-dev libssl-dev sqlite3
+  # the PostgreSQL store backend (libpq) and the PostgreSQL server its tests start (store/postgres_store.hpp)
+  postgresql libpq-dev
   # GET /metrics: prometheus-cpp's core (Registry, TextSerializer); its civetweb exposer is not used
   prometheus-cpp-dev
   # runtime: IANA time zones (/usr/share/zoneinfo) for mappers' "$dateTime" ... "timezone"

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -701,6 +702,88 @@ TEST(GatewayConfig, ConsoleMistakesAreNamed) {
     EXPECT_FALSE(r.config) << console;
     EXPECT_THAT(allErrors(r), HasSubstr(expected)) << console;
   }
+}
+
+// storage: exactly one database, the PostgreSQL keys checked at load, the DSN never in the dump.
+TEST(GatewayConfigStorage, ExactlyOneDatabaseAndThePostgresKeysAreChecked) {
+  const std::string storage = R"("storage": {"sqlite_path": "gw.db"})";
+  auto with = [&](const std::string& replacement) {
+    std::string text(kMinimal);
+    text.replace(text.find(storage), storage.size(), replacement);
+    return load(text);
+  };
+  EXPECT_THAT(allErrors(with(R"("storage": {})")), HasSubstr("no database: set sqlite_path"));
+  EXPECT_THAT(allErrors(with(R"("storage": {"sqlite_path": "gw.db", "postgres": {"dsn_env": "GW_DSN",
+              "sslmode": "disable"}})")),
+              HasSubstr("both sqlite_path and postgres are set"));
+  EXPECT_THAT(allErrors(with(R"("storage": {"postgres": {"sslmode": "disable"}})")),
+              HasSubstr("no connection string source: set dsn_file or dsn_env"));
+  EXPECT_THAT(allErrors(with(R"("storage": {"postgres": {"dsn_env": "host=db password=x", "sslmode": "disable"}})")),
+              HasSubstr("storage.postgres.dsn_env: expected the name of an environment variable"));
+  EXPECT_THAT(allErrors(with(R"("storage": {"postgres": {"dsn_env": "GW_DSN"}})")),
+              HasSubstr("sslmode verify-full checks the server's certificate, but no CA file is given"));
+  EXPECT_THAT(allErrors(with(R"("storage": {"postgres": {"dsn_env": "GW_DSN", "sslmode": "prefer"}})")),
+              HasSubstr("storage.postgres.sslmode"));
+  EXPECT_THAT(allErrors(with(R"("storage": {"postgres": {"dsn_env": "GW_DSN", "sslmode": "disable",
+              "sslcert": "c.crt"}})")),
+              HasSubstr("sslcert and sslkey go together"));
+
+  auto r = with(R"("storage": {"postgres": {"dsn_env": "GW_DSN", "pool_size": 8, "sslrootcert": "ca.crt"}})");
+  ASSERT_TRUE(r.config) << allErrors(r);
+  ASSERT_TRUE(r.config->storage.postgres);
+  EXPECT_TRUE(r.config->storage.sqlite_path.empty());
+  EXPECT_EQ(r.config->storage.postgres->pool_size, 8);
+  EXPECT_EQ(r.config->storage.postgres->connect_timeout_seconds, 10);
+  EXPECT_EQ(r.config->storage.postgres->sslmode, "verify-full");
+  EXPECT_EQ(r.config->storage.postgres->sslrootcert, "/etc/gw/ca.crt");
+  const auto dumped = redactedJson(*r.config);
+  EXPECT_THAT(dumped, HasSubstr(R"("dsn_env": "GW_DSN")"));
+  EXPECT_THAT(dumped, HasSubstr(R"("sslmode": "verify-full")"));
+}
+
+TEST(GatewayConfigStorage, InstanceIdIsReadCheckedOrMadeFromHostAndProcess) {
+  std::string text(kMinimal);
+  text.insert(1, "\n  \"instance_id\": \"gw-east.1\",");
+  auto r = load(text);
+  ASSERT_TRUE(r.config) << allErrors(r);
+  EXPECT_EQ(instanceId(*r.config), "gw-east.1");
+  EXPECT_THAT(redactedJson(*r.config), HasSubstr(R"("instance_id": "gw-east.1")"));
+  std::string bad(kMinimal);
+  bad.insert(1, "\n  \"instance_id\": \"gw east\",");
+  EXPECT_THAT(allErrors(load(bad)), HasSubstr("instance_id: expected letters, digits"));
+  auto plain = load(kMinimal);
+  ASSERT_TRUE(plain.config);
+  EXPECT_THAT(instanceId(*plain.config), ::testing::EndsWith("-" + std::to_string(::getpid())));
+}
+
+TEST(GatewayConfigStorage, LoadsTheConnectionStringFromAPrivateFileOrTheEnvironment) {
+  const auto dir = std::filesystem::temp_directory_path() / ("gw-config-dsn-" + ids::randomHex(6));
+  std::filesystem::create_directories(dir);
+  PostgresStorage pg;
+  pg.dsn_file = dir / "postgres.dsn";
+  std::ofstream(pg.dsn_file) << "host=db.example dbname=gw user=gw password=s3cret\n";
+  ::chmod(pg.dsn_file.c_str(), 0600);
+  auto from_file = loadPostgresDsn(pg);
+  ASSERT_TRUE(from_file) << from_file.error().describe();
+  EXPECT_EQ(from_file.value(), "host=db.example dbname=gw user=gw password=s3cret");
+  ::chmod(pg.dsn_file.c_str(), 0644);
+  auto readable = loadPostgresDsn(pg);
+  ASSERT_FALSE(readable);
+  EXPECT_THAT(readable.error().message, HasSubstr("may be read or changed by other users"));
+  EXPECT_THAT(readable.error().describe(), ::testing::Not(HasSubstr("s3cret")));
+  std::filesystem::remove_all(dir);
+
+  PostgresStorage env;
+  env.dsn_env = "GW_CONFIG_TEST_DSN";
+  ::unsetenv(env.dsn_env.c_str());
+  auto unset = loadPostgresDsn(env);
+  ASSERT_FALSE(unset);
+  EXPECT_THAT(unset.error().message, HasSubstr("GW_CONFIG_TEST_DSN is not set"));
+  ::setenv(env.dsn_env.c_str(), "dbname=gw", 1);
+  auto from_env = loadPostgresDsn(env);
+  ::unsetenv(env.dsn_env.c_str());
+  ASSERT_TRUE(from_env) << from_env.error().describe();
+  EXPECT_EQ(from_env.value(), "dbname=gw");
 }
 
 }  // namespace

@@ -114,7 +114,7 @@ TEST_F(Cli, CheckConfigListsEveryProblemWithPosition) {
   auto r = run({"check-config", "--config", path});
   EXPECT_EQ(r.status, 3);
   EXPECT_THAT(r.err, HasSubstr(path + ":2:14 server.prot: unknown key 'prot'"));
-  EXPECT_THAT(r.err, HasSubstr("missing required key 'sqlite_path'"));
+  EXPECT_THAT(r.err, HasSubstr("no database: set sqlite_path"));
   EXPECT_THAT(r.err, HasSubstr("missing required section 'auth'"));
   EXPECT_THAT(r.err, HasSubstr("gateway.example.jsonc documents every key"));
 }

@@ -130,6 +130,10 @@ class FaultyWriter final : public StoreWriter {
     GW_TRY(check("replaceSealed"));
     return inner_->replaceSealed(cell);
   }
+  Status insertCopiedRows(const CopyTable& table, const std::vector<CopyRow>& rows) override {
+    GW_TRY(check("insertCopiedRows"));
+    return inner_->insertCopiedRows(table, rows);
+  }
   Status deleteDataKey(std::string_view data_class, int key_version) override {
     GW_TRY(check("deleteDataKey"));
     return inner_->deleteDataKey(data_class, key_version);

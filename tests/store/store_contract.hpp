@@ -33,6 +33,9 @@ struct BackendFactory {
   std::function<void(const std::filesystem::path& dir, const std::string& sql)> exec;
   /// The integer the SQL selects (a COUNT(*)).
   std::function<std::int64_t(const std::filesystem::path& dir, const std::string& sql)> count;
+  /// Why the backend cannot run here (its server is not installed): the tests skip, saying so.
+  /// Empty or returning "": it can.
+  std::function<std::string()> unavailable;
 };
 
 // gtest prints a failing test's parameter: the backend's name, not its bytes.
@@ -44,6 +47,9 @@ std::vector<BackendFactory> storeBackends();
 class StoreContract : public ::testing::TestWithParam<BackendFactory> {
  protected:
   void SetUp() override {
+    if (GetParam().unavailable) {
+      if (const auto why = GetParam().unavailable(); !why.empty()) GTEST_SKIP() << GetParam().name << ": " << why;
+    }
     dir_ = std::filesystem::temp_directory_path() / ("gw-contract-" + ids::randomHex(6));
     std::filesystem::create_directories(dir_);
     faults_ = std::make_shared<Faults>();

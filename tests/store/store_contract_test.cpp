@@ -5,8 +5,13 @@
 #include <Poco/Data/Session.h>
 #include <gmock/gmock.h>
 
+#include <fstream>
+#include <regex>
+
+#include "store/postgres_store.hpp"
 #include "store/sqlite_store.hpp"
 #include "store/store_contract.hpp"
+#include "support/postgres_cluster.hpp"
 
 namespace gw::store::test {
 
@@ -49,9 +54,61 @@ BackendFactory sqliteFactory() {
   };
 }
 
+// PostgreSQL: a database per test in the run's cluster (support/postgres_cluster.hpp). The test's
+// folder keeps the DSN, so every open of the folder is the same database.
+std::string postgresDsn(const std::filesystem::path& dir) {
+  const auto file = dir / "postgres.dsn";
+  std::string dsn;
+  if (std::ifstream in(file); in) std::getline(in, dsn);
+  if (dsn.empty()) {
+    dsn = gw::test::PostgresCluster::shared()->createDatabase();
+    std::ofstream(file) << dsn << "\n";
+  }
+  return dsn;
+}
+
+std::string postgresDatabase(const std::filesystem::path& dir) {
+  return gw::test::PostgresCluster::databaseOf(postgresDsn(dir));
+}
+
+// The contract's direct SQL is written for SQLite; the few SQLite words it uses, in PostgreSQL's:
+// blob literals x'..' are bytea, and "holds an envelope" (typeof()='blob') is "holds bytes".
+std::string postgresSql(const std::string& sql) {
+  static const std::regex blob_literal("x'([0-9A-Fa-f]*)'");
+  static const std::regex is_blob("typeof\\((\\w+)\\)='blob'");
+  return std::regex_replace(std::regex_replace(sql, blob_literal, "'\\x$1'::bytea"), is_blob, "octet_length($1)>0");
+}
+
+BackendFactory postgresFactory() {
+  return {
+      "postgresql",
+      [](const std::filesystem::path& dir) {
+        PostgresOptions options;
+        options.dsn = postgresDsn(dir);
+        options.pool_size = 4;
+        return openPostgresBackend(options);
+      },
+      [](const std::filesystem::path& dir) {
+        PostgresOptions options;
+        options.dsn = postgresDsn(dir);
+        options.pool_size = 4;
+        options.read_only = true;
+        return openPostgresBackend(options);
+      },
+      [](const std::filesystem::path& dir, const std::string& sql) {
+        gw::test::PostgresCluster::shared()->exec(postgresDatabase(dir), postgresSql(sql));
+      },
+      [](const std::filesystem::path& dir, const std::string& sql) {
+        return static_cast<std::int64_t>(
+            gw::test::PostgresCluster::shared()->count(postgresDatabase(dir), postgresSql(sql)));
+      },
+      [] { return gw::test::PostgresCluster::unavailableReason(); },
+  };
+}
+
 }  // namespace
 
-std::vector<BackendFactory> storeBackends() { return {sqliteFactory()}; }
+std::vector<BackendFactory> storeBackends() { return {sqliteFactory(), postgresFactory()}; }
 
 std::string backendName(const ::testing::TestParamInfo<BackendFactory>& info) { return info.param.name; }
 

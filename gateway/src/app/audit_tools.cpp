@@ -15,10 +15,7 @@ Result<store::VerifyReport> verifyAuditLog(const config::GatewayConfig& config, 
                                    !options.anchor_file.empty()};
   if (options.read_only || !options.database.empty()) {
     GW_TRY(auto master, config::loadMasterKey(config.privacy));
-    store::SqliteOptions sqlite{
-        options.database.empty() ? config.storage.sqlite_path.string() : options.database.string(), true, 2, {}};
-    sqlite.read_only = true;
-    GW_TRY(auto backend, store::openSqliteBackend(sqlite));
+    GW_TRY(auto backend, openConfiguredBackend(config, true, options.database));
     GW_TRY(auto log, store::ReadOnlyAuditLog::open(std::move(backend), master));
     return audit::verifyWithAnchors([&log](const auto& anchor) { return log.verify(anchor); }, log.anchorSealer(), source);
   }

@@ -102,6 +102,10 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::GatewayConfig config, c
 Status Gateway::check(const config::GatewayConfig& cfg) {
   GW_TRY(auto master_key, config::loadMasterKey(cfg.privacy));  // readable, private, well-formed
   (void)master_key;
+  if (const auto& pg = cfg.storage.postgres) {
+    GW_TRY(auto dsn, config::loadPostgresDsn(*pg));  // readable and private; not connected to here
+    (void)dsn;
+  }
   GW_TRY(auto rules, loadConfiguredRuleSet(cfg));
   (void)rules;
   for (const auto& partner : cfg.partners) {
@@ -143,6 +147,7 @@ Status Gateway::start() {
   }
   parts_->runtime->start();
   GW_LOG(Info, Main, "started")
+      .kv("instance", config::instanceId(parts_->runtime->config()))
       .kv("address", parts_->runtime->config().server.address)
       .kv("port", parts_->server->port())
       .kv("partners", parts_->runtime->config().partners.size());

@@ -12,7 +12,10 @@ namespace gw::app {
 StorageProbe::StorageProbe(store::Store& store, std::filesystem::path database_file, const Clock& clock,
                            std::chrono::milliseconds interval)
     : store_(store),
-      folder_(database_file.parent_path().empty() ? "." : database_file.parent_path()),
+      // No file (a PostgreSQL server): no free space to watch here, the commit probe tells.
+      folder_(database_file.empty()                 ? std::filesystem::path()
+              : database_file.parent_path().empty() ? "."
+                                                    : database_file.parent_path()),
       clock_(clock),
       interval_(interval) {}
 
@@ -29,7 +32,7 @@ StorageHealth StorageProbe::check(bool write) {
   if (checked_ && now - at_ < interval_ && (wrote_ || !write)) return last_;
   StorageHealth h;
   struct statvfs fs {};
-  if (::statvfs(folder_.c_str(), &fs) == 0) {
+  if (!folder_.empty() && ::statvfs(folder_.c_str(), &fs) == 0) {
     h.free_bytes = static_cast<std::int64_t>(fs.f_bavail) * static_cast<std::int64_t>(fs.f_frsize);
     if ((fs.f_flag & ST_RDONLY) != 0) {
       h.writable = false;

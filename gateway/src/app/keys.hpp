@@ -6,13 +6,19 @@
 
 #include "config/gateway_config.hpp"
 #include "store/store.hpp"
+#include "store/store_backend.hpp"
 
 namespace gw::app {
 
 /// Loads the master key (privacy.master_key_file or privacy.master_key_env) and opens the
-/// configured SQLite database with it. Errors name the key source or the database. The store
-/// loads the same source again when `keys rotate-data` adds a data key version while it runs.
+/// configured database (storage.sqlite_path, or storage.postgres) with it. Errors name the key source or the database. The
+/// store loads the same source again when `keys rotate-data` adds a data key version while it runs.
 Result<std::unique_ptr<store::Store>> openConfiguredStore(const config::GatewayConfig& config, int read_pool_size);
+
+/// The configured database's backend alone (no keys opened): read-only as asked. A non-empty
+/// `sqlite_file` opens that SQLite file instead (a copy, a backup).
+Result<std::unique_ptr<store::StoreBackend>> openConfiguredBackend(const config::GatewayConfig& config, bool read_only,
+                                                                   const std::filesystem::path& sqlite_file = {});
 
 /// privacy.retention_days as the store takes it (for Store::purgeExpired).
 store::Retention retentionOf(const config::Privacy& privacy);

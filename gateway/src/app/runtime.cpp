@@ -96,6 +96,10 @@ Status Runtime::open(std::unique_ptr<store::Store> store) {
   GW_TRY(auto unreconciled, loadConsentRegistry(*store_, registry_));
   unreconciled_ = std::move(unreconciled);
   GW_TRY(loadBreakGlass(*store_, registry_));
+  // Several instances on one database (PostgreSQL): a consent another instance committed enters
+  // this registry too, and is reconciled here as one committed here would be.
+  GW_TRY(store_->watchConsents(
+      [this](const std::string& patient_key) { jobs_.post([this, patient_key] { refreshConsents(patient_key); }); }));
   committer_ = std::make_unique<ingest::GroupCommitter>(*store_, clock_);
   // A consent change waits at most as long as one send can take: connect, handshake, request.
   std::chrono::milliseconds longest_send{0};
@@ -120,7 +124,14 @@ Status Runtime::open(std::unique_ptr<store::Store> store) {
     }
     workers_.push_back(std::make_unique<delivery::PartnerWorker>(
         partner, cfg.delivery, *store_, clock_, std::move(clients),
-        delivery::DisclosureCheck{&registry_, cfg.privacy.policy_version, send_gate_.get()}));
+        delivery::DisclosureCheck{&registry_, cfg.privacy.policy_version, send_gate_.get(),
+                                  // Several instances on one database: the consents stored for the patient are read
+                                  // again right before each send's re-check, so one committed by another instance stops
+                                  // a send even before its announcement arrives here.
+                                  cfg.storage.postgres
+                                      ? std::function<void(const std::string&)>(
+                                            [this](const std::string& patient_key) { refreshConsents(patient_key); })
+                                      : nullptr}));
   }
   storage_probe_ = std::make_unique<StorageProbe>(*store_, cfg.storage.sqlite_path, clock_);
   // Partners' health follows their workers' counters (a failure since the last delivery).
@@ -168,6 +179,8 @@ void Runtime::start() {
 }
 
 void Runtime::stop() {
+  // No more consent changes from other instances: their handler posts to the jobs thread.
+  if (store_) (void)store_->watchConsents(nullptr);
   // In the order work flows: requests already accepted finish and submit their commits, the
   // commits finish and post their reconciliations, those run, and only then the workers stop.
   if (blocking_) blocking_->stop();
@@ -260,6 +273,29 @@ void Runtime::breakGlassChanged(const store::BreakGlass& row) {
   }
   // Records held for the partner go now; what is queued under it and no longer may is cancelled.
   jobs_.post([this, task = ReconcileRetry{row.patient_key, row.partner_id, {}}] { settle(task); });
+}
+
+// A consent was committed to the database by some instance: its stored versions enter the
+// registry (one already known is ignored) and a new one is reconciled as at our own commit.
+// "" (the watch lost its connection): every stored consent is read again.
+void Runtime::refreshConsents(const std::string& patient_key) {
+  auto stored = store_->consents(patient_key);
+  if (!stored) {
+    GW_LOG(Error, Consent, "consent_refresh_failed").kv("error", stored.error().describe());
+    return;
+  }
+  for (const auto& c : stored.value()) {
+    auto v = consent::fromRow(c.row);
+    if (!v) continue;  // reported at load; a newer readable version still enters
+    auto applied = registry_.upsert(v.value());
+    if (applied && applied.value().applied) {
+      GW_LOG(Info, Consent, "consent_from_another_instance")
+          .kv("clinic", v.value().clinic)
+          .kv("version", v.value().version)
+          .kv("partner", v.value().partner_id);
+      scheduleReconcile(v.value());
+    }
+  }
 }
 
 void Runtime::scheduleReconcilePatient(const std::string& patient_key) {

@@ -81,6 +81,8 @@ class Runtime {
   /// A break-glass row was stored (opened or ended): it enters the registry, and the patient's
   /// queue for its partner is settled like after a consent change (jobs thread).
   void breakGlassChanged(const store::BreakGlass& row);
+  /// Store::watchConsents' handler (jobs thread): the patient's stored consents into the registry.
+  void refreshConsents(const std::string& patient_key);
   void wakeWorkers();
 
   /// Reconciliations that failed and wait for their next attempt (docs/threading.md §2.5): what

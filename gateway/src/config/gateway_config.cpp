@@ -4,6 +4,8 @@
 #include <rapidjson/prettywriter.h>
 #include <rapidjson/stringbuffer.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <fstream>
@@ -742,6 +744,57 @@ bool insideFolder(const fs::path& path, const fs::path& folder) {
   return !rel.empty() && *rel.begin() != "..";
 }
 
+// storage: the SQLite file, or a PostgreSQL server (exactly one).
+void readStorage(Reader& r, const rapidjson::Value& v, Storage& storage) {
+  const std::string p = "/storage";
+  r.checkKeys(v, p, {"sqlite_path", "synchronous", "postgres"});
+  r.path(v, p, "sqlite_path", storage.sqlite_path, false, false);
+  std::string sync = "full";
+  r.choice(v, p, "synchronous", sync, {"full", "normal"});
+  storage.synchronous_full = sync == "full";
+  if (const auto* pg = r.object(v, p, "postgres", false)) {
+    const std::string q = p + "/postgres";
+    auto& out = storage.postgres.emplace();
+    r.checkKeys(*pg, q,
+                {"dsn_file", "dsn_env", "pool_size", "connect_timeout_seconds", "sslmode", "sslrootcert", "sslcert",
+                 "sslkey"});
+    r.path(*pg, q, "dsn_file", out.dsn_file, false, true);
+    r.string(*pg, q, "dsn_env", out.dsn_env, false, 200);
+    if (!out.dsn_env.empty() && !isEnvName(out.dsn_env)) {
+      r.fail(q + "/dsn_env", "expected the name of an environment variable (letters, digits, '_'), not a connection string",
+             "put the connection string in that variable, e.g. GATEWAY_POSTGRES_DSN");
+    }
+    if (out.dsn_file.empty() == out.dsn_env.empty()) {
+      r.fail(q,
+             out.dsn_file.empty() ? "no connection string source: set dsn_file or dsn_env"
+                                  : "dsn_file and dsn_env are both set: set exactly one",
+             "dsn_file names a file (mode 0600) holding e.g. \"host=db.example port=5432 dbname=gateway user=gateway "
+             "password=...\"");
+    }
+    r.integer(*pg, q, "pool_size", out.pool_size, 1, 1000);
+    r.integer(*pg, q, "connect_timeout_seconds", out.connect_timeout_seconds, 1, 600);
+    r.choice(*pg, q, "sslmode", out.sslmode, {"verify-full", "verify-ca", "require", "disable"});
+    r.path(*pg, q, "sslrootcert", out.sslrootcert, false, true);
+    r.path(*pg, q, "sslcert", out.sslcert, false, true);
+    r.path(*pg, q, "sslkey", out.sslkey, false, true);
+    if ((out.sslmode == "verify-full" || out.sslmode == "verify-ca") && out.sslrootcert.empty()) {
+      r.fail(q + "/sslrootcert",
+             "sslmode " + out.sslmode + " checks the server's certificate, but no CA file is given to check it with",
+             "set sslrootcert to the CA certificate(s) that signed the server's certificate (or sslmode \"disable\" for "
+             "a server on this host's loopback)");
+    }
+    if (out.sslcert.empty() != out.sslkey.empty()) {
+      r.fail(q, "sslcert and sslkey go together: one is set without the other", "set both, or neither");
+    }
+  }
+  if (storage.sqlite_path.empty() == !storage.postgres.has_value()) {
+    r.fail(p,
+           storage.postgres ? "both sqlite_path and postgres are set: the gateway uses one database"
+                            : "no database: set sqlite_path (an SQLite file) or postgres (a PostgreSQL server)",
+           "keep exactly one of the two (docs/architecture.md §5.3 says when PostgreSQL is the better choice)");
+  }
+}
+
 void readAudit(Reader& r, const rapidjson::Value& root, const Storage& storage, Audit& audit) {
   const auto* v = r.object(root, "", "audit", false);
   if (v == nullptr) return;
@@ -909,20 +962,19 @@ LoadResult loadText(std::string_view text, const fs::path& base_dir, std::string
   Reader r(locator, text, label, base_dir, check_files, result.errors);
   GatewayConfig c;
   r.checkKeys(doc, "",
-              {"deployment", "server", "auth", "storage", "mapping", "clinics", "partners", "signing_keys", "delivery",
-               "privacy", "audit", "console", "logging"});
+              {"deployment", "instance_id", "server", "auth", "storage", "mapping", "clinics", "partners", "signing_keys",
+               "delivery", "privacy", "audit", "console", "logging"});
   std::string deployment = "production";
   r.choice(doc, "", "deployment", deployment, {"production", "development"});
   c.development = deployment == "development";
+  r.string(doc, "", "instance_id", c.instance_id, false, 64);
+  if (!std::all_of(c.instance_id.begin(), c.instance_id.end(),
+                   [](unsigned char ch) { return std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.'; })) {
+    r.fail("/instance_id", "expected letters, digits, '-', '_' and '.' only", "e.g. \"gw-east-1\"");
+  }
   readServer(r, doc, c.server);
   readTokens(r, doc, c.tokens);
-  if (const auto* storage = r.object(doc, "", "storage", true)) {
-    r.checkKeys(*storage, "/storage", {"sqlite_path", "synchronous"});
-    r.path(*storage, "/storage", "sqlite_path", c.storage.sqlite_path, true, false);
-    std::string sync = "full";
-    r.choice(*storage, "/storage", "synchronous", sync, {"full", "normal"});
-    c.storage.synchronous_full = sync == "full";
-  }
+  if (const auto* storage = r.object(doc, "", "storage", true)) readStorage(r, *storage, c.storage);
   if (const auto* mapping = r.object(doc, "", "mapping", true)) {
     r.checkKeys(*mapping, "/mapping", {"format_dir", "profiles_dir", "csv_mappers_dir"});
     r.path(*mapping, "/mapping", "format_dir", c.mapping.format_dir, true, true);
@@ -982,6 +1034,38 @@ LoadResult loadFile(const fs::path& file) {
   return result;
 }
 
+std::string instanceId(const GatewayConfig& config) {
+  if (!config.instance_id.empty()) return config.instance_id;
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  return std::string(*host ? host : "gateway") + "-" + std::to_string(::getpid());
+}
+
+Result<std::string> loadPostgresDsn(const PostgresStorage& postgres) {
+  std::string dsn;
+  if (!postgres.dsn_file.empty()) {
+    GW_TRY(
+        crypto::checkPrivateFile(postgres.dsn_file, "the PostgreSQL connection string file", "storage.postgres.dsn_file"));
+    std::ifstream in(postgres.dsn_file, std::ios::binary);
+    if (!in) {
+      return makeError(ErrorCode::Config, "cannot open the PostgreSQL connection string file", postgres.dsn_file.string(),
+                       "check that the gateway's user owns the file");
+    }
+    dsn.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  } else if (const char* value = std::getenv(postgres.dsn_env.c_str()); value && *value) {
+    dsn = value;
+  } else {
+    return makeError(ErrorCode::Config, "the environment variable " + postgres.dsn_env + " is not set or empty",
+                     "storage.postgres.dsn_env", "set it to the libpq connection string, e.g. from a secret store");
+  }
+  while (!dsn.empty() && std::isspace(static_cast<unsigned char>(dsn.back()))) dsn.pop_back();
+  if (dsn.empty()) {
+    return makeError(ErrorCode::Config, "the PostgreSQL connection string is empty", "storage.postgres",
+                     "put e.g. \"host=db.example port=5432 dbname=gateway user=gateway password=...\" there");
+  }
+  return dsn;
+}
+
 Result<crypto::SecretKey> loadMasterKey(const Privacy& privacy) {
   if (!privacy.master_key_file.empty()) return crypto::loadKeyFile(privacy.master_key_file);
   if (!privacy.master_key_env.empty()) return crypto::loadKeyFromEnv(privacy.master_key_env);
@@ -1014,6 +1098,7 @@ std::string redactedJson(const GatewayConfig& c) {
   };
   w.StartObject();
   str("deployment", c.development ? "development" : "production");
+  if (!c.instance_id.empty()) str("instance_id", c.instance_id);
   w.Key("server");
   w.StartObject();
   str("address", c.server.address);
@@ -1064,8 +1149,21 @@ std::string redactedJson(const GatewayConfig& c) {
 
   w.Key("storage");
   w.StartObject();
-  str("sqlite_path", c.storage.sqlite_path.string());
+  optional_path("sqlite_path", c.storage.sqlite_path);
   str("synchronous", c.storage.synchronous_full ? "full" : "normal");
+  if (const auto& pg = c.storage.postgres) {
+    w.Key("postgres");
+    w.StartObject();
+    optional_path("dsn_file", pg->dsn_file);  // where the connection string is, never the string
+    if (!pg->dsn_env.empty()) str("dsn_env", pg->dsn_env);
+    num("pool_size", pg->pool_size);
+    num("connect_timeout_seconds", pg->connect_timeout_seconds);
+    str("sslmode", pg->sslmode);
+    optional_path("sslrootcert", pg->sslrootcert);
+    optional_path("sslcert", pg->sslcert);
+    optional_path("sslkey", pg->sslkey);
+    w.EndObject();
+  }
   w.EndObject();
   w.Key("mapping");
   w.StartObject();

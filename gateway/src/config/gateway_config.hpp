@@ -90,9 +90,26 @@ struct Clinic {
   std::shared_ptr<const tz::TimeZone> zone;
 };
 
+/// storage.postgres: PostgreSQL instead of the SQLite file (docs/architecture.md §5.3).
+struct PostgresStorage {
+  // The libpq connection string (it holds the password): exactly one of the two is set.
+  std::filesystem::path dsn_file;  // a file holding it; mode 0600 or stricter
+  std::string dsn_env;             // the name of an environment variable holding it
+  int pool_size = 16;              // read connections (the writer's comes on top)
+  int connect_timeout_seconds = 10;
+  /// "verify-full" (default: TLS, the server's certificate checked against sslrootcert and its
+  /// name against the DSN's host), "verify-ca", "require" (TLS, no certificate check) or
+  /// "disable" (no TLS: only over a Unix socket or loopback).
+  std::string sslmode = "verify-full";
+  std::filesystem::path sslrootcert;  // CA certificates for verify-ca / verify-full (required then)
+  std::filesystem::path sslcert;      // client certificate, when the server asks for one
+  std::filesystem::path sslkey;       // its key (mode 0600)
+};
+
 struct Storage {
-  std::filesystem::path sqlite_path;
-  bool synchronous_full = true;  // "full" (default) or "normal"
+  std::filesystem::path sqlite_path;  // empty when postgres is set: exactly one of the two
+  bool synchronous_full = true;       // "full" (default) or "normal"
+  std::optional<PostgresStorage> postgres;
 };
 
 struct Mapping {
@@ -241,6 +258,9 @@ struct GatewayConfig {
   /// "deployment": "development" (demo, tests): the published development tokens and master key
   /// are accepted, with a warning. Default "production", which refuses them.
   bool development = false;
+  /// "instance_id": this gateway among several on one database (PostgreSQL): names its database
+  /// connections and is logged at start. Empty: instanceId() makes one (host name, process id).
+  std::string instance_id;
   Server server;
   std::vector<Token> tokens;
   Storage storage;
@@ -274,6 +294,10 @@ LoadResult loadText(std::string_view text, const std::filesystem::path& base_dir
 /// The master key named by privacy.master_key_file or privacy.master_key_env (read at start, and
 /// by `keys rotate`). Errors say which source failed and how to fix it, never the key.
 Result<crypto::SecretKey> loadMasterKey(const Privacy& privacy);
+/// config.instance_id, or "<host name>-<process id>" when it is not set.
+std::string instanceId(const GatewayConfig& config);
+/// The PostgreSQL connection string from dsn_file or dsn_env (never logged: it holds a password).
+Result<std::string> loadPostgresDsn(const PostgresStorage& postgres);
 
 /// The config as JSON with secrets removed (token hashes shown as "<redacted>"), for `check-config`.
 std::string redactedJson(const GatewayConfig& config);

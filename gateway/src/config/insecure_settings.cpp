@@ -53,6 +53,11 @@ std::vector<InsecureSetting> insecureSettings(const GatewayConfig& c) {
   if (isDevelopmentFile(c.privacy.master_key_file)) {
     found.push_back({"privacy.master_key_file", "the master key is the development key"});
   }
+  if (const auto& pg = c.storage.postgres; pg && (pg->sslmode == "disable" || pg->sslmode == "require")) {
+    found.push_back({"storage.postgres.sslmode",
+                     pg->sslmode == "disable" ? "the database connection is not encrypted (sslmode disable)"
+                                              : "the database server's certificate is not checked (sslmode require)"});
+  }
   const auto& tls = c.server.tls;
   if (isDevelopmentFile(tls.cert_file) || isDevelopmentFile(tls.key_file) || isDevelopmentFile(tls.client_ca_file)) {
     found.push_back({"server.tls", "the server certificate or client CA comes from the development PKI"});

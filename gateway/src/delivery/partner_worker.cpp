@@ -202,6 +202,7 @@ Status PartnerWorker::attempt(const store::OutboxItem& item, FhirClient& client)
   if (!waitForRateLimit(mode == WriteMode::Transaction ? 1 : std::max(1, item.entry_count))) {
     return ok();  // stopping: the item stays due as it is
   }
+  if (check_.refresh) check_.refresh(item.patient_key);
   outbox::RecheckResult check;
   const auto recheck = [&] {
     check = outbox::recheckItem(item, *check_.registry, clock_.now(), check_.policy_version);

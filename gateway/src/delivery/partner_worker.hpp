@@ -68,6 +68,10 @@ struct DisclosureCheck {
   /// The re-check and the claim of an item happen under it, and consent changes wait for the
   /// claims (docs/privacy.md §8.3). Optional: without it nothing orders sends against changes.
   outbox::SendGate* gate = nullptr;
+  /// Optional: brings the registry up to date with the consents stored for the patient before the
+  /// re-check (several gateway instances on one database: another instance's consent commit may
+  /// not have been announced here yet).
+  std::function<void(const std::string& patient_key)> refresh;
 };
 
 /// What the worker knows of its partner's capabilities and the write mode it uses (/readyz).

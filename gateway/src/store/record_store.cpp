@@ -309,6 +309,10 @@ class RecordStore final : public Store {
     return items;
   }
 
+  Status watchConsents(std::function<void(const std::string& patient_key)> changed) override {
+    return backend_->watchConsents(std::move(changed));
+  }
+
   Result<std::optional<SystemTime>> nextDueTime(std::string_view partner) override {
     GW_TRY(auto reader, backend_->read());
     GW_TRY(auto at, reader->nextDueAt(partner));

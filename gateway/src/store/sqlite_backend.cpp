@@ -21,6 +21,11 @@
 
 namespace gw::store {
 namespace fs = std::filesystem;
+namespace {
+// Group and other bits off for every file the process creates once it has opened the database:
+// SQLite's own files, and anything later written from what the database holds.
+constexpr mode_t kPrivateUmask = 077;
+}  // namespace
 namespace sqlite {
 
 using namespace Poco::Data::Keywords;
@@ -347,12 +352,6 @@ Result<std::unique_ptr<StoreBackend>> openReadOnly(const SqliteOptions& options)
 }  // namespace
 }  // namespace sqlite
 
-namespace {
-// Group and other bits off for every file the process creates once it has opened the database:
-// SQLite's own files, and anything later written from what the database holds.
-constexpr mode_t kPrivateUmask = 077;
-}  // namespace
-
 Result<std::unique_ptr<StoreBackend>> openSqliteBackend(const SqliteOptions& options) {
   static std::once_flag registered;
   std::call_once(registered, [] { Poco::Data::SQLite::Connector::registerConnector(); });
@@ -371,6 +370,43 @@ Result<std::unique_ptr<StoreBackend>> openSqliteBackend(const SqliteOptions& opt
   } catch (const Poco::Exception& e) {
     return sqlite::storageError("opening " + options.path, e);
   }
+}
+
+Result<std::int64_t> backupSqliteDatabase(const std::string& path, const std::string& target) {
+  using namespace Poco::Data::Keywords;
+  using Poco::Data::Session;
+  static std::once_flag registered;
+  std::call_once(registered, [] { Poco::Data::SQLite::Connector::registerConnector(); });
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) {
+    return makeError(ErrorCode::Storage, "there is no database file here", path, "check storage.sqlite_path of the config");
+  }
+  if (fs::exists(target, ec)) {
+    return makeError(ErrorCode::Config, "the backup file exists already", target,
+                     "name a new file (a backup is never written over another)");
+  }
+  // The copy holds what the database holds (lookup keys, sealed payloads): private from its
+  // first byte, whatever the umask.
+  const mode_t previous = ::umask(kPrivateUmask);
+  try {
+    Session s("SQLite", path);
+    s << "PRAGMA busy_timeout=10000", now;
+    std::string into_file = target;
+    s << "VACUUM INTO ?", use(into_file), now;
+    ::umask(previous);
+    ::chmod(target.c_str(), 0600);
+    Session copy("SQLite", target);
+    std::string check;
+    copy << "PRAGMA quick_check", into(check), now;
+    if (check != "ok") {
+      return makeError(ErrorCode::Storage, "the backup fails SQLite's quick_check: " + check, target,
+                       "check the disk and make the backup again");
+    }
+  } catch (const Poco::Exception& e) {
+    ::umask(previous);
+    return sqlite::storageError("backing up " + path + " to " + target, e);
+  }
+  return static_cast<std::int64_t>(fs::file_size(target, ec));
 }
 
 Result<std::unique_ptr<Store>> openSqliteStore(const SqliteOptions& options) {

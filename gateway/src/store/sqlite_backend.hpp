@@ -98,6 +98,10 @@ std::vector<Poco::Int64> selectPartnerLogSeqs(Poco::Data::Session& s, const Part
 
 std::unique_ptr<StoreReader> makeReader(Poco::Data::Session session);
 
+// Copying a store (sqlite_copy.cpp); throw Poco::Exception.
+std::vector<CopyRow> selectCopyRows(Poco::Data::Session& s, const CopyTable& table, const CopyRow* after, int limit);
+void insertCopyRows(Poco::Data::Session& s, const CopyTable& table, const std::vector<CopyRow>& rows);
+
 // Statements of the writer connection prepared once and re-executed (sqlite_writer.cpp):
 // compiling SQL per record cost more than the inserts themselves.
 struct WriterStatements;

@@ -4,10 +4,9 @@
 #include <Poco/Data/Statement.h>
 
 #include <algorithm>
-#include <map>
 #include <optional>
-#include <tuple>
 
+#include "store/partner_log_sql.hpp"
 #include "store/sqlite_backend.hpp"
 
 namespace gw::store::sqlite {
@@ -26,34 +25,14 @@ constexpr const char* kRequestColumns =
     "id, clinic, patient_key, received_on, due_on, note, state, delivered_on, created_by, delivered_by, created_at, "
     "updated_at";
 
-// The WHERE clause of the partner view (kinds that are decisions about a partner's data only;
-// audit reads never count) and its bound values, in order after the leading ones.
-struct PartnerFilter {
-  std::string sql;
-  std::vector<std::string> text;
-  std::vector<Poco::Int64> numbers;
-};
-
-PartnerFilter partnerFilter(const PartnerLogQuery& q) {
-  PartnerFilter f;
-  f.sql = " WHERE partner_id=? AND clinic=? AND at_ms>=? AND at_ms<? AND kind IN ('decision','cancel','disclosure')";
-  if (q.outcome) {
-    f.sql += " AND outcome=?";
-    f.text.emplace_back(auditOutcomeName(*q.outcome));
-  }
-  if (q.data_class) {
-    f.sql += " AND instr(',' || classes || ',', ?) > 0";
-    f.text.push_back("," + std::string(privacy::className(*q.data_class)) + ",");
-  }
-  if (!q.reason.empty()) {
-    f.sql += " AND reason=?";
-    f.text.push_back(q.reason);
-  }
-  return f;
+PartnerLogDialect sqliteDialect() {
+  return {[] { return std::string("?"); }, "instr"};
 }
 
-void bindPartnerFilter(Statement& st, const PartnerLogQuery& q, const PartnerFilter& f) {
-  st, bind(q.partner_id), bind(q.clinic), bind(static_cast<Poco::Int64>(q.from_ms)), bind(static_cast<Poco::Int64>(q.to_ms));
+// Binds the leading four parameters of a partnerLogFilter (the period in `from`..`to`) and its text.
+void bindPartnerFilter(Statement& st, const PartnerLogQuery& q, std::int64_t from, std::int64_t to,
+                       const PartnerLogFilter& f) {
+  st, bind(q.partner_id), bind(q.clinic), bind(static_cast<Poco::Int64>(from)), bind(static_cast<Poco::Int64>(to));
   for (const auto& t : f.text) st, bind(t);
 }
 
@@ -135,70 +114,40 @@ void putAccountingRequest(Session& s, const AccountingRequest& r) {
 
 namespace {
 
-// Rows of [from_ms, to_ms) counted from the covering index, added into `out`.
-void countRows(Session& s, PartnerLogQuery q, std::int64_t from_ms, std::int64_t to_ms,
-               std::map<std::tuple<std::string, std::string, std::string, std::string>, std::int64_t>& out) {
-  if (from_ms >= to_ms) return;
-  q.from_ms = from_ms;
-  q.to_ms = to_ms;
-  const auto f = partnerFilter(q);
-  Statement st(s);
-  st << "SELECT kind, outcome, classes, reason, COUNT(*) FROM audit_log INDEXED BY audit_by_partner_period" << f.sql
-     << " GROUP BY kind, outcome, classes, reason";
-  bindPartnerFilter(st, q, f);
+// (kind, outcome, classes, reason, count) rows of a statement, added into `tally`.
+void tallyRows(Statement& st, PartnerLogTally& tally) {
   std::vector<std::string> kind, outcome, classes, reason;
   std::vector<Poco::Int64> count;
   st, into(kind), into(outcome), into(classes), into(reason), into(count);
   st.execute();
-  for (std::size_t i = 0; i < kind.size(); ++i) out[{kind[i], outcome[i], classes[i], reason[i]}] += count[i];
+  for (std::size_t i = 0; i < kind.size(); ++i) tally.add(kind[i], outcome[i], classes[i], reason[i], count[i]);
 }
 
 }  // namespace
 
 std::vector<PartnerLogCount> selectPartnerLogCounts(Session& s, const PartnerLogQuery& q) {
-  std::map<std::tuple<std::string, std::string, std::string, std::string>, std::int64_t> counts;
-  // Whole hours from the counters; the hours the period cuts into from the rows themselves.
-  const std::int64_t first_hour = (q.from_ms + kPartnerLogBucketMs - 1) / kPartnerLogBucketMs;
-  const std::int64_t end_hour = q.to_ms / kPartnerLogBucketMs;
-  if (q.from_ms < 0 || first_hour >= end_hour) {
-    countRows(s, q, q.from_ms, q.to_ms, counts);
-  } else {
-    countRows(s, q, q.from_ms, first_hour * kPartnerLogBucketMs, counts);
-    countRows(s, q, end_hour * kPartnerLogBucketMs, q.to_ms, counts);
-    std::string sql =
-        "SELECT kind, outcome, classes, reason, SUM(count) FROM audit_hourly_counts WHERE partner_id=? AND clinic=? "
-        "AND hour>=? AND hour<?";
-    std::vector<std::string> text;
-    if (q.outcome) {
-      sql += " AND outcome=?";
-      text.emplace_back(auditOutcomeName(*q.outcome));
-    }
-    if (q.data_class) {
-      sql += " AND instr(',' || classes || ',', ?) > 0";
-      text.push_back("," + std::string(privacy::className(*q.data_class)) + ",");
-    }
-    if (!q.reason.empty()) {
-      sql += " AND reason=?";
-      text.push_back(q.reason);
-    }
-    sql += " GROUP BY kind, outcome, classes, reason";
+  PartnerLogTally tally;
+  const auto spans = partnerLogSpans(q);
+  for (const auto& [from, to] : spans.row_periods) {
+    // Counted from the covering index alone.
+    auto dialect = sqliteDialect();
+    const auto f = partnerLogFilter(q, dialect, false);
     Statement st(s);
-    st << sql, bind(q.partner_id), bind(q.clinic), bind(static_cast<Poco::Int64>(first_hour)),
-        bind(static_cast<Poco::Int64>(end_hour));
-    for (const auto& t : text) st, bind(t);
-    std::vector<std::string> kind, outcome, classes, reason;
-    std::vector<Poco::Int64> count;
-    st, into(kind), into(outcome), into(classes), into(reason), into(count);
-    st.execute();
-    for (std::size_t i = 0; i < kind.size(); ++i) counts[{kind[i], outcome[i], classes[i], reason[i]}] += count[i];
+    st << "SELECT kind, outcome, classes, reason, COUNT(*) FROM audit_log INDEXED BY audit_by_partner_period" << f.sql
+       << " GROUP BY kind, outcome, classes, reason";
+    bindPartnerFilter(st, q, from, to, f);
+    tallyRows(st, tally);
   }
-  std::vector<PartnerLogCount> out;
-  out.reserve(counts.size());
-  for (const auto& [k, n] : counts) {
-    const auto& [kind, outcome, classes, reason] = k;
-    out.push_back({kind, outcome, classes, reason, n});
+  if (spans.first_hour < spans.end_hour) {
+    auto dialect = sqliteDialect();
+    const auto f = partnerLogFilter(q, dialect, true);
+    Statement st(s);
+    st << "SELECT kind, outcome, classes, reason, SUM(count) FROM audit_hourly_counts" << f.sql
+       << " GROUP BY kind, outcome, classes, reason";
+    bindPartnerFilter(st, q, spans.first_hour, spans.end_hour, f);
+    tallyRows(st, tally);
   }
-  return out;
+  return tally.counts();
 }
 
 void addPartnerLogCounts(Session& s, const std::vector<PartnerLogBucket>& buckets) {
@@ -217,7 +166,6 @@ void addPartnerLogCounts(Session& s, const std::vector<PartnerLogBucket>& bucket
 // stops after `limit` rows instead of sorting every row of the period; after_seq continues after
 // that row's place in the same order.
 std::vector<Poco::Int64> selectPartnerLogSeqs(Session& s, const PartnerLogQuery& q, int limit) {
-  const auto f = partnerFilter(q);
   std::optional<Poco::Int64> after_at;
   if (q.after_seq > 0) {
     std::vector<Poco::Int64> at;
@@ -225,10 +173,11 @@ std::vector<Poco::Int64> selectPartnerLogSeqs(Session& s, const PartnerLogQuery&
     s << "SELECT at_ms FROM audit_log WHERE seq=?", use(seq), into(at), now;
     if (!at.empty()) after_at = at.front();
   }
+  auto dialect = sqliteDialect();
+  const auto f = partnerLogPage(q, dialect, after_at.has_value());
   Statement st(s);
-  st << "SELECT seq FROM audit_log INDEXED BY audit_by_partner_period" << f.sql
-     << (after_at ? " AND (at_ms>? OR (at_ms=? AND seq>?))" : "") << " ORDER BY at_ms, seq LIMIT ?";
-  bindPartnerFilter(st, q, f);
+  st << "SELECT seq FROM audit_log INDEXED BY audit_by_partner_period" << f.sql;
+  bindPartnerFilter(st, q, q.from_ms, q.to_ms, f);
   if (after_at) st, bind(*after_at), bind(*after_at), bind(static_cast<Poco::Int64>(q.after_seq));
   std::vector<Poco::Int64> seqs;
   st, bind(limit), into(seqs);

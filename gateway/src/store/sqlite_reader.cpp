@@ -459,6 +459,24 @@ class SqliteReader final : public StoreReader {
     }
   }
 
+  Result<std::vector<CopyRow>> copyRows(const CopyTable& table, const CopyRow* after, int limit) override {
+    try {
+      return selectCopyRows(s_, table, after, limit);
+    } catch (const Poco::Exception& e) {
+      return storageError("reading " + std::string(table.name) + " to copy", e);
+    }
+  }
+
+  Result<std::int64_t> countRows(const CopyTable& table) override {
+    try {
+      Poco::Int64 n = 0;
+      s_ << "SELECT COUNT(*) FROM " + std::string(table.name), into(n), now;
+      return static_cast<std::int64_t>(n);
+    } catch (const Poco::Exception& e) {
+      return storageError("counting " + std::string(table.name), e);
+    }
+  }
+
   Status ping() override {
     try {
       int one = 0;

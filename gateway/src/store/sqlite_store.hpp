@@ -41,4 +41,10 @@ Result<std::unique_ptr<Store>> openSqliteStore(const SqliteOptions& options);
 /// (store/audit_chain.hpp) and tests.
 Result<std::unique_ptr<StoreBackend>> openSqliteBackend(const SqliteOptions& options);
 
+/// An online, consistent copy of the database `path` in `target` (which must not exist), made
+/// with VACUUM INTO on a connection of its own: one read transaction, so writers (a running
+/// gateway) go on meanwhile and the copy is the database as of one commit. The copy is mode 0600
+/// and passes PRAGMA quick_check. Returns its size in bytes.
+Result<std::int64_t> backupSqliteDatabase(const std::string& path, const std::string& target);
+
 }  // namespace gw::store

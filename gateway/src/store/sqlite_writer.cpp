@@ -425,6 +425,10 @@ class SqliteWriter final : public StoreWriter {
     return run("purging expired data", [&] { return sqlite::deleteRecordsIfEmpty(s_, records); });
   }
 
+  Status insertCopiedRows(const CopyTable& table, const std::vector<CopyRow>& rows) override {
+    return run("copying rows", [&] { insertCopyRows(s_, table, rows); });
+  }
+
   Result<std::vector<DecisionRow>> decisionRows(std::string_view partner, std::string_view clinic,
                                                 std::string_view record_key, int version) override {
     return run("reading a record's decisions",

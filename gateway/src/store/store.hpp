@@ -15,6 +15,7 @@
 // only the store needs to tell rows apart comes back as a key (OutboxItem::record_key).
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -459,6 +460,12 @@ class Store {
   virtual Result<std::vector<ResourceDecision>> lastDecisions(std::string_view clinic, std::string_view record_id) = 0;
   /// Every stored consent version (all patients when `patient_key` is empty), oldest first.
   virtual Result<std::vector<StoredConsent>> consents(std::string_view patient_key = {}) = 0;
+  /// StoreBackend::watchConsents: consents committed by other gateway instances on the same
+  /// database, by patient key ("" : possibly any). A no-op where one process serves a database.
+  virtual Status watchConsents(std::function<void(const std::string& patient_key)> changed) {
+    (void)changed;
+    return ok();
+  }
   virtual Status markConsentReconciled(std::string_view clinic, std::string_view consent_id, std::int64_t version) = 0;
 
   // --- decision and disclosure log ---

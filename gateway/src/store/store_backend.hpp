@@ -17,6 +17,7 @@
 // and make that suite pass.
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -218,6 +219,33 @@ struct PartnerLogBucket {
 };
 inline constexpr std::int64_t kPartnerLogBucketMs = 3'600'000;
 
+// --- copying a whole store from one database to another (`fhir-gateway store migrate`) ---
+
+/// How a copied column's values travel: integers, text, or bytes (envelopes, moved as they are).
+enum class CopyKind { Int, Text, Bytes };
+struct CopyColumn {
+  std::string_view name;
+  CopyKind kind = CopyKind::Text;
+  bool nullable = false;
+};
+/// A table copied whole: its first key_columns columns are its primary key (Int or Text), by
+/// which rows are read in order, a chunk at a time.
+struct CopyTable {
+  std::string_view name;
+  std::vector<CopyColumn> columns;
+  std::size_t key_columns = 1;
+};
+/// Every table that holds a store, in the order a copy inserts them (a table before those that
+/// refer to it). Not copied: schema_version (each database has its own) and write_probe.
+const std::vector<CopyTable>& copiedTables();
+/// One column value: null, an integer (number) or text and bytes (text).
+struct CopyValue {
+  bool null = false;
+  std::int64_t number = 0;
+  std::string text;
+};
+using CopyRow = std::vector<CopyValue>;
+
 /// Reads outside any write transaction, on a connection of its own. Used by one thread at a time.
 class StoreReader {
  public:
@@ -298,6 +326,12 @@ class StoreReader {
                                                                                 int limit) = 0;
 
   virtual Status ping() = 0;
+
+  // --- copying a store (`store migrate`) ---
+  /// Up to `limit` rows of `table` whose key is above the key of `after` (from the first row
+  /// when null), in key order, every column in table.columns order.
+  virtual Result<std::vector<CopyRow>> copyRows(const CopyTable& table, const CopyRow* after, int limit) = 0;
+  virtual Result<std::int64_t> countRows(const CopyTable& table) = 0;
 };
 
 /// One open write transaction. It must exclude every other write transaction on the database
@@ -406,6 +440,12 @@ class StoreWriter {
   /// Deletes each of the records that has no version, resource or item left, with its decision
   /// rows; returns how many.
   virtual Result<std::int64_t> deleteRecordsIfEmpty(const std::vector<RecordKey>& records) = 0;
+
+  // --- copying a store (`store migrate`) ---
+  /// Inserts rows read by StoreReader::copyRows from another database, values as they are (outbox
+  /// ids included: the database's own id sequence then continues after the highest). The rows
+  /// hold lookup keys: a conversion of clear identifiers the database still had due is dropped.
+  virtual Status insertCopiedRows(const CopyTable& table, const std::vector<CopyRow>& rows) = 0;
 };
 
 /// A database the store runs on. Thread-safe: any thread may read or begin a write.
@@ -425,6 +465,15 @@ class StoreBackend {
   /// (0 when there was nothing to convert; a backend that never had the older schema returns 0).
   /// The store calls it at every open, before any other write.
   virtual Result<std::int64_t> convertLegacyIdentifiers(const LegacyIdentifiers& convert) = 0;
+  /// Calls `changed` (on a thread of the backend's) with the patient key of each consent committed
+  /// to this database by any process (this one's own commits included), soon after the commit
+  /// ("" when some may have been missed: all may have changed). For several gateway instances on
+  /// one server database; the default (SQLite: one process serves a database) never calls it.
+  /// A null `changed` stops the watch (waiting for a call in progress to return).
+  virtual Status watchConsents(std::function<void(const std::string& patient_key)> changed) {
+    (void)changed;
+    return ok();
+  }
 };
 
 /// A write transaction that commits only when told: destroyed without a successful commit()

@@ -1,0 +1,193 @@
+#include "store/postgres_backend.hpp"
+
+#include <poll.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <thread>
+
+#include "common/log.hpp"
+#include "store/postgres_store.hpp"
+#include "store/record_store.hpp"
+
+namespace gw::store {
+namespace postgres {
+namespace {
+
+// One claim book per instance: the backends of one process on one database share it (an
+// instance is a process; two Store objects of it, e.g. a tool's beside the gateway's, are one
+// sender), so what one claimed the other is still offered. Kept while any backend uses it.
+std::shared_ptr<OutboxClaims> claimsFor(const PostgresOptions& options) {
+  static std::mutex mutex;
+  static std::map<std::string, std::weak_ptr<OutboxClaims>> books;
+  std::lock_guard lock(mutex);
+  const std::string key = options.dsn + '\n' + options.instance_id;
+  if (auto held = books[key].lock()) return held;
+  auto made = std::make_shared<OutboxClaims>(options);
+  books[key] = made;
+  return made;
+}
+
+class PostgresBackend final : public StoreBackend {
+ public:
+  explicit PostgresBackend(const PostgresOptions& options)
+      : options_(options), location_(describePostgresDsn(options.dsn)), readers_(options), claims_(claimsFor(options)) {}
+
+  Status init() {
+    GW_TRY(auto writer, connect(options_));
+    writer_ = std::move(writer);
+    try {
+      if (options_.read_only) {
+        const int version = storedSchemaVersion(*writer_);
+        if (version != kPostgresSchemaVersion) {
+          return makeError(ErrorCode::Storage,
+                           version == 0 ? std::string("the database holds no fhir-gateway schema")
+                                        : "the database schema is version " + std::to_string(version) +
+                                              " but this build needs version " + std::to_string(kPostgresSchemaVersion) +
+                                              ", which a read-only open does not make",
+                           location_, "start the gateway of this version on the database once");
+        }
+        return ok();
+      }
+      applyMigrations(*writer_);
+      return ok();
+    } catch (const PgFailure& f) {
+      return makeError(ErrorCode::Storage, "schema migration failed: " + f.message(), location_,
+                       "check that the database is a fhir-gateway database and the user may create tables in it");
+    }
+  }
+
+  std::string_view name() const override { return "postgresql"; }
+  std::string location() const override { return location_; }
+
+  Result<std::unique_ptr<StoreReader>> read() override {
+    GW_TRY(auto c, readers_.take());
+    return makeReader(std::move(c), readers_, options_.read_only ? nullptr : claims_.get());
+  }
+
+  Result<std::unique_ptr<StoreWriter>> beginWrite() override {
+    if (options_.read_only) {
+      return makeError(ErrorCode::Storage, "the database was opened read-only: nothing may be written to it", location_,
+                       "open it without --read-only to write");
+    }
+    std::unique_lock lock(writer_mutex_);
+    // A connection the server dropped (restart, failover) is made again before the transaction.
+    if (PQstatus(writer_->handle()) != CONNECTION_OK) {
+      PQreset(writer_->handle());
+      if (PQstatus(writer_->handle()) != CONNECTION_OK) {
+        return makeError(ErrorCode::Unavailable, "the PostgreSQL connection for writes is down", location_,
+                         "check that the database server is up; the request can be retried");
+      }
+      try {
+        writer_->exec("SET bytea_output = 'hex'");
+        writer_->exec("SET client_min_messages = warning");
+      } catch (const PgFailure& f) {
+        return storageError("setting up a connection", f);
+      }
+    }
+    return beginWriter(*writer_, std::move(lock), *claims_);
+  }
+
+  Status watchConsents(std::function<void(const std::string& patient_key)> changed) override {
+    if (!changed) {
+      stopping_ = true;
+      if (watcher_.joinable()) watcher_.join();
+      return ok();
+    }
+    if (watcher_.joinable()) {
+      return makeError(ErrorCode::Internal, "consents are watched once per backend", location_, "this is a bug");
+    }
+    GW_TRY(auto listener, connect(options_));
+    try {
+      listener->exec("LISTEN gw_consents");
+    } catch (const PgFailure& f) {
+      return storageError("listening for consent changes", f);
+    }
+    watcher_ = std::thread(
+        [this, c = std::move(listener), changed = std::move(changed)]() mutable { watch(std::move(c), changed); });
+    return ok();
+  }
+
+  ~PostgresBackend() override {
+    stopping_ = true;
+    if (watcher_.joinable()) watcher_.join();
+  }
+
+  // PostgreSQL support began after lookup keys: no database of it ever held clear identifiers.
+  Result<std::int64_t> convertLegacyIdentifiers(const LegacyIdentifiers&) override { return std::int64_t{0}; }
+
+ private:
+  // LISTEN on a connection of its own; a lost connection is made again, and since notifications
+  // sent meanwhile are gone, the caller hears "" (reload everything).
+  void watch(std::unique_ptr<PgConnection> c, const std::function<void(const std::string&)>& changed) {
+    while (!stopping_) {
+      if (!c || PQstatus(c->handle()) != CONNECTION_OK) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        auto made = connect(options_);
+        if (!made) continue;
+        try {
+          made.value()->exec("LISTEN gw_consents");
+        } catch (const PgFailure&) {
+          continue;
+        }
+        c = std::move(made).value();
+        GW_LOG(Warn, Store, "consent_watch_reconnected").kv("database", location_);
+        changed("");
+        continue;
+      }
+      pollfd fd{PQsocket(c->handle()), POLLIN, 0};
+      if (::poll(&fd, 1, 200) <= 0) continue;
+      if (PQconsumeInput(c->handle()) == 0) continue;  // the connection broke: made again above
+      while (PGnotify* n = PQnotifies(c->handle())) {
+        const std::string patient_key = n->extra ? n->extra : "";
+        PQfreemem(n);
+        changed(patient_key);
+      }
+    }
+  }
+
+  PostgresOptions options_;
+  std::string location_;
+  ConnectionPool readers_;
+  std::shared_ptr<OutboxClaims> claims_;
+  std::unique_ptr<PgConnection> writer_;
+  std::mutex writer_mutex_;
+  std::atomic<bool> stopping_{false};
+  std::thread watcher_;
+};
+
+}  // namespace
+}  // namespace postgres
+
+Result<std::unique_ptr<StoreBackend>> openPostgresBackend(const PostgresOptions& options) {
+  if (options.dsn.empty()) {
+    return makeError(ErrorCode::Config, "no PostgreSQL connection string", "storage.postgres",
+                     "set storage.postgres.dsn_file or storage.postgres.dsn_env");
+  }
+  auto backend = std::make_unique<postgres::PostgresBackend>(options);
+  GW_TRY(backend->init());
+  return std::unique_ptr<StoreBackend>(std::move(backend));
+}
+
+Result<std::unique_ptr<Store>> openPostgresStore(const PostgresOptions& options) {
+  if (options.read_only) {
+    return makeError(ErrorCode::Internal, "a store cannot be opened read-only: it makes its keys on first open",
+                     describePostgresDsn(options.dsn), "open the backend read-only and use store::ReadOnlyAuditLog");
+  }
+  if (options.master_key.empty()) {
+    return makeError(ErrorCode::Config, "no master key: stored payloads are encrypted under data keys it wraps",
+                     "privacy.master_key_file / privacy.master_key_env",
+                     "set one of the two in the config (make a key: openssl rand -hex 32 > FILE; chmod 600 FILE)");
+  }
+  GW_TRY(auto backend, openPostgresBackend(options));
+  GW_TRY(auto store, openStore(std::move(backend), options.master_key, options.master_key_source));
+  GW_LOG(Info, Store, "opened")
+      .kv("backend", "postgresql")
+      .kv("database", describePostgresDsn(options.dsn))  // user, host, port, database: no password
+      .kv("schema_version", postgres::kPostgresSchemaVersion)
+      .kv("master_key_id", options.master_key.id());
+  return store;
+}
+
+}  // namespace gw::store

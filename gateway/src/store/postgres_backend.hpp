@@ -1,0 +1,185 @@
+#pragma once
+// Internals of the PostgreSQL backend, shared by its files (postgres_*.cpp). Other modules open it
+// through store/postgres_store.hpp.
+//
+//   postgres_connection.cpp  libpq connections, parameters, results, the connection pool
+//   postgres_backend.cpp     the backend: open, migrations run, read(), beginWrite()
+//   postgres_reader.cpp      StoreReader on a pooled connection
+//   postgres_writer.cpp      StoreWriter on the writer connection (retention, rotation, operations)
+//   postgres_migrations.cpp  the schema (the SQLite schema's tables, PostgreSQL types)
+//
+// libpq directly rather than Poco::Data::PostgreSQL: parameters are sent binary where they are
+// bytes (envelopes) and text elsewhere, in one round trip per statement (PQexecParams), results
+// are read by column without Poco's per-type extraction quirks (a scalar into() over two rows
+// throws), and LISTEN/NOTIFY needs libpq's PQnotifies anyway, which Poco does not expose.
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/postgres_store.hpp"
+#include "store/store_backend.hpp"
+
+namespace gw::store::postgres {
+
+/// A failed statement: what was being done and PostgreSQL's message (never a parameter value).
+class PgFailure {
+ public:
+  PgFailure(std::string message, std::string sqlstate) : message_(std::move(message)), sqlstate_(std::move(sqlstate)) {}
+  const std::string& message() const { return message_; }
+  const std::string& sqlstate() const { return sqlstate_; }
+
+ private:
+  std::string message_;
+  std::string sqlstate_;
+};
+
+Error storageError(std::string_view what, const PgFailure& f);
+
+/// Statement parameters, $1.. in the order added: text, or bytes sent binary (bytea).
+class Params {
+ public:
+  Params& text(std::string_view v);
+  Params& bytes(std::string_view v);
+  Params& i64(std::int64_t v);
+  std::size_t size() const { return values_.size(); }
+
+  // For PQexecParams.
+  std::vector<const char*> pointers() const;
+  std::vector<int> lengths() const;
+  const std::vector<int>& formats() const { return formats_; }
+
+ private:
+  std::vector<std::string> values_;
+  std::vector<int> formats_;
+};
+
+/// A statement's result rows (text format; bytea decoded from its hex form on read).
+class PgResult {
+ public:
+  PgResult() = default;
+  explicit PgResult(PGresult* r) : r_(r, &PQclear) {}
+  int rows() const { return r_ ? PQntuples(r_.get()) : 0; }
+  bool null(int row, int col) const { return PQgetisnull(r_.get(), row, col) != 0; }
+  std::string text(int row, int col) const;
+  std::int64_t i64(int row, int col) const;
+  int i32(int row, int col) const { return static_cast<int>(i64(row, col)); }
+  /// A bytea column: the bytes it holds.
+  std::string bytes(int row, int col) const;
+  /// Rows an UPDATE, DELETE or INSERT changed.
+  int affected() const;
+  const PGresult* raw() const { return r_.get(); }
+
+ private:
+  std::shared_ptr<PGresult> r_;
+};
+
+/// One libpq connection. Not thread-safe: used by one thread at a time.
+class PgConnection {
+ public:
+  PgConnection(PGconn* c) : c_(c) {}
+  ~PgConnection();
+  PgConnection(const PgConnection&) = delete;
+  PgConnection& operator=(const PgConnection&) = delete;
+
+  /// Runs one statement; throws PgFailure when it fails.
+  PgResult exec(const std::string& sql, const Params& params = {});
+  /// Runs statements without parameters (several, separated by ';').
+  void execScript(const std::string& sql);
+  bool healthy() const;
+  PGconn* handle() const { return c_; }
+
+ private:
+  PGconn* c_;
+};
+
+/// Connects with `options` (sslmode, sslrootcert, ... and the timeout added to the DSN); the
+/// error names the database without its password.
+Result<std::unique_ptr<PgConnection>> connect(const PostgresOptions& options);
+
+/// Up to options.pool_size connections, made when first needed and kept.
+class ConnectionPool {
+ public:
+  explicit ConnectionPool(PostgresOptions options) : options_(std::move(options)) {}
+  /// A connection; waits up to connect_timeout_seconds when every one is lent out.
+  Result<std::unique_ptr<PgConnection>> take();
+  /// Takes back a connection (dropped when it broke).
+  void give(std::unique_ptr<PgConnection> c);
+
+ private:
+  PostgresOptions options_;
+  std::mutex mutex_;
+  std::condition_variable freed_;
+  std::vector<std::unique_ptr<PgConnection>> idle_;
+  int lent_ = 0;
+};
+
+/// Outbox items this process is sending, so that several gateway instances on one database never
+/// send the same item: each claim is a session-level advisory lock, held on a connection of its
+/// own until the item's state changes (a delivery, a retry, its death or cancellation, committed)
+/// or the process ends. The lock is the lease: a crashed or killed instance's connection closes
+/// and the server drops its locks at once, so another instance takes its items over. Per-patient
+/// order holds across instances because dueItems offers only a patient's oldest pending item,
+/// and an item is sent only by whoever holds it.
+class OutboxClaims {
+ public:
+  explicit OutboxClaims(PostgresOptions options) : options_(std::move(options)) {}
+  /// True when this process holds the item (now, or already): it is still queued or retrying
+  /// and due at now_ms. False when another instance holds it, it changed meanwhile, or the claim
+  /// could not be taken (the database unreachable: nothing is sent then).
+  bool tryClaim(std::int64_t item_id, std::int64_t now_ms);
+  /// Lets go of the items (after the commit that changed their state).
+  void release(const std::vector<std::int64_t>& item_ids);
+  std::size_t held();
+
+ private:
+  bool connected();  // with mutex_ held
+  PostgresOptions options_;
+  std::mutex mutex_;
+  std::unique_ptr<PgConnection> c_;
+  std::vector<std::int64_t> held_;  // sorted
+};
+
+// Schema (postgres_migrations.cpp). The version numbers are SQLite's (store/sqlite_migrations.hpp):
+// one number is one schema whatever the database.
+inline constexpr int kPostgresSchemaVersion = 8;
+void applyMigrations(PgConnection& c);
+/// The schema version stored (0: none).
+int storedSchemaVersion(PgConnection& c);
+
+/// `claims` null: a read-only backend, whose dueItems claims nothing.
+std::unique_ptr<StoreReader> makeReader(std::unique_ptr<PgConnection> c, ConnectionPool& pool, OutboxClaims* claims);
+
+/// Begins a write transaction on `connection`, whose mutex `lock` holds: BEGIN, then the
+/// transaction-scoped advisory lock every writer of the database takes, so write transactions
+/// are one at a time across every gateway instance.
+/// Claims of the items the transaction changes are released when it commits.
+Result<std::unique_ptr<StoreWriter>> beginWriter(PgConnection& connection, std::unique_lock<std::mutex> lock,
+                                                 OutboxClaims& claims);
+
+// Queries both kinds of connection run; throw PgFailure.
+std::vector<DataKeyRow> selectDataKeys(PgConnection& c);
+std::vector<AuditRow> selectAuditRows(PgConnection& c, std::int64_t after_seq, int limit);
+ChainTail selectAuditTail(PgConnection& c);
+std::vector<AuditRow> selectAuditQuery(PgConnection& c, const AuditQuery& query, int limit);
+std::vector<DecisionRow> selectDecisionRows(PgConnection& c, std::string_view partner, std::string_view clinic,
+                                            std::string_view record_key, int version);
+std::vector<OutboxRow> selectOutboxList(PgConnection& c, const OutboxQuery& query, int limit);
+std::optional<OutboxRow> selectOutboxItem(PgConnection& c, std::int64_t item_id);
+std::vector<PartnerPause> selectPartnerPauses(PgConnection& c);
+std::vector<BreakGlass> selectBreakGlasses(PgConnection& c, std::string_view clinic);
+std::vector<AccountingRequest> selectAccountingRequests(PgConnection& c, std::string_view clinic);
+/// The partner view's page: rows in time order (at_ms, then seq), at most `limit`.
+std::vector<AuditRow> selectPartnerLogRows(PgConnection& c, const PartnerLogQuery& query, int limit);
+std::vector<PartnerLogCount> selectPartnerLogCounts(PgConnection& c, const PartnerLogQuery& query);
+std::vector<CopyRow> selectCopyRows(PgConnection& c, const CopyTable& table, const CopyRow* after, int limit);
+void insertCopyRows(PgConnection& c, const CopyTable& table, const std::vector<CopyRow>& rows);
+
+}  // namespace gw::store::postgres
