@@ -931,7 +931,8 @@ TEST_F(IngestServiceTest, RecordsAreDecidedUnderTheConsentsOfTheSameRequest) {
     const std::string patient = store_->lookupKeys().patient("c1", mrn);
     EXPECT_EQ(store_->pendingItems("st-mary", patient).value().size(), 1u);
     // The Part 2 data carries its Consent, taken from the request.
-    for (const auto& item : store_->dueItems("st-mary", clock_.now(), 10).value()) {
+    const auto due = store_->dueItems("st-mary", clock_.now(), 10).value();
+    for (const auto& item : due) {
       if (item.patient_key == patient) {
         EXPECT_THAT(item.bundle, HasSubstr(R"("resourceType":"Consent")"));
       }
