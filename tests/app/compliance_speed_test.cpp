@@ -13,6 +13,7 @@
 #include "common/ids.hpp"
 #include "store/record_store.hpp"
 #include "store/sqlite_store.hpp"
+#include "support/sanitized_build.hpp"
 #include "support/test_keys.hpp"
 #include "support/test_pki.hpp"
 
@@ -136,7 +137,10 @@ TEST(ComplianceSpeed, AccountingOfTenThousandDisclosuresIsBuiltInUnder300Ms) {
       EXPECT_STREQ(d["disclosures"][0]["recipient"].GetString(), "St. Mary's Hospital");
     }
 #ifdef NDEBUG
-    EXPECT_LT(ms, 300) << "issue 13: under 300 ms of server time for 10,000 disclosures";
+    // Optimised builds only, and not under the sanitizers (5x slower there).
+    if (!test::kSanitizedBuild) {
+      EXPECT_LT(ms, 300) << "issue 13: under 300 ms of server time for 10,000 disclosures";
+    }
 #endif
   }
   fs::remove_all(dir);

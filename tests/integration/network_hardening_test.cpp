@@ -12,20 +12,10 @@
 
 #include "gateway_fixture.hpp"
 #include "support/connection_flood.hpp"
+#include "support/sanitized_build.hpp"
 #include "support/scratch_dir.hpp"
 
 namespace gw::test {
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitizedBuild = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kSanitizedBuild = true;
-#else
-constexpr bool kSanitizedBuild = false;
-#endif
-#else
-constexpr bool kSanitizedBuild = false;
-#endif
 
 namespace {
 
