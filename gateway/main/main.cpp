@@ -572,7 +572,8 @@ int operationsCommand(const std::vector<std::string_view>& args) {
   if (config_path.empty()) return usage(what + " needs --config FILE");
   const std::string actor = gw::app::cliOperator(take("operator"));
   const auto allowed = [&flags, &what](std::initializer_list<const char*> names) -> std::optional<int> {
-    for (const auto& [name, value] : flags) {
+    for (const auto& flag : flags) {
+      const std::string& name = flag.first;  // clang before 16 cannot capture a structured binding
       if (std::none_of(names.begin(), names.end(), [&](const char* n) { return name == n; })) {
         return usage(what + " takes no --" + name);
       }
