@@ -430,6 +430,11 @@ class RecordStore final : public Store {
     GW_TRY(auto reader, backend_->read());
     // One more than asked: tells whether there is a next page.
     GW_TRY(auto rows, reader->queryAudit(query, limit + 1));
+    return auditPage(std::move(rows), limit);
+  }
+
+  // The first `limit` rows as entries; a row beyond them says there is a next page.
+  Result<AuditPage> auditPage(std::vector<AuditRow> rows, int limit) {
     AuditPage page;
     const std::size_t n = std::min(rows.size(), static_cast<std::size_t>(limit));
     for (std::size_t i = 0; i < n; ++i) {
@@ -575,14 +580,7 @@ class RecordStore final : public Store {
     const int limit = std::clamp(query.limit, 1, kMaxAuditPageSize);
     GW_TRY(auto reader, backend_->read());
     GW_TRY(auto rows, reader->partnerLogRows(query, limit + 1));
-    AuditPage page;
-    const std::size_t n = std::min(rows.size(), static_cast<std::size_t>(limit));
-    for (std::size_t i = 0; i < n; ++i) {
-      GW_TRY(auto entry, fromAuditRow(std::move(rows[i])));
-      page.entries.push_back(std::move(entry));
-    }
-    if (rows.size() > n) page.next_after_seq = page.entries.back().seq;
-    return page;
+    return auditPage(std::move(rows), limit);
   }
 
   Result<std::vector<PartnerLogCount>> partnerLogCounts(const PartnerLogQuery& query) override {
