@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "store/store_contract.hpp"
+#include "support/test_keys.hpp"
 
 namespace gw::store::test {
 namespace {
@@ -79,6 +80,68 @@ TEST_P(ConsoleContract, AFailedAuditAppendStoresNoBreakGlass) {
   EXPECT_FALSE(store_->putBreakGlass(sampleBreakGlass("bg-1", "c1", toUnixMillis(t(0))), {operation("x", 1)}));
   EXPECT_TRUE(store_->breakGlasses("").value().empty());
   EXPECT_TRUE(auditLog().empty()) << "nothing of the transaction is kept";
+}
+
+// Staff names, the nature of an emergency and an officer's note are free text that can name the
+// patient or their condition: sealed like every payload, rotated with the sud key.
+TEST_P(ConsoleContract, TheConsolesFreeTextIsSealedAtRestAndRotatedWithTheSudKey) {
+  const auto at = toUnixMillis(t(0));
+  ASSERT_TRUE(store_->putBreakGlass(sampleBreakGlass("bg-1", "c1", at), {}));
+  AccountingRequest r;
+  r.id = "ar-1";
+  r.clinic = "c1";
+  r.patient_key = "pat-1";
+  r.received_on = "2026-11-02";
+  r.due_on = "2026-12-02";
+  r.note = "asked by phone, mailed copy to 12 Elm St";
+  ASSERT_TRUE(store_->putAccountingRequest(r, {}));
+  // What someone holding the database reads: envelopes, none of the words.
+  const auto clear = [&] {
+    return count("SELECT COUNT(*) FROM break_glass WHERE recipient LIKE '%Rivera%' OR authorised_by LIKE '%Chen%' OR "
+                 "nature LIKE '%overdose%'") +
+           count("SELECT COUNT(*) FROM accounting_requests WHERE note LIKE '%Elm%'");
+  };
+  EXPECT_EQ(clear(), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM break_glass WHERE recipient LIKE 'sealed:%' AND authorised_by LIKE 'sealed:%' "
+                  "AND nature LIKE 'sealed:%'"),
+            1);
+  // A row written before these columns were sealed (plain text) reads as it is ...
+  exec("INSERT INTO break_glass(id, clinic, patient_key, partner_id, recipient, authorised_by, nature, opened_by, "
+       "opened_at, expires_at, ended_at, ended_by) VALUES('bg-0', 'c1', 'pat-1', 'p1', 'Dr. Old', 'A. Older', "
+       "'plain overdose', 'officer-token', 1, 2, 0, '')");
+  auto rows = store_->breakGlasses("c1");
+  ASSERT_TRUE(rows) << rows.error().describe();
+  ASSERT_EQ(rows.value().size(), 2u);
+  EXPECT_EQ(rows.value()[0].recipient, "Dr. <b>Rivera</b>, ED");
+  EXPECT_EQ(rows.value()[0].nature, "unresponsive, suspected overdose");
+  EXPECT_EQ(rows.value()[1].recipient, "Dr. Old");
+  EXPECT_EQ(clear(), 1);
+
+  // ... and a rotation of the sud key seals it, re-seals the rest, and every value still reads.
+  DataKeyRotationOptions fast;
+  fast.batch_rows = 1;
+  fast.min_pause = std::chrono::milliseconds(0);
+  fast.pause_ratio = 0;
+  auto rotation = store_->rotateDataKey(privacy::DataClass::Sud, gw::test::testMasterKey(), fast);
+  ASSERT_TRUE(rotation) << rotation.error().describe();
+  EXPECT_EQ(rotation.value().destroyed, std::vector<std::uint32_t>{1});
+  EXPECT_EQ(clear(), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM break_glass WHERE nature LIKE 'sealed:%'"), 2);
+  store_.reset();
+  store_ = open();
+  rows = store_->breakGlasses("c1");
+  ASSERT_TRUE(rows) << rows.error().describe();
+  ASSERT_EQ(rows.value().size(), 2u);
+  EXPECT_EQ(rows.value()[0].authorised_by, "J. Chen, medical director");
+  EXPECT_EQ(rows.value()[1].nature, "plain overdose");
+  auto requests = store_->accountingRequests("c1");
+  ASSERT_TRUE(requests) << requests.error().describe();
+  ASSERT_EQ(requests.value().size(), 1u);
+  EXPECT_EQ(requests.value()[0].note, "asked by phone, mailed copy to 12 Elm St");
+
+  // A sealed value moved to another row does not open there (it is bound to its row).
+  exec("UPDATE break_glass SET nature=(SELECT nature FROM break_glass WHERE id='bg-0') WHERE id='bg-1'");
+  EXPECT_FALSE(store_->breakGlasses("c1"));
 }
 
 TEST_P(ConsoleContract, AccountingRequestsAreListedPerClinicAndMarkedDelivered) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <iosfwd>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -95,6 +96,11 @@ class KeyedHmacSha256 {
  private:
   ::evp_mac_ctx_st* keyed_;  // EVP_MAC_CTX holding the key schedule; freed (and cleansed) with it
 };
+
+/// Standard base64 (with padding) of `data`: sealed bytes kept in a text column.
+std::string base64Encode(std::string_view data);
+/// The bytes of standard base64 text; nullopt when it is not base64 (wrong length or alphabet).
+std::optional<std::string> base64Decode(std::string_view text);
 
 /// A key written as text: 64 hex digits (`openssl rand -hex 32`) or base64 of 32 bytes
 /// (`openssl rand -base64 32`), surrounding whitespace ignored. `where` names the source in errors

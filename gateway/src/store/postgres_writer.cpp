@@ -401,8 +401,11 @@ class PostgresWriter final : public StoreWriter {
 
   Result<std::int64_t> lastSealedRow(SealedTable table) override {
     return run("reading sealed payloads to re-seal", [&] {
-      const std::string sql = "SELECT COALESCE(MAX(" + std::string(positionColumn(table)) + "), 0) FROM " +
-                              std::string(sealedTableName(table));
+      // The console's tables are scanned by position in id order: the last is the row count.
+      const bool by_position = table == SealedTable::BreakGlass || table == SealedTable::AccountingRequests;
+      const std::string sql = (by_position ? std::string("SELECT COUNT(*)")
+                                           : "SELECT COALESCE(MAX(" + std::string(positionColumn(table)) + "), 0)") +
+                              " FROM " + std::string(sealedTableName(table));
       return c_.exec(sql).i64(0, 0);
     });
   }
@@ -421,6 +424,14 @@ class PostgresWriter final : public StoreWriter {
         case SealedColumn::ConsentId: sql = "UPDATE consents SET consent_id=$1 WHERE row_id=$2"; break;
         case SealedColumn::ConsentResourceId: sql = "UPDATE consents SET resource_id=$1 WHERE row_id=$2"; break;
         case SealedColumn::SecretValue: sql = "UPDATE deployment_secrets SET value=$1 WHERE row_id=$2"; break;
+        case SealedColumn::BreakGlassRecipient: sql = "UPDATE break_glass SET recipient=$1 WHERE id=$2"; break;
+        case SealedColumn::BreakGlassAuthorisedBy: sql = "UPDATE break_glass SET authorised_by=$1 WHERE id=$2"; break;
+        case SealedColumn::BreakGlassNature: sql = "UPDATE break_glass SET nature=$1 WHERE id=$2"; break;
+        case SealedColumn::AccountingRequestNote: sql = "UPDATE accounting_requests SET note=$1 WHERE id=$2"; break;
+      }
+      if (isTextSealedColumn(cell.column)) {
+        c_.exec(sql, Params().text(cell.sealed).text(cell.name));
+        return;
       }
       c_.exec(sql, Params().bytes(cell.sealed).i64(cell.row));
     });
@@ -695,9 +706,38 @@ class PostgresWriter final : public StoreWriter {
           addCell(batch.cells, id, SealedColumn::SecretValue, r.bytes(i, 2));
         }
         break;
+      case SealedTable::BreakGlass:
+      case SealedTable::AccountingRequests: return consoleTextCells(table, after, limit);
     }
     batch.rows = r.rows();
     if (r.rows() > 0) batch.last_row = r.i64(r.rows() - 1, 0);
+    return batch;
+  }
+
+  // The console's tables hold their sealed text in TEXT columns and are scanned by position in
+  // id order (rows are few; a row inserted mid-pass can shift the positions, and the rotation's
+  // next pass finds what that skipped).
+  SealedBatch consoleTextCells(SealedTable table, std::int64_t after, int limit) {
+    const bool break_glass = table == SealedTable::BreakGlass;
+    const auto r = c_.exec(break_glass ? "SELECT id, recipient, authorised_by, nature FROM break_glass ORDER BY id "
+                                         "LIMIT $1 OFFSET $2"
+                                       : "SELECT id, note FROM accounting_requests ORDER BY id LIMIT $1 OFFSET $2",
+                           Params().i64(limit).i64(after));
+    SealedBatch batch;
+    batch.rows = r.rows();
+    batch.last_row = after + batch.rows;
+    for (int i = 0; i < r.rows(); ++i) {
+      SealedCell id;
+      id.row = after + i + 1;
+      id.name = r.text(i, 0);
+      if (break_glass) {
+        addCell(batch.cells, id, SealedColumn::BreakGlassRecipient, r.text(i, 1));
+        addCell(batch.cells, id, SealedColumn::BreakGlassAuthorisedBy, r.text(i, 2));
+        addCell(batch.cells, id, SealedColumn::BreakGlassNature, r.text(i, 3));
+      } else {
+        addCell(batch.cells, id, SealedColumn::AccountingRequestNote, r.text(i, 1));
+      }
+    }
     return batch;
   }
 

@@ -552,28 +552,46 @@ class RecordStore final : public Store {
   }
 
   // --- compliance console ---
+  // The console's free text (staff names, the nature of an emergency, an officer's note) is
+  // sealed like every payload; the backends keep it in TEXT columns in StorePayloads' text form.
   Status putBreakGlass(const BreakGlass& row, std::vector<AuditEntry> audit) override {
+    BreakGlass sealed = row;
+    GW_TRY(sealed.recipient, payloads_.sealText(SealedColumn::BreakGlassRecipient, row.recipient, row.id));
+    GW_TRY(sealed.authorised_by, payloads_.sealText(SealedColumn::BreakGlassAuthorisedBy, row.authorised_by, row.id));
+    GW_TRY(sealed.nature, payloads_.sealText(SealedColumn::BreakGlassNature, row.nature, row.id));
     GW_TRY(auto tx, WriteTransaction::begin(*backend_));
-    GW_TRY(tx->putBreakGlass(row));
+    GW_TRY(tx->putBreakGlass(sealed));
     GW_TRY(appendChained(*tx, std::move(audit)));
     return tx.commit();
   }
 
   Result<std::vector<BreakGlass>> breakGlasses(std::string_view clinic) override {
     GW_TRY(auto reader, backend_->read());
-    return reader->breakGlasses(clinic);
+    GW_TRY(auto rows, reader->breakGlasses(clinic));
+    for (auto& b : rows) {
+      GW_TRY(b.recipient, payloads_.openText(SealedColumn::BreakGlassRecipient, b.recipient, b.id));
+      GW_TRY(b.authorised_by, payloads_.openText(SealedColumn::BreakGlassAuthorisedBy, b.authorised_by, b.id));
+      GW_TRY(b.nature, payloads_.openText(SealedColumn::BreakGlassNature, b.nature, b.id));
+    }
+    return rows;
   }
 
   Status putAccountingRequest(const AccountingRequest& row, std::vector<AuditEntry> audit) override {
+    AccountingRequest sealed = row;
+    GW_TRY(sealed.note, payloads_.sealText(SealedColumn::AccountingRequestNote, row.note, row.id));
     GW_TRY(auto tx, WriteTransaction::begin(*backend_));
-    GW_TRY(tx->putAccountingRequest(row));
+    GW_TRY(tx->putAccountingRequest(sealed));
     GW_TRY(appendChained(*tx, std::move(audit)));
     return tx.commit();
   }
 
   Result<std::vector<AccountingRequest>> accountingRequests(std::string_view clinic) override {
     GW_TRY(auto reader, backend_->read());
-    return reader->accountingRequests(clinic);
+    GW_TRY(auto rows, reader->accountingRequests(clinic));
+    for (auto& r : rows) {
+      GW_TRY(r.note, payloads_.openText(SealedColumn::AccountingRequestNote, r.note, r.id));
+    }
+    return rows;
   }
 
   Result<AuditPage> partnerLog(const PartnerLogQuery& query) override {

@@ -138,6 +138,45 @@ SealedBatch secretCells(Session& s, Poco::Int64 after, int limit) {
   return batch;
 }
 
+// The console's tables (schema 8) hold their sealed text in TEXT columns and are scanned by
+// position in id order (rows are few; a row inserted mid-pass can shift the positions, and the
+// rotation's next pass finds what that skipped).
+SealedBatch consoleTextCells(Session& s, SealedTable table, Poco::Int64 after, int limit) {
+  const bool break_glass = table == SealedTable::BreakGlass;
+  std::vector<std::string> ids, first, second, third;
+  Poco::Int64 offset = after;
+  if (break_glass) {
+    s << "SELECT id, recipient, authorised_by, nature FROM break_glass ORDER BY id LIMIT ? OFFSET ?", bind(limit),
+        use(offset), into(ids), into(first), into(second), into(third), now;
+  } else {
+    s << "SELECT id, note FROM accounting_requests ORDER BY id LIMIT ? OFFSET ?", bind(limit), use(offset), into(ids),
+        into(first), now;
+  }
+  SealedBatch batch;
+  batch.rows = static_cast<std::int64_t>(ids.size());
+  batch.last_row = after + batch.rows;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    SealedCell id;
+    id.row = after + static_cast<std::int64_t>(i) + 1;
+    id.name = ids[i];
+    const auto add = [&](SealedColumn column, const std::string& value) {
+      if (value.empty()) return;
+      SealedCell cell = id;
+      cell.column = column;
+      cell.sealed = value;
+      batch.cells.push_back(std::move(cell));
+    };
+    if (break_glass) {
+      add(SealedColumn::BreakGlassRecipient, first[i]);
+      add(SealedColumn::BreakGlassAuthorisedBy, second[i]);
+      add(SealedColumn::BreakGlassNature, third[i]);
+    } else {
+      add(SealedColumn::AccountingRequestNote, first[i]);
+    }
+  }
+  return batch;
+}
+
 }  // namespace
 
 SealedBatch selectSealedCells(Session& s, SealedTable table, std::int64_t after_row, int limit) {
@@ -148,6 +187,8 @@ SealedBatch selectSealedCells(Session& s, SealedTable table, std::int64_t after_
     case SealedTable::Outbox: return outboxCells(s, after, limit);
     case SealedTable::Consents: return consentCells(s, after, limit);
     case SealedTable::DeploymentSecrets: return secretCells(s, after, limit);
+    case SealedTable::BreakGlass:
+    case SealedTable::AccountingRequests: return consoleTextCells(s, table, after, limit);
   }
   return {};
 }
@@ -160,6 +201,9 @@ std::int64_t selectLastSealedRow(Session& s, SealedTable table) {
     case SealedTable::Outbox: sql = "SELECT COALESCE(MAX(id), 0) FROM outbox"; break;
     case SealedTable::Consents: sql = "SELECT COALESCE(MAX(rowid), 0) FROM consents"; break;
     case SealedTable::DeploymentSecrets: sql = "SELECT COALESCE(MAX(rowid), 0) FROM deployment_secrets"; break;
+    // Scanned by position: the last is the row count.
+    case SealedTable::BreakGlass: sql = "SELECT COUNT(*) FROM break_glass"; break;
+    case SealedTable::AccountingRequests: sql = "SELECT COUNT(*) FROM accounting_requests"; break;
   }
   Poco::Int64 last = 0;
   s << sql, into(last), now;
@@ -179,6 +223,15 @@ void updateSealedCell(Session& s, const SealedCell& cell) {
     case SealedColumn::ConsentId: sql = "UPDATE consents SET consent_id=? WHERE rowid=?"; break;
     case SealedColumn::ConsentResourceId: sql = "UPDATE consents SET resource_id=? WHERE rowid=?"; break;
     case SealedColumn::SecretValue: sql = "UPDATE deployment_secrets SET value=? WHERE rowid=?"; break;
+    case SealedColumn::BreakGlassRecipient: sql = "UPDATE break_glass SET recipient=? WHERE id=?"; break;
+    case SealedColumn::BreakGlassAuthorisedBy: sql = "UPDATE break_glass SET authorised_by=? WHERE id=?"; break;
+    case SealedColumn::BreakGlassNature: sql = "UPDATE break_glass SET nature=? WHERE id=?"; break;
+    case SealedColumn::AccountingRequestNote: sql = "UPDATE accounting_requests SET note=? WHERE id=?"; break;
+  }
+  if (isTextSealedColumn(cell.column)) {
+    std::string text = cell.sealed, id = cell.name;
+    s << sql, use(text), use(id), now;
+    return;
   }
   BLOB value = toBlob(cell.sealed);
   Poco::Int64 row = cell.row;

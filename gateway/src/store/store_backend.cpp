@@ -195,6 +195,8 @@ std::string_view sealedTableName(SealedTable t) {
     case SealedTable::Outbox: return "outbox";
     case SealedTable::Consents: return "consents";
     case SealedTable::DeploymentSecrets: return "deployment_secrets";
+    case SealedTable::BreakGlass: return "break_glass";
+    case SealedTable::AccountingRequests: return "accounting_requests";
   }
   return "unknown";
 }

@@ -123,10 +123,19 @@ struct DataKeyRow {
 };
 
 /// The tables holding sealed payloads, in the order data key rotation walks them.
-enum class SealedTable { RecordVersions, Resources, Outbox, Consents, DeploymentSecrets };
-inline constexpr std::array<SealedTable, 5> kSealedTables = {SealedTable::RecordVersions, SealedTable::Resources,
-                                                             SealedTable::Outbox, SealedTable::Consents,
-                                                             SealedTable::DeploymentSecrets};
+enum class SealedTable {
+  RecordVersions,
+  Resources,
+  Outbox,
+  Consents,
+  DeploymentSecrets,
+  BreakGlass,
+  AccountingRequests
+};
+inline constexpr std::array<SealedTable, 7> kSealedTables = {
+    SealedTable::RecordVersions, SealedTable::Resources,  SealedTable::Outbox,
+    SealedTable::Consents,       SealedTable::DeploymentSecrets, SealedTable::BreakGlass,
+    SealedTable::AccountingRequests};
 std::string_view sealedTableName(SealedTable t);
 
 /// Every sealed column (store/store_payloads.cpp binds each to its row identity).
@@ -141,7 +150,16 @@ enum class SealedColumn {
   ConsentId,           // consents.consent_id
   ConsentResourceId,   // consents.resource_id
   SecretValue,         // deployment_secrets.value (not the audit chain's start marker: a MAC, not sealed)
+  // The console's free text (schema 8 tables), kept in TEXT columns in the text form of
+  // StorePayloads::sealText. Their rows are scanned by position in id order, not by a row id.
+  BreakGlassRecipient,     // break_glass.recipient
+  BreakGlassAuthorisedBy,  // break_glass.authorised_by
+  BreakGlassNature,        // break_glass.nature
+  AccountingRequestNote,   // accounting_requests.note
 };
+
+/// Whether the column holds text (StorePayloads' text form) rather than bytes.
+inline bool isTextSealedColumn(SealedColumn c) { return c >= SealedColumn::BreakGlassRecipient; }
 
 /// One sealed value with the identity of the row that holds it: what data key rotation opens
 /// and re-seals. Only the fields its column's identity uses are filled.
@@ -155,7 +173,7 @@ struct SealedCell {
   std::string resource_key;
   std::string partner_id;
   std::string consent_key;
-  std::string name;  // a deployment secret's
+  std::string name;  // a deployment secret's, or a console row's id
   std::string sealed;
 };
 

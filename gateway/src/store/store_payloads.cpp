@@ -26,6 +26,17 @@ std::string consentContext(std::string_view column, std::string_view clinic, std
 }
 std::string secretContext(std::string_view name) { return payloadContext({"deployment_secrets.value", name}); }
 
+std::string_view textColumnName(SealedColumn c) {
+  switch (c) {
+    case SealedColumn::BreakGlassRecipient: return "break_glass.recipient";
+    case SealedColumn::BreakGlassAuthorisedBy: return "break_glass.authorised_by";
+    case SealedColumn::BreakGlassNature: return "break_glass.nature";
+    case SealedColumn::AccountingRequestNote: return "accounting_requests.note";
+    default: return "unknown";
+  }
+}
+std::string textContext(SealedColumn c, std::string_view row_id) { return payloadContext({textColumnName(c), row_id}); }
+
 // A payload that does not open names the class (from the keyring) and the row (here).
 Result<std::string> named(Result<std::string> opened, std::string where) {
   if (opened) return opened;
@@ -58,6 +69,10 @@ std::string cellContext(const SealedCell& c) {
     case SealedColumn::ConsentId: return consentContext("consents.consent_id", c.clinic, c.consent_key, c.version);
     case SealedColumn::ConsentResourceId: return consentContext("consents.resource_id", c.clinic, c.consent_key, c.version);
     case SealedColumn::SecretValue: return secretContext(c.name);
+    case SealedColumn::BreakGlassRecipient:
+    case SealedColumn::BreakGlassAuthorisedBy:
+    case SealedColumn::BreakGlassNature:
+    case SealedColumn::AccountingRequestNote: return textContext(c.column, c.name);
   }
   return {};
 }
@@ -69,12 +84,32 @@ std::string cellRow(const SealedCell& c) {
       "resources.body",          "outbox.bundle",         "outbox.disclosure",
       "outbox.outcome",          "consents.consent_id",   "consents.resource_id",
       "deployment_secrets.value"};
+  if (isTextSealedColumn(c.column)) return std::string(textColumnName(c.column)) + " row " + c.name;
   return std::string(kColumns[static_cast<std::size_t>(c.column)]) + " row " + std::to_string(c.row);
 }
 
 }  // namespace
 
 Result<std::optional<std::string>> StorePayloads::resealUnderNewest(const SealedCell& cell, privacy::DataClass c) const {
+  if (isTextSealedColumn(cell.column)) {
+    // Text form: open it (plain text from before sealing opens as itself), seal it anew when
+    // it is plain or under an older version of `c`.
+    const std::string_view stored = cell.sealed;
+    if (stored.starts_with(kSealedTextPrefix)) {
+      const auto envelope = crypto::base64Decode(stored.substr(kSealedTextPrefix.size()));
+      const auto view = envelope ? parseEnvelope(*envelope) : std::nullopt;
+      if (!view || view->data_class != c || view->key_version == keyring_.currentVersion(c)) {
+        return std::optional<std::string>();
+      }
+    } else if (privacy::storageClass(privacy::ClassSet()) != c) {
+      return std::optional<std::string>();
+    }
+    GW_TRY(auto plain, openText(cell.column, stored, cell.name));
+    auto sealed = sealText(cell.column, plain, cell.name);
+    crypto::wipe(plain);
+    if (!sealed) return sealed.error();
+    return std::optional<std::string>(std::move(sealed).value());
+  }
   const auto view = parseEnvelope(cell.sealed);
   if (!view || view->data_class != c || view->key_version == keyring_.currentVersion(c)) {
     return std::optional<std::string>();
@@ -136,6 +171,23 @@ Result<std::string> StorePayloads::sealConsentResourceId(std::string_view plain,
 
 Result<std::string> StorePayloads::sealSecret(std::string_view plain, std::string_view name) const {
   return keyring_.seal(privacy::ClassSet(), plain, secretContext(name));
+}
+
+Result<std::string> StorePayloads::sealText(SealedColumn column, std::string_view plain, std::string_view row_id) const {
+  if (plain.empty()) return std::string();
+  GW_TRY(auto sealed, keyring_.seal(privacy::ClassSet(), plain, textContext(column, row_id)));
+  return std::string(kSealedTextPrefix) + crypto::base64Encode(sealed);
+}
+
+Result<std::string> StorePayloads::openText(SealedColumn column, std::string_view stored, std::string_view row_id) const {
+  if (!stored.starts_with(kSealedTextPrefix)) return std::string(stored);
+  const std::string where = std::string(textColumnName(column)) + " row " + std::string(row_id);
+  const auto envelope = crypto::base64Decode(stored.substr(kSealedTextPrefix.size()));
+  if (!envelope) {
+    return makeError(ErrorCode::Storage, "a sealed text value is not base64", where,
+                     "the row was changed outside the gateway: restore it from a backup");
+  }
+  return named(keyring_.open(*envelope, textContext(column, row_id)), where);
 }
 
 Result<std::string> StorePayloads::openRecord(std::string_view sealed, std::string_view clinic, std::string_view record_key,

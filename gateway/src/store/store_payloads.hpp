@@ -14,6 +14,9 @@
 
 namespace gw::store {
 
+/// The start of a sealed value in a TEXT column (StorePayloads::sealText).
+inline constexpr std::string_view kSealedTextPrefix = "sealed:";
+
 class StorePayloads {
  public:
   explicit StorePayloads(Keyring keyring) : keyring_(std::move(keyring)) {}
@@ -40,6 +43,10 @@ class StorePayloads {
   Result<std::string> sealConsentResourceId(std::string_view plain, std::string_view clinic, std::string_view consent_key,
                                             std::int64_t version) const;
   Result<std::string> sealSecret(std::string_view plain, std::string_view name) const;
+  /// The console's free text (break-glass record, accounting request notes; names of staff and
+  /// the nature of an emergency), sealed as sud for the row `row_id`, in text form for a TEXT
+  /// column: kSealedTextPrefix + base64 of the envelope. Empty text stays empty.
+  Result<std::string> sealText(SealedColumn column, std::string_view plain, std::string_view row_id) const;
 
   // Open what the matching seal made; an error's `where` names the row.
   Result<std::string> openRecord(std::string_view sealed, std::string_view clinic, std::string_view record_key,
@@ -57,6 +64,9 @@ class StorePayloads {
   Result<std::string> openConsentResourceId(std::string_view sealed, std::string_view clinic, std::string_view consent_key,
                                             std::int64_t version) const;
   Result<std::string> openSecret(std::string_view sealed, std::string_view name) const;
+  /// What sealText made. Text without the prefix was written before these columns were sealed
+  /// (schema 8 as first released) and is returned as it is; data key rotation seals it.
+  Result<std::string> openText(SealedColumn column, std::string_view stored, std::string_view row_id) const;
 
   /// Data key rotation: the cell's plaintext sealed again, for the same row identity, under the
   /// newest loaded version of class `c`. nullopt when the cell is not of class `c`, is sealed
