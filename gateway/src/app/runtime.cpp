@@ -96,6 +96,15 @@ Status Runtime::open(std::unique_ptr<store::Store> store) {
   GW_TRY(auto unreconciled, loadConsentRegistry(*store_, registry_));
   unreconciled_ = std::move(unreconciled);
   GW_TRY(loadBreakGlass(*store_, registry_));
+  {
+    // Break-glasses that ran out while the gateway was down are marked and logged soon after start.
+    GW_TRY(auto rows, store_->breakGlasses(""));
+    for (const auto& g : rows) {
+      if (g.ended_at_ms == 0 && g.ended_by.empty()) {
+        next_break_glass_expiry_ms_ = std::min(next_break_glass_expiry_ms_.load(), g.expires_at_ms);
+      }
+    }
+  }
   // Several instances on one database (PostgreSQL): a consent another instance committed enters
   // this registry too, and is reconciled here as one committed here would be.
   GW_TRY(store_->watchConsents(
@@ -139,6 +148,7 @@ Status Runtime::open(std::unique_ptr<store::Store> store) {
   jobs_.every(std::chrono::seconds(1), std::chrono::seconds(1), [this] {
     (void)storage_probe_->check(false);
     observePartners();
+    if (toUnixMillis(clock_.now()) >= next_break_glass_expiry_ms_.load()) endExpiredBreakGlasses();
   });
   blocking_ = std::make_unique<WorkPool>("blocking", cfg.server.blocking_threads,
                                          static_cast<std::size_t>(cfg.server.blocking_queue));
@@ -266,6 +276,11 @@ void Runtime::scheduleReconcile(const consent::ConsentVersion& v) {
 }
 
 void Runtime::breakGlassChanged(const store::BreakGlass& row) {
+  if (row.ended_at_ms == 0 && row.ended_by.empty()) {
+    auto next = next_break_glass_expiry_ms_.load();
+    while (row.expires_at_ms < next && !next_break_glass_expiry_ms_.compare_exchange_weak(next, row.expires_at_ms)) {
+    }
+  }
   // Like a consent version (docs/privacy.md §8.3): no re-check runs half before and half after
   // it, and an ended one is answered only once the sends claimed under it have finished.
   if (!send_gate_->change(row.patient_key, row.partner_id, [&] { registry_.openBreakGlass(breakGlassGrant(row)); })) {
@@ -273,6 +288,40 @@ void Runtime::breakGlassChanged(const store::BreakGlass& row) {
   }
   // Records held for the partner go now; what is queued under it and no longer may is cancelled.
   jobs_.post([this, task = ReconcileRetry{row.patient_key, row.partner_id, {}}] { settle(task); });
+}
+
+void Runtime::endExpiredBreakGlasses() {
+  auto rows = store_->breakGlasses("");
+  if (!rows) {
+    GW_LOG(Error, Consent, "break_glass_expiry_not_recorded").kv("error", rows.error().describe());
+    return;  // tried again next second
+  }
+  const auto now = toUnixMillis(clock_.now());
+  auto next = std::numeric_limits<std::int64_t>::max();
+  for (auto g : rows.value()) {
+    if (g.ended_at_ms != 0 || !g.ended_by.empty()) continue;  // ended by hand, or marked already
+    if (g.expires_at_ms > now) {
+      next = std::min(next, g.expires_at_ms);
+      continue;
+    }
+    // Not ended by anyone: it ran out. ended_at stays 0 (it was not ended), ended_by marks it.
+    g.ended_by = std::string(store::kBreakGlassExpired);
+    auto e = store::AuditEntryBuilder(store::AuditKind::Operation, store::AuditOutcome::Ok, "gateway", now)
+                 .clinic(g.clinic)
+                 .patient(g.patient_key)
+                 .partner(g.partner_id)
+                 .reason("break-glass-expired")
+                 .detail(R"({"break_glass":")" + g.id + R"(","expired_at":")" + formatRfc3339(fromUnixMillis(g.expires_at_ms)) + R"("})")
+                 .build();
+    if (auto stored = store_->putBreakGlass(g, {std::move(e)}); !stored) {
+      GW_LOG(Error, Consent, "break_glass_expiry_not_recorded").kv("break_glass", g.id).kv("error", stored.error().describe());
+      next = std::min(next, g.expires_at_ms);  // tried again next second
+      continue;
+    }
+    GW_LOG(Info, Consent, "break_glass_expired").kv("break_glass", g.id).kv("partner", g.partner_id);
+    breakGlassChanged(g);
+  }
+  next_break_glass_expiry_ms_ = next;
 }
 
 // A consent was committed to the database by some instance: its stored versions enter the

@@ -4,6 +4,7 @@
 // and the live rule set with the IngestService over it. Gateway (gateway.hpp) builds and starts
 // it; routes.cpp serves it. Threads: see docs/threading.md.
 #include <atomic>
+#include <limits>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -155,6 +156,11 @@ class Runtime {
   void retryDueReconciles();
   Result<ReloadSummary> loadAndInstall();
   void purgeExpired();
+  /// Break-glasses whose time ran out are marked and logged (`break-glass-expired`) once, and
+  /// their patient's queue settled (jobs thread, every second once the earliest expiry passed).
+  void endExpiredBreakGlasses();
+  /// The earliest expiry of a break-glass not yet marked, in Unix ms (INT64_MAX: none).
+  std::atomic<std::int64_t> next_break_glass_expiry_ms_{std::numeric_limits<std::int64_t>::max()};
   void publishAnchor();
   /// Takes each worker's counters (failing since the first failure after the last delivery):
   /// cheap, every second on the jobs thread.

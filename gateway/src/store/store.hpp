@@ -333,6 +333,9 @@ struct DataKeyRotation {
 /// permits every class of one patient's data to one partner. The record 2.51(c) asks for: who
 /// received it (recipient), who authorised it, when, and the nature of the emergency. Names of
 /// staff and the nature are kept as given (no patient identifiers: the patient is its key).
+/// BreakGlass::ended_by of one that ran out (ended_at stays 0: nobody ended it).
+inline constexpr std::string_view kBreakGlassExpired = "(expired)";
+
 struct BreakGlass {
   std::string id;  // "bg-" + random hex
   std::string clinic;
@@ -345,7 +348,7 @@ struct BreakGlass {
   std::int64_t opened_at_ms = 0;
   std::int64_t expires_at_ms = 0;  // at most 24 h after opened_at
   std::int64_t ended_at_ms = 0;    // 0: not ended by hand
-  std::string ended_by;            // token id
+  std::string ended_by;            // token id; kBreakGlassExpired once the gateway logged its expiry
   bool activeAt(std::int64_t now_ms) const { return ended_at_ms == 0 && now_ms >= opened_at_ms && now_ms < expires_at_ms; }
 };
 
