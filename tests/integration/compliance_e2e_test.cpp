@@ -134,6 +134,9 @@ TEST_F(ComplianceEndToEnd, AccountingListsOnlyDisclosuresAsJsonCsvAndValidAuditE
   EXPECT_EQ(get("/v1/compliance/accounting?clinic=c1&mrn=A12345&years=0").status, 400);
   EXPECT_EQ(get("/v1/compliance/accounting?clinic=c1&mrn=A12345&format=xml").status, 400);
   EXPECT_EQ(get("/v1/compliance/accounting?clinic=c1&mrn=A12345&bogus=1").status, 400);
+  const auto unknown = get("/v1/compliance/accounting?clinic=c1&mrn=NO-SUCH-MRN");
+  EXPECT_EQ(unknown.status, 404) << "an empty accounting is never handed out for a mistyped MRN";
+  EXPECT_THAT(unknown.body, HasSubstr("check the MRN"));
 
   auto csv = get("/v1/compliance/accounting?clinic=c1&mrn=A12345&format=csv");
   ASSERT_EQ(csv.status, 200);

@@ -97,8 +97,9 @@ TEST_P(ConsoleContract, TheConsolesFreeTextIsSealedAtRestAndRotatedWithTheSudKey
   ASSERT_TRUE(store_->putAccountingRequest(r, {}));
   // What someone holding the database reads: envelopes, none of the words.
   const auto clear = [&] {
-    return count("SELECT COUNT(*) FROM break_glass WHERE recipient LIKE '%Rivera%' OR authorised_by LIKE '%Chen%' OR "
-                 "nature LIKE '%overdose%'") +
+    return count(
+               "SELECT COUNT(*) FROM break_glass WHERE recipient LIKE '%Rivera%' OR authorised_by LIKE '%Chen%' OR "
+               "nature LIKE '%overdose%'") +
            count("SELECT COUNT(*) FROM accounting_requests WHERE note LIKE '%Elm%'");
   };
   EXPECT_EQ(clear(), 0);
@@ -106,9 +107,10 @@ TEST_P(ConsoleContract, TheConsolesFreeTextIsSealedAtRestAndRotatedWithTheSudKey
                   "AND nature LIKE 'sealed:%'"),
             1);
   // A row written before these columns were sealed (plain text) reads as it is ...
-  exec("INSERT INTO break_glass(id, clinic, patient_key, partner_id, recipient, authorised_by, nature, opened_by, "
-       "opened_at, expires_at, ended_at, ended_by) VALUES('bg-0', 'c1', 'pat-1', 'p1', 'Dr. Old', 'A. Older', "
-       "'plain overdose', 'officer-token', 1, 2, 0, '')");
+  exec(
+      "INSERT INTO break_glass(id, clinic, patient_key, partner_id, recipient, authorised_by, nature, opened_by, "
+      "opened_at, expires_at, ended_at, ended_by) VALUES('bg-0', 'c1', 'pat-1', 'p1', 'Dr. Old', 'A. Older', "
+      "'plain overdose', 'officer-token', 1, 2, 0, '')");
   auto rows = store_->breakGlasses("c1");
   ASSERT_TRUE(rows) << rows.error().describe();
   ASSERT_EQ(rows.value().size(), 2u);

@@ -391,6 +391,22 @@ void complianceAccounting(Runtime& runtime, Request& req, const http::Principal&
   if (!rows) return fail(respond, rows.error());
   auto consents = clinicConsents(store, p.value());
   if (!consents) return fail(respond, consents.error());
+  if (rows.value().empty() && consents.value().empty()) {
+    // An empty accounting handed to a patient must be true, not a mistyped MRN: a patient the
+    // gateway never heard of (no consent, no log entry at all) is not found, as in the patient view.
+    store::AuditQuery any;
+    any.clinic = a.clinic;
+    any.patient_key = a.patient_key;
+    any.legacy_patient_key = p.value().legacy_key;
+    any.limit = 1;
+    auto seen = store.queryAudit(any);
+    if (!seen) return fail(respond, seen.error());
+    if (seen.value().entries.empty()) {
+      return fail(respond, makeError(ErrorCode::NotFound,
+                                     "clinic '" + a.clinic + "' has no consent and no log entry for this patient", "mrn",
+                                     "check the MRN and the clinic (the MRN as the clinic posts it)"));
+    }
+  }
   const auto consent_ids = consentIds(consents.value());
 
   // What each delivered item carried, from its stored Bundle (decrypted here, never logged):

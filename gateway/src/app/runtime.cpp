@@ -311,10 +311,13 @@ void Runtime::endExpiredBreakGlasses() {
                  .patient(g.patient_key)
                  .partner(g.partner_id)
                  .reason("break-glass-expired")
-                 .detail(R"({"break_glass":")" + g.id + R"(","expired_at":")" + formatRfc3339(fromUnixMillis(g.expires_at_ms)) + R"("})")
+                 .detail(R"({"break_glass":")" + g.id + R"(","expired_at":")" +
+                         formatRfc3339(fromUnixMillis(g.expires_at_ms)) + R"("})")
                  .build();
     if (auto stored = store_->putBreakGlass(g, {std::move(e)}); !stored) {
-      GW_LOG(Error, Consent, "break_glass_expiry_not_recorded").kv("break_glass", g.id).kv("error", stored.error().describe());
+      GW_LOG(Error, Consent, "break_glass_expiry_not_recorded")
+          .kv("break_glass", g.id)
+          .kv("error", stored.error().describe());
       next = std::min(next, g.expires_at_ms);  // tried again next second
       continue;
     }

@@ -4,8 +4,8 @@
 // and the live rule set with the IngestService over it. Gateway (gateway.hpp) builds and starts
 // it; routes.cpp serves it. Threads: see docs/threading.md.
 #include <atomic>
-#include <limits>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>

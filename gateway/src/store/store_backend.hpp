@@ -123,18 +123,10 @@ struct DataKeyRow {
 };
 
 /// The tables holding sealed payloads, in the order data key rotation walks them.
-enum class SealedTable {
-  RecordVersions,
-  Resources,
-  Outbox,
-  Consents,
-  DeploymentSecrets,
-  BreakGlass,
-  AccountingRequests
-};
+enum class SealedTable { RecordVersions, Resources, Outbox, Consents, DeploymentSecrets, BreakGlass, AccountingRequests };
 inline constexpr std::array<SealedTable, 7> kSealedTables = {
-    SealedTable::RecordVersions, SealedTable::Resources,  SealedTable::Outbox,
-    SealedTable::Consents,       SealedTable::DeploymentSecrets, SealedTable::BreakGlass,
+    SealedTable::RecordVersions,    SealedTable::Resources,         SealedTable::Outbox,
+    SealedTable::Consents,          SealedTable::DeploymentSecrets, SealedTable::BreakGlass,
     SealedTable::AccountingRequests};
 std::string_view sealedTableName(SealedTable t);
 
