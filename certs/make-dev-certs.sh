@@ -48,7 +48,7 @@ Never use them for real patient data: fhir-gateway refuses dev-master.key unless
 says "deployment": "development", and warns at every start while any file here is in use.
 TXT
 
-if [[ -f ca.crt && -f rogue-client.crt && -f other-host.crt && -f client-c2.crt && -f ca-crl.pem &&
+if [[ -f ca.crt && -f rogue-client.crt && -f other-host.crt && -f client-c2.crt && -f ca-crl.pem && -f postgres.crt &&
       "${FORCE:-0}" != 1 ]]; then
   chmod 600 ./*.key  # a copy made under umask 022 would be refused by the gateway
   echo "certs: using existing development PKI in $out"
