@@ -281,8 +281,8 @@ int health(const std::string& config_path) {
                  "\"127.0.0.1:9464\"; see gateway/config/gateway.example.jsonc)\n";
     return 3;
   }
-  const auto answer =
-      gw::http::plainGet(server.metrics_address, server.metrics_port, "/readyz", std::chrono::milliseconds(5000));
+  const auto answer = gw::http::plainGet(server.metrics_address, server.metrics_port, "/readyz",
+                                         std::chrono::milliseconds(5000));
   if (!answer) {
     std::cout << "not ready: " << answer.error().message << "\n";
     return answer.error().code == gw::ErrorCode::Config ? 3 : 1;

@@ -326,7 +326,8 @@ http::Response readinessResponse(Runtime& runtime) {
   }
   reconcile += "}";
   return http::jsonResponse(200, R"({"status":"ready","database":)" + storageJson(storage) + R"(,"partners":)" + partners +
-                                    R"(,"reconcile":)" + reconcile + R"(,"capabilities":)" + capabilitiesJson(runtime) + "}");
+                                     R"(,"reconcile":)" + reconcile + R"(,"capabilities":)" + capabilitiesJson(runtime) +
+                                     "}");
 }
 
 namespace {

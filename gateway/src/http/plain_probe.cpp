@@ -20,7 +20,7 @@ Result<Response> plainGet(const std::string& address, std::uint16_t port, const 
   const std::string where = address + ":" + std::to_string(port);
   if (!isLoopbackAddress(address)) {
     return makeError(ErrorCode::Config, "'" + address + "' is not a loopback address", "server.metrics_listen",
-                 "the health probe speaks plain HTTP and so only to 127.0.0.0/8 or ::1");
+                     "the health probe speaks plain HTTP and so only to 127.0.0.0/8 or ::1");
   }
   beast::error_code ec;
   const auto ip = net::ip::make_address(address, ec);
