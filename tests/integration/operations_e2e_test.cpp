@@ -430,6 +430,8 @@ TEST_F(OperationsEndToEnd, HealthAsksTheRunningGatewayOnItsLoopbackListener) {
 
   // Something else on the port that is not the gateway's listener: not ready either.
   const int silent = ::socket(AF_INET, SOCK_STREAM, 0);
+  const int reuse = 1;  // the gateway's listener just closed there
+  ::setsockopt(silent, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
