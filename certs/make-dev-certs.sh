@@ -6,7 +6,10 @@
 # Writes, all PEM:
 #   ca.crt ca.key                 development CA (signs everything below)
 #   server.crt server.key         gateway server cert, SAN localhost + 127.0.0.1
-#   partner.crt partner.key       sandbox FHIR partner server cert, same SANs
+#   partner.crt partner.key       sandbox FHIR partner server cert, same SANs and DNS:partner
+#                                 (its host name in docker/compose.yaml)
+#   postgres.crt postgres.key     PostgreSQL server cert for docker/compose.yaml, SAN DNS:postgres,
+#                                 localhost + 127.0.0.1
 #   client.crt client.key         clinic client cert (CN=clinic-c1)
 #   client-c2.crt client-c2.key   clinic client cert (CN=clinic-c2)
 #   revoked-client.crt/.key       client cert signed by the CA, then revoked (CN=clinic-c1-revoked)
@@ -45,7 +48,7 @@ Never use them for real patient data: fhir-gateway refuses dev-master.key unless
 says "deployment": "development", and warns at every start while any file here is in use.
 TXT
 
-if [[ -f ca.crt && -f rogue-client.crt && -f other-host.crt && -f client-c2.crt && -f ca-crl.pem &&
+if [[ -f ca.crt && -f rogue-client.crt && -f other-host.crt && -f client-c2.crt && -f ca-crl.pem && -f postgres.crt &&
       "${FORCE:-0}" != 1 ]]; then
   chmod 600 ./*.key  # a copy made under umask 022 would be refused by the gateway
   echo "certs: using existing development PKI in $out"
@@ -133,7 +136,8 @@ extendedKeyUsage=clientAuth"
 make_ca ca "/O=fhir-gateway development/CN=fhir-gateway dev CA"
 make_ca rogue-ca "/O=Somebody else/CN=rogue CA"
 sign server "/O=fhir-gateway development/CN=localhost" ca "$server_ext"
-sign partner "/O=Sandbox partner/CN=localhost" ca "$server_ext"
+sign partner "/O=Sandbox partner/CN=localhost" ca "${server_ext},DNS:partner"
+sign postgres "/O=fhir-gateway development/CN=postgres" ca "${server_ext},DNS:postgres"
 sign client "/O=fhir-gateway development/CN=clinic-c1" ca "$client_ext"
 sign client-c2 "/O=fhir-gateway development/CN=clinic-c2" ca "$client_ext"
 sign revoked-client "/O=fhir-gateway development/CN=clinic-c1-revoked" ca "$client_ext"

@@ -6,7 +6,7 @@
 #   docker build -f docker/partner.Dockerfile -t fhir-partner:dev .      (context: repo root)
 
 # ---- build: Node 20 + the partner's npm packages -------------------------------------------
-FROM debian:12 AS build
+FROM debian:12.15 AS build
 # Debian 12's nodejs is 18, but @medplum 4.5.x needs Node >= 20.19. The official Node binary is
 # published on the npm registry as node-linux-<arch>, so the registry is the only download site.
 ARG NODE_VERSION=20.20.2
@@ -34,7 +34,7 @@ COPY tests/partner/server.js ./
 COPY tests/partner/lib ./lib
 
 # ---- runtime: the Node binary and the partner, nothing else --------------------------------
-FROM debian:12
+FROM debian:12.15
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libstdc++6 \
  && rm -rf /var/lib/apt/lists/* \
@@ -42,9 +42,13 @@ RUN apt-get update \
 COPY --from=build /opt/node/node /usr/local/bin/node
 COPY --from=build /opt/fhir-partner /opt/fhir-partner
 USER fhir-partner
-# Listens on 127.0.0.1 only: in compose the gateway shares this container's network namespace
-# (network_mode: service:partner) and reaches the partner at https://127.0.0.1:9443.
+# Listens on every address of its own network namespace (the container's); compose does not
+# publish the port, so only the gateways on the compose network reach it, at
+# https://partner:9443 (the development partner certificate has SAN DNS:partner).
 EXPOSE 9443
+# Alive when it accepts TCP on 9443 (TLS needs a client certificate; a connection is enough).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "require('net').connect(9443, '127.0.0.1').on('connect', () => process.exit(0)).on('error', () => process.exit(1))"]
 ENTRYPOINT ["node", "/opt/fhir-partner/server.js"]
-CMD ["--port", "9443", "--cert", "/certs/partner.crt", "--key", "/certs/partner.key", \
+CMD ["--port", "9443", "--host", "0.0.0.0", "--cert", "/certs/partner.crt", "--key", "/certs/partner.key", \
      "--ca", "/certs/ca.crt", "--require-client-cert"]

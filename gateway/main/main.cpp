@@ -1,5 +1,6 @@
 // fhir-gateway command line. Everything it runs lives in the libraries under gateway/src/.
 #include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -33,6 +34,7 @@
 #include "config/gateway_config.hpp"
 #include "config/insecure_settings.hpp"
 #include "http/auth.hpp"
+#include "http/plain_probe.hpp"
 
 namespace {
 
@@ -47,6 +49,13 @@ Usage:
                                            path), then that certificates, keys, mappers and
                                            partner settings load; prints the config with
                                            secrets redacted; exit 0 when valid, 3 when not
+  fhir-gateway health --config FILE        ask the gateway running with FILE whether it is ready:
+                                           GET /readyz on its plain loopback listener
+                                           (server.metrics_listen, required here), so a
+                                           container health check needs no certificate or
+                                           token. Prints one line (no PHI); exit 0 ready,
+                                           1 not ready or not answering within 5 s, 3 when the
+                                           config cannot be read or has no metrics_listen
   fhir-gateway map [--config FILE | --format-dir DIR] [--profiles-dir DIR] --mapper FILE|TYPE RECORD.json
                                            dry run: one record (JSON file, '-' for stdin)
                                            through the same pipeline as ingest (schema, mapping,
@@ -258,6 +267,40 @@ int checkConfig(const std::string& config_path) {
   }
   std::cerr << config_path << ": OK\n";
   return 0;
+}
+
+// `health`: the running gateway's readiness from its loopback listener, in one line for a
+// container runtime's log of health checks. The answer carries counts and states only.
+int health(const std::string& config_path) {
+  auto config = loadConfig(config_path);
+  if (!config) return 3;
+  const auto& server = config->server;
+  if (server.metrics_address.empty()) {
+    std::cerr << "fhir-gateway: health: " << config_path
+              << ": server.metrics_listen is not set; health asks the gateway on that loopback listener (e.g. "
+                 "\"127.0.0.1:9464\"; see gateway/config/gateway.example.jsonc)\n";
+    return 3;
+  }
+  const auto answer = gw::http::plainGet(server.metrics_address, server.metrics_port, "/readyz",
+                                         std::chrono::milliseconds(5000));
+  if (!answer) {
+    std::cout << "not ready: " << answer.error().message << "\n";
+    return answer.error().code == gw::ErrorCode::Config ? 3 : 1;
+  }
+  const std::string where = server.metrics_address + ":" + std::to_string(server.metrics_port);
+  if (answer.value().status == 200) {
+    std::cout << "ready (" << where << "/readyz: 200)\n";
+    return 0;
+  }
+  // 503 names what is wrong: "database", "disk-full", ... (never record data).
+  std::string reason;
+  rapidjson::Document body;
+  if (gw::json::parse(answer.value().body, body) && body.IsObject() && body.HasMember("reason") &&
+      body["reason"].IsString()) {
+    reason = std::string(", reason ") + body["reason"].GetString();
+  }
+  std::cout << "not ready (" << where << "/readyz: " << answer.value().status << reason << ")\n";
+  return 1;
 }
 
 // Where map / mappers test find the format (schemas + mappers), the profiles and the CSV mappers.
@@ -882,7 +925,7 @@ int main(int argc, char** argv) {
     if (positional.size() != 1) return usage("import needs exactly one DATA.csv");
     return importCommand(config_path, mapper, positional[0]);
   }
-  if (command == "serve" || command == "check-config") {
+  if (command == "serve" || command == "check-config" || command == "health") {
     std::string config_path;
     for (std::size_t i = 1; i < args.size(); ++i) {
       if (args[i] == "--config" && i + 1 < args.size()) {
@@ -894,6 +937,7 @@ int main(int argc, char** argv) {
       }
     }
     if (config_path.empty()) return usage(std::string(command) + " needs --config FILE");
+    if (command == "health") return health(config_path);
     return command == "serve" ? serve(config_path) : checkConfig(config_path);
   }
   return usage("unknown command '" + std::string(command) + "'");

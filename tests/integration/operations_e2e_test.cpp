@@ -7,9 +7,14 @@
 // that is down without failing.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -44,6 +49,35 @@ std::string atC2(std::string record) {
 
 const char* kRejection =
     R"({"status":400,"count":1,"body":{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"business-rule","diagnostics":"prescriber unknown here"}]}})";
+
+// A port on 127.0.0.1 that was free a moment ago.
+std::uint16_t freePort() {
+  const int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(s);
+  return ntohs(a.sin_port);
+}
+
+// server.metrics_listen on a free loopback port: where `fhir-gateway health` asks.
+std::string loopbackListener(std::uint16_t port) {
+  return R"("metrics_listen": "127.0.0.1:)" + std::to_string(port) + R"(",)";
+}
+
+// GET over plain HTTP with curl (an independent client); the body.
+std::string curlGet(const std::string& url) {
+  std::string out;
+  if (FILE* pipe = ::popen(("curl -s --max-time 10 " + url).c_str(), "r")) {
+    char chunk[4096];
+    for (std::size_t n; (n = std::fread(chunk, 1, sizeof chunk, pipe)) > 0;) out.append(chunk, n);
+    ::pclose(pipe);
+  }
+  return out;
+}
 
 struct CliRun {
   int status = -1;
@@ -332,8 +366,10 @@ TEST_F(OperationsEndToEnd, AFullDiskFailsReadinessAndIngestUntilSpaceIsFreed) {
   } unmount{data};
   GatewayOptions options;
   options.database_path = data + "/gateway.db";
+  options.server_keys = loopbackListener(freePort());
   auto& gw = startGateway(options);
   ASSERT_EQ(gw.request("GET", "/readyz", "", "").status, 200);
+  EXPECT_EQ(cli({"health", "--config", gw.configPath()}).status, 0);
 
   // Fill the file system.
   {
@@ -356,13 +392,69 @@ TEST_F(OperationsEndToEnd, AFullDiskFailsReadinessAndIngestUntilSpaceIsFreed) {
   EXPECT_EQ(refused.status, 503) << refused.body;
   EXPECT_EQ(refused.header("Retry-After"), "5");
   EXPECT_THAT(refused.body, HasSubstr("nothing was stored"));
+  // The container health check sees it too, without a certificate or token.
+  const auto unhealthy = cli({"health", "--config", gw.configPath()});
+  EXPECT_EQ(unhealthy.status, 1) << unhealthy.out << unhealthy.err;
+  EXPECT_THAT(unhealthy.out, HasSubstr("/readyz: 503, reason disk-full)"));
 
   fs::remove(data + "/filler");
   ASSERT_TRUE(waitUntil([&] { return gw.request("GET", "/readyz", "", "").status == 200; }, 10s)) << "recovers by itself";
+  EXPECT_EQ(cli({"health", "--config", gw.configPath()}).status, 0);
   auto accepted = gw.post(prescriptionRecord());
   EXPECT_EQ(accepted.status, 202) << accepted.body;
   EXPECT_TRUE(gw.waitForDeliveries("c1:rx:9001", "delivered"));
   gateway_.reset();  // stops before the tmpfs goes
+}
+
+// `fhir-gateway health` (the image's HEALTHCHECK): ready while the gateway runs, not ready once it
+// is down, and a config without the loopback listener is a config error, not "unhealthy".
+TEST_F(OperationsEndToEnd, HealthAsksTheRunningGatewayOnItsLoopbackListener) {
+  const std::uint16_t port = freePort();
+  GatewayOptions options;
+  options.server_keys = loopbackListener(port);
+  auto& gw = startGateway(options, false);
+  const auto ready = cli({"health", "--config", gw.configPath()});
+  EXPECT_EQ(ready.status, 0) << ready.out << ready.err;
+  EXPECT_EQ(ready.out, "ready (127.0.0.1:" + std::to_string(port) + "/readyz: 200)\n");
+  // The same answer as the main listener's /readyz, from the plain loopback listener.
+  const std::string base = "http://127.0.0.1:" + std::to_string(port);
+  EXPECT_THAT(curlGet(base + "/readyz"), HasSubstr(R"("status":"ready")"));
+  EXPECT_THAT(curlGet(base + "/healthz"), HasSubstr(R"("status":"ok")"));
+  EXPECT_THAT(curlGet(base + "/v1/records/c1:rx:9001?clinic=c1"), HasSubstr("only /metrics, /healthz and /readyz"));
+
+  ASSERT_EQ(gw.stop(), 0);
+  const auto down = cli({"health", "--config", gw.configPath()});
+  EXPECT_EQ(down.status, 1) << down.out << down.err;
+  EXPECT_THAT(down.out, HasSubstr("not ready: cannot connect to 127.0.0.1:" + std::to_string(port)));
+  EXPECT_EQ(std::count(down.out.begin(), down.out.end(), '\n'), 1) << "one line: " << down.out;
+
+  // Something else on the port that is not the gateway's listener: not ready either.
+  const int silent = ::socket(AF_INET, SOCK_STREAM, 0);
+  const int reuse = 1;  // the gateway's listener just closed there
+  ::setsockopt(silent, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  ASSERT_EQ(::bind(silent, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(silent, 4), 0);  // accepts (the kernel does), never answers
+  const auto started = std::chrono::steady_clock::now();
+  const auto hung = cli({"health", "--config", gw.configPath()});
+  ::close(silent);
+  EXPECT_EQ(hung.status, 1) << hung.out << hung.err;
+  EXPECT_THAT(hung.out, HasSubstr("no answer within 5000 ms"));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 15s);
+
+  // Without server.metrics_listen there is nothing to ask: exit 3 with what to set.
+  std::string text = readFile(gw.configPath());
+  const auto key = text.find(loopbackListener(port));
+  ASSERT_NE(key, std::string::npos);
+  text.erase(key, loopbackListener(port).size());
+  const std::string bare = dir_ + "/no-listener.json";
+  std::ofstream(bare) << text;
+  const auto unset = cli({"health", "--config", bare});
+  EXPECT_EQ(unset.status, 3) << unset.out << unset.err;
+  EXPECT_THAT(unset.err, HasSubstr("server.metrics_listen is not set"));
 }
 
 }  // namespace

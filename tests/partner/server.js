@@ -4,7 +4,7 @@
 // in-memory store, behind HTTPS, with strict validation, all-or-nothing transactions, and an
 // admin API (/__admin) to inject faults and see what was received. See README.md.
 //
-//   node server.js --port 0 --cert F --key F [--ca F [--require-client-cert]]
+//   node server.js --port 0 [--host 127.0.0.1] --cert F --key F [--ca F [--require-client-cert]]
 //                  [--base /fhir/R4] [--token T] [--exit-with-parent] [--verbose]
 //
 // When listening it prints one line to stdout:
@@ -731,7 +731,8 @@ async function startPartner(options) {
   });
   await new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', resolve);
+    // Loopback unless told otherwise (docker/compose.yaml: 0.0.0.0 inside the partner's own container).
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve);
   });
   const port = server.address().port;
   partner.port = port;
@@ -743,6 +744,7 @@ async function main() {
   const { values } = parseArgs({
     options: {
       port: { type: 'string', default: '0' },
+      host: { type: 'string', default: '127.0.0.1' },
       cert: { type: 'string' },
       key: { type: 'string' },
       ca: { type: 'string' },
@@ -760,7 +762,7 @@ async function main() {
   });
   if (values.help || !values.cert || !values.key) {
     process.stderr.write(
-      'usage: node server.js --cert FILE --key FILE [--port N] [--ca FILE [--require-client-cert]]\n' +
+      'usage: node server.js --cert FILE --key FILE [--port N] [--host ADDRESS] [--ca FILE [--require-client-cert]]\n' +
         '                      [--base /fhir/R4] [--token T] [--exit-with-parent] [--verbose]\n' +
         '                      [--smart-client-id ID --smart-jwks-url URL [--token-lifetime SECONDS]\n' +
         '                       [--inspector-token T]]\n'
@@ -776,6 +778,7 @@ async function main() {
   try {
     started = await startPartner({
       port,
+      host: values.host,
       cert: values.cert,
       key: values.key,
       ca: values.ca,

@@ -127,16 +127,20 @@ Status Gateway::start() {
   GW_TRY(parts_->server->start());
   const auto& server = parts_->runtime->config().server;
   if (!server.metrics_address.empty()) {
-    // Its own thread: a scrape reads the database, and answers /metrics alone (no tokens here).
+    // Its own thread: a scrape reads the database. No tokens here, so only what carries no PHI:
+    // /metrics, and /healthz and /readyz for `fhir-gateway health` (a container's health check
+    // then needs no client certificate or token).
     auto metrics = parts_->runtime->metrics();
+    Runtime* runtime = parts_->runtime.get();
     GW_TRY(auto listener,
-           http::PlainListener::start(server.metrics_address, server.metrics_port,
-                                      [metrics](std::string_view, std::string_view path) -> http::Response {
-                                        if (path != "/metrics") {
-                                          return {404, "text/plain; charset=utf-8", "only /metrics is served here\n", {}};
-                                        }
-                                        return {200, std::string(Metrics::kContentType), metrics->scrape(), {}};
-                                      }));
+           http::PlainListener::start(
+               server.metrics_address, server.metrics_port,
+               [metrics, runtime](std::string_view, std::string_view path) -> http::Response {
+                 if (path == "/metrics") return {200, std::string(Metrics::kContentType), metrics->scrape(), {}};
+                 if (path == "/readyz") return readinessResponse(*runtime);
+                 if (path == "/healthz") return http::jsonResponse(200, R"({"status":"ok"})");
+                 return {404, "text/plain; charset=utf-8", "only /metrics, /healthz and /readyz are served here\n", {}};
+               }));
     parts_->metrics_listener = std::move(listener);
   }
   if (parts_->console_server) {

@@ -299,10 +299,12 @@ std::string storageJson(const StorageHealth& h) {
   return out + "}";
 }
 
-void ready(Runtime& runtime, Request&, const http::Principal&, Respond respond) {
+}  // namespace
+
+http::Response readinessResponse(Runtime& runtime) {
   if (auto ping = runtime.store().ping(); !ping) {
     GW_LOG(Error, Store, "not_ready").kv("error", ping.error().message);
-    return respond(http::jsonResponse(503, R"({"status":"unavailable","reason":"database"})"));
+    return http::jsonResponse(503, R"({"status":"unavailable","reason":"database"})");
   }
   // Not ready when the database cannot commit; one partner's outage is reported, not fatal.
   const auto storage = runtime.storageHealth();
@@ -311,7 +313,7 @@ void ready(Runtime& runtime, Request&, const http::Principal&, Respond respond) 
     auto r = http::jsonResponse(503, R"({"status":"unavailable","reason":")" + storage.reason + R"(","database":)" +
                                          storageJson(storage) + R"(,"partners":)" + partners + "}");
     r.headers.emplace_back("Retry-After", "5");
-    return respond(std::move(r));
+    return r;
   }
   // A reconciliation that keeps failing leaves data held or queued under an old rule: visible
   // here (counts and times only: this answer is public), and in the log with its error.
@@ -323,10 +325,14 @@ void ready(Runtime& runtime, Request&, const http::Principal&, Respond respond) 
                  R"(","next_retry_in_ms":)" + std::to_string(health.next_retry_in.count());
   }
   reconcile += "}";
-  respond(http::jsonResponse(200, R"({"status":"ready","database":)" + storageJson(storage) + R"(,"partners":)" + partners +
-                                      R"(,"reconcile":)" + reconcile + R"(,"capabilities":)" + capabilitiesJson(runtime) +
-                                      "}"));
+  return http::jsonResponse(200, R"({"status":"ready","database":)" + storageJson(storage) + R"(,"partners":)" + partners +
+                                     R"(,"reconcile":)" + reconcile + R"(,"capabilities":)" + capabilitiesJson(runtime) +
+                                     "}");
 }
+
+namespace {
+
+void ready(Runtime& runtime, Request&, const http::Principal&, Respond respond) { respond(readinessResponse(runtime)); }
 
 // --- operations (docs/operations.md) ---------------------------------------------------------
 

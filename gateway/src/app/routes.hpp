@@ -10,4 +10,9 @@ namespace gw::app {
 /// the router made from the table.
 Status addGatewayRoutes(RouteTable& table, Runtime& runtime);
 
+/// GET /readyz: 200 when the database can commit (with each partner's health, counts and times,
+/// no PHI), else 503 with the reason. Served on the main listener and on the loopback listener
+/// (server.metrics_listen), where `fhir-gateway health` asks it.
+http::Response readinessResponse(Runtime& runtime);
+
 }  // namespace gw::app

@@ -51,9 +51,9 @@ struct Server {
   /// From one client address; when a limit is reached, connections that have not proved
   /// themselves make room (http::ServerOptions).
   std::size_t max_connections_per_address = 256;
-  /// server.metrics_listen: a second, plain-HTTP listener serving GET /metrics alone, on a
-  /// loopback address ("127.0.0.1:9464"). Empty address: none (the main listener serves /metrics
-  /// to tokens of the metrics role either way).
+  /// server.metrics_listen: a second, plain-HTTP listener serving GET /metrics, /healthz and /readyz (for `fhir-gateway
+  /// health`), on a loopback address ("127.0.0.1:9464"). Empty address: none (the main listener serves /metrics to tokens of
+  /// the metrics role either way).
   std::string metrics_address;
   std::uint16_t metrics_port = 0;
 };

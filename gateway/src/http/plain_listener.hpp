@@ -1,6 +1,6 @@
 #pragma once
-// A plain-HTTP listener for one read-only endpoint on a loopback address (the Prometheus scrape
-// at server.metrics_listen): no TLS, no client certificates, no tokens, so it must never be
+// A plain-HTTP listener for a few read-only endpoints on a loopback address (the Prometheus scrape
+// and the readiness probe at server.metrics_listen): no TLS, no client certificates, no tokens, so it must never be
 // reachable from another host. One thread; one request per connection; every read and write
 // under a deadline. Not a general server: GET and HEAD only, small requests only.
 #include <cstdint>
