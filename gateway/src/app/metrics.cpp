@@ -392,11 +392,27 @@ std::string Metrics::scrape() const {
           MetricType::Gauge)
       .metric.push_back(gauge(store_ok ? 1 : 0));
 
+  // --- this instance (docs/operations.md §8.2) ---------------------------------------------------
+  const auto instance = runtime_.instanceRow();
+  out.add("gw_instance_info",
+          "Always 1: the versions this instance runs (build, configuration, mapping set), as in "
+          "GET /v1/admin/instances",
+          MetricType::Gauge)
+      .metric.push_back(gauge(1, {{"binary_version", instance.binary_version},
+                                  {"config_version", instance.config_version},
+                                  {"mappers_version", instance.mappers_version}}));
+
   auto families = registry_->Collect();
   auto ours = out.take();
   families.insert(families.end(), std::make_move_iterator(ours.begin()), std::make_move_iterator(ours.end()));
   // An empty family would be a HELP and TYPE with no sample: leave it out.
   std::erase_if(families, [](const MetricFamily& f) { return f.metric.empty(); });
+  // Every series names the instance it comes from: the scrape target's `instance` label is an
+  // address, which behind a shared address or after a restart does not tell which process (and
+  // which log lines and log rows) a series belongs to. `instance_id` does not collide with it.
+  for (auto& f : families) {
+    for (auto& m : f.metric) m.label.insert(m.label.begin(), ClientMetric::Label{"instance_id", runtime_.instanceId()});
+  }
   return prometheus::TextSerializer().Serialize(families);
 }
 

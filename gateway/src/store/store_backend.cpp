@@ -129,7 +129,8 @@ const std::vector<CopyTable>& copiedTables() {
         {"policy_version", K::Text},
         {"detail", K::Text},
         {"prev_hash", K::Text},
-        {"hash", K::Text}},
+        {"hash", K::Text},
+        {"instance_id", K::Text}},  // schema 9
        1},
       {"resource_decisions",
        {{"partner_id", K::Text},
