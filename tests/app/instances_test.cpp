@@ -156,14 +156,14 @@ TEST_F(VersionsTest, TheRuntimeRecordsItsVersionsAtStartAfterEachReloadAndAtStop
 
   // The metrics name the instance on every series, and say what it runs.
   const std::string page = runtime->metrics()->scrape();
-  EXPECT_THAT(page, HasSubstr("gw_instance_info{instance_id=\"gw-unit\",binary_version=\"" +
-                              std::string(binaryVersion()) + "\",config_version=\"" + started.config_version +
-                              "\",mappers_version=\"" + started.mappers_version + "\"} 1"));
+  EXPECT_THAT(page, HasSubstr("gw_instance_info{binary_version=\"" + std::string(binaryVersion()) +
+                              "\",config_version=\"" + started.config_version + "\",instance_id=\"gw-unit\"," +
+                              "mappers_version=\"" + started.mappers_version + "\"} 1"));
   EXPECT_THAT(page, HasSubstr("gw_reloads_total{instance_id=\"gw-unit\",result=\"ok\"} 0"));
   std::istringstream lines(page);
   for (std::string line; std::getline(lines, line);) {
     if (line.empty() || line[0] == '#') continue;
-    EXPECT_THAT(line, HasSubstr("{instance_id=\"gw-unit\"")) << "every series";
+    EXPECT_THAT(line, HasSubstr("instance_id=\"gw-unit\"")) << "every series";
   }
 
   // A reload of changed files: the new version, recorded; SQLite has no other instance to tell.

@@ -10,6 +10,7 @@
 #include <prometheus/text_serializer.h>
 #include <sys/statvfs.h>
 
+#include <algorithm>
 #include <array>
 #include <ctime>
 #include <deque>
@@ -410,8 +411,14 @@ std::string Metrics::scrape() const {
   // Every series names the instance it comes from: the scrape target's `instance` label is an
   // address, which behind a shared address or after a restart does not tell which process (and
   // which log lines and log rows) a series belongs to. `instance_id` does not collide with it.
+  // Labels stay in name order, as every family here writes them.
+  const ClientMetric::Label instance_label{"instance_id", runtime_.instanceId()};
   for (auto& f : families) {
-    for (auto& m : f.metric) m.label.insert(m.label.begin(), ClientMetric::Label{"instance_id", runtime_.instanceId()});
+    for (auto& m : f.metric) {
+      const auto at = std::find_if(m.label.begin(), m.label.end(),
+                                   [&](const ClientMetric::Label& l) { return l.name > instance_label.name; });
+      m.label.insert(at, instance_label);
+    }
   }
   return prometheus::TextSerializer().Serialize(families);
 }
