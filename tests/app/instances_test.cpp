@@ -31,8 +31,7 @@ const SystemTime kNow = fromUnixMillis(1'800'000'000'000);
 
 store::InstanceRow row(std::string id, std::string mappers, std::int64_t seen_ms_ago = 1000) {
   const std::int64_t now = toUnixMillis(kNow);
-  return {std::move(id), now - 60'000, now - seen_ms_ago, 0, "1.0.0", "sha256:cfg", std::move(mappers), now - 60'000, 0,
-          ""};
+  return {std::move(id), now - 60'000, now - seen_ms_ago, 0, "1.0.0", "sha256:cfg", std::move(mappers), now - 60'000, 0, ""};
 }
 
 TEST(DescribeInstancesTest, TheOddOneOutIsFlaggedAndStoppedOrStaleOnesAreNotCompared) {
@@ -156,9 +155,9 @@ TEST_F(VersionsTest, TheRuntimeRecordsItsVersionsAtStartAfterEachReloadAndAtStop
 
   // The metrics name the instance on every series, and say what it runs.
   const std::string page = runtime->metrics()->scrape();
-  EXPECT_THAT(page, HasSubstr("gw_instance_info{binary_version=\"" + std::string(binaryVersion()) +
-                              "\",config_version=\"" + started.config_version + "\",instance_id=\"gw-unit\"," +
-                              "mappers_version=\"" + started.mappers_version + "\"} 1"));
+  EXPECT_THAT(page, HasSubstr("gw_instance_info{binary_version=\"" + std::string(binaryVersion()) + "\",config_version=\"" +
+                              started.config_version + "\",instance_id=\"gw-unit\"," + "mappers_version=\"" +
+                              started.mappers_version + "\"} 1"));
   EXPECT_THAT(page, HasSubstr("gw_reloads_total{instance_id=\"gw-unit\",result=\"ok\"} 0"));
   std::istringstream lines(page);
   for (std::string line; std::getline(lines, line);) {

@@ -12,9 +12,9 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
-#include <regex>
 #include <fstream>
 #include <iostream>
+#include <regex>
 #include <thread>
 
 #include "child_process.hpp"

@@ -27,8 +27,8 @@ void removeMember(rapidjson::Value& object, const char* key) {
 // A file or folder path: where this host keeps something, not how the gateway behaves (what the
 // mapping files hold is the mappers version; certificates and keys are checked at start).
 bool isPathKey(std::string_view key) {
-  return key.ends_with("_file") || key.ends_with("_dir") || key.ends_with("_path") || key == "file" ||
-         key == "directory" || key == "sslrootcert" || key == "sslcert" || key == "sslkey";
+  return key.ends_with("_file") || key.ends_with("_dir") || key.ends_with("_path") || key == "file" || key == "directory" ||
+         key == "sslrootcert" || key == "sslcert" || key == "sslkey";
 }
 
 void removePaths(rapidjson::Value& value) {

@@ -93,8 +93,8 @@ void listInstances(Runtime& runtime, Request&, const http::Principal&, Respond r
   runtime.recordInstance();  // this instance's row as of now
   auto rows = runtime.store().instances();
   if (!rows) return respond(http::errorResponse(rows.error(), 503));
-  respond(http::jsonResponse(
-      200, instancesJson(describeInstances(std::move(rows).value(), runtime.clock().now()), runtime.instanceId())));
+  respond(http::jsonResponse(200, instancesJson(describeInstances(std::move(rows).value(), runtime.clock().now()),
+                                                runtime.instanceId())));
 }
 
 void recordStatus(Runtime& runtime, Request& req, const http::Principal&, Respond respond) {

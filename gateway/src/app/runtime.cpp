@@ -115,7 +115,8 @@ Status Runtime::open(std::unique_ptr<store::Store> store) {
   GW_TRY(store_->watchConsents(
       [this](const std::string& patient_key) { jobs_.post([this, patient_key] { refreshConsents(patient_key); }); }));
   // A reload asked of another instance on the database is done here too, with this instance's files.
-  GW_TRY(store_->watchReloads([this](const std::string& origin) { jobs_.post([this, origin] { reloadRequestedBy(origin); }); }));
+  GW_TRY(store_->watchReloads(
+      [this](const std::string& origin) { jobs_.post([this, origin] { reloadRequestedBy(origin); }); }));
   committer_ = std::make_unique<ingest::GroupCommitter>(*store_, clock_);
   // A consent change waits at most as long as one send can take: connect, handshake, request.
   std::chrono::milliseconds longest_send{0};

@@ -56,7 +56,9 @@ void appendField(std::string& out, std::string_view name, std::int64_t value) {
 // One body for entries and stored rows: they differ only in how kind and outcome are held.
 template <class Row>
 void appendCanonical(std::string& out, const Row& e, std::string_view kind, std::string_view outcome, ChainVersion version) {
-  out.append(version == ChainVersion::V1 ? "gw-audit-v1\n" : version == ChainVersion::V2 ? "gw-audit-v2\n" : "gw-audit-v3\n");
+  out.append(version == ChainVersion::V1   ? "gw-audit-v1\n"
+             : version == ChainVersion::V2 ? "gw-audit-v2\n"
+                                           : "gw-audit-v3\n");
   appendField(out, "seq", e.seq);
   appendField(out, "at_ms", e.at_ms);
   appendField(out, "kind", kind);
@@ -462,7 +464,8 @@ void ChainVerifier::add(const AuditRow& e) {
       if (report_.keyed_from_seq == 0) {
         report_.keyed_from_seq = e.seq;
         addBreak(e.seq, ChainProblem::StartMarker,
-                 "seq " + seq_text + " is keyed (v" + std::string(*version == ChainVersion::V2 ? "2" : "3") + ") but the database has no audit-chain secret to check it with: " +
+                 "seq " + seq_text + " is keyed (v" + std::string(*version == ChainVersion::V2 ? "2" : "3") +
+                     ") but the database has no audit-chain secret to check it with: " +
                      "the data_keys row 'audit-chain' was deleted");
       }
       matches = true;  // reported once above

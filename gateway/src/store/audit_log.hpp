@@ -179,8 +179,7 @@ std::string canonicalAuditBytes(const AuditRow& row, ChainVersion version = Chai
 std::string entryHash(const AuditEntry& e);
 /// v2: "v2:" + lowercase hex HMAC-SHA256 of canonicalAuditBytes(e, V2) under `chain_key`; v3
 /// (the default, what every new row carries): "v3:" + the same over canonicalAuditBytes(e, V3).
-std::string keyedEntryHash(const crypto::SecretKey& chain_key, const AuditEntry& e,
-                           ChainVersion version = ChainVersion::V3);
+std::string keyedEntryHash(const crypto::SecretKey& chain_key, const AuditEntry& e, ChainVersion version = ChainVersion::V3);
 
 /// The deployment secret (Store::deploymentSecret's table) that records where the keyed chain
 /// begins: written with the audit-chain secret, in the same transaction.

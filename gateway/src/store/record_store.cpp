@@ -1102,7 +1102,7 @@ class RecordStore final : public Store {
   }
 
   std::unique_ptr<StoreBackend> backend_;
-  std::string instance_id_;  // written into every log row this store appends
+  std::string instance_id_;            // written into every log row this store appends
   const crypto::SecretKey chain_key_;  // seals each audit row (v2) and each published anchor
   LookupKeys keys_;                    // immutable (the keyring only adds data key versions)
   StorePayloads payloads_;
