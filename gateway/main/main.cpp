@@ -21,6 +21,7 @@
 #include "app/engineer_tools.hpp"
 #include "app/gateway.hpp"
 #include "app/golden_cases.hpp"
+#include "app/instances.hpp"
 #include "app/keys.hpp"
 #include "app/operator_tools.hpp"
 #include "app/progress.hpp"
@@ -175,6 +176,15 @@ Usage:
                                            (VACUUM INTO; the gateway may keep running), mode
                                            0600, checked with quick_check. PostgreSQL: use
                                            pg_dump. Exit 0 when written, 1 otherwise
+  fhir-gateway instances --config FILE [--json]
+                                           the gateway instances recorded in the configured
+                                           database (several share one PostgreSQL database): per
+                                           instance its state (running, stale: no heartbeat for
+                                           35 s, stopped), the versions it runs (build,
+                                           configuration, mapping set), its last reload and
+                                           whether it took; an instance whose versions differ
+                                           from the others', or whose last reload was refused,
+                                           is marked '!'. Exit 0 when none is marked, 1 otherwise
   fhir-gateway hash-token                  read a bearer token on stdin, print the SHA-256 hex
                                            to put in auth.tokens[].sha256
   fhir-gateway --version                   print the version
@@ -199,7 +209,8 @@ directory's parent (mappers/).
 serve reloads record schemas, mappers, profiles and CSV mappers on SIGHUP (as POST
 /v1/admin/reload does) and runs the new set's golden cases first; a set that fails to load, or
 whose golden cases fail, is logged (file:line:column, or the failing cases) and the running set
-stays.
+stays. On PostgreSQL every other instance on the database then reloads its own files too, and
+each records the version it runs (or why it kept the old one): see fhir-gateway instances.
 
 Exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 invalid configuration.
 )";
@@ -856,6 +867,31 @@ int main(int argc, char** argv) {
       return usage("store needs a subcommand: store migrate or store backup");
     }
     return storeCommand(args);
+  }
+  if (command == "instances") {
+    std::string config_path;
+    bool json = false;
+    for (std::size_t i = 1; i < args.size(); ++i) {
+      if (args[i] == "--config" && i + 1 < args.size()) {
+        config_path = std::string(args[++i]);
+      } else if (args[i] == "--json") {
+        json = true;
+      } else {
+        return usage("unknown or incomplete argument '" + std::string(args[i]) + "'");
+      }
+    }
+    if (config_path.empty()) return usage("instances needs --config FILE");
+    auto config = loadConfig(config_path);
+    if (!config) return 3;
+    gw::log::setLevel(gw::log::Level::Warn);
+    bool consistent = true;
+    auto listed = gw::app::instancesCommand(*config, json, consistent);
+    if (!listed) {
+      std::cerr << "fhir-gateway: instances failed: " << listed.error().describe() << "\n";
+      return 1;
+    }
+    std::cout << listed.value() << (json ? "\n" : "");
+    return consistent ? 0 : 1;
   }
   if (command == "outbox" || command == "records") {
     if (args.size() < 2) return usage(std::string(command) + " needs a subcommand");

@@ -98,12 +98,15 @@ TEST(CsvExportTest, EveryRowHasEveryColumnAndReadsBack) {
   page.entries[1].detail = R"({"note":"a, \"b\"\nc"})";
   page.entries[1].classes = "";
   page.entries[1].labels = "";
+  page.entries[1].instance_id = "gw-east-1";
   const std::string csv = pageToCsv(page);
   const auto rows = readCsv(csv);
   ASSERT_EQ(rows.size(), 3u);
-  ASSERT_EQ(rows[0].size(), 21u);
+  ASSERT_EQ(rows[0].size(), 22u);
   EXPECT_EQ(rows[0][0], "seq");
   EXPECT_EQ(rows[0][20], "hash");
+  EXPECT_EQ(rows[0][21], "instance_id") << "added last (schema 9): the other columns keep their places";
+  EXPECT_EQ(rows[2][21], "gw-east-1");
   for (const auto& r : rows) EXPECT_EQ(r.size(), rows[0].size());
   EXPECT_EQ(rows[1][0], "1");
   EXPECT_EQ(rows[1][1], "2027-01-15T08:00:00.123Z");
@@ -144,7 +147,8 @@ TEST(JsonExportTest, EntriesCarryEveryColumnWithListsAndDetailAsJson) {
   EXPECT_EQ(std::string(e["hash"].GetString()), std::string(64, 'b'));
   EXPECT_TRUE(doc["entries"][1]["detail"].IsNull());
   EXPECT_EQ(doc["entries"][1]["classes"].Size(), 0u);
-  EXPECT_EQ(e.MemberCount(), 21u);
+  EXPECT_STREQ(e["instance_id"].GetString(), "");
+  EXPECT_EQ(e.MemberCount(), 22u);
 
   page.next_after_seq.reset();
   ASSERT_TRUE(json::parse(pageToJson(page), doc));

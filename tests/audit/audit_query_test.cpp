@@ -160,8 +160,11 @@ TEST(ChainAnchorTest, ParsesSeqColonHash) {
   auto keyed = parseChainAnchor("1043:v2:" + hash);
   ASSERT_TRUE(keyed) << keyed.error().describe();
   EXPECT_EQ(keyed.value().hash, "v2:" + hash);
+  auto instance = parseChainAnchor("1044:v3:" + hash);
+  ASSERT_TRUE(instance) << "schema 9 rows' hashes";
+  EXPECT_EQ(instance.value().hash, "v3:" + hash);
   for (std::string bad : {std::string("1042"), "x:" + hash, "-1:" + hash, "5:" + hash.substr(1), "5:" + hash + "0",
-                          "5:" + std::string(64, 'F'), "5:v3:" + hash, "5:v2:" + hash.substr(1), "5:v2" + hash}) {
+                          "5:" + std::string(64, 'F'), "5:v4:" + hash, "5:v2:" + hash.substr(1), "5:v2" + hash}) {
     auto r = parseChainAnchor(bad);
     EXPECT_FALSE(r) << bad;
   }

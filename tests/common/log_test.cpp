@@ -13,7 +13,10 @@ namespace {
 
 class LogFormatTest : public ::testing::Test {
  protected:
-  void TearDown() override { setFormat(Format::Text); }
+  void TearDown() override {
+    setFormat(Format::Text);
+    setInstanceId("");
+  }
 };
 
 TEST_F(LogFormatTest, TextFormatKeepsKeyValueLines) {
@@ -71,6 +74,24 @@ TEST_F(LogFormatTest, JsonFormatWritesNonFiniteNumbersAsStrings) {
   doc.Parse(lines[0].data(), lines[0].size() - 1);
   ASSERT_FALSE(doc.HasParseError()) << lines[0];
   EXPECT_TRUE(doc["ratio"].IsString());
+}
+
+TEST_F(LogFormatTest, EveryLineCarriesTheInstanceIdOnceItIsSet) {
+  test::LogCapture capture;
+  GW_LOG(Info, Main, "before").kv("n", 1);
+  setInstanceId("gw-east-1");
+  GW_LOG(Info, Delivery, "retry").kv("partner", "p1");
+  setFormat(Format::Json);
+  GW_LOG(Info, Delivery, "retry").kv("partner", "p1").kv("instance_id", "shadowed");
+  const auto lines = capture.lines();
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0].find("instance_id"), std::string::npos) << "no id set: no field (tools, tests)";
+  EXPECT_NE(lines[1].find(" INFO delivery retry partner=p1 instance_id=gw-east-1\n"), std::string::npos) << lines[1];
+  rapidjson::Document doc;
+  doc.Parse(lines[2].data(), lines[2].size() - 1);
+  ASSERT_FALSE(doc.HasParseError()) << lines[2];
+  EXPECT_STREQ(doc["instance_id"].GetString(), "gw-east-1");
+  EXPECT_STREQ(doc["instance_id_"].GetString(), "shadowed") << "a field never overwrites the instance id";
 }
 
 TEST(LogFormatNames, ParseAndName) {

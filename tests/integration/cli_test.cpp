@@ -66,9 +66,10 @@ TEST_F(Cli, VersionAndHelp) {
   EXPECT_THAT(version.out, HasSubstr("fhir-gateway " GW_VERSION));
   auto help = run({"--help"});
   EXPECT_EQ(help.status, 0);
-  for (const char* command : {"serve --config", "check-config --config", "health --config", "map [--config", "mappers test",
-                              "import --config", "keys rotate --config FILE --new-master-key-file NEW",
-                              "keys rotate-data --config FILE --class sud|mh|general", "hash-token", "--version"}) {
+  for (const char* command :
+       {"serve --config", "check-config --config", "health --config", "map [--config", "mappers test", "import --config",
+        "keys rotate --config FILE --new-master-key-file NEW", "keys rotate-data --config FILE --class sud|mh|general",
+        "hash-token", "--version", "instances --config FILE [--json]"}) {
     EXPECT_THAT(help.out, HasSubstr(command));
   }
   auto wrong = run({"frobnicate"});

@@ -117,7 +117,7 @@ Gateway::Gateway(const std::string& work_dir, GatewayOptions options) : dir_(wor
     {"id": "ingest-c2", "sha256": "8a56de740f6e8cb059e7aaac1b09a27461f49d1dc5c6d52a103dc51e536d5d42", "roles": ["ingest"], "clinics": ["c2"]},
     {"id": "operator-c1", "sha256": "522687c653f1c09c6bf9309c7f9250d9bdaadb4ba3813b007b1e34714b44184e", "roles": ["operator"], "clinics": ["c1"]},
     {"id": "metrics", "sha256": "3f53de80c06dd769f4a2b7b3018b9a4d6837c6895cfd1d7715ff0caeb4d83eb6", "roles": ["metrics"]}]},
-  "storage": {"sqlite_path": "@DATABASE@"},
+  "storage": @STORAGE@,
   "mapping": {"format_dir": "@FORMAT@", "profiles_dir": "@REPO@/fhir-profiles", "csv_mappers_dir": "@REPO@/mappers"},
   "clinics": [{"id": "c1", "time_zone": "America/New_York", "identifier_system_base": "https://ids.c1.example.org/", "programs": [{"id": "otp", "part2": true}, {"id": "hr", "part2": false}]},
               {"id": "c2", "time_zone": "America/New_York", "identifier_system_base": "https://ids.c2.example.org/", "programs": [{"id": "otp", "part2": true}]}],
@@ -134,6 +134,7 @@ Gateway::Gateway(const std::string& work_dir, GatewayOptions options) : dir_(wor
   auto replace = [&](const std::string& key, const std::string& value) {
     for (std::size_t p; (p = config.find(key)) != std::string::npos;) config.replace(p, key.size(), value);
   };
+  replace("@STORAGE@", options_.storage_json.empty() ? R"({"sqlite_path": "@DATABASE@"})" : options_.storage_json);
   replace("@DATABASE@", options_.database_path.empty() ? dir_ + "/gateway.db" : options_.database_path);
   replace("@PARTNERKEYS@", options_.partner_keys);
   replace("@TOPKEYS@", options_.top_level_keys);

@@ -52,6 +52,7 @@ struct GatewayOptions {
   std::string top_level_keys;                 // more top-level keys, JSON text ending in a comma (e.g. "signing_keys")
   std::string client_cert_mode = "required";  // server.tls.client_cert ("optional" lets a hospital fetch the JWKS)
   std::string database_path;                  // storage.sqlite_path; empty: <work dir>/gateway.db
+  std::string storage_json;                   // the whole "storage" object (e.g. PostgreSQL); empty: SQLite
 };
 
 /// The fhir-gateway binary with its own database folder.

@@ -1,5 +1,5 @@
 // The decision log's entries without a database: the canonical bytes, the vocabulary, the
-// builder, the chaining rule (v1 and keyed v2), the verifier's rules and the published anchor
+// builder, the chaining rule (v1, keyed v2, and v3 with the instance id), the verifier's rules and the published anchor
 // line. Appending, verifying and querying through a store is the store contract
 // (store_contract_audit_test.cpp).
 #include "store/audit_log.hpp"
@@ -182,15 +182,71 @@ TEST(AuditHashTest, KeyedHashIsAnHmacOfTheV2BytesUnderTheChainKey) {
   const std::string v2 = canonicalAuditBytes(e, ChainVersion::V2);
   EXPECT_EQ(v2.rfind("gw-audit-v2\nseq:1:1\n", 0), 0u);
   EXPECT_EQ(v2.substr(12), canonicalAuditBytes(e).substr(12)) << "the same fields after the version line";
-  const std::string h = keyedEntryHash(key('k'), e);
+  const std::string h = keyedEntryHash(key('k'), e, ChainVersion::V2);
   EXPECT_EQ(h, "v2:" + crypto::hmacSha256Hex(key('k'), v2));
-  EXPECT_NE(h, keyedEntryHash(key('j'), e)) << "another key, another hash";
+  EXPECT_NE(h, keyedEntryHash(key('j'), e, ChainVersion::V2)) << "another key, another hash";
   EXPECT_EQ(chainVersionOf(h), ChainVersion::V2);
   EXPECT_EQ(chainVersionOf(entryHash(e)), ChainVersion::V1);
   for (std::string bad : {std::string(), std::string(63, 'a'), std::string(64, 'A'), "v2:" + std::string(63, 'a'),
-                          "v3:" + std::string(64, 'a'), "v2:" + std::string(64, 'g')}) {
+                          "v4:" + std::string(64, 'a'), "v2:" + std::string(64, 'g'), "v3:" + std::string(64, 'G')}) {
     EXPECT_FALSE(chainVersionOf(bad)) << bad;
   }
+}
+
+// Schema 9: the row format that covers the instance that wrote the row.
+TEST(AuditHashTest, V3BytesAddTheInstanceIdAfterPrevHashAndNewRowsAreV3) {
+  AuditEntry e = decision(0);
+  e.seq = 1;
+  e.prev_hash = std::string(kGenesisHash);
+  e.instance_id = "gw-east-1";
+  const std::string v3 = canonicalAuditBytes(e, ChainVersion::V3);
+  const std::string v2 = canonicalAuditBytes(e, ChainVersion::V2);
+  EXPECT_EQ(v3.rfind("gw-audit-v3\nseq:1:1\n", 0), 0u);
+  EXPECT_EQ(v3.substr(12), v2.substr(12) + "instance_id:9:gw-east-1\n") << "v2's fields, then the instance";
+  EXPECT_EQ(v2.find("gw-east-1"), std::string::npos) << "v1 and v2 bytes never held it";
+  const std::string h = keyedEntryHash(key('k'), e);
+  EXPECT_EQ(h, "v3:" + crypto::hmacSha256Hex(key('k'), v3)) << "the default: what new rows carry";
+  EXPECT_EQ(chainVersionOf(h), ChainVersion::V3);
+  AuditEntry other = e;
+  other.instance_id = "gw-east-2";
+  EXPECT_NE(keyedEntryHash(key('k'), other), h) << "the instance is covered";
+
+  std::vector<AuditEntry> entries = {e};
+  ASSERT_TRUE(chainEntries(key('k'), ChainTail{}, entries));
+  EXPECT_EQ(chainVersionOf(entries[0].hash), ChainVersion::V3);
+  EXPECT_EQ(entries[0].instance_id, "gw-east-1");
+}
+
+TEST(AuditChainTest, V2RowsStillVerifyAndAnInstanceIdPutOnThemLaterIsAnAlteration) {
+  const auto k = key('k');
+  // Rows a schema 8 build wrote (v2, no instance), then rows of this build (v3).
+  std::vector<AuditEntry> rows = {decision(0), decision(1)};
+  ChainTail tail;
+  for (auto& e : rows) {
+    e.seq = tail.seq + 1;
+    e.prev_hash = tail.hash;
+    e.hash = keyedEntryHash(k, e, ChainVersion::V2);
+    tail = {e.seq, e.hash};
+  }
+  std::vector<AuditEntry> newer = {decision(2), decision(3)};
+  for (auto& e : newer) e.instance_id = "gw-1";
+  ASSERT_TRUE(chainEntries(k, tail, newer));
+  rows.insert(rows.end(), newer.begin(), newer.end());
+  const auto intact = verifyRows(rows, {&k, chainStartMarker(k, 0)});
+  EXPECT_TRUE(intact.ok) << (intact.breaks.empty() ? "" : intact.breaks[0].message);
+
+  auto claimed = rows;
+  claimed[1].instance_id = "gw-2";  // the new column, filled in on an old row
+  const auto r = verifyRows(claimed, {&k, chainStartMarker(k, 0)});
+  ASSERT_EQ(r.break_count, 1);
+  EXPECT_EQ(r.breaks[0].seq, 2);
+  EXPECT_EQ(r.breaks[0].problem, ChainProblem::HashMismatch);
+
+  auto moved = rows;
+  moved[3].instance_id = "gw-2";  // a v3 row credited to another instance
+  const auto m = verifyRows(moved, {&k, chainStartMarker(k, 0)});
+  ASSERT_EQ(m.break_count, 1);
+  EXPECT_EQ(m.breaks[0].seq, 4);
 }
 
 // --- chaining --------------------------------------------------------------------------------

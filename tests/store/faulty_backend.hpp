@@ -150,6 +150,14 @@ class FaultyWriter final : public StoreWriter {
     GW_TRY(check("deletePartnerPause"));
     return inner_->deletePartnerPause(partner);
   }
+  Status putInstance(const InstanceRow& row) override {
+    GW_TRY(check("putInstance"));
+    return inner_->putInstance(row);
+  }
+  Status deleteInstancesSeenBefore(std::int64_t cutoff_ms) override {
+    GW_TRY(check("deleteInstancesSeenBefore"));
+    return inner_->deleteInstancesSeenBefore(cutoff_ms);
+  }
   Status writeProbe(std::int64_t now_ms) override {
     GW_TRY(check("writeProbe"));
     return inner_->writeProbe(now_ms);
@@ -236,6 +244,11 @@ class FaultyBackend final : public StoreBackend {
     GW_TRY(auto writer, inner_->beginWrite());
     return std::unique_ptr<StoreWriter>(std::make_unique<FaultyWriter>(std::move(writer), faults_));
   }
+  std::string instanceId() const override { return inner_->instanceId(); }
+  Status watchReloads(std::function<void(const std::string& origin)> requested) override {
+    return inner_->watchReloads(std::move(requested));
+  }
+  Status announceReload(std::string_view origin) override { return inner_->announceReload(origin); }
 
  private:
   std::unique_ptr<StoreBackend> inner_;

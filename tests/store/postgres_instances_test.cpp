@@ -186,5 +186,56 @@ TEST_F(PostgresInstances, AConsentCommittedByOneInstanceIsAnnouncedToTheOthers) 
   EXPECT_TRUE(b->watchConsents(nullptr)) << "the watch stops";
 }
 
+// A reload asked of one instance reaches every other instance on the database (not itself: it
+// has reloaded already), on the watch connection the consent watch shares; and each instance's
+// log rows name it.
+TEST_F(PostgresInstances, AReloadAnnouncedByOneInstanceReachesTheOthersAndRowsNameTheirInstance) {
+  auto a = instance("a");
+  auto b = instance("b");
+  auto c = instance("c");
+  ASSERT_TRUE(a && b && c);
+  std::mutex m;
+  std::condition_variable heard_cv;
+  std::vector<std::string> heard_a, heard_b, heard_c;
+  const auto watch = [&](std::vector<std::string>& heard) {
+    return [&](const std::string& origin) {
+      std::lock_guard lock(m);
+      heard.push_back(origin);
+      heard_cv.notify_all();
+    };
+  };
+  ASSERT_TRUE(a->watchReloads(watch(heard_a)));
+  ASSERT_TRUE(b->watchReloads(watch(heard_b)));
+  ASSERT_TRUE(c->watchConsents([](const std::string&) {}));
+  ASSERT_TRUE(c->watchReloads(watch(heard_c)));
+  ASSERT_TRUE(a->announceReload("a"));
+  {
+    std::unique_lock lock(m);
+    ASSERT_TRUE(heard_cv.wait_for(lock, std::chrono::seconds(5), [&] { return !heard_b.empty() && !heard_c.empty(); }))
+        << "no announcement within 5 s";
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // time for a stray one to arrive
+  {
+    std::lock_guard lock(m);
+    EXPECT_EQ(heard_b, std::vector<std::string>{"a"});
+    EXPECT_EQ(heard_c, std::vector<std::string>{"a"});
+    EXPECT_TRUE(heard_a.empty()) << "the instance that announced it has reloaded already";
+  }
+  EXPECT_TRUE(c->watchReloads(nullptr));
+  EXPECT_TRUE(c->watchConsents(nullptr)) << "the shared watch stops once neither is watched";
+  EXPECT_TRUE(a->watchReloads(nullptr));
+  EXPECT_TRUE(b->watchReloads(nullptr));
+
+  ASSERT_TRUE(a->appendAudit({test::sampleDecision(0)}));
+  ASSERT_TRUE(b->appendAudit({test::sampleDecision(1)}));
+  AuditQuery q;
+  auto page = a->queryAudit(q);
+  ASSERT_TRUE(page) << page.error().describe();
+  ASSERT_EQ(page.value().entries.size(), 2u);
+  EXPECT_EQ(page.value().entries[0].instance_id, "a");
+  EXPECT_EQ(page.value().entries[1].instance_id, "b");
+  EXPECT_TRUE(a->verifyAudit(std::nullopt).value().ok);
+}
+
 }  // namespace
 }  // namespace gw::store

@@ -22,6 +22,10 @@
 
 namespace gw::store::test {
 
+/// The instance id every writable backend of the contract is opened with: what the rows it
+/// appends carry (AuditEntry::instance_id).
+inline constexpr const char* kContractInstance = "gw-contract";
+
 struct BackendFactory {
   std::string name;
   /// The backend of the database kept in `dir` (created by the first open; the same database
@@ -75,10 +79,12 @@ class StoreContract : public ::testing::TestWithParam<BackendFactory> {
   /// The key the store keeps for c1's record `record_id` (what outbox items and held records
   /// carry instead of the id).
   std::string recordKey(const std::string& record_id) const { return store_->lookupKeys().record("c1", record_id); }
-  /// An entry as the store keeps it: resource and consent ids as their lookup keys.
+  /// An entry as the store keeps it: resource and consent ids as their lookup keys, and the
+  /// instance that appended it.
   AuditEntry asStored(AuditEntry e) const {
     if (!e.resource_id.empty()) e.resource_id = store_->lookupKeys().resource(e.resource_type, e.resource_id);
     if (!e.consent_id.empty()) e.consent_id = store_->lookupKeys().consentReference(e.consent_id);
+    if (e.instance_id.empty()) e.instance_id = store_->instanceId();
     return e;
   }
   std::int64_t count(const std::string& sql) { return GetParam().count(dir_, sql); }

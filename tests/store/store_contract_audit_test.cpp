@@ -39,7 +39,8 @@ TEST_P(AuditContract, AppendsAcrossTransactionsFormOneChain) {
   EXPECT_EQ(all[0].prev_hash, kGenesisHash);
   for (std::size_t i = 0; i < all.size(); ++i) {
     EXPECT_EQ(all[i].seq, static_cast<std::int64_t>(i + 1));
-    EXPECT_EQ(chainVersionOf(all[i].hash), ChainVersion::V2) << "every new row is keyed";
+    EXPECT_EQ(chainVersionOf(all[i].hash), ChainVersion::V3) << "every new row is keyed, with its instance";
+    EXPECT_EQ(all[i].instance_id, kContractInstance);
     EXPECT_NE(all[i].hash, "v2:" + entryHash(all[i])) << "keyed, not a plain SHA-256 with a label";
     if (i > 0) {
       EXPECT_EQ(all[i].prev_hash, all[i - 1].hash);
@@ -135,24 +136,79 @@ TEST_P(AuditContract, InvalidEntriesAreRefusedAndNothingIsWritten) {
   EXPECT_EQ(count("SELECT COUNT(*) FROM audit_log"), 1);
 }
 
+// --- the instance that wrote each row (schema 9) -----------------------------------------------
+
+// The same database as another gateway instance sees it: only the instance id differs.
+class OtherInstance final : public StoreBackend {
+ public:
+  OtherInstance(std::unique_ptr<StoreBackend> inner, std::string id) : inner_(std::move(inner)), id_(std::move(id)) {}
+  std::string_view name() const override { return inner_->name(); }
+  std::string location() const override { return inner_->location(); }
+  Result<std::unique_ptr<StoreReader>> read() override { return inner_->read(); }
+  Result<std::unique_ptr<StoreWriter>> beginWrite() override { return inner_->beginWrite(); }
+  Result<std::int64_t> convertLegacyIdentifiers(const LegacyIdentifiers& convert) override {
+    return inner_->convertLegacyIdentifiers(convert);
+  }
+  std::string instanceId() const override { return id_; }
+
+ private:
+  std::unique_ptr<StoreBackend> inner_;
+  std::string id_;
+};
+
+TEST_P(AuditContract, EachRowNamesTheInstanceThatAppendedItAndItsHashCoversIt) {
+  auto backend = GetParam().open(dir_);
+  ASSERT_TRUE(backend) << backend.error().describe();
+  auto other = openStore(std::make_unique<OtherInstance>(std::move(backend).value(), "gw-other"),
+                         gw::test::testMasterKey('m'));
+  ASSERT_TRUE(other) << other.error().describe();
+  EXPECT_EQ(store_->instanceId(), kContractInstance);
+  EXPECT_EQ(other.value()->instanceId(), "gw-other");
+  append(decisions(0, 2));
+  append(decisions(2, 2), other.value().get());
+  auto named = decision(4);
+  named.instance_id = "gw-named";  // an entry that names its instance keeps it
+  append({named});
+  const auto log = auditLog();
+  ASSERT_EQ(log.size(), 5u);
+  EXPECT_EQ(log[0].instance_id, kContractInstance);
+  EXPECT_EQ(log[1].instance_id, kContractInstance);
+  EXPECT_EQ(log[2].instance_id, "gw-other");
+  EXPECT_EQ(log[3].instance_id, "gw-other");
+  EXPECT_EQ(log[4].instance_id, "gw-named");
+  EXPECT_TRUE(verify().ok);
+
+  // Crediting a row to another instance is an alteration like any other.
+  exec("UPDATE audit_log SET instance_id='gw-other' WHERE seq=2");
+  const auto r = verify();
+  ASSERT_EQ(r.break_count, 1);
+  EXPECT_EQ(r.breaks[0].seq, 2);
+  EXPECT_EQ(r.breaks[0].problem, ChainProblem::HashMismatch);
+
+  // The filter-less query returns the column too (exports show it).
+  AuditQuery q;
+  q.limit = 10;
+  auto page = store_->queryAudit(q);
+  ASSERT_TRUE(page) << page.error().describe();
+  EXPECT_EQ(page.value().entries[2].instance_id, "gw-other");
+}
+
 // --- verification ----------------------------------------------------------------------------
 
 // Rows as the gateway appended them before kind and outcome became enums (made with that build's
 // AuditAppender): the stored words and the hashed bytes are the same, so its chains still verify,
 // read back, and take new rows.
-const char* const
-    kEarlierRows[] =
-        {
-            R"SQL(INSERT INTO audit_log VALUES(1, 1800000000000, 'decision', 'tok-1', 'c1', 'pat-0', 'st-mary', 'TREAT', 'MedicationRequest', 'res-0', 'sud,mh', '', '', 0, 'permit', 'class-not-covered:mh', '2026.1', '', '0000000000000000000000000000000000000000000000000000000000000000', '4a577b3bdb1f1e511cdca0ebbffb1da6fce79892a75d766d3fea7f4f34714ed2'))SQL",
-            R"SQL(INSERT INTO audit_log VALUES(2, 1800000001000, 'cancel', 'gateway', 'c1', 'pat-1', 'st-mary', 'TREAT', 'MedicationRequest', 'res-1', 'general', 'R,SUD,42CFRPart2', 'c1/consent-1', 2, 'deny', 'class-not-covered:mh', '2026.1', '{"outbox_item":12,"locations":["Patient/1"]}', '4a577b3bdb1f1e511cdca0ebbffb1da6fce79892a75d766d3fea7f4f34714ed2', '4b85736185de3f4b4e022abea7f77c4bff605c990f575c5dc2259645ea085e2a'))SQL",
-            R"SQL(INSERT INTO audit_log VALUES(3, 1800000002000, 'disclosure', 'tok-1', 'c1', 'pat-2', 'st-mary', 'TREAT', 'MedicationRequest', 'res-2', '', '', '', 0, 'redact', 'class-not-covered:mh', '2026.1', '', '4b85736185de3f4b4e022abea7f77c4bff605c990f575c5dc2259645ea085e2a', 'd9469e44b6ec3973d0b37f75376dcf68047d6f3d8d9ee505f5cb7fbf4311932b'))SQL",
-            R"SQL(INSERT INTO audit_log VALUES(4, 1800000003000, 'consent', 'gateway', 'c1', 'pat-0', 'st-mary', 'TREAT', 'MedicationRequest', 'res-3', 'sud,mh', 'R,SUD,42CFRPart2', 'c1/consent-1', 2, 'cancelled', 'ünïcode, "quoted"', '2026.1', '{"outbox_item":12,"locations":["Patient/1"]}', 'd9469e44b6ec3973d0b37f75376dcf68047d6f3d8d9ee505f5cb7fbf4311932b', '3af3dec769346bd37c482b1b325566d1c354a2d68ba1e3c47a7dafe99bc1ba97'))SQL",
-            R"SQL(INSERT INTO audit_log VALUES(5, 1800000004000, 'audit-read', 'tok-1', 'c1', 'pat-1', 'st-mary', 'TREAT', 'MedicationRequest', 'res-4', 'general', '', '', 0, 'delivered', 'class-not-covered:mh', '2026.1', '', '3af3dec769346bd37c482b1b325566d1c354a2d68ba1e3c47a7dafe99bc1ba97', 'baa3fd9e327f3af015e0f10106f410c1a412f01acaec3903a27a6363308e66c5'))SQL",
-            R"SQL(INSERT INTO audit_log VALUES(6, 1800000005000, 'audit-verify', 'gateway', 'c1', 'pat-2', 'st-mary', 'TREAT', 'MedicationRequest', 'res-5', '', 'R,SUD,42CFRPart2', 'c1/consent-1', 2, 'retrying', 'class-not-covered:mh', '2026.1', '{"outbox_item":12,"locations":["Patient/1"]}', 'baa3fd9e327f3af015e0f10106f410c1a412f01acaec3903a27a6363308e66c5', 'ebd8bd96762a3eb2d64ca3eae646ac331962ee7beaa5d304ef66f50af21e7c04'))SQL",
-            R"SQL(INSERT INTO audit_log VALUES(7, 1800000006000, 'key-rotation', 'tok-1', 'c1', 'pat-0', 'st-mary', 'TREAT', 'MedicationRequest', 'res-6', 'sud,mh', '', '', 0, 'failed', 'class-not-covered:mh', '2026.1', '', 'ebd8bd96762a3eb2d64ca3eae646ac331962ee7beaa5d304ef66f50af21e7c04', '291f265b6a535e79c77c5894350f44aea53e934b9cee69b65b56aff3d0ef4adf'))SQL",
-            R"SQL(INSERT INTO audit_log VALUES(8, 1800000007000, 'decision', 'gateway', 'c1', 'pat-1', 'st-mary', 'TREAT', 'MedicationRequest', 'res-7', 'general', 'R,SUD,42CFRPart2', 'c1/consent-1', 2, 'ok', 'class-not-covered:mh', '2026.1', '{"outbox_item":12,"locations":["Patient/1"]}', '291f265b6a535e79c77c5894350f44aea53e934b9cee69b65b56aff3d0ef4adf', '4f7df0c7d8e153a8678eeaaec1eaffa15681af41a0e46a0ff71bdaf7ca283ca1'))SQL",
-            R"SQL(INSERT INTO audit_log VALUES(9, 1800000008000, 'cancel', 'tok-1', 'c1', 'pat-2', 'st-mary', 'TREAT', 'MedicationRequest', 'res-8', '', '', '', 0, 'error', 'class-not-covered:mh', '2026.1', '', '4f7df0c7d8e153a8678eeaaec1eaffa15681af41a0e46a0ff71bdaf7ca283ca1', '240c70e3bcbdc085717a2712b64a590611337b85def476c768b9eca20214836b'))SQL",
-            R"SQL(INSERT INTO audit_log VALUES(10, 1800000009000, 'disclosure', 'gateway', 'c1', 'pat-0', 'st-mary', 'TREAT', 'MedicationRequest', 'res-9', 'sud,mh', 'R,SUD,42CFRPart2', 'c1/consent-1', 2, 'permit', 'class-not-covered:mh', '2026.1', '{"outbox_item":12,"locations":["Patient/1"]}', '240c70e3bcbdc085717a2712b64a590611337b85def476c768b9eca20214836b', '96098c8da03144d62931a7cf6254797ee8fdcc82dd4c87b5247489dbfc04bc69'))SQL",
+const char* const kEarlierRows[] = {
+    R"SQL(INSERT INTO audit_log(seq, at_ms, kind, actor, clinic, patient_key, partner_id, purpose, resource_type, resource_id, classes, labels, consent_id, consent_version, outcome, reason, policy_version, detail, prev_hash, hash) VALUES(1, 1800000000000, 'decision', 'tok-1', 'c1', 'pat-0', 'st-mary', 'TREAT', 'MedicationRequest', 'res-0', 'sud,mh', '', '', 0, 'permit', 'class-not-covered:mh', '2026.1', '', '0000000000000000000000000000000000000000000000000000000000000000', '4a577b3bdb1f1e511cdca0ebbffb1da6fce79892a75d766d3fea7f4f34714ed2'))SQL",
+    R"SQL(INSERT INTO audit_log(seq, at_ms, kind, actor, clinic, patient_key, partner_id, purpose, resource_type, resource_id, classes, labels, consent_id, consent_version, outcome, reason, policy_version, detail, prev_hash, hash) VALUES(2, 1800000001000, 'cancel', 'gateway', 'c1', 'pat-1', 'st-mary', 'TREAT', 'MedicationRequest', 'res-1', 'general', 'R,SUD,42CFRPart2', 'c1/consent-1', 2, 'deny', 'class-not-covered:mh', '2026.1', '{"outbox_item":12,"locations":["Patient/1"]}', '4a577b3bdb1f1e511cdca0ebbffb1da6fce79892a75d766d3fea7f4f34714ed2', '4b85736185de3f4b4e022abea7f77c4bff605c990f575c5dc2259645ea085e2a'))SQL",
+    R"SQL(INSERT INTO audit_log(seq, at_ms, kind, actor, clinic, patient_key, partner_id, purpose, resource_type, resource_id, classes, labels, consent_id, consent_version, outcome, reason, policy_version, detail, prev_hash, hash) VALUES(3, 1800000002000, 'disclosure', 'tok-1', 'c1', 'pat-2', 'st-mary', 'TREAT', 'MedicationRequest', 'res-2', '', '', '', 0, 'redact', 'class-not-covered:mh', '2026.1', '', '4b85736185de3f4b4e022abea7f77c4bff605c990f575c5dc2259645ea085e2a', 'd9469e44b6ec3973d0b37f75376dcf68047d6f3d8d9ee505f5cb7fbf4311932b'))SQL",
+    R"SQL(INSERT INTO audit_log(seq, at_ms, kind, actor, clinic, patient_key, partner_id, purpose, resource_type, resource_id, classes, labels, consent_id, consent_version, outcome, reason, policy_version, detail, prev_hash, hash) VALUES(4, 1800000003000, 'consent', 'gateway', 'c1', 'pat-0', 'st-mary', 'TREAT', 'MedicationRequest', 'res-3', 'sud,mh', 'R,SUD,42CFRPart2', 'c1/consent-1', 2, 'cancelled', 'ünïcode, "quoted"', '2026.1', '{"outbox_item":12,"locations":["Patient/1"]}', 'd9469e44b6ec3973d0b37f75376dcf68047d6f3d8d9ee505f5cb7fbf4311932b', '3af3dec769346bd37c482b1b325566d1c354a2d68ba1e3c47a7dafe99bc1ba97'))SQL",
+    R"SQL(INSERT INTO audit_log(seq, at_ms, kind, actor, clinic, patient_key, partner_id, purpose, resource_type, resource_id, classes, labels, consent_id, consent_version, outcome, reason, policy_version, detail, prev_hash, hash) VALUES(5, 1800000004000, 'audit-read', 'tok-1', 'c1', 'pat-1', 'st-mary', 'TREAT', 'MedicationRequest', 'res-4', 'general', '', '', 0, 'delivered', 'class-not-covered:mh', '2026.1', '', '3af3dec769346bd37c482b1b325566d1c354a2d68ba1e3c47a7dafe99bc1ba97', 'baa3fd9e327f3af015e0f10106f410c1a412f01acaec3903a27a6363308e66c5'))SQL",
+    R"SQL(INSERT INTO audit_log(seq, at_ms, kind, actor, clinic, patient_key, partner_id, purpose, resource_type, resource_id, classes, labels, consent_id, consent_version, outcome, reason, policy_version, detail, prev_hash, hash) VALUES(6, 1800000005000, 'audit-verify', 'gateway', 'c1', 'pat-2', 'st-mary', 'TREAT', 'MedicationRequest', 'res-5', '', 'R,SUD,42CFRPart2', 'c1/consent-1', 2, 'retrying', 'class-not-covered:mh', '2026.1', '{"outbox_item":12,"locations":["Patient/1"]}', 'baa3fd9e327f3af015e0f10106f410c1a412f01acaec3903a27a6363308e66c5', 'ebd8bd96762a3eb2d64ca3eae646ac331962ee7beaa5d304ef66f50af21e7c04'))SQL",
+    R"SQL(INSERT INTO audit_log(seq, at_ms, kind, actor, clinic, patient_key, partner_id, purpose, resource_type, resource_id, classes, labels, consent_id, consent_version, outcome, reason, policy_version, detail, prev_hash, hash) VALUES(7, 1800000006000, 'key-rotation', 'tok-1', 'c1', 'pat-0', 'st-mary', 'TREAT', 'MedicationRequest', 'res-6', 'sud,mh', '', '', 0, 'failed', 'class-not-covered:mh', '2026.1', '', 'ebd8bd96762a3eb2d64ca3eae646ac331962ee7beaa5d304ef66f50af21e7c04', '291f265b6a535e79c77c5894350f44aea53e934b9cee69b65b56aff3d0ef4adf'))SQL",
+    R"SQL(INSERT INTO audit_log(seq, at_ms, kind, actor, clinic, patient_key, partner_id, purpose, resource_type, resource_id, classes, labels, consent_id, consent_version, outcome, reason, policy_version, detail, prev_hash, hash) VALUES(8, 1800000007000, 'decision', 'gateway', 'c1', 'pat-1', 'st-mary', 'TREAT', 'MedicationRequest', 'res-7', 'general', 'R,SUD,42CFRPart2', 'c1/consent-1', 2, 'ok', 'class-not-covered:mh', '2026.1', '{"outbox_item":12,"locations":["Patient/1"]}', '291f265b6a535e79c77c5894350f44aea53e934b9cee69b65b56aff3d0ef4adf', '4f7df0c7d8e153a8678eeaaec1eaffa15681af41a0e46a0ff71bdaf7ca283ca1'))SQL",
+    R"SQL(INSERT INTO audit_log(seq, at_ms, kind, actor, clinic, patient_key, partner_id, purpose, resource_type, resource_id, classes, labels, consent_id, consent_version, outcome, reason, policy_version, detail, prev_hash, hash) VALUES(9, 1800000008000, 'cancel', 'tok-1', 'c1', 'pat-2', 'st-mary', 'TREAT', 'MedicationRequest', 'res-8', '', '', '', 0, 'error', 'class-not-covered:mh', '2026.1', '', '4f7df0c7d8e153a8678eeaaec1eaffa15681af41a0e46a0ff71bdaf7ca283ca1', '240c70e3bcbdc085717a2712b64a590611337b85def476c768b9eca20214836b'))SQL",
+    R"SQL(INSERT INTO audit_log(seq, at_ms, kind, actor, clinic, patient_key, partner_id, purpose, resource_type, resource_id, classes, labels, consent_id, consent_version, outcome, reason, policy_version, detail, prev_hash, hash) VALUES(10, 1800000009000, 'disclosure', 'gateway', 'c1', 'pat-0', 'st-mary', 'TREAT', 'MedicationRequest', 'res-9', 'sud,mh', 'R,SUD,42CFRPart2', 'c1/consent-1', 2, 'permit', 'class-not-covered:mh', '2026.1', '{"outbox_item":12,"locations":["Patient/1"]}', '240c70e3bcbdc085717a2712b64a590611337b85def476c768b9eca20214836b', '96098c8da03144d62931a7cf6254797ee8fdcc82dd4c87b5247489dbfc04bc69'))SQL",
 };
 
 // A database as a build before the keyed chain left it: v1 rows, no audit-chain secret, no marker.
@@ -185,7 +241,7 @@ TEST_P(AuditContract, ChainsWrittenByEarlierBuildsStillVerifyAndContinueKeyed) {
   ASSERT_EQ(next.size(), 2u);
   EXPECT_EQ(next[0].seq, 11);
   EXPECT_EQ(next[0].prev_hash, r.head_hash) << "the first keyed row links to the last unkeyed one";
-  EXPECT_EQ(chainVersionOf(next[0].hash), ChainVersion::V2);
+  EXPECT_EQ(chainVersionOf(next[0].hash), ChainVersion::V3);
   r = verify();
   EXPECT_TRUE(r.ok) << (r.breaks.empty() ? "" : r.breaks[0].message);
   EXPECT_EQ(r.unkeyed_rows, 10);
@@ -195,12 +251,41 @@ TEST_P(AuditContract, ChainsWrittenByEarlierBuildsStillVerifyAndContinueKeyed) {
   EXPECT_EQ(verify().keyed_from_seq, 11);
   // An unkeyed row appended after the keyed ones, by someone without the key, is caught.
   exec(
-      "INSERT INTO audit_log SELECT seq + 3, at_ms, kind, actor, clinic, patient_key, partner_id, purpose, "
+      "INSERT INTO audit_log(seq, at_ms, kind, actor, clinic, patient_key, partner_id, purpose, resource_type, "
+      "resource_id, classes, labels, consent_id, consent_version, outcome, reason, policy_version, detail, prev_hash, "
+      "hash) SELECT seq + 3, at_ms, kind, actor, clinic, patient_key, partner_id, purpose, "
       "resource_type, resource_id, classes, labels, consent_id, consent_version, outcome, reason, policy_version, "
       "detail, prev_hash, hash FROM audit_log WHERE seq = 10");
   r = verify();
   ASSERT_FALSE(r.ok);
   EXPECT_EQ(r.breaks.back().seq, 13);
+}
+
+// Migration 9 on a log written before it: the column is added empty, the rows (v1 here; v2
+// alike) keep verifying, an instance id put on one of them afterwards is caught, and new rows are
+// v3 with their instance. The schema is taken back to 8 by hand and the store reopened.
+TEST_P(AuditContract, Migration9AddsTheInstanceColumnAndEarlierRowsStillVerify) {
+  store_.reset();
+  exec("DROP TABLE gateway_instances");
+  exec("ALTER TABLE audit_log DROP COLUMN instance_id");
+  exec("DELETE FROM schema_version WHERE version = 9");
+  makeUnkeyedDatabase([this](const std::string& sql) { exec(sql); });
+  store_ = open();
+  ASSERT_TRUE(store_);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM schema_version WHERE version = 9"), 1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM gateway_instances"), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM audit_log WHERE instance_id = ''"), 10);
+  auto r = verify();
+  EXPECT_TRUE(r.ok) << (r.breaks.empty() ? "" : r.breaks[0].message);
+  const auto next = append(decisions(0, 1));
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(chainVersionOf(next[0].hash), ChainVersion::V3);
+  EXPECT_EQ(next[0].instance_id, kContractInstance);
+  EXPECT_TRUE(verify().ok);
+  exec("UPDATE audit_log SET instance_id='gw-contract' WHERE seq=4");
+  r = verify();
+  ASSERT_EQ(r.break_count, 1) << "a v1 row's bytes have no instance id: one set later is an alteration";
+  EXPECT_EQ(r.breaks[0].seq, 4);
 }
 
 TEST_P(AuditContract, EmptyLogVerifies) {

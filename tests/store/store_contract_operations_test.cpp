@@ -1,6 +1,7 @@
 // The store contract, part 5: operations (docs/operations.md). Listing the outbox by partner,
 // state, clinic and age with paging; a dead item queued again; a partner paused (nothing due)
-// across a reopen; records left invalid found by state; the readiness probe's write.
+// across a reopen; records left invalid found by state; the readiness probe's write; the rows
+// gateway instances keep about themselves.
 #include <algorithm>
 
 #include "store/store_contract.hpp"
@@ -149,6 +150,47 @@ TEST_P(OperationsContract, TheWriteProbeCommitsOrSaysWhyNot) {
   EXPECT_TRUE(store_->probeWrite(t(1))) << "one row, replaced";
   faults_->arm("writeProbe");
   EXPECT_FALSE(store_->probeWrite(t(2)));
+}
+
+// Several instances (schema 9): each writes its row of versions; a row is replaced whole; rows
+// not seen for a week go when an instance writes its own; a failed write leaves the old row.
+TEST_P(OperationsContract, InstanceRowsAreReplacedListedAndForgotten) {
+  const std::int64_t now = toUnixMillis(t(0));
+  InstanceRow a{"gw-a", now, now, 0, "1.0.0", "sha256:c1", "sha256:m1", now, 0, ""};
+  InstanceRow b{"gw-b", now - 1000, now, 0, "1.0.0", "sha256:c1", "sha256:m1", now - 1000, 0, ""};
+  InstanceRow gone{"gw-gone", now - 9 * 86'400'000LL, now - 8 * 86'400'000LL, 0, "0.9.0", "x", "y", 0, 0, ""};
+  ASSERT_TRUE(store_->putInstance(gone));
+  ASSERT_TRUE(store_->putInstance(b));
+  ASSERT_TRUE(store_->putInstance(a));
+  auto rows = store_->instances();
+  ASSERT_TRUE(rows) << rows.error().describe();
+  ASSERT_EQ(rows.value().size(), 2u) << "gw-gone was last seen over a week before gw-b wrote its row";
+  EXPECT_EQ(rows.value()[0], a) << "by instance id";
+  EXPECT_EQ(rows.value()[1], b);
+
+  // A reload that was refused: the old mapping set stays, with why.
+  a.last_seen_at_ms = a.last_reload_at_ms = now + 5000;
+  a.last_reload_error = "2 of 9 golden cases fail";
+  ASSERT_TRUE(store_->putInstance(a));
+  EXPECT_EQ(store_->instances().value()[0], a);
+
+  auto failing = a;
+  failing.mappers_version = "sha256:m2";
+  faults_->arm("putInstance");
+  EXPECT_FALSE(store_->putInstance(failing));
+  EXPECT_EQ(store_->instances().value()[0], a) << "nothing of a failed write";
+  store_.reset();
+  store_ = open();
+  EXPECT_EQ(store_->instances().value().size(), 2u) << "kept across a reopen";
+}
+
+// A reload announced on the database: SQLite (one process) has no one to tell, and says so by
+// succeeding without a watcher ever being called; PostgreSQL's announcements are in
+// postgres_instances_test.cpp (they need two processes' worth of connections).
+TEST_P(OperationsContract, AnnouncingAReloadNeverFails) {
+  ASSERT_TRUE(store_->watchReloads([](const std::string&) {}));
+  EXPECT_TRUE(store_->announceReload(kContractInstance));
+  EXPECT_TRUE(store_->watchReloads(nullptr));
 }
 
 }  // namespace

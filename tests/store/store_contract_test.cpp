@@ -34,7 +34,9 @@ BackendFactory sqliteFactory() {
   return {
       "sqlite",
       [](const std::filesystem::path& dir) {
-        return openSqliteBackend({sqlitePath(dir), true, 4, {}});
+        SqliteOptions options{sqlitePath(dir), true, 4, {}};
+        options.instance_id = kContractInstance;
+        return openSqliteBackend(options);
       },
       [](const std::filesystem::path& dir) {
         SqliteOptions options{sqlitePath(dir), true, 4, {}};
@@ -86,6 +88,7 @@ BackendFactory postgresFactory() {
         PostgresOptions options;
         options.dsn = postgresDsn(dir);
         options.pool_size = 4;
+        options.instance_id = kContractInstance;
         return openPostgresBackend(options);
       },
       [](const std::filesystem::path& dir) {

@@ -71,6 +71,8 @@ Gateway::~Gateway() { stop(); }
 Result<std::unique_ptr<Gateway>> Gateway::create(config::GatewayConfig config, const Clock& clock) {
   log::setLevel(config.log_level);
   log::setFormat(config.log_format);
+  // Every line from here on names this instance (several may share a database and a log host).
+  log::setInstanceId(config::instanceId(config));
   // One line per weakness, at every start, so the log of a deployment shows what it runs with.
   for (const auto& weak : config::insecureSettings(config)) {
     GW_LOG(Warn, Config, "insecure_setting").kv("key", weak.key).kv("problem", weak.problem);
@@ -151,7 +153,6 @@ Status Gateway::start() {
   }
   parts_->runtime->start();
   GW_LOG(Info, Main, "started")
-      .kv("instance", config::instanceId(parts_->runtime->config()))
       .kv("address", parts_->runtime->config().server.address)
       .kv("port", parts_->server->port())
       .kv("partners", parts_->runtime->config().partners.size());
@@ -170,7 +171,7 @@ std::uint16_t Gateway::port() const { return parts_->server->port(); }
 
 Result<ReloadSummary> Gateway::reloadMappings() {
   auto& runtime = *parts_->runtime;
-  return runtime.reload(runtime.reloadTicket());
+  return runtime.reloadEverywhere(runtime.reloadTicket());
 }
 
 }  // namespace gw::app

@@ -38,7 +38,8 @@ class Gateway {
   /// the running one stays. Blocks while it reads files: call it off the io threads
   /// (serve calls it on SIGHUP; POST /v1/admin/reload runs it on the jobs thread).
   /// Thread-safe; reloads run one at a time, and requests that arrive while one is running are
-  /// answered together by the next (a burst of N requests costs at most two reloads).
+  /// answered together by the next (a burst of N requests costs at most two reloads). Every other
+  /// instance on the same PostgreSQL database is told to reload its own files too (Runtime::reloadEverywhere).
   Result<ReloadSummary> reloadMappings();
 
  private:

@@ -38,6 +38,7 @@ Result<std::unique_ptr<store::Store>> openStoreWith(const config::GatewayConfig&
   store::SqliteOptions options{config.storage.sqlite_path.string(), config.storage.synchronous_full, read_pool_size,
                                std::move(master)};
   options.master_key_source = std::move(source);
+  options.instance_id = config::instanceId(config);  // written into the log rows it appends
   return store::openSqliteStore(options);
 }
 

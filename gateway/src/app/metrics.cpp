@@ -10,6 +10,7 @@
 #include <prometheus/text_serializer.h>
 #include <sys/statvfs.h>
 
+#include <algorithm>
 #include <array>
 #include <ctime>
 #include <deque>
@@ -392,11 +393,33 @@ std::string Metrics::scrape() const {
           MetricType::Gauge)
       .metric.push_back(gauge(store_ok ? 1 : 0));
 
+  // --- this instance (docs/operations.md §8.2) ---------------------------------------------------
+  const auto instance = runtime_.instanceRow();
+  out.add("gw_instance_info",
+          "Always 1: the versions this instance runs (build, configuration, mapping set), as in "
+          "GET /v1/admin/instances",
+          MetricType::Gauge)
+      .metric.push_back(gauge(1, {{"binary_version", instance.binary_version},
+                                  {"config_version", instance.config_version},
+                                  {"mappers_version", instance.mappers_version}}));
+
   auto families = registry_->Collect();
   auto ours = out.take();
   families.insert(families.end(), std::make_move_iterator(ours.begin()), std::make_move_iterator(ours.end()));
   // An empty family would be a HELP and TYPE with no sample: leave it out.
   std::erase_if(families, [](const MetricFamily& f) { return f.metric.empty(); });
+  // Every series names the instance it comes from: the scrape target's `instance` label is an
+  // address, which behind a shared address or after a restart does not tell which process (and
+  // which log lines and log rows) a series belongs to. `instance_id` does not collide with it.
+  // Labels stay in name order, as every family here writes them.
+  const ClientMetric::Label instance_label{"instance_id", runtime_.instanceId()};
+  for (auto& f : families) {
+    for (auto& m : f.metric) {
+      const auto at = std::find_if(m.label.begin(), m.label.end(),
+                                   [&](const ClientMetric::Label& l) { return l.name > instance_label.name; });
+      m.label.insert(at, instance_label);
+    }
+  }
   return prometheus::TextSerializer().Serialize(families);
 }
 

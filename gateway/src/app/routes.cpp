@@ -5,6 +5,7 @@
 
 #include "app/compliance.hpp"
 #include "app/engineer_tools.hpp"
+#include "app/instances.hpp"
 #include "app/metrics.hpp"
 #include "app/operations.hpp"
 #include "app/settings.hpp"
@@ -76,7 +77,7 @@ void reload(Runtime& runtime, Request& req, const http::Principal&, Respond resp
   GW_LOG(Info, Mapping, "reload_requested").kv("request_id", req.request_id).kv("token", req.token_id);
   // Reloads read and compile files, and run the golden cases: on the jobs thread, one at a time.
   runtime.jobs().post([&runtime, respond, ticket = runtime.reloadTicket()] {
-    auto reloaded = runtime.reload(ticket);
+    auto reloaded = runtime.reloadEverywhere(ticket);
     if (!reloaded) {
       Error e = reloaded.error();
       e.hint = "the running mapping set stays in place; " +
@@ -85,6 +86,15 @@ void reload(Runtime& runtime, Request& req, const http::Principal&, Respond resp
     }
     respond(http::jsonResponse(200, reloadSummaryJson(reloaded.value())));
   });
+}
+
+// The gateway instances on this database and the versions each runs, the odd ones flagged.
+void listInstances(Runtime& runtime, Request&, const http::Principal&, Respond respond) {
+  runtime.recordInstance();  // this instance's row as of now
+  auto rows = runtime.store().instances();
+  if (!rows) return respond(http::errorResponse(rows.error(), 503));
+  respond(http::jsonResponse(200, instancesJson(describeInstances(std::move(rows).value(), runtime.clock().now()),
+                                                runtime.instanceId())));
 }
 
 void recordStatus(Runtime& runtime, Request& req, const http::Principal&, Respond respond) {
@@ -494,6 +504,7 @@ Status addGatewayRoutes(RouteTable& table, Runtime& runtime) {
       {"GET", "/v1/records/{record_id}", {{Ingest, Compliance, Admin}, QueryClinic}, Blocking, bind(recordStatus)},
       {"POST", "/v1/mappings/{name}/$test", {{Engineer}, None}, IoThread, bind(testMapping)},
       {"POST", "/v1/admin/reload", {{Engineer, Admin}, None}, IoThread, bind(reload)},
+      {"GET", "/v1/admin/instances", {{Engineer, Operator, Admin}, None}, Blocking, bind(listInstances)},
       {"GET", "/v1/consents", {{Compliance, Admin}, QueryClinic}, Blocking, bind(consents)},
       {"GET", "/v1/audit/decisions", {{Compliance}, QueryClinicOrAll}, Blocking, bind(auditDecisions)},
       {"GET", "/v1/audit/verify", {{Compliance, Admin}, None}, IoThread, bind(auditVerify)},

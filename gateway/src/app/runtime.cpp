@@ -5,6 +5,7 @@
 #include "app/consent_registry_loader.hpp"
 #include "app/engineer_tools.hpp"
 #include "app/golden_cases.hpp"
+#include "app/instances.hpp"
 #include "app/keys.hpp"
 #include "app/metrics.hpp"
 #include "app/settings.hpp"
@@ -72,7 +73,7 @@ GoldenRun runGolden(const std::shared_ptr<const ingest::RuleSet>& rules, const c
 }  // namespace
 
 Runtime::Runtime(config::GatewayConfig config, const Clock& clock)
-    : config_(std::move(config)), clock_(clock), registry_(clinicZones(config_)) {
+    : config_(std::move(config)), clock_(clock), instance_id_(config::instanceId(config_)), registry_(clinicZones(config_)) {
   stats_.audit_verify_result.set(-1);
   metrics_ = std::make_shared<Metrics>(*this);
 }
@@ -92,7 +93,20 @@ Status Runtime::open(std::unique_ptr<store::Store> store) {
   GW_TRY(auto record_key_secret, store_->deploymentSecret("record-key"));
   ingest_settings_ = ingestSettings(cfg, std::move(record_key_secret));
   formats_ = ingest::InputFormatRegistry::builtins();
+  // The versions this instance runs, recorded at start and after every reload (gateway_instances).
+  GW_TRY(auto mappers_version, mappingSetVersion(cfg.mapping));
   GW_TRY(auto rules, loadConfiguredRuleSet(cfg));
+  {
+    const std::int64_t now_ms = toUnixMillis(clock_.now());
+    std::lock_guard lock(instance_mutex_);
+    instance_row_.instance_id = instance_id_;
+    instance_row_.started_at_ms = now_ms;
+    instance_row_.last_seen_at_ms = now_ms;
+    instance_row_.binary_version = std::string(binaryVersion());
+    instance_row_.config_version = configVersion(cfg);
+    instance_row_.mappers_version = std::move(mappers_version);
+    instance_row_.mappers_loaded_at_ms = now_ms;
+  }
   GW_TRY(auto unreconciled, loadConsentRegistry(*store_, registry_));
   unreconciled_ = std::move(unreconciled);
   GW_TRY(loadBreakGlass(*store_, registry_));
@@ -109,6 +123,9 @@ Status Runtime::open(std::unique_ptr<store::Store> store) {
   // this registry too, and is reconciled here as one committed here would be.
   GW_TRY(store_->watchConsents(
       [this](const std::string& patient_key) { jobs_.post([this, patient_key] { refreshConsents(patient_key); }); }));
+  // A reload asked of another instance on the database is done here too, with this instance's files.
+  GW_TRY(store_->watchReloads(
+      [this](const std::string& origin) { jobs_.post([this, origin] { reloadRequestedBy(origin); }); }));
   committer_ = std::make_unique<ingest::GroupCommitter>(*store_, clock_);
   // A consent change waits at most as long as one send can take: connect, handshake, request.
   std::chrono::milliseconds longest_send{0};
@@ -150,6 +167,14 @@ Status Runtime::open(std::unique_ptr<store::Store> store) {
     observePartners();
     if (toUnixMillis(clock_.now()) >= next_break_glass_expiry_ms_.load()) endExpiredBreakGlasses();
   });
+  // The heartbeat: the instances list tells a running instance from a killed or hung one.
+  jobs_.every(kInstanceHeartbeat, kInstanceHeartbeat, [this] {
+    {
+      std::lock_guard lock(instance_mutex_);
+      instance_row_.last_seen_at_ms = toUnixMillis(clock_.now());
+    }
+    recordInstance();
+  });
   blocking_ = std::make_unique<WorkPool>("blocking", cfg.server.blocking_threads,
                                          static_cast<std::size_t>(cfg.server.blocking_queue));
   // Failed reconciliations come back here (docs/threading.md §2.5); a look at an empty list is cheap.
@@ -181,6 +206,11 @@ Status Runtime::open(std::unique_ptr<store::Store> store) {
 }
 
 void Runtime::start() {
+  recordInstance();
+  GW_LOG(Info, Main, "instance_versions")
+      .kv("binary_version", instanceRow().binary_version)
+      .kv("config_version", instanceRow().config_version)
+      .kv("mappers_version", instanceRow().mappers_version);
   jobs_.start();
   for (auto& w : workers_) w->start();
   // Consents stored but not settled before the last stop (a crash between the two) settle now.
@@ -189,8 +219,11 @@ void Runtime::start() {
 }
 
 void Runtime::stop() {
-  // No more consent changes from other instances: their handler posts to the jobs thread.
-  if (store_) (void)store_->watchConsents(nullptr);
+  // No more consent changes or reloads from other instances: their handlers post to the jobs thread.
+  if (store_) {
+    (void)store_->watchConsents(nullptr);
+    (void)store_->watchReloads(nullptr);
+  }
   // In the order work flows: requests already accepted finish and submit their commits, the
   // commits finish and post their reconciliations, those run, and only then the workers stop.
   if (blocking_) blocking_->stop();
@@ -199,6 +232,44 @@ void Runtime::stop() {
   for (auto& w : workers_) w->stop();
   // Nothing appends to the log any more: the head as the gateway leaves it.
   publishAnchor();
+  bool recorded = false;
+  {
+    std::lock_guard lock(instance_mutex_);
+    if (store_ && !instance_row_.instance_id.empty() && instance_row_.stopped_at_ms == 0) {
+      instance_row_.last_seen_at_ms = instance_row_.stopped_at_ms = toUnixMillis(clock_.now());
+      recorded = true;
+    }
+  }
+  if (recorded) recordInstance();
+}
+
+store::InstanceRow Runtime::instanceRow() const {
+  std::lock_guard lock(instance_mutex_);
+  return instance_row_;
+}
+
+void Runtime::recordInstance() {
+  const auto row = instanceRow();
+  if (row.instance_id.empty() || !store_) return;
+  if (auto put = store_->putInstance(row); !put) {
+    GW_LOG(Warn, Store, "instance_not_recorded").kv("error", put.error().describe());
+  }
+}
+
+Result<ReloadSummary> Runtime::reloadEverywhere(std::uint64_t ticket) {
+  auto result = reload(ticket);
+  if (result && result.value().coalesced) return result;  // the reload that answered it announced it
+  const auto announced = store_->announceReload(instance_id_);
+  if (!announced) {
+    GW_LOG(Warn, Mapping, "reload_not_announced").kv("error", announced.error().describe());
+  }
+  if (result) result.value().announced = static_cast<bool>(announced);
+  return result;
+}
+
+void Runtime::reloadRequestedBy(const std::string& origin) {
+  GW_LOG(Info, Mapping, "reload_requested_by_instance").kv("origin", origin);
+  (void)reload(reloadTicket());  // logs and records its outcome; a failure keeps the running set
 }
 
 std::shared_ptr<const Runtime::Live> Runtime::current() const {
@@ -230,12 +301,34 @@ Result<ReloadSummary> Runtime::reload(std::uint64_t ticket) {
   const std::uint64_t covering = reload_tickets_.load();
   auto result = loadAndInstall();
   (result ? stats_.reloads : stats_.reload_failures).inc();
+  {
+    // What this instance runs now: the new set, or, refused, the one it ran before (and why).
+    const std::int64_t now_ms = toUnixMillis(clock_.now());
+    std::lock_guard lock(instance_mutex_);
+    instance_row_.last_reload_at_ms = now_ms;
+    instance_row_.last_seen_at_ms = now_ms;
+    if (result) {
+      instance_row_.mappers_version = result.value().mappers_version;
+      instance_row_.mappers_loaded_at_ms = now_ms;
+      instance_row_.last_reload_error.clear();
+    } else {
+      instance_row_.last_reload_error = result.error().message.substr(0, 512);
+    }
+  }
+  recordInstance();
+  if (result) result.value().instance_id = instance_id_;
   reload_covered_ = covering;
   last_reload_ = result;
   return result;
 }
 
 Result<ReloadSummary> Runtime::loadAndInstall() {
+  // Read before the set: a file changed while it loads makes the next reload differ, not this one lie.
+  auto version = mappingSetVersion(config_.mapping);
+  if (!version) {
+    GW_LOG(Error, Mapping, "reload_rejected").kv("error", version.error().describe());
+    return version.error();
+  }
   auto loaded = loadConfiguredRuleSet(config_);
   if (!loaded) {
     GW_LOG(Error, Mapping, "reload_rejected").kv("error", loaded.error().describe());
@@ -258,12 +351,14 @@ Result<ReloadSummary> Runtime::loadAndInstall() {
   const auto& rules = *loaded.value();
   ReloadSummary summary{rules.schemas->recordTypes().size(), rules.mappers->recordTypes().size(),
                         rules.profiles->profileUrls().size(), golden.cases};
+  summary.mappers_version = version.value();
   install(std::move(loaded).value());
   GW_LOG(Info, Mapping, "reloaded")
       .kv("schemas", summary.schemas)
       .kv("mappers", summary.mappers)
       .kv("profiles", summary.profiles)
-      .kv("golden_cases", summary.golden_cases);
+      .kv("golden_cases", summary.golden_cases)
+      .kv("mappers_version", summary.mappers_version);
   return summary;
 }
 

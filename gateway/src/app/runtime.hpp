@@ -72,6 +72,19 @@ class Runtime {
   /// reads files: call it off the I/O threads. Reloads run one at a time; requests that arrived
   /// while one was running are answered by the next.
   Result<ReloadSummary> reload(std::uint64_t ticket);
+  /// reload(), then, unless this answer was another reload's, tells every instance on the same
+  /// database to reload too (PostgreSQL: NOTIFY gw_reload; SQLite: nothing to tell). Each reloads
+  /// its own files and records the version it now runs (or its refusal) in gateway_instances.
+  /// What SIGHUP and POST /v1/admin/reload run.
+  Result<ReloadSummary> reloadEverywhere(std::uint64_t ticket);
+
+  // --- this instance among several (docs/architecture.md §5.3) -------------------------------
+  /// config::instanceId: in every log line, metric and log row of this process.
+  const std::string& instanceId() const { return instance_id_; }
+  /// The versions this instance runs, as last recorded.
+  store::InstanceRow instanceRow() const;
+  /// Writes the instance's row (start, reloads, heartbeat, stop); a failure is logged.
+  void recordInstance();
 
   // --- background work ------------------------------------------------------------------------
   /// A consent version entered the registry: settle the patient's queue for its partner (jobs thread).
@@ -166,8 +179,14 @@ class Runtime {
   /// cheap, every second on the jobs thread.
   void observePartners();
 
+  /// A reload announced by another instance (the watch's thread): run here on the jobs thread.
+  void reloadRequestedBy(const std::string& origin);
+
   config::GatewayConfig config_;
   const Clock& clock_;
+  std::string instance_id_;
+  mutable std::mutex instance_mutex_;
+  store::InstanceRow instance_row_;  // guarded by instance_mutex_
   std::unique_ptr<store::Store> store_;
   ingest::IngestSettings ingest_settings_;
   ingest::InputFormatRegistry formats_;

@@ -42,6 +42,12 @@ std::string reloadSummaryJson(const ReloadSummary& s) {
   w.Uint64(s.golden_cases);
   w.Key("coalesced");
   w.Bool(s.coalesced);
+  w.Key("instance_id");
+  w.String(s.instance_id.c_str(), static_cast<rapidjson::SizeType>(s.instance_id.size()));
+  w.Key("mappers_version");
+  w.String(s.mappers_version.c_str(), static_cast<rapidjson::SizeType>(s.mappers_version.size()));
+  w.Key("announced");
+  w.Bool(s.announced);
   w.EndObject();
   return {buffer.GetString(), buffer.GetSize()};
 }

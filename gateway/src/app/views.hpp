@@ -20,6 +20,9 @@ struct ReloadSummary {
   std::size_t profiles = 0;
   std::size_t golden_cases = 0;  // golden cases the new set passed before it was put in place
   bool coalesced = false;        // answered by a reload that began after this request was made
+  std::string instance_id;       // the instance that reloaded
+  std::string mappers_version;   // of the set now running (app/instances.hpp mappingSetVersion)
+  bool announced = false;        // the other instances on the database were told to reload
 };
 
 /// 202 when some record was accepted, 422 when every one was rejected, else the failure's status

@@ -67,6 +67,7 @@ void writeEntry(Writer& w, const store::AuditEntry& e) {
   }
   writeStringMember(w, "prev_hash", e.prev_hash);
   writeStringMember(w, "hash", e.hash);
+  writeStringMember(w, "instance_id", e.instance_id);
   w.EndObject();
 }
 
@@ -95,6 +96,7 @@ void appendCsvLine(std::string& out, const store::AuditEntry& e) {
       e.detail,
       e.prev_hash,
       e.hash,
+      e.instance_id,  // last: the columns before it keep their places (schema 9)
   };
   bool first = true;
   for (const auto& c : cells) {
@@ -148,7 +150,7 @@ std::string csvCell(std::string_view value) {
 
 std::string csvHeader() {
   return "seq,at,at_ms,kind,actor,clinic,patient_key,partner_id,purpose,resource_type,resource_id,classes,labels,"
-         "consent_id,consent_version,outcome,reason,policy_version,detail,prev_hash,hash\r\n";
+         "consent_id,consent_version,outcome,reason,policy_version,detail,prev_hash,hash,instance_id\r\n";
 }
 
 std::string csvRows(const store::AuditPage& page) {

@@ -17,6 +17,8 @@ std::atomic<int> g_level{static_cast<int>(Level::Info)};
 std::atomic<int> g_format{static_cast<int>(Format::Text)};
 std::mutex g_sink_mutex;
 std::function<void(std::string_view)> g_sink;  // empty: stderr
+std::mutex g_instance_mutex;
+std::string g_instance_id;  // guarded by g_instance_mutex; empty: no instance field
 
 }  // namespace
 
@@ -71,6 +73,16 @@ Format format() { return static_cast<Format>(g_format.load(std::memory_order_rel
 void setLevel(Level level) { g_level.store(static_cast<int>(level)); }
 bool enabled(Level level) { return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed); }
 
+void setInstanceId(std::string id) {
+  std::lock_guard lock(g_instance_mutex);
+  g_instance_id = std::move(id);
+}
+
+std::string instanceId() {
+  std::lock_guard lock(g_instance_mutex);
+  return g_instance_id;
+}
+
 void setSink(std::function<void(std::string_view)> sink) {
   std::lock_guard lock(g_sink_mutex);
   g_sink = std::move(sink);
@@ -104,7 +116,9 @@ bool isJsonNumber(std::string_view text) {
   return text.find_first_not_of("-+.0123456789eE") == std::string_view::npos;
 }
 
-bool reservedKey(std::string_view key) { return key == "ts" || key == "level" || key == "category" || key == "event"; }
+bool reservedKey(std::string_view key) {
+  return key == "ts" || key == "level" || key == "category" || key == "event" || key == "instance_id";
+}
 
 }  // namespace
 
@@ -121,6 +135,7 @@ Line& Line::field(std::string_view key, std::string value, Kind kind) {
 Line::~Line() {
   std::string line;
   const std::string ts = formatRfc3339(SystemClock().now());
+  const std::string instance = instanceId();
   if (format() == Format::Json) {
     rapidjson::StringBuffer buffer;
     rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
@@ -134,6 +149,10 @@ Line::~Line() {
     str(category_);
     str("event");
     str(event_);
+    if (!instance.empty()) {
+      str("instance_id");
+      str(instance);
+    }
     for (const auto& f : fields_) {
       str(reservedKey(f.key) ? f.key + "_" : f.key);
       if (f.kind == Kind::Bool) {
@@ -164,6 +183,10 @@ Line::~Line() {
       } else {
         line += f.value;
       }
+    }
+    if (!instance.empty()) {
+      line += " instance_id=";
+      appendTextValue(line, instance);
     }
   }
   line += '\n';

@@ -2,7 +2,9 @@
 // One line per event: "<utc time> <LEVEL> <category> <event> key=value ...", or, in the JSON
 // format, one JSON object per line: {"ts":..,"level":..,"category":..,"event":..,<key>:<value>...}
 // (numbers stay numbers; a key that would shadow ts/level/category/event is given a "_" suffix).
-// Callers pass internal ids only (record keys, resource ids, partner ids): never names, birth
+// Once setInstanceId() named this gateway instance, every line carries it: `instance_id=<id>` at
+// the end of a text line, the member "instance_id" after "event" in JSON (so a field of that name
+// gets the "_" suffix too). Callers pass internal ids only (record keys, resource ids, partner ids): never names, birth
 // dates, MRNs, clinical values or credentials. Values are quoted when they contain spaces.
 #include <functional>
 #include <sstream>
@@ -31,6 +33,11 @@ Format format();
 
 void setLevel(Level level);
 bool enabled(Level level);
+/// Names this process among several gateway instances (config::instanceId): every line written
+/// afterwards carries it. Empty (the default; tools and tests): no instance field.
+void setInstanceId(std::string id);
+std::string instanceId();
+
 /// Replaces the writer (default: stderr). Tests use it to capture lines.
 void setSink(std::function<void(std::string_view line)> sink);
 

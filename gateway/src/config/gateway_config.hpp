@@ -259,7 +259,8 @@ struct GatewayConfig {
   /// are accepted, with a warning. Default "production", which refuses them.
   bool development = false;
   /// "instance_id": this gateway among several on one database (PostgreSQL): names its database
-  /// connections and is logged at start. Empty: instanceId() makes one (host name, process id).
+  /// connections, its row in gateway_instances, and is on every log line, metric series and log
+  /// row it writes. Empty: instanceId() makes one (host name, process id).
   std::string instance_id;
   Server server;
   std::vector<Token> tokens;

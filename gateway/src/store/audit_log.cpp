@@ -56,7 +56,9 @@ void appendField(std::string& out, std::string_view name, std::int64_t value) {
 // One body for entries and stored rows: they differ only in how kind and outcome are held.
 template <class Row>
 void appendCanonical(std::string& out, const Row& e, std::string_view kind, std::string_view outcome, ChainVersion version) {
-  out.append(version == ChainVersion::V1 ? "gw-audit-v1\n" : "gw-audit-v2\n");
+  out.append(version == ChainVersion::V1   ? "gw-audit-v1\n"
+             : version == ChainVersion::V2 ? "gw-audit-v2\n"
+                                           : "gw-audit-v3\n");
   appendField(out, "seq", e.seq);
   appendField(out, "at_ms", e.at_ms);
   appendField(out, "kind", kind);
@@ -76,6 +78,7 @@ void appendCanonical(std::string& out, const Row& e, std::string_view kind, std:
   appendField(out, "policy_version", e.policy_version);
   appendField(out, "detail", e.detail);
   appendField(out, "prev_hash", e.prev_hash);
+  if (version == ChainVersion::V3) appendField(out, "instance_id", e.instance_id);
 }
 
 Status checkText(std::string_view field, std::string_view value, std::size_t max_bytes) {
@@ -198,7 +201,8 @@ AuditRow toAuditRow(AuditEntry e) {
                   std::move(e.policy_version),
                   std::move(e.detail),
                   std::move(e.prev_hash),
-                  std::move(e.hash)};
+                  std::move(e.hash),
+                  std::move(e.instance_id)};
 }
 
 Result<AuditEntry> fromAuditRow(AuditRow row) {
@@ -229,13 +233,17 @@ Result<AuditEntry> fromAuditRow(AuditRow row) {
                     std::move(row.policy_version),
                     std::move(row.detail),
                     std::move(row.prev_hash),
-                    std::move(row.hash)};
+                    std::move(row.hash),
+                    std::move(row.instance_id)};
 }
 
 std::optional<ChainVersion> chainVersionOf(std::string_view hash) {
   if (isLowerHex(hash, 64)) return ChainVersion::V1;
   if (hash.starts_with(kKeyedHashPrefix) && isLowerHex(hash.substr(kKeyedHashPrefix.size()), 64)) {
     return ChainVersion::V2;
+  }
+  if (hash.starts_with(kInstanceHashPrefix) && isLowerHex(hash.substr(kInstanceHashPrefix.size()), 64)) {
+    return ChainVersion::V3;
   }
   return std::nullopt;
 }
@@ -256,8 +264,9 @@ std::string canonicalAuditBytes(const AuditRow& row, ChainVersion version) {
 
 std::string entryHash(const AuditEntry& e) { return ids::sha256Hex(canonicalAuditBytes(e)); }
 
-std::string keyedEntryHash(const crypto::SecretKey& chain_key, const AuditEntry& e) {
-  return std::string(kKeyedHashPrefix) + crypto::hmacSha256Hex(chain_key, canonicalAuditBytes(e, ChainVersion::V2));
+std::string keyedEntryHash(const crypto::SecretKey& chain_key, const AuditEntry& e, ChainVersion version) {
+  const auto prefix = version == ChainVersion::V2 ? kKeyedHashPrefix : kInstanceHashPrefix;
+  return std::string(prefix) + crypto::hmacSha256Hex(chain_key, canonicalAuditBytes(e, version));
 }
 
 std::string chainStartMarker(const crypto::SecretKey& chain_key, std::int64_t last_unkeyed_seq) {
@@ -301,6 +310,7 @@ Status validateAuditEntry(const AuditEntry& e) {
       {"labels", &e.labels},
       {"consent_id", &e.consent_id},
       {"policy_version", &e.policy_version},
+      {"instance_id", &e.instance_id},
   };
   for (const auto& [name, value] : ids) {
     GW_TRY(checkText(name, *value, kMaxIdBytes));
@@ -438,7 +448,8 @@ void ChainVerifier::add(const AuditRow& e) {
     ++report_.unkeyed_rows;
     canonical_.clear();
     appendCanonical(canonical_, e, e.kind, e.outcome, ChainVersion::V1);
-    matches = ids::sha256Hex(canonical_) == e.hash;
+    // v1 bytes never held the instance id: one on such a row was put there later.
+    matches = ids::sha256Hex(canonical_) == e.hash && e.instance_id.empty();
     // A v1 row is only believable where the log was written before the chain was keyed.
     if (keying_.key != nullptr && (keyed_seen_ || !last_unkeyed_seq_ || e.seq > *last_unkeyed_seq_)) {
       addBreak(e.seq, ChainProblem::UnkeyedRow,
@@ -447,21 +458,24 @@ void ChainVerifier::add(const AuditRow& e) {
                    ": it was written or rewritten by someone without the master key");
       matches = true;  // one break per row
     }
-  } else if (version == ChainVersion::V2) {
+  } else if (version == ChainVersion::V2 || version == ChainVersion::V3) {
     keyed_seen_ = true;
     if (keying_.key == nullptr) {
       if (report_.keyed_from_seq == 0) {
         report_.keyed_from_seq = e.seq;
         addBreak(e.seq, ChainProblem::StartMarker,
-                 "seq " + seq_text + " is keyed (v2) but the database has no audit-chain secret to check it with: " +
+                 "seq " + seq_text + " is keyed (v" + std::string(*version == ChainVersion::V2 ? "2" : "3") +
+                     ") but the database has no audit-chain secret to check it with: " +
                      "the data_keys row 'audit-chain' was deleted");
       }
       matches = true;  // reported once above
     } else {
       canonical_.clear();
-      appendCanonical(canonical_, e, e.kind, e.outcome, ChainVersion::V2);
-      const std::string expected = std::string(kKeyedHashPrefix) + crypto::hmacSha256Hex(*keying_.key, canonical_);
-      matches = ids::constantTimeEquals(expected, e.hash);
+      appendCanonical(canonical_, e, e.kind, e.outcome, *version);
+      const auto prefix = *version == ChainVersion::V2 ? kKeyedHashPrefix : kInstanceHashPrefix;
+      const std::string expected = std::string(prefix) + crypto::hmacSha256Hex(*keying_.key, canonical_);
+      // v2 bytes do not hold the instance id either: on such a row it can only have been set later.
+      matches = ids::constantTimeEquals(expected, e.hash) && (*version == ChainVersion::V3 || e.instance_id.empty());
     }
   }
   if (!matches) {

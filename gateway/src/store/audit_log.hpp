@@ -9,11 +9,15 @@
 // apart by the hash's form:
 //   v1 (rows written before the chain was keyed): 64 hex digits, plain SHA-256 of the
 //      "gw-audit-v1" bytes. Anyone who can write the database can recompute it.
-//   v2 (every row written since): "v2:" + 64 hex digits, HMAC-SHA256 of the "gw-audit-v2"
-//      bytes under the audit-chain secret (store/keyring.hpp, wrapped by the master key), so a
-//      rewritten row cannot be re-sealed without the master key. The first v2 row links to the
-//      last v1 row; a keyed start marker (chainStartMarker) records where v2 begins, so the log
-//      cannot be rewritten as v1 rows either.
+//   v2 (rows written by keyed builds before schema 9): "v2:" + 64 hex digits, HMAC-SHA256 of the
+//      "gw-audit-v2" bytes under the audit-chain secret (store/keyring.hpp, wrapped by the master
+//      key), so a rewritten row cannot be re-sealed without the master key. The first v2 row
+//      links to the last v1 row; a keyed start marker (chainStartMarker) records where the keyed
+//      chain begins, so the log cannot be rewritten as v1 rows either.
+//   v3 (every row written since schema 9): "v3:" + 64 hex digits, as v2 over the "gw-audit-v3"
+//      bytes, which add the instance_id of the gateway that wrote the row. v1 and v2 rows keep
+//      their hashes (their bytes have no instance_id) and must have an empty instance_id: one
+//      set on them later is not covered by their hash, so the verifier reports it as altered.
 // A chain alone cannot show that its tail was cut: the gateway publishes its head (seq, hash) to
 // a sink the database's writer cannot rewrite (audit/anchor_file.hpp), and verify checks the
 // log against the latest published anchor.
@@ -80,6 +84,9 @@ struct AuditEntry {
   std::string detail;
   std::string prev_hash;
   std::string hash;
+  /// The gateway instance that appended the row (config::instanceId; docs/architecture.md §5.3).
+  /// The store fills it when it appends; empty on rows written before schema 9.
+  std::string instance_id;
 
   friend bool operator==(const AuditEntry&, const AuditEntry&) = default;
 };
@@ -140,6 +147,7 @@ struct AuditRow {
   std::string detail;
   std::string prev_hash;
   std::string hash;
+  std::string instance_id;
 };
 
 AuditRow toAuditRow(AuditEntry e);
@@ -148,25 +156,30 @@ AuditRow toAuditRow(AuditEntry e);
 Result<AuditEntry> fromAuditRow(AuditRow row);
 
 /// Which digest a row's hash is (see the top of this file).
-enum class ChainVersion { V1, V2 };
+enum class ChainVersion { V1, V2, V3 };
 /// Prefix of a v2 (keyed) hash.
 inline constexpr std::string_view kKeyedHashPrefix = "v2:";
-/// V1 for 64 lowercase hex digits, V2 for "v2:" + 64 lowercase hex digits, nullopt otherwise.
+/// Prefix of a v3 (keyed, with the instance id) hash: what every new row carries.
+inline constexpr std::string_view kInstanceHashPrefix = "v3:";
+/// V1 for 64 lowercase hex digits, V2 / V3 for "v2:" / "v3:" + 64 lowercase hex digits, nullopt
+/// otherwise.
 std::optional<ChainVersion> chainVersionOf(std::string_view hash);
 
 /// The bytes hashed for a row: "gw-audit-v1\n" (v2: "gw-audit-v2\n"), then for each column in
 /// table order (seq, at_ms, kind, actor, clinic, patient_key, partner_id, purpose, resource_type,
 /// resource_id, classes, labels, consent_id, consent_version, outcome, reason, policy_version,
 /// detail, prev_hash) "<name>:<byte length>:<value>\n", integers in decimal, kind and outcome by
-/// their names. Length prefixes make it unambiguous whatever the values contain. Published so an
-/// export can be checked elsewhere (v2 with the audit-chain secret).
+/// their names; v3 ("gw-audit-v3\n") adds "instance_id:<length>:<value>\n" after prev_hash.
+/// Length prefixes make it unambiguous whatever the values contain. Published so an export can
+/// be checked elsewhere (v2 and v3 with the audit-chain secret).
 std::string canonicalAuditBytes(const AuditEntry& e, ChainVersion version = ChainVersion::V1);
 std::string canonicalAuditBytes(const AuditRow& row, ChainVersion version = ChainVersion::V1);
 /// v1: lowercase hex SHA-256 of canonicalAuditBytes(e). What rows written before the chain was
 /// keyed carry, and what someone without the master key can compute.
 std::string entryHash(const AuditEntry& e);
-/// v2: "v2:" + lowercase hex HMAC-SHA256 of canonicalAuditBytes(e, V2) under `chain_key`.
-std::string keyedEntryHash(const crypto::SecretKey& chain_key, const AuditEntry& e);
+/// v2: "v2:" + lowercase hex HMAC-SHA256 of canonicalAuditBytes(e, V2) under `chain_key`; v3
+/// (the default, what every new row carries): "v3:" + the same over canonicalAuditBytes(e, V3).
+std::string keyedEntryHash(const crypto::SecretKey& chain_key, const AuditEntry& e, ChainVersion version = ChainVersion::V3);
 
 /// The deployment secret (Store::deploymentSecret's table) that records where the keyed chain
 /// begins: written with the audit-chain secret, in the same transaction.
@@ -188,12 +201,13 @@ struct ChainTail {
 };
 
 /// Checks every entry (the first bad one is an error naming its index; nothing is changed),
-/// then fills seq, prev_hash and hash (v2, under `chain_key`) of each, continuing `tail`.
+/// then fills seq, prev_hash and hash (v3, under `chain_key`) of each, continuing `tail`.
 /// Returns the new tail.
 Result<ChainTail> chainEntries(const crypto::SecretKey& chain_key, ChainTail tail, std::vector<AuditEntry>& entries);
 
 enum class ChainProblem {
-  HashMismatch,      // the row's content no longer matches its hash: the row was altered
+  HashMismatch,      // the row's content no longer matches its hash: the row was altered (also: an
+                     // instance_id on a v1 or v2 row, whose hash does not cover it)
   PrevHashMismatch,  // the link to the previous row is wrong: rows were inserted or removed and
                      // renumbered, or the previous row was altered and re-hashed
   SeqGap,            // seq jumps: rows were deleted

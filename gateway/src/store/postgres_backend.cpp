@@ -90,23 +90,27 @@ class PostgresBackend final : public StoreBackend {
   }
 
   Status watchConsents(std::function<void(const std::string& patient_key)> changed) override {
-    if (!changed) {
-      stopping_ = true;
-      if (watcher_.joinable()) watcher_.join();
-      return ok();
-    }
-    if (watcher_.joinable()) {
-      return makeError(ErrorCode::Internal, "consents are watched once per backend", location_, "this is a bug");
-    }
-    GW_TRY(auto listener, connect(options_));
+    return watchChannel(consents_changed_, std::move(changed));
+  }
+
+  // A reload asked of any instance: every instance LISTENs on gw_reload (the watcher's connection,
+  // shared with the consent watch) and reloads its own files; the origin's own announcement is
+  // not passed on.
+  Status watchReloads(std::function<void(const std::string& origin)> requested) override {
+    return watchChannel(reload_requested_, std::move(requested));
+  }
+
+  Status announceReload(std::string_view origin) override {
+    if (options_.read_only) return ok();
+    GW_TRY(auto c, readers_.take());
+    Status sent = ok();
     try {
-      listener->exec("LISTEN gw_consents");
+      c->exec("SELECT pg_notify('gw_reload', $1)", Params().text(origin));
     } catch (const PgFailure& f) {
-      return storageError("listening for consent changes", f);
+      sent = storageError("announcing a reload to the other instances", f);
     }
-    watcher_ = std::thread(
-        [this, c = std::move(listener), changed = std::move(changed)]() mutable { watch(std::move(c), changed); });
-    return ok();
+    readers_.give(std::move(c));
+    return sent;
   }
 
   ~PostgresBackend() override {
@@ -114,35 +118,80 @@ class PostgresBackend final : public StoreBackend {
     if (watcher_.joinable()) watcher_.join();
   }
 
+  std::string instanceId() const override { return options_.instance_id; }
+
   // PostgreSQL support began after lookup keys: no database of it ever held clear identifiers.
   Result<std::int64_t> convertLegacyIdentifiers(const LegacyIdentifiers&) override { return std::int64_t{0}; }
 
  private:
+  using Handler = std::function<void(const std::string&)>;
+
+  // Sets one channel's handler (null clears it) and starts the watcher thread when the first is
+  // set; when both are cleared the thread stops, waiting for a call in progress to return.
+  Status watchChannel(Handler& slot, Handler handler) {
+    std::unique_lock lock(watch_mutex_);
+    const bool set = static_cast<bool>(handler);
+    slot = std::move(handler);
+    if (!set) {
+      if (consents_changed_ || reload_requested_ || !watcher_.joinable()) return ok();
+      stopping_ = true;
+      lock.unlock();
+      watcher_.join();
+      return ok();
+    }
+    if (watcher_.joinable()) return ok();
+    auto listener = listen();
+    if (!listener) {
+      slot = nullptr;
+      return listener.error();
+    }
+    stopping_ = false;
+    watcher_ = std::thread([this, c = std::move(listener).value()]() mutable { watch(std::move(c)); });
+    return ok();
+  }
+
+  Result<std::unique_ptr<PgConnection>> listen() {
+    GW_TRY(auto listener, connect(options_));
+    try {
+      listener->exec("LISTEN gw_consents");
+      listener->exec("LISTEN gw_reload");
+    } catch (const PgFailure& f) {
+      return storageError("listening for consent changes and reloads", f);
+    }
+    return listener;
+  }
+
+  void dispatch(const std::string& channel, const std::string& payload) {
+    std::lock_guard lock(watch_mutex_);
+    if (channel == "gw_consents") {
+      if (consents_changed_) consents_changed_(payload);
+    } else if (channel == "gw_reload") {
+      if (reload_requested_ && payload != options_.instance_id) reload_requested_(payload);
+    }
+  }
+
   // LISTEN on a connection of its own; a lost connection is made again, and since notifications
-  // sent meanwhile are gone, the caller hears "" (reload everything).
-  void watch(std::unique_ptr<PgConnection> c, const std::function<void(const std::string&)>& changed) {
+  // sent meanwhile are gone, the consent watch hears "" (reload everything). A reload announced
+  // meanwhile is missed: the instances table shows the version each instance runs.
+  void watch(std::unique_ptr<PgConnection> c) {
     while (!stopping_) {
       if (!c || PQstatus(c->handle()) != CONNECTION_OK) {
         std::this_thread::sleep_for(std::chrono::milliseconds(500));
-        auto made = connect(options_);
+        auto made = listen();
         if (!made) continue;
-        try {
-          made.value()->exec("LISTEN gw_consents");
-        } catch (const PgFailure&) {
-          continue;
-        }
         c = std::move(made).value();
         GW_LOG(Warn, Store, "consent_watch_reconnected").kv("database", location_);
-        changed("");
+        dispatch("gw_consents", "");
         continue;
       }
       pollfd fd{PQsocket(c->handle()), POLLIN, 0};
       if (::poll(&fd, 1, 200) <= 0) continue;
       if (PQconsumeInput(c->handle()) == 0) continue;  // the connection broke: made again above
       while (PGnotify* n = PQnotifies(c->handle())) {
-        const std::string patient_key = n->extra ? n->extra : "";
+        const std::string channel = n->relname ? n->relname : "";
+        const std::string payload = n->extra ? n->extra : "";
         PQfreemem(n);
-        changed(patient_key);
+        dispatch(channel, payload);
       }
     }
   }
@@ -153,6 +202,9 @@ class PostgresBackend final : public StoreBackend {
   std::shared_ptr<OutboxClaims> claims_;
   std::unique_ptr<PgConnection> writer_;
   std::mutex writer_mutex_;
+  std::mutex watch_mutex_;  // the handlers; held while one runs, so clearing one waits for it
+  Handler consents_changed_;
+  Handler reload_requested_;
   std::atomic<bool> stopping_{false};
   std::thread watcher_;
 };

@@ -149,7 +149,7 @@ class OutboxClaims {
 
 // Schema (postgres_migrations.cpp). The version numbers are SQLite's (store/sqlite_migrations.hpp):
 // one number is one schema whatever the database.
-inline constexpr int kPostgresSchemaVersion = 8;
+inline constexpr int kPostgresSchemaVersion = 9;
 void applyMigrations(PgConnection& c);
 /// The schema version stored (0: none).
 int storedSchemaVersion(PgConnection& c);
@@ -174,6 +174,7 @@ std::vector<DecisionRow> selectDecisionRows(PgConnection& c, std::string_view pa
 std::vector<OutboxRow> selectOutboxList(PgConnection& c, const OutboxQuery& query, int limit);
 std::optional<OutboxRow> selectOutboxItem(PgConnection& c, std::int64_t item_id);
 std::vector<PartnerPause> selectPartnerPauses(PgConnection& c);
+std::vector<InstanceRow> selectInstances(PgConnection& c);
 std::vector<BreakGlass> selectBreakGlasses(PgConnection& c, std::string_view clinic);
 std::vector<AccountingRequest> selectAccountingRequests(PgConnection& c, std::string_view clinic);
 /// The partner view's page: rows in time order (at_ms, then seq), at most `limit`.

@@ -110,6 +110,16 @@ const std::vector<std::vector<const char*>> kLaterMigrations = {
         "WHERE partner_id <> '' AND kind IN ('decision','cancel','disclosure') "
         "GROUP BY partner_id, clinic, at_ms / 3600000, kind, outcome, classes, reason",
     },
+    {
+        // 9: several instances: the instance that appended each log row, and the versions each
+        // instance runs. As SQLite's migration 9.
+        "ALTER TABLE audit_log ADD COLUMN instance_id TEXT NOT NULL DEFAULT ''",
+        "CREATE TABLE gateway_instances ("
+        "  instance_id TEXT PRIMARY KEY, started_at BIGINT NOT NULL, last_seen_at BIGINT NOT NULL,"
+        "  stopped_at BIGINT NOT NULL, binary_version TEXT NOT NULL, config_version TEXT NOT NULL,"
+        "  mappers_version TEXT NOT NULL, mappers_loaded_at BIGINT NOT NULL, last_reload_at BIGINT NOT NULL,"
+        "  last_reload_error TEXT NOT NULL)",
+    },
 };
 
 // Every gateway instance migrating at once: one does it, the others wait and then see it done.

@@ -10,7 +10,7 @@ namespace {
 
 constexpr const char* kAuditColumns =
     "seq, at_ms, kind, actor, clinic, patient_key, partner_id, purpose, resource_type, resource_id, classes, "
-    "labels, consent_id, consent_version, outcome, reason, policy_version, detail, prev_hash, hash";
+    "labels, consent_id, consent_version, outcome, reason, policy_version, detail, prev_hash, hash, instance_id";
 
 std::vector<AuditRow> auditRowsOf(const PgResult& r) {
   std::vector<AuditRow> rows(static_cast<std::size_t>(r.rows()));
@@ -36,6 +36,7 @@ std::vector<AuditRow> auditRowsOf(const PgResult& r) {
     a.detail = r.text(i, 17);
     a.prev_hash = r.text(i, 18);
     a.hash = r.text(i, 19);
+    a.instance_id = r.text(i, 20);
   }
   return rows;
 }
@@ -192,6 +193,19 @@ std::vector<PartnerPause> selectPartnerPauses(PgConnection& c) {
   pauses.reserve(static_cast<std::size_t>(r.rows()));
   for (int i = 0; i < r.rows(); ++i) pauses.push_back({r.text(i, 0), r.i64(i, 1), r.text(i, 2), r.text(i, 3)});
   return pauses;
+}
+
+std::vector<InstanceRow> selectInstances(PgConnection& c) {
+  auto r = c.exec(
+      "SELECT instance_id, started_at, last_seen_at, stopped_at, binary_version, config_version, mappers_version, "
+      "mappers_loaded_at, last_reload_at, last_reload_error FROM gateway_instances ORDER BY instance_id");
+  std::vector<InstanceRow> rows;
+  rows.reserve(static_cast<std::size_t>(r.rows()));
+  for (int i = 0; i < r.rows(); ++i) {
+    rows.push_back({r.text(i, 0), r.i64(i, 1), r.i64(i, 2), r.i64(i, 3), r.text(i, 4), r.text(i, 5), r.text(i, 6),
+                    r.i64(i, 7), r.i64(i, 8), r.text(i, 9)});
+  }
+  return rows;
 }
 
 namespace {

@@ -273,6 +273,10 @@ class PostgresReader final : public StoreReader {
     return run("reading partner pauses", [&] { return selectPartnerPauses(*c_); });
   }
 
+  Result<std::vector<InstanceRow>> instances() override {
+    return run("reading the gateway instances", [&] { return selectInstances(*c_); });
+  }
+
   Result<std::vector<BreakGlass>> breakGlasses(std::string_view clinic) override {
     return run("reading break-glass rows", [&] { return selectBreakGlasses(*c_, clinic); });
   }

@@ -325,12 +325,12 @@ class PostgresWriter final : public StoreWriter {
         std::string sql =
             "INSERT INTO audit_log(seq, at_ms, kind, actor, clinic, patient_key, partner_id, purpose, resource_type, "
             "resource_id, classes, labels, consent_id, consent_version, outcome, reason, policy_version, detail, "
-            "prev_hash, hash) VALUES";
+            "prev_hash, hash, instance_id) VALUES";
         Params params;
         for (std::size_t i = start; i < end; ++i) {
           const auto& a = rows[i];
           sql += i == start ? "(" : ",(";
-          for (int k = 0; k < 20; ++k) {
+          for (int k = 0; k < 21; ++k) {
             sql += (k == 0 ? "$" : ",$") + std::to_string(params.size() + static_cast<std::size_t>(k) + 1);
           }
           sql += ")";
@@ -353,7 +353,8 @@ class PostgresWriter final : public StoreWriter {
               .text(a.policy_version)
               .text(a.detail)
               .text(a.prev_hash)
-              .text(a.hash);
+              .text(a.hash)
+              .text(a.instance_id);
         }
         c_.exec(sql, params);
       }
@@ -462,6 +463,35 @@ class PostgresWriter final : public StoreWriter {
           "reason=EXCLUDED.reason",
           Params().text(pause.partner_id).i64(pause.paused_at_ms).text(pause.actor).text(pause.reason));
     });
+  }
+
+  Status putInstance(const InstanceRow& row) override {
+    return run("recording a gateway instance", [&] {
+      c_.exec(
+          "INSERT INTO gateway_instances(instance_id, started_at, last_seen_at, stopped_at, binary_version, "
+          "config_version, mappers_version, mappers_loaded_at, last_reload_at, last_reload_error) "
+          "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT (instance_id) DO UPDATE SET "
+          "started_at=EXCLUDED.started_at, last_seen_at=EXCLUDED.last_seen_at, stopped_at=EXCLUDED.stopped_at, "
+          "binary_version=EXCLUDED.binary_version, config_version=EXCLUDED.config_version, "
+          "mappers_version=EXCLUDED.mappers_version, mappers_loaded_at=EXCLUDED.mappers_loaded_at, "
+          "last_reload_at=EXCLUDED.last_reload_at, last_reload_error=EXCLUDED.last_reload_error",
+          Params()
+              .text(row.instance_id)
+              .i64(row.started_at_ms)
+              .i64(row.last_seen_at_ms)
+              .i64(row.stopped_at_ms)
+              .text(row.binary_version)
+              .text(row.config_version)
+              .text(row.mappers_version)
+              .i64(row.mappers_loaded_at_ms)
+              .i64(row.last_reload_at_ms)
+              .text(row.last_reload_error));
+    });
+  }
+
+  Status deleteInstancesSeenBefore(std::int64_t cutoff_ms) override {
+    return run("forgetting old gateway instances",
+               [&] { c_.exec("DELETE FROM gateway_instances WHERE last_seen_at < $1", Params().i64(cutoff_ms)); });
   }
 
   Status deletePartnerPause(std::string_view partner_id) override {

@@ -90,6 +90,7 @@ class RecordStore final : public Store {
  public:
   RecordStore(std::unique_ptr<StoreBackend> backend, Keyring keyring)
       : backend_(std::move(backend)),
+        instance_id_(backend_->instanceId()),
         chain_key_(keyring.hashKey(HashKeyPurpose::AuditChain)),
         keys_(keyring.hashKey(HashKeyPurpose::Lookup)),
         payloads_(std::move(keyring)) {}
@@ -312,6 +313,27 @@ class RecordStore final : public Store {
   Status watchConsents(std::function<void(const std::string& patient_key)> changed) override {
     return backend_->watchConsents(std::move(changed));
   }
+
+  // --- several instances ---
+  std::string instanceId() const override { return instance_id_; }
+
+  Status putInstance(const InstanceRow& row) override {
+    GW_TRY(auto tx, WriteTransaction::begin(*backend_));
+    GW_TRY(tx->putInstance(row));
+    GW_TRY(tx->deleteInstancesSeenBefore(row.last_seen_at_ms - kForgetInstanceAfterMs));
+    return tx.commit();
+  }
+
+  Result<std::vector<InstanceRow>> instances() override {
+    GW_TRY(auto reader, backend_->read());
+    return reader->instances();
+  }
+
+  Status watchReloads(std::function<void(const std::string& origin)> requested) override {
+    return backend_->watchReloads(std::move(requested));
+  }
+
+  Status announceReload(std::string_view origin) override { return backend_->announceReload(origin); }
 
   Result<std::optional<SystemTime>> nextDueTime(std::string_view partner) override {
     GW_TRY(auto reader, backend_->read());
@@ -854,6 +876,8 @@ class RecordStore final : public Store {
     for (auto& e : entries) {
       if (!e.resource_id.empty()) e.resource_id = keys_.resource(e.resource_type, e.resource_id);
       if (!e.consent_id.empty()) e.consent_id = keys_.consentReference(e.consent_id);
+      // Which instance wrote the row (covered by its v3 hash): the one this store belongs to.
+      if (e.instance_id.empty()) e.instance_id = instance_id_;
     }
     GW_TRY(auto tail, tx.auditTail());
     GW_TRY(chainEntries(chain_key_, std::move(tail), entries));
@@ -1096,6 +1120,7 @@ class RecordStore final : public Store {
   }
 
   std::unique_ptr<StoreBackend> backend_;
+  std::string instance_id_;            // written into every log row this store appends
   const crypto::SecretKey chain_key_;  // seals each audit row (v2) and each published anchor
   LookupKeys keys_;                    // immutable (the keyring only adds data key versions)
   StorePayloads payloads_;

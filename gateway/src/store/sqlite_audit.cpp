@@ -18,19 +18,19 @@ constexpr std::size_t kInsertChunk = 512;
 
 constexpr const char* kColumns =
     "seq, at_ms, kind, actor, clinic, patient_key, partner_id, purpose, resource_type, resource_id, classes, "
-    "labels, consent_id, consent_version, outcome, reason, policy_version, detail, prev_hash, hash";
+    "labels, consent_id, consent_version, outcome, reason, policy_version, detail, prev_hash, hash, instance_id";
 
 // Column buffers for SELECT ... INTO and INSERT: one vector per column.
 struct Columns {
   std::vector<Poco::Int64> seq, at_ms, consent_version;
   std::vector<std::string> kind, actor, clinic, patient_key, partner_id, purpose, resource_type, resource_id, classes,
-      labels, consent_id, outcome, reason, policy_version, detail, prev_hash, hash;
+      labels, consent_id, outcome, reason, policy_version, detail, prev_hash, hash, instance_id;
 
   void into(Statement& st) {
     using Poco::Data::Keywords::into;
     st, into(seq), into(at_ms), into(kind), into(actor), into(clinic), into(patient_key), into(partner_id), into(purpose),
         into(resource_type), into(resource_id), into(classes), into(labels), into(consent_id), into(consent_version),
-        into(outcome), into(reason), into(policy_version), into(detail), into(prev_hash), into(hash);
+        into(outcome), into(reason), into(policy_version), into(detail), into(prev_hash), into(hash), into(instance_id);
   }
 
   // Binds each column vector as the parameters of an INSERT in kColumns order (one row per
@@ -39,7 +39,7 @@ struct Columns {
     using Poco::Data::Keywords::use;
     st, use(seq), use(at_ms), use(kind), use(actor), use(clinic), use(patient_key), use(partner_id), use(purpose),
         use(resource_type), use(resource_id), use(classes), use(labels), use(consent_id), use(consent_version), use(outcome),
-        use(reason), use(policy_version), use(detail), use(prev_hash), use(hash);
+        use(reason), use(policy_version), use(detail), use(prev_hash), use(hash), use(instance_id);
   }
 
   void push(const AuditRow& e) {
@@ -63,12 +63,13 @@ struct Columns {
     detail.push_back(e.detail);
     prev_hash.push_back(e.prev_hash);
     hash.push_back(e.hash);
+    instance_id.push_back(e.instance_id);
   }
 
   void clear() {
     for (auto* v : {&seq, &at_ms, &consent_version}) v->clear();
     for (auto* v : {&kind, &actor, &clinic, &patient_key, &partner_id, &purpose, &resource_type, &resource_id, &classes,
-                    &labels, &consent_id, &outcome, &reason, &policy_version, &detail, &prev_hash, &hash}) {
+                    &labels, &consent_id, &outcome, &reason, &policy_version, &detail, &prev_hash, &hash, &instance_id}) {
       v->clear();
     }
   }
@@ -98,7 +99,8 @@ struct Columns {
                          std::move(policy_version[i]),
                          std::move(detail[i]),
                          std::move(prev_hash[i]),
-                         std::move(hash[i])};
+                         std::move(hash[i]),
+                         std::move(instance_id[i])};
     }
     return rows;
   }
@@ -117,7 +119,7 @@ void insertAuditRows(Session& s, const std::vector<AuditRow>& rows) {
     const std::size_t end = std::min(rows.size(), start + kInsertChunk);
     for (std::size_t i = start; i < end; ++i) cols.push(rows[i]);
     Statement insert(s);
-    insert << "INSERT INTO audit_log(" << kColumns << ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    insert << "INSERT INTO audit_log(" << kColumns << ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
     cols.use(insert);
     insert.execute();
   }

@@ -182,6 +182,7 @@ class SqliteBackend final : public StoreBackend {
  public:
   explicit SqliteBackend(const SqliteOptions& options)
       : path_(options.path),
+        instance_id_(options.instance_id),
         synchronous_full_(options.synchronous_full),
         writer_(options.path),
         readers_("SQLite", options.path, 1, options.read_pool_size, 60) {}
@@ -229,8 +230,11 @@ class SqliteBackend final : public StoreBackend {
     return sqlite::convertLegacyIdentifiers(writer_, convert);
   }
 
+  std::string instanceId() const override { return instance_id_; }
+
  private:
   std::string path_;
+  std::string instance_id_;
   bool synchronous_full_;
   WriterConnection writer_;
   Poco::Data::SessionPool readers_;

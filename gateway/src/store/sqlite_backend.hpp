@@ -86,6 +86,10 @@ int requeueDeadItem(Poco::Data::Session& s, std::int64_t item_id, std::string_vi
 void putPartnerPause(Poco::Data::Session& s, const PartnerPause& pause);
 void deletePartnerPause(Poco::Data::Session& s, std::string_view partner_id);
 void writeProbe(Poco::Data::Session& s, std::int64_t now_ms);
+// gateway_instances (schema 9).
+std::vector<InstanceRow> selectInstances(Poco::Data::Session& s);
+void putInstance(Poco::Data::Session& s, const InstanceRow& row);
+void deleteInstancesSeenBefore(Poco::Data::Session& s, std::int64_t cutoff_ms);
 
 // The compliance console's rows (sqlite_console.cpp); throw Poco::Exception.
 std::vector<BreakGlass> selectBreakGlasses(Poco::Data::Session& s, std::string_view clinic);

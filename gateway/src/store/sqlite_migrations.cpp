@@ -163,6 +163,18 @@ const std::array<std::vector<const char*>, kSchemaVersion> kMigrations = {{
         "WHERE partner_id <> '' AND kind IN ('decision','cancel','disclosure') "
         "GROUP BY partner_id, clinic, at_ms / 3600000, kind, outcome, classes, reason",
     },
+    {
+        // 9: several instances (docs/architecture.md §5.3). The instance that appended each log
+        // row (covered by the v3 hash; '' on the rows before), and a row per gateway instance
+        // with the versions it runs (binary, configuration, mapping set), its last reload and a
+        // heartbeat, so an instance that runs something else than the others is seen.
+        "ALTER TABLE audit_log ADD COLUMN instance_id TEXT NOT NULL DEFAULT ''",
+        "CREATE TABLE gateway_instances ("
+        "  instance_id TEXT PRIMARY KEY, started_at INTEGER NOT NULL, last_seen_at INTEGER NOT NULL,"
+        "  stopped_at INTEGER NOT NULL, binary_version TEXT NOT NULL, config_version TEXT NOT NULL,"
+        "  mappers_version TEXT NOT NULL, mappers_loaded_at INTEGER NOT NULL, last_reload_at INTEGER NOT NULL,"
+        "  last_reload_error TEXT NOT NULL)",
+    },
 }};
 
 }  // namespace

@@ -10,7 +10,7 @@
 
 namespace gw::store {
 
-inline constexpr int kSchemaVersion = 8;
+inline constexpr int kSchemaVersion = 9;
 
 /// Brings the database to `target` (kSchemaVersion; an older one only to build an old database in
 /// a test). Refuses a database newer than this build.

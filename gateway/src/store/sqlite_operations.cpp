@@ -164,4 +164,35 @@ void writeProbe(Session& s, std::int64_t now_ms_v) {
   s << "INSERT OR REPLACE INTO write_probe(id, at_ms) VALUES(1, ?)", use(now_ms), now;
 }
 
+std::vector<InstanceRow> selectInstances(Session& s) {
+  Statement q(s);
+  q << "SELECT instance_id, started_at, last_seen_at, stopped_at, binary_version, config_version, mappers_version, "
+       "mappers_loaded_at, last_reload_at, last_reload_error FROM gateway_instances ORDER BY instance_id",
+      now;
+  RecordSet rs(q);
+  std::vector<InstanceRow> rows;
+  for (std::size_t i = 0; i < rs.rowCount(); ++i) {
+    rows.push_back({str(rs, 0, i), i64(rs, 1, i), i64(rs, 2, i), i64(rs, 3, i), str(rs, 4, i), str(rs, 5, i), str(rs, 6, i),
+                    i64(rs, 7, i), i64(rs, 8, i), str(rs, 9, i)});
+  }
+  return rows;
+}
+
+void putInstance(Session& s, const InstanceRow& row) {
+  std::string id = row.instance_id, binary = row.binary_version, config = row.config_version, mappers = row.mappers_version,
+              error = row.last_reload_error;
+  Poco::Int64 started = row.started_at_ms, seen = row.last_seen_at_ms, stopped = row.stopped_at_ms,
+              loaded = row.mappers_loaded_at_ms, reload = row.last_reload_at_ms;
+  s << "INSERT OR REPLACE INTO gateway_instances(instance_id, started_at, last_seen_at, stopped_at, binary_version, "
+       "config_version, mappers_version, mappers_loaded_at, last_reload_at, last_reload_error) "
+       "VALUES(?,?,?,?,?,?,?,?,?,?)",
+      use(id), use(started), use(seen), use(stopped), use(binary), use(config), use(mappers), use(loaded), use(reload),
+      use(error), now;
+}
+
+void deleteInstancesSeenBefore(Session& s, std::int64_t cutoff_ms) {
+  Poco::Int64 cutoff = cutoff_ms;
+  s << "DELETE FROM gateway_instances WHERE last_seen_at < ?", use(cutoff), now;
+}
+
 }  // namespace gw::store::sqlite

@@ -413,6 +413,14 @@ class SqliteReader final : public StoreReader {
     }
   }
 
+  Result<std::vector<InstanceRow>> instances() override {
+    try {
+      return selectInstances(s_);
+    } catch (const Poco::Exception& e) {
+      return storageError("reading the gateway instances", e);
+    }
+  }
+
   Result<std::vector<BreakGlass>> breakGlasses(std::string_view clinic) override {
     try {
       return selectBreakGlasses(s_, clinic);

@@ -29,6 +29,9 @@ struct SqliteOptions {
   /// version while this store is open (store/keyring.hpp). Optional: without it, writes after
   /// such a rotation fail, saying to restart.
   MasterKeySource master_key_source;
+  /// The gateway instance this process is (config::instanceId): written into the log rows it
+  /// appends (audit_log.instance_id). Empty in tools and tests that name none.
+  std::string instance_id;
 };
 
 /// Opens (creating if needed) the SQLite file in WAL mode, brings its schema up to date and

@@ -397,6 +397,14 @@ class SqliteWriter final : public StoreWriter {
     return run("storing an accounting request", [&] { sqlite::putAccountingRequest(s_, row); });
   }
 
+  Status putInstance(const InstanceRow& row) override {
+    return run("recording a gateway instance", [&] { sqlite::putInstance(s_, row); });
+  }
+
+  Status deleteInstancesSeenBefore(std::int64_t cutoff_ms) override {
+    return run("forgetting old gateway instances", [&] { sqlite::deleteInstancesSeenBefore(s_, cutoff_ms); });
+  }
+
   Status writeProbe(std::int64_t now_ms) override {
     return run("the write probe", [&] { sqlite::writeProbe(s_, now_ms); });
   }

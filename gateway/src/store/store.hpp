@@ -392,6 +392,28 @@ struct PartnerLogCount {
   std::int64_t count = 0;
 };
 
+/// A gateway instance on this database and the versions it runs (table gateway_instances,
+/// schema 9; docs/architecture.md §5.3). Each instance writes its own row at start, after every
+/// reload (whether it took or not) and on a heartbeat; `fhir-gateway instances` and
+/// GET /v1/admin/instances show them side by side.
+struct InstanceRow {
+  std::string instance_id;
+  std::int64_t started_at_ms = 0;
+  std::int64_t last_seen_at_ms = 0;  // the heartbeat
+  std::int64_t stopped_at_ms = 0;    // 0: not stopped cleanly (running, or killed)
+  std::string binary_version;        // the build (kGatewayVersion)
+  std::string config_version;        // "sha256:<16 hex>" of the configuration, per-instance keys left out
+  std::string mappers_version;       // "sha256:<16 hex>" of the mapping set running now
+  std::int64_t mappers_loaded_at_ms = 0;
+  std::int64_t last_reload_at_ms = 0;  // 0: no reload since start
+  std::string last_reload_error;       // empty: the last reload took (or none was tried)
+  friend bool operator==(const InstanceRow&, const InstanceRow&) = default;
+};
+
+/// Rows of instances not seen for this long are dropped when an instance writes its row (a
+/// default instance id names a process, so every restart leaves one behind).
+inline constexpr std::int64_t kForgetInstanceAfterMs = 7LL * 24 * 3600 * 1000;
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -470,6 +492,26 @@ class Store {
     return ok();
   }
   virtual Status markConsentReconciled(std::string_view clinic, std::string_view consent_id, std::int64_t version) = 0;
+
+  // --- several instances (docs/architecture.md §5.3) ---
+  /// The instance id this store writes into the log rows it appends (AuditEntry::instance_id of
+  /// an entry that names none); empty when the backend was opened without one.
+  virtual std::string instanceId() const { return {}; }
+  /// Inserts or replaces the instance's row (by instance_id) and drops rows not seen for
+  /// kForgetInstanceAfterMs before row.last_seen_at_ms, in one transaction.
+  virtual Status putInstance(const InstanceRow& row) = 0;
+  /// Every instance row, by instance id.
+  virtual Result<std::vector<InstanceRow>> instances() = 0;
+  /// StoreBackend::watchReloads / announceReload: a reload asked of one instance reaches every
+  /// instance on the database. No-ops where one process serves a database.
+  virtual Status watchReloads(std::function<void(const std::string& origin)> requested) {
+    (void)requested;
+    return ok();
+  }
+  virtual Status announceReload(std::string_view origin) {
+    (void)origin;
+    return ok();
+  }
 
   // --- decision and disclosure log ---
   /// Chains the entries onto the log (v2: keyed with the audit-chain secret) in one transaction.

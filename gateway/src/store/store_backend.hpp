@@ -315,6 +315,8 @@ class StoreReader {
   /// The item with every column but bundle; nullopt when there is none.
   virtual Result<std::optional<OutboxRow>> outboxItem(std::int64_t item_id) = 0;
   virtual Result<std::vector<PartnerPause>> partnerPauses() = 0;
+  /// Every row of gateway_instances (schema 9), by instance id.
+  virtual Result<std::vector<InstanceRow>> instances() = 0;
   // --- compliance console (schema 8) ---
   /// Break-glass rows of `clinic` (all when empty), newest opened first.
   virtual Result<std::vector<BreakGlass>> breakGlasses(std::string_view clinic) = 0;
@@ -438,6 +440,10 @@ class StoreWriter {
   virtual Status putBreakGlass(const BreakGlass& row) = 0;
   /// Inserts or replaces (by id) an accounting request.
   virtual Status putAccountingRequest(const AccountingRequest& row) = 0;
+  /// Inserts or replaces (by instance_id) a row of gateway_instances.
+  virtual Status putInstance(const InstanceRow& row) = 0;
+  /// Deletes the instance rows last seen before cutoff_ms.
+  virtual Status deleteInstancesSeenBefore(std::int64_t cutoff_ms) = 0;
   /// Writes the one row of write_probe (the readiness probe's commit).
   virtual Status writeProbe(std::int64_t now_ms) = 0;
 
@@ -482,6 +488,23 @@ class StoreBackend {
   /// A null `changed` stops the watch (waiting for a call in progress to return).
   virtual Status watchConsents(std::function<void(const std::string& patient_key)> changed) {
     (void)changed;
+    return ok();
+  }
+  /// The gateway instance this backend was opened for (its options' instance_id): written into
+  /// the log rows the store appends. Empty: none named.
+  virtual std::string instanceId() const { return {}; }
+  /// Calls `requested` (on a thread of the backend's) with the instance id of each reload
+  /// announced on this database by another process (announceReload); this process's own
+  /// announcements are not passed on. Same threading and stop rule as watchConsents; the
+  /// default (SQLite: one process) never calls it.
+  virtual Status watchReloads(std::function<void(const std::string& origin)> requested) {
+    (void)requested;
+    return ok();
+  }
+  /// Tells every process watching reloads on this database that `origin` reloaded and so should
+  /// they. No-op by default.
+  virtual Status announceReload(std::string_view origin) {
+    (void)origin;
     return ok();
   }
 };
