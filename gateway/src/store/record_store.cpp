@@ -112,7 +112,13 @@ class RecordStore final : public Store {
     std::vector<IngestOutcome> outcomes;
     outcomes.reserve(writes.size());
     std::vector<AuditEntry> audit;
-    GW_TRY(auto tx, beginSealing());
+    // Consent versions in the group: on a database several instances share, the transaction
+    // first waits for their patients' sends in flight on any instance (beginConsentWrite).
+    std::vector<PatientPartner> consent_changes;
+    for (const auto& w : writes) {
+      if (w.consent) consent_changes.push_back({w.consent->patient_key, w.consent->partner_id});
+    }
+    GW_TRY(auto tx, beginSealing(nullptr, consent_changes));
     for (const auto& w : writes) {
       GW_TRY(auto outcome, ingestOne(*tx, w, now_ms));
       for (auto e : w.audit) {
@@ -311,6 +317,10 @@ class RecordStore final : public Store {
 
   Status watchConsents(std::function<void(const std::string& patient_key)> changed) override {
     return backend_->watchConsents(std::move(changed));
+  }
+
+  Result<SendHold> holdSend(std::string_view patient_key, std::string_view partner_id) override {
+    return backend_->holdSend(patient_key, partner_id);
   }
 
   Result<std::optional<SystemTime>> nextDueTime(std::string_view partner) override {
@@ -553,7 +563,8 @@ class RecordStore final : public Store {
 
   // --- compliance console ---
   Status putBreakGlass(const BreakGlass& row, std::vector<AuditEntry> audit) override {
-    GW_TRY(auto tx, WriteTransaction::begin(*backend_));
+    // A grant opened or ended changes what the partner may receive, as a consent version does.
+    GW_TRY(auto tx, WriteTransaction::begin(*backend_, {{row.patient_key, row.partner_id}}));
     GW_TRY(tx->putBreakGlass(row));
     GW_TRY(appendChained(*tx, std::move(audit)));
     return tx.commit();
@@ -909,8 +920,9 @@ class RecordStore final : public Store {
   // so what this transaction seals is under the newest version that exists. A rotation (another
   // process) destroys a version only after a full pass found nothing under it; from the new
   // version's commit on, no transaction seals under the old one.
-  Result<WriteTransaction> beginSealing(const crypto::SecretKey* master = nullptr) {
-    GW_TRY(auto tx, WriteTransaction::begin(*backend_));
+  Result<WriteTransaction> beginSealing(const crypto::SecretKey* master = nullptr,
+                                       const std::vector<PatientPartner>& consent_changes = {}) {
+    GW_TRY(auto tx, WriteTransaction::begin(*backend_, consent_changes));
     GW_TRY(auto rows, tx->dataKeys());
     GW_TRY(master == nullptr ? payloads_.keyring().adopt(rows) : payloads_.keyring().adopt(rows, *master));
     return tx;
