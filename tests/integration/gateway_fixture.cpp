@@ -100,8 +100,7 @@ Gateway::Gateway(const std::string& work_dir, GatewayOptions options) : dir_(wor
   const std::string master_key = options_.master_key_file.empty() ? dir_ + "/master.key" : options_.master_key_file;
   if (!std::filesystem::exists(master_key)) {
     writeFile(master_key, ids::randomHex(32) + "\n");
-    std::filesystem::permissions(master_key,
-                                 std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+    std::filesystem::permissions(master_key, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
                                  std::filesystem::perm_options::replace);
   }
   const std::string pki = devPkiDir();
@@ -138,8 +137,8 @@ Gateway::Gateway(const std::string& work_dir, GatewayOptions options) : dir_(wor
     for (std::size_t p; (p = config.find(key)) != std::string::npos;) config.replace(p, key.size(), value);
   };
   replace("@STORAGE@", options_.postgres_dsn_file.empty()
-                          ? R"({"sqlite_path": "@DATABASE@"})"
-                          : R"({"postgres": {"dsn_file": ")" + options_.postgres_dsn_file + R"(", "sslmode": "disable"}})");
+                           ? R"({"sqlite_path": "@DATABASE@"})"
+                           : R"({"postgres": {"dsn_file": ")" + options_.postgres_dsn_file + R"(", "sslmode": "disable"}})");
   replace("@INSTANCE@", options_.instance_id.empty() ? std::string() : R"("instance_id": ")" + options_.instance_id + "\",");
   replace("@POLL@", std::to_string(options_.poll_interval_ms));
   replace("@MASTERKEY@", master_key);

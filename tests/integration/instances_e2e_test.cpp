@@ -186,8 +186,8 @@ TEST_F(SeveralInstances, ARevocationThroughOneInstanceStopsTheOthersSendsBeforeI
   for (const auto& req : log.GetArray()) {
     if (!req.HasMember("body") || !req["body"].IsString()) continue;
     const std::string text = req["body"].GetString();
-    const bool about_them =
-        std::any_of(mrns.begin(), mrns.end(), [&](const std::string& mrn) { return text.find(mrn) != std::string::npos; });
+    const bool about_them = std::any_of(mrns.begin(), mrns.end(),
+                                        [&](const std::string& mrn) { return text.find(mrn) != std::string::npos; });
     if (!about_them) continue;
     auto bundle = parseJson(text);
     bool consent_alone = bundle.IsObject() && bundle.HasMember("entry") && bundle["entry"].Size() > 0;
@@ -217,8 +217,7 @@ TEST_F(SeveralInstances, ARevocationThroughOneInstanceStopsTheOthersSendsBeforeI
   EXPECT_GT(answered - posted, 800) << "the revocation did not wait for the send in flight on b";
   EXPECT_GE(cancelled, 1) << "what b held and had not yet sent is cancelled";
   EXPECT_EQ(delivered + cancelled, static_cast<int>(records.size()));
-  EXPECT_THAT(b_->log(), ::testing::HasSubstr("INFO delivery cancelled"))
-      << "b's re-check cancels an item it had claimed";
+  EXPECT_THAT(b_->log(), ::testing::HasSubstr("INFO delivery cancelled")) << "b's re-check cancels an item it had claimed";
 }
 
 // N records (GW_INSTANCES_RECORDS; 20,000 by default, 2,000 under the sanitizers), 10 per

@@ -385,8 +385,9 @@ AttemptOutcome notSent(std::string why = {}) {
 
 // A request starts only while the send's hold will outlast it (store::SendHold::mayStart).
 AttemptOutcome holdEnded() {
-  return notSent("not sent: the send's hold against consent changes ends before another request could; "
-                 "the rest goes at the next turn");
+  return notSent(
+      "not sent: the send's hold against consent changes ends before another request could; "
+      "the rest goes at the next turn");
 }
 
 }  // namespace

@@ -140,8 +140,7 @@ class PartnerWorker {
   AttemptOutcome send(const store::OutboxItem& item, FhirClient& client, const store::SendHold& hold);
   /// Batch and per-resource modes: the entries not yet accepted, Patient first, resuming
   /// where the last attempt of the item stopped.
-  AttemptOutcome sendInParts(const store::OutboxItem& item, WriteMode mode, FhirClient& client,
-                             const store::SendHold& hold);
+  AttemptOutcome sendInParts(const store::OutboxItem& item, WriteMode mode, FhirClient& client, const store::SendHold& hold);
   /// Waits until `requests` requests fit the partner's rate limit; false when stopping.
   bool waitForRateLimit(int requests);
   /// One request to the partner through the circuit breaker: asks it, and tells it what came

@@ -32,7 +32,9 @@ std::shared_ptr<OutboxClaims> claimsFor(const PostgresOptions& options) {
 class PostgresBackend final : public StoreBackend {
  public:
   explicit PostgresBackend(const PostgresOptions& options)
-      : options_(options), location_(describePostgresDsn(options.dsn)), readers_(options),
+      : options_(options),
+        location_(describePostgresDsn(options.dsn)),
+        readers_(options),
         claims_(claimsFor(options)),
         holds_(std::make_shared<SendHolds>(options)) {}
 
@@ -88,8 +90,7 @@ class PostgresBackend final : public StoreBackend {
         return storageError("setting up a connection", f);
       }
     }
-    return beginWriter(*writer_, std::move(lock), *claims_, consent_changes,
-                       SendHolds::changeWait(options_.longest_send));
+    return beginWriter(*writer_, std::move(lock), *claims_, consent_changes, SendHolds::changeWait(options_.longest_send));
   }
 
   Result<std::unique_ptr<StoreWriter>> beginWrite() override { return beginConsentWrite({}); }

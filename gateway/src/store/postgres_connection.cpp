@@ -292,7 +292,6 @@ std::size_t OutboxClaims::held() {
   return held_.size();
 }
 
-
 std::string sendHoldKey(std::string_view patient_key, std::string_view partner_id) {
   std::string key(partner_id);
   key += '\t';
@@ -316,10 +315,12 @@ std::chrono::milliseconds SendHolds::changeWait(std::chrono::milliseconds longes
 
 namespace {
 // The shared/exclusive per-(patient, partner) key: namespace 74124, beside the claims' 74123.
-constexpr const char* kHoldLock = "SELECT pg_advisory_lock_shared(74124, hashtext($1)), "
-                                  "set_config('idle_session_timeout', $2, false)";
-constexpr const char* kHoldUnlock = "SELECT pg_advisory_unlock_shared(74124, hashtext($1)), "
-                                    "set_config('idle_session_timeout', '0', false)";
+constexpr const char* kHoldLock =
+    "SELECT pg_advisory_lock_shared(74124, hashtext($1)), "
+    "set_config('idle_session_timeout', $2, false)";
+constexpr const char* kHoldUnlock =
+    "SELECT pg_advisory_unlock_shared(74124, hashtext($1)), "
+    "set_config('idle_session_timeout', '0', false)";
 }  // namespace
 
 Result<SendHold> SendHolds::hold(std::string_view patient_key, std::string_view partner_id) {

@@ -921,7 +921,7 @@ class RecordStore final : public Store {
   // process) destroys a version only after a full pass found nothing under it; from the new
   // version's commit on, no transaction seals under the old one.
   Result<WriteTransaction> beginSealing(const crypto::SecretKey* master = nullptr,
-                                       const std::vector<PatientPartner>& consent_changes = {}) {
+                                        const std::vector<PatientPartner>& consent_changes = {}) {
     GW_TRY(auto tx, WriteTransaction::begin(*backend_, consent_changes));
     GW_TRY(auto rows, tx->dataKeys());
     GW_TRY(master == nullptr ? payloads_.keyring().adopt(rows) : payloads_.keyring().adopt(rows, *master));

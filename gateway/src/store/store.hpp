@@ -410,8 +410,7 @@ class SendHold {
   SendHold() = default;
   /// `release` ends the hold; no request may start after `start_by` (past it, a request could
   /// outlast the hold's lease, which the database enforces).
-  SendHold(std::function<void()> release, Clock::time_point start_by)
-      : release_(std::move(release)), start_by_(start_by) {}
+  SendHold(std::function<void()> release, Clock::time_point start_by) : release_(std::move(release)), start_by_(start_by) {}
   SendHold(SendHold&& other) noexcept : release_(std::move(other.release_)), start_by_(other.start_by_) {
     other.release_ = nullptr;
   }
