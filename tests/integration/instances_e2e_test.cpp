@@ -220,11 +220,11 @@ TEST_F(SeveralInstances, ARevocationThroughOneInstanceStopsTheOthersSendsBeforeI
   EXPECT_THAT(b_->log(), ::testing::HasSubstr("INFO delivery cancelled")) << "b's re-check cancels an item it had claimed";
 }
 
-// N records (GW_INSTANCES_RECORDS; 20,000 by default, 2,000 under the sanitizers), 10 per
+// N records (GW_INSTANCES_RECORDS; 20,000 by default, 1,000 under the sanitizers), 10 per
 // patient, posted to a and b in turn; b is SIGKILLed and restarted three times while they are
 // delivered.
 TEST_F(SeveralInstances, EveryRecordReachesThePartnerOnceInOrderThroughKillsAndOneChainVerifies) {
-  int n = kSanitizedBuild ? 2000 : 20000;
+  int n = kSanitizedBuild ? 1000 : 20000;
   if (const char* env = std::getenv("GW_INSTANCES_RECORDS"); env != nullptr && std::atoi(env) > 0) n = std::atoi(env);
   const int per_patient = 10;
   const int patients = std::max(1, n / per_patient);
@@ -240,8 +240,9 @@ TEST_F(SeveralInstances, EveryRecordReachesThePartnerOnceInOrderThroughKillsAndO
   Gateway* targets[2] = {a_.get(), b_.get()};
   const auto mrn = [](int p) { return "K" + std::to_string(100000 + p); };
 
-  // Consents, 1,000 per request, to a and b in turn.
-  constexpr int kBatch = 1000;
+  // Consents, 250 per request (answered well within the test client's 20 s in a debug build on a
+  // busy machine), to a and b in turn.
+  constexpr int kBatch = 250;
   int turn = 0;
   for (int from = 0; from < patients; from += kBatch) {
     std::string body;
@@ -265,7 +266,7 @@ TEST_F(SeveralInstances, EveryRecordReachesThePartnerOnceInOrderThroughKillsAndO
   };
 
   // Prescriptions in rounds: round k holds every patient's k-th, so each patient's come in order,
-  // in requests of 1,000 to a and b in turn (each answered before the next is posted).
+  // in requests of 250 to a and b in turn (each answered before the next is posted).
   std::string body;
   int in_body = 0;
   const auto flush = [&] {
@@ -287,7 +288,7 @@ TEST_F(SeveralInstances, EveryRecordReachesThePartnerOnceInOrderThroughKillsAndO
   const auto posted = std::chrono::steady_clock::now();
 
   // Delivery ends: nothing queued or retrying, with the kills done on the way.
-  const auto deadline = std::chrono::steady_clock::now() + 15min;
+  const auto deadline = std::chrono::steady_clock::now() + 25min;
   while (std::chrono::steady_clock::now() < deadline) {
     killWhenDue();
     if (kills == kill_at.size() && sql("SELECT count(*) FROM outbox WHERE state IN ('queued','retrying')") == 0) break;
