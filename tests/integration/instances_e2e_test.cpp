@@ -78,6 +78,7 @@ class SeveralInstances : public ::testing::Test {
     if (HasFailure()) {
       if (a_) std::cerr << "---- instance a log ----\n" << a_->log();
       if (b_) std::cerr << "---- instance b log ----\n" << b_->log();
+      std::cerr << "---- partner stderr ----\n" << readFile(dir_ + "/partner.err");
     }
     a_.reset();
     b_.reset();
