@@ -223,7 +223,9 @@ TEST_F(SeveralInstances, ARevocationThroughOneInstanceStopsTheOthersSendsBeforeI
 
 // N records (GW_INSTANCES_RECORDS; 20,000 by default, 1,000 under the sanitizers), 10 per
 // patient, posted to a and b in turn; b is SIGKILLed and restarted three times while they are
-// delivered.
+// delivered. Measured in a debug build on a 2-core machine shared with other builds: 20,000 in
+// 9 min 50 s (posting 290 s; the partner, one Node process validating every Bundle, sets the
+// delivery pace), 2,000 in 40 to 75 s.
 TEST_F(SeveralInstances, EveryRecordReachesThePartnerOnceInOrderThroughKillsAndOneChainVerifies) {
   int n = kSanitizedBuild ? 1000 : 20000;
   if (const char* env = std::getenv("GW_INSTANCES_RECORDS"); env != nullptr && std::atoi(env) > 0) n = std::atoi(env);
