@@ -1,6 +1,7 @@
 #include "gateway_fixture.hpp"
 
 #include <chrono>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -94,11 +95,12 @@ int Partner::count(const std::string& type, const std::string& system, const std
 
 Gateway::Gateway(const std::string& work_dir, GatewayOptions options) : dir_(work_dir), options_(std::move(options)) {
   config_path_ = dir_ + "/gateway.json";
-  // The master key of data at rest: one per work dir, kept across restarts, private (0600).
-  if (!std::filesystem::exists(dir_ + "/master.key")) {
-    writeFile(dir_ + "/master.key", ids::randomHex(32) + "\n");
-    std::filesystem::permissions(dir_ + "/master.key",
-                                 std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+  // The master key of data at rest: one per work dir (or the one the instances share), kept
+  // across restarts, private (0600).
+  const std::string master_key = options_.master_key_file.empty() ? dir_ + "/master.key" : options_.master_key_file;
+  if (!std::filesystem::exists(master_key)) {
+    writeFile(master_key, ids::randomHex(32) + "\n");
+    std::filesystem::permissions(master_key, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
                                  std::filesystem::perm_options::replace);
   }
   const std::string pki = devPkiDir();
@@ -117,7 +119,7 @@ Gateway::Gateway(const std::string& work_dir, GatewayOptions options) : dir_(wor
     {"id": "ingest-c2", "sha256": "8a56de740f6e8cb059e7aaac1b09a27461f49d1dc5c6d52a103dc51e536d5d42", "roles": ["ingest"], "clinics": ["c2"]},
     {"id": "operator-c1", "sha256": "522687c653f1c09c6bf9309c7f9250d9bdaadb4ba3813b007b1e34714b44184e", "roles": ["operator"], "clinics": ["c1"]},
     {"id": "metrics", "sha256": "3f53de80c06dd769f4a2b7b3018b9a4d6837c6895cfd1d7715ff0caeb4d83eb6", "roles": ["metrics"]}]},
-  "storage": @STORAGE@,
+  "storage": @STORAGE@, @INSTANCE@
   "mapping": {"format_dir": "@FORMAT@", "profiles_dir": "@REPO@/fhir-profiles", "csv_mappers_dir": "@REPO@/mappers"},
   "clinics": [{"id": "c1", "time_zone": "America/New_York", "identifier_system_base": "https://ids.c1.example.org/", "programs": [{"id": "otp", "part2": true}, {"id": "hr", "part2": false}]},
               {"id": "c2", "time_zone": "America/New_York", "identifier_system_base": "https://ids.c2.example.org/", "programs": [{"id": "otp", "part2": true}]}],
@@ -126,15 +128,21 @@ Gateway::Gateway(const std::string& work_dir, GatewayOptions options) : dir_(wor
                 "request_timeout_ms": 10000, @PARTNERKEYS@
                 "retry": {"initial_ms": @RETRY@, "max_ms": @RETRYMAX@, "max_attempts": @ATTEMPTS@}}@SECOND@],
   @TOPKEYS@
-  "delivery": {"poll_interval_ms": 50},
-  "privacy": {"master_key_file": "@DIR@/master.key"},
+  "delivery": {"poll_interval_ms": @POLL@},
+  "privacy": {"master_key_file": "@MASTERKEY@"},
   "audit": {"anchor": {"file": "@ANCHOR@", "interval_seconds": @ANCHORINT@}},
   "logging": {"level": "info"}
 })";
   auto replace = [&](const std::string& key, const std::string& value) {
     for (std::size_t p; (p = config.find(key)) != std::string::npos;) config.replace(p, key.size(), value);
   };
-  replace("@STORAGE@", options_.storage_json.empty() ? R"({"sqlite_path": "@DATABASE@"})" : options_.storage_json);
+  replace("@STORAGE@", !options_.storage_json.empty()           ? options_.storage_json
+                       : options_.postgres_dsn_file.empty() ? std::string(R"({"sqlite_path": "@DATABASE@"})")
+                                                            : R"({"postgres": {"dsn_file": ")" + options_.postgres_dsn_file +
+                                                                  R"(", "sslmode": "disable"}})");
+  replace("@INSTANCE@", options_.instance_id.empty() ? std::string() : R"("instance_id": ")" + options_.instance_id + "\",");
+  replace("@POLL@", std::to_string(options_.poll_interval_ms));
+  replace("@MASTERKEY@", master_key);
   replace("@DATABASE@", options_.database_path.empty() ? dir_ + "/gateway.db" : options_.database_path);
   replace("@PARTNERKEYS@", options_.partner_keys);
   replace("@TOPKEYS@", options_.top_level_keys);
@@ -168,7 +176,10 @@ Gateway::~Gateway() {
 void Gateway::start() {
   ++starts_;
   const std::string log_file = dir_ + "/gateway-" + std::to_string(starts_) + ".log";
-  process_ = std::make_unique<ChildProcess>(std::vector<std::string>{GW_GATEWAY_BIN, "serve", "--config", config_path_},
+  // GW_TEST_GATEWAY_BIN: another build of the binary (e.g. an older one, to show a test fails there).
+  const char* other_binary = std::getenv("GW_TEST_GATEWAY_BIN");
+  const std::string binary = other_binary != nullptr && *other_binary != '\0' ? other_binary : GW_GATEWAY_BIN;
+  process_ = std::make_unique<ChildProcess>(std::vector<std::string>{binary, "serve", "--config", config_path_},
                                             dir_ + "/gateway.out", log_file);
   std::smatch m;
   const std::regex started(R"(INFO main started .*port=(\d+))");

@@ -53,6 +53,13 @@ struct GatewayOptions {
   std::string client_cert_mode = "required";  // server.tls.client_cert ("optional" lets a hospital fetch the JWKS)
   std::string database_path;                  // storage.sqlite_path; empty: <work dir>/gateway.db
   std::string storage_json;                   // the whole "storage" object (e.g. PostgreSQL); empty: SQLite
+  // Several instances on one PostgreSQL database: storage.postgres.dsn_file instead of SQLite
+  // (sslmode disable: the test server listens on 127.0.0.1), the instance's id, and the master key
+  // file the instances share (empty: <work dir>/master.key, made when missing).
+  std::string postgres_dsn_file;
+  std::string instance_id;
+  std::string master_key_file;
+  int poll_interval_ms = 50;  // delivery.poll_interval_ms
 };
 
 /// The fhir-gateway binary with its own database folder.

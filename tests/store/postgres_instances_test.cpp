@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -235,6 +236,145 @@ TEST_F(PostgresInstances, AReloadAnnouncedByOneInstanceReachesTheOthersAndRowsNa
   EXPECT_EQ(page.value().entries[0].instance_id, "a");
   EXPECT_EQ(page.value().entries[1].instance_id, "b");
   EXPECT_TRUE(a->verifyAudit(std::nullopt).value().ok);
+}
+
+}  // namespace
+}  // namespace gw::store
+
+// Sends against consent changes across instances (docs/architecture.md §5.3, docs/privacy.md §8.3):
+// a send on one instance holds (patient, partner) from before its consent re-read until its
+// request ends; a consent committed through another instance waits for it, and a send that starts
+// while the change is being committed waits for the commit and then reads it.
+namespace gw::store {
+namespace {
+
+class PostgresSendHolds : public PostgresInstances {
+ protected:
+  static IngestWrite consentWrite(const std::string& patient, const std::string& status) {
+    auto w = write("consent-" + patient + "-" + status, patient);
+    w.record_type = "consent";
+    w.outbox.clear();
+    privacy::ConsentRow row;
+    row.clinic = "c1";
+    row.consent_id = "consent-" + patient;
+    row.patient_key = patient;
+    row.partner_id = "p1";
+    row.status = status;
+    row.purposes = "TREAT";
+    row.classes = "sud";
+    row.period_start = "2026-01-01";
+    row.signed_on = "2025-12-30";
+    row.resource_id = "consent-res-" + patient;
+    row.recorded_at = 1'800'000'000'000;
+    w.consent = row;
+    return w;
+  }
+  static std::vector<std::string> statuses(Store& s, const std::string& patient) {
+    std::vector<std::string> out;
+    auto stored = s.consents(patient);
+    EXPECT_TRUE(stored) << (stored ? "" : stored.error().describe());
+    if (stored) {
+      for (const auto& c : stored.value()) out.push_back(c.row.status);
+    }
+    return out;
+  }
+};
+
+TEST_F(PostgresSendHolds, AConsentCommittedThroughOneInstanceWaitsForASendInFlightOnAnother) {
+  auto a = instance("a");
+  auto b = instance("b");
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(a->ingest({consentWrite("pa", "active")}, t(0)));
+
+  // b is sending pa's data to p1: its hold is taken (before its re-check) and kept.
+  auto hold = b->holdSend("pa", "p1");
+  ASSERT_TRUE(hold) << hold.error().describe();
+  ASSERT_TRUE(hold.value().held()) << "a PostgreSQL store holds for real";
+
+  // a commits the revocation meanwhile: it must wait for b's send to end.
+  std::atomic<bool> committed{false};
+  std::thread revoke([&] {
+    auto done = a->ingest({consentWrite("pa", "revoked")}, t(1));
+    EXPECT_TRUE(done) << (done ? "" : done.error().describe());
+    committed = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  EXPECT_FALSE(committed) << "the revocation committed while a send of the patient was in flight on another instance";
+
+  // Other patients, other partners, and every other write are not held up meanwhile.
+  auto other = b->holdSend("pb", "p1");
+  ASSERT_TRUE(other) << other.error().describe();
+  auto other_partner = b->holdSend("pa", "p2");
+  ASSERT_TRUE(other_partner) << other_partner.error().describe();
+  EXPECT_TRUE(b->appendAudit({test::sampleDecision(1)})) << "the write lock is not held while the change waits";
+  EXPECT_FALSE(committed);
+
+  // A send of pa that starts now (its hold comes before its consent re-read) waits for the change
+  // and then reads it: it is decided under the revocation.
+  std::atomic<bool> second_held{false};
+  std::vector<std::string> read_by_second;
+  std::thread second([&] {
+    auto h = b->holdSend("pa", "p1");
+    EXPECT_TRUE(h) << (h ? "" : h.error().describe());
+    second_held = true;
+    read_by_second = statuses(*b, "pa");
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(second_held) << "a send started while the change waits must wait for it";
+
+  // b's first send ends (its request answered): the change commits, then the second send goes on.
+  const auto released = std::chrono::steady_clock::now();
+  hold.value().release();
+  revoke.join();
+  second.join();
+  EXPECT_TRUE(committed);
+  EXPECT_LT(std::chrono::steady_clock::now() - released, std::chrono::seconds(3));
+  EXPECT_EQ(read_by_second, (std::vector<std::string>{"active", "revoked"}))
+      << "the send that waited reads the revocation before its re-check";
+}
+
+TEST_F(PostgresSendHolds, AKilledInstancesHoldIsGoneAtOnce) {
+  auto a = instance("a");
+  auto b = instance("b");
+  ASSERT_TRUE(a && b);
+  auto hold = b->holdSend("pa", "p1");
+  ASSERT_TRUE(hold) << hold.error().describe();
+  // The hold's session ends as a killed process's would (its connection closed by the server).
+  auto* cluster = gw::test::PostgresCluster::shared();
+  const auto db = gw::test::PostgresCluster::databaseOf(dsn_);
+  ASSERT_EQ(cluster->count(db,
+                           "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype='advisory' "
+                           "AND classid=74124 AND mode='ShareLock'"),
+            1);
+  const auto started = std::chrono::steady_clock::now();
+  ASSERT_TRUE(a->ingest({consentWrite("pa", "revoked")}, t(1)));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(3));
+  hold.value().release();  // the session is gone: logged, nothing else
+  // The next hold is on a new connection.
+  auto again = b->holdSend("pa", "p1");
+  EXPECT_TRUE(again) << again.error().describe();
+}
+
+TEST_F(PostgresSendHolds, AClaimOnAnItemSupersededWhileHeldIsLetGo) {
+  auto a = instance("a");
+  auto b = instance("b");
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(a->ingest({write("r1", "pa")}, t(0)));
+  const auto claimed = ids(a->dueItems("p1", t(5), 10));
+  ASSERT_EQ(claimed.size(), 1u);
+  auto* cluster = gw::test::PostgresCluster::shared();
+  const auto db = gw::test::PostgresCluster::databaseOf(dsn_);
+  const std::string held_sql = "SELECT count(*) FROM pg_locks WHERE locktype='advisory' AND classid=74123 AND objid=" +
+                               std::to_string(claimed[0]);
+  ASSERT_EQ(cluster->count(db, held_sql), 1);
+  // b stores a newer version of the record: a's item is superseded while a holds it.
+  auto newer = write("r1", "pa");
+  newer.content_hash = "h-r1-v2";
+  ASSERT_TRUE(b->ingest({newer}, t(6)));
+  // a's next look at the outbox (a second on) lets go of the claim it will never settle.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  (void)a->dueItems("p1", t(7), 10);
+  EXPECT_EQ(cluster->count(db, held_sql), 0) << "the superseded item's claim is kept";
 }
 
 }  // namespace

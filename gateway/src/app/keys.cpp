@@ -23,6 +23,13 @@ Result<store::PostgresOptions> postgresOptions(const config::GatewayConfig& conf
   options.sslrootcert = pg.sslrootcert.string();
   options.sslcert = pg.sslcert.string();
   options.sslkey = pg.sslkey.string();
+  // The longest one send may take, as the in-process send gate's bound: sets how long a send's
+  // hold against consent changes lasts and how long a change waits for holds (§5.3).
+  std::chrono::milliseconds longest_send{0};
+  for (const auto& partner : config.partners) {
+    longest_send = std::max(longest_send, 2 * partner.connect_timeout + partner.request_timeout);
+  }
+  if (longest_send.count() > 0) options.longest_send = longest_send;
   return options;
 }
 

@@ -122,7 +122,7 @@ Status Runtime::open(std::unique_ptr<store::Store> store) {
   // Several instances on one database (PostgreSQL): a consent another instance committed enters
   // this registry too, and is reconciled here as one committed here would be.
   GW_TRY(store_->watchConsents(
-      [this](const std::string& patient_key) { jobs_.post([this, patient_key] { refreshConsents(patient_key); }); }));
+      [this](const std::string& patient_key) { jobs_.post([this, patient_key] { (void)refreshConsents(patient_key); }); }));
   // A reload asked of another instance on the database is done here too, with this instance's files.
   GW_TRY(store_->watchReloads(
       [this](const std::string& origin) { jobs_.post([this, origin] { reloadRequestedBy(origin); }); }));
@@ -155,8 +155,8 @@ Status Runtime::open(std::unique_ptr<store::Store> store) {
                                   // again right before each send's re-check, so one committed by another instance stops
                                   // a send even before its announcement arrives here.
                                   cfg.storage.postgres
-                                      ? std::function<void(const std::string&)>(
-                                            [this](const std::string& patient_key) { refreshConsents(patient_key); })
+                                      ? std::function<bool(const std::string&)>(
+                                            [this](const std::string& patient_key) { return refreshConsents(patient_key); })
                                       : nullptr}));
   }
   storage_probe_ = std::make_unique<StorageProbe>(*store_, cfg.storage.sqlite_path, clock_);
@@ -425,11 +425,11 @@ void Runtime::endExpiredBreakGlasses() {
 // A consent was committed to the database by some instance: its stored versions enter the
 // registry (one already known is ignored) and a new one is reconciled as at our own commit.
 // "" (the watch lost its connection): every stored consent is read again.
-void Runtime::refreshConsents(const std::string& patient_key) {
+bool Runtime::refreshConsents(const std::string& patient_key) {
   auto stored = store_->consents(patient_key);
   if (!stored) {
     GW_LOG(Error, Consent, "consent_refresh_failed").kv("error", stored.error().describe());
-    return;
+    return false;
   }
   for (const auto& c : stored.value()) {
     auto v = consent::fromRow(c.row);
@@ -443,6 +443,7 @@ void Runtime::refreshConsents(const std::string& patient_key) {
       scheduleReconcile(v.value());
     }
   }
+  return true;
 }
 
 void Runtime::scheduleReconcilePatient(const std::string& patient_key) {

@@ -96,7 +96,8 @@ class Runtime {
   /// queue for its partner is settled like after a consent change (jobs thread).
   void breakGlassChanged(const store::BreakGlass& row);
   /// Store::watchConsents' handler (jobs thread): the patient's stored consents into the registry.
-  void refreshConsents(const std::string& patient_key);
+  /// False when the stored consents could not be read (the registry may be behind).
+  bool refreshConsents(const std::string& patient_key);
   void wakeWorkers();
 
   /// Reconciliations that failed and wait for their next attempt (docs/threading.md §2.5): what

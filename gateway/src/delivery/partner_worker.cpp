@@ -202,7 +202,22 @@ Status PartnerWorker::attempt(const store::OutboxItem& item, FhirClient& client)
   if (!waitForRateLimit(mode == WriteMode::Transaction ? 1 : std::max(1, item.entry_count))) {
     return ok();  // stopping: the item stays due as it is
   }
-  if (check_.refresh) check_.refresh(item.patient_key);
+  // Several instances on one database (docs/architecture.md §5.3, docs/privacy.md §8.3): the send
+  // holds (patient, partner) against consent changes on every instance from before the consents
+  // are read again until its last request has ended, and lets go before its outcome is recorded
+  // (a change waiting for the hold may hold the write lock's turn). An empty hold on SQLite.
+  auto held = store_.holdSend(item.patient_key, partner_.id);
+  const auto notNow = [&](const std::string& why) {
+    GW_LOG(Warn, Delivery, "not_sent").kv("partner", partner_.id).kv("item", item.id).kv("reason", why);
+    return outcomes_.record(store::OutboxOutcome::retry(item.id, item.attempts, clock_.now() + std::chrono::seconds(1),
+                                                        "not sent: " + why, clock_.now()));
+  };
+  if (!held) return notNow(held.error().message);
+  store::SendHold hold = std::move(held).value();
+  if (check_.refresh && !check_.refresh(item.patient_key)) {
+    hold.release();
+    return notNow("the patient's stored consents could not be read for the re-check");
+  }
   outbox::RecheckResult check;
   const auto recheck = [&] {
     check = outbox::recheckItem(item, *check_.registry, clock_.now(), check_.policy_version);
@@ -215,6 +230,7 @@ Status PartnerWorker::attempt(const store::OutboxItem& item, FhirClient& client)
     recheck();
   }
   if (!check.send) {
+    hold.release();
     GW_LOG(Info, Delivery, "cancelled").kv("partner", partner_.id).kv("item", item.id).kv("reason", check.reason);
     stats_.cancelled.inc();
     {
@@ -225,6 +241,7 @@ Status PartnerWorker::attempt(const store::OutboxItem& item, FhirClient& client)
                                                             std::move(check.cancellations)));
   }
   if (auto reason = cannotTake(item)) {
+    hold.release();
     // Not the item's fault and not a failed attempt: it waits, without using up its retries,
     // until the next read of the partner's statement (or a restart with another config).
     SystemTime until;
@@ -243,7 +260,8 @@ Status PartnerWorker::attempt(const store::OutboxItem& item, FhirClient& client)
                                     clock_.now()));
   }
   const auto started = std::chrono::steady_clock::now();
-  const AttemptOutcome outcome = send(item, client);
+  const AttemptOutcome outcome = send(item, client, hold);
+  hold.release();  // the last request has ended; recording the outcome takes the write lock
   stats_.attempt_us.recordMicros(std::chrono::steady_clock::now() - started);
   const SystemTime now = clock_.now();
   if (!outcome.not_sent) countAnswer(outcome, now);  // a request never sent is no answer
@@ -259,9 +277,11 @@ Status PartnerWorker::attempt(const store::OutboxItem& item, FhirClient& client)
       return outcomes_.record(store::OutboxOutcome::retry(item.id, item.attempts, std::max(circuit.probe_at, now),
                                                           circuitWaitReason(circuit), now));
     }
-    // Not sent because the gateway is stopping: due again at once after a restart.
-    return outcomes_.record(
-        store::OutboxOutcome::retry(item.id, item.attempts, now, "not sent: the gateway stopped before the request", now));
+    // Not sent because the gateway is stopping (due again at once after a restart), or because
+    // the send's hold would not last through another request (the rest goes at the next turn).
+    return outcomes_.record(store::OutboxOutcome::retry(
+        item.id, item.attempts, now,
+        outcome.error_summary.empty() ? "not sent: the gateway stopped before the request" : outcome.error_summary, now));
   }
   const int attempts = item.attempts + 1;
   const auto elapsed_ms =
@@ -355,23 +375,31 @@ void PartnerWorker::countAnswer(const AttemptOutcome& outcome, SystemTime now) {
 
 namespace {
 
-AttemptOutcome notSent() {
+AttemptOutcome notSent(std::string why = {}) {
   AttemptOutcome out;
   out.kind = AttemptOutcome::Kind::Retry;
   out.not_sent = true;
-  out.error_summary = "not sent";
+  out.error_summary = std::move(why);
   return out;
+}
+
+// A request starts only while the send's hold will outlast it (store::SendHold::mayStart).
+AttemptOutcome holdEnded() {
+  return notSent(
+      "not sent: the send's hold against consent changes ends before another request could; "
+      "the rest goes at the next turn");
 }
 
 }  // namespace
 
-AttemptOutcome PartnerWorker::send(const store::OutboxItem& item, FhirClient& client) {
+AttemptOutcome PartnerWorker::send(const store::OutboxItem& item, FhirClient& client, const store::SendHold& hold) {
   WriteMode mode;
   {
     std::lock_guard lock(capability_mutex_);
     mode = mode_.mode;
   }
-  if (mode != WriteMode::Transaction) return sendInParts(item, mode, client);
+  if (mode != WriteMode::Transaction) return sendInParts(item, mode, client, hold);
+  if (!hold.mayStart()) return holdEnded();
   const auto response = request([&] { return client.postBundle(item.bundle); });
   if (!response) return notSent();
   stats_.attempts.inc();
@@ -408,7 +436,8 @@ EntryResult singleWriteResult(const HttpResult& res) {
 
 }  // namespace
 
-AttemptOutcome PartnerWorker::sendInParts(const store::OutboxItem& item, WriteMode mode, FhirClient& client) {
+AttemptOutcome PartnerWorker::sendInParts(const store::OutboxItem& item, WriteMode mode, FhirClient& client,
+                                          const store::SendHold& hold) {
   auto plan = planWrites(item.bundle);
   if (!plan) {
     AttemptOutcome dead;
@@ -467,6 +496,7 @@ AttemptOutcome PartnerWorker::sendInParts(const store::OutboxItem& item, WriteMo
         write.path_suffix = "/" + e->url;
         write.body = resolvedResource(*e, progress.resolved);
         write.if_none_exist = e->if_none_exist;
+        if (!hold.mayStart()) return holdEnded();  // what was accepted before stays accepted
         const auto sent = request([&] { return client.write(write); });
         if (!sent) return notSent();  // what was accepted before stays accepted
         const auto& response = *sent;
@@ -481,6 +511,7 @@ AttemptOutcome PartnerWorker::sendInParts(const store::OutboxItem& item, WriteMo
       }
       continue;
     }
+    if (!hold.mayStart()) return holdEnded();
     const auto sent = request([&] { return client.postBundle(batchBundle(plan.value(), ready, progress.resolved)); });
     if (!sent) return notSent();
     const auto& response = *sent;

@@ -70,8 +70,10 @@ struct DisclosureCheck {
   outbox::SendGate* gate = nullptr;
   /// Optional: brings the registry up to date with the consents stored for the patient before the
   /// re-check (several gateway instances on one database: another instance's consent commit may
-  /// not have been announced here yet).
-  std::function<void(const std::string& patient_key)> refresh;
+  /// not have been announced here yet). It runs under the send's hold (Store::holdSend), so it
+  /// reads every consent change committed before the send. False: they could not be read, and
+  /// nothing is sent (the item waits for a later turn).
+  std::function<bool(const std::string& patient_key)> refresh;
 };
 
 /// What the worker knows of its partner's capabilities and the write mode it uses (/readyz).
@@ -134,10 +136,11 @@ class PartnerWorker {
   /// Counts the attempt's answer class and keeps the partner's run of failures (stats_).
   void countAnswer(const AttemptOutcome& outcome, SystemTime now);
   /// Sends the item in the current write mode and says what came of it.
-  AttemptOutcome send(const store::OutboxItem& item, FhirClient& client);
+  /// Every request starts under `hold` (Store::holdSend), or is not sent.
+  AttemptOutcome send(const store::OutboxItem& item, FhirClient& client, const store::SendHold& hold);
   /// Batch and per-resource modes: the entries not yet accepted, Patient first, resuming
   /// where the last attempt of the item stopped.
-  AttemptOutcome sendInParts(const store::OutboxItem& item, WriteMode mode, FhirClient& client);
+  AttemptOutcome sendInParts(const store::OutboxItem& item, WriteMode mode, FhirClient& client, const store::SendHold& hold);
   /// Waits until `requests` requests fit the partner's rate limit; false when stopping.
   bool waitForRateLimit(int requests);
   /// One request to the partner through the circuit breaker: asks it, and tells it what came

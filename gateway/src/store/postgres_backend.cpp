@@ -32,7 +32,11 @@ std::shared_ptr<OutboxClaims> claimsFor(const PostgresOptions& options) {
 class PostgresBackend final : public StoreBackend {
  public:
   explicit PostgresBackend(const PostgresOptions& options)
-      : options_(options), location_(describePostgresDsn(options.dsn)), readers_(options), claims_(claimsFor(options)) {}
+      : options_(options),
+        location_(describePostgresDsn(options.dsn)),
+        readers_(options),
+        claims_(claimsFor(options)),
+        holds_(std::make_shared<SendHolds>(options)) {}
 
   Status init() {
     GW_TRY(auto writer, connect(options_));
@@ -66,7 +70,7 @@ class PostgresBackend final : public StoreBackend {
     return makeReader(std::move(c), readers_, options_.read_only ? nullptr : claims_.get());
   }
 
-  Result<std::unique_ptr<StoreWriter>> beginWrite() override {
+  Result<std::unique_ptr<StoreWriter>> beginConsentWrite(const std::vector<PatientPartner>& consent_changes) override {
     if (options_.read_only) {
       return makeError(ErrorCode::Storage, "the database was opened read-only: nothing may be written to it", location_,
                        "open it without --read-only to write");
@@ -86,7 +90,14 @@ class PostgresBackend final : public StoreBackend {
         return storageError("setting up a connection", f);
       }
     }
-    return beginWriter(*writer_, std::move(lock), *claims_);
+    return beginWriter(*writer_, std::move(lock), *claims_, consent_changes, SendHolds::changeWait(options_.longest_send));
+  }
+
+  Result<std::unique_ptr<StoreWriter>> beginWrite() override { return beginConsentWrite({}); }
+
+  Result<SendHold> holdSend(std::string_view patient_key, std::string_view partner_id) override {
+    if (options_.read_only) return SendHold();  // sends nothing
+    return holds_->hold(patient_key, partner_id);
   }
 
   Status watchConsents(std::function<void(const std::string& patient_key)> changed) override {
@@ -200,6 +211,7 @@ class PostgresBackend final : public StoreBackend {
   std::string location_;
   ConnectionPool readers_;
   std::shared_ptr<OutboxClaims> claims_;
+  std::shared_ptr<SendHolds> holds_;
   std::unique_ptr<PgConnection> writer_;
   std::mutex writer_mutex_;
   std::mutex watch_mutex_;  // the handlers; held while one runs, so clearing one waits for it

@@ -137,6 +137,10 @@ class OutboxClaims {
   bool tryClaim(std::int64_t item_id, std::int64_t now_ms);
   /// Lets go of the items (after the commit that changed their state).
   void release(const std::vector<std::int64_t>& item_ids);
+  /// Lets go of held items that are no longer queued or retrying (superseded or cancelled by
+  /// another transaction while held, never settled here): at most once per second, when any is
+  /// held. dueItems calls it.
+  void releaseSettled();
   std::size_t held();
 
  private:
@@ -145,7 +149,38 @@ class OutboxClaims {
   std::mutex mutex_;
   std::unique_ptr<PgConnection> c_;
   std::vector<std::int64_t> held_;  // sorted
+  std::chrono::steady_clock::time_point last_sweep_{};
 };
+
+/// Sends' holds against consent changes (store.hpp SendHold; docs/architecture.md §5.3): a shared
+/// session-level advisory lock (74124, hashtext(partner, patient)) on a connection of its own,
+/// taken before the patient's consents are read for the re-check and let go when the send's last
+/// request has ended. A consent (or break-glass) change takes the same key exclusively, in its
+/// transaction, before the write lock (beginWriter): it waits for the sends in flight, and sends
+/// starting after it read what it committed. The session ends itself when a hold outlasts its
+/// lease (idle_session_timeout, set while held), so a hung instance cannot stall consent changes
+/// for longer; a killed one's holds go with its connections at once.
+class SendHolds : public std::enable_shared_from_this<SendHolds> {
+ public:
+  explicit SendHolds(PostgresOptions options) : options_(std::move(options)) {}
+  Result<SendHold> hold(std::string_view patient_key, std::string_view partner_id);
+
+  /// How long the database keeps a hold (its lease), how long after taking it a request may still
+  /// start, and how long a consent change waits for the holds in its way.
+  static std::chrono::milliseconds lease(std::chrono::milliseconds longest_send);
+  static std::chrono::milliseconds startWindow(std::chrono::milliseconds longest_send);
+  static std::chrono::milliseconds changeWait(std::chrono::milliseconds longest_send);
+
+ private:
+  void release(std::shared_ptr<PgConnection> c, const std::string& key);
+  PostgresOptions options_;
+  std::mutex mutex_;
+  std::vector<std::shared_ptr<PgConnection>> idle_;  // guarded by mutex_
+};
+
+/// The text a (patient, partner) pair's hold key is hashed from, by the server (hashtext), so
+/// every instance computes the same key.
+std::string sendHoldKey(std::string_view patient_key, std::string_view partner_id);
 
 // Schema (postgres_migrations.cpp). The version numbers are SQLite's (store/sqlite_migrations.hpp):
 // one number is one schema whatever the database.
@@ -161,8 +196,13 @@ std::unique_ptr<StoreReader> makeReader(std::unique_ptr<PgConnection> c, Connect
 /// transaction-scoped advisory lock every writer of the database takes, so write transactions
 /// are one at a time across every gateway instance.
 /// Claims of the items the transaction changes are released when it commits.
+/// `consent_changes` (consent versions, break-glass grants): their send holds are taken
+/// exclusively first, waiting at most `change_wait` for sends in flight, and the write lock after
+/// them, so no transaction ever holds the write lock while it waits for a send.
 Result<std::unique_ptr<StoreWriter>> beginWriter(PgConnection& connection, std::unique_lock<std::mutex> lock,
-                                                 OutboxClaims& claims);
+                                                 OutboxClaims& claims,
+                                                 const std::vector<PatientPartner>& consent_changes = {},
+                                                 std::chrono::milliseconds change_wait = {});
 
 // Queries both kinds of connection run; throw PgFailure.
 std::vector<DataKeyRow> selectDataKeys(PgConnection& c);

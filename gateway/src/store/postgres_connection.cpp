@@ -3,6 +3,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "common/log.hpp"
 #include "store/postgres_backend.hpp"
 
 namespace gw::store {
@@ -263,9 +264,121 @@ void OutboxClaims::release(const std::vector<std::int64_t>& item_ids) {
   }
 }
 
+void OutboxClaims::releaseSettled() {
+  std::lock_guard lock(mutex_);
+  const auto now = std::chrono::steady_clock::now();
+  if (held_.empty() || now - last_sweep_ < std::chrono::seconds(1) || !c_) return;
+  last_sweep_ = now;
+  std::string ids = "{";
+  for (std::size_t i = 0; i < held_.size(); ++i) ids += (i == 0 ? "" : ",") + std::to_string(held_[i]);
+  ids += "}";
+  try {
+    auto settled = c_->exec("SELECT id FROM outbox WHERE id = ANY($1::bigint[]) AND state NOT IN ('queued','retrying')",
+                            Params().text(ids));
+    for (int i = 0; i < settled.rows(); ++i) {
+      const auto id = settled.i64(i, 0);
+      const auto at = std::lower_bound(held_.begin(), held_.end(), id);
+      if (at == held_.end() || *at != id) continue;
+      held_.erase(at);
+      c_->exec(std::string("SELECT pg_advisory_unlock(") + kClaimKey + ")", Params().i64(id));
+    }
+  } catch (const PgFailure&) {
+    // Tried again at the next sweep; a broken session has lost its locks anyway.
+  }
+}
+
 std::size_t OutboxClaims::held() {
   std::lock_guard lock(mutex_);
   return held_.size();
+}
+
+std::string sendHoldKey(std::string_view patient_key, std::string_view partner_id) {
+  std::string key(partner_id);
+  key += '\t';
+  key += patient_key;
+  return key;
+}
+
+// A send's requests start within the longest send (and a little) of taking the hold, so they end
+// within twice that; the lease adds a margin for the hold's own statements. A consent change
+// waits out a whole lease and a little more: past that no live hold can be in its way, so a
+// longer wait means instances with other timeouts, and the change fails (nothing stored: 503).
+std::chrono::milliseconds SendHolds::lease(std::chrono::milliseconds longest_send) {
+  return 2 * longest_send + std::chrono::seconds(10);
+}
+std::chrono::milliseconds SendHolds::startWindow(std::chrono::milliseconds longest_send) {
+  return longest_send + std::chrono::seconds(5);
+}
+std::chrono::milliseconds SendHolds::changeWait(std::chrono::milliseconds longest_send) {
+  return lease(longest_send) + std::chrono::seconds(10);
+}
+
+namespace {
+// The shared/exclusive per-(patient, partner) key: namespace 74124, beside the claims' 74123.
+constexpr const char* kHoldLock =
+    "SELECT pg_advisory_lock_shared(74124, hashtext($1)), "
+    "set_config('idle_session_timeout', $2, false)";
+constexpr const char* kHoldUnlock =
+    "SELECT pg_advisory_unlock_shared(74124, hashtext($1)), "
+    "set_config('idle_session_timeout', '0', false)";
+}  // namespace
+
+Result<SendHold> SendHolds::hold(std::string_view patient_key, std::string_view partner_id) {
+  const std::string key = sendHoldKey(patient_key, partner_id);
+  const auto lease_ms = std::to_string(lease(options_.longest_send).count());
+  // A pooled connection may have been closed by the server meanwhile: one more try on a new one.
+  for (int tries = 0; tries < 2; ++tries) {
+    std::shared_ptr<PgConnection> c;
+    {
+      std::lock_guard lock(mutex_);
+      if (!idle_.empty()) {
+        c = std::move(idle_.back());
+        idle_.pop_back();
+      }
+    }
+    if (!c) {
+      GW_TRY(auto made, connect(options_));
+      c = std::shared_ptr<PgConnection>(std::move(made));
+      try {
+        // A consent change holds the key for its transaction only: a wait longer than a change
+        // can take means something is wrong; the send then waits for a later turn.
+        c->exec("SET lock_timeout = '" + std::to_string(changeWait(options_.longest_send).count()) + "ms'");
+      } catch (const PgFailure& f) {
+        return storageError("setting up a connection for send holds", f);
+      }
+    }
+    try {
+      c->exec(kHoldLock, Params().text(key).text(lease_ms + "ms"));
+    } catch (const PgFailure& f) {
+      if (PQstatus(c->handle()) != CONNECTION_OK && tries == 0) continue;
+      if (f.sqlstate() == "55P03") {
+        std::lock_guard lock(mutex_);
+        idle_.push_back(std::move(c));
+        return makeError(ErrorCode::Unavailable,
+                         "a consent change for this patient and partner is being committed and took too long", "",
+                         "the item is sent at a later turn");
+      }
+      return storageError("holding a send against consent changes", f);
+    }
+    const auto start_by = std::chrono::steady_clock::now() + startWindow(options_.longest_send);
+    return SendHold([self = shared_from_this(), c = std::move(c), key]() mutable { self->release(std::move(c), key); },
+                    start_by);
+  }
+  return makeError(ErrorCode::Unavailable, "no connection to the database for send holds", "",
+                   "check that the database server is up");
+}
+
+void SendHolds::release(std::shared_ptr<PgConnection> c, const std::string& key) {
+  try {
+    c->exec(kHoldUnlock, Params().text(key));
+  } catch (const PgFailure& f) {
+    // The session ended first (its lease passed: idle_session_timeout, or the connection broke):
+    // the database let go of the hold before the send ended.
+    GW_LOG(Warn, Store, "send_hold_lost").kv("error", f.message());
+    return;
+  }
+  std::lock_guard lock(mutex_);
+  idle_.push_back(std::move(c));
 }
 
 }  // namespace postgres

@@ -136,6 +136,8 @@ class PostgresReader final : public StoreReader {
   }
 
   Result<std::vector<OutboxRow>> dueItems(std::string_view partner, std::int64_t now_ms, int limit) override {
+    // Claims of items another transaction superseded or cancelled while this process held them.
+    if (claims_) claims_->releaseSettled();
     return run("reading the outbox", [&] {
       // The NOT EXISTS keeps per-patient order: a later item waits while an earlier one is pending.
       auto r = c_->exec(

@@ -1,6 +1,7 @@
 #pragma once
 // PostgreSQL: the store backend for several gateway instances sharing one database
 // (store/store_backend.hpp; docs/architecture.md §5.3). Same tables and rules as SQLite.
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -32,6 +33,11 @@ struct PostgresOptions {
   /// Written into the log rows this process appends (audit_log.instance_id) and used as the
   /// application_name of its connections, so pg_stat_activity tells instances apart.
   std::string instance_id;
+  /// The longest one request to a partner may take (twice the connect timeout plus the request
+  /// timeout of the slowest partner). A send's hold against consent changes lasts at most a lease
+  /// derived from it, and a consent change waits for holds at most a little longer
+  /// (docs/architecture.md §5.3).
+  std::chrono::milliseconds longest_send{2 * 5000 + 30000};
   /// As SqliteOptions::master_key: wraps the data keys; used while opening only.
   crypto::SecretKey master_key;
   MasterKeySource master_key_source;

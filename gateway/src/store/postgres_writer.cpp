@@ -2,6 +2,7 @@
 // retention, data key rotation and operations' writes, in one transaction.
 #include <algorithm>
 
+#include "common/log.hpp"
 #include "store/audit_chain.hpp"
 #include "store/postgres_backend.hpp"
 
@@ -796,16 +797,42 @@ class PostgresWriter final : public StoreWriter {
 }  // namespace
 
 Result<std::unique_ptr<StoreWriter>> beginWriter(PgConnection& connection, std::unique_lock<std::mutex> lock,
-                                                 OutboxClaims& claims) {
+                                                 OutboxClaims& claims, const std::vector<PatientPartner>& consent_changes,
+                                                 std::chrono::milliseconds change_wait) {
   try {
     connection.exec("BEGIN");
     try {
+      if (!consent_changes.empty()) {
+        // The consent's send holds, exclusively, before the write lock (docs/architecture.md §5.3):
+        // this waits for the sends in flight that hold them (their requests end within a bound and
+        // they let go before recording their outcome, which needs the write lock), and no send
+        // starts meanwhile; taken in one order (by key), so two changes cannot wait for each other.
+        std::string keys;
+        for (const auto& c : consent_changes) {
+          if (!keys.empty()) keys += '\n';
+          keys += sendHoldKey(c.patient_key, c.partner_id);
+        }
+        connection.exec("SET LOCAL lock_timeout = '" + std::to_string(change_wait.count()) + "ms'");
+        connection.exec(
+            "SELECT pg_advisory_xact_lock(74124, h) FROM (SELECT DISTINCT hashtext(k) AS h FROM "
+            "unnest(string_to_array($1, E'\\n')) AS k ORDER BY 1) AS held",
+            Params().text(keys));
+        connection.exec("SET LOCAL lock_timeout = 0");
+      }
       connection.exec(kWriteLock);
     } catch (...) {
       connection.exec("ROLLBACK");
       throw;
     }
   } catch (const PgFailure& f) {
+    if (f.sqlstate() == "55P03") {
+      GW_LOG(Warn, Store, "consent_change_sends_still_in_flight").kv("waited_ms", change_wait.count());
+      return makeError(ErrorCode::Unavailable,
+                       "a consent change waited " + std::to_string(change_wait.count() / 1000) +
+                           " s for a send in flight on a gateway instance, which is longer than any send may last",
+                       "storage.postgres",
+                       "nothing was stored: retry; give every instance on the database the same partner timeouts");
+    }
     return storageError("beginning a write transaction", f);
   }
   return std::unique_ptr<StoreWriter>(std::make_unique<PostgresWriter>(connection, std::move(lock), claims));

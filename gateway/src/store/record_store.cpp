@@ -113,7 +113,13 @@ class RecordStore final : public Store {
     std::vector<IngestOutcome> outcomes;
     outcomes.reserve(writes.size());
     std::vector<AuditEntry> audit;
-    GW_TRY(auto tx, beginSealing());
+    // Consent versions in the group: on a database several instances share, the transaction
+    // first waits for their patients' sends in flight on any instance (beginConsentWrite).
+    std::vector<PatientPartner> consent_changes;
+    for (const auto& w : writes) {
+      if (w.consent) consent_changes.push_back({w.consent->patient_key, w.consent->partner_id});
+    }
+    GW_TRY(auto tx, beginSealing(nullptr, consent_changes));
     for (const auto& w : writes) {
       GW_TRY(auto outcome, ingestOne(*tx, w, now_ms));
       for (auto e : w.audit) {
@@ -334,6 +340,10 @@ class RecordStore final : public Store {
   }
 
   Status announceReload(std::string_view origin) override { return backend_->announceReload(origin); }
+
+  Result<SendHold> holdSend(std::string_view patient_key, std::string_view partner_id) override {
+    return backend_->holdSend(patient_key, partner_id);
+  }
 
   Result<std::optional<SystemTime>> nextDueTime(std::string_view partner) override {
     GW_TRY(auto reader, backend_->read());
@@ -581,7 +591,8 @@ class RecordStore final : public Store {
     GW_TRY(sealed.recipient, payloads_.sealText(SealedColumn::BreakGlassRecipient, row.recipient, row.id));
     GW_TRY(sealed.authorised_by, payloads_.sealText(SealedColumn::BreakGlassAuthorisedBy, row.authorised_by, row.id));
     GW_TRY(sealed.nature, payloads_.sealText(SealedColumn::BreakGlassNature, row.nature, row.id));
-    GW_TRY(auto tx, WriteTransaction::begin(*backend_));
+    // A grant opened or ended changes what the partner may receive, as a consent version does.
+    GW_TRY(auto tx, WriteTransaction::begin(*backend_, {{row.patient_key, row.partner_id}}));
     GW_TRY(tx->putBreakGlass(sealed));
     GW_TRY(appendChained(*tx, std::move(audit)));
     return tx.commit();
@@ -951,8 +962,9 @@ class RecordStore final : public Store {
   // so what this transaction seals is under the newest version that exists. A rotation (another
   // process) destroys a version only after a full pass found nothing under it; from the new
   // version's commit on, no transaction seals under the old one.
-  Result<WriteTransaction> beginSealing(const crypto::SecretKey* master = nullptr) {
-    GW_TRY(auto tx, WriteTransaction::begin(*backend_));
+  Result<WriteTransaction> beginSealing(const crypto::SecretKey* master = nullptr,
+                                        const std::vector<PatientPartner>& consent_changes = {}) {
+    GW_TRY(auto tx, WriteTransaction::begin(*backend_, consent_changes));
     GW_TRY(auto rows, tx->dataKeys());
     GW_TRY(master == nullptr ? payloads_.keyring().adopt(rows) : payloads_.keyring().adopt(rows, *master));
     return tx;

@@ -414,6 +414,60 @@ struct InstanceRow {
 /// default instance id names a process, so every restart leaves one behind).
 inline constexpr std::int64_t kForgetInstanceAfterMs = 7LL * 24 * 3600 * 1000;
 
+/// A patient and a partner: what a consent version or a break-glass grant governs, and what a
+/// send holds against their changes.
+struct PatientPartner {
+  std::string patient_key;
+  std::string partner_id;
+  bool operator==(const PatientPartner&) const = default;
+};
+
+/// Held by a partner worker from before it reads the patient's consents for the re-check until
+/// the send's last request has ended (never while its outcome is recorded): while any instance
+/// holds one for (patient, partner), a consent or break-glass change of that pair commits on no
+/// instance, and once such a change has committed every hold taken after it reads it
+/// (docs/architecture.md §5.3, docs/privacy.md §8.3). Several gateway instances on one
+/// PostgreSQL database; an empty hold (SQLite: one process serves a database, the in-process
+/// SendGate orders its sends) holds nothing. Move-only; released when destroyed.
+class SendHold {
+ public:
+  using Clock = std::chrono::steady_clock;
+  SendHold() = default;
+  /// `release` ends the hold; no request may start after `start_by` (past it, a request could
+  /// outlast the hold's lease, which the database enforces).
+  SendHold(std::function<void()> release, Clock::time_point start_by) : release_(std::move(release)), start_by_(start_by) {}
+  SendHold(SendHold&& other) noexcept : release_(std::move(other.release_)), start_by_(other.start_by_) {
+    other.release_ = nullptr;
+  }
+  SendHold& operator=(SendHold&& other) noexcept {
+    if (this != &other) {
+      release();
+      release_ = std::move(other.release_);
+      start_by_ = other.start_by_;
+      other.release_ = nullptr;
+    }
+    return *this;
+  }
+  SendHold(const SendHold&) = delete;
+  SendHold& operator=(const SendHold&) = delete;
+  ~SendHold() { release(); }
+
+  bool held() const { return static_cast<bool>(release_); }
+  /// Whether a request may start now under this hold (always, for an empty hold).
+  bool mayStart(Clock::time_point now = Clock::now()) const { return !release_ || now <= start_by_; }
+  /// Ends the hold now (again: nothing).
+  void release() {
+    if (!release_) return;
+    auto release = std::move(release_);
+    release_ = nullptr;
+    release();
+  }
+
+ private:
+  std::function<void()> release_;
+  Clock::time_point start_by_{};
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -490,6 +544,13 @@ class Store {
   virtual Status watchConsents(std::function<void(const std::string& patient_key)> changed) {
     (void)changed;
     return ok();
+  }
+  /// StoreBackend::holdSend: orders this send against consent changes committed by any gateway
+  /// instance on the database. An empty hold where one process serves a database.
+  virtual Result<SendHold> holdSend(std::string_view patient_key, std::string_view partner_id) {
+    (void)patient_key;
+    (void)partner_id;
+    return SendHold();
   }
   virtual Status markConsentReconciled(std::string_view clinic, std::string_view consent_id, std::int64_t version) = 0;
 

@@ -7,6 +7,12 @@ Result<WriteTransaction> WriteTransaction::begin(StoreBackend& backend) {
   return WriteTransaction(std::move(writer));
 }
 
+Result<WriteTransaction> WriteTransaction::begin(StoreBackend& backend, const std::vector<PatientPartner>& changes) {
+  if (changes.empty()) return begin(backend);
+  GW_TRY(auto writer, backend.beginConsentWrite(changes));
+  return WriteTransaction(std::move(writer));
+}
+
 WriteTransaction::~WriteTransaction() {
   if (writer_) writer_->rollback();
 }

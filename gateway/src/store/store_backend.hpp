@@ -475,6 +475,22 @@ class StoreBackend {
   virtual Result<std::unique_ptr<StoreReader>> read() = 0;
   /// Waits for the write lock, then begins. Use WriteTransaction::begin rather than this.
   virtual Result<std::unique_ptr<StoreWriter>> beginWrite() = 0;
+  /// beginWrite for a transaction that changes what partners may receive of some patients
+  /// (consent versions, break-glass grants): several instances on one database (PostgreSQL) first
+  /// wait for the sends in flight that hold those (patient, partner) pairs (holdSend), on any
+  /// instance, and keep new ones from starting until the transaction ends; then the write lock.
+  /// The default (one process serves the database) is beginWrite.
+  virtual Result<std::unique_ptr<StoreWriter>> beginConsentWrite(const std::vector<PatientPartner>& changes) {
+    (void)changes;
+    return beginWrite();
+  }
+  /// A send's hold against consent changes of (patient, partner) on every instance (store.hpp
+  /// SendHold). The default, for a database one process serves, is an empty hold.
+  virtual Result<SendHold> holdSend(std::string_view patient_key, std::string_view partner_id) {
+    (void)patient_key;
+    (void)partner_id;
+    return SendHold();
+  }
   /// Converts, once, rows written before lookup keys (a database of an older schema): every
   /// clear identifier becomes its lookup key and every envelope is re-sealed, in one transaction,
   /// after which no clear identifier is left in the database's files. Returns the rows converted
@@ -518,6 +534,8 @@ class StoreBackend {
 class WriteTransaction {
  public:
   static Result<WriteTransaction> begin(StoreBackend& backend);
+  /// A transaction that changes consents or break-glass grants of `changes` (beginConsentWrite).
+  static Result<WriteTransaction> begin(StoreBackend& backend, const std::vector<PatientPartner>& changes);
 
   WriteTransaction(WriteTransaction&& other) noexcept = default;
   WriteTransaction& operator=(WriteTransaction&&) = delete;
