@@ -17,6 +17,7 @@
 #   benchmarks/load/ingest-vs-limits.sh [--seconds 10] [--runs 1] [--batches 20] [--patients 2000]
 #                                       [--no-postgres] [--only nginx,sqlite,postgres,gw-sqlite,gw-postgres]
 # GW_BIN: the fhir-gateway binary (default: the release build, built first).
+# KEEP_WORK=1: keep the temporary folder (gateway logs, wrk output) and say where it is.
 # GW_PERF=DIR: record `perf record -g` of each gateway run's load into DIR (gw-sqlite-N.data ...).
 # Needs: wrk, curl, python3, cc, libsqlite3-dev, libpq-dev, PostgreSQL 15 (all from
 # gateway/scripts/install-deps.sh) and nginx, which install-deps.sh does not install: Debian's nginx
@@ -66,12 +67,24 @@ cleanup() {
     as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate -w stop >/dev/null 2>&1 || true
     rm -rf "$pg_dir"
   fi
-  rm -rf "$work"
+  if [[ -n ${KEEP_WORK:-} ]]; then echo "work folder kept: $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_https() { for _ in $(seq 1 200); do curl -sk -o /dev/null "https://127.0.0.1:$1${2:-/}" && return 0; sleep 0.1; done; return 1; }
+# Until the process has used under 5% of a CPU over a second (at most 120 s).
+wait_idle() {
+  local ticks before after
+  ticks=$(getconf CLK_TCK)
+  for _ in $(seq 1 120); do
+    before=$(awk '{print $14 + $15}' "/proc/$1/stat")
+    sleep 1
+    after=$(awk '{print $14 + $15}' "/proc/$1/stat")
+    (( (after - before) * 20 < ticks )) && return 0
+  done
+  echo "$0: the gateway did not become idle after its consents" >&2
+}
 wrk_rate() { awk '/Requests\/sec/ {print $2}'; }
 
 gw_bin=${GW_BIN:-$repo/build/release/gateway/main/fhir-gateway}
@@ -137,14 +150,12 @@ start_postgres() {
     -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $pg_dir -c max_connections=100" start >/dev/null
   psql -qX -h "$pg_dir" -p "$pg_port" -U postgres -c "CREATE ROLE bench LOGIN PASSWORD 'bench'" >/dev/null
 }
-pg_db=0
-new_pg_database() {
-  pg_db=$((pg_db + 1))
-  psql -qX -h "$pg_dir" -p "$pg_port" -U postgres -c "CREATE DATABASE bench$pg_db OWNER bench" >/dev/null
-  echo "host=127.0.0.1 port=$pg_port dbname=bench$pg_db user=bench password=bench"
+new_pg_database() {  # $1 = its name
+  psql -qX -h "$pg_dir" -p "$pg_port" -U postgres -c "CREATE DATABASE $1 OWNER bench" >/dev/null
+  echo "host=127.0.0.1 port=$pg_port dbname=$1 user=bench password=bench"
 }
-run_postgres_limit() {
-  "$work/insert_limit" postgres "$(new_pg_database)" "$seconds" "$row_bytes" 100
+run_postgres_limit() {  # $1 = run number
+  "$work/insert_limit" postgres "$(new_pg_database "limit$1")" "$seconds" "$row_bytes" 100
 }
 
 # --- (d) the gateway
@@ -216,7 +227,7 @@ run_gateway() {  # $1 = label, $2 = storage JSON, $3 = run number
       "https://127.0.0.1:$gw_port/v1/partners/$p/pause?reason=benchmark" || { echo "pausing $p failed" >&2; exit 1; }
   done
   post_ndjson "$work/consents.ndjson"
-  sleep 1  # the consents' reconciliations on the jobs thread
+  wait_idle "$gw"  # each new consent's reconciliation runs on the jobs thread after the answer
   local perf=
   if [[ -n ${GW_PERF:-} ]]; then
     mkdir -p "$GW_PERF"
@@ -248,14 +259,14 @@ add() { results[$1]="${results[$1]:-} $2"; }
 for run in $(seq 1 "$runs"); do
   if wants nginx; then v=$(run_nginx); add nginx "$v"; echo "run $run: nginx TLS 202: $v req/s"; fi
   if wants sqlite; then v=$(run_sqlite_limit); add sqlite "$v"; echo "run $run: SQLite insert: $v rows/s"; fi
-  if wants postgres; then v=$(run_postgres_limit); add postgres "$v"; echo "run $run: PostgreSQL insert: $v rows/s"; fi
+  if wants postgres; then v=$(run_postgres_limit "$run"); add postgres "$v"; echo "run $run: PostgreSQL insert: $v rows/s"; fi
   if wants gw-sqlite; then
     read -r s n r < <(run_gateway gw-sqlite "{\"sqlite_path\": \"$work/gw-sqlite-$run/db/gateway.db\"}" "$run")
     add gw-sqlite-single "$s"; add gw-sqlite-ndjson "$n"; add gw-sqlite-rss "$r"
     echo "run $run: gateway/SQLite: single $s req/s, NDJSON $n records/s, peak RSS $r MB"
   fi
   if wants gw-postgres; then
-    dsn=$(new_pg_database)
+    dsn=$(new_pg_database "gateway$run")
     read -r s n r < <(run_gateway gw-postgres '{"postgres": {"dsn_env": "GATEWAY_POSTGRES_DSN", "sslmode": "disable"}}' "$run" "$dsn")
     add gw-postgres-single "$s"; add gw-postgres-ndjson "$n"; add gw-postgres-rss "$r"
     echo "run $run: gateway/PostgreSQL: single $s req/s, NDJSON $n records/s, peak RSS $r MB"
