@@ -18,7 +18,7 @@
 #                                       [--no-postgres] [--only nginx,sqlite,postgres,gw-sqlite,gw-postgres]
 # GW_BIN: the fhir-gateway binary (default: the release build, built first).
 # KEEP_WORK=1: keep the temporary folder (gateway logs, wrk output) and say where it is.
-# GW_PERF=DIR: record `perf record -g` of each gateway run's load into DIR (gw-sqlite-N.data ...).
+# GW_PERF=DIR: record `perf record --call-graph dwarf` of each gateway run's load into DIR (gw-sqlite-N.data ...).
 # Needs: wrk, curl, python3, cc, libsqlite3-dev, libpq-dev, PostgreSQL 15 (all from
 # gateway/scripts/install-deps.sh) and nginx, which install-deps.sh does not install: Debian's nginx
 # package enables and starts a system web server on port 80 where systemd runs, which a dependency
@@ -231,7 +231,8 @@ run_gateway() {  # $1 = label, $2 = storage JSON, $3 = run number
   local perf=
   if [[ -n ${GW_PERF:-} ]]; then
     mkdir -p "$GW_PERF"
-    perf record -g -o "$GW_PERF/$1-$3.data" -p "$gw" 2>/dev/null &
+    # DWARF unwinding: the release build keeps no frame pointers, so -g alone loses the callers.
+    perf record --call-graph dwarf,16384 -F 199 -o "$GW_PERF/$1-$3.data" -p "$gw" 2>/dev/null &
     perf=$!
   fi
   wrk -t2 -c64 -d"${seconds}s" -s "$repo/benchmarks/load/post_consented.lua" "https://127.0.0.1:$gw_port" -- "$patients" \
