@@ -26,7 +26,9 @@ class HotStatement {
 
   // The bound values are read when stepped, which follows at once (run or first): not copied.
   HotStatement& text(int i, std::string_view v) {
-    return check(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC));
+    // A null pointer would bind NULL: an empty view binds '' as Poco::Data bound an empty string.
+    return check(
+        sqlite3_bind_text(stmt_, i, v.data() == nullptr ? "" : v.data(), static_cast<int>(v.size()), SQLITE_STATIC));
   }
   HotStatement& blob(int i, std::string_view v) {
     return check(sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC));
