@@ -32,13 +32,18 @@ namespace gw::store::postgres {
 /// A failed statement: what was being done and PostgreSQL's message (never a parameter value).
 class PgFailure {
  public:
-  PgFailure(std::string message, std::string sqlstate) : message_(std::move(message)), sqlstate_(std::move(sqlstate)) {}
+  PgFailure(std::string message, std::string sqlstate, std::string what = {})
+      : message_(std::move(message)), sqlstate_(std::move(sqlstate)), what_(std::move(what)) {}
   const std::string& message() const { return message_; }
   const std::string& sqlstate() const { return sqlstate_; }
+  /// For a pipelined write (PgConnection::send) that failed: what it was doing, which the error
+  /// names instead of the statement whose flush reported it.
+  const std::string& what() const { return what_; }
 
  private:
   std::string message_;
   std::string sqlstate_;
+  std::string what_;
 };
 
 Error storageError(std::string_view what, const PgFailure& f);
@@ -89,15 +94,26 @@ class PgConnection {
   PgConnection(const PgConnection&) = delete;
   PgConnection& operator=(const PgConnection&) = delete;
 
-  /// Runs one statement; throws PgFailure when it fails.
+  /// Runs one statement; throws PgFailure when it fails, or when a write sent before it failed.
   PgResult exec(const std::string& sql, const Params& params = {});
+  /// Sends a write whose result only matters when it fails, without waiting for it (libpq
+  /// pipeline mode): a transaction's writes go out back to back instead of a round trip each.
+  /// The next exec() (a read, COMMIT) waits for them first and throws the first failure, named
+  /// by `what`. Only inside a transaction: a failure aborts it, and its rollback follows.
+  void send(std::string_view what, const std::string& sql, const Params& params);
+  /// Waits for the writes sent; throws the first failure.
+  void flush();
+  /// Drops what was sent without reporting failures (before a ROLLBACK).
+  void discard() noexcept;
   /// Runs statements without parameters (several, separated by ';').
   void execScript(const std::string& sql);
   bool healthy() const;
   PGconn* handle() const { return c_; }
 
  private:
+  void collect(bool report);
   PGconn* c_;
+  std::vector<std::string> sent_;  // what each write in the pipeline does, in order
 };
 
 /// Connects with `options` (sslmode, sslrootcert, ... and the timeout added to the DSN); the

@@ -1,6 +1,7 @@
 // libpq connections of the PostgreSQL backend: parameters, results, the pool.
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 
 #include "common/log.hpp"
@@ -34,7 +35,7 @@ std::string describePostgresDsn(const std::string& dsn) {
 namespace postgres {
 
 Error storageError(std::string_view what, const PgFailure& f) {
-  return makeError(ErrorCode::Storage, std::string(what) + ": " + f.message(), "postgresql",
+  return makeError(ErrorCode::Storage, (f.what().empty() ? std::string(what) : f.what()) + ": " + f.message(), "postgresql",
                    "check that the database server is up and reachable; the request can be retried");
 }
 
@@ -105,7 +106,24 @@ PgConnection::~PgConnection() {
   if (c_) PQfinish(c_);
 }
 
+namespace {
+
+// Writes in one pipeline before it is flushed: their results (a few dozen bytes each) must fit the
+// socket buffers, or the server blocks writing them while this side blocks sending.
+constexpr std::size_t kMaxPipelined = 256;
+
+PgFailure failureOf(PGconn* c, PGresult* r, std::string what = {}) {
+  std::string message = r ? PQresultErrorMessage(r) : PQerrorMessage(c);
+  if (message.empty()) message = PQerrorMessage(c);
+  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+  const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  return PgFailure(message, state ? state : "", std::move(what));
+}
+
+}  // namespace
+
 PgResult PgConnection::exec(const std::string& sql, const Params& params) {
+  if (!sent_.empty()) flush();
   const auto values = params.pointers();
   const auto lengths = params.lengths();
   PGresult* r = PQexecParams(c_, sql.c_str(), static_cast<int>(params.size()), nullptr,
@@ -113,13 +131,69 @@ PgResult PgConnection::exec(const std::string& sql, const Params& params) {
                              params.formats().empty() ? nullptr : params.formats().data(), 0);
   PgResult result(r);
   const auto status = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-    std::string message = r ? PQresultErrorMessage(r) : PQerrorMessage(c_);
-    while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
-    const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
-    throw PgFailure(message, state ? state : "");
-  }
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) throw failureOf(c_, r);
   return result;
+}
+
+void PgConnection::send(std::string_view what, const std::string& sql, const Params& params) {
+  if (PQpipelineStatus(c_) == PQ_PIPELINE_OFF && PQenterPipelineMode(c_) != 1) {
+    throw failureOf(c_, nullptr, std::string(what));
+  }
+  const auto values = params.pointers();
+  const auto lengths = params.lengths();
+  if (PQsendQueryParams(c_, sql.c_str(), static_cast<int>(params.size()), nullptr, values.empty() ? nullptr : values.data(),
+                        lengths.empty() ? nullptr : lengths.data(),
+                        params.formats().empty() ? nullptr : params.formats().data(), 0) != 1) {
+    auto failure = failureOf(c_, nullptr, std::string(what));
+    discard();
+    throw failure;
+  }
+  sent_.emplace_back(what);
+  if (sent_.size() >= kMaxPipelined) flush();
+}
+
+void PgConnection::flush() { collect(true); }
+
+void PgConnection::discard() noexcept {
+  try {
+    collect(false);
+  } catch (...) {
+  }
+}
+
+void PgConnection::collect(bool report) {
+  if (PQpipelineStatus(c_) == PQ_PIPELINE_OFF) {
+    sent_.clear();
+    return;
+  }
+  std::optional<PgFailure> first;
+  if (PQpipelineSync(c_) != 1) first = failureOf(c_, nullptr, sent_.empty() ? std::string() : sent_.front());
+  // Each write's result, a NULL after each, then the sync's; a failure aborts the writes after it
+  // (PGRES_PIPELINE_ABORTED). Two NULLs in a row: nothing more will come (the connection broke).
+  std::size_t index = 0;
+  bool after_null = false;
+  while (!first || PQstatus(c_) == CONNECTION_OK) {
+    PGresult* r = PQgetResult(c_);
+    if (r == nullptr) {
+      if (after_null) break;
+      after_null = true;
+      continue;
+    }
+    after_null = false;
+    const auto status = PQresultStatus(r);
+    if (status == PGRES_PIPELINE_SYNC) {
+      PQclear(r);
+      break;
+    }
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && status != PGRES_PIPELINE_ABORTED && !first) {
+      first = failureOf(c_, r, index < sent_.size() ? sent_[index] : std::string());
+    }
+    PQclear(r);
+    ++index;
+  }
+  sent_.clear();
+  if (PQexitPipelineMode(c_) != 1 && !first) first = failureOf(c_, nullptr);
+  if (first && report) throw *first;
 }
 
 void PgConnection::execScript(const std::string& sql) {

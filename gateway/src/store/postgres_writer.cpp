@@ -39,6 +39,7 @@ class PostgresWriter final : public StoreWriter {
   void rollback() noexcept override {
     if (!open_) return;
     open_ = false;
+    c_.discard();  // writes still in the pipeline: the rollback undoes them
     try {
       c_.exec("ROLLBACK");
     } catch (...) {
@@ -58,116 +59,117 @@ class PostgresWriter final : public StoreWriter {
 
   Status insertRecordVersion(const RecordVersionRow& v) override {
     return run("storing a record version", [&] {
-      c_.exec(
-          "INSERT INTO record_versions(clinic, record_key, version, content_hash, payload, received_at, data_class) "
-          "VALUES($1,$2,$3,$4,$5,$6,$7)",
-          Params()
-              .text(v.clinic)
-              .text(v.record_key)
-              .i64(v.version)
-              .text(v.content_hash)
-              .bytes(v.payload_sealed)
-              .i64(v.received_at_ms)
-              .text(v.data_class));
+      c_.send("storing a record version",
+              "INSERT INTO record_versions(clinic, record_key, version, content_hash, payload, received_at, data_class) "
+              "VALUES($1,$2,$3,$4,$5,$6,$7)",
+              Params()
+                  .text(v.clinic)
+                  .text(v.record_key)
+                  .i64(v.version)
+                  .text(v.content_hash)
+                  .bytes(v.payload_sealed)
+                  .i64(v.received_at_ms)
+                  .text(v.data_class));
     });
   }
 
   Status insertRecord(const RecordRow& r) override {
     return run("storing a record", [&] {
-      c_.exec(
-          "INSERT INTO records(clinic, record_key, record_type, version, content_hash, state, error, patient_key, "
-          "received_at, updated_at, data_class) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
-          Params()
-              .text(r.clinic)
-              .text(r.record_key)
-              .text(r.record_type)
-              .i64(r.version)
-              .text(r.content_hash)
-              .text(recordStateName(r.state))
-              .text(r.error)
-              .text(r.patient_key)
-              .i64(r.received_at_ms)
-              .i64(r.updated_at_ms)
-              .text(r.data_class));
+      c_.send("storing a record",
+              "INSERT INTO records(clinic, record_key, record_type, version, content_hash, state, error, patient_key, "
+              "received_at, updated_at, data_class) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+              Params()
+                  .text(r.clinic)
+                  .text(r.record_key)
+                  .text(r.record_type)
+                  .i64(r.version)
+                  .text(r.content_hash)
+                  .text(recordStateName(r.state))
+                  .text(r.error)
+                  .text(r.patient_key)
+                  .i64(r.received_at_ms)
+                  .i64(r.updated_at_ms)
+                  .text(r.data_class));
     });
   }
 
   Status updateRecord(const RecordRow& r) override {
     return run("storing a record", [&] {
-      c_.exec(
-          "UPDATE records SET record_type=$1, version=$2, content_hash=$3, state=$4, error=$5, patient_key=$6, "
-          "updated_at=$7, data_class=$8 WHERE clinic=$9 AND record_key=$10",
-          Params()
-              .text(r.record_type)
-              .i64(r.version)
-              .text(r.content_hash)
-              .text(recordStateName(r.state))
-              .text(r.error)
-              .text(r.patient_key)
-              .i64(r.updated_at_ms)
-              .text(r.data_class)
-              .text(r.clinic)
-              .text(r.record_key));
+      c_.send("storing a record",
+              "UPDATE records SET record_type=$1, version=$2, content_hash=$3, state=$4, error=$5, patient_key=$6, "
+              "updated_at=$7, data_class=$8 WHERE clinic=$9 AND record_key=$10",
+              Params()
+                  .text(r.record_type)
+                  .i64(r.version)
+                  .text(r.content_hash)
+                  .text(recordStateName(r.state))
+                  .text(r.error)
+                  .text(r.patient_key)
+                  .i64(r.updated_at_ms)
+                  .text(r.data_class)
+                  .text(r.clinic)
+                  .text(r.record_key));
     });
   }
 
   Status deleteResources(std::string_view clinic, std::string_view record_key) override {
     return run("replacing a record's resources", [&] {
-      c_.exec("DELETE FROM resources WHERE clinic=$1 AND record_key=$2", Params().text(clinic).text(record_key));
+      c_.send("replacing a record's resources", "DELETE FROM resources WHERE clinic=$1 AND record_key=$2",
+              Params().text(clinic).text(record_key));
     });
   }
 
   Status putResource(const ResourceRow& r) override {
     return run("storing a resource", [&] {
       // A replaced row takes a new row_id, as SQLite's INSERT OR REPLACE gives a new rowid.
-      c_.exec(
-          "INSERT INTO resources(resource_type, resource_key, resource_id, clinic, record_key, record_version, "
-          "identifier_system, identifier_value, body, data_class, stored_at) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) "
-          "ON CONFLICT (resource_type, resource_key) DO UPDATE SET resource_id=EXCLUDED.resource_id, "
-          "clinic=EXCLUDED.clinic, record_key=EXCLUDED.record_key, record_version=EXCLUDED.record_version, "
-          "identifier_system=EXCLUDED.identifier_system, identifier_value=EXCLUDED.identifier_value, "
-          "body=EXCLUDED.body, data_class=EXCLUDED.data_class, stored_at=EXCLUDED.stored_at, row_id=DEFAULT",
-          Params()
-              .text(r.resource_type)
-              .text(r.resource_key)
-              .bytes(r.resource_id_sealed)
-              .text(r.clinic)
-              .text(r.record_key)
-              .i64(r.record_version)
-              .text(r.identifier_system)
-              .bytes(r.identifier_value_sealed)
-              .bytes(r.body_sealed)
-              .text(r.data_class)
-              .i64(r.stored_at_ms));
+      c_.send("storing a resource",
+              "INSERT INTO resources(resource_type, resource_key, resource_id, clinic, record_key, record_version, "
+              "identifier_system, identifier_value, body, data_class, stored_at) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) "
+              "ON CONFLICT (resource_type, resource_key) DO UPDATE SET resource_id=EXCLUDED.resource_id, "
+              "clinic=EXCLUDED.clinic, record_key=EXCLUDED.record_key, record_version=EXCLUDED.record_version, "
+              "identifier_system=EXCLUDED.identifier_system, identifier_value=EXCLUDED.identifier_value, "
+              "body=EXCLUDED.body, data_class=EXCLUDED.data_class, stored_at=EXCLUDED.stored_at, row_id=DEFAULT",
+              Params()
+                  .text(r.resource_type)
+                  .text(r.resource_key)
+                  .bytes(r.resource_id_sealed)
+                  .text(r.clinic)
+                  .text(r.record_key)
+                  .i64(r.record_version)
+                  .text(r.identifier_system)
+                  .bytes(r.identifier_value_sealed)
+                  .bytes(r.body_sealed)
+                  .text(r.data_class)
+                  .i64(r.stored_at_ms));
     });
   }
 
   Status supersedePending(std::string_view clinic, std::string_view record_key, std::int64_t now_ms) override {
     return run("superseding outbox items", [&] {
-      c_.exec(
-          "UPDATE outbox SET state='superseded', updated_at=$1 WHERE clinic=$2 AND record_key=$3 "
-          "AND state IN ('queued','retrying')",
-          Params().i64(now_ms).text(clinic).text(record_key));
+      c_.send("superseding outbox items",
+              "UPDATE outbox SET state='superseded', updated_at=$1 WHERE clinic=$2 AND record_key=$3 "
+              "AND state IN ('queued','retrying')",
+              Params().i64(now_ms).text(clinic).text(record_key));
     });
   }
 
   Status insertOutboxItem(const OutboxRow& r) override {
     return run("queueing an outbox item", [&] {
-      c_.exec(
-          "INSERT INTO outbox(partner_id, clinic, record_key, record_version, patient_key, bundle, entry_count, state, "
-          "attempts, next_attempt_at, last_error, outcome, created_at, updated_at, data_class, disclosure) "
-          "VALUES($1,$2,$3,$4,$5,$6,$7,'queued',0,$8,'','',$8,$8,$9,$10)",
-          Params()
-              .text(r.partner_id)
-              .text(r.clinic)
-              .text(r.record_key)
-              .i64(r.record_version)
-              .text(r.patient_key)
-              .bytes(r.bundle_sealed)
-              .i64(r.entry_count)
-              .i64(r.created_at_ms)
-              .text(r.data_class)
-              .bytes(r.disclosure_sealed));
+      c_.send("queueing an outbox item",
+              "INSERT INTO outbox(partner_id, clinic, record_key, record_version, patient_key, bundle, entry_count, state, "
+              "attempts, next_attempt_at, last_error, outcome, created_at, updated_at, data_class, disclosure) "
+              "VALUES($1,$2,$3,$4,$5,$6,$7,'queued',0,$8,'','',$8,$8,$9,$10)",
+              Params()
+                  .text(r.partner_id)
+                  .text(r.clinic)
+                  .text(r.record_key)
+                  .i64(r.record_version)
+                  .text(r.patient_key)
+                  .bytes(r.bundle_sealed)
+                  .i64(r.entry_count)
+                  .i64(r.created_at_ms)
+                  .text(r.data_class)
+                  .bytes(r.disclosure_sealed));
     });
   }
 
@@ -231,7 +233,8 @@ class PostgresWriter final : public StoreWriter {
   Status putDecisionRows(const std::vector<DecisionRow>& rows) override {
     return run("storing a record's decisions", [&] {
       for (const auto& d : rows) {
-        c_.exec(
+        c_.send(
+            "storing a record's decisions",
             "INSERT INTO resource_decisions(partner_id, clinic, record_key, resource_type, resource_key, patient_key, "
             "record_version, outcome, removed_activities, reason, updated_at) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) "
             "ON CONFLICT (partner_id, clinic, record_key, resource_type, resource_key) DO UPDATE SET "
@@ -255,7 +258,8 @@ class PostgresWriter final : public StoreWriter {
 
   Status deleteDecisionRows(std::string_view clinic, std::string_view record_key) override {
     return run("replacing a record's decisions", [&] {
-      c_.exec("DELETE FROM resource_decisions WHERE clinic=$1 AND record_key=$2", Params().text(clinic).text(record_key));
+      c_.send("replacing a record's decisions", "DELETE FROM resource_decisions WHERE clinic=$1 AND record_key=$2",
+              Params().text(clinic).text(record_key));
     });
   }
 
@@ -282,28 +286,28 @@ class PostgresWriter final : public StoreWriter {
   Status insertConsent(const ConsentKeyedRow& c) override {
     return run("storing a consent", [&] {
       const auto& row = c.facts;
-      c_.exec(
-          "INSERT INTO consents(clinic, consent_key, consent_id, version, patient_key, partner_id, status, purposes, "
-          "classes, period_start, period_end, revoked_on, signed_on, resource_id, recorded_at, reconciled) "
-          "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,0)",
-          Params()
-              .text(row.clinic)
-              .text(c.consent_key)
-              .bytes(c.consent_id_sealed)
-              .i64(row.version)
-              .text(row.patient_key)
-              .text(row.partner_id)
-              .text(row.status)
-              .text(row.purposes)
-              .text(row.classes)
-              .text(row.period_start)
-              .text(row.period_end)
-              .text(row.revoked_on)
-              .text(row.signed_on)
-              .bytes(c.resource_id_sealed)
-              .i64(row.recorded_at));
+      c_.send("storing a consent",
+              "INSERT INTO consents(clinic, consent_key, consent_id, version, patient_key, partner_id, status, purposes, "
+              "classes, period_start, period_end, revoked_on, signed_on, resource_id, recorded_at, reconciled) "
+              "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,0)",
+              Params()
+                  .text(row.clinic)
+                  .text(c.consent_key)
+                  .bytes(c.consent_id_sealed)
+                  .i64(row.version)
+                  .text(row.patient_key)
+                  .text(row.partner_id)
+                  .text(row.status)
+                  .text(row.purposes)
+                  .text(row.classes)
+                  .text(row.period_start)
+                  .text(row.period_end)
+                  .text(row.revoked_on)
+                  .text(row.signed_on)
+                  .bytes(c.resource_id_sealed)
+                  .i64(row.recorded_at));
       // Delivered to every listening instance when (and only if) the transaction commits.
-      c_.exec("SELECT pg_notify('gw_consents', $1)", Params().text(row.patient_key));
+      c_.send("storing a consent", "SELECT pg_notify('gw_consents', $1)", Params().text(row.patient_key));
     });
   }
 
@@ -357,7 +361,7 @@ class PostgresWriter final : public StoreWriter {
               .text(a.hash)
               .text(a.instance_id);
         }
-        c_.exec(sql, params);
+        c_.send("appending to the audit log", sql, params);
       }
     });
   }
@@ -503,19 +507,19 @@ class PostgresWriter final : public StoreWriter {
   Status addPartnerLogCounts(const std::vector<PartnerLogBucket>& buckets) override {
     return run("counting the partner view's rows", [&] {
       for (const auto& b : buckets) {
-        c_.exec(
-            "INSERT INTO audit_hourly_counts(partner_id, clinic, hour, kind, outcome, classes, reason, count) "
-            "VALUES($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (partner_id, clinic, hour, kind, outcome, classes, reason) "
-            "DO UPDATE SET count = audit_hourly_counts.count + EXCLUDED.count",
-            Params()
-                .text(b.partner_id)
-                .text(b.clinic)
-                .i64(b.hour)
-                .text(b.kind)
-                .text(b.outcome)
-                .text(b.classes)
-                .text(b.reason)
-                .i64(b.count));
+        c_.send("counting the partner view's rows",
+                "INSERT INTO audit_hourly_counts(partner_id, clinic, hour, kind, outcome, classes, reason, count) "
+                "VALUES($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (partner_id, clinic, hour, kind, outcome, classes, reason) "
+                "DO UPDATE SET count = audit_hourly_counts.count + EXCLUDED.count",
+                Params()
+                    .text(b.partner_id)
+                    .text(b.clinic)
+                    .i64(b.hour)
+                    .text(b.kind)
+                    .text(b.outcome)
+                    .text(b.classes)
+                    .text(b.reason)
+                    .i64(b.count));
       }
     });
   }
