@@ -136,10 +136,10 @@ Gateway::Gateway(const std::string& work_dir, GatewayOptions options) : dir_(wor
   auto replace = [&](const std::string& key, const std::string& value) {
     for (std::size_t p; (p = config.find(key)) != std::string::npos;) config.replace(p, key.size(), value);
   };
-  replace("@STORAGE@", !options_.storage_json.empty()           ? options_.storage_json
-                       : options_.postgres_dsn_file.empty() ? std::string(R"({"sqlite_path": "@DATABASE@"})")
-                                                            : R"({"postgres": {"dsn_file": ")" + options_.postgres_dsn_file +
-                                                                  R"(", "sslmode": "disable"}})");
+  replace("@STORAGE@", !options_.storage_json.empty() ? options_.storage_json
+                       : options_.postgres_dsn_file.empty()
+                           ? std::string(R"({"sqlite_path": "@DATABASE@"})")
+                           : R"({"postgres": {"dsn_file": ")" + options_.postgres_dsn_file + R"(", "sslmode": "disable"}})");
   replace("@INSTANCE@", options_.instance_id.empty() ? std::string() : R"("instance_id": ")" + options_.instance_id + "\",");
   replace("@POLL@", std::to_string(options_.poll_interval_ms));
   replace("@MASTERKEY@", master_key);
