@@ -10,11 +10,11 @@
 #include <thread>
 
 #include "app/runtime.hpp"
+#include "app/runtime_test_config.hpp"
 #include "common/ids.hpp"
 #include "store/record_store.hpp"
 #include "store/sqlite_store.hpp"
 #include "support/test_keys.hpp"
-#include "support/test_pki.hpp"
 
 namespace gw::app {
 namespace {
@@ -42,23 +42,7 @@ class BreakGlassExpiryTest : public ::testing::Test {
   }
 
   void start() {
-    const std::string pki = test::devPkiDir();
-    const std::string repo = GW_REPO_DIR;
-    const std::string text = R"({
-      "deployment": "development",
-      "server": {"port": 0, "tls": {"cert_file": ")" +
-                             pki + R"(/server.crt", "key_file": ")" + pki + R"(/server.key", "client_ca_file": ")" + pki +
-                             R"(/ca.crt"}},
-      "auth": {"tokens": []},
-      "storage": {"sqlite_path": ")" +
-                             (dir_ / "gateway.db").string() + R"("},
-      "mapping": {"format_dir": ")" +
-                             repo + R"(/mappers/clinic-v1", "profiles_dir": ")" + repo + R"(/fhir-profiles"},
-      "clinics": [{"id": "c1", "identifier_system_base": "https://ids.c1.example.org/", "time_zone": "America/New_York", "programs": [{"id": "otp", "part2": true}]}],
-      "partners": [{"id": "st-mary", "fhir_base_url": "https://127.0.0.1:1/fhir/R4", "ca_file": ")" +
-                             pki + R"(/ca.crt", "retry": {"initial_ms": 60000, "max_ms": 60000}}],
-      "privacy": {"master_key_env": "GW_BREAK_GLASS_TEST_UNUSED"}
-    })";
+    const std::string text = test::runtimeTestConfig({.database = dir_ / "gateway.db"});
     auto loaded = config::loadText(text, dir_, "break-glass-test.json");
     ASSERT_TRUE(loaded.config) << (loaded.errors.empty() ? "" : loaded.errors.front().describe());
     auto backend = store::openSqliteBackend({(dir_ / "gateway.db").string(), true, 8, {}});

@@ -10,12 +10,12 @@
 
 #include "app/compliance.hpp"
 #include "app/runtime.hpp"
+#include "app/runtime_test_config.hpp"
 #include "common/ids.hpp"
 #include "store/record_store.hpp"
 #include "store/sqlite_store.hpp"
 #include "support/sanitized_build.hpp"
 #include "support/test_keys.hpp"
-#include "support/test_pki.hpp"
 
 namespace gw::app {
 namespace {
@@ -40,23 +40,7 @@ std::string bundleOf(int item) {
 TEST(ComplianceSpeed, AccountingOfTenThousandDisclosuresIsBuiltInUnder300Ms) {
   const fs::path dir = fs::temp_directory_path() / ("gw-accounting-speed-" + ids::randomHex(6));
   fs::create_directories(dir);
-  const std::string pki = test::devPkiDir();
-  const std::string repo = GW_REPO_DIR;
-  const std::string text = R"({
-    "deployment": "development",
-    "server": {"port": 0, "tls": {"cert_file": ")" +
-                           pki + R"(/server.crt", "key_file": ")" + pki + R"(/server.key", "client_ca_file": ")" + pki +
-                           R"(/ca.crt"}},
-    "auth": {"tokens": []},
-    "storage": {"sqlite_path": ")" +
-                           (dir / "gateway.db").string() + R"("},
-    "mapping": {"format_dir": ")" +
-                           repo + R"(/mappers/clinic-v1", "profiles_dir": ")" + repo + R"(/fhir-profiles"},
-    "clinics": [{"id": "c1", "identifier_system_base": "https://ids.c1.example.org/", "time_zone": "America/New_York", "programs": [{"id": "otp", "part2": true}]}],
-    "partners": [{"id": "st-mary", "name": "St. Mary's Hospital", "fhir_base_url": "https://127.0.0.1:1/fhir/R4", "ca_file": ")" +
-                           pki + R"(/ca.crt"}],
-    "privacy": {"master_key_env": "GW_SPEED_TEST_UNUSED"}
-  })";
+  const std::string text = test::runtimeTestConfig({.database = dir / "gateway.db", .partner_keys = ""});
   auto loaded = config::loadText(text, dir, "speed-test.json");
   ASSERT_TRUE(loaded.config) << (loaded.errors.empty() ? "" : loaded.errors.front().describe());
   store::SqliteOptions options;

@@ -15,6 +15,7 @@
 
 #include "app/metrics.hpp"
 #include "app/runtime.hpp"
+#include "app/runtime_test_config.hpp"
 #include "common/ids.hpp"
 #include "common/json.hpp"
 #include "store/sqlite_store.hpp"
@@ -80,25 +81,11 @@ class VersionsTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   std::string configText(const std::string& instance_id, int port, const std::string& format_dir) const {
-    const std::string pki = test::devPkiDir();
-    const std::string repo = GW_REPO_DIR;
-    return R"({
-      "deployment": "development",
-      "instance_id": ")" +
-           instance_id + R"(",
-      "server": {"port": )" +
-           std::to_string(port) + R"(, "tls": {"cert_file": ")" + pki + R"(/server.crt", "key_file": ")" + pki +
-           R"(/server.key", "client_ca_file": ")" + pki + R"(/ca.crt"}},
-      "auth": {"tokens": []},
-      "storage": {"sqlite_path": ")" +
-           (dir_ / "gateway.db").string() + R"("},
-      "mapping": {"format_dir": ")" +
-           format_dir + R"(", "profiles_dir": ")" + repo + R"(/fhir-profiles"},
-      "clinics": [{"id": "c1", "identifier_system_base": "https://ids.c1.example.org/", "time_zone": "America/New_York", "programs": [{"id": "otp", "part2": true}]}],
-      "partners": [{"id": "st-mary", "fhir_base_url": "https://127.0.0.1:1/fhir/R4", "ca_file": ")" +
-           pki + R"(/ca.crt", "retry": {"initial_ms": 60000, "max_ms": 60000}}],
-      "privacy": {"master_key_env": "GW_INSTANCES_TEST_UNUSED"}
-    })";
+    return test::runtimeTestConfig({.database = dir_ / "gateway.db",
+                                    .format_dir = format_dir,
+                                    .port = port,
+                                    .top_level_keys = R"("instance_id": ")" + instance_id + R"(",)",
+                                    .partner_keys = R"(, "retry": {"initial_ms": 60000, "max_ms": 60000})"});
   }
 
   config::GatewayConfig load(const std::string& text) const {

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "app/runtime.hpp"
+#include "app/runtime_test_config.hpp"
 #include "common/ids.hpp"
 #include "store/faulty_backend.hpp"
 #include "store/record_store.hpp"
@@ -54,24 +55,8 @@ class ReconcileRetryTest : public ::testing::Test {
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("gw-reconcile-" + ids::randomHex(6));
     fs::create_directories(dir_);
-    const std::string pki = test::devPkiDir();
-    const std::string repo = GW_REPO_DIR;
     // The partner listens nowhere: its items wait; what matters here is that they are queued.
-    const std::string text = R"({
-      "deployment": "development",
-      "server": {"port": 0, "tls": {"cert_file": ")" +
-                             pki + R"(/server.crt", "key_file": ")" + pki + R"(/server.key", "client_ca_file": ")" + pki +
-                             R"(/ca.crt"}},
-      "auth": {"tokens": []},
-      "storage": {"sqlite_path": ")" +
-                             (dir_ / "gateway.db").string() + R"("},
-      "mapping": {"format_dir": ")" +
-                             repo + R"(/mappers/clinic-v1", "profiles_dir": ")" + repo + R"(/fhir-profiles"},
-      "clinics": [{"id": "c1", "identifier_system_base": "https://ids.c1.example.org/", "time_zone": "America/New_York", "programs": [{"id": "otp", "part2": true}]}],
-      "partners": [{"id": "st-mary", "fhir_base_url": "https://127.0.0.1:1/fhir/R4", "ca_file": ")" +
-                             pki + R"(/ca.crt", "retry": {"initial_ms": 60000, "max_ms": 60000}}],
-      "privacy": {"master_key_env": "GW_RECONCILE_TEST_UNUSED"}
-    })";
+    const std::string text = test::runtimeTestConfig({.database = dir_ / "gateway.db"});
     auto loaded = config::loadText(text, dir_, "reconcile-test.json");
     ASSERT_TRUE(loaded.config) << (loaded.errors.empty() ? "" : loaded.errors.front().describe());
     faults_ = std::make_shared<store::test::Faults>();
