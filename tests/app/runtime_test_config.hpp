@@ -10,10 +10,10 @@
 namespace gw::test {
 
 struct RuntimeTestConfig {
-  std::filesystem::path database;                  // storage.sqlite_path
+  std::filesystem::path database;  // storage.sqlite_path
   std::string format_dir = std::string(GW_REPO_DIR) + "/mappers/clinic-v1";
-  int port = 0;                                    // server.port
-  std::string top_level_keys;                      // more keys, JSON text ending in a comma
+  int port = 0;                // server.port
+  std::string top_level_keys;  // more keys, JSON text ending in a comma
   std::string partner_keys = R"(, "retry": {"initial_ms": 60000, "max_ms": 60000})";  // more keys of the partner
 };
 

@@ -1,6 +1,7 @@
 #include "gateway_fixture.hpp"
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
@@ -335,6 +336,20 @@ void PartnerSuite::consentToEverything() {
     auto r = gateway_->post(consentRecord(mrn, "st-mary", R"(["general","sud","mh"])", "active", std::string("e2e-") + mrn));
     EXPECT_EQ(r.status, 202) << r.body;
   }
+}
+
+std::int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::int64_t isoToMs(const std::string& iso) {
+  std::tm tm{};
+  int ms = 0;
+  std::sscanf(iso.c_str(), "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+              &tm.tm_sec, &ms);
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<std::int64_t>(timegm(&tm)) * 1000 + ms;
 }
 
 }  // namespace gw::test

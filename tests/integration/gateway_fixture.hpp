@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -136,5 +137,10 @@ class PartnerSuite : public ::testing::Test {
 
 inline constexpr const char* kMrnSystem = "https://ids.c1.example.org/mrn";
 inline constexpr const char* kRxSystem = "https://ids.c1.example.org/prescription";
+
+/// Now, in Unix milliseconds (the partner's lastUpdated and the log's times are compared with it).
+std::int64_t nowMs();
+/// "2026-12-07T12:57:06.964Z" (the partner's meta.lastUpdated) -> Unix milliseconds.
+std::int64_t isoToMs(const std::string& iso);
 
 }  // namespace gw::test

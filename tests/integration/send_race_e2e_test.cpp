@@ -35,21 +35,6 @@ rapidjson::Document parseJson(const std::string& text) {
   return d;
 }
 
-std::int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-// "2026-12-07T12:57:06.964Z" -> Unix milliseconds.
-std::int64_t isoToMs(const std::string& iso) {
-  std::tm tm{};
-  int ms = 0;
-  std::sscanf(iso.c_str(), "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
-              &tm.tm_sec, &ms);
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  return static_cast<std::int64_t>(timegm(&tm)) * 1000 + ms;
-}
-
 std::string mrnOf(int i) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "RC%03dX", i);
