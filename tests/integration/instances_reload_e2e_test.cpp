@@ -12,6 +12,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "common/ids.hpp"
 #include "gateway_fixture.hpp"
@@ -166,6 +167,36 @@ TEST_F(InstancesE2E, AReloadThroughOneInstanceReloadsTheOtherAndEachReportsItsVe
   ASSERT_EQ(metrics.status, 200);
   EXPECT_THAT(metrics.body, ::testing::ContainsRegex("gw_instance_info\\{[^}]*instance_id=\"gw-b\""));
   EXPECT_THAT(metrics.body, HasSubstr("gw_reloads_total{instance_id=\"gw-b\",result=\"failed\"} 1"));
+}
+
+// A break-glass opened through one instance governs the other's decisions at once (the grant is
+// announced like a consent): a record that arrives at B after A opened it is decided under it.
+TEST_F(InstancesE2E, ABreakGlassOpenedThroughOneInstanceDecidesOnTheOther) {
+  const auto partnerStatus = [&](const std::string& record_id) {
+    const auto status = parse(b_->status(record_id).body);
+    if (!status.IsObject() || !status.HasMember("partners")) return std::string();
+    return std::string(status["partners"][0]["status"].GetString());
+  };
+  ASSERT_EQ(b_->post(patientRecord("BG-1")).status, 202);
+  ASSERT_EQ(b_->post(prescriptionRecord("8101", "BG-1")).status, 202);
+  ASSERT_TRUE(waitUntil([&] { return partnerStatus("c1:rx:8101") == "held"; }, std::chrono::seconds(10)))
+      << "no consent: held";
+
+  const auto opened = a_->request("POST", "/v1/compliance/break-glass?clinic=c1",
+                                  R"({"clinic":"c1","mrn":"BG-1","partner":"st-mary","recipient":"Dr. Rivera, ED",)"
+                                  R"("authorised_by":"J. Chen","nature":"unresponsive","minutes":30})",
+                                  "dev-compliance");
+  ASSERT_EQ(opened.status, 201) << opened.body;
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // the announcement reaches B in milliseconds
+  ASSERT_EQ(b_->post(prescriptionRecord("8102", "BG-1")).status, 202);
+  std::string status;
+  EXPECT_TRUE(waitUntil(
+      [&] {
+        status = partnerStatus("c1:rx:8102");
+        return status == "queued" || status == "retrying";
+      },
+      std::chrono::seconds(10)))
+      << "B decided the new record without A's break-glass: " << status;
 }
 
 }  // namespace

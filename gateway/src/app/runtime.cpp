@@ -121,8 +121,12 @@ Status Runtime::open(std::unique_ptr<store::Store> store) {
   }
   // Several instances on one database (PostgreSQL): a consent another instance committed enters
   // this registry too, and is reconciled here as one committed here would be.
-  GW_TRY(store_->watchConsents(
-      [this](const std::string& patient_key) { jobs_.post([this, patient_key] { (void)refreshConsents(patient_key); }); }));
+  GW_TRY(store_->watchConsents([this](const std::string& patient_key) {
+    jobs_.post([this, patient_key] {
+      (void)refreshConsents(patient_key);
+      refreshBreakGlass(patient_key);
+    });
+  }));
   // A reload asked of another instance on the database is done here too, with this instance's files.
   GW_TRY(store_->watchReloads(
       [this](const std::string& origin) { jobs_.post([this, origin] { reloadRequestedBy(origin); }); }));
@@ -420,6 +424,21 @@ void Runtime::endExpiredBreakGlasses() {
     breakGlassChanged(g);
   }
   next_break_glass_expiry_ms_ = next;
+}
+
+// A consent or break-glass change was committed by some instance (the announcement does not say
+// which): the patient's stored grants enter the registry again ("" : every grant), each settled as
+// after a change here. A grant this instance stored itself is taken again too: the settling finds
+// nothing new to do and logs nothing (the log keeps one row per decision).
+void Runtime::refreshBreakGlass(const std::string& patient_key) {
+  auto rows = store_->breakGlasses("");
+  if (!rows) {
+    GW_LOG(Error, Consent, "break_glass_refresh_failed").kv("error", rows.error().describe());
+    return;
+  }
+  for (const auto& g : rows.value()) {
+    if (patient_key.empty() || g.patient_key == patient_key) breakGlassChanged(g);
+  }
 }
 
 // A consent was committed to the database by some instance: its stored versions enter the

@@ -95,6 +95,9 @@ class Runtime {
   /// A break-glass row was stored (opened or ended): it enters the registry, and the patient's
   /// queue for its partner is settled like after a consent change (jobs thread).
   void breakGlassChanged(const store::BreakGlass& row);
+  /// Store::watchConsents' handler too (jobs thread): the patient's stored break-glass grants into
+  /// the registry (another instance may have opened or ended one).
+  void refreshBreakGlass(const std::string& patient_key);
   /// Store::watchConsents' handler (jobs thread): the patient's stored consents into the registry.
   /// False when the stored consents could not be read (the registry may be behind).
   bool refreshConsents(const std::string& patient_key);

@@ -546,6 +546,9 @@ class PostgresWriter final : public StoreWriter {
               .i64(b.expires_at_ms)
               .i64(b.ended_at_ms)
               .text(b.ended_by));
+      // A grant opened or ended changes what the patient's data may do, as a consent does: every
+      // instance hears of it (on commit only) and takes the patient's grants again.
+      c_.exec("SELECT pg_notify('gw_consents', $1)", Params().text(b.patient_key));
     });
   }
 
