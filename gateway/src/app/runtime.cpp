@@ -390,10 +390,19 @@ void Runtime::breakGlassChanged(const store::BreakGlass& row) {
 }
 
 void Runtime::endExpiredBreakGlasses() {
+  // Taken down first, so that a grant opened on another thread while this scan runs keeps its
+  // expiry (breakGlassChanged lowers it) and this scan's own result is merged in at the end.
+  const auto before = next_break_glass_expiry_ms_.exchange(std::numeric_limits<std::int64_t>::max());
+  auto lower = [this](std::int64_t at) {
+    auto next = next_break_glass_expiry_ms_.load();
+    while (at < next && !next_break_glass_expiry_ms_.compare_exchange_weak(next, at)) {
+    }
+  };
   auto rows = store_->breakGlasses("");
   if (!rows) {
     GW_LOG(Error, Consent, "break_glass_expiry_not_recorded").kv("error", rows.error().describe());
-    return;  // tried again next second
+    lower(before);  // tried again next second
+    return;
   }
   const auto now = toUnixMillis(clock_.now());
   auto next = std::numeric_limits<std::int64_t>::max();
@@ -423,7 +432,7 @@ void Runtime::endExpiredBreakGlasses() {
     GW_LOG(Info, Consent, "break_glass_expired").kv("break_glass", g.id).kv("partner", g.partner_id);
     breakGlassChanged(g);
   }
-  next_break_glass_expiry_ms_ = next;
+  lower(next);
 }
 
 // A consent or break-glass change was committed by some instance (the announcement does not say
