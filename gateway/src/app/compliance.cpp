@@ -148,18 +148,8 @@ Status logRead(Runtime& runtime, std::string_view view, const PatientRef& p, con
 
 // --- JSON of the console's own rows ----------------------------------------------------------
 
-void member(Writer& w, std::string_view k, std::string_view v) {
-  w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size()));
-  json::writeString(w, v);
-}
-void nullable(Writer& w, std::string_view k, std::string_view v) {
-  w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size()));
-  if (v.empty()) {
-    w.Null();
-  } else {
-    json::writeString(w, v);
-  }
-}
+void member(Writer& w, std::string_view k, std::string_view v) { json::writeMember(w, k, v); }
+void nullable(Writer& w, std::string_view k, std::string_view v) { json::writeNullableMember(w, k, v); }
 std::string timeText(std::int64_t ms) { return formatRfc3339(fromUnixMillis(ms)); }
 std::string todayText(const Runtime& runtime) { return timeText(nowMs(runtime)).substr(0, 10); }
 

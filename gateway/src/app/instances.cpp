@@ -90,10 +90,7 @@ const std::string& field(const store::InstanceRow& row, std::string_view name) {
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
-void member(Writer& w, std::string_view key, std::string_view value) {
-  w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
-  json::writeString(w, value);
-}
+void member(Writer& w, std::string_view key, std::string_view value) { json::writeMember(w, key, value); }
 
 void timeMember(Writer& w, std::string_view key, std::int64_t ms) {
   w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));

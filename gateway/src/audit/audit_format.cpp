@@ -11,25 +11,10 @@ namespace {
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
-void writeKey(Writer& w, std::string_view key) { w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size())); }
-
-void writeStringMember(Writer& w, std::string_view key, std::string_view value) {
-  writeKey(w, key);
-  json::writeString(w, value);
-}
-
+using json::writeKey;
+void writeStringMember(Writer& w, std::string_view key, std::string_view value) { json::writeMember(w, key, value); }
 // "sud,mh" -> ["sud","mh"]; "" -> [].
-void writeList(Writer& w, std::string_view key, std::string_view list) {
-  writeKey(w, key);
-  w.StartArray();
-  while (!list.empty()) {
-    const auto comma = list.find(',');
-    json::writeString(w, list.substr(0, comma));
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
-  w.EndArray();
-}
+void writeList(Writer& w, std::string_view key, std::string_view list) { json::writeListMember(w, key, list); }
 
 void writeEntry(Writer& w, const store::AuditEntry& e) {
   w.StartObject();

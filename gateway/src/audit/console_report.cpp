@@ -17,30 +17,11 @@ using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 using store::AuditKind;
 using store::AuditOutcome;
 
-void key(Writer& w, std::string_view k) { w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size())); }
-void member(Writer& w, std::string_view k, std::string_view v) {
-  key(w, k);
-  json::writeString(w, v);
-}
-void nullableMember(Writer& w, std::string_view k, std::string_view v) {
-  key(w, k);
-  if (v.empty()) {
-    w.Null();
-  } else {
-    json::writeString(w, v);
-  }
-}
-void listMember(Writer& w, std::string_view k, std::string_view list) {
-  key(w, k);
-  w.StartArray();
-  while (!list.empty()) {
-    const auto comma = list.find(',');
-    json::writeString(w, list.substr(0, comma));
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
-  w.EndArray();
-}
+using json::writeKey;
+void key(Writer& w, std::string_view k) { writeKey(w, k); }
+void member(Writer& w, std::string_view k, std::string_view v) { json::writeMember(w, k, v); }
+void nullableMember(Writer& w, std::string_view k, std::string_view v) { json::writeNullableMember(w, k, v); }
+void listMember(Writer& w, std::string_view k, std::string_view list) { json::writeListMember(w, k, list); }
 std::string timeText(std::int64_t ms) { return formatRfc3339(fromUnixMillis(ms)); }
 std::string done(const rapidjson::StringBuffer& b) { return {b.GetString(), b.GetSize()}; }
 

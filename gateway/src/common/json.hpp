@@ -73,6 +73,44 @@ void writeString(Writer& w, std::string_view s) {
   w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
 }
 
+/// Writes an object key through any RapidJSON writer.
+template <class Writer>
+void writeKey(Writer& w, std::string_view key) {
+  w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
+}
+
+/// "key": "value".
+template <class Writer>
+void writeMember(Writer& w, std::string_view key, std::string_view value) {
+  writeKey(w, key);
+  writeString(w, value);
+}
+
+/// "key": "value", or "key": null when value is empty.
+template <class Writer>
+void writeNullableMember(Writer& w, std::string_view key, std::string_view value) {
+  writeKey(w, key);
+  if (value.empty()) {
+    w.Null();
+  } else {
+    writeString(w, value);
+  }
+}
+
+/// "key": ["a","b"] from the comma-separated list "a,b" ("" -> []).
+template <class Writer>
+void writeListMember(Writer& w, std::string_view key, std::string_view list) {
+  writeKey(w, key);
+  w.StartArray();
+  while (!list.empty()) {
+    const auto comma = list.find(',');
+    writeString(w, list.substr(0, comma));
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  w.EndArray();
+}
+
 inline rapidjson::Value str(std::string_view s, rapidjson::Document::AllocatorType& a) {
   return rapidjson::Value(s.data(), static_cast<rapidjson::SizeType>(s.size()), a);
 }
