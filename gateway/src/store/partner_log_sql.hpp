@@ -1,8 +1,8 @@
 #pragma once
-// The partner and period view's SQL (compliance console, schema 8), written once for both
-// backends (store/sqlite_console.cpp, store/postgres_queries.cpp): the filter, the split of a
-// period into whole hours (from the counters) and the parts around them (from the rows), and the
-// page's keyset order.
+// The compliance console's SQL (schema 8), written once for both backends
+// (store/sqlite_console.cpp, store/postgres_queries.cpp): the columns of its own tables, and for
+// the partner and period view the filter, the split of a period into whole hours (from the
+// counters) and the parts around them (from the rows), and the page's keyset order.
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -16,6 +16,14 @@
 #include "store/store_backend.hpp"
 
 namespace gw::store {
+
+/// The columns of break_glass and accounting_requests, in the order both backends read them.
+inline constexpr const char* kBreakGlassColumns =
+    "id, clinic, patient_key, partner_id, recipient, authorised_by, nature, opened_by, opened_at, expires_at, ended_at, "
+    "ended_by";
+inline constexpr const char* kRequestColumns =
+    "id, clinic, patient_key, received_on, due_on, note, state, delivered_on, created_by, delivered_by, created_at, "
+    "updated_at";
 
 // The partner view's SQL, written once for both backends: their dialects differ only in the
 // parameter markers and the name of the substring function (`instr` / `strpos`, same arguments).

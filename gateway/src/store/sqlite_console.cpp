@@ -18,13 +18,6 @@ using Poco::Data::Statement;
 
 namespace {
 
-constexpr const char* kBreakGlassColumns =
-    "id, clinic, patient_key, partner_id, recipient, authorised_by, nature, opened_by, opened_at, expires_at, ended_at, "
-    "ended_by";
-constexpr const char* kRequestColumns =
-    "id, clinic, patient_key, received_on, due_on, note, state, delivered_on, created_by, delivered_by, created_at, "
-    "updated_at";
-
 PartnerLogDialect sqliteDialect() {
   return {[] { return std::string("?"); }, "instr"};
 }
