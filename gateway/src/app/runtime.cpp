@@ -436,9 +436,9 @@ void Runtime::endExpiredBreakGlasses() {
 }
 
 // A consent or break-glass change was committed by some instance (the announcement does not say
-// which): the patient's stored grants enter the registry again ("" : every grant), each settled as
-// after a change here. A grant this instance stored itself is taken again too: the settling finds
-// nothing new to do and logs nothing (the log keeps one row per decision).
+// which): the patient's stored grants that the registry does not hold as stored ("" : any
+// patient's) enter it and are settled as after a change here. A grant this instance stored
+// itself is held as stored already: nothing to do.
 void Runtime::refreshBreakGlass(const std::string& patient_key) {
   auto rows = store_->breakGlasses("");
   if (!rows) {
@@ -446,7 +446,10 @@ void Runtime::refreshBreakGlass(const std::string& patient_key) {
     return;
   }
   for (const auto& g : rows.value()) {
-    if (patient_key.empty() || g.patient_key == patient_key) breakGlassChanged(g);
+    if (!patient_key.empty() && g.patient_key != patient_key) continue;
+    const auto held = registry_.breakGlass(g.id);
+    if (held && *held == breakGlassGrant(g)) continue;
+    breakGlassChanged(g);
   }
 }
 

@@ -422,6 +422,14 @@ void ConsentRegistry::openBreakGlass(BreakGlassGrant grant) {
   generation_.fetch_add(1, std::memory_order_release);
 }
 
+std::shared_ptr<const BreakGlassGrant> ConsentRegistry::breakGlass(std::string_view id) const {
+  std::shared_lock lock(break_glass_mutex_);
+  for (const auto& g : break_glass_) {
+    if (g->id == id) return g;
+  }
+  return nullptr;
+}
+
 void ConsentRegistry::loadBreakGlass(std::vector<BreakGlassGrant> grants) {
   {
     std::unique_lock lock(break_glass_mutex_);

@@ -79,6 +79,8 @@ class ConsentRegistry {
   void openBreakGlass(BreakGlassGrant grant);
   /// Replaces every grant (start-up).
   void loadBreakGlass(std::vector<BreakGlassGrant> grants);
+  /// The grant of that id as the registry holds it (nullptr: none).
+  std::shared_ptr<const BreakGlassGrant> breakGlass(std::string_view id) const;
 
   /// The decision for one resource. Never throws; anything unexpected is a deny.
   Decision decide(const DecisionRequest& request) const noexcept;

@@ -25,6 +25,7 @@ struct BreakGlassGrant {
   std::string partner_id;
   std::int64_t opened_ms = 0;
   std::int64_t expires_ms = 0;  // the earlier of its expiry and the time it was ended by hand
+  bool operator==(const BreakGlassGrant&) const = default;
 };
 
 struct DecisionRequest {
