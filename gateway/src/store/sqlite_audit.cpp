@@ -5,16 +5,13 @@
 #include <algorithm>
 
 #include "store/sqlite_backend.hpp"
+#include "store/sqlite_statement.hpp"
 
 namespace gw::store::sqlite {
 namespace {
 
 using Poco::Data::Session;
 using Poco::Data::Statement;
-
-// Rows per INSERT execution: one statement compile per chunk, and buffers that stay small
-// whatever the batch size.
-constexpr std::size_t kInsertChunk = 512;
 
 constexpr const char* kColumns =
     "seq, at_ms, kind, actor, clinic, patient_key, partner_id, purpose, resource_type, resource_id, classes, "
@@ -31,47 +28,6 @@ struct Columns {
     st, into(seq), into(at_ms), into(kind), into(actor), into(clinic), into(patient_key), into(partner_id), into(purpose),
         into(resource_type), into(resource_id), into(classes), into(labels), into(consent_id), into(consent_version),
         into(outcome), into(reason), into(policy_version), into(detail), into(prev_hash), into(hash), into(instance_id);
-  }
-
-  // Binds each column vector as the parameters of an INSERT in kColumns order (one row per
-  // element, one execute for all).
-  void use(Statement& st) {
-    using Poco::Data::Keywords::use;
-    st, use(seq), use(at_ms), use(kind), use(actor), use(clinic), use(patient_key), use(partner_id), use(purpose),
-        use(resource_type), use(resource_id), use(classes), use(labels), use(consent_id), use(consent_version), use(outcome),
-        use(reason), use(policy_version), use(detail), use(prev_hash), use(hash), use(instance_id);
-  }
-
-  void push(const AuditRow& e) {
-    seq.push_back(e.seq);
-    at_ms.push_back(e.at_ms);
-    kind.push_back(e.kind);
-    actor.push_back(e.actor);
-    clinic.push_back(e.clinic);
-    patient_key.push_back(e.patient_key);
-    partner_id.push_back(e.partner_id);
-    purpose.push_back(e.purpose);
-    resource_type.push_back(e.resource_type);
-    resource_id.push_back(e.resource_id);
-    classes.push_back(e.classes);
-    labels.push_back(e.labels);
-    consent_id.push_back(e.consent_id);
-    consent_version.push_back(e.consent_version);
-    outcome.push_back(e.outcome);
-    reason.push_back(e.reason);
-    policy_version.push_back(e.policy_version);
-    detail.push_back(e.detail);
-    prev_hash.push_back(e.prev_hash);
-    hash.push_back(e.hash);
-    instance_id.push_back(e.instance_id);
-  }
-
-  void clear() {
-    for (auto* v : {&seq, &at_ms, &consent_version}) v->clear();
-    for (auto* v : {&kind, &actor, &clinic, &patient_key, &partner_id, &purpose, &resource_type, &resource_id, &classes,
-                    &labels, &consent_id, &outcome, &reason, &policy_version, &detail, &prev_hash, &hash, &instance_id}) {
-      v->clear();
-    }
   }
 
   std::size_t size() const { return seq.size(); }
@@ -108,21 +64,32 @@ struct Columns {
 
 }  // namespace
 
-// The INSERT binds column vectors and runs once per chunk of rows: Poco 1.11 re-prepares a
-// SQLite statement on every execute(), which cost as much as the inserts themselves when it ran
-// once per row. (Poco refuses to bind an empty vector, so the INSERT is built after the rows are
-// filled in.)
-void insertAuditRows(Session& s, const std::vector<AuditRow>& rows) {
-  Columns cols;
-  for (std::size_t start = 0; start < rows.size(); start += kInsertChunk) {
-    cols.clear();
-    const std::size_t end = std::min(rows.size(), start + kInsertChunk);
-    for (std::size_t i = start; i < end; ++i) cols.push(rows[i]);
-    Statement insert(s);
-    insert << "INSERT INTO audit_log(" << kColumns << ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
-    cols.use(insert);
-    insert.execute();
-  }
+std::string insertAuditSql() {
+  return std::string("INSERT INTO audit_log(") + kColumns + ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+}
+
+PreparedStatement& bindAuditRow(PreparedStatement& insert, const AuditRow& e) {
+  return insert.i64(1, e.seq)
+      .i64(2, e.at_ms)
+      .text(3, e.kind)
+      .text(4, e.actor)
+      .text(5, e.clinic)
+      .text(6, e.patient_key)
+      .text(7, e.partner_id)
+      .text(8, e.purpose)
+      .text(9, e.resource_type)
+      .text(10, e.resource_id)
+      .text(11, e.classes)
+      .text(12, e.labels)
+      .text(13, e.consent_id)
+      .i64(14, e.consent_version)
+      .text(15, e.outcome)
+      .text(16, e.reason)
+      .text(17, e.policy_version)
+      .text(18, e.detail)
+      .text(19, e.prev_hash)
+      .text(20, e.hash)
+      .text(21, e.instance_id);
 }
 
 Result<std::vector<AuditRow>> selectAuditRows(Session& s, std::int64_t after_seq, int limit) {

@@ -1,7 +1,7 @@
 #include "store/sqlite_backend.hpp"
 
 #include <Poco/Data/SQLite/Connector.h>
-#include <Poco/Data/SessionPool.h>
+#include <Poco/Data/DataException.h>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -162,6 +162,40 @@ Status makePrivateFiles(const fs::path& file) {
   return ok();
 }
 
+ReaderPool::ReaderPool(std::string uri, int size) : uri_(std::move(uri)), size_(static_cast<std::size_t>(std::max(1, size))) {}
+
+ReaderPool::~ReaderPool() {
+  // Statements before their connection: a connection with live statements does not close.
+  for (auto& c : open_) c->statements.reset();
+}
+
+ReaderPool::Lease ReaderPool::borrow() {
+  std::unique_lock lock(mutex_);
+  // Sized for every thread that reads (see SqliteOptions): a long wait means a leak or overload.
+  if (!freed_.wait_for(lock, std::chrono::seconds(10), [&] { return !free_.empty() || open_.size() < size_; })) {
+    throw Poco::Data::DataException("no read connection became free within 10 s (" + std::to_string(size_) +
+                                    " are open)");
+  }
+  if (!free_.empty()) {
+    ReaderConnection* c = free_.back();
+    free_.pop_back();
+    return Lease(c, Return{this});
+  }
+  auto c = std::make_unique<ReaderConnection>(uri_);
+  // Other connections may hold the write lock while this one reads (a checkpoint, a migration).
+  c->session << "PRAGMA busy_timeout=10000", now;
+  open_.push_back(std::move(c));
+  return Lease(open_.back().get(), Return{this});
+}
+
+void ReaderPool::giveBack(ReaderConnection* c) {
+  {
+    std::lock_guard lock(mutex_);
+    free_.push_back(c);
+  }
+  freed_.notify_one();
+}
+
 namespace {
 
 void configureSession(Session& s, bool synchronous_full) {
@@ -185,7 +219,7 @@ class SqliteBackend final : public StoreBackend {
         instance_id_(options.instance_id),
         synchronous_full_(options.synchronous_full),
         writer_(options.path),
-        readers_("SQLite", options.path, 1, options.read_pool_size, 60) {}
+        readers_(options.path, options.read_pool_size) {}
 
   Status init() {
     try {
@@ -209,13 +243,9 @@ class SqliteBackend final : public StoreBackend {
   std::string_view name() const override { return "sqlite"; }
   std::string location() const override { return path_; }
 
-  // A pooled read connection. Poco's pool throws when exhausted rather than waiting; the pool is
-  // sized for every thread that reads (see SqliteOptions), so that means a bug or overload.
   Result<std::unique_ptr<StoreReader>> read() override {
     try {
-      Session s = readers_.get();
-      s << "PRAGMA busy_timeout=10000", now;
-      return makeReader(std::move(s));
+      return makeReader(readers_.borrow());
     } catch (const Poco::Exception& e) {
       return storageError("opening a read connection", e);
     }
@@ -237,7 +267,7 @@ class SqliteBackend final : public StoreBackend {
   std::string instance_id_;
   bool synchronous_full_;
   WriterConnection writer_;
-  Poco::Data::SessionPool readers_;
+  ReaderPool readers_;
 };
 
 // A SQLite URI for `path` (https://sqlite.org/uri.html): the characters a URI path reserves
@@ -262,11 +292,12 @@ std::string fileUri(const std::string& path, std::string_view query) {
 class SqliteReadOnlyBackend final : public StoreBackend {
  public:
   SqliteReadOnlyBackend(std::string path, const std::string& uri, int pool_size)
-      : path_(std::move(path)), readers_("SQLite", uri, 1, std::max(1, pool_size), 60) {}
+      : path_(std::move(path)), readers_(uri, pool_size) {}
 
   Status init() {
     try {
-      Session s = readers_.get();
+      auto c = readers_.borrow();
+      Session& s = c->session;
       int tables = 0;
       s << "SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='schema_version'", into(tables), now;
       int version = 0;
@@ -296,9 +327,7 @@ class SqliteReadOnlyBackend final : public StoreBackend {
 
   Result<std::unique_ptr<StoreReader>> read() override {
     try {
-      Session s = readers_.get();
-      s << "PRAGMA busy_timeout=10000", now;
-      return makeReader(std::move(s));
+      return makeReader(readers_.borrow());
     } catch (const Poco::Exception& e) {
       return storageError("opening a read connection", e);
     }
@@ -313,9 +342,9 @@ class SqliteReadOnlyBackend final : public StoreBackend {
   // rather than read with the wrong keys.
   Result<std::int64_t> convertLegacyIdentifiers(const LegacyIdentifiers&) override {
     try {
-      Session s = readers_.get();
+      auto c = readers_.borrow();
       Poco::Int64 due = 0;
-      s << "SELECT COUNT(*) FROM keyed_conversions_due", into(due), now;
+      c->session << "SELECT COUNT(*) FROM keyed_conversions_due", into(due), now;
       if (due == 0) return std::int64_t{0};
       return makeError(ErrorCode::Storage,
                        "the database still holds identifiers in clear and needs a conversion to lookup keys, which a "
@@ -330,7 +359,7 @@ class SqliteReadOnlyBackend final : public StoreBackend {
 
  private:
   std::string path_;
-  Poco::Data::SessionPool readers_;
+  ReaderPool readers_;
 };
 
 Result<std::unique_ptr<StoreBackend>> openReadOnly(const SqliteOptions& options) {

@@ -17,6 +17,7 @@
 #include <Poco/Data/Session.h>
 #include <Poco/Exception.h>
 
+#include <condition_variable>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -55,19 +56,12 @@ Result<ChainTail> selectAuditTail(Poco::Data::Session& s);
 Result<std::vector<AuditRow>> selectAuditQuery(Poco::Data::Session& s, const AuditQuery& query, int limit);
 // The rows of these seqs, in seq order; throws Poco::Exception.
 std::vector<AuditRow> selectAuditRowsBySeq(Poco::Data::Session& s, const std::vector<Poco::Int64>& seqs);
-// Throws Poco::Exception: runs inside the writer's error handling.
-void insertAuditRows(Poco::Data::Session& s, const std::vector<AuditRow>& rows);
 
 // Retention primitives of the writer (sqlite_purge.cpp); throw Poco::Exception.
 PurgedRows purgeRecordVersions(Poco::Data::Session& s, std::string_view data_class, std::int64_t cutoff_ms, int limit);
 PurgedRows purgeResources(Poco::Data::Session& s, std::string_view data_class, std::int64_t cutoff_ms, int limit);
 PurgedRows purgeFinishedItems(Poco::Data::Session& s, std::string_view data_class, std::int64_t cutoff_ms, int limit);
 std::int64_t deleteRecordsIfEmpty(Poco::Data::Session& s, const std::vector<RecordKey>& records);
-
-// Rows of resource_decisions at `version` (sqlite_decisions.cpp); throws Poco::Exception. An
-// empty `partner` selects every partner's rows.
-std::vector<DecisionRow> selectDecisionRows(Poco::Data::Session& s, std::string_view partner, std::string_view clinic,
-                                            std::string_view record_key, int version);
 
 // Data key rotation primitives of the writer (sqlite_rotation.cpp); throw Poco::Exception.
 SealedBatch selectSealedCells(Poco::Data::Session& s, SealedTable table, std::int64_t after_row, int limit);
@@ -100,7 +94,62 @@ std::vector<PartnerLogCount> selectPartnerLogCounts(Poco::Data::Session& s, cons
 void addPartnerLogCounts(Poco::Data::Session& s, const std::vector<PartnerLogBucket>& buckets);
 std::vector<Poco::Int64> selectPartnerLogSeqs(Poco::Data::Session& s, const PartnerLogQuery& query, int limit);
 
-std::unique_ptr<StoreReader> makeReader(Poco::Data::Session session);
+class PreparedStatement;  // store/sqlite_statement.hpp
+
+/// The INSERT of one audit_log row, and its parameters bound from `row` (prepared once on the writer connection).
+std::string insertAuditSql();
+PreparedStatement& bindAuditRow(PreparedStatement& insert, const AuditRow& row);
+/// resource_decisions of a record version (sqlite_decisions.cpp), in (partner, type, key) order: ?1 clinic, ?2 record key, ?3 version, ?4 partner ('' for all).
+extern const char* const kSelectDecisionsSql;
+DecisionRow decisionRowAt(const PreparedStatement& row, std::string_view clinic, std::string_view record_key,
+                          int version);
+
+// Statements of a read connection prepared once (sqlite_reader.cpp): ingest reads a record's
+// earlier resources and the patient's Consent for every record.
+struct ReaderStatements;
+struct ReaderStatementsDeleter {
+  void operator()(ReaderStatements* p) const;
+};
+using ReaderStatementsPtr = std::unique_ptr<ReaderStatements, ReaderStatementsDeleter>;
+
+/// A read connection the backend keeps open for its lifetime, with its statements.
+struct ReaderConnection {
+  explicit ReaderConnection(const std::string& uri) : session("SQLite", uri) {}
+  Poco::Data::Session session;
+  ReaderStatementsPtr statements;  // made on first use; dropped after a statement threw
+};
+
+/// Read connections opened on demand up to a size and kept: a borrower waits for a free one (up
+/// to a time limit, then an error rather than a hang). Unlike Poco's SessionPool, a connection
+/// keeps its prepared statements between borrowers, and nothing is run on it per borrow.
+class ReaderPool {
+ public:
+  struct Return {
+    ReaderPool* pool;
+    void operator()(ReaderConnection* c) const { pool->giveBack(c); }
+  };
+  using Lease = std::unique_ptr<ReaderConnection, Return>;
+
+  ReaderPool(std::string uri, int size);
+  ~ReaderPool();
+  ReaderPool(const ReaderPool&) = delete;
+  ReaderPool& operator=(const ReaderPool&) = delete;
+
+  /// Throws Poco::Exception when a connection cannot be opened or none is free in time.
+  Lease borrow();
+
+ private:
+  void giveBack(ReaderConnection* c);
+
+  std::string uri_;
+  std::size_t size_;
+  std::mutex mutex_;
+  std::condition_variable freed_;
+  std::vector<std::unique_ptr<ReaderConnection>> open_;  // every connection, for the destructor
+  std::vector<ReaderConnection*> free_;
+};
+
+std::unique_ptr<StoreReader> makeReader(ReaderPool::Lease connection);
 
 // Copying a store (sqlite_copy.cpp); throw Poco::Exception.
 std::vector<CopyRow> selectCopyRows(Poco::Data::Session& s, const CopyTable& table, const CopyRow* after, int limit);

@@ -1,43 +1,21 @@
 // resource_decisions rows of the SQLite backend (schema v6): the last decision per (partner,
-// record, resource), as both kinds of connection read them (the writer's prepared statements
-// write them, sqlite_writer.cpp).
-#include <Poco/Data/Statement.h>
-
+// record, resource), as both kinds of connection read them with a prepared statement (the
+// writer's statements also write them, sqlite_writer.cpp).
 #include "store/sqlite_backend.hpp"
+#include "store/sqlite_statement.hpp"
 
 namespace gw::store::sqlite {
 
-using namespace Poco::Data::Keywords;
-using Poco::Data::Session;
-using Poco::Data::Statement;
+const char* const kSelectDecisionsSql =
+    "SELECT partner_id, resource_type, resource_key, patient_key, outcome, removed_activities, reason, updated_at "
+    "FROM resource_decisions WHERE clinic=?1 AND record_key=?2 AND record_version=?3 AND (?4='' OR partner_id=?4) "
+    "ORDER BY partner_id, resource_type, resource_key";
 
-std::vector<DecisionRow> selectDecisionRows(Session& s, std::string_view partner_v, std::string_view clinic_v,
-                                            std::string_view record_key_v, int version) {
-  std::string partner(partner_v), clinic(clinic_v), record_key(record_key_v);
-  std::vector<std::string> partners, types, keys, patients, outcomes, removed, reasons;
-  std::vector<Poco::Int64> updated;
-  Statement q(s);
-  q << "SELECT partner_id, resource_type, resource_key, patient_key, outcome, removed_activities, reason, updated_at "
-       "FROM resource_decisions WHERE clinic=? AND record_key=? AND record_version=? AND (?='' OR partner_id=?) "
-       "ORDER BY partner_id, resource_type, resource_key",
-      use(clinic), use(record_key), use(version), use(partner), use(partner), into(partners), into(types), into(keys),
-      into(patients), into(outcomes), into(removed), into(reasons), into(updated);
-  q.execute();
-  std::vector<DecisionRow> rows(partners.size());
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    rows[i] = {std::move(partners[i]),
-               clinic,
-               record_key,
-               std::move(types[i]),
-               std::move(keys[i]),
-               std::move(patients[i]),
-               version,
-               std::move(outcomes[i]),
-               std::move(removed[i]),
-               std::move(reasons[i]),
-               updated[i]};
-  }
-  return rows;
+DecisionRow decisionRowAt(const PreparedStatement& row, std::string_view clinic, std::string_view record_key,
+                          int version) {
+  return {row.columnText(0), std::string(clinic), std::string(record_key), row.columnText(1), row.columnText(2),
+          row.columnText(3), version,           row.columnText(4),       row.columnText(5), row.columnText(6),
+          row.columnInt(7)};
 }
 
 }  // namespace gw::store::sqlite

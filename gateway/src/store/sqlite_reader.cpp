@@ -4,8 +4,25 @@
 #include <algorithm>
 
 #include "store/sqlite_backend.hpp"
+#include "store/sqlite_statement.hpp"
 
 namespace gw::store::sqlite {
+
+// The reads ingest makes for every record, prepared once per connection.
+struct ReaderStatements {
+  PreparedStatement resources, resource_body, decisions;
+
+  explicit ReaderStatements(sqlite3* db)
+      : resources(db,
+                  "SELECT resource_type, resource_key, resource_id, record_version, identifier_system, "
+                  "identifier_value, data_class, stored_at FROM resources WHERE clinic=? AND record_key=? "
+                  "ORDER BY resource_type, resource_key"),
+        resource_body(db, "SELECT body FROM resources WHERE resource_type=? AND resource_key=?"),
+        decisions(db, kSelectDecisionsSql) {}
+};
+
+void ReaderStatementsDeleter::operator()(ReaderStatements* p) const { delete p; }
+
 namespace {
 
 using namespace Poco::Data::Keywords;
@@ -17,7 +34,7 @@ using Poco::Data::Statement;
 // would read them as text, by the declared column type, and stop at the first zero byte).
 class SqliteReader final : public StoreReader {
  public:
-  explicit SqliteReader(Session session) : s_(std::move(session)) {}
+  explicit SqliteReader(ReaderPool::Lease connection) : c_(std::move(connection)), s_(c_->session) {}
 
   Result<std::optional<RecordRow>> record(std::string_view clinic_v, std::string_view record_key_v) override {
     try {
@@ -60,48 +77,25 @@ class SqliteReader final : public StoreReader {
     }
   }
 
-  Result<std::vector<ResourceRow>> resources(std::string_view clinic_v, std::string_view record_key_v) override {
-    try {
-      std::string clinic(clinic_v), record_key(record_key_v);
-      std::vector<std::string> types, keys, systems, classes;
-      std::vector<int> versions;
-      std::vector<Poco::Int64> stored;
-      std::vector<Poco::Data::BLOB> ids, values;
-      s_ << "SELECT resource_type, resource_key, resource_id, record_version, identifier_system, identifier_value, "
-            "data_class, stored_at FROM resources WHERE clinic=? AND record_key=? ORDER BY resource_type, resource_key",
-          use(clinic), use(record_key), into(types), into(keys), into(ids), into(versions), into(systems), into(values),
-          into(classes), into(stored), now;
+  Result<std::vector<ResourceRow>> resources(std::string_view clinic, std::string_view record_key) override {
+    return run("reading a record's resources", [&] {
       std::vector<ResourceRow> rows;
-      rows.reserve(types.size());
-      for (std::size_t i = 0; i < types.size(); ++i) {
-        rows.push_back({std::move(types[i]),
-                        std::move(keys[i]),
-                        std::string(blobView(ids[i])),
-                        clinic,
-                        record_key,
-                        versions[i],
-                        std::move(systems[i]),
-                        std::string(blobView(values[i])),
-                        {},
-                        std::move(classes[i]),
-                        stored[i]});
-      }
+      statements().resources.text(1, clinic).text(2, record_key).each([&](const PreparedStatement& row) {
+        rows.push_back({row.columnText(0), row.columnText(1), row.columnBlob(2), std::string(clinic),
+                        std::string(record_key), static_cast<int>(row.columnInt(3)), row.columnText(4),
+                        row.columnBlob(5), {}, row.columnText(6), row.columnInt(7)});
+      });
       return rows;
-    } catch (const Poco::Exception& e) {
-      return storageError("reading a record's resources", e);
-    }
+    });
   }
 
-  Result<std::optional<std::string>> resourceBody(std::string_view type_v, std::string_view key_v) override {
-    try {
-      std::string type(type_v), key(key_v);
-      std::vector<Poco::Data::BLOB> bodies;
-      s_ << "SELECT body FROM resources WHERE resource_type=? AND resource_key=?", use(type), use(key), into(bodies), now;
-      if (bodies.empty()) return std::optional<std::string>();
-      return std::optional<std::string>(std::string(blobView(bodies.front())));
-    } catch (const Poco::Exception& e) {
-      return storageError("reading a resource", e);
-    }
+  Result<std::optional<std::string>> resourceBody(std::string_view type, std::string_view key) override {
+    return run("reading a resource", [&] {
+      std::optional<std::string> body;
+      statements().resource_body.text(1, type).text(2, key).first(
+          [&](const PreparedStatement& row) { body = row.columnBlob(0); });
+      return body;
+    });
   }
 
   Result<std::vector<HeldRecord>> heldRecords(std::string_view partner_v, std::string_view patient_v) override {
@@ -131,11 +125,12 @@ class SqliteReader final : public StoreReader {
 
   Result<std::vector<DecisionRow>> decisionRows(std::string_view clinic_v, std::string_view record_key_v,
                                                 int version) override {
-    try {
-      return selectDecisionRows(s_, {}, clinic_v, record_key_v, version);
-    } catch (const Poco::Exception& e) {
-      return storageError("reading a record's decisions", e);
-    }
+    return run("reading a record's decisions", [&] {
+      std::vector<DecisionRow> rows;
+      statements().decisions.text(1, clinic_v).text(2, record_key_v).i64(3, version).text(4, "").each(
+          [&](const PreparedStatement& row) { rows.push_back(decisionRowAt(row, clinic_v, record_key_v, version)); });
+      return rows;
+    });
   }
 
   Result<std::vector<OutboxRow>> recordItems(std::string_view clinic_v, std::string_view record_key_v) override {
@@ -496,11 +491,30 @@ class SqliteReader final : public StoreReader {
   }
 
  private:
-  Session s_;
+  ReaderStatements& statements() {
+    if (!c_->statements) c_->statements.reset(new ReaderStatements(Poco::Data::SQLite::Utility::dbHandle(s_)));
+    return *c_->statements;
+  }
+
+  // Runs one prepared read; a Poco exception becomes a Storage error.
+  template <class F>
+  auto run(std::string_view what, F&& f) -> Result<std::invoke_result_t<F&>> {
+    try {
+      return f();
+    } catch (const Poco::Exception& e) {
+      c_->statements.reset();  // a statement that threw is not reused
+      return storageError(what, e);
+    }
+  }
+
+  ReaderPool::Lease c_;
+  Session& s_;
 };
 
 }  // namespace
 
-std::unique_ptr<StoreReader> makeReader(Session session) { return std::make_unique<SqliteReader>(std::move(session)); }
+std::unique_ptr<StoreReader> makeReader(ReaderPool::Lease connection) {
+  return std::make_unique<SqliteReader>(std::move(connection));
+}
 
 }  // namespace gw::store::sqlite

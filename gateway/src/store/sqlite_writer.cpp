@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include "store/sqlite_backend.hpp"
+#include "store/sqlite_statement.hpp"
 
 namespace gw::store::sqlite {
 
@@ -10,69 +11,18 @@ using namespace Poco::Data::Keywords;
 using Poco::Data::Session;
 using Poco::Data::Statement;
 
-// One statement of ingest's hot path on SQLite's own handle: prepared once on the writer
-// connection, then bound, stepped and reset per row. (Poco::Data prepares a Statement's SQL again
-// at every execute(): sqlite3_prepare_v2 was a fifth of the group committer's time.) A failure
-// throws the Poco exception Poco::Data would have thrown, so errors read as before.
-class HotStatement {
- public:
-  HotStatement(sqlite3* db, const char* sql) : db_(db) {
-    const int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr);
-    if (rc != SQLITE_OK) Poco::Data::SQLite::Utility::throwException(db, rc);
-  }
-  ~HotStatement() { sqlite3_finalize(stmt_); }
-  HotStatement(const HotStatement&) = delete;
-  HotStatement& operator=(const HotStatement&) = delete;
-
-  // The bound values are read when stepped, which follows at once (run or first): not copied.
-  HotStatement& text(int i, std::string_view v) {
-    // A null pointer would bind NULL: an empty view binds '' as Poco::Data bound an empty string.
-    return check(
-        sqlite3_bind_text(stmt_, i, v.data() == nullptr ? "" : v.data(), static_cast<int>(v.size()), SQLITE_STATIC));
-  }
-  HotStatement& blob(int i, std::string_view v) {
-    return check(sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC));
-  }
-  HotStatement& i64(int i, std::int64_t v) { return check(sqlite3_bind_int64(stmt_, i, v)); }
-
-  /// Runs a statement that returns no rows.
-  void run() {
-    const int rc = sqlite3_step(stmt_);
-    sqlite3_reset(stmt_);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) Poco::Data::SQLite::Utility::throwException(db_, rc);
-  }
-  /// Runs a query and hands its first row (if any) to `read`, which reads it with the column_*
-  /// helpers below.
-  template <class F>
-  bool first(F&& read) {
-    const int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) read(*this);
-    sqlite3_reset(stmt_);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) Poco::Data::SQLite::Utility::throwException(db_, rc);
-    return rc == SQLITE_ROW;
-  }
-  std::string columnText(int c) const {
-    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, c));
-    return p == nullptr ? std::string() : std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, c)));
-  }
-  std::int64_t columnInt(int c) const { return sqlite3_column_int64(stmt_, c); }
-
- private:
-  HotStatement& check(int rc) {
-    if (rc != SQLITE_OK) Poco::Data::SQLite::Utility::throwException(db_, rc);
-    return *this;
-  }
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-};
-
 // The statements of ingest's hot path, prepared once on the writer connection.
 struct WriterStatements {
-  HotStatement head, insert_version, insert_record, update_record, supersede, delete_resources, insert_resource,
-      insert_outbox, tail, put_decision, delete_decisions;
+  PreparedStatement begin, commit, head, insert_version, insert_record, update_record, supersede, delete_resources,
+      insert_resource, insert_outbox, tail, insert_audit, put_decision, delete_decisions, select_decisions, live_item;
 
   explicit WriterStatements(sqlite3* db)
-      : head(db, "SELECT content_hash, version, state FROM records WHERE clinic=? AND record_key=?"),
+      // IMMEDIATE: the write lock is taken now, not at the first write, so no other connection
+      // commits between what this transaction reads (the audit tail, a record's version) and what
+      // it writes. Another process holding the lock is waited for (busy_timeout).
+      : begin(db, "BEGIN IMMEDIATE"),
+        commit(db, "COMMIT"),
+        head(db, "SELECT content_hash, version, state FROM records WHERE clinic=? AND record_key=?"),
         insert_version(db,
                        "INSERT INTO record_versions(clinic, record_key, version, content_hash, payload, received_at, "
                        "data_class) VALUES(?,?,?,?,?,?,?)"),
@@ -97,11 +47,16 @@ struct WriterStatements {
                       "data_class, disclosure) VALUES(?,?,?,?,?,?,?,'queued',0,?,'','',?,?,?,?)"),
         // seq is the INTEGER PRIMARY KEY (the rowid): the last row is one b-tree descent away.
         tail(db, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"),
+        insert_audit(db, insertAuditSql().c_str()),
         put_decision(db,
                      "INSERT OR REPLACE INTO resource_decisions(partner_id, clinic, record_key, resource_type, "
                      "resource_key, patient_key, record_version, outcome, removed_activities, reason, updated_at) "
                      "VALUES(?,?,?,?,?,?,?,?,?,?,?)"),
-        delete_decisions(db, "DELETE FROM resource_decisions WHERE clinic=? AND record_key=?") {}
+        delete_decisions(db, "DELETE FROM resource_decisions WHERE clinic=? AND record_key=?"),
+        select_decisions(db, kSelectDecisionsSql),
+        live_item(db,
+                  "SELECT 1 FROM outbox WHERE partner_id=? AND clinic=? AND record_key=? AND record_version=? "
+                  "AND state IN ('queued','retrying','delivered','dead') LIMIT 1") {}
 
   void insertRecord(const RecordRow& r) {
     insert_record.text(1, r.clinic)
@@ -145,7 +100,7 @@ class SqliteWriter final : public StoreWriter {
 
   Status commit() override {
     try {
-      s_ << "COMMIT", now;
+      statements().commit.run();
       open_ = false;
       return ok();
     } catch (const Poco::Exception& e) {
@@ -168,7 +123,7 @@ class SqliteWriter final : public StoreWriter {
   Result<std::optional<RecordHead>> recordHead(std::string_view clinic, std::string_view record_key) override {
     return run("reading a record", [&] {
       std::optional<RecordHead> head;
-      statements().head.text(1, clinic).text(2, record_key).first([&](const HotStatement& row) {
+      statements().head.text(1, clinic).text(2, record_key).first([&](const PreparedStatement& row) {
         head = RecordHead{static_cast<int>(row.columnInt(1)), row.columnText(0),
                           parseRecordState(row.columnText(2)).value_or(RecordState::Received)};
       });
@@ -330,13 +285,15 @@ class SqliteWriter final : public StoreWriter {
   Result<ChainTail> auditTail() override {
     return run("appending to the audit log", [&] {
       ChainTail tail;
-      statements().tail.first([&](const HotStatement& row) { tail = ChainTail{row.columnInt(0), row.columnText(1)}; });
+      statements().tail.first([&](const PreparedStatement& row) { tail = ChainTail{row.columnInt(0), row.columnText(1)}; });
       return tail;
     });
   }
 
   Status appendAudit(const std::vector<AuditRow>& rows) override {
-    return run("appending to the audit log", [&] { insertAuditRows(s_, rows); });
+    return run("appending to the audit log", [&] {
+      for (const auto& row : rows) bindAuditRow(statements().insert_audit, row).run();
+    });
   }
 
   Result<std::vector<DataKeyRow>> dataKeys() override { return selectDataKeys(s_); }
@@ -449,8 +406,16 @@ class SqliteWriter final : public StoreWriter {
 
   Result<std::vector<DecisionRow>> decisionRows(std::string_view partner, std::string_view clinic,
                                                 std::string_view record_key, int version) override {
-    return run("reading a record's decisions",
-               [&] { return sqlite::selectDecisionRows(s_, partner, clinic, record_key, version); });
+    return run("reading a record's decisions", [&] {
+      std::vector<DecisionRow> rows;
+      statements()
+          .select_decisions.text(1, clinic)
+          .text(2, record_key)
+          .i64(3, version)
+          .text(4, partner)
+          .each([&](const PreparedStatement& row) { rows.push_back(decisionRowAt(row, clinic, record_key, version)); });
+      return rows;
+    });
   }
 
   Status putDecisionRows(const std::vector<DecisionRow>& rows) override {
@@ -481,12 +446,12 @@ class SqliteWriter final : public StoreWriter {
   Result<bool> hasLiveItem(std::string_view partner_v, std::string_view clinic_v, std::string_view record_key_v,
                            int version) override {
     return run("reading a record's outbox items", [&] {
-      std::string partner(partner_v), clinic(clinic_v), record_key(record_key_v);
-      int found = 0;
-      s_ << "SELECT COUNT(*) FROM outbox WHERE partner_id=? AND clinic=? AND record_key=? AND record_version=? "
-            "AND state IN ('queued','retrying','delivered','dead')",
-          use(partner), use(clinic), use(record_key), use(version), into(found), now;
-      return found > 0;
+      return statements()
+          .live_item.text(1, partner_v)
+          .text(2, clinic_v)
+          .text(3, record_key_v)
+          .i64(4, version)
+          .first([](const PreparedStatement&) {});
     });
   }
 
@@ -522,10 +487,10 @@ class SqliteWriter final : public StoreWriter {
 
 Result<std::unique_ptr<StoreWriter>> beginWriter(WriterConnection& connection, std::unique_lock<std::mutex> lock) {
   try {
-    // IMMEDIATE: the write lock is taken now, not at the first write, so no other connection
-    // commits between what this transaction reads (the audit tail, a record's version) and what
-    // it writes. Another process holding the lock is waited for (busy_timeout).
-    connection.session << "BEGIN IMMEDIATE", now;
+    if (!connection.statements) {
+      connection.statements.reset(new WriterStatements(Poco::Data::SQLite::Utility::dbHandle(connection.session)));
+    }
+    connection.statements->begin.run();
   } catch (const Poco::Exception& e) {
     connection.statements.reset();
     return storageError("beginning a write transaction", e);
