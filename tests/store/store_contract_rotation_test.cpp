@@ -252,6 +252,24 @@ TEST_P(RotationContract, AStoreOpenBeforeTheRotationReadsReSealedRowsAndWritesUn
   EXPECT_EQ(sealedUnder(DataClass::Sud, 2), 0);
 }
 
+// A write sealed ahead of its commit (on a request thread) under the version a rotation then
+// replaces and destroys is sealed again under the new version when it commits.
+TEST_P(RotationContract, AWriteSealedAheadUnderAVersionTheRotationDestroysIsSealedAgain) {
+  fill(2);
+  auto gateway = another(masterSource());
+  ASSERT_TRUE(gateway);
+  auto w = write("sealed-ahead", "h-ahead", "p-ahead", 1, DataClass::Sud);
+  const IngestWrite plain = w;
+  gateway->sealAhead(w);
+  ASSERT_TRUE(w.sealed);
+  ASSERT_TRUE(store_->rotateDataKey(DataClass::Sud, gw::test::testMasterKey(), fast()));
+  ASSERT_TRUE(gateway->ingest({w}, t(20)));
+  EXPECT_EQ(sealedUnder(DataClass::Sud, 1), 0);
+  EXPECT_EQ(*gateway->recordPayload("c1", "sealed-ahead", 1).value(), plain.payload);
+  EXPECT_EQ(*store_->resourceBody("MedicationRequest", plain.resources[0].resource_id).value(), plain.resources[0].body);
+  expectEveryPayloadOpens(*store_, 2);
+}
+
 // The guarantee itself: a store writing all through the rotation (a running gateway under
 // ingest) never leaves a payload under the version the rotation destroys.
 TEST_P(RotationContract, WritesDuringTheRotationAreNeverLeftUnderTheDestroyedVersion) {

@@ -229,6 +229,59 @@ TEST_P(StoreContract, EveryReadDecrypts) {
   EXPECT_EQ(store_->recordStatus("c1", "r1").value()->deliveries[0].outcome, R"({"resourceType":"OperationOutcome"})");
 }
 
+// Sealed ahead of the commit (Store::sealAhead, on a request thread): stored as sealed when the
+// record still gets the version it was sealed for, sealed again when another version came first.
+TEST_P(StoreContract, AWriteSealedAheadIsStoredAsSealedOrSealedAgainWhenTheRecordMovedOn) {
+  auto w = write("r1", "h1", "pa", 1, DataClass::Mh);
+  w.resources[0].body = R"({"resourceType":"MedicationRequest","note":"ahead"})";
+  w.outbox[0].bundle = R"({"resourceType":"Bundle","entry":["ahead"]})";
+  w.outbox[0].disclosure = R"({"decisions":["ahead"]})";
+  const IngestWrite plain = w;
+  store_->sealAhead(w);
+  ASSERT_TRUE(w.sealed);
+  EXPECT_EQ(w.sealed->version, 1);
+  EXPECT_TRUE(w.outbox[0].bundle.empty() && w.resources[0].body.empty()) << "one copy in flight: the sealed one";
+  EXPECT_EQ(w.payload, plain.payload) << "the record itself stays (its hash and state are compared)";
+
+  auto unchanged = write("r2", "h2", "pb");
+  ASSERT_TRUE(store_->ingest({unchanged}, t(0)));
+  store_->sealAhead(unchanged);
+  EXPECT_FALSE(unchanged.sealed) << "the same content again is not sealed: nothing of it is written";
+
+  // Another version of r1 commits first: w becomes version 2, sealed again for it.
+  ASSERT_TRUE(store_->ingest({write("r1", "h0", "pa", 1, DataClass::Mh)}, t(0)));
+  auto outcomes = store_->ingest({w}, t(1));
+  ASSERT_TRUE(outcomes) << outcomes.error().describe();
+  EXPECT_EQ(outcomes.value()[0].version, 2);
+  EXPECT_EQ(*store_->recordPayload("c1", "r1", 2).value(), plain.payload);
+  EXPECT_EQ(*store_->resourceBody("MedicationRequest", plain.resources[0].resource_id).value(),
+            plain.resources[0].body);
+  auto items = store_->dueItems("p1", t(2), 10);
+  ASSERT_TRUE(items);
+  std::vector<std::string> bundles;
+  for (const auto& item : items.value()) bundles.push_back(item.bundle);
+  EXPECT_THAT(bundles, ::testing::Contains(plain.outbox[0].bundle));
+
+  // Sealed ahead and still fitting: stored as sealed, read back the same.
+  auto fresh = write("r3", "h3", "pc", 1, DataClass::Sud);
+  fresh.outbox[0].bundle = R"({"resourceType":"Bundle","entry":["fresh"]})";
+  const IngestWrite fresh_plain = fresh;
+  store_->sealAhead(fresh);
+  ASSERT_TRUE(fresh.sealed);
+  const std::string sealed_payload = fresh.sealed->payload;
+  ASSERT_TRUE(store_->ingest({fresh}, t(3)));
+  EXPECT_EQ(*store_->recordPayload("c1", "r3", 1).value(), fresh_plain.payload);
+  std::string hex;
+  for (unsigned char c : sealed_payload) hex += "0123456789abcdef"[c >> 4], hex += "0123456789abcdef"[c & 15];
+  EXPECT_EQ(count("SELECT COUNT(*) FROM record_versions WHERE payload=x'" + hex + "'"), 1)
+      << "the envelope sealed ahead is the one stored";
+  items = store_->dueItems("p1", t(4), 10);
+  ASSERT_TRUE(items);
+  bundles.clear();
+  for (const auto& item : items.value()) bundles.push_back(item.bundle);
+  EXPECT_THAT(bundles, ::testing::Contains(fresh_plain.outbox[0].bundle));
+}
+
 // --- the outbox --------------------------------------------------------------------------------
 
 TEST_P(StoreContract, DueItemsKeepPerPatientOrder) {

@@ -164,7 +164,8 @@ IngestService::Prepared IngestService::prepare(const rapidjson::Value& record, s
   w.audit = std::move(plan.value().audit);
   w.decisions = std::move(plan.value().decisions);
   result.queued_for = std::move(plan.value().partners);
-  auditableOrRejected(prepared);
+  // Sealed here, on one of the request threads, rather than on the one committer thread.
+  if (auditableOrRejected(prepared)) parts_.store.sealAhead(w);
   return prepared;
 }
 

@@ -352,6 +352,26 @@ class RecordStore final : public Store {
     return std::optional<SystemTime>(fromUnixMillis(*at));
   }
 
+  void sealAhead(IngestWrite& w) override {
+    const std::string record_key = keys_.record(w.clinic, w.record_id);
+    auto reader = backend_->read();
+    if (!reader) return;
+    auto head = reader.value()->record(w.clinic, record_key);
+    reader.value().reset();  // the connection goes back before the sealing
+    if (!head) return;
+    if (head.value() && head.value()->content_hash == w.content_hash && head.value()->state == w.state) return;
+    auto sealed = sealFor(w, record_key, head.value() ? head.value()->version + 1 : 1);
+    if (!sealed) return;
+    w.sealed = std::move(sealed).value();
+    // The plaintexts the committer would only seal are let go: a batch in flight holds one copy
+    // (the committer opens them again in the rare case it must seal anew).
+    for (auto& r : w.resources) std::string().swap(r.body);
+    for (auto& o : w.outbox) {
+      std::string().swap(o.bundle);
+      std::string().swap(o.disclosure);
+    }
+  }
+
   Result<std::vector<ResourceKey>> resourceKeys(std::string_view clinic, std::string_view record_id) override {
     GW_TRY(auto reader, backend_->read());
     GW_TRY(auto rows, reader->resources(clinic, keys_.record(clinic, record_id)));
@@ -678,7 +698,8 @@ class RecordStore final : public Store {
   }
 
   Result<IngestOutcome> ingestOne(StoreWriter& tx, const IngestWrite& w, std::int64_t now_ms) {
-    const std::string record_key = keys_.record(w.clinic, w.record_id);
+    // The lookup keys sealAhead made are the same HMACs: not computed again on the committer.
+    const std::string record_key = w.sealed ? w.sealed->record_key : keys_.record(w.clinic, w.record_id);
     GW_TRY(auto head, tx.recordHead(w.clinic, record_key));
     const int current = head ? head->version : 0;
     if (head && head->content_hash == w.content_hash && head->state == w.state) {
@@ -692,9 +713,18 @@ class RecordStore final : public Store {
     }
     const int version = current + 1;
     const DataClass record_class = privacy::storageClass(w.classes);
-    GW_TRY(auto payload, payloads_.sealRecord(record_class, w.payload, w.clinic, record_key, version));
+    std::optional<SealedWrite> sealed_here;
+    if (!sealedAheadFits(w, record_key, version)) {
+      if (w.sealed) {
+        GW_TRY(auto plain, plaintextsSealedAhead(w));
+        GW_TRY(sealed_here, sealFor(plain, record_key, version));
+      } else {
+        GW_TRY(sealed_here, sealFor(w, record_key, version));
+      }
+    }
+    const SealedWrite& sealed = sealed_here ? *sealed_here : *w.sealed;
     GW_TRY(tx.insertRecordVersion(
-        {w.clinic, record_key, version, w.content_hash, std::move(payload), now_ms, classNameOf(record_class)}));
+        {w.clinic, record_key, version, w.content_hash, sealed.payload, now_ms, classNameOf(record_class)}));
     const RecordRow row{w.clinic, record_key,    w.record_type, version, w.content_hash,           w.state,
                         w.error,  w.patient_key, now_ms,        now_ms,  classNameOf(record_class)};
     if (current == 0) {
@@ -706,28 +736,26 @@ class RecordStore final : public Store {
       GW_TRY(tx.deleteResources(w.clinic, record_key));
       GW_TRY(tx.deleteDecisionRows(w.clinic, record_key));
     }
-    GW_TRY(tx.putDecisionRows(decisionRows(w.decisions, {w.clinic, record_key, version, w.patient_key}, now_ms)));
-    for (const auto& r : w.resources) {
-      const DataClass c = privacy::storageClass(r.classes);
+    GW_TRY(tx.putDecisionRows(decisionRows(w.decisions, {w.clinic, record_key, version, w.patient_key}, now_ms, &w)));
+    for (std::size_t i = 0; i < w.resources.size(); ++i) {
+      const auto& r = w.resources[i];
+      const auto& sealed_resource = sealed.resources[i];
       ResourceRow resource;
       resource.resource_type = r.resource_type;
-      resource.resource_key = keys_.resource(r.resource_type, r.resource_id);
-      GW_TRY(resource.resource_id_sealed,
-             payloads_.sealResourceId(c, r.resource_id, r.resource_type, resource.resource_key));
+      resource.resource_key = sealed_resource.resource_key;
+      resource.resource_id_sealed = sealed_resource.resource_id;
       resource.clinic = w.clinic;
       resource.record_key = record_key;
       resource.record_version = version;
       resource.identifier_system = r.identifier_system;
-      // The identifier value is often the MRN: as sensitive as the body.
-      GW_TRY(resource.identifier_value_sealed,
-             payloads_.sealIdentifier(c, r.identifier_value, r.resource_type, resource.resource_key));
-      GW_TRY(resource.body_sealed, payloads_.sealBody(c, r.body, r.resource_type, resource.resource_key));
-      resource.data_class = classNameOf(c);
+      resource.identifier_value_sealed = sealed_resource.identifier_value;
+      resource.body_sealed = sealed_resource.body;
+      resource.data_class = classNameOf(privacy::storageClass(r.classes));
       resource.stored_at_ms = now_ms;
       GW_TRY(tx.putResource(resource));
     }
-    for (const auto& o : w.outbox) {
-      GW_TRY(queueItem(tx, o, w.clinic, record_key, version, w.patient_key, now_ms));
+    for (std::size_t i = 0; i < w.outbox.size(); ++i) {
+      GW_TRY(insertItem(tx, w.outbox[i], sealed.outbox[i], w.clinic, record_key, version, w.patient_key, now_ms));
     }
     IngestOutcome outcome{current == 0 ? IngestDisposition::Created : IngestDisposition::NewVersion, version};
     if (w.consent) {
@@ -757,13 +785,26 @@ class RecordStore final : public Store {
     const std::string& patient_key;
   };
 
+  // `sealed_from`: a write whose sealAhead computed its resources' lookup keys.
   std::vector<DecisionRow> decisionRows(const std::vector<ResourceDecision>& decisions, const RecordAt& record,
-                                        std::int64_t now_ms) const {
+                                        std::int64_t now_ms, const IngestWrite* sealed_from = nullptr) const {
+    const auto resource_key = [&](const ResourceDecision& d) {
+      if (sealed_from != nullptr && sealed_from->sealed) {
+        const auto& resources = sealed_from->resources;
+        for (std::size_t i = 0; i < resources.size(); ++i) {
+          if (resources[i].resource_type == d.resource_type && resources[i].resource_id == d.resource_id &&
+              i < sealed_from->sealed->resources.size()) {
+            return sealed_from->sealed->resources[i].resource_key;
+          }
+        }
+      }
+      return keys_.resource(d.resource_type, d.resource_id);
+    };
     std::vector<DecisionRow> rows;
     rows.reserve(decisions.size());
     for (const auto& d : decisions) {
       rows.push_back({d.partner_id, record.clinic, record.record_key, d.resource_type,
-                      keys_.resource(d.resource_type, d.resource_id), record.patient_key, record.version,
+                      resource_key(d), record.patient_key, record.version,
                       std::string(auditOutcomeName(d.outcome)), removedText(d.removed_activities), d.reason, now_ms});
     }
     return rows;
@@ -862,11 +903,25 @@ class RecordStore final : public Store {
 
   Status queueItem(StoreWriter& tx, const NewOutboxItem& o, const std::string& clinic, const std::string& record_key,
                    int version, const std::string& patient_key, std::int64_t now_ms) {
+    GW_TRY(auto sealed, sealItem(o, clinic, record_key, version));
+    return insertItem(tx, o, sealed, clinic, record_key, version, patient_key, now_ms);
+  }
+
+  Result<SealedWrite::Item> sealItem(const NewOutboxItem& o, const std::string& clinic, const std::string& record_key,
+                                     int version) const {
     const DataClass c = privacy::storageClass(o.classes);
-    OutboxRow row;
-    GW_TRY(row.bundle_sealed, payloads_.sealBundle(c, o.bundle, o.partner_id, clinic, record_key, version));
+    SealedWrite::Item sealed;
+    GW_TRY(sealed.bundle, payloads_.sealBundle(c, o.bundle, o.partner_id, clinic, record_key, version));
     // The disclosure names every resource and consent the item carries: as sensitive as the ids.
-    GW_TRY(row.disclosure_sealed, payloads_.sealDisclosure(c, o.disclosure, o.partner_id, clinic, record_key, version));
+    GW_TRY(sealed.disclosure, payloads_.sealDisclosure(c, o.disclosure, o.partner_id, clinic, record_key, version));
+    return sealed;
+  }
+
+  Status insertItem(StoreWriter& tx, const NewOutboxItem& o, const SealedWrite::Item& sealed, const std::string& clinic,
+                    const std::string& record_key, int version, const std::string& patient_key, std::int64_t now_ms) {
+    OutboxRow row;
+    row.bundle_sealed = sealed.bundle;
+    row.disclosure_sealed = sealed.disclosure;
     row.partner_id = o.partner_id;
     row.clinic = clinic;
     row.record_key = record_key;
@@ -874,9 +929,77 @@ class RecordStore final : public Store {
     row.patient_key = patient_key;
     row.entry_count = o.entry_count;
     row.created_at_ms = now_ms;
-    row.data_class = classNameOf(c);
+    row.data_class = classNameOf(privacy::storageClass(o.classes));
     return tx.insertOutboxItem(row);
   }
+
+  // Every payload of a record version sealed, bound to its row as the store reads it back.
+  Result<SealedWrite> sealFor(const IngestWrite& w, const std::string& record_key, int version) const {
+    SealedWrite sealed;
+    sealed.version = version;
+    sealed.record_key = record_key;
+    GW_TRY(sealed.payload,
+           payloads_.sealRecord(privacy::storageClass(w.classes), w.payload, w.clinic, record_key, version));
+    sealed.resources.reserve(w.resources.size());
+    for (const auto& r : w.resources) {
+      const DataClass c = privacy::storageClass(r.classes);
+      SealedWrite::Resource resource;
+      resource.resource_key = keys_.resource(r.resource_type, r.resource_id);
+      GW_TRY(resource.resource_id, payloads_.sealResourceId(c, r.resource_id, r.resource_type, resource.resource_key));
+      // The identifier value is often the MRN: as sensitive as the body.
+      GW_TRY(resource.identifier_value,
+             payloads_.sealIdentifier(c, r.identifier_value, r.resource_type, resource.resource_key));
+      GW_TRY(resource.body, payloads_.sealBody(c, r.body, r.resource_type, resource.resource_key));
+      sealed.resources.push_back(std::move(resource));
+    }
+    sealed.outbox.reserve(w.outbox.size());
+    for (const auto& o : w.outbox) {
+      GW_TRY(auto item, sealItem(o, w.clinic, record_key, version));
+      sealed.outbox.push_back(std::move(item));
+    }
+    return sealed;
+  }
+
+  // `w` with the plaintexts sealAhead let go opened again from its envelopes.
+  Result<IngestWrite> plaintextsSealedAhead(const IngestWrite& w) const {
+    IngestWrite plain = w;
+    const SealedWrite& sealed = *w.sealed;
+    for (std::size_t i = 0; i < plain.resources.size() && i < sealed.resources.size(); ++i) {
+      GW_TRY(plain.resources[i].body, payloads_.openBody(sealed.resources[i].body, plain.resources[i].resource_type,
+                                                         sealed.resources[i].resource_key));
+    }
+    for (std::size_t i = 0; i < plain.outbox.size() && i < sealed.outbox.size(); ++i) {
+      const auto& partner = plain.outbox[i].partner_id;
+      GW_TRY(plain.outbox[i].bundle, payloads_.openBundle(sealed.outbox[i].bundle, partner, w.clinic, sealed.record_key,
+                                                          sealed.version, 0));
+      GW_TRY(plain.outbox[i].disclosure, payloads_.openDisclosure(sealed.outbox[i].disclosure, partner, w.clinic,
+                                                                  sealed.record_key, sealed.version, 0));
+    }
+    return plain;
+  }
+
+  // w.sealed is for this version and every envelope in it is under the data key version this
+  // transaction sees as the newest of its class (a rotation that began after it was sealed
+  // would otherwise miss it and destroy the key it needs).
+  bool sealedAheadFits(const IngestWrite& w, const std::string& record_key, int version) const {
+    if (!w.sealed || w.sealed->version != version || w.sealed->record_key != record_key ||
+        w.sealed->resources.size() != w.resources.size() || w.sealed->outbox.size() != w.outbox.size()) {
+      return false;
+    }
+    const auto newest = [&](std::string_view envelope) {
+      const auto parsed = parseEnvelope(envelope);
+      return parsed && parsed->key_version == payloads_.keyring().currentVersion(parsed->data_class);
+    };
+    if (!newest(w.sealed->payload)) return false;
+    for (const auto& r : w.sealed->resources) {
+      if (!newest(r.resource_id) || !newest(r.identifier_value) || !newest(r.body)) return false;
+    }
+    for (const auto& o : w.sealed->outbox) {
+      if (!newest(o.bundle) || !newest(o.disclosure)) return false;
+    }
+    return true;
+  }
+
 
   // Chains the entries onto the log's tail as read inside this transaction (which excludes other
   // writers), so the chain never rests on a cached tail or on a failed statement being undone.

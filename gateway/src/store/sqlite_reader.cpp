@@ -8,12 +8,15 @@
 
 namespace gw::store::sqlite {
 
-// The reads ingest makes for every record, prepared once per connection.
+// The reads ingest makes for every record (and the record view), prepared once per connection.
 struct ReaderStatements {
-  PreparedStatement resources, resource_body, decisions;
+  PreparedStatement record, resources, resource_body, decisions;
 
   explicit ReaderStatements(sqlite3* db)
-      : resources(db,
+      : record(db,
+               "SELECT record_type, version, content_hash, state, error, patient_key, received_at, updated_at, "
+               "data_class FROM records WHERE clinic=? AND record_key=?"),
+        resources(db,
                   "SELECT resource_type, resource_key, resource_id, record_version, identifier_system, "
                   "identifier_value, data_class, stored_at FROM resources WHERE clinic=? AND record_key=? "
                   "ORDER BY resource_type, resource_key"),
@@ -36,31 +39,26 @@ class SqliteReader final : public StoreReader {
  public:
   explicit SqliteReader(ReaderPool::Lease connection) : c_(std::move(connection)), s_(c_->session) {}
 
-  Result<std::optional<RecordRow>> record(std::string_view clinic_v, std::string_view record_key_v) override {
-    try {
-      std::string clinic(clinic_v), record_key(record_key_v);
-      Statement q(s_);
-      q << "SELECT record_type, version, content_hash, state, error, patient_key, received_at, updated_at, "
-           "data_class FROM records WHERE clinic=? AND record_key=?",
-          use(clinic), use(record_key), now;
-      RecordSet rs(q);
-      if (rs.rowCount() == 0) return std::optional<RecordRow>();
-      RecordRow r;
-      r.clinic = clinic;
-      r.record_key = record_key;
-      r.record_type = str(rs, 0, 0);
-      r.version = static_cast<int>(i64(rs, 1, 0));
-      r.content_hash = str(rs, 2, 0);
-      r.state = parseRecordState(str(rs, 3, 0)).value_or(RecordState::Received);
-      r.error = str(rs, 4, 0);
-      r.patient_key = str(rs, 5, 0);
-      r.received_at_ms = i64(rs, 6, 0);
-      r.updated_at_ms = i64(rs, 7, 0);
-      r.data_class = str(rs, 8, 0);
-      return std::optional<RecordRow>(std::move(r));
-    } catch (const Poco::Exception& e) {
-      return storageError("reading record status", e);
-    }
+  Result<std::optional<RecordRow>> record(std::string_view clinic, std::string_view record_key) override {
+    return run("reading record status", [&] {
+      std::optional<RecordRow> found;
+      statements().record.text(1, clinic).text(2, record_key).first([&](const PreparedStatement& row) {
+        RecordRow r;
+        r.clinic = clinic;
+        r.record_key = record_key;
+        r.record_type = row.columnText(0);
+        r.version = static_cast<int>(row.columnInt(1));
+        r.content_hash = row.columnText(2);
+        r.state = parseRecordState(row.columnText(3)).value_or(RecordState::Received);
+        r.error = row.columnText(4);
+        r.patient_key = row.columnText(5);
+        r.received_at_ms = row.columnInt(6);
+        r.updated_at_ms = row.columnInt(7);
+        r.data_class = row.columnText(8);
+        found = std::move(r);
+      });
+      return found;
+    });
   }
 
   Result<std::optional<std::string>> recordPayload(std::string_view clinic_v, std::string_view record_key_v,

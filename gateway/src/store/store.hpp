@@ -79,6 +79,24 @@ struct ResourceDecision {
 /// redacted, or a redaction that leaves out an activity `last` left out no longer.
 bool disclosesMore(const ResourceDecision& last, const ResourceDecision& now);
 
+/// A record's writes sealed ahead of the commit (Store::sealAhead), for the version the record
+/// would get as read then. The committer uses them only when that is still the version it gets
+/// and every envelope is under the data key version the transaction sees as newest; otherwise it
+/// seals again. Sealing is most of ingest's work that does not need the write lock.
+struct SealedWrite {
+  int version = 0;
+  std::string record_key;  // LookupKeys::record
+  std::string payload;     // record_versions.payload
+  struct Resource {
+    std::string resource_key, resource_id, identifier_value, body;
+  };
+  std::vector<Resource> resources;  // one per IngestWrite::resources, in order
+  struct Item {
+    std::string bundle, disclosure;
+  };
+  std::vector<Item> outbox;  // one per IngestWrite::outbox, in order
+};
+
 /// Everything one accepted record changes; committed atomically with the others of its batch.
 struct IngestWrite {
   std::string clinic;
@@ -99,6 +117,8 @@ struct IngestWrite {
   std::vector<AuditEntry> audit;
   /// The decision per (resource, partner) behind `outbox` and `audit` (ResourceDecision).
   std::vector<ResourceDecision> decisions;
+  /// Store::sealAhead's work, when it ran.
+  std::optional<SealedWrite> sealed;
 };
 
 enum class IngestDisposition { Created, NewVersion, Unchanged };
@@ -505,6 +525,11 @@ class Store {
   /// Several of the changes above in one transaction (one commit, one fsync): the partner
   /// workers' senders record the outcomes that arrive together this way. All or none.
   virtual Status recordOutcomes(std::vector<OutboxOutcome> outcomes) = 0;
+
+  /// Seals `write`'s payloads (record, resources, outbox items) for the version the record would
+  /// get now, into write.sealed, so the committer does not: called on the request's thread. A
+  /// record whose content is unchanged, or that cannot be read, is left to the committer.
+  virtual void sealAhead(IngestWrite& write) = 0;
 
   // --- consent-driven disclosure ---
   /// The resources the current version of a record made (no bodies), to tell which a newer
