@@ -1,5 +1,7 @@
 #include "app/routes.hpp"
 
+#include <algorithm>
+
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -54,7 +56,18 @@ void postRecords(Runtime& runtime, Request& req, const http::Principal& caller, 
   const std::string mapper = req.queryParam("mapper").value_or("");
   running->ingest->ingest({req.body, req.header("content-type"), mapper}, submitter,
                           [&runtime, respond, running](ingest::BatchResult result) {
-                            if (result.accepted() > 0) runtime.wakeWorkers();
+                            // Only the workers of partners something was queued for: the
+                            // others (a denied partner, a paused one with nothing new) would
+                            // read the outbox for nothing after every request.
+                            std::vector<std::string> queued_for;
+                            for (const auto& r : result.records) {
+                              for (const auto& partner : r.queued_for) {
+                                if (std::find(queued_for.begin(), queued_for.end(), partner) == queued_for.end()) {
+                                  queued_for.push_back(partner);
+                                }
+                              }
+                            }
+                            if (!queued_for.empty()) runtime.wakeWorkers(queued_for);
                             respond(batchResponse(result));
                           });
 }

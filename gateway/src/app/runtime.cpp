@@ -634,6 +634,12 @@ void Runtime::wakeWorkers() {
   for (auto& w : workers_) w->wake();
 }
 
+void Runtime::wakeWorkers(const std::vector<std::string>& partners) {
+  for (auto& w : workers_) {
+    if (std::find(partners.begin(), partners.end(), w->partnerId()) != partners.end()) w->wake();
+  }
+}
+
 Status Runtime::logRead(store::AuditEntry entry) {
   if (auto logged = store_->appendAudit({std::move(entry)}); !logged) {
     GW_LOG(Error, Audit, "audit_read_not_logged").kv("error", logged.error().describe());

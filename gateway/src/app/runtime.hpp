@@ -102,6 +102,8 @@ class Runtime {
   /// False when the stored consents could not be read (the registry may be behind).
   bool refreshConsents(const std::string& patient_key);
   void wakeWorkers();
+  /// Wakes the workers of these partners only.
+  void wakeWorkers(const std::vector<std::string>& partners);
 
   /// Reconciliations that failed and wait for their next attempt (docs/threading.md §2.5): what
   /// /readyz shows. No ids: counts and times only (the answer is public).

@@ -91,7 +91,6 @@ void putBreakGlass(Poco::Data::Session& s, const BreakGlass& row);
 std::vector<AccountingRequest> selectAccountingRequests(Poco::Data::Session& s, std::string_view clinic);
 void putAccountingRequest(Poco::Data::Session& s, const AccountingRequest& row);
 std::vector<PartnerLogCount> selectPartnerLogCounts(Poco::Data::Session& s, const PartnerLogQuery& query);
-void addPartnerLogCounts(Poco::Data::Session& s, const std::vector<PartnerLogBucket>& buckets);
 std::vector<Poco::Int64> selectPartnerLogSeqs(Poco::Data::Session& s, const PartnerLogQuery& query, int limit);
 
 class PreparedStatement;  // store/sqlite_statement.hpp

@@ -143,18 +143,6 @@ std::vector<PartnerLogCount> selectPartnerLogCounts(Session& s, const PartnerLog
   return tally.counts();
 }
 
-void addPartnerLogCounts(Session& s, const std::vector<PartnerLogBucket>& buckets) {
-  for (const auto& b : buckets) {
-    std::string partner = b.partner_id, clinic = b.clinic, kind = b.kind, outcome = b.outcome, classes = b.classes,
-                reason = b.reason;
-    Poco::Int64 hour = b.hour, count = b.count;
-    s << "INSERT INTO audit_hourly_counts(partner_id, clinic, hour, kind, outcome, classes, reason, count) "
-         "VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(partner_id, clinic, hour, kind, outcome, classes, reason) "
-         "DO UPDATE SET count = count + excluded.count",
-        use(partner), use(clinic), use(hour), use(kind), use(outcome), use(classes), use(reason), use(count), now;
-  }
-}
-
 // The seqs of a page in time order (at_ms, then seq), found in the covering index so that a page
 // stops after `limit` rows instead of sorting every row of the period; after_seq continues after
 // that row's place in the same order.

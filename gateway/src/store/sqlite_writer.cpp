@@ -14,7 +14,8 @@ using Poco::Data::Statement;
 // The statements of ingest's hot path, prepared once on the writer connection.
 struct WriterStatements {
   PreparedStatement begin, commit, head, insert_version, insert_record, update_record, supersede, delete_resources,
-      insert_resource, insert_outbox, tail, insert_audit, put_decision, delete_decisions, select_decisions, live_item;
+      insert_resource, insert_outbox, tail, insert_audit, put_decision, delete_decisions, select_decisions, live_item,
+      data_keys, add_partner_counts;
 
   explicit WriterStatements(sqlite3* db)
       // IMMEDIATE: the write lock is taken now, not at the first write, so no other connection
@@ -56,7 +57,16 @@ struct WriterStatements {
         select_decisions(db, kSelectDecisionsSql),
         live_item(db,
                   "SELECT 1 FROM outbox WHERE partner_id=? AND clinic=? AND record_key=? AND record_version=? "
-                  "AND state IN ('queued','retrying','delivered','dead') LIMIT 1") {}
+                  "AND state IN ('queued','retrying','delivered','dead') LIMIT 1"),
+        // Read by every sealing transaction: another process may have added a key version.
+        data_keys(db,
+                  "SELECT data_class, key_version, wrapped, master_key_id, created_at FROM data_keys "
+                  "ORDER BY data_class, key_version"),
+        // The console's partner view counts, added to by every transaction that logs decisions.
+        add_partner_counts(db,
+                           "INSERT INTO audit_hourly_counts(partner_id, clinic, hour, kind, outcome, classes, reason, "
+                           "count) VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(partner_id, clinic, hour, kind, outcome, classes, "
+                           "reason) DO UPDATE SET count = count + excluded.count") {}
 
   void insertRecord(const RecordRow& r) {
     insert_record.text(1, r.clinic)
@@ -296,7 +306,16 @@ class SqliteWriter final : public StoreWriter {
     });
   }
 
-  Result<std::vector<DataKeyRow>> dataKeys() override { return selectDataKeys(s_); }
+  Result<std::vector<DataKeyRow>> dataKeys() override {
+    return run("reading the data keys", [&] {
+      std::vector<DataKeyRow> rows;
+      statements().data_keys.each([&](const PreparedStatement& row) {
+        rows.push_back({row.columnText(0), static_cast<int>(row.columnInt(1)), row.columnBlob(2), row.columnText(3),
+                        row.columnInt(4)});
+      });
+      return rows;
+    });
+  }
 
   Status insertDataKeyIfAbsent(const DataKeyRow& row) override {
     return run("storing a data key", [&] {
@@ -353,7 +372,20 @@ class SqliteWriter final : public StoreWriter {
   }
 
   Status addPartnerLogCounts(const std::vector<PartnerLogBucket>& buckets) override {
-    return run("counting the partner view's rows", [&] { sqlite::addPartnerLogCounts(s_, buckets); });
+    return run("counting the partner view's rows", [&] {
+      for (const auto& b : buckets) {
+        statements()
+            .add_partner_counts.text(1, b.partner_id)
+            .text(2, b.clinic)
+            .i64(3, b.hour)
+            .text(4, b.kind)
+            .text(5, b.outcome)
+            .text(6, b.classes)
+            .text(7, b.reason)
+            .i64(8, b.count)
+            .run();
+      }
+    });
   }
 
   Status putBreakGlass(const BreakGlass& row) override {
