@@ -8,6 +8,7 @@
 #include <future>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "common/ids.hpp"
 #include "common/json.hpp"
@@ -65,7 +66,7 @@ class IngestServiceTest : public ::testing::Test {
     auto rules = loadRuleSet({formatDir(), profilesDir(), {}});
     ASSERT_TRUE(rules) << rules.error().describe();
     rules_ = std::move(rules).value();
-    committer_ = std::make_unique<GroupCommitter>(*store_, clock_);
+    committer_ = std::make_unique<GroupCommitter>(*store_, clock_, &memory_);
     makeService();
     consentFor("A12345");  // st-mary may receive A12345's general and sud data; "other" nothing
   }
@@ -149,6 +150,7 @@ class IngestServiceTest : public ::testing::Test {
   InputFormatRegistry formats_ = InputFormatRegistry::builtins();
   consent::ConsentRegistry registry_;
   std::vector<consent::ConsentVersion> changed_consents_;
+  MemoryReturner memory_;
   std::unique_ptr<GroupCommitter> committer_;
   std::unique_ptr<IngestService> service_;
 };
@@ -710,6 +712,25 @@ TEST_F(IngestServiceTest, ConcurrentRequestsShareCommits) {
   for (auto& r : replies) EXPECT_EQ(r.get().status, 202);
   EXPECT_LT(committer_->commitCount(), static_cast<std::uint64_t>(kRequests)) << "requests arriving together share a commit";
   EXPECT_EQ(store_->outboxCounts("st-mary").value().queued, kRequests);
+}
+
+// A large group's freed payloads are handed back to the system (off the committer thread); small
+// groups, the single POSTs' traffic, do not pay for a trim.
+TEST_F(IngestServiceTest, ALargeCommitAsksForItsFreedMemoryToBeReturned) {
+  ASSERT_EQ(post(kRx).status, 202);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(memory_.trims(), 0U) << "a group of one record asked for a trim";
+
+  std::string ndjson;
+  for (std::size_t i = 0; i < GroupCommitter::kReturnMemoryAfterRecords; ++i) {
+    ndjson += json::toString(parse(prescriptionRecord(std::to_string(20000 + i), "A12345"))) + "\n";
+  }
+  ASSERT_EQ(post(ndjson, "application/x-ndjson").status, 202);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (memory_.trims() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(memory_.trims(), 1U);
 }
 
 }  // namespace

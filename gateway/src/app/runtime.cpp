@@ -130,7 +130,7 @@ Status Runtime::open(std::unique_ptr<store::Store> store) {
   // A reload asked of another instance on the database is done here too, with this instance's files.
   GW_TRY(store_->watchReloads(
       [this](const std::string& origin) { jobs_.post([this, origin] { reloadRequestedBy(origin); }); }));
-  committer_ = std::make_unique<ingest::GroupCommitter>(*store_, clock_);
+  committer_ = std::make_unique<ingest::GroupCommitter>(*store_, clock_, &memory_returner_);
   // A consent change waits at most as long as one send can take: connect, handshake, request.
   std::chrono::milliseconds longest_send{0};
   for (const auto& partner : cfg.partners) {

@@ -17,6 +17,7 @@
 #include "app/health.hpp"
 #include "app/views.hpp"
 #include "common/clock.hpp"
+#include "common/memory_returner.hpp"
 #include "common/work_pool.hpp"
 #include "config/gateway_config.hpp"
 #include "consent/consent_registry.hpp"
@@ -200,6 +201,7 @@ class Runtime {
   ingest::IngestBreakdown ingest_breakdown_;
   RuntimeStats stats_;
   std::shared_ptr<Metrics> metrics_;  // reads everything above at scrape time
+  MemoryReturner memory_returner_;    // asked by the committer after large groups
   std::unique_ptr<ingest::GroupCommitter> committer_;
   consent::ConsentRegistry registry_;  // current consents; decisions read it from every thread
   std::unique_ptr<http::Authenticator> auth_;

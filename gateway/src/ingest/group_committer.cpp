@@ -4,8 +4,9 @@
 
 namespace gw::ingest {
 
-GroupCommitter::GroupCommitter(store::Store& store, const Clock& clock, std::size_t max_batch_records)
-    : store_(store), clock_(clock), max_batch_records_(max_batch_records), thread_([this] { run(); }) {}
+GroupCommitter::GroupCommitter(store::Store& store, const Clock& clock, MemoryReturner* memory,
+                               std::size_t max_batch_records)
+    : store_(store), clock_(clock), memory_(memory), max_batch_records_(max_batch_records), thread_([this] { run(); }) {}
 
 GroupCommitter::~GroupCommitter() { stop(); }
 
@@ -35,11 +36,11 @@ void GroupCommitter::submit(std::vector<store::IngestWrite> writes, Done done) {
 void GroupCommitter::run() {
   while (true) {
     std::vector<Pending> batch;
+    std::size_t records = 0;
     {
       std::unique_lock lock(mutex_);
       wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping and drained
-      std::size_t records = 0;
       // Take whole requests until the batch is full; a single large request still goes alone.
       while (!queue_.empty() && (batch.empty() || records + queue_.front().writes.size() <= max_batch_records_)) {
         records += queue_.front().writes.size();
@@ -49,6 +50,7 @@ void GroupCommitter::run() {
       stats_.requests_waiting.set(static_cast<std::int64_t>(queue_.size()));
     }
     std::vector<store::IngestWrite> all;
+    all.reserve(records);
     for (auto& p : batch) {
       for (auto& w : p.writes) all.push_back(std::move(w));
     }
@@ -71,6 +73,12 @@ void GroupCommitter::run() {
                                              result.value().begin() + static_cast<std::ptrdiff_t>(offset + n));
       offset += n;
       p.done(std::move(mine));
+    }
+    if (memory_ != nullptr && records >= kReturnMemoryAfterRecords) {
+      // The group's payloads are freed first, so that the trim finds their pages free.
+      all = {};
+      batch = {};
+      memory_->request();
     }
   }
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/clock.hpp"
+#include "common/memory_returner.hpp"
 #include "ingest/ingest_stats.hpp"
 #include "store/store.hpp"
 
@@ -18,7 +19,11 @@ class GroupCommitter {
  public:
   using Done = std::function<void(Result<std::vector<store::IngestOutcome>>)>;
 
-  GroupCommitter(store::Store& store, const Clock& clock, std::size_t max_batch_records = 2048);
+  /// Groups of at least this many records ask `memory` (when given) to return their freed pages.
+  static constexpr std::size_t kReturnMemoryAfterRecords = 256;
+
+  GroupCommitter(store::Store& store, const Clock& clock, MemoryReturner* memory = nullptr,
+                 std::size_t max_batch_records = 2048);
   /// Commits what is queued, then stops.
   ~GroupCommitter();
   /// Commits what is queued (answering each request) and joins the thread; submits from then on
@@ -46,6 +51,7 @@ class GroupCommitter {
 
   store::Store& store_;
   const Clock& clock_;
+  MemoryReturner* const memory_;
   const std::size_t max_batch_records_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;

@@ -184,6 +184,9 @@ ReaderPool::Lease ReaderPool::borrow() {
   auto c = std::make_unique<ReaderConnection>(uri_);
   // Other connections may hold the write lock while this one reads (a checkpoint, a migration).
   c->session << "PRAGMA busy_timeout=10000", now;
+  // Reads are point lookups through indexes; pages they miss come from the OS's file cache. A
+  // small cache per connection keeps up to 16 of them from adding 2 MB each to RSS (issue 14).
+  c->session << "PRAGMA cache_size=-512", now;
   open_.push_back(std::move(c));
   return Lease(open_.back().get(), Return{this});
 }
