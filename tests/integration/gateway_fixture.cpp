@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/ids.hpp"
+#include "common/time_zone.hpp"
 #include "support/test_pki.hpp"
 
 namespace gw::test {
@@ -268,7 +269,21 @@ std::string consentRecord(const std::string& mrn, const std::string& recipient, 
     std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
     return std::string(buf);
   };
-  const std::string revoked = status == "revoked" ? R"(,"revoked_on":")" + day(0) + "\"" : "";
+  // Revoked today in the clinic's zone (America/New_York, as the config says): a date-only
+  // revocation takes effect at the start of that local day, so the UTC date would lie in the
+  // future between 00:00 and 05:00 UTC and leave the consent in force.
+  const auto local_today = [] {
+    static const auto zone = tz::TimeZone::load("America/New_York");
+    const auto now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    const std::time_t midnight = static_cast<std::time_t>((zone ? zone.value()->localDay(now) : now / 86400) * 86400);
+    std::tm tm{};
+    gmtime_r(&midnight, &tm);
+    char buf[16];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+    return std::string(buf);
+  };
+  const std::string revoked = status == "revoked" ? R"(,"revoked_on":")" + local_today() + "\"" : "";
   return R"({"record_id":"c1:cn:)" + id + R"(","record_type":"consent","clinic":"c1","program":"otp",
  "recorded_at":"2026-11-20T08:55:00-05:00","patient":{"mrn":")" +
          mrn + R"("},

@@ -54,7 +54,8 @@ class InstancesE2E : public ::testing::Test {
     if (const auto why = PostgresCluster::unavailableReason(); !why.empty()) GTEST_SKIP() << why;
     dir_ = fs::temp_directory_path() / ("gw-instances-e2e-" + ids::randomHex(6));
     fs::create_directories(dir_);
-    const std::string dsn = PostgresCluster::shared()->createDatabase();
+    dsn_ = PostgresCluster::shared()->createDatabase();
+    const std::string& dsn = dsn_;
     const std::string master = ids::randomHex(32) + "\n";
     for (const std::string name : {"a", "b"}) {
       const auto work = dir_ / name;
@@ -65,6 +66,9 @@ class InstancesE2E : public ::testing::Test {
       fs::copy(fs::path(GW_REPO_DIR) / "mappers" / "clinic-v1", work / "format", fs::copy_options::recursive);
       GatewayOptions options;
       options.partner_url = "https://127.0.0.1:9/fhir/R4";
+      // The partner is down for good: its items keep retrying rather than waiting behind an open
+      // breaker for 30 s (ABreakGlassEndedWithoutAnAnnouncement... watches the next attempt).
+      options.partner_keys = R"("circuit_breaker": {"failure_threshold": 1000},)";
       options.format_dir = (work / "format").string();
       options.top_level_keys = R"("instance_id": "gw-)" + name + R"(",)";
       options.storage_json = R"({"postgres": {"dsn_file": ")" + (work / "pg.dsn").string() + R"(", "sslmode": "disable"}})";
@@ -94,6 +98,7 @@ class InstancesE2E : public ::testing::Test {
   }
 
   fs::path dir_;
+  std::string dsn_;
   std::unique_ptr<Gateway> a_, b_;
 };
 
@@ -197,6 +202,48 @@ TEST_F(InstancesE2E, ABreakGlassOpenedThroughOneInstanceDecidesOnTheOther) {
       },
       std::chrono::seconds(10)))
       << "B decided the new record without A's break-glass: " << status;
+}
+
+// The re-check before each send reads the patient's grants as stored, not only as announced: a
+// break-glass ended where no announcement reaches B (here by SQL on the database, the widest
+// version of "ended through A, announcement not yet arrived") stops B's next send of an item it
+// queued under that grant. Without the read, B kept the item retrying under the ended grant.
+TEST_F(InstancesE2E, ABreakGlassEndedWithoutAnAnnouncementStopsTheNextSendOnTheOther) {
+  const auto partnerStatus = [&](const std::string& record_id) {
+    const auto status = parse(b_->status(record_id).body);
+    if (!status.IsObject() || !status.HasMember("partners")) return std::string();
+    return std::string(status["partners"][0]["status"].GetString());
+  };
+  const auto opened = a_->request("POST", "/v1/compliance/break-glass?clinic=c1",
+                                  R"({"clinic":"c1","mrn":"BG-2","partner":"st-mary","recipient":"Dr. Rivera, ED",)"
+                                  R"("authorised_by":"J. Chen","nature":"unresponsive","minutes":30})",
+                                  "dev-compliance");
+  ASSERT_EQ(opened.status, 201) << opened.body;
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // the announcement reaches B in milliseconds
+  // The prescription alone: no item of the patient's goes before it (per-patient order).
+  ASSERT_EQ(b_->post(prescriptionRecord("8201", "BG-2")).status, 202);
+  std::string status;
+  // The partner is down (port 9): B keeps retrying the item under the grant.
+  ASSERT_TRUE(waitUntil(
+      [&] {
+        status = partnerStatus("c1:rx:8201");
+        return status == "retrying";
+      },
+      std::chrono::seconds(15)))
+      << "B did not queue and try the record under A's break-glass: " << status;
+
+  PostgresCluster::shared()->exec(PostgresCluster::databaseOf(dsn_),
+                                  "UPDATE break_glass SET ended_at = (extract(epoch from now()) * 1000)::bigint, "
+                                  "ended_by = 'officer' WHERE ended_at = 0");
+  std::string body;
+  EXPECT_TRUE(waitUntil(
+      [&] {
+        body = b_->status("c1:rx:8201").body;
+        return body.find(R"("state":"cancelled")") != std::string::npos;
+      },
+      std::chrono::seconds(30)))
+      << "B's next send did not see the ended grant: " << body;
+  EXPECT_EQ(partnerStatus("c1:rx:8201"), "held") << "no consent and no grant: held, not retried";
 }
 
 }  // namespace

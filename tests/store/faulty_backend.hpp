@@ -186,6 +186,10 @@ class FaultyWriter final : public StoreWriter {
     GW_TRY(check("putBreakGlass"));
     return inner_->putBreakGlass(row);
   }
+  Result<int> endBreakGlassIfOpen(std::string_view id, std::int64_t ended_at_ms, std::string_view ended_by) override {
+    GW_TRY(check("endBreakGlassIfOpen"));
+    return inner_->endBreakGlassIfOpen(id, ended_at_ms, ended_by);
+  }
   Status putAccountingRequest(const AccountingRequest& row) override {
     GW_TRY(check("putAccountingRequest"));
     return inner_->putAccountingRequest(row);

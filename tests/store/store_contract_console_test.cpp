@@ -75,6 +75,74 @@ TEST_P(ConsoleContract, BreakGlassRowsAreStoredWithTheirAuditEntriesAndEndedInPl
   EXPECT_TRUE(verify().ok);
 }
 
+// Ending is conditional on the row as stored: of two ends at once (two officers, an officer and
+// another instance's expiry scan) one changes the row and is logged; the other learns it was over.
+TEST_P(ConsoleContract, ABreakGlassIsEndedOnceAndOnlyWhileOpen) {
+  const auto at = toUnixMillis(t(0));
+  ASSERT_TRUE(store_->putBreakGlass(sampleBreakGlass("bg-1", "c1", at), {}));
+  auto by_hand = sampleBreakGlass("bg-1", "c1", at);
+  by_hand.ended_at_ms = at + 5000;
+  by_hand.ended_by = "officer-token";
+  auto ended = store_->endBreakGlass(by_hand, {operation("break-glass-ended", at + 5000)});
+  ASSERT_TRUE(ended) << ended.error().describe();
+  EXPECT_TRUE(ended.value());
+
+  auto expired = sampleBreakGlass("bg-1", "c1", at);
+  expired.ended_by = "(expired)";
+  ended = store_->endBreakGlass(expired, {operation("break-glass-expired", at + 60'000)});
+  ASSERT_TRUE(ended) << ended.error().describe();
+  EXPECT_FALSE(ended.value()) << "ended already: not marked again";
+  auto again = store_->endBreakGlass(by_hand, {operation("break-glass-ended", at + 6000)});
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(again.value());
+
+  const auto rows = store_->breakGlasses("c1").value();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].ended_at_ms, at + 5000);
+  EXPECT_EQ(rows[0].ended_by, "officer-token");
+  EXPECT_EQ(rows[0].nature, "unresponsive, suspected overdose") << "only the end was written";
+  const auto log = auditLog();
+  ASSERT_EQ(log.size(), 1u) << "the ends that changed nothing logged nothing";
+  EXPECT_EQ(log[0].reason, "break-glass-ended");
+  EXPECT_TRUE(verify().ok);
+
+  // A grant that ran out is marked the same way; when its log entry cannot be appended, it is not
+  // marked either (the next scan tries again).
+  ASSERT_TRUE(store_->putBreakGlass(sampleBreakGlass("bg-2", "c1", at), {}));
+  expired.id = "bg-2";
+  faults_->arm("appendAudit");
+  EXPECT_FALSE(store_->endBreakGlass(expired, {operation("break-glass-expired", at + 60'000)}));
+  faults_->disarm();
+  const auto rows_now = store_->breakGlasses("c1").value();
+  const auto bg2 = std::find_if(rows_now.begin(), rows_now.end(), [](const auto& b) { return b.id == "bg-2"; });
+  ASSERT_NE(bg2, rows_now.end());
+  EXPECT_EQ(bg2->ended_by, "") << "the row was changed without its log entry";
+  auto marked = store_->endBreakGlass(expired, {operation("break-glass-expired", at + 60'000)});
+  ASSERT_TRUE(marked) << marked.error().describe();
+  EXPECT_TRUE(marked.value());
+  EXPECT_EQ(auditLog().size(), 2u);
+}
+
+// The re-check before a send reads one patient's grants, whatever the clinic or partner.
+TEST_P(ConsoleContract, APatientsBreakGlassRowsAreReadWithoutTheOthers) {
+  const auto at = toUnixMillis(t(0));
+  ASSERT_TRUE(store_->putBreakGlass(sampleBreakGlass("bg-1", "c1", at), {}));
+  auto other_clinic = sampleBreakGlass("bg-2", "c2", at + 1000);
+  other_clinic.partner_id = "p2";
+  ASSERT_TRUE(store_->putBreakGlass(other_clinic, {}));
+  auto other_patient = sampleBreakGlass("bg-3", "c1", at + 2000);
+  other_patient.patient_key = "pat-2";
+  ASSERT_TRUE(store_->putBreakGlass(other_patient, {}));
+
+  auto rows = store_->breakGlassesOfPatient("pat-1");
+  ASSERT_TRUE(rows) << rows.error().describe();
+  ASSERT_EQ(rows.value().size(), 2u);
+  EXPECT_EQ(rows.value()[0].id, "bg-2") << "newest opened first";
+  EXPECT_EQ(rows.value()[1].id, "bg-1");
+  EXPECT_EQ(rows.value()[1].recipient, "Dr. <b>Rivera</b>, ED") << "opened like the console's list";
+  EXPECT_TRUE(store_->breakGlassesOfPatient("pat-9").value().empty());
+}
+
 TEST_P(ConsoleContract, AFailedAuditAppendStoresNoBreakGlass) {
   faults_->primitive = "putBreakGlass";
   EXPECT_FALSE(store_->putBreakGlass(sampleBreakGlass("bg-1", "c1", toUnixMillis(t(0))), {operation("x", 1)}));

@@ -254,8 +254,7 @@ TEST_P(StoreContract, AWriteSealedAheadIsStoredAsSealedOrSealedAgainWhenTheRecor
   ASSERT_TRUE(outcomes) << outcomes.error().describe();
   EXPECT_EQ(outcomes.value()[0].version, 2);
   EXPECT_EQ(*store_->recordPayload("c1", "r1", 2).value(), plain.payload);
-  EXPECT_EQ(*store_->resourceBody("MedicationRequest", plain.resources[0].resource_id).value(),
-            plain.resources[0].body);
+  EXPECT_EQ(*store_->resourceBody("MedicationRequest", plain.resources[0].resource_id).value(), plain.resources[0].body);
   auto items = store_->dueItems("p1", t(2), 10);
   ASSERT_TRUE(items);
   std::vector<std::string> bundles;

@@ -763,7 +763,13 @@ void endBreakGlass(Runtime& runtime, Request& req, const http::Principal& caller
                .reason("break-glass-ended")
                .detail(R"({"break_glass":")" + g.id + R"("})")
                .build();
-  if (auto stored = runtime.store().putBreakGlass(g, {std::move(e)}); !stored) return fail(respond, stored.error());
+  auto stored = runtime.store().endBreakGlass(g, {std::move(e)});
+  if (!stored) return fail(respond, stored.error());
+  if (!stored.value()) {
+    // Ended by another officer, or marked expired by an instance's scan, since it was read above.
+    return fail(respond, makeError(ErrorCode::InvalidInput, "break-glass '" + id + "' is over already", "id",
+                                   "nothing to end: it was ended or expired a moment ago"));
+  }
   runtime.breakGlassChanged(g);
   GW_LOG(Info, Consent, "break_glass_ended").kv("break_glass", g.id).kv("token", caller.token_id);
   respond(consoleJson(200, breakGlassJson(g, runtime, now)));

@@ -124,7 +124,7 @@ Status Runtime::open(std::unique_ptr<store::Store> store) {
   GW_TRY(store_->watchConsents([this](const std::string& patient_key) {
     jobs_.post([this, patient_key] {
       (void)refreshConsents(patient_key);
-      refreshBreakGlass(patient_key);
+      (void)refreshBreakGlass(patient_key);
     });
   }));
   // A reload asked of another instance on the database is done here too, with this instance's files.
@@ -155,12 +155,14 @@ Status Runtime::open(std::unique_ptr<store::Store> store) {
     workers_.push_back(std::make_unique<delivery::PartnerWorker>(
         partner, cfg.delivery, *store_, clock_, std::move(clients),
         delivery::DisclosureCheck{&registry_, cfg.privacy.policy_version, send_gate_.get(),
-                                  // Several instances on one database: the consents stored for the patient are read
-                                  // again right before each send's re-check, so one committed by another instance stops
-                                  // a send even before its announcement arrives here.
+                                  // Several instances on one database: the consents and break-glass grants stored for
+                                  // the patient are read again right before each send's re-check, so a revocation or
+                                  // a grant ended through another instance stops a send even before its announcement
+                                  // arrives here.
                                   cfg.storage.postgres
-                                      ? std::function<bool(const std::string&)>(
-                                            [this](const std::string& patient_key) { return refreshConsents(patient_key); })
+                                      ? std::function<bool(const std::string&)>([this](const std::string& patient_key) {
+                                          return refreshConsents(patient_key) && refreshBreakGlass(patient_key);
+                                        })
                                       : nullptr}));
   }
   storage_probe_ = std::make_unique<StorageProbe>(*store_, cfg.storage.sqlite_path, clock_);
@@ -422,13 +424,17 @@ void Runtime::endExpiredBreakGlasses() {
                  .detail(R"({"break_glass":")" + g.id + R"(","expired_at":")" +
                          formatRfc3339(fromUnixMillis(g.expires_at_ms)) + R"("})")
                  .build();
-    if (auto stored = store_->putBreakGlass(g, {std::move(e)}); !stored) {
+    auto stored = store_->endBreakGlass(g, {std::move(e)});
+    if (!stored) {
       GW_LOG(Error, Consent, "break_glass_expiry_not_recorded")
           .kv("break_glass", g.id)
           .kv("error", stored.error().describe());
       next = std::min(next, g.expires_at_ms);  // tried again next second
       continue;
     }
+    // Another instance's scan marked it first, or an officer ended it just now: that one is
+    // logged, and its announcement brings the row here.
+    if (!stored.value()) continue;
     GW_LOG(Info, Consent, "break_glass_expired").kv("break_glass", g.id).kv("partner", g.partner_id);
     breakGlassChanged(g);
   }
@@ -439,18 +445,18 @@ void Runtime::endExpiredBreakGlasses() {
 // which): the patient's stored grants that the registry does not hold as stored ("" : any
 // patient's) enter it and are settled as after a change here. A grant this instance stored
 // itself is held as stored already: nothing to do.
-void Runtime::refreshBreakGlass(const std::string& patient_key) {
-  auto rows = store_->breakGlasses("");
+bool Runtime::refreshBreakGlass(const std::string& patient_key) {
+  auto rows = patient_key.empty() ? store_->breakGlasses("") : store_->breakGlassesOfPatient(patient_key);
   if (!rows) {
     GW_LOG(Error, Consent, "break_glass_refresh_failed").kv("error", rows.error().describe());
-    return;
+    return false;
   }
   for (const auto& g : rows.value()) {
-    if (!patient_key.empty() && g.patient_key != patient_key) continue;
     const auto held = registry_.breakGlass(g.id);
     if (held && *held == breakGlassGrant(g)) continue;
     breakGlassChanged(g);
   }
+  return true;
 }
 
 // A consent was committed to the database by some instance: its stored versions enter the

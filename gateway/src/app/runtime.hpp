@@ -97,8 +97,9 @@ class Runtime {
   /// queue for its partner is settled like after a consent change (jobs thread).
   void breakGlassChanged(const store::BreakGlass& row);
   /// Store::watchConsents' handler too (jobs thread): the patient's stored break-glass grants into
-  /// the registry (another instance may have opened or ended one).
-  void refreshBreakGlass(const std::string& patient_key);
+  /// the registry (another instance may have opened or ended one); "" every patient's. False
+  /// when they could not be read (the registry may be behind).
+  bool refreshBreakGlass(const std::string& patient_key);
   /// Store::watchConsents' handler (jobs thread): the patient's stored consents into the registry.
   /// False when the stored consents could not be read (the registry may be behind).
   bool refreshConsents(const std::string& patient_key);

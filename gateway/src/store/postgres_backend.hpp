@@ -231,7 +231,8 @@ std::vector<OutboxRow> selectOutboxList(PgConnection& c, const OutboxQuery& quer
 std::optional<OutboxRow> selectOutboxItem(PgConnection& c, std::int64_t item_id);
 std::vector<PartnerPause> selectPartnerPauses(PgConnection& c);
 std::vector<InstanceRow> selectInstances(PgConnection& c);
-std::vector<BreakGlass> selectBreakGlasses(PgConnection& c, std::string_view clinic);
+/// Break-glass rows of `clinic` and of `patient_key` (each ignored when empty), newest opened first.
+std::vector<BreakGlass> selectBreakGlasses(PgConnection& c, std::string_view clinic, std::string_view patient_key = {});
 std::vector<AccountingRequest> selectAccountingRequests(PgConnection& c, std::string_view clinic);
 /// The partner view's page: rows in time order (at_ms, then seq), at most `limit`.
 std::vector<AuditRow> selectPartnerLogRows(PgConnection& c, const PartnerLogQuery& query, int limit);

@@ -228,10 +228,12 @@ void tallyRows(const PgResult& r, PartnerLogTally& tally) {
 
 }  // namespace
 
-std::vector<BreakGlass> selectBreakGlasses(PgConnection& c, std::string_view clinic) {
-  const std::string sql = std::string("SELECT ") + kBreakGlassColumns + " FROM break_glass" +
-                          (clinic.empty() ? "" : " WHERE clinic=$1") + " ORDER BY opened_at DESC, id";
-  auto r = clinic.empty() ? c.exec(sql) : c.exec(sql, Params().text(clinic));
+std::vector<BreakGlass> selectBreakGlasses(PgConnection& c, std::string_view clinic, std::string_view patient_key) {
+  // Empty filters match everything: one statement for the console's list and the send's re-check.
+  auto r = c.exec(std::string("SELECT ") + kBreakGlassColumns +
+                      " FROM break_glass WHERE ($1='' OR clinic=$1) AND ($2='' OR patient_key=$2)"
+                      " ORDER BY opened_at DESC, id",
+                  Params().text(clinic).text(patient_key));
   std::vector<BreakGlass> out(static_cast<std::size_t>(r.rows()));
   for (int i = 0; i < r.rows(); ++i) {
     auto& b = out[static_cast<std::size_t>(i)];

@@ -283,6 +283,10 @@ class PostgresReader final : public StoreReader {
     return run("reading break-glass rows", [&] { return selectBreakGlasses(*c_, clinic); });
   }
 
+  Result<std::vector<BreakGlass>> breakGlassesOfPatient(std::string_view patient_key) override {
+    return run("reading the patient's break-glass rows", [&] { return selectBreakGlasses(*c_, {}, patient_key); });
+  }
+
   Result<std::vector<AccountingRequest>> accountingRequests(std::string_view clinic) override {
     return run("reading accounting requests", [&] { return selectAccountingRequests(*c_, clinic); });
   }

@@ -524,6 +524,20 @@ class PostgresWriter final : public StoreWriter {
     });
   }
 
+  Result<int> endBreakGlassIfOpen(std::string_view id, std::int64_t ended_at_ms, std::string_view ended_by) override {
+    return run("ending a break-glass", [&] {
+      // Under READ COMMITTED a concurrent end waits for the first and re-reads the row: one wins.
+      auto r = c_.exec(
+          "UPDATE break_glass SET ended_at=$1, ended_by=$2 WHERE id=$3 AND ended_at=0 AND ended_by='' "
+          "RETURNING patient_key",
+          Params().i64(ended_at_ms).text(ended_by).text(id));
+      if (r.rows() == 0) return 0;
+      // As putBreakGlass: every instance takes the patient's grants again (on commit only).
+      c_.exec("SELECT pg_notify('gw_consents', $1)", Params().text(r.text(0, 0)));
+      return 1;
+    });
+  }
+
   Status putBreakGlass(const BreakGlass& b) override {
     return run("storing a break-glass row", [&] {
       c_.exec(

@@ -618,9 +618,28 @@ class RecordStore final : public Store {
     return tx.commit();
   }
 
+  Result<bool> endBreakGlass(const BreakGlass& ended, std::vector<AuditEntry> audit) override {
+    GW_TRY(auto tx, WriteTransaction::begin(*backend_, {{ended.patient_key, ended.partner_id}}));
+    GW_TRY(auto changed, tx->endBreakGlassIfOpen(ended.id, ended.ended_at_ms, ended.ended_by));
+    if (changed == 0) return false;
+    GW_TRY(appendChained(*tx, std::move(audit)));
+    GW_TRY(tx.commit());
+    return true;
+  }
+
   Result<std::vector<BreakGlass>> breakGlasses(std::string_view clinic) override {
     GW_TRY(auto reader, backend_->read());
     GW_TRY(auto rows, reader->breakGlasses(clinic));
+    return openBreakGlassText(std::move(rows));
+  }
+
+  Result<std::vector<BreakGlass>> breakGlassesOfPatient(std::string_view patient_key) override {
+    GW_TRY(auto reader, backend_->read());
+    GW_TRY(auto rows, reader->breakGlassesOfPatient(patient_key));
+    return openBreakGlassText(std::move(rows));
+  }
+
+  Result<std::vector<BreakGlass>> openBreakGlassText(std::vector<BreakGlass> rows) const {
     for (auto& b : rows) {
       GW_TRY(b.recipient, payloads_.openText(SealedColumn::BreakGlassRecipient, b.recipient, b.id));
       GW_TRY(b.authorised_by, payloads_.openText(SealedColumn::BreakGlassAuthorisedBy, b.authorised_by, b.id));
@@ -803,9 +822,9 @@ class RecordStore final : public Store {
     std::vector<DecisionRow> rows;
     rows.reserve(decisions.size());
     for (const auto& d : decisions) {
-      rows.push_back({d.partner_id, record.clinic, record.record_key, d.resource_type,
-                      resource_key(d), record.patient_key, record.version,
-                      std::string(auditOutcomeName(d.outcome)), removedText(d.removed_activities), d.reason, now_ms});
+      rows.push_back({d.partner_id, record.clinic, record.record_key, d.resource_type, resource_key(d), record.patient_key,
+                      record.version, std::string(auditOutcomeName(d.outcome)), removedText(d.removed_activities), d.reason,
+                      now_ms});
     }
     return rows;
   }
@@ -938,8 +957,7 @@ class RecordStore final : public Store {
     SealedWrite sealed;
     sealed.version = version;
     sealed.record_key = record_key;
-    GW_TRY(sealed.payload,
-           payloads_.sealRecord(privacy::storageClass(w.classes), w.payload, w.clinic, record_key, version));
+    GW_TRY(sealed.payload, payloads_.sealRecord(privacy::storageClass(w.classes), w.payload, w.clinic, record_key, version));
     sealed.resources.reserve(w.resources.size());
     for (const auto& r : w.resources) {
       const DataClass c = privacy::storageClass(r.classes);
@@ -970,10 +988,10 @@ class RecordStore final : public Store {
     }
     for (std::size_t i = 0; i < plain.outbox.size() && i < sealed.outbox.size(); ++i) {
       const auto& partner = plain.outbox[i].partner_id;
-      GW_TRY(plain.outbox[i].bundle, payloads_.openBundle(sealed.outbox[i].bundle, partner, w.clinic, sealed.record_key,
-                                                          sealed.version, 0));
-      GW_TRY(plain.outbox[i].disclosure, payloads_.openDisclosure(sealed.outbox[i].disclosure, partner, w.clinic,
-                                                                  sealed.record_key, sealed.version, 0));
+      GW_TRY(plain.outbox[i].bundle,
+             payloads_.openBundle(sealed.outbox[i].bundle, partner, w.clinic, sealed.record_key, sealed.version, 0));
+      GW_TRY(plain.outbox[i].disclosure,
+             payloads_.openDisclosure(sealed.outbox[i].disclosure, partner, w.clinic, sealed.record_key, sealed.version, 0));
     }
     return plain;
   }
@@ -999,7 +1017,6 @@ class RecordStore final : public Store {
     }
     return true;
   }
-
 
   // Chains the entries onto the log's tail as read inside this transaction (which excludes other
   // writers), so the chain never rests on a cached tail or on a failed statement being undone.

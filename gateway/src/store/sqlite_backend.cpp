@@ -1,7 +1,7 @@
 #include "store/sqlite_backend.hpp"
 
-#include <Poco/Data/SQLite/Connector.h>
 #include <Poco/Data/DataException.h>
+#include <Poco/Data/SQLite/Connector.h>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -162,7 +162,8 @@ Status makePrivateFiles(const fs::path& file) {
   return ok();
 }
 
-ReaderPool::ReaderPool(std::string uri, int size) : uri_(std::move(uri)), size_(static_cast<std::size_t>(std::max(1, size))) {}
+ReaderPool::ReaderPool(std::string uri, int size)
+    : uri_(std::move(uri)), size_(static_cast<std::size_t>(std::max(1, size))) {}
 
 ReaderPool::~ReaderPool() {
   // Statements before their connection: a connection with live statements does not close.
@@ -173,8 +174,7 @@ ReaderPool::Lease ReaderPool::borrow() {
   std::unique_lock lock(mutex_);
   // Sized for every thread that reads (see SqliteOptions): a long wait means a leak or overload.
   if (!freed_.wait_for(lock, std::chrono::seconds(10), [&] { return !free_.empty() || open_.size() < size_; })) {
-    throw Poco::Data::DataException("no read connection became free within 10 s (" + std::to_string(size_) +
-                                    " are open)");
+    throw Poco::Data::DataException("no read connection became free within 10 s (" + std::to_string(size_) + " are open)");
   }
   if (!free_.empty()) {
     ReaderConnection* c = free_.back();

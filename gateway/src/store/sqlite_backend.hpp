@@ -86,8 +86,11 @@ void putInstance(Poco::Data::Session& s, const InstanceRow& row);
 void deleteInstancesSeenBefore(Poco::Data::Session& s, std::int64_t cutoff_ms);
 
 // The compliance console's rows (sqlite_console.cpp); throw Poco::Exception.
-std::vector<BreakGlass> selectBreakGlasses(Poco::Data::Session& s, std::string_view clinic);
+/// Break-glass rows of `clinic` and of `patient_key` (each ignored when empty), newest opened first.
+std::vector<BreakGlass> selectBreakGlasses(Poco::Data::Session& s, std::string_view clinic,
+                                           std::string_view patient_key = {});
 void putBreakGlass(Poco::Data::Session& s, const BreakGlass& row);
+int endBreakGlassIfOpen(Poco::Data::Session& s, std::string_view id, std::int64_t ended_at_ms, std::string_view ended_by);
 std::vector<AccountingRequest> selectAccountingRequests(Poco::Data::Session& s, std::string_view clinic);
 void putAccountingRequest(Poco::Data::Session& s, const AccountingRequest& row);
 std::vector<PartnerLogCount> selectPartnerLogCounts(Poco::Data::Session& s, const PartnerLogQuery& query);
@@ -98,10 +101,10 @@ class PreparedStatement;  // store/sqlite_statement.hpp
 /// The INSERT of one audit_log row, and its parameters bound from `row` (prepared once on the writer connection).
 std::string insertAuditSql();
 PreparedStatement& bindAuditRow(PreparedStatement& insert, const AuditRow& row);
-/// resource_decisions of a record version (sqlite_decisions.cpp), in (partner, type, key) order: ?1 clinic, ?2 record key, ?3 version, ?4 partner ('' for all).
+/// resource_decisions of a record version (sqlite_decisions.cpp), in (partner, type, key) order: ?1 clinic, ?2 record key,
+/// ?3 version, ?4 partner ('' for all).
 extern const char* const kSelectDecisionsSql;
-DecisionRow decisionRowAt(const PreparedStatement& row, std::string_view clinic, std::string_view record_key,
-                          int version);
+DecisionRow decisionRowAt(const PreparedStatement& row, std::string_view clinic, std::string_view record_key, int version);
 
 // Statements of a read connection prepared once (sqlite_reader.cpp): ingest reads a record's
 // earlier resources and the patient's Consent for every record.

@@ -31,12 +31,13 @@ void bindPartnerFilter(Statement& st, const PartnerLogQuery& q, std::int64_t fro
 
 }  // namespace
 
-std::vector<BreakGlass> selectBreakGlasses(Session& s, std::string_view clinic_v) {
-  std::string clinic(clinic_v);
+std::vector<BreakGlass> selectBreakGlasses(Session& s, std::string_view clinic_v, std::string_view patient_v) {
+  std::string clinic(clinic_v), patient(patient_v);
   Statement q(s);
-  q << "SELECT " << kBreakGlassColumns << " FROM break_glass" << (clinic.empty() ? "" : " WHERE clinic=?")
-    << " ORDER BY opened_at DESC, id";
-  if (!clinic.empty()) q, use(clinic);
+  // Empty filters match everything: one statement for the console's list and the send's re-check.
+  q << "SELECT " << kBreakGlassColumns << " FROM break_glass WHERE (?1='' OR clinic=?1) AND (?2='' OR patient_key=?2)"
+    << " ORDER BY opened_at DESC, id",
+      use(clinic), use(patient);
   q.execute();
   RecordSet rs(q);
   std::vector<BreakGlass> out;
@@ -66,6 +67,15 @@ void putBreakGlass(Session& s, const BreakGlass& b) {
   s << "INSERT OR REPLACE INTO break_glass(" << kBreakGlassColumns << ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?)", use(id),
       use(clinic), use(patient), use(partner), use(recipient), use(authorised), use(nature), use(opened_by), use(opened),
       use(expires), use(ended), use(ended_by), now;
+}
+
+int endBreakGlassIfOpen(Session& s, std::string_view id_v, std::int64_t ended_at_ms, std::string_view ended_by_v) {
+  std::string id(id_v), ended_by(ended_by_v);
+  Poco::Int64 ended_at = ended_at_ms;
+  Statement update(s);
+  update << "UPDATE break_glass SET ended_at=?, ended_by=? WHERE id=? AND ended_at=0 AND ended_by=''", use(ended_at),
+      use(ended_by), use(id);
+  return static_cast<int>(update.execute());
 }
 
 std::vector<AccountingRequest> selectAccountingRequests(Session& s, std::string_view clinic_v) {

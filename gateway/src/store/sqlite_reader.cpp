@@ -79,9 +79,17 @@ class SqliteReader final : public StoreReader {
     return run("reading a record's resources", [&] {
       std::vector<ResourceRow> rows;
       statements().resources.text(1, clinic).text(2, record_key).each([&](const PreparedStatement& row) {
-        rows.push_back({row.columnText(0), row.columnText(1), row.columnBlob(2), std::string(clinic),
-                        std::string(record_key), static_cast<int>(row.columnInt(3)), row.columnText(4),
-                        row.columnBlob(5), {}, row.columnText(6), row.columnInt(7)});
+        rows.push_back({row.columnText(0),
+                        row.columnText(1),
+                        row.columnBlob(2),
+                        std::string(clinic),
+                        std::string(record_key),
+                        static_cast<int>(row.columnInt(3)),
+                        row.columnText(4),
+                        row.columnBlob(5),
+                        {},
+                        row.columnText(6),
+                        row.columnInt(7)});
       });
       return rows;
     });
@@ -125,8 +133,12 @@ class SqliteReader final : public StoreReader {
                                                 int version) override {
     return run("reading a record's decisions", [&] {
       std::vector<DecisionRow> rows;
-      statements().decisions.text(1, clinic_v).text(2, record_key_v).i64(3, version).text(4, "").each(
-          [&](const PreparedStatement& row) { rows.push_back(decisionRowAt(row, clinic_v, record_key_v, version)); });
+      statements()
+          .decisions.text(1, clinic_v)
+          .text(2, record_key_v)
+          .i64(3, version)
+          .text(4, "")
+          .each([&](const PreparedStatement& row) { rows.push_back(decisionRowAt(row, clinic_v, record_key_v, version)); });
       return rows;
     });
   }
@@ -419,6 +431,14 @@ class SqliteReader final : public StoreReader {
       return selectBreakGlasses(s_, clinic);
     } catch (const Poco::Exception& e) {
       return storageError("reading break-glass rows", e);
+    }
+  }
+
+  Result<std::vector<BreakGlass>> breakGlassesOfPatient(std::string_view patient_key) override {
+    try {
+      return selectBreakGlasses(s_, {}, patient_key);
+    } catch (const Poco::Exception& e) {
+      return storageError("reading the patient's break-glass rows", e);
     }
   }
 

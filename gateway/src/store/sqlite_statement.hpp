@@ -31,8 +31,8 @@ class PreparedStatement {
   }
   PreparedStatement& blob(int i, std::string_view v) {
     // Zero bytes still bind a BLOB (a null pointer would bind NULL).
-    return check(sqlite3_bind_blob(stmt_, i, v.data() == nullptr ? "" : v.data(), static_cast<int>(v.size()),
-                                   SQLITE_STATIC));
+    return check(
+        sqlite3_bind_blob(stmt_, i, v.data() == nullptr ? "" : v.data(), static_cast<int>(v.size()), SQLITE_STATIC));
   }
   PreparedStatement& i64(int i, std::int64_t v) { return check(sqlite3_bind_int64(stmt_, i, v)); }
 

@@ -310,8 +310,8 @@ class SqliteWriter final : public StoreWriter {
     return run("reading the data keys", [&] {
       std::vector<DataKeyRow> rows;
       statements().data_keys.each([&](const PreparedStatement& row) {
-        rows.push_back({row.columnText(0), static_cast<int>(row.columnInt(1)), row.columnBlob(2), row.columnText(3),
-                        row.columnInt(4)});
+        rows.push_back(
+            {row.columnText(0), static_cast<int>(row.columnInt(1)), row.columnBlob(2), row.columnText(3), row.columnInt(4)});
       });
       return rows;
     });
@@ -390,6 +390,10 @@ class SqliteWriter final : public StoreWriter {
 
   Status putBreakGlass(const BreakGlass& row) override {
     return run("storing a break-glass row", [&] { sqlite::putBreakGlass(s_, row); });
+  }
+
+  Result<int> endBreakGlassIfOpen(std::string_view id, std::int64_t ended_at_ms, std::string_view ended_by) override {
+    return run("ending a break-glass", [&] { return sqlite::endBreakGlassIfOpen(s_, id, ended_at_ms, ended_by); });
   }
 
   Status putAccountingRequest(const AccountingRequest& row) override {

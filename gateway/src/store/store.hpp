@@ -667,8 +667,15 @@ class Store {
   // --- compliance console (docs/console-api.md) ---
   /// Stores (inserts or replaces by id) a break-glass row with its audit entries, in one transaction.
   virtual Status putBreakGlass(const BreakGlass& row, std::vector<AuditEntry> audit) = 0;
+  /// Ends a break-glass that is still open as stored: its ended_at_ms and ended_by are written and
+  /// the audit entries appended, in one transaction. False, and nothing written or logged, when
+  /// it was ended or marked expired already (by another officer, or another instance's scan).
+  virtual Result<bool> endBreakGlass(const BreakGlass& ended, std::vector<AuditEntry> audit) = 0;
   /// Break-glass rows of `clinic` (every clinic when empty), newest first.
   virtual Result<std::vector<BreakGlass>> breakGlasses(std::string_view clinic) = 0;
+  /// Break-glass rows for one patient, newest first: what the re-check before a send reads under
+  /// the send's hold, so a grant ended through another instance is seen before its announcement.
+  virtual Result<std::vector<BreakGlass>> breakGlassesOfPatient(std::string_view patient_key) = 0;
   /// Stores (inserts or replaces by id) an accounting request with its audit entries, in one transaction.
   virtual Status putAccountingRequest(const AccountingRequest& row, std::vector<AuditEntry> audit) = 0;
   /// Accounting requests of `clinic`, newest received first.

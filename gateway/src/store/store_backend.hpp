@@ -320,6 +320,8 @@ class StoreReader {
   // --- compliance console (schema 8) ---
   /// Break-glass rows of `clinic` (all when empty), newest opened first.
   virtual Result<std::vector<BreakGlass>> breakGlasses(std::string_view clinic) = 0;
+  /// Break-glass rows for one patient (any clinic, any partner), newest opened first.
+  virtual Result<std::vector<BreakGlass>> breakGlassesOfPatient(std::string_view patient_key) = 0;
   /// Accounting requests of `clinic`, newest received first (then newest created).
   virtual Result<std::vector<AccountingRequest>> accountingRequests(std::string_view clinic) = 0;
   /// audit_log rows of kind decision, cancel or disclosure matching the query (clinic, partner,
@@ -438,6 +440,9 @@ class StoreWriter {
   virtual Status addPartnerLogCounts(const std::vector<PartnerLogBucket>& buckets) = 0;
   /// Inserts or replaces (by id) a break-glass row.
   virtual Status putBreakGlass(const BreakGlass& row) = 0;
+  /// Sets ended_at/ended_by of break-glass `id` when it is still open (neither set); returns rows
+  /// changed (0 or 1). Two instances ending or marking one grant at once: one of them changes it.
+  virtual Result<int> endBreakGlassIfOpen(std::string_view id, std::int64_t ended_at_ms, std::string_view ended_by) = 0;
   /// Inserts or replaces (by id) an accounting request.
   virtual Status putAccountingRequest(const AccountingRequest& row) = 0;
   /// Inserts or replaces (by instance_id) a row of gateway_instances.
