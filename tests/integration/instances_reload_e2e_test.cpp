@@ -97,6 +97,24 @@ class InstancesE2E : public ::testing::Test {
     std::ofstream(dir_ / name / "format" / "NOTES.local", std::ios::app) << note << "\n";
   }
 
+  // A break-glass for the patient and st-mary, opened through A for 30 minutes; returns once B
+  // has had time to hear of it (its announcement takes milliseconds).
+  void openBreakGlassThroughA(const std::string& mrn) {
+    const auto opened = a_->request("POST", "/v1/compliance/break-glass?clinic=c1",
+                                    R"({"clinic":"c1","mrn":")" + mrn +
+                                        R"(","partner":"st-mary","recipient":"Dr. Rivera, ED",)"
+                                        R"("authorised_by":"J. Chen","nature":"unresponsive","minutes":30})",
+                                    "dev-compliance");
+    ASSERT_EQ(opened.status, 201) << opened.body;
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+  }
+  // The record's status for st-mary as B reports it ("held", "queued", "retrying", ...).
+  std::string partnerStatus(const std::string& record_id) {
+    const auto status = parse(b_->status(record_id).body);
+    if (!status.IsObject() || !status.HasMember("partners")) return std::string();
+    return std::string(status["partners"][0]["status"].GetString());
+  }
+
   fs::path dir_;
   std::string dsn_;
   std::unique_ptr<Gateway> a_, b_;
@@ -177,22 +195,12 @@ TEST_F(InstancesE2E, AReloadThroughOneInstanceReloadsTheOtherAndEachReportsItsVe
 // A break-glass opened through one instance governs the other's decisions at once (the grant is
 // announced like a consent): a record that arrives at B after A opened it is decided under it.
 TEST_F(InstancesE2E, ABreakGlassOpenedThroughOneInstanceDecidesOnTheOther) {
-  const auto partnerStatus = [&](const std::string& record_id) {
-    const auto status = parse(b_->status(record_id).body);
-    if (!status.IsObject() || !status.HasMember("partners")) return std::string();
-    return std::string(status["partners"][0]["status"].GetString());
-  };
   ASSERT_EQ(b_->post(patientRecord("BG-1")).status, 202);
   ASSERT_EQ(b_->post(prescriptionRecord("8101", "BG-1")).status, 202);
   ASSERT_TRUE(waitUntil([&] { return partnerStatus("c1:rx:8101") == "held"; }, std::chrono::seconds(10)))
       << "no consent: held";
 
-  const auto opened = a_->request("POST", "/v1/compliance/break-glass?clinic=c1",
-                                  R"({"clinic":"c1","mrn":"BG-1","partner":"st-mary","recipient":"Dr. Rivera, ED",)"
-                                  R"("authorised_by":"J. Chen","nature":"unresponsive","minutes":30})",
-                                  "dev-compliance");
-  ASSERT_EQ(opened.status, 201) << opened.body;
-  std::this_thread::sleep_for(std::chrono::seconds(2));  // the announcement reaches B in milliseconds
+  ASSERT_NO_FATAL_FAILURE(openBreakGlassThroughA("BG-1"));
   ASSERT_EQ(b_->post(prescriptionRecord("8102", "BG-1")).status, 202);
   std::string status;
   EXPECT_TRUE(waitUntil(
@@ -209,17 +217,7 @@ TEST_F(InstancesE2E, ABreakGlassOpenedThroughOneInstanceDecidesOnTheOther) {
 // version of "ended through A, announcement not yet arrived") stops B's next send of an item it
 // queued under that grant. Without the read, B kept the item retrying under the ended grant.
 TEST_F(InstancesE2E, ABreakGlassEndedWithoutAnAnnouncementStopsTheNextSendOnTheOther) {
-  const auto partnerStatus = [&](const std::string& record_id) {
-    const auto status = parse(b_->status(record_id).body);
-    if (!status.IsObject() || !status.HasMember("partners")) return std::string();
-    return std::string(status["partners"][0]["status"].GetString());
-  };
-  const auto opened = a_->request("POST", "/v1/compliance/break-glass?clinic=c1",
-                                  R"({"clinic":"c1","mrn":"BG-2","partner":"st-mary","recipient":"Dr. Rivera, ED",)"
-                                  R"("authorised_by":"J. Chen","nature":"unresponsive","minutes":30})",
-                                  "dev-compliance");
-  ASSERT_EQ(opened.status, 201) << opened.body;
-  std::this_thread::sleep_for(std::chrono::seconds(2));  // the announcement reaches B in milliseconds
+  ASSERT_NO_FATAL_FAILURE(openBreakGlassThroughA("BG-2"));
   // The prescription alone: no item of the patient's goes before it (per-patient order).
   ASSERT_EQ(b_->post(prescriptionRecord("8201", "BG-2")).status, 202);
   std::string status;
