@@ -1,5 +1,5 @@
 // Plain-language names for the gateway's codes, so a compliance officer reads words, not codes.
-import { badge } from './dom.js';
+import { badge, h } from './dom.js';
 
 const CLASSES = {
   general: 'general medical data',
@@ -41,6 +41,10 @@ export function outcomeBadge(outcome) {
 }
 export function outcomeName(outcome) { return (OUTCOMES[outcome] || [outcome])[0]; }
 export function emergencyBadge() { return badge('EMERGENCY (break-glass)', 'emergency'); }
+// A log row's number, and which gateway wrote it when several share the database.
+export function logEntry(row) {
+  return h('span', {}, `#${row.seq}`, row.instance_id ? h('span', { class: 'sub' }, `by gateway ${row.instance_id}`) : null);
+}
 export const OUTCOME_CHOICES = [['', 'Any outcome'], ...Object.entries(OUTCOMES).map(([k, [t]]) => [k, t])];
 export const CLASS_CHOICES = [['', 'Any data class'], ...Object.entries(CLASSES).map(([k, t]) => [k, t])];
 

@@ -2,7 +2,7 @@
 // outcome, data class and reason, filterable, with a way into each patient's view.
 import { get, url } from './api.js';
 import { h, field, pageHeading, table, errorBox, announce, put } from './dom.js';
-import { classList, className, outcomeName, outcomeBadge, emergencyBadge, when, OUTCOME_CHOICES, CLASS_CHOICES } from './labels.js';
+import { classList, className, outcomeName, outcomeBadge, emergencyBadge, logEntry, when, OUTCOME_CHOICES, CLASS_CHOICES } from './labels.js';
 import { defaultClinic, rememberClinic } from './common.js';
 import { go } from './app.js';
 
@@ -56,7 +56,7 @@ export async function renderPartner(main, params, session) {
           h('span', {}, outcomeBadge(r.outcome), r.break_glass_id ? [' ', emergencyBadge()] : null),
           r.text || r.reason || '',
           classList(r.classes),
-          `#${r.seq}`,
+          logEntry(r),
           h('button', { type: 'button', class: 'small', onclick: () => go('patient', { clinic: query.clinic, patient_key: r.patient_key }), 'aria-label': `View patient of log entry ${r.seq}` }, 'View patient'),
         ]),
         (i) => (rows[i].break_glass_id ? 'flag-emergency' : undefined)),

@@ -2,7 +2,7 @@
 // patient's data (sent, not sent and why, sent in part, cancelled, emergency), oldest first.
 import { get, url } from './api.js';
 import { h, pageHeading, table, errorBox, announce, badge, put } from './dom.js';
-import { classList, purposeList, outcomeBadge, emergencyBadge, when, day } from './labels.js';
+import { classList, purposeList, outcomeBadge, emergencyBadge, logEntry, when, day } from './labels.js';
 import { patientForm } from './common.js';
 import { go } from './app.js';
 
@@ -57,7 +57,7 @@ function eventsTable(events) {
       h('span', {}, e.text || e.description || '', e.description && e.text ? h('span', { class: 'sub' }, e.description) : null),
       classList(e.classes),
       versionLink(e),
-      `#${e.seq}`,
+      logEntry(e),
     ]),
     (i) => (events[i].break_glass_id || events[i].outcome === 'emergency' ? 'flag-emergency' : undefined));
 }

@@ -124,6 +124,32 @@ TEST(ConsoleReport, AccountingAuditEventsAreBalpDisclosures) {
   EXPECT_STREQ(emergency["purposeOfEvent"][0]["coding"][0]["code"].GetString(), "ETREAT");
 }
 
+// Several instances on one database: each event says which gateway wrote it (null on rows from
+// before schema 9), in the patient view and the partner view alike.
+TEST(ConsoleReport, EventsNameTheGatewayInstanceThatWroteThem) {
+  using enum store::AuditKind;
+  using enum store::AuditOutcome;
+  auto east = row(Disclosure, Delivered, "", "sud");
+  east.instance_id = "gw-east-1";
+  auto old = row(Decision, Permit, "", "sud");
+  const auto describe = [](const store::AuditEntry&) { return std::string("MedicationRequest"); };
+  rapidjson::Document patient;
+  patient.Parse(patientJson("c1", "pk", {}, {east, old}, [](std::string_view) { return std::string("St. Mary's"); }, {},
+                            describe)
+                    .c_str());
+  ASSERT_TRUE(patient.IsObject());
+  ASSERT_EQ(patient["events"].Size(), 2u);
+  EXPECT_STREQ(patient["events"][0]["instance_id"].GetString(), "gw-east-1");
+  EXPECT_TRUE(patient["events"][1]["instance_id"].IsNull());
+
+  store::AuditPage page;
+  page.entries = {east};
+  rapidjson::Document partner;
+  partner.Parse(partnerViewJson("st-mary", "St. Mary's", 0, 86'400'000, {}, page).c_str());
+  ASSERT_TRUE(partner.IsObject());
+  EXPECT_STREQ(partner["rows"][0]["instance_id"].GetString(), "gw-east-1");
+}
+
 TEST(ConsoleReport, PartnerViewCountsAndReadRowsWithoutPartner) {
   std::vector<store::PartnerLogCount> counts = {{"decision", "deny", "sud,mh", "class-not-covered:mh", 3},
                                                 {"disclosure", "delivered", "sud", "break-glass", 2}};

@@ -111,6 +111,7 @@ test('an officer signs in, reads a patient, produces and exports the accounting,
   assert.match(events, new RegExp(PARTNER_NAME.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
   assert.match(events, /Sent/);
   assert.match(events, /the consent does not cover mental-health data/, 'a refusal in words');
+  assert.match(events, /#\d+\s*by gateway \S+/, 'each log entry names the gateway instance that wrote it');
   // Each event leads to the consent version it was decided under.
   await page.locator('#patient-results table').getByRole('button', { name: /consent 77, version 1/ }).first().click();
   assert.equal(await page.evaluate(() => document.activeElement.id), 'consent-77-v1');

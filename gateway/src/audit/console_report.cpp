@@ -513,6 +513,8 @@ std::string patientJson(std::string_view clinic, std::string_view patient_key, c
     w.Int64(e.consent_version);
     nullableMember(w, "break_glass_id", breakGlassOf(e));
     member(w, "description", describe(e));
+    // Which gateway wrote the row (several instances on one database); null on rows from before schema 9.
+    nullableMember(w, "instance_id", e.instance_id);
     w.EndObject();
   }
   w.EndArray();
@@ -582,6 +584,7 @@ std::string partnerViewJson(std::string_view partner_id, std::string_view partne
     member(w, "patient_key", e.patient_key);
     member(w, "resource_type", e.resource_type);
     nullableMember(w, "break_glass_id", breakGlassOf(e));
+    nullableMember(w, "instance_id", e.instance_id);
     w.EndObject();
   }
   w.EndArray();
