@@ -134,8 +134,8 @@ TEST(ConsoleReport, EventsNameTheGatewayInstanceThatWroteThem) {
   auto old = row(Decision, Permit, "", "sud");
   const auto describe = [](const store::AuditEntry&) { return std::string("MedicationRequest"); };
   rapidjson::Document patient;
-  patient.Parse(patientJson("c1", "pk", {}, {east, old}, [](std::string_view) { return std::string("St. Mary's"); }, {},
-                            describe)
+  patient.Parse(patientJson(
+                    "c1", "pk", {}, {east, old}, [](std::string_view) { return std::string("St. Mary's"); }, {}, describe)
                     .c_str());
   ASSERT_TRUE(patient.IsObject());
   ASSERT_EQ(patient["events"].Size(), 2u);
