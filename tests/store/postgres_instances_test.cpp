@@ -342,9 +342,12 @@ TEST_F(PostgresSendHolds, AKilledInstancesHoldIsGoneAtOnce) {
   // The hold's session ends as a killed process's would (its connection closed by the server).
   auto* cluster = gw::test::PostgresCluster::shared();
   const auto db = gw::test::PostgresCluster::databaseOf(dsn_);
+  // pg_locks is the whole cluster's, and tests running beside this one hold locks in databases of
+  // their own: only this database's are counted (and their sessions ended).
   ASSERT_EQ(cluster->count(db,
                            "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype='advisory' "
-                           "AND classid=74124 AND mode='ShareLock'"),
+                           "AND classid=74124 AND mode='ShareLock' "
+                           "AND database=(SELECT oid FROM pg_database WHERE datname=current_database())"),
             1);
   const auto started = std::chrono::steady_clock::now();
   ASSERT_TRUE(a->ingest({consentWrite("pa", "revoked")}, t(1)));
@@ -364,8 +367,10 @@ TEST_F(PostgresSendHolds, AClaimOnAnItemSupersededWhileHeldIsLetGo) {
   ASSERT_EQ(claimed.size(), 1u);
   auto* cluster = gw::test::PostgresCluster::shared();
   const auto db = gw::test::PostgresCluster::databaseOf(dsn_);
-  const std::string held_sql = "SELECT count(*) FROM pg_locks WHERE locktype='advisory' AND classid=74123 AND objid=" +
-                               std::to_string(claimed[0]);
+  const std::string held_sql =
+      "SELECT count(*) FROM pg_locks WHERE locktype='advisory' AND classid=74123 "
+      "AND database=(SELECT oid FROM pg_database WHERE datname=current_database()) AND objid=" +
+      std::to_string(claimed[0]);
   ASSERT_EQ(cluster->count(db, held_sql), 1);
   // b stores a newer version of the record: a's item is superseded while a holds it.
   auto newer = write("r1", "pa");
