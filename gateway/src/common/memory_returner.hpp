@@ -6,8 +6,8 @@
 // per-thread arenas. glibc keeps such pages resident, so RSS grew by ~75 MB under NDJSON load
 // with a 70 MB heap. malloc_trim(0) after each large commit kept the peak near 105 MB (issue 14);
 // run on the committer it cost ~8% of NDJSON throughput, so it runs here instead.
-// Requests coalesce: one that arrives while a trim runs causes at most one more. Elsewhere than
-// glibc, request() does nothing.
+// Requests coalesce: one that arrives while a trim runs causes at most one more. Built against
+// another C library than glibc, a trim does nothing.
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
