@@ -755,7 +755,8 @@ class RecordStore final : public Store {
       GW_TRY(tx.deleteResources(w.clinic, record_key));
       GW_TRY(tx.deleteDecisionRows(w.clinic, record_key));
     }
-    GW_TRY(tx.putDecisionRows(decisionRows(w.decisions, {w.clinic, record_key, version, w.patient_key}, now_ms, &w)));
+    GW_TRY(tx.putDecisionRows(
+        decisionRows(w.decisions, {w.clinic, record_key, version, w.patient_key}, now_ms, {&w.resources, &sealed})));
     for (std::size_t i = 0; i < w.resources.size(); ++i) {
       const auto& r = w.resources[i];
       const auto& sealed_resource = sealed.resources[i];
@@ -804,18 +805,21 @@ class RecordStore final : public Store {
     const std::string& patient_key;
   };
 
-  // `sealed_from`: a write whose sealAhead computed its resources' lookup keys.
+  // A write's resources and their sealed rows (one per resource, in order), whose lookup keys
+  // were computed when they were sealed: not computed again on the committer.
+  // (No member initialisers: a default argument of the enclosing class cannot use them. `{}` is both null.)
+  struct KeyedResources {
+    const std::vector<MappedResourceRow>* resources;
+    const SealedWrite* sealed;
+  };
+
   std::vector<DecisionRow> decisionRows(const std::vector<ResourceDecision>& decisions, const RecordAt& record,
-                                        std::int64_t now_ms, const IngestWrite* sealed_from = nullptr) const {
+                                        std::int64_t now_ms, KeyedResources keyed = {}) const {
     const auto resource_key = [&](const ResourceDecision& d) {
-      if (sealed_from != nullptr && sealed_from->sealed) {
-        const auto& resources = sealed_from->resources;
-        for (std::size_t i = 0; i < resources.size(); ++i) {
-          if (resources[i].resource_type == d.resource_type && resources[i].resource_id == d.resource_id &&
-              i < sealed_from->sealed->resources.size()) {
-            return sealed_from->sealed->resources[i].resource_key;
-          }
-        }
+      for (std::size_t i = 0; keyed.resources != nullptr && i < keyed.resources->size(); ++i) {
+        const auto& r = (*keyed.resources)[i];
+        if (r.resource_type == d.resource_type && r.resource_id == d.resource_id)
+          return keyed.sealed->resources[i].resource_key;
       }
       return keys_.resource(d.resource_type, d.resource_id);
     };

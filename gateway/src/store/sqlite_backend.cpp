@@ -17,6 +17,7 @@
 #include "common/log.hpp"
 #include "store/record_store.hpp"
 #include "store/sqlite_migrations.hpp"
+#include "store/sqlite_statement.hpp"
 #include "store/sqlite_store.hpp"
 
 namespace gw::store {
@@ -59,23 +60,16 @@ std::int64_t i64(const Poco::Data::RecordSet& rs, std::size_t col, std::size_t r
   return v.isEmpty() ? 0 : v.convert<Poco::Int64>();
 }
 
-Result<std::vector<DataKeyRow>> selectDataKeys(Session& s) {
-  try {
-    std::vector<std::string> classes, master_ids;
-    std::vector<int> versions;
-    std::vector<Poco::Int64> created;
-    std::vector<Poco::Data::BLOB> wrapped;
-    s << "SELECT data_class, key_version, wrapped, master_key_id, created_at FROM data_keys "
-         "ORDER BY data_class, key_version",
-        into(classes), into(versions), into(wrapped), into(master_ids), into(created), now;
-    std::vector<DataKeyRow> rows;
-    for (std::size_t i = 0; i < classes.size(); ++i) {
-      rows.push_back({classes[i], versions[i], std::string(blobView(wrapped[i])), master_ids[i], created[i]});
-    }
-    return rows;
-  } catch (const Poco::Exception& e) {
-    return storageError("reading the data keys", e);
-  }
+const char* const kSelectDataKeysSql =
+    "SELECT data_class, key_version, wrapped, master_key_id, created_at FROM data_keys ORDER BY data_class, key_version";
+
+std::vector<DataKeyRow> selectDataKeys(PreparedStatement& select) {
+  std::vector<DataKeyRow> rows;
+  select.each([&](const PreparedStatement& row) {
+    rows.push_back(
+        {row.columnText(0), static_cast<int>(row.columnInt(1)), row.columnBlob(2), row.columnText(3), row.columnInt(4)});
+  });
+  return rows;
 }
 
 namespace {

@@ -50,7 +50,6 @@ std::string str(const Poco::Data::RecordSet& rs, std::size_t col, std::size_t ro
 std::int64_t i64(const Poco::Data::RecordSet& rs, std::size_t col, std::size_t row);
 
 // Queries both kinds of connection run (on the session given).
-Result<std::vector<DataKeyRow>> selectDataKeys(Poco::Data::Session& s);
 Result<std::vector<AuditRow>> selectAuditRows(Poco::Data::Session& s, std::int64_t after_seq, int limit);
 Result<ChainTail> selectAuditTail(Poco::Data::Session& s);
 Result<std::vector<AuditRow>> selectAuditQuery(Poco::Data::Session& s, const AuditQuery& query, int limit);
@@ -101,10 +100,15 @@ class PreparedStatement;  // store/sqlite_statement.hpp
 /// The INSERT of one audit_log row, and its parameters bound from `row` (prepared once on the writer connection).
 std::string insertAuditSql();
 PreparedStatement& bindAuditRow(PreparedStatement& insert, const AuditRow& row);
-/// resource_decisions of a record version (sqlite_decisions.cpp), in (partner, type, key) order: ?1 clinic, ?2 record key,
-/// ?3 version, ?4 partner ('' for all).
+/// Reads both kinds of connection run as statements prepared once on them; throw Poco::Exception.
+/// data_keys, in (class, version) order (sqlite_backend.cpp).
+extern const char* const kSelectDataKeysSql;
+std::vector<DataKeyRow> selectDataKeys(PreparedStatement& select);
+/// resource_decisions of a record version, in (partner, type, key) order; every partner's when
+/// `partner` is empty (sqlite_decisions.cpp).
 extern const char* const kSelectDecisionsSql;
-DecisionRow decisionRowAt(const PreparedStatement& row, std::string_view clinic, std::string_view record_key, int version);
+std::vector<DecisionRow> selectDecisionRows(PreparedStatement& select, std::string_view partner, std::string_view clinic,
+                                            std::string_view record_key, int version);
 
 // Statements of a read connection prepared once (sqlite_reader.cpp): ingest reads a record's
 // earlier resources and the patient's Consent for every record.

@@ -11,11 +11,14 @@ const char* const kSelectDecisionsSql =
     "FROM resource_decisions WHERE clinic=?1 AND record_key=?2 AND record_version=?3 AND (?4='' OR partner_id=?4) "
     "ORDER BY partner_id, resource_type, resource_key";
 
-DecisionRow decisionRowAt(const PreparedStatement& row, std::string_view clinic, std::string_view record_key, int version) {
-  return {row.columnText(0), std::string(clinic), std::string(record_key),
-          row.columnText(1), row.columnText(2),   row.columnText(3),
-          version,           row.columnText(4),   row.columnText(5),
-          row.columnText(6), row.columnInt(7)};
+std::vector<DecisionRow> selectDecisionRows(PreparedStatement& select, std::string_view partner, std::string_view clinic,
+                                            std::string_view record_key, int version) {
+  std::vector<DecisionRow> rows;
+  select.text(1, clinic).text(2, record_key).i64(3, version).text(4, partner).each([&](const PreparedStatement& row) {
+    rows.push_back({row.columnText(0), std::string(clinic), std::string(record_key), row.columnText(1), row.columnText(2),
+                    row.columnText(3), version, row.columnText(4), row.columnText(5), row.columnText(6), row.columnInt(7)});
+  });
+  return rows;
 }
 
 }  // namespace gw::store::sqlite

@@ -10,7 +10,7 @@ namespace gw::store::sqlite {
 
 // The reads ingest makes for every record (and the record view), prepared once per connection.
 struct ReaderStatements {
-  PreparedStatement record, resources, resource_body, decisions;
+  PreparedStatement record, resources, resource_body, decisions, data_keys;
 
   explicit ReaderStatements(sqlite3* db)
       : record(db,
@@ -21,7 +21,8 @@ struct ReaderStatements {
                   "identifier_value, data_class, stored_at FROM resources WHERE clinic=? AND record_key=? "
                   "ORDER BY resource_type, resource_key"),
         resource_body(db, "SELECT body FROM resources WHERE resource_type=? AND resource_key=?"),
-        decisions(db, kSelectDecisionsSql) {}
+        decisions(db, kSelectDecisionsSql),
+        data_keys(db, kSelectDataKeysSql) {}
 };
 
 void ReaderStatementsDeleter::operator()(ReaderStatements* p) const { delete p; }
@@ -131,16 +132,8 @@ class SqliteReader final : public StoreReader {
 
   Result<std::vector<DecisionRow>> decisionRows(std::string_view clinic_v, std::string_view record_key_v,
                                                 int version) override {
-    return run("reading a record's decisions", [&] {
-      std::vector<DecisionRow> rows;
-      statements()
-          .decisions.text(1, clinic_v)
-          .text(2, record_key_v)
-          .i64(3, version)
-          .text(4, "")
-          .each([&](const PreparedStatement& row) { rows.push_back(decisionRowAt(row, clinic_v, record_key_v, version)); });
-      return rows;
-    });
+    return run("reading a record's decisions",
+               [&] { return selectDecisionRows(statements().decisions, {}, clinic_v, record_key_v, version); });
   }
 
   Result<std::vector<OutboxRow>> recordItems(std::string_view clinic_v, std::string_view record_key_v) override {
@@ -370,7 +363,9 @@ class SqliteReader final : public StoreReader {
     }
   }
 
-  Result<std::vector<DataKeyRow>> dataKeys() override { return selectDataKeys(s_); }
+  Result<std::vector<DataKeyRow>> dataKeys() override {
+    return run("reading the data keys", [&] { return selectDataKeys(statements().data_keys); });
+  }
 
   Result<std::vector<AuditRow>> auditRows(std::int64_t after_seq, int limit) override {
     return selectAuditRows(s_, after_seq, limit);
@@ -435,11 +430,7 @@ class SqliteReader final : public StoreReader {
   }
 
   Result<std::vector<BreakGlass>> breakGlassesOfPatient(std::string_view patient_key) override {
-    try {
-      return selectBreakGlasses(s_, {}, patient_key);
-    } catch (const Poco::Exception& e) {
-      return storageError("reading the patient's break-glass rows", e);
-    }
+    return run("reading the patient's break-glass rows", [&] { return selectBreakGlasses(s_, {}, patient_key); });
   }
 
   Result<std::vector<AccountingRequest>> accountingRequests(std::string_view clinic) override {

@@ -59,9 +59,7 @@ struct WriterStatements {
                   "SELECT 1 FROM outbox WHERE partner_id=? AND clinic=? AND record_key=? AND record_version=? "
                   "AND state IN ('queued','retrying','delivered','dead') LIMIT 1"),
         // Read by every sealing transaction: another process may have added a key version.
-        data_keys(db,
-                  "SELECT data_class, key_version, wrapped, master_key_id, created_at FROM data_keys "
-                  "ORDER BY data_class, key_version"),
+        data_keys(db, kSelectDataKeysSql),
         // The console's partner view counts, added to by every transaction that logs decisions.
         add_partner_counts(db,
                            "INSERT INTO audit_hourly_counts(partner_id, clinic, hour, kind, outcome, classes, reason, "
@@ -307,14 +305,7 @@ class SqliteWriter final : public StoreWriter {
   }
 
   Result<std::vector<DataKeyRow>> dataKeys() override {
-    return run("reading the data keys", [&] {
-      std::vector<DataKeyRow> rows;
-      statements().data_keys.each([&](const PreparedStatement& row) {
-        rows.push_back(
-            {row.columnText(0), static_cast<int>(row.columnInt(1)), row.columnBlob(2), row.columnText(3), row.columnInt(4)});
-      });
-      return rows;
-    });
+    return run("reading the data keys", [&] { return selectDataKeys(statements().data_keys); });
   }
 
   Status insertDataKeyIfAbsent(const DataKeyRow& row) override {
@@ -442,16 +433,8 @@ class SqliteWriter final : public StoreWriter {
 
   Result<std::vector<DecisionRow>> decisionRows(std::string_view partner, std::string_view clinic,
                                                 std::string_view record_key, int version) override {
-    return run("reading a record's decisions", [&] {
-      std::vector<DecisionRow> rows;
-      statements()
-          .select_decisions.text(1, clinic)
-          .text(2, record_key)
-          .i64(3, version)
-          .text(4, partner)
-          .each([&](const PreparedStatement& row) { rows.push_back(decisionRowAt(row, clinic, record_key, version)); });
-      return rows;
-    });
+    return run("reading a record's decisions",
+               [&] { return selectDecisionRows(statements().select_decisions, partner, clinic, record_key, version); });
   }
 
   Status putDecisionRows(const std::vector<DecisionRow>& rows) override {
